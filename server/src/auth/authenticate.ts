@@ -1,0 +1,87 @@
+import type { Context } from 'koa';
+import type { Db } from '../db/database.js';
+import { ProblemError } from '../http/problems.js';
+import type { Scope } from '../spec/operations.js';
+import { APPLICATION_KEY_PREFIX, hashSecret, hashesEqual } from './keys.js';
+import { nowIso } from '../util/time.js';
+
+export type AuthContext = {
+  kind: 'application_key';
+  keyId: string;
+  organizationId: string;
+  /** The application this request acts in (the key's own, or the one an admin key chose with X-App-Id). */
+  applicationId: string;
+  /** The application the key belongs to. */
+  keyApplicationId: string;
+  scopes: Scope[];
+};
+
+/** The credential as sent, from `Authorization: Bearer` or `X-API-Token`; never logged. */
+export function readCredential(ctx: Context): string | undefined {
+  const header = ctx.get('authorization');
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (bearer) return bearer[1];
+  return ctx.get('x-api-token').trim() || undefined;
+}
+
+const SCOPE_RANK: Record<Scope, number> = { read: 1, write: 2, admin: 3 };
+
+/** Scopes nest: admin allows everything write does, write everything read does. */
+export function hasScope(scopes: Scope[], required: Scope): boolean {
+  return scopes.some((s) => SCOPE_RANK[s] >= SCOPE_RANK[required]);
+}
+
+const unauthorized = () => new ProblemError('unauthorized', 'The credential is missing, unknown, revoked or expired.');
+
+/** How often lastUsedAt is written per key: often enough to be useful, rarely enough to stay off the hot path. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+type KeyRow = {
+  id: string;
+  organization_id: string;
+  application_id: string;
+  scopes: string;
+  secret_hash: string;
+  previous_secret_hash: string | null;
+  previous_secret_expires_at: string | null;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+};
+
+export type KeyIdentity = Omit<AuthContext, 'applicationId'>;
+
+/** Resolves a credential to its key. Unknown, revoked and expired keys all fail the same way. */
+export async function authenticateKey(db: Db, credential: string | undefined): Promise<KeyIdentity> {
+  if (!credential || !credential.startsWith(APPLICATION_KEY_PREFIX)) throw unauthorized();
+  const hash = hashSecret(credential);
+  const now = nowIso();
+  const row = (await db<KeyRow>('api_keys')
+    .where('secret_hash', hash)
+    .orWhere((q) => q.where('previous_secret_hash', hash).andWhere('previous_secret_expires_at', '>', now))
+    .first()) as KeyRow | undefined;
+  if (!row) throw unauthorized();
+  const stored = row.secret_hash === hash ? row.secret_hash : row.previous_secret_hash ?? '';
+  if (!hashesEqual(stored, hash) || row.revoked_at || (row.expires_at && row.expires_at <= now)) throw unauthorized();
+
+  if (!row.last_used_at || Date.parse(now) - Date.parse(row.last_used_at) > LAST_USED_RESOLUTION_MS) {
+    await db('api_keys').where('id', row.id).update({ last_used_at: now });
+  }
+
+  const scopes = JSON.parse(row.scopes) as Scope[];
+  return { kind: 'application_key', keyId: row.id, organizationId: row.organization_id, keyApplicationId: row.application_id, scopes };
+}
+
+/**
+ * The application an application-scoped request acts in: the key's own, or with X-App-Id another of
+ * its organization for an admin key. Another tenant's application is "not found", never "forbidden".
+ */
+export async function resolveApplication(db: Db, key: KeyIdentity, appIdHeader: string | undefined): Promise<string> {
+  if (!appIdHeader || appIdHeader === key.keyApplicationId) return key.keyApplicationId;
+  if (!key.scopes.includes('admin')) {
+    throw new ProblemError('forbidden', 'X-App-Id names another application; only a key with the admin scope may act in another application of its organization.');
+  }
+  const app = await db('applications').where({ id: appIdHeader, organization_id: key.organizationId }).first('id');
+  if (!app) throw new ProblemError('not-found', `No application with id ${appIdHeader}.`);
+  return appIdHeader;
+}

@@ -1,0 +1,17 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+export const APPLICATION_KEY_PREFIX = 'sbk_';
+
+/** 32 random bytes after the prefix: `sbk_` + 43 base64url characters. */
+export const generateApplicationKey = () => APPLICATION_KEY_PREFIX + randomBytes(32).toString('base64url');
+
+export const hashSecret = (secret: string) => createHash('sha256').update(secret, 'utf8').digest('hex');
+
+/** What the API shows of a key after creation: enough to recognise it, nothing to use. */
+export const displayPrefix = (secret: string) => secret.slice(0, 12);
+
+export function hashesEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === y.length && timingSafeEqual(x, y);
+}

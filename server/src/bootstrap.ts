@@ -1,0 +1,34 @@
+import type { Db } from './db/database.js';
+import { hashSecret } from './auth/keys.js';
+import { insertApiKey } from './resources/api-keys/store.js';
+import { insertApplication } from './resources/applications/store.js';
+import { newId } from './util/ids.js';
+import { nowIso } from './util/time.js';
+
+export type BootstrapResult = { created: false } | { created: true; organizationId: string; applicationId: string; secret: string };
+
+/**
+ * On an empty database, creates an organization, an application and an admin key. A configured
+ * bootstrap key is that admin key; it is added to the first application if it is not known yet,
+ * so scripts can rely on it.
+ */
+export async function bootstrap(db: Db, apiVersion: string, bootstrapKey: string | undefined): Promise<BootstrapResult> {
+  return db.transaction(async (trx) => {
+    const org = (await trx('organizations').orderBy('created_at').first('id')) as { id: string } | undefined;
+    if (org) {
+      if (!bootstrapKey) return { created: false };
+      const hash = hashSecret(bootstrapKey);
+      const known = await trx('api_keys').where('secret_hash', hash).orWhere('previous_secret_hash', hash).first('id');
+      const app = (await trx('applications').where({ organization_id: org.id }).orderBy('created_at').first('id')) as { id: string } | undefined;
+      if (known || !app) return { created: false };
+      await insertApiKey(trx, { organizationId: org.id, applicationId: app.id }, { name: 'Bootstrap admin key', scopes: ['admin'] }, bootstrapKey);
+      return { created: true, organizationId: org.id, applicationId: app.id, secret: bootstrapKey };
+    }
+    const now = nowIso();
+    const organizationId = newId('org');
+    await trx('organizations').insert({ id: organizationId, name: 'Default organization', api_version: apiVersion, created_at: now, updated_at: now });
+    const app = await insertApplication(trx, organizationId, { name: 'Default application', description: 'Created on first start.' });
+    const key = await insertApiKey(trx, { organizationId, applicationId: app.id }, { name: 'Bootstrap admin key', scopes: ['admin'] }, bootstrapKey);
+    return { created: true, organizationId, applicationId: app.id, secret: key.secret };
+  });
+}

@@ -1,0 +1,68 @@
+import { z } from 'zod';
+
+const budget = (fallback: number) => z.coerce.number().int().min(1).max(10_000_000).default(fallback);
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^(postgres(ql)?:\/\/|sqlite:|file:|\/|\.)/, 'must be postgres://..., sqlite:<path> or a file path')
+    .optional(),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be redis://... or rediss://...').optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SWITCHBOARD_BOOTSTRAP_KEY: z
+    .string()
+    .regex(/^sbk_[A-Za-z0-9_-]{43,200}$/, 'must be sbk_ followed by at least 43 URL-safe characters')
+    .optional(),
+  RATE_LIMIT_READ: budget(600),
+  RATE_LIMIT_WRITE: budget(120),
+  RATE_LIMIT_RUN: budget(60),
+  RATE_LIMIT_COSTLY: budget(10),
+  BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(1024 * 1024),
+  RESPONSE_VALIDATION: z.enum(['strict', 'log', 'off']).optional(),
+});
+
+export type Config = {
+  env: 'development' | 'test' | 'production';
+  port: number;
+  host: string;
+  database: { client: 'sqlite'; filename: string } | { client: 'pg'; url: string };
+  redisUrl: string | undefined;
+  logLevel: string;
+  bootstrapKey: string | undefined;
+  rateLimits: Record<'read' | 'write' | 'run' | 'costly', number>;
+  bodyLimitBytes: number;
+  /** strict: a response that breaks the contract becomes a 500; log: it is logged and sent. */
+  responseValidation: 'strict' | 'log' | 'off';
+};
+
+export class ConfigError extends Error {}
+
+/** Reads and validates configuration; throws ConfigError with one line per bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const c = parsed.data;
+  const url = c.DATABASE_URL;
+  const database: Config['database'] =
+    url && /^postgres(ql)?:\/\//.test(url)
+      ? { client: 'pg', url }
+      : { client: 'sqlite', filename: url ? url.replace(/^(sqlite|file):/, '') : './data/switchboard.db' };
+  return {
+    env: c.NODE_ENV,
+    port: c.PORT,
+    host: c.HOST,
+    database,
+    redisUrl: c.REDIS_URL,
+    logLevel: c.LOG_LEVEL,
+    bootstrapKey: c.SWITCHBOARD_BOOTSTRAP_KEY,
+    rateLimits: { read: c.RATE_LIMIT_READ, write: c.RATE_LIMIT_WRITE, run: c.RATE_LIMIT_RUN, costly: c.RATE_LIMIT_COSTLY },
+    bodyLimitBytes: c.BODY_LIMIT_BYTES,
+    responseValidation: c.RESPONSE_VALIDATION ?? (c.NODE_ENV === 'production' ? 'log' : 'strict'),
+  };
+}

@@ -1,0 +1,42 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import type { Config } from '../config/config.js';
+import { migrationSource } from './migrations/index.js';
+
+export type Db = Knex;
+export type Executor = Knex | Knex.Transaction;
+
+/** Opens the configured database (SQLite file or PostgreSQL) and brings its schema up to date. */
+export async function openDatabase(config: Config['database']): Promise<Db> {
+  let db: Knex;
+  if (config.client === 'sqlite') {
+    if (config.filename !== ':memory:') mkdirSync(dirname(config.filename), { recursive: true });
+    db = knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename: config.filename },
+      useNullAsDefault: true,
+      // One connection: SQLite has a single writer, and knex serialises transactions on it.
+      pool: {
+        min: 1,
+        max: 1,
+        afterCreate: (conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) => {
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('synchronous = NORMAL');
+          conn.pragma('foreign_keys = ON');
+          conn.pragma('busy_timeout = 5000');
+          done(null, conn);
+        },
+      },
+    });
+  } else {
+    db = knexFactory({ client: 'pg', connection: config.url, pool: { min: 0, max: 10 } });
+  }
+  await db.migrate.latest({ migrationSource });
+  return db;
+}
+
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}

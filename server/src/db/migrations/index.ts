@@ -1,0 +1,15 @@
+import type { Knex } from 'knex';
+import * as initial from './0001_initial.js';
+
+type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
+
+const migrations: Record<string, Migration> = {
+  '0001_initial': initial,
+};
+
+/** Migrations are listed in code so the compiled server needs no directory scan. */
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations).sort(),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => migrations[name]!,
+};

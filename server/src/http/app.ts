@@ -1,0 +1,118 @@
+import cors from '@koa/cors';
+import Router from '@koa/router';
+import Koa, { type Context, type Next } from 'koa';
+import type { Logger } from 'pino';
+import type { OperationSpec } from '../spec/operations.js';
+import type { OperationValidators } from '../spec/validators.js';
+import { newId } from '../util/ids.js';
+import type { Handler, Handlers, OperationId } from './handler-types.js';
+import { checkProblemStatus, ContractViolation, operationMiddleware, type OperationDeps } from './operation.js';
+import { ProblemError, problemBody } from './problems.js';
+
+const SANE_CORRELATION_ID = /^[A-Za-z0-9._:@\/-]{1,128}$/;
+
+const EXPOSED_HEADERS = ['Request-Id', 'RateLimit', 'RateLimit-Policy', 'Retry-After', 'ETag', 'Idempotent-Replayed', 'Location', 'Allow'];
+
+export type AppDeps = OperationDeps & {
+  operations: OperationSpec[];
+  validators: Map<string, OperationValidators>;
+  handlers: Handlers;
+};
+
+export type RouteEntry = { operationId: string; method: string; path: string };
+
+/** The Koa app, and the routes it registered (one per operation of the spec, nothing else). */
+export function createApp(deps: AppDeps): { app: Koa; routes: RouteEntry[] } {
+  const app = new Koa();
+  app.silent = true;
+  const router = new Router();
+  const operationOf = new WeakMap<Context, OperationSpec>();
+
+  app.use(requestContext(deps, operationOf));
+  app.use(
+    cors({
+      origin: '*',
+      allowMethods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+      allowHeaders: ['Authorization', 'X-API-Token', 'X-App-Id', 'Content-Type', 'Idempotency-Key', 'If-Match', 'X-Request-Id', 'Switchboard-User', 'Switchboard-Version'],
+      exposeHeaders: EXPOSED_HEADERS,
+      maxAge: 600,
+    }),
+  );
+
+  for (const op of deps.operations) {
+    const handler = deps.handlers[op.operationId as OperationId] as Handler<OperationId> | undefined;
+    const validators = deps.validators.get(op.operationId);
+    if (!handler || !validators) throw new Error(`No handler for operation ${op.operationId}`);
+    const middleware = operationMiddleware(op, validators, handler, deps);
+    router.register(op.routerPath, [op.method], [
+      (ctx: Context, next: Next) => {
+        operationOf.set(ctx, op);
+        return next();
+      },
+      middleware,
+    ], { name: op.operationId });
+  }
+  app.use(router.routes());
+  app.use((ctx) => {
+    const matched = router.match(ctx.path, ctx.method);
+    const allowed = [...new Set(matched.path.flatMap((layer) => layer.methods))];
+    if (allowed.length) {
+      ctx.set('Allow', allowed.join(', '));
+      throw new ProblemError('method-not-allowed', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${allowed.join(', ')}.`);
+    }
+    throw new ProblemError('not-found', `No route ${ctx.method} ${ctx.path}.`);
+  });
+  const routes = router.stack.flatMap((layer) =>
+    layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ operationId: String(layer.name), method, path: layer.path as string })),
+  );
+  return { app, routes };
+}
+
+function requestContext(deps: AppDeps, operationOf: WeakMap<Context, OperationSpec>) {
+  return async (ctx: Context, next: Next) => {
+    const started = process.hrtime.bigint();
+    const requestId = newId('req');
+    ctx.state.requestId = requestId;
+    ctx.set('Request-Id', requestId);
+    const inbound = ctx.get('x-request-id');
+    const correlationId = SANE_CORRELATION_ID.test(inbound) ? inbound : undefined;
+    try {
+      await next();
+    } catch (err) {
+      renderError(ctx, err, deps, operationOf.get(ctx), requestId);
+    } finally {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const op = operationOf.get(ctx);
+      deps.logger.info(
+        { requestId, correlationId, method: ctx.method, path: ctx.path, operationId: op?.operationId, status: ctx.status, ms: Math.round(ms * 10) / 10 },
+        'request',
+      );
+    }
+  };
+}
+
+function renderError(ctx: Context, err: unknown, deps: AppDeps, op: OperationSpec | undefined, requestId: string): void {
+  let problem: ProblemError;
+  if (err instanceof ProblemError) {
+    problem = err;
+    try {
+      checkProblemStatus(op, problem.status, deps);
+    } catch (violation) {
+      return renderError(ctx, violation, deps, undefined, requestId);
+    }
+  } else {
+    const contract = err instanceof ContractViolation;
+    deps.logger.error({ err, requestId, operationId: op?.operationId }, contract ? 'contract violation' : 'unhandled error');
+    const detail =
+      deps.config.env === 'production'
+        ? `The server failed while handling this request; quote request id ${requestId} when reporting it.`
+        : `${(err as Error)?.message ?? String(err)}`;
+    problem = new ProblemError('internal-error', detail);
+  }
+  ctx.status = problem.status;
+  // Headers set before the failure (rate limits, Request-Id) stay; anything describing a success goes.
+  for (const header of ['ETag', 'Location', 'Idempotent-Replayed']) ctx.remove(header);
+  ctx.set(problem.extra.headers ?? {});
+  ctx.type = 'application/problem+json';
+  ctx.body = JSON.stringify(problemBody(problem, ctx.path, requestId));
+}

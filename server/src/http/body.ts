@@ -1,0 +1,43 @@
+import type { Context } from 'koa';
+import { ProblemError } from './problems.js';
+
+const JSON_TYPES = /^application\/([a-z0-9.+-]*\+)?json$/;
+
+export const mediaType = (header: string | undefined) => (header ?? '').split(';')[0]!.trim().toLowerCase();
+
+export const hasBody = (ctx: Context) =>
+  Number(ctx.get('content-length') || 0) > 0 || (ctx.get('transfer-encoding') !== '' && ctx.method !== 'GET');
+
+/**
+ * Reads the raw body up to the limit and parses it as JSON. The raw bytes are kept: the idempotency
+ * fingerprint is computed over exactly what the client sent.
+ */
+export async function readJsonBody(ctx: Context, accepted: string[], limitBytes: number): Promise<{ raw: Buffer; value: unknown } | undefined> {
+  if (!hasBody(ctx)) return undefined;
+  const type = mediaType(ctx.get('content-type'));
+  if (!accepted.includes(type)) {
+    throw new ProblemError('unsupported-media-type', `Content-Type "${type || '(none)'}" is not accepted here; send ${accepted.join(' or ')}.`);
+  }
+  const charset = /charset=([^;\s]+)/i.exec(ctx.get('content-type'))?.[1]?.toLowerCase();
+  if (charset && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new ProblemError('unsupported-media-type', `Charset "${charset}" is not supported; send UTF-8.`);
+  }
+  const declared = Number(ctx.get('content-length') || 0);
+  if (declared > limitBytes) throw tooLarge(limitBytes);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > limitBytes) throw tooLarge(limitBytes);
+    chunks.push(chunk as Buffer);
+  }
+  const raw = Buffer.concat(chunks);
+  if (!JSON_TYPES.test(type)) return { raw, value: raw.toString('utf8') };
+  try {
+    return { raw, value: JSON.parse(raw.toString('utf8')) };
+  } catch (err) {
+    throw new ProblemError('invalid-json', `The body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+const tooLarge = (limit: number) => new ProblemError('payload-too-large', `The body is larger than ${limit} bytes.`);

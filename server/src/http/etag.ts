@@ -1,0 +1,17 @@
+import { createHash } from 'node:crypto';
+import { ProblemError } from './problems.js';
+
+/** A strong validator over the resource's JSON representation. */
+export const etagOf = (representation: object) =>
+  `"${createHash('sha256').update(JSON.stringify(representation)).digest('base64url').slice(0, 27)}"`;
+
+/** RFC 9110 If-Match: `*`, or a list of entity tags one of which must match (strong comparison). */
+export function assertIfMatch(header: string | undefined, current: object): void {
+  if (!header) return;
+  if (header.trim() === '*') return;
+  const tag = etagOf(current);
+  const candidates = header.split(',').map((t) => t.trim());
+  if (!candidates.includes(tag)) {
+    throw new ProblemError('precondition-failed', `If-Match ${header} does not match the current ETag ${tag}.`);
+  }
+}

@@ -1,0 +1,55 @@
+import type { Context } from 'koa';
+import type { operations } from '../generated/openapi.js';
+import type { Executor } from '../db/database.js';
+import type { AuthContext } from '../auth/authenticate.js';
+
+export type OperationId = keyof operations;
+type Op<K extends OperationId> = operations[K];
+
+type Part<K extends OperationId, L extends 'path' | 'query' | 'header'> = Op<K>['parameters'] extends { [P in L]?: infer X }
+  ? NonNullable<X>
+  : Record<string, never>;
+
+type RequestBodyOf<K extends OperationId> = NonNullable<Op<K>['requestBody']> extends { content: infer C } ? C[keyof C] : undefined;
+
+type ResponseBody<R> = R extends { content: infer C }
+  ? 'application/json' extends keyof C
+    ? C['application/json']
+    : 'application/problem+json' extends keyof C
+      ? C['application/problem+json']
+      : string | Uint8Array
+  : undefined;
+
+type Responses<K extends OperationId> = Op<K>['responses'];
+
+/** What a handler may return: exactly one of the statuses its operation declares, with that body. */
+export type HandlerResult<K extends OperationId> = {
+  [S in keyof Responses<K>]: {
+    status: S;
+    body: ResponseBody<Responses<K>[S]>;
+    headers?: Record<string, string>;
+    /** For non-JSON responses (HTML, YAML, assets). */
+    contentType?: string;
+  };
+}[keyof Responses<K>];
+
+export type HandlerInput<K extends OperationId> = {
+  path: Part<K, 'path'>;
+  query: Part<K, 'query'>;
+  headers: Part<K, 'header'>;
+  body: RequestBodyOf<K>;
+  /** Present on every secured operation. */
+  auth: AuthContext;
+  /** The transaction of this request for writes (shared with its idempotency record), the pool for reads. */
+  db: Executor;
+  requestId: string;
+  ctx: Context;
+  /** Throws 412 when If-Match was sent and does not match the current representation. */
+  checkIfMatch(current: object): void;
+};
+
+export type Handler<K extends OperationId> = (input: HandlerInput<K>) => Promise<HandlerResult<K>>;
+export type Handlers = { [K in OperationId]: Handler<K> };
+
+/** Types a resource's handlers by the operationIds they implement. */
+export const defineHandlers = <K extends OperationId>(handlers: { [P in K]: Handler<P> }) => handlers;

@@ -1,0 +1,84 @@
+import { createHash } from 'node:crypto';
+import type { Db, Executor } from '../db/database.js';
+import { isUniqueViolation } from '../db/database.js';
+import { isoAfter, nowIso } from '../util/time.js';
+import { ProblemError } from './problems.js';
+
+const RETENTION_MS = 24 * 60 * 60 * 1000;
+/** A claim older than this belongs to a request that died; the key may be taken over. */
+const LOCK_MS = 60_000;
+
+export type StoredResponse = { status: number; headers: Record<string, string>; body: string };
+
+export type IdempotencyClaim = { applicationId: string; key: string };
+
+/** The header's value, bare or quoted. */
+export const parseIdempotencyKey = (header: string) => header.replace(/^"(.*)"$/, '$1');
+
+export const fingerprint = (method: string, path: string, raw: Buffer | undefined) =>
+  createHash('sha256').update(`${method} ${path}\n`).update(raw ?? Buffer.alloc(0)).digest('hex');
+
+type Row = { fingerprint: string; state: 'in_flight' | 'done'; response_status: number | null; response_headers: string | null; response_body: string | null; locked_until: string | null; expires_at: string };
+
+/**
+ * Claims the key for this request, or answers for it: a replay of the first response, 422 when the
+ * key was used for another request, 409 while the first request is still in flight.
+ */
+export async function claimIdempotencyKey(db: Db, claim: IdempotencyClaim, print: string): Promise<StoredResponse | undefined> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const now = nowIso();
+    try {
+      await db('idempotency_keys').insert({
+        application_id: claim.applicationId,
+        key: claim.key,
+        fingerprint: print,
+        state: 'in_flight',
+        locked_until: isoAfter(LOCK_MS),
+        expires_at: isoAfter(RETENTION_MS),
+        created_at: now,
+      });
+      return undefined;
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+    }
+    const row = (await db('idempotency_keys').where({ application_id: claim.applicationId, key: claim.key }).first()) as Row | undefined;
+    if (!row) continue;
+    if (row.expires_at <= now) {
+      await db('idempotency_keys').where({ application_id: claim.applicationId, key: claim.key, expires_at: row.expires_at }).delete();
+      continue;
+    }
+    if (row.fingerprint !== print) {
+      throw new ProblemError('idempotency-key-reused', 'This Idempotency-Key was already used for a request with another method, path or body.');
+    }
+    if (row.state === 'done') {
+      return { status: row.response_status!, headers: JSON.parse(row.response_headers ?? '{}') as Record<string, string>, body: row.response_body ?? '' };
+    }
+    if (row.locked_until && row.locked_until > now) {
+      throw new ProblemError('idempotency-in-flight', 'A request with this Idempotency-Key is still being processed; retry shortly.');
+    }
+    const taken = await db('idempotency_keys')
+      .where({ application_id: claim.applicationId, key: claim.key, state: 'in_flight', locked_until: row.locked_until })
+      .update({ locked_until: isoAfter(LOCK_MS) });
+    if (taken === 1) return undefined;
+  }
+  throw new ProblemError('idempotency-in-flight', 'A request with this Idempotency-Key is still being processed; retry shortly.');
+}
+
+/** Records the response in the request's own transaction, so it commits with the write it guards. */
+export async function completeIdempotencyKey(trx: Executor, claim: IdempotencyClaim, response: StoredResponse): Promise<void> {
+  await trx('idempotency_keys')
+    .where({ application_id: claim.applicationId, key: claim.key })
+    .update({ state: 'done', response_status: response.status, response_headers: JSON.stringify(response.headers), response_body: response.body, locked_until: null });
+}
+
+/** Frees the key when the request failed, so the client can fix the request and retry with it. */
+export async function releaseIdempotencyKey(db: Db, claim: IdempotencyClaim): Promise<void> {
+  await db('idempotency_keys').where({ application_id: claim.applicationId, key: claim.key, state: 'in_flight' }).delete();
+}
+
+export async function purgeExpiredIdempotencyKeys(db: Db): Promise<number> {
+  return db('idempotency_keys').where('expires_at', '<=', nowIso()).delete();
+}
+
+/** Responses worth replaying: successes and business outcomes, not rejected input or failures. */
+export const isStorable = (status: number) => status < 500 && ![400, 401, 403, 413, 415, 422, 429].includes(status);

@@ -1,0 +1,188 @@
+import type { Context, Middleware } from 'koa';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { Db, Executor } from '../db/database.js';
+import { authenticateKey, hasScope, readCredential, resolveApplication, type AuthContext, type KeyIdentity } from '../auth/authenticate.js';
+import type { OperationSpec } from '../spec/operations.js';
+import type { OperationValidators } from '../spec/validators.js';
+import { readJsonBody } from './body.js';
+import { assertIfMatch, etagOf } from './etag.js';
+import type { Handler, HandlerInput, OperationId } from './handler-types.js';
+import {
+  claimIdempotencyKey,
+  completeIdempotencyKey,
+  fingerprint,
+  isStorable,
+  parseIdempotencyKey,
+  releaseIdempotencyKey,
+  type IdempotencyClaim,
+  type StoredResponse,
+} from './idempotency.js';
+import { ProblemError, type ValidationIssue } from './problems.js';
+import type { RateLimiter } from './rate-limit.js';
+
+export type OperationDeps = {
+  config: Config;
+  db: Db;
+  rateLimiter: RateLimiter;
+  logger: Logger;
+};
+
+type Result = { status: number; body: unknown; headers?: Record<string, string>; contentType?: string };
+
+/** Thrown when the server itself breaks the contract; never the client's fault. */
+export class ContractViolation extends Error {}
+
+const isJsonBody = (body: unknown) => body !== undefined && !(typeof body === 'string') && !(body instanceof Uint8Array);
+
+/**
+ * Everything an operation does around its handler, in order: authenticate, rate-limit, authorise,
+ * parse and validate the request, honour Idempotency-Key, run the handler (writes in one
+ * transaction), then check the response against the contract before it leaves.
+ */
+export function operationMiddleware(op: OperationSpec, validators: OperationValidators, handler: Handler<OperationId>, deps: OperationDeps): Middleware {
+  const { config, db, rateLimiter } = deps;
+  const isWrite = op.method !== 'get' && op.method !== 'head';
+  const category = op.rateCategory;
+
+  return async (ctx: Context) => {
+    let key: KeyIdentity | undefined;
+    if (op.secured) {
+      let authError: unknown;
+      try {
+        key = await authenticateKey(db, readCredential(ctx));
+      } catch (err) {
+        authError = err;
+      }
+      if (category) {
+        const decision = await rateLimiter.consume(key ? `key:${key.keyId}` : `ip:${ctx.ip}`, category);
+        ctx.set(decision.headers);
+        if (!decision.allowed) {
+          throw new ProblemError('rate-limited', `The ${category} budget of this credential is used up for this minute.`, {
+            headers: { 'Retry-After': String(decision.retryAfterSeconds) },
+          });
+        }
+      }
+      if (authError) throw authError;
+      const scope = op.requiredScope ?? (isWrite ? 'write' : 'read');
+      if (!hasScope(key!.scopes, scope)) {
+        throw new ProblemError('forbidden', `This operation needs the "${scope}" scope; the key has ${key!.scopes.map((s) => `"${s}"`).join(', ')}.`);
+      }
+    }
+
+    const pathIssues = validators.parameters('path', { ...(ctx as unknown as { params: Record<string, string> }).params });
+    // Without a declared 422, a path segment that cannot be an id names no resource.
+    if (pathIssues.length && !op.declaresValidation) throw new ProblemError('not-found', `No resource at ${ctx.path}.`);
+    const issues: ValidationIssue[] = [...pathIssues, ...validators.parameters('header', { ...ctx.headers })];
+    const query = { ...ctx.query } as Record<string, unknown>;
+    issues.push(...validators.parameters('query', query));
+
+    let raw: Buffer | undefined;
+    let body: unknown;
+    if (op.requestBody) {
+      const read = await readJsonBody(ctx, op.requestBody.contentTypes, config.bodyLimitBytes);
+      raw = read?.raw;
+      body = read?.value;
+      if (read === undefined) {
+        if (op.requestBody.required) issues.push({ pointer: '', in: 'body', detail: 'A request body is required.' });
+      } else {
+        const type = (ctx.get('content-type').split(';')[0] ?? '').trim().toLowerCase();
+        issues.push(...(validators.body[type]?.(body) ?? []).map((i) => ({ ...i, in: 'body' as const })));
+      }
+    }
+    if (issues.length) throw new ProblemError('validation-error', `The request has ${issues.length} invalid value${issues.length > 1 ? 's' : ''}.`, { errors: issues });
+
+    const auth: AuthContext | undefined = key && {
+      ...key,
+      applicationId: op.appScoped ? await resolveApplication(db, key, ctx.get('x-app-id') || undefined) : key.keyApplicationId,
+    };
+
+    const headerValues = Object.fromEntries(op.parameters.filter((p) => p.in === 'header').map((p) => [p.name, ctx.get(p.name) || undefined]));
+    const idempotencyHeader = op.idempotent ? ctx.get('idempotency-key') : '';
+    const claim: IdempotencyClaim | undefined = idempotencyHeader && auth ? { applicationId: auth.applicationId, key: parseIdempotencyKey(idempotencyHeader) } : undefined;
+    if (claim) {
+      const replay = await claimIdempotencyKey(db, claim, fingerprint(ctx.method, ctx.path, raw));
+      if (replay) return send(ctx, op, validators, deps, { status: replay.status, body: JSON.parse(replay.body), headers: { ...replay.headers, 'Idempotent-Replayed': 'true' } });
+    }
+
+    const run = async (executor: Executor): Promise<Result> => {
+      const input: HandlerInput<OperationId> = {
+        path: (ctx as unknown as { params: never }).params,
+        query: query as never,
+        headers: headerValues as never,
+        body: body as never,
+        auth: auth as AuthContext,
+        db: executor,
+        requestId: ctx.state.requestId as string,
+        ctx,
+        checkIfMatch: (current) => assertIfMatch(ctx.get('if-match') || undefined, current),
+      };
+      const result = (await handler(input)) as unknown as Result;
+      if (claim && isStorable(result.status)) {
+        await completeIdempotencyKey(executor, claim, storedFrom(op, result));
+      }
+      return result;
+    };
+
+    let result: Result;
+    try {
+      result = isWrite ? await db.transaction((trx) => run(trx)) : await run(db);
+    } catch (err) {
+      if (claim) await releaseIdempotencyKey(db, claim);
+      throw err;
+    }
+    if (claim && !isStorable(result.status)) await releaseIdempotencyKey(db, claim);
+    send(ctx, op, validators, deps, result);
+  };
+}
+
+function withEtag(op: OperationSpec, result: Result): Record<string, string> {
+  const headers = { ...result.headers };
+  if (!headers.ETag && op.responses[String(result.status)]?.headers.includes('etag') && isJsonBody(result.body) && result.body !== null) {
+    headers.ETag = etagOf(result.body as object);
+  }
+  return headers;
+}
+
+function storedFrom(op: OperationSpec, result: Result): StoredResponse {
+  return { status: result.status, headers: withEtag(op, result), body: JSON.stringify(result.body ?? null) };
+}
+
+function send(ctx: Context, op: OperationSpec, validators: OperationValidators, deps: OperationDeps, result: Result): void {
+  checkResponse(op, validators, deps, result);
+  ctx.status = result.status;
+  ctx.set(withEtag(op, result));
+  if (result.body === undefined || result.status === 204) {
+    ctx.body = null;
+    return;
+  }
+  if (result.contentType) ctx.type = result.contentType;
+  ctx.body = isJsonBody(result.body) ? JSON.stringify(result.body) : (result.body as string | Uint8Array);
+  if (!result.contentType) ctx.type = 'application/json';
+}
+
+/** In development and test a contract breach is a 500; in production it is logged and the response goes out. */
+function checkResponse(op: OperationSpec, validators: OperationValidators, deps: OperationDeps, result: Result): void {
+  const mode = deps.config.responseValidation;
+  if (mode === 'off') return;
+  const problems: string[] = [];
+  const declared = op.responses[String(result.status)];
+  if (!declared) problems.push(`status ${result.status} is not declared`);
+  else if (isJsonBody(result.body)) {
+    const validate = validators.response[`${result.status}:application/json`];
+    if (!validate) problems.push(`status ${result.status} declares no JSON body`);
+    else if (!validate(result.body)) problems.push(...(validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`));
+  }
+  if (!problems.length) return;
+  const message = `Response of ${op.operationId} breaks the contract: ${problems.join('; ')}`;
+  if (mode === 'strict') throw new ContractViolation(message);
+  deps.logger.error({ operationId: op.operationId, problems }, 'response breaks the contract');
+}
+
+/** Problems thrown by an operation must also be ones it declares. */
+export function checkProblemStatus(op: OperationSpec | undefined, status: number, deps: OperationDeps): void {
+  if (!op || op.responses[String(status)] || deps.config.responseValidation === 'off') return;
+  const message = `${op.operationId} answered ${status}, which its contract does not declare`;
+  if (deps.config.responseValidation === 'strict') throw new ContractViolation(message);
+  deps.logger.error({ operationId: op.operationId, status }, message);
+}

@@ -1,0 +1,90 @@
+/** Every problem type the API can answer with; `/api/problems/{code}` serves these descriptions. */
+export const problemTypes = {
+  'bad-request': { status: 400, title: 'Bad request', description: 'The request could not be understood as sent.' },
+  'invalid-json': { status: 400, title: 'Malformed JSON', description: 'The request body is not valid JSON. Nothing was changed.' },
+  'app-id-required': {
+    status: 400,
+    title: 'Application id required',
+    description: 'This credential acts for a user or an organization and must name the application with the X-App-Id header.',
+  },
+  unauthorized: {
+    status: 401,
+    title: 'Unauthorized',
+    description:
+      'No valid credential was sent. Send an application key as `Authorization: Bearer sbk_...` or `X-API-Token: sbk_...`. Unknown, revoked and expired keys all get this answer.',
+  },
+  forbidden: { status: 403, title: 'Forbidden', description: "The credential is valid but its scopes or application do not allow this operation." },
+  'not-found': { status: 404, title: 'Not found', description: 'No such resource exists, or it belongs to another tenant.' },
+  'method-not-allowed': { status: 405, title: 'Method not allowed', description: 'The resource exists but does not support this method; see the Allow header.' },
+  conflict: { status: 409, title: 'Conflict', description: 'The request conflicts with the current state of the resource.' },
+  'invalid-transition': {
+    status: 409,
+    title: 'Invalid state transition',
+    description: 'The resource is in a state from which this change is not allowed. The detail names the current state.',
+  },
+  'idempotency-in-flight': {
+    status: 409,
+    title: 'Idempotent request in flight',
+    description: 'A request with the same Idempotency-Key is still being processed. Retry after it completes.',
+  },
+  'precondition-failed': {
+    status: 412,
+    title: 'Precondition failed',
+    description: 'The If-Match header does not match the current ETag of the resource: it changed since you read it. Read it again and retry.',
+  },
+  'payload-too-large': { status: 413, title: 'Payload too large', description: 'The request body is larger than the server accepts (1 MiB by default).' },
+  'unsupported-media-type': {
+    status: 415,
+    title: 'Unsupported media type',
+    description: 'The request body has a Content-Type this operation does not accept. Send application/json (or application/merge-patch+json for PATCH).',
+  },
+  'validation-error': {
+    status: 422,
+    title: 'Validation error',
+    description: 'The request is well-formed but some values are invalid. `errors` lists each with a JSON Pointer (body) or a parameter name.',
+  },
+  'idempotency-key-reused': {
+    status: 422,
+    title: 'Idempotency key reused',
+    description: 'This Idempotency-Key was already used with a different method, path or body within the last 24 hours. Use a new key for a new request.',
+  },
+  'rate-limited': {
+    status: 429,
+    title: 'Too many requests',
+    description: 'The credential exhausted its budget for this category of requests. Retry after the number of seconds in Retry-After.',
+  },
+  'internal-error': { status: 500, title: 'Internal server error', description: 'The server failed unexpectedly. The request id identifies it in the logs.' },
+  'not-ready': { status: 503, title: 'Not ready', description: 'The server cannot reach its database.' },
+} as const satisfies Record<string, { status: number; title: string; description: string }>;
+
+export type ProblemCode = keyof typeof problemTypes;
+
+export type ValidationIssue = { detail: string; pointer?: string; parameter?: string; in?: 'body' | 'query' | 'path' | 'header' };
+
+/** A failure the client is told about as application/problem+json. Throw it from anywhere. */
+export class ProblemError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ProblemCode,
+    readonly detail: string,
+    readonly extra: { errors?: ValidationIssue[]; headers?: Record<string, string> } = {},
+  ) {
+    super(detail);
+    this.status = problemTypes[code].status;
+  }
+}
+
+export function problemBody(err: ProblemError, instance: string, requestId: string) {
+  return {
+    type: `/api/problems/${err.code}`,
+    title: problemTypes[err.code].title,
+    status: err.status,
+    detail: err.detail,
+    instance,
+    code: err.code,
+    requestId,
+    ...(err.extra.errors ? { errors: err.extra.errors } : {}),
+  };
+}
+
+export const notFound = (what: string, id: string) => new ProblemError('not-found', `No ${what} with id ${id}.`);

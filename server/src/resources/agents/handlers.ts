@@ -1,0 +1,94 @@
+import { defineHandlers } from '../../http/handler-types.js';
+import { ProblemError, type ValidationIssue } from '../../http/problems.js';
+import { mergePatch } from '../../util/merge-patch.js';
+import * as store from './store.js';
+
+const DEFAULT_LIMITS = { timeoutSeconds: 600, maxAttempts: 3, maxConcurrentRuns: null };
+
+/** Rules that span fields, which the schema cannot state. */
+function assertConsistent(spec: store.AgentSpec) {
+  const errors: ValidationIssue[] = [];
+  if (spec.runtime === 'http' && !spec.url) errors.push({ pointer: '/url', in: 'body', detail: 'An agent with runtime "http" needs a url.' });
+  if (spec.runtime !== 'http' && spec.url) errors.push({ pointer: '/url', in: 'body', detail: `An agent with runtime "${spec.runtime}" takes no url.` });
+  if (errors.length) throw new ProblemError('validation-error', errors.map((e) => e.detail).join(' '), { errors });
+}
+
+/** The status machine of an agent: which states each action may leave from. */
+const transitions = {
+  pause: { from: ['active'], to: 'paused' },
+  resume: { from: ['paused'], to: 'active' },
+  retire: { from: ['active', 'paused'], to: 'retired' },
+} as const satisfies Record<string, { from: store.AgentStatus[]; to: store.AgentStatus }>;
+
+async function transition(db: Parameters<typeof store.getAgent>[0], applicationId: string, agentId: string, action: keyof typeof transitions) {
+  const { from, to } = transitions[action];
+  const current = await store.getAgent(db, applicationId, agentId, { forUpdate: true });
+  const allowed = (from as readonly store.AgentStatus[]).includes(current.status);
+  if (!allowed || !(await store.setAgentStatus(db, current.id, [...from], to))) {
+    throw new ProblemError('invalid-transition', `Cannot ${action} an agent that is ${current.status}.`);
+  }
+  return { status: 200 as const, body: await store.getAgent(db, applicationId, agentId) };
+}
+
+export const agentHandlers = defineHandlers({
+  listAgents: async ({ db, auth, query }) => ({ status: 200, body: await store.listAgents(db, auth.applicationId, query) }),
+
+  createAgent: async ({ db, auth, body }) => {
+    const spec: store.AgentSpec = {
+      name: body.name,
+      description: body.description ?? null,
+      instructions: body.instructions ?? '',
+      model: body.model,
+      tools: body.tools ?? [],
+      config: body.config ?? {},
+      runtime: body.runtime ?? 'runner',
+      url: body.url ?? null,
+      labels: body.labels ?? [],
+      limits: { ...DEFAULT_LIMITS, ...body.limits },
+    };
+    assertConsistent(spec);
+    const agent = await store.insertAgent(db, auth.applicationId, spec);
+    return { status: 201, body: agent, headers: { Location: `/api/v1/agents/${agent.id}` } };
+  },
+
+  getAgent: async ({ db, auth, path }) => ({ status: 200, body: await store.getAgent(db, auth.applicationId, path.agentId) }),
+
+  updateAgent: async ({ db, auth, path, body, checkIfMatch }) => {
+    const current = await store.getAgent(db, auth.applicationId, path.agentId, { forUpdate: true });
+    checkIfMatch(current);
+    if (current.status === 'retired') throw new ProblemError('invalid-transition', 'Cannot update an agent that is retired.');
+    const { name, description, instructions, model, tools, config, runtime, url, labels, limits } = current;
+    const merged = mergePatch({ name, description, instructions, model, tools, config, runtime, url, labels, limits }, body);
+    // A merge patch removes what it sets to null; for nullable fields that means null.
+    const next: store.AgentSpec = {
+      ...merged,
+      description: merged.description ?? null,
+      url: merged.url ?? null,
+      limits: { ...merged.limits, maxConcurrentRuns: merged.limits.maxConcurrentRuns ?? null },
+    };
+    assertConsistent(next);
+    await store.updateAgent(db, current, next);
+    return { status: 200, body: await store.getAgent(db, auth.applicationId, current.id) };
+  },
+
+  deleteAgent: async ({ db, auth, path, checkIfMatch }) => {
+    const current = await store.getAgent(db, auth.applicationId, path.agentId, { forUpdate: true });
+    checkIfMatch(current);
+    await store.deleteAgent(db, current.id);
+    return { status: 204, body: undefined };
+  },
+
+  pauseAgent: ({ db, auth, path }) => transition(db, auth.applicationId, path.agentId, 'pause'),
+  resumeAgent: ({ db, auth, path }) => transition(db, auth.applicationId, path.agentId, 'resume'),
+  retireAgent: ({ db, auth, path }) => transition(db, auth.applicationId, path.agentId, 'retire'),
+
+  listAgentVersions: async ({ db, auth, path, query }) => {
+    const agent = await store.getAgent(db, auth.applicationId, path.agentId);
+    return { status: 200, body: await store.listVersions(db, agent.id, query) };
+  },
+
+  getAgentVersion: async ({ db, auth, path }) => {
+    const agent = await store.getAgent(db, auth.applicationId, path.agentId);
+    return { status: 200, body: await store.getVersion(db, agent.id, path.version) };
+  },
+});

@@ -1,0 +1,49 @@
+import { defineHandlers } from '../../http/handler-types.js';
+import { ProblemError } from '../../http/problems.js';
+import { mergePatch } from '../../util/merge-patch.js';
+import { nowIso } from '../../util/time.js';
+import * as store from './store.js';
+
+const DEFAULT_GRACE_SECONDS = 86_400;
+
+const requireActive = (key: store.ApiKey, action: string) => {
+  if (key.status !== 'active') throw new ProblemError('invalid-transition', `Cannot ${action} an API key that is ${key.status}.`);
+};
+
+export const apiKeyHandlers = defineHandlers({
+  listApiKeys: async ({ db, auth, query }) => ({ status: 200, body: await store.listApiKeys(db, auth.applicationId, query) }),
+
+  createApiKey: async ({ db, auth, body }) => {
+    if (body.expiresAt && Date.parse(body.expiresAt) <= Date.parse(nowIso())) {
+      throw new ProblemError('validation-error', 'expiresAt must be in the future.', {
+        errors: [{ pointer: '/expiresAt', in: 'body', detail: 'expiresAt must be in the future.' }],
+      });
+    }
+    const key = await store.insertApiKey(db, { organizationId: auth.organizationId, applicationId: auth.applicationId }, body);
+    return { status: 201, body: key, headers: { Location: `/api/v1/api-keys/${key.id}`, ...store.apiKeyEtagHeader(key) } };
+  },
+
+  getApiKey: async ({ db, auth, path }) => ({ status: 200, body: await store.getApiKey(db, auth.applicationId, path.apiKeyId) }),
+
+  updateApiKey: async ({ db, auth, path, body, checkIfMatch }) => {
+    const current = await store.getApiKey(db, auth.applicationId, path.apiKeyId, { forUpdate: true });
+    checkIfMatch(current);
+    const next = mergePatch({ name: current.name, scopes: current.scopes }, body);
+    await store.updateApiKey(db, current.id, next);
+    return { status: 200, body: await store.getApiKey(db, auth.applicationId, current.id) };
+  },
+
+  revokeApiKey: async ({ db, auth, path }) => {
+    const current = await store.getApiKey(db, auth.applicationId, path.apiKeyId, { forUpdate: true });
+    if (current.status === 'revoked') throw new ProblemError('invalid-transition', 'The API key is already revoked.');
+    await store.revokeApiKey(db, current.id);
+    return { status: 200, body: await store.getApiKey(db, auth.applicationId, current.id) };
+  },
+
+  rotateApiKey: async ({ db, auth, path, body }) => {
+    const current = await store.getApiKey(db, auth.applicationId, path.apiKeyId, { forUpdate: true });
+    requireActive(current, 'rotate');
+    const rotated = await store.rotateApiKey(db, auth.applicationId, current.id, body?.gracePeriodSeconds ?? DEFAULT_GRACE_SECONDS);
+    return { status: 200, body: rotated, headers: store.apiKeyEtagHeader(rotated) };
+  },
+});

@@ -1,0 +1,131 @@
+import type { components } from '../../generated/openapi.js';
+import type { Executor } from '../../db/database.js';
+import { displayPrefix, generateApplicationKey, hashSecret } from '../../auth/keys.js';
+import { listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
+import { etagOf } from '../../http/etag.js';
+import { notFound } from '../../http/problems.js';
+import { newId } from '../../util/ids.js';
+import { nowIso } from '../../util/time.js';
+
+export type ApiKey = components['schemas']['ApiKey'];
+export type ApiKeyWithSecret = components['schemas']['ApiKeyWithSecret'];
+type Scope = ApiKey['scopes'][number];
+
+type ApiKeyRow = {
+  id: string;
+  organization_id: string;
+  application_id: string;
+  name: string;
+  scopes: string;
+  prefix: string;
+  secret_hash: string;
+  previous_secret_hash: string | null;
+  previous_secret_expires_at: string | null;
+  expires_at: string | null;
+  last_used_at: string | null;
+  revoked_at: string | null;
+  created_at: string;
+  updated_at: string;
+};
+
+function toApiKey(row: ApiKeyRow): ApiKey {
+  const now = nowIso();
+  const status: ApiKey['status'] = row.revoked_at ? 'revoked' : row.expires_at && row.expires_at <= now ? 'expired' : 'active';
+  const graceOver = !row.previous_secret_expires_at || row.previous_secret_expires_at <= now;
+  return {
+    id: row.id,
+    object: 'api_key',
+    applicationId: row.application_id,
+    name: row.name,
+    scopes: JSON.parse(row.scopes) as Scope[],
+    prefix: row.prefix,
+    status,
+    expiresAt: row.expires_at,
+    lastUsedAt: row.last_used_at,
+    revokedAt: row.revoked_at,
+    previousSecretExpiresAt: graceOver ? null : row.previous_secret_expires_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+const withSecret = (key: ApiKey, secret: string): ApiKeyWithSecret => ({ ...key, secret });
+
+/** The secret is shown once but is not part of the key's representation, so not of its ETag either. */
+export const apiKeyEtagHeader = (key: ApiKeyWithSecret) => {
+  const { secret: _secret, ...representation } = key;
+  return { ETag: etagOf(representation) };
+};
+
+async function findRow(db: Executor, applicationId: string, id: string, options: ReadOptions = {}): Promise<ApiKeyRow> {
+  const query = db('api_keys').where({ id, application_id: applicationId }).first();
+  const row = (await (options.forUpdate ? query.forUpdate() : query)) as ApiKeyRow | undefined;
+  if (!row) throw notFound('API key', id);
+  return row;
+}
+
+export async function insertApiKey(
+  db: Executor,
+  owner: { organizationId: string; applicationId: string },
+  input: { name: string; scopes: Scope[]; expiresAt?: string | null },
+  secret = generateApplicationKey(),
+): Promise<ApiKeyWithSecret> {
+  const now = nowIso();
+  const row: ApiKeyRow = {
+    id: newId('key'),
+    organization_id: owner.organizationId,
+    application_id: owner.applicationId,
+    name: input.name,
+    scopes: JSON.stringify([...new Set(input.scopes)]),
+    prefix: displayPrefix(secret),
+    secret_hash: hashSecret(secret),
+    previous_secret_hash: null,
+    previous_secret_expires_at: null,
+    expires_at: input.expiresAt ? new Date(input.expiresAt).toISOString() : null,
+    last_used_at: null,
+    revoked_at: null,
+    created_at: now,
+    updated_at: now,
+  };
+  await db('api_keys').insert(row);
+  return withSecret(toApiKey(row), secret);
+}
+
+export const getApiKey = async (db: Executor, applicationId: string, id: string, options: ReadOptions = {}) =>
+  toApiKey(await findRow(db, applicationId, id, options));
+
+export function listApiKeys(db: Executor, applicationId: string, params: PageQuery & { status?: ApiKey['status'] }) {
+  const query = db('api_keys').where({ application_id: applicationId });
+  const now = nowIso();
+  if (params.status === 'revoked') query.whereNotNull('revoked_at');
+  if (params.status === 'expired') query.whereNull('revoked_at').where('expires_at', '<=', now);
+  if (params.status === 'active') query.whereNull('revoked_at').where((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now));
+  return listPage(query, params, { createdAt: 'created_at', name: { text: 'name' } }, toApiKey);
+}
+
+export async function updateApiKey(db: Executor, id: string, changes: { name: string; scopes: Scope[] }): Promise<void> {
+  await db('api_keys').where({ id }).update({ name: changes.name, scopes: JSON.stringify([...new Set(changes.scopes)]), updated_at: nowIso() });
+}
+
+export async function revokeApiKey(db: Executor, id: string): Promise<void> {
+  const now = nowIso();
+  await db('api_keys').where({ id }).whereNull('revoked_at').update({ revoked_at: now, previous_secret_hash: null, previous_secret_expires_at: null, updated_at: now });
+}
+
+/** A new secret for the same key; the old one keeps working until the grace period ends. */
+export async function rotateApiKey(db: Executor, applicationId: string, id: string, graceSeconds: number): Promise<ApiKeyWithSecret> {
+  const row = await findRow(db, applicationId, id, { forUpdate: true });
+  const secret = generateApplicationKey();
+  const now = Date.parse(nowIso());
+  const grace = graceSeconds > 0;
+  await db('api_keys')
+    .where({ id })
+    .update({
+      secret_hash: hashSecret(secret),
+      prefix: displayPrefix(secret),
+      previous_secret_hash: grace ? row.secret_hash : null,
+      previous_secret_expires_at: grace ? new Date(now + graceSeconds * 1000).toISOString() : null,
+      updated_at: new Date(now).toISOString(),
+    });
+  return withSecret(await getApiKey(db, applicationId, id), secret);
+}

@@ -1,0 +1,129 @@
+import type { OpenApiDocument } from './load-spec.js';
+
+export const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
+
+export type RateCategory = 'read' | 'write' | 'run' | 'costly';
+export type Scope = 'read' | 'write' | 'admin';
+
+export type ParameterSpec = {
+  name: string;
+  in: 'path' | 'query' | 'header' | 'cookie';
+  required: boolean;
+  /** JSON pointer (in the spec document) of the parameter's schema, for Ajv. */
+  schemaPointer: string;
+};
+
+export type ResponseSpec = {
+  contentTypes: string[];
+  /** Pointer of the JSON schema for each JSON-like content type. */
+  schemaPointers: Record<string, string>;
+  headers: string[];
+};
+
+export type OperationSpec = {
+  operationId: string;
+  method: (typeof HTTP_METHODS)[number];
+  path: string;
+  /** The path in @koa/router's syntax: `/api/v1/agents/:agentId`. */
+  routerPath: string;
+  pointer: string;
+  parameters: ParameterSpec[];
+  requestBody: { required: boolean; contentTypes: string[]; schemaPointers: Record<string, string> } | undefined;
+  responses: Record<string, ResponseSpec>;
+  secured: boolean;
+  rateCategory: RateCategory | undefined;
+  requiredScope: Scope | undefined;
+  idempotent: boolean;
+  /** Declares X-App-Id: it acts in one application (organization-level operations do not). */
+  appScoped: boolean;
+  /** Declares 422, so invalid input is reported as validation-error. */
+  declaresValidation: boolean;
+};
+
+const escapePointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/** Follows a `#/...` reference inside the document; returns the target and its pointer. */
+export function resolveRef(doc: OpenApiDocument, value: unknown, pointer: string): { value: Record<string, unknown>; pointer: string } {
+  let current = value as Record<string, unknown>;
+  let at = pointer;
+  for (let hops = 0; typeof current?.$ref === 'string'; hops++) {
+    if (hops > 20) throw new Error(`Reference cycle at ${pointer}`);
+    const ref = current.$ref as string;
+    if (!ref.startsWith('#/')) throw new Error(`Only local references are supported, found ${ref} at ${at}`);
+    at = ref.slice(1);
+    current = ref
+      .slice(2)
+      .split('/')
+      .map((p) => decodeURIComponent(p).replace(/~1/g, '/').replace(/~0/g, '~'))
+      .reduce<unknown>((node, key) => (node as Record<string, unknown>)?.[key], doc) as Record<string, unknown>;
+    if (current === undefined) throw new Error(`Unresolvable reference ${ref}`);
+  }
+  return { value: current, pointer: at };
+}
+
+function contentSchemas(doc: OpenApiDocument, content: Record<string, unknown> | undefined, pointer: string) {
+  const schemaPointers: Record<string, string> = {};
+  for (const [type, media] of Object.entries(content ?? {})) {
+    const m = media as { schema?: unknown };
+    if (m.schema && /json/.test(type)) schemaPointers[type] = `${pointer}/content/${escapePointer(type)}/schema`;
+  }
+  return { contentTypes: Object.keys(content ?? {}), schemaPointers };
+}
+
+/** Flattens the spec's paths into one record per operation, with every reference resolved. */
+export function extractOperations(doc: OpenApiDocument): OperationSpec[] {
+  const operations: OperationSpec[] = [];
+  for (const [path, rawItem] of Object.entries(doc.paths)) {
+    const itemPointer = `/paths/${escapePointer(path)}`;
+    const item = resolveRef(doc, rawItem, itemPointer);
+    const shared = (item.value.parameters as unknown[] | undefined) ?? [];
+    for (const method of HTTP_METHODS) {
+      const op = item.value[method] as Record<string, unknown> | undefined;
+      if (!op) continue;
+      const opPointer = `${item.pointer}/${method}`;
+      const params = new Map<string, ParameterSpec>();
+      const collect = (list: unknown[], base: string) =>
+        list.forEach((raw, i) => {
+          const p = resolveRef(doc, raw, `${base}/${i}`);
+          const v = p.value as { name: string; in: ParameterSpec['in']; required?: boolean };
+          params.set(`${v.in}:${v.name}`, { name: v.name, in: v.in, required: Boolean(v.required), schemaPointer: `${p.pointer}/schema` });
+        });
+      collect(shared, `${item.pointer}/parameters`);
+      collect((op.parameters as unknown[] | undefined) ?? [], `${opPointer}/parameters`);
+
+      let requestBody: OperationSpec['requestBody'];
+      if (op.requestBody) {
+        const rb = resolveRef(doc, op.requestBody, `${opPointer}/requestBody`);
+        const c = contentSchemas(doc, rb.value.content as Record<string, unknown>, rb.pointer);
+        requestBody = { required: Boolean(rb.value.required), ...c };
+      }
+
+      const responses: Record<string, ResponseSpec> = {};
+      for (const [status, raw] of Object.entries((op.responses as Record<string, unknown>) ?? {})) {
+        const r = resolveRef(doc, raw, `${opPointer}/responses/${status}`);
+        const c = contentSchemas(doc, r.value.content as Record<string, unknown>, r.pointer);
+        responses[status] = { ...c, headers: Object.keys((r.value.headers as object | undefined) ?? {}).map((h) => h.toLowerCase()) };
+      }
+
+      const security = (op.security as unknown[] | undefined) ?? doc.security ?? [];
+      const parameters = [...params.values()];
+      operations.push({
+        operationId: String(op.operationId),
+        method,
+        path,
+        routerPath: path.replace(/\{([^}]+)\}/g, ':$1'),
+        pointer: opPointer,
+        parameters,
+        requestBody,
+        responses,
+        secured: security.length > 0,
+        rateCategory: op['x-rate-limit-category'] as RateCategory | undefined,
+        requiredScope: op['x-required-scope'] as Scope | undefined,
+        idempotent: parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key'),
+        appScoped: parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === 'x-app-id'),
+        declaresValidation: '422' in responses,
+      });
+    }
+  }
+  return operations;
+}

@@ -1,0 +1,114 @@
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import type { OpenApiDocument } from './load-spec.js';
+import type { OperationSpec } from './operations.js';
+import type { ValidationIssue } from '../http/problems.js';
+
+// ajv-formats is CommonJS; under NodeNext its default export is the module object.
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+
+const SPEC_ID = 'openapi.json';
+
+// Parameters arrive as strings and take their defaults from the spec; bodies and responses are
+// checked as sent (a default filled into a merge patch would change its meaning).
+function createAjv(options: { forParameters: boolean }) {
+  const ajv = new Ajv2020({
+    strict: false,
+    allErrors: true,
+    coerceTypes: options.forParameters ? 'array' : false,
+    useDefaults: options.forParameters,
+    validateFormats: true,
+  });
+  addFormats(ajv);
+  ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 });
+  ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
+  ajv.addFormat('binary', true);
+  return ajv;
+}
+
+export type ParameterValidator = (location: 'path' | 'query' | 'header', values: Record<string, unknown>) => ValidationIssue[];
+export type BodyValidator = (body: unknown) => ValidationIssue[];
+
+export type OperationValidators = {
+  parameters: ParameterValidator;
+  /** Keyed by request content type. */
+  body: Record<string, BodyValidator>;
+  /** Keyed by `${status}:${contentType}`. */
+  response: Record<string, ValidateFunction>;
+};
+
+const ref = (pointer: string) => ({ $ref: `${SPEC_ID}#${pointer.split('/').map(encodeURIComponent).join('/')}` });
+
+function bodyIssues(errors: ErrorObject[] | null | undefined): ValidationIssue[] {
+  return (errors ?? []).map((e) => {
+    if (e.keyword === 'additionalProperties') {
+      const prop = (e.params as { additionalProperty: string }).additionalProperty;
+      return { pointer: `${e.instancePath}/${prop.replace(/~/g, '~0').replace(/\//g, '~1')}`, detail: `Unknown field "${prop}".` };
+    }
+    if (e.keyword === 'required') {
+      const prop = (e.params as { missingProperty: string }).missingProperty;
+      return { pointer: `${e.instancePath}/${prop}`, detail: `Required field "${prop}" is missing.` };
+    }
+    return { pointer: e.instancePath, detail: `${e.instancePath ? `"${e.instancePath}"` : 'The body'} ${e.message ?? 'is invalid'}.` };
+  });
+}
+
+/** Compiles every validator once, at start-up; nothing is compiled per request. */
+export function compileValidators(doc: OpenApiDocument, operations: OperationSpec[]): Map<string, OperationValidators> {
+  const strictAjv = createAjv({ forParameters: false });
+  const coercingAjv = createAjv({ forParameters: true });
+  strictAjv.addSchema(doc as object, SPEC_ID);
+  coercingAjv.addSchema(doc as object, SPEC_ID);
+
+  const result = new Map<string, OperationValidators>();
+  for (const op of operations) {
+    const byLocation = new Map<string, ValidateFunction>();
+    const names = new Map<string, Map<string, string>>();
+    for (const location of ['path', 'query', 'header'] as const) {
+      const params = op.parameters.filter((p) => p.in === location);
+      // Header names arrive lower-cased; the schema is keyed by the lower-case name.
+      const key = (name: string) => (location === 'header' ? name.toLowerCase() : name);
+      names.set(location, new Map(params.map((p) => [key(p.name), p.name])));
+      const schema = {
+        type: 'object',
+        properties: Object.fromEntries(params.map((p) => [key(p.name), ref(p.schemaPointer)])),
+        required: params.filter((p) => p.required).map((p) => key(p.name)),
+        additionalProperties: location !== 'query' ? true : false,
+      };
+      byLocation.set(location, coercingAjv.compile(schema));
+    }
+    const parameters: ParameterValidator = (location, values) => {
+      const validate = byLocation.get(location)!;
+      if (validate(values)) return [];
+      return (validate.errors ?? []).map((e) => {
+        const original = names.get(location)!;
+        if (e.keyword === 'additionalProperties') {
+          const name = (e.params as { additionalProperty: string }).additionalProperty;
+          return { parameter: name, in: location, detail: `Unknown ${location} parameter "${name}".` };
+        }
+        if (e.keyword === 'required') {
+          const name = (e.params as { missingProperty: string }).missingProperty;
+          return { parameter: original.get(name) ?? name, in: location, detail: `Required ${location} parameter "${original.get(name) ?? name}" is missing.` };
+        }
+        const name = e.instancePath.split('/')[1] ?? '';
+        const shown = original.get(name) ?? name;
+        return { parameter: shown, in: location, detail: `The ${location} parameter "${shown}" ${e.message ?? 'is invalid'}.` };
+      });
+    };
+
+    const body: Record<string, BodyValidator> = {};
+    for (const [type, pointer] of Object.entries(op.requestBody?.schemaPointers ?? {})) {
+      const validate = strictAjv.compile(ref(pointer));
+      body[type] = (value) => (validate(value) ? [] : bodyIssues(validate.errors));
+    }
+
+    const response: Record<string, ValidateFunction> = {};
+    for (const [status, r] of Object.entries(op.responses)) {
+      for (const [type, pointer] of Object.entries(r.schemaPointers)) {
+        response[`${status}:${type}`] = strictAjv.compile(ref(pointer));
+      }
+    }
+    result.set(op.operationId, { parameters, body, response });
+  }
+  return result;
+}

@@ -1,0 +1,46 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { extractOperations, loadBundledSpec } from '@switchboard/server';
+import { chromiumAvailable, launchChromium } from '../support/chromium.js';
+
+const operations = extractOperations(loadBundledSpec().document);
+
+describe.skipIf(!chromiumAvailable)('Swagger UI at /api/docs in Chromium', () => {
+  let browser: Browser;
+  let page: Page;
+  const failedRequests: string[] = [];
+
+  beforeAll(async () => {
+    browser = await launchChromium();
+    page = await browser.newPage();
+    page.on('requestfailed', (r) => failedRequests.push(r.url()));
+    await page.goto(`${inject('serverUrl')}/api/docs`);
+    await page.waitForSelector('.opblock', { timeout: 20_000 });
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('loads offline and lists every operation of the spec', async () => {
+    const listed = await page.$$eval('.opblock .opblock-summary-operation-id', (nodes) => nodes.map((n) => n.textContent?.trim()));
+    expect(new Set(listed)).toEqual(new Set(operations.map((o) => o.operationId)));
+    expect(failedRequests).toEqual([]);
+  });
+
+  it('calls the API with "Try it out" after authorizing with the API key', async () => {
+    await page.click('button.authorize');
+    const input = page.locator('.auth-container').filter({ hasText: 'bearerAuth' }).locator('input');
+    await input.fill(inject('adminKey'));
+    await page.locator('.auth-container').filter({ hasText: 'bearerAuth' }).locator('button.authorize').click();
+    await page.click('.auth-btn-wrapper button.btn-done');
+
+    const op = page.locator('#operations-Organization-getOrganization');
+    await op.locator('.opblock-summary').click();
+    await op.locator('button.try-out__btn').click();
+    await op.locator('button.execute').click();
+    const status = op.locator('.live-responses-table .response .response-col_status');
+    await status.waitFor({ timeout: 10_000 });
+    expect((await status.textContent())?.trim()).toBe('200');
+    expect(await op.locator('.live-responses-table .response .response-col_description').innerText()).toContain('"object": "organization"');
+  });
+});

@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import {
+  allHandlers,
+  compileValidators,
+  createApp,
+  extractOperations,
+  loadBundledSpec,
+  loadConfig,
+  openDatabase,
+} from '@switchboard/server';
+
+const spec = loadBundledSpec();
+const operations = extractOperations(spec.document);
+let db: Awaited<ReturnType<typeof openDatabase>>;
+
+beforeAll(async () => {
+  db = await openDatabase({ client: 'sqlite', filename: ':memory:' });
+});
+afterAll(async () => {
+  await db.destroy();
+});
+
+describe('the server implements exactly the spec', () => {
+  it('has a handler for every operationId and none beyond them', () => {
+    const handlers = allHandlers(spec, async () => {});
+    expect(Object.keys(handlers).sort()).toEqual(operations.map((o) => o.operationId).sort());
+  });
+
+  it('registers one route per operation and no route outside the spec', () => {
+    const config = loadConfig({ NODE_ENV: 'test' });
+    const { routes } = createApp({
+      config,
+      db,
+      logger: pino({ level: 'silent' }),
+      rateLimiter: { consume: async () => ({ allowed: true, headers: {}, retryAfterSeconds: 0 }) },
+      operations,
+      validators: compileValidators(spec.document, operations),
+      handlers: allHandlers(spec, async () => {}),
+    });
+    const registered = routes.map((r) => `${r.method} ${r.path} ${r.operationId}`).sort();
+    const expected = operations.map((o) => `${o.method.toUpperCase()} ${o.routerPath} ${o.operationId}`).sort();
+    expect(registered).toEqual(expected);
+  });
+
+  it('gives every operation a unique operationId, a tag, a summary and a description', () => {
+    const ids = operations.map((o) => o.operationId);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const op of operations) {
+      const raw = spec.document.paths[op.path]![op.method] as { tags?: string[]; summary?: string; description?: string };
+      expect(raw.tags?.length, op.operationId).toBeGreaterThan(0);
+      expect(raw.summary, op.operationId).toBeTruthy();
+      expect(raw.description, op.operationId).toBeTruthy();
+    }
+  });
+
+  it('declares a rate-limit category on every secured operation', () => {
+    for (const op of operations.filter((o) => o.secured)) expect(op.rateCategory, op.operationId).toMatch(/^(read|write|run|costly)$/);
+  });
+});

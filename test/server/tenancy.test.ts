@@ -1,0 +1,180 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { problemOf, rawClient, send, uniqueName, type ApiClient } from '../support/client.js';
+import { absentId, createAgent, createApplication, createKey, freshAdmin, type Agent, type ApiKeyWithSecret, type Application } from './helpers.js';
+
+/** App 1 is the default application; app 2 is created here, with its own admin key. */
+let admin1: string;
+let app1Id: string;
+let app2: Application;
+let admin2: ApiKeyWithSecret;
+let api1: ApiClient;
+let api2: ApiClient;
+let agent1: Agent;
+
+beforeAll(async () => {
+  admin1 = await freshAdmin();
+  api1 = rawClient({ key: admin1 });
+  app2 = await createApplication(admin1, uniqueName('tenant two'));
+  admin2 = await createKey({ scopes: ['admin'], by: admin1, appId: app2.id });
+  api2 = rawClient({ key: admin2.secret });
+  agent1 = await createAgent(api1, { name: uniqueName('tenant one agent'), description: 'belongs to app 1' });
+  const keys = await api1.GET('/api/v1/api-keys', { params: { query: { pageSize: 100 } } });
+  app1Id = keys.data!.data[0]!.applicationId;
+});
+
+const json = (body: unknown) => ({ body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+
+async function expectNotFound(res: Response, path: string) {
+  expect(res.status, path).toBe(404);
+  const body = await problemOf(res);
+  expect(body.code).toBe('not-found');
+  expect(body.instance).toBe(path);
+  return body;
+}
+
+describe('isolation between applications', () => {
+  it('the key created with X-App-Id belongs to app 2', () => {
+    expect(admin2.applicationId).toBe(app2.id);
+    expect(app1Id).not.toBe(app2.id);
+  });
+
+  it("another application's agent is 404 (never 403) for every operation, and stays unchanged", async () => {
+    const id = agent1.id;
+    const attempts: [string, RequestInit][] = [
+      [`/api/v1/agents/${id}`, {}],
+      [`/api/v1/agents/${id}`, { method: 'PATCH', ...json({ name: 'hijacked' }) }],
+      [`/api/v1/agents/${id}`, { method: 'DELETE' }],
+      [`/api/v1/agents/${id}/pause`, { method: 'POST' }],
+      [`/api/v1/agents/${id}/resume`, { method: 'POST' }],
+      [`/api/v1/agents/${id}/retire`, { method: 'POST' }],
+      [`/api/v1/agents/${id}/versions`, {}],
+      [`/api/v1/agents/${id}/versions/1`, {}],
+    ];
+    const details: string[] = [];
+    for (const [path, init] of attempts) {
+      const body = await expectNotFound(await send(path, { ...init, key: admin2.secret }), path);
+      details.push(body.detail);
+    }
+    // The answer is the one an id that exists nowhere gets.
+    const nowhere = await expectNotFound(await send(`/api/v1/agents/${absentId('agent')}`, { key: admin2.secret }), `/api/v1/agents/${absentId('agent')}`);
+    expect(details[0]).toBe(nowhere.detail.replace(absentId('agent'), id));
+
+    const still = await api1.GET('/api/v1/agents/{agentId}', { params: { path: { agentId: id } } });
+    expect(still.response.status).toBe(200);
+    expect(still.data).toEqual(agent1);
+  });
+
+  it('lists do not leak across applications', async () => {
+    const mine = await createAgent(api2, { name: uniqueName('tenant two agent') });
+    const list2 = await api2.GET('/api/v1/agents', { params: { query: { pageSize: 100 } } });
+    const ids2 = list2.data!.data.map((a) => a.id);
+    expect(ids2).toContain(mine.id);
+    expect(ids2).not.toContain(agent1.id);
+    expect(list2.data!.pagination.total).toBe(list2.data!.data.length);
+
+    const search = await api2.GET('/api/v1/agents', { params: { query: { q: agent1.name } } });
+    expect(search.data!.pagination.total).toBe(0);
+    expect(search.data!.data).toEqual([]);
+
+    const list1 = await api1.GET('/api/v1/agents', { params: { query: { q: mine.name } } });
+    expect(list1.data!.data).toEqual([]);
+
+    // API keys are per application too.
+    const keys2 = await api2.GET('/api/v1/api-keys', { params: { query: { pageSize: 100 } } });
+    expect(keys2.data!.data.every((k) => k.applicationId === app2.id)).toBe(true);
+    expect(keys2.data!.data.map((k) => k.id)).toContain(admin2.id);
+    const ownKey = await api1.GET('/api/v1/api-keys/{apiKeyId}', { params: { path: { apiKeyId: admin2.id } } });
+    expect(ownKey.response.status).toBe(404);
+  });
+
+  it("another application's API key is 404 for every key operation", async () => {
+    const victim = await createKey({ scopes: ['read'], by: admin1 });
+    for (const [path, init] of [
+      [`/api/v1/api-keys/${victim.id}`, {}],
+      [`/api/v1/api-keys/${victim.id}`, { method: 'PATCH', ...json({ name: 'hijacked' }) }],
+      [`/api/v1/api-keys/${victim.id}/revoke`, { method: 'POST' }],
+      [`/api/v1/api-keys/${victim.id}/rotate`, { method: 'POST' }],
+    ] as [string, RequestInit][]) {
+      await expectNotFound(await send(path, { ...init, key: admin2.secret }), path);
+    }
+    expect((await send('/api/v1/agents?pageSize=1', { key: victim.secret })).status).toBe(200);
+  });
+});
+
+describe('X-App-Id', () => {
+  it('lets an admin key act in another application of its organization', async () => {
+    const asApp2 = rawClient({ key: admin1, headers: { 'X-App-Id': app2.id } });
+    const created = await asApp2.POST('/api/v1/agents', { body: { name: uniqueName('made for app 2'), model: 'gpt-4.1' } as never });
+    expect(created.response.status).toBe(201);
+    const id = created.data!.id;
+
+    expect((await api2.GET('/api/v1/agents/{agentId}', { params: { path: { agentId: id } } })).response.status).toBe(200);
+    expect((await api1.GET('/api/v1/agents/{agentId}', { params: { path: { agentId: id } } })).response.status).toBe(404);
+    expect((await asApp2.GET('/api/v1/agents/{agentId}', { params: { path: { agentId: id } } })).response.status).toBe(200);
+    // ...and its keys: a key created this way belongs to app 2.
+    const key = await createKey({ scopes: ['read'], by: admin1, appId: app2.id });
+    expect(key.applicationId).toBe(app2.id);
+    expect((await send(`/api/v1/agents/${id}`, { key: key.secret })).status).toBe(200);
+  });
+
+  it('answers 403 when a non-admin key names another application, and changes nothing there', async () => {
+    const writer = await createKey({ scopes: ['read', 'write'], by: admin1 });
+    const name = uniqueName('smuggled');
+    const res = await send('/api/v1/agents', { key: writer.secret, method: 'POST', body: JSON.stringify({ name, model: 'gpt-4.1' }), headers: { 'Content-Type': 'application/json', 'X-App-Id': app2.id } });
+    expect(res.status).toBe(403);
+    expect((await problemOf(res)).code).toBe('forbidden');
+    const read = await send('/api/v1/agents', { key: writer.secret, headers: { 'X-App-Id': app2.id } });
+    expect(read.status).toBe(403);
+    expect((await api2.GET('/api/v1/agents', { params: { query: { q: name } } })).data!.pagination.total).toBe(0);
+    expect((await api1.GET('/api/v1/agents', { params: { query: { q: name } } })).data!.pagination.total).toBe(0);
+  });
+
+  it("accepts X-App-Id equal to the key's own application", async () => {
+    const writer = await createKey({ scopes: ['read', 'write'], by: admin1 });
+    const res = await send(`/api/v1/agents/${agent1.id}`, { key: writer.secret, headers: { 'X-App-Id': app1Id } });
+    expect(res.status).toBe(200);
+    const own2 = await send('/api/v1/agents?pageSize=1', { key: admin2.secret, headers: { 'X-App-Id': app2.id } });
+    expect(own2.status).toBe(200);
+  });
+
+  it('answers 404 for an application that does not exist', async () => {
+    const path = '/api/v1/agents';
+    const res = await send(path, { key: admin1, headers: { 'X-App-Id': absentId('app') } });
+    await expectNotFound(res, path);
+    const create = await send(path, { key: admin1, method: 'POST', body: JSON.stringify({ name: 'x', model: 'gpt-4.1' }), headers: { 'Content-Type': 'application/json', 'X-App-Id': absentId('app') } });
+    await expectNotFound(create, path);
+  });
+
+  it('ignores X-App-Id on organization-level routes, which do not take it, instead of failing', async () => {
+    // The organization and its applications are the same whatever application is named.
+    for (const path of ['/api/v1/organization', `/api/v1/applications/${app2.id}`]) {
+      const plain = await send(path, { key: admin1 });
+      expect(plain.status).toBe(200);
+      const expected = await plain.json();
+      for (const appId of [absentId('app'), app2.id]) {
+        const res = await send(path, { key: admin1, headers: { 'X-App-Id': appId } });
+        expect(res.status, `${path} with X-App-Id ${appId}`).toBe(200);
+        expect(await res.json()).toEqual(expected);
+      }
+    }
+  });
+
+  it('answers 422 for a malformed X-App-Id, whatever the scope of the key', async () => {
+    const writer = await createKey({ scopes: ['read', 'write'], by: admin1 });
+    const statuses: Record<string, number> = {};
+    for (const [label, key, value] of [
+      ['admin, not a TypeID', admin1, 'not-an-app'],
+      ['admin, an agent id', admin1, 'agent_01jd4x7p2kf8q6v3b9m5t0s1ab'],
+      ['write, not a TypeID', writer.secret, 'not-an-app'],
+    ] as const) {
+      const res = await send('/api/v1/agents', { key, headers: { 'X-App-Id': value } });
+      statuses[label] = res.status;
+      if (res.status === 422) {
+        const body = await problemOf(res);
+        expect(body.code).toBe('validation-error');
+        expect(body.errors!.map((e) => e.parameter)).toContain('X-App-Id');
+      }
+    }
+    expect(statuses).toEqual({ 'admin, not a TypeID': 422, 'admin, an agent id': 422, 'write, not a TypeID': 422 });
+  });
+});

@@ -1,0 +1,36 @@
+import type { TestProject } from 'vitest/node';
+import { startPrism } from './prism.js';
+import { startServerProcess } from './server-process.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    serverUrl: string;
+    adminKey: string;
+    /** `prism proxy --errors`: any request or response that breaks the spec becomes an error. */
+    proxyUrl: string;
+    /** `prism proxy` without --errors: forwards everything and reports violations in `sl-violations`. */
+    auditUrl: string;
+    mockUrl: string;
+    databaseKind: 'sqlite' | 'postgres';
+  }
+}
+
+/** One server for the suites that share it, with Prism proxying it and Prism mocking the spec. */
+export default async function setup(project: TestProject) {
+  const server = await startServerProcess();
+  const [proxy, audit, mock] = await Promise.all([
+    startPrism({ kind: 'proxy', upstream: server.url, errors: true }),
+    startPrism({ kind: 'proxy', upstream: server.url, errors: false }),
+    startPrism({ kind: 'mock' }),
+  ]);
+  project.provide('serverUrl', server.url);
+  project.provide('adminKey', server.adminKey);
+  project.provide('proxyUrl', proxy.url);
+  project.provide('auditUrl', audit.url);
+  project.provide('mockUrl', mock.url);
+  project.provide('databaseKind', server.database.kind);
+  return async () => {
+    await Promise.all([proxy.stop(), audit.stop(), mock.stop()]);
+    await server.stop();
+  };
+}
