@@ -12,6 +12,8 @@ declare module 'vitest' {
     auditUrl: string;
     mockUrl: string;
     databaseKind: 'sqlite' | 'postgres';
+    /** The shared server's database, for tests that check what is (not) stored. */
+    databaseUrl: string;
   }
 }
 
@@ -29,6 +31,7 @@ export default async function setup(project: TestProject) {
   project.provide('auditUrl', audit.url);
   project.provide('mockUrl', mock.url);
   project.provide('databaseKind', server.database.kind);
+  project.provide('databaseUrl', server.database.url);
   return async () => {
     await Promise.all([proxy.stop(), audit.stop(), mock.stop()]);
     await server.stop();

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import type { Db, Executor } from '../db/database.js';
 import { isUniqueViolation } from '../db/database.js';
 import { isoAfter, nowIso } from '../util/time.js';
@@ -10,15 +10,39 @@ const LOCK_MS = 60_000;
 
 export type StoredResponse = { status: number; headers: Record<string, string>; body: string };
 
-export type IdempotencyClaim = { applicationId: string; key: string };
+/** A claimed key: where its record is, and the key to seal its response with. */
+export type IdempotencyClaim = { applicationId: string; keyHash: string; sealKey: Buffer };
 
-/** The header's value, bare or quoted. */
-export const parseIdempotencyKey = (header: string) => header.replace(/^"(.*)"$/, '$1');
+/** The header's value, bare or quoted, as the claim on its record. The raw key is never stored. */
+export function idempotencyClaim(applicationId: string, header: string): IdempotencyClaim {
+  const key = header.replace(/^"(.*)"$/, '$1');
+  return {
+    applicationId,
+    keyHash: createHash('sha256').update(key).digest('hex'),
+    sealKey: Buffer.from(hkdfSync('sha256', key, applicationId, 'switchboard idempotent response', 32)),
+  };
+}
 
 export const fingerprint = (method: string, path: string, raw: Buffer | undefined) =>
   createHash('sha256').update(`${method} ${path}\n`).update(raw ?? Buffer.alloc(0)).digest('hex');
 
-type Row = { fingerprint: string; state: 'in_flight' | 'done'; response_status: number | null; response_headers: string | null; response_body: string | null; locked_until: string | null; expires_at: string };
+function seal(key: Buffer, response: StoredResponse): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const sealed = Buffer.concat([cipher.update(JSON.stringify(response), 'utf8'), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64');
+}
+
+function unseal(key: Buffer, text: string): StoredResponse {
+  const data = Buffer.from(text, 'base64');
+  const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, 12));
+  decipher.setAuthTag(data.subarray(12, 28));
+  return JSON.parse(Buffer.concat([decipher.update(data.subarray(28)), decipher.final()]).toString('utf8')) as StoredResponse;
+}
+
+type Row = { fingerprint: string; state: 'in_flight' | 'done'; response_sealed: string | null; locked_until: string | null; expires_at: string };
+
+const record = (claim: IdempotencyClaim) => ({ application_id: claim.applicationId, key_hash: claim.keyHash });
 
 /**
  * Claims the key for this request, or answers for it: a replay of the first response, 422 when the
@@ -29,8 +53,7 @@ export async function claimIdempotencyKey(db: Db, claim: IdempotencyClaim, print
     const now = nowIso();
     try {
       await db('idempotency_keys').insert({
-        application_id: claim.applicationId,
-        key: claim.key,
+        ...record(claim),
         fingerprint: print,
         state: 'in_flight',
         locked_until: isoAfter(LOCK_MS),
@@ -41,23 +64,21 @@ export async function claimIdempotencyKey(db: Db, claim: IdempotencyClaim, print
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
     }
-    const row = (await db('idempotency_keys').where({ application_id: claim.applicationId, key: claim.key }).first()) as Row | undefined;
+    const row = (await db('idempotency_keys').where(record(claim)).first()) as Row | undefined;
     if (!row) continue;
     if (row.expires_at <= now) {
-      await db('idempotency_keys').where({ application_id: claim.applicationId, key: claim.key, expires_at: row.expires_at }).delete();
+      await db('idempotency_keys').where({ ...record(claim), expires_at: row.expires_at }).delete();
       continue;
     }
     if (row.fingerprint !== print) {
       throw new ProblemError('idempotency-key-reused', 'This Idempotency-Key was already used for a request with another method, path or body.');
     }
-    if (row.state === 'done') {
-      return { status: row.response_status!, headers: JSON.parse(row.response_headers ?? '{}') as Record<string, string>, body: row.response_body ?? '' };
-    }
+    if (row.state === 'done') return unseal(claim.sealKey, row.response_sealed!);
     if (row.locked_until && row.locked_until > now) {
       throw new ProblemError('idempotency-in-flight', 'A request with this Idempotency-Key is still being processed; retry shortly.');
     }
     const taken = await db('idempotency_keys')
-      .where({ application_id: claim.applicationId, key: claim.key, state: 'in_flight', locked_until: row.locked_until })
+      .where({ ...record(claim), state: 'in_flight', locked_until: row.locked_until })
       .update({ locked_until: isoAfter(LOCK_MS) });
     if (taken === 1) return undefined;
   }
@@ -67,13 +88,13 @@ export async function claimIdempotencyKey(db: Db, claim: IdempotencyClaim, print
 /** Records the response in the request's own transaction, so it commits with the write it guards. */
 export async function completeIdempotencyKey(trx: Executor, claim: IdempotencyClaim, response: StoredResponse): Promise<void> {
   await trx('idempotency_keys')
-    .where({ application_id: claim.applicationId, key: claim.key })
-    .update({ state: 'done', response_status: response.status, response_headers: JSON.stringify(response.headers), response_body: response.body, locked_until: null });
+    .where(record(claim))
+    .update({ state: 'done', response_status: response.status, response_sealed: seal(claim.sealKey, response), locked_until: null });
 }
 
 /** Frees the key when the request failed, so the client can fix the request and retry with it. */
 export async function releaseIdempotencyKey(db: Db, claim: IdempotencyClaim): Promise<void> {
-  await db('idempotency_keys').where({ application_id: claim.applicationId, key: claim.key, state: 'in_flight' }).delete();
+  await db('idempotency_keys').where({ ...record(claim), state: 'in_flight' }).delete();
 }
 
 export async function purgeExpiredIdempotencyKeys(db: Db): Promise<number> {

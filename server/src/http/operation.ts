@@ -12,8 +12,8 @@ import {
   claimIdempotencyKey,
   completeIdempotencyKey,
   fingerprint,
+  idempotencyClaim,
   isStorable,
-  parseIdempotencyKey,
   releaseIdempotencyKey,
   type IdempotencyClaim,
   type StoredResponse,
@@ -99,7 +99,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
 
     const headerValues = Object.fromEntries(op.parameters.filter((p) => p.in === 'header').map((p) => [p.name, ctx.get(p.name) || undefined]));
     const idempotencyHeader = op.idempotent ? ctx.get('idempotency-key') : '';
-    const claim: IdempotencyClaim | undefined = idempotencyHeader && auth ? { applicationId: auth.applicationId, key: parseIdempotencyKey(idempotencyHeader) } : undefined;
+    const claim: IdempotencyClaim | undefined = idempotencyHeader && auth ? idempotencyClaim(auth.applicationId, idempotencyHeader) : undefined;
     if (claim) {
       const replay = await claimIdempotencyKey(db, claim, fingerprint(ctx.method, ctx.path, raw));
       if (replay) return send(ctx, op, validators, deps, { status: replay.status, body: JSON.parse(replay.body), headers: { ...replay.headers, 'Idempotent-Replayed': 'true' } });

@@ -75,18 +75,19 @@ export async function up(knex: Knex): Promise<void> {
     ts(t, 'created_at').notNullable();
     t.primary(['agent_id', 'version']);
   });
+  // The key is stored hashed and the response encrypted with a key derived from it: a stored
+  // response can hold a secret shown once (a new API key), which only the original client may replay.
   await knex.schema.createTable('idempotency_keys', (t) => {
     t.string('application_id', 64).notNullable().references('applications.id').onDelete('CASCADE');
-    t.string('key', 255).notNullable();
+    t.string('key_hash', 64).notNullable();
     t.string('fingerprint', 64).notNullable();
     t.string('state', 16).notNullable();
     t.integer('response_status');
-    t.text('response_headers');
-    t.text('response_body');
+    t.text('response_sealed');
     ts(t, 'locked_until');
     ts(t, 'expires_at').notNullable();
     ts(t, 'created_at').notNullable();
-    t.primary(['application_id', 'key']);
+    t.primary(['application_id', 'key_hash']);
     t.index(['expires_at']);
   });
 }
