@@ -6,5 +6,5 @@ export function inspectDatabase(): Knex {
   const url = inject('databaseUrl');
   return inject('databaseKind') === 'postgres'
     ? knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 1 } })
-    : knexFactory({ client: 'better-sqlite3', connection: { filename: url, readonly: true }, useNullAsDefault: true });
+    : knexFactory({ client: 'better-sqlite3', connection: { filename: url, options: { readonly: true } }, useNullAsDefault: true });
 }

@@ -100,6 +100,3 @@ export async function releaseIdempotencyKey(db: Db, claim: IdempotencyClaim): Pr
 export async function purgeExpiredIdempotencyKeys(db: Db): Promise<number> {
   return db('idempotency_keys').where('expires_at', '<=', nowIso()).delete();
 }
-
-/** Responses worth replaying: successes and business outcomes, not rejected input or failures. */
-export const isStorable = (status: number) => status < 500 && ![400, 401, 403, 413, 415, 422, 429].includes(status);

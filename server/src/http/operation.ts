@@ -13,7 +13,6 @@ import {
   completeIdempotencyKey,
   fingerprint,
   idempotencyClaim,
-  isStorable,
   releaseIdempotencyKey,
   type IdempotencyClaim,
   type StoredResponse,
@@ -70,7 +69,9 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
       }
     }
 
-    const pathIssues = validators.parameters('path', { ...(ctx as unknown as { params: Record<string, string> }).params });
+    // Validation coerces these copies to the spec's types (a path `version` becomes a number); handlers get the copies.
+    const pathParams: Record<string, unknown> = { ...(ctx as unknown as { params: Record<string, string> }).params };
+    const pathIssues = validators.parameters('path', pathParams);
     // Without a declared 422, a path segment that cannot be an id names no resource.
     if (pathIssues.length && !op.declaresValidation) throw new ProblemError('not-found', `No resource at ${ctx.path}.`);
     const issues: ValidationIssue[] = [...pathIssues, ...validators.parameters('header', { ...ctx.headers })];
@@ -107,7 +108,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
 
     const run = async (executor: Executor): Promise<Result> => {
       const input: HandlerInput<OperationId> = {
-        path: (ctx as unknown as { params: never }).params,
+        path: pathParams as never,
         query: query as never,
         headers: headerValues as never,
         body: body as never,
@@ -118,12 +119,12 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
         checkIfMatch: (current) => assertIfMatch(ctx.get('if-match') || undefined, current),
       };
       const result = (await handler(input)) as unknown as Result;
-      if (claim && isStorable(result.status)) {
-        await completeIdempotencyKey(executor, claim, storedFrom(op, result));
-      }
+      if (claim) await completeIdempotencyKey(executor, claim, storedFrom(op, result));
       return result;
     };
 
+    // Handlers return what succeeded and throw what failed: a failure is never stored, so the
+    // client can fix the request and retry with the same key.
     let result: Result;
     try {
       result = isWrite ? await db.transaction((trx) => run(trx)) : await run(db);
@@ -131,7 +132,6 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
       if (claim) await releaseIdempotencyKey(db, claim);
       throw err;
     }
-    if (claim && !isStorable(result.status)) await releaseIdempotencyKey(db, claim);
     send(ctx, op, validators, deps, result);
   };
 }
