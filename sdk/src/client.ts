@@ -14,6 +14,11 @@ export type SwitchboardOptions = {
 };
 
 export type WriteOptions = { idempotencyKey?: string };
+export type RunCreateOptions = WriteOptions & { endUser?: string };
+export type StreamOptions = { after?: number; signal?: AbortSignal };
+
+/** Bounded reconnection: the generated SSE client would otherwise retry a 401 or 404 forever. */
+const SSE_RETRIES = { sseMaxRetryAttempts: 3 };
 export type ConditionalOptions = { ifMatch?: string };
 
 type Result<D> = { data?: D; error?: unknown; response?: Response };
@@ -98,4 +103,51 @@ export class Switchboard {
       get: (agentId: string, version: number) => unwrap(api.getAgentVersion({ client: this.client, path: { agentId, version } })),
     },
   };
+
+  readonly runs = {
+    create: (body: T.RunCreate, o?: RunCreateOptions) =>
+      unwrap(
+        api.createRun({
+          client: this.client,
+          body,
+          headers: { ...idempotency(o), ...(o?.endUser ? { 'Switchboard-User': o.endUser } : {}) },
+        }),
+      ),
+    list: (query?: T.ListRunsData['query']) => unwrap(api.listRuns({ client: this.client, query })),
+    get: (runId: string) => unwrap(api.getRun({ client: this.client, path: { runId } })),
+    cancel: (runId: string) => unwrap(api.cancelRun({ client: this.client, path: { runId } })),
+    resume: (runId: string, body?: T.RunResume) => unwrap(api.resumeRun({ client: this.client, path: { runId }, body })),
+    events: (runId: string, query?: T.ListRunEventsData['query']) => unwrap(api.listRunEvents({ client: this.client, path: { runId }, query })),
+    /** The run's events, history then live, until its terminal status; reconnects from the last event id. */
+    stream: (runId: string, o: StreamOptions = {}) => this.events$(api.streamRun({ client: this.client, path: { runId }, query: { after: o.after }, signal: o.signal, ...SSE_RETRIES })),
+    /** Every run's events in the application, or one agent's. */
+    streamAll: (o: StreamOptions & { agentId?: string } = {}) =>
+      this.events$(
+        o.agentId
+          ? api.streamAgentRuns({ client: this.client, path: { agentId: o.agentId }, query: { after: o.after }, signal: o.signal, ...SSE_RETRIES })
+          : api.streamRuns({ client: this.client, query: { after: o.after }, signal: o.signal, ...SSE_RETRIES }),
+      ),
+  };
+
+  /** Runners: registration with an application key; the rest with the runner's own token (`apiKey: 'sbr_...'`). */
+  readonly runners = {
+    register: (body: T.RunnerCreate, o?: WriteOptions) => unwrap(api.registerRunner({ client: this.client, body, headers: idempotency(o) })),
+    list: (query?: T.ListRunnersData['query']) => unwrap(api.listRunners({ client: this.client, query })),
+    get: (runnerId: string) => unwrap(api.getRunner({ client: this.client, path: { runnerId } })),
+    delete: (runnerId: string, o?: ConditionalOptions) => unwrap(api.deleteRunner({ client: this.client, path: { runnerId }, headers: ifMatch(o) })),
+    /** The next run for this runner, waiting up to `wait` seconds; undefined when there is none. */
+    claim: async (runnerId: string, query?: T.ClaimRunData['query'], signal?: AbortSignal) => {
+      const claim = await unwrap(api.claimRun({ client: this.client, path: { runnerId }, query, signal }));
+      return claim && typeof claim === 'object' && 'lease' in claim ? claim : undefined;
+    },
+    heartbeat: (leaseId: string, body: T.HeartbeatRequest) => unwrap(api.heartbeatLease({ client: this.client, path: { leaseId }, body })),
+    appendEvents: (leaseId: string, body: T.RunEventsAppend) => unwrap(api.appendRunEvents({ client: this.client, path: { leaseId }, body })),
+    complete: (leaseId: string, body: T.RunComplete) => unwrap(api.completeRun({ client: this.client, path: { leaseId }, body })),
+    wait: (leaseId: string, body: T.RunWait) => unwrap(api.waitRun({ client: this.client, path: { leaseId }, body })),
+  };
+
+  private async *events$(opened: Promise<{ stream: AsyncGenerator<unknown> }>): AsyncGenerator<T.RunEvent> {
+    const { stream } = await opened;
+    for await (const event of stream) yield event as T.RunEvent;
+  }
 }

@@ -6,3 +6,4 @@ export { loadBundledSpec } from './spec/load-spec.js';
 export { extractOperations, type OperationSpec } from './spec/operations.js';
 export { compileValidators } from './spec/validators.js';
 export { openDatabase } from './db/database.js';
+export { inProcessBus } from './realtime/bus.js';

@@ -8,7 +8,11 @@ import { bootstrap, type BootstrapResult } from './bootstrap.js';
 import { createApp } from './http/app.js';
 import { purgeExpiredIdempotencyKeys } from './http/idempotency.js';
 import { createRateLimiter } from './http/rate-limit.js';
+import { inProcessBus, postgresBus, redisBus, type EventBus } from './realtime/bus.js';
+import type { StreamRegistry } from './realtime/sse.js';
 import { allHandlers } from './resources/index.js';
+import { eventsByCursor } from './resources/runs/events.js';
+import { reap } from './resources/runs/lifecycle.js';
 import { loadBundledSpec } from './spec/load-spec.js';
 import { extractOperations } from './spec/operations.js';
 import { compileValidators } from './spec/validators.js';
@@ -18,6 +22,9 @@ export type RunningServer = {
   db: Db;
   logger: Logger;
   bootstrap: BootstrapResult;
+  bus: EventBus;
+  /** One reaper pass now (tests drive it with a fake clock instead of waiting). */
+  reapNow(): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -33,7 +40,14 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const redis = config.redisUrl ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: false }) : undefined;
   redis?.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
   const bootstrapped = await bootstrap(db, spec.document.info.version, config.bootstrapKey);
+  // Replicas need a shared bus: Redis when configured, else PostgreSQL's LISTEN/NOTIFY; one process needs none.
+  const bus = redis
+    ? await redisBus(redis, logger)
+    : config.database.client === 'pg'
+      ? await postgresBus(config.database.url, logger, (app, cursors) => eventsByCursor(db, app, cursors))
+      : inProcessBus();
 
+  const streams: StreamRegistry = new Set();
   const { app } = createApp({
     config,
     db,
@@ -41,9 +55,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     rateLimiter: createRateLimiter(config.rateLimits, redis),
     operations,
     validators,
-    handlers: allHandlers(spec, async () => {
-      await db.raw('select 1');
-    }),
+    handlers: allHandlers({ spec, db, bus, config, logger, streams }),
   });
 
   const server: Server = createServer(app.callback());
@@ -55,6 +67,18 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
+  let reaping: Promise<void> | undefined;
+  const reapNow = () =>
+    (reaping ??= reap(db)
+      .then((events) => bus.publish(events))
+      .finally(() => {
+        reaping = undefined;
+      }));
+  const reaper = setInterval(() => {
+    reapNow().catch((err: unknown) => logger.warn({ err }, 'reaper pass failed'));
+  }, config.runs.reaperIntervalMs);
+  reaper.unref();
+
   const purge = setInterval(() => {
     purgeExpiredIdempotencyKeys(db).catch((err: unknown) => logger.warn({ err }, 'idempotency purge failed'));
   }, PURGE_INTERVAL_MS);
@@ -65,12 +89,18 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     db,
     logger,
     bootstrap: bootstrapped,
+    bus,
+    reapNow,
     async close() {
       clearInterval(purge);
+      clearInterval(reaper);
+      await reaping?.catch(() => {});
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
+        for (const end of [...streams]) end();
         server.closeIdleConnections();
       });
+      await bus.close();
       redis?.disconnect();
       await db.destroy();
     },

@@ -5,14 +5,25 @@ export const SAMPLE = {
   agentId: 'agent_01jd4x7p2kf8q6v3b9m5t0s1ab',
   applicationId: 'app_01jd4x7p2kf8q6v3b9m5t0s1ab',
   apiKeyId: 'key_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  runId: 'run_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  runnerId: 'runner_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  leaseId: 'lease_01jd4x7p2kf8q6v3b9m5t0s1ab',
+};
+
+/** Reads a stream to its end; one that yields nothing (failed, then gave up) is an error. */
+export const drain = async <T>(events: AsyncIterable<T>): Promise<T[]> => {
+  const seen: T[] = [];
+  for await (const e of events) seen.push(e);
+  if (!seen.length) throw new Error('the stream yielded no event');
+  return seen;
 };
 
 /**
  * One SDK call per operationId of the spec. The contract tests assert this table covers every
  * operation, so a new operation without an SDK method fails them.
  */
-export function sdkCalls(sb: Switchboard): Record<string, () => Promise<unknown>> {
-  const { agentId, applicationId, apiKeyId } = SAMPLE;
+export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, () => Promise<unknown>> {
+  const { agentId, applicationId, apiKeyId, runId, runnerId, leaseId } = SAMPLE;
   const raw = { client: sb.client, throwOnError: true as const };
   return {
     getHealth: () => sb.system.health(),
@@ -44,5 +55,23 @@ export function sdkCalls(sb: Switchboard): Record<string, () => Promise<unknown>
     retireAgent: () => sb.agents.retire(agentId),
     listAgentVersions: () => sb.agents.versions.list(agentId),
     getAgentVersion: () => sb.agents.versions.get(agentId, 1),
+    createRun: () => sb.runs.create({ agentId, input: { question: 'hi' } }, { endUser: 'customer-42' }),
+    listRuns: () => sb.runs.list({ status: 'queued', agentId }),
+    getRun: () => sb.runs.get(runId),
+    cancelRun: () => sb.runs.cancel(runId),
+    resumeRun: () => sb.runs.resume(runId, { input: { approved: true } }),
+    listRunEvents: () => sb.runs.events(runId, { after: 0, limit: 10 }),
+    streamRun: () => drain(sb.runs.stream(runId)),
+    streamAgentRuns: () => drain(sb.runs.streamAll({ agentId })),
+    streamRuns: () => drain(sb.runs.streamAll()),
+    registerRunner: () => sb.runners.register({ name: 'worker', labels: ['eu'] }),
+    listRunners: () => sb.runners.list({ label: 'eu' }),
+    getRunner: () => sb.runners.get(runnerId),
+    deleteRunner: () => sb.runners.delete(runnerId),
+    claimRun: () => runner.runners.claim(runnerId, { wait: 0 }),
+    heartbeatLease: () => runner.runners.heartbeat(leaseId, { fencingToken: 1 }),
+    appendRunEvents: () => runner.runners.appendEvents(leaseId, { fencingToken: 1, events: [{ runnerSeq: 1, type: 'log', data: { message: 'hi' } }] }),
+    completeRun: () => runner.runners.complete(leaseId, { fencingToken: 1, status: 'succeeded', output: { answer: 42 } }),
+    waitRun: () => runner.runners.wait(leaseId, { fencingToken: 1, requiredAction: { type: 'approval', message: 'Approve?', data: {} } }),
   };
 }

@@ -8,7 +8,8 @@ const operationIds = extractOperations(loadBundledSpec().document).map((o) => o.
 /** Front-end developers build against Prism's mock: the SDK must work against it for every operation. */
 describe('the SDK against the Prism mock', () => {
   const sb = new Switchboard({ baseUrl: inject('mockUrl'), apiKey: `sbk_${'a'.repeat(43)}` });
-  const calls = sdkCalls(sb);
+  const runner = new Switchboard({ baseUrl: inject('mockUrl'), apiKey: `sbr_${'a'.repeat(43)}` });
+  const calls = sdkCalls(sb, runner);
 
   it('has a call for every operation of the spec', () => {
     expect(Object.keys(calls).sort()).toEqual([...operationIds].sort());

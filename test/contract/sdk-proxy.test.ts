@@ -4,6 +4,7 @@ import { Switchboard, SwitchboardError } from '@switchboard/sdk';
 import * as generated from '@switchboard/sdk/generated';
 import { extractOperations, loadBundledSpec } from '@switchboard/server';
 import { contractCheckedFetch, uniqueName } from '../support/client.js';
+import { drain } from './sdk-calls.js';
 
 const operationIds = extractOperations(loadBundledSpec().document).map((o) => o.operationId);
 
@@ -73,6 +74,59 @@ describe('the SDK against the real server, through the contract-checking proxy',
     const listed = await step('listAgents', () => sb.agents.list({ q: name, status: 'retired', label: 'contract' }));
     expect(listed.data.map((a) => a.id)).toEqual([agent.id]);
     await step('deleteAgent', () => sb.agents.delete(agent.id));
+  });
+
+  it('runs an agent with a runner from queue to success, and cancels another run', async () => {
+    const agent = await sb.agents.create({ name: uniqueName('Runs contract'), model: 'echo', labels: ['contract'] });
+    const registered = await step('registerRunner', () => sb.runners.register({ name: 'contract runner', labels: ['contract', 'eu'] }, { idempotencyKey: randomUUID() }));
+    expect(registered.token).toMatch(/^sbr_/);
+    await step('getRunner', () => sb.runners.get(registered.id));
+    expect((await step('listRunners', () => sb.runners.list({ label: 'contract' }))).data.map((r) => r.id)).toContain(registered.id);
+    const runner = new Switchboard({ baseUrl: inject('proxyUrl'), apiKey: registered.token, fetch: contractCheckedFetch });
+
+    const run = await step('createRun', () => sb.runs.create({ agentId: agent.id, input: { q: 1 }, metadata: { order: '42' } }, { idempotencyKey: randomUUID(), endUser: 'contract-user' }));
+    expect(run.status).toBe('queued');
+    expect(run.endUserId).toMatch(/^eu_/);
+    const claim = await step('claimRun', () => runner.runners.claim(registered.id, { wait: 5 }));
+    expect(claim?.run.id).toBe(run.id);
+    const lease = claim!.lease;
+    const beat = await step('heartbeatLease', () => runner.runners.heartbeat(lease.id, { fencingToken: lease.fencingToken }));
+    expect(beat.run.status).toBe('running');
+    const batch = await step('appendRunEvents', () =>
+      runner.runners.appendEvents(lease.id, { fencingToken: lease.fencingToken, events: [{ runnerSeq: 1, type: 'log', data: { message: 'hello' } }] }),
+    );
+    expect(batch.accepted).toBe(1);
+    const waiting = await step('waitRun', () =>
+      runner.runners.wait(lease.id, { fencingToken: lease.fencingToken, requiredAction: { type: 'approval', message: 'Ship it?', data: {} } }),
+    );
+    expect(waiting.status).toBe('waiting');
+    expect((await step('resumeRun', () => sb.runs.resume(run.id, { input: { approved: true } }))).status).toBe('running');
+    const done = await step('completeRun', () =>
+      runner.runners.complete(lease.id, { fencingToken: lease.fencingToken, status: 'succeeded', output: { answer: 42 }, usage: { inputTokens: 3, outputTokens: 5 }, costMicros: 120 }),
+    );
+    expect(done).toMatchObject({ status: 'succeeded', output: { answer: 42 }, costMicros: 120 });
+    expect((await step('getRun', () => sb.runs.get(run.id))).status).toBe('succeeded');
+    const events = await step('listRunEvents', () => sb.runs.events(run.id, { limit: 100 }));
+    expect(events.data.map((e) => e.type)).toEqual(['status', 'status', 'log', 'status', 'status', 'status']);
+    const streamed = await step('streamRun', () => drain(sb.runs.stream(run.id)));
+    expect(streamed.map((e) => e.seq)).toEqual(events.data.map((e) => e.seq));
+
+    const other = await sb.runs.create({ agentId: agent.id });
+    expect((await step('cancelRun', () => sb.runs.cancel(other.id))).status).toBe('cancelled');
+    expect((await step('listRuns', () => sb.runs.list({ agentId: agent.id, status: 'cancelled' }))).data.map((r) => r.id)).toEqual([other.id]);
+
+    // Prism's proxy forwards a response only once it ends, so the open-ended streams are read from the
+    // server itself; their events are the RunEvent objects listRunEvents returns through the proxy.
+    const direct = new Switchboard({ baseUrl: inject('serverUrl'), apiKey: inject('adminKey') });
+    const ac = new AbortController();
+    const agentEvents = direct.runs.streamAll({ agentId: agent.id, signal: ac.signal });
+    const firstOfAgent = await step('streamAgentRuns', async () => (await agentEvents.next()).value);
+    expect(firstOfAgent?.runId).toBe(run.id);
+    const allEvents = direct.runs.streamAll({ signal: ac.signal });
+    await step('streamRuns', async () => (await allEvents.next()).value);
+    ac.abort();
+
+    await step('deleteRunner', () => sb.runners.delete(registered.id));
   });
 
   it('answers errors as problems that match the spec', async () => {

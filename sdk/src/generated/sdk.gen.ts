@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { CreateAgentData, CreateAgentErrors, CreateAgentResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateApplicationData, CreateApplicationErrors, CreateApplicationResponses, DeleteAgentData, DeleteAgentErrors, DeleteAgentResponses, DeleteApplicationData, DeleteApplicationErrors, DeleteApplicationResponses, GetAgentData, GetAgentErrors, GetAgentResponses, GetAgentVersionData, GetAgentVersionErrors, GetAgentVersionResponses, GetApiDocsAssetData, GetApiDocsAssetErrors, GetApiDocsAssetResponses, GetApiDocsData, GetApiDocsErrors, GetApiDocsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetApplicationData, GetApplicationErrors, GetApplicationResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetProblemTypeData, GetProblemTypeErrors, GetProblemTypeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, ListAgentsData, ListAgentsErrors, ListAgentsResponses, ListAgentVersionsData, ListAgentVersionsErrors, ListAgentVersionsResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListApplicationsData, ListApplicationsErrors, ListApplicationsResponses, PauseAgentData, PauseAgentErrors, PauseAgentResponses, ResumeAgentData, ResumeAgentErrors, ResumeAgentResponses, RetireAgentData, RetireAgentErrors, RetireAgentResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, UpdateAgentData, UpdateAgentErrors, UpdateAgentResponses, UpdateApiKeyData, UpdateApiKeyErrors, UpdateApiKeyResponses, UpdateApplicationData, UpdateApplicationErrors, UpdateApplicationResponses } from './types.gen.js';
+import type { AppendRunEventsData, AppendRunEventsErrors, AppendRunEventsResponses, CancelRunData, CancelRunErrors, CancelRunResponses, ClaimRunData, ClaimRunErrors, ClaimRunResponses, CompleteRunData, CompleteRunErrors, CompleteRunResponses, CreateAgentData, CreateAgentErrors, CreateAgentResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateApplicationData, CreateApplicationErrors, CreateApplicationResponses, CreateRunData, CreateRunErrors, CreateRunResponses, DeleteAgentData, DeleteAgentErrors, DeleteAgentResponses, DeleteApplicationData, DeleteApplicationErrors, DeleteApplicationResponses, DeleteRunnerData, DeleteRunnerErrors, DeleteRunnerResponses, GetAgentData, GetAgentErrors, GetAgentResponses, GetAgentVersionData, GetAgentVersionErrors, GetAgentVersionResponses, GetApiDocsAssetData, GetApiDocsAssetErrors, GetApiDocsAssetResponses, GetApiDocsData, GetApiDocsErrors, GetApiDocsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetApplicationData, GetApplicationErrors, GetApplicationResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetProblemTypeData, GetProblemTypeErrors, GetProblemTypeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRunData, GetRunErrors, GetRunnerData, GetRunnerErrors, GetRunnerResponses, GetRunResponses, HeartbeatLeaseData, HeartbeatLeaseErrors, HeartbeatLeaseResponses, ListAgentsData, ListAgentsErrors, ListAgentsResponses, ListAgentVersionsData, ListAgentVersionsErrors, ListAgentVersionsResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListApplicationsData, ListApplicationsErrors, ListApplicationsResponses, ListRunEventsData, ListRunEventsErrors, ListRunEventsResponses, ListRunnersData, ListRunnersErrors, ListRunnersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, PauseAgentData, PauseAgentErrors, PauseAgentResponses, RegisterRunnerData, RegisterRunnerErrors, RegisterRunnerResponses, ResumeAgentData, ResumeAgentErrors, ResumeAgentResponses, ResumeRunData, ResumeRunErrors, ResumeRunResponses, RetireAgentData, RetireAgentErrors, RetireAgentResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, StreamAgentRunsData, StreamAgentRunsErrors, StreamAgentRunsResponse, StreamAgentRunsResponses, StreamRunData, StreamRunErrors, StreamRunResponse, StreamRunResponses, StreamRunsData, StreamRunsErrors, StreamRunsResponse, StreamRunsResponses, UpdateAgentData, UpdateAgentErrors, UpdateAgentResponses, UpdateApiKeyData, UpdateApiKeyErrors, UpdateApiKeyResponses, UpdateApplicationData, UpdateApplicationErrors, UpdateApplicationResponses, WaitRunData, WaitRunErrors, WaitRunResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -334,5 +334,255 @@ export const listAgentVersions = <ThrowOnError extends boolean = false>(options:
 export const getAgentVersion = <ThrowOnError extends boolean = false>(options: Options<GetAgentVersionData, ThrowOnError>) => (options.client ?? client).get<GetAgentVersionResponses, GetAgentVersionErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
     url: '/api/v1/agents/{agentId}/versions/{version}',
+    ...options
+});
+
+/**
+ * List runs
+ *
+ * Lists the runs of the current application, newest first by default, with optional filters. Requires the `read` scope.
+ */
+export const listRuns = <ThrowOnError extends boolean = false>(options?: Options<ListRunsData, ThrowOnError>) => (options?.client ?? client).get<ListRunsResponses, ListRunsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/runs',
+    ...options
+});
+
+/**
+ * Start a run
+ *
+ * Starts a run of the agent's current version. The run is `queued` until a runner whose labels match claims it (or, for an `http` agent, until the platform sends it to the agent's URL); a run nobody claims within `ttlSeconds` becomes `expired`. The agent must be `active`: a paused or retired agent is 409 `invalid-transition`; an unknown agent is 404. Send `Switchboard-User` to start the run on behalf of one of the application's end-users. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same run and starts no other.
+ */
+export const createRun = <ThrowOnError extends boolean = false>(options: Options<CreateRunData, ThrowOnError>) => (options.client ?? client).post<CreateRunResponses, CreateRunErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/runs',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Get a run
+ *
+ * Returns one run of the current application, with its status, output or error. Requires the `read` scope.
+ */
+export const getRun = <ThrowOnError extends boolean = false>(options: Options<GetRunData, ThrowOnError>) => (options.client ?? client).get<GetRunResponses, GetRunErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/runs/{runId}',
+    ...options
+});
+
+/**
+ * Cancel a run
+ *
+ * Cancels a `queued`, `running` or `waiting` run: it becomes `cancelled` at once, with `error.code` `cancelled`. A runner executing it learns it from its next heartbeat and must stop; its later writes are refused. A run that already ended is 409 `invalid-transition`. Requires the `write` scope.
+ */
+export const cancelRun = <ThrowOnError extends boolean = false>(options: Options<CancelRunData, ThrowOnError>) => (options.client ?? client).post<CancelRunResponses, CancelRunErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/runs/{runId}/cancel',
+    ...options
+});
+
+/**
+ * Resume a waiting run
+ *
+ * Answers the `requiredAction` of a `waiting` run and puts it back to `running`; its runner learns it from its next heartbeat. Any other status is 409 `invalid-transition`. Requires the `write` scope.
+ */
+export const resumeRun = <ThrowOnError extends boolean = false>(options: Options<ResumeRunData, ThrowOnError>) => (options.client ?? client).post<ResumeRunResponses, ResumeRunErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/runs/{runId}/resume',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List events of a run
+ *
+ * Lists the events of a run in ascending `seq` order, after the `seq` given in `after`. Events are immutable, so a complete page never changes. To follow a run, ask again with the `seq` of the last event received as `after`, or use `streamRun` to receive events as they happen. Requires the `read` scope.
+ */
+export const listRunEvents = <ThrowOnError extends boolean = false>(options: Options<ListRunEventsData, ThrowOnError>) => (options.client ?? client).get<ListRunEventsResponses, ListRunEventsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/runs/{runId}/events',
+    ...options
+});
+
+/**
+ * List runners
+ *
+ * Lists the runners of the current application, newest first by default. Tokens are never returned. Requires the `read` scope.
+ */
+export const listRunners = <ThrowOnError extends boolean = false>(options?: Options<ListRunnersData, ThrowOnError>) => (options?.client ?? client).get<ListRunnersResponses, ListRunnersErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/runners',
+    ...options
+});
+
+/**
+ * Register a runner
+ *
+ * Registers a runner in the current application. The response contains its runner token (`sbr_...`); it is shown only this once (only its SHA-256 hash is stored). The runner sends it as `Authorization: Bearer <token>` on the runner endpoints (claims and leases), and may call nothing else. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same token.
+ */
+export const registerRunner = <ThrowOnError extends boolean = false>(options: Options<RegisterRunnerData, ThrowOnError>) => (options.client ?? client).post<RegisterRunnerResponses, RegisterRunnerErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/runners',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete a runner
+ *
+ * Deletes a runner; its token stops working at once. Its leases are released and their runs re-queued for another runner. Send `If-Match` to delete only the version you read. Requires the `write` scope.
+ */
+export const deleteRunner = <ThrowOnError extends boolean = false>(options: Options<DeleteRunnerData, ThrowOnError>) => (options.client ?? client).delete<DeleteRunnerResponses, DeleteRunnerErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/runners/{runnerId}',
+    ...options
+});
+
+/**
+ * Get a runner
+ *
+ * Returns one runner of the current application, without its token. Requires the `read` scope.
+ */
+export const getRunner = <ThrowOnError extends boolean = false>(options: Options<GetRunnerData, ThrowOnError>) => (options.client ?? client).get<GetRunnerResponses, GetRunnerErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/runners/{runnerId}',
+    ...options
+});
+
+/**
+ * Claim a run
+ *
+ * Claims one queued run of a `runner` agent whose labels match the runner's, within the agent's `maxConcurrentRuns`. The run becomes `running` and the runner gets a lease on it: heartbeat the lease before its `expiresAt` and send every later write to it with its `fencingToken`. When no run is available, the request waits up to `wait` seconds for one, then answers 204. Only the runner's own token may claim for it (403 otherwise). Requires a runner token.
+ */
+export const claimRun = <ThrowOnError extends boolean = false>(options: Options<ClaimRunData, ThrowOnError>) => (options.client ?? client).post<ClaimRunResponses, ClaimRunErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/runners/{runnerId}/claims',
+    ...options
+});
+
+/**
+ * Extend a lease
+ *
+ * Extends the lease and returns it with the current state of its run. Heartbeat well before the lease's `expiresAt`: a lease that expires is reaped and its run re-queued (or failed with `runner_lost` after the agent's `maxAttempts`). When the returned run is `cancelled`, stop working on it; when it is `running` again after `waiting`, it was resumed. A stale `fencingToken` or a lease that expired or was reaped is 409 `lease-lost`: stop working on the run, another runner may hold it now. Requires the runner token of the lease's runner.
+ */
+export const heartbeatLease = <ThrowOnError extends boolean = false>(options: Options<HeartbeatLeaseData, ThrowOnError>) => (options.client ?? client).post<HeartbeatLeaseResponses, HeartbeatLeaseErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/leases/{leaseId}/heartbeat',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Append events to a run
+ *
+ * Appends a batch of events to the run of the lease, in order; each stored event gets the run's next `seq`. Events whose `runnerSeq` is already stored for the run are not stored again but returned as stored, so a batch can be retried safely. The types `status` and `run.*` are reserved to the server (422 `validation-error`). A stale `fencingToken` or a lost lease is 409 `lease-lost`. Requires the runner token of the lease's runner.
+ */
+export const appendRunEvents = <ThrowOnError extends boolean = false>(options: Options<AppendRunEventsData, ThrowOnError>) => (options.client ?? client).post<AppendRunEventsResponses, AppendRunEventsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/leases/{leaseId}/events',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Complete a run
+ *
+ * Ends the run of the lease as `succeeded` (with its `output`) or `failed` (with an `error`, required), records the `usage` and `costMicros` sent, and releases the lease. A run is completed exactly once: a stale `fencingToken` or a lost lease is 409 `lease-lost`, and a run that already ended (e.g. cancelled meanwhile) is 409 as well. Requires the runner token of the lease's runner.
+ */
+export const completeRun = <ThrowOnError extends boolean = false>(options: Options<CompleteRunData, ThrowOnError>) => (options.client ?? client).post<CompleteRunResponses, CompleteRunErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/leases/{leaseId}/complete',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Wait for a human
+ *
+ * Puts the `running` run of the lease into `waiting` with the `requiredAction` a human must answer (see `resumeRun`). The runner keeps the lease and keeps heartbeating: the heartbeat's run is `running` again once resumed, or `cancelled`. A run that is not `running` is 409 `invalid-transition`; a stale `fencingToken` or a lost lease is 409 `lease-lost`. Requires the runner token of the lease's runner.
+ */
+export const waitRun = <ThrowOnError extends boolean = false>(options: Options<WaitRunData, ThrowOnError>) => (options.client ?? client).post<WaitRunResponses, WaitRunErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/leases/{leaseId}/wait',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Stream the events of all runs
+ *
+ * Streams the events of all runs of the current application, as Server-Sent Events. Each message's `id:` is the event's `cursor` (its position in the application's event log), its `event:` the event's `type` and its `data:` the event (`RunStreamEvent`). It first replays the stored events after `Last-Event-ID` (or `after`; from the start of the application's event log when neither is sent, so pass a recent cursor to skip old history), then goes live, with no gap and no duplicate. The stream does not end on its own; reconnect with `Last-Event-ID` (as `EventSource` does) to resume it. Browsers' `EventSource` cannot send headers: it may pass the credential as `?token=` instead, which only the realtime routes accept (an application key needs no `X-App-Id`). Requires the `read` scope.
+ */
+export const streamRuns = <ThrowOnError extends boolean = false>(options?: Options<StreamRunsData, ThrowOnError, StreamRunsResponse>) => (options?.client ?? client).sse.get<StreamRunsResponses, StreamRunsErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'query',
+            name: 'token',
+            type: 'apiKey'
+        }
+    ],
+    url: '/api/v1/realtime/runs',
+    ...options
+});
+
+/**
+ * Stream the events of a run
+ *
+ * Streams the events of one run as Server-Sent Events: first the stored events after `Last-Event-ID` (or `after`; from the run's first event when neither is sent), then each new event as it is appended, with no gap and no duplicate. Each message's `id:` is the event's `seq`, its `event:` the event's `type` and its `data:` the event (`RunStreamEvent`). The stream ends after the run's terminal `status` event, at once after the replay for a run that already ended. Browsers' `EventSource` cannot send headers: it may pass the credential as `?token=` instead, which only the realtime routes accept (an application key needs no `X-App-Id`). Requires the `read` scope.
+ */
+export const streamRun = <ThrowOnError extends boolean = false>(options: Options<StreamRunData, ThrowOnError, StreamRunResponse>) => (options.client ?? client).sse.get<StreamRunResponses, StreamRunErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'query',
+            name: 'token',
+            type: 'apiKey'
+        }
+    ],
+    url: '/api/v1/realtime/runs/{runId}',
+    ...options
+});
+
+/**
+ * Stream the events of an agent's runs
+ *
+ * Streams the events of all runs of one agent, as Server-Sent Events. Each message's `id:` is the event's `cursor` (its position in the application's event log), its `event:` the event's `type` and its `data:` the event (`RunStreamEvent`). It first replays the stored events after `Last-Event-ID` (or `after`; from the start of the application's event log when neither is sent, so pass a recent cursor to skip old history), then goes live, with no gap and no duplicate. The stream does not end on its own; reconnect with `Last-Event-ID` (as `EventSource` does) to resume it. Browsers' `EventSource` cannot send headers: it may pass the credential as `?token=` instead, which only the realtime routes accept (an application key needs no `X-App-Id`). Requires the `read` scope.
+ */
+export const streamAgentRuns = <ThrowOnError extends boolean = false>(options: Options<StreamAgentRunsData, ThrowOnError, StreamAgentRunsResponse>) => (options.client ?? client).sse.get<StreamAgentRunsResponses, StreamAgentRunsErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'query',
+            name: 'token',
+            type: 'apiKey'
+        }
+    ],
+    url: '/api/v1/realtime/agents/{agentId}/runs',
     ...options
 });

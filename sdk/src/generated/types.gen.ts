@@ -717,6 +717,627 @@ export type AgentVersionList = {
 };
 
 /**
+ * RunStatus
+ *
+ * Status of a run. `queued` runs wait to be claimed by a runner (or sent to the agent's URL); `running` runs are being executed; `waiting` runs are paused until a human answers their `requiredAction` (see `resumeRun`). `succeeded`, `failed`, `cancelled`, `timed_out` and `expired` (a queued run nobody claimed before its `expiresAt`) are terminal and never change.
+ */
+export type RunStatus = 'queued' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled' | 'timed_out' | 'expired';
+
+/**
+ * RunError
+ *
+ * Why a run did not succeed. Codes set by the server: `runner_lost` (every attempt lost its runner), `timed_out` (an attempt exceeded the agent's `timeoutSeconds`), `cancelled`, `expired` (nobody claimed the run in time) and `http_error` (the agent's URL failed); any other code is the one the runner reported.
+ */
+export type RunError = {
+    /**
+     * Machine-readable error code (snake_case).
+     */
+    code: string;
+    /**
+     * Human-readable explanation.
+     */
+    message: string;
+};
+
+/**
+ * RequiredAction
+ *
+ * What a `waiting` run needs from a human before it can continue: an `approval` (of the action described in `message` and `data`) or some `input`. Answer it with `resumeRun`.
+ */
+export type RequiredAction = {
+    /**
+     * `approval`: a human must approve or reject; `input`: a human must provide data.
+     */
+    type: 'approval' | 'input';
+    /**
+     * What is being asked, for the human.
+     */
+    message: string;
+    /**
+     * Free-form details of the request (e.g. the proposed action, a form description).
+     */
+    data: {
+        [key: string]: unknown;
+    };
+};
+
+/**
+ * RunTrigger
+ *
+ * What started the run.
+ */
+export type RunTrigger = {
+    /**
+     * `api`: a `createRun` request; `schedule`: a schedule fired; `trigger`: an inbound trigger URL was called; `task`: a task started it.
+     */
+    type: 'api' | 'schedule' | 'trigger' | 'task';
+    /**
+     * Identifier of the schedule (`sched_...`), trigger (`trg_...`) or task (`task_...`) that started the run; `null` when the run was started through the API.
+     */
+    id: string | null;
+};
+
+/**
+ * RunUsage
+ *
+ * Model tokens used by the run, as reported by its runner (all attempts together).
+ */
+export type RunUsage = {
+    /**
+     * Tokens sent to the model.
+     */
+    inputTokens: number;
+    /**
+     * Tokens produced by the model.
+     */
+    outputTokens: number;
+};
+
+/**
+ * Metadata
+ *
+ * Free-form string labels for the client's own use (up to 50 keys of at most 40 characters from `A-Z a-z 0-9 _ . : -`, values of at most 500 characters). Switchboard stores them and never interprets them.
+ */
+export type Metadata = {
+    [key: string]: string;
+};
+
+/**
+ * Run
+ *
+ * One execution of an agent version on an input. A run starts `queued`, is claimed by a runner (or sent to the agent's URL) and becomes `running`, may wait for a human (`waiting`, with a `requiredAction`) and ends `succeeded`, `failed`, `cancelled`, `timed_out` or `expired`. Terminal runs never change. Every status change appends a `status` run event.
+ */
+export type Run = {
+    /**
+     * Identifier of the run.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'run';
+    /**
+     * Agent the run executes.
+     */
+    agentId: string;
+    /**
+     * Version of the agent the run executes (its current version when the run was created).
+     */
+    agentVersion: number;
+    /**
+     * Input of the run (free-form).
+     */
+    input: {
+        [key: string]: unknown;
+    };
+    /**
+     * Output of the run (free-form); `null` until the run succeeds.
+     */
+    output: {
+        [key: string]: unknown;
+    } | null;
+    /**
+     * Why the run did not succeed; `null` unless it failed, timed out, was cancelled or expired.
+     */
+    error: RunError | null;
+    status: RunStatus;
+    /**
+     * What the run is waiting for; `null` unless `status` is `waiting`.
+     */
+    requiredAction: RequiredAction | null;
+    triggeredBy: RunTrigger;
+    /**
+     * End-user the run is for (from the `Switchboard-User` header of `createRun`); `null` when the run is not on behalf of an end-user.
+     */
+    endUserId: string | null;
+    /**
+     * Current attempt, from 1. A run whose runner is lost is re-queued with `attempt` + 1 until the agent's `maxAttempts`, then fails with `error.code` `runner_lost`.
+     */
+    attempt: number;
+    usage: RunUsage;
+    /**
+     * Cost of the run so far, in micro-USD (1 USD = 1,000,000).
+     */
+    costMicros: number;
+    metadata: Metadata;
+    /**
+     * Time the run was (last) queued (UTC, millisecond precision).
+     */
+    queuedAt: string;
+    /**
+     * Time the run first started running; `null` until then.
+     */
+    startedAt: string | null;
+    /**
+     * Time the run reached a terminal status; `null` until then.
+     */
+    finishedAt: string | null;
+    /**
+     * Time until which the run may wait in the queue: a `queued` run that no runner has claimed by then becomes `expired`.
+     */
+    expiresAt: string;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * RunList
+ *
+ * One page of runs.
+ */
+export type RunList = {
+    /**
+     * Runs on this page.
+     */
+    data: Array<Run>;
+    pagination: Pagination;
+};
+
+/**
+ * RunCreate
+ *
+ * A run to start. It executes the agent's current version and starts `queued`.
+ */
+export type RunCreate = {
+    /**
+     * Agent to run; it must be `active` (409 `invalid-transition` otherwise).
+     */
+    agentId: string;
+    /**
+     * Input of the run (free-form), passed to the runner or the agent's URL.
+     */
+    input?: {
+        [key: string]: unknown;
+    };
+    metadata?: Metadata;
+    /**
+     * How long the run may wait in the queue, in seconds: a run no runner has claimed by then becomes `expired` (see `expiresAt`).
+     */
+    ttlSeconds?: number;
+};
+
+/**
+ * RunResume
+ *
+ * The human's answer to a waiting run's `requiredAction`.
+ */
+export type RunResume = {
+    /**
+     * What the human provided (free-form), e.g. `{"approved": true}` for an approval or the requested data.
+     */
+    input?: {
+        [key: string]: unknown;
+    };
+};
+
+/**
+ * RunEvent
+ *
+ * Something that happened in a run: a status change (`status`), a log line (`log`), a piece of output (`output.delta`), token usage (`usage`), a request for approval (`approval.requested`), ... Run events are append-only and immutable, so they have no `updatedAt`. This is what the realtime streams send and what `listRunEvents` replays.
+ */
+export type RunEvent = {
+    /**
+     * Identifier of the event.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'run_event';
+    /**
+     * Run the event belongs to.
+     */
+    runId: string;
+    /**
+     * Number of the event within its run (1, 2, 3, ... without gaps).
+     */
+    seq: number;
+    /**
+     * Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+     */
+    cursor: number;
+    /**
+     * Event type, lower-case dotted words, e.g. `status`, `log`, `output.delta`, `usage`, `approval.requested`.
+     */
+    type: string;
+    /**
+     * Payload of the event (free-form, depends on `type`), e.g. `{"status": "running"}` for `status` or `{"level": "info", "message": "..."}` for `log`.
+     */
+    data: {
+        [key: string]: unknown;
+    };
+    /**
+     * Time the event was stored (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
+ * RunEventList
+ *
+ * Events of a run in `seq` order, paginated by cursor: pass `nextAfter` as `after` to get the next page.
+ */
+export type RunEventList = {
+    /**
+     * Events on this page, in ascending `seq` order.
+     */
+    data: Array<RunEvent>;
+    /**
+     * Whether more events follow this page.
+     */
+    hasMore: boolean;
+    /**
+     * Value to pass as `after` to get the next page (the `seq` of the last event on this page); `null` when there is no next page (`hasMore` is false).
+     */
+    nextAfter: number | null;
+};
+
+/**
+ * Runner
+ *
+ * A registered executor. It authenticates with its runner token (`sbr_...`, shown once at registration) and claims the queued runs of `runner` agents whose labels it matches.
+ */
+export type Runner = {
+    /**
+     * Identifier of the runner.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'runner';
+    /**
+     * Display name.
+     */
+    name: string;
+    /**
+     * Labels of the runner, matched against agents' labels to decide which runs it may claim.
+     */
+    labels: Array<string>;
+    /**
+     * Last time the runner called the API with its token; `null` if never.
+     */
+    lastSeenAt: string | null;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * RunnerList
+ *
+ * One page of runners.
+ */
+export type RunnerList = {
+    /**
+     * Runners on this page.
+     */
+    data: Array<Runner>;
+    pagination: Pagination;
+};
+
+/**
+ * RunnerCreate
+ *
+ * Fields of a new runner.
+ */
+export type RunnerCreate = {
+    /**
+     * Display name.
+     */
+    name: string;
+    /**
+     * Labels of the runner, matched against agents' labels to decide which runs it may claim.
+     */
+    labels?: Array<string>;
+};
+
+/**
+ * RunnerWithToken
+ *
+ * A runner together with its token, returned once when the runner is registered.
+ */
+export type RunnerWithToken = {
+    /**
+     * Identifier of the runner.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'runner';
+    /**
+     * Display name.
+     */
+    name: string;
+    /**
+     * Labels of the runner, matched against agents' labels to decide which runs it may claim.
+     */
+    labels: Array<string>;
+    /**
+     * Last time the runner called the API with its token; `null` if never.
+     */
+    lastSeenAt: string | null;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+    /**
+     * The runner token, to send as `Authorization: Bearer <token>` on the runner endpoints. It is shown only once, in this response: only its SHA-256 hash is stored.
+     */
+    token: string;
+};
+
+/**
+ * ClaimedAgent
+ *
+ * The agent of a claimed run, as of the version the run executes: everything a runner needs to execute it.
+ */
+export type ClaimedAgent = {
+    /**
+     * Identifier of the agent.
+     */
+    id: string;
+    /**
+     * Display name.
+     */
+    name: string;
+    /**
+     * Version the run executes (the run's `agentVersion`).
+     */
+    version: number;
+    /**
+     * System instructions of that version.
+     */
+    instructions: string;
+    /**
+     * Model identifier of that version.
+     */
+    model: string;
+    /**
+     * Tools of that version.
+     */
+    tools: Array<AgentTool>;
+    /**
+     * Configuration of that version (free-form).
+     */
+    config: {
+        [key: string]: unknown;
+    };
+    /**
+     * How the agent's runs are executed (always `runner` for a claimed run).
+     */
+    runtime: 'runner' | 'http';
+    /**
+     * URL of an `http` agent; `null` otherwise.
+     */
+    url: string | null;
+    limits: AgentLimits;
+};
+
+/**
+ * Lease
+ *
+ * A runner's time-limited hold on a run, obtained by claiming it and extended by heartbeats. A lease that expires is reaped: the run is re-queued (or fails with `runner_lost` after the agent's `maxAttempts`).
+ */
+export type Lease = {
+    /**
+     * Identifier of the lease.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'lease';
+    /**
+     * Run the lease holds.
+     */
+    runId: string;
+    /**
+     * Runner holding the lease.
+     */
+    runnerId: string;
+    /**
+     * Number that grows with every claim of the run. Every runner write carries it; a write carrying an older one is refused (409 `lease-lost`), so a run completes exactly once.
+     */
+    fencingToken: number;
+    /**
+     * Time the lease expires unless extended by a heartbeat.
+     */
+    expiresAt: string;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change, e.g. the last heartbeat (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * Claim
+ *
+ * A run a runner has just claimed: the run (now `running`), the agent version to execute and the lease to heartbeat. Every later write of the runner goes to the lease and carries its `fencingToken`.
+ */
+export type Claim = {
+    /**
+     * Type of the object.
+     */
+    object: 'claim';
+    run: Run;
+    agent: ClaimedAgent;
+    lease: Lease;
+};
+
+/**
+ * HeartbeatRequest
+ *
+ * A heartbeat extending a lease.
+ */
+export type HeartbeatRequest = {
+    /**
+     * Fencing token of the lease, as received in the claim.
+     */
+    fencingToken: number;
+};
+
+/**
+ * HeartbeatResult
+ *
+ * The extended lease and the current state of its run. The runner learns here whether its run was cancelled (`status` `cancelled`: stop working) or resumed after waiting (`status` back to `running`, `requiredAction` `null`).
+ */
+export type HeartbeatResult = {
+    lease: Lease;
+    run: Run;
+};
+
+/**
+ * RunEventInput
+ *
+ * An event a runner appends to its run. The type `status` and the types starting with `run.` are reserved to the server (422 `validation-error`).
+ */
+export type RunEventInput = {
+    /**
+     * The runner's own number for the event, unique within the run (e.g. 1, 2, 3, ...). An event whose `runnerSeq` is already stored is skipped, so a retried batch is not stored twice.
+     */
+    runnerSeq: number;
+    /**
+     * Event type, lower-case dotted words, e.g. `log`, `output.delta`, `usage`, `approval.requested`. `status` and `run.*` are reserved to the server.
+     */
+    type: string;
+    /**
+     * Payload of the event (free-form, depends on `type`).
+     */
+    data?: {
+        [key: string]: unknown;
+    };
+};
+
+/**
+ * RunEventsAppend
+ *
+ * A batch of events a runner appends to the run of its lease.
+ */
+export type RunEventsAppend = {
+    /**
+     * Fencing token of the lease, as received in the claim.
+     */
+    fencingToken: number;
+    /**
+     * Events to append, in order.
+     */
+    events: Array<RunEventInput>;
+};
+
+/**
+ * RunEventsAppendResult
+ *
+ * What became of an appended batch of events.
+ */
+export type RunEventsAppendResult = {
+    /**
+     * Type of the object.
+     */
+    object: 'run_event_batch';
+    /**
+     * Number of events newly stored.
+     */
+    accepted: number;
+    /**
+     * Number of events skipped because their `runnerSeq` was already stored.
+     */
+    duplicates: number;
+    /**
+     * The stored events of this batch, in batch order, including those stored by an earlier attempt of the same batch.
+     */
+    events: Array<RunEvent>;
+};
+
+/**
+ * RunComplete
+ *
+ * The outcome of a run, reported by the runner holding its lease. `output` goes with `succeeded`; `error` is required with `failed` (422 `validation-error` otherwise).
+ */
+export type RunComplete = {
+    /**
+     * Fencing token of the lease, as received in the claim.
+     */
+    fencingToken: number;
+    /**
+     * Terminal status of the run.
+     */
+    status: 'succeeded' | 'failed';
+    /**
+     * Output of the run (free-form), for `succeeded`.
+     */
+    output?: {
+        [key: string]: unknown;
+    };
+    error?: RunError;
+    usage?: RunUsage;
+    /**
+     * Cost of the run, in micro-USD.
+     */
+    costMicros?: number;
+};
+
+/**
+ * RunWait
+ *
+ * Puts a `running` run into `waiting` until a human answers `requiredAction`. The lease is kept; keep heartbeating to learn when the run is resumed.
+ */
+export type RunWait = {
+    /**
+     * Fencing token of the lease, as received in the claim.
+     */
+    fencingToken: number;
+    requiredAction: RequiredAction;
+};
+
+/**
+ * RunStreamEvent
+ *
+ * The `data:` of one message of a realtime (Server-Sent Events) stream: one run event as a single JSON object on one line. The message's `event:` is the event's `type`; its `id:` is the event's `seq` on the single-run stream (`streamRun`) and its `cursor` on the multi-run streams (`streamAgentRuns`, `streamRuns`).
+ */
+export type RunStreamEvent = RunEvent;
+
+/**
  * Page number, starting at 1. A page past the end returns an empty `data` array.
  */
 export type Page = number;
@@ -760,6 +1381,36 @@ export type AgentId = string;
  * Version number of the agent (1, 2, ...).
  */
 export type AgentVersionNumber = number;
+
+/**
+ * The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400).
+ */
+export type SwitchboardUser = string;
+
+/**
+ * Identifier of the run.
+ */
+export type RunId = string;
+
+/**
+ * Identifier of the runner.
+ */
+export type RunnerId = string;
+
+/**
+ * Identifier of the lease, from the claim.
+ */
+export type LeaseId = string;
+
+/**
+ * The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate. Takes precedence over `after`.
+ */
+export type LastEventId = string;
+
+/**
+ * Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
+ */
+export type StreamAfter = number;
 
 export type GetHealthData = {
     body?: never;
@@ -977,7 +1628,7 @@ export type GetOrganizationErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -1039,7 +1690,7 @@ export type ListApplicationsErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -1090,11 +1741,11 @@ export type CreateApplicationErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
-     * The request conflicts with the current state of the resource, or a request with the same `Idempotency-Key` is still being processed.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
      */
     409: Problem;
     /**
@@ -1158,7 +1809,7 @@ export type DeleteApplicationErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -1166,7 +1817,7 @@ export type DeleteApplicationErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, or a request with the same `Idempotency-Key` is still being processed.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
      */
     409: Problem;
     /**
@@ -1220,7 +1871,7 @@ export type GetApplicationErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -1280,7 +1931,7 @@ export type UpdateApplicationErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -1364,7 +2015,7 @@ export type ListApiKeysErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -1423,7 +2074,7 @@ export type CreateApiKeyErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -1431,7 +2082,7 @@ export type CreateApiKeyErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, or a request with the same `Idempotency-Key` is still being processed.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
      */
     409: Problem;
     /**
@@ -1495,7 +2146,7 @@ export type GetApiKeyErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -1559,7 +2210,7 @@ export type UpdateApiKeyErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -1631,7 +2282,7 @@ export type RevokeApiKeyErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -1639,7 +2290,7 @@ export type RevokeApiKeyErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, or a request with the same `Idempotency-Key` is still being processed.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
      */
     409: Problem;
     /**
@@ -1702,7 +2353,7 @@ export type RotateApiKeyErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -1710,7 +2361,7 @@ export type RotateApiKeyErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, or a request with the same `Idempotency-Key` is still being processed.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
      */
     409: Problem;
     /**
@@ -1802,7 +2453,7 @@ export type ListAgentsErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -1861,7 +2512,7 @@ export type CreateAgentErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -1869,7 +2520,7 @@ export type CreateAgentErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, or a request with the same `Idempotency-Key` is still being processed.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
      */
     409: Problem;
     /**
@@ -1937,7 +2588,7 @@ export type DeleteAgentErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -2001,7 +2652,7 @@ export type GetAgentErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -2065,7 +2716,7 @@ export type UpdateAgentErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -2073,7 +2724,7 @@ export type UpdateAgentErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, or a request with the same `Idempotency-Key` is still being processed.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
      */
     409: Problem;
     /**
@@ -2141,7 +2792,7 @@ export type PauseAgentErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -2149,7 +2800,7 @@ export type PauseAgentErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, or a request with the same `Idempotency-Key` is still being processed.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
      */
     409: Problem;
     /**
@@ -2205,7 +2856,7 @@ export type ResumeAgentErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -2213,7 +2864,7 @@ export type ResumeAgentErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, or a request with the same `Idempotency-Key` is still being processed.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
      */
     409: Problem;
     /**
@@ -2269,7 +2920,7 @@ export type RetireAgentErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -2277,7 +2928,7 @@ export type RetireAgentErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, or a request with the same `Idempotency-Key` is still being processed.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
      */
     409: Problem;
     /**
@@ -2342,7 +2993,7 @@ export type ListAgentVersionsErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -2406,7 +3057,7 @@ export type GetAgentVersionErrors = {
      */
     401: Problem;
     /**
-     * The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application).
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
     /**
@@ -2437,3 +3088,1234 @@ export type GetAgentVersionResponses = {
 };
 
 export type GetAgentVersionResponse = GetAgentVersionResponses[keyof GetAgentVersionResponses];
+
+export type ListRunsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
+         */
+        sort?: 'createdAt' | '-createdAt';
+        /**
+         * Only runs with this status.
+         */
+        status?: RunStatus;
+        /**
+         * Only runs of this agent.
+         */
+        agentId?: string;
+        /**
+         * Only runs for this end-user.
+         */
+        endUserId?: string;
+        /**
+         * Only runs created at or after this time.
+         */
+        createdAfter?: string;
+        /**
+         * Only runs created before this time.
+         */
+        createdBefore?: string;
+    };
+    url: '/api/v1/runs';
+};
+
+export type ListRunsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListRunsError = ListRunsErrors[keyof ListRunsErrors];
+
+export type ListRunsResponses = {
+    /**
+     * One page of runs.
+     */
+    200: RunList;
+};
+
+export type ListRunsResponse = ListRunsResponses[keyof ListRunsResponses];
+
+export type CreateRunData = {
+    body: RunCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
+         */
+        'Idempotency-Key'?: string;
+        /**
+         * The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400).
+         */
+        'Switchboard-User'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/runs';
+};
+
+export type CreateRunErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateRunError = CreateRunErrors[keyof CreateRunErrors];
+
+export type CreateRunResponses = {
+    /**
+     * The run was created and queued.
+     */
+    201: Run;
+};
+
+export type CreateRunResponse = CreateRunResponses[keyof CreateRunResponses];
+
+export type GetRunData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the run.
+         */
+        runId: string;
+    };
+    query?: never;
+    url: '/api/v1/runs/{runId}';
+};
+
+export type GetRunErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetRunError = GetRunErrors[keyof GetRunErrors];
+
+export type GetRunResponses = {
+    /**
+     * The run.
+     */
+    200: Run;
+};
+
+export type GetRunResponse = GetRunResponses[keyof GetRunResponses];
+
+export type CancelRunData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the run.
+         */
+        runId: string;
+    };
+    query?: never;
+    url: '/api/v1/runs/{runId}/cancel';
+};
+
+export type CancelRunErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CancelRunError = CancelRunErrors[keyof CancelRunErrors];
+
+export type CancelRunResponses = {
+    /**
+     * The cancelled run.
+     */
+    200: Run;
+};
+
+export type CancelRunResponse = CancelRunResponses[keyof CancelRunResponses];
+
+export type ResumeRunData = {
+    /**
+     * The human's answer; the body may be omitted.
+     */
+    body?: RunResume;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the run.
+         */
+        runId: string;
+    };
+    query?: never;
+    url: '/api/v1/runs/{runId}/resume';
+};
+
+export type ResumeRunErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ResumeRunError = ResumeRunErrors[keyof ResumeRunErrors];
+
+export type ResumeRunResponses = {
+    /**
+     * The resumed run.
+     */
+    200: Run;
+};
+
+export type ResumeRunResponse = ResumeRunResponses[keyof ResumeRunResponses];
+
+export type ListRunEventsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the run.
+         */
+        runId: string;
+    };
+    query?: {
+        /**
+         * Only events whose `seq` is greater than this; pass the previous page's `nextAfter` to get the next page.
+         */
+        after?: number;
+        /**
+         * Maximum number of events to return.
+         */
+        limit?: number;
+    };
+    url: '/api/v1/runs/{runId}/events';
+};
+
+export type ListRunEventsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListRunEventsError = ListRunEventsErrors[keyof ListRunEventsErrors];
+
+export type ListRunEventsResponses = {
+    /**
+     * One page of events.
+     */
+    200: RunEventList;
+};
+
+export type ListRunEventsResponse = ListRunEventsResponses[keyof ListRunEventsResponses];
+
+export type ListRunnersData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
+         */
+        sort?: 'createdAt' | '-createdAt' | 'name' | '-name';
+        /**
+         * Only runners that have this label.
+         */
+        label?: string;
+    };
+    url: '/api/v1/runners';
+};
+
+export type ListRunnersErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListRunnersError = ListRunnersErrors[keyof ListRunnersErrors];
+
+export type ListRunnersResponses = {
+    /**
+     * One page of runners.
+     */
+    200: RunnerList;
+};
+
+export type ListRunnersResponse = ListRunnersResponses[keyof ListRunnersResponses];
+
+export type RegisterRunnerData = {
+    body: RunnerCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/runners';
+};
+
+export type RegisterRunnerErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type RegisterRunnerError = RegisterRunnerErrors[keyof RegisterRunnerErrors];
+
+export type RegisterRunnerResponses = {
+    /**
+     * The runner was registered; `token` is shown only in this response.
+     */
+    201: RunnerWithToken;
+};
+
+export type RegisterRunnerResponse = RegisterRunnerResponses[keyof RegisterRunnerResponses];
+
+export type DeleteRunnerData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the runner.
+         */
+        runnerId: string;
+    };
+    query?: never;
+    url: '/api/v1/runners/{runnerId}';
+};
+
+export type DeleteRunnerErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type DeleteRunnerError = DeleteRunnerErrors[keyof DeleteRunnerErrors];
+
+export type DeleteRunnerResponses = {
+    /**
+     * The runner was deleted.
+     */
+    204: void;
+};
+
+export type DeleteRunnerResponse = DeleteRunnerResponses[keyof DeleteRunnerResponses];
+
+export type GetRunnerData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the runner.
+         */
+        runnerId: string;
+    };
+    query?: never;
+    url: '/api/v1/runners/{runnerId}';
+};
+
+export type GetRunnerErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetRunnerError = GetRunnerErrors[keyof GetRunnerErrors];
+
+export type GetRunnerResponses = {
+    /**
+     * The runner.
+     */
+    200: Runner;
+};
+
+export type GetRunnerResponse = GetRunnerResponses[keyof GetRunnerResponses];
+
+export type ClaimRunData = {
+    body?: never;
+    path: {
+        /**
+         * Identifier of the runner.
+         */
+        runnerId: string;
+    };
+    query?: {
+        /**
+         * Seconds to wait for a run when none is available right away (long polling); `0` answers at once.
+         */
+        wait?: number;
+    };
+    url: '/api/v1/runners/{runnerId}/claims';
+};
+
+export type ClaimRunErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ClaimRunError = ClaimRunErrors[keyof ClaimRunErrors];
+
+export type ClaimRunResponses = {
+    /**
+     * A run was claimed.
+     */
+    200: Claim;
+    /**
+     * No run is available (after waiting up to `wait` seconds); ask again.
+     */
+    204: void;
+};
+
+export type ClaimRunResponse = ClaimRunResponses[keyof ClaimRunResponses];
+
+export type HeartbeatLeaseData = {
+    body: HeartbeatRequest;
+    path: {
+        /**
+         * Identifier of the lease, from the claim.
+         */
+        leaseId: string;
+    };
+    query?: never;
+    url: '/api/v1/leases/{leaseId}/heartbeat';
+};
+
+export type HeartbeatLeaseErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type HeartbeatLeaseError = HeartbeatLeaseErrors[keyof HeartbeatLeaseErrors];
+
+export type HeartbeatLeaseResponses = {
+    /**
+     * The extended lease and its run.
+     */
+    200: HeartbeatResult;
+};
+
+export type HeartbeatLeaseResponse = HeartbeatLeaseResponses[keyof HeartbeatLeaseResponses];
+
+export type AppendRunEventsData = {
+    body: RunEventsAppend;
+    path: {
+        /**
+         * Identifier of the lease, from the claim.
+         */
+        leaseId: string;
+    };
+    query?: never;
+    url: '/api/v1/leases/{leaseId}/events';
+};
+
+export type AppendRunEventsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type AppendRunEventsError = AppendRunEventsErrors[keyof AppendRunEventsErrors];
+
+export type AppendRunEventsResponses = {
+    /**
+     * The stored events of the batch.
+     */
+    200: RunEventsAppendResult;
+};
+
+export type AppendRunEventsResponse = AppendRunEventsResponses[keyof AppendRunEventsResponses];
+
+export type CompleteRunData = {
+    body: RunComplete;
+    path: {
+        /**
+         * Identifier of the lease, from the claim.
+         */
+        leaseId: string;
+    };
+    query?: never;
+    url: '/api/v1/leases/{leaseId}/complete';
+};
+
+export type CompleteRunErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CompleteRunError = CompleteRunErrors[keyof CompleteRunErrors];
+
+export type CompleteRunResponses = {
+    /**
+     * The completed run.
+     */
+    200: Run;
+};
+
+export type CompleteRunResponse = CompleteRunResponses[keyof CompleteRunResponses];
+
+export type WaitRunData = {
+    body: RunWait;
+    path: {
+        /**
+         * Identifier of the lease, from the claim.
+         */
+        leaseId: string;
+    };
+    query?: never;
+    url: '/api/v1/leases/{leaseId}/wait';
+};
+
+export type WaitRunErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type WaitRunError = WaitRunErrors[keyof WaitRunErrors];
+
+export type WaitRunResponses = {
+    /**
+     * The waiting run.
+     */
+    200: Run;
+};
+
+export type WaitRunResponse = WaitRunResponses[keyof WaitRunResponses];
+
+export type StreamRunsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate. Takes precedence over `after`.
+         */
+        'Last-Event-ID'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
+         */
+        after?: number;
+    };
+    url: '/api/v1/realtime/runs';
+};
+
+export type StreamRunsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type StreamRunsError = StreamRunsErrors[keyof StreamRunsErrors];
+
+export type StreamRunsResponses = {
+    /**
+     * A stream of Server-Sent Events, UTF-8. Each message is an `id:` line (the event's `cursor`), an `event:` line (the event's `type`) and one `data:` line (the event, a `RunStreamEvent`, as one JSON object; `contentSchema` describes it), followed by a blank line. A `: ping` comment line is sent every 15 seconds (configurable) to keep the connection open.
+     */
+    200: string;
+};
+
+export type StreamRunsResponse = StreamRunsResponses[keyof StreamRunsResponses];
+
+export type StreamRunData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate. Takes precedence over `after`.
+         */
+        'Last-Event-ID'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the run.
+         */
+        runId: string;
+    };
+    query?: {
+        /**
+         * Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
+         */
+        after?: number;
+    };
+    url: '/api/v1/realtime/runs/{runId}';
+};
+
+export type StreamRunErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type StreamRunError = StreamRunErrors[keyof StreamRunErrors];
+
+export type StreamRunResponses = {
+    /**
+     * A stream of Server-Sent Events, UTF-8. Each message is an `id:` line (the event's `seq`), an `event:` line (the event's `type`) and one `data:` line (the event, a `RunStreamEvent`, as one JSON object; `contentSchema` describes it), followed by a blank line. A `: ping` comment line is sent every 15 seconds (configurable) to keep the connection open.
+     */
+    200: string;
+};
+
+export type StreamRunResponse = StreamRunResponses[keyof StreamRunResponses];
+
+export type StreamAgentRunsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate. Takes precedence over `after`.
+         */
+        'Last-Event-ID'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the agent.
+         */
+        agentId: string;
+    };
+    query?: {
+        /**
+         * Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
+         */
+        after?: number;
+    };
+    url: '/api/v1/realtime/agents/{agentId}/runs';
+};
+
+export type StreamAgentRunsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type StreamAgentRunsError = StreamAgentRunsErrors[keyof StreamAgentRunsErrors];
+
+export type StreamAgentRunsResponses = {
+    /**
+     * A stream of Server-Sent Events, UTF-8. Each message is an `id:` line (the event's `cursor`), an `event:` line (the event's `type`) and one `data:` line (the event, a `RunStreamEvent`, as one JSON object; `contentSchema` describes it), followed by a blank line. A `: ping` comment line is sent every 15 seconds (configurable) to keep the connection open.
+     */
+    200: string;
+};
+
+export type StreamAgentRunsResponse = StreamAgentRunsResponses[keyof StreamAgentRunsResponses];

@@ -3,7 +3,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 export const APPLICATION_KEY_PREFIX = 'sbk_';
 
 /** 32 random bytes after the prefix: `sbk_` + 43 base64url characters. */
-export const generateApplicationKey = () => APPLICATION_KEY_PREFIX + randomBytes(32).toString('base64url');
+export const generateSecret = (prefix: string) => prefix + randomBytes(32).toString('base64url');
+export const generateApplicationKey = () => generateSecret(APPLICATION_KEY_PREFIX);
 
 export const hashSecret = (secret: string) => createHash('sha256').update(secret, 'utf8').digest('hex');
 

@@ -22,6 +22,9 @@ const schema = z.object({
   RATE_LIMIT_COSTLY: budget(10),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(1024 * 1024),
   RESPONSE_VALIDATION: z.enum(['strict', 'log', 'off']).optional(),
+  LEASE_SECONDS: z.coerce.number().int().min(5).max(3600).default(30),
+  REAPER_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
+  SSE_PING_SECONDS: z.coerce.number().min(0.05).max(300).default(15),
 });
 
 export type Config = {
@@ -36,13 +39,16 @@ export type Config = {
   bodyLimitBytes: number;
   /** strict: a response that breaks the contract becomes a 500; log: it is logged and sent. */
   responseValidation: 'strict' | 'log' | 'off';
+  runs: { leaseSeconds: number; reaperIntervalMs: number };
+  ssePingSeconds: number;
 };
 
 export class ConfigError extends Error {}
 
 /** Reads and validates configuration; throws ConfigError with one line per bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = schema.safeParse(env);
+  // An empty variable means "not set", as deployment templates often leave them.
+  const parsed = schema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
@@ -64,5 +70,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimits: { read: c.RATE_LIMIT_READ, write: c.RATE_LIMIT_WRITE, run: c.RATE_LIMIT_RUN, costly: c.RATE_LIMIT_COSTLY },
     bodyLimitBytes: c.BODY_LIMIT_BYTES,
     responseValidation: c.RESPONSE_VALIDATION ?? (c.NODE_ENV === 'production' ? 'log' : 'strict'),
+    runs: { leaseSeconds: c.LEASE_SECONDS, reaperIntervalMs: c.REAPER_INTERVAL_MS },
+    ssePingSeconds: c.SSE_PING_SECONDS,
   };
 }

@@ -36,6 +36,8 @@ export async function openDatabase(config: Config['database']): Promise<Db> {
   return db;
 }
 
+export const isPostgres = (db: Executor) => (db as unknown as { client: { config: { client: string } } }).client.config.client === 'pg';
+
 export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';

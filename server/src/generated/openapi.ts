@@ -533,6 +533,390 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List runs
+         * @description Lists the runs of the current application, newest first by default, with optional filters. Requires the `read` scope.
+         */
+        get: operations["listRuns"];
+        put?: never;
+        /**
+         * Start a run
+         * @description Starts a run of the agent's current version. The run is `queued` until a runner whose labels match claims it (or, for an `http` agent, until the platform sends it to the agent's URL); a run nobody claims within `ttlSeconds` becomes `expired`. The agent must be `active`: a paused or retired agent is 409 `invalid-transition`; an unknown agent is 404. Send `Switchboard-User` to start the run on behalf of one of the application's end-users. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same run and starts no other.
+         */
+        post: operations["createRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{runId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the run.
+                 * @example run_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a run
+         * @description Returns one run of the current application, with its status, output or error. Requires the `read` scope.
+         */
+        get: operations["getRun"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{runId}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the run.
+                 * @example run_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a run
+         * @description Cancels a `queued`, `running` or `waiting` run: it becomes `cancelled` at once, with `error.code` `cancelled`. A runner executing it learns it from its next heartbeat and must stop; its later writes are refused. A run that already ended is 409 `invalid-transition`. Requires the `write` scope.
+         */
+        post: operations["cancelRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{runId}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the run.
+                 * @example run_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a waiting run
+         * @description Answers the `requiredAction` of a `waiting` run and puts it back to `running`; its runner learns it from its next heartbeat. Any other status is 409 `invalid-transition`. Requires the `write` scope.
+         */
+        post: operations["resumeRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{runId}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the run.
+                 * @example run_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List events of a run
+         * @description Lists the events of a run in ascending `seq` order, after the `seq` given in `after`. Events are immutable, so a complete page never changes. To follow a run, ask again with the `seq` of the last event received as `after`, or use `streamRun` to receive events as they happen. Requires the `read` scope.
+         */
+        get: operations["listRunEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runners": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List runners
+         * @description Lists the runners of the current application, newest first by default. Tokens are never returned. Requires the `read` scope.
+         */
+        get: operations["listRunners"];
+        put?: never;
+        /**
+         * Register a runner
+         * @description Registers a runner in the current application. The response contains its runner token (`sbr_...`); it is shown only this once (only its SHA-256 hash is stored). The runner sends it as `Authorization: Bearer <token>` on the runner endpoints (claims and leases), and may call nothing else. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same token.
+         */
+        post: operations["registerRunner"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runners/{runnerId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the runner.
+                 * @example runner_01jd4y9q7w3e5r1t8y2p6s4d0f
+                 */
+                runnerId: components["parameters"]["RunnerId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a runner
+         * @description Returns one runner of the current application, without its token. Requires the `read` scope.
+         */
+        get: operations["getRunner"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a runner
+         * @description Deletes a runner; its token stops working at once. Its leases are released and their runs re-queued for another runner. Send `If-Match` to delete only the version you read. Requires the `write` scope.
+         */
+        delete: operations["deleteRunner"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runners/{runnerId}/claims": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the runner.
+                 * @example runner_01jd4y9q7w3e5r1t8y2p6s4d0f
+                 */
+                runnerId: components["parameters"]["RunnerId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Claim a run
+         * @description Claims one queued run of a `runner` agent whose labels match the runner's, within the agent's `maxConcurrentRuns`. The run becomes `running` and the runner gets a lease on it: heartbeat the lease before its `expiresAt` and send every later write to it with its `fencingToken`. When no run is available, the request waits up to `wait` seconds for one, then answers 204. Only the runner's own token may claim for it (403 otherwise). Requires a runner token.
+         */
+        post: operations["claimRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/leases/{leaseId}/heartbeat": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the lease, from the claim.
+                 * @example lease_01jd5a2f3g4h5j6k7m8n9p0q1r
+                 */
+                leaseId: components["parameters"]["LeaseId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Extend a lease
+         * @description Extends the lease and returns it with the current state of its run. Heartbeat well before the lease's `expiresAt`: a lease that expires is reaped and its run re-queued (or failed with `runner_lost` after the agent's `maxAttempts`). When the returned run is `cancelled`, stop working on it; when it is `running` again after `waiting`, it was resumed. A stale `fencingToken` or a lease that expired or was reaped is 409 `lease-lost`: stop working on the run, another runner may hold it now. Requires the runner token of the lease's runner.
+         */
+        post: operations["heartbeatLease"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/leases/{leaseId}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the lease, from the claim.
+                 * @example lease_01jd5a2f3g4h5j6k7m8n9p0q1r
+                 */
+                leaseId: components["parameters"]["LeaseId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Append events to a run
+         * @description Appends a batch of events to the run of the lease, in order; each stored event gets the run's next `seq`. Events whose `runnerSeq` is already stored for the run are not stored again but returned as stored, so a batch can be retried safely. The types `status` and `run.*` are reserved to the server (422 `validation-error`). A stale `fencingToken` or a lost lease is 409 `lease-lost`. Requires the runner token of the lease's runner.
+         */
+        post: operations["appendRunEvents"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/leases/{leaseId}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the lease, from the claim.
+                 * @example lease_01jd5a2f3g4h5j6k7m8n9p0q1r
+                 */
+                leaseId: components["parameters"]["LeaseId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete a run
+         * @description Ends the run of the lease as `succeeded` (with its `output`) or `failed` (with an `error`, required), records the `usage` and `costMicros` sent, and releases the lease. A run is completed exactly once: a stale `fencingToken` or a lost lease is 409 `lease-lost`, and a run that already ended (e.g. cancelled meanwhile) is 409 as well. Requires the runner token of the lease's runner.
+         */
+        post: operations["completeRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/leases/{leaseId}/wait": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the lease, from the claim.
+                 * @example lease_01jd5a2f3g4h5j6k7m8n9p0q1r
+                 */
+                leaseId: components["parameters"]["LeaseId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Wait for a human
+         * @description Puts the `running` run of the lease into `waiting` with the `requiredAction` a human must answer (see `resumeRun`). The runner keeps the lease and keeps heartbeating: the heartbeat's run is `running` again once resumed, or `cancelled`. A run that is not `running` is 409 `invalid-transition`; a stale `fencingToken` or a lost lease is 409 `lease-lost`. Requires the runner token of the lease's runner.
+         */
+        post: operations["waitRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/realtime/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream the events of all runs
+         * @description Streams the events of all runs of the current application, as Server-Sent Events. Each message's `id:` is the event's `cursor` (its position in the application's event log), its `event:` the event's `type` and its `data:` the event (`RunStreamEvent`). It first replays the stored events after `Last-Event-ID` (or `after`; from the start of the application's event log when neither is sent, so pass a recent cursor to skip old history), then goes live, with no gap and no duplicate. The stream does not end on its own; reconnect with `Last-Event-ID` (as `EventSource` does) to resume it. Browsers' `EventSource` cannot send headers: it may pass the credential as `?token=` instead, which only the realtime routes accept (an application key needs no `X-App-Id`). Requires the `read` scope.
+         */
+        get: operations["streamRuns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/realtime/runs/{runId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the run.
+                 * @example run_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Stream the events of a run
+         * @description Streams the events of one run as Server-Sent Events: first the stored events after `Last-Event-ID` (or `after`; from the run's first event when neither is sent), then each new event as it is appended, with no gap and no duplicate. Each message's `id:` is the event's `seq`, its `event:` the event's `type` and its `data:` the event (`RunStreamEvent`). The stream ends after the run's terminal `status` event, at once after the replay for a run that already ended. Browsers' `EventSource` cannot send headers: it may pass the credential as `?token=` instead, which only the realtime routes accept (an application key needs no `X-App-Id`). Requires the `read` scope.
+         */
+        get: operations["streamRun"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/realtime/agents/{agentId}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the agent.
+                 * @example agent_01jd4x7p2kf8q6v3b9m5t0s1ab
+                 */
+                agentId: components["parameters"]["AgentId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Stream the events of an agent's runs
+         * @description Streams the events of all runs of one agent, as Server-Sent Events. Each message's `id:` is the event's `cursor` (its position in the application's event log), its `event:` the event's `type` and its `data:` the event (`RunStreamEvent`). It first replays the stored events after `Last-Event-ID` (or `after`; from the start of the application's event log when neither is sent, so pass a recent cursor to skip old history), then goes live, with no gap and no duplicate. The stream does not end on its own; reconnect with `Last-Event-ID` (as `EventSource` does) to resume it. Browsers' `EventSource` cannot send headers: it may pass the credential as `?token=` instead, which only the realtime routes accept (an application key needs no `X-App-Id`). Requires the `read` scope.
+         */
+        get: operations["streamAgentRuns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1146,6 +1530,539 @@ export interface components {
             data: components["schemas"]["AgentVersion"][];
             pagination: components["schemas"]["Pagination"];
         };
+        /**
+         * RunStatus
+         * @description Status of a run. `queued` runs wait to be claimed by a runner (or sent to the agent's URL); `running` runs are being executed; `waiting` runs are paused until a human answers their `requiredAction` (see `resumeRun`). `succeeded`, `failed`, `cancelled`, `timed_out` and `expired` (a queued run nobody claimed before its `expiresAt`) are terminal and never change.
+         * @enum {string}
+         */
+        RunStatus: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "timed_out" | "expired";
+        /**
+         * RunError
+         * @description Why a run did not succeed. Codes set by the server: `runner_lost` (every attempt lost its runner), `timed_out` (an attempt exceeded the agent's `timeoutSeconds`), `cancelled`, `expired` (nobody claimed the run in time) and `http_error` (the agent's URL failed); any other code is the one the runner reported.
+         */
+        RunError: {
+            /** @description Machine-readable error code (snake_case). */
+            code: string;
+            /** @description Human-readable explanation. */
+            message: string;
+        };
+        /**
+         * RequiredAction
+         * @description What a `waiting` run needs from a human before it can continue: an `approval` (of the action described in `message` and `data`) or some `input`. Answer it with `resumeRun`.
+         */
+        RequiredAction: {
+            /**
+             * @description `approval`: a human must approve or reject; `input`: a human must provide data.
+             * @enum {string}
+             */
+            type: "approval" | "input";
+            /** @description What is being asked, for the human. */
+            message: string;
+            /** @description Free-form details of the request (e.g. the proposed action, a form description). */
+            data: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * RunTrigger
+         * @description What started the run.
+         */
+        RunTrigger: {
+            /**
+             * @description `api`: a `createRun` request; `schedule`: a schedule fired; `trigger`: an inbound trigger URL was called; `task`: a task started it.
+             * @enum {string}
+             */
+            type: "api" | "schedule" | "trigger" | "task";
+            /** @description Identifier of the schedule (`sched_...`), trigger (`trg_...`) or task (`task_...`) that started the run; `null` when the run was started through the API. */
+            id: string | null;
+        };
+        /**
+         * RunUsage
+         * @description Model tokens used by the run, as reported by its runner (all attempts together).
+         */
+        RunUsage: {
+            /**
+             * Format: int64
+             * @description Tokens sent to the model.
+             */
+            inputTokens: number;
+            /**
+             * Format: int64
+             * @description Tokens produced by the model.
+             */
+            outputTokens: number;
+        };
+        /**
+         * Metadata
+         * @description Free-form string labels for the client's own use (up to 50 keys of at most 40 characters from `A-Z a-z 0-9 _ . : -`, values of at most 500 characters). Switchboard stores them and never interprets them.
+         */
+        Metadata: {
+            [key: string]: string;
+        };
+        /**
+         * Run
+         * @description One execution of an agent version on an input. A run starts `queued`, is claimed by a runner (or sent to the agent's URL) and becomes `running`, may wait for a human (`waiting`, with a `requiredAction`) and ends `succeeded`, `failed`, `cancelled`, `timed_out` or `expired`. Terminal runs never change. Every status change appends a `status` run event.
+         */
+        Run: {
+            /** @description Identifier of the run. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "run";
+            /** @description Agent the run executes. */
+            agentId: string;
+            /**
+             * Format: int32
+             * @description Version of the agent the run executes (its current version when the run was created).
+             */
+            agentVersion: number;
+            /** @description Input of the run (free-form). */
+            input: {
+                [key: string]: unknown;
+            };
+            /** @description Output of the run (free-form); `null` until the run succeeds. */
+            output: {
+                [key: string]: unknown;
+            } | null;
+            /** @description Why the run did not succeed; `null` unless it failed, timed out, was cancelled or expired. */
+            error: components["schemas"]["RunError"] | null;
+            status: components["schemas"]["RunStatus"];
+            /** @description What the run is waiting for; `null` unless `status` is `waiting`. */
+            requiredAction: components["schemas"]["RequiredAction"] | null;
+            triggeredBy: components["schemas"]["RunTrigger"];
+            /** @description End-user the run is for (from the `Switchboard-User` header of `createRun`); `null` when the run is not on behalf of an end-user. */
+            endUserId: string | null;
+            /**
+             * Format: int32
+             * @description Current attempt, from 1. A run whose runner is lost is re-queued with `attempt` + 1 until the agent's `maxAttempts`, then fails with `error.code` `runner_lost`.
+             */
+            attempt: number;
+            usage: components["schemas"]["RunUsage"];
+            /**
+             * Format: int64
+             * @description Cost of the run so far, in micro-USD (1 USD = 1,000,000).
+             */
+            costMicros: number;
+            metadata: components["schemas"]["Metadata"];
+            /**
+             * Format: date-time
+             * @description Time the run was (last) queued (UTC, millisecond precision).
+             */
+            queuedAt: string;
+            /**
+             * Format: date-time
+             * @description Time the run first started running; `null` until then.
+             */
+            startedAt: string | null;
+            /**
+             * Format: date-time
+             * @description Time the run reached a terminal status; `null` until then.
+             */
+            finishedAt: string | null;
+            /**
+             * Format: date-time
+             * @description Time until which the run may wait in the queue: a `queued` run that no runner has claimed by then becomes `expired`.
+             */
+            expiresAt: string;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * RunList
+         * @description One page of runs.
+         */
+        RunList: {
+            /** @description Runs on this page. */
+            data: components["schemas"]["Run"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * RunCreate
+         * @description A run to start. It executes the agent's current version and starts `queued`.
+         */
+        RunCreate: {
+            /** @description Agent to run; it must be `active` (409 `invalid-transition` otherwise). */
+            agentId: string;
+            /**
+             * @description Input of the run (free-form), passed to the runner or the agent's URL.
+             * @default {}
+             */
+            input: {
+                [key: string]: unknown;
+            };
+            metadata?: components["schemas"]["Metadata"];
+            /**
+             * Format: int32
+             * @description How long the run may wait in the queue, in seconds: a run no runner has claimed by then becomes `expired` (see `expiresAt`).
+             * @default 3600
+             */
+            ttlSeconds: number;
+        };
+        /**
+         * RunResume
+         * @description The human's answer to a waiting run's `requiredAction`.
+         */
+        RunResume: {
+            /** @description What the human provided (free-form), e.g. `{"approved": true}` for an approval or the requested data. */
+            input?: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * RunEvent
+         * @description Something that happened in a run: a status change (`status`), a log line (`log`), a piece of output (`output.delta`), token usage (`usage`), a request for approval (`approval.requested`), ... Run events are append-only and immutable, so they have no `updatedAt`. This is what the realtime streams send and what `listRunEvents` replays.
+         */
+        RunEvent: {
+            /** @description Identifier of the event. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "run_event";
+            /** @description Run the event belongs to. */
+            runId: string;
+            /**
+             * Format: int64
+             * @description Number of the event within its run (1, 2, 3, ... without gaps).
+             */
+            seq: number;
+            /**
+             * Format: int64
+             * @description Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+             */
+            cursor: number;
+            /** @description Event type, lower-case dotted words, e.g. `status`, `log`, `output.delta`, `usage`, `approval.requested`. */
+            type: string;
+            /** @description Payload of the event (free-form, depends on `type`), e.g. `{"status": "running"}` for `status` or `{"level": "info", "message": "..."}` for `log`. */
+            data: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format: date-time
+             * @description Time the event was stored (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
+         * RunEventList
+         * @description Events of a run in `seq` order, paginated by cursor: pass `nextAfter` as `after` to get the next page.
+         */
+        RunEventList: {
+            /** @description Events on this page, in ascending `seq` order. */
+            data: components["schemas"]["RunEvent"][];
+            /** @description Whether more events follow this page. */
+            hasMore: boolean;
+            /**
+             * Format: int64
+             * @description Value to pass as `after` to get the next page (the `seq` of the last event on this page); `null` when there is no next page (`hasMore` is false).
+             */
+            nextAfter: number | null;
+        };
+        /**
+         * Runner
+         * @description A registered executor. It authenticates with its runner token (`sbr_...`, shown once at registration) and claims the queued runs of `runner` agents whose labels it matches.
+         */
+        Runner: {
+            /** @description Identifier of the runner. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "runner";
+            /** @description Display name. */
+            name: string;
+            /** @description Labels of the runner, matched against agents' labels to decide which runs it may claim. */
+            labels: string[];
+            /**
+             * Format: date-time
+             * @description Last time the runner called the API with its token; `null` if never.
+             */
+            lastSeenAt: string | null;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * RunnerList
+         * @description One page of runners.
+         */
+        RunnerList: {
+            /** @description Runners on this page. */
+            data: components["schemas"]["Runner"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * RunnerCreate
+         * @description Fields of a new runner.
+         */
+        RunnerCreate: {
+            /** @description Display name. */
+            name: string;
+            /**
+             * @description Labels of the runner, matched against agents' labels to decide which runs it may claim.
+             * @default []
+             */
+            labels: string[];
+        };
+        /**
+         * RunnerWithToken
+         * @description A runner together with its token, returned once when the runner is registered.
+         */
+        RunnerWithToken: {
+            /** @description Identifier of the runner. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "runner";
+            /** @description Display name. */
+            name: string;
+            /** @description Labels of the runner, matched against agents' labels to decide which runs it may claim. */
+            labels: string[];
+            /**
+             * Format: date-time
+             * @description Last time the runner called the API with its token; `null` if never.
+             */
+            lastSeenAt: string | null;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+            /** @description The runner token, to send as `Authorization: Bearer <token>` on the runner endpoints. It is shown only once, in this response: only its SHA-256 hash is stored. */
+            token: string;
+        };
+        /**
+         * ClaimedAgent
+         * @description The agent of a claimed run, as of the version the run executes: everything a runner needs to execute it.
+         */
+        ClaimedAgent: {
+            /** @description Identifier of the agent. */
+            id: string;
+            /** @description Display name. */
+            name: string;
+            /**
+             * Format: int32
+             * @description Version the run executes (the run's `agentVersion`).
+             */
+            version: number;
+            /** @description System instructions of that version. */
+            instructions: string;
+            /** @description Model identifier of that version. */
+            model: string;
+            /** @description Tools of that version. */
+            tools: components["schemas"]["AgentTool"][];
+            /** @description Configuration of that version (free-form). */
+            config: {
+                [key: string]: unknown;
+            };
+            /**
+             * @description How the agent's runs are executed (always `runner` for a claimed run).
+             * @enum {string}
+             */
+            runtime: "runner" | "http";
+            /**
+             * Format: uri
+             * @description URL of an `http` agent; `null` otherwise.
+             */
+            url: string | null;
+            limits: components["schemas"]["AgentLimits"];
+        };
+        /**
+         * Lease
+         * @description A runner's time-limited hold on a run, obtained by claiming it and extended by heartbeats. A lease that expires is reaped: the run is re-queued (or fails with `runner_lost` after the agent's `maxAttempts`).
+         */
+        Lease: {
+            /** @description Identifier of the lease. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "lease";
+            /** @description Run the lease holds. */
+            runId: string;
+            /** @description Runner holding the lease. */
+            runnerId: string;
+            /**
+             * Format: int64
+             * @description Number that grows with every claim of the run. Every runner write carries it; a write carrying an older one is refused (409 `lease-lost`), so a run completes exactly once.
+             */
+            fencingToken: number;
+            /**
+             * Format: date-time
+             * @description Time the lease expires unless extended by a heartbeat.
+             */
+            expiresAt: string;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change, e.g. the last heartbeat (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * Claim
+         * @description A run a runner has just claimed: the run (now `running`), the agent version to execute and the lease to heartbeat. Every later write of the runner goes to the lease and carries its `fencingToken`.
+         */
+        Claim: {
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "claim";
+            run: components["schemas"]["Run"];
+            agent: components["schemas"]["ClaimedAgent"];
+            lease: components["schemas"]["Lease"];
+        };
+        /**
+         * HeartbeatRequest
+         * @description A heartbeat extending a lease.
+         */
+        HeartbeatRequest: {
+            /**
+             * Format: int64
+             * @description Fencing token of the lease, as received in the claim.
+             */
+            fencingToken: number;
+        };
+        /**
+         * HeartbeatResult
+         * @description The extended lease and the current state of its run. The runner learns here whether its run was cancelled (`status` `cancelled`: stop working) or resumed after waiting (`status` back to `running`, `requiredAction` `null`).
+         */
+        HeartbeatResult: {
+            lease: components["schemas"]["Lease"];
+            run: components["schemas"]["Run"];
+        };
+        /**
+         * RunEventInput
+         * @description An event a runner appends to its run. The type `status` and the types starting with `run.` are reserved to the server (422 `validation-error`).
+         */
+        RunEventInput: {
+            /**
+             * Format: int64
+             * @description The runner's own number for the event, unique within the run (e.g. 1, 2, 3, ...). An event whose `runnerSeq` is already stored is skipped, so a retried batch is not stored twice.
+             */
+            runnerSeq: number;
+            /** @description Event type, lower-case dotted words, e.g. `log`, `output.delta`, `usage`, `approval.requested`. `status` and `run.*` are reserved to the server. */
+            type: string;
+            /**
+             * @description Payload of the event (free-form, depends on `type`).
+             * @default {}
+             */
+            data: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * RunEventsAppend
+         * @description A batch of events a runner appends to the run of its lease.
+         */
+        RunEventsAppend: {
+            /**
+             * Format: int64
+             * @description Fencing token of the lease, as received in the claim.
+             */
+            fencingToken: number;
+            /** @description Events to append, in order. */
+            events: components["schemas"]["RunEventInput"][];
+        };
+        /**
+         * RunEventsAppendResult
+         * @description What became of an appended batch of events.
+         */
+        RunEventsAppendResult: {
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "run_event_batch";
+            /**
+             * Format: int32
+             * @description Number of events newly stored.
+             */
+            accepted: number;
+            /**
+             * Format: int32
+             * @description Number of events skipped because their `runnerSeq` was already stored.
+             */
+            duplicates: number;
+            /** @description The stored events of this batch, in batch order, including those stored by an earlier attempt of the same batch. */
+            events: components["schemas"]["RunEvent"][];
+        };
+        /**
+         * RunComplete
+         * @description The outcome of a run, reported by the runner holding its lease. `output` goes with `succeeded`; `error` is required with `failed` (422 `validation-error` otherwise).
+         */
+        RunComplete: {
+            /**
+             * Format: int64
+             * @description Fencing token of the lease, as received in the claim.
+             */
+            fencingToken: number;
+            /**
+             * @description Terminal status of the run.
+             * @enum {string}
+             */
+            status: "succeeded" | "failed";
+            /** @description Output of the run (free-form), for `succeeded`. */
+            output?: {
+                [key: string]: unknown;
+            };
+            error?: components["schemas"]["RunError"];
+            usage?: components["schemas"]["RunUsage"];
+            /**
+             * Format: int64
+             * @description Cost of the run, in micro-USD.
+             */
+            costMicros?: number;
+        };
+        /**
+         * RunWait
+         * @description Puts a `running` run into `waiting` until a human answers `requiredAction`. The lease is kept; keep heartbeating to learn when the run is resumed.
+         */
+        RunWait: {
+            /**
+             * Format: int64
+             * @description Fencing token of the lease, as received in the claim.
+             */
+            fencingToken: number;
+            requiredAction: components["schemas"]["RequiredAction"];
+        };
+        /**
+         * RunStreamEvent
+         * @description The `data:` of one message of a realtime (Server-Sent Events) stream: one run event as a single JSON object on one line. The message's `event:` is the event's `type`; its `id:` is the event's `seq` on the single-run stream (`streamRun`) and its `cursor` on the multi-run streams (`streamAgentRuns`, `streamRuns`).
+         */
+        RunStreamEvent: components["schemas"]["RunEvent"];
     };
     responses: {
         /** @description Unexpected server error. */
@@ -1202,7 +2119,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The credential is valid but not allowed to do this (missing scope, or `X-App-Id` naming another application). */
+        /** @description The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases). */
         Forbidden: {
             headers: {
                 "Request-Id": components["headers"]["Request-Id"];
@@ -1251,7 +2168,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The request conflicts with the current state of the resource, or a request with the same `Idempotency-Key` is still being processed. */
+        /** @description The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost. */
         Conflict: {
             headers: {
                 "Request-Id": components["headers"]["Request-Id"];
@@ -1358,6 +2275,36 @@ export interface components {
          * @example 2
          */
         AgentVersionNumber: number;
+        /**
+         * @description The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400).
+         * @example customer-4821
+         */
+        SwitchboardUser: string;
+        /**
+         * @description Identifier of the run.
+         * @example run_01jd5a2b3c4d5e6f7g8h9j0k1m
+         */
+        RunId: string;
+        /**
+         * @description Identifier of the runner.
+         * @example runner_01jd4y9q7w3e5r1t8y2p6s4d0f
+         */
+        RunnerId: string;
+        /**
+         * @description Identifier of the lease, from the claim.
+         * @example lease_01jd5a2f3g4h5j6k7m8n9p0q1r
+         */
+        LeaseId: string;
+        /**
+         * @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate. Takes precedence over `after`.
+         * @example 42
+         */
+        LastEventId: string;
+        /**
+         * @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
+         * @example 42
+         */
+        StreamAfter: number;
     };
     requestBodies: never;
     headers: {
@@ -2613,6 +3560,907 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AgentVersion"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listRuns: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. */
+                sort?: "createdAt" | "-createdAt";
+                /** @description Only runs with this status. */
+                status?: components["schemas"]["RunStatus"];
+                /** @description Only runs of this agent. */
+                agentId?: string;
+                /** @description Only runs for this end-user. */
+                endUserId?: string;
+                /** @description Only runs created at or after this time. */
+                createdAfter?: string;
+                /** @description Only runs created before this time. */
+                createdBefore?: string;
+            };
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of runs. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createRun: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /**
+                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
+                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /**
+                 * @description The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400).
+                 * @example customer-4821
+                 */
+                "Switchboard-User"?: components["parameters"]["SwitchboardUser"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunCreate"];
+            };
+        };
+        responses: {
+            /** @description The run was created and queued. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getRun: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the run.
+                 * @example run_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    cancelRun: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the run.
+                 * @example run_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The cancelled run. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    resumeRun: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the run.
+                 * @example run_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        /** @description The human's answer; the body may be omitted. */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RunResume"];
+            };
+        };
+        responses: {
+            /** @description The resumed run. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listRunEvents: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only events whose `seq` is greater than this; pass the previous page's `nextAfter` to get the next page.
+                 * @example 2
+                 */
+                after?: number;
+                /**
+                 * @description Maximum number of events to return.
+                 * @example 100
+                 */
+                limit?: number;
+            };
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the run.
+                 * @example run_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of events. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunEventList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listRunners: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. */
+                sort?: "createdAt" | "-createdAt" | "name" | "-name";
+                /** @description Only runners that have this label. */
+                label?: string;
+            };
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of runners. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunnerList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    registerRunner: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /**
+                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
+                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunnerCreate"];
+            };
+        };
+        responses: {
+            /** @description The runner was registered; `token` is shown only in this response. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunnerWithToken"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getRunner: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the runner.
+                 * @example runner_01jd4y9q7w3e5r1t8y2p6s4d0f
+                 */
+                runnerId: components["parameters"]["RunnerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The runner. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Runner"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteRunner: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /**
+                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
+                 * @example "9c2f4e1a7b3d5c8e"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the runner.
+                 * @example runner_01jd4y9q7w3e5r1t8y2p6s4d0f
+                 */
+                runnerId: components["parameters"]["RunnerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The runner was deleted. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    claimRun: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Seconds to wait for a run when none is available right away (long polling); `0` answers at once.
+                 * @example 30
+                 */
+                wait?: number;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the runner.
+                 * @example runner_01jd4y9q7w3e5r1t8y2p6s4d0f
+                 */
+                runnerId: components["parameters"]["RunnerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A run was claimed. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Claim"];
+                };
+            };
+            /** @description No run is available (after waiting up to `wait` seconds); ask again. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    heartbeatLease: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the lease, from the claim.
+                 * @example lease_01jd5a2f3g4h5j6k7m8n9p0q1r
+                 */
+                leaseId: components["parameters"]["LeaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HeartbeatRequest"];
+            };
+        };
+        responses: {
+            /** @description The extended lease and its run. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HeartbeatResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    appendRunEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the lease, from the claim.
+                 * @example lease_01jd5a2f3g4h5j6k7m8n9p0q1r
+                 */
+                leaseId: components["parameters"]["LeaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunEventsAppend"];
+            };
+        };
+        responses: {
+            /** @description The stored events of the batch. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunEventsAppendResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    completeRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the lease, from the claim.
+                 * @example lease_01jd5a2f3g4h5j6k7m8n9p0q1r
+                 */
+                leaseId: components["parameters"]["LeaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunComplete"];
+            };
+        };
+        responses: {
+            /** @description The completed run. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    waitRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the lease, from the claim.
+                 * @example lease_01jd5a2f3g4h5j6k7m8n9p0q1r
+                 */
+                leaseId: components["parameters"]["LeaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunWait"];
+            };
+        };
+        responses: {
+            /** @description The waiting run. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    streamRuns: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
+                 * @example 42
+                 */
+                after?: components["parameters"]["StreamAfter"];
+            };
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /**
+                 * @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate. Takes precedence over `after`.
+                 * @example 42
+                 */
+                "Last-Event-ID"?: components["parameters"]["LastEventId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event stream; it starts at once and sends each event as it is appended. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example id: 1046
+                     *     event: output.delta
+                     *     data: {"id":"evt_01jd5a2d4f6h8k0m2p4r6t8v0d","object":"run_event","runId":"run_01jd5a2b3c4d5e6f7g8h9j0k1m","seq":4,"cursor":1046,"type":"output.delta","data":{"text":"Hello, thanks for reaching out. "},"createdAt":"2026-11-22T06:10:02.100Z"}
+                     *
+                     *     id: 1052
+                     *     event: log
+                     *     data: {"id":"evt_01jd5b0c2e4g6j8m0p2r4t6w8y","object":"run_event","runId":"run_01jd59x8w7v6t5s4r3q2p1n0m9","seq":7,"cursor":1052,"type":"log","data":{"level":"info","message":"Refund approved; issuing refund."},"createdAt":"2026-11-22T06:12:31.000Z"}
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    streamRun: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
+                 * @example 42
+                 */
+                after?: components["parameters"]["StreamAfter"];
+            };
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /**
+                 * @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate. Takes precedence over `after`.
+                 * @example 42
+                 */
+                "Last-Event-ID"?: components["parameters"]["LastEventId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the run.
+                 * @example run_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event stream; it starts at once and sends each event as it is appended. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example id: 1
+                     *     event: status
+                     *     data: {"id":"evt_01jd5a2d4f6h8k0m2p4r6t8v0a","object":"run_event","runId":"run_01jd5a2b3c4d5e6f7g8h9j0k1m","seq":1,"cursor":1041,"type":"status","data":{"status":"queued","previousStatus":null,"attempt":1},"createdAt":"2026-11-22T06:10:00.000Z"}
+                     *
+                     *     id: 2
+                     *     event: status
+                     *     data: {"id":"evt_01jd5a2d4f6h8k0m2p4r6t8v0b","object":"run_event","runId":"run_01jd5a2b3c4d5e6f7g8h9j0k1m","seq":2,"cursor":1043,"type":"status","data":{"status":"running","previousStatus":"queued","attempt":1},"createdAt":"2026-11-22T06:10:01.250Z"}
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    streamAgentRuns: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
+                 * @example 42
+                 */
+                after?: components["parameters"]["StreamAfter"];
+            };
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /**
+                 * @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate. Takes precedence over `after`.
+                 * @example 42
+                 */
+                "Last-Event-ID"?: components["parameters"]["LastEventId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the agent.
+                 * @example agent_01jd4x7p2kf8q6v3b9m5t0s1ab
+                 */
+                agentId: components["parameters"]["AgentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event stream; it starts at once and sends each event as it is appended. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example id: 1046
+                     *     event: output.delta
+                     *     data: {"id":"evt_01jd5a2d4f6h8k0m2p4r6t8v0d","object":"run_event","runId":"run_01jd5a2b3c4d5e6f7g8h9j0k1m","seq":4,"cursor":1046,"type":"output.delta","data":{"text":"Hello, thanks for reaching out. "},"createdAt":"2026-11-22T06:10:02.100Z"}
+                     *
+                     *     id: 1052
+                     *     event: log
+                     *     data: {"id":"evt_01jd5b0c2e4g6j8m0p2r4t6w8y","object":"run_event","runId":"run_01jd59x8w7v6t5s4r3q2p1n0m9","seq":7,"cursor":1052,"type":"log","data":{"level":"info","message":"Refund approved; issuing refund."},"createdAt":"2026-11-22T06:12:31.000Z"}
+                     */
+                    "text/event-stream": string;
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import type { operations } from '../generated/openapi.js';
 import type { Executor } from '../db/database.js';
 import type { AuthContext } from '../auth/authenticate.js';
+import type { RunnerIdentity } from '../auth/runner-auth.js';
 
 export type OperationId = keyof operations;
 type Op<K extends OperationId> = operations[K];
@@ -28,8 +29,10 @@ export type HandlerResult<K extends OperationId> = {
     status: S;
     body: ResponseBody<Responses<K>[S]>;
     headers?: Record<string, string>;
-    /** For non-JSON responses (HTML, YAML, assets). */
+    /** For non-JSON responses (HTML, YAML, assets, event streams). */
     contentType?: string;
+    /** A streamed body (Server-Sent Events); `body` is then empty. */
+    stream?: NodeJS.ReadableStream;
   };
 }[keyof Responses<K>];
 
@@ -38,18 +41,31 @@ export type HandlerInput<K extends OperationId> = {
   query: Part<K, 'query'>;
   headers: Part<K, 'header'>;
   body: RequestBodyOf<K>;
-  /** Present on every secured operation. */
+  /** Present on every operation secured by an application key. */
   auth: AuthContext;
+  /** Present on the operations a runner calls with its token (`x-credential: runner`). */
+  runner?: RunnerIdentity;
   /** The transaction of this request for writes (shared with its idempotency record), the pool for reads. */
   db: Executor;
   requestId: string;
   ctx: Context;
   /** Throws 412 when If-Match was sent and does not match the current representation. */
   checkIfMatch(current: object): void;
+  /** Runs after the request's transaction commits (never if it rolls back): live fan-out goes here. */
+  afterCommit(task: () => Promise<void>): void;
 };
 
 export type Handler<K extends OperationId> = (input: HandlerInput<K>) => Promise<HandlerResult<K>>;
 export type Handlers = { [K in OperationId]: Handler<K> };
+
+const OWN_TRANSACTION = Symbol('ownTransaction');
+
+/**
+ * Marks a write handler that opens its own short transactions instead of running in one for the
+ * whole request (a long-poll must not hold a transaction, or SQLite's only connection, while it waits).
+ */
+export const ownTransaction = <H extends (input: never) => Promise<unknown>>(handler: H): H => Object.assign(handler, { [OWN_TRANSACTION]: true });
+export const managesOwnTransaction = (handler: unknown) => Boolean((handler as Record<symbol, unknown>)[OWN_TRANSACTION]);
 
 /** Types a resource's handlers by the operationIds they implement. */
 export const defineHandlers = <K extends OperationId>(handlers: { [P in K]: Handler<P> }) => handlers;

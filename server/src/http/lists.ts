@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { isPostgres, type Executor } from '../db/database.js';
 
 export type PageQuery = { page?: number; pageSize?: number; sort?: string };
 
@@ -9,7 +10,7 @@ export type SortColumn = string | { text: string };
 
 function orderExpression(query: Knex.QueryBuilder, column: SortColumn): string {
   if (typeof column === 'string') return column;
-  const pg = (query as unknown as { client: { config: { client: string } } }).client.config.client === 'pg';
+  const pg = isPostgres(query as unknown as Executor);
   // PostgreSQL's locale collation ignores spaces and punctuation; "C" orders like SQLite does.
   return pg ? `lower(${column.text}) collate "C"` : `lower(${column.text})`;
 }

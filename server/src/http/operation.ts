@@ -7,7 +7,8 @@ import type { OperationSpec } from '../spec/operations.js';
 import type { OperationValidators } from '../spec/validators.js';
 import { readJsonBody } from './body.js';
 import { assertIfMatch, etagOf } from './etag.js';
-import type { Handler, HandlerInput, OperationId } from './handler-types.js';
+import { managesOwnTransaction, type Handler, type HandlerInput, type OperationId } from './handler-types.js';
+import { authenticateRunner, type RunnerIdentity } from '../auth/runner-auth.js';
 import {
   claimIdempotencyKey,
   completeIdempotencyKey,
@@ -27,7 +28,7 @@ export type OperationDeps = {
   logger: Logger;
 };
 
-type Result = { status: number; body: unknown; headers?: Record<string, string>; contentType?: string };
+type Result = { status: number; body: unknown; headers?: Record<string, string>; contentType?: string; stream?: NodeJS.ReadableStream };
 
 /** Thrown when the server itself breaks the contract; never the client's fault. */
 export class ContractViolation extends Error {}
@@ -42,19 +43,24 @@ const isJsonBody = (body: unknown) => body !== undefined && !(typeof body === 's
 export function operationMiddleware(op: OperationSpec, validators: OperationValidators, handler: Handler<OperationId>, deps: OperationDeps): Middleware {
   const { config, db, rateLimiter } = deps;
   const isWrite = op.method !== 'get' && op.method !== 'head';
+  const transactional = isWrite && !managesOwnTransaction(handler);
   const category = op.rateCategory;
 
   return async (ctx: Context) => {
     let key: KeyIdentity | undefined;
+    let runner: RunnerIdentity | undefined;
     if (op.secured) {
       let authError: unknown;
+      const credential = readCredential(ctx) ?? (op.tokenInQuery && typeof ctx.query.token === 'string' ? ctx.query.token : undefined);
       try {
-        key = await authenticateKey(db, readCredential(ctx));
+        if (op.credential === 'runner') runner = await authenticateRunner(db, credential);
+        else key = await authenticateKey(db, credential);
       } catch (err) {
         authError = err;
       }
       if (category) {
-        const decision = await rateLimiter.consume(key ? `key:${key.keyId}` : `ip:${ctx.ip}`, category);
+        const who = key ? `key:${key.keyId}` : runner ? `runner:${runner.runnerId}` : `ip:${ctx.ip}`;
+        const decision = await rateLimiter.consume(who, category);
         ctx.set(decision.headers);
         if (!decision.allowed) {
           throw new ProblemError('rate-limited', `The ${category} budget of this credential is used up for this minute.`, {
@@ -64,8 +70,8 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
       }
       if (authError) throw authError;
       const scope = op.requiredScope ?? (isWrite ? 'write' : 'read');
-      if (!hasScope(key!.scopes, scope)) {
-        throw new ProblemError('forbidden', `This operation needs the "${scope}" scope; the key has ${key!.scopes.map((s) => `"${s}"`).join(', ')}.`);
+      if (key && !hasScope(key.scopes, scope)) {
+        throw new ProblemError('forbidden', `This operation needs the "${scope}" scope; the key has ${key.scopes.map((s) => `"${s}"`).join(', ')}.`);
       }
     }
 
@@ -76,6 +82,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     if (pathIssues.length && !op.declaresValidation) throw new ProblemError('not-found', `No resource at ${ctx.path}.`);
     const issues: ValidationIssue[] = [...pathIssues, ...validators.parameters('header', { ...ctx.headers })];
     const query = { ...ctx.query } as Record<string, unknown>;
+    if (op.tokenInQuery) delete query.token;
     issues.push(...validators.parameters('query', query));
 
     let raw: Buffer | undefined;
@@ -106,6 +113,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
       if (replay) return send(ctx, op, validators, deps, { status: replay.status, body: JSON.parse(replay.body), headers: { ...replay.headers, 'Idempotent-Replayed': 'true' } });
     }
 
+    const committed: (() => Promise<void>)[] = [];
     const run = async (executor: Executor): Promise<Result> => {
       const input: HandlerInput<OperationId> = {
         path: pathParams as never,
@@ -113,10 +121,12 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
         headers: headerValues as never,
         body: body as never,
         auth: auth as AuthContext,
+        runner,
         db: executor,
         requestId: ctx.state.requestId as string,
         ctx,
         checkIfMatch: (current) => assertIfMatch(ctx.get('if-match') || undefined, current),
+        afterCommit: (task) => void committed.push(task),
       };
       const result = (await handler(input)) as unknown as Result;
       if (claim) await completeIdempotencyKey(executor, claim, storedFrom(op, result));
@@ -127,10 +137,14 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     // client can fix the request and retry with the same key.
     let result: Result;
     try {
-      result = isWrite ? await db.transaction((trx) => run(trx)) : await run(db);
+      result = transactional ? await db.transaction((trx) => run(trx)) : await run(db);
     } catch (err) {
       if (claim) await releaseIdempotencyKey(db, claim);
       throw err;
+    }
+    for (const task of committed) {
+      // The change is committed: a failed side effect is logged, the response still reports the change.
+      await task().catch((err: unknown) => deps.logger.error({ err, operationId: op.operationId }, 'after-commit task failed'));
     }
     send(ctx, op, validators, deps, result);
   };
@@ -152,11 +166,16 @@ function send(ctx: Context, op: OperationSpec, validators: OperationValidators, 
   checkResponse(op, validators, deps, result);
   ctx.status = result.status;
   ctx.set(withEtag(op, result));
-  if (result.body === undefined || result.status === 204) {
+  if ((result.body === undefined && !result.stream) || result.status === 204) {
     ctx.body = null;
     return;
   }
   if (result.contentType) ctx.type = result.contentType;
+  if (result.stream) {
+    ctx.req.socket.setNoDelay(true);
+    ctx.body = result.stream;
+    return;
+  }
   ctx.body = isJsonBody(result.body) ? JSON.stringify(result.body) : (result.body as string | Uint8Array);
   if (!result.contentType) ctx.type = 'application/json';
 }

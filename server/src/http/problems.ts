@@ -27,6 +27,12 @@ export const problemTypes = {
     title: 'Idempotent request in flight',
     description: 'A request with the same Idempotency-Key is still being processed. Retry after it completes.',
   },
+  'lease-lost': {
+    status: 409,
+    title: 'Lease lost',
+    description:
+      'The runner no longer holds this run: its lease expired and the run was re-queued, or the run was cancelled or finished, or the fencing token is older than the current one. Stop working on the run.',
+  },
   'precondition-failed': {
     status: 412,
     title: 'Precondition failed',

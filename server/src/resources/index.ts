@@ -1,18 +1,33 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { Db } from '../db/database.js';
 import type { Handlers } from '../http/handler-types.js';
+import type { EventBus } from '../realtime/bus.js';
+import type { StreamRegistry } from '../realtime/sse.js';
+import { realtimeHandlers } from '../realtime/handlers.js';
 import type { BundledSpec } from '../spec/load-spec.js';
 import { agentHandlers } from './agents/handlers.js';
 import { apiKeyHandlers } from './api-keys/handlers.js';
 import { applicationHandlers } from './applications/handlers.js';
 import { organizationHandlers } from './organization/organization.js';
+import { runnerHandlers } from './runners/handlers.js';
+import { runHandlers } from './runs/handlers.js';
 import { systemHandlers } from './system/handlers.js';
 
 /** Every operation of the spec, and nothing else: a missing or extra key is a compile error. */
-export function allHandlers(spec: BundledSpec, checkDatabase: () => Promise<void>): Handlers {
+export type HandlerDeps = { spec: BundledSpec; db: Db; bus: EventBus; config: Config; logger: Logger; streams: StreamRegistry };
+
+export function allHandlers({ spec, db, bus, config, logger, streams }: HandlerDeps): Handlers {
   return {
-    ...systemHandlers(spec, checkDatabase),
+    ...systemHandlers(spec, async () => {
+      await db.raw('select 1');
+    }),
     ...organizationHandlers,
     ...applicationHandlers,
     ...apiKeyHandlers,
     ...agentHandlers,
+    ...runHandlers(bus),
+    ...runnerHandlers(db, bus, config.runs.leaseSeconds),
+    ...realtimeHandlers(db, bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams }),
   } satisfies Handlers;
 }

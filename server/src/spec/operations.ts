@@ -38,6 +38,10 @@ export type OperationSpec = {
   appScoped: boolean;
   /** Declares 422, so invalid input is reported as validation-error. */
   declaresValidation: boolean;
+  /** Who calls it: an application key, or a runner with its token (`x-credential: runner`). */
+  credential: 'key' | 'runner';
+  /** Accepts the credential as `?token=` (realtime routes, for EventSource). */
+  tokenInQuery: boolean;
 };
 
 const escapePointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
@@ -122,6 +126,8 @@ export function extractOperations(doc: OpenApiDocument): OperationSpec[] {
         idempotent: parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key'),
         appScoped: parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === 'x-app-id'),
         declaresValidation: '422' in responses,
+        credential: op['x-credential'] === 'runner' ? 'runner' : 'key',
+        tokenInQuery: security.some((s) => 'tokenQuery' in (s as object)),
       });
     }
   }

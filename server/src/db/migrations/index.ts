@@ -1,10 +1,12 @@
 import type { Knex } from 'knex';
 import * as initial from './0001_initial.js';
+import * as runs from './0002_runs.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
 const migrations: Record<string, Migration> = {
   '0001_initial': initial,
+  '0002_runs': runs,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

@@ -1,0 +1,138 @@
+import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { StoredEvent } from '../resources/runs/events.js';
+
+export type BusListener = (events: StoredEvent[]) => void;
+
+/**
+ * Live fan-out of committed run events to every server process. Delivery is best effort and in
+ * no guaranteed order: streams number what they send and fill any gap from the database.
+ */
+export type EventBus = {
+  publish(events: StoredEvent[]): Promise<void>;
+  /** Listens to one application's events; returns the unsubscribe function. */
+  subscribe(applicationId: string, listener: BusListener): () => void;
+  close(): Promise<void>;
+};
+
+/** Local listeners by application, shared by every transport. */
+class Listeners {
+  private readonly emitter = new EventEmitter();
+  constructor() {
+    this.emitter.setMaxListeners(0);
+  }
+  subscribe(applicationId: string, listener: BusListener) {
+    this.emitter.on(applicationId, listener);
+    return () => void this.emitter.off(applicationId, listener);
+  }
+  deliver(events: StoredEvent[]) {
+    const byApp = new Map<string, StoredEvent[]>();
+    for (const e of events) byApp.set(e.applicationId, [...(byApp.get(e.applicationId) ?? []), e]);
+    for (const [app, list] of byApp) this.emitter.emit(app, list);
+  }
+}
+
+/** One process: the embedded default. */
+export function inProcessBus(): EventBus {
+  const listeners = new Listeners();
+  return {
+    publish: async (events) => listeners.deliver(events),
+    subscribe: (app, listener) => listeners.subscribe(app, listener),
+    close: async () => {},
+  };
+}
+
+const REDIS_CHANNEL = 'switchboard:run-events';
+
+/** Replicas sharing Redis: one channel, one subscriber connection per process. */
+export async function redisBus(publisher: Redis, logger: Logger): Promise<EventBus> {
+  const listeners = new Listeners();
+  // Its own connection (a subscribed connection can do nothing else), which reconnects and
+  // resubscribes by itself; the first connect must succeed, so a wrong REDIS_URL fails the start.
+  const subscriber = publisher.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
+  subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
+  await subscriber.connect();
+  subscriber.on('message', (_channel: string, message: string) => {
+    try {
+      listeners.deliver(JSON.parse(message) as StoredEvent[]);
+    } catch (err) {
+      logger.warn({ err }, 'unreadable bus message');
+    }
+  });
+  await subscriber.subscribe(REDIS_CHANNEL);
+  return {
+    publish: async (events) => {
+      if (events.length) await publisher.publish(REDIS_CHANNEL, JSON.stringify(events));
+    },
+    subscribe: (app, listener) => listeners.subscribe(app, listener),
+    close: async () => {
+      subscriber.disconnect();
+    },
+  };
+}
+
+const PG_CHANNEL = 'switchboard_run_events';
+/** NOTIFY payloads must stay under 8000 bytes; larger batches are split, single large events sent as a pointer. */
+const PG_PAYLOAD_LIMIT = 7500;
+
+type PgMessage = { events: StoredEvent[] } | { pointer: { applicationId: string; cursors: number[] } };
+
+/** Replicas sharing PostgreSQL without Redis: LISTEN/NOTIFY on a dedicated connection. */
+export async function postgresBus(
+  url: string,
+  logger: Logger,
+  loadByCursor: (applicationId: string, cursors: number[]) => Promise<StoredEvent[]>,
+): Promise<EventBus> {
+  const listeners = new Listeners();
+  const listener = new pg.Client({ connectionString: url });
+  const notifier = new pg.Pool({ connectionString: url, max: 2 });
+  listener.on('error', (err) => logger.warn({ err: err.message }, 'postgres listener error'));
+  listener.on('notification', (msg) => {
+    if (msg.channel !== PG_CHANNEL || !msg.payload) return;
+    const parsed = JSON.parse(msg.payload) as PgMessage;
+    if ('events' in parsed) listeners.deliver(parsed.events);
+    else
+      loadByCursor(parsed.pointer.applicationId, parsed.pointer.cursors)
+        .then((events) => listeners.deliver(events))
+        .catch((err: unknown) => logger.warn({ err }, 'loading notified events failed'));
+  });
+  await listener.connect();
+  await listener.query(`LISTEN ${PG_CHANNEL}`);
+
+  const payloads = (events: StoredEvent[]): string[] => {
+    const out: string[] = [];
+    let batch: string[] = [];
+    let size = 0;
+    const flush = () => {
+      if (batch.length) out.push(`{"events":[${batch.join(',')}]}`);
+      batch = [];
+      size = 0;
+    };
+    for (const e of events) {
+      const json = JSON.stringify(e);
+      if (json.length + 20 > PG_PAYLOAD_LIMIT) {
+        flush();
+        out.push(JSON.stringify({ pointer: { applicationId: e.applicationId, cursors: [e.event.cursor] } }));
+        continue;
+      }
+      if (size + json.length + 20 > PG_PAYLOAD_LIMIT) flush();
+      batch.push(json);
+      size += json.length + 1;
+    }
+    flush();
+    return out;
+  };
+
+  return {
+    publish: async (events) => {
+      for (const payload of payloads(events)) await notifier.query('SELECT pg_notify($1, $2)', [PG_CHANNEL, payload]);
+    },
+    subscribe: (app, fn) => listeners.subscribe(app, fn),
+    close: async () => {
+      await listener.end().catch(() => {});
+      await notifier.end().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,122 @@
+import { PassThrough } from 'node:stream';
+import type { Context } from 'koa';
+import type { Logger } from 'pino';
+import type { EventBus } from './bus.js';
+import type { StoredEvent } from '../resources/runs/events.js';
+
+/**
+ * Where a stream is and how to catch up. `track` numbers the events the stream must see without a
+ * gap (a run's seq, or the application's cursor); `position` is the id sent to the client.
+ */
+export type StreamSource = {
+  applicationId: string;
+  /** Events for this stream among the application's (the run's, the agent's, all). */
+  accepts(e: StoredEvent): boolean;
+  /** The contiguous counter the bus is checked against: every value is one event, none is skipped. */
+  track(e: StoredEvent): number | undefined;
+  /** The id: header of a message; only grows within the stream. */
+  position(e: StoredEvent): number;
+  /** Stored events with track in (after, upTo], in order, at most `limit`. */
+  load(after: number, upTo: number | undefined, limit: number): Promise<StoredEvent[]>;
+  /** The highest committed track value now (everything up to it can be loaded). */
+  head(): Promise<number>;
+  /** The stream ends after this event (a single-run stream after the terminal status). */
+  endsAfter?(e: StoredEvent): boolean;
+};
+
+const PAGE = 500;
+
+/** The open streams, so a shutdown can end them instead of waiting for clients to leave. */
+export type StreamRegistry = Set<() => void>;
+
+/** Opens an SSE response: history after `after` from the database, then live from the bus, with no gap and no duplicate. */
+export function openEventStream(
+  ctx: Context,
+  bus: EventBus,
+  source: StreamSource,
+  after: number,
+  options: { pingMs: number; logger: Logger; registry: StreamRegistry },
+): PassThrough {
+  const { pingMs, logger, registry } = options;
+  const out = new PassThrough();
+  let tracked = after;
+  let sent = after;
+  let closed = false;
+  let pending: StoredEvent[] = [];
+  let chain = Promise.resolve();
+
+  const write = (e: StoredEvent) => {
+    if (closed) return;
+    const position = source.position(e);
+    if (source.accepts(e) && position > sent) {
+      out.write(`id: ${position}\nevent: ${e.event.type}\ndata: ${JSON.stringify(e.event)}\n\n`);
+      sent = position;
+      if (source.endsAfter?.(e)) close();
+    }
+  };
+
+  const catchUp = async (upTo: number | undefined) => {
+    for (;;) {
+      const page = await source.load(tracked, upTo, PAGE);
+      for (const e of page) {
+        write(e);
+        tracked = Math.max(tracked, source.track(e) ?? tracked);
+      }
+      if (page.length < PAGE || closed) return;
+    }
+  };
+
+  const pump = async () => {
+    const batch = pending.sort((a, b) => (source.track(a) ?? 0) - (source.track(b) ?? 0));
+    pending = [];
+    for (const e of batch) {
+      if (closed) return;
+      const t = source.track(e);
+      if (t === undefined || t <= tracked) continue;
+      if (t > tracked + 1) {
+        // Whatever was numbered below t committed before t did (numbers are taken under a row lock).
+        await catchUp(t - 1);
+        tracked = Math.max(tracked, t - 1);
+      }
+      if (t <= tracked) continue;
+      write(e);
+      tracked = t;
+    }
+  };
+
+  const schedule = (task: () => Promise<void>) => {
+    chain = chain.then(task).catch((err: unknown) => {
+      logger.warn({ err }, 'event stream failed');
+      close();
+    });
+  };
+
+  // Subscribe first, then replay: whatever commits meanwhile is either replayed or buffered.
+  const unsubscribe = bus.subscribe(source.applicationId, (events) => {
+    pending.push(...events.filter((e) => source.track(e) !== undefined));
+    schedule(pump);
+  });
+  const ping = setInterval(() => !closed && out.write(': ping\n\n'), pingMs);
+
+  function close() {
+    if (closed) return;
+    closed = true;
+    clearInterval(ping);
+    unsubscribe();
+    registry.delete(close);
+    out.end();
+  }
+  registry.add(close);
+  ctx.req.on('close', close);
+
+  out.write('retry: 2000\n\n');
+  schedule(async () => {
+    const head = await source.head();
+    await catchUp(head);
+    tracked = Math.max(tracked, head);
+  });
+  return out;
+}
+
+/** `Last-Event-ID` wins over `?after=`; both are non-negative integers (validated by the spec). */
+export const resumePoint = (lastEventId: string | undefined, after: number | undefined) => (lastEventId ? Number(lastEventId) : (after ?? 0));

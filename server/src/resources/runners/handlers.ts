@@ -1,0 +1,161 @@
+import type { Db } from '../../db/database.js';
+import type { EventBus } from '../../realtime/bus.js';
+import type { RunnerIdentity } from '../../auth/runner-auth.js';
+import { defineHandlers, ownTransaction, type Handler } from '../../http/handler-types.js';
+import { ProblemError, type ValidationIssue } from '../../http/problems.js';
+import { getAgent, getVersion } from '../agents/store.js';
+import { appendEvents, type StoredEvent } from '../runs/events.js';
+import { claimNext, extendLease, holdLease, loseRunner } from '../runs/lifecycle.js';
+import { LEASED } from '../runs/state-machine.js';
+import { toLease, toRun, transitionRun, type RunRow } from '../runs/store.js';
+import * as store from './store.js';
+
+/** Event types only the server writes: a run's status is changed by operations, not by events. */
+const RESERVED_TYPE = /^(status|run\..*)$/;
+
+const runnerOf = (input: { runner?: RunnerIdentity }): RunnerIdentity => {
+  if (!input.runner) throw new ProblemError('unauthorized', 'This operation needs a runner token.');
+  return input.runner;
+};
+
+export function runnerHandlers(db: Db, bus: EventBus, leaseSeconds: number) {
+  /** Waits until a run may be claimable (a run was queued in the application) or the time is up. */
+  const queuedSignal = (applicationId: string, ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      const unsubscribe = bus.subscribe(applicationId, (events) => {
+        if (events.some((e) => e.event.type === 'status' && e.event.data.status === 'queued')) done();
+      });
+      function done() {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve();
+      }
+    });
+
+  async function claimed(row: RunRow) {
+    const agent = await getAgent(db, row.application_id, row.agent_id);
+    const version = await getVersion(db, agent.id, row.agent_version);
+    return {
+      object: 'claim' as const,
+      run: toRun(row),
+      agent: {
+        id: agent.id,
+        name: agent.name,
+        version: version.version,
+        instructions: version.instructions,
+        model: version.model,
+        tools: version.tools,
+        config: version.config,
+        runtime: agent.runtime,
+        url: agent.url,
+        limits: agent.limits,
+      },
+      lease: toLease(row),
+    };
+  }
+
+  return defineHandlers({
+    registerRunner: async ({ db: trx, auth, body }) => {
+      const runner = await store.insertRunner(trx, auth.applicationId, body);
+      return { status: 201, body: runner, headers: { Location: `/api/v1/runners/${runner.id}`, ...store.runnerEtagHeader(runner) } };
+    },
+
+    listRunners: async ({ db: trx, auth, query }) => ({ status: 200, body: await store.listRunners(trx, auth.applicationId, query) }),
+
+    getRunner: async ({ db: trx, auth, path }) => ({ status: 200, body: await store.getRunner(trx, auth.applicationId, path.runnerId) }),
+
+    deleteRunner: async ({ db: trx, auth, path, afterCommit }) => {
+      const runner = await store.getRunner(trx, auth.applicationId, path.runnerId);
+      const held = (await trx('runs').where({ lease_runner_id: runner.id }).whereIn('status', [...LEASED]).forUpdate()) as RunRow[];
+      const events: StoredEvent[] = [];
+      for (const row of held) events.push(...(await loseRunner(trx, row, 'runner_deleted')).events);
+      await store.deleteRunner(trx, runner.id);
+      afterCommit(() => bus.publish(events));
+      return { status: 204, body: undefined };
+    },
+
+    claimRun: ownTransaction<Handler<'claimRun'>>(async (input) => {
+      const runner = runnerOf(input);
+      if (input.path.runnerId !== runner.runnerId) throw new ProblemError('forbidden', 'This token belongs to another runner.');
+      const deadline = Date.now() + (input.query.wait ?? 0) * 1000;
+      for (;;) {
+        const result = await claimNext(db, runner, leaseSeconds);
+        if (result) {
+          await bus.publish(result.events);
+          return { status: 200, body: await claimed(result.row) };
+        }
+        const left = deadline - Date.now();
+        if (left <= 0 || input.ctx.req.destroyed) return { status: 204, body: undefined };
+        // A missed signal costs at most a second: the loop looks again anyway.
+        await queuedSignal(runner.applicationId, Math.min(left, 1000));
+      }
+    }),
+
+    heartbeatLease: async (input) => {
+      const runner = runnerOf(input);
+      const row = await holdLease(input.db, runner, input.path.leaseId, input.body.fencingToken);
+      const extended = await extendLease(input.db, row, leaseSeconds);
+      return { status: 200, body: { lease: toLease(extended), run: toRun(extended) } };
+    },
+
+    appendRunEvents: async (input) => {
+      const runner = runnerOf(input);
+      const issues: ValidationIssue[] = input.body.events.flatMap((e, i) =>
+        RESERVED_TYPE.test(e.type) ? [{ pointer: `/events/${i}/type`, in: 'body' as const, detail: `Event type "${e.type}" is reserved to the server.` }] : [],
+      );
+      if (issues.length) throw new ProblemError('validation-error', 'Some events use reserved types.', { errors: issues });
+      const row = await holdLease(input.db, runner, input.path.leaseId, input.body.fencingToken);
+      const { stored, duplicates } = await appendEvents(
+        input.db,
+        row,
+        input.body.events.map((e) => ({ type: e.type, data: e.data ?? {}, runnerSeq: e.runnerSeq })),
+      );
+      input.afterCommit(() => bus.publish(stored));
+      return {
+        status: 200,
+        body: {
+          object: 'run_event_batch',
+          accepted: stored.length,
+          duplicates: duplicates.length,
+          events: [...duplicates, ...stored].map((s) => s.event).sort((a, b) => a.seq - b.seq),
+        },
+      };
+    },
+
+    completeRun: async (input) => {
+      const runner = runnerOf(input);
+      const { body } = input;
+      if (body.status === 'failed' && !body.error) {
+        throw new ProblemError('validation-error', 'A failed run needs an error.', {
+          errors: [{ pointer: '/error', in: 'body', detail: 'Required when status is "failed".' }],
+        });
+      }
+      const row = await holdLease(input.db, runner, input.path.leaseId, body.fencingToken);
+      const { row: next, events } = await transitionRun(input.db, row, body.status, {
+        output: body.status === 'succeeded' ? JSON.stringify(body.output ?? {}) : null,
+        error_code: body.status === 'failed' ? body.error!.code : null,
+        error_message: body.status === 'failed' ? body.error!.message : null,
+        usage_input_tokens: body.usage?.inputTokens ?? row.usage_input_tokens,
+        usage_output_tokens: body.usage?.outputTokens ?? row.usage_output_tokens,
+        cost_micros: body.costMicros ?? row.cost_micros,
+      });
+      input.afterCommit(() => bus.publish(events));
+      return { status: 200, body: toRun(next) };
+    },
+
+    waitRun: async (input) => {
+      const runner = runnerOf(input);
+      const row = await holdLease(input.db, runner, input.path.leaseId, input.body.fencingToken);
+      const { row: next, events } = await transitionRun(
+        input.db,
+        row,
+        'waiting',
+        { required_action: JSON.stringify(input.body.requiredAction) },
+        { requiredAction: input.body.requiredAction },
+      );
+      input.afterCommit(() => bus.publish(events));
+      return { status: 200, body: toRun(next) };
+    },
+  });
+}

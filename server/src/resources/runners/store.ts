@@ -1,0 +1,65 @@
+import type { components } from '../../generated/openapi.js';
+import type { Executor } from '../../db/database.js';
+import { generateSecret, hashSecret } from '../../auth/keys.js';
+import { RUNNER_TOKEN_PREFIX } from '../../auth/runner-auth.js';
+import { etagOf } from '../../http/etag.js';
+import { listPage, type PageQuery } from '../../http/lists.js';
+import { notFound } from '../../http/problems.js';
+import { newId } from '../../util/ids.js';
+import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
+import { nowIso } from '../../util/time.js';
+
+export type Runner = components['schemas']['Runner'];
+export type RunnerWithToken = components['schemas']['RunnerWithToken'];
+
+type RunnerRow = { id: string; application_id: string; name: string; labels: string; token_hash: string; last_seen_at: string | null; created_at: string; updated_at: string };
+
+const toRunner = (row: RunnerRow): Runner => ({
+  id: row.id,
+  object: 'runner',
+  name: row.name,
+  labels: fromJsonColumn(row.labels, []),
+  lastSeenAt: row.last_seen_at,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+/** The token is shown once and is not part of the runner's representation, so not of its ETag. */
+export const runnerEtagHeader = (runner: RunnerWithToken) => {
+  const { token: _token, ...representation } = runner;
+  return { ETag: etagOf(representation) };
+};
+
+export async function insertRunner(db: Executor, applicationId: string, input: { name: string; labels?: string[] }): Promise<RunnerWithToken> {
+  const token = generateSecret(RUNNER_TOKEN_PREFIX);
+  const now = nowIso();
+  const row: RunnerRow = {
+    id: newId('runner'),
+    application_id: applicationId,
+    name: input.name,
+    labels: toJsonColumn([...new Set(input.labels ?? [])]),
+    token_hash: hashSecret(token),
+    last_seen_at: null,
+    created_at: now,
+    updated_at: now,
+  };
+  await db('runners').insert(row);
+  return { ...toRunner(row), token };
+}
+
+export async function getRunner(db: Executor, applicationId: string, id: string): Promise<Runner> {
+  const row = (await db('runners').where({ id, application_id: applicationId }).first()) as RunnerRow | undefined;
+  if (!row) throw notFound('runner', id);
+  return toRunner(row);
+}
+
+export function listRunners(db: Executor, applicationId: string, params: PageQuery & { label?: string }) {
+  const query = db('runners').where({ application_id: applicationId });
+  // Labels cannot contain quotes, so the quoted label matches exactly one element of the JSON array.
+  if (params.label) query.where('labels', 'like', `%"${params.label}"%`);
+  return listPage(query, params, { createdAt: 'created_at', name: { text: 'name' } }, toRunner);
+}
+
+export async function deleteRunner(db: Executor, id: string): Promise<void> {
+  await db('runners').where({ id }).delete();
+}

@@ -1,0 +1,124 @@
+import type { components } from '../../generated/openapi.js';
+import type { Executor } from '../../db/database.js';
+import { newId } from '../../util/ids.js';
+import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
+import { nowIso } from '../../util/time.js';
+
+export type RunEvent = components['schemas']['RunEvent'];
+export type EventInput = { type: string; data: Record<string, unknown>; runnerSeq?: number };
+
+/** What every published event carries besides itself, so streams can filter without a lookup. */
+export type StoredEvent = { applicationId: string; agentId: string; event: RunEvent };
+
+type EventRow = {
+  id: string;
+  application_id: string;
+  run_id: string;
+  agent_id: string;
+  seq: number | string;
+  cursor: number | string;
+  type: string;
+  data: string;
+  attempt: number;
+  runner_seq: number | string | null;
+  created_at: string;
+};
+
+export const toRunEvent = (row: EventRow): RunEvent => ({
+  id: row.id,
+  object: 'run_event',
+  runId: row.run_id,
+  seq: Number(row.seq),
+  cursor: Number(row.cursor),
+  type: row.type,
+  data: fromJsonColumn(row.data, {}),
+  createdAt: row.created_at,
+});
+
+const toStored = (row: EventRow): StoredEvent => ({ applicationId: row.application_id, agentId: row.agent_id, event: toRunEvent(row) });
+
+/** Reserves `count` numbers after the application's last cursor; the row stays locked until commit. */
+async function reserveCursors(db: Executor, applicationId: string, count: number): Promise<number> {
+  await db('event_cursors').insert({ application_id: applicationId, last_cursor: 0 }).onConflict('application_id').ignore();
+  const [row] = (await db('event_cursors')
+    .where({ application_id: applicationId })
+    .increment('last_cursor', count)
+    .returning('last_cursor')) as { last_cursor: number | string }[];
+  return Number(row!.last_cursor) - count + 1;
+}
+
+async function reserveSeqs(db: Executor, runId: string, count: number): Promise<number> {
+  const [row] = (await db('runs').where({ id: runId }).increment('last_seq', count).returning('last_seq')) as { last_seq: number | string }[];
+  return Number(row!.last_seq) - count + 1;
+}
+
+export type RunRef = { id: string; application_id: string; agent_id: string; attempt: number };
+
+/**
+ * Appends events to a run in the caller's transaction. Events the runner already sent (same
+ * runner sequence number within this attempt) are not stored again; they come back as duplicates.
+ */
+export async function appendEvents(db: Executor, run: RunRef, inputs: EventInput[]): Promise<{ stored: StoredEvent[]; duplicates: StoredEvent[] }> {
+  let fresh = inputs;
+  let duplicates: StoredEvent[] = [];
+  const runnerSeqs = inputs.flatMap((e) => (e.runnerSeq === undefined ? [] : [e.runnerSeq]));
+  if (runnerSeqs.length) {
+    const existing = (await db('run_events').where({ run_id: run.id, attempt: run.attempt }).whereIn('runner_seq', runnerSeqs)) as EventRow[];
+    const seen = new Set(existing.map((r) => Number(r.runner_seq)));
+    duplicates = existing.map(toStored);
+    const inBatch = new Set<number>();
+    fresh = inputs.filter((e) => {
+      if (e.runnerSeq === undefined) return true;
+      if (seen.has(e.runnerSeq) || inBatch.has(e.runnerSeq)) return false;
+      inBatch.add(e.runnerSeq);
+      return true;
+    });
+  }
+  if (!fresh.length) return { stored: [], duplicates };
+
+  const firstSeq = await reserveSeqs(db, run.id, fresh.length);
+  const firstCursor = await reserveCursors(db, run.application_id, fresh.length);
+  const now = nowIso();
+  const rows: EventRow[] = fresh.map((e, i) => ({
+    id: newId('evt'),
+    application_id: run.application_id,
+    run_id: run.id,
+    agent_id: run.agent_id,
+    seq: firstSeq + i,
+    cursor: firstCursor + i,
+    type: e.type,
+    data: toJsonColumn(e.data),
+    attempt: run.attempt,
+    runner_seq: e.runnerSeq ?? null,
+    created_at: now,
+  }));
+  for (let i = 0; i < rows.length; i += 200) await db('run_events').insert(rows.slice(i, i + 200));
+  return { stored: rows.map(toStored), duplicates };
+}
+
+/** A run's events after `afterSeq`, in order. */
+export async function runEventsAfter(db: Executor, runId: string, afterSeq: number, limit: number): Promise<RunEvent[]> {
+  const rows = (await db('run_events').where({ run_id: runId }).where('seq', '>', afterSeq).orderBy('seq').limit(limit)) as EventRow[];
+  return rows.map(toRunEvent);
+}
+
+/** An application's events with a cursor in (after, upTo], in order; optionally of one agent. */
+export async function applicationEventsBetween(
+  db: Executor,
+  applicationId: string,
+  after: number,
+  upTo: number | undefined,
+  limit: number,
+  agentId?: string,
+): Promise<StoredEvent[]> {
+  const query = db('run_events').where({ application_id: applicationId }).where('cursor', '>', after).orderBy('cursor').limit(limit);
+  if (upTo !== undefined) query.where('cursor', '<=', upTo);
+  if (agentId) query.where({ agent_id: agentId });
+  return ((await query) as EventRow[]).map(toStored);
+}
+
+/** Specific events of an application, by cursor (for bus messages too large to carry them). */
+export async function eventsByCursor(db: Executor, applicationId: string, cursors: number[]): Promise<StoredEvent[]> {
+  const rows = (await db('run_events').where({ application_id: applicationId }).whereIn('cursor', cursors).orderBy('cursor')) as EventRow[];
+  return rows.map(toStored);
+}

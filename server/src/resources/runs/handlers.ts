@@ -1,0 +1,60 @@
+import type { EventBus } from '../../realtime/bus.js';
+import { defineHandlers } from '../../http/handler-types.js';
+import { ProblemError } from '../../http/problems.js';
+import { getAgent } from '../agents/store.js';
+import { endUserIdFor } from './end-users.js';
+import { runEventsAfter } from './events.js';
+import { findRunRow, insertRun, listRuns, toRun, transitionRun } from './store.js';
+
+const DEFAULT_TTL_SECONDS = 3600;
+
+export function runHandlers(bus: EventBus) {
+  return defineHandlers({
+    createRun: async ({ db, auth, body, headers, afterCommit }) => {
+      const agent = await getAgent(db, auth.applicationId, body.agentId);
+      if (agent.status !== 'active') {
+        throw new ProblemError('invalid-transition', `The agent is ${agent.status}; it accepts no new runs.`);
+      }
+      const externalUser = headers['Switchboard-User'];
+      const { run, events } = await insertRun(db, {
+        applicationId: auth.applicationId,
+        agentId: agent.id,
+        agentVersion: agent.version,
+        input: body.input ?? {},
+        metadata: body.metadata ?? {},
+        ttlSeconds: body.ttlSeconds ?? DEFAULT_TTL_SECONDS,
+        endUserId: externalUser ? await endUserIdFor(db, auth.applicationId, externalUser) : null,
+        triggeredBy: { type: 'api', id: null },
+      });
+      afterCommit(() => bus.publish(events));
+      return { status: 201, body: run, headers: { Location: `/api/v1/runs/${run.id}` } };
+    },
+
+    listRuns: async ({ db, auth, query }) => ({ status: 200, body: await listRuns(db, auth.applicationId, query) }),
+
+    getRun: async ({ db, auth, path }) => ({ status: 200, body: toRun(await findRunRow(db, { id: path.runId, application_id: auth.applicationId })) }),
+
+    cancelRun: async ({ db, auth, path, afterCommit }) => {
+      const row = await findRunRow(db, { id: path.runId, application_id: auth.applicationId }, true);
+      const { row: next, events } = await transitionRun(db, row, 'cancelled', { error_code: 'cancelled', error_message: 'Cancelled by request.' }, { by: 'api' });
+      afterCommit(() => bus.publish(events));
+      return { status: 200, body: toRun(next) };
+    },
+
+    resumeRun: async ({ db, auth, path, body, afterCommit }) => {
+      const row = await findRunRow(db, { id: path.runId, application_id: auth.applicationId }, true);
+      const { row: next, events } = await transitionRun(db, row, 'running', {}, { input: body?.input ?? {} });
+      afterCommit(() => bus.publish(events));
+      return { status: 200, body: toRun(next) };
+    },
+
+    listRunEvents: async ({ db, auth, path, query }) => {
+      const run = await findRunRow(db, { id: path.runId, application_id: auth.applicationId });
+      const limit = query.limit ?? 100;
+      const events = await runEventsAfter(db, run.id, query.after ?? 0, limit + 1);
+      const page = events.slice(0, limit);
+      const hasMore = events.length > limit;
+      return { status: 200, body: { data: page, hasMore, nextAfter: hasMore ? page[page.length - 1]!.seq : null } };
+    },
+  });
+}

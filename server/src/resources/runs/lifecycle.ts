@@ -1,0 +1,153 @@
+import { isPostgres, type Db, type Executor } from '../../db/database.js';
+import { ProblemError } from '../../http/problems.js';
+import type { RunnerIdentity } from '../../auth/runner-auth.js';
+import { newId } from '../../util/ids.js';
+import { isoAfter, nowIso } from '../../util/time.js';
+import type { StoredEvent } from './events.js';
+import { LEASED } from './state-machine.js';
+import { findRunRow, transitionRun, type RunRow } from './store.js';
+
+const leaseLost = (detail: string) => new ProblemError('lease-lost', detail);
+
+/**
+ * The oldest queued run this runner may take: its agent's labels are all among the runner's, the
+ * agent is under its concurrency limit, and (on PostgreSQL) no other claim holds it.
+ */
+async function nextClaimable(trx: Executor, runner: RunnerIdentity): Promise<RunRow | undefined> {
+  const now = nowIso();
+  const query = trx('runs')
+    .select('runs.*')
+    .join('agents', 'agents.id', 'runs.agent_id')
+    .where('runs.application_id', runner.applicationId)
+    .where('runs.status', 'queued')
+    .where('runs.expires_at', '>', now)
+    .whereNotExists((q) => {
+      q.select(trx.raw('1')).from('agent_labels').whereRaw('agent_labels.agent_id = runs.agent_id');
+      if (runner.labels.length) q.whereNotIn('agent_labels.label', runner.labels);
+    })
+    .where((q) =>
+      q.whereNull('agents.max_concurrent_runs').orWhere(
+        'agents.max_concurrent_runs',
+        '>',
+        trx('runs as busy').count('*').whereRaw('busy.agent_id = runs.agent_id').whereIn('busy.status', [...LEASED]),
+      ),
+    )
+    .orderBy([{ column: 'runs.queued_at' }, { column: 'runs.id' }])
+    .limit(1);
+  // SQLite runs one write transaction at a time; PostgreSQL needs the row lock, skipping rows other claims hold.
+  if (isPostgres(trx)) query.forUpdate('runs').skipLocked();
+  return (await query)[0] as RunRow | undefined;
+}
+
+/** Claims one run for the runner, or none; starts its lease. */
+export async function claimNext(
+  db: Db,
+  runner: RunnerIdentity,
+  leaseSeconds: number,
+): Promise<{ row: RunRow; events: StoredEvent[] } | undefined> {
+  return db.transaction(async (trx) => {
+    const row = await nextClaimable(trx, runner);
+    if (!row) return undefined;
+    const agent = (await trx('agents').where({ id: row.agent_id }).first('timeout_seconds')) as { timeout_seconds: number };
+    const now = nowIso();
+    return transitionRun(
+      trx,
+      row,
+      'running',
+      {
+        fencing_token: Number(row.fencing_token) + 1,
+        lease_id: newId('lease'),
+        lease_runner_id: runner.runnerId,
+        lease_expires_at: isoAfter(leaseSeconds * 1000),
+        lease_created_at: now,
+        lease_updated_at: now,
+        started_at: row.started_at ?? now,
+        deadline_at: row.deadline_at ?? isoAfter(agent.timeout_seconds * 1000),
+      },
+      { runnerId: runner.runnerId },
+    );
+  });
+}
+
+/**
+ * The run behind a lease, locked, if this runner still holds it with this fencing token; 409
+ * lease-lost otherwise. A lease that expired is lost even before the reaper has seen it.
+ */
+export async function holdLease(db: Executor, runner: RunnerIdentity, leaseId: string, fencingToken: number): Promise<RunRow> {
+  const row = (await db('runs').where({ lease_id: leaseId, application_id: runner.applicationId }).first().forUpdate()) as RunRow | undefined;
+  if (!row) throw leaseLost(`Lease ${leaseId} is no longer held: its run was re-queued and claimed by a newer lease.`);
+  if (row.lease_runner_id !== runner.runnerId) throw new ProblemError('forbidden', `Lease ${leaseId} belongs to another runner.`);
+  if (!LEASED.includes(row.status)) throw leaseLost(`Lease ${leaseId} is no longer held: the run is ${row.status}.`);
+  if (Number(row.fencing_token) !== fencingToken) {
+    throw leaseLost(`Fencing token ${fencingToken} is stale; the run's current token is ${row.fencing_token}.`);
+  }
+  if (!row.lease_expires_at || row.lease_expires_at <= nowIso()) throw leaseLost(`Lease ${leaseId} expired at ${row.lease_expires_at}.`);
+  return row;
+}
+
+export async function extendLease(db: Executor, row: RunRow, leaseSeconds: number): Promise<RunRow> {
+  const changes = { lease_expires_at: isoAfter(leaseSeconds * 1000), lease_updated_at: nowIso() };
+  await db('runs').where({ id: row.id, lease_id: row.lease_id }).update(changes);
+  return { ...row, ...changes };
+}
+
+/**
+ * The runner of a leased run is gone: the run goes back to the queue for another attempt, or fails
+ * with runner_lost when the agent's maxAttempts are used up.
+ */
+export async function loseRunner(trx: Executor, row: RunRow, reason: string): Promise<{ row: RunRow; events: StoredEvent[] }> {
+  const agent = (await trx('agents').where({ id: row.agent_id }).first('max_attempts')) as { max_attempts: number } | undefined;
+  if (row.attempt < (agent?.max_attempts ?? 1)) {
+    const ttlMs = Date.parse(row.expires_at) - Date.parse(row.queued_at);
+    return transitionRun(
+      trx,
+      row,
+      'queued',
+      // The old lease id stays until the next claim replaces it, so its runner learns the run was re-queued.
+      { attempt: row.attempt + 1, queued_at: nowIso(), expires_at: isoAfter(Math.max(ttlMs, 1000)), required_action: null },
+      { reason },
+    );
+  }
+  return transitionRun(trx, row, 'failed', { error_code: 'runner_lost', error_message: `The runner was lost (${reason}) on the last allowed attempt.` }, { reason });
+}
+
+const REAP_BATCH = 100;
+
+/**
+ * One pass of the reaper: lost leases, runs past their timeout, queued runs past their TTL. Each
+ * run is handled in its own transaction after re-reading it locked, so replicas may reap at once.
+ */
+export async function reap(db: Db): Promise<StoredEvent[]> {
+  const now = nowIso();
+  const published: StoredEvent[] = [];
+  const handle = async (ids: string[], act: (trx: Executor, row: RunRow) => Promise<{ events: StoredEvent[] } | undefined>) => {
+    for (const id of ids) {
+      const events = await db.transaction(async (trx) => {
+        const row = await findRunRow(trx, { id }, true).catch(() => undefined);
+        return row ? ((await act(trx, row))?.events ?? []) : [];
+      });
+      published.push(...events);
+    }
+  };
+  const ids = async (q: (b: ReturnType<Db>) => ReturnType<Db>) => ((await q(db('runs')).select('id').limit(REAP_BATCH)) as { id: string }[]).map((r) => r.id);
+
+  await handle(
+    await ids((q) => q.whereIn('status', [...LEASED]).where('deadline_at', '<=', now)),
+    async (trx, row) =>
+      LEASED.includes(row.status) && row.deadline_at && row.deadline_at <= now
+        ? transitionRun(trx, row, 'timed_out', { error_code: 'timed_out', error_message: "The run exceeded its agent's timeoutSeconds." })
+        : undefined,
+  );
+  await handle(
+    await ids((q) => q.whereIn('status', [...LEASED]).where('lease_expires_at', '<=', now)),
+    async (trx, row) => (LEASED.includes(row.status) && row.lease_expires_at && row.lease_expires_at <= now ? loseRunner(trx, row, 'lease_expired') : undefined),
+  );
+  await handle(
+    await ids((q) => q.where('status', 'queued').where('expires_at', '<=', now)),
+    async (trx, row) =>
+      row.status === 'queued' && row.expires_at <= now
+        ? transitionRun(trx, row, 'expired', { error_code: 'expired', error_message: 'No runner claimed the run before it expired.' })
+        : undefined,
+  );
+  return published;
+}

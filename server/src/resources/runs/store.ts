@@ -1,0 +1,187 @@
+import type { components } from '../../generated/openapi.js';
+import type { Executor } from '../../db/database.js';
+import { listPage, type PageQuery } from '../../http/lists.js';
+import { notFound, ProblemError } from '../../http/problems.js';
+import { newId } from '../../util/ids.js';
+import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
+import { isoAfter, nowIso } from '../../util/time.js';
+import { appendEvents, type StoredEvent } from './events.js';
+import { canTransition, type RunStatus } from './state-machine.js';
+
+export type Run = components['schemas']['Run'];
+export type Lease = components['schemas']['Lease'];
+
+export type RunRow = {
+  id: string;
+  application_id: string;
+  agent_id: string;
+  agent_version: number;
+  input: string;
+  output: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  status: RunStatus;
+  required_action: string | null;
+  triggered_by_type: Run['triggeredBy']['type'];
+  triggered_by_id: string | null;
+  end_user_id: string | null;
+  attempt: number;
+  usage_input_tokens: number | string;
+  usage_output_tokens: number | string;
+  cost_micros: number | string;
+  metadata: string;
+  queued_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  expires_at: string;
+  deadline_at: string | null;
+  fencing_token: number | string;
+  lease_id: string | null;
+  lease_runner_id: string | null;
+  lease_expires_at: string | null;
+  lease_created_at: string | null;
+  lease_updated_at: string | null;
+  last_seq: number | string;
+  created_at: string;
+  updated_at: string;
+};
+
+export const toRun = (row: RunRow): Run => ({
+  id: row.id,
+  object: 'run',
+  agentId: row.agent_id,
+  agentVersion: row.agent_version,
+  input: fromJsonColumn(row.input, {}),
+  output: row.output === null ? null : fromJsonColumn(row.output, {}),
+  error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null,
+  status: row.status,
+  requiredAction: row.required_action ? fromJsonColumn(row.required_action, null) : null,
+  triggeredBy: { type: row.triggered_by_type, id: row.triggered_by_id },
+  endUserId: row.end_user_id,
+  attempt: row.attempt,
+  usage: { inputTokens: Number(row.usage_input_tokens), outputTokens: Number(row.usage_output_tokens) },
+  costMicros: Number(row.cost_micros),
+  metadata: fromJsonColumn(row.metadata, {}),
+  queuedAt: row.queued_at,
+  startedAt: row.started_at,
+  finishedAt: row.finished_at,
+  expiresAt: row.expires_at,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+export const toLease = (row: RunRow): Lease => ({
+  id: row.lease_id!,
+  object: 'lease',
+  runId: row.id,
+  runnerId: row.lease_runner_id!,
+  fencingToken: Number(row.fencing_token),
+  expiresAt: row.lease_expires_at!,
+  createdAt: row.lease_created_at!,
+  updatedAt: row.lease_updated_at!,
+});
+
+export async function findRunRow(db: Executor, where: { id: string; application_id?: string }, forUpdate = false): Promise<RunRow> {
+  const query = db('runs').where(where).first();
+  const row = (await (forUpdate ? query.forUpdate() : query)) as RunRow | undefined;
+  if (!row) throw notFound('run', where.id);
+  return row;
+}
+
+export type NewRun = {
+  applicationId: string;
+  agentId: string;
+  agentVersion: number;
+  input: Record<string, unknown>;
+  metadata: Record<string, string>;
+  ttlSeconds: number;
+  endUserId: string | null;
+  triggeredBy: Run['triggeredBy'];
+};
+
+/** Inserts a queued run and its first status event. */
+export async function insertRun(db: Executor, run: NewRun): Promise<{ run: Run; events: StoredEvent[] }> {
+  const now = nowIso();
+  const row: RunRow = {
+    id: newId('run'),
+    application_id: run.applicationId,
+    agent_id: run.agentId,
+    agent_version: run.agentVersion,
+    input: toJsonColumn(run.input),
+    output: null,
+    error_code: null,
+    error_message: null,
+    status: 'queued',
+    required_action: null,
+    triggered_by_type: run.triggeredBy.type,
+    triggered_by_id: run.triggeredBy.id,
+    end_user_id: run.endUserId,
+    attempt: 1,
+    usage_input_tokens: 0,
+    usage_output_tokens: 0,
+    cost_micros: 0,
+    metadata: toJsonColumn(run.metadata),
+    queued_at: now,
+    started_at: null,
+    finished_at: null,
+    expires_at: isoAfter(run.ttlSeconds * 1000),
+    deadline_at: null,
+    fencing_token: 0,
+    lease_id: null,
+    lease_runner_id: null,
+    lease_expires_at: null,
+    lease_created_at: null,
+    lease_updated_at: null,
+    last_seq: 0,
+    created_at: now,
+    updated_at: now,
+  };
+  await db('runs').insert(row);
+  const { stored } = await appendEvents(db, row, [{ type: 'status', data: { status: 'queued', previousStatus: null, attempt: 1 } }]);
+  return { run: toRun(row), events: stored };
+}
+
+export type RunFilters = PageQuery & { status?: RunStatus; agentId?: string; endUserId?: string; createdAfter?: string; createdBefore?: string };
+
+export function listRuns(db: Executor, applicationId: string, filters: RunFilters) {
+  const query = db('runs').where({ application_id: applicationId });
+  if (filters.status) query.where({ status: filters.status });
+  if (filters.agentId) query.where({ agent_id: filters.agentId });
+  if (filters.endUserId) query.where({ end_user_id: filters.endUserId });
+  if (filters.createdAfter) query.where('created_at', '>=', new Date(filters.createdAfter).toISOString());
+  if (filters.createdBefore) query.where('created_at', '<', new Date(filters.createdBefore).toISOString());
+  return listPage(query, filters, { createdAt: 'created_at' }, toRun);
+}
+
+/** Column changes that go with a transition. */
+export type RunChanges = Partial<Omit<RunRow, 'id' | 'application_id' | 'status' | 'last_seq'>>;
+
+const FINISHING: readonly RunStatus[] = ['succeeded', 'failed', 'cancelled', 'timed_out', 'expired'];
+
+/**
+ * Moves a locked run to `to`, with its column changes and a status event, in the caller's
+ * transaction; 409 invalid-transition, naming the current status, when the machine forbids it.
+ */
+export async function transitionRun(
+  db: Executor,
+  row: RunRow,
+  to: RunStatus,
+  changes: RunChanges = {},
+  eventData: Record<string, unknown> = {},
+): Promise<{ row: RunRow; events: StoredEvent[] }> {
+  if (!canTransition(row.status, to)) {
+    throw new ProblemError('invalid-transition', `The run is ${row.status}; it cannot become ${to}.`);
+  }
+  const now = nowIso();
+  const next: RunRow = { ...row, ...changes, status: to, updated_at: now };
+  // A finished run keeps its last lease id, so a late runner is told what became of the run.
+  if (FINISHING.includes(to)) next.finished_at = now;
+  if (to !== 'waiting') next.required_action = null;
+  const { id: _id, application_id: _app, last_seq: _seq, ...columns } = next;
+  const updated = await db('runs').where({ id: row.id, status: row.status }).update(columns);
+  if (updated !== 1) throw new ProblemError('invalid-transition', `The run changed while this request was handled; it is no longer ${row.status}.`);
+  const data: Record<string, unknown> = { status: to, previousStatus: row.status, attempt: next.attempt, ...eventData };
+  if (next.error_code && FINISHING.includes(to)) data.error = { code: next.error_code, message: next.error_message ?? '' };
+  const { stored } = await appendEvents(db, next, [{ type: 'status', data }]);
+  return { row: next, events: stored };
+}
