@@ -7,3 +7,4 @@ export { extractOperations, type OperationSpec } from './spec/operations.js';
 export { compileValidators } from './spec/validators.js';
 export { openDatabase } from './db/database.js';
 export { inProcessBus } from './realtime/bus.js';
+export { setClock, systemClock, type Clock } from './util/time.js';

@@ -1,8 +1,18 @@
 #!/usr/bin/env node
+import { startBuiltinRunner } from '@switchboard/sdk/runner';
 import { ConfigError, loadConfig } from './config/config.js';
+import { provisionBuiltinRunner } from './resources/runners/store.js';
 import { startServer } from './server.js';
 
+const USAGE = 'Usage: switchboard-server [--with-runner]';
+
 async function main() {
+  const args = process.argv.slice(2);
+  const unknown = args.filter((a) => a !== '--with-runner');
+  if (unknown.length) {
+    process.stderr.write(`Unknown argument ${unknown.join(' ')}\n${USAGE}\n`);
+    process.exit(64);
+  }
   let config;
   try {
     config = loadConfig();
@@ -25,6 +35,17 @@ async function main() {
     );
   }
 
+  // --with-runner: the built-in runner in this process, so a fresh install can run an agent end to end.
+  const runner = args.includes('--with-runner')
+    ? startBuiltinRunner({
+        baseUrl: server.url,
+        ...(await provisionBuiltinRunner(server.db)),
+        allowPrivateAddresses: config.runnerAllowPrivateAddresses,
+        onError: (err) => logger.warn({ err: (err as Error).message }, 'built-in runner error'),
+      })
+    : undefined;
+  if (runner) logger.info('built-in runner started');
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -32,6 +53,7 @@ async function main() {
     logger.info({ signal }, 'shutting down');
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
+    await runner?.stop(5_000);
     await server.close();
     process.exit(0);
   };

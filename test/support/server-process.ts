@@ -12,12 +12,12 @@ export type ServerProcess = { url: string; adminKey: string; database: TestDatab
 export const newBootstrapKey = () => `sbk_${randomBytes(32).toString('base64url')}`;
 
 /** Starts the built server as its own process on loopback, with a fresh database. */
-export async function startServerProcess(env: Record<string, string> = {}, database?: TestDatabase): Promise<ServerProcess> {
+export async function startServerProcess(env: Record<string, string> = {}, database?: TestDatabase, args: string[] = []): Promise<ServerProcess> {
   const db = database ?? (await createTestDatabase());
   const port = await freePort();
   const adminKey = newBootstrapKey();
   let output = '';
-  const child = spawn(process.execPath, [SERVER_ENTRY], {
+  const child = spawn(process.execPath, [SERVER_ENTRY, ...args], {
     env: {
       PATH: process.env.PATH,
       NODE_ENV: 'test',

@@ -473,7 +473,7 @@ export const claimRun = <ThrowOnError extends boolean = false>(options: Options<
 /**
  * Extend a lease
  *
- * Extends the lease and returns it with the current state of its run. Heartbeat well before the lease's `expiresAt`: a lease that expires is reaped and its run re-queued (or failed with `runner_lost` after the agent's `maxAttempts`). When the returned run is `cancelled`, stop working on it; when it is `running` again after `waiting`, it was resumed. A stale `fencingToken` or a lease that expired or was reaped is 409 `lease-lost`: stop working on the run, another runner may hold it now. Requires the runner token of the lease's runner.
+ * Extends the lease and returns it with the current state of its run. Heartbeat well before the lease's `expiresAt`: a lease that expires is reaped and its run re-queued (or failed with `runner_lost` after the agent's `maxAttempts`). When the returned run is `running` again after `waiting`, it was resumed. Once the run is no longer the runner's (cancelled, timed out, finished, re-queued) or the `fencingToken` is stale, the answer is 409 `lease-lost`, whose `detail` names the run's status: stop working on the run, another runner may hold it now. Requires the runner token of the lease's runner.
  */
 export const heartbeatLease = <ThrowOnError extends boolean = false>(options: Options<HeartbeatLeaseData, ThrowOnError>) => (options.client ?? client).post<HeartbeatLeaseResponses, HeartbeatLeaseErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

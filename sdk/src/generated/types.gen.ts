@@ -1220,7 +1220,7 @@ export type HeartbeatRequest = {
 /**
  * HeartbeatResult
  *
- * The extended lease and the current state of its run. The runner learns here whether its run was cancelled (`status` `cancelled`: stop working) or resumed after waiting (`status` back to `running`, `requiredAction` `null`).
+ * The extended lease and the current state of its run: `waiting`, or `running` (again, with `requiredAction` `null`, once a human resumed it). A run that was cancelled or finished answers 409 `lease-lost` instead.
  */
 export type HeartbeatResult = {
     lease: Lease;

@@ -25,6 +25,7 @@ const schema = z.object({
   LEASE_SECONDS: z.coerce.number().int().min(5).max(3600).default(30),
   REAPER_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
   SSE_PING_SECONDS: z.coerce.number().min(0.05).max(300).default(15),
+  RUNNER_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
 });
 
 export type Config = {
@@ -41,6 +42,8 @@ export type Config = {
   responseValidation: 'strict' | 'log' | 'off';
   runs: { leaseSeconds: number; reaperIntervalMs: number };
   ssePingSeconds: number;
+  /** Whether the built-in runner's http agents may call private, loopback and link-local addresses. */
+  runnerAllowPrivateAddresses: boolean;
 };
 
 export class ConfigError extends Error {}
@@ -72,5 +75,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     responseValidation: c.RESPONSE_VALIDATION ?? (c.NODE_ENV === 'production' ? 'log' : 'strict'),
     runs: { leaseSeconds: c.LEASE_SECONDS, reaperIntervalMs: c.REAPER_INTERVAL_MS },
     ssePingSeconds: c.SSE_PING_SECONDS,
+    runnerAllowPrivateAddresses: c.RUNNER_ALLOW_PRIVATE_ADDRESSES === 'true',
   };
 }

@@ -758,7 +758,7 @@ export interface paths {
         put?: never;
         /**
          * Extend a lease
-         * @description Extends the lease and returns it with the current state of its run. Heartbeat well before the lease's `expiresAt`: a lease that expires is reaped and its run re-queued (or failed with `runner_lost` after the agent's `maxAttempts`). When the returned run is `cancelled`, stop working on it; when it is `running` again after `waiting`, it was resumed. A stale `fencingToken` or a lease that expired or was reaped is 409 `lease-lost`: stop working on the run, another runner may hold it now. Requires the runner token of the lease's runner.
+         * @description Extends the lease and returns it with the current state of its run. Heartbeat well before the lease's `expiresAt`: a lease that expires is reaped and its run re-queued (or failed with `runner_lost` after the agent's `maxAttempts`). When the returned run is `running` again after `waiting`, it was resumed. Once the run is no longer the runner's (cancelled, timed out, finished, re-queued) or the `fencingToken` is stale, the answer is 409 `lease-lost`, whose `detail` names the run's status: stop working on the run, another runner may hold it now. Requires the runner token of the lease's runner.
          */
         post: operations["heartbeatLease"];
         delete?: never;
@@ -1957,7 +1957,7 @@ export interface components {
         };
         /**
          * HeartbeatResult
-         * @description The extended lease and the current state of its run. The runner learns here whether its run was cancelled (`status` `cancelled`: stop working) or resumed after waiting (`status` back to `running`, `requiredAction` `null`).
+         * @description The extended lease and the current state of its run: `waiting`, or `running` (again, with `requiredAction` `null`, once a human resumed it). A run that was cancelled or finished answers 409 `lease-lost` instead.
          */
         HeartbeatResult: {
             lease: components["schemas"]["Lease"];

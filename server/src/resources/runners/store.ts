@@ -63,3 +63,21 @@ export function listRunners(db: Executor, applicationId: string, params: PageQue
 export async function deleteRunner(db: Executor, id: string): Promise<void> {
   await db('runners').where({ id }).delete();
 }
+
+export const BUILTIN_RUNNER_NAME = 'Built-in runner';
+
+/**
+ * The built-in runner of the first application, with a fresh token (its old token stops working):
+ * the in-process runner of `--with-runner` is registered like any other, and re-keyed at each start.
+ */
+export async function provisionBuiltinRunner(db: Executor): Promise<{ runnerId: string; token: string }> {
+  const app = (await db('applications').orderBy('created_at').first('id')) as { id: string };
+  const existing = (await db('runners').where({ application_id: app.id, name: BUILTIN_RUNNER_NAME }).first('id')) as { id: string } | undefined;
+  if (!existing) {
+    const runner = await insertRunner(db, app.id, { name: BUILTIN_RUNNER_NAME });
+    return { runnerId: runner.id, token: runner.token };
+  }
+  const token = generateSecret(RUNNER_TOKEN_PREFIX);
+  await db('runners').where({ id: existing.id }).update({ token_hash: hashSecret(token), updated_at: nowIso() });
+  return { runnerId: existing.id, token };
+}

@@ -43,6 +43,8 @@ export function runHandlers(bus: EventBus) {
 
     resumeRun: async ({ db, auth, path, body, afterCommit }) => {
       const row = await findRunRow(db, { id: path.runId, application_id: auth.applicationId }, true);
+      // queued -> running is a claim, not a resume: only a waiting run can be resumed.
+      if (row.status !== 'waiting') throw new ProblemError('invalid-transition', `The run is ${row.status}; only a waiting run can be resumed.`);
       const { row: next, events } = await transitionRun(db, row, 'running', {}, { input: body?.input ?? {} });
       afterCommit(() => bus.publish(events));
       return { status: 200, body: toRun(next) };

@@ -1,0 +1,3 @@
+export { startWorker, RunFailure, type RunContext, type RunHandler, type RunOutcome, type WorkOptions, type Worker } from './worker.js';
+export { echo, httpExecutor, type HttpExecutorOptions } from './executors.js';
+export { startBuiltinRunner, type BuiltinRunnerOptions } from './builtin.js';

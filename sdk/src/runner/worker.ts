@@ -1,0 +1,140 @@
+import type { Switchboard } from '../client.js';
+import { SwitchboardError } from '../errors.js';
+import type * as T from '../generated/types.gen.js';
+
+export type RunContext = {
+  run: T.Run;
+  agent: T.ClaimedAgent;
+  lease: T.Lease;
+  /** Aborted when the run is lost (cancelled, re-queued, timed out) or the worker stops hard. */
+  signal: AbortSignal;
+  /** Appends a `log` event to the run. */
+  log(message: string, level?: 'debug' | 'info' | 'warn' | 'error', data?: Record<string, unknown>): Promise<void>;
+  /** Appends an event of another type (not `status` or `run.*`, which the server owns). */
+  emit(type: string, data?: Record<string, unknown>): Promise<void>;
+};
+
+export type RunOutcome = { output?: Record<string, unknown>; usage?: T.RunUsage; costMicros?: number };
+
+export type RunHandler = (ctx: RunContext) => Promise<RunOutcome>;
+
+/** A failure with a code the run's error will carry (`http_error`, `unsupported_model`, ...). */
+export class RunFailure extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type WorkOptions = {
+  runnerId: string;
+  /** Runs executed at once. */
+  concurrency?: number;
+  /** Long-poll length of each claim, in seconds (at most 30). */
+  waitSeconds?: number;
+  onError?: (err: unknown) => void;
+};
+
+export type Worker = {
+  /** Stops claiming, lets runs in progress finish (up to `graceMs`, then aborts them), and resolves when all are done. */
+  stop(graceMs?: number): Promise<void>;
+  readonly done: Promise<void>;
+};
+
+const isLeaseLost = (err: unknown) => err instanceof SwitchboardError && err.code === 'lease-lost';
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+/**
+ * Claims runs with the runner's own client (its `sbr_` token), executes them with `handler`,
+ * heartbeats their leases, and completes or fails them; stops gracefully.
+ */
+export function startWorker(client: Switchboard, options: WorkOptions, handler: RunHandler): Worker {
+  const stopping = new AbortController();
+  const hardStop = new AbortController();
+  const onError = options.onError ?? (() => {});
+
+  async function execute(claim: T.Claim) {
+    const { run, agent } = claim;
+    let lease = claim.lease;
+    const lost = new AbortController();
+    hardStop.signal.addEventListener('abort', () => lost.abort(), { once: true });
+    let runnerSeq = 0;
+    const append = async (type: string, data: Record<string, unknown>) => {
+      const event = { runnerSeq: ++runnerSeq, type, data };
+      // A retried batch carries the same runnerSeq, so the server stores it once.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await client.runners.appendEvents(lease.id, { fencingToken: lease.fencingToken, events: [event] });
+          return;
+        } catch (err) {
+          if (isLeaseLost(err) || attempt >= 3) throw err;
+          await sleep(200 * attempt);
+        }
+      }
+    };
+
+    const leaseMs = Math.max(1000, Date.parse(lease.expiresAt) - Date.now());
+    const beat = setInterval(() => {
+      client.runners
+        .heartbeat(lease.id, { fencingToken: lease.fencingToken })
+        .then((result) => {
+          lease = result.lease;
+        })
+        .catch((err: unknown) => {
+          if (isLeaseLost(err)) lost.abort();
+          else onError(err);
+        });
+    }, Math.max(250, Math.floor(leaseMs / 3)));
+
+    try {
+      const outcome = await handler({
+        run,
+        agent,
+        lease,
+        signal: lost.signal,
+        log: (message, level = 'info', data = {}) => append('log', { level, message, ...data }),
+        emit: (type, data = {}) => append(type, data),
+      });
+      if (lost.signal.aborted) return;
+      await client.runners.complete(lease.id, { fencingToken: lease.fencingToken, status: 'succeeded', output: outcome.output ?? {}, usage: outcome.usage, costMicros: outcome.costMicros });
+    } catch (err) {
+      if (lost.signal.aborted || isLeaseLost(err)) return;
+      const error = err instanceof RunFailure ? { code: err.code, message: err.message } : { code: 'runner_error', message: (err as Error)?.message ?? String(err) };
+      await client.runners.complete(lease.id, { fencingToken: lease.fencingToken, status: 'failed', error }).catch((e: unknown) => {
+        if (!isLeaseLost(e)) onError(e);
+      });
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  async function slot() {
+    while (!stopping.signal.aborted) {
+      try {
+        const claim = await client.runners.claim(options.runnerId, { wait: Math.min(30, options.waitSeconds ?? 30) }, stopping.signal);
+        if (claim) await execute(claim);
+      } catch (err) {
+        if (stopping.signal.aborted) return;
+        onError(err);
+        await sleep(1000, stopping.signal);
+      }
+    }
+  }
+
+  const done = Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 1) }, slot)).then(() => undefined);
+  return {
+    done,
+    async stop(graceMs = 10_000) {
+      stopping.abort();
+      const timer = setTimeout(() => hardStop.abort(), graceMs);
+      await done;
+      clearTimeout(timer);
+    },
+  };
+}
