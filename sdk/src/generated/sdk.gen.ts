@@ -462,7 +462,7 @@ export const getRunner = <ThrowOnError extends boolean = false>(options: Options
 /**
  * Claim a run
  *
- * Claims one queued run of a `runner` agent whose labels match the runner's, within the agent's `maxConcurrentRuns`. The run becomes `running` and the runner gets a lease on it: heartbeat the lease before its `expiresAt` and send every later write to it with its `fencingToken`. When no run is available, the request waits up to `wait` seconds for one, then answers 204. Only the runner's own token may claim for it (403 otherwise). Requires a runner token.
+ * Claims the oldest queued run whose agent's labels are all among the runner's, within the agent's `maxConcurrentRuns`. The run becomes `running` and the runner gets a lease on it: heartbeat the lease before its `expiresAt` and send every later write to it with its `fencingToken`. When no run is available, the request waits up to `wait` seconds for one, then answers 204. Only the runner's own token may claim for it (403 otherwise). Requires a runner token.
  */
 export const claimRun = <ThrowOnError extends boolean = false>(options: Options<ClaimRunData, ThrowOnError>) => (options.client ?? client).post<ClaimRunResponses, ClaimRunErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -473,7 +473,7 @@ export const claimRun = <ThrowOnError extends boolean = false>(options: Options<
 /**
  * Extend a lease
  *
- * Extends the lease and returns it with the current state of its run. Heartbeat well before the lease's `expiresAt`: a lease that expires is reaped and its run re-queued (or failed with `runner_lost` after the agent's `maxAttempts`). When the returned run is `running` again after `waiting`, it was resumed. Once the run is no longer the runner's (cancelled, timed out, finished, re-queued) or the `fencingToken` is stale, the answer is 409 `lease-lost`, whose `detail` names the run's status: stop working on the run, another runner may hold it now. Requires the runner token of the lease's runner.
+ * Extends the lease and returns it with the current state of its run. Heartbeat well before the lease's `expiresAt`: a lease that expires is reaped and its run re-queued (or failed with `runner_lost` after the agent's `maxAttempts`). When the returned run is `running` again after `waiting`, it was resumed. Once the run is no longer the runner's (cancelled, timed out, finished, re-queued) or the `fencingToken` is stale, the answer is 409 `lease-lost`, whose `detail` says why (the run's status, or that a newer lease replaced this one): stop working on the run, another runner may hold it now. Requires the runner token of the lease's runner.
  */
 export const heartbeatLease = <ThrowOnError extends boolean = false>(options: Options<HeartbeatLeaseData, ThrowOnError>) => (options.client ?? client).post<HeartbeatLeaseResponses, HeartbeatLeaseErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

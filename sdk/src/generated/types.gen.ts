@@ -504,7 +504,7 @@ export type Agent = {
         [key: string]: unknown;
     };
     /**
-     * How runs are executed: `runner` (a runner whose labels match claims them) or `http` (the platform POSTs each run to `url`).
+     * How runs are executed, always by a runner whose labels match: `runner` (the runner's own code executes the run) or `http` (the runner POSTs the run's input to `url` and records the JSON answer as its output; the built-in runner and every runner built on the SDK do this).
      */
     runtime: 'runner' | 'http';
     /**
@@ -1001,7 +1001,7 @@ export type RunEventList = {
 /**
  * Runner
  *
- * A registered executor. It authenticates with its runner token (`sbr_...`, shown once at registration) and claims the queued runs of `runner` agents whose labels it matches.
+ * A registered executor. It authenticates with its runner token (`sbr_...`, shown once at registration) and claims the queued runs of agents whose labels are all among its own.
  */
 export type Runner = {
     /**

@@ -1,5 +1,5 @@
 import { Switchboard } from '../client.js';
-import { echo, httpExecutor, type HttpExecutorOptions } from './executors.js';
+import { echo, type HttpExecutorOptions } from './executors.js';
 import { RunFailure, startWorker, type RunContext, type Worker } from './worker.js';
 
 export type BuiltinRunnerOptions = HttpExecutorOptions & {
@@ -19,9 +19,9 @@ export type BuiltinRunnerOptions = HttpExecutorOptions & {
  */
 export function startBuiltinRunner(options: BuiltinRunnerOptions): Worker {
   const client = new Switchboard({ baseUrl: options.baseUrl, apiKey: options.token, fetch: options.fetch });
-  const http = httpExecutor(options);
-  return startWorker(client, { runnerId: options.runnerId, concurrency: options.concurrency ?? 4, onError: options.onError }, async (ctx: RunContext) => {
-    if (ctx.agent.runtime === 'http') return http(ctx);
+  const { allowPrivateAddresses, timeoutMs } = options;
+  const work = { runnerId: options.runnerId, concurrency: options.concurrency ?? 4, onError: options.onError, http: { allowPrivateAddresses, timeoutMs } };
+  return startWorker(client, work, async (ctx: RunContext) => {
     if (ctx.agent.model === 'echo') return echo(ctx);
     throw new RunFailure('unsupported_model', `The built-in runner runs the "echo" model and http agents, not "${ctx.agent.model}".`);
   });

@@ -1,6 +1,7 @@
 import type { Switchboard } from '../client.js';
 import { SwitchboardError } from '../errors.js';
 import type * as T from '../generated/types.gen.js';
+import { httpExecutor, type HttpExecutorOptions } from './executors.js';
 
 export type RunContext = {
   run: T.Run;
@@ -30,6 +31,8 @@ export class RunFailure extends Error {
 
 export type WorkOptions = {
   runnerId: string;
+  /** How runs of `http` agents are called (the handler gets only the others). */
+  http?: HttpExecutorOptions;
   /** Runs executed at once. */
   concurrency?: number;
   /** Long-poll length of each claim, in seconds (at most 30). */
@@ -51,10 +54,12 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 /**
- * Claims runs with the runner's own client (its `sbr_` token), executes them with `handler`,
- * heartbeats their leases, and completes or fails them; stops gracefully.
+ * Claims runs with the runner's own client (its `sbr_` token), executes them (agents with runtime
+ * `http` by calling their URL, the others with `handler`), heartbeats their leases, and completes
+ * or fails them; stops gracefully.
  */
 export function startWorker(client: Switchboard, options: WorkOptions, handler: RunHandler): Worker {
+  const http = httpExecutor(options.http);
   const stopping = new AbortController();
   const hardStop = new AbortController();
   const onError = options.onError ?? (() => {});
@@ -93,7 +98,7 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
     }, Math.max(250, Math.floor(leaseMs / 3)));
 
     try {
-      const outcome = await handler({
+      const outcome = await (agent.runtime === 'http' ? http : handler)({
         run,
         agent,
         lease,

@@ -732,7 +732,7 @@ export interface paths {
         put?: never;
         /**
          * Claim a run
-         * @description Claims one queued run of a `runner` agent whose labels match the runner's, within the agent's `maxConcurrentRuns`. The run becomes `running` and the runner gets a lease on it: heartbeat the lease before its `expiresAt` and send every later write to it with its `fencingToken`. When no run is available, the request waits up to `wait` seconds for one, then answers 204. Only the runner's own token may claim for it (403 otherwise). Requires a runner token.
+         * @description Claims the oldest queued run whose agent's labels are all among the runner's, within the agent's `maxConcurrentRuns`. The run becomes `running` and the runner gets a lease on it: heartbeat the lease before its `expiresAt` and send every later write to it with its `fencingToken`. When no run is available, the request waits up to `wait` seconds for one, then answers 204. Only the runner's own token may claim for it (403 otherwise). Requires a runner token.
          */
         post: operations["claimRun"];
         delete?: never;
@@ -758,7 +758,7 @@ export interface paths {
         put?: never;
         /**
          * Extend a lease
-         * @description Extends the lease and returns it with the current state of its run. Heartbeat well before the lease's `expiresAt`: a lease that expires is reaped and its run re-queued (or failed with `runner_lost` after the agent's `maxAttempts`). When the returned run is `running` again after `waiting`, it was resumed. Once the run is no longer the runner's (cancelled, timed out, finished, re-queued) or the `fencingToken` is stale, the answer is 409 `lease-lost`, whose `detail` names the run's status: stop working on the run, another runner may hold it now. Requires the runner token of the lease's runner.
+         * @description Extends the lease and returns it with the current state of its run. Heartbeat well before the lease's `expiresAt`: a lease that expires is reaped and its run re-queued (or failed with `runner_lost` after the agent's `maxAttempts`). When the returned run is `running` again after `waiting`, it was resumed. Once the run is no longer the runner's (cancelled, timed out, finished, re-queued) or the `fencingToken` is stale, the answer is 409 `lease-lost`, whose `detail` says why (the run's status, or that a newer lease replaced this one): stop working on the run, another runner may hold it now. Requires the runner token of the lease's runner.
          */
         post: operations["heartbeatLease"];
         delete?: never;
@@ -1339,7 +1339,7 @@ export interface components {
                 [key: string]: unknown;
             };
             /**
-             * @description How runs are executed: `runner` (a runner whose labels match claims them) or `http` (the platform POSTs each run to `url`).
+             * @description How runs are executed, always by a runner whose labels match: `runner` (the runner's own code executes the run) or `http` (the runner POSTs the run's input to `url` and records the JSON answer as its output; the built-in runner and every runner built on the SDK do this).
              * @enum {string}
              */
             runtime: "runner" | "http";
@@ -1771,7 +1771,7 @@ export interface components {
         };
         /**
          * Runner
-         * @description A registered executor. It authenticates with its runner token (`sbr_...`, shown once at registration) and claims the queued runs of `runner` agents whose labels it matches.
+         * @description A registered executor. It authenticates with its runner token (`sbr_...`, shown once at registration) and claims the queued runs of agents whose labels are all among its own.
          */
         Runner: {
             /** @description Identifier of the runner. */

@@ -43,5 +43,8 @@ export async function listPage<Row, Item>(
   };
 }
 
+/** Text matched literally by LIKE ... ESCAPE '\\'. */
+export const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
+
 /** A case-insensitive "contains" pattern with LIKE's wildcards escaped. */
-export const containsPattern = (text: string) => `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+export const containsPattern = (text: string) => `%${escapeLike(text.toLowerCase())}%`;

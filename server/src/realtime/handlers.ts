@@ -47,6 +47,7 @@ export function realtimeHandlers(db: Db, bus: EventBus, options: { pingSeconds: 
             .map((event): StoredEvent => ({ applicationId: run.application_id, agentId: run.agent_id, event })),
         head: async () => Number(((await db('runs').where({ id: run.id }).first('last_seq')) as { last_seq: number | string }).last_seq),
         endsAfter: (e) => e.event.type === 'status' && isTerminal(e.event.data.status as RunStatus),
+        finished: async () => isTerminal(((await db('runs').where({ id: run.id }).first('status')) as { status: RunStatus }).status),
       });
     },
 

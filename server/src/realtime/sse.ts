@@ -22,6 +22,8 @@ export type StreamSource = {
   head(): Promise<number>;
   /** The stream ends after this event (a single-run stream after the terminal status). */
   endsAfter?(e: StoredEvent): boolean;
+  /** Whether there will be no more events (a finished run), checked after the replay. */
+  finished?(): Promise<boolean>;
 };
 
 const PAGE = 500;
@@ -114,6 +116,11 @@ export function openEventStream(
     const head = await source.head();
     await catchUp(head);
     tracked = Math.max(tracked, head);
+    // A client resuming after the last event of a finished run gets nothing more: end, don't idle.
+    if (await source.finished?.()) {
+      await catchUp(undefined);
+      close();
+    }
   });
   return out;
 }

@@ -3,7 +3,7 @@ import type { Executor } from '../../db/database.js';
 import { generateSecret, hashSecret } from '../../auth/keys.js';
 import { RUNNER_TOKEN_PREFIX } from '../../auth/runner-auth.js';
 import { etagOf } from '../../http/etag.js';
-import { listPage, type PageQuery } from '../../http/lists.js';
+import { escapeLike, listPage, type PageQuery } from '../../http/lists.js';
 import { notFound } from '../../http/problems.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
@@ -56,7 +56,7 @@ export async function getRunner(db: Executor, applicationId: string, id: string)
 export function listRunners(db: Executor, applicationId: string, params: PageQuery & { label?: string }) {
   const query = db('runners').where({ application_id: applicationId });
   // Labels cannot contain quotes, so the quoted label matches exactly one element of the JSON array.
-  if (params.label) query.where('labels', 'like', `%"${params.label}"%`);
+  if (params.label) query.whereRaw('labels like ? escape ?', [`%"${escapeLike(params.label)}"%`, '\\']);
   return listPage(query, params, { createdAt: 'created_at', name: { text: 'name' } }, toRunner);
 }
 

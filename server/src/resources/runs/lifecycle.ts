@@ -62,7 +62,8 @@ export async function claimNext(
         lease_created_at: now,
         lease_updated_at: now,
         started_at: row.started_at ?? now,
-        deadline_at: row.deadline_at ?? isoAfter(agent.timeout_seconds * 1000),
+        // timeoutSeconds bounds each attempt, so every claim sets a new deadline.
+        deadline_at: isoAfter(agent.timeout_seconds * 1000),
       },
       { runnerId: runner.runnerId },
     );
