@@ -1,25 +1,40 @@
 import { createClient, createConfig, type Client } from './generated/client/index.js';
 import * as api from './generated/sdk.gen.js';
 import type * as T from './generated/types.gen.js';
-import { SwitchboardError } from './errors.js';
+import { errorFor } from './errors.js';
+import { PageList, type Page } from './pagination.js';
+import { isTerminalStatus, runEventStream } from './stream.js';
+import { callFetch, type CallOptions, type TransportOptions } from './transport.js';
 
 export type SwitchboardOptions = {
+  /** An application key (`sbk_...`), or a runner's token (`sbr_...`); defaults to SWITCHBOARD_API_KEY. */
+  apiKey?: string;
   /** Defaults to SWITCHBOARD_BASE_URL, then http://127.0.0.1:3000. */
   baseUrl?: string;
-  /** An application key (`sbk_...`); defaults to SWITCHBOARD_API_KEY. */
-  apiKey?: string;
   /** The application to act in (admin keys may choose another application of their organization). */
   appId?: string;
+  /** Act on behalf of this end-user of your application (sent as Switchboard-User). */
+  endUser?: string;
+  /** Pin an API version (YYYY-MM-DD, sent as Switchboard-Version). */
+  version?: string;
+  /** Retries after a failed attempt: network errors, 408, 409 idempotency-in-flight, 429, 5xx. Default 2. */
+  maxRetries?: number;
+  /** Milliseconds per attempt. Default 60 000. */
+  timeout?: number;
   fetch?: typeof fetch;
 };
 
-export type WriteOptions = { idempotencyKey?: string };
+/** Per call: cancel with `signal`, override `timeout` and `maxRetries`. */
+export type RequestOptions = CallOptions;
+/** Writes that create something also take an Idempotency-Key; one is generated (and reused by retries) when you give none. */
+export type WriteOptions = RequestOptions & { idempotencyKey?: string };
+export type ConditionalOptions = RequestOptions & { ifMatch?: string };
 export type RunCreateOptions = WriteOptions & { endUser?: string };
 export type StreamOptions = { after?: number; signal?: AbortSignal };
 
-/** Bounded reconnection: the generated SSE client would otherwise retry a 401 or 404 forever. */
-const SSE_RETRIES = { sseMaxRetryAttempts: 3 };
-export type ConditionalOptions = { ifMatch?: string };
+/** What every result also carries, without being part of its data. */
+export type ResponseInfo = { requestId: string | undefined; status: number; headers: Headers };
+export type WithResponse<D> = D & { readonly lastResponse: ResponseInfo };
 
 type Result<D> = { data?: D; error?: unknown; response?: Response };
 
@@ -27,127 +42,169 @@ type Result<D> = { data?: D; error?: unknown; response?: Response };
 const env = (name: string): string | undefined =>
   (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
 
-/** Resolves to the body of a success, or throws a SwitchboardError carrying the problem. */
-async function unwrap<D>(call: Promise<Result<D>>): Promise<D> {
-  const { data, error, response } = await call;
-  if (!response) throw error instanceof Error ? error : new Error(String(error));
-  if (!response.ok) throw new SwitchboardError(response, error as T.Problem | undefined);
-  return data as D;
-}
-
-const idempotency = (o?: WriteOptions) => (o?.idempotencyKey ? { 'Idempotency-Key': o.idempotencyKey } : undefined);
-const ifMatch = (o?: ConditionalOptions) => (o?.ifMatch ? { 'If-Match': o.ifMatch } : undefined);
+const newIdempotencyKey = () => globalThis.crypto.randomUUID();
 
 /** The Switchboard API, grouped by resource, on the client generated from the spec. */
 export class Switchboard {
   readonly client: Client;
+  readonly baseUrl: string;
+  private readonly headers: Record<string, string>;
+  private readonly transport: TransportOptions;
 
   constructor(options: SwitchboardOptions = {}) {
     const apiKey = options.apiKey ?? env('SWITCHBOARD_API_KEY');
-    const headers: Record<string, string> = {};
-    if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
-    if (options.appId) headers['X-App-Id'] = options.appId;
-    this.client = createClient(
-      createConfig({
-        baseUrl: options.baseUrl ?? env('SWITCHBOARD_BASE_URL') ?? 'http://127.0.0.1:3000',
-        headers,
-        ...(options.fetch ? { fetch: options.fetch } : {}),
-      }),
-    );
+    this.baseUrl = (options.baseUrl ?? env('SWITCHBOARD_BASE_URL') ?? 'http://127.0.0.1:3000').replace(/\/+$/, '');
+    this.headers = {
+      ...(apiKey ? { Authorization: `Bearer ${apiKey}` } : {}),
+      ...(options.appId ? { 'X-App-Id': options.appId } : {}),
+      ...(options.endUser ? { 'Switchboard-User': options.endUser } : {}),
+      ...(options.version ? { 'Switchboard-Version': options.version } : {}),
+    };
+    this.transport = {
+      fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+      maxRetries: options.maxRetries ?? 2,
+      timeout: options.timeout ?? 60_000,
+    };
+    this.client = createClient(createConfig({ baseUrl: this.baseUrl, headers: this.headers, fetch: this.transport.fetch }));
+  }
+
+  /** Runs one generated operation with this client's transport; resolves to its data, or throws a typed error. */
+  private async call<D>(
+    operation: (o: { client: Client; fetch: typeof fetch }) => Promise<Result<D>>,
+    options: RequestOptions = {},
+  ): Promise<WithResponse<D>> {
+    const { data, error, response } = await operation({ client: this.client, fetch: callFetch(this.transport, options) });
+    if (!response) throw error instanceof Error ? error : new Error(String(error));
+    if (!response.ok) throw errorFor(response.status, error as T.Problem | undefined, response.headers);
+    const info: ResponseInfo = { requestId: response.headers.get('request-id') ?? undefined, status: response.status, headers: response.headers };
+    const result = (data ?? {}) as WithResponse<D>;
+    if (typeof result === 'object') Object.defineProperty(result, 'lastResponse', { value: info, enumerable: false });
+    return result;
+  }
+
+  private list<Item, P extends Page<Item>>(
+    fetchPage: (page: number, o: { client: Client; fetch: typeof fetch }) => Promise<Result<P>>,
+    query: { page?: number } | undefined,
+    options?: RequestOptions,
+  ): PageList<Item, WithResponse<P>> {
+    return new PageList((page) => this.call((o) => fetchPage(page, o), options), query?.page ?? 1);
+  }
+
+  private idempotent(options?: WriteOptions) {
+    return { 'Idempotency-Key': options?.idempotencyKey ?? newIdempotencyKey() };
+  }
+
+  private async openStream(path: string, lastEventId: string | undefined, signal: AbortSignal): Promise<Response> {
+    const headers = { ...this.headers, Accept: 'text/event-stream', ...(lastEventId ? { 'Last-Event-ID': lastEventId } : {}) };
+    return callFetch(this.transport, { signal }, true)(`${this.baseUrl}${path}`, { headers });
   }
 
   readonly system = {
-    health: () => unwrap(api.getHealth({ client: this.client })),
-    readiness: () => unwrap(api.getReadiness({ client: this.client })),
-    openApi: () => unwrap(api.getOpenApiJson({ client: this.client })),
+    health: (o?: RequestOptions) => this.call((c) => api.getHealth(c), o),
+    readiness: (o?: RequestOptions) => this.call((c) => api.getReadiness(c), o),
+    openApi: (o?: RequestOptions) => this.call((c) => api.getOpenApiJson(c), o),
   };
 
   readonly organization = {
-    get: () => unwrap(api.getOrganization({ client: this.client })),
+    get: (o?: RequestOptions) => this.call((c) => api.getOrganization(c), o),
   };
 
   readonly applications = {
-    list: (query?: T.ListApplicationsData['query']) => unwrap(api.listApplications({ client: this.client, query })),
-    create: (body: T.ApplicationCreate, o?: WriteOptions) => unwrap(api.createApplication({ client: this.client, body, headers: idempotency(o) })),
-    get: (applicationId: string) => unwrap(api.getApplication({ client: this.client, path: { applicationId } })),
+    list: (query?: T.ListApplicationsData['query'], o?: RequestOptions) =>
+      this.list<T.Application, T.ApplicationList>((page, c) => api.listApplications({ ...c, query: { ...query, page } }), query, o),
+    create: (body: T.ApplicationCreate, o?: WriteOptions) => this.call((c) => api.createApplication({ ...c, body, headers: this.idempotent(o) }), o),
+    get: (applicationId: string, o?: RequestOptions) => this.call((c) => api.getApplication({ ...c, path: { applicationId } }), o),
     update: (applicationId: string, body: T.ApplicationUpdate, o?: ConditionalOptions) =>
-      unwrap(api.updateApplication({ client: this.client, path: { applicationId }, body, headers: ifMatch(o) })),
-    delete: (applicationId: string, o?: ConditionalOptions) =>
-      unwrap(api.deleteApplication({ client: this.client, path: { applicationId }, headers: ifMatch(o) })),
+      this.call((c) => api.updateApplication({ ...c, path: { applicationId }, body, headers: ifMatch(o) }), o),
+    delete: (applicationId: string, o?: ConditionalOptions) => this.call((c) => api.deleteApplication({ ...c, path: { applicationId }, headers: ifMatch(o) }), o),
   };
 
   readonly apiKeys = {
-    list: (query?: T.ListApiKeysData['query']) => unwrap(api.listApiKeys({ client: this.client, query })),
-    create: (body: T.ApiKeyCreate, o?: WriteOptions) => unwrap(api.createApiKey({ client: this.client, body, headers: idempotency(o) })),
-    get: (apiKeyId: string) => unwrap(api.getApiKey({ client: this.client, path: { apiKeyId } })),
+    list: (query?: T.ListApiKeysData['query'], o?: RequestOptions) =>
+      this.list<T.ApiKey, T.ApiKeyList>((page, c) => api.listApiKeys({ ...c, query: { ...query, page } }), query, o),
+    create: (body: T.ApiKeyCreate, o?: WriteOptions) => this.call((c) => api.createApiKey({ ...c, body, headers: this.idempotent(o) }), o),
+    get: (apiKeyId: string, o?: RequestOptions) => this.call((c) => api.getApiKey({ ...c, path: { apiKeyId } }), o),
     update: (apiKeyId: string, body: T.ApiKeyUpdate, o?: ConditionalOptions) =>
-      unwrap(api.updateApiKey({ client: this.client, path: { apiKeyId }, body, headers: ifMatch(o) })),
-    revoke: (apiKeyId: string) => unwrap(api.revokeApiKey({ client: this.client, path: { apiKeyId } })),
+      this.call((c) => api.updateApiKey({ ...c, path: { apiKeyId }, body, headers: ifMatch(o) }), o),
+    revoke: (apiKeyId: string, o?: RequestOptions) => this.call((c) => api.revokeApiKey({ ...c, path: { apiKeyId } }), o),
     rotate: (apiKeyId: string, body?: T.ApiKeyRotate, o?: WriteOptions) =>
-      unwrap(api.rotateApiKey({ client: this.client, path: { apiKeyId }, body, headers: idempotency(o) })),
+      this.call((c) => api.rotateApiKey({ ...c, path: { apiKeyId }, body, headers: this.idempotent(o) }), o),
   };
 
   readonly agents = {
-    list: (query?: T.ListAgentsData['query']) => unwrap(api.listAgents({ client: this.client, query })),
-    create: (body: T.AgentCreate, o?: WriteOptions) => unwrap(api.createAgent({ client: this.client, body, headers: idempotency(o) })),
-    get: (agentId: string) => unwrap(api.getAgent({ client: this.client, path: { agentId } })),
+    list: (query?: T.ListAgentsData['query'], o?: RequestOptions) =>
+      this.list<T.Agent, T.AgentList>((page, c) => api.listAgents({ ...c, query: { ...query, page } }), query, o),
+    create: (body: T.AgentCreate, o?: WriteOptions) => this.call((c) => api.createAgent({ ...c, body, headers: this.idempotent(o) }), o),
+    get: (agentId: string, o?: RequestOptions) => this.call((c) => api.getAgent({ ...c, path: { agentId } }), o),
     update: (agentId: string, body: T.AgentUpdate, o?: ConditionalOptions) =>
-      unwrap(api.updateAgent({ client: this.client, path: { agentId }, body, headers: ifMatch(o) })),
-    delete: (agentId: string, o?: ConditionalOptions) => unwrap(api.deleteAgent({ client: this.client, path: { agentId }, headers: ifMatch(o) })),
-    pause: (agentId: string) => unwrap(api.pauseAgent({ client: this.client, path: { agentId } })),
-    resume: (agentId: string) => unwrap(api.resumeAgent({ client: this.client, path: { agentId } })),
-    retire: (agentId: string) => unwrap(api.retireAgent({ client: this.client, path: { agentId } })),
+      this.call((c) => api.updateAgent({ ...c, path: { agentId }, body, headers: ifMatch(o) }), o),
+    delete: (agentId: string, o?: ConditionalOptions) => this.call((c) => api.deleteAgent({ ...c, path: { agentId }, headers: ifMatch(o) }), o),
+    pause: (agentId: string, o?: RequestOptions) => this.call((c) => api.pauseAgent({ ...c, path: { agentId } }), o),
+    resume: (agentId: string, o?: RequestOptions) => this.call((c) => api.resumeAgent({ ...c, path: { agentId } }), o),
+    retire: (agentId: string, o?: RequestOptions) => this.call((c) => api.retireAgent({ ...c, path: { agentId } }), o),
     versions: {
-      list: (agentId: string, query?: T.ListAgentVersionsData['query']) =>
-        unwrap(api.listAgentVersions({ client: this.client, path: { agentId }, query })),
-      get: (agentId: string, version: number) => unwrap(api.getAgentVersion({ client: this.client, path: { agentId, version } })),
+      list: (agentId: string, query?: T.ListAgentVersionsData['query'], o?: RequestOptions) =>
+        this.list<T.AgentVersion, T.AgentVersionList>((page, c) => api.listAgentVersions({ ...c, path: { agentId }, query: { ...query, page } }), query, o),
+      get: (agentId: string, version: number, o?: RequestOptions) => this.call((c) => api.getAgentVersion({ ...c, path: { agentId, version } }), o),
     },
   };
 
   readonly runs = {
     create: (body: T.RunCreate, o?: RunCreateOptions) =>
-      unwrap(
-        api.createRun({
-          client: this.client,
-          body,
-          headers: { ...idempotency(o), ...(o?.endUser ? { 'Switchboard-User': o.endUser } : {}) },
-        }),
+      this.call(
+        (c) => api.createRun({ ...c, body, headers: { ...this.idempotent(o), ...(o?.endUser ? { 'Switchboard-User': o.endUser } : {}) } }),
+        o,
       ),
-    list: (query?: T.ListRunsData['query']) => unwrap(api.listRuns({ client: this.client, query })),
-    get: (runId: string) => unwrap(api.getRun({ client: this.client, path: { runId } })),
-    cancel: (runId: string) => unwrap(api.cancelRun({ client: this.client, path: { runId } })),
-    resume: (runId: string, body?: T.RunResume) => unwrap(api.resumeRun({ client: this.client, path: { runId }, body })),
-    events: (runId: string, query?: T.ListRunEventsData['query']) => unwrap(api.listRunEvents({ client: this.client, path: { runId }, query })),
-    /** The run's events, history then live, until its terminal status; reconnects from the last event id. */
-    stream: (runId: string, o: StreamOptions = {}) => this.events$(api.streamRun({ client: this.client, path: { runId }, query: { after: o.after }, signal: o.signal, ...SSE_RETRIES })),
-    /** Every run's events in the application, or one agent's. */
+    list: (query?: T.ListRunsData['query'], o?: RequestOptions) =>
+      this.list<T.Run, T.RunList>((page, c) => api.listRuns({ ...c, query: { ...query, page } }), query, o),
+    get: (runId: string, o?: RequestOptions) => this.call((c) => api.getRun({ ...c, path: { runId } }), o),
+    cancel: (runId: string, o?: RequestOptions) => this.call((c) => api.cancelRun({ ...c, path: { runId } }), o),
+    resume: (runId: string, body?: T.RunResume, o?: RequestOptions) => this.call((c) => api.resumeRun({ ...c, path: { runId }, body }), o),
+    /** One page of the run's stored events (`after` a seq); see `stream` to follow them live. */
+    events: (runId: string, query?: T.ListRunEventsData['query'], o?: RequestOptions) =>
+      this.call((c) => api.listRunEvents({ ...c, path: { runId }, query }), o),
+    /**
+     * The run's events, history then live, ending after its terminal status. A dropped connection
+     * is resumed from the last event received: every event arrives once, in order.
+     */
+    stream: (runId: string, o: StreamOptions = {}) =>
+      runEventStream((last, signal) => this.openStream(`/api/v1/realtime/runs/${encodeURIComponent(runId)}`, last, signal), {
+        ...o,
+        runFinished: async () => isTerminalStatus((await this.runs.get(runId)).status),
+      }),
+    /** Every run's events in the application (or one agent's), live, until you stop iterating or abort. */
     streamAll: (o: StreamOptions & { agentId?: string } = {}) =>
-      this.events$(
-        o.agentId
-          ? api.streamAgentRuns({ client: this.client, path: { agentId: o.agentId }, query: { after: o.after }, signal: o.signal, ...SSE_RETRIES })
-          : api.streamRuns({ client: this.client, query: { after: o.after }, signal: o.signal, ...SSE_RETRIES }),
+      runEventStream(
+        (last, signal) =>
+          this.openStream(o.agentId ? `/api/v1/realtime/agents/${encodeURIComponent(o.agentId)}/runs` : '/api/v1/realtime/runs', last, signal),
+        o,
       ),
+    /** Creates a run, follows it to its end, and returns it in its final state. */
+    createAndWait: async (body: T.RunCreate, o: RunCreateOptions = {}) => {
+      const run = await this.runs.create(body, o);
+      for await (const event of this.runs.stream(run.id, { signal: o.signal })) void event;
+      return this.runs.get(run.id, o);
+    },
   };
 
   /** Runners: registration with an application key; the rest with the runner's own token (`apiKey: 'sbr_...'`). */
   readonly runners = {
-    register: (body: T.RunnerCreate, o?: WriteOptions) => unwrap(api.registerRunner({ client: this.client, body, headers: idempotency(o) })),
-    list: (query?: T.ListRunnersData['query']) => unwrap(api.listRunners({ client: this.client, query })),
-    get: (runnerId: string) => unwrap(api.getRunner({ client: this.client, path: { runnerId } })),
-    delete: (runnerId: string, o?: ConditionalOptions) => unwrap(api.deleteRunner({ client: this.client, path: { runnerId }, headers: ifMatch(o) })),
+    register: (body: T.RunnerCreate, o?: WriteOptions) => this.call((c) => api.registerRunner({ ...c, body, headers: this.idempotent(o) }), o),
+    list: (query?: T.ListRunnersData['query'], o?: RequestOptions) =>
+      this.list<T.Runner, T.RunnerList>((page, c) => api.listRunners({ ...c, query: { ...query, page } }), query, o),
+    get: (runnerId: string, o?: RequestOptions) => this.call((c) => api.getRunner({ ...c, path: { runnerId } }), o),
+    delete: (runnerId: string, o?: ConditionalOptions) => this.call((c) => api.deleteRunner({ ...c, path: { runnerId }, headers: ifMatch(o) }), o),
     /** The next run for this runner, waiting up to `wait` seconds; undefined when there is none. */
-    claim: async (runnerId: string, query?: T.ClaimRunData['query'], signal?: AbortSignal) => {
-      const claim = await unwrap(api.claimRun({ client: this.client, path: { runnerId }, query, signal }));
-      return claim && typeof claim === 'object' && 'lease' in claim ? claim : undefined;
+    claim: async (runnerId: string, query?: T.ClaimRunData['query'], o?: RequestOptions) => {
+      const timeout = Math.max(o?.timeout ?? this.transport.timeout, ((query?.wait ?? 0) + 10) * 1000);
+      const claim = await this.call((c) => api.claimRun({ ...c, path: { runnerId }, query }), { ...o, timeout });
+      return 'lease' in claim ? (claim as WithResponse<T.Claim>) : undefined;
     },
-    heartbeat: (leaseId: string, body: T.HeartbeatRequest) => unwrap(api.heartbeatLease({ client: this.client, path: { leaseId }, body })),
-    appendEvents: (leaseId: string, body: T.RunEventsAppend) => unwrap(api.appendRunEvents({ client: this.client, path: { leaseId }, body })),
-    complete: (leaseId: string, body: T.RunComplete) => unwrap(api.completeRun({ client: this.client, path: { leaseId }, body })),
-    wait: (leaseId: string, body: T.RunWait) => unwrap(api.waitRun({ client: this.client, path: { leaseId }, body })),
+    heartbeat: (leaseId: string, body: T.HeartbeatRequest, o?: RequestOptions) => this.call((c) => api.heartbeatLease({ ...c, path: { leaseId }, body }), o),
+    appendEvents: (leaseId: string, body: T.RunEventsAppend, o?: RequestOptions) => this.call((c) => api.appendRunEvents({ ...c, path: { leaseId }, body }), o),
+    complete: (leaseId: string, body: T.RunComplete, o?: RequestOptions) => this.call((c) => api.completeRun({ ...c, path: { leaseId }, body }), o),
+    wait: (leaseId: string, body: T.RunWait, o?: RequestOptions) => this.call((c) => api.waitRun({ ...c, path: { leaseId }, body }), o),
   };
-
-  private async *events$(opened: Promise<{ stream: AsyncGenerator<unknown> }>): AsyncGenerator<T.RunEvent> {
-    const { stream } = await opened;
-    for await (const event of stream) yield event as T.RunEvent;
-  }
 }
+
+const ifMatch = (o?: ConditionalOptions) => (o?.ifMatch ? { 'If-Match': o.ifMatch } : undefined);

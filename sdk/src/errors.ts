@@ -1,20 +1,69 @@
 import type { Problem } from './generated/types.gen.js';
 
-/** An API error, with the RFC 9457 problem the server sent and the request id to quote. */
+/** Any failure of an API call: an error response (with its RFC 9457 problem), a timeout, or a network error. */
 export class SwitchboardError extends Error {
+  /** HTTP status; 0 when no response arrived. */
   readonly status: number;
+  /** The problem's code (`not-found`, `validation-error`, ...), or `timeout` / `connection-error`. */
   readonly code: string;
   readonly problem: Problem | undefined;
+  /** Quote it when reporting a problem: the server logs every request under it. */
   readonly requestId: string | undefined;
   readonly headers: Headers;
 
-  constructor(response: Response, problem: Problem | undefined) {
-    super(problem ? `${problem.title}: ${problem.detail}` : `HTTP ${response.status}`);
-    this.name = 'SwitchboardError';
-    this.status = response.status;
-    this.code = problem?.code ?? `http-${response.status}`;
+  constructor(status: number, problem: Problem | undefined, headers: Headers, message?: string, options?: { cause?: unknown }) {
+    super(message ?? (problem ? `${problem.title}: ${problem.detail}` : `HTTP ${status}`), options);
+    this.name = new.target.name;
+    this.status = status;
+    this.code = problem?.code ?? (status ? `http-${status}` : 'connection-error');
     this.problem = problem;
-    this.requestId = problem?.requestId ?? response.headers.get('request-id') ?? undefined;
-    this.headers = response.headers;
+    this.requestId = problem?.requestId ?? headers.get('request-id') ?? undefined;
+    this.headers = headers;
   }
+
+  /** Field-level reasons of a validation error: JSON pointers into the request, or parameter names. */
+  get errors() {
+    return this.problem?.errors ?? [];
+  }
+}
+
+export class BadRequestError extends SwitchboardError {}
+export class AuthenticationError extends SwitchboardError {}
+export class PermissionDeniedError extends SwitchboardError {}
+export class NotFoundError extends SwitchboardError {}
+export class ConflictError extends SwitchboardError {}
+export class PreconditionFailedError extends SwitchboardError {}
+export class PayloadTooLargeError extends SwitchboardError {}
+export class UnsupportedMediaTypeError extends SwitchboardError {}
+export class ValidationError extends SwitchboardError {}
+export class RateLimitError extends SwitchboardError {
+  /** Seconds to wait before the budget refills, from Retry-After. */
+  get retryAfter(): number | undefined {
+    const value = Number(this.headers.get('retry-after'));
+    return Number.isFinite(value) && value >= 0 ? value : undefined;
+  }
+}
+export class InternalServerError extends SwitchboardError {}
+/** No response: the connection failed or was reset. */
+export class ConnectionError extends SwitchboardError {}
+/** No response within the call's timeout. */
+export class TimeoutError extends SwitchboardError {}
+
+const BY_STATUS: Record<number, typeof SwitchboardError> = {
+  400: BadRequestError,
+  401: AuthenticationError,
+  403: PermissionDeniedError,
+  404: NotFoundError,
+  409: ConflictError,
+  412: PreconditionFailedError,
+  413: PayloadTooLargeError,
+  415: UnsupportedMediaTypeError,
+  422: ValidationError,
+  429: RateLimitError,
+};
+
+/** The error class for a response status. */
+export function errorFor(status: number, problem: Problem | undefined, headers: Headers): SwitchboardError {
+  const Kind = BY_STATUS[status] ?? (status >= 500 ? InternalServerError : SwitchboardError);
+  return new Kind(status, problem, headers);
 }

@@ -1,3 +1,16 @@
-export { Switchboard, type SwitchboardOptions, type WriteOptions, type ConditionalOptions } from './client.js';
-export { SwitchboardError } from './errors.js';
+export {
+  Switchboard,
+  type SwitchboardOptions,
+  type RequestOptions,
+  type WriteOptions,
+  type ConditionalOptions,
+  type RunCreateOptions,
+  type StreamOptions,
+  type ResponseInfo,
+  type WithResponse,
+} from './client.js';
+export * from './errors.js';
+export { PageList, type Page, type Pagination } from './pagination.js';
+export { isTerminalEvent, isTerminalStatus } from './stream.js';
+export { verifyWebhook, WebhookVerificationError, type WebhookEvent } from './webhooks.js';
 export type * from './generated/types.gen.js';

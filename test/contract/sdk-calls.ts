@@ -10,6 +10,14 @@ export const SAMPLE = {
   leaseId: 'lease_01jd4x7p2kf8q6v3b9m5t0s1ab',
 };
 
+/** The first event of a stream, then stops reading (the mock repeats its example forever). */
+const first = async <T>(events: AsyncGenerator<T>): Promise<T> => {
+  const { value, done } = await events.next();
+  await events.return(undefined as never);
+  if (done) throw new Error('the stream yielded no event');
+  return value;
+};
+
 /** Reads a stream to its end; one that yields nothing (failed, then gave up) is an error. */
 export const drain = async <T>(events: AsyncIterable<T>): Promise<T[]> => {
   const seen: T[] = [];
@@ -61,9 +69,9 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, (
     cancelRun: () => sb.runs.cancel(runId),
     resumeRun: () => sb.runs.resume(runId, { input: { approved: true } }),
     listRunEvents: () => sb.runs.events(runId, { after: 0, limit: 10 }),
-    streamRun: () => drain(sb.runs.stream(runId)),
-    streamAgentRuns: () => drain(sb.runs.streamAll({ agentId })),
-    streamRuns: () => drain(sb.runs.streamAll()),
+    streamRun: () => first(sb.runs.stream(runId)),
+    streamAgentRuns: () => first(sb.runs.streamAll({ agentId })),
+    streamRuns: () => first(sb.runs.streamAll()),
     registerRunner: () => sb.runners.register({ name: 'worker', labels: ['eu'] }),
     listRunners: () => sb.runners.list({ label: 'eu' }),
     getRunner: () => sb.runners.get(runnerId),

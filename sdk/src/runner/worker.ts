@@ -122,7 +122,7 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
   async function slot() {
     while (!stopping.signal.aborted) {
       try {
-        const claim = await client.runners.claim(options.runnerId, { wait: Math.min(30, options.waitSeconds ?? 30) }, stopping.signal);
+        const claim = await client.runners.claim(options.runnerId, { wait: Math.min(30, options.waitSeconds ?? 30) }, { signal: stopping.signal });
         if (claim) await execute(claim);
       } catch (err) {
         if (stopping.signal.aborted) return;

@@ -1,7 +1,6 @@
 import cors from '@koa/cors';
 import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
-import type { Logger } from 'pino';
 import type { OperationSpec } from '../spec/operations.js';
 import type { OperationValidators } from '../spec/validators.js';
 import { newId } from '../util/ids.js';

@@ -29,7 +29,11 @@ class Listeners {
   }
   deliver(events: StoredEvent[]) {
     const byApp = new Map<string, StoredEvent[]>();
-    for (const e of events) byApp.set(e.applicationId, [...(byApp.get(e.applicationId) ?? []), e]);
+    for (const e of events) {
+      const list = byApp.get(e.applicationId);
+      if (list) list.push(e);
+      else byApp.set(e.applicationId, [e]);
+    }
     for (const [app, list] of byApp) this.emitter.emit(app, list);
   }
 }

@@ -65,7 +65,7 @@ export function resolveRef(doc: OpenApiDocument, value: unknown, pointer: string
   return { value: current, pointer: at };
 }
 
-function contentSchemas(doc: OpenApiDocument, content: Record<string, unknown> | undefined, pointer: string) {
+function contentSchemas(content: Record<string, unknown> | undefined, pointer: string) {
   const schemaPointers: Record<string, string> = {};
   for (const [type, media] of Object.entries(content ?? {})) {
     const m = media as { schema?: unknown };
@@ -98,14 +98,14 @@ export function extractOperations(doc: OpenApiDocument): OperationSpec[] {
       let requestBody: OperationSpec['requestBody'];
       if (op.requestBody) {
         const rb = resolveRef(doc, op.requestBody, `${opPointer}/requestBody`);
-        const c = contentSchemas(doc, rb.value.content as Record<string, unknown>, rb.pointer);
+        const c = contentSchemas(rb.value.content as Record<string, unknown>, rb.pointer);
         requestBody = { required: Boolean(rb.value.required), ...c };
       }
 
       const responses: Record<string, ResponseSpec> = {};
       for (const [status, raw] of Object.entries((op.responses as Record<string, unknown>) ?? {})) {
         const r = resolveRef(doc, raw, `${opPointer}/responses/${status}`);
-        const c = contentSchemas(doc, r.value.content as Record<string, unknown>, r.pointer);
+        const c = contentSchemas(r.value.content as Record<string, unknown>, r.pointer);
         responses[status] = { ...c, headers: Object.keys((r.value.headers as object | undefined) ?? {}).map((h) => h.toLowerCase()) };
       }
 

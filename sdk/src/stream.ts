@@ -1,0 +1,80 @@
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { ConnectionError, errorFor, SwitchboardError } from './errors.js';
+import type { Problem, RunEvent, RunStatus } from './generated/types.gen.js';
+
+const TERMINAL: ReadonlySet<string> = new Set<RunStatus>(['succeeded', 'failed', 'cancelled', 'timed_out', 'expired']);
+
+export const isTerminalStatus = (status: string) => TERMINAL.has(status);
+
+/** Whether an event is the last of its run: a status event with a terminal status. */
+export const isTerminalEvent = (e: RunEvent) => e.type === 'status' && isTerminalStatus(String(e.data.status));
+
+export type StreamOpen = (lastEventId: string | undefined, signal: AbortSignal) => Promise<Response>;
+
+const MAX_CONSECUTIVE_FAILURES = 5;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Reads an SSE stream of run events, reconnecting after a drop from the last event id it saw, so
+ * the caller gets every event once and in order. A single-run stream ends after the run's
+ * terminal event; errors other than a lost connection are thrown as SwitchboardErrors.
+ */
+export async function* runEventStream(
+  open: StreamOpen,
+  options: { signal?: AbortSignal; after?: number; runFinished?: () => Promise<boolean> },
+): AsyncGenerator<RunEvent> {
+  const endsWithRun = Boolean(options.runFinished);
+  let lastEventId = options.after !== undefined ? String(options.after) : undefined;
+  let failures = 0;
+  const controller = new AbortController();
+  options.signal?.addEventListener('abort', () => controller.abort(options.signal?.reason), { once: true });
+  try {
+    for (;;) {
+      let response: Response;
+      try {
+        response = await open(lastEventId, controller.signal);
+      } catch (err) {
+        if (controller.signal.aborted) return;
+        if (!(err instanceof ConnectionError) || ++failures > MAX_CONSECUTIVE_FAILURES) throw err;
+        await sleep(250 * 2 ** failures);
+        continue;
+      }
+      if (!response.ok) {
+        const problem = (await response.json().catch(() => undefined)) as Problem | undefined;
+        throw errorFor(response.status, problem, response.headers);
+      }
+      failures = 0;
+      const queue: EventSourceMessage[] = [];
+      const parser = createParser({ onEvent: (message) => queue.push(message) });
+      const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          parser.feed(value);
+          while (queue.length) {
+            const message = queue.shift()!;
+            const event = JSON.parse(message.data) as RunEvent;
+            if (message.id) lastEventId = message.id;
+            yield event;
+            if (endsWithRun && isTerminalEvent(event)) return;
+          }
+        }
+      } catch (err) {
+        if (controller.signal.aborted) return;
+        if (err instanceof SwitchboardError) throw err;
+        // The connection dropped mid-stream: resume after the last event delivered.
+      } finally {
+        reader.releaseLock();
+      }
+      if (controller.signal.aborted) return;
+      // A run that had already ended when we resumed after its last event: nothing more will come.
+      if (options.runFinished && (await options.runFinished())) return;
+      // Ended without the run's end (a server restart, a proxy timeout): reconnect and resume.
+      if (++failures > MAX_CONSECUTIVE_FAILURES) throw new ConnectionError(0, undefined, new Headers(), 'The event stream keeps closing.');
+      await sleep(Math.min(250 * 2 ** failures, 4000));
+    }
+  } finally {
+    controller.abort();
+  }
+}
