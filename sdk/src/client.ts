@@ -187,6 +187,21 @@ export class Switchboard {
     },
   };
 
+  readonly schedules = {
+    list: (query?: T.ListSchedulesData['query'], o?: RequestOptions) =>
+      this.list<T.Schedule, T.ScheduleList>((page, c) => api.listSchedules({ ...c, query: { ...query, page } }), query, o),
+    create: (body: T.ScheduleCreate, o?: WriteOptions) => this.call((c) => api.createSchedule({ ...c, body, headers: this.idempotent(o) }), o),
+    get: (scheduleId: string, o?: RequestOptions) => this.call((c) => api.getSchedule({ ...c, path: { scheduleId } }), o),
+    update: (scheduleId: string, body: T.ScheduleUpdate, o?: ConditionalOptions) =>
+      this.call((c) => api.updateSchedule({ ...c, path: { scheduleId }, body, headers: ifMatch(o) }), o),
+    delete: (scheduleId: string, o?: ConditionalOptions) => this.call((c) => api.deleteSchedule({ ...c, path: { scheduleId }, headers: ifMatch(o) }), o),
+    pause: (scheduleId: string, o?: RequestOptions) => this.call((c) => api.pauseSchedule({ ...c, path: { scheduleId } }), o),
+    resume: (scheduleId: string, o?: RequestOptions) => this.call((c) => api.resumeSchedule({ ...c, path: { scheduleId } }), o),
+    /** The runs the schedule started, newest first. */
+    runs: (scheduleId: string, query?: T.ListScheduleRunsData['query'], o?: RequestOptions) =>
+      this.list<T.Run, T.RunList>((page, c) => api.listScheduleRuns({ ...c, path: { scheduleId }, query: { ...query, page } }), query, o),
+  };
+
   /** Runners: registration with an application key; the rest with the runner's own token (`apiKey: 'sbr_...'`). */
   readonly runners = {
     register: (body: T.RunnerCreate, o?: WriteOptions) => this.call((c) => api.registerRunner({ ...c, body, headers: this.idempotent(o) }), o),

@@ -11,8 +11,9 @@ import { createRateLimiter } from './http/rate-limit.js';
 import { inProcessBus, postgresBus, redisBus, type EventBus } from './realtime/bus.js';
 import type { StreamRegistry } from './realtime/sse.js';
 import { allHandlers } from './resources/index.js';
-import { eventsByCursor } from './resources/runs/events.js';
+import { eventsByCursor, type StoredEvent } from './resources/runs/events.js';
 import { reap } from './resources/runs/lifecycle.js';
+import { fireDueSchedules } from './resources/schedules/engine.js';
 import { loadBundledSpec } from './spec/load-spec.js';
 import { extractOperations } from './spec/operations.js';
 import { compileValidators } from './spec/validators.js';
@@ -25,6 +26,8 @@ export type RunningServer = {
   bus: EventBus;
   /** One reaper pass now (tests drive it with a fake clock instead of waiting). */
   reapNow(): Promise<void>;
+  /** One scheduler pass now. */
+  fireSchedulesNow(): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -67,17 +70,23 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
-  let reaping: Promise<void> | undefined;
-  const reapNow = () =>
-    (reaping ??= reap(db)
-      .then((events) => bus.publish(events))
-      .finally(() => {
-        reaping = undefined;
-      }));
-  const reaper = setInterval(() => {
-    reapNow().catch((err: unknown) => logger.warn({ err }, 'reaper pass failed'));
-  }, config.runs.reaperIntervalMs);
-  reaper.unref();
+  /** A periodic job whose passes never overlap; `now()` runs one pass at once. */
+  const periodic = (name: string, pass: () => Promise<StoredEvent[]>, intervalMs: number) => {
+    let running: Promise<void> | undefined;
+    const now = () =>
+      (running ??= pass()
+        .then((events) => bus.publish(events))
+        .finally(() => {
+          running = undefined;
+        }));
+    const timer = setInterval(() => {
+      now().catch((err: unknown) => logger.warn({ err }, `${name} pass failed`));
+    }, intervalMs);
+    timer.unref();
+    return { now, stop: async () => (clearInterval(timer), await running?.catch(() => {})) };
+  };
+  const reaper = periodic('reaper', () => reap(db), config.runs.reaperIntervalMs);
+  const scheduler = periodic('scheduler', () => fireDueSchedules(db, config.schedules.misfireMs), config.schedules.intervalMs);
 
   const purge = setInterval(() => {
     purgeExpiredIdempotencyKeys(db).catch((err: unknown) => logger.warn({ err }, 'idempotency purge failed'));
@@ -90,11 +99,12 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     logger,
     bootstrap: bootstrapped,
     bus,
-    reapNow,
+    reapNow: reaper.now,
+    fireSchedulesNow: scheduler.now,
     async close() {
       clearInterval(purge);
-      clearInterval(reaper);
-      await reaping?.catch(() => {});
+      await reaper.stop();
+      await scheduler.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const end of [...streams]) end();

@@ -8,6 +8,7 @@ export const SAMPLE = {
   runId: 'run_01jd4x7p2kf8q6v3b9m5t0s1ab',
   runnerId: 'runner_01jd4x7p2kf8q6v3b9m5t0s1ab',
   leaseId: 'lease_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  scheduleId: 'sched_01jd4x7p2kf8q6v3b9m5t0s1ab',
 };
 
 /** The first event of a stream, then stops reading (the mock repeats its example forever). */
@@ -31,7 +32,7 @@ export const drain = async <T>(events: AsyncIterable<T>): Promise<T[]> => {
  * operation, so a new operation without an SDK method fails them.
  */
 export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, () => Promise<unknown>> {
-  const { agentId, applicationId, apiKeyId, runId, runnerId, leaseId } = SAMPLE;
+  const { agentId, applicationId, apiKeyId, runId, runnerId, leaseId, scheduleId } = SAMPLE;
   const raw = { client: sb.client, throwOnError: true as const };
   return {
     getHealth: () => sb.system.health(),
@@ -80,6 +81,14 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, (
     heartbeatLease: () => runner.runners.heartbeat(leaseId, { fencingToken: 1 }),
     appendRunEvents: () => runner.runners.appendEvents(leaseId, { fencingToken: 1, events: [{ runnerSeq: 1, type: 'log', data: { message: 'hi' } }] }),
     completeRun: () => runner.runners.complete(leaseId, { fencingToken: 1, status: 'succeeded', output: { answer: 42 } }),
+    listSchedules: () => sb.schedules.list({ status: 'active', agentId, sort: 'nextRunAt' }),
+    createSchedule: () => sb.schedules.create({ name: 'Nightly report', agentId, cron: '0 2 * * *', timezone: 'Europe/Paris' }),
+    getSchedule: () => sb.schedules.get(scheduleId),
+    updateSchedule: () => sb.schedules.update(scheduleId, { cron: '30 2 * * *' }),
+    deleteSchedule: () => sb.schedules.delete(scheduleId),
+    pauseSchedule: () => sb.schedules.pause(scheduleId),
+    resumeSchedule: () => sb.schedules.resume(scheduleId),
+    listScheduleRuns: () => sb.schedules.runs(scheduleId, { status: 'succeeded' }),
     waitRun: () => runner.runners.wait(leaseId, { fencingToken: 1, requiredAction: { type: 'approval', message: 'Approve?', data: {} } }),
   };
 }

@@ -129,6 +129,21 @@ describe('the SDK against the real server, through the contract-checking proxy',
     await step('deleteRunner', () => sb.runners.delete(registered.id));
   });
 
+  it('manages schedules', async () => {
+    const agent = await sb.agents.create({ name: uniqueName('Scheduled'), model: 'echo' });
+    const schedule = await step('createSchedule', () =>
+      sb.schedules.create({ name: 'Nightly', agentId: agent.id, cron: '0 2 * * *', timezone: 'Europe/Paris', input: { report: 'daily' } }),
+    );
+    expect(schedule.nextRunAt).toMatch(/T0[01]:00:00\.000Z$/);
+    await step('getSchedule', () => sb.schedules.get(schedule.id));
+    expect((await step('updateSchedule', () => sb.schedules.update(schedule.id, { cron: '30 2 * * *', metadata: { team: 'ops' } }))).cron).toBe('30 2 * * *');
+    expect((await step('pauseSchedule', () => sb.schedules.pause(schedule.id))).nextRunAt).toBeNull();
+    expect((await step('resumeSchedule', () => sb.schedules.resume(schedule.id))).status).toBe('active');
+    expect((await step('listSchedules', () => sb.schedules.list({ agentId: agent.id, sort: '-nextRunAt' }))).data.map((s) => s.id)).toEqual([schedule.id]);
+    expect((await step('listScheduleRuns', () => sb.schedules.runs(schedule.id))).data).toEqual([]);
+    await step('deleteSchedule', () => sb.schedules.delete(schedule.id));
+  });
+
   it('answers errors as problems that match the spec', async () => {
     const err = await sb.agents.get('agent_01jd4x7p2kf8q6v3b9m5t0s1ab').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SwitchboardError);

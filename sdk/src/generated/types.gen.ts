@@ -1338,6 +1338,165 @@ export type RunWait = {
 export type RunStreamEvent = RunEvent;
 
 /**
+ * Schedule
+ *
+ * Starts a run of an agent on a fixed input at the times a cron expression describes, in an IANA time zone. Each due time starts exactly one run (`triggeredBy` `{ "type": "schedule", "id": ... }`), even when several server replicas are running. A `paused` schedule starts no runs and has no `nextRunAt`; due times that pass while it is paused are not made up when it is resumed.
+ */
+export type Schedule = {
+    /**
+     * Identifier of the schedule.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'schedule';
+    /**
+     * Display name.
+     */
+    name: string;
+    /**
+     * Agent the schedule starts runs of (at its current version at each due time).
+     */
+    agentId: string;
+    /**
+     * When the schedule fires, in standard cron syntax as parsed by croner: five fields (minute, hour, day of month, month, day of week), e.g. `0 9 * * 1-5` for 09:00 on weekdays, or six with seconds first, e.g. `30 0 9 * * 1-5`. Evaluated in `timezone`.
+     */
+    cron: string;
+    /**
+     * IANA time zone the cron expression is evaluated in (e.g. `Europe/Berlin`), `UTC` by default.
+     */
+    timezone: string;
+    /**
+     * Input of every run the schedule starts (free-form).
+     */
+    input: {
+        [key: string]: unknown;
+    };
+    metadata: Metadata;
+    /**
+     * `active` schedules start runs at their due times; `paused` schedules start none.
+     */
+    status: 'active' | 'paused';
+    /**
+     * What happens to due times missed while no server was running: `skip` drops them, `runOnce` starts one run for them at start-up; either way the schedule then continues from the next due time.
+     */
+    missedRunPolicy: 'skip' | 'runOnce';
+    /**
+     * Next due time (UTC, millisecond precision); `null` while the schedule is paused.
+     */
+    nextRunAt: string | null;
+    /**
+     * Time the schedule last started a run (UTC, millisecond precision); `null` until it has started one.
+     */
+    lastRunAt: string | null;
+    /**
+     * Identifier of the last run the schedule started; `null` until it has started one.
+     */
+    lastRunId: string | null;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * ScheduleList
+ *
+ * One page of schedules.
+ */
+export type ScheduleList = {
+    /**
+     * Schedules on this page.
+     */
+    data: Array<Schedule>;
+    pagination: Pagination;
+};
+
+/**
+ * ScheduleCreate
+ *
+ * Fields of a new schedule. The cron expression and the time zone are checked: an expression croner cannot parse, or a zone that is not a known IANA name, is 422 `validation-error` with the pointer `/cron` or `/timezone`.
+ */
+export type ScheduleCreate = {
+    /**
+     * Display name.
+     */
+    name: string;
+    /**
+     * Agent to start runs of; it must exist and not be retired. It cannot be changed later.
+     */
+    agentId: string;
+    /**
+     * When the schedule fires, in standard cron syntax as parsed by croner: five fields (minute, hour, day of month, month, day of week), e.g. `0 9 * * 1-5`, or six with seconds first.
+     */
+    cron: string;
+    /**
+     * IANA time zone the cron expression is evaluated in (e.g. `Europe/Berlin`).
+     */
+    timezone?: string;
+    /**
+     * Input of every run the schedule starts (free-form).
+     */
+    input?: {
+        [key: string]: unknown;
+    };
+    metadata?: Metadata;
+    /**
+     * What happens to due times missed while no server was running: `skip` drops them, `runOnce` starts one run for them at start-up; either way the schedule then continues from the next due time.
+     */
+    missedRunPolicy?: 'skip' | 'runOnce';
+    /**
+     * Initial status; a schedule created `paused` starts no runs until resumed.
+     */
+    status?: 'active' | 'paused';
+};
+
+/**
+ * MetadataPatch
+ *
+ * JSON merge patch (RFC 7396) of `Metadata`: keys sent with a string replace theirs, keys set to `null` are removed, others stay. The result must still fit `Metadata` (at most 50 keys).
+ */
+export type MetadataPatch = {
+    [key: string]: string | null;
+};
+
+/**
+ * ScheduleUpdate
+ *
+ * JSON merge patch (RFC 7396) of a schedule: members that are present replace the stored value; `input` and `metadata` are merged member by member. Changing `cron` or `timezone` recomputes `nextRunAt` of an active schedule. The agent cannot be changed (create another schedule), and the status changes only through `pauseSchedule` and `resumeSchedule`.
+ */
+export type ScheduleUpdate = {
+    /**
+     * Display name.
+     */
+    name?: string;
+    /**
+     * When the schedule fires, in standard cron syntax as parsed by croner: five fields, e.g. `0 9 * * 1-5`, or six with seconds first.
+     */
+    cron?: string;
+    /**
+     * IANA time zone the cron expression is evaluated in (e.g. `Europe/Berlin`).
+     */
+    timezone?: string;
+    /**
+     * Input of the runs, merged as a JSON merge patch (RFC 7396): members sent replace theirs, members set to null are removed, others stay.
+     */
+    input?: {
+        [key: string]: unknown;
+    };
+    metadata?: MetadataPatch;
+    /**
+     * What happens to due times missed while no server was running: `skip` drops them, `runOnce` starts one run for them at start-up.
+     */
+    missedRunPolicy?: 'skip' | 'runOnce';
+};
+
+/**
  * Page number, starting at 1. A page past the end returns an empty `data` array.
  */
 export type Page = number;
@@ -1411,6 +1570,11 @@ export type LastEventId = string;
  * Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
  */
 export type StreamAfter = number;
+
+/**
+ * Identifier of the schedule.
+ */
+export type ScheduleId = string;
 
 export type GetHealthData = {
     body?: never;
@@ -4319,3 +4483,555 @@ export type StreamAgentRunsResponses = {
 };
 
 export type StreamAgentRunsResponse = StreamAgentRunsResponses[keyof StreamAgentRunsResponses];
+
+export type ListSchedulesData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. Sorting by `nextRunAt` puts paused schedules, which have no next run time, last in both directions.
+         */
+        sort?: 'createdAt' | '-createdAt' | 'name' | '-name' | 'nextRunAt' | '-nextRunAt';
+        /**
+         * Only schedules with this status.
+         */
+        status?: 'active' | 'paused';
+        /**
+         * Only schedules of this agent.
+         */
+        agentId?: string;
+    };
+    url: '/api/v1/schedules';
+};
+
+export type ListSchedulesErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListSchedulesError = ListSchedulesErrors[keyof ListSchedulesErrors];
+
+export type ListSchedulesResponses = {
+    /**
+     * One page of schedules.
+     */
+    200: ScheduleList;
+};
+
+export type ListSchedulesResponse = ListSchedulesResponses[keyof ListSchedulesResponses];
+
+export type CreateScheduleData = {
+    body: ScheduleCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/schedules';
+};
+
+export type CreateScheduleErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateScheduleError = CreateScheduleErrors[keyof CreateScheduleErrors];
+
+export type CreateScheduleResponses = {
+    /**
+     * The schedule was created.
+     */
+    201: Schedule;
+};
+
+export type CreateScheduleResponse = CreateScheduleResponses[keyof CreateScheduleResponses];
+
+export type DeleteScheduleData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the schedule.
+         */
+        scheduleId: string;
+    };
+    query?: never;
+    url: '/api/v1/schedules/{scheduleId}';
+};
+
+export type DeleteScheduleErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type DeleteScheduleError = DeleteScheduleErrors[keyof DeleteScheduleErrors];
+
+export type DeleteScheduleResponses = {
+    /**
+     * The schedule was deleted.
+     */
+    204: void;
+};
+
+export type DeleteScheduleResponse = DeleteScheduleResponses[keyof DeleteScheduleResponses];
+
+export type GetScheduleData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the schedule.
+         */
+        scheduleId: string;
+    };
+    query?: never;
+    url: '/api/v1/schedules/{scheduleId}';
+};
+
+export type GetScheduleErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetScheduleError = GetScheduleErrors[keyof GetScheduleErrors];
+
+export type GetScheduleResponses = {
+    /**
+     * The schedule.
+     */
+    200: Schedule;
+};
+
+export type GetScheduleResponse = GetScheduleResponses[keyof GetScheduleResponses];
+
+export type UpdateScheduleData = {
+    body: ScheduleUpdate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the schedule.
+         */
+        scheduleId: string;
+    };
+    query?: never;
+    url: '/api/v1/schedules/{scheduleId}';
+};
+
+export type UpdateScheduleErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type UpdateScheduleError = UpdateScheduleErrors[keyof UpdateScheduleErrors];
+
+export type UpdateScheduleResponses = {
+    /**
+     * The updated schedule.
+     */
+    200: Schedule;
+};
+
+export type UpdateScheduleResponse = UpdateScheduleResponses[keyof UpdateScheduleResponses];
+
+export type PauseScheduleData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the schedule.
+         */
+        scheduleId: string;
+    };
+    query?: never;
+    url: '/api/v1/schedules/{scheduleId}/pause';
+};
+
+export type PauseScheduleErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type PauseScheduleError = PauseScheduleErrors[keyof PauseScheduleErrors];
+
+export type PauseScheduleResponses = {
+    /**
+     * The schedule in its new status.
+     */
+    200: Schedule;
+};
+
+export type PauseScheduleResponse = PauseScheduleResponses[keyof PauseScheduleResponses];
+
+export type ResumeScheduleData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the schedule.
+         */
+        scheduleId: string;
+    };
+    query?: never;
+    url: '/api/v1/schedules/{scheduleId}/resume';
+};
+
+export type ResumeScheduleErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ResumeScheduleError = ResumeScheduleErrors[keyof ResumeScheduleErrors];
+
+export type ResumeScheduleResponses = {
+    /**
+     * The schedule in its new status.
+     */
+    200: Schedule;
+};
+
+export type ResumeScheduleResponse = ResumeScheduleResponses[keyof ResumeScheduleResponses];
+
+export type ListScheduleRunsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the schedule.
+         */
+        scheduleId: string;
+    };
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Only runs with this status.
+         */
+        status?: RunStatus;
+    };
+    url: '/api/v1/schedules/{scheduleId}/runs';
+};
+
+export type ListScheduleRunsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike).
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListScheduleRunsError = ListScheduleRunsErrors[keyof ListScheduleRunsErrors];
+
+export type ListScheduleRunsResponses = {
+    /**
+     * One page of runs.
+     */
+    200: RunList;
+};
+
+export type ListScheduleRunsResponse = ListScheduleRunsResponses[keyof ListScheduleRunsResponses];

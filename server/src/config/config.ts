@@ -26,6 +26,8 @@ const schema = z.object({
   REAPER_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
   SSE_PING_SECONDS: z.coerce.number().min(0.05).max(300).default(15),
   RUNNER_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
+  SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
+  SCHEDULE_MISFIRE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
 });
 
 export type Config = {
@@ -41,6 +43,8 @@ export type Config = {
   /** strict: a response that breaks the contract becomes a 500; log: it is logged and sent. */
   responseValidation: 'strict' | 'log' | 'off';
   runs: { leaseSeconds: number; reaperIntervalMs: number };
+  /** How often due schedules are fired, and how late a due time may be before it counts as missed. */
+  schedules: { intervalMs: number; misfireMs: number };
   ssePingSeconds: number;
   /** Whether the built-in runner's http agents may call private, loopback and link-local addresses. */
   runnerAllowPrivateAddresses: boolean;
@@ -74,6 +78,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimitBytes: c.BODY_LIMIT_BYTES,
     responseValidation: c.RESPONSE_VALIDATION ?? (c.NODE_ENV === 'production' ? 'log' : 'strict'),
     runs: { leaseSeconds: c.LEASE_SECONDS, reaperIntervalMs: c.REAPER_INTERVAL_MS },
+    schedules: { intervalMs: c.SCHEDULER_INTERVAL_MS, misfireMs: c.SCHEDULE_MISFIRE_SECONDS * 1000 },
     ssePingSeconds: c.SSE_PING_SECONDS,
     runnerAllowPrivateAddresses: c.RUNNER_ALLOW_PRIVATE_ADDRESSES === 'true',
   };

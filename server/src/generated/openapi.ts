@@ -917,6 +917,142 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List schedules
+         * @description Lists the schedules of the current application, newest first by default, with optional filters. Requires the `read` scope.
+         */
+        get: operations["listSchedules"];
+        put?: never;
+        /**
+         * Create a schedule
+         * @description Creates a schedule in the current application, `active` unless `status` says `paused`, and computes its `nextRunAt`. The agent must exist (404 otherwise) and not be retired (409 `invalid-transition`). A cron expression croner cannot parse, or a time zone that is not a known IANA name, is 422 `validation-error` with an `errors[].pointer` of `/cron` or `/timezone`. Omitted fields take their defaults. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
+         */
+        post: operations["createSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/schedules/{scheduleId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the schedule.
+                 * @example sched_01jd4w3k9m2p5r8t1v4x7z0b3d
+                 */
+                scheduleId: components["parameters"]["ScheduleId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a schedule
+         * @description Returns one schedule of the current application. Requires the `read` scope.
+         */
+        get: operations["getSchedule"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a schedule
+         * @description Deletes a schedule: it starts no more runs. Runs it already started are not affected. Send `If-Match` to delete only the version you read. Requires the `write` scope.
+         */
+        delete: operations["deleteSchedule"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a schedule
+         * @description Changes a schedule with a JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`. Changing `cron` or `timezone` recomputes `nextRunAt` of an active schedule; the agent cannot be changed. A cron expression croner cannot parse, or a time zone that is not a known IANA name, is 422 `validation-error` with an `errors[].pointer` of `/cron` or `/timezone`. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write` scope.
+         */
+        patch: operations["updateSchedule"];
+        trace?: never;
+    };
+    "/api/v1/schedules/{scheduleId}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the schedule.
+                 * @example sched_01jd4w3k9m2p5r8t1v4x7z0b3d
+                 */
+                scheduleId: components["parameters"]["ScheduleId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a schedule
+         * @description Pauses an `active` schedule: it starts no runs and has no `nextRunAt` until resumed. Any other status is 409 `invalid-transition`. Requires the `write` scope.
+         */
+        post: operations["pauseSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/schedules/{scheduleId}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the schedule.
+                 * @example sched_01jd4w3k9m2p5r8t1v4x7z0b3d
+                 */
+                scheduleId: components["parameters"]["ScheduleId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a schedule
+         * @description Makes a `paused` schedule `active` again and computes its `nextRunAt` from now: due times that passed while it was paused are not made up. Any other status is 409 `invalid-transition`. Requires the `write` scope.
+         */
+        post: operations["resumeSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/schedules/{scheduleId}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the schedule.
+                 * @example sched_01jd4w3k9m2p5r8t1v4x7z0b3d
+                 */
+                scheduleId: components["parameters"]["ScheduleId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List runs of a schedule
+         * @description Lists the runs a schedule started (those with `triggeredBy` `{ "type": "schedule", "id": <scheduleId> }`), newest first. Requires the `read` scope.
+         */
+        get: operations["listScheduleRuns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2063,6 +2199,139 @@ export interface components {
          * @description The `data:` of one message of a realtime (Server-Sent Events) stream: one run event as a single JSON object on one line. The message's `event:` is the event's `type`; its `id:` is the event's `seq` on the single-run stream (`streamRun`) and its `cursor` on the multi-run streams (`streamAgentRuns`, `streamRuns`).
          */
         RunStreamEvent: components["schemas"]["RunEvent"];
+        /**
+         * Schedule
+         * @description Starts a run of an agent on a fixed input at the times a cron expression describes, in an IANA time zone. Each due time starts exactly one run (`triggeredBy` `{ "type": "schedule", "id": ... }`), even when several server replicas are running. A `paused` schedule starts no runs and has no `nextRunAt`; due times that pass while it is paused are not made up when it is resumed.
+         */
+        Schedule: {
+            /** @description Identifier of the schedule. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "schedule";
+            /** @description Display name. */
+            name: string;
+            /** @description Agent the schedule starts runs of (at its current version at each due time). */
+            agentId: string;
+            /** @description When the schedule fires, in standard cron syntax as parsed by croner: five fields (minute, hour, day of month, month, day of week), e.g. `0 9 * * 1-5` for 09:00 on weekdays, or six with seconds first, e.g. `30 0 9 * * 1-5`. Evaluated in `timezone`. */
+            cron: string;
+            /** @description IANA time zone the cron expression is evaluated in (e.g. `Europe/Berlin`), `UTC` by default. */
+            timezone: string;
+            /** @description Input of every run the schedule starts (free-form). */
+            input: {
+                [key: string]: unknown;
+            };
+            metadata: components["schemas"]["Metadata"];
+            /**
+             * @description `active` schedules start runs at their due times; `paused` schedules start none.
+             * @enum {string}
+             */
+            status: "active" | "paused";
+            /**
+             * @description What happens to due times missed while no server was running: `skip` drops them, `runOnce` starts one run for them at start-up; either way the schedule then continues from the next due time.
+             * @enum {string}
+             */
+            missedRunPolicy: "skip" | "runOnce";
+            /**
+             * Format: date-time
+             * @description Next due time (UTC, millisecond precision); `null` while the schedule is paused.
+             */
+            nextRunAt: string | null;
+            /**
+             * Format: date-time
+             * @description Time the schedule last started a run (UTC, millisecond precision); `null` until it has started one.
+             */
+            lastRunAt: string | null;
+            /** @description Identifier of the last run the schedule started; `null` until it has started one. */
+            lastRunId: string | null;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * ScheduleList
+         * @description One page of schedules.
+         */
+        ScheduleList: {
+            /** @description Schedules on this page. */
+            data: components["schemas"]["Schedule"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * ScheduleCreate
+         * @description Fields of a new schedule. The cron expression and the time zone are checked: an expression croner cannot parse, or a zone that is not a known IANA name, is 422 `validation-error` with the pointer `/cron` or `/timezone`.
+         */
+        ScheduleCreate: {
+            /** @description Display name. */
+            name: string;
+            /** @description Agent to start runs of; it must exist and not be retired. It cannot be changed later. */
+            agentId: string;
+            /** @description When the schedule fires, in standard cron syntax as parsed by croner: five fields (minute, hour, day of month, month, day of week), e.g. `0 9 * * 1-5`, or six with seconds first. */
+            cron: string;
+            /**
+             * @description IANA time zone the cron expression is evaluated in (e.g. `Europe/Berlin`).
+             * @default UTC
+             */
+            timezone: string;
+            /**
+             * @description Input of every run the schedule starts (free-form).
+             * @default {}
+             */
+            input: {
+                [key: string]: unknown;
+            };
+            metadata?: components["schemas"]["Metadata"];
+            /**
+             * @description What happens to due times missed while no server was running: `skip` drops them, `runOnce` starts one run for them at start-up; either way the schedule then continues from the next due time.
+             * @default skip
+             * @enum {string}
+             */
+            missedRunPolicy: "skip" | "runOnce";
+            /**
+             * @description Initial status; a schedule created `paused` starts no runs until resumed.
+             * @default active
+             * @enum {string}
+             */
+            status: "active" | "paused";
+        };
+        /**
+         * MetadataPatch
+         * @description JSON merge patch (RFC 7396) of `Metadata`: keys sent with a string replace theirs, keys set to `null` are removed, others stay. The result must still fit `Metadata` (at most 50 keys).
+         */
+        MetadataPatch: {
+            [key: string]: string | null;
+        };
+        /**
+         * ScheduleUpdate
+         * @description JSON merge patch (RFC 7396) of a schedule: members that are present replace the stored value; `input` and `metadata` are merged member by member. Changing `cron` or `timezone` recomputes `nextRunAt` of an active schedule. The agent cannot be changed (create another schedule), and the status changes only through `pauseSchedule` and `resumeSchedule`.
+         */
+        ScheduleUpdate: {
+            /** @description Display name. */
+            name?: string;
+            /** @description When the schedule fires, in standard cron syntax as parsed by croner: five fields, e.g. `0 9 * * 1-5`, or six with seconds first. */
+            cron?: string;
+            /** @description IANA time zone the cron expression is evaluated in (e.g. `Europe/Berlin`). */
+            timezone?: string;
+            /** @description Input of the runs, merged as a JSON merge patch (RFC 7396): members sent replace theirs, members set to null are removed, others stay. */
+            input?: {
+                [key: string]: unknown;
+            };
+            metadata?: components["schemas"]["MetadataPatch"];
+            /**
+             * @description What happens to due times missed while no server was running: `skip` drops them, `runOnce` starts one run for them at start-up.
+             * @enum {string}
+             */
+            missedRunPolicy?: "skip" | "runOnce";
+        };
     };
     responses: {
         /** @description Unexpected server error. */
@@ -2305,6 +2574,11 @@ export interface components {
          * @example 42
          */
         StreamAfter: number;
+        /**
+         * @description Identifier of the schedule.
+         * @example sched_01jd4w3k9m2p5r8t1v4x7z0b3d
+         */
+        ScheduleId: string;
     };
     requestBodies: never;
     headers: {
@@ -4461,6 +4735,398 @@ export interface operations {
                      *     data: {"id":"evt_01jd5b0c2e4g6j8m0p2r4t6w8y","object":"run_event","runId":"run_01jd59x8w7v6t5s4r3q2p1n0m9","seq":7,"cursor":1052,"type":"log","data":{"level":"info","message":"Refund approved; issuing refund."},"createdAt":"2026-11-22T06:12:31.000Z"}
                      */
                     "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listSchedules: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. Sorting by `nextRunAt` puts paused schedules, which have no next run time, last in both directions. */
+                sort?: "createdAt" | "-createdAt" | "name" | "-name" | "nextRunAt" | "-nextRunAt";
+                /** @description Only schedules with this status. */
+                status?: "active" | "paused";
+                /** @description Only schedules of this agent. */
+                agentId?: string;
+            };
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of schedules. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createSchedule: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /**
+                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
+                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleCreate"];
+            };
+        };
+        responses: {
+            /** @description The schedule was created. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getSchedule: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the schedule.
+                 * @example sched_01jd4w3k9m2p5r8t1v4x7z0b3d
+                 */
+                scheduleId: components["parameters"]["ScheduleId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schedule. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteSchedule: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /**
+                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
+                 * @example "9c2f4e1a7b3d5c8e"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the schedule.
+                 * @example sched_01jd4w3k9m2p5r8t1v4x7z0b3d
+                 */
+                scheduleId: components["parameters"]["ScheduleId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schedule was deleted. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateSchedule: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /**
+                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
+                 * @example "9c2f4e1a7b3d5c8e"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the schedule.
+                 * @example sched_01jd4w3k9m2p5r8t1v4x7z0b3d
+                 */
+                scheduleId: components["parameters"]["ScheduleId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["ScheduleUpdate"];
+                "application/json": components["schemas"]["ScheduleUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated schedule. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    pauseSchedule: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the schedule.
+                 * @example sched_01jd4w3k9m2p5r8t1v4x7z0b3d
+                 */
+                scheduleId: components["parameters"]["ScheduleId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schedule in its new status. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    resumeSchedule: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the schedule.
+                 * @example sched_01jd4w3k9m2p5r8t1v4x7z0b3d
+                 */
+                scheduleId: components["parameters"]["ScheduleId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schedule in its new status. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listScheduleRuns: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Only runs with this status. */
+                status?: components["schemas"]["RunStatus"];
+            };
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the schedule.
+                 * @example sched_01jd4w3k9m2p5r8t1v4x7z0b3d
+                 */
+                scheduleId: components["parameters"]["ScheduleId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of runs. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunList"];
                 };
             };
             400: components["responses"]["BadRequest"];

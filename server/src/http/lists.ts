@@ -5,14 +5,17 @@ export type PageQuery = { page?: number; pageSize?: number; sort?: string };
 
 export type ReadOptions = { forUpdate?: boolean };
 
-/** A sort key: a column, or a text column ordered case-insensitively by code point on every database. */
-export type SortColumn = string | { text: string };
+/**
+ * A sort key: a column; a text column ordered case-insensitively by code point on every database;
+ * or a nullable column whose nulls come last in both directions (the databases disagree by default).
+ */
+export type SortColumn = string | { text: string } | { nullsLast: string };
 
-function orderExpression(query: Knex.QueryBuilder, column: SortColumn): string {
-  if (typeof column === 'string') return column;
-  const pg = isPostgres(query as unknown as Executor);
+function orderBy(query: Knex.QueryBuilder, column: SortColumn, direction: 'asc' | 'desc'): string {
+  if (typeof column === 'string') return `${column} ${direction}`;
+  if ('nullsLast' in column) return `(case when ${column.nullsLast} is null then 1 else 0 end) asc, ${column.nullsLast} ${direction}`;
   // PostgreSQL's locale collation ignores spaces and punctuation; "C" orders like SQLite does.
-  return pg ? `lower(${column.text}) collate "C"` : `lower(${column.text})`;
+  return isPostgres(query as unknown as Executor) ? `lower(${column.text}) collate "C" ${direction}` : `lower(${column.text}) ${direction}`;
 }
 
 /** Fetches one page of a query and the total, newest first unless `sort` says otherwise. */
@@ -27,13 +30,13 @@ export async function listPage<Row, Item>(
   const pageSize = params.pageSize ?? 20;
   const sort = params.sort ?? '-createdAt';
   const descending = sort.startsWith('-');
-  const column = orderExpression(query, sortColumns[sort.replace(/^-/, '')] ?? 'created_at');
   const direction = descending ? 'desc' : 'asc';
+  const order = orderBy(query, sortColumns[sort.replace(/^-/, '')] ?? 'created_at', direction);
 
   const [{ total }] = (await query.clone().clearSelect().clearOrder().count({ total: '*' })) as [{ total: number | string }];
   const rows = (await query
     .clone()
-    .orderByRaw(`${column} ${direction}, ${tieBreaker} ${direction}`)
+    .orderByRaw(`${order}, ${tieBreaker} ${direction}`)
     .limit(pageSize)
     .offset((page - 1) * pageSize)) as Row[];
   const count = Number(total);

@@ -12,6 +12,7 @@ import { applicationHandlers } from './applications/handlers.js';
 import { organizationHandlers } from './organization/organization.js';
 import { runnerHandlers } from './runners/handlers.js';
 import { runHandlers } from './runs/handlers.js';
+import { scheduleHandlers } from './schedules/handlers.js';
 import { systemHandlers } from './system/handlers.js';
 
 /** Every operation of the spec, and nothing else: a missing or extra key is a compile error. */
@@ -27,6 +28,7 @@ export function allHandlers({ spec, db, bus, config, logger, streams }: HandlerD
     ...apiKeyHandlers,
     ...agentHandlers,
     ...runHandlers(bus),
+    ...scheduleHandlers,
     ...runnerHandlers(db, bus, config.runs.leaseSeconds),
     ...realtimeHandlers(db, bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams }),
   } satisfies Handlers;

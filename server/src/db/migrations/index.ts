@@ -1,12 +1,14 @@
 import type { Knex } from 'knex';
 import * as initial from './0001_initial.js';
 import * as runs from './0002_runs.js';
+import * as schedules from './0003_schedules.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
 const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_runs': runs,
+  '0003_schedules': schedules,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

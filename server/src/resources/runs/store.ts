@@ -97,6 +97,8 @@ export type NewRun = {
   ttlSeconds: number;
   endUserId: string | null;
   triggeredBy: Run['triggeredBy'];
+  /** For a scheduled run, the due time it fired for (recorded in its first event). */
+  scheduledFor?: string;
 };
 
 /** Inserts a queued run and its first status event. */
@@ -137,11 +139,19 @@ export async function insertRun(db: Executor, run: NewRun): Promise<{ run: Run; 
     updated_at: now,
   };
   await db('runs').insert(row);
-  const { stored } = await appendEvents(db, row, [{ type: 'status', data: { status: 'queued', previousStatus: null, attempt: 1 } }]);
+  const data = { status: 'queued', previousStatus: null, attempt: 1, ...(run.scheduledFor ? { scheduledFor: run.scheduledFor } : {}) };
+  const { stored } = await appendEvents(db, row, [{ type: 'status', data }]);
   return { run: toRun(row), events: stored };
 }
 
-export type RunFilters = PageQuery & { status?: RunStatus; agentId?: string; endUserId?: string; createdAfter?: string; createdBefore?: string };
+export type RunFilters = PageQuery & {
+  status?: RunStatus;
+  agentId?: string;
+  endUserId?: string;
+  createdAfter?: string;
+  createdBefore?: string;
+  triggeredBy?: Run['triggeredBy'];
+};
 
 export function listRuns(db: Executor, applicationId: string, filters: RunFilters) {
   const query = db('runs').where({ application_id: applicationId });
@@ -150,6 +160,7 @@ export function listRuns(db: Executor, applicationId: string, filters: RunFilter
   if (filters.endUserId) query.where({ end_user_id: filters.endUserId });
   if (filters.createdAfter) query.where('created_at', '>=', new Date(filters.createdAfter).toISOString());
   if (filters.createdBefore) query.where('created_at', '<', new Date(filters.createdBefore).toISOString());
+  if (filters.triggeredBy) query.where({ triggered_by_type: filters.triggeredBy.type, triggered_by_id: filters.triggeredBy.id });
   return listPage(query, filters, { createdAt: 'created_at' }, toRun);
 }
 

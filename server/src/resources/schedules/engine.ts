@@ -1,0 +1,67 @@
+import { isPostgres, type Db } from '../../db/database.js';
+import { nowIso } from '../../util/time.js';
+import { fromJsonColumn } from '../../util/json-column.js';
+import type { StoredEvent } from '../runs/events.js';
+import { insertRun } from '../runs/store.js';
+import { nextDue } from './cron.js';
+import type { ScheduleRow } from './store.js';
+
+const BATCH = 100;
+/** One pass fires at most this many due times of one schedule (a second-by-second schedule that fell behind). */
+const MAX_FIRES_PER_PASS = 60;
+const SCHEDULED_RUN_TTL_SECONDS = 3600;
+
+/**
+ * Fires every due schedule once per due time. A due time later than `misfireMs` counts as missed
+ * (no server was running): `skip` drops it, `runOnce` starts one run for all of them. Each schedule
+ * is handled in its own transaction, locked, and its next due time moves only from the one it
+ * fired, so several replicas never fire a due time twice.
+ */
+export async function fireDueSchedules(db: Db, misfireMs: number): Promise<StoredEvent[]> {
+  const now = nowIso();
+  const published: StoredEvent[] = [];
+  const due = (await db('schedules').where({ status: 'active' }).where('next_run_at', '<=', now).select('id').limit(BATCH)) as { id: string }[];
+  for (const { id } of due) {
+    const events = await db.transaction(async (trx) => {
+      const query = trx('schedules').where({ id, status: 'active' }).where('next_run_at', '<=', now).first().forUpdate();
+      const row = (await (isPostgres(trx) ? query.skipLocked() : query)) as ScheduleRow | undefined;
+      if (!row?.next_run_at) return [];
+      const agent = (await trx('agents').where({ id: row.agent_id }).first('status', 'version')) as { status: string; version: number } | undefined;
+      const stored: StoredEvent[] = [];
+      let lastRunId = row.last_run_id;
+      let next: string | null = row.next_run_at;
+      const startRun = async (scheduledFor: string) => {
+        // A paused or retired agent takes no runs; its due times pass without one.
+        if (agent?.status !== 'active') return;
+        const { run, events } = await insertRun(trx, {
+          applicationId: row.application_id,
+          agentId: row.agent_id,
+          agentVersion: agent.version,
+          input: fromJsonColumn(row.input, {}),
+          metadata: fromJsonColumn(row.metadata, {}),
+          ttlSeconds: SCHEDULED_RUN_TTL_SECONDS,
+          endUserId: null,
+          triggeredBy: { type: 'schedule', id: row.id },
+          scheduledFor,
+        });
+        lastRunId = run.id;
+        stored.push(...events);
+      };
+      if (Date.parse(now) - Date.parse(next) > misfireMs) {
+        if (row.missed_run_policy === 'runOnce') await startRun(next);
+        next = nextDue(row.cron, row.timezone, new Date(now));
+      } else {
+        for (let fired = 0; next && next <= now && fired < MAX_FIRES_PER_PASS; fired++) {
+          await startRun(next);
+          next = nextDue(row.cron, row.timezone, new Date(next));
+        }
+      }
+      await trx('schedules')
+        .where({ id: row.id, next_run_at: row.next_run_at })
+        .update({ next_run_at: next, last_run_at: lastRunId !== row.last_run_id ? now : row.last_run_at, last_run_id: lastRunId, updated_at: now });
+      return stored;
+    });
+    published.push(...events);
+  }
+  return published;
+}

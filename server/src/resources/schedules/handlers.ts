@@ -1,0 +1,68 @@
+import type { Executor } from '../../db/database.js';
+import { defineHandlers } from '../../http/handler-types.js';
+import { ProblemError } from '../../http/problems.js';
+import { mergePatch } from '../../util/merge-patch.js';
+import { getAgent } from '../agents/store.js';
+import { listRuns } from '../runs/store.js';
+import { cronFor } from './cron.js';
+import * as store from './store.js';
+
+const transitions = {
+  pause: { from: 'active', to: 'paused' },
+  resume: { from: 'paused', to: 'active' },
+} as const;
+
+async function transition(db: Executor, applicationId: string, scheduleId: string, action: keyof typeof transitions) {
+  const row = await store.getScheduleRow(db, applicationId, scheduleId, { forUpdate: true });
+  if (row.status !== transitions[action].from) throw new ProblemError('invalid-transition', `Cannot ${action} a schedule that is ${row.status}.`);
+  await store.setScheduleStatus(db, row, transitions[action].to);
+  return { status: 200 as const, body: store.toSchedule(await store.getScheduleRow(db, applicationId, row.id)) };
+}
+
+export const scheduleHandlers = defineHandlers({
+  listSchedules: async ({ db, auth, query }) => ({ status: 200, body: await store.listSchedules(db, auth.applicationId, query) }),
+
+  createSchedule: async ({ db, auth, body }) => {
+    const agent = await getAgent(db, auth.applicationId, body.agentId);
+    if (agent.status === 'retired') throw new ProblemError('invalid-transition', 'The agent is retired; it takes no more runs.');
+    const spec: store.ScheduleSpec = {
+      name: body.name,
+      cron: body.cron,
+      timezone: body.timezone ?? 'UTC',
+      input: body.input ?? {},
+      metadata: body.metadata ?? {},
+      missedRunPolicy: body.missedRunPolicy ?? 'skip',
+    };
+    cronFor(spec.cron, spec.timezone);
+    const schedule = await store.insertSchedule(db, auth.applicationId, agent.id, spec, body.status ?? 'active');
+    return { status: 201, body: schedule, headers: { Location: `/api/v1/schedules/${schedule.id}` } };
+  },
+
+  getSchedule: async ({ db, auth, path }) => ({ status: 200, body: store.toSchedule(await store.getScheduleRow(db, auth.applicationId, path.scheduleId)) }),
+
+  updateSchedule: async ({ db, auth, path, body, checkIfMatch }) => {
+    const row = await store.getScheduleRow(db, auth.applicationId, path.scheduleId, { forUpdate: true });
+    const current = store.toSchedule(row);
+    checkIfMatch(current);
+    const { name, cron, timezone, input, metadata, missedRunPolicy } = current;
+    const next = mergePatch({ name, cron, timezone, input, metadata, missedRunPolicy }, body);
+    cronFor(next.cron, next.timezone);
+    await store.updateSchedule(db, row, { ...next, metadata: next.metadata ?? {} });
+    return { status: 200, body: store.toSchedule(await store.getScheduleRow(db, auth.applicationId, row.id)) };
+  },
+
+  deleteSchedule: async ({ db, auth, path, checkIfMatch }) => {
+    const row = await store.getScheduleRow(db, auth.applicationId, path.scheduleId, { forUpdate: true });
+    checkIfMatch(store.toSchedule(row));
+    await store.deleteSchedule(db, row.id);
+    return { status: 204, body: undefined };
+  },
+
+  pauseSchedule: ({ db, auth, path }) => transition(db, auth.applicationId, path.scheduleId, 'pause'),
+  resumeSchedule: ({ db, auth, path }) => transition(db, auth.applicationId, path.scheduleId, 'resume'),
+
+  listScheduleRuns: async ({ db, auth, path, query }) => {
+    const row = await store.getScheduleRow(db, auth.applicationId, path.scheduleId);
+    return { status: 200, body: await listRuns(db, auth.applicationId, { ...query, triggeredBy: { type: 'schedule', id: row.id } }) };
+  },
+});
