@@ -1,6 +1,7 @@
 import { createClient, createConfig, type Client } from './generated/client/index.js';
 import * as api from './generated/sdk.gen.js';
 import type * as T from './generated/types.gen.js';
+import { Webhook } from 'standardwebhooks';
 import { errorFor } from './errors.js';
 import { PageList, type Page } from './pagination.js';
 import { isTerminalStatus, runEventStream } from './stream.js';
@@ -200,6 +201,36 @@ export class Switchboard {
     /** The runs the schedule started, newest first. */
     runs: (scheduleId: string, query?: T.ListScheduleRunsData['query'], o?: RequestOptions) =>
       this.list<T.Run, T.RunList>((page, c) => api.listScheduleRuns({ ...c, path: { scheduleId }, query: { ...query, page } }), query, o),
+  };
+
+  readonly triggers = {
+    list: (query?: T.ListTriggersData['query'], o?: RequestOptions) =>
+      this.list<T.Trigger, T.TriggerList>((page, c) => api.listTriggers({ ...c, query: { ...query, page } }), query, o),
+    create: (body: T.TriggerCreate, o?: WriteOptions) => this.call((c) => api.createTrigger({ ...c, body, headers: this.idempotent(o) }), o),
+    get: (triggerId: string, o?: RequestOptions) => this.call((c) => api.getTrigger({ ...c, path: { triggerId } }), o),
+    update: (triggerId: string, body: T.TriggerUpdate, o?: ConditionalOptions) =>
+      this.call((c) => api.updateTrigger({ ...c, path: { triggerId }, body, headers: ifMatch(o) }), o),
+    delete: (triggerId: string, o?: ConditionalOptions) => this.call((c) => api.deleteTrigger({ ...c, path: { triggerId }, headers: ifMatch(o) }), o),
+    pause: (triggerId: string, o?: RequestOptions) => this.call((c) => api.pauseTrigger({ ...c, path: { triggerId } }), o),
+    resume: (triggerId: string, o?: RequestOptions) => this.call((c) => api.resumeTrigger({ ...c, path: { triggerId } }), o),
+    /** A new secret or token; the old one stops working at once. */
+    rotateSecret: (triggerId: string, o?: WriteOptions) => this.call((c) => api.rotateTriggerSecret({ ...c, path: { triggerId }, headers: this.idempotent(o) }), o),
+    /**
+     * Calls a trigger as an external system would: signed with its `whsec_` secret (Standard
+     * Webhooks) or with its `sbt_` token. The same `webhookId` never starts a second run.
+     */
+    invoke: (triggerId: string, payload: Record<string, unknown>, credential: { secret: string; webhookId?: string }, o?: RequestOptions) => {
+      const body = JSON.stringify(payload);
+      const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+      if (credential.secret.startsWith('whsec_')) {
+        const id = credential.webhookId ?? `msg_${newIdempotencyKey()}`;
+        const at = new Date();
+        Object.assign(headers, { 'webhook-id': id, 'webhook-timestamp': String(Math.floor(at.getTime() / 1000)), 'webhook-signature': new Webhook(credential.secret).sign(id, at, body) });
+      } else {
+        Object.assign(headers, { Authorization: `Bearer ${credential.secret}`, ...(credential.webhookId ? { 'webhook-id': credential.webhookId } : {}) });
+      }
+      return this.call((c) => api.invokeTrigger({ ...c, path: { triggerId }, body: payload, bodySerializer: () => body, headers }), o);
+    },
   };
 
   /** Runners: registration with an application key; the rest with the runner's own token (`apiKey: 'sbr_...'`). */

@@ -8,3 +8,4 @@ export { compileValidators } from './spec/validators.js';
 export { openDatabase } from './db/database.js';
 export { inProcessBus } from './realtime/bus.js';
 export { setClock, systemClock, type Clock } from './util/time.js';
+export { createSealer, type Sealer } from './security/sealer.js';

@@ -10,6 +10,7 @@ import { purgeExpiredIdempotencyKeys } from './http/idempotency.js';
 import { createRateLimiter } from './http/rate-limit.js';
 import { inProcessBus, postgresBus, redisBus, type EventBus } from './realtime/bus.js';
 import type { StreamRegistry } from './realtime/sse.js';
+import { createSealer, localMasterKey } from './security/sealer.js';
 import { allHandlers } from './resources/index.js';
 import { eventsByCursor, type StoredEvent } from './resources/runs/events.js';
 import { reap } from './resources/runs/lifecycle.js';
@@ -51,6 +52,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       : inProcessBus();
 
   const streams: StreamRegistry = new Set();
+  const { current, previous } = config.masterKeys;
+  const sealer = createSealer(current ?? localMasterKey((config.database as { filename: string }).filename), previous);
   const { app } = createApp({
     config,
     db,
@@ -58,7 +61,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     rateLimiter: createRateLimiter(config.rateLimits, redis),
     operations,
     validators,
-    handlers: allHandlers({ spec, db, bus, config, logger, streams }),
+    handlers: allHandlers({ spec, db, bus, config, logger, streams, sealer }),
   });
 
   const server: Server = createServer(app.callback());

@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import {
   allHandlers,
   compileValidators,
   createApp,
+  createSealer,
   extractOperations,
   inProcessBus,
   loadBundledSpec,
@@ -16,7 +18,7 @@ const operations = extractOperations(spec.document);
 let db: Awaited<ReturnType<typeof openDatabase>>;
 const config = loadConfig({ NODE_ENV: 'test' });
 const logger = pino({ level: 'silent' });
-const handlers = () => allHandlers({ spec, db, bus: inProcessBus(), config, logger, streams: new Set() });
+const handlers = () => allHandlers({ spec, db, bus: inProcessBus(), config, logger, streams: new Set(), sealer: createSealer(randomBytes(32)) });
 
 beforeAll(async () => {
   db = await openDatabase({ client: 'sqlite', filename: ':memory:' });

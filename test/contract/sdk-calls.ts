@@ -9,6 +9,7 @@ export const SAMPLE = {
   runnerId: 'runner_01jd4x7p2kf8q6v3b9m5t0s1ab',
   leaseId: 'lease_01jd4x7p2kf8q6v3b9m5t0s1ab',
   scheduleId: 'sched_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  triggerId: 'trg_01jd4x7p2kf8q6v3b9m5t0s1ab',
 };
 
 /** The first event of a stream, then stops reading (the mock repeats its example forever). */
@@ -32,7 +33,7 @@ export const drain = async <T>(events: AsyncIterable<T>): Promise<T[]> => {
  * operation, so a new operation without an SDK method fails them.
  */
 export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, () => Promise<unknown>> {
-  const { agentId, applicationId, apiKeyId, runId, runnerId, leaseId, scheduleId } = SAMPLE;
+  const { agentId, applicationId, apiKeyId, runId, runnerId, leaseId, scheduleId, triggerId } = SAMPLE;
   const raw = { client: sb.client, throwOnError: true as const };
   return {
     getHealth: () => sb.system.health(),
@@ -89,6 +90,15 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, (
     pauseSchedule: () => sb.schedules.pause(scheduleId),
     resumeSchedule: () => sb.schedules.resume(scheduleId),
     listScheduleRuns: () => sb.schedules.runs(scheduleId, { status: 'succeeded' }),
+    listTriggers: () => sb.triggers.list({ status: 'active', agentId }),
+    createTrigger: () => sb.triggers.create({ name: 'Orders', agentId, authentication: 'signature', inputMapping: { order: '/order/id' } }),
+    getTrigger: () => sb.triggers.get(triggerId),
+    updateTrigger: () => sb.triggers.update(triggerId, { name: 'Renamed' }),
+    deleteTrigger: () => sb.triggers.delete(triggerId),
+    pauseTrigger: () => sb.triggers.pause(triggerId),
+    resumeTrigger: () => sb.triggers.resume(triggerId),
+    rotateTriggerSecret: () => sb.triggers.rotateSecret(triggerId),
+    invokeTrigger: () => sb.triggers.invoke(triggerId, { order: { id: 42 } }, { secret: `whsec_${'MTIz'.repeat(11)}` }),
     waitRun: () => runner.runners.wait(leaseId, { fencingToken: 1, requiredAction: { type: 'approval', message: 'Approve?', data: {} } }),
   };
 }

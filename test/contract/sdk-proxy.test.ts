@@ -144,6 +144,22 @@ describe('the SDK against the real server, through the contract-checking proxy',
     await step('deleteSchedule', () => sb.schedules.delete(schedule.id));
   });
 
+  it('manages triggers and starts a run from a signed inbound call', async () => {
+    const agent = await sb.agents.create({ name: uniqueName('Triggered'), model: 'echo' });
+    const trigger = await step('createTrigger', () => sb.triggers.create({ name: 'Orders', agentId: agent.id, inputMapping: { order: '/order/id' } }));
+    expect(trigger.secret).toMatch(/^whsec_/);
+    await step('getTrigger', () => sb.triggers.get(trigger.id));
+    expect((await step('updateTrigger', () => sb.triggers.update(trigger.id, { name: 'Order events' }))).name).toBe('Order events');
+    expect((await step('pauseTrigger', () => sb.triggers.pause(trigger.id))).status).toBe('paused');
+    expect((await step('resumeTrigger', () => sb.triggers.resume(trigger.id))).status).toBe('active');
+    const rotated = await step('rotateTriggerSecret', () => sb.triggers.rotateSecret(trigger.id));
+    const external = new Switchboard({ baseUrl: inject('proxyUrl'), fetch: contractCheckedFetch });
+    const invocation = await step('invokeTrigger', () => external.triggers.invoke(trigger.id, { order: { id: 42 } }, { secret: rotated.secret }));
+    expect((await sb.runs.get(invocation.runId)).input).toEqual({ order: 42 });
+    expect((await step('listTriggers', () => sb.triggers.list({ agentId: agent.id }))).data.map((t) => t.id)).toEqual([trigger.id]);
+    await step('deleteTrigger', () => sb.triggers.delete(trigger.id));
+  });
+
   it('answers errors as problems that match the spec', async () => {
     const err = await sb.agents.get('agent_01jd4x7p2kf8q6v3b9m5t0s1ab').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SwitchboardError);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, setClock, startServer, systemClock, type RunningServer } from '@switchboard/server';
-import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { createTestDatabase, masterKeyFor, type TestDatabase } from '../support/databases.js';
 import { newBootstrapKey } from '../support/server-process.js';
 import {
   appendEvents,
@@ -52,6 +52,7 @@ beforeAll(async () => {
       HOST: '127.0.0.1',
       DATABASE_URL: db.url,
       SWITCHBOARD_BOOTSTRAP_KEY: key,
+      SWITCHBOARD_MASTER_KEY: masterKeyFor(db),
       LOG_LEVEL: 'silent',
       REAPER_INTERVAL_MS: '60000',
       LEASE_SECONDS: '30',

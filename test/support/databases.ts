@@ -1,10 +1,13 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 
 export type TestDatabase = { url: string; kind: 'sqlite' | 'postgres'; drop(): Promise<void> };
+
+/** The master key for servers on this database: the same for every process that shares it. */
+export const masterKeyFor = (db: TestDatabase) => createHash('sha256').update(`switchboard test master key ${db.url}`).digest('base64');
 
 /** PostgreSQL when DATABASE_URL is set (a fresh database per call), otherwise a fresh SQLite file. */
 export async function createTestDatabase(): Promise<TestDatabase> {

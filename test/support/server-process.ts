@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { createTestDatabase, type TestDatabase } from './databases.js';
+import { createTestDatabase, masterKeyFor, type TestDatabase } from './databases.js';
 import { freePort, waitFor } from './ports.js';
 
 const require = createRequire(import.meta.url);
@@ -25,6 +25,7 @@ export async function startServerProcess(env: Record<string, string> = {}, datab
       PORT: String(port),
       DATABASE_URL: db.url,
       SWITCHBOARD_BOOTSTRAP_KEY: adminKey,
+      SWITCHBOARD_MASTER_KEY: masterKeyFor(db),
       LOG_LEVEL: 'warn',
       ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
       ...env,
@@ -41,7 +42,7 @@ export async function startServerProcess(env: Record<string, string> = {}, datab
     ]);
   } catch (err) {
     child.kill('SIGKILL');
-    throw err;
+    throw new Error(`${(err as Error).message}\nserver output:\n${output}`);
   }
   return {
     url,

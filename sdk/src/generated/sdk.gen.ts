@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { AppendRunEventsData, AppendRunEventsErrors, AppendRunEventsResponses, CancelRunData, CancelRunErrors, CancelRunResponses, ClaimRunData, ClaimRunErrors, ClaimRunResponses, CompleteRunData, CompleteRunErrors, CompleteRunResponses, CreateAgentData, CreateAgentErrors, CreateAgentResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateApplicationData, CreateApplicationErrors, CreateApplicationResponses, CreateRunData, CreateRunErrors, CreateRunResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, DeleteAgentData, DeleteAgentErrors, DeleteAgentResponses, DeleteApplicationData, DeleteApplicationErrors, DeleteApplicationResponses, DeleteRunnerData, DeleteRunnerErrors, DeleteRunnerResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, GetAgentData, GetAgentErrors, GetAgentResponses, GetAgentVersionData, GetAgentVersionErrors, GetAgentVersionResponses, GetApiDocsAssetData, GetApiDocsAssetErrors, GetApiDocsAssetResponses, GetApiDocsData, GetApiDocsErrors, GetApiDocsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetApplicationData, GetApplicationErrors, GetApplicationResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetProblemTypeData, GetProblemTypeErrors, GetProblemTypeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRunData, GetRunErrors, GetRunnerData, GetRunnerErrors, GetRunnerResponses, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, HeartbeatLeaseData, HeartbeatLeaseErrors, HeartbeatLeaseResponses, ListAgentsData, ListAgentsErrors, ListAgentsResponses, ListAgentVersionsData, ListAgentVersionsErrors, ListAgentVersionsResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListApplicationsData, ListApplicationsErrors, ListApplicationsResponses, ListRunEventsData, ListRunEventsErrors, ListRunEventsResponses, ListRunnersData, ListRunnersErrors, ListRunnersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, PauseAgentData, PauseAgentErrors, PauseAgentResponses, PauseScheduleData, PauseScheduleErrors, PauseScheduleResponses, RegisterRunnerData, RegisterRunnerErrors, RegisterRunnerResponses, ResumeAgentData, ResumeAgentErrors, ResumeAgentResponses, ResumeRunData, ResumeRunErrors, ResumeRunResponses, ResumeScheduleData, ResumeScheduleErrors, ResumeScheduleResponses, RetireAgentData, RetireAgentErrors, RetireAgentResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, StreamAgentRunsData, StreamAgentRunsErrors, StreamAgentRunsResponse, StreamAgentRunsResponses, StreamRunData, StreamRunErrors, StreamRunResponse, StreamRunResponses, StreamRunsData, StreamRunsErrors, StreamRunsResponse, StreamRunsResponses, UpdateAgentData, UpdateAgentErrors, UpdateAgentResponses, UpdateApiKeyData, UpdateApiKeyErrors, UpdateApiKeyResponses, UpdateApplicationData, UpdateApplicationErrors, UpdateApplicationResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, WaitRunData, WaitRunErrors, WaitRunResponses } from './types.gen.js';
+import type { AppendRunEventsData, AppendRunEventsErrors, AppendRunEventsResponses, CancelRunData, CancelRunErrors, CancelRunResponses, ClaimRunData, ClaimRunErrors, ClaimRunResponses, CompleteRunData, CompleteRunErrors, CompleteRunResponses, CreateAgentData, CreateAgentErrors, CreateAgentResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateApplicationData, CreateApplicationErrors, CreateApplicationResponses, CreateRunData, CreateRunErrors, CreateRunResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateTriggerData, CreateTriggerErrors, CreateTriggerResponses, DeleteAgentData, DeleteAgentErrors, DeleteAgentResponses, DeleteApplicationData, DeleteApplicationErrors, DeleteApplicationResponses, DeleteRunnerData, DeleteRunnerErrors, DeleteRunnerResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, DeleteTriggerData, DeleteTriggerErrors, DeleteTriggerResponses, GetAgentData, GetAgentErrors, GetAgentResponses, GetAgentVersionData, GetAgentVersionErrors, GetAgentVersionResponses, GetApiDocsAssetData, GetApiDocsAssetErrors, GetApiDocsAssetResponses, GetApiDocsData, GetApiDocsErrors, GetApiDocsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetApplicationData, GetApplicationErrors, GetApplicationResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetProblemTypeData, GetProblemTypeErrors, GetProblemTypeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRunData, GetRunErrors, GetRunnerData, GetRunnerErrors, GetRunnerResponses, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetTriggerData, GetTriggerErrors, GetTriggerResponses, HeartbeatLeaseData, HeartbeatLeaseErrors, HeartbeatLeaseResponses, InvokeTriggerData, InvokeTriggerErrors, InvokeTriggerResponses, ListAgentsData, ListAgentsErrors, ListAgentsResponses, ListAgentVersionsData, ListAgentVersionsErrors, ListAgentVersionsResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListApplicationsData, ListApplicationsErrors, ListApplicationsResponses, ListRunEventsData, ListRunEventsErrors, ListRunEventsResponses, ListRunnersData, ListRunnersErrors, ListRunnersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListTriggersData, ListTriggersErrors, ListTriggersResponses, PauseAgentData, PauseAgentErrors, PauseAgentResponses, PauseScheduleData, PauseScheduleErrors, PauseScheduleResponses, PauseTriggerData, PauseTriggerErrors, PauseTriggerResponses, RegisterRunnerData, RegisterRunnerErrors, RegisterRunnerResponses, ResumeAgentData, ResumeAgentErrors, ResumeAgentResponses, ResumeRunData, ResumeRunErrors, ResumeRunResponses, ResumeScheduleData, ResumeScheduleErrors, ResumeScheduleResponses, ResumeTriggerData, ResumeTriggerErrors, ResumeTriggerResponses, RetireAgentData, RetireAgentErrors, RetireAgentResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, RotateTriggerSecretData, RotateTriggerSecretErrors, RotateTriggerSecretResponses, StreamAgentRunsData, StreamAgentRunsErrors, StreamAgentRunsResponse, StreamAgentRunsResponses, StreamRunData, StreamRunErrors, StreamRunResponse, StreamRunResponses, StreamRunsData, StreamRunsErrors, StreamRunsResponse, StreamRunsResponses, UpdateAgentData, UpdateAgentErrors, UpdateAgentResponses, UpdateApiKeyData, UpdateApiKeyErrors, UpdateApiKeyResponses, UpdateApplicationData, UpdateApplicationErrors, UpdateApplicationResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateTriggerData, UpdateTriggerErrors, UpdateTriggerResponses, WaitRunData, WaitRunErrors, WaitRunResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -681,4 +681,136 @@ export const listScheduleRuns = <ThrowOnError extends boolean = false>(options: 
     security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
     url: '/api/v1/schedules/{scheduleId}/runs',
     ...options
+});
+
+/**
+ * List triggers
+ *
+ * Lists the triggers of the current application, newest first by default, with optional filters. Secrets are never returned. Requires the `read` scope.
+ */
+export const listTriggers = <ThrowOnError extends boolean = false>(options?: Options<ListTriggersData, ThrowOnError>) => (options?.client ?? client).get<ListTriggersResponses, ListTriggersErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/triggers',
+    ...options
+});
+
+/**
+ * Create a trigger
+ *
+ * Creates an `active` trigger in the current application and returns it with its secret, shown only this once: a Standard Webhooks signing secret (`whsec_...`) for `signature` authentication (the default), a bearer token (`sbt_...`) for `token` authentication. External systems then call its `url` (`invokeTrigger`). The agent must exist (404 otherwise) and not be retired (409 `invalid-transition`). Omitted fields take their defaults; without `inputMapping` the whole payload is the run's input. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same secret.
+ */
+export const createTrigger = <ThrowOnError extends boolean = false>(options: Options<CreateTriggerData, ThrowOnError>) => (options.client ?? client).post<CreateTriggerResponses, CreateTriggerErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/triggers',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete a trigger
+ *
+ * Deletes a trigger: its URL answers 404 from then on and its secret stops working. Runs it already started are not affected. Send `If-Match` to delete only the version you read. Requires the `write` scope.
+ */
+export const deleteTrigger = <ThrowOnError extends boolean = false>(options: Options<DeleteTriggerData, ThrowOnError>) => (options.client ?? client).delete<DeleteTriggerResponses, DeleteTriggerErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/triggers/{triggerId}',
+    ...options
+});
+
+/**
+ * Get a trigger
+ *
+ * Returns one trigger of the current application, without its secret. Requires the `read` scope.
+ */
+export const getTrigger = <ThrowOnError extends boolean = false>(options: Options<GetTriggerData, ThrowOnError>) => (options.client ?? client).get<GetTriggerResponses, GetTriggerErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/triggers/{triggerId}',
+    ...options
+});
+
+/**
+ * Update a trigger
+ *
+ * Changes a trigger's name or input mapping with a JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`; `inputMapping` is merged field by field (a field set to `null` is removed), and `inputMapping: null` makes the whole payload the input. A merged mapping of more than 50 fields is 422 `validation-error`. The agent and the authentication cannot be changed; the secret changes only through `rotateTriggerSecret`. Calls accepted after the change use the new mapping. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write` scope.
+ */
+export const updateTrigger = <ThrowOnError extends boolean = false>(options: Options<UpdateTriggerData, ThrowOnError>) => (options.client ?? client).patch<UpdateTriggerResponses, UpdateTriggerErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/triggers/{triggerId}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/merge-patch+json',
+        ...options.headers
+    }
+});
+
+/**
+ * Pause a trigger
+ *
+ * Pauses an `active` trigger: calls of its URL are refused with 409 `invalid-transition` and start no runs until it is resumed (they are not queued for later). Any other status is 409 `invalid-transition`. Requires the `write` scope.
+ */
+export const pauseTrigger = <ThrowOnError extends boolean = false>(options: Options<PauseTriggerData, ThrowOnError>) => (options.client ?? client).post<PauseTriggerResponses, PauseTriggerErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/triggers/{triggerId}/pause',
+    ...options
+});
+
+/**
+ * Resume a trigger
+ *
+ * Makes a `paused` trigger `active` again: calls of its URL start runs from now on; calls refused while it was paused are not made up. Any other status is 409 `invalid-transition`. Requires the `write` scope.
+ */
+export const resumeTrigger = <ThrowOnError extends boolean = false>(options: Options<ResumeTriggerData, ThrowOnError>) => (options.client ?? client).post<ResumeTriggerResponses, ResumeTriggerErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/triggers/{triggerId}/resume',
+    ...options
+});
+
+/**
+ * Rotate a trigger's secret
+ *
+ * Gives a trigger a new secret of the same kind (a `whsec_...` signing secret for `signature` authentication, an `sbt_...` token for `token` authentication), returned once in the response. The old secret stops working at once: there is no grace period, so update the caller right away. The trigger keeps its id, URL, status and mapping. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same new secret.
+ */
+export const rotateTriggerSecret = <ThrowOnError extends boolean = false>(options: Options<RotateTriggerSecretData, ThrowOnError>) => (options.client ?? client).post<RotateTriggerSecretResponses, RotateTriggerSecretErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/triggers/{triggerId}/rotate-secret',
+    ...options
+});
+
+/**
+ * Call a trigger
+ *
+ * The trigger's inbound URL, called by an external system to start a run of the trigger's agent.
+ * It takes no API key: it authenticates with the trigger's own secret (`x-credential: trigger`),
+ * which OpenAPI security schemes cannot express, hence `security: []`.
+ *
+ * - `signature` triggers (Standard Webhooks): send `webhook-id` (unique per message),
+ * `webhook-timestamp` (Unix time in seconds) and `webhook-signature`: `v1,` followed by the
+ * base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the
+ * base64-decoded part of the `whsec_...` secret after its prefix (several space-separated
+ * signatures may be sent; one must match). A timestamp more than 5 minutes away from the
+ * server's clock is refused, so captured calls cannot be replayed later.
+ * - `token` triggers: send `Authorization: Bearer <sbt_... token>`; `webhook-id` is optional
+ * and, when sent, deduplicates as below.
+ *
+ * A missing or wrong signature or token, or a stale timestamp, is 401 `unauthorized` (all
+ * answered alike); an unknown or deleted trigger is 404; a paused trigger, or an agent that is
+ * not `active`, is 409 `invalid-transition`. The JSON payload (an object, at most 1 MiB) becomes
+ * the run's input through the trigger's `inputMapping` (the whole payload when it is `null`); a
+ * mapped JSON Pointer the payload lacks is 422 `validation-error` with that pointer in
+ * `errors[].pointer`. An accepted call queues a run of the agent's current version, with
+ * `triggeredBy` `{ "type": "trigger", "id": <triggerId> }`, and answers 202 with its id. A
+ * `webhook-id` this trigger already received answers 202 with the first call's run and
+ * `duplicate: true`, and starts nothing, so senders can retry safely. Rate limited in the `run`
+ * category, counted per trigger.
+ */
+export const invokeTrigger = <ThrowOnError extends boolean = false>(options: Options<InvokeTriggerData, ThrowOnError>) => (options.client ?? client).post<InvokeTriggerResponses, InvokeTriggerErrors, ThrowOnError>({
+    url: '/api/v1/hooks/{triggerId}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
 });

@@ -1497,6 +1497,191 @@ export type ScheduleUpdate = {
 };
 
 /**
+ * Trigger
+ *
+ * An inbound URL (`url`, `POST /api/v1/hooks/{triggerId}`) that an external system calls to start a run of an agent. Each accepted call maps its JSON payload to the run's input with `inputMapping` and starts one run (`triggeredBy` `{ "type": "trigger", "id": ... }`); a repeated `webhook-id` starts no second run. The caller authenticates with the trigger's own secret, never with an API key: a Standard Webhooks signature (`signature`) or a bearer token (`token`). A `paused` trigger refuses calls.
+ */
+export type Trigger = {
+    /**
+     * Identifier of the trigger.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'trigger';
+    /**
+     * Display name.
+     */
+    name: string;
+    /**
+     * Agent the trigger starts runs of (at its current version at each call).
+     */
+    agentId: string;
+    /**
+     * `active` triggers start runs when called; `paused` triggers refuse calls (409 `invalid-transition`).
+     */
+    status: 'active' | 'paused';
+    /**
+     * How callers authenticate. `signature`: each call is signed with the Standard Webhooks headers `webhook-id`, `webhook-timestamp` and `webhook-signature` (`v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">`) using the trigger's `whsec_...` secret. `token`: each call sends `Authorization: Bearer <the trigger's sbt_... token>`. It cannot be changed after creation.
+     */
+    authentication: 'signature' | 'token';
+    /**
+     * How a payload becomes the run's input: each member names a field of the input and gives a JSON Pointer (RFC 6901) into the payload whose value it takes, e.g. `{ "question": "/message/text" }`; a pointer the payload lacks is 422 `validation-error`. `null`: the whole payload is the input.
+     */
+    inputMapping: {
+        [key: string]: string;
+    } | null;
+    /**
+     * Path the external system calls (with `POST`), `/api/v1/hooks/{id}`, relative to the server's base URL.
+     */
+    url: string;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * TriggerList
+ *
+ * One page of triggers.
+ */
+export type TriggerList = {
+    /**
+     * Triggers on this page.
+     */
+    data: Array<Trigger>;
+    pagination: Pagination;
+};
+
+/**
+ * TriggerCreate
+ *
+ * Fields of a new trigger of the current application.
+ */
+export type TriggerCreate = {
+    /**
+     * Display name.
+     */
+    name: string;
+    /**
+     * Agent to start runs of; it must exist and not be retired. It cannot be changed later.
+     */
+    agentId: string;
+    /**
+     * How callers will authenticate: `signature` (Standard Webhooks headers signed with a `whsec_...` secret) or `token` (`Authorization: Bearer <sbt_... token>`). It decides which kind of secret is returned, and cannot be changed later.
+     */
+    authentication?: 'signature' | 'token';
+    /**
+     * How a payload becomes the run's input: run-input field name → JSON Pointer (RFC 6901) into the payload, e.g. `{ "question": "/message/text" }`. Omitted or `null`: the whole payload is the input.
+     */
+    inputMapping?: {
+        [key: string]: string;
+    } | null;
+};
+
+/**
+ * TriggerWithSecret
+ *
+ * A trigger together with its secret, returned once when the trigger is created and when its secret is rotated.
+ */
+export type TriggerWithSecret = {
+    /**
+     * Identifier of the trigger.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'trigger';
+    /**
+     * Display name.
+     */
+    name: string;
+    /**
+     * Agent the trigger starts runs of (at its current version at each call).
+     */
+    agentId: string;
+    /**
+     * `active` triggers start runs when called; `paused` triggers refuse calls (409 `invalid-transition`).
+     */
+    status: 'active' | 'paused';
+    /**
+     * How callers authenticate. `signature`: each call is signed with the Standard Webhooks headers `webhook-id`, `webhook-timestamp` and `webhook-signature` (`v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">`) using the trigger's `whsec_...` secret. `token`: each call sends `Authorization: Bearer <the trigger's sbt_... token>`. It cannot be changed after creation.
+     */
+    authentication: 'signature' | 'token';
+    /**
+     * How a payload becomes the run's input: each member names a field of the input and gives a JSON Pointer (RFC 6901) into the payload whose value it takes, e.g. `{ "question": "/message/text" }`; a pointer the payload lacks is 422 `validation-error`. `null`: the whole payload is the input.
+     */
+    inputMapping: {
+        [key: string]: string;
+    } | null;
+    /**
+     * Path the external system calls (with `POST`), `/api/v1/hooks/{id}`, relative to the server's base URL.
+     */
+    url: string;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+    /**
+     * The trigger's secret, shown only once, in this response. With `signature` authentication a Standard Webhooks signing secret (`whsec_<base64>`) to sign each call with; with `token` authentication a token (`sbt_...`) to send as `Authorization: Bearer <token>`.
+     */
+    secret: string;
+};
+
+/**
+ * TriggerUpdate
+ *
+ * JSON merge patch (RFC 7396) of a trigger: members that are present replace the stored value; `inputMapping` is merged member by member, and `null` for the whole member makes the whole payload the input again. The agent and the authentication cannot be changed (create another trigger), the status changes only through `pauseTrigger` and `resumeTrigger`, and the secret only through `rotateTriggerSecret`.
+ */
+export type TriggerUpdate = {
+    /**
+     * Display name.
+     */
+    name?: string;
+    /**
+     * Changes to the input mapping, merged as a JSON merge patch (RFC 7396): fields sent with a JSON Pointer replace or add theirs, fields set to `null` are removed, others stay; the result may have at most 50 fields. `null`: drop the mapping, so the whole payload is the input.
+     */
+    inputMapping?: {
+        [key: string]: string | null;
+    } | null;
+};
+
+/**
+ * TriggerInvocation
+ *
+ * The answer to an accepted call of a trigger's URL: the run it started, or, for a repeated `webhook-id`, the run the first call started.
+ */
+export type TriggerInvocation = {
+    /**
+     * Type of the object.
+     */
+    object: 'trigger_invocation';
+    /**
+     * Identifier of the trigger that was called.
+     */
+    triggerId: string;
+    /**
+     * Identifier of the run the call started (queued; follow it with `getRun` or the realtime streams), or, when `duplicate` is true, of the run the first call with this `webhook-id` started.
+     */
+    runId: string;
+    /**
+     * `true` when this `webhook-id` had already been received by this trigger: no new run was started and `runId` is the first call's run.
+     */
+    duplicate: boolean;
+};
+
+/**
  * Page number, starting at 1. A page past the end returns an empty `data` array.
  */
 export type Page = number;
@@ -1575,6 +1760,11 @@ export type StreamAfter = number;
  * Identifier of the schedule.
  */
 export type ScheduleId = string;
+
+/**
+ * Identifier of the trigger.
+ */
+export type TriggerId = string;
 
 export type GetHealthData = {
     body?: never;
@@ -1788,7 +1978,7 @@ export type GetOrganizationErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -1850,7 +2040,7 @@ export type ListApplicationsErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -1901,7 +2091,7 @@ export type CreateApplicationErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -1969,7 +2159,7 @@ export type DeleteApplicationErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -2031,7 +2221,7 @@ export type GetApplicationErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -2091,7 +2281,7 @@ export type UpdateApplicationErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -2175,7 +2365,7 @@ export type ListApiKeysErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -2234,7 +2424,7 @@ export type CreateApiKeyErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -2306,7 +2496,7 @@ export type GetApiKeyErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -2370,7 +2560,7 @@ export type UpdateApiKeyErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -2442,7 +2632,7 @@ export type RevokeApiKeyErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -2513,7 +2703,7 @@ export type RotateApiKeyErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -2613,7 +2803,7 @@ export type ListAgentsErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -2672,7 +2862,7 @@ export type CreateAgentErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -2748,7 +2938,7 @@ export type DeleteAgentErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -2812,7 +3002,7 @@ export type GetAgentErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -2876,7 +3066,7 @@ export type UpdateAgentErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -2952,7 +3142,7 @@ export type PauseAgentErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -3016,7 +3206,7 @@ export type ResumeAgentErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -3080,7 +3270,7 @@ export type RetireAgentErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -3153,7 +3343,7 @@ export type ListAgentVersionsErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -3217,7 +3407,7 @@ export type GetAgentVersionErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -3305,7 +3495,7 @@ export type ListRunsErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -3368,7 +3558,7 @@ export type CreateRunErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -3440,7 +3630,7 @@ export type GetRunErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -3500,7 +3690,7 @@ export type CancelRunErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -3567,7 +3757,7 @@ export type ResumeRunErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -3648,7 +3838,7 @@ export type ListRunEventsErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -3720,7 +3910,7 @@ export type ListRunnersErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -3779,7 +3969,7 @@ export type RegisterRunnerErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -3855,7 +4045,7 @@ export type DeleteRunnerErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -3919,7 +4109,7 @@ export type GetRunnerErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -3978,7 +4168,7 @@ export type ClaimRunErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -4036,7 +4226,7 @@ export type HeartbeatLeaseErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -4102,7 +4292,7 @@ export type AppendRunEventsErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -4168,7 +4358,7 @@ export type CompleteRunErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -4234,7 +4424,7 @@ export type WaitRunErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -4310,7 +4500,7 @@ export type StreamRunsErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -4379,7 +4569,7 @@ export type StreamRunErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -4448,7 +4638,7 @@ export type StreamAgentRunsErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -4524,7 +4714,7 @@ export type ListSchedulesErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -4583,7 +4773,7 @@ export type CreateScheduleErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -4659,7 +4849,7 @@ export type DeleteScheduleErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -4723,7 +4913,7 @@ export type GetScheduleErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -4787,7 +4977,7 @@ export type UpdateScheduleErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -4859,7 +5049,7 @@ export type PauseScheduleErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -4923,7 +5113,7 @@ export type ResumeScheduleErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -5000,7 +5190,7 @@ export type ListScheduleRunsErrors = {
      */
     400: Problem;
     /**
-     * The credential is missing, unknown, revoked or expired (all answered alike).
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
      */
     401: Problem;
     /**
@@ -5035,3 +5225,631 @@ export type ListScheduleRunsResponses = {
 };
 
 export type ListScheduleRunsResponse = ListScheduleRunsResponses[keyof ListScheduleRunsResponses];
+
+export type ListTriggersData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
+         */
+        sort?: 'createdAt' | '-createdAt' | 'name' | '-name';
+        /**
+         * Only triggers with this status.
+         */
+        status?: 'active' | 'paused';
+        /**
+         * Only triggers of this agent.
+         */
+        agentId?: string;
+    };
+    url: '/api/v1/triggers';
+};
+
+export type ListTriggersErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListTriggersError = ListTriggersErrors[keyof ListTriggersErrors];
+
+export type ListTriggersResponses = {
+    /**
+     * One page of triggers.
+     */
+    200: TriggerList;
+};
+
+export type ListTriggersResponse = ListTriggersResponses[keyof ListTriggersResponses];
+
+export type CreateTriggerData = {
+    body: TriggerCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/triggers';
+};
+
+export type CreateTriggerErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateTriggerError = CreateTriggerErrors[keyof CreateTriggerErrors];
+
+export type CreateTriggerResponses = {
+    /**
+     * The trigger was created; `secret` is shown only in this response.
+     */
+    201: TriggerWithSecret;
+};
+
+export type CreateTriggerResponse = CreateTriggerResponses[keyof CreateTriggerResponses];
+
+export type DeleteTriggerData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the trigger.
+         */
+        triggerId: string;
+    };
+    query?: never;
+    url: '/api/v1/triggers/{triggerId}';
+};
+
+export type DeleteTriggerErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type DeleteTriggerError = DeleteTriggerErrors[keyof DeleteTriggerErrors];
+
+export type DeleteTriggerResponses = {
+    /**
+     * The trigger was deleted.
+     */
+    204: void;
+};
+
+export type DeleteTriggerResponse = DeleteTriggerResponses[keyof DeleteTriggerResponses];
+
+export type GetTriggerData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the trigger.
+         */
+        triggerId: string;
+    };
+    query?: never;
+    url: '/api/v1/triggers/{triggerId}';
+};
+
+export type GetTriggerErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetTriggerError = GetTriggerErrors[keyof GetTriggerErrors];
+
+export type GetTriggerResponses = {
+    /**
+     * The trigger.
+     */
+    200: Trigger;
+};
+
+export type GetTriggerResponse = GetTriggerResponses[keyof GetTriggerResponses];
+
+export type UpdateTriggerData = {
+    body: TriggerUpdate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the trigger.
+         */
+        triggerId: string;
+    };
+    query?: never;
+    url: '/api/v1/triggers/{triggerId}';
+};
+
+export type UpdateTriggerErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type UpdateTriggerError = UpdateTriggerErrors[keyof UpdateTriggerErrors];
+
+export type UpdateTriggerResponses = {
+    /**
+     * The updated trigger.
+     */
+    200: Trigger;
+};
+
+export type UpdateTriggerResponse = UpdateTriggerResponses[keyof UpdateTriggerResponses];
+
+export type PauseTriggerData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the trigger.
+         */
+        triggerId: string;
+    };
+    query?: never;
+    url: '/api/v1/triggers/{triggerId}/pause';
+};
+
+export type PauseTriggerErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type PauseTriggerError = PauseTriggerErrors[keyof PauseTriggerErrors];
+
+export type PauseTriggerResponses = {
+    /**
+     * The trigger in its new status.
+     */
+    200: Trigger;
+};
+
+export type PauseTriggerResponse = PauseTriggerResponses[keyof PauseTriggerResponses];
+
+export type ResumeTriggerData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the trigger.
+         */
+        triggerId: string;
+    };
+    query?: never;
+    url: '/api/v1/triggers/{triggerId}/resume';
+};
+
+export type ResumeTriggerErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ResumeTriggerError = ResumeTriggerErrors[keyof ResumeTriggerErrors];
+
+export type ResumeTriggerResponses = {
+    /**
+     * The trigger in its new status.
+     */
+    200: Trigger;
+};
+
+export type ResumeTriggerResponse = ResumeTriggerResponses[keyof ResumeTriggerResponses];
+
+export type RotateTriggerSecretData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the trigger.
+         */
+        triggerId: string;
+    };
+    query?: never;
+    url: '/api/v1/triggers/{triggerId}/rotate-secret';
+};
+
+export type RotateTriggerSecretErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type RotateTriggerSecretError = RotateTriggerSecretErrors[keyof RotateTriggerSecretErrors];
+
+export type RotateTriggerSecretResponses = {
+    /**
+     * The trigger with its new secret; `secret` is shown only in this response.
+     */
+    200: TriggerWithSecret;
+};
+
+export type RotateTriggerSecretResponse = RotateTriggerSecretResponses[keyof RotateTriggerSecretResponses];
+
+export type InvokeTriggerData = {
+    /**
+     * Free-form payload of the external system.
+     */
+    body: {
+        [key: string]: unknown;
+    };
+    headers?: {
+        /**
+         * Standard Webhooks message id, unique per message (required by `signature` triggers, where it is signed). A repeated id returns the run of the first call with this id and starts nothing.
+         */
+        'webhook-id'?: string;
+        /**
+         * Standard Webhooks timestamp, Unix time in seconds when the call was signed (required by `signature` triggers); more than 5 minutes away from the server's clock is 401.
+         */
+        'webhook-timestamp'?: string;
+        /**
+         * Standard Webhooks signature(s), space-separated `v1,<base64 HMAC-SHA256>` (required by `signature` triggers); one of them must match.
+         */
+        'webhook-signature'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the trigger.
+         */
+        triggerId: string;
+    };
+    query?: never;
+    url: '/api/v1/hooks/{triggerId}';
+};
+
+export type InvokeTriggerErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type InvokeTriggerError = InvokeTriggerErrors[keyof InvokeTriggerErrors];
+
+export type InvokeTriggerResponses = {
+    /**
+     * The call was accepted: a run was queued, or, for a repeated `webhook-id`, the first call's run is returned (`duplicate: true`).
+     */
+    202: TriggerInvocation;
+};
+
+export type InvokeTriggerResponse = InvokeTriggerResponses[keyof InvokeTriggerResponses];

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseMasterKey } from '../security/sealer.js';
 
 const budget = (fallback: number) => z.coerce.number().int().min(1).max(10_000_000).default(fallback);
 
@@ -28,6 +29,11 @@ const schema = z.object({
   RUNNER_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
   SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
   SCHEDULE_MISFIRE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  SWITCHBOARD_MASTER_KEY: z.string().refine((v) => parseMasterKey(v), 'must be 32 random bytes, base64-encoded (openssl rand -base64 32)').optional(),
+  SWITCHBOARD_PREVIOUS_MASTER_KEYS: z
+    .string()
+    .refine((v) => v.split(',').every((k) => parseMasterKey(k)), 'must be a comma-separated list of base64-encoded 32-byte keys')
+    .optional(),
 });
 
 export type Config = {
@@ -46,6 +52,8 @@ export type Config = {
   /** How often due schedules are fired, and how late a due time may be before it counts as missed. */
   schedules: { intervalMs: number; misfireMs: number };
   ssePingSeconds: number;
+  /** Encrypt the secrets the server must read back; previous keys still decrypt (rotation). Without a current key, SQLite keeps one next to its file. */
+  masterKeys: { current: Buffer | undefined; previous: Buffer[] };
   /** Whether the built-in runner's http agents may call private, loopback and link-local addresses. */
   runnerAllowPrivateAddresses: boolean;
 };
@@ -66,6 +74,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     url && /^postgres(ql)?:\/\//.test(url)
       ? { client: 'pg', url }
       : { client: 'sqlite', filename: url ? url.replace(/^(sqlite|file):/, '') : './data/switchboard.db' };
+  if (!c.SWITCHBOARD_MASTER_KEY && database.client === 'pg') {
+    throw new ConfigError('Invalid configuration:\n  SWITCHBOARD_MASTER_KEY: required with PostgreSQL, and the same on every replica (openssl rand -base64 32)');
+  }
+  const masterKeys = {
+    current: c.SWITCHBOARD_MASTER_KEY ? parseMasterKey(c.SWITCHBOARD_MASTER_KEY) : undefined,
+    previous: (c.SWITCHBOARD_PREVIOUS_MASTER_KEYS?.split(',') ?? []).map((k) => parseMasterKey(k)!),
+  };
   return {
     env: c.NODE_ENV,
     port: c.PORT,
@@ -81,5 +96,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     schedules: { intervalMs: c.SCHEDULER_INTERVAL_MS, misfireMs: c.SCHEDULE_MISFIRE_SECONDS * 1000 },
     ssePingSeconds: c.SSE_PING_SECONDS,
     runnerAllowPrivateAddresses: c.RUNNER_ALLOW_PRIVATE_ADDRESSES === 'true',
+    masterKeys,
   };
 }

@@ -1053,6 +1053,190 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/triggers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List triggers
+         * @description Lists the triggers of the current application, newest first by default, with optional filters. Secrets are never returned. Requires the `read` scope.
+         */
+        get: operations["listTriggers"];
+        put?: never;
+        /**
+         * Create a trigger
+         * @description Creates an `active` trigger in the current application and returns it with its secret, shown only this once: a Standard Webhooks signing secret (`whsec_...`) for `signature` authentication (the default), a bearer token (`sbt_...`) for `token` authentication. External systems then call its `url` (`invokeTrigger`). The agent must exist (404 otherwise) and not be retired (409 `invalid-transition`). Omitted fields take their defaults; without `inputMapping` the whole payload is the run's input. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same secret.
+         */
+        post: operations["createTrigger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/triggers/{triggerId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the trigger.
+                 * @example trg_01jd4w8r2t5v8y1b4d7g0k3n6q
+                 */
+                triggerId: components["parameters"]["TriggerId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a trigger
+         * @description Returns one trigger of the current application, without its secret. Requires the `read` scope.
+         */
+        get: operations["getTrigger"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a trigger
+         * @description Deletes a trigger: its URL answers 404 from then on and its secret stops working. Runs it already started are not affected. Send `If-Match` to delete only the version you read. Requires the `write` scope.
+         */
+        delete: operations["deleteTrigger"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a trigger
+         * @description Changes a trigger's name or input mapping with a JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`; `inputMapping` is merged field by field (a field set to `null` is removed), and `inputMapping: null` makes the whole payload the input. A merged mapping of more than 50 fields is 422 `validation-error`. The agent and the authentication cannot be changed; the secret changes only through `rotateTriggerSecret`. Calls accepted after the change use the new mapping. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write` scope.
+         */
+        patch: operations["updateTrigger"];
+        trace?: never;
+    };
+    "/api/v1/triggers/{triggerId}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the trigger.
+                 * @example trg_01jd4w8r2t5v8y1b4d7g0k3n6q
+                 */
+                triggerId: components["parameters"]["TriggerId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a trigger
+         * @description Pauses an `active` trigger: calls of its URL are refused with 409 `invalid-transition` and start no runs until it is resumed (they are not queued for later). Any other status is 409 `invalid-transition`. Requires the `write` scope.
+         */
+        post: operations["pauseTrigger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/triggers/{triggerId}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the trigger.
+                 * @example trg_01jd4w8r2t5v8y1b4d7g0k3n6q
+                 */
+                triggerId: components["parameters"]["TriggerId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a trigger
+         * @description Makes a `paused` trigger `active` again: calls of its URL start runs from now on; calls refused while it was paused are not made up. Any other status is 409 `invalid-transition`. Requires the `write` scope.
+         */
+        post: operations["resumeTrigger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/triggers/{triggerId}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the trigger.
+                 * @example trg_01jd4w8r2t5v8y1b4d7g0k3n6q
+                 */
+                triggerId: components["parameters"]["TriggerId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a trigger's secret
+         * @description Gives a trigger a new secret of the same kind (a `whsec_...` signing secret for `signature` authentication, an `sbt_...` token for `token` authentication), returned once in the response. The old secret stops working at once: there is no grace period, so update the caller right away. The trigger keeps its id, URL, status and mapping. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same new secret.
+         */
+        post: operations["rotateTriggerSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/hooks/{triggerId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the trigger.
+                 * @example trg_01jd4w8r2t5v8y1b4d7g0k3n6q
+                 */
+                triggerId: components["parameters"]["TriggerId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Call a trigger
+         * @description The trigger's inbound URL, called by an external system to start a run of the trigger's agent.
+         *     It takes no API key: it authenticates with the trigger's own secret (`x-credential: trigger`),
+         *     which OpenAPI security schemes cannot express, hence `security: []`.
+         *
+         *     - `signature` triggers (Standard Webhooks): send `webhook-id` (unique per message),
+         *       `webhook-timestamp` (Unix time in seconds) and `webhook-signature`: `v1,` followed by the
+         *       base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the
+         *       base64-decoded part of the `whsec_...` secret after its prefix (several space-separated
+         *       signatures may be sent; one must match). A timestamp more than 5 minutes away from the
+         *       server's clock is refused, so captured calls cannot be replayed later.
+         *     - `token` triggers: send `Authorization: Bearer <sbt_... token>`; `webhook-id` is optional
+         *       and, when sent, deduplicates as below.
+         *
+         *     A missing or wrong signature or token, or a stale timestamp, is 401 `unauthorized` (all
+         *     answered alike); an unknown or deleted trigger is 404; a paused trigger, or an agent that is
+         *     not `active`, is 409 `invalid-transition`. The JSON payload (an object, at most 1 MiB) becomes
+         *     the run's input through the trigger's `inputMapping` (the whole payload when it is `null`); a
+         *     mapped JSON Pointer the payload lacks is 422 `validation-error` with that pointer in
+         *     `errors[].pointer`. An accepted call queues a run of the agent's current version, with
+         *     `triggeredBy` `{ "type": "trigger", "id": <triggerId> }`, and answers 202 with its id. A
+         *     `webhook-id` this trigger already received answers 202 with the first call's run and
+         *     `duplicate: true`, and starts nothing, so senders can retry safely. Rate limited in the `run`
+         *     category, counted per trigger.
+         */
+        post: operations["invokeTrigger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2332,6 +2516,161 @@ export interface components {
              */
             missedRunPolicy?: "skip" | "runOnce";
         };
+        /**
+         * Trigger
+         * @description An inbound URL (`url`, `POST /api/v1/hooks/{triggerId}`) that an external system calls to start a run of an agent. Each accepted call maps its JSON payload to the run's input with `inputMapping` and starts one run (`triggeredBy` `{ "type": "trigger", "id": ... }`); a repeated `webhook-id` starts no second run. The caller authenticates with the trigger's own secret, never with an API key: a Standard Webhooks signature (`signature`) or a bearer token (`token`). A `paused` trigger refuses calls.
+         */
+        Trigger: {
+            /** @description Identifier of the trigger. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "trigger";
+            /** @description Display name. */
+            name: string;
+            /** @description Agent the trigger starts runs of (at its current version at each call). */
+            agentId: string;
+            /**
+             * @description `active` triggers start runs when called; `paused` triggers refuse calls (409 `invalid-transition`).
+             * @enum {string}
+             */
+            status: "active" | "paused";
+            /**
+             * @description How callers authenticate. `signature`: each call is signed with the Standard Webhooks headers `webhook-id`, `webhook-timestamp` and `webhook-signature` (`v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">`) using the trigger's `whsec_...` secret. `token`: each call sends `Authorization: Bearer <the trigger's sbt_... token>`. It cannot be changed after creation.
+             * @enum {string}
+             */
+            authentication: "signature" | "token";
+            /** @description How a payload becomes the run's input: each member names a field of the input and gives a JSON Pointer (RFC 6901) into the payload whose value it takes, e.g. `{ "question": "/message/text" }`; a pointer the payload lacks is 422 `validation-error`. `null`: the whole payload is the input. */
+            inputMapping: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Format: uri-reference
+             * @description Path the external system calls (with `POST`), `/api/v1/hooks/{id}`, relative to the server's base URL.
+             */
+            url: string;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * TriggerList
+         * @description One page of triggers.
+         */
+        TriggerList: {
+            /** @description Triggers on this page. */
+            data: components["schemas"]["Trigger"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * TriggerCreate
+         * @description Fields of a new trigger of the current application.
+         */
+        TriggerCreate: {
+            /** @description Display name. */
+            name: string;
+            /** @description Agent to start runs of; it must exist and not be retired. It cannot be changed later. */
+            agentId: string;
+            /**
+             * @description How callers will authenticate: `signature` (Standard Webhooks headers signed with a `whsec_...` secret) or `token` (`Authorization: Bearer <sbt_... token>`). It decides which kind of secret is returned, and cannot be changed later.
+             * @default signature
+             * @enum {string}
+             */
+            authentication: "signature" | "token";
+            /**
+             * @description How a payload becomes the run's input: run-input field name → JSON Pointer (RFC 6901) into the payload, e.g. `{ "question": "/message/text" }`. Omitted or `null`: the whole payload is the input.
+             * @default null
+             */
+            inputMapping: {
+                [key: string]: string;
+            } | null;
+        };
+        /**
+         * TriggerWithSecret
+         * @description A trigger together with its secret, returned once when the trigger is created and when its secret is rotated.
+         */
+        TriggerWithSecret: {
+            /** @description Identifier of the trigger. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "trigger";
+            /** @description Display name. */
+            name: string;
+            /** @description Agent the trigger starts runs of (at its current version at each call). */
+            agentId: string;
+            /**
+             * @description `active` triggers start runs when called; `paused` triggers refuse calls (409 `invalid-transition`).
+             * @enum {string}
+             */
+            status: "active" | "paused";
+            /**
+             * @description How callers authenticate. `signature`: each call is signed with the Standard Webhooks headers `webhook-id`, `webhook-timestamp` and `webhook-signature` (`v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">`) using the trigger's `whsec_...` secret. `token`: each call sends `Authorization: Bearer <the trigger's sbt_... token>`. It cannot be changed after creation.
+             * @enum {string}
+             */
+            authentication: "signature" | "token";
+            /** @description How a payload becomes the run's input: each member names a field of the input and gives a JSON Pointer (RFC 6901) into the payload whose value it takes, e.g. `{ "question": "/message/text" }`; a pointer the payload lacks is 422 `validation-error`. `null`: the whole payload is the input. */
+            inputMapping: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Format: uri-reference
+             * @description Path the external system calls (with `POST`), `/api/v1/hooks/{id}`, relative to the server's base URL.
+             */
+            url: string;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+            /** @description The trigger's secret, shown only once, in this response. With `signature` authentication a Standard Webhooks signing secret (`whsec_<base64>`) to sign each call with; with `token` authentication a token (`sbt_...`) to send as `Authorization: Bearer <token>`. */
+            secret: string;
+        };
+        /**
+         * TriggerUpdate
+         * @description JSON merge patch (RFC 7396) of a trigger: members that are present replace the stored value; `inputMapping` is merged member by member, and `null` for the whole member makes the whole payload the input again. The agent and the authentication cannot be changed (create another trigger), the status changes only through `pauseTrigger` and `resumeTrigger`, and the secret only through `rotateTriggerSecret`.
+         */
+        TriggerUpdate: {
+            /** @description Display name. */
+            name?: string;
+            /** @description Changes to the input mapping, merged as a JSON merge patch (RFC 7396): fields sent with a JSON Pointer replace or add theirs, fields set to `null` are removed, others stay; the result may have at most 50 fields. `null`: drop the mapping, so the whole payload is the input. */
+            inputMapping?: {
+                [key: string]: string | null;
+            } | null;
+        };
+        /**
+         * TriggerInvocation
+         * @description The answer to an accepted call of a trigger's URL: the run it started, or, for a repeated `webhook-id`, the run the first call started.
+         */
+        TriggerInvocation: {
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "trigger_invocation";
+            /** @description Identifier of the trigger that was called. */
+            triggerId: string;
+            /** @description Identifier of the run the call started (queued; follow it with `getRun` or the realtime streams), or, when `duplicate` is true, of the run the first call with this `webhook-id` started. */
+            runId: string;
+            /** @description `true` when this `webhook-id` had already been received by this trigger: no new run was started and `runId` is the first call's run. */
+            duplicate: boolean;
+        };
     };
     responses: {
         /** @description Unexpected server error. */
@@ -2376,7 +2715,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The credential is missing, unknown, revoked or expired (all answered alike). */
+        /** @description The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale. */
         Unauthorized: {
             headers: {
                 "Request-Id": components["headers"]["Request-Id"];
@@ -2579,6 +2918,11 @@ export interface components {
          * @example sched_01jd4w3k9m2p5r8t1v4x7z0b3d
          */
         ScheduleId: string;
+        /**
+         * @description Identifier of the trigger.
+         * @example trg_01jd4w8r2t5v8y1b4d7g0k3n6q
+         */
+        TriggerId: string;
     };
     requestBodies: never;
     headers: {
@@ -5133,6 +5477,454 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listTriggers: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. */
+                sort?: "createdAt" | "-createdAt" | "name" | "-name";
+                /** @description Only triggers with this status. */
+                status?: "active" | "paused";
+                /** @description Only triggers of this agent. */
+                agentId?: string;
+            };
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of triggers. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createTrigger: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /**
+                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
+                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TriggerCreate"];
+            };
+        };
+        responses: {
+            /** @description The trigger was created; `secret` is shown only in this response. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getTrigger: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the trigger.
+                 * @example trg_01jd4w8r2t5v8y1b4d7g0k3n6q
+                 */
+                triggerId: components["parameters"]["TriggerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The trigger. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trigger"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteTrigger: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /**
+                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
+                 * @example "9c2f4e1a7b3d5c8e"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the trigger.
+                 * @example trg_01jd4w8r2t5v8y1b4d7g0k3n6q
+                 */
+                triggerId: components["parameters"]["TriggerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The trigger was deleted. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateTrigger: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /**
+                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
+                 * @example "9c2f4e1a7b3d5c8e"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the trigger.
+                 * @example trg_01jd4w8r2t5v8y1b4d7g0k3n6q
+                 */
+                triggerId: components["parameters"]["TriggerId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["TriggerUpdate"];
+                "application/json": components["schemas"]["TriggerUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated trigger. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trigger"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    pauseTrigger: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the trigger.
+                 * @example trg_01jd4w8r2t5v8y1b4d7g0k3n6q
+                 */
+                triggerId: components["parameters"]["TriggerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The trigger in its new status. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trigger"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    resumeTrigger: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the trigger.
+                 * @example trg_01jd4w8r2t5v8y1b4d7g0k3n6q
+                 */
+                triggerId: components["parameters"]["TriggerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The trigger in its new status. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trigger"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    rotateTriggerSecret: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
+                 */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /**
+                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
+                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the trigger.
+                 * @example trg_01jd4w8r2t5v8y1b4d7g0k3n6q
+                 */
+                triggerId: components["parameters"]["TriggerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The trigger with its new secret; `secret` is shown only in this response. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    invokeTrigger: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Standard Webhooks message id, unique per message (required by `signature` triggers, where it is signed). A repeated id returns the run of the first call with this id and starts nothing.
+                 * @example msg_2KWPBgLlAfxdpx2AI54pPJ85f4W
+                 */
+                "webhook-id"?: string;
+                /**
+                 * @description Standard Webhooks timestamp, Unix time in seconds when the call was signed (required by `signature` triggers); more than 5 minutes away from the server's clock is 401.
+                 * @example 1763791200
+                 */
+                "webhook-timestamp"?: string;
+                /**
+                 * @description Standard Webhooks signature(s), space-separated `v1,<base64 HMAC-SHA256>` (required by `signature` triggers); one of them must match.
+                 * @example v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
+                 */
+                "webhook-signature"?: string;
+            };
+            path: {
+                /**
+                 * @description Identifier of the trigger.
+                 * @example trg_01jd4w8r2t5v8y1b4d7g0k3n6q
+                 */
+                triggerId: components["parameters"]["TriggerId"];
+            };
+            cookie?: never;
+        };
+        /** @description The payload, any JSON object; `inputMapping` turns it into the run's input. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description The call was accepted: a run was queued, or, for a repeated `webhook-id`, the first call's run is returned (`duplicate: true`). */
+            202: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerInvocation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];

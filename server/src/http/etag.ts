@@ -5,6 +5,12 @@ import { ProblemError } from './problems.js';
 export const etagOf = (representation: object) =>
   `"${createHash('sha256').update(JSON.stringify(representation)).digest('base64url').slice(0, 27)}"`;
 
+/** The ETag of a representation shown with a secret once: the secret is not part of the resource. */
+export const etagHeaderWithout = <T extends object>(body: T, secretField: keyof T) => {
+  const { [secretField]: _secret, ...representation } = body;
+  return { ETag: etagOf(representation) };
+};
+
 /** RFC 9110 If-Match: `*`, or a list of entity tags one of which must match (strong comparison). */
 export function assertIfMatch(header: string | undefined, current: object): void {
   if (!header) return;

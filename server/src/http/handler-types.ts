@@ -45,6 +45,8 @@ export type HandlerInput<K extends OperationId> = {
   auth: AuthContext;
   /** Present on the operations a runner calls with its token (`x-credential: runner`). */
   runner?: RunnerIdentity;
+  /** The body exactly as received (signatures are computed over these bytes). */
+  rawBody: Buffer | undefined;
   /** The transaction of this request for writes (shared with its idempotency record), the pool for reads. */
   db: Executor;
   requestId: string;

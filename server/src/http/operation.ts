@@ -49,8 +49,8 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
   return async (ctx: Context) => {
     let key: KeyIdentity | undefined;
     let runner: RunnerIdentity | undefined;
+    let authError: unknown;
     if (op.secured) {
-      let authError: unknown;
       const credential = readCredential(ctx) ?? (op.tokenInQuery && typeof ctx.query.token === 'string' ? ctx.query.token : undefined);
       try {
         if (op.credential === 'runner') runner = await authenticateRunner(db, credential);
@@ -58,19 +58,23 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
       } catch (err) {
         authError = err;
       }
-      if (category) {
-        const who = key ? `key:${key.keyId}` : runner ? `runner:${runner.runnerId}` : `ip:${ctx.ip}`;
-        const decision = await rateLimiter.consume(who, category);
-        ctx.set(decision.headers);
-        if (!decision.allowed) {
-          throw new ProblemError('rate-limited', `The ${category} budget of this credential is used up for this minute.`, {
-            headers: { 'Retry-After': String(decision.retryAfterSeconds) },
-          });
-        }
+    }
+    // Budgets are per credential; an inbound hook's is its trigger's; a failed credential shares its address's.
+    if (category) {
+      const triggerId = op.credential === 'trigger' ? (ctx as unknown as { params: { triggerId?: string } }).params.triggerId : undefined;
+      const who = key ? `key:${key.keyId}` : runner ? `runner:${runner.runnerId}` : triggerId ? `trigger:${triggerId}` : `ip:${ctx.ip}`;
+      const decision = await rateLimiter.consume(who, category);
+      ctx.set(decision.headers);
+      if (!decision.allowed) {
+        throw new ProblemError('rate-limited', `The ${category} budget of this credential is used up for this minute.`, {
+          headers: { 'Retry-After': String(decision.retryAfterSeconds) },
+        });
       }
-      if (authError) throw authError;
+    }
+    if (authError) throw authError;
+    if (key) {
       const scope = op.requiredScope ?? (isWrite ? 'write' : 'read');
-      if (key && !hasScope(key.scopes, scope)) {
+      if (!hasScope(key.scopes, scope)) {
         throw new ProblemError('forbidden', `This operation needs the "${scope}" scope; the key has ${key.scopes.map((s) => `"${s}"`).join(', ')}.`);
       }
     }
@@ -120,6 +124,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
         query: query as never,
         headers: headerValues as never,
         body: body as never,
+        rawBody: raw,
         auth: auth as AuthContext,
         runner,
         db: executor,

@@ -13,12 +13,14 @@ import { organizationHandlers } from './organization/organization.js';
 import { runnerHandlers } from './runners/handlers.js';
 import { runHandlers } from './runs/handlers.js';
 import { scheduleHandlers } from './schedules/handlers.js';
+import { triggerHandlers } from './triggers/handlers.js';
+import type { Sealer } from '../security/sealer.js';
 import { systemHandlers } from './system/handlers.js';
 
 /** Every operation of the spec, and nothing else: a missing or extra key is a compile error. */
-export type HandlerDeps = { spec: BundledSpec; db: Db; bus: EventBus; config: Config; logger: Logger; streams: StreamRegistry };
+export type HandlerDeps = { spec: BundledSpec; db: Db; bus: EventBus; config: Config; logger: Logger; streams: StreamRegistry; sealer: Sealer };
 
-export function allHandlers({ spec, db, bus, config, logger, streams }: HandlerDeps): Handlers {
+export function allHandlers({ spec, db, bus, config, logger, streams, sealer }: HandlerDeps): Handlers {
   return {
     ...systemHandlers(spec, async () => {
       await db.raw('select 1');
@@ -29,6 +31,7 @@ export function allHandlers({ spec, db, bus, config, logger, streams }: HandlerD
     ...agentHandlers,
     ...runHandlers(bus),
     ...scheduleHandlers,
+    ...triggerHandlers(bus, sealer),
     ...runnerHandlers(db, bus, config.runs.leaseSeconds),
     ...realtimeHandlers(db, bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams }),
   } satisfies Handlers;

@@ -38,8 +38,8 @@ export type OperationSpec = {
   appScoped: boolean;
   /** Declares 422, so invalid input is reported as validation-error. */
   declaresValidation: boolean;
-  /** Who calls it: an application key, or a runner with its token (`x-credential: runner`). */
-  credential: 'key' | 'runner';
+  /** Who calls it: an application key, a runner with its token, or an external system with a trigger's own credential. */
+  credential: 'key' | 'runner' | 'trigger';
   /** Accepts the credential as `?token=` (realtime routes, for EventSource). */
   tokenInQuery: boolean;
 };
@@ -126,7 +126,7 @@ export function extractOperations(doc: OpenApiDocument): OperationSpec[] {
         idempotent: parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key'),
         appScoped: parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === 'x-app-id'),
         declaresValidation: '422' in responses,
-        credential: op['x-credential'] === 'runner' ? 'runner' : 'key',
+        credential: op['x-credential'] === 'runner' || op['x-credential'] === 'trigger' ? op['x-credential'] : 'key',
         tokenInQuery: security.some((s) => 'tokenQuery' in (s as object)),
       });
     }

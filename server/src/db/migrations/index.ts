@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as initial from './0001_initial.js';
 import * as runs from './0002_runs.js';
 import * as schedules from './0003_schedules.js';
+import * as triggers from './0004_triggers.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -9,6 +10,7 @@ const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_runs': runs,
   '0003_schedules': schedules,
+  '0004_triggers': triggers,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

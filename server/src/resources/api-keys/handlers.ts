@@ -1,3 +1,4 @@
+import { etagHeaderWithout } from '../../http/etag.js';
 import { defineHandlers } from '../../http/handler-types.js';
 import { ProblemError } from '../../http/problems.js';
 import { mergePatch } from '../../util/merge-patch.js';
@@ -20,7 +21,7 @@ export const apiKeyHandlers = defineHandlers({
       });
     }
     const key = await store.insertApiKey(db, { organizationId: auth.organizationId, applicationId: auth.applicationId }, body);
-    return { status: 201, body: key, headers: { Location: `/api/v1/api-keys/${key.id}`, ...store.apiKeyEtagHeader(key) } };
+    return { status: 201, body: key, headers: { Location: `/api/v1/api-keys/${key.id}`, ...etagHeaderWithout(key, 'secret') } };
   },
 
   getApiKey: async ({ db, auth, path }) => ({ status: 200, body: await store.getApiKey(db, auth.applicationId, path.apiKeyId) }),
@@ -44,6 +45,6 @@ export const apiKeyHandlers = defineHandlers({
     const current = await store.getApiKey(db, auth.applicationId, path.apiKeyId, { forUpdate: true });
     requireActive(current, 'rotate');
     const rotated = await store.rotateApiKey(db, auth.applicationId, current.id, body?.gracePeriodSeconds ?? DEFAULT_GRACE_SECONDS);
-    return { status: 200, body: rotated, headers: store.apiKeyEtagHeader(rotated) };
+    return { status: 200, body: rotated, headers: etagHeaderWithout(rotated, 'secret') };
   },
 });

@@ -2,7 +2,6 @@ import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
 import { displayPrefix, generateApplicationKey, hashSecret } from '../../auth/keys.js';
 import { listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
-import { etagOf } from '../../http/etag.js';
 import { notFound } from '../../http/problems.js';
 import { newId } from '../../util/ids.js';
 import { nowIso } from '../../util/time.js';
@@ -51,11 +50,6 @@ function toApiKey(row: ApiKeyRow): ApiKey {
 
 const withSecret = (key: ApiKey, secret: string): ApiKeyWithSecret => ({ ...key, secret });
 
-/** The secret is shown once but is not part of the key's representation, so not of its ETag either. */
-export const apiKeyEtagHeader = (key: ApiKeyWithSecret) => {
-  const { secret: _secret, ...representation } = key;
-  return { ETag: etagOf(representation) };
-};
 
 async function findRow(db: Executor, applicationId: string, id: string, options: ReadOptions = {}): Promise<ApiKeyRow> {
   const query = db('api_keys').where({ id, application_id: applicationId }).first();

@@ -1,6 +1,7 @@
 import type { Db } from '../../db/database.js';
 import type { EventBus } from '../../realtime/bus.js';
 import type { RunnerIdentity } from '../../auth/runner-auth.js';
+import { etagHeaderWithout } from '../../http/etag.js';
 import { defineHandlers, ownTransaction, type Handler } from '../../http/handler-types.js';
 import { ProblemError, type ValidationIssue } from '../../http/problems.js';
 import { getAgent, getVersion } from '../agents/store.js';
@@ -58,7 +59,7 @@ export function runnerHandlers(db: Db, bus: EventBus, leaseSeconds: number) {
   return defineHandlers({
     registerRunner: async ({ db: trx, auth, body }) => {
       const runner = await store.insertRunner(trx, auth.applicationId, body);
-      return { status: 201, body: runner, headers: { Location: `/api/v1/runners/${runner.id}`, ...store.runnerEtagHeader(runner) } };
+      return { status: 201, body: runner, headers: { Location: `/api/v1/runners/${runner.id}`, ...etagHeaderWithout(runner, 'token') } };
     },
 
     listRunners: async ({ db: trx, auth, query }) => ({ status: 200, body: await store.listRunners(trx, auth.applicationId, query) }),

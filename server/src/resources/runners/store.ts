@@ -2,7 +2,6 @@ import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
 import { generateSecret, hashSecret } from '../../auth/keys.js';
 import { RUNNER_TOKEN_PREFIX } from '../../auth/runner-auth.js';
-import { etagOf } from '../../http/etag.js';
 import { escapeLike, listPage, type PageQuery } from '../../http/lists.js';
 import { notFound } from '../../http/problems.js';
 import { newId } from '../../util/ids.js';
@@ -24,11 +23,6 @@ const toRunner = (row: RunnerRow): Runner => ({
   updatedAt: row.updated_at,
 });
 
-/** The token is shown once and is not part of the runner's representation, so not of its ETag. */
-export const runnerEtagHeader = (runner: RunnerWithToken) => {
-  const { token: _token, ...representation } = runner;
-  return { ETag: etagOf(representation) };
-};
 
 export async function insertRunner(db: Executor, applicationId: string, input: { name: string; labels?: string[] }): Promise<RunnerWithToken> {
   const token = generateSecret(RUNNER_TOKEN_PREFIX);

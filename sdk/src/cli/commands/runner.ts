@@ -1,0 +1,54 @@
+import { hostname } from 'node:os';
+import type { Command } from 'commander';
+import { Switchboard } from '../../client.js';
+import { startBuiltinRunner } from '../../runner/builtin.js';
+import type { Context } from '../context.js';
+import { UsageError } from '../errors.js';
+import { integer } from '../input.js';
+import { examples } from '../lists.js';
+
+type RunnerFlags = { runnerId?: string; token?: string; name: string; labels: string; concurrency: number; allowPrivateAddresses: boolean };
+
+/** `switchboard runner`: the built-in runner, in this process. */
+export function registerRunner(program: Command, ctx: Context) {
+  examples(
+    program
+      .command('runner')
+      .description('Start the built-in runner: executes agents with runtime "http" and the "echo" model')
+      .option('--runner-id <id>', 'use an already registered runner (env SWITCHBOARD_RUNNER_ID)', process.env.SWITCHBOARD_RUNNER_ID)
+      .option('--token <token>', "that runner's sbr_ token (env SWITCHBOARD_RUNNER_TOKEN)", process.env.SWITCHBOARD_RUNNER_TOKEN)
+      .option('--name <name>', 'name to register the runner under', `builtin-${hostname()}`)
+      .option('--labels <labels>', 'comma-separated labels to register with', '')
+      .option('--concurrency <n>', 'runs executed at once', integer(1, 256), 4)
+      .option('--allow-private-addresses', 'let http agents call private, loopback and link-local addresses', false)
+      .addHelpText('after', '\nWithout --runner-id and --token, registers a new runner with the application key (--api-key, SWITCHBOARD_API_KEY or the profile).'),
+    [
+      'switchboard runner --api-key sbk_...                    register a runner and start working',
+      'switchboard runner --labels gpu,eu --concurrency 8 --api-key sbk_...',
+      'switchboard runner --runner-id runner_... --token sbr_...   reuse a registered runner',
+    ],
+  ).action(async (opts: RunnerFlags) => {
+    const { baseUrl, apiKey, appId } = ctx.settings();
+    let { runnerId, token } = opts;
+    if (!runnerId || !token) {
+      if (!apiKey) throw new UsageError('Give --api-key to register a runner, or --runner-id and --token to reuse one.');
+      const labels = opts.labels.split(',').map((l) => l.trim()).filter(Boolean);
+      const registered = await new Switchboard({ baseUrl, apiKey, appId }).runners.register({ name: opts.name, labels });
+      ({ id: runnerId, token } = registered);
+      process.stderr.write(`Registered runner ${runnerId} (${opts.name}); reuse it with --runner-id ${runnerId} --token <the token>.\n`);
+    }
+    const worker = startBuiltinRunner({
+      baseUrl,
+      runnerId,
+      token,
+      concurrency: opts.concurrency,
+      allowPrivateAddresses: opts.allowPrivateAddresses,
+      onError: (err) => process.stderr.write(`runner: ${(err as Error).message}\n`),
+    });
+    process.stderr.write(`Runner ${runnerId} is waiting for runs at ${baseUrl} (Ctrl-C to stop).\n`);
+    const stop = () => void worker.stop().then(() => process.exit(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    await worker.done;
+  });
+}

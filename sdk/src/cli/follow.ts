@@ -1,0 +1,106 @@
+import type { Switchboard } from '../client.js';
+import type { Run, RunEvent } from '../generated/types.gen.js';
+import type { Output } from './output.js';
+import { text } from './output.js';
+
+const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+/** A spinner on stderr, only when stderr is a terminal; cleared before anything else is printed. */
+class Spinner {
+  private timer: NodeJS.Timeout | undefined;
+  private frame = 0;
+  private shown = false;
+  constructor(
+    private label: string,
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+  ) {}
+
+  start() {
+    if (!this.stream.isTTY || this.timer) return;
+    this.timer = setInterval(() => this.draw(), 80);
+    this.draw();
+  }
+
+  set text(label: string) {
+    this.label = label;
+  }
+
+  private draw() {
+    this.stream.write(`\r\x1b[K${FRAMES[this.frame++ % FRAMES.length]} ${this.label}`);
+    this.shown = true;
+  }
+
+  clear() {
+    if (this.shown) this.stream.write('\r\x1b[K');
+    this.shown = false;
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.clear();
+  }
+}
+
+/** One timestamped line per event: status changes, log lines, anything else as compact JSON. */
+export function eventLine(out: Output, event: RunEvent): string {
+  const { type, data } = event;
+  const time = out.dim(event.createdAt);
+  if (type === 'status') {
+    const status = String(data.status);
+    const error = data.error as { code?: string; message?: string } | undefined;
+    return `${time}  ${'status'.padEnd(12)} ${out.status(status)}${error?.code ? `  ${error.code}: ${error.message ?? ''}` : ''}`;
+  }
+  if (type === 'log') {
+    const { level, message, ...rest } = data;
+    const extra = Object.keys(rest).length ? `  ${out.dim(JSON.stringify(rest))}` : '';
+    return `${time}  ${'log'.padEnd(12)} ${String(level ?? 'info').padEnd(5)} ${text(message)}${extra}`;
+  }
+  return `${time}  ${type.padEnd(12)} ${JSON.stringify(data)}`;
+}
+
+/** The run's end: its final status, then its output or error. */
+export function printOutcome(out: Output, run: Run) {
+  if (out.json) return out.data(run);
+  if (run.status === 'succeeded') {
+    out.print(`Run ${run.id} ${out.status('succeeded')}. Output:`);
+    out.print(JSON.stringify(run.output ?? {}, null, 2));
+  } else {
+    out.print(`Run ${run.id} ${out.status(run.status)}${run.error ? `: ${run.error.code}: ${run.error.message}` : '.'}`);
+  }
+}
+
+/**
+ * Follows a run to its end, printing its events (history first); returns the exit code: 0 when it
+ * succeeded, 1 when it ended otherwise, 130 when interrupted with Ctrl-C (the run goes on).
+ */
+export async function followRun(sb: Switchboard, runId: string, out: Output): Promise<number> {
+  const stop = new AbortController();
+  let interrupted = false;
+  const onInterrupt = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    stop.abort();
+  };
+  process.on('SIGINT', onInterrupt);
+  const spinner = new Spinner(`Waiting for run ${runId}`);
+  if (!out.json) spinner.start();
+  try {
+    for await (const event of sb.runs.stream(runId, { signal: stop.signal })) {
+      if (out.json) continue;
+      spinner.clear();
+      out.print(eventLine(out, event));
+      if (event.type === 'status') spinner.text = `Run ${runId} is ${String(event.data.status)}`;
+    }
+  } finally {
+    spinner.stop();
+    process.off('SIGINT', onInterrupt);
+  }
+  if (interrupted) {
+    out.note(`Stopped following; the run goes on. Follow it again with: switchboard runs follow ${runId}`);
+    return 130;
+  }
+  const run = await sb.runs.get(runId);
+  printOutcome(out, run);
+  return run.status === 'succeeded' ? 0 : 1;
+}

@@ -1,0 +1,58 @@
+import type { Command } from 'commander';
+import type { Page, PageList } from '../pagination.js';
+import type { Context } from './context.js';
+import { integer } from './input.js';
+import type { Column } from './output.js';
+
+export type ListOptions = { page?: number; pageSize?: number; all?: boolean };
+
+/** `--page`, `--page-size` and `--all` on a list command. */
+export function listOptions(command: Command): Command {
+  return command
+    .option('--page <n>', 'page to show, from 1', integer(1, 1_000_000))
+    .option('--page-size <n>', 'items per page, 1 to 100 (default 20, or 100 with --all)', integer(1, 100))
+    .option('--all', 'every item of every page (with --json: one array)');
+}
+
+/** The `page`/`pageSize` query of a list command. */
+export const pageQuery = (o: ListOptions) => ({
+  ...(o.page !== undefined ? { page: o.page } : {}),
+  ...(o.pageSize !== undefined ? { pageSize: o.pageSize } : o.all ? { pageSize: 100 } : {}),
+});
+
+/**
+ * Prints a list: a table (human) or the page as the API returned it (`--json`); with `--all`, every
+ * item (an array with `--json`).
+ */
+export async function printList<Item, P extends Page<Item>>(ctx: Context, list: PageList<Item, P>, columns: Column<Item>[], o: ListOptions, noun: string) {
+  const out = ctx.out;
+  if (o.all) {
+    const items: Item[] = [];
+    for await (const item of list) items.push(item);
+    if (out.json) out.data(items);
+    else if (items.length) out.table(items, columns);
+    else out.print(`No ${noun}.`);
+    return;
+  }
+  const page = await list;
+  if (out.json) return out.data({ data: page.data, pagination: page.pagination });
+  const { page: n, totalPages, total } = page.pagination;
+  if (!page.data.length) {
+    out.print(n > 1 && total > 0 ? `No ${noun} on page ${n} (${total} in ${totalPages} page${totalPages === 1 ? '' : 's'}).` : `No ${noun}.`);
+    return;
+  }
+  out.table(page.data, columns);
+  if (totalPages > 1) out.note(out.dim(`Page ${n} of ${totalPages}, ${total} ${noun} in all${n < totalPages ? `: --page ${n + 1} for the next, --all for every one` : ''}.`));
+}
+
+/** A single resource: `key: value` lines, or the JSON the API returned. */
+export function printObject(ctx: Context, value: object, options: { omit?: string[] } = {}) {
+  const out = ctx.out;
+  if (out.json) out.data(value);
+  else out.object(value, options);
+}
+
+/** The `Examples:` section of a command's help. */
+export function examples(command: Command, lines: string[]): Command {
+  return command.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
+}

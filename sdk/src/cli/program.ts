@@ -1,0 +1,54 @@
+import { createRequire } from 'node:module';
+import { Command } from 'commander';
+import { registerAgents } from './commands/agents.js';
+import { registerApi } from './commands/api.js';
+import { registerApiKeys } from './commands/api-keys.js';
+import { registerAuth } from './commands/auth.js';
+import { registerRunner } from './commands/runner.js';
+import { registerRunners } from './commands/runners.js';
+import { registerRuns } from './commands/runs.js';
+import { configPath } from './config.js';
+import { Context, DEFAULT_BASE_URL } from './context.js';
+import { examples } from './lists.js';
+
+const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
+/** The `switchboard` command with every subcommand; parse it with `parseAsync()`. */
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('switchboard')
+    .description('Command-line client of the Switchboard API')
+    .version(version, '-V, --version', 'print the version')
+    .option('--base-url <url>', `API base URL (env SWITCHBOARD_BASE_URL; default ${DEFAULT_BASE_URL})`)
+    .option('--api-key <key>', 'API key, sbk_... (env SWITCHBOARD_API_KEY)')
+    .option('--app-id <id>', 'application to act in, for admin keys (env SWITCHBOARD_APP_ID)')
+    .option('--profile <name>', 'profile of the configuration file (env SWITCHBOARD_PROFILE; default "default")')
+    .option('--json', 'machine output: the JSON the API returned, one document')
+    .option('--no-color', 'no colours (also when NO_COLOR is set or stdout is not a terminal)')
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Settings come from the flags, then the environment, then the profile saved by "switchboard login"
+(${configPath()}), then the defaults.`,
+    );
+  examples(program, [
+    'switchboard login',
+    'switchboard agents create --name Echo --model echo',
+    'switchboard runs create --agent agent_01jd4... --input \'{"question": "ping"}\' --follow',
+    'switchboard agents list --json | jq ".data[].name"',
+    'switchboard api GET /api/v1/organization',
+  ]);
+
+  const ctx = new Context(program);
+  registerAuth(program, ctx);
+  registerAgents(program, ctx);
+  registerRuns(program, ctx);
+  registerApiKeys(program, ctx);
+  registerRunners(program, ctx);
+  registerRunner(program, ctx);
+  registerApi(program, ctx);
+  return program;
+}

@@ -1,0 +1,157 @@
+import { Webhook } from 'standardwebhooks';
+import type { Executor } from '../../db/database.js';
+import { isUniqueViolation } from '../../db/database.js';
+import { hashSecret, hashesEqual } from '../../auth/keys.js';
+import { readCredential } from '../../auth/authenticate.js';
+import { etagHeaderWithout } from '../../http/etag.js';
+import { defineHandlers, type HandlerInput } from '../../http/handler-types.js';
+import { ProblemError, type ValidationIssue } from '../../http/problems.js';
+import type { EventBus } from '../../realtime/bus.js';
+import type { Sealer } from '../../security/sealer.js';
+import { resolvePointer } from '../../util/json-pointer.js';
+import { mergePatch } from '../../util/merge-patch.js';
+import { nowIso } from '../../util/time.js';
+import { getAgent } from '../agents/store.js';
+import { insertRun } from '../runs/store.js';
+import * as store from './store.js';
+
+const unauthorized = (detail: string) => new ProblemError('unauthorized', detail);
+const TRIGGERED_RUN_TTL_SECONDS = 3600;
+const MAX_MAPPED_FIELDS = 50;
+
+const transitions = {
+  pause: { from: 'active', to: 'paused' },
+  resume: { from: 'paused', to: 'active' },
+} as const;
+
+async function transition(db: Executor, applicationId: string, triggerId: string, action: keyof typeof transitions) {
+  const row = await store.getTriggerRow(db, { id: triggerId, application_id: applicationId }, { forUpdate: true });
+  if (row.status !== transitions[action].from) throw new ProblemError('invalid-transition', `Cannot ${action} a trigger that is ${row.status}.`);
+  await store.setTriggerStatus(db, row.id, transitions[action].to);
+  return { status: 200 as const, body: store.toTrigger(await store.getTriggerRow(db, { id: row.id })) };
+}
+
+/** The caller must prove it holds the trigger's credential: a valid, fresh signature, or the token. */
+function authenticateCall(input: HandlerInput<'invokeTrigger'>, row: store.TriggerRow, sealer: Sealer) {
+  if (row.authentication === 'token') {
+    const token = readCredential(input.ctx);
+    if (!token || !row.token_hash || !hashesEqual(hashSecret(token), row.token_hash)) throw unauthorized('The trigger token is missing or wrong.');
+    return;
+  }
+  try {
+    new Webhook(sealer.open(row.secret_sealed!, row.application_id)).verify(input.rawBody?.toString('utf8') ?? '', {
+      'webhook-id': input.ctx.get('webhook-id'),
+      'webhook-timestamp': input.ctx.get('webhook-timestamp'),
+      'webhook-signature': input.ctx.get('webhook-signature'),
+    });
+  } catch {
+    throw unauthorized('The Standard Webhooks signature is missing, wrong, or its timestamp is too old or in the future.');
+  }
+}
+
+/** The run input: the payload itself, or the fields the mapping points at (422 naming any the payload lacks). */
+function mapInput(payload: Record<string, unknown>, mapping: store.InputMapping): Record<string, unknown> {
+  if (!mapping) return payload;
+  const errors: ValidationIssue[] = [];
+  const input: Record<string, unknown> = {};
+  for (const [field, pointer] of Object.entries(mapping)) {
+    const { found, value } = resolvePointer(payload, pointer);
+    if (found) input[field] = value;
+    else errors.push({ pointer, in: 'body', detail: `The payload has nothing at ${pointer} (mapped to input field "${field}").` });
+  }
+  if (errors.length) throw new ProblemError('validation-error', 'The payload lacks fields the trigger maps into the run input.', { errors });
+  return input;
+}
+
+export function triggerHandlers(bus: EventBus, sealer: Sealer) {
+  return defineHandlers({
+    listTriggers: async ({ db: trx, auth, query }) => ({ status: 200, body: await store.listTriggers(trx, auth.applicationId, query) }),
+
+    createTrigger: async ({ db: trx, auth, body }) => {
+      const agent = await getAgent(trx, auth.applicationId, body.agentId);
+      if (agent.status === 'retired') throw new ProblemError('invalid-transition', 'The agent is retired; it takes no more runs.');
+      const trigger = await store.insertTrigger(trx, sealer, { applicationId: auth.applicationId, agentId: agent.id }, {
+        name: body.name,
+        authentication: body.authentication ?? 'signature',
+        inputMapping: body.inputMapping ?? null,
+      });
+      return { status: 201, body: trigger, headers: { Location: `/api/v1/triggers/${trigger.id}`, ...etagHeaderWithout(trigger, 'secret') } };
+    },
+
+    getTrigger: async ({ db: trx, auth, path }) => ({
+      status: 200,
+      body: store.toTrigger(await store.getTriggerRow(trx, { id: path.triggerId, application_id: auth.applicationId })),
+    }),
+
+    updateTrigger: async ({ db: trx, auth, path, body, checkIfMatch }) => {
+      const row = await store.getTriggerRow(trx, { id: path.triggerId, application_id: auth.applicationId }, { forUpdate: true });
+      const current = store.toTrigger(row);
+      checkIfMatch(current);
+      // RFC 7396 on the mapping too: fields merge, a null field is removed, a null mapping clears it.
+      let inputMapping = current.inputMapping;
+      if (body.inputMapping === null) inputMapping = null;
+      else if (body.inputMapping) inputMapping = mergePatch<Record<string, string>>(current.inputMapping ?? {}, body.inputMapping);
+      if (inputMapping && Object.keys(inputMapping).length > MAX_MAPPED_FIELDS) {
+        throw new ProblemError('validation-error', `The merged inputMapping has more than ${MAX_MAPPED_FIELDS} fields.`, {
+          errors: [{ pointer: '/inputMapping', in: 'body', detail: `At most ${MAX_MAPPED_FIELDS} fields.` }],
+        });
+      }
+      await store.updateTrigger(trx, row.id, { name: body.name ?? current.name, inputMapping });
+      return { status: 200, body: store.toTrigger(await store.getTriggerRow(trx, { id: row.id })) };
+    },
+
+    deleteTrigger: async ({ db: trx, auth, path, checkIfMatch }) => {
+      const row = await store.getTriggerRow(trx, { id: path.triggerId, application_id: auth.applicationId }, { forUpdate: true });
+      checkIfMatch(store.toTrigger(row));
+      await store.deleteTrigger(trx, row.id);
+      return { status: 204, body: undefined };
+    },
+
+    pauseTrigger: ({ db: trx, auth, path }) => transition(trx, auth.applicationId, path.triggerId, 'pause'),
+    resumeTrigger: ({ db: trx, auth, path }) => transition(trx, auth.applicationId, path.triggerId, 'resume'),
+
+    rotateTriggerSecret: async ({ db: trx, auth, path }) => {
+      const row = await store.getTriggerRow(trx, { id: path.triggerId, application_id: auth.applicationId }, { forUpdate: true });
+      const secret = await store.rotateSecret(trx, sealer, row);
+      const trigger = { ...store.toTrigger(await store.getTriggerRow(trx, { id: row.id })), secret };
+      return { status: 200, body: trigger, headers: etagHeaderWithout(trigger, 'secret') };
+    },
+
+    invokeTrigger: async (input) => {
+      const trx = input.db;
+      const row = await store.getTriggerRow(trx, { id: input.path.triggerId });
+      authenticateCall(input, row, sealer);
+      if (row.status !== 'active') throw new ProblemError('invalid-transition', `The trigger is ${row.status}; it starts no runs.`);
+      const webhookId = input.ctx.get('webhook-id');
+      if (webhookId) {
+        // The savepoint keeps the request's transaction usable when a concurrent delivery won the insert.
+        const claimed = await trx
+          .transaction((sp) => sp('trigger_invocations').insert({ trigger_id: row.id, webhook_id: webhookId, run_id: null, created_at: nowIso() }))
+          .then(() => true)
+          .catch((err: unknown) => {
+            if (isUniqueViolation(err)) return false;
+            throw err;
+          });
+        if (!claimed) {
+          const first = (await trx('trigger_invocations').where({ trigger_id: row.id, webhook_id: webhookId }).first('run_id')) as { run_id: string };
+          return { status: 202, body: { object: 'trigger_invocation', triggerId: row.id, runId: first.run_id, duplicate: true } };
+        }
+      }
+      const agent = await getAgent(trx, row.application_id, row.agent_id);
+      if (agent.status !== 'active') throw new ProblemError('invalid-transition', `The trigger's agent is ${agent.status}; it accepts no new runs.`);
+      const { run, events } = await insertRun(trx, {
+        applicationId: row.application_id,
+        agentId: agent.id,
+        agentVersion: agent.version,
+        input: mapInput(input.body, row.input_mapping === null ? null : (JSON.parse(row.input_mapping) as Record<string, string>)),
+        metadata: {},
+        ttlSeconds: TRIGGERED_RUN_TTL_SECONDS,
+        endUserId: null,
+        triggeredBy: { type: 'trigger', id: row.id },
+      });
+      if (webhookId) await trx('trigger_invocations').where({ trigger_id: row.id, webhook_id: webhookId }).update({ run_id: run.id });
+      input.afterCommit(() => bus.publish(events));
+      return { status: 202, body: { object: 'trigger_invocation', triggerId: row.id, runId: run.id, duplicate: false } };
+    },
+  });
+}

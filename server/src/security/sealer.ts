@@ -1,0 +1,60 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+/**
+ * Encrypts values that must be read back (webhook and trigger signing secrets) with AES-256-GCM:
+ * a fresh nonce per value and the owning application's id as associated data, so a value copied
+ * to another application's row does not open. New values use the current master key; values
+ * sealed under previous keys still open, so keys can be rotated.
+ */
+export type Sealer = { seal(plaintext: string, applicationId: string): string; open(sealed: string, applicationId: string): string };
+
+const keyId = (key: Buffer) => createHash('sha256').update(key).digest('hex').slice(0, 8);
+
+export function createSealer(current: Buffer, previous: Buffer[] = []): Sealer {
+  const keys = new Map([current, ...previous].map((k) => [keyId(k), k]));
+  const currentId = keyId(current);
+  return {
+    seal(plaintext, applicationId) {
+      const iv = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', current, iv);
+      cipher.setAAD(Buffer.from(applicationId));
+      const data = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+      return `v1:${currentId}:${Buffer.concat([iv, cipher.getAuthTag(), data]).toString('base64')}`;
+    },
+    open(sealed, applicationId) {
+      const [version, id, payload] = sealed.split(':');
+      const key = id ? keys.get(id) : undefined;
+      if (version !== 'v1' || !key || !payload) throw new Error(`Cannot open a value sealed with master key ${id ?? '?'}: it is not configured.`);
+      const raw = Buffer.from(payload, 'base64');
+      const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
+      decipher.setAAD(Buffer.from(applicationId));
+      decipher.setAuthTag(raw.subarray(12, 28));
+      return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+    },
+  };
+}
+
+export const parseMasterKey = (text: string): Buffer | undefined => {
+  const key = Buffer.from(text.trim(), 'base64');
+  return key.length === 32 ? key : undefined;
+};
+
+/**
+ * The embedded default keeps its master key next to its database (created on first start, mode
+ * 0600), so a single machine needs no setup; replicas must share one key through configuration.
+ */
+export function localMasterKey(databaseFile: string): Buffer {
+  const dir = databaseFile === ':memory:' ? undefined : dirname(databaseFile);
+  if (!dir) return randomBytes(32);
+  const file = join(dir, 'master.key');
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  }
+  chmodSync(file, 0o600);
+  const key = parseMasterKey(readFileSync(file, 'utf8'));
+  if (!key) throw new Error(`${file} does not hold a base64-encoded 32-byte key.`);
+  return key;
+}
