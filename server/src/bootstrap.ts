@@ -1,4 +1,4 @@
-import type { Db } from './db/database.js';
+import { isPostgres, type Db } from './db/database.js';
 import { hashSecret } from './auth/keys.js';
 import { insertApiKey } from './resources/api-keys/store.js';
 import { insertApplication } from './resources/applications/store.js';
@@ -14,6 +14,8 @@ export type BootstrapResult = { created: false } | { created: true; organization
  */
 export async function bootstrap(db: Db, apiVersion: string, bootstrapKey: string | undefined): Promise<BootstrapResult> {
   return db.transaction(async (trx) => {
+    // Replicas starting together on an empty database must create one organization, not one each.
+    if (isPostgres(trx)) await trx.raw('LOCK TABLE organizations IN SHARE ROW EXCLUSIVE MODE');
     const org = (await trx('organizations').orderBy('created_at').first('id')) as { id: string } | undefined;
     if (org) {
       if (!bootstrapKey) return { created: false };

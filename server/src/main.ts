@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { hostname } from 'node:os';
 import { startBuiltinRunner } from '@switchboard/sdk/runner';
 import { ConfigError, loadConfig } from './config/config.js';
 import { provisionBuiltinRunner } from './resources/runners/store.js';
@@ -26,20 +27,23 @@ async function main() {
   const server = await startServer(config);
   const { logger } = server;
   logger.info({ url: server.url, database: config.database.client, redis: Boolean(config.redisUrl) }, 'Switchboard listening');
-  if (server.bootstrap.created) {
+  // A configured bootstrap key is the operator's already; only a generated one is shown, once.
+  if (server.bootstrap.created && !config.bootstrapKey) {
     // Printed once, to the terminal only: the key is not stored in a recoverable form.
     process.stdout.write(
       `\nSwitchboard is ready at ${server.url}\n` +
         `Admin API key (shown once, keep it safe):\n\n  ${server.bootstrap.secret}\n\n` +
         `Try: curl -H "Authorization: Bearer ${server.bootstrap.secret}" ${server.url}/api/v1/agents\n\n`,
     );
+  } else if (server.bootstrap.created) {
+    process.stdout.write(`\nSwitchboard is ready at ${server.url}; the admin key is SWITCHBOARD_BOOTSTRAP_KEY.\n\n`);
   }
 
   // --with-runner: the built-in runner in this process, so a fresh install can run an agent end to end.
   const runner = args.includes('--with-runner')
     ? startBuiltinRunner({
         baseUrl: server.url,
-        ...(await provisionBuiltinRunner(server.db)),
+        ...(await provisionBuiltinRunner(server.db, `${hostname()}:${new URL(server.url).port}`)),
         allowPrivateAddresses: config.runnerAllowPrivateAddresses,
         onError: (err) => logger.warn({ err: (err as Error).message }, 'built-in runner error'),
       })

@@ -248,7 +248,7 @@ export const createAgent = <ThrowOnError extends boolean = false>(options: Optio
 /**
  * Delete an agent
  *
- * Deletes an agent and its versions. Send `If-Match` to delete only the version you read. Requires the `write` scope.
+ * Deletes an agent, its versions, schedules and triggers. An agent that has runs cannot be deleted (409 `conflict`): its runs are the record of what it did; retire it instead. Send `If-Match` to delete only the version you read. Requires the `write` scope.
  */
 export const deleteAgent = <ThrowOnError extends boolean = false>(options: Options<DeleteAgentData, ThrowOnError>) => (options.client ?? client).delete<DeleteAgentResponses, DeleteAgentErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],

@@ -2950,6 +2950,10 @@ export type DeleteAgentErrors = {
      */
     404: Problem;
     /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
      * The `If-Match` header does not match the current entity tag of the resource.
      */
     412: Problem;

@@ -386,7 +386,7 @@ export interface paths {
         post?: never;
         /**
          * Delete an agent
-         * @description Deletes an agent and its versions. Send `If-Match` to delete only the version you read. Requires the `write` scope.
+         * @description Deletes an agent, its versions, schedules and triggers. An agent that has runs cannot be deleted (409 `conflict`): its runs are the record of what it did; retire it instead. Send `If-Match` to delete only the version you read. Requires the `write` scope.
          */
         delete: operations["deleteAgent"];
         options?: never;
@@ -3893,6 +3893,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];

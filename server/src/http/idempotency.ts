@@ -10,8 +10,8 @@ const LOCK_MS = 60_000;
 
 export type StoredResponse = { status: number; headers: Record<string, string>; body: string };
 
-/** A claimed key: where its record is, and the key to seal its response with. */
-export type IdempotencyClaim = { applicationId: string; keyHash: string; sealKey: Buffer };
+/** A claimed key: where its record is, the key to seal its response with, and this request's claim on it. */
+export type IdempotencyClaim = { applicationId: string; keyHash: string; sealKey: Buffer; owner: string };
 
 /** The header's value, bare or quoted, as the claim on its record. The raw key is never stored. */
 export function idempotencyClaim(applicationId: string, header: string): IdempotencyClaim {
@@ -20,6 +20,7 @@ export function idempotencyClaim(applicationId: string, header: string): Idempot
     applicationId,
     keyHash: createHash('sha256').update(key).digest('hex'),
     sealKey: Buffer.from(hkdfSync('sha256', key, applicationId, 'switchboard idempotent response', 32)),
+    owner: randomBytes(16).toString('hex'),
   };
 }
 
@@ -56,6 +57,7 @@ export async function claimIdempotencyKey(db: Db, claim: IdempotencyClaim, print
         ...record(claim),
         fingerprint: print,
         state: 'in_flight',
+        owner: claim.owner,
         locked_until: isoAfter(LOCK_MS),
         expires_at: isoAfter(RETENTION_MS),
         created_at: now,
@@ -79,7 +81,7 @@ export async function claimIdempotencyKey(db: Db, claim: IdempotencyClaim, print
     }
     const taken = await db('idempotency_keys')
       .where({ ...record(claim), state: 'in_flight', locked_until: row.locked_until })
-      .update({ locked_until: isoAfter(LOCK_MS) });
+      .update({ locked_until: isoAfter(LOCK_MS), owner: claim.owner });
     if (taken === 1) return undefined;
   }
   throw new ProblemError('idempotency-in-flight', 'A request with this Idempotency-Key is still being processed; retry shortly.');
@@ -87,14 +89,16 @@ export async function claimIdempotencyKey(db: Db, claim: IdempotencyClaim, print
 
 /** Records the response in the request's own transaction, so it commits with the write it guards. */
 export async function completeIdempotencyKey(trx: Executor, claim: IdempotencyClaim, response: StoredResponse): Promise<void> {
-  await trx('idempotency_keys')
-    .where(record(claim))
+  const stored = await trx('idempotency_keys')
+    .where({ ...record(claim), state: 'in_flight', owner: claim.owner })
     .update({ state: 'done', response_status: response.status, response_sealed: seal(claim.sealKey, response), locked_until: null });
+  // Another request took the key over after this one outlived its lock: this one's write rolls back.
+  if (stored !== 1) throw new ProblemError('idempotency-in-flight', 'This request took too long and a retry with the same Idempotency-Key took over; retry to get its result.');
 }
 
 /** Frees the key when the request failed, so the client can fix the request and retry with it. */
 export async function releaseIdempotencyKey(db: Db, claim: IdempotencyClaim): Promise<void> {
-  await db('idempotency_keys').where({ ...record(claim), state: 'in_flight' }).delete();
+  await db('idempotency_keys').where({ ...record(claim), state: 'in_flight', owner: claim.owner }).delete();
 }
 
 export async function purgeExpiredIdempotencyKeys(db: Db): Promise<number> {

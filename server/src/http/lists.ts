@@ -3,7 +3,8 @@ import { isPostgres, type Executor } from '../db/database.js';
 
 export type PageQuery = { page?: number; pageSize?: number; sort?: string };
 
-export type ReadOptions = { forUpdate?: boolean };
+/** forUpdate: lock against writers and other lockers; forShare: lock against writers only. */
+export type ReadOptions = { forUpdate?: boolean; forShare?: boolean };
 
 /**
  * A sort key: a column; a text column ordered case-insensitively by code point on every database;

@@ -4,7 +4,7 @@ import type { Config } from '../config/config.js';
 import type { Db, Executor } from '../db/database.js';
 import { authenticateKey, hasScope, readCredential, resolveApplication, type AuthContext, type KeyIdentity } from '../auth/authenticate.js';
 import type { OperationSpec } from '../spec/operations.js';
-import type { OperationValidators } from '../spec/validators.js';
+import { bodyIssues, type OperationValidators } from '../spec/validators.js';
 import { readJsonBody } from './body.js';
 import { assertIfMatch, etagOf } from './etag.js';
 import { managesOwnTransaction, type Handler, type HandlerInput, type OperationId } from './handler-types.js';
@@ -134,6 +134,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
         afterCommit: (task) => void committed.push(task),
       };
       const result = (await handler(input)) as unknown as Result;
+      if (op.method === 'patch') assertMergedResultValid(validators, result);
       if (claim) await completeIdempotencyKey(executor, claim, storedFrom(op, result));
       return result;
     };
@@ -153,6 +154,17 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     }
     send(ctx, op, validators, deps, result);
   };
+}
+
+/**
+ * A merge patch is checked alone, but what it merges into must still be a valid resource (say,
+ * no more metadata keys than allowed): checked before commit, so a bad result changes nothing.
+ */
+function assertMergedResultValid(validators: OperationValidators, result: Result) {
+  const validate = validators.response[`${result.status}:application/json`];
+  if (!validate || validate(result.body)) return;
+  const errors = bodyIssues(validate.errors).map((e) => ({ ...e, in: 'body' as const }));
+  throw new ProblemError('validation-error', 'The resource this patch would produce is not valid.', { errors });
 }
 
 function withEtag(op: OperationSpec, result: Result): Record<string, string> {

@@ -78,7 +78,7 @@ export async function redisBus(publisher: Redis, logger: Logger): Promise<EventB
 }
 
 const PG_CHANNEL = 'switchboard_run_events';
-/** NOTIFY payloads must stay under 8000 bytes; larger batches are split, single large events sent as a pointer. */
+/** NOTIFY payloads must stay under 8000 bytes (UTF-8); larger batches are split, single large events sent as a pointer. */
 const PG_PAYLOAD_LIMIT = 7500;
 
 type PgMessage = { events: StoredEvent[] } | { pointer: { applicationId: string; cursors: number[] } };
@@ -90,20 +90,50 @@ export async function postgresBus(
   loadByCursor: (applicationId: string, cursors: number[]) => Promise<StoredEvent[]>,
 ): Promise<EventBus> {
   const listeners = new Listeners();
-  const listener = new pg.Client({ connectionString: url });
   const notifier = new pg.Pool({ connectionString: url, max: 2 });
-  listener.on('error', (err) => logger.warn({ err: err.message }, 'postgres listener error'));
-  listener.on('notification', (msg) => {
-    if (msg.channel !== PG_CHANNEL || !msg.payload) return;
-    const parsed = JSON.parse(msg.payload) as PgMessage;
-    if ('events' in parsed) listeners.deliver(parsed.events);
-    else
-      loadByCursor(parsed.pointer.applicationId, parsed.pointer.cursors)
-        .then((events) => listeners.deliver(events))
-        .catch((err: unknown) => logger.warn({ err }, 'loading notified events failed'));
-  });
-  await listener.connect();
-  await listener.query(`LISTEN ${PG_CHANNEL}`);
+  // An idle pooled connection that the database drops must not crash the process.
+  notifier.on('error', (err) => logger.warn({ err: err.message }, 'postgres notifier error'));
+  let closing = false;
+  let listener: pg.Client | undefined;
+
+  /** A dedicated LISTEN connection, replaced with backoff when it drops (streams catch up from the database). */
+  const listen = async (): Promise<void> => {
+    const client = new pg.Client({ connectionString: url });
+    client.on('notification', (msg) => {
+      if (msg.channel !== PG_CHANNEL || !msg.payload) return;
+      const parsed = JSON.parse(msg.payload) as PgMessage;
+      if ('events' in parsed) listeners.deliver(parsed.events);
+      else
+        loadByCursor(parsed.pointer.applicationId, parsed.pointer.cursors)
+          .then((events) => listeners.deliver(events))
+          .catch((err: unknown) => logger.warn({ err }, 'loading notified events failed'));
+    });
+    let lost = false;
+    const reconnect = (err?: Error) => {
+      if (lost || closing) return;
+      lost = true;
+      logger.warn({ err: err?.message }, 'postgres listener lost; reconnecting');
+      client.end().catch(() => {});
+      const retry = (delay: number) =>
+        setTimeout(() => {
+          if (!closing) listen().catch(() => retry(Math.min(delay * 2, 10_000)));
+        }, delay).unref();
+      retry(250);
+    };
+    client.on('error', reconnect);
+    client.on('end', () => reconnect());
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${PG_CHANNEL}`);
+    } catch (err) {
+      // The caller retries; this client's own handlers must not start a second chain.
+      lost = true;
+      client.end().catch(() => {});
+      throw err;
+    }
+    listener = client;
+  };
+  await listen();
 
   const payloads = (events: StoredEvent[]): string[] => {
     const out: string[] = [];
@@ -116,14 +146,15 @@ export async function postgresBus(
     };
     for (const e of events) {
       const json = JSON.stringify(e);
-      if (json.length + 20 > PG_PAYLOAD_LIMIT) {
+      const bytes = Buffer.byteLength(json);
+      if (bytes + 20 > PG_PAYLOAD_LIMIT) {
         flush();
         out.push(JSON.stringify({ pointer: { applicationId: e.applicationId, cursors: [e.event.cursor] } }));
         continue;
       }
-      if (size + json.length + 20 > PG_PAYLOAD_LIMIT) flush();
+      if (size + bytes + 20 > PG_PAYLOAD_LIMIT) flush();
       batch.push(json);
-      size += json.length + 1;
+      size += bytes + 1;
     }
     flush();
     return out;
@@ -135,7 +166,8 @@ export async function postgresBus(
     },
     subscribe: (app, fn) => listeners.subscribe(app, fn),
     close: async () => {
-      await listener.end().catch(() => {});
+      closing = true;
+      await listener?.end().catch(() => {});
       await notifier.end().catch(() => {});
     },
   };

@@ -27,6 +27,8 @@ export type StreamSource = {
 };
 
 const PAGE = 500;
+/** A client this far behind (bytes buffered for it) is cut off; it resumes from its last id when it reconnects. */
+const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
 /** The open streams, so a shutdown can end them instead of waiting for clients to leave. */
 export type StreamRegistry = Set<() => void>;
@@ -54,8 +56,18 @@ export function openEventStream(
       out.write(`id: ${position}\nevent: ${e.event.type}\ndata: ${JSON.stringify(e.event)}\n\n`);
       sent = position;
       if (source.endsAfter?.(e)) close();
+      else if (out.writableLength > MAX_BUFFERED_BYTES) close();
     }
   };
+
+  /** Waits until the client has taken what was written: history is read no faster than it is sent. */
+  const drained = () =>
+    out.writableNeedDrain && !closed
+      ? new Promise<void>((resolve) => {
+          out.once('drain', resolve);
+          out.once('close', resolve);
+        })
+      : Promise.resolve();
 
   const catchUp = async (upTo: number | undefined) => {
     for (;;) {
@@ -65,6 +77,18 @@ export function openEventStream(
         tracked = Math.max(tracked, source.track(e) ?? tracked);
       }
       if (page.length < PAGE || closed) return;
+      await drained();
+    }
+  };
+
+  /** Compares with the database: a bus message that never came (a failed publish) is read from there. */
+  const recheck = async () => {
+    const head = await source.head();
+    if (head > tracked) await catchUp(head);
+    tracked = Math.max(tracked, head);
+    if (await source.finished?.()) {
+      await catchUp(undefined);
+      close();
     }
   };
 
@@ -98,7 +122,11 @@ export function openEventStream(
     pending.push(...events.filter((e) => source.track(e) !== undefined));
     schedule(pump);
   });
-  const ping = setInterval(() => !closed && out.write(': ping\n\n'), pingMs);
+  const ping = setInterval(() => {
+    if (closed) return;
+    out.write(': ping\n\n');
+    schedule(recheck);
+  }, pingMs);
 
   function close() {
     if (closed) return;
@@ -112,16 +140,8 @@ export function openEventStream(
   ctx.req.on('close', close);
 
   out.write('retry: 2000\n\n');
-  schedule(async () => {
-    const head = await source.head();
-    await catchUp(head);
-    tracked = Math.max(tracked, head);
-    // A client resuming after the last event of a finished run gets nothing more: end, don't idle.
-    if (await source.finished?.()) {
-      await catchUp(undefined);
-      close();
-    }
-  });
+  // The first check replays history; a client resuming after the last event of a finished run gets nothing more and the stream ends.
+  schedule(recheck);
   return out;
 }
 

@@ -32,7 +32,7 @@ export function allHandlers({ spec, db, bus, config, logger, streams, sealer }: 
     ...runHandlers(bus),
     ...scheduleHandlers,
     ...triggerHandlers(bus, sealer),
-    ...runnerHandlers(db, bus, config.runs.leaseSeconds),
+    ...runnerHandlers(db, bus, config.runs.leaseSeconds, logger),
     ...realtimeHandlers(db, bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams }),
   } satisfies Handlers;
 }

@@ -20,6 +20,10 @@ function createAjv(options: { forParameters: boolean }) {
     validateFormats: true,
   });
   addFormats(ajv);
+  // RFC 3339 allows a leap second (23:59:60) that JavaScript dates cannot hold: such a value is
+  // refused here, with the others, instead of failing later.
+  const rfc3339 = ajv.formats['date-time'] as { validate: (s: string) => boolean };
+  ajv.addFormat('date-time', { type: 'string', validate: (s: string) => rfc3339.validate(s) && !Number.isNaN(Date.parse(s)) });
   ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 });
   ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
   ajv.addFormat('binary', true);
@@ -39,7 +43,7 @@ export type OperationValidators = {
 
 const ref = (pointer: string) => ({ $ref: `${SPEC_ID}#${pointer.split('/').map(encodeURIComponent).join('/')}` });
 
-function bodyIssues(errors: ErrorObject[] | null | undefined): ValidationIssue[] {
+export function bodyIssues(errors: ErrorObject[] | null | undefined): ValidationIssue[] {
   return (errors ?? []).map((e) => {
     if (e.keyword === 'additionalProperties') {
       const prop = (e.params as { additionalProperty: string }).additionalProperty;

@@ -3,6 +3,7 @@ import * as initial from './0001_initial.js';
 import * as runs from './0002_runs.js';
 import * as schedules from './0003_schedules.js';
 import * as triggers from './0004_triggers.js';
+import * as idempotencyOwner from './0005_idempotency_owner.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -11,6 +12,7 @@ const migrations: Record<string, Migration> = {
   '0002_runs': runs,
   '0003_schedules': schedules,
   '0004_triggers': triggers,
+  '0005_idempotency_owner': idempotencyOwner,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

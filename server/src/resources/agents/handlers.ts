@@ -74,6 +74,9 @@ export const agentHandlers = defineHandlers({
   deleteAgent: async ({ db, auth, path, checkIfMatch }) => {
     const current = await store.getAgent(db, auth.applicationId, path.agentId, { forUpdate: true });
     checkIfMatch(current);
+    if (await db('runs').where({ agent_id: current.id }).first('id')) {
+      throw new ProblemError('conflict', 'The agent has runs, which are the record of what it did; retire it instead of deleting it.');
+    }
     await store.deleteAgent(db, current.id);
     return { status: 204, body: undefined };
   },

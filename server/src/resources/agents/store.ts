@@ -112,7 +112,7 @@ export async function insertAgent(db: Executor, applicationId: string, spec: Age
 /** `forUpdate` locks the row until the transaction ends, so a read-check-write cannot interleave. */
 export async function getAgent(db: Executor, applicationId: string, id: string, options: ReadOptions = {}): Promise<Agent> {
   const query = db('agents').where({ id, application_id: applicationId }).first();
-  const row = (await (options.forUpdate ? query.forUpdate() : query)) as AgentRow | undefined;
+  const row = (await (options.forUpdate ? query.forUpdate() : options.forShare ? query.forShare() : query)) as AgentRow | undefined;
   if (!row) throw notFound('agent', id);
   return toAgent(row);
 }

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { Db } from '../../db/database.js';
 import type { EventBus } from '../../realtime/bus.js';
 import type { RunnerIdentity } from '../../auth/runner-auth.js';
@@ -19,7 +20,7 @@ const runnerOf = (input: { runner?: RunnerIdentity }): RunnerIdentity => {
   return input.runner;
 };
 
-export function runnerHandlers(db: Db, bus: EventBus, leaseSeconds: number) {
+export function runnerHandlers(db: Db, bus: EventBus, leaseSeconds: number, logger: Logger) {
   /** Waits until a run may be claimable (a run was queued in the application) or the time is up. */
   const queuedSignal = (applicationId: string, ms: number) =>
     new Promise<void>((resolve) => {
@@ -66,8 +67,10 @@ export function runnerHandlers(db: Db, bus: EventBus, leaseSeconds: number) {
 
     getRunner: async ({ db: trx, auth, path }) => ({ status: 200, body: await store.getRunner(trx, auth.applicationId, path.runnerId) }),
 
-    deleteRunner: async ({ db: trx, auth, path, afterCommit }) => {
-      const runner = await store.getRunner(trx, auth.applicationId, path.runnerId);
+    deleteRunner: async ({ db: trx, auth, path, afterCommit, checkIfMatch }) => {
+      // Locked, so a claim by this runner cannot commit between reading its runs and deleting it.
+      const runner = await store.getRunner(trx, auth.applicationId, path.runnerId, { forUpdate: true });
+      checkIfMatch(runner);
       const held = (await trx('runs').where({ lease_runner_id: runner.id }).whereIn('status', [...LEASED]).forUpdate()) as RunRow[];
       const events: StoredEvent[] = [];
       for (const row of held) events.push(...(await loseRunner(trx, row, 'runner_deleted')).events);
@@ -81,13 +84,15 @@ export function runnerHandlers(db: Db, bus: EventBus, leaseSeconds: number) {
       if (input.path.runnerId !== runner.runnerId) throw new ProblemError('forbidden', 'This token belongs to another runner.');
       const deadline = Date.now() + (input.query.wait ?? 0) * 1000;
       for (;;) {
+        // A runner that hung up (a stopping worker aborts its long-polls) must not be handed a run.
+        if (input.ctx.req.destroyed) return { status: 204, body: undefined };
         const result = await claimNext(db, runner, leaseSeconds);
         if (result) {
-          await bus.publish(result.events);
+          await bus.publish(result.events).catch((err: unknown) => logger.warn({ err }, 'publishing a claim failed'));
           return { status: 200, body: await claimed(result.row) };
         }
         const left = deadline - Date.now();
-        if (left <= 0 || input.ctx.req.destroyed) return { status: 204, body: undefined };
+        if (left <= 0) return { status: 204, body: undefined };
         // A missed signal costs at most a second: the loop looks again anyway.
         await queuedSignal(runner.applicationId, Math.min(left, 1000));
       }

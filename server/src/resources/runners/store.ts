@@ -2,7 +2,7 @@ import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
 import { generateSecret, hashSecret } from '../../auth/keys.js';
 import { RUNNER_TOKEN_PREFIX } from '../../auth/runner-auth.js';
-import { escapeLike, listPage, type PageQuery } from '../../http/lists.js';
+import { escapeLike, listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
 import { notFound } from '../../http/problems.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
@@ -41,8 +41,9 @@ export async function insertRunner(db: Executor, applicationId: string, input: {
   return { ...toRunner(row), token };
 }
 
-export async function getRunner(db: Executor, applicationId: string, id: string): Promise<Runner> {
-  const row = (await db('runners').where({ id, application_id: applicationId }).first()) as RunnerRow | undefined;
+export async function getRunner(db: Executor, applicationId: string, id: string, options: ReadOptions = {}): Promise<Runner> {
+  const query = db('runners').where({ id, application_id: applicationId }).first();
+  const row = (await (options.forUpdate ? query.forUpdate() : query)) as RunnerRow | undefined;
   if (!row) throw notFound('runner', id);
   return toRunner(row);
 }
@@ -58,17 +59,17 @@ export async function deleteRunner(db: Executor, id: string): Promise<void> {
   await db('runners').where({ id }).delete();
 }
 
-export const BUILTIN_RUNNER_NAME = 'Built-in runner';
-
 /**
- * The built-in runner of the first application, with a fresh token (its old token stops working):
- * the in-process runner of `--with-runner` is registered like any other, and re-keyed at each start.
+ * The built-in runner of this server (one per host and port, so replicas do not re-key each
+ * other's) in the first application, with a fresh token: the in-process runner of `--with-runner`
+ * is registered like any other, and re-keyed at each start.
  */
-export async function provisionBuiltinRunner(db: Executor): Promise<{ runnerId: string; token: string }> {
+export async function provisionBuiltinRunner(db: Executor, serverName: string): Promise<{ runnerId: string; token: string }> {
+  const name = `Built-in runner (${serverName})`;
   const app = (await db('applications').orderBy('created_at').first('id')) as { id: string };
-  const existing = (await db('runners').where({ application_id: app.id, name: BUILTIN_RUNNER_NAME }).first('id')) as { id: string } | undefined;
+  const existing = (await db('runners').where({ application_id: app.id, name }).first('id')) as { id: string } | undefined;
   if (!existing) {
-    const runner = await insertRunner(db, app.id, { name: BUILTIN_RUNNER_NAME });
+    const runner = await insertRunner(db, app.id, { name });
     return { runnerId: runner.id, token: runner.token };
   }
   const token = generateSecret(RUNNER_TOKEN_PREFIX);

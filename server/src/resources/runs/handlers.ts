@@ -11,7 +11,8 @@ const DEFAULT_TTL_SECONDS = 3600;
 export function runHandlers(bus: EventBus) {
   return defineHandlers({
     createRun: async ({ db, auth, body, headers, afterCommit }) => {
-      const agent = await getAgent(db, auth.applicationId, body.agentId);
+      // Shared lock: a concurrent pause, retire or delete waits for this run to be created, or wins first.
+      const agent = await getAgent(db, auth.applicationId, body.agentId, { forShare: true });
       if (agent.status !== 'active') {
         throw new ProblemError('invalid-transition', `The agent is ${agent.status}; it accepts no new runs.`);
       }

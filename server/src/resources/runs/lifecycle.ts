@@ -48,7 +48,16 @@ export async function claimNext(
   return db.transaction(async (trx) => {
     const row = await nextClaimable(trx, runner);
     if (!row) return undefined;
-    const agent = (await trx('agents').where({ id: row.agent_id }).first('timeout_seconds')) as { timeout_seconds: number };
+    const agent = (await trx('agents').where({ id: row.agent_id }).first('timeout_seconds', 'max_concurrent_runs')) as {
+      timeout_seconds: number;
+      max_concurrent_runs: number | null;
+    };
+    // Concurrent claims cannot see each other's uncommitted runs: with a limit, count again under the agent's lock.
+    if (agent.max_concurrent_runs !== null && isPostgres(trx)) {
+      await trx('agents').where({ id: row.agent_id }).first('id').forUpdate();
+      const [{ busy }] = (await trx('runs').where({ agent_id: row.agent_id }).whereIn('status', [...LEASED]).count({ busy: '*' })) as [{ busy: number | string }];
+      if (Number(busy) >= agent.max_concurrent_runs) return undefined;
+    }
     const now = nowIso();
     return transitionRun(
       trx,
