@@ -47,7 +47,9 @@ export class InternalServerError extends SwitchboardError {}
 /** No response: the connection failed or was reset. */
 export class ConnectionError extends SwitchboardError {}
 /** No response within the call's timeout. */
-export class TimeoutError extends SwitchboardError {}
+export class TimeoutError extends SwitchboardError {
+  override readonly code: string = 'timeout';
+}
 
 const BY_STATUS: Record<number, typeof SwitchboardError> = {
   400: BadRequestError,

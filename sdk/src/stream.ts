@@ -44,6 +44,8 @@ export async function* runEventStream(
         throw errorFor(response.status, problem, response.headers);
       }
       failures = 0;
+      let delivered = 0;
+      let dropped = false;
       const queue: EventSourceMessage[] = [];
       const parser = createParser({ onEvent: (message) => queue.push(message) });
       const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
@@ -56,6 +58,7 @@ export async function* runEventStream(
             const message = queue.shift()!;
             const event = JSON.parse(message.data) as RunEvent;
             if (message.id) lastEventId = message.id;
+            delivered++;
             yield event;
             if (endsWithRun && isTerminalEvent(event)) return;
           }
@@ -64,12 +67,14 @@ export async function* runEventStream(
         if (controller.signal.aborted) return;
         if (err instanceof SwitchboardError) throw err;
         // The connection dropped mid-stream: resume after the last event delivered.
+        dropped = true;
       } finally {
         reader.releaseLock();
       }
       if (controller.signal.aborted) return;
-      // A run that had already ended when we resumed after its last event: nothing more will come.
-      if (options.runFinished && (await options.runFinished())) return;
+      // A clean end that brought nothing, for a run that has ended: everything was delivered. After a
+      // drop, or an end that did bring events, reconnect: what was missed is replayed from the last id.
+      if (!dropped && delivered === 0 && options.runFinished && (await options.runFinished())) return;
       // Ended without the run's end (a server restart, a proxy timeout): reconnect and resume.
       if (++failures > MAX_CONSECUTIVE_FAILURES) throw new ConnectionError(0, undefined, new Headers(), 'The event stream keeps closing.');
       await sleep(Math.min(250 * 2 ** failures, 4000));

@@ -11,6 +11,7 @@ export type CallOptions = {
 export type TransportOptions = Required<Pick<CallOptions, 'timeout' | 'maxRetries'>> & { fetch: typeof fetch };
 
 const MAX_BACKOFF_MS = 8_000;
+const KEEP_REQUEST = Symbol('request');
 const MAX_RETRY_AFTER_MS = 60_000;
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -52,6 +53,7 @@ export function callFetch(transport: TransportOptions, call: CallOptions = {}, s
   const maxRetries = call.maxRetries ?? transport.maxRetries;
   const timeout = call.timeout ?? transport.timeout;
   return async (input, init) => {
+    if (call.signal?.aborted) throw call.signal.reason;
     const original = new Request(input, init);
     const body = original.body ? await original.arrayBuffer() : undefined;
     for (let attempt = 0; ; attempt++) {
@@ -63,11 +65,15 @@ export function callFetch(transport: TransportOptions, call: CallOptions = {}, s
       call.signal?.addEventListener('abort', () => controller.abort(call.signal?.reason), { once: true });
       let response: Response | undefined;
       let failure: unknown;
+      const request = new Request(original, { body, signal: controller.signal });
       try {
-        response = await transport.fetch(new Request(original, { body, signal: controller.signal }));
+        response = await transport.fetch(request);
       } catch (err) {
         failure = err;
       }
+      // fetch follows the abort signal through the Request only weakly: keep the Request reachable as
+      // long as its response, or a collected Request would silently disarm the timeout and the caller's abort.
+      if (response) Object.defineProperty(response, KEEP_REQUEST, { value: request });
       if (streaming || failure) clearTimeout(timer);
       if (call.signal?.aborted) throw call.signal.reason;
       if (response && (attempt >= maxRetries || !(await retryable(response)))) return response;

@@ -10,7 +10,7 @@ beforeAll(async () => {
 describe('input the checks must catch before it reaches the database', () => {
   it('refuses a leap-second timestamp (valid RFC 3339, not a JavaScript date) with 422, in a query and in a body', async () => {
     const q = await call(app, 'GET', '/api/v1/agents?createdAfter=2016-12-31T23:59:60Z');
-    expect(expectProblem(q, 422, 'validation-error').errors!.map((e: { parameter?: string }) => e.parameter)).toEqual(['createdAfter']);
+    expect(expectProblem(q, 422, 'validation-error').errors!.map((e) => (e as { parameter?: string }).parameter)).toEqual(['createdAfter']);
     const b = await call(app, 'POST', '/api/v1/api-keys', { name: 'leap', scopes: ['read'], expiresAt: '2030-06-30T23:59:60Z' });
     expect(expectProblem(b, 422, 'validation-error').errors!.map((e) => e.pointer)).toEqual(['/expiresAt']);
   });
