@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, setClock, startServer, systemClock, type RunningServer } from '@switchboard/server';
-import { createTestDatabase, masterKeyFor, type TestDatabase } from '../support/databases.js';
-import { newBootstrapKey } from '../support/server-process.js';
+import type { RunningServer } from '@switchboard/server';
+import { startInProcessServer, type InProcessServer } from '../support/in-process-server.js';
 import {
   appendEvents,
   call,
@@ -37,39 +36,17 @@ const advance = (ms: number) => {
 };
 const iso = (ms: number) => new Date(ms).toISOString();
 
-let db: TestDatabase;
 let server: RunningServer;
 let app: Conn;
+let running: InProcessServer | undefined;
 
 beforeAll(async () => {
-  setClock({ now: () => fakeNow });
-  db = await createTestDatabase();
-  const key = newBootstrapKey();
-  server = await startServer(
-    loadConfig({
-      NODE_ENV: 'test',
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATABASE_URL: db.url,
-      SWITCHBOARD_BOOTSTRAP_KEY: key,
-      SWITCHBOARD_MASTER_KEY: masterKeyFor(db),
-      LOG_LEVEL: 'silent',
-      REAPER_INTERVAL_MS: '60000',
-      LEASE_SECONDS: '30',
-      RATE_LIMIT_RUN: '100000',
-      RATE_LIMIT_WRITE: '100000',
-      RATE_LIMIT_READ: '100000',
-      ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
-    }),
-  );
-  app = { baseUrl: server.url, key };
+  running = await startInProcessServer({ now: () => fakeNow }, { LEASE_SECONDS: String(LEASE_MS / 1000) });
+  server = running.server;
+  app = { baseUrl: running.baseUrl, key: running.adminKey };
 });
 
-afterAll(async () => {
-  setClock(systemClock);
-  await server?.close();
-  await db?.drop();
-});
+afterAll(() => running?.stop());
 
 async function scenario(limits: Record<string, number> = {}) {
   const l = label();

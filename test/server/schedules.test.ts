@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, setClock, startServer, systemClock, type RunningServer } from '@switchboard/server';
-import { createTestDatabase, masterKeyFor, type TestDatabase } from '../support/databases.js';
-import { newBootstrapKey } from '../support/server-process.js';
+import type { RunningServer } from '@switchboard/server';
+import { startInProcessServer, type InProcessServer } from '../support/in-process-server.js';
 import { call, expectInvalidTransition, expectProblem, newAgent, runEvents, type Conn, type Run } from './run-helpers.js';
 import type { components } from '../../server/src/generated/openapi.js';
 
@@ -17,39 +16,17 @@ const setNow = (iso: string) => {
   fakeNow = Date.parse(iso);
 };
 
-let db: TestDatabase;
 let server: RunningServer;
 let app: Conn;
+let running: InProcessServer | undefined;
 
 beforeAll(async () => {
-  setClock({ now: () => fakeNow });
-  db = await createTestDatabase();
-  const key = newBootstrapKey();
-  server = await startServer(
-    loadConfig({
-      NODE_ENV: 'test',
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATABASE_URL: db.url,
-      SWITCHBOARD_BOOTSTRAP_KEY: key,
-      SWITCHBOARD_MASTER_KEY: masterKeyFor(db),
-      LOG_LEVEL: 'silent',
-      SCHEDULER_INTERVAL_MS: '60000',
-      REAPER_INTERVAL_MS: '60000',
-      SCHEDULE_MISFIRE_SECONDS: '60',
-      RATE_LIMIT_WRITE: '100000',
-      RATE_LIMIT_READ: '100000',
-      ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
-    }),
-  );
-  app = { baseUrl: server.url, key };
+  running = await startInProcessServer({ now: () => fakeNow }, { SCHEDULE_MISFIRE_SECONDS: '60' });
+  server = running.server;
+  app = { baseUrl: running.baseUrl, key: running.adminKey };
 });
 
-afterAll(async () => {
-  setClock(systemClock);
-  await server?.close();
-  await db?.drop();
-});
+afterAll(() => running?.stop());
 
 async function newSchedule(body: Record<string, unknown>): Promise<Schedule> {
   const r = await call<Schedule>(app, 'POST', '/api/v1/schedules', { name: 'nightly', ...body });
