@@ -54,7 +54,8 @@ export function callFetch(transport: TransportOptions, call: CallOptions = {}, s
   const timeout = call.timeout ?? transport.timeout;
   return async (input, init) => {
     if (call.signal?.aborted) throw call.signal.reason;
-    const original = new Request(input, init);
+    // The generated client already hands over a Request: copying it once more would only cost time.
+    const original = input instanceof Request && init === undefined ? input : new Request(input, init);
     const body = original.body ? await original.arrayBuffer() : undefined;
     for (let attempt = 0; ; attempt++) {
       const controller = new AbortController();
@@ -65,15 +66,16 @@ export function callFetch(transport: TransportOptions, call: CallOptions = {}, s
       call.signal?.addEventListener('abort', () => controller.abort(call.signal?.reason), { once: true });
       let response: Response | undefined;
       let failure: unknown;
-      const request = new Request(original, { body, signal: controller.signal });
+      // A URL and an init, not a copy of the Request: fetch builds one Request either way, and a copy costs more than the call's own work.
+      const init: RequestInit = { method: original.method, headers: original.headers, body, signal: controller.signal, redirect: original.redirect };
       try {
-        response = await transport.fetch(request);
+        response = await transport.fetch(original.url, init);
       } catch (err) {
         failure = err;
       }
-      // fetch follows the abort signal through the Request only weakly: keep the Request reachable as
-      // long as its response, or a collected Request would silently disarm the timeout and the caller's abort.
-      if (response) Object.defineProperty(response, KEEP_REQUEST, { value: request });
+      // fetch follows the abort signal weakly: keep the signal's controller reachable as long as the
+      // response, or a garbage collection would silently disarm the timeout and the caller's abort.
+      if (response) Object.defineProperty(response, KEEP_REQUEST, { value: controller });
       if (streaming || failure) clearTimeout(timer);
       if (call.signal?.aborted) throw call.signal.reason;
       if (response && (attempt >= maxRetries || !(await retryable(response)))) return response;
