@@ -11,7 +11,7 @@ export type CallOptions = {
 export type TransportOptions = Required<Pick<CallOptions, 'timeout' | 'maxRetries'>> & { fetch: typeof fetch };
 
 const MAX_BACKOFF_MS = 8_000;
-const KEEP_REQUEST = Symbol('request');
+const KEEP_SIGNAL = Symbol('signal');
 const MAX_RETRY_AFTER_MS = 60_000;
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -75,7 +75,7 @@ export function callFetch(transport: TransportOptions, call: CallOptions = {}, s
       }
       // fetch follows the abort signal weakly: keep the signal's controller reachable as long as the
       // response, or a garbage collection would silently disarm the timeout and the caller's abort.
-      if (response) Object.defineProperty(response, KEEP_REQUEST, { value: controller });
+      if (response) Object.defineProperty(response, KEEP_SIGNAL, { value: controller });
       if (streaming || failure) clearTimeout(timer);
       if (call.signal?.aborted) throw call.signal.reason;
       if (response && (attempt >= maxRetries || !(await retryable(response)))) return response;

@@ -42,9 +42,7 @@ export function realtimeHandlers(db: Db, bus: EventBus, options: { pingSeconds: 
         track: (e) => (e.event.runId === run.id ? e.event.seq : undefined),
         position: (e) => e.event.seq,
         load: async (after, upTo, limit) =>
-          (await runEventsAfter(db, run.id, after, limit))
-            .filter((e) => upTo === undefined || e.seq <= upTo)
-            .map((event): StoredEvent => ({ applicationId: run.application_id, agentId: run.agent_id, event })),
+          (await runEventsAfter(db, run.id, after, limit, upTo)).map((event): StoredEvent => ({ applicationId: run.application_id, agentId: run.agent_id, event })),
         head: async () => Number(((await db('runs').where({ id: run.id }).first('last_seq')) as { last_seq: number | string }).last_seq),
         endsAfter: (e) => e.event.type === 'status' && isTerminal(e.event.data.status as RunStatus),
         finished: async () => isTerminal(((await db('runs').where({ id: run.id }).first('status')) as { status: RunStatus }).status),

@@ -96,9 +96,11 @@ export async function appendEvents(db: Executor, run: RunRef, inputs: EventInput
   return { stored: rows.map(toStored), duplicates };
 }
 
-/** A run's events after `afterSeq`, in order. */
-export async function runEventsAfter(db: Executor, runId: string, afterSeq: number, limit: number): Promise<RunEvent[]> {
-  const rows = (await db('run_events').where({ run_id: runId }).where('seq', '>', afterSeq).orderBy('seq').limit(limit)) as EventRow[];
+/** A run's events after `afterSeq` (and up to `upToSeq`), in order. */
+export async function runEventsAfter(db: Executor, runId: string, afterSeq: number, limit: number, upToSeq?: number): Promise<RunEvent[]> {
+  const query = db('run_events').where({ run_id: runId }).where('seq', '>', afterSeq).orderBy('seq').limit(limit);
+  if (upToSeq !== undefined) query.where('seq', '<=', upToSeq);
+  const rows = (await query) as EventRow[];
   return rows.map(toRunEvent);
 }
 

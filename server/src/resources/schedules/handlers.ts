@@ -1,5 +1,6 @@
 import type { Executor } from '../../db/database.js';
 import { defineHandlers } from '../../http/handler-types.js';
+import { pauseResumeTarget, type PauseAction } from '../../http/pause-resume.js';
 import { ProblemError } from '../../http/problems.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { getAgent } from '../agents/store.js';
@@ -7,15 +8,9 @@ import { listRuns } from '../runs/store.js';
 import { cronFor } from './cron.js';
 import * as store from './store.js';
 
-const transitions = {
-  pause: { from: 'active', to: 'paused' },
-  resume: { from: 'paused', to: 'active' },
-} as const;
-
-async function transition(db: Executor, applicationId: string, scheduleId: string, action: keyof typeof transitions) {
+async function transition(db: Executor, applicationId: string, scheduleId: string, action: PauseAction) {
   const row = await store.getScheduleRow(db, applicationId, scheduleId, { forUpdate: true });
-  if (row.status !== transitions[action].from) throw new ProblemError('invalid-transition', `Cannot ${action} a schedule that is ${row.status}.`);
-  await store.setScheduleStatus(db, row, transitions[action].to);
+  await store.setScheduleStatus(db, row, pauseResumeTarget(action, row.status, 'schedule'));
   return { status: 200 as const, body: store.toSchedule(await store.getScheduleRow(db, applicationId, row.id)) };
 }
 

@@ -5,6 +5,7 @@ import { hashSecret, hashesEqual } from '../../auth/keys.js';
 import { readCredential } from '../../auth/authenticate.js';
 import { etagHeaderWithout } from '../../http/etag.js';
 import { defineHandlers, type HandlerInput } from '../../http/handler-types.js';
+import { pauseResumeTarget, type PauseAction } from '../../http/pause-resume.js';
 import { ProblemError, type ValidationIssue } from '../../http/problems.js';
 import type { EventBus } from '../../realtime/bus.js';
 import type { Sealer } from '../../security/sealer.js';
@@ -19,15 +20,9 @@ const unauthorized = (detail: string) => new ProblemError('unauthorized', detail
 const TRIGGERED_RUN_TTL_SECONDS = 3600;
 const MAX_MAPPED_FIELDS = 50;
 
-const transitions = {
-  pause: { from: 'active', to: 'paused' },
-  resume: { from: 'paused', to: 'active' },
-} as const;
-
-async function transition(db: Executor, applicationId: string, triggerId: string, action: keyof typeof transitions) {
+async function transition(db: Executor, applicationId: string, triggerId: string, action: PauseAction) {
   const row = await store.getTriggerRow(db, { id: triggerId, application_id: applicationId }, { forUpdate: true });
-  if (row.status !== transitions[action].from) throw new ProblemError('invalid-transition', `Cannot ${action} a trigger that is ${row.status}.`);
-  await store.setTriggerStatus(db, row.id, transitions[action].to);
+  await store.setTriggerStatus(db, row.id, pauseResumeTarget(action, row.status, 'trigger'));
   return { status: 200 as const, body: store.toTrigger(await store.getTriggerRow(db, { id: row.id })) };
 }
 
