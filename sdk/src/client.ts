@@ -74,7 +74,9 @@ export class Switchboard {
     operation: (o: { client: Client; fetch: typeof fetch }) => Promise<Result<D>>,
     options: RequestOptions = {},
   ): Promise<WithResponse<D>> {
-    const { data, error, response } = await operation({ client: this.client, fetch: callFetch(this.transport, options) });
+    const fetch = callFetch(this.transport, options);
+    // Settled as soon as the body is parsed: an armed timer would hold the attempt's controller for the whole timeout.
+    const { data, error, response } = await operation({ client: this.client, fetch }).finally(fetch.settle);
     if (!response) throw error instanceof Error ? error : new Error(String(error));
     if (!response.ok) throw errorFor(response.status, error as T.Problem | undefined, response.headers);
     const info: ResponseInfo = { requestId: response.headers.get('request-id') ?? undefined, status: response.status, headers: response.headers };

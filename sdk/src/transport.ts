@@ -11,7 +11,8 @@ export type CallOptions = {
 export type TransportOptions = Required<Pick<CallOptions, 'timeout' | 'maxRetries'>> & { fetch: typeof fetch };
 
 const MAX_BACKOFF_MS = 8_000;
-const KEEP_SIGNAL = Symbol('signal');
+/** fetch follows an abort signal weakly: each response keeps its attempt's controller reachable. */
+const keptControllers = new WeakMap<Response, AbortController>();
 const MAX_RETRY_AFTER_MS = 60_000;
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -27,9 +28,14 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     );
   });
 
-async function retryable(response: Response): Promise<boolean> {
+/** Synchronous for every status but 409, whose body says whether it may pass: most calls stay off the slower path. */
+function retryable(response: Response): boolean | Promise<boolean> {
   if (response.status === 408 || response.status === 429 || response.status >= 500) return true;
   if (response.status !== 409) return false;
+  return inFlight(response);
+}
+
+async function inFlight(response: Response): Promise<boolean> {
   const problem = (await response
     .clone()
     .json()
@@ -45,23 +51,27 @@ function delayMs(response: Response | undefined, attempt: number): number {
   return ceiling / 2 + Math.random() * (ceiling / 2);
 }
 
+/** A fetch for one call, and `settle()` to disarm its timeout once the caller has read the body. */
+export type CallFetch = typeof fetch & { settle(): void };
+
 /**
  * A fetch for one call: each attempt has its own timeout, the caller's signal cancels everything,
  * and failures that may pass are retried with the same request (same body, same Idempotency-Key).
  */
-export function callFetch(transport: TransportOptions, call: CallOptions = {}, streaming = false): typeof fetch {
+export function callFetch(transport: TransportOptions, call: CallOptions = {}, streaming = false): CallFetch {
   const maxRetries = call.maxRetries ?? transport.maxRetries;
   const timeout = call.timeout ?? transport.timeout;
-  return async (input, init) => {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const fetcher: typeof fetch = async (input, init) => {
     if (call.signal?.aborted) throw call.signal.reason;
     // The generated client already hands over a Request: copying it once more would only cost time.
     const original = input instanceof Request && init === undefined ? input : new Request(input, init);
     const body = original.body ? await original.arrayBuffer() : undefined;
     for (let attempt = 0; ; attempt++) {
       const controller = new AbortController();
-      // A call's timeout also covers reading its body (the timer stays armed, and never keeps a
-      // process alive); a stream's covers waiting for its headers only.
-      const timer = setTimeout(() => controller.abort(new TimeoutError(0, undefined, new Headers(), `No response within ${timeout} ms.`)), timeout);
+      // A call's timeout also covers reading its body (the timer stays armed until settle(), and never
+      // keeps a process alive); a stream's covers waiting for its headers only.
+      timer = setTimeout(() => controller.abort(new TimeoutError(0, undefined, new Headers(), `No response within ${timeout} ms.`)), timeout);
       (timer as { unref?: () => void }).unref?.();
       call.signal?.addEventListener('abort', () => controller.abort(call.signal?.reason), { once: true });
       let response: Response | undefined;
@@ -73,12 +83,14 @@ export function callFetch(transport: TransportOptions, call: CallOptions = {}, s
       } catch (err) {
         failure = err;
       }
-      // fetch follows the abort signal weakly: keep the signal's controller reachable as long as the
-      // response, or a garbage collection would silently disarm the timeout and the caller's abort.
-      if (response) Object.defineProperty(response, KEEP_SIGNAL, { value: controller });
+      // Without this, a garbage collection could silently disarm the timeout and the caller's abort.
+      if (response) keptControllers.set(response, controller);
       if (streaming || failure) clearTimeout(timer);
       if (call.signal?.aborted) throw call.signal.reason;
-      if (response && (attempt >= maxRetries || !(await retryable(response)))) return response;
+      let again = response !== undefined && attempt < maxRetries && retryable(response);
+      if (again instanceof Promise) again = await again;
+      if (response && !again) return response;
+      clearTimeout(timer);
       if (!response && attempt >= maxRetries) {
         if (controller.signal.reason instanceof TimeoutError) throw controller.signal.reason;
         throw new ConnectionError(0, undefined, new Headers(), `The request failed: ${(failure as Error)?.message ?? String(failure)}`, { cause: failure });
@@ -87,4 +99,5 @@ export function callFetch(transport: TransportOptions, call: CallOptions = {}, s
       await sleep(delayMs(response, attempt), call.signal);
     }
   };
+  return Object.assign(fetcher, { settle: () => clearTimeout(timer) });
 }
