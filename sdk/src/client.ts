@@ -223,7 +223,8 @@ export class Switchboard {
      */
     invoke: (triggerId: string, payload: Record<string, unknown>, credential: { secret: string; webhookId?: string }, o?: RequestOptions) => {
       const body = JSON.stringify(payload);
-      const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+      // The caller proves itself with the trigger's secret alone: this client's own key and app stay home.
+      const headers: Record<string, string | null> = { 'Content-Type': 'application/json', Authorization: null, 'X-App-Id': null };
       if (credential.secret.startsWith('whsec_')) {
         const id = credential.webhookId ?? `msg_${newIdempotencyKey()}`;
         const at = new Date();
@@ -233,6 +234,36 @@ export class Switchboard {
       }
       return this.call((c) => api.invokeTrigger({ ...c, path: { triggerId }, body: payload, bodySerializer: () => body, headers }), o);
     },
+  };
+
+  /** Where Switchboard sends its events (Standard Webhooks), and what it sent them. */
+  readonly webhookEndpoints = {
+    list: (query?: T.ListWebhookEndpointsData['query'], o?: RequestOptions) =>
+      this.list<T.WebhookEndpoint, T.WebhookEndpointList>((page, c) => api.listWebhookEndpoints({ ...c, query: { ...query, page } }), query, o),
+    /** The `secret` (`whsec_...`) to verify deliveries with is in this result only. */
+    create: (body: T.WebhookEndpointCreate, o?: WriteOptions) => this.call((c) => api.createWebhookEndpoint({ ...c, body, headers: this.idempotent(o) }), o),
+    get: (webhookEndpointId: string, o?: RequestOptions) => this.call((c) => api.getWebhookEndpoint({ ...c, path: { webhookEndpointId } }), o),
+    update: (webhookEndpointId: string, body: T.WebhookEndpointUpdate, o?: ConditionalOptions) =>
+      this.call((c) => api.updateWebhookEndpoint({ ...c, path: { webhookEndpointId }, body, headers: ifMatch(o) }), o),
+    delete: (webhookEndpointId: string, o?: ConditionalOptions) =>
+      this.call((c) => api.deleteWebhookEndpoint({ ...c, path: { webhookEndpointId }, headers: ifMatch(o) }), o),
+    /** A new secret; deliveries are signed with both for `gracePeriodSeconds` (default a day). */
+    rotateSecret: (webhookEndpointId: string, body?: T.WebhookSecretRotate, o?: WriteOptions) =>
+      this.call((c) => api.rotateWebhookEndpointSecret({ ...c, path: { webhookEndpointId }, body, headers: this.idempotent(o) }), o),
+    /** Sends a `webhook_endpoint.ping` to this endpoint alone. */
+    test: (webhookEndpointId: string, o?: WriteOptions) =>
+      this.call((c) => api.testWebhookEndpoint({ ...c, path: { webhookEndpointId }, headers: this.idempotent(o) }), o),
+    messages: (webhookEndpointId: string, query?: T.ListWebhookMessagesData['query'], o?: RequestOptions) =>
+      this.list<T.WebhookMessage, T.WebhookMessageList>((page, c) => api.listWebhookMessages({ ...c, path: { webhookEndpointId }, query: { ...query, page } }), query, o),
+  };
+
+  readonly webhookMessages = {
+    get: (webhookMessageId: string, o?: RequestOptions) => this.call((c) => api.getWebhookMessage({ ...c, path: { webhookMessageId } }), o),
+    attempts: (webhookMessageId: string, query?: T.ListWebhookAttemptsData['query'], o?: RequestOptions) =>
+      this.list<T.WebhookAttempt, T.WebhookAttemptList>((page, c) => api.listWebhookAttempts({ ...c, path: { webhookMessageId }, query: { ...query, page } }), query, o),
+    /** Sends the message again now, with the same webhook-id and a fresh retry schedule. */
+    redeliver: (webhookMessageId: string, o?: WriteOptions) =>
+      this.call((c) => api.redeliverWebhookMessage({ ...c, path: { webhookMessageId }, headers: this.idempotent(o) }), o),
   };
 
   /** Runners: registration with an application key; the rest with the runner's own token (`apiKey: 'sbr_...'`). */

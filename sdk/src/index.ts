@@ -12,5 +12,5 @@ export {
 export * from './errors.js';
 export { PageList, type Page, type Pagination } from './pagination.js';
 export { isTerminalEvent, isTerminalStatus } from './stream.js';
-export { verifyWebhook, WebhookVerificationError, type WebhookEvent } from './webhooks.js';
+export { verifyWebhook, WebhookVerificationError } from './webhooks.js';
 export type * from './generated/types.gen.js';

@@ -1,14 +1,13 @@
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
-
-/** A delivery of Switchboard's outgoing webhooks. */
-export type WebhookEvent = { id: string; type: string; createdAt: string; data: Record<string, unknown> };
+import type { WebhookEvent } from './generated/types.gen.js';
 
 export { WebhookVerificationError };
 
 /**
  * Checks a delivery's Standard Webhooks signature (`webhook-id`, `webhook-timestamp`,
  * `webhook-signature`) against the endpoint's `whsec_` secret, rejects stale timestamps, and
- * returns the event. Pass the body exactly as received: a re-serialised body does not verify.
+ * returns the event, typed by its `type` (narrow on it to get the matching `data`). Pass the body
+ * exactly as received: a re-serialised body does not verify.
  */
 export function verifyWebhook(rawBody: string | Uint8Array, headers: Headers | Record<string, string | string[] | undefined>, secret: string): WebhookEvent {
   const flat: Record<string, string> = {};

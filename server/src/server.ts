@@ -15,6 +15,7 @@ import { allHandlers } from './resources/index.js';
 import { eventsByCursor, type StoredEvent } from './resources/runs/events.js';
 import { reap } from './resources/runs/lifecycle.js';
 import { fireDueSchedules } from './resources/schedules/engine.js';
+import { startDeliverer } from './resources/webhooks/delivery.js';
 import { loadBundledSpec } from './spec/load-spec.js';
 import { extractOperations } from './spec/operations.js';
 import { compileValidators } from './spec/validators.js';
@@ -29,6 +30,8 @@ export type RunningServer = {
   reapNow(): Promise<void>;
   /** One scheduler pass now. */
   fireSchedulesNow(): Promise<void>;
+  /** Delivers every webhook message due now, and waits for the attempts to be recorded. */
+  deliverWebhooksNow(): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -91,6 +94,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const reaper = periodic('reaper', () => reap(db), config.runs.reaperIntervalMs);
   const scheduler = periodic('scheduler', () => fireDueSchedules(db, config.schedules.misfireMs), config.schedules.intervalMs);
 
+  const deliverer = startDeliverer(db, sealer, config.webhooks, logger);
+
   const purge = setInterval(() => {
     purgeExpiredIdempotencyKeys(db).catch((err: unknown) => logger.warn({ err }, 'idempotency purge failed'));
   }, PURGE_INTERVAL_MS);
@@ -104,10 +109,12 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     bus,
     reapNow: reaper.now,
     fireSchedulesNow: scheduler.now,
+    deliverWebhooksNow: deliverer.drain,
     async close() {
       clearInterval(purge);
       await reaper.stop();
       await scheduler.stop();
+      await deliverer.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const end of [...streams]) end();

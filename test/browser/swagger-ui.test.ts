@@ -3,7 +3,9 @@ import type { Browser, Page } from 'playwright-core';
 import { extractOperations, loadBundledSpec } from '@switchboard/server';
 import { chromiumAvailable, launchChromium } from '../support/chromium.js';
 
-const operations = extractOperations(loadBundledSpec().document);
+const document = loadBundledSpec().document;
+const operations = extractOperations(document);
+const webhookOperations = Object.values(document.webhooks ?? {}).map((item) => item.post.operationId);
 
 describe.skipIf(!chromiumAvailable)('Swagger UI at /api/docs in Chromium', () => {
   let browser: Browser;
@@ -21,9 +23,10 @@ describe.skipIf(!chromiumAvailable)('Swagger UI at /api/docs in Chromium', () =>
     await browser?.close();
   });
 
-  it('loads offline and lists every operation of the spec', async () => {
+  it('loads offline and lists every operation and every webhook of the spec', async () => {
     const listed = await page.$$eval('.opblock .opblock-summary-operation-id', (nodes) => nodes.map((n) => n.textContent?.trim()));
-    expect(new Set(listed)).toEqual(new Set(operations.map((o) => o.operationId)));
+    expect(webhookOperations.length).toBeGreaterThan(30);
+    expect(new Set(listed)).toEqual(new Set([...operations.map((o) => o.operationId), ...webhookOperations]));
     expect(failedRequests).toEqual([]);
   });
 

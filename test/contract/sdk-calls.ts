@@ -10,6 +10,8 @@ export const SAMPLE = {
   leaseId: 'lease_01jd4x7p2kf8q6v3b9m5t0s1ab',
   scheduleId: 'sched_01jd4x7p2kf8q6v3b9m5t0s1ab',
   triggerId: 'trg_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  webhookEndpointId: 'whep_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  webhookMessageId: 'whmsg_01jd4x7p2kf8q6v3b9m5t0s1ab',
 };
 
 /** The first event of a stream, then stops reading (the mock repeats its example forever). */
@@ -33,7 +35,7 @@ export const drain = async <T>(events: AsyncIterable<T>): Promise<T[]> => {
  * operation, so a new operation without an SDK method fails them.
  */
 export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, () => Promise<unknown>> {
-  const { agentId, applicationId, apiKeyId, runId, runnerId, leaseId, scheduleId, triggerId } = SAMPLE;
+  const { agentId, applicationId, apiKeyId, runId, runnerId, leaseId, scheduleId, triggerId, webhookEndpointId, webhookMessageId } = SAMPLE;
   const raw = { client: sb.client, throwOnError: true as const };
   return {
     getHealth: () => sb.system.health(),
@@ -99,6 +101,17 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, (
     resumeTrigger: () => sb.triggers.resume(triggerId),
     rotateTriggerSecret: () => sb.triggers.rotateSecret(triggerId),
     invokeTrigger: () => sb.triggers.invoke(triggerId, { order: { id: 42 } }, { secret: `whsec_${'MTIz'.repeat(11)}` }),
+    listWebhookEndpoints: () => sb.webhookEndpoints.list({ enabled: true }),
+    createWebhookEndpoint: () => sb.webhookEndpoints.create({ url: 'https://hooks.example.com/switchboard', eventTypes: ['run.*', 'agent.created'], description: 'Ops' }),
+    getWebhookEndpoint: () => sb.webhookEndpoints.get(webhookEndpointId),
+    updateWebhookEndpoint: () => sb.webhookEndpoints.update(webhookEndpointId, { enabled: false }),
+    deleteWebhookEndpoint: () => sb.webhookEndpoints.delete(webhookEndpointId),
+    rotateWebhookEndpointSecret: () => sb.webhookEndpoints.rotateSecret(webhookEndpointId, { gracePeriodSeconds: 3600 }),
+    testWebhookEndpoint: () => sb.webhookEndpoints.test(webhookEndpointId),
+    listWebhookMessages: () => sb.webhookEndpoints.messages(webhookEndpointId, { status: 'failed', eventType: 'run.failed' }),
+    getWebhookMessage: () => sb.webhookMessages.get(webhookMessageId),
+    listWebhookAttempts: () => sb.webhookMessages.attempts(webhookMessageId),
+    redeliverWebhookMessage: () => sb.webhookMessages.redeliver(webhookMessageId),
     waitRun: () => runner.runners.wait(leaseId, { fencingToken: 1, requiredAction: { type: 'approval', message: 'Approve?', data: {} } }),
   };
 }

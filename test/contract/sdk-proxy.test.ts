@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, inject, it } from 'vitest';
 import { Switchboard, SwitchboardError } from '@switchboard/sdk';
 import * as generated from '@switchboard/sdk/generated';
@@ -158,6 +160,42 @@ describe('the SDK against the real server, through the contract-checking proxy',
     expect((await sb.runs.get(invocation.runId)).input).toEqual({ order: 42 });
     expect((await step('listTriggers', () => sb.triggers.list({ agentId: agent.id }))).data.map((t) => t.id)).toEqual([trigger.id]);
     await step('deleteTrigger', () => sb.triggers.delete(trigger.id));
+  });
+
+  it('manages a webhook endpoint and reads what it was sent', async () => {
+    const received: string[] = [];
+    const receiver = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        received.push(String(req.headers['webhook-id']));
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+      const endpoint = await step('createWebhookEndpoint', () => sb.webhookEndpoints.create({ url, eventTypes: ['webhook_endpoint.*'], description: 'Contract' }));
+      expect(endpoint.secret).toMatch(/^whsec_/);
+      await step('getWebhookEndpoint', () => sb.webhookEndpoints.get(endpoint.id));
+      expect((await step('updateWebhookEndpoint', () => sb.webhookEndpoints.update(endpoint.id, { description: 'Renamed' }))).description).toBe('Renamed');
+      expect((await step('rotateWebhookEndpointSecret', () => sb.webhookEndpoints.rotateSecret(endpoint.id))).previousSecretExpiresAt).not.toBeNull();
+      const ping = await step('testWebhookEndpoint', () => sb.webhookEndpoints.test(endpoint.id));
+      expect(ping.eventType).toBe('webhook_endpoint.ping');
+      const delivered = async () => {
+        for (let i = 0; i < 100 && (await sb.webhookMessages.get(ping.id)).status !== 'succeeded'; i++) await new Promise((r) => setTimeout(r, 100));
+        return step('getWebhookMessage', () => sb.webhookMessages.get(ping.id));
+      };
+      expect((await delivered()).status).toBe('succeeded');
+      expect(received).toContain(ping.id);
+      expect((await step('listWebhookMessages', () => sb.webhookEndpoints.messages(endpoint.id, { eventType: 'webhook_endpoint.ping' }))).data.map((m) => m.id)).toEqual([ping.id]);
+      expect((await step('redeliverWebhookMessage', () => sb.webhookMessages.redeliver(ping.id))).status).toBe('pending');
+      expect((await delivered()).attempts).toBe(2);
+      expect((await step('listWebhookAttempts', () => sb.webhookMessages.attempts(ping.id))).data.map((a) => a.statusCode)).toEqual([200, 200]);
+      expect((await step('listWebhookEndpoints', () => sb.webhookEndpoints.list({ enabled: true }))).data.map((e) => e.id)).toContain(endpoint.id);
+      await step('deleteWebhookEndpoint', () => sb.webhookEndpoints.delete(endpoint.id));
+    } finally {
+      receiver.close();
+    }
   });
 
   it('answers errors as problems that match the spec', async () => {

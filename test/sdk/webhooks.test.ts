@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Webhook, WebhookVerificationError as UpstreamVerificationError } from 'standardwebhooks';
-import { verifyWebhook, WebhookVerificationError } from '@switchboard/sdk';
+import { Switchboard, verifyWebhook, WebhookVerificationError, type WebhookEvent } from '@switchboard/sdk';
+import { ownApp, until } from './helpers.js';
 
 const secret = `whsec_${randomBytes(32).toString('base64')}`;
 const event = {
@@ -102,5 +105,61 @@ describe('verifyWebhook', () => {
 
   it('exports the standardwebhooks error class', () => {
     expect(WebhookVerificationError).toBe(UpstreamVerificationError);
+  });
+});
+
+describe('webhook endpoints through the SDK', () => {
+  it('receives the run events it subscribed to, verified and typed by verifyWebhook', async () => {
+    const { sb } = await ownApp('sdk-webhooks');
+    const events: WebhookEvent[] = [];
+    let secret = '';
+    const receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        events.push(verifyWebhook(Buffer.concat(chunks), req.headers, secret));
+        res.statusCode = 204;
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const endpoint = await sb.webhookEndpoints.create({ url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, eventTypes: ['run.*'] });
+      secret = endpoint.secret;
+      const agent = await sb.agents.create({ name: 'Webhooked', model: 'echo' });
+      const run = await sb.runs.create({ agentId: agent.id, input: { q: 1 } });
+      await sb.runs.cancel(run.id);
+      await until(() => events.length >= 2, 'two run events');
+      // Deliveries run in parallel: order is not guaranteed, each event's createdAt is.
+      expect(events.map((e) => e.type).sort()).toEqual(['run.cancelled', 'run.queued']);
+      const cancelled = events.find((e) => e.type === 'run.cancelled')!;
+      // The union narrows on `type`: a run event's data is a Run.
+      if (cancelled.type !== 'run.cancelled') throw new Error('unexpected event');
+      expect(cancelled.data).toMatchObject({ id: run.id, object: 'run', status: 'cancelled' });
+      const messages = await sb.webhookEndpoints.messages(endpoint.id, { status: 'succeeded' });
+      expect(messages.data.map((m) => m.eventType).sort()).toEqual(['run.cancelled', 'run.queued']);
+    } finally {
+      receiver.close();
+    }
+  });
+});
+
+describe('triggers.invoke', () => {
+  it("sends the trigger's credential only: never the client's own API key or application", async () => {
+    const seen: Headers[] = [];
+    const fetch: typeof globalThis.fetch = async (input, init) => {
+      seen.push(new Request(input, init).headers);
+      return new Response(JSON.stringify({ object: 'trigger_invocation', triggerId: 'trg_01jd4x7p2kf8q6v3b9m5t0s1ab', runId: 'run_01jd4x7p2kf8q6v3b9m5t0s1ab', duplicate: false }), {
+        status: 202,
+        headers: { 'Content-Type': 'application/json' },
+      });
+    };
+    const sb = new Switchboard({ baseUrl: 'http://127.0.0.1:9', apiKey: `sbk_${'k'.repeat(43)}`, appId: 'app_01jd4x7p2kf8q6v3b9m5t0s1ab', fetch });
+    await sb.triggers.invoke('trg_01jd4x7p2kf8q6v3b9m5t0s1ab', { a: 1 }, { secret });
+    await sb.triggers.invoke('trg_01jd4x7p2kf8q6v3b9m5t0s1ab', { a: 1 }, { secret: `sbt_${'t'.repeat(43)}` });
+    expect(seen[0]!.get('authorization')).toBeNull();
+    expect(seen[0]!.get('webhook-signature')).toMatch(/^v1,/);
+    expect(seen[1]!.get('authorization')).toBe(`Bearer sbt_${'t'.repeat(43)}`);
+    for (const headers of seen) expect(headers.get('x-app-id')).toBeNull();
   });
 });

@@ -25,6 +25,7 @@ export async function startInProcessServer(clock: Clock, env: Record<string, str
       LOG_LEVEL: 'silent',
       REAPER_INTERVAL_MS: '60000',
       SCHEDULER_INTERVAL_MS: '60000',
+      WEBHOOK_INTERVAL_MS: '60000',
       RATE_LIMIT_RUN: '100000',
       RATE_LIMIT_WRITE: '100000',
       RATE_LIMIT_READ: '100000',

@@ -56,3 +56,18 @@ export function printObject(ctx: Context, value: object, options: { omit?: strin
 export function examples(command: Command, lines: string[]): Command {
   return command.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
 }
+
+/** `<group> delete <id> [--if-match <etag>]`, the same for every resource that can be deleted. */
+export function deleteCommand(
+  group: Command,
+  ctx: Context,
+  resource: { noun: string; argument: string; example: string; description: string; remove: (id: string, options: { ifMatch?: string }) => Promise<unknown> },
+): void {
+  examples(
+    group.command('delete').description(resource.description).argument(`<${resource.argument}>`).option('--if-match <etag>', `only if the ${resource.noun} still has this ETag`),
+    [`switchboard ${group.name()} delete ${resource.example}`],
+  ).action(async (id: string, o: { ifMatch?: string }) => {
+    await resource.remove(id, { ifMatch: o.ifMatch });
+    if (!ctx.out.json) ctx.out.print(`Deleted ${resource.noun} ${id}.`);
+  });
+}

@@ -4,6 +4,8 @@ export type ClientOptions = {
     baseUrl: 'http://127.0.0.1:3000' | (string & {});
 };
 
+export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest;
+
 /**
  * Health
  *
@@ -1682,6 +1684,488 @@ export type TriggerInvocation = {
 };
 
 /**
+ * WebhookEventType
+ *
+ * Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested.
+ */
+export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping';
+
+/**
+ * WebhookEventTypeFilter
+ *
+ * One entry of a webhook endpoint's event filter: an event type (`run.succeeded`), or a family wildcard (`run.*`) that takes every type of that family, including types added later.
+ */
+export type WebhookEventTypeFilter = WebhookEventType | string;
+
+/**
+ * WebhookEndpoint
+ *
+ * A URL of the application's own systems that Switchboard POSTs events to (outgoing webhooks). Each event matching `eventTypes` becomes one message, written in the same transaction as the change it reports and delivered with retries, signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`) with the endpoint's `whsec_...` secret. The secret is never returned after creation or rotation.
+ */
+export type WebhookEndpoint = {
+    /**
+     * Identifier of the webhook endpoint.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'webhook_endpoint';
+    /**
+     * Absolute `http` or `https` URL each message is POSTed to. Unless the server is configured to allow private addresses, a URL naming a private, loopback or link-local IP address is refused (422), and a host name resolving to one fails each attempt (`address not allowed`). Redirects are not followed: a 3xx answer is a failed attempt.
+     */
+    url: string;
+    /**
+     * What the endpoint is for; `null` when not set.
+     */
+    description: string | null;
+    /**
+     * Event types this endpoint receives: exact types (`run.succeeded`) or family wildcards (`run.*`). Empty: every event type.
+     */
+    eventTypes: Array<WebhookEventTypeFilter>;
+    /**
+     * `true` when new events are delivered to the endpoint. A disabled endpoint is sent nothing (see `disabledReason`) until it is enabled again with `updateWebhookEndpoint`.
+     */
+    enabled: boolean;
+    /**
+     * Why the endpoint is disabled: `manual` (turned off through the API), `gone` (the receiver answered 410 Gone) or `failing` (every delivery failed for 5 days); `null` while enabled.
+     */
+    disabledReason: 'manual' | 'gone' | 'failing' | null;
+    /**
+     * Time of the first failed attempt since the last successful one; `null` when the last attempt succeeded or none was made. An endpoint failing for 5 days is disabled (`failing`).
+     */
+    failingSince: string | null;
+    /**
+     * After a secret rotation, the time until which deliveries are also signed with the previous secret; `null` when there is no previous secret.
+     */
+    previousSecretExpiresAt: string | null;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * WebhookEndpointList
+ *
+ * One page of webhook endpoints.
+ */
+export type WebhookEndpointList = {
+    /**
+     * Webhook endpoints on this page.
+     */
+    data: Array<WebhookEndpoint>;
+    pagination: Pagination;
+};
+
+/**
+ * WebhookEndpointCreate
+ *
+ * Fields of a new webhook endpoint of the current application.
+ */
+export type WebhookEndpointCreate = {
+    /**
+     * Absolute `http` or `https` URL to POST each message to. Unless the server is configured to allow private addresses, a URL naming a private, loopback or link-local IP address is 422 `validation-error`.
+     */
+    url: string;
+    /**
+     * What the endpoint is for.
+     */
+    description?: string | null;
+    /**
+     * Event types to receive: exact types (`run.succeeded`) or family wildcards (`run.*`). Empty or omitted: every event type.
+     */
+    eventTypes?: Array<WebhookEventTypeFilter>;
+    /**
+     * Whether events are delivered from the start; `false` creates the endpoint disabled (`disabledReason` `manual`).
+     */
+    enabled?: boolean;
+};
+
+/**
+ * WebhookEndpointWithSecret
+ *
+ * A webhook endpoint together with its signing secret, returned once when the endpoint is created and when its secret is rotated.
+ */
+export type WebhookEndpointWithSecret = {
+    /**
+     * Identifier of the webhook endpoint.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'webhook_endpoint';
+    /**
+     * Absolute `http` or `https` URL each message is POSTed to. Unless the server is configured to allow private addresses, a URL naming a private, loopback or link-local IP address is refused (422), and a host name resolving to one fails each attempt (`address not allowed`). Redirects are not followed: a 3xx answer is a failed attempt.
+     */
+    url: string;
+    /**
+     * What the endpoint is for; `null` when not set.
+     */
+    description: string | null;
+    /**
+     * Event types this endpoint receives: exact types (`run.succeeded`) or family wildcards (`run.*`). Empty: every event type.
+     */
+    eventTypes: Array<WebhookEventTypeFilter>;
+    /**
+     * `true` when new events are delivered to the endpoint. A disabled endpoint is sent nothing (see `disabledReason`) until it is enabled again with `updateWebhookEndpoint`.
+     */
+    enabled: boolean;
+    /**
+     * Why the endpoint is disabled: `manual` (turned off through the API), `gone` (the receiver answered 410 Gone) or `failing` (every delivery failed for 5 days); `null` while enabled.
+     */
+    disabledReason: 'manual' | 'gone' | 'failing' | null;
+    /**
+     * Time of the first failed attempt since the last successful one; `null` when the last attempt succeeded or none was made. An endpoint failing for 5 days is disabled (`failing`).
+     */
+    failingSince: string | null;
+    /**
+     * After a secret rotation, the time until which deliveries are also signed with the previous secret; `null` when there is no previous secret.
+     */
+    previousSecretExpiresAt: string | null;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+    /**
+     * The endpoint's Standard Webhooks signing secret (`whsec_<base64>`), shown only once, in this response. Verify each delivery's `webhook-signature` with it: `v1,` followed by the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part after the `whsec_` prefix.
+     */
+    secret: string;
+};
+
+/**
+ * WebhookEndpointUpdate
+ *
+ * JSON merge patch (RFC 7396) of a webhook endpoint: members that are present replace the stored value, others stay. The secret changes only through `rotateWebhookEndpointSecret`.
+ */
+export type WebhookEndpointUpdate = {
+    /**
+     * New absolute `http` or `https` URL; messages not yet delivered go to it from their next attempt. Unless the server is configured to allow private addresses, a URL naming a private, loopback or link-local IP address is 422 `validation-error`.
+     */
+    url?: string;
+    /**
+     * What the endpoint is for; `null` removes it.
+     */
+    description?: string | null;
+    /**
+     * The new event filter, replacing the whole list (exact types or family wildcards such as `run.*`); empty: every event type. It applies to events that happen after the change.
+     */
+    eventTypes?: Array<WebhookEventTypeFilter>;
+    /**
+     * `false` disables the endpoint (`disabledReason` `manual`); `true` enables it again, whatever the reason it was disabled, and clears `disabledReason` and `failingSince`.
+     */
+    enabled?: boolean;
+};
+
+/**
+ * WebhookSecretRotate
+ *
+ * Options of a webhook endpoint's secret rotation.
+ */
+export type WebhookSecretRotate = {
+    /**
+     * How long deliveries are also signed with the previous secret after the rotation, in seconds (0 stops using it immediately; at most 7 days).
+     */
+    gracePeriodSeconds?: number;
+};
+
+/**
+ * AgentWebhookEvent
+ *
+ * Body of a webhook about an agent (`agent.*` event types), as POSTed to webhook endpoints.
+ */
+export type AgentWebhookEvent = {
+    /**
+     * Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header).
+     */
+    id: string;
+    /**
+     * What happened.
+     */
+    type: 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted';
+    /**
+     * Time the event happened (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * The agent after the change (for `agent.deleted`, as it was just before it was deleted).
+     */
+    data: Agent;
+};
+
+/**
+ * RunWebhookEvent
+ *
+ * Body of a webhook about a run (`run.*` event types), as POSTed to webhook endpoints.
+ */
+export type RunWebhookEvent = {
+    /**
+     * Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header).
+     */
+    id: string;
+    /**
+     * What happened.
+     */
+    type: 'run.queued' | 'run.running' | 'run.waiting' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired';
+    /**
+     * Time the event happened (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * The run after the status change the event reports.
+     */
+    data: Run;
+};
+
+/**
+ * ScheduleWebhookEvent
+ *
+ * Body of a webhook about a schedule (`schedule.*` event types), as POSTed to webhook endpoints.
+ */
+export type ScheduleWebhookEvent = {
+    /**
+     * Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header).
+     */
+    id: string;
+    /**
+     * What happened.
+     */
+    type: 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted';
+    /**
+     * Time the event happened (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * The schedule after the change (for `schedule.deleted`, as it was just before it was deleted).
+     */
+    data: Schedule;
+};
+
+/**
+ * TriggerWebhookEvent
+ *
+ * Body of a webhook about a trigger (`trigger.*` event types), as POSTed to webhook endpoints.
+ */
+export type TriggerWebhookEvent = {
+    /**
+     * Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header).
+     */
+    id: string;
+    /**
+     * What happened.
+     */
+    type: 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated';
+    /**
+     * Time the event happened (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * The trigger after the change (for `trigger.deleted`, as it was just before it was deleted). Never includes the secret.
+     */
+    data: Trigger;
+};
+
+/**
+ * ApiKeyWebhookEvent
+ *
+ * Body of a webhook about an API key (`api_key.*` event types), as POSTed to webhook endpoints.
+ */
+export type ApiKeyWebhookEvent = {
+    /**
+     * Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header).
+     */
+    id: string;
+    /**
+     * What happened.
+     */
+    type: 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated';
+    /**
+     * Time the event happened (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * The API key after the change. Never includes the secret.
+     */
+    data: ApiKey;
+};
+
+/**
+ * WebhookEndpointWebhookEvent
+ *
+ * Body of a webhook about a webhook endpoint (`webhook_endpoint.*` event types), as POSTed to webhook endpoints.
+ */
+export type WebhookEndpointWebhookEvent = {
+    /**
+     * Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header).
+     */
+    id: string;
+    /**
+     * What happened.
+     */
+    type: 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping';
+    /**
+     * Time the event happened (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * The webhook endpoint after the change (for `webhook_endpoint.deleted`, as it was just before it was deleted; for `webhook_endpoint.ping`, as it is now). Never includes the secret.
+     */
+    data: WebhookEndpoint;
+};
+
+/**
+ * WebhookEvent
+ *
+ * Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
+ */
+export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent;
+
+/**
+ * WebhookMessage
+ *
+ * One event to deliver to one webhook endpoint, written in the same transaction as the change it reports. Its id is the `webhook-id` header of every attempt, so receivers can drop duplicates. Delivery schedule: the first attempt is made immediately, then, after each failure, the next one 5 seconds, 5 minutes, 30 minutes, 2 hours, 5 hours, 10 hours and 10 hours later (8 attempts in all); after the 8th failure the message is `failed`. A `Retry-After` sent with a 429 or 503 answer delays the next attempt to at least that long. Any 2xx answer is a success; anything else is a failure, including a 3xx (redirects are not followed), no answer within 15 seconds, or an address that is not allowed. An answer of 410 Gone also disables the endpoint. Each attempt is recorded (`listWebhookAttempts`); `redeliverWebhookMessage` sends the message again.
+ */
+export type WebhookMessage = {
+    /**
+     * Identifier of the message, sent as the `webhook-id` header of every attempt.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'webhook_message';
+    /**
+     * Webhook endpoint the message is delivered to.
+     */
+    endpointId: string;
+    /**
+     * Identifier of the event (`payload.id`); the same event sent to several endpoints has the same `eventId` and a different message id for each.
+     */
+    eventId: string;
+    eventType: WebhookEventType;
+    /**
+     * `pending`: an attempt is due (at `nextAttemptAt`); `succeeded`: an attempt got a 2xx answer; `failed`: every attempt of the schedule failed, or the endpoint answered 410.
+     */
+    status: 'pending' | 'succeeded' | 'failed';
+    /**
+     * Number of attempts made so far (0 before the first one).
+     */
+    attempts: number;
+    /**
+     * Time of the next attempt; `null` once the message has `succeeded` or `failed`.
+     */
+    nextAttemptAt: string | null;
+    /**
+     * Time of the latest attempt; `null` before the first one.
+     */
+    lastAttemptAt: string | null;
+    /**
+     * HTTP status code of the latest attempt's answer; `null` before the first attempt or when the latest attempt got no answer (see `lastError`).
+     */
+    lastStatusCode: number | null;
+    /**
+     * Why the latest attempt failed without a usable answer (timeout, connection refused, address not allowed, ...); `null` otherwise.
+     */
+    lastError: string | null;
+    payload: WebhookEvent;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * WebhookMessageList
+ *
+ * One page of webhook messages.
+ */
+export type WebhookMessageList = {
+    /**
+     * Webhook messages on this page.
+     */
+    data: Array<WebhookMessage>;
+    pagination: Pagination;
+};
+
+/**
+ * WebhookAttempt
+ *
+ * One delivery attempt of a webhook message: the request sent and what came back. Attempts are never changed after they are recorded.
+ */
+export type WebhookAttempt = {
+    /**
+     * Identifier of the attempt.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'webhook_attempt';
+    /**
+     * Message this attempt delivered.
+     */
+    messageId: string;
+    /**
+     * Webhook endpoint the message belongs to.
+     */
+    endpointId: string;
+    /**
+     * Number of this attempt among the message's attempts, from 1.
+     */
+    attempt: number;
+    /**
+     * URL the request was sent to (the endpoint's `url` at the time of the attempt).
+     */
+    url: string;
+    /**
+     * HTTP status code of the answer; `null` when no answer came (see `error`).
+     */
+    statusCode: number | null;
+    /**
+     * Time from sending the request to the end of the answer (or to the failure), in milliseconds.
+     */
+    durationMs: number;
+    /**
+     * Why the attempt failed without a usable answer: timeout, connection refused, address not allowed, ...; `null` when an answer came.
+     */
+    error: string | null;
+    /**
+     * The first 1,024 characters of the receiver's answer, with control characters other than tab, line feed and carriage return replaced by U+FFFD; `null` when no answer came.
+     */
+    responseBody: string | null;
+    /**
+     * Time of the attempt (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
+ * WebhookAttemptList
+ *
+ * One page of delivery attempts.
+ */
+export type WebhookAttemptList = {
+    /**
+     * Delivery attempts on this page.
+     */
+    data: Array<WebhookAttempt>;
+    pagination: Pagination;
+};
+
+/**
  * Page number, starting at 1. A page past the end returns an empty `data` array.
  */
 export type Page = number;
@@ -1765,6 +2249,31 @@ export type ScheduleId = string;
  * Identifier of the trigger.
  */
 export type TriggerId = string;
+
+/**
+ * Identifier of the webhook endpoint.
+ */
+export type WebhookEndpointId = string;
+
+/**
+ * Identifier of the webhook message (the `webhook-id` of its deliveries).
+ */
+export type WebhookMessageId = string;
+
+/**
+ * Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+ */
+export type WebhookIdHeader = string;
+
+/**
+ * Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+ */
+export type WebhookTimestampHeader = string;
+
+/**
+ * Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+ */
+export type WebhookSignatureHeader = string;
 
 export type GetHealthData = {
     body?: never;
@@ -5857,3 +6366,1199 @@ export type InvokeTriggerResponses = {
 };
 
 export type InvokeTriggerResponse = InvokeTriggerResponses[keyof InvokeTriggerResponses];
+
+export type ListWebhookEndpointsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
+         */
+        sort?: 'createdAt' | '-createdAt';
+        /**
+         * Only enabled (`true`) or only disabled (`false`) endpoints.
+         */
+        enabled?: boolean;
+    };
+    url: '/api/v1/webhook-endpoints';
+};
+
+export type ListWebhookEndpointsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListWebhookEndpointsError = ListWebhookEndpointsErrors[keyof ListWebhookEndpointsErrors];
+
+export type ListWebhookEndpointsResponses = {
+    /**
+     * One page of webhook endpoints.
+     */
+    200: WebhookEndpointList;
+};
+
+export type ListWebhookEndpointsResponse = ListWebhookEndpointsResponses[keyof ListWebhookEndpointsResponses];
+
+export type CreateWebhookEndpointData = {
+    body: WebhookEndpointCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/webhook-endpoints';
+};
+
+export type CreateWebhookEndpointErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateWebhookEndpointError = CreateWebhookEndpointErrors[keyof CreateWebhookEndpointErrors];
+
+export type CreateWebhookEndpointResponses = {
+    /**
+     * The webhook endpoint was created; `secret` is shown only in this response.
+     */
+    201: WebhookEndpointWithSecret;
+};
+
+export type CreateWebhookEndpointResponse = CreateWebhookEndpointResponses[keyof CreateWebhookEndpointResponses];
+
+export type DeleteWebhookEndpointData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the webhook endpoint.
+         */
+        webhookEndpointId: string;
+    };
+    query?: never;
+    url: '/api/v1/webhook-endpoints/{webhookEndpointId}';
+};
+
+export type DeleteWebhookEndpointErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type DeleteWebhookEndpointError = DeleteWebhookEndpointErrors[keyof DeleteWebhookEndpointErrors];
+
+export type DeleteWebhookEndpointResponses = {
+    /**
+     * The webhook endpoint was deleted.
+     */
+    204: void;
+};
+
+export type DeleteWebhookEndpointResponse = DeleteWebhookEndpointResponses[keyof DeleteWebhookEndpointResponses];
+
+export type GetWebhookEndpointData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the webhook endpoint.
+         */
+        webhookEndpointId: string;
+    };
+    query?: never;
+    url: '/api/v1/webhook-endpoints/{webhookEndpointId}';
+};
+
+export type GetWebhookEndpointErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetWebhookEndpointError = GetWebhookEndpointErrors[keyof GetWebhookEndpointErrors];
+
+export type GetWebhookEndpointResponses = {
+    /**
+     * The webhook endpoint.
+     */
+    200: WebhookEndpoint;
+};
+
+export type GetWebhookEndpointResponse = GetWebhookEndpointResponses[keyof GetWebhookEndpointResponses];
+
+export type UpdateWebhookEndpointData = {
+    body: WebhookEndpointUpdate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the webhook endpoint.
+         */
+        webhookEndpointId: string;
+    };
+    query?: never;
+    url: '/api/v1/webhook-endpoints/{webhookEndpointId}';
+};
+
+export type UpdateWebhookEndpointErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type UpdateWebhookEndpointError = UpdateWebhookEndpointErrors[keyof UpdateWebhookEndpointErrors];
+
+export type UpdateWebhookEndpointResponses = {
+    /**
+     * The updated webhook endpoint.
+     */
+    200: WebhookEndpoint;
+};
+
+export type UpdateWebhookEndpointResponse = UpdateWebhookEndpointResponses[keyof UpdateWebhookEndpointResponses];
+
+export type RotateWebhookEndpointSecretData = {
+    /**
+     * Rotation options; the body may be omitted.
+     */
+    body?: WebhookSecretRotate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the webhook endpoint.
+         */
+        webhookEndpointId: string;
+    };
+    query?: never;
+    url: '/api/v1/webhook-endpoints/{webhookEndpointId}/rotate-secret';
+};
+
+export type RotateWebhookEndpointSecretErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type RotateWebhookEndpointSecretError = RotateWebhookEndpointSecretErrors[keyof RotateWebhookEndpointSecretErrors];
+
+export type RotateWebhookEndpointSecretResponses = {
+    /**
+     * The webhook endpoint with its new secret; `secret` is shown only in this response.
+     */
+    200: WebhookEndpointWithSecret;
+};
+
+export type RotateWebhookEndpointSecretResponse = RotateWebhookEndpointSecretResponses[keyof RotateWebhookEndpointSecretResponses];
+
+export type TestWebhookEndpointData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the webhook endpoint.
+         */
+        webhookEndpointId: string;
+    };
+    query?: never;
+    url: '/api/v1/webhook-endpoints/{webhookEndpointId}/test';
+};
+
+export type TestWebhookEndpointErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type TestWebhookEndpointError = TestWebhookEndpointErrors[keyof TestWebhookEndpointErrors];
+
+export type TestWebhookEndpointResponses = {
+    /**
+     * The ping message was queued.
+     */
+    202: WebhookMessage;
+};
+
+export type TestWebhookEndpointResponse = TestWebhookEndpointResponses[keyof TestWebhookEndpointResponses];
+
+export type ListWebhookMessagesData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the webhook endpoint.
+         */
+        webhookEndpointId: string;
+    };
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
+         */
+        sort?: 'createdAt' | '-createdAt';
+        /**
+         * Only messages with this delivery status.
+         */
+        status?: 'pending' | 'succeeded' | 'failed';
+        /**
+         * Only messages of this event type.
+         */
+        eventType?: WebhookEventType;
+    };
+    url: '/api/v1/webhook-endpoints/{webhookEndpointId}/messages';
+};
+
+export type ListWebhookMessagesErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListWebhookMessagesError = ListWebhookMessagesErrors[keyof ListWebhookMessagesErrors];
+
+export type ListWebhookMessagesResponses = {
+    /**
+     * One page of webhook messages.
+     */
+    200: WebhookMessageList;
+};
+
+export type ListWebhookMessagesResponse = ListWebhookMessagesResponses[keyof ListWebhookMessagesResponses];
+
+export type GetWebhookMessageData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the webhook message (the `webhook-id` of its deliveries).
+         */
+        webhookMessageId: string;
+    };
+    query?: never;
+    url: '/api/v1/webhook-messages/{webhookMessageId}';
+};
+
+export type GetWebhookMessageErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetWebhookMessageError = GetWebhookMessageErrors[keyof GetWebhookMessageErrors];
+
+export type GetWebhookMessageResponses = {
+    /**
+     * The webhook message.
+     */
+    200: WebhookMessage;
+};
+
+export type GetWebhookMessageResponse = GetWebhookMessageResponses[keyof GetWebhookMessageResponses];
+
+export type ListWebhookAttemptsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the webhook message (the `webhook-id` of its deliveries).
+         */
+        webhookMessageId: string;
+    };
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
+         */
+        sort?: 'createdAt' | '-createdAt';
+    };
+    url: '/api/v1/webhook-messages/{webhookMessageId}/attempts';
+};
+
+export type ListWebhookAttemptsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListWebhookAttemptsError = ListWebhookAttemptsErrors[keyof ListWebhookAttemptsErrors];
+
+export type ListWebhookAttemptsResponses = {
+    /**
+     * One page of delivery attempts.
+     */
+    200: WebhookAttemptList;
+};
+
+export type ListWebhookAttemptsResponse = ListWebhookAttemptsResponses[keyof ListWebhookAttemptsResponses];
+
+export type RedeliverWebhookMessageData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the webhook message (the `webhook-id` of its deliveries).
+         */
+        webhookMessageId: string;
+    };
+    query?: never;
+    url: '/api/v1/webhook-messages/{webhookMessageId}/redeliver';
+};
+
+export type RedeliverWebhookMessageErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type RedeliverWebhookMessageError = RedeliverWebhookMessageErrors[keyof RedeliverWebhookMessageErrors];
+
+export type RedeliverWebhookMessageResponses = {
+    /**
+     * The message is pending again, due now.
+     */
+    202: WebhookMessage;
+};
+
+export type RedeliverWebhookMessageResponse = RedeliverWebhookMessageResponses[keyof RedeliverWebhookMessageResponses];
+
+/**
+ * The `agent.created` event, signed as described in `webhook-signature`.
+ */
+export type AgentCreatedWebhookWebhookPayload = AgentWebhookEvent;
+
+export type AgentCreatedWebhookWebhookRequest = {
+    body: AgentCreatedWebhookWebhookPayload;
+    key: 'agent.created';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `agent.updated` event, signed as described in `webhook-signature`.
+ */
+export type AgentUpdatedWebhookWebhookPayload = AgentWebhookEvent;
+
+export type AgentUpdatedWebhookWebhookRequest = {
+    body: AgentUpdatedWebhookWebhookPayload;
+    key: 'agent.updated';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `agent.paused` event, signed as described in `webhook-signature`.
+ */
+export type AgentPausedWebhookWebhookPayload = AgentWebhookEvent;
+
+export type AgentPausedWebhookWebhookRequest = {
+    body: AgentPausedWebhookWebhookPayload;
+    key: 'agent.paused';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `agent.resumed` event, signed as described in `webhook-signature`.
+ */
+export type AgentResumedWebhookWebhookPayload = AgentWebhookEvent;
+
+export type AgentResumedWebhookWebhookRequest = {
+    body: AgentResumedWebhookWebhookPayload;
+    key: 'agent.resumed';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `agent.retired` event, signed as described in `webhook-signature`.
+ */
+export type AgentRetiredWebhookWebhookPayload = AgentWebhookEvent;
+
+export type AgentRetiredWebhookWebhookRequest = {
+    body: AgentRetiredWebhookWebhookPayload;
+    key: 'agent.retired';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `agent.deleted` event, signed as described in `webhook-signature`.
+ */
+export type AgentDeletedWebhookWebhookPayload = AgentWebhookEvent;
+
+export type AgentDeletedWebhookWebhookRequest = {
+    body: AgentDeletedWebhookWebhookPayload;
+    key: 'agent.deleted';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `run.queued` event, signed as described in `webhook-signature`.
+ */
+export type RunQueuedWebhookWebhookPayload = RunWebhookEvent;
+
+export type RunQueuedWebhookWebhookRequest = {
+    body: RunQueuedWebhookWebhookPayload;
+    key: 'run.queued';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `run.running` event, signed as described in `webhook-signature`.
+ */
+export type RunRunningWebhookWebhookPayload = RunWebhookEvent;
+
+export type RunRunningWebhookWebhookRequest = {
+    body: RunRunningWebhookWebhookPayload;
+    key: 'run.running';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `run.waiting` event, signed as described in `webhook-signature`.
+ */
+export type RunWaitingWebhookWebhookPayload = RunWebhookEvent;
+
+export type RunWaitingWebhookWebhookRequest = {
+    body: RunWaitingWebhookWebhookPayload;
+    key: 'run.waiting';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `run.succeeded` event, signed as described in `webhook-signature`.
+ */
+export type RunSucceededWebhookWebhookPayload = RunWebhookEvent;
+
+export type RunSucceededWebhookWebhookRequest = {
+    body: RunSucceededWebhookWebhookPayload;
+    key: 'run.succeeded';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `run.failed` event, signed as described in `webhook-signature`.
+ */
+export type RunFailedWebhookWebhookPayload = RunWebhookEvent;
+
+export type RunFailedWebhookWebhookRequest = {
+    body: RunFailedWebhookWebhookPayload;
+    key: 'run.failed';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `run.cancelled` event, signed as described in `webhook-signature`.
+ */
+export type RunCancelledWebhookWebhookPayload = RunWebhookEvent;
+
+export type RunCancelledWebhookWebhookRequest = {
+    body: RunCancelledWebhookWebhookPayload;
+    key: 'run.cancelled';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `run.timed_out` event, signed as described in `webhook-signature`.
+ */
+export type RunTimedOutWebhookWebhookPayload = RunWebhookEvent;
+
+export type RunTimedOutWebhookWebhookRequest = {
+    body: RunTimedOutWebhookWebhookPayload;
+    key: 'run.timed_out';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `run.expired` event, signed as described in `webhook-signature`.
+ */
+export type RunExpiredWebhookWebhookPayload = RunWebhookEvent;
+
+export type RunExpiredWebhookWebhookRequest = {
+    body: RunExpiredWebhookWebhookPayload;
+    key: 'run.expired';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `schedule.created` event, signed as described in `webhook-signature`.
+ */
+export type ScheduleCreatedWebhookWebhookPayload = ScheduleWebhookEvent;
+
+export type ScheduleCreatedWebhookWebhookRequest = {
+    body: ScheduleCreatedWebhookWebhookPayload;
+    key: 'schedule.created';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `schedule.updated` event, signed as described in `webhook-signature`.
+ */
+export type ScheduleUpdatedWebhookWebhookPayload = ScheduleWebhookEvent;
+
+export type ScheduleUpdatedWebhookWebhookRequest = {
+    body: ScheduleUpdatedWebhookWebhookPayload;
+    key: 'schedule.updated';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `schedule.paused` event, signed as described in `webhook-signature`.
+ */
+export type SchedulePausedWebhookWebhookPayload = ScheduleWebhookEvent;
+
+export type SchedulePausedWebhookWebhookRequest = {
+    body: SchedulePausedWebhookWebhookPayload;
+    key: 'schedule.paused';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `schedule.resumed` event, signed as described in `webhook-signature`.
+ */
+export type ScheduleResumedWebhookWebhookPayload = ScheduleWebhookEvent;
+
+export type ScheduleResumedWebhookWebhookRequest = {
+    body: ScheduleResumedWebhookWebhookPayload;
+    key: 'schedule.resumed';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `schedule.deleted` event, signed as described in `webhook-signature`.
+ */
+export type ScheduleDeletedWebhookWebhookPayload = ScheduleWebhookEvent;
+
+export type ScheduleDeletedWebhookWebhookRequest = {
+    body: ScheduleDeletedWebhookWebhookPayload;
+    key: 'schedule.deleted';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `trigger.created` event, signed as described in `webhook-signature`.
+ */
+export type TriggerCreatedWebhookWebhookPayload = TriggerWebhookEvent;
+
+export type TriggerCreatedWebhookWebhookRequest = {
+    body: TriggerCreatedWebhookWebhookPayload;
+    key: 'trigger.created';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `trigger.updated` event, signed as described in `webhook-signature`.
+ */
+export type TriggerUpdatedWebhookWebhookPayload = TriggerWebhookEvent;
+
+export type TriggerUpdatedWebhookWebhookRequest = {
+    body: TriggerUpdatedWebhookWebhookPayload;
+    key: 'trigger.updated';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `trigger.paused` event, signed as described in `webhook-signature`.
+ */
+export type TriggerPausedWebhookWebhookPayload = TriggerWebhookEvent;
+
+export type TriggerPausedWebhookWebhookRequest = {
+    body: TriggerPausedWebhookWebhookPayload;
+    key: 'trigger.paused';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `trigger.resumed` event, signed as described in `webhook-signature`.
+ */
+export type TriggerResumedWebhookWebhookPayload = TriggerWebhookEvent;
+
+export type TriggerResumedWebhookWebhookRequest = {
+    body: TriggerResumedWebhookWebhookPayload;
+    key: 'trigger.resumed';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `trigger.deleted` event, signed as described in `webhook-signature`.
+ */
+export type TriggerDeletedWebhookWebhookPayload = TriggerWebhookEvent;
+
+export type TriggerDeletedWebhookWebhookRequest = {
+    body: TriggerDeletedWebhookWebhookPayload;
+    key: 'trigger.deleted';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `trigger.secret_rotated` event, signed as described in `webhook-signature`.
+ */
+export type TriggerSecretRotatedWebhookWebhookPayload = TriggerWebhookEvent;
+
+export type TriggerSecretRotatedWebhookWebhookRequest = {
+    body: TriggerSecretRotatedWebhookWebhookPayload;
+    key: 'trigger.secret_rotated';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `api_key.created` event, signed as described in `webhook-signature`.
+ */
+export type ApiKeyCreatedWebhookWebhookPayload = ApiKeyWebhookEvent;
+
+export type ApiKeyCreatedWebhookWebhookRequest = {
+    body: ApiKeyCreatedWebhookWebhookPayload;
+    key: 'api_key.created';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `api_key.updated` event, signed as described in `webhook-signature`.
+ */
+export type ApiKeyUpdatedWebhookWebhookPayload = ApiKeyWebhookEvent;
+
+export type ApiKeyUpdatedWebhookWebhookRequest = {
+    body: ApiKeyUpdatedWebhookWebhookPayload;
+    key: 'api_key.updated';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `api_key.revoked` event, signed as described in `webhook-signature`.
+ */
+export type ApiKeyRevokedWebhookWebhookPayload = ApiKeyWebhookEvent;
+
+export type ApiKeyRevokedWebhookWebhookRequest = {
+    body: ApiKeyRevokedWebhookWebhookPayload;
+    key: 'api_key.revoked';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `api_key.rotated` event, signed as described in `webhook-signature`.
+ */
+export type ApiKeyRotatedWebhookWebhookPayload = ApiKeyWebhookEvent;
+
+export type ApiKeyRotatedWebhookWebhookRequest = {
+    body: ApiKeyRotatedWebhookWebhookPayload;
+    key: 'api_key.rotated';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `webhook_endpoint.created` event, signed as described in `webhook-signature`.
+ */
+export type WebhookEndpointCreatedWebhookWebhookPayload = WebhookEndpointWebhookEvent;
+
+export type WebhookEndpointCreatedWebhookWebhookRequest = {
+    body: WebhookEndpointCreatedWebhookWebhookPayload;
+    key: 'webhook_endpoint.created';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `webhook_endpoint.updated` event, signed as described in `webhook-signature`.
+ */
+export type WebhookEndpointUpdatedWebhookWebhookPayload = WebhookEndpointWebhookEvent;
+
+export type WebhookEndpointUpdatedWebhookWebhookRequest = {
+    body: WebhookEndpointUpdatedWebhookWebhookPayload;
+    key: 'webhook_endpoint.updated';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `webhook_endpoint.deleted` event, signed as described in `webhook-signature`.
+ */
+export type WebhookEndpointDeletedWebhookWebhookPayload = WebhookEndpointWebhookEvent;
+
+export type WebhookEndpointDeletedWebhookWebhookRequest = {
+    body: WebhookEndpointDeletedWebhookWebhookPayload;
+    key: 'webhook_endpoint.deleted';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `webhook_endpoint.disabled` event, signed as described in `webhook-signature`.
+ */
+export type WebhookEndpointDisabledWebhookWebhookPayload = WebhookEndpointWebhookEvent;
+
+export type WebhookEndpointDisabledWebhookWebhookRequest = {
+    body: WebhookEndpointDisabledWebhookWebhookPayload;
+    key: 'webhook_endpoint.disabled';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `webhook_endpoint.secret_rotated` event, signed as described in `webhook-signature`.
+ */
+export type WebhookEndpointSecretRotatedWebhookWebhookPayload = WebhookEndpointWebhookEvent;
+
+export type WebhookEndpointSecretRotatedWebhookWebhookRequest = {
+    body: WebhookEndpointSecretRotatedWebhookWebhookPayload;
+    key: 'webhook_endpoint.secret_rotated';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `webhook_endpoint.ping` event, signed as described in `webhook-signature`.
+ */
+export type WebhookEndpointPingWebhookWebhookPayload = WebhookEndpointWebhookEvent;
+
+export type WebhookEndpointPingWebhookWebhookRequest = {
+    body: WebhookEndpointPingWebhookWebhookPayload;
+    key: 'webhook_endpoint.ping';
+    path?: never;
+    query?: never;
+};

@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { parseMasterKey } from '../security/sealer.js';
 
@@ -29,6 +31,14 @@ const schema = z.object({
   RUNNER_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
   SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
   SCHEDULE_MISFIRE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  WEBHOOK_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
+  WEBHOOK_ALLOWED_ADDRESSES: z
+    .string()
+    .refine((v) => v.split(',').every((a) => isIP(a.trim()) !== 0 || ipaddr.isValidCIDR(a.trim())), 'must be a comma-separated list of IP addresses or CIDR ranges')
+    .optional(),
+  WEBHOOK_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(15_000),
+  WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   SWITCHBOARD_MASTER_KEY: z.string().refine((v) => parseMasterKey(v), 'must be 32 random bytes, base64-encoded (openssl rand -base64 32)').optional(),
   SWITCHBOARD_PREVIOUS_MASTER_KEYS: z
     .string()
@@ -56,6 +66,8 @@ export type Config = {
   masterKeys: { current: Buffer | undefined; previous: Buffer[] };
   /** Whether the built-in runner's http agents may call private, loopback and link-local addresses. */
   runnerAllowPrivateAddresses: boolean;
+  /** Outgoing webhooks: which addresses deliveries may reach, each attempt's timeout, the poll interval, parallel deliveries. */
+  webhooks: { policy: { allowPrivate: boolean; allowList: string[] }; timeoutMs: number; intervalMs: number; concurrency: number };
 };
 
 export class ConfigError extends Error {}
@@ -96,6 +108,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     schedules: { intervalMs: c.SCHEDULER_INTERVAL_MS, misfireMs: c.SCHEDULE_MISFIRE_SECONDS * 1000 },
     ssePingSeconds: c.SSE_PING_SECONDS,
     runnerAllowPrivateAddresses: c.RUNNER_ALLOW_PRIVATE_ADDRESSES === 'true',
+    webhooks: {
+      policy: {
+        allowPrivate: c.WEBHOOK_ALLOW_PRIVATE_ADDRESSES === 'true',
+        allowList: (c.WEBHOOK_ALLOWED_ADDRESSES?.split(',') ?? []).map((a) => a.trim()),
+      },
+      timeoutMs: c.WEBHOOK_TIMEOUT_MS,
+      intervalMs: c.WEBHOOK_INTERVAL_MS,
+      concurrency: c.WEBHOOK_CONCURRENCY,
+    },
     masterKeys,
   };
 }

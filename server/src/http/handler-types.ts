@@ -1,10 +1,12 @@
 import type { Context } from 'koa';
-import type { operations } from '../generated/openapi.js';
+import type { operations, webhooks } from '../generated/openapi.js';
 import type { Executor } from '../db/database.js';
 import type { AuthContext } from '../auth/authenticate.js';
 import type { RunnerIdentity } from '../auth/runner-auth.js';
 
-export type OperationId = keyof operations;
+/** The requests Switchboard sends (the spec's `webhooks`) are operations too, but no route serves them. */
+type WebhookOperation = webhooks[keyof webhooks]['post'];
+export type OperationId = { [K in keyof operations]: operations[K] extends WebhookOperation ? never : K }[keyof operations];
 type Op<K extends OperationId> = operations[K];
 
 type Part<K extends OperationId, L extends 'path' | 'query' | 'header'> = Op<K>['parameters'] extends { [P in L]?: infer X }

@@ -14,6 +14,7 @@ import { runnerHandlers } from './runners/handlers.js';
 import { runHandlers } from './runs/handlers.js';
 import { scheduleHandlers } from './schedules/handlers.js';
 import { triggerHandlers } from './triggers/handlers.js';
+import { webhookHandlers } from './webhooks/handlers.js';
 import type { Sealer } from '../security/sealer.js';
 import { systemHandlers } from './system/handlers.js';
 
@@ -32,6 +33,7 @@ export function allHandlers({ spec, db, bus, config, logger, streams, sealer }: 
     ...runHandlers(bus),
     ...scheduleHandlers,
     ...triggerHandlers(bus, sealer),
+    ...webhookHandlers(sealer, config.webhooks.policy),
     ...runnerHandlers(db, bus, config.runs.leaseSeconds, logger),
     ...realtimeHandlers(db, bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams }),
   } satisfies Handlers;

@@ -9,6 +9,8 @@ export type OpenApiDocument = {
   paths: Record<string, Record<string, unknown>>;
   components?: Record<string, Record<string, unknown>>;
   security?: unknown[];
+  /** The requests Switchboard sends (outgoing webhooks), by event type. */
+  webhooks?: Record<string, { post: { operationId: string } }>;
 };
 
 export type BundledSpec = { document: OpenApiDocument; json: string; yaml: string };

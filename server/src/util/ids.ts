@@ -1,5 +1,5 @@
 import { typeid } from 'typeid-js';
 
-export type IdPrefix = 'org' | 'app' | 'key' | 'agent' | 'req' | 'run' | 'evt' | 'runner' | 'lease' | 'eu' | 'sched' | 'trg';
+export type IdPrefix = 'org' | 'app' | 'key' | 'agent' | 'req' | 'run' | 'evt' | 'runner' | 'lease' | 'eu' | 'sched' | 'trg' | 'whep' | 'whmsg' | 'whatt';
 
 export const newId = (prefix: IdPrefix) => typeid(prefix).toString();

@@ -7,3 +7,4 @@ export const setClock = (c: Clock) => {
 };
 export const nowIso = () => new Date(clock.now()).toISOString();
 export const isoAfter = (ms: number) => new Date(clock.now() + ms).toISOString();
+export const nowMs = () => clock.now();

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Agent, AgentCreate, AgentUpdate, AgentVersion } from '../../generated/types.gen.js';
 import type { Context } from '../context.js';
 import { collect, integer, oneOf, readArgument, readJsonObject } from '../input.js';
-import { examples, listOptions, pageQuery, printList, printObject, type ListOptions } from '../lists.js';
+import { deleteCommand, examples, listOptions, pageQuery, printList, printObject, type ListOptions } from '../lists.js';
 import { shortTime, type Column } from '../output.js';
 
 const COLUMNS: Column<Agent>[] = [
@@ -143,12 +143,12 @@ export function registerAgents(program: Command, ctx: Context) {
     printObject(ctx, await ctx.client().agents.update(agentId, body, { ifMatch: o.ifMatch }));
   });
 
-  examples(
-    agents.command('delete').description('Delete an agent').argument('<agentId>').option('--if-match <etag>', 'only if the agent still has this ETag'),
-    ['switchboard agents delete agent_01jd4...'],
-  ).action(async (agentId: string, o: { ifMatch?: string }) => {
-    await ctx.client().agents.delete(agentId, { ifMatch: o.ifMatch });
-    if (!ctx.out.json) ctx.out.print(`Deleted agent ${agentId}.`);
+  deleteCommand(agents, ctx, {
+    noun: 'agent',
+    argument: 'agentId',
+    example: 'agent_01jd4...',
+    description: 'Delete an agent',
+    remove: (id, o) => ctx.client().agents.delete(id, o),
   });
 
   const transitions = [

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Runner, RunnerCreate } from '../../generated/types.gen.js';
 import type { Context } from '../context.js';
 import { collect, oneOf, readJsonObject } from '../input.js';
-import { examples, listOptions, pageQuery, printList, printObject, type ListOptions } from '../lists.js';
+import { deleteCommand, examples, listOptions, pageQuery, printList, printObject, type ListOptions } from '../lists.js';
 import { shortTime, type Column } from '../output.js';
 
 const COLUMNS: Column<Runner>[] = [
@@ -55,11 +55,11 @@ export function registerRunners(program: Command, ctx: Context) {
     printObject(ctx, await ctx.client().runners.get(id)),
   );
 
-  examples(
-    runners.command('delete').description('Delete a runner: its token stops working').argument('<runnerId>').option('--if-match <etag>', 'only if the runner still has this ETag'),
-    ['switchboard runners delete runner_01jd4...'],
-  ).action(async (id: string, o: { ifMatch?: string }) => {
-    await ctx.client().runners.delete(id, { ifMatch: o.ifMatch });
-    if (!ctx.out.json) ctx.out.print(`Deleted runner ${id}.`);
+  deleteCommand(runners, ctx, {
+    noun: 'runner',
+    argument: 'runnerId',
+    example: 'runner_01jd4...',
+    description: 'Delete a runner: its token stops working',
+    remove: (id, o) => ctx.client().runners.delete(id, o),
   });
 }

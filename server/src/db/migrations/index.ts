@@ -4,6 +4,7 @@ import * as runs from './0002_runs.js';
 import * as schedules from './0003_schedules.js';
 import * as triggers from './0004_triggers.js';
 import * as idempotencyOwner from './0005_idempotency_owner.js';
+import * as webhooks from './0006_webhooks.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -13,6 +14,7 @@ const migrations: Record<string, Migration> = {
   '0003_schedules': schedules,
   '0004_triggers': triggers,
   '0005_idempotency_owner': idempotencyOwner,
+  '0006_webhooks': webhooks,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

@@ -1,6 +1,7 @@
 import { defineHandlers } from '../../http/handler-types.js';
 import { ProblemError, type ValidationIssue } from '../../http/problems.js';
 import { mergePatch } from '../../util/merge-patch.js';
+import { recordEvent } from '../webhooks/outbox.js';
 import * as store from './store.js';
 
 const DEFAULT_LIMITS = { timeoutSeconds: 600, maxAttempts: 3, maxConcurrentRuns: null };
@@ -15,19 +16,21 @@ function assertConsistent(spec: store.AgentSpec) {
 
 /** The status machine of an agent: which states each action may leave from. */
 const transitions = {
-  pause: { from: ['active'], to: 'paused' },
-  resume: { from: ['paused'], to: 'active' },
-  retire: { from: ['active', 'paused'], to: 'retired' },
-} as const satisfies Record<string, { from: store.AgentStatus[]; to: store.AgentStatus }>;
+  pause: { from: ['active'], to: 'paused', event: 'agent.paused' },
+  resume: { from: ['paused'], to: 'active', event: 'agent.resumed' },
+  retire: { from: ['active', 'paused'], to: 'retired', event: 'agent.retired' },
+} as const satisfies Record<string, { from: store.AgentStatus[]; to: store.AgentStatus; event: string }>;
 
 async function transition(db: Parameters<typeof store.getAgent>[0], applicationId: string, agentId: string, action: keyof typeof transitions) {
-  const { from, to } = transitions[action];
+  const { from, to, event } = transitions[action];
   const current = await store.getAgent(db, applicationId, agentId, { forUpdate: true });
   const allowed = (from as readonly store.AgentStatus[]).includes(current.status);
   if (!allowed || !(await store.setAgentStatus(db, current.id, [...from], to))) {
     throw new ProblemError('invalid-transition', `Cannot ${action} an agent that is ${current.status}.`);
   }
-  return { status: 200 as const, body: await store.getAgent(db, applicationId, agentId) };
+  const agent = await store.getAgent(db, applicationId, agentId);
+  await recordEvent(db, applicationId, event, agent);
+  return { status: 200 as const, body: agent };
 }
 
 export const agentHandlers = defineHandlers({
@@ -48,6 +51,7 @@ export const agentHandlers = defineHandlers({
     };
     assertConsistent(spec);
     const agent = await store.insertAgent(db, auth.applicationId, spec);
+    await recordEvent(db, auth.applicationId, 'agent.created', agent);
     return { status: 201, body: agent, headers: { Location: `/api/v1/agents/${agent.id}` } };
   },
 
@@ -68,7 +72,9 @@ export const agentHandlers = defineHandlers({
     };
     assertConsistent(next);
     await store.updateAgent(db, current, next);
-    return { status: 200, body: await store.getAgent(db, auth.applicationId, current.id) };
+    const agent = await store.getAgent(db, auth.applicationId, current.id);
+    await recordEvent(db, auth.applicationId, 'agent.updated', agent);
+    return { status: 200, body: agent };
   },
 
   deleteAgent: async ({ db, auth, path, checkIfMatch }) => {
@@ -78,6 +84,7 @@ export const agentHandlers = defineHandlers({
       throw new ProblemError('conflict', 'The agent has runs, which are the record of what it did; retire it instead of deleting it.');
     }
     await store.deleteAgent(db, current.id);
+    await recordEvent(db, auth.applicationId, 'agent.deleted', current);
     return { status: 204, body: undefined };
   },
 

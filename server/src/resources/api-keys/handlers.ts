@@ -3,6 +3,7 @@ import { defineHandlers } from '../../http/handler-types.js';
 import { ProblemError } from '../../http/problems.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { nowIso } from '../../util/time.js';
+import { recordEvent } from '../webhooks/outbox.js';
 import * as store from './store.js';
 
 const DEFAULT_GRACE_SECONDS = 86_400;
@@ -21,6 +22,7 @@ export const apiKeyHandlers = defineHandlers({
       });
     }
     const key = await store.insertApiKey(db, { organizationId: auth.organizationId, applicationId: auth.applicationId }, body);
+    await recordEvent(db, auth.applicationId, 'api_key.created', await store.getApiKey(db, auth.applicationId, key.id));
     return { status: 201, body: key, headers: { Location: `/api/v1/api-keys/${key.id}`, ...etagHeaderWithout(key, 'secret') } };
   },
 
@@ -31,20 +33,25 @@ export const apiKeyHandlers = defineHandlers({
     checkIfMatch(current);
     const next = mergePatch({ name: current.name, scopes: current.scopes }, body);
     await store.updateApiKey(db, current.id, next);
-    return { status: 200, body: await store.getApiKey(db, auth.applicationId, current.id) };
+    const key = await store.getApiKey(db, auth.applicationId, current.id);
+    await recordEvent(db, auth.applicationId, 'api_key.updated', key);
+    return { status: 200, body: key };
   },
 
   revokeApiKey: async ({ db, auth, path }) => {
     const current = await store.getApiKey(db, auth.applicationId, path.apiKeyId, { forUpdate: true });
     if (current.status === 'revoked') throw new ProblemError('invalid-transition', 'The API key is already revoked.');
     await store.revokeApiKey(db, current.id);
-    return { status: 200, body: await store.getApiKey(db, auth.applicationId, current.id) };
+    const key = await store.getApiKey(db, auth.applicationId, current.id);
+    await recordEvent(db, auth.applicationId, 'api_key.revoked', key);
+    return { status: 200, body: key };
   },
 
   rotateApiKey: async ({ db, auth, path, body }) => {
     const current = await store.getApiKey(db, auth.applicationId, path.apiKeyId, { forUpdate: true });
     requireActive(current, 'rotate');
     const rotated = await store.rotateApiKey(db, auth.applicationId, current.id, body?.gracePeriodSeconds ?? DEFAULT_GRACE_SECONDS);
+    await recordEvent(db, auth.applicationId, 'api_key.rotated', await store.getApiKey(db, auth.applicationId, current.id));
     return { status: 200, body: rotated, headers: etagHeaderWithout(rotated, 'secret') };
   },
 });

@@ -7,6 +7,7 @@ import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { isoAfter, nowIso } from '../../util/time.js';
 import { appendEvents, type StoredEvent } from './events.js';
 import { canTransition, type RunStatus } from './state-machine.js';
+import { recordEvent } from '../webhooks/outbox.js';
 
 export type Run = components['schemas']['Run'];
 export type Lease = components['schemas']['Lease'];
@@ -141,7 +142,9 @@ export async function insertRun(db: Executor, run: NewRun): Promise<{ run: Run; 
   await db('runs').insert(row);
   const data = { status: 'queued', previousStatus: null, attempt: 1, ...(run.scheduledFor ? { scheduledFor: run.scheduledFor } : {}) };
   const { stored } = await appendEvents(db, row, [{ type: 'status', data }]);
-  return { run: toRun(row), events: stored };
+  const created = toRun(row);
+  await recordEvent(db, row.application_id, 'run.queued', created);
+  return { run: created, events: stored };
 }
 
 export type RunFilters = PageQuery & {
@@ -194,5 +197,6 @@ export async function transitionRun(
   const data: Record<string, unknown> = { status: to, previousStatus: row.status, attempt: next.attempt, ...eventData };
   if (next.error_code && FINISHING.includes(to)) data.error = { code: next.error_code, message: next.error_message ?? '' };
   const { stored } = await appendEvents(db, next, [{ type: 'status', data }]);
+  await recordEvent(db, row.application_id, `run.${to}`, toRun(next));
   return { row: next, events: stored };
 }

@@ -5,13 +5,16 @@ import { ProblemError } from '../../http/problems.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { getAgent } from '../agents/store.js';
 import { listRuns } from '../runs/store.js';
+import { recordEvent } from '../webhooks/outbox.js';
 import { cronFor } from './cron.js';
 import * as store from './store.js';
 
 async function transition(db: Executor, applicationId: string, scheduleId: string, action: PauseAction) {
   const row = await store.getScheduleRow(db, applicationId, scheduleId, { forUpdate: true });
   await store.setScheduleStatus(db, row, pauseResumeTarget(action, row.status, 'schedule'));
-  return { status: 200 as const, body: store.toSchedule(await store.getScheduleRow(db, applicationId, row.id)) };
+  const schedule = store.toSchedule(await store.getScheduleRow(db, applicationId, row.id));
+  await recordEvent(db, applicationId, action === 'pause' ? 'schedule.paused' : 'schedule.resumed', schedule);
+  return { status: 200 as const, body: schedule };
 }
 
 export const scheduleHandlers = defineHandlers({
@@ -30,6 +33,7 @@ export const scheduleHandlers = defineHandlers({
     };
     cronFor(spec.cron, spec.timezone);
     const schedule = await store.insertSchedule(db, auth.applicationId, agent.id, spec, body.status ?? 'active');
+    await recordEvent(db, auth.applicationId, 'schedule.created', schedule);
     return { status: 201, body: schedule, headers: { Location: `/api/v1/schedules/${schedule.id}` } };
   },
 
@@ -43,13 +47,17 @@ export const scheduleHandlers = defineHandlers({
     const next = mergePatch({ name, cron, timezone, input, metadata, missedRunPolicy }, body);
     cronFor(next.cron, next.timezone);
     await store.updateSchedule(db, row, { ...next, metadata: next.metadata ?? {} });
-    return { status: 200, body: store.toSchedule(await store.getScheduleRow(db, auth.applicationId, row.id)) };
+    const schedule = store.toSchedule(await store.getScheduleRow(db, auth.applicationId, row.id));
+    await recordEvent(db, auth.applicationId, 'schedule.updated', schedule);
+    return { status: 200, body: schedule };
   },
 
   deleteSchedule: async ({ db, auth, path, checkIfMatch }) => {
     const row = await store.getScheduleRow(db, auth.applicationId, path.scheduleId, { forUpdate: true });
-    checkIfMatch(store.toSchedule(row));
+    const schedule = store.toSchedule(row);
+    checkIfMatch(schedule);
     await store.deleteSchedule(db, row.id);
+    await recordEvent(db, auth.applicationId, 'schedule.deleted', schedule);
     return { status: 204, body: undefined };
   },
 

@@ -14,6 +14,7 @@ import { mergePatch } from '../../util/merge-patch.js';
 import { nowIso } from '../../util/time.js';
 import { getAgent } from '../agents/store.js';
 import { insertRun } from '../runs/store.js';
+import { recordEvent } from '../webhooks/outbox.js';
 import * as store from './store.js';
 
 const unauthorized = (detail: string) => new ProblemError('unauthorized', detail);
@@ -23,7 +24,9 @@ const MAX_MAPPED_FIELDS = 50;
 async function transition(db: Executor, applicationId: string, triggerId: string, action: PauseAction) {
   const row = await store.getTriggerRow(db, { id: triggerId, application_id: applicationId }, { forUpdate: true });
   await store.setTriggerStatus(db, row.id, pauseResumeTarget(action, row.status, 'trigger'));
-  return { status: 200 as const, body: store.toTrigger(await store.getTriggerRow(db, { id: row.id })) };
+  const trigger = store.toTrigger(await store.getTriggerRow(db, { id: row.id }));
+  await recordEvent(db, applicationId, action === 'pause' ? 'trigger.paused' : 'trigger.resumed', trigger);
+  return { status: 200 as const, body: trigger };
 }
 
 /** The caller must prove it holds the trigger's credential: a valid, fresh signature, or the token. */
@@ -70,6 +73,8 @@ export function triggerHandlers(bus: EventBus, sealer: Sealer) {
         authentication: body.authentication ?? 'signature',
         inputMapping: body.inputMapping ?? null,
       });
+      const { secret: _secret, ...created } = trigger;
+      await recordEvent(trx, auth.applicationId, 'trigger.created', created);
       return { status: 201, body: trigger, headers: { Location: `/api/v1/triggers/${trigger.id}`, ...etagHeaderWithout(trigger, 'secret') } };
     },
 
@@ -92,13 +97,17 @@ export function triggerHandlers(bus: EventBus, sealer: Sealer) {
         });
       }
       await store.updateTrigger(trx, row.id, { name: body.name ?? current.name, inputMapping });
-      return { status: 200, body: store.toTrigger(await store.getTriggerRow(trx, { id: row.id })) };
+      const trigger = store.toTrigger(await store.getTriggerRow(trx, { id: row.id }));
+      await recordEvent(trx, auth.applicationId, 'trigger.updated', trigger);
+      return { status: 200, body: trigger };
     },
 
     deleteTrigger: async ({ db: trx, auth, path, checkIfMatch }) => {
       const row = await store.getTriggerRow(trx, { id: path.triggerId, application_id: auth.applicationId }, { forUpdate: true });
-      checkIfMatch(store.toTrigger(row));
+      const trigger = store.toTrigger(row);
+      checkIfMatch(trigger);
       await store.deleteTrigger(trx, row.id);
+      await recordEvent(trx, auth.applicationId, 'trigger.deleted', trigger);
       return { status: 204, body: undefined };
     },
 
@@ -108,7 +117,9 @@ export function triggerHandlers(bus: EventBus, sealer: Sealer) {
     rotateTriggerSecret: async ({ db: trx, auth, path }) => {
       const row = await store.getTriggerRow(trx, { id: path.triggerId, application_id: auth.applicationId }, { forUpdate: true });
       const secret = await store.rotateSecret(trx, sealer, row);
-      const trigger = { ...store.toTrigger(await store.getTriggerRow(trx, { id: row.id })), secret };
+      const rotated = store.toTrigger(await store.getTriggerRow(trx, { id: row.id }));
+      await recordEvent(trx, auth.applicationId, 'trigger.secret_rotated', rotated);
+      const trigger = { ...rotated, secret };
       return { status: 200, body: trigger, headers: etagHeaderWithout(trigger, 'secret') };
     },
 

@@ -1,0 +1,202 @@
+import type { Logger } from 'pino';
+import { Webhook } from 'standardwebhooks';
+import { isPostgres, type Db } from '../../db/database.js';
+import { guardedAgents, type AddressPolicy } from '../../security/addresses.js';
+import type { Sealer } from '../../security/sealer.js';
+import { newId } from '../../util/ids.js';
+import { isoAfter, nowIso, nowMs } from '../../util/time.js';
+import { onOutboxWrite, recordEvent } from './outbox.js';
+import { send, type Outcome } from './send.js';
+import * as store from './store.js';
+
+/** After each failure, how long until the next attempt (DOMAIN.md): 8 attempts, then the message has failed. */
+export const RETRY_DELAYS_MS = [0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
+/** An endpoint whose every delivery failed for this long is disabled. */
+const FAILING_LIMIT_MS = 5 * 24 * 3600 * 1000;
+const MAX_RETRY_AFTER_MS = 36_000_000;
+/** A claim outlives the attempt's timeout by this much, so only a crashed worker's claim runs out. */
+const CLAIM_MARGIN_MS = 5_000;
+
+export type DeliveryConfig = { policy: AddressPolicy; timeoutMs: number; intervalMs: number; concurrency: number };
+
+export type Deliverer = {
+  /** Delivers everything due now and waits until nothing is in flight (tests drive it with a fake clock). */
+  drain(): Promise<void>;
+  stop(): Promise<void>;
+};
+
+/**
+ * The delivery worker: claims due messages (each replica its own, with SKIP LOCKED on PostgreSQL),
+ * sends each with its Standard Webhooks signatures, records the attempt, and schedules a retry or
+ * gives up. A message stays in the database until an attempt is recorded, so a crash between the
+ * change and its delivery only delays it (at least once, same webhook-id).
+ */
+export function startDeliverer(db: Db, sealer: Sealer, config: DeliveryConfig, logger: Logger): Deliverer {
+  const agents = guardedAgents(config.policy);
+  const inFlight = new Set<Promise<void>>();
+  let filling: Promise<void> | undefined;
+  let again = false;
+  let stopped = false;
+  // Stopping cuts deliveries short without recording them: their claims run out and they are sent again.
+  const stopping = new AbortController();
+
+  async function claim(limit: number): Promise<string[]> {
+    return db.transaction(async (trx) => {
+      const now = nowIso();
+      const query = trx('webhook_messages')
+        .where({ status: 'pending' })
+        .where('next_attempt_at', '<=', now)
+        .where((q) => q.whereNull('locked_until').orWhere('locked_until', '<=', now))
+        .orderBy('next_attempt_at')
+        .limit(limit)
+        .select('id')
+        .forUpdate();
+      const ids = ((await (isPostgres(trx) ? query.skipLocked() : query)) as { id: string }[]).map((r) => r.id);
+      if (ids.length) await trx('webhook_messages').whereIn('id', ids).update({ locked_until: isoAfter(config.timeoutMs + CLAIM_MARGIN_MS) });
+      return ids;
+    });
+  }
+
+  async function deliver(id: string): Promise<void> {
+    // Deleting an endpoint deletes its messages: one claimed just before has nothing left to send.
+    const message = (await db('webhook_messages').where({ id }).first()) as store.MessageRow | undefined;
+    const endpoint = message && ((await db('webhook_endpoints').where({ id: message.endpoint_id }).first()) as store.EndpointRow | undefined);
+    if (!message || !endpoint) return;
+    if (endpoint.disabled_reason) {
+      await store.abandonPending(db, endpoint.id, 'The endpoint was disabled.');
+      return;
+    }
+    const at = nowMs();
+    const timestamp = new Date(at);
+    const signature = store
+      .signingSecrets(sealer, endpoint)
+      .map((secret) => new Webhook(secret).sign(message.id, timestamp, message.payload))
+      .join(' ');
+    const outcome = await send(
+      endpoint.url,
+      message.payload,
+      {
+        'content-type': 'application/json',
+        'user-agent': 'Switchboard-Webhooks/1',
+        'webhook-id': message.id,
+        'webhook-timestamp': String(Math.floor(at / 1000)),
+        'webhook-signature': signature,
+      },
+      agents,
+      config.timeoutMs,
+      at,
+      stopping.signal,
+    );
+    if (stopped) return;
+    await record(id, endpoint.url, new Date(at).toISOString(), outcome);
+  }
+
+  /** The attempt, and what it means for the message and its endpoint, in one transaction. */
+  async function record(id: string, url: string, startedAt: string, outcome: Outcome): Promise<void> {
+    await db.transaction(async (trx) => {
+      const message = (await trx('webhook_messages').where({ id }).first().forUpdate()) as store.MessageRow | undefined;
+      const endpoint = message && ((await trx('webhook_endpoints').where({ id: message.endpoint_id }).first().forUpdate()) as store.EndpointRow | undefined);
+      if (!message || !endpoint) return;
+      const now = nowIso();
+      const attempt = message.attempts + 1;
+      await trx('webhook_attempts').insert({
+        id: newId('whatt'),
+        message_id: id,
+        endpoint_id: endpoint.id,
+        attempt,
+        url,
+        status_code: outcome.statusCode,
+        duration_ms: outcome.durationMs,
+        error: outcome.error,
+        response_body: outcome.responseBody,
+        created_at: startedAt,
+      } satisfies store.AttemptRow);
+      const last = { attempts: attempt, last_attempt_at: startedAt, last_status_code: outcome.statusCode, last_error: outcome.error, locked_until: null, updated_at: now };
+      const succeeded = outcome.statusCode !== null && outcome.statusCode >= 200 && outcome.statusCode < 300;
+      // A message given up on (its endpoint was disabled meanwhile) keeps its status; the attempt still counts.
+      if (message.status !== 'pending') {
+        await trx('webhook_messages').where({ id }).update(succeeded ? { ...last, status: 'succeeded', next_attempt_at: null } : last);
+        return;
+      }
+      if (succeeded) {
+        await trx('webhook_messages').where({ id }).update({ ...last, status: 'succeeded', next_attempt_at: null });
+        if (endpoint.failing_since) await trx('webhook_endpoints').where({ id: endpoint.id }).update({ failing_since: null });
+        return;
+      }
+      const failingSince = endpoint.failing_since ?? now;
+      const step = message.schedule_step + 1;
+      const disable = outcome.statusCode === 410 ? 'gone' : Date.parse(now) - Date.parse(failingSince) >= FAILING_LIMIT_MS ? 'failing' : null;
+      if (disable) {
+        await trx('webhook_messages').where({ id }).update({ ...last, status: 'failed', next_attempt_at: null });
+        await store.disableEndpoint(trx, endpoint, disable);
+        await trx('webhook_endpoints').where({ id: endpoint.id }).update({ failing_since: failingSince });
+        const disabled = await store.getEndpointRow(trx, { id: endpoint.id });
+        await recordEvent(trx, endpoint.application_id, 'webhook_endpoint.disabled', store.toWebhookEndpoint(disabled));
+        logger.warn({ endpointId: endpoint.id, reason: disable }, 'webhook endpoint disabled');
+        return;
+      }
+      if (!endpoint.failing_since) await trx('webhook_endpoints').where({ id: endpoint.id }).update({ failing_since: failingSince });
+      if (step >= RETRY_DELAYS_MS.length) {
+        await trx('webhook_messages').where({ id }).update({ ...last, status: 'failed', next_attempt_at: null });
+        return;
+      }
+      const delay = Math.max(RETRY_DELAYS_MS[step]!, Math.min(outcome.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
+      await trx('webhook_messages').where({ id }).update({ ...last, schedule_step: step, next_attempt_at: isoAfter(delay) });
+    });
+  }
+
+  function start(id: string) {
+    const delivery: Promise<void> = deliver(id)
+      .catch((err: unknown) => logger.warn({ err, messageId: id }, 'webhook delivery failed to run'))
+      .finally(() => {
+        inFlight.delete(delivery);
+        void fill();
+      });
+    inFlight.add(delivery);
+  }
+
+  /** Claims due messages into the free delivery slots, again and again while there are some. */
+  function fill(): Promise<void> {
+    if (stopped) return Promise.resolve();
+    if (filling) {
+      again = true;
+      return filling;
+    }
+    filling = (async () => {
+      do {
+        again = false;
+        const free = config.concurrency - inFlight.size;
+        if (free <= 0) return;
+        const ids = await claim(free);
+        for (const id of ids) start(id);
+        if (ids.length === free) again = true;
+      } while (again && !stopped);
+    })()
+      .catch((err: unknown) => logger.warn({ err }, 'webhook claim failed'))
+      .finally(() => {
+        filling = undefined;
+      });
+    return filling;
+  }
+
+  const timer = setInterval(() => void fill(), config.intervalMs);
+  timer.unref();
+  const unsubscribe = onOutboxWrite(() => void fill());
+
+  return {
+    async drain() {
+      await fill();
+      while (inFlight.size > 0 || filling) {
+        await Promise.all([...inFlight, filling]);
+      }
+    },
+    async stop() {
+      stopped = true;
+      stopping.abort();
+      clearInterval(timer);
+      unsubscribe();
+      await filling;
+      await Promise.all([...inFlight]);
+    },
+  };
+}

@@ -1,0 +1,72 @@
+import type { Knex } from 'knex';
+import type { Executor } from '../../db/database.js';
+import { newId } from '../../util/ids.js';
+import { fromJsonColumn } from '../../util/json-column.js';
+import { nowIso } from '../../util/time.js';
+import type { MessageRow, WebhookEventType } from './store.js';
+
+/** Whether an endpoint's filter takes an event type: no filter takes all; `run.*` takes every run event. */
+export const filterTakes = (filters: string[], type: string) =>
+  filters.length === 0 || filters.some((f) => f === type || (f.endsWith('.*') && type.startsWith(f.slice(0, -1))));
+
+const listeners = new Set<() => void>();
+
+/** Delivery workers of this process hear of new messages at once, instead of at their next poll. */
+export function onOutboxWrite(listener: () => void): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+const wake = () => {
+  for (const listener of listeners) listener();
+};
+
+/** After the transaction commits: until then the messages are invisible to the workers. */
+export function wakeAfterCommit(db: Executor) {
+  const trx = db as Knex.Transaction;
+  if (typeof trx.isCompleted === 'function') trx.executionPromise.then(wake, () => {});
+  else wake();
+}
+
+/**
+ * Writes one message per enabled endpoint whose filter takes the event, in the caller's transaction,
+ * so the event is delivered if and only if the change it reports commits (the outbox). `endpointId`
+ * sends to that endpoint alone, whatever its filter (a test ping).
+ */
+export async function recordEvent(
+  db: Executor,
+  applicationId: string,
+  type: WebhookEventType,
+  data: object,
+  endpointId?: string,
+): Promise<MessageRow[]> {
+  const query = db('webhook_endpoints').where({ application_id: applicationId }).whereNull('disabled_reason').select('id', 'event_types');
+  if (endpointId) query.where({ id: endpointId });
+  const endpoints = (await query) as { id: string; event_types: string }[];
+  const targets = endpointId ? endpoints : endpoints.filter((e) => filterTakes(fromJsonColumn(e.event_types, []), type));
+  if (targets.length === 0) return [];
+  const now = nowIso();
+  const eventId = newId('evt');
+  const payload = JSON.stringify({ id: eventId, type, createdAt: now, data });
+  const rows: MessageRow[] = targets.map((endpoint) => ({
+    id: newId('whmsg'),
+    application_id: applicationId,
+    endpoint_id: endpoint.id,
+    event_id: eventId,
+    event_type: type,
+    payload,
+    status: 'pending',
+    attempts: 0,
+    schedule_step: 0,
+    next_attempt_at: now,
+    locked_until: null,
+    last_attempt_at: null,
+    last_status_code: null,
+    last_error: null,
+    created_at: now,
+    updated_at: now,
+  }));
+  await db('webhook_messages').insert(rows);
+  wakeAfterCommit(db);
+  return rows;
+}
