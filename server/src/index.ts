@@ -7,5 +7,6 @@ export { extractOperations, type OperationSpec } from './spec/operations.js';
 export { compileValidators } from './spec/validators.js';
 export { openDatabase } from './db/database.js';
 export { inProcessBus } from './realtime/bus.js';
+export { createKeyCache } from './auth/key-cache.js';
 export { setClock, systemClock, type Clock } from './util/time.js';
 export { createSealer, type Sealer } from './security/sealer.js';

@@ -11,6 +11,7 @@ import { createRateLimiter } from './http/rate-limit.js';
 import { inProcessBus, postgresBus, redisBus, type EventBus } from './realtime/bus.js';
 import type { StreamRegistry } from './realtime/sse.js';
 import { createSealer, localMasterKey } from './security/sealer.js';
+import { createKeyCache } from './auth/key-cache.js';
 import { allHandlers } from './resources/index.js';
 import { eventsByCursor, type StoredEvent } from './resources/runs/events.js';
 import { reap } from './resources/runs/lifecycle.js';
@@ -36,6 +37,8 @@ export type RunningServer = {
 };
 
 const PURGE_INTERVAL_MS = 10 * 60 * 1000;
+/** How long an authenticated key is trusted without a lookup; changes to keys end it at once. */
+const KEY_CACHE_TTL_MS = 5_000;
 
 /** Opens the database, compiles the contract, and listens. */
 export async function startServer(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
@@ -54,6 +57,9 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       ? await postgresBus(config.database.url, logger, (app, cursors) => eventsByCursor(db, app, cursors))
       : inProcessBus();
 
+  const keyCache = createKeyCache(KEY_CACHE_TTL_MS);
+  bus.onKeyChanges((keyIds) => keyCache.forget(keyIds));
+
   const streams: StreamRegistry = new Set();
   const { current, previous } = config.masterKeys;
   const sealer = createSealer(current ?? localMasterKey((config.database as { filename: string }).filename), previous);
@@ -62,6 +68,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     db,
     logger,
     rateLimiter: createRateLimiter(config.rateLimits, redis),
+    keyCache,
     operations,
     validators,
     handlers: allHandlers({ spec, db, bus, config, logger, streams, sealer }),

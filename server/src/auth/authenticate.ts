@@ -4,6 +4,7 @@ import { ProblemError } from '../http/problems.js';
 import type { Scope } from '../spec/operations.js';
 import { APPLICATION_KEY_PREFIX, hashSecret, hashesEqual } from './keys.js';
 import { nowIso } from '../util/time.js';
+import type { KeyCache } from './key-cache.js';
 
 export type AuthContext = {
   kind: 'application_key';
@@ -52,24 +53,33 @@ type KeyRow = {
 export type KeyIdentity = Omit<AuthContext, 'applicationId'>;
 
 /** Resolves a credential to its key. Unknown, revoked and expired keys all fail the same way. */
-export async function authenticateKey(db: Db, credential: string | undefined): Promise<KeyIdentity> {
+export async function authenticateKey(db: Db, credential: string | undefined, cache?: KeyCache): Promise<KeyIdentity> {
   if (!credential || !credential.startsWith(APPLICATION_KEY_PREFIX)) throw unauthorized();
   const hash = hashSecret(credential);
   const now = nowIso();
+  const nowMs = Date.parse(now);
+  const cached = cache?.lookup(hash, nowMs);
+  if (cached) return cached;
+  const generation = cache?.generation() ?? 0;
   const row = (await db<KeyRow>('api_keys')
     .where('secret_hash', hash)
     .orWhere((q) => q.where('previous_secret_hash', hash).andWhere('previous_secret_expires_at', '>', now))
     .first()) as KeyRow | undefined;
   if (!row) throw unauthorized();
-  const stored = row.secret_hash === hash ? row.secret_hash : row.previous_secret_hash ?? '';
+  const current = row.secret_hash === hash;
+  const stored = current ? row.secret_hash : row.previous_secret_hash ?? '';
   if (!hashesEqual(stored, hash) || row.revoked_at || (row.expires_at && row.expires_at <= now)) throw unauthorized();
 
-  if (!row.last_used_at || Date.parse(now) - Date.parse(row.last_used_at) > LAST_USED_RESOLUTION_MS) {
+  if (!row.last_used_at || nowMs - Date.parse(row.last_used_at) > LAST_USED_RESOLUTION_MS) {
     await db('api_keys').where('id', row.id).update({ last_used_at: now });
   }
 
   const scopes = JSON.parse(row.scopes) as Scope[];
-  return { kind: 'application_key', keyId: row.id, organizationId: row.organization_id, keyApplicationId: row.application_id, scopes };
+  const identity: KeyIdentity = { kind: 'application_key', keyId: row.id, organizationId: row.organization_id, keyApplicationId: row.application_id, scopes };
+  // Cached no longer than the key, or the previous secret it was matched by, stays valid.
+  const validUntil = Math.min(row.expires_at ? Date.parse(row.expires_at) : Infinity, current ? Infinity : Date.parse(row.previous_secret_expires_at!));
+  cache?.store(hash, identity, validUntil, generation, nowMs);
+  return identity;
 }
 
 /**

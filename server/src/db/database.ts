@@ -7,6 +7,29 @@ import { migrationSource } from './migrations/index.js';
 export type Db = Knex;
 export type Executor = Knex | Knex.Transaction;
 
+type SqliteConnection = { pragma(s: string): unknown; prepare(sql: string): unknown };
+
+/** Statements kept per connection: a service runs the same few hundred queries over and over. */
+const PREPARED_STATEMENTS = 1000;
+
+/**
+ * knex prepares every query afresh, which costs more than running most of them: the connection
+ * keeps its prepared statements by SQL text instead (least recently used dropped first). SQLite
+ * re-prepares a kept statement by itself when a migration changes the schema.
+ */
+function reusePreparedStatements(conn: SqliteConnection) {
+  const prepare = conn.prepare.bind(conn);
+  const statements = new Map<string, unknown>();
+  conn.prepare = (sql: string) => {
+    let statement = statements.get(sql);
+    if (statement) statements.delete(sql);
+    else statement = prepare(sql);
+    statements.set(sql, statement);
+    if (statements.size > PREPARED_STATEMENTS) statements.delete(statements.keys().next().value!);
+    return statement;
+  };
+}
+
 /** Opens the configured database (SQLite file or PostgreSQL) and brings its schema up to date. */
 export async function openDatabase(config: Config['database']): Promise<Db> {
   let db: Knex;
@@ -20,7 +43,8 @@ export async function openDatabase(config: Config['database']): Promise<Db> {
       pool: {
         min: 1,
         max: 1,
-        afterCreate: (conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) => {
+        afterCreate: (conn: SqliteConnection, done: (err: Error | null, conn: unknown) => void) => {
+          reusePreparedStatements(conn);
           conn.pragma('journal_mode = WAL');
           conn.pragma('synchronous = NORMAL');
           conn.pragma('foreign_keys = ON');

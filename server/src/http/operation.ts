@@ -20,12 +20,14 @@ import {
 } from './idempotency.js';
 import { ProblemError, type ValidationIssue } from './problems.js';
 import type { RateLimiter } from './rate-limit.js';
+import type { KeyCache } from '../auth/key-cache.js';
 
 export type OperationDeps = {
   config: Config;
   db: Db;
   rateLimiter: RateLimiter;
   logger: Logger;
+  keyCache: KeyCache;
 };
 
 type Result = { status: number; body: unknown; headers?: Record<string, string>; contentType?: string; stream?: NodeJS.ReadableStream };
@@ -41,7 +43,7 @@ const isJsonBody = (body: unknown) => body !== undefined && !(typeof body === 's
  * transaction), then check the response against the contract before it leaves.
  */
 export function operationMiddleware(op: OperationSpec, validators: OperationValidators, handler: Handler<OperationId>, deps: OperationDeps): Middleware {
-  const { config, db, rateLimiter } = deps;
+  const { config, db, rateLimiter, keyCache } = deps;
   const isWrite = op.method !== 'get' && op.method !== 'head';
   const transactional = isWrite && !managesOwnTransaction(handler);
   const category = op.rateCategory;
@@ -54,7 +56,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
       const credential = readCredential(ctx) ?? (op.tokenInQuery && typeof ctx.query.token === 'string' ? ctx.query.token : undefined);
       try {
         if (op.credential === 'runner') runner = await authenticateRunner(db, credential);
-        else key = await authenticateKey(db, credential);
+        else key = await authenticateKey(db, credential, keyCache);
       } catch (err) {
         authError = err;
       }

@@ -14,8 +14,14 @@ export type EventBus = {
   publish(events: StoredEvent[]): Promise<void>;
   /** Listens to one application's events; returns the unsubscribe function. */
   subscribe(applicationId: string, listener: BusListener): () => void;
+  /** Tells every process (this one included) that these API keys changed, so none keeps trusting a cached copy. */
+  publishKeyChanges(keyIds: string[]): Promise<void>;
+  onKeyChanges(listener: (keyIds: string[]) => void): void;
   close(): Promise<void>;
 };
+
+/** Not an application id (those are TypeIDs), so it never collides with one. */
+const KEY_CHANGES = 'key-changes';
 
 /** Local listeners by application, shared by every transport. */
 class Listeners {
@@ -26,6 +32,12 @@ class Listeners {
   subscribe(applicationId: string, listener: BusListener) {
     this.emitter.on(applicationId, listener);
     return () => void this.emitter.off(applicationId, listener);
+  }
+  onKeyChanges(listener: (keyIds: string[]) => void) {
+    this.emitter.on(KEY_CHANGES, listener);
+  }
+  deliverKeyChanges(keyIds: string[]) {
+    this.emitter.emit(KEY_CHANGES, keyIds);
   }
   deliver(events: StoredEvent[]) {
     const byApp = new Map<string, StoredEvent[]>();
@@ -44,11 +56,14 @@ export function inProcessBus(): EventBus {
   return {
     publish: async (events) => listeners.deliver(events),
     subscribe: (app, listener) => listeners.subscribe(app, listener),
+    publishKeyChanges: async (keyIds) => listeners.deliverKeyChanges(keyIds),
+    onKeyChanges: (listener) => listeners.onKeyChanges(listener),
     close: async () => {},
   };
 }
 
 const REDIS_CHANNEL = 'switchboard:run-events';
+const REDIS_KEYS_CHANNEL = 'switchboard:key-changes';
 
 /** Replicas sharing Redis: one channel, one subscriber connection per process. */
 export async function redisBus(publisher: Redis, logger: Logger): Promise<EventBus> {
@@ -58,19 +73,26 @@ export async function redisBus(publisher: Redis, logger: Logger): Promise<EventB
   const subscriber = publisher.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
   subscriber.on('error', (err) => logger.warn({ err: err.message }, 'redis subscriber error'));
   await subscriber.connect();
-  subscriber.on('message', (_channel: string, message: string) => {
+  subscriber.on('message', (channel: string, message: string) => {
     try {
-      listeners.deliver(JSON.parse(message) as StoredEvent[]);
+      if (channel === REDIS_KEYS_CHANNEL) listeners.deliverKeyChanges(JSON.parse(message) as string[]);
+      else listeners.deliver(JSON.parse(message) as StoredEvent[]);
     } catch (err) {
       logger.warn({ err }, 'unreadable bus message');
     }
   });
-  await subscriber.subscribe(REDIS_CHANNEL);
+  await subscriber.subscribe(REDIS_CHANNEL, REDIS_KEYS_CHANNEL);
   return {
     publish: async (events) => {
       if (events.length) await publisher.publish(REDIS_CHANNEL, JSON.stringify(events));
     },
     subscribe: (app, listener) => listeners.subscribe(app, listener),
+    publishKeyChanges: async (keyIds) => {
+      // Locally at once: this process must not wait for the round trip through Redis.
+      listeners.deliverKeyChanges(keyIds);
+      if (keyIds.length) await publisher.publish(REDIS_KEYS_CHANNEL, JSON.stringify(keyIds));
+    },
+    onKeyChanges: (listener) => listeners.onKeyChanges(listener),
     close: async () => {
       subscriber.disconnect();
     },
@@ -81,7 +103,7 @@ const PG_CHANNEL = 'switchboard_run_events';
 /** NOTIFY payloads must stay under 8000 bytes (UTF-8); larger batches are split, single large events sent as a pointer. */
 const PG_PAYLOAD_LIMIT = 7500;
 
-type PgMessage = { events: StoredEvent[] } | { pointer: { applicationId: string; cursors: number[] } };
+type PgMessage = { events: StoredEvent[] } | { pointer: { applicationId: string; cursors: number[] } } | { keys: string[] };
 
 /** Replicas sharing PostgreSQL without Redis: LISTEN/NOTIFY on a dedicated connection. */
 export async function postgresBus(
@@ -103,6 +125,7 @@ export async function postgresBus(
       if (msg.channel !== PG_CHANNEL || !msg.payload) return;
       const parsed = JSON.parse(msg.payload) as PgMessage;
       if ('events' in parsed) listeners.deliver(parsed.events);
+      else if ('keys' in parsed) listeners.deliverKeyChanges(parsed.keys);
       else
         loadByCursor(parsed.pointer.applicationId, parsed.pointer.cursors)
           .then((events) => listeners.deliver(events))
@@ -165,6 +188,14 @@ export async function postgresBus(
       for (const payload of payloads(events)) await notifier.query('SELECT pg_notify($1, $2)', [PG_CHANNEL, payload]);
     },
     subscribe: (app, fn) => listeners.subscribe(app, fn),
+    publishKeyChanges: async (keyIds) => {
+      listeners.deliverKeyChanges(keyIds);
+      // Key ids are short: a few hundred fit in one notification.
+      for (let i = 0; i < keyIds.length; i += 100) {
+        await notifier.query('SELECT pg_notify($1, $2)', [PG_CHANNEL, JSON.stringify({ keys: keyIds.slice(i, i + 100) })]);
+      }
+    },
+    onKeyChanges: (listener) => listeners.onKeyChanges(listener),
     close: async () => {
       closing = true;
       await listener?.end().catch(() => {});

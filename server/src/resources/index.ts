@@ -27,8 +27,8 @@ export function allHandlers({ spec, db, bus, config, logger, streams, sealer }: 
       await db.raw('select 1');
     }),
     ...organizationHandlers,
-    ...applicationHandlers,
-    ...apiKeyHandlers,
+    ...applicationHandlers(bus),
+    ...apiKeyHandlers(bus),
     ...agentHandlers,
     ...runHandlers(bus),
     ...scheduleHandlers,

@@ -3,6 +3,7 @@ import { defineHandlers } from '../../http/handler-types.js';
 import { ProblemError } from '../../http/problems.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { nowIso } from '../../util/time.js';
+import type { EventBus } from '../../realtime/bus.js';
 import { recordEvent } from '../webhooks/outbox.js';
 import * as store from './store.js';
 
@@ -12,46 +13,53 @@ const requireActive = (key: store.ApiKey, action: string) => {
   if (key.status !== 'active') throw new ProblemError('invalid-transition', `Cannot ${action} an API key that is ${key.status}.`);
 };
 
-export const apiKeyHandlers = defineHandlers({
-  listApiKeys: async ({ db, auth, query }) => ({ status: 200, body: await store.listApiKeys(db, auth.applicationId, query) }),
+/** Every replica drops its cached copy of a changed key once the change is committed. */
+export const apiKeyHandlers = (bus: EventBus) => {
+  const changed = (keyId: string) => () => bus.publishKeyChanges([keyId]);
+  return defineHandlers({
+    listApiKeys: async ({ db, auth, query }) => ({ status: 200, body: await store.listApiKeys(db, auth.applicationId, query) }),
 
-  createApiKey: async ({ db, auth, body }) => {
-    if (body.expiresAt && Date.parse(body.expiresAt) <= Date.parse(nowIso())) {
-      throw new ProblemError('validation-error', 'expiresAt must be in the future.', {
-        errors: [{ pointer: '/expiresAt', in: 'body', detail: 'expiresAt must be in the future.' }],
-      });
-    }
-    const key = await store.insertApiKey(db, { organizationId: auth.organizationId, applicationId: auth.applicationId }, body);
-    await recordEvent(db, auth.applicationId, 'api_key.created', await store.getApiKey(db, auth.applicationId, key.id));
-    return { status: 201, body: key, headers: { Location: `/api/v1/api-keys/${key.id}`, ...etagHeaderWithout(key, 'secret') } };
-  },
+    createApiKey: async ({ db, auth, body }) => {
+      if (body.expiresAt && Date.parse(body.expiresAt) <= Date.parse(nowIso())) {
+        throw new ProblemError('validation-error', 'expiresAt must be in the future.', {
+          errors: [{ pointer: '/expiresAt', in: 'body', detail: 'expiresAt must be in the future.' }],
+        });
+      }
+      const key = await store.insertApiKey(db, { organizationId: auth.organizationId, applicationId: auth.applicationId }, body);
+      await recordEvent(db, auth.applicationId, 'api_key.created', await store.getApiKey(db, auth.applicationId, key.id));
+      return { status: 201, body: key, headers: { Location: `/api/v1/api-keys/${key.id}`, ...etagHeaderWithout(key, 'secret') } };
+    },
 
-  getApiKey: async ({ db, auth, path }) => ({ status: 200, body: await store.getApiKey(db, auth.applicationId, path.apiKeyId) }),
+    getApiKey: async ({ db, auth, path }) => ({ status: 200, body: await store.getApiKey(db, auth.applicationId, path.apiKeyId) }),
 
-  updateApiKey: async ({ db, auth, path, body, checkIfMatch }) => {
-    const current = await store.getApiKey(db, auth.applicationId, path.apiKeyId, { forUpdate: true });
-    checkIfMatch(current);
-    const next = mergePatch({ name: current.name, scopes: current.scopes }, body);
-    await store.updateApiKey(db, current.id, next);
-    const key = await store.getApiKey(db, auth.applicationId, current.id);
-    await recordEvent(db, auth.applicationId, 'api_key.updated', key);
-    return { status: 200, body: key };
-  },
+    updateApiKey: async ({ db, auth, path, body, checkIfMatch, afterCommit }) => {
+      const current = await store.getApiKey(db, auth.applicationId, path.apiKeyId, { forUpdate: true });
+      checkIfMatch(current);
+      const next = mergePatch({ name: current.name, scopes: current.scopes }, body);
+      await store.updateApiKey(db, current.id, next);
+      afterCommit(changed(current.id));
+      const key = await store.getApiKey(db, auth.applicationId, current.id);
+      await recordEvent(db, auth.applicationId, 'api_key.updated', key);
+      return { status: 200, body: key };
+    },
 
-  revokeApiKey: async ({ db, auth, path }) => {
-    const current = await store.getApiKey(db, auth.applicationId, path.apiKeyId, { forUpdate: true });
-    if (current.status === 'revoked') throw new ProblemError('invalid-transition', 'The API key is already revoked.');
-    await store.revokeApiKey(db, current.id);
-    const key = await store.getApiKey(db, auth.applicationId, current.id);
-    await recordEvent(db, auth.applicationId, 'api_key.revoked', key);
-    return { status: 200, body: key };
-  },
+    revokeApiKey: async ({ db, auth, path, afterCommit }) => {
+      const current = await store.getApiKey(db, auth.applicationId, path.apiKeyId, { forUpdate: true });
+      if (current.status === 'revoked') throw new ProblemError('invalid-transition', 'The API key is already revoked.');
+      await store.revokeApiKey(db, current.id);
+      afterCommit(changed(current.id));
+      const key = await store.getApiKey(db, auth.applicationId, current.id);
+      await recordEvent(db, auth.applicationId, 'api_key.revoked', key);
+      return { status: 200, body: key };
+    },
 
-  rotateApiKey: async ({ db, auth, path, body }) => {
-    const current = await store.getApiKey(db, auth.applicationId, path.apiKeyId, { forUpdate: true });
-    requireActive(current, 'rotate');
-    const rotated = await store.rotateApiKey(db, auth.applicationId, current.id, body?.gracePeriodSeconds ?? DEFAULT_GRACE_SECONDS);
-    await recordEvent(db, auth.applicationId, 'api_key.rotated', await store.getApiKey(db, auth.applicationId, current.id));
-    return { status: 200, body: rotated, headers: etagHeaderWithout(rotated, 'secret') };
-  },
-});
+    rotateApiKey: async ({ db, auth, path, body, afterCommit }) => {
+      const current = await store.getApiKey(db, auth.applicationId, path.apiKeyId, { forUpdate: true });
+      requireActive(current, 'rotate');
+      const rotated = await store.rotateApiKey(db, auth.applicationId, current.id, body?.gracePeriodSeconds ?? DEFAULT_GRACE_SECONDS);
+      afterCommit(changed(current.id));
+      await recordEvent(db, auth.applicationId, 'api_key.rotated', await store.getApiKey(db, auth.applicationId, current.id));
+      return { status: 200, body: rotated, headers: etagHeaderWithout(rotated, 'secret') };
+    },
+  });
+};
