@@ -1,6 +1,5 @@
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
-import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { openDatabase, type Db } from './db/database.js';
@@ -47,7 +46,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const validators = compileValidators(spec.document, operations);
 
   const db = await openDatabase(config.database);
-  const redis = config.redisUrl ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: false }) : undefined;
+  // Loaded only when configured: the client alone weighs some 20 MB of memory.
+  const redis = config.redisUrl
+    ? new (await import('ioredis')).Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: false })
+    : undefined;
   redis?.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
   const bootstrapped = await bootstrap(db, spec.document.info.version, config.bootstrapKey);
   // Replicas need a shared bus: Redis when configured, else PostgreSQL's LISTEN/NOTIFY; one process needs none.

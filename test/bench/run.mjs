@@ -1,128 +1,147 @@
 #!/usr/bin/env node
-// The benchmark suite: each scenario runs against a real server process after a warm-up, three
-// rounds, and reports the median and the spread; results go to bench/results/latest.json.
-// `--smoke` runs every scenario briefly, so CI proves the suite still works (not its numbers).
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+// The benchmark suite (issue 6). Each scenario starts the processes it measures (the real server is
+// server/dist/main.js in production mode), drives them from separate processes, warms up, measures
+// three rounds and reports the median and the spread ((max - min) / median) of each measure.
+// Prints one table and writes bench/results/latest.json (or smoke.json). See bench/README.md.
+//
+//   node bench/run.mjs                      every scenario, full length (8 to 9 minutes)
+//   node bench/run.mjs --smoke              every scenario briefly, 1 round (CI: proves it runs)
+//   node bench/run.mjs --only get-agent,... selected scenarios (plus the ones they compare with)
+//   --cpu-prof-dir <dir>                    run every real server with node --cpu-prof, profiles in <dir>
+//                                           (summarise them with bench/profile-summary.mjs)
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Switchboard } from '@switchboard/sdk';
+import { serverNodeArgs } from './lib/processes.mjs';
+import { machine, renderTable, writeResults } from './lib/report.mjs';
+import * as baseline from './scenarios/baseline.mjs';
+import * as getAgent from './scenarios/get-agent.mjs';
+import * as listAgents from './scenarios/list-agents.mjs';
+import * as createRun from './scenarios/create-run.mjs';
+import * as dispatch from './scenarios/dispatch.mjs';
+import * as fanOut from './scenarios/fan-out.mjs';
+import * as validationCost from './scenarios/validation-cost.mjs';
+import * as startup from './scenarios/startup.mjs';
+import * as sdkOverhead from './scenarios/sdk-overhead.mjs';
 
-const require = createRequire(import.meta.url);
-const smoke = process.argv.includes('--smoke');
-const CALLS = smoke ? 200 : 10_000;
-const SLICES = smoke ? 4 : 40;
-const WARMUP = smoke ? 50 : 1_000;
+const SCENARIOS = [baseline, getAgent, listAgents, createRun, dispatch, fanOut, validationCost, startup, sdkOverhead];
 
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
+const FULL = {
+  rounds: 3,
+  warmupSeconds: 5,
+  roundSeconds: 10,
+  connections: 50,
+  listAgents: 1000,
+  dispatches: 1000,
+  dispatchWarmup: 100,
+  subscribers: 2000,
+  subscriberProcesses: 2,
+  eventsPerSecond: 100,
+  eventSeconds: 10,
+  eventWarmupSeconds: 2,
+  startupWarmup: 1,
+  starts: 3,
+  idleSettleMs: 1000,
+  sdkCalls: 10_000,
+  sdkWarmup: 1_000,
+};
 
-async function startServer() {
-  const dir = mkdtempSync(join(tmpdir(), 'switchboard-bench-'));
-  const port = await freePort();
-  const key = `sbk_${randomBytes(32).toString('base64url')}`;
-  const child = spawn(process.execPath, [require.resolve('@switchboard/server/main')], {
-    env: {
-      PATH: process.env.PATH,
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      DATABASE_URL: join(dir, 'bench.db'),
-      SWITCHBOARD_BOOTSTRAP_KEY: key,
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_READ: '10000000',
-      RATE_LIMIT_WRITE: '10000000',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) break;
-    if (i >= 200 || child.exitCode !== null) {
-      child.kill('SIGKILL');
-      throw new Error('The server did not become ready within 10 s.');
+/** About 2 s of load per scenario, one round, tiny counts: proves the suite works, not its numbers. */
+const SMOKE = {
+  ...FULL,
+  rounds: 1,
+  warmupSeconds: 0.5,
+  roundSeconds: 1.5,
+  listAgents: 50,
+  dispatches: 50,
+  dispatchWarmup: 5,
+  subscribers: 20,
+  eventSeconds: 1.5,
+  eventWarmupSeconds: 0.3,
+  startupWarmup: 0,
+  starts: 2,
+  idleSettleMs: 200,
+  sdkCalls: 200,
+  sdkWarmup: 20,
+};
+
+function parseArgs(argv) {
+  const out = { smoke: false, only: undefined, cpuProfDir: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--smoke') out.smoke = true;
+    else if (a === '--only') out.only = argv[++i];
+    else if (a.startsWith('--only=')) out.only = a.slice('--only='.length);
+    else if (a === '--cpu-prof-dir') out.cpuProfDir = argv[++i];
+    else if (a.startsWith('--cpu-prof-dir=')) out.cpuProfDir = a.slice('--cpu-prof-dir='.length);
+    else if (a === '--help' || a === '-h') {
+      console.log(`Usage: node bench/run.mjs [--smoke] [--only ${SCENARIOS.map((s) => s.name).join(',')}] [--cpu-prof-dir <dir>]`);
+      process.exit(0);
+    } else {
+      console.error(`Unknown argument ${a}`);
+      process.exit(64);
     }
-    await new Promise((r) => setTimeout(r, 50));
   }
-  return {
-    url,
-    key,
-    stop: async () => {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return out;
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const spread = (xs) => (Math.max(...xs) - Math.min(...xs)) / median(xs);
+/** The scenarios to run, in suite order, with those they compare against. */
+function select(only) {
+  if (!only) return SCENARIOS;
+  const wanted = new Set(only.split(',').map((s) => s.trim()).filter(Boolean));
+  for (const w of wanted) {
+    if (!SCENARIOS.some((s) => s.name === w)) {
+      console.error(`Unknown scenario ${w}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+      process.exit(64);
+    }
+  }
+  for (const s of SCENARIOS) if (wanted.has(s.name)) for (const n of s.needs ?? []) wanted.add(n);
+  return SCENARIOS.filter((s) => wanted.has(s.name));
+}
 
-/** Calls per second of `call`, run `count` times one after the other. */
-async function rate(call, count) {
+const args = parseArgs(process.argv.slice(2));
+const settings = args.smoke ? SMOKE : FULL;
+const scenarios = select(args.only);
+if (args.cpuProfDir) serverNodeArgs.push('--cpu-prof', `--cpu-prof-dir=${resolve(args.cpuProfDir)}`);
+const startedAt = new Date().toISOString();
+const t0 = performance.now();
+const log = (line) => console.log(line);
+const m = machine();
+console.log(
+  `${args.smoke ? 'Benchmark smoke run (its numbers mean nothing)' : 'Benchmarks'}: ${scenarios.map((s) => s.name).join(', ')}; ` +
+    `${m.cpus} CPUs (${m.cpuModel}), Node ${m.node}`,
+);
+
+const results = new Map();
+let failed = 0;
+for (const scenario of scenarios) {
   const started = performance.now();
-  for (let i = 0; i < count; i++) await call();
-  return count / ((performance.now() - started) / 1000);
+  log(`\n== ${scenario.name}: ${scenario.description}`);
+  try {
+    const r = await scenario.run({ settings, smoke: args.smoke, results, log });
+    results.set(scenario.name, { scenario: scenario.name, description: scenario.description, seconds: (performance.now() - started) / 1000, ...r });
+  } catch (err) {
+    failed++;
+    console.error(`  ${scenario.name} FAILED: ${err?.stack ?? err}`);
+    results.set(scenario.name, {
+      scenario: scenario.name,
+      description: scenario.description,
+      error: String(err?.message ?? err),
+      rows: [{ measure: 'FAILED', median: NaN, met: false, target: String(err?.message ?? err).slice(0, 60) }],
+    });
+  }
+  log(`   (${((performance.now() - started) / 1000).toFixed(1)} s)`);
 }
 
-/** SDK row: the same getAgent calls through the SDK and through a bare fetch; the SDK may cost at most 10 %. */
-async function sdkOverhead(server) {
-  const sb = new Switchboard({ baseUrl: server.url, apiKey: server.key });
-  const agent = await sb.agents.create({ name: 'bench', model: 'echo' });
-  const headers = { Authorization: `Bearer ${server.key}` };
-  const bare = async () => {
-    const res = await fetch(`${server.url}/api/v1/agents/${agent.id}`, { headers });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    await res.json();
-  };
-  const viaSdk = () => sb.agents.get(agent.id);
-  for (let i = 0; i < WARMUP; i++) await Promise.all([bare(), viaSdk()]);
-  // Many short slices, alternating sides: the machine's drift (a VM's neighbours, GC, timers) falls
-  // on both sides alike, and the medians of the slice rates shrug off the odd slow slice.
-  const bareRates = [];
-  const sdkRates = [];
-  for (let slice = 0; slice < SLICES; slice++) {
-    bareRates.push(await rate(bare, CALLS / SLICES));
-    sdkRates.push(await rate(viaSdk, CALLS / SLICES));
-  }
-  const overhead = 1 - median(sdkRates) / median(bareRates);
-  return {
-    scenario: 'sdk-overhead',
-    description: `${CALLS} sequential getAgent calls each way, in ${SLICES} alternating slices: SDK vs bare fetch`,
-    bare: { medianPerSecond: Math.round(median(bareRates)), spread: spread(bareRates) },
-    sdk: { medianPerSecond: Math.round(median(sdkRates)), spread: spread(sdkRates) },
-    overhead,
-    target: 'overhead < 10%',
-    met: overhead < 0.1,
-  };
-}
-
-const server = await startServer();
-try {
-  const results = [await sdkOverhead(server)];
-  const pct = (x) => `${(x * 100).toFixed(1)}%`;
-  console.log(smoke ? 'Benchmark smoke run (numbers not meaningful)' : 'Benchmarks after warm-up: median (spread = (max - min) / median)');
-  console.log('scenario      | bare fetch/s      | SDK/s             | overhead | target          | met');
-  for (const r of results) {
-    console.log(
-      `${r.scenario.padEnd(13)} | ${`${r.bare.medianPerSecond} (${pct(r.bare.spread)})`.padEnd(17)} | ${`${r.sdk.medianPerSecond} (${pct(r.sdk.spread)})`.padEnd(17)} | ${pct(r.overhead).padEnd(8)} | ${r.target.padEnd(15)} | ${r.met ? 'yes' : 'NO'}`,
-    );
-  }
-  const out = join(dirname(fileURLToPath(import.meta.url)), 'results');
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, smoke ? 'smoke.json' : 'latest.json'), `${JSON.stringify({ at: new Date().toISOString(), node: process.version, smoke, results }, null, 2)}\n`);
-} finally {
-  await server.stop();
+const list = [...results.values()];
+const seconds = (performance.now() - t0) / 1000;
+console.log(
+  `\n${args.smoke ? 'Smoke run' : 'Results'} (${new Date().toISOString().slice(0, 10)}, ${m.cpus} CPUs, Node ${m.node}, ${seconds.toFixed(0)} s); ` +
+    `median of ${settings.rounds} round${settings.rounds > 1 ? 's' : ''}, spread = (max - min) / median:\n`,
+);
+console.log(renderTable(list));
+const files = writeResults(join(dirname(fileURLToPath(import.meta.url)), 'results'), { smoke: args.smoke, settings, results: list, startedAt, seconds });
+console.log(`\nWritten: ${files.join(', ')}`);
+if (failed) {
+  console.error(`${failed} scenario${failed > 1 ? 's' : ''} failed`);
+  process.exitCode = 1;
 }

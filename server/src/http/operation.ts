@@ -6,7 +6,7 @@ import { authenticateKey, hasScope, readCredential, resolveApplication, type Aut
 import type { OperationSpec } from '../spec/operations.js';
 import { bodyIssues, type OperationValidators } from '../spec/validators.js';
 import { readJsonBody } from './body.js';
-import { assertIfMatch, etagOf } from './etag.js';
+import { assertIfMatch, etagOfJson } from './etag.js';
 import { managesOwnTransaction, type Handler, type HandlerInput, type OperationId } from './handler-types.js';
 import { authenticateRunner, type RunnerIdentity } from '../auth/runner-auth.js';
 import {
@@ -163,28 +163,31 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
  * no more metadata keys than allowed): checked before commit, so a bad result changes nothing.
  */
 function assertMergedResultValid(validators: OperationValidators, result: Result) {
-  const validate = validators.response[`${result.status}:application/json`];
+  const validate = validators.response(`${result.status}:application/json`);
   if (!validate || validate(result.body)) return;
   const errors = bodyIssues(validate.errors).map((e) => ({ ...e, in: 'body' as const }));
   throw new ProblemError('validation-error', 'The resource this patch would produce is not valid.', { errors });
 }
 
-function withEtag(op: OperationSpec, result: Result): Record<string, string> {
+/** `json` is the body as serialised for sending: the ETag hashes those very bytes. */
+function withEtag(op: OperationSpec, result: Result, json: string | undefined): Record<string, string> {
   const headers = { ...result.headers };
-  if (!headers.ETag && op.responses[String(result.status)]?.headers.includes('etag') && isJsonBody(result.body) && result.body !== null) {
-    headers.ETag = etagOf(result.body as object);
+  if (!headers.ETag && json !== undefined && result.body !== null && op.responses[String(result.status)]?.headers.includes('etag')) {
+    headers.ETag = etagOfJson(json);
   }
   return headers;
 }
 
 function storedFrom(op: OperationSpec, result: Result): StoredResponse {
-  return { status: result.status, headers: withEtag(op, result), body: JSON.stringify(result.body ?? null) };
+  const json = JSON.stringify(result.body ?? null);
+  return { status: result.status, headers: withEtag(op, result, isJsonBody(result.body) ? json : undefined), body: json };
 }
 
 function send(ctx: Context, op: OperationSpec, validators: OperationValidators, deps: OperationDeps, result: Result): void {
   checkResponse(op, validators, deps, result);
   ctx.status = result.status;
-  ctx.set(withEtag(op, result));
+  const json = isJsonBody(result.body) ? JSON.stringify(result.body) : undefined;
+  ctx.set(withEtag(op, result, json));
   if ((result.body === undefined && !result.stream) || result.status === 204) {
     ctx.body = null;
     return;
@@ -195,7 +198,7 @@ function send(ctx: Context, op: OperationSpec, validators: OperationValidators, 
     ctx.body = result.stream;
     return;
   }
-  ctx.body = isJsonBody(result.body) ? JSON.stringify(result.body) : (result.body as string | Uint8Array);
+  ctx.body = json ?? (result.body as string | Uint8Array);
   if (!result.contentType) ctx.type = 'application/json';
 }
 
@@ -207,7 +210,7 @@ function checkResponse(op: OperationSpec, validators: OperationValidators, deps:
   const declared = op.responses[String(result.status)];
   if (!declared) problems.push(`status ${result.status} is not declared`);
   else if (isJsonBody(result.body)) {
-    const validate = validators.response[`${result.status}:application/json`];
+    const validate = validators.response(`${result.status}:application/json`);
     if (!validate) problems.push(`status ${result.status} declares no JSON body`);
     else if (!validate(result.body)) problems.push(...(validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`));
   }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { StoredEvent } from '../resources/runs/events.js';
 
@@ -112,7 +112,9 @@ export async function postgresBus(
   loadByCursor: (applicationId: string, cursors: number[]) => Promise<StoredEvent[]>,
 ): Promise<EventBus> {
   const listeners = new Listeners();
-  const notifier = new pg.Pool({ connectionString: url, max: 2 });
+  // Loaded only where PostgreSQL is used: the embedded default should not carry it.
+  const { Pool, Client } = (await import('pg')).default;
+  const notifier = new Pool({ connectionString: url, max: 2 });
   // An idle pooled connection that the database drops must not crash the process.
   notifier.on('error', (err) => logger.warn({ err: err.message }, 'postgres notifier error'));
   let closing = false;
@@ -120,7 +122,7 @@ export async function postgresBus(
 
   /** A dedicated LISTEN connection, replaced with backoff when it drops (streams catch up from the database). */
   const listen = async (): Promise<void> => {
-    const client = new pg.Client({ connectionString: url });
+    const client = new Client({ connectionString: url });
     client.on('notification', (msg) => {
       if (msg.channel !== PG_CHANNEL || !msg.payload) return;
       const parsed = JSON.parse(msg.payload) as PgMessage;

@@ -30,6 +30,20 @@ const PAGE = 500;
 /** A client this far behind (bytes buffered for it) is cut off; it resumes from its last id when it reconnects. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
+/**
+ * One event's SSE frame, encoded once and shared by every stream that sends it at that position
+ * (a live event reaches all subscribers as the same object): with thousands of subscribers,
+ * serialising per stream was most of the work.
+ */
+const frames = new WeakMap<StoredEvent['event'], Map<number, Buffer>>();
+function frameOf(e: StoredEvent, position: number): Buffer {
+  let byPosition = frames.get(e.event);
+  if (!byPosition) frames.set(e.event, (byPosition = new Map()));
+  let frame = byPosition.get(position);
+  if (!frame) byPosition.set(position, (frame = Buffer.from(`id: ${position}\nevent: ${e.event.type}\ndata: ${JSON.stringify(e.event)}\n\n`)));
+  return frame;
+}
+
 /** The open streams, so a shutdown can end them instead of waiting for clients to leave. */
 export type StreamRegistry = Set<() => void>;
 
@@ -53,7 +67,7 @@ export function openEventStream(
     if (closed) return;
     const position = source.position(e);
     if (source.accepts(e) && position > sent) {
-      out.write(`id: ${position}\nevent: ${e.event.type}\ndata: ${JSON.stringify(e.event)}\n\n`);
+      out.write(frameOf(e, position));
       sent = position;
       if (source.endsAfter?.(e)) close();
       else if (out.writableLength > MAX_BUFFERED_BYTES) close();

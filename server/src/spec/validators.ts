@@ -37,8 +37,14 @@ export type OperationValidators = {
   parameters: ParameterValidator;
   /** Keyed by request content type. */
   body: Record<string, BodyValidator>;
-  /** Keyed by `${status}:${contentType}`. */
-  response: Record<string, ValidateFunction>;
+  /** By `${status}:${contentType}`; undefined when that response has no such body. */
+  response: (key: string) => ValidateFunction | undefined;
+};
+
+/** Compiled on first use, then kept: a start compiles nothing, and no request compiles twice. */
+const once = <T>(make: () => T): (() => T) => {
+  let made: { value: T } | undefined;
+  return () => (made ??= { value: make() }).value;
 };
 
 const ref = (pointer: string) => ({ $ref: `${SPEC_ID}#${pointer.split('/').map(encodeURIComponent).join('/')}` });
@@ -57,7 +63,11 @@ export function bodyIssues(errors: ErrorObject[] | null | undefined): Validation
   });
 }
 
-/** Compiles every validator once, at start-up; nothing is compiled per request. */
+/**
+ * The validators of every operation. Each is compiled the first time it is needed and kept: the
+ * server starts without compiling some hundreds of schemas it may not use for a while (a start
+ * spent most of its time here), and a request never compiles what an earlier one did.
+ */
 export function compileValidators(doc: OpenApiDocument, operations: OperationSpec[]): Map<string, OperationValidators> {
   const strictAjv = createAjv({ forParameters: false });
   const coercingAjv = createAjv({ forParameters: true });
@@ -66,7 +76,7 @@ export function compileValidators(doc: OpenApiDocument, operations: OperationSpe
 
   const result = new Map<string, OperationValidators>();
   for (const op of operations) {
-    const byLocation = new Map<string, ValidateFunction>();
+    const byLocation = new Map<string, () => ValidateFunction>();
     const names = new Map<string, Map<string, string>>();
     for (const location of ['path', 'query', 'header'] as const) {
       const params = op.parameters.filter((p) => p.in === location);
@@ -79,10 +89,10 @@ export function compileValidators(doc: OpenApiDocument, operations: OperationSpe
         required: params.filter((p) => p.required).map((p) => key(p.name)),
         additionalProperties: location !== 'query' ? true : false,
       };
-      byLocation.set(location, coercingAjv.compile(schema));
+      byLocation.set(location, once(() => coercingAjv.compile(schema)));
     }
     const parameters: ParameterValidator = (location, values) => {
-      const validate = byLocation.get(location)!;
+      const validate = byLocation.get(location)!();
       if (validate(values)) return [];
       return (validate.errors ?? []).map((e) => {
         const original = names.get(location)!;
@@ -102,17 +112,20 @@ export function compileValidators(doc: OpenApiDocument, operations: OperationSpe
 
     const body: Record<string, BodyValidator> = {};
     for (const [type, pointer] of Object.entries(op.requestBody?.schemaPointers ?? {})) {
-      const validate = strictAjv.compile(ref(pointer));
-      body[type] = (value) => (validate(value) ? [] : bodyIssues(validate.errors));
+      const validator = once(() => strictAjv.compile(ref(pointer)));
+      body[type] = (value) => {
+        const validate = validator();
+        return validate(value) ? [] : bodyIssues(validate.errors);
+      };
     }
 
-    const response: Record<string, ValidateFunction> = {};
+    const responses = new Map<string, () => ValidateFunction>();
     for (const [status, r] of Object.entries(op.responses)) {
       for (const [type, pointer] of Object.entries(r.schemaPointers)) {
-        response[`${status}:${type}`] = strictAjv.compile(ref(pointer));
+        responses.set(`${status}:${type}`, once(() => strictAjv.compile(ref(pointer))));
       }
     }
-    result.set(op.operationId, { parameters, body, response });
+    result.set(op.operationId, { parameters, body, response: (key) => responses.get(key)?.() });
   }
   return result;
 }
