@@ -71,3 +71,10 @@ export function deleteCommand(
     if (!ctx.out.json) ctx.out.print(`Deleted ${resource.noun} ${id}.`);
   });
 }
+
+/** A resource with its secret, shown once: printed as usual, with a reminder on stderr. */
+export function printSecret(ctx: Context, resource: object, what = 'secret') {
+  printObject(ctx, resource);
+  if (!ctx.out.json) ctx.out.note(`Keep the ${what} now: it is never shown again.`);
+}
+

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { ApiKey, ApiKeyCreate, ApiKeyScope } from '../../generated/types.gen.js';
 import type { Context } from '../context.js';
 import { collect, integer, oneOf, readJsonObject } from '../input.js';
-import { examples, listOptions, pageQuery, printList, printObject, type ListOptions } from '../lists.js';
+import { examples, listOptions, pageQuery, printList, printObject, printSecret, type ListOptions } from '../lists.js';
 import { shortTime, type Column } from '../output.js';
 
 const COLUMNS: Column<ApiKey>[] = [
@@ -17,11 +17,6 @@ const COLUMNS: Column<ApiKey>[] = [
 
 const SCOPES: ApiKeyScope[] = ['read', 'write', 'admin'];
 
-/** A key with its secret, shown once: the secret last, with a reminder on stderr. */
-function printSecret(ctx: Context, key: object) {
-  printObject(ctx, key);
-  if (!ctx.out.json) ctx.out.note('Keep the secret now: it is never shown again.');
-}
 
 export function registerApiKeys(program: Command, ctx: Context) {
   const keys = examples(program.command('api-keys').description("Manage the application's API keys (admin scope)"), [

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Runner, RunnerCreate } from '../../generated/types.gen.js';
 import type { Context } from '../context.js';
 import { collect, oneOf, readJsonObject } from '../input.js';
-import { deleteCommand, examples, listOptions, pageQuery, printList, printObject, type ListOptions } from '../lists.js';
+import { deleteCommand, examples, listOptions, pageQuery, printList, printObject, printSecret, type ListOptions } from '../lists.js';
 import { shortTime, type Column } from '../output.js';
 
 const COLUMNS: Column<Runner>[] = [
@@ -47,8 +47,7 @@ export function registerRunners(program: Command, ctx: Context) {
     const body: Record<string, unknown> = o.data ? await readJsonObject(o.data, '--data') : {};
     if (o.name !== undefined) body.name = o.name;
     if (o.label !== undefined) body.labels = o.label;
-    printObject(ctx, await ctx.client().runners.register(body as RunnerCreate, { idempotencyKey: o.idempotencyKey }));
-    if (!ctx.out.json) ctx.out.note('Keep the token now: it is never shown again.');
+    printSecret(ctx, await ctx.client().runners.register(body as RunnerCreate, { idempotencyKey: o.idempotencyKey }), 'token');
   });
 
   examples(runners.command('get').description('Show a runner').argument('<runnerId>'), ['switchboard runners get runner_01jd4...']).action(async (id: string) =>

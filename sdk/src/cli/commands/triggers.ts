@@ -4,7 +4,7 @@ import type { Trigger, TriggerCreate, TriggerUpdate } from '../../generated/type
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { collect, oneOf, readArgument, readJsonObject } from '../input.js';
-import { deleteCommand, examples, listOptions, pageQuery, printList, printObject, type ListOptions } from '../lists.js';
+import { deleteCommand, examples, listOptions, pageQuery, printList, printObject, printSecret, type ListOptions } from '../lists.js';
 import { shortTime, type Column } from '../output.js';
 
 const COLUMNS: Column<Trigger>[] = [
@@ -24,11 +24,6 @@ const mappingPair = (value: string, previous: Record<string, string> = {}) => {
   return { ...previous, [value.slice(0, at)]: pointer };
 };
 
-/** A trigger with its secret, shown once: the secret last, with a reminder on stderr. */
-function printSecret(ctx: Context, trigger: object) {
-  printObject(ctx, trigger);
-  if (!ctx.out.json) ctx.out.note('Keep the secret now: it is never shown again.');
-}
 
 type TriggerFlags = {
   name?: string;

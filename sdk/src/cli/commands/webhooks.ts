@@ -3,7 +3,7 @@ import type { WebhookAttempt, WebhookEndpoint, WebhookEndpointCreate, WebhookEnd
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { collect, integer, oneOf, readJsonObject } from '../input.js';
-import { deleteCommand, examples, listOptions, pageQuery, printList, printObject, type ListOptions } from '../lists.js';
+import { deleteCommand, examples, listOptions, pageQuery, printList, printObject, printSecret, type ListOptions } from '../lists.js';
 import { shortTime, type Column } from '../output.js';
 
 const COLUMNS: Column<WebhookEndpoint>[] = [
@@ -34,11 +34,6 @@ const ATTEMPT_COLUMNS: Column<WebhookAttempt>[] = [
 
 const WRITE_OPTION = ['--idempotency-key <key>', 'makes retrying this exact request safe (one is generated otherwise)'] as const;
 
-/** An endpoint with its secret, shown once: the secret last, with a reminder on stderr. */
-function printSecret(ctx: Context, endpoint: object) {
-  printObject(ctx, endpoint);
-  if (!ctx.out.json) ctx.out.note('Keep the secret now: it is never shown again.');
-}
 
 type EndpointFlags = {
   url?: string;
