@@ -16,6 +16,7 @@ import { eventsByCursor, type StoredEvent } from './resources/runs/events.js';
 import { reap } from './resources/runs/lifecycle.js';
 import { fireDueSchedules } from './resources/schedules/engine.js';
 import { startDeliverer } from './resources/webhooks/delivery.js';
+import { purgeOldMessages } from './resources/webhooks/store.js';
 import { loadBundledSpec } from './spec/load-spec.js';
 import { extractOperations } from './spec/operations.js';
 import { compileValidators } from './spec/validators.js';
@@ -32,6 +33,8 @@ export type RunningServer = {
   fireSchedulesNow(): Promise<void>;
   /** Delivers every webhook message due now, and waits for the attempts to be recorded. */
   deliverWebhooksNow(): Promise<void>;
+  /** Drops what has outlived its retention: expired idempotency keys, old webhook messages. */
+  purgeNow(): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -105,9 +108,11 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
 
   const deliverer = startDeliverer(db, sealer, config.webhooks, logger);
 
-  const purge = setInterval(() => {
-    purgeExpiredIdempotencyKeys(db).catch((err: unknown) => logger.warn({ err }, 'idempotency purge failed'));
-  }, PURGE_INTERVAL_MS);
+  const purgeNow = async () => {
+    await purgeExpiredIdempotencyKeys(db).catch((err: unknown) => logger.warn({ err }, 'idempotency purge failed'));
+    await purgeOldMessages(db).catch((err: unknown) => logger.warn({ err }, 'webhook message purge failed'));
+  };
+  const purge = setInterval(() => void purgeNow(), PURGE_INTERVAL_MS);
   purge.unref();
 
   return {
@@ -119,6 +124,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     reapNow: reaper.now,
     fireSchedulesNow: scheduler.now,
     deliverWebhooksNow: deliverer.drain,
+    purgeNow,
     async close() {
       clearInterval(purge);
       await reaper.stop();

@@ -257,4 +257,30 @@ describe('webhook delivery retries', () => {
     expect(rx.received).toHaveLength(attemptsBefore + 1);
     expect(await messagesOf(endpoint.id)).toHaveLength(messages.length);
   });
+
+  it('keeps a finished message and its attempts for 30 days, then purges it; a pending one stays', async () => {
+    const T = Date.parse('2033-03-01T08:00:00.000Z');
+    setNow(T);
+    const ok = await receiver(() => 200);
+    const down = await receiver(() => 500);
+    receivers.push(ok, down);
+    const delivered = await newEndpoint(ok.url);
+    const failing = await newEndpoint(down.url);
+    await newAgent(app);
+    await server.deliverWebhooksNow();
+    const [done] = await messagesOf(delivered.id);
+    const [pending] = await messagesOf(failing.id);
+    expect(done).toMatchObject({ status: 'succeeded' });
+    expect(pending).toMatchObject({ status: 'pending' });
+
+    setNow(T + 29 * DAY);
+    await server.purgeNow();
+    expect((await call(app, 'GET', `/api/v1/webhook-messages/${done!.id}`)).status).toBe(200);
+    setNow(T + 31 * DAY);
+    await server.purgeNow();
+    expect((await call(app, 'GET', `/api/v1/webhook-messages/${done!.id}`)).status).toBe(404);
+    expect((await call(app, 'GET', `/api/v1/webhook-messages/${done!.id}/attempts`)).status).toBe(404);
+    // Still pending (its retries were never run on this clock): kept whatever its age.
+    expect((await call(app, 'GET', `/api/v1/webhook-messages/${pending!.id}`)).status).toBe(200);
+  });
 });

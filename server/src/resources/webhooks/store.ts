@@ -230,3 +230,13 @@ export async function requeueMessage(db: Executor, id: string): Promise<void> {
     .where({ id })
     .update({ status: 'pending', schedule_step: 0, next_attempt_at: now, updated_at: now });
 }
+
+/** How long a delivered or failed message, with its attempts, stays readable through the API. */
+export const MESSAGE_RETENTION_DAYS = 30;
+
+export async function purgeOldMessages(db: Executor): Promise<number> {
+  return db('webhook_messages')
+    .whereIn('status', ['succeeded', 'failed'])
+    .where('updated_at', '<', isoAfter(-MESSAGE_RETENTION_DAYS * 24 * 3600 * 1000))
+    .delete();
+}
