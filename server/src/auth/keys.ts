@@ -6,6 +6,9 @@ export const APPLICATION_KEY_PREFIX = 'sbk_';
 export const generateSecret = (prefix: string) => prefix + randomBytes(32).toString('base64url');
 export const generateApplicationKey = () => generateSecret(APPLICATION_KEY_PREFIX);
 
+/** A Standard Webhooks signing secret: `whsec_` + 32 random bytes in standard base64, as the spec has it. */
+export const generateWebhookSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
+
 export const hashSecret = (secret: string) => createHash('sha256').update(secret, 'utf8').digest('hex');
 
 /** What the API shows of a key after creation: enough to recognise it, nothing to use. */

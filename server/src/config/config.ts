@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import type { AddressPolicy } from '../security/addresses.js';
 import { parseMasterKey } from '../security/sealer.js';
 
 const budget = (fallback: number) => z.coerce.number().int().min(1).max(10_000_000).default(fallback);
@@ -67,7 +68,7 @@ export type Config = {
   /** Whether the built-in runner's http agents may call private, loopback and link-local addresses. */
   runnerAllowPrivateAddresses: boolean;
   /** Outgoing webhooks: which addresses deliveries may reach, each attempt's timeout, the poll interval, parallel deliveries. */
-  webhooks: { policy: { allowPrivate: boolean; allowList: string[] }; timeoutMs: number; intervalMs: number; concurrency: number };
+  webhooks: { policy: AddressPolicy; timeoutMs: number; intervalMs: number; concurrency: number };
 };
 
 export class ConfigError extends Error {}

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
-import { generateSecret, hashSecret } from '../../auth/keys.js';
+import { generateSecret, generateWebhookSecret, hashSecret } from '../../auth/keys.js';
 import { listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
 import { notFound } from '../../http/problems.js';
 import type { Sealer } from '../../security/sealer.js';
@@ -45,7 +44,7 @@ export const toTrigger = (row: TriggerRow): Trigger => ({
 /** A new credential for the trigger: a Standard Webhooks secret (sealed) or a bearer token (hashed). */
 function credential(sealer: Sealer, applicationId: string, authentication: Trigger['authentication']) {
   if (authentication === 'signature') {
-    const secret = `whsec_${randomBytes(32).toString('base64')}`;
+    const secret = generateWebhookSecret();
     return { secret, columns: { secret_sealed: sealer.seal(secret, applicationId), token_hash: null } };
   }
   const secret = generateSecret(TRIGGER_TOKEN_PREFIX);

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { isPostgres, type Db } from '../../db/database.js';
-import { guardedAgents, type AddressPolicy } from '../../security/addresses.js';
+import type { Config } from '../../config/config.js';
+import { guardedAgents } from '../../security/addresses.js';
 import type { Sealer } from '../../security/sealer.js';
 import { newId } from '../../util/ids.js';
 import { isoAfter, nowIso, nowMs } from '../../util/time.js';
@@ -17,8 +18,6 @@ const MAX_RETRY_AFTER_MS = 36_000_000;
 /** A claim outlives the attempt's timeout by this much, so only a crashed worker's claim runs out. */
 const CLAIM_MARGIN_MS = 5_000;
 
-export type DeliveryConfig = { policy: AddressPolicy; timeoutMs: number; intervalMs: number; concurrency: number };
-
 export type Deliverer = {
   /** Delivers everything due now and waits until nothing is in flight (tests drive it with a fake clock). */
   drain(): Promise<void>;
@@ -31,7 +30,7 @@ export type Deliverer = {
  * gives up. A message stays in the database until an attempt is recorded, so a crash between the
  * change and its delivery only delays it (at least once, same webhook-id).
  */
-export function startDeliverer(db: Db, sealer: Sealer, config: DeliveryConfig, logger: Logger): Deliverer {
+export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'], logger: Logger): Deliverer {
   const agents = guardedAgents(config.policy);
   const inFlight = new Set<Promise<void>>();
   let filling: Promise<void> | undefined;

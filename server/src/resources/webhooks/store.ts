@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import type { components } from '../../generated/openapi.js';
+import { generateWebhookSecret } from '../../auth/keys.js';
 import type { Executor } from '../../db/database.js';
 import { listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
 import { notFound } from '../../http/problems.js';
@@ -118,13 +118,11 @@ export function signingSecrets(sealer: Sealer, row: EndpointRow): string[] {
   return secrets;
 }
 
-const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
-
 export type EndpointInput = { url: string; description: string | null; eventTypes: string[]; enabled: boolean };
 
 export async function insertEndpoint(db: Executor, sealer: Sealer, applicationId: string, input: EndpointInput): Promise<WebhookEndpointWithSecret> {
   const now = nowIso();
-  const secret = newSecret();
+  const secret = generateWebhookSecret();
   const row: EndpointRow = {
     id: newId('whep'),
     application_id: applicationId,
@@ -173,7 +171,7 @@ export async function updateEndpoint(db: Executor, row: EndpointRow, input: Endp
 }
 
 export async function rotateEndpointSecret(db: Executor, sealer: Sealer, row: EndpointRow, gracePeriodSeconds: number): Promise<string> {
-  const secret = newSecret();
+  const secret = generateWebhookSecret();
   await db('webhook_endpoints')
     .where({ id: row.id })
     .update({
