@@ -78,3 +78,16 @@ export function printSecret(ctx: Context, resource: object, what = 'secret') {
   if (!ctx.out.json) ctx.out.note(`Keep the ${what} now: it is never shown again.`);
 }
 
+/** `<group> <action> <id>` for each state change of a resource (pause, resume, ...), printing the result. */
+export function transitionCommands<A extends string>(
+  group: Command,
+  ctx: Context,
+  resource: { argument: string; example: string; actions: readonly (readonly [A, string])[]; run: (action: A, id: string) => Promise<object> },
+): void {
+  for (const [action, description] of resource.actions) {
+    examples(group.command(action).description(description).argument(`<${resource.argument}>`), [`switchboard ${group.name()} ${action} ${resource.example}`]).action(
+      async (id: string) => printObject(ctx, await resource.run(action, id)),
+    );
+  }
+}
+

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Agent, AgentCreate, AgentUpdate, AgentVersion } from '../../generated/types.gen.js';
 import type { Context } from '../context.js';
 import { collect, integer, oneOf, readArgument, readJsonObject } from '../input.js';
-import { deleteCommand, examples, listOptions, pageQuery, printList, printObject, type ListOptions } from '../lists.js';
+import { deleteCommand, examples, listOptions, pageQuery, printList, printObject, transitionCommands, type ListOptions } from '../lists.js';
 import { shortTime, type Column } from '../output.js';
 
 const COLUMNS: Column<Agent>[] = [
@@ -151,16 +151,16 @@ export function registerAgents(program: Command, ctx: Context) {
     remove: (id, o) => ctx.client().agents.delete(id, o),
   });
 
-  const transitions = [
-    ['pause', 'Pause an agent: it accepts no new runs until resumed'],
-    ['resume', 'Resume a paused agent'],
-    ['retire', 'Retire an agent for good: it accepts no new runs'],
-  ] as const;
-  for (const [action, description] of transitions) {
-    examples(agents.command(action).description(description).argument('<agentId>'), [`switchboard agents ${action} agent_01jd4...`]).action(async (agentId: string) =>
-      printObject(ctx, await ctx.client().agents[action](agentId)),
-    );
-  }
+  transitionCommands(agents, ctx, {
+    argument: 'agentId',
+    example: 'agent_01jd4...',
+    actions: [
+      ['pause', 'Pause an agent: it accepts no new runs until resumed'],
+      ['resume', 'Resume a paused agent'],
+      ['retire', 'Retire an agent for good: it accepts no new runs'],
+    ],
+    run: (action, id) => ctx.client().agents[action](id),
+  });
 
   examples(
     listOptions(

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Run, RunStatus, Schedule, ScheduleCreate, ScheduleUpdate } from '../../generated/types.gen.js';
 import type { Context } from '../context.js';
 import { oneOf, readJsonObject } from '../input.js';
-import { deleteCommand, examples, listOptions, pageQuery, printList, printObject, type ListOptions } from '../lists.js';
+import { deleteCommand, examples, listOptions, pageQuery, printList, printObject, transitionCommands, type ListOptions } from '../lists.js';
 import { shortTime, type Column } from '../output.js';
 
 const COLUMNS: Column<Schedule>[] = [
@@ -127,15 +127,15 @@ export function registerSchedules(program: Command, ctx: Context) {
     remove: (id, o) => ctx.client().schedules.delete(id, o),
   });
 
-  const transitions = [
-    ['pause', 'Pause a schedule: it starts no runs until resumed'],
-    ['resume', 'Resume a paused schedule from its next due time'],
-  ] as const;
-  for (const [action, description] of transitions) {
-    examples(schedules.command(action).description(description).argument('<scheduleId>'), [`switchboard schedules ${action} sched_01jd4...`]).action(async (id: string) =>
-      printObject(ctx, await ctx.client().schedules[action](id)),
-    );
-  }
+  transitionCommands(schedules, ctx, {
+    argument: 'scheduleId',
+    example: 'sched_01jd4...',
+    actions: [
+      ['pause', 'Pause a schedule: it starts no runs until resumed'],
+      ['resume', 'Resume a paused schedule from its next due time'],
+    ],
+    run: (action, id) => ctx.client().schedules[action](id),
+  });
 
   examples(
     listOptions(

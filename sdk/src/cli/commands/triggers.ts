@@ -4,7 +4,7 @@ import type { Trigger, TriggerCreate, TriggerUpdate } from '../../generated/type
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { collect, oneOf, readArgument, readJsonObject } from '../input.js';
-import { deleteCommand, examples, listOptions, pageQuery, printList, printObject, printSecret, type ListOptions } from '../lists.js';
+import { deleteCommand, examples, listOptions, pageQuery, printList, printObject, printSecret, transitionCommands, type ListOptions } from '../lists.js';
 import { shortTime, type Column } from '../output.js';
 
 const COLUMNS: Column<Trigger>[] = [
@@ -124,15 +124,15 @@ export function registerTriggers(program: Command, ctx: Context) {
     remove: (id, o) => ctx.client().triggers.delete(id, o),
   });
 
-  const transitions = [
-    ['pause', 'Pause a trigger: calls are refused (409) until resumed'],
-    ['resume', 'Resume a paused trigger'],
-  ] as const;
-  for (const [action, description] of transitions) {
-    examples(triggers.command(action).description(description).argument('<triggerId>'), [`switchboard triggers ${action} trg_01jd4...`]).action(async (id: string) =>
-      printObject(ctx, await ctx.client().triggers[action](id)),
-    );
-  }
+  transitionCommands(triggers, ctx, {
+    argument: 'triggerId',
+    example: 'trg_01jd4...',
+    actions: [
+      ['pause', 'Pause a trigger: calls are refused (409) until resumed'],
+      ['resume', 'Resume a paused trigger'],
+    ],
+    run: (action, id) => ctx.client().triggers[action](id),
+  });
 
   examples(
     triggers
