@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../support/databases.js';
-import { newBootstrapKey, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { newBootstrapKey, onPostgres, replicaBuses, startReplicas, type Replicas, type ServerProcess } from '../support/server-process.js';
 import { createKey, serverUrl } from './helpers.js';
 
 /**
@@ -56,28 +55,23 @@ describe('cached authentication on one server', () => {
   });
 });
 
-const onPostgres = /^postgres(ql)?:\/\//.test(process.env.DATABASE_URL ?? '');
-const buses = [...(process.env.REDIS_URL ? [{ name: 'Redis bus', redis: process.env.REDIS_URL }] : []), { name: 'LISTEN/NOTIFY bus', redis: '' }];
-const replicas = onPostgres ? describe : describe.skip;
+const onReplicas = onPostgres ? describe : describe.skip;
 
-replicas('cached authentication on two replicas of one PostgreSQL database (skipped without DATABASE_URL=postgres://...)', () => {
-  for (const bus of buses) {
+onReplicas('cached authentication on two replicas of one PostgreSQL database (skipped without DATABASE_URL=postgres://...)', () => {
+  for (const bus of replicaBuses) {
     describe(bus.name, () => {
-      let db: TestDatabase;
+      let replicas: Replicas;
       let a: ServerProcess;
       let b: ServerProcess;
       const admin = newBootstrapKey();
 
       beforeAll(async () => {
-        db = await createTestDatabase();
         const env = { SWITCHBOARD_BOOTSTRAP_KEY: admin, REDIS_URL: bus.redis, RATE_LIMIT_WRITE: '100000', RATE_LIMIT_READ: '100000' };
-        a = await startServerProcess(env, db);
-        b = await startServerProcess(env, db);
+        replicas = await startReplicas(2, env);
+        [a, b] = replicas.servers as [ServerProcess, ServerProcess];
       }, 60_000);
       afterAll(async () => {
-        await a?.stop();
-        await b?.stop();
-        await db?.drop();
+        await replicas?.stop();
       });
 
       it('a key revoked on one replica is refused by the other, which had it cached, within moments', async () => {

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../support/databases.js';
-import { newBootstrapKey, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { newBootstrapKey, onPostgres, replicaBuses, startReplicas, type Replicas, type ServerProcess } from '../support/server-process.js';
 import {
   appendEvents,
   bearer,
@@ -23,47 +22,35 @@ import {
  * Two server processes on one PostgreSQL database: what producers do on A reaches a consumer
  * streaming from B, through Redis or, without it, PostgreSQL's LISTEN/NOTIFY.
  */
-const onPostgres = /^postgres(ql)?:\/\//.test(process.env.DATABASE_URL ?? '');
-const redisUrl = process.env.REDIS_URL;
-
-const buses: { name: string; redis: string | undefined }[] = [
-  ...(redisUrl ? [{ name: 'Redis bus', redis: redisUrl }] : []),
-  { name: 'PostgreSQL LISTEN/NOTIFY bus (no REDIS_URL)', redis: '' },
-];
-
 const suite = onPostgres ? describe : describe.skip;
 const title = onPostgres
   ? 'two replicas on one PostgreSQL database'
   : 'two replicas on one PostgreSQL database (skipped: DATABASE_URL is not postgres://, and SQLite cannot be shared by two processes)';
 
 suite(title, () => {
-  if (onPostgres && !redisUrl) it.skip('the Redis bus (skipped: REDIS_URL is not set)', () => {});
+  if (onPostgres && !process.env.REDIS_URL) it.skip('the Redis bus (skipped: REDIS_URL is not set)', () => {});
 
-  for (const bus of buses) {
+  for (const bus of replicaBuses) {
     describe(bus.name, () => {
-      let db: TestDatabase;
+      let replicas: Replicas;
       let a: ServerProcess;
       let b: ServerProcess;
       const key = newBootstrapKey();
 
       beforeAll(async () => {
-        db = await createTestDatabase();
         const env = {
           SWITCHBOARD_BOOTSTRAP_KEY: key,
-          REDIS_URL: bus.redis ?? '',
+          REDIS_URL: bus.redis,
           RATE_LIMIT_RUN: '100000',
           RATE_LIMIT_WRITE: '100000',
           RATE_LIMIT_READ: '100000',
         };
-        // One after the other: the first migrates and bootstraps, the second finds it done.
-        a = await startServerProcess(env, db);
-        b = await startServerProcess(env, db);
+        replicas = await startReplicas(2, env);
+        [a, b] = replicas.servers as [ServerProcess, ServerProcess];
       }, 60_000);
 
       afterAll(async () => {
-        await a?.stop();
-        await b?.stop();
-        await db?.drop();
+        await replicas?.stop();
       });
 
       it('the same key works on both', async () => {

@@ -1,27 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../support/databases.js';
-import { newBootstrapKey, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { newBootstrapKey, onPostgres, startReplicas, type Replicas } from '../support/server-process.js';
 import { call, runEvents, type Conn, type Run } from './run-helpers.js';
 
-const onPostgres = /^postgres(ql)?:\/\//.test(process.env.DATABASE_URL ?? '');
-
 describe.skipIf(!onPostgres)('a schedule on three server processes sharing one PostgreSQL database (needs DATABASE_URL=postgres://...)', () => {
-  let db: TestDatabase;
-  const servers: ServerProcess[] = [];
+  let replicas: Replicas;
   let app: Conn;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
     const key = newBootstrapKey();
     const env = { SWITCHBOARD_BOOTSTRAP_KEY: key, SCHEDULER_INTERVAL_MS: '200', RATE_LIMIT_READ: '100000', RATE_LIMIT_WRITE: '100000' };
-    servers.push(await startServerProcess(env, db));
-    servers.push(...(await Promise.all([startServerProcess(env, db), startServerProcess(env, db)])));
-    app = { baseUrl: servers[0]!.url, key };
+    replicas = await startReplicas(3, env);
+    app = { baseUrl: replicas.servers[0]!.url, key };
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all(servers.map((s) => s.stop()));
-    await db?.drop();
+    await replicas?.stop();
   });
 
   it('fires a schedule due every second for 10 s exactly once per due time', async () => {

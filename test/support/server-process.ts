@@ -60,3 +60,38 @@ export async function startServerProcess(env: Record<string, string> = {}, datab
     },
   };
 }
+
+/** Replicas need a database two processes can share: PostgreSQL. */
+export const onPostgres = /^postgres(ql)?:\/\//.test(process.env.DATABASE_URL ?? '');
+
+/** The buses replicas can share events and key changes over: Redis when REDIS_URL is set, and always LISTEN/NOTIFY. */
+export const replicaBuses: { name: string; redis: string }[] = [
+  ...(process.env.REDIS_URL ? [{ name: 'Redis bus', redis: process.env.REDIS_URL }] : []),
+  { name: 'PostgreSQL LISTEN/NOTIFY bus (no REDIS_URL)', redis: '' },
+];
+
+export type Replicas = { servers: ServerProcess[]; stop(): Promise<void> };
+
+/**
+ * `count` server processes on one fresh database: the first migrates and bootstraps alone, the
+ * others then start together and find it done.
+ */
+export async function startReplicas(count: number, env: Record<string, string>): Promise<Replicas> {
+  const database = await createTestDatabase();
+  const servers: ServerProcess[] = [];
+  const stop = async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+    await database.drop();
+  };
+  try {
+    servers.push(await startServerProcess(env, database));
+    const rest = await Promise.allSettled(Array.from({ length: count - 1 }, () => startServerProcess(env, database)));
+    for (const r of rest) if (r.status === 'fulfilled') servers.push(r.value);
+    const failed = rest.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { servers, stop };
+}
