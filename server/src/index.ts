@@ -5,7 +5,7 @@ export { allHandlers } from './resources/index.js';
 export { loadBundledSpec } from './spec/load-spec.js';
 export { extractOperations, type OperationSpec } from './spec/operations.js';
 export { compileValidators } from './spec/validators.js';
-export { openDatabase } from './db/database.js';
+export { closeDatabase, openDatabase } from './db/database.js';
 export { inProcessBus } from './realtime/bus.js';
 export { createKeyCache } from './auth/key-cache.js';
 export { setClock, systemClock, type Clock } from './util/time.js';

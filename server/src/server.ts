@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { pino, type Logger } from 'pino';
 import type { Config } from './config/config.js';
-import { openDatabase, type Db } from './db/database.js';
+import { closeDatabase, openDatabase, type Db } from './db/database.js';
 import { bootstrap, type BootstrapResult } from './bootstrap.js';
 import { createApp } from './http/app.js';
 import { purgeExpiredIdempotencyKeys } from './http/idempotency.js';
@@ -137,7 +137,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       });
       await bus.close();
       redis?.disconnect();
-      await db.destroy();
+      await closeDatabase(db);
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { isPostgres, type Executor } from '../db/database.js';
+import { queryRows } from '../db/reads.js';
 
 export type PageQuery = { page?: number; pageSize?: number; sort?: string };
 
@@ -34,13 +35,9 @@ export async function listPage<Row, Item>(
   const direction = descending ? 'desc' : 'asc';
   const order = orderBy(query, sortColumns[sort.replace(/^-/, '')] ?? 'created_at', direction);
 
-  const [{ total }] = (await query.clone().clearSelect().clearOrder().count({ total: '*' })) as [{ total: number | string }];
-  const rows = (await query
-    .clone()
-    .orderByRaw(`${order}, ${tieBreaker} ${direction}`)
-    .limit(pageSize)
-    .offset((page - 1) * pageSize)) as Row[];
-  const count = Number(total);
+  const [counted] = await queryRows<{ total: number | string }>(query.clone().clearSelect().clearOrder().count({ total: '*' }));
+  const rows = await queryRows<Row>(query.clone().orderByRaw(`${order}, ${tieBreaker} ${direction}`).limit(pageSize).offset((page - 1) * pageSize));
+  const count = Number(counted!.total);
   return {
     data: rows.map(toItem),
     pagination: { page, pageSize, total: count, totalPages: Math.ceil(count / pageSize) },

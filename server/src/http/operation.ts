@@ -9,15 +9,7 @@ import { readJsonBody } from './body.js';
 import { assertIfMatch, etagOfJson } from './etag.js';
 import { managesOwnTransaction, type Handler, type HandlerInput, type OperationId } from './handler-types.js';
 import { authenticateRunner, type RunnerIdentity } from '../auth/runner-auth.js';
-import {
-  claimIdempotencyKey,
-  completeIdempotencyKey,
-  fingerprint,
-  idempotencyClaim,
-  releaseIdempotencyKey,
-  type IdempotencyClaim,
-  type StoredResponse,
-} from './idempotency.js';
+import { fingerprint, idempotencyClaim, IdempotencyRace, storedResponse, storeResponse, type IdempotencyClaim, type StoredResponse } from './idempotency.js';
 import { ProblemError, type ValidationIssue } from './problems.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { KeyCache } from '../auth/key-cache.js';
@@ -113,14 +105,16 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
 
     const headerValues = Object.fromEntries(op.parameters.filter((p) => p.in === 'header').map((p) => [p.name, ctx.get(p.name) || undefined]));
     const idempotencyHeader = op.idempotent ? ctx.get('idempotency-key') : '';
-    const claim: IdempotencyClaim | undefined = idempotencyHeader && auth ? idempotencyClaim(auth.applicationId, idempotencyHeader) : undefined;
-    if (claim) {
-      const replay = await claimIdempotencyKey(db, claim, fingerprint(ctx.method, ctx.path, raw));
-      if (replay) return send(ctx, op, validators, deps, { status: replay.status, body: JSON.parse(replay.body), headers: { ...replay.headers, 'Idempotent-Replayed': 'true' } });
-    }
+    const claim: IdempotencyClaim | undefined =
+      idempotencyHeader && auth ? idempotencyClaim(auth.applicationId, idempotencyHeader, fingerprint(ctx.method, ctx.path, raw)) : undefined;
+    const replay = (stored: StoredResponse) =>
+      send(ctx, op, validators, deps, { status: stored.status, body: JSON.parse(stored.body), headers: { ...stored.headers, 'Idempotent-Replayed': 'true' } });
 
     const committed: (() => Promise<void>)[] = [];
-    const run = async (executor: Executor): Promise<Result> => {
+    // `earlier`: the response to an earlier request with the same Idempotency-Key, which answers instead.
+    const run = async (executor: Executor): Promise<{ result: Result } | { earlier: StoredResponse }> => {
+      const earlier = claim && (await storedResponse(executor, claim));
+      if (earlier) return { earlier };
       const input: HandlerInput<OperationId> = {
         path: pathParams as never,
         query: query as never,
@@ -137,24 +131,27 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
       };
       const result = (await handler(input)) as unknown as Result;
       if (op.method === 'patch') assertMergedResultValid(validators, result);
-      if (claim) await completeIdempotencyKey(executor, claim, storedFrom(op, result));
-      return result;
+      if (claim) await storeResponse(executor, claim, storedFrom(op, result));
+      return { result };
     };
 
-    // Handlers return what succeeded and throw what failed: a failure is never stored, so the
-    // client can fix the request and retry with the same key.
-    let result: Result;
+    // Handlers return what succeeded and throw what failed: a failure rolls back and is never
+    // stored, so the client can fix the request and retry with the same key.
+    let outcome: { result: Result } | { earlier: StoredResponse };
     try {
-      result = transactional ? await db.transaction((trx) => run(trx)) : await run(db);
+      outcome = transactional ? await db.transaction((trx) => run(trx)) : await run(db);
     } catch (err) {
-      if (claim) await releaseIdempotencyKey(db, claim);
-      throw err;
+      if (!(err instanceof IdempotencyRace)) throw err;
+      const winner = await storedResponse(db, claim!);
+      if (!winner) throw new ProblemError('idempotency-in-flight', 'A request with this Idempotency-Key was being processed at the same time; retry to get its result.');
+      return replay(winner);
     }
+    if ('earlier' in outcome) return replay(outcome.earlier);
     for (const task of committed) {
       // The change is committed: a failed side effect is logged, the response still reports the change.
       await task().catch((err: unknown) => deps.logger.error({ err, operationId: op.operationId }, 'after-commit task failed'));
     }
-    send(ctx, op, validators, deps, result);
+    send(ctx, op, validators, deps, outcome.result);
   };
 }
 

@@ -39,10 +39,10 @@ const toStored = (row: EventRow): StoredEvent => ({ applicationId: row.applicati
 
 /** Reserves `count` numbers after the application's last cursor; the row stays locked until commit. */
 async function reserveCursors(db: Executor, applicationId: string, count: number): Promise<number> {
-  await db('event_cursors').insert({ application_id: applicationId, last_cursor: 0 }).onConflict('application_id').ignore();
   const [row] = (await db('event_cursors')
-    .where({ application_id: applicationId })
-    .increment('last_cursor', count)
+    .insert({ application_id: applicationId, last_cursor: count })
+    .onConflict('application_id')
+    .merge({ last_cursor: db.raw('event_cursors.last_cursor + ?', [count]) })
     .returning('last_cursor')) as { last_cursor: number | string }[];
   return Number(row!.last_cursor) - count + 1;
 }
@@ -76,7 +76,12 @@ export async function appendEvents(db: Executor, run: RunRef, inputs: EventInput
   }
   if (!fresh.length) return { stored: [], duplicates };
 
-  const firstSeq = await reserveSeqs(db, run.id, fresh.length);
+  const stored = await insertEvents(db, run, fresh, await reserveSeqs(db, run.id, fresh.length));
+  return { stored, duplicates };
+}
+
+/** Stores events numbered from `firstSeq` (already reserved on the run) in the caller's transaction. */
+export async function insertEvents(db: Executor, run: RunRef, fresh: EventInput[], firstSeq: number): Promise<StoredEvent[]> {
   const firstCursor = await reserveCursors(db, run.application_id, fresh.length);
   const now = nowIso();
   const rows: EventRow[] = fresh.map((e, i) => ({
@@ -93,7 +98,7 @@ export async function appendEvents(db: Executor, run: RunRef, inputs: EventInput
     created_at: now,
   }));
   for (let i = 0; i < rows.length; i += 200) await db('run_events').insert(rows.slice(i, i + 200));
-  return { stored: rows.map(toStored), duplicates };
+  return rows.map(toStored);
 }
 
 /** A run's events after `afterSeq` (and up to `upToSeq`), in order. */

@@ -5,7 +5,7 @@ import { notFound, ProblemError } from '../../http/problems.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { isoAfter, nowIso } from '../../util/time.js';
-import { appendEvents, type StoredEvent } from './events.js';
+import { appendEvents, insertEvents, type StoredEvent } from './events.js';
 import { canTransition, type RunStatus } from './state-machine.js';
 import { recordEvent } from '../webhooks/outbox.js';
 
@@ -135,13 +135,14 @@ export async function insertRun(db: Executor, run: NewRun): Promise<{ run: Run; 
     lease_expires_at: null,
     lease_created_at: null,
     lease_updated_at: null,
-    last_seq: 0,
+    // Its first event, the status one below, is numbered with the row.
+    last_seq: 1,
     created_at: now,
     updated_at: now,
   };
   await db('runs').insert(row);
   const data = { status: 'queued', previousStatus: null, attempt: 1, ...(run.scheduledFor ? { scheduledFor: run.scheduledFor } : {}) };
-  const { stored } = await appendEvents(db, row, [{ type: 'status', data }]);
+  const stored = await insertEvents(db, row, [{ type: 'status', data }], 1);
   const created = toRun(row);
   await recordEvent(db, row.application_id, 'run.queued', created);
   return { run: created, events: stored };
