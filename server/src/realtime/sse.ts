@@ -63,14 +63,25 @@ export function openEventStream(
   let pending: StoredEvent[] = [];
   let chain = Promise.resolve();
 
+  // Frames are gathered and written once per batch: one write per client per batch, not per event.
+  let outgoing: Buffer[] = [];
+  const writeOutgoing = () => {
+    if (outgoing.length) out.write(outgoing.length === 1 ? outgoing[0] : Buffer.concat(outgoing));
+    outgoing = [];
+  };
+  const flush = () => {
+    if (closed) return;
+    writeOutgoing();
+    if (out.writableLength > MAX_BUFFERED_BYTES) close();
+  };
+
   const write = (e: StoredEvent) => {
     if (closed) return;
     const position = source.position(e);
     if (source.accepts(e) && position > sent) {
-      out.write(frameOf(e, position));
+      outgoing.push(frameOf(e, position));
       sent = position;
       if (source.endsAfter?.(e)) close();
-      else if (out.writableLength > MAX_BUFFERED_BYTES) close();
     }
   };
 
@@ -90,6 +101,7 @@ export function openEventStream(
         write(e);
         tracked = Math.max(tracked, source.track(e) ?? tracked);
       }
+      flush();
       if (page.length < PAGE || closed) return;
       await drained();
     }
@@ -122,6 +134,7 @@ export function openEventStream(
       write(e);
       tracked = t;
     }
+    flush();
   };
 
   const schedule = (task: () => Promise<void>) => {
@@ -145,6 +158,7 @@ export function openEventStream(
   function close() {
     if (closed) return;
     closed = true;
+    writeOutgoing();
     clearInterval(ping);
     unsubscribe();
     registry.delete(close);
