@@ -3,6 +3,7 @@ import { Switchboard as BrowserSwitchboard, type SwitchboardOptions } from './cl
 import type * as T from './generated/types.gen.js';
 import type { HttpExecutorOptions } from './runner/executors.js';
 import { startWorker, type RunContext, type Worker } from './runner/worker.js';
+import { nodeFetch } from './node-fetch.js';
 
 export * from './index.js';
 
@@ -35,6 +36,7 @@ export class Switchboard extends BrowserSwitchboard {
   };
 
   constructor(options: SwitchboardOptions = {}) {
+    options = { ...options, fetch: options.fetch ?? nodeFetch };
     super(options);
     const work: Work = async (workOptions, handler) => {
       const runner = await this.runners.register({ name: workOptions.name ?? `sdk-${hostname()}`, labels: workOptions.labels ?? [] });
