@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import type { Config } from '../config/config.js';
 import { migrationSource } from './migrations/index.js';
-import { attachReader, readerOf, statementCache } from './reads.js';
+import { attachReader, readerOf, statementCache } from './statements.js';
 
 export type Db = Knex;
 export type Executor = Knex | Knex.Transaction;

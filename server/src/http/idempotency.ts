@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, hash, hkdfSync, randomBytes } from 'node:crypto';
 import type { Db, Executor } from '../db/database.js';
-import { selectRows } from '../db/reads.js';
+import { returningRows, selectRows } from '../db/statements.js';
 import { isoAfter, nowIso } from '../util/time.js';
 import { ProblemError } from './problems.js';
 
@@ -80,20 +80,12 @@ export async function storedResponse(db: Executor, claim: IdempotencyClaim): Pro
  * answers with the stored response instead.
  */
 export async function storeResponse(trx: Executor, claim: IdempotencyClaim, response: StoredResponse): Promise<void> {
-  const now = nowIso();
-  const inserted = (await trx('idempotency_keys')
-    .insert({
-      ...record(claim),
-      fingerprint: claim.fingerprint,
-      state: 'done',
-      response_status: response.status,
-      response_sealed: seal(claim.sealKey, response),
-      expires_at: isoAfter(RETENTION_MS),
-      created_at: now,
-    })
-    .onConflict(['application_id', 'key_hash'])
-    .ignore()
-    .returning('key_hash')) as unknown[];
+  const inserted = await returningRows(
+    trx,
+    `insert into idempotency_keys (application_id, key_hash, fingerprint, state, response_status, response_sealed, expires_at, created_at)
+     values (?, ?, ?, 'done', ?, ?, ?, ?) on conflict (application_id, key_hash) do nothing returning key_hash`,
+    [claim.applicationId, claim.keyHash, claim.fingerprint, response.status, seal(claim.sealKey, response), isoAfter(RETENTION_MS), nowIso()],
+  );
   if (inserted.length !== 1) throw new IdempotencyRace();
 }
 

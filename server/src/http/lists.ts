@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { isPostgres, type Executor } from '../db/database.js';
-import { queryRows } from '../db/reads.js';
+import { queryRows } from '../db/statements.js';
 
 export type PageQuery = { page?: number; pageSize?: number; sort?: string };
 

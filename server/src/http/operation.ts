@@ -2,6 +2,7 @@ import type { Context, Middleware } from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Db, Executor } from '../db/database.js';
+import { requestTransactions } from '../db/group-commit.js';
 import { authenticateKey, hasScope, readCredential, resolveApplication, type AuthContext, type KeyIdentity } from '../auth/authenticate.js';
 import type { OperationSpec } from '../spec/operations.js';
 import { bodyIssues, type OperationValidators } from '../spec/validators.js';
@@ -36,6 +37,7 @@ const isJsonBody = (body: unknown) => body !== undefined && !(typeof body === 's
  */
 export function operationMiddleware(op: OperationSpec, validators: OperationValidators, handler: Handler<OperationId>, deps: OperationDeps): Middleware {
   const { config, db, rateLimiter, keyCache } = deps;
+  const transact = requestTransactions(db);
   const isWrite = op.method !== 'get' && op.method !== 'head';
   const transactional = isWrite && !managesOwnTransaction(handler);
   const category = op.rateCategory;
@@ -139,7 +141,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     // stored, so the client can fix the request and retry with the same key.
     let outcome: { result: Result } | { earlier: StoredResponse };
     try {
-      outcome = transactional ? await db.transaction((trx) => run(trx)) : await run(db);
+      outcome = transactional ? await transact(run) : await run(db);
     } catch (err) {
       if (!(err instanceof IdempotencyRace)) throw err;
       const winner = await storedResponse(db, claim!);

@@ -1,6 +1,6 @@
 import type { components } from '../../generated/openapi.js';
 import { isPostgres, type Executor } from '../../db/database.js';
-import { selectRows } from '../../db/reads.js';
+import { selectRows } from '../../db/statements.js';
 import { containsPattern, listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
 import { notFound } from '../../http/problems.js';
 import { newId } from '../../util/ids.js';

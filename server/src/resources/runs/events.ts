@@ -1,5 +1,6 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
+import { insertRows, returningRows } from '../../db/statements.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { nowIso } from '../../util/time.js';
@@ -39,11 +40,11 @@ const toStored = (row: EventRow): StoredEvent => ({ applicationId: row.applicati
 
 /** Reserves `count` numbers after the application's last cursor; the row stays locked until commit. */
 async function reserveCursors(db: Executor, applicationId: string, count: number): Promise<number> {
-  const [row] = (await db('event_cursors')
-    .insert({ application_id: applicationId, last_cursor: count })
-    .onConflict('application_id')
-    .merge({ last_cursor: db.raw('event_cursors.last_cursor + ?', [count]) })
-    .returning('last_cursor')) as { last_cursor: number | string }[];
+  const [row] = await returningRows<{ last_cursor: number | string }>(
+    db,
+    'insert into event_cursors (application_id, last_cursor) values (?, ?) on conflict (application_id) do update set last_cursor = event_cursors.last_cursor + excluded.last_cursor returning last_cursor',
+    [applicationId, count],
+  );
   return Number(row!.last_cursor) - count + 1;
 }
 
@@ -97,7 +98,7 @@ export async function insertEvents(db: Executor, run: RunRef, fresh: EventInput[
     runner_seq: e.runnerSeq ?? null,
     created_at: now,
   }));
-  for (let i = 0; i < rows.length; i += 200) await db('run_events').insert(rows.slice(i, i + 200));
+  for (let i = 0; i < rows.length; i += 200) await insertRows(db, 'run_events', rows.slice(i, i + 200));
   return rows.map(toStored);
 }
 

@@ -5,6 +5,7 @@ import { notFound, ProblemError } from '../../http/problems.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { isoAfter, nowIso } from '../../util/time.js';
+import { insertRows } from '../../db/statements.js';
 import { appendEvents, insertEvents, type StoredEvent } from './events.js';
 import { canTransition, type RunStatus } from './state-machine.js';
 import { recordEvent } from '../webhooks/outbox.js';
@@ -140,7 +141,7 @@ export async function insertRun(db: Executor, run: NewRun): Promise<{ run: Run; 
     created_at: now,
     updated_at: now,
   };
-  await db('runs').insert(row);
+  await insertRows(db, 'runs', [row]);
   const data = { status: 'queued', previousStatus: null, attempt: 1, ...(run.scheduledFor ? { scheduledFor: run.scheduledFor } : {}) };
   const stored = await insertEvents(db, row, [{ type: 'status', data }], 1);
   const created = toRun(row);

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Executor } from '../../db/database.js';
+import { insertRows, selectRows } from '../../db/statements.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn } from '../../util/json-column.js';
 import { nowIso } from '../../util/time.js';
@@ -40,9 +41,11 @@ export async function recordEvent(
   data: object,
   endpointId?: string,
 ): Promise<MessageRow[]> {
-  const query = db('webhook_endpoints').where({ application_id: applicationId }).whereNull('disabled_reason').select('id', 'event_types');
-  if (endpointId) query.where({ id: endpointId });
-  const endpoints = (await query) as { id: string; event_types: string }[];
+  const endpoints = await selectRows<{ id: string; event_types: string }>(
+    db,
+    `select id, event_types from webhook_endpoints where application_id = ? and disabled_reason is null${endpointId ? ' and id = ?' : ''}`,
+    endpointId ? [applicationId, endpointId] : [applicationId],
+  );
   const targets = endpointId ? endpoints : endpoints.filter((e) => filterTakes(fromJsonColumn(e.event_types, []), type));
   if (targets.length === 0) return [];
   const now = nowIso();
@@ -66,7 +69,7 @@ export async function recordEvent(
     created_at: now,
     updated_at: now,
   }));
-  await db('webhook_messages').insert(rows);
+  await insertRows(db, 'webhook_messages', rows);
   wakeAfterCommit(db);
   return rows;
 }
