@@ -3,7 +3,7 @@ import type { Db } from '../db/database.js';
 import { ProblemError } from '../http/problems.js';
 import type { Scope } from '../spec/operations.js';
 import { APPLICATION_KEY_PREFIX, hashSecret, hashesEqual } from './keys.js';
-import { nowIso } from '../util/time.js';
+import { nowMs as nowMsOf } from '../util/time.js';
 import type { KeyCache } from './key-cache.js';
 
 export type AuthContext = {
@@ -56,10 +56,10 @@ export type KeyIdentity = Omit<AuthContext, 'applicationId'>;
 export async function authenticateKey(db: Db, credential: string | undefined, cache?: KeyCache): Promise<KeyIdentity> {
   if (!credential || !credential.startsWith(APPLICATION_KEY_PREFIX)) throw unauthorized();
   const hash = hashSecret(credential);
-  const now = nowIso();
-  const nowMs = Date.parse(now);
+  const nowMs = nowMsOf();
   const cached = cache?.lookup(hash, nowMs);
   if (cached) return cached;
+  const now = new Date(nowMs).toISOString();
   const generation = cache?.generation() ?? 0;
   const row = (await db<KeyRow>('api_keys')
     .where('secret_hash', hash)

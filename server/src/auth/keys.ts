@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const APPLICATION_KEY_PREFIX = 'sbk_';
 
@@ -9,7 +9,7 @@ export const generateApplicationKey = () => generateSecret(APPLICATION_KEY_PREFI
 /** A Standard Webhooks signing secret: `whsec_` + 32 random bytes in standard base64, as the spec has it. */
 export const generateWebhookSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 
-export const hashSecret = (secret: string) => createHash('sha256').update(secret, 'utf8').digest('hex');
+export const hashSecret = (secret: string) => hash('sha256', secret, 'hex');
 
 /** What the API shows of a key after creation: enough to recognise it, nothing to use. */
 export const displayPrefix = (secret: string) => secret.slice(0, 12);

@@ -36,10 +36,26 @@ export async function attachReader(db: Knex, filename: string): Promise<void> {
   const { default: Database } = await import('better-sqlite3');
   const connection = new Database(filename);
   connection.pragma('query_only = ON');
+  // Pages read through a memory map instead of a read() each (file-backed: the OS may drop them).
+  connection.pragma('mmap_size = 268435456');
   connection.pragma('busy_timeout = 5000');
-  const prepare = statementCache((sql) => connection.prepare(sql) as unknown as Statement);
+  // Rows come back as arrays and become objects here: cheaper than better-sqlite3 building each
+  // row object with its column names.
+  const prepare = statementCache((sql) => {
+    const statement = connection.prepare(sql).raw(true);
+    const names = statement.columns().map((c) => c.name);
+    return { statement, names };
+  });
   readers.set(db.client as object, {
-    all: <T>(sql: string, bindings: readonly unknown[]) => prepare(sql).all(bindings.map(sqliteValue)) as T[],
+    all: <T>(sql: string, bindings: readonly unknown[]) => {
+      const { statement, names } = prepare(sql);
+      const rows = statement.all(bindings.map(sqliteValue)) as unknown[][];
+      return rows.map((values) => {
+        const row: Record<string, unknown> = {};
+        for (let i = 0; i < names.length; i++) row[names[i]!] = values[i];
+        return row as T;
+      });
+    },
     close: () => connection.close(),
   });
 }

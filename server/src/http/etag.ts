@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { ProblemError } from './problems.js';
 
 /** A strong validator over the resource's JSON representation. */
 export const etagOf = (representation: object) => etagOfJson(JSON.stringify(representation));
 
 /** The same, from the representation already serialised (the response body), so it is serialised once. */
-export const etagOfJson = (json: string) => `"${createHash('sha256').update(json).digest('base64url').slice(0, 27)}"`;
+export const etagOfJson = (json: string) => `"${hash('sha256', json, 'base64url').slice(0, 27)}"`;
 
 /** The ETag of a representation shown with a secret once: the secret is not part of the resource. */
 export const etagHeaderWithout = <T extends object>(body: T, secretField: keyof T) => {
