@@ -104,7 +104,16 @@ function requestContext(deps: AppDeps, operationOf: WeakMap<Context, OperationSp
   };
 }
 
+/** The client closed the connection before its request was read: nobody waits for an answer, and nothing failed. */
+const clientLeft = (ctx: Context, err: unknown) => ctx.req.destroyed && (err as NodeJS.ErrnoException)?.code === 'ECONNRESET';
+
 function renderError(ctx: Context, err: unknown, deps: AppDeps, op: OperationSpec | undefined, requestId: string): void {
+  if (clientLeft(ctx, err)) {
+    deps.logger.info({ requestId, operationId: op?.operationId }, 'the client closed the connection before its request was read');
+    // Never sent (the socket is gone); the request's log line shows it.
+    ctx.status = 400;
+    return;
+  }
   let problem: ProblemError;
   if (err instanceof ProblemError) {
     problem = err;
