@@ -1,5 +1,6 @@
-import { randomUUID } from 'node:crypto';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { createHash, randomUUID } from 'node:crypto';
+import knexFactory from 'knex';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { problemOf, rawClient, send, uniqueName, type ApiClient } from '../support/client.js';
 import { agentsMatching, createApplication, createKey, freshAdmin, type Agent } from './helpers.js';
 
@@ -244,5 +245,40 @@ describe('Idempotency-Key on other creates', () => {
     expect(await replay.text()).toBe(await first.text());
     const list = await api.GET('/api/v1/applications', { params: { query: { q: name } } });
     expect(list.data!.pagination.total).toBe(1);
+  });
+});
+
+describe('Idempotency-Key records left in flight by an earlier release', () => {
+  // Servers before group commit recorded a key as in flight before its request ran. During a rolling
+  // upgrade such a record may still be held (409, the SDK retries) or abandoned (taken over).
+  it('answers 409 while the record is held, and takes it over once its lock has passed', async () => {
+    const url = inject('databaseUrl');
+    const db =
+      inject('databaseKind') === 'postgres'
+        ? knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 1 } })
+        : knexFactory({ client: 'better-sqlite3', connection: { filename: url }, useNullAsDefault: true });
+    try {
+      const k = randomUUID();
+      const body = JSON.stringify({ name: uniqueName('in flight'), model: 'gpt-4.1' });
+      const first = await createWithKey(k, body);
+      expect(first.status).toBe(201);
+      const record = db('idempotency_keys').where({ key_hash: createHash('sha256').update(k).digest('hex') });
+      const inFlight = (lockedUntil: string) => record.clone().update({ state: 'in_flight', response_sealed: null, response_status: null, locked_until: lockedUntil });
+
+      expect(await inFlight(new Date(Date.now() + 60_000).toISOString())).toBe(1);
+      const held = await createWithKey(k, body);
+      expect(held.status).toBe(409);
+      expect((await problemOf(held)).code).toBe('idempotency-in-flight');
+
+      expect(await inFlight(new Date(Date.now() - 1_000).toISOString())).toBe(1);
+      const takenOver = await createWithKey(k, body);
+      expect(takenOver.status).toBe(201);
+      expect(takenOver.headers.get('idempotent-replayed')).toBeNull();
+      const replay = await createWithKey(k, body);
+      expect(replay.headers.get('idempotent-replayed')).toBe('true');
+      expect(await replay.text()).toBe(await takenOver.text());
+    } finally {
+      await db.destroy();
+    }
   });
 });

@@ -66,10 +66,10 @@ function groupCommits(db: Db): Transact {
       return;
     }
     running = false;
-    const open = group;
-    if (open)
+    const current = group;
+    if (current)
       setImmediate(() => {
-        if (!running && group === open) commit();
+        if (!running && group === current) commit();
       });
   };
 

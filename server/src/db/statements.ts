@@ -65,7 +65,7 @@ export const readerOf = (db: Knex) => readers.get(db.client as object);
 // As knex's better-sqlite3 dialect binds them.
 const sqliteValue = (v: unknown) => (v instanceof Date ? v.valueOf() : typeof v === 'boolean' ? Number(v) : v);
 
-type SqliteConnection = { prepare(sql: string): Statement & { run(bindings: unknown[]): unknown; reader: boolean } };
+type SqliteConnection = { prepare(sql: string): Statement & { run(bindings: unknown[]): unknown } };
 type KnexClient = { config: { client: string }; transacting?: boolean; acquireConnection(): Promise<unknown> };
 
 const transactionConnections = new WeakMap<object, SqliteConnection>();
