@@ -110,11 +110,11 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     const claim: IdempotencyClaim | undefined =
       idempotencyHeader && auth ? idempotencyClaim(auth.applicationId, idempotencyHeader, fingerprint(ctx.method, ctx.path, raw)) : undefined;
     const replay = (stored: StoredResponse) =>
-      send(ctx, op, validators, deps, { status: stored.status, body: JSON.parse(stored.body), headers: { ...stored.headers, 'Idempotent-Replayed': 'true' } });
+      send(ctx, op, validators, deps, { status: stored.status, body: JSON.parse(stored.body), headers: { ...stored.headers, 'Idempotent-Replayed': 'true' } }, stored.body);
 
     const committed: (() => Promise<void>)[] = [];
     // `earlier`: the response to an earlier request with the same Idempotency-Key, which answers instead.
-    const run = async (executor: Executor): Promise<{ result: Result } | { earlier: StoredResponse }> => {
+    const run = async (executor: Executor): Promise<{ result: Result; stored?: StoredResponse } | { earlier: StoredResponse }> => {
       const earlier = claim && (await storedResponse(executor, claim));
       if (earlier) return { earlier };
       const input: HandlerInput<OperationId> = {
@@ -133,13 +133,14 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
       };
       const result = (await handler(input)) as unknown as Result;
       if (op.method === 'patch') assertMergedResultValid(validators, result);
-      if (claim) await storeResponse(executor, claim, storedFrom(op, result));
-      return { result };
+      const stored = claim && storedFrom(op, result);
+      if (stored) await storeResponse(executor, claim!, stored);
+      return { result, stored };
     };
 
     // Handlers return what succeeded and throw what failed: a failure rolls back and is never
     // stored, so the client can fix the request and retry with the same key.
-    let outcome: { result: Result } | { earlier: StoredResponse };
+    let outcome: Awaited<ReturnType<typeof run>>;
     try {
       outcome = transactional ? await transact(run) : await run(db);
     } catch (err) {
@@ -153,7 +154,8 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
       // The change is committed: a failed side effect is logged, the response still reports the change.
       await task().catch((err: unknown) => deps.logger.error({ err, operationId: op.operationId }, 'after-commit task failed'));
     }
-    send(ctx, op, validators, deps, outcome.result);
+    // The body as stored for replays is the body sent: serialised once.
+    send(ctx, op, validators, deps, outcome.result, outcome.stored && isJsonBody(outcome.result.body) ? outcome.stored.body : undefined);
   };
 }
 
@@ -182,10 +184,11 @@ function storedFrom(op: OperationSpec, result: Result): StoredResponse {
   return { status: result.status, headers: withEtag(op, result, isJsonBody(result.body) ? json : undefined), body: json };
 }
 
-function send(ctx: Context, op: OperationSpec, validators: OperationValidators, deps: OperationDeps, result: Result): void {
+/** `serialized`: the JSON body when it is already at hand. */
+function send(ctx: Context, op: OperationSpec, validators: OperationValidators, deps: OperationDeps, result: Result, serialized?: string): void {
   checkResponse(op, validators, deps, result);
   ctx.status = result.status;
-  const json = isJsonBody(result.body) ? JSON.stringify(result.body) : undefined;
+  const json = isJsonBody(result.body) ? (serialized ?? JSON.stringify(result.body)) : undefined;
   ctx.set(withEtag(op, result, json));
   if ((result.body === undefined && !result.stream) || result.status === 204) {
     ctx.body = null;
