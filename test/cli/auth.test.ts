@@ -81,7 +81,7 @@ describe('switchboard login, whoami, logout', () => {
     const login = await cli(['login', '--base-url', serverUrl, '--api-key', WRONG_KEY], { env: h.env });
     expect(login.code).toBe(1);
     expect(login.stdout).toBe('');
-    expect(login.stderr).toMatch(/^switchboard: Unauthorized: .+ \(request req_\w+\)\n$/);
+    expect(login.stderr).toMatch(/^switchboard: http:\/\/127\.0\.0\.1:\d+ refused the key: Unauthorized: .+ \(request req_\w+\)\n$/);
     expect(login.stderr).toMatch(REQUEST_ID);
     expect(login.stderr).not.toContain(WRONG_KEY);
     expect(existsSync(h.configFile)).toBe(false);
@@ -113,7 +113,7 @@ describe('precedence: flag > environment > profile > default', () => {
     // A key in the environment wins over the profile's.
     const envWins = await cli(['whoami'], { env: { ...h.env, SWITCHBOARD_API_KEY: WRONG_KEY } });
     expect(envWins.code).toBe(1);
-    expect(envWins.stderr).toContain('switchboard: Unauthorized');
+    expect(envWins.stderr).toContain('refused the key: Unauthorized');
     // The flag wins over the environment.
     const flagWins = await cli(['whoami', '--api-key', key], { env: { ...h.env, SWITCHBOARD_API_KEY: WRONG_KEY } });
     expect(flagWins.code).toBe(0);
@@ -132,10 +132,18 @@ describe('precedence: flag > environment > profile > default', () => {
     expect(flagWins.stdout).toMatch(new RegExp(`^base URL: +${serverUrl} \\(from the flag\\)$`, 'm'));
   });
 
+  it('says which server refused a key', async () => {
+    const refused = await cli(['whoami', '--base-url', serverUrl, '--api-key', `sbk_${'x'.repeat(43)}`], { env: home().env });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`${serverUrl} refused the key: Unauthorized`);
+  });
+
   it('defaults to http://127.0.0.1:3000 without flag, environment or profile', async () => {
     const h = home();
     const result = await cli(['whoami', '--json', '--api-key', key], { env: h.env });
-    // Nothing listens there in the tests (or something else does): either way it went to the default.
-    expect(result.stdout + result.stderr).toContain('http://127.0.0.1:3000');
+    // Nothing listens there, or a server started by the quick start does and refuses this key:
+    // either way the message names the default.
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('http://127.0.0.1:3000');
   });
 });

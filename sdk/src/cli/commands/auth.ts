@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Switchboard } from '../../client.js';
-import { ConnectionError, TimeoutError } from '../../errors.js';
+import { AuthenticationError, ConnectionError, PermissionDeniedError, TimeoutError } from '../../errors.js';
 import { configPath, writeConfig } from '../config.js';
 import { DEFAULT_BASE_URL, keyPrefix, type Context } from '../context.js';
 import { CliError, UsageError, withCauses } from '../errors.js';
@@ -13,6 +13,9 @@ async function organizationOf(baseUrl: string, apiKey: string, appId: string | u
     return await new Switchboard({ baseUrl, apiKey, appId, maxRetries: 1, timeout: 15_000 }).organization.get();
   } catch (err) {
     if (err instanceof ConnectionError || err instanceof TimeoutError) throw new CliError(`Cannot reach ${baseUrl}: ${withCauses(err)}`);
+    if (err instanceof AuthenticationError || err instanceof PermissionDeniedError) {
+      throw new CliError(`${baseUrl} refused the key: ${err.message}${err.requestId ? ` (request ${err.requestId})` : ''}`);
+    }
     throw err;
   }
 }
