@@ -1,11 +1,26 @@
 import type { Knex } from 'knex';
 import { isPostgres, type Executor } from '../db/database.js';
-import { queryRows } from '../db/statements.js';
+import { queryRows, selectRows } from '../db/statements.js';
+import { notFound } from './problems.js';
 
 export type PageQuery = { page?: number; pageSize?: number; sort?: string };
 
 /** forUpdate: lock against writers and other lockers; forShare: lock against writers only. */
 export type ReadOptions = { forUpdate?: boolean; forShare?: boolean };
+
+/**
+ * The row of `table` that `where` names (its id, and the tenant it must belong to), locked as
+ * `options` ask; 404 naming `what` when there is none. Outside a transaction on SQLite it is read
+ * on the read connection; SQLite has no row locks (its transactions are serialised whole).
+ */
+export async function getRow<Row>(db: Executor, table: string, where: { id: string } & Record<string, string>, what: string, options: ReadOptions = {}): Promise<Row> {
+  const lock = !isPostgres(db) ? '' : options.forUpdate ? ' for update' : options.forShare ? ' for share' : '';
+  const columns = Object.keys(where);
+  const sql = `select * from ${table} where ${columns.map((c) => `${c} = ?`).join(' and ')}${lock}`;
+  const [row] = await selectRows<Row>(db, sql, Object.values(where));
+  if (!row) throw notFound(what, where.id);
+  return row;
+}
 
 /**
  * A sort key: a column; a text column ordered case-insensitively by code point on every database;

@@ -1,7 +1,6 @@
 import type { components } from '../../generated/openapi.js';
-import { isPostgres, type Executor } from '../../db/database.js';
-import { selectRows } from '../../db/statements.js';
-import { containsPattern, listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
+import type { Executor } from '../../db/database.js';
+import { containsPattern, getRow, listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
 import { notFound } from '../../http/problems.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
@@ -112,12 +111,7 @@ export async function insertAgent(db: Executor, applicationId: string, spec: Age
 
 /** `forUpdate` locks the row until the transaction ends, so a read-check-write cannot interleave. */
 export async function getAgent(db: Executor, applicationId: string, id: string, options: ReadOptions = {}): Promise<Agent> {
-  const lock = options.forUpdate ? ' for update' : options.forShare ? ' for share' : '';
-  // SQLite has no row locks: its transactions are serialised whole.
-  const sql = `select * from agents where id = ? and application_id = ?${isPostgres(db) ? lock : ''}`;
-  const [row] = await selectRows<AgentRow>(db, sql, [id, applicationId]);
-  if (!row) throw notFound('agent', id);
-  return toAgent(row);
+  return toAgent(await getRow<AgentRow>(db, 'agents', { id, application_id: applicationId }, 'agent', options));
 }
 
 export type AgentFilters = PageQuery & { status?: AgentStatus; label?: string; q?: string; createdAfter?: string; createdBefore?: string };

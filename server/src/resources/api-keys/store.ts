@@ -1,8 +1,7 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
 import { displayPrefix, generateApplicationKey, hashSecret } from '../../auth/keys.js';
-import { listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
-import { notFound } from '../../http/problems.js';
+import { getRow, listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
 import { newId } from '../../util/ids.js';
 import { nowIso } from '../../util/time.js';
 
@@ -52,10 +51,7 @@ const withSecret = (key: ApiKey, secret: string): ApiKeyWithSecret => ({ ...key,
 
 
 async function findRow(db: Executor, applicationId: string, id: string, options: ReadOptions = {}): Promise<ApiKeyRow> {
-  const query = db('api_keys').where({ id, application_id: applicationId }).first();
-  const row = (await (options.forUpdate ? query.forUpdate() : query)) as ApiKeyRow | undefined;
-  if (!row) throw notFound('API key', id);
-  return row;
+  return getRow<ApiKeyRow>(db, 'api_keys', { id, application_id: applicationId }, 'API key', options);
 }
 
 export async function insertApiKey(

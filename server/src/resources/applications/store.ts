@@ -1,7 +1,6 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
-import { containsPattern, listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
-import { notFound } from '../../http/problems.js';
+import { containsPattern, getRow, listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
 import { newId } from '../../util/ids.js';
 import { nowIso } from '../../util/time.js';
 
@@ -25,10 +24,7 @@ export async function insertApplication(db: Executor, organizationId: string, in
 }
 
 export async function getApplication(db: Executor, organizationId: string, id: string, options: ReadOptions = {}): Promise<Application> {
-  const query = db('applications').where({ id, organization_id: organizationId }).first();
-  const row = (await (options.forUpdate ? query.forUpdate() : query)) as ApplicationRow | undefined;
-  if (!row) throw notFound('application', id);
-  return toApplication(row);
+  return toApplication(await getRow<ApplicationRow>(db, 'applications', { id, organization_id: organizationId }, 'application', options));
 }
 
 export function listApplications(db: Executor, organizationId: string, params: PageQuery & { q?: string }) {

@@ -2,8 +2,7 @@ import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
 import { generateSecret, hashSecret } from '../../auth/keys.js';
 import { RUNNER_TOKEN_PREFIX } from '../../auth/runner-auth.js';
-import { escapeLike, listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
-import { notFound } from '../../http/problems.js';
+import { escapeLike, getRow, listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { nowIso } from '../../util/time.js';
@@ -42,10 +41,7 @@ export async function insertRunner(db: Executor, applicationId: string, input: {
 }
 
 export async function getRunner(db: Executor, applicationId: string, id: string, options: ReadOptions = {}): Promise<Runner> {
-  const query = db('runners').where({ id, application_id: applicationId }).first();
-  const row = (await (options.forUpdate ? query.forUpdate() : query)) as RunnerRow | undefined;
-  if (!row) throw notFound('runner', id);
-  return toRunner(row);
+  return toRunner(await getRow<RunnerRow>(db, 'runners', { id, application_id: applicationId }, 'runner', options));
 }
 
 export function listRunners(db: Executor, applicationId: string, params: PageQuery & { label?: string }) {

@@ -1,7 +1,7 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
-import { listPage, type PageQuery } from '../../http/lists.js';
-import { notFound, ProblemError } from '../../http/problems.js';
+import { getRow, listPage, type PageQuery } from '../../http/lists.js';
+import { ProblemError } from '../../http/problems.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { isoAfter, nowIso } from '../../util/time.js';
@@ -84,10 +84,7 @@ export const toLease = (row: RunRow): Lease => ({
 });
 
 export async function findRunRow(db: Executor, where: { id: string; application_id?: string }, forUpdate = false): Promise<RunRow> {
-  const query = db('runs').where(where).first();
-  const row = (await (forUpdate ? query.forUpdate() : query)) as RunRow | undefined;
-  if (!row) throw notFound('run', where.id);
-  return row;
+  return getRow<RunRow>(db, 'runs', where, 'run', { forUpdate });
 }
 
 export type NewRun = {

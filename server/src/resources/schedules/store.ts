@@ -1,7 +1,6 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
-import { listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
-import { notFound } from '../../http/problems.js';
+import { getRow, listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { nowIso } from '../../util/time.js';
@@ -78,10 +77,7 @@ export async function insertSchedule(db: Executor, applicationId: string, agentI
 }
 
 export async function getScheduleRow(db: Executor, applicationId: string, id: string, options: ReadOptions = {}): Promise<ScheduleRow> {
-  const query = db('schedules').where({ id, application_id: applicationId }).first();
-  const row = (await (options.forUpdate ? query.forUpdate() : query)) as ScheduleRow | undefined;
-  if (!row) throw notFound('schedule', id);
-  return row;
+  return getRow<ScheduleRow>(db, 'schedules', { id, application_id: applicationId }, 'schedule', options);
 }
 
 export function listSchedules(db: Executor, applicationId: string, filters: PageQuery & { status?: Schedule['status']; agentId?: string }) {

@@ -1,8 +1,7 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
 import { generateSecret, generateWebhookSecret, hashSecret } from '../../auth/keys.js';
-import { listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
-import { notFound } from '../../http/problems.js';
+import { getRow, listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
 import type { Sealer } from '../../security/sealer.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn } from '../../util/json-column.js';
@@ -82,10 +81,7 @@ export async function rotateSecret(db: Executor, sealer: Sealer, row: TriggerRow
 }
 
 export async function getTriggerRow(db: Executor, where: { id: string; application_id?: string }, options: ReadOptions = {}): Promise<TriggerRow> {
-  const query = db('triggers').where(where).first();
-  const row = (await (options.forUpdate ? query.forUpdate() : query)) as TriggerRow | undefined;
-  if (!row) throw notFound('trigger', where.id);
-  return row;
+  return getRow<TriggerRow>(db, 'triggers', where, 'trigger', options);
 }
 
 export function listTriggers(db: Executor, applicationId: string, filters: PageQuery & { status?: Trigger['status']; agentId?: string }) {

@@ -1,8 +1,7 @@
 import type { components } from '../../generated/openapi.js';
 import { generateWebhookSecret } from '../../auth/keys.js';
 import type { Executor } from '../../db/database.js';
-import { listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
-import { notFound } from '../../http/problems.js';
+import { getRow, listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
 import type { Sealer } from '../../security/sealer.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
@@ -142,10 +141,7 @@ export async function insertEndpoint(db: Executor, sealer: Sealer, applicationId
 }
 
 export async function getEndpointRow(db: Executor, where: { id: string; application_id?: string }, options: ReadOptions = {}): Promise<EndpointRow> {
-  const query = db('webhook_endpoints').where(where).first();
-  const row = (await (options.forUpdate ? query.forUpdate() : query)) as EndpointRow | undefined;
-  if (!row) throw notFound('webhook endpoint', where.id);
-  return row;
+  return getRow<EndpointRow>(db, 'webhook_endpoints', where, 'webhook endpoint', options);
 }
 
 export function listEndpoints(db: Executor, applicationId: string, filters: PageQuery & { enabled?: boolean }) {
@@ -201,10 +197,7 @@ export async function deleteEndpoint(db: Executor, id: string): Promise<void> {
 }
 
 export async function getMessageRow(db: Executor, where: { id: string; application_id?: string }, options: ReadOptions = {}): Promise<MessageRow> {
-  const query = db('webhook_messages').where(where).first();
-  const row = (await (options.forUpdate ? query.forUpdate() : query)) as MessageRow | undefined;
-  if (!row) throw notFound('webhook message', where.id);
-  return row;
+  return getRow<MessageRow>(db, 'webhook_messages', where, 'webhook message', options);
 }
 
 export function listMessages(db: Executor, endpointId: string, filters: PageQuery & { status?: WebhookMessage['status']; eventType?: WebhookEventType }) {
