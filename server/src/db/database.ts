@@ -10,11 +10,6 @@ export type Executor = Knex | Knex.Transaction;
 
 type SqliteConnection = { pragma(s: string): unknown; prepare(sql: string): unknown };
 
-/** knex prepares every query afresh; the connection keeps its prepared statements instead. */
-function reusePreparedStatements(conn: SqliteConnection) {
-  conn.prepare = statementCache(conn.prepare.bind(conn));
-}
-
 /** Opens the configured database (SQLite file or PostgreSQL) and brings its schema up to date. */
 export async function openDatabase(config: Config['database']): Promise<Db> {
   let db: Knex;
@@ -29,7 +24,8 @@ export async function openDatabase(config: Config['database']): Promise<Db> {
         min: 1,
         max: 1,
         afterCreate: (conn: SqliteConnection, done: (err: Error | null, conn: unknown) => void) => {
-          reusePreparedStatements(conn);
+          // knex prepares every query afresh; the connection keeps its prepared statements instead.
+          conn.prepare = statementCache(conn.prepare.bind(conn));
           conn.pragma('journal_mode = WAL');
           conn.pragma('synchronous = NORMAL');
           conn.pragma('foreign_keys = ON');

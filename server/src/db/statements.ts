@@ -83,20 +83,16 @@ async function sqliteTransaction(db: Executor): Promise<SqliteConnection | undef
 }
 
 /**
- * Rows of a statement written with `?` placeholders (a SELECT, or a write with RETURNING). Outside
- * a transaction on SQLite a SELECT reads on the read connection; in a transaction it runs in it.
+ * Rows of a SELECT written with `?` placeholders. Outside a transaction on SQLite it reads on the
+ * read connection; in a transaction it runs in it.
  */
 export async function selectRows<T>(db: Executor, sql: string, bindings: readonly unknown[] = []): Promise<T[]> {
   const reader = readers.get(db.client as object);
-  if (reader) return reader.all<T>(sql, bindings);
-  const connection = await sqliteTransaction(db);
-  if (connection) return connection.prepare(sql).all(bindings.map(sqliteValue)) as T[];
-  const result = (await db.raw(sql, bindings as Knex.RawBinding[])) as T[] | { rows: T[] };
-  return Array.isArray(result) ? result : result.rows;
+  return reader ? reader.all<T>(sql, bindings) : writerRows<T>(db, sql, bindings);
 }
 
-/** Rows a write returns (INSERT ... RETURNING); never on the read connection. */
-export async function returningRows<T>(db: Executor, sql: string, bindings: readonly unknown[]): Promise<T[]> {
+/** Rows of a statement on the writing connection (in the SQLite transaction directly, else through knex): a write with RETURNING never goes to the read connection. */
+export async function writerRows<T>(db: Executor, sql: string, bindings: readonly unknown[]): Promise<T[]> {
   const connection = await sqliteTransaction(db);
   if (connection) return connection.prepare(sql).all(bindings.map(sqliteValue)) as T[];
   const result = (await db.raw(sql, bindings as Knex.RawBinding[])) as T[] | { rows: T[] };

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, hash, hkdfSync, randomBytes } from 'node:crypto';
 import type { Db, Executor } from '../db/database.js';
-import { returningRows, selectRows } from '../db/statements.js';
+import { writerRows, selectRows } from '../db/statements.js';
 import { isoAfter, nowIso } from '../util/time.js';
 import { ProblemError } from './problems.js';
 
@@ -80,7 +80,7 @@ export async function storedResponse(db: Executor, claim: IdempotencyClaim): Pro
  * answers with the stored response instead.
  */
 export async function storeResponse(trx: Executor, claim: IdempotencyClaim, response: StoredResponse): Promise<void> {
-  const inserted = await returningRows(
+  const inserted = await writerRows(
     trx,
     `insert into idempotency_keys (application_id, key_hash, fingerprint, state, response_status, response_sealed, expires_at, created_at)
      values (?, ?, ?, 'done', ?, ?, ?, ?) on conflict (application_id, key_hash) do nothing returning key_hash`,

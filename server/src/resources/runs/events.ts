@@ -1,6 +1,6 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
-import { insertRows, returningRows } from '../../db/statements.js';
+import { insertRows, writerRows } from '../../db/statements.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { nowIso } from '../../util/time.js';
@@ -40,7 +40,7 @@ const toStored = (row: EventRow): StoredEvent => ({ applicationId: row.applicati
 
 /** Reserves `count` numbers after the application's last cursor; the row stays locked until commit. */
 async function reserveCursors(db: Executor, applicationId: string, count: number): Promise<number> {
-  const [row] = await returningRows<{ last_cursor: number | string }>(
+  const [row] = await writerRows<{ last_cursor: number | string }>(
     db,
     'insert into event_cursors (application_id, last_cursor) values (?, ?) on conflict (application_id) do update set last_cursor = event_cursors.last_cursor + excluded.last_cursor returning last_cursor',
     [applicationId, count],
