@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import knexFactory from 'knex';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { problemOf, rawClient, send, uniqueName, type ApiClient } from '../support/client.js';
@@ -248,21 +248,62 @@ describe('Idempotency-Key on other creates', () => {
   });
 });
 
+function recordsDb() {
+  const url = inject('databaseUrl');
+  return inject('databaseKind') === 'postgres'
+    ? knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 1 } })
+    : knexFactory({ client: 'better-sqlite3', connection: { filename: url }, useNullAsDefault: true });
+}
+
+const keyRecord = (db: knexFactory.Knex, idempotencyKey: string) => db('idempotency_keys').where({ key_hash: createHash('sha256').update(idempotencyKey).digest('hex') });
+
+describe('Idempotency-Key records sealed by an earlier release', () => {
+  // Earlier releases derived the sealing key with HKDF and wrote no version prefix; their records live 24 hours.
+  it('still replays them, and seals new ones with the current key', async () => {
+    const db = recordsDb();
+    try {
+      const k = randomUUID();
+      const body = JSON.stringify({ name: uniqueName('sealed before'), model: 'gpt-4.1' });
+      const first = await createWithKey(k, body);
+      expect(first.status).toBe(201);
+      const firstText = await first.text();
+      const [row] = await keyRecord(db, k).clone().select('application_id', 'response_sealed');
+      expect(row.response_sealed).toMatch(/^v2:/);
+
+      const current = Buffer.from(row.response_sealed.slice(3), 'base64');
+      const currentKey = createHash('sha256').update(`switchboard idempotent response\n${row.application_id}\n${k}`).digest();
+      const decipher = createDecipheriv('aes-256-gcm', currentKey, current.subarray(0, 12));
+      decipher.setAuthTag(current.subarray(12, 28));
+      const stored = Buffer.concat([decipher.update(current.subarray(28)), decipher.final()]);
+      expect(JSON.parse(stored.toString('utf8')).body).toBe(firstText);
+
+      const iv = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', Buffer.from(hkdfSync('sha256', k, row.application_id, 'switchboard idempotent response', 32)), iv);
+      const sealed = Buffer.concat([cipher.update(stored), cipher.final()]);
+      expect(await keyRecord(db, k).clone().update({ response_sealed: Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64') })).toBe(1);
+
+      const replay = await createWithKey(k, body);
+      expect(replay.status).toBe(201);
+      expect(replay.headers.get('idempotent-replayed')).toBe('true');
+      expect(await replay.text()).toBe(firstText);
+      expect(replay.headers.get('etag')).toBe(first.headers.get('etag'));
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
 describe('Idempotency-Key records left in flight by an earlier release', () => {
   // Servers before group commit recorded a key as in flight before its request ran. During a rolling
   // upgrade such a record may still be held (409, the SDK retries) or abandoned (taken over).
   it('answers 409 while the record is held, and takes it over once its lock has passed', async () => {
-    const url = inject('databaseUrl');
-    const db =
-      inject('databaseKind') === 'postgres'
-        ? knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 1 } })
-        : knexFactory({ client: 'better-sqlite3', connection: { filename: url }, useNullAsDefault: true });
+    const db = recordsDb();
     try {
       const k = randomUUID();
       const body = JSON.stringify({ name: uniqueName('in flight'), model: 'gpt-4.1' });
       const first = await createWithKey(k, body);
       expect(first.status).toBe(201);
-      const record = db('idempotency_keys').where({ key_hash: createHash('sha256').update(k).digest('hex') });
+      const record = keyRecord(db, k);
       const inFlight = (lockedUntil: string) => record.clone().update({ state: 'in_flight', response_sealed: null, response_status: null, locked_until: lockedUntil });
 
       expect(await inFlight(new Date(Date.now() + 60_000).toISOString())).toBe(1);

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, hash, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hash, hkdfSync, randomFillSync } from 'node:crypto';
 import type { Db, Executor } from '../db/database.js';
 import { writerRows, selectRows } from '../db/statements.js';
 import { isoAfter, nowIso } from '../util/time.js';
@@ -8,16 +8,22 @@ const RETENTION_MS = 24 * 60 * 60 * 1000;
 
 export type StoredResponse = { status: number; headers: Record<string, string>; body: string };
 
-/** A key as this request holds it: where its record is, the fingerprint of the request, and the key to seal the response with. */
-export type IdempotencyClaim = { applicationId: string; keyHash: string; sealKey: Buffer; fingerprint: string };
+/** A key as this request holds it: where its record is, the fingerprint of the request, and the key its response is sealed with. */
+export type IdempotencyClaim = { applicationId: string; key: string; keyHash: string; sealKey: Buffer; fingerprint: string };
 
-/** The header's value, bare or quoted, as the claim on its record. The raw key is never stored. */
+/**
+ * The header's value, bare or quoted, as the claim on its record. The raw key is never stored: the
+ * record is found by its hash and sealed with a key derived from it, so the stored response opens
+ * only for a request that presents the key. One SHA-256 with a label and the application derives
+ * it; HKDF would add nothing for a key that is its own secret, and cost a tenth of a request.
+ */
 export function idempotencyClaim(applicationId: string, header: string, fingerprint: string): IdempotencyClaim {
   const key = header.replace(/^"(.*)"$/, '$1');
   return {
     applicationId,
+    key,
     keyHash: hash('sha256', key, 'hex'),
-    sealKey: Buffer.from(hkdfSync('sha256', key, applicationId, 'switchboard idempotent response', 32)),
+    sealKey: hash('sha256', `switchboard idempotent response\n${applicationId}\n${key}`, 'buffer'),
     fingerprint,
   };
 }
@@ -25,16 +31,37 @@ export function idempotencyClaim(applicationId: string, header: string, fingerpr
 export const fingerprint = (method: string, path: string, raw: Buffer | undefined) =>
   createHash('sha256').update(`${method} ${path}\n`).update(raw ?? Buffer.alloc(0)).digest('hex');
 
-function seal(key: Buffer, response: StoredResponse): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
-  const sealed = Buffer.concat([cipher.update(JSON.stringify(response), 'utf8'), cipher.final()]);
-  return Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64');
+/** Records sealed with the key of `idempotencyClaim` say so; those without the prefix were sealed by earlier releases (kept 24 hours). */
+const SEALED_V2 = 'v2:';
+
+/** The key earlier releases sealed with, for records they wrote. */
+const hkdfSealKey = (claim: IdempotencyClaim) => Buffer.from(hkdfSync('sha256', claim.key, claim.applicationId, 'switchboard idempotent response', 32));
+
+// Nonces are drawn from the system's generator in blocks: one call per 256 responses, not one each.
+const NONCE_BYTES = 12;
+const nonces = Buffer.alloc(NONCE_BYTES * 256);
+let nextNonce = nonces.length;
+
+function nonce(): Buffer {
+  if (nextNonce === nonces.length) {
+    randomFillSync(nonces);
+    nextNonce = 0;
+  }
+  nextNonce += NONCE_BYTES;
+  return nonces.subarray(nextNonce - NONCE_BYTES, nextNonce);
 }
 
-function unseal(key: Buffer, text: string): StoredResponse {
-  const data = Buffer.from(text, 'base64');
-  const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, 12));
+function seal(key: Buffer, response: StoredResponse): string {
+  const iv = nonce();
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const sealed = Buffer.concat([cipher.update(JSON.stringify(response), 'utf8'), cipher.final()]);
+  return SEALED_V2 + Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64');
+}
+
+function unseal(claim: IdempotencyClaim, text: string): StoredResponse {
+  const current = text.startsWith(SEALED_V2);
+  const data = Buffer.from(current ? text.slice(SEALED_V2.length) : text, 'base64');
+  const decipher = createDecipheriv('aes-256-gcm', current ? claim.sealKey : hkdfSealKey(claim), data.subarray(0, 12));
   decipher.setAuthTag(data.subarray(12, 28));
   return JSON.parse(Buffer.concat([decipher.update(data.subarray(28)), decipher.final()]).toString('utf8')) as StoredResponse;
 }
@@ -64,7 +91,7 @@ export async function storedResponse(db: Executor, claim: IdempotencyClaim): Pro
   if (row.fingerprint !== claim.fingerprint) {
     throw new ProblemError('idempotency-key-reused', 'This Idempotency-Key was already used for a request with another method, path or body.');
   }
-  if (row.state === 'done') return unseal(claim.sealKey, row.response_sealed!);
+  if (row.state === 'done') return unseal(claim, row.response_sealed!);
   // Held by a server of an earlier release, which recorded in-flight requests before their response.
   if (row.locked_until && row.locked_until > now) {
     throw new ProblemError('idempotency-in-flight', 'A request with this Idempotency-Key is still being processed; retry shortly.');
