@@ -5,7 +5,7 @@ import * as schedules from './0003_schedules.js';
 import * as triggers from './0004_triggers.js';
 import * as idempotencyOwner from './0005_idempotency_owner.js';
 import * as webhooks from './0006_webhooks.js';
-import * as partialRunIndexes from './0007_partial_run_indexes.js';
+import * as partialIndexes from './0007_partial_indexes.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -16,7 +16,7 @@ const migrations: Record<string, Migration> = {
   '0004_triggers': triggers,
   '0005_idempotency_owner': idempotencyOwner,
   '0006_webhooks': webhooks,
-  '0007_partial_run_indexes': partialRunIndexes,
+  '0007_partial_indexes': partialIndexes,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */
