@@ -31,7 +31,11 @@ export function idempotencyClaim(applicationId: string, header: string, fingerpr
 export const fingerprint = (method: string, path: string, raw: Buffer | undefined) =>
   createHash('sha256').update(`${method} ${path}\n`).update(raw ?? Buffer.alloc(0)).digest('hex');
 
-/** Records sealed with the key of `idempotencyClaim` say so; those without the prefix were sealed by earlier releases (kept 24 hours). */
+/**
+ * Records sealed with the key of `idempotencyClaim` say so; those without the prefix were sealed by
+ * earlier releases (kept 24 hours). Those releases cannot open a prefixed record: while replicas of
+ * both run side by side, a retry that reaches an older one after a newer one answered fails there.
+ */
 const SEALED_V2 = 'v2:';
 
 /** The key earlier releases sealed with, for records they wrote. */

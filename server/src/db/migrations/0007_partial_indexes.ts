@@ -1,10 +1,12 @@
 import type { Knex } from 'knex';
 
 // Most runs are created through the API, long before anything leases or starts them, and most
-// events are the server's own: columns that only a lease, a start, a schedule or a runner's append
-// sets are indexed where they are set, so creating a run writes five indexes fewer. Every query on
-// them compares the column with values, which implies it is not null, so SQLite and PostgreSQL both
-// still use these indexes; NULLs never collided in the unique ones either.
+// events are the server's own: columns that only a lease, a start, a schedule or trigger, or a
+// runner's append sets are indexed where they are set, so creating a run through the API writes
+// five indexes fewer (four for a scheduled or triggered run). Every query on them compares the
+// column with values, which implies it is not null, so SQLite and PostgreSQL both still use these
+// indexes; NULLs never collided in the unique ones either. On PostgreSQL the new indexes are built
+// inside the migration's transaction, so writes to runs wait while they build.
 const PARTIAL = [
   { table: 'runs', name: 'runs_lease_id_unique', unique: true, columns: ['lease_id'], where: 'lease_id' },
   { table: 'runs', name: 'runs_status_lease_expires_at_index', unique: false, columns: ['status', 'lease_expires_at'], where: 'lease_expires_at' },
