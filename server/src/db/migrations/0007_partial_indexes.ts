@@ -21,26 +21,17 @@ const PARTIAL = [
   { table: 'run_events', name: 'run_events_run_id_attempt_runner_seq_unique', unique: true, columns: ['run_id', 'attempt', 'runner_seq'], where: 'runner_seq' },
 ];
 
+// Each replaces the full index of the same name and columns that knex made for it.
 export async function up(knex: Knex): Promise<void> {
-  await knex.schema.alterTable('runs', (t) => {
-    t.dropUnique(['lease_id']);
-    t.dropIndex(['status', 'lease_expires_at']);
-    t.dropIndex(['status', 'deadline_at']);
-    t.dropIndex(['triggered_by_type', 'triggered_by_id', 'created_at']);
-  });
-  await knex.schema.alterTable('run_events', (t) => t.dropUnique(['run_id', 'attempt', 'runner_seq']));
   for (const index of PARTIAL) {
+    await knex.schema.alterTable(index.table, (t) => void (index.unique ? t.dropUnique(index.columns) : t.dropIndex(index.columns)));
     await knex.raw(`create ${index.unique ? 'unique ' : ''}index ${index.name} on ${index.table} (${index.columns.join(', ')}) where ${index.where} is not null`);
   }
 }
 
 export async function down(knex: Knex): Promise<void> {
-  for (const index of PARTIAL) await knex.raw(`drop index ${index.name}`);
-  await knex.schema.alterTable('runs', (t) => {
-    t.unique(['lease_id']);
-    t.index(['status', 'lease_expires_at']);
-    t.index(['status', 'deadline_at']);
-    t.index(['triggered_by_type', 'triggered_by_id', 'created_at']);
-  });
-  await knex.schema.alterTable('run_events', (t) => t.unique(['run_id', 'attempt', 'runner_seq']));
+  for (const index of PARTIAL) {
+    await knex.raw(`drop index ${index.name}`);
+    await knex.schema.alterTable(index.table, (t) => void (index.unique ? t.unique(index.columns) : t.index(index.columns)));
+  }
 }
