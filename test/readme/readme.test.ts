@@ -1,0 +1,223 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, masterKeyFor, type TestDatabase } from '../support/databases.js';
+import { freePort, waitFor } from '../support/ports.js';
+
+/**
+ * The README's commands, run as a user types them: each shell block in bash at the repository
+ * root (`npm start`, `curl`, `jq`, `npx switchboard`), the SDK example with tsx. What differs from
+ * a user's machine is configuration the README documents: a free port instead of 3000 (the
+ * blocks' `http://127.0.0.1:3000` points there), a fresh database instead of ./data, a temporary
+ * home for the CLI's profile.
+ */
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const DEFAULT_URL = 'http://127.0.0.1:3000';
+
+type Block = { section: string; lang: string; code: string };
+
+function readmeBlocks(text: string): Block[] {
+  const blocks: Block[] = [];
+  let section = '';
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const heading = /^#{2,3} (.+)$/.exec(lines[i]!);
+    if (heading) section = heading[1]!;
+    const fence = /^```(\w*)/.exec(lines[i]!);
+    if (!fence) continue;
+    const body: string[] = [];
+    for (i++; i < lines.length && !lines[i]!.startsWith('```'); i++) body.push(lines[i]!);
+    blocks.push({ section, lang: fence[1]!, code: body.join('\n') });
+  }
+  return blocks;
+}
+
+const blocks = readmeBlocks(README).filter((b) => b.lang === 'sh' || b.lang === 'ts');
+const blocksOf = (section: string) => blocks.filter((b) => b.section === section);
+
+/** Sections whose blocks this suite runs; every other sh or ts block must be listed with the reason it is not run here. */
+const RUN = ['Quick start', 'Your first agent, with curl', 'Runners, and a run nobody can take', 'Schedules and triggers', 'Outgoing webhooks', 'The command line', 'The SDK'];
+const NOT_RUN: Record<string, string> = {
+  'A mock server for front-end developers': 'test/contract runs the same Prism mock of the same spec (test/support/prism.ts)',
+};
+
+type Started = { child: ChildProcess; output: () => string; exited: Promise<number | null> };
+
+/** A command in bash, in its own process group (so whatever it leaves in the background can be stopped with it). */
+function bash(script: string, env: Record<string, string>): Started {
+  const child = spawn('bash', ['-c', script], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, output: () => output, exited };
+}
+
+async function stopGroup(started: Started) {
+  try {
+    process.kill(-started.child.pid!, 'SIGTERM');
+  } catch {
+    return; // already gone
+  }
+  await Promise.race([started.exited, new Promise((r) => setTimeout(r, 10_000))]);
+  try {
+    process.kill(-started.child.pid!, 'SIGKILL');
+  } catch {
+    // stopped in time
+  }
+}
+
+async function until(check: () => boolean, what: () => string, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('the README, run as written', () => {
+  let home: string;
+  let database: TestDatabase;
+  let port: number;
+  let url: string;
+  let env: Record<string, string>;
+  let server: Started | undefined;
+  let key = '';
+  const stateFile = () => join(home, 'readme-shell-state');
+
+  /** One of the README's commands that starts the server (with PORT and DATABASE_URL set), until /readyz answers. */
+  async function startServer(command: string) {
+    server = bash(command, env);
+    await Promise.race([
+      waitFor(`${url}/readyz`, 120_000),
+      server.exited.then((code) => Promise.reject(new Error(`"${command}" exited with ${code}:\n${server!.output()}`))),
+    ]);
+  }
+
+  /**
+   * Runs one block in bash with the variables earlier blocks set (KEY, AGENT, ...): `set -a` exports
+   * every assignment, and the exports are saved for the next block.
+   */
+  async function runBlock(code: string, timeoutMs = 60_000): Promise<{ code: number | null; output: string; started: Started }> {
+    const script = `set -a\n[ -f '${stateFile()}' ] && . '${stateFile()}'\nset -eo pipefail\n${code.replaceAll(DEFAULT_URL, url)}\nexport -p > '${stateFile()}'\n`;
+    const started = bash(script, env);
+    const timer = setTimeout(() => void stopGroup(started), timeoutMs);
+    const exit = await started.exited;
+    clearTimeout(timer);
+    return { code: exit, output: started.output(), started };
+  }
+
+  beforeAll(async () => {
+    home = mkdtempSync(join(tmpdir(), 'switchboard-readme-'));
+    database = await createTestDatabase();
+    port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    env = {
+      HOME: home,
+      XDG_CONFIG_HOME: join(home, 'xdg'),
+      PORT: String(port),
+      DATABASE_URL: database.url,
+      SWITCHBOARD_MASTER_KEY: masterKeyFor(database),
+      // The CLI's documented way to name a server that is not on the default port.
+      SWITCHBOARD_BASE_URL: url,
+      ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
+    };
+  }, 60_000);
+
+  afterAll(async () => {
+    if (server) await stopGroup(server);
+    await database?.drop();
+    if (home) rmSync(home, { recursive: true, force: true });
+  });
+
+  it('has no shell or TypeScript block that this suite neither runs nor explains', () => {
+    const untested = blocks.filter((b) => !RUN.includes(b.section) && !(b.section in NOT_RUN)).map((b) => `${b.section}: ${b.code.split('\n')[0]}`);
+    expect(untested).toEqual([]);
+    for (const section of RUN) expect(blocksOf(section).length, section).toBeGreaterThan(0);
+  });
+
+  it('quick start: npm start serves the API with the built-in runner and prints the admin key once', async () => {
+    const [quickStart] = blocksOf('Quick start');
+    const commands = quickStart!.code.split('\n').map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean);
+    // `npm ci` made this checkout; `npm test` is what is running this.
+    expect(commands).toEqual(['npm ci && npm start', 'npm test']);
+    await startServer('npm start');
+    await until(() => /sbk_[A-Za-z0-9_-]{43,}/.test(server!.output()), () => `the admin key in:\n${server!.output()}`);
+    expect(server!.output()).toContain('Admin API key (shown once, keep it safe):');
+    key = /sbk_[A-Za-z0-9_-]{43,}/.exec(server!.output())![0];
+    const root = await fetch(`${url}/`, { redirect: 'manual' });
+    expect(root.headers.get('location')).toBe('/api/docs');
+  }, 180_000);
+
+  it('your first agent, with curl: an echo agent runs, and its stream replays it to the end', async () => {
+    const [block] = blocksOf('Your first agent, with curl');
+    expect(block!.code).toContain('KEY=sbk_...');
+    const { code, output } = await runBlock(block!.code.replace(/^KEY=sbk_\.\.\..*$/m, `KEY=${key}`));
+    expect(code, output).toBe(0);
+    expect(output).toContain('"pagination":{');
+    expect(output).toMatch(/event: status\n/);
+    expect(output).toContain('"status":"succeeded"');
+  }, 90_000);
+
+  it('runners: a run whose labels no runner has says why it waits', async () => {
+    const [block] = blocksOf('Runners, and a run nobody can take');
+    const { code, output } = await runBlock(block!.code);
+    expect(code, output).toBe(0);
+    const dispatch = JSON.parse(output.slice(output.indexOf('{'))) as Record<string, unknown>;
+    expect(JSON.stringify(dispatch)).toContain('"eu"');
+  }, 60_000);
+
+  it('schedules and triggers: a schedule is created, and the trigger URL starts a run with its token', async () => {
+    const [block] = blocksOf('Schedules and triggers');
+    const { code, output } = await runBlock(block!.code);
+    expect(code, output).toBe(0);
+    expect(output).toContain('"object":"schedule"');
+    expect(output).toMatch(/"object":"trigger_invocation".*"runId":"run_/);
+  }, 60_000);
+
+  it('outgoing webhooks: the restarted server delivers a signed ping to the local receiver', async () => {
+    const [restart, receiver] = blocksOf('Outgoing webhooks');
+    expect(restart!.code.trim()).toBe('WEBHOOK_ALLOWED_ADDRESSES=127.0.0.1 npm start');
+    await stopGroup(server!);
+    await startServer(restart!.code.trim());
+    const receiverPort = String(await freePort());
+    const { code, output, started } = await runBlock(receiver!.code.replace(/\b4000\b/g, receiverPort));
+    try {
+      expect(code, output).toBe(0);
+      // The receiver prints the delivery's webhook-id and body.
+      const delivered = /whmsg_[0-9a-z]{26} \{"id":"evt_[0-9a-z]{26}","type":"webhook_endpoint\.ping"/;
+      await until(() => delivered.test(started.output()), () => `the ping at the receiver:\n${started.output()}`);
+    } finally {
+      await stopGroup(started);
+    }
+  }, 180_000);
+
+  it('the command line: npx switchboard logs in, lists, follows a run to its end and calls the API', async () => {
+    const [block] = blocksOf('The command line');
+    const { code, output } = await runBlock(block!.code, 90_000);
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/Logged in to .* at http:\/\/127\.0\.0\.1:\d+ with key sbk_/);
+    expect(output).toContain('Support bot');
+    expect(output).toMatch(/succeeded/);
+    expect(output).toMatch(/"pagination": \{/);
+    expect(output).not.toContain(key);
+  }, 120_000);
+
+  it('the SDK: the example runs against the server', async () => {
+    const [example] = blocksOf('The SDK');
+    // In the test workspace, so `@switchboard/sdk` resolves as it does for a user who installed it.
+    const file = join(ROOT, 'test', `.readme-sdk-${process.pid}.mts`);
+    writeFileSync(file, `${example!.code.replaceAll(DEFAULT_URL, url)}\nconsole.log('paused', agent.id);\n`);
+    try {
+      const { code, output } = await runBlock(`SWITCHBOARD_API_KEY=$KEY npx tsx '${file}'`);
+      expect(code, output).toBe(0);
+      expect(output).toMatch(/^paused agent_/m);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  }, 60_000);
+});
