@@ -191,7 +191,10 @@ function send(ctx: Context, op: OperationSpec, validators: OperationValidators, 
   const json = isJsonBody(result.body) ? (serialized ?? JSON.stringify(result.body)) : undefined;
   ctx.set(withEtag(op, result, json));
   if ((result.body === undefined && !result.stream) || result.status === 204) {
-    ctx.body = null;
+    // Koa answers a null body with 204; a redirect keeps its status, with an empty body.
+    const redirect = result.status >= 300 && result.status < 400;
+    ctx.body = redirect ? '' : null;
+    if (redirect) ctx.remove('Content-Type');
     return;
   }
   if (result.contentType) ctx.type = result.contentType;

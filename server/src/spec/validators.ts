@@ -87,7 +87,8 @@ export function compileValidators(doc: OpenApiDocument, operations: OperationSpe
         type: 'object',
         properties: Object.fromEntries(params.map((p) => [key(p.name), ref(p.schemaPointer)])),
         required: params.filter((p) => p.required).map((p) => key(p.name)),
-        additionalProperties: location !== 'query' ? true : false,
+        // Headers always carry more than an operation reads; unknown query parameters are refused unless the operation ignores them.
+        additionalProperties: location !== 'query' || op.ignoresUnknownQuery,
       };
       byLocation.set(location, once(() => coercingAjv.compile(schema)));
     }
