@@ -95,7 +95,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
         if (op.requestBody.required) issues.push({ pointer: '', in: 'body', detail: 'A request body is required.' });
       } else {
         const type = (ctx.get('content-type').split(';')[0] ?? '').trim().toLowerCase();
-        issues.push(...(validators.body[type]?.(body) ?? []).map((i) => ({ ...i, in: 'body' as const })));
+        issues.push(...(validators.body.get(type)?.(body) ?? []).map((i) => ({ ...i, in: 'body' as const })));
       }
     }
     if (issues.length) throw new ProblemError('validation-error', `The request has ${issues.length} invalid value${issues.length > 1 ? 's' : ''}.`, { errors: issues });

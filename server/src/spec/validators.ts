@@ -37,8 +37,8 @@ export type BodyValidator = (body: unknown) => ValidationIssue[];
 
 export type OperationValidators = {
   parameters: ParameterValidator;
-  /** Keyed by request content type. */
-  body: Record<string, BodyValidator>;
+  /** Keyed by request content type (a header's value: a Map, so no inherited member answers). */
+  body: Map<string, BodyValidator>;
   /** By `${status}:${contentType}`; undefined when that response has no such body. */
   response: (key: string) => ValidateFunction | undefined;
 };
@@ -126,13 +126,13 @@ export function compileValidators(doc: OpenApiDocument, operations: OperationSpe
       });
     };
 
-    const body: Record<string, BodyValidator> = {};
+    const body = new Map<string, BodyValidator>();
     for (const [type, pointer] of Object.entries(op.requestBody?.schemaPointers ?? {})) {
       const validator = once(() => strictAjv.compile(ref(pointer)));
-      body[type] = (value) => {
+      body.set(type, (value) => {
         const validate = validator();
         return validate(value) ? [] : bodyIssues(validate.errors);
-      };
+      });
     }
 
     const responses = new Map<string, () => ValidateFunction>();
