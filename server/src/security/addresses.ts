@@ -4,7 +4,7 @@ import ipaddr from 'ipaddr.js';
 import { RequestFilteringHttpAgent, RequestFilteringHttpsAgent } from 'request-filtering-agent';
 import { ProblemError } from '../http/problems.js';
 
-/** Which addresses the server may connect to on a user's behalf (webhook deliveries). */
+/** Which addresses the server may connect to on a user's behalf (webhook deliveries, http agents). */
 export type AddressPolicy = {
   /** Private, loopback, link-local and every other non-public range. */
   allowPrivate: boolean;
@@ -33,7 +33,7 @@ export function addressRefusal(address: string, policy: AddressPolicy): string |
   return `${address} is a ${range} address, which this server does not connect to.`;
 }
 
-/** For a URL whose host is an IP literal, the refusal known before any lookup; names are checked when connecting. */
+/** For a URL whose host is an IP literal, the refusal known without a lookup. */
 export function urlRefusal(url: URL, policy: AddressPolicy): string | undefined {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   return isIP(host) ? addressRefusal(host, policy) : undefined;
@@ -63,7 +63,7 @@ async function addressesOf(host: string): Promise<string[]> {
  * (in time) passes: the connect-time guard checks every address again when it is used, since what
  * a name resolves to can change after this check.
  */
-export async function resolvedUrlRefusal(url: URL, policy: AddressPolicy): Promise<string | undefined> {
+async function resolvedUrlRefusal(url: URL, policy: AddressPolicy): Promise<string | undefined> {
   const literal = urlRefusal(url, policy);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (literal || isIP(host) || policy.allowPrivate) return literal;
