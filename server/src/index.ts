@@ -1,4 +1,4 @@
-export { loadConfig, type Config } from './config/config.js';
+export { ConfigError, loadConfig, type Config } from './config/config.js';
 export { startServer, type RunningServer } from './server.js';
 export { createApp, type AppDeps } from './http/app.js';
 export { allHandlers } from './resources/index.js';

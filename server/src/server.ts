@@ -5,6 +5,7 @@ import type { Config } from './config/config.js';
 import { closeDatabase, openDatabase, type Db } from './db/database.js';
 import { bootstrap, type BootstrapResult } from './bootstrap.js';
 import { createApp } from './http/app.js';
+import { clientErrorHandler } from './http/client-error.js';
 import { purgeExpiredIdempotencyKeys } from './http/idempotency.js';
 import { createRateLimiter } from './http/rate-limit.js';
 import { inProcessBus, postgresBus, redisBus, type EventBus } from './realtime/bus.js';
@@ -79,8 +80,19 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     handlers: allHandlers({ spec, db, bus, config, logger, streams, sealer }),
   });
 
-  const server: Server = createServer(app.callback());
-  server.keepAliveTimeout = 65_000;
+  const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = config.http;
+  const server: Server = createServer(
+    {
+      headersTimeout: headersTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      keepAliveTimeout: keepAliveTimeoutMs,
+      // Node checks the two timeouts above only this often (30 s by default): a quarter of the
+      // headers timeout, so a slow client is cut close to it, and at most once a second.
+      connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.floor(headersTimeoutMs / 4))),
+    },
+    app.callback(),
+  );
+  server.on('clientError', clientErrorHandler(logger));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

@@ -38,6 +38,7 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, (
   const { agentId, applicationId, apiKeyId, runId, runnerId, leaseId, scheduleId, triggerId, webhookEndpointId, webhookMessageId } = SAMPLE;
   const raw = { client: sb.client, throwOnError: true as const };
   return {
+    getRoot: () => generated.getRoot({ ...raw, parseAs: 'text' }),
     getHealth: () => sb.system.health(),
     getReadiness: () => sb.system.readiness(),
     getOpenApiJson: () => sb.system.openApi(),

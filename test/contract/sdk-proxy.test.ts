@@ -25,6 +25,11 @@ describe('the SDK against the real server, through the contract-checking proxy',
   const raw = { client: sb.client, throwOnError: true as const };
 
   it('serves the system endpoints', async () => {
+    // Straight to the server: Prism's proxy follows the redirect itself and then checks /api/docs's 200 against getRoot.
+    // fetch follows the redirect too: the call ends on the API reference.
+    const root = await step('getRoot', () => generated.getRoot({ ...raw, baseUrl: inject('serverUrl'), parseAs: 'text' }));
+    expect(root.response.url).toBe(`${inject('serverUrl')}/api/docs`);
+    expect(root.data).toContain('swagger-ui');
     expect(await step('getHealth', () => sb.system.health())).toEqual({ status: 'ok' });
     expect(await step('getReadiness', () => sb.system.readiness())).toEqual({ status: 'ok', database: 'ok' });
     expect(await step('getOpenApiJson', () => sb.system.openApi())).toMatchObject({ openapi: '3.1.0' });

@@ -101,37 +101,32 @@ async function pingAndWait(c: Conn, endpointId: string): Promise<{ message: Mess
 }
 
 describe('webhook deliveries and private addresses (SSRF)', () => {
-  it('refuses to register or move an endpoint to a loopback or unspecified IP literal, naming /url', async () => {
+  it('refuses to register or move an endpoint to a loopback or unspecified address, or a name resolving to one, naming /url and the settings', async () => {
     const refused = [
       `http://127.0.0.1:${countingPort}/`,
       `http://[::1]:${countingPort}/`,
       `http://[::ffff:127.0.0.1]:${countingPort}/`,
       `http://0.0.0.0:${countingPort}/`,
+      // Names are resolved at registration too (and checked again at each connection).
+      `http://localhost:${countingPort}/`,
     ];
     for (const url of refused) {
       const problem = expectProblem(await call(conn, 'POST', '/api/v1/webhook-endpoints', { url }), 422, 'validation-error');
       expect(problem.errors!.map((e) => e.pointer), url).toEqual(['/url']);
+      expect(problem.detail, url).toMatch(/does not connect to\. List the address in WEBHOOK_ALLOWED_ADDRESSES, or set WEBHOOK_ALLOW_PRIVATE_ADDRESSES=true, to allow it\.$/);
     }
-    // A name is accepted (it is checked at each connection), and so is the allowed address.
-    const byName = await newEndpoint(conn, `http://localhost:${countingPort}/`);
-    await newEndpoint(conn, allowedUrl);
+    expect(expectProblem(await call(conn, 'POST', '/api/v1/webhook-endpoints', { url: `http://localhost:${countingPort}/` }), 422, 'validation-error').detail).toMatch(
+      /^localhost resolves to (127\.0\.0\.1|::1), a loopback address/,
+    );
+    // The allowed address is accepted, and cannot be moved to a refused one.
+    const allowed = await newEndpoint(conn, allowedUrl);
     for (const url of refused) {
-      const problem = expectProblem(await call(conn, 'PATCH', `/api/v1/webhook-endpoints/${byName.id}`, { url }), 422, 'validation-error');
+      const problem = expectProblem(await call(conn, 'PATCH', `/api/v1/webhook-endpoints/${allowed.id}`, { url }), 422, 'validation-error');
       expect(problem.errors!.map((e) => e.pointer), url).toEqual(['/url']);
     }
-    expect((await call(conn, 'GET', `/api/v1/webhook-endpoints/${byName.id}`)).body.url).toBe(`http://localhost:${countingPort}/`);
+    expect((await call(conn, 'GET', `/api/v1/webhook-endpoints/${allowed.id}`)).body.url).toBe(allowedUrl);
     const listed = (await call<{ data: { url: string }[] }>(conn, 'GET', '/api/v1/webhook-endpoints?pageSize=100')).body.data;
-    expect(listed.map((e) => e.url).sort()).toEqual([allowedUrl, `http://localhost:${countingPort}/`].sort());
-    expect(connections).toBe(0);
-  });
-
-  it('refuses at connect time a name that resolves to loopback: the attempt records why, and no connection is made', async () => {
-    const endpoint = await newEndpoint(conn, `http://localhost:${countingPort}/`);
-    const { message, attempt } = await pingAndWait(conn, endpoint.id);
-    expect(attempt).toMatchObject({ statusCode: null, responseBody: null, url: `http://localhost:${countingPort}/` });
-    expect(attempt.error).toMatch(/^address not allowed: /);
-    expect(attempt.error).toMatch(/127\.0\.0\.1|::1/);
-    expect(message).toMatchObject({ status: 'pending', lastStatusCode: null, lastError: attempt.error });
+    expect(listed.map((e) => e.url)).toEqual([allowedUrl]);
     expect(connections).toBe(0);
   });
 
@@ -156,13 +151,14 @@ describe('webhook deliveries and private addresses (SSRF)', () => {
     expect(connections).toBe(0);
   });
 
-  it('checks the address when connecting, not only at registration: an endpoint stored while loopback was allowed is refused after a restart without it', { timeout: 90_000 }, async () => {
+  it('checks the address when connecting, not only at registration: endpoints stored while loopback was allowed (by address or by name) are refused after a restart without it', { timeout: 90_000 }, async () => {
     const db: TestDatabase = await createTestDatabase();
     try {
       const permissive = await startServerProcess({ WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true' }, db);
       const permissiveConn = { baseUrl: permissive.url, key: permissive.adminKey };
       const v4 = await newEndpoint(permissiveConn, `http://127.0.0.1:${countingPort}/`);
       const v6 = await newEndpoint(permissiveConn, `http://[::1]:${countingPort}/`);
+      const byName = await newEndpoint(permissiveConn, `http://localhost:${countingPort}/`);
       await permissive.stop();
 
       const strict = await startServerProcess({}, db);
@@ -173,6 +169,11 @@ describe('webhook deliveries and private addresses (SSRF)', () => {
           expect(attempt.statusCode, endpoint.url).toBeNull();
           expect(attempt.error, endpoint.url).toMatch(/^address not allowed: /);
         }
+        // The name is resolved when connecting, and what it resolves to is refused.
+        const { attempt, message } = await pingAndWait(strictConn, byName.id);
+        expect(attempt).toMatchObject({ statusCode: null, responseBody: null, url: `http://localhost:${countingPort}/` });
+        expect(attempt.error).toMatch(/^address not allowed: .*(127\.0\.0\.1|::1)/);
+        expect(message).toMatchObject({ status: 'pending', lastStatusCode: null, lastError: attempt.error });
         await new Promise((r) => setTimeout(r, 500));
         expect(connections).toBe(0);
       } finally {

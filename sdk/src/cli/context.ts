@@ -45,7 +45,9 @@ export class Context {
   }
 
   storedProfile(): Profile | undefined {
-    return this.configFile().profiles[this.profileName];
+    const { profiles } = this.configFile();
+    // Own entries only: a profile named `constructor` or `toString` is not one stored.
+    return Object.hasOwn(profiles, this.profileName) ? profiles[this.profileName] : undefined;
   }
 
   settings(): Settings {

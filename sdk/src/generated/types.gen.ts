@@ -7,18 +7,6 @@ export type ClientOptions = {
 export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest;
 
 /**
- * Health
- *
- * The process is up.
- */
-export type Health = {
-    /**
-     * Always `ok`.
-     */
-    status: 'ok';
-};
-
-/**
  * ValidationIssue
  *
  * One problem found while validating the request.
@@ -80,6 +68,18 @@ export type Problem = {
      * Validation issues, present on `validation-error` problems.
      */
     errors?: Array<ValidationIssue>;
+};
+
+/**
+ * Health
+ *
+ * The process is up.
+ */
+export type Health = {
+    /**
+     * Always `ok`.
+     */
+    status: 'ok';
 };
 
 /**
@@ -2274,6 +2274,22 @@ export type WebhookTimestampHeader = string;
  * Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
  */
 export type WebhookSignatureHeader = string;
+
+export type GetRootData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/';
+};
+
+export type GetRootErrors = {
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetRootError = GetRootErrors[keyof GetRootErrors];
 
 export type GetHealthData = {
     body?: never;

@@ -24,6 +24,9 @@ const schema = z.object({
   RATE_LIMIT_WRITE: budget(120),
   RATE_LIMIT_RUN: budget(60),
   RATE_LIMIT_COSTLY: budget(10),
+  HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
+  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(65_000),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(1024 * 1024),
   RESPONSE_VALIDATION: z.enum(['strict', 'log', 'off']).optional(),
   LEASE_SECONDS: z.coerce.number().int().min(5).max(3600).default(30),
@@ -57,6 +60,11 @@ export type Config = {
   bootstrapKey: string | undefined;
   rateLimits: Record<'read' | 'write' | 'run' | 'costly', number>;
   bodyLimitBytes: number;
+  /**
+   * Slow clients: the request line and headers must arrive within `headersTimeoutMs`, the whole
+   * request within `requestTimeoutMs`; an idle kept-alive connection is closed after `keepAliveTimeoutMs`.
+   */
+  http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
   /** strict: a response that breaks the contract becomes a 500; log: it is logged and sent. */
   responseValidation: 'strict' | 'log' | 'off';
   runs: { leaseSeconds: number; reaperIntervalMs: number };
@@ -90,6 +98,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!c.SWITCHBOARD_MASTER_KEY && database.client === 'pg') {
     throw new ConfigError('Invalid configuration:\n  SWITCHBOARD_MASTER_KEY: required with PostgreSQL, and the same on every replica (openssl rand -base64 32)');
   }
+  if (c.HTTP_REQUEST_TIMEOUT_MS < c.HTTP_HEADERS_TIMEOUT_MS) {
+    throw new ConfigError(
+      `Invalid configuration:\n  HTTP_REQUEST_TIMEOUT_MS: must be at least HTTP_HEADERS_TIMEOUT_MS (${c.HTTP_HEADERS_TIMEOUT_MS}): the whole request includes its headers`,
+    );
+  }
   const masterKeys = {
     current: c.SWITCHBOARD_MASTER_KEY ? parseMasterKey(c.SWITCHBOARD_MASTER_KEY) : undefined,
     previous: (c.SWITCHBOARD_PREVIOUS_MASTER_KEYS?.split(',') ?? []).map((k) => parseMasterKey(k)!),
@@ -104,6 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bootstrapKey: c.SWITCHBOARD_BOOTSTRAP_KEY,
     rateLimits: { read: c.RATE_LIMIT_READ, write: c.RATE_LIMIT_WRITE, run: c.RATE_LIMIT_RUN, costly: c.RATE_LIMIT_COSTLY },
     bodyLimitBytes: c.BODY_LIMIT_BYTES,
+    http: { headersTimeoutMs: c.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: c.HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: c.HTTP_KEEP_ALIVE_TIMEOUT_MS },
     responseValidation: c.RESPONSE_VALIDATION ?? (c.NODE_ENV === 'production' ? 'log' : 'strict'),
     runs: { leaseSeconds: c.LEASE_SECONDS, reaperIntervalMs: c.REAPER_INTERVAL_MS },
     schedules: { intervalMs: c.SCHEDULER_INTERVAL_MS, misfireMs: c.SCHEDULE_MISFIRE_SECONDS * 1000 },

@@ -4,6 +4,26 @@
  */
 
 export interface paths {
+    "/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Redirect to the API reference
+         * @description Redirects to the interactive API reference at `/api/docs`, so a browser opened on the server's address lands on it. Public and not authenticated.
+         */
+        get: operations["getRoot"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -2157,17 +2177,6 @@ export interface webhooks {
 export interface components {
     schemas: {
         /**
-         * Health
-         * @description The process is up.
-         */
-        Health: {
-            /**
-             * @description Always `ok`.
-             * @constant
-             */
-            status: "ok";
-        };
-        /**
          * ValidationIssue
          * @description One problem found while validating the request.
          */
@@ -2217,6 +2226,17 @@ export interface components {
             requestId: string;
             /** @description Validation issues, present on `validation-error` problems. */
             errors?: components["schemas"]["ValidationIssue"][];
+        };
+        /**
+         * Health
+         * @description The process is up.
+         */
+        Health: {
+            /**
+             * @description Always `ok`.
+             * @constant
+             */
+            status: "ok";
         };
         /**
          * Readiness
@@ -4326,6 +4346,31 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    getRoot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Found; the API reference is at `Location`. */
+            302: {
+                headers: {
+                    /**
+                     * @description Where the API reference is.
+                     * @example /api/docs
+                     */
+                    Location: "/api/docs";
+                    "Request-Id": components["headers"]["Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            500: components["responses"]["SystemInternalError"];
+        };
+    };
     getHealth: {
         parameters: {
             query?: never;

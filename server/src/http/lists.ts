@@ -48,7 +48,8 @@ export async function listPage<Row, Item>(
   const sort = params.sort ?? '-createdAt';
   const descending = sort.startsWith('-');
   const direction = descending ? 'desc' : 'asc';
-  const order = orderBy(query, sortColumns[sort.replace(/^-/, '')] ?? 'created_at', direction);
+  const key = sort.replace(/^-/, '');
+  const order = orderBy(query, Object.hasOwn(sortColumns, key) ? sortColumns[key]! : 'created_at', direction);
 
   const [counted] = await queryRows<{ total: number | string }>(query.clone().clearSelect().clearOrder().count({ total: '*' }));
   const rows = await queryRows<Row>(query.clone().orderByRaw(`${order}, ${tieBreaker} ${direction}`).limit(pageSize).offset((page - 1) * pageSize));

@@ -95,7 +95,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
         if (op.requestBody.required) issues.push({ pointer: '', in: 'body', detail: 'A request body is required.' });
       } else {
         const type = (ctx.get('content-type').split(';')[0] ?? '').trim().toLowerCase();
-        issues.push(...(validators.body[type]?.(body) ?? []).map((i) => ({ ...i, in: 'body' as const })));
+        issues.push(...(validators.body.get(type)?.(body) ?? []).map((i) => ({ ...i, in: 'body' as const })));
       }
     }
     if (issues.length) throw new ProblemError('validation-error', `The request has ${issues.length} invalid value${issues.length > 1 ? 's' : ''}.`, { errors: issues });
@@ -191,7 +191,10 @@ function send(ctx: Context, op: OperationSpec, validators: OperationValidators, 
   const json = isJsonBody(result.body) ? (serialized ?? JSON.stringify(result.body)) : undefined;
   ctx.set(withEtag(op, result, json));
   if ((result.body === undefined && !result.stream) || result.status === 204) {
-    ctx.body = null;
+    // Koa answers a null body with 204; a redirect keeps its status, with an empty body.
+    const redirect = result.status >= 300 && result.status < 400;
+    ctx.body = redirect ? '' : null;
+    if (redirect) ctx.remove('Content-Type');
     return;
   }
   if (result.contentType) ctx.type = result.contentType;

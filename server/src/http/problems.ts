@@ -16,6 +16,12 @@ export const problemTypes = {
   forbidden: { status: 403, title: 'Forbidden', description: "The credential is valid but its scopes or application do not allow this operation." },
   'not-found': { status: 404, title: 'Not found', description: 'No such resource exists, or it belongs to another tenant.' },
   'method-not-allowed': { status: 405, title: 'Method not allowed', description: 'The resource exists but does not support this method; see the Allow header.' },
+  'request-timeout': {
+    status: 408,
+    title: 'Request timeout',
+    description:
+      'The request line and headers (or the whole request) did not arrive within the time the server allows (HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS); the connection was closed.',
+  },
   conflict: { status: 409, title: 'Conflict', description: 'The request conflicts with the current state of the resource.' },
   'invalid-transition': {
     status: 409,
@@ -43,6 +49,11 @@ export const problemTypes = {
     status: 415,
     title: 'Unsupported media type',
     description: 'The request body has a Content-Type this operation does not accept. Send application/json (or application/merge-patch+json for PATCH).',
+  },
+  'request-header-fields-too-large': {
+    status: 431,
+    title: 'Request header fields too large',
+    description: 'The request line and headers are larger than the server accepts (16 KiB in all); the connection was closed.',
   },
   'validation-error': {
     status: 422,

@@ -29,7 +29,7 @@ export function allHandlers({ spec, db, bus, config, logger, streams, sealer }: 
     ...organizationHandlers,
     ...applicationHandlers(bus),
     ...apiKeyHandlers(bus),
-    ...agentHandlers,
+    ...agentHandlers({ allowPrivate: config.runnerAllowPrivateAddresses, allowList: [] }),
     ...runHandlers(bus),
     ...scheduleHandlers,
     ...triggerHandlers(bus, sealer),

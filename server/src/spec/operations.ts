@@ -38,6 +38,12 @@ export type OperationSpec = {
   appScoped: boolean;
   /** Declares 422, so invalid input is reported as validation-error. */
   declaresValidation: boolean;
+  /**
+   * `x-unknown-query-parameters: ignore`: query parameters the operation does not declare are
+   * ignored (public read-only routes, which load balancers call with cache busters) instead of
+   * refused with 422.
+   */
+  ignoresUnknownQuery: boolean;
   /** Who calls it: an application key, a runner with its token, or an external system with a trigger's own credential. */
   credential: 'key' | 'runner' | 'trigger';
   /** Accepts the credential as `?token=` (realtime routes, for EventSource). */
@@ -125,7 +131,8 @@ export function extractOperations(doc: OpenApiDocument): OperationSpec[] {
         requiredScope: op['x-required-scope'] as Scope | undefined,
         idempotent: parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key'),
         appScoped: parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === 'x-app-id'),
-        declaresValidation: '422' in responses,
+        declaresValidation: Object.hasOwn(responses, '422'),
+        ignoresUnknownQuery: op['x-unknown-query-parameters'] === 'ignore',
         credential: op['x-credential'] === 'runner' || op['x-credential'] === 'trigger' ? op['x-credential'] : 'key',
         tokenInQuery: security.some((s) => 'tokenQuery' in (s as object)),
       });

@@ -18,6 +18,8 @@ function createAjv(options: { forParameters: boolean }) {
     coerceTypes: options.forParameters ? 'array' : false,
     useDefaults: options.forParameters,
     validateFormats: true,
+    // Errors carry the value they refuse, which the messages quote (errors only: valid input pays nothing).
+    verbose: true,
   });
   addFormats(ajv);
   // RFC 3339 allows a leap second (23:59:60) that JavaScript dates cannot hold: such a value is
@@ -35,8 +37,8 @@ export type BodyValidator = (body: unknown) => ValidationIssue[];
 
 export type OperationValidators = {
   parameters: ParameterValidator;
-  /** Keyed by request content type. */
-  body: Record<string, BodyValidator>;
+  /** Keyed by request content type (a header's value: a Map, so no inherited member answers). */
+  body: Map<string, BodyValidator>;
   /** By `${status}:${contentType}`; undefined when that response has no such body. */
   response: (key: string) => ValidateFunction | undefined;
 };
@@ -49,6 +51,19 @@ const once = <T>(make: () => T): (() => T) => {
 
 const ref = (pointer: string) => ({ $ref: `${SPEC_ID}#${pointer.split('/').map(encodeURIComponent).join('/')}` });
 
+const quoted = (value: unknown) => {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}...` : text);
+};
+
+/** Ajv's message, made to say what would have been accepted: the allowed values of an enum, the value a pattern refused. */
+function messageOf(e: ErrorObject): string {
+  if (e.keyword === 'enum') return `must be one of: ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}`;
+  if (e.keyword === 'const') return `must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`;
+  if (e.keyword === 'pattern' && typeof e.data === 'string') return `must match the pattern ${(e.params as { pattern: string }).pattern}, and ${quoted(e.data)} does not`;
+  return e.message ?? 'is invalid';
+}
+
 export function bodyIssues(errors: ErrorObject[] | null | undefined): ValidationIssue[] {
   return (errors ?? []).map((e) => {
     if (e.keyword === 'additionalProperties') {
@@ -59,7 +74,7 @@ export function bodyIssues(errors: ErrorObject[] | null | undefined): Validation
       const prop = (e.params as { missingProperty: string }).missingProperty;
       return { pointer: `${e.instancePath}/${prop}`, detail: `Required field "${prop}" is missing.` };
     }
-    return { pointer: e.instancePath, detail: `${e.instancePath ? `"${e.instancePath}"` : 'The body'} ${e.message ?? 'is invalid'}.` };
+    return { pointer: e.instancePath, detail: `${e.instancePath ? `"${e.instancePath}"` : 'The body'} ${messageOf(e)}.` };
   });
 }
 
@@ -87,7 +102,8 @@ export function compileValidators(doc: OpenApiDocument, operations: OperationSpe
         type: 'object',
         properties: Object.fromEntries(params.map((p) => [key(p.name), ref(p.schemaPointer)])),
         required: params.filter((p) => p.required).map((p) => key(p.name)),
-        additionalProperties: location !== 'query' ? true : false,
+        // Headers always carry more than an operation reads; unknown query parameters are refused unless the operation ignores them.
+        additionalProperties: location !== 'query' || op.ignoresUnknownQuery,
       };
       byLocation.set(location, once(() => coercingAjv.compile(schema)));
     }
@@ -106,17 +122,17 @@ export function compileValidators(doc: OpenApiDocument, operations: OperationSpe
         }
         const name = e.instancePath.split('/')[1] ?? '';
         const shown = original.get(name) ?? name;
-        return { parameter: shown, in: location, detail: `The ${location} parameter "${shown}" ${e.message ?? 'is invalid'}.` };
+        return { parameter: shown, in: location, detail: `The ${location} parameter "${shown}" ${messageOf(e)}.` };
       });
     };
 
-    const body: Record<string, BodyValidator> = {};
+    const body = new Map<string, BodyValidator>();
     for (const [type, pointer] of Object.entries(op.requestBody?.schemaPointers ?? {})) {
       const validator = once(() => strictAjv.compile(ref(pointer)));
-      body[type] = (value) => {
+      body.set(type, (value) => {
         const validate = validator();
         return validate(value) ? [] : bodyIssues(validate.errors);
-      };
+      });
     }
 
     const responses = new Map<string, () => ValidateFunction>();

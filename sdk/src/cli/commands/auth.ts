@@ -67,7 +67,7 @@ GET /api/v1/organization and stored in ${configPath()} (mode 0600).`,
     const config = ctx.configFile();
     const out = ctx.out;
     const name = ctx.profileName;
-    if (!config.profiles[name]) {
+    if (!ctx.storedProfile()) {
       out.print(`Profile "${name}" is not logged in.`);
       return;
     }

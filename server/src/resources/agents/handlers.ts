@@ -1,5 +1,6 @@
 import { defineHandlers } from '../../http/handler-types.js';
 import { ProblemError, type ValidationIssue } from '../../http/problems.js';
+import { assertAllowedUrl, type AddressPolicy } from '../../security/addresses.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { recordEvent } from '../webhooks/outbox.js';
 import * as store from './store.js';
@@ -13,6 +14,10 @@ function assertConsistent(spec: store.AgentSpec) {
   if (spec.runtime !== 'http' && spec.url) errors.push({ pointer: '/url', in: 'body', detail: `An agent with runtime "${spec.runtime}" takes no url.` });
   if (errors.length) throw new ProblemError('validation-error', errors.map((e) => e.detail).join(' '), { errors });
 }
+
+/** An http agent's URL is held to the runner's address rule when it is set, as a webhook endpoint's is; runners check again when they connect. */
+const assertCallable = (url: string | null, policy: AddressPolicy) =>
+  url ? assertAllowedUrl(url, policy, 'Set RUNNER_ALLOW_PRIVATE_ADDRESSES=true to allow it.') : Promise.resolve();
 
 /** The status machine of an agent: which states each action may leave from. */
 const transitions = {
@@ -33,72 +38,76 @@ async function transition(db: Parameters<typeof store.getAgent>[0], applicationI
   return { status: 200 as const, body: agent };
 }
 
-export const agentHandlers = defineHandlers({
-  listAgents: async ({ db, auth, query }) => ({ status: 200, body: await store.listAgents(db, auth.applicationId, query) }),
+/** `policy`: which addresses http agents may be called on (RUNNER_ALLOW_PRIVATE_ADDRESSES). */
+export const agentHandlers = (policy: AddressPolicy) =>
+  defineHandlers({
+    listAgents: async ({ db, auth, query }) => ({ status: 200, body: await store.listAgents(db, auth.applicationId, query) }),
 
-  createAgent: async ({ db, auth, body }) => {
-    const spec: store.AgentSpec = {
-      name: body.name,
-      description: body.description ?? null,
-      instructions: body.instructions ?? '',
-      model: body.model,
-      tools: body.tools ?? [],
-      config: body.config ?? {},
-      runtime: body.runtime ?? 'runner',
-      url: body.url ?? null,
-      labels: body.labels ?? [],
-      limits: { ...DEFAULT_LIMITS, ...body.limits },
-    };
-    assertConsistent(spec);
-    const agent = await store.insertAgent(db, auth.applicationId, spec);
-    await recordEvent(db, auth.applicationId, 'agent.created', agent);
-    return { status: 201, body: agent, headers: { Location: `/api/v1/agents/${agent.id}` } };
-  },
+    createAgent: async ({ db, auth, body }) => {
+      const spec: store.AgentSpec = {
+        name: body.name,
+        description: body.description ?? null,
+        instructions: body.instructions ?? '',
+        model: body.model,
+        tools: body.tools ?? [],
+        config: body.config ?? {},
+        runtime: body.runtime ?? 'runner',
+        url: body.url ?? null,
+        labels: body.labels ?? [],
+        limits: { ...DEFAULT_LIMITS, ...body.limits },
+      };
+      assertConsistent(spec);
+      await assertCallable(spec.url, policy);
+      const agent = await store.insertAgent(db, auth.applicationId, spec);
+      await recordEvent(db, auth.applicationId, 'agent.created', agent);
+      return { status: 201, body: agent, headers: { Location: `/api/v1/agents/${agent.id}` } };
+    },
 
-  getAgent: async ({ db, auth, path }) => ({ status: 200, body: await store.getAgent(db, auth.applicationId, path.agentId) }),
+    getAgent: async ({ db, auth, path }) => ({ status: 200, body: await store.getAgent(db, auth.applicationId, path.agentId) }),
 
-  updateAgent: async ({ db, auth, path, body, checkIfMatch }) => {
-    const current = await store.getAgent(db, auth.applicationId, path.agentId, { forUpdate: true });
-    checkIfMatch(current);
-    if (current.status === 'retired') throw new ProblemError('invalid-transition', 'Cannot update an agent that is retired.');
-    const { name, description, instructions, model, tools, config, runtime, url, labels, limits } = current;
-    const merged = mergePatch({ name, description, instructions, model, tools, config, runtime, url, labels, limits }, body);
-    // A merge patch removes what it sets to null; for nullable fields that means null.
-    const next: store.AgentSpec = {
-      ...merged,
-      description: merged.description ?? null,
-      url: merged.url ?? null,
-      limits: { ...merged.limits, maxConcurrentRuns: merged.limits.maxConcurrentRuns ?? null },
-    };
-    assertConsistent(next);
-    await store.updateAgent(db, current, next);
-    const agent = await store.getAgent(db, auth.applicationId, current.id);
-    await recordEvent(db, auth.applicationId, 'agent.updated', agent);
-    return { status: 200, body: agent };
-  },
+    updateAgent: async ({ db, auth, path, body, checkIfMatch }) => {
+      const current = await store.getAgent(db, auth.applicationId, path.agentId, { forUpdate: true });
+      checkIfMatch(current);
+      if (current.status === 'retired') throw new ProblemError('invalid-transition', 'Cannot update an agent that is retired.');
+      const { name, description, instructions, model, tools, config, runtime, url, labels, limits } = current;
+      const merged = mergePatch({ name, description, instructions, model, tools, config, runtime, url, labels, limits }, body);
+      // A merge patch removes what it sets to null; for nullable fields that means null.
+      const next: store.AgentSpec = {
+        ...merged,
+        description: merged.description ?? null,
+        url: merged.url ?? null,
+        limits: { ...merged.limits, maxConcurrentRuns: merged.limits.maxConcurrentRuns ?? null },
+      };
+      assertConsistent(next);
+      if (next.url !== current.url) await assertCallable(next.url, policy);
+      await store.updateAgent(db, current, next);
+      const agent = await store.getAgent(db, auth.applicationId, current.id);
+      await recordEvent(db, auth.applicationId, 'agent.updated', agent);
+      return { status: 200, body: agent };
+    },
 
-  deleteAgent: async ({ db, auth, path, checkIfMatch }) => {
-    const current = await store.getAgent(db, auth.applicationId, path.agentId, { forUpdate: true });
-    checkIfMatch(current);
-    if (await db('runs').where({ agent_id: current.id }).first('id')) {
-      throw new ProblemError('conflict', 'The agent has runs, which are the record of what it did; retire it instead of deleting it.');
-    }
-    await store.deleteAgent(db, current.id);
-    await recordEvent(db, auth.applicationId, 'agent.deleted', current);
-    return { status: 204, body: undefined };
-  },
+    deleteAgent: async ({ db, auth, path, checkIfMatch }) => {
+      const current = await store.getAgent(db, auth.applicationId, path.agentId, { forUpdate: true });
+      checkIfMatch(current);
+      if (await db('runs').where({ agent_id: current.id }).first('id')) {
+        throw new ProblemError('conflict', 'The agent has runs, which are the record of what it did; retire it instead of deleting it.');
+      }
+      await store.deleteAgent(db, current.id);
+      await recordEvent(db, auth.applicationId, 'agent.deleted', current);
+      return { status: 204, body: undefined };
+    },
 
-  pauseAgent: ({ db, auth, path }) => transition(db, auth.applicationId, path.agentId, 'pause'),
-  resumeAgent: ({ db, auth, path }) => transition(db, auth.applicationId, path.agentId, 'resume'),
-  retireAgent: ({ db, auth, path }) => transition(db, auth.applicationId, path.agentId, 'retire'),
+    pauseAgent: ({ db, auth, path }) => transition(db, auth.applicationId, path.agentId, 'pause'),
+    resumeAgent: ({ db, auth, path }) => transition(db, auth.applicationId, path.agentId, 'resume'),
+    retireAgent: ({ db, auth, path }) => transition(db, auth.applicationId, path.agentId, 'retire'),
 
-  listAgentVersions: async ({ db, auth, path, query }) => {
-    const agent = await store.getAgent(db, auth.applicationId, path.agentId);
-    return { status: 200, body: await store.listVersions(db, agent.id, query) };
-  },
+    listAgentVersions: async ({ db, auth, path, query }) => {
+      const agent = await store.getAgent(db, auth.applicationId, path.agentId);
+      return { status: 200, body: await store.listVersions(db, agent.id, query) };
+    },
 
-  getAgentVersion: async ({ db, auth, path }) => {
-    const agent = await store.getAgent(db, auth.applicationId, path.agentId);
-    return { status: 200, body: await store.getVersion(db, agent.id, path.version) };
-  },
-});
+    getAgentVersion: async ({ db, auth, path }) => {
+      const agent = await store.getAgent(db, auth.applicationId, path.agentId);
+      return { status: 200, body: await store.getVersion(db, agent.id, path.version) };
+    },
+  });

@@ -19,7 +19,9 @@ export function cronFor(cron: string, timezone: string): Cron {
     pattern = new Cron(cron, { timezone: errors.length ? 'UTC' : timezone, paused: true, mode: '5-or-6-parts' });
     if (!pattern.nextRun(new Date())) errors.push({ pointer: '/cron', in: 'body', detail: `"${cron}" never matches a future time.` });
   } catch (err) {
-    errors.push({ pointer: '/cron', in: 'body', detail: `"${cron}" is not a valid cron expression: ${(err as Error).message}` });
+    // croner prefixes its messages with its class name, which means nothing to the client.
+    const reason = (err as Error).message.replace(/^CronPattern:\s*/, '').replace(/\.?$/, '.');
+    errors.push({ pointer: '/cron', in: 'body', detail: `"${cron}" is not a valid cron expression: ${reason}` });
   }
   if (errors.length) throw new ProblemError('validation-error', errors.map((e) => e.detail).join(' '), { errors });
   return pattern!;

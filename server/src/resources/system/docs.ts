@@ -42,19 +42,20 @@ export const DOCS_PAGE = `<!doctype html>
 type Asset = { contentType: string; body: Buffer };
 
 /** Swagger UI is served from the installed package: no CDN, so it works offline. Read once, on first use. */
-const files: Record<string, string> = {
-  'swagger-ui.css': 'text/css',
-  'swagger-ui-bundle.js': 'application/javascript',
-  'swagger-ui-standalone-preset.js': 'application/javascript',
-  'favicon-32x32.png': 'image/png',
-  'favicon-16x16.png': 'image/png',
-};
+// A Map: the name comes from the URL, and a plain object would answer `constructor` or `__proto__` too.
+const files = new Map<string, string>([
+  ['swagger-ui.css', 'text/css'],
+  ['swagger-ui-bundle.js', 'application/javascript'],
+  ['swagger-ui-standalone-preset.js', 'application/javascript'],
+  ['favicon-32x32.png', 'image/png'],
+  ['favicon-16x16.png', 'image/png'],
+]);
 const cache = new Map<string, Asset>([['swagger-initializer.js', { contentType: 'application/javascript', body: Buffer.from(INITIALIZER) }]]);
 
 export function docsAsset(name: string): Asset | undefined {
   const cached = cache.get(name);
   if (cached) return cached;
-  const contentType = files[name];
+  const contentType = files.get(name);
   if (!contentType) return undefined;
   const asset = { contentType, body: readFileSync(join(distDir, name)) };
   cache.set(name, asset);

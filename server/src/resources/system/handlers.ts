@@ -20,6 +20,9 @@ function problemPage(code: ProblemCode): string {
 
 export function systemHandlers(spec: BundledSpec, checkDatabase: () => Promise<void>) {
   return defineHandlers({
+    // A browser opened on the server's address lands on the API reference.
+    getRoot: async () => ({ status: 302, body: undefined, headers: { Location: '/api/docs' } }),
+
     getHealth: async () => ({ status: 200, body: { status: 'ok' } }),
 
     getReadiness: async () => {
@@ -48,7 +51,8 @@ export function systemHandlers(spec: BundledSpec, checkDatabase: () => Promise<v
     },
 
     getProblemType: async ({ path }) => {
-      if (!(path.code in problemTypes)) throw new ProblemError('not-found', `No problem type ${path.code}.`);
+      // Own properties only: `constructor` or `toString` is no problem type.
+      if (!Object.hasOwn(problemTypes, path.code)) throw new ProblemError('not-found', `No problem type ${path.code}.`);
       return { status: 200, body: problemPage(path.code as ProblemCode), contentType: 'text/html; charset=utf-8' };
     },
   });

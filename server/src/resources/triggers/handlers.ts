@@ -51,14 +51,15 @@ function authenticateCall(input: HandlerInput<'invokeTrigger'>, row: store.Trigg
 function mapInput(payload: Record<string, unknown>, mapping: store.InputMapping): Record<string, unknown> {
   if (!mapping) return payload;
   const errors: ValidationIssue[] = [];
-  const input: Record<string, unknown> = {};
+  const fields: [string, unknown][] = [];
   for (const [field, pointer] of Object.entries(mapping)) {
     const { found, value } = resolvePointer(payload, pointer);
-    if (found) input[field] = value;
+    if (found) fields.push([field, value]);
     else errors.push({ pointer, in: 'body', detail: `The payload has nothing at ${pointer} (mapped to input field "${field}").` });
   }
   if (errors.length) throw new ProblemError('validation-error', 'The payload lacks fields the trigger maps into the run input.', { errors });
-  return input;
+  // fromEntries defines each field: one the client named `__proto__` stays a field, not the object's prototype.
+  return Object.fromEntries(fields);
 }
 
 export function triggerHandlers(bus: EventBus, sealer: Sealer) {

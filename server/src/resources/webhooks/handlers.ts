@@ -2,7 +2,7 @@ import type { Executor } from '../../db/database.js';
 import { etagHeaderWithout } from '../../http/etag.js';
 import { defineHandlers } from '../../http/handler-types.js';
 import { ProblemError } from '../../http/problems.js';
-import { urlRefusal, type AddressPolicy } from '../../security/addresses.js';
+import { assertAllowedUrl, type AddressPolicy } from '../../security/addresses.js';
 import type { Sealer } from '../../security/sealer.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { recordEvent, wakeAfterCommit } from './outbox.js';
@@ -10,18 +10,9 @@ import * as store from './store.js';
 
 const DEFAULT_GRACE_SECONDS = 86_400;
 
-/** A URL whose host is an address the server will never connect to is refused now, not at each delivery. */
-function assertDeliverable(url: string, policy: AddressPolicy) {
-  const refuse = (detail: string) => new ProblemError('validation-error', detail, { errors: [{ pointer: '/url', in: 'body', detail }] });
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw refuse(`${url} is not a URL a delivery can be sent to: it needs a host.`);
-  }
-  const refusal = urlRefusal(parsed, policy);
-  if (refusal) throw refuse(refusal);
-}
+/** A URL whose host is (or resolves to) an address the server will not connect to is refused now, not at each delivery. */
+const assertDeliverable = (url: string, policy: AddressPolicy) =>
+  assertAllowedUrl(url, policy, 'List the address in WEBHOOK_ALLOWED_ADDRESSES, or set WEBHOOK_ALLOW_PRIVATE_ADDRESSES=true, to allow it.');
 
 const requireEnabled = (row: store.EndpointRow, action: string) => {
   if (row.disabled_reason) throw new ProblemError('invalid-transition', `Cannot ${action}: the endpoint is disabled (${row.disabled_reason}); enable it first.`);
@@ -35,7 +26,7 @@ export function webhookHandlers(sealer: Sealer, policy: AddressPolicy) {
     listWebhookEndpoints: async ({ db, auth, query }) => ({ status: 200, body: await store.listEndpoints(db, auth.applicationId, query) }),
 
     createWebhookEndpoint: async ({ db, auth, body }) => {
-      assertDeliverable(body.url, policy);
+      await assertDeliverable(body.url, policy);
       const endpoint = await store.insertEndpoint(db, sealer, auth.applicationId, {
         url: body.url,
         description: body.description ?? null,
@@ -58,7 +49,7 @@ export function webhookHandlers(sealer: Sealer, policy: AddressPolicy) {
       checkIfMatch(current);
       const { url, description, eventTypes, enabled } = current;
       const next = mergePatch({ url, description, eventTypes, enabled }, body);
-      if (next.url !== url) assertDeliverable(next.url, policy);
+      if (next.url !== url) await assertDeliverable(next.url, policy);
       await store.updateEndpoint(db, row, { url: next.url, description: next.description ?? null, eventTypes: next.eventTypes, enabled: next.enabled });
       if (enabled && !next.enabled) await store.abandonPending(db, row.id, 'The endpoint was disabled.');
       const endpoint = store.toWebhookEndpoint(await endpointIn(db, auth.applicationId, row.id));
