@@ -20,11 +20,12 @@ export class APIPromise<D> implements Promise<D> {
     return (this.#data ??= this.result.then((r) => r.data));
   }
 
-  then<A = D, B = never>(onfulfilled?: ((value: D) => A | PromiseLike<A>) | null, onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+  // `any` as in Promise itself: handlers typed `(e: Error) => ...` keep compiling.
+  then<A = D, B = never>(onfulfilled?: ((value: D) => A | PromiseLike<A>) | null, onrejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<A | B> {
     return this.#parsed().then(onfulfilled, onrejected);
   }
 
-  catch<B = never>(onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<D | B> {
+  catch<B = never>(onrejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<D | B> {
     return this.#parsed().catch(onrejected);
   }
 
