@@ -247,7 +247,7 @@ describe('an error response that is not a problem (a proxy answered)', () => {
     });
     try {
       const client = new Switchboard({ baseUrl: proxy.url, apiKey: key, maxRetries: 0 });
-      const message = (id: string) => client.agents.get(id).catch((e: Error) => e.message);
+      const message = (id: string) => client.agents.get(id).catch((e: unknown) => (e as Error).message);
       expect(await message('text')).toBe('503 Service Unavailable: upstream connect error');
       expect(await message('json')).toBe('400 Bad Request: {"error":"bad things"}');
       expect(await message('empty')).toBe('404 Not Found');

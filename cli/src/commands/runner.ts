@@ -59,10 +59,11 @@ export function registerRunner(program: Command, ctx: Context) {
       allowPrivateAddresses: opts.allowPrivateAddresses,
       onError: (err) => process.stderr.write(`runner: ${(err as Error).message}\n`),
     });
-    process.stderr.write(`Runner ${runnerId} is waiting for runs at ${baseUrl} (Ctrl-C to stop).\n`);
     const stop = () => void worker.stop().then(() => process.exit(0));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    // Said once the signals are handled: whoever reads it may stop the runner at once.
+    process.stderr.write(`Runner ${runnerId} is waiting for runs at ${baseUrl} (Ctrl-C to stop).\n`);
     await worker.done;
   });
 }
