@@ -9,6 +9,9 @@ import { examples } from '../lists.js';
 
 type RunnerFlags = { runnerId?: string; token?: string; name: string; labels: string; concurrency: number; allowPrivateAddresses: boolean };
 
+/** How the user started this command: through npx (npm sets npm_command), or as installed. */
+const invokedAs = () => (process.env.npm_command === 'exec' ? 'npx switchboard' : 'switchboard');
+
 /**
  * How to start this runner again without registering another one. The token is printed whole, this
  * once (the API never shows it again), marked as the secret it is.
@@ -17,7 +20,7 @@ const reuseHint = (runnerId: string, token: string, name: string, baseUrl: strin
 
 SECRET, shown only this once: the runner's token. To start this same runner again later, run:
 
-  SWITCHBOARD_RUNNER_ID=${runnerId} SWITCHBOARD_RUNNER_TOKEN=${token} switchboard runner --base-url ${baseUrl}
+  SWITCHBOARD_RUNNER_ID=${runnerId} SWITCHBOARD_RUNNER_TOKEN=${token} ${invokedAs()} runner --base-url ${baseUrl}
 
 Keep the token like a password: anyone with it can claim this application's runs.
 
