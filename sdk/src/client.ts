@@ -2,10 +2,12 @@ import { createClient, createConfig, type Client } from './generated/client/inde
 import * as api from './generated/sdk.gen.js';
 import type * as T from './generated/types.gen.js';
 import { Webhook } from 'standardwebhooks';
-import { errorFor } from './errors.js';
+import { APIPromise, type DataAndResponse } from './api-promise.js';
+import { responseError } from './errors.js';
 import { PageList, type Page } from './pagination.js';
 import { isTerminalStatus, runEventStream } from './stream.js';
 import { callFetch, type CallOptions, type TransportOptions } from './transport.js';
+import { userAgent } from './user-agent.js';
 
 export type SwitchboardOptions = {
   /** An application key (`sbk_...`), or a runner's token (`sbr_...`); defaults to SWITCHBOARD_API_KEY. */
@@ -60,6 +62,7 @@ export class Switchboard {
       ...(options.appId ? { 'X-App-Id': options.appId } : {}),
       ...(options.endUser ? { 'Switchboard-User': options.endUser } : {}),
       ...(options.version ? { 'Switchboard-Version': options.version } : {}),
+      ...(userAgent ? { 'User-Agent': userAgent } : {}),
     };
     this.transport = {
       fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
@@ -69,20 +72,24 @@ export class Switchboard {
     this.client = createClient(createConfig({ baseUrl: this.baseUrl, headers: this.headers, fetch: this.transport.fetch }));
   }
 
-  /** Runs one generated operation with this client's transport; resolves to its data, or throws a typed error. */
-  private async call<D>(
+  /** Runs one generated operation with this client's transport: its data and response, or a typed error. */
+  private async request<D>(
     operation: (o: { client: Client; fetch: typeof fetch }) => Promise<Result<D>>,
     options: RequestOptions = {},
-  ): Promise<WithResponse<D>> {
+  ): Promise<DataAndResponse<WithResponse<D>>> {
     const fetch = callFetch(this.transport, options);
     // Settled as soon as the body is parsed: an armed timer would hold the attempt's controller for the whole timeout.
     const { data, error, response } = await operation({ client: this.client, fetch }).finally(fetch.settle);
     if (!response) throw error instanceof Error ? error : new Error(String(error));
-    if (!response.ok) throw errorFor(response.status, error as T.Problem | undefined, response.headers);
+    if (!response.ok) throw responseError(response, error);
     const info: ResponseInfo = { requestId: response.headers.get('request-id') ?? undefined, status: response.status, headers: response.headers };
     const result = (data ?? {}) as WithResponse<D>;
     if (typeof result === 'object') Object.defineProperty(result, 'lastResponse', { value: info, enumerable: false });
-    return result;
+    return { data: result, response };
+  }
+
+  private call<D>(operation: (o: { client: Client; fetch: typeof fetch }) => Promise<Result<D>>, options?: RequestOptions): APIPromise<WithResponse<D>> {
+    return new APIPromise(this.request(operation, options));
   }
 
   private list<Item, P extends Page<Item>>(
@@ -90,11 +97,22 @@ export class Switchboard {
     query: { page?: number } | undefined,
     options?: RequestOptions,
   ): PageList<Item, WithResponse<P>> {
-    return new PageList((page) => this.call((o) => fetchPage(page, o), options), query?.page ?? 1);
+    return new PageList((page) => this.request((o) => fetchPage(page, o), options), query?.page ?? 1);
   }
 
   private idempotent(options?: WriteOptions) {
     return { 'Idempotency-Key': options?.idempotencyKey ?? newIdempotencyKey() };
+  }
+
+  /**
+   * Any request to a path under the base URL, with this client's headers, timeout and retries
+   * (the timeout covers the wait for the response headers). Resolves to the `Response` whatever
+   * its status; for the endpoints the SDK does not wrap, or to read a body yourself.
+   */
+  rawRequest(path: string, init: RequestInit = {}, options: RequestOptions = {}): Promise<Response> {
+    const headers = new Headers(this.headers);
+    new Headers(init.headers).forEach((value, name) => headers.set(name, value));
+    return callFetch(this.transport, options, true)(`${this.baseUrl}${path.startsWith('/') ? '' : '/'}${path}`, { ...init, headers });
   }
 
   private async openStream(path: string, lastEventId: string | undefined, signal: AbortSignal): Promise<Response> {
@@ -274,10 +292,10 @@ export class Switchboard {
     get: (runnerId: string, o?: RequestOptions) => this.call((c) => api.getRunner({ ...c, path: { runnerId } }), o),
     delete: (runnerId: string, o?: ConditionalOptions) => this.call((c) => api.deleteRunner({ ...c, path: { runnerId }, headers: ifMatch(o) }), o),
     /** The next run for this runner, waiting up to `wait` seconds; undefined when there is none. */
-    claim: async (runnerId: string, query?: T.ClaimRunData['query'], o?: RequestOptions) => {
+    claim: (runnerId: string, query?: T.ClaimRunData['query'], o?: RequestOptions) => {
       const timeout = Math.max(o?.timeout ?? this.transport.timeout, ((query?.wait ?? 0) + 10) * 1000);
-      const claim = await this.call((c) => api.claimRun({ ...c, path: { runnerId }, query }), { ...o, timeout });
-      return 'lease' in claim ? (claim as WithResponse<T.Claim>) : undefined;
+      const claimed = this.request((c) => api.claimRun({ ...c, path: { runnerId }, query }), { ...o, timeout });
+      return new APIPromise(claimed.then(({ data, response }) => ({ data: 'lease' in data ? (data as WithResponse<T.Claim>) : undefined, response })));
     },
     heartbeat: (leaseId: string, body: T.HeartbeatRequest, o?: RequestOptions) => this.call((c) => api.heartbeatLease({ ...c, path: { leaseId }, body }), o),
     appendEvents: (leaseId: string, body: T.RunEventsAppend, o?: RequestOptions) => this.call((c) => api.appendRunEvents({ ...c, path: { leaseId }, body }), o),

@@ -12,7 +12,7 @@ export class SwitchboardError extends Error {
   readonly headers: Headers;
 
   constructor(status: number, problem: Problem | undefined, headers: Headers, message?: string, options?: { cause?: unknown }) {
-    super(message ?? (problem ? `${problem.title}: ${problem.detail}` : `HTTP ${status}`), options);
+    super(message ?? (problem ? (problem.detail ? `${problem.title}: ${problem.detail}` : problem.title) : `HTTP ${status}`), options);
     this.name = new.target.name;
     this.status = status;
     this.code = problem?.code ?? (status ? `http-${status}` : 'connection-error');
@@ -50,6 +50,14 @@ export class ConnectionError extends SwitchboardError {}
 export class TimeoutError extends SwitchboardError {
   override readonly code: string = 'timeout';
 }
+/** The caller aborted the call with its signal; `cause` is the signal's reason. */
+export class AbortError extends SwitchboardError {
+  override readonly code: string = 'aborted';
+
+  constructor(reason: unknown) {
+    super(0, undefined, new Headers(), 'The call was aborted.', { cause: reason });
+  }
+}
 
 const BY_STATUS: Record<number, typeof SwitchboardError> = {
   400: BadRequestError,
@@ -68,4 +76,25 @@ const BY_STATUS: Record<number, typeof SwitchboardError> = {
 export function errorFor(status: number, problem: Problem | undefined, headers: Headers): SwitchboardError {
   const Kind = BY_STATUS[status] ?? (status >= 500 ? InternalServerError : SwitchboardError);
   return new Kind(status, problem, headers);
+}
+
+const BODY_EXCERPT = 200;
+
+const isProblem = (body: unknown): body is Problem =>
+  typeof body === 'object' && body !== null && typeof (body as Problem).title === 'string' && typeof (body as Problem).status === 'number';
+
+/**
+ * The error for an error response. Its body is a problem when the API answered; anything else
+ * (a proxy's HTML page, plain text) is quoted, shortened, after the status line.
+ */
+export function responseError(response: Pick<Response, 'status' | 'statusText' | 'headers'>, body: unknown): SwitchboardError {
+  const { status, headers } = response;
+  if (isProblem(body)) return errorFor(status, body, headers);
+  const Kind = BY_STATUS[status] ?? (status >= 500 ? InternalServerError : SwitchboardError);
+  // The generated client hands over `{}` for an empty body.
+  const raw = typeof body === 'string' ? body : typeof body === 'object' && body !== null && Object.keys(body).length === 0 ? '' : JSON.stringify(body ?? '');
+  const text = raw.replace(/\s+/g, ' ').trim();
+  const excerpt = text.length > BODY_EXCERPT ? `${text.slice(0, BODY_EXCERPT)}...` : text;
+  const statusLine = `${status}${response.statusText ? ` ${response.statusText}` : ''}`;
+  return new Kind(status, undefined, headers, excerpt ? `${statusLine}: ${excerpt}` : statusLine);
 }

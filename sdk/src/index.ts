@@ -9,6 +9,7 @@ export {
   type ResponseInfo,
   type WithResponse,
 } from './client.js';
+export { APIPromise, type DataAndResponse } from './api-promise.js';
 export * from './errors.js';
 export { PageList, type Page, type Pagination } from './pagination.js';
 export { isTerminalEvent, isTerminalStatus } from './stream.js';

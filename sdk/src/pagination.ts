@@ -7,22 +7,28 @@ export type Page<Item> = { data: Item[]; pagination: Pagination };
  */
 export class PageList<Item, P extends Page<Item>> implements Promise<P>, AsyncIterable<Item> {
   readonly [Symbol.toStringTag] = 'PageList';
-  private first: Promise<P> | undefined;
+  private first: Promise<{ data: P; response: Response }> | undefined;
 
   constructor(
-    private readonly fetchPage: (page: number) => Promise<P>,
+    private readonly fetchPage: (page: number) => Promise<{ data: P; response: Response }>,
     private readonly startPage = 1,
   ) {}
 
-  private firstPage(): Promise<P> {
+  /** The first page with the raw `Response` it came in (its body already read). */
+  withResponse(): Promise<{ data: P; response: Response }> {
     return (this.first ??= this.fetchPage(this.startPage));
   }
 
-  then<A = P, B = never>(onfulfilled?: ((value: P) => A | PromiseLike<A>) | null, onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+  private firstPage(): Promise<P> {
+    return this.withResponse().then((r) => r.data);
+  }
+
+  // `any` as in Promise itself: handlers typed `(e: Error) => ...` keep compiling.
+  then<A = P, B = never>(onfulfilled?: ((value: P) => A | PromiseLike<A>) | null, onrejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<A | B> {
     return this.firstPage().then(onfulfilled, onrejected);
   }
 
-  catch<B = never>(onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<P | B> {
+  catch<B = never>(onrejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<P | B> {
     return this.firstPage().catch(onrejected);
   }
 
@@ -37,7 +43,7 @@ export class PageList<Item, P extends Page<Item>> implements Promise<P>, AsyncIt
       yield page;
       const { page: n, totalPages } = page.pagination;
       if (n >= totalPages || page.data.length === 0) return;
-      page = await this.fetchPage(n + 1);
+      page = (await this.fetchPage(n + 1)).data;
     }
   }
 

@@ -1,4 +1,4 @@
-import { ConnectionError, TimeoutError } from './errors.js';
+import { AbortError, ConnectionError, TimeoutError } from './errors.js';
 
 export type CallOptions = {
   signal?: AbortSignal;
@@ -22,7 +22,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
       'abort',
       () => {
         clearTimeout(timer);
-        reject(signal.reason);
+        reject(new AbortError(signal.reason));
       },
       { once: true },
     );
@@ -63,7 +63,7 @@ export function callFetch(transport: TransportOptions, call: CallOptions = {}, s
   const timeout = call.timeout ?? transport.timeout;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const fetcher: typeof fetch = async (input, init) => {
-    if (call.signal?.aborted) throw call.signal.reason;
+    if (call.signal?.aborted) throw new AbortError(call.signal.reason);
     // The generated client already hands over a Request: copying it once more would only cost time.
     const original = input instanceof Request && init === undefined ? input : new Request(input, init);
     const body = original.body ? await original.arrayBuffer() : undefined;
@@ -86,7 +86,7 @@ export function callFetch(transport: TransportOptions, call: CallOptions = {}, s
       // Without this, a garbage collection could silently disarm the timeout and the caller's abort.
       if (response) keptControllers.set(response, controller);
       if (streaming || failure) clearTimeout(timer);
-      if (call.signal?.aborted) throw call.signal.reason;
+      if (call.signal?.aborted) throw new AbortError(call.signal.reason);
       let again = response !== undefined && attempt < maxRetries && retryable(response);
       if (again instanceof Promise) again = await again;
       if (response && !again) return response;

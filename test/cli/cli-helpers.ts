@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 
 const require = createRequire(import.meta.url);
-/** The built `switchboard` binary. */
-export const CLI = require.resolve('@switchboard/sdk/package.json').replace(/package\.json$/, 'dist/cli.js');
+/** The `switchboard` command: the committed bin, which loads the built CLI. */
+export const CLI = require.resolve('@switchboard/cli/package.json').replace(/package\.json$/, 'bin/switchboard.js');
 
 export type CliResult = { code: number | null; stdout: string; stderr: string };
 

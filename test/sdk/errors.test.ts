@@ -1,6 +1,12 @@
+import { once } from 'node:events';
+import { createServer, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  AbortError,
   AuthenticationError,
+  InternalServerError,
   ConflictError,
   ConnectionError,
   NotFoundError,
@@ -190,5 +196,149 @@ describe('lastResponse on every result', () => {
     expect(Object.keys(copy).sort()).toEqual(Object.keys(agent).sort());
     expect(copy.object).toBe('agent');
     expect({ ...agent }).toEqual(copy);
+  });
+});
+
+/** A loopback HTTP server of this test's own, answering with `handler`. */
+async function loopback(handler: RequestListener): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer(handler);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('an error response that is not a problem (a proxy answered)', () => {
+  const page = `<html>\n<head><title>502 Bad Gateway</title></head>\n<body><center><h1>502 Bad Gateway</h1></center>${'<p>padding</p>'.repeat(40)}</body>\n</html>\n`;
+
+  it('says its status and the start of its body, shortened', async () => {
+    const proxy = await loopback((_req, res) => res.writeHead(502, 'Bad Gateway', { 'Content-Type': 'text/html' }).end(page));
+    try {
+      const err = await new Switchboard({ baseUrl: proxy.url, apiKey: key, maxRetries: 0 }).agents.list().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InternalServerError);
+      const e = err as InternalServerError;
+      expect(e.status).toBe(502);
+      expect(e.problem).toBeUndefined();
+      expect(e.code).toBe('http-502');
+      expect(e.message).toMatch(/^502 Bad Gateway: <html> <head><title>502 Bad Gateway<\/title>/);
+      expect(e.message).not.toContain('undefined');
+      expect(e.message.length).toBeLessThan(260);
+      expect(e.message.endsWith('...')).toBe(true);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('plain text, JSON that is not a problem, and an empty body', async () => {
+    const bodies: Record<string, [number, string, string]> = {
+      '/text': [503, 'text/plain', 'upstream connect error'],
+      '/json': [400, 'application/json', '{"error":"bad things"}'],
+      '/empty': [404, 'text/plain', ''],
+    };
+    const proxy = await loopback((req, res) => {
+      const [status, type, body] = bodies[new URL(req.url!, 'http://x').pathname.replace('/api/v1/agents/', '/')]!;
+      res.writeHead(status, { 'Content-Type': type }).end(body);
+    });
+    try {
+      const client = new Switchboard({ baseUrl: proxy.url, apiKey: key, maxRetries: 0 });
+      const message = (id: string) => client.agents.get(id).catch((e: unknown) => (e as Error).message);
+      expect(await message('text')).toBe('503 Service Unavailable: upstream connect error');
+      expect(await message('json')).toBe('400 Bad Request: {"error":"bad things"}');
+      expect(await message('empty')).toBe('404 Not Found');
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('an aborted call', () => {
+  it('throws AbortError (a SwitchboardError) whose cause is the signal reason, while waiting for the response', async () => {
+    const slow = await loopback(() => {
+      // never answers
+    });
+    try {
+      const controller = new AbortController();
+      const reason = new Error('the user left');
+      const pending = new Switchboard({ baseUrl: slow.url, apiKey: key, maxRetries: 0 }).agents.list(undefined, { signal: controller.signal }).catch((e: unknown) => e);
+      setTimeout(() => controller.abort(reason), 50);
+      const err = await pending;
+      expect(err).toBeInstanceOf(AbortError);
+      expect(err).toBeInstanceOf(SwitchboardError);
+      expect((err as AbortError).name).toBe('AbortError');
+      expect((err as AbortError).code).toBe('aborted');
+      expect((err as AbortError).cause).toBe(reason);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('an already aborted signal, and an abort while waiting to retry, throw AbortError too', async () => {
+    const already = await sb.agents.list(undefined, { signal: AbortSignal.abort('gone') }).catch((e: unknown) => e);
+    expect(already).toBeInstanceOf(AbortError);
+    expect((already as AbortError).cause).toBe('gone');
+
+    const busy = await loopback((_req, res) => res.writeHead(503, { 'Retry-After': '30' }).end());
+    try {
+      const controller = new AbortController();
+      const pending = new Switchboard({ baseUrl: busy.url, apiKey: key, maxRetries: 2 }).agents.list(undefined, { signal: controller.signal }).catch((e: unknown) => e);
+      setTimeout(() => controller.abort(), 100);
+      const err = await pending;
+      expect(err).toBeInstanceOf(AbortError);
+      expect((err as AbortError).cause).toBeInstanceOf(DOMException);
+    } finally {
+      await busy.close();
+    }
+  });
+});
+
+describe('User-Agent', () => {
+  const { version } = createRequire(import.meta.url)('@switchboard/sdk/package.json') as { version: string };
+
+  it('every request from Node says switchboard-sdk/<package version> node/<version>, with the global fetch and the default one', async () => {
+    const seen: IncomingHttpHeaders[] = [];
+    const server = await loopback((req, res) => {
+      seen.push(req.headers);
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"ok"}');
+    });
+    try {
+      await new Switchboard({ baseUrl: server.url, apiKey: key }).system.health();
+      await new Switchboard({ baseUrl: server.url, apiKey: key, fetch: (i, init) => fetch(i, init) }).system.health();
+      await new Switchboard({ baseUrl: server.url, apiKey: key }).rawRequest('/api/v1/agents');
+      expect(seen).toHaveLength(3);
+      for (const headers of seen) expect(headers['user-agent']).toBe(`switchboard-sdk/${version} node/${process.versions.node}`);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('.withResponse()', () => {
+  it('gives the data and the raw Response, with its headers', async () => {
+    const created = await sb.agents.create({ name: uniqueName('with response'), model: 'echo' }).withResponse();
+    expect(created.response).toBeInstanceOf(Response);
+    expect(created.response.status).toBe(201);
+    expect(created.data).toMatchObject({ object: 'agent', model: 'echo' });
+    expect(created.response.headers.get('request-id')).toMatch(REQUEST_ID);
+    expect(created.response.headers.get('request-id')).toBe(created.data.lastResponse.requestId);
+    expect(created.response.headers.get('location')).toBe(`/api/v1/agents/${created.data.id}`);
+
+    const got = await sb.agents.get(created.data.id).withResponse();
+    expect(got.data.id).toBe(created.data.id);
+    expect(got.response.headers.get('etag')).toMatch(/^"[^"]+"$/);
+    expect(got.response.headers.get('ratelimit')).toMatch(/;r=\d+;t=\d+$/);
+
+    const page = await sb.agents.list({ pageSize: 1 }).withResponse();
+    expect(page.data.data).toHaveLength(1);
+    expect(page.response.headers.get('request-id')).toBe(page.data.lastResponse.requestId);
+
+    // Errors are thrown as from the plain call.
+    const missing = await sb.agents.get(absent('agent')).withResponse().catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(NotFoundError);
   });
 });

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,6 +11,17 @@ import { uniqueName } from './helpers.js';
 const run = promisify(execFile);
 const require = createRequire(import.meta.url);
 const SDK_DIR = dirname(require.resolve('@switchboard/sdk/package.json'));
+const CLI_DIR = dirname(require.resolve('@switchboard/cli/package.json'));
+const APACHE_2 = readFileSync(join(SDK_DIR, '../LICENSE'), 'utf8');
+
+/** The files of a package's tarball, without the `package/` prefix. */
+async function tarballFiles(file: string): Promise<string[]> {
+  const { stdout } = await run('tar', ['-tzf', file]);
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((f) => f.replace(/^package\//, ''));
+}
 const TYPES_NODE_VERSION = (JSON.parse(readFileSync(require.resolve('@types/node/package.json'), 'utf8')) as { version: string }).version;
 
 let tmp: string;
@@ -59,18 +70,44 @@ afterAll(() => {
 
 describe('the packed SDK', () => {
   it('contains the built entries, and no sources or tests', async () => {
-    const { stdout } = await run('tar', ['-tzf', tarball]);
-    const files = stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((f) => f.replace(/^package\//, ''));
-    for (const f of ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/node.js', 'dist/node.d.ts', 'dist/runner/index.js', 'dist/runner/index.d.ts', 'dist/generated/index.js']) {
+    const files = await tarballFiles(tarball);
+    for (const f of ['package.json', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/node.js', 'dist/node.d.ts', 'dist/runner/index.js', 'dist/runner/index.d.ts', 'dist/generated/index.js']) {
       expect(files, f).toContain(f);
     }
     expect(files.filter((f) => f.startsWith('src/') || f.includes('/src/'))).toEqual([]);
     expect(files.filter((f) => /(^|\/)(test|tests|__tests__)\/|\.(test|spec)\.[cm]?[jt]s$/.test(f))).toEqual([]);
     expect(files.filter((f) => /\.ts$/.test(f) && !/\.d\.ts$/.test(f))).toEqual([]);
     expect(files.filter((f) => /tsconfig/.test(f))).toEqual([]);
+    // Source maps would point at sources that are not shipped.
+    expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
+    // Nor is the command line: it is @switchboard/cli.
+    expect(files.filter((f) => /(^|\/)cli(\.js|\/)/.test(f))).toEqual([]);
+  });
+
+  it('is Apache-2.0, with the full license text', async () => {
+    const { stdout } = await run('tar', ['-xzOf', tarball, 'package/LICENSE']);
+    expect(stdout).toBe(APACHE_2);
+    expect(APACHE_2).toMatch(/^\s+Apache License\n\s+Version 2\.0, January 2004\n/);
+    expect(APACHE_2).toContain('END OF TERMS AND CONDITIONS');
+    const packed = JSON.parse((await run('tar', ['-xzOf', tarball, 'package/package.json'])).stdout) as Record<string, unknown>;
+    expect(packed.license).toBe('Apache-2.0');
+  });
+
+  it('depends only on what the library needs: no CLI dependency, and the http runner agent as an optional peer', async () => {
+    const packed = JSON.parse((await run('tar', ['-xzOf', tarball, 'package/package.json'])).stdout) as {
+      dependencies: Record<string, string>;
+      peerDependencies?: Record<string, string>;
+      peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+      bin?: unknown;
+    };
+    expect(Object.keys(packed.dependencies).sort()).toEqual(['eventsource-parser', 'standardwebhooks']);
+    expect(packed.bin).toBeUndefined();
+    expect(Object.keys(packed.peerDependencies ?? {})).toEqual(['request-filtering-agent']);
+    expect(packed.peerDependenciesMeta?.['request-filtering-agent']?.optional).toBe(true);
+    // What the consumer's install brought: the library's dependencies, none of the CLI's.
+    for (const dep of ['eventsource-parser', 'standardwebhooks']) expect(existsSync(join(project, 'node_modules', dep)), dep).toBe(true);
+    for (const dep of ['commander', 'request-filtering-agent']) expect(existsSync(join(project, 'node_modules', dep)), dep).toBe(false);
+    expect(existsSync(join(project, 'node_modules/.bin/switchboard'))).toBe(false);
   });
 
   it('installs offline with its dependencies, and type-checks a consumer (NodeNext) with the installed tsc', async () => {
@@ -172,3 +209,19 @@ describe('the packed SDK', () => {
     expect((await sb.agents.get(out.agent.id)).name).toBe(name);
   });
 }, 120_000);
+
+describe('the packed CLI', () => {
+  it('ships its committed bin, the built CLI and the license, no sources or source maps', async () => {
+    const packDir = join(tmp, 'cli-pack');
+    mkdirSync(packDir);
+    await npm(['pack', '--pack-destination', packDir], CLI_DIR);
+    const [file] = readdirSync(packDir).filter((f) => f.endsWith('.tgz'));
+    const files = await tarballFiles(join(packDir, file!));
+    for (const f of ['package.json', 'LICENSE', 'bin/switchboard.js', 'dist/cli.js', 'dist/program.js']) expect(files, f).toContain(f);
+    expect(files.filter((f) => f.endsWith('.map') || f.startsWith('src/') || (f.endsWith('.ts') && !f.endsWith('.d.ts')))).toEqual([]);
+    const packed = JSON.parse((await run('tar', ['-xzOf', join(packDir, file!), 'package/package.json'])).stdout) as Record<string, Record<string, string> | string>;
+    expect(packed.license).toBe('Apache-2.0');
+    expect(packed.bin).toEqual({ switchboard: 'bin/switchboard.js' });
+    expect(Object.keys(packed.dependencies as Record<string, string>).sort()).toEqual(['@switchboard/sdk', 'commander', 'request-filtering-agent']);
+  });
+});

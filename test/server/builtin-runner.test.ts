@@ -6,7 +6,7 @@ import { Switchboard, SwitchboardError } from '@switchboard/sdk';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 
 const require = createRequire(import.meta.url);
-const CLI = require.resolve('@switchboard/sdk/package.json').replace(/package\.json$/, 'dist/cli.js');
+const CLI = require.resolve('@switchboard/cli/package.json').replace(/package\.json$/, 'bin/switchboard.js');
 
 /** A receiver on loopback that counts connections and answers with the JSON it was sent. */
 async function receiver(): Promise<{ url: string; connections: () => number; bodies: unknown[]; close(): Promise<void> }> {

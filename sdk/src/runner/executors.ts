@@ -1,7 +1,22 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { useAgent } from 'request-filtering-agent';
 import { RunFailure, type RunContext, type RunOutcome } from './worker.js';
+
+type FilteringAgent = typeof import('request-filtering-agent');
+let filteringAgent: Promise<FilteringAgent> | undefined;
+
+/**
+ * request-filtering-agent is an optional peer dependency, loaded with the first http run: library
+ * users who never execute http agents do not install it (the CLI and the server do).
+ */
+async function loadFilteringAgent(): Promise<FilteringAgent> {
+  try {
+    return await (filteringAgent ??= import('request-filtering-agent'));
+  } catch (err) {
+    filteringAgent = undefined;
+    throw new RunFailure('http_error', `This runner cannot call http agents: install request-filtering-agent next to @switchboard/sdk (${(err as Error).message}).`);
+  }
+}
 
 /** Returns the run's input as its output, with a few log events: for demos and tests. */
 export async function echo(ctx: RunContext): Promise<RunOutcome> {
@@ -31,6 +46,7 @@ export function httpExecutor(options: HttpExecutorOptions = {}) {
     if (!url) throw new RunFailure('invalid_agent', 'The agent has runtime "http" but no url.');
     const timeoutMs = Math.min(options.timeoutMs ?? 60_000, ctx.agent.limits.timeoutSeconds * 1000);
     const payload = Buffer.from(JSON.stringify(ctx.run.input));
+    const { useAgent } = await loadFilteringAgent();
     await ctx.log(`http: POST ${new URL(url).origin}${new URL(url).pathname}`);
     const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const request = (url.startsWith('https:') ? httpsRequest : httpRequest)(

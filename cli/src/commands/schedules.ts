@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { Run, RunStatus, Schedule, ScheduleCreate, ScheduleUpdate } from '../../generated/types.gen.js';
+import type { Run, RunStatus, Schedule, ScheduleCreate, ScheduleUpdate } from '@switchboard/sdk';
 import type { Context } from '../context.js';
 import { oneOf, readJsonObject } from '../input.js';
 import { deleteCommand, examples, listOptions, pageQuery, printList, printObject, transitionCommands, type ListOptions } from '../lists.js';

@@ -54,6 +54,19 @@ export const oneOf =
     return value as T;
   };
 
+/** Why `value` is not an http(s) base URL, or undefined when it is one. */
+export function baseUrlProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `"${value}" is not a URL: give one such as http://127.0.0.1:3000 or https://switchboard.example.com`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `"${value}" is not an http:// or https:// URL`;
+  if (url.search || url.hash || url.username || url.password) return `"${value}" must be the server's address alone, without a query, fragment or credentials`;
+  return undefined;
+}
+
 export const interactive = () => Boolean(process.stdin.isTTY && process.stderr.isTTY);
 
 /** Asks a question on stderr; the answer, or `fallback` when empty. */

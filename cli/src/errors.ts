@@ -1,6 +1,5 @@
 import { CommanderError } from 'commander';
-import { SwitchboardError } from '../errors.js';
-import type { Problem, ValidationIssue } from '../generated/types.gen.js';
+import { SwitchboardError, type Problem, type ValidationIssue } from '@switchboard/sdk';
 
 /** A failure the CLI reports as one line, with its exit code (1 by default). */
 export class CliError extends Error {

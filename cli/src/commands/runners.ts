@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { Runner, RunnerCreate } from '../../generated/types.gen.js';
+import type { Runner, RunnerCreate } from '@switchboard/sdk';
 import type { Context } from '../context.js';
 import { collect, oneOf, readJsonObject } from '../input.js';
 import { deleteCommand, examples, listOptions, pageQuery, printList, printObject, printSecret, type ListOptions } from '../lists.js';

@@ -1,11 +1,25 @@
 import type { Command } from 'commander';
-import { Switchboard } from '../../client.js';
-import { AuthenticationError, ConnectionError, PermissionDeniedError, TimeoutError } from '../../errors.js';
+import { Switchboard } from '@switchboard/sdk';
+import { AuthenticationError, ConnectionError, PermissionDeniedError, TimeoutError } from '@switchboard/sdk';
 import { configPath, writeConfig } from '../config.js';
 import { DEFAULT_BASE_URL, keyPrefix, type Context } from '../context.js';
 import { CliError, UsageError, withCauses } from '../errors.js';
-import { ask, askSecret, interactive } from '../input.js';
+import { ask, askSecret, baseUrlProblem, interactive } from '../input.js';
 import { examples } from '../lists.js';
+
+const BASE_URL_QUESTION = 'Base URL of the Switchboard server (http:// or https://, without /api/v1)';
+const MAX_ASKS = 3;
+
+/** Asks for the base URL until it is an http(s) URL (a few times at most). */
+async function askBaseUrl(fallback: string): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    const answer = await ask(BASE_URL_QUESTION, fallback);
+    const problem = baseUrlProblem(answer);
+    if (!problem) return answer;
+    if (attempt === MAX_ASKS) throw new UsageError(`${problem}.`);
+    process.stderr.write(`${problem}; try again.\n`);
+  }
+}
 
 /** The organization the key belongs to, or an error that says where the call went. */
 async function organizationOf(baseUrl: string, apiKey: string, appId: string | undefined) {
@@ -30,8 +44,12 @@ export function registerAuth(program: Command, ctx: Context) {
         `
 Asks for the base URL and the key when --base-url and --api-key are not given and a terminal is
 attached; without a terminal --api-key is required (the base URL then defaults to
-SWITCHBOARD_BASE_URL, the profile's, or ${DEFAULT_BASE_URL}). The key is checked with
-GET /api/v1/organization and stored in ${configPath()} (mode 0600).`,
+SWITCHBOARD_BASE_URL, the profile's, or ${DEFAULT_BASE_URL}).
+
+The base URL is where the server listens: http:// or https://, host and port, and a path only when
+a proxy serves Switchboard under one; not the /api/v1 prefix, no query. Pressing Enter at the prompt
+takes the value in brackets. The key is checked with GET /api/v1/organization and stored in
+${configPath()} (mode 0600).`,
       ),
     [
       'switchboard login',
@@ -46,10 +64,15 @@ GET /api/v1/organization and stored in ${configPath()} (mode 0600).`,
     let apiKey = g.apiKey;
     const fallbackUrl = process.env.SWITCHBOARD_BASE_URL || stored?.baseUrl || DEFAULT_BASE_URL;
     if (!apiKey && !interactive()) throw new UsageError('No terminal to ask for the key: give --api-key.');
-    if (!baseUrl) baseUrl = interactive() ? await ask('Base URL', fallbackUrl) : fallbackUrl;
-    if (!apiKey) apiKey = await askSecret('API key (input hidden)');
+    if (baseUrl) {
+      const problem = baseUrlProblem(baseUrl);
+      if (problem) throw new UsageError(`--base-url ${problem}.`);
+    } else baseUrl = interactive() ? await askBaseUrl(fallbackUrl) : fallbackUrl;
+    const problem = baseUrlProblem(baseUrl);
+    if (problem) throw new UsageError(`The base URL ${problem} (from SWITCHBOARD_BASE_URL or the profile).`);
+    if (!apiKey) apiKey = await askSecret('API key, sbk_... (input hidden)');
     if (!apiKey) throw new UsageError('No API key given.');
-    baseUrl = baseUrl.replace(/\/+$/, '');
+    baseUrl = baseUrl.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
     const appId = g.appId || undefined;
     const organization = await organizationOf(baseUrl, apiKey, appId);
     const config = ctx.configFile();

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { Switchboard } from '../client.js';
+import { Switchboard } from '@switchboard/sdk';
 import { readConfig, type ConfigFile, type Profile } from './config.js';
 import { CliError } from './errors.js';
 import { Output } from './output.js';

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { Switchboard } from '../../client.js';
-import type { Trigger, TriggerCreate, TriggerUpdate } from '../../generated/types.gen.js';
+import { Switchboard } from '@switchboard/sdk';
+import type { Trigger, TriggerCreate, TriggerUpdate } from '@switchboard/sdk';
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { collect, oneOf, readArgument, readJsonObject } from '../input.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { Page, PageList } from '../pagination.js';
+import type { Page, PageList } from '@switchboard/sdk';
 import type { Context } from './context.js';
 import { integer } from './input.js';
 import type { Column } from './output.js';

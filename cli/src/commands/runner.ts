@@ -1,13 +1,30 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { Switchboard } from '../../client.js';
-import { startBuiltinRunner } from '../../runner/builtin.js';
+import { Switchboard } from '@switchboard/sdk';
+import { startBuiltinRunner } from '@switchboard/sdk/runner';
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { integer } from '../input.js';
 import { examples } from '../lists.js';
 
 type RunnerFlags = { runnerId?: string; token?: string; name: string; labels: string; concurrency: number; allowPrivateAddresses: boolean };
+
+/** How the user started this command: through npx (npm sets npm_command), or as installed. */
+const invokedAs = () => (process.env.npm_command === 'exec' ? 'npx switchboard' : 'switchboard');
+
+/**
+ * How to start this runner again without registering another one. The token is printed whole, this
+ * once (the API never shows it again), marked as the secret it is.
+ */
+const reuseHint = (runnerId: string, token: string, name: string, baseUrl: string) => `Registered runner ${runnerId} (${name}).
+
+SECRET, shown only this once: the runner's token. To start this same runner again later, run:
+
+  SWITCHBOARD_RUNNER_ID=${runnerId} SWITCHBOARD_RUNNER_TOKEN=${token} ${invokedAs()} runner --base-url ${baseUrl}
+
+Keep the token like a password: anyone with it can claim this application's runs.
+
+`;
 
 /** `switchboard runner`: the built-in runner, in this process. */
 export function registerRunner(program: Command, ctx: Context) {
@@ -35,7 +52,7 @@ export function registerRunner(program: Command, ctx: Context) {
       const labels = opts.labels.split(',').map((l) => l.trim()).filter(Boolean);
       const registered = await new Switchboard({ baseUrl, apiKey, appId }).runners.register({ name: opts.name, labels });
       ({ id: runnerId, token } = registered);
-      process.stderr.write(`Registered runner ${runnerId} (${opts.name}); reuse it with --runner-id ${runnerId} --token <the token>.\n`);
+      process.stderr.write(reuseHint(runnerId, token, opts.name, baseUrl));
     }
     const worker = startBuiltinRunner({
       baseUrl,
@@ -45,10 +62,11 @@ export function registerRunner(program: Command, ctx: Context) {
       allowPrivateAddresses: opts.allowPrivateAddresses,
       onError: (err) => process.stderr.write(`runner: ${(err as Error).message}\n`),
     });
-    process.stderr.write(`Runner ${runnerId} is waiting for runs at ${baseUrl} (Ctrl-C to stop).\n`);
     const stop = () => void worker.stop().then(() => process.exit(0));
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    // Said once the signals are handled: whoever reads it may stop the runner at once.
+    process.stderr.write(`Runner ${runnerId} is waiting for runs at ${baseUrl} (Ctrl-C to stop).\n`);
     await worker.done;
   });
 }

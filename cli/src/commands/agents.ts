@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { Agent, AgentCreate, AgentUpdate, AgentVersion } from '../../generated/types.gen.js';
+import type { Agent, AgentCreate, AgentUpdate, AgentVersion } from '@switchboard/sdk';
 import type { Context } from '../context.js';
 import { collect, integer, oneOf, readArgument, readJsonObject } from '../input.js';
 import { deleteCommand, examples, listOptions, pageQuery, printList, printObject, transitionCommands, type ListOptions } from '../lists.js';

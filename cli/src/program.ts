@@ -14,7 +14,7 @@ import { configPath } from './config.js';
 import { Context, DEFAULT_BASE_URL } from './context.js';
 import { examples } from './lists.js';
 
-const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+const version = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 /** The `switchboard` command with every subcommand; parse it with `parseAsync()`. */
 export function buildProgram(): Command {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { ApiKey, ApiKeyCreate, ApiKeyScope } from '../../generated/types.gen.js';
+import type { ApiKey, ApiKeyCreate, ApiKeyScope } from '@switchboard/sdk';
 import type { Context } from '../context.js';
 import { collect, integer, oneOf, readJsonObject } from '../input.js';
 import { examples, listOptions, pageQuery, printList, printObject, printSecret, type ListOptions } from '../lists.js';

@@ -1,6 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import type { Problem } from '../../generated/types.gen.js';
-import { callFetch } from '../../transport.js';
+import { Switchboard, type Problem } from '@switchboard/sdk';
 import type { Context } from '../context.js';
 import { problemLines, UsageError } from '../errors.js';
 import { readArgument } from '../input.js';
@@ -58,10 +57,10 @@ export function registerApi(program: Command, ctx: Context) {
     if (body !== undefined) headers.set('Content-Type', 'application/json');
     if (method === 'POST') headers.set('Idempotency-Key', globalThis.crypto.randomUUID());
     for (const [name, value] of o.header ?? []) headers.set(name, value);
-    if (!headers.has('authorization') && !headers.has('x-api-token')) headers.set('Authorization', `Bearer ${settings.apiKey}`);
-
-    const fetcher = callFetch({ fetch: (input, init) => globalThis.fetch(input, init), maxRetries: 2, timeout: 60_000 });
-    const response = await fetcher(`${settings.baseUrl}${path.startsWith('/') ? '' : '/'}${path}`, { method, headers, body });
+    // A credential given with -H replaces the profile's key.
+    const ownCredential = headers.has('authorization') || headers.has('x-api-token');
+    const client = new Switchboard({ baseUrl: settings.baseUrl, apiKey: ownCredential ? '' : settings.apiKey });
+    const response = await client.rawRequest(path, { method, headers, body });
     const text = await response.text();
     const out = ctx.out;
     if (o.include) {

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import type { Run, RunCreate, RunEvent, RunStatus } from '../../generated/types.gen.js';
+import type { Run, RunCreate, RunEvent, RunStatus } from '@switchboard/sdk';
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { eventLine, followRun } from '../follow.js';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { reportError } from './cli/errors.js';
-import { buildProgram } from './cli/program.js';
+import { reportError } from './errors.js';
+import { buildProgram } from './program.js';
 
 buildProgram()
   .parseAsync()

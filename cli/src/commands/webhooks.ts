@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { WebhookAttempt, WebhookEndpoint, WebhookEndpointCreate, WebhookEndpointUpdate, WebhookEventType, WebhookMessage } from '../../generated/types.gen.js';
+import type { WebhookAttempt, WebhookEndpoint, WebhookEndpointCreate, WebhookEndpointUpdate, WebhookEventType, WebhookMessage } from '@switchboard/sdk';
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { collect, integer, oneOf, readJsonObject } from '../input.js';

@@ -1,5 +1,5 @@
-import type { Switchboard } from '../client.js';
-import type { Run, RunEvent } from '../generated/types.gen.js';
+import type { Switchboard } from '@switchboard/sdk';
+import type { Run, RunEvent } from '@switchboard/sdk';
 import type { Output } from './output.js';
 import { text } from './output.js';
 
