@@ -22,13 +22,14 @@ export function readConfig(path = configPath()): ConfigFile {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { profiles: {} };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { profiles: Object.create(null) as Record<string, Profile> };
     throw new CliError(`Cannot read ${path}: ${(err as Error).message}`);
   }
   try {
     const parsed = JSON.parse(text) as Partial<ConfigFile>;
     if (!parsed || typeof parsed !== 'object' || (parsed.profiles !== undefined && typeof parsed.profiles !== 'object')) throw new Error('not a configuration object');
-    return { ...parsed, profiles: { ...parsed.profiles } };
+    // Without a prototype, a profile named `__proto__` or `constructor` is stored and read like any other.
+    return { ...parsed, profiles: Object.assign(Object.create(null) as Record<string, Profile>, parsed.profiles) };
   } catch (err) {
     throw new CliError(`${path} is not a valid configuration file (${(err as Error).message}); fix or delete it, then run "switchboard login" again.`);
   }

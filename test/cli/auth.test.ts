@@ -76,6 +76,15 @@ describe('switchboard login, whoami, logout', () => {
     expect((await cli(['whoami'], { env: { ...env, SWITCHBOARD_PROFILE: 'ci' } })).stdout).toMatch(/^profile: +ci$/m);
   });
 
+  it('stores and reads profiles named like inherited object members', async () => {
+    const h = home();
+    for (const profile of ['__proto__', 'constructor']) {
+      expect((await cli(['login', '--profile', profile, '--base-url', serverUrl, '--api-key', key], { env: h.env })).code).toBe(0);
+      expect((await cli(['whoami', '--profile', profile], { env: h.env })).stdout).toMatch(new RegExp(`^profile: +${profile}$`, 'm'));
+    }
+    expect(Object.keys(JSON.parse(readFileSync(h.configFile, 'utf8')).profiles)).toEqual(['__proto__', 'constructor']);
+  });
+
   it('refuses a wrong key, and stores nothing', async () => {
     const h = home();
     const login = await cli(['login', '--base-url', serverUrl, '--api-key', WRONG_KEY], { env: h.env });
