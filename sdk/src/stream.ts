@@ -43,6 +43,8 @@ export async function* runEventStream(
         const problem = (await response.json().catch(() => undefined)) as Problem | undefined;
         throw errorFor(response.status, problem, response.headers);
       }
+      // 204: the run has ended and everything up to its last event was delivered.
+      if (response.status === 204) return;
       failures = 0;
       let delivered = 0;
       let dropped = false;

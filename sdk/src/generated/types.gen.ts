@@ -5114,6 +5114,10 @@ export type StreamRunResponses = {
      * A stream of Server-Sent Events, UTF-8. Each message is an `id:` line (the event's `seq`), an `event:` line (the event's `type`) and one `data:` line (the event, a `RunStreamEvent`, as one JSON object; `contentSchema` describes it), followed by a blank line. A `: ping` comment line is sent every 15 seconds (configurable) to keep the connection open.
      */
     200: string;
+    /**
+     * Nothing to send and nothing can follow: the run has ended and the resume point (`Last-Event-ID`, or `after`) is at or past its last event. An `EventSource` stops reconnecting on this answer; the SDK's stream ends.
+     */
+    204: void;
 };
 
 export type StreamRunResponse = StreamRunResponses[keyof StreamRunResponses];

@@ -880,7 +880,7 @@ export interface paths {
         };
         /**
          * Stream the events of a run
-         * @description Streams the events of one run as Server-Sent Events: first the stored events after `Last-Event-ID` (or `after`; from the run's first event when neither is sent), then each new event as it is appended, with no gap and no duplicate. Each message's `id:` is the event's `seq`, its `event:` the event's `type` and its `data:` the event (`RunStreamEvent`). The stream ends after the run's terminal `status` event, at once after the replay for a run that already ended. Browsers' `EventSource` cannot send headers: it may pass the credential as `?token=` instead, which only the realtime routes accept (an application key needs no `X-App-Id`). Requires the `read` scope.
+         * @description Streams the events of one run as Server-Sent Events: first the stored events after `Last-Event-ID` (or `after`; from the run's first event when neither is sent), then each new event as it is appended, with no gap and no duplicate. Each message's `id:` is the event's `seq`, its `event:` the event's `type` and its `data:` the event (`RunStreamEvent`). The stream ends after the run's terminal `status` event, at once after the replay for a run that already ended. Reconnecting when nothing is left to send and nothing can follow (the run has ended and `Last-Event-ID`, or `after`, is at or past its last event) answers `204 No Content` instead of an empty stream: the Server-Sent Events standard's signal for `EventSource` to stop reconnecting. Browsers' `EventSource` cannot send headers: it may pass the credential as `?token=` instead, which only the realtime routes accept (an application key needs no `X-App-Id`). Requires the `read` scope.
          */
         get: operations["streamRun"];
         put?: never;
@@ -6379,6 +6379,16 @@ export interface operations {
                      */
                     "text/event-stream": string;
                 };
+            };
+            /** @description Nothing to send and nothing can follow: the run has ended and the resume point (`Last-Event-ID`, or `after`) is at or past its last event. An `EventSource` stops reconnecting on this answer; the SDK's stream ends. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
