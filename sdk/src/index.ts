@@ -12,5 +12,6 @@ export {
 export * from './errors.js';
 export { PageList, type Page, type Pagination } from './pagination.js';
 export { isTerminalEvent, isTerminalStatus } from './stream.js';
+export type { RunEvent, RunEventPage } from './events.js';
 export { verifyWebhook, WebhookVerificationError } from './webhooks.js';
 export type * from './generated/types.gen.js';

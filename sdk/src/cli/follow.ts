@@ -1,5 +1,6 @@
 import type { Switchboard } from '../client.js';
-import type { Run, RunEvent } from '../generated/types.gen.js';
+import type { RunEvent } from '../events.js';
+import type { Run, RunCustomEvent } from '../generated/types.gen.js';
 import type { Output } from './output.js';
 import { text } from './output.js';
 
@@ -43,20 +44,20 @@ class Spinner {
 }
 
 /** One timestamped line per event: status changes, log lines, anything else as compact JSON. */
-export function eventLine(out: Output, event: RunEvent): string {
-  const { type, data } = event;
-  const time = out.dim(event.createdAt);
-  if (type === 'status') {
-    const status = String(data.status);
-    const error = data.error as { code?: string; message?: string } | undefined;
-    return `${time}  ${'status'.padEnd(12)} ${out.status(status)}${error?.code ? `  ${error.code}: ${error.message ?? ''}` : ''}`;
+export function eventLine(out: Output, event: RunEvent<RunCustomEvent>): string {
+  // A runner's own event types are none of the spec's (it says so): checking `type` narrows to them.
+  const e = event as RunEvent;
+  const time = out.dim(e.createdAt);
+  if (e.type === 'status') {
+    const { status, error } = e.data;
+    return `${time}  ${'status'.padEnd(12)} ${out.status(status)}${error ? `  ${error.code}: ${error.message}` : ''}`;
   }
-  if (type === 'log') {
-    const { level, message, ...rest } = data;
+  if (e.type === 'log') {
+    const { level, message, ...rest } = e.data;
     const extra = Object.keys(rest).length ? `  ${out.dim(JSON.stringify(rest))}` : '';
-    return `${time}  ${'log'.padEnd(12)} ${String(level ?? 'info').padEnd(5)} ${text(message)}${extra}`;
+    return `${time}  ${'log'.padEnd(12)} ${(level ?? 'info').padEnd(5)} ${text(message)}${extra}`;
   }
-  return `${time}  ${type.padEnd(12)} ${JSON.stringify(data)}`;
+  return `${time}  ${e.type.padEnd(12)} ${JSON.stringify(e.data)}`;
 }
 
 /** The run's end: its final status, then its output or error. */
@@ -86,7 +87,7 @@ export async function followRun(sb: Switchboard, runId: string, out: Output): Pr
   const spinner = new Spinner(`Waiting for run ${runId}`);
   if (!out.json) spinner.start();
   try {
-    for await (const event of sb.runs.stream(runId, { signal: stop.signal })) {
+    for await (const event of sb.runs.stream<RunCustomEvent>(runId, { signal: stop.signal })) {
       if (out.json) continue;
       spinner.clear();
       out.print(eventLine(out, event));

@@ -939,11 +939,52 @@ export type RunResume = {
 };
 
 /**
- * RunEvent
+ * RunStatusEventData
  *
- * Something that happened in a run: a status change (`status`), a log line (`log`), a piece of output (`output.delta`), token usage (`usage`), a request for approval (`approval.requested`), ... Run events are append-only and immutable, so they have no `updatedAt`. This is what the realtime streams send and what `listRunEvents` replays.
+ * The `data` of a `status` event: the new status, the one before and the attempt, and what caused the change where it says more (the claiming runner, a lost runner's reason, the resume input, the required action, the error).
  */
-export type RunEvent = {
+export type RunStatusEventData = {
+    status: RunStatus;
+    /**
+     * Status before the change; `null` on the run's first event.
+     */
+    previousStatus: RunStatus | null;
+    /**
+     * Attempt of the run after the change, from 1.
+     */
+    attempt: number;
+    /**
+     * On the first event of a scheduled run, the due time the schedule fired for.
+     */
+    scheduledFor?: string;
+    /**
+     * On `running` after a claim, the runner that claimed the run.
+     */
+    runnerId?: string;
+    /**
+     * On a run re-queued or failed because its runner was lost, why: `lease_expired` (no heartbeat in time) or `runner_deleted`.
+     */
+    reason?: string;
+    /**
+     * On `cancelled` by a request, `api`.
+     */
+    by?: 'api';
+    /**
+     * On `running` after a resume, what the human provided (the `input` of `resumeRun`).
+     */
+    input?: {
+        [key: string]: unknown;
+    };
+    requiredAction?: RequiredAction;
+    error?: RunError;
+};
+
+/**
+ * RunStatusEvent
+ *
+ * The run's status changed (`type` `status`). Written by the server only, in the same transaction as the change: a run's first event is its `queued` status, its last its terminal status.
+ */
+export type RunStatusEvent = {
     /**
      * Identifier of the event.
      */
@@ -965,20 +1006,236 @@ export type RunEvent = {
      */
     cursor: number;
     /**
-     * Event type, lower-case dotted words, e.g. `status`, `log`, `output.delta`, `usage`, `approval.requested`.
+     * Event type.
      */
-    type: string;
-    /**
-     * Payload of the event (free-form, depends on `type`), e.g. `{"status": "running"}` for `status` or `{"level": "info", "message": "..."}` for `log`.
-     */
-    data: {
-        [key: string]: unknown;
-    };
+    type: 'status';
+    data: RunStatusEventData;
     /**
      * Time the event was stored (UTC, millisecond precision).
      */
     createdAt: string;
 };
+
+/**
+ * RunLogEventData
+ *
+ * The `data` of a `log` event: a message and its level, and any other fields the runner adds (e.g. `{"level": "info", "message": "echo: received the input", "keys": ["question"]}`).
+ */
+export type RunLogEventData = {
+    /**
+     * Severity; `info` when absent.
+     */
+    level?: 'debug' | 'info' | 'warn' | 'error';
+    /**
+     * The log line; no control characters other than tab, line feed, carriage return and escape (for terminal colours).
+     */
+    message: string;
+    [key: string]: unknown;
+};
+
+/**
+ * RunLogEvent
+ *
+ * A log line of the run (`type` `log`), appended by its runner.
+ */
+export type RunLogEvent = {
+    /**
+     * Identifier of the event.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'run_event';
+    /**
+     * Run the event belongs to.
+     */
+    runId: string;
+    /**
+     * Number of the event within its run (1, 2, 3, ... without gaps).
+     */
+    seq: number;
+    /**
+     * Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+     */
+    cursor: number;
+    /**
+     * Event type.
+     */
+    type: 'log';
+    data: RunLogEventData;
+    /**
+     * Time the event was stored (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
+ * RunOutputDeltaEventData
+ *
+ * The `data` of an `output.delta` event: a piece of text (`text`), or of structured output (`delta`, an object or a string; the built-in `echo` model sends the run's input), and any other fields the runner adds.
+ */
+export type RunOutputDeltaEventData = {
+    /**
+     * A piece of text output, to append to the pieces before it.
+     */
+    text?: string;
+    /**
+     * A piece of structured output, an object (free-form) or a string.
+     */
+    delta?: {
+        [key: string]: unknown;
+    } | string;
+    [key: string]: unknown;
+};
+
+/**
+ * RunOutputDeltaEvent
+ *
+ * A piece of the run's output as it is produced (`type` `output.delta`), appended by its runner; the run's `output` holds the final result.
+ */
+export type RunOutputDeltaEvent = {
+    /**
+     * Identifier of the event.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'run_event';
+    /**
+     * Run the event belongs to.
+     */
+    runId: string;
+    /**
+     * Number of the event within its run (1, 2, 3, ... without gaps).
+     */
+    seq: number;
+    /**
+     * Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+     */
+    cursor: number;
+    /**
+     * Event type.
+     */
+    type: 'output.delta';
+    data: RunOutputDeltaEventData;
+    /**
+     * Time the event was stored (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
+ * RunUsageEventData
+ *
+ * The `data` of a `usage` event: tokens and cost used so far (by the whole run, not since the previous `usage` event), and any other fields the runner adds (e.g. the model).
+ */
+export type RunUsageEventData = {
+    /**
+     * Input (prompt) tokens used so far.
+     */
+    inputTokens?: number;
+    /**
+     * Output (completion) tokens used so far.
+     */
+    outputTokens?: number;
+    /**
+     * Cost so far, in micro-USD (1 USD = 1,000,000).
+     */
+    costMicros?: number;
+    [key: string]: unknown;
+};
+
+/**
+ * RunUsageEvent
+ *
+ * Tokens and cost the run used so far (`type` `usage`), appended by its runner; the run's `usage` and `costMicros` hold the totals it reports when it completes.
+ */
+export type RunUsageEvent = {
+    /**
+     * Identifier of the event.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'run_event';
+    /**
+     * Run the event belongs to.
+     */
+    runId: string;
+    /**
+     * Number of the event within its run (1, 2, 3, ... without gaps).
+     */
+    seq: number;
+    /**
+     * Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+     */
+    cursor: number;
+    /**
+     * Event type.
+     */
+    type: 'usage';
+    data: RunUsageEventData;
+    /**
+     * Time the event was stored (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
+ * RunCustomEventData
+ *
+ * The `data` of an event of a runner-defined type (free-form, up to 50 fields).
+ */
+export type RunCustomEventData = {
+    [key: string]: unknown;
+};
+
+/**
+ * RunCustomEvent
+ *
+ * An event of a type its runner defined (any type other than `status`, `log`, `output.delta` and `usage`, e.g. `tool.call` or `approval.requested`), with a free-form `data`.
+ */
+export type RunCustomEvent = {
+    /**
+     * Identifier of the event.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'run_event';
+    /**
+     * Run the event belongs to.
+     */
+    runId: string;
+    /**
+     * Number of the event within its run (1, 2, 3, ... without gaps).
+     */
+    seq: number;
+    /**
+     * Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+     */
+    cursor: number;
+    /**
+     * Event type, lower-case dotted words; none of the types described by their own schemas (`status`, `log`, `output.delta`, `usage`).
+     */
+    type: string;
+    data: RunCustomEventData;
+    /**
+     * Time the event was stored (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
+ * RunEvent
+ *
+ * Something that happened in a run, told apart by `type`: a status change (`status`, written by the server), a log line (`log`), a piece of output (`output.delta`), token usage (`usage`), or an event of a type its runner defined (`RunCustomEvent`, free-form `data`). Each type has its own schema with a typed `data`. Run events are append-only and immutable, so they have no `updatedAt`. This is what the realtime streams send and what `listRunEvents` replays.
+ */
+export type RunEvent = RunStatusEvent | RunLogEvent | RunOutputDeltaEvent | RunUsageEvent | RunCustomEvent;
 
 /**
  * RunEventList
@@ -1232,19 +1489,19 @@ export type HeartbeatResult = {
 /**
  * RunEventInput
  *
- * An event a runner appends to its run. The type `status` and the types starting with `run.` are reserved to the server (422 `validation-error`).
+ * An event a runner appends to its run. `log`, `output.delta` and `usage` events carry the `data` their schemas describe (`RunLogEventData`, ...); any other type is the runner's own, with a free-form `data`. The type `status` and the types starting with `run.` are reserved to the server (422 `validation-error`).
  */
-export type RunEventInput = {
+export type RunEventInput = unknown & {
     /**
      * The runner's own number for the event, unique within the run (e.g. 1, 2, 3, ...). An event whose `runnerSeq` is already stored is skipped, so a retried batch is not stored twice.
      */
     runnerSeq: number;
     /**
-     * Event type, lower-case dotted words, e.g. `log`, `output.delta`, `usage`, `approval.requested`. `status` and `run.*` are reserved to the server.
+     * Event type, lower-case dotted words, e.g. `log`, `output.delta`, `usage`, `tool.call`. `status` and `run.*` are reserved to the server.
      */
     type: string;
     /**
-     * Payload of the event (free-form, depends on `type`).
+     * Payload of the event; its schema depends on `type` (free-form for a runner's own types).
      */
     data?: {
         [key: string]: unknown;

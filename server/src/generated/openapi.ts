@@ -2954,10 +2954,44 @@ export interface components {
             };
         };
         /**
-         * RunEvent
-         * @description Something that happened in a run: a status change (`status`), a log line (`log`), a piece of output (`output.delta`), token usage (`usage`), a request for approval (`approval.requested`), ... Run events are append-only and immutable, so they have no `updatedAt`. This is what the realtime streams send and what `listRunEvents` replays.
+         * RunStatusEventData
+         * @description The `data` of a `status` event: the new status, the one before and the attempt, and what caused the change where it says more (the claiming runner, a lost runner's reason, the resume input, the required action, the error).
          */
-        RunEvent: {
+        RunStatusEventData: {
+            status: components["schemas"]["RunStatus"];
+            /** @description Status before the change; `null` on the run's first event. */
+            previousStatus: components["schemas"]["RunStatus"] | null;
+            /**
+             * Format: int32
+             * @description Attempt of the run after the change, from 1.
+             */
+            attempt: number;
+            /**
+             * Format: date-time
+             * @description On the first event of a scheduled run, the due time the schedule fired for.
+             */
+            scheduledFor?: string;
+            /** @description On `running` after a claim, the runner that claimed the run. */
+            runnerId?: string;
+            /** @description On a run re-queued or failed because its runner was lost, why: `lease_expired` (no heartbeat in time) or `runner_deleted`. */
+            reason?: string;
+            /**
+             * @description On `cancelled` by a request, `api`.
+             * @enum {string}
+             */
+            by?: "api";
+            /** @description On `running` after a resume, what the human provided (the `input` of `resumeRun`). */
+            input?: {
+                [key: string]: unknown;
+            };
+            requiredAction?: components["schemas"]["RequiredAction"];
+            error?: components["schemas"]["RunError"];
+        };
+        /**
+         * RunStatusEvent
+         * @description The run's status changed (`type` `status`). Written by the server only, in the same transaction as the change: a run's first event is its `queued` status, its last its terminal status.
+         */
+        RunStatusEvent: {
             /** @description Identifier of the event. */
             id: string;
             /**
@@ -2977,18 +3011,223 @@ export interface components {
              * @description Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
              */
             cursor: number;
-            /** @description Event type, lower-case dotted words, e.g. `status`, `log`, `output.delta`, `usage`, `approval.requested`. */
-            type: string;
-            /** @description Payload of the event (free-form, depends on `type`), e.g. `{"status": "running"}` for `status` or `{"level": "info", "message": "..."}` for `log`. */
-            data: {
-                [key: string]: unknown;
-            };
+            /**
+             * @description Event type.
+             * @constant
+             */
+            type: "status";
+            data: components["schemas"]["RunStatusEventData"];
             /**
              * Format: date-time
              * @description Time the event was stored (UTC, millisecond precision).
              */
             createdAt: string;
         };
+        /**
+         * RunLogEventData
+         * @description The `data` of a `log` event: a message and its level, and any other fields the runner adds (e.g. `{"level": "info", "message": "echo: received the input", "keys": ["question"]}`).
+         */
+        RunLogEventData: {
+            /**
+             * @description Severity; `info` when absent.
+             * @enum {string}
+             */
+            level?: "debug" | "info" | "warn" | "error";
+            /** @description The log line; no control characters other than tab, line feed, carriage return and escape (for terminal colours). */
+            message: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * RunLogEvent
+         * @description A log line of the run (`type` `log`), appended by its runner.
+         */
+        RunLogEvent: {
+            /** @description Identifier of the event. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "run_event";
+            /** @description Run the event belongs to. */
+            runId: string;
+            /**
+             * Format: int64
+             * @description Number of the event within its run (1, 2, 3, ... without gaps).
+             */
+            seq: number;
+            /**
+             * Format: int64
+             * @description Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+             */
+            cursor: number;
+            /**
+             * @description Event type.
+             * @constant
+             */
+            type: "log";
+            data: components["schemas"]["RunLogEventData"];
+            /**
+             * Format: date-time
+             * @description Time the event was stored (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
+         * RunOutputDeltaEventData
+         * @description The `data` of an `output.delta` event: a piece of text (`text`), or of structured output (`delta`, an object or a string; the built-in `echo` model sends the run's input), and any other fields the runner adds.
+         */
+        RunOutputDeltaEventData: {
+            /** @description A piece of text output, to append to the pieces before it. */
+            text?: string;
+            /** @description A piece of structured output, an object (free-form) or a string. */
+            delta?: {
+                [key: string]: unknown;
+            } | string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * RunOutputDeltaEvent
+         * @description A piece of the run's output as it is produced (`type` `output.delta`), appended by its runner; the run's `output` holds the final result.
+         */
+        RunOutputDeltaEvent: {
+            /** @description Identifier of the event. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "run_event";
+            /** @description Run the event belongs to. */
+            runId: string;
+            /**
+             * Format: int64
+             * @description Number of the event within its run (1, 2, 3, ... without gaps).
+             */
+            seq: number;
+            /**
+             * Format: int64
+             * @description Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+             */
+            cursor: number;
+            /**
+             * @description Event type.
+             * @constant
+             */
+            type: "output.delta";
+            data: components["schemas"]["RunOutputDeltaEventData"];
+            /**
+             * Format: date-time
+             * @description Time the event was stored (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
+         * RunUsageEventData
+         * @description The `data` of a `usage` event: tokens and cost used so far (by the whole run, not since the previous `usage` event), and any other fields the runner adds (e.g. the model).
+         */
+        RunUsageEventData: {
+            /**
+             * Format: int64
+             * @description Input (prompt) tokens used so far.
+             */
+            inputTokens?: number;
+            /**
+             * Format: int64
+             * @description Output (completion) tokens used so far.
+             */
+            outputTokens?: number;
+            /**
+             * Format: int64
+             * @description Cost so far, in micro-USD (1 USD = 1,000,000).
+             */
+            costMicros?: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * RunUsageEvent
+         * @description Tokens and cost the run used so far (`type` `usage`), appended by its runner; the run's `usage` and `costMicros` hold the totals it reports when it completes.
+         */
+        RunUsageEvent: {
+            /** @description Identifier of the event. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "run_event";
+            /** @description Run the event belongs to. */
+            runId: string;
+            /**
+             * Format: int64
+             * @description Number of the event within its run (1, 2, 3, ... without gaps).
+             */
+            seq: number;
+            /**
+             * Format: int64
+             * @description Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+             */
+            cursor: number;
+            /**
+             * @description Event type.
+             * @constant
+             */
+            type: "usage";
+            data: components["schemas"]["RunUsageEventData"];
+            /**
+             * Format: date-time
+             * @description Time the event was stored (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
+         * RunCustomEventData
+         * @description The `data` of an event of a runner-defined type (free-form, up to 50 fields).
+         */
+        RunCustomEventData: {
+            [key: string]: unknown;
+        };
+        /**
+         * RunCustomEvent
+         * @description An event of a type its runner defined (any type other than `status`, `log`, `output.delta` and `usage`, e.g. `tool.call` or `approval.requested`), with a free-form `data`.
+         */
+        RunCustomEvent: {
+            /** @description Identifier of the event. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "run_event";
+            /** @description Run the event belongs to. */
+            runId: string;
+            /**
+             * Format: int64
+             * @description Number of the event within its run (1, 2, 3, ... without gaps).
+             */
+            seq: number;
+            /**
+             * Format: int64
+             * @description Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+             */
+            cursor: number;
+            /** @description Event type, lower-case dotted words; none of the types described by their own schemas (`status`, `log`, `output.delta`, `usage`). */
+            type: string;
+            data: components["schemas"]["RunCustomEventData"];
+            /**
+             * Format: date-time
+             * @description Time the event was stored (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
+         * RunEvent
+         * @description Something that happened in a run, told apart by `type`: a status change (`status`, written by the server), a log line (`log`), a piece of output (`output.delta`), token usage (`usage`), or an event of a type its runner defined (`RunCustomEvent`, free-form `data`). Each type has its own schema with a typed `data`. Run events are append-only and immutable, so they have no `updatedAt`. This is what the realtime streams send and what `listRunEvents` replays.
+         */
+        RunEvent: components["schemas"]["RunStatusEvent"] | components["schemas"]["RunLogEvent"] | components["schemas"]["RunOutputDeltaEvent"] | components["schemas"]["RunUsageEvent"] | components["schemas"]["RunCustomEvent"];
         /**
          * RunEventList
          * @description Events of a run in `seq` order, paginated by cursor: pass `nextAfter` as `after` to get the next page.
@@ -3200,7 +3439,7 @@ export interface components {
         };
         /**
          * RunEventInput
-         * @description An event a runner appends to its run. The type `status` and the types starting with `run.` are reserved to the server (422 `validation-error`).
+         * @description An event a runner appends to its run. `log`, `output.delta` and `usage` events carry the `data` their schemas describe (`RunLogEventData`, ...); any other type is the runner's own, with a free-form `data`. The type `status` and the types starting with `run.` are reserved to the server (422 `validation-error`).
          */
         RunEventInput: {
             /**
@@ -3208,16 +3447,16 @@ export interface components {
              * @description The runner's own number for the event, unique within the run (e.g. 1, 2, 3, ...). An event whose `runnerSeq` is already stored is skipped, so a retried batch is not stored twice.
              */
             runnerSeq: number;
-            /** @description Event type, lower-case dotted words, e.g. `log`, `output.delta`, `usage`, `approval.requested`. `status` and `run.*` are reserved to the server. */
+            /** @description Event type, lower-case dotted words, e.g. `log`, `output.delta`, `usage`, `tool.call`. `status` and `run.*` are reserved to the server. */
             type: string;
             /**
-             * @description Payload of the event (free-form, depends on `type`).
+             * @description Payload of the event; its schema depends on `type` (free-form for a runner's own types).
              * @default {}
              */
             data: {
                 [key: string]: unknown;
             };
-        };
+        } & (unknown & unknown & unknown);
         /**
          * RunEventsAppend
          * @description A batch of events a runner appends to the run of its lease.
