@@ -60,6 +60,20 @@ export function eventLine(out: Output, event: RunEvent<RunCustomEvent>): string 
   return `${time}  ${e.type.padEnd(12)} ${JSON.stringify(e.data)}`;
 }
 
+/**
+ * For a queued run that no runner can take (its `dispatch`), why, and the command that would let
+ * it start; undefined when a runner can take it or it is not queued.
+ */
+export function dispatchHint(run: Run): string | undefined {
+  const dispatch = run.dispatch;
+  if (run.status !== 'queued' || !dispatch || dispatch.claimable) return undefined;
+  const labels = dispatch.requiredLabels;
+  const fix = labels.length
+    ? `start a runner with ${labels.length === 1 ? 'that label' : 'those labels'}: npx switchboard runner --labels ${labels.join(',')}`
+    : 'start a runner: npx switchboard runner (or start the server with --with-runner)';
+  return `Run ${run.id} is queued, and no runner can take it: ${dispatch.message ?? dispatch.reason}\nTo run it, ${fix}\n(the built-in runner executes agents with runtime "http" and the "echo" model; other models need a runner of your own)`;
+}
+
 /** The run's end: its final status, then its output or error. */
 export function printOutcome(out: Output, run: Run) {
   if (out.json) return out.data(run);
@@ -87,11 +101,22 @@ export async function followRun(sb: Switchboard, runId: string, out: Output): Pr
   const spinner = new Spinner(`Waiting for run ${runId}`);
   if (!out.json) spinner.start();
   try {
+    const hinted = new Set<string>();
     for await (const event of sb.runs.stream<RunCustomEvent>(runId, { signal: stop.signal })) {
       if (out.json) continue;
       spinner.clear();
       out.print(eventLine(out, event));
       if (event.type === 'status') spinner.text = `Run ${runId} is ${String(event.data.status)}`;
+      // Queued (again): say once per reason if no runner can take it, instead of spinning without one.
+      if (event.type === 'status' && event.data.status === 'queued') {
+        const hint = dispatchHint(await sb.runs.get(runId));
+        if (hint && !hinted.has(hint)) {
+          hinted.add(hint);
+          spinner.clear();
+          out.note(hint);
+          spinner.text = `Run ${runId} is queued; waiting for a runner that can take it`;
+        }
+      }
     }
   } finally {
     spinner.stop();

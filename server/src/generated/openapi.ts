@@ -2835,8 +2835,37 @@ export interface components {
             [key: string]: string;
         };
         /**
+         * RunDispatch
+         * @description Whether a queued run can be taken by a runner now and, when it cannot, why. It is worked out when the run is read, from the application's runners: a runner is online when it called the API within the last `LEASE_SECONDS` or 30 seconds (the longest claim long-poll), whichever is longer, plus 10 seconds; it can take the run when it has all of the agent's labels. A run nobody can take stays queued until a runner that can comes online, or until it expires (`expiresAt`).
+         */
+        RunDispatch: {
+            /** @description Whether at least one online runner has all of the agent's labels and may claim the run. */
+            claimable: boolean;
+            /**
+             * @description Why no runner can take the run: `no_runner_online` (no runner of the application is online) or `no_matching_runner` (runners are online, but none has all of the agent's labels); `null` when `claimable` is true.
+             * @enum {string|null}
+             */
+            reason: "no_runner_online" | "no_matching_runner" | null;
+            /** @description The reason in a sentence, for people; `null` when `claimable` is true. */
+            message: string | null;
+            /** @description The agent's labels, all of which a runner must have to take the run. */
+            requiredLabels: string[];
+            /** @description The agent's labels that no online runner has: a runner started with them (and the others in `requiredLabels`) could take the run. Empty when every label is on some online runner (then no single runner has all of them, or none is online). */
+            unmatchedLabels: string[];
+            /**
+             * Format: int32
+             * @description Runners of the application that are online.
+             */
+            onlineRunners: number;
+            /**
+             * Format: int32
+             * @description Online runners that have all of the agent's labels.
+             */
+            matchingRunners: number;
+        };
+        /**
          * Run
-         * @description One execution of an agent version on an input. A run starts `queued`, is claimed by a runner (or sent to the agent's URL) and becomes `running`, may wait for a human (`waiting`, with a `requiredAction`) and ends `succeeded`, `failed`, `cancelled`, `timed_out` or `expired`. Terminal runs never change. Every status change appends a `status` run event.
+         * @description One execution of an agent version on an input. A run starts `queued`, is claimed by a runner (or sent to the agent's URL) and becomes `running`, may wait for a human (`waiting`, with a `requiredAction`) and ends `succeeded`, `failed`, `cancelled`, `timed_out` or `expired`. Terminal runs never change. Every status change appends a `status` run event. A queued run says in `dispatch` whether a runner can take it.
          */
         Run: {
             /** @description Identifier of the run. */
@@ -2896,6 +2925,8 @@ export interface components {
              * @description Time the run reached a terminal status; `null` until then.
              */
             finishedAt: string | null;
+            /** @description For a queued run, whether an online runner can take it and, if none can, why (e.g. no online runner has the agent's label `eu`); `null` for a run in any other status. Sent by `createRun`, `getRun`, `listRuns`, `cancelRun` and `resumeRun`; absent from the other copies of a run (webhooks, claims, a schedule's runs). */
+            dispatch?: components["schemas"]["RunDispatch"] | null;
             /**
              * Format: date-time
              * @description Time until which the run may wait in the queue: a `queued` run that no runner has claimed by then becomes `expired`.
