@@ -2925,7 +2925,7 @@ export interface components {
              * @description Time the run reached a terminal status; `null` until then.
              */
             finishedAt: string | null;
-            /** @description For a queued run, whether an online runner can take it and, if none can, why (e.g. no online runner has the agent's label `eu`); `null` for a run in any other status. Sent by `createRun`, `getRun`, `listRuns`, `cancelRun` and `resumeRun`; absent from the other copies of a run (webhooks, claims, a schedule's runs). */
+            /** @description For a queued run, whether an online runner can take it and, if none can, why (e.g. no online runner has the agent's label `eu`); `null` for a run in any other status. A queued run has it from `createRun`, `getRun` and `listRuns`; the other copies of a queued run (webhooks, a schedule's runs) leave it out. */
             dispatch?: components["schemas"]["RunDispatch"] | null;
             /**
              * Format: date-time

@@ -38,13 +38,13 @@ export function dispatchOf(required: string[], online: ReadonlySet<string>[], wi
 }
 
 /**
- * Adds `dispatch` to runs the API returns: for each queued run, whether an online runner can take
- * it; `null` for the others. One query for the online runners and one for the agents' labels,
+ * Adds `dispatch` to the queued runs the API returns (the others have `null` from toRun): whether
+ * an online runner can take each. One query for the online runners and one for the agents' labels,
  * however many runs there are, and none when no run is queued.
  */
 export async function withDispatch(db: Executor, applicationId: string, runs: Run[], leaseSeconds: number): Promise<Run[]> {
   const queued = runs.filter((r) => r.status === 'queued');
-  if (!queued.length) return runs.map((r) => ({ ...r, dispatch: null }));
+  if (!queued.length) return runs;
   const windowMs = onlineWindowMs(leaseSeconds);
   const since = new Date(Date.now() - windowMs).toISOString();
   const runnerRows = (await db('runners').where({ application_id: applicationId }).where('last_seen_at', '>=', since).select('labels')) as { labels: string }[];
@@ -56,5 +56,5 @@ export async function withDispatch(db: Executor, applicationId: string, runs: Ru
     const required = labelRows.filter((r) => r.agent_id === agentId).map((r) => r.label);
     byAgent.set(agentId, dispatchOf(required, online, windowMs / 1000));
   }
-  return runs.map((r) => ({ ...r, dispatch: r.status === 'queued' ? byAgent.get(r.agentId)! : null }));
+  return runs.map((r) => (r.status === 'queued' ? { ...r, dispatch: byAgent.get(r.agentId)! } : r));
 }

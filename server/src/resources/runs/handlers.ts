@@ -49,7 +49,7 @@ export function runHandlers(bus: EventBus, leaseSeconds: number) {
       const row = await findRunRow(db, { id: path.runId, application_id: auth.applicationId }, true);
       const { row: next, events } = await transitionRun(db, row, 'cancelled', { error_code: 'cancelled', error_message: 'Cancelled by request.' }, { by: 'api' });
       afterCommit(() => bus.publish(events));
-      return { status: 200, body: { ...toRun(next), dispatch: null } };
+      return { status: 200, body: toRun(next) };
     },
 
     resumeRun: async ({ db, auth, path, body, afterCommit }) => {
@@ -58,7 +58,7 @@ export function runHandlers(bus: EventBus, leaseSeconds: number) {
       if (row.status !== 'waiting') throw new ProblemError('invalid-transition', `The run is ${row.status}; only a waiting run can be resumed.`);
       const { row: next, events } = await transitionRun(db, row, 'running', {}, { input: body?.input ?? {} });
       afterCommit(() => bus.publish(events));
-      return { status: 200, body: { ...toRun(next), dispatch: null } };
+      return { status: 200, body: toRun(next) };
     },
 
     listRunEvents: async ({ db, auth, path, query }) => {
