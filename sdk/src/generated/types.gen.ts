@@ -965,17 +965,21 @@ export type RunCreate = {
 };
 
 /**
+ * RunResumeInput
+ *
+ * What the human provided to resume a waiting run (free-form), e.g. `{"approved": true}` for an approval or the requested data. The `running` status event after a resume carries it too.
+ */
+export type RunResumeInput = {
+    [key: string]: unknown;
+};
+
+/**
  * RunResume
  *
  * The human's answer to a waiting run's `requiredAction`.
  */
 export type RunResume = {
-    /**
-     * What the human provided (free-form), e.g. `{"approved": true}` for an approval or the requested data.
-     */
-    input?: {
-        [key: string]: unknown;
-    };
+    input?: RunResumeInput;
 };
 
 /**
@@ -1009,12 +1013,7 @@ export type RunStatusEventData = {
      * On `cancelled` by a request, `api`.
      */
     by?: 'api';
-    /**
-     * On `running` after a resume, what the human provided (the `input` of `resumeRun`).
-     */
-    input?: {
-        [key: string]: unknown;
-    };
+    input?: RunResumeInput;
     requiredAction?: RequiredAction;
     error?: RunError;
 };

@@ -2975,14 +2975,18 @@ export interface components {
             ttlSeconds: number;
         };
         /**
+         * RunResumeInput
+         * @description What the human provided to resume a waiting run (free-form), e.g. `{"approved": true}` for an approval or the requested data. The `running` status event after a resume carries it too.
+         */
+        RunResumeInput: {
+            [key: string]: unknown;
+        };
+        /**
          * RunResume
          * @description The human's answer to a waiting run's `requiredAction`.
          */
         RunResume: {
-            /** @description What the human provided (free-form), e.g. `{"approved": true}` for an approval or the requested data. */
-            input?: {
-                [key: string]: unknown;
-            };
+            input?: components["schemas"]["RunResumeInput"];
         };
         /**
          * RunStatusEventData
@@ -3011,10 +3015,7 @@ export interface components {
              * @enum {string}
              */
             by?: "api";
-            /** @description On `running` after a resume, what the human provided (the `input` of `resumeRun`). */
-            input?: {
-                [key: string]: unknown;
-            };
+            input?: components["schemas"]["RunResumeInput"];
             requiredAction?: components["schemas"]["RequiredAction"];
             error?: components["schemas"]["RunError"];
         };
