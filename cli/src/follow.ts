@@ -1,5 +1,4 @@
-import type { Switchboard } from '@switchboard/sdk';
-import type { Run, RunEvent } from '@switchboard/sdk';
+import type { Run, RunCustomEvent, RunEvent, Switchboard } from '@switchboard/sdk';
 import type { Output } from './output.js';
 import { text } from './output.js';
 
@@ -43,20 +42,34 @@ class Spinner {
 }
 
 /** One timestamped line per event: status changes, log lines, anything else as compact JSON. */
-export function eventLine(out: Output, event: RunEvent): string {
-  const { type, data } = event;
-  const time = out.dim(event.createdAt);
-  if (type === 'status') {
-    const status = String(data.status);
-    const error = data.error as { code?: string; message?: string } | undefined;
-    return `${time}  ${'status'.padEnd(12)} ${out.status(status)}${error?.code ? `  ${error.code}: ${error.message ?? ''}` : ''}`;
+export function eventLine(out: Output, event: RunEvent<RunCustomEvent>): string {
+  // A runner's own event types are none of the spec's (it says so): checking `type` narrows to them.
+  const e = event as RunEvent;
+  const time = out.dim(e.createdAt);
+  if (e.type === 'status') {
+    const { status, error } = e.data;
+    return `${time}  ${'status'.padEnd(12)} ${out.status(status)}${error ? `  ${error.code}: ${error.message}` : ''}`;
   }
-  if (type === 'log') {
-    const { level, message, ...rest } = data;
+  if (e.type === 'log') {
+    const { level, message, ...rest } = e.data;
     const extra = Object.keys(rest).length ? `  ${out.dim(JSON.stringify(rest))}` : '';
-    return `${time}  ${'log'.padEnd(12)} ${String(level ?? 'info').padEnd(5)} ${text(message)}${extra}`;
+    return `${time}  ${'log'.padEnd(12)} ${(level ?? 'info').padEnd(5)} ${text(message)}${extra}`;
   }
-  return `${time}  ${type.padEnd(12)} ${JSON.stringify(data)}`;
+  return `${time}  ${e.type.padEnd(12)} ${JSON.stringify(e.data)}`;
+}
+
+/**
+ * For a queued run that no runner can take (its `dispatch`), why, and the command that would let
+ * it start; undefined when a runner can take it or it is not queued.
+ */
+export function dispatchHint(run: Run): string | undefined {
+  const dispatch = run.dispatch;
+  if (run.status !== 'queued' || !dispatch || dispatch.claimable) return undefined;
+  const labels = dispatch.requiredLabels;
+  const fix = labels.length
+    ? `start a runner with ${labels.length === 1 ? 'that label' : 'those labels'}: npx switchboard runner --labels ${labels.join(',')}`
+    : 'start a runner: npx switchboard runner (or start the server with --with-runner)';
+  return `Run ${run.id} is queued, and no runner can take it: ${dispatch.message ?? dispatch.reason}\nTo run it, ${fix}\n(the built-in runner executes agents with runtime "http" and the "echo" model; other models need a runner of your own)`;
 }
 
 /** The run's end: its final status, then its output or error. */
@@ -86,11 +99,22 @@ export async function followRun(sb: Switchboard, runId: string, out: Output): Pr
   const spinner = new Spinner(`Waiting for run ${runId}`);
   if (!out.json) spinner.start();
   try {
-    for await (const event of sb.runs.stream(runId, { signal: stop.signal })) {
+    const hinted = new Set<string>();
+    for await (const event of sb.runs.stream<RunCustomEvent>(runId, { signal: stop.signal })) {
       if (out.json) continue;
       spinner.clear();
       out.print(eventLine(out, event));
       if (event.type === 'status') spinner.text = `Run ${runId} is ${String(event.data.status)}`;
+      // Queued (again): say once per reason if no runner can take it, instead of spinning without one.
+      if (event.type === 'status' && event.data.status === 'queued') {
+        const hint = dispatchHint(await sb.runs.get(runId));
+        if (hint && !hinted.has(hint)) {
+          hinted.add(hint);
+          spinner.clear();
+          out.note(hint);
+          spinner.text = `Run ${runId} is queued; waiting for a runner that can take it`;
+        }
+      }
     }
   } finally {
     spinner.stop();

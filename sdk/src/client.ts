@@ -4,6 +4,7 @@ import type * as T from './generated/types.gen.js';
 import { Webhook } from 'standardwebhooks';
 import { APIPromise, type DataAndResponse } from './api-promise.js';
 import { responseError } from './errors.js';
+import type { RunEventPage } from './events.js';
 import { PageList, type Page } from './pagination.js';
 import { isTerminalStatus, runEventStream } from './stream.js';
 import { callFetch, type CallOptions, type TransportOptions } from './transport.js';
@@ -182,20 +183,20 @@ export class Switchboard {
     cancel: (runId: string, o?: RequestOptions) => this.call((c) => api.cancelRun({ ...c, path: { runId } }), o),
     resume: (runId: string, body?: T.RunResume, o?: RequestOptions) => this.call((c) => api.resumeRun({ ...c, path: { runId }, body }), o),
     /** One page of the run's stored events (`after` a seq); see `stream` to follow them live. */
-    events: (runId: string, query?: T.ListRunEventsData['query'], o?: RequestOptions) =>
-      this.call((c) => api.listRunEvents({ ...c, path: { runId }, query }), o),
+    events: <Custom extends T.RunCustomEvent = never>(runId: string, query?: T.ListRunEventsData['query'], o?: RequestOptions) =>
+      this.call((c) => api.listRunEvents({ ...c, path: { runId }, query }), o) as Promise<WithResponse<RunEventPage<Custom>>>,
     /**
      * The run's events, history then live, ending after its terminal status. A dropped connection
      * is resumed from the last event received: every event arrives once, in order.
      */
-    stream: (runId: string, o: StreamOptions = {}) =>
-      runEventStream((last, signal) => this.openStream(`/api/v1/realtime/runs/${encodeURIComponent(runId)}`, last, signal), {
+    stream: <Custom extends T.RunCustomEvent = never>(runId: string, o: StreamOptions = {}) =>
+      runEventStream<Custom>((last, signal) => this.openStream(`/api/v1/realtime/runs/${encodeURIComponent(runId)}`, last, signal), {
         ...o,
         runFinished: async () => isTerminalStatus((await this.runs.get(runId)).status),
       }),
     /** Every run's events in the application (or one agent's), live, until you stop iterating or abort. */
-    streamAll: (o: StreamOptions & { agentId?: string } = {}) =>
-      runEventStream(
+    streamAll: <Custom extends T.RunCustomEvent = never>(o: StreamOptions & { agentId?: string } = {}) =>
+      runEventStream<Custom>(
         (last, signal) =>
           this.openStream(o.agentId ? `/api/v1/realtime/agents/${encodeURIComponent(o.agentId)}/runs` : '/api/v1/realtime/runs', last, signal),
         o,

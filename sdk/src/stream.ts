@@ -1,13 +1,14 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { ConnectionError, errorFor, SwitchboardError } from './errors.js';
-import type { Problem, RunEvent, RunStatus } from './generated/types.gen.js';
+import type { RunEvent } from './events.js';
+import type { Problem, RunCustomEvent, RunStatus } from './generated/types.gen.js';
 
 const TERMINAL: ReadonlySet<string> = new Set<RunStatus>(['succeeded', 'failed', 'cancelled', 'timed_out', 'expired']);
 
 export const isTerminalStatus = (status: string) => TERMINAL.has(status);
 
 /** Whether an event is the last of its run: a status event with a terminal status. */
-export const isTerminalEvent = (e: RunEvent) => e.type === 'status' && isTerminalStatus(String(e.data.status));
+export const isTerminalEvent = (e: RunEvent<RunCustomEvent>) => e.type === 'status' && isTerminalStatus(e.data.status as string);
 
 export type StreamOpen = (lastEventId: string | undefined, signal: AbortSignal) => Promise<Response>;
 
@@ -19,10 +20,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * the caller gets every event once and in order. A single-run stream ends after the run's
  * terminal event; errors other than a lost connection are thrown as SwitchboardErrors.
  */
-export async function* runEventStream(
+export async function* runEventStream<Custom extends RunCustomEvent = never>(
   open: StreamOpen,
   options: { signal?: AbortSignal; after?: number; runFinished?: () => Promise<boolean> },
-): AsyncGenerator<RunEvent> {
+): AsyncGenerator<RunEvent<Custom>> {
   const endsWithRun = Boolean(options.runFinished);
   let lastEventId = options.after !== undefined ? String(options.after) : undefined;
   let failures = 0;
@@ -43,6 +44,8 @@ export async function* runEventStream(
         const problem = (await response.json().catch(() => undefined)) as Problem | undefined;
         throw errorFor(response.status, problem, response.headers);
       }
+      // 204: the run has ended and everything up to its last event was delivered.
+      if (response.status === 204) return;
       failures = 0;
       let delivered = 0;
       let dropped = false;
@@ -56,11 +59,12 @@ export async function* runEventStream(
           parser.feed(value);
           while (queue.length) {
             const message = queue.shift()!;
-            const event = JSON.parse(message.data) as RunEvent;
+            // Each message's data is one event of the spec's RunStreamEvent.
+            const event = JSON.parse(message.data) as RunEvent<Custom>;
             if (message.id) lastEventId = message.id;
             delivered++;
             yield event;
-            if (endsWithRun && isTerminalEvent(event)) return;
+            if (endsWithRun && isTerminalEvent(event as RunEvent<RunCustomEvent>)) return;
           }
         }
       } catch (err) {

@@ -98,6 +98,38 @@ describe.skipIf(!chromiumAvailable)('EventSource in Chromium', () => {
     expect(await page.evaluate(() => (window as unknown as { opened: boolean }).opened)).toBe(true);
   });
 
+  it("stops by itself on a finished run: one stream, then the reconnect's 204 closes it for good", async () => {
+    const l = label();
+    const agent = await newAgent(app, { labels: [l] });
+    const runner = await newRunner(app, [l]);
+    const rc = runnerConn(serverUrl, runner);
+    const run = await newRun(app, agent.id);
+    const c = await claim(rc, runner.id);
+    expect((await complete(rc, c.lease.id, { fencingToken: 1, status: 'succeeded', output: {} })).status).toBe(200);
+
+    // Nothing here closes the source: the server's answers must.
+    await page.evaluate(
+      ({ url }) => {
+        const w = window as unknown as { done: { seqs: number[]; opens: number; errors: number; source: EventSource } };
+        const source = new EventSource(url);
+        w.done = { seqs: [], opens: 0, errors: 0, source };
+        source.onopen = () => w.done.opens++;
+        source.onerror = () => w.done.errors++;
+        source.addEventListener('status', (e) => w.done.seqs.push(JSON.parse((e as MessageEvent).data as string).seq));
+      },
+      { url: `/api/v1/realtime/runs/${run.id}?token=${encodeURIComponent(app.key)}` },
+    );
+    await page.waitForFunction(() => (window as unknown as { done: { source: EventSource } }).done.source.readyState === EventSource.CLOSED, undefined, {
+      timeout: 10_000,
+    });
+    const done = await page.evaluate(() => {
+      const d = (window as unknown as { done: { seqs: number[]; opens: number; errors: number } }).done;
+      return { seqs: d.seqs, opens: d.opens, errors: d.errors };
+    });
+    // One stream opened; two errors: its end (the source reconnects) and the 204 (it gives up).
+    expect(done).toEqual({ seqs: [1, 2, 3], opens: 1, errors: 2 });
+  });
+
   it('a bad token gets no stream: EventSource fails and sees no event', async () => {
     await page.evaluate(() => {
       const w = window as unknown as { bad: { events: number; failed: boolean } };

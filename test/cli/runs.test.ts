@@ -117,6 +117,24 @@ describe('switchboard runs', () => {
     await run(['runs', 'cancel', created.id]);
   });
 
+  it('runs create --follow says once why a queued run cannot start (no online runner has its label), with the command that would', async () => {
+    const nobody = `${label}-nobody`;
+    const agent = await newAgent('echo', [nobody]);
+    const follower = startCli(['runs', 'create', '--agent', agent, '--follow'], env);
+    const deadline = Date.now() + 10_000;
+    while (!follower.output().includes('npx switchboard runner') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const runId = /Run (run_\w+) created/.exec(follower.output())?.[1];
+    expect(runId).toBeDefined();
+    const exited = new Promise<number | null>((r) => follower.child.once('exit', r));
+    // Cancelling ends the follow: the hint was printed while it was still queued.
+    await run(['runs', 'cancel', runId!]);
+    expect(await exited).toBe(1);
+    const output = follower.output();
+    expect(output).toContain(`Run ${runId} is queued, and no runner can take it: No online runner has the label ${nobody}, which the agent requires.`);
+    expect(output).toContain(`To run it, start a runner with that label: npx switchboard runner --labels ${nobody}`);
+    expect(output.split('no runner can take it').length).toBe(2);
+  });
+
   it('needs --agent (a usage error)', async () => {
     const result = await run(['runs', 'create']);
     expect(result.code).toBe(2);

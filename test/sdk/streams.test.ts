@@ -174,7 +174,7 @@ describe('runs.stream', () => {
       expect(seen).toEqual(all.slice(6));
     });
 
-    it('resuming after its last event ends at once, with one stream request and nothing delivered', async () => {
+    it('resuming after its last event ends at once on the 204: one stream request, nothing delivered, no other call', async () => {
       const { proxy, client } = await streamProxy(() => undefined);
       const seen: RunEvent[] = [];
       await collect(client.runs.stream(runId, { after: 10 }), seen);
@@ -182,6 +182,8 @@ describe('runs.stream', () => {
       const streams = proxy.seen.filter((s) => isRealtime(s.path));
       expect(streams).toHaveLength(1);
       expect(streams[0]!.lastEventId).toBe('10');
+      // 204 is the end itself: the stream does not ask whether the run has finished.
+      expect(proxy.seen.filter((s) => !isRealtime(s.path))).toEqual([]);
     });
   });
 

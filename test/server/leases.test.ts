@@ -112,7 +112,7 @@ describe('lease expiry and re-queue', () => {
 
     expectLeaseLost(await complete(s.c1, first.lease.id, { fencingToken: 1, status: 'succeeded', output: { by: 'first' } }));
     const all = await runEvents(app, run.id);
-    expect(all.map((e) => [e.type, e.data.status ?? e.data.message])).toEqual([
+    expect(all.map((e) => [e.type, e.type === 'status' ? e.data.status : e.type === 'log' ? e.data.message : undefined])).toEqual([
       ['status', 'queued'],
       ['status', 'running'],
       ['status', 'queued'],

@@ -253,7 +253,7 @@ describe('forbidden transitions: 409 invalid-transition naming the current statu
       const { run, lease } = await terminal(s, status);
       const events = await runEvents(app, run.id);
       expectLeaseLost(await heartbeat(s.rc, lease!.id, lease!.fencingToken), status);
-      expectLeaseLost(await appendEvents(s.rc, lease!.id, lease!.fencingToken, [{ runnerSeq: 1, type: 'log' }]), status);
+      expectLeaseLost(await appendEvents(s.rc, lease!.id, lease!.fencingToken, [{ runnerSeq: 1, type: 'log', data: { message: 'late' } }]), status);
       expectLeaseLost(await complete(s.rc, lease!.id, { fencingToken: lease!.fencingToken, status: 'succeeded', output: { again: true } }), status);
       expectLeaseLost(await complete(s.rc, lease!.id, { fencingToken: lease!.fencingToken, status: 'failed', error: { code: 'x', message: 'y' } }), status);
       expectLeaseLost(await waitRun(s.rc, lease!.id, lease!.fencingToken), status);

@@ -12,6 +12,7 @@ import {
   expectInvalidTransition,
   expectProblem,
   getRun,
+  heartbeat,
   isolatedApp,
   ISO_MS,
   label,
@@ -75,6 +76,7 @@ describe('createRun', () => {
       queuedAt: expect.stringMatching(ISO_MS),
       startedAt: null,
       finishedAt: null,
+      dispatch: expect.objectContaining({ claimable: false, reason: expect.stringMatching(/^no_/) }),
       expiresAt: expect.stringMatching(ISO_MS),
       createdAt: expect.stringMatching(ISO_MS),
       updatedAt: expect.stringMatching(ISO_MS),
@@ -286,6 +288,99 @@ describe('listRuns', () => {
 
   it("does not list another application's runs", async () => {
     expect((await list({ agentId: agentA }, other)).body.pagination.total).toBe(0);
+  });
+});
+
+describe('dispatch: whether a runner can take a queued run', () => {
+  // An application of its own: which runners are online is the whole point.
+  let conn: Conn;
+  const runnerUrl = () => inject('auditUrl');
+  /** Any call with a runner's token marks it seen; a heartbeat on a lease that does not exist claims nothing. */
+  const seen = async (runner: { token: string }) => {
+    expect((await heartbeat(runnerConn(runnerUrl(), runner), absent('lease'), 1)).status).toBeGreaterThanOrEqual(400);
+  };
+
+  beforeAll(async () => {
+    conn = { baseUrl: inject('auditUrl'), key: (await isolatedApp('dispatch')).key };
+  });
+
+  it("says no runner is online, then which labels no online runner has, then that one can take it; null once the run is not queued", async () => {
+    const eu = label();
+    const agent = await newAgent(conn, { labels: [eu] });
+    // A runner that never called the API is not online.
+    const idle = await newRunner(conn, [eu]);
+    const created = await createRunReq(conn, { agentId: agent.id });
+    expect(created.status).toBe(201);
+    expect(created.body.dispatch).toEqual({
+      claimable: false,
+      reason: 'no_runner_online',
+      message: expect.stringMatching(/^No runner is online: none has called the API in the last 40 seconds\.$/),
+      requiredLabels: [eu],
+      unmatchedLabels: [eu],
+      onlineRunners: 0,
+      matchingRunners: 0,
+    });
+
+    const other = await newRunner(conn, [label()]);
+    await seen(other);
+    expect((await getRun(conn, created.body.id)).dispatch).toEqual({
+      claimable: false,
+      reason: 'no_matching_runner',
+      message: `No online runner has the label ${eu}, which the agent requires.`,
+      requiredLabels: [eu],
+      unmatchedLabels: [eu],
+      onlineRunners: 1,
+      matchingRunners: 0,
+    });
+
+    await seen(idle);
+    expect((await getRun(conn, created.body.id)).dispatch).toEqual({
+      claimable: true,
+      reason: null,
+      message: null,
+      requiredLabels: [eu],
+      unmatchedLabels: [],
+      onlineRunners: 2,
+      matchingRunners: 1,
+    });
+
+    const c = await claim(runnerConn(runnerUrl(), idle), idle.id);
+    expect(c.run.id).toBe(created.body.id);
+    expect((await getRun(conn, created.body.id)).dispatch).toBeNull();
+    const cancelled = await cancelRun(conn, created.body.id);
+    expect(cancelled.body.dispatch).toBeNull();
+  });
+
+  it('labels spread over runners that each lack one: none matches, no label is missing everywhere', async () => {
+    const [a, b] = [label(), label()].sort();
+    const agent = await newAgent(conn, { labels: [b!, a!] });
+    for (const l of [a!, b!]) await seen(await newRunner(conn, [l]));
+    const run = await newRun(conn, agent.id);
+    expect(run.dispatch).toMatchObject({
+      claimable: false,
+      reason: 'no_matching_runner',
+      message: `No online runner has all of the agent's labels (${a}, ${b}) at once.`,
+      requiredLabels: [a, b],
+      unmatchedLabels: [],
+      matchingRunners: 0,
+    });
+  });
+
+  it('an agent without labels can be taken by any online runner; listRuns sets dispatch on queued runs only', async () => {
+    const free = await newAgent(conn);
+    const eu = label();
+    const bound = await newAgent(conn, { labels: [eu] });
+    const freeRun = await newRun(conn, free.id);
+    const boundRun = await newRun(conn, bound.id);
+    const done = await newRun(conn, free.id);
+    expect((await cancelRun(conn, done.id)).status).toBe(200);
+    const page = await call<RunList>(conn, 'GET', '/api/v1/runs?pageSize=100');
+    expect(page.status).toBe(200);
+    const byId = new Map(page.body.data.map((r) => [r.id, r]));
+    expect(byId.get(freeRun.id)!.dispatch).toMatchObject({ claimable: true, requiredLabels: [], matchingRunners: byId.get(freeRun.id)!.dispatch!.onlineRunners });
+    expect(byId.get(boundRun.id)!.dispatch).toMatchObject({ claimable: false, reason: 'no_matching_runner', unmatchedLabels: [eu] });
+    expect(byId.get(done.id)!.dispatch).toBeNull();
+    for (const r of page.body.data) expect(r.dispatch === null).toBe(r.status !== 'queued');
   });
 });
 

@@ -1,5 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { EventSource } from 'eventsource';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { startProxy, type Proxy } from '../sdk/proxy.js';
 import {
   appendEvents,
   bearer,
@@ -119,10 +121,21 @@ describe('a run with 200 events', () => {
     expectRunMessages(zero.messages, run.id, 1, LAST);
   });
 
-  it('resuming after the terminal event ends the stream at once, with no event', async () => {
-    const s = await stream(`/api/v1/realtime/runs/${run.id}`, { 'Last-Event-ID': String(LAST) });
+  it('resuming at or past the terminal event is 204 No Content (what stops an EventSource), with Request-Id and rate limit headers', async () => {
+    const resumes: Record<string, string>[] = [{ 'Last-Event-ID': String(LAST) }, { 'Last-Event-ID': String(LAST + 5) }, {}];
+    for (const resume of resumes) {
+      const query = Object.keys(resume).length ? '' : `?after=${LAST}`;
+      const res = await fetch(`${serverUrl}/api/v1/realtime/runs/${run.id}${query}`, { headers: { ...bearer(app.key), Accept: 'text/event-stream', ...resume } });
+      expect(res.status).toBe(204);
+      expect(await res.text()).toBe('');
+      expect(res.headers.get('request-id')).toMatch(/^req_/);
+      expect(res.headers.get('ratelimit')).toMatch(/^"read";r=\d+;t=\d+$/);
+      expect(res.headers.get('ratelimit-policy')).toMatch(/^"read";q=\d+;w=\d+$/);
+    }
+    // One event short of the end is still a stream: it sends the terminal event, then closes.
+    const s = await stream(`/api/v1/realtime/runs/${run.id}`, { 'Last-Event-ID': String(LAST - 1) });
     await s.untilEnd();
-    expect(s.messages).toEqual([]);
+    expectRunMessages(s.messages, run.id, LAST, LAST);
   }, 10_000);
 
   it('?token= authenticates the stream (for EventSource); a bad or missing token is 401 problem+json, not a stream', async () => {
@@ -342,4 +355,84 @@ describe('keep-alive', () => {
     expect(s.messages).toEqual([]);
     expect(s.comments.every((c) => c.trim() === 'ping')).toBe(true);
   });
+});
+
+describe('a WHATWG EventSource (the eventsource package)', () => {
+  const TERMINAL = ['succeeded', 'failed', 'cancelled', 'timed_out', 'expired'];
+  let proxy: Proxy;
+  const sources: EventSource[] = [];
+  // Every connection the client makes goes through this proxy on loopback, which counts them.
+  const streamRequests = (runId: string) => proxy.seen.filter((r) => r.path.startsWith(`/api/v1/realtime/runs/${runId}`));
+
+  beforeAll(async () => {
+    proxy = await startProxy(serverUrl);
+  });
+  afterEach(() => {
+    for (const es of sources.splice(0)) es.close();
+  });
+  afterAll(async () => {
+    await proxy?.close();
+  });
+
+  /** Opens an EventSource on the run's stream (credential in ?token=, as browsers must) and records what it gets. */
+  function follow(runId: string) {
+    const es = new EventSource(`${proxy.url}/api/v1/realtime/runs/${runId}?token=${encodeURIComponent(app.key)}`);
+    sources.push(es);
+    const seen: { id: string; type: string; seq: number; status?: string }[] = [];
+    let errors = 0;
+    const record = (e: MessageEvent<string>) => {
+      const event = JSON.parse(e.data) as RunEvent;
+      seen.push({ id: e.lastEventId, type: e.type, seq: event.seq, status: event.data.status as string | undefined });
+    };
+    for (const type of ['status', 'log']) es.addEventListener(type, record);
+    es.addEventListener('error', () => errors++);
+    return { es, seen, errors: () => errors };
+  }
+
+  async function untilClosed(es: EventSource, what: string) {
+    const deadline = Date.now() + 10_000;
+    while (es.readyState !== EventSource.CLOSED) {
+      if (Date.now() > deadline) throw new Error(`the EventSource did not stop (${what}); it is still ${es.readyState === EventSource.OPEN ? 'open' : 'reconnecting'}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  it('gets every event of a finished run, then stops for good: one reconnect, answered 204', async () => {
+    const { agent, runner, rc } = await scenario();
+    const run = await newRun(app, agent.id);
+    const events = await drive(runner, rc, run.id, 3);
+    expect(events).toHaveLength(6);
+
+    const { es, seen } = follow(run.id);
+    await untilClosed(es, 'finished run');
+    expect(seen.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(seen.map((e) => e.id)).toEqual(['1', '2', '3', '4', '5', '6']);
+    expect(TERMINAL).toContain(seen.at(-1)!.status);
+    // The first connection delivered everything; the reconnect resumed after the last event and got 204.
+    expect(streamRequests(run.id).map((r) => r.lastEventId)).toEqual([undefined, '6']);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(streamRequests(run.id)).toHaveLength(2);
+  }, 20_000);
+
+  it('follows a live run to its end, then stops; a run that has not ended keeps its stream open at the same resume point', async () => {
+    const { agent, runner, rc } = await scenario();
+    const run = await newRun(app, agent.id);
+    const { es, seen } = follow(run.id);
+    const until = async (n: number) => {
+      while (seen.length < n) await new Promise((r) => setTimeout(r, 25));
+    };
+    await until(1);
+    const c = await claim(rc, runner.id);
+    await until(2);
+    // Not ended: resuming at its last event is a stream that waits for more, not 204.
+    const waiting = await stream(`/api/v1/realtime/runs/${run.id}`, { 'Last-Event-ID': '2' });
+    expect(waiting.response.status).toBe(200);
+    expect((await appendEvents(rc, c.lease.id, c.lease.fencingToken, logs(1, 2))).status).toBe(200);
+    expect((await complete(rc, c.lease.id, { fencingToken: c.lease.fencingToken, status: 'succeeded', output: {} })).status).toBe(200);
+    await untilClosed(es, 'live run');
+    await waiting.untilEnd();
+    expectRunMessages(waiting.messages, run.id, 3, 5);
+    expect(seen.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(streamRequests(run.id).map((r) => r.lastEventId)).toEqual([undefined, '5']);
+  }, 20_000);
 });

@@ -342,7 +342,9 @@ describe('deliveries', () => {
     const agent = await newAgent(conn);
     const run = await newRun(conn, agent.id);
     const queued = await rxRuns.waitType('run.queued');
-    expect(verify(queued, runs.secret).data).toEqual(run);
+    // A webhook's copy of a queued run leaves out its dispatch (worked out when the API reads the run).
+    const { dispatch: _dispatch, ...queuedRun } = run;
+    expect(verify(queued, runs.secret).data).toEqual(queuedRun);
 
     const runner = await newRunner(conn);
     const rc = runnerConn(inject('auditUrl'), runner);

@@ -805,9 +805,45 @@ export type Metadata = {
 };
 
 /**
+ * RunDispatch
+ *
+ * Whether a queued run can be taken by a runner now and, when it cannot, why. It is worked out when the run is read, from the application's runners: a runner is online when it called the API within the last `LEASE_SECONDS` or 30 seconds (the longest claim long-poll), whichever is longer, plus 10 seconds; it can take the run when it has all of the agent's labels. A run nobody can take stays queued until a runner that can comes online, or until it expires (`expiresAt`).
+ */
+export type RunDispatch = {
+    /**
+     * Whether at least one online runner has all of the agent's labels and may claim the run.
+     */
+    claimable: boolean;
+    /**
+     * Why no runner can take the run: `no_runner_online` (no runner of the application is online) or `no_matching_runner` (runners are online, but none has all of the agent's labels); `null` when `claimable` is true.
+     */
+    reason: 'no_runner_online' | 'no_matching_runner' | null;
+    /**
+     * The reason in a sentence, for people; `null` when `claimable` is true.
+     */
+    message: string | null;
+    /**
+     * The agent's labels, all of which a runner must have to take the run.
+     */
+    requiredLabels: Array<string>;
+    /**
+     * The agent's labels that no online runner has: a runner started with them (and the others in `requiredLabels`) could take the run. Empty when every label is on some online runner (then no single runner has all of them, or none is online).
+     */
+    unmatchedLabels: Array<string>;
+    /**
+     * Runners of the application that are online.
+     */
+    onlineRunners: number;
+    /**
+     * Online runners that have all of the agent's labels.
+     */
+    matchingRunners: number;
+};
+
+/**
  * Run
  *
- * One execution of an agent version on an input. A run starts `queued`, is claimed by a runner (or sent to the agent's URL) and becomes `running`, may wait for a human (`waiting`, with a `requiredAction`) and ends `succeeded`, `failed`, `cancelled`, `timed_out` or `expired`. Terminal runs never change. Every status change appends a `status` run event.
+ * One execution of an agent version on an input. A run starts `queued`, is claimed by a runner (or sent to the agent's URL) and becomes `running`, may wait for a human (`waiting`, with a `requiredAction`) and ends `succeeded`, `failed`, `cancelled`, `timed_out` or `expired`. Terminal runs never change. Every status change appends a `status` run event. A queued run says in `dispatch` whether a runner can take it.
  */
 export type Run = {
     /**
@@ -875,6 +911,10 @@ export type Run = {
      */
     finishedAt: string | null;
     /**
+     * For a queued run, whether an online runner can take it and, if none can, why (e.g. no online runner has the agent's label `eu`); `null` for a run in any other status. A queued run has it from `createRun`, `getRun` and `listRuns`; the other copies of a queued run (webhooks, a schedule's runs) leave it out.
+     */
+    dispatch?: RunDispatch | null;
+    /**
      * Time until which the run may wait in the queue: a `queued` run that no runner has claimed by then becomes `expired`.
      */
     expiresAt: string;
@@ -925,25 +965,65 @@ export type RunCreate = {
 };
 
 /**
+ * RunResumeInput
+ *
+ * What the human provided to resume a waiting run (free-form), e.g. `{"approved": true}` for an approval or the requested data. The `running` status event after a resume carries it too.
+ */
+export type RunResumeInput = {
+    [key: string]: unknown;
+};
+
+/**
  * RunResume
  *
  * The human's answer to a waiting run's `requiredAction`.
  */
 export type RunResume = {
-    /**
-     * What the human provided (free-form), e.g. `{"approved": true}` for an approval or the requested data.
-     */
-    input?: {
-        [key: string]: unknown;
-    };
+    input?: RunResumeInput;
 };
 
 /**
- * RunEvent
+ * RunStatusEventData
  *
- * Something that happened in a run: a status change (`status`), a log line (`log`), a piece of output (`output.delta`), token usage (`usage`), a request for approval (`approval.requested`), ... Run events are append-only and immutable, so they have no `updatedAt`. This is what the realtime streams send and what `listRunEvents` replays.
+ * The `data` of a `status` event: the new status, the one before and the attempt, and what caused the change where it says more (the claiming runner, a lost runner's reason, the resume input, the required action, the error).
  */
-export type RunEvent = {
+export type RunStatusEventData = {
+    status: RunStatus;
+    /**
+     * Status before the change; `null` on the run's first event.
+     */
+    previousStatus: RunStatus | null;
+    /**
+     * Attempt of the run after the change, from 1.
+     */
+    attempt: number;
+    /**
+     * On the first event of a scheduled run, the due time the schedule fired for.
+     */
+    scheduledFor?: string;
+    /**
+     * On `running` after a claim, the runner that claimed the run.
+     */
+    runnerId?: string;
+    /**
+     * On a run re-queued or failed because its runner was lost, why: `lease_expired` (no heartbeat in time) or `runner_deleted`.
+     */
+    reason?: string;
+    /**
+     * On `cancelled` by a request, `api`.
+     */
+    by?: 'api';
+    input?: RunResumeInput;
+    requiredAction?: RequiredAction;
+    error?: RunError;
+};
+
+/**
+ * RunStatusEvent
+ *
+ * The run's status changed (`type` `status`). Written by the server only, in the same transaction as the change: a run's first event is its `queued` status, its last its terminal status.
+ */
+export type RunStatusEvent = {
     /**
      * Identifier of the event.
      */
@@ -965,20 +1045,236 @@ export type RunEvent = {
      */
     cursor: number;
     /**
-     * Event type, lower-case dotted words, e.g. `status`, `log`, `output.delta`, `usage`, `approval.requested`.
+     * Event type.
      */
-    type: string;
-    /**
-     * Payload of the event (free-form, depends on `type`), e.g. `{"status": "running"}` for `status` or `{"level": "info", "message": "..."}` for `log`.
-     */
-    data: {
-        [key: string]: unknown;
-    };
+    type: 'status';
+    data: RunStatusEventData;
     /**
      * Time the event was stored (UTC, millisecond precision).
      */
     createdAt: string;
 };
+
+/**
+ * RunLogEventData
+ *
+ * The `data` of a `log` event: a message and its level, and any other fields the runner adds (e.g. `{"level": "info", "message": "echo: received the input", "keys": ["question"]}`).
+ */
+export type RunLogEventData = {
+    /**
+     * Severity; `info` when absent.
+     */
+    level?: 'debug' | 'info' | 'warn' | 'error';
+    /**
+     * The log line; no control characters other than tab, line feed, carriage return and escape (for terminal colours).
+     */
+    message: string;
+    [key: string]: unknown;
+};
+
+/**
+ * RunLogEvent
+ *
+ * A log line of the run (`type` `log`), appended by its runner.
+ */
+export type RunLogEvent = {
+    /**
+     * Identifier of the event.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'run_event';
+    /**
+     * Run the event belongs to.
+     */
+    runId: string;
+    /**
+     * Number of the event within its run (1, 2, 3, ... without gaps).
+     */
+    seq: number;
+    /**
+     * Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+     */
+    cursor: number;
+    /**
+     * Event type.
+     */
+    type: 'log';
+    data: RunLogEventData;
+    /**
+     * Time the event was stored (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
+ * RunOutputDeltaEventData
+ *
+ * The `data` of an `output.delta` event: a piece of text (`text`), or of structured output (`delta`, an object or a string; the built-in `echo` model sends the run's input), and any other fields the runner adds.
+ */
+export type RunOutputDeltaEventData = {
+    /**
+     * A piece of text output, to append to the pieces before it.
+     */
+    text?: string;
+    /**
+     * A piece of structured output, an object (free-form) or a string.
+     */
+    delta?: {
+        [key: string]: unknown;
+    } | string;
+    [key: string]: unknown;
+};
+
+/**
+ * RunOutputDeltaEvent
+ *
+ * A piece of the run's output as it is produced (`type` `output.delta`), appended by its runner; the run's `output` holds the final result.
+ */
+export type RunOutputDeltaEvent = {
+    /**
+     * Identifier of the event.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'run_event';
+    /**
+     * Run the event belongs to.
+     */
+    runId: string;
+    /**
+     * Number of the event within its run (1, 2, 3, ... without gaps).
+     */
+    seq: number;
+    /**
+     * Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+     */
+    cursor: number;
+    /**
+     * Event type.
+     */
+    type: 'output.delta';
+    data: RunOutputDeltaEventData;
+    /**
+     * Time the event was stored (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
+ * RunUsageEventData
+ *
+ * The `data` of a `usage` event: tokens and cost used so far (by the whole run, not since the previous `usage` event), and any other fields the runner adds (e.g. the model).
+ */
+export type RunUsageEventData = {
+    /**
+     * Input (prompt) tokens used so far.
+     */
+    inputTokens?: number;
+    /**
+     * Output (completion) tokens used so far.
+     */
+    outputTokens?: number;
+    /**
+     * Cost so far, in micro-USD (1 USD = 1,000,000).
+     */
+    costMicros?: number;
+    [key: string]: unknown;
+};
+
+/**
+ * RunUsageEvent
+ *
+ * Tokens and cost the run used so far (`type` `usage`), appended by its runner; the run's `usage` and `costMicros` hold the totals it reports when it completes.
+ */
+export type RunUsageEvent = {
+    /**
+     * Identifier of the event.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'run_event';
+    /**
+     * Run the event belongs to.
+     */
+    runId: string;
+    /**
+     * Number of the event within its run (1, 2, 3, ... without gaps).
+     */
+    seq: number;
+    /**
+     * Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+     */
+    cursor: number;
+    /**
+     * Event type.
+     */
+    type: 'usage';
+    data: RunUsageEventData;
+    /**
+     * Time the event was stored (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
+ * RunCustomEventData
+ *
+ * The `data` of an event of a runner-defined type (free-form, up to 50 fields).
+ */
+export type RunCustomEventData = {
+    [key: string]: unknown;
+};
+
+/**
+ * RunCustomEvent
+ *
+ * An event of a type its runner defined (any type other than `status`, `log`, `output.delta` and `usage`, e.g. `tool.call` or `approval.requested`), with a free-form `data`.
+ */
+export type RunCustomEvent = {
+    /**
+     * Identifier of the event.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'run_event';
+    /**
+     * Run the event belongs to.
+     */
+    runId: string;
+    /**
+     * Number of the event within its run (1, 2, 3, ... without gaps).
+     */
+    seq: number;
+    /**
+     * Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+     */
+    cursor: number;
+    /**
+     * Event type, lower-case dotted words; none of the types described by their own schemas (`status`, `log`, `output.delta`, `usage`).
+     */
+    type: string;
+    data: RunCustomEventData;
+    /**
+     * Time the event was stored (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
+ * RunEvent
+ *
+ * Something that happened in a run, told apart by `type`: a status change (`status`, written by the server), a log line (`log`), a piece of output (`output.delta`), token usage (`usage`), or an event of a type its runner defined (`RunCustomEvent`, free-form `data`). Each type has its own schema with a typed `data`. Run events are append-only and immutable, so they have no `updatedAt`. This is what the realtime streams send and what `listRunEvents` replays.
+ */
+export type RunEvent = RunStatusEvent | RunLogEvent | RunOutputDeltaEvent | RunUsageEvent | RunCustomEvent;
 
 /**
  * RunEventList
@@ -1232,19 +1528,19 @@ export type HeartbeatResult = {
 /**
  * RunEventInput
  *
- * An event a runner appends to its run. The type `status` and the types starting with `run.` are reserved to the server (422 `validation-error`).
+ * An event a runner appends to its run. `log`, `output.delta` and `usage` events carry the `data` their schemas describe (`RunLogEventData`, ...); any other type is the runner's own, with a free-form `data`. The type `status` and the types starting with `run.` are reserved to the server (422 `validation-error`).
  */
-export type RunEventInput = {
+export type RunEventInput = unknown & {
     /**
      * The runner's own number for the event, unique within the run (e.g. 1, 2, 3, ...). An event whose `runnerSeq` is already stored is skipped, so a retried batch is not stored twice.
      */
     runnerSeq: number;
     /**
-     * Event type, lower-case dotted words, e.g. `log`, `output.delta`, `usage`, `approval.requested`. `status` and `run.*` are reserved to the server.
+     * Event type, lower-case dotted words, e.g. `log`, `output.delta`, `usage`, `tool.call`. `status` and `run.*` are reserved to the server.
      */
     type: string;
     /**
-     * Payload of the event (free-form, depends on `type`).
+     * Payload of the event; its schema depends on `type` (free-form for a runner's own types).
      */
     data?: {
         [key: string]: unknown;
@@ -5130,6 +5426,10 @@ export type StreamRunResponses = {
      * A stream of Server-Sent Events, UTF-8. Each message is an `id:` line (the event's `seq`), an `event:` line (the event's `type`) and one `data:` line (the event, a `RunStreamEvent`, as one JSON object; `contentSchema` describes it), followed by a blank line. A `: ping` comment line is sent every 15 seconds (configurable) to keep the connection open.
      */
     200: string;
+    /**
+     * Nothing to send and nothing can follow: the run has ended and the resume point (`Last-Event-ID`, or `after`) is at or past its last event. An `EventSource` stops reconnecting on this answer; the SDK's stream ends.
+     */
+    204: void;
 };
 
 export type StreamRunResponse = StreamRunResponses[keyof StreamRunResponses];

@@ -900,7 +900,7 @@ export interface paths {
         };
         /**
          * Stream the events of a run
-         * @description Streams the events of one run as Server-Sent Events: first the stored events after `Last-Event-ID` (or `after`; from the run's first event when neither is sent), then each new event as it is appended, with no gap and no duplicate. Each message's `id:` is the event's `seq`, its `event:` the event's `type` and its `data:` the event (`RunStreamEvent`). The stream ends after the run's terminal `status` event, at once after the replay for a run that already ended. Browsers' `EventSource` cannot send headers: it may pass the credential as `?token=` instead, which only the realtime routes accept (an application key needs no `X-App-Id`). Requires the `read` scope.
+         * @description Streams the events of one run as Server-Sent Events: first the stored events after `Last-Event-ID` (or `after`; from the run's first event when neither is sent), then each new event as it is appended, with no gap and no duplicate. Each message's `id:` is the event's `seq`, its `event:` the event's `type` and its `data:` the event (`RunStreamEvent`). The stream ends after the run's terminal `status` event, at once after the replay for a run that already ended. Reconnecting when nothing is left to send and nothing can follow (the run has ended and `Last-Event-ID`, or `after`, is at or past its last event) answers `204 No Content` instead of an empty stream: the Server-Sent Events standard's signal for `EventSource` to stop reconnecting. Browsers' `EventSource` cannot send headers: it may pass the credential as `?token=` instead, which only the realtime routes accept (an application key needs no `X-App-Id`). Requires the `read` scope.
          */
         get: operations["streamRun"];
         put?: never;
@@ -2855,8 +2855,37 @@ export interface components {
             [key: string]: string;
         };
         /**
+         * RunDispatch
+         * @description Whether a queued run can be taken by a runner now and, when it cannot, why. It is worked out when the run is read, from the application's runners: a runner is online when it called the API within the last `LEASE_SECONDS` or 30 seconds (the longest claim long-poll), whichever is longer, plus 10 seconds; it can take the run when it has all of the agent's labels. A run nobody can take stays queued until a runner that can comes online, or until it expires (`expiresAt`).
+         */
+        RunDispatch: {
+            /** @description Whether at least one online runner has all of the agent's labels and may claim the run. */
+            claimable: boolean;
+            /**
+             * @description Why no runner can take the run: `no_runner_online` (no runner of the application is online) or `no_matching_runner` (runners are online, but none has all of the agent's labels); `null` when `claimable` is true.
+             * @enum {string|null}
+             */
+            reason: "no_runner_online" | "no_matching_runner" | null;
+            /** @description The reason in a sentence, for people; `null` when `claimable` is true. */
+            message: string | null;
+            /** @description The agent's labels, all of which a runner must have to take the run. */
+            requiredLabels: string[];
+            /** @description The agent's labels that no online runner has: a runner started with them (and the others in `requiredLabels`) could take the run. Empty when every label is on some online runner (then no single runner has all of them, or none is online). */
+            unmatchedLabels: string[];
+            /**
+             * Format: int32
+             * @description Runners of the application that are online.
+             */
+            onlineRunners: number;
+            /**
+             * Format: int32
+             * @description Online runners that have all of the agent's labels.
+             */
+            matchingRunners: number;
+        };
+        /**
          * Run
-         * @description One execution of an agent version on an input. A run starts `queued`, is claimed by a runner (or sent to the agent's URL) and becomes `running`, may wait for a human (`waiting`, with a `requiredAction`) and ends `succeeded`, `failed`, `cancelled`, `timed_out` or `expired`. Terminal runs never change. Every status change appends a `status` run event.
+         * @description One execution of an agent version on an input. A run starts `queued`, is claimed by a runner (or sent to the agent's URL) and becomes `running`, may wait for a human (`waiting`, with a `requiredAction`) and ends `succeeded`, `failed`, `cancelled`, `timed_out` or `expired`. Terminal runs never change. Every status change appends a `status` run event. A queued run says in `dispatch` whether a runner can take it.
          */
         Run: {
             /** @description Identifier of the run. */
@@ -2916,6 +2945,8 @@ export interface components {
              * @description Time the run reached a terminal status; `null` until then.
              */
             finishedAt: string | null;
+            /** @description For a queued run, whether an online runner can take it and, if none can, why (e.g. no online runner has the agent's label `eu`); `null` for a run in any other status. A queued run has it from `createRun`, `getRun` and `listRuns`; the other copies of a queued run (webhooks, a schedule's runs) leave it out. */
+            dispatch?: components["schemas"]["RunDispatch"] | null;
             /**
              * Format: date-time
              * @description Time until which the run may wait in the queue: a `queued` run that no runner has claimed by then becomes `expired`.
@@ -2964,20 +2995,55 @@ export interface components {
             ttlSeconds: number;
         };
         /**
+         * RunResumeInput
+         * @description What the human provided to resume a waiting run (free-form), e.g. `{"approved": true}` for an approval or the requested data. The `running` status event after a resume carries it too.
+         */
+        RunResumeInput: {
+            [key: string]: unknown;
+        };
+        /**
          * RunResume
          * @description The human's answer to a waiting run's `requiredAction`.
          */
         RunResume: {
-            /** @description What the human provided (free-form), e.g. `{"approved": true}` for an approval or the requested data. */
-            input?: {
-                [key: string]: unknown;
-            };
+            input?: components["schemas"]["RunResumeInput"];
         };
         /**
-         * RunEvent
-         * @description Something that happened in a run: a status change (`status`), a log line (`log`), a piece of output (`output.delta`), token usage (`usage`), a request for approval (`approval.requested`), ... Run events are append-only and immutable, so they have no `updatedAt`. This is what the realtime streams send and what `listRunEvents` replays.
+         * RunStatusEventData
+         * @description The `data` of a `status` event: the new status, the one before and the attempt, and what caused the change where it says more (the claiming runner, a lost runner's reason, the resume input, the required action, the error).
          */
-        RunEvent: {
+        RunStatusEventData: {
+            status: components["schemas"]["RunStatus"];
+            /** @description Status before the change; `null` on the run's first event. */
+            previousStatus: components["schemas"]["RunStatus"] | null;
+            /**
+             * Format: int32
+             * @description Attempt of the run after the change, from 1.
+             */
+            attempt: number;
+            /**
+             * Format: date-time
+             * @description On the first event of a scheduled run, the due time the schedule fired for.
+             */
+            scheduledFor?: string;
+            /** @description On `running` after a claim, the runner that claimed the run. */
+            runnerId?: string;
+            /** @description On a run re-queued or failed because its runner was lost, why: `lease_expired` (no heartbeat in time) or `runner_deleted`. */
+            reason?: string;
+            /**
+             * @description On `cancelled` by a request, `api`.
+             * @enum {string}
+             */
+            by?: "api";
+            input?: components["schemas"]["RunResumeInput"];
+            requiredAction?: components["schemas"]["RequiredAction"];
+            error?: components["schemas"]["RunError"];
+        };
+        /**
+         * RunStatusEvent
+         * @description The run's status changed (`type` `status`). Written by the server only, in the same transaction as the change: a run's first event is its `queued` status, its last its terminal status.
+         */
+        RunStatusEvent: {
             /** @description Identifier of the event. */
             id: string;
             /**
@@ -2997,18 +3063,223 @@ export interface components {
              * @description Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
              */
             cursor: number;
-            /** @description Event type, lower-case dotted words, e.g. `status`, `log`, `output.delta`, `usage`, `approval.requested`. */
-            type: string;
-            /** @description Payload of the event (free-form, depends on `type`), e.g. `{"status": "running"}` for `status` or `{"level": "info", "message": "..."}` for `log`. */
-            data: {
-                [key: string]: unknown;
-            };
+            /**
+             * @description Event type.
+             * @constant
+             */
+            type: "status";
+            data: components["schemas"]["RunStatusEventData"];
             /**
              * Format: date-time
              * @description Time the event was stored (UTC, millisecond precision).
              */
             createdAt: string;
         };
+        /**
+         * RunLogEventData
+         * @description The `data` of a `log` event: a message and its level, and any other fields the runner adds (e.g. `{"level": "info", "message": "echo: received the input", "keys": ["question"]}`).
+         */
+        RunLogEventData: {
+            /**
+             * @description Severity; `info` when absent.
+             * @enum {string}
+             */
+            level?: "debug" | "info" | "warn" | "error";
+            /** @description The log line; no control characters other than tab, line feed, carriage return and escape (for terminal colours). */
+            message: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * RunLogEvent
+         * @description A log line of the run (`type` `log`), appended by its runner.
+         */
+        RunLogEvent: {
+            /** @description Identifier of the event. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "run_event";
+            /** @description Run the event belongs to. */
+            runId: string;
+            /**
+             * Format: int64
+             * @description Number of the event within its run (1, 2, 3, ... without gaps).
+             */
+            seq: number;
+            /**
+             * Format: int64
+             * @description Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+             */
+            cursor: number;
+            /**
+             * @description Event type.
+             * @constant
+             */
+            type: "log";
+            data: components["schemas"]["RunLogEventData"];
+            /**
+             * Format: date-time
+             * @description Time the event was stored (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
+         * RunOutputDeltaEventData
+         * @description The `data` of an `output.delta` event: a piece of text (`text`), or of structured output (`delta`, an object or a string; the built-in `echo` model sends the run's input), and any other fields the runner adds.
+         */
+        RunOutputDeltaEventData: {
+            /** @description A piece of text output, to append to the pieces before it. */
+            text?: string;
+            /** @description A piece of structured output, an object (free-form) or a string. */
+            delta?: {
+                [key: string]: unknown;
+            } | string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * RunOutputDeltaEvent
+         * @description A piece of the run's output as it is produced (`type` `output.delta`), appended by its runner; the run's `output` holds the final result.
+         */
+        RunOutputDeltaEvent: {
+            /** @description Identifier of the event. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "run_event";
+            /** @description Run the event belongs to. */
+            runId: string;
+            /**
+             * Format: int64
+             * @description Number of the event within its run (1, 2, 3, ... without gaps).
+             */
+            seq: number;
+            /**
+             * Format: int64
+             * @description Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+             */
+            cursor: number;
+            /**
+             * @description Event type.
+             * @constant
+             */
+            type: "output.delta";
+            data: components["schemas"]["RunOutputDeltaEventData"];
+            /**
+             * Format: date-time
+             * @description Time the event was stored (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
+         * RunUsageEventData
+         * @description The `data` of a `usage` event: tokens and cost used so far (by the whole run, not since the previous `usage` event), and any other fields the runner adds (e.g. the model).
+         */
+        RunUsageEventData: {
+            /**
+             * Format: int64
+             * @description Input (prompt) tokens used so far.
+             */
+            inputTokens?: number;
+            /**
+             * Format: int64
+             * @description Output (completion) tokens used so far.
+             */
+            outputTokens?: number;
+            /**
+             * Format: int64
+             * @description Cost so far, in micro-USD (1 USD = 1,000,000).
+             */
+            costMicros?: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * RunUsageEvent
+         * @description Tokens and cost the run used so far (`type` `usage`), appended by its runner; the run's `usage` and `costMicros` hold the totals it reports when it completes.
+         */
+        RunUsageEvent: {
+            /** @description Identifier of the event. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "run_event";
+            /** @description Run the event belongs to. */
+            runId: string;
+            /**
+             * Format: int64
+             * @description Number of the event within its run (1, 2, 3, ... without gaps).
+             */
+            seq: number;
+            /**
+             * Format: int64
+             * @description Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+             */
+            cursor: number;
+            /**
+             * @description Event type.
+             * @constant
+             */
+            type: "usage";
+            data: components["schemas"]["RunUsageEventData"];
+            /**
+             * Format: date-time
+             * @description Time the event was stored (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
+         * RunCustomEventData
+         * @description The `data` of an event of a runner-defined type (free-form, up to 50 fields).
+         */
+        RunCustomEventData: {
+            [key: string]: unknown;
+        };
+        /**
+         * RunCustomEvent
+         * @description An event of a type its runner defined (any type other than `status`, `log`, `output.delta` and `usage`, e.g. `tool.call` or `approval.requested`), with a free-form `data`.
+         */
+        RunCustomEvent: {
+            /** @description Identifier of the event. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "run_event";
+            /** @description Run the event belongs to. */
+            runId: string;
+            /**
+             * Format: int64
+             * @description Number of the event within its run (1, 2, 3, ... without gaps).
+             */
+            seq: number;
+            /**
+             * Format: int64
+             * @description Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+             */
+            cursor: number;
+            /** @description Event type, lower-case dotted words; none of the types described by their own schemas (`status`, `log`, `output.delta`, `usage`). */
+            type: string;
+            data: components["schemas"]["RunCustomEventData"];
+            /**
+             * Format: date-time
+             * @description Time the event was stored (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
+         * RunEvent
+         * @description Something that happened in a run, told apart by `type`: a status change (`status`, written by the server), a log line (`log`), a piece of output (`output.delta`), token usage (`usage`), or an event of a type its runner defined (`RunCustomEvent`, free-form `data`). Each type has its own schema with a typed `data`. Run events are append-only and immutable, so they have no `updatedAt`. This is what the realtime streams send and what `listRunEvents` replays.
+         */
+        RunEvent: components["schemas"]["RunStatusEvent"] | components["schemas"]["RunLogEvent"] | components["schemas"]["RunOutputDeltaEvent"] | components["schemas"]["RunUsageEvent"] | components["schemas"]["RunCustomEvent"];
         /**
          * RunEventList
          * @description Events of a run in `seq` order, paginated by cursor: pass `nextAfter` as `after` to get the next page.
@@ -3220,7 +3491,7 @@ export interface components {
         };
         /**
          * RunEventInput
-         * @description An event a runner appends to its run. The type `status` and the types starting with `run.` are reserved to the server (422 `validation-error`).
+         * @description An event a runner appends to its run. `log`, `output.delta` and `usage` events carry the `data` their schemas describe (`RunLogEventData`, ...); any other type is the runner's own, with a free-form `data`. The type `status` and the types starting with `run.` are reserved to the server (422 `validation-error`).
          */
         RunEventInput: {
             /**
@@ -3228,16 +3499,16 @@ export interface components {
              * @description The runner's own number for the event, unique within the run (e.g. 1, 2, 3, ...). An event whose `runnerSeq` is already stored is skipped, so a retried batch is not stored twice.
              */
             runnerSeq: number;
-            /** @description Event type, lower-case dotted words, e.g. `log`, `output.delta`, `usage`, `approval.requested`. `status` and `run.*` are reserved to the server. */
+            /** @description Event type, lower-case dotted words, e.g. `log`, `output.delta`, `usage`, `tool.call`. `status` and `run.*` are reserved to the server. */
             type: string;
             /**
-             * @description Payload of the event (free-form, depends on `type`).
+             * @description Payload of the event; its schema depends on `type` (free-form for a runner's own types).
              * @default {}
              */
             data: {
                 [key: string]: unknown;
             };
-        };
+        } & (unknown & unknown & unknown);
         /**
          * RunEventsAppend
          * @description A batch of events a runner appends to the run of its lease.
@@ -6424,6 +6695,16 @@ export interface operations {
                      */
                     "text/event-stream": string;
                 };
+            };
+            /** @description Nothing to send and nothing can follow: the run has ended and the resume point (`Last-Event-ID`, or `after`) is at or past its last event. An `EventSource` stops reconnecting on this answer; the SDK's stream ends. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];

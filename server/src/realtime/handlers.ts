@@ -36,6 +36,10 @@ export function realtimeHandlers(db: Db, bus: EventBus, options: { pingSeconds: 
   return defineHandlers({
     streamRun: async (input) => {
       const run = await findRunRow(db, { id: input.path.runId, application_id: input.auth.applicationId });
+      // A run's terminal status commits with its last event: a resume point at or past that event
+      // has nothing more to get, and 204 is what stops an EventSource from reconnecting.
+      const after = resumePoint(input.headers['Last-Event-ID'], input.query.after);
+      if (isTerminal(run.status) && after >= Number(run.last_seq)) return { status: 204 as const, body: undefined };
       return respond(input, {
         applicationId: run.application_id,
         accepts: (e) => e.event.runId === run.id,

@@ -30,7 +30,7 @@ export function allHandlers({ spec, db, bus, config, logger, streams, sealer }: 
     ...applicationHandlers(bus),
     ...apiKeyHandlers(bus),
     ...agentHandlers({ allowPrivate: config.runnerAllowPrivateAddresses, allowList: [] }),
-    ...runHandlers(bus),
+    ...runHandlers(bus, config.runs.leaseSeconds),
     ...scheduleHandlers,
     ...triggerHandlers(bus, sealer),
     ...webhookHandlers(sealer, config.webhooks.policy),

@@ -1,14 +1,18 @@
+import type { Executor } from '../../db/database.js';
 import type { EventBus } from '../../realtime/bus.js';
 import { defineHandlers } from '../../http/handler-types.js';
 import { ProblemError } from '../../http/problems.js';
 import { getAgent } from '../agents/store.js';
+import { withDispatch } from './dispatch.js';
 import { endUserIdFor } from './end-users.js';
 import { runEventsAfter } from './events.js';
-import { findRunRow, insertRun, listRuns, toRun, transitionRun } from './store.js';
+import { findRunRow, insertRun, listRuns, toRun, transitionRun, type Run } from './store.js';
 
 const DEFAULT_TTL_SECONDS = 3600;
 
-export function runHandlers(bus: EventBus) {
+export function runHandlers(bus: EventBus, leaseSeconds: number) {
+  const withOne = async (db: Executor, applicationId: string, run: Run) => (await withDispatch(db, applicationId, [run], leaseSeconds))[0]!;
+
   return defineHandlers({
     createRun: async ({ db, auth, body, headers, afterCommit }) => {
       // Shared lock: a concurrent pause, retire or delete waits for this run to be created, or wins first.
@@ -28,12 +32,18 @@ export function runHandlers(bus: EventBus) {
         triggeredBy: { type: 'api', id: null },
       });
       afterCommit(() => bus.publish(events));
-      return { status: 201, body: run, headers: { Location: `/api/v1/runs/${run.id}` } };
+      return { status: 201, body: await withOne(db, auth.applicationId, run), headers: { Location: `/api/v1/runs/${run.id}` } };
     },
 
-    listRuns: async ({ db, auth, query }) => ({ status: 200, body: await listRuns(db, auth.applicationId, query) }),
+    listRuns: async ({ db, auth, query }) => {
+      const page = await listRuns(db, auth.applicationId, query);
+      return { status: 200, body: { ...page, data: await withDispatch(db, auth.applicationId, page.data, leaseSeconds) } };
+    },
 
-    getRun: async ({ db, auth, path }) => ({ status: 200, body: toRun(await findRunRow(db, { id: path.runId, application_id: auth.applicationId })) }),
+    getRun: async ({ db, auth, path }) => ({
+      status: 200,
+      body: await withOne(db, auth.applicationId, toRun(await findRunRow(db, { id: path.runId, application_id: auth.applicationId }))),
+    }),
 
     cancelRun: async ({ db, auth, path, afterCommit }) => {
       const row = await findRunRow(db, { id: path.runId, application_id: auth.applicationId }, true);

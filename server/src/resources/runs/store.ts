@@ -67,6 +67,8 @@ export const toRun = (row: RunRow): Run => ({
   queuedAt: row.queued_at,
   startedAt: row.started_at,
   finishedAt: row.finished_at,
+  // Only a queued run has one; the API's run operations work it out (dispatch.ts), other copies leave it out.
+  ...(row.status === 'queued' ? {} : { dispatch: null }),
   expiresAt: row.expires_at,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
