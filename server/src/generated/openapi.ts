@@ -4183,25 +4183,16 @@ export interface components {
          * @example 20
          */
         PageSize: number;
-        /**
-         * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-         * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-         */
+        /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
         IdempotencyKey: string;
         /**
          * @description Identifier of the application.
          * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
          */
         ApplicationId: string;
-        /**
-         * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-         * @example "9c2f4e1a7b3d5c8e"
-         */
+        /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
         IfMatch: string;
-        /**
-         * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-         * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-         */
+        /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
         AppId: string;
         /**
          * @description Identifier of the API key (its `key_...` id, never the secret).
@@ -4218,10 +4209,7 @@ export interface components {
          * @example 2
          */
         AgentVersionNumber: number;
-        /**
-         * @description The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400).
-         * @example customer-4821
-         */
+        /** @description The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`. */
         SwitchboardUser: string;
         /**
          * @description Identifier of the run.
@@ -4238,15 +4226,9 @@ export interface components {
          * @example lease_01jd5a2f3g4h5j6k7m8n9p0q1r
          */
         LeaseId: string;
-        /**
-         * @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate. Takes precedence over `after`.
-         * @example 42
-         */
+        /** @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate (e.g. `42`). Takes precedence over `after`. */
         LastEventId: string;
-        /**
-         * @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
-         * @example 42
-         */
+        /** @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent. */
         StreamAfter: number;
         /**
          * @description Identifier of the schedule.
@@ -4587,10 +4569,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -4669,10 +4648,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -4711,10 +4687,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -4777,10 +4750,7 @@ export interface operations {
                 status?: "active" | "expired" | "revoked";
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path?: never;
@@ -4813,15 +4783,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -4864,10 +4828,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -4907,15 +4868,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -4963,10 +4918,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5007,15 +4959,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -5087,10 +5033,7 @@ export interface operations {
                 createdBefore?: string;
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path?: never;
@@ -5123,15 +5066,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -5174,10 +5111,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5217,15 +5151,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -5264,15 +5192,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -5321,10 +5243,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5365,10 +5284,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5409,10 +5325,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5464,10 +5377,7 @@ export interface operations {
                 pageSize?: components["parameters"]["PageSize"];
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5506,10 +5416,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5577,10 +5484,7 @@ export interface operations {
                 createdBefore?: string;
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path?: never;
@@ -5613,20 +5517,11 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                /**
-                 * @description The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400).
-                 * @example customer-4821
-                 */
+                /** @description The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`. */
                 "Switchboard-User"?: components["parameters"]["SwitchboardUser"];
             };
             path?: never;
@@ -5669,10 +5564,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5712,10 +5604,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5756,10 +5645,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5806,10 +5692,7 @@ export interface operations {
     listRunEvents: {
         parameters: {
             query?: {
-                /**
-                 * @description Only events whose `seq` is greater than this; pass the previous page's `nextAfter` to get the next page.
-                 * @example 2
-                 */
+                /** @description Only events whose `seq` is greater than this; pass the previous page's `nextAfter` to get the next page. */
                 after?: number;
                 /**
                  * @description Maximum number of events to return.
@@ -5818,10 +5701,7 @@ export interface operations {
                 limit?: number;
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5875,10 +5755,7 @@ export interface operations {
                 label?: string;
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path?: never;
@@ -5911,15 +5788,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -5962,10 +5833,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -6005,15 +5873,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -6050,10 +5912,7 @@ export interface operations {
     claimRun: {
         parameters: {
             query?: {
-                /**
-                 * @description Seconds to wait for a run when none is available right away (long polling); `0` answers at once.
-                 * @example 30
-                 */
+                /** @description Seconds to wait for a run when none is available right away (long polling); `0` answers at once; up to 30. */
                 wait?: number;
             };
             header?: never;
@@ -6274,22 +6133,13 @@ export interface operations {
     streamRuns: {
         parameters: {
             query?: {
-                /**
-                 * @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
-                 * @example 42
-                 */
+                /** @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent. */
                 after?: components["parameters"]["StreamAfter"];
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate. Takes precedence over `after`.
-                 * @example 42
-                 */
+                /** @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate (e.g. `42`). Takes precedence over `after`. */
                 "Last-Event-ID"?: components["parameters"]["LastEventId"];
             };
             path?: never;
@@ -6330,22 +6180,13 @@ export interface operations {
     streamRun: {
         parameters: {
             query?: {
-                /**
-                 * @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
-                 * @example 42
-                 */
+                /** @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent. */
                 after?: components["parameters"]["StreamAfter"];
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate. Takes precedence over `after`.
-                 * @example 42
-                 */
+                /** @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate (e.g. `42`). Takes precedence over `after`. */
                 "Last-Event-ID"?: components["parameters"]["LastEventId"];
             };
             path: {
@@ -6392,22 +6233,13 @@ export interface operations {
     streamAgentRuns: {
         parameters: {
             query?: {
-                /**
-                 * @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
-                 * @example 42
-                 */
+                /** @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent. */
                 after?: components["parameters"]["StreamAfter"];
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate. Takes precedence over `after`.
-                 * @example 42
-                 */
+                /** @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate (e.g. `42`). Takes precedence over `after`. */
                 "Last-Event-ID"?: components["parameters"]["LastEventId"];
             };
             path: {
@@ -6472,10 +6304,7 @@ export interface operations {
                 agentId?: string;
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path?: never;
@@ -6508,15 +6337,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -6559,10 +6382,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -6602,15 +6422,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -6648,15 +6462,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -6704,10 +6512,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -6748,10 +6553,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -6805,10 +6607,7 @@ export interface operations {
                 status?: components["schemas"]["RunStatus"];
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -6864,10 +6663,7 @@ export interface operations {
                 agentId?: string;
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path?: never;
@@ -6900,15 +6696,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -6951,10 +6741,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -6994,15 +6781,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -7040,15 +6821,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -7096,10 +6871,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -7140,10 +6912,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -7184,15 +6953,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -7234,20 +6997,11 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Standard Webhooks message id, unique per message (required by `signature` triggers, where it is signed). A repeated id returns the run of the first call with this id and starts nothing.
-                 * @example msg_2KWPBgLlAfxdpx2AI54pPJ85f4W
-                 */
+                /** @description Standard Webhooks message id, unique per message (required by `signature` triggers, where it is signed). A repeated id returns the run of the first call with this id and starts nothing. For example `msg_2KWPBgLlAfxdpx2AI54pPJ85f4W`. */
                 "webhook-id"?: string;
-                /**
-                 * @description Standard Webhooks timestamp, Unix time in seconds when the call was signed (required by `signature` triggers); more than 5 minutes away from the server's clock is 401.
-                 * @example 1763791200
-                 */
+                /** @description Standard Webhooks timestamp, Unix time in seconds when the call was signed (required by `signature` triggers), e.g. `1763791200`; more than 5 minutes away from the server's clock is 401. */
                 "webhook-timestamp"?: string;
-                /**
-                 * @description Standard Webhooks signature(s), space-separated `v1,<base64 HMAC-SHA256>` (required by `signature` triggers); one of them must match.
-                 * @example v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
-                 */
+                /** @description Standard Webhooks signature(s), space-separated `v1,<base64 HMAC-SHA256>` (required by `signature` triggers), e.g. `v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=`; one of them must match. */
                 "webhook-signature"?: string;
             };
             path: {
@@ -7310,10 +7064,7 @@ export interface operations {
                 enabled?: boolean;
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path?: never;
@@ -7346,15 +7097,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -7397,10 +7142,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -7440,15 +7182,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -7486,15 +7222,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -7542,15 +7272,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -7599,15 +7323,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -7665,10 +7383,7 @@ export interface operations {
                 eventType?: components["schemas"]["WebhookEventType"];
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -7707,10 +7422,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -7762,10 +7474,7 @@ export interface operations {
                 sort?: "createdAt" | "-createdAt";
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -7804,15 +7513,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
