@@ -424,6 +424,85 @@ export type ApiKeyRotate = {
 };
 
 /**
+ * JsonValue0
+ *
+ * A JSON scalar: `null`, a boolean, a number or a string of at most 100,000 characters. The innermost level of a free-form JSON value.
+ */
+export type JsonValue0 = null | boolean | number | string;
+
+/**
+ * JsonValue1
+ *
+ * A JSON value with at most 1 more level of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+ */
+export type JsonValue1 = null | boolean | number | string | Array<JsonValue0> | {
+    [key: string]: JsonValue0;
+};
+
+/**
+ * JsonValue2
+ *
+ * A JSON value with at most 2 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+ */
+export type JsonValue2 = null | boolean | number | string | Array<JsonValue1> | {
+    [key: string]: JsonValue1;
+};
+
+/**
+ * JsonValue3
+ *
+ * A JSON value with at most 3 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+ */
+export type JsonValue3 = null | boolean | number | string | Array<JsonValue2> | {
+    [key: string]: JsonValue2;
+};
+
+/**
+ * JsonValue4
+ *
+ * A JSON value with at most 4 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+ */
+export type JsonValue4 = null | boolean | number | string | Array<JsonValue3> | {
+    [key: string]: JsonValue3;
+};
+
+/**
+ * JsonValue5
+ *
+ * A JSON value with at most 5 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+ */
+export type JsonValue5 = null | boolean | number | string | Array<JsonValue4> | {
+    [key: string]: JsonValue4;
+};
+
+/**
+ * JsonValue6
+ *
+ * A JSON value with at most 6 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+ */
+export type JsonValue6 = null | boolean | number | string | Array<JsonValue5> | {
+    [key: string]: JsonValue5;
+};
+
+/**
+ * JsonValue7
+ *
+ * A JSON value with at most 7 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+ */
+export type JsonValue7 = null | boolean | number | string | Array<JsonValue6> | {
+    [key: string]: JsonValue6;
+};
+
+/**
+ * JsonObject
+ *
+ * A free-form JSON object (configuration, a JSON Schema, details): any JSON object of at most 100 members whose names have at most 256 characters, nested at most 8 levels deep (counting this object), with arrays of at most 1,000 items and strings of at most 100,000 characters.
+ */
+export type JsonObject = {
+    [key: string]: JsonValue7;
+};
+
+/**
  * AgentTool
  *
  * A tool the agent's model may call.
@@ -440,9 +519,7 @@ export type AgentTool = {
     /**
      * JSON Schema of the tool's arguments (free-form).
      */
-    inputSchema?: {
-        [key: string]: unknown;
-    };
+    inputSchema?: JsonObject;
 };
 
 /**
@@ -502,9 +579,7 @@ export type Agent = {
     /**
      * Free-form configuration passed to the runner (e.g. sampling parameters).
      */
-    config: {
-        [key: string]: unknown;
-    };
+    config: JsonObject;
     /**
      * How runs are executed, always by a runner whose labels match: `runner` (the runner's own code executes the run) or `http` (the runner POSTs the run's input to `url` and records the JSON answer as its output; the built-in runner and every runner built on the SDK do this).
      */
@@ -598,9 +673,7 @@ export type AgentCreate = {
     /**
      * Free-form configuration passed to the runner.
      */
-    config?: {
-        [key: string]: unknown;
-    };
+    config?: JsonObject;
     /**
      * How runs are executed.
      */
@@ -645,9 +718,7 @@ export type AgentUpdate = {
     /**
      * Free-form configuration, merged as a JSON merge patch (RFC 7396): members sent replace theirs, members set to null are removed, others stay.
      */
-    config?: {
-        [key: string]: unknown;
-    };
+    config?: JsonObject;
     /**
      * How runs are executed.
      */
@@ -696,9 +767,7 @@ export type AgentVersion = {
     /**
      * Configuration of this version (free-form).
      */
-    config: {
-        [key: string]: unknown;
-    };
+    config: JsonObject;
     /**
      * Time this version was created (UTC, millisecond precision).
      */
@@ -724,6 +793,15 @@ export type AgentVersionList = {
  * Status of a run. `queued` runs wait to be claimed by a runner (or sent to the agent's URL); `running` runs are being executed; `waiting` runs are paused until a human answers their `requiredAction` (see `resumeRun`). `succeeded`, `failed`, `cancelled`, `timed_out` and `expired` (a queued run nobody claimed before its `expiresAt`) are terminal and never change.
  */
 export type RunStatus = 'queued' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled' | 'timed_out' | 'expired';
+
+/**
+ * JsonPayload
+ *
+ * A free-form JSON document (a run's input or output, an inbound payload): any JSON object of at most 1,000 members whose names have at most 256 characters, nested at most 8 levels deep (counting this object), with arrays of at most 1,000 items and strings of at most 100,000 characters.
+ */
+export type JsonPayload = {
+    [key: string]: JsonValue7;
+};
 
 /**
  * RunError
@@ -758,9 +836,7 @@ export type RequiredAction = {
     /**
      * Free-form details of the request (e.g. the proposed action, a form description).
      */
-    data: {
-        [key: string]: unknown;
-    };
+    data: JsonObject;
 };
 
 /**
@@ -829,15 +905,11 @@ export type Run = {
     /**
      * Input of the run (free-form).
      */
-    input: {
-        [key: string]: unknown;
-    };
+    input: JsonPayload;
     /**
      * Output of the run (free-form); `null` until the run succeeds.
      */
-    output: {
-        [key: string]: unknown;
-    } | null;
+    output: JsonPayload | null;
     /**
      * Why the run did not succeed; `null` unless it failed, timed out, was cancelled or expired.
      */
@@ -914,9 +986,7 @@ export type RunCreate = {
     /**
      * Input of the run (free-form), passed to the runner or the agent's URL.
      */
-    input?: {
-        [key: string]: unknown;
-    };
+    input?: JsonPayload;
     metadata?: Metadata;
     /**
      * How long the run may wait in the queue, in seconds: a run no runner has claimed by then becomes `expired` (see `expiresAt`).
@@ -933,9 +1003,7 @@ export type RunResume = {
     /**
      * What the human provided (free-form), e.g. `{"approved": true}` for an approval or the requested data.
      */
-    input?: {
-        [key: string]: unknown;
-    };
+    input?: JsonPayload;
 };
 
 /**
@@ -1138,9 +1206,7 @@ export type ClaimedAgent = {
     /**
      * Configuration of that version (free-form).
      */
-    config: {
-        [key: string]: unknown;
-    };
+    config: JsonObject;
     /**
      * How the agent's runs are executed (always `runner` for a claimed run).
      */
@@ -1308,9 +1374,7 @@ export type RunComplete = {
     /**
      * Output of the run (free-form), for `succeeded`.
      */
-    output?: {
-        [key: string]: unknown;
-    };
+    output?: JsonPayload;
     error?: RunError;
     usage?: RunUsage;
     /**
@@ -1372,9 +1436,7 @@ export type Schedule = {
     /**
      * Input of every run the schedule starts (free-form).
      */
-    input: {
-        [key: string]: unknown;
-    };
+    input: JsonPayload;
     metadata: Metadata;
     /**
      * `active` schedules start runs at their due times; `paused` schedules start none.
@@ -1444,9 +1506,7 @@ export type ScheduleCreate = {
     /**
      * Input of every run the schedule starts (free-form).
      */
-    input?: {
-        [key: string]: unknown;
-    };
+    input?: JsonPayload;
     metadata?: Metadata;
     /**
      * What happens to due times missed while no server was running: `skip` drops them, `runOnce` starts one run for them at start-up; either way the schedule then continues from the next due time.
@@ -1488,9 +1548,7 @@ export type ScheduleUpdate = {
     /**
      * Input of the runs, merged as a JSON merge patch (RFC 7396): members sent replace theirs, members set to null are removed, others stay.
      */
-    input?: {
-        [key: string]: unknown;
-    };
+    input?: JsonPayload;
     metadata?: MetadataPatch;
     /**
      * What happens to due times missed while no server was running: `skip` drops them, `runOnce` starts one run for them at start-up.
@@ -6290,9 +6348,7 @@ export type InvokeTriggerData = {
     /**
      * Free-form payload of the external system.
      */
-    body: {
-        [key: string]: unknown;
-    };
+    body: JsonPayload;
     headers?: {
         /**
          * Standard Webhooks message id, unique per message (required by `signature` triggers, where it is signed). A repeated id returns the run of the first call with this id and starts nothing. For example `msg_2KWPBgLlAfxdpx2AI54pPJ85f4W`.

@@ -107,7 +107,7 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
         emit: (type, data = {}) => append(type, data),
       });
       if (lost.signal.aborted) return;
-      await client.runners.complete(lease.id, { fencingToken: lease.fencingToken, status: 'succeeded', output: outcome.output ?? {}, usage: outcome.usage, costMicros: outcome.costMicros });
+      await client.runners.complete(lease.id, { fencingToken: lease.fencingToken, status: 'succeeded', output: (outcome.output ?? {}) as T.JsonPayload, usage: outcome.usage, costMicros: outcome.costMicros });
     } catch (err) {
       if (lost.signal.aborted || isLeaseLost(err)) return;
       const error = err instanceof RunFailure ? { code: err.code, message: err.message } : { code: 'runner_error', message: (err as Error)?.message ?? String(err) };

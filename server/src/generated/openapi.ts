@@ -2513,6 +2513,70 @@ export interface components {
             gracePeriodSeconds: number;
         };
         /**
+         * JsonValue0
+         * @description A JSON scalar: `null`, a boolean, a number or a string of at most 100,000 characters. The innermost level of a free-form JSON value.
+         */
+        JsonValue0: null | boolean | number | string;
+        /**
+         * JsonValue1
+         * @description A JSON value with at most 1 more level of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+         */
+        JsonValue1: null | boolean | number | string | components["schemas"]["JsonValue0"][] | {
+            [key: string]: components["schemas"]["JsonValue0"];
+        };
+        /**
+         * JsonValue2
+         * @description A JSON value with at most 2 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+         */
+        JsonValue2: null | boolean | number | string | components["schemas"]["JsonValue1"][] | {
+            [key: string]: components["schemas"]["JsonValue1"];
+        };
+        /**
+         * JsonValue3
+         * @description A JSON value with at most 3 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+         */
+        JsonValue3: null | boolean | number | string | components["schemas"]["JsonValue2"][] | {
+            [key: string]: components["schemas"]["JsonValue2"];
+        };
+        /**
+         * JsonValue4
+         * @description A JSON value with at most 4 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+         */
+        JsonValue4: null | boolean | number | string | components["schemas"]["JsonValue3"][] | {
+            [key: string]: components["schemas"]["JsonValue3"];
+        };
+        /**
+         * JsonValue5
+         * @description A JSON value with at most 5 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+         */
+        JsonValue5: null | boolean | number | string | components["schemas"]["JsonValue4"][] | {
+            [key: string]: components["schemas"]["JsonValue4"];
+        };
+        /**
+         * JsonValue6
+         * @description A JSON value with at most 6 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+         */
+        JsonValue6: null | boolean | number | string | components["schemas"]["JsonValue5"][] | {
+            [key: string]: components["schemas"]["JsonValue5"];
+        };
+        /**
+         * JsonValue7
+         * @description A JSON value with at most 7 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+         */
+        JsonValue7: null | boolean | number | string | components["schemas"]["JsonValue6"][] | {
+            [key: string]: components["schemas"]["JsonValue6"];
+        };
+        /**
+         * JsonObject
+         * @description A free-form JSON object (configuration, a JSON Schema, details): any JSON object of at most 100 members whose names have at most 256 characters, nested at most 8 levels deep (counting this object), with arrays of at most 1,000 items and strings of at most 100,000 characters.
+         * @example {
+         *       "temperature": 0.2
+         *     }
+         */
+        JsonObject: {
+            [key: string]: components["schemas"]["JsonValue7"];
+        };
+        /**
          * AgentTool
          * @description A tool the agent's model may call.
          */
@@ -2522,9 +2586,7 @@ export interface components {
             /** @description What the tool does, for the model. */
             description?: string;
             /** @description JSON Schema of the tool's arguments (free-form). */
-            inputSchema?: {
-                [key: string]: unknown;
-            };
+            inputSchema?: components["schemas"]["JsonObject"];
         };
         /**
          * AgentLimits
@@ -2570,9 +2632,7 @@ export interface components {
             /** @description Tools the model may call. */
             tools: components["schemas"]["AgentTool"][];
             /** @description Free-form configuration passed to the runner (e.g. sampling parameters). */
-            config: {
-                [key: string]: unknown;
-            };
+            config: components["schemas"]["JsonObject"];
             /**
              * @description How runs are executed, always by a runner whose labels match: `runner` (the runner's own code executes the run) or `http` (the runner POSTs the run's input to `url` and records the JSON answer as its output; the built-in runner and every runner built on the SDK do this).
              * @enum {string}
@@ -2668,9 +2728,7 @@ export interface components {
              * @description Free-form configuration passed to the runner.
              * @default {}
              */
-            config: {
-                [key: string]: unknown;
-            };
+            config: components["schemas"]["JsonObject"];
             /**
              * @description How runs are executed.
              * @default runner
@@ -2706,9 +2764,7 @@ export interface components {
             /** @description Tools the model may call (replaces the whole list). */
             tools?: components["schemas"]["AgentTool"][];
             /** @description Free-form configuration, merged as a JSON merge patch (RFC 7396): members sent replace theirs, members set to null are removed, others stay. */
-            config?: {
-                [key: string]: unknown;
-            };
+            config?: components["schemas"]["JsonObject"];
             /**
              * @description How runs are executed.
              * @enum {string}
@@ -2747,9 +2803,7 @@ export interface components {
             /** @description Tools of this version. */
             tools: components["schemas"]["AgentTool"][];
             /** @description Configuration of this version (free-form). */
-            config: {
-                [key: string]: unknown;
-            };
+            config: components["schemas"]["JsonObject"];
             /**
              * Format: date-time
              * @description Time this version was created (UTC, millisecond precision).
@@ -2771,6 +2825,16 @@ export interface components {
          * @enum {string}
          */
         RunStatus: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "timed_out" | "expired";
+        /**
+         * JsonPayload
+         * @description A free-form JSON document (a run's input or output, an inbound payload): any JSON object of at most 1,000 members whose names have at most 256 characters, nested at most 8 levels deep (counting this object), with arrays of at most 1,000 items and strings of at most 100,000 characters.
+         * @example {
+         *       "question": "Where is my order?"
+         *     }
+         */
+        JsonPayload: {
+            [key: string]: components["schemas"]["JsonValue7"];
+        };
         /**
          * RunError
          * @description Why a run did not succeed. Codes set by the server: `runner_lost` (every attempt lost its runner), `timed_out` (an attempt exceeded the agent's `timeoutSeconds`), `cancelled`, `expired` (nobody claimed the run in time) and `http_error` (the agent's URL failed); any other code is the one the runner reported.
@@ -2794,9 +2858,7 @@ export interface components {
             /** @description What is being asked, for the human. */
             message: string;
             /** @description Free-form details of the request (e.g. the proposed action, a form description). */
-            data: {
-                [key: string]: unknown;
-            };
+            data: components["schemas"]["JsonObject"];
         };
         /**
          * RunTrigger
@@ -2854,13 +2916,9 @@ export interface components {
              */
             agentVersion: number;
             /** @description Input of the run (free-form). */
-            input: {
-                [key: string]: unknown;
-            };
+            input: components["schemas"]["JsonPayload"];
             /** @description Output of the run (free-form); `null` until the run succeeds. */
-            output: {
-                [key: string]: unknown;
-            } | null;
+            output: components["schemas"]["JsonPayload"] | null;
             /** @description Why the run did not succeed; `null` unless it failed, timed out, was cancelled or expired. */
             error: components["schemas"]["RunError"] | null;
             status: components["schemas"]["RunStatus"];
@@ -2932,9 +2990,7 @@ export interface components {
              * @description Input of the run (free-form), passed to the runner or the agent's URL.
              * @default {}
              */
-            input: {
-                [key: string]: unknown;
-            };
+            input: components["schemas"]["JsonPayload"];
             metadata?: components["schemas"]["Metadata"];
             /**
              * Format: int32
@@ -2949,9 +3005,7 @@ export interface components {
          */
         RunResume: {
             /** @description What the human provided (free-form), e.g. `{"approved": true}` for an approval or the requested data. */
-            input?: {
-                [key: string]: unknown;
-            };
+            input?: components["schemas"]["JsonPayload"];
         };
         /**
          * RunEvent
@@ -3113,9 +3167,7 @@ export interface components {
             /** @description Tools of that version. */
             tools: components["schemas"]["AgentTool"][];
             /** @description Configuration of that version (free-form). */
-            config: {
-                [key: string]: unknown;
-            };
+            config: components["schemas"]["JsonObject"];
             /**
              * @description How the agent's runs are executed (always `runner` for a claimed run).
              * @enum {string}
@@ -3270,9 +3322,7 @@ export interface components {
              */
             status: "succeeded" | "failed";
             /** @description Output of the run (free-form), for `succeeded`. */
-            output?: {
-                [key: string]: unknown;
-            };
+            output?: components["schemas"]["JsonPayload"];
             error?: components["schemas"]["RunError"];
             usage?: components["schemas"]["RunUsage"];
             /**
@@ -3319,9 +3369,7 @@ export interface components {
             /** @description IANA time zone the cron expression is evaluated in (e.g. `Europe/Berlin`), `UTC` by default. */
             timezone: string;
             /** @description Input of every run the schedule starts (free-form). */
-            input: {
-                [key: string]: unknown;
-            };
+            input: components["schemas"]["JsonPayload"];
             metadata: components["schemas"]["Metadata"];
             /**
              * @description `active` schedules start runs at their due times; `paused` schedules start none.
@@ -3385,9 +3433,7 @@ export interface components {
              * @description Input of every run the schedule starts (free-form).
              * @default {}
              */
-            input: {
-                [key: string]: unknown;
-            };
+            input: components["schemas"]["JsonPayload"];
             metadata?: components["schemas"]["Metadata"];
             /**
              * @description What happens to due times missed while no server was running: `skip` drops them, `runOnce` starts one run for them at start-up; either way the schedule then continues from the next due time.
@@ -3421,9 +3467,7 @@ export interface components {
             /** @description IANA time zone the cron expression is evaluated in (e.g. `Europe/Berlin`). */
             timezone?: string;
             /** @description Input of the runs, merged as a JSON merge patch (RFC 7396): members sent replace theirs, members set to null are removed, others stay. */
-            input?: {
-                [key: string]: unknown;
-            };
+            input?: components["schemas"]["JsonPayload"];
             metadata?: components["schemas"]["MetadataPatch"];
             /**
              * @description What happens to due times missed while no server was running: `skip` drops them, `runOnce` starts one run for them at start-up.
@@ -7016,9 +7060,7 @@ export interface operations {
         /** @description The payload, any JSON object; `inputMapping` turns it into the run's input. */
         requestBody: {
             content: {
-                "application/json": {
-                    [key: string]: unknown;
-                };
+                "application/json": components["schemas"]["JsonPayload"];
             };
         };
         responses: {
