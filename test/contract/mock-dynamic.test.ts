@@ -15,8 +15,8 @@ const getOperations = extractOperations(document).filter((op) => op.method === '
 
 /** A concrete path: each path parameter is its documented example. */
 function pathOf(op: (typeof getOperations)[number]): string {
-  const item = (document.paths as Record<string, Record<string, { parameters?: unknown[] }>>)[op.path]!;
-  const parameters = [...(item.parameters ?? []), ...(item.get!.parameters ?? [])].map((p) => {
+  const item = (document.paths as Record<string, { parameters?: unknown[]; get: { parameters?: unknown[] } }>)[op.path]!;
+  const parameters = [...(item.parameters ?? []), ...(item.get.parameters ?? [])].map((p) => {
     const ref = (p as { $ref?: string }).$ref;
     return (ref ? ref.slice(2).split('/').reduce<unknown>((at, k) => (at as Record<string, unknown>)[k], document) : p) as { in: string; name: string; example: unknown };
   });
