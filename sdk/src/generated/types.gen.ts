@@ -2224,6 +2224,11 @@ export type WebhookAttemptList = {
 };
 
 /**
+ * Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own.
+ */
+export type IfNoneMatch = string;
+
+/**
  * Page number, starting at 1. A page past the end returns an empty `data` array.
  */
 export type Page = number;
@@ -2389,6 +2394,12 @@ export type GetReadinessResponse = GetReadinessResponses[keyof GetReadinessRespo
 
 export type GetOpenApiJsonData = {
     body?: never;
+    headers?: {
+        /**
+         * Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own.
+         */
+        'If-None-Match'?: string;
+    };
     path?: never;
     query?: never;
     url: '/api/openapi.json';
@@ -2416,6 +2427,12 @@ export type GetOpenApiJsonResponse = GetOpenApiJsonResponses[keyof GetOpenApiJso
 
 export type GetOpenApiYamlData = {
     body?: never;
+    headers?: {
+        /**
+         * Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own.
+         */
+        'If-None-Match'?: string;
+    };
     path?: never;
     query?: never;
     url: '/api/openapi.yaml';
@@ -2441,6 +2458,12 @@ export type GetOpenApiYamlResponse = GetOpenApiYamlResponses[keyof GetOpenApiYam
 
 export type GetApiDocsData = {
     body?: never;
+    headers?: {
+        /**
+         * Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own.
+         */
+        'If-None-Match'?: string;
+    };
     path?: never;
     query?: never;
     url: '/api/docs';
@@ -2466,6 +2489,12 @@ export type GetApiDocsResponse = GetApiDocsResponses[keyof GetApiDocsResponses];
 
 export type GetApiDocsAssetData = {
     body?: never;
+    headers?: {
+        /**
+         * Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own.
+         */
+        'If-None-Match'?: string;
+    };
     path: {
         /**
          * File name of a Swagger UI asset, as referenced by the `/api/docs` page.

@@ -53,7 +53,7 @@ export interface paths {
         };
         /**
          * Get the OpenAPI document (JSON)
-         * @description Returns this API's bundled OpenAPI 3.1 document as JSON. Public and not authenticated.
+         * @description Returns this API's bundled OpenAPI 3.1 document as JSON. Public and not authenticated. Sent compressed (gzip or br) when `Accept-Encoding` allows, with an `ETag` for conditional requests.
          */
         get: operations["getOpenApiJson"];
         put?: never;
@@ -73,7 +73,7 @@ export interface paths {
         };
         /**
          * Get the OpenAPI document (YAML)
-         * @description Returns this API's bundled OpenAPI 3.1 document as YAML. Public and not authenticated.
+         * @description Returns this API's bundled OpenAPI 3.1 document as YAML. Public and not authenticated. Sent compressed (gzip or br) when `Accept-Encoding` allows, with an `ETag` for conditional requests.
          */
         get: operations["getOpenApiYaml"];
         put?: never;
@@ -93,7 +93,7 @@ export interface paths {
         };
         /**
          * API reference (Swagger UI)
-         * @description Serves an interactive API reference (Swagger UI, bundled with the server: no CDN is used) that renders `/api/openapi.json`. Public and not authenticated.
+         * @description Serves an interactive API reference (Swagger UI, bundled with the server: no CDN is used) that renders `/api/openapi.json`. Public and not authenticated. Sent compressed (gzip or br) when `Accept-Encoding` allows, with an `ETag` for conditional requests.
          */
         get: operations["getApiDocs"];
         put?: never;
@@ -4072,6 +4072,17 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The copy the client has (named by `If-None-Match`) is current: no body; reuse it. */
+        NotModified: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                ETag: components["headers"]["DocumentETag"];
+                "Cache-Control": components["headers"]["Cache-Control"];
+                Vary: components["headers"]["Vary"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
         /** @description The path does not exist. */
         SystemNotFound: {
             headers: {
@@ -4217,6 +4228,8 @@ export interface components {
         };
     };
     parameters: {
+        /** @description Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own. */
+        IfNoneMatch: string;
         /**
          * @description Page number, starting at 1. A page past the end returns an empty `data` array.
          * @example 1
@@ -4318,6 +4331,21 @@ export interface components {
          */
         "Request-Id": string;
         /**
+         * @description Weak entity tag of the document (weak: the same document is sent gzip, br or uncompressed). Send it back in `If-None-Match` to get 304 Not Modified while it has not changed.
+         * @example W/"J1m3xK9qv2LrT8sYc4dFh0wZa5b"
+         */
+        DocumentETag: string;
+        /**
+         * @description How long the response may be reused: `no-cache` (the OpenAPI document and the Swagger UI page: store it, but revalidate it with `If-None-Match` before each use) or `public, max-age=86400` (Swagger UI's assets: reuse for a day, then revalidate).
+         * @example no-cache
+         */
+        "Cache-Control": string;
+        /**
+         * @description Names `Accept-Encoding` (after `Origin`, for CORS): the body is compressed (gzip or br) when the request's `Accept-Encoding` allows it and it is worth it, so caches must keep one copy per encoding.
+         * @example Origin, Accept-Encoding
+         */
+        Vary: string;
+        /**
          * @description Remaining quota of the rate-limit policy this request counted against (IETF draft-ietf-httpapi-ratelimit-headers-11): `r` is the number of requests left in the current window and `t` the number of seconds until the window resets. Limits are counted per credential and category (`read`, `write`, `run`, `costly`).
          * @example "write";r=119;t=42
          */
@@ -4400,7 +4428,10 @@ export interface operations {
     getOpenApiJson: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4410,6 +4441,9 @@ export interface operations {
             200: {
                 headers: {
                     "Request-Id": components["headers"]["Request-Id"];
+                    ETag: components["headers"]["DocumentETag"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    Vary: components["headers"]["Vary"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4418,13 +4452,17 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             500: components["responses"]["SystemInternalError"];
         };
     };
     getOpenApiYaml: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4434,6 +4472,9 @@ export interface operations {
             200: {
                 headers: {
                     "Request-Id": components["headers"]["Request-Id"];
+                    ETag: components["headers"]["DocumentETag"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    Vary: components["headers"]["Vary"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4446,13 +4487,17 @@ export interface operations {
                     "application/yaml": string;
                 };
             };
+            304: components["responses"]["NotModified"];
             500: components["responses"]["SystemInternalError"];
         };
     };
     getApiDocs: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4462,6 +4507,9 @@ export interface operations {
             200: {
                 headers: {
                     "Request-Id": components["headers"]["Request-Id"];
+                    ETag: components["headers"]["DocumentETag"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    Vary: components["headers"]["Vary"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4469,13 +4517,17 @@ export interface operations {
                     "text/html": string;
                 };
             };
+            304: components["responses"]["NotModified"];
             500: components["responses"]["SystemInternalError"];
         };
     };
     getApiDocsAsset: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description File name of a Swagger UI asset, as referenced by the `/api/docs` page.
@@ -4491,6 +4543,9 @@ export interface operations {
             200: {
                 headers: {
                     "Request-Id": components["headers"]["Request-Id"];
+                    ETag: components["headers"]["DocumentETag"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    Vary: components["headers"]["Vary"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4501,6 +4556,7 @@ export interface operations {
                     "image/png": string;
                 };
             };
+            304: components["responses"]["NotModified"];
             404: components["responses"]["SystemNotFound"];
             500: components["responses"]["SystemInternalError"];
         };
