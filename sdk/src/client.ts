@@ -251,7 +251,7 @@ export class Switchboard {
       } else {
         Object.assign(headers, { Authorization: `Bearer ${credential.secret}`, ...(credential.webhookId ? { 'webhook-id': credential.webhookId } : {}) });
       }
-      return this.call((c) => api.invokeTrigger({ ...c, path: { triggerId }, body: payload, bodySerializer: () => body, headers }), o);
+      return this.call((c) => api.invokeTrigger({ ...c, path: { triggerId }, body: payload as T.JsonPayload, bodySerializer: () => body, headers }), o);
     },
   };
 

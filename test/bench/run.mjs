@@ -22,8 +22,9 @@ import * as fanOut from './scenarios/fan-out.mjs';
 import * as validationCost from './scenarios/validation-cost.mjs';
 import * as startup from './scenarios/startup.mjs';
 import * as sdkOverhead from './scenarios/sdk-overhead.mjs';
+import * as mockDynamic from './scenarios/mock-dynamic.mjs';
 
-const SCENARIOS = [baseline, getAgent, listAgents, createRun, dispatch, fanOut, validationCost, startup, sdkOverhead];
+const SCENARIOS = [baseline, getAgent, listAgents, createRun, dispatch, fanOut, validationCost, startup, sdkOverhead, mockDynamic];
 
 const FULL = {
   rounds: 3,

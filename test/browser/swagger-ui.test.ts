@@ -46,4 +46,30 @@ describe.skipIf(!chromiumAvailable)('Swagger UI at /api/docs in Chromium', () =>
     expect((await status.textContent())?.trim()).toBe('200');
     expect(await op.locator('.live-responses-table .response .response-col_description').innerText()).toContain('"object": "organization"');
   });
+
+  // Optional parameters pre-fill nothing that changes the call: an example X-App-Id made this a 404.
+  it('lists agents with "Try it out" and the form as Swagger UI pre-fills it', async () => {
+    const op = page.locator('#operations-Agents-listAgents');
+    await op.locator('.opblock-summary').click();
+    await op.locator('button.try-out__btn').click();
+    await op.locator('button.execute').click();
+    const status = op.locator('.live-responses-table .response .response-col_status');
+    await status.waitFor({ timeout: 10_000 });
+    expect((await status.textContent())?.trim()).toBe('200');
+    expect(await op.locator('.live-responses-table .response .response-col_description').innerText()).toContain('"pagination"');
+  });
+
+  it('filters the operations by tag with the filter box', async () => {
+    const tagged = (tag: string) =>
+      Object.values(document.paths ?? {})
+        .flatMap((item) => Object.values(item as Record<string, { operationId?: string; tags?: string[] }>))
+        .filter((op) => op.tags?.includes(tag))
+        .map((op) => op.operationId);
+    const visible = () => page.$$eval('.opblock-tag-section .opblock .opblock-summary-operation-id', (nodes) => nodes.map((n) => n.textContent?.trim()));
+    const filter = page.locator('input.operation-filter-input');
+    await filter.fill('Schedules', { timeout: 5_000 });
+    await expect.poll(async () => new Set(await visible())).toEqual(new Set(tagged('Schedules')));
+    await filter.fill('');
+    await expect.poll(async () => (await visible()).length).toBe(operations.length);
+  });
 });

@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { NotFoundError, Switchboard, type Claim, type RunEvent } from '@switchboard/sdk';
+import { NotFoundError, Switchboard, type Claim, type JsonPayload, type RunEvent } from '@switchboard/sdk';
 import { absent, ownApp, token, uniqueName, until } from './helpers.js';
 import { startProxy, type Action, type Proxy } from './proxy.js';
 
@@ -34,7 +34,7 @@ async function scenario() {
       const events = Array.from({ length: count }, () => ({ runnerSeq: ++runnerSeq, type: 'log', data: { level: 'info', message: `line ${runnerSeq}` } }));
       await rc.runners.appendEvents(claim.lease.id, { fencingToken: claim.lease.fencingToken, events });
     },
-    succeed: (claim: Claim, output: Record<string, unknown> = { ok: true }) =>
+    succeed: (claim: Claim, output: JsonPayload = { ok: true }) =>
       rc.runners.complete(claim.lease.id, { fencingToken: claim.lease.fencingToken, status: 'succeeded', output }),
     fail: (claim: Claim, error: { code: string; message: string }) => rc.runners.complete(claim.lease.id, { fencingToken: claim.lease.fencingToken, status: 'failed', error }),
   };

@@ -42,21 +42,21 @@ export const getReadiness = <ThrowOnError extends boolean = false>(options?: Opt
 /**
  * Get the OpenAPI document (JSON)
  *
- * Returns this API's bundled OpenAPI 3.1 document as JSON. Public and not authenticated.
+ * Returns this API's bundled OpenAPI 3.1 document as JSON. Public and not authenticated. Sent compressed (gzip or br) when `Accept-Encoding` allows, with an `ETag` for conditional requests.
  */
 export const getOpenApiJson = <ThrowOnError extends boolean = false>(options?: Options<GetOpenApiJsonData, ThrowOnError>) => (options?.client ?? client).get<GetOpenApiJsonResponses, GetOpenApiJsonErrors, ThrowOnError>({ url: '/api/openapi.json', ...options });
 
 /**
  * Get the OpenAPI document (YAML)
  *
- * Returns this API's bundled OpenAPI 3.1 document as YAML. Public and not authenticated.
+ * Returns this API's bundled OpenAPI 3.1 document as YAML. Public and not authenticated. Sent compressed (gzip or br) when `Accept-Encoding` allows, with an `ETag` for conditional requests.
  */
 export const getOpenApiYaml = <ThrowOnError extends boolean = false>(options?: Options<GetOpenApiYamlData, ThrowOnError>) => (options?.client ?? client).get<GetOpenApiYamlResponses, GetOpenApiYamlErrors, ThrowOnError>({ url: '/api/openapi.yaml', ...options });
 
 /**
  * API reference (Swagger UI)
  *
- * Serves an interactive API reference (Swagger UI, bundled with the server: no CDN is used) that renders `/api/openapi.json`. Public and not authenticated.
+ * Serves an interactive API reference (Swagger UI, bundled with the server: no CDN is used) that renders `/api/openapi.json`. Public and not authenticated. Sent compressed (gzip or br) when `Accept-Encoding` allows, with an `ETag` for conditional requests.
  */
 export const getApiDocs = <ThrowOnError extends boolean = false>(options?: Options<GetApiDocsData, ThrowOnError>) => (options?.client ?? client).get<GetApiDocsResponses, GetApiDocsErrors, ThrowOnError>({ url: '/api/docs', ...options });
 

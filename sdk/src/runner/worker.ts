@@ -71,7 +71,7 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
     hardStop.signal.addEventListener('abort', () => lost.abort(), { once: true });
     let runnerSeq = 0;
     const append = async (type: string, data: Record<string, unknown>) => {
-      const event = { runnerSeq: ++runnerSeq, type, data };
+      const event = { runnerSeq: ++runnerSeq, type, data: data as T.JsonObject };
       // A retried batch carries the same runnerSeq, so the server stores it once.
       for (let attempt = 1; ; attempt++) {
         try {
@@ -107,7 +107,7 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
         emit: (type, data = {}) => append(type, data),
       });
       if (lost.signal.aborted) return;
-      await client.runners.complete(lease.id, { fencingToken: lease.fencingToken, status: 'succeeded', output: outcome.output ?? {}, usage: outcome.usage, costMicros: outcome.costMicros });
+      await client.runners.complete(lease.id, { fencingToken: lease.fencingToken, status: 'succeeded', output: (outcome.output ?? {}) as T.JsonPayload, usage: outcome.usage, costMicros: outcome.costMicros });
     } catch (err) {
       if (lost.signal.aborted || isLeaseLost(err)) return;
       const error = err instanceof RunFailure ? { code: err.code, message: err.message } : { code: 'runner_error', message: (err as Error)?.message ?? String(err) };

@@ -73,7 +73,7 @@ export interface paths {
         };
         /**
          * Get the OpenAPI document (JSON)
-         * @description Returns this API's bundled OpenAPI 3.1 document as JSON. Public and not authenticated.
+         * @description Returns this API's bundled OpenAPI 3.1 document as JSON. Public and not authenticated. Sent compressed (gzip or br) when `Accept-Encoding` allows, with an `ETag` for conditional requests.
          */
         get: operations["getOpenApiJson"];
         put?: never;
@@ -93,7 +93,7 @@ export interface paths {
         };
         /**
          * Get the OpenAPI document (YAML)
-         * @description Returns this API's bundled OpenAPI 3.1 document as YAML. Public and not authenticated.
+         * @description Returns this API's bundled OpenAPI 3.1 document as YAML. Public and not authenticated. Sent compressed (gzip or br) when `Accept-Encoding` allows, with an `ETag` for conditional requests.
          */
         get: operations["getOpenApiYaml"];
         put?: never;
@@ -113,7 +113,7 @@ export interface paths {
         };
         /**
          * API reference (Swagger UI)
-         * @description Serves an interactive API reference (Swagger UI, bundled with the server: no CDN is used) that renders `/api/openapi.json`. Public and not authenticated.
+         * @description Serves an interactive API reference (Swagger UI, bundled with the server: no CDN is used) that renders `/api/openapi.json`. Public and not authenticated. Sent compressed (gzip or br) when `Accept-Encoding` allows, with an `ETag` for conditional requests.
          */
         get: operations["getApiDocs"];
         put?: never;
@@ -2533,6 +2533,70 @@ export interface components {
             gracePeriodSeconds: number;
         };
         /**
+         * JsonValue0
+         * @description A JSON scalar: `null`, a boolean, a number or a string of at most 100,000 characters. The innermost level of a free-form JSON value.
+         */
+        JsonValue0: null | boolean | number | string;
+        /**
+         * JsonValue1
+         * @description A JSON value with at most 1 more level of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+         */
+        JsonValue1: null | boolean | number | string | components["schemas"]["JsonValue0"][] | {
+            [key: string]: components["schemas"]["JsonValue0"];
+        };
+        /**
+         * JsonValue2
+         * @description A JSON value with at most 2 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+         */
+        JsonValue2: null | boolean | number | string | components["schemas"]["JsonValue1"][] | {
+            [key: string]: components["schemas"]["JsonValue1"];
+        };
+        /**
+         * JsonValue3
+         * @description A JSON value with at most 3 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+         */
+        JsonValue3: null | boolean | number | string | components["schemas"]["JsonValue2"][] | {
+            [key: string]: components["schemas"]["JsonValue2"];
+        };
+        /**
+         * JsonValue4
+         * @description A JSON value with at most 4 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+         */
+        JsonValue4: null | boolean | number | string | components["schemas"]["JsonValue3"][] | {
+            [key: string]: components["schemas"]["JsonValue3"];
+        };
+        /**
+         * JsonValue5
+         * @description A JSON value with at most 5 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+         */
+        JsonValue5: null | boolean | number | string | components["schemas"]["JsonValue4"][] | {
+            [key: string]: components["schemas"]["JsonValue4"];
+        };
+        /**
+         * JsonValue6
+         * @description A JSON value with at most 6 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+         */
+        JsonValue6: null | boolean | number | string | components["schemas"]["JsonValue5"][] | {
+            [key: string]: components["schemas"]["JsonValue5"];
+        };
+        /**
+         * JsonValue7
+         * @description A JSON value with at most 7 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+         */
+        JsonValue7: null | boolean | number | string | components["schemas"]["JsonValue6"][] | {
+            [key: string]: components["schemas"]["JsonValue6"];
+        };
+        /**
+         * JsonObject
+         * @description A free-form JSON object (configuration, a JSON Schema, details): any JSON object of at most 100 members whose names have at most 256 characters, nested at most 8 levels deep (counting this object), with arrays of at most 1,000 items and strings of at most 100,000 characters.
+         * @example {
+         *       "temperature": 0.2
+         *     }
+         */
+        JsonObject: {
+            [key: string]: components["schemas"]["JsonValue7"];
+        };
+        /**
          * AgentTool
          * @description A tool the agent's model may call.
          */
@@ -2542,9 +2606,7 @@ export interface components {
             /** @description What the tool does, for the model. */
             description?: string;
             /** @description JSON Schema of the tool's arguments (free-form). */
-            inputSchema?: {
-                [key: string]: unknown;
-            };
+            inputSchema?: components["schemas"]["JsonObject"];
         };
         /**
          * AgentLimits
@@ -2590,9 +2652,7 @@ export interface components {
             /** @description Tools the model may call. */
             tools: components["schemas"]["AgentTool"][];
             /** @description Free-form configuration passed to the runner (e.g. sampling parameters). */
-            config: {
-                [key: string]: unknown;
-            };
+            config: components["schemas"]["JsonObject"];
             /**
              * @description How runs are executed, always by a runner whose labels match: `runner` (the runner's own code executes the run) or `http` (the runner POSTs the run's input to `url` and records the JSON answer as its output; the built-in runner and every runner built on the SDK do this).
              * @enum {string}
@@ -2688,9 +2748,7 @@ export interface components {
              * @description Free-form configuration passed to the runner.
              * @default {}
              */
-            config: {
-                [key: string]: unknown;
-            };
+            config: components["schemas"]["JsonObject"];
             /**
              * @description How runs are executed.
              * @default runner
@@ -2726,9 +2784,7 @@ export interface components {
             /** @description Tools the model may call (replaces the whole list). */
             tools?: components["schemas"]["AgentTool"][];
             /** @description Free-form configuration, merged as a JSON merge patch (RFC 7396): members sent replace theirs, members set to null are removed, others stay. */
-            config?: {
-                [key: string]: unknown;
-            };
+            config?: components["schemas"]["JsonObject"];
             /**
              * @description How runs are executed.
              * @enum {string}
@@ -2767,9 +2823,7 @@ export interface components {
             /** @description Tools of this version. */
             tools: components["schemas"]["AgentTool"][];
             /** @description Configuration of this version (free-form). */
-            config: {
-                [key: string]: unknown;
-            };
+            config: components["schemas"]["JsonObject"];
             /**
              * Format: date-time
              * @description Time this version was created (UTC, millisecond precision).
@@ -2791,6 +2845,16 @@ export interface components {
          * @enum {string}
          */
         RunStatus: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "timed_out" | "expired";
+        /**
+         * JsonPayload
+         * @description A free-form JSON document (a run's input or output, an inbound payload): any JSON object of at most 1,000 members whose names have at most 256 characters, nested at most 8 levels deep (counting this object), with arrays of at most 1,000 items and strings of at most 100,000 characters.
+         * @example {
+         *       "question": "Where is my order?"
+         *     }
+         */
+        JsonPayload: {
+            [key: string]: components["schemas"]["JsonValue7"];
+        };
         /**
          * RunError
          * @description Why a run did not succeed. Codes set by the server: `runner_lost` (every attempt lost its runner), `timed_out` (an attempt exceeded the agent's `timeoutSeconds`), `cancelled`, `expired` (nobody claimed the run in time) and `http_error` (the agent's URL failed); any other code is the one the runner reported.
@@ -2814,9 +2878,7 @@ export interface components {
             /** @description What is being asked, for the human. */
             message: string;
             /** @description Free-form details of the request (e.g. the proposed action, a form description). */
-            data: {
-                [key: string]: unknown;
-            };
+            data: components["schemas"]["JsonObject"];
         };
         /**
          * RunTrigger
@@ -2903,13 +2965,9 @@ export interface components {
              */
             agentVersion: number;
             /** @description Input of the run (free-form). */
-            input: {
-                [key: string]: unknown;
-            };
+            input: components["schemas"]["JsonPayload"];
             /** @description Output of the run (free-form); `null` until the run succeeds. */
-            output: {
-                [key: string]: unknown;
-            } | null;
+            output: components["schemas"]["JsonPayload"] | null;
             /** @description Why the run did not succeed; `null` unless it failed, timed out, was cancelled or expired. */
             error: components["schemas"]["RunError"] | null;
             status: components["schemas"]["RunStatus"];
@@ -2983,9 +3041,7 @@ export interface components {
              * @description Input of the run (free-form), passed to the runner or the agent's URL.
              * @default {}
              */
-            input: {
-                [key: string]: unknown;
-            };
+            input: components["schemas"]["JsonPayload"];
             metadata?: components["schemas"]["Metadata"];
             /**
              * Format: int32
@@ -2998,9 +3054,7 @@ export interface components {
          * RunResumeInput
          * @description What the human provided to resume a waiting run (free-form), e.g. `{"approved": true}` for an approval or the requested data. The `running` status event after a resume carries it too.
          */
-        RunResumeInput: {
-            [key: string]: unknown;
-        };
+        RunResumeInput: components["schemas"]["JsonPayload"];
         /**
          * RunResume
          * @description The human's answer to a waiting run's `requiredAction`.
@@ -3088,7 +3142,7 @@ export interface components {
             /** @description The log line; no control characters other than tab, line feed, carriage return and escape (for terminal colours). */
             message: string;
         } & {
-            [key: string]: unknown;
+            [key: string]: components["schemas"]["JsonValue7"];
         };
         /**
          * RunLogEvent
@@ -3134,11 +3188,9 @@ export interface components {
             /** @description A piece of text output, to append to the pieces before it. */
             text?: string;
             /** @description A piece of structured output, an object (free-form) or a string. */
-            delta?: {
-                [key: string]: unknown;
-            } | string;
+            delta?: components["schemas"]["JsonPayload"] | string;
         } & {
-            [key: string]: unknown;
+            [key: string]: components["schemas"]["JsonValue7"];
         };
         /**
          * RunOutputDeltaEvent
@@ -3197,7 +3249,7 @@ export interface components {
              */
             costMicros?: number;
         } & {
-            [key: string]: unknown;
+            [key: string]: components["schemas"]["JsonValue7"];
         };
         /**
          * RunUsageEvent
@@ -3238,9 +3290,13 @@ export interface components {
         /**
          * RunCustomEventData
          * @description The `data` of an event of a runner-defined type (free-form, up to 50 fields).
+         * @example {
+         *       "tool": "search",
+         *       "query": "order status"
+         *     }
          */
         RunCustomEventData: {
-            [key: string]: unknown;
+            [key: string]: components["schemas"]["JsonValue7"];
         };
         /**
          * RunCustomEvent
@@ -3404,9 +3460,7 @@ export interface components {
             /** @description Tools of that version. */
             tools: components["schemas"]["AgentTool"][];
             /** @description Configuration of that version (free-form). */
-            config: {
-                [key: string]: unknown;
-            };
+            config: components["schemas"]["JsonObject"];
             /**
              * @description How the agent's runs are executed (always `runner` for a claimed run).
              * @enum {string}
@@ -3505,9 +3559,7 @@ export interface components {
              * @description Payload of the event; its schema depends on `type` (free-form for a runner's own types).
              * @default {}
              */
-            data: {
-                [key: string]: unknown;
-            };
+            data: components["schemas"]["JsonObject"];
         } & (unknown & unknown & unknown);
         /**
          * RunEventsAppend
@@ -3561,9 +3613,7 @@ export interface components {
              */
             status: "succeeded" | "failed";
             /** @description Output of the run (free-form), for `succeeded`. */
-            output?: {
-                [key: string]: unknown;
-            };
+            output?: components["schemas"]["JsonPayload"];
             error?: components["schemas"]["RunError"];
             usage?: components["schemas"]["RunUsage"];
             /**
@@ -3610,9 +3660,7 @@ export interface components {
             /** @description IANA time zone the cron expression is evaluated in (e.g. `Europe/Berlin`), `UTC` by default. */
             timezone: string;
             /** @description Input of every run the schedule starts (free-form). */
-            input: {
-                [key: string]: unknown;
-            };
+            input: components["schemas"]["JsonPayload"];
             metadata: components["schemas"]["Metadata"];
             /**
              * @description `active` schedules start runs at their due times; `paused` schedules start none.
@@ -3676,9 +3724,7 @@ export interface components {
              * @description Input of every run the schedule starts (free-form).
              * @default {}
              */
-            input: {
-                [key: string]: unknown;
-            };
+            input: components["schemas"]["JsonPayload"];
             metadata?: components["schemas"]["Metadata"];
             /**
              * @description What happens to due times missed while no server was running: `skip` drops them, `runOnce` starts one run for them at start-up; either way the schedule then continues from the next due time.
@@ -3712,9 +3758,7 @@ export interface components {
             /** @description IANA time zone the cron expression is evaluated in (e.g. `Europe/Berlin`). */
             timezone?: string;
             /** @description Input of the runs, merged as a JSON merge patch (RFC 7396): members sent replace theirs, members set to null are removed, others stay. */
-            input?: {
-                [key: string]: unknown;
-            };
+            input?: components["schemas"]["JsonPayload"];
             metadata?: components["schemas"]["MetadataPatch"];
             /**
              * @description What happens to due times missed while no server was running: `skip` drops them, `runOnce` starts one run for them at start-up.
@@ -4319,6 +4363,17 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The copy the client has (named by `If-None-Match`) is current: no body; reuse it. */
+        NotModified: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                ETag: components["headers"]["DocumentETag"];
+                "Cache-Control": components["headers"]["Cache-Control"];
+                Vary: components["headers"]["Vary"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
         /** @description The path does not exist. */
         SystemNotFound: {
             headers: {
@@ -4464,6 +4519,8 @@ export interface components {
         };
     };
     parameters: {
+        /** @description Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own. */
+        IfNoneMatch: string;
         /**
          * @description Page number, starting at 1. A page past the end returns an empty `data` array.
          * @example 1
@@ -4474,25 +4531,16 @@ export interface components {
          * @example 20
          */
         PageSize: number;
-        /**
-         * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-         * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-         */
+        /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
         IdempotencyKey: string;
         /**
          * @description Identifier of the application.
          * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
          */
         ApplicationId: string;
-        /**
-         * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-         * @example "9c2f4e1a7b3d5c8e"
-         */
+        /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
         IfMatch: string;
-        /**
-         * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-         * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-         */
+        /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
         AppId: string;
         /**
          * @description Identifier of the API key (its `key_...` id, never the secret).
@@ -4509,10 +4557,7 @@ export interface components {
          * @example 2
          */
         AgentVersionNumber: number;
-        /**
-         * @description The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400).
-         * @example customer-4821
-         */
+        /** @description The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`. */
         SwitchboardUser: string;
         /**
          * @description Identifier of the run.
@@ -4529,15 +4574,9 @@ export interface components {
          * @example lease_01jd5a2f3g4h5j6k7m8n9p0q1r
          */
         LeaseId: string;
-        /**
-         * @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate. Takes precedence over `after`.
-         * @example 42
-         */
+        /** @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate (e.g. `42`). Takes precedence over `after`. */
         LastEventId: string;
-        /**
-         * @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
-         * @example 42
-         */
+        /** @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent. */
         StreamAfter: number;
         /**
          * @description Identifier of the schedule.
@@ -4582,6 +4621,21 @@ export interface components {
          * @example req_01jd4z0a3c6e9g2j5m8p1r4t7v
          */
         "Request-Id": string;
+        /**
+         * @description Weak entity tag of the document (weak: the same document is sent gzip, br or uncompressed). Send it back in `If-None-Match` to get 304 Not Modified while it has not changed.
+         * @example W/"J1m3xK9qv2LrT8sYc4dFh0wZa5b"
+         */
+        DocumentETag: string;
+        /**
+         * @description How long the response may be reused: `no-cache` (the OpenAPI document and the Swagger UI page: store it, but revalidate it with `If-None-Match` before each use) or `public, max-age=86400` (Swagger UI's assets: reuse for a day, then revalidate).
+         * @example no-cache
+         */
+        "Cache-Control": string;
+        /**
+         * @description Names `Accept-Encoding` (after `Origin`, for CORS): the body is compressed (gzip or br) when the request's `Accept-Encoding` allows it and it is worth it, so caches must keep one copy per encoding.
+         * @example Origin, Accept-Encoding
+         */
+        Vary: string;
         /**
          * @description Remaining quota of the rate-limit policy this request counted against (IETF draft-ietf-httpapi-ratelimit-headers-11): `r` is the number of requests left in the current window and `t` the number of seconds until the window resets. Limits are counted per credential and category (`read`, `write`, `run`, `costly`).
          * @example "write";r=119;t=42
@@ -4690,7 +4744,10 @@ export interface operations {
     getOpenApiJson: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4700,6 +4757,9 @@ export interface operations {
             200: {
                 headers: {
                     "Request-Id": components["headers"]["Request-Id"];
+                    ETag: components["headers"]["DocumentETag"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    Vary: components["headers"]["Vary"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4708,13 +4768,17 @@ export interface operations {
                     };
                 };
             };
+            304: components["responses"]["NotModified"];
             500: components["responses"]["SystemInternalError"];
         };
     };
     getOpenApiYaml: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4724,6 +4788,9 @@ export interface operations {
             200: {
                 headers: {
                     "Request-Id": components["headers"]["Request-Id"];
+                    ETag: components["headers"]["DocumentETag"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    Vary: components["headers"]["Vary"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4736,13 +4803,17 @@ export interface operations {
                     "application/yaml": string;
                 };
             };
+            304: components["responses"]["NotModified"];
             500: components["responses"]["SystemInternalError"];
         };
     };
     getApiDocs: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4752,6 +4823,9 @@ export interface operations {
             200: {
                 headers: {
                     "Request-Id": components["headers"]["Request-Id"];
+                    ETag: components["headers"]["DocumentETag"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    Vary: components["headers"]["Vary"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4759,13 +4833,17 @@ export interface operations {
                     "text/html": string;
                 };
             };
+            304: components["responses"]["NotModified"];
             500: components["responses"]["SystemInternalError"];
         };
     };
     getApiDocsAsset: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description File name of a Swagger UI asset, as referenced by the `/api/docs` page.
@@ -4781,6 +4859,9 @@ export interface operations {
             200: {
                 headers: {
                     "Request-Id": components["headers"]["Request-Id"];
+                    ETag: components["headers"]["DocumentETag"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    Vary: components["headers"]["Vary"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4791,6 +4872,7 @@ export interface operations {
                     "image/png": string;
                 };
             };
+            304: components["responses"]["NotModified"];
             404: components["responses"]["SystemNotFound"];
             500: components["responses"]["SystemInternalError"];
         };
@@ -4903,10 +4985,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -4985,10 +5064,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -5027,10 +5103,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -5093,10 +5166,7 @@ export interface operations {
                 status?: "active" | "expired" | "revoked";
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path?: never;
@@ -5129,15 +5199,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -5180,10 +5244,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5223,15 +5284,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -5279,10 +5334,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5323,15 +5375,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -5403,10 +5449,7 @@ export interface operations {
                 createdBefore?: string;
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path?: never;
@@ -5439,15 +5482,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -5490,10 +5527,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5533,15 +5567,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -5580,15 +5608,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -5637,10 +5659,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5681,10 +5700,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5725,10 +5741,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5780,10 +5793,7 @@ export interface operations {
                 pageSize?: components["parameters"]["PageSize"];
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5822,10 +5832,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -5893,10 +5900,7 @@ export interface operations {
                 createdBefore?: string;
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path?: never;
@@ -5929,20 +5933,11 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                /**
-                 * @description The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400).
-                 * @example customer-4821
-                 */
+                /** @description The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`. */
                 "Switchboard-User"?: components["parameters"]["SwitchboardUser"];
             };
             path?: never;
@@ -5985,10 +5980,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -6028,10 +6020,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -6072,10 +6061,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -6122,10 +6108,7 @@ export interface operations {
     listRunEvents: {
         parameters: {
             query?: {
-                /**
-                 * @description Only events whose `seq` is greater than this; pass the previous page's `nextAfter` to get the next page.
-                 * @example 2
-                 */
+                /** @description Only events whose `seq` is greater than this; pass the previous page's `nextAfter` to get the next page. */
                 after?: number;
                 /**
                  * @description Maximum number of events to return.
@@ -6134,10 +6117,7 @@ export interface operations {
                 limit?: number;
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -6191,10 +6171,7 @@ export interface operations {
                 label?: string;
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path?: never;
@@ -6227,15 +6204,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -6278,10 +6249,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -6321,15 +6289,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -6366,10 +6328,7 @@ export interface operations {
     claimRun: {
         parameters: {
             query?: {
-                /**
-                 * @description Seconds to wait for a run when none is available right away (long polling); `0` answers at once.
-                 * @example 30
-                 */
+                /** @description Seconds to wait for a run when none is available right away (long polling); `0` answers at once; up to 30. */
                 wait?: number;
             };
             header?: never;
@@ -6590,22 +6549,13 @@ export interface operations {
     streamRuns: {
         parameters: {
             query?: {
-                /**
-                 * @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
-                 * @example 42
-                 */
+                /** @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent. */
                 after?: components["parameters"]["StreamAfter"];
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate. Takes precedence over `after`.
-                 * @example 42
-                 */
+                /** @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate (e.g. `42`). Takes precedence over `after`. */
                 "Last-Event-ID"?: components["parameters"]["LastEventId"];
             };
             path?: never;
@@ -6646,22 +6596,13 @@ export interface operations {
     streamRun: {
         parameters: {
             query?: {
-                /**
-                 * @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
-                 * @example 42
-                 */
+                /** @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent. */
                 after?: components["parameters"]["StreamAfter"];
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate. Takes precedence over `after`.
-                 * @example 42
-                 */
+                /** @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate (e.g. `42`). Takes precedence over `after`. */
                 "Last-Event-ID"?: components["parameters"]["LastEventId"];
             };
             path: {
@@ -6718,22 +6659,13 @@ export interface operations {
     streamAgentRuns: {
         parameters: {
             query?: {
-                /**
-                 * @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
-                 * @example 42
-                 */
+                /** @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent. */
                 after?: components["parameters"]["StreamAfter"];
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate. Takes precedence over `after`.
-                 * @example 42
-                 */
+                /** @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate (e.g. `42`). Takes precedence over `after`. */
                 "Last-Event-ID"?: components["parameters"]["LastEventId"];
             };
             path: {
@@ -6798,10 +6730,7 @@ export interface operations {
                 agentId?: string;
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path?: never;
@@ -6834,15 +6763,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -6885,10 +6808,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -6928,15 +6848,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -6974,15 +6888,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -7030,10 +6938,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -7074,10 +6979,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -7131,10 +7033,7 @@ export interface operations {
                 status?: components["schemas"]["RunStatus"];
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -7190,10 +7089,7 @@ export interface operations {
                 agentId?: string;
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path?: never;
@@ -7226,15 +7122,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -7277,10 +7167,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -7320,15 +7207,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -7366,15 +7247,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -7422,10 +7297,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -7466,10 +7338,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -7510,15 +7379,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -7560,20 +7423,11 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Standard Webhooks message id, unique per message (required by `signature` triggers, where it is signed). A repeated id returns the run of the first call with this id and starts nothing.
-                 * @example msg_2KWPBgLlAfxdpx2AI54pPJ85f4W
-                 */
+                /** @description Standard Webhooks message id, unique per message (required by `signature` triggers, where it is signed). A repeated id returns the run of the first call with this id and starts nothing. For example `msg_2KWPBgLlAfxdpx2AI54pPJ85f4W`. */
                 "webhook-id"?: string;
-                /**
-                 * @description Standard Webhooks timestamp, Unix time in seconds when the call was signed (required by `signature` triggers); more than 5 minutes away from the server's clock is 401.
-                 * @example 1763791200
-                 */
+                /** @description Standard Webhooks timestamp, Unix time in seconds when the call was signed (required by `signature` triggers), e.g. `1763791200`; more than 5 minutes away from the server's clock is 401. */
                 "webhook-timestamp"?: string;
-                /**
-                 * @description Standard Webhooks signature(s), space-separated `v1,<base64 HMAC-SHA256>` (required by `signature` triggers); one of them must match.
-                 * @example v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
-                 */
+                /** @description Standard Webhooks signature(s), space-separated `v1,<base64 HMAC-SHA256>` (required by `signature` triggers), e.g. `v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=`; one of them must match. */
                 "webhook-signature"?: string;
             };
             path: {
@@ -7588,9 +7442,7 @@ export interface operations {
         /** @description The payload, any JSON object; `inputMapping` turns it into the run's input. */
         requestBody: {
             content: {
-                "application/json": {
-                    [key: string]: unknown;
-                };
+                "application/json": components["schemas"]["JsonPayload"];
             };
         };
         responses: {
@@ -7636,10 +7488,7 @@ export interface operations {
                 enabled?: boolean;
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path?: never;
@@ -7672,15 +7521,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -7723,10 +7566,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -7766,15 +7606,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -7812,15 +7646,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`.
-                 * @example "9c2f4e1a7b3d5c8e"
-                 */
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
             path: {
@@ -7868,15 +7696,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -7925,15 +7747,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -7991,10 +7807,7 @@ export interface operations {
                 eventType?: components["schemas"]["WebhookEventType"];
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -8033,10 +7846,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -8088,10 +7898,7 @@ export interface operations {
                 sort?: "createdAt" | "-createdAt";
             };
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
             };
             path: {
@@ -8130,15 +7937,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404.
-                 * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
-                 */
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /**
-                 * @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key.
-                 * @example 7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57
-                 */
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {

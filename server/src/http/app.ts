@@ -1,4 +1,5 @@
 import cors from '@koa/cors';
+import compress from 'koa-compress';
 import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
 import type { OperationSpec } from '../spec/operations.js';
@@ -52,7 +53,12 @@ export function createApp(deps: AppDeps): { app: Koa; routes: RouteEntry[] } {
     }),
   );
 
+  // The operations whose success declares `Vary` (the OpenAPI document, Swagger UI) are sent
+  // compressed from 1 KiB, except images (already compressed); never the event streams, which
+  // must not be buffered.
+  const compressDocuments = compress({ threshold: 1024, filter: (type) => !type.startsWith('image/') });
   for (const op of deps.operations) {
+    const compressed = op.responses['200']?.headers.includes('vary') ?? false;
     const handler = deps.handlers[op.operationId as OperationId] as Handler<OperationId> | undefined;
     const validators = deps.validators.get(op.operationId);
     if (!handler || !validators) throw new Error(`No handler for operation ${op.operationId}`);
@@ -62,6 +68,7 @@ export function createApp(deps: AppDeps): { app: Koa; routes: RouteEntry[] } {
         operationOf.set(ctx, op);
         return next();
       },
+      ...(compressed ? [compressDocuments] : []),
       middleware,
     ], { name: op.operationId });
   }

@@ -14,6 +14,7 @@ const INITIALIZER = `window.onload = function () {
     tryItOutEnabled: false,
     displayRequestDuration: true,
     displayOperationId: true,
+    filter: true,
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
     plugins: [SwaggerUIBundle.plugins.DownloadUrl],
     layout: 'StandaloneLayout',

@@ -1,6 +1,8 @@
+import type { Context } from 'koa';
 import type { BundledSpec } from '../../spec/load-spec.js';
 import { defineHandlers } from '../../http/handler-types.js';
 import { ProblemError, problemTypes, type ProblemCode } from '../../http/problems.js';
+import { notModified, weakEtagOf } from '../../http/conditional.js';
 import { DOCS_PAGE, docsAsset } from './docs.js';
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -18,7 +20,21 @@ function problemPage(code: ProblemCode): string {
 `;
 }
 
+/** Documents are revalidated before each use; Swagger UI's assets (not versioned by name) are kept for a day. */
+const REVALIDATE = 'no-cache';
+const ASSET_MAX_AGE = 'public, max-age=86400';
+
+/** The same document is answered 304 while the client's copy is current. */
+function cached<T>(ctx: Context, etag: string, cacheControl: string, body: () => T) {
+  const headers = { ETag: etag, 'Cache-Control': cacheControl };
+  if (notModified(ctx, etag)) return { status: 304 as const, body: undefined, headers };
+  return { status: 200 as const, body: body(), headers };
+}
+
 export function systemHandlers(spec: BundledSpec, checkDatabase: () => Promise<void>) {
+  const yamlEtag = weakEtagOf(spec.yaml);
+  const pageEtag = weakEtagOf(DOCS_PAGE);
+  const assetEtags = new WeakMap<object, string>();
   return defineHandlers({
     // A browser opened on the server's address lands on the API reference.
     getRoot: async () => ({ status: 302, body: undefined, headers: { Location: '/api/docs' } }),
@@ -35,19 +51,21 @@ export function systemHandlers(spec: BundledSpec, checkDatabase: () => Promise<v
     },
 
     // Served with this server as the first entry of `servers`, so "Try it out" calls the server it came from.
-    getOpenApiJson: async ({ ctx }) => ({
-      status: 200,
-      body: { ...spec.document, servers: [{ url: `${ctx.protocol}://${ctx.host}`, description: 'This server' }] } as never,
-    }),
+    getOpenApiJson: async ({ ctx }) => {
+      const document = { ...spec.document, servers: [{ url: `${ctx.protocol}://${ctx.host}`, description: 'This server' }] };
+      return cached(ctx, weakEtagOf(JSON.stringify(document)), REVALIDATE, () => document as never);
+    },
 
-    getOpenApiYaml: async () => ({ status: 200, body: spec.yaml, contentType: 'application/yaml; charset=utf-8' }),
+    getOpenApiYaml: async ({ ctx }) => ({ ...cached(ctx, yamlEtag, REVALIDATE, () => spec.yaml), contentType: 'application/yaml; charset=utf-8' }),
 
-    getApiDocs: async () => ({ status: 200, body: DOCS_PAGE, contentType: 'text/html; charset=utf-8' }),
+    getApiDocs: async ({ ctx }) => ({ ...cached(ctx, pageEtag, REVALIDATE, () => DOCS_PAGE), contentType: 'text/html; charset=utf-8' }),
 
-    getApiDocsAsset: async ({ path }) => {
+    getApiDocsAsset: async ({ ctx, path }) => {
       const asset = docsAsset(path.asset);
       if (!asset) throw new ProblemError('not-found', `No documentation asset ${path.asset}.`);
-      return { status: 200, body: asset.body, contentType: asset.contentType, headers: { 'Cache-Control': 'public, max-age=3600' } };
+      let etag = assetEtags.get(asset);
+      if (!etag) assetEtags.set(asset, (etag = weakEtagOf(asset.body)));
+      return { ...cached(ctx, etag, ASSET_MAX_AGE, () => asset.body), contentType: asset.contentType };
     },
 
     getProblemType: async ({ path }) => {
