@@ -32,6 +32,15 @@ const perOperationMs = TIME_LIMIT_MS ? TIME_LIMIT_MS / selected.length : undefin
 /** A seed of its own per operation, stable when other operations are added. */
 const seedOf = (operationId: string) => [...operationId].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0, SEED >>> 0) | 0;
 
+/** A server error's own detail, so that different crashes of one operation are reported apart. */
+function detailOf(res: FuzzResponse): string {
+  try {
+    return String((JSON.parse(res.body) as { detail?: unknown }).detail).slice(0, 120);
+  } catch {
+    return res.body.slice(0, 120);
+  }
+}
+
 let server: ServerProcess;
 let fixtures: Fixtures;
 const stats = new Map<string, { cases: number; statuses: Map<number, number> }>();
@@ -84,7 +93,7 @@ describe('every operation of the spec keeps its contract under fuzzed requests',
         } catch (err) {
           problems = [`request failed: ${(err as Error).message}`];
         }
-        const key = problems.map((p) => p.replace(/\d+/g, 'N')).join('; ');
+        const key = [...problems, res && res.status >= 500 ? detailOf(res) : ''].map((p) => p.replace(/\d+/g, 'N')).join('; ');
         if (problems.length && !failures.has(key)) {
           failures.set(key, `${problems.join('; ')}\n  ${describeRequest(req)}\n=> ${res ? describeResponse(res) : '(no response)'}\nreplay: FUZZ_SEED=${SEED} FUZZ_ONLY=${op.operationId} FUZZ_PATH=${REPLAY_PATH ?? index}`);
         }

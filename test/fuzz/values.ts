@@ -42,17 +42,32 @@ export const NASTY_STRINGS = [
 export const HUGE_STRING = 'x'.repeat(100_000);
 
 /**
- * Numbers JSON.stringify cannot write: placeholders substituted into the raw body text, so the
- * server's parser receives `1e400`, `-0`, ... as written.
+ * Values JSON.stringify cannot write (numbers such as `1e400` and `-0`, nesting deeper than its
+ * stack): placeholders substituted into the raw body text, so the server's parser receives them as written.
  */
-export const RAW_NUMBERS = { huge: '@@1e400@@', negZero: '@@-0@@', bigInt: '@@123456789012345678901234567890@@', tiny: '@@1e-400@@', exp: '@@1E+2@@' };
-export const RAW_NUMBER_TEXT: Record<string, string> = { huge: '1e400', negZero: '-0', bigInt: '123456789012345678901234567890', tiny: '1e-400', exp: '1E+2' };
+const RAW_TEXT: Record<string, string> = {
+  '@@1e400@@': '1e400',
+  '@@-0@@': '-0',
+  '@@bigint@@': '123456789012345678901234567890',
+  '@@1e-400@@': '1e-400',
+  '@@1E+2@@': '1E+2',
+  // Nesting deeper than a recursive parser's or serializer's stack.
+  '@@deep-arrays@@': '['.repeat(3000) + ']'.repeat(3000),
+  '@@deeper-arrays@@': '['.repeat(20000) + ']'.repeat(20000),
+  '@@deep-objects@@': '{"a":'.repeat(3000) + '1' + '}'.repeat(3000),
+  '@@deeper-objects@@': '{"a":'.repeat(20000) + '1' + '}'.repeat(20000),
+};
+const RAW_VALUES = Object.keys(RAW_TEXT);
+const DEEP_VALUES = RAW_VALUES.filter((p) => p.includes('deep'));
 
-/** Values of every JSON type, and the numbers JSON parsers disagree on (as raw JSON text, see `rawJson`). */
+/** Free-form JSON (a run's input, metadata, config): small documents, and now and then a very deep one. */
+const FREE_FORM = (maxDepth: number) => fc.oneof({ arbitrary: fc.jsonValue({ maxDepth }), weight: 6 }, { arbitrary: fc.constantFrom(...DEEP_VALUES), weight: 1 });
+
+/** Values of every JSON type, and the ones JSON parsers disagree on (as raw JSON text, see `rawJson`). */
 const ODD_VALUE: fc.Arbitrary<unknown> = fc.oneof(
   fc.constantFrom<unknown>(null, true, false, 0, -1, 1.5, 2 ** 31, 2 ** 53 + 1, Number.MAX_SAFE_INTEGER, -Number.MAX_VALUE, [], {}, [null], { a: null }, HUGE_STRING),
   fc.constantFrom(...NASTY_STRINGS),
-  fc.constantFrom(...Object.values(RAW_NUMBERS)),
+  fc.constantFrom(...RAW_VALUES),
   fc.string({ unit: 'grapheme', maxLength: 20 }),
   fc.integer(),
   fc.double(),
@@ -113,7 +128,7 @@ export function valueOf(schemaOrRef: Schema, known: (pattern: string) => string[
       return ids.length ? fc.oneof({ arbitrary: fc.constantFrom(...ids), weight: 3 }, { arbitrary: plain, weight: 1 }) : plain;
     }
     case 'array': {
-      const items = schema.items ? valueOf(schema.items, known, name, depth + 1) : fc.jsonValue({ maxDepth: 1 });
+      const items = schema.items ? valueOf(schema.items, known, name, depth + 1) : FREE_FORM(1);
       return fc.array(items, { minLength: schema.minItems ?? 0, maxLength: Math.min(schema.maxItems ?? 3, Math.max(3, schema.minItems ?? 0)) });
     }
     case 'object': {
@@ -123,11 +138,11 @@ export function valueOf(schemaOrRef: Schema, known: (pattern: string) => string[
         { requiredKeys: (schema.required ?? []).filter((k) => k in props) },
       );
       if (schema.additionalProperties === false || Object.keys(props).length) return record;
-      const extra = typeof schema.additionalProperties === 'object' ? valueOf(schema.additionalProperties, known, name, depth + 1) : fc.jsonValue({ maxDepth: 2 });
+      const extra = typeof schema.additionalProperties === 'object' ? valueOf(schema.additionalProperties, known, name, depth + 1) : FREE_FORM(2);
       return fc.dictionary(fc.string({ maxLength: 10 }), extra, { maxKeys: 4 });
     }
     default:
-      return fc.jsonValue({ maxDepth: 3 });
+      return FREE_FORM(3);
   }
 }
 
@@ -159,10 +174,10 @@ export function mutate(value: Json): fc.Arbitrary<Json> {
   return fc.oneof(...options);
 }
 
-/** Serializes `value`, then writes the raw-number placeholders as the numbers they stand for. */
+/** Serializes `value`, then writes the raw placeholders as the values they stand for. */
 export function rawJson(value: Json): string {
   let text = JSON.stringify(value) ?? 'null';
-  for (const [key, placeholder] of Object.entries(RAW_NUMBERS)) text = text.split(JSON.stringify(placeholder)).join(RAW_NUMBER_TEXT[key]!);
+  for (const [placeholder, raw] of Object.entries(RAW_TEXT)) if (text.includes(placeholder)) text = text.split(JSON.stringify(placeholder)).join(raw);
   return text;
 }
 
@@ -184,8 +199,7 @@ export function rawBodyVariants(valid: string): fc.Arbitrary<string | Buffer> {
       '{"a":"\\u0000"}',
       '{"__proto__":{"admin":true}}',
       '{"constructor":{"prototype":{"admin":true}}}',
-      '[' .repeat(5000) + ']'.repeat(5000),
-      '{"a":'.repeat(3000) + '1' + '}'.repeat(3000),
+      ...RAW_VALUES.map((p) => RAW_TEXT[p]!),
       Buffer.from([0xff, 0xfe, 0x7b, 0x7d]),
       Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0x22, 0x7d]),
       Buffer.from('\ufeff{}', 'utf8'),
