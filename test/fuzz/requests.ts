@@ -3,7 +3,11 @@ import type { Fixtures } from './fixtures.js';
 import type { Operation, Parameter } from './spec.js';
 import { HUGE_STRING, LOOPBACK_URLS, NASTY_STRINGS, mutate, rawBodyVariants, rawJson, valueOf } from './values.js';
 
-export type FuzzRequest = { method: string; path: string; headers: [string, string][]; body?: string | Buffer; routed: boolean };
+/**
+ * `routed`: the path still matches its template (odd segments may make the router answer 404/405);
+ * `framed`: the message is valid HTTP/1.1 (when not, Node's parser answers 400 before any route).
+ */
+export type FuzzRequest = { method: string; path: string; headers: [string, string][]; body?: string | Buffer; routed: boolean; framed: boolean };
 
 /** Percent-encodes the UTF-8 bytes of `s` (a lone surrogate becomes U+FFFD, as any client would send it). */
 const encode = (s: string) => [...Buffer.from(s, 'utf8')].map((b) => (/[A-Za-z0-9_.~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
@@ -191,6 +195,7 @@ const extraHeaders = fc.array(
     ['__proto__', 'x'],
     ['constructor', 'x'],
     ['Prefer', 'code=500'],
+    // With a Content-Length, or in a request at all, HTTP/1.1 forbids it: the message is malformed.
     ['Transfer-Encoding', 'identity'],
   ),
   { minLength: 1, maxLength: 3 },
@@ -241,7 +246,8 @@ export function requestsFor(op: Operation, fixtures: Fixtures): fc.Arbitrary<Fuz
         const headers: [string, string][] = [...r.credentials.headers, ...r.extra];
         headerParams.forEach((p, i) => r.headers[i]?.forEach((v) => headers.push([p.name, headerSafe(v)])));
         if (r.body.type !== null) headers.push(['Content-Type', r.body.type]);
-        return { method: op.method, path: search ? `${path}?${search}` : path, headers, body: r.body.text, routed: r.path.every((s) => s.routed) };
+        const framed = !headers.some(([name]) => name.toLowerCase() === 'transfer-encoding');
+        return { method: op.method, path: search ? `${path}?${search}` : path, headers, body: r.body.text, routed: r.path.every((s) => s.routed), framed };
       });
   };
   // Built once per focus: building the schema-derived arbitraries is what costs, not drawing from them.

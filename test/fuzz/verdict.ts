@@ -6,8 +6,9 @@ import type { Operation } from './spec.js';
 export function violations(op: Operation, req: FuzzRequest, res: FuzzResponse): string[] {
   const out: string[] = [];
   if (res.status >= 500) out.push(`server error ${res.status}`);
-  // The router answers 404/405 itself when an odd path segment no longer matches the template.
-  const declared = op.statuses.has(res.status) || (!req.routed && (res.status === 404 || res.status === 405));
+  // The router answers 404/405 itself when an odd path segment no longer matches the template, and
+  // the HTTP parser 400 to a malformed message: no operation is reached to declare them.
+  const declared = op.statuses.has(res.status) || (!req.routed && (res.status === 404 || res.status === 405)) || (!req.framed && res.status === 400);
   if (!declared) out.push(`status ${res.status} is not declared by ${op.operationId} (${[...op.statuses].join(', ')})`);
   if (res.status >= 400) {
     const type = String(res.headers['content-type'] ?? '');
