@@ -106,8 +106,8 @@ describe('request bodies', () => {
   });
 
   it('accepts a body just under the limit', async () => {
-    // config is free-form, so a long string in it makes a valid body of almost 1 MiB.
-    const body = JSON.stringify({ name: uniqueName('big'), model: 'gpt-4.1', config: { blob: 'y'.repeat(1_000_000) } });
+    // config is free-form (strings of up to 100,000 characters), so ten long strings in it make a valid body of almost 1 MiB.
+    const body = JSON.stringify({ name: uniqueName('big'), model: 'gpt-4.1', config: { blobs: Array.from({ length: 10 }, () => 'y'.repeat(100_000)) } });
     expect(Buffer.byteLength(body)).toBeGreaterThan(1_000_000);
     expect(Buffer.byteLength(body)).toBeLessThan(1024 * 1024);
     const res = await send('/api/v1/agents', { method: 'POST', key, ...json(body) });

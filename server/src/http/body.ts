@@ -1,7 +1,11 @@
 import type { Context } from 'koa';
+import { pointerBeyondDepth } from '../util/json-depth.js';
 import { ProblemError } from './problems.js';
 
 const JSON_TYPES = /^application\/([a-z0-9.+-]*\+)?json$/;
+
+/** Deepest nesting a body may have: far beyond any real document, far below what serializing it back needs in stack. */
+const MAX_BODY_DEPTH = 64;
 
 export const mediaType = (header: string | undefined) => (header ?? '').split(';')[0]!.trim().toLowerCase();
 
@@ -33,11 +37,18 @@ export async function readJsonBody(ctx: Context, accepted: string[], limitBytes:
   }
   const raw = Buffer.concat(chunks);
   if (!JSON_TYPES.test(type)) return { raw, value: raw.toString('utf8') };
+  let value: unknown;
   try {
-    return { raw, value: JSON.parse(raw.toString('utf8')) };
+    value = JSON.parse(raw.toString('utf8'));
   } catch (err) {
     throw new ProblemError('invalid-json', `The body is not valid JSON: ${(err as Error).message}`);
   }
+  const tooDeep = pointerBeyondDepth(value, MAX_BODY_DEPTH);
+  if (tooDeep !== undefined) {
+    const detail = `Values may be nested at most ${MAX_BODY_DEPTH} levels deep.`;
+    throw new ProblemError('validation-error', 'The request has 1 invalid value.', { errors: [{ pointer: tooDeep, in: 'body', detail }] });
+  }
+  return { raw, value };
 }
 
 const tooLarge = (limit: number) => new ProblemError('payload-too-large', `The body is larger than ${limit} bytes.`);

@@ -93,8 +93,11 @@ export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'
   /** The attempt, and what it means for the message and its endpoint, in one transaction. */
   async function record(id: string, url: string, startedAt: string, outcome: Outcome): Promise<void> {
     await db.transaction(async (trx) => {
-      const message = (await trx('webhook_messages').where({ id }).first().forUpdate()) as store.MessageRow | undefined;
-      const endpoint = message && ((await trx('webhook_endpoints').where({ id: message.endpoint_id }).first().forUpdate()) as store.EndpointRow | undefined);
+      // The endpoint's lock first, then the message's: the order the endpoint's handlers take them in
+      // (they lock the endpoint, then update its messages). The other order deadlocks with them on PostgreSQL.
+      const owner = (await trx('webhook_messages').where({ id }).first('endpoint_id')) as { endpoint_id: string } | undefined;
+      const endpoint = owner && ((await trx('webhook_endpoints').where({ id: owner.endpoint_id }).first().forUpdate()) as store.EndpointRow | undefined);
+      const message = endpoint && ((await trx('webhook_messages').where({ id }).first().forUpdate()) as store.MessageRow | undefined);
       if (!message || !endpoint) return;
       const now = nowIso();
       const attempt = message.attempts + 1;

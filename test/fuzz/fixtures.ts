@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+
+/** Real resources for the fuzzer's valid ids, and the credentials that reach their handlers. */
+export type Fixtures = {
+  adminKey: string;
+  runnerToken: string;
+  triggerToken: string;
+  /** Every seeded id, by TypeID prefix (`agent`, `run`, ...). */
+  ids: Map<string, string[]>;
+};
+
+async function call<T>(baseUrl: string, key: string, method: string, path: string, body?: unknown, expected = [200, 201, 202]): Promise<T> {
+  const res = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json', 'Idempotency-Key': randomUUID() }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!expected.includes(res.status)) throw new Error(`seeding ${method} ${path} failed: ${res.status} ${text}`);
+  return (text ? JSON.parse(text) : {}) as T;
+}
+
+type WithId = { id: string };
+
+/**
+ * Seeds one of each resource (two agents, runs in several states) so that valid ids reach the
+ * real handlers, including the state-changing ones. The admin key the fuzzer authenticates with is
+ * never one of the seeded ids, so revoking or rotating a seeded key cannot lock it out.
+ */
+export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures> {
+  const api = <T>(method: string, path: string, body?: unknown, expected?: number[]) => call<T>(baseUrl, adminKey, method, path, body, expected);
+  const ids = new Map<string, string[]>();
+  const add = (id: string) => {
+    const prefix = id.slice(0, id.lastIndexOf('_'));
+    ids.set(prefix, [...(ids.get(prefix) ?? []), id]);
+  };
+
+  const apps = await api<{ data: WithId[] }>('GET', '/api/v1/applications');
+  apps.data.forEach((a) => add(a.id));
+  add((await api<WithId>('POST', '/api/v1/applications', { name: 'fuzz second application' })).id);
+  add((await api<WithId>('POST', '/api/v1/api-keys', { name: 'fuzz target key', scopes: ['read'] })).id);
+
+  const agent = await api<WithId>('POST', '/api/v1/agents', { name: 'fuzz agent', model: 'echo', labels: ['fuzz'] });
+  add(agent.id);
+  add((await api<WithId>('POST', '/api/v1/agents', { name: 'fuzz second agent', model: 'echo' })).id);
+
+  const runner = await api<WithId & { token: string }>('POST', '/api/v1/runners', { name: 'fuzz runner', labels: ['fuzz'] });
+  add(runner.id);
+  for (let i = 0; i < 3; i++) add((await api<WithId>('POST', '/api/v1/runs', { agentId: agent.id, input: { i } })).id);
+  // Two runs claimed: their leases are live for the lease operations (one is completed by the fuzzer soon enough).
+  for (let i = 0; i < 2; i++) {
+    const claim = await call<{ lease: WithId }>(baseUrl, runner.token, 'POST', `/api/v1/runners/${runner.id}/claims?wait=0`);
+    add(claim.lease.id);
+  }
+
+  add((await api<WithId>('POST', '/api/v1/schedules', { name: 'fuzz schedule', agentId: agent.id, cron: '0 9 * * 1-5', timezone: 'UTC' })).id);
+  const trigger = await api<WithId & { secret: string }>('POST', '/api/v1/triggers', { name: 'fuzz trigger', agentId: agent.id, authentication: 'token' });
+  add(trigger.id);
+  add((await api<WithId>('POST', '/api/v1/triggers', { name: 'fuzz signed trigger', agentId: agent.id })).id);
+
+  const endpoint = await api<WithId>('POST', '/api/v1/webhook-endpoints', { url: 'http://127.0.0.1:9/hook', eventTypes: ['run.*'] });
+  add(endpoint.id);
+  add((await api<{ messageId?: string; id: string }>('POST', `/api/v1/webhook-endpoints/${endpoint.id}/test`)).id);
+
+  return { adminKey, runnerToken: runner.token, triggerToken: trigger.secret, ids };
+}
