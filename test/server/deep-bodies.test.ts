@@ -31,10 +31,15 @@ describe('deeply nested request bodies', () => {
     }
   });
 
-  it('accepts nesting up to the limit and gives it back as sent', async () => {
-    const res = await createRun(nestedObjects(62));
+  it('accepts what the schema allows (a run input 8 levels deep) and gives it back as sent; deeper is a 422 from the schema', async () => {
+    const res = await createRun(nestedObjects(7));
     expect(res.status).toBe(201);
     const run = (await res.json()) as { id: string; input: unknown };
-    expect(run.input).toEqual({ doc: JSON.parse(nestedObjects(62)) });
+    expect(run.input).toEqual({ doc: JSON.parse(nestedObjects(7)) });
+    for (const levels of [8, 62]) {
+      const refused = await createRun(nestedObjects(levels));
+      expect(refused.status).toBe(422);
+      expect((await problemOf(refused)).code).toBe('validation-error');
+    }
   });
 });
