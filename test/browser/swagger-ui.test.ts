@@ -23,6 +23,17 @@ describe.skipIf(!chromiumAvailable)('Swagger UI at /api/docs in Chromium', () =>
     await browser?.close();
   });
 
+  /** Opens an operation, clicks "Try it out" and "Execute" with the form as pre-filled; the status and body shown. */
+  async function tryItOut(selector: string): Promise<{ status: string | undefined; body: string }> {
+    const op = page.locator(selector);
+    await op.locator('.opblock-summary').click();
+    await op.locator('button.try-out__btn').click();
+    await op.locator('button.execute').click();
+    const status = op.locator('.live-responses-table .response .response-col_status');
+    await status.waitFor({ timeout: 10_000 });
+    return { status: (await status.textContent())?.trim(), body: await op.locator('.live-responses-table .response .response-col_description').innerText() };
+  }
+
   it('loads offline and lists every operation and every webhook of the spec', async () => {
     const listed = await page.$$eval('.opblock .opblock-summary-operation-id', (nodes) => nodes.map((n) => n.textContent?.trim()));
     expect(webhookOperations.length).toBeGreaterThan(30);
@@ -37,26 +48,16 @@ describe.skipIf(!chromiumAvailable)('Swagger UI at /api/docs in Chromium', () =>
     await page.locator('.auth-container').filter({ hasText: 'bearerAuth' }).locator('button.authorize').click();
     await page.click('.auth-btn-wrapper button.btn-done');
 
-    const op = page.locator('#operations-Organization-getOrganization');
-    await op.locator('.opblock-summary').click();
-    await op.locator('button.try-out__btn').click();
-    await op.locator('button.execute').click();
-    const status = op.locator('.live-responses-table .response .response-col_status');
-    await status.waitFor({ timeout: 10_000 });
-    expect((await status.textContent())?.trim()).toBe('200');
-    expect(await op.locator('.live-responses-table .response .response-col_description').innerText()).toContain('"object": "organization"');
+    const { status, body } = await tryItOut('#operations-Organization-getOrganization');
+    expect(status).toBe('200');
+    expect(body).toContain('"object": "organization"');
   });
 
   // Optional parameters pre-fill nothing that changes the call: an example X-App-Id made this a 404.
   it('lists agents with "Try it out" and the form as Swagger UI pre-fills it', async () => {
-    const op = page.locator('#operations-Agents-listAgents');
-    await op.locator('.opblock-summary').click();
-    await op.locator('button.try-out__btn').click();
-    await op.locator('button.execute').click();
-    const status = op.locator('.live-responses-table .response .response-col_status');
-    await status.waitFor({ timeout: 10_000 });
-    expect((await status.textContent())?.trim()).toBe('200');
-    expect(await op.locator('.live-responses-table .response .response-col_description').innerText()).toContain('"pagination"');
+    const { status, body } = await tryItOut('#operations-Agents-listAgents');
+    expect(status).toBe('200');
+    expect(body).toContain('"pagination"');
   });
 
   it('filters the operations by tag with the filter box', async () => {
