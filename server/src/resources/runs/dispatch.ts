@@ -37,6 +37,22 @@ export function dispatchOf(required: string[], online: ReadonlySet<string>[], wi
   return { claimable: false, reason: 'no_matching_runner', message, ...base };
 }
 
+/** The label sets of the application's runners that called the API within the online window. */
+async function onlineRunners(db: Executor, applicationId: string, windowMs: number): Promise<ReadonlySet<string>[]> {
+  const since = new Date(Date.now() - windowMs).toISOString();
+  const rows = (await db('runners').where({ application_id: applicationId }).where('last_seen_at', '>=', since).select('labels')) as { labels: string }[];
+  return rows.map((r) => new Set(fromJsonColumn<string[]>(r.labels, [])));
+}
+
+/**
+ * The dispatch of a run about to be queued for an agent with these labels: one query, made before
+ * the run is inserted, so that no lock the insert takes is held for it.
+ */
+export async function dispatchForAgent(db: Executor, applicationId: string, labels: string[], leaseSeconds: number): Promise<RunDispatch> {
+  const windowMs = onlineWindowMs(leaseSeconds);
+  return dispatchOf(labels, await onlineRunners(db, applicationId, windowMs), windowMs / 1000);
+}
+
 /**
  * Adds `dispatch` to the queued runs the API returns (the others have `null` from toRun): whether
  * an online runner can take each. One query for the online runners and one for the agents' labels,
@@ -46,9 +62,7 @@ export async function withDispatch(db: Executor, applicationId: string, runs: Ru
   const queued = runs.filter((r) => r.status === 'queued');
   if (!queued.length) return runs;
   const windowMs = onlineWindowMs(leaseSeconds);
-  const since = new Date(Date.now() - windowMs).toISOString();
-  const runnerRows = (await db('runners').where({ application_id: applicationId }).where('last_seen_at', '>=', since).select('labels')) as { labels: string }[];
-  const online = runnerRows.map((r) => new Set(fromJsonColumn<string[]>(r.labels, [])));
+  const online = await onlineRunners(db, applicationId, windowMs);
   const agentIds = [...new Set(queued.map((r) => r.agentId))];
   const labelRows = (await db('agent_labels').whereIn('agent_id', agentIds).select('agent_id', 'label')) as { agent_id: string; label: string }[];
   const byAgent = new Map<string, RunDispatch>();

@@ -3,7 +3,7 @@ import type { EventBus } from '../../realtime/bus.js';
 import { defineHandlers } from '../../http/handler-types.js';
 import { ProblemError } from '../../http/problems.js';
 import { getAgent } from '../agents/store.js';
-import { withDispatch } from './dispatch.js';
+import { dispatchForAgent, withDispatch } from './dispatch.js';
 import { endUserIdFor } from './end-users.js';
 import { runEventsAfter } from './events.js';
 import { findRunRow, insertRun, listRuns, toRun, transitionRun, type Run } from './store.js';
@@ -21,6 +21,7 @@ export function runHandlers(bus: EventBus, leaseSeconds: number) {
         throw new ProblemError('invalid-transition', `The agent is ${agent.status}; it accepts no new runs.`);
       }
       const externalUser = headers['Switchboard-User'];
+      const dispatch = await dispatchForAgent(db, auth.applicationId, agent.labels, leaseSeconds);
       const { run, events } = await insertRun(db, {
         applicationId: auth.applicationId,
         agentId: agent.id,
@@ -32,7 +33,7 @@ export function runHandlers(bus: EventBus, leaseSeconds: number) {
         triggeredBy: { type: 'api', id: null },
       });
       afterCommit(() => bus.publish(events));
-      return { status: 201, body: await withOne(db, auth.applicationId, run), headers: { Location: `/api/v1/runs/${run.id}` } };
+      return { status: 201, body: { ...run, dispatch }, headers: { Location: `/api/v1/runs/${run.id}` } };
     },
 
     listRuns: async ({ db, auth, query }) => {
