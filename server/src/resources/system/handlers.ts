@@ -33,6 +33,9 @@ function cached<T>(ctx: Context, etag: string, cacheControl: string, body: () =>
 
 export function systemHandlers(spec: BundledSpec, checkDatabase: () => Promise<void>) {
   const yamlEtag = weakEtagOf(spec.yaml);
+  // The JSON document served is the bundled one with this server's URL in `servers`: its tag is
+  // derived from those two, not hashed anew from the whole document on every request.
+  const bundledJsonEtag = weakEtagOf(spec.json);
   const pageEtag = weakEtagOf(DOCS_PAGE);
   const assetEtags = new WeakMap<object, string>();
   return defineHandlers({
@@ -52,8 +55,8 @@ export function systemHandlers(spec: BundledSpec, checkDatabase: () => Promise<v
 
     // Served with this server as the first entry of `servers`, so "Try it out" calls the server it came from.
     getOpenApiJson: async ({ ctx }) => {
-      const document = { ...spec.document, servers: [{ url: `${ctx.protocol}://${ctx.host}`, description: 'This server' }] };
-      return cached(ctx, weakEtagOf(JSON.stringify(document)), REVALIDATE, () => document as never);
+      const url = `${ctx.protocol}://${ctx.host}`;
+      return cached(ctx, weakEtagOf(`${bundledJsonEtag} ${url}`), REVALIDATE, () => ({ ...spec.document, servers: [{ url, description: 'This server' }] }) as never);
     },
 
     getOpenApiYaml: async ({ ctx }) => ({ ...cached(ctx, yamlEtag, REVALIDATE, () => spec.yaml), contentType: 'application/yaml; charset=utf-8' }),
