@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { Db } from '../db/database.js';
-import { ProblemError } from '../http/problems.js';
+import { ProblemError } from '../problems/problems.js';
 import type { Scope } from '../spec/operations.js';
 import { APPLICATION_KEY_PREFIX, hashSecret, hashesEqual } from './keys.js';
 import { nowMs as nowMsOf } from '../util/time.js';

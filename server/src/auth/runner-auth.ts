@@ -1,5 +1,5 @@
 import type { Db } from '../db/database.js';
-import { ProblemError } from '../http/problems.js';
+import { ProblemError } from '../problems/problems.js';
 import { nowIso } from '../util/time.js';
 import { hashSecret, hashesEqual } from './keys.js';
 

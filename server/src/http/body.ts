@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import { pointerBeyondDepth } from '../util/json-depth.js';
-import { ProblemError } from './problems.js';
+import { ProblemError } from '../problems/problems.js';
 
 const JSON_TYPES = /^application\/([a-z0-9.+-]*\+)?json$/;
 

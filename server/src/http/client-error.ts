@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { newId } from '../util/ids.js';
-import { ProblemError, problemBody, problemTypes, type ProblemCode } from './problems.js';
+import { ProblemError, problemBody, problemTypes, type ProblemCode } from '../problems/problems.js';
 
 /** What Node's parser reports, by its error code: the status and problem of the answer. */
 function problemFor(code: string | undefined): { code: ProblemCode; detail: string } {

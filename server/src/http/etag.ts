@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { ProblemError } from './problems.js';
+import { ProblemError } from '../problems/problems.js';
 
 /** A strong validator over the resource's JSON representation. */
 export const etagOf = (representation: object) => etagOfJson(JSON.stringify(representation));

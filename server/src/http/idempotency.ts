@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, createHash, hash, hkdfSync, randomFil
 import type { Db, Executor } from '../db/database.js';
 import { writerRows, selectRows } from '../db/statements.js';
 import { isoAfter, nowIso } from '../util/time.js';
-import { ProblemError } from './problems.js';
+import { ProblemError } from '../problems/problems.js';
 
 const RETENTION_MS = 24 * 60 * 60 * 1000;
 

@@ -11,7 +11,7 @@ import { assertIfMatch, etagOfJson } from './etag.js';
 import { managesOwnTransaction, type Handler, type HandlerInput, type OperationId } from './handler-types.js';
 import { authenticateRunner, type RunnerIdentity } from '../auth/runner-auth.js';
 import { fingerprint, idempotencyClaim, IdempotencyRace, storedResponse, storeResponse, type IdempotencyClaim, type StoredResponse } from './idempotency.js';
-import { ProblemError, type ValidationIssue } from './problems.js';
+import { ProblemError, type ValidationIssue } from '../problems/problems.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { KeyCache } from '../auth/key-cache.js';
 

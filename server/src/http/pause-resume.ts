@@ -1,4 +1,4 @@
-import { ProblemError } from './problems.js';
+import { ProblemError } from '../problems/problems.js';
 
 export type PauseAction = 'pause' | 'resume';
 type Switchable = 'active' | 'paused';

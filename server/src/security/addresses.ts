@@ -2,7 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { RequestFilteringHttpAgent, RequestFilteringHttpsAgent } from 'request-filtering-agent';
-import { ProblemError } from '../http/problems.js';
+import { ProblemError } from '../problems/problems.js';
 
 /** Which addresses the server may connect to on a user's behalf (webhook deliveries, http agents). */
 export type AddressPolicy = {

@@ -2,7 +2,7 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import addFormatsModule from 'ajv-formats';
 import type { OpenApiDocument } from './load-spec.js';
 import type { OperationSpec } from './operations.js';
-import type { ValidationIssue } from '../http/problems.js';
+import type { ValidationIssue } from '../problems/problems.js';
 
 // ajv-formats is CommonJS; under NodeNext its default export is the module object.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;

@@ -1,5 +1,5 @@
 import { defineHandlers } from '../../http/handler-types.js';
-import { ProblemError, type ValidationIssue } from '../../http/problems.js';
+import { ProblemError, type ValidationIssue } from '../../problems/problems.js';
 import { assertAllowedUrl, type AddressPolicy } from '../../security/addresses.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { recordEvent } from '../webhooks/outbox.js';

@@ -1,7 +1,7 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
-import { containsPattern, getRow, listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
-import { notFound } from '../../http/problems.js';
+import { containsPattern, getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
+import { notFound } from '../../problems/problems.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { nowIso } from '../../util/time.js';

@@ -1,6 +1,6 @@
 import { etagHeaderWithout } from '../../http/etag.js';
 import { defineHandlers } from '../../http/handler-types.js';
-import { ProblemError } from '../../http/problems.js';
+import { ProblemError } from '../../problems/problems.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { nowIso } from '../../util/time.js';
 import type { EventBus } from '../../realtime/bus.js';

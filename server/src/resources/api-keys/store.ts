@@ -1,7 +1,7 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
 import { displayPrefix, generateApplicationKey, hashSecret } from '../../auth/keys.js';
-import { getRow, listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
+import { getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
 import { newId } from '../../util/ids.js';
 import { nowIso } from '../../util/time.js';
 

@@ -1,5 +1,5 @@
 import { defineHandlers } from '../../http/handler-types.js';
-import { ProblemError } from '../../http/problems.js';
+import { ProblemError } from '../../problems/problems.js';
 import type { EventBus } from '../../realtime/bus.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import * as store from './store.js';

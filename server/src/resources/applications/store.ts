@@ -1,6 +1,6 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
-import { containsPattern, getRow, listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
+import { containsPattern, getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
 import { newId } from '../../util/ids.js';
 import { nowIso } from '../../util/time.js';
 

@@ -1,7 +1,7 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
 import { defineHandlers } from '../../http/handler-types.js';
-import { notFound } from '../../http/problems.js';
+import { notFound } from '../../problems/problems.js';
 
 type Organization = components['schemas']['Organization'];
 type OrganizationRow = { id: string; name: string; api_version: string; created_at: string; updated_at: string };

@@ -4,7 +4,7 @@ import type { EventBus } from '../../realtime/bus.js';
 import type { RunnerIdentity } from '../../auth/runner-auth.js';
 import { etagHeaderWithout } from '../../http/etag.js';
 import { defineHandlers, ownTransaction, type Handler } from '../../http/handler-types.js';
-import { ProblemError, type ValidationIssue } from '../../http/problems.js';
+import { ProblemError, type ValidationIssue } from '../../problems/problems.js';
 import { getAgent, getVersion } from '../agents/store.js';
 import { appendEvents, type StoredEvent } from '../runs/events.js';
 import { claimNext, extendLease, holdLease, loseRunner } from '../runs/lifecycle.js';

@@ -2,7 +2,7 @@ import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
 import { generateSecret, hashSecret } from '../../auth/keys.js';
 import { RUNNER_TOKEN_PREFIX } from '../../auth/runner-auth.js';
-import { escapeLike, getRow, listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
+import { escapeLike, getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { nowIso } from '../../util/time.js';

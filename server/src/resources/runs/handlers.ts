@@ -1,7 +1,7 @@
 import type { Executor } from '../../db/database.js';
 import type { EventBus } from '../../realtime/bus.js';
 import { defineHandlers } from '../../http/handler-types.js';
-import { ProblemError } from '../../http/problems.js';
+import { ProblemError } from '../../problems/problems.js';
 import { getAgent } from '../agents/store.js';
 import { dispatchForAgent, withDispatch } from './dispatch.js';
 import { endUserIdFor } from './end-users.js';

@@ -1,5 +1,5 @@
 import { isPostgres, type Db, type Executor } from '../../db/database.js';
-import { ProblemError } from '../../http/problems.js';
+import { ProblemError } from '../../problems/problems.js';
 import type { RunnerIdentity } from '../../auth/runner-auth.js';
 import { newId } from '../../util/ids.js';
 import { isoAfter, nowIso } from '../../util/time.js';

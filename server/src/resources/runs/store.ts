@@ -1,7 +1,7 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
-import { getRow, listPage, type PageQuery } from '../../http/lists.js';
-import { ProblemError } from '../../http/problems.js';
+import { getRow, listPage, type PageQuery } from '../../db/lists.js';
+import { ProblemError } from '../../problems/problems.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { isoAfter, nowIso } from '../../util/time.js';

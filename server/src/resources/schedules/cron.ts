@@ -1,5 +1,5 @@
 import { Cron } from 'croner';
-import { ProblemError, type ValidationIssue } from '../../http/problems.js';
+import { ProblemError, type ValidationIssue } from '../../problems/problems.js';
 
 function validTimeZone(timezone: string): boolean {
   try {

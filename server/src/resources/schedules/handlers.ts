@@ -1,7 +1,7 @@
 import type { Executor } from '../../db/database.js';
 import { defineHandlers } from '../../http/handler-types.js';
 import { pauseResumeTarget, type PauseAction } from '../../http/pause-resume.js';
-import { ProblemError } from '../../http/problems.js';
+import { ProblemError } from '../../problems/problems.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { getAgent } from '../agents/store.js';
 import { listRuns } from '../runs/store.js';

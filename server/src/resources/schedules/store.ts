@@ -1,6 +1,6 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
-import { getRow, listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
+import { getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { nowIso } from '../../util/time.js';

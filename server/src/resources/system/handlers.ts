@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { BundledSpec } from '../../spec/load-spec.js';
 import { defineHandlers } from '../../http/handler-types.js';
-import { ProblemError, problemTypes, type ProblemCode } from '../../http/problems.js';
+import { ProblemError, problemTypes, type ProblemCode } from '../../problems/problems.js';
 import { notModified, weakEtagOf } from '../../http/conditional.js';
 import { DOCS_PAGE, docsAsset } from './docs.js';
 

@@ -6,7 +6,7 @@ import { readCredential } from '../../auth/authenticate.js';
 import { etagHeaderWithout } from '../../http/etag.js';
 import { defineHandlers, type HandlerInput } from '../../http/handler-types.js';
 import { pauseResumeTarget, type PauseAction } from '../../http/pause-resume.js';
-import { ProblemError, type ValidationIssue } from '../../http/problems.js';
+import { ProblemError, type ValidationIssue } from '../../problems/problems.js';
 import type { EventBus } from '../../realtime/bus.js';
 import type { Sealer } from '../../security/sealer.js';
 import { resolvePointer } from '../../util/json-pointer.js';

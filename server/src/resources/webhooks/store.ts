@@ -1,7 +1,7 @@
 import type { components } from '../../generated/openapi.js';
 import { generateWebhookSecret } from '../../auth/keys.js';
 import type { Executor } from '../../db/database.js';
-import { getRow, listPage, type PageQuery, type ReadOptions } from '../../http/lists.js';
+import { getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
 import type { Sealer } from '../../security/sealer.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';

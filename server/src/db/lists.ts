@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
-import { isPostgres, type Executor } from '../db/database.js';
-import { queryRows, selectRows } from '../db/statements.js';
-import { notFound } from './problems.js';
+import { isPostgres, type Executor } from './database.js';
+import { queryRows, selectRows } from './statements.js';
+import { notFound } from '../problems/problems.js';
 
 export type PageQuery = { page?: number; pageSize?: number; sort?: string };
 
