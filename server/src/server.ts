@@ -8,12 +8,12 @@ import { createApp } from './http/app.js';
 import { clientErrorHandler } from './http/client-error.js';
 import { purgeExpiredIdempotencyKeys } from './http/idempotency.js';
 import { createRateLimiter } from './http/rate-limit.js';
-import { inProcessBus, postgresBus, redisBus, type EventBus } from './realtime/bus.js';
+import { inProcessBus, postgresBus, redisBus } from './realtime/bus.js';
 import type { StreamRegistry } from './realtime/sse.js';
 import { createSealer, localMasterKey } from './security/sealer.js';
 import { createKeyCache } from './auth/key-cache.js';
 import { allHandlers } from './resources/index.js';
-import { eventsByCursor, type StoredEvent } from './resources/runs/events.js';
+import { eventsByCursor, type RunEventBus, type StoredEvent } from './resources/runs/events.js';
 import { reap } from './resources/runs/lifecycle.js';
 import { fireDueSchedules } from './resources/schedules/engine.js';
 import { startDeliverer } from './resources/webhooks/delivery.js';
@@ -27,7 +27,7 @@ export type RunningServer = {
   db: Db;
   logger: Logger;
   bootstrap: BootstrapResult;
-  bus: EventBus;
+  bus: RunEventBus;
   /** One reaper pass now (tests drive it with a fake clock instead of waiting). */
   reapNow(): Promise<void>;
   /** One scheduler pass now. */
@@ -57,7 +57,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   redis?.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
   const bootstrapped = await bootstrap(db, spec.document.info.version, config.bootstrapKey);
   // Replicas need a shared bus: Redis when configured, else PostgreSQL's LISTEN/NOTIFY; one process needs none.
-  const bus = redis
+  const bus: RunEventBus = redis
     ? await redisBus(redis, logger)
     : config.database.client === 'pg'
       ? await postgresBus(config.database.url, logger, (app, cursors) => eventsByCursor(db, app, cursors))

@@ -53,6 +53,11 @@ export async function closeDatabase(db: Db): Promise<void> {
   await db.destroy();
 }
 
+/** Fails when the database cannot be reached. */
+export async function checkConnection(db: Executor): Promise<void> {
+  await db.raw('select 1');
+}
+
 export const isPostgres = (db: Executor) => (db as unknown as { client: { config: { client: string } } }).client.config.client === 'pg';
 
 export function isUniqueViolation(err: unknown): boolean {

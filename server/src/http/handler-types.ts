@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { operations, webhooks } from '../generated/openapi.js';
-import type { Executor } from '../db/database.js';
+import type { Db, Executor } from '../db/database.js';
 import type { AuthContext } from '../auth/authenticate.js';
 import type { RunnerIdentity } from '../auth/runner-auth.js';
 
@@ -49,7 +49,10 @@ export type HandlerInput<K extends OperationId> = {
   runner?: RunnerIdentity;
   /** The body exactly as received (signatures are computed over these bytes). */
   rawBody: Buffer | undefined;
-  /** The transaction of this request for writes (shared with its idempotency record), the pool for reads. */
+  /**
+   * The transaction of this request for writes (shared with its idempotency record); the pool for
+   * reads and for the handlers marked `ownTransaction`, which open their own transactions on it.
+   */
   db: Executor;
   requestId: string;
   ctx: Context;
@@ -66,9 +69,11 @@ const OWN_TRANSACTION = Symbol('ownTransaction');
 
 /**
  * Marks a write handler that opens its own short transactions instead of running in one for the
- * whole request (a long-poll must not hold a transaction, or SQLite's only connection, while it waits).
+ * whole request (a long-poll must not hold a transaction, or SQLite's only connection, while it
+ * waits). Such a handler is given the pool as `db`, and typed so.
  */
-export const ownTransaction = <H extends (input: never) => Promise<unknown>>(handler: H): H => Object.assign(handler, { [OWN_TRANSACTION]: true });
+export const ownTransaction = <K extends OperationId>(handler: (input: Omit<HandlerInput<K>, 'db'> & { db: Db }) => Promise<HandlerResult<K>>) =>
+  Object.assign(handler, { [OWN_TRANSACTION]: true }) as unknown as Handler<K>;
 export const managesOwnTransaction = (handler: unknown) => Boolean((handler as Record<symbol, unknown>)[OWN_TRANSACTION]);
 
 /** Types a resource's handlers by the operationIds they implement. */

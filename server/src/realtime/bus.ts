@@ -2,18 +2,25 @@ import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { StoredEvent } from '../resources/runs/events.js';
-
-export type BusListener = (events: StoredEvent[]) => void;
 
 /**
- * Live fan-out of committed run events to every server process. Delivery is best effort and in
- * no guaranteed order: streams number what they send and fill any gap from the database.
+ * What the bus carries and streams send: an event of one application (the fan-out is per
+ * application) with its number in the application's order, `cursor` (an event too large for a
+ * PostgreSQL notification is sent as that number and read back). Its `type` names the SSE event;
+ * the whole `event` is the message's data.
  */
-export type EventBus = {
-  publish(events: StoredEvent[]): Promise<void>;
+export type LiveEvent = { applicationId: string; event: { type: string; cursor: number } };
+
+export type BusListener<E extends LiveEvent> = (events: E[]) => void;
+
+/**
+ * Live fan-out of committed events to every server process. Delivery is best effort and in no
+ * guaranteed order: streams number what they send and fill any gap from the database.
+ */
+export type EventBus<E extends LiveEvent = LiveEvent> = {
+  publish(events: E[]): Promise<void>;
   /** Listens to one application's events; returns the unsubscribe function. */
-  subscribe(applicationId: string, listener: BusListener): () => void;
+  subscribe(applicationId: string, listener: BusListener<E>): () => void;
   /** Tells every process (this one included) that these API keys changed, so none keeps trusting a cached copy. */
   publishKeyChanges(keyIds: string[]): Promise<void>;
   onKeyChanges(listener: (keyIds: string[]) => void): void;
@@ -24,12 +31,12 @@ export type EventBus = {
 const KEY_CHANGES = 'key-changes';
 
 /** Local listeners by application, shared by every transport. */
-class Listeners {
+class Listeners<E extends LiveEvent> {
   private readonly emitter = new EventEmitter();
   constructor() {
     this.emitter.setMaxListeners(0);
   }
-  subscribe(applicationId: string, listener: BusListener) {
+  subscribe(applicationId: string, listener: BusListener<E>) {
     this.emitter.on(applicationId, listener);
     return () => void this.emitter.off(applicationId, listener);
   }
@@ -39,8 +46,8 @@ class Listeners {
   deliverKeyChanges(keyIds: string[]) {
     this.emitter.emit(KEY_CHANGES, keyIds);
   }
-  deliver(events: StoredEvent[]) {
-    const byApp = new Map<string, StoredEvent[]>();
+  deliver(events: E[]) {
+    const byApp = new Map<string, E[]>();
     for (const e of events) {
       const list = byApp.get(e.applicationId);
       if (list) list.push(e);
@@ -51,8 +58,8 @@ class Listeners {
 }
 
 /** One process: the embedded default. */
-export function inProcessBus(): EventBus {
-  const listeners = new Listeners();
+export function inProcessBus<E extends LiveEvent>(): EventBus<E> {
+  const listeners = new Listeners<E>();
   return {
     publish: async (events) => listeners.deliver(events),
     subscribe: (app, listener) => listeners.subscribe(app, listener),
@@ -66,8 +73,8 @@ const REDIS_CHANNEL = 'switchboard:run-events';
 const REDIS_KEYS_CHANNEL = 'switchboard:key-changes';
 
 /** Replicas sharing Redis: one channel, one subscriber connection per process. */
-export async function redisBus(publisher: Redis, logger: Logger): Promise<EventBus> {
-  const listeners = new Listeners();
+export async function redisBus<E extends LiveEvent>(publisher: Redis, logger: Logger): Promise<EventBus<E>> {
+  const listeners = new Listeners<E>();
   // Its own connection (a subscribed connection can do nothing else), which reconnects and
   // resubscribes by itself; the first connect must succeed, so a wrong REDIS_URL fails the start.
   const subscriber = publisher.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
@@ -76,7 +83,7 @@ export async function redisBus(publisher: Redis, logger: Logger): Promise<EventB
   subscriber.on('message', (channel: string, message: string) => {
     try {
       if (channel === REDIS_KEYS_CHANNEL) listeners.deliverKeyChanges(JSON.parse(message) as string[]);
-      else listeners.deliver(JSON.parse(message) as StoredEvent[]);
+      else listeners.deliver(JSON.parse(message) as E[]);
     } catch (err) {
       logger.warn({ err }, 'unreadable bus message');
     }
@@ -103,15 +110,15 @@ const PG_CHANNEL = 'switchboard_run_events';
 /** NOTIFY payloads must stay under 8000 bytes (UTF-8); larger batches are split, single large events sent as a pointer. */
 const PG_PAYLOAD_LIMIT = 7500;
 
-type PgMessage = { events: StoredEvent[] } | { pointer: { applicationId: string; cursors: number[] } } | { keys: string[] };
+type PgMessage<E> = { events: E[] } | { pointer: { applicationId: string; cursors: number[] } } | { keys: string[] };
 
 /** Replicas sharing PostgreSQL without Redis: LISTEN/NOTIFY on a dedicated connection. */
-export async function postgresBus(
+export async function postgresBus<E extends LiveEvent>(
   url: string,
   logger: Logger,
-  loadByCursor: (applicationId: string, cursors: number[]) => Promise<StoredEvent[]>,
-): Promise<EventBus> {
-  const listeners = new Listeners();
+  loadByCursor: (applicationId: string, cursors: number[]) => Promise<E[]>,
+): Promise<EventBus<E>> {
+  const listeners = new Listeners<E>();
   // Loaded only where PostgreSQL is used: the embedded default should not carry it.
   const { Pool, Client } = (await import('pg')).default;
   const notifier = new Pool({ connectionString: url, max: 2 });
@@ -125,7 +132,7 @@ export async function postgresBus(
     const client = new Client({ connectionString: url });
     client.on('notification', (msg) => {
       if (msg.channel !== PG_CHANNEL || !msg.payload) return;
-      const parsed = JSON.parse(msg.payload) as PgMessage;
+      const parsed = JSON.parse(msg.payload) as PgMessage<E>;
       if ('events' in parsed) listeners.deliver(parsed.events);
       else if ('keys' in parsed) listeners.deliverKeyChanges(parsed.keys);
       else
@@ -160,7 +167,7 @@ export async function postgresBus(
   };
   await listen();
 
-  const payloads = (events: StoredEvent[]): string[] => {
+  const payloads = (events: E[]): string[] => {
     const out: string[] = [];
     let batch: string[] = [];
     let size = 0;

@@ -1,27 +1,26 @@
 import { PassThrough } from 'node:stream';
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
-import type { EventBus } from './bus.js';
-import type { StoredEvent } from '../resources/runs/events.js';
+import type { EventBus, LiveEvent } from './bus.js';
 
 /**
  * Where a stream is and how to catch up. `track` numbers the events the stream must see without a
  * gap (a run's seq, or the application's cursor); `position` is the id sent to the client.
  */
-export type StreamSource = {
+export type StreamSource<E extends LiveEvent> = {
   applicationId: string;
   /** Events for this stream among the application's (the run's, the agent's, all). */
-  accepts(e: StoredEvent): boolean;
+  accepts(e: E): boolean;
   /** The contiguous counter the bus is checked against: every value is one event, none is skipped. */
-  track(e: StoredEvent): number | undefined;
+  track(e: E): number | undefined;
   /** The id: header of a message; only grows within the stream. */
-  position(e: StoredEvent): number;
+  position(e: E): number;
   /** Stored events with track in (after, upTo], in order, at most `limit`. */
-  load(after: number, upTo: number | undefined, limit: number): Promise<StoredEvent[]>;
+  load(after: number, upTo: number | undefined, limit: number): Promise<E[]>;
   /** The highest committed track value now (everything up to it can be loaded). */
   head(): Promise<number>;
   /** The stream ends after this event (a single-run stream after the terminal status). */
-  endsAfter?(e: StoredEvent): boolean;
+  endsAfter?(e: E): boolean;
   /** Whether there will be no more events (a finished run), checked after the replay. */
   finished?(): Promise<boolean>;
 };
@@ -35,8 +34,8 @@ const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
  * (a live event reaches all subscribers as the same object): with thousands of subscribers,
  * serialising per stream was most of the work.
  */
-const frames = new WeakMap<StoredEvent['event'], Map<number, Buffer>>();
-function frameOf(e: StoredEvent, position: number): Buffer {
+const frames = new WeakMap<LiveEvent['event'], Map<number, Buffer>>();
+function frameOf(e: LiveEvent, position: number): Buffer {
   let byPosition = frames.get(e.event);
   if (!byPosition) frames.set(e.event, (byPosition = new Map()));
   let frame = byPosition.get(position);
@@ -48,10 +47,10 @@ function frameOf(e: StoredEvent, position: number): Buffer {
 export type StreamRegistry = Set<() => void>;
 
 /** Opens an SSE response: history after `after` from the database, then live from the bus, with no gap and no duplicate. */
-export function openEventStream(
+export function openEventStream<E extends LiveEvent>(
   ctx: Context,
-  bus: EventBus,
-  source: StreamSource,
+  bus: EventBus<E>,
+  source: StreamSource<E>,
   after: number,
   options: { pingMs: number; logger: Logger; registry: StreamRegistry },
 ): PassThrough {
@@ -60,7 +59,7 @@ export function openEventStream(
   let tracked = after;
   let sent = after;
   let closed = false;
-  let pending: StoredEvent[] = [];
+  let pending: E[] = [];
   let chain = Promise.resolve();
 
   // Frames are gathered and written once per batch: one write per client per batch, not per event.
@@ -75,7 +74,7 @@ export function openEventStream(
     if (out.writableLength > MAX_BUFFERED_BYTES) close();
   };
 
-  const write = (e: StoredEvent) => {
+  const write = (e: E) => {
     if (closed) return;
     const position = source.position(e);
     if (source.accepts(e) && position > sent) {

@@ -1,31 +1,30 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import type { Db } from '../db/database.js';
+import { checkConnection, type Db } from '../db/database.js';
 import type { Handlers } from '../http/handler-types.js';
-import type { EventBus } from '../realtime/bus.js';
 import type { StreamRegistry } from '../realtime/sse.js';
-import { realtimeHandlers } from '../realtime/handlers.js';
 import type { BundledSpec } from '../spec/load-spec.js';
 import { agentHandlers } from './agents/handlers.js';
 import { apiKeyHandlers } from './api-keys/handlers.js';
 import { applicationHandlers } from './applications/handlers.js';
-import { organizationHandlers } from './organization/organization.js';
+import { organizationHandlers } from './organization/handlers.js';
 import { runnerHandlers } from './runners/handlers.js';
+import type { RunEventBus } from './runs/events.js';
 import { runHandlers } from './runs/handlers.js';
 import { scheduleHandlers } from './schedules/handlers.js';
+import { streamHandlers } from './streams/handlers.js';
 import { triggerHandlers } from './triggers/handlers.js';
 import { webhookHandlers } from './webhooks/handlers.js';
 import type { Sealer } from '../security/sealer.js';
 import { systemHandlers } from './system/handlers.js';
 
-/** Every operation of the spec, and nothing else: a missing or extra key is a compile error. */
-export type HandlerDeps = { spec: BundledSpec; db: Db; bus: EventBus; config: Config; logger: Logger; streams: StreamRegistry; sealer: Sealer };
+/** `db`: the pool, for the readiness probe only; handlers get theirs from the request. */
+export type HandlerDeps = { spec: BundledSpec; db: Db; bus: RunEventBus; config: Config; logger: Logger; streams: StreamRegistry; sealer: Sealer };
 
+/** Every operation of the spec, and nothing else: a missing or extra key is a compile error. */
 export function allHandlers({ spec, db, bus, config, logger, streams, sealer }: HandlerDeps): Handlers {
   return {
-    ...systemHandlers(spec, async () => {
-      await db.raw('select 1');
-    }),
+    ...systemHandlers(spec, () => checkConnection(db)),
     ...organizationHandlers,
     ...applicationHandlers(bus),
     ...apiKeyHandlers(bus),
@@ -34,7 +33,7 @@ export function allHandlers({ spec, db, bus, config, logger, streams, sealer }: 
     ...scheduleHandlers,
     ...triggerHandlers(bus, sealer),
     ...webhookHandlers(sealer, config.webhooks.policy),
-    ...runnerHandlers(db, bus, config.runs.leaseSeconds, logger),
-    ...realtimeHandlers(db, bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams }),
+    ...runnerHandlers(bus, config.runs.leaseSeconds, logger),
+    ...streamHandlers(bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams }),
   } satisfies Handlers;
 }

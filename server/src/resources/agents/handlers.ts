@@ -1,8 +1,11 @@
+import type { Executor } from '../../db/database.js';
 import { defineHandlers } from '../../http/handler-types.js';
 import { ProblemError, type ValidationIssue } from '../../problems/problems.js';
 import { assertAllowedUrl, type AddressPolicy } from '../../security/addresses.js';
 import { mergePatch } from '../../util/merge-patch.js';
+import { agentHasRuns } from '../runs/store.js';
 import { recordEvent } from '../webhooks/outbox.js';
+import { agentMachine } from './state-machine.js';
 import * as store from './store.js';
 
 const DEFAULT_LIMITS = { timeoutSeconds: 600, maxAttempts: 3, maxConcurrentRuns: null };
@@ -19,20 +22,10 @@ function assertConsistent(spec: store.AgentSpec) {
 const assertCallable = (url: string | null, policy: AddressPolicy) =>
   url ? assertAllowedUrl(url, policy, 'Set RUNNER_ALLOW_PRIVATE_ADDRESSES=true to allow it.') : Promise.resolve();
 
-/** The status machine of an agent: which states each action may leave from. */
-const transitions = {
-  pause: { from: ['active'], to: 'paused', event: 'agent.paused' },
-  resume: { from: ['paused'], to: 'active', event: 'agent.resumed' },
-  retire: { from: ['active', 'paused'], to: 'retired', event: 'agent.retired' },
-} as const satisfies Record<string, { from: store.AgentStatus[]; to: store.AgentStatus; event: string }>;
-
-async function transition(db: Parameters<typeof store.getAgent>[0], applicationId: string, agentId: string, action: keyof typeof transitions) {
-  const { from, to, event } = transitions[action];
+async function transition(db: Executor, applicationId: string, agentId: string, action: 'pause' | 'resume' | 'retire') {
   const current = await store.getAgent(db, applicationId, agentId, { forUpdate: true });
-  const allowed = (from as readonly store.AgentStatus[]).includes(current.status);
-  if (!allowed || !(await store.setAgentStatus(db, current.id, [...from], to))) {
-    throw new ProblemError('invalid-transition', `Cannot ${action} an agent that is ${current.status}.`);
-  }
+  const { from, to, event } = agentMachine.assertTransition(action, current.status);
+  if (!(await store.setAgentStatus(db, current.id, [...from], to))) throw agentMachine.refuse(action, current.status);
   const agent = await store.getAgent(db, applicationId, agentId);
   await recordEvent(db, applicationId, event, agent);
   return { status: 200 as const, body: agent };
@@ -68,7 +61,7 @@ export const agentHandlers = (policy: AddressPolicy) =>
     updateAgent: async ({ db, auth, path, body, checkIfMatch }) => {
       const current = await store.getAgent(db, auth.applicationId, path.agentId, { forUpdate: true });
       checkIfMatch(current);
-      if (current.status === 'retired') throw new ProblemError('invalid-transition', 'Cannot update an agent that is retired.');
+      agentMachine.assertTransition('update', current.status);
       const { name, description, instructions, model, tools, config, runtime, url, labels, limits } = current;
       const merged = mergePatch({ name, description, instructions, model, tools, config, runtime, url, labels, limits }, body);
       // A merge patch removes what it sets to null; for nullable fields that means null.
@@ -89,7 +82,7 @@ export const agentHandlers = (policy: AddressPolicy) =>
     deleteAgent: async ({ db, auth, path, checkIfMatch }) => {
       const current = await store.getAgent(db, auth.applicationId, path.agentId, { forUpdate: true });
       checkIfMatch(current);
-      if (await db('runs').where({ agent_id: current.id }).first('id')) {
+      if (await agentHasRuns(db, current.id)) {
         throw new ProblemError('conflict', 'The agent has runs, which are the record of what it did; retire it instead of deleting it.');
       }
       await store.deleteAgent(db, current.id);

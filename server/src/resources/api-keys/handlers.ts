@@ -5,13 +5,10 @@ import { mergePatch } from '../../util/merge-patch.js';
 import { nowIso } from '../../util/time.js';
 import type { EventBus } from '../../realtime/bus.js';
 import { recordEvent } from '../webhooks/outbox.js';
+import { apiKeyMachine } from './state-machine.js';
 import * as store from './store.js';
 
 const DEFAULT_GRACE_SECONDS = 86_400;
-
-const requireActive = (key: store.ApiKey, action: string) => {
-  if (key.status !== 'active') throw new ProblemError('invalid-transition', `Cannot ${action} an API key that is ${key.status}.`);
-};
 
 /** Every replica drops its cached copy of a changed key once the change is committed. */
 export const apiKeyHandlers = (bus: EventBus) => {
@@ -45,20 +42,20 @@ export const apiKeyHandlers = (bus: EventBus) => {
 
     revokeApiKey: async ({ db, auth, path, afterCommit }) => {
       const current = await store.getApiKey(db, auth.applicationId, path.apiKeyId, { forUpdate: true });
-      if (current.status === 'revoked') throw new ProblemError('invalid-transition', 'The API key is already revoked.');
+      const { event } = apiKeyMachine.assertTransition('revoke', current.status);
       await store.revokeApiKey(db, current.id);
       afterCommit(changed(current.id));
       const key = await store.getApiKey(db, auth.applicationId, current.id);
-      await recordEvent(db, auth.applicationId, 'api_key.revoked', key);
+      await recordEvent(db, auth.applicationId, event, key);
       return { status: 200, body: key };
     },
 
     rotateApiKey: async ({ db, auth, path, body, afterCommit }) => {
       const current = await store.getApiKey(db, auth.applicationId, path.apiKeyId, { forUpdate: true });
-      requireActive(current, 'rotate');
+      const { event } = apiKeyMachine.assertTransition('rotate', current.status);
       const rotated = await store.rotateApiKey(db, auth.applicationId, current.id, body?.gracePeriodSeconds ?? DEFAULT_GRACE_SECONDS);
       afterCommit(changed(current.id));
-      await recordEvent(db, auth.applicationId, 'api_key.rotated', await store.getApiKey(db, auth.applicationId, current.id));
+      await recordEvent(db, auth.applicationId, event, await store.getApiKey(db, auth.applicationId, current.id));
       return { status: 200, body: rotated, headers: etagHeaderWithout(rotated, 'secret') };
     },
   });

@@ -93,6 +93,11 @@ export function listApiKeys(db: Executor, applicationId: string, params: PageQue
   return listPage(query, params, { createdAt: 'created_at', name: { text: 'name' } }, toApiKey);
 }
 
+/** The ids of an application's keys, revoked ones included. */
+export async function apiKeyIdsOf(db: Executor, applicationId: string): Promise<string[]> {
+  return ((await db('api_keys').where({ application_id: applicationId }).select('id')) as { id: string }[]).map((k) => k.id);
+}
+
 export async function updateApiKey(db: Executor, id: string, changes: { name: string; scopes: Scope[] }): Promise<void> {
   await db('api_keys').where({ id }).update({ name: changes.name, scopes: JSON.stringify([...new Set(changes.scopes)]), updated_at: nowIso() });
 }

@@ -2,6 +2,7 @@ import { defineHandlers } from '../../http/handler-types.js';
 import { ProblemError } from '../../problems/problems.js';
 import type { EventBus } from '../../realtime/bus.js';
 import { mergePatch } from '../../util/merge-patch.js';
+import { apiKeyIdsOf } from '../api-keys/store.js';
 import * as store from './store.js';
 
 export const applicationHandlers = (bus: EventBus) =>
@@ -30,7 +31,7 @@ export const applicationHandlers = (bus: EventBus) =>
         throw new ProblemError('conflict', 'This is the application of the key making the request; delete it with a key of another application.');
       }
       // Its keys go with it: no replica may keep trusting a cached one.
-      const keyIds = ((await db('api_keys').where({ application_id: current.id }).select('id')) as { id: string }[]).map((k) => k.id);
+      const keyIds = await apiKeyIdsOf(db, current.id);
       await store.deleteApplication(db, current.id);
       afterCommit(() => bus.publishKeyChanges(keyIds));
       return { status: 204, body: undefined };

@@ -1,15 +1,13 @@
 import type { Logger } from 'pino';
-import type { Db } from '../../db/database.js';
-import type { EventBus } from '../../realtime/bus.js';
+import type { Executor } from '../../db/database.js';
 import type { RunnerIdentity } from '../../auth/runner-auth.js';
 import { etagHeaderWithout } from '../../http/etag.js';
-import { defineHandlers, ownTransaction, type Handler } from '../../http/handler-types.js';
+import { defineHandlers, ownTransaction } from '../../http/handler-types.js';
 import { ProblemError, type ValidationIssue } from '../../problems/problems.js';
 import { getAgent, getVersion } from '../agents/store.js';
-import { appendEvents, type StoredEvent } from '../runs/events.js';
+import { appendEvents, type RunEventBus, type StoredEvent } from '../runs/events.js';
 import { claimNext, extendLease, holdLease, loseRunner } from '../runs/lifecycle.js';
-import { LEASED } from '../runs/state-machine.js';
-import { toLease, toRun, transitionRun, type RunRow } from '../runs/store.js';
+import { leasedRunRows, toLease, toRun, transitionRun, type RunRow } from '../runs/store.js';
 import * as store from './store.js';
 
 /** Event types only the server writes: a run's status is changed by operations, not by events. */
@@ -20,7 +18,7 @@ const runnerOf = (input: { runner?: RunnerIdentity }): RunnerIdentity => {
   return input.runner;
 };
 
-export function runnerHandlers(db: Db, bus: EventBus, leaseSeconds: number, logger: Logger) {
+export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: Logger) {
   /** Waits until a run may be claimable (a run was queued in the application) or the time is up. */
   const queuedSignal = (applicationId: string, ms: number) =>
     new Promise<void>((resolve) => {
@@ -35,7 +33,7 @@ export function runnerHandlers(db: Db, bus: EventBus, leaseSeconds: number, logg
       }
     });
 
-  async function claimed(row: RunRow) {
+  async function claimed(db: Executor, row: RunRow) {
     const agent = await getAgent(db, row.application_id, row.agent_id);
     const version = await getVersion(db, agent.id, row.agent_version);
     return {
@@ -71,7 +69,7 @@ export function runnerHandlers(db: Db, bus: EventBus, leaseSeconds: number, logg
       // Locked, so a claim by this runner cannot commit between reading its runs and deleting it.
       const runner = await store.getRunner(trx, auth.applicationId, path.runnerId, { forUpdate: true });
       checkIfMatch(runner);
-      const held = (await trx('runs').where({ lease_runner_id: runner.id }).whereIn('status', [...LEASED]).forUpdate()) as RunRow[];
+      const held = await leasedRunRows(trx, runner.id);
       const events: StoredEvent[] = [];
       for (const row of held) events.push(...(await loseRunner(trx, row, 'runner_deleted')).events);
       await store.deleteRunner(trx, runner.id);
@@ -79,17 +77,17 @@ export function runnerHandlers(db: Db, bus: EventBus, leaseSeconds: number, logg
       return { status: 204, body: undefined };
     },
 
-    claimRun: ownTransaction<Handler<'claimRun'>>(async (input) => {
+    claimRun: ownTransaction<'claimRun'>(async (input) => {
       const runner = runnerOf(input);
       if (input.path.runnerId !== runner.runnerId) throw new ProblemError('forbidden', 'This token belongs to another runner.');
       const deadline = Date.now() + (input.query.wait ?? 0) * 1000;
       for (;;) {
         // A runner that hung up (a stopping worker aborts its long-polls) must not be handed a run.
         if (input.ctx.req.destroyed) return { status: 204, body: undefined };
-        const result = await claimNext(db, runner, leaseSeconds);
+        const result = await claimNext(input.db, runner, leaseSeconds);
         if (result) {
           await bus.publish(result.events).catch((err: unknown) => logger.warn({ err }, 'publishing a claim failed'));
-          return { status: 200, body: await claimed(result.row) };
+          return { status: 200, body: await claimed(input.db, result.row) };
         }
         const left = deadline - Date.now();
         if (left <= 0) return { status: 204, body: undefined };

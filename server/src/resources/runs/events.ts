@@ -1,6 +1,7 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
 import { insertRows, writerRows } from '../../db/statements.js';
+import type { EventBus } from '../../realtime/bus.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { nowIso } from '../../util/time.js';
@@ -10,6 +11,9 @@ export type EventInput = { type: string; data: Record<string, unknown>; runnerSe
 
 /** What every published event carries besides itself, so streams can filter without a lookup. */
 export type StoredEvent = { applicationId: string; agentId: string; event: RunEvent };
+
+/** The bus as runs use it: committed run events, live to every process. */
+export type RunEventBus = EventBus<StoredEvent>;
 
 type EventRow = {
   id: string;

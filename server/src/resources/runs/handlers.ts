@@ -1,25 +1,23 @@
 import type { Executor } from '../../db/database.js';
-import type { EventBus } from '../../realtime/bus.js';
 import { defineHandlers } from '../../http/handler-types.js';
-import { ProblemError } from '../../problems/problems.js';
+import { agentMachine } from '../agents/state-machine.js';
 import { getAgent } from '../agents/store.js';
 import { dispatchForAgent, withDispatch } from './dispatch.js';
 import { endUserIdFor } from './end-users.js';
-import { runEventsAfter } from './events.js';
+import { runEventsAfter, type RunEventBus } from './events.js';
+import { runMachine } from './state-machine.js';
 import { findRunRow, insertRun, listRuns, toRun, transitionRun, type Run } from './store.js';
 
 const DEFAULT_TTL_SECONDS = 3600;
 
-export function runHandlers(bus: EventBus, leaseSeconds: number) {
+export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
   const withOne = async (db: Executor, applicationId: string, run: Run) => (await withDispatch(db, applicationId, [run], leaseSeconds))[0]!;
 
   return defineHandlers({
     createRun: async ({ db, auth, body, headers, afterCommit }) => {
       // Shared lock: a concurrent pause, retire or delete waits for this run to be created, or wins first.
       const agent = await getAgent(db, auth.applicationId, body.agentId, { forShare: true });
-      if (agent.status !== 'active') {
-        throw new ProblemError('invalid-transition', `The agent is ${agent.status}; it accepts no new runs.`);
-      }
+      agentMachine.assertTransition('startRun', agent.status);
       const externalUser = headers['Switchboard-User'];
       const dispatch = await dispatchForAgent(db, auth.applicationId, agent.labels, leaseSeconds);
       const { run, events } = await insertRun(db, {
@@ -55,8 +53,7 @@ export function runHandlers(bus: EventBus, leaseSeconds: number) {
 
     resumeRun: async ({ db, auth, path, body, afterCommit }) => {
       const row = await findRunRow(db, { id: path.runId, application_id: auth.applicationId }, true);
-      // queued -> running is a claim, not a resume: only a waiting run can be resumed.
-      if (row.status !== 'waiting') throw new ProblemError('invalid-transition', `The run is ${row.status}; only a waiting run can be resumed.`);
+      runMachine.assertTransition('resume', row.status);
       const { row: next, events } = await transitionRun(db, row, 'running', {}, { input: body?.input ?? {} });
       afterCommit(() => bus.publish(events));
       return { status: 200, body: toRun(next) };

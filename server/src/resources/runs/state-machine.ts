@@ -1,26 +1,29 @@
+import { defineStateMachine } from '../state-machine.js';
+
 export type RunStatus = 'queued' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled' | 'timed_out' | 'expired';
 
 /**
- * Every move a run may make, and nothing else (DOMAIN.md): queued runs are claimed, cancelled or
- * expire; running and waiting runs finish, wait or resume, or go back to the queue when their
- * runner is lost; terminal states never change.
+ * Every move a run may make, and nothing else (DOMAIN.md), by the status it leads to: queued runs
+ * are claimed, cancelled or expire; running and waiting runs finish, wait or resume, or go back to
+ * the queue when their runner is lost; terminal states never change. Many paths move a run (the
+ * API, runners, the reaper), so `transitionRun` takes the target and each records `run.<status>`.
  */
-const ALLOWED: Record<RunStatus, readonly RunStatus[]> = {
-  queued: ['running', 'cancelled', 'expired'],
-  running: ['succeeded', 'failed', 'cancelled', 'timed_out', 'waiting', 'queued'],
-  waiting: ['running', 'failed', 'cancelled', 'timed_out', 'queued'],
-  succeeded: [],
-  failed: [],
-  cancelled: [],
-  timed_out: [],
-  expired: [],
-};
-
-export const RUN_STATUSES = Object.keys(ALLOWED) as RunStatus[];
-
-export const isTerminal = (status: RunStatus) => ALLOWED[status].length === 0;
-
-export const canTransition = (from: RunStatus, to: RunStatus) => ALLOWED[from].includes(to);
+export const runMachine = defineStateMachine({
+  statuses: ['queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled', 'timed_out', 'expired'] satisfies RunStatus[],
+  refusal: (to, current) => `The run is ${current}; it cannot become ${to}.`,
+  transitions: {
+    queued: { from: ['running', 'waiting'], to: 'queued', event: 'run.queued' },
+    running: { from: ['queued', 'waiting'], to: 'running', event: 'run.running' },
+    waiting: { from: ['running'], to: 'waiting', event: 'run.waiting' },
+    succeeded: { from: ['running'], to: 'succeeded', event: 'run.succeeded' },
+    failed: { from: ['running', 'waiting'], to: 'failed', event: 'run.failed' },
+    cancelled: { from: ['queued', 'running', 'waiting'], to: 'cancelled', event: 'run.cancelled' },
+    timed_out: { from: ['running', 'waiting'], to: 'timed_out', event: 'run.timed_out' },
+    expired: { from: ['queued'], to: 'expired', event: 'run.expired' },
+    /** The API's resume: queued -> running is a claim, so only a waiting run can be resumed. */
+    resume: { from: ['waiting'], to: 'running', refusal: (current) => `The run is ${current}; only a waiting run can be resumed.` },
+  },
+});
 
 /** Statuses in which a run holds a lease. */
 export const LEASED: readonly RunStatus[] = ['running', 'waiting'];

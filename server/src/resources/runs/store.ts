@@ -7,7 +7,7 @@ import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { isoAfter, nowIso } from '../../util/time.js';
 import { insertRows } from '../../db/statements.js';
 import { appendEvents, insertEvents, type StoredEvent } from './events.js';
-import { canTransition, type RunStatus } from './state-machine.js';
+import { LEASED, runMachine, type RunStatus } from './state-machine.js';
 import { recordEvent } from '../webhooks/outbox.js';
 
 export type Run = components['schemas']['Run'];
@@ -87,6 +87,16 @@ export const toLease = (row: RunRow): Lease => ({
 
 export async function findRunRow(db: Executor, where: { id: string; application_id?: string }, forUpdate = false): Promise<RunRow> {
   return getRow<RunRow>(db, 'runs', where, 'run', { forUpdate });
+}
+
+/** The runs a runner holds a lease on, locked. */
+export async function leasedRunRows(db: Executor, runnerId: string): Promise<RunRow[]> {
+  return (await db('runs').where({ lease_runner_id: runnerId }).whereIn('status', [...LEASED]).forUpdate()) as RunRow[];
+}
+
+/** Whether an agent has any run, which keeps it from being deleted. */
+export async function agentHasRuns(db: Executor, agentId: string): Promise<boolean> {
+  return Boolean(await db('runs').where({ agent_id: agentId }).first('id'));
 }
 
 export type NewRun = {
@@ -173,8 +183,6 @@ export function listRuns(db: Executor, applicationId: string, filters: RunFilter
 /** Column changes that go with a transition. */
 export type RunChanges = Partial<Omit<RunRow, 'id' | 'application_id' | 'status' | 'last_seq'>>;
 
-const FINISHING: readonly RunStatus[] = ['succeeded', 'failed', 'cancelled', 'timed_out', 'expired'];
-
 /**
  * Moves a locked run to `to`, with its column changes and a status event, in the caller's
  * transaction; 409 invalid-transition, naming the current status, when the machine forbids it.
@@ -186,20 +194,18 @@ export async function transitionRun(
   changes: RunChanges = {},
   eventData: Record<string, unknown> = {},
 ): Promise<{ row: RunRow; events: StoredEvent[] }> {
-  if (!canTransition(row.status, to)) {
-    throw new ProblemError('invalid-transition', `The run is ${row.status}; it cannot become ${to}.`);
-  }
+  const { event } = runMachine.assertTransition(to, row.status);
   const now = nowIso();
   const next: RunRow = { ...row, ...changes, status: to, updated_at: now };
   // A finished run keeps its last lease id, so a late runner is told what became of the run.
-  if (FINISHING.includes(to)) next.finished_at = now;
+  if (runMachine.isTerminal(to)) next.finished_at = now;
   if (to !== 'waiting') next.required_action = null;
   const { id: _id, application_id: _app, last_seq: _seq, ...columns } = next;
   const updated = await db('runs').where({ id: row.id, status: row.status }).update(columns);
   if (updated !== 1) throw new ProblemError('invalid-transition', `The run changed while this request was handled; it is no longer ${row.status}.`);
   const data: Record<string, unknown> = { status: to, previousStatus: row.status, attempt: next.attempt, ...eventData };
-  if (next.error_code && FINISHING.includes(to)) data.error = { code: next.error_code, message: next.error_message ?? '' };
+  if (next.error_code && runMachine.isTerminal(to)) data.error = { code: next.error_code, message: next.error_message ?? '' };
   const { stored } = await appendEvents(db, next, [{ type: 'status', data }]);
-  await recordEvent(db, row.application_id, `run.${to}`, toRun(next));
+  await recordEvent(db, row.application_id, event, toRun(next));
   return { row: next, events: stored };
 }

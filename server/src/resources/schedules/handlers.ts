@@ -1,19 +1,20 @@
 import type { Executor } from '../../db/database.js';
 import { defineHandlers } from '../../http/handler-types.js';
-import { pauseResumeTarget, type PauseAction } from '../../http/pause-resume.js';
-import { ProblemError } from '../../problems/problems.js';
 import { mergePatch } from '../../util/merge-patch.js';
+import { agentMachine } from '../agents/state-machine.js';
 import { getAgent } from '../agents/store.js';
 import { listRuns } from '../runs/store.js';
 import { recordEvent } from '../webhooks/outbox.js';
 import { cronFor } from './cron.js';
+import { scheduleMachine } from './state-machine.js';
 import * as store from './store.js';
 
-async function transition(db: Executor, applicationId: string, scheduleId: string, action: PauseAction) {
+async function transition(db: Executor, applicationId: string, scheduleId: string, action: 'pause' | 'resume') {
   const row = await store.getScheduleRow(db, applicationId, scheduleId, { forUpdate: true });
-  await store.setScheduleStatus(db, row, pauseResumeTarget(action, row.status, 'schedule'));
+  const { to, event } = scheduleMachine.assertTransition(action, row.status);
+  await store.setScheduleStatus(db, row, to);
   const schedule = store.toSchedule(await store.getScheduleRow(db, applicationId, row.id));
-  await recordEvent(db, applicationId, action === 'pause' ? 'schedule.paused' : 'schedule.resumed', schedule);
+  await recordEvent(db, applicationId, event, schedule);
   return { status: 200 as const, body: schedule };
 }
 
@@ -22,7 +23,7 @@ export const scheduleHandlers = defineHandlers({
 
   createSchedule: async ({ db, auth, body }) => {
     const agent = await getAgent(db, auth.applicationId, body.agentId);
-    if (agent.status === 'retired') throw new ProblemError('invalid-transition', 'The agent is retired; it takes no more runs.');
+    agentMachine.assertTransition('planRuns', agent.status);
     const spec: store.ScheduleSpec = {
       name: body.name,
       cron: body.cron,

@@ -1,31 +1,31 @@
 import { Webhook } from 'standardwebhooks';
 import type { Executor } from '../../db/database.js';
-import { isUniqueViolation } from '../../db/database.js';
 import { hashSecret, hashesEqual } from '../../auth/keys.js';
 import { readCredential } from '../../auth/authenticate.js';
 import { etagHeaderWithout } from '../../http/etag.js';
 import { defineHandlers, type HandlerInput } from '../../http/handler-types.js';
-import { pauseResumeTarget, type PauseAction } from '../../http/pause-resume.js';
 import { ProblemError, type ValidationIssue } from '../../problems/problems.js';
-import type { EventBus } from '../../realtime/bus.js';
 import type { Sealer } from '../../security/sealer.js';
 import { resolvePointer } from '../../util/json-pointer.js';
 import { mergePatch } from '../../util/merge-patch.js';
-import { nowIso } from '../../util/time.js';
+import { agentMachine } from '../agents/state-machine.js';
 import { getAgent } from '../agents/store.js';
+import type { RunEventBus } from '../runs/events.js';
 import { insertRun } from '../runs/store.js';
 import { recordEvent } from '../webhooks/outbox.js';
+import { triggerMachine } from './state-machine.js';
 import * as store from './store.js';
 
 const unauthorized = (detail: string) => new ProblemError('unauthorized', detail);
 const TRIGGERED_RUN_TTL_SECONDS = 3600;
 const MAX_MAPPED_FIELDS = 50;
 
-async function transition(db: Executor, applicationId: string, triggerId: string, action: PauseAction) {
+async function transition(db: Executor, applicationId: string, triggerId: string, action: 'pause' | 'resume') {
   const row = await store.getTriggerRow(db, { id: triggerId, application_id: applicationId }, { forUpdate: true });
-  await store.setTriggerStatus(db, row.id, pauseResumeTarget(action, row.status, 'trigger'));
+  const { to, event } = triggerMachine.assertTransition(action, row.status);
+  await store.setTriggerStatus(db, row.id, to);
   const trigger = store.toTrigger(await store.getTriggerRow(db, { id: row.id }));
-  await recordEvent(db, applicationId, action === 'pause' ? 'trigger.paused' : 'trigger.resumed', trigger);
+  await recordEvent(db, applicationId, event, trigger);
   return { status: 200 as const, body: trigger };
 }
 
@@ -62,13 +62,13 @@ function mapInput(payload: Record<string, unknown>, mapping: store.InputMapping)
   return Object.fromEntries(fields);
 }
 
-export function triggerHandlers(bus: EventBus, sealer: Sealer) {
+export function triggerHandlers(bus: RunEventBus, sealer: Sealer) {
   return defineHandlers({
     listTriggers: async ({ db: trx, auth, query }) => ({ status: 200, body: await store.listTriggers(trx, auth.applicationId, query) }),
 
     createTrigger: async ({ db: trx, auth, body }) => {
       const agent = await getAgent(trx, auth.applicationId, body.agentId);
-      if (agent.status === 'retired') throw new ProblemError('invalid-transition', 'The agent is retired; it takes no more runs.');
+      agentMachine.assertTransition('planRuns', agent.status);
       const trigger = await store.insertTrigger(trx, sealer, { applicationId: auth.applicationId, agentId: agent.id }, {
         name: body.name,
         authentication: body.authentication ?? 'signature',
@@ -128,24 +128,16 @@ export function triggerHandlers(bus: EventBus, sealer: Sealer) {
       const trx = input.db;
       const row = await store.getTriggerRow(trx, { id: input.path.triggerId });
       authenticateCall(input, row, sealer);
-      if (row.status !== 'active') throw new ProblemError('invalid-transition', `The trigger is ${row.status}; it starts no runs.`);
+      triggerMachine.assertTransition('invoke', row.status);
       const webhookId = input.ctx.get('webhook-id');
-      if (webhookId) {
-        // The savepoint keeps the request's transaction usable when a concurrent delivery won the insert.
-        const claimed = await trx
-          .transaction((sp) => sp('trigger_invocations').insert({ trigger_id: row.id, webhook_id: webhookId, run_id: null, created_at: nowIso() }))
-          .then(() => true)
-          .catch((err: unknown) => {
-            if (isUniqueViolation(err)) return false;
-            throw err;
-          });
-        if (!claimed) {
-          const first = (await trx('trigger_invocations').where({ trigger_id: row.id, webhook_id: webhookId }).first('run_id')) as { run_id: string };
-          return { status: 202, body: { object: 'trigger_invocation', triggerId: row.id, runId: first.run_id, duplicate: true } };
-        }
+      if (webhookId && !(await store.claimInvocation(trx, row.id, webhookId))) {
+        const runId = await store.invocationRunId(trx, row.id, webhookId);
+        return { status: 202, body: { object: 'trigger_invocation', triggerId: row.id, runId, duplicate: true } };
       }
       const agent = await getAgent(trx, row.application_id, row.agent_id);
-      if (agent.status !== 'active') throw new ProblemError('invalid-transition', `The trigger's agent is ${agent.status}; it accepts no new runs.`);
+      if (!agentMachine.canTransition('startRun', agent.status)) {
+        throw new ProblemError('invalid-transition', `The trigger's agent is ${agent.status}; it accepts no new runs.`);
+      }
       const { run, events } = await insertRun(trx, {
         applicationId: row.application_id,
         agentId: agent.id,
@@ -156,7 +148,7 @@ export function triggerHandlers(bus: EventBus, sealer: Sealer) {
         endUserId: null,
         triggeredBy: { type: 'trigger', id: row.id },
       });
-      if (webhookId) await trx('trigger_invocations').where({ trigger_id: row.id, webhook_id: webhookId }).update({ run_id: run.id });
+      if (webhookId) await store.setInvocationRun(trx, row.id, webhookId, run.id);
       input.afterCommit(() => bus.publish(events));
       return { status: 202, body: { object: 'trigger_invocation', triggerId: row.id, runId: run.id, duplicate: false } };
     },

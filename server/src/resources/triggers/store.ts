@@ -1,5 +1,5 @@
 import type { components } from '../../generated/openapi.js';
-import type { Executor } from '../../db/database.js';
+import { isUniqueViolation, type Executor } from '../../db/database.js';
 import { generateSecret, generateWebhookSecret, hashSecret } from '../../auth/keys.js';
 import { getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
 import type { Sealer } from '../../security/sealer.js';
@@ -103,4 +103,27 @@ export async function setTriggerStatus(db: Executor, id: string, status: Trigger
 
 export async function deleteTrigger(db: Executor, id: string): Promise<void> {
   await db('triggers').where({ id }).delete();
+}
+
+/**
+ * Records a call by its webhook-id before its run starts: false when an earlier or concurrent call
+ * with that id won. The savepoint keeps the caller's transaction usable when the insert loses.
+ */
+export async function claimInvocation(db: Executor, triggerId: string, webhookId: string): Promise<boolean> {
+  return db
+    .transaction((sp) => sp('trigger_invocations').insert({ trigger_id: triggerId, webhook_id: webhookId, run_id: null, created_at: nowIso() }))
+    .then(() => true)
+    .catch((err: unknown) => {
+      if (isUniqueViolation(err)) return false;
+      throw err;
+    });
+}
+
+/** The run the first call with this webhook-id started. */
+export async function invocationRunId(db: Executor, triggerId: string, webhookId: string): Promise<string> {
+  return ((await db('trigger_invocations').where({ trigger_id: triggerId, webhook_id: webhookId }).first('run_id')) as { run_id: string }).run_id;
+}
+
+export async function setInvocationRun(db: Executor, triggerId: string, webhookId: string, runId: string): Promise<void> {
+  await db('trigger_invocations').where({ trigger_id: triggerId, webhook_id: webhookId }).update({ run_id: runId });
 }

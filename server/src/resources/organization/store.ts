@@ -1,6 +1,5 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
-import { defineHandlers } from '../../http/handler-types.js';
 import { notFound } from '../../problems/problems.js';
 
 type Organization = components['schemas']['Organization'];
@@ -20,7 +19,3 @@ export async function findOrganization(db: Executor, id: string): Promise<Organi
   if (!row) throw notFound('organization', id);
   return toOrganization(row);
 }
-
-export const organizationHandlers = defineHandlers({
-  getOrganization: async ({ db, auth }) => ({ status: 200, body: await findOrganization(db, auth.organizationId) }),
-});

@@ -1,0 +1,67 @@
+import type { Logger } from 'pino';
+import type { Executor } from '../../db/database.js';
+import { defineHandlers, type HandlerInput } from '../../http/handler-types.js';
+import { openEventStream, resumePoint, type StreamRegistry, type StreamSource } from '../../realtime/sse.js';
+import { getAgent } from '../agents/store.js';
+import { applicationEventsBetween, runEventsAfter, type RunEventBus, type StoredEvent } from '../runs/events.js';
+import { runMachine, type RunStatus } from '../runs/state-machine.js';
+import { findRunRow } from '../runs/store.js';
+import * as store from './store.js';
+
+const SSE_HEADERS = { 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no', Connection: 'keep-alive' };
+
+type Source = StreamSource<StoredEvent>;
+
+/**
+ * Server-Sent Events of runs, history then live. A stream is a read: its `db` is the pool, which
+ * it reads through for as long as it is open.
+ */
+export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number; logger: Logger; registry: StreamRegistry }) {
+  const { pingSeconds, logger, registry } = options;
+  const pingMs = pingSeconds * 1000;
+
+  /** A stream over the application's cursor, optionally narrowed to one agent's runs. */
+  const applicationSource = (db: Executor, applicationId: string, agentId?: string): Source => ({
+    applicationId,
+    accepts: (e) => !agentId || e.agentId === agentId,
+    track: (e) => e.event.cursor,
+    position: (e) => e.event.cursor,
+    load: (after, upTo, limit) => applicationEventsBetween(db, applicationId, after, upTo, limit, agentId),
+    head: () => store.lastCursor(db, applicationId),
+  });
+
+  const respond = (input: HandlerInput<'streamRuns' | 'streamAgentRuns' | 'streamRun'>, source: Source) => {
+    const after = resumePoint(input.headers['Last-Event-ID'], input.query.after);
+    const stream = openEventStream(input.ctx, bus, source, after, { pingMs, logger, registry });
+    return { status: 200 as const, body: '', stream, contentType: 'text/event-stream; charset=utf-8', headers: SSE_HEADERS };
+  };
+
+  return defineHandlers({
+    streamRun: async (input) => {
+      const { db } = input;
+      const run = await findRunRow(db, { id: input.path.runId, application_id: input.auth.applicationId });
+      // A run's terminal status commits with its last event: a resume point at or past that event
+      // has nothing more to get, and 204 is what stops an EventSource from reconnecting.
+      const after = resumePoint(input.headers['Last-Event-ID'], input.query.after);
+      if (runMachine.isTerminal(run.status) && after >= Number(run.last_seq)) return { status: 204 as const, body: undefined };
+      return respond(input, {
+        applicationId: run.application_id,
+        accepts: (e) => e.event.runId === run.id,
+        track: (e) => (e.event.runId === run.id ? e.event.seq : undefined),
+        position: (e) => e.event.seq,
+        load: async (after, upTo, limit) =>
+          (await runEventsAfter(db, run.id, after, limit, upTo)).map((event): StoredEvent => ({ applicationId: run.application_id, agentId: run.agent_id, event })),
+        head: () => store.lastSeq(db, run.id),
+        endsAfter: (e) => e.event.type === 'status' && runMachine.isTerminal(e.event.data.status as RunStatus),
+        finished: async () => runMachine.isTerminal(await store.runStatus(db, run.id)),
+      });
+    },
+
+    streamAgentRuns: async (input) => {
+      const agent = await getAgent(input.db, input.auth.applicationId, input.path.agentId);
+      return respond(input, applicationSource(input.db, input.auth.applicationId, agent.id));
+    },
+
+    streamRuns: async (input) => respond(input, applicationSource(input.db, input.auth.applicationId)),
+  });
+}
