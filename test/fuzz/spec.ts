@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { resolvePointer } from '../../server/src/util/json-pointer.js';
 
 /** A JSON Schema of the bundled spec, with its local `$ref`s resolved on access (see `resolve`). */
 export type Schema = {
@@ -58,10 +59,7 @@ const spec = JSON.parse(readFileSync(require.resolve('@switchboard/openapi/dist/
 export function resolve<T>(node: T): T {
   let current = node as { $ref?: string };
   while (current && typeof current.$ref === 'string') {
-    const parts = current.$ref.replace(/^#\//, '').split('/');
-    let target: unknown = spec;
-    for (const p of parts) target = (target as Record<string, unknown>)[p.replace(/~1/g, '/').replace(/~0/g, '~')];
-    current = target as { $ref?: string };
+    current = resolvePointer(spec, current.$ref.replace(/^#/, '')).value as { $ref?: string };
   }
   return current as T;
 }

@@ -1,3 +1,4 @@
+import { escapeToken, unescapeToken } from '../util/json-pointer.js';
 import type { OpenApiDocument } from './load-spec.js';
 
 export const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
@@ -50,8 +51,6 @@ export type OperationSpec = {
   tokenInQuery: boolean;
 };
 
-const escapePointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
-
 /** Follows a `#/...` reference inside the document; returns the target and its pointer. */
 export function resolveRef(doc: OpenApiDocument, value: unknown, pointer: string): { value: Record<string, unknown>; pointer: string } {
   let current = value as Record<string, unknown>;
@@ -64,7 +63,7 @@ export function resolveRef(doc: OpenApiDocument, value: unknown, pointer: string
     current = ref
       .slice(2)
       .split('/')
-      .map((p) => decodeURIComponent(p).replace(/~1/g, '/').replace(/~0/g, '~'))
+      .map((p) => unescapeToken(decodeURIComponent(p)))
       .reduce<unknown>((node, key) => (node as Record<string, unknown>)?.[key], doc) as Record<string, unknown>;
     if (current === undefined) throw new Error(`Unresolvable reference ${ref}`);
   }
@@ -75,7 +74,7 @@ function contentSchemas(content: Record<string, unknown> | undefined, pointer: s
   const schemaPointers: Record<string, string> = {};
   for (const [type, media] of Object.entries(content ?? {})) {
     const m = media as { schema?: unknown };
-    if (m.schema && /json/.test(type)) schemaPointers[type] = `${pointer}/content/${escapePointer(type)}/schema`;
+    if (m.schema && /json/.test(type)) schemaPointers[type] = `${pointer}/content/${escapeToken(type)}/schema`;
   }
   return { contentTypes: Object.keys(content ?? {}), schemaPointers };
 }
@@ -84,7 +83,7 @@ function contentSchemas(content: Record<string, unknown> | undefined, pointer: s
 export function extractOperations(doc: OpenApiDocument): OperationSpec[] {
   const operations: OperationSpec[] = [];
   for (const [path, rawItem] of Object.entries(doc.paths)) {
-    const itemPointer = `/paths/${escapePointer(path)}`;
+    const itemPointer = `/paths/${escapeToken(path)}`;
     const item = resolveRef(doc, rawItem, itemPointer);
     const shared = (item.value.parameters as unknown[] | undefined) ?? [];
     for (const method of HTTP_METHODS) {

@@ -1,5 +1,6 @@
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
+import { escapeToken } from '../util/json-pointer.js';
 import type { OpenApiDocument } from './load-spec.js';
 import type { OperationSpec } from './operations.js';
 import type { ValidationIssue } from '../problems/problems.js';
@@ -68,7 +69,7 @@ export function bodyIssues(errors: ErrorObject[] | null | undefined): Validation
   return (errors ?? []).map((e) => {
     if (e.keyword === 'additionalProperties') {
       const prop = (e.params as { additionalProperty: string }).additionalProperty;
-      return { pointer: `${e.instancePath}/${prop.replace(/~/g, '~0').replace(/\//g, '~1')}`, detail: `Unknown field "${prop}".` };
+      return { pointer: `${e.instancePath}/${escapeToken(prop)}`, detail: `Unknown field "${prop}".` };
     }
     if (e.keyword === 'required') {
       const prop = (e.params as { missingProperty: string }).missingProperty;

@@ -1,3 +1,5 @@
+import { escapeToken } from './json-pointer.js';
+
 /**
  * The JSON Pointer of the first value nested deeper than `maxDepth` containers, or undefined.
  * Iterative: the document may be nested far deeper than the call stack allows, which is what the
@@ -10,7 +12,7 @@ export function pointerBeyondDepth(document: unknown, maxDepth: number): string 
     if (node === null || typeof node !== 'object') continue;
     if (depth >= maxDepth) return pointer;
     for (const [key, child] of Object.entries(node)) {
-      stack.push({ node: child, depth: depth + 1, pointer: `${pointer}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}` });
+      stack.push({ node: child, depth: depth + 1, pointer: `${pointer}/${escapeToken(key)}` });
     }
   }
   return undefined;
