@@ -4,18 +4,8 @@ import { ProblemError } from '../problems/problems.js';
 import type { Scope } from '../spec/operations.js';
 import { APPLICATION_KEY_PREFIX, hashSecret, hashesEqual } from './keys.js';
 import { nowMs as nowMsOf } from '../util/time.js';
+import type { KeyIdentity } from './identity.js';
 import type { KeyCache } from './key-cache.js';
-
-export type AuthContext = {
-  kind: 'application_key';
-  keyId: string;
-  organizationId: string;
-  /** The application this request acts in (the key's own, or the one an admin key chose with X-App-Id). */
-  applicationId: string;
-  /** The application the key belongs to. */
-  keyApplicationId: string;
-  scopes: Scope[];
-};
 
 /** The credential as sent, from `Authorization: Bearer` or `X-API-Token`; never logged. */
 export function readCredential(ctx: Context): string | undefined {
@@ -49,8 +39,6 @@ type KeyRow = {
   revoked_at: string | null;
   last_used_at: string | null;
 };
-
-export type KeyIdentity = Omit<AuthContext, 'applicationId'>;
 
 /** Resolves a credential to its key. Unknown, revoked and expired keys all fail the same way. */
 export async function authenticateKey(db: Db, credential: string | undefined, cache?: KeyCache): Promise<KeyIdentity> {

@@ -1,4 +1,4 @@
-import type { KeyIdentity } from './authenticate.js';
+import type { KeyIdentity } from './identity.js';
 
 /**
  * Authenticated API keys by secret hash, for a few seconds: most requests then skip the key

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { operations, webhooks } from '../generated/openapi.js';
 import type { Db, Executor } from '../db/database.js';
-import type { AuthContext } from '../auth/authenticate.js';
+import type { AuthContext } from '../auth/identity.js';
 import type { RunnerIdentity } from '../auth/runner-auth.js';
 
 /** The requests Switchboard sends (the spec's `webhooks`) are operations too, but no route serves them. */
