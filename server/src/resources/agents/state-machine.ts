@@ -1,9 +1,9 @@
 import { defineStateMachine } from '../state-machine.js';
 
 /**
- * An agent's statuses: paused agents take no new runs until resumed; retired is for good and
- * keeps the agent as the record of its runs. Schedules and triggers may be set up on a paused
- * agent (their runs start once it is resumed), not on a retired one.
+ * An agent's statuses: a paused agent takes no new runs until resumed (its schedules' due times
+ * pass without one); retired is for good and keeps the agent as the record of its runs.
+ * Schedules and triggers may be set up on a paused agent, not on a retired one.
  */
 export const agentMachine = defineStateMachine({
   statuses: ['active', 'paused', 'retired'],

@@ -1,6 +1,8 @@
 import { isPostgres, type Db } from '../../db/database.js';
 import { nowIso } from '../../util/time.js';
 import { fromJsonColumn } from '../../util/json-column.js';
+import { agentMachine } from '../agents/state-machine.js';
+import type { AgentStatus } from '../agents/store.js';
 import type { StoredEvent } from '../runs/events.js';
 import { insertRun } from '../runs/store.js';
 import { nextDue } from './cron.js';
@@ -26,13 +28,13 @@ export async function fireDueSchedules(db: Db, misfireMs: number): Promise<Store
       const query = trx('schedules').where({ id, status: 'active' }).where('next_run_at', '<=', now).first().forUpdate();
       const row = (await (isPostgres(trx) ? query.skipLocked() : query)) as ScheduleRow | undefined;
       if (!row?.next_run_at) return [];
-      const agent = (await trx('agents').where({ id: row.agent_id }).first('status', 'version')) as { status: string; version: number } | undefined;
+      const agent = (await trx('agents').where({ id: row.agent_id }).first('status', 'version')) as { status: AgentStatus; version: number } | undefined;
       const stored: StoredEvent[] = [];
       let lastRunId = row.last_run_id;
       let next: string | null = row.next_run_at;
       const startRun = async (scheduledFor: string) => {
         // A paused or retired agent takes no runs; its due times pass without one.
-        if (agent?.status !== 'active') return;
+        if (!agent || !agentMachine.canTransition('startRun', agent.status)) return;
         const { run, events } = await insertRun(trx, {
           applicationId: row.application_id,
           agentId: row.agent_id,
