@@ -84,6 +84,14 @@ const namedType = (schema, fallback) => (exportedTypes.has(refName(schema)) ? `T
 
 const jsonSchema = (content) => (content?.['application/json'] ?? Object.values(content ?? {})[0])?.schema;
 
+/** A paginated list's page and item types: a named page schema whose `data` items are a named schema. */
+function pageTypes(operationId, op) {
+  const schema = jsonSchema(resolve(op.responses?.['200'])?.content);
+  const item = resolve(schema)?.properties?.data?.items;
+  if (!exportedTypes.has(refName(schema)) || !exportedTypes.has(refName(item))) fail(operationId, 'a list with `page` answers 200 with a named page schema of named `data` items');
+  return { type: `T.${refName(schema)}`, item: `T.${refName(item)}` };
+}
+
 function describeOperation(path, pathItem, op) {
   const { operationId } = op;
   for (const key of Object.keys(op)) if (key.startsWith('x-sdk-') && !EXTENSIONS.has(key)) fail(operationId, `unknown extension ${key}`);
@@ -99,14 +107,14 @@ function describeOperation(path, pathItem, op) {
   if (!/^[a-z][A-Za-z0-9]*(\.[a-z][A-Za-z0-9]*)*$/.test(methodPath)) fail(operationId, `"${methodPath}" is not a method name`);
 
   const params = [...(pathItem.parameters ?? []), ...(op.parameters ?? [])].map(resolve);
-  const byName = (where) => params.filter((p) => p.in === where);
+  const located = (where) => params.filter((p) => p.in === where);
   const pathParams = [...path.matchAll(/\{([^}]+)\}/g)].map(([, name]) => {
-    const param = byName('path').find((p) => p.name === name);
+    const param = located('path').find((p) => p.name === name);
     if (!param) fail(operationId, `the path parameter {${name}} is not declared`);
     return { name, arg: isIdentifier(name) ? name : camel(words(name)), type: pathParamType(operationId, param) };
   });
-  const query = byName('query');
-  const headers = byName('header')
+  const query = located('query');
+  const headers = located('header')
     .map((p) => p.name.toLowerCase())
     .filter((name) => !CLIENT_HEADERS.has(name));
   for (const name of headers) if (!HEADER_OPTIONS[name]) fail(operationId, `the header ${name} has no per-call option: add one to HEADER_OPTIONS`);
@@ -114,14 +122,7 @@ function describeOperation(path, pathItem, op) {
   if (!optionsType) fail(operationId, `no options type for the headers ${headers.join(', ')}: add one to OPTIONS_TYPES`);
 
   const body = op.requestBody && resolve(op.requestBody);
-  const paginated = query.some((p) => p.name === 'page');
-  let page;
-  if (paginated) {
-    const schema = jsonSchema(resolve(op.responses?.['200'])?.content);
-    const item = resolve(schema)?.properties?.data?.items;
-    if (!exportedTypes.has(refName(schema)) || !exportedTypes.has(refName(item))) fail(operationId, 'a paginated list answers 200 with a named page schema whose `data` items are a named schema');
-    page = { type: `T.${refName(schema)}`, item: `T.${refName(item)}` };
-  }
+  const page = query.some((p) => p.name === 'page') ? pageTypes(operationId, op) : undefined;
 
   return {
     operationId,
