@@ -1,14 +1,6 @@
-export {
-  Switchboard,
-  type SwitchboardOptions,
-  type RequestOptions,
-  type WriteOptions,
-  type ConditionalOptions,
-  type RunCreateOptions,
-  type StreamOptions,
-  type ResponseInfo,
-  type WithResponse,
-} from './client.js';
+export { Switchboard, type SwitchboardOptions, type StreamOptions } from './client.js';
+export type { RequestOptions, WriteOptions, ConditionalOptions, RunCreateOptions } from './call-options.js';
+export type { ResponseInfo, WithResponse } from './operation.js';
 export { APIPromise, type DataAndResponse } from './api-promise.js';
 export * from './errors.js';
 export { PageList, type Page, type Pagination } from './pagination.js';

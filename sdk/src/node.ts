@@ -2,7 +2,8 @@ import { hostname } from 'node:os';
 import { Switchboard as BrowserSwitchboard, type SwitchboardOptions } from './client.js';
 import type * as T from './generated/types.gen.js';
 import type { HttpExecutorOptions } from './runner/executors.js';
-import { startWorker, type RunContext, type Worker } from './runner/worker.js';
+import type { RunContext } from './runner/run-handler.js';
+import { startWorker, type Worker } from './runner/worker.js';
 import { nodeFetch } from './node-fetch.js';
 
 export * from './index.js';

@@ -23,7 +23,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function* runEventStream<Custom extends RunCustomEvent = never>(
   open: StreamOpen,
   options: { signal?: AbortSignal; after?: number; runFinished?: () => Promise<boolean> },
-): AsyncGenerator<RunEvent<Custom>> {
+): AsyncGenerator<RunEvent<Custom>, void, undefined> {
   const endsWithRun = Boolean(options.runFinished);
   let lastEventId = options.after !== undefined ? String(options.after) : undefined;
   let failures = 0;

@@ -1,6 +1,7 @@
 import { Switchboard } from '../client.js';
 import { echo, type HttpExecutorOptions } from './executors.js';
-import { RunFailure, startWorker, type RunContext, type Worker } from './worker.js';
+import { RunFailure, type RunContext } from './run-handler.js';
+import { startWorker, type Worker } from './worker.js';
 
 export type BuiltinRunnerOptions = HttpExecutorOptions & {
   baseUrl: string;

@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { RunFailure, type RunContext, type RunOutcome } from './worker.js';
+import { RunFailure, type RunContext, type RunOutcome } from './run-handler.js';
 
 type FilteringAgent = typeof import('request-filtering-agent');
 let filteringAgent: Promise<FilteringAgent> | undefined;

@@ -1,3 +1,4 @@
-export { startWorker, RunFailure, type RunContext, type RunHandler, type RunOutcome, type WorkOptions, type Worker } from './worker.js';
+export { RunFailure, type RunContext, type RunHandler, type RunOutcome } from './run-handler.js';
+export { startWorker, type WorkOptions, type Worker } from './worker.js';
 export { echo, httpExecutor, type HttpExecutorOptions } from './executors.js';
 export { startBuiltinRunner, type BuiltinRunnerOptions } from './builtin.js';

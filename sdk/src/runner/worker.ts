@@ -2,32 +2,7 @@ import type { Switchboard } from '../client.js';
 import { SwitchboardError } from '../errors.js';
 import type * as T from '../generated/types.gen.js';
 import { httpExecutor, type HttpExecutorOptions } from './executors.js';
-
-export type RunContext = {
-  run: T.Run;
-  agent: T.ClaimedAgent;
-  lease: T.Lease;
-  /** Aborted when the run is lost (cancelled, re-queued, timed out) or the worker stops hard. */
-  signal: AbortSignal;
-  /** Appends a `log` event to the run. */
-  log(message: string, level?: 'debug' | 'info' | 'warn' | 'error', data?: Record<string, unknown>): Promise<void>;
-  /** Appends an event of another type (not `status` or `run.*`, which the server owns). */
-  emit(type: string, data?: Record<string, unknown>): Promise<void>;
-};
-
-export type RunOutcome = { output?: Record<string, unknown>; usage?: T.RunUsage; costMicros?: number };
-
-export type RunHandler = (ctx: RunContext) => Promise<RunOutcome>;
-
-/** A failure with a code the run's error will carry (`http_error`, `unsupported_model`, ...). */
-export class RunFailure extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+import { RunFailure, type RunHandler } from './run-handler.js';
 
 export type WorkOptions = {
   runnerId: string;
