@@ -27,7 +27,8 @@ export function readConfig(path = configPath()): ConfigFile {
   }
   try {
     const parsed = JSON.parse(text) as Partial<ConfigFile>;
-    if (!parsed || typeof parsed !== 'object' || (parsed.profiles !== undefined && typeof parsed.profiles !== 'object')) throw new Error('not a configuration object');
+    if (!parsed || typeof parsed !== 'object' || (parsed.profiles !== undefined && typeof parsed.profiles !== 'object'))
+      throw new Error('not a configuration object');
     // Without a prototype, a profile named `__proto__` or `constructor` is stored and read like any other.
     return { ...parsed, profiles: Object.assign(Object.create(null) as Record<string, Profile>, parsed.profiles) };
   } catch (err) {

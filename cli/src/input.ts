@@ -37,7 +37,13 @@ export async function readJsonObject(value: string, what: string): Promise<Recor
 }
 
 /** Commander parser for repeatable options (`--label a --label b`, or `--label a,b`). */
-export const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+export const collect = (value: string, previous: string[] = []) => [
+  ...previous,
+  ...value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean),
+];
 
 export const integer =
   (min: number, max: number) =>

@@ -79,7 +79,12 @@ export class Output {
         .map((cell, i) => style(i === cells.length - 1 ? cell : cell.padEnd(widths[i]!), i))
         .join('  ')
         .trimEnd();
-    this.print(line(columns.map((c) => c.header), (cell) => this.bold(cell)));
+    this.print(
+      line(
+        columns.map((c) => c.header),
+        (cell) => this.bold(cell),
+      ),
+    );
     for (const row of rows) this.print(line(row, (cell, i) => (columns[i]!.status ? this.status(cell) : cell)));
   }
 

@@ -103,7 +103,8 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, (
     rotateTriggerSecret: () => sb.triggers.rotateSecret(triggerId),
     invokeTrigger: () => sb.triggers.invoke(triggerId, { order: { id: 42 } }, { secret: `whsec_${'MTIz'.repeat(11)}` }),
     listWebhookEndpoints: () => sb.webhookEndpoints.list({ enabled: true }),
-    createWebhookEndpoint: () => sb.webhookEndpoints.create({ url: 'https://hooks.example.com/switchboard', eventTypes: ['run.*', 'agent.created'], description: 'Ops' }),
+    createWebhookEndpoint: () =>
+      sb.webhookEndpoints.create({ url: 'https://hooks.example.com/switchboard', eventTypes: ['run.*', 'agent.created'], description: 'Ops' }),
     getWebhookEndpoint: () => sb.webhookEndpoints.get(webhookEndpointId),
     updateWebhookEndpoint: () => sb.webhookEndpoints.update(webhookEndpointId, { enabled: false }),
     deleteWebhookEndpoint: () => sb.webhookEndpoints.delete(webhookEndpointId),

@@ -116,7 +116,9 @@ describe('slow clients', () => {
   });
 
   it('cuts a client whose body does not arrive in time, with a 408 problem', async () => {
-    const x = await exchange(['POST /api/v1/agents HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"na'], { waitMs: 3000 });
+    const x = await exchange(['POST /api/v1/agents HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"na'], {
+      waitMs: 3000,
+    });
     lastProblem(x, 408, 'request-timeout');
     expect(x.ms).toBeLessThan(REQUEST_TIMEOUT_MS + 1000);
   });
