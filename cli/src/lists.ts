@@ -35,7 +35,10 @@ export async function printList<Item, P extends Page<Item>>(ctx: Context, list: 
     return;
   }
   const page = await list;
-  if (out.json) return out.data({ data: page.data, pagination: page.pagination });
+  if (out.json) {
+    out.data({ data: page.data, pagination: page.pagination });
+    return;
+  }
   const { page: n, totalPages, total } = page.pagination;
   if (!page.data.length) {
     out.print(n > 1 && total > 0 ? `No ${noun} on page ${n} (${total} in ${totalPages} page${totalPages === 1 ? '' : 's'}).` : `No ${noun}.`);

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { Switchboard, type Problem } from '@switchboard/sdk';
+import { Switchboard } from '@switchboard/sdk';
 import type { Context } from '../context.js';
 import { problemLines, UsageError } from '../errors.js';
 import { readArgument } from '../input.js';
@@ -72,9 +72,9 @@ export function registerApi(program: Command, ctx: Context) {
     const shown = pretty(text, response.headers.get('content-type'));
     if (shown) out.stdout.write(shown.endsWith('\n') ? shown : `${shown}\n`);
     if (!response.ok) {
-      let problem: Partial<Problem> | undefined;
+      let problem: unknown;
       try {
-        problem = JSON.parse(text) as Partial<Problem>;
+        problem = JSON.parse(text);
       } catch {
         problem = undefined;
       }

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { Switchboard } from '@switchboard/sdk';
-import type { Trigger, TriggerCreate, TriggerUpdate } from '@switchboard/sdk';
+import type { Trigger, TriggerCreate } from '@switchboard/sdk';
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { collect, oneOf, readArgument, readJsonObject } from '../input.js';
@@ -121,7 +121,7 @@ export function registerTriggers(program: Command, ctx: Context) {
       const unmapped = Object.fromEntries((o.unmap ?? []).map((field) => [field, null]));
       body.inputMapping = { ...(body.inputMapping as object | null | undefined), ...unmapped, ...o.map };
     }
-    printObject(ctx, await ctx.client().triggers.update(id, body as TriggerUpdate, { ifMatch: o.ifMatch }));
+    printObject(ctx, await ctx.client().triggers.update(id, body, { ifMatch: o.ifMatch }));
   });
 
   deleteCommand(triggers, ctx, {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { WebhookAttempt, WebhookEndpoint, WebhookEndpointCreate, WebhookEndpointUpdate, WebhookEventType, WebhookMessage } from '@switchboard/sdk';
+import type { WebhookAttempt, WebhookEndpoint, WebhookEndpointCreate, WebhookEventType, WebhookMessage } from '@switchboard/sdk';
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { collect, integer, oneOf, readJsonObject } from '../input.js';
@@ -122,7 +122,7 @@ export function registerWebhooks(program: Command, ctx: Context) {
     if (o.description !== undefined) body.description = o.description === '' ? null : o.description;
     if (o.enable) body.enabled = true;
     if (o.disable) body.enabled = false;
-    printObject(ctx, await ctx.client().webhookEndpoints.update(id, body as WebhookEndpointUpdate, { ifMatch: o.ifMatch }));
+    printObject(ctx, await ctx.client().webhookEndpoints.update(id, body, { ifMatch: o.ifMatch }));
   });
 
   deleteCommand(webhooks, ctx, {
