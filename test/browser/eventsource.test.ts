@@ -119,7 +119,7 @@ describe.skipIf(!chromiumAvailable)('EventSource in Chromium', () => {
         w.done = { seqs: [], opens: 0, errors: 0, source };
         source.onopen = () => w.done.opens++;
         source.onerror = () => w.done.errors++;
-        source.addEventListener('status', (e) => w.done.seqs.push(JSON.parse((e as MessageEvent).data as string).seq));
+        source.addEventListener('status', (e) => w.done.seqs.push(JSON.parse(e.data as string).seq));
       },
       { url: `/api/v1/realtime/runs/${run.id}?token=${encodeURIComponent(app.key)}` },
     );

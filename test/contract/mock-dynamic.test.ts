@@ -9,7 +9,7 @@ const SPEC_ID = 'switchboard.json';
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats.default(ajv);
 for (const format of ['int32', 'int64', 'binary']) ajv.addFormat(format, true);
-ajv.addSchema(document as object, SPEC_ID);
+ajv.addSchema(document, SPEC_ID);
 
 const getOperations = extractOperations(document).filter((op) => op.method === 'get');
 

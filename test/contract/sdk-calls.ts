@@ -17,7 +17,7 @@ export const SAMPLE = {
 /** The first event of a stream, then stops reading (the mock repeats its example forever). */
 const first = async <T>(events: AsyncGenerator<T>): Promise<T> => {
   const { value, done } = await events.next();
-  await events.return(undefined as never);
+  await events.return(undefined);
   if (done) throw new Error('the stream yielded no event');
   return value;
 };

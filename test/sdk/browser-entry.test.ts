@@ -203,7 +203,7 @@ describe.skipIf(!chromiumAvailable)('the browser entry in headless Chromium', ()
         work: typeof sb.runners.work,
       };
     })(${JSON.stringify({ serverUrl: inject('serverUrl'), key })})`;
-    const result = (await page.evaluate(script)) as {
+    const result = await page.evaluate<{
       origin: string;
       health: unknown;
       healthRequestId: string | undefined;
@@ -214,7 +214,7 @@ describe.skipIf(!chromiumAvailable)('the browser entry in headless Chromium', ()
       exports: string[];
       verifyWebhook: string;
       work: string;
-    };
+    }>(script);
     await page.close();
 
     expect(pageErrors).toEqual([]);

@@ -161,15 +161,16 @@ describe('the packed SDK', () => {
         '',
       ].join('\n'),
     );
-    await run(join(project, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: project }).catch((err: { stdout?: string; message: string }) => {
-      throw new Error(`tsc failed: ${err.message}\n${err.stdout ?? ''}`);
+    await run(join(project, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: project }).catch((err: unknown) => {
+      const { message, stdout } = err as { stdout?: string; message: string };
+      throw new Error(`tsc failed: ${message}\n${stdout ?? ''}`);
     });
 
     // The check can fail: a type error in the same project is reported.
     writeFileSync(join(project, 'check.ts'), "import { Switchboard } from '@switchboard/sdk';\nexport const n: number = new Switchboard().baseUrl;\n");
     const failed = await run(join(project, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: project }).then(
       () => '',
-      (err: { stdout?: string }) => err.stdout ?? '',
+      (err: unknown) => (err as { stdout?: string }).stdout ?? '',
     );
     expect(failed).toMatch(/TS2322/);
   });

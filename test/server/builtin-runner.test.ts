@@ -29,7 +29,7 @@ async function receiver(): Promise<{ url: string; connections: () => number; bod
 
 async function finished(sb: Switchboard, runId: string) {
   for await (const event of sb.runs.stream(runId)) {
-    if (event.type === 'status' && ['succeeded', 'failed', 'cancelled', 'timed_out', 'expired'].includes(String(event.data.status))) break;
+    if (event.type === 'status' && ['succeeded', 'failed', 'cancelled', 'timed_out', 'expired'].includes(event.data.status)) break;
   }
   return sb.runs.get(runId);
 }
@@ -123,7 +123,7 @@ describe('the switchboard runner command', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     try {
       const done = await finished(sb, run.id);
       expect(done.status).toBe('succeeded');
@@ -140,7 +140,7 @@ describe('the switchboard runner command', () => {
   it('explains what it needs when given no credential', async () => {
     const child = spawn(process.execPath, [CLI, 'runner'], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     expect(await new Promise((r) => child.once('exit', r))).not.toBe(0);
     expect(stderr).toContain('Give --api-key to register a runner');
   });

@@ -44,11 +44,14 @@ function exchange(chunks: (string | Buffer)[], options: { pauseMs?: number; wait
     socket.on('data', (d) => received.push(d));
     socket.on('close', () => finish(true));
     socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? finish(true) : reject(err)));
-    socket.once('connect', async () => {
+    const writeChunks = async () => {
       for (const [i, chunk] of chunks.entries()) {
         if (i > 0 && pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
         if (!socket.destroyed) socket.write(chunk);
       }
+    };
+    socket.once('connect', () => {
+      writeChunks().catch(reject);
     });
   });
 }

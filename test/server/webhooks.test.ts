@@ -63,7 +63,6 @@ class Receiver {
   ) {}
 
   static async start(path = '/hook'): Promise<Receiver> {
-    let self: Receiver | undefined;
     const server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -78,15 +77,15 @@ class Receiver {
           json = { id: '', type: '(not json)', createdAt: '', data: null };
         }
         const delivery: Delivery = { method: req.method!, url: req.url!, headers, body, at: Date.now(), json };
-        self!.received.push(delivery);
-        const answer = self!.answer(delivery, self!.received.length);
+        self.received.push(delivery);
+        const answer = self.answer(delivery, self.received.length);
         res.writeHead(answer.status, { 'Content-Type': 'text/plain', ...answer.headers });
         res.end(answer.body ?? '');
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    self = new Receiver(server, `http://127.0.0.1:${port}${path}`);
+    const self = new Receiver(server, `http://127.0.0.1:${port}${path}`);
     receivers.push(self);
     return self;
   }
