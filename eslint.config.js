@@ -3,6 +3,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 import { importX } from 'eslint-plugin-import-x';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
@@ -48,7 +49,7 @@ const packageZones = [
 
 const noRestrictedPaths = ['error', { basePath: root, zones: [...packageZones, ...layerZones, ...resourceZones] }];
 
-export default tseslint.config(
+export default defineConfig(
   { ignores: ['**/dist/', '**/generated/', '**/node_modules/', 'test/bench/results/'] },
   js.configs.recommended,
   tseslint.configs.strictTypeChecked,
