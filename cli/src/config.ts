@@ -17,6 +17,10 @@ export function configPath(env: NodeJS.ProcessEnv = process.env): string {
   return join(base, 'switchboard', 'config.json');
 }
 
+/** An object whose `profiles`, when there, is an object too. */
+const isConfigObject = (value: unknown): value is Partial<ConfigFile> =>
+  typeof value === 'object' && value !== null && (!('profiles' in value) || typeof value.profiles === 'object');
+
 export function readConfig(path = configPath()): ConfigFile {
   let text: string;
   try {
@@ -26,8 +30,8 @@ export function readConfig(path = configPath()): ConfigFile {
     throw new CliError(`Cannot read ${path}: ${(err as Error).message}`);
   }
   try {
-    const parsed = JSON.parse(text) as Partial<ConfigFile>;
-    if (!parsed || typeof parsed !== 'object' || (parsed.profiles !== undefined && typeof parsed.profiles !== 'object')) throw new Error('not a configuration object');
+    const parsed: unknown = JSON.parse(text);
+    if (!isConfigObject(parsed)) throw new Error('not a configuration object');
     // Without a prototype, a profile named `__proto__` or `constructor` is stored and read like any other.
     return { ...parsed, profiles: Object.assign(Object.create(null) as Record<string, Profile>, parsed.profiles) };
   } catch (err) {

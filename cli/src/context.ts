@@ -77,7 +77,9 @@ export class Context {
   authenticated(): Settings & { apiKey: string } {
     const settings = this.settings();
     if (!settings.apiKey) {
-      throw new CliError(`No API key: run "switchboard login${settings.profile === 'default' ? '' : ` --profile ${settings.profile}`}", or give --api-key or SWITCHBOARD_API_KEY.`);
+      throw new CliError(
+        `No API key: run "switchboard login${settings.profile === 'default' ? '' : ` --profile ${settings.profile}`}", or give --api-key or SWITCHBOARD_API_KEY.`,
+      );
     }
     return settings as Settings & { apiKey: string };
   }

@@ -41,10 +41,12 @@ class Spinner {
   }
 }
 
+/** A runner's own event types are none of the spec's (it says so): checking `type` narrows to the spec's. */
+const specEvent = (event: RunEvent<RunCustomEvent>) => event as RunEvent;
+
 /** One timestamped line per event: status changes, log lines, anything else as compact JSON. */
 export function eventLine(out: Output, event: RunEvent<RunCustomEvent>): string {
-  // A runner's own event types are none of the spec's (it says so): checking `type` narrows to them.
-  const e = event as RunEvent;
+  const e = specEvent(event);
   const time = out.dim(e.createdAt);
   if (e.type === 'status') {
     const { status, error } = e.data;
@@ -73,7 +75,7 @@ export function dispatchHint(run: Run): string | undefined {
 }
 
 /** The run's end: its final status, then its output or error. */
-export function printOutcome(out: Output, run: Run) {
+export function printOutcome(out: Output, run: Run): void {
   if (out.json) return out.data(run);
   if (run.status === 'succeeded') {
     out.print(`Run ${run.id} ${out.status('succeeded')}. Output:`);
@@ -89,10 +91,8 @@ export function printOutcome(out: Output, run: Run) {
  */
 export async function followRun(sb: Switchboard, runId: string, out: Output): Promise<number> {
   const stop = new AbortController();
-  let interrupted = false;
   const onInterrupt = () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
+    if (stop.signal.aborted) process.exit(130);
     stop.abort();
   };
   process.on('SIGINT', onInterrupt);
@@ -104,9 +104,10 @@ export async function followRun(sb: Switchboard, runId: string, out: Output): Pr
       if (out.json) continue;
       spinner.clear();
       out.print(eventLine(out, event));
-      if (event.type === 'status') spinner.text = `Run ${runId} is ${String(event.data.status)}`;
+      const e = specEvent(event);
+      if (e.type === 'status') spinner.text = `Run ${runId} is ${e.data.status}`;
       // Queued (again): say once per reason if no runner can take it, instead of spinning without one.
-      if (event.type === 'status' && event.data.status === 'queued') {
+      if (e.type === 'status' && e.data.status === 'queued') {
         const hint = dispatchHint(await sb.runs.get(runId));
         if (hint && !hinted.has(hint)) {
           hinted.add(hint);
@@ -120,7 +121,7 @@ export async function followRun(sb: Switchboard, runId: string, out: Output): Pr
     spinner.stop();
     process.off('SIGINT', onInterrupt);
   }
-  if (interrupted) {
+  if (stop.signal.aborted) {
     out.note(`Stopped following; the run goes on. Follow it again with: switchboard runs follow ${runId}`);
     return 130;
   }

@@ -37,7 +37,13 @@ export async function readJsonObject(value: string, what: string): Promise<Recor
 }
 
 /** Commander parser for repeatable options (`--label a --label b`, or `--label a,b`). */
-export const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+export const collect = (value: string, previous: string[] = []) => [
+  ...previous,
+  ...value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean),
+];
 
 export const integer =
   (min: number, max: number) =>
@@ -67,6 +73,7 @@ export function baseUrlProblem(value: string): string | undefined {
   return undefined;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- isTTY is undefined, not false, off a terminal (@types/node types it boolean).
 export const interactive = () => Boolean(process.stdin.isTTY && process.stderr.isTTY);
 
 /** Asks a question on stderr; the answer, or `fallback` when empty. */
@@ -98,7 +105,7 @@ export function askSecret(question: string): Promise<string> {
       if (error) reject(error);
       else resolve(answer.trim());
     };
-    const onData = (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       for (const ch of chunk.toString('utf8')) {
         if (ch === '\r' || ch === '\n' || ch === '\u0004') return done();
         if (ch === '\u0003') return done(new CliError('Cancelled.', 130));

@@ -35,14 +35,18 @@ export async function printList<Item, P extends Page<Item>>(ctx: Context, list: 
     return;
   }
   const page = await list;
-  if (out.json) return out.data({ data: page.data, pagination: page.pagination });
+  if (out.json) {
+    out.data({ data: page.data, pagination: page.pagination });
+    return;
+  }
   const { page: n, totalPages, total } = page.pagination;
   if (!page.data.length) {
     out.print(n > 1 && total > 0 ? `No ${noun} on page ${n} (${total} in ${totalPages} page${totalPages === 1 ? '' : 's'}).` : `No ${noun}.`);
     return;
   }
   out.table(page.data, columns);
-  if (totalPages > 1) out.note(out.dim(`Page ${n} of ${totalPages}, ${total} ${noun} in all${n < totalPages ? `: --page ${n + 1} for the next, --all for every one` : ''}.`));
+  if (totalPages > 1)
+    out.note(out.dim(`Page ${n} of ${totalPages}, ${total} ${noun} in all${n < totalPages ? `: --page ${n + 1} for the next, --all for every one` : ''}.`));
 }
 
 /** A single resource: `key: value` lines, or the JSON the API returned. */
@@ -64,7 +68,11 @@ export function deleteCommand(
   resource: { noun: string; argument: string; example: string; description: string; remove: (id: string, options: { ifMatch?: string }) => Promise<unknown> },
 ): void {
   examples(
-    group.command('delete').description(resource.description).argument(`<${resource.argument}>`).option('--if-match <etag>', `only if the ${resource.noun} still has this ETag`),
+    group
+      .command('delete')
+      .description(resource.description)
+      .argument(`<${resource.argument}>`)
+      .option('--if-match <etag>', `only if the ${resource.noun} still has this ETag`),
     [`switchboard ${group.name()} delete ${resource.example}`],
   ).action(async (id: string, o: { ifMatch?: string }) => {
     await resource.remove(id, { ifMatch: o.ifMatch });
@@ -85,9 +93,8 @@ export function transitionCommands<A extends string>(
   resource: { argument: string; example: string; actions: readonly (readonly [A, string])[]; run: (action: A, id: string) => Promise<object> },
 ): void {
   for (const [action, description] of resource.actions) {
-    examples(group.command(action).description(description).argument(`<${resource.argument}>`), [`switchboard ${group.name()} ${action} ${resource.example}`]).action(
-      async (id: string) => printObject(ctx, await resource.run(action, id)),
-    );
+    examples(group.command(action).description(description).argument(`<${resource.argument}>`), [
+      `switchboard ${group.name()} ${action} ${resource.example}`,
+    ]).action(async (id: string) => printObject(ctx, await resource.run(action, id)));
   }
 }
-

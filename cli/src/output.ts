@@ -15,15 +15,18 @@ export const shortTime = (value: unknown): string => {
   return m ? `${m[1]} ${m[2]}` : value;
 };
 
+/** What JSON holds besides objects and arrays (undefined: a field that is absent). */
+type Scalar = string | number | boolean | null | undefined;
+const isScalar = (value: unknown): value is Scalar => typeof value !== 'object' || value === null;
+
 /** A cell or value as text: `-` for nothing, lists joined with commas, objects as compact JSON. */
 export function text(value: unknown): string {
   if (value === null || value === undefined || value === '') return '-';
   if (Array.isArray(value)) {
     if (value.length === 0) return '-';
-    if (value.every((v) => typeof v !== 'object' || v === null)) return value.map(String).join(', ');
+    if (value.every(isScalar)) return value.map(String).join(', ');
   }
-  if (typeof value === 'object') return JSON.stringify(value);
-  return String(value);
+  return isScalar(value) ? String(value) : JSON.stringify(value);
 }
 
 export class Output {
@@ -79,7 +82,12 @@ export class Output {
         .map((cell, i) => style(i === cells.length - 1 ? cell : cell.padEnd(widths[i]!), i))
         .join('  ')
         .trimEnd();
-    this.print(line(columns.map((c) => c.header), (cell) => this.bold(cell)));
+    this.print(
+      line(
+        columns.map((c) => c.header),
+        (cell) => this.bold(cell),
+      ),
+    );
     for (const row of rows) this.print(line(row, (cell, i) => (columns[i]!.status ? this.status(cell) : cell)));
   }
 

@@ -23,7 +23,13 @@ if (!inputs.length) {
   console.error('Usage: node bench/profile-summary.mjs <dir or .cpuprofile files...> [--top 25] [--match server/dist] [--from 3]');
   process.exit(64);
 }
-const files = inputs.flatMap((p) => (statSync(p).isDirectory() ? readdirSync(p).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(p, f)) : [p]));
+const files = inputs.flatMap((p) =>
+  statSync(p).isDirectory()
+    ? readdirSync(p)
+        .filter((f) => f.endsWith('.cpuprofile'))
+        .map((f) => join(p, f))
+    : [p],
+);
 
 /** Where a function lives, shortened: node_modules/<package>/..., <workspace>/dist/..., or node:<module>. */
 function where(url) {

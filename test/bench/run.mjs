@@ -88,7 +88,12 @@ function parseArgs(argv) {
 /** The scenarios to run, in suite order, with those they compare against. */
 function select(only) {
   if (!only) return SCENARIOS;
-  const wanted = new Set(only.split(',').map((s) => s.trim()).filter(Boolean));
+  const wanted = new Set(
+    only
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
   for (const w of wanted) {
     if (!SCENARIOS.some((s) => s.name === w)) {
       console.error(`Unknown scenario ${w}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);

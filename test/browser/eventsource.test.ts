@@ -72,10 +72,14 @@ describe.skipIf(!chromiumAvailable)('EventSource in Chromium', () => {
 
     const c = await claim(rc, runner.id);
     await page.waitForFunction(() => (window as unknown as { seen: unknown[] }).seen.length >= 2, undefined, { timeout: 10_000 });
-    expect((await appendEvents(rc, c.lease.id, 1, [
-      { runnerSeq: 1, type: 'log', data: { level: 'info', message: 'thinking' } },
-      { runnerSeq: 2, type: 'output.delta', data: { text: 'Hello' } },
-    ])).status).toBe(200);
+    expect(
+      (
+        await appendEvents(rc, c.lease.id, 1, [
+          { runnerSeq: 1, type: 'log', data: { level: 'info', message: 'thinking' } },
+          { runnerSeq: 2, type: 'output.delta', data: { text: 'Hello' } },
+        ])
+      ).status,
+    ).toBe(200);
     expect((await waitRun(rc, c.lease.id, 1)).status).toBe(200);
     expect((await resumeRun(app, run.id, { approved: true })).status).toBe(200);
     expect((await appendEvents(rc, c.lease.id, 1, [{ runnerSeq: 3, type: 'output.delta', data: { text: ', world' } }])).status).toBe(200);
@@ -115,7 +119,7 @@ describe.skipIf(!chromiumAvailable)('EventSource in Chromium', () => {
         w.done = { seqs: [], opens: 0, errors: 0, source };
         source.onopen = () => w.done.opens++;
         source.onerror = () => w.done.errors++;
-        source.addEventListener('status', (e) => w.done.seqs.push(JSON.parse((e as MessageEvent).data as string).seq));
+        source.addEventListener('status', (e) => w.done.seqs.push(JSON.parse(e.data as string).seq));
       },
       { url: `/api/v1/realtime/runs/${run.id}?token=${encodeURIComponent(app.key)}` },
     );

@@ -51,7 +51,9 @@ describe('switchboard login, whoami, logout', () => {
     expect(whoami.stdout).toMatch(/^profile: +default$/m);
     expect(whoami.stdout).toMatch(new RegExp(`^API key: +${key.slice(0, 12)}\\.\\.\\.$`, 'm'));
 
-    const asJson = json<{ organization: { object: string }; baseUrl: string; profile: string; apiKey: string }>(await cli(['whoami', '--json'], { env: h.env }));
+    const asJson = json<{ organization: { object: string }; baseUrl: string; profile: string; apiKey: string }>(
+      await cli(['whoami', '--json'], { env: h.env }),
+    );
     expect(asJson).toMatchObject({ organization: { object: 'organization' }, baseUrl: serverUrl, profile: 'default', apiKey: `${key.slice(0, 12)}...` });
 
     const logout = await cli(['logout'], { env: h.env });

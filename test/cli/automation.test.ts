@@ -6,12 +6,39 @@ import { isolatedApp } from '../server/run-helpers.js';
 import { sleep, token } from '../server/helpers.js';
 import { cli, json, keepSecret, tempHome } from './cli-helpers.js';
 
-type Schedule = { id: string; name: string; agentId: string; cron: string; timezone: string; status: string; nextRunAt: string | null; missedRunPolicy: string; input: Record<string, unknown> };
-type Trigger = { id: string; name: string; agentId: string; status: string; authentication: string; inputMapping: Record<string, string> | null; url: string; secret?: string };
+type Schedule = {
+  id: string;
+  name: string;
+  agentId: string;
+  cron: string;
+  timezone: string;
+  status: string;
+  nextRunAt: string | null;
+  missedRunPolicy: string;
+  input: Record<string, unknown>;
+};
+type Trigger = {
+  id: string;
+  name: string;
+  agentId: string;
+  status: string;
+  authentication: string;
+  inputMapping: Record<string, string> | null;
+  url: string;
+  secret?: string;
+};
 type Invocation = { object: string; triggerId: string; runId: string; duplicate: boolean };
 type Run = { id: string; agentId: string; status: string; input: Record<string, unknown>; triggeredBy: { type: string; id: string | null } | null };
 type Endpoint = { id: string; url: string; eventTypes: string[]; enabled: boolean; disabledReason: string | null; description: string | null; secret?: string };
-type Message = { id: string; endpointId: string; eventType: string; status: string; attempts: number; lastStatusCode: number | null; payload: { id: string; type: string; data: Record<string, unknown> } };
+type Message = {
+  id: string;
+  endpointId: string;
+  eventType: string;
+  status: string;
+  attempts: number;
+  lastStatusCode: number | null;
+  payload: { id: string; type: string; data: Record<string, unknown> };
+};
 type Attempt = { attempt: number; statusCode: number | null; durationMs: number; error: string | null; url: string };
 type Page<T> = { data: T[]; pagination: { total: number } };
 
@@ -29,7 +56,8 @@ beforeAll(async () => {
 afterAll(() => h?.cleanup());
 
 const run = (args: string[], input?: string) => cli(args, { env, input });
-const newAgent = async (name = `cli automation ${token()}`) => json<{ id: string }>(await run(['agents', 'create', '--name', name, '--model', 'echo', '--json'])).id;
+const newAgent = async (name = `cli automation ${token()}`) =>
+  json<{ id: string }>(await run(['agents', 'create', '--name', name, '--model', 'echo', '--json'])).id;
 
 /** Polls `condition` (bounded) until it holds. */
 async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000) {
@@ -46,9 +74,33 @@ describe('switchboard schedules', () => {
     const agent = await newAgent();
     const name = `cli schedule ${token()}`;
     const created = json<Schedule>(
-      await run(['schedules', 'create', '--name', name, '--agent', agent, '--cron', '0 9 * * 1-5', '--timezone', 'Europe/Berlin', '--input', '{"report": "daily"}', '--missed-run-policy', 'runOnce', '--json']),
+      await run([
+        'schedules',
+        'create',
+        '--name',
+        name,
+        '--agent',
+        agent,
+        '--cron',
+        '0 9 * * 1-5',
+        '--timezone',
+        'Europe/Berlin',
+        '--input',
+        '{"report": "daily"}',
+        '--missed-run-policy',
+        'runOnce',
+        '--json',
+      ]),
     );
-    expect(created).toMatchObject({ name, agentId: agent, cron: '0 9 * * 1-5', timezone: 'Europe/Berlin', status: 'active', missedRunPolicy: 'runOnce', input: { report: 'daily' } });
+    expect(created).toMatchObject({
+      name,
+      agentId: agent,
+      cron: '0 9 * * 1-5',
+      timezone: 'Europe/Berlin',
+      status: 'active',
+      missedRunPolicy: 'runOnce',
+      input: { report: 'daily' },
+    });
     expect(created.id).toMatch(/^sched_/);
     expect(created.nextRunAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:00:00\.000Z$/);
 
@@ -66,12 +118,16 @@ describe('switchboard schedules', () => {
 
     const paused = json<Schedule>(await run(['schedules', 'pause', created.id, '--json']));
     expect(paused).toMatchObject({ status: 'paused', nextRunAt: null });
-    expect(json<Page<Schedule>>(await run(['schedules', 'list', '--agent', agent, '--status', 'paused', '--json'])).data.map((s) => s.id)).toEqual([created.id]);
+    expect(json<Page<Schedule>>(await run(['schedules', 'list', '--agent', agent, '--status', 'paused', '--json'])).data.map((s) => s.id)).toEqual([
+      created.id,
+    ]);
     const resumed = await run(['schedules', 'resume', created.id]);
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toMatch(/^status: +active$/m);
 
-    const updated = json<Schedule>(await run(['schedules', 'update', created.id, '--cron', '30 6 * * *', '--timezone', 'UTC', '--input', '{"report": null, "kind": "early"}', '--json']));
+    const updated = json<Schedule>(
+      await run(['schedules', 'update', created.id, '--cron', '30 6 * * *', '--timezone', 'UTC', '--input', '{"report": null, "kind": "early"}', '--json']),
+    );
     expect(updated).toMatchObject({ cron: '30 6 * * *', timezone: 'UTC', status: 'active', input: { kind: 'early' } });
     expect(updated.nextRunAt).toMatch(/T06:30:00\.000Z$/);
 
@@ -99,8 +155,16 @@ describe('switchboard triggers', () => {
   it('creates a token trigger, invokes it with its secret (a run is queued), rotates the secret', async () => {
     const agent = await newAgent();
     const name = `cli trigger ${token()}`;
-    const created = json<Trigger>(await run(['triggers', 'create', '--name', name, '--agent', agent, '--auth', 'token', '--map', 'question=/message/text', '--map', 'who=/user', '--json']));
-    expect(created).toMatchObject({ name, agentId: agent, authentication: 'token', status: 'active', inputMapping: { question: '/message/text', who: '/user' } });
+    const created = json<Trigger>(
+      await run(['triggers', 'create', '--name', name, '--agent', agent, '--auth', 'token', '--map', 'question=/message/text', '--map', 'who=/user', '--json']),
+    );
+    expect(created).toMatchObject({
+      name,
+      agentId: agent,
+      authentication: 'token',
+      status: 'active',
+      inputMapping: { question: '/message/text', who: '/user' },
+    });
     expect(created.secret).toMatch(/^sbt_/);
     const secret = created.secret!;
 
@@ -118,7 +182,12 @@ describe('switchboard triggers', () => {
     const invocation = json<Invocation>(invoked);
     expect(invocation).toMatchObject({ object: 'trigger_invocation', triggerId: created.id, duplicate: false });
     const started = json<Run>(await run(['runs', 'get', invocation.runId, '--json']));
-    expect(started).toMatchObject({ id: invocation.runId, agentId: agent, input: { question: 'ping', who: 'ada' }, triggeredBy: { type: 'trigger', id: created.id } });
+    expect(started).toMatchObject({
+      id: invocation.runId,
+      agentId: agent,
+      input: { question: 'ping', who: 'ada' },
+      triggeredBy: { type: 'trigger', id: created.id },
+    });
 
     // Human output: the invocation, and where to follow the run.
     const human = await run(['triggers', 'invoke', created.id, '--secret', secret, '--data', '{"message": {"text": "again"}, "user": "bob"}']);
@@ -142,14 +211,19 @@ describe('switchboard triggers', () => {
     const old = await run(['triggers', 'invoke', created.id, '--secret', secret, '--data', '{"message": {"text": "x"}, "user": "x"}']);
     expect(old.code).toBe(1);
     expect(old.stderr).toMatch(/^switchboard: Unauthorized: /);
-    expect(json<Invocation>(await run(['triggers', 'invoke', created.id, '--secret', newSecret!, '--data', '{"message": {"text": "x"}, "user": "x"}', '--json'])).duplicate).toBe(false);
+    expect(
+      json<Invocation>(await run(['triggers', 'invoke', created.id, '--secret', newSecret!, '--data', '{"message": {"text": "x"}, "user": "x"}', '--json']))
+        .duplicate,
+    ).toBe(false);
 
     // Paused triggers refuse calls; updating changes the mapping as a merge patch.
     expect(json<Trigger>(await run(['triggers', 'pause', created.id, '--json'])).status).toBe('paused');
     const refused = await run(['triggers', 'invoke', created.id, '--secret', newSecret!, '--data', '{"message": {"text": "x"}, "user": "x"}']);
     expect(refused.code).toBe(1);
     expect(json<Trigger>(await run(['triggers', 'resume', created.id, '--json'])).status).toBe('active');
-    const updated = json<Trigger>(await run(['triggers', 'update', created.id, '--name', `${name} v2`, '--unmap', 'who', '--map', 'text=/message/text', '--json']));
+    const updated = json<Trigger>(
+      await run(['triggers', 'update', created.id, '--name', `${name} v2`, '--unmap', 'who', '--map', 'text=/message/text', '--json']),
+    );
     expect(updated).toMatchObject({ name: `${name} v2`, inputMapping: { question: '/message/text', text: '/message/text' } });
     expect(json<Trigger>(await run(['triggers', 'update', created.id, '--whole-payload', '--json'])).inputMapping).toBeNull();
 
@@ -225,7 +299,14 @@ describe('switchboard webhooks', () => {
     }, 'the message to be marked succeeded');
     expect(messages.data).toHaveLength(1);
     const message = messages.data[0]!;
-    expect(message).toMatchObject({ id: webhookId, endpointId: endpoint.id, eventType: 'agent.created', status: 'succeeded', attempts: 1, lastStatusCode: 204 });
+    expect(message).toMatchObject({
+      id: webhookId,
+      endpointId: endpoint.id,
+      eventType: 'agent.created',
+      status: 'succeeded',
+      attempts: 1,
+      lastStatusCode: 204,
+    });
     expect(message.payload).toMatchObject({ type: 'agent.created', data: { id: agent } });
     const table = await run(['webhooks', 'messages', endpoint.id]);
     expect(table.stdout.split('\n')[0]).toMatch(/^ID +EVENT +STATUS +ATTEMPTS +LAST STATUS +NEXT ATTEMPT$/);
@@ -245,7 +326,10 @@ describe('switchboard webhooks', () => {
     await until(() => deliveries.filter((d) => d.headers['webhook-id'] === webhookId).length > before, 'the redelivery');
     const second = deliveries.filter((d) => d.headers['webhook-id'] === webhookId).at(-1)!;
     expect(wh.verify(second.body, second.headers as Record<string, string>)).toMatchObject({ type: 'agent.created', data: { id: agent } });
-    await until(async () => json<Page<Attempt>>(await run(['webhooks', 'attempts', message.id, '--json'])).data.length === 2, 'the second attempt to be recorded');
+    await until(
+      async () => json<Page<Attempt>>(await run(['webhooks', 'attempts', message.id, '--json'])).data.length === 2,
+      'the second attempt to be recorded',
+    );
 
     // A ping reaches the endpoint whatever its event filter.
     const ping = json<Message>(await run(['webhooks', 'test', endpoint.id, '--json']));
@@ -278,7 +362,9 @@ describe('switchboard webhooks', () => {
     const both = await run(['webhooks', 'update', id, '--enable', '--disable']);
     expect(both.code).toBe(2);
 
-    const rotated = json<Endpoint & { previousSecretExpiresAt: string | null }>(await run(['webhooks', 'rotate-secret', id, '--grace-period', '3600', '--json']));
+    const rotated = json<Endpoint & { previousSecretExpiresAt: string | null }>(
+      await run(['webhooks', 'rotate-secret', id, '--grace-period', '3600', '--json']),
+    );
     expect(rotated.secret).toMatch(/^whsec_/);
     expect(rotated.secret).not.toBe(secret);
     expect(rotated.previousSecretExpiresAt).not.toBeNull();

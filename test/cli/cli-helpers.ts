@@ -57,8 +57,8 @@ export function cli(args: string[], options: { env: Record<string, string>; inpu
 export function startCli(args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string; stop(): Promise<number | null> } {
   const child = spawn(process.execPath, [CLI, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   return {
     child,
     output: () => output,
@@ -74,6 +74,7 @@ export function startCli(args: string[], env: Record<string, string>): { child: 
 }
 
 /** The JSON a command printed. */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the JSON's type, as a cast would.
 export const json = <T = any>(result: CliResult): T => {
   expect(result.stderr).toBe('');
   expect(result.code).toBe(0);

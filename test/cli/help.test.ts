@@ -20,7 +20,20 @@ const commandsOf = (text: string) =>
 
 describe('switchboard --help', () => {
   it('lists every command group', async () => {
-    expect(commandsOf(await help([]))).toEqual(['login', 'logout', 'whoami', 'agents', 'runs', 'schedules', 'triggers', 'webhooks', 'api-keys', 'runners', 'runner', 'api']);
+    expect(commandsOf(await help([]))).toEqual([
+      'login',
+      'logout',
+      'whoami',
+      'agents',
+      'runs',
+      'schedules',
+      'triggers',
+      'webhooks',
+      'api-keys',
+      'runners',
+      'runner',
+      'api',
+    ]);
     expect(commandsOf(await help(['agents']))).toEqual(['list', 'get', 'create', 'update', 'delete', 'pause', 'resume', 'retire', 'versions']);
     expect(commandsOf(await help(['runs']))).toEqual(['create', 'get', 'list', 'cancel', 'events', 'follow']);
     expect(commandsOf(await help(['api-keys']))).toEqual(['list', 'create', 'get', 'revoke', 'rotate']);

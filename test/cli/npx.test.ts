@@ -50,7 +50,7 @@ beforeAll(async () => {
 
 afterAll(() => h?.cleanup());
 
-describe('npx switchboard, from the repository root (the README\'s commands)', () => {
+describe("npx switchboard, from the repository root (the README's commands)", () => {
   it('--version prints the CLI version', async () => {
     const result = await shell('npx switchboard --version');
     expect(result.stderr).toBe('');

@@ -4,7 +4,17 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freshAdmin, token } from '../server/helpers.js';
 import { cli, json, keepSecret, REQUEST_ID, tempHome } from './cli-helpers.js';
 
-type Agent = { id: string; name: string; model: string; status: string; labels: string[]; version: number; instructions: string; runtime: string; url: string | null };
+type Agent = {
+  id: string;
+  name: string;
+  model: string;
+  status: string;
+  labels: string[];
+  version: number;
+  instructions: string;
+  runtime: string;
+  url: string | null;
+};
 
 let key: string;
 let h: ReturnType<typeof tempHome>;
@@ -24,7 +34,9 @@ const run = (args: string[], input?: string) => cli(args, { env, input });
 describe('switchboard agents', () => {
   it('creates an agent that agents list --json then contains', async () => {
     const name = `cli agent ${token()}`;
-    const agent = json<Agent>(await run(['agents', 'create', '--name', name, '--model', 'gpt-4.1', '--instructions', 'Be brief.', '--label', 'eu', '--label', 'gpu', '--json']));
+    const agent = json<Agent>(
+      await run(['agents', 'create', '--name', name, '--model', 'gpt-4.1', '--instructions', 'Be brief.', '--label', 'eu', '--label', 'gpu', '--json']),
+    );
     expect(agent).toMatchObject({ name, model: 'gpt-4.1', instructions: 'Be brief.', labels: ['eu', 'gpu'], status: 'active', version: 1 });
 
     const list = json<{ data: Agent[]; pagination: { total: number } }>(await run(['agents', 'list', '--query', name, '--json']));
@@ -69,7 +81,10 @@ describe('switchboard agents', () => {
     const versions = await run(['agents', 'versions', agent.id]);
     expect(versions.stdout.split('\n')[0]).toMatch(/^VERSION +MODEL +INSTRUCTIONS +CREATED$/);
     expect(versions.stdout).toMatch(/^2 +gpt-4\.1-mini +From a file\./m);
-    expect(json<{ version: number; model: string }>(await run(['agents', 'versions', agent.id, '1', '--json']))).toMatchObject({ version: 1, model: 'gpt-4.1' });
+    expect(json<{ version: number; model: string }>(await run(['agents', 'versions', agent.id, '1', '--json']))).toMatchObject({
+      version: 1,
+      model: 'gpt-4.1',
+    });
 
     const deleted = await run(['agents', 'delete', agent.id]);
     expect(deleted).toMatchObject({ code: 0, stdout: `Deleted agent ${agent.id}.\n` });
@@ -168,7 +183,9 @@ describe('switchboard api', () => {
 describe('switchboard api-keys and runners', () => {
   it('creates (showing the secret once), gets, rotates and revokes an API key', async () => {
     const name = `cli key ${token()}`;
-    const created = json<{ id: string; secret: string; scopes: string[]; prefix: string }>(await run(['api-keys', 'create', '--name', name, '--scope', 'read,write', '--json']));
+    const created = json<{ id: string; secret: string; scopes: string[]; prefix: string }>(
+      await run(['api-keys', 'create', '--name', name, '--scope', 'read,write', '--json']),
+    );
     expect(created.scopes).toEqual(['read', 'write']);
     expect(created.secret).toMatch(/^sbk_/);
     const shown = await run(['api-keys', 'get', created.id]);
@@ -185,7 +202,9 @@ describe('switchboard api-keys and runners', () => {
 
   it('registers, lists, shows and deletes a runner', async () => {
     const label = `l-${token()}`;
-    const runner = json<{ id: string; token: string; labels: string[] }>(await run(['runners', 'register', '--name', 'cli runner', '--label', label, '--json']));
+    const runner = json<{ id: string; token: string; labels: string[] }>(
+      await run(['runners', 'register', '--name', 'cli runner', '--label', label, '--json']),
+    );
     expect(runner.token).toMatch(/^sbr_/);
     const listed = await run(['runners', 'list', '--label', label]);
     expect(listed.stdout.split('\n')[0]).toMatch(/^ID +NAME +LABELS +LAST SEEN +CREATED$/);

@@ -48,7 +48,9 @@ describe('switchboard runner', () => {
     expect(again.output()).toContain(`Runner ${runnerId} is waiting for runs`);
     expect(again.output()).not.toContain('Registered');
     keepSecret(runnerToken!);
-    const listed = json<{ data: { id: string }[] }>(await cli(['runners', 'list', '--label', label, '--json', '--base-url', inject('serverUrl'), '--api-key', key], { env: h.env }));
+    const listed = json<{ data: { id: string }[] }>(
+      await cli(['runners', 'list', '--label', label, '--json', '--base-url', inject('serverUrl'), '--api-key', key], { env: h.env }),
+    );
     expect(listed.data.map((r) => r.id)).toEqual([runnerId]);
     expect(await again.stop()).toBe(0);
   });

@@ -9,7 +9,7 @@ const SPEC_ID = 'switchboard.json';
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats.default(ajv);
 for (const format of ['int32', 'int64', 'binary']) ajv.addFormat(format, true);
-ajv.addSchema(document as object, SPEC_ID);
+ajv.addSchema(document, SPEC_ID);
 
 const getOperations = extractOperations(document).filter((op) => op.method === 'get');
 
@@ -18,7 +18,14 @@ function pathOf(op: (typeof getOperations)[number]): string {
   const item = (document.paths as Record<string, { parameters?: unknown[]; get: { parameters?: unknown[] } }>)[op.path]!;
   const parameters = [...(item.parameters ?? []), ...(item.get.parameters ?? [])].map((p) => {
     const ref = (p as { $ref?: string }).$ref;
-    return (ref ? ref.slice(2).split('/').reduce<unknown>((at, k) => (at as Record<string, unknown>)[k], document) : p) as { in: string; name: string; example: unknown };
+    return (
+      ref
+        ? ref
+            .slice(2)
+            .split('/')
+            .reduce<unknown>((at, k) => (at as Record<string, unknown>)[k], document)
+        : p
+    ) as { in: string; name: string; example: unknown };
   });
   return op.path.replace(/\{([^}]+)\}/g, (_, name: string) => encodeURIComponent(String(parameters.find((p) => p.in === 'path' && p.name === name)!.example)));
 }

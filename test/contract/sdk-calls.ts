@@ -17,7 +17,7 @@ export const SAMPLE = {
 /** The first event of a stream, then stops reading (the mock repeats its example forever). */
 const first = async <T>(events: AsyncGenerator<T>): Promise<T> => {
   const { value, done } = await events.next();
-  await events.return(undefined as never);
+  await events.return(undefined);
   if (done) throw new Error('the stream yielded no event');
   return value;
 };
@@ -103,7 +103,8 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, (
     rotateTriggerSecret: () => sb.triggers.rotateSecret(triggerId),
     invokeTrigger: () => sb.triggers.invoke(triggerId, { order: { id: 42 } }, { secret: `whsec_${'MTIz'.repeat(11)}` }),
     listWebhookEndpoints: () => sb.webhookEndpoints.list({ enabled: true }),
-    createWebhookEndpoint: () => sb.webhookEndpoints.create({ url: 'https://hooks.example.com/switchboard', eventTypes: ['run.*', 'agent.created'], description: 'Ops' }),
+    createWebhookEndpoint: () =>
+      sb.webhookEndpoints.create({ url: 'https://hooks.example.com/switchboard', eventTypes: ['run.*', 'agent.created'], description: 'Ops' }),
     getWebhookEndpoint: () => sb.webhookEndpoints.get(webhookEndpointId),
     updateWebhookEndpoint: () => sb.webhookEndpoints.update(webhookEndpointId, { enabled: false }),
     deleteWebhookEndpoint: () => sb.webhookEndpoints.delete(webhookEndpointId),

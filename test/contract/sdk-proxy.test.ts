@@ -36,7 +36,9 @@ describe('the SDK against the real server, through the contract-checking proxy',
     expect((await step('getOpenApiYaml', () => generated.getOpenApiYaml({ ...raw, parseAs: 'text' }))).data).toMatch(/^openapi: 3\.1\.0/m);
     expect((await step('getApiDocs', () => generated.getApiDocs({ ...raw, parseAs: 'text' }))).data).toContain('swagger-ui');
     await step('getApiDocsAsset', () => generated.getApiDocsAsset({ ...raw, path: { asset: 'swagger-ui.css' } }));
-    expect((await step('getProblemType', () => generated.getProblemType({ ...raw, parseAs: 'text', path: { code: 'validation-error' } }))).data).toContain('422');
+    expect((await step('getProblemType', () => generated.getProblemType({ ...raw, parseAs: 'text', path: { code: 'validation-error' } }))).data).toContain(
+      '422',
+    );
   });
 
   it('manages the organization, applications and API keys', async () => {
@@ -85,13 +87,17 @@ describe('the SDK against the real server, through the contract-checking proxy',
 
   it('runs an agent with a runner from queue to success, and cancels another run', async () => {
     const agent = await sb.agents.create({ name: uniqueName('Runs contract'), model: 'echo', labels: ['contract'] });
-    const registered = await step('registerRunner', () => sb.runners.register({ name: 'contract runner', labels: ['contract', 'eu'] }, { idempotencyKey: randomUUID() }));
+    const registered = await step('registerRunner', () =>
+      sb.runners.register({ name: 'contract runner', labels: ['contract', 'eu'] }, { idempotencyKey: randomUUID() }),
+    );
     expect(registered.token).toMatch(/^sbr_/);
     await step('getRunner', () => sb.runners.get(registered.id));
     expect((await step('listRunners', () => sb.runners.list({ label: 'contract' }))).data.map((r) => r.id)).toContain(registered.id);
     const runner = new Switchboard({ baseUrl: inject('proxyUrl'), apiKey: registered.token, fetch: contractCheckedFetch });
 
-    const run = await step('createRun', () => sb.runs.create({ agentId: agent.id, input: { q: 1 }, metadata: { order: '42' } }, { idempotencyKey: randomUUID(), endUser: 'contract-user' }));
+    const run = await step('createRun', () =>
+      sb.runs.create({ agentId: agent.id, input: { q: 1 }, metadata: { order: '42' } }, { idempotencyKey: randomUUID(), endUser: 'contract-user' }),
+    );
     expect(run.status).toBe('queued');
     expect(run.endUserId).toMatch(/^eu_/);
     const claim = await step('claimRun', () => runner.runners.claim(registered.id, { wait: 5 }));
@@ -109,7 +115,13 @@ describe('the SDK against the real server, through the contract-checking proxy',
     expect(waiting.status).toBe('waiting');
     expect((await step('resumeRun', () => sb.runs.resume(run.id, { input: { approved: true } }))).status).toBe('running');
     const done = await step('completeRun', () =>
-      runner.runners.complete(lease.id, { fencingToken: lease.fencingToken, status: 'succeeded', output: { answer: 42 }, usage: { inputTokens: 3, outputTokens: 5 }, costMicros: 120 }),
+      runner.runners.complete(lease.id, {
+        fencingToken: lease.fencingToken,
+        status: 'succeeded',
+        output: { answer: 42 },
+        usage: { inputTokens: 3, outputTokens: 5 },
+        costMicros: 120,
+      }),
     );
     expect(done).toMatchObject({ status: 'succeeded', output: { answer: 42 }, costMicros: 120 });
     expect((await step('getRun', () => sb.runs.get(run.id))).status).toBe('succeeded');
@@ -179,7 +191,9 @@ describe('the SDK against the real server, through the contract-checking proxy',
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
-      const endpoint = await step('createWebhookEndpoint', () => sb.webhookEndpoints.create({ url, eventTypes: ['webhook_endpoint.*'], description: 'Contract' }));
+      const endpoint = await step('createWebhookEndpoint', () =>
+        sb.webhookEndpoints.create({ url, eventTypes: ['webhook_endpoint.*'], description: 'Contract' }),
+      );
       expect(endpoint.secret).toMatch(/^whsec_/);
       await step('getWebhookEndpoint', () => sb.webhookEndpoints.get(endpoint.id));
       expect((await step('updateWebhookEndpoint', () => sb.webhookEndpoints.update(endpoint.id, { description: 'Renamed' }))).description).toBe('Renamed');
@@ -192,7 +206,9 @@ describe('the SDK against the real server, through the contract-checking proxy',
       };
       expect((await delivered()).status).toBe('succeeded');
       expect(received).toContain(ping.id);
-      expect((await step('listWebhookMessages', () => sb.webhookEndpoints.messages(endpoint.id, { eventType: 'webhook_endpoint.ping' }))).data.map((m) => m.id)).toEqual([ping.id]);
+      expect(
+        (await step('listWebhookMessages', () => sb.webhookEndpoints.messages(endpoint.id, { eventType: 'webhook_endpoint.ping' }))).data.map((m) => m.id),
+      ).toEqual([ping.id]);
       expect((await step('redeliverWebhookMessage', () => sb.webhookMessages.redeliver(ping.id))).status).toBe('pending');
       expect((await delivered()).attempts).toBe(2);
       expect((await step('listWebhookAttempts', () => sb.webhookMessages.attempts(ping.id))).data.map((a) => a.statusCode)).toEqual([200, 200]);

@@ -30,7 +30,8 @@ const selected = all.filter((op) => !ONLY || op.operationId === ONLY).sort((a, b
 const perOperationMs = TIME_LIMIT_MS ? TIME_LIMIT_MS / selected.length : undefined;
 
 /** A seed of its own per operation, stable when other operations are added. */
-const seedOf = (operationId: string) => [...operationId].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0, SEED >>> 0) | 0;
+const seedOf = (operationId: string) =>
+  Array.from(operationId, (c) => c.charCodeAt(0)).reduce((h, code) => Math.imul(h ^ code, 16777619) >>> 0, SEED >>> 0) | 0;
 
 /** A server error's own detail, so that different crashes of one operation are reported apart. */
 function detailOf(res: FuzzResponse): string {
@@ -66,7 +67,13 @@ afterAll(async () => {
   const cases = [...stats.values()].reduce((n, s) => n + s.cases, 0);
   // Statuses per operation (how much reached the handlers) when fuzzing on purpose, one line under npm test.
   const verbose = TIME_LIMIT_MS !== undefined || process.env.FUZZ_RUNS !== undefined;
-  const lines = [...stats.entries()].map(([id, s]) => `\n  ${id}: ${s.cases} cases, ${[...s.statuses.entries()].sort(([a], [b]) => a - b).map(([st, n]) => `${st}x${n}`).join(' ')}`);
+  const lines = [...stats.entries()].map(
+    ([id, s]) =>
+      `\n  ${id}: ${s.cases} cases, ${[...s.statuses.entries()]
+        .sort(([a], [b]) => a - b)
+        .map(([st, n]) => `${st}x${n}`)
+        .join(' ')}`,
+  );
   console.log(`fuzz: ${stats.size} of ${all.length} operations, ${cases} cases, seed ${SEED}${verbose ? lines.join('') : ''}`);
 });
 
@@ -96,16 +103,23 @@ describe('every operation of the spec keeps its contract under fuzzed requests',
         }
         const key = [...problems, res && res.status >= 500 ? detailOf(res) : ''].map((p) => p.replace(/\d+/g, 'N')).join('; ');
         if (problems.length && !failures.has(key)) {
-          failures.set(key, `${problems.join('; ')}\n  ${describeRequest(req)}\n=> ${res ? describeResponse(res) : '(no response)'}\nreplay: FUZZ_SEED=${SEED} FUZZ_ONLY=${op.operationId} FUZZ_PATH=${REPLAY_PATH ?? index}`);
+          failures.set(
+            key,
+            `${problems.join('; ')}\n  ${describeRequest(req)}\n=> ${res ? describeResponse(res) : '(no response)'}\nreplay: FUZZ_SEED=${SEED} FUZZ_ONLY=${op.operationId} FUZZ_PATH=${REPLAY_PATH ?? index}`,
+          );
         }
       });
       await fc.check(property, {
         seed: seedOf(op.operationId),
         ...(REPLAY_PATH
           ? { path: REPLAY_PATH, numRuns: 1 }
-          : { numRuns: TIME_LIMIT_MS ? Number.MAX_SAFE_INTEGER : RUNS, ...(perOperationMs ? { interruptAfterTimeLimit: perOperationMs, markInterruptAsFailure: false } : {}) }),
+          : {
+              numRuns: TIME_LIMIT_MS ? Number.MAX_SAFE_INTEGER : RUNS,
+              ...(perOperationMs ? { plugins: [fc.interruptAfterTimeLimit(perOperationMs)] } : {}),
+            }),
       });
-      if (failures.size) expect.fail(`${failures.size} distinct contract violations of ${op.operationId} in ${s.cases} cases:\n\n${[...failures.values()].join('\n\n')}`);
+      if (failures.size)
+        expect.fail(`${failures.size} distinct contract violations of ${op.operationId} in ${s.cases} cases:\n\n${[...failures.values()].join('\n\n')}`);
     });
   }
 });

@@ -10,7 +10,10 @@ import { HUGE_STRING, LOOPBACK_URLS, NASTY_STRINGS, mutate, rawBodyVariants, raw
 export type FuzzRequest = { method: string; path: string; headers: [string, string][]; body?: string | Buffer; routed: boolean; framed: boolean };
 
 /** Percent-encodes the UTF-8 bytes of `s` (a lone surrogate becomes U+FFFD, as any client would send it). */
-const encode = (s: string) => [...Buffer.from(s, 'utf8')].map((b) => (/[A-Za-z0-9_.~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+const encode = (s: string) =>
+  [...Buffer.from(s, 'utf8')]
+    .map((b) => (/[A-Za-z0-9_.~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`))
+    .join('');
 
 /** Header values Node's client can send: other characters are dropped (bytes Node refuses are not this suite's subject). */
 const headerSafe = (s: string) => s.replace(/[^\t\x20-\x7e\x80-\xff]/g, '').slice(0, 8000);
@@ -61,9 +64,19 @@ function invalidPath(param: Parameter, fixtures: Fixtures): fc.Arbitrary<Segment
   const prefix = param.schema.pattern ? prefixOf(param.schema.pattern) : undefined;
   const others = [...fixtures.ids.entries()].filter(([p]) => p !== prefix).flatMap(([, ids]) => ids);
   const near = prefix
-    ? [`${prefix}_01JD4X7P2KF8Q6V3B9M5T0S1AB`, `${prefix}_01jd4x7p2kf8q6v3b9m5t0s1a`, `${prefix}_01jd4x7p2kf8q6v3b9m5t0s1abc`, `${prefix}_81jd4x7p2kf8q6v3b9m5t0s1ab`, `${prefix}_`, prefix, `${prefix}_01jd4x7p2kf8q6v3b9m5t0s1ab `]
+    ? [
+        `${prefix}_01JD4X7P2KF8Q6V3B9M5T0S1AB`,
+        `${prefix}_01jd4x7p2kf8q6v3b9m5t0s1a`,
+        `${prefix}_01jd4x7p2kf8q6v3b9m5t0s1abc`,
+        `${prefix}_81jd4x7p2kf8q6v3b9m5t0s1ab`,
+        `${prefix}_`,
+        prefix,
+        `${prefix}_01jd4x7p2kf8q6v3b9m5t0s1ab `,
+      ]
     : ['0', '-1', '1.5', '1e3', '99999999999999999999', '0x10', ' 1', 'abc', '1,2'];
-  const encoded = fc.constantFrom('%2F', '..%2F..%2Fhealthz', '%2e%2e', '%2E', '%252F', 'a%2Fb', '%00', '%ZZ', '%', '%C0%AE', 'x%2Fpause', '.', '..').map((s) => ({ segment: s, routed: false }));
+  const encoded = fc
+    .constantFrom('%2F', '..%2F..%2Fhealthz', '%2e%2e', '%2E', '%252F', 'a%2Fb', '%00', '%ZZ', '%', '%C0%AE', 'x%2Fpause', '.', '..')
+    .map((s) => ({ segment: s, routed: false }));
   return fc.oneof(
     segment(fc.constantFrom(...near)),
     segment(others.length ? fc.constantFrom(...others) : fc.constant('x')),
@@ -77,7 +90,9 @@ function invalidPath(param: Parameter, fixtures: Fixtures): fc.Arbitrary<Segment
 function validParam(param: Parameter, fixtures: Fixtures): fc.Arbitrary<string[]> {
   const schema = LONG_POLL.has(param.name) ? { ...param.schema, maximum: param.schema.minimum ?? 0 } : param.schema;
   const generated = valueOf(schema, knownIds(fixtures), param.name).map((v) => (Array.isArray(v) ? v.map(stringify) : [stringify(v)]));
-  return param.example === undefined || LONG_POLL.has(param.name) ? generated : fc.oneof(fc.constant<string[]>([stringify(localize(param.example, fixtures, 0))]), generated);
+  return param.example === undefined || LONG_POLL.has(param.name)
+    ? generated
+    : fc.oneof(fc.constant<string[]>([stringify(localize(param.example, fixtures, 0))]), generated);
 }
 
 /** Values of a declared parameter that are wrong: odd strings, wrong types, out of range, repeated, empty. */
@@ -117,11 +132,23 @@ function invalidCredentials(fixtures: Fixtures): fc.Arbitrary<Credentials> {
     bearer(''),
     { headers: [['Authorization', `Basic ${Buffer.from('a:b').toString('base64')}`]], query: [] },
     { headers: [['Authorization', 'Bearer']], query: [] },
-    { headers: [['Authorization', `Bearer ${fixtures.adminKey}`], ['Authorization', `Bearer ${fixtures.runnerToken}`]], query: [] },
+    {
+      headers: [
+        ['Authorization', `Bearer ${fixtures.adminKey}`],
+        ['Authorization', `Bearer ${fixtures.runnerToken}`],
+      ],
+      query: [],
+    },
     bearer(fixtures.runnerToken),
     bearer(fixtures.adminKey),
     bearer(fixtures.triggerToken),
-    { headers: [['X-API-Token', 'garbage'], ['Authorization', `Bearer ${fixtures.adminKey}`]], query: [] },
+    {
+      headers: [
+        ['X-API-Token', 'garbage'],
+        ['Authorization', `Bearer ${fixtures.adminKey}`],
+      ],
+      query: [],
+    },
     { headers: [], query: [['token', fixtures.adminKey]] },
     { headers: [], query: [['token', 'sbk_nope']] },
   );
@@ -159,7 +186,10 @@ function validBody(op: Operation, fixtures: Fixtures): fc.Arbitrary<unknown> {
 
 function validContentType(op: Operation): fc.Arbitrary<string> {
   const declared = Object.keys(op.body.content);
-  return fc.oneof({ arbitrary: fc.constantFrom(...declared), weight: 4 }, fc.constantFrom(...declared.flatMap((t) => [`${t}; charset=utf-8`, `${t};charset="UTF-8"`, t.toUpperCase()])));
+  return fc.oneof(
+    { arbitrary: fc.constantFrom(...declared), weight: 4 },
+    fc.constantFrom(...declared.flatMap((t) => [`${t}; charset=utf-8`, `${t};charset="UTF-8"`, t.toUpperCase()])),
+  );
 }
 
 /** A request body (raw bytes) and its content type, correct or broken in the way `focus` says. */
@@ -167,13 +197,23 @@ function body(op: Operation, fixtures: Fixtures, focus: Focus): fc.Arbitrary<Bod
   const declared = Object.keys(op.body.content);
   if (declared.length === 0) {
     if (focus !== 'body' && focus !== 'contentType') return fc.constant({ type: null });
-    return fc.constantFrom<Body>({ type: 'application/json', text: '{}' }, { type: 'application/json', text: '{"a":1}' }, { type: 'application/json', text: 'garbage' }, { type: 'text/plain', text: 'hello' }, { type: null, text: 'x' });
+    return fc.constantFrom<Body>(
+      { type: 'application/json', text: '{}' },
+      { type: 'application/json', text: '{"a":1}' },
+      { type: 'application/json', text: 'garbage' },
+      { type: 'text/plain', text: 'hello' },
+      { type: null, text: 'x' },
+    );
   }
   const valid = validBody(op, fixtures);
   const type = focus === 'contentType' ? contentTypeVariants(declared[0]!) : validContentType(op);
   const text: fc.Arbitrary<string | Buffer | undefined> =
     focus === 'body'
-      ? fc.oneof({ arbitrary: valid.chain(mutate).map(rawJson), weight: 3 }, { arbitrary: valid.chain((v) => rawBodyVariants(rawJson(v))), weight: 2 }, { arbitrary: fc.constant(undefined), weight: 1 })
+      ? fc.oneof(
+          { arbitrary: valid.chain(mutate).map(rawJson), weight: 3 },
+          { arbitrary: valid.chain((v) => rawBodyVariants(rawJson(v))), weight: 2 },
+          { arbitrary: fc.constant(undefined), weight: 1 },
+        )
       : valid.map(rawJson);
   return fc.record({ type, text });
 }
@@ -202,7 +242,10 @@ const extraHeaders = fc.array(
 );
 
 const unknownQuery = fc.array(
-  fc.tuple(fc.constantFrom('foo', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'page[0]', 'sort[]', '', 'a.b', '%00'), fc.constantFrom('1', '', 'x', '__proto__')),
+  fc.tuple(
+    fc.constantFrom('foo', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'page[0]', 'sort[]', '', 'a.b', '%00'),
+    fc.constantFrom('1', '', 'x', '__proto__'),
+  ),
   { minLength: 1, maxLength: 2 },
 );
 

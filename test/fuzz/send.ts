@@ -42,7 +42,12 @@ function group(headers: [string, string][]): Map<string, string[]> {
 
 /** The request as a reader can replay it: method, path, headers and the start of the body. */
 export function describeRequest(req: FuzzRequest): string {
-  const body = req.body === undefined ? '(no body)' : Buffer.isBuffer(req.body) ? `(bytes) ${req.body.subarray(0, 200).toString('hex')}` : JSON.stringify(req.body.slice(0, 300));
+  const body =
+    req.body === undefined
+      ? '(no body)'
+      : Buffer.isBuffer(req.body)
+        ? `(bytes) ${req.body.subarray(0, 200).toString('hex')}`
+        : JSON.stringify(req.body.slice(0, 300));
   const size = req.body === undefined ? '' : ` [${Buffer.byteLength(req.body)} bytes]`;
   return [`${req.method} ${req.path.slice(0, 500)}`, ...req.headers.map(([k, v]) => `${k}: ${v.slice(0, 200)}`), `body${size}: ${body}`].join('\n  ');
 }

@@ -89,7 +89,10 @@ export function operations(): Operation[] {
       const content = Object.fromEntries(
         Object.entries(requestBody?.content ?? {}).map(([type, media]) => [
           type,
-          { schema: media.schema, examples: [...('example' in media ? [media.example] : []), ...Object.values(media.examples ?? {}).map((e) => resolve(e).value)] },
+          {
+            schema: media.schema,
+            examples: [...('example' in media ? [media.example] : []), ...Object.values(media.examples ?? {}).map((e) => resolve(e).value)],
+          },
         ]),
       );
       const responses = Object.fromEntries(Object.entries(op.responses).map(([status, r]) => [status, resolve(r) as { content?: Record<string, unknown> }]));

@@ -61,11 +61,28 @@ const RAW_VALUES = Object.keys(RAW_TEXT);
 const DEEP_VALUES = RAW_VALUES.filter((p) => p.includes('deep'));
 
 /** Free-form JSON (a run's input, metadata, config): small documents, and now and then a very deep one. */
-const FREE_FORM = (maxDepth: number) => fc.oneof({ arbitrary: fc.jsonValue({ maxDepth }), weight: 6 }, { arbitrary: fc.constantFrom(...DEEP_VALUES), weight: 1 });
+const FREE_FORM = (maxDepth: number) =>
+  fc.oneof({ arbitrary: fc.jsonValue({ maxDepth }), weight: 6 }, { arbitrary: fc.constantFrom(...DEEP_VALUES), weight: 1 });
 
 /** Values of every JSON type, and the ones JSON parsers disagree on (as raw JSON text, see `rawJson`). */
 const ODD_VALUE: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom<unknown>(null, true, false, 0, -1, 1.5, 2 ** 31, 2 ** 53 + 1, Number.MAX_SAFE_INTEGER, -Number.MAX_VALUE, [], {}, [null], { a: null }, HUGE_STRING),
+  fc.constantFrom<unknown>(
+    null,
+    true,
+    false,
+    0,
+    -1,
+    1.5,
+    2 ** 31,
+    2 ** 53 + 1,
+    Number.MAX_SAFE_INTEGER,
+    -Number.MAX_VALUE,
+    [],
+    {},
+    [null],
+    { a: null },
+    HUGE_STRING,
+  ),
   fc.constantFrom(...NASTY_STRINGS),
   fc.constantFrom(...RAW_VALUES),
   fc.string({ unit: 'grapheme', maxLength: 20 }),
@@ -75,7 +92,8 @@ const ODD_VALUE: fc.Arbitrary<unknown> = fc.oneof(
 
 function stringFor(schema: Schema, name: string): fc.Arbitrary<string> {
   if (isUrl(schema, name)) return fc.constantFrom(...LOOPBACK_URLS);
-  if (schema.format === 'date-time') return fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString());
+  if (schema.format === 'date-time')
+    return fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString());
   if (schema.format === 'email') return fc.constantFrom('a@example.test', 'ops+x@mail.example.test');
   const maxLength = Math.min(schema.maxLength ?? 40, 40);
   const minLength = Math.min(schema.minLength ?? 0, maxLength);
@@ -133,10 +151,9 @@ export function valueOf(schemaOrRef: Schema, known: (pattern: string) => string[
     }
     case 'object': {
       const props = schema.properties ?? {};
-      const record = fc.record(
-        Object.fromEntries(Object.entries(props).map(([key, s]) => [key, valueOf(s, known, key, depth + 1)])),
-        { requiredKeys: (schema.required ?? []).filter((k) => k in props) },
-      );
+      const record = fc.record(Object.fromEntries(Object.entries(props).map(([key, s]) => [key, valueOf(s, known, key, depth + 1)])), {
+        requiredKeys: (schema.required ?? []).filter((k) => k in props),
+      });
       if (schema.additionalProperties === false || Object.keys(props).length) return record;
       const extra = typeof schema.additionalProperties === 'object' ? valueOf(schema.additionalProperties, known, name, depth + 1) : FREE_FORM(2);
       return fc.dictionary(fc.string({ maxLength: 10 }), extra, { maxKeys: 4 });

@@ -40,7 +40,15 @@ const blocks = readmeBlocks(README).filter((b) => b.lang === 'sh' || b.lang === 
 const blocksOf = (section: string) => blocks.filter((b) => b.section === section);
 
 /** Sections whose blocks this suite runs; every other sh or ts block must be listed with the reason it is not run here. */
-const RUN = ['Quick start', 'Your first agent, with curl', 'Runners, and a run nobody can take', 'Schedules and triggers', 'Outgoing webhooks', 'The command line', 'The SDK'];
+const RUN = [
+  'Quick start',
+  'Your first agent, with curl',
+  'Runners, and a run nobody can take',
+  'Schedules and triggers',
+  'Outgoing webhooks',
+  'The command line',
+  'The SDK',
+];
 const NOT_RUN: Record<string, string> = {
   'A mock server for front-end developers': 'test/contract runs the same Prism mock of the same spec (test/support/prism.ts)',
 };
@@ -51,8 +59,8 @@ type Started = { child: ChildProcess; output: () => string; exited: Promise<numb
 function bash(script: string, env: Record<string, string>): Started {
   const child = spawn('bash', ['-c', script], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return { child, output: () => output, exited };
 }
@@ -142,11 +150,17 @@ describe('the README, run as written', () => {
 
   it('quick start: npm start serves the API with the built-in runner and prints the admin key once', async () => {
     const [quickStart] = blocksOf('Quick start');
-    const commands = quickStart!.code.split('\n').map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean);
+    const commands = quickStart!.code
+      .split('\n')
+      .map((l) => l.replace(/#.*$/, '').trim())
+      .filter(Boolean);
     // `npm ci` made this checkout; `npm test` is what is running this.
     expect(commands).toEqual(['npm ci && npm start', 'npm test']);
     await startServer('npm start');
-    await until(() => /sbk_[A-Za-z0-9_-]{43,}/.test(server!.output()), () => `the admin key in:\n${server!.output()}`);
+    await until(
+      () => /sbk_[A-Za-z0-9_-]{43,}/.test(server!.output()),
+      () => `the admin key in:\n${server!.output()}`,
+    );
     expect(server!.output()).toContain('Admin API key (shown once, keep it safe):');
     key = /sbk_[A-Za-z0-9_-]{43,}/.exec(server!.output())![0];
     const root = await fetch(`${url}/`, { redirect: 'manual' });
@@ -190,7 +204,10 @@ describe('the README, run as written', () => {
       expect(code, output).toBe(0);
       // The receiver prints the delivery's webhook-id and body.
       const delivered = /whmsg_[0-9a-z]{26} \{"id":"evt_[0-9a-z]{26}","type":"webhook_endpoint\.ping"/;
-      await until(() => delivered.test(started.output()), () => `the ping at the receiver:\n${started.output()}`);
+      await until(
+        () => delivered.test(started.output()),
+        () => `the ping at the receiver:\n${started.output()}`,
+      );
     } finally {
       await stopGroup(started);
     }

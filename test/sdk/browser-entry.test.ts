@@ -109,7 +109,9 @@ describe('the browser entry (dist/index.js), statically', () => {
     expect(externalSpecifiers(graph).sort()).toEqual(['eventsource-parser', 'standardwebhooks']);
     for (const dep of externalSpecifiers(graph)) expect(sdkPackage.dependencies).toHaveProperty(dep);
     // Nor does the runner (Node only) leak into it.
-    expect(graph.modules.map((m) => relative(DIST, m)).filter((m) => m.startsWith(`runner${sep}`) || m === 'node.js' || m === 'cli.js' || m.startsWith(`cli${sep}`))).toEqual([]);
+    expect(
+      graph.modules.map((m) => relative(DIST, m)).filter((m) => m.startsWith(`runner${sep}`) || m === 'node.js' || m === 'cli.js' || m.startsWith(`cli${sep}`)),
+    ).toEqual([]);
   });
 
   it('the same check finds the Node built-ins of dist/node.js (so it can fail)', () => {
@@ -201,7 +203,7 @@ describe.skipIf(!chromiumAvailable)('the browser entry in headless Chromium', ()
         work: typeof sb.runners.work,
       };
     })(${JSON.stringify({ serverUrl: inject('serverUrl'), key })})`;
-    const result = (await page.evaluate(script)) as {
+    const result = await page.evaluate<{
       origin: string;
       health: unknown;
       healthRequestId: string | undefined;
@@ -212,7 +214,7 @@ describe.skipIf(!chromiumAvailable)('the browser entry in headless Chromium', ()
       exports: string[];
       verifyWebhook: string;
       work: string;
-    };
+    }>(script);
     await page.close();
 
     expect(pageErrors).toEqual([]);
@@ -224,7 +226,13 @@ describe.skipIf(!chromiumAvailable)('the browser entry in headless Chromium', ()
     expect(result.listStatus).toBe(200);
     expect(result.listRequestId).toMatch(/^req_/);
     expect(result.pageSize).toBe(1);
-    expect(result.notFound).toEqual({ name: 'NotFoundError', isSwitchboardError: true, status: 404, code: 'not-found', requestId: expect.stringMatching(/^req_/) });
+    expect(result.notFound).toEqual({
+      name: 'NotFoundError',
+      isSwitchboardError: true,
+      status: 404,
+      code: 'not-found',
+      requestId: expect.stringMatching(/^req_/),
+    });
     expect(result.exports).toEqual(expect.arrayContaining(['Switchboard', 'SwitchboardError', 'NotFoundError', 'verifyWebhook', 'PageList']));
     expect(result.verifyWebhook).toBe('function');
     expect(result.work).toBe('undefined');

@@ -115,7 +115,12 @@ describe('each error status has its class', () => {
     const agent = await sb.agents.create({ name: uniqueName('etag'), model: 'gpt-4.1' });
     const etag = (await sb.agents.get(agent.id)).lastResponse.headers.get('etag');
     expect(etag).toBeTruthy();
-    await failure(() => sb.agents.update(agent.id, { description: 'stale' }, { ifMatch: '"not-the-etag"' }), PreconditionFailedError, 412, 'precondition-failed');
+    await failure(
+      () => sb.agents.update(agent.id, { description: 'stale' }, { ifMatch: '"not-the-etag"' }),
+      PreconditionFailedError,
+      412,
+      'precondition-failed',
+    );
     const updated = await sb.agents.update(agent.id, { description: 'fresh' }, { ifMatch: etag! });
     expect(updated.description).toBe('fresh');
     await failure(() => sb.agents.update(agent.id, { description: 'again' }, { ifMatch: etag! }), PreconditionFailedError, 412, 'precondition-failed');
@@ -158,7 +163,11 @@ describe('lastResponse on every result', () => {
   it('carries the Request-Id of its response, and stays out of the data (non-enumerable)', async () => {
     const agent = await sb.agents.create({ name: uniqueName('info'), model: 'gpt-4.1', labels: [`nobody-${token()}`] });
     const results: [string, { lastResponse: { requestId: string | undefined; status: number; headers: Headers } }, number][] = [];
-    const record = async <R extends { lastResponse: { requestId: string | undefined; status: number; headers: Headers } }>(what: string, status: number, p: PromiseLike<R>) => {
+    const record = async <R extends { lastResponse: { requestId: string | undefined; status: number; headers: Headers } }>(
+      what: string,
+      status: number,
+      p: PromiseLike<R>,
+    ) => {
       const r = await p;
       results.push([what, r, status]);
       // The response this result came from is the last one received.
@@ -265,7 +274,9 @@ describe('an aborted call', () => {
     try {
       const controller = new AbortController();
       const reason = new Error('the user left');
-      const pending = new Switchboard({ baseUrl: slow.url, apiKey: key, maxRetries: 0 }).agents.list(undefined, { signal: controller.signal }).catch((e: unknown) => e);
+      const pending = new Switchboard({ baseUrl: slow.url, apiKey: key, maxRetries: 0 }).agents
+        .list(undefined, { signal: controller.signal })
+        .catch((e: unknown) => e);
       setTimeout(() => controller.abort(reason), 50);
       const err = await pending;
       expect(err).toBeInstanceOf(AbortError);
@@ -286,7 +297,9 @@ describe('an aborted call', () => {
     const busy = await loopback((_req, res) => res.writeHead(503, { 'Retry-After': '30' }).end());
     try {
       const controller = new AbortController();
-      const pending = new Switchboard({ baseUrl: busy.url, apiKey: key, maxRetries: 2 }).agents.list(undefined, { signal: controller.signal }).catch((e: unknown) => e);
+      const pending = new Switchboard({ baseUrl: busy.url, apiKey: key, maxRetries: 2 }).agents
+        .list(undefined, { signal: controller.signal })
+        .catch((e: unknown) => e);
       setTimeout(() => controller.abort(), 100);
       const err = await pending;
       expect(err).toBeInstanceOf(AbortError);
@@ -338,7 +351,10 @@ describe('.withResponse()', () => {
     expect(page.response.headers.get('request-id')).toBe(page.data.lastResponse.requestId);
 
     // Errors are thrown as from the plain call.
-    const missing = await sb.agents.get(absent('agent')).withResponse().catch((e: unknown) => e);
+    const missing = await sb.agents
+      .get(absent('agent'))
+      .withResponse()
+      .catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(NotFoundError);
   });
 });

@@ -11,7 +11,10 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const absent = (prefix: 'agent' | 'run' | 'runner') => `${prefix}_01jd4x7p2kf8q6v3b9m5t0s1ab`;
 
 /** A token safe in names, labels and `q` filters, unique across parallel files. */
-export const token = () => uniqueName('t').replace(/[^a-z0-9]/gi, '').toLowerCase();
+export const token = () =>
+  uniqueName('t')
+    .replace(/[^a-z0-9]/gi, '')
+    .toLowerCase();
 
 /**
  * An application of this file's own (created with a fresh admin key from the bootstrap key), an

@@ -71,7 +71,17 @@ afterAll(() => {
 describe('the packed SDK', () => {
   it('contains the built entries, and no sources or tests', async () => {
     const files = await tarballFiles(tarball);
-    for (const f of ['package.json', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/node.js', 'dist/node.d.ts', 'dist/runner/index.js', 'dist/runner/index.d.ts', 'dist/generated/index.js']) {
+    for (const f of [
+      'package.json',
+      'LICENSE',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/node.js',
+      'dist/node.d.ts',
+      'dist/runner/index.js',
+      'dist/runner/index.d.ts',
+      'dist/generated/index.js',
+    ]) {
       expect(files, f).toContain(f);
     }
     expect(files.filter((f) => f.startsWith('src/') || f.includes('/src/'))).toEqual([]);
@@ -116,7 +126,15 @@ describe('the packed SDK', () => {
     writeFileSync(
       join(project, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, lib: ['ES2023', 'DOM'], types: ['node'] },
+        compilerOptions: {
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          target: 'ES2022',
+          strict: true,
+          noEmit: true,
+          lib: ['ES2023', 'DOM'],
+          types: ['node'],
+        },
         files: ['check.ts'],
       }),
     );
@@ -143,15 +161,16 @@ describe('the packed SDK', () => {
         '',
       ].join('\n'),
     );
-    await run(join(project, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: project }).catch((err: { stdout?: string; message: string }) => {
-      throw new Error(`tsc failed: ${err.message}\n${err.stdout ?? ''}`);
+    await run(join(project, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: project }).catch((err: unknown) => {
+      const { message, stdout } = err as { stdout?: string; message: string };
+      throw new Error(`tsc failed: ${message}\n${stdout ?? ''}`);
     });
 
     // The check can fail: a type error in the same project is reported.
     writeFileSync(join(project, 'check.ts'), "import { Switchboard } from '@switchboard/sdk';\nexport const n: number = new Switchboard().baseUrl;\n");
     const failed = await run(join(project, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: project }).then(
       () => '',
-      (err: { stdout?: string }) => err.stdout ?? '',
+      (err: unknown) => (err as { stdout?: string }).stdout ?? '',
     );
     expect(failed).toMatch(/TS2322/);
   });
@@ -219,7 +238,10 @@ describe('the packed CLI', () => {
     const files = await tarballFiles(join(packDir, file!));
     for (const f of ['package.json', 'LICENSE', 'bin/switchboard.js', 'dist/cli.js', 'dist/program.js']) expect(files, f).toContain(f);
     expect(files.filter((f) => f.endsWith('.map') || f.startsWith('src/') || (f.endsWith('.ts') && !f.endsWith('.d.ts')))).toEqual([]);
-    const packed = JSON.parse((await run('tar', ['-xzOf', join(packDir, file!), 'package/package.json'])).stdout) as Record<string, Record<string, string> | string>;
+    const packed = JSON.parse((await run('tar', ['-xzOf', join(packDir, file!), 'package/package.json'])).stdout) as Record<
+      string,
+      Record<string, string> | string
+    >;
     expect(packed.license).toBe('Apache-2.0');
     expect(packed.bin).toEqual({ switchboard: 'bin/switchboard.js' });
     expect(Object.keys(packed.dependencies as Record<string, string>).sort()).toEqual(['@switchboard/sdk', 'commander', 'request-filtering-agent']);

@@ -62,7 +62,13 @@ const forward: Action = { kind: 'forward' };
  * call that never settles fails the test with a clear message instead of the test timeout.
  */
 const settle = (p: PromiseLike<unknown>) =>
-  Promise.race([Promise.resolve(p).then(() => 'resolved', (e: unknown) => e), new Promise((r) => setTimeout(() => r('still pending 10 s later'), 10_000))]);
+  Promise.race([
+    Promise.resolve(p).then(
+      () => 'resolved',
+      (e: unknown) => e,
+    ),
+    new Promise((r) => setTimeout(() => r('still pending 10 s later'), 10_000)),
+  ]);
 /** An abort rejects with the SDK's AbortError, whose cause is the signal's reason. */
 const expectAborted = (err: unknown, reason: unknown) => {
   expect(err).toBeInstanceOf(AbortError);
@@ -91,11 +97,11 @@ describe('retried failures', () => {
   it('keeps a caller-given Idempotency-Key on every attempt, and separate calls get separate keys', async () => {
     const { proxy, client } = await through((_s, i) => (i === 0 ? unavailable() : forward));
     const name = uniqueName('own key agent');
-    await client.agents.create({ name, model: 'gpt-4.1' }, { idempotencyKey: `mine-${name.replace(/[^a-z0-9]/gi, "")}` });
+    await client.agents.create({ name, model: 'gpt-4.1' }, { idempotencyKey: `mine-${name.replace(/[^a-z0-9]/gi, '')}` });
     await client.agents.create({ name: `${name} 2`, model: 'gpt-4.1' });
     await client.agents.create({ name: `${name} 3`, model: 'gpt-4.1' });
     const keys = agentPosts(proxy).map((s) => s.idempotencyKey);
-    const mine = `mine-${name.replace(/[^a-z0-9]/gi, "")}`;
+    const mine = `mine-${name.replace(/[^a-z0-9]/gi, '')}`;
     expect(keys.slice(0, 2)).toEqual([mine, mine]);
     expect(new Set(keys).size).toBe(3);
     expect(await countAgents(sb, name)).toBe(3);
@@ -103,9 +109,7 @@ describe('retried failures', () => {
 
   it('a connection dropped after the server created the agent (socket destroyed) is retried and replayed: exactly one agent', async () => {
     let firstStatus = 0;
-    const { proxy, client } = await through((_s, i) =>
-      i === 0 ? { kind: 'forward-then-destroy', onForwarded: (status) => (firstStatus = status) } : forward,
-    );
+    const { proxy, client } = await through((_s, i) => (i === 0 ? { kind: 'forward-then-destroy', onForwarded: (status) => (firstStatus = status) } : forward));
     const name = uniqueName('dropped agent');
     const agent = await client.agents.create({ name, model: 'gpt-4.1' });
 
@@ -320,7 +324,10 @@ describe('timeouts and cancellation', () => {
   it('a signal that is already aborted rejects with its reason and sends no request', async () => {
     const { proxy, client } = await through(() => ({ kind: 'hang' }));
     const reason = new Error('aborted before the call');
-    const call = client.agents.create({ name: uniqueName('pre-aborted'), model: 'gpt-4.1' }, { signal: AbortSignal.abort(reason), timeout: 5_000, maxRetries: 0 });
+    const call = client.agents.create(
+      { name: uniqueName('pre-aborted'), model: 'gpt-4.1' },
+      { signal: AbortSignal.abort(reason), timeout: 5_000, maxRetries: 0 },
+    );
     expectAborted(await settle(call), reason);
     expect(proxy.seen).toHaveLength(0);
   });

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-meaningless-void-operator -- a type test: `void x` uses a value only to check its type. */
 /**
  * Compiled by `npm run typecheck`, never run: the SDK's run events are a union discriminated by
  * `type`, generated from the spec's event schemas. Each `@ts-expect-error` is an access that must

@@ -165,7 +165,14 @@ describe('runners.work from the Node entry', () => {
       // Bounded: gives up after 25 s (the lease's heartbeat learns of the cancel within a third of it).
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 25_000);
-        ctx.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+        ctx.signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(t);
+            resolve();
+          },
+          { once: true },
+        );
       });
       sawAbort = ctx.signal.aborted;
       completedAfterAbort = true;

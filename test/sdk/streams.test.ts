@@ -36,7 +36,8 @@ async function scenario() {
     },
     succeed: (claim: Claim, output: JsonPayload = { ok: true }) =>
       rc.runners.complete(claim.lease.id, { fencingToken: claim.lease.fencingToken, status: 'succeeded', output }),
-    fail: (claim: Claim, error: { code: string; message: string }) => rc.runners.complete(claim.lease.id, { fencingToken: claim.lease.fencingToken, status: 'failed', error }),
+    fail: (claim: Claim, error: { code: string; message: string }) =>
+      rc.runners.complete(claim.lease.id, { fencingToken: claim.lease.fencingToken, status: 'failed', error }),
   };
   return driver;
 }
@@ -330,9 +331,14 @@ describe('runs.createAndWait', () => {
 /** The one run of an agent, once createAndWait has created it. */
 async function waitForRun(agentId: string) {
   let found: { id: string } | undefined;
-  await until(async () => {
-    found = (await sb.runs.list({ agentId })).data[0];
-    return found !== undefined;
-  }, `a run of ${agentId}`, 200, 50);
+  await until(
+    async () => {
+      found = (await sb.runs.list({ agentId })).data[0];
+      return found !== undefined;
+    },
+    `a run of ${agentId}`,
+    200,
+    50,
+  );
   return found!;
 }

@@ -52,7 +52,13 @@ describe('verifyWebhook', () => {
 
   it('accepts a plain object with mixed-case header names (and node-style array values)', () => {
     const h = signed();
-    const mixed = { 'Webhook-Id': h['webhook-id'], 'WEBHOOK-TIMESTAMP': h['webhook-timestamp'], 'webhook-Signature': [h['webhook-signature']], 'Content-Type': 'application/json', 'X-Absent': undefined };
+    const mixed = {
+      'Webhook-Id': h['webhook-id'],
+      'WEBHOOK-TIMESTAMP': h['webhook-timestamp'],
+      'webhook-Signature': [h['webhook-signature']],
+      'Content-Type': 'application/json',
+      'X-Absent': undefined,
+    };
     expect(verifyWebhook(body, mixed, secret)).toEqual(event);
   });
 
@@ -149,10 +155,18 @@ describe('triggers.invoke', () => {
     const seen: Headers[] = [];
     const fetch: typeof globalThis.fetch = async (input, init) => {
       seen.push(new Request(input, init).headers);
-      return new Response(JSON.stringify({ object: 'trigger_invocation', triggerId: 'trg_01jd4x7p2kf8q6v3b9m5t0s1ab', runId: 'run_01jd4x7p2kf8q6v3b9m5t0s1ab', duplicate: false }), {
-        status: 202,
-        headers: { 'Content-Type': 'application/json' },
-      });
+      return new Response(
+        JSON.stringify({
+          object: 'trigger_invocation',
+          triggerId: 'trg_01jd4x7p2kf8q6v3b9m5t0s1ab',
+          runId: 'run_01jd4x7p2kf8q6v3b9m5t0s1ab',
+          duplicate: false,
+        }),
+        {
+          status: 202,
+          headers: { 'Content-Type': 'application/json' },
+        },
+      );
     };
     const sb = new Switchboard({ baseUrl: 'http://127.0.0.1:9', apiKey: `sbk_${'k'.repeat(43)}`, appId: 'app_01jd4x7p2kf8q6v3b9m5t0s1ab', fetch });
     await sb.triggers.invoke('trg_01jd4x7p2kf8q6v3b9m5t0s1ab', { a: 1 }, { secret });

@@ -53,7 +53,10 @@ describe('http agent URLs and private addresses', () => {
     const agent = await newAgent(conn, { runtime: 'http', url: 'https://agents.example.com/run' });
     for (const url of REFUSED) {
       const problem = expectProblem(await call(conn, 'PATCH', `/api/v1/agents/${agent.id}`, { url }), 422, 'validation-error');
-      expect(problem.errors!.map((e) => e.pointer), url).toEqual(['/url']);
+      expect(
+        problem.errors!.map((e) => e.pointer),
+        url,
+      ).toEqual(['/url']);
       expect(problem.detail, url).toMatch(SETTING);
     }
     const runner = await newAgent(conn);

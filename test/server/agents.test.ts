@@ -34,7 +34,12 @@ async function expectInvalidTransition(res: Response, currentState: string) {
 describe('create and read', () => {
   it('creates an agent with defaults, Location and ETag', async () => {
     const name = uniqueName('defaults');
-    const res = await send('/api/v1/agents', { key, method: 'POST', body: JSON.stringify({ name, model: 'gpt-4.1' }), headers: { 'Content-Type': 'application/json' } });
+    const res = await send('/api/v1/agents', {
+      key,
+      method: 'POST',
+      body: JSON.stringify({ name, model: 'gpt-4.1' }),
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(res.status).toBe(201);
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     const agent = (await res.json()) as Agent;
@@ -85,7 +90,12 @@ describe('create and read', () => {
 
   it('requires a url for runtime http, and accepts one', async () => {
     const name = uniqueName('http no url');
-    const res = await send('/api/v1/agents', { key, method: 'POST', body: JSON.stringify({ name, model: 'gpt-4.1', runtime: 'http' }), headers: { 'Content-Type': 'application/json' } });
+    const res = await send('/api/v1/agents', {
+      key,
+      method: 'POST',
+      body: JSON.stringify({ name, model: 'gpt-4.1', runtime: 'http' }),
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(res.status).toBe(422);
     const problem = await problemOf(res);
     expect(problem.code).toBe('validation-error');
@@ -96,13 +106,23 @@ describe('create and read', () => {
     expect(ok.runtime).toBe('http');
     expect(ok.url).toBe('https://agents.example.com/run');
 
-    const notAUrl = await send('/api/v1/agents', { key, method: 'POST', body: JSON.stringify({ name, model: 'gpt-4.1', runtime: 'http', url: 'not a url' }), headers: { 'Content-Type': 'application/json' } });
+    const notAUrl = await send('/api/v1/agents', {
+      key,
+      method: 'POST',
+      body: JSON.stringify({ name, model: 'gpt-4.1', runtime: 'http', url: 'not a url' }),
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(notAUrl.status).toBe(422);
   });
 
   it('does not allow a url with runtime runner (422)', async () => {
     const name = uniqueName('runner with url');
-    const res = await send('/api/v1/agents', { key, method: 'POST', body: JSON.stringify({ name, model: 'gpt-4.1', runtime: 'runner', url: 'https://agents.example.com/run' }), headers: { 'Content-Type': 'application/json' } });
+    const res = await send('/api/v1/agents', {
+      key,
+      method: 'POST',
+      body: JSON.stringify({ name, model: 'gpt-4.1', runtime: 'runner', url: 'https://agents.example.com/run' }),
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(res.status).toBe(422);
     const problem = await problemOf(res);
     expect(problem.errors!.map((e) => e.pointer)).toContain('/url');
@@ -111,7 +131,12 @@ describe('create and read', () => {
 
   it('rejects duplicate labels and out-of-range limits', async () => {
     for (const body of [{ labels: ['a', 'a'] }, { limits: { maxAttempts: 11 } }, { limits: { maxConcurrentRuns: 0 } }, { model: '' }, { name: '' }]) {
-      const res = await send('/api/v1/agents', { key, method: 'POST', body: JSON.stringify({ name: uniqueName('bad'), model: 'gpt-4.1', ...body }), headers: { 'Content-Type': 'application/json' } });
+      const res = await send('/api/v1/agents', {
+        key,
+        method: 'POST',
+        body: JSON.stringify({ name: uniqueName('bad'), model: 'gpt-4.1', ...body }),
+        headers: { 'Content-Type': 'application/json' },
+      });
       expect(res.status, JSON.stringify(body)).toBe(422);
     }
   });
@@ -190,7 +215,13 @@ describe('versions', () => {
       expected += 1;
       expect(body!.version, JSON.stringify(change)).toBe(expected);
     }
-    for (const change of [{ name: uniqueName('same version') }, { labels: ['x'] }, { description: 'd' }, { limits: { timeoutSeconds: 10 } }, { instructions: 'v2' }]) {
+    for (const change of [
+      { name: uniqueName('same version') },
+      { labels: ['x'] },
+      { description: 'd' },
+      { limits: { timeoutSeconds: 10 } },
+      { instructions: 'v2' },
+    ]) {
       const { body } = await patch(agent.id, change);
       expect(body!.version, JSON.stringify(change)).toBe(5);
     }
@@ -201,7 +232,16 @@ describe('versions', () => {
     expect(versions.data!.pagination).toEqual({ page: 1, pageSize: 20, total: 5, totalPages: 1 });
 
     const v1 = await api.GET('/api/v1/agents/{agentId}/versions/{version}', { params: { path: { agentId: agent.id, version: 1 } } });
-    expect(v1.data).toEqual({ object: 'agent_version', agentId: agent.id, version: 1, instructions: 'v1', model: 'gpt-4.1', tools: [], config: {}, createdAt: agent.createdAt });
+    expect(v1.data).toEqual({
+      object: 'agent_version',
+      agentId: agent.id,
+      version: 1,
+      instructions: 'v1',
+      model: 'gpt-4.1',
+      tools: [],
+      config: {},
+      createdAt: agent.createdAt,
+    });
     const v2 = await api.GET('/api/v1/agents/{agentId}/versions/{version}', { params: { path: { agentId: agent.id, version: 2 } } });
     expect(v2.data).toMatchObject({ version: 2, instructions: 'v2', model: 'gpt-4.1' });
     const v5 = await api.GET('/api/v1/agents/{agentId}/versions/{version}', { params: { path: { agentId: agent.id, version: 5 } } });

@@ -18,12 +18,18 @@ const KEY_ID = /^key_[0-7][0-9a-hjkmnp-tv-z]{25}$/;
 const SECRET = /^sbk_[A-Za-z0-9_-]{43,}$/;
 const works = async (secret: string) => (await send('/api/v1/agents?pageSize=1', { key: secret })).status;
 
-const newKey = (scopes: ('read' | 'write' | 'admin')[] = ['read'], extra: { name?: string; expiresAt?: string } = {}) => createKey({ scopes, by: admin.secret, ...extra });
+const newKey = (scopes: ('read' | 'write' | 'admin')[] = ['read'], extra: { name?: string; expiresAt?: string } = {}) =>
+  createKey({ scopes, by: admin.secret, ...extra });
 
 describe('create and read', () => {
   it('shows the secret once, at creation; later reads show only the prefix', async () => {
     const name = uniqueName('ci key');
-    const res = await send('/api/v1/api-keys', { key: admin.secret, method: 'POST', body: JSON.stringify({ name, scopes: ['read', 'write'] }), headers: { 'Content-Type': 'application/json' } });
+    const res = await send('/api/v1/api-keys', {
+      key: admin.secret,
+      method: 'POST',
+      body: JSON.stringify({ name, scopes: ['read', 'write'] }),
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(res.status).toBe(201);
     const created = (await res.json()) as ApiKeyWithSecret;
     expect(created).toEqual({
@@ -81,11 +87,19 @@ describe('create and read', () => {
       [{ name, scopes: ['read'], expiresAt: new Date(Date.now() - 60_000).toISOString() }, '/expiresAt'],
       [{ name, scopes: ['read'], expiresAt: 'tomorrow' }, '/expiresAt'],
     ] as const) {
-      const res = await send('/api/v1/api-keys', { key: admin.secret, method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+      const res = await send('/api/v1/api-keys', {
+        key: admin.secret,
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { 'Content-Type': 'application/json' },
+      });
       expect(res.status, JSON.stringify(body)).toBe(422);
       const problem = await problemOf(res);
       expect(problem.code).toBe('validation-error');
-      expect(problem.errors!.map((e) => e.pointer), JSON.stringify(body)).toContain(pointer);
+      expect(
+        problem.errors!.map((e) => e.pointer),
+        JSON.stringify(body),
+      ).toContain(pointer);
     }
     const list = await api.GET('/api/v1/api-keys', { params: { query: { pageSize: 100 } } });
     expect(list.data!.data.some((k) => k.name === name)).toBe(false);
@@ -95,7 +109,12 @@ describe('create and read', () => {
     const hour = 3600_000;
     // An hour ahead, written in UTC-05:00: its text sorts before "now" in UTC, but it is in the future.
     const future = new Date(Date.now() + hour - 5 * hour).toISOString().replace('Z', '-05:00');
-    const ok = await send('/api/v1/api-keys', { key: admin.secret, method: 'POST', body: JSON.stringify({ name: uniqueName('tz future'), scopes: ['read'], expiresAt: future }), headers: { 'Content-Type': 'application/json' } });
+    const ok = await send('/api/v1/api-keys', {
+      key: admin.secret,
+      method: 'POST',
+      body: JSON.stringify({ name: uniqueName('tz future'), scopes: ['read'], expiresAt: future }),
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(ok.status).toBe(201);
     const created = (await ok.json()) as ApiKeyWithSecret;
     expect(Date.parse(created.expiresAt!)).toBe(Date.parse(future));
@@ -105,7 +124,12 @@ describe('create and read', () => {
     // An hour ago, written in UTC+05:00: its text sorts after "now" in UTC, but it is in the past.
     const name = uniqueName('tz past');
     const past = new Date(Date.now() - hour + 5 * hour).toISOString().replace('Z', '+05:00');
-    const rejected = await send('/api/v1/api-keys', { key: admin.secret, method: 'POST', body: JSON.stringify({ name, scopes: ['read'], expiresAt: past }), headers: { 'Content-Type': 'application/json' } });
+    const rejected = await send('/api/v1/api-keys', {
+      key: admin.secret,
+      method: 'POST',
+      body: JSON.stringify({ name, scopes: ['read'], expiresAt: past }),
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(rejected.status).toBe(422);
     expect((await problemOf(rejected)).errors!.map((e) => e.pointer)).toContain('/expiresAt');
     const list = await api.GET('/api/v1/api-keys', { params: { query: { pageSize: 100 } } });
@@ -113,16 +137,31 @@ describe('create and read', () => {
   });
 
   it('answers creation and rotation with the ETag of the key itself, usable in If-Match', async () => {
-    const res = await send('/api/v1/api-keys', { key: admin.secret, method: 'POST', body: JSON.stringify({ name: uniqueName('etag'), scopes: ['read'] }), headers: { 'Content-Type': 'application/json' } });
+    const res = await send('/api/v1/api-keys', {
+      key: admin.secret,
+      method: 'POST',
+      body: JSON.stringify({ name: uniqueName('etag'), scopes: ['read'] }),
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(res.status).toBe(201);
     const created = (await res.json()) as ApiKeyWithSecret;
     const path = `/api/v1/api-keys/${created.id}`;
     const current = (await send(path, { key: admin.secret })).headers.get('etag');
     expect(res.headers.get('etag')).toBe(current);
-    const renamed = await send(path, { key: admin.secret, method: 'PATCH', body: JSON.stringify({ name: 'renamed' }), headers: { 'Content-Type': 'application/merge-patch+json', 'If-Match': res.headers.get('etag')! } });
+    const renamed = await send(path, {
+      key: admin.secret,
+      method: 'PATCH',
+      body: JSON.stringify({ name: 'renamed' }),
+      headers: { 'Content-Type': 'application/merge-patch+json', 'If-Match': res.headers.get('etag')! },
+    });
     expect(renamed.status).toBe(200);
 
-    const rotated = await send(`${path}/rotate`, { key: admin.secret, method: 'POST', body: JSON.stringify({ gracePeriodSeconds: 0 }), headers: { 'Content-Type': 'application/json' } });
+    const rotated = await send(`${path}/rotate`, {
+      key: admin.secret,
+      method: 'POST',
+      body: JSON.stringify({ gracePeriodSeconds: 0 }),
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(rotated.status).toBe(200);
     expect(rotated.headers.get('etag')).toBe((await send(path, { key: admin.secret })).headers.get('etag'));
   });
@@ -149,7 +188,12 @@ describe('create and read', () => {
 describe('update', () => {
   it('changes name and scopes by merge patch, leaving the other alone', async () => {
     const k = await newKey(['read', 'write'], { name: 'original' });
-    const renamed = await send(`/api/v1/api-keys/${k.id}`, { key: admin.secret, method: 'PATCH', body: JSON.stringify({ name: 'renamed' }), headers: { 'Content-Type': 'application/merge-patch+json' } });
+    const renamed = await send(`/api/v1/api-keys/${k.id}`, {
+      key: admin.secret,
+      method: 'PATCH',
+      body: JSON.stringify({ name: 'renamed' }),
+      headers: { 'Content-Type': 'application/merge-patch+json' },
+    });
     expect(renamed.status).toBe(200);
     expect(await renamed.json()).toMatchObject({ name: 'renamed', scopes: ['read', 'write'] });
 
@@ -160,14 +204,24 @@ describe('update', () => {
 
     // The new scopes apply at once, and the secret is unchanged.
     expect(await works(k.secret)).toBe(200);
-    const write = await send('/api/v1/agents', { key: k.secret, method: 'POST', body: JSON.stringify({ name: 'x', model: 'gpt-4.1' }), headers: { 'Content-Type': 'application/json' } });
+    const write = await send('/api/v1/agents', {
+      key: k.secret,
+      method: 'POST',
+      body: JSON.stringify({ name: 'x', model: 'gpt-4.1' }),
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(write.status).toBe(403);
   });
 
   it('rejects an invalid patch', async () => {
     const k = await newKey();
     for (const body of [{}, { scopes: [] }, { scopes: null }, { name: null }, { secret: 'sbk_x' }, { status: 'revoked' }]) {
-      const res = await send(`/api/v1/api-keys/${k.id}`, { key: admin.secret, method: 'PATCH', body: JSON.stringify(body), headers: { 'Content-Type': 'application/merge-patch+json' } });
+      const res = await send(`/api/v1/api-keys/${k.id}`, {
+        key: admin.secret,
+        method: 'PATCH',
+        body: JSON.stringify(body),
+        headers: { 'Content-Type': 'application/merge-patch+json' },
+      });
       expect(res.status, JSON.stringify(body)).toBe(422);
     }
     const got = await api.GET('/api/v1/api-keys/{apiKeyId}', { params: { path: { apiKeyId: k.id } } });
@@ -197,7 +251,12 @@ describe('revoke', () => {
   it('a revoked key cannot be rotated back to life (409)', async () => {
     const k = await newKey();
     expect((await api.POST('/api/v1/api-keys/{apiKeyId}/revoke', { params: { path: { apiKeyId: k.id } } })).response.status).toBe(200);
-    const res = await send(`/api/v1/api-keys/${k.id}/rotate`, { key: admin.secret, method: 'POST', body: JSON.stringify({ gracePeriodSeconds: 0 }), headers: { 'Content-Type': 'application/json' } });
+    const res = await send(`/api/v1/api-keys/${k.id}/rotate`, {
+      key: admin.secret,
+      method: 'POST',
+      body: JSON.stringify({ gracePeriodSeconds: 0 }),
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(res.status).toBe(409);
     const problem = await problemOf(res);
     expect(problem.code).toBe('invalid-transition');
@@ -274,7 +333,12 @@ describe('rotate', () => {
   it('rejects a grace period out of range', async () => {
     const k = await newKey();
     for (const gracePeriodSeconds of [-1, 604_801, 1.5, '60']) {
-      const res = await send(`/api/v1/api-keys/${k.id}/rotate`, { key: admin.secret, method: 'POST', body: JSON.stringify({ gracePeriodSeconds }), headers: { 'Content-Type': 'application/json' } });
+      const res = await send(`/api/v1/api-keys/${k.id}/rotate`, {
+        key: admin.secret,
+        method: 'POST',
+        body: JSON.stringify({ gracePeriodSeconds }),
+        headers: { 'Content-Type': 'application/json' },
+      });
       expect(res.status, String(gracePeriodSeconds)).toBe(422);
     }
     expect(await works(k.secret)).toBe(200);

@@ -19,7 +19,14 @@ describe('applications', () => {
     const res = await send('/api/v1/applications', { key, method: 'POST', ...json({ name, description: 'first' }) });
     expect(res.status).toBe(201);
     const app = (await res.json()) as Application;
-    expect(app).toEqual({ id: expect.stringMatching(APP_ID), object: 'application', name, description: 'first', createdAt: expect.any(String), updatedAt: expect.any(String) });
+    expect(app).toEqual({
+      id: expect.stringMatching(APP_ID),
+      object: 'application',
+      name,
+      description: 'first',
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
+    });
     expect(res.headers.get('location')).toBe(`/api/v1/applications/${app.id}`);
     expect(res.headers.get('etag')).toBeTruthy();
 

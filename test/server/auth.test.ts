@@ -80,7 +80,12 @@ describe('authentication', () => {
 
   it('answers 401 on writes too, before looking at the body, and changes nothing', async () => {
     const name = uniqueName('unauth');
-    const res = await send('/api/v1/agents', { key: `sbk_${'B'.repeat(43)}`, method: 'POST', body: JSON.stringify({ name, model: 'gpt-4.1' }), headers: { 'Content-Type': 'application/json' } });
+    const res = await send('/api/v1/agents', {
+      key: `sbk_${'B'.repeat(43)}`,
+      method: 'POST',
+      body: JSON.stringify({ name, model: 'gpt-4.1' }),
+      headers: { 'Content-Type': 'application/json' },
+    });
     await unauthorizedBody(res, '/api/v1/agents');
     const invalid = await send('/api/v1/agents', { key: null, method: 'POST', body: '{', headers: { 'Content-Type': 'application/json' } });
     expect(invalid.status).toBe(401);
@@ -115,8 +120,18 @@ describe('scopes', () => {
 
     const name = uniqueName('readonly');
     const attempts = [
-      await send('/api/v1/agents', { key: reader.secret, method: 'POST', body: JSON.stringify({ name, model: 'gpt-4.1' }), headers: { 'Content-Type': 'application/json' } }),
-      await send(`/api/v1/agents/${agent.id}`, { key: reader.secret, method: 'PATCH', body: JSON.stringify({ name }), headers: { 'Content-Type': 'application/json' } }),
+      await send('/api/v1/agents', {
+        key: reader.secret,
+        method: 'POST',
+        body: JSON.stringify({ name, model: 'gpt-4.1' }),
+        headers: { 'Content-Type': 'application/json' },
+      }),
+      await send(`/api/v1/agents/${agent.id}`, {
+        key: reader.secret,
+        method: 'PATCH',
+        body: JSON.stringify({ name }),
+        headers: { 'Content-Type': 'application/json' },
+      }),
       await send(`/api/v1/agents/${agent.id}/pause`, { key: reader.secret, method: 'POST' }),
       await send(`/api/v1/agents/${agent.id}`, { key: reader.secret, method: 'DELETE' }),
     ];

@@ -29,7 +29,7 @@ async function receiver(): Promise<{ url: string; connections: () => number; bod
 
 async function finished(sb: Switchboard, runId: string) {
   for await (const event of sb.runs.stream(runId)) {
-    if (event.type === 'status' && ['succeeded', 'failed', 'cancelled', 'timed_out', 'expired'].includes(String(event.data.status))) break;
+    if (event.type === 'status' && ['succeeded', 'failed', 'cancelled', 'timed_out', 'expired'].includes(event.data.status)) break;
   }
   return sb.runs.get(runId);
 }
@@ -65,28 +65,33 @@ describe.each([
     expect(done.error?.code).toBe('unsupported_model');
   });
 
-  it(allowed ? 'POSTs the input to an http agent on loopback and records the answer' : 'refuses an http agent on loopback when it is created, naming the setting', async () => {
-    const target = await receiver();
-    try {
-      if (!allowed) {
-        // The runner's connect-time refusal is tried in test/sdk/runner.test.ts, with a runner stricter than its server.
-        const refused = await sb.agents.create({ name: 'http', model: 'remote', runtime: 'http', url: target.url }).catch((err: unknown) => err);
-        expect(refused).toBeInstanceOf(SwitchboardError);
-        expect((refused as SwitchboardError).status).toBe(422);
-        expect((refused as SwitchboardError).message).toContain('RUNNER_ALLOW_PRIVATE_ADDRESSES');
-        expect(target.connections()).toBe(0);
-        return;
+  it(
+    allowed
+      ? 'POSTs the input to an http agent on loopback and records the answer'
+      : 'refuses an http agent on loopback when it is created, naming the setting',
+    async () => {
+      const target = await receiver();
+      try {
+        if (!allowed) {
+          // The runner's connect-time refusal is tried in test/sdk/runner.test.ts, with a runner stricter than its server.
+          const refused = await sb.agents.create({ name: 'http', model: 'remote', runtime: 'http', url: target.url }).catch((err: unknown) => err);
+          expect(refused).toBeInstanceOf(SwitchboardError);
+          expect((refused as SwitchboardError).status).toBe(422);
+          expect((refused as SwitchboardError).message).toContain('RUNNER_ALLOW_PRIVATE_ADDRESSES');
+          expect(target.connections()).toBe(0);
+          return;
+        }
+        const agent = await sb.agents.create({ name: 'http', model: 'remote', runtime: 'http', url: target.url });
+        const run = await sb.runs.create({ agentId: agent.id, input: { city: 'Paris' } });
+        const done = await finished(sb, run.id);
+        expect(done.status).toBe('succeeded');
+        expect(done.output).toEqual({ answer: 42, runId: run.id });
+        expect(target.bodies).toEqual([{ city: 'Paris' }]);
+      } finally {
+        await target.close();
       }
-      const agent = await sb.agents.create({ name: 'http', model: 'remote', runtime: 'http', url: target.url });
-      const run = await sb.runs.create({ agentId: agent.id, input: { city: 'Paris' } });
-      const done = await finished(sb, run.id);
-      expect(done.status).toBe('succeeded');
-      expect(done.output).toEqual({ answer: 42, runId: run.id });
-      expect(target.bodies).toEqual([{ city: 'Paris' }]);
-    } finally {
-      await target.close();
-    }
-  });
+    },
+  );
 
   it('marks a non-2xx answer as http_error', async () => {
     if (!allowed) return;
@@ -118,7 +123,7 @@ describe('the switchboard runner command', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     try {
       const done = await finished(sb, run.id);
       expect(done.status).toBe('succeeded');
@@ -135,7 +140,7 @@ describe('the switchboard runner command', () => {
   it('explains what it needs when given no credential', async () => {
     const child = spawn(process.execPath, [CLI, 'runner'], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     expect(await new Promise((r) => child.once('exit', r))).not.toBe(0);
     expect(stderr).toContain('Give --api-key to register a runner');
   });

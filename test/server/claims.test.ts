@@ -30,8 +30,7 @@ const rc = (runner: { token: string }) => runnerConn(inject('auditUrl'), runner)
 /** Long polls go straight to the server, not through the proxy. */
 const direct = (runner: { token: string }) => runnerConn(inject('serverUrl'), runner);
 
-const done = (c: Claim, runner: { token: string }) =>
-  complete(rc(runner), c.lease.id, { fencingToken: c.lease.fencingToken, status: 'succeeded', output: {} });
+const done = (c: Claim, runner: { token: string }) => complete(rc(runner), c.lease.id, { fencingToken: c.lease.fencingToken, status: 'succeeded', output: {} });
 
 describe('which runs a runner may claim', () => {
   it('an agent with labels is claimed only by a runner that has all of them', async () => {
@@ -78,7 +77,12 @@ describe('which runs a runner may claim', () => {
 
   it('the claim carries the run, the agent version it records and the lease', async () => {
     const l = label();
-    const agent = await newAgent(app, { labels: [l], instructions: 'v1', tools: [{ name: 'lookup', description: 'Look up', inputSchema: { type: 'object' } }], config: { t: 1 } });
+    const agent = await newAgent(app, {
+      labels: [l],
+      instructions: 'v1',
+      tools: [{ name: 'lookup', description: 'Look up', inputSchema: { type: 'object' } }],
+      config: { t: 1 },
+    });
     const run = await newRun(app, agent.id, { input: { q: 1 } });
     // The agent changes after the run was created: the claim still hands out version 1.
     expect((await call(app, 'PATCH', `/api/v1/agents/${agent.id}`, { instructions: 'v2' })).body.version).toBe(2);
@@ -183,7 +187,10 @@ describe('order and waiting', () => {
     expect((await claimReq(rc(r1), r1.id)).status).toBe(204);
     expect((await getRun(app, second.id)).status).toBe('queued');
     // Waiting for a human still counts as running.
-    const w = await call(rc(r1), 'POST', `/api/v1/leases/${c1.lease.id}/wait`, { fencingToken: 1, requiredAction: { type: 'input', message: 'More?', data: {} } });
+    const w = await call(rc(r1), 'POST', `/api/v1/leases/${c1.lease.id}/wait`, {
+      fencingToken: 1,
+      requiredAction: { type: 'input', message: 'More?', data: {} },
+    });
     expect(w.status).toBe(200);
     expect((await claimReq(rc(r2), r2.id)).status).toBe(204);
     expect((await call(app, 'POST', `/api/v1/runs/${first.id}/resume`, { input: {} })).status).toBe(200);

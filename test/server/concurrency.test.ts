@@ -18,7 +18,12 @@ const N = 8;
 const tally = (statuses: number[]) => statuses.reduce<Record<number, number>>((acc, s) => ({ ...acc, [s]: (acc[s] ?? 0) + 1 }), {});
 
 function patch(id: string, body: unknown, ifMatch?: string) {
-  return send(`/api/v1/agents/${id}`, { key, method: 'PATCH', body: JSON.stringify(body), headers: { 'Content-Type': 'application/merge-patch+json', ...(ifMatch ? { 'If-Match': ifMatch } : {}) } });
+  return send(`/api/v1/agents/${id}`, {
+    key,
+    method: 'PATCH',
+    body: JSON.stringify(body),
+    headers: { 'Content-Type': 'application/merge-patch+json', ...(ifMatch ? { 'If-Match': ifMatch } : {}) },
+  });
 }
 
 describe('concurrent writes', () => {
@@ -39,7 +44,10 @@ describe('concurrent writes', () => {
   it('of content changes without If-Match, none fails and every accepted change is its own version', async () => {
     const agent = await createAgent(api, { instructions: 'v1' });
     const statuses = (await Promise.all(Array.from({ length: N }, (_, i) => patch(agent.id, { instructions: `change ${i}` })))).map((r) => r.status);
-    expect(statuses.every((s) => s === 200 || s === 409), JSON.stringify(tally(statuses))).toBe(true);
+    expect(
+      statuses.every((s) => s === 200 || s === 409),
+      JSON.stringify(tally(statuses)),
+    ).toBe(true);
 
     const accepted = statuses.filter((s) => s === 200).length;
     expect(accepted).toBeGreaterThanOrEqual(1);
@@ -53,7 +61,9 @@ describe('concurrent writes', () => {
 
   it('of the same state transition, exactly one succeeds and the others get 409', async () => {
     const agent = await createAgent(api);
-    const statuses = (await Promise.all(Array.from({ length: N }, () => send(`/api/v1/agents/${agent.id}/pause`, { key, method: 'POST' })))).map((r) => r.status);
+    const statuses = (await Promise.all(Array.from({ length: N }, () => send(`/api/v1/agents/${agent.id}/pause`, { key, method: 'POST' })))).map(
+      (r) => r.status,
+    );
     expect(tally(statuses)).toEqual({ 200: 1, 409: N - 1 });
   });
 

@@ -15,7 +15,12 @@ beforeAll(async () => {
 });
 
 const createRun = (inputText: string) =>
-  send('/api/v1/runs', { key, method: 'POST', headers: { 'Content-Type': 'application/json' }, body: `{"agentId":"${agent.id}","input":{"doc":${inputText}}}` });
+  send('/api/v1/runs', {
+    key,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: `{"agentId":"${agent.id}","input":{"doc":${inputText}}}`,
+  });
 
 // Found by the fuzz suite: JSON.parse accepts nesting that JSON.stringify then overflows the stack on (a 500).
 describe('deeply nested request bodies', () => {

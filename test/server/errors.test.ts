@@ -43,7 +43,10 @@ describe('unknown routes and methods', () => {
   it('answers a wrong method with 405 and an Allow header listing the methods of the route', async () => {
     const collection = await send('/api/v1/agents', { method: 'PUT', key, ...json({}) });
     const body = await problem(collection, 405, 'method-not-allowed', '/api/v1/agents');
-    const allowed = collection.headers.get('allow')!.split(',').map((m) => m.trim());
+    const allowed = collection.headers
+      .get('allow')!
+      .split(',')
+      .map((m) => m.trim());
     expect(allowed).toEqual(expect.arrayContaining(['GET', 'POST']));
     expect(allowed).not.toContain('PUT');
     expect(allowed).not.toContain('DELETE');
@@ -51,13 +54,21 @@ describe('unknown routes and methods', () => {
 
     const item = await send(`/api/v1/agents/${absentId('agent')}`, { method: 'POST', key, ...json({}) });
     await problem(item, 405, 'method-not-allowed', `/api/v1/agents/${absentId('agent')}`);
-    const itemAllowed = item.headers.get('allow')!.split(',').map((m) => m.trim());
+    const itemAllowed = item.headers
+      .get('allow')!
+      .split(',')
+      .map((m) => m.trim());
     expect(itemAllowed).toEqual(expect.arrayContaining(['GET', 'PATCH', 'DELETE']));
     expect(itemAllowed).not.toContain('POST');
 
     const action = await send(`/api/v1/agents/${absentId('agent')}/pause`, { method: 'GET', key });
     await problem(action, 405, 'method-not-allowed', `/api/v1/agents/${absentId('agent')}/pause`);
-    expect(action.headers.get('allow')!.split(',').map((m) => m.trim())).toContain('POST');
+    expect(
+      action.headers
+        .get('allow')!
+        .split(',')
+        .map((m) => m.trim()),
+    ).toContain('POST');
   });
 });
 
@@ -69,20 +80,40 @@ describe('request bodies', () => {
     expect((await agentsMatching(api, name)).pagination.total).toBe(0);
 
     const agent = await createAgent(api);
-    const patch = await send(`/api/v1/agents/${agent.id}`, { method: 'PATCH', key, body: '{"name": }', headers: { 'Content-Type': 'application/merge-patch+json' } });
+    const patch = await send(`/api/v1/agents/${agent.id}`, {
+      method: 'PATCH',
+      key,
+      body: '{"name": }',
+      headers: { 'Content-Type': 'application/merge-patch+json' },
+    });
     await problem(patch, 400, 'invalid-json', `/api/v1/agents/${agent.id}`);
   });
 
   it('rejects a Content-Type the operation does not accept with 415 and creates nothing', async () => {
     const name = uniqueName('badtype');
-    const text = await send('/api/v1/agents', { method: 'POST', key, body: JSON.stringify({ name, model: 'gpt-4.1' }), headers: { 'Content-Type': 'text/plain' } });
+    const text = await send('/api/v1/agents', {
+      method: 'POST',
+      key,
+      body: JSON.stringify({ name, model: 'gpt-4.1' }),
+      headers: { 'Content-Type': 'text/plain' },
+    });
     await problem(text, 415, 'unsupported-media-type', '/api/v1/agents');
 
     // A merge patch is only accepted where the operation is a PATCH.
-    const merge = await send('/api/v1/agents', { method: 'POST', key, body: JSON.stringify({ name, model: 'gpt-4.1' }), headers: { 'Content-Type': 'application/merge-patch+json' } });
+    const merge = await send('/api/v1/agents', {
+      method: 'POST',
+      key,
+      body: JSON.stringify({ name, model: 'gpt-4.1' }),
+      headers: { 'Content-Type': 'application/merge-patch+json' },
+    });
     await problem(merge, 415, 'unsupported-media-type', '/api/v1/agents');
 
-    const latin1 = await send('/api/v1/agents', { method: 'POST', key, body: JSON.stringify({ name, model: 'gpt-4.1' }), headers: { 'Content-Type': 'application/json; charset=iso-8859-1' } });
+    const latin1 = await send('/api/v1/agents', {
+      method: 'POST',
+      key,
+      body: JSON.stringify({ name, model: 'gpt-4.1' }),
+      headers: { 'Content-Type': 'application/json; charset=iso-8859-1' },
+    });
     await problem(latin1, 415, 'unsupported-media-type', '/api/v1/agents');
     expect((await agentsMatching(api, name)).pagination.total).toBe(0);
 
@@ -92,7 +123,12 @@ describe('request bodies', () => {
   });
 
   it('accepts an explicit UTF-8 charset', async () => {
-    const res = await send('/api/v1/agents', { method: 'POST', key, body: JSON.stringify({ name: uniqueName('utf8 ✓'), model: 'gpt-4.1' }), headers: { 'Content-Type': 'application/json; charset=utf-8' } });
+    const res = await send('/api/v1/agents', {
+      method: 'POST',
+      key,
+      body: JSON.stringify({ name: uniqueName('utf8 ✓'), model: 'gpt-4.1' }),
+      headers: { 'Content-Type': 'application/json; charset=utf-8' },
+    });
     expect(res.status).toBe(201);
   });
 
@@ -139,7 +175,13 @@ describe('request bodies', () => {
     const res = await send('/api/v1/agents', {
       method: 'POST',
       key,
-      ...json({ name: uniqueName('nested'), model: 'gpt-4.1', limits: { timeoutSeconds: 0 }, tools: [{ name: 'ok' }, { name: 'not a valid name!' }], config: 'nope' }),
+      ...json({
+        name: uniqueName('nested'),
+        model: 'gpt-4.1',
+        limits: { timeoutSeconds: 0 },
+        tools: [{ name: 'ok' }, { name: 'not a valid name!' }],
+        config: 'nope',
+      }),
     });
     const body = await problem(res, 422, 'validation-error', '/api/v1/agents');
     expect(body.errors!.map((e) => e.pointer)).toEqual(expect.arrayContaining(['/limits/timeoutSeconds', '/tools/1/name', '/config']));
@@ -206,7 +248,9 @@ describe('parameters', () => {
       expect(body.errors!.map((e) => e.parameter)).toContain('agentId');
     }
     const badVersion = await send(`/api/v1/agents/${absentId('agent')}/versions/0`, { key });
-    expect((await problem(badVersion, 422, 'validation-error', `/api/v1/agents/${absentId('agent')}/versions/0`)).errors!.map((e) => e.parameter)).toContain('version');
+    expect((await problem(badVersion, 422, 'validation-error', `/api/v1/agents/${absentId('agent')}/versions/0`)).errors!.map((e) => e.parameter)).toContain(
+      'version',
+    );
 
     const absent = await send(`/api/v1/agents/${absentId('agent')}`, { key });
     await problem(absent, 404, 'not-found', `/api/v1/agents/${absentId('agent')}`);
@@ -224,13 +268,31 @@ describe('parameters', () => {
 
     const agent = await createAgent(api);
     const ifMatch = await send(`/api/v1/agents/${agent.id}`, { method: 'PATCH', key, ...json({ name: 'x' }, { 'If-Match': 'not-quoted' }) });
-    expect((await problem(ifMatch, 422, 'validation-error', `/api/v1/agents/${agent.id}`)).errors!.map((e) => e.parameter?.toLowerCase())).toContain('if-match');
+    expect((await problem(ifMatch, 422, 'validation-error', `/api/v1/agents/${agent.id}`)).errors!.map((e) => e.parameter?.toLowerCase())).toContain(
+      'if-match',
+    );
   });
 });
 
 describe('problem type pages', () => {
   it('serves every problem type the API answers with as a 200 HTML page', async () => {
-    const codes = ['validation-error', 'not-found', 'unauthorized', 'forbidden', 'method-not-allowed', 'invalid-json', 'payload-too-large', 'unsupported-media-type', 'precondition-failed', 'invalid-transition', 'idempotency-key-reused', 'idempotency-in-flight', 'rate-limited', 'conflict', 'internal-error'];
+    const codes = [
+      'validation-error',
+      'not-found',
+      'unauthorized',
+      'forbidden',
+      'method-not-allowed',
+      'invalid-json',
+      'payload-too-large',
+      'unsupported-media-type',
+      'precondition-failed',
+      'invalid-transition',
+      'idempotency-key-reused',
+      'idempotency-in-flight',
+      'rate-limited',
+      'conflict',
+      'internal-error',
+    ];
     for (const code of codes) {
       const res = await fetch(`${serverUrl()}/api/problems/${code}`);
       expect(res.status, code).toBe(200);

@@ -21,7 +21,12 @@ async function etagOf(path: string) {
 }
 
 function patch(path: string, body: unknown, ifMatch?: string) {
-  return send(path, { key, method: 'PATCH', body: JSON.stringify(body), headers: { 'Content-Type': 'application/merge-patch+json', ...(ifMatch ? { 'If-Match': ifMatch } : {}) } });
+  return send(path, {
+    key,
+    method: 'PATCH',
+    body: JSON.stringify(body),
+    headers: { 'Content-Type': 'application/merge-patch+json', ...(ifMatch ? { 'If-Match': ifMatch } : {}) },
+  });
 }
 
 const del = (path: string, ifMatch?: string) => send(path, { key, method: 'DELETE', headers: ifMatch ? { 'If-Match': ifMatch } : {} });

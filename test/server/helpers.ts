@@ -12,13 +12,23 @@ export const REQUEST_ID = /^req_[0-7][0-9a-hjkmnp-tv-z]{25}$/;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A token that is safe in names, labels and `q` filters, and unique across parallel files. */
-export const token = () => uniqueName('t').replace(/[^a-z0-9]/gi, '').toLowerCase();
+export const token = () =>
+  uniqueName('t')
+    .replace(/[^a-z0-9]/gi, '')
+    .toLowerCase();
 
 /** A well-formed TypeID that names nothing. */
 export const absentId = (prefix: 'agent' | 'app' | 'key') => `${prefix}_01jd4x7p2kf8q6v3b9m5t0s1ab`;
 
 /** The bootstrap key's budget (120 writes a minute) is shared by every file: spend it only on keys. */
-export async function createKey(options: { scopes: Scope[]; by?: string; appId?: string; expiresAt?: string; name?: string; baseUrl?: string }): Promise<ApiKeyWithSecret> {
+export async function createKey(options: {
+  scopes: Scope[];
+  by?: string;
+  appId?: string;
+  expiresAt?: string;
+  name?: string;
+  baseUrl?: string;
+}): Promise<ApiKeyWithSecret> {
   const api = rawClient({ key: options.by, baseUrl: options.baseUrl, headers: options.appId ? { 'X-App-Id': options.appId } : {} });
   const { data, error, response } = await api.POST('/api/v1/api-keys', {
     body: { name: options.name ?? uniqueName('key'), scopes: options.scopes, ...(options.expiresAt ? { expiresAt: options.expiresAt } : {}) } as never,

@@ -44,11 +44,14 @@ function exchange(chunks: (string | Buffer)[], options: { pauseMs?: number; wait
     socket.on('data', (d) => received.push(d));
     socket.on('close', () => finish(true));
     socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? finish(true) : reject(err)));
-    socket.once('connect', async () => {
+    const writeChunks = async () => {
       for (const [i, chunk] of chunks.entries()) {
         if (i > 0 && pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
         if (!socket.destroyed) socket.write(chunk);
       }
+    };
+    socket.once('connect', () => {
+      writeChunks().catch(reject);
     });
   });
 }
@@ -116,7 +119,9 @@ describe('slow clients', () => {
   });
 
   it('cuts a client whose body does not arrive in time, with a 408 problem', async () => {
-    const x = await exchange(['POST /api/v1/agents HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"na'], { waitMs: 3000 });
+    const x = await exchange(['POST /api/v1/agents HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"na'], {
+      waitMs: 3000,
+    });
     lastProblem(x, 408, 'request-timeout');
     expect(x.ms).toBeLessThan(REQUEST_TIMEOUT_MS + 1000);
   });

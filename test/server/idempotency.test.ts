@@ -65,7 +65,12 @@ describe('Idempotency-Key on POST /api/v1/agents', () => {
   it('treats the same key on another route as reuse', async () => {
     const k = randomUUID();
     expect((await createWithKey(k, { name: uniqueName('route'), model: 'gpt-4.1' })).status).toBe(201);
-    const res = await send('/api/v1/applications', { key, method: 'POST', body: JSON.stringify({ name: uniqueName('route app') }), headers: { 'Content-Type': 'application/json', 'Idempotency-Key': k } });
+    const res = await send('/api/v1/applications', {
+      key,
+      method: 'POST',
+      body: JSON.stringify({ name: uniqueName('route app') }),
+      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': k },
+    });
     expect(res.status).toBe(422);
     expect((await problemOf(res)).code).toBe('idempotency-key-reused');
   });
@@ -185,7 +190,10 @@ describe('Idempotency-Key on POST /api/v1/agents', () => {
       }),
     );
     const statuses = responses.map((r) => r.status);
-    expect(statuses.every((s) => s === 201), JSON.stringify(statuses)).toBe(true);
+    expect(
+      statuses.every((s) => s === 201),
+      JSON.stringify(statuses),
+    ).toBe(true);
 
     const originals = responses.filter((r) => r.status === 201 && r.replayed === null);
     expect(originals).toHaveLength(1);
@@ -255,7 +263,8 @@ function recordsDb() {
     : knexFactory({ client: 'better-sqlite3', connection: { filename: url }, useNullAsDefault: true });
 }
 
-const keyRecord = (db: knexFactory.Knex, idempotencyKey: string) => db('idempotency_keys').where({ key_hash: createHash('sha256').update(idempotencyKey).digest('hex') });
+const keyRecord = (db: knexFactory.Knex, idempotencyKey: string) =>
+  db('idempotency_keys').where({ key_hash: createHash('sha256').update(idempotencyKey).digest('hex') });
 
 describe('Idempotency-Key records sealed by an earlier release', () => {
   // Earlier releases derived the sealing key with HKDF and wrote no version prefix; their records live 24 hours.
@@ -280,7 +289,11 @@ describe('Idempotency-Key records sealed by an earlier release', () => {
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', Buffer.from(hkdfSync('sha256', k, row.application_id, 'switchboard idempotent response', 32)), iv);
       const sealed = Buffer.concat([cipher.update(stored), cipher.final()]);
-      expect(await keyRecord(db, k).clone().update({ response_sealed: Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64') })).toBe(1);
+      expect(
+        await keyRecord(db, k)
+          .clone()
+          .update({ response_sealed: Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64') }),
+      ).toBe(1);
 
       const replay = await createWithKey(k, body);
       expect(replay.status).toBe(201);
@@ -304,7 +317,8 @@ describe('Idempotency-Key records left in flight by an earlier release', () => {
       const first = await createWithKey(k, body);
       expect(first.status).toBe(201);
       const record = keyRecord(db, k);
-      const inFlight = (lockedUntil: string) => record.clone().update({ state: 'in_flight', response_sealed: null, response_status: null, locked_until: lockedUntil });
+      const inFlight = (lockedUntil: string) =>
+        record.clone().update({ state: 'in_flight', response_sealed: null, response_status: null, locked_until: lockedUntil });
 
       expect(await inFlight(new Date(Date.now() + 60_000).toISOString())).toBe(1);
       const held = await createWithKey(k, body);

@@ -156,7 +156,14 @@ describe('lease expiry and re-queue', () => {
       await server.reapNow();
       const hb = await heartbeat(s.c1, c.lease.id, 1);
       expect(hb.status).toBe(200);
-      expect(hb.body.lease).toMatchObject({ id: c.lease.id, fencingToken: 1, runId: run.id, runnerId: s.r1.id, expiresAt: iso(fakeNow + LEASE_MS), updatedAt: iso(fakeNow) });
+      expect(hb.body.lease).toMatchObject({
+        id: c.lease.id,
+        fencingToken: 1,
+        runId: run.id,
+        runnerId: s.r1.id,
+        expiresAt: iso(fakeNow + LEASE_MS),
+        updatedAt: iso(fakeNow),
+      });
       expect(hb.body.lease.createdAt).toBe(c.lease.createdAt);
       expect(hb.body.run).toMatchObject({ id: run.id, status: 'running', attempt: 1 });
     }

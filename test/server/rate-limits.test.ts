@@ -34,7 +34,14 @@ function call(path: string, options: { key?: string | null; method?: string; bod
   }
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port: url.port, path: url.pathname + url.search, method: options.method ?? 'GET', headers, ...(options.from ? { localAddress: options.from } : {}) },
+      {
+        host: '127.0.0.1',
+        port: url.port,
+        path: url.pathname + url.search,
+        method: options.method ?? 'GET',
+        headers,
+        ...(options.from ? { localAddress: options.from } : {}),
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -11,7 +11,16 @@ export type Lease = components['schemas']['Lease'];
 export type Runner = components['schemas']['Runner'];
 export type RunnerWithToken = components['schemas']['RunnerWithToken'];
 export type Agent = components['schemas']['Agent'];
-export type Problem = { type: string; title: string; status: number; detail: string; instance: string; code: string; requestId: string; errors?: { pointer?: string; detail: string }[] };
+export type Problem = {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance: string;
+  code: string;
+  requestId: string;
+  errors?: { pointer?: string; detail: string }[];
+};
 
 export const RUN_ID = /^run_[0-7][0-9a-hjkmnp-tv-z]{25}$/;
 export const EVT_ID = /^evt_[0-7][0-9a-hjkmnp-tv-z]{25}$/;
@@ -87,7 +96,8 @@ export async function newRunner(conn: Conn, labels: string[] = [], name = unique
   return r.body;
 }
 
-export const createRunReq = (conn: Conn, body: Record<string, unknown>, headers: Record<string, string> = {}) => call<Run>(conn, 'POST', '/api/v1/runs', body, headers);
+export const createRunReq = (conn: Conn, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+  call<Run>(conn, 'POST', '/api/v1/runs', body, headers);
 
 export async function newRun(conn: Conn, agentId: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Run> {
   const r = await createRunReq(conn, { agentId, ...extra }, headers);
@@ -110,7 +120,11 @@ export async function runEvents(conn: Conn, runId: string): Promise<RunEvent[]> 
   const out: RunEvent[] = [];
   let after = 0;
   for (;;) {
-    const r = await call<{ data: RunEvent[]; hasMore: boolean; nextAfter: number | null }>(conn, 'GET', `/api/v1/runs/${runId}/events?after=${after}&limit=1000`);
+    const r = await call<{ data: RunEvent[]; hasMore: boolean; nextAfter: number | null }>(
+      conn,
+      'GET',
+      `/api/v1/runs/${runId}/events?after=${after}&limit=1000`,
+    );
     expect(r.status).toBe(200);
     out.push(...r.body.data);
     if (!r.body.hasMore) return out;
@@ -134,12 +148,19 @@ export const heartbeat = (conn: Conn, leaseId: string, fencingToken: number) =>
 
 export type EventIn = { runnerSeq: number; type: string; data?: Record<string, unknown> };
 export const appendEvents = (conn: Conn, leaseId: string, fencingToken: number, events: EventIn[]) =>
-  call<{ object: string; accepted: number; duplicates: number; events: RunEvent[] }>(conn, 'POST', `/api/v1/leases/${leaseId}/events`, { fencingToken, events });
+  call<{ object: string; accepted: number; duplicates: number; events: RunEvent[] }>(conn, 'POST', `/api/v1/leases/${leaseId}/events`, {
+    fencingToken,
+    events,
+  });
 
 export const complete = (conn: Conn, leaseId: string, body: Record<string, unknown>) => call<Run>(conn, 'POST', `/api/v1/leases/${leaseId}/complete`, body);
 
-export const waitRun = (conn: Conn, leaseId: string, fencingToken: number, requiredAction: Record<string, unknown> = { type: 'approval', message: 'May I?', data: { amount: 1 } }) =>
-  call<Run>(conn, 'POST', `/api/v1/leases/${leaseId}/wait`, { fencingToken, requiredAction });
+export const waitRun = (
+  conn: Conn,
+  leaseId: string,
+  fencingToken: number,
+  requiredAction: Record<string, unknown> = { type: 'approval', message: 'May I?', data: { amount: 1 } },
+) => call<Run>(conn, 'POST', `/api/v1/leases/${leaseId}/wait`, { fencingToken, requiredAction });
 
 export const logs = (from: number, count: number): EventIn[] =>
   Array.from({ length: count }, (_, i) => ({ runnerSeq: from + i, type: 'log', data: { level: 'info', message: `line ${from + i}` } }));

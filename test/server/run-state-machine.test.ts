@@ -137,7 +137,13 @@ describe('allowed transitions, each with exactly one status event', () => {
       costMicros: 1234,
     });
     expect(done.status).toBe(200);
-    expect(done.body).toMatchObject({ status: 'succeeded', output: { answer: 42 }, error: null, usage: { inputTokens: 100, outputTokens: 20 }, costMicros: 1234 });
+    expect(done.body).toMatchObject({
+      status: 'succeeded',
+      output: { answer: 42 },
+      error: null,
+      usage: { inputTokens: 100, outputTokens: 20 },
+      costMicros: 1234,
+    });
     expect(done.body.finishedAt).not.toBeNull();
     await expectOneMoreStatusEvent(r.run.id, r.events, 'succeeded', 'running');
     expect(await getRun(app, r.run.id)).toEqual(done.body);

@@ -364,7 +364,18 @@ describe('deleting a runner', () => {
     expect(await getRun(app, run.id)).toMatchObject({ status: 'queued', attempt: 2, requiredAction: null });
     // Unchanged, but for its dispatch: the agent's only runner is gone.
     const { dispatch: before, ...unchanged } = other;
-    expect(await getRun(app, other.id)).toEqual({ ...unchanged, dispatch: { ...before, claimable: false, reason: expect.stringMatching(/^no_/), message: expect.any(String), unmatchedLabels: before!.requiredLabels, onlineRunners: expect.any(Number), matchingRunners: 0 } });
+    expect(await getRun(app, other.id)).toEqual({
+      ...unchanged,
+      dispatch: {
+        ...before,
+        claimable: false,
+        reason: expect.stringMatching(/^no_/),
+        message: expect.any(String),
+        unmatchedLabels: before!.requiredLabels,
+        onlineRunners: expect.any(Number),
+        matchingRunners: 0,
+      },
+    });
     const last = (await runEvents(app, run.id)).pop()!;
     expect(last.data).toMatchObject({ status: 'queued', previousStatus: 'waiting' });
     for (const r of [run, other]) await cancelRun(app, r.id);

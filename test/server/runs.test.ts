@@ -135,7 +135,7 @@ describe('createRun', () => {
     await cancelRun(other, elsewhere.id);
   });
 
-  it('an unknown agent is 404; another application\'s agent is 404', async () => {
+  it("an unknown agent is 404; another application's agent is 404", async () => {
     const p = expectProblem(await createRunReq(app, { agentId: absent('agent') }), 404, 'not-found');
     expect(p.detail).toContain(absent('agent'));
     const otherAgent = await newAgent(other, { labels: [label()] });
@@ -304,7 +304,7 @@ describe('dispatch: whether a runner can take a queued run', () => {
     conn = { baseUrl: inject('auditUrl'), key: (await isolatedApp('dispatch')).key };
   });
 
-  it("says no runner is online, then which labels no online runner has, then that one can take it; null once the run is not queued", async () => {
+  it('says no runner is online, then which labels no online runner has, then that one can take it; null once the run is not queued', async () => {
     const eu = label();
     const agent = await newAgent(conn, { labels: [eu] });
     // A runner that never called the API is not online.
@@ -377,7 +377,11 @@ describe('dispatch: whether a runner can take a queued run', () => {
     const page = await call<RunList>(conn, 'GET', '/api/v1/runs?pageSize=100');
     expect(page.status).toBe(200);
     const byId = new Map(page.body.data.map((r) => [r.id, r]));
-    expect(byId.get(freeRun.id)!.dispatch).toMatchObject({ claimable: true, requiredLabels: [], matchingRunners: byId.get(freeRun.id)!.dispatch!.onlineRunners });
+    expect(byId.get(freeRun.id)!.dispatch).toMatchObject({
+      claimable: true,
+      requiredLabels: [],
+      matchingRunners: byId.get(freeRun.id)!.dispatch!.onlineRunners,
+    });
     expect(byId.get(boundRun.id)!.dispatch).toMatchObject({ claimable: false, reason: 'no_matching_runner', unmatchedLabels: [eu] });
     expect(byId.get(done.id)!.dispatch).toBeNull();
     for (const r of page.body.data) expect(r.dispatch === null).toBe(r.status !== 'queued');
@@ -407,7 +411,16 @@ describe('listRunEvents', () => {
     expect(all.body.hasMore).toBe(false);
     expect(all.body.nextAfter).toBeNull();
     for (const e of all.body.data) {
-      expect(e).toEqual({ id: expect.stringMatching(EVT_ID), object: 'run_event', runId: run.id, seq: e.seq, cursor: e.cursor, type: e.type, data: e.data, createdAt: expect.stringMatching(ISO_MS) });
+      expect(e).toEqual({
+        id: expect.stringMatching(EVT_ID),
+        object: 'run_event',
+        runId: run.id,
+        seq: e.seq,
+        cursor: e.cursor,
+        type: e.type,
+        data: e.data,
+        createdAt: expect.stringMatching(ISO_MS),
+      });
     }
     // Cursors grow with seq.
     const cursors = all.body.data.map((e) => e.cursor);

@@ -25,7 +25,7 @@ describe.skipIf(!onPostgres)('a schedule on three server processes sharing one P
     // Let a pass that was under way when the schedule paused finish.
     await new Promise((r) => setTimeout(r, 500));
     const runs = (await call<{ data: Run[] }>(app, 'GET', `/api/v1/schedules/${schedule.id}/runs?pageSize=100`)).body.data;
-    const due = (await Promise.all(runs.map(async (r) => String((await runEvents(app, r.id))[0]!.data.scheduledFor)))).sort();
+    const due = (await Promise.all(runs.map(async (r) => (await runEvents(app, r.id))[0]!.data.scheduledFor))).map(String).sort();
     expect(new Set(due).size, 'a due time fired twice').toBe(due.length);
     expect(due.length).toBeGreaterThanOrEqual(9);
     // Consecutive seconds: no due time was skipped either.

@@ -42,14 +42,25 @@ describe('schedules', () => {
     setNow('2031-03-26T12:00:00.000Z');
     const agent = await newAgent(app);
     const s = await newSchedule({ agentId: agent.id, cron: '0 9 * * *', timezone: 'Europe/Paris', input: { report: 'daily' } });
-    expect(s).toMatchObject({ object: 'schedule', status: 'active', missedRunPolicy: 'skip', nextRunAt: '2031-03-27T08:00:00.000Z', lastRunAt: null, lastRunId: null });
+    expect(s).toMatchObject({
+      object: 'schedule',
+      status: 'active',
+      missedRunPolicy: 'skip',
+      nextRunAt: '2031-03-27T08:00:00.000Z',
+      lastRunAt: null,
+      lastRunId: null,
+    });
     expect(s.id).toMatch(/^sched_[0-7][0-9a-hjkmnp-tv-z]{25}$/);
 
     const badCron = await call(app, 'POST', '/api/v1/schedules', { name: 'x', agentId: agent.id, cron: '61 * * * *' });
     expect(expectProblem(badCron, 422, 'validation-error').errors!.map((e) => e.pointer)).toEqual(['/cron']);
     const badZone = await call(app, 'POST', '/api/v1/schedules', { name: 'x', agentId: agent.id, cron: '* * * * *', timezone: 'Mars/Olympus' });
     expect(expectProblem(badZone, 422, 'validation-error').errors!.map((e) => e.pointer)).toEqual(['/timezone']);
-    expectProblem(await call(app, 'POST', '/api/v1/schedules', { name: 'x', agentId: 'agent_01jd4x7p2kf8q6v3b9m5t0s1ab', cron: '* * * * *' }), 404, 'not-found');
+    expectProblem(
+      await call(app, 'POST', '/api/v1/schedules', { name: 'x', agentId: 'agent_01jd4x7p2kf8q6v3b9m5t0s1ab', cron: '* * * * *' }),
+      404,
+      'not-found',
+    );
   });
 
   // In 2031 Europe moves to summer time on Sunday 30 March.
@@ -134,7 +145,9 @@ describe('schedules', () => {
     const patched = await call<Schedule>(app, 'PATCH', `/api/v1/schedules/${s.id}`, { cron: '30 * * * *', name: 'half past' }, { 'If-Match': etag });
     expect(patched.body).toMatchObject({ cron: '30 * * * *', name: 'half past', nextRunAt: '2031-04-05T00:30:00.000Z', metadata: { team: 'ops' } });
     expectProblem(await call(app, 'PATCH', `/api/v1/schedules/${s.id}`, { name: 'stale' }, { 'If-Match': etag }), 412, 'precondition-failed');
-    expect(expectProblem(await call(app, 'PATCH', `/api/v1/schedules/${s.id}`, { cron: 'every day' }), 422, 'validation-error').errors!.map((e) => e.pointer)).toEqual(['/cron']);
+    expect(
+      expectProblem(await call(app, 'PATCH', `/api/v1/schedules/${s.id}`, { cron: 'every day' }), 422, 'validation-error').errors!.map((e) => e.pointer),
+    ).toEqual(['/cron']);
     const listed = await call<{ data: Schedule[] }>(app, 'GET', `/api/v1/schedules?agentId=${agent.id}&status=active`);
     expect(listed.body.data.map((x) => x.id)).toEqual([s.id]);
     expect((await call(app, 'DELETE', `/api/v1/schedules/${s.id}`)).status).toBe(204);

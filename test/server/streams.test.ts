@@ -125,7 +125,9 @@ describe('a run with 200 events', () => {
     const resumes: Record<string, string>[] = [{ 'Last-Event-ID': String(LAST) }, { 'Last-Event-ID': String(LAST + 5) }, {}];
     for (const resume of resumes) {
       const query = Object.keys(resume).length ? '' : `?after=${LAST}`;
-      const res = await fetch(`${serverUrl}/api/v1/realtime/runs/${run.id}${query}`, { headers: { ...bearer(app.key), Accept: 'text/event-stream', ...resume } });
+      const res = await fetch(`${serverUrl}/api/v1/realtime/runs/${run.id}${query}`, {
+        headers: { ...bearer(app.key), Accept: 'text/event-stream', ...resume },
+      });
       expect(res.status).toBe(204);
       expect(await res.text()).toBe('');
       expect(res.headers.get('request-id')).toMatch(/^req_/);
@@ -245,7 +247,9 @@ describe('application-wide and agent streams', () => {
     await drive(b.runner, b.rc, runs[1]!.id, 5, 3);
     const third = await newRun(app, a.agent.id);
     expect((await cancelRun(app, third.id)).status).toBe(200);
-    const expected = [...(await runEvents(app, runs[0]!.id)), ...(await runEvents(app, runs[1]!.id)), ...(await runEvents(app, third.id))].sort((x, y) => x.cursor - y.cursor);
+    const expected = [...(await runEvents(app, runs[0]!.id)), ...(await runEvents(app, runs[1]!.id)), ...(await runEvents(app, third.id))].sort(
+      (x, y) => x.cursor - y.cursor,
+    );
     expect(expected.map((e) => e.cursor)).toEqual(Array.from({ length: expected.length }, (_, i) => start + 1 + i));
 
     await s.untilCount(expected.length);
@@ -273,7 +277,7 @@ describe('application-wide and agent streams', () => {
     expect(resumed.messages.length).toBe(rest.length + 1);
   });
 
-  it('/api/v1/realtime/agents/{agentId}/runs delivers only that agent\'s runs, and resumes with Last-Event-ID', async () => {
+  it("/api/v1/realtime/agents/{agentId}/runs delivers only that agent's runs, and resumes with Last-Event-ID", async () => {
     const a = await scenario();
     const b = await scenario();
     const start = await headCursor(a.agent.id);
@@ -392,7 +396,8 @@ describe('a WHATWG EventSource (the eventsource package)', () => {
   async function untilClosed(es: EventSource, what: string) {
     const deadline = Date.now() + 10_000;
     while (es.readyState !== EventSource.CLOSED) {
-      if (Date.now() > deadline) throw new Error(`the EventSource did not stop (${what}); it is still ${es.readyState === EventSource.OPEN ? 'open' : 'reconnecting'}`);
+      if (Date.now() > deadline)
+        throw new Error(`the EventSource did not stop (${what}); it is still ${es.readyState === EventSource.OPEN ? 'open' : 'reconnecting'}`);
       await new Promise((r) => setTimeout(r, 25));
     }
   }

@@ -120,7 +120,12 @@ describe('X-App-Id', () => {
   it('answers 403 when a non-admin key names another application, and changes nothing there', async () => {
     const writer = await createKey({ scopes: ['read', 'write'], by: admin1 });
     const name = uniqueName('smuggled');
-    const res = await send('/api/v1/agents', { key: writer.secret, method: 'POST', body: JSON.stringify({ name, model: 'gpt-4.1' }), headers: { 'Content-Type': 'application/json', 'X-App-Id': app2.id } });
+    const res = await send('/api/v1/agents', {
+      key: writer.secret,
+      method: 'POST',
+      body: JSON.stringify({ name, model: 'gpt-4.1' }),
+      headers: { 'Content-Type': 'application/json', 'X-App-Id': app2.id },
+    });
     expect(res.status).toBe(403);
     expect((await problemOf(res)).code).toBe('forbidden');
     const read = await send('/api/v1/agents', { key: writer.secret, headers: { 'X-App-Id': app2.id } });
@@ -141,7 +146,12 @@ describe('X-App-Id', () => {
     const path = '/api/v1/agents';
     const res = await send(path, { key: admin1, headers: { 'X-App-Id': absentId('app') } });
     await expectNotFound(res, path);
-    const create = await send(path, { key: admin1, method: 'POST', body: JSON.stringify({ name: 'x', model: 'gpt-4.1' }), headers: { 'Content-Type': 'application/json', 'X-App-Id': absentId('app') } });
+    const create = await send(path, {
+      key: admin1,
+      method: 'POST',
+      body: JSON.stringify({ name: 'x', model: 'gpt-4.1' }),
+      headers: { 'Content-Type': 'application/json', 'X-App-Id': absentId('app') },
+    });
     await expectNotFound(create, path);
   });
 

@@ -54,7 +54,12 @@ describe('inbound triggers', () => {
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ object: 'trigger_invocation', triggerId: trigger.id, duplicate: false });
     const run = (await call<Run>(app, 'GET', `/api/v1/runs/${res.body.runId}`)).body;
-    expect(run).toMatchObject({ agentId: trigger.agentId, status: 'queued', input: { order: 42, customer: { name: 'Ada' } }, triggeredBy: { type: 'trigger', id: trigger.id } });
+    expect(run).toMatchObject({
+      agentId: trigger.agentId,
+      status: 'queued',
+      input: { order: 42, customer: { name: 'Ada' } },
+      triggeredBy: { type: 'trigger', id: trigger.id },
+    });
   });
 
   it('refuses unsigned, wrongly signed, tampered and stale calls with 401, starting nothing', async () => {

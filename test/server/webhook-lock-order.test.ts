@@ -49,9 +49,12 @@ describe('webhook deliveries and endpoint updates at the same time', () => {
     };
     for (let round = 0; round < 60 && failures.length === 0; round++) {
       // Each new agent queues a message the worker delivers at once; the PATCHes land while they are recorded.
-      const writes = Array.from({ length: 8 }, (_, i) => call('POST', '/api/v1/agents', { name: `lock order ${round}-${i}`, model: 'echo' }).then((r) => expectOk('create agent', r)));
+      const writes = Array.from({ length: 8 }, (_, i) =>
+        call('POST', '/api/v1/agents', { name: `lock order ${round}-${i}`, model: 'echo' }).then((r) => expectOk('create agent', r)),
+      );
       const toggles = (async () => {
-        for (const enabled of [false, true, false, true]) expectOk(`PATCH enabled=${enabled}`, await call('PATCH', `/api/v1/webhook-endpoints/${endpointId}`, { enabled }));
+        for (const enabled of [false, true, false, true])
+          expectOk(`PATCH enabled=${enabled}`, await call('PATCH', `/api/v1/webhook-endpoints/${endpointId}`, { enabled }));
       })();
       await Promise.all([...writes, toggles]);
     }

@@ -80,7 +80,8 @@ async function newEndpoint(url: string, eventTypes: string[] = ['agent.created']
 const messagesOf = async (endpointId: string) =>
   (await call<{ data: Message[] }>(app, 'GET', `/api/v1/webhook-endpoints/${endpointId}/messages?pageSize=100&sort=createdAt`)).body.data;
 const getMessage = async (id: string) => (await call<Message>(app, 'GET', `/api/v1/webhook-messages/${id}`)).body;
-const attemptsOf = async (id: string) => (await call<{ data: Attempt[] }>(app, 'GET', `/api/v1/webhook-messages/${id}/attempts?pageSize=100&sort=createdAt`)).body.data;
+const attemptsOf = async (id: string) =>
+  (await call<{ data: Attempt[] }>(app, 'GET', `/api/v1/webhook-messages/${id}/attempts?pageSize=100&sort=createdAt`)).body.data;
 const getEndpoint = async (id: string) => (await call<Endpoint>(app, 'GET', `/api/v1/webhook-endpoints/${id}`)).body;
 
 /**
@@ -146,11 +147,17 @@ describe('webhook delivery retries', () => {
     for (const delivery of rx.received) verify(endpoint.secret, delivery);
 
     const done = await getMessage(message!.id);
-    expect(done).toMatchObject({ status: 'succeeded', attempts: 4, nextAttemptAt: null, lastStatusCode: 200, lastAttemptAt: new Date(dueTimes[3]!).toISOString() });
+    expect(done).toMatchObject({
+      status: 'succeeded',
+      attempts: 4,
+      nextAttemptAt: null,
+      lastStatusCode: 200,
+      lastAttemptAt: new Date(dueTimes[3]!).toISOString(),
+    });
     const attempts = await attemptsOf(message!.id);
     expect(attempts.map((a) => [a.attempt, a.statusCode, a.createdAt])).toEqual(dueTimes.map((t, i) => [i + 1, statuses[i], new Date(t).toISOString()]));
     expect(attempts.every((a) => a.url === rx.url && a.messageId === message!.id && a.endpointId === endpoint.id)).toBe(true);
-    expect((await getEndpoint(endpoint.id))).toMatchObject({ enabled: true, disabledReason: null, failingSince: null });
+    expect(await getEndpoint(endpoint.id)).toMatchObject({ enabled: true, disabledReason: null, failingSince: null });
 
     // Nothing more, however late.
     setNow(dueTimes[3]! + 30 * DAY);

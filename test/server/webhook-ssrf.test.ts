@@ -112,17 +112,25 @@ describe('webhook deliveries and private addresses (SSRF)', () => {
     ];
     for (const url of refused) {
       const problem = expectProblem(await call(conn, 'POST', '/api/v1/webhook-endpoints', { url }), 422, 'validation-error');
-      expect(problem.errors!.map((e) => e.pointer), url).toEqual(['/url']);
-      expect(problem.detail, url).toMatch(/does not connect to\. List the address in WEBHOOK_ALLOWED_ADDRESSES, or set WEBHOOK_ALLOW_PRIVATE_ADDRESSES=true, to allow it\.$/);
+      expect(
+        problem.errors!.map((e) => e.pointer),
+        url,
+      ).toEqual(['/url']);
+      expect(problem.detail, url).toMatch(
+        /does not connect to\. List the address in WEBHOOK_ALLOWED_ADDRESSES, or set WEBHOOK_ALLOW_PRIVATE_ADDRESSES=true, to allow it\.$/,
+      );
     }
-    expect(expectProblem(await call(conn, 'POST', '/api/v1/webhook-endpoints', { url: `http://localhost:${countingPort}/` }), 422, 'validation-error').detail).toMatch(
-      /^localhost resolves to (127\.0\.0\.1|::1), a loopback address/,
-    );
+    expect(
+      expectProblem(await call(conn, 'POST', '/api/v1/webhook-endpoints', { url: `http://localhost:${countingPort}/` }), 422, 'validation-error').detail,
+    ).toMatch(/^localhost resolves to (127\.0\.0\.1|::1), a loopback address/);
     // The allowed address is accepted, and cannot be moved to a refused one.
     const allowed = await newEndpoint(conn, allowedUrl);
     for (const url of refused) {
       const problem = expectProblem(await call(conn, 'PATCH', `/api/v1/webhook-endpoints/${allowed.id}`, { url }), 422, 'validation-error');
-      expect(problem.errors!.map((e) => e.pointer), url).toEqual(['/url']);
+      expect(
+        problem.errors!.map((e) => e.pointer),
+        url,
+      ).toEqual(['/url']);
     }
     expect((await call(conn, 'GET', `/api/v1/webhook-endpoints/${allowed.id}`)).body.url).toBe(allowedUrl);
     const listed = (await call<{ data: { url: string }[] }>(conn, 'GET', '/api/v1/webhook-endpoints?pageSize=100')).body.data;
@@ -130,7 +138,7 @@ describe('webhook deliveries and private addresses (SSRF)', () => {
     expect(connections).toBe(0);
   });
 
-  it('records the allowed receiver\'s redirect to loopback as a failed 302 attempt, without following it', async () => {
+  it("records the allowed receiver's redirect to loopback as a failed 302 attempt, without following it", async () => {
     const endpoint = await newEndpoint(conn, allowedUrl);
     const before = allowedReceived.length;
     const { message, attempt } = await pingAndWait(conn, endpoint.id);
@@ -151,38 +159,42 @@ describe('webhook deliveries and private addresses (SSRF)', () => {
     expect(connections).toBe(0);
   });
 
-  it('checks the address when connecting, not only at registration: endpoints stored while loopback was allowed (by address or by name) are refused after a restart without it', { timeout: 90_000 }, async () => {
-    const db: TestDatabase = await createTestDatabase();
-    try {
-      const permissive = await startServerProcess({ WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true' }, db);
-      const permissiveConn = { baseUrl: permissive.url, key: permissive.adminKey };
-      const v4 = await newEndpoint(permissiveConn, `http://127.0.0.1:${countingPort}/`);
-      const v6 = await newEndpoint(permissiveConn, `http://[::1]:${countingPort}/`);
-      const byName = await newEndpoint(permissiveConn, `http://localhost:${countingPort}/`);
-      await permissive.stop();
-
-      const strict = await startServerProcess({}, db);
+  it(
+    'checks the address when connecting, not only at registration: endpoints stored while loopback was allowed (by address or by name) are refused after a restart without it',
+    { timeout: 90_000 },
+    async () => {
+      const db: TestDatabase = await createTestDatabase();
       try {
-        const strictConn = { baseUrl: strict.url, key: strict.adminKey };
-        for (const endpoint of [v4, v6]) {
-          const { attempt } = await pingAndWait(strictConn, endpoint.id);
-          expect(attempt.statusCode, endpoint.url).toBeNull();
-          expect(attempt.error, endpoint.url).toMatch(/^address not allowed: /);
+        const permissive = await startServerProcess({ WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true' }, db);
+        const permissiveConn = { baseUrl: permissive.url, key: permissive.adminKey };
+        const v4 = await newEndpoint(permissiveConn, `http://127.0.0.1:${countingPort}/`);
+        const v6 = await newEndpoint(permissiveConn, `http://[::1]:${countingPort}/`);
+        const byName = await newEndpoint(permissiveConn, `http://localhost:${countingPort}/`);
+        await permissive.stop();
+
+        const strict = await startServerProcess({}, db);
+        try {
+          const strictConn = { baseUrl: strict.url, key: strict.adminKey };
+          for (const endpoint of [v4, v6]) {
+            const { attempt } = await pingAndWait(strictConn, endpoint.id);
+            expect(attempt.statusCode, endpoint.url).toBeNull();
+            expect(attempt.error, endpoint.url).toMatch(/^address not allowed: /);
+          }
+          // The name is resolved when connecting, and what it resolves to is refused.
+          const { attempt, message } = await pingAndWait(strictConn, byName.id);
+          expect(attempt).toMatchObject({ statusCode: null, responseBody: null, url: `http://localhost:${countingPort}/` });
+          expect(attempt.error).toMatch(/^address not allowed: .*(127\.0\.0\.1|::1)/);
+          expect(message).toMatchObject({ status: 'pending', lastStatusCode: null, lastError: attempt.error });
+          await new Promise((r) => setTimeout(r, 500));
+          expect(connections).toBe(0);
+        } finally {
+          await strict.stop();
         }
-        // The name is resolved when connecting, and what it resolves to is refused.
-        const { attempt, message } = await pingAndWait(strictConn, byName.id);
-        expect(attempt).toMatchObject({ statusCode: null, responseBody: null, url: `http://localhost:${countingPort}/` });
-        expect(attempt.error).toMatch(/^address not allowed: .*(127\.0\.0\.1|::1)/);
-        expect(message).toMatchObject({ status: 'pending', lastStatusCode: null, lastError: attempt.error });
-        await new Promise((r) => setTimeout(r, 500));
-        expect(connections).toBe(0);
       } finally {
-        await strict.stop();
+        await db.drop();
       }
-    } finally {
-      await db.drop();
-    }
-  });
+    },
+  );
 
   it('made no connection to the counting listeners in the whole file, retries included', async () => {
     // The refused messages are retried 5 s after their first attempt: let one retry happen.

@@ -63,7 +63,6 @@ class Receiver {
   ) {}
 
   static async start(path = '/hook'): Promise<Receiver> {
-    let self: Receiver | undefined;
     const server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -78,15 +77,15 @@ class Receiver {
           json = { id: '', type: '(not json)', createdAt: '', data: null };
         }
         const delivery: Delivery = { method: req.method!, url: req.url!, headers, body, at: Date.now(), json };
-        self!.received.push(delivery);
-        const answer = self!.answer(delivery, self!.received.length);
+        self.received.push(delivery);
+        const answer = self.answer(delivery, self.received.length);
         res.writeHead(answer.status, { 'Content-Type': 'text/plain', ...answer.headers });
         res.end(answer.body ?? '');
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    self = new Receiver(server, `http://127.0.0.1:${port}${path}`);
+    const self = new Receiver(server, `http://127.0.0.1:${port}${path}`);
     receivers.push(self);
     return self;
   }
@@ -173,10 +172,14 @@ async function attemptsOf(conn: Conn, messageId: string): Promise<Attempt[]> {
 
 /** Polls the message through the API until `predicate` holds. */
 const waitMessage = (conn: Conn, id: string, what: string, predicate: (m: Message) => boolean, timeoutMs = DEADLINE_MS) =>
-  until(`message ${id} ${what}`, async () => {
-    const m = await getMessage(conn, id);
-    return predicate(m) ? m : undefined;
-  }, timeoutMs);
+  until(
+    `message ${id} ${what}`,
+    async () => {
+      const m = await getMessage(conn, id);
+      return predicate(m) ? m : undefined;
+    },
+    timeoutMs,
+  );
 
 const gapMs = (m: Message) => Date.parse(m.nextAttemptAt!) - Date.parse(m.lastAttemptAt!);
 const withoutSecret = ({ secret: _secret, ...endpoint }: EndpointWithSecret): Endpoint => endpoint;
@@ -259,11 +262,17 @@ describe('webhook endpoints', () => {
     const conn = await newApp('invalid');
     for (const url of ['ftp://x', 'not a url']) {
       const p = expectProblem(await call(conn, 'POST', EP, { url }), 422, 'validation-error');
-      expect(p.errors?.map((e) => e.pointer), url).toContain('/url');
+      expect(
+        p.errors?.map((e) => e.pointer),
+        url,
+      ).toContain('/url');
     }
     for (const eventTypes of [['nope.created'], ['nope.*'], ['agent.created', 'run.unknown']]) {
       const p = expectProblem(await call(conn, 'POST', EP, { url: 'https://hooks.example.com/x', eventTypes }), 422, 'validation-error');
-      expect(p.errors?.some((e) => e.pointer?.startsWith('/eventTypes')), JSON.stringify(p.errors)).toBe(true);
+      expect(
+        p.errors?.some((e) => e.pointer?.startsWith('/eventTypes')),
+        JSON.stringify(p.errors),
+      ).toBe(true);
     }
     expect((await call<{ data: Endpoint[] }>(conn, 'GET', EP)).body.data).toEqual([]);
 
@@ -280,9 +289,15 @@ describe('webhook endpoints', () => {
     const ep = (await call<EndpointWithSecret>(conn, 'POST', EP, { url: 'https://hooks.example.com/x', enabled: false })).body;
     for (const url of ['https://', 'http://', 'http://:80/']) {
       const created = await call(conn, 'POST', EP, { url, enabled: false });
-      expect(expectProblem(created, 422, 'validation-error').errors?.map((e) => e.pointer), `POST ${url}`).toContain('/url');
+      expect(
+        expectProblem(created, 422, 'validation-error').errors?.map((e) => e.pointer),
+        `POST ${url}`,
+      ).toContain('/url');
       const patched = await call(conn, 'PATCH', `${EP}/${ep.id}`, { url });
-      expect(expectProblem(patched, 422, 'validation-error').errors?.map((e) => e.pointer), `PATCH ${url}`).toContain('/url');
+      expect(
+        expectProblem(patched, 422, 'validation-error').errors?.map((e) => e.pointer),
+        `PATCH ${url}`,
+      ).toContain('/url');
     }
     expect((await call<{ data: Endpoint[] }>(conn, 'GET', EP)).body.data.map((e) => e.id)).toEqual([ep.id]);
   });
@@ -544,7 +559,7 @@ describe('messages and attempts', () => {
     expect(payload.data).toEqual(off);
     expect(await getMessage(conn, m2)).toMatchObject({ status: 'failed', lastStatusCode: 410, nextAttemptAt: null, attempts: 1 });
     expect(await getMessage(conn, m1)).toMatchObject({ status: 'failed', nextAttemptAt: null, lastStatusCode: 500 });
-    expect((await messagesOf(conn, gone.id, '&status=pending'))).toEqual([]);
+    expect(await messagesOf(conn, gone.id, '&status=pending')).toEqual([]);
     expect((await call<{ data: Endpoint[] }>(conn, 'GET', `${EP}?enabled=false`)).body.data.map((e) => e.id)).toEqual([gone.id]);
 
     // New events go to the other endpoint only.
@@ -621,4 +636,3 @@ describe('messages and attempts', () => {
     expect(rx.ofType('webhook_endpoint.ping')).toHaveLength(1);
   });
 });
-

@@ -45,7 +45,16 @@ export function send(path: string, init: RequestInit & { key?: string | null } =
 
 export async function problemOf(res: Response) {
   expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  const body = (await res.json()) as { type: string; title: string; status: number; detail: string; instance: string; code: string; requestId: string; errors?: { pointer?: string; parameter?: string; detail: string }[] };
+  const body = (await res.json()) as {
+    type: string;
+    title: string;
+    status: number;
+    detail: string;
+    instance: string;
+    code: string;
+    requestId: string;
+    errors?: { pointer?: string; parameter?: string; detail: string }[];
+  };
   expect(body.status).toBe(res.status);
   expect(body.type).toBe(`/api/problems/${body.code}`);
   expect(body.requestId).toBe(res.headers.get('request-id'));

@@ -32,8 +32,8 @@ export async function startServerProcess(env: Record<string, string> = {}, datab
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   const url = `http://127.0.0.1:${port}`;
   try {
     await Promise.race([
@@ -88,7 +88,7 @@ export async function startReplicas(count: number, env: Record<string, string>):
     const rest = await Promise.allSettled(Array.from({ length: count - 1 }, () => startServerProcess(env, database)));
     for (const r of rest) if (r.status === 'fulfilled') servers.push(r.value);
     const failed = rest.find((r) => r.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    if (failed) throw failed.reason;
   } catch (err) {
     await stop();
     throw err;

@@ -91,30 +91,49 @@ export function registerAgents(program: Command, ctx: Context) {
         .option('--status <status>', 'only agents with this status: active, paused or retired', oneOf('active', 'paused', 'retired'))
         .option('--label <label>', 'only agents with this label')
         .option('-q, --query <text>', 'only agents whose name or description contains this text')
-        .option('--sort <field>', 'createdAt, updatedAt or name; prefix with - for descending', oneOf('createdAt', '-createdAt', 'updatedAt', '-updatedAt', 'name', '-name'))
+        .option(
+          '--sort <field>',
+          'createdAt, updatedAt or name; prefix with - for descending',
+          oneOf('createdAt', '-createdAt', 'updatedAt', '-updatedAt', 'name', '-name'),
+        )
         .option('--created-after <time>', 'only agents created at or after this ISO 8601 time')
         .option('--created-before <time>', 'only agents created before this ISO 8601 time'),
     ),
     ['switchboard agents list', 'switchboard agents list --status active --label eu --page-size 50', 'switchboard agents list --all --json | jq -r ".[].id"'],
-  ).action(async (o: ListOptions & { status?: Agent['status']; label?: string; query?: string; sort?: 'createdAt' | '-createdAt' | 'updatedAt' | '-updatedAt' | 'name' | '-name'; createdAfter?: string; createdBefore?: string }) => {
-    const query = {
-      ...pageQuery(o),
-      ...(o.status ? { status: o.status } : {}),
-      ...(o.label ? { label: o.label } : {}),
-      ...(o.query ? { q: o.query } : {}),
-      ...(o.sort ? { sort: o.sort } : {}),
-      ...(o.createdAfter ? { createdAfter: o.createdAfter } : {}),
-      ...(o.createdBefore ? { createdBefore: o.createdBefore } : {}),
-    };
-    await printList(ctx, ctx.client().agents.list(query), COLUMNS, o, 'agents');
-  });
-
-  examples(agents.command('get').description('Show an agent').argument('<agentId>'), ['switchboard agents get agent_01jd4...', 'switchboard agents get agent_01jd4... --json']).action(
-    async (agentId: string) => printObject(ctx, await ctx.client().agents.get(agentId)),
+  ).action(
+    async (
+      o: ListOptions & {
+        status?: Agent['status'];
+        label?: string;
+        query?: string;
+        sort?: 'createdAt' | '-createdAt' | 'updatedAt' | '-updatedAt' | 'name' | '-name';
+        createdAfter?: string;
+        createdBefore?: string;
+      },
+    ) => {
+      const query = {
+        ...pageQuery(o),
+        ...(o.status ? { status: o.status } : {}),
+        ...(o.label ? { label: o.label } : {}),
+        ...(o.query ? { q: o.query } : {}),
+        ...(o.sort ? { sort: o.sort } : {}),
+        ...(o.createdAfter ? { createdAfter: o.createdAfter } : {}),
+        ...(o.createdBefore ? { createdBefore: o.createdBefore } : {}),
+      };
+      await printList(ctx, ctx.client().agents.list(query), COLUMNS, o, 'agents');
+    },
   );
 
+  examples(agents.command('get').description('Show an agent').argument('<agentId>'), [
+    'switchboard agents get agent_01jd4...',
+    'switchboard agents get agent_01jd4... --json',
+  ]).action(async (agentId: string) => printObject(ctx, await ctx.client().agents.get(agentId)));
+
   examples(
-    agentFields(agents.command('create').description('Create an agent (active, at version 1)')).option('--idempotency-key <key>', 'makes retrying this exact request safe (one is generated otherwise)'),
+    agentFields(agents.command('create').description('Create an agent (active, at version 1)')).option(
+      '--idempotency-key <key>',
+      'makes retrying this exact request safe (one is generated otherwise)',
+    ),
     [
       'switchboard agents create --name "Support bot" --model gpt-4.1 --instructions @prompt.md --label eu',
       'switchboard agents create --name Echo --model echo',
@@ -128,10 +147,12 @@ export function registerAgents(program: Command, ctx: Context) {
   });
 
   examples(
-    agentFields(agents.command('update').description('Change an agent (a JSON merge patch); changing instructions, model, tools or config makes a new version').argument('<agentId>')).option(
-      '--if-match <etag>',
-      'only if the agent still has this ETag',
-    ),
+    agentFields(
+      agents
+        .command('update')
+        .description('Change an agent (a JSON merge patch); changing instructions, model, tools or config makes a new version')
+        .argument('<agentId>'),
+    ).option('--if-match <etag>', 'only if the agent still has this ETag'),
     [
       'switchboard agents update agent_01jd4... --model gpt-4.1-mini',
       'switchboard agents update agent_01jd4... --instructions @prompt.md --label eu --label gpu',

@@ -17,7 +17,6 @@ const COLUMNS: Column<ApiKey>[] = [
 
 const SCOPES: ApiKeyScope[] = ['read', 'write', 'admin'];
 
-
 export function registerApiKeys(program: Command, ctx: Context) {
   const keys = examples(program.command('api-keys').description("Manage the application's API keys (admin scope)"), [
     'switchboard api-keys list',
@@ -48,7 +47,10 @@ export function registerApiKeys(program: Command, ctx: Context) {
       .option('--expires-at <time>', 'ISO 8601 time after which the key stops working')
       .option('--data <json>', 'the whole request body: a JSON object, @file, or - for stdin')
       .option('--idempotency-key <key>', 'makes retrying this exact request safe (one is generated otherwise)'),
-    ['switchboard api-keys create --name ci --scope read,write', 'switchboard api-keys create --name nightly --scope read --expires-at 2030-01-01T00:00:00Z --json | jq -r .secret'],
+    [
+      'switchboard api-keys create --name ci --scope read,write',
+      'switchboard api-keys create --name nightly --scope read --expires-at 2030-01-01T00:00:00Z --json | jq -r .secret',
+    ],
   ).action(async (o: { name?: string; scope?: string[]; expiresAt?: string; data?: string; idempotencyKey?: string }) => {
     const body: Record<string, unknown> = o.data ? await readJsonObject(o.data, '--data') : {};
     if (o.name !== undefined) body.name = o.name;
@@ -57,13 +59,13 @@ export function registerApiKeys(program: Command, ctx: Context) {
     printSecret(ctx, await ctx.client().apiKeys.create(body as ApiKeyCreate, { idempotencyKey: o.idempotencyKey }));
   });
 
-  examples(keys.command('get').description('Show an API key (never its secret)').argument('<apiKeyId>'), ['switchboard api-keys get key_01jd4...']).action(async (id: string) =>
-    printObject(ctx, await ctx.client().apiKeys.get(id)),
+  examples(keys.command('get').description('Show an API key (never its secret)').argument('<apiKeyId>'), ['switchboard api-keys get key_01jd4...']).action(
+    async (id: string) => printObject(ctx, await ctx.client().apiKeys.get(id)),
   );
 
-  examples(keys.command('revoke').description('Revoke an API key: it stops working at once').argument('<apiKeyId>'), ['switchboard api-keys revoke key_01jd4...']).action(
-    async (id: string) => printObject(ctx, await ctx.client().apiKeys.revoke(id)),
-  );
+  examples(keys.command('revoke').description('Revoke an API key: it stops working at once').argument('<apiKeyId>'), [
+    'switchboard api-keys revoke key_01jd4...',
+  ]).action(async (id: string) => printObject(ctx, await ctx.client().apiKeys.revoke(id)));
 
   examples(
     keys

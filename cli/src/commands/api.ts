@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { Switchboard, type Problem } from '@switchboard/sdk';
+import { Switchboard } from '@switchboard/sdk';
 import type { Context } from '../context.js';
 import { problemLines, UsageError } from '../errors.js';
 import { readArgument } from '../input.js';
@@ -48,7 +48,8 @@ export function registerApi(program: Command, ctx: Context) {
   ).action(async (methodArg: string, path: string, bodyArg: string | undefined, o: { include?: boolean; header?: [string, string][] }) => {
     const method = methodArg.toUpperCase();
     if (!/^[A-Z]+$/.test(method)) throw new UsageError(`"${methodArg}" is not an HTTP method.`);
-    if (/^[a-z][a-z0-9+.-]*:/i.test(path)) throw new UsageError('Give a path such as /api/v1/agents: the base URL comes from --base-url, SWITCHBOARD_BASE_URL or the profile.');
+    if (/^[a-z][a-z0-9+.-]*:/i.test(path))
+      throw new UsageError('Give a path such as /api/v1/agents: the base URL comes from --base-url, SWITCHBOARD_BASE_URL or the profile.');
     const settings = ctx.authenticated();
     const body = bodyArg === undefined ? undefined : await readArgument(bodyArg, 'the body');
     if (body !== undefined && (method === 'GET' || method === 'HEAD')) throw new UsageError(`A ${method} request cannot have a body.`);
@@ -71,14 +72,15 @@ export function registerApi(program: Command, ctx: Context) {
     const shown = pretty(text, response.headers.get('content-type'));
     if (shown) out.stdout.write(shown.endsWith('\n') ? shown : `${shown}\n`);
     if (!response.ok) {
-      let problem: Partial<Problem> | undefined;
+      let problem: unknown;
       try {
-        problem = JSON.parse(text) as Partial<Problem>;
+        problem = JSON.parse(text);
       } catch {
         problem = undefined;
       }
       const fallback = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
-      for (const line of problemLines(typeof problem === 'object' && problem ? problem : undefined, fallback, response.headers.get('request-id') ?? undefined)) out.note(line);
+      for (const line of problemLines(typeof problem === 'object' && problem ? problem : undefined, fallback, response.headers.get('request-id') ?? undefined))
+        out.note(line);
       process.exitCode = 1;
     }
   });

@@ -83,7 +83,7 @@ ${configPath()} (mode 0600).`,
     out.print(`Saved as profile "${ctx.profileName}" in ${configPath()}`);
   });
 
-  examples(program.command('logout').description("Remove a profile (its key and base URL) from the configuration file; the key itself stays valid"), [
+  examples(program.command('logout').description('Remove a profile (its key and base URL) from the configuration file; the key itself stays valid'), [
     'switchboard logout',
     'switchboard logout --profile staging',
   ]).action(() => {

@@ -38,7 +38,10 @@ export function registerRunner(program: Command, ctx: Context) {
       .option('--labels <labels>', 'comma-separated labels to register with', '')
       .option('--concurrency <n>', 'runs executed at once', integer(1, 256), 4)
       .option('--allow-private-addresses', 'let http agents call private, loopback and link-local addresses', false)
-      .addHelpText('after', '\nWithout --runner-id and --token, registers a new runner with the application key (--api-key, SWITCHBOARD_API_KEY or the profile).'),
+      .addHelpText(
+        'after',
+        '\nWithout --runner-id and --token, registers a new runner with the application key (--api-key, SWITCHBOARD_API_KEY or the profile).',
+      ),
     [
       'switchboard runner --api-key sbk_...                    register a runner and start working',
       'switchboard runner --labels gpu,eu --concurrency 8 --api-key sbk_...',
@@ -49,7 +52,10 @@ export function registerRunner(program: Command, ctx: Context) {
     let { runnerId, token } = opts;
     if (!runnerId || !token) {
       if (!apiKey) throw new UsageError('Give --api-key to register a runner, or --runner-id and --token to reuse one.');
-      const labels = opts.labels.split(',').map((l) => l.trim()).filter(Boolean);
+      const labels = opts.labels
+        .split(',')
+        .map((l) => l.trim())
+        .filter(Boolean);
       const registered = await new Switchboard({ baseUrl, apiKey, appId }).runners.register({ name: opts.name, labels });
       ({ id: runnerId, token } = registered);
       process.stderr.write(reuseHint(runnerId, token, opts.name, baseUrl));

@@ -37,7 +37,7 @@ export function registerRunners(program: Command, ctx: Context) {
   examples(
     runners
       .command('register')
-      .description("Register a runner; its sbr_ token is shown once (start it with: switchboard runner --runner-id <id> --token <token>)")
+      .description('Register a runner; its sbr_ token is shown once (start it with: switchboard runner --runner-id <id> --token <token>)')
       .option('--name <name>', 'display name')
       .option('--label <label>', 'label (repeatable, or comma-separated): the runner claims runs of agents whose labels it all has', collect)
       .option('--data <json>', 'the whole request body: a JSON object, @file, or - for stdin')

@@ -75,9 +75,10 @@ export function registerRuns(program: Command, ctx: Context) {
     process.exitCode = await followRun(sb, run.id, out);
   });
 
-  examples(runs.command('get').description('Show a run').argument('<runId>'), ['switchboard runs get run_01jd4...', 'switchboard runs get run_01jd4... --json | jq .output']).action(
-    async (runId: string) => printObject(ctx, await ctx.client().runs.get(runId)),
-  );
+  examples(runs.command('get').description('Show a run').argument('<runId>'), [
+    'switchboard runs get run_01jd4...',
+    'switchboard runs get run_01jd4... --json | jq .output',
+  ]).action(async (runId: string) => printObject(ctx, await ctx.client().runs.get(runId)));
 
   examples(
     listOptions(
@@ -92,21 +93,32 @@ export function registerRuns(program: Command, ctx: Context) {
         .option('--created-before <time>', 'only runs created before this ISO 8601 time'),
     ),
     ['switchboard runs list', 'switchboard runs list --agent agent_01jd4... --status failed', 'switchboard runs list --all --json'],
-  ).action(async (o: ListOptions & { agent?: string; status?: RunStatus; endUser?: string; sort?: 'createdAt' | '-createdAt'; createdAfter?: string; createdBefore?: string }) => {
-    const query = {
-      ...pageQuery(o),
-      ...(o.agent ? { agentId: o.agent } : {}),
-      ...(o.status ? { status: o.status } : {}),
-      ...(o.endUser ? { endUserId: o.endUser } : {}),
-      ...(o.sort ? { sort: o.sort } : {}),
-      ...(o.createdAfter ? { createdAfter: o.createdAfter } : {}),
-      ...(o.createdBefore ? { createdBefore: o.createdBefore } : {}),
-    };
-    await printList(ctx, ctx.client().runs.list(query), COLUMNS, o, 'runs');
-  });
+  ).action(
+    async (
+      o: ListOptions & {
+        agent?: string;
+        status?: RunStatus;
+        endUser?: string;
+        sort?: 'createdAt' | '-createdAt';
+        createdAfter?: string;
+        createdBefore?: string;
+      },
+    ) => {
+      const query = {
+        ...pageQuery(o),
+        ...(o.agent ? { agentId: o.agent } : {}),
+        ...(o.status ? { status: o.status } : {}),
+        ...(o.endUser ? { endUserId: o.endUser } : {}),
+        ...(o.sort ? { sort: o.sort } : {}),
+        ...(o.createdAfter ? { createdAfter: o.createdAfter } : {}),
+        ...(o.createdBefore ? { createdBefore: o.createdBefore } : {}),
+      };
+      await printList(ctx, ctx.client().runs.list(query), COLUMNS, o, 'runs');
+    },
+  );
 
-  examples(runs.command('cancel').description('Cancel a queued, running or waiting run').argument('<runId>'), ['switchboard runs cancel run_01jd4...']).action(async (runId: string) =>
-    printObject(ctx, await ctx.client().runs.cancel(runId)),
+  examples(runs.command('cancel').description('Cancel a queued, running or waiting run').argument('<runId>'), ['switchboard runs cancel run_01jd4...']).action(
+    async (runId: string) => printObject(ctx, await ctx.client().runs.cancel(runId)),
   );
 
   examples(

@@ -65,7 +65,7 @@ async function scheduleBody(o: ScheduleFlags): Promise<Record<string, unknown>> 
 }
 
 export function registerSchedules(program: Command, ctx: Context) {
-  const schedules = examples(program.command('schedules').description("Start runs of an agent on a cron schedule"), [
+  const schedules = examples(program.command('schedules').description('Start runs of an agent on a cron schedule'), [
     'switchboard schedules list',
     'switchboard schedules create --name "Daily report" --agent agent_01jd4... --cron "0 9 * * 1-5" --timezone Europe/Berlin',
     'switchboard schedules pause sched_01jd4...',
@@ -78,9 +78,17 @@ export function registerSchedules(program: Command, ctx: Context) {
         .description('List schedules, newest first')
         .option('--status <status>', 'only schedules with this status: active or paused', oneOf('active', 'paused'))
         .option('--agent <agentId>', "only this agent's schedules")
-        .option('--sort <field>', 'createdAt, name or nextRunAt; prefix with - for descending', oneOf('createdAt', '-createdAt', 'name', '-name', 'nextRunAt', '-nextRunAt')),
+        .option(
+          '--sort <field>',
+          'createdAt, name or nextRunAt; prefix with - for descending',
+          oneOf('createdAt', '-createdAt', 'name', '-name', 'nextRunAt', '-nextRunAt'),
+        ),
     ),
-    ['switchboard schedules list', 'switchboard schedules list --status active --sort nextRunAt', 'switchboard schedules list --agent agent_01jd4... --all --json'],
+    [
+      'switchboard schedules list',
+      'switchboard schedules list --status active --sort nextRunAt',
+      'switchboard schedules list --agent agent_01jd4... --all --json',
+    ],
   ).action(async (o: ListOptions & { status?: Schedule['status']; agent?: string; sort?: SortField }) => {
     const query = { ...pageQuery(o), ...(o.status ? { status: o.status } : {}), ...(o.agent ? { agentId: o.agent } : {}), ...(o.sort ? { sort: o.sort } : {}) };
     await printList(ctx, ctx.client().schedules.list(query), COLUMNS, o, 'schedules');
@@ -101,12 +109,19 @@ export function registerSchedules(program: Command, ctx: Context) {
     printObject(ctx, await ctx.client().schedules.create(body, { idempotencyKey: o.idempotencyKey }));
   });
 
-  examples(schedules.command('get').description('Show a schedule').argument('<scheduleId>'), ['switchboard schedules get sched_01jd4...', 'switchboard schedules get sched_01jd4... --json | jq -r .nextRunAt']).action(
-    async (id: string) => printObject(ctx, await ctx.client().schedules.get(id)),
-  );
+  examples(schedules.command('get').description('Show a schedule').argument('<scheduleId>'), [
+    'switchboard schedules get sched_01jd4...',
+    'switchboard schedules get sched_01jd4... --json | jq -r .nextRunAt',
+  ]).action(async (id: string) => printObject(ctx, await ctx.client().schedules.get(id)));
 
   examples(
-    scheduleFields(schedules.command('update').description("Change a schedule (a JSON merge patch: --input members are merged into the runs' input)").argument('<scheduleId>'), false)
+    scheduleFields(
+      schedules
+        .command('update')
+        .description("Change a schedule (a JSON merge patch: --input members are merged into the runs' input)")
+        .argument('<scheduleId>'),
+      false,
+    )
       .option('--data <json>', 'the whole request body: a JSON object, @file, or - for stdin')
       .option('--if-match <etag>', 'only if the schedule still has this ETag'),
     [

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { Switchboard } from '@switchboard/sdk';
-import type { Trigger, TriggerCreate, TriggerUpdate } from '@switchboard/sdk';
+import type { Trigger, TriggerCreate } from '@switchboard/sdk';
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { collect, oneOf, readArgument, readJsonObject } from '../input.js';
@@ -23,7 +23,6 @@ const mappingPair = (value: string, previous: Record<string, string> = {}) => {
   if (at < 1 || (pointer !== '' && !pointer.startsWith('/'))) throw new InvalidArgumentError('must be field=/json/pointer, e.g. question=/message/text');
   return { ...previous, [value.slice(0, at)]: pointer };
 };
-
 
 type TriggerFlags = {
   name?: string;
@@ -65,8 +64,16 @@ export function registerTriggers(program: Command, ctx: Context) {
       .description('Create a trigger; its secret (whsec_... to sign calls, or sbt_... token) is shown once')
       .option('--name <name>', 'display name')
       .option('--agent <agentId>', 'the agent to start runs of (cannot be changed later)')
-      .option('--auth <method>', 'how callers authenticate: signature (Standard Webhooks, default) or token (cannot be changed later)', oneOf('signature', 'token'))
-      .option('--map <field=/pointer>', 'run-input field taken from a JSON Pointer into the payload (repeatable); none: the whole payload is the input', mappingPair)
+      .option(
+        '--auth <method>',
+        'how callers authenticate: signature (Standard Webhooks, default) or token (cannot be changed later)',
+        oneOf('signature', 'token'),
+      )
+      .option(
+        '--map <field=/pointer>',
+        'run-input field taken from a JSON Pointer into the payload (repeatable); none: the whole payload is the input',
+        mappingPair,
+      )
       .option('--data <json>', 'the whole request body: a JSON object, @file, or - for stdin')
       .option('--idempotency-key <key>', 'makes retrying this exact request safe (one is generated otherwise)'),
     [
@@ -83,9 +90,10 @@ export function registerTriggers(program: Command, ctx: Context) {
     printSecret(ctx, await ctx.client().triggers.create(body as TriggerCreate, { idempotencyKey: o.idempotencyKey }));
   });
 
-  examples(triggers.command('get').description('Show a trigger (never its secret)').argument('<triggerId>'), ['switchboard triggers get trg_01jd4...', 'switchboard triggers get trg_01jd4... --json | jq .inputMapping']).action(
-    async (id: string) => printObject(ctx, await ctx.client().triggers.get(id)),
-  );
+  examples(triggers.command('get').description('Show a trigger (never its secret)').argument('<triggerId>'), [
+    'switchboard triggers get trg_01jd4...',
+    'switchboard triggers get trg_01jd4... --json | jq .inputMapping',
+  ]).action(async (id: string) => printObject(ctx, await ctx.client().triggers.get(id)));
 
   examples(
     triggers
@@ -113,7 +121,7 @@ export function registerTriggers(program: Command, ctx: Context) {
       const unmapped = Object.fromEntries((o.unmap ?? []).map((field) => [field, null]));
       body.inputMapping = { ...(body.inputMapping as object | null | undefined), ...unmapped, ...o.map };
     }
-    printObject(ctx, await ctx.client().triggers.update(id, body as TriggerUpdate, { ifMatch: o.ifMatch }));
+    printObject(ctx, await ctx.client().triggers.update(id, body, { ifMatch: o.ifMatch }));
   });
 
   deleteCommand(triggers, ctx, {
@@ -168,6 +176,11 @@ export function registerTriggers(program: Command, ctx: Context) {
     const sb = new Switchboard({ baseUrl: ctx.settings().baseUrl, apiKey: '' });
     const invocation = await sb.triggers.invoke(id, payload, { secret, ...(o.webhookId ? { webhookId: o.webhookId } : {}) });
     printObject(ctx, invocation);
-    if (!ctx.out.json) ctx.out.note(invocation.duplicate ? `This webhook-id was received before: no new run; ${invocation.runId} is the first call's run.` : `Run ${invocation.runId} queued: switchboard runs follow ${invocation.runId}`);
+    if (!ctx.out.json)
+      ctx.out.note(
+        invocation.duplicate
+          ? `This webhook-id was received before: no new run; ${invocation.runId} is the first call's run.`
+          : `Run ${invocation.runId} queued: switchboard runs follow ${invocation.runId}`,
+      );
   });
 }

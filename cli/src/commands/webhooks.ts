@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { WebhookAttempt, WebhookEndpoint, WebhookEndpointCreate, WebhookEndpointUpdate, WebhookEventType, WebhookMessage } from '@switchboard/sdk';
+import type { WebhookAttempt, WebhookEndpoint, WebhookEndpointCreate, WebhookEventType, WebhookMessage } from '@switchboard/sdk';
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { collect, integer, oneOf, readJsonObject } from '../input.js';
@@ -33,7 +33,6 @@ const ATTEMPT_COLUMNS: Column<WebhookAttempt>[] = [
 ];
 
 const WRITE_OPTION = ['--idempotency-key <key>', 'makes retrying this exact request safe (one is generated otherwise)'] as const;
-
 
 type EndpointFlags = {
   url?: string;
@@ -94,9 +93,9 @@ export function registerWebhooks(program: Command, ctx: Context) {
     printSecret(ctx, await ctx.client().webhookEndpoints.create(body as WebhookEndpointCreate, { idempotencyKey: o.idempotencyKey }));
   });
 
-  examples(webhooks.command('get').description('Show a webhook endpoint (never its secret)').argument('<endpointId>'), ['switchboard webhooks get whep_01jd4...']).action(async (id: string) =>
-    printObject(ctx, await ctx.client().webhookEndpoints.get(id)),
-  );
+  examples(webhooks.command('get').description('Show a webhook endpoint (never its secret)').argument('<endpointId>'), [
+    'switchboard webhooks get whep_01jd4...',
+  ]).action(async (id: string) => printObject(ctx, await ctx.client().webhookEndpoints.get(id)));
 
   examples(
     webhooks
@@ -123,7 +122,7 @@ export function registerWebhooks(program: Command, ctx: Context) {
     if (o.description !== undefined) body.description = o.description === '' ? null : o.description;
     if (o.enable) body.enabled = true;
     if (o.disable) body.enabled = false;
-    printObject(ctx, await ctx.client().webhookEndpoints.update(id, body as WebhookEndpointUpdate, { ifMatch: o.ifMatch }));
+    printObject(ctx, await ctx.client().webhookEndpoints.update(id, body, { ifMatch: o.ifMatch }));
   });
 
   deleteCommand(webhooks, ctx, {
@@ -148,9 +147,15 @@ export function registerWebhooks(program: Command, ctx: Context) {
   });
 
   examples(
-    webhooks.command('test').description('Send a webhook_endpoint.ping to this endpoint alone; prints the message queued').argument('<endpointId>').option(...WRITE_OPTION),
+    webhooks
+      .command('test')
+      .description('Send a webhook_endpoint.ping to this endpoint alone; prints the message queued')
+      .argument('<endpointId>')
+      .option(...WRITE_OPTION),
     ['switchboard webhooks test whep_01jd4...', 'switchboard webhooks attempts $(switchboard webhooks test whep_01jd4... --json | jq -r .id)'],
-  ).action(async (id: string, o: { idempotencyKey?: string }) => printObject(ctx, await ctx.client().webhookEndpoints.test(id, { idempotencyKey: o.idempotencyKey })));
+  ).action(async (id: string, o: { idempotencyKey?: string }) =>
+    printObject(ctx, await ctx.client().webhookEndpoints.test(id, { idempotencyKey: o.idempotencyKey })),
+  );
 
   examples(
     listOptions(
@@ -162,7 +167,11 @@ export function registerWebhooks(program: Command, ctx: Context) {
         .option('--event-type <type>', 'only messages of this event type, e.g. run.failed')
         .option('--sort <order>', 'createdAt (oldest first) or -createdAt (newest first)', oneOf('createdAt', '-createdAt')),
     ),
-    ['switchboard webhooks messages whep_01jd4...', 'switchboard webhooks messages whep_01jd4... --status failed --event-type run.succeeded', 'switchboard webhooks messages whep_01jd4... --all --json | jq ".[].payload"'],
+    [
+      'switchboard webhooks messages whep_01jd4...',
+      'switchboard webhooks messages whep_01jd4... --status failed --event-type run.succeeded',
+      'switchboard webhooks messages whep_01jd4... --all --json | jq ".[].payload"',
+    ],
   ).action(async (id: string, o: ListOptions & { status?: WebhookMessage['status']; eventType?: string; sort?: 'createdAt' | '-createdAt' }) => {
     const query = {
       ...pageQuery(o),
@@ -188,7 +197,16 @@ export function registerWebhooks(program: Command, ctx: Context) {
   });
 
   examples(
-    webhooks.command('redeliver').description('Send a message again now, with the same webhook-id and a fresh retry schedule').argument('<messageId>').option(...WRITE_OPTION),
-    ['switchboard webhooks redeliver whmsg_01jd4...', 'switchboard webhooks messages whep_01jd4... --status failed --all --json | jq -r ".[].id" | xargs -n1 switchboard webhooks redeliver'],
-  ).action(async (id: string, o: { idempotencyKey?: string }) => printObject(ctx, await ctx.client().webhookMessages.redeliver(id, { idempotencyKey: o.idempotencyKey })));
+    webhooks
+      .command('redeliver')
+      .description('Send a message again now, with the same webhook-id and a fresh retry schedule')
+      .argument('<messageId>')
+      .option(...WRITE_OPTION),
+    [
+      'switchboard webhooks redeliver whmsg_01jd4...',
+      'switchboard webhooks messages whep_01jd4... --status failed --all --json | jq -r ".[].id" | xargs -n1 switchboard webhooks redeliver',
+    ],
+  ).action(async (id: string, o: { idempotencyKey?: string }) =>
+    printObject(ctx, await ctx.client().webhookMessages.redeliver(id, { idempotencyKey: o.idempotencyKey })),
+  );
 }

@@ -4,8 +4,7 @@
 export const AGENT_BODY = {
   name: 'Support triage',
   description: 'Classifies incoming support tickets and drafts a first reply.',
-  instructions:
-    'You are a support triage assistant. Classify each ticket as billing, bug or question, then draft a short, polite first reply.',
+  instructions: 'You are a support triage assistant. Classify each ticket as billing, bug or question, then draft a short, polite first reply.',
   model: 'gpt-4.1',
   tools: [
     {

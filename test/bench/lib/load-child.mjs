@@ -13,9 +13,8 @@ function run(options) {
     request.setupRequest = (req) => ({ ...req, headers: { ...req.headers, 'Idempotency-Key': randomUUID() } });
   }
   return new Promise((resolve, reject) => {
-    const instance = autocannon(
-      { url: target.origin, connections, duration, requests: [request], timeout: 30 },
-      (err, result) => (err ? reject(err) : resolve(result)),
+    const instance = autocannon({ url: target.origin, connections, duration, requests: [request], timeout: 30 }, (err, result) =>
+      err ? reject(err) : resolve(result),
     );
     // No progress bar or table: the parent reports.
     instance.on('error', reject);

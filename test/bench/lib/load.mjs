@@ -63,9 +63,13 @@ export async function measureLoad(client, settings, options, serverPid, log = ()
   for (let i = 0; i < settings.rounds; i++) {
     const r = await client.run({ ...options, duration: settings.roundSeconds }, serverPid);
     if (r.non2xx || r.errors || r.timeouts) {
-      throw new Error(`round ${i + 1} against ${options.url}: ${r.non2xx} non-2xx (${JSON.stringify(r.statusCodes)}), ${r.errors} errors, ${r.timeouts} timeouts`);
+      throw new Error(
+        `round ${i + 1} against ${options.url}: ${r.non2xx} non-2xx (${JSON.stringify(r.statusCodes)}), ${r.errors} errors, ${r.timeouts} timeouts`,
+      );
     }
-    log(`    round ${i + 1}: ${Math.round(r.rps)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, server CPU ${(r.serverCpu ?? 0).toFixed(2)}, client CPU ${r.clientCpu.toFixed(2)}`);
+    log(
+      `    round ${i + 1}: ${Math.round(r.rps)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, server CPU ${(r.serverCpu ?? 0).toFixed(2)}, client CPU ${r.clientCpu.toFixed(2)}`,
+    );
     rounds.push(r);
   }
   return rounds;

@@ -12,7 +12,13 @@ const PRISM_BIN = require.resolve('@stoplight/prism-cli/dist/index.js');
 
 export const MOCK_KEY = `sbk_${'a'.repeat(43)}`;
 
-const resolveRef = (doc, node) => (node?.$ref ? node.$ref.slice(2).split('/').reduce((at, key) => at[key.replace(/~1/g, '/').replace(/~0/g, '~')], doc) : node);
+const resolveRef = (doc, node) =>
+  node?.$ref
+    ? node.$ref
+        .slice(2)
+        .split('/')
+        .reduce((at, key) => at[key.replace(/~1/g, '/').replace(/~0/g, '~')], doc)
+    : node;
 
 /** Every GET operation: its id and a concrete path (no GET is a runner's, so the application key fits all). */
 export function getOperations() {
@@ -37,7 +43,10 @@ export async function startPrismMock() {
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > deadline || child.exitCode !== null) {
       child.kill('SIGKILL');

@@ -32,7 +32,14 @@ export function renderTable(results) {
   const lines = [['scenario', 'measure', 'median', 'spread', 'target', 'met']];
   for (const r of results) {
     for (const row of r.rows) {
-      lines.push([r.scenario, row.measure, formatValue(row.median, row.unit), row.spreadText ?? (row.spread === undefined ? '' : pct(row.spread)), row.target ?? '', met(row)]);
+      lines.push([
+        r.scenario,
+        row.measure,
+        formatValue(row.median, row.unit),
+        row.spreadText ?? (row.spread === undefined ? '' : pct(row.spread)),
+        row.target ?? '',
+        met(row),
+      ]);
     }
   }
   const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));

@@ -8,7 +8,7 @@ import { startSwitchboard } from '../lib/processes.mjs';
 import { aggregate, summarize } from '../lib/stats.mjs';
 
 export const name = 'dispatch';
-export const description = 'POST /api/v1/runs answered -> a waiting runner\'s long-poll claim (wait=30) returns it; 1,000 runs in sequence, each completed';
+export const description = "POST /api/v1/runs answered -> a waiting runner's long-poll claim (wait=30) returns it; 1,000 runs in sequence, each completed";
 
 /** How long the runner's claim is given to reach the server and start waiting before the run is created. */
 const SETTLE_MS = 5;
@@ -66,7 +66,9 @@ export async function run({ settings, log }) {
       const s = summarize(fromAnswer);
       const early = fromAnswer.filter((x) => x < 0).length;
       rounds.push({ ...s, fromSend: summarize(fromSend), claimBeforeAnswer: early });
-      log(`    round ${r + 1}: p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(1)} ms (${early} claims returned before the create answered)`);
+      log(
+        `    round ${r + 1}: p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(1)} ms (${early} claims returned before the create answered)`,
+      );
     }
     const p50 = aggregate(rounds.map((r) => r.p50));
     const p99 = aggregate(rounds.map((r) => r.p99));

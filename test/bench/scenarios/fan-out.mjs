@@ -9,7 +9,8 @@ import { assertFileLimit, cpuSeconds, startSwitchboard } from '../lib/processes.
 import { aggregate, percentileSorted } from '../lib/stats.mjs';
 
 export const name = 'fan-out';
-export const description = '2,000 SSE subscribers on /api/v1/realtime/runs; a runner appends 100 events/s (POST /leases/{id}/events); delivery latency and server RSS';
+export const description =
+  '2,000 SSE subscribers on /api/v1/realtime/runs; a runner appends 100 events/s (POST /leases/{id}/events); delivery latency and server RSS';
 
 const CHILD = fileURLToPath(new URL('../lib/sse-subscribers.mjs', import.meta.url));
 const MB = 1024 * 1024;
@@ -99,12 +100,17 @@ export async function run({ settings, log }) {
       ),
     );
     const ok = opened.reduce((n, o) => n + o.ok, 0);
-    if (ok !== settings.subscribers) throw new Error(`only ${ok} of ${settings.subscribers} streams opened: ${opened.map((o) => o.firstError).filter(Boolean)[0]}`);
+    if (ok !== settings.subscribers)
+      throw new Error(`only ${ok} of ${settings.subscribers} streams opened: ${opened.map((o) => o.firstError).filter(Boolean)[0]}`);
     await sleep(1000);
     const connectedRss = server.rss();
     log(`  ${ok} subscribers connected; server RSS ${(idleRss / MB).toFixed(0)} MB idle, ${(connectedRss / MB).toFixed(0)} MB with the streams open`);
 
-    const count = async () => (await Promise.all(children.map((c) => c.ask({ cmd: 'count' })))).reduce((a, r) => ({ recorded: a.recorded + r.recorded, ended: a.ended + r.ended }), { recorded: 0, ended: 0 });
+    const count = async () =>
+      (await Promise.all(children.map((c) => c.ask({ cmd: 'count' })))).reduce((a, r) => ({ recorded: a.recorded + r.recorded, ended: a.ended + r.ended }), {
+        recorded: 0,
+        ended: 0,
+      });
 
     /** Claims a fresh run, produces `seconds` of events at the set rate, waits for delivery; returns the round's figures. */
     const produce = async (seconds) => {

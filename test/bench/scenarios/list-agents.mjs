@@ -42,7 +42,13 @@ export async function run({ settings, results, log }) {
         { measure: 'relative to bare Koa', unit: 'ratio', median: ratio },
         { measure: 'p99 latency', unit: 'ms', ...summary.p99 },
       ],
-      details: { agents: settings.listAgents, pageBytes: Buffer.byteLength(JSON.stringify(page)), connections: settings.connections, ...summary, serverErrors: server.errors().length },
+      details: {
+        agents: settings.listAgents,
+        pageBytes: Buffer.byteLength(JSON.stringify(page)),
+        connections: settings.connections,
+        ...summary,
+        serverErrors: server.errors().length,
+      },
     };
   } finally {
     await client.stop();
