@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Db, Executor } from '../db/database.js';
 import { requestTransactions } from '../db/group-commit.js';
+import { runCommitTasks, type CommitTask } from '../db/after-commit.js';
 import { authenticateKey, hasScope, readCredential, resolveApplication, type AuthContext, type KeyIdentity } from '../auth/authenticate.js';
 import type { OperationSpec } from '../spec/operations.js';
 import { bodyIssues, type OperationValidators } from '../spec/validators.js';
@@ -112,7 +113,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     const replay = (stored: StoredResponse) =>
       send(ctx, op, validators, deps, { status: stored.status, body: JSON.parse(stored.body), headers: { ...stored.headers, 'Idempotent-Replayed': 'true' } }, stored.body);
 
-    const committed: (() => Promise<void>)[] = [];
+    const committed: CommitTask[] = [];
     // `earlier`: the response to an earlier request with the same Idempotency-Key, which answers instead.
     const run = async (executor: Executor): Promise<{ result: Result; stored?: StoredResponse } | { earlier: StoredResponse }> => {
       const earlier = claim && (await storedResponse(executor, claim));
@@ -142,7 +143,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     // stored, so the client can fix the request and retry with the same key.
     let outcome: Awaited<ReturnType<typeof run>>;
     try {
-      outcome = transactional ? await transact(run) : await run(db);
+      outcome = transactional ? await transact(run, committed) : await run(db);
     } catch (err) {
       if (!(err instanceof IdempotencyRace)) throw err;
       const winner = await storedResponse(db, claim!);
@@ -150,10 +151,8 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
       return replay(winner);
     }
     if ('earlier' in outcome) return replay(outcome.earlier);
-    for (const task of committed) {
-      // The change is committed: a failed side effect is logged, the response still reports the change.
-      await task().catch((err: unknown) => deps.logger.error({ err, operationId: op.operationId }, 'after-commit task failed'));
-    }
+    // The change is committed: a failed side effect is logged, the response still reports the change.
+    await runCommitTasks(committed, (err) => deps.logger.error({ err, operationId: op.operationId }, 'after-commit task failed'));
     // The body as stored for replays is the body sent: serialised once.
     send(ctx, op, validators, deps, outcome.result, outcome.stored && isJsonBody(outcome.result.body) ? outcome.stored.body : undefined);
   };
