@@ -29,12 +29,16 @@ export function afterCommit(db: Executor, task: CommitTask): void {
 
 /**
  * Runs `work` in `trx` as a unit of its own: the tasks added on `trx` meanwhile go to `tasks`, for
- * whoever commits the unit to run (`runCommitTasks`) after the commit, or to drop if it failed.
+ * whoever commits the unit to run (`runCommitTasks`) after the commit. If the work fails (its
+ * writes roll back) they are dropped.
  */
 export async function inUnit<T>(trx: Knex.Transaction, tasks: CommitTask[], work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
   units.set(trx, tasks);
   try {
     return await work(trx);
+  } catch (err) {
+    tasks.length = 0;
+    throw err;
   } finally {
     units.delete(trx);
   }
