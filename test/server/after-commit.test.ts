@@ -62,6 +62,33 @@ describe('afterCommit', () => {
     expect(ran).toEqual([]);
   });
 
+  it('in a savepoint, waits for the transaction around it to commit, and is dropped with the savepoint', async () => {
+    const ran: string[] = [];
+    const tasks: CommitTask[] = [];
+    await requestTransactions(db)(async (trx) => {
+      await trx.transaction(async (savepoint) => afterCommit(savepoint, () => ran.push('released')));
+      await trx
+        .transaction(async (savepoint) => {
+          afterCommit(savepoint, () => ran.push('rolled back'));
+          throw new Error('undo the savepoint');
+        })
+        .catch(() => {});
+      expect(ran).toEqual([]);
+    }, tasks);
+    expect(tasks.map((task) => task())).toEqual([1]);
+    expect(ran).toEqual(['released']);
+
+    let committed!: () => void;
+    const done = new Promise<void>((resolve) => (committed = resolve));
+    await db.transaction(async (trx) => {
+      await trx.transaction(async (savepoint) => afterCommit(savepoint, () => (ran.push('outer committed'), committed())));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(ran).toEqual(['released']);
+    });
+    await done;
+    expect(ran).toEqual(['released', 'outer committed']);
+  });
+
   it('in request transactions, goes to the request\'s list, in order; a request that fails leaves none', async () => {
     const transact = requestTransactions(db);
     // Started in the same tick: on SQLite they share one transaction (group commit).

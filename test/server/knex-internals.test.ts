@@ -6,6 +6,7 @@ import {
   dialectOf,
   heldConnection,
   isTransaction,
+  outerTransaction,
   sqliteValue,
   transactionEnded,
   type SqliteConnection,
@@ -85,6 +86,18 @@ describe('knex internals', () => {
       expect(clientOf(trx('probe'))).toBe(clientOf(trx));
       await trx.transaction(async (savepoint) => {
         expect(clientOf(savepoint)).not.toBe(clientOf(trx));
+      });
+    });
+  });
+
+  it('outerTransaction is the transaction a savepoint was opened in', async () => {
+    await db.transaction(async (trx) => {
+      expect(outerTransaction(trx)).toBeUndefined();
+      await trx.transaction(async (savepoint) => {
+        expect(outerTransaction(savepoint)).toBe(trx);
+        await savepoint.transaction(async (inner) => {
+          expect(outerTransaction(inner)).toBe(savepoint);
+        });
       });
     });
   });

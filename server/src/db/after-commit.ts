@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Executor } from './database.js';
-import { isTransaction, transactionEnded } from './knex-internals.js';
+import { isTransaction, outerTransaction, transactionEnded } from './knex-internals.js';
 
 /** What others may learn of a change only once it is committed: its events on the bus, a worker woken for it. */
 export type CommitTask = () => unknown;
@@ -13,9 +13,10 @@ const units = new WeakMap<Knex.Transaction, CommitTask[]>();
  * never if the work it belongs to rolls back; outside a transaction, at once.
  *
  * In a request's transaction (see `inUnit`) the task joins the request's list, which the request
- * runs after its commit, before it answers. In a transaction knex opened around a callback (the
- * background jobs) it runs once knex has committed it. Nobody waits for it there, nor outside a
- * transaction: such a task must not fail.
+ * runs after its commit, before it answers. A savepoint hands it on to the transaction around it
+ * when released. In a transaction knex opened around a callback (the background jobs) it runs once
+ * knex has committed it. Nobody waits for it there, nor outside a transaction: such a task must
+ * not fail.
  */
 export function afterCommit(db: Executor, task: CommitTask): void {
   if (!isTransaction(db)) {
@@ -23,8 +24,12 @@ export function afterCommit(db: Executor, task: CommitTask): void {
     return;
   }
   const tasks = units.get(db);
-  if (tasks) tasks.push(task);
-  else void transactionEnded(db).then(task, () => {});
+  if (tasks) {
+    tasks.push(task);
+    return;
+  }
+  const outer = outerTransaction(db);
+  void transactionEnded(db).then(outer ? () => afterCommit(outer, task) : task, () => {});
 }
 
 /**

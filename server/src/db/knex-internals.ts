@@ -28,6 +28,9 @@ export const isTransaction = (db: Knex | Knex.Transaction): db is Knex.Transacti
 /** The driver's connection a transaction holds: its client hands out that one connection, never the pool's. */
 export const heldConnection = (trx: Knex.Transaction): Promise<unknown> => (trx.client as Client).acquireConnection();
 
+/** The transaction a savepoint was opened in; none for a transaction of its own. */
+export const outerTransaction = (trx: Knex.Transaction): Knex.Transaction | undefined => trx.parentTransaction;
+
 /**
  * Settles when knex has ended a transaction it opened around a callback: resolves once COMMIT (for
  * a savepoint, RELEASE) has run, rejects with the error the callback failed with, after ROLLBACK.
