@@ -55,7 +55,7 @@ async function openTransaction(): Promise<{ trx: Knex.Transaction; done: Promise
   await started;
   const done = transactionEnded(trx).then(
     () => 'committed',
-    (err: Error) => `rolled back: ${err.message}`,
+    (err: unknown) => `rolled back: ${(err as Error).message}`,
   );
   return { trx, done, finish: (error) => (finish(error), done) };
 }
@@ -116,7 +116,7 @@ describe('knex internals', () => {
         expect(await txid(pgConnection.query('select txid_current()::text as id'))).toBe(await txid(trx.raw('select txid_current()::text as id')));
       }
       throw new Error('undo');
-    }).catch((err: Error) => expect(err.message).toBe('undo'));
+    }).catch((err: unknown) => expect((err as Error).message).toBe('undo'));
     // Rolled back with the transaction: the statement ran inside it.
     expect(await ids()).not.toContain('held-1');
   });

@@ -68,7 +68,11 @@ describe('authorise step', () => {
 });
 
 describe('validate step', () => {
-  const code = async (promise: Promise<unknown>) => promise.then(() => 'valid', (err: ProblemError) => `${err.status} ${err.code}`);
+  const code = async (promise: Promise<unknown>) =>
+    promise.then(
+      () => 'valid',
+      (err: unknown) => (err instanceof ProblemError ? `${err.status} ${err.code}` : String(err)),
+    );
 
   it('answers a path segment that cannot be an id with 422 where the operation declares it, else 404', async () => {
     const getAgent = contextFor('GET', '/api/v1/agents/nope', {}, { agentId: 'nope' });
@@ -81,7 +85,8 @@ describe('validate step', () => {
     const ctx = contextFor('GET', '/api/v1/realtime/runs?token=sb_secret');
     const request = await validate(ctx, op('streamRuns'), validatorsOf('streamRuns'), 1024);
     expect(request.query).not.toHaveProperty('token');
-    expect(await code(validate(contextFor('GET', '/api/v1/agents?token=sb_secret'), op('listAgents'), validatorsOf('listAgents'), 1024))).toBe('422 validation-error');
+    const elsewhere = contextFor('GET', '/api/v1/agents?token=sb_secret');
+    expect(await code(validate(elsewhere, op('listAgents'), validatorsOf('listAgents'), 1024))).toBe('422 validation-error');
   });
 
   it('gives the handler coerced copies of the parameters and the declared headers', async () => {
@@ -134,7 +139,8 @@ describe('respond step', () => {
     respond(deleted, op('deleteAgent'), validatorsOf('deleteAgent'), deps('strict'), { result: { status: 204, body: undefined }, json: undefined });
     expect([deleted.status, deleted.body]).toEqual([204, null]);
     const root = contextFor('GET', '/');
-    respond(root, op('getRoot'), validatorsOf('getRoot'), deps('strict'), { result: { status: 302, body: undefined, headers: { Location: '/api/docs' } }, json: undefined });
+    const redirect = { result: { status: 302, body: undefined, headers: { Location: '/api/docs' } }, json: undefined };
+    respond(root, op('getRoot'), validatorsOf('getRoot'), deps('strict'), redirect);
     expect([root.status, root.body, root.response.get('Location'), root.response.get('Content-Type')]).toEqual([302, '', '/api/docs', undefined]);
   });
 
@@ -147,6 +153,8 @@ describe('respond step', () => {
     const logged = contextFor('GET', `/api/v1/agents/${agentId}`);
     respond(logged, op('getAgent'), validatorsOf('getAgent'), deps('log'), undeclared);
     expect(logged.status).toBe(201);
-    expect(lines).toEqual([expect.objectContaining({ operationId: 'getAgent', problems: ['status 201 is not declared'], msg: 'response breaks the contract' })]);
+    expect(lines).toEqual([
+      expect.objectContaining({ operationId: 'getAgent', problems: ['status 201 is not declared'], msg: 'response breaks the contract' }),
+    ]);
   });
 });

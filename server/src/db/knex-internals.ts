@@ -10,7 +10,7 @@ import type { Knex } from 'knex';
 type Client = { config: { client: string }; acquireConnection(): Promise<unknown> };
 
 /** What knex's better-sqlite3 dialect calls on a connection to run a query: `prepare(sql)`, then `all` or `run`. */
-export type SqliteConnection = { prepare(sql: string): SqliteStatement };
+export type SqliteConnection = { prepare: (sql: string) => SqliteStatement };
 export type SqliteStatement = { all(bindings: unknown[]): unknown[]; run(bindings: unknown[]): unknown };
 
 /**

@@ -2,7 +2,15 @@ import type { Context } from 'koa';
 import type { AuthContext } from '../../auth/authenticate.js';
 import type { Db, Executor } from '../../db/database.js';
 import type { OperationSpec } from '../../spec/operations.js';
-import { fingerprint, idempotencyClaim, IdempotencyRace, storedResponse, storeResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency.js';
+import {
+  fingerprint,
+  idempotencyClaim,
+  IdempotencyRace,
+  storedResponse,
+  storeResponse,
+  type IdempotencyClaim,
+  type StoredResponse,
+} from '../idempotency.js';
 import { ProblemError } from '../problems.js';
 import { isJsonBody, withEtag, type Reply, type Result } from './respond.js';
 
@@ -32,8 +40,10 @@ export async function storeResult(executor: Executor, claim: IdempotencyClaim, o
  * failure is thrown on.
  */
 export async function replayRaceWinner(err: unknown, db: Db, claim: IdempotencyClaim | undefined): Promise<Reply> {
-  if (!(err instanceof IdempotencyRace)) throw err;
-  const winner = await storedResponse(db, claim!);
-  if (!winner) throw new ProblemError('idempotency-in-flight', 'A request with this Idempotency-Key was being processed at the same time; retry to get its result.');
+  if (!(err instanceof IdempotencyRace) || !claim) throw err;
+  const winner = await storedResponse(db, claim);
+  if (!winner) {
+    throw new ProblemError('idempotency-in-flight', 'A request with this Idempotency-Key was being processed at the same time; retry to get its result.');
+  }
   return replayOf(winner);
 }

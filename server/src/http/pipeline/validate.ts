@@ -42,7 +42,9 @@ export async function validate(ctx: Context, op: OperationSpec, validators: Oper
       issues.push(...(validators.body.get(mediaType(ctx.get('content-type')))?.(body) ?? []).map((i) => ({ ...i, in: 'body' as const })));
     }
   }
-  if (issues.length) throw new ProblemError('validation-error', `The request has ${issues.length} invalid value${issues.length > 1 ? 's' : ''}.`, { errors: issues });
+  if (issues.length) {
+    throw new ProblemError('validation-error', `The request has ${issues.length} invalid value${issues.length > 1 ? 's' : ''}.`, { errors: issues });
+  }
 
   const headers = Object.fromEntries(op.parameters.filter((p) => p.in === 'header').map((p) => [p.name, ctx.get(p.name) || undefined]));
   return { path, query, headers, body, raw };
