@@ -3,12 +3,11 @@ import { dirname } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import type { Config } from '../config/config.js';
 import { migrationSource } from './migrations/index.js';
+import { dialectOf, replacePrepare, type SqliteConnection } from './knex-internals.js';
 import { attachReader, readerOf, statementCache } from './statements.js';
 
 export type Db = Knex;
 export type Executor = Knex | Knex.Transaction;
-
-type SqliteConnection = { pragma(s: string): unknown; prepare(sql: string): unknown };
 
 /** Opens the configured database (SQLite file or PostgreSQL) and brings its schema up to date. */
 export async function openDatabase(config: Config['database']): Promise<Db> {
@@ -23,9 +22,9 @@ export async function openDatabase(config: Config['database']): Promise<Db> {
       pool: {
         min: 1,
         max: 1,
-        afterCreate: (conn: SqliteConnection, done: (err: Error | null, conn: unknown) => void) => {
+        afterCreate: (conn: SqliteConnection & { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) => {
           // knex prepares every query afresh; the connection keeps its prepared statements instead.
-          conn.prepare = statementCache(conn.prepare.bind(conn));
+          replacePrepare(conn, statementCache(conn.prepare.bind(conn)));
           conn.pragma('journal_mode = WAL');
           conn.pragma('synchronous = NORMAL');
           conn.pragma('foreign_keys = ON');
@@ -58,7 +57,7 @@ export async function checkConnection(db: Executor): Promise<void> {
   await db.raw('select 1');
 }
 
-export const isPostgres = (db: Executor) => (db as unknown as { client: { config: { client: string } } }).client.config.client === 'pg';
+export const isPostgres = (db: Executor) => dialectOf(db) === 'pg';
 
 export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; message?: string };

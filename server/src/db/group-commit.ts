@@ -1,9 +1,15 @@
 import type { Knex } from 'knex';
+import { inUnit, type CommitTask } from './after-commit.js';
 import type { Db } from './database.js';
+import { dialectOf } from './knex-internals.js';
 import { execute } from './statements.js';
 
-/** A request transaction: runs `work`, resolves once what it wrote is committed. */
-export type Transact = <T>(work: (trx: Knex.Transaction) => Promise<T>) => Promise<T>;
+/**
+ * A request transaction: runs `work`, resolves once what it wrote is committed. What the work leaves
+ * for after the commit (`afterCommit` on its transaction) goes to `tasks`, for the caller to run
+ * then (`runCommitTasks`); a work that fails leaves nothing. Without `tasks` it must leave nothing.
+ */
+export type Transact = <T>(work: (trx: Knex.Transaction) => Promise<T>, tasks?: CommitTask[]) => Promise<T>;
 
 /** Members per group at most, so other users of the connection (claims, the reaper) get their turn. */
 const MAX_MEMBERS = 64;
@@ -28,7 +34,7 @@ export function requestTransactions(db: Db): Transact {
 const transactors = new WeakMap<Db, Transact>();
 
 function groupCommits(db: Db): Transact {
-  if ((db.client as { config: { client: string } }).config.client !== 'better-sqlite3') return (work) => db.transaction(work);
+  if (dialectOf(db) !== 'better-sqlite3') return (work, tasks = []) => db.transaction((trx) => inUnit(trx, tasks, work));
   const waiting: (() => void)[] = [];
   let running = false;
   let group: Group | undefined;
@@ -73,7 +79,7 @@ function groupCommits(db: Db): Transact {
       });
   };
 
-  return async (work) => {
+  return async (work, tasks = []) => {
     await turn();
     let member: Group;
     let result: { value: Awaited<ReturnType<typeof work>> } | { error: unknown };
@@ -82,7 +88,7 @@ function groupCommits(db: Db): Transact {
       member.members++;
       await execute(member.trx, 'savepoint request');
       try {
-        result = { value: await work(member.trx) };
+        result = { value: await inUnit(member.trx, tasks, work) };
         await execute(member.trx, 'release savepoint request');
       } catch (error) {
         await execute(member.trx, 'rollback to savepoint request');

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Executor } from './database.js';
+import { clientOf, dialectOf, heldConnection, isTransaction, sqliteValue, type SqliteConnection } from './knex-internals.js';
 
-type Statement = { all(bindings: unknown[]): unknown[] };
 export type ReadConnection = { all<T>(sql: string, bindings: readonly unknown[]): T[]; close(): void };
 
 /** By knex client: a transaction's queries have a client of their own, so they never use the reader. */
@@ -46,7 +46,7 @@ export async function attachReader(db: Knex, filename: string): Promise<void> {
     const names = statement.columns().map((c) => c.name);
     return { statement, names };
   });
-  readers.set(db.client as object, {
+  readers.set(clientOf(db), {
     all: <T>(sql: string, bindings: readonly unknown[]) => {
       const { statement, names } = prepare(sql);
       const rows = statement.all(bindings.map(sqliteValue)) as unknown[][];
@@ -60,25 +60,18 @@ export async function attachReader(db: Knex, filename: string): Promise<void> {
   });
 }
 
-export const readerOf = (db: Knex) => readers.get(db.client as object);
+export const readerOf = (db: Knex) => readers.get(clientOf(db));
 
-// As knex's better-sqlite3 dialect binds them.
-const sqliteValue = (v: unknown) => (v instanceof Date ? v.valueOf() : typeof v === 'boolean' ? Number(v) : v);
-
-type SqliteConnection = { prepare(sql: string): Statement & { run(bindings: unknown[]): unknown } };
-type KnexClient = { config: { client: string }; transacting?: boolean; acquireConnection(): Promise<unknown> };
-
-const transactionConnections = new WeakMap<object, SqliteConnection>();
+const transactionConnections = new WeakMap<Knex.Transaction, SqliteConnection>();
 
 /**
  * The connection a SQLite transaction holds: statements run on it directly (as kept prepared
  * statements) cost a fraction of a query through knex, and stay inside the transaction.
  */
 async function sqliteTransaction(db: Executor): Promise<SqliteConnection | undefined> {
-  const client = db.client as KnexClient;
-  if (!client.transacting || client.config.client !== 'better-sqlite3') return undefined;
-  let connection = transactionConnections.get(client);
-  if (!connection) transactionConnections.set(client, (connection = (await client.acquireConnection()) as SqliteConnection));
+  if (!isTransaction(db) || dialectOf(db) !== 'better-sqlite3') return undefined;
+  let connection = transactionConnections.get(db);
+  if (!connection) transactionConnections.set(db, (connection = (await heldConnection(db)) as SqliteConnection));
   return connection;
 }
 
@@ -87,7 +80,7 @@ async function sqliteTransaction(db: Executor): Promise<SqliteConnection | undef
  * read connection; in a transaction it runs in it.
  */
 export async function selectRows<T>(db: Executor, sql: string, bindings: readonly unknown[] = []): Promise<T[]> {
-  const reader = readers.get(db.client as object);
+  const reader = readers.get(clientOf(db));
   return reader ? reader.all<T>(sql, bindings) : writerRows<T>(db, sql, bindings);
 }
 
@@ -113,7 +106,7 @@ export async function insertRows(db: Executor, table: string, rows: readonly Rec
 
 /** The rows of a query built with knex, run like `selectRows`. */
 export async function queryRows<T>(query: Knex.QueryBuilder): Promise<T[]> {
-  const reader = readers.get(query.client as object);
+  const reader = readers.get(clientOf(query));
   if (!reader) return (await query) as T[];
   const { sql, bindings } = query.toSQL();
   return reader.all<T>(sql, bindings);

@@ -6,7 +6,8 @@ import type { OperationSpec } from '../spec/operations.js';
 import type { OperationValidators } from '../spec/validators.js';
 import { newId } from '../util/ids.js';
 import type { Handler, Handlers, OperationId } from './handler-types.js';
-import { checkProblemStatus, ContractViolation, operationMiddleware, type OperationDeps } from './operation.js';
+import { operationMiddleware, type OperationDeps } from './operation.js';
+import { checkProblemStatus, ContractViolation } from './pipeline/respond.js';
 import { ProblemError, problemBody } from '../problems/problems.js';
 
 const SANE_CORRELATION_ID = /^[A-Za-z0-9._:@\/-]{1,128}$/;

@@ -1,4 +1,4 @@
-import type { Knex } from 'knex';
+import { afterCommit } from '../../db/after-commit.js';
 import type { Executor } from '../../db/database.js';
 import { insertRows, selectRows } from '../../db/statements.js';
 import { newId } from '../../util/ids.js';
@@ -23,11 +23,7 @@ const wake = () => {
 };
 
 /** After the transaction commits: until then the messages are invisible to the workers. */
-export function wakeAfterCommit(db: Executor) {
-  const trx = db as Knex.Transaction;
-  if (typeof trx.isCompleted === 'function') trx.executionPromise.then(wake, () => {});
-  else wake();
-}
+export const wakeAfterCommit = (db: Executor) => afterCommit(db, wake);
 
 /**
  * Writes one message per enabled endpoint whose filter takes the event, in the caller's transaction,

@@ -1,0 +1,77 @@
+import type { Context } from 'koa';
+import type { Logger } from 'pino';
+import type { Config } from '../../config/config.js';
+import type { OperationSpec } from '../../spec/operations.js';
+import type { OperationValidators } from '../../spec/validators.js';
+import { etagOfJson } from '../etag.js';
+
+/** What a handler returns (see `HandlerResult`), as the pipeline handles it. */
+export type Result = { status: number; body: unknown; headers?: Record<string, string>; contentType?: string; stream?: NodeJS.ReadableStream };
+
+/** A result, and its JSON body already serialised when at hand (a stored response's): it is serialised once. */
+export type Reply = { result: Result; json: string | undefined };
+
+export type RespondDeps = { config: Pick<Config, 'responseValidation'>; logger: Logger };
+
+/** Thrown when the server itself breaks the contract; never the client's fault. */
+export class ContractViolation extends Error {}
+
+export const isJsonBody = (body: unknown) => body !== undefined && !(typeof body === 'string') && !(body instanceof Uint8Array);
+
+/** Sends the reply once it is checked against the contract: status, headers (an ETag where declared), body or stream. */
+export function respond(ctx: Context, op: OperationSpec, validators: OperationValidators, deps: RespondDeps, { result, json: serialized }: Reply): void {
+  checkResponse(op, validators, deps, result);
+  ctx.status = result.status;
+  const json = isJsonBody(result.body) ? (serialized ?? JSON.stringify(result.body)) : undefined;
+  ctx.set(withEtag(op, result, json));
+  if ((result.body === undefined && !result.stream) || result.status === 204) {
+    // Koa answers a null body with 204; a redirect keeps its status, with an empty body.
+    const redirect = result.status >= 300 && result.status < 400;
+    ctx.body = redirect ? '' : null;
+    if (redirect) ctx.remove('Content-Type');
+    return;
+  }
+  if (result.contentType) ctx.type = result.contentType;
+  if (result.stream) {
+    ctx.req.socket.setNoDelay(true);
+    ctx.body = result.stream;
+    return;
+  }
+  ctx.body = json ?? (result.body as string | Uint8Array);
+  if (!result.contentType) ctx.type = 'application/json';
+}
+
+/** The result's headers, with an ETag when the response declares one: `json` is the body as sent, the ETag hashes those very bytes. */
+export function withEtag(op: OperationSpec, result: Result, json: string | undefined): Record<string, string> {
+  const headers = { ...result.headers };
+  if (!headers.ETag && json !== undefined && result.body !== null && op.responses[String(result.status)]?.headers.includes('etag')) {
+    headers.ETag = etagOfJson(json);
+  }
+  return headers;
+}
+
+/** In development and test a contract breach is a 500; in production it is logged and the response goes out. */
+export function checkResponse(op: OperationSpec, validators: OperationValidators, deps: RespondDeps, result: Result): void {
+  const mode = deps.config.responseValidation;
+  if (mode === 'off') return;
+  const problems: string[] = [];
+  const declared = op.responses[String(result.status)];
+  if (!declared) problems.push(`status ${result.status} is not declared`);
+  else if (isJsonBody(result.body)) {
+    const validate = validators.response(`${result.status}:application/json`);
+    if (!validate) problems.push(`status ${result.status} declares no JSON body`);
+    else if (!validate(result.body)) problems.push(...(validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`));
+  }
+  if (!problems.length) return;
+  const message = `Response of ${op.operationId} breaks the contract: ${problems.join('; ')}`;
+  if (mode === 'strict') throw new ContractViolation(message);
+  deps.logger.error({ operationId: op.operationId, problems }, 'response breaks the contract');
+}
+
+/** Problems thrown by an operation must also be ones it declares. */
+export function checkProblemStatus(op: OperationSpec | undefined, status: number, deps: RespondDeps): void {
+  if (!op || op.responses[String(status)] || deps.config.responseValidation === 'off') return;
+  const message = `${op.operationId} answered ${status}, which its contract does not declare`;
+  if (deps.config.responseValidation === 'strict') throw new ContractViolation(message);
+  deps.logger.error({ operationId: op.operationId, status }, message);
+}

@@ -1,0 +1,62 @@
+import type { Context } from 'koa';
+import type { OperationSpec } from '../../spec/operations.js';
+import { bodyIssues, type OperationValidators } from '../../spec/validators.js';
+import { mediaType, readJsonBody } from '../body.js';
+import { ProblemError, type ValidationIssue } from '../../problems/problems.js';
+import type { Result } from './respond.js';
+
+/** A request as the spec types it: the handler's input. `raw` is the body exactly as received. */
+export type ValidRequest = {
+  path: Record<string, unknown>;
+  query: Record<string, unknown>;
+  headers: Record<string, string | undefined>;
+  body: unknown;
+  raw: Buffer | undefined;
+};
+
+/**
+ * Validates path, header and query parameters and the body against the spec, and answers one 422
+ * naming every invalid value. A path segment that cannot be an id names no resource: without a
+ * declared 422 that is a 404. Validation coerces copies to the spec's types (a path `version`
+ * becomes a number); handlers get the copies.
+ */
+export async function validate(ctx: Context, op: OperationSpec, validators: OperationValidators, bodyLimitBytes: number): Promise<ValidRequest> {
+  const path: Record<string, unknown> = { ...(ctx as unknown as { params: Record<string, string> }).params };
+  const pathIssues = validators.parameters('path', path);
+  if (pathIssues.length && !op.declaresValidation) throw new ProblemError('not-found', `No resource at ${ctx.path}.`);
+  const issues: ValidationIssue[] = [...pathIssues, ...validators.parameters('header', { ...ctx.headers })];
+  const query = { ...ctx.query } as Record<string, unknown>;
+  // The credential, taken from there by the authenticate step; not a parameter of the operation.
+  if (op.tokenInQuery) delete query.token;
+  issues.push(...validators.parameters('query', query));
+
+  let raw: Buffer | undefined;
+  let body: unknown;
+  if (op.requestBody) {
+    const read = await readJsonBody(ctx, op.requestBody.contentTypes, bodyLimitBytes);
+    raw = read?.raw;
+    body = read?.value;
+    if (read === undefined) {
+      if (op.requestBody.required) issues.push({ pointer: '', in: 'body', detail: 'A request body is required.' });
+    } else {
+      issues.push(...(validators.body.get(mediaType(ctx.get('content-type')))?.(body) ?? []).map((i) => ({ ...i, in: 'body' as const })));
+    }
+  }
+  if (issues.length) {
+    throw new ProblemError('validation-error', `The request has ${issues.length} invalid value${issues.length > 1 ? 's' : ''}.`, { errors: issues });
+  }
+
+  const headers = Object.fromEntries(op.parameters.filter((p) => p.in === 'header').map((p) => [p.name, ctx.get(p.name) || undefined]));
+  return { path, query, headers, body, raw };
+}
+
+/**
+ * A merge patch is checked alone, but what it merges into must still be a valid resource (say,
+ * no more metadata keys than allowed): checked before commit, so a bad result changes nothing.
+ */
+export function assertMergedResultValid(validators: OperationValidators, result: Result): void {
+  const validate = validators.response(`${result.status}:application/json`);
+  if (!validate || validate(result.body)) return;
+  const errors = bodyIssues(validate.errors).map((e) => ({ ...e, in: 'body' as const }));
+  throw new ProblemError('validation-error', 'The resource this patch would produce is not valid.', { errors });
+}
