@@ -1,4 +1,5 @@
 import type { Context, Middleware } from 'koa';
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Db, Executor } from '../db/database.js';
@@ -187,10 +188,13 @@ function storedFrom(op: OperationSpec, result: Result): StoredResponse {
 
 /** `serialized`: the JSON body when it is already at hand. */
 function send(ctx: Context, op: OperationSpec, validators: OperationValidators, deps: OperationDeps, result: Result, serialized?: string): void {
-  checkResponse(op, validators, deps, result);
-  ctx.status = result.status;
   const json = isJsonBody(result.body) ? (serialized ?? JSON.stringify(result.body)) : undefined;
-  ctx.set(withEtag(op, result, json));
+  const headers = withEtag(op, result, json);
+  // Checked with the headers as they will go out (those set earlier, such as Request-Id, included), before any is set.
+  const outgoing = { ...ctx.response.headers, ...Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value])) };
+  checkResponse(op, validators, deps, result, outgoing);
+  ctx.status = result.status;
+  ctx.set(headers);
   if ((result.body === undefined && !result.stream) || result.status === 204) {
     // Koa answers a null body with 204; a redirect keeps its status, with an empty body.
     const redirect = result.status >= 300 && result.status < 400;
@@ -208,10 +212,9 @@ function send(ctx: Context, op: OperationSpec, validators: OperationValidators, 
   if (!result.contentType) ctx.type = 'application/json';
 }
 
-/** In development and test a contract breach is a 500; in production it is logged and the response goes out. */
-function checkResponse(op: OperationSpec, validators: OperationValidators, deps: OperationDeps, result: Result): void {
-  const mode = deps.config.responseValidation;
-  if (mode === 'off') return;
+/** The response against its operation's contract: status, JSON body and headers. */
+function checkResponse(op: OperationSpec, validators: OperationValidators, deps: OperationDeps, result: Result, headers: OutgoingHttpHeaders): void {
+  if (deps.config.responseValidation === 'off') return;
   const problems: string[] = [];
   const declared = op.responses[String(result.status)];
   if (!declared) problems.push(`status ${result.status} is not declared`);
@@ -220,7 +223,13 @@ function checkResponse(op: OperationSpec, validators: OperationValidators, deps:
     if (!validate) problems.push(`status ${result.status} declares no JSON body`);
     else if (!validate(result.body)) problems.push(...(validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`));
   }
-  if (!problems.length) return;
+  reportBreach(op, [...problems, ...validators.headers(result.status, headers)], deps);
+}
+
+/** In development and test a contract breach is a 500; in production it is logged and the response goes out. */
+export function reportBreach(op: OperationSpec, problems: string[], deps: OperationDeps): void {
+  const mode = deps.config.responseValidation;
+  if (mode === 'off' || !problems.length) return;
   const message = `Response of ${op.operationId} breaks the contract: ${problems.join('; ')}`;
   if (mode === 'strict') throw new ContractViolation(message);
   deps.logger.error({ operationId: op.operationId, problems }, 'response breaks the contract');
