@@ -10,7 +10,11 @@ const validators = compileValidators(document, operations);
 const check = (operationId: string, status: number, headers: Record<string, string>) => validators.get(operationId)!.headers(status, headers);
 
 /** The headers of a response as Node would hand them to the check: lower-case names. */
-const headersOf = (res: Response) => Object.fromEntries([...res.headers.entries()]);
+const headersOf = (res: Response) => {
+  const headers: Record<string, string> = {};
+  res.headers.forEach((value, name) => (headers[name] = value));
+  return headers;
+};
 
 const REQUEST_ID = 'req_01jd4z0a3c6e9g2j5m8p1r4t7v';
 const READ_LIMITS = { ratelimit: '"read";r=599;t=60', 'ratelimit-policy': '"read";q=600;w=60' };
