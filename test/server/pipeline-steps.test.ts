@@ -124,6 +124,12 @@ describe('respond step', () => {
   const logger = pino({ level: 'error' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
   const deps = (responseValidation: 'strict' | 'log' | 'off'): RespondDeps => ({ config: { responseValidation }, logger });
   const agentId = 'agent_01jd4x7p2kf8q6v3b9m5t0s1ab';
+  /** The standard headers the app and rate-limit steps set before this one, which the contract requires. */
+  const earlierSteps = (ctx: Context, rateLimited = true) => {
+    ctx.set('Request-Id', 'req_01jd4z0a3c6e9g2j5m8p1r4t7v');
+    if (rateLimited) ctx.set({ RateLimit: '"write";r=119;t=42', 'RateLimit-Policy': '"write";q=120;w=60' });
+    return ctx;
+  };
 
   it('sends a stored body as stored, with the ETag of those very bytes', () => {
     const stored = { status: 200, headers: { 'X-Stored': 'yes' }, body: '{"object": "agent"}' };
@@ -135,10 +141,10 @@ describe('respond step', () => {
   });
 
   it('answers 204 without a body, and a redirect with an empty one and no Content-Type', () => {
-    const deleted = contextFor('DELETE', `/api/v1/agents/${agentId}`);
+    const deleted = earlierSteps(contextFor('DELETE', `/api/v1/agents/${agentId}`));
     respond(deleted, op('deleteAgent'), validatorsOf('deleteAgent'), deps('strict'), { result: { status: 204, body: undefined }, json: undefined });
     expect([deleted.status, deleted.body]).toEqual([204, null]);
-    const root = contextFor('GET', '/');
+    const root = earlierSteps(contextFor('GET', '/'), false);
     const redirect = { result: { status: 302, body: undefined, headers: { Location: '/api/docs' } }, json: undefined };
     respond(root, op('getRoot'), validatorsOf('getRoot'), deps('strict'), redirect);
     expect([root.status, root.body, root.response.get('Location'), root.response.get('Content-Type')]).toEqual([302, '', '/api/docs', undefined]);

@@ -4449,8 +4449,16 @@ export interface components {
         InternalError: {
             headers: {
                 "Request-Id": components["headers"]["Request-Id"];
-                RateLimit: components["headers"]["RateLimit"];
-                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                /**
+                 * @description Remaining quota of the rate-limit policy this request counted against (IETF draft-ietf-httpapi-ratelimit-headers-11): `r` is the number of requests left in the current window and `t` the number of seconds until the window resets. Limits are counted per credential and category (`read`, `write`, `run`, `costly`).
+                 * @example "write";r=119;t=42
+                 */
+                RateLimit?: string;
+                /**
+                 * @description Rate-limit policy this request counted against (IETF draft-ietf-httpapi-ratelimit-headers-11): `q` is the quota of requests and `w` the window in seconds.
+                 * @example "write";q=120;w=60
+                 */
+                "RateLimit-Policy"?: string;
                 [name: string]: unknown;
             };
             content: {
@@ -4617,25 +4625,35 @@ export interface components {
     requestBodies: never;
     headers: {
         /**
-         * @description Identifier of this request (a TypeID with the `req` prefix). It is also the `requestId` of a problem body; quote it when reporting an issue.
-         * @example req_01jd4z0a3c6e9g2j5m8p1r4t7v
+         * @description How long the response may be reused: `no-cache` (the OpenAPI document and the Swagger UI page: store it, but revalidate it with `If-None-Match` before each use) or `public, max-age=86400` (Swagger UI's assets: reuse for a day, then revalidate).
+         * @example no-cache
          */
-        "Request-Id": string;
+        "Cache-Control": string;
         /**
          * @description Weak entity tag of the document (weak: the same document is sent gzip, br or uncompressed). Send it back in `If-None-Match` to get 304 Not Modified while it has not changed.
          * @example W/"J1m3xK9qv2LrT8sYc4dFh0wZa5b"
          */
         DocumentETag: string;
         /**
-         * @description How long the response may be reused: `no-cache` (the OpenAPI document and the Swagger UI page: store it, but revalidate it with `If-None-Match` before each use) or `public, max-age=86400` (Swagger UI's assets: reuse for a day, then revalidate).
-         * @example no-cache
+         * @description Entity tag of the returned representation. Send it back in `If-Match` on `PATCH` or `DELETE` to make the write conditional (412 `precondition-failed` when the resource changed meanwhile).
+         * @example "9c2f4e1a7b3d5c8e"
          */
-        "Cache-Control": string;
+        ETag: string;
         /**
-         * @description Names `Accept-Encoding` (after `Origin`, for CORS): the body is compressed (gzip or br) when the request's `Accept-Encoding` allows it and it is worth it, so caches must keep one copy per encoding.
-         * @example Origin, Accept-Encoding
+         * @description Always `no-cache, no-transform`: an event stream is live, so no cache may store it and no proxy may alter (compress or buffer) it.
+         * @example no-cache, no-transform
          */
-        Vary: string;
+        "EventStream-Cache-Control": "no-cache, no-transform";
+        /**
+         * @description Present (with the value `true`) when this response is the stored replay of an earlier request that carried the same `Idempotency-Key` and the same body.
+         * @example true
+         */
+        "Idempotent-Replayed": "true";
+        /**
+         * @description URL path of the created resource.
+         * @example /api/v1/agents/agent_01jd4x7p2kf8q6v3b9m5t0s1ab
+         */
+        Location: string;
         /**
          * @description Remaining quota of the rate-limit policy this request counted against (IETF draft-ietf-httpapi-ratelimit-headers-11): `r` is the number of requests left in the current window and `t` the number of seconds until the window resets. Limits are counted per credential and category (`read`, `write`, `run`, `costly`).
          * @example "write";r=119;t=42
@@ -4647,25 +4665,25 @@ export interface components {
          */
         "RateLimit-Policy": string;
         /**
-         * @description Entity tag of the returned representation. Send it back in `If-Match` on `PATCH` or `DELETE` to make the write conditional (412 `precondition-failed` when the resource changed meanwhile).
-         * @example "9c2f4e1a7b3d5c8e"
+         * @description Identifier of this request (a TypeID with the `req` prefix). It is also the `requestId` of a problem body; quote it when reporting an issue.
+         * @example req_01jd4z0a3c6e9g2j5m8p1r4t7v
          */
-        ETag: string;
+        "Request-Id": string;
         /**
          * @description Number of seconds to wait before retrying; never earlier than the end of the current rate-limit window.
          * @example 42
          */
         "Retry-After": number;
         /**
-         * @description URL path of the created resource.
-         * @example /api/v1/agents/agent_01jd4x7p2kf8q6v3b9m5t0s1ab
+         * @description Names `Accept-Encoding` (after `Origin`, for CORS): the body is compressed (gzip or br) when the request's `Accept-Encoding` allows it and it is worth it, so caches must keep one copy per encoding.
+         * @example Origin, Accept-Encoding
          */
-        Location: string;
+        Vary: string;
         /**
-         * @description Present (with the value `true`) when this response is the stored replay of an earlier request that carried the same `Idempotency-Key` and the same body.
-         * @example true
+         * @description Always `no`: tells a reverse proxy in front of the server (nginx and the like) not to buffer the event stream, so each event reaches the client as it is sent.
+         * @example no
          */
-        "Idempotent-Replayed": "true";
+        "X-Accel-Buffering": "no";
     };
     pathItems: never;
 }
@@ -4683,12 +4701,12 @@ export interface operations {
             /** @description Found; the API reference is at `Location`. */
             302: {
                 headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
                     /**
                      * @description Where the API reference is.
                      * @example /api/docs
                      */
                     Location: "/api/docs";
-                    "Request-Id": components["headers"]["Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -6569,6 +6587,8 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Cache-Control": components["headers"]["EventStream-Cache-Control"];
+                    "X-Accel-Buffering": components["headers"]["X-Accel-Buffering"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6622,6 +6642,8 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Cache-Control": components["headers"]["EventStream-Cache-Control"];
+                    "X-Accel-Buffering": components["headers"]["X-Accel-Buffering"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6685,6 +6707,8 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Cache-Control": components["headers"]["EventStream-Cache-Control"];
+                    "X-Accel-Buffering": components["headers"]["X-Accel-Buffering"];
                     [name: string]: unknown;
                 };
                 content: {

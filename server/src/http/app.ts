@@ -7,7 +7,7 @@ import type { OperationValidators } from '../spec/validators.js';
 import { newId } from '../util/ids.js';
 import type { Handler, Handlers, OperationId } from './handler-types.js';
 import { operationMiddleware, type OperationDeps } from './operation.js';
-import { checkProblemStatus, ContractViolation } from './pipeline/respond.js';
+import { checkProblemStatus, ContractViolation, reportBreach } from './pipeline/respond.js';
 import { ProblemError, problemBody } from '../problems/problems.js';
 
 const SANE_CORRELATION_ID = /^[A-Za-z0-9._:@\/-]{1,128}$/;
@@ -145,4 +145,10 @@ function renderError(ctx: Context, err: unknown, deps: AppDeps, op: OperationSpe
   ctx.set(problem.extra.headers ?? {});
   ctx.type = 'application/problem+json';
   ctx.body = JSON.stringify(problemBody(problem, ctx.path, requestId));
+  const validators = op && deps.validators.get(op.operationId);
+  try {
+    if (op && validators) reportBreach(op, validators.headers(problem.status, ctx.response.headers), deps);
+  } catch (violation) {
+    renderError(ctx, violation, deps, undefined, requestId);
+  }
 }

@@ -1,37 +1,12 @@
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import { createAjv } from './ajv.js';
 import { escapeToken } from '../util/json-pointer.js';
 import type { OpenApiDocument } from './load-spec.js';
 import type { OperationSpec } from './operations.js';
+import { compileResponseHeaderChecks, type ResponseHeaderCheck } from './response-headers.js';
 import type { ValidationIssue } from '../problems/problems.js';
 
-// ajv-formats is CommonJS; under NodeNext its default export is the module object.
-const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
-
 const SPEC_ID = 'openapi.json';
-
-// Parameters arrive as strings and take their defaults from the spec; bodies and responses are
-// checked as sent (a default filled into a merge patch would change its meaning).
-function createAjv(options: { forParameters: boolean }) {
-  const ajv = new Ajv2020({
-    strict: false,
-    allErrors: true,
-    coerceTypes: options.forParameters ? 'array' : false,
-    useDefaults: options.forParameters,
-    validateFormats: true,
-    // Errors carry the value they refuse, which the messages quote (errors only: valid input pays nothing).
-    verbose: true,
-  });
-  addFormats(ajv);
-  // RFC 3339 allows a leap second (23:59:60) that JavaScript dates cannot hold: such a value is
-  // refused here, with the others, instead of failing later.
-  const rfc3339 = ajv.formats['date-time'] as { validate: (s: string) => boolean };
-  ajv.addFormat('date-time', { type: 'string', validate: (s: string) => rfc3339.validate(s) && !Number.isNaN(Date.parse(s)) });
-  ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 });
-  ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
-  ajv.addFormat('binary', true);
-  return ajv;
-}
 
 export type ParameterValidator = (location: 'path' | 'query' | 'header', values: Record<string, unknown>) => ValidationIssue[];
 export type BodyValidator = (body: unknown) => ValidationIssue[];
@@ -42,6 +17,8 @@ export type OperationValidators = {
   body: Map<string, BodyValidator>;
   /** By `${status}:${contentType}`; undefined when that response has no such body. */
   response: (key: string) => ValidateFunction | undefined;
+  /** The problems of a response's final headers (see response-headers.ts). */
+  headers: ResponseHeaderCheck;
 };
 
 /** Compiled on first use, then kept: a start compiles nothing, and no request compiles twice. */
@@ -90,6 +67,7 @@ export function compileValidators(doc: OpenApiDocument, operations: OperationSpe
   strictAjv.addSchema(doc as object, SPEC_ID);
   coercingAjv.addSchema(doc as object, SPEC_ID);
 
+  const headerChecks = compileResponseHeaderChecks(doc, operations);
   const result = new Map<string, OperationValidators>();
   for (const op of operations) {
     const byLocation = new Map<string, () => ValidateFunction>();
@@ -142,7 +120,7 @@ export function compileValidators(doc: OpenApiDocument, operations: OperationSpe
         responses.set(`${status}:${type}`, once(() => strictAjv.compile(ref(pointer))));
       }
     }
-    result.set(op.operationId, { parameters, body, response: (key) => responses.get(key)?.() });
+    result.set(op.operationId, { parameters, body, response: (key) => responses.get(key)?.(), headers: headerChecks.get(op.operationId)! });
   }
   return result;
 }

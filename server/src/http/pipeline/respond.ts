@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/config.js';
 import type { OperationSpec } from '../../spec/operations.js';
@@ -20,10 +21,15 @@ export const isJsonBody = (body: unknown) => body !== undefined && !(typeof body
 
 /** Sends the reply once it is checked against the contract: status, headers (an ETag where declared), body or stream. */
 export function respond(ctx: Context, op: OperationSpec, validators: OperationValidators, deps: RespondDeps, { result, json: serialized }: Reply): void {
-  checkResponse(op, validators, deps, result);
-  ctx.status = result.status;
   const json = isJsonBody(result.body) ? (serialized ?? JSON.stringify(result.body)) : undefined;
-  ctx.set(withEtag(op, result, json));
+  const headers = withEtag(op, result, json);
+  if (deps.config.responseValidation !== 'off') {
+    // Checked with the headers as they will go out (those set earlier, such as Request-Id, included), before any is set.
+    const outgoing = { ...ctx.response.headers, ...Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value])) };
+    checkResponse(op, validators, deps, result, outgoing);
+  }
+  ctx.status = result.status;
+  ctx.set(headers);
   if ((result.body === undefined && !result.stream) || result.status === 204) {
     // Koa answers a null body with 204; a redirect keeps its status, with an empty body.
     const redirect = result.status >= 300 && result.status < 400;
@@ -50,10 +56,9 @@ export function withEtag(op: OperationSpec, result: Result, json: string | undef
   return headers;
 }
 
-/** In development and test a contract breach is a 500; in production it is logged and the response goes out. */
-export function checkResponse(op: OperationSpec, validators: OperationValidators, deps: RespondDeps, result: Result): void {
-  const mode = deps.config.responseValidation;
-  if (mode === 'off') return;
+/** The response against its operation's contract: status, JSON body and headers. */
+export function checkResponse(op: OperationSpec, validators: OperationValidators, deps: RespondDeps, result: Result, headers: OutgoingHttpHeaders): void {
+  if (deps.config.responseValidation === 'off') return;
   const problems: string[] = [];
   const declared = op.responses[String(result.status)];
   if (!declared) problems.push(`status ${result.status} is not declared`);
@@ -62,7 +67,13 @@ export function checkResponse(op: OperationSpec, validators: OperationValidators
     if (!validate) problems.push(`status ${result.status} declares no JSON body`);
     else if (!validate(result.body)) problems.push(...(validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`));
   }
-  if (!problems.length) return;
+  reportBreach(op, [...problems, ...validators.headers(result.status, headers)], deps);
+}
+
+/** In development and test a contract breach is a 500; in production it is logged and the response goes out. */
+export function reportBreach(op: OperationSpec, problems: string[], deps: RespondDeps): void {
+  const mode = deps.config.responseValidation;
+  if (mode === 'off' || !problems.length) return;
   const message = `Response of ${op.operationId} breaks the contract: ${problems.join('; ')}`;
   if (mode === 'strict') throw new ContractViolation(message);
   deps.logger.error({ operationId: op.operationId, problems }, 'response breaks the contract');
