@@ -1,8 +1,10 @@
-// Redocly plugin: expands `x-fixture` references in example values (see fixtures.js). It is a
+// Redocly plugin: expands `x-fixture` references in example values (see fixtures.js) and writes
+// `x-server-sent-events` examples out as event-stream text (see server-sent-events.js). It is a
 // preprocessor, not a decorator, so that `redocly lint` on the source checks the expanded
 // examples against their schemas exactly as `redocly bundle` writes them.
 import path from 'node:path';
 import { FixtureError, expandFixtures, loadFixtures } from './fixtures.js';
+import { SERVER_SENT_EVENTS_KEY, isServerSentEvents, serverSentEventsText } from './server-sent-events.js';
 
 // The example-bearing fields of each node type that can hold an example.
 const EXAMPLE_FIELDS = {
@@ -18,10 +20,11 @@ function expandExamples(fixtures) {
     for (const field of fields) {
       if (node[field] === undefined) continue;
       try {
-        node[field] = expandFixtures(node[field], fixtures);
+        const value = expandFixtures(node[field], fixtures);
+        node[field] = isServerSentEvents(value) ? serverSentEventsText(value[SERVER_SENT_EVENTS_KEY]) : value;
       } catch (error) {
         if (!(error instanceof FixtureError)) throw error;
-        throw new FixtureError(`${ctx.location.source.absoluteRef}#${ctx.location.pointer}/${field}: ${error.message}`);
+        throw new FixtureError(`${ctx.location.child([field]).absolutePointer}: ${error.message}`);
       }
     }
   };

@@ -36,7 +36,8 @@ export function expandFixtures(value, fixtures, via = []) {
   if (FIXTURE_KEY in value) {
     const name = value[FIXTURE_KEY];
     if (!fixtures.has(name)) {
-      throw new FixtureError(`unknown fixture "${name}" (known: ${[...fixtures.keys()].join(', ')})`);
+      const from = via.length ? ` in fixture "${via.at(-1)}"` : '';
+      throw new FixtureError(`unknown fixture "${name}"${from}; the fixtures are: ${[...fixtures.keys()].join(', ')}`);
     }
     if (via.includes(name)) throw new FixtureError(`fixture cycle: ${[...via, name].join(' -> ')}`);
     Object.assign(expanded, expandFixtures(fixtures.get(name), fixtures, [...via, name]));
