@@ -5,7 +5,7 @@ import Koa, { type Context, type Next } from 'koa';
 import type { OperationSpec } from '../spec/operations.js';
 import type { OperationValidators } from '../spec/validators.js';
 import { newId } from '../util/ids.js';
-import type { Handler, Handlers, OperationId } from './handler-types.js';
+import type { Handler, Handlers, OperationId } from '../resources/handler-types.js';
 import { operationMiddleware, type OperationDeps } from './operation.js';
 import { checkProblemStatus, ContractViolation } from './pipeline/respond.js';
 import { ProblemError, problemBody } from '../problems/problems.js';

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config/config.js';
 import type { OperationSpec } from '../../spec/operations.js';
 import type { OperationValidators } from '../../spec/validators.js';
-import { etagOfJson } from '../etag.js';
+import { etagOfJson } from '../../resources/etag.js';
 
 /** What a handler returns (see `HandlerResult`), as the pipeline handles it. */
 export type Result = { status: number; body: unknown; headers?: Record<string, string>; contentType?: string; stream?: NodeJS.ReadableStream };
