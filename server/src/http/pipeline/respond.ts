@@ -37,7 +37,7 @@ export function respond(ctx: Context, op: OperationSpec, validators: OperationVa
     ctx.body = result.stream;
     return;
   }
-  ctx.body = json ?? (result.body as string | Uint8Array);
+  ctx.body = json ?? result.body;
   if (!result.contentType) ctx.type = 'application/json';
 }
 

@@ -25,8 +25,8 @@ export function handlerInput(
 ): HandlerInput<OperationId> {
   return {
     path: request.path as never,
-    query: request.query as never,
-    headers: request.headers as never,
+    query: request.query,
+    headers: request.headers,
     body: request.body as never,
     rawBody: request.raw,
     auth: auth as AuthContext,
