@@ -18,6 +18,7 @@ const server = (p) => path.join(root, 'server/src', p);
  * and the generated spec types (generated/) are outside the rows: the first may import anything,
  * the second anyone may import.
  */
+// config is a leaf: the address policy's type and the master key's format live in config/, and security imports them.
 const layers = [['http'], ['resources'], ['realtime'], ['auth', 'security', 'spec'], ['db'], ['problems'], ['util', 'config']];
 
 const layerZones = layers.flatMap((row, i) => {
@@ -30,14 +31,23 @@ const layerZones = layers.flatMap((row, i) => {
   }));
 });
 
-/** A resource uses another resource's store, never its handlers or domain modules. */
+/**
+ * A resource uses another resource's store and state machine, never its handlers. A few domain modules are shared on
+ * purpose: the event outbox every change records to, the run event log, and the run lease lifecycle runners drive.
+ */
+const sharedDomainModules = ['webhooks/outbox', 'runs/events', 'runs/lifecycle'];
 const resourceZones = readdirSync(server('resources'), { withFileTypes: true })
   .filter((entry) => entry.isDirectory())
   .map(({ name }) => ({
     target: server(`resources/${name}`),
     from: server('resources/*/**'),
-    except: [server(`resources/${name}/**`), server('resources/*/store.ts')],
-    message: `resources/${name} may import another resource's store.ts only.`,
+    except: [
+      server(`resources/${name}/**`),
+      server('resources/*/store.ts'),
+      server('resources/*/state-machine.ts'),
+      server(`resources/{${sharedDomainModules.join(',')}}.ts`),
+    ],
+    message: `resources/${name} may import another resource's store.ts, state-machine.ts or ${sharedDomainModules.join('.ts, ')}.ts, never its handlers.`,
   }));
 
 /** The packages depend one way: test -> cli -> sdk, test -> server -> sdk. */

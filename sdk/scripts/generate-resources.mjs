@@ -145,7 +145,10 @@ const wrap = (text, width) =>
     const lines = [];
     let line = '';
     for (const word of paragraph.split(/\s+/).filter(Boolean)) {
-      if (line && line.length + 1 + word.length > width) lines.push(line), (line = '');
+      if (line && line.length + 1 + word.length > width) {
+        lines.push(line);
+        line = '';
+      }
       line = line ? `${line} ${word}` : word;
     }
     return [...(i ? [''] : []), ...lines, line];

@@ -20,11 +20,12 @@ export class APIPromise<D> implements Promise<D> {
     return (this.#data ??= this.result.then((r) => r.data));
   }
 
-  // `any` as in Promise itself: handlers typed `(e: Error) => ...` keep compiling.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as in Promise itself: handlers typed `(e: Error) => ...` keep compiling
   then<A = D, B = never>(onfulfilled?: ((value: D) => A | PromiseLike<A>) | null, onrejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<A | B> {
     return this.#parsed().then(onfulfilled, onrejected);
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as in Promise itself (see then)
   catch<B = never>(onrejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<D | B> {
     return this.#parsed().catch(onrejected);
   }

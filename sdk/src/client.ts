@@ -9,7 +9,7 @@ import { responseError } from './errors.js';
 import type { RunEventPage } from './events.js';
 import type { Operation, OperationRunner, PageOperation, ResponseInfo, WithResponse } from './operation.js';
 import { PageList, type Page } from './pagination.js';
-import { isTerminalStatus, runEventStream } from './stream.js';
+import { drain, isTerminalStatus, runEventStream } from './stream.js';
 import { callFetch, type TransportOptions } from './transport.js';
 import { userAgent } from './user-agent.js';
 
@@ -133,7 +133,7 @@ export class Switchboard extends generated.Resources {
     /** Creates a run, follows it to its end, and returns it in its final state. */
     createAndWait: async (body: T.RunCreate, o: RunCreateOptions = {}) => {
       const run = await this.runs.create(body, o);
-      for await (const event of this.runs.stream(run.id, { signal: o.signal })) void event;
+      await drain(this.runs.stream(run.id, { signal: o.signal }));
       return this.runs.get(run.id, o);
     },
   });

@@ -103,7 +103,7 @@ Object.setPrototypeOf(BufferedResponse.prototype, Response.prototype);
 function headerRecord(init: HeadersInit | undefined): Record<string, string> {
   const headers: Record<string, string> = {};
   if (init instanceof Headers) init.forEach((value, name) => (headers[name] = value));
-  else if (Array.isArray(init)) for (const [name, value] of init) headers[name!.toLowerCase()] = value!;
+  else if (Array.isArray(init)) for (const [name, value] of init) headers[name.toLowerCase()] = value!;
   else if (init) for (const [name, value] of Object.entries(init)) headers[name.toLowerCase()] = value;
   return headers;
 }
@@ -114,6 +114,7 @@ export const nodeFetch: typeof fetch = (input, init = {}) => {
   const agent = agents[url.protocol];
   if (!agent) return globalThis.fetch(input, init);
   const { signal } = init;
+  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- like fetch, an abort rejects with the signal's reason, whatever the caller aborted with
   if (signal?.aborted) return Promise.reject(signal.reason);
 
   const headers = headerRecord(init.headers);
@@ -125,6 +126,7 @@ export const nodeFetch: typeof fetch = (input, init = {}) => {
     const request = (url.protocol === 'https:' ? https : http).request(url, { method, headers, agent });
     const onAbort = () => {
       request.destroy(signal!.reason as Error);
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- like fetch: the signal's reason
       reject(signal!.reason);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -150,10 +152,10 @@ export const nodeFetch: typeof fetch = (input, init = {}) => {
         resolve(new BufferedResponse(null, meta, url.href) as unknown as Response);
         return;
       }
-      const decode = decoders[String(res.headers['content-encoding'] ?? '').toLowerCase()];
+      const decode = decoders[(res.headers['content-encoding'] ?? '').toLowerCase()];
       const content: Readable = decode ? res.pipe(decode()) : res;
       if (decode) res.on('error', (err) => content.destroy(err));
-      if (String(res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+      if ((res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
         // Aborting later must still end the stream the caller reads.
         signal?.removeEventListener('abort', onAbort);
         signal?.addEventListener('abort', () => res.destroy(signal.reason as Error), { once: true });
@@ -164,6 +166,7 @@ export const nodeFetch: typeof fetch = (input, init = {}) => {
       content.on('data', (chunk: Buffer) => chunks.push(chunk));
       content.on('error', (err) => {
         done();
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- like fetch: the signal's reason once aborted
         reject(signal?.aborted ? signal.reason : new TypeError('fetch failed', { cause: err }));
       });
       content.on('end', () => {

@@ -21,6 +21,7 @@ export type WorkOptions = {
 };
 
 /** What a work handler returns: the run's output, or nothing. */
+// eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- void in the union is what lets `async () => {}` be a handler
 export type WorkHandler = (run: T.Run, ctx: RunContext) => Promise<Record<string, unknown> | void>;
 
 type Work = (options: WorkOptions, handler: WorkHandler) => Promise<Worker & { runnerId: string }>;

@@ -23,11 +23,12 @@ export class PageList<Item, P extends Page<Item>> implements Promise<P>, AsyncIt
     return this.withResponse().then((r) => r.data);
   }
 
-  // `any` as in Promise itself: handlers typed `(e: Error) => ...` keep compiling.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as in Promise itself: handlers typed `(e: Error) => ...` keep compiling
   then<A = P, B = never>(onfulfilled?: ((value: P) => A | PromiseLike<A>) | null, onrejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<A | B> {
     return this.firstPage().then(onfulfilled, onrejected);
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as in Promise itself (see then)
   catch<B = never>(onrejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<P | B> {
     return this.firstPage().catch(onrejected);
   }

@@ -5,6 +5,14 @@ import type { Problem, RunCustomEvent, RunStatus } from './generated/types.gen.j
 
 const TERMINAL: ReadonlySet<string> = new Set<RunStatus>(['succeeded', 'failed', 'cancelled', 'timed_out', 'expired']);
 
+/** Reads a stream to its end, for what waiting for that end means (a run's final state). */
+export async function drain(events: AsyncIterable<unknown>): Promise<void> {
+  const iterator = events[Symbol.asyncIterator]();
+  while (!(await iterator.next()).done) {
+    // Each event is read and dropped.
+  }
+}
+
 export const isTerminalStatus = (status: string) => TERMINAL.has(status);
 
 /** Whether an event is the last of its run: a status event with a terminal status. */
@@ -64,7 +72,7 @@ export async function* runEventStream<Custom extends RunCustomEvent = never>(
             if (message.id) lastEventId = message.id;
             delivered++;
             yield event;
-            if (endsWithRun && isTerminalEvent(event as RunEvent<RunCustomEvent>)) return;
+            if (endsWithRun && isTerminalEvent(event)) return;
           }
         }
       } catch (err) {

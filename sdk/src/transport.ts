@@ -52,7 +52,7 @@ function delayMs(response: Response | undefined, attempt: number): number {
 }
 
 /** A fetch for one call, and `settle()` to disarm its timeout once the caller has read the body. */
-export type CallFetch = typeof fetch & { settle(): void };
+export type CallFetch = typeof fetch & { settle: () => void };
 
 /**
  * A fetch for one call: each attempt has its own timeout, the caller's signal cancels everything,
@@ -93,7 +93,7 @@ export function callFetch(transport: TransportOptions, call: CallOptions = {}, s
       clearTimeout(timer);
       if (!response && attempt >= maxRetries) {
         if (controller.signal.reason instanceof TimeoutError) throw controller.signal.reason;
-        throw new ConnectionError(0, undefined, new Headers(), `The request failed: ${(failure as Error)?.message ?? String(failure)}`, { cause: failure });
+        throw new ConnectionError(0, undefined, new Headers(), `The request failed: ${(failure as Error | null | undefined)?.message ?? String(failure)}`, { cause: failure });
       }
       await response?.body?.cancel().catch(() => {});
       await sleep(delayMs(response, attempt), call.signal);

@@ -16,12 +16,12 @@ export async function bootstrap(db: Db, apiVersion: string, bootstrapKey: string
   return db.transaction(async (trx) => {
     // Replicas starting together on an empty database must create one organization, not one each.
     if (isPostgres(trx)) await trx.raw('LOCK TABLE organizations IN SHARE ROW EXCLUSIVE MODE');
-    const org = (await trx('organizations').orderBy('created_at').first('id')) as { id: string } | undefined;
+    const org = await trx('organizations').orderBy('created_at').first<{ id: string } | undefined>('id');
     if (org) {
       if (!bootstrapKey) return { created: false };
       const hash = hashSecret(bootstrapKey);
-      const known = await trx('api_keys').where('secret_hash', hash).orWhere('previous_secret_hash', hash).first('id');
-      const app = (await trx('applications').where({ organization_id: org.id }).orderBy('created_at').first('id')) as { id: string } | undefined;
+      const known = await trx('api_keys').where('secret_hash', hash).orWhere('previous_secret_hash', hash).first<{ id: string } | undefined>('id');
+      const app = await trx('applications').where({ organization_id: org.id }).orderBy('created_at').first<{ id: string } | undefined>('id');
       if (known || !app) return { created: false };
       await insertApiKey(trx, { organizationId: org.id, applicationId: app.id }, { name: 'Bootstrap admin key', scopes: ['admin'] }, bootstrapKey);
       return { created: true, organizationId: org.id, applicationId: app.id, secret: bootstrapKey };

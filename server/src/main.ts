@@ -66,6 +66,6 @@ async function main() {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`Switchboard failed to start: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.stderr.write(`Switchboard failed to start: ${(err as Error | null | undefined)?.stack ?? String(err)}\n`);
   process.exit(1);
 });

@@ -81,6 +81,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   });
 
   const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = config.http;
+  // Koa's callback answers its own errors: the promise it returns is not awaited by Node's server.
+  const handleRequest = app.callback();
   const server: Server = createServer(
     {
       headersTimeout: headersTimeoutMs,
@@ -90,7 +92,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       // headers timeout, so a slow client is cut close to it, and at most once a second.
       connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.floor(headersTimeoutMs / 4))),
     },
-    app.callback(),
+    (req, res) => void handleRequest(req, res),
   );
   server.on('clientError', clientErrorHandler(logger));
   await new Promise<void>((resolve, reject) => {

@@ -4,7 +4,7 @@ import Koa, { type Context } from 'koa';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { KeyIdentity } from '../../server/src/auth/identity.js';
-import { etagOfJson } from '../../server/src/http/etag.js';
+import { etagOfJson } from '../../server/src/resources/etag.js';
 import { ProblemError } from '../../server/src/problems/problems.js';
 import { authorise, requiredScope } from '../../server/src/http/pipeline/authorise.js';
 import { claimOf, replayOf } from '../../server/src/http/pipeline/idempotency.js';

@@ -25,7 +25,14 @@ const isLeaseLost = (err: unknown) => err instanceof SwitchboardError && err.cod
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 
 /**
@@ -85,7 +92,7 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
       await client.runners.complete(lease.id, { fencingToken: lease.fencingToken, status: 'succeeded', output: (outcome.output ?? {}) as T.JsonPayload, usage: outcome.usage, costMicros: outcome.costMicros });
     } catch (err) {
       if (lost.signal.aborted || isLeaseLost(err)) return;
-      const error = err instanceof RunFailure ? { code: err.code, message: err.message } : { code: 'runner_error', message: (err as Error)?.message ?? String(err) };
+      const error = err instanceof RunFailure ? { code: err.code, message: err.message } : { code: 'runner_error', message: (err as Error | null | undefined)?.message ?? String(err) };
       await client.runners.complete(lease.id, { fencingToken: lease.fencingToken, status: 'failed', error }).catch((e: unknown) => {
         if (!isLeaseLost(e)) onError(e);
       });
@@ -100,6 +107,7 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
         const claim = await client.runners.claim(options.runnerId, { wait: Math.min(30, options.waitSeconds ?? 30) }, { signal: stopping.signal });
         if (claim) await execute(claim);
       } catch (err) {
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() aborts it while the claim awaited
         if (stopping.signal.aborted) return;
         onError(err);
         await sleep(1000, stopping.signal);

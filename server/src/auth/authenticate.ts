@@ -49,10 +49,12 @@ export async function authenticateKey(db: Db, credential: string | undefined, ca
   if (cached) return cached;
   const now = new Date(nowMs).toISOString();
   const generation = cache?.generation() ?? 0;
-  const row = (await db<KeyRow>('api_keys')
+  const row = await db<KeyRow>('api_keys')
     .where('secret_hash', hash)
-    .orWhere((q) => q.where('previous_secret_hash', hash).andWhere('previous_secret_expires_at', '>', now))
-    .first()) as KeyRow | undefined;
+    .orWhere((q) => {
+      q.where('previous_secret_hash', hash).andWhere('previous_secret_expires_at', '>', now);
+    })
+    .first<KeyRow | undefined>();
   if (!row) throw unauthorized();
   const current = row.secret_hash === hash;
   const stored = current ? row.secret_hash : row.previous_secret_hash ?? '';
@@ -79,7 +81,7 @@ export async function resolveApplication(db: Db, key: KeyIdentity, appIdHeader: 
   if (!key.scopes.includes('admin')) {
     throw new ProblemError('forbidden', 'X-App-Id names another application; only a key with the admin scope may act in another application of its organization.');
   }
-  const app = await db('applications').where({ id: appIdHeader, organization_id: key.organizationId }).first('id');
+  const app = await db('applications').where({ id: appIdHeader, organization_id: key.organizationId }).first<{ id: string } | undefined>('id');
   if (!app) throw new ProblemError('not-found', `No application with id ${appIdHeader}.`);
   return appIdHeader;
 }

@@ -1,8 +1,15 @@
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
-import type { AddressPolicy } from '../security/addresses.js';
-import { parseMasterKey } from '../security/sealer.js';
+import { parseMasterKey } from './master-key.js';
+
+/** Which addresses the server may connect to on a user's behalf (webhook deliveries, http agents). */
+export type AddressPolicy = {
+  /** Private, loopback, link-local and every other non-public range. */
+  allowPrivate: boolean;
+  /** Addresses or CIDR ranges always allowed, e.g. one internal receiver. */
+  allowList: string[];
+};
 
 const budget = (fallback: number) => z.coerce.number().int().min(1).max(10_000_000).default(fallback);
 

@@ -60,6 +60,6 @@ export async function checkConnection(db: Executor): Promise<void> {
 export const isPostgres = (db: Executor) => dialectOf(db) === 'pg';
 
 export function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
+  const e = err as { code?: string; message?: string } | null | undefined;
   return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }

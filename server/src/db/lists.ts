@@ -36,6 +36,7 @@ function orderBy(query: Knex.QueryBuilder, column: SortColumn, direction: 'asc' 
 }
 
 /** Fetches one page of a query and the total, newest first unless `sort` says otherwise. */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- Row is the rows toItem reads; the stores' knex queries are untyped (a typed builder makes each call an unsafe argument)
 export async function listPage<Row, Item>(
   query: Knex.QueryBuilder,
   params: PageQuery,

@@ -2354,7 +2354,7 @@ export interface components {
              * @description Free-text description.
              * @default null
              */
-            description: string | null;
+            description?: string | null;
         };
         /**
          * ApplicationUpdate
@@ -2530,7 +2530,7 @@ export interface components {
              * @description How long the previous secret keeps working after the rotation, in seconds (0 stops it immediately; at most 7 days).
              * @default 86400
              */
-            gracePeriodSeconds: number;
+            gracePeriodSeconds?: number;
         };
         /**
          * JsonValue0
@@ -2706,19 +2706,19 @@ export interface components {
              * @description Maximum duration of one attempt, in seconds.
              * @default 600
              */
-            timeoutSeconds: number;
+            timeoutSeconds?: number;
             /**
              * Format: int32
              * @description Maximum number of attempts when a runner is lost (1 means no retry).
              * @default 3
              */
-            maxAttempts: number;
+            maxAttempts?: number;
             /**
              * Format: int32
              * @description Maximum number of runs executing at the same time; `null` for no limit.
              * @default null
              */
-            maxConcurrentRuns: number | null;
+            maxConcurrentRuns?: number | null;
         };
         /**
          * AgentCreate
@@ -2731,41 +2731,41 @@ export interface components {
              * @description Free-text description.
              * @default null
              */
-            description: string | null;
+            description?: string | null;
             /**
              * @description System instructions given to the model.
              * @default
              */
-            instructions: string;
+            instructions?: string;
             /** @description Model identifier, as understood by the runner (e.g. `gpt-4.1`). */
             model: string;
             /**
              * @description Tools the model may call; names must be unique.
              * @default []
              */
-            tools: components["schemas"]["AgentTool"][];
+            tools?: components["schemas"]["AgentTool"][];
             /**
              * @description Free-form configuration passed to the runner.
              * @default {}
              */
-            config: components["schemas"]["JsonObject"];
+            config?: components["schemas"]["JsonObject"];
             /**
              * @description How runs are executed.
              * @default runner
              * @enum {string}
              */
-            runtime: "runner" | "http";
+            runtime?: "runner" | "http";
             /**
              * Format: uri
              * @description URL the platform POSTs runs to; required when `runtime` is `http` and not allowed otherwise (422 `validation-error`).
              * @default null
              */
-            url: string | null;
+            url?: string | null;
             /**
              * @description Labels used to match runners to the agent's runs.
              * @default []
              */
-            labels: string[];
+            labels?: string[];
             limits?: components["schemas"]["AgentLimitsInput"];
         };
         /**
@@ -3041,14 +3041,14 @@ export interface components {
              * @description Input of the run (free-form), passed to the runner or the agent's URL.
              * @default {}
              */
-            input: components["schemas"]["JsonPayload"];
+            input?: components["schemas"]["JsonPayload"];
             metadata?: components["schemas"]["Metadata"];
             /**
              * Format: int32
              * @description How long the run may wait in the queue, in seconds: a run no runner has claimed by then becomes `expired` (see `expiresAt`).
              * @default 3600
              */
-            ttlSeconds: number;
+            ttlSeconds?: number;
         };
         /**
          * RunResumeInput
@@ -3403,7 +3403,7 @@ export interface components {
              * @description Labels of the runner, matched against agents' labels to decide which runs it may claim.
              * @default []
              */
-            labels: string[];
+            labels?: string[];
         };
         /**
          * RunnerWithToken
@@ -3559,7 +3559,7 @@ export interface components {
              * @description Payload of the event; its schema depends on `type` (free-form for a runner's own types).
              * @default {}
              */
-            data: components["schemas"]["JsonObject"];
+            data?: components["schemas"]["JsonObject"];
         } & (unknown & unknown & unknown);
         /**
          * RunEventsAppend
@@ -3719,25 +3719,25 @@ export interface components {
              * @description IANA time zone the cron expression is evaluated in (e.g. `Europe/Berlin`).
              * @default UTC
              */
-            timezone: string;
+            timezone?: string;
             /**
              * @description Input of every run the schedule starts (free-form).
              * @default {}
              */
-            input: components["schemas"]["JsonPayload"];
+            input?: components["schemas"]["JsonPayload"];
             metadata?: components["schemas"]["Metadata"];
             /**
              * @description What happens to due times missed while no server was running: `skip` drops them, `runOnce` starts one run for them at start-up; either way the schedule then continues from the next due time.
              * @default skip
              * @enum {string}
              */
-            missedRunPolicy: "skip" | "runOnce";
+            missedRunPolicy?: "skip" | "runOnce";
             /**
              * @description Initial status; a schedule created `paused` starts no runs until resumed.
              * @default active
              * @enum {string}
              */
-            status: "active" | "paused";
+            status?: "active" | "paused";
         };
         /**
          * MetadataPatch
@@ -3835,12 +3835,12 @@ export interface components {
              * @default signature
              * @enum {string}
              */
-            authentication: "signature" | "token";
+            authentication?: "signature" | "token";
             /**
              * @description How a payload becomes the run's input: run-input field name → JSON Pointer (RFC 6901) into the payload, e.g. `{ "question": "/message/text" }`. Omitted or `null`: the whole payload is the input.
              * @default null
              */
-            inputMapping: {
+            inputMapping?: {
                 [key: string]: string;
             } | null;
         };
@@ -4004,17 +4004,17 @@ export interface components {
              * @description What the endpoint is for.
              * @default null
              */
-            description: string | null;
+            description?: string | null;
             /**
              * @description Event types to receive: exact types (`run.succeeded`) or family wildcards (`run.*`). Empty or omitted: every event type.
              * @default []
              */
-            eventTypes: components["schemas"]["WebhookEventTypeFilter"][];
+            eventTypes?: components["schemas"]["WebhookEventTypeFilter"][];
             /**
              * @description Whether events are delivered from the start; `false` creates the endpoint disabled (`disabledReason` `manual`).
              * @default true
              */
-            enabled: boolean;
+            enabled?: boolean;
         };
         /**
          * WebhookEndpointWithSecret
@@ -4094,7 +4094,7 @@ export interface components {
              * @description How long deliveries are also signed with the previous secret after the rotation, in seconds (0 stops using it immediately; at most 7 days).
              * @default 86400
              */
-            gracePeriodSeconds: number;
+            gracePeriodSeconds?: number;
         };
         /**
          * AgentWebhookEvent

@@ -5,12 +5,12 @@ import Koa, { type Context, type Next } from 'koa';
 import type { OperationSpec } from '../spec/operations.js';
 import type { OperationValidators } from '../spec/validators.js';
 import { newId } from '../util/ids.js';
-import type { Handler, Handlers, OperationId } from './handler-types.js';
+import type { Handler, Handlers, OperationId } from '../resources/handler-types.js';
 import { operationMiddleware, type OperationDeps } from './operation.js';
 import { checkProblemStatus, ContractViolation, reportBreach } from './pipeline/respond.js';
 import { ProblemError, problemBody } from '../problems/problems.js';
 
-const SANE_CORRELATION_ID = /^[A-Za-z0-9._:@\/-]{1,128}$/;
+const SANE_CORRELATION_ID = /^[A-Za-z0-9._:@/-]{1,128}$/;
 
 const EXPOSED_HEADERS = ['Request-Id', 'RateLimit', 'RateLimit-Policy', 'Retry-After', 'ETag', 'Idempotent-Replayed', 'Location', 'Allow'];
 
@@ -113,7 +113,7 @@ function requestContext(deps: AppDeps, operationOf: WeakMap<Context, OperationSp
 }
 
 /** The client closed the connection before its request was read: nobody waits for an answer, and nothing failed. */
-const clientLeft = (ctx: Context, err: unknown) => ctx.req.destroyed && (err as NodeJS.ErrnoException)?.code === 'ECONNRESET';
+const clientLeft = (ctx: Context, err: unknown) => ctx.req.destroyed && (err as NodeJS.ErrnoException | null | undefined)?.code === 'ECONNRESET';
 
 function renderError(ctx: Context, err: unknown, deps: AppDeps, op: OperationSpec | undefined, requestId: string): void {
   if (clientLeft(ctx, err)) {
@@ -136,7 +136,7 @@ function renderError(ctx: Context, err: unknown, deps: AppDeps, op: OperationSpe
     const detail =
       deps.config.env === 'production'
         ? `The server failed while handling this request; quote request id ${requestId} when reporting it.`
-        : `${(err as Error)?.message ?? String(err)}`;
+        : ((err as Error | null | undefined)?.message ?? String(err));
     problem = new ProblemError('internal-error', detail);
   }
   ctx.status = problem.status;

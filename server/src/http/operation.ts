@@ -6,7 +6,7 @@ import type { Db, Executor } from '../db/database.js';
 import type { KeyCache } from '../auth/key-cache.js';
 import type { OperationSpec } from '../spec/operations.js';
 import type { OperationValidators } from '../spec/validators.js';
-import type { Handler, OperationId } from './handler-types.js';
+import type { Handler, OperationId } from '../resources/handler-types.js';
 import { storedResponse } from './idempotency.js';
 import type { RateLimiter } from './rate-limit.js';
 import { authenticate } from './pipeline/authenticate.js';

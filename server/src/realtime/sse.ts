@@ -37,7 +37,7 @@ const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 const frames = new WeakMap<LiveEvent['event'], Map<number, Buffer>>();
 function frameOf(e: LiveEvent, position: number): Buffer {
   let byPosition = frames.get(e.event);
-  if (!byPosition) frames.set(e.event, (byPosition = new Map()));
+  if (!byPosition) frames.set(e.event, (byPosition = new Map<number, Buffer>()));
   let frame = byPosition.get(position);
   if (!frame) byPosition.set(position, (frame = Buffer.from(`id: ${position}\nevent: ${e.event.type}\ndata: ${JSON.stringify(e.event)}\n\n`)));
   return frame;

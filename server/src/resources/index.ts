@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { checkConnection, type Db } from '../db/database.js';
-import type { Handlers } from '../http/handler-types.js';
+import type { Handlers } from './handler-types.js';
 import type { StreamRegistry } from '../realtime/sse.js';
 import type { BundledSpec } from '../spec/load-spec.js';
 import { agentHandlers } from './agents/handlers.js';

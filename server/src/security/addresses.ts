@@ -2,15 +2,10 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { RequestFilteringHttpAgent, RequestFilteringHttpsAgent } from 'request-filtering-agent';
+import type { AddressPolicy } from '../config/config.js';
 import { ProblemError } from '../problems/problems.js';
 
-/** Which addresses the server may connect to on a user's behalf (webhook deliveries, http agents). */
-export type AddressPolicy = {
-  /** Private, loopback, link-local and every other non-public range. */
-  allowPrivate: boolean;
-  /** Addresses or CIDR ranges always allowed, e.g. one internal receiver. */
-  allowList: string[];
-};
+export type { AddressPolicy };
 
 const inList = (address: ipaddr.IPv4 | ipaddr.IPv6, raw: string, list: string[]) =>
   list.some((entry) => {

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { parseMasterKey } from '../config/master-key.js';
 
 /**
  * Encrypts values that must be read back (webhook and trigger signing secrets) with AES-256-GCM:
@@ -35,11 +36,6 @@ export function createSealer(current: Buffer, previous: Buffer[] = []): Sealer {
     },
   };
 }
-
-export const parseMasterKey = (text: string): Buffer | undefined => {
-  const key = Buffer.from(text.trim(), 'base64');
-  return key.length === 32 ? key : undefined;
-};
 
 /**
  * The embedded default keeps its master key next to its database (created on first start, mode

@@ -53,21 +53,21 @@ export type OperationSpec = {
 
 /** Follows a `#/...` reference inside the document; returns the target and its pointer. */
 export function resolveRef(doc: OpenApiDocument, value: unknown, pointer: string): { value: Record<string, unknown>; pointer: string } {
-  let current = value as Record<string, unknown>;
+  let current = value as Record<string, unknown> | undefined;
   let at = pointer;
   for (let hops = 0; typeof current?.$ref === 'string'; hops++) {
     if (hops > 20) throw new Error(`Reference cycle at ${pointer}`);
-    const ref = current.$ref as string;
+    const ref = current.$ref;
     if (!ref.startsWith('#/')) throw new Error(`Only local references are supported, found ${ref} at ${at}`);
     at = ref.slice(1);
     current = ref
       .slice(2)
       .split('/')
       .map((p) => unescapeToken(decodeURIComponent(p)))
-      .reduce<unknown>((node, key) => (node as Record<string, unknown>)?.[key], doc) as Record<string, unknown>;
+      .reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], doc) as Record<string, unknown> | undefined;
     if (current === undefined) throw new Error(`Unresolvable reference ${ref}`);
   }
-  return { value: current, pointer: at };
+  return { value: current as Record<string, unknown>, pointer: at };
 }
 
 function contentSchemas(content: Record<string, unknown> | undefined, pointer: string) {
@@ -108,7 +108,7 @@ export function extractOperations(doc: OpenApiDocument): OperationSpec[] {
       }
 
       const responses: Record<string, ResponseSpec> = {};
-      for (const [status, raw] of Object.entries((op.responses as Record<string, unknown>) ?? {})) {
+      for (const [status, raw] of Object.entries((op.responses as Record<string, unknown> | undefined) ?? {})) {
         const r = resolveRef(doc, raw, `${opPointer}/responses/${status}`);
         const c = contentSchemas(r.value.content as Record<string, unknown>, r.pointer);
         responses[status] = { ...c, headers: Object.keys((r.value.headers as object | undefined) ?? {}).map((h) => h.toLowerCase()) };

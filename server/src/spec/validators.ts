@@ -64,8 +64,8 @@ export function bodyIssues(errors: ErrorObject[] | null | undefined): Validation
 export function compileValidators(doc: OpenApiDocument, operations: OperationSpec[]): Map<string, OperationValidators> {
   const strictAjv = createAjv({ forParameters: false });
   const coercingAjv = createAjv({ forParameters: true });
-  strictAjv.addSchema(doc as object, SPEC_ID);
-  coercingAjv.addSchema(doc as object, SPEC_ID);
+  strictAjv.addSchema(doc, SPEC_ID);
+  coercingAjv.addSchema(doc, SPEC_ID);
 
   const headerChecks = compileResponseHeaderChecks(doc, operations);
   const result = new Map<string, OperationValidators>();

@@ -24,7 +24,7 @@ const PARTIAL = [
 // Each replaces the full index of the same name and columns that knex made for it.
 export async function up(knex: Knex): Promise<void> {
   for (const index of PARTIAL) {
-    await knex.schema.alterTable(index.table, (t) => void (index.unique ? t.dropUnique(index.columns) : t.dropIndex(index.columns)));
+    await knex.schema.alterTable(index.table, (t) => (index.unique ? t.dropUnique(index.columns) : t.dropIndex(index.columns)));
     await knex.raw(`create ${index.unique ? 'unique ' : ''}index ${index.name} on ${index.table} (${index.columns.join(', ')}) where ${index.where} is not null`);
   }
 }
@@ -32,6 +32,6 @@ export async function up(knex: Knex): Promise<void> {
 export async function down(knex: Knex): Promise<void> {
   for (const index of PARTIAL) {
     await knex.raw(`drop index ${index.name}`);
-    await knex.schema.alterTable(index.table, (t) => void (index.unique ? t.unique(index.columns) : t.index(index.columns)));
+    await knex.schema.alterTable(index.table, (t) => (index.unique ? t.unique(index.columns) : t.index(index.columns)));
   }
 }

@@ -11,7 +11,7 @@ import type { OperationSpec } from '../../spec/operations.js';
  * open operation. `failure` is the credential's refusal, kept to be thrown once its budget is
  * charged (see operation.ts).
  */
-export type Caller = { readonly key?: KeyIdentity; readonly runner?: RunnerIdentity; readonly failure?: unknown };
+export type Caller = { readonly key?: KeyIdentity; readonly runner?: RunnerIdentity; readonly failure?: Error };
 
 const NOBODY: Caller = Object.freeze({});
 
@@ -25,6 +25,6 @@ export async function authenticate(ctx: Context, op: OperationSpec, db: Db, keyC
   try {
     return op.credential === 'runner' ? { runner: await authenticateRunner(db, credential) } : { key: await authenticateKey(db, credential, keyCache) };
   } catch (failure) {
-    return { failure };
+    return { failure: failure instanceof Error ? failure : new Error(String(failure)) };
   }
 }

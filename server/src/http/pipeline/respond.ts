@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config/config.js';
 import type { OperationSpec } from '../../spec/operations.js';
 import type { OperationValidators } from '../../spec/validators.js';
-import { etagOfJson } from '../etag.js';
+import { etagOfJson } from '../../resources/etag.js';
 
 /** What a handler returns (see `HandlerResult`), as the pipeline handles it. */
 export type Result = { status: number; body: unknown; headers?: Record<string, string>; contentType?: string; stream?: NodeJS.ReadableStream };
@@ -43,7 +43,7 @@ export function respond(ctx: Context, op: OperationSpec, validators: OperationVa
     ctx.body = result.stream;
     return;
   }
-  ctx.body = json ?? (result.body as string | Uint8Array);
+  ctx.body = json ?? result.body;
   if (!result.contentType) ctx.type = 'application/json';
 }
 

@@ -5,8 +5,8 @@ import { runCommitTasks, type CommitTask } from '../../db/after-commit.js';
 import type { Db, Executor } from '../../db/database.js';
 import { requestTransactions, type Transact } from '../../db/group-commit.js';
 import type { OperationSpec } from '../../spec/operations.js';
-import { assertIfMatch } from '../etag.js';
-import { managesOwnTransaction, type Handler, type HandlerInput, type OperationId } from '../handler-types.js';
+import { assertIfMatch } from '../../resources/etag.js';
+import { managesOwnTransaction, type Handler, type HandlerInput, type OperationId } from '../../resources/handler-types.js';
 import { isWrite } from './authorise.js';
 import type { ValidRequest } from './validate.js';
 
@@ -25,8 +25,8 @@ export function handlerInput(
 ): HandlerInput<OperationId> {
   return {
     path: request.path as never,
-    query: request.query as never,
-    headers: request.headers as never,
+    query: request.query,
+    headers: request.headers,
     body: request.body as never,
     rawBody: request.raw,
     auth: auth as AuthContext,

@@ -1,5 +1,5 @@
 import type { Executor } from '../../db/database.js';
-import { defineHandlers } from '../../http/handler-types.js';
+import { defineHandlers } from '../handler-types.js';
 import { ProblemError, type ValidationIssue } from '../../problems/problems.js';
 import { assertAllowedUrl, type AddressPolicy } from '../../security/addresses.js';
 import { mergePatch } from '../../util/merge-patch.js';

@@ -122,7 +122,9 @@ export function listAgents(db: Executor, applicationId: string, filters: AgentFi
   if (filters.label) query.whereIn('id', db('agent_labels').select('agent_id').where({ label: filters.label }));
   if (filters.q) {
     const pattern = containsPattern(filters.q);
-    query.where((q) => q.whereRaw('lower(name) like ? escape ?', [pattern, '\\']).orWhereRaw('lower(description) like ? escape ?', [pattern, '\\']));
+    query.where((q) => {
+      q.whereRaw('lower(name) like ? escape ?', [pattern, '\\']).orWhereRaw('lower(description) like ? escape ?', [pattern, '\\']);
+    });
   }
   if (filters.createdAfter) query.where('created_at', '>=', new Date(filters.createdAfter).toISOString());
   if (filters.createdBefore) query.where('created_at', '<', new Date(filters.createdBefore).toISOString());

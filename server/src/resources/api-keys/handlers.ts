@@ -1,5 +1,5 @@
-import { etagHeaderWithout } from '../../http/etag.js';
-import { defineHandlers } from '../../http/handler-types.js';
+import { etagHeaderWithout } from '../etag.js';
+import { defineHandlers } from '../handler-types.js';
 import { ProblemError } from '../../problems/problems.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { nowIso } from '../../util/time.js';

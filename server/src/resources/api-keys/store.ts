@@ -89,13 +89,15 @@ export function listApiKeys(db: Executor, applicationId: string, params: PageQue
   const now = nowIso();
   if (params.status === 'revoked') query.whereNotNull('revoked_at');
   if (params.status === 'expired') query.whereNull('revoked_at').where('expires_at', '<=', now);
-  if (params.status === 'active') query.whereNull('revoked_at').where((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now));
+  if (params.status === 'active') query.whereNull('revoked_at').where((q) => {
+      q.whereNull('expires_at').orWhere('expires_at', '>', now);
+    });
   return listPage(query, params, { createdAt: 'created_at', name: { text: 'name' } }, toApiKey);
 }
 
 /** The ids of an application's keys, revoked ones included. */
 export async function apiKeyIdsOf(db: Executor, applicationId: string): Promise<string[]> {
-  return ((await db('api_keys').where({ application_id: applicationId }).select('id')) as { id: string }[]).map((k) => k.id);
+  return (await db('api_keys').where({ application_id: applicationId }).select<{ id: string }[]>('id')).map((k) => k.id);
 }
 
 export async function updateApiKey(db: Executor, id: string, changes: { name: string; scopes: Scope[] }): Promise<void> {

@@ -1,4 +1,4 @@
-import { defineHandlers } from '../../http/handler-types.js';
+import { defineHandlers } from '../handler-types.js';
 import { ProblemError } from '../../problems/problems.js';
 import type { EventBus } from '../../realtime/bus.js';
 import { mergePatch } from '../../util/merge-patch.js';

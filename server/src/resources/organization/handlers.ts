@@ -1,4 +1,4 @@
-import { defineHandlers } from '../../http/handler-types.js';
+import { defineHandlers } from '../handler-types.js';
 import { findOrganization } from './store.js';
 
 export const organizationHandlers = defineHandlers({

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { Executor } from '../../db/database.js';
 import type { RunnerIdentity } from '../../auth/runner-auth.js';
-import { etagHeaderWithout } from '../../http/etag.js';
-import { defineHandlers, ownTransaction } from '../../http/handler-types.js';
+import { etagHeaderWithout } from '../etag.js';
+import { defineHandlers, ownTransaction } from '../handler-types.js';
 import { ProblemError, type ValidationIssue } from '../../problems/problems.js';
 import { getAgent, getVersion } from '../agents/store.js';
 import { appendEvents, type RunEventBus, type StoredEvent } from '../runs/events.js';

@@ -62,8 +62,8 @@ export async function deleteRunner(db: Executor, id: string): Promise<void> {
  */
 export async function provisionBuiltinRunner(db: Executor, serverName: string): Promise<{ runnerId: string; token: string }> {
   const name = `Built-in runner (${serverName})`;
-  const app = (await db('applications').orderBy('created_at').first('id')) as { id: string };
-  const existing = (await db('runners').where({ application_id: app.id, name }).first('id')) as { id: string } | undefined;
+  const app = await db('applications').orderBy('created_at').first<{ id: string }>('id');
+  const existing = await db('runners').where({ application_id: app.id, name }).first<{ id: string } | undefined>('id');
   if (!existing) {
     const runner = await insertRunner(db, app.id, { name });
     return { runnerId: runner.id, token: runner.token };

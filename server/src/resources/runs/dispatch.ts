@@ -40,7 +40,7 @@ export function dispatchOf(required: string[], online: ReadonlySet<string>[], wi
 /** The label sets of the application's runners that called the API within the online window. */
 async function onlineRunners(db: Executor, applicationId: string, windowMs: number): Promise<ReadonlySet<string>[]> {
   const since = new Date(Date.now() - windowMs).toISOString();
-  const rows = (await db('runners').where({ application_id: applicationId }).where('last_seen_at', '>=', since).select('labels')) as { labels: string }[];
+  const rows = await db('runners').where({ application_id: applicationId }).where('last_seen_at', '>=', since).select<{ labels: string }[]>('labels');
   return rows.map((r) => new Set(fromJsonColumn<string[]>(r.labels, [])));
 }
 
@@ -64,7 +64,7 @@ export async function withDispatch(db: Executor, applicationId: string, runs: Ru
   const windowMs = onlineWindowMs(leaseSeconds);
   const online = await onlineRunners(db, applicationId, windowMs);
   const agentIds = [...new Set(queued.map((r) => r.agentId))];
-  const labelRows = (await db('agent_labels').whereIn('agent_id', agentIds).select('agent_id', 'label')) as { agent_id: string; label: string }[];
+  const labelRows = await db('agent_labels').whereIn('agent_id', agentIds).select<{ agent_id: string; label: string }[]>('agent_id', 'label');
   const byAgent = new Map<string, RunDispatch>();
   for (const agentId of agentIds) {
     const required = labelRows.filter((r) => r.agent_id === agentId).map((r) => r.label);

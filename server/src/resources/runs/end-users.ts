@@ -9,6 +9,6 @@ export async function endUserIdFor(db: Executor, applicationId: string, external
     .insert({ id: newId('eu'), application_id: applicationId, external_id: externalId, created_at: now, updated_at: now })
     .onConflict(['application_id', 'external_id'])
     .ignore();
-  const row = (await db('end_users').where({ application_id: applicationId, external_id: externalId }).first('id')) as { id: string };
+  const row = await db('end_users').where({ application_id: applicationId, external_id: externalId }).first<{ id: string }>('id');
   return row.id;
 }

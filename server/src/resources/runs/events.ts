@@ -53,7 +53,7 @@ async function reserveCursors(db: Executor, applicationId: string, count: number
 }
 
 async function reserveSeqs(db: Executor, runId: string, count: number): Promise<number> {
-  const [row] = (await db('runs').where({ id: runId }).increment('last_seq', count).returning('last_seq')) as { last_seq: number | string }[];
+  const [row] = await db('runs').where({ id: runId }).increment('last_seq', count).returning<{ last_seq: number | string }[]>('last_seq');
   return Number(row!.last_seq) - count + 1;
 }
 

@@ -1,5 +1,5 @@
 import type { Executor } from '../../db/database.js';
-import { defineHandlers } from '../../http/handler-types.js';
+import { defineHandlers } from '../handler-types.js';
 import { agentMachine } from '../agents/state-machine.js';
 import { getAgent } from '../agents/store.js';
 import { dispatchForAgent, withDispatch } from './dispatch.js';

@@ -25,13 +25,13 @@ async function nextClaimable(trx: Executor, runner: RunnerIdentity): Promise<Run
       q.select(trx.raw('1')).from('agent_labels').whereRaw('agent_labels.agent_id = runs.agent_id');
       if (runner.labels.length) q.whereNotIn('agent_labels.label', runner.labels);
     })
-    .where((q) =>
+    .where((q) => {
       q.whereNull('agents.max_concurrent_runs').orWhere(
         'agents.max_concurrent_runs',
         '>',
         trx('runs as busy').count('*').whereRaw('busy.agent_id = runs.agent_id').whereIn('busy.status', [...LEASED]),
-      ),
-    )
+      );
+    })
     .orderBy([{ column: 'runs.queued_at' }, { column: 'runs.id' }])
     .limit(1);
   // SQLite runs one write transaction at a time; PostgreSQL needs the row lock, skipping rows other claims hold.
@@ -48,10 +48,10 @@ export async function claimNext(
   return db.transaction(async (trx) => {
     const row = await nextClaimable(trx, runner);
     if (!row) return undefined;
-    const agent = (await trx('agents').where({ id: row.agent_id }).first('timeout_seconds', 'max_concurrent_runs')) as {
+    const agent = await trx('agents').where({ id: row.agent_id }).first<{
       timeout_seconds: number;
       max_concurrent_runs: number | null;
-    };
+    }>('timeout_seconds', 'max_concurrent_runs');
     // Concurrent claims cannot see each other's uncommitted runs: with a limit, count again under the agent's lock.
     if (agent.max_concurrent_runs !== null && isPostgres(trx)) {
       await trx('agents').where({ id: row.agent_id }).first('id').forUpdate();
@@ -106,7 +106,7 @@ export async function extendLease(db: Executor, row: RunRow, leaseSeconds: numbe
  * with runner_lost when the agent's maxAttempts are used up.
  */
 export async function loseRunner(trx: Executor, row: RunRow, reason: string): Promise<{ row: RunRow; events: StoredEvent[] }> {
-  const agent = (await trx('agents').where({ id: row.agent_id }).first('max_attempts')) as { max_attempts: number } | undefined;
+  const agent = await trx('agents').where({ id: row.agent_id }).first<{ max_attempts: number } | undefined>('max_attempts');
   if (row.attempt < (agent?.max_attempts ?? 1)) {
     const ttlMs = Date.parse(row.expires_at) - Date.parse(row.queued_at);
     return transitionRun(

@@ -96,7 +96,7 @@ export async function leasedRunRows(db: Executor, runnerId: string): Promise<Run
 
 /** Whether an agent has any run, which keeps it from being deleted. */
 export async function agentHasRuns(db: Executor, agentId: string): Promise<boolean> {
-  return Boolean(await db('runs').where({ agent_id: agentId }).first('id'));
+  return Boolean(await db('runs').where({ agent_id: agentId }).first<{ id: string } | undefined>('id'));
 }
 
 export type NewRun = {

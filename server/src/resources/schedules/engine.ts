@@ -28,7 +28,7 @@ export async function fireDueSchedules(db: Db, misfireMs: number): Promise<Store
       const query = trx('schedules').where({ id, status: 'active' }).where('next_run_at', '<=', now).first().forUpdate();
       const row = (await (isPostgres(trx) ? query.skipLocked() : query)) as ScheduleRow | undefined;
       if (!row?.next_run_at) return [];
-      const agent = (await trx('agents').where({ id: row.agent_id }).first('status', 'version')) as { status: AgentStatus; version: number } | undefined;
+      const agent = await trx('agents').where({ id: row.agent_id }).first<{ status: AgentStatus; version: number } | undefined>('status', 'version');
       const stored: StoredEvent[] = [];
       let lastRunId = row.last_run_id;
       let next: string | null = row.next_run_at;

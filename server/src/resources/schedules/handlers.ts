@@ -1,5 +1,5 @@
 import type { Executor } from '../../db/database.js';
-import { defineHandlers } from '../../http/handler-types.js';
+import { defineHandlers } from '../handler-types.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { agentMachine } from '../agents/state-machine.js';
 import { getAgent } from '../agents/store.js';
@@ -47,6 +47,7 @@ export const scheduleHandlers = defineHandlers({
     const { name, cron, timezone, input, metadata, missedRunPolicy } = current;
     const next = mergePatch({ name, cron, timezone, input, metadata, missedRunPolicy }, body);
     cronFor(next.cron, next.timezone);
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- mergePatch types its result as its target, but a patch's null removes metadata
     await store.updateSchedule(db, row, { ...next, metadata: next.metadata ?? {} });
     const schedule = store.toSchedule(await store.getScheduleRow(db, auth.applicationId, row.id));
     await recordEvent(db, auth.applicationId, 'schedule.updated', schedule);

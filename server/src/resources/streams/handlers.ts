@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Executor } from '../../db/database.js';
-import { defineHandlers, type HandlerInput } from '../../http/handler-types.js';
+import { defineHandlers, type HandlerInput } from '../handler-types.js';
 import { openEventStream, resumePoint, type StreamRegistry, type StreamSource } from '../../realtime/sse.js';
 import { getAgent } from '../agents/store.js';
 import { applicationEventsBetween, runEventsAfter, type RunEventBus, type StoredEvent } from '../runs/events.js';

@@ -1,8 +1,8 @@
 import type { Context } from 'koa';
 import type { BundledSpec } from '../../spec/load-spec.js';
-import { defineHandlers } from '../../http/handler-types.js';
+import { defineHandlers } from '../handler-types.js';
 import { ProblemError, problemTypes, type ProblemCode } from '../../problems/problems.js';
-import { notModified, weakEtagOf } from '../../http/conditional.js';
+import { notModified, weakEtagOf } from './conditional.js';
 import { DOCS_PAGE, docsAsset } from './docs.js';
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

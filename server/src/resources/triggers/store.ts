@@ -121,7 +121,7 @@ export async function claimInvocation(db: Executor, triggerId: string, webhookId
 
 /** The run the first call with this webhook-id started. */
 export async function invocationRunId(db: Executor, triggerId: string, webhookId: string): Promise<string> {
-  return ((await db('trigger_invocations').where({ trigger_id: triggerId, webhook_id: webhookId }).first('run_id')) as { run_id: string }).run_id;
+  return (await db('trigger_invocations').where({ trigger_id: triggerId, webhook_id: webhookId }).first<{ run_id: string }>('run_id')).run_id;
 }
 
 export async function setInvocationRun(db: Executor, triggerId: string, webhookId: string, runId: string): Promise<void> {

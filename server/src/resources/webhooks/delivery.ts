@@ -20,7 +20,7 @@ const CLAIM_MARGIN_MS = 5_000;
 
 export type Deliverer = {
   /** Delivers everything due now and waits until nothing is in flight (tests drive it with a fake clock). */
-  drain(): Promise<void>;
+  drain: () => Promise<void>;
   stop(): Promise<void>;
 };
 
@@ -45,7 +45,9 @@ export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'
       const query = trx('webhook_messages')
         .where({ status: 'pending' })
         .where('next_attempt_at', '<=', now)
-        .where((q) => q.whereNull('locked_until').orWhere('locked_until', '<=', now))
+        .where((q) => {
+          q.whereNull('locked_until').orWhere('locked_until', '<=', now);
+        })
         .orderBy('next_attempt_at')
         .limit(limit)
         .select('id')
@@ -95,10 +97,10 @@ export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'
     await db.transaction(async (trx) => {
       // The endpoint's lock first, then the message's: the order the endpoint's handlers take them in
       // (they lock the endpoint, then update its messages). The other order deadlocks with them on PostgreSQL.
-      const owner = (await trx('webhook_messages').where({ id }).first('endpoint_id')) as { endpoint_id: string } | undefined;
+      const owner = await trx('webhook_messages').where({ id }).first<{ endpoint_id: string } | undefined>('endpoint_id');
       const endpoint = owner && ((await trx('webhook_endpoints').where({ id: owner.endpoint_id }).first().forUpdate()) as store.EndpointRow | undefined);
       const message = endpoint && ((await trx('webhook_messages').where({ id }).first().forUpdate()) as store.MessageRow | undefined);
-      if (!message || !endpoint) return;
+      if (!message) return;
       const now = nowIso();
       const attempt = message.attempts + 1;
       await trx('webhook_attempts').insert({
@@ -172,6 +174,7 @@ export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'
         const ids = await claim(free);
         for (const id of ids) start(id);
         if (ids.length === free) again = true;
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() sets it while this loop awaits
       } while (again && !stopped);
     })()
       .catch((err: unknown) => logger.warn({ err }, 'webhook claim failed'))

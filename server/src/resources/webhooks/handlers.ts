@@ -1,6 +1,6 @@
 import type { Executor } from '../../db/database.js';
-import { etagHeaderWithout } from '../../http/etag.js';
-import { defineHandlers } from '../../http/handler-types.js';
+import { etagHeaderWithout } from '../etag.js';
+import { defineHandlers } from '../handler-types.js';
 import { ProblemError } from '../../problems/problems.js';
 import { assertAllowedUrl, type AddressPolicy } from '../../security/addresses.js';
 import type { Sealer } from '../../security/sealer.js';

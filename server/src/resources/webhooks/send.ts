@@ -16,6 +16,7 @@ const RESPONSE_BODY_CHARS = 1024;
 const MAX_ERROR_CHARS = 500;
 
 /** Control characters other than tab, line feed and carriage return become U+FFFD: what is stored is shown as text. */
+// eslint-disable-next-line no-control-regex -- the class names the control characters to replace
 const printable = (text: string) => text.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g, '\ufffd');
 
 /** Retry-After as seconds or as an HTTP date, relative to `nowMs`. */

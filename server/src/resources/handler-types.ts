@@ -13,7 +13,13 @@ type Part<K extends OperationId, L extends 'path' | 'query' | 'header'> = Op<K>[
   ? NonNullable<X>
   : Record<string, never>;
 
-type RequestBodyOf<K extends OperationId> = NonNullable<Op<K>['requestBody']> extends { content: infer C } ? C[keyof C] : undefined;
+/** The body's type; `undefined` too when the spec does not require the body. */
+type RequestBodyOf<K extends OperationId> =
+  Op<K> extends { requestBody: { content: infer C } }
+    ? C[keyof C]
+    : NonNullable<Op<K>['requestBody']> extends { content: infer C }
+      ? C[keyof C] | undefined
+      : undefined;
 
 type ResponseBody<R> = R extends { content: infer C }
   ? 'application/json' extends keyof C
@@ -57,9 +63,9 @@ export type HandlerInput<K extends OperationId> = {
   requestId: string;
   ctx: Context;
   /** Throws 412 when If-Match was sent and does not match the current representation. */
-  checkIfMatch(current: object): void;
+  checkIfMatch: (current: object) => void;
   /** Runs after the request's transaction commits (never if it rolls back): live fan-out goes here. */
-  afterCommit(task: () => Promise<void>): void;
+  afterCommit: (task: () => Promise<void>) => void;
 };
 
 export type Handler<K extends OperationId> = (input: HandlerInput<K>) => Promise<HandlerResult<K>>;
@@ -77,4 +83,4 @@ export const ownTransaction = <K extends OperationId>(handler: (input: Omit<Hand
 export const managesOwnTransaction = (handler: unknown) => Boolean((handler as Record<symbol, unknown>)[OWN_TRANSACTION]);
 
 /** Types a resource's handlers by the operationIds they implement. */
-export const defineHandlers = <K extends OperationId>(handlers: { [P in K]: Handler<P> }) => handlers;
+export const defineHandlers = <K extends OperationId>(handlers: { [P in K]: Handler<P> }): { [P in K]: Handler<P> } => handlers;
