@@ -23,7 +23,7 @@ afterAll(async () => {
   await testDb.drop();
 });
 
-const visible = async (id: string) => Boolean(await db('probe').where({ id }).first('id'));
+const visible = async (id: string) => (await db('probe').where({ id }).first<{ id: string } | undefined>('id')) !== undefined;
 
 describe('afterCommit', () => {
   it('runs at once outside a transaction', () => {
@@ -81,7 +81,10 @@ describe('afterCommit', () => {
     let committed!: () => void;
     const done = new Promise<void>((resolve) => (committed = resolve));
     await db.transaction(async (trx) => {
-      await trx.transaction(async (savepoint) => afterCommit(savepoint, () => (ran.push('outer committed'), committed())));
+      await trx.transaction(async (savepoint) => afterCommit(savepoint, () => {
+        ran.push('outer committed');
+        committed();
+      }));
       await new Promise((resolve) => setTimeout(resolve, 10));
       expect(ran).toEqual(['released']);
     });

@@ -83,7 +83,7 @@ describe('create and read', () => {
       labels: ['support', 'region:eu'],
       limits: { timeoutSeconds: 30, maxConcurrentRuns: 5 },
     };
-    const agent = await createAgent(api, body as never);
+    const agent = await createAgent(api, body);
     expect(agent).toMatchObject({ ...body, limits: { timeoutSeconds: 30, maxAttempts: 3, maxConcurrentRuns: 5 }, runtime: 'runner', url: null, version: 1 });
     expect((await get(agent.id)).data).toEqual(agent);
   });
@@ -155,7 +155,7 @@ describe('PATCH (JSON merge patch)', () => {
   });
 
   it('null removes nullable fields; absent members are left alone', async () => {
-    const agent = await createAgent(api, { description: 'to be removed', instructions: 'keep', limits: { maxConcurrentRuns: 4 } as never });
+    const agent = await createAgent(api, { description: 'to be removed', instructions: 'keep', limits: { maxConcurrentRuns: 4 } });
     const { res, body } = await patch(agent.id, { description: null, limits: { maxConcurrentRuns: null } });
     expect(res.status).toBe(200);
     expect(body!.description).toBeNull();

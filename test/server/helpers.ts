@@ -49,7 +49,7 @@ export async function createApplication(by: string, name = uniqueName('app')): P
 }
 
 export async function createAgent(api: ApiClient, body: Partial<AgentCreate> = {}): Promise<Agent> {
-  const { data, error, response } = await api.POST('/api/v1/agents', { body: { name: uniqueName('agent'), model: 'gpt-4.1', ...body } as AgentCreate });
+  const { data, error, response } = await api.POST('/api/v1/agents', { body: { name: uniqueName('agent'), model: 'gpt-4.1', ...body } });
   if (response.status !== 201 || !data) throw new Error(`creating an agent failed: ${response.status} ${JSON.stringify(error)}`);
   return data;
 }

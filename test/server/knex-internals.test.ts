@@ -38,7 +38,7 @@ afterAll(async () => {
 const ids = async () => ((await db('probe').select('id').orderBy('id')) as { id: string }[]).map((r) => r.id);
 
 /** A transaction held open until `release` settles, so its state can be looked at from inside. */
-async function openTransaction(): Promise<{ trx: Knex.Transaction; done: Promise<unknown>; finish(error?: Error): Promise<unknown> }> {
+async function openTransaction(): Promise<{ trx: Knex.Transaction; done: Promise<unknown>; finish: (error?: Error) => Promise<unknown> }> {
   let finish!: (error?: Error) => void;
   const released = new Promise<Error | undefined>((resolve) => (finish = resolve));
   let trx!: Knex.Transaction;

@@ -28,7 +28,7 @@ const ref = (pointer: string) => ({ $ref: `${SPEC_ID}#${pointer.split('/').map(e
  */
 export function compileResponseHeaderChecks(doc: OpenApiDocument, operations: OperationSpec[]): Map<string, ResponseHeaderCheck> {
   const ajv = createAjv({ forParameters: true });
-  ajv.addSchema(doc as object, SPEC_ID);
+  ajv.addSchema(doc, SPEC_ID);
   const compiled = new Map<string, ValidateFunction>();
   const compile = (pointer: string) => compiled.get(pointer) ?? compiled.set(pointer, ajv.compile(ref(pointer))).get(pointer)!;
 
