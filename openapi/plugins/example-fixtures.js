@@ -28,9 +28,7 @@ function expandExamples(fixtures) {
       }
     }
   };
-  return Object.fromEntries(
-    Object.entries(EXAMPLE_FIELDS).map(([type, fields]) => [type, { enter: expandFields(fields) }]),
-  );
+  return Object.fromEntries(Object.entries(EXAMPLE_FIELDS).map(([type, fields]) => [type, { enter: expandFields(fields) }]));
 }
 
 export default function exampleFixtures({ contentDir }) {

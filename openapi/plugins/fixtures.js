@@ -14,7 +14,9 @@ export class FixtureError extends Error {}
 /** Reads every fixture file of a folder; a fixture's name is its file's name or starts with it and "-". */
 export function loadFixtures(dir) {
   const fixtures = new Map();
-  for (const file of readdirSync(dir).filter((name) => name.endsWith('.yaml')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((name) => name.endsWith('.yaml'))
+    .sort()) {
     const resource = path.basename(file, '.yaml');
     const entries = parseYaml(readFileSync(path.join(dir, file), 'utf8'));
     for (const [name, value] of Object.entries(entries ?? {})) {

@@ -64,7 +64,9 @@ function AddStandardHeaders() {
               const user = `${method.toUpperCase()} ${path} ${status}`;
               const earlier = shared.get(ref[1]);
               if (earlier && !sameHeaders(earlier.headers, headers)) {
-                throw new Error(`components/responses/${ref[1]} needs different standard headers for ${earlier.user} and ${user}: use one shared response for each.`);
+                throw new Error(
+                  `components/responses/${ref[1]} needs different standard headers for ${earlier.user} and ${user}: use one shared response for each.`,
+                );
               }
               shared.set(ref[1], earlier ?? { headers, user });
             }

@@ -50,7 +50,13 @@ const exportedTypes = new Set([...readFileSync(TYPES, 'utf8').matchAll(/^export 
 const fail = (operationId, message) => {
   throw new Error(`${operationId}: ${message} (see sdk/scripts/generate-resources.mjs)`);
 };
-const resolve = (node) => (node?.$ref ? node.$ref.slice(2).split('/').reduce((o, key) => o[key], spec) : node);
+const resolve = (node) =>
+  node?.$ref
+    ? node.$ref
+        .slice(2)
+        .split('/')
+        .reduce((o, key) => o[key], spec)
+    : node;
 const refName = (node) => node?.$ref?.split('/').pop();
 
 const words = (name) => name.match(/[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+/g) ?? [];
@@ -88,7 +94,8 @@ const jsonSchema = (content) => (content?.['application/json'] ?? Object.values(
 function pageTypes(operationId, op) {
   const schema = jsonSchema(resolve(op.responses?.['200'])?.content);
   const item = resolve(schema)?.properties?.data?.items;
-  if (!exportedTypes.has(refName(schema)) || !exportedTypes.has(refName(item))) fail(operationId, 'a list with `page` answers 200 with a named page schema of named `data` items');
+  if (!exportedTypes.has(refName(schema)) || !exportedTypes.has(refName(item)))
+    fail(operationId, 'a list with `page` answers 200 with a named page schema of named `data` items');
   return { type: `T.${refName(schema)}`, item: `T.${refName(item)}` };
 }
 
@@ -156,7 +163,9 @@ const wrap = (text, width) =>
 
 const jsDoc = (text, indent) => {
   const lines = wrap(text.replaceAll('*/', '*\\/'), DOC_WIDTH - indent.length - 3);
-  return lines.length === 1 ? `${indent}/** ${lines[0]} */\n` : `${indent}/**\n${lines.map((l) => `${indent} *${l ? ` ${l}` : ''}`).join('\n')}\n${indent} */\n`;
+  return lines.length === 1
+    ? `${indent}/** ${lines[0]} */\n`
+    : `${indent}/**\n${lines.map((l) => `${indent} *${l ? ` ${l}` : ''}`).join('\n')}\n${indent} */\n`;
 };
 
 function renderMethod(op, indent) {
@@ -184,7 +193,9 @@ function renderMethod(op, indent) {
 /** A resource's methods, sub-resources (agents.versions) as nested objects. */
 function renderMembers(node, indent) {
   return [...node.entries()]
-    .map(([name, member]) => (member instanceof Map ? `${indent}${name}: {\n${renderMembers(member, indent + '  ')}${indent}},\n` : renderMethod(member, indent)))
+    .map(([name, member]) =>
+      member instanceof Map ? `${indent}${name}: {\n${renderMembers(member, indent + '  ')}${indent}},\n` : renderMethod(member, indent),
+    )
     .join('');
 }
 

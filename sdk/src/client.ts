@@ -34,8 +34,7 @@ export type SwitchboardOptions = {
 export type StreamOptions = { after?: number; signal?: AbortSignal };
 
 /** Environment variables where there are any (Node, Deno, Bun); browsers have none. */
-const env = (name: string): string | undefined =>
-  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
+const env = (name: string): string | undefined => (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
 
 /**
  * The Switchboard API, grouped by resource, on the client generated from the spec. The resources and
@@ -89,7 +88,11 @@ export class Switchboard extends generated.Resources {
     return new APIPromise(this.request(operation, options));
   }
 
-  private list<Item, P extends Page<Item>>(fetchPage: PageOperation<P>, query: { page?: number } | undefined, options?: RequestOptions): PageList<Item, WithResponse<P>> {
+  private list<Item, P extends Page<Item>>(
+    fetchPage: PageOperation<P>,
+    query: { page?: number } | undefined,
+    options?: RequestOptions,
+  ): PageList<Item, WithResponse<P>> {
     return new PageList((page) => this.request((o) => fetchPage(page, o), options), query?.page ?? 1);
   }
 
@@ -126,8 +129,7 @@ export class Switchboard extends generated.Resources {
     /** Every run's events in the application (or one agent's), live, until you stop iterating or abort. */
     streamAll: <Custom extends T.RunCustomEvent = never>(o: StreamOptions & { agentId?: string } = {}) =>
       runEventStream<Custom>(
-        (last, signal) =>
-          this.openStream(o.agentId ? `/api/v1/realtime/agents/${encodeURIComponent(o.agentId)}/runs` : '/api/v1/realtime/runs', last, signal),
+        (last, signal) => this.openStream(o.agentId ? `/api/v1/realtime/agents/${encodeURIComponent(o.agentId)}/runs` : '/api/v1/realtime/runs', last, signal),
         o,
       ),
     /** Creates a run, follows it to its end, and returns it in its final state. */
@@ -150,7 +152,11 @@ export class Switchboard extends generated.Resources {
       if (credential.secret.startsWith('whsec_')) {
         const id = credential.webhookId ?? `msg_${newIdempotencyKey()}`;
         const at = new Date();
-        Object.assign(headers, { 'webhook-id': id, 'webhook-timestamp': String(Math.floor(at.getTime() / 1000)), 'webhook-signature': new Webhook(credential.secret).sign(id, at, body) });
+        Object.assign(headers, {
+          'webhook-id': id,
+          'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+          'webhook-signature': new Webhook(credential.secret).sign(id, at, body),
+        });
       } else {
         Object.assign(headers, { Authorization: `Bearer ${credential.secret}`, ...(credential.webhookId ? { 'webhook-id': credential.webhookId } : {}) });
       }

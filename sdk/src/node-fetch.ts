@@ -64,7 +64,11 @@ class BufferedResponse {
     return this.#buffer && this.#response().body;
   }
   #response(): Response {
-    return (this.#real ??= new Response(this.#used ? null : (this.#buffer as unknown as BodyInit | null), { status: this.status, statusText: this.statusText, headers: this.headers }));
+    return (this.#real ??= new Response(this.#used ? null : (this.#buffer as unknown as BodyInit | null), {
+      status: this.status,
+      statusText: this.statusText,
+      headers: this.headers,
+    }));
   }
   #consume(): Buffer {
     if (this.bodyUsed) throw new TypeError('Body is unusable: Body has already been read');
@@ -94,7 +98,11 @@ class BufferedResponse {
   clone(): Response {
     if (this.#real) return this.#real.clone();
     if (this.#used) throw new TypeError('Response.clone: Body has already been consumed.');
-    return new BufferedResponse(this.#buffer, { status: this.status, statusText: this.statusText, headers: new Headers(this.headers) }, this.url) as unknown as Response;
+    return new BufferedResponse(
+      this.#buffer,
+      { status: this.status, statusText: this.statusText, headers: new Headers(this.headers) },
+      this.url,
+    ) as unknown as Response;
   }
 }
 Object.setPrototypeOf(BufferedResponse.prototype, Response.prototype);

@@ -20,5 +20,9 @@ export type OperationRunner = {
   /** One operation: its data with the response info, or a typed error. */
   call: <D>(operation: Operation<D>, options?: RequestOptions) => APIPromise<WithResponse<D>>;
   /** A paginated list, from `query.page` (default the first page) on. */
-  list: <Item, P extends Page<Item>>(fetchPage: PageOperation<P>, query: { page?: number } | undefined, options?: RequestOptions) => PageList<Item, WithResponse<P>>;
+  list: <Item, P extends Page<Item>>(
+    fetchPage: PageOperation<P>,
+    query: { page?: number } | undefined,
+    options?: RequestOptions,
+  ) => PageList<Item, WithResponse<P>>;
 };

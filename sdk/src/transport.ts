@@ -93,7 +93,9 @@ export function callFetch(transport: TransportOptions, call: CallOptions = {}, s
       clearTimeout(timer);
       if (!response && attempt >= maxRetries) {
         if (controller.signal.reason instanceof TimeoutError) throw controller.signal.reason;
-        throw new ConnectionError(0, undefined, new Headers(), `The request failed: ${(failure as Error | null | undefined)?.message ?? String(failure)}`, { cause: failure });
+        throw new ConnectionError(0, undefined, new Headers(), `The request failed: ${(failure as Error | null | undefined)?.message ?? String(failure)}`, {
+          cause: failure,
+        });
       }
       await response?.body?.cancel().catch(() => {});
       await sleep(delayMs(response, attempt), call.signal);

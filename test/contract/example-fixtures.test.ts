@@ -31,8 +31,6 @@ describe('example fixtures', () => {
   });
 
   it('writes server-sent event messages as event-stream text', () => {
-    expect(serverSentEventsText([{ id: 1, event: 'status', data: { a: 1 } }, { data: 'x' }])).toBe(
-      'id: 1\nevent: status\ndata: {"a":1}\n\ndata: "x"\n\n',
-    );
+    expect(serverSentEventsText([{ id: 1, event: 'status', data: { a: 1 } }, { data: 'x' }])).toBe('id: 1\nevent: status\ndata: {"a":1}\n\ndata: "x"\n\n');
   });
 });

@@ -81,10 +81,12 @@ describe('afterCommit', () => {
     let committed!: () => void;
     const done = new Promise<void>((resolve) => (committed = resolve));
     await db.transaction(async (trx) => {
-      await trx.transaction(async (savepoint) => afterCommit(savepoint, () => {
-        ran.push('outer committed');
-        committed();
-      }));
+      await trx.transaction(async (savepoint) =>
+        afterCommit(savepoint, () => {
+          ran.push('outer committed');
+          committed();
+        }),
+      );
       await new Promise((resolve) => setTimeout(resolve, 10));
       expect(ran).toEqual(['released']);
     });
@@ -92,7 +94,7 @@ describe('afterCommit', () => {
     expect(ran).toEqual(['released', 'outer committed']);
   });
 
-  it('in request transactions, goes to the request\'s list, in order; a request that fails leaves none', async () => {
+  it("in request transactions, goes to the request's list, in order; a request that fails leaves none", async () => {
     const transact = requestTransactions(db);
     // Started in the same tick: on SQLite they share one transaction (group commit).
     const requests = Array.from({ length: 6 }, (_, i) => {

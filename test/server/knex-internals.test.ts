@@ -79,7 +79,7 @@ describe('knex internals', () => {
     });
   });
 
-  it('clientOf: a transaction and a savepoint have clients of their own; a query has its knex\'s or transaction\'s', async () => {
+  it("clientOf: a transaction and a savepoint have clients of their own; a query has its knex's or transaction's", async () => {
     expect(clientOf(db('probe'))).toBe(clientOf(db));
     await db.transaction(async (trx) => {
       expect(clientOf(trx)).not.toBe(clientOf(db));
@@ -103,20 +103,22 @@ describe('knex internals', () => {
   });
 
   it('heldConnection is the connection the transaction runs its queries on', async () => {
-    await db.transaction(async (trx) => {
-      const connection = await heldConnection(trx);
-      expect(await heldConnection(trx)).toBe(connection);
-      if (sqlite()) {
-        (connection as SqliteConnection).prepare("insert into probe (id) values ('held-1')").run([]);
-        // Seen by the transaction's own queries (the same connection), not yet committed.
-        expect(await trx('probe').where({ id: 'held-1' }).first('id')).toEqual({ id: 'held-1' });
-      } else {
-        const txid = async (q: Promise<{ rows: { id: string }[] }>) => (await q).rows[0]!.id;
-        const pgConnection = connection as { query(sql: string): Promise<{ rows: { id: string }[] }> };
-        expect(await txid(pgConnection.query('select txid_current()::text as id'))).toBe(await txid(trx.raw('select txid_current()::text as id')));
-      }
-      throw new Error('undo');
-    }).catch((err: unknown) => expect((err as Error).message).toBe('undo'));
+    await db
+      .transaction(async (trx) => {
+        const connection = await heldConnection(trx);
+        expect(await heldConnection(trx)).toBe(connection);
+        if (sqlite()) {
+          (connection as SqliteConnection).prepare("insert into probe (id) values ('held-1')").run([]);
+          // Seen by the transaction's own queries (the same connection), not yet committed.
+          expect(await trx('probe').where({ id: 'held-1' }).first('id')).toEqual({ id: 'held-1' });
+        } else {
+          const txid = async (q: Promise<{ rows: { id: string }[] }>) => (await q).rows[0]!.id;
+          const pgConnection = connection as { query(sql: string): Promise<{ rows: { id: string }[] }> };
+          expect(await txid(pgConnection.query('select txid_current()::text as id'))).toBe(await txid(trx.raw('select txid_current()::text as id')));
+        }
+        throw new Error('undo');
+      })
+      .catch((err: unknown) => expect((err as Error).message).toBe('undo'));
     // Rolled back with the transaction: the statement ran inside it.
     expect(await ids()).not.toContain('held-1');
   });
@@ -159,7 +161,7 @@ describe('knex internals', () => {
   });
 
   describe.skipIf(/^postgres(ql)?:\/\//.test(process.env.DATABASE_URL ?? ''))('on SQLite', () => {
-    it('every knex query is prepared through the connection\'s own prepare (which the server replaces with a cache)', async () => {
+    it("every knex query is prepared through the connection's own prepare (which the server replaces with a cache)", async () => {
       await db.transaction(async (trx) => {
         const connection = (await heldConnection(trx)) as SqliteConnection;
         const original = connection.prepare;

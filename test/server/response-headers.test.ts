@@ -42,18 +42,29 @@ describe('the standard headers, added by the bundling step, are in every respons
   it('Retry-After is required on every 429', () => {
     const limited = operations.filter((op) => op.responses['429']);
     expect(limited.length).toBeGreaterThan(50);
-    for (const op of limited) expect(check(op.operationId, 429, { 'request-id': REQUEST_ID, ...READ_LIMITS })).toEqual(['required header Retry-After is missing']);
+    for (const op of limited)
+      expect(check(op.operationId, 429, { 'request-id': REQUEST_ID, ...READ_LIMITS })).toEqual(['required header Retry-After is missing']);
   });
 });
 
 describe('the response-header check', () => {
   it('passes the headers the contract states and ignores the transport ones', () => {
-    const headers = { 'request-id': REQUEST_ID, ...READ_LIMITS, etag: '"9c2f4e1a7b3d5c8e"', 'content-type': 'application/json', 'content-length': '12', vary: 'Origin', 'access-control-allow-origin': '*' };
+    const headers = {
+      'request-id': REQUEST_ID,
+      ...READ_LIMITS,
+      etag: '"9c2f4e1a7b3d5c8e"',
+      'content-type': 'application/json',
+      'content-length': '12',
+      vary: 'Origin',
+      'access-control-allow-origin': '*',
+    };
     expect(check('getAgent', 200, headers)).toEqual([]);
   });
 
   it('refuses a value its schema does not allow, a number included', () => {
-    expect(check('getAgent', 200, { 'request-id': 'not-a-request-id', ...READ_LIMITS, etag: '"x"' })).toEqual([expect.stringMatching(/^header Request-Id "not-a-request-id" must match pattern/)]);
+    expect(check('getAgent', 200, { 'request-id': 'not-a-request-id', ...READ_LIMITS, etag: '"x"' })).toEqual([
+      expect.stringMatching(/^header Request-Id "not-a-request-id" must match pattern/),
+    ]);
     const base = { 'request-id': REQUEST_ID, ...READ_LIMITS };
     expect(check('getAgent', 429, { ...base, 'retry-after': '42' })).toEqual([]);
     expect(check('getAgent', 429, { ...base, 'retry-after': 'soon' })).toEqual([expect.stringMatching(/^header Retry-After "soon" must be integer/)]);
@@ -62,7 +73,10 @@ describe('the response-header check', () => {
   it('refuses a header the response does not declare', () => {
     expect(check('getHealth', 200, { 'request-id': REQUEST_ID, 'x-accel-buffering': 'no' })).toEqual(['header x-accel-buffering is not declared']);
     // A system operation is not rate limited: its responses carry no RateLimit header.
-    expect(check('getHealth', 200, { 'request-id': REQUEST_ID, ...READ_LIMITS })).toEqual(['header ratelimit is not declared', 'header ratelimit-policy is not declared']);
+    expect(check('getHealth', 200, { 'request-id': REQUEST_ID, ...READ_LIMITS })).toEqual([
+      'header ratelimit is not declared',
+      'header ratelimit-policy is not declared',
+    ]);
   });
 });
 

@@ -14,7 +14,10 @@ async function loadFilteringAgent(): Promise<FilteringAgent> {
     return await (filteringAgent ??= import('request-filtering-agent'));
   } catch (err) {
     filteringAgent = undefined;
-    throw new RunFailure('http_error', `This runner cannot call http agents: install request-filtering-agent next to @switchboard/sdk (${(err as Error).message}).`);
+    throw new RunFailure(
+      'http_error',
+      `This runner cannot call http agents: install request-filtering-agent next to @switchboard/sdk (${(err as Error).message}).`,
+    );
   }
 }
 

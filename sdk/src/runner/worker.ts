@@ -67,17 +67,20 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
     };
 
     const leaseMs = Math.max(1000, Date.parse(lease.expiresAt) - Date.now());
-    const beat = setInterval(() => {
-      client.runners
-        .heartbeat(lease.id, { fencingToken: lease.fencingToken })
-        .then((result) => {
-          lease = result.lease;
-        })
-        .catch((err: unknown) => {
-          if (isLeaseLost(err)) lost.abort();
-          else onError(err);
-        });
-    }, Math.max(250, Math.floor(leaseMs / 3)));
+    const beat = setInterval(
+      () => {
+        client.runners
+          .heartbeat(lease.id, { fencingToken: lease.fencingToken })
+          .then((result) => {
+            lease = result.lease;
+          })
+          .catch((err: unknown) => {
+            if (isLeaseLost(err)) lost.abort();
+            else onError(err);
+          });
+      },
+      Math.max(250, Math.floor(leaseMs / 3)),
+    );
 
     try {
       const outcome = await (agent.runtime === 'http' ? http : handler)({
@@ -89,10 +92,19 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
         emit: (type, data = {}) => append(type, data),
       });
       if (lost.signal.aborted) return;
-      await client.runners.complete(lease.id, { fencingToken: lease.fencingToken, status: 'succeeded', output: (outcome.output ?? {}) as T.JsonPayload, usage: outcome.usage, costMicros: outcome.costMicros });
+      await client.runners.complete(lease.id, {
+        fencingToken: lease.fencingToken,
+        status: 'succeeded',
+        output: (outcome.output ?? {}) as T.JsonPayload,
+        usage: outcome.usage,
+        costMicros: outcome.costMicros,
+      });
     } catch (err) {
       if (lost.signal.aborted || isLeaseLost(err)) return;
-      const error = err instanceof RunFailure ? { code: err.code, message: err.message } : { code: 'runner_error', message: (err as Error | null | undefined)?.message ?? String(err) };
+      const error =
+        err instanceof RunFailure
+          ? { code: err.code, message: err.message }
+          : { code: 'runner_error', message: (err as Error | null | undefined)?.message ?? String(err) };
       await client.runners.complete(lease.id, { fencingToken: lease.fencingToken, status: 'failed', error }).catch((e: unknown) => {
         if (!isLeaseLost(e)) onError(e);
       });

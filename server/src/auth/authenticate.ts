@@ -57,7 +57,7 @@ export async function authenticateKey(db: Db, credential: string | undefined, ca
     .first<KeyRow | undefined>();
   if (!row) throw unauthorized();
   const current = row.secret_hash === hash;
-  const stored = current ? row.secret_hash : row.previous_secret_hash ?? '';
+  const stored = current ? row.secret_hash : (row.previous_secret_hash ?? '');
   if (!hashesEqual(stored, hash) || row.revoked_at || (row.expires_at && row.expires_at <= now)) throw unauthorized();
 
   if (!row.last_used_at || nowMs - Date.parse(row.last_used_at) > LAST_USED_RESOLUTION_MS) {
@@ -79,7 +79,10 @@ export async function authenticateKey(db: Db, credential: string | undefined, ca
 export async function resolveApplication(db: Db, key: KeyIdentity, appIdHeader: string | undefined): Promise<string> {
   if (!appIdHeader || appIdHeader === key.keyApplicationId) return key.keyApplicationId;
   if (!key.scopes.includes('admin')) {
-    throw new ProblemError('forbidden', 'X-App-Id names another application; only a key with the admin scope may act in another application of its organization.');
+    throw new ProblemError(
+      'forbidden',
+      'X-App-Id names another application; only a key with the admin scope may act in another application of its organization.',
+    );
   }
   const app = await db('applications').where({ id: appIdHeader, organization_id: key.organizationId }).first<{ id: string } | undefined>('id');
   if (!app) throw new ProblemError('not-found', `No application with id ${appIdHeader}.`);

@@ -21,7 +21,10 @@ const schema = z.object({
     .string()
     .regex(/^(postgres(ql)?:\/\/|sqlite:|file:|\/|\.)/, 'must be postgres://..., sqlite:<path> or a file path')
     .optional(),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be redis://... or rediss://...').optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be redis://... or rediss://...')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SWITCHBOARD_BOOTSTRAP_KEY: z
     .string()
@@ -34,7 +37,12 @@ const schema = z.object({
   HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
   HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(65_000),
-  BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(1024 * 1024),
+  BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(100 * 1024 * 1024)
+    .default(1024 * 1024),
   RESPONSE_VALIDATION: z.enum(['strict', 'log', 'off']).optional(),
   LEASE_SECONDS: z.coerce.number().int().min(5).max(3600).default(30),
   REAPER_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
@@ -45,12 +53,18 @@ const schema = z.object({
   WEBHOOK_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
   WEBHOOK_ALLOWED_ADDRESSES: z
     .string()
-    .refine((v) => v.split(',').every((a) => isIP(a.trim()) !== 0 || ipaddr.isValidCIDR(a.trim())), 'must be a comma-separated list of IP addresses or CIDR ranges')
+    .refine(
+      (v) => v.split(',').every((a) => isIP(a.trim()) !== 0 || ipaddr.isValidCIDR(a.trim())),
+      'must be a comma-separated list of IP addresses or CIDR ranges',
+    )
     .optional(),
   WEBHOOK_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(15_000),
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
-  SWITCHBOARD_MASTER_KEY: z.string().refine((v) => parseMasterKey(v), 'must be 32 random bytes, base64-encoded (openssl rand -base64 32)').optional(),
+  SWITCHBOARD_MASTER_KEY: z
+    .string()
+    .refine((v) => parseMasterKey(v), 'must be 32 random bytes, base64-encoded (openssl rand -base64 32)')
+    .optional(),
   SWITCHBOARD_PREVIOUS_MASTER_KEYS: z
     .string()
     .refine((v) => v.split(',').every((k) => parseMasterKey(k)), 'must be a comma-separated list of base64-encoded 32-byte keys')
@@ -103,7 +117,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ? { client: 'pg', url }
       : { client: 'sqlite', filename: url ? url.replace(/^(sqlite|file):/, '') : './data/switchboard.db' };
   if (!c.SWITCHBOARD_MASTER_KEY && database.client === 'pg') {
-    throw new ConfigError('Invalid configuration:\n  SWITCHBOARD_MASTER_KEY: required with PostgreSQL, and the same on every replica (openssl rand -base64 32)');
+    throw new ConfigError(
+      'Invalid configuration:\n  SWITCHBOARD_MASTER_KEY: required with PostgreSQL, and the same on every replica (openssl rand -base64 32)',
+    );
   }
   if (c.HTTP_REQUEST_TIMEOUT_MS < c.HTTP_HEADERS_TIMEOUT_MS) {
     throw new ConfigError(

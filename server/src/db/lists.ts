@@ -13,7 +13,13 @@ export type ReadOptions = { forUpdate?: boolean; forShare?: boolean };
  * `options` ask; 404 naming `what` when there is none. Outside a transaction on SQLite it is read
  * on the read connection; SQLite has no row locks (its transactions are serialised whole).
  */
-export async function getRow<Row>(db: Executor, table: string, where: { id: string } & Record<string, string>, what: string, options: ReadOptions = {}): Promise<Row> {
+export async function getRow<Row>(
+  db: Executor,
+  table: string,
+  where: { id: string } & Record<string, string>,
+  what: string,
+  options: ReadOptions = {},
+): Promise<Row> {
   const lock = !isPostgres(db) ? '' : options.forUpdate ? ' for update' : options.forShare ? ' for share' : '';
   const columns = Object.keys(where);
   const sql = `select * from ${table} where ${columns.map((c) => `${c} = ?`).join(' and ')}${lock}`;
@@ -53,7 +59,13 @@ export async function listPage<Row, Item>(
   const order = orderBy(query, Object.hasOwn(sortColumns, key) ? sortColumns[key]! : 'created_at', direction);
 
   const [counted] = await queryRows<{ total: number | string }>(query.clone().clearSelect().clearOrder().count({ total: '*' }));
-  const rows = await queryRows<Row>(query.clone().orderByRaw(`${order}, ${tieBreaker} ${direction}`).limit(pageSize).offset((page - 1) * pageSize));
+  const rows = await queryRows<Row>(
+    query
+      .clone()
+      .orderByRaw(`${order}, ${tieBreaker} ${direction}`)
+      .limit(pageSize)
+      .offset((page - 1) * pageSize),
+  );
   const count = Number(counted!.total);
   return {
     data: rows.map(toItem),

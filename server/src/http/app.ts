@@ -64,14 +64,19 @@ export function createApp(deps: AppDeps): { app: Koa; routes: RouteEntry[] } {
     const validators = deps.validators.get(op.operationId);
     if (!handler || !validators) throw new Error(`No handler for operation ${op.operationId}`);
     const middleware = operationMiddleware(op, validators, handler, deps);
-    router.register(op.routerPath, [op.method], [
-      (ctx: Context, next: Next) => {
-        operationOf.set(ctx, op);
-        return next();
-      },
-      ...(compressed ? [compressDocuments] : []),
-      middleware,
-    ], { name: op.operationId });
+    router.register(
+      op.routerPath,
+      [op.method],
+      [
+        (ctx: Context, next: Next) => {
+          operationOf.set(ctx, op);
+          return next();
+        },
+        ...(compressed ? [compressDocuments] : []),
+        middleware,
+      ],
+      { name: op.operationId },
+    );
   }
   app.use(router.routes());
   app.use((ctx) => {

@@ -9,8 +9,7 @@ const MAX_BODY_DEPTH = 64;
 
 export const mediaType = (header: string | undefined) => (header ?? '').split(';')[0]!.trim().toLowerCase();
 
-export const hasBody = (ctx: Context) =>
-  Number(ctx.get('content-length') || 0) > 0 || (ctx.get('transfer-encoding') !== '' && ctx.method !== 'GET');
+export const hasBody = (ctx: Context) => Number(ctx.get('content-length') || 0) > 0 || (ctx.get('transfer-encoding') !== '' && ctx.method !== 'GET');
 
 /**
  * Reads the raw body up to the limit and parses it as JSON. The raw bytes are kept: the idempotency

@@ -5,8 +5,10 @@ import { ProblemError, problemBody, problemTypes, type ProblemCode } from '../pr
 
 /** What Node's parser reports, by its error code: the status and problem of the answer. */
 function problemFor(code: string | undefined): { code: ProblemCode; detail: string } {
-  if (code === 'HPE_HEADER_OVERFLOW') return { code: 'request-header-fields-too-large', detail: 'The request line and headers are larger than the server accepts.' };
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { code: 'request-timeout', detail: 'The request headers or body were not received in time; the connection is closed.' };
+  if (code === 'HPE_HEADER_OVERFLOW')
+    return { code: 'request-header-fields-too-large', detail: 'The request line and headers are larger than the server accepts.' };
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT')
+    return { code: 'request-timeout', detail: 'The request headers or body were not received in time; the connection is closed.' };
   return { code: 'bad-request', detail: `The request is not valid HTTP/1.1 and could not be parsed (${code ?? 'parse error'}); the connection is closed.` };
 }
 

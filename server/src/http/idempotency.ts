@@ -29,7 +29,10 @@ export function idempotencyClaim(applicationId: string, header: string, fingerpr
 }
 
 export const fingerprint = (method: string, path: string, raw: Buffer | undefined) =>
-  createHash('sha256').update(`${method} ${path}\n`).update(raw ?? Buffer.alloc(0)).digest('hex');
+  createHash('sha256')
+    .update(`${method} ${path}\n`)
+    .update(raw ?? Buffer.alloc(0))
+    .digest('hex');
 
 /**
  * Records sealed with the key of `idempotencyClaim` say so; those without the prefix were sealed by
@@ -82,14 +85,17 @@ export class IdempotencyRace extends Error {}
  * 422 when the key was used for another method, path or body. Runs in the request's transaction.
  */
 export async function storedResponse(db: Executor, claim: IdempotencyClaim): Promise<StoredResponse | undefined> {
-  const [row] = await selectRows<Row>(db, 'select fingerprint, state, response_sealed, locked_until, expires_at from idempotency_keys where application_id = ? and key_hash = ?', [
-    claim.applicationId,
-    claim.keyHash,
-  ]);
+  const [row] = await selectRows<Row>(
+    db,
+    'select fingerprint, state, response_sealed, locked_until, expires_at from idempotency_keys where application_id = ? and key_hash = ?',
+    [claim.applicationId, claim.keyHash],
+  );
   if (!row) return undefined;
   const now = nowIso();
   if (row.expires_at <= now) {
-    await db('idempotency_keys').where({ ...record(claim), expires_at: row.expires_at }).delete();
+    await db('idempotency_keys')
+      .where({ ...record(claim), expires_at: row.expires_at })
+      .delete();
     return undefined;
   }
   if (row.fingerprint !== claim.fingerprint) {
@@ -100,7 +106,9 @@ export async function storedResponse(db: Executor, claim: IdempotencyClaim): Pro
   if (row.locked_until && row.locked_until > now) {
     throw new ProblemError('idempotency-in-flight', 'A request with this Idempotency-Key is still being processed; retry shortly.');
   }
-  await db('idempotency_keys').where({ ...record(claim), locked_until: row.locked_until }).delete();
+  await db('idempotency_keys')
+    .where({ ...record(claim), locked_until: row.locked_until })
+    .delete();
   return undefined;
 }
 

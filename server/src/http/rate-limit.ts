@@ -18,9 +18,7 @@ export function createRateLimiter(budgets: Record<RateCategory, number>, redis: 
     const options = { points, duration: WINDOW_SECONDS, keyPrefix: `sb:rl:${category}` };
     limiters.set(
       category,
-      redis
-        ? new RateLimiterRedis({ ...options, storeClient: redis, insuranceLimiter: new RateLimiterMemory(options) })
-        : new RateLimiterMemory(options),
+      redis ? new RateLimiterRedis({ ...options, storeClient: redis, insuranceLimiter: new RateLimiterMemory(options) }) : new RateLimiterMemory(options),
     );
   }
   return {

@@ -13,9 +13,13 @@ export const problemTypes = {
     description:
       'No valid credential was sent. Send an application key as `Authorization: Bearer sbk_...` or `X-API-Token: sbk_...`. Unknown, revoked and expired keys all get this answer.',
   },
-  forbidden: { status: 403, title: 'Forbidden', description: "The credential is valid but its scopes or application do not allow this operation." },
+  forbidden: { status: 403, title: 'Forbidden', description: 'The credential is valid but its scopes or application do not allow this operation.' },
   'not-found': { status: 404, title: 'Not found', description: 'No such resource exists, or it belongs to another tenant.' },
-  'method-not-allowed': { status: 405, title: 'Method not allowed', description: 'The resource exists but does not support this method; see the Allow header.' },
+  'method-not-allowed': {
+    status: 405,
+    title: 'Method not allowed',
+    description: 'The resource exists but does not support this method; see the Allow header.',
+  },
   'request-timeout': {
     status: 408,
     title: 'Request timeout',

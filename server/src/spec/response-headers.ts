@@ -42,7 +42,10 @@ export function compileResponseHeaderChecks(doc: OpenApiDocument, operations: Op
         const header = resolveRef(doc, rawHeader, `${response.pointer}/headers/${escapeToken(name)}`);
         return { name, required: header.value.required === true, validate: compile(`${header.pointer}/schema`) };
       });
-      byStatus.set(status, headers.filter((h) => !isTransport(h.name.toLowerCase())));
+      byStatus.set(
+        status,
+        headers.filter((h) => !isTransport(h.name.toLowerCase())),
+      );
     }
     checks.set(op.operationId, (status, sent) => {
       const declared = byStatus.get(String(status));

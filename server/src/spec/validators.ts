@@ -36,9 +36,11 @@ const quoted = (value: unknown) => {
 
 /** Ajv's message, made to say what would have been accepted: the allowed values of an enum, the value a pattern refused. */
 function messageOf(e: ErrorObject): string {
-  if (e.keyword === 'enum') return `must be one of: ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}`;
+  if (e.keyword === 'enum')
+    return `must be one of: ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}`;
   if (e.keyword === 'const') return `must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`;
-  if (e.keyword === 'pattern' && typeof e.data === 'string') return `must match the pattern ${(e.params as { pattern: string }).pattern}, and ${quoted(e.data)} does not`;
+  if (e.keyword === 'pattern' && typeof e.data === 'string')
+    return `must match the pattern ${(e.params as { pattern: string }).pattern}, and ${quoted(e.data)} does not`;
   return e.message ?? 'is invalid';
 }
 
@@ -84,7 +86,10 @@ export function compileValidators(doc: OpenApiDocument, operations: OperationSpe
         // Headers always carry more than an operation reads; unknown query parameters are refused unless the operation ignores them.
         additionalProperties: location !== 'query' || op.ignoresUnknownQuery,
       };
-      byLocation.set(location, once(() => coercingAjv.compile(schema)));
+      byLocation.set(
+        location,
+        once(() => coercingAjv.compile(schema)),
+      );
     }
     const parameters: ParameterValidator = (location, values) => {
       const validate = byLocation.get(location)!();
@@ -117,7 +122,10 @@ export function compileValidators(doc: OpenApiDocument, operations: OperationSpe
     const responses = new Map<string, () => ValidateFunction>();
     for (const [status, r] of Object.entries(op.responses)) {
       for (const [type, pointer] of Object.entries(r.schemaPointers)) {
-        responses.set(`${status}:${type}`, once(() => strictAjv.compile(ref(pointer))));
+        responses.set(
+          `${status}:${type}`,
+          once(() => strictAjv.compile(ref(pointer))),
+        );
       }
     }
     result.set(op.operationId, { parameters, body, response: (key) => responses.get(key)?.(), headers: headerChecks.get(op.operationId)! });

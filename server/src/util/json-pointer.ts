@@ -11,7 +11,8 @@ export function resolvePointer(document: unknown, pointer: string): { found: boo
   for (const raw of pointer.slice(1).split('/')) {
     const key = unescapeToken(raw);
     if (Array.isArray(node) && /^(0|[1-9][0-9]*)$/.test(key) && Number(key) < node.length) node = node[Number(key)];
-    else if (node !== null && typeof node === 'object' && !Array.isArray(node) && Object.prototype.hasOwnProperty.call(node, key)) node = (node as Record<string, unknown>)[key];
+    else if (node !== null && typeof node === 'object' && !Array.isArray(node) && Object.prototype.hasOwnProperty.call(node, key))
+      node = (node as Record<string, unknown>)[key];
     else return { found: false };
   }
   return { found: true, value: node };

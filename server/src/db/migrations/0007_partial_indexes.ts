@@ -25,7 +25,9 @@ const PARTIAL = [
 export async function up(knex: Knex): Promise<void> {
   for (const index of PARTIAL) {
     await knex.schema.alterTable(index.table, (t) => (index.unique ? t.dropUnique(index.columns) : t.dropIndex(index.columns)));
-    await knex.raw(`create ${index.unique ? 'unique ' : ''}index ${index.name} on ${index.table} (${index.columns.join(', ')}) where ${index.where} is not null`);
+    await knex.raw(
+      `create ${index.unique ? 'unique ' : ''}index ${index.name} on ${index.table} (${index.columns.join(', ')}) where ${index.where} is not null`,
+    );
   }
 }
 

@@ -2,15 +2,7 @@ import type { Context } from 'koa';
 import type { AuthContext } from '../../auth/identity.js';
 import type { Db, Executor } from '../../db/database.js';
 import type { OperationSpec } from '../../spec/operations.js';
-import {
-  fingerprint,
-  idempotencyClaim,
-  IdempotencyRace,
-  storedResponse,
-  storeResponse,
-  type IdempotencyClaim,
-  type StoredResponse,
-} from '../idempotency.js';
+import { fingerprint, idempotencyClaim, IdempotencyRace, storedResponse, storeResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency.js';
 import { ProblemError } from '../../problems/problems.js';
 import { isJsonBody, withEtag, type Reply, type Result } from './respond.js';
 

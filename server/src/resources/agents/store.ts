@@ -102,7 +102,15 @@ async function replaceLabels(db: Executor, agentId: string, labels: string[]) {
 
 export async function insertAgent(db: Executor, applicationId: string, spec: AgentSpec): Promise<Agent> {
   const now = nowIso();
-  const row: AgentRow = { id: newId('agent'), application_id: applicationId, ...specColumns(spec), status: 'active', version: 1, created_at: now, updated_at: now };
+  const row: AgentRow = {
+    id: newId('agent'),
+    application_id: applicationId,
+    ...specColumns(spec),
+    status: 'active',
+    version: 1,
+    created_at: now,
+    updated_at: now,
+  };
   await db('agents').insert(row);
   await insertVersion(db, row.id, 1, spec, now);
   await replaceLabels(db, row.id, spec.labels);
@@ -136,7 +144,9 @@ export async function updateAgent(db: Executor, current: Agent, next: AgentSpec)
   const now = nowIso();
   const changed = versionedContent(current) !== versionedContent(next);
   const version = changed ? current.version + 1 : current.version;
-  await db('agents').where({ id: current.id }).update({ ...specColumns(next), version, updated_at: now });
+  await db('agents')
+    .where({ id: current.id })
+    .update({ ...specColumns(next), version, updated_at: now });
   if (changed) await insertVersion(db, current.id, version, next, now);
   if (JSON.stringify(current.labels) !== JSON.stringify(next.labels)) await replaceLabels(db, current.id, next.labels);
   return version;

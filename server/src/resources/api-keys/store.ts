@@ -49,7 +49,6 @@ function toApiKey(row: ApiKeyRow): ApiKey {
 
 const withSecret = (key: ApiKey, secret: string): ApiKeyWithSecret => ({ ...key, secret });
 
-
 async function findRow(db: Executor, applicationId: string, id: string, options: ReadOptions = {}): Promise<ApiKeyRow> {
   return getRow<ApiKeyRow>(db, 'api_keys', { id, application_id: applicationId }, 'API key', options);
 }
@@ -89,7 +88,8 @@ export function listApiKeys(db: Executor, applicationId: string, params: PageQue
   const now = nowIso();
   if (params.status === 'revoked') query.whereNotNull('revoked_at');
   if (params.status === 'expired') query.whereNull('revoked_at').where('expires_at', '<=', now);
-  if (params.status === 'active') query.whereNull('revoked_at').where((q) => {
+  if (params.status === 'active')
+    query.whereNull('revoked_at').where((q) => {
       q.whereNull('expires_at').orWhere('expires_at', '>', now);
     });
   return listPage(query, params, { createdAt: 'created_at', name: { text: 'name' } }, toApiKey);
@@ -101,12 +101,17 @@ export async function apiKeyIdsOf(db: Executor, applicationId: string): Promise<
 }
 
 export async function updateApiKey(db: Executor, id: string, changes: { name: string; scopes: Scope[] }): Promise<void> {
-  await db('api_keys').where({ id }).update({ name: changes.name, scopes: JSON.stringify([...new Set(changes.scopes)]), updated_at: nowIso() });
+  await db('api_keys')
+    .where({ id })
+    .update({ name: changes.name, scopes: JSON.stringify([...new Set(changes.scopes)]), updated_at: nowIso() });
 }
 
 export async function revokeApiKey(db: Executor, id: string): Promise<void> {
   const now = nowIso();
-  await db('api_keys').where({ id }).whereNull('revoked_at').update({ revoked_at: now, previous_secret_hash: null, previous_secret_expires_at: null, updated_at: now });
+  await db('api_keys')
+    .where({ id })
+    .whereNull('revoked_at')
+    .update({ revoked_at: now, previous_secret_hash: null, previous_secret_expires_at: null, updated_at: now });
 }
 
 /** A new secret for the same key; the old one keeps working until the grace period ends. */

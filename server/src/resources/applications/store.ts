@@ -18,7 +18,14 @@ const toApplication = (row: ApplicationRow): Application => ({
 
 export async function insertApplication(db: Executor, organizationId: string, input: { name: string; description?: string | null }): Promise<Application> {
   const now = nowIso();
-  const row: ApplicationRow = { id: newId('app'), organization_id: organizationId, name: input.name, description: input.description ?? null, created_at: now, updated_at: now };
+  const row: ApplicationRow = {
+    id: newId('app'),
+    organization_id: organizationId,
+    name: input.name,
+    description: input.description ?? null,
+    created_at: now,
+    updated_at: now,
+  };
   await db('applications').insert(row);
   return toApplication(row);
 }

@@ -10,7 +10,16 @@ import { nowIso } from '../../util/time.js';
 export type Runner = components['schemas']['Runner'];
 export type RunnerWithToken = components['schemas']['RunnerWithToken'];
 
-type RunnerRow = { id: string; application_id: string; name: string; labels: string; token_hash: string; last_seen_at: string | null; created_at: string; updated_at: string };
+type RunnerRow = {
+  id: string;
+  application_id: string;
+  name: string;
+  labels: string;
+  token_hash: string;
+  last_seen_at: string | null;
+  created_at: string;
+  updated_at: string;
+};
 
 const toRunner = (row: RunnerRow): Runner => ({
   id: row.id,
@@ -21,7 +30,6 @@ const toRunner = (row: RunnerRow): Runner => ({
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
-
 
 export async function insertRunner(db: Executor, applicationId: string, input: { name: string; labels?: string[] }): Promise<RunnerWithToken> {
   const token = generateSecret(RUNNER_TOKEN_PREFIX);
@@ -69,6 +77,8 @@ export async function provisionBuiltinRunner(db: Executor, serverName: string): 
     return { runnerId: runner.id, token: runner.token };
   }
   const token = generateSecret(RUNNER_TOKEN_PREFIX);
-  await db('runners').where({ id: existing.id }).update({ token_hash: hashSecret(token), updated_at: nowIso() });
+  await db('runners')
+    .where({ id: existing.id })
+    .update({ token_hash: hashSecret(token), updated_at: nowIso() });
   return { runnerId: existing.id, token };
 }

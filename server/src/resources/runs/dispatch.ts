@@ -26,7 +26,12 @@ export function dispatchOf(required: string[], online: ReadonlySet<string>[], wi
   const base = { requiredLabels, unmatchedLabels, onlineRunners: online.length, matchingRunners };
   if (matchingRunners > 0) return { claimable: true, reason: null, message: null, ...base };
   if (!online.length) {
-    return { claimable: false, reason: 'no_runner_online', message: `No runner is online: none has called the API in the last ${windowSeconds} seconds.`, ...base };
+    return {
+      claimable: false,
+      reason: 'no_runner_online',
+      message: `No runner is online: none has called the API in the last ${windowSeconds} seconds.`,
+      ...base,
+    };
   }
   const message =
     unmatchedLabels.length === 1

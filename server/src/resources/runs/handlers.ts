@@ -46,7 +46,13 @@ export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
 
     cancelRun: async ({ db, auth, path, afterCommit }) => {
       const row = await findRunRow(db, { id: path.runId, application_id: auth.applicationId }, true);
-      const { row: next, events } = await transitionRun(db, row, 'cancelled', { error_code: 'cancelled', error_message: 'Cancelled by request.' }, { by: 'api' });
+      const { row: next, events } = await transitionRun(
+        db,
+        row,
+        'cancelled',
+        { error_code: 'cancelled', error_message: 'Cancelled by request.' },
+        { by: 'api' },
+      );
       afterCommit(() => bus.publish(events));
       return { status: 200, body: toRun(next) };
     },

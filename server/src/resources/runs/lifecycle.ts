@@ -29,7 +29,10 @@ async function nextClaimable(trx: Executor, runner: RunnerIdentity): Promise<Run
       q.whereNull('agents.max_concurrent_runs').orWhere(
         'agents.max_concurrent_runs',
         '>',
-        trx('runs as busy').count('*').whereRaw('busy.agent_id = runs.agent_id').whereIn('busy.status', [...LEASED]),
+        trx('runs as busy')
+          .count('*')
+          .whereRaw('busy.agent_id = runs.agent_id')
+          .whereIn('busy.status', [...LEASED]),
       );
     })
     .orderBy([{ column: 'runs.queued_at' }, { column: 'runs.id' }])
@@ -40,11 +43,7 @@ async function nextClaimable(trx: Executor, runner: RunnerIdentity): Promise<Run
 }
 
 /** Claims one run for the runner, or none; starts its lease. */
-export async function claimNext(
-  db: Db,
-  runner: RunnerIdentity,
-  leaseSeconds: number,
-): Promise<{ row: RunRow; events: StoredEvent[] } | undefined> {
+export async function claimNext(db: Db, runner: RunnerIdentity, leaseSeconds: number): Promise<{ row: RunRow; events: StoredEvent[] } | undefined> {
   return db.transaction(async (trx) => {
     const row = await nextClaimable(trx, runner);
     if (!row) return undefined;
@@ -55,7 +54,10 @@ export async function claimNext(
     // Concurrent claims cannot see each other's uncommitted runs: with a limit, count again under the agent's lock.
     if (agent.max_concurrent_runs !== null && isPostgres(trx)) {
       await trx('agents').where({ id: row.agent_id }).first('id').forUpdate();
-      const [{ busy }] = (await trx('runs').where({ agent_id: row.agent_id }).whereIn('status', [...LEASED]).count({ busy: '*' })) as [{ busy: number | string }];
+      const [{ busy }] = (await trx('runs')
+        .where({ agent_id: row.agent_id })
+        .whereIn('status', [...LEASED])
+        .count({ busy: '*' })) as [{ busy: number | string }];
       if (Number(busy) >= agent.max_concurrent_runs) return undefined;
     }
     const now = nowIso();
@@ -118,7 +120,13 @@ export async function loseRunner(trx: Executor, row: RunRow, reason: string): Pr
       { reason },
     );
   }
-  return transitionRun(trx, row, 'failed', { error_code: 'runner_lost', error_message: `The runner was lost (${reason}) on the last allowed attempt.` }, { reason });
+  return transitionRun(
+    trx,
+    row,
+    'failed',
+    { error_code: 'runner_lost', error_message: `The runner was lost (${reason}) on the last allowed attempt.` },
+    { reason },
+  );
 }
 
 const REAP_BATCH = 100;
@@ -141,23 +149,18 @@ export async function reap(db: Db): Promise<StoredEvent[]> {
   };
   const ids = async (q: (b: ReturnType<Db>) => ReturnType<Db>) => ((await q(db('runs')).select('id').limit(REAP_BATCH)) as { id: string }[]).map((r) => r.id);
 
-  await handle(
-    await ids((q) => q.whereIn('status', [...LEASED]).where('deadline_at', '<=', now)),
-    async (trx, row) =>
-      LEASED.includes(row.status) && row.deadline_at && row.deadline_at <= now
-        ? transitionRun(trx, row, 'timed_out', { error_code: 'timed_out', error_message: "The run exceeded its agent's timeoutSeconds." })
-        : undefined,
+  await handle(await ids((q) => q.whereIn('status', [...LEASED]).where('deadline_at', '<=', now)), async (trx, row) =>
+    LEASED.includes(row.status) && row.deadline_at && row.deadline_at <= now
+      ? transitionRun(trx, row, 'timed_out', { error_code: 'timed_out', error_message: "The run exceeded its agent's timeoutSeconds." })
+      : undefined,
   );
-  await handle(
-    await ids((q) => q.whereIn('status', [...LEASED]).where('lease_expires_at', '<=', now)),
-    async (trx, row) => (LEASED.includes(row.status) && row.lease_expires_at && row.lease_expires_at <= now ? loseRunner(trx, row, 'lease_expired') : undefined),
+  await handle(await ids((q) => q.whereIn('status', [...LEASED]).where('lease_expires_at', '<=', now)), async (trx, row) =>
+    LEASED.includes(row.status) && row.lease_expires_at && row.lease_expires_at <= now ? loseRunner(trx, row, 'lease_expired') : undefined,
   );
-  await handle(
-    await ids((q) => q.where('status', 'queued').where('expires_at', '<=', now)),
-    async (trx, row) =>
-      row.status === 'queued' && row.expires_at <= now
-        ? transitionRun(trx, row, 'expired', { error_code: 'expired', error_message: 'No runner claimed the run before it expired.' })
-        : undefined,
+  await handle(await ids((q) => q.where('status', 'queued').where('expires_at', '<=', now)), async (trx, row) =>
+    row.status === 'queued' && row.expires_at <= now
+      ? transitionRun(trx, row, 'expired', { error_code: 'expired', error_message: 'No runner claimed the run before it expired.' })
+      : undefined,
   );
   return published;
 }

@@ -91,7 +91,10 @@ export async function findRunRow(db: Executor, where: { id: string; application_
 
 /** The runs a runner holds a lease on, locked. */
 export async function leasedRunRows(db: Executor, runnerId: string): Promise<RunRow[]> {
-  return (await db('runs').where({ lease_runner_id: runnerId }).whereIn('status', [...LEASED]).forUpdate()) as RunRow[];
+  return (await db('runs')
+    .where({ lease_runner_id: runnerId })
+    .whereIn('status', [...LEASED])
+    .forUpdate()) as RunRow[];
 }
 
 /** Whether an agent has any run, which keeps it from being deleted. */

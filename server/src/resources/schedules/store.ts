@@ -96,7 +96,9 @@ export async function updateSchedule(db: Executor, row: ScheduleRow, spec: Sched
 }
 
 export async function setScheduleStatus(db: Executor, row: ScheduleRow, status: Schedule['status']): Promise<void> {
-  await db('schedules').where({ id: row.id }).update({ status, next_run_at: nextRunAt(row, status), updated_at: nowIso() });
+  await db('schedules')
+    .where({ id: row.id })
+    .update({ status, next_run_at: nextRunAt(row, status), updated_at: nowIso() });
 }
 
 export async function deleteSchedule(db: Executor, id: string): Promise<void> {

@@ -50,7 +50,11 @@ export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number;
         track: (e) => (e.event.runId === run.id ? e.event.seq : undefined),
         position: (e) => e.event.seq,
         load: async (after, upTo, limit) =>
-          (await runEventsAfter(db, run.id, after, limit, upTo)).map((event): StoredEvent => ({ applicationId: run.application_id, agentId: run.agent_id, event })),
+          (await runEventsAfter(db, run.id, after, limit, upTo)).map((event): StoredEvent => ({
+            applicationId: run.application_id,
+            agentId: run.agent_id,
+            event,
+          })),
         head: () => store.lastSeq(db, run.id),
         endsAfter: (e) => e.event.type === 'status' && runMachine.isTerminal(e.event.data.status as RunStatus),
         finished: async () => runMachine.isTerminal(await store.runStatus(db, run.id)),

@@ -56,7 +56,12 @@ export function systemHandlers(spec: BundledSpec, checkDatabase: () => Promise<v
     // Served with this server as the first entry of `servers`, so "Try it out" calls the server it came from.
     getOpenApiJson: async ({ ctx }) => {
       const url = `${ctx.protocol}://${ctx.host}`;
-      return cached(ctx, weakEtagOf(`${bundledJsonEtag} ${url}`), REVALIDATE, () => ({ ...spec.document, servers: [{ url, description: 'This server' }] }) as never);
+      return cached(
+        ctx,
+        weakEtagOf(`${bundledJsonEtag} ${url}`),
+        REVALIDATE,
+        () => ({ ...spec.document, servers: [{ url, description: 'This server' }] }) as never,
+      );
     },
 
     getOpenApiYaml: async ({ ctx }) => ({ ...cached(ctx, yamlEtag, REVALIDATE, () => spec.yaml), contentType: 'application/yaml; charset=utf-8' }),

@@ -69,11 +69,16 @@ export function triggerHandlers(bus: RunEventBus, sealer: Sealer) {
     createTrigger: async ({ db: trx, auth, body }) => {
       const agent = await getAgent(trx, auth.applicationId, body.agentId);
       agentMachine.assertTransition('planRuns', agent.status);
-      const trigger = await store.insertTrigger(trx, sealer, { applicationId: auth.applicationId, agentId: agent.id }, {
-        name: body.name,
-        authentication: body.authentication ?? 'signature',
-        inputMapping: body.inputMapping ?? null,
-      });
+      const trigger = await store.insertTrigger(
+        trx,
+        sealer,
+        { applicationId: auth.applicationId, agentId: agent.id },
+        {
+          name: body.name,
+          authentication: body.authentication ?? 'signature',
+          inputMapping: body.inputMapping ?? null,
+        },
+      );
       const { secret: _secret, ...created } = trigger;
       await recordEvent(trx, auth.applicationId, 'trigger.created', created);
       return { status: 201, body: trigger, headers: { Location: `/api/v1/triggers/${trigger.id}`, ...etagHeaderWithout(trigger, 'secret') } };

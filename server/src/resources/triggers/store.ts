@@ -76,7 +76,9 @@ export async function insertTrigger(
 
 export async function rotateSecret(db: Executor, sealer: Sealer, row: TriggerRow): Promise<string> {
   const { secret, columns } = credential(sealer, row.application_id, row.authentication);
-  await db('triggers').where({ id: row.id }).update({ ...columns, updated_at: nowIso() });
+  await db('triggers')
+    .where({ id: row.id })
+    .update({ ...columns, updated_at: nowIso() });
   return secret;
 }
 

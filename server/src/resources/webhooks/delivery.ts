@@ -53,7 +53,10 @@ export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'
         .select('id')
         .forUpdate();
       const ids = ((await (isPostgres(trx) ? query.skipLocked() : query)) as { id: string }[]).map((r) => r.id);
-      if (ids.length) await trx('webhook_messages').whereIn('id', ids).update({ locked_until: isoAfter(config.timeoutMs + CLAIM_MARGIN_MS) });
+      if (ids.length)
+        await trx('webhook_messages')
+          .whereIn('id', ids)
+          .update({ locked_until: isoAfter(config.timeoutMs + CLAIM_MARGIN_MS) });
       return ids;
     });
   }
@@ -115,15 +118,26 @@ export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'
         response_body: outcome.responseBody,
         created_at: startedAt,
       } satisfies store.AttemptRow);
-      const last = { attempts: attempt, last_attempt_at: startedAt, last_status_code: outcome.statusCode, last_error: outcome.error, locked_until: null, updated_at: now };
+      const last = {
+        attempts: attempt,
+        last_attempt_at: startedAt,
+        last_status_code: outcome.statusCode,
+        last_error: outcome.error,
+        locked_until: null,
+        updated_at: now,
+      };
       const succeeded = outcome.statusCode !== null && outcome.statusCode >= 200 && outcome.statusCode < 300;
       // A message given up on (its endpoint was disabled meanwhile) keeps its status; the attempt still counts.
       if (message.status !== 'pending') {
-        await trx('webhook_messages').where({ id }).update(succeeded ? { ...last, status: 'succeeded', next_attempt_at: null } : last);
+        await trx('webhook_messages')
+          .where({ id })
+          .update(succeeded ? { ...last, status: 'succeeded', next_attempt_at: null } : last);
         return;
       }
       if (succeeded) {
-        await trx('webhook_messages').where({ id }).update({ ...last, status: 'succeeded', next_attempt_at: null });
+        await trx('webhook_messages')
+          .where({ id })
+          .update({ ...last, status: 'succeeded', next_attempt_at: null });
         if (endpoint.failing_since) await trx('webhook_endpoints').where({ id: endpoint.id }).update({ failing_since: null });
         return;
       }
@@ -131,7 +145,9 @@ export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'
       const step = message.schedule_step + 1;
       const disable = outcome.statusCode === 410 ? 'gone' : Date.parse(now) - Date.parse(failingSince) >= FAILING_LIMIT_MS ? 'failing' : null;
       if (disable) {
-        await trx('webhook_messages').where({ id }).update({ ...last, status: 'failed', next_attempt_at: null });
+        await trx('webhook_messages')
+          .where({ id })
+          .update({ ...last, status: 'failed', next_attempt_at: null });
         await store.disableEndpoint(trx, endpoint, disable);
         await trx('webhook_endpoints').where({ id: endpoint.id }).update({ failing_since: failingSince });
         const disabled = await store.getEndpointRow(trx, { id: endpoint.id });
@@ -141,11 +157,15 @@ export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'
       }
       if (!endpoint.failing_since) await trx('webhook_endpoints').where({ id: endpoint.id }).update({ failing_since: failingSince });
       if (step >= RETRY_DELAYS_MS.length) {
-        await trx('webhook_messages').where({ id }).update({ ...last, status: 'failed', next_attempt_at: null });
+        await trx('webhook_messages')
+          .where({ id })
+          .update({ ...last, status: 'failed', next_attempt_at: null });
         return;
       }
       const delay = Math.max(RETRY_DELAYS_MS[step]!, Math.min(outcome.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
-      await trx('webhook_messages').where({ id }).update({ ...last, schedule_step: step, next_attempt_at: isoAfter(delay) });
+      await trx('webhook_messages')
+        .where({ id })
+        .update({ ...last, schedule_step: step, next_attempt_at: isoAfter(delay) });
     });
   }
 

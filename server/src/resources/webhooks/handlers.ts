@@ -15,7 +15,8 @@ const assertDeliverable = (url: string, policy: AddressPolicy) =>
   assertAllowedUrl(url, policy, 'List the address in WEBHOOK_ALLOWED_ADDRESSES, or set WEBHOOK_ALLOW_PRIVATE_ADDRESSES=true, to allow it.');
 
 const requireEnabled = (row: store.EndpointRow, action: string) => {
-  if (row.disabled_reason) throw new ProblemError('invalid-transition', `Cannot ${action}: the endpoint is disabled (${row.disabled_reason}); enable it first.`);
+  if (row.disabled_reason)
+    throw new ProblemError('invalid-transition', `Cannot ${action}: the endpoint is disabled (${row.disabled_reason}); enable it first.`);
 };
 
 const endpointIn = (db: Executor, applicationId: string, id: string, forUpdate = false) =>

@@ -30,13 +30,7 @@ export const wakeAfterCommit = (db: Executor) => afterCommit(db, wake);
  * so the event is delivered if and only if the change it reports commits (the outbox). `endpointId`
  * sends to that endpoint alone, whatever its filter (a test ping).
  */
-export async function recordEvent(
-  db: Executor,
-  applicationId: string,
-  type: WebhookEventType,
-  data: object,
-  endpointId?: string,
-): Promise<MessageRow[]> {
+export async function recordEvent(db: Executor, applicationId: string, type: WebhookEventType, data: object, endpointId?: string): Promise<MessageRow[]> {
   const endpoints = await selectRows<{ id: string; event_types: string }>(
     db,
     `select id, event_types from webhook_endpoints where application_id = ? and disabled_reason is null${endpointId ? ' and id = ?' : ''}`,

@@ -217,9 +217,7 @@ export function listAttempts(db: Executor, messageId: string, filters: PageQuery
  */
 export async function requeueMessage(db: Executor, id: string): Promise<void> {
   const now = nowIso();
-  await db('webhook_messages')
-    .where({ id })
-    .update({ status: 'pending', schedule_step: 0, next_attempt_at: now, updated_at: now });
+  await db('webhook_messages').where({ id }).update({ status: 'pending', schedule_step: 0, next_attempt_at: now, updated_at: now });
 }
 
 /** How long a delivered or failed message, with its attempts, stays readable through the API. */
