@@ -152,7 +152,8 @@ function renderError(ctx: Context, err: unknown, deps: AppDeps, op: OperationSpe
   ctx.body = JSON.stringify(problemBody(problem, ctx.path, requestId));
   const validators = op && deps.validators.get(op.operationId);
   try {
-    if (op && validators) reportBreach(op, validators.headers(problem.status, ctx.response.headers), deps);
+    // Headers are checked in strict mode only, as in the respond step.
+    if (op && validators && deps.config.responseValidation === 'strict') reportBreach(op, validators.headers(problem.status, ctx.response.headers), deps);
   } catch (violation) {
     renderError(ctx, violation, deps, undefined, requestId);
   }
