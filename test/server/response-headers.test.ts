@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileValidators, extractOperations, loadBundledSpec } from '@switchboard/server';
+import { resolveRef } from '../../server/src/spec/operations.js';
+import { resolvePointer } from '../../server/src/util/json-pointer.js';
 import { rawClient, send } from '../support/client.js';
 import { createAgent, freshAdmin, serverUrl } from './helpers.js';
 
@@ -19,24 +21,14 @@ const headersOf = (res: Response) => {
 const REQUEST_ID = 'req_01jd4z0a3c6e9g2j5m8p1r4t7v';
 const READ_LIMITS = { ratelimit: '"read";r=599;t=60', 'ratelimit-policy': '"read";q=600;w=60' };
 
-type Header = { $ref?: string; required?: boolean; example?: unknown };
-const resolve = <T>(node: T & { $ref?: string }): T =>
-  node.$ref
-    ? resolve(
-        node.$ref
-          .slice(2)
-          .split('/')
-          .reduce<any>((at, token) => at[token.replaceAll('~1', '/').replaceAll('~0', '~')], document),
-      )
-    : node;
-
 /** Every header a response requires, with its example value: what a complete response carries, whichever standard headers the bundle adds. */
 const requiredHeaders = (operationId: string, status: number): Record<string, string> => {
   const op = operations.find((o) => o.operationId === operationId)!;
-  const response = resolve<{ headers?: Record<string, Header> }>((document as any).paths[op.path][op.method].responses[String(status)]);
+  const at = `${op.pointer}/responses/${String(status)}`;
+  const response = resolveRef(document, resolvePointer(document, at).value, at).value as { headers?: Record<string, unknown> };
   return Object.fromEntries(
     Object.entries(response.headers ?? {})
-      .map(([name, header]) => [name.toLowerCase(), resolve(header)] as const)
+      .map(([name, header]) => [name.toLowerCase(), resolveRef(document, header, at).value as { required?: boolean; example?: unknown }] as const)
       .filter(([, header]) => header.required)
       .map(([name, header]) => [name, String(header.example)]),
   );

@@ -1,7 +1,7 @@
 import { expect, inject } from 'vitest';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { components } from '../../server/src/generated/openapi.js';
-import { contractCheckedFetch, uniqueName } from '../support/client.js';
+import { contractCheckedFetch, uniqueName, type Problem } from '../support/client.js';
 import { createApplication, createKey, freshAdmin, token } from './helpers.js';
 
 export type Run = components['schemas']['Run'];
@@ -11,16 +11,7 @@ export type Lease = components['schemas']['Lease'];
 export type Runner = components['schemas']['Runner'];
 export type RunnerWithToken = components['schemas']['RunnerWithToken'];
 export type Agent = components['schemas']['Agent'];
-export type Problem = {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  instance: string;
-  code: string;
-  requestId: string;
-  errors?: { pointer?: string; detail: string }[];
-};
+export type { Problem };
 
 export const RUN_ID = /^run_[0-7][0-9a-hjkmnp-tv-z]{25}$/;
 export const EVT_ID = /^evt_[0-7][0-9a-hjkmnp-tv-z]{25}$/;

@@ -1,6 +1,9 @@
 import { expect, inject } from 'vitest';
 import createClient from 'openapi-fetch';
-import type { paths } from '../../server/src/generated/openapi.js';
+import type { components, paths } from '../../server/src/generated/openapi.js';
+
+/** A problem body (RFC 9457) as the spec defines it. */
+export type Problem = components['schemas']['Problem'];
 
 export type ApiClient = ReturnType<typeof createClient<paths>>;
 
@@ -45,16 +48,7 @@ export function send(path: string, init: RequestInit & { key?: string | null } =
 
 export async function problemOf(res: Response) {
   expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  const body = (await res.json()) as {
-    type: string;
-    title: string;
-    status: number;
-    detail: string;
-    instance: string;
-    code: string;
-    requestId: string;
-    errors?: { pointer?: string; parameter?: string; detail: string }[];
-  };
+  const body = (await res.json()) as Problem;
   expect(body.status).toBe(res.status);
   expect(body.type).toBe(`/api/problems/${body.code}`);
   expect(body.requestId).toBe(res.headers.get('request-id'));
