@@ -668,6 +668,115 @@ const webhookMessagesMethods = ({ call, list }: OperationRunner) => ({
 export interface WebhookMessagesResource extends ReturnType<typeof webhookMessagesMethods> {}
 export const webhookMessages: (operations: OperationRunner) => WebhookMessagesResource = webhookMessagesMethods;
 
+const modelProvidersMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * List model providers
+   *
+   * Lists the model providers of the current application, newest first by default. Credentials are
+   * never returned. Requires the `read` scope.
+   */
+  list: (query?: T.ListModelProvidersData['query'], o?: RequestOptions) =>
+    list<T.ModelProvider, T.ModelProviderList>((page, c) => api.listModelProviders({ ...c, query: { ...query, page } }), query, o),
+  /**
+   * Create a model provider
+   *
+   * Creates a model provider in the current application. Its `credential` is sealed with the
+   * server's master key and never returned. A `baseUrl` that names or resolves to a private,
+   * loopback or link-local address is 422 `validation-error` unless the server allows it
+   * (`MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES=true` for a local Ollama or llama.cpp server, or the
+   * address in `MODEL_PROVIDER_ALLOWED_ADDRESSES`). A name already used in the application is 409
+   * `conflict`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
+   */
+  create: (body: T.ModelProviderCreate, o?: WriteOptions) => call((c) => api.createModelProvider({ ...c, body, headers: idempotent(o) }), o),
+  /**
+   * Get a model provider
+   *
+   * Returns one model provider of the current application, without its credential. Requires the
+   * `read` scope.
+   */
+  get: (modelProviderId: string, o?: RequestOptions) => call((c) => api.getModelProvider({ ...c, path: { modelProviderId } }), o),
+  /**
+   * Update a model provider
+   *
+   * Changes a model provider with a JSON merge patch (RFC 7396), sent as `application/merge-
+   * patch+json` or `application/json`: its name, base URL (checked like at creation), credential
+   * (`null` removes it), headers (replaced as a whole) or timeout. `kind` cannot change. Calls that
+   * start after the change use it. Send `If-Match` to avoid overwriting a concurrent change.
+   * Requires the `write` scope.
+   */
+  update: (modelProviderId: string, body: T.ModelProviderUpdate, o?: ConditionalOptions) =>
+    call((c) => api.updateModelProvider({ ...c, path: { modelProviderId }, body, headers: ifMatch(o) }), o),
+  /**
+   * Delete a model provider
+   *
+   * Deletes a model provider (404 from then on). A provider that model aliases still use is 409
+   * `conflict` naming them: delete or move those aliases first. Send `If-Match` to delete only the
+   * version you read. Requires the `write` scope.
+   */
+  delete: (modelProviderId: string, o?: ConditionalOptions) =>
+    call((c) => api.deleteModelProvider({ ...c, path: { modelProviderId }, headers: ifMatch(o) }), o),
+});
+/**
+ * Model providers (OpenAI, Anthropic or OpenAI-compatible endpoints, with sealed credentials) and
+ * model aliases, the names agents and gateway callers use, with prices, fallbacks and retries.
+ */
+export interface ModelProvidersResource extends ReturnType<typeof modelProvidersMethods> {}
+export const modelProviders: (operations: OperationRunner) => ModelProvidersResource = modelProvidersMethods;
+
+const modelsMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * List model aliases
+   *
+   * Lists the model aliases of the current application, newest first by default, with optional
+   * filters. Requires the `read` scope.
+   */
+  list: (query?: T.ListModelsData['query'], o?: RequestOptions) =>
+    list<T.Model, T.ModelList>((page, c) => api.listModels({ ...c, query: { ...query, page } }), query, o),
+  /**
+   * Create a model alias
+   *
+   * Creates a model alias in the current application: the name agents use as their `model` and
+   * gateway callers send as `model`. The provider must belong to the application (404 otherwise)
+   * and serve the `api` (422: `messages` needs an `anthropic` provider, the other APIs an OpenAI or
+   * OpenAI-compatible one). Every fallback must be an existing alias of the same `api` (422). An
+   * alias already used in the application is 409 `conflict`. Requires the `write` scope. Send an
+   * `Idempotency-Key` to make retries safe.
+   */
+  create: (body: T.ModelCreate, o?: WriteOptions) => call((c) => api.createModel({ ...c, body, headers: idempotent(o) }), o),
+  /**
+   * Get a model alias
+   *
+   * Returns one model alias of the current application. Requires the `read` scope.
+   */
+  get: (modelId: string, o?: RequestOptions) => call((c) => api.getModel({ ...c, path: { modelId } }), o),
+  /**
+   * Update a model alias
+   *
+   * Changes a model alias with a JSON merge patch (RFC 7396), sent as `application/merge-
+   * patch+json` or `application/json`; `pricing` and `retry` are merged member by member,
+   * `fallbacks` replaced as a whole. The result is checked like at creation. Renaming an alias does
+   * not change agents that name the old alias: their runs fail with `model_not_found` until they
+   * are updated. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write`
+   * scope.
+   */
+  update: (modelId: string, body: T.ModelUpdate, o?: ConditionalOptions) =>
+    call((c) => api.updateModel({ ...c, path: { modelId }, body, headers: ifMatch(o) }), o),
+  /**
+   * Delete a model alias
+   *
+   * Deletes a model alias (404 from then on). An alias that other aliases name as a fallback is 409
+   * `conflict` naming them. Agents that use it fail their next runs with `model_not_found`. Send
+   * `If-Match` to delete only the version you read. Requires the `write` scope.
+   */
+  delete: (modelId: string, o?: ConditionalOptions) => call((c) => api.deleteModel({ ...c, path: { modelId }, headers: ifMatch(o) }), o),
+});
+/**
+ * Model providers (OpenAI, Anthropic or OpenAI-compatible endpoints, with sealed credentials) and
+ * model aliases, the names agents and gateway callers use, with prices, fallbacks and retries.
+ */
+export interface ModelsResource extends ReturnType<typeof modelsMethods> {}
+export const models: (operations: OperationRunner) => ModelsResource = modelsMethods;
+
 /**
  * Every resource of the API, one method per operation. The client supplies how operations run and
  * adds the methods that are more than one operation (streams, signed trigger calls, claims).
@@ -725,4 +834,14 @@ export abstract class Resources {
    * every delivery attempt, test pings, redelivery and secret rotation with a grace period.
    */
   readonly webhookMessages = webhookMessages(this.#operations);
+  /**
+   * Model providers (OpenAI, Anthropic or OpenAI-compatible endpoints, with sealed credentials) and
+   * model aliases, the names agents and gateway callers use, with prices, fallbacks and retries.
+   */
+  readonly modelProviders = modelProviders(this.#operations);
+  /**
+   * Model providers (OpenAI, Anthropic or OpenAI-compatible endpoints, with sealed credentials) and
+   * model aliases, the names agents and gateway callers use, with prices, fallbacks and retries.
+   */
+  readonly models = models(this.#operations);
 }

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { AppendRunEventsData, AppendRunEventsErrors, AppendRunEventsResponses, CancelRunData, CancelRunErrors, CancelRunResponses, ClaimRunData, ClaimRunErrors, ClaimRunResponses, CompleteRunData, CompleteRunErrors, CompleteRunResponses, CreateAgentData, CreateAgentErrors, CreateAgentResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateApplicationData, CreateApplicationErrors, CreateApplicationResponses, CreateRunData, CreateRunErrors, CreateRunResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateTriggerData, CreateTriggerErrors, CreateTriggerResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DeleteAgentData, DeleteAgentErrors, DeleteAgentResponses, DeleteApplicationData, DeleteApplicationErrors, DeleteApplicationResponses, DeleteRunnerData, DeleteRunnerErrors, DeleteRunnerResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, DeleteTriggerData, DeleteTriggerErrors, DeleteTriggerResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAgentData, GetAgentErrors, GetAgentResponses, GetAgentVersionData, GetAgentVersionErrors, GetAgentVersionResponses, GetApiDocsAssetData, GetApiDocsAssetErrors, GetApiDocsAssetResponses, GetApiDocsData, GetApiDocsErrors, GetApiDocsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetApplicationData, GetApplicationErrors, GetApplicationResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetProblemTypeData, GetProblemTypeErrors, GetProblemTypeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRootData, GetRootErrors, GetRunData, GetRunErrors, GetRunnerData, GetRunnerErrors, GetRunnerResponses, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetTriggerData, GetTriggerErrors, GetTriggerResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, GetWebhookMessageData, GetWebhookMessageErrors, GetWebhookMessageResponses, HeartbeatLeaseData, HeartbeatLeaseErrors, HeartbeatLeaseResponses, InvokeTriggerData, InvokeTriggerErrors, InvokeTriggerResponses, ListAgentsData, ListAgentsErrors, ListAgentsResponses, ListAgentVersionsData, ListAgentVersionsErrors, ListAgentVersionsResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListApplicationsData, ListApplicationsErrors, ListApplicationsResponses, ListRunEventsData, ListRunEventsErrors, ListRunEventsResponses, ListRunnersData, ListRunnersErrors, ListRunnersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListTriggersData, ListTriggersErrors, ListTriggersResponses, ListWebhookAttemptsData, ListWebhookAttemptsErrors, ListWebhookAttemptsResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, ListWebhookMessagesData, ListWebhookMessagesErrors, ListWebhookMessagesResponses, PauseAgentData, PauseAgentErrors, PauseAgentResponses, PauseScheduleData, PauseScheduleErrors, PauseScheduleResponses, PauseTriggerData, PauseTriggerErrors, PauseTriggerResponses, RedeliverWebhookMessageData, RedeliverWebhookMessageErrors, RedeliverWebhookMessageResponses, RegisterRunnerData, RegisterRunnerErrors, RegisterRunnerResponses, ResumeAgentData, ResumeAgentErrors, ResumeAgentResponses, ResumeRunData, ResumeRunErrors, ResumeRunResponses, ResumeScheduleData, ResumeScheduleErrors, ResumeScheduleResponses, ResumeTriggerData, ResumeTriggerErrors, ResumeTriggerResponses, RetireAgentData, RetireAgentErrors, RetireAgentResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, RotateTriggerSecretData, RotateTriggerSecretErrors, RotateTriggerSecretResponses, RotateWebhookEndpointSecretData, RotateWebhookEndpointSecretErrors, RotateWebhookEndpointSecretResponses, StreamAgentRunsData, StreamAgentRunsErrors, StreamAgentRunsResponse, StreamAgentRunsResponses, StreamRunData, StreamRunErrors, StreamRunResponse, StreamRunResponses, StreamRunsData, StreamRunsErrors, StreamRunsResponse, StreamRunsResponses, TestWebhookEndpointData, TestWebhookEndpointErrors, TestWebhookEndpointResponses, UpdateAgentData, UpdateAgentErrors, UpdateAgentResponses, UpdateApiKeyData, UpdateApiKeyErrors, UpdateApiKeyResponses, UpdateApplicationData, UpdateApplicationErrors, UpdateApplicationResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateTriggerData, UpdateTriggerErrors, UpdateTriggerResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses, WaitRunData, WaitRunErrors, WaitRunResponses } from './types.gen.js';
+import type { AppendRunEventsData, AppendRunEventsErrors, AppendRunEventsResponses, CancelRunData, CancelRunErrors, CancelRunResponses, ClaimRunData, ClaimRunErrors, ClaimRunResponses, CompleteRunData, CompleteRunErrors, CompleteRunResponses, CreateAgentData, CreateAgentErrors, CreateAgentResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateApplicationData, CreateApplicationErrors, CreateApplicationResponses, CreateModelData, CreateModelErrors, CreateModelProviderData, CreateModelProviderErrors, CreateModelProviderResponses, CreateModelResponses, CreateRunData, CreateRunErrors, CreateRunResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateTriggerData, CreateTriggerErrors, CreateTriggerResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DeleteAgentData, DeleteAgentErrors, DeleteAgentResponses, DeleteApplicationData, DeleteApplicationErrors, DeleteApplicationResponses, DeleteModelData, DeleteModelErrors, DeleteModelProviderData, DeleteModelProviderErrors, DeleteModelProviderResponses, DeleteModelResponses, DeleteRunnerData, DeleteRunnerErrors, DeleteRunnerResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, DeleteTriggerData, DeleteTriggerErrors, DeleteTriggerResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAgentData, GetAgentErrors, GetAgentResponses, GetAgentVersionData, GetAgentVersionErrors, GetAgentVersionResponses, GetApiDocsAssetData, GetApiDocsAssetErrors, GetApiDocsAssetResponses, GetApiDocsData, GetApiDocsErrors, GetApiDocsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetApplicationData, GetApplicationErrors, GetApplicationResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetModelData, GetModelErrors, GetModelProviderData, GetModelProviderErrors, GetModelProviderResponses, GetModelResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetProblemTypeData, GetProblemTypeErrors, GetProblemTypeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRootData, GetRootErrors, GetRunData, GetRunErrors, GetRunnerData, GetRunnerErrors, GetRunnerResponses, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetTriggerData, GetTriggerErrors, GetTriggerResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, GetWebhookMessageData, GetWebhookMessageErrors, GetWebhookMessageResponses, HeartbeatLeaseData, HeartbeatLeaseErrors, HeartbeatLeaseResponses, InvokeTriggerData, InvokeTriggerErrors, InvokeTriggerResponses, ListAgentsData, ListAgentsErrors, ListAgentsResponses, ListAgentVersionsData, ListAgentVersionsErrors, ListAgentVersionsResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListApplicationsData, ListApplicationsErrors, ListApplicationsResponses, ListModelProvidersData, ListModelProvidersErrors, ListModelProvidersResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListRunEventsData, ListRunEventsErrors, ListRunEventsResponses, ListRunnersData, ListRunnersErrors, ListRunnersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListTriggersData, ListTriggersErrors, ListTriggersResponses, ListWebhookAttemptsData, ListWebhookAttemptsErrors, ListWebhookAttemptsResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, ListWebhookMessagesData, ListWebhookMessagesErrors, ListWebhookMessagesResponses, PauseAgentData, PauseAgentErrors, PauseAgentResponses, PauseScheduleData, PauseScheduleErrors, PauseScheduleResponses, PauseTriggerData, PauseTriggerErrors, PauseTriggerResponses, RedeliverWebhookMessageData, RedeliverWebhookMessageErrors, RedeliverWebhookMessageResponses, RegisterRunnerData, RegisterRunnerErrors, RegisterRunnerResponses, ResumeAgentData, ResumeAgentErrors, ResumeAgentResponses, ResumeRunData, ResumeRunErrors, ResumeRunResponses, ResumeScheduleData, ResumeScheduleErrors, ResumeScheduleResponses, ResumeTriggerData, ResumeTriggerErrors, ResumeTriggerResponses, RetireAgentData, RetireAgentErrors, RetireAgentResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, RotateTriggerSecretData, RotateTriggerSecretErrors, RotateTriggerSecretResponses, RotateWebhookEndpointSecretData, RotateWebhookEndpointSecretErrors, RotateWebhookEndpointSecretResponses, StreamAgentRunsData, StreamAgentRunsErrors, StreamAgentRunsResponse, StreamAgentRunsResponses, StreamRunData, StreamRunErrors, StreamRunResponse, StreamRunResponses, StreamRunsData, StreamRunsErrors, StreamRunsResponse, StreamRunsResponses, TestWebhookEndpointData, TestWebhookEndpointErrors, TestWebhookEndpointResponses, UpdateAgentData, UpdateAgentErrors, UpdateAgentResponses, UpdateApiKeyData, UpdateApiKeyErrors, UpdateApiKeyResponses, UpdateApplicationData, UpdateApplicationErrors, UpdateApplicationResponses, UpdateModelData, UpdateModelErrors, UpdateModelProviderData, UpdateModelProviderErrors, UpdateModelProviderResponses, UpdateModelResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateTriggerData, UpdateTriggerErrors, UpdateTriggerResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses, WaitRunData, WaitRunErrors, WaitRunResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -953,4 +953,130 @@ export const redeliverWebhookMessage = <ThrowOnError extends boolean = false>(op
     security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
     url: '/api/v1/webhook-messages/{webhookMessageId}/redeliver',
     ...options
+});
+
+/**
+ * List model providers
+ *
+ * Lists the model providers of the current application, newest first by default. Credentials are never returned. Requires the `read` scope.
+ */
+export const listModelProviders = <ThrowOnError extends boolean = false>(options?: Options<ListModelProvidersData, ThrowOnError>) => (options?.client ?? client).get<ListModelProvidersResponses, ListModelProvidersErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/model-providers',
+    ...options
+});
+
+/**
+ * Create a model provider
+ *
+ * Creates a model provider in the current application. Its `credential` is sealed with the server's master key and never returned. A `baseUrl` that names or resolves to a private, loopback or link-local address is 422 `validation-error` unless the server allows it (`MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES=true` for a local Ollama or llama.cpp server, or the address in `MODEL_PROVIDER_ALLOWED_ADDRESSES`). A name already used in the application is 409 `conflict`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
+ */
+export const createModelProvider = <ThrowOnError extends boolean = false>(options: Options<CreateModelProviderData, ThrowOnError>) => (options.client ?? client).post<CreateModelProviderResponses, CreateModelProviderErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/model-providers',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete a model provider
+ *
+ * Deletes a model provider (404 from then on). A provider that model aliases still use is 409 `conflict` naming them: delete or move those aliases first. Send `If-Match` to delete only the version you read. Requires the `write` scope.
+ */
+export const deleteModelProvider = <ThrowOnError extends boolean = false>(options: Options<DeleteModelProviderData, ThrowOnError>) => (options.client ?? client).delete<DeleteModelProviderResponses, DeleteModelProviderErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/model-providers/{modelProviderId}',
+    ...options
+});
+
+/**
+ * Get a model provider
+ *
+ * Returns one model provider of the current application, without its credential. Requires the `read` scope.
+ */
+export const getModelProvider = <ThrowOnError extends boolean = false>(options: Options<GetModelProviderData, ThrowOnError>) => (options.client ?? client).get<GetModelProviderResponses, GetModelProviderErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/model-providers/{modelProviderId}',
+    ...options
+});
+
+/**
+ * Update a model provider
+ *
+ * Changes a model provider with a JSON merge patch (RFC 7396), sent as `application/merge- patch+json` or `application/json`: its name, base URL (checked like at creation), credential (`null` removes it), headers (replaced as a whole) or timeout. `kind` cannot change. Calls that start after the change use it. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write` scope.
+ */
+export const updateModelProvider = <ThrowOnError extends boolean = false>(options: Options<UpdateModelProviderData, ThrowOnError>) => (options.client ?? client).patch<UpdateModelProviderResponses, UpdateModelProviderErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/model-providers/{modelProviderId}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/merge-patch+json',
+        ...options.headers
+    }
+});
+
+/**
+ * List model aliases
+ *
+ * Lists the model aliases of the current application, newest first by default, with optional filters. Requires the `read` scope.
+ */
+export const listModels = <ThrowOnError extends boolean = false>(options?: Options<ListModelsData, ThrowOnError>) => (options?.client ?? client).get<ListModelsResponses, ListModelsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/models',
+    ...options
+});
+
+/**
+ * Create a model alias
+ *
+ * Creates a model alias in the current application: the name agents use as their `model` and gateway callers send as `model`. The provider must belong to the application (404 otherwise) and serve the `api` (422: `messages` needs an `anthropic` provider, the other APIs an OpenAI or OpenAI-compatible one). Every fallback must be an existing alias of the same `api` (422). An alias already used in the application is 409 `conflict`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
+ */
+export const createModel = <ThrowOnError extends boolean = false>(options: Options<CreateModelData, ThrowOnError>) => (options.client ?? client).post<CreateModelResponses, CreateModelErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/models',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete a model alias
+ *
+ * Deletes a model alias (404 from then on). An alias that other aliases name as a fallback is 409 `conflict` naming them. Agents that use it fail their next runs with `model_not_found`. Send `If-Match` to delete only the version you read. Requires the `write` scope.
+ */
+export const deleteModel = <ThrowOnError extends boolean = false>(options: Options<DeleteModelData, ThrowOnError>) => (options.client ?? client).delete<DeleteModelResponses, DeleteModelErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/models/{modelId}',
+    ...options
+});
+
+/**
+ * Get a model alias
+ *
+ * Returns one model alias of the current application. Requires the `read` scope.
+ */
+export const getModel = <ThrowOnError extends boolean = false>(options: Options<GetModelData, ThrowOnError>) => (options.client ?? client).get<GetModelResponses, GetModelErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/models/{modelId}',
+    ...options
+});
+
+/**
+ * Update a model alias
+ *
+ * Changes a model alias with a JSON merge patch (RFC 7396), sent as `application/merge- patch+json` or `application/json`; `pricing` and `retry` are merged member by member, `fallbacks` replaced as a whole. The result is checked like at creation. Renaming an alias does not change agents that name the old alias: their runs fail with `model_not_found` until they are updated. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write` scope.
+ */
+export const updateModel = <ThrowOnError extends boolean = false>(options: Options<UpdateModelData, ThrowOnError>) => (options.client ?? client).patch<UpdateModelResponses, UpdateModelErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    url: '/api/v1/models/{modelId}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/merge-patch+json',
+        ...options.headers
+    }
 });

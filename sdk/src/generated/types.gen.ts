@@ -2516,6 +2516,465 @@ export type WebhookAttemptList = {
 };
 
 /**
+ * ModelProviderKind
+ *
+ * The wire protocol of a model provider: `openai` (OpenAI's API), `anthropic` (Anthropic's Messages API) or `openai-compatible` (any server speaking OpenAI's protocol: a local Ollama or llama.cpp server, vLLM, a hosted compatible API).
+ */
+export type ModelProviderKind = 'openai' | 'anthropic' | 'openai-compatible';
+
+/**
+ * ProviderHeaders
+ *
+ * Extra HTTP headers sent with every call to the provider (for example `OpenAI-Organization`). They are returned as stored: put secrets in `credential`, never here. Names are HTTP header names; `Authorization`, `x-api-key`, `Host`, `Content-Length` and `Content-Type` are set by the gateway and refused here.
+ */
+export type ProviderHeaders = {
+    [key: string]: string;
+};
+
+/**
+ * ModelProvider
+ *
+ * An endpoint of an OpenAI, Anthropic or OpenAI-compatible API that the application's model aliases call through the gateway, with its credential. The credential is sealed with the server's master key and never returned: `credentialLast4` lets people tell keys apart.
+ */
+export type ModelProvider = {
+    /**
+     * Identifier of the model provider.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'model_provider';
+    /**
+     * Display name, unique within the application.
+     */
+    name: string;
+    kind: ModelProviderKind;
+    /**
+     * Base URL of the provider's API, to which the gateway appends the route (`/chat/completions`, `/messages`, ...): for example `https://api.openai.com/v1`, `https://api.anthropic.com/v1` or a local `http://127.0.0.1:11434/v1`. Unless the server allows private addresses (`MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES`, `MODEL_PROVIDER_ALLOWED_ADDRESSES`), a URL naming or resolving to a private, loopback or link-local address is refused.
+     */
+    baseUrl: string;
+    /**
+     * `true` when a credential is stored (a local server may need none).
+     */
+    hasCredential: boolean;
+    /**
+     * The last four characters of the stored credential; `null` without one.
+     */
+    credentialLast4: string | null;
+    headers: ProviderHeaders;
+    /**
+     * How long one call may wait for the provider's first byte, and then between two bytes of a streamed answer, before it is abandoned (and retried or failed over when the model allows).
+     */
+    timeoutSeconds: number;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * ModelProviderList
+ *
+ * One page of model providers.
+ */
+export type ModelProviderList = {
+    /**
+     * Model providers on this page.
+     */
+    data: Array<ModelProvider>;
+    pagination: Pagination;
+};
+
+/**
+ * ModelProviderCreate
+ *
+ * A new model provider.
+ */
+export type ModelProviderCreate = {
+    /**
+     * Display name, unique within the application.
+     */
+    name: string;
+    kind: ModelProviderKind;
+    /**
+     * Base URL of the provider's API. Defaults to the public API of `openai` (`https://api.openai.com/v1`) and `anthropic` (`https://api.anthropic.com/v1`); required for `openai-compatible`.
+     */
+    baseUrl?: string;
+    headers?: ProviderHeaders;
+    /**
+     * First-byte and idle timeout of one call, in seconds.
+     */
+    timeoutSeconds?: number;
+};
+
+/**
+ * ModelProviderUpdate
+ *
+ * JSON merge patch (RFC 7396) of a model provider: members that are present replace the stored value, others stay. `kind` cannot change. `credential: null` removes the credential.
+ */
+export type ModelProviderUpdate = {
+    /**
+     * New display name, unique within the application.
+     */
+    name?: string;
+    /**
+     * New base URL, checked like at creation.
+     */
+    baseUrl?: string;
+    headers?: ProviderHeaders;
+    /**
+     * New first-byte and idle timeout, in seconds.
+     */
+    timeoutSeconds?: number;
+};
+
+/**
+ * ModelApi
+ *
+ * Which API of its provider a model alias serves: `chat` (OpenAI chat completions), `messages` (Anthropic messages), `embeddings` (OpenAI embeddings) or `transcription` (OpenAI audio transcriptions). `messages` needs an `anthropic` provider; the others an `openai` or `openai-compatible` one.
+ */
+export type ModelApi = 'chat' | 'messages' | 'embeddings' | 'transcription';
+
+/**
+ * ModelAlias
+ *
+ * The name agents and gateway callers use for a model (`model: "support-default"`), unique within the application.
+ */
+export type ModelAlias = string;
+
+/**
+ * ModelPricing
+ *
+ * Prices in integer micro-USD (1 USD = 1,000,000). A price that is `null` is unknown: calls that need it are recorded as unpriced, never as free.
+ */
+export type ModelPricing = {
+    /**
+     * Price of one million input (prompt) tokens, in micro-USD.
+     */
+    inputMicrosPerMillionTokens?: number | null;
+    /**
+     * Price of one million output (completion) tokens, in micro-USD.
+     */
+    outputMicrosPerMillionTokens?: number | null;
+    /**
+     * Price of one million input tokens read from the provider's prompt cache, in micro-USD; `null` prices them as ordinary input tokens.
+     */
+    cachedInputMicrosPerMillionTokens?: number | null;
+    /**
+     * Price of one minute of transcribed audio, in micro-USD (billed by the second).
+     */
+    microsPerAudioMinute?: number | null;
+};
+
+/**
+ * ModelRetry
+ *
+ * How the gateway retries a call to this model before failing over to its fallbacks. A call is retried, or failed over, only before the first byte of the answer has been sent to the caller; once streaming has begun, a failure ends the stream.
+ */
+export type ModelRetry = {
+    /**
+     * Retries after the first attempt (0 disables retries).
+     */
+    attempts?: number;
+    /**
+     * Provider HTTP statuses that are retried. Timeouts and connection failures are always retried.
+     */
+    onStatus?: Array<number>;
+    /**
+     * Wait before the first retry, doubled for each further one (a provider's `Retry-After` wins when shorter than 30 s).
+     */
+    backoffMs?: number;
+};
+
+/**
+ * Model
+ *
+ * A model alias: the name agents use (`model` of an agent version) and gateway callers send (`model` of a request), resolved to a provider and the provider's own model name. Prices make every call's cost exact; fallbacks and the retry policy decide what happens when the provider fails before answering.
+ */
+export type Model = {
+    /**
+     * Identifier of the model alias.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'model';
+    alias: ModelAlias;
+    /**
+     * Provider that serves the model.
+     */
+    providerId: string;
+    /**
+     * The provider's own name of the model, sent upstream in place of the alias.
+     */
+    upstreamModel: string;
+    api: ModelApi;
+    pricing: ModelPricing;
+    /**
+     * Tokens the model accepts in one request (input and output); `null` when not stated.
+     */
+    contextWindow: number | null;
+    /**
+     * Upper bound of output tokens per call; sent as the default `max_tokens` to `messages` models when the caller gives none. `null` when not stated.
+     */
+    maxOutputTokens: number | null;
+    /**
+     * Other aliases (same `api`), tried in order when this model's provider fails before answering (after its retries). Fallbacks of fallbacks are not followed.
+     */
+    fallbacks: Array<ModelAlias>;
+    retry: ModelRetry;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * ModelList
+ *
+ * One page of model aliases.
+ */
+export type ModelList = {
+    /**
+     * Model aliases on this page.
+     */
+    data: Array<Model>;
+    pagination: Pagination;
+};
+
+/**
+ * ModelCreate
+ *
+ * A new model alias.
+ */
+export type ModelCreate = {
+    alias: ModelAlias;
+    /**
+     * Provider that serves the model, of this application.
+     */
+    providerId: string;
+    /**
+     * The provider's own name of the model.
+     */
+    upstreamModel: string;
+    /**
+     * Which API the alias serves; defaults to `messages` for an `anthropic` provider and `chat` otherwise.
+     */
+    api?: ModelApi;
+    pricing?: ModelPricing;
+    /**
+     * Tokens the model accepts in one request.
+     */
+    contextWindow?: number | null;
+    /**
+     * Upper bound of output tokens per call.
+     */
+    maxOutputTokens?: number | null;
+    /**
+     * Existing aliases of the same `api`, tried in order when this one fails before answering.
+     */
+    fallbacks?: Array<ModelAlias>;
+    retry?: ModelRetry;
+};
+
+/**
+ * ModelUpdate
+ *
+ * JSON merge patch (RFC 7396) of a model alias: members that are present replace the stored value (`pricing` and `retry` are merged member by member, `fallbacks` replaced as a whole).
+ */
+export type ModelUpdate = {
+    alias?: ModelAlias;
+    /**
+     * Another provider of this application.
+     */
+    providerId?: string;
+    /**
+     * The provider's own name of the model.
+     */
+    upstreamModel?: string;
+    api?: ModelApi;
+    pricing?: ModelPricing;
+    /**
+     * Tokens the model accepts in one request; `null` when not stated.
+     */
+    contextWindow?: number | null;
+    /**
+     * Upper bound of output tokens per call; `null` when not stated.
+     */
+    maxOutputTokens?: number | null;
+    /**
+     * The new fallback list, replacing the whole list.
+     */
+    fallbacks?: Array<ModelAlias>;
+    retry?: ModelRetry;
+};
+
+/**
+ * JsonValue1
+ *
+ * A JSON value with at most 1 more level of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+ */
+export type JsonValue1Writable = null | boolean | number | string | Array<JsonValue0> | {
+    [key: string]: JsonValue0;
+};
+
+/**
+ * JsonValue2
+ *
+ * A JSON value with at most 2 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+ */
+export type JsonValue2Writable = null | boolean | number | string | Array<JsonValue1Writable> | {
+    [key: string]: JsonValue1Writable;
+};
+
+/**
+ * JsonValue3
+ *
+ * A JSON value with at most 3 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+ */
+export type JsonValue3Writable = null | boolean | number | string | Array<JsonValue2Writable> | {
+    [key: string]: JsonValue2Writable;
+};
+
+/**
+ * JsonValue4
+ *
+ * A JSON value with at most 4 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+ */
+export type JsonValue4Writable = null | boolean | number | string | Array<JsonValue3Writable> | {
+    [key: string]: JsonValue3Writable;
+};
+
+/**
+ * JsonValue5
+ *
+ * A JSON value with at most 5 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+ */
+export type JsonValue5Writable = null | boolean | number | string | Array<JsonValue4Writable> | {
+    [key: string]: JsonValue4Writable;
+};
+
+/**
+ * JsonValue6
+ *
+ * A JSON value with at most 6 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+ */
+export type JsonValue6Writable = null | boolean | number | string | Array<JsonValue5Writable> | {
+    [key: string]: JsonValue5Writable;
+};
+
+/**
+ * JsonValue7
+ *
+ * A JSON value with at most 7 more levels of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
+ */
+export type JsonValue7Writable = null | boolean | number | string | Array<JsonValue6Writable> | {
+    [key: string]: JsonValue6Writable;
+};
+
+/**
+ * JsonObject
+ *
+ * A free-form JSON object (configuration, a JSON Schema, details): any JSON object of at most 100 members whose names have at most 256 characters, nested at most 8 levels deep (counting this object), with arrays of at most 1,000 items and strings of at most 100,000 characters.
+ */
+export type JsonObjectWritable = {
+    [key: string]: JsonValue7Writable;
+};
+
+/**
+ * JsonPayload
+ *
+ * A free-form JSON document (a run's input or output, an inbound payload): any JSON object of at most 1,000 members whose names have at most 256 characters, nested at most 8 levels deep (counting this object), with arrays of at most 1,000 items and strings of at most 100,000 characters.
+ */
+export type JsonPayloadWritable = {
+    [key: string]: JsonValue7Writable;
+};
+
+/**
+ * RunResumeInput
+ *
+ * What the human provided to resume a waiting run (free-form), e.g. `{"approved": true}` for an approval or the requested data. The `running` status event after a resume carries it too.
+ */
+export type RunResumeInputWritable = JsonPayloadWritable;
+
+/**
+ * RunCustomEventData
+ *
+ * The `data` of an event of a runner-defined type (free-form, up to 50 fields).
+ */
+export type RunCustomEventDataWritable = {
+    [key: string]: JsonValue7Writable;
+};
+
+/**
+ * WebhookEventTypeFilter
+ *
+ * One entry of a webhook endpoint's event filter: an event type (`run.succeeded`), or a family wildcard (`run.*`) that takes every type of that family, including types added later.
+ */
+export type WebhookEventTypeFilterWritable = WebhookEventType | string;
+
+/**
+ * ModelProviderCreate
+ *
+ * A new model provider.
+ */
+export type ModelProviderCreateWritable = {
+    /**
+     * Display name, unique within the application.
+     */
+    name: string;
+    kind: ModelProviderKind;
+    /**
+     * Base URL of the provider's API. Defaults to the public API of `openai` (`https://api.openai.com/v1`) and `anthropic` (`https://api.anthropic.com/v1`); required for `openai-compatible`.
+     */
+    baseUrl?: string;
+    /**
+     * The provider's API key, sent as `Authorization: Bearer` (`openai`, `openai-compatible`) or `x-api-key` (`anthropic`). Write-only: sealed at rest and never returned.
+     */
+    credential?: string;
+    headers?: ProviderHeaders;
+    /**
+     * First-byte and idle timeout of one call, in seconds.
+     */
+    timeoutSeconds?: number;
+};
+
+/**
+ * ModelProviderUpdate
+ *
+ * JSON merge patch (RFC 7396) of a model provider: members that are present replace the stored value, others stay. `kind` cannot change. `credential: null` removes the credential.
+ */
+export type ModelProviderUpdateWritable = {
+    /**
+     * New display name, unique within the application.
+     */
+    name?: string;
+    /**
+     * New base URL, checked like at creation.
+     */
+    baseUrl?: string;
+    /**
+     * A new credential (write-only, sealed), or `null` to remove it.
+     */
+    credential?: string | null;
+    headers?: ProviderHeaders;
+    /**
+     * New first-byte and idle timeout, in seconds.
+     */
+    timeoutSeconds?: number;
+};
+
+/**
  * Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own.
  */
 export type IfNoneMatch = string;
@@ -2614,6 +3073,16 @@ export type WebhookEndpointId = string;
  * Identifier of the webhook message (the `webhook-id` of its deliveries).
  */
 export type WebhookMessageId = string;
+
+/**
+ * Identifier of the model provider.
+ */
+export type ModelProviderId = string;
+
+/**
+ * Identifier of the model alias.
+ */
+export type ModelId = string;
 
 /**
  * Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
@@ -6689,7 +7158,7 @@ export type InvokeTriggerData = {
     /**
      * Free-form payload of the external system.
      */
-    body: JsonPayload;
+    body: JsonPayloadWritable;
     headers?: {
         /**
          * Standard Webhooks message id, unique per message (required by `signature` triggers, where it is signed). A repeated id returns the run of the first call with this id and starts nothing. For example `msg_2KWPBgLlAfxdpx2AI54pPJ85f4W`.
@@ -7539,6 +8008,724 @@ export type RedeliverWebhookMessageResponses = {
 };
 
 export type RedeliverWebhookMessageResponse = RedeliverWebhookMessageResponses[keyof RedeliverWebhookMessageResponses];
+
+export type ListModelProvidersData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
+         */
+        sort?: 'createdAt' | '-createdAt';
+        /**
+         * Only providers of this kind.
+         */
+        kind?: ModelProviderKind;
+    };
+    url: '/api/v1/model-providers';
+};
+
+export type ListModelProvidersErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListModelProvidersError = ListModelProvidersErrors[keyof ListModelProvidersErrors];
+
+export type ListModelProvidersResponses = {
+    /**
+     * One page of model providers.
+     */
+    200: ModelProviderList;
+};
+
+export type ListModelProvidersResponse = ListModelProvidersResponses[keyof ListModelProvidersResponses];
+
+export type CreateModelProviderData = {
+    body: ModelProviderCreateWritable;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/model-providers';
+};
+
+export type CreateModelProviderErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateModelProviderError = CreateModelProviderErrors[keyof CreateModelProviderErrors];
+
+export type CreateModelProviderResponses = {
+    /**
+     * The model provider was created.
+     */
+    201: ModelProvider;
+};
+
+export type CreateModelProviderResponse = CreateModelProviderResponses[keyof CreateModelProviderResponses];
+
+export type DeleteModelProviderData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the model provider.
+         */
+        modelProviderId: string;
+    };
+    query?: never;
+    url: '/api/v1/model-providers/{modelProviderId}';
+};
+
+export type DeleteModelProviderErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type DeleteModelProviderError = DeleteModelProviderErrors[keyof DeleteModelProviderErrors];
+
+export type DeleteModelProviderResponses = {
+    /**
+     * The model provider was deleted.
+     */
+    204: void;
+};
+
+export type DeleteModelProviderResponse = DeleteModelProviderResponses[keyof DeleteModelProviderResponses];
+
+export type GetModelProviderData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the model provider.
+         */
+        modelProviderId: string;
+    };
+    query?: never;
+    url: '/api/v1/model-providers/{modelProviderId}';
+};
+
+export type GetModelProviderErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetModelProviderError = GetModelProviderErrors[keyof GetModelProviderErrors];
+
+export type GetModelProviderResponses = {
+    /**
+     * The model provider.
+     */
+    200: ModelProvider;
+};
+
+export type GetModelProviderResponse = GetModelProviderResponses[keyof GetModelProviderResponses];
+
+export type UpdateModelProviderData = {
+    body: ModelProviderUpdateWritable;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the model provider.
+         */
+        modelProviderId: string;
+    };
+    query?: never;
+    url: '/api/v1/model-providers/{modelProviderId}';
+};
+
+export type UpdateModelProviderErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type UpdateModelProviderError = UpdateModelProviderErrors[keyof UpdateModelProviderErrors];
+
+export type UpdateModelProviderResponses = {
+    /**
+     * The updated model provider.
+     */
+    200: ModelProvider;
+};
+
+export type UpdateModelProviderResponse = UpdateModelProviderResponses[keyof UpdateModelProviderResponses];
+
+export type ListModelsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
+         */
+        sort?: 'createdAt' | '-createdAt';
+        /**
+         * Only aliases serving this API.
+         */
+        api?: ModelApi;
+        /**
+         * Only aliases served by this provider.
+         */
+        providerId?: string;
+        /**
+         * Only the alias with exactly this name.
+         */
+        alias?: ModelAlias;
+    };
+    url: '/api/v1/models';
+};
+
+export type ListModelsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListModelsError = ListModelsErrors[keyof ListModelsErrors];
+
+export type ListModelsResponses = {
+    /**
+     * One page of model aliases.
+     */
+    200: ModelList;
+};
+
+export type ListModelsResponse = ListModelsResponses[keyof ListModelsResponses];
+
+export type CreateModelData = {
+    body: ModelCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/models';
+};
+
+export type CreateModelErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateModelError = CreateModelErrors[keyof CreateModelErrors];
+
+export type CreateModelResponses = {
+    /**
+     * The model alias was created.
+     */
+    201: Model;
+};
+
+export type CreateModelResponse = CreateModelResponses[keyof CreateModelResponses];
+
+export type DeleteModelData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the model alias.
+         */
+        modelId: string;
+    };
+    query?: never;
+    url: '/api/v1/models/{modelId}';
+};
+
+export type DeleteModelErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type DeleteModelError = DeleteModelErrors[keyof DeleteModelErrors];
+
+export type DeleteModelResponses = {
+    /**
+     * The model alias was deleted.
+     */
+    204: void;
+};
+
+export type DeleteModelResponse = DeleteModelResponses[keyof DeleteModelResponses];
+
+export type GetModelData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the model alias.
+         */
+        modelId: string;
+    };
+    query?: never;
+    url: '/api/v1/models/{modelId}';
+};
+
+export type GetModelErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetModelError = GetModelErrors[keyof GetModelErrors];
+
+export type GetModelResponses = {
+    /**
+     * The model alias.
+     */
+    200: Model;
+};
+
+export type GetModelResponse = GetModelResponses[keyof GetModelResponses];
+
+export type UpdateModelData = {
+    body: ModelUpdate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the model alias.
+         */
+        modelId: string;
+    };
+    query?: never;
+    url: '/api/v1/models/{modelId}';
+};
+
+export type UpdateModelErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type UpdateModelError = UpdateModelErrors[keyof UpdateModelErrors];
+
+export type UpdateModelResponses = {
+    /**
+     * The updated model alias.
+     */
+    200: Model;
+};
+
+export type UpdateModelResponse = UpdateModelResponses[keyof UpdateModelResponses];
 
 /**
  * The `agent.created` event, signed as described in `webhook-signature`.

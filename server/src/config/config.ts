@@ -13,6 +13,19 @@ export type AddressPolicy = {
 
 const budget = (fallback: number) => z.coerce.number().int().min(1).max(10_000_000).default(fallback);
 
+const addressList = z
+  .string()
+  .refine(
+    (v) => v.split(',').every((a) => isIP(a.trim()) !== 0 || ipaddr.isValidCIDR(a.trim())),
+    'must be a comma-separated list of IP addresses or CIDR ranges',
+  )
+  .optional();
+
+const addressPolicy = (allowPrivate: 'true' | 'false', allowed: string | undefined): AddressPolicy => ({
+  allowPrivate: allowPrivate === 'true',
+  allowList: (allowed?.split(',') ?? []).map((a) => a.trim()),
+});
+
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -51,13 +64,9 @@ const schema = z.object({
   SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
   SCHEDULE_MISFIRE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   WEBHOOK_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
-  WEBHOOK_ALLOWED_ADDRESSES: z
-    .string()
-    .refine(
-      (v) => v.split(',').every((a) => isIP(a.trim()) !== 0 || ipaddr.isValidCIDR(a.trim())),
-      'must be a comma-separated list of IP addresses or CIDR ranges',
-    )
-    .optional(),
+  WEBHOOK_ALLOWED_ADDRESSES: addressList,
+  MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
+  MODEL_PROVIDER_ALLOWED_ADDRESSES: addressList,
   WEBHOOK_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(15_000),
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
@@ -96,6 +105,8 @@ export type Config = {
   masterKeys: { current: Buffer | undefined; previous: Buffer[] };
   /** Whether the built-in runner's http agents may call private, loopback and link-local addresses. */
   runnerAllowPrivateAddresses: boolean;
+  /** Which addresses model providers may be at (a local Ollama is private: allow it here). */
+  modelProviders: { policy: AddressPolicy };
   /** Outgoing webhooks: which addresses deliveries may reach, each attempt's timeout, the poll interval, parallel deliveries. */
   webhooks: { policy: AddressPolicy; timeoutMs: number; intervalMs: number; concurrency: number };
 };
@@ -147,14 +158,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ssePingSeconds: c.SSE_PING_SECONDS,
     runnerAllowPrivateAddresses: c.RUNNER_ALLOW_PRIVATE_ADDRESSES === 'true',
     webhooks: {
-      policy: {
-        allowPrivate: c.WEBHOOK_ALLOW_PRIVATE_ADDRESSES === 'true',
-        allowList: (c.WEBHOOK_ALLOWED_ADDRESSES?.split(',') ?? []).map((a) => a.trim()),
-      },
+      policy: addressPolicy(c.WEBHOOK_ALLOW_PRIVATE_ADDRESSES, c.WEBHOOK_ALLOWED_ADDRESSES),
       timeoutMs: c.WEBHOOK_TIMEOUT_MS,
       intervalMs: c.WEBHOOK_INTERVAL_MS,
       concurrency: c.WEBHOOK_CONCURRENCY,
     },
+    modelProviders: { policy: addressPolicy(c.MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES, c.MODEL_PROVIDER_ALLOWED_ADDRESSES) },
     masterKeys,
   };
 }

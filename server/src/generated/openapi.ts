@@ -1471,6 +1471,122 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/model-providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List model providers
+         * @description Lists the model providers of the current application, newest first by default. Credentials are never returned. Requires the `read` scope.
+         */
+        get: operations["listModelProviders"];
+        put?: never;
+        /**
+         * Create a model provider
+         * @description Creates a model provider in the current application. Its `credential` is sealed with the server's master key and never returned. A `baseUrl` that names or resolves to a private, loopback or link-local address is 422 `validation-error` unless the server allows it (`MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES=true` for a local Ollama or llama.cpp server, or the address in `MODEL_PROVIDER_ALLOWED_ADDRESSES`). A name already used in the application is 409 `conflict`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
+         */
+        post: operations["createModelProvider"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/model-providers/{modelProviderId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the model provider.
+                 * @example prov_01jd6a1b2c3d4e5f6g7h8j9k0m
+                 */
+                modelProviderId: components["parameters"]["ModelProviderId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a model provider
+         * @description Returns one model provider of the current application, without its credential. Requires the `read` scope.
+         */
+        get: operations["getModelProvider"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a model provider
+         * @description Deletes a model provider (404 from then on). A provider that model aliases still use is 409 `conflict` naming them: delete or move those aliases first. Send `If-Match` to delete only the version you read. Requires the `write` scope.
+         */
+        delete: operations["deleteModelProvider"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a model provider
+         * @description Changes a model provider with a JSON merge patch (RFC 7396), sent as `application/merge- patch+json` or `application/json`: its name, base URL (checked like at creation), credential (`null` removes it), headers (replaced as a whole) or timeout. `kind` cannot change. Calls that start after the change use it. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write` scope.
+         */
+        patch: operations["updateModelProvider"];
+        trace?: never;
+    };
+    "/api/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List model aliases
+         * @description Lists the model aliases of the current application, newest first by default, with optional filters. Requires the `read` scope.
+         */
+        get: operations["listModels"];
+        put?: never;
+        /**
+         * Create a model alias
+         * @description Creates a model alias in the current application: the name agents use as their `model` and gateway callers send as `model`. The provider must belong to the application (404 otherwise) and serve the `api` (422: `messages` needs an `anthropic` provider, the other APIs an OpenAI or OpenAI-compatible one). Every fallback must be an existing alias of the same `api` (422). An alias already used in the application is 409 `conflict`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
+         */
+        post: operations["createModel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{modelId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the model alias.
+                 * @example model_01jd6a2b3c4d5e6f7g8h9j0k1m
+                 */
+                modelId: components["parameters"]["ModelId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a model alias
+         * @description Returns one model alias of the current application. Requires the `read` scope.
+         */
+        get: operations["getModel"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a model alias
+         * @description Deletes a model alias (404 from then on). An alias that other aliases name as a fallback is 409 `conflict` naming them. Agents that use it fail their next runs with `model_not_found`. Send `If-Match` to delete only the version you read. Requires the `write` scope.
+         */
+        delete: operations["deleteModel"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a model alias
+         * @description Changes a model alias with a JSON merge patch (RFC 7396), sent as `application/merge- patch+json` or `application/json`; `pricing` and `retry` are merged member by member, `fallbacks` replaced as a whole. The result is checked like at creation. Renaming an alias does not change agents that name the old alias: their runs fail with `model_not_found` until they are updated. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write` scope.
+         */
+        patch: operations["updateModel"];
+        trace?: never;
+    };
 }
 export interface webhooks {
     "agent.created": {
@@ -4341,6 +4457,284 @@ export interface components {
             data: components["schemas"]["WebhookAttempt"][];
             pagination: components["schemas"]["Pagination"];
         };
+        /**
+         * ModelProviderKind
+         * @description The wire protocol of a model provider: `openai` (OpenAI's API), `anthropic` (Anthropic's Messages API) or `openai-compatible` (any server speaking OpenAI's protocol: a local Ollama or llama.cpp server, vLLM, a hosted compatible API).
+         * @enum {string}
+         */
+        ModelProviderKind: "openai" | "anthropic" | "openai-compatible";
+        /**
+         * ProviderHeaders
+         * @description Extra HTTP headers sent with every call to the provider (for example `OpenAI-Organization`). They are returned as stored: put secrets in `credential`, never here. Names are HTTP header names; `Authorization`, `x-api-key`, `Host`, `Content-Length` and `Content-Type` are set by the gateway and refused here.
+         */
+        ProviderHeaders: {
+            [key: string]: string;
+        };
+        /**
+         * ModelProvider
+         * @description An endpoint of an OpenAI, Anthropic or OpenAI-compatible API that the application's model aliases call through the gateway, with its credential. The credential is sealed with the server's master key and never returned: `credentialLast4` lets people tell keys apart.
+         */
+        ModelProvider: {
+            /** @description Identifier of the model provider. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "model_provider";
+            /** @description Display name, unique within the application. */
+            name: string;
+            kind: components["schemas"]["ModelProviderKind"];
+            /**
+             * Format: uri
+             * @description Base URL of the provider's API, to which the gateway appends the route (`/chat/completions`, `/messages`, ...): for example `https://api.openai.com/v1`, `https://api.anthropic.com/v1` or a local `http://127.0.0.1:11434/v1`. Unless the server allows private addresses (`MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES`, `MODEL_PROVIDER_ALLOWED_ADDRESSES`), a URL naming or resolving to a private, loopback or link-local address is refused.
+             */
+            baseUrl: string;
+            /** @description `true` when a credential is stored (a local server may need none). */
+            hasCredential: boolean;
+            /** @description The last four characters of the stored credential; `null` without one. */
+            credentialLast4: string | null;
+            headers: components["schemas"]["ProviderHeaders"];
+            /**
+             * Format: int32
+             * @description How long one call may wait for the provider's first byte, and then between two bytes of a streamed answer, before it is abandoned (and retried or failed over when the model allows).
+             */
+            timeoutSeconds: number;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * ModelProviderList
+         * @description One page of model providers.
+         */
+        ModelProviderList: {
+            /** @description Model providers on this page. */
+            data: components["schemas"]["ModelProvider"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * ModelProviderCreate
+         * @description A new model provider.
+         */
+        ModelProviderCreate: {
+            /** @description Display name, unique within the application. */
+            name: string;
+            kind: components["schemas"]["ModelProviderKind"];
+            /**
+             * Format: uri
+             * @description Base URL of the provider's API. Defaults to the public API of `openai` (`https://api.openai.com/v1`) and `anthropic` (`https://api.anthropic.com/v1`); required for `openai-compatible`.
+             */
+            baseUrl?: string;
+            /** @description The provider's API key, sent as `Authorization: Bearer` (`openai`, `openai-compatible`) or `x-api-key` (`anthropic`). Write-only: sealed at rest and never returned. */
+            credential?: string;
+            headers?: components["schemas"]["ProviderHeaders"];
+            /**
+             * Format: int32
+             * @description First-byte and idle timeout of one call, in seconds.
+             * @default 60
+             */
+            timeoutSeconds?: number;
+        };
+        /**
+         * ModelProviderUpdate
+         * @description JSON merge patch (RFC 7396) of a model provider: members that are present replace the stored value, others stay. `kind` cannot change. `credential: null` removes the credential.
+         */
+        ModelProviderUpdate: {
+            /** @description New display name, unique within the application. */
+            name?: string;
+            /**
+             * Format: uri
+             * @description New base URL, checked like at creation.
+             */
+            baseUrl?: string;
+            /** @description A new credential (write-only, sealed), or `null` to remove it. */
+            credential?: string | null;
+            headers?: components["schemas"]["ProviderHeaders"];
+            /**
+             * Format: int32
+             * @description New first-byte and idle timeout, in seconds.
+             */
+            timeoutSeconds?: number;
+        };
+        /**
+         * ModelApi
+         * @description Which API of its provider a model alias serves: `chat` (OpenAI chat completions), `messages` (Anthropic messages), `embeddings` (OpenAI embeddings) or `transcription` (OpenAI audio transcriptions). `messages` needs an `anthropic` provider; the others an `openai` or `openai-compatible` one.
+         * @enum {string}
+         */
+        ModelApi: "chat" | "messages" | "embeddings" | "transcription";
+        /**
+         * ModelAlias
+         * @description The name agents and gateway callers use for a model (`model: "support-default"`), unique within the application.
+         */
+        ModelAlias: string;
+        /**
+         * ModelPricing
+         * @description Prices in integer micro-USD (1 USD = 1,000,000). A price that is `null` is unknown: calls that need it are recorded as unpriced, never as free.
+         */
+        ModelPricing: {
+            /**
+             * Format: int64
+             * @description Price of one million input (prompt) tokens, in micro-USD.
+             */
+            inputMicrosPerMillionTokens?: number | null;
+            /**
+             * Format: int64
+             * @description Price of one million output (completion) tokens, in micro-USD.
+             */
+            outputMicrosPerMillionTokens?: number | null;
+            /**
+             * Format: int64
+             * @description Price of one million input tokens read from the provider's prompt cache, in micro-USD; `null` prices them as ordinary input tokens.
+             */
+            cachedInputMicrosPerMillionTokens?: number | null;
+            /**
+             * Format: int64
+             * @description Price of one minute of transcribed audio, in micro-USD (billed by the second).
+             */
+            microsPerAudioMinute?: number | null;
+        };
+        /**
+         * ModelRetry
+         * @description How the gateway retries a call to this model before failing over to its fallbacks. A call is retried, or failed over, only before the first byte of the answer has been sent to the caller; once streaming has begun, a failure ends the stream.
+         */
+        ModelRetry: {
+            /**
+             * Format: int32
+             * @description Retries after the first attempt (0 disables retries).
+             * @default 2
+             */
+            attempts?: number;
+            /**
+             * @description Provider HTTP statuses that are retried. Timeouts and connection failures are always retried.
+             * @default [
+             *       429,
+             *       500,
+             *       502,
+             *       503,
+             *       504
+             *     ]
+             */
+            onStatus?: number[];
+            /**
+             * Format: int32
+             * @description Wait before the first retry, doubled for each further one (a provider's `Retry-After` wins when shorter than 30 s).
+             * @default 500
+             */
+            backoffMs?: number;
+        };
+        /**
+         * Model
+         * @description A model alias: the name agents use (`model` of an agent version) and gateway callers send (`model` of a request), resolved to a provider and the provider's own model name. Prices make every call's cost exact; fallbacks and the retry policy decide what happens when the provider fails before answering.
+         */
+        Model: {
+            /** @description Identifier of the model alias. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "model";
+            alias: components["schemas"]["ModelAlias"];
+            /** @description Provider that serves the model. */
+            providerId: string;
+            /** @description The provider's own name of the model, sent upstream in place of the alias. */
+            upstreamModel: string;
+            api: components["schemas"]["ModelApi"];
+            pricing: components["schemas"]["ModelPricing"];
+            /**
+             * Format: int32
+             * @description Tokens the model accepts in one request (input and output); `null` when not stated.
+             */
+            contextWindow: number | null;
+            /**
+             * Format: int32
+             * @description Upper bound of output tokens per call; sent as the default `max_tokens` to `messages` models when the caller gives none. `null` when not stated.
+             */
+            maxOutputTokens: number | null;
+            /** @description Other aliases (same `api`), tried in order when this model's provider fails before answering (after its retries). Fallbacks of fallbacks are not followed. */
+            fallbacks: components["schemas"]["ModelAlias"][];
+            retry: components["schemas"]["ModelRetry"];
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * ModelList
+         * @description One page of model aliases.
+         */
+        ModelList: {
+            /** @description Model aliases on this page. */
+            data: components["schemas"]["Model"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * ModelCreate
+         * @description A new model alias.
+         */
+        ModelCreate: {
+            alias: components["schemas"]["ModelAlias"];
+            /** @description Provider that serves the model, of this application. */
+            providerId: string;
+            /** @description The provider's own name of the model. */
+            upstreamModel: string;
+            /** @description Which API the alias serves; defaults to `messages` for an `anthropic` provider and `chat` otherwise. */
+            api?: components["schemas"]["ModelApi"];
+            pricing?: components["schemas"]["ModelPricing"];
+            /**
+             * Format: int32
+             * @description Tokens the model accepts in one request.
+             */
+            contextWindow?: number | null;
+            /**
+             * Format: int32
+             * @description Upper bound of output tokens per call.
+             */
+            maxOutputTokens?: number | null;
+            /** @description Existing aliases of the same `api`, tried in order when this one fails before answering. */
+            fallbacks?: components["schemas"]["ModelAlias"][];
+            retry?: components["schemas"]["ModelRetry"];
+        };
+        /**
+         * ModelUpdate
+         * @description JSON merge patch (RFC 7396) of a model alias: members that are present replace the stored value (`pricing` and `retry` are merged member by member, `fallbacks` replaced as a whole).
+         */
+        ModelUpdate: {
+            alias?: components["schemas"]["ModelAlias"];
+            /** @description Another provider of this application. */
+            providerId?: string;
+            /** @description The provider's own name of the model. */
+            upstreamModel?: string;
+            api?: components["schemas"]["ModelApi"];
+            pricing?: components["schemas"]["ModelPricing"];
+            /**
+             * Format: int32
+             * @description Tokens the model accepts in one request; `null` when not stated.
+             */
+            contextWindow?: number | null;
+            /**
+             * Format: int32
+             * @description Upper bound of output tokens per call; `null` when not stated.
+             */
+            maxOutputTokens?: number | null;
+            /** @description The new fallback list, replacing the whole list. */
+            fallbacks?: components["schemas"]["ModelAlias"][];
+            retry?: components["schemas"]["ModelRetry"];
+        };
     };
     responses: {
         /** @description Unexpected server error. */
@@ -4606,6 +5000,16 @@ export interface components {
          * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
          */
         WebhookMessageId: string;
+        /**
+         * @description Identifier of the model provider.
+         * @example prov_01jd6a1b2c3d4e5f6g7h8j9k0m
+         */
+        ModelProviderId: string;
+        /**
+         * @description Identifier of the model alias.
+         * @example model_01jd6a2b3c4d5e6f7g8h9j0k1m
+         */
+        ModelId: string;
         /**
          * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
          * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
@@ -7995,6 +8399,460 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listModelProviders: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. */
+                sort?: "createdAt" | "-createdAt";
+                /** @description Only providers of this kind. */
+                kind?: components["schemas"]["ModelProviderKind"];
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of model providers. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelProviderList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createModelProvider: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelProviderCreate"];
+            };
+        };
+        responses: {
+            /** @description The model provider was created. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelProvider"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getModelProvider: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the model provider.
+                 * @example prov_01jd6a1b2c3d4e5f6g7h8j9k0m
+                 */
+                modelProviderId: components["parameters"]["ModelProviderId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model provider. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelProvider"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteModelProvider: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the model provider.
+                 * @example prov_01jd6a1b2c3d4e5f6g7h8j9k0m
+                 */
+                modelProviderId: components["parameters"]["ModelProviderId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model provider was deleted. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateModelProvider: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the model provider.
+                 * @example prov_01jd6a1b2c3d4e5f6g7h8j9k0m
+                 */
+                modelProviderId: components["parameters"]["ModelProviderId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["ModelProviderUpdate"];
+                "application/json": components["schemas"]["ModelProviderUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated model provider. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelProvider"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listModels: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. */
+                sort?: "createdAt" | "-createdAt";
+                /** @description Only aliases serving this API. */
+                api?: components["schemas"]["ModelApi"];
+                /** @description Only aliases served by this provider. */
+                providerId?: string;
+                /** @description Only the alias with exactly this name. */
+                alias?: components["schemas"]["ModelAlias"];
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of model aliases. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createModel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelCreate"];
+            };
+        };
+        responses: {
+            /** @description The model alias was created. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Model"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getModel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the model alias.
+                 * @example model_01jd6a2b3c4d5e6f7g8h9j0k1m
+                 */
+                modelId: components["parameters"]["ModelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model alias. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Model"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteModel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the model alias.
+                 * @example model_01jd6a2b3c4d5e6f7g8h9j0k1m
+                 */
+                modelId: components["parameters"]["ModelId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model alias was deleted. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateModel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the model alias.
+                 * @example model_01jd6a2b3c4d5e6f7g8h9j0k1m
+                 */
+                modelId: components["parameters"]["ModelId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["ModelUpdate"];
+                "application/json": components["schemas"]["ModelUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated model alias. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Model"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];

@@ -5,6 +5,8 @@ import type { Handlers } from './handler-types.js';
 import type { StreamRegistry } from '../realtime/sse.js';
 import type { BundledSpec } from '../spec/load-spec.js';
 import { agentHandlers } from './agents/handlers.js';
+import { modelProviderHandlers } from './model-providers/handlers.js';
+import { modelHandlers } from './models/handlers.js';
 import { apiKeyHandlers } from './api-keys/handlers.js';
 import { applicationHandlers } from './applications/handlers.js';
 import { organizationHandlers } from './organization/handlers.js';
@@ -33,6 +35,8 @@ export function allHandlers({ spec, db, bus, config, logger, streams, sealer }: 
     ...scheduleHandlers,
     ...triggerHandlers(bus, sealer),
     ...webhookHandlers(sealer, config.webhooks.policy),
+    ...modelProviderHandlers(sealer, config.modelProviders.policy),
+    ...modelHandlers,
     ...runnerHandlers(bus, config.runs.leaseSeconds, logger),
     ...streamHandlers(bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams }),
   } satisfies Handlers;

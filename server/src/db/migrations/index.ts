@@ -6,6 +6,7 @@ import * as triggers from './0004_triggers.js';
 import * as idempotencyOwner from './0005_idempotency_owner.js';
 import * as webhooks from './0006_webhooks.js';
 import * as partialIndexes from './0007_partial_indexes.js';
+import * as models from './0008_models.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -17,6 +18,7 @@ const migrations: Record<string, Migration> = {
   '0005_idempotency_owner': idempotencyOwner,
   '0006_webhooks': webhooks,
   '0007_partial_indexes': partialIndexes,
+  '0008_models': models,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

@@ -1,0 +1,167 @@
+import type { components } from '../../generated/openapi.js';
+import { isUniqueViolation, type Executor } from '../../db/database.js';
+import { getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
+import { ProblemError } from '../../problems/problems.js';
+import { newId } from '../../util/ids.js';
+import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
+import { nowIso } from '../../util/time.js';
+import type { ProviderRow } from '../model-providers/store.js';
+
+export type Model = components['schemas']['Model'];
+export type ModelApi = components['schemas']['ModelApi'];
+export type ModelPricing = Required<components['schemas']['ModelPricing']>;
+export type ModelRetry = Required<components['schemas']['ModelRetry']>;
+
+export type ModelRow = {
+  id: string;
+  application_id: string;
+  alias: string;
+  provider_id: string;
+  upstream_model: string;
+  api: ModelApi;
+  pricing: string;
+  context_window: number | null;
+  max_output_tokens: number | null;
+  fallbacks: string;
+  retry: string;
+  created_at: string;
+  updated_at: string;
+};
+
+export const UNPRICED: ModelPricing = {
+  inputMicrosPerMillionTokens: null,
+  outputMicrosPerMillionTokens: null,
+  cachedInputMicrosPerMillionTokens: null,
+  microsPerAudioMinute: null,
+};
+
+export const DEFAULT_RETRY: ModelRetry = { attempts: 2, onStatus: [429, 500, 502, 503, 504], backoffMs: 500 };
+
+export const pricingOf = (row: Pick<ModelRow, 'pricing'>): ModelPricing => ({ ...UNPRICED, ...fromJsonColumn<Partial<ModelPricing>>(row.pricing, {}) });
+export const retryOf = (row: Pick<ModelRow, 'retry'>): ModelRetry => ({ ...DEFAULT_RETRY, ...fromJsonColumn<Partial<ModelRetry>>(row.retry, {}) });
+export const fallbacksOf = (row: Pick<ModelRow, 'fallbacks'>): string[] => fromJsonColumn(row.fallbacks, []);
+
+export const toModel = (row: ModelRow): Model => ({
+  id: row.id,
+  object: 'model',
+  alias: row.alias,
+  providerId: row.provider_id,
+  upstreamModel: row.upstream_model,
+  api: row.api,
+  pricing: pricingOf(row),
+  contextWindow: row.context_window,
+  maxOutputTokens: row.max_output_tokens,
+  fallbacks: fallbacksOf(row),
+  retry: retryOf(row),
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+export type ModelInput = {
+  alias: string;
+  providerId: string;
+  upstreamModel: string;
+  api: ModelApi;
+  pricing: ModelPricing;
+  contextWindow: number | null;
+  maxOutputTokens: number | null;
+  fallbacks: string[];
+  retry: ModelRetry;
+};
+
+const columns = (input: ModelInput) => ({
+  alias: input.alias,
+  provider_id: input.providerId,
+  upstream_model: input.upstreamModel,
+  api: input.api,
+  pricing: toJsonColumn(input.pricing),
+  context_window: input.contextWindow,
+  max_output_tokens: input.maxOutputTokens,
+  fallbacks: toJsonColumn(input.fallbacks),
+  retry: toJsonColumn(input.retry),
+});
+
+/** Runs a write that may hit the unique alias; the savepoint keeps the caller's transaction usable. */
+async function uniquely(db: Executor, alias: string, write: (sp: Executor) => Promise<unknown>): Promise<void> {
+  try {
+    await db.transaction(write);
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new ProblemError('conflict', `The application already has a model alias "${alias}".`);
+    throw err;
+  }
+}
+
+export async function insertModel(db: Executor, applicationId: string, input: ModelInput): Promise<ModelRow> {
+  const now = nowIso();
+  const row: ModelRow = { id: newId('model'), application_id: applicationId, ...columns(input), created_at: now, updated_at: now };
+  await uniquely(db, input.alias, (sp) => sp('models').insert(row));
+  return row;
+}
+
+export async function updateModel(db: Executor, id: string, input: ModelInput): Promise<void> {
+  await uniquely(db, input.alias, (sp) =>
+    sp('models')
+      .where({ id })
+      .update({ ...columns(input), updated_at: nowIso() }),
+  );
+}
+
+export const getModelRow = (db: Executor, where: { id: string; application_id?: string }, options: ReadOptions = {}) =>
+  getRow<ModelRow>(db, 'models', where, 'model alias', options);
+
+export function listModels(db: Executor, applicationId: string, filters: PageQuery & { api?: ModelApi; providerId?: string; alias?: string }) {
+  const query = db('models').where({ application_id: applicationId });
+  if (filters.api) query.where({ api: filters.api });
+  if (filters.providerId) query.where({ provider_id: filters.providerId });
+  if (filters.alias) query.where({ alias: filters.alias });
+  return listPage(query, filters, { createdAt: 'created_at' }, toModel);
+}
+
+export async function deleteModel(db: Executor, id: string): Promise<void> {
+  await db('models').where({ id }).delete();
+}
+
+/** The application's aliases among `aliases`, by alias. */
+export async function modelsByAlias(db: Executor, applicationId: string, aliases: string[]): Promise<Map<string, ModelRow>> {
+  if (aliases.length === 0) return new Map();
+  const rows = (await db('models').where({ application_id: applicationId }).whereIn('alias', aliases)) as ModelRow[];
+  return new Map(rows.map((r) => [r.alias, r]));
+}
+
+/** Aliases of the application that name `alias` as a fallback. */
+export async function aliasesFallingBackTo(db: Executor, applicationId: string, alias: string): Promise<string[]> {
+  const rows = await db('models').where({ application_id: applicationId }).select<Pick<ModelRow, 'alias' | 'fallbacks'>[]>('alias', 'fallbacks');
+  return rows.filter((r) => fallbacksOf(r).includes(alias)).map((r) => r.alias);
+}
+
+export async function aliasesUsingProvider(db: Executor, providerId: string): Promise<string[]> {
+  const rows = await db('models').where({ provider_id: providerId }).orderBy('alias').select<{ alias: string }[]>('alias');
+  return rows.map((r) => r.alias);
+}
+
+/** A model alias with its provider: what a gateway call resolves before it goes upstream. */
+export type ResolvedModel = { model: ModelRow; provider: ProviderRow };
+
+/**
+ * The alias and, in order, its fallbacks that exist, each with its provider; an unknown alias
+ * resolves to an empty list. Fallbacks deleted since they were named are skipped.
+ */
+export async function resolveAlias(db: Executor, applicationId: string, alias: string): Promise<ResolvedModel[]> {
+  const primary = (await db('models').where({ application_id: applicationId, alias }).first()) as ModelRow | undefined;
+  if (!primary) return [];
+  const fallbacks = await modelsByAlias(
+    db,
+    applicationId,
+    fallbacksOf(primary).filter((a) => a !== alias),
+  );
+  const chain = [primary, ...fallbacksOf(primary).flatMap((a) => fallbacks.get(a) ?? [])];
+  const providers = await db('model_providers')
+    .where({ application_id: applicationId })
+    .whereIn('id', [...new Set(chain.map((m) => m.provider_id))])
+    .select<ProviderRow[]>('*');
+  const byId = new Map(providers.map((p) => [p.id, p]));
+  return chain.flatMap((model) => {
+    const provider = byId.get(model.provider_id);
+    return provider ? [{ model, provider }] : [];
+  });
+}
