@@ -77,10 +77,7 @@ export function registerModels(program: Command, ctx: Context) {
       .option('--api <api>', `${API.join(', ')} (default: messages for anthropic providers, chat otherwise)`, oneOf(...API))
       .option('--input-price <micros>', 'micro-USD per million input tokens', integer(0, 1_000_000_000_000))
       .option('--output-price <micros>', 'micro-USD per million output tokens', integer(0, 1_000_000_000_000))
-      .option('--fallback <alias>', 'an alias tried when this one fails before answering (repeatable)', (v: string, p: string[] | undefined) => [
-        ...(p ?? []),
-        v,
-      ])
+      .option('--fallback <alias>', 'an alias tried when this one fails before answering (repeatable, or comma-separated)', collect)
       .option('--data <json>', 'the whole request body: a JSON object, @file, or - for stdin')
       .option('--idempotency-key <key>', 'makes retrying this exact request safe (one is generated otherwise)'),
     ['switchboard models create --alias fast --provider prov_01jd... --upstream gpt-4.1-nano --fallback support-default'],
