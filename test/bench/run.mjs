@@ -23,8 +23,9 @@ import * as validationCost from './scenarios/validation-cost.mjs';
 import * as startup from './scenarios/startup.mjs';
 import * as sdkOverhead from './scenarios/sdk-overhead.mjs';
 import * as mockDynamic from './scenarios/mock-dynamic.mjs';
+import * as gateway from './scenarios/gateway.mjs';
 
-const SCENARIOS = [baseline, getAgent, listAgents, createRun, dispatch, fanOut, validationCost, startup, sdkOverhead, mockDynamic];
+const SCENARIOS = [baseline, getAgent, listAgents, createRun, dispatch, fanOut, validationCost, startup, sdkOverhead, mockDynamic, gateway];
 
 const FULL = {
   rounds: 3,
