@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Executor } from '../../db/database.js';
 import type { RunnerIdentity } from '../../auth/runner-auth.js';
+import type { RunTokens } from '../../auth/run-token.js';
 import { etagHeaderWithout } from '../etag.js';
 import { defineHandlers, ownTransaction } from '../handler-types.js';
 import { ProblemError, type ValidationIssue } from '../../problems/problems.js';
@@ -18,7 +19,7 @@ const runnerOf = (input: { runner?: RunnerIdentity }): RunnerIdentity => {
   return input.runner;
 };
 
-export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: Logger) {
+export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: Logger, runTokens: RunTokens) {
   /** Waits until a run may be claimable (a run was queued in the application) or the time is up. */
   const queuedSignal = (applicationId: string, ms: number) =>
     new Promise<void>((resolve) => {
@@ -45,6 +46,7 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
         version: version.version,
         instructions: version.instructions,
         model: version.model,
+        modelApi: await store.modelApiOf(db, row.application_id, version.model),
         tools: version.tools,
         config: version.config,
         runtime: agent.runtime,
@@ -52,6 +54,14 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
         limits: agent.limits,
       },
       lease: toLease(row),
+      // Minted for this lease only: a later claim of the run (after this lease is lost) mints another, and this one stops working.
+      runToken: runTokens.mint({
+        runId: row.id,
+        leaseId: row.lease_id!,
+        fencingToken: Number(row.fencing_token),
+        claimedAt: row.lease_created_at!,
+        deadlineAt: row.deadline_at!,
+      }),
     };
   }
 

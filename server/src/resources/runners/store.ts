@@ -8,6 +8,7 @@ import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { nowIso } from '../../util/time.js';
 
 export type Runner = components['schemas']['Runner'];
+export type ModelApi = components['schemas']['ClaimedAgent']['modelApi'];
 export type RunnerWithToken = components['schemas']['RunnerWithToken'];
 
 type RunnerRow = {
@@ -82,3 +83,12 @@ export async function provisionBuiltinRunner(db: Executor, serverName: string): 
     .update({ token_hash: hashSecret(token), updated_at: nowIso() });
   return { runnerId: existing.id, token };
 }
+
+/**
+ * INTEGRATION POINT, not yet wired: the API (`chat`, `messages`, `embeddings`, `transcription`) of
+ * the model alias `alias` in the application, from the `models` table (`application_id`, `alias`,
+ * `api`, `deleted_at`), which does not exist on this branch. Until the models resource is merged
+ * no model is an alias, so the answer is null; the integrator replaces this body with the lookup
+ * of the application's live (not deleted) alias.
+ */
+export const modelApiOf: (db: Executor, applicationId: string, alias: string) => Promise<ModelApi> = async () => null;
