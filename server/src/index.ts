@@ -8,5 +8,7 @@ export { compileValidators } from './spec/validators.js';
 export { closeDatabase, openDatabase } from './db/database.js';
 export { inProcessBus } from './realtime/bus.js';
 export { createKeyCache } from './auth/key-cache.js';
+export { createRateLimiter } from './http/rate-limit.js';
 export { setClock, systemClock, type Clock } from './util/time.js';
 export { createSealer, type Sealer } from './security/sealer.js';
+export { authenticateRunToken, createRunTokens, type RunTokenIdentity, type RunTokens } from './auth/run-token.js';

@@ -12,6 +12,7 @@ import { inProcessBus, postgresBus, redisBus } from './realtime/bus.js';
 import type { StreamRegistry } from './realtime/sse.js';
 import { createSealer, localMasterKey } from './security/sealer.js';
 import { createKeyCache } from './auth/key-cache.js';
+import { createRunTokens } from './auth/run-token.js';
 import { allHandlers } from './resources/index.js';
 import { eventsByCursor, type RunEventBus, type StoredEvent } from './resources/runs/events.js';
 import { reap } from './resources/runs/lifecycle.js';
@@ -68,16 +69,20 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
 
   const streams: StreamRegistry = new Set();
   const { current, previous } = config.masterKeys;
-  const sealer = createSealer(current ?? localMasterKey((config.database as { filename: string }).filename), previous);
+  const masterKey = current ?? localMasterKey((config.database as { filename: string }).filename);
+  const sealer = createSealer(masterKey, previous);
+  // Derived from the same key as the sealer: replicas share it, so a token minted on one verifies on all.
+  const runTokens = createRunTokens(masterKey, previous);
   const { app } = createApp({
     config,
     db,
     logger,
     rateLimiter: createRateLimiter(config.rateLimits, redis),
     keyCache,
+    runTokens,
     operations,
     validators,
-    handlers: allHandlers({ spec, db, bus, config, logger, streams, sealer }),
+    handlers: allHandlers({ spec, db, bus, config, logger, streams, sealer, runTokens }),
   });
 
   const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = config.http;

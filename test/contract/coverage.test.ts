@@ -6,6 +6,7 @@ import {
   compileValidators,
   createApp,
   createKeyCache,
+  createRunTokens,
   createSealer,
   extractOperations,
   inProcessBus,
@@ -19,7 +20,8 @@ const operations = extractOperations(spec.document);
 let db: Awaited<ReturnType<typeof openDatabase>>;
 const config = loadConfig({ NODE_ENV: 'test' });
 const logger = pino({ level: 'silent' });
-const handlers = () => allHandlers({ spec, db, bus: inProcessBus(), config, logger, streams: new Set(), sealer: createSealer(randomBytes(32)) });
+const runTokens = createRunTokens(randomBytes(32));
+const handlers = () => allHandlers({ spec, db, bus: inProcessBus(), config, logger, streams: new Set(), sealer: createSealer(randomBytes(32)), runTokens });
 
 beforeAll(async () => {
   db = await openDatabase({ client: 'sqlite', filename: ':memory:' });
@@ -40,6 +42,7 @@ describe('the server implements exactly the spec', () => {
       logger,
       rateLimiter: { consume: async () => ({ allowed: true, headers: {}, retryAfterSeconds: 0 }) },
       keyCache: createKeyCache(0),
+      runTokens,
       operations,
       validators: compileValidators(spec.document, operations),
       handlers: handlers(),

@@ -44,10 +44,22 @@ const key = (scopes: KeyIdentity['scopes']): KeyIdentity => ({
 });
 
 describe('rate-limit step: whose budget', () => {
-  it("is the key's, the runner's, an inbound hook's trigger's, else the address's (a failed credential too)", () => {
+  it("is the key's, the runner's, a run token's own (its lease's), an inbound hook's trigger's, else the address's (a failed credential too)", () => {
     const ctx = contextFor('POST', '/api/v1/hooks/trg_1', {}, { triggerId: 'trg_1' });
     expect(budgetKey(ctx, op('createRun'), { key: key(['write']) })).toBe('key:key_1');
     expect(budgetKey(ctx, op('claimRun'), { runner: { runnerId: 'runner_1', applicationId: 'app_1', labels: [] } })).toBe('runner:runner_1');
+    const run = {
+      runId: 'run_1',
+      leaseId: 'lease_1',
+      fencingToken: 1,
+      runnerId: 'runner_1',
+      applicationId: 'app_1',
+      organizationId: 'org_1',
+      agentId: 'agent_1',
+      agentVersion: 1,
+      endUserId: null,
+    };
+    expect(budgetKey(ctx, op('createRun'), { run })).toBe('run-token:lease_1');
     expect(budgetKey(ctx, op('invokeTrigger'), {})).toBe('trigger:trg_1');
     expect(budgetKey(ctx, op('createRun'), { failure: new Error('unknown key') })).toBe('ip:203.0.113.9');
   });

@@ -1494,6 +1494,10 @@ export type ClaimedAgent = {
      */
     model: string;
     /**
+     * The API of the agent's model alias in this application (`chat`, `messages`, `embeddings`, `transcription`), which tells the runner which gateway route to call; `null` when the model is not an alias (e.g. `echo`).
+     */
+    modelApi: 'chat' | 'messages' | 'embeddings' | 'transcription' | null;
+    /**
      * Tools of that version.
      */
     tools: Array<AgentTool>;
@@ -1553,9 +1557,25 @@ export type Lease = {
 };
 
 /**
+ * RunToken
+ *
+ * A bearer token for the run of a claim, bound to its lease: it works only while that lease is the run's current one (same lease and `fencingToken`, not expired) and the run is `running`, so it dies with the lease (completion, re-queue, a newer claim, cancellation, timeout). The executing agent sends it as `Authorization: Bearer <token>` (or `x-api-key: <token>` from an Anthropic SDK) to call the AI gateway (`/api/v1/llm/...`), and later other run-scoped API calls; every such call is attributed to the run, its agent version and end-user, in the run's application. Give it to the agent's code, never to end-users; it is never stored and cannot be shown again.
+ */
+export type RunToken = {
+    /**
+     * The token (`sbrt_...`), signed by the server. Other operations refuse it like an unknown key (401).
+     */
+    token: string;
+    /**
+     * Time after which the token is refused even if the lease were still held: the run's deadline (the claim plus the agent's `timeoutSeconds`). It stops working earlier when the lease ends.
+     */
+    expiresAt: string;
+};
+
+/**
  * Claim
  *
- * A run a runner has just claimed: the run (now `running`), the agent version to execute and the lease to heartbeat. Every later write of the runner goes to the lease and carries its `fencingToken`.
+ * A run a runner has just claimed: the run (now `running`), the agent version to execute, the lease to heartbeat and the run token the agent calls the AI gateway with. Every later write of the runner goes to the lease and carries its `fencingToken`.
  */
 export type Claim = {
     /**
@@ -1565,6 +1585,7 @@ export type Claim = {
     run: Run;
     agent: ClaimedAgent;
     lease: Lease;
+    runToken: RunToken;
 };
 
 /**

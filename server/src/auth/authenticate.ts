@@ -22,7 +22,8 @@ export function hasScope(scopes: Scope[], required: Scope): boolean {
   return scopes.some((s) => SCOPE_RANK[s] >= SCOPE_RANK[required]);
 }
 
-const unauthorized = () => new ProblemError('unauthorized', 'The credential is missing, unknown, revoked or expired.');
+/** The one refusal of a credential that is missing, malformed, forged, unknown, revoked or expired: nothing tells them apart. */
+export const unauthorized = () => new ProblemError('unauthorized', 'The credential is missing, unknown, revoked or expired.');
 
 /** How often lastUsedAt is written per key: often enough to be useful, rarely enough to stay off the hot path. */
 const LAST_USED_RESOLUTION_MS = 60_000;

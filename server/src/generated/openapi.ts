@@ -3573,6 +3573,11 @@ export interface components {
             instructions: string;
             /** @description Model identifier of that version. */
             model: string;
+            /**
+             * @description The API of the agent's model alias in this application (`chat`, `messages`, `embeddings`, `transcription`), which tells the runner which gateway route to call; `null` when the model is not an alias (e.g. `echo`).
+             * @enum {string|null}
+             */
+            modelApi: "chat" | "messages" | "embeddings" | "transcription" | null;
             /** @description Tools of that version. */
             tools: components["schemas"]["AgentTool"][];
             /** @description Configuration of that version (free-form). */
@@ -3627,8 +3632,21 @@ export interface components {
             updatedAt: string;
         };
         /**
+         * RunToken
+         * @description A bearer token for the run of a claim, bound to its lease: it works only while that lease is the run's current one (same lease and `fencingToken`, not expired) and the run is `running`, so it dies with the lease (completion, re-queue, a newer claim, cancellation, timeout). The executing agent sends it as `Authorization: Bearer <token>` (or `x-api-key: <token>` from an Anthropic SDK) to call the AI gateway (`/api/v1/llm/...`), and later other run-scoped API calls; every such call is attributed to the run, its agent version and end-user, in the run's application. Give it to the agent's code, never to end-users; it is never stored and cannot be shown again.
+         */
+        RunToken: {
+            /** @description The token (`sbrt_...`), signed by the server. Other operations refuse it like an unknown key (401). */
+            token: string;
+            /**
+             * Format: date-time
+             * @description Time after which the token is refused even if the lease were still held: the run's deadline (the claim plus the agent's `timeoutSeconds`). It stops working earlier when the lease ends.
+             */
+            expiresAt: string;
+        };
+        /**
          * Claim
-         * @description A run a runner has just claimed: the run (now `running`), the agent version to execute and the lease to heartbeat. Every later write of the runner goes to the lease and carries its `fencingToken`.
+         * @description A run a runner has just claimed: the run (now `running`), the agent version to execute, the lease to heartbeat and the run token the agent calls the AI gateway with. Every later write of the runner goes to the lease and carries its `fencingToken`.
          */
         Claim: {
             /**
@@ -3639,6 +3657,7 @@ export interface components {
             run: components["schemas"]["Run"];
             agent: components["schemas"]["ClaimedAgent"];
             lease: components["schemas"]["Lease"];
+            runToken: components["schemas"]["RunToken"];
         };
         /**
          * HeartbeatRequest

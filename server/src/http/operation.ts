@@ -4,13 +4,14 @@ import type { Config } from '../config/config.js';
 import type { CommitTask } from '../db/after-commit.js';
 import type { Db, Executor } from '../db/database.js';
 import type { KeyCache } from '../auth/key-cache.js';
+import type { RunTokens } from '../auth/run-token.js';
 import type { OperationSpec } from '../spec/operations.js';
 import type { OperationValidators } from '../spec/validators.js';
 import type { Handler, OperationId } from '../resources/handler-types.js';
 import { storedResponse } from './idempotency.js';
 import type { RateLimiter } from './rate-limit.js';
 import { authenticate } from './pipeline/authenticate.js';
-import { actingAs, authorise } from './pipeline/authorise.js';
+import { actingAs, actingAsRun, authorise } from './pipeline/authorise.js';
 import { claimOf, replayOf, replayRaceWinner, storeResult } from './pipeline/idempotency.js';
 import { rateLimit } from './pipeline/rate-limit.js';
 import { respond, type Reply, type Result } from './pipeline/respond.js';
@@ -23,6 +24,7 @@ export type OperationDeps = {
   rateLimiter: RateLimiter;
   logger: Logger;
   keyCache: KeyCache;
+  runTokens: RunTokens;
 };
 
 /**
@@ -32,18 +34,18 @@ export type OperationDeps = {
  * against the contract.
  */
 export function operationMiddleware(op: OperationSpec, validators: OperationValidators, handler: Handler<OperationId>, deps: OperationDeps): Middleware {
-  const { config, db, rateLimiter, keyCache } = deps;
+  const { config, db, rateLimiter } = deps;
   const transactions = transactionsFor(op, handler, db);
   const reportTaskFailure = (err: unknown) => deps.logger.error({ err, operationId: op.operationId }, 'after-commit task failed');
 
   return async (ctx: Context) => {
-    const caller = await authenticate(ctx, op, db, keyCache);
+    const caller = await authenticate(ctx, op, deps);
     await rateLimit(ctx, op, rateLimiter, caller);
     // Refused only once charged: guessing credentials spends the address's budget.
     if (caller.failure) throw caller.failure;
-    authorise(op, caller.key);
+    authorise(op, caller.key, caller.run);
     const request = await validate(ctx, op, validators, config.bodyLimitBytes);
-    const auth = caller.key && (await actingAs(ctx, op, db, caller.key));
+    const auth = caller.key ? await actingAs(ctx, op, db, caller.key) : caller.run && actingAsRun(ctx, op, caller.run);
     const claim = claimOf(ctx, op, auth, request.raw);
 
     const tasks: CommitTask[] = [];
@@ -52,7 +54,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     const handle = async (executor: Executor): Promise<Reply> => {
       const earlier = claim && (await storedResponse(executor, claim));
       if (earlier) return replayOf(earlier);
-      const result = (await handler(handlerInput(ctx, request, auth, caller.runner, executor, tasks))) as unknown as Result;
+      const result = (await handler(handlerInput(ctx, request, auth, caller, executor, tasks))) as unknown as Result;
       if (op.method === 'patch') assertMergedResultValid(validators, result);
       return claim ? storeResult(executor, claim, op, result) : { result, json: undefined };
     };

@@ -11,7 +11,7 @@ export const problemTypes = {
     status: 401,
     title: 'Unauthorized',
     description:
-      'No valid credential was sent. Send an application key as `Authorization: Bearer sbk_...` or `X-API-Token: sbk_...`. Unknown, revoked and expired keys all get this answer.',
+      "No valid credential was sent. Send an application key as `Authorization: Bearer sbk_...` or `X-API-Token: sbk_...`. Unknown, revoked and expired keys all get this answer. The AI gateway's routes also take a run token (`sbrt_...`); one whose lease has ended gets this answer too, saying so.",
   },
   forbidden: { status: 403, title: 'Forbidden', description: 'The credential is valid but its scopes or application do not allow this operation.' },
   'not-found': { status: 404, title: 'Not found', description: 'No such resource exists, or it belongs to another tenant.' },

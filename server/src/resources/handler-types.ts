@@ -3,6 +3,7 @@ import type { operations, webhooks } from '../generated/openapi.js';
 import type { Db, Executor } from '../db/database.js';
 import type { AuthContext } from '../auth/identity.js';
 import type { RunnerIdentity } from '../auth/runner-auth.js';
+import type { RunTokenIdentity } from '../auth/run-token.js';
 
 /** The requests Switchboard sends (the spec's `webhooks`) are operations too, but no route serves them. */
 type WebhookOperation = webhooks[keyof webhooks]['post'];
@@ -49,10 +50,15 @@ export type HandlerInput<K extends OperationId> = {
   query: Part<K, 'query'>;
   headers: Part<K, 'header'>;
   body: RequestBodyOf<K>;
-  /** Present on every operation secured by an application key. */
+  /**
+   * Present on every operation secured by an application key; on the AI gateway's operations
+   * (`x-credential: gateway`) also for a run token, acting in its run's application.
+   */
   auth: AuthContext;
   /** Present on the operations a runner calls with its token (`x-credential: runner`). */
   runner?: RunnerIdentity;
+  /** Present when a gateway operation was called with a run token: the run its calls are attributed to. */
+  run?: RunTokenIdentity;
   /** The body exactly as received (signatures are computed over these bytes). */
   rawBody: Buffer | undefined;
   /**

@@ -18,13 +18,23 @@ import { streamHandlers } from './streams/handlers.js';
 import { triggerHandlers } from './triggers/handlers.js';
 import { webhookHandlers } from './webhooks/handlers.js';
 import type { Sealer } from '../security/sealer.js';
+import type { RunTokens } from '../auth/run-token.js';
 import { systemHandlers } from './system/handlers.js';
 
 /** `db`: the pool, for the readiness probe only; handlers get theirs from the request. */
-export type HandlerDeps = { spec: BundledSpec; db: Db; bus: RunEventBus; config: Config; logger: Logger; streams: StreamRegistry; sealer: Sealer };
+export type HandlerDeps = {
+  spec: BundledSpec;
+  db: Db;
+  bus: RunEventBus;
+  config: Config;
+  logger: Logger;
+  streams: StreamRegistry;
+  sealer: Sealer;
+  runTokens: RunTokens;
+};
 
 /** Every operation of the spec, and nothing else: a missing or extra key is a compile error. */
-export function allHandlers({ spec, db, bus, config, logger, streams, sealer }: HandlerDeps): Handlers {
+export function allHandlers({ spec, db, bus, config, logger, streams, sealer, runTokens }: HandlerDeps): Handlers {
   return {
     ...systemHandlers(spec, () => checkConnection(db)),
     ...organizationHandlers,
@@ -37,7 +47,7 @@ export function allHandlers({ spec, db, bus, config, logger, streams, sealer }: 
     ...webhookHandlers(sealer, config.webhooks.policy),
     ...modelProviderHandlers(sealer, config.modelProviders.policy),
     ...modelHandlers,
-    ...runnerHandlers(bus, config.runs.leaseSeconds, logger),
+    ...runnerHandlers(bus, config.runs.leaseSeconds, logger, runTokens),
     ...streamHandlers(bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams }),
   } satisfies Handlers;
 }

@@ -5,6 +5,8 @@ export const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 
 
 export type RateCategory = 'read' | 'write' | 'run' | 'costly';
 export type Scope = 'read' | 'write' | 'admin';
+export type Credential = 'key' | 'runner' | 'trigger' | 'gateway';
+const CREDENTIALS: readonly Credential[] = ['key', 'runner', 'trigger', 'gateway'];
 
 export type ParameterSpec = {
   name: string;
@@ -45,8 +47,11 @@ export type OperationSpec = {
    * refused with 422.
    */
   ignoresUnknownQuery: boolean;
-  /** Who calls it: an application key, a runner with its token, or an external system with a trigger's own credential. */
-  credential: 'key' | 'runner' | 'trigger';
+  /**
+   * Who calls it: an application key, a runner with its token, an external system with a trigger's
+   * own credential, or (the AI gateway) an application key or a run token, also as `x-api-key`.
+   */
+  credential: Credential;
   /** Accepts the credential as `?token=` (realtime routes, for EventSource). */
   tokenInQuery: boolean;
 };
@@ -132,7 +137,7 @@ export function extractOperations(doc: OpenApiDocument): OperationSpec[] {
         appScoped: parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === 'x-app-id'),
         declaresValidation: Object.hasOwn(responses, '422'),
         ignoresUnknownQuery: op['x-unknown-query-parameters'] === 'ignore',
-        credential: op['x-credential'] === 'runner' || op['x-credential'] === 'trigger' ? op['x-credential'] : 'key',
+        credential: CREDENTIALS.includes(op['x-credential'] as Credential) ? (op['x-credential'] as Credential) : 'key',
         tokenInQuery: security.some((s) => 'tokenQuery' in (s as object)),
       });
     }

@@ -4,10 +4,14 @@ import { ProblemError } from '../../problems/problems.js';
 import type { RateLimiter } from '../rate-limit.js';
 import type { Caller } from './authenticate.js';
 
-/** Budgets are per credential; an inbound hook's is its trigger's; a failed credential shares its address's. */
+/**
+ * Budgets are per credential (a run token's is its own, per lease); an inbound hook's is its
+ * trigger's; a failed credential shares its address's.
+ */
 export function budgetKey(ctx: Context, op: OperationSpec, caller: Caller): string {
   if (caller.key) return `key:${caller.key.keyId}`;
   if (caller.runner) return `runner:${caller.runner.runnerId}`;
+  if (caller.run) return `run-token:${caller.run.leaseId}`;
   const triggerId = op.credential === 'trigger' ? (ctx as unknown as { params: { triggerId?: string } }).params.triggerId : undefined;
   return triggerId ? `trigger:${triggerId}` : `ip:${ctx.ip}`;
 }

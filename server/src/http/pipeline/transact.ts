@@ -1,6 +1,5 @@
 import type { Context } from 'koa';
 import type { AuthContext } from '../../auth/identity.js';
-import type { RunnerIdentity } from '../../auth/runner-auth.js';
 import { runCommitTasks, type CommitTask } from '../../db/after-commit.js';
 import type { Db, Executor } from '../../db/database.js';
 import { requestTransactions, type Transact } from '../../db/group-commit.js';
@@ -8,6 +7,7 @@ import type { OperationSpec } from '../../spec/operations.js';
 import { assertIfMatch } from '../../resources/etag.js';
 import { managesOwnTransaction, type Handler, type HandlerInput, type OperationId } from '../../resources/handler-types.js';
 import { isWrite } from './authorise.js';
+import type { Caller } from './authenticate.js';
 import type { ValidRequest } from './validate.js';
 
 /** The request transactions an operation's handler runs in: writes have one, unless the handler opens its own; reads have none. */
@@ -19,7 +19,7 @@ export function handlerInput(
   ctx: Context,
   request: ValidRequest,
   auth: AuthContext | undefined,
-  runner: RunnerIdentity | undefined,
+  caller: Caller,
   executor: Executor,
   tasks: CommitTask[],
 ): HandlerInput<OperationId> {
@@ -30,7 +30,8 @@ export function handlerInput(
     body: request.body as never,
     rawBody: request.raw,
     auth: auth as AuthContext,
-    runner,
+    runner: caller.runner,
+    run: caller.run,
     db: executor,
     requestId: ctx.state.requestId as string,
     ctx,

@@ -121,6 +121,12 @@ export async function deleteModel(db: Executor, id: string): Promise<void> {
   await db('models').where({ id }).delete();
 }
 
+/** The API of the application's alias `alias`; null when the agent's model is no alias (`echo`, or one not created yet). */
+export async function apiOfAlias(db: Executor, applicationId: string, alias: string): Promise<ModelApi | null> {
+  const row = await db('models').where({ application_id: applicationId, alias }).first<{ api: ModelApi } | undefined>('api');
+  return row?.api ?? null;
+}
+
 /** The application's aliases among `aliases`, by alias. */
 export async function modelsByAlias(db: Executor, applicationId: string, aliases: string[]): Promise<Map<string, ModelRow>> {
   if (aliases.length === 0) return new Map();

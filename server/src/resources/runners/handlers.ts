@@ -1,10 +1,12 @@
 import type { Logger } from 'pino';
 import type { Executor } from '../../db/database.js';
 import type { RunnerIdentity } from '../../auth/runner-auth.js';
+import type { RunTokens } from '../../auth/run-token.js';
 import { etagHeaderWithout } from '../etag.js';
 import { defineHandlers, ownTransaction } from '../handler-types.js';
 import { ProblemError, type ValidationIssue } from '../../problems/problems.js';
 import { getAgent, getVersion } from '../agents/store.js';
+import { apiOfAlias } from '../models/store.js';
 import { appendEvents, type RunEventBus, type StoredEvent } from '../runs/events.js';
 import { claimNext, extendLease, holdLease, loseRunner } from '../runs/lifecycle.js';
 import { leasedRunRows, toLease, toRun, transitionRun, type RunRow } from '../runs/store.js';
@@ -18,7 +20,7 @@ const runnerOf = (input: { runner?: RunnerIdentity }): RunnerIdentity => {
   return input.runner;
 };
 
-export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: Logger) {
+export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: Logger, runTokens: RunTokens) {
   /** Waits until a run may be claimable (a run was queued in the application) or the time is up. */
   const queuedSignal = (applicationId: string, ms: number) =>
     new Promise<void>((resolve) => {
@@ -45,6 +47,7 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
         version: version.version,
         instructions: version.instructions,
         model: version.model,
+        modelApi: await apiOfAlias(db, row.application_id, version.model),
         tools: version.tools,
         config: version.config,
         runtime: agent.runtime,
@@ -52,6 +55,14 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
         limits: agent.limits,
       },
       lease: toLease(row),
+      // Minted for this lease only: a later claim of the run (after this lease is lost) mints another, and this one stops working.
+      runToken: runTokens.mint({
+        runId: row.id,
+        leaseId: row.lease_id!,
+        fencingToken: Number(row.fencing_token),
+        claimedAt: row.lease_created_at!,
+        deadlineAt: row.deadline_at!,
+      }),
     };
   }
 
