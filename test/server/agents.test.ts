@@ -84,7 +84,7 @@ describe('create and read', () => {
           name: 'lookup',
           description: 'Look things up',
           inputSchema: { type: 'object', properties: { q: { type: 'string' } } },
-          kind: 'http',
+          kind: 'http' as const,
           url: 'https://tools.example.com/lookup',
           timeoutSeconds: 20,
         },

@@ -17,7 +17,8 @@ function assertConsistent(spec: store.AgentSpec) {
   if (spec.runtime !== 'http' && spec.url) errors.push({ pointer: '/url', in: 'body', detail: `An agent with runtime "${spec.runtime}" takes no url.` });
   spec.tools.forEach((tool, i) => {
     const pointer = `/tools/${String(i)}/url`;
-    if ((tool.kind ?? 'http') === 'http' && !tool.url) errors.push({ pointer, in: 'body', detail: `The http tool "${tool.name}" needs a url.` });
+    // `http`, the only kind so far (and the default), is called at its url.
+    if (!tool.url) errors.push({ pointer, in: 'body', detail: `The http tool "${tool.name}" needs a url.` });
   });
   if (errors.length) throw new ProblemError('validation-error', errors.map((e) => e.detail).join(' '), { errors });
 }
@@ -34,7 +35,7 @@ const assertCallable = (url: string | null, policy: AddressPolicy) => (url ? ass
 async function assertToolsCallable(tools: store.AgentSpec['tools'], policy: AddressPolicy, previous: store.AgentSpec['tools'] = []) {
   const known = new Set(previous.map((tool) => tool.url));
   const checks = tools.map((tool, i) =>
-    tool.url && !known.has(tool.url) ? assertAllowedUrl(tool.url, policy, ALLOWED_BY, `/tools/${String(i)}/url`) : undefined,
+    tool.url && !known.has(tool.url) ? assertAllowedUrl(tool.url, policy, ALLOWED_BY, `/tools/${String(i)}/url`) : Promise.resolve(),
   );
   const refusals = (await Promise.allSettled(checks)).flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
   if (refusals.length === 0) return;
