@@ -16,7 +16,7 @@ const RUN_TOKEN = 'sbrt_test-run-token';
 let provider: TestProvider;
 let tools: { url: string; requests: ToolRequest[]; connections: () => number; closed: () => number; server: Server };
 
-/** Tools on loopback: /weather answers with a forecast for the city, /broken with 503, /slow never. */
+/** Tools on loopback: /weather answers with a forecast for the city, /broken with 503, /deep with a deeply nested object, /slow never. */
 async function startTools() {
   const requests: ToolRequest[] = [];
   let connections = 0;
@@ -28,6 +28,13 @@ async function startTools() {
       const body: unknown = JSON.parse(raw);
       requests.push({ path: req.url ?? '', headers: req.headers, body });
       if (req.url === '/slow') return;
+      if (req.url === '/deep') {
+        // Nested deeper than a run event may hold.
+        const deep = Array.from({ length: 12 }).reduce<unknown>((inner) => ({ inner }), 'bottom');
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify(deep));
+        return;
+      }
       if (req.url === '/broken') {
         res.writeHead(503, { 'Content-Type': 'text/plain' }).end('down for maintenance');
         return;
@@ -242,6 +249,24 @@ describe('OpenAI chat completions (the default)', () => {
     expect(deltas.length).toBeLessThan(words.length / 5);
     for (const delta of deltas.slice(0, -1)) expect(delta.length).toBeGreaterThanOrEqual(100);
     expect(provider.requests[0]!.body!.tools).toBeUndefined();
+  });
+
+  it('replaces control characters an output delta may not carry', async () => {
+    provider.reply({ text: 'bell\u0007 tab\t line\n' });
+    const { ctx, events } = context({ tools: [] });
+    expect((await runtime()(ctx)).output).toMatchObject({ text: 'bell\u0007 tab\t line\n' });
+    expect(textOf(events)).toBe('bell\uFFFD tab\t line\n');
+  });
+
+  it('a tool result deeper than a run event may hold is recorded as truncated JSON; the model gets all of it', async () => {
+    provider.reply({ toolCalls: [{ id: 'd1', name: 'deep', arguments: {} }] }, { text: 'ok' });
+    const { ctx, events } = context({ tools: [{ name: 'deep', url: `${tools.url}/deep` }] });
+    await runtime()(ctx);
+    const result = events.find((e) => e.type === 'tool.result')!.data;
+    expect(result).toMatchObject({ ok: true, truncated: true });
+    expect(result.result).toMatch(/^\{"inner":\{"inner":/);
+    const fedBack = (provider.requests[1]!.body!.messages as { role: string; content: string }[]).find((m) => m.role === 'tool')!;
+    expect(JSON.stringify(JSON.parse(fedBack.content))).toBe(result.result);
   });
 
   it('fails with max_steps when the model still calls tools after config.maxSteps calls, without running the last step’s tools', async () => {

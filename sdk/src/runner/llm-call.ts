@@ -69,7 +69,7 @@ export async function callModel(wire: WireFormat, call: ModelCall): Promise<Mode
     } catch (err) {
       throw failed(err, 'The model could not be reached');
     }
-    if (!res.ok) throw failed(await failure(res, wire), '');
+    if (!res.ok) throw failed(await failure(res, wire), 'The model failed');
     if (!res.body || !res.headers.get('content-type')?.includes('text/event-stream')) {
       await res.body?.cancel();
       throw new RunFailure('model_error', `The model answered ${res.headers.get('content-type') ?? 'without a body'} instead of an event stream.`);
