@@ -55,12 +55,27 @@ describe('switchboard runs', () => {
     expect(result.stderr).toMatch(/^Run run_\w+ created \(queued\); following it .+\n$/);
   });
 
-  it('exits 1 when the run fails, with its error (a model the built-in runner cannot execute)', async () => {
-    const agent = await newAgent('gpt-4.1');
+  it('exits 1 when the run fails, with its error (an http agent on loopback, which this runner does not call)', async () => {
+    const created = await run([
+      'agents',
+      'create',
+      '--name',
+      `cli runs ${token()}`,
+      '--model',
+      'remote',
+      '--runtime',
+      'http',
+      '--url',
+      'http://127.0.0.1:9/agent',
+      '--label',
+      label,
+      '--json',
+    ]);
+    const agent = json<{ id: string }>(created).id;
     const result = await run(['runs', 'create', '--agent', agent, '--follow']);
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/status +failed {2}unsupported_model: /);
-    expect(result.stdout).toMatch(/^Run run_\w+ failed: unsupported_model: The built-in runner runs the "echo" model/m);
+    expect(result.stdout).toMatch(/status +failed {2}http_error: /);
+    expect(result.stdout).toMatch(/^Run run_\w+ failed: http_error: .*127\.0\.0\.1.* is not allowed/m);
   });
 
   it('with --json prints only the final run, as one document', async () => {

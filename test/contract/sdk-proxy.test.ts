@@ -70,7 +70,12 @@ describe('the SDK against the real server, through the contract-checking proxy',
   it('manages agents and their versions', async () => {
     const name = uniqueName('Contract agent');
     const agent = await step('createAgent', () =>
-      sb.agents.create({ name, model: 'gpt-4.1', labels: ['contract'], tools: [{ name: 'search', description: 'Search', inputSchema: { type: 'object' } }] }),
+      sb.agents.create({
+        name,
+        model: 'gpt-4.1',
+        labels: ['contract'],
+        tools: [{ name: 'search', description: 'Search', inputSchema: { type: 'object' }, url: 'https://tools.example.com/search' }],
+      }),
     );
     await step('getAgent', () => sb.agents.get(agent.id));
     const updated = await step('updateAgent', () => sb.agents.update(agent.id, { instructions: 'Be brief.', config: { temperature: 0.2 } }));

@@ -4,9 +4,10 @@ import { startInProcessServer, type InProcessServer } from '../support/in-proces
 import { call, expectProblem, newAgent, type Conn } from './run-helpers.js';
 
 /**
- * An http agent's URL is held to the address rule of webhook endpoints when it is set: a server
- * without RUNNER_ALLOW_PRIVATE_ADDRESSES refuses loopback, private and link-local addresses, and
- * names resolving to them, naming the setting. Nothing here connects to the URLs.
+ * An http agent's URL, and the URL of each of its http tools, is held to the address rule of
+ * webhook endpoints when it is set: a server without RUNNER_ALLOW_PRIVATE_ADDRESSES refuses
+ * loopback, private and link-local addresses, and names resolving to them, naming the setting.
+ * Nothing here connects to the URLs.
  */
 let strict: InProcessServer;
 let open: InProcessServer;
@@ -69,5 +70,58 @@ describe('http agent URLs and private addresses', () => {
       const reply = await call(openConn, 'POST', '/api/v1/agents', { name: 'private', model: 'remote', runtime: 'http', url });
       expect(reply.status, JSON.stringify(reply.body)).toBe(201);
     }
+  });
+});
+
+describe('http tool URLs and private addresses', () => {
+  const tool = (name: string, url: string) => ({ name, url, inputSchema: { type: 'object' } });
+
+  it.each(REFUSED)('refuses an agent with a tool at %s with 422 naming /tools/<i>/url and the setting', async (url) => {
+    const reply = await call(conn, 'POST', '/api/v1/agents', {
+      name: 'private tool',
+      model: 'gpt-4.1',
+      tools: [tool('fine', 'https://tools.example.com/a'), tool('inside', url)],
+    });
+    const problem = expectProblem(reply, 422, 'validation-error');
+    expect(problem.errors).toEqual([{ pointer: '/tools/1/url', in: 'body', detail: problem.detail }]);
+    expect(problem.detail).toMatch(SETTING);
+    expect((await call(conn, 'GET', '/api/v1/agents?q=private%20tool')).body.pagination.total).toBe(0);
+  });
+
+  it('names every refused tool at once', async () => {
+    const reply = await call(conn, 'POST', '/api/v1/agents', {
+      name: 'two private tools',
+      model: 'gpt-4.1',
+      tools: [tool('a', REFUSED[0]!), tool('b', 'https://tools.example.com/b'), tool('c', REFUSED[2]!)],
+    });
+    const problem = expectProblem(reply, 422, 'validation-error');
+    expect(problem.errors!.map((e) => e.pointer)).toEqual(['/tools/0/url', '/tools/2/url']);
+    expect(problem.errors!.every((e) => SETTING.test(e.detail))).toBe(true);
+  });
+
+  it('refuses to add a tool at a refused address in an update, and keeps the tools', async () => {
+    const agent = await newAgent(conn, { tools: [tool('public', 'https://tools.example.com/a')] });
+    for (const url of REFUSED) {
+      const problem = expectProblem(
+        await call(conn, 'PATCH', `/api/v1/agents/${agent.id}`, { tools: [tool('public', 'https://tools.example.com/a'), tool('new', url)] }),
+        422,
+        'validation-error',
+      );
+      expect(
+        problem.errors!.map((e) => e.pointer),
+        url,
+      ).toEqual(['/tools/1/url']);
+    }
+    expect((await call(conn, 'GET', `/api/v1/agents/${agent.id}`)).body).toMatchObject({ tools: [tool('public', 'https://tools.example.com/a')], version: 1 });
+  });
+
+  it('accepts tools at every one of them when the server allows private addresses', async () => {
+    const reply = await call(openConn, 'POST', '/api/v1/agents', {
+      name: 'private tools',
+      model: 'gpt-4.1',
+      tools: REFUSED.map((url, i) => tool(`t${String(i)}`, url)),
+    });
+    expect(reply.status, JSON.stringify(reply.body)).toBe(201);
+    expect(reply.body.tools).toHaveLength(REFUSED.length);
   });
 });

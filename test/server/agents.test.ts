@@ -14,6 +14,7 @@ const AGENT_ID = /^agent_[0-7][0-9a-hjkmnp-tv-z]{25}$/;
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 const get = (id: string) => api.GET('/api/v1/agents/{agentId}', { params: { path: { agentId: id } } });
+const tool = (name: string) => ({ name, url: `https://tools.example.com/${name}` });
 
 async function patch(id: string, body: unknown, contentType = 'application/merge-patch+json', headers: Record<string, string> = {}) {
   const res = await send(`/api/v1/agents/${id}`, { key, method: 'PATCH', body: JSON.stringify(body), headers: { 'Content-Type': contentType, ...headers } });
@@ -78,7 +79,16 @@ describe('create and read', () => {
       description: 'Does everything',
       instructions: 'Be brief.',
       model: 'claude-sonnet-4',
-      tools: [{ name: 'lookup', description: 'Look things up', inputSchema: { type: 'object', properties: { q: { type: 'string' } } } }],
+      tools: [
+        {
+          name: 'lookup',
+          description: 'Look things up',
+          inputSchema: { type: 'object', properties: { q: { type: 'string' } } },
+          kind: 'http' as const,
+          url: 'https://tools.example.com/lookup',
+          timeoutSeconds: 20,
+        },
+      ],
       config: { temperature: 0.2, nested: { a: [1, 2] } },
       labels: ['support', 'region:eu'],
       limits: { timeoutSeconds: 30, maxConcurrentRuns: 5 },
@@ -113,6 +123,38 @@ describe('create and read', () => {
       headers: { 'Content-Type': 'application/json' },
     });
     expect(notAUrl.status).toBe(422);
+  });
+
+  it('requires a url for each http tool (the kind when none is given), naming each one missing, in create and update', async () => {
+    const name = uniqueName('tool no url');
+    const res = await send('/api/v1/agents', {
+      key,
+      method: 'POST',
+      body: JSON.stringify({ name, model: 'gpt-4.1', tools: [{ name: 'a' }, tool('b'), { name: 'c', kind: 'http' }] }),
+      headers: { 'Content-Type': 'application/json' },
+    });
+    expect(res.status).toBe(422);
+    const problem = await problemOf(res);
+    expect(problem.errors).toEqual([
+      { pointer: '/tools/0/url', in: 'body', detail: 'The http tool "a" needs a url.' },
+      { pointer: '/tools/2/url', in: 'body', detail: 'The http tool "c" needs a url.' },
+    ]);
+    expect((await api.GET('/api/v1/agents', { params: { query: { q: name } } })).data!.pagination.total).toBe(0);
+
+    const agent = await createAgent(api, { tools: [tool('a')] });
+    const { res: refused } = await patch(agent.id, { tools: [tool('a'), { name: 'b' }] });
+    expect(refused.status).toBe(422);
+    expect((await problemOf(refused)).errors!.map((e) => e.pointer)).toEqual(['/tools/1/url']);
+    expect((await get(agent.id)).data).toMatchObject({ tools: [tool('a')], version: 1 });
+
+    const notHttp = await send('/api/v1/agents', {
+      key,
+      method: 'POST',
+      body: JSON.stringify({ name, model: 'gpt-4.1', tools: [{ name: 'a', url: 'ftp://tools.example.com/a' }] }),
+      headers: { 'Content-Type': 'application/json' },
+    });
+    expect(notHttp.status).toBe(422);
+    expect((await problemOf(notHttp)).errors!.map((e) => e.pointer)).toEqual(['/tools/0/url']);
   });
 
   it('does not allow a url with runtime runner (422)', async () => {
@@ -173,10 +215,10 @@ describe('PATCH (JSON merge patch)', () => {
   });
 
   it('replaces arrays as a whole', async () => {
-    const agent = await createAgent(api, { labels: ['a', 'b'], tools: [{ name: 't1' }, { name: 't2' }] });
-    const { body } = await patch(agent.id, { labels: ['c'], tools: [{ name: 't3' }] });
+    const agent = await createAgent(api, { labels: ['a', 'b'], tools: [tool('t1'), tool('t2')] });
+    const { body } = await patch(agent.id, { labels: ['c'], tools: [tool('t3')] });
     expect(body!.labels).toEqual(['c']);
-    expect(body!.tools).toEqual([{ name: 't3' }]);
+    expect(body!.tools).toEqual([tool('t3')]);
   });
 
   it('rejects a non-nullable field set to null, changing nothing', async () => {
@@ -210,7 +252,7 @@ describe('versions', () => {
   it('a change to instructions, model, tools or config makes a new version; name, labels and limits do not', async () => {
     const agent = await createAgent(api, { instructions: 'v1' });
     let expected = 1;
-    for (const change of [{ instructions: 'v2' }, { model: 'gpt-4.1-mini' }, { tools: [{ name: 'search' }] }, { config: { temperature: 1 } }]) {
+    for (const change of [{ instructions: 'v2' }, { model: 'gpt-4.1-mini' }, { tools: [tool('search')] }, { config: { temperature: 1 } }]) {
       const { body } = await patch(agent.id, change);
       expected += 1;
       expect(body!.version, JSON.stringify(change)).toBe(expected);
@@ -245,7 +287,7 @@ describe('versions', () => {
     const v2 = await api.GET('/api/v1/agents/{agentId}/versions/{version}', { params: { path: { agentId: agent.id, version: 2 } } });
     expect(v2.data).toMatchObject({ version: 2, instructions: 'v2', model: 'gpt-4.1' });
     const v5 = await api.GET('/api/v1/agents/{agentId}/versions/{version}', { params: { path: { agentId: agent.id, version: 5 } } });
-    expect(v5.data).toMatchObject({ version: 5, instructions: 'v2', model: 'gpt-4.1-mini', tools: [{ name: 'search' }], config: { temperature: 1 } });
+    expect(v5.data).toMatchObject({ version: 5, instructions: 'v2', model: 'gpt-4.1-mini', tools: [tool('search')], config: { temperature: 1 } });
 
     const missing = await send(`/api/v1/agents/${agent.id}/versions/6`, { key });
     expect(missing.status).toBe(404);

@@ -80,7 +80,7 @@ describe('which runs a runner may claim', () => {
     const agent = await newAgent(app, {
       labels: [l],
       instructions: 'v1',
-      tools: [{ name: 'lookup', description: 'Look up', inputSchema: { type: 'object' } }],
+      tools: [{ name: 'lookup', description: 'Look up', inputSchema: { type: 'object' }, url: 'https://tools.example.com/lookup' }],
       config: { t: 1 },
     });
     const run = await newRun(app, agent.id, { input: { q: 1 } });

@@ -179,7 +179,7 @@ describe('request bodies', () => {
         name: uniqueName('nested'),
         model: 'gpt-4.1',
         limits: { timeoutSeconds: 0 },
-        tools: [{ name: 'ok' }, { name: 'not a valid name!' }],
+        tools: [{ name: 'ok', url: 'https://tools.example.com/ok' }, { name: 'not a valid name!' }],
         config: 'nope',
       }),
     });

@@ -43,7 +43,7 @@ type AgentFlags = {
 function agentFields(command: Command): Command {
   return command
     .option('--name <name>', 'display name')
-    .option('--model <model>', 'model identifier, e.g. gpt-4.1 (the built-in runner executes "echo")')
+    .option('--model <model>', 'model identifier, e.g. gpt-4.1 (the built-in runner runs it through the model gateway; "echo" answers with the input)')
     .option('--instructions <text>', 'system instructions, or @file to read them from a file')
     .option('--description <text>', 'free-text description')
     .option('--label <label>', 'label that runners must have (repeatable, or comma-separated)', collect)

@@ -505,7 +505,7 @@ export type JsonObject = {
 /**
  * AgentTool
  *
- * A tool the agent's model may call.
+ * A tool the agent's model may call. An `http` tool (the only kind for now) is executed by the runner: it POSTs the call's arguments as a JSON object to `url` and gives the model the JSON answer. The URL is held to the runner's address rule (no private, loopback or link-local addresses unless the server allows them), when it is set and again when the runner connects.
  */
 export type AgentTool = {
     /**
@@ -520,6 +520,18 @@ export type AgentTool = {
      * JSON Schema of the tool's arguments (free-form).
      */
     inputSchema?: JsonObject;
+    /**
+     * How the tool is executed; `http` when absent.
+     */
+    kind?: 'http';
+    /**
+     * Where an `http` tool's arguments are POSTed as JSON; required when `kind` is `http`.
+     */
+    url?: string;
+    /**
+     * Upper bound of one call of the tool, in seconds (the run's own timeout applies when shorter); 30 when absent.
+     */
+    timeoutSeconds?: number;
 };
 
 /**

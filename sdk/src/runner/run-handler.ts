@@ -7,6 +7,8 @@ export type RunContext = {
   lease: T.Lease;
   /** Aborted when the run is lost (cancelled, re-queued, timed out) or the worker stops hard. */
   signal: AbortSignal;
+  /** The claim's run token (`sbrt_`): the run's credential for the model gateway; it dies with the lease. */
+  runToken?: string;
   /** Appends a `log` event to the run. */
   log(message: string, level?: 'debug' | 'info' | 'warn' | 'error', data?: Record<string, unknown>): Promise<void>;
   /** Appends an event of another type (not `status` or `run.*`, which the server owns). */
@@ -17,7 +19,7 @@ export type RunOutcome = { output?: Record<string, unknown>; usage?: T.RunUsage;
 
 export type RunHandler = (ctx: RunContext) => Promise<RunOutcome>;
 
-/** A failure with a code the run's error will carry (`http_error`, `unsupported_model`, ...). */
+/** A failure with a code the run's error will carry (`http_error`, `model_error`, ...). */
 export class RunFailure extends Error {
   constructor(
     readonly code: string,

@@ -2714,7 +2714,7 @@ export interface components {
         };
         /**
          * AgentTool
-         * @description A tool the agent's model may call.
+         * @description A tool the agent's model may call. An `http` tool (the only kind for now) is executed by the runner: it POSTs the call's arguments as a JSON object to `url` and gives the model the JSON answer. The URL is held to the runner's address rule (no private, loopback or link-local addresses unless the server allows them), when it is set and again when the runner connects.
          */
         AgentTool: {
             /** @description Name of the tool, unique within the agent. */
@@ -2723,6 +2723,22 @@ export interface components {
             description?: string;
             /** @description JSON Schema of the tool's arguments (free-form). */
             inputSchema?: components["schemas"]["JsonObject"];
+            /**
+             * @description How the tool is executed; `http` when absent.
+             * @default http
+             * @enum {string}
+             */
+            kind?: "http";
+            /**
+             * Format: uri
+             * @description Where an `http` tool's arguments are POSTed as JSON; required when `kind` is `http`.
+             */
+            url?: string;
+            /**
+             * Format: int32
+             * @description Upper bound of one call of the tool, in seconds (the run's own timeout applies when shorter); 30 when absent.
+             */
+            timeoutSeconds?: number;
         };
         /**
          * AgentLimits

@@ -15,12 +15,34 @@ function assertConsistent(spec: store.AgentSpec) {
   const errors: ValidationIssue[] = [];
   if (spec.runtime === 'http' && !spec.url) errors.push({ pointer: '/url', in: 'body', detail: 'An agent with runtime "http" needs a url.' });
   if (spec.runtime !== 'http' && spec.url) errors.push({ pointer: '/url', in: 'body', detail: `An agent with runtime "${spec.runtime}" takes no url.` });
+  spec.tools.forEach((tool, i) => {
+    const pointer = `/tools/${String(i)}/url`;
+    // `http`, the only kind so far (and the default), is called at its url.
+    if (!tool.url) errors.push({ pointer, in: 'body', detail: `The http tool "${tool.name}" needs a url.` });
+  });
   if (errors.length) throw new ProblemError('validation-error', errors.map((e) => e.detail).join(' '), { errors });
 }
 
+const ALLOWED_BY = 'Set RUNNER_ALLOW_PRIVATE_ADDRESSES=true to allow it.';
+
 /** An http agent's URL is held to the runner's address rule when it is set, as a webhook endpoint's is; runners check again when they connect. */
-const assertCallable = (url: string | null, policy: AddressPolicy) =>
-  url ? assertAllowedUrl(url, policy, 'Set RUNNER_ALLOW_PRIVATE_ADDRESSES=true to allow it.') : Promise.resolve();
+const assertCallable = (url: string | null, policy: AddressPolicy) => (url ? assertAllowedUrl(url, policy, ALLOWED_BY) : Promise.resolve());
+
+/**
+ * The same rule for the URLs of http tools, which the runner calls during a run: each URL not among
+ * `previous` (the tools before an update) is checked, and every refusal is named at its pointer.
+ */
+async function assertToolsCallable(tools: store.AgentSpec['tools'], policy: AddressPolicy, previous: store.AgentSpec['tools'] = []) {
+  const known = new Set(previous.map((tool) => tool.url));
+  const checks = tools.map((tool, i) =>
+    tool.url && !known.has(tool.url) ? assertAllowedUrl(tool.url, policy, ALLOWED_BY, `/tools/${String(i)}/url`) : Promise.resolve(),
+  );
+  const refusals = (await Promise.allSettled(checks)).flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
+  if (refusals.length === 0) return;
+  if (refusals.some((err) => !(err instanceof ProblemError))) throw refusals[0];
+  const errors = (refusals as ProblemError[]).flatMap((err) => err.extra.errors ?? []);
+  throw new ProblemError('validation-error', errors.map((e) => e.detail).join(' '), { errors });
+}
 
 async function transition(db: Executor, applicationId: string, agentId: string, action: 'pause' | 'resume' | 'retire') {
   const current = await store.getAgent(db, applicationId, agentId, { forUpdate: true });
@@ -51,6 +73,7 @@ export const agentHandlers = (policy: AddressPolicy) =>
       };
       assertConsistent(spec);
       await assertCallable(spec.url, policy);
+      await assertToolsCallable(spec.tools, policy);
       const agent = await store.insertAgent(db, auth.applicationId, spec);
       await recordEvent(db, auth.applicationId, 'agent.created', agent);
       return { status: 201, body: agent, headers: { Location: `/api/v1/agents/${agent.id}` } };
@@ -73,6 +96,7 @@ export const agentHandlers = (policy: AddressPolicy) =>
       };
       assertConsistent(next);
       if (next.url !== current.url) await assertCallable(next.url, policy);
+      await assertToolsCallable(next.tools, policy, current.tools);
       await store.updateAgent(db, current, next);
       const agent = await store.getAgent(db, auth.applicationId, current.id);
       await recordEvent(db, auth.applicationId, 'agent.updated', agent);
