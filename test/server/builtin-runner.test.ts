@@ -58,11 +58,11 @@ describe.each([
     expect(events.data.map((e) => e.type)).toEqual(['status', 'status', 'log', 'output.delta', 'log', 'status']);
   });
 
-  it('runs any other model on the llm runtime, which needs the run token of the claim (no_run_token without one)', async () => {
+  it('runs any other model on the llm runtime, through the gateway: a model that is no alias fails with model_not_found', async () => {
     const agent = await sb.agents.create({ name: 'llm', model: 'gpt-4.1' });
     const done = await finished(sb, (await sb.runs.create({ agentId: agent.id })).id);
     expect(done.status).toBe('failed');
-    expect(done.error?.code).toBe('no_run_token');
+    expect(done.error?.code).toBe('model_not_found');
   });
 
   it(

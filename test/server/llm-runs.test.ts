@@ -108,7 +108,7 @@ describe('an agent on the llm runtime, run by the built-in runner through the ga
       .filter((e) => e.type.startsWith('tool.') || e.type === 'status')
       .map((e) => (e.type === 'status' ? `status:${(e.data as { status: string }).status}` : e.type));
     expect(steps).toEqual(['status:queued', 'status:running', 'tool.call', 'tool.result', 'tool.call', 'tool.result', 'status:succeeded']);
-    const deltas = events.filter((e) => e.type === 'output.delta').map((e) => (e.data as { delta: string }).delta);
+    const deltas = events.filter((e) => e.type === 'output.delta').map((e) => (e.data as { text: string }).text);
     expect(deltas.join('')).toBe('It is 14 degrees in Lyon and you have 3 open orders.');
     expect(events.findIndex((e) => e.type === 'output.delta')).toBeGreaterThan(events.map((e) => e.type).lastIndexOf('tool.result'));
 

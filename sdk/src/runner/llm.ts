@@ -22,9 +22,6 @@ export type LlmOptions = ToolOptions & {
   deltaMaxChars?: number;
 };
 
-/** What the claim says about the agent's model, beyond the generated types until the server sends it. */
-type AgentWithModelApi = T.ClaimedAgent & { modelApi?: string };
-
 const DEFAULT_MAX_STEPS = 8;
 
 function maxStepsOf(config: T.JsonObject): number {
@@ -53,7 +50,7 @@ export function llmRuntime(options: LlmOptions) {
         'no_run_token',
         'The claim carried no run token, which the llm runtime calls the model gateway with: the server is older than this runner.',
       );
-    const agent = ctx.agent as AgentWithModelApi;
+    const agent = ctx.agent;
     const anthropic = agent.modelApi === 'messages';
     const wire = anthropic ? anthropicMessages : openaiChat;
     const baseUrl = anthropic ? (options.anthropicBaseUrl ?? `${gateway}/anthropic`) : (options.openaiBaseUrl ?? `${gateway}/openai/v1`);

@@ -21,9 +21,6 @@ export type Worker = {
   readonly done: Promise<void>;
 };
 
-/** A claim with the run token servers mint from this version on (older ones send none). */
-type ClaimWithToken = T.Claim & { runToken?: { token: string; expiresAt: string } };
-
 const isLeaseLost = (err: unknown) => err instanceof SwitchboardError && err.code === 'lease-lost';
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -49,7 +46,7 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
   const hardStop = new AbortController();
   const onError = options.onError ?? (() => {});
 
-  async function execute(claim: ClaimWithToken) {
+  async function execute(claim: T.Claim) {
     const { run, agent } = claim;
     let lease = claim.lease;
     const lost = new AbortController();
@@ -91,7 +88,7 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
         agent,
         lease,
         signal: lost.signal,
-        runToken: claim.runToken?.token,
+        runToken: claim.runToken.token,
         log: (message, level = 'info', data = {}) => append('log', { level, message, ...data }),
         emit: (type, data = {}) => append(type, data),
       });
