@@ -10,3 +10,4 @@ export { inProcessBus } from './realtime/bus.js';
 export { createKeyCache } from './auth/key-cache.js';
 export { setClock, systemClock, type Clock } from './util/time.js';
 export { createSealer, type Sealer } from './security/sealer.js';
+export { modelAllowedForKey } from './auth/model-allow-list.js';

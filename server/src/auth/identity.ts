@@ -10,6 +10,8 @@ export type AuthContext = {
   /** The application the key belongs to. */
   keyApplicationId: string;
   scopes: Scope[];
+  /** The model aliases the key may call through the gateway; null allows every alias (see modelAllowedForKey). */
+  allowedModels: string[] | null;
 };
 
 /** A key as authenticated, before the application it acts in is resolved. */
