@@ -11,3 +11,4 @@ export { createKeyCache } from './auth/key-cache.js';
 export { setClock, systemClock, type Clock } from './util/time.js';
 export { createSealer, type Sealer } from './security/sealer.js';
 export { modelAllowedForKey } from './auth/model-allow-list.js';
+export { authenticateKey } from './auth/authenticate.js';
