@@ -4,14 +4,17 @@ import { problemOf, rawClient, send, uniqueName, type ApiClient } from '../suppo
 import { absentId, createApplication, createKey, createModel, createProvider, freshAdmin, token, type Model, type ModelProvider } from './helpers.js';
 
 /** The aliases of this file live in an application of their own, so lists are exact. */
+let orgAdmin: string;
+let appId: string;
 let adminSecret: string;
 let api: ApiClient;
 let openai: ModelProvider;
 let anthropic: ModelProvider;
 
 beforeAll(async () => {
-  const orgAdmin = await freshAdmin();
+  orgAdmin = await freshAdmin();
   const app = await createApplication(orgAdmin, uniqueName('models'));
+  appId = app.id;
   adminSecret = (await createKey({ scopes: ['admin'], by: orgAdmin, appId: app.id })).secret;
   api = rawClient({ key: adminSecret });
   openai = await createProvider(api, { kind: 'openai', baseUrl: undefined, credential: 'sk-test-0123456789abcdef' });
@@ -269,12 +272,20 @@ describe('conflicts', () => {
 });
 
 describe('concurrent changes', () => {
+  /** A key of its own: these rounds spend a write budget of their own. */
+  let racer: string;
+  let racerApi: ApiClient;
+  beforeAll(async () => {
+    racer = (await createKey({ scopes: ['admin'], by: orgAdmin, appId })).secret;
+    racerApi = rawClient({ key: racer });
+  });
+
   it('a provider deleted while an alias is created on it: either the alias exists and the delete is 409, or the create is 404; never a 500', async () => {
     for (let round = 0; round < 8; round++) {
-      const provider = await createProvider(api);
+      const provider = await createProvider(racerApi);
       const [created, deleted] = await Promise.all([
-        post({ alias: token(), providerId: provider.id, upstreamModel: 'gpt-4.1-mini' }),
-        send(`/api/v1/model-providers/${provider.id}`, { key: adminSecret, method: 'DELETE' }),
+        send('/api/v1/models', { ...json('POST', { alias: token(), providerId: provider.id, upstreamModel: 'gpt-4.1-mini' }), key: racer }),
+        send(`/api/v1/model-providers/${provider.id}`, { key: racer, method: 'DELETE' }),
       ]);
       expect([created.status, deleted.status], await created.clone().text()).toSatisfy(
         ([c, d]: number[]) => (c === 201 && d === 409) || (c === 404 && d === 204),
@@ -284,10 +295,10 @@ describe('concurrent changes', () => {
 
   it('an alias deleted while another names it as a fallback: either the fallback exists and the delete is 409, or the create is 422', async () => {
     for (let round = 0; round < 8; round++) {
-      const backup = await createModel(api, { providerId: openai.id });
+      const backup = await createModel(racerApi, { providerId: openai.id });
       const [created, deleted] = await Promise.all([
-        post({ alias: token(), providerId: openai.id, upstreamModel: 'gpt-4.1-mini', fallbacks: [backup.alias] }),
-        del(backup.id),
+        send('/api/v1/models', { ...json('POST', { alias: token(), providerId: openai.id, upstreamModel: 'gpt-4.1-mini', fallbacks: [backup.alias] }), key: racer }),
+        send(`/api/v1/models/${backup.id}`, { key: racer, method: 'DELETE' }),
       ]);
       expect([created.status, deleted.status], await created.clone().text()).toSatisfy(
         ([c, d]: number[]) => (c === 201 && d === 409) || (c === 422 && d === 204),
@@ -317,8 +328,8 @@ describe('list', () => {
   let provider: ModelProvider;
   let made: Model[];
   beforeAll(async () => {
-    const listApp = await createApplication(adminSecret, uniqueName('model list'));
-    listApi = rawClient({ key: (await createKey({ scopes: ['admin'], by: adminSecret, appId: listApp.id })).secret });
+    const listApp = await createApplication(orgAdmin, uniqueName('model list'));
+    listApi = rawClient({ key: (await createKey({ scopes: ['admin'], by: orgAdmin, appId: listApp.id })).secret });
     provider = await createProvider(listApi);
     const claude = await createProvider(listApi, { kind: 'anthropic', baseUrl: undefined });
     made = [
@@ -361,12 +372,12 @@ describe('list', () => {
 
 describe('an application with a catalog', () => {
   it('can be deleted with its providers and aliases', async () => {
-    const doomed = await createApplication(adminSecret, uniqueName('doomed'));
-    const doomedApi = rawClient({ key: adminSecret, headers: { 'X-App-Id': doomed.id } });
+    const doomed = await createApplication(orgAdmin, uniqueName('doomed'));
+    const doomedApi = rawClient({ key: orgAdmin, headers: { 'X-App-Id': doomed.id } });
     const provider = await createProvider(doomedApi, { credential: 'sk-doomed-0123456789' });
     const backup = await createModel(doomedApi, { providerId: provider.id });
     await createModel(doomedApi, { providerId: provider.id, fallbacks: [backup.alias] });
-    const res = await send(`/api/v1/applications/${doomed.id}`, { key: adminSecret, method: 'DELETE' });
+    const res = await send(`/api/v1/applications/${doomed.id}`, { key: orgAdmin, method: 'DELETE' });
     expect(res.status, await res.clone().text()).toBe(204);
     expect((await send(`/api/v1/model-providers/${provider.id}`, { key: adminSecret })).status).toBe(404);
   });
