@@ -387,9 +387,19 @@ describe('allowed models', () => {
   const db = inspectDatabase();
   afterAll(() => db.destroy());
   const create = (body: Record<string, unknown>) =>
-    send('/api/v1/api-keys', { key: admin.secret, method: 'POST', body: JSON.stringify({ name: uniqueName('models key'), scopes: ['read'], ...body }), headers: { 'Content-Type': 'application/json' } });
+    send('/api/v1/api-keys', {
+      key: admin.secret,
+      method: 'POST',
+      body: JSON.stringify({ name: uniqueName('models key'), scopes: ['read'], ...body }),
+      headers: { 'Content-Type': 'application/json' },
+    });
   const patchKey = (id: string, body: unknown) =>
-    send(`/api/v1/api-keys/${id}`, { key: admin.secret, method: 'PATCH', body: JSON.stringify(body), headers: { 'Content-Type': 'application/merge-patch+json' } });
+    send(`/api/v1/api-keys/${id}`, {
+      key: admin.secret,
+      method: 'PATCH',
+      body: JSON.stringify(body),
+      headers: { 'Content-Type': 'application/merge-patch+json' },
+    });
 
   it('are every alias (null) unless listed; a list is kept as given, and stored as JSON', async () => {
     expect((await newKey()).allowedModels).toBeNull();
@@ -451,7 +461,9 @@ describe('allowed models', () => {
           headers: { Authorization: `Bearer ${local.adminKey}`, 'Content-Type': 'application/json' },
           body: body === undefined ? undefined : JSON.stringify(body),
         });
-      const key = (await (await call('/api/v1/api-keys', 'POST', { name: 'gateway', scopes: ['read'], allowedModels: ['gpt-4.1'] })).json()) as ApiKeyWithSecret;
+      const key = (await (
+        await call('/api/v1/api-keys', 'POST', { name: 'gateway', scopes: ['read'], allowedModels: ['gpt-4.1'] })
+      ).json()) as ApiKeyWithSecret;
       // A cache kept the way the server keeps its own: forgetting the keys the bus says changed.
       const cache = createKeyCache(60_000);
       local.server.bus.onKeyChanges((ids) => cache.forget(ids));

@@ -84,7 +84,11 @@ describe('create and read', () => {
   });
 
   it('keeps a provider without credential, headers and a timeout as given, and drops a trailing slash of the base URL', async () => {
-    const provider = await createProvider(api, { baseUrl: 'https://llm.example.com/openai/v1//', headers: { 'OpenAI-Organization': 'org-42', 'X-Team': 'support' }, timeoutSeconds: 120 });
+    const provider = await createProvider(api, {
+      baseUrl: 'https://llm.example.com/openai/v1//',
+      headers: { 'OpenAI-Organization': 'org-42', 'X-Team': 'support' },
+      timeoutSeconds: 120,
+    });
     expect(provider).toMatchObject({
       baseUrl: 'https://llm.example.com/openai/v1',
       hasCredential: false,
@@ -210,7 +214,10 @@ describe('update: a JSON merge patch', () => {
     const updated = (await res.json()) as ModelProvider;
     expect(updated).toEqual({ ...provider, name: `${provider.name} renamed`, timeoutSeconds: 90, updatedAt: expect.any(String) });
     // application/json is accepted as well.
-    const plain = await api.PATCH('/api/v1/model-providers/{modelProviderId}', { params: { path: { modelProviderId: provider.id } }, body: { baseUrl: 'https://other.example.com/v1/' } });
+    const plain = await api.PATCH('/api/v1/model-providers/{modelProviderId}', {
+      params: { path: { modelProviderId: provider.id } },
+      body: { baseUrl: 'https://other.example.com/v1/' },
+    });
     expect(plain.response.status).toBe(200);
     expect(plain.data!.baseUrl).toBe('https://other.example.com/v1');
   });
@@ -239,7 +246,16 @@ describe('update: a JSON merge patch', () => {
 
   it('refuses an empty patch, a change of kind, nulls for required members and read-only fields', async () => {
     const provider = await createProvider(api);
-    for (const body of [{}, { kind: 'openai' }, { name: null }, { baseUrl: null }, { timeoutSeconds: null }, { headers: null }, { hasCredential: false }, { id: absentId('prov') }]) {
+    for (const body of [
+      {},
+      { kind: 'openai' },
+      { name: null },
+      { baseUrl: null },
+      { timeoutSeconds: null },
+      { headers: null },
+      { hasCredential: false },
+      { id: absentId('prov') },
+    ]) {
       expect((await patch(provider.id, body)).status, JSON.stringify(body)).toBe(422);
     }
     expect((await get(provider.id)).data).toEqual(provider);
@@ -367,7 +383,10 @@ describe('the credential at rest', () => {
     expect(row.credential_sealed).toMatch(/^v1:[0-9a-f]{8}:[A-Za-z0-9+/=]+$/);
     for (const table of ['model_providers', 'idempotency_keys', 'webhook_messages', 'models']) {
       const rows = (await db(table).select()) as Record<string, unknown>[];
-      expect(rows.filter((r) => JSON.stringify(r).includes(credential)), table).toEqual([]);
+      expect(
+        rows.filter((r) => JSON.stringify(r).includes(credential)),
+        table,
+      ).toEqual([]);
     }
   });
 

@@ -96,7 +96,12 @@ describe('create and read', () => {
     });
     expect(model).toMatchObject({
       alias,
-      pricing: { inputMicrosPerMillionTokens: 2_000_000, outputMicrosPerMillionTokens: 8_000_000, cachedInputMicrosPerMillionTokens: 500_000, microsPerAudioMinute: null },
+      pricing: {
+        inputMicrosPerMillionTokens: 2_000_000,
+        outputMicrosPerMillionTokens: 8_000_000,
+        cachedInputMicrosPerMillionTokens: 500_000,
+        microsPerAudioMinute: null,
+      },
       contextWindow: 1_047_576,
       maxOutputTokens: 32_768,
       fallbacks: [backup.alias],
@@ -183,7 +188,12 @@ describe('update: a JSON merge patch', () => {
     });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({
-      pricing: { inputMicrosPerMillionTokens: 300_000, outputMicrosPerMillionTokens: 1_600_000, cachedInputMicrosPerMillionTokens: 75_000, microsPerAudioMinute: null },
+      pricing: {
+        inputMicrosPerMillionTokens: 300_000,
+        outputMicrosPerMillionTokens: 1_600_000,
+        cachedInputMicrosPerMillionTokens: 75_000,
+        microsPerAudioMinute: null,
+      },
       retry: { attempts: 3, backoffMs: 100, onStatus: [429] },
       fallbacks: [f2.alias],
       contextWindow: 1000,
@@ -219,7 +229,16 @@ describe('update: a JSON merge patch', () => {
 
   it('refuses an empty patch and nulls for required members', async () => {
     const model = await createModel(api, { providerId: openai.id });
-    for (const body of [{}, { alias: null }, { providerId: null }, { upstreamModel: null }, { api: null }, { pricing: null }, { retry: null }, { fallbacks: null }]) {
+    for (const body of [
+      {},
+      { alias: null },
+      { providerId: null },
+      { upstreamModel: null },
+      { api: null },
+      { pricing: null },
+      { retry: null },
+      { fallbacks: null },
+    ]) {
       expect((await patch(model.id, body)).status, JSON.stringify(body)).toBe(422);
     }
     expect(await get(model.id)).toEqual(model);
@@ -297,7 +316,10 @@ describe('concurrent changes', () => {
     for (let round = 0; round < 8; round++) {
       const backup = await createModel(racerApi, { providerId: openai.id });
       const [created, deleted] = await Promise.all([
-        send('/api/v1/models', { ...json('POST', { alias: token(), providerId: openai.id, upstreamModel: 'gpt-4.1-mini', fallbacks: [backup.alias] }), key: racer }),
+        send('/api/v1/models', {
+          ...json('POST', { alias: token(), providerId: openai.id, upstreamModel: 'gpt-4.1-mini', fallbacks: [backup.alias] }),
+          key: racer,
+        }),
         send(`/api/v1/models/${backup.id}`, { key: racer, method: 'DELETE' }),
       ]);
       expect([created.status, deleted.status], await created.clone().text()).toSatisfy(
