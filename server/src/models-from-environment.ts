@@ -112,16 +112,13 @@ export async function planModelsFromEnvironment(env: EnvironmentProviders, polic
     });
   }
   if (env.anthropic) {
-    const { apiKey, baseUrl } = env.anthropic;
-    if (baseUrl) await assertAllowed('ANTHROPIC_BASE_URL', baseUrl, policy);
-    const official = !baseUrl;
     plans.push({
-      provider: provider('Anthropic', 'anthropic', baseUrl ?? DEFAULT_BASE_URLS.anthropic!, apiKey),
+      provider: provider('Anthropic', 'anthropic', DEFAULT_BASE_URLS.anthropic!, env.anthropic.apiKey),
       aliases: [
-        aliasOf('claude-sonnet', 'claude-sonnet-4-5', 'messages', official),
-        aliasOf('claude-haiku', 'claude-haiku-4-5', 'messages', official),
+        aliasOf('claude-sonnet', 'claude-sonnet-4-5', 'messages', true),
+        aliasOf('claude-haiku', 'claude-haiku-4-5', 'messages', true),
         // Skipped below when the OpenAI provider made `default` (or it exists): one default, OpenAI's first.
-        aliasOf('default', env.defaultModel ?? 'claude-haiku-4-5', 'messages', official),
+        aliasOf('default', env.defaultModel ?? 'claude-haiku-4-5', 'messages', true),
       ],
     });
   }

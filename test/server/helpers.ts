@@ -77,7 +77,7 @@ export function parseRateLimit(header: string | null) {
 /** A provider on a public name that does not resolve here: nothing is ever called, and the address rule lets it pass. */
 export async function createProvider(api: ApiClient, body: Partial<ModelProviderCreate> = {}): Promise<ModelProvider> {
   const { data, error, response } = await api.POST('/api/v1/model-providers', {
-    body: { name: uniqueName('provider'), kind: 'openai-compatible', baseUrl: 'https://llm.example.com/v1', ...body } as ModelProviderCreate,
+    body: { name: uniqueName('provider'), kind: 'openai-compatible', baseUrl: 'https://llm.example.com/v1', ...body },
   });
   if (response.status !== 201 || !data) throw new Error(`creating a model provider failed: ${response.status} ${JSON.stringify(error)}`);
   return data;

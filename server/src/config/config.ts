@@ -27,7 +27,11 @@ const addressPolicy = (allowPrivate: 'true' | 'false', allowed: string | undefin
 });
 
 /** A provider's API key as the API accepts one (printable ASCII); never echoed in a message. */
-const providerKey = z.string().max(4000).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional();
+const providerKey = z
+  .string()
+  .max(4000)
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+  .optional();
 const providerUrl = z
   .string()
   .max(2000)
@@ -81,8 +85,11 @@ const schema = z.object({
   OPENAI_API_KEY: providerKey,
   OPENAI_BASE_URL: providerUrl,
   ANTHROPIC_API_KEY: providerKey,
-  ANTHROPIC_BASE_URL: providerUrl,
-  SWITCHBOARD_DEFAULT_MODEL: z.string().max(200).regex(/^\P{Cc}+$/u, 'must be a model name without control characters').optional(),
+  SWITCHBOARD_DEFAULT_MODEL: z
+    .string()
+    .max(200)
+    .regex(/^\P{Cc}+$/u, 'must be a model name without control characters')
+    .optional(),
   WEBHOOK_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(15_000),
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
@@ -123,17 +130,17 @@ export type Config = {
   runnerAllowPrivateAddresses: boolean;
   /**
    * Which addresses model providers may be at (a local Ollama is private: allow it here), and the
-   * providers the first start creates from OPENAI_* and ANTHROPIC_* (see models-from-environment.ts).
+   * providers the first start creates from OPENAI_* and ANTHROPIC_API_KEY (see models-from-environment.ts).
    */
   modelProviders: { policy: AddressPolicy; fromEnvironment: EnvironmentProviders };
   /** Outgoing webhooks: which addresses deliveries may reach, each attempt's timeout, the poll interval, parallel deliveries. */
   webhooks: { policy: AddressPolicy; timeoutMs: number; intervalMs: number; concurrency: number };
 };
 
-/** Provider keys (and base URLs) found in the environment, and the upstream model `default` names. */
+/** Provider keys (and OpenAI's base URL) found in the environment, and the upstream model `default` names. */
 export type EnvironmentProviders = {
   openai?: { apiKey: string; baseUrl?: string };
-  anthropic?: { apiKey: string; baseUrl?: string };
+  anthropic?: { apiKey: string };
   defaultModel?: string;
 };
 
@@ -143,7 +150,6 @@ export class ConfigError extends Error {}
 function environmentProviders(c: z.infer<typeof schema>): EnvironmentProviders {
   const orphans = [
     ['OPENAI_BASE_URL', c.OPENAI_BASE_URL, c.OPENAI_API_KEY, 'OPENAI_API_KEY (any value for a server that needs none, e.g. OPENAI_API_KEY=ollama)'],
-    ['ANTHROPIC_BASE_URL', c.ANTHROPIC_BASE_URL, c.ANTHROPIC_API_KEY, 'ANTHROPIC_API_KEY'],
     ['SWITCHBOARD_DEFAULT_MODEL', c.SWITCHBOARD_DEFAULT_MODEL, c.OPENAI_API_KEY ?? c.ANTHROPIC_API_KEY, 'OPENAI_API_KEY or ANTHROPIC_API_KEY'],
   ].filter(([, value, key]) => value !== undefined && key === undefined);
   if (orphans.length) {
@@ -151,7 +157,7 @@ function environmentProviders(c: z.infer<typeof schema>): EnvironmentProviders {
   }
   return {
     ...(c.OPENAI_API_KEY ? { openai: { apiKey: c.OPENAI_API_KEY, ...(c.OPENAI_BASE_URL ? { baseUrl: c.OPENAI_BASE_URL } : {}) } } : {}),
-    ...(c.ANTHROPIC_API_KEY ? { anthropic: { apiKey: c.ANTHROPIC_API_KEY, ...(c.ANTHROPIC_BASE_URL ? { baseUrl: c.ANTHROPIC_BASE_URL } : {}) } } : {}),
+    ...(c.ANTHROPIC_API_KEY ? { anthropic: { apiKey: c.ANTHROPIC_API_KEY } } : {}),
     ...(c.SWITCHBOARD_DEFAULT_MODEL ? { defaultModel: c.SWITCHBOARD_DEFAULT_MODEL } : {}),
   };
 }

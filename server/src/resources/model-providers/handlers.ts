@@ -32,7 +32,8 @@ function assertHeadersAllowed(headers: store.ProviderHeaders) {
     const lower = name.toLowerCase();
     const pointer = `/headers/${escapeToken(name)}`;
     if (RESERVED_HEADERS.has(lower)) issues.push({ pointer, in: 'body', detail: `${name} is set by the gateway and cannot be configured.` });
-    else if (seen.has(lower)) issues.push({ pointer, in: 'body', detail: `${name} is the header ${seen.get(lower)} again: header names are case-insensitive.` });
+    else if (seen.has(lower))
+      issues.push({ pointer, in: 'body', detail: `${name} is the header ${seen.get(lower)} again: header names are case-insensitive.` });
     seen.set(lower, name);
   }
   if (issues.length) throw invalid(issues);

@@ -125,7 +125,12 @@ export async function deleteModel(db: Executor, id: string): Promise<void> {
  * The application's aliases among `aliases`, by alias; `forShare` locks them against a concurrent
  * delete or rename, which then waits and finds them named as fallbacks (409).
  */
-export async function modelsByAlias(db: Executor, applicationId: string, aliases: string[], options: { forShare?: boolean } = {}): Promise<Map<string, ModelRow>> {
+export async function modelsByAlias(
+  db: Executor,
+  applicationId: string,
+  aliases: string[],
+  options: { forShare?: boolean } = {},
+): Promise<Map<string, ModelRow>> {
   if (aliases.length === 0) return new Map();
   const query = db('models').where({ application_id: applicationId }).whereIn('alias', aliases);
   const rows = (await (options.forShare ? query.forShare() : query)) as ModelRow[];
