@@ -14,7 +14,7 @@ const server = (p) => path.join(root, 'server/src', p);
 
 /**
  * server/src from the top down; a layer may import the ones below it, never one above.
- * Layers on one row are peers. The composition root (main.ts, server.ts, index.ts, bootstrap.ts)
+ * Layers on one row are peers. The composition root (main.ts, server.ts, index.ts, bootstrap.ts, models-from-environment.ts)
  * and the generated spec types (generated/) are outside the rows: the first may import anything,
  * the second anyone may import.
  */

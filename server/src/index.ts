@@ -12,3 +12,5 @@ export { createRateLimiter } from './http/rate-limit.js';
 export { setClock, systemClock, type Clock } from './util/time.js';
 export { createSealer, type Sealer } from './security/sealer.js';
 export { authenticateRunToken, createRunTokens, type RunTokenIdentity, type RunTokens } from './auth/run-token.js';
+export { modelAllowedForKey } from './auth/model-allow-list.js';
+export { authenticateKey } from './auth/authenticate.js';

@@ -15,8 +15,11 @@ async function main() {
     process.exit(64);
   }
   let config;
+  let server;
   try {
     config = loadConfig();
+    // Some configuration can only be checked once the server starts (a provider URL's address).
+    server = await startServer(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -24,7 +27,6 @@ async function main() {
     }
     throw err;
   }
-  const server = await startServer(config);
   const { logger } = server;
   logger.info({ url: server.url, database: config.database.client, redis: Boolean(config.redisUrl) }, 'Switchboard listening');
   // A configured bootstrap key is the operator's already; only a generated one is shown, once.

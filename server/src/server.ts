@@ -4,6 +4,7 @@ import { pino, type Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { closeDatabase, openDatabase, type Db } from './db/database.js';
 import { bootstrap, type BootstrapResult } from './bootstrap.js';
+import { planModelsFromEnvironment, provisionModelsFromEnvironment } from './models-from-environment.js';
 import { createApp } from './http/app.js';
 import { clientErrorHandler } from './http/client-error.js';
 import { purgeExpiredIdempotencyKeys } from './http/idempotency.js';
@@ -50,6 +51,9 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const operations = extractOperations(spec.document);
   const validators = compileValidators(spec.document, operations);
 
+  // Checked before anything opens: a provider base URL the address policy refuses stops the start.
+  const modelPlans = await planModelsFromEnvironment(config.modelProviders.fromEnvironment, config.modelProviders.policy);
+
   const db = await openDatabase(config.database);
   // Loaded only when configured: the client alone weighs some 20 MB of memory.
   const redis = config.redisUrl
@@ -57,6 +61,12 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     : undefined;
   redis?.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
   const bootstrapped = await bootstrap(db, spec.document.info.version, config.bootstrapKey);
+  const { current, previous } = config.masterKeys;
+  const masterKey = current ?? localMasterKey((config.database as { filename: string }).filename);
+  const sealer = createSealer(masterKey, previous);
+  // Derived from the same key as the sealer: replicas share it, so a token minted on one verifies on all.
+  const runTokens = createRunTokens(masterKey, previous);
+  await provisionModelsFromEnvironment(db, sealer, modelPlans, logger);
   // Replicas need a shared bus: Redis when configured, else PostgreSQL's LISTEN/NOTIFY; one process needs none.
   const bus: RunEventBus = redis
     ? await redisBus(redis, logger)
@@ -68,11 +78,6 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   bus.onKeyChanges((keyIds) => keyCache.forget(keyIds));
 
   const streams: StreamRegistry = new Set();
-  const { current, previous } = config.masterKeys;
-  const masterKey = current ?? localMasterKey((config.database as { filename: string }).filename);
-  const sealer = createSealer(masterKey, previous);
-  // Derived from the same key as the sealer: replicas share it, so a token minted on one verifies on all.
-  const runTokens = createRunTokens(masterKey, previous);
   const { app } = createApp({
     config,
     db,

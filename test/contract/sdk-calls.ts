@@ -12,6 +12,8 @@ export const SAMPLE = {
   triggerId: 'trg_01jd4x7p2kf8q6v3b9m5t0s1ab',
   webhookEndpointId: 'whep_01jd4x7p2kf8q6v3b9m5t0s1ab',
   webhookMessageId: 'whmsg_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  modelProviderId: 'prov_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  modelId: 'model_01jd4x7p2kf8q6v3b9m5t0s1ab',
 };
 
 /** The first event of a stream, then stops reading (the mock repeats its example forever). */
@@ -35,7 +37,8 @@ export const drain = async <T>(events: AsyncIterable<T>): Promise<T[]> => {
  * operation, so a new operation without an SDK method fails them.
  */
 export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, () => Promise<unknown>> {
-  const { agentId, applicationId, apiKeyId, runId, runnerId, leaseId, scheduleId, triggerId, webhookEndpointId, webhookMessageId } = SAMPLE;
+  const { agentId, applicationId, apiKeyId, runId, runnerId, leaseId, scheduleId, triggerId, webhookEndpointId, webhookMessageId, modelProviderId, modelId } =
+    SAMPLE;
   const raw = { client: sb.client, throwOnError: true as const };
   return {
     getRoot: () => generated.getRoot({ ...raw, parseAs: 'text' }),
@@ -53,7 +56,7 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, (
     updateApplication: () => sb.applications.update(applicationId, { description: null }),
     deleteApplication: () => sb.applications.delete(applicationId),
     listApiKeys: () => sb.apiKeys.list({ status: 'active' }),
-    createApiKey: () => sb.apiKeys.create({ name: 'CI', scopes: ['read'] }),
+    createApiKey: () => sb.apiKeys.create({ name: 'CI', scopes: ['read'], allowedModels: ['support-default'] }),
     getApiKey: () => sb.apiKeys.get(apiKeyId),
     updateApiKey: () => sb.apiKeys.update(apiKeyId, { scopes: ['read', 'write'] }),
     revokeApiKey: () => sb.apiKeys.revoke(apiKeyId),
@@ -114,6 +117,22 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, (
     getWebhookMessage: () => sb.webhookMessages.get(webhookMessageId),
     listWebhookAttempts: () => sb.webhookMessages.attempts(webhookMessageId),
     redeliverWebhookMessage: () => sb.webhookMessages.redeliver(webhookMessageId),
+    listModelProviders: () => sb.modelProviders.list({ kind: 'openai', sort: 'name' }),
+    createModelProvider: () => sb.modelProviders.create({ name: 'OpenAI', kind: 'openai', credential: 'sk-proj-contract-0123456789' }),
+    getModelProvider: () => sb.modelProviders.get(modelProviderId),
+    updateModelProvider: () => sb.modelProviders.update(modelProviderId, { credential: null, headers: { 'OpenAI-Organization': 'org-42' } }),
+    deleteModelProvider: () => sb.modelProviders.delete(modelProviderId),
+    listModels: () => sb.models.list({ api: 'chat', providerId: modelProviderId, sort: 'alias' }),
+    createModel: () =>
+      sb.models.create({
+        alias: 'support-default',
+        providerId: modelProviderId,
+        upstreamModel: 'gpt-4.1-mini',
+        pricing: { inputMicrosPerMillionTokens: 400000 },
+      }),
+    getModel: () => sb.models.get(modelId),
+    updateModel: () => sb.models.update(modelId, { pricing: { outputMicrosPerMillionTokens: 1600000 } }),
+    deleteModel: () => sb.models.delete(modelId),
     waitRun: () => runner.runners.wait(leaseId, { fencingToken: 1, requiredAction: { type: 'approval', message: 'Approve?', data: {} } }),
   };
 }

@@ -52,10 +52,13 @@ describe('the SDK against the real server, through the contract-checking proxy',
     const apps = await step('listApplications', () => sb.applications.list({ q: 'Renamed', sort: '-createdAt' }));
     expect(apps.data.map((a) => a.id)).toContain(app.id);
 
-    const key = await step('createApiKey', () => sb.apiKeys.create({ name: 'contract', scopes: ['read'] }, { idempotencyKey: randomUUID() }));
+    const key = await step('createApiKey', () =>
+      sb.apiKeys.create({ name: 'contract', scopes: ['read'], allowedModels: ['contract-model'] }, { idempotencyKey: randomUUID() }),
+    );
+    expect(key.allowedModels).toEqual(['contract-model']);
     expect(key.secret).toMatch(/^sbk_/);
     await step('getApiKey', () => sb.apiKeys.get(key.id));
-    await step('updateApiKey', () => sb.apiKeys.update(key.id, { scopes: ['read', 'write'] }));
+    expect((await step('updateApiKey', () => sb.apiKeys.update(key.id, { scopes: ['read', 'write'], allowedModels: null }))).allowedModels).toBeNull();
     const rotated = await step('rotateApiKey', () => sb.apiKeys.rotate(key.id, { gracePeriodSeconds: 60 }));
     expect(rotated.secret).not.toBe(key.secret);
     const revoked = await step('revokeApiKey', () => sb.apiKeys.revoke(key.id));
@@ -222,6 +225,37 @@ describe('the SDK against the real server, through the contract-checking proxy',
     } finally {
       receiver.close();
     }
+  });
+
+  it('manages model providers and model aliases', async () => {
+    const name = uniqueName('Contract provider');
+    const provider = await step('createModelProvider', () =>
+      sb.modelProviders.create({ name, kind: 'openai', credential: 'sk-proj-contract-0123456789' }, { idempotencyKey: randomUUID() }),
+    );
+    expect(provider).toMatchObject({ baseUrl: 'https://api.openai.com/v1', hasCredential: true, credentialLast4: '6789' });
+    await step('getModelProvider', () => sb.modelProviders.get(provider.id));
+    const updated = await step('updateModelProvider', () =>
+      sb.modelProviders.update(provider.id, { headers: { 'OpenAI-Organization': 'org-42' }, credential: null }),
+    );
+    expect(updated).toMatchObject({ headers: { 'OpenAI-Organization': 'org-42' }, hasCredential: false });
+    expect((await step('listModelProviders', () => sb.modelProviders.list({ kind: 'openai', sort: 'name', pageSize: 100 }))).data.map((p) => p.id)).toContain(
+      provider.id,
+    );
+
+    const alias = `contract-${randomUUID()}`;
+    const model = await step('createModel', () =>
+      sb.models.create(
+        { alias, providerId: provider.id, upstreamModel: 'gpt-4.1-mini', pricing: { inputMicrosPerMillionTokens: 400000 } },
+        { idempotencyKey: randomUUID() },
+      ),
+    );
+    expect(model.api).toBe('chat');
+    await step('getModel', () => sb.models.get(model.id));
+    const repriced = await step('updateModel', () => sb.models.update(model.id, { pricing: { outputMicrosPerMillionTokens: 1600000 } }));
+    expect(repriced.pricing).toMatchObject({ inputMicrosPerMillionTokens: 400000, outputMicrosPerMillionTokens: 1600000 });
+    expect((await step('listModels', () => sb.models.list({ providerId: provider.id, api: 'chat', sort: 'alias' }))).data.map((m) => m.id)).toEqual([model.id]);
+    await step('deleteModel', () => sb.models.delete(model.id));
+    await step('deleteModelProvider', () => sb.modelProviders.delete(provider.id));
   });
 
   it('answers errors as problems that match the spec', async () => {

@@ -62,5 +62,17 @@ export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures>
   add(endpoint.id);
   add((await api<{ messageId?: string; id: string }>('POST', `/api/v1/webhook-endpoints/${endpoint.id}/test`)).id);
 
+  // Two aliases, one the other's fallback, on a provider they keep from being deleted (and one nothing uses).
+  const provider = await api<WithId>('POST', '/api/v1/model-providers', { name: 'fuzz provider', kind: 'openai', credential: 'sk-fuzz-0123456789abcdef' });
+  add(provider.id);
+  add((await api<WithId>('POST', '/api/v1/model-providers', { name: 'fuzz spare provider', kind: 'anthropic' })).id);
+  const backup = await api<WithId & { alias: string }>('POST', '/api/v1/models', {
+    alias: 'fuzz-backup',
+    providerId: provider.id,
+    upstreamModel: 'gpt-4.1-mini',
+  });
+  add(backup.id);
+  add((await api<WithId>('POST', '/api/v1/models', { alias: 'fuzz-model', providerId: provider.id, upstreamModel: 'gpt-4.1', fallbacks: [backup.alias] })).id);
+
   return { adminKey, runnerToken: runner.token, triggerToken: trigger.secret, ids };
 }

@@ -47,10 +47,16 @@ const RUN = [
   'Schedules and triggers',
   'Outgoing webhooks',
   'The command line',
+  'Models and the AI gateway',
   'The SDK',
 ];
 const NOT_RUN: Record<string, string> = {
   'A mock server for front-end developers': 'test/contract runs the same Prism mock of the same spec (test/support/prism.ts)',
+  'A real agent, in one step':
+    'it needs an OpenAI key and calls OpenAI, and no test reaches the internet; test/server/models-from-environment.test.ts starts servers with these variables',
+  'The gateway': 'it calls OpenAI and Anthropic; the gateway suites drive the same official clients against test/support/test-provider.ts',
+  'A local model with Ollama':
+    'it needs Ollama; test/server/models-from-environment.test.ts starts a server with these variables against a test provider on loopback',
 };
 
 type Started = { child: ChildProcess; output: () => string; exited: Promise<number | null> };
@@ -223,6 +229,16 @@ describe('the README, run as written', () => {
     expect(output).toMatch(/"pagination": \{/);
     expect(output).not.toContain(key);
   }, 120_000);
+
+  it('models: the catalog is listed, and a provider and an alias are created (the key never shown back)', async () => {
+    const [block] = blocksOf('Models and the AI gateway');
+    const { code, output } = await runBlock(block!.code);
+    expect(code, output).toBe(0);
+    expect(output).toContain('"object":"model"');
+    expect(output).toContain('"alias":"support-default"');
+    expect(output).toContain('"inputMicrosPerMillionTokens":1000000');
+    expect(output).not.toContain('sk-ant-...');
+  }, 60_000);
 
   it('the SDK: the example runs against the server', async () => {
     const [example] = blocksOf('The SDK');

@@ -75,7 +75,7 @@ const weather = () => ({
   url: `${tools.url}/weather`,
 });
 
-type AgentOverrides = Partial<RunContext['agent']> & { modelApi?: string };
+type AgentOverrides = Partial<RunContext['agent']>;
 
 /** A run context as the worker makes it, recording what the runtime emits. */
 function context(agent: AgentOverrides = {}, input: Record<string, unknown> = { prompt: 'Weather in Paris and Lyon?' }, signal = new AbortController().signal) {
@@ -88,6 +88,7 @@ function context(agent: AgentOverrides = {}, input: Record<string, unknown> = { 
       version: 3,
       instructions: 'Answer with the forecast.',
       model: 'support-default',
+      modelApi: 'chat',
       tools: [weather()],
       config: {},
       runtime: 'runner',

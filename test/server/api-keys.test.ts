@@ -1,5 +1,8 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authenticateKey, createKeyCache, modelAllowedForKey, systemClock } from '@switchboard/server';
 import { problemOf, rawClient, send, uniqueName, type ApiClient } from '../support/client.js';
+import { startInProcessServer, type InProcessServer } from '../support/in-process-server.js';
+import { inspectDatabase } from '../support/inspect-database.js';
 import { createApplication, createKey, freshAdmin, type ApiKeyWithSecret, type Application } from './helpers.js';
 
 /** The keys of this file live in an application of their own, so lists are exact. */
@@ -38,6 +41,7 @@ describe('create and read', () => {
       applicationId: app.id,
       name,
       scopes: ['read', 'write'],
+      allowedModels: null,
       prefix: created.secret.slice(0, 12),
       status: 'active',
       expiresAt: null,
@@ -376,5 +380,98 @@ describe('list', () => {
     const byName = (await api.GET('/api/v1/api-keys', { params: { query: { pageSize: 100, sort: 'name' } } })).data!;
     expect(byName.pagination.total).toBe(list.pagination.total);
     expect(new Set(byName.data.map((k) => k.id))).toEqual(new Set(list.data.map((k) => k.id)));
+  });
+});
+
+describe('allowed models', () => {
+  const db = inspectDatabase();
+  afterAll(() => db.destroy());
+  const create = (body: Record<string, unknown>) =>
+    send('/api/v1/api-keys', {
+      key: admin.secret,
+      method: 'POST',
+      body: JSON.stringify({ name: uniqueName('models key'), scopes: ['read'], ...body }),
+      headers: { 'Content-Type': 'application/json' },
+    });
+  const patchKey = (id: string, body: unknown) =>
+    send(`/api/v1/api-keys/${id}`, {
+      key: admin.secret,
+      method: 'PATCH',
+      body: JSON.stringify(body),
+      headers: { 'Content-Type': 'application/merge-patch+json' },
+    });
+
+  it('are every alias (null) unless listed; a list is kept as given, and stored as JSON', async () => {
+    expect((await newKey()).allowedModels).toBeNull();
+    const res = await create({ allowedModels: ['gpt-4.1', 'support-default'] });
+    expect(res.status).toBe(201);
+    const key = (await res.json()) as ApiKeyWithSecret;
+    expect(key.allowedModels).toEqual(['gpt-4.1', 'support-default']);
+    const read = await api.GET('/api/v1/api-keys/{apiKeyId}', { params: { path: { apiKeyId: key.id } } });
+    expect(read.data!.allowedModels).toEqual(['gpt-4.1', 'support-default']);
+    const listed = await api.GET('/api/v1/api-keys', { params: { query: { pageSize: 100 } } });
+    expect(listed.data!.data.find((k) => k.id === key.id)!.allowedModels).toEqual(['gpt-4.1', 'support-default']);
+    const row = await db('api_keys').where({ id: key.id }).first();
+    expect(JSON.parse(row.allowed_models as string)).toEqual(['gpt-4.1', 'support-default']);
+    // An empty list allows no alias: it is kept, not read as "every alias".
+    expect(((await (await create({ allowedModels: [] })).json()) as ApiKeyWithSecret).allowedModels).toEqual([]);
+  });
+
+  it('are replaced as a whole by a patch, kept by a patch of other fields, and null allows every alias again', async () => {
+    const key = (await (await create({ allowedModels: ['a', 'b'] })).json()) as ApiKeyWithSecret;
+    expect(await (await patchKey(key.id, { allowedModels: ['c'] })).json()).toMatchObject({ allowedModels: ['c'] });
+    expect(await (await patchKey(key.id, { name: 'renamed' })).json()).toMatchObject({ name: 'renamed', allowedModels: ['c'] });
+    expect(await (await patchKey(key.id, { allowedModels: null })).json()).toMatchObject({ allowedModels: null });
+    expect((await db('api_keys').where({ id: key.id }).first()).allowed_models).toBeNull();
+    // Rotation keeps them.
+    await patchKey(key.id, { allowedModels: ['d'] });
+    const rotated = await api.POST('/api/v1/api-keys/{apiKeyId}/rotate', { params: { path: { apiKeyId: key.id } }, body: { gracePeriodSeconds: 0 } });
+    expect(rotated.data!.allowedModels).toEqual(['d']);
+  });
+
+  it('refuse what is not a list of distinct aliases (422)', async () => {
+    const id = (await newKey()).id;
+    for (const allowedModels of ['gpt-4.1', ['has space'], [''], ['a', 'a'], Array.from({ length: 101 }, (_, i) => `m${i}`), [42]]) {
+      const created = await create({ allowedModels });
+      expect(created.status, JSON.stringify(allowedModels)).toBe(422);
+      expect((await problemOf(created)).errors!.map((e) => e.pointer).join(' ')).toContain('/allowedModels');
+      expect((await patchKey(id, { allowedModels })).status, JSON.stringify(allowedModels)).toBe(422);
+    }
+  });
+
+  it('allow an alias only when the key has no list or names it exactly', () => {
+    expect(modelAllowedForKey(null, 'gpt-4.1')).toBe(true);
+    expect(modelAllowedForKey([], 'gpt-4.1')).toBe(false);
+    expect(modelAllowedForKey(['gpt-4.1', 'default'], 'default')).toBe(true);
+    expect(modelAllowedForKey(['gpt-4.1'], 'gpt-4.1-mini')).toBe(false);
+    expect(modelAllowedForKey(['gpt-4.1'], 'GPT-4.1')).toBe(false);
+  });
+
+  describe('in the authenticated identity', () => {
+    let local: InProcessServer;
+    beforeAll(async () => {
+      local = await startInProcessServer(systemClock);
+    });
+    afterAll(() => local?.stop());
+
+    it('are carried by the key identity, and a change reaches a cached identity on the next lookup', async () => {
+      const call = (path: string, method: string, body?: unknown) =>
+        fetch(`${local.baseUrl}${path}`, {
+          method,
+          headers: { Authorization: `Bearer ${local.adminKey}`, 'Content-Type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+      const key = (await (
+        await call('/api/v1/api-keys', 'POST', { name: 'gateway', scopes: ['read'], allowedModels: ['gpt-4.1'] })
+      ).json()) as ApiKeyWithSecret;
+      // A cache kept the way the server keeps its own: forgetting the keys the bus says changed.
+      const cache = createKeyCache(60_000);
+      local.server.bus.onKeyChanges((ids) => cache.forget(ids));
+      expect((await authenticateKey(local.server.db, key.secret, cache)).allowedModels).toEqual(['gpt-4.1']);
+      expect((await call(`/api/v1/api-keys/${key.id}`, 'PATCH', { allowedModels: ['default'] })).status).toBe(200);
+      expect((await authenticateKey(local.server.db, key.secret, cache)).allowedModels).toEqual(['default']);
+      expect((await call(`/api/v1/api-keys/${key.id}`, 'PATCH', { allowedModels: null })).status).toBe(200);
+      expect((await authenticateKey(local.server.db, key.secret, cache)).allowedModels).toBeNull();
+    });
   });
 });

@@ -7,6 +7,10 @@ export type AgentCreate = components['schemas']['AgentCreate'];
 export type ApiKeyWithSecret = components['schemas']['ApiKeyWithSecret'];
 export type Application = components['schemas']['Application'];
 export type Scope = components['schemas']['ApiKeyScope'];
+export type ModelProvider = components['schemas']['ModelProvider'];
+export type ModelProviderCreate = components['schemas']['ModelProviderCreate'];
+export type Model = components['schemas']['Model'];
+export type ModelCreate = components['schemas']['ModelCreate'];
 
 export const REQUEST_ID = /^req_[0-7][0-9a-hjkmnp-tv-z]{25}$/;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -18,7 +22,7 @@ export const token = () =>
     .toLowerCase();
 
 /** A well-formed TypeID that names nothing. */
-export const absentId = (prefix: 'agent' | 'app' | 'key') => `${prefix}_01jd4x7p2kf8q6v3b9m5t0s1ab`;
+export const absentId = (prefix: 'agent' | 'app' | 'key' | 'prov' | 'model') => `${prefix}_01jd4x7p2kf8q6v3b9m5t0s1ab`;
 
 /** The bootstrap key's budget (120 writes a minute) is shared by every file: spend it only on keys. */
 export async function createKey(options: {
@@ -68,4 +72,19 @@ export function parseRateLimit(header: string | null) {
   const m = /^"([a-z]+)";([rq])=(\d+);([tw])=(\d+)$/.exec(header ?? '');
   if (!m) throw new Error(`not a RateLimit header: ${header}`);
   return { category: m[1]!, first: Number(m[3]), second: Number(m[5]) };
+}
+
+/** A provider on a public name that does not resolve here: nothing is ever called, and the address rule lets it pass. */
+export async function createProvider(api: ApiClient, body: Partial<ModelProviderCreate> = {}): Promise<ModelProvider> {
+  const { data, error, response } = await api.POST('/api/v1/model-providers', {
+    body: { name: uniqueName('provider'), kind: 'openai-compatible', baseUrl: 'https://llm.example.com/v1', ...body },
+  });
+  if (response.status !== 201 || !data) throw new Error(`creating a model provider failed: ${response.status} ${JSON.stringify(error)}`);
+  return data;
+}
+
+export async function createModel(api: ApiClient, body: Partial<ModelCreate> & { providerId: string }): Promise<Model> {
+  const { data, error, response } = await api.POST('/api/v1/models', { body: { alias: token(), upstreamModel: 'gpt-4.1-mini', ...body } });
+  if (response.status !== 201 || !data) throw new Error(`creating a model alias failed: ${response.status} ${JSON.stringify(error)}`);
+  return data;
 }

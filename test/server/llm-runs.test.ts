@@ -103,14 +103,14 @@ describe('an agent on the llm runtime, run by the built-in runner through the ga
       ['/orders', { customer: 'c-42' }],
     ]);
 
-    const events = (await sb.runs.events(run.id, { pageSize: 100 })).data;
+    const events = (await sb.runs.events(run.id, { limit: 100 })).data;
     const steps = events
       .filter((e) => e.type.startsWith('tool.') || e.type === 'status')
       .map((e) => (e.type === 'status' ? `status:${(e.data as { status: string }).status}` : e.type));
     expect(steps).toEqual(['status:queued', 'status:running', 'tool.call', 'tool.result', 'tool.call', 'tool.result', 'status:succeeded']);
     const deltas = events.filter((e) => e.type === 'output.delta').map((e) => (e.data as { text: string }).text);
     expect(deltas.join('')).toBe('It is 14 degrees in Lyon and you have 3 open orders.');
-    expect(events.findIndex((e) => e.type === 'output.delta')).toBeGreaterThan(events.map((e) => e.type).lastIndexOf('tool.result'));
+    expect(events.findIndex((e) => e.type === 'output.delta')).toBeGreaterThan(events.map((e): string => e.type).lastIndexOf('tool.result'));
 
     // 490 input and 41 output tokens: 490 x 2 + 41 x 8 = 1,308 micro-USD.
     expect(done.usage).toEqual({ inputTokens: 490, outputTokens: 41 });

@@ -41,6 +41,7 @@ const key = (scopes: KeyIdentity['scopes']): KeyIdentity => ({
   organizationId: 'org_1',
   keyApplicationId: 'app_1',
   scopes,
+  allowedModels: null,
 });
 
 describe('rate-limit step: whose budget', () => {

@@ -1,6 +1,18 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { problemOf, rawClient, send, uniqueName, type ApiClient } from '../support/client.js';
-import { absentId, createAgent, createApplication, createKey, freshAdmin, type Agent, type ApiKeyWithSecret, type Application } from './helpers.js';
+import {
+  absentId,
+  createAgent,
+  createApplication,
+  createKey,
+  createModel,
+  createProvider,
+  freshAdmin,
+  token,
+  type Agent,
+  type ApiKeyWithSecret,
+  type Application,
+} from './helpers.js';
 
 /** App 1 is the default application; app 2 is created here, with its own admin key. */
 let admin1: string;
@@ -98,6 +110,63 @@ describe('isolation between applications', () => {
       await expectNotFound(await send(path, { ...init, key: admin2.secret }), path);
     }
     expect((await send('/api/v1/agents?pageSize=1', { key: victim.secret })).status).toBe(200);
+  });
+});
+
+describe('the model catalog between applications', () => {
+  it("another application's provider and alias are 404 for every operation, and stay unchanged", async () => {
+    const provider = await createProvider(api1, { credential: 'sk-tenant-one-0123456789' });
+    const model = await createModel(api1, { providerId: provider.id });
+    const attempts: [string, RequestInit, string][] = [
+      [`/api/v1/model-providers/${provider.id}`, {}, 'prov'],
+      [`/api/v1/model-providers/${provider.id}`, { method: 'PATCH', ...json({ name: 'hijacked' }) }, 'prov'],
+      [`/api/v1/model-providers/${provider.id}`, { method: 'DELETE' }, 'prov'],
+      [`/api/v1/models/${model.id}`, {}, 'model'],
+      [`/api/v1/models/${model.id}`, { method: 'PATCH', ...json({ upstreamModel: 'hijacked' }) }, 'model'],
+      [`/api/v1/models/${model.id}`, { method: 'DELETE' }, 'model'],
+    ];
+    for (const [path, init, prefix] of attempts) {
+      const body = await expectNotFound(await send(path, { ...init, key: admin2.secret }), path);
+      // The answer is the one an id that exists nowhere gets.
+      const id = prefix === 'prov' ? provider.id : model.id;
+      const nowhere = path.replace(id, absentId(prefix as 'prov' | 'model'));
+      expect(body.detail).toBe(
+        (await problemOf(await send(nowhere, { ...init, key: admin2.secret }))).detail.replace(absentId(prefix as 'prov' | 'model'), id),
+      );
+    }
+    expect((await api1.GET('/api/v1/model-providers/{modelProviderId}', { params: { path: { modelProviderId: provider.id } } })).data).toEqual(provider);
+    expect((await api1.GET('/api/v1/models/{modelId}', { params: { path: { modelId: model.id } } })).data).toEqual(model);
+  });
+
+  it("cannot use another application's provider as providerId, nor its aliases as fallbacks; lists do not leak", async () => {
+    const provider1 = await createProvider(api1);
+    const model1 = await createModel(api1, { providerId: provider1.id });
+    const path = '/api/v1/models';
+    const created = await send(path, { method: 'POST', ...json({ alias: token(), providerId: provider1.id, upstreamModel: 'gpt-4.1' }), key: admin2.secret });
+    const problem = await expectNotFound(created, path);
+    expect(problem.detail).toContain(provider1.id);
+
+    const provider2 = await createProvider(api2);
+    const model2 = await createModel(api2, { providerId: provider2.id });
+    const moved = await send(`/api/v1/models/${model2.id}`, { method: 'PATCH', ...json({ providerId: provider1.id }), key: admin2.secret });
+    await expectNotFound(moved, `/api/v1/models/${model2.id}`);
+    // Aliases are names within an application: app 1's alias is no alias in app 2.
+    const fallback = await send(path, {
+      method: 'POST',
+      ...json({ alias: token(), providerId: provider2.id, upstreamModel: 'x', fallbacks: [model1.alias] }),
+      key: admin2.secret,
+    });
+    expect(fallback.status).toBe(422);
+    // ...and the same alias may exist in both.
+    expect((await createModel(api2, { providerId: provider2.id, alias: model1.alias })).alias).toBe(model1.alias);
+
+    const providers2 = await api2.GET('/api/v1/model-providers', { params: { query: { pageSize: 100 } } });
+    expect(providers2.data!.data.map((p) => p.id)).not.toContain(provider1.id);
+    expect(providers2.data!.data.map((p) => p.id)).toContain(provider2.id);
+    const models2 = await api2.GET('/api/v1/models', { params: { query: { pageSize: 100, providerId: provider1.id } } });
+    expect(models2.data!.pagination.total).toBe(0);
+    const byAlias = await api2.GET('/api/v1/models', { params: { query: { alias: model1.alias } } });
+    expect(byAlias.data!.data.map((m) => m.providerId)).toEqual([provider2.id]);
   });
 });
 

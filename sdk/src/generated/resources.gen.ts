@@ -114,8 +114,10 @@ const apiKeysMethods = ({ call, list }: OperationRunner) => ({
    * Create an API key
    *
    * Creates an application key (`sbk_...`) in the current application. The response contains the
-   * secret; it is shown only this once (only its SHA-256 hash is stored). Requires the `admin`
-   * scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same secret.
+   * secret; it is shown only this once (only its SHA-256 hash is stored). `allowedModels` restricts
+   * the model aliases the key may call through the AI gateway (default: every alias). Requires the
+   * `admin` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same
+   * secret.
    */
   create: (body: T.ApiKeyCreate, o?: WriteOptions) => call((c) => api.createApiKey({ ...c, body, headers: idempotent(o) }), o),
   /**
@@ -127,9 +129,11 @@ const apiKeysMethods = ({ call, list }: OperationRunner) => ({
   /**
    * Update an API key
    *
-   * Changes the name or scopes of an API key with a JSON merge patch (RFC 7396), sent as
-   * `application/merge-patch+json` or `application/json`. Send `If-Match` to avoid overwriting a
-   * concurrent change. Requires the `admin` scope.
+   * Changes the name, scopes or allowed model aliases of an API key with a JSON merge patch (RFC
+   * 7396), sent as `application/merge-patch+json` or `application/json`; a list is replaced as a
+   * whole, and `allowedModels: null` allows every alias again. The change applies to the key's next
+   * request, on every replica. Send `If-Match` to avoid overwriting a concurrent change. Requires
+   * the `admin` scope.
    */
   update: (apiKeyId: string, body: T.ApiKeyUpdate, o?: ConditionalOptions) =>
     call((c) => api.updateApiKey({ ...c, path: { apiKeyId }, body, headers: ifMatch(o) }), o),
@@ -672,8 +676,9 @@ const modelProvidersMethods = ({ call, list }: OperationRunner) => ({
   /**
    * List model providers
    *
-   * Lists the model providers of the current application, newest first by default. Credentials are
-   * never returned. Requires the `read` scope.
+   * Lists the model providers of the current application, newest first by default (`sort=name`
+   * orders them by name, case-insensitively). Credentials are never returned. Requires the `read`
+   * scope.
    */
   list: (query?: T.ListModelProvidersData['query'], o?: RequestOptions) =>
     list<T.ModelProvider, T.ModelProviderList>((page, c) => api.listModelProviders({ ...c, query: { ...query, page } }), query, o),
@@ -684,10 +689,12 @@ const modelProvidersMethods = ({ call, list }: OperationRunner) => ({
    * server's master key and never returned. A `baseUrl` that names or resolves to a private,
    * loopback or link-local address is 422 `validation-error` unless the server allows it
    * (`MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES=true` for a local Ollama or llama.cpp server, or the
-   * address in `MODEL_PROVIDER_ALLOWED_ADDRESSES`). A name already used in the application is 409
-   * `conflict`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
+   * address in `MODEL_PROVIDER_ALLOWED_ADDRESSES`); so is a `baseUrl` with a user name, password,
+   * query or fragment, an `openai-compatible` provider without one, and a header the gateway sets
+   * itself (see `ProviderHeaders`). A name already used in the application is 409 `conflict`.
+   * Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
    */
-  create: (body: T.ModelProviderCreate, o?: WriteOptions) => call((c) => api.createModelProvider({ ...c, body, headers: idempotent(o) }), o),
+  create: (body: T.ModelProviderCreateWritable, o?: WriteOptions) => call((c) => api.createModelProvider({ ...c, body, headers: idempotent(o) }), o),
   /**
    * Get a model provider
    *
@@ -704,7 +711,7 @@ const modelProvidersMethods = ({ call, list }: OperationRunner) => ({
    * start after the change use it. Send `If-Match` to avoid overwriting a concurrent change.
    * Requires the `write` scope.
    */
-  update: (modelProviderId: string, body: T.ModelProviderUpdate, o?: ConditionalOptions) =>
+  update: (modelProviderId: string, body: T.ModelProviderUpdateWritable, o?: ConditionalOptions) =>
     call((c) => api.updateModelProvider({ ...c, path: { modelProviderId }, body, headers: ifMatch(o) }), o),
   /**
    * Delete a model provider
@@ -727,8 +734,8 @@ const modelsMethods = ({ call, list }: OperationRunner) => ({
   /**
    * List model aliases
    *
-   * Lists the model aliases of the current application, newest first by default, with optional
-   * filters. Requires the `read` scope.
+   * Lists the model aliases of the current application, newest first by default (`sort=alias`
+   * orders them by alias, case-insensitively), with optional filters. Requires the `read` scope.
    */
   list: (query?: T.ListModelsData['query'], o?: RequestOptions) =>
     list<T.Model, T.ModelList>((page, c) => api.listModels({ ...c, query: { ...query, page } }), query, o),
@@ -736,11 +743,11 @@ const modelsMethods = ({ call, list }: OperationRunner) => ({
    * Create a model alias
    *
    * Creates a model alias in the current application: the name agents use as their `model` and
-   * gateway callers send as `model`. The provider must belong to the application (404 otherwise)
-   * and serve the `api` (422: `messages` needs an `anthropic` provider, the other APIs an OpenAI or
-   * OpenAI-compatible one). Every fallback must be an existing alias of the same `api` (422). An
-   * alias already used in the application is 409 `conflict`. Requires the `write` scope. Send an
-   * `Idempotency-Key` to make retries safe.
+   * gateway callers send as `model`. The provider must belong to the application (404 `not-found`
+   * otherwise, as for a provider that does not exist) and serve the `api` (422: `messages` needs an
+   * `anthropic` provider, the other APIs an OpenAI or OpenAI-compatible one). Every fallback must
+   * be another existing alias of the same `api` (422). An alias already used in the application is
+   * 409 `conflict`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
    */
   create: (body: T.ModelCreate, o?: WriteOptions) => call((c) => api.createModel({ ...c, body, headers: idempotent(o) }), o),
   /**
@@ -754,10 +761,11 @@ const modelsMethods = ({ call, list }: OperationRunner) => ({
    *
    * Changes a model alias with a JSON merge patch (RFC 7396), sent as `application/merge-
    * patch+json` or `application/json`; `pricing` and `retry` are merged member by member,
-   * `fallbacks` replaced as a whole. The result is checked like at creation. Renaming an alias does
-   * not change agents that name the old alias: their runs fail with `model_not_found` until they
-   * are updated. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write`
-   * scope.
+   * `fallbacks` replaced as a whole. The result is checked like at creation. Renaming an alias, or
+   * changing its `api`, while other aliases name it as a fallback is 409 `conflict` naming them.
+   * Renaming an alias does not change agents that name the old alias: their runs fail with
+   * `model_not_found` until they are updated. Send `If-Match` to avoid overwriting a concurrent
+   * change. Requires the `write` scope.
    */
   update: (modelId: string, body: T.ModelUpdate, o?: ConditionalOptions) =>
     call((c) => api.updateModel({ ...c, path: { modelId }, body, headers: ifMatch(o) }), o),

@@ -162,7 +162,7 @@ export const listApiKeys = <ThrowOnError extends boolean = false>(options?: Opti
 /**
  * Create an API key
  *
- * Creates an application key (`sbk_...`) in the current application. The response contains the secret; it is shown only this once (only its SHA-256 hash is stored). Requires the `admin` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same secret.
+ * Creates an application key (`sbk_...`) in the current application. The response contains the secret; it is shown only this once (only its SHA-256 hash is stored). `allowedModels` restricts the model aliases the key may call through the AI gateway (default: every alias). Requires the `admin` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same secret.
  */
 export const createApiKey = <ThrowOnError extends boolean = false>(options: Options<CreateApiKeyData, ThrowOnError>) => (options.client ?? client).post<CreateApiKeyResponses, CreateApiKeyErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
@@ -188,7 +188,7 @@ export const getApiKey = <ThrowOnError extends boolean = false>(options: Options
 /**
  * Update an API key
  *
- * Changes the name or scopes of an API key with a JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`. Send `If-Match` to avoid overwriting a concurrent change. Requires the `admin` scope.
+ * Changes the name, scopes or allowed model aliases of an API key with a JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`; a list is replaced as a whole, and `allowedModels: null` allows every alias again. The change applies to the key's next request, on every replica. Send `If-Match` to avoid overwriting a concurrent change. Requires the `admin` scope.
  */
 export const updateApiKey = <ThrowOnError extends boolean = false>(options: Options<UpdateApiKeyData, ThrowOnError>) => (options.client ?? client).patch<UpdateApiKeyResponses, UpdateApiKeyErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
@@ -958,7 +958,7 @@ export const redeliverWebhookMessage = <ThrowOnError extends boolean = false>(op
 /**
  * List model providers
  *
- * Lists the model providers of the current application, newest first by default. Credentials are never returned. Requires the `read` scope.
+ * Lists the model providers of the current application, newest first by default (`sort=name` orders them by name, case-insensitively). Credentials are never returned. Requires the `read` scope.
  */
 export const listModelProviders = <ThrowOnError extends boolean = false>(options?: Options<ListModelProvidersData, ThrowOnError>) => (options?.client ?? client).get<ListModelProvidersResponses, ListModelProvidersErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
@@ -969,7 +969,7 @@ export const listModelProviders = <ThrowOnError extends boolean = false>(options
 /**
  * Create a model provider
  *
- * Creates a model provider in the current application. Its `credential` is sealed with the server's master key and never returned. A `baseUrl` that names or resolves to a private, loopback or link-local address is 422 `validation-error` unless the server allows it (`MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES=true` for a local Ollama or llama.cpp server, or the address in `MODEL_PROVIDER_ALLOWED_ADDRESSES`). A name already used in the application is 409 `conflict`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
+ * Creates a model provider in the current application. Its `credential` is sealed with the server's master key and never returned. A `baseUrl` that names or resolves to a private, loopback or link-local address is 422 `validation-error` unless the server allows it (`MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES=true` for a local Ollama or llama.cpp server, or the address in `MODEL_PROVIDER_ALLOWED_ADDRESSES`); so is a `baseUrl` with a user name, password, query or fragment, an `openai-compatible` provider without one, and a header the gateway sets itself (see `ProviderHeaders`). A name already used in the application is 409 `conflict`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
  */
 export const createModelProvider = <ThrowOnError extends boolean = false>(options: Options<CreateModelProviderData, ThrowOnError>) => (options.client ?? client).post<CreateModelProviderResponses, CreateModelProviderErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
@@ -1021,7 +1021,7 @@ export const updateModelProvider = <ThrowOnError extends boolean = false>(option
 /**
  * List model aliases
  *
- * Lists the model aliases of the current application, newest first by default, with optional filters. Requires the `read` scope.
+ * Lists the model aliases of the current application, newest first by default (`sort=alias` orders them by alias, case-insensitively), with optional filters. Requires the `read` scope.
  */
 export const listModels = <ThrowOnError extends boolean = false>(options?: Options<ListModelsData, ThrowOnError>) => (options?.client ?? client).get<ListModelsResponses, ListModelsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
@@ -1032,7 +1032,7 @@ export const listModels = <ThrowOnError extends boolean = false>(options?: Optio
 /**
  * Create a model alias
  *
- * Creates a model alias in the current application: the name agents use as their `model` and gateway callers send as `model`. The provider must belong to the application (404 otherwise) and serve the `api` (422: `messages` needs an `anthropic` provider, the other APIs an OpenAI or OpenAI-compatible one). Every fallback must be an existing alias of the same `api` (422). An alias already used in the application is 409 `conflict`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
+ * Creates a model alias in the current application: the name agents use as their `model` and gateway callers send as `model`. The provider must belong to the application (404 `not-found` otherwise, as for a provider that does not exist) and serve the `api` (422: `messages` needs an `anthropic` provider, the other APIs an OpenAI or OpenAI-compatible one). Every fallback must be another existing alias of the same `api` (422). An alias already used in the application is 409 `conflict`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
  */
 export const createModel = <ThrowOnError extends boolean = false>(options: Options<CreateModelData, ThrowOnError>) => (options.client ?? client).post<CreateModelResponses, CreateModelErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
@@ -1069,7 +1069,7 @@ export const getModel = <ThrowOnError extends boolean = false>(options: Options<
 /**
  * Update a model alias
  *
- * Changes a model alias with a JSON merge patch (RFC 7396), sent as `application/merge- patch+json` or `application/json`; `pricing` and `retry` are merged member by member, `fallbacks` replaced as a whole. The result is checked like at creation. Renaming an alias does not change agents that name the old alias: their runs fail with `model_not_found` until they are updated. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write` scope.
+ * Changes a model alias with a JSON merge patch (RFC 7396), sent as `application/merge- patch+json` or `application/json`; `pricing` and `retry` are merged member by member, `fallbacks` replaced as a whole. The result is checked like at creation. Renaming an alias, or changing its `api`, while other aliases name it as a fallback is 409 `conflict` naming them. Renaming an alias does not change agents that name the old alias: their runs fail with `model_not_found` until they are updated. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write` scope.
  */
 export const updateModel = <ThrowOnError extends boolean = false>(options: Options<UpdateModelData, ThrowOnError>) => (options.client ?? client).patch<UpdateModelResponses, UpdateModelErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],

@@ -239,6 +239,20 @@ export type ApplicationUpdate = {
 export type ApiKeyScope = 'read' | 'write' | 'admin';
 
 /**
+ * ModelAlias
+ *
+ * The name agents and gateway callers use for a model (`model: "support-default"`), unique within the application.
+ */
+export type ModelAlias = string;
+
+/**
+ * ApiKeyAllowedModels
+ *
+ * The model aliases this key may call through the AI gateway (`/api/v1/llm/...`): a call naming another alias is refused with 403 in the provider's error envelope. `null` allows every alias of the application, an empty list none. Aliases are matched by name and need not exist yet. Runs are not limited by it: a run may call its agent's model and that model's fallbacks.
+ */
+export type ApiKeyAllowedModels = Array<ModelAlias> | null;
+
+/**
  * ApiKey
  *
  * An application key (`sbk_...`). The secret itself is never returned after creation or rotation.
@@ -264,6 +278,7 @@ export type ApiKey = {
      * Permissions of the key.
      */
     scopes: Array<ApiKeyScope>;
+    allowedModels: ApiKeyAllowedModels;
     /**
      * First 12 characters of the secret, to recognise the key; the rest is never shown again.
      */
@@ -326,6 +341,10 @@ export type ApiKeyCreate = {
      */
     scopes: Array<ApiKeyScope>;
     /**
+     * The model aliases the key may call through the AI gateway; omit it, or send `null`, to allow every alias.
+     */
+    allowedModels?: ApiKeyAllowedModels;
+    /**
      * Time after which the key stops working (in the future); omit for a key that does not expire.
      */
     expiresAt?: string;
@@ -357,6 +376,7 @@ export type ApiKeyWithSecret = {
      * Permissions of the key.
      */
     scopes: Array<ApiKeyScope>;
+    allowedModels: ApiKeyAllowedModels;
     /**
      * First 12 characters of the secret, to recognise the key; the rest is never shown again.
      */
@@ -398,7 +418,7 @@ export type ApiKeyWithSecret = {
 /**
  * ApiKeyUpdate
  *
- * JSON merge patch (RFC 7396) of an API key's name and scopes.
+ * JSON merge patch (RFC 7396) of an API key's name, scopes and allowed models.
  */
 export type ApiKeyUpdate = {
     /**
@@ -409,6 +429,10 @@ export type ApiKeyUpdate = {
      * Permissions of the key (replaces the whole list).
      */
     scopes?: Array<ApiKeyScope>;
+    /**
+     * The new list of model aliases the key may call through the AI gateway (replacing the whole list), or `null` to allow every alias.
+     */
+    allowedModels?: ApiKeyAllowedModels;
 };
 
 /**
@@ -2558,7 +2582,7 @@ export type ModelProviderKind = 'openai' | 'anthropic' | 'openai-compatible';
 /**
  * ProviderHeaders
  *
- * Extra HTTP headers sent with every call to the provider (for example `OpenAI-Organization`). They are returned as stored: put secrets in `credential`, never here. Names are HTTP header names; `Authorization`, `x-api-key`, `Host`, `Content-Length` and `Content-Type` are set by the gateway and refused here.
+ * Extra HTTP headers sent with every call to the provider (for example `OpenAI-Organization`). They are returned as stored: put secrets in `credential`, never here. Names are HTTP header names, compared case-insensitively (one name may not appear twice in different cases); `Authorization`, `x-api-key`, `Host`, `Content-Length`, `Content-Type`, `Connection`, `Transfer-Encoding` and `Accept-Encoding` are set by the gateway and refused here (422).
  */
 export type ProviderHeaders = {
     [key: string]: string;
@@ -2584,7 +2608,7 @@ export type ModelProvider = {
     name: string;
     kind: ModelProviderKind;
     /**
-     * Base URL of the provider's API, to which the gateway appends the route (`/chat/completions`, `/messages`, ...): for example `https://api.openai.com/v1`, `https://api.anthropic.com/v1` or a local `http://127.0.0.1:11434/v1`. Unless the server allows private addresses (`MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES`, `MODEL_PROVIDER_ALLOWED_ADDRESSES`), a URL naming or resolving to a private, loopback or link-local address is refused.
+     * Base URL of the provider's API, to which the gateway appends the route (`/chat/completions`, `/messages`, ...): for example `https://api.openai.com/v1`, `https://api.anthropic.com/v1` or a local `http://127.0.0.1:11434/v1`. Unless the server allows private addresses (`MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES`, `MODEL_PROVIDER_ALLOWED_ADDRESSES`), a URL naming or resolving to a private, loopback or link-local address is refused. Stored without a trailing `/`; it has no user name, password, query or fragment.
      */
     baseUrl: string;
     /**
@@ -2592,7 +2616,7 @@ export type ModelProvider = {
      */
     hasCredential: boolean;
     /**
-     * The last four characters of the stored credential; `null` without one.
+     * The last four characters of the stored credential, to tell keys apart; `null` without a credential, or when it is shorter than 12 characters (four of them would give too much of it away).
      */
     credentialLast4: string | null;
     headers: ProviderHeaders;
@@ -2635,7 +2659,7 @@ export type ModelProviderCreate = {
     name: string;
     kind: ModelProviderKind;
     /**
-     * Base URL of the provider's API. Defaults to the public API of `openai` (`https://api.openai.com/v1`) and `anthropic` (`https://api.anthropic.com/v1`); required for `openai-compatible`.
+     * Base URL of the provider's API. Defaults to the public API of `openai` (`https://api.openai.com/v1`) and `anthropic` (`https://api.anthropic.com/v1`); required for `openai-compatible`. A trailing `/` is dropped; a user name, password, query or fragment is refused (put a key in `credential`).
      */
     baseUrl?: string;
     headers?: ProviderHeaders;
@@ -2656,9 +2680,12 @@ export type ModelProviderUpdate = {
      */
     name?: string;
     /**
-     * New base URL, checked like at creation.
+     * New base URL, checked and normalised like at creation.
      */
     baseUrl?: string;
+    /**
+     * The new extra headers, replacing all of them (`{}` removes every one).
+     */
     headers?: ProviderHeaders;
     /**
      * New first-byte and idle timeout, in seconds.
@@ -2672,13 +2699,6 @@ export type ModelProviderUpdate = {
  * Which API of its provider a model alias serves: `chat` (OpenAI chat completions), `messages` (Anthropic messages), `embeddings` (OpenAI embeddings) or `transcription` (OpenAI audio transcriptions). `messages` needs an `anthropic` provider; the others an `openai` or `openai-compatible` one.
  */
 export type ModelApi = 'chat' | 'messages' | 'embeddings' | 'transcription';
-
-/**
- * ModelAlias
- *
- * The name agents and gateway callers use for a model (`model: "support-default"`), unique within the application.
- */
-export type ModelAlias = string;
 
 /**
  * ModelPricing
@@ -2853,6 +2873,13 @@ export type ModelUpdate = {
 };
 
 /**
+ * ApiKeyAllowedModels
+ *
+ * The model aliases this key may call through the AI gateway (`/api/v1/llm/...`): a call naming another alias is refused with 403 in the provider's error envelope. `null` allows every alias of the application, an empty list none. Aliases are matched by name and need not exist yet. Runs are not limited by it: a run may call its agent's model and that model's fallbacks.
+ */
+export type ApiKeyAllowedModelsWritable = Array<ModelAlias> | null;
+
+/**
  * JsonValue1
  *
  * A JSON value with at most 1 more level of arrays and objects inside it: objects of at most 1,000 members whose names have at most 256 characters, arrays of at most 1,000 items, strings of at most 100,000 characters.
@@ -2968,7 +2995,7 @@ export type ModelProviderCreateWritable = {
     name: string;
     kind: ModelProviderKind;
     /**
-     * Base URL of the provider's API. Defaults to the public API of `openai` (`https://api.openai.com/v1`) and `anthropic` (`https://api.anthropic.com/v1`); required for `openai-compatible`.
+     * Base URL of the provider's API. Defaults to the public API of `openai` (`https://api.openai.com/v1`) and `anthropic` (`https://api.anthropic.com/v1`); required for `openai-compatible`. A trailing `/` is dropped; a user name, password, query or fragment is refused (put a key in `credential`).
      */
     baseUrl?: string;
     /**
@@ -2993,13 +3020,16 @@ export type ModelProviderUpdateWritable = {
      */
     name?: string;
     /**
-     * New base URL, checked like at creation.
+     * New base URL, checked and normalised like at creation.
      */
     baseUrl?: string;
     /**
      * A new credential (write-only, sealed), or `null` to remove it.
      */
     credential?: string | null;
+    /**
+     * The new extra headers, replacing all of them (`{}` removes every one).
+     */
     headers?: ProviderHeaders;
     /**
      * New first-byte and idle timeout, in seconds.
@@ -8063,7 +8093,7 @@ export type ListModelProvidersData = {
         /**
          * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
          */
-        sort?: 'createdAt' | '-createdAt';
+        sort?: 'createdAt' | '-createdAt' | 'name' | '-name';
         /**
          * Only providers of this kind.
          */
@@ -8418,7 +8448,7 @@ export type ListModelsData = {
         /**
          * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
          */
-        sort?: 'createdAt' | '-createdAt';
+        sort?: 'createdAt' | '-createdAt' | 'alias' | '-alias';
         /**
          * Only aliases serving this API.
          */

@@ -3,6 +3,7 @@ import type { Db } from '../db/database.js';
 import { ProblemError } from '../problems/problems.js';
 import type { Scope } from '../spec/operations.js';
 import { APPLICATION_KEY_PREFIX, hashSecret, hashesEqual } from './keys.js';
+import { fromJsonColumn } from '../util/json-column.js';
 import { nowMs as nowMsOf } from '../util/time.js';
 import type { KeyIdentity } from './identity.js';
 import type { KeyCache } from './key-cache.js';
@@ -33,6 +34,7 @@ type KeyRow = {
   organization_id: string;
   application_id: string;
   scopes: string;
+  allowed_models: string | null;
   secret_hash: string;
   previous_secret_hash: string | null;
   previous_secret_expires_at: string | null;
@@ -66,7 +68,14 @@ export async function authenticateKey(db: Db, credential: string | undefined, ca
   }
 
   const scopes = JSON.parse(row.scopes) as Scope[];
-  const identity: KeyIdentity = { kind: 'application_key', keyId: row.id, organizationId: row.organization_id, keyApplicationId: row.application_id, scopes };
+  const identity: KeyIdentity = {
+    kind: 'application_key',
+    keyId: row.id,
+    organizationId: row.organization_id,
+    keyApplicationId: row.application_id,
+    scopes,
+    allowedModels: fromJsonColumn<string[] | null>(row.allowed_models, null),
+  };
   // Cached no longer than the key, or the previous secret it was matched by, stays valid.
   const validUntil = Math.min(row.expires_at ? Date.parse(row.expires_at) : Infinity, current ? Infinity : Date.parse(row.previous_secret_expires_at!));
   cache?.store(hash, identity, validUntil, generation, nowMs);

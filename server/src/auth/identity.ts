@@ -8,6 +8,8 @@ export type KeyIdentity = {
   /** The application the key belongs to. */
   keyApplicationId: string;
   scopes: Scope[];
+  /** The model aliases the key may call through the gateway; null allows every alias (see modelAllowedForKey). */
+  allowedModels: string[] | null;
 };
 
 /**

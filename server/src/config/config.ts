@@ -26,6 +26,21 @@ const addressPolicy = (allowPrivate: 'true' | 'false', allowed: string | undefin
   allowList: (allowed?.split(',') ?? []).map((a) => a.trim()),
 });
 
+/** A provider's API key as the API accepts one (printable ASCII); never echoed in a message. */
+const providerKey = z
+  .string()
+  .max(4000)
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+  .optional();
+const providerUrl = z
+  .string()
+  .max(2000)
+  .refine(
+    (v) => /^https?:\/\/[^/?#@\s]+(\/[^?#\s]*)?$/.test(v) && URL.canParse(v),
+    'must be an http:// or https:// URL without user name, password, query or fragment',
+  )
+  .optional();
+
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -67,6 +82,14 @@ const schema = z.object({
   WEBHOOK_ALLOWED_ADDRESSES: addressList,
   MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
   MODEL_PROVIDER_ALLOWED_ADDRESSES: addressList,
+  OPENAI_API_KEY: providerKey,
+  OPENAI_BASE_URL: providerUrl,
+  ANTHROPIC_API_KEY: providerKey,
+  SWITCHBOARD_DEFAULT_MODEL: z
+    .string()
+    .max(200)
+    .regex(/^\P{Cc}+$/u, 'must be a model name without control characters')
+    .optional(),
   WEBHOOK_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(15_000),
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
@@ -105,13 +128,39 @@ export type Config = {
   masterKeys: { current: Buffer | undefined; previous: Buffer[] };
   /** Whether the built-in runner's http agents may call private, loopback and link-local addresses. */
   runnerAllowPrivateAddresses: boolean;
-  /** Which addresses model providers may be at (a local Ollama is private: allow it here). */
-  modelProviders: { policy: AddressPolicy };
+  /**
+   * Which addresses model providers may be at (a local Ollama is private: allow it here), and the
+   * providers the first start creates from OPENAI_* and ANTHROPIC_API_KEY (see models-from-environment.ts).
+   */
+  modelProviders: { policy: AddressPolicy; fromEnvironment: EnvironmentProviders };
   /** Outgoing webhooks: which addresses deliveries may reach, each attempt's timeout, the poll interval, parallel deliveries. */
   webhooks: { policy: AddressPolicy; timeoutMs: number; intervalMs: number; concurrency: number };
 };
 
+/** Provider keys (and OpenAI's base URL) found in the environment, and the upstream model `default` names. */
+export type EnvironmentProviders = {
+  openai?: { apiKey: string; baseUrl?: string };
+  anthropic?: { apiKey: string };
+  defaultModel?: string;
+};
+
 export class ConfigError extends Error {}
+
+/** A base URL or default model without the key that makes a provider of it: refused rather than ignored. */
+function environmentProviders(c: z.infer<typeof schema>): EnvironmentProviders {
+  const orphans = [
+    ['OPENAI_BASE_URL', c.OPENAI_BASE_URL, c.OPENAI_API_KEY, 'OPENAI_API_KEY (any value for a server that needs none, e.g. OPENAI_API_KEY=ollama)'],
+    ['SWITCHBOARD_DEFAULT_MODEL', c.SWITCHBOARD_DEFAULT_MODEL, c.OPENAI_API_KEY ?? c.ANTHROPIC_API_KEY, 'OPENAI_API_KEY or ANTHROPIC_API_KEY'],
+  ].filter(([, value, key]) => value !== undefined && key === undefined);
+  if (orphans.length) {
+    throw new ConfigError(`Invalid configuration:\n${orphans.map(([name, , , needs]) => `  ${name}: only used with ${needs}`).join('\n')}`);
+  }
+  return {
+    ...(c.OPENAI_API_KEY ? { openai: { apiKey: c.OPENAI_API_KEY, ...(c.OPENAI_BASE_URL ? { baseUrl: c.OPENAI_BASE_URL } : {}) } } : {}),
+    ...(c.ANTHROPIC_API_KEY ? { anthropic: { apiKey: c.ANTHROPIC_API_KEY } } : {}),
+    ...(c.SWITCHBOARD_DEFAULT_MODEL ? { defaultModel: c.SWITCHBOARD_DEFAULT_MODEL } : {}),
+  };
+}
 
 /** Reads and validates configuration; throws ConfigError with one line per bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -163,7 +212,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       intervalMs: c.WEBHOOK_INTERVAL_MS,
       concurrency: c.WEBHOOK_CONCURRENCY,
     },
-    modelProviders: { policy: addressPolicy(c.MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES, c.MODEL_PROVIDER_ALLOWED_ADDRESSES) },
+    modelProviders: {
+      policy: addressPolicy(c.MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES, c.MODEL_PROVIDER_ALLOWED_ADDRESSES),
+      fromEnvironment: environmentProviders(c),
+    },
     masterKeys,
   };
 }

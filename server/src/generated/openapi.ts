@@ -269,7 +269,7 @@ export interface paths {
         put?: never;
         /**
          * Create an API key
-         * @description Creates an application key (`sbk_...`) in the current application. The response contains the secret; it is shown only this once (only its SHA-256 hash is stored). Requires the `admin` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same secret.
+         * @description Creates an application key (`sbk_...`) in the current application. The response contains the secret; it is shown only this once (only its SHA-256 hash is stored). `allowedModels` restricts the model aliases the key may call through the AI gateway (default: every alias). Requires the `admin` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same secret.
          */
         post: operations["createApiKey"];
         delete?: never;
@@ -303,7 +303,7 @@ export interface paths {
         head?: never;
         /**
          * Update an API key
-         * @description Changes the name or scopes of an API key with a JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`. Send `If-Match` to avoid overwriting a concurrent change. Requires the `admin` scope.
+         * @description Changes the name, scopes or allowed model aliases of an API key with a JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`; a list is replaced as a whole, and `allowedModels: null` allows every alias again. The change applies to the key's next request, on every replica. Send `If-Match` to avoid overwriting a concurrent change. Requires the `admin` scope.
          */
         patch: operations["updateApiKey"];
         trace?: never;
@@ -1480,13 +1480,13 @@ export interface paths {
         };
         /**
          * List model providers
-         * @description Lists the model providers of the current application, newest first by default. Credentials are never returned. Requires the `read` scope.
+         * @description Lists the model providers of the current application, newest first by default (`sort=name` orders them by name, case-insensitively). Credentials are never returned. Requires the `read` scope.
          */
         get: operations["listModelProviders"];
         put?: never;
         /**
          * Create a model provider
-         * @description Creates a model provider in the current application. Its `credential` is sealed with the server's master key and never returned. A `baseUrl` that names or resolves to a private, loopback or link-local address is 422 `validation-error` unless the server allows it (`MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES=true` for a local Ollama or llama.cpp server, or the address in `MODEL_PROVIDER_ALLOWED_ADDRESSES`). A name already used in the application is 409 `conflict`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
+         * @description Creates a model provider in the current application. Its `credential` is sealed with the server's master key and never returned. A `baseUrl` that names or resolves to a private, loopback or link-local address is 422 `validation-error` unless the server allows it (`MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES=true` for a local Ollama or llama.cpp server, or the address in `MODEL_PROVIDER_ALLOWED_ADDRESSES`); so is a `baseUrl` with a user name, password, query or fragment, an `openai-compatible` provider without one, and a header the gateway sets itself (see `ProviderHeaders`). A name already used in the application is 409 `conflict`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
          */
         post: operations["createModelProvider"];
         delete?: never;
@@ -1538,13 +1538,13 @@ export interface paths {
         };
         /**
          * List model aliases
-         * @description Lists the model aliases of the current application, newest first by default, with optional filters. Requires the `read` scope.
+         * @description Lists the model aliases of the current application, newest first by default (`sort=alias` orders them by alias, case-insensitively), with optional filters. Requires the `read` scope.
          */
         get: operations["listModels"];
         put?: never;
         /**
          * Create a model alias
-         * @description Creates a model alias in the current application: the name agents use as their `model` and gateway callers send as `model`. The provider must belong to the application (404 otherwise) and serve the `api` (422: `messages` needs an `anthropic` provider, the other APIs an OpenAI or OpenAI-compatible one). Every fallback must be an existing alias of the same `api` (422). An alias already used in the application is 409 `conflict`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
+         * @description Creates a model alias in the current application: the name agents use as their `model` and gateway callers send as `model`. The provider must belong to the application (404 `not-found` otherwise, as for a provider that does not exist) and serve the `api` (422: `messages` needs an `anthropic` provider, the other APIs an OpenAI or OpenAI-compatible one). Every fallback must be another existing alias of the same `api` (422). An alias already used in the application is 409 `conflict`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
          */
         post: operations["createModel"];
         delete?: never;
@@ -1582,7 +1582,7 @@ export interface paths {
         head?: never;
         /**
          * Update a model alias
-         * @description Changes a model alias with a JSON merge patch (RFC 7396), sent as `application/merge- patch+json` or `application/json`; `pricing` and `retry` are merged member by member, `fallbacks` replaced as a whole. The result is checked like at creation. Renaming an alias does not change agents that name the old alias: their runs fail with `model_not_found` until they are updated. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write` scope.
+         * @description Changes a model alias with a JSON merge patch (RFC 7396), sent as `application/merge- patch+json` or `application/json`; `pricing` and `retry` are merged member by member, `fallbacks` replaced as a whole. The result is checked like at creation. Renaming an alias, or changing its `api`, while other aliases name it as a fallback is 409 `conflict` naming them. Renaming an alias does not change agents that name the old alias: their runs fail with `model_not_found` until they are updated. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write` scope.
          */
         patch: operations["updateModel"];
         trace?: never;
@@ -2489,6 +2489,16 @@ export interface components {
          */
         ApiKeyScope: "read" | "write" | "admin";
         /**
+         * ModelAlias
+         * @description The name agents and gateway callers use for a model (`model: "support-default"`), unique within the application.
+         */
+        ModelAlias: string;
+        /**
+         * ApiKeyAllowedModels
+         * @description The model aliases this key may call through the AI gateway (`/api/v1/llm/...`): a call naming another alias is refused with 403 in the provider's error envelope. `null` allows every alias of the application, an empty list none. Aliases are matched by name and need not exist yet. Runs are not limited by it: a run may call its agent's model and that model's fallbacks.
+         */
+        ApiKeyAllowedModels: components["schemas"]["ModelAlias"][] | null;
+        /**
          * ApiKey
          * @description An application key (`sbk_...`). The secret itself is never returned after creation or rotation.
          */
@@ -2506,6 +2516,7 @@ export interface components {
             name: string;
             /** @description Permissions of the key. */
             scopes: components["schemas"]["ApiKeyScope"][];
+            allowedModels: components["schemas"]["ApiKeyAllowedModels"];
             /** @description First 12 characters of the secret, to recognise the key; the rest is never shown again. */
             prefix: string;
             /**
@@ -2562,6 +2573,8 @@ export interface components {
             name: string;
             /** @description Permissions of the key. */
             scopes: components["schemas"]["ApiKeyScope"][];
+            /** @description The model aliases the key may call through the AI gateway; omit it, or send `null`, to allow every alias. */
+            allowedModels?: components["schemas"]["ApiKeyAllowedModels"];
             /**
              * Format: date-time
              * @description Time after which the key stops working (in the future); omit for a key that does not expire.
@@ -2586,6 +2599,7 @@ export interface components {
             name: string;
             /** @description Permissions of the key. */
             scopes: components["schemas"]["ApiKeyScope"][];
+            allowedModels: components["schemas"]["ApiKeyAllowedModels"];
             /** @description First 12 characters of the secret, to recognise the key; the rest is never shown again. */
             prefix: string;
             /**
@@ -2628,13 +2642,15 @@ export interface components {
         };
         /**
          * ApiKeyUpdate
-         * @description JSON merge patch (RFC 7396) of an API key's name and scopes.
+         * @description JSON merge patch (RFC 7396) of an API key's name, scopes and allowed models.
          */
         ApiKeyUpdate: {
             /** @description Display name. */
             name?: string;
             /** @description Permissions of the key (replaces the whole list). */
             scopes?: components["schemas"]["ApiKeyScope"][];
+            /** @description The new list of model aliases the key may call through the AI gateway (replacing the whole list), or `null` to allow every alias. */
+            allowedModels?: components["schemas"]["ApiKeyAllowedModels"];
         };
         /**
          * ApiKeyRotate
@@ -4500,7 +4516,7 @@ export interface components {
         ModelProviderKind: "openai" | "anthropic" | "openai-compatible";
         /**
          * ProviderHeaders
-         * @description Extra HTTP headers sent with every call to the provider (for example `OpenAI-Organization`). They are returned as stored: put secrets in `credential`, never here. Names are HTTP header names; `Authorization`, `x-api-key`, `Host`, `Content-Length` and `Content-Type` are set by the gateway and refused here.
+         * @description Extra HTTP headers sent with every call to the provider (for example `OpenAI-Organization`). They are returned as stored: put secrets in `credential`, never here. Names are HTTP header names, compared case-insensitively (one name may not appear twice in different cases); `Authorization`, `x-api-key`, `Host`, `Content-Length`, `Content-Type`, `Connection`, `Transfer-Encoding` and `Accept-Encoding` are set by the gateway and refused here (422).
          */
         ProviderHeaders: {
             [key: string]: string;
@@ -4522,12 +4538,12 @@ export interface components {
             kind: components["schemas"]["ModelProviderKind"];
             /**
              * Format: uri
-             * @description Base URL of the provider's API, to which the gateway appends the route (`/chat/completions`, `/messages`, ...): for example `https://api.openai.com/v1`, `https://api.anthropic.com/v1` or a local `http://127.0.0.1:11434/v1`. Unless the server allows private addresses (`MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES`, `MODEL_PROVIDER_ALLOWED_ADDRESSES`), a URL naming or resolving to a private, loopback or link-local address is refused.
+             * @description Base URL of the provider's API, to which the gateway appends the route (`/chat/completions`, `/messages`, ...): for example `https://api.openai.com/v1`, `https://api.anthropic.com/v1` or a local `http://127.0.0.1:11434/v1`. Unless the server allows private addresses (`MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES`, `MODEL_PROVIDER_ALLOWED_ADDRESSES`), a URL naming or resolving to a private, loopback or link-local address is refused. Stored without a trailing `/`; it has no user name, password, query or fragment.
              */
             baseUrl: string;
             /** @description `true` when a credential is stored (a local server may need none). */
             hasCredential: boolean;
-            /** @description The last four characters of the stored credential; `null` without one. */
+            /** @description The last four characters of the stored credential, to tell keys apart; `null` without a credential, or when it is shorter than 12 characters (four of them would give too much of it away). */
             credentialLast4: string | null;
             headers: components["schemas"]["ProviderHeaders"];
             /**
@@ -4565,7 +4581,7 @@ export interface components {
             kind: components["schemas"]["ModelProviderKind"];
             /**
              * Format: uri
-             * @description Base URL of the provider's API. Defaults to the public API of `openai` (`https://api.openai.com/v1`) and `anthropic` (`https://api.anthropic.com/v1`); required for `openai-compatible`.
+             * @description Base URL of the provider's API. Defaults to the public API of `openai` (`https://api.openai.com/v1`) and `anthropic` (`https://api.anthropic.com/v1`); required for `openai-compatible`. A trailing `/` is dropped; a user name, password, query or fragment is refused (put a key in `credential`).
              */
             baseUrl?: string;
             /** @description The provider's API key, sent as `Authorization: Bearer` (`openai`, `openai-compatible`) or `x-api-key` (`anthropic`). Write-only: sealed at rest and never returned. */
@@ -4587,11 +4603,12 @@ export interface components {
             name?: string;
             /**
              * Format: uri
-             * @description New base URL, checked like at creation.
+             * @description New base URL, checked and normalised like at creation.
              */
             baseUrl?: string;
             /** @description A new credential (write-only, sealed), or `null` to remove it. */
             credential?: string | null;
+            /** @description The new extra headers, replacing all of them (`{}` removes every one). */
             headers?: components["schemas"]["ProviderHeaders"];
             /**
              * Format: int32
@@ -4605,11 +4622,6 @@ export interface components {
          * @enum {string}
          */
         ModelApi: "chat" | "messages" | "embeddings" | "transcription";
-        /**
-         * ModelAlias
-         * @description The name agents and gateway callers use for a model (`model: "support-default"`), unique within the application.
-         */
-        ModelAlias: string;
         /**
          * ModelPricing
          * @description Prices in integer micro-USD (1 USD = 1,000,000). A price that is `null` is unknown: calls that need it are recorded as unpriced, never as free.
@@ -8453,7 +8465,7 @@ export interface operations {
                  */
                 pageSize?: components["parameters"]["PageSize"];
                 /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. */
-                sort?: "createdAt" | "-createdAt";
+                sort?: "createdAt" | "-createdAt" | "name" | "-name";
                 /** @description Only providers of this kind. */
                 kind?: components["schemas"]["ModelProviderKind"];
             };
@@ -8678,7 +8690,7 @@ export interface operations {
                  */
                 pageSize?: components["parameters"]["PageSize"];
                 /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. */
-                sort?: "createdAt" | "-createdAt";
+                sort?: "createdAt" | "-createdAt" | "alias" | "-alias";
                 /** @description Only aliases serving this API. */
                 api?: components["schemas"]["ModelApi"];
                 /** @description Only aliases served by this provider. */

@@ -34,11 +34,16 @@ const quoted = (value: unknown) => {
   return JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}...` : text);
 };
 
-/** Ajv's message, made to say what would have been accepted: the allowed values of an enum, the value a pattern refused. */
+/**
+ * Ajv's message, made to say what would have been accepted: the allowed values of an enum, the value
+ * a pattern refused, unless that value is write-only (a credential): it is not repeated back.
+ */
 function messageOf(e: ErrorObject): string {
   if (e.keyword === 'enum')
     return `must be one of: ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}`;
   if (e.keyword === 'const') return `must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`;
+  if (e.keyword === 'pattern' && (e.parentSchema as { writeOnly?: boolean } | undefined)?.writeOnly)
+    return `must match the pattern ${(e.params as { pattern: string }).pattern} (the value is write-only and not repeated here)`;
   if (e.keyword === 'pattern' && typeof e.data === 'string')
     return `must match the pattern ${(e.params as { pattern: string }).pattern}, and ${quoted(e.data)} does not`;
   return e.message ?? 'is invalid';

@@ -32,8 +32,8 @@ export const apiKeyHandlers = (bus: EventBus) => {
     updateApiKey: async ({ db, auth, path, body, checkIfMatch, afterCommit }) => {
       const current = await store.getApiKey(db, auth.applicationId, path.apiKeyId, { forUpdate: true });
       checkIfMatch(current);
-      const next = mergePatch({ name: current.name, scopes: current.scopes }, body);
-      await store.updateApiKey(db, current.id, next);
+      const { name, scopes, allowedModels } = mergePatch({ name: current.name, scopes: current.scopes, allowedModels: current.allowedModels }, body);
+      await store.updateApiKey(db, current.id, { name, scopes, allowedModels: allowedModels ?? null });
       afterCommit(changed(current.id));
       const key = await store.getApiKey(db, auth.applicationId, current.id);
       await recordEvent(db, auth.applicationId, 'api_key.updated', key);

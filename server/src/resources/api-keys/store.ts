@@ -3,6 +3,7 @@ import type { Executor } from '../../db/database.js';
 import { displayPrefix, generateApplicationKey, hashSecret } from '../../auth/keys.js';
 import { getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
 import { newId } from '../../util/ids.js';
+import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { nowIso } from '../../util/time.js';
 
 export type ApiKey = components['schemas']['ApiKey'];
@@ -15,6 +16,7 @@ type ApiKeyRow = {
   application_id: string;
   name: string;
   scopes: string;
+  allowed_models: string | null;
   prefix: string;
   secret_hash: string;
   previous_secret_hash: string | null;
@@ -36,6 +38,7 @@ function toApiKey(row: ApiKeyRow): ApiKey {
     applicationId: row.application_id,
     name: row.name,
     scopes: JSON.parse(row.scopes) as Scope[],
+    allowedModels: fromJsonColumn<string[] | null>(row.allowed_models, null),
     prefix: row.prefix,
     status,
     expiresAt: row.expires_at,
@@ -47,6 +50,9 @@ function toApiKey(row: ApiKeyRow): ApiKey {
   };
 }
 
+/** null (every alias) stays SQL NULL; a list is stored as JSON, without repeats. */
+const allowedModelsColumn = (aliases: string[] | null) => (aliases === null ? null : toJsonColumn([...new Set(aliases)]));
+
 const withSecret = (key: ApiKey, secret: string): ApiKeyWithSecret => ({ ...key, secret });
 
 async function findRow(db: Executor, applicationId: string, id: string, options: ReadOptions = {}): Promise<ApiKeyRow> {
@@ -56,7 +62,7 @@ async function findRow(db: Executor, applicationId: string, id: string, options:
 export async function insertApiKey(
   db: Executor,
   owner: { organizationId: string; applicationId: string },
-  input: { name: string; scopes: Scope[]; expiresAt?: string | null },
+  input: { name: string; scopes: Scope[]; allowedModels?: string[] | null; expiresAt?: string | null },
   secret = generateApplicationKey(),
 ): Promise<ApiKeyWithSecret> {
   const now = nowIso();
@@ -66,6 +72,7 @@ export async function insertApiKey(
     application_id: owner.applicationId,
     name: input.name,
     scopes: JSON.stringify([...new Set(input.scopes)]),
+    allowed_models: allowedModelsColumn(input.allowedModels ?? null),
     prefix: displayPrefix(secret),
     secret_hash: hashSecret(secret),
     previous_secret_hash: null,
@@ -100,10 +107,15 @@ export async function apiKeyIdsOf(db: Executor, applicationId: string): Promise<
   return (await db('api_keys').where({ application_id: applicationId }).select<{ id: string }[]>('id')).map((k) => k.id);
 }
 
-export async function updateApiKey(db: Executor, id: string, changes: { name: string; scopes: Scope[] }): Promise<void> {
+export async function updateApiKey(db: Executor, id: string, changes: { name: string; scopes: Scope[]; allowedModels: string[] | null }): Promise<void> {
   await db('api_keys')
     .where({ id })
-    .update({ name: changes.name, scopes: JSON.stringify([...new Set(changes.scopes)]), updated_at: nowIso() });
+    .update({
+      name: changes.name,
+      scopes: JSON.stringify([...new Set(changes.scopes)]),
+      allowed_models: allowedModelsColumn(changes.allowedModels),
+      updated_at: nowIso(),
+    });
 }
 
 export async function revokeApiKey(db: Executor, id: string): Promise<void> {

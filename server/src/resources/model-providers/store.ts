@@ -45,11 +45,21 @@ export const toModelProvider = (row: ProviderRow): ModelProvider => ({
   updatedAt: row.updated_at,
 });
 
-/** The columns that hold a credential: sealed with the application as associated data, and its last four characters. */
+/** Below this length, four characters are too large a part of a credential to show (or keep readable). */
+const LAST4_MIN_LENGTH = 12;
+
+/**
+ * The columns that hold a credential: sealed with the application as associated data (a sealed
+ * credential copied to another application's row does not open), and its last four characters
+ * when it is long enough for them to give little away.
+ */
 const credentialColumns = (sealer: Sealer, applicationId: string, credential: string | null) =>
   credential === null
     ? { credential_sealed: null, credential_last4: null }
-    : { credential_sealed: sealer.seal(credential, applicationId), credential_last4: credential.slice(-4) };
+    : {
+        credential_sealed: sealer.seal(credential, applicationId),
+        credential_last4: credential.length >= LAST4_MIN_LENGTH ? credential.slice(-4) : null,
+      };
 
 /** The credential in clear, for the one place that sends it: the call to the provider. */
 export const openCredential = (sealer: Sealer, row: Pick<ProviderRow, 'credential_sealed' | 'application_id'>): string | undefined =>
@@ -107,7 +117,7 @@ export const getProviderRow = (db: Executor, where: { id: string; application_id
 export function listProviders(db: Executor, applicationId: string, filters: PageQuery & { kind?: ProviderKind }) {
   const query = db('model_providers').where({ application_id: applicationId });
   if (filters.kind) query.where({ kind: filters.kind });
-  return listPage(query, filters, { createdAt: 'created_at' }, toModelProvider);
+  return listPage(query, filters, { createdAt: 'created_at', name: { text: 'name' } }, toModelProvider);
 }
 
 export async function findProviderByName(db: Executor, applicationId: string, name: string): Promise<ProviderRow | undefined> {

@@ -2,7 +2,7 @@ import type { Executor } from '../../db/database.js';
 import { defineHandlers } from '../handler-types.js';
 import { ProblemError } from '../../problems/problems.js';
 import { mergePatch } from '../../util/merge-patch.js';
-import { getProviderRow, type ProviderKind } from '../model-providers/store.js';
+import { getProviderRow, type ProviderKind, type ProviderRow } from '../model-providers/store.js';
 import * as store from './store.js';
 
 type Issue = { pointer: string; in: 'body'; detail: string };
@@ -10,19 +10,19 @@ type Issue = { pointer: string; in: 'body'; detail: string };
 /** `messages` is Anthropic's API; the others are OpenAI's, which OpenAI-compatible servers speak too. */
 const servesApi = (kind: ProviderKind, api: store.ModelApi) => (api === 'messages') === (kind === 'anthropic');
 
-/** The rules that span rows: the provider is the application's and speaks the API; fallbacks exist, serve the same API and are not the alias itself. */
-async function assertConsistent(db: Executor, applicationId: string, input: store.ModelInput, pointerOf: (field: string) => string): Promise<void> {
-  const provider = await getProviderRow(db, { id: input.providerId, application_id: applicationId }).catch((err: unknown) => {
-    if (err instanceof ProblemError && err.code === 'not-found') {
-      const detail = `No model provider with id ${input.providerId} in this application.`;
-      throw new ProblemError('validation-error', detail, { errors: [{ pointer: pointerOf('providerId'), in: 'body', detail }] });
-    }
-    throw err;
-  });
+/**
+ * The application's provider, or 404 as for one that does not exist (another application's is not
+ * named as such). It is locked against a concurrent delete, which then waits for this write and
+ * finds the alias using the provider (409) instead of breaking the foreign key.
+ */
+const providerOf = (db: Executor, applicationId: string, id: string) => getProviderRow(db, { id, application_id: applicationId }, { forShare: true });
+
+/** The rules that span rows: the provider speaks the API; fallbacks exist, serve the same API and are not the alias itself. */
+async function assertConsistent(db: Executor, applicationId: string, input: store.ModelInput, provider: ProviderRow): Promise<void> {
   const issues: Issue[] = [];
   if (!servesApi(provider.kind, input.api)) {
     issues.push({
-      pointer: pointerOf('api'),
+      pointer: '/api',
       in: 'body',
       detail:
         input.api === 'messages'
@@ -30,10 +30,10 @@ async function assertConsistent(db: Executor, applicationId: string, input: stor
           : `The "${input.api}" API needs an openai or openai-compatible provider; ${provider.id} is anthropic (use "messages").`,
     });
   }
-  const fallbacks = await store.modelsByAlias(db, applicationId, input.fallbacks);
+  const fallbacks = await store.modelsByAlias(db, applicationId, input.fallbacks, { forShare: true });
   input.fallbacks.forEach((alias, i) => {
     const fallback = fallbacks.get(alias);
-    const pointer = `${pointerOf('fallbacks')}/${i}`;
+    const pointer = `/fallbacks/${i}`;
     if (alias === input.alias) issues.push({ pointer, in: 'body', detail: `An alias cannot be its own fallback.` });
     else if (!fallback) issues.push({ pointer, in: 'body', detail: `No model alias "${alias}" in this application.` });
     else if (fallback.api !== input.api) issues.push({ pointer, in: 'body', detail: `"${alias}" serves the ${fallback.api} API, not ${input.api}.` });
@@ -45,19 +45,19 @@ export const modelHandlers = defineHandlers({
   listModels: async ({ db, auth, query }) => ({ status: 200, body: await store.listModels(db, auth.applicationId, query) }),
 
   createModel: async ({ db, auth, body }) => {
-    const provider = await getProviderRow(db, { id: body.providerId, application_id: auth.applicationId }).catch(() => undefined);
+    const provider = await providerOf(db, auth.applicationId, body.providerId);
     const input: store.ModelInput = {
       alias: body.alias,
-      providerId: body.providerId,
+      providerId: provider.id,
       upstreamModel: body.upstreamModel,
-      api: body.api ?? (provider?.kind === 'anthropic' ? 'messages' : 'chat'),
+      api: body.api ?? (provider.kind === 'anthropic' ? 'messages' : 'chat'),
       pricing: { ...store.UNPRICED, ...body.pricing },
       contextWindow: body.contextWindow ?? null,
       maxOutputTokens: body.maxOutputTokens ?? null,
       fallbacks: body.fallbacks ?? [],
       retry: { ...store.DEFAULT_RETRY, ...body.retry },
     };
-    await assertConsistent(db, auth.applicationId, input, (field) => `/${field}`);
+    await assertConsistent(db, auth.applicationId, input, provider);
     const model = store.toModel(await store.insertModel(db, auth.applicationId, input));
     return { status: 201, body: model, headers: { Location: `/api/v1/models/${model.id}` } };
   },
@@ -80,7 +80,7 @@ export const modelHandlers = defineHandlers({
       contextWindow: next.contextWindow ?? null,
       maxOutputTokens: next.maxOutputTokens ?? null,
     };
-    await assertConsistent(db, auth.applicationId, input, (field) => `/${field}`);
+    await assertConsistent(db, auth.applicationId, input, await providerOf(db, auth.applicationId, input.providerId));
     if (input.alias !== current.alias || input.api !== current.api) {
       const dependents = await store.aliasesFallingBackTo(db, auth.applicationId, current.alias);
       if (dependents.length) {

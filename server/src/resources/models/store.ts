@@ -114,7 +114,7 @@ export function listModels(db: Executor, applicationId: string, filters: PageQue
   if (filters.api) query.where({ api: filters.api });
   if (filters.providerId) query.where({ provider_id: filters.providerId });
   if (filters.alias) query.where({ alias: filters.alias });
-  return listPage(query, filters, { createdAt: 'created_at' }, toModel);
+  return listPage(query, filters, { createdAt: 'created_at', alias: { text: 'alias' } }, toModel);
 }
 
 export async function deleteModel(db: Executor, id: string): Promise<void> {
@@ -127,10 +127,19 @@ export async function apiOfAlias(db: Executor, applicationId: string, alias: str
   return row?.api ?? null;
 }
 
-/** The application's aliases among `aliases`, by alias. */
-export async function modelsByAlias(db: Executor, applicationId: string, aliases: string[]): Promise<Map<string, ModelRow>> {
+/**
+ * The application's aliases among `aliases`, by alias; `forShare` locks them against a concurrent
+ * delete or rename, which then waits and finds them named as fallbacks (409).
+ */
+export async function modelsByAlias(
+  db: Executor,
+  applicationId: string,
+  aliases: string[],
+  options: { forShare?: boolean } = {},
+): Promise<Map<string, ModelRow>> {
   if (aliases.length === 0) return new Map();
-  const rows = (await db('models').where({ application_id: applicationId }).whereIn('alias', aliases)) as ModelRow[];
+  const query = db('models').where({ application_id: applicationId }).whereIn('alias', aliases);
+  const rows = (await (options.forShare ? query.forShare() : query)) as ModelRow[];
   return new Map(rows.map((r) => [r.alias, r]));
 }
 
