@@ -3,7 +3,9 @@ import type { OpenApiDocument } from './load-spec.js';
 
 export const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 
-export type RateCategory = 'read' | 'write' | 'run' | 'costly';
+export type RateCategory = 'read' | 'write' | 'run' | 'costly' | 'llm';
+/** How an operation's errors are written: RFC 9457 problems, or (the gateway's routes) a provider's own envelope. */
+export type ErrorFormat = 'problem' | 'openai' | 'anthropic';
 export type Scope = 'read' | 'write' | 'admin';
 
 export type ParameterSpec = {
@@ -49,6 +51,12 @@ export type OperationSpec = {
   credential: 'key' | 'runner' | 'trigger';
   /** Accepts the credential as `?token=` (realtime routes, for EventSource). */
   tokenInQuery: boolean;
+  /** Accepts the credential as `x-api-key` (the gateway's routes, for Anthropic's SDKs and tools). */
+  tokenInXApiKey: boolean;
+  /** `x-error-format`: the envelope its errors are written in. */
+  errorFormat: ErrorFormat;
+  /** `x-body-limit: gateway`: its bodies may be as large as the gateway's limit, not the API's. */
+  bodyLimit: 'api' | 'gateway';
 };
 
 /** Follows a `#/...` reference inside the document; returns the target and its pointer. */
@@ -134,6 +142,9 @@ export function extractOperations(doc: OpenApiDocument): OperationSpec[] {
         ignoresUnknownQuery: op['x-unknown-query-parameters'] === 'ignore',
         credential: op['x-credential'] === 'runner' || op['x-credential'] === 'trigger' ? op['x-credential'] : 'key',
         tokenInQuery: security.some((s) => 'tokenQuery' in (s as object)),
+        tokenInXApiKey: security.some((s) => 'xApiKey' in (s as object)),
+        errorFormat: op['x-error-format'] === 'openai' || op['x-error-format'] === 'anthropic' ? op['x-error-format'] : 'problem',
+        bodyLimit: op['x-body-limit'] === 'gateway' ? 'gateway' : 'api',
       });
     }
   }

@@ -15,9 +15,12 @@ export type Caller = { readonly key?: KeyIdentity; readonly runner?: RunnerIdent
 
 const NOBODY: Caller = Object.freeze({});
 
-/** The credential from the headers, or from `?token=` on the routes that take it there (EventSource cannot send headers). */
+/**
+ * The credential from the headers (`x-api-key` too on the routes that declare it), or from `?token=`
+ * on the routes that take it there (EventSource cannot send headers).
+ */
 export const credentialOf = (ctx: Context, op: OperationSpec): string | undefined =>
-  readCredential(ctx) ?? (op.tokenInQuery && typeof ctx.query.token === 'string' ? ctx.query.token : undefined);
+  readCredential(ctx, op.tokenInXApiKey) ?? (op.tokenInQuery && typeof ctx.query.token === 'string' ? ctx.query.token : undefined);
 
 export async function authenticate(ctx: Context, op: OperationSpec, db: Db, keyCache: KeyCache): Promise<Caller> {
   if (!op.secured) return NOBODY;
