@@ -40,7 +40,7 @@ function breakOff(protocol: Protocol, failure: UpstreamFailure): ErrorFields {
  * protocol's reader (which reads the usage and may drop or change an event). Before the first
  * event nothing is sent, so a stream that breaks then is the attempt's failure (retried or failed
  * over); after it, a failure ends the caller's stream with the protocol's error event. `onEnd`
- * runs once, when the stream ends whichever way, and the caller's stream is closed after it.
+ * runs once, when the stream ends whichever way, and the caller's stream is ended after it.
  */
 export function relay(exchange: Exchange, res: IncomingMessage, reader: StreamReader, protocol: Protocol, onEnd: (end: StreamEnd) => Promise<void>): Relay {
   const out = new PassThrough();
@@ -58,8 +58,11 @@ export function relay(exchange: Exchange, res: IncomingMessage, reader: StreamRe
     if (ended) return;
     ended = true;
     exchange.pause();
-    if (error) out.write(protocol.errorEvent(error));
-    const close = () => out.end();
+    // Recorded before the caller hears of the end: whoever reads the stream to its end finds the call recorded.
+    const close = () => {
+      if (error) out.write(protocol.errorEvent(error));
+      out.end();
+    };
     void onEnd({ outcome, errorCode, usage: reader.usage(), firstEventAt }).then(close, close);
   };
 
