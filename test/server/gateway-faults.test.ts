@@ -246,7 +246,9 @@ describe("the provider's credential", () => {
   it('never appears in a response, a log line or a database column, even when the provider quotes it', async () => {
     const bodies: string[] = [];
     const keep = async (res: Response) => {
-      bodies.push(JSON.stringify([...res.headers]), await res.text());
+      const headers: string[] = [];
+      res.headers.forEach((value, name) => headers.push(`${name}: ${value}`));
+      bodies.push(...headers, await res.text());
       return res;
     };
     const send = async (body: unknown) =>
@@ -276,8 +278,8 @@ describe("the provider's credential", () => {
     expect(gateway.server.output()).not.toContain(gateway.credential);
     const tables =
       gateway.server.database.kind === 'postgres'
-        ? ((await gateway.db.raw("select tablename as name from pg_tables where schemaname = 'public'")) as { rows: { name: string }[] }).rows
-        : ((await gateway.db.raw("select name from sqlite_master where type = 'table'")) as { name: string }[]);
+        ? (await gateway.db.raw<{ rows: { name: string }[] }>("select tablename as name from pg_tables where schemaname = 'public'")).rows
+        : await gateway.db.raw<{ name: string }[]>("select name from sqlite_master where type = 'table'");
     expect(tables.map((t) => t.name)).toContain('model_providers');
     for (const { name } of tables) expect(JSON.stringify(await gateway.db(name).select('*')), name).not.toContain(gateway.credential);
   });

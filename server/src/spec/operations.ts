@@ -39,7 +39,7 @@ export type OperationSpec = {
   idempotent: boolean;
   /** Declares X-App-Id: it acts in one application (organization-level operations do not). */
   appScoped: boolean;
-  /** Declares 422, so invalid input is reported as validation-error. */
+  /** Declares 422 (400 in a provider's envelope, see errorFormat), so invalid input is reported as validation-error. */
   declaresValidation: boolean;
   /**
    * `x-unknown-query-parameters: ignore`: query parameters the operation does not declare are
@@ -123,6 +123,7 @@ export function extractOperations(doc: OpenApiDocument): OperationSpec[] {
       }
 
       const security = (op.security as unknown[] | undefined) ?? doc.security ?? [];
+      const errorFormat: ErrorFormat = op['x-error-format'] === 'openai' || op['x-error-format'] === 'anthropic' ? op['x-error-format'] : 'problem';
       const parameters = [...params.values()];
       operations.push({
         operationId: String(op.operationId),
@@ -138,12 +139,12 @@ export function extractOperations(doc: OpenApiDocument): OperationSpec[] {
         requiredScope: op['x-required-scope'] as Scope | undefined,
         idempotent: parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key'),
         appScoped: parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === 'x-app-id'),
-        declaresValidation: Object.hasOwn(responses, '422'),
+        declaresValidation: Object.hasOwn(responses, errorFormat === 'problem' ? '422' : '400'),
         ignoresUnknownQuery: op['x-unknown-query-parameters'] === 'ignore',
         credential: op['x-credential'] === 'runner' || op['x-credential'] === 'trigger' ? op['x-credential'] : 'key',
         tokenInQuery: security.some((s) => 'tokenQuery' in (s as object)),
         tokenInXApiKey: security.some((s) => 'xApiKey' in (s as object)),
-        errorFormat: op['x-error-format'] === 'openai' || op['x-error-format'] === 'anthropic' ? op['x-error-format'] : 'problem',
+        errorFormat,
         bodyLimit: op['x-body-limit'] === 'gateway' ? 'gateway' : 'api',
       });
     }

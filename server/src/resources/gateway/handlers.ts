@@ -25,16 +25,16 @@ export function gatewayHandlers(options: { sealer: Sealer; policy: AddressPolicy
 
   return defineHandlers({
     createChatCompletion: ownTransaction<'createChatCompletion'>(async (input) =>
-      asResult<'createChatCompletion'>(await proxyCall({ ...input, body: input.body as Record<string, unknown>, caller: noCallerHeaders }, CHAT, deps)),
+      asResult<'createChatCompletion'>(await proxyCall({ ...input, caller: noCallerHeaders }, CHAT, deps)),
     ),
 
     createEmbeddings: ownTransaction<'createEmbeddings'>(async (input) =>
-      asResult<'createEmbeddings'>(await proxyCall({ ...input, body: input.body as Record<string, unknown>, caller: noCallerHeaders }, EMBEDDINGS, deps)),
+      asResult<'createEmbeddings'>(await proxyCall({ ...input, caller: noCallerHeaders }, EMBEDDINGS, deps)),
     ),
 
     createAnthropicMessage: ownTransaction<'createAnthropicMessage'>(async (input) => {
       const caller = { anthropicVersion: input.headers['anthropic-version'], anthropicBeta: input.headers['anthropic-beta'] };
-      return asResult<'createAnthropicMessage'>(await proxyCall({ ...input, body: input.body as Record<string, unknown>, caller }, MESSAGES, deps));
+      return asResult<'createAnthropicMessage'>(await proxyCall({ ...input, caller }, MESSAGES, deps));
     }),
 
     listGatewayModels: async ({ db, auth }) => {
