@@ -88,6 +88,20 @@ describe('messages through the gateway', () => {
     expect(final.stop_reason).toBe('tool_use');
   });
 
+  it('falls back when the provider is overloaded (529), a status it does not retry', async () => {
+    const backup = await createAlias(gateway, { alias: aliasName('backup'), api: 'messages', upstreamModel: 'claude-haiku-4-5', retry: { attempts: 0 } });
+    const alias = (await createAlias(gateway, { alias: aliasName('busy'), api: 'messages', fallbacks: [backup.alias], retry: { attempts: 2, backoffMs: 0 } }))
+      .alias;
+    const before = gateway.provider.requests.length;
+    gateway.provider.reply({ status: 529 }, { text: 'From the backup.' });
+    const { data, response } = await anthropic.messages.create({ model: alias, max_tokens: 64, messages }).withResponse();
+    expect(data.content).toEqual([{ type: 'text', text: 'From the backup.' }]);
+    expect(gateway.provider.requests.length - before).toBe(2);
+    expect(response.headers.get('switchboard-model')).toBe('claude-haiku-4-5');
+    const row = await usageRow(gateway, response.headers.get('request-id'));
+    expect(row).toMatchObject({ outcome: 'succeeded', attempts: 2, fallbacks_used: 1 });
+  });
+
   it('accepts the key as x-api-key and sends anthropic-version 2023-06-01 when the caller sends none', async () => {
     gateway.provider.reply({ text: 'Hello.' });
     const res = await fetch(`${gateway.anthropicBaseUrl}/v1/messages`, {
@@ -98,6 +112,18 @@ describe('messages through the gateway', () => {
     expect(res.status).toBe(200);
     expect(last().headers['anthropic-version']).toBe('2023-06-01');
     expect(last().headers['x-api-key']).toBe(gateway.credential);
+  });
+});
+
+describe('token counts through the gateway', () => {
+  it('counts with the official client, and records nothing (counting consumes no tokens)', async () => {
+    gateway.provider.reply({ usage: { input: 42, output: 0 } });
+    const { data, response } = await anthropic.messages.countTokens({ model: claude, messages, system: 'Be brief.' }).withResponse();
+    expect(data).toEqual({ input_tokens: 42 });
+    expect(last()).toMatchObject({ path: '/v1/messages/count_tokens', body: { model: 'claude-sonnet-4-5', messages, system: 'Be brief.' } });
+    expect(last().headers['x-api-key']).toBe(gateway.credential);
+    expect(response.headers.get('switchboard-model')).toBe('claude-sonnet-4-5');
+    expect(await gateway.db('usage_events').where({ request_id: response.headers.get('request-id') })).toEqual([]);
   });
 });
 

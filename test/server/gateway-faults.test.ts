@@ -83,6 +83,25 @@ describe('retries and fallbacks, before the first byte only', () => {
     expect(num(row.cost_micros)).toBe(70);
   });
 
+  it("falls back when the provider refuses the gateway's credential, which is never the caller's fault", async () => {
+    const good = await createAlias(gateway, { alias: aliasName('good'), api: 'chat', upstreamModel: 'gpt-good', retry: NO_RETRY });
+    const wrong = await createProvider(gateway, 'openai', { credential: 'sk-revoked-long-ago' });
+    const alias = (await createAlias(gateway, { alias: aliasName('revoked'), api: 'chat', providerId: wrong.id, fallbacks: [good.alias], retry: NO_RETRY }))
+      .alias;
+    gateway.provider.reply({ text: 'Served by the good one.' });
+    const { data, response } = await openai.chat.completions.create({ model: alias, messages }).withResponse();
+    expect(data.choices[0]!.message.content).toBe('Served by the good one.');
+    expect(response.headers.get('switchboard-fallbacks')).toBe('1');
+    expect(gateway.provider.requests.at(-2)!.headers.authorization).toBe('Bearer sk-revoked-long-ago');
+
+    // Without a fallback it is the gateway's failure (502), not the caller's (401).
+    const alone = (await createAlias(gateway, { alias: aliasName('alone'), api: 'chat', providerId: wrong.id, retry: NO_RETRY })).alias;
+    const err = await openai.chat.completions.create({ model: alone, messages }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(err).toMatchObject({ status: 502, code: 'upstream_error' });
+    expect((err as Error).message).toContain("refused the gateway's credential for it (401");
+  });
+
   it('falls back when a stream breaks before its first event', async () => {
     const alias = await withFallback();
     gateway.provider.reply({ cutAfterChunks: 0 }, { text: 'Streamed by the backup.' });

@@ -18,6 +18,11 @@ export function anthropicError(status: number, error: Reply['error'] = {}) {
   return { type: 'error', error: { type: error.type ?? known.type, message: error.message ?? known.message } };
 }
 
+/** The answer of `POST /v1/messages/count_tokens`: the prompt's tokens (scripted as `usage.input`, else estimated). */
+export const tokenCount = (reply: Reply, body: Record<string, unknown>) => ({
+  input_tokens: reply.usage ? reply.usage.input : estimateTokens([body.system, body.messages]),
+});
+
 /** Why a messages request is refused before any reply is played, as Anthropic would say it. */
 export function checkMessagesRequest(body: Record<string, unknown>): string | undefined {
   if (typeof body.model !== 'string' || !body.model) return 'model: Field required';

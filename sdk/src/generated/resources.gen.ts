@@ -15,6 +15,7 @@
 //   createEmbeddings: the official openai SDKs are the clients of the gateway (baseURL <server>/api/v1/llm/openai/v1)
 //   listGatewayModels: the official openai SDKs are the clients of the gateway (client.models.list())
 //   createAnthropicMessage: the official @anthropic-ai/sdk clients are the clients of the gateway (baseURL <server>/api/v1/llm/anthropic)
+//   countAnthropicTokens: the official @anthropic-ai/sdk clients are the clients of the gateway (client.messages.countTokens())
 
 import { idempotent, ifMatch, endUser, type RequestOptions, type WriteOptions, type ConditionalOptions, type RunCreateOptions } from '../call-options.js';
 import type { OperationRunner } from '../operation.js';

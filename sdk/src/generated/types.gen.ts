@@ -2728,7 +2728,7 @@ export type Model = {
      */
     maxOutputTokens: number | null;
     /**
-     * Other aliases (same `api`), tried in order when this model's provider fails before answering (after its retries). Fallbacks of fallbacks are not followed.
+     * Other aliases (same `api`), tried in order when this model's provider fails before the first byte of an answer reached the caller, after its retries: a 429 or 5xx status, a refusal of the gateway's own credential (401, 402, 403, 407), a timeout, a failed, refused or cut connection, a malformed answer. A refusal of the request itself (400, 404, 413, ...) is answered as it is. Fallbacks of fallbacks are not followed.
      */
     fallbacks: Array<ModelAlias>;
     retry: ModelRetry;
@@ -2987,6 +2987,22 @@ export type AnthropicError = {
          */
         message: string;
     };
+};
+
+/**
+ * GatewayCountTokensRequest
+ *
+ * An Anthropic token-counting request. The gateway checks only that it is a JSON object with a string `model` (a model alias of the application serving the `messages` API) and a `messages` array; every other member (`system`, `tools`, `thinking`, ...) is forwarded verbatim, with `model` replaced by the alias's upstream model.
+ */
+export type GatewayCountTokensRequest = {
+    model: GatewayModelName;
+    /**
+     * The conversation to count, in Anthropic's message format (forwarded verbatim).
+     */
+    messages: Array<{
+        [key: string]: unknown;
+    }>;
+    [key: string]: unknown;
 };
 
 /**
@@ -9166,6 +9182,81 @@ export type CreateAnthropicMessageResponses = {
 };
 
 export type CreateAnthropicMessageResponse = CreateAnthropicMessageResponses[keyof CreateAnthropicMessageResponses];
+
+export type CountAnthropicTokensData = {
+    body: GatewayCountTokensRequest;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * The Anthropic API version the request is written for, forwarded to the provider; `2023-06-01` is sent when the caller sends none.
+         */
+        'anthropic-version'?: string;
+        /**
+         * Anthropic beta features to enable (comma-separated), forwarded to the provider as sent.
+         */
+        'anthropic-beta'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/llm/anthropic/v1/messages/count_tokens';
+};
+
+export type CountAnthropicTokensErrors = {
+    /**
+     * The request is malformed or invalid: a body that is not JSON, a missing or mistyped `model` or `messages`, an unknown query parameter, a model alias that serves another API than this route, or a refusal of the provider itself (passed on with its message). In Anthropic's error envelope.
+     */
+    400: AnthropicError;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike). In Anthropic's error envelope.
+     */
+    401: AnthropicError;
+    /**
+     * The key lacks the scope this route needs, or `X-App-Id` names an application the key may not act in. In Anthropic's error envelope.
+     */
+    403: AnthropicError;
+    /**
+     * The model alias does not exist in the application (OpenAI code `model_not_found`), the provider does not know the upstream model, or `X-App-Id` names an unknown application. In Anthropic's error envelope.
+     */
+    404: AnthropicError;
+    /**
+     * The request body is larger than the gateway accepts (`GATEWAY_BODY_LIMIT_BYTES`, 10 MiB by default), or than the provider accepts. In Anthropic's error envelope.
+     */
+    413: AnthropicError;
+    /**
+     * The request body is not `application/json` (UTF-8). In Anthropic's error envelope.
+     */
+    415: AnthropicError;
+    /**
+     * The credential's `llm` budget is used up for this minute, or the provider kept answering 429 after the alias's retries; retry after `Retry-After` seconds. In Anthropic's error envelope.
+     */
+    429: AnthropicError;
+    /**
+     * Unexpected failure of the gateway itself; the `Request-Id` identifies it in the logs. In Anthropic's error envelope.
+     */
+    500: AnthropicError;
+    /**
+     * The provider failed: it answered an error status after the alias's retries and fallbacks, sent a malformed or truncated answer before any byte reached the caller, could not be reached (or is at an address the server may not connect to), or refused the gateway's own credential for it. In Anthropic's error envelope.
+     */
+    502: AnthropicError;
+    /**
+     * The provider sent no byte within its `timeoutSeconds`, on every attempt the alias's retries and fallbacks allowed. In Anthropic's error envelope.
+     */
+    504: AnthropicError;
+};
+
+export type CountAnthropicTokensError = CountAnthropicTokensErrors[keyof CountAnthropicTokensErrors];
+
+export type CountAnthropicTokensResponses = {
+    /**
+     * The provider's answer, forwarded verbatim (an object with `input_tokens`).
+     */
+    200: GatewayAnswer;
+};
+
+export type CountAnthropicTokensResponse = CountAnthropicTokensResponses[keyof CountAnthropicTokensResponses];
 
 /**
  * The `agent.created` event, signed as described in `webhook-signature`.

@@ -1667,6 +1667,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/llm/anthropic/v1/messages/count_tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Count the tokens of a message (Anthropic)
+         * @description Anthropic's `POST /v1/messages/count_tokens`, through the gateway (`baseURL` `<server>/api/v1/llm/anthropic`, an application key as the API key, as a bearer token or `x-api-key`). `model` names a model alias of the application serving the `messages` API (404 `not_found_error` when it has none); the body is forwarded with `model` replaced by the upstream model, with the provider's credential, `anthropic-version` (the caller's, else `2023-06-01`) and the caller's `anthropic-beta`. Retries and fallbacks follow the alias's `retry` and `fallbacks`. Counting consumes no tokens: no usage is recorded. Errors use Anthropic's envelope (`AnthropicError`). Requires the `write` scope.
+         */
+        post: operations["countAnthropicTokens"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export interface webhooks {
     "agent.created": {
@@ -4740,7 +4760,7 @@ export interface components {
              * @description Upper bound of output tokens per call; sent as the default `max_tokens` to `messages` models when the caller gives none. `null` when not stated.
              */
             maxOutputTokens: number | null;
-            /** @description Other aliases (same `api`), tried in order when this model's provider fails before answering (after its retries). Fallbacks of fallbacks are not followed. */
+            /** @description Other aliases (same `api`), tried in order when this model's provider fails before the first byte of an answer reached the caller, after its retries: a 429 or 5xx status, a refusal of the gateway's own credential (401, 402, 403, 407), a timeout, a failed, refused or cut connection, a malformed answer. A refusal of the request itself (400, 404, 413, ...) is answered as it is. Fallbacks of fallbacks are not followed. */
             fallbacks: components["schemas"]["ModelAlias"][];
             retry: components["schemas"]["ModelRetry"];
             /**
@@ -4946,6 +4966,19 @@ export interface components {
                 /** @description Human-readable explanation. */
                 message: string;
             };
+        };
+        /**
+         * GatewayCountTokensRequest
+         * @description An Anthropic token-counting request. The gateway checks only that it is a JSON object with a string `model` (a model alias of the application serving the `messages` API) and a `messages` array; every other member (`system`, `tools`, `thinking`, ...) is forwarded verbatim, with `model` replaced by the alias's upstream model.
+         */
+        GatewayCountTokensRequest: {
+            model: components["schemas"]["GatewayModelName"];
+            /** @description The conversation to count, in Anthropic's message format (forwarded verbatim). */
+            messages: {
+                [key: string]: unknown;
+            }[];
+        } & {
+            [key: string]: unknown;
         };
     };
     responses: {
@@ -9542,6 +9575,52 @@ export interface operations {
                      *     data: {"type":"message_stop"}
                      */
                     "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["AnthropicBadRequest"];
+            401: components["responses"]["AnthropicUnauthorized"];
+            403: components["responses"]["AnthropicForbidden"];
+            404: components["responses"]["AnthropicNotFound"];
+            413: components["responses"]["AnthropicPayloadTooLarge"];
+            415: components["responses"]["AnthropicUnsupportedMediaType"];
+            429: components["responses"]["AnthropicTooManyRequests"];
+            500: components["responses"]["AnthropicInternalError"];
+            502: components["responses"]["AnthropicBadGateway"];
+            504: components["responses"]["AnthropicGatewayTimeout"];
+        };
+    };
+    countAnthropicTokens: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description The Anthropic API version the request is written for, forwarded to the provider; `2023-06-01` is sent when the caller sends none. */
+                "anthropic-version"?: components["parameters"]["AnthropicVersion"];
+                /** @description Anthropic beta features to enable (comma-separated), forwarded to the provider as sent. */
+                "anthropic-beta"?: components["parameters"]["AnthropicBeta"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GatewayCountTokensRequest"];
+            };
+        };
+        responses: {
+            /** @description The provider's answer, forwarded verbatim (an object with `input_tokens`). */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Model": components["headers"]["Switchboard-Model"];
+                    "Switchboard-Fallbacks": components["headers"]["Switchboard-Fallbacks"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayAnswer"];
                 };
             };
             400: components["responses"]["AnthropicBadRequest"];

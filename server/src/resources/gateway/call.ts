@@ -11,8 +11,11 @@ import type { CallerHeaders, Protocol } from './protocol.js';
 import { failsOver, pause, retryable, retryDelay, type Failure } from './retries.js';
 import { settle, type CallFacts, type Ending } from './settle.js';
 
-/** One gateway route: the API its aliases must serve, the provider's path for it, its wire format, whether it streams. */
-export type GatewayRoute = { api: ModelApi; path: string; protocol: Protocol; streams: boolean };
+/**
+ * One gateway route: the API its aliases must serve, the provider's path for it, its wire format,
+ * whether it streams, and whether its calls are recorded (counting tokens consumes none).
+ */
+export type GatewayRoute = { api: ModelApi; path: string; protocol: Protocol; streams: boolean; recorded: boolean };
 
 /** A call as the route's handler received it. `db` is the pool: nothing here runs in a request transaction. */
 export type GatewayCall = { db: Db; auth: AuthContext; body: Record<string, unknown>; caller: CallerHeaders; ctx: Context; requestId: string };
@@ -65,8 +68,9 @@ function failureReply(failure: Failure, alias: string, protocol: Protocol, tries
 /**
  * A gateway call: resolves the alias, then tries its model and its fallbacks in order, each as
  * often as its retry policy allows, until one answers; only before any byte reached the caller.
- * Exactly one usage record is written when the call ends: now for an answer, a refusal or a
- * failure, or when a stream ends (whichever way, the caller leaving included).
+ * Exactly one usage record is written when the call ends (on a route whose calls are recorded):
+ * now for an answer, a refusal or a failure, or when a stream ends (whichever way, the caller
+ * leaving included).
  */
 export async function proxyCall(call: GatewayCall, route: GatewayRoute, deps: GatewayDeps): Promise<GatewayReply> {
   const startedMs = performance.now();
@@ -81,7 +85,7 @@ export async function proxyCall(call: GatewayCall, route: GatewayRoute, deps: Ga
   const streamed = route.streams && call.body.stream === true;
   const facts: CallFacts = { requestId: call.requestId, attribution: attributionOf(call), alias, api: route.api, streamed, startedMs };
   const request = { body: call.body, caller: call.caller, protocol: route.protocol, path: route.path, streamed };
-  const record = (ending: Ending) => settle(call.db, facts, ending, deps.logger);
+  const record = async (ending: Ending) => (route.recorded ? settle(call.db, facts, ending, deps.logger) : null);
 
   // The caller leaving abandons the call: the provider sees its connection close.
   const gone = new AbortController();
@@ -91,10 +95,25 @@ export async function proxyCall(call: GatewayCall, route: GatewayRoute, deps: Ga
   });
 
   let attempts = 0;
+  /** The caller left: the call is recorded as aborted, and nothing more is tried. */
+  const abandon = async (target: ResolvedModel, fallbacks: number): Promise<never> => {
+    await record({
+      outcome: 'aborted',
+      target,
+      usage: undefined,
+      attempts,
+      fallbacksUsed: fallbacks,
+      firstByteMs: null,
+      upstreamStatus: null,
+      errorCode: 'client_closed',
+    });
+    throw new ClientClosed();
+  };
   let last: { target: ResolvedModel; failure: Failure; fallbacks: number } | undefined;
   for (const [fallbacks, target] of chain.entries()) {
     const retry = retryOf(target.model);
     for (let retries = 0; ; retries++) {
+      if (gone.signal.aborted) return abandon(target, fallbacks);
       attempts++;
       const tried = attempts;
       const outcome: Outcome = await attempt(target, request, deps, gone.signal, async ({ outcome: ended, usage, errorCode, firstEventAt, upstreamStatus }) => {
@@ -122,19 +141,7 @@ export async function proxyCall(call: GatewayCall, route: GatewayRoute, deps: Ga
         return { status: 200, body: outcome.json, contentType: 'application/json', headers };
       }
       last = { target, failure: outcome, fallbacks };
-      if (outcome.kind === 'broken' && outcome.failure.kind === 'client') {
-        await record({
-          outcome: 'aborted',
-          target,
-          usage: undefined,
-          attempts,
-          fallbacksUsed: fallbacks,
-          firstByteMs: null,
-          upstreamStatus: null,
-          errorCode: 'client_closed',
-        });
-        throw new ClientClosed();
-      }
+      if (outcome.kind === 'broken' && outcome.failure.kind === 'client') return abandon(target, fallbacks);
       if (retries >= retry.attempts || !retryable(outcome, retry)) break;
       const delay = retryDelay(outcome, retry, retries);
       if (delay === null) break;
@@ -143,16 +150,11 @@ export async function proxyCall(call: GatewayCall, route: GatewayRoute, deps: Ga
     if (!failsOver(last.failure, retry)) break;
   }
   const { target, failure, fallbacks } = last!;
-  await record({
-    outcome: 'failed',
-    target,
-    usage: undefined,
-    attempts,
-    fallbacksUsed: fallbacks,
-    firstByteMs: null,
-    upstreamStatus: failure.kind === 'refusal' ? failure.status : null,
-    errorCode: errorCodeOf(failure),
-  });
+  const upstreamStatus = failure.kind === 'refusal' ? failure.status : null;
+  const errorCode = errorCodeOf(failure);
+  await record({ outcome: 'failed', target, usage: undefined, attempts, fallbacksUsed: fallbacks, firstByteMs: null, upstreamStatus, errorCode });
+  // What failed, for the operator; never a body (a provider's message may quote the prompt).
+  deps.logger.warn({ requestId: call.requestId, alias, providerId: target.provider.id, attempts, fallbacks, upstreamStatus, errorCode }, 'gateway call failed');
   const tries = `${attempts} attempt${attempts > 1 ? 's' : ''}${fallbacks ? `, ${fallbacks} fallback${fallbacks > 1 ? 's' : ''}` : ''}`;
   return failureReply(failure, alias, route.protocol, tries);
 }

@@ -7,9 +7,16 @@ import { anthropic } from './anthropic.js';
 import { proxyCall, type GatewayDeps, type GatewayReply, type GatewayRoute } from './call.js';
 import { openai } from './openai.js';
 
-const CHAT: GatewayRoute = { api: 'chat', path: '/chat/completions', protocol: openai, streams: true };
-const EMBEDDINGS: GatewayRoute = { api: 'embeddings', path: '/embeddings', protocol: openai, streams: false };
-const MESSAGES: GatewayRoute = { api: 'messages', path: '/messages', protocol: anthropic, streams: true };
+const CHAT: GatewayRoute = { api: 'chat', path: '/chat/completions', protocol: openai, streams: true, recorded: true };
+const EMBEDDINGS: GatewayRoute = { api: 'embeddings', path: '/embeddings', protocol: openai, streams: false, recorded: true };
+const MESSAGES: GatewayRoute = { api: 'messages', path: '/messages', protocol: anthropic, streams: true, recorded: true };
+const COUNT_TOKENS: GatewayRoute = { api: 'messages', path: '/messages/count_tokens', protocol: anthropic, streams: false, recorded: false };
+
+/** The Anthropic headers a caller may choose, forwarded to the provider. */
+const anthropicHeaders = (headers: { 'anthropic-version'?: string; 'anthropic-beta'?: string }) => ({
+  anthropicVersion: headers['anthropic-version'],
+  anthropicBeta: headers['anthropic-beta'],
+});
 
 /** The provider's answer goes out as it came (its bytes, or its stream), which the generated types (a parsed object) do not describe. */
 const asResult = <K extends OperationId>(reply: GatewayReply) => reply as unknown as HandlerResult<K>;
@@ -32,10 +39,13 @@ export function gatewayHandlers(options: { sealer: Sealer; policy: AddressPolicy
       asResult<'createEmbeddings'>(await proxyCall({ ...input, caller: noCallerHeaders }, EMBEDDINGS, deps)),
     ),
 
-    createAnthropicMessage: ownTransaction<'createAnthropicMessage'>(async (input) => {
-      const caller = { anthropicVersion: input.headers['anthropic-version'], anthropicBeta: input.headers['anthropic-beta'] };
-      return asResult<'createAnthropicMessage'>(await proxyCall({ ...input, caller }, MESSAGES, deps));
-    }),
+    createAnthropicMessage: ownTransaction<'createAnthropicMessage'>(async (input) =>
+      asResult<'createAnthropicMessage'>(await proxyCall({ ...input, caller: anthropicHeaders(input.headers) }, MESSAGES, deps)),
+    ),
+
+    countAnthropicTokens: ownTransaction<'countAnthropicTokens'>(async (input) =>
+      asResult<'countAnthropicTokens'>(await proxyCall({ ...input, caller: anthropicHeaders(input.headers) }, COUNT_TOKENS, deps)),
+    ),
 
     listGatewayModels: async ({ db, auth }) => {
       const rows = await aliasesServing(db, auth.applicationId, ['chat', 'embeddings']);

@@ -16,14 +16,14 @@ export function retryable(failure: Failure, retry: ModelRetry): boolean {
 }
 
 /**
- * Worth trying the next fallback: what is retryable, and what another provider may not share (an
- * address the policy refuses, a refusal of the gateway's account). A refusal of the request itself
- * (400, 404, ...) would be the same anywhere.
+ * Worth trying the next fallback: a failure of the provider, which another may not share (an error
+ * status of 429 or 5xx, a refusal of the gateway's account, an address the policy refuses, a
+ * broken exchange). A refusal of the request itself (400, 404, ...) would be the same anywhere.
  */
 export function failsOver(failure: Failure, retry: ModelRetry): boolean {
-  if (failure.kind === 'broken' && failure.failure.kind === 'client') return false;
-  if (retryable(failure, retry)) return true;
-  return failure.kind === 'broken' || ACCOUNT_REFUSALS.includes(failure.status);
+  if (failure.kind === 'broken') return failure.failure.kind !== 'client';
+  const { status } = failure;
+  return status === 429 || status >= 500 || ACCOUNT_REFUSALS.includes(status) || retry.onStatus.includes(status);
 }
 
 /** The wait before retry number `n` (from 0): the provider's Retry-After, else the backoff doubled each time; null when the provider asks for too long. */
