@@ -64,6 +64,6 @@ describe('the server implements exactly the spec', () => {
   });
 
   it('declares a rate-limit category on every secured operation', () => {
-    for (const op of operations.filter((o) => o.secured)) expect(op.rateCategory, op.operationId).toMatch(/^(read|write|run|costly)$/);
+    for (const op of operations.filter((o) => o.secured)) expect(op.rateCategory, op.operationId).toMatch(/^(read|write|run|costly|llm)$/);
   });
 });

@@ -37,7 +37,7 @@ const modes = [
 ];
 
 describe('the query-parameter rule comes from the spec', () => {
-  it('lets exactly the public GET system operations ignore unknown query parameters; every other declares 422', () => {
+  it('lets exactly the public GET system operations ignore unknown query parameters; every other declares 422 (400 in a provider envelope)', () => {
     const ignoring = operations.filter((o) => o.ignoresUnknownQuery);
     expect(ignoring.map((o) => o.operationId).sort()).toEqual(Object.keys(SYSTEM_ROUTES).sort());
     for (const op of ignoring) {

@@ -18,6 +18,11 @@ export function anthropicError(status: number, error: Reply['error'] = {}) {
   return { type: 'error', error: { type: error.type ?? known.type, message: error.message ?? known.message } };
 }
 
+/** The answer of `POST /v1/messages/count_tokens`: the prompt's tokens (scripted as `usage.input`, else estimated). */
+export const tokenCount = (reply: Reply, body: Record<string, unknown>) => ({
+  input_tokens: reply.usage ? reply.usage.input : estimateTokens([body.system, body.messages]),
+});
+
 /** Why a messages request is refused before any reply is played, as Anthropic would say it. */
 export function checkMessagesRequest(body: Record<string, unknown>): string | undefined {
   if (typeof body.model !== 'string' || !body.model) return 'model: Field required';
@@ -31,7 +36,13 @@ const stopReason = (reply: Reply) =>
   reply.finishReason ? (STOP_REASONS[reply.finishReason] ?? reply.finishReason) : reply.toolCalls?.length ? 'tool_use' : 'end_turn';
 const toolId = (reply: Reply, i: number) => reply.toolCalls?.[i]?.id ?? `toolu_01${randomId('', 22)}`;
 const replyText = (reply: Reply) => reply.text ?? (reply.toolCalls?.length ? '' : 'Hello from the test provider.');
-const inputTokens = (reply: Reply, body: Record<string, unknown>) => (reply.usage ? reply.usage.input : estimateTokens([body.system, body.messages]));
+/** Anthropic's usage counters of the prompt: `input_tokens` without the cache reads and writes, which have their own. */
+const promptUsage = (reply: Reply, body: Record<string, unknown>) => {
+  if (!reply.usage) return { input_tokens: estimateTokens([body.system, body.messages]), cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+  const read = reply.usage.cachedInput ?? 0;
+  const written = reply.usage.cacheWrite ?? 0;
+  return { input_tokens: reply.usage.input - read - written, cache_creation_input_tokens: written, cache_read_input_tokens: read };
+};
 
 const parseArguments = (json: string): unknown => {
   try {
@@ -59,9 +70,7 @@ export function message(reply: Reply, body: Record<string, unknown>) {
       ? {}
       : {
           usage: {
-            input_tokens: inputTokens(reply, body),
-            cache_creation_input_tokens: 0,
-            cache_read_input_tokens: 0,
+            ...promptUsage(reply, body),
             output_tokens: outputTokens(reply, text),
             service_tier: 'standard',
           },
@@ -80,9 +89,7 @@ export function messageEvents(reply: Reply, body: Record<string, unknown>): SseE
   const text = replyText(reply);
   const event = (type: string, data: Record<string, unknown>): SseEvent => ({ event: type, data: JSON.stringify({ type, ...data }) });
   const startUsage = {
-    input_tokens: inputTokens(reply, body),
-    cache_creation_input_tokens: 0,
-    cache_read_input_tokens: 0,
+    ...promptUsage(reply, body),
     output_tokens: 1,
     service_tier: 'standard',
   };

@@ -13,8 +13,14 @@ export type Reply = {
   /** The assistant's text, streamed word by word (one chunk per word, leading spaces kept). */
   text?: string;
   toolCalls?: ScriptedToolCall[];
-  /** Token counts the provider reports; `false` reports none (a provider that never sends usage). Default: estimated from the text. */
-  usage?: { input: number; output: number } | false;
+  /**
+   * Token counts the provider reports; `false` reports none (a provider that never sends usage).
+   * Default: estimated from the text. `input` counts every prompt token; `cachedInput` of them were
+   * read from the prompt cache (OpenAI's `cached_tokens`, Anthropic's `cache_read_input_tokens`)
+   * and `cacheWrite` written to it (Anthropic's `cache_creation_input_tokens`); Anthropic's own
+   * `input_tokens` leaves both out, as Anthropic does.
+   */
+  usage?: { input: number; output: number; cachedInput?: number; cacheWrite?: number } | false;
   /** The model named in the response; default: the request's `model`. */
   model?: string;
   /**

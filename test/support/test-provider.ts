@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { anthropicError, checkMessagesRequest, message, messageEvents } from './test-provider-anthropic.js';
+import { anthropicError, checkMessagesRequest, message, messageEvents, tokenCount } from './test-provider-anthropic.js';
 import { parseMultipart, RESPONSE_FORMATS, transcription, type Multipart } from './test-provider-audio.js';
 import { chatCompletion, chatCompletionChunks, checkChatRequest, embeddings, modelList, openaiError } from './test-provider-openai.js';
 import {
@@ -20,9 +20,9 @@ export { sineWav, wavDurationSeconds } from './wav.js';
 
 /**
  * A model provider on loopback for tests: it speaks OpenAI's chat completions, embeddings, models
- * and audio transcriptions and Anthropic's messages closely enough that the official SDKs accept
- * it, answers each request with the next scripted reply (faults included), and records what it
- * received.
+ * and audio transcriptions and Anthropic's messages and token counts closely enough that the
+ * official SDKs accept it, answers each request with the next scripted reply (faults included),
+ * and records what it received.
  */
 export type TestProvider = {
   /** `http://127.0.0.1:<port>`: Anthropic SDKs take it as their `baseURL`. */
@@ -210,6 +210,21 @@ const routes: Record<string, Route> = {
       const headers = { ...requestIdHeader('anthropic'), ...reply.headers };
       if (body.stream === true) return playStream(ctx.res, { ...reply, headers }, messageEvents(reply, body), ctx.markCut);
       sendJson(ctx.res, 200, message(reply, body), reply, ctx.markCut, headers);
+    },
+  },
+  'POST /v1/messages/count_tokens': {
+    protocol: 'anthropic',
+    async handle(ctx) {
+      const body = await jsonBody(ctx, 'anthropic');
+      if (!body) return;
+      const invalid = typeof body.model !== 'string' ? 'model: Field required' : Array.isArray(body.messages) ? undefined : 'messages: Field required';
+      if (invalid) {
+        ctx.refuse('anthropic', invalid);
+        return;
+      }
+      const reply = await ctx.reply();
+      if (await preamble(ctx, reply, 'anthropic')) return;
+      sendJson(ctx.res, 200, tokenCount(reply, body), reply, ctx.markCut, requestIdHeader('anthropic'));
     },
   },
 };

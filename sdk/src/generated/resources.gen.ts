@@ -11,6 +11,11 @@
 //   streamRun: hand-written in client.ts as runs.stream, a resumed event stream
 //   streamAgentRuns: hand-written in client.ts as runs.streamAll({ agentId }), a resumed event stream
 //   invokeTrigger: hand-written in client.ts as triggers.invoke, signed with the trigger's secret
+//   createChatCompletion: the official openai SDKs are the clients of the gateway (baseURL <server>/api/v1/llm/openai/v1)
+//   createEmbeddings: the official openai SDKs are the clients of the gateway (baseURL <server>/api/v1/llm/openai/v1)
+//   listGatewayModels: the official openai SDKs are the clients of the gateway (client.models.list())
+//   createAnthropicMessage: the official @anthropic-ai/sdk clients are the clients of the gateway (baseURL <server>/api/v1/llm/anthropic)
+//   countAnthropicTokens: the official @anthropic-ai/sdk clients are the clients of the gateway (client.messages.countTokens())
 
 import { idempotent, ifMatch, endUser, type RequestOptions, type WriteOptions, type ConditionalOptions, type RunCreateOptions } from '../call-options.js';
 import type { OperationRunner } from '../operation.js';
@@ -354,10 +359,11 @@ const runnersMethods = ({ call, list }: OperationRunner) => ({
    * Complete a run
    *
    * Ends the run of the lease as `succeeded` (with its `output`) or `failed` (with an `error`,
-   * required), records the `usage` and `costMicros` sent, and releases the lease. A run is
-   * completed exactly once: a stale `fencingToken` or a lost lease is 409 `lease-lost`, and a run
-   * that already ended (e.g. cancelled meanwhile) is 409 as well. Requires the runner token of the
-   * lease's runner.
+   * required), records the `usage` and `costMicros` sent plus those of the run's calls through the
+   * gateway (recorded once each by the gateway, so a runner reports only the model calls it made
+   * itself), and releases the lease. A run is completed exactly once: a stale `fencingToken` or a
+   * lost lease is 409 `lease-lost`, and a run that already ended (e.g. cancelled meanwhile) is 409
+   * as well. Requires the runner token of the lease's runner.
    */
   complete: (leaseId: string, body: T.RunComplete, o?: RequestOptions) => call((c) => api.completeRun({ ...c, path: { leaseId }, body }), o),
   /**

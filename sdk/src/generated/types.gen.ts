@@ -894,7 +894,7 @@ export type RunTrigger = {
 /**
  * RunUsage
  *
- * Model tokens used by the run, as reported by its runner (all attempts together).
+ * Model tokens used by the run (all attempts together): what its runner reported for the model calls it made itself, plus its calls through the gateway (attributed to the run by its run token), which the server adds when the run completes.
  */
 export type RunUsage = {
     /**
@@ -1002,7 +1002,7 @@ export type Run = {
     attempt: number;
     usage: RunUsage;
     /**
-     * Cost of the run so far, in micro-USD (1 USD = 1,000,000).
+     * Cost of the run so far, in micro-USD (1 USD = 1,000,000): what its runner reported, plus its priced calls through the gateway, added when the run completes. A gateway call whose model has no price adds its tokens to `usage` but nothing here (its usage record has no cost).
      */
     costMicros: number;
     metadata: Metadata;
@@ -1725,9 +1725,12 @@ export type RunComplete = {
      */
     output?: JsonPayload;
     error?: RunError;
+    /**
+     * Model tokens of the calls the runner made itself. The run's calls through the gateway are recorded by the gateway and added by the server: do not report them again.
+     */
     usage?: RunUsage;
     /**
-     * Cost of the run, in micro-USD.
+     * Cost of the calls the runner made itself, in micro-USD. The server adds the run's priced calls through the gateway: do not report them again.
      */
     costMicros?: number;
 };
@@ -2778,7 +2781,7 @@ export type Model = {
      */
     maxOutputTokens: number | null;
     /**
-     * Other aliases (same `api`), tried in order when this model's provider fails before answering (after its retries). Fallbacks of fallbacks are not followed.
+     * Other aliases (same `api`), tried in order when this model's provider fails before the first byte of an answer reached the caller, after its retries: a 429 or 5xx status, a refusal of the gateway's own credential (401, 402, 403, 407), a timeout, a failed, refused or cut connection, a malformed answer. A refusal of the request itself (400, 404, 413, ...) is answered as it is. Fallbacks of fallbacks are not followed.
      */
     fallbacks: Array<ModelAlias>;
     retry: ModelRetry;
@@ -2870,6 +2873,189 @@ export type ModelUpdate = {
      */
     fallbacks?: Array<ModelAlias>;
     retry?: ModelRetry;
+};
+
+/**
+ * GatewayModelName
+ *
+ * The model alias to call (`support-default`), as the application named it. The gateway replaces it with the alias's upstream model before forwarding the request; an alias the application does not have is 404 (`model_not_found`).
+ */
+export type GatewayModelName = string;
+
+/**
+ * GatewayChatCompletionRequest
+ *
+ * An OpenAI chat completions request. The gateway checks only that it is a JSON object with a string `model` (a model alias of the application serving the `chat` API), a `messages` array and, when present, a boolean `stream`; every other member (tools, temperature, response_format, provider-specific extensions, ...) is forwarded verbatim for the provider to judge. The body is forwarded with `model` replaced by the alias's upstream model and, on a streamed request, `stream_options.include_usage` set to `true` so that the provider reports the usage the gateway records; when the caller did not ask for it, the usage chunk and the `usage` members it implies are taken out of the stream again, so the caller gets what it asked for.
+ */
+export type GatewayChatCompletionRequest = {
+    model: GatewayModelName;
+    /**
+     * The conversation so far, in OpenAI's message format (forwarded verbatim).
+     */
+    messages: Array<{
+        [key: string]: unknown;
+    }>;
+    /**
+     * Answer as Server-Sent Events (`chat.completion.chunk` objects, then `[DONE]`).
+     */
+    stream?: boolean;
+    /**
+     * OpenAI's stream options; `include_usage` asks for the final usage chunk.
+     */
+    stream_options?: {
+        /**
+         * Send a last chunk with `choices` empty and the call's `usage`.
+         */
+        include_usage?: boolean;
+        [key: string]: unknown;
+    };
+    [key: string]: unknown;
+};
+
+/**
+ * GatewayAnswer
+ *
+ * The provider's answer, forwarded verbatim (a `chat.completion`, an embeddings `list`, a `message`, ...): the gateway neither checks nor changes it.
+ */
+export type GatewayAnswer = {
+    [key: string]: unknown;
+};
+
+/**
+ * OpenAIError
+ *
+ * An error of the gateway's OpenAI-compatible routes, in OpenAI's own envelope, which the official `openai` SDKs parse into their error classes by HTTP status. Every failure on these routes has this shape (authentication, rate limits, validation, unknown model aliases, the provider's own refusals and failures), never an RFC 9457 problem; the `Request-Id` header stays.
+ */
+export type OpenAiError = {
+    /**
+     * What went wrong.
+     */
+    error: {
+        /**
+         * Human-readable explanation.
+         */
+        message: string;
+        /**
+         * The error's category, as OpenAI names them: `invalid_request_error` (the request, the credential or the model alias), `requests` (a rate limit), `server_error` (the gateway or the provider failed).
+         */
+        type: string;
+        /**
+         * A machine-readable code, or null: `invalid_api_key` (401), `permission_denied` (403), `model_not_found` (an unknown alias, 404), `not_found` (404), `request_too_large` (413), `unsupported_media_type` (415), `rate_limit_exceeded` (429), `internal_error` (500), `upstream_error` (502: the provider failed, was unreachable or refused the gateway's credential), `upstream_timeout` (504), or the provider's own code for a refusal it answered.
+         */
+        code: string | null;
+        /**
+         * The request field the error is about (`model`, `messages`, ...), or null.
+         */
+        param: string | null;
+    };
+};
+
+/**
+ * GatewayEmbeddingsRequest
+ *
+ * An OpenAI embeddings request. The gateway checks only that it is a JSON object with a string `model` (a model alias of the application serving the `embeddings` API); `input`, `encoding_format`, `dimensions` and any other member are forwarded verbatim, with `model` replaced by the alias's upstream model.
+ */
+export type GatewayEmbeddingsRequest = {
+    model: GatewayModelName;
+    [key: string]: unknown;
+};
+
+/**
+ * GatewayModel
+ *
+ * One model alias, as OpenAI describes a model.
+ */
+export type GatewayModel = {
+    id: ModelAlias;
+    /**
+     * Always `model`.
+     */
+    object: 'model';
+    /**
+     * When the alias was created, in Unix seconds.
+     */
+    created: number;
+    /**
+     * The name of the model provider the alias is served by.
+     */
+    owned_by: string;
+};
+
+/**
+ * GatewayModelList
+ *
+ * The application's chat and embeddings model aliases, in OpenAI's model list format, so that `client.models.list()` of an OpenAI SDK lists what it may call.
+ */
+export type GatewayModelList = {
+    /**
+     * Always `list`.
+     */
+    object: 'list';
+    /**
+     * The aliases, oldest first.
+     */
+    data: Array<GatewayModel>;
+};
+
+/**
+ * GatewayMessagesRequest
+ *
+ * An Anthropic messages request. The gateway checks only that it is a JSON object with a string `model` (a model alias of the application serving the `messages` API), a `messages` array and, when present, a boolean `stream`; every other member (`max_tokens`, `system`, tools, thinking, cache control, ...) is forwarded verbatim for the provider to judge, with `model` replaced by the alias's upstream model.
+ */
+export type GatewayMessagesRequest = {
+    model: GatewayModelName;
+    /**
+     * The conversation so far, in Anthropic's message format (forwarded verbatim).
+     */
+    messages: Array<{
+        [key: string]: unknown;
+    }>;
+    /**
+     * Answer as Server-Sent Events (`message_start`, content block events, `message_delta`, `message_stop`).
+     */
+    stream?: boolean;
+    [key: string]: unknown;
+};
+
+/**
+ * AnthropicError
+ *
+ * An error of the gateway's Anthropic-compatible routes, in Anthropic's own envelope, which the official `@anthropic-ai/sdk` clients parse into their error classes by HTTP status. Every failure on these routes has this shape, never an RFC 9457 problem; the `Request-Id` header stays. During a stream that has started, a failure is sent as an `event: error` carrying this same object.
+ */
+export type AnthropicError = {
+    /**
+     * Always `error`.
+     */
+    type: 'error';
+    /**
+     * What went wrong.
+     */
+    error: {
+        /**
+         * The error's category, as Anthropic names them: `invalid_request_error` (400), `authentication_error` (401), `permission_error` (403), `not_found_error` (404, an unknown model alias too), `request_too_large` (413), `rate_limit_error` (429), `api_error` (500, 502: the provider failed, was unreachable or refused the gateway's credential), `timeout_error` (504), or the provider's own type for a refusal it answered.
+         */
+        type: string;
+        /**
+         * Human-readable explanation.
+         */
+        message: string;
+    };
+};
+
+/**
+ * GatewayCountTokensRequest
+ *
+ * An Anthropic token-counting request. The gateway checks only that it is a JSON object with a string `model` (a model alias of the application serving the `messages` API) and a `messages` array; every other member (`system`, `tools`, `thinking`, ...) is forwarded verbatim, with `model` replaced by the alias's upstream model.
+ */
+export type GatewayCountTokensRequest = {
+    model: GatewayModelName;
+    /**
+     * The conversation to count, in Anthropic's message format (forwarded verbatim).
+     */
+    messages: Array<{
+        [key: string]: unknown;
+    }>;
+    [key: string]: unknown;
 };
 
 /**
@@ -3146,6 +3332,16 @@ export type ModelProviderId = string;
  * Identifier of the model alias.
  */
 export type ModelId = string;
+
+/**
+ * The Anthropic API version the request is written for, forwarded to the provider; `2023-06-01` is sent when the caller sends none.
+ */
+export type AnthropicVersion = string;
+
+/**
+ * Anthropic beta features to enable (comma-separated), forwarded to the provider as sent.
+ */
+export type AnthropicBeta = string;
 
 /**
  * Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
@@ -8789,6 +8985,341 @@ export type UpdateModelResponses = {
 };
 
 export type UpdateModelResponse = UpdateModelResponses[keyof UpdateModelResponses];
+
+export type CreateChatCompletionData = {
+    body: GatewayChatCompletionRequest;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/llm/openai/v1/chat/completions';
+};
+
+export type CreateChatCompletionErrors = {
+    /**
+     * The request is malformed or invalid: a body that is not JSON, a missing or mistyped `model` or `messages`, an unknown query parameter, a model alias that serves another API than this route, or a refusal of the provider itself (passed on with its message). In OpenAI's error envelope.
+     */
+    400: OpenAiError;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike). In OpenAI's error envelope.
+     */
+    401: OpenAiError;
+    /**
+     * The key lacks the scope this route needs, or `X-App-Id` names an application the key may not act in. In OpenAI's error envelope.
+     */
+    403: OpenAiError;
+    /**
+     * The model alias does not exist in the application (OpenAI code `model_not_found`), the provider does not know the upstream model, or `X-App-Id` names an unknown application. In OpenAI's error envelope.
+     */
+    404: OpenAiError;
+    /**
+     * The request body is larger than the gateway accepts (`GATEWAY_BODY_LIMIT_BYTES`, 10 MiB by default), or than the provider accepts. In OpenAI's error envelope.
+     */
+    413: OpenAiError;
+    /**
+     * The request body is not `application/json` (UTF-8). In OpenAI's error envelope.
+     */
+    415: OpenAiError;
+    /**
+     * The credential's `llm` budget is used up for this minute, or the provider kept answering 429 after the alias's retries; retry after `Retry-After` seconds. In OpenAI's error envelope.
+     */
+    429: OpenAiError;
+    /**
+     * Unexpected failure of the gateway itself; the `Request-Id` identifies it in the logs. In OpenAI's error envelope.
+     */
+    500: OpenAiError;
+    /**
+     * The provider failed: it answered an error status after the alias's retries and fallbacks, sent a malformed or truncated answer before any byte reached the caller, could not be reached (or is at an address the server may not connect to), or refused the gateway's own credential for it. In OpenAI's error envelope.
+     */
+    502: OpenAiError;
+    /**
+     * The provider sent no byte within its `timeoutSeconds`, on every attempt the alias's retries and fallbacks allowed. In OpenAI's error envelope.
+     */
+    504: OpenAiError;
+};
+
+export type CreateChatCompletionError = CreateChatCompletionErrors[keyof CreateChatCompletionErrors];
+
+export type CreateChatCompletionResponses = {
+    /**
+     * The provider's answer, forwarded verbatim: a `chat.completion` object, or for `stream: true` its `chat.completion.chunk` events as Server-Sent Events ending with `data: [DONE]`.
+     */
+    200: GatewayAnswer;
+};
+
+export type CreateChatCompletionResponse = CreateChatCompletionResponses[keyof CreateChatCompletionResponses];
+
+export type CreateEmbeddingsData = {
+    body: GatewayEmbeddingsRequest;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/llm/openai/v1/embeddings';
+};
+
+export type CreateEmbeddingsErrors = {
+    /**
+     * The request is malformed or invalid: a body that is not JSON, a missing or mistyped `model` or `messages`, an unknown query parameter, a model alias that serves another API than this route, or a refusal of the provider itself (passed on with its message). In OpenAI's error envelope.
+     */
+    400: OpenAiError;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike). In OpenAI's error envelope.
+     */
+    401: OpenAiError;
+    /**
+     * The key lacks the scope this route needs, or `X-App-Id` names an application the key may not act in. In OpenAI's error envelope.
+     */
+    403: OpenAiError;
+    /**
+     * The model alias does not exist in the application (OpenAI code `model_not_found`), the provider does not know the upstream model, or `X-App-Id` names an unknown application. In OpenAI's error envelope.
+     */
+    404: OpenAiError;
+    /**
+     * The request body is larger than the gateway accepts (`GATEWAY_BODY_LIMIT_BYTES`, 10 MiB by default), or than the provider accepts. In OpenAI's error envelope.
+     */
+    413: OpenAiError;
+    /**
+     * The request body is not `application/json` (UTF-8). In OpenAI's error envelope.
+     */
+    415: OpenAiError;
+    /**
+     * The credential's `llm` budget is used up for this minute, or the provider kept answering 429 after the alias's retries; retry after `Retry-After` seconds. In OpenAI's error envelope.
+     */
+    429: OpenAiError;
+    /**
+     * Unexpected failure of the gateway itself; the `Request-Id` identifies it in the logs. In OpenAI's error envelope.
+     */
+    500: OpenAiError;
+    /**
+     * The provider failed: it answered an error status after the alias's retries and fallbacks, sent a malformed or truncated answer before any byte reached the caller, could not be reached (or is at an address the server may not connect to), or refused the gateway's own credential for it. In OpenAI's error envelope.
+     */
+    502: OpenAiError;
+    /**
+     * The provider sent no byte within its `timeoutSeconds`, on every attempt the alias's retries and fallbacks allowed. In OpenAI's error envelope.
+     */
+    504: OpenAiError;
+};
+
+export type CreateEmbeddingsError = CreateEmbeddingsErrors[keyof CreateEmbeddingsErrors];
+
+export type CreateEmbeddingsResponses = {
+    /**
+     * The provider's answer, forwarded verbatim (an embeddings `list`).
+     */
+    200: GatewayAnswer;
+};
+
+export type CreateEmbeddingsResponse = CreateEmbeddingsResponses[keyof CreateEmbeddingsResponses];
+
+export type ListGatewayModelsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/llm/openai/v1/models';
+};
+
+export type ListGatewayModelsErrors = {
+    /**
+     * The request is malformed or invalid: a body that is not JSON, a missing or mistyped `model` or `messages`, an unknown query parameter, a model alias that serves another API than this route, or a refusal of the provider itself (passed on with its message). In OpenAI's error envelope.
+     */
+    400: OpenAiError;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike). In OpenAI's error envelope.
+     */
+    401: OpenAiError;
+    /**
+     * The key lacks the scope this route needs, or `X-App-Id` names an application the key may not act in. In OpenAI's error envelope.
+     */
+    403: OpenAiError;
+    /**
+     * The model alias does not exist in the application (OpenAI code `model_not_found`), the provider does not know the upstream model, or `X-App-Id` names an unknown application. In OpenAI's error envelope.
+     */
+    404: OpenAiError;
+    /**
+     * The credential's `llm` budget is used up for this minute, or the provider kept answering 429 after the alias's retries; retry after `Retry-After` seconds. In OpenAI's error envelope.
+     */
+    429: OpenAiError;
+    /**
+     * Unexpected failure of the gateway itself; the `Request-Id` identifies it in the logs. In OpenAI's error envelope.
+     */
+    500: OpenAiError;
+};
+
+export type ListGatewayModelsError = ListGatewayModelsErrors[keyof ListGatewayModelsErrors];
+
+export type ListGatewayModelsResponses = {
+    /**
+     * The aliases.
+     */
+    200: GatewayModelList;
+};
+
+export type ListGatewayModelsResponse = ListGatewayModelsResponses[keyof ListGatewayModelsResponses];
+
+export type CreateAnthropicMessageData = {
+    body: GatewayMessagesRequest;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * The Anthropic API version the request is written for, forwarded to the provider; `2023-06-01` is sent when the caller sends none.
+         */
+        'anthropic-version'?: string;
+        /**
+         * Anthropic beta features to enable (comma-separated), forwarded to the provider as sent.
+         */
+        'anthropic-beta'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/llm/anthropic/v1/messages';
+};
+
+export type CreateAnthropicMessageErrors = {
+    /**
+     * The request is malformed or invalid: a body that is not JSON, a missing or mistyped `model` or `messages`, an unknown query parameter, a model alias that serves another API than this route, or a refusal of the provider itself (passed on with its message). In Anthropic's error envelope.
+     */
+    400: AnthropicError;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike). In Anthropic's error envelope.
+     */
+    401: AnthropicError;
+    /**
+     * The key lacks the scope this route needs, or `X-App-Id` names an application the key may not act in. In Anthropic's error envelope.
+     */
+    403: AnthropicError;
+    /**
+     * The model alias does not exist in the application (OpenAI code `model_not_found`), the provider does not know the upstream model, or `X-App-Id` names an unknown application. In Anthropic's error envelope.
+     */
+    404: AnthropicError;
+    /**
+     * The request body is larger than the gateway accepts (`GATEWAY_BODY_LIMIT_BYTES`, 10 MiB by default), or than the provider accepts. In Anthropic's error envelope.
+     */
+    413: AnthropicError;
+    /**
+     * The request body is not `application/json` (UTF-8). In Anthropic's error envelope.
+     */
+    415: AnthropicError;
+    /**
+     * The credential's `llm` budget is used up for this minute, or the provider kept answering 429 after the alias's retries; retry after `Retry-After` seconds. In Anthropic's error envelope.
+     */
+    429: AnthropicError;
+    /**
+     * Unexpected failure of the gateway itself; the `Request-Id` identifies it in the logs. In Anthropic's error envelope.
+     */
+    500: AnthropicError;
+    /**
+     * The provider failed: it answered an error status after the alias's retries and fallbacks, sent a malformed or truncated answer before any byte reached the caller, could not be reached (or is at an address the server may not connect to), or refused the gateway's own credential for it. In Anthropic's error envelope.
+     */
+    502: AnthropicError;
+    /**
+     * The provider sent no byte within its `timeoutSeconds`, on every attempt the alias's retries and fallbacks allowed. In Anthropic's error envelope.
+     */
+    504: AnthropicError;
+};
+
+export type CreateAnthropicMessageError = CreateAnthropicMessageErrors[keyof CreateAnthropicMessageErrors];
+
+export type CreateAnthropicMessageResponses = {
+    /**
+     * The provider's answer, forwarded verbatim: a `message` object, or for `stream: true` its named Server-Sent Events (`message_start` to `message_stop`).
+     */
+    200: GatewayAnswer;
+};
+
+export type CreateAnthropicMessageResponse = CreateAnthropicMessageResponses[keyof CreateAnthropicMessageResponses];
+
+export type CountAnthropicTokensData = {
+    body: GatewayCountTokensRequest;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * The Anthropic API version the request is written for, forwarded to the provider; `2023-06-01` is sent when the caller sends none.
+         */
+        'anthropic-version'?: string;
+        /**
+         * Anthropic beta features to enable (comma-separated), forwarded to the provider as sent.
+         */
+        'anthropic-beta'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/llm/anthropic/v1/messages/count_tokens';
+};
+
+export type CountAnthropicTokensErrors = {
+    /**
+     * The request is malformed or invalid: a body that is not JSON, a missing or mistyped `model` or `messages`, an unknown query parameter, a model alias that serves another API than this route, or a refusal of the provider itself (passed on with its message). In Anthropic's error envelope.
+     */
+    400: AnthropicError;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike). In Anthropic's error envelope.
+     */
+    401: AnthropicError;
+    /**
+     * The key lacks the scope this route needs, or `X-App-Id` names an application the key may not act in. In Anthropic's error envelope.
+     */
+    403: AnthropicError;
+    /**
+     * The model alias does not exist in the application (OpenAI code `model_not_found`), the provider does not know the upstream model, or `X-App-Id` names an unknown application. In Anthropic's error envelope.
+     */
+    404: AnthropicError;
+    /**
+     * The request body is larger than the gateway accepts (`GATEWAY_BODY_LIMIT_BYTES`, 10 MiB by default), or than the provider accepts. In Anthropic's error envelope.
+     */
+    413: AnthropicError;
+    /**
+     * The request body is not `application/json` (UTF-8). In Anthropic's error envelope.
+     */
+    415: AnthropicError;
+    /**
+     * The credential's `llm` budget is used up for this minute, or the provider kept answering 429 after the alias's retries; retry after `Retry-After` seconds. In Anthropic's error envelope.
+     */
+    429: AnthropicError;
+    /**
+     * Unexpected failure of the gateway itself; the `Request-Id` identifies it in the logs. In Anthropic's error envelope.
+     */
+    500: AnthropicError;
+    /**
+     * The provider failed: it answered an error status after the alias's retries and fallbacks, sent a malformed or truncated answer before any byte reached the caller, could not be reached (or is at an address the server may not connect to), or refused the gateway's own credential for it. In Anthropic's error envelope.
+     */
+    502: AnthropicError;
+    /**
+     * The provider sent no byte within its `timeoutSeconds`, on every attempt the alias's retries and fallbacks allowed. In Anthropic's error envelope.
+     */
+    504: AnthropicError;
+};
+
+export type CountAnthropicTokensError = CountAnthropicTokensErrors[keyof CountAnthropicTokensErrors];
+
+export type CountAnthropicTokensResponses = {
+    /**
+     * The provider's answer, forwarded verbatim (an object with `input_tokens`).
+     */
+    200: GatewayAnswer;
+};
+
+export type CountAnthropicTokensResponse = CountAnthropicTokensResponses[keyof CountAnthropicTokensResponses];
 
 /**
  * The `agent.created` event, signed as described in `webhook-signature`.

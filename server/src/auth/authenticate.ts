@@ -8,12 +8,15 @@ import { nowMs as nowMsOf } from '../util/time.js';
 import type { KeyIdentity } from './identity.js';
 import type { KeyCache } from './key-cache.js';
 
-/** The credential as sent, from `Authorization: Bearer` or `X-API-Token`; never logged. */
-export function readCredential(ctx: Context): string | undefined {
+/**
+ * The credential as sent, from `Authorization: Bearer` or `X-API-Token`, and where `xApiKey` allows
+ * it (the gateway's routes, as Anthropic's SDKs send it) from `x-api-key`; never logged.
+ */
+export function readCredential(ctx: Context, xApiKey = false): string | undefined {
   const header = ctx.get('authorization');
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (bearer) return bearer[1];
-  return ctx.get('x-api-token').trim() || undefined;
+  return ctx.get('x-api-token').trim() || (xApiKey ? ctx.get('x-api-key').trim() : '') || undefined;
 }
 
 const SCOPE_RANK: Record<Scope, number> = { read: 1, write: 2, admin: 3 };

@@ -62,6 +62,7 @@ const schema = z.object({
   RATE_LIMIT_WRITE: budget(120),
   RATE_LIMIT_RUN: budget(60),
   RATE_LIMIT_COSTLY: budget(10),
+  RATE_LIMIT_LLM: budget(600),
   HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
   HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(65_000),
@@ -71,6 +72,12 @@ const schema = z.object({
     .min(1024)
     .max(100 * 1024 * 1024)
     .default(1024 * 1024),
+  GATEWAY_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(100 * 1024 * 1024)
+    .default(10 * 1024 * 1024),
   RESPONSE_VALIDATION: z.enum(['strict', 'log', 'off']).optional(),
   LEASE_SECONDS: z.coerce.number().int().min(5).max(3600).default(30),
   REAPER_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
@@ -111,8 +118,10 @@ export type Config = {
   redisUrl: string | undefined;
   logLevel: string;
   bootstrapKey: string | undefined;
-  rateLimits: Record<'read' | 'write' | 'run' | 'costly', number>;
+  rateLimits: Record<'read' | 'write' | 'run' | 'costly' | 'llm', number>;
   bodyLimitBytes: number;
+  /** The gateway's routes take larger bodies (long conversations, images as base64) than the rest of the API. */
+  gateway: { bodyLimitBytes: number };
   /**
    * Slow clients: the request line and headers must arrive within `headersTimeoutMs`, the whole
    * request within `requestTimeoutMs`; an idle kept-alive connection is closed after `keepAliveTimeoutMs`.
@@ -198,8 +207,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: c.REDIS_URL,
     logLevel: c.LOG_LEVEL,
     bootstrapKey: c.SWITCHBOARD_BOOTSTRAP_KEY,
-    rateLimits: { read: c.RATE_LIMIT_READ, write: c.RATE_LIMIT_WRITE, run: c.RATE_LIMIT_RUN, costly: c.RATE_LIMIT_COSTLY },
+    rateLimits: { read: c.RATE_LIMIT_READ, write: c.RATE_LIMIT_WRITE, run: c.RATE_LIMIT_RUN, costly: c.RATE_LIMIT_COSTLY, llm: c.RATE_LIMIT_LLM },
     bodyLimitBytes: c.BODY_LIMIT_BYTES,
+    gateway: { bodyLimitBytes: c.GATEWAY_BODY_LIMIT_BYTES },
     http: { headersTimeoutMs: c.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: c.HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: c.HTTP_KEEP_ALIVE_TIMEOUT_MS },
     responseValidation: c.RESPONSE_VALIDATION ?? (c.NODE_ENV === 'production' ? 'log' : 'strict'),
     runs: { leaseSeconds: c.LEASE_SECONDS, reaperIntervalMs: c.REAPER_INTERVAL_MS },

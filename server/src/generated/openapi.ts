@@ -830,7 +830,7 @@ export interface paths {
         put?: never;
         /**
          * Complete a run
-         * @description Ends the run of the lease as `succeeded` (with its `output`) or `failed` (with an `error`, required), records the `usage` and `costMicros` sent, and releases the lease. A run is completed exactly once: a stale `fencingToken` or a lost lease is 409 `lease-lost`, and a run that already ended (e.g. cancelled meanwhile) is 409 as well. Requires the runner token of the lease's runner.
+         * @description Ends the run of the lease as `succeeded` (with its `output`) or `failed` (with an `error`, required), records the `usage` and `costMicros` sent plus those of the run's calls through the gateway (recorded once each by the gateway, so a runner reports only the model calls it made itself), and releases the lease. A run is completed exactly once: a stale `fencingToken` or a lost lease is 409 `lease-lost`, and a run that already ended (e.g. cancelled meanwhile) is 409 as well. Requires the runner token of the lease's runner.
          */
         post: operations["completeRun"];
         delete?: never;
@@ -1585,6 +1585,106 @@ export interface paths {
          * @description Changes a model alias with a JSON merge patch (RFC 7396), sent as `application/merge- patch+json` or `application/json`; `pricing` and `retry` are merged member by member, `fallbacks` replaced as a whole. The result is checked like at creation. Renaming an alias, or changing its `api`, while other aliases name it as a fallback is 409 `conflict` naming them. Renaming an alias does not change agents that name the old alias: their runs fail with `model_not_found` until they are updated. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write` scope.
          */
         patch: operations["updateModel"];
+        trace?: never;
+    };
+    "/api/v1/llm/openai/v1/chat/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a chat completion (OpenAI)
+         * @description OpenAI's `POST /v1/chat/completions`, through the gateway: point an OpenAI SDK's `baseURL` at `<server>/api/v1/llm/openai/v1` and use an application key as its API key (also accepted as `x-api-key`); an agent's run calls it with its claim's run token, and the call is then attributed to the run. `model` names a model alias of the application serving the `chat` API (404 `model_not_found` when it has none, 400 when the alias serves another API); the request is forwarded to the alias's provider with `model` replaced by the upstream model and the provider's credential and headers (the caller's credential is never forwarded). A provider answer that fails before any byte reached the caller (a status in the alias's `retry.onStatus`, a timeout, a refused or cut connection, a malformed answer) is retried after `retry.backoffMs` (doubled each time; the provider's `Retry-After` wins up to 30 s), then passed to the alias's fallbacks in order; once a streamed answer has begun, a failure ends the stream with an error event (`data: {"error": {...}}`). Every call that reached a provider is recorded once, with its tokens, cost, latency and the model that answered; prompts and answers are not stored. Errors use OpenAI's envelope (`OpenAIError`), not RFC 9457; validation errors are 400 `invalid_request_error`. Requires the `write` scope.
+         */
+        post: operations["createChatCompletion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/llm/openai/v1/embeddings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create embeddings (OpenAI)
+         * @description OpenAI's `POST /v1/embeddings`, through the gateway (`baseURL` `<server>/api/v1/llm/openai/v1`, an application key as the API key). `model` names a model alias of the application serving the `embeddings` API (404 `model_not_found` when it has none, 400 when the alias serves another API); the body is forwarded with `model` replaced by the upstream model, with the provider's credential and headers. Retries and fallbacks follow the alias's `retry` and `fallbacks`, as for chat completions. The call is recorded once with its input tokens and cost, which the `Switchboard-Cost-Micros` header also gives. Errors use OpenAI's envelope (`OpenAIError`). Requires the `write` scope.
+         */
+        post: operations["createEmbeddings"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/llm/openai/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the models callable through the gateway (OpenAI)
+         * @description OpenAI's `GET /v1/models`, through the gateway: the application's model aliases serving the `chat` and `embeddings` APIs, oldest first, in OpenAI's list format (`id` is the alias, `owned_by` its provider's name). Manage aliases with `/api/v1/models`. Errors use OpenAI's envelope (`OpenAIError`). Requires the `read` scope.
+         */
+        get: operations["listGatewayModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/llm/anthropic/v1/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a message (Anthropic)
+         * @description Anthropic's `POST /v1/messages`, through the gateway: point an Anthropic SDK's `baseURL` at `<server>/api/v1/llm/anthropic` and use an application key as its API key (sent as `Authorization: Bearer` or `x-api-key`). `model` names a model alias of the application serving the `messages` API (404 `not_found_error` when it has none, 400 when the alias serves another API); the request is forwarded to the alias's provider with `model` replaced by the upstream model, the provider's credential as `x-api-key`, `anthropic-version` (the caller's, else `2023-06-01`), the caller's `anthropic-beta` and the provider's headers (the caller's credential is never forwarded). Retries and fallbacks happen only before any byte reached the caller, as the alias's `retry` and `fallbacks` say; once a streamed answer has begun, a failure ends the stream with an `event: error`. Every call that reached a provider is recorded once, with its tokens (prompt-cache reads and writes counted as input), cost, latency and the model that answered; prompts and answers are not stored. Errors use Anthropic's envelope (`AnthropicError`), not RFC 9457. Requires the `write` scope.
+         */
+        post: operations["createAnthropicMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/llm/anthropic/v1/messages/count_tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Count the tokens of a message (Anthropic)
+         * @description Anthropic's `POST /v1/messages/count_tokens`, through the gateway (`baseURL` `<server>/api/v1/llm/anthropic`, an application key as the API key, as a bearer token or `x-api-key`). `model` names a model alias of the application serving the `messages` API (404 `not_found_error` when it has none); the body is forwarded with `model` replaced by the upstream model, with the provider's credential, `anthropic-version` (the caller's, else `2023-06-01`) and the caller's `anthropic-beta`. Retries and fallbacks follow the alias's `retry` and `fallbacks`. Counting consumes no tokens: no usage is recorded. Errors use Anthropic's envelope (`AnthropicError`). Requires the `write` scope.
+         */
+        post: operations["countAnthropicTokens"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
 }
@@ -3043,7 +3143,7 @@ export interface components {
         };
         /**
          * RunUsage
-         * @description Model tokens used by the run, as reported by its runner (all attempts together).
+         * @description Model tokens used by the run (all attempts together): what its runner reported for the model calls it made itself, plus its calls through the gateway (attributed to the run by its run token), which the server adds when the run completes.
          */
         RunUsage: {
             /**
@@ -3132,7 +3232,7 @@ export interface components {
             usage: components["schemas"]["RunUsage"];
             /**
              * Format: int64
-             * @description Cost of the run so far, in micro-USD (1 USD = 1,000,000).
+             * @description Cost of the run so far, in micro-USD (1 USD = 1,000,000): what its runner reported, plus its priced calls through the gateway, added when the run completes. A gateway call whose model has no price adds its tokens to `usage` but nothing here (its usage record has no cost).
              */
             costMicros: number;
             metadata: components["schemas"]["Metadata"];
@@ -3782,10 +3882,11 @@ export interface components {
             /** @description Output of the run (free-form), for `succeeded`. */
             output?: components["schemas"]["JsonPayload"];
             error?: components["schemas"]["RunError"];
+            /** @description Model tokens of the calls the runner made itself. The run's calls through the gateway are recorded by the gateway and added by the server: do not report them again. */
             usage?: components["schemas"]["RunUsage"];
             /**
              * Format: int64
-             * @description Cost of the run, in micro-USD.
+             * @description Cost of the calls the runner made itself, in micro-USD. The server adds the run's priced calls through the gateway: do not report them again.
              */
             costMicros?: number;
         };
@@ -4706,7 +4807,7 @@ export interface components {
              * @description Upper bound of output tokens per call; sent as the default `max_tokens` to `messages` models when the caller gives none. `null` when not stated.
              */
             maxOutputTokens: number | null;
-            /** @description Other aliases (same `api`), tried in order when this model's provider fails before answering (after its retries). Fallbacks of fallbacks are not followed. */
+            /** @description Other aliases (same `api`), tried in order when this model's provider fails before the first byte of an answer reached the caller, after its retries: a 429 or 5xx status, a refusal of the gateway's own credential (401, 402, 403, 407), a timeout, a failed, refused or cut connection, a malformed answer. A refusal of the request itself (400, 404, 413, ...) is answered as it is. Fallbacks of fallbacks are not followed. */
             fallbacks: components["schemas"]["ModelAlias"][];
             retry: components["schemas"]["ModelRetry"];
             /**
@@ -4781,6 +4882,150 @@ export interface components {
             /** @description The new fallback list, replacing the whole list. */
             fallbacks?: components["schemas"]["ModelAlias"][];
             retry?: components["schemas"]["ModelRetry"];
+        };
+        /**
+         * GatewayModelName
+         * @description The model alias to call (`support-default`), as the application named it. The gateway replaces it with the alias's upstream model before forwarding the request; an alias the application does not have is 404 (`model_not_found`).
+         */
+        GatewayModelName: string;
+        /**
+         * GatewayChatCompletionRequest
+         * @description An OpenAI chat completions request. The gateway checks only that it is a JSON object with a string `model` (a model alias of the application serving the `chat` API), a `messages` array and, when present, a boolean `stream`; every other member (tools, temperature, response_format, provider-specific extensions, ...) is forwarded verbatim for the provider to judge. The body is forwarded with `model` replaced by the alias's upstream model and, on a streamed request, `stream_options.include_usage` set to `true` so that the provider reports the usage the gateway records; when the caller did not ask for it, the usage chunk and the `usage` members it implies are taken out of the stream again, so the caller gets what it asked for.
+         */
+        GatewayChatCompletionRequest: {
+            model: components["schemas"]["GatewayModelName"];
+            /** @description The conversation so far, in OpenAI's message format (forwarded verbatim). */
+            messages: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * @description Answer as Server-Sent Events (`chat.completion.chunk` objects, then `[DONE]`).
+             * @default false
+             */
+            stream?: boolean;
+            /** @description OpenAI's stream options; `include_usage` asks for the final usage chunk. */
+            stream_options?: {
+                /** @description Send a last chunk with `choices` empty and the call's `usage`. */
+                include_usage?: boolean;
+            } & {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * GatewayAnswer
+         * @description The provider's answer, forwarded verbatim (a `chat.completion`, an embeddings `list`, a `message`, ...): the gateway neither checks nor changes it.
+         */
+        GatewayAnswer: {
+            [key: string]: unknown;
+        };
+        /**
+         * OpenAIError
+         * @description An error of the gateway's OpenAI-compatible routes, in OpenAI's own envelope, which the official `openai` SDKs parse into their error classes by HTTP status. Every failure on these routes has this shape (authentication, rate limits, validation, unknown model aliases, the provider's own refusals and failures), never an RFC 9457 problem; the `Request-Id` header stays.
+         */
+        OpenAIError: {
+            /** @description What went wrong. */
+            error: {
+                /** @description Human-readable explanation. */
+                message: string;
+                /** @description The error's category, as OpenAI names them: `invalid_request_error` (the request, the credential or the model alias), `requests` (a rate limit), `server_error` (the gateway or the provider failed). */
+                type: string;
+                /** @description A machine-readable code, or null: `invalid_api_key` (401), `permission_denied` (403), `model_not_found` (an unknown alias, 404), `not_found` (404), `request_too_large` (413), `unsupported_media_type` (415), `rate_limit_exceeded` (429), `internal_error` (500), `upstream_error` (502: the provider failed, was unreachable or refused the gateway's credential), `upstream_timeout` (504), or the provider's own code for a refusal it answered. */
+                code: string | null;
+                /** @description The request field the error is about (`model`, `messages`, ...), or null. */
+                param: string | null;
+            };
+        };
+        /**
+         * GatewayEmbeddingsRequest
+         * @description An OpenAI embeddings request. The gateway checks only that it is a JSON object with a string `model` (a model alias of the application serving the `embeddings` API); `input`, `encoding_format`, `dimensions` and any other member are forwarded verbatim, with `model` replaced by the alias's upstream model.
+         */
+        GatewayEmbeddingsRequest: {
+            model: components["schemas"]["GatewayModelName"];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * GatewayModel
+         * @description One model alias, as OpenAI describes a model.
+         */
+        GatewayModel: {
+            id: components["schemas"]["ModelAlias"];
+            /**
+             * @description Always `model`.
+             * @enum {string}
+             */
+            object: "model";
+            /**
+             * Format: int64
+             * @description When the alias was created, in Unix seconds.
+             */
+            created: number;
+            /** @description The name of the model provider the alias is served by. */
+            owned_by: string;
+        };
+        /**
+         * GatewayModelList
+         * @description The application's chat and embeddings model aliases, in OpenAI's model list format, so that `client.models.list()` of an OpenAI SDK lists what it may call.
+         */
+        GatewayModelList: {
+            /**
+             * @description Always `list`.
+             * @enum {string}
+             */
+            object: "list";
+            /** @description The aliases, oldest first. */
+            data: components["schemas"]["GatewayModel"][];
+        };
+        /**
+         * GatewayMessagesRequest
+         * @description An Anthropic messages request. The gateway checks only that it is a JSON object with a string `model` (a model alias of the application serving the `messages` API), a `messages` array and, when present, a boolean `stream`; every other member (`max_tokens`, `system`, tools, thinking, cache control, ...) is forwarded verbatim for the provider to judge, with `model` replaced by the alias's upstream model.
+         */
+        GatewayMessagesRequest: {
+            model: components["schemas"]["GatewayModelName"];
+            /** @description The conversation so far, in Anthropic's message format (forwarded verbatim). */
+            messages: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * @description Answer as Server-Sent Events (`message_start`, content block events, `message_delta`, `message_stop`).
+             * @default false
+             */
+            stream?: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * AnthropicError
+         * @description An error of the gateway's Anthropic-compatible routes, in Anthropic's own envelope, which the official `@anthropic-ai/sdk` clients parse into their error classes by HTTP status. Every failure on these routes has this shape, never an RFC 9457 problem; the `Request-Id` header stays. During a stream that has started, a failure is sent as an `event: error` carrying this same object.
+         */
+        AnthropicError: {
+            /**
+             * @description Always `error`.
+             * @enum {string}
+             */
+            type: "error";
+            /** @description What went wrong. */
+            error: {
+                /** @description The error's category, as Anthropic names them: `invalid_request_error` (400), `authentication_error` (401), `permission_error` (403), `not_found_error` (404, an unknown model alias too), `request_too_large` (413), `rate_limit_error` (429), `api_error` (500, 502: the provider failed, was unreachable or refused the gateway's credential), `timeout_error` (504), or the provider's own type for a refusal it answered. */
+                type: string;
+                /** @description Human-readable explanation. */
+                message: string;
+            };
+        };
+        /**
+         * GatewayCountTokensRequest
+         * @description An Anthropic token-counting request. The gateway checks only that it is a JSON object with a string `model` (a model alias of the application serving the `messages` API) and a `messages` array; every other member (`system`, `tools`, `thinking`, ...) is forwarded verbatim, with `model` replaced by the alias's upstream model.
+         */
+        GatewayCountTokensRequest: {
+            model: components["schemas"]["GatewayModelName"];
+            /** @description The conversation to count, in Anthropic's message format (forwarded verbatim). */
+            messages: {
+                [key: string]: unknown;
+            }[];
+        } & {
+            [key: string]: unknown;
         };
     };
     responses: {
@@ -4891,7 +5136,7 @@ export interface components {
             headers: {
                 "Request-Id": components["headers"]["Request-Id"];
                 /**
-                 * @description Remaining quota of the rate-limit policy this request counted against (IETF draft-ietf-httpapi-ratelimit-headers-11): `r` is the number of requests left in the current window and `t` the number of seconds until the window resets. Limits are counted per credential and category (`read`, `write`, `run`, `costly`).
+                 * @description Remaining quota of the rate-limit policy this request counted against (IETF draft-ietf-httpapi-ratelimit-headers-11): `r` is the number of requests left in the current window and `t` the number of seconds until the window resets. Limits are counted per credential and category (`read`, `write`, `run`, `costly`, `llm`).
                  * @example "write";r=119;t=42
                  */
                 RateLimit?: string;
@@ -4964,6 +5209,264 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The request is malformed or invalid: a body that is not JSON, a missing or mistyped `model` or `messages`, an unknown query parameter, a model alias that serves another API than this route, or a refusal of the provider itself (passed on with its message). In OpenAI's error envelope. */
+        OpenAIBadRequest: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OpenAIError"];
+            };
+        };
+        /** @description The credential is missing, unknown, revoked or expired (all answered alike). In OpenAI's error envelope. */
+        OpenAIUnauthorized: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OpenAIError"];
+            };
+        };
+        /** @description The key lacks the scope this route needs, or `X-App-Id` names an application the key may not act in. In OpenAI's error envelope. */
+        OpenAIForbidden: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OpenAIError"];
+            };
+        };
+        /** @description The model alias does not exist in the application (OpenAI code `model_not_found`), the provider does not know the upstream model, or `X-App-Id` names an unknown application. In OpenAI's error envelope. */
+        OpenAINotFound: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OpenAIError"];
+            };
+        };
+        /** @description The request body is larger than the gateway accepts (`GATEWAY_BODY_LIMIT_BYTES`, 10 MiB by default), or than the provider accepts. In OpenAI's error envelope. */
+        OpenAIPayloadTooLarge: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OpenAIError"];
+            };
+        };
+        /** @description The request body is not `application/json` (UTF-8). In OpenAI's error envelope. */
+        OpenAIUnsupportedMediaType: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OpenAIError"];
+            };
+        };
+        /** @description The credential's `llm` budget is used up for this minute, or the provider kept answering 429 after the alias's retries; retry after `Retry-After` seconds. In OpenAI's error envelope. */
+        OpenAITooManyRequests: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OpenAIError"];
+            };
+        };
+        /** @description Unexpected failure of the gateway itself; the `Request-Id` identifies it in the logs. In OpenAI's error envelope. */
+        OpenAIInternalError: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                /**
+                 * @description Remaining quota of the rate-limit policy this request counted against (IETF draft-ietf-httpapi-ratelimit-headers-11): `r` is the number of requests left in the current window and `t` the number of seconds until the window resets. Limits are counted per credential and category (`read`, `write`, `run`, `costly`, `llm`).
+                 * @example "write";r=119;t=42
+                 */
+                RateLimit?: string;
+                /**
+                 * @description Rate-limit policy this request counted against (IETF draft-ietf-httpapi-ratelimit-headers-11): `q` is the quota of requests and `w` the window in seconds.
+                 * @example "write";q=120;w=60
+                 */
+                "RateLimit-Policy"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OpenAIError"];
+            };
+        };
+        /** @description The provider failed: it answered an error status after the alias's retries and fallbacks, sent a malformed or truncated answer before any byte reached the caller, could not be reached (or is at an address the server may not connect to), or refused the gateway's own credential for it. In OpenAI's error envelope. */
+        OpenAIBadGateway: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OpenAIError"];
+            };
+        };
+        /** @description The provider sent no byte within its `timeoutSeconds`, on every attempt the alias's retries and fallbacks allowed. In OpenAI's error envelope. */
+        OpenAIGatewayTimeout: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OpenAIError"];
+            };
+        };
+        /** @description The request is malformed or invalid: a body that is not JSON, a missing or mistyped `model` or `messages`, an unknown query parameter, a model alias that serves another API than this route, or a refusal of the provider itself (passed on with its message). In Anthropic's error envelope. */
+        AnthropicBadRequest: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["AnthropicError"];
+            };
+        };
+        /** @description The credential is missing, unknown, revoked or expired (all answered alike). In Anthropic's error envelope. */
+        AnthropicUnauthorized: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["AnthropicError"];
+            };
+        };
+        /** @description The key lacks the scope this route needs, or `X-App-Id` names an application the key may not act in. In Anthropic's error envelope. */
+        AnthropicForbidden: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["AnthropicError"];
+            };
+        };
+        /** @description The model alias does not exist in the application (OpenAI code `model_not_found`), the provider does not know the upstream model, or `X-App-Id` names an unknown application. In Anthropic's error envelope. */
+        AnthropicNotFound: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["AnthropicError"];
+            };
+        };
+        /** @description The request body is larger than the gateway accepts (`GATEWAY_BODY_LIMIT_BYTES`, 10 MiB by default), or than the provider accepts. In Anthropic's error envelope. */
+        AnthropicPayloadTooLarge: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["AnthropicError"];
+            };
+        };
+        /** @description The request body is not `application/json` (UTF-8). In Anthropic's error envelope. */
+        AnthropicUnsupportedMediaType: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["AnthropicError"];
+            };
+        };
+        /** @description The credential's `llm` budget is used up for this minute, or the provider kept answering 429 after the alias's retries; retry after `Retry-After` seconds. In Anthropic's error envelope. */
+        AnthropicTooManyRequests: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["AnthropicError"];
+            };
+        };
+        /** @description Unexpected failure of the gateway itself; the `Request-Id` identifies it in the logs. In Anthropic's error envelope. */
+        AnthropicInternalError: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                /**
+                 * @description Remaining quota of the rate-limit policy this request counted against (IETF draft-ietf-httpapi-ratelimit-headers-11): `r` is the number of requests left in the current window and `t` the number of seconds until the window resets. Limits are counted per credential and category (`read`, `write`, `run`, `costly`, `llm`).
+                 * @example "write";r=119;t=42
+                 */
+                RateLimit?: string;
+                /**
+                 * @description Rate-limit policy this request counted against (IETF draft-ietf-httpapi-ratelimit-headers-11): `q` is the quota of requests and `w` the window in seconds.
+                 * @example "write";q=120;w=60
+                 */
+                "RateLimit-Policy"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["AnthropicError"];
+            };
+        };
+        /** @description The provider failed: it answered an error status after the alias's retries and fallbacks, sent a malformed or truncated answer before any byte reached the caller, could not be reached (or is at an address the server may not connect to), or refused the gateway's own credential for it. In Anthropic's error envelope. */
+        AnthropicBadGateway: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["AnthropicError"];
+            };
+        };
+        /** @description The provider sent no byte within its `timeoutSeconds`, on every attempt the alias's retries and fallbacks allowed. In Anthropic's error envelope. */
+        AnthropicGatewayTimeout: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["AnthropicError"];
             };
         };
     };
@@ -5057,6 +5560,10 @@ export interface components {
          * @example model_01jd6a2b3c4d5e6f7g8h9j0k1m
          */
         ModelId: string;
+        /** @description The Anthropic API version the request is written for, forwarded to the provider; `2023-06-01` is sent when the caller sends none. */
+        AnthropicVersion: string;
+        /** @description Anthropic beta features to enable (comma-separated), forwarded to the provider as sent. */
+        AnthropicBeta: string;
         /**
          * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
          * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
@@ -5096,6 +5603,16 @@ export interface components {
          */
         "EventStream-Cache-Control": "no-cache, no-transform";
         /**
+         * @description `no-cache, no-transform` on a streamed answer: an event stream is live, so no cache may store it and no proxy may alter (compress or buffer) it. Not sent on a JSON answer.
+         * @example no-cache, no-transform
+         */
+        "Gateway-Cache-Control": "no-cache, no-transform";
+        /**
+         * @description `no` on a streamed answer: tells a reverse proxy in front of the server (nginx and the like) not to buffer the event stream, so each token reaches the client as it is sent. Not sent on a JSON answer.
+         * @example no
+         */
+        "Gateway-X-Accel-Buffering": "no";
+        /**
          * @description Present (with the value `true`) when this response is the stored replay of an earlier request that carried the same `Idempotency-Key` and the same body.
          * @example true
          */
@@ -5106,7 +5623,7 @@ export interface components {
          */
         Location: string;
         /**
-         * @description Remaining quota of the rate-limit policy this request counted against (IETF draft-ietf-httpapi-ratelimit-headers-11): `r` is the number of requests left in the current window and `t` the number of seconds until the window resets. Limits are counted per credential and category (`read`, `write`, `run`, `costly`).
+         * @description Remaining quota of the rate-limit policy this request counted against (IETF draft-ietf-httpapi-ratelimit-headers-11): `r` is the number of requests left in the current window and `t` the number of seconds until the window resets. Limits are counted per credential and category (`read`, `write`, `run`, `costly`, `llm`).
          * @example "write";r=119;t=42
          */
         RateLimit: string;
@@ -5125,6 +5642,21 @@ export interface components {
          * @example 42
          */
         "Retry-After": number;
+        /**
+         * @description What the call cost in micro-USD (1 USD = 1,000,000), at the prices of the alias that answered. Sent on answers that are not streamed, when the provider reported the usage and every token it counted has a price; a streamed call's cost is recorded when the stream ends.
+         * @example 1240
+         */
+        "Switchboard-Cost-Micros": number;
+        /**
+         * @description How many fallback aliases were tried after the requested alias: 0 when the alias itself answered.
+         * @example 0
+         */
+        "Switchboard-Fallbacks": number;
+        /**
+         * @description The upstream model that answered (the alias's own, or a fallback's when the gateway failed over), as the provider knows it.
+         * @example gpt-4.1-mini
+         */
+        "Switchboard-Model": string;
         /**
          * @description Names `Accept-Encoding` (after `Origin`, for CORS): the body is compressed (gzip or br) when the request's `Accept-Encoding` allows it and it is worth it, so caches must keep one copy per encoding.
          * @example Origin, Accept-Encoding
@@ -8903,6 +9435,251 @@ export interface operations {
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+        };
+    };
+    createChatCompletion: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GatewayChatCompletionRequest"];
+            };
+        };
+        responses: {
+            /** @description The provider's answer, forwarded verbatim: a `chat.completion` object, or for `stream: true` its `chat.completion.chunk` events as Server-Sent Events ending with `data: [DONE]`. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Model": components["headers"]["Switchboard-Model"];
+                    "Switchboard-Fallbacks": components["headers"]["Switchboard-Fallbacks"];
+                    "Switchboard-Cost-Micros": components["headers"]["Switchboard-Cost-Micros"];
+                    "Cache-Control": components["headers"]["Gateway-Cache-Control"];
+                    "X-Accel-Buffering": components["headers"]["Gateway-X-Accel-Buffering"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayAnswer"];
+                    /**
+                     * @example data: {"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion.chunk","created":1795421520,"model":"gpt-4.1-mini-2025-04-14","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}
+                     *
+                     *     data: {"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion.chunk","created":1795421520,"model":"gpt-4.1-mini-2025-04-14","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}
+                     *
+                     *     data: {"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion.chunk","created":1795421520,"model":"gpt-4.1-mini-2025-04-14","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}
+                     *
+                     *     data: [DONE]
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["OpenAIBadRequest"];
+            401: components["responses"]["OpenAIUnauthorized"];
+            403: components["responses"]["OpenAIForbidden"];
+            404: components["responses"]["OpenAINotFound"];
+            413: components["responses"]["OpenAIPayloadTooLarge"];
+            415: components["responses"]["OpenAIUnsupportedMediaType"];
+            429: components["responses"]["OpenAITooManyRequests"];
+            500: components["responses"]["OpenAIInternalError"];
+            502: components["responses"]["OpenAIBadGateway"];
+            504: components["responses"]["OpenAIGatewayTimeout"];
+        };
+    };
+    createEmbeddings: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GatewayEmbeddingsRequest"];
+            };
+        };
+        responses: {
+            /** @description The provider's answer, forwarded verbatim (an embeddings `list`). */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Model": components["headers"]["Switchboard-Model"];
+                    "Switchboard-Fallbacks": components["headers"]["Switchboard-Fallbacks"];
+                    "Switchboard-Cost-Micros": components["headers"]["Switchboard-Cost-Micros"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayAnswer"];
+                };
+            };
+            400: components["responses"]["OpenAIBadRequest"];
+            401: components["responses"]["OpenAIUnauthorized"];
+            403: components["responses"]["OpenAIForbidden"];
+            404: components["responses"]["OpenAINotFound"];
+            413: components["responses"]["OpenAIPayloadTooLarge"];
+            415: components["responses"]["OpenAIUnsupportedMediaType"];
+            429: components["responses"]["OpenAITooManyRequests"];
+            500: components["responses"]["OpenAIInternalError"];
+            502: components["responses"]["OpenAIBadGateway"];
+            504: components["responses"]["OpenAIGatewayTimeout"];
+        };
+    };
+    listGatewayModels: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The aliases. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayModelList"];
+                };
+            };
+            400: components["responses"]["OpenAIBadRequest"];
+            401: components["responses"]["OpenAIUnauthorized"];
+            403: components["responses"]["OpenAIForbidden"];
+            404: components["responses"]["OpenAINotFound"];
+            429: components["responses"]["OpenAITooManyRequests"];
+            500: components["responses"]["OpenAIInternalError"];
+        };
+    };
+    createAnthropicMessage: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description The Anthropic API version the request is written for, forwarded to the provider; `2023-06-01` is sent when the caller sends none. */
+                "anthropic-version"?: components["parameters"]["AnthropicVersion"];
+                /** @description Anthropic beta features to enable (comma-separated), forwarded to the provider as sent. */
+                "anthropic-beta"?: components["parameters"]["AnthropicBeta"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GatewayMessagesRequest"];
+            };
+        };
+        responses: {
+            /** @description The provider's answer, forwarded verbatim: a `message` object, or for `stream: true` its named Server-Sent Events (`message_start` to `message_stop`). */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Model": components["headers"]["Switchboard-Model"];
+                    "Switchboard-Fallbacks": components["headers"]["Switchboard-Fallbacks"];
+                    "Switchboard-Cost-Micros": components["headers"]["Switchboard-Cost-Micros"];
+                    "Cache-Control": components["headers"]["Gateway-Cache-Control"];
+                    "X-Accel-Buffering": components["headers"]["Gateway-X-Accel-Buffering"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayAnswer"];
+                    /**
+                     * @example event: message_start
+                     *     data: {"type":"message_start","message":{"id":"msg_013Zva2CMHLNnXjNJJKqJ2EF","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":31,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1}}}
+                     *
+                     *     event: content_block_start
+                     *     data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}
+                     *
+                     *     event: content_block_delta
+                     *     data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}
+                     *
+                     *     event: content_block_stop
+                     *     data: {"type":"content_block_stop","index":0}
+                     *
+                     *     event: message_delta
+                     *     data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":2}}
+                     *
+                     *     event: message_stop
+                     *     data: {"type":"message_stop"}
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["AnthropicBadRequest"];
+            401: components["responses"]["AnthropicUnauthorized"];
+            403: components["responses"]["AnthropicForbidden"];
+            404: components["responses"]["AnthropicNotFound"];
+            413: components["responses"]["AnthropicPayloadTooLarge"];
+            415: components["responses"]["AnthropicUnsupportedMediaType"];
+            429: components["responses"]["AnthropicTooManyRequests"];
+            500: components["responses"]["AnthropicInternalError"];
+            502: components["responses"]["AnthropicBadGateway"];
+            504: components["responses"]["AnthropicGatewayTimeout"];
+        };
+    };
+    countAnthropicTokens: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description The Anthropic API version the request is written for, forwarded to the provider; `2023-06-01` is sent when the caller sends none. */
+                "anthropic-version"?: components["parameters"]["AnthropicVersion"];
+                /** @description Anthropic beta features to enable (comma-separated), forwarded to the provider as sent. */
+                "anthropic-beta"?: components["parameters"]["AnthropicBeta"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GatewayCountTokensRequest"];
+            };
+        };
+        responses: {
+            /** @description The provider's answer, forwarded verbatim (an object with `input_tokens`). */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Model": components["headers"]["Switchboard-Model"];
+                    "Switchboard-Fallbacks": components["headers"]["Switchboard-Fallbacks"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayAnswer"];
+                };
+            };
+            400: components["responses"]["AnthropicBadRequest"];
+            401: components["responses"]["AnthropicUnauthorized"];
+            403: components["responses"]["AnthropicForbidden"];
+            404: components["responses"]["AnthropicNotFound"];
+            413: components["responses"]["AnthropicPayloadTooLarge"];
+            415: components["responses"]["AnthropicUnsupportedMediaType"];
+            429: components["responses"]["AnthropicTooManyRequests"];
+            500: components["responses"]["AnthropicInternalError"];
+            502: components["responses"]["AnthropicBadGateway"];
+            504: components["responses"]["AnthropicGatewayTimeout"];
         };
     };
     agentCreatedWebhook: {

@@ -8,11 +8,24 @@ import { newId } from '../util/ids.js';
 import type { Handler, Handlers, OperationId } from '../resources/handler-types.js';
 import { operationMiddleware, type OperationDeps } from './operation.js';
 import { checkProblemStatus, ContractViolation, reportBreach } from './pipeline/respond.js';
-import { ProblemError, problemBody } from '../problems/problems.js';
+import { ClientClosed, ProblemError, problemBody } from '../problems/problems.js';
+import { problemEnvelope } from '../problems/provider-envelopes.js';
 
 const SANE_CORRELATION_ID = /^[A-Za-z0-9._:@/-]{1,128}$/;
 
-const EXPOSED_HEADERS = ['Request-Id', 'RateLimit', 'RateLimit-Policy', 'Retry-After', 'ETag', 'Idempotent-Replayed', 'Location', 'Allow'];
+const EXPOSED_HEADERS = [
+  'Request-Id',
+  'RateLimit',
+  'RateLimit-Policy',
+  'Retry-After',
+  'ETag',
+  'Idempotent-Replayed',
+  'Location',
+  'Allow',
+  'Switchboard-Model',
+  'Switchboard-Fallbacks',
+  'Switchboard-Cost-Micros',
+];
 
 export type AppDeps = OperationDeps & {
   operations: OperationSpec[];
@@ -45,6 +58,9 @@ export function createApp(deps: AppDeps): { app: Koa; routes: RouteEntry[] } {
         'X-Request-Id',
         'Switchboard-User',
         'Switchboard-Version',
+        'x-api-key',
+        'anthropic-version',
+        'anthropic-beta',
         'webhook-id',
         'webhook-timestamp',
         'webhook-signature',
@@ -117,6 +133,10 @@ function requestContext(deps: AppDeps, operationOf: WeakMap<Context, OperationSp
   };
 }
 
+/** The status a problem is answered with on an operation: its own, but in a provider's envelope validation is 400. */
+const renderedStatus = (op: OperationSpec, problem: ProblemError) =>
+  op.errorFormat === 'problem' ? problem.status : problemEnvelope(op.errorFormat, problem).status;
+
 /** The client closed the connection before its request was read: nobody waits for an answer, and nothing failed. */
 const clientLeft = (ctx: Context, err: unknown) => ctx.req.destroyed && (err as NodeJS.ErrnoException | null | undefined)?.code === 'ECONNRESET';
 
@@ -127,11 +147,17 @@ function renderError(ctx: Context, err: unknown, deps: AppDeps, op: OperationSpe
     ctx.status = 400;
     return;
   }
+  if (err instanceof ClientClosed) {
+    deps.logger.info({ requestId, operationId: op?.operationId }, 'the client closed the connection before it was answered');
+    // Never sent either: 499, as proxies log a request whose client left.
+    ctx.status = 499;
+    return;
+  }
   let problem: ProblemError;
   if (err instanceof ProblemError) {
     problem = err;
     try {
-      checkProblemStatus(op, problem.status, deps);
+      checkProblemStatus(op, op ? renderedStatus(op, problem) : problem.status, deps);
     } catch (violation) {
       return renderError(ctx, violation, deps, undefined, requestId);
     }
@@ -144,16 +170,24 @@ function renderError(ctx: Context, err: unknown, deps: AppDeps, op: OperationSpe
         : ((err as Error | null | undefined)?.message ?? String(err));
     problem = new ProblemError('internal-error', detail);
   }
-  ctx.status = problem.status;
   // Headers set before the failure (rate limits, Request-Id) stay; anything describing a success goes.
   for (const header of ['ETag', 'Location', 'Idempotent-Replayed']) ctx.remove(header);
   ctx.set(problem.extra.headers ?? {});
-  ctx.type = 'application/problem+json';
-  ctx.body = JSON.stringify(problemBody(problem, ctx.path, requestId));
+  if (op && op.errorFormat !== 'problem') {
+    // The gateway's routes answer in the provider's envelope, which the official SDKs parse.
+    const { status, body } = problemEnvelope(op.errorFormat, problem);
+    ctx.status = status;
+    ctx.type = 'application/json';
+    ctx.body = JSON.stringify(body);
+  } else {
+    ctx.status = problem.status;
+    ctx.type = 'application/problem+json';
+    ctx.body = JSON.stringify(problemBody(problem, ctx.path, requestId));
+  }
   const validators = op && deps.validators.get(op.operationId);
   try {
     // Headers are checked in strict mode only, as in the respond step.
-    if (op && validators && deps.config.responseValidation === 'strict') reportBreach(op, validators.headers(problem.status, ctx.response.headers), deps);
+    if (op && validators && deps.config.responseValidation === 'strict') reportBreach(op, validators.headers(ctx.status, ctx.response.headers), deps);
   } catch (violation) {
     renderError(ctx, violation, deps, undefined, requestId);
   }

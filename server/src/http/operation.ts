@@ -44,7 +44,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     // Refused only once charged: guessing credentials spends the address's budget.
     if (caller.failure) throw caller.failure;
     authorise(op, caller.key, caller.run);
-    const request = await validate(ctx, op, validators, config.bodyLimitBytes);
+    const request = await validate(ctx, op, validators, op.bodyLimit === 'gateway' ? config.gateway.bodyLimitBytes : config.bodyLimitBytes);
     const auth = caller.key ? await actingAs(ctx, op, db, caller.key) : caller.run && actingAsRun(ctx, op, caller.run);
     const claim = claimOf(ctx, op, auth, request.raw);
 

@@ -15,6 +15,11 @@ export const problemTypes = {
   },
   forbidden: { status: 403, title: 'Forbidden', description: 'The credential is valid but its scopes or application do not allow this operation.' },
   'not-found': { status: 404, title: 'Not found', description: 'No such resource exists, or it belongs to another tenant.' },
+  'model-not-found': {
+    status: 404,
+    title: 'Model not found',
+    description: "The application has no model alias of this name. The gateway answers it in the provider's envelope (OpenAI code `model_not_found`).",
+  },
   'method-not-allowed': {
     status: 405,
     title: 'Method not allowed',
@@ -48,7 +53,11 @@ export const problemTypes = {
     title: 'Precondition failed',
     description: 'The If-Match header does not match the current ETag of the resource: it changed since you read it. Read it again and retry.',
   },
-  'payload-too-large': { status: 413, title: 'Payload too large', description: 'The request body is larger than the server accepts (1 MiB by default).' },
+  'payload-too-large': {
+    status: 413,
+    title: 'Payload too large',
+    description: "The request body is larger than the server accepts (1 MiB by default; 10 MiB by default on the gateway's routes).",
+  },
   'unsupported-media-type': {
     status: 415,
     title: 'Unsupported media type',
@@ -75,6 +84,17 @@ export const problemTypes = {
     description: 'The credential exhausted its budget for this category of requests. Retry after the number of seconds in Retry-After.',
   },
   'internal-error': { status: 500, title: 'Internal server error', description: 'The server failed unexpectedly. The request id identifies it in the logs.' },
+  'upstream-error': {
+    status: 502,
+    title: 'Bad gateway',
+    description:
+      "The model provider failed: an error status after the model alias's retries and fallbacks, a malformed or truncated answer, a connection that failed or was refused by the address policy, or a refusal of the gateway's own credential.",
+  },
+  'upstream-timeout': {
+    status: 504,
+    title: 'Gateway timeout',
+    description: "The model provider sent nothing within its timeout on every attempt the model alias's retries and fallbacks allowed.",
+  },
   'not-ready': { status: 503, title: 'Not ready', description: 'The server cannot reach its database.' },
 } as const satisfies Record<string, { status: number; title: string; description: string }>;
 
@@ -107,5 +127,8 @@ export function problemBody(err: ProblemError, instance: string, requestId: stri
     ...(err.extra.errors ? { errors: err.extra.errors } : {}),
   };
 }
+
+/** The client went away before it was answered: nobody waits for the answer, and nothing failed. Thrown to stop the work, never sent. */
+export class ClientClosed extends Error {}
 
 export const notFound = (what: string, id: string) => new ProblemError('not-found', `No ${what} with id ${id}.`);

@@ -7,6 +7,7 @@ import type { BundledSpec } from '../spec/load-spec.js';
 import { agentHandlers } from './agents/handlers.js';
 import { modelProviderHandlers } from './model-providers/handlers.js';
 import { modelHandlers } from './models/handlers.js';
+import { gatewayHandlers } from './gateway/handlers.js';
 import { apiKeyHandlers } from './api-keys/handlers.js';
 import { applicationHandlers } from './applications/handlers.js';
 import { organizationHandlers } from './organization/handlers.js';
@@ -47,6 +48,7 @@ export function allHandlers({ spec, db, bus, config, logger, streams, sealer, ru
     ...webhookHandlers(sealer, config.webhooks.policy),
     ...modelProviderHandlers(sealer, config.modelProviders.policy),
     ...modelHandlers,
+    ...gatewayHandlers({ sealer, policy: config.modelProviders.policy, logger }),
     ...runnerHandlers(bus, config.runs.leaseSeconds, logger, runTokens),
     ...streamHandlers(bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams }),
   } satisfies Handlers;

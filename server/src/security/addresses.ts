@@ -86,16 +86,21 @@ export async function assertAllowedUrl(url: string, policy: AddressPolicy, allow
   if (refusal) throw refuse(`${refusal} ${allowedBy}`);
 }
 
+/** How long a kept-alive connection may stay idle in the pool (less when the server's Keep-Alive says so). */
+const KEEP_ALIVE_IDLE_MS = 30_000;
+
 /**
  * The connect-time guard, one agent per protocol: every address a name resolves to is checked
  * before a socket connects to it, so a name that later points at a private address is refused too.
+ * With `keepAlive`, connections are reused (each was checked when it connected).
  */
-export function guardedAgents(policy: AddressPolicy) {
+export function guardedAgents(policy: AddressPolicy, keepAlive = false) {
   const options = {
     allowPrivateIPAddress: policy.allowPrivate,
     allowMetaIPAddress: policy.allowPrivate,
     allowIPAddressList: policy.allowList,
-    keepAlive: false,
+    keepAlive,
+    ...(keepAlive ? { timeout: KEEP_ALIVE_IDLE_MS } : {}),
   };
   return { 'http:': new RequestFilteringHttpAgent(options), 'https:': new RequestFilteringHttpsAgent(options) };
 }

@@ -3,7 +3,9 @@ import type { OpenApiDocument } from './load-spec.js';
 
 export const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 
-export type RateCategory = 'read' | 'write' | 'run' | 'costly';
+export type RateCategory = 'read' | 'write' | 'run' | 'costly' | 'llm';
+/** How an operation's errors are written: RFC 9457 problems, or (the gateway's routes) a provider's own envelope. */
+export type ErrorFormat = 'problem' | 'openai' | 'anthropic';
 export type Scope = 'read' | 'write' | 'admin';
 export type Credential = 'key' | 'runner' | 'trigger' | 'gateway';
 const CREDENTIALS: readonly Credential[] = ['key', 'runner', 'trigger', 'gateway'];
@@ -39,7 +41,7 @@ export type OperationSpec = {
   idempotent: boolean;
   /** Declares X-App-Id: it acts in one application (organization-level operations do not). */
   appScoped: boolean;
-  /** Declares 422, so invalid input is reported as validation-error. */
+  /** Declares 422 (400 in a provider's envelope, see errorFormat), so invalid input is reported as validation-error. */
   declaresValidation: boolean;
   /**
    * `x-unknown-query-parameters: ignore`: query parameters the operation does not declare are
@@ -54,6 +56,12 @@ export type OperationSpec = {
   credential: Credential;
   /** Accepts the credential as `?token=` (realtime routes, for EventSource). */
   tokenInQuery: boolean;
+  /** Accepts the credential as `x-api-key` (the gateway's routes, for Anthropic's SDKs and tools). */
+  tokenInXApiKey: boolean;
+  /** `x-error-format`: the envelope its errors are written in. */
+  errorFormat: ErrorFormat;
+  /** `x-body-limit: gateway`: its bodies may be as large as the gateway's limit, not the API's. */
+  bodyLimit: 'api' | 'gateway';
 };
 
 /** Follows a `#/...` reference inside the document; returns the target and its pointer. */
@@ -120,6 +128,7 @@ export function extractOperations(doc: OpenApiDocument): OperationSpec[] {
       }
 
       const security = (op.security as unknown[] | undefined) ?? doc.security ?? [];
+      const errorFormat: ErrorFormat = op['x-error-format'] === 'openai' || op['x-error-format'] === 'anthropic' ? op['x-error-format'] : 'problem';
       const parameters = [...params.values()];
       operations.push({
         operationId: String(op.operationId),
@@ -135,10 +144,13 @@ export function extractOperations(doc: OpenApiDocument): OperationSpec[] {
         requiredScope: op['x-required-scope'] as Scope | undefined,
         idempotent: parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key'),
         appScoped: parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === 'x-app-id'),
-        declaresValidation: Object.hasOwn(responses, '422'),
+        declaresValidation: Object.hasOwn(responses, errorFormat === 'problem' ? '422' : '400'),
         ignoresUnknownQuery: op['x-unknown-query-parameters'] === 'ignore',
         credential: CREDENTIALS.includes(op['x-credential'] as Credential) ? (op['x-credential'] as Credential) : 'key',
         tokenInQuery: security.some((s) => 'tokenQuery' in (s as object)),
+        tokenInXApiKey: security.some((s) => 'xApiKey' in (s as object)),
+        errorFormat,
+        bodyLimit: op['x-body-limit'] === 'gateway' ? 'gateway' : 'api',
       });
     }
   }

@@ -17,13 +17,11 @@ export type Caller = { readonly key?: KeyIdentity; readonly runner?: RunnerIdent
 const NOBODY: Caller = Object.freeze({});
 
 /**
- * The credential from the headers; on the gateway's operations also from `x-api-key` (what the
- * Anthropic SDKs send); from `?token=` on the routes that take it there (EventSource cannot send headers).
+ * The credential from the headers (`x-api-key` too on the routes that declare it), or from `?token=`
+ * on the routes that take it there (EventSource cannot send headers).
  */
 export const credentialOf = (ctx: Context, op: OperationSpec): string | undefined =>
-  readCredential(ctx) ??
-  ((op.credential === 'gateway' && ctx.get('x-api-key').trim()) || undefined) ??
-  (op.tokenInQuery && typeof ctx.query.token === 'string' ? ctx.query.token : undefined);
+  readCredential(ctx, op.tokenInXApiKey) ?? (op.tokenInQuery && typeof ctx.query.token === 'string' ? ctx.query.token : undefined);
 
 export type Authenticators = { db: Db; keyCache: KeyCache; runTokens: RunTokens };
 

@@ -180,3 +180,21 @@ export async function resolveAlias(db: Executor, applicationId: string, alias: s
     return provider ? [{ model, provider }] : [];
   });
 }
+
+/** At most this many aliases are listed to a gateway caller (OpenAI's model list has no pages). */
+const GATEWAY_LIST_LIMIT = 10_000;
+
+/** The application's aliases serving one of `apis`, oldest first, each with its provider's name: the gateway's model list. */
+export async function aliasesServing(
+  db: Executor,
+  applicationId: string,
+  apis: ModelApi[],
+): Promise<{ alias: string; created_at: string; provider_name: string }[]> {
+  return db('models')
+    .join('model_providers', 'model_providers.id', 'models.provider_id')
+    .where('models.application_id', applicationId)
+    .whereIn('models.api', apis)
+    .orderBy([{ column: 'models.created_at' }, { column: 'models.id' }])
+    .limit(GATEWAY_LIST_LIMIT)
+    .select<{ alias: string; created_at: string; provider_name: string }[]>('models.alias', 'models.created_at', 'model_providers.name as provider_name');
+}

@@ -82,13 +82,15 @@ export async function recordUsage(db: Executor, usage: UsageRecord): Promise<boo
 }
 
 /**
- * What a run's calls through the gateway used: token sums, and their cost, which is null when any
- * of its calls could not be priced (a partial sum would understate it).
+ * What a run's calls through the gateway used: token sums (calls that never reported usage count
+ * nothing), and their cost, which is null when any of its calls could not be priced (a partial
+ * sum would understate it); `pricedCostMicros` is the sum of the calls that could be, and
+ * `unpricedCalls` how many could not.
  */
 export async function runUsageTotals(
   db: Executor,
   runId: string,
-): Promise<{ calls: number; inputTokens: number; outputTokens: number; costMicros: number | null }> {
+): Promise<{ calls: number; inputTokens: number; outputTokens: number; costMicros: number | null; pricedCostMicros: number; unpricedCalls: number }> {
   const row = await db('usage_events').where({ run_id: runId }).first<{
     calls: number | string;
     input_tokens: number | string;
@@ -96,10 +98,14 @@ export async function runUsageTotals(
     cost_micros: number | string;
     unpriced: number | string | null;
   }>(db.raw('count(*) as calls'), db.raw('coalesce(sum(input_tokens), 0) as input_tokens'), db.raw('coalesce(sum(output_tokens), 0) as output_tokens'), db.raw('coalesce(sum(cost_micros), 0) as cost_micros'), db.raw('sum(case when cost_micros is null then 1 else 0 end) as unpriced'));
+  const unpricedCalls = Number(row.unpriced ?? 0);
+  const pricedCostMicros = Number(row.cost_micros);
   return {
     calls: Number(row.calls),
     inputTokens: Number(row.input_tokens),
     outputTokens: Number(row.output_tokens),
-    costMicros: Number(row.unpriced ?? 0) > 0 ? null : Number(row.cost_micros),
+    costMicros: unpricedCalls > 0 ? null : pricedCostMicros,
+    pricedCostMicros,
+    unpricedCalls,
   };
 }

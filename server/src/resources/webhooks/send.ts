@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { guardedAgents } from '../../security/addresses.js';
+import { parseRetryAfter } from '../../util/retry-after.js';
 
 /** What one attempt got: a status (any response), or an error (none came). */
 export type Outcome = {
@@ -18,14 +19,6 @@ const MAX_ERROR_CHARS = 500;
 /** Control characters other than tab, line feed and carriage return become U+FFFD: what is stored is shown as text. */
 // eslint-disable-next-line no-control-regex -- the class names the control characters to replace
 const printable = (text: string) => text.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g, '\ufffd');
-
-/** Retry-After as seconds or as an HTTP date, relative to `nowMs`. */
-export function parseRetryAfter(value: string | undefined, nowMs: number): number | null {
-  if (!value) return null;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? null : Math.max(0, at - nowMs);
-}
 
 function describe(err: Error & { code?: string }): string {
   return printable(explain(err)).slice(0, MAX_ERROR_CHARS);
