@@ -9,5 +9,3 @@ export function inspectDatabase(database: Pick<TestDatabase, 'url' | 'kind'> = {
     : knexFactory({ client: 'better-sqlite3', connection: { filename: database.url, options: { readonly: true } }, useNullAsDefault: true });
 }
 
-/** A read connection to the shared server's database. */
-export const inspectDatabase = (): Knex => inspectDatabase({ url: inject('databaseUrl'), kind: inject('databaseKind') });
