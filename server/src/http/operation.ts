@@ -42,9 +42,9 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     // Refused only once charged: guessing credentials spends the address's budget.
     if (caller.failure) throw caller.failure;
     authorise(op, caller.key);
-    const request = await validate(ctx, op, validators, config.bodyLimitBytes);
+    const request = await validate(ctx, op, validators, { bodyBytes: config.bodyLimitBytes, uploadBytes: config.uploadLimitBytes });
     const auth = caller.key && (await actingAs(ctx, op, db, caller.key));
-    const claim = claimOf(ctx, op, auth, request.raw);
+    const claim = claimOf(ctx, op, auth, request.fingerprint);
 
     const tasks: CommitTask[] = [];
     // In the request's transaction: the response to an earlier request with the key answers instead;

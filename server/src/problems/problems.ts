@@ -48,11 +48,17 @@ export const problemTypes = {
     title: 'Precondition failed',
     description: 'The If-Match header does not match the current ETag of the resource: it changed since you read it. Read it again and retry.',
   },
-  'payload-too-large': { status: 413, title: 'Payload too large', description: 'The request body is larger than the server accepts (1 MiB by default).' },
+  'payload-too-large': {
+    status: 413,
+    title: 'Payload too large',
+    description:
+      'The request body is larger than the server accepts (1 MiB by default), or an uploaded file is larger than the upload limit (25 MiB by default).',
+  },
   'unsupported-media-type': {
     status: 415,
     title: 'Unsupported media type',
-    description: 'The request body has a Content-Type this operation does not accept. Send application/json (or application/merge-patch+json for PATCH).',
+    description:
+      'The request body has a Content-Type this operation does not accept, or an uploaded file a media type it does not take. Send application/json (or application/merge-patch+json for PATCH, multipart/form-data for uploads).',
   },
   'request-header-fields-too-large': {
     status: 431,

@@ -17,6 +17,9 @@ import { scheduleHandlers } from './schedules/handlers.js';
 import { streamHandlers } from './streams/handlers.js';
 import { triggerHandlers } from './triggers/handlers.js';
 import { webhookHandlers } from './webhooks/handlers.js';
+import { audioTranscriptionHandlers } from './transcriptions/passthrough.js';
+import { transcriptionHandlers } from './transcriptions/handlers.js';
+import { uploadHandlers } from './uploads/handlers.js';
 import type { Sealer } from '../security/sealer.js';
 import { systemHandlers } from './system/handlers.js';
 
@@ -37,6 +40,9 @@ export function allHandlers({ spec, db, bus, config, logger, streams, sealer }: 
     ...webhookHandlers(sealer, config.webhooks.policy),
     ...modelProviderHandlers(sealer, config.modelProviders.policy),
     ...modelHandlers,
+    ...uploadHandlers,
+    ...transcriptionHandlers,
+    ...audioTranscriptionHandlers(sealer, config.modelProviders.policy),
     ...runnerHandlers(bus, config.runs.leaseSeconds, logger),
     ...streamHandlers(bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams }),
   } satisfies Handlers;
