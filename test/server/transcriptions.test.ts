@@ -293,7 +293,7 @@ describe('transcription jobs', () => {
     };
     expect(await content('txt')).toEqual({ type: 'text/plain; charset=utf-8', text: 'Hello there. Goodbye.\n' });
     expect(await content('srt')).toEqual({
-      type: 'application/x-subrip; charset=utf-8',
+      type: 'text/plain; charset=utf-8',
       text: '1\n00:00:00,000 --> 00:00:01,500\nHello there.\n\n2\n01:02:03,500 --> 01:02:05,250\nGoodbye.\n\n',
     });
     expect(await content('vtt')).toEqual({

@@ -859,11 +859,11 @@ const transcriptionsMethods = ({ call, list }: OperationRunner) => ({
    * Get a transcription's text
    *
    * Returns the result of a transcription that succeeded in one format: `txt` (the text,
-   * `text/plain`), `srt` (SubRip cues, `HH:MM:SS,mmm`, `application/x-subrip`), `vtt` (WebVTT cues,
-   * `HH:MM:SS.mmm`, `text/vtt`) or `json` (text, language, duration, segments and words). Subtitles
-   * need segments: with `timestamps: none` they hold one cue spanning the whole audio. A
-   * transcription that has not succeeded is 409 `invalid-transition` naming its status. Requires
-   * the `read` scope.
+   * `text/plain`), `srt` (SubRip cues, `HH:MM:SS,mmm`, sent as `text/plain` as OpenAI does), `vtt`
+   * (WebVTT cues, `HH:MM:SS.mmm`, `text/vtt`) or `json` (text, language, duration, segments and
+   * words). Subtitles need segments: with `timestamps: none` they hold one cue spanning the whole
+   * audio. A transcription that has not succeeded is 409 `invalid-transition` naming its status.
+   * Requires the `read` scope.
    */
   content: (transcriptionId: string, query?: T.GetTranscriptionContentData['query'], o?: RequestOptions) =>
     call((c) => api.getTranscriptionContent({ ...c, path: { transcriptionId }, query }), o),

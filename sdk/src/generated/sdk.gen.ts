@@ -1170,7 +1170,7 @@ export const getTranscription = <ThrowOnError extends boolean = false>(options: 
 /**
  * Get a transcription's text
  *
- * Returns the result of a transcription that succeeded in one format: `txt` (the text, `text/plain`), `srt` (SubRip cues, `HH:MM:SS,mmm`, `application/x-subrip`), `vtt` (WebVTT cues, `HH:MM:SS.mmm`, `text/vtt`) or `json` (text, language, duration, segments and words). Subtitles need segments: with `timestamps: none` they hold one cue spanning the whole audio. A transcription that has not succeeded is 409 `invalid-transition` naming its status. Requires the `read` scope.
+ * Returns the result of a transcription that succeeded in one format: `txt` (the text, `text/plain`), `srt` (SubRip cues, `HH:MM:SS,mmm`, sent as `text/plain` as OpenAI does), `vtt` (WebVTT cues, `HH:MM:SS.mmm`, `text/vtt`) or `json` (text, language, duration, segments and words). Subtitles need segments: with `timestamps: none` they hold one cue spanning the whole audio. A transcription that has not succeeded is 409 `invalid-transition` naming its status. Requires the `read` scope.
  */
 export const getTranscriptionContent = <ThrowOnError extends boolean = false>(options: Options<GetTranscriptionContentData, ThrowOnError>) => (options.client ?? client).get<GetTranscriptionContentResponses, GetTranscriptionContentErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],

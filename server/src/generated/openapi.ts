@@ -1706,7 +1706,7 @@ export interface paths {
         };
         /**
          * Get a transcription's text
-         * @description Returns the result of a transcription that succeeded in one format: `txt` (the text, `text/plain`), `srt` (SubRip cues, `HH:MM:SS,mmm`, `application/x-subrip`), `vtt` (WebVTT cues, `HH:MM:SS.mmm`, `text/vtt`) or `json` (text, language, duration, segments and words). Subtitles need segments: with `timestamps: none` they hold one cue spanning the whole audio. A transcription that has not succeeded is 409 `invalid-transition` naming its status. Requires the `read` scope.
+         * @description Returns the result of a transcription that succeeded in one format: `txt` (the text, `text/plain`), `srt` (SubRip cues, `HH:MM:SS,mmm`, sent as `text/plain` as OpenAI does), `vtt` (WebVTT cues, `HH:MM:SS.mmm`, `text/vtt`) or `json` (text, language, duration, segments and words). Subtitles need segments: with `timestamps: none` they hold one cue spanning the whole audio. A transcription that has not succeeded is 409 `invalid-transition` naming its status. Requires the `read` scope.
          */
         get: operations["getTranscriptionContent"];
         put?: never;
@@ -9826,18 +9826,7 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["TranscriptionContent"];
-                    /** @example Good morning. The release goes out today. */
                     "text/plain": string;
-                    /**
-                     * @example 1
-                     *     00:00:00,000 --> 00:00:01,600
-                     *     Good morning.
-                     *
-                     *     2
-                     *     00:00:01,600 --> 00:00:04,200
-                     *     The release goes out today.
-                     */
-                    "application/x-subrip": string;
                     /**
                      * @example WEBVTT
                      *

@@ -39,7 +39,8 @@ export function renderContent(t: Transcription, format: ContentFormat): { body: 
         body: cuesOf(t)
           .map((c, i) => `${i + 1}\n${cueTime(c.start, ',')} --> ${cueTime(c.end, ',')}\n${cueText(c.text)}\n\n`)
           .join(''),
-        contentType: 'application/x-subrip; charset=utf-8',
+        // SubRip has no registered type: text/plain, as OpenAI sends it, reads as text everywhere.
+        contentType: 'text/plain; charset=utf-8',
       };
     case 'vtt':
       return {
