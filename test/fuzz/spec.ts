@@ -45,6 +45,8 @@ export type Operation = {
   credential: 'none' | 'runner' | 'app' | 'stream';
   /** Answers `text/event-stream`: the fuzzer stops reading after the headers. */
   streams: boolean;
+  /** `x-error-format`: `openai` for the gateway's provider-native routes, whose own errors use OpenAI's envelope. */
+  errorFormat: 'problem' | 'openai';
 };
 
 const require = createRequire(import.meta.url);
@@ -80,7 +82,14 @@ export function operations(): Operation[] {
     const shared = (item.parameters as Parameter[] | undefined) ?? [];
     for (const method of METHODS) {
       const op = item[method] as
-        | { operationId: string; parameters?: Parameter[]; requestBody?: unknown; responses: Record<string, unknown>; security?: Record<string, string[]>[] }
+        | {
+            operationId: string;
+            parameters?: Parameter[];
+            requestBody?: unknown;
+            responses: Record<string, unknown>;
+            security?: Record<string, string[]>[];
+            'x-error-format'?: string;
+          }
         | undefined;
       if (!op) continue;
       const parameters = [...shared, ...(op.parameters ?? [])].map((p) => resolve(p));
@@ -106,6 +115,7 @@ export function operations(): Operation[] {
         statuses: new Set(Object.keys(op.responses).map(Number)),
         credential: credentialOf(op.security),
         streams: Object.keys(ok?.[1].content ?? {}).includes('text/event-stream'),
+        errorFormat: op['x-error-format'] === 'openai' ? 'openai' : 'problem',
       });
     }
   }

@@ -129,6 +129,10 @@ export async function readMultipartBody(ctx: Context, spec: MultipartSpec, limit
       // 'end' comes before the parser's own 'close', which waits for every file to end.
       stream.on('end', () => {
         if (settled) return;
+        if (chunks.length === 0) {
+          issues.push({ pointer: pointer(name), in: 'body', detail: `The file "${filename}" is empty.` });
+          return;
+        }
         files.set(name, { kind: 'uploaded-file', filename, contentType, data: Buffer.concat(chunks), sha256: hash.digest('hex') });
       });
     });
