@@ -87,6 +87,8 @@ function pathParamType(operationId, param) {
 
 /** A named schema's generated type when openapi-ts exported it under that name, else `fallback`. */
 const namedType = (schema, fallback) => (exportedTypes.has(refName(schema)) ? `T.${refName(schema)}` : fallback);
+/** A request body's type: openapi-ts names the variant with the schema's writeOnly members (a credential) `<name>Writable`. */
+const bodyType = (schema, fallback) => (exportedTypes.has(`${refName(schema)}Writable`) ? `T.${refName(schema)}Writable` : namedType(schema, fallback));
 
 const jsonSchema = (content) => (content?.['application/json'] ?? Object.values(content ?? {})[0])?.schema;
 
@@ -138,7 +140,7 @@ function describeOperation(path, pathItem, op) {
     methodPath: methodPath.split('.'),
     doc: [op.summary, op.description].filter(Boolean).join('\n\n'),
     pathParams,
-    body: body && { required: Boolean(body.required), type: namedType(jsonSchema(body.content), `T.${pascal(operationId)}Data['body']`) },
+    body: body && { required: Boolean(body.required), type: bodyType(jsonSchema(body.content), `T.${pascal(operationId)}Data['body']`) },
     query: query.length > 0 && { required: query.some((p) => p.required) },
     headers: headers.map((name) => HEADER_OPTIONS[name]),
     optionsType,

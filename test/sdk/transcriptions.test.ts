@@ -37,7 +37,7 @@ describe('sb.uploads and sb.transcriptions', () => {
   it('uploads the WAV as a File, transcribes it and waits for the job, then reads it as subtitles', async () => {
     const wav = sineWav({ seconds: 2 });
     provider.reply({ text: 'Hello from the SDK.', transcript: { segments: [{ start: 0, end: 2, text: ' Hello from the SDK.' }] } });
-    const upload = await sb.uploads.create({ file: new File([wav], 'sdk.wav', { type: 'audio/wav' }) }, { idempotencyKey: randomUUID() });
+    const upload = await sb.uploads.create({ file: new File([new Uint8Array(wav)], 'sdk.wav', { type: 'audio/wav' }) }, { idempotencyKey: randomUUID() });
     expect(upload.lastResponse.status).toBe(201);
     expect(upload).toMatchObject({
       object: 'upload',
@@ -71,7 +71,7 @@ describe('sb.uploads and sb.transcriptions', () => {
   });
 
   it('uploads a Blob (named "blob" by FormData), and refuses a file that is not audio with a typed error', async () => {
-    const blob = await sb.uploads.create({ file: new Blob([sineWav({ seconds: 0.5 })], { type: 'audio/wav' }) });
+    const blob = await sb.uploads.create({ file: new Blob([new Uint8Array(sineWav({ seconds: 0.5 }))], { type: 'audio/wav' }) });
     expect(blob).toMatchObject({ filename: 'blob', contentType: 'audio/wav' });
     await sb.uploads.delete(blob.id);
 

@@ -57,6 +57,6 @@ export async function postForm<T = any>(conn: Conn, path: string, form: FormData
 export function audioForm(audio: Buffer, fields: Record<string, unknown> = {}, filename = 'speech.wav', type = 'audio/wav'): FormData {
   const form = new FormData();
   for (const [name, value] of Object.entries(fields)) form.append(name, typeof value === 'string' ? value : JSON.stringify(value));
-  form.append('file', new Blob([audio], { type }), filename);
+  form.append('file', new Blob([new Uint8Array(audio)], { type }), filename);
   return form;
 }

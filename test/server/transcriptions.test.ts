@@ -565,7 +565,7 @@ describe('bad input', () => {
     const notJson = new FormData();
     notJson.append('model', model.alias);
     notJson.append('metadata', '{oops');
-    notJson.append('file', new Blob([wav], { type: 'audio/wav' }), 'a.wav');
+    notJson.append('file', new Blob([new Uint8Array(wav)], { type: 'audio/wav' }), 'a.wav');
     expect(expectProblem(await postForm(app, '/api/v1/transcriptions', notJson), 422, 'validation-error').errors).toEqual([
       expect.objectContaining({ pointer: '/metadata' }),
     ]);

@@ -688,7 +688,7 @@ const modelProvidersMethods = ({ call, list }: OperationRunner) => ({
    * address in `MODEL_PROVIDER_ALLOWED_ADDRESSES`). A name already used in the application is 409
    * `conflict`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
    */
-  create: (body: T.ModelProviderCreate, o?: WriteOptions) => call((c) => api.createModelProvider({ ...c, body, headers: idempotent(o) }), o),
+  create: (body: T.ModelProviderCreateWritable, o?: WriteOptions) => call((c) => api.createModelProvider({ ...c, body, headers: idempotent(o) }), o),
   /**
    * Get a model provider
    *
@@ -705,7 +705,7 @@ const modelProvidersMethods = ({ call, list }: OperationRunner) => ({
    * start after the change use it. Send `If-Match` to avoid overwriting a concurrent change.
    * Requires the `write` scope.
    */
-  update: (modelProviderId: string, body: T.ModelProviderUpdate, o?: ConditionalOptions) =>
+  update: (modelProviderId: string, body: T.ModelProviderUpdateWritable, o?: ConditionalOptions) =>
     call((c) => api.updateModelProvider({ ...c, path: { modelProviderId }, body, headers: ifMatch(o) }), o),
   /**
    * Delete a model provider
