@@ -562,6 +562,11 @@ describe('bad input', () => {
     const bad = await postForm(app, '/api/v1/transcriptions', audioForm(wav, { model: model.alias, retainAudio: 'maybe', timestamps: 'all', color: 'red' }));
     const issues = expectProblem(bad, 422, 'validation-error').errors!.map((e) => e.pointer);
     expect(issues.sort()).toEqual(['/color', '/retainAudio', '/timestamps']);
+    const proto = audioForm(wav, { model: model.alias });
+    proto.append('__proto__', '{"admin":true}');
+    expect(expectProblem(await postForm(app, '/api/v1/transcriptions', proto), 422, 'validation-error').errors).toEqual([
+      expect.objectContaining({ pointer: '/__proto__' }),
+    ]);
     const notJson = new FormData();
     notJson.append('model', model.alias);
     notJson.append('metadata', '{oops');

@@ -4,6 +4,7 @@ import busboy from 'busboy';
 import type { Context } from 'koa';
 import type { MultipartSpec } from '../spec/operations.js';
 import { ProblemError, type ValidationIssue } from '../problems/problems.js';
+import { escapeToken } from '../util/json-pointer.js';
 import type { UploadedFile } from '../util/uploaded-file.js';
 
 /** Media types an `application/octet-stream` file is taken as, by its extension (clients that do not know send that type). */
@@ -73,11 +74,12 @@ export async function readMultipartBody(ctx: Context, spec: MultipartSpec, limit
     throw new ProblemError('bad-request', `The multipart body cannot be read: ${(err as Error).message}.`);
   }
 
-  const fields: Record<string, unknown> = {};
+  // No prototype: a part named __proto__ is a field like any other (refused by the schema), never the object's prototype.
+  const fields = Object.create(null) as Record<string, unknown>;
   const files = new Map<string, UploadedFile>();
   const issues: ValidationIssue[] = [];
   const seen = new Set<string>();
-  const pointer = (name: string) => `/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+  const pointer = (name: string) => `/${escapeToken(name)}`;
 
   return new Promise<MultipartBody>((resolve, reject) => {
     let settled = false;

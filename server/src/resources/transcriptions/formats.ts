@@ -7,7 +7,7 @@ export type TranscriptionContent = components['schemas']['TranscriptionContent']
 type Cue = { start: number; end: number; text: string };
 
 /** `HH:MM:SS,mmm` (SubRip) or `HH:MM:SS.mmm` (WebVTT), hours not wrapping at 24. */
-export function cueTime(seconds: number, separator: ',' | '.'): string {
+function cueTime(seconds: number, separator: ',' | '.'): string {
   const ms = Math.max(0, Math.round(seconds * 1000));
   const pad = (n: number, width = 2) => String(n).padStart(width, '0');
   return `${pad(Math.floor(ms / 3_600_000))}:${pad(Math.floor(ms / 60_000) % 60)}:${pad(Math.floor(ms / 1000) % 60)}${separator}${pad(ms % 1000, 3)}`;

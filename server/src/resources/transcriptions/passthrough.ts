@@ -22,7 +22,7 @@ const PASSED_ON = new Set<number>([400, 404, 413, 415, 422, 429, 500, 502, 503, 
  * An error in OpenAI's envelope, returned (not thrown) so that it is the answer whatever renders the
  * errors thrown elsewhere in the pipeline.
  */
-export const openaiError = (status: ErrorStatus, message: string, type: string, code: string | null, param: string | null = null): Result => ({
+const openaiError = (status: ErrorStatus, message: string, type: string, code: string | null, param: string | null = null): Result => ({
   status,
   body: { error: { message, type, code, param } } satisfies OpenAIErrorEnvelope,
 });

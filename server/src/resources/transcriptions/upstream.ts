@@ -69,7 +69,7 @@ class AttemptFailure extends Error {
 const printable = (text: string) => text.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g, '\ufffd');
 
 /** The message in the provider's error body (OpenAI's envelope or anything with a message), else the start of the body. */
-export function providerMessage(answer: UpstreamAnswer): string {
+function providerMessage(answer: UpstreamAnswer): string {
   const text = answer.body.toString('utf8');
   let message = text;
   try {
