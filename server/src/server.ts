@@ -19,6 +19,8 @@ import { eventsByCursor, type RunEventBus, type StoredEvent } from './resources/
 import { reap } from './resources/runs/lifecycle.js';
 import { fireDueSchedules } from './resources/schedules/engine.js';
 import { startDeliverer } from './resources/webhooks/delivery.js';
+import { sweepExpired } from './resources/transcriptions/retention.js';
+import { startTranscriber } from './resources/transcriptions/worker.js';
 import { purgeOldMessages } from './resources/webhooks/store.js';
 import { loadBundledSpec } from './spec/load-spec.js';
 import { extractOperations } from './spec/operations.js';
@@ -36,12 +38,16 @@ export type RunningServer = {
   fireSchedulesNow(): Promise<void>;
   /** Delivers every webhook message due now, and waits for the attempts to be recorded. */
   deliverWebhooksNow(): Promise<void>;
-  /** Drops what has outlived its retention: expired idempotency keys, old webhook messages. */
+  /** Takes every queued transcription now, and waits until each has been sent and recorded. */
+  transcribeNow(): Promise<void>;
+  /** Drops what has outlived its retention: expired idempotency keys, old webhook messages, expired uploads and transcription audio. */
   purgeNow(): Promise<void>;
   close(): Promise<void>;
 };
 
 const PURGE_INTERVAL_MS = 10 * 60 * 1000;
+/** Expired uploads and audio are deleted within this long of their expiry. */
+const SWEEP_INTERVAL_MS = 60 * 1000;
 /** How long an authenticated key is trusted without a lookup; changes to keys end it at once. */
 const KEY_CACHE_TTL_MS = 5_000;
 
@@ -131,10 +137,13 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const scheduler = periodic('scheduler', () => fireDueSchedules(db, config.schedules.misfireMs), config.schedules.intervalMs);
 
   const deliverer = startDeliverer(db, sealer, config.webhooks, logger);
+  const transcriber = startTranscriber(db, sealer, config, logger);
+  const sweeper = periodic('upload sweeper', () => sweepExpired(db).then(() => []), SWEEP_INTERVAL_MS);
 
   const purgeNow = async () => {
     await purgeExpiredIdempotencyKeys(db).catch((err: unknown) => logger.warn({ err }, 'idempotency purge failed'));
     await purgeOldMessages(db).catch((err: unknown) => logger.warn({ err }, 'webhook message purge failed'));
+    await sweeper.now().catch((err: unknown) => logger.warn({ err }, 'upload sweep failed'));
   };
   const purge = setInterval(() => void purgeNow(), PURGE_INTERVAL_MS);
   purge.unref();
@@ -148,12 +157,15 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     reapNow: reaper.now,
     fireSchedulesNow: scheduler.now,
     deliverWebhooksNow: deliverer.drain,
+    transcribeNow: transcriber.drain,
     purgeNow,
     async close() {
       clearInterval(purge);
       await reaper.stop();
       await scheduler.stop();
       await deliverer.stop();
+      await transcriber.stop();
+      await sweeper.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const end of [...streams]) end();

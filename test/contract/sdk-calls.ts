@@ -14,7 +14,12 @@ export const SAMPLE = {
   webhookMessageId: 'whmsg_01jd4x7p2kf8q6v3b9m5t0s1ab',
   modelProviderId: 'prov_01jd4x7p2kf8q6v3b9m5t0s1ab',
   modelId: 'model_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  uploadId: 'upl_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  transcriptionId: 'trn_01jd4x7p2kf8q6v3b9m5t0s1ab',
 };
+
+/** A few bytes of audio, as a File the way a Node or browser client sends one. */
+export const audioFile = () => new File([new Uint8Array([82, 73, 70, 70])], 'standup.wav', { type: 'audio/wav' });
 
 /** The first event of a stream, then stops reading (the mock repeats its example forever). */
 const first = async <T>(events: AsyncGenerator<T>): Promise<T> => {
@@ -37,8 +42,22 @@ export const drain = async <T>(events: AsyncIterable<T>): Promise<T[]> => {
  * operation, so a new operation without an SDK method fails them.
  */
 export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, () => Promise<unknown>> {
-  const { agentId, applicationId, apiKeyId, runId, runnerId, leaseId, scheduleId, triggerId, webhookEndpointId, webhookMessageId, modelProviderId, modelId } =
-    SAMPLE;
+  const {
+    agentId,
+    applicationId,
+    apiKeyId,
+    runId,
+    runnerId,
+    leaseId,
+    scheduleId,
+    triggerId,
+    webhookEndpointId,
+    webhookMessageId,
+    modelProviderId,
+    modelId,
+    uploadId,
+    transcriptionId,
+  } = SAMPLE;
   const raw = { client: sb.client, throwOnError: true as const };
   return {
     getRoot: () => generated.getRoot({ ...raw, parseAs: 'text' }),
@@ -133,6 +152,17 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, (
     getModel: () => sb.models.get(modelId),
     updateModel: () => sb.models.update(modelId, { pricing: { outputMicrosPerMillionTokens: 1600000 } }),
     deleteModel: () => sb.models.delete(modelId),
+    createUpload: () => sb.uploads.create({ file: audioFile() }, { idempotencyKey: 'contract-upload' }),
+    getUpload: () => sb.uploads.get(uploadId),
+    deleteUpload: () => sb.uploads.delete(uploadId),
+    listTranscriptions: () => sb.transcriptions.list({ status: 'succeeded', model: 'meeting-notes' }),
+    createTranscription: () => sb.transcriptions.create({ uploadId, model: 'meeting-notes', timestamps: 'word', retainAudio: true }),
+    getTranscription: () => sb.transcriptions.get(transcriptionId),
+    getTranscriptionContent: () => sb.transcriptions.content(transcriptionId, { format: 'srt' }),
+    cancelTranscription: () => sb.transcriptions.cancel(transcriptionId),
+    deleteTranscription: () => sb.transcriptions.delete(transcriptionId),
+    createAudioTranscription: () =>
+      generated.createAudioTranscription({ ...raw, body: { file: audioFile(), model: 'meeting-notes', response_format: 'json' } }),
     waitRun: () => runner.runners.wait(leaseId, { fencingToken: 1, requiredAction: { type: 'approval', message: 'Approve?', data: {} } }),
   };
 }

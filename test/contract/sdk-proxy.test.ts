@@ -6,7 +6,8 @@ import { Switchboard, SwitchboardError } from '@switchboard/sdk';
 import * as generated from '@switchboard/sdk/generated';
 import { extractOperations, loadBundledSpec } from '@switchboard/server';
 import { contractCheckedFetch, uniqueName } from '../support/client.js';
-import { drain } from './sdk-calls.js';
+import { audioFile, drain } from './sdk-calls.js';
+import { startTestProvider } from '../support/test-provider.js';
 
 const operationIds = extractOperations(loadBundledSpec().document).map((o) => o.operationId);
 
@@ -256,6 +257,41 @@ describe('the SDK against the real server, through the contract-checking proxy',
     expect((await step('listModels', () => sb.models.list({ providerId: provider.id, api: 'chat', sort: 'alias' }))).data.map((m) => m.id)).toEqual([model.id]);
     await step('deleteModel', () => sb.models.delete(model.id));
     await step('deleteModelProvider', () => sb.modelProviders.delete(provider.id));
+  });
+
+  it('uploads audio, transcribes it, reads it in every format, cancels and deletes jobs, and serves the OpenAI passthrough', async () => {
+    const provider = await startTestProvider();
+    try {
+      const providerRow = await sb.modelProviders.create({ name: uniqueName('Contract provider'), kind: 'openai-compatible', baseUrl: provider.openaiBaseUrl });
+      const alias = `contract-${randomUUID()}`;
+      await sb.models.create({ alias, providerId: providerRow.id, upstreamModel: 'whisper-1', api: 'transcription', retry: { attempts: 0 } });
+      const upload = await step('createUpload', () => sb.uploads.create({ file: audioFile() }, { idempotencyKey: randomUUID() }));
+      expect(upload.filename).toBe('standup.wav');
+      expect((await step('getUpload', () => sb.uploads.get(upload.id))).sha256).toBe(upload.sha256);
+
+      provider.reply({ text: 'Contract text.', transcript: { duration: 2, segments: [{ start: 0, end: 2, text: ' Contract text.' }] } });
+      const job = await step('createTranscription', () =>
+        sb.transcriptions.create({ uploadId: upload.id, model: alias, timestamps: 'word' }, { idempotencyKey: randomUUID() }),
+      );
+      for (let i = 0; i < 100 && (await sb.transcriptions.get(job.id)).status !== 'succeeded'; i++) await new Promise((r) => setTimeout(r, 50));
+      expect((await step('getTranscription', () => sb.transcriptions.get(job.id))).text).toBe('Contract text.');
+      for (const format of ['txt', 'srt', 'vtt', 'json'] as const) await step('getTranscriptionContent', () => sb.transcriptions.content(job.id, { format }));
+      expect((await step('listTranscriptions', () => sb.transcriptions.list({ model: alias, status: 'succeeded' }))).data.map((t) => t.id)).toEqual([job.id]);
+
+      provider.reply({ hang: true });
+      const held = await sb.transcriptions.create({ uploadId: upload.id, model: alias });
+      expect((await step('cancelTranscription', () => sb.transcriptions.cancel(held.id))).status).toBe('cancelled');
+      await step('deleteTranscription', () => sb.transcriptions.delete(job.id));
+      await step('deleteUpload', () => sb.uploads.delete(upload.id));
+
+      provider.reply({ text: 'Passed through.' });
+      const passed = await step('createAudioTranscription', () =>
+        generated.createAudioTranscription({ ...raw, body: { file: audioFile(), model: alias, response_format: 'json' } }),
+      );
+      expect(passed.data).toMatchObject({ text: 'Passed through.' });
+    } finally {
+      await provider.close();
+    }
   });
 
   it('answers errors as problems that match the spec', async () => {

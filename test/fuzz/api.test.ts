@@ -53,8 +53,9 @@ beforeAll(async () => {
     RATE_LIMIT_WRITE: '10000000',
     RATE_LIMIT_RUN: '10000000',
     RATE_LIMIT_COSTLY: '10000000',
-    // The seeded webhook endpoint points at a closed port on loopback.
+    // The seeded webhook endpoint and model provider point at a closed port on loopback.
     WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
+    MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES: 'true',
     // Seeded leases stay live for the whole run.
     LEASE_SECONDS: '3600',
     LOG_LEVEL: 'error',

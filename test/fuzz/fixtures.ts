@@ -73,6 +73,31 @@ export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures>
   });
   add(backup.id);
   add((await api<WithId>('POST', '/api/v1/models', { alias: 'fuzz-model', providerId: provider.id, upstreamModel: 'gpt-4.1', fallbacks: [backup.alias] })).id);
+  // A transcription alias whose provider nobody listens at (its jobs fail at once), an upload and a job from it.
+  const nowhere = await api<WithId>('POST', '/api/v1/model-providers', {
+    name: 'fuzz transcription provider',
+    kind: 'openai-compatible',
+    baseUrl: 'http://127.0.0.1:9/v1',
+  });
+  add(nowhere.id);
+  add(
+    (
+      await api<WithId>('POST', '/api/v1/models', {
+        alias: 'meeting-notes',
+        providerId: nowhere.id,
+        upstreamModel: 'whisper-1',
+        api: 'transcription',
+        retry: { attempts: 0 },
+      })
+    ).id,
+  );
+  const form = new FormData();
+  form.append('file', new Blob([Buffer.from('RIFF fuzz audio')], { type: 'audio/wav' }), 'fuzz.wav');
+  const uploaded = await fetch(`${baseUrl}/api/v1/uploads`, { method: 'POST', headers: { Authorization: `Bearer ${adminKey}` }, body: form });
+  if (uploaded.status !== 201) throw new Error(`seeding an upload failed: ${uploaded.status} ${await uploaded.text()}`);
+  const upload = (await uploaded.json()) as WithId;
+  add(upload.id);
+  add((await api<WithId>('POST', '/api/v1/transcriptions', { uploadId: upload.id, model: 'meeting-notes' })).id);
 
   return { adminKey, runnerToken: runner.token, triggerToken: trigger.secret, ids };
 }

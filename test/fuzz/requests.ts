@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import type { Fixtures } from './fixtures.js';
-import type { Operation, Parameter } from './spec.js';
+import { BOUNDARY, encodeMultipart, MULTIPART, multipartVariants } from './multipart.js';
+import type { Media, Operation, Parameter } from './spec.js';
 import { HUGE_STRING, LOOPBACK_URLS, NASTY_STRINGS, mutate, rawBodyVariants, rawJson, valueOf } from './values.js';
 
 /**
@@ -175,21 +176,22 @@ const contentTypeVariants = (first: string) =>
 
 type Body = { type: string | null; text?: string | Buffer };
 
-/** A body the operation's schema accepts: the spec's examples (with seeded ids), or generated from the schema. */
-function validBody(op: Operation, fixtures: Fixtures): fc.Arbitrary<unknown> {
-  const media = Object.values(op.body.content)[0]!;
+/** A body the media type's schema accepts: the spec's examples (with seeded ids), or generated from the schema. */
+function validBody(media: Media, fixtures: Fixtures): fc.Arbitrary<unknown> {
   const generated = valueOf(media.schema, knownIds(fixtures));
   if (!media.examples.length) return generated;
   const examples = fc.tuple(fc.constantFrom(...media.examples), fc.nat()).map(([e, pick]) => localize(e, fixtures, pick));
   return fc.oneof({ arbitrary: examples, weight: 2 }, { arbitrary: generated, weight: 1 });
 }
 
-function validContentType(op: Operation): fc.Arbitrary<string> {
-  const declared = Object.keys(op.body.content);
-  return fc.oneof(
-    { arbitrary: fc.constantFrom(...declared), weight: 4 },
-    fc.constantFrom(...declared.flatMap((t) => [`${t}; charset=utf-8`, `${t};charset="UTF-8"`, t.toUpperCase()])),
-  );
+/** The declared type, as clients write it (a form's with its boundary). */
+function validContentType(type: string): fc.Arbitrary<string> {
+  const declared = type === MULTIPART ? `${type}; boundary=${BOUNDARY}` : type;
+  const variants =
+    type === MULTIPART
+      ? [`${type}; charset=utf-8; boundary=${BOUNDARY}`, `${type.toUpperCase()}; boundary="${BOUNDARY}"`]
+      : [`${type}; charset=utf-8`, `${type};charset="UTF-8"`, type.toUpperCase()];
+  return fc.oneof({ arbitrary: fc.constant(declared), weight: 4 }, fc.constantFrom(...variants));
 }
 
 /** A request body (raw bytes) and its content type, correct or broken in the way `focus` says. */
@@ -205,17 +207,25 @@ function body(op: Operation, fixtures: Fixtures, focus: Focus): fc.Arbitrary<Bod
       { type: null, text: 'x' },
     );
   }
-  const valid = validBody(op, fixtures);
-  const type = focus === 'contentType' ? contentTypeVariants(declared[0]!) : validContentType(op);
-  const text: fc.Arbitrary<string | Buffer | undefined> =
-    focus === 'body'
-      ? fc.oneof(
-          { arbitrary: valid.chain(mutate).map(rawJson), weight: 3 },
-          { arbitrary: valid.chain((v) => rawBodyVariants(rawJson(v))), weight: 2 },
-          { arbitrary: fc.constant(undefined), weight: 1 },
-        )
-      : valid.map(rawJson);
-  return fc.record({ type, text });
+  // One arbitrary per declared media type: a form is written as a form, JSON as JSON.
+  const forType = (mediaType: string): fc.Arbitrary<Body> => {
+    const media = op.body.content[mediaType]!;
+    const valid = validBody(media, fixtures);
+    const form = mediaType === MULTIPART;
+    const encode = (v: unknown): string | Buffer => (form ? encodeMultipart(v, media.schema) : rawJson(v));
+    const variants = (v: unknown) => (form ? multipartVariants(encodeMultipart(v, media.schema), media.schema) : rawBodyVariants(rawJson(v)));
+    const type = focus === 'contentType' ? contentTypeVariants(declared[0]!) : validContentType(mediaType);
+    const text: fc.Arbitrary<string | Buffer | undefined> =
+      focus === 'body'
+        ? fc.oneof(
+            { arbitrary: valid.chain(mutate).map(encode), weight: 3 },
+            { arbitrary: valid.chain(variants), weight: 2 },
+            { arbitrary: fc.constant(undefined), weight: 1 },
+          )
+        : valid.map(encode);
+    return fc.record({ type, text });
+  };
+  return fc.oneof(...declared.map(forType));
 }
 
 /** Extra headers no parameter declares: versions, content negotiation, correlation ids, noise. */

@@ -81,6 +81,7 @@ describe('authorise step', () => {
 });
 
 describe('validate step', () => {
+  const LIMITS = { bodyBytes: 1024, uploadBytes: 1024 };
   const code = async (promise: Promise<unknown>) =>
     promise.then(
       () => 'valid',
@@ -89,24 +90,24 @@ describe('validate step', () => {
 
   it('answers a path segment that cannot be an id with 422 where the operation declares it, else 404', async () => {
     const getAgent = contextFor('GET', '/api/v1/agents/nope', {}, { agentId: 'nope' });
-    expect(await code(validate(getAgent, op('getAgent'), validatorsOf('getAgent'), 1024))).toBe('422 validation-error');
+    expect(await code(validate(getAgent, op('getAgent'), validatorsOf('getAgent'), LIMITS))).toBe('422 validation-error');
     const problem = contextFor('GET', '/api/problems/NOPE', {}, { code: 'NOPE' });
-    expect(await code(validate(problem, op('getProblemType'), validatorsOf('getProblemType'), 1024))).toBe('404 not-found');
+    expect(await code(validate(problem, op('getProblemType'), validatorsOf('getProblemType'), LIMITS))).toBe('404 not-found');
   });
 
   it('takes `token` out of the query of the routes that accept the credential there', async () => {
     const ctx = contextFor('GET', '/api/v1/realtime/runs?token=sb_secret');
-    const request = await validate(ctx, op('streamRuns'), validatorsOf('streamRuns'), 1024);
+    const request = await validate(ctx, op('streamRuns'), validatorsOf('streamRuns'), LIMITS);
     expect(request.query).not.toHaveProperty('token');
     const elsewhere = contextFor('GET', '/api/v1/agents?token=sb_secret');
-    expect(await code(validate(elsewhere, op('listAgents'), validatorsOf('listAgents'), 1024))).toBe('422 validation-error');
+    expect(await code(validate(elsewhere, op('listAgents'), validatorsOf('listAgents'), LIMITS))).toBe('422 validation-error');
   });
 
   it('gives the handler coerced copies of the parameters and the declared headers', async () => {
     const agentId = 'agent_01jd4x7p2kf8q6v3b9m5t0s1ab';
     const appId = 'app_01jd4x7p2kf8q6v3b9m5t0s1ab';
     const ctx = contextFor('GET', `/api/v1/agents/${agentId}/versions/3`, { 'x-app-id': appId }, { agentId, version: '3' });
-    const request = await validate(ctx, op('getAgentVersion'), validatorsOf('getAgentVersion'), 1024);
+    const request = await validate(ctx, op('getAgentVersion'), validatorsOf('getAgentVersion'), LIMITS);
     expect(request.path).toEqual({ agentId, version: 3 });
     expect(request.headers).toEqual({ 'X-App-Id': appId });
     expect((ctx as unknown as { params: object }).params).toEqual({ agentId, version: '3' });

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { problemOf, rawClient, send, uniqueName, type ApiClient } from '../support/client.js';
+import { sineWav, startTestProvider } from '../support/test-provider.js';
 import {
   absentId,
   createAgent,
@@ -8,11 +9,13 @@ import {
   createModel,
   createProvider,
   freshAdmin,
+  serverUrl,
   token,
   type Agent,
   type ApiKeyWithSecret,
   type Application,
 } from './helpers.js';
+import { audioForm, postForm, transcriptionAlias } from './transcription-helpers.js';
 
 /** App 1 is the default application; app 2 is created here, with its own admin key. */
 let admin1: string;
@@ -110,6 +113,45 @@ describe('isolation between applications', () => {
       await expectNotFound(await send(path, { ...init, key: admin2.secret }), path);
     }
     expect((await send('/api/v1/agents?pageSize=1', { key: victim.secret })).status).toBe(200);
+  });
+
+  it("another application's upload and transcription are 404 for every operation, its upload cannot be transcribed, and lists do not show them", async () => {
+    const provider = await startTestProvider();
+    try {
+      const conn1 = { baseUrl: serverUrl(), key: admin1 };
+      const conn2 = { baseUrl: serverUrl(), key: admin2.secret };
+      const model = await transcriptionAlias(conn1, provider);
+      const upload = await postForm(conn1, '/api/v1/uploads', audioForm(sineWav({ seconds: 0.5 })));
+      expect(upload.status).toBe(201);
+      const job = await postForm(conn1, '/api/v1/transcriptions', audioForm(sineWav({ seconds: 0.5 }), { model: model.alias }));
+      expect(job.status).toBe(202);
+      const uploadId: string = upload.body.id;
+      const id: string = job.body.id;
+      for (const [path, init] of [
+        [`/api/v1/uploads/${uploadId}`, {}],
+        [`/api/v1/uploads/${uploadId}`, { method: 'DELETE' }],
+        [`/api/v1/transcriptions/${id}`, {}],
+        [`/api/v1/transcriptions/${id}/content`, {}],
+        [`/api/v1/transcriptions/${id}/cancel`, { method: 'POST' }],
+        [`/api/v1/transcriptions/${id}`, { method: 'DELETE' }],
+      ] as [string, RequestInit][]) {
+        await expectNotFound(await send(path, { ...init, key: admin2.secret }), path);
+      }
+      // App 2 can neither name app 1's upload nor its alias.
+      const theirs = await send('/api/v1/transcriptions', { key: admin2.secret, method: 'POST', ...json({ uploadId, model: model.alias }) });
+      expect(theirs.status).toBe(422);
+      expect((await problemOf(theirs)).errors!.map((e) => e.pointer).sort()).toEqual(['/model']);
+      const ownAlias = await transcriptionAlias(conn2, provider);
+      const stolen = await send('/api/v1/transcriptions', { key: admin2.secret, method: 'POST', ...json({ uploadId, model: ownAlias.alias }) });
+      expect((await problemOf(stolen)).errors!.map((e) => e.pointer)).toEqual(['/uploadId']);
+      const list2 = await send('/api/v1/transcriptions?pageSize=100', { key: admin2.secret });
+      expect(((await list2.json()) as { data: { id: string }[] }).data.map((t) => t.id)).not.toContain(id);
+      // Still there for app 1.
+      expect((await send(`/api/v1/uploads/${uploadId}`, { key: admin1 })).status).toBe(200);
+      expect((await send(`/api/v1/transcriptions/${id}`, { key: admin1 })).status).toBe(200);
+    } finally {
+      await provider.close();
+    }
   });
 });
 

@@ -19,8 +19,12 @@ declare module 'vitest' {
 
 /** One server for the suites that share it, with Prism proxying it and Prism mocking the spec. */
 export default async function setup(project: TestProject) {
-  // The suites' webhook receivers and http agents listen on loopback, which a server refuses by default.
-  const server = await startServerProcess({ WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true', RUNNER_ALLOW_PRIVATE_ADDRESSES: 'true' });
+  // The suites' webhook receivers, http agents and test model providers listen on loopback, which a server refuses by default.
+  const server = await startServerProcess({
+    WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
+    RUNNER_ALLOW_PRIVATE_ADDRESSES: 'true',
+    MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES: 'true',
+  });
   const [proxy, audit, mock] = await Promise.all([
     startPrism({ kind: 'proxy', upstream: server.url, errors: true }),
     startPrism({ kind: 'proxy', upstream: server.url, errors: false }),

@@ -16,6 +16,7 @@
 //   listGatewayModels: the official openai SDKs are the clients of the gateway (client.models.list())
 //   createAnthropicMessage: the official @anthropic-ai/sdk clients are the clients of the gateway (baseURL <server>/api/v1/llm/anthropic)
 //   countAnthropicTokens: the official @anthropic-ai/sdk clients are the clients of the gateway (client.messages.countTokens())
+//   createAudioTranscription: OpenAI's wire format, for the official openai SDK (client.audio.transcriptions.create with baseURL <server>/api/v1/llm/openai/v1); Switchboard's own jobs are transcriptions.create
 
 import { idempotent, ifMatch, endUser, type RequestOptions, type WriteOptions, type ConditionalOptions, type RunCreateOptions } from '../call-options.js';
 import type { OperationRunner } from '../operation.js';
@@ -791,6 +792,112 @@ const modelsMethods = ({ call, list }: OperationRunner) => ({
 export interface ModelsResource extends ReturnType<typeof modelsMethods> {}
 export const models: (operations: OperationRunner) => ModelsResource = modelsMethods;
 
+const uploadsMethods = ({ call }: OperationRunner) => ({
+  /**
+   * Upload a file
+   *
+   * Stores a file for later use: today the audio of a transcription (`createTranscription` with
+   * `uploadId`). Send `multipart/form-data` with one part, `file`: audio (`audio/*`, `video/mp4`,
+   * `video/mpeg` or `video/webm`; `application/octet-stream` is taken when the file name's
+   * extension is an audio one) of at most 25 MiB by default (`UPLOAD_LIMIT_BYTES`). A larger file
+   * is 413 `payload-too-large`, read no further than the limit; another media type is 415
+   * `unsupported-media-type`; a form without `file` is 422. The content is kept for 24 hours, then
+   * deleted with the upload. Requires the `write` scope. Send an `Idempotency-Key` to make retries
+   * safe (the key covers the file's content and name, not the form's boundary).
+   */
+  create: (body: T.UploadCreate, o?: WriteOptions) => call((c) => api.createUpload({ ...c, body, headers: idempotent(o) }), o),
+  /**
+   * Get an upload
+   *
+   * Returns one upload of the current application (never its content). An upload past its
+   * `expiresAt` is 404, as is a deleted one. Requires the `read` scope.
+   */
+  get: (uploadId: string, o?: RequestOptions) => call((c) => api.getUpload({ ...c, path: { uploadId } }), o),
+  /**
+   * Delete an upload
+   *
+   * Deletes an upload and its content now (404 from then on). Transcriptions made from it keep
+   * their own copy of the audio. Requires the `write` scope.
+   */
+  delete: (uploadId: string, o?: RequestOptions) => call((c) => api.deleteUpload({ ...c, path: { uploadId } }), o),
+});
+/**
+ * Files uploaded for later use (the audio of transcriptions), kept for 24 hours; their content is
+ * stored in the database and never returned.
+ */
+export interface UploadsResource extends ReturnType<typeof uploadsMethods> {}
+export const uploads: (operations: OperationRunner) => UploadsResource = uploadsMethods;
+
+const transcriptionsMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * List transcriptions
+   *
+   * Lists the transcriptions of the current application, newest first by default, with optional
+   * filters. Requires the `read` scope.
+   */
+  list: (query?: T.ListTranscriptionsData['query'], o?: RequestOptions) =>
+    list<T.Transcription, T.TranscriptionList>((page, c) => api.listTranscriptions({ ...c, query: { ...query, page } }), query, o),
+  /**
+   * Start a transcription
+   *
+   * Queues the transcription of an audio file through a model alias whose `api` is `transcription`,
+   * and answers at once with the job, `queued`. Send the audio with the job (`multipart/form-data`:
+   * `file` and the other fields as parts, the file at most 25 MiB by default, `UPLOAD_LIMIT_BYTES`)
+   * or name a previous upload (`application/json` with `uploadId`). A worker sends the audio to the
+   * alias's provider (OpenAI's `/audio/transcriptions`, `verbose_json`), retrying and falling back
+   * as the alias says, and the job ends `succeeded` (webhook event `transcription.completed`) or
+   * `failed` with its `error` (`transcription.failed`); its usage is recorded once. An unknown
+   * alias, or one that does not serve `transcription`, is 422 naming it; an upload that is not the
+   * application's (or has expired) is 422. The audio is deleted after 24 hours unless
+   * `retainAudio`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
+   */
+  create: (body: T.TranscriptionCreate, o?: WriteOptions) => call((c) => api.createTranscription({ ...c, body, headers: idempotent(o) }), o),
+  /**
+   * Get a transcription
+   *
+   * Returns one transcription of the current application: its status and, once it has succeeded,
+   * its text, segments (and words) with timestamps, and usage. Poll it, or subscribe a webhook
+   * endpoint to `transcription.completed` and `transcription.failed`. Requires the `read` scope.
+   */
+  get: (transcriptionId: string, o?: RequestOptions) => call((c) => api.getTranscription({ ...c, path: { transcriptionId } }), o),
+  /**
+   * Delete a transcription
+   *
+   * Deletes a transcription with its audio and its text, whatever its status (404 from then on); a
+   * job in progress is abandoned. Its usage records stay. Send `If-Match` to delete only the
+   * version you read. Requires the `write` scope.
+   */
+  delete: (transcriptionId: string, o?: ConditionalOptions) =>
+    call((c) => api.deleteTranscription({ ...c, path: { transcriptionId }, headers: ifMatch(o) }), o),
+  /**
+   * Get a transcription's text
+   *
+   * Returns the result of a transcription that succeeded in one format: `txt` (the text,
+   * `text/plain`), `srt` (SubRip cues, `HH:MM:SS,mmm`, sent as `text/plain` as OpenAI does), `vtt`
+   * (WebVTT cues, `HH:MM:SS.mmm`, `text/vtt`) or `json` (text, language, duration, segments and
+   * words). Subtitles need segments: with `timestamps: none` they hold one cue spanning the whole
+   * audio. A transcription that has not succeeded is 409 `invalid-transition` naming its status.
+   * Requires the `read` scope.
+   */
+  content: (transcriptionId: string, query?: T.GetTranscriptionContentData['query'], o?: RequestOptions) =>
+    call((c) => api.getTranscriptionContent({ ...c, path: { transcriptionId }, query }), o),
+  /**
+   * Cancel a transcription
+   *
+   * Cancels a `queued` or `processing` transcription: it becomes `cancelled` at once, and a worker
+   * sending it to the provider stops and records nothing. One that already ended is 409
+   * `invalid-transition`. Requires the `write` scope.
+   */
+  cancel: (transcriptionId: string, o?: RequestOptions) => call((c) => api.cancelTranscription({ ...c, path: { transcriptionId } }), o),
+});
+/**
+ * Asynchronous transcription jobs through a transcription model alias: the audio (sent with the job
+ * or uploaded before), then the text with segment and word timestamps, in JSON, text, SRT or
+ * WebVTT, and what it cost; `transcription.completed` and `transcription.failed` events.
+ */
+export interface TranscriptionsResource extends ReturnType<typeof transcriptionsMethods> {}
+export const transcriptions: (operations: OperationRunner) => TranscriptionsResource = transcriptionsMethods;
+
 /**
  * Every resource of the API, one method per operation. The client supplies how operations run and
  * adds the methods that are more than one operation (streams, signed trigger calls, claims).
@@ -858,4 +965,15 @@ export abstract class Resources {
    * model aliases, the names agents and gateway callers use, with prices, fallbacks and retries.
    */
   readonly models = models(this.#operations);
+  /**
+   * Files uploaded for later use (the audio of transcriptions), kept for 24 hours; their content is
+   * stored in the database and never returned.
+   */
+  readonly uploads = uploads(this.#operations);
+  /**
+   * Asynchronous transcription jobs through a transcription model alias: the audio (sent with the
+   * job or uploaded before), then the text with segment and word timestamps, in JSON, text, SRT or
+   * WebVTT, and what it cost; `transcription.completed` and `transcription.failed` events.
+   */
+  readonly transcriptions = transcriptions(this.#operations);
 }

@@ -4,7 +4,7 @@ export type ClientOptions = {
     baseUrl: 'http://127.0.0.1:3000' | (string & {});
 };
 
-export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest;
+export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
 
 /**
  * ValidationIssue
@@ -2096,9 +2096,9 @@ export type TriggerInvocation = {
 /**
  * WebhookEventType
  *
- * Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested.
+ * Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes; `transcription.*` types report how transcription jobs end; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested.
  */
-export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping';
+export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed';
 
 /**
  * WebhookEventTypeFilter
@@ -2433,11 +2433,227 @@ export type WebhookEndpointWebhookEvent = {
 };
 
 /**
+ * TranscriptionStatus
+ *
+ * Where a transcription job is: `queued` (waiting for a worker), `processing` (sent to the provider), then for good `succeeded`, `failed` (see `error`) or `cancelled`.
+ */
+export type TranscriptionStatus = 'queued' | 'processing' | 'succeeded' | 'failed' | 'cancelled';
+
+/**
+ * TranscriptionPrompt
+ *
+ * Text that guides the model's style or spelling (names, jargon), or continues a previous segment; passed to the provider as is.
+ */
+export type TranscriptionPrompt = string;
+
+/**
+ * TranscriptionTimestamps
+ *
+ * Which timestamps to keep: `none` (the text alone), `segment` (the text's segments with their start and end) or `word` (segments, and every word with its start and end).
+ */
+export type TranscriptionTimestamps = 'none' | 'segment' | 'word';
+
+/**
+ * UploadFilename
+ *
+ * Name of the uploaded file as the client sent it (its directories dropped), for display; the extension also names the media type of `application/octet-stream` parts.
+ */
+export type UploadFilename = string;
+
+/**
+ * TranscriptionSegment
+ *
+ * A stretch of the audio and its text, as the provider cut it.
+ */
+export type TranscriptionSegment = {
+    /**
+     * Position of the segment, from 0.
+     */
+    id: number;
+    /**
+     * Start, in seconds from the beginning of the audio.
+     */
+    start: number;
+    /**
+     * End, in seconds from the beginning of the audio.
+     */
+    end: number;
+    /**
+     * What was said.
+     */
+    text: string;
+};
+
+/**
+ * TranscriptionWord
+ *
+ * One word and when it was said.
+ */
+export type TranscriptionWord = {
+    /**
+     * The word.
+     */
+    word: string;
+    /**
+     * Start, in seconds from the beginning of the audio.
+     */
+    start: number;
+    /**
+     * End, in seconds from the beginning of the audio.
+     */
+    end: number;
+};
+
+/**
+ * TranscriptionUsage
+ *
+ * What the transcription used, as recorded in the application's usage: the audio's length as the provider reported it, and its cost at the alias's `microsPerAudioMinute` (billed by the millisecond, rounded half up to the micro-USD once); `null` when the alias has no audio price.
+ */
+export type TranscriptionUsage = {
+    /**
+     * Seconds of audio transcribed; `null` when the provider did not say.
+     */
+    audioSeconds: number | null;
+    /**
+     * Cost in micro-USD; `null` when it is not known (no price).
+     */
+    costMicros: number | null;
+};
+
+/**
+ * TranscriptionError
+ *
+ * Why a transcription failed. Codes: `model_not_found` (the alias was deleted or no longer serves `transcription`), `audio_unavailable` (the audio was deleted before a worker took the job), `provider_unreachable` (no connection, or the address is not allowed), `provider_timeout` (no complete answer within the provider's timeout), `provider_error` (the provider answered an error status; the message quotes it), `provider_rejected` (the provider refused the request itself: 400, 413, 415 or 422), `provider_malformed_response` (an answer that is not a transcription).
+ */
+export type TranscriptionError = {
+    /**
+     * Machine-readable error code (snake_case).
+     */
+    code: string;
+    /**
+     * Human-readable explanation.
+     */
+    message: string;
+};
+
+/**
+ * Transcription
+ *
+ * An asynchronous transcription job and, once it has succeeded, its result: the text, its segments (and words) with timestamps, and what it cost. Read the result in other formats with `getTranscriptionContent`.
+ */
+export type Transcription = {
+    /**
+     * Identifier of the transcription.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'transcription';
+    status: TranscriptionStatus;
+    /**
+     * The model alias asked for (a fallback may have served it; see the usage records).
+     */
+    model: ModelAlias;
+    /**
+     * Language of the audio: the one asked for until the job succeeds, then the one the provider reports (OpenAI names it in English: `english`); `null` when neither is known.
+     */
+    language: string | null;
+    /**
+     * The prompt given, or `null`.
+     */
+    prompt: TranscriptionPrompt | null;
+    timestamps: TranscriptionTimestamps;
+    /**
+     * Whether the audio is kept after 24 hours.
+     */
+    retainAudio: boolean;
+    /**
+     * The upload the audio was copied from; `null` when it was sent with the job.
+     */
+    uploadId: string | null;
+    filename: UploadFilename;
+    /**
+     * When the audio is deleted; `null` when it is kept (`retainAudio`).
+     */
+    audioExpiresAt: string | null;
+    /**
+     * When the audio was deleted; `null` while it is kept.
+     */
+    audioDeletedAt: string | null;
+    /**
+     * The whole text; `null` until the job has succeeded.
+     */
+    text: string | null;
+    /**
+     * Length of the audio in seconds, as the provider reported it; `null` until known.
+     */
+    durationSeconds: number | null;
+    /**
+     * The text's segments with their timestamps (`timestamps` `segment` or `word`); empty until the job has succeeded, and with `timestamps` `none`.
+     */
+    segments: Array<TranscriptionSegment>;
+    /**
+     * Every word with its timestamps, with `timestamps` `word`; `null` otherwise.
+     */
+    words: Array<TranscriptionWord> | null;
+    /**
+     * What the job used; `null` until it has succeeded.
+     */
+    usage: TranscriptionUsage | null;
+    /**
+     * Why the job failed; `null` unless `status` is `failed`.
+     */
+    error: TranscriptionError | null;
+    metadata: Metadata;
+    /**
+     * When a worker first sent the audio to the provider; `null` before.
+     */
+    startedAt: string | null;
+    /**
+     * When the job ended (succeeded, failed or was cancelled); `null` before.
+     */
+    completedAt: string | null;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * TranscriptionWebhookEvent
+ *
+ * Body of a webhook about a transcription (`transcription.*` event types), as POSTed to webhook endpoints.
+ */
+export type TranscriptionWebhookEvent = {
+    /**
+     * Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header).
+     */
+    id: string;
+    /**
+     * What happened.
+     */
+    type: 'transcription.completed' | 'transcription.failed';
+    /**
+     * Time the event happened (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * The transcription as it ended (`succeeded` with its result, or `failed` with its `error`).
+     */
+    data: Transcription;
+};
+
+/**
  * WebhookEvent
  *
  * Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
  */
-export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent;
+export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent;
 
 /**
  * WebhookMessage
@@ -3059,6 +3275,238 @@ export type GatewayCountTokensRequest = {
 };
 
 /**
+ * UploadCreate
+ *
+ * A `multipart/form-data` body with one part, `file`: the audio (`audio*`, or `video/mp4`, `video/mpeg`, `video/webm`; `application/octet-stream` when the file name's extension is one of `flac mp3 mp4 mpeg mpga m4a oga ogg opus wav webm`), at most 25 MiB by default (`UPLOAD_LIMIT_BYTES`).
+ */
+export type UploadCreate = {
+    /**
+     * The file's content, with its file name in the part's `Content-Disposition`.
+     */
+    file: Blob | File;
+};
+
+/**
+ * Upload
+ *
+ * A file uploaded for later use (today: the audio of a transcription, `uploadId`). Its content is kept for 24 hours, then deleted with the upload; it is never returned.
+ */
+export type Upload = {
+    /**
+     * Identifier of the upload.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'upload';
+    filename: UploadFilename;
+    /**
+     * Media type of the content: the part's own, or for `application/octet-stream` the one its file name's extension names.
+     */
+    contentType: string;
+    /**
+     * Size of the content in bytes.
+     */
+    bytes: number;
+    /**
+     * SHA-256 of the content, in lowercase hex.
+     */
+    sha256: string;
+    /**
+     * When the upload and its content are deleted (24 hours after the upload).
+     */
+    expiresAt: string;
+    /**
+     * Upload time (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
+ * TranscriptionList
+ *
+ * One page of transcriptions.
+ */
+export type TranscriptionList = {
+    /**
+     * Transcriptions on this page.
+     */
+    data: Array<Transcription>;
+    pagination: Pagination;
+};
+
+/**
+ * TranscriptionLanguage
+ *
+ * Language of the audio as an ISO 639-1 code (`en`, `fr`); the provider detects it when absent.
+ */
+export type TranscriptionLanguage = string;
+
+/**
+ * TranscriptionCreate
+ *
+ * A transcription of a previous upload (`createUpload`), sent as `application/json`. To send the audio in the same request, use `multipart/form-data` instead (`TranscriptionUpload`).
+ */
+export type TranscriptionCreate = {
+    /**
+     * The upload whose content is transcribed; it must belong to the application and not have expired. The job keeps its own copy: deleting the upload afterwards changes nothing.
+     */
+    uploadId: string;
+    /**
+     * A model alias of the application whose `api` is `transcription`.
+     */
+    model: ModelAlias;
+    language?: TranscriptionLanguage;
+    prompt?: TranscriptionPrompt;
+    timestamps?: TranscriptionTimestamps;
+    /**
+     * Keep the audio after 24 hours (until the transcription is deleted).
+     */
+    retainAudio?: boolean;
+    metadata?: Metadata;
+};
+
+/**
+ * TranscriptionUpload
+ *
+ * A transcription with its audio, sent as `multipart/form-data`: the `file` part (the audio, as for `createUpload`, at most 25 MiB by default) and one text part per other field; `metadata` is a JSON object in its part.
+ */
+export type TranscriptionUpload = {
+    /**
+     * The audio, with its file name in the part's `Content-Disposition`.
+     */
+    file: Blob | File;
+    /**
+     * A model alias of the application whose `api` is `transcription`.
+     */
+    model: ModelAlias;
+    language?: TranscriptionLanguage;
+    prompt?: TranscriptionPrompt;
+    timestamps?: TranscriptionTimestamps;
+    /**
+     * Keep the audio after 24 hours (until the transcription is deleted); `true` or `false`.
+     */
+    retainAudio?: boolean;
+    metadata?: Metadata;
+};
+
+/**
+ * TranscriptionContent
+ *
+ * The result of a transcription as JSON (`format=json`).
+ */
+export type TranscriptionContent = {
+    /**
+     * The whole text.
+     */
+    text: string;
+    /**
+     * Language of the audio as the provider reported it.
+     */
+    language: string | null;
+    /**
+     * Length of the audio in seconds.
+     */
+    durationSeconds: number | null;
+    /**
+     * The segments with their timestamps (empty with `timestamps` `none`).
+     */
+    segments: Array<TranscriptionSegment>;
+    /**
+     * The words with their timestamps, with `timestamps` `word`; `null` otherwise.
+     */
+    words: Array<TranscriptionWord> | null;
+};
+
+/**
+ * AudioTranscriptionRequest
+ *
+ * OpenAI's `POST /v1/audio/transcriptions` form (`multipart/form-data`), as the official SDKs send it. Checked here: `file` (at most 25 MiB by default, `UPLOAD_LIMIT_BYTES`; its media type is the provider's to judge), `model` (a model alias of the application whose `api` is `transcription`, replaced by the upstream model before the form is forwarded), and the types of the fields below. Other text fields are forwarded as they are. `stream` must be false or absent: the answer is returned whole.
+ */
+export type AudioTranscriptionRequest = {
+    /**
+     * The audio, with its file name in the part's `Content-Disposition`.
+     */
+    file: Blob | File;
+    /**
+     * A model alias of the application whose `api` is `transcription`.
+     */
+    model: ModelAlias;
+    /**
+     * Language of the audio (ISO 639-1).
+     */
+    language?: string;
+    prompt?: TranscriptionPrompt;
+    /**
+     * Format of the answer; `json` by default.
+     */
+    response_format?: 'json' | 'text' | 'srt' | 'verbose_json' | 'vtt';
+    /**
+     * Sampling temperature.
+     */
+    temperature?: number;
+    /**
+     * Timestamps to include with `verbose_json`, one part per value.
+     */
+    'timestamp_granularities[]'?: Array<'word' | 'segment'>;
+    /**
+     * Additional information to include, one part per value.
+     */
+    'include[]'?: Array<'logprobs'>;
+    /**
+     * `auto`, or a JSON object of the server-side VAD settings.
+     */
+    chunking_strategy?: string;
+    /**
+     * Only `false` is accepted.
+     */
+    stream?: boolean;
+    [key: string]: string | Blob | File | ModelAlias | string | TranscriptionPrompt | 'json' | 'text' | 'srt' | 'verbose_json' | 'vtt' | number | Array<'word' | 'segment'> | Array<'logprobs'> | string | boolean | undefined;
+};
+
+/**
+ * AudioTranscriptionResult
+ *
+ * The provider's answer as it sent it: `{ "text" }` for `json`, OpenAI's `verbose_json` object (`task`, `language`, `duration`, `text`, `segments`, `words`) for `verbose_json`.
+ */
+export type AudioTranscriptionResult = {
+    /**
+     * The whole text.
+     */
+    text: string;
+};
+
+/**
+ * OpenAIErrorEnvelope
+ *
+ * An error in OpenAI's envelope, which the official SDKs parse: the gateway's own errors (`model_not_found`, `provider_unreachable`, ...) and the provider's errors as it sent them.
+ */
+export type OpenAiErrorEnvelope = {
+    /**
+     * What went wrong.
+     */
+    error: {
+        /**
+         * Human-readable explanation.
+         */
+        message: string;
+        /**
+         * Kind of error: `invalid_request_error`, `authentication_error`, `rate_limit_error`, `api_error`, ...
+         */
+        type: string;
+        /**
+         * Machine-readable code, or `null`.
+         */
+        code: string | null;
+        /**
+         * The request field at fault, or `null`.
+         */
+        param: string | null;
+    };
+};
+
+/**
  * ApiKeyAllowedModels
  *
  * The model aliases this key may call through the AI gateway (`/api/v1/llm/...`): a call naming another alias is refused with 403 in the provider's error envelope. `null` allows every alias of the application, an empty list none. Aliases are matched by name and need not exist yet. Runs are not limited by it: a run may call its agent's model and that model's fallbacks.
@@ -3342,6 +3790,16 @@ export type AnthropicVersion = string;
  * Anthropic beta features to enable (comma-separated), forwarded to the provider as sent.
  */
 export type AnthropicBeta = string;
+
+/**
+ * Identifier of the upload.
+ */
+export type UploadId = string;
+
+/**
+ * Identifier of the transcription.
+ */
+export type TranscriptionId = string;
 
 /**
  * Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
@@ -9321,6 +9779,680 @@ export type CountAnthropicTokensResponses = {
 
 export type CountAnthropicTokensResponse = CountAnthropicTokensResponses[keyof CountAnthropicTokensResponses];
 
+export type CreateUploadData = {
+    body: UploadCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/uploads';
+};
+
+export type CreateUploadErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The file is larger than the upload limit (25 MiB by default, `UPLOAD_LIMIT_BYTES`), or another part of the form is larger than the body limit. Nothing beyond the limit was read or kept.
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateUploadError = CreateUploadErrors[keyof CreateUploadErrors];
+
+export type CreateUploadResponses = {
+    /**
+     * The file was stored.
+     */
+    201: Upload;
+};
+
+export type CreateUploadResponse = CreateUploadResponses[keyof CreateUploadResponses];
+
+export type DeleteUploadData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the upload.
+         */
+        uploadId: string;
+    };
+    query?: never;
+    url: '/api/v1/uploads/{uploadId}';
+};
+
+export type DeleteUploadErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type DeleteUploadError = DeleteUploadErrors[keyof DeleteUploadErrors];
+
+export type DeleteUploadResponses = {
+    /**
+     * The upload was deleted.
+     */
+    204: void;
+};
+
+export type DeleteUploadResponse = DeleteUploadResponses[keyof DeleteUploadResponses];
+
+export type GetUploadData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the upload.
+         */
+        uploadId: string;
+    };
+    query?: never;
+    url: '/api/v1/uploads/{uploadId}';
+};
+
+export type GetUploadErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetUploadError = GetUploadErrors[keyof GetUploadErrors];
+
+export type GetUploadResponses = {
+    /**
+     * The upload.
+     */
+    200: Upload;
+};
+
+export type GetUploadResponse = GetUploadResponses[keyof GetUploadResponses];
+
+export type ListTranscriptionsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
+         */
+        sort?: 'createdAt' | '-createdAt';
+        /**
+         * Only transcriptions with this status.
+         */
+        status?: TranscriptionStatus;
+        /**
+         * Only transcriptions asked of this model alias.
+         */
+        model?: ModelAlias;
+    };
+    url: '/api/v1/transcriptions';
+};
+
+export type ListTranscriptionsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListTranscriptionsError = ListTranscriptionsErrors[keyof ListTranscriptionsErrors];
+
+export type ListTranscriptionsResponses = {
+    /**
+     * One page of transcriptions.
+     */
+    200: TranscriptionList;
+};
+
+export type ListTranscriptionsResponse = ListTranscriptionsResponses[keyof ListTranscriptionsResponses];
+
+export type CreateTranscriptionData = {
+    body: TranscriptionCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/transcriptions';
+};
+
+export type CreateTranscriptionErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The file is larger than the upload limit (25 MiB by default, `UPLOAD_LIMIT_BYTES`), or another part of the form is larger than the body limit. Nothing beyond the limit was read or kept.
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateTranscriptionError = CreateTranscriptionErrors[keyof CreateTranscriptionErrors];
+
+export type CreateTranscriptionResponses = {
+    /**
+     * The transcription was queued.
+     */
+    202: Transcription;
+};
+
+export type CreateTranscriptionResponse = CreateTranscriptionResponses[keyof CreateTranscriptionResponses];
+
+export type DeleteTranscriptionData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the transcription.
+         */
+        transcriptionId: string;
+    };
+    query?: never;
+    url: '/api/v1/transcriptions/{transcriptionId}';
+};
+
+export type DeleteTranscriptionErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type DeleteTranscriptionError = DeleteTranscriptionErrors[keyof DeleteTranscriptionErrors];
+
+export type DeleteTranscriptionResponses = {
+    /**
+     * The transcription was deleted.
+     */
+    204: void;
+};
+
+export type DeleteTranscriptionResponse = DeleteTranscriptionResponses[keyof DeleteTranscriptionResponses];
+
+export type GetTranscriptionData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the transcription.
+         */
+        transcriptionId: string;
+    };
+    query?: never;
+    url: '/api/v1/transcriptions/{transcriptionId}';
+};
+
+export type GetTranscriptionErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetTranscriptionError = GetTranscriptionErrors[keyof GetTranscriptionErrors];
+
+export type GetTranscriptionResponses = {
+    /**
+     * The transcription.
+     */
+    200: Transcription;
+};
+
+export type GetTranscriptionResponse = GetTranscriptionResponses[keyof GetTranscriptionResponses];
+
+export type GetTranscriptionContentData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the transcription.
+         */
+        transcriptionId: string;
+    };
+    query?: {
+        /**
+         * The format of the answer.
+         */
+        format?: 'txt' | 'srt' | 'vtt' | 'json';
+    };
+    url: '/api/v1/transcriptions/{transcriptionId}/content';
+};
+
+export type GetTranscriptionContentErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetTranscriptionContentError = GetTranscriptionContentErrors[keyof GetTranscriptionContentErrors];
+
+export type GetTranscriptionContentResponses = {
+    /**
+     * The transcription's result in the format asked for.
+     */
+    200: TranscriptionContent;
+};
+
+export type GetTranscriptionContentResponse = GetTranscriptionContentResponses[keyof GetTranscriptionContentResponses];
+
+export type CancelTranscriptionData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the transcription.
+         */
+        transcriptionId: string;
+    };
+    query?: never;
+    url: '/api/v1/transcriptions/{transcriptionId}/cancel';
+};
+
+export type CancelTranscriptionErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CancelTranscriptionError = CancelTranscriptionErrors[keyof CancelTranscriptionErrors];
+
+export type CancelTranscriptionResponses = {
+    /**
+     * The cancelled transcription.
+     */
+    200: Transcription;
+};
+
+export type CancelTranscriptionResponse = CancelTranscriptionResponses[keyof CancelTranscriptionResponses];
+
+export type CreateAudioTranscriptionData = {
+    body: AudioTranscriptionRequest;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/llm/openai/v1/audio/transcriptions';
+};
+
+export type CreateAudioTranscriptionErrors = {
+    /**
+     * An error in OpenAI's envelope: the request, the credential, the model alias or the provider failed.
+     */
+    400: OpenAiErrorEnvelope;
+    /**
+     * An error in OpenAI's envelope: the request, the credential, the model alias or the provider failed.
+     */
+    401: OpenAiErrorEnvelope;
+    /**
+     * An error in OpenAI's envelope: the request, the credential, the model alias or the provider failed.
+     */
+    403: OpenAiErrorEnvelope;
+    /**
+     * An error in OpenAI's envelope: the request, the credential, the model alias or the provider failed.
+     */
+    404: OpenAiErrorEnvelope;
+    /**
+     * An error in OpenAI's envelope: the request, the credential, the model alias or the provider failed.
+     */
+    413: OpenAiErrorEnvelope;
+    /**
+     * An error in OpenAI's envelope: the request, the credential, the model alias or the provider failed.
+     */
+    415: OpenAiErrorEnvelope;
+    /**
+     * An error in OpenAI's envelope: the request, the credential, the model alias or the provider failed.
+     */
+    422: OpenAiErrorEnvelope;
+    /**
+     * Too many requests, in OpenAI's envelope: retry after Retry-After seconds.
+     */
+    429: OpenAiErrorEnvelope;
+    /**
+     * The gateway failed unexpectedly, in OpenAI's envelope; the Request-Id identifies the failure in the logs.
+     */
+    500: OpenAiErrorEnvelope;
+    /**
+     * An error in OpenAI's envelope: the request, the credential, the model alias or the provider failed.
+     */
+    502: OpenAiErrorEnvelope;
+    /**
+     * An error in OpenAI's envelope: the request, the credential, the model alias or the provider failed.
+     */
+    503: OpenAiErrorEnvelope;
+    /**
+     * An error in OpenAI's envelope: the request, the credential, the model alias or the provider failed.
+     */
+    504: OpenAiErrorEnvelope;
+};
+
+export type CreateAudioTranscriptionError = CreateAudioTranscriptionErrors[keyof CreateAudioTranscriptionErrors];
+
+export type CreateAudioTranscriptionResponses = {
+    /**
+     * The provider's answer, in the `response_format` asked for.
+     */
+    200: AudioTranscriptionResult;
+};
+
+export type CreateAudioTranscriptionResponse = CreateAudioTranscriptionResponses[keyof CreateAudioTranscriptionResponses];
+
 /**
  * The `agent.created` event, signed as described in `webhook-signature`.
  */
@@ -9737,6 +10869,30 @@ export type WebhookEndpointPingWebhookWebhookPayload = WebhookEndpointWebhookEve
 export type WebhookEndpointPingWebhookWebhookRequest = {
     body: WebhookEndpointPingWebhookWebhookPayload;
     key: 'webhook_endpoint.ping';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `transcription.completed` event, signed as described in `webhook-signature`.
+ */
+export type TranscriptionCompletedWebhookWebhookPayload = TranscriptionWebhookEvent;
+
+export type TranscriptionCompletedWebhookWebhookRequest = {
+    body: TranscriptionCompletedWebhookWebhookPayload;
+    key: 'transcription.completed';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `transcription.failed` event, signed as described in `webhook-signature`.
+ */
+export type TranscriptionFailedWebhookWebhookPayload = TranscriptionWebhookEvent;
+
+export type TranscriptionFailedWebhookWebhookRequest = {
+    body: TranscriptionFailedWebhookWebhookPayload;
+    key: 'transcription.failed';
     path?: never;
     query?: never;
 };

@@ -78,6 +78,14 @@ const schema = z.object({
     .min(1024)
     .max(100 * 1024 * 1024)
     .default(10 * 1024 * 1024),
+  UPLOAD_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(100 * 1024 * 1024)
+    .default(25 * 1024 * 1024),
+  TRANSCRIPTION_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  TRANSCRIPTION_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
   RESPONSE_VALIDATION: z.enum(['strict', 'log', 'off']).optional(),
   LEASE_SECONDS: z.coerce.number().int().min(5).max(3600).default(30),
   REAPER_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
@@ -122,6 +130,8 @@ export type Config = {
   bodyLimitBytes: number;
   /** The gateway's routes take larger bodies (long conversations, images as base64) than the rest of the API. */
   gateway: { bodyLimitBytes: number };
+  /** The largest file a multipart upload may carry (its other parts stay within `bodyLimitBytes`). */
+  uploadLimitBytes: number;
   /**
    * Slow clients: the request line and headers must arrive within `headersTimeoutMs`, the whole
    * request within `requestTimeoutMs`; an idle kept-alive connection is closed after `keepAliveTimeoutMs`.
@@ -142,6 +152,8 @@ export type Config = {
    * providers the first start creates from OPENAI_* and ANTHROPIC_API_KEY (see models-from-environment.ts).
    */
   modelProviders: { policy: AddressPolicy; fromEnvironment: EnvironmentProviders };
+  /** Transcription jobs: how many one replica sends to providers at once, and how often it looks for queued ones. */
+  transcriptions: { concurrency: number; intervalMs: number };
   /** Outgoing webhooks: which addresses deliveries may reach, each attempt's timeout, the poll interval, parallel deliveries. */
   webhooks: { policy: AddressPolicy; timeoutMs: number; intervalMs: number; concurrency: number };
 };
@@ -210,6 +222,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimits: { read: c.RATE_LIMIT_READ, write: c.RATE_LIMIT_WRITE, run: c.RATE_LIMIT_RUN, costly: c.RATE_LIMIT_COSTLY, llm: c.RATE_LIMIT_LLM },
     bodyLimitBytes: c.BODY_LIMIT_BYTES,
     gateway: { bodyLimitBytes: c.GATEWAY_BODY_LIMIT_BYTES },
+    uploadLimitBytes: c.UPLOAD_LIMIT_BYTES,
     http: { headersTimeoutMs: c.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: c.HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: c.HTTP_KEEP_ALIVE_TIMEOUT_MS },
     responseValidation: c.RESPONSE_VALIDATION ?? (c.NODE_ENV === 'production' ? 'log' : 'strict'),
     runs: { leaseSeconds: c.LEASE_SECONDS, reaperIntervalMs: c.REAPER_INTERVAL_MS },
@@ -222,6 +235,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       intervalMs: c.WEBHOOK_INTERVAL_MS,
       concurrency: c.WEBHOOK_CONCURRENCY,
     },
+    transcriptions: { concurrency: c.TRANSCRIPTION_CONCURRENCY, intervalMs: c.TRANSCRIPTION_INTERVAL_MS },
     modelProviders: {
       policy: addressPolicy(c.MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES, c.MODEL_PROVIDER_ALLOWED_ADDRESSES),
       fromEnvironment: environmentProviders(c),

@@ -1687,6 +1687,182 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload a file
+         * @description Stores a file for later use: today the audio of a transcription (`createTranscription` with `uploadId`). Send `multipart/form-data` with one part, `file`: audio (`audio/*`, `video/mp4`, `video/mpeg` or `video/webm`; `application/octet-stream` is taken when the file name's extension is an audio one) of at most 25 MiB by default (`UPLOAD_LIMIT_BYTES`). A larger file is 413 `payload-too-large`, read no further than the limit; another media type is 415 `unsupported-media-type`; a form without `file` is 422. The content is kept for 24 hours, then deleted with the upload. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe (the key covers the file's content and name, not the form's boundary).
+         */
+        post: operations["createUpload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/uploads/{uploadId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the upload.
+                 * @example upl_01jd6b3c4d5e6f7g8h9j0k1m2n
+                 */
+                uploadId: components["parameters"]["UploadId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get an upload
+         * @description Returns one upload of the current application (never its content). An upload past its `expiresAt` is 404, as is a deleted one. Requires the `read` scope.
+         */
+        get: operations["getUpload"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete an upload
+         * @description Deletes an upload and its content now (404 from then on). Transcriptions made from it keep their own copy of the audio. Requires the `write` scope.
+         */
+        delete: operations["deleteUpload"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/transcriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List transcriptions
+         * @description Lists the transcriptions of the current application, newest first by default, with optional filters. Requires the `read` scope.
+         */
+        get: operations["listTranscriptions"];
+        put?: never;
+        /**
+         * Start a transcription
+         * @description Queues the transcription of an audio file through a model alias whose `api` is `transcription`, and answers at once with the job, `queued`. Send the audio with the job (`multipart/form-data`: `file` and the other fields as parts, the file at most 25 MiB by default, `UPLOAD_LIMIT_BYTES`) or name a previous upload (`application/json` with `uploadId`). A worker sends the audio to the alias's provider (OpenAI's `/audio/transcriptions`, `verbose_json`), retrying and falling back as the alias says, and the job ends `succeeded` (webhook event `transcription.completed`) or `failed` with its `error` (`transcription.failed`); its usage is recorded once. An unknown alias, or one that does not serve `transcription`, is 422 naming it; an upload that is not the application's (or has expired) is 422. The audio is deleted after 24 hours unless `retainAudio`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
+         */
+        post: operations["createTranscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/transcriptions/{transcriptionId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the transcription.
+                 * @example trn_01jd6b2c3d4e5f6g7h8j9k0m1n
+                 */
+                transcriptionId: components["parameters"]["TranscriptionId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a transcription
+         * @description Returns one transcription of the current application: its status and, once it has succeeded, its text, segments (and words) with timestamps, and usage. Poll it, or subscribe a webhook endpoint to `transcription.completed` and `transcription.failed`. Requires the `read` scope.
+         */
+        get: operations["getTranscription"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a transcription
+         * @description Deletes a transcription with its audio and its text, whatever its status (404 from then on); a job in progress is abandoned. Its usage records stay. Send `If-Match` to delete only the version you read. Requires the `write` scope.
+         */
+        delete: operations["deleteTranscription"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/transcriptions/{transcriptionId}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the transcription.
+                 * @example trn_01jd6b2c3d4e5f6g7h8j9k0m1n
+                 */
+                transcriptionId: components["parameters"]["TranscriptionId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a transcription's text
+         * @description Returns the result of a transcription that succeeded in one format: `txt` (the text, `text/plain`), `srt` (SubRip cues, `HH:MM:SS,mmm`, sent as `text/plain` as OpenAI does), `vtt` (WebVTT cues, `HH:MM:SS.mmm`, `text/vtt`) or `json` (text, language, duration, segments and words). Subtitles need segments: with `timestamps: none` they hold one cue spanning the whole audio. A transcription that has not succeeded is 409 `invalid-transition` naming its status. Requires the `read` scope.
+         */
+        get: operations["getTranscriptionContent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/transcriptions/{transcriptionId}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the transcription.
+                 * @example trn_01jd6b2c3d4e5f6g7h8j9k0m1n
+                 */
+                transcriptionId: components["parameters"]["TranscriptionId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a transcription
+         * @description Cancels a `queued` or `processing` transcription: it becomes `cancelled` at once, and a worker sending it to the provider stops and records nothing. One that already ended is 409 `invalid-transition`. Requires the `write` scope.
+         */
+        post: operations["cancelTranscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/llm/openai/v1/audio/transcriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Transcribe audio (OpenAI-compatible)
+         * @description OpenAI's `POST /v1/audio/transcriptions`, synchronous, for SDK users: point an OpenAI client's `baseURL` at `/api/v1/llm/openai/v1` with an application key as its API key. `model` is a model alias of the application whose `api` is `transcription`; the form is forwarded to the alias's provider with the upstream model and the provider's credential, retried and failed over as the alias says, and the provider's answer is returned as it sent it (`json`, `text`, `srt`, `verbose_json` or `vtt`). One usage record is written per call, under this response's `Request-Id`; the audio's length is known from `verbose_json` (its `duration`) or from the `usage` of a `json` answer, and is unknown (`null`) otherwise. Errors use OpenAI's envelope (`{"error": {"message", "type", "code", "param"}}`): an unknown alias is 404 `model_not_found`, an alias of another API is 400 `invalid_model`, a provider that cannot be reached or answers with a timeout is 502 or 504, and the provider's own errors are passed on (its 401 and 403, which concern the gateway's credential, become 502). Requires the `write` scope.
+         */
+        post: operations["createAudioTranscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export interface webhooks {
     "agent.created": {
@@ -2383,6 +2559,46 @@ export interface webhooks {
          * @description Sent only by `testWebhookEndpoint`, and only to the endpoint tested, whatever its `eventTypes`: a way to check that the receiver is reachable and verifies signatures. `data` is the endpoint. Respond with any 2xx status quickly (within 15 seconds).
          */
         post: operations["webhookEndpointPingWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "transcription.completed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Transcription completed
+         * @description Sent when a transcription ends `succeeded`; `data` is the transcription with its text, segments and usage. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `transcription.completed` or `transcription.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["transcriptionCompletedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "transcription.failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Transcription failed
+         * @description Sent when a transcription ends `failed`; `data.error` says why. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `transcription.failed` or `transcription.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["transcriptionFailedWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -4191,10 +4407,10 @@ export interface components {
         };
         /**
          * WebhookEventType
-         * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested.
+         * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes; `transcription.*` types report how transcription jobs end; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested.
          * @enum {string}
          */
-        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping";
+        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed";
         /**
          * WebhookEventTypeFilter
          * @description One entry of a webhook endpoint's event filter: an event type (`run.succeeded`), or a family wildcard (`run.*`) that takes every type of that family, including types added later.
@@ -4485,10 +4701,174 @@ export interface components {
             data: components["schemas"]["WebhookEndpoint"];
         };
         /**
+         * TranscriptionStatus
+         * @description Where a transcription job is: `queued` (waiting for a worker), `processing` (sent to the provider), then for good `succeeded`, `failed` (see `error`) or `cancelled`.
+         * @enum {string}
+         */
+        TranscriptionStatus: "queued" | "processing" | "succeeded" | "failed" | "cancelled";
+        /**
+         * TranscriptionPrompt
+         * @description Text that guides the model's style or spelling (names, jargon), or continues a previous segment; passed to the provider as is.
+         */
+        TranscriptionPrompt: string;
+        /**
+         * TranscriptionTimestamps
+         * @description Which timestamps to keep: `none` (the text alone), `segment` (the text's segments with their start and end) or `word` (segments, and every word with its start and end).
+         * @default segment
+         * @enum {string}
+         */
+        TranscriptionTimestamps: "none" | "segment" | "word";
+        /**
+         * UploadFilename
+         * @description Name of the uploaded file as the client sent it (its directories dropped), for display; the extension also names the media type of `application/octet-stream` parts.
+         */
+        UploadFilename: string;
+        /**
+         * TranscriptionSegment
+         * @description A stretch of the audio and its text, as the provider cut it.
+         */
+        TranscriptionSegment: {
+            /**
+             * Format: int32
+             * @description Position of the segment, from 0.
+             */
+            id: number;
+            /** @description Start, in seconds from the beginning of the audio. */
+            start: number;
+            /** @description End, in seconds from the beginning of the audio. */
+            end: number;
+            /** @description What was said. */
+            text: string;
+        };
+        /**
+         * TranscriptionWord
+         * @description One word and when it was said.
+         */
+        TranscriptionWord: {
+            /** @description The word. */
+            word: string;
+            /** @description Start, in seconds from the beginning of the audio. */
+            start: number;
+            /** @description End, in seconds from the beginning of the audio. */
+            end: number;
+        };
+        /**
+         * TranscriptionUsage
+         * @description What the transcription used, as recorded in the application's usage: the audio's length as the provider reported it, and its cost at the alias's `microsPerAudioMinute` (billed by the millisecond, rounded half up to the micro-USD once); `null` when the alias has no audio price.
+         */
+        TranscriptionUsage: {
+            /** @description Seconds of audio transcribed; `null` when the provider did not say. */
+            audioSeconds: number | null;
+            /**
+             * Format: int64
+             * @description Cost in micro-USD; `null` when it is not known (no price).
+             */
+            costMicros: number | null;
+        };
+        /**
+         * TranscriptionError
+         * @description Why a transcription failed. Codes: `model_not_found` (the alias was deleted or no longer serves `transcription`), `audio_unavailable` (the audio was deleted before a worker took the job), `provider_unreachable` (no connection, or the address is not allowed), `provider_timeout` (no complete answer within the provider's timeout), `provider_error` (the provider answered an error status; the message quotes it), `provider_rejected` (the provider refused the request itself: 400, 413, 415 or 422), `provider_malformed_response` (an answer that is not a transcription).
+         */
+        TranscriptionError: {
+            /** @description Machine-readable error code (snake_case). */
+            code: string;
+            /** @description Human-readable explanation. */
+            message: string;
+        };
+        /**
+         * Transcription
+         * @description An asynchronous transcription job and, once it has succeeded, its result: the text, its segments (and words) with timestamps, and what it cost. Read the result in other formats with `getTranscriptionContent`.
+         */
+        Transcription: {
+            /** @description Identifier of the transcription. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "transcription";
+            status: components["schemas"]["TranscriptionStatus"];
+            /** @description The model alias asked for (a fallback may have served it; see the usage records). */
+            model: components["schemas"]["ModelAlias"];
+            /** @description Language of the audio: the one asked for until the job succeeds, then the one the provider reports (OpenAI names it in English: `english`); `null` when neither is known. */
+            language: string | null;
+            /** @description The prompt given, or `null`. */
+            prompt: components["schemas"]["TranscriptionPrompt"] | null;
+            timestamps: components["schemas"]["TranscriptionTimestamps"];
+            /** @description Whether the audio is kept after 24 hours. */
+            retainAudio: boolean;
+            /** @description The upload the audio was copied from; `null` when it was sent with the job. */
+            uploadId: string | null;
+            filename: components["schemas"]["UploadFilename"];
+            /**
+             * Format: date-time
+             * @description When the audio is deleted; `null` when it is kept (`retainAudio`).
+             */
+            audioExpiresAt: string | null;
+            /**
+             * Format: date-time
+             * @description When the audio was deleted; `null` while it is kept.
+             */
+            audioDeletedAt: string | null;
+            /** @description The whole text; `null` until the job has succeeded. */
+            text: string | null;
+            /** @description Length of the audio in seconds, as the provider reported it; `null` until known. */
+            durationSeconds: number | null;
+            /** @description The text's segments with their timestamps (`timestamps` `segment` or `word`); empty until the job has succeeded, and with `timestamps` `none`. */
+            segments: components["schemas"]["TranscriptionSegment"][];
+            /** @description Every word with its timestamps, with `timestamps` `word`; `null` otherwise. */
+            words: components["schemas"]["TranscriptionWord"][] | null;
+            /** @description What the job used; `null` until it has succeeded. */
+            usage: components["schemas"]["TranscriptionUsage"] | null;
+            /** @description Why the job failed; `null` unless `status` is `failed`. */
+            error: components["schemas"]["TranscriptionError"] | null;
+            metadata: components["schemas"]["Metadata"];
+            /**
+             * Format: date-time
+             * @description When a worker first sent the audio to the provider; `null` before.
+             */
+            startedAt: string | null;
+            /**
+             * Format: date-time
+             * @description When the job ended (succeeded, failed or was cancelled); `null` before.
+             */
+            completedAt: string | null;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * TranscriptionWebhookEvent
+         * @description Body of a webhook about a transcription (`transcription.*` event types), as POSTed to webhook endpoints.
+         */
+        TranscriptionWebhookEvent: {
+            /** @description Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header). */
+            id: string;
+            /**
+             * @description What happened.
+             * @enum {string}
+             */
+            type: "transcription.completed" | "transcription.failed";
+            /**
+             * Format: date-time
+             * @description Time the event happened (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /** @description The transcription as it ended (`succeeded` with its result, or `failed` with its `error`). */
+            data: components["schemas"]["Transcription"];
+        };
+        /**
          * WebhookEvent
          * @description Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
          */
-        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"];
+        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"];
         /**
          * WebhookMessage
          * @description One event to deliver to one webhook endpoint, written in the same transaction as the change it reports. Its id is the `webhook-id` header of every attempt, so receivers can drop duplicates. Delivery schedule: the first attempt is made immediately, then, after each failure, the next one 5 seconds, 5 minutes, 30 minutes, 2 hours, 5 hours, 10 hours and 10 hours later (8 attempts in all); after the 8th failure the message is `failed`. A `Retry-After` sent with a 429 or 503 answer delays the next attempt to at least that long. Any 2xx answer is a success; anything else is a failure, including a 3xx (redirects are not followed), no answer within 15 seconds, or an address that is not allowed. An answer of 410 Gone also disables the endpoint. Each attempt is recorded (`listWebhookAttempts`); `redeliverWebhookMessage` sends the message again.
@@ -5027,6 +5407,179 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * UploadCreate
+         * @description A `multipart/form-data` body with one part, `file`: the audio (`audio/*`, or `video/mp4`, `video/mpeg`, `video/webm`; `application/octet-stream` when the file name's extension is one of `flac mp3 mp4 mpeg mpga m4a oga ogg opus wav webm`), at most 25 MiB by default (`UPLOAD_LIMIT_BYTES`).
+         */
+        UploadCreate: {
+            /**
+             * Format: binary
+             * @description The file's content, with its file name in the part's `Content-Disposition`.
+             */
+            file: string;
+        };
+        /**
+         * Upload
+         * @description A file uploaded for later use (today: the audio of a transcription, `uploadId`). Its content is kept for 24 hours, then deleted with the upload; it is never returned.
+         */
+        Upload: {
+            /** @description Identifier of the upload. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "upload";
+            filename: components["schemas"]["UploadFilename"];
+            /** @description Media type of the content: the part's own, or for `application/octet-stream` the one its file name's extension names. */
+            contentType: string;
+            /**
+             * Format: int64
+             * @description Size of the content in bytes.
+             */
+            bytes: number;
+            /** @description SHA-256 of the content, in lowercase hex. */
+            sha256: string;
+            /**
+             * Format: date-time
+             * @description When the upload and its content are deleted (24 hours after the upload).
+             */
+            expiresAt: string;
+            /**
+             * Format: date-time
+             * @description Upload time (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
+         * TranscriptionList
+         * @description One page of transcriptions.
+         */
+        TranscriptionList: {
+            /** @description Transcriptions on this page. */
+            data: components["schemas"]["Transcription"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * TranscriptionLanguage
+         * @description Language of the audio as an ISO 639-1 code (`en`, `fr`); the provider detects it when absent.
+         */
+        TranscriptionLanguage: string;
+        /**
+         * TranscriptionCreate
+         * @description A transcription of a previous upload (`createUpload`), sent as `application/json`. To send the audio in the same request, use `multipart/form-data` instead (`TranscriptionUpload`).
+         */
+        TranscriptionCreate: {
+            /** @description The upload whose content is transcribed; it must belong to the application and not have expired. The job keeps its own copy: deleting the upload afterwards changes nothing. */
+            uploadId: string;
+            /** @description A model alias of the application whose `api` is `transcription`. */
+            model: components["schemas"]["ModelAlias"];
+            language?: components["schemas"]["TranscriptionLanguage"];
+            prompt?: components["schemas"]["TranscriptionPrompt"];
+            timestamps?: components["schemas"]["TranscriptionTimestamps"];
+            /**
+             * @description Keep the audio after 24 hours (until the transcription is deleted).
+             * @default false
+             */
+            retainAudio?: boolean;
+            metadata?: components["schemas"]["Metadata"];
+        };
+        /**
+         * TranscriptionUpload
+         * @description A transcription with its audio, sent as `multipart/form-data`: the `file` part (the audio, as for `createUpload`, at most 25 MiB by default) and one text part per other field; `metadata` is a JSON object in its part.
+         */
+        TranscriptionUpload: {
+            /**
+             * Format: binary
+             * @description The audio, with its file name in the part's `Content-Disposition`.
+             */
+            file: string;
+            /** @description A model alias of the application whose `api` is `transcription`. */
+            model: components["schemas"]["ModelAlias"];
+            language?: components["schemas"]["TranscriptionLanguage"];
+            prompt?: components["schemas"]["TranscriptionPrompt"];
+            timestamps?: components["schemas"]["TranscriptionTimestamps"];
+            /**
+             * @description Keep the audio after 24 hours (until the transcription is deleted); `true` or `false`.
+             * @default false
+             */
+            retainAudio?: boolean;
+            metadata?: components["schemas"]["Metadata"];
+        };
+        /**
+         * TranscriptionContent
+         * @description The result of a transcription as JSON (`format=json`).
+         */
+        TranscriptionContent: {
+            /** @description The whole text. */
+            text: string;
+            /** @description Language of the audio as the provider reported it. */
+            language: string | null;
+            /** @description Length of the audio in seconds. */
+            durationSeconds: number | null;
+            /** @description The segments with their timestamps (empty with `timestamps` `none`). */
+            segments: components["schemas"]["TranscriptionSegment"][];
+            /** @description The words with their timestamps, with `timestamps` `word`; `null` otherwise. */
+            words: components["schemas"]["TranscriptionWord"][] | null;
+        };
+        /**
+         * AudioTranscriptionRequest
+         * @description OpenAI's `POST /v1/audio/transcriptions` form (`multipart/form-data`), as the official SDKs send it. Checked here: `file` (at most 25 MiB by default, `UPLOAD_LIMIT_BYTES`; its media type is the provider's to judge), `model` (a model alias of the application whose `api` is `transcription`, replaced by the upstream model before the form is forwarded), and the types of the fields below. Other text fields are forwarded as they are. `stream` must be false or absent: the answer is returned whole.
+         */
+        AudioTranscriptionRequest: {
+            /**
+             * Format: binary
+             * @description The audio, with its file name in the part's `Content-Disposition`.
+             */
+            file: string;
+            /** @description A model alias of the application whose `api` is `transcription`. */
+            model: components["schemas"]["ModelAlias"];
+            /** @description Language of the audio (ISO 639-1). */
+            language?: string;
+            prompt?: components["schemas"]["TranscriptionPrompt"];
+            /**
+             * @description Format of the answer; `json` by default.
+             * @enum {string}
+             */
+            response_format?: "json" | "text" | "srt" | "verbose_json" | "vtt";
+            /** @description Sampling temperature. */
+            temperature?: number;
+            /** @description Timestamps to include with `verbose_json`, one part per value. */
+            "timestamp_granularities[]"?: ("word" | "segment")[];
+            /** @description Additional information to include, one part per value. */
+            "include[]"?: "logprobs"[];
+            /** @description `auto`, or a JSON object of the server-side VAD settings. */
+            chunking_strategy?: string;
+            /** @description Only `false` is accepted. */
+            stream?: boolean;
+        } & {
+            [key: string]: string;
+        };
+        /**
+         * AudioTranscriptionResult
+         * @description The provider's answer as it sent it: `{ "text" }` for `json`, OpenAI's `verbose_json` object (`task`, `language`, `duration`, `text`, `segments`, `words`) for `verbose_json`.
+         */
+        AudioTranscriptionResult: {
+            /** @description The whole text. */
+            text: string;
+        };
+        /**
+         * OpenAIErrorEnvelope
+         * @description An error in OpenAI's envelope, which the official SDKs parse: the gateway's own errors (`model_not_found`, `provider_unreachable`, ...) and the provider's errors as it sent them.
+         */
+        OpenAIErrorEnvelope: {
+            /** @description What went wrong. */
+            error: {
+                /** @description Human-readable explanation. */
+                message: string;
+                /** @description Kind of error: `invalid_request_error`, `authentication_error`, `rate_limit_error`, `api_error`, ... */
+                type: string;
+                /** @description Machine-readable code, or `null`. */
+                code: string | null;
+                /** @description The request field at fault, or `null`. */
+                param: string | null;
+            };
+        };
     };
     responses: {
         /** @description Unexpected server error. */
@@ -5469,6 +6022,63 @@ export interface components {
                 "application/json": components["schemas"]["AnthropicError"];
             };
         };
+        /** @description The file is larger than the upload limit (25 MiB by default, `UPLOAD_LIMIT_BYTES`), or another part of the form is larger than the body limit. Nothing beyond the limit was read or kept. */
+        UploadTooLarge: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description An error in OpenAI's envelope: the request, the credential, the model alias or the provider failed. */
+        OpenAIError: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OpenAIErrorEnvelope"];
+            };
+        };
+        /** @description Too many requests, in OpenAI's envelope: retry after Retry-After seconds. */
+        OpenAIErrorTooManyRequests: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OpenAIErrorEnvelope"];
+            };
+        };
+        /** @description The gateway failed unexpectedly, in OpenAI's envelope; the Request-Id identifies the failure in the logs. */
+        OpenAIErrorInternal: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                /**
+                 * @description Remaining quota of the rate-limit policy this request counted against (IETF draft-ietf-httpapi-ratelimit-headers-11): `r` is the number of requests left in the current window and `t` the number of seconds until the window resets. Limits are counted per credential and category (`read`, `write`, `run`, `costly`, `llm`).
+                 * @example "write";r=119;t=42
+                 */
+                RateLimit?: string;
+                /**
+                 * @description Rate-limit policy this request counted against (IETF draft-ietf-httpapi-ratelimit-headers-11): `q` is the quota of requests and `w` the window in seconds.
+                 * @example "write";q=120;w=60
+                 */
+                "RateLimit-Policy"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OpenAIErrorEnvelope"];
+            };
+        };
     };
     parameters: {
         /** @description Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own. */
@@ -5564,6 +6174,16 @@ export interface components {
         AnthropicVersion: string;
         /** @description Anthropic beta features to enable (comma-separated), forwarded to the provider as sent. */
         AnthropicBeta: string;
+        /**
+         * @description Identifier of the upload.
+         * @example upl_01jd6b3c4d5e6f7g8h9j0k1m2n
+         */
+        UploadId: string;
+        /**
+         * @description Identifier of the transcription.
+         * @example trn_01jd6b2c3d4e5f6g7h8j9k0m1n
+         */
+        TranscriptionId: string;
         /**
          * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
          * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
@@ -9682,6 +10302,467 @@ export interface operations {
             504: components["responses"]["AnthropicGatewayTimeout"];
         };
     };
+    createUpload: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["UploadCreate"];
+            };
+        };
+        responses: {
+            /** @description The file was stored. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Upload"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["UploadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getUpload: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the upload.
+                 * @example upl_01jd6b3c4d5e6f7g8h9j0k1m2n
+                 */
+                uploadId: components["parameters"]["UploadId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The upload. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Upload"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteUpload: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the upload.
+                 * @example upl_01jd6b3c4d5e6f7g8h9j0k1m2n
+                 */
+                uploadId: components["parameters"]["UploadId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The upload was deleted. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listTranscriptions: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. */
+                sort?: "createdAt" | "-createdAt";
+                /** @description Only transcriptions with this status. */
+                status?: components["schemas"]["TranscriptionStatus"];
+                /** @description Only transcriptions asked of this model alias. */
+                model?: components["schemas"]["ModelAlias"];
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of transcriptions. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TranscriptionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createTranscription: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TranscriptionCreate"];
+                "multipart/form-data": components["schemas"]["TranscriptionUpload"];
+            };
+        };
+        responses: {
+            /** @description The transcription was queued. */
+            202: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Transcription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["UploadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getTranscription: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the transcription.
+                 * @example trn_01jd6b2c3d4e5f6g7h8j9k0m1n
+                 */
+                transcriptionId: components["parameters"]["TranscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The transcription. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Transcription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteTranscription: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the transcription.
+                 * @example trn_01jd6b2c3d4e5f6g7h8j9k0m1n
+                 */
+                transcriptionId: components["parameters"]["TranscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The transcription was deleted. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getTranscriptionContent: {
+        parameters: {
+            query?: {
+                /** @description The format of the answer. */
+                format?: "txt" | "srt" | "vtt" | "json";
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the transcription.
+                 * @example trn_01jd6b2c3d4e5f6g7h8j9k0m1n
+                 */
+                transcriptionId: components["parameters"]["TranscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The transcription's result in the format asked for. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "text": "Good morning. The release goes out today.",
+                     *       "language": "english",
+                     *       "durationSeconds": 4.2,
+                     *       "segments": [
+                     *         {
+                     *           "id": 0,
+                     *           "start": 0,
+                     *           "end": 1.6,
+                     *           "text": "Good morning."
+                     *         },
+                     *         {
+                     *           "id": 1,
+                     *           "start": 1.6,
+                     *           "end": 4.2,
+                     *           "text": "The release goes out today."
+                     *         }
+                     *       ],
+                     *       "words": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TranscriptionContent"];
+                    "text/plain": string;
+                    /**
+                     * @example WEBVTT
+                     *
+                     *     00:00:00.000 --> 00:00:01.600
+                     *     Good morning.
+                     *
+                     *     00:00:01.600 --> 00:00:04.200
+                     *     The release goes out today.
+                     */
+                    "text/vtt": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    cancelTranscription: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the transcription.
+                 * @example trn_01jd6b2c3d4e5f6g7h8j9k0m1n
+                 */
+                transcriptionId: components["parameters"]["TranscriptionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The cancelled transcription. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Transcription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createAudioTranscription: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["AudioTranscriptionRequest"];
+            };
+        };
+        responses: {
+            /** @description The provider's answer, in the `response_format` asked for. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "text": "Good morning. The release goes out today."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AudioTranscriptionResult"];
+                    /** @example Good morning. The release goes out today. */
+                    "text/plain": string;
+                };
+            };
+            400: components["responses"]["OpenAIError"];
+            401: components["responses"]["OpenAIError"];
+            403: components["responses"]["OpenAIError"];
+            404: components["responses"]["OpenAIError"];
+            413: components["responses"]["OpenAIError"];
+            415: components["responses"]["OpenAIError"];
+            422: components["responses"]["OpenAIError"];
+            429: components["responses"]["OpenAIErrorTooManyRequests"];
+            500: components["responses"]["OpenAIErrorInternal"];
+            502: components["responses"]["OpenAIError"];
+            503: components["responses"]["OpenAIError"];
+            504: components["responses"]["OpenAIError"];
+        };
+    };
     agentCreatedWebhook: {
         parameters: {
             query?: never;
@@ -11273,6 +12354,98 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["WebhookEndpointWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    transcriptionCompletedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `transcription.completed` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TranscriptionWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    transcriptionFailedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `transcription.failed` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TranscriptionWebhookEvent"];
             };
         };
         responses: {

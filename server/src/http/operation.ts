@@ -44,9 +44,10 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     // Refused only once charged: guessing credentials spends the address's budget.
     if (caller.failure) throw caller.failure;
     authorise(op, caller.key, caller.run);
-    const request = await validate(ctx, op, validators, op.bodyLimit === 'gateway' ? config.gateway.bodyLimitBytes : config.bodyLimitBytes);
+    const bodyBytes = op.bodyLimit === 'gateway' ? config.gateway.bodyLimitBytes : config.bodyLimitBytes;
+    const request = await validate(ctx, op, validators, { bodyBytes, uploadBytes: config.uploadLimitBytes });
     const auth = caller.key ? await actingAs(ctx, op, db, caller.key) : caller.run && actingAsRun(ctx, op, caller.run);
-    const claim = claimOf(ctx, op, auth, request.raw);
+    const claim = claimOf(ctx, op, auth, request.fingerprint);
 
     const tasks: CommitTask[] = [];
     // In the request's transaction: the response to an earlier request with the key answers instead;

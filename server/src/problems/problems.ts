@@ -56,12 +56,14 @@ export const problemTypes = {
   'payload-too-large': {
     status: 413,
     title: 'Payload too large',
-    description: "The request body is larger than the server accepts (1 MiB by default; 10 MiB by default on the gateway's routes).",
+    description:
+      "The request body is larger than the server accepts (1 MiB by default; 10 MiB by default on the gateway's routes), or an uploaded file is larger than the upload limit (25 MiB by default).",
   },
   'unsupported-media-type': {
     status: 415,
     title: 'Unsupported media type',
-    description: 'The request body has a Content-Type this operation does not accept. Send application/json (or application/merge-patch+json for PATCH).',
+    description:
+      'The request body has a Content-Type this operation does not accept, or an uploaded file a media type it does not take. Send application/json (or application/merge-patch+json for PATCH, multipart/form-data for uploads).',
   },
   'request-header-fields-too-large': {
     status: 431,

@@ -18,6 +18,9 @@ import { scheduleHandlers } from './schedules/handlers.js';
 import { streamHandlers } from './streams/handlers.js';
 import { triggerHandlers } from './triggers/handlers.js';
 import { webhookHandlers } from './webhooks/handlers.js';
+import { audioTranscriptionHandlers } from './transcriptions/passthrough.js';
+import { transcriptionHandlers } from './transcriptions/handlers.js';
+import { uploadHandlers } from './uploads/handlers.js';
 import type { Sealer } from '../security/sealer.js';
 import type { RunTokens } from '../auth/run-token.js';
 import { systemHandlers } from './system/handlers.js';
@@ -49,6 +52,9 @@ export function allHandlers({ spec, db, bus, config, logger, streams, sealer, ru
     ...modelProviderHandlers(sealer, config.modelProviders.policy),
     ...modelHandlers,
     ...gatewayHandlers({ sealer, policy: config.modelProviders.policy, logger }),
+    ...uploadHandlers,
+    ...transcriptionHandlers,
+    ...audioTranscriptionHandlers(sealer, config.modelProviders.policy),
     ...runnerHandlers(bus, config.runs.leaseSeconds, logger, runTokens),
     ...streamHandlers(bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams }),
   } satisfies Handlers;

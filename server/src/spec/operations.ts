@@ -25,6 +25,13 @@ export type ResponseSpec = {
   headers: string[];
 };
 
+/**
+ * What a `multipart/form-data` body holds besides its text fields: the parts that are files (a
+ * property of `format: binary`), each with the media types its `encoding` accepts, and the parts
+ * whose `encoding` is JSON (an object sent as the part's text).
+ */
+export type MultipartSpec = { files: Map<string, string[]>; jsonFields: Set<string> };
+
 export type OperationSpec = {
   operationId: string;
   method: (typeof HTTP_METHODS)[number];
@@ -33,7 +40,7 @@ export type OperationSpec = {
   routerPath: string;
   pointer: string;
   parameters: ParameterSpec[];
-  requestBody: { required: boolean; contentTypes: string[]; schemaPointers: Record<string, string> } | undefined;
+  requestBody: { required: boolean; contentTypes: string[]; schemaPointers: Record<string, string>; multipart: MultipartSpec | undefined } | undefined;
   responses: Record<string, ResponseSpec>;
   secured: boolean;
   rateCategory: RateCategory | undefined;
@@ -83,13 +90,35 @@ export function resolveRef(doc: OpenApiDocument, value: unknown, pointer: string
   return { value: current as Record<string, unknown>, pointer: at };
 }
 
+export const MULTIPART = 'multipart/form-data';
+
 function contentSchemas(content: Record<string, unknown> | undefined, pointer: string) {
   const schemaPointers: Record<string, string> = {};
   for (const [type, media] of Object.entries(content ?? {})) {
     const m = media as { schema?: unknown };
-    if (m.schema && /json/.test(type)) schemaPointers[type] = `${pointer}/content/${escapeToken(type)}/schema`;
+    if (m.schema && (/json/.test(type) || type === MULTIPART)) schemaPointers[type] = `${pointer}/content/${escapeToken(type)}/schema`;
   }
   return { contentTypes: Object.keys(content ?? {}), schemaPointers };
+}
+
+/** The file and JSON parts of a multipart body, from its schema's properties and its `encoding`. */
+function multipartSpec(doc: OpenApiDocument, media: Record<string, unknown>, pointer: string): MultipartSpec {
+  const schema = resolveRef(doc, media.schema, `${pointer}/schema`).value;
+  const encoding = (media.encoding ?? {}) as Record<string, { contentType?: string } | undefined>;
+  const typesOf = (name: string) =>
+    (encoding[name]?.contentType ?? '')
+      .split(',')
+      .map((t) => t.trim().toLowerCase())
+      .filter(Boolean);
+  const files = new Map<string, string[]>();
+  const jsonFields = new Set<string>();
+  for (const [name, raw] of Object.entries((schema.properties ?? {}) as Record<string, unknown>)) {
+    const property = resolveRef(doc, raw, `${pointer}/schema/properties/${escapeToken(name)}`).value;
+    // Without an encoding, a file may be of any type (OpenAPI's default for binary parts is application/octet-stream, which says nothing of the file).
+    if (property.format === 'binary') files.set(name, typesOf(name).length ? typesOf(name) : ['*/*']);
+    else if (typesOf(name).includes('application/json')) jsonFields.add(name);
+  }
+  return { files, jsonFields };
 }
 
 /** Flattens the spec's paths into one record per operation, with every reference resolved. */
@@ -116,8 +145,10 @@ export function extractOperations(doc: OpenApiDocument): OperationSpec[] {
       let requestBody: OperationSpec['requestBody'];
       if (op.requestBody) {
         const rb = resolveRef(doc, op.requestBody, `${opPointer}/requestBody`);
-        const c = contentSchemas(rb.value.content as Record<string, unknown>, rb.pointer);
-        requestBody = { required: Boolean(rb.value.required), ...c };
+        const content = rb.value.content as Record<string, Record<string, unknown>>;
+        const c = contentSchemas(content, rb.pointer);
+        const multipart = content[MULTIPART] && multipartSpec(doc, content[MULTIPART], `${rb.pointer}/content/${escapeToken(MULTIPART)}`);
+        requestBody = { required: Boolean(rb.value.required), ...c, multipart };
       }
 
       const responses: Record<string, ResponseSpec> = {};

@@ -2,7 +2,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { createAjv } from './ajv.js';
 import { escapeToken } from '../util/json-pointer.js';
 import type { OpenApiDocument } from './load-spec.js';
-import type { OperationSpec } from './operations.js';
+import { MULTIPART, type OperationSpec } from './operations.js';
 import { compileResponseHeaderChecks, type ResponseHeaderCheck } from './response-headers.js';
 import type { ValidationIssue } from '../problems/problems.js';
 
@@ -117,7 +117,9 @@ export function compileValidators(doc: OpenApiDocument, operations: OperationSpe
 
     const body = new Map<string, BodyValidator>();
     for (const [type, pointer] of Object.entries(op.requestBody?.schemaPointers ?? {})) {
-      const validator = once(() => strictAjv.compile(ref(pointer)));
+      // A form's fields arrive as text, like parameters: coerced to their types, defaults filled in.
+      const ajv = type === MULTIPART ? coercingAjv : strictAjv;
+      const validator = once(() => ajv.compile(ref(pointer)));
       body.set(type, (value) => {
         const validate = validator();
         return validate(value) ? [] : bodyIssues(validate.errors);

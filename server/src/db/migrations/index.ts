@@ -7,6 +7,7 @@ import * as idempotencyOwner from './0005_idempotency_owner.js';
 import * as webhooks from './0006_webhooks.js';
 import * as partialIndexes from './0007_partial_indexes.js';
 import * as models from './0008_models.js';
+import * as transcriptions from './0010_transcriptions.js';
 import * as apiKeyAllowedModels from './0011_api_key_allowed_models.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '0006_webhooks': webhooks,
   '0007_partial_indexes': partialIndexes,
   '0008_models': models,
+  '0010_transcriptions': transcriptions,
   '0011_api_key_allowed_models': apiKeyAllowedModels,
 };
 

@@ -1,18 +1,26 @@
 import type { Context } from 'koa';
-import type { OperationSpec } from '../../spec/operations.js';
+import { MULTIPART, type OperationSpec } from '../../spec/operations.js';
 import { bodyIssues, type OperationValidators } from '../../spec/validators.js';
-import { mediaType, readJsonBody } from '../body.js';
+import { hasBody, mediaType, readJsonBody } from '../body.js';
+import { readMultipartBody } from '../multipart.js';
 import { ProblemError, type ValidationIssue } from '../../problems/problems.js';
 import type { Result } from './respond.js';
 
-/** A request as the spec types it: the handler's input. `raw` is the body exactly as received. */
+/**
+ * A request as the spec types it: the handler's input. `raw` is a JSON body exactly as received
+ * (a form's files are not kept twice); `fingerprint` is what identifies the body for
+ * Idempotency-Key: those bytes, or for a form what its parts say (see readMultipartBody).
+ */
 export type ValidRequest = {
   path: Record<string, unknown>;
   query: Record<string, unknown>;
   headers: Record<string, string | undefined>;
   body: unknown;
   raw: Buffer | undefined;
+  fingerprint: Buffer | undefined;
 };
+
+export type BodyLimits = { bodyBytes: number; uploadBytes: number };
 
 /**
  * Validates path, header and query parameters and the body against the spec, and answers one 422
@@ -20,7 +28,7 @@ export type ValidRequest = {
  * declared 422 that is a 404. Validation coerces copies to the spec's types (a path `version`
  * becomes a number); handlers get the copies.
  */
-export async function validate(ctx: Context, op: OperationSpec, validators: OperationValidators, bodyLimitBytes: number): Promise<ValidRequest> {
+export async function validate(ctx: Context, op: OperationSpec, validators: OperationValidators, limits: BodyLimits): Promise<ValidRequest> {
   const path: Record<string, unknown> = { ...(ctx as unknown as { params: Record<string, string> }).params };
   const pathIssues = validators.parameters('path', path);
   if (pathIssues.length && !op.declaresValidation) throw new ProblemError('not-found', `No resource at ${ctx.path}.`);
@@ -31,15 +39,26 @@ export async function validate(ctx: Context, op: OperationSpec, validators: Oper
   issues.push(...validators.parameters('query', query));
 
   let raw: Buffer | undefined;
+  let fingerprint: Buffer | undefined;
   let body: unknown;
-  if (op.requestBody) {
-    const read = await readJsonBody(ctx, op.requestBody.contentTypes, bodyLimitBytes);
+  const type = mediaType(ctx.get('content-type'));
+  const bodyIssues = (value: unknown) => (validators.body.get(type)?.(value) ?? []).map((i) => ({ ...i, in: 'body' as const }));
+  if (op.requestBody?.multipart && type === MULTIPART && hasBody(ctx)) {
+    const form = await readMultipartBody(ctx, op.requestBody.multipart, { fileBytes: limits.uploadBytes, fieldBytes: limits.bodyBytes });
+    // The schema checks the text fields (coerced to their types) and that each file is there; a file stands in as its name.
+    const checked: Record<string, unknown> = { ...form.fields, ...Object.fromEntries([...form.files].map(([name, file]) => [name, file.filename])) };
+    issues.push(...bodyIssues(checked));
+    body = { ...checked, ...Object.fromEntries(form.files) };
+    fingerprint = form.fingerprint;
+  } else if (op.requestBody) {
+    const read = await readJsonBody(ctx, op.requestBody.contentTypes, limits.bodyBytes);
     raw = read?.raw;
+    fingerprint = raw;
     body = read?.value;
     if (read === undefined) {
       if (op.requestBody.required) issues.push({ pointer: '', in: 'body', detail: 'A request body is required.' });
     } else {
-      issues.push(...(validators.body.get(mediaType(ctx.get('content-type')))?.(body) ?? []).map((i) => ({ ...i, in: 'body' as const })));
+      issues.push(...bodyIssues(body));
     }
   }
   if (issues.length) {
@@ -47,7 +66,7 @@ export async function validate(ctx: Context, op: OperationSpec, validators: Oper
   }
 
   const headers = Object.fromEntries(op.parameters.filter((p) => p.in === 'header').map((p) => [p.name, ctx.get(p.name) || undefined]));
-  return { path, query, headers, body, raw };
+  return { path, query, headers, body, raw, fingerprint };
 }
 
 /**

@@ -5,7 +5,7 @@ import { ClientClosed, ProblemError } from '../../problems/problems.js';
 import { envelope } from '../../problems/provider-envelopes.js';
 import { resolveAlias, retryOf, type ModelApi, type ResolvedModel } from '../models/store.js';
 import { attempt, type AttemptDeps, type Outcome } from './attempt.js';
-import { assertModelAllowed, attributionOf, type GatewayCaller } from './attribution.js';
+import { assertModelAllowed, attributionOf, type GatewayCaller } from '../usage/attribution.js';
 import type { CallerHeaders, Protocol } from './protocol.js';
 import { failsOver, pause, retryable, retryDelay, type Failure } from './retries.js';
 import { settle, type CallFacts, type Ending } from './settle.js';

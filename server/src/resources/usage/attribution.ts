@@ -4,7 +4,7 @@ import type { RunTokenIdentity } from '../../auth/run-token.js';
 import type { Executor } from '../../db/database.js';
 import { ProblemError } from '../../problems/problems.js';
 import { getVersion } from '../agents/store.js';
-import type { Attribution } from '../usage/store.js';
+import type { Attribution } from './store.js';
 
 /** What authenticated a gateway call: a key, or a run token (then `run` names the run). */
 export type GatewayCaller = { auth: AuthContext; run?: RunTokenIdentity };
