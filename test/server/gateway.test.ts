@@ -137,6 +137,14 @@ describe('chat completions through the gateway', () => {
     expect(last().body).toMatchObject({ tools: [WEATHER_TOOL] });
   });
 
+  it('percent-encodes an upstream model name that is not printable ASCII in Switchboard-Model', async () => {
+    const accented = (await createAlias(gateway, { alias: aliasName('accented'), upstreamModel: 'modèle local', api: 'chat' })).alias;
+    gateway.provider.reply({ text: 'Bonjour.' });
+    const { response } = await openai.chat.completions.create({ model: accented, messages: [{ role: 'user', content: 'Salut' }] }).withResponse();
+    expect(response.headers.get('switchboard-model')).toBe('mod%C3%A8le%20local');
+    expect(last().body).toMatchObject({ model: 'modèle local' });
+  });
+
   it('streams through the SDK helper that assembles the final completion', async () => {
     gateway.provider.reply({ text: 'Assembled answer.', usage: { input: 3, output: 2 } });
     const runner = openai.chat.completions.stream({ model: chat, messages: [{ role: 'user', content: 'Hi' }] });

@@ -6273,7 +6273,7 @@ export interface components {
          */
         "Switchboard-Fallbacks": number;
         /**
-         * @description The upstream model that answered (the alias's own, or a fallback's when the gateway failed over), as the provider knows it.
+         * @description The upstream model that answered (the alias's own, or a fallback's when the gateway failed over), as the provider knows it; percent-encoded (as by `encodeURIComponent`) when it is not printable ASCII.
          * @example gpt-4.1-mini
          */
         "Switchboard-Model": string;

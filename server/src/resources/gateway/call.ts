@@ -28,8 +28,11 @@ export type GatewayReply = { status: number; body: unknown; headers: Record<stri
 const PASSED_ON = [400, 404, 413, 429];
 const ACCOUNT_REFUSALS = [401, 402, 403, 407];
 
+/** A header carries printable ASCII: a model name with anything else (or edge spaces) is percent-encoded. */
+const headerValue = (text: string) => (/^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(text) ? text : encodeURIComponent(text));
+
 const answerHeaders = (target: ResolvedModel, fallbacks: number) => ({
-  'Switchboard-Model': target.model.upstream_model,
+  'Switchboard-Model': headerValue(target.model.upstream_model),
   'Switchboard-Fallbacks': String(fallbacks),
 });
 
