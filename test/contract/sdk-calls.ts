@@ -163,6 +163,14 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, (
     deleteTranscription: () => sb.transcriptions.delete(transcriptionId),
     createAudioTranscription: () =>
       generated.createAudioTranscription({ ...raw, body: { file: audioFile(), model: 'meeting-notes', response_format: 'json' } }),
+    createChatCompletion: () =>
+      generated.createChatCompletion({ ...raw, body: { model: 'support-default', messages: [{ role: 'user', content: 'Say hello.' }] } }),
+    createEmbeddings: () => generated.createEmbeddings({ ...raw, body: { model: 'text-embedding-3-small', input: 'Hello' } }),
+    listGatewayModels: () => generated.listGatewayModels(raw),
+    createAnthropicMessage: () =>
+      generated.createAnthropicMessage({ ...raw, body: { model: 'claude-sonnet', max_tokens: 64, messages: [{ role: 'user', content: 'Say hello.' }] } }),
+    countAnthropicTokens: () =>
+      generated.countAnthropicTokens({ ...raw, body: { model: 'claude-sonnet', messages: [{ role: 'user', content: 'Say hello.' }] } }),
     waitRun: () => runner.runners.wait(leaseId, { fencingToken: 1, requiredAction: { type: 'approval', message: 'Approve?', data: {} } }),
   };
 }

@@ -294,6 +294,36 @@ describe('the SDK against the real server, through the contract-checking proxy',
     }
   });
 
+  it("calls models through the gateway in both providers' wire formats", async () => {
+    const provider = await startTestProvider();
+    try {
+      const openai = await sb.modelProviders.create({ name: uniqueName('Contract OpenAI'), kind: 'openai-compatible', baseUrl: provider.openaiBaseUrl });
+      const anthropic = await sb.modelProviders.create({ name: uniqueName('Contract Anthropic'), kind: 'anthropic', baseUrl: provider.openaiBaseUrl });
+      const chat = `contract-chat-${randomUUID()}`;
+      const embeddings = `contract-embeddings-${randomUUID()}`;
+      const messages = `contract-messages-${randomUUID()}`;
+      await sb.models.create({ alias: chat, providerId: openai.id, upstreamModel: 'test-large' });
+      await sb.models.create({ alias: embeddings, providerId: openai.id, upstreamModel: 'test-embed', api: 'embeddings' });
+      await sb.models.create({ alias: messages, providerId: anthropic.id, upstreamModel: 'test-claude' });
+      const hello = [{ role: 'user', content: 'Say hello.' }];
+
+      provider.reply({ text: 'Hello from chat.' });
+      const completion = await step('createChatCompletion', () => generated.createChatCompletion({ ...raw, body: { model: chat, messages: hello } }));
+      expect(JSON.stringify(completion.data)).toContain('Hello from chat.');
+      await step('createEmbeddings', () => generated.createEmbeddings({ ...raw, body: { model: embeddings, input: 'Hello' } }));
+      const listed = await step('listGatewayModels', () => generated.listGatewayModels(raw));
+      expect(JSON.stringify(listed.data)).toContain(chat);
+      provider.reply({ text: 'Hello from messages.' });
+      const message = await step('createAnthropicMessage', () =>
+        generated.createAnthropicMessage({ ...raw, body: { model: messages, max_tokens: 64, messages: hello } }),
+      );
+      expect(JSON.stringify(message.data)).toContain('Hello from messages.');
+      await step('countAnthropicTokens', () => generated.countAnthropicTokens({ ...raw, body: { model: messages, messages: hello } }));
+    } finally {
+      await provider.close();
+    }
+  });
+
   it('answers errors as problems that match the spec', async () => {
     const err = await sb.agents.get('agent_01jd4x7p2kf8q6v3b9m5t0s1ab').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SwitchboardError);

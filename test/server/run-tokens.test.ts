@@ -79,7 +79,9 @@ async function startGatewayReplica(masterKey: string, env: Record<string, string
   const db = server.db;
   const key = Buffer.from(masterKey, 'base64');
   const spec = loadBundledSpec();
-  const operations = extractOperations(spec.document).map((op) => (GATEWAY_OPERATIONS.has(op.operationId) ? { ...op, credential: 'gateway' as const, tokenInXApiKey: true } : op));
+  const operations = extractOperations(spec.document).map((op) =>
+    GATEWAY_OPERATIONS.has(op.operationId) ? { ...op, credential: 'gateway' as const, tokenInXApiKey: true } : op,
+  );
   const config = loadConfig({ NODE_ENV: 'test', SWITCHBOARD_MASTER_KEY: masterKey, RATE_LIMIT_READ: '100000', RATE_LIMIT_WRITE: '100000', ...env });
   const runTokens = createRunTokens(key);
   const handlers = allHandlers({ spec, db, bus: inProcessBus(), config, logger, streams: new Set(), sealer: createSealer(key), runTokens });

@@ -8,4 +8,3 @@ export function inspectDatabase(database: Pick<TestDatabase, 'url' | 'kind'> = {
     ? knexFactory({ client: 'pg', connection: database.url, pool: { min: 0, max: 1 } })
     : knexFactory({ client: 'better-sqlite3', connection: { filename: database.url, options: { readonly: true } }, useNullAsDefault: true });
 }
-
