@@ -15,7 +15,7 @@ async function gatewayError(response: Response): Promise<CliError> {
   const requestId = response.headers.get('request-id');
   const body = (await response.json().catch(() => undefined)) as { error?: { message?: string } } | undefined;
   const message = body?.error?.message ?? `HTTP ${response.status}`;
-  return new CliError(`switchboard: ${message}${requestId ? ` (request ${requestId})` : ''}`);
+  return new CliError(`${message}${requestId ? ` (request ${requestId})` : ''}`);
 }
 
 /**
@@ -33,7 +33,7 @@ async function streamAnswer(ctx: Context, alias: string, messages: Message[], wr
       signal,
     });
   } catch (err) {
-    throw new CliError(`switchboard: cannot reach ${baseUrl}: ${withCauses(err as Error)}`);
+    throw new CliError(`cannot reach ${baseUrl}: ${withCauses(err as Error)}`);
   }
   if (!response.ok || !response.body) throw await gatewayError(response);
   let answer = '';
@@ -54,7 +54,7 @@ async function streamAnswer(ctx: Context, alias: string, messages: Message[], wr
   });
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   for (let read = await reader.read(); !read.done; read = await reader.read()) parser.feed(read.value);
-  if (failure) throw new CliError(`switchboard: ${failure}`);
+  if (failure) throw new CliError(failure);
   return { answer, usage };
 }
 

@@ -111,7 +111,7 @@ export function registerModels(program: Command, ctx: Context) {
     [
       'switchboard providers list',
       'switchboard providers create --name OpenAI --kind openai --credential -',
-      'switchboard providers create --name Ollama --kind openai-compatible --base-url http://127.0.0.1:11434/v1',
+      'switchboard providers create --name Ollama --kind openai-compatible --api-url http://127.0.0.1:11434/v1',
     ],
   );
 
@@ -129,16 +129,16 @@ export function registerModels(program: Command, ctx: Context) {
       .description('Create a model provider; its credential is sealed and never shown again')
       .option('--name <name>', 'display name')
       .option('--kind <kind>', 'openai, anthropic or openai-compatible', oneOf('openai', 'anthropic', 'openai-compatible'))
-      .option('--base-url <url>', 'base URL of its API (required for openai-compatible)')
+      .option('--api-url <url>', "base URL of the provider's API (required for openai-compatible; --base-url is Switchboard's own)")
       .option('--credential <key>', "the provider's API key, or - to read it from stdin (keeps it out of the shell history)")
       .option('--data <json>', 'the whole request body: a JSON object, @file, or - for stdin')
       .option('--idempotency-key <key>', 'makes retrying this exact request safe (one is generated otherwise)'),
-    ['printf %s "$OPENAI_API_KEY" | switchboard providers create --name OpenAI --kind openai --credential -'],
-  ).action(async (o: { name?: string; kind?: string; baseUrl?: string; credential?: string; data?: string; idempotencyKey?: string }) => {
+    ['switchboard providers create --name OpenAI --kind openai --credential - < openai-key.txt'],
+  ).action(async (o: { name?: string; kind?: string; apiUrl?: string; credential?: string; data?: string; idempotencyKey?: string }) => {
     const body: Record<string, unknown> = o.data ? await readJsonObject(o.data, '--data') : {};
     if (o.name !== undefined) body.name = o.name;
     if (o.kind !== undefined) body.kind = o.kind;
-    if (o.baseUrl !== undefined) body.baseUrl = o.baseUrl;
+    if (o.apiUrl !== undefined) body.baseUrl = o.apiUrl;
     if (o.credential !== undefined) body.credential = o.credential === '-' ? (await readStdin()).trim() : o.credential;
     printObject(ctx, await ctx.client().modelProviders.create(body as ModelProviderCreate, { idempotencyKey: o.idempotencyKey }));
   });
