@@ -244,6 +244,11 @@ describe('the packed CLI', () => {
     >;
     expect(packed.license).toBe('Apache-2.0');
     expect(packed.bin).toEqual({ switchboard: 'bin/switchboard.js' });
-    expect(Object.keys(packed.dependencies as Record<string, string>).sort()).toEqual(['@switchboard/sdk', 'commander', 'eventsource-parser', 'request-filtering-agent']);
+    expect(Object.keys(packed.dependencies as Record<string, string>).sort()).toEqual([
+      '@switchboard/sdk',
+      'commander',
+      'eventsource-parser',
+      'request-filtering-agent',
+    ]);
   });
 });
