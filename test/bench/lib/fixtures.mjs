@@ -11,6 +11,8 @@ export const AGENT_BODY = {
       name: 'lookup_customer',
       description: 'Look up a customer by email address.',
       inputSchema: { type: 'object', properties: { email: { type: 'string', format: 'email', maxLength: 320 } }, required: ['email'] },
+      kind: 'http',
+      url: 'https://crm.example.com/tools/lookup_customer',
     },
   ],
   config: { temperature: 0.2 },
