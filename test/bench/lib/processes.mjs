@@ -20,6 +20,7 @@ export const NO_RATE_LIMITS = {
   RATE_LIMIT_WRITE: '10000000',
   RATE_LIMIT_RUN: '10000000',
   RATE_LIMIT_COSTLY: '10000000',
+  RATE_LIMIT_LLM: '10000000',
 };
 
 /** Node options for every real server started, e.g. ['--cpu-prof', '--cpu-prof-dir=...'] (run.mjs --cpu-prof-dir). */
