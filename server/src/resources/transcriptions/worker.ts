@@ -3,6 +3,7 @@ import type { Config } from '../../config/config.js';
 import type { Db, Executor } from '../../db/database.js';
 import { guardedAgents } from '../../security/addresses.js';
 import type { Sealer } from '../../security/sealer.js';
+import { startClaimPool } from '../../util/claim-pool.js';
 import { pricingOf, resolveAlias } from '../models/store.js';
 import { costMicros } from '../usage/pricing.js';
 import { recordUsage, type UsageRecord } from '../usage/store.js';
@@ -35,12 +36,8 @@ type Failure = { code: string; message: string };
  */
 export function startTranscriber(db: Db, sealer: Sealer, config: Pick<Config, 'transcriptions' | 'modelProviders'>, logger: Logger): Transcriber {
   const agents = guardedAgents(config.modelProviders.policy);
-  const inFlight = new Set<Promise<void>>();
   /** The jobs this worker is sending, to abort one at once when it is cancelled or deleted here. */
   const held = new Map<string, AbortController>();
-  let filling: Promise<void> | undefined;
-  let again = false;
-  let stopped = false;
   const stopping = new AbortController();
 
   /** Ends the job with `write` if this worker still holds it, in one transaction with its event and usage. */
@@ -170,61 +167,27 @@ export function startTranscriber(db: Db, sealer: Sealer, config: Pick<Config, 't
     );
   }
 
-  function start(job: store.Claimed) {
-    const work: Promise<void> = transcribe(job)
-      .catch((err: unknown) => logger.warn({ err, transcriptionId: job.id }, 'transcription failed to run'))
-      .finally(() => {
-        inFlight.delete(work);
-        void fill();
-      });
-    inFlight.add(work);
-  }
-
-  /** Claims queued jobs into the free slots, again and again while there are some. */
-  function fill(): Promise<void> {
-    if (stopped) return Promise.resolve();
-    if (filling) {
-      again = true;
-      return filling;
-    }
-    filling = (async () => {
-      do {
-        again = false;
-        const free = config.transcriptions.concurrency - inFlight.size;
-        if (free <= 0) return;
-        const jobs = await store.claimJobs(db, free, CLAIM_MS);
-        for (const job of jobs) start(job);
-        if (jobs.length === free) again = true;
-        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() sets it while this loop awaits
-      } while (again && !stopped);
-    })()
-      .catch((err: unknown) => logger.warn({ err }, 'transcription claim failed'))
-      .finally(() => {
-        filling = undefined;
-      });
-    return filling;
-  }
-
-  const timer = setInterval(() => void fill(), config.transcriptions.intervalMs);
-  timer.unref();
-  const unsubscribe = onTranscriptionQueued(() => void fill());
+  const pool = startClaimPool({
+    slots: config.transcriptions.concurrency,
+    claim: (free) => store.claimJobs(db, free, CLAIM_MS),
+    work: transcribe,
+    intervalMs: config.transcriptions.intervalMs,
+    logger,
+    what: 'transcription',
+    logFields: (job) => ({ transcriptionId: job.id }),
+  });
+  const unsubscribe = onTranscriptionQueued(() => void pool.fill());
   const unsubscribeLetGo = onTranscriptionLetGo((id) => held.get(id)?.abort(new Error('The transcription was cancelled or deleted.')));
 
   return {
-    async drain() {
-      await fill();
-      while (inFlight.size > 0 || filling) {
-        await Promise.all([...inFlight, filling]);
-      }
-    },
+    drain: () => pool.drain(),
     async stop() {
-      stopped = true;
+      // The pool stops claiming first, so that work ended by the abort does not claim more.
+      const stopped = pool.stop();
       stopping.abort(new Error('The server is stopping.'));
-      clearInterval(timer);
       unsubscribe();
       unsubscribeLetGo();
-      await filling;
-      await Promise.all([...inFlight]);
+      await stopped;
     },
   };
 }

@@ -4,6 +4,7 @@ import { isPostgres, type Db } from '../../db/database.js';
 import type { Config } from '../../config/config.js';
 import { guardedAgents } from '../../security/addresses.js';
 import type { Sealer } from '../../security/sealer.js';
+import { startClaimPool } from '../../util/claim-pool.js';
 import { newId } from '../../util/ids.js';
 import { isoAfter, nowIso, nowMs } from '../../util/time.js';
 import { onOutboxWrite, recordEvent } from './outbox.js';
@@ -32,10 +33,6 @@ export type Deliverer = {
  */
 export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'], logger: Logger): Deliverer {
   const agents = guardedAgents(config.policy);
-  const inFlight = new Set<Promise<void>>();
-  let filling: Promise<void> | undefined;
-  let again = false;
-  let stopped = false;
   // Stopping cuts deliveries short without recording them: their claims run out and they are sent again.
   const stopping = new AbortController();
 
@@ -91,7 +88,7 @@ export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'
       at,
       stopping.signal,
     );
-    if (stopped) return;
+    if (stopping.signal.aborted) return;
     await record(id, endpoint.url, new Date(at).toISOString(), outcome);
   }
 
@@ -169,59 +166,25 @@ export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'
     });
   }
 
-  function start(id: string) {
-    const delivery: Promise<void> = deliver(id)
-      .catch((err: unknown) => logger.warn({ err, messageId: id }, 'webhook delivery failed to run'))
-      .finally(() => {
-        inFlight.delete(delivery);
-        void fill();
-      });
-    inFlight.add(delivery);
-  }
-
-  /** Claims due messages into the free delivery slots, again and again while there are some. */
-  function fill(): Promise<void> {
-    if (stopped) return Promise.resolve();
-    if (filling) {
-      again = true;
-      return filling;
-    }
-    filling = (async () => {
-      do {
-        again = false;
-        const free = config.concurrency - inFlight.size;
-        if (free <= 0) return;
-        const ids = await claim(free);
-        for (const id of ids) start(id);
-        if (ids.length === free) again = true;
-        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() sets it while this loop awaits
-      } while (again && !stopped);
-    })()
-      .catch((err: unknown) => logger.warn({ err }, 'webhook claim failed'))
-      .finally(() => {
-        filling = undefined;
-      });
-    return filling;
-  }
-
-  const timer = setInterval(() => void fill(), config.intervalMs);
-  timer.unref();
-  const unsubscribe = onOutboxWrite(() => void fill());
+  const pool = startClaimPool({
+    slots: config.concurrency,
+    claim,
+    work: deliver,
+    intervalMs: config.intervalMs,
+    logger,
+    what: 'webhook delivery',
+    logFields: (id) => ({ messageId: id }),
+  });
+  const unsubscribe = onOutboxWrite(() => void pool.fill());
 
   return {
-    async drain() {
-      await fill();
-      while (inFlight.size > 0 || filling) {
-        await Promise.all([...inFlight, filling]);
-      }
-    },
+    drain: () => pool.drain(),
     async stop() {
-      stopped = true;
+      // The pool stops claiming first, so that deliveries ended by the abort do not claim more.
+      const stopped = pool.stop();
       stopping.abort();
-      clearInterval(timer);
       unsubscribe();
-      await filling;
-      await Promise.all([...inFlight]);
+      await stopped;
     },
   };
 }
