@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { hostname } from 'node:os';
-import { startBuiltinRunner } from '@switchboard/sdk/runner';
 import { ConfigError, loadConfig } from './config/config.js';
 import { provisionBuiltinRunner } from './resources/runners/store.js';
 import { startServer } from './server.js';
@@ -42,8 +41,9 @@ async function main() {
   }
 
   // --with-runner: the built-in runner in this process, so a fresh install can run an agent end to end.
+  // Loaded only then: the runner and the SDK under it are memory a server without one does not spend.
   const runner = args.includes('--with-runner')
-    ? startBuiltinRunner({
+    ? (await import('@switchboard/sdk/runner')).startBuiltinRunner({
         baseUrl: server.url,
         ...(await provisionBuiltinRunner(server.db, `${hostname()}:${new URL(server.url).port}`)),
         allowPrivateAddresses: config.runnerAllowPrivateAddresses,

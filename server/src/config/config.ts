@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { z } from 'zod';
+import { EnvironmentReader } from './environment.js';
 import { parseMasterKey } from './master-key.js';
 
 /** Which addresses the server may connect to on a user's behalf (webhook deliveries, http agents). */
@@ -11,112 +11,89 @@ export type AddressPolicy = {
   allowList: string[];
 };
 
-const budget = (fallback: number) => z.coerce.number().int().min(1).max(10_000_000).default(fallback);
+const addressList = {
+  accepts: (v: string) => v.split(',').every((a) => isIP(a.trim()) !== 0 || ipaddr.isValidCIDR(a.trim())),
+  message: 'must be a comma-separated list of IP addresses or CIDR ranges',
+};
 
-const addressList = z
-  .string()
-  .refine(
-    (v) => v.split(',').every((a) => isIP(a.trim()) !== 0 || ipaddr.isValidCIDR(a.trim())),
-    'must be a comma-separated list of IP addresses or CIDR ranges',
-  )
-  .optional();
-
-const addressPolicy = (allowPrivate: 'true' | 'false', allowed: string | undefined): AddressPolicy => ({
-  allowPrivate: allowPrivate === 'true',
+const addressPolicy = (allowPrivate: boolean, allowed: string | undefined): AddressPolicy => ({
+  allowPrivate,
   allowList: (allowed?.split(',') ?? []).map((a) => a.trim()),
 });
 
 /** A provider's API key as the API accepts one (printable ASCII); never echoed in a message. */
-const providerKey = z
-  .string()
-  .max(4000)
-  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
-  .optional();
-const providerUrl = z
-  .string()
-  .max(2000)
-  .refine(
-    (v) => /^https?:\/\/[^/?#@\s]+(\/[^?#\s]*)?$/.test(v) && URL.canParse(v),
-    'must be an http:// or https:// URL without user name, password, query or fragment',
-  )
-  .optional();
+const providerKey = { max: 4000, accepts: (v: string) => /^[\x21-\x7e]+$/.test(v), message: 'must be printable ASCII without spaces' };
+const providerUrl = {
+  max: 2000,
+  accepts: (v: string) => /^https?:\/\/[^/?#@\s]+(\/[^?#\s]*)?$/.test(v) && URL.canParse(v),
+  message: 'must be an http:// or https:// URL without user name, password, query or fragment',
+};
+const matching = (pattern: RegExp, message: string) => ({ accepts: (v: string) => pattern.test(v), message });
 
-const schema = z.object({
-  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  HOST: z.string().min(1).default('127.0.0.1'),
-  DATABASE_URL: z
-    .string()
-    .regex(/^(postgres(ql)?:\/\/|sqlite:|file:|\/|\.)/, 'must be postgres://..., sqlite:<path> or a file path')
-    .optional(),
-  REDIS_URL: z
-    .string()
-    .regex(/^rediss?:\/\//, 'must be redis://... or rediss://...')
-    .optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  SWITCHBOARD_BOOTSTRAP_KEY: z
-    .string()
-    .regex(/^sbk_[A-Za-z0-9_-]{43,200}$/, 'must be sbk_ followed by at least 43 URL-safe characters')
-    .optional(),
-  RATE_LIMIT_READ: budget(600),
-  RATE_LIMIT_WRITE: budget(120),
-  RATE_LIMIT_RUN: budget(60),
-  RATE_LIMIT_COSTLY: budget(10),
-  RATE_LIMIT_LLM: budget(600),
-  HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
-  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
-  HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(65_000),
-  BODY_LIMIT_BYTES: z.coerce
-    .number()
-    .int()
-    .min(1024)
-    .max(100 * 1024 * 1024)
-    .default(1024 * 1024),
-  GATEWAY_BODY_LIMIT_BYTES: z.coerce
-    .number()
-    .int()
-    .min(1024)
-    .max(100 * 1024 * 1024)
-    .default(10 * 1024 * 1024),
-  UPLOAD_LIMIT_BYTES: z.coerce
-    .number()
-    .int()
-    .min(1024)
-    .max(100 * 1024 * 1024)
-    .default(25 * 1024 * 1024),
-  TRANSCRIPTION_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
-  TRANSCRIPTION_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
-  RESPONSE_VALIDATION: z.enum(['strict', 'log', 'off']).optional(),
-  LEASE_SECONDS: z.coerce.number().int().min(5).max(3600).default(30),
-  REAPER_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
-  SSE_PING_SECONDS: z.coerce.number().min(0.05).max(300).default(15),
-  RUNNER_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
-  SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
-  SCHEDULE_MISFIRE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
-  WEBHOOK_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
-  WEBHOOK_ALLOWED_ADDRESSES: addressList,
-  MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
-  MODEL_PROVIDER_ALLOWED_ADDRESSES: addressList,
-  OPENAI_API_KEY: providerKey,
-  OPENAI_BASE_URL: providerUrl,
-  ANTHROPIC_API_KEY: providerKey,
-  SWITCHBOARD_DEFAULT_MODEL: z
-    .string()
-    .max(200)
-    .regex(/^\P{Cc}+$/u, 'must be a model name without control characters')
-    .optional(),
-  WEBHOOK_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
-  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(15_000),
-  WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
-  SWITCHBOARD_MASTER_KEY: z
-    .string()
-    .refine((v) => parseMasterKey(v), 'must be 32 random bytes, base64-encoded (openssl rand -base64 32)')
-    .optional(),
-  SWITCHBOARD_PREVIOUS_MASTER_KEYS: z
-    .string()
-    .refine((v) => v.split(',').every((k) => parseMasterKey(k)), 'must be a comma-separated list of base64-encoded 32-byte keys')
-    .optional(),
-});
+const MEBIBYTE = 1024 * 1024;
+
+/** Every variable by its rule; `problems` has a line for each that breaks it. */
+function readEnvironment(env: NodeJS.ProcessEnv) {
+  const read = new EnvironmentReader(env);
+  const budget = (name: string, fallback: number) => read.number(name, { min: 1, max: 10_000_000, fallback });
+  const values = {
+    NODE_ENV: read.oneOf('NODE_ENV', ['development', 'test', 'production'], 'development'),
+    PORT: read.number('PORT', { min: 0, max: 65535, fallback: 3000 }),
+    HOST: read.text('HOST', { fallback: '127.0.0.1' }),
+    DATABASE_URL: read.text('DATABASE_URL', matching(/^(postgres(ql)?:\/\/|sqlite:|file:|\/|\.)/, 'must be postgres://..., sqlite:<path> or a file path')),
+    REDIS_URL: read.text('REDIS_URL', matching(/^rediss?:\/\//, 'must be redis://... or rediss://...')),
+    LOG_LEVEL: read.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    SWITCHBOARD_BOOTSTRAP_KEY: read.text(
+      'SWITCHBOARD_BOOTSTRAP_KEY',
+      matching(/^sbk_[A-Za-z0-9_-]{43,200}$/, 'must be sbk_ followed by at least 43 URL-safe characters'),
+    ),
+    RATE_LIMIT_READ: budget('RATE_LIMIT_READ', 600),
+    RATE_LIMIT_WRITE: budget('RATE_LIMIT_WRITE', 120),
+    RATE_LIMIT_RUN: budget('RATE_LIMIT_RUN', 60),
+    RATE_LIMIT_COSTLY: budget('RATE_LIMIT_COSTLY', 10),
+    RATE_LIMIT_LLM: budget('RATE_LIMIT_LLM', 600),
+    HTTP_HEADERS_TIMEOUT_MS: read.number('HTTP_HEADERS_TIMEOUT_MS', { min: 100, max: 300_000, fallback: 10_000 }),
+    HTTP_REQUEST_TIMEOUT_MS: read.number('HTTP_REQUEST_TIMEOUT_MS', { min: 100, max: 3_600_000, fallback: 60_000 }),
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: read.number('HTTP_KEEP_ALIVE_TIMEOUT_MS', { min: 100, max: 600_000, fallback: 65_000 }),
+    BODY_LIMIT_BYTES: read.number('BODY_LIMIT_BYTES', { min: 1024, max: 100 * MEBIBYTE, fallback: MEBIBYTE }),
+    GATEWAY_BODY_LIMIT_BYTES: read.number('GATEWAY_BODY_LIMIT_BYTES', { min: 1024, max: 100 * MEBIBYTE, fallback: 10 * MEBIBYTE }),
+    UPLOAD_LIMIT_BYTES: read.number('UPLOAD_LIMIT_BYTES', { min: 1024, max: 100 * MEBIBYTE, fallback: 25 * MEBIBYTE }),
+    TRANSCRIPTION_CONCURRENCY: read.number('TRANSCRIPTION_CONCURRENCY', { min: 1, max: 64, fallback: 4 }),
+    TRANSCRIPTION_INTERVAL_MS: read.number('TRANSCRIPTION_INTERVAL_MS', { min: 100, max: 60_000, fallback: 1000 }),
+    RESPONSE_VALIDATION: read.oneOf('RESPONSE_VALIDATION', ['strict', 'log', 'off']),
+    LEASE_SECONDS: read.number('LEASE_SECONDS', { min: 5, max: 3600, fallback: 30 }),
+    REAPER_INTERVAL_MS: read.number('REAPER_INTERVAL_MS', { min: 100, max: 60_000, fallback: 1000 }),
+    SSE_PING_SECONDS: read.number('SSE_PING_SECONDS', { min: 0.05, max: 300, fallback: 15, fraction: true }),
+    RUNNER_ALLOW_PRIVATE_ADDRESSES: read.flag('RUNNER_ALLOW_PRIVATE_ADDRESSES'),
+    SCHEDULER_INTERVAL_MS: read.number('SCHEDULER_INTERVAL_MS', { min: 100, max: 60_000, fallback: 1000 }),
+    SCHEDULE_MISFIRE_SECONDS: read.number('SCHEDULE_MISFIRE_SECONDS', { min: 1, max: 86_400, fallback: 60 }),
+    WEBHOOK_ALLOW_PRIVATE_ADDRESSES: read.flag('WEBHOOK_ALLOW_PRIVATE_ADDRESSES'),
+    WEBHOOK_ALLOWED_ADDRESSES: read.text('WEBHOOK_ALLOWED_ADDRESSES', addressList),
+    MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES: read.flag('MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES'),
+    MODEL_PROVIDER_ALLOWED_ADDRESSES: read.text('MODEL_PROVIDER_ALLOWED_ADDRESSES', addressList),
+    OPENAI_API_KEY: read.text('OPENAI_API_KEY', providerKey),
+    OPENAI_BASE_URL: read.text('OPENAI_BASE_URL', providerUrl),
+    ANTHROPIC_API_KEY: read.text('ANTHROPIC_API_KEY', providerKey),
+    SWITCHBOARD_DEFAULT_MODEL: read.text('SWITCHBOARD_DEFAULT_MODEL', {
+      max: 200,
+      ...matching(/^\P{Cc}+$/u, 'must be a model name without control characters'),
+    }),
+    WEBHOOK_INTERVAL_MS: read.number('WEBHOOK_INTERVAL_MS', { min: 100, max: 60_000, fallback: 1000 }),
+    WEBHOOK_TIMEOUT_MS: read.number('WEBHOOK_TIMEOUT_MS', { min: 100, max: 60_000, fallback: 15_000 }),
+    WEBHOOK_CONCURRENCY: read.number('WEBHOOK_CONCURRENCY', { min: 1, max: 256, fallback: 16 }),
+    SWITCHBOARD_MASTER_KEY: read.text('SWITCHBOARD_MASTER_KEY', {
+      accepts: (v) => parseMasterKey(v) !== undefined,
+      message: 'must be 32 random bytes, base64-encoded (openssl rand -base64 32)',
+    }),
+    SWITCHBOARD_PREVIOUS_MASTER_KEYS: read.text('SWITCHBOARD_PREVIOUS_MASTER_KEYS', {
+      accepts: (v) => v.split(',').every((k) => parseMasterKey(k) !== undefined),
+      message: 'must be a comma-separated list of base64-encoded 32-byte keys',
+    }),
+  };
+  return { values, problems: read.problems };
+}
+
+type EnvironmentValues = ReturnType<typeof readEnvironment>['values'];
 
 export type Config = {
   env: 'development' | 'test' | 'production';
@@ -168,7 +145,7 @@ export type EnvironmentProviders = {
 export class ConfigError extends Error {}
 
 /** A base URL or default model without the key that makes a provider of it: refused rather than ignored. */
-function environmentProviders(c: z.infer<typeof schema>): EnvironmentProviders {
+function environmentProviders(c: EnvironmentValues): EnvironmentProviders {
   const orphans = [
     ['OPENAI_BASE_URL', c.OPENAI_BASE_URL, c.OPENAI_API_KEY, 'OPENAI_API_KEY (any value for a server that needs none, e.g. OPENAI_API_KEY=ollama)'],
     ['SWITCHBOARD_DEFAULT_MODEL', c.SWITCHBOARD_DEFAULT_MODEL, c.OPENAI_API_KEY ?? c.ANTHROPIC_API_KEY, 'OPENAI_API_KEY or ANTHROPIC_API_KEY'],
@@ -185,13 +162,8 @@ function environmentProviders(c: z.infer<typeof schema>): EnvironmentProviders {
 
 /** Reads and validates configuration; throws ConfigError with one line per bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  // An empty variable means "not set", as deployment templates often leave them.
-  const parsed = schema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
-  }
-  const c = parsed.data;
+  const { values: c, problems } = readEnvironment(env);
+  if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
   const url = c.DATABASE_URL;
   const database: Config['database'] =
     url && /^postgres(ql)?:\/\//.test(url)
@@ -228,7 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     runs: { leaseSeconds: c.LEASE_SECONDS, reaperIntervalMs: c.REAPER_INTERVAL_MS },
     schedules: { intervalMs: c.SCHEDULER_INTERVAL_MS, misfireMs: c.SCHEDULE_MISFIRE_SECONDS * 1000 },
     ssePingSeconds: c.SSE_PING_SECONDS,
-    runnerAllowPrivateAddresses: c.RUNNER_ALLOW_PRIVATE_ADDRESSES === 'true',
+    runnerAllowPrivateAddresses: c.RUNNER_ALLOW_PRIVATE_ADDRESSES,
     webhooks: {
       policy: addressPolicy(c.WEBHOOK_ALLOW_PRIVATE_ADDRESSES, c.WEBHOOK_ALLOWED_ADDRESSES),
       timeoutMs: c.WEBHOOK_TIMEOUT_MS,

@@ -1,11 +1,8 @@
-import type { ValidateFunction } from 'ajv/dist/2020.js';
+import type { Ajv2020, ValidateFunction } from 'ajv/dist/2020.js';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { escapeToken } from '../util/json-pointer.js';
-import { createAjv } from './ajv.js';
 import type { OpenApiDocument } from './load-spec.js';
 import { resolveRef, type OperationSpec } from './operations.js';
-
-const SPEC_ID = 'openapi.json';
 
 /**
  * Headers of the transport, not of the contract: set by Node, Koa, compression or CORS, varying
@@ -19,16 +16,18 @@ export type ResponseHeaderCheck = (status: number, headers: OutgoingHttpHeaders)
 
 type DeclaredHeader = { name: string; required: boolean; validate: ValidateFunction };
 
-const ref = (pointer: string) => ({ $ref: `${SPEC_ID}#${pointer.split('/').map(encodeURIComponent).join('/')}` });
-
 /**
  * The header check of every operation, compiled at start: each declared header's presence
  * (`required`) and value (its schema, values coerced from the string as for parameters), and no
- * header the operation does not declare. Header schemas are few and shared, so each is compiled once.
+ * header the operation does not declare. Header schemas are few and shared, so each is compiled once,
+ * by the parameters' Ajv (which coerces as headers need), from `ref`, a pointer into the document it holds.
  */
-export function compileResponseHeaderChecks(doc: OpenApiDocument, operations: OperationSpec[]): Map<string, ResponseHeaderCheck> {
-  const ajv = createAjv({ forParameters: true });
-  ajv.addSchema(doc, SPEC_ID);
+export function compileResponseHeaderChecks(
+  ajv: Ajv2020,
+  ref: (pointer: string) => { $ref: string },
+  doc: OpenApiDocument,
+  operations: OperationSpec[],
+): Map<string, ResponseHeaderCheck> {
   const compiled = new Map<string, ValidateFunction>();
   const compile = (pointer: string) => compiled.get(pointer) ?? compiled.set(pointer, ajv.compile(ref(pointer))).get(pointer)!;
 

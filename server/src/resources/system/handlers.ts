@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { Context } from 'koa';
 import type { BundledSpec } from '../../spec/load-spec.js';
 import { defineHandlers } from '../handler-types.js';
@@ -25,17 +27,18 @@ const REVALIDATE = 'no-cache';
 const ASSET_MAX_AGE = 'public, max-age=86400';
 
 /** The same document is answered 304 while the client's copy is current. */
-function cached<T>(ctx: Context, etag: string, cacheControl: string, body: () => T) {
+async function cached<T>(ctx: Context, etag: string, cacheControl: string, body: () => T | Promise<T>) {
   const headers = { ETag: etag, 'Cache-Control': cacheControl };
   if (notModified(ctx, etag)) return { status: 304 as const, body: undefined, headers };
-  return { status: 200 as const, body: body(), headers };
+  return { status: 200 as const, body: await body(), headers };
 }
 
 export function systemHandlers(spec: BundledSpec, checkDatabase: () => Promise<void>) {
-  const yamlEtag = weakEtagOf(spec.yaml);
+  // The published files do not change while the server runs: hashed once, read again only to be sent.
+  const yamlEtag = weakEtagOf(readFileSync(spec.files.yaml));
   // The JSON document served is the bundled one with this server's URL in `servers`: its tag is
   // derived from those two, not hashed anew from the whole document on every request.
-  const bundledJsonEtag = weakEtagOf(spec.json);
+  const bundledJsonEtag = weakEtagOf(readFileSync(spec.files.json));
   const pageEtag = weakEtagOf(DOCS_PAGE);
   const assetEtags = new WeakMap<object, string>();
   return defineHandlers({
@@ -56,24 +59,25 @@ export function systemHandlers(spec: BundledSpec, checkDatabase: () => Promise<v
     // Served with this server as the first entry of `servers`, so "Try it out" calls the server it came from.
     getOpenApiJson: async ({ ctx }) => {
       const url = `${ctx.protocol}://${ctx.host}`;
-      return cached(
-        ctx,
-        weakEtagOf(`${bundledJsonEtag} ${url}`),
-        REVALIDATE,
-        () => ({ ...spec.document, servers: [{ url, description: 'This server' }] }) as never,
-      );
+      return cached(ctx, weakEtagOf(`${bundledJsonEtag} ${url}`), REVALIDATE, async () => {
+        const published = JSON.parse(await readFile(spec.files.json, 'utf8')) as Record<string, unknown>;
+        return { ...published, servers: [{ url, description: 'This server' }] } as never;
+      });
     },
 
-    getOpenApiYaml: async ({ ctx }) => ({ ...cached(ctx, yamlEtag, REVALIDATE, () => spec.yaml), contentType: 'application/yaml; charset=utf-8' }),
+    getOpenApiYaml: async ({ ctx }) => ({
+      ...(await cached(ctx, yamlEtag, REVALIDATE, () => readFile(spec.files.yaml, 'utf8'))),
+      contentType: 'application/yaml; charset=utf-8',
+    }),
 
-    getApiDocs: async ({ ctx }) => ({ ...cached(ctx, pageEtag, REVALIDATE, () => DOCS_PAGE), contentType: 'text/html; charset=utf-8' }),
+    getApiDocs: async ({ ctx }) => ({ ...(await cached(ctx, pageEtag, REVALIDATE, () => DOCS_PAGE)), contentType: 'text/html; charset=utf-8' }),
 
     getApiDocsAsset: async ({ ctx, path }) => {
       const asset = docsAsset(path.asset);
       if (!asset) throw new ProblemError('not-found', `No documentation asset ${path.asset}.`);
       let etag = assetEtags.get(asset);
       if (!etag) assetEtags.set(asset, (etag = weakEtagOf(asset.body)));
-      return { ...cached(ctx, etag, ASSET_MAX_AGE, () => asset.body), contentType: asset.contentType };
+      return { ...(await cached(ctx, etag, ASSET_MAX_AGE, () => asset.body)), contentType: asset.contentType };
     },
 
     getProblemType: async ({ path }) => {

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '@switchboard/server';
+
+const problemsOf = (env: Record<string, string>) => {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message.split('\n').slice(1);
+  }
+  throw new Error('the configuration was accepted');
+};
+
+describe('configuration from the environment', () => {
+  it('starts on the defaults when nothing is set, and takes an empty variable as not set', () => {
+    const config = loadConfig({ PORT: '', LOG_LEVEL: '', RATE_LIMIT_READ: '' });
+    expect(config.port).toBe(3000);
+    expect(config.logLevel).toBe('info');
+    expect(config.rateLimits).toEqual({ read: 600, write: 120, run: 60, costly: 10, llm: 600 });
+    expect(config.database).toEqual({ client: 'sqlite', filename: './data/switchboard.db' });
+    expect(config.webhooks.policy).toEqual({ allowPrivate: false, allowList: [] });
+  });
+
+  it('reads numbers written with spaces or an exponent, and fractions where a fraction is allowed', () => {
+    const config = loadConfig({ PORT: ' 8080 ', BODY_LIMIT_BYTES: '2e6', SSE_PING_SECONDS: '0.25', WEBHOOK_ALLOWED_ADDRESSES: '10.0.0.1, 192.168.0.0/16' });
+    expect(config.port).toBe(8080);
+    expect(config.bodyLimitBytes).toBe(2_000_000);
+    expect(config.ssePingSeconds).toBe(0.25);
+    expect(config.webhooks.policy.allowList).toEqual(['10.0.0.1', '192.168.0.0/16']);
+  });
+
+  it('names every bad variable at once, each with what it must be', () => {
+    expect(
+      problemsOf({
+        NODE_ENV: 'prod',
+        PORT: '80abc',
+        RATE_LIMIT_READ: '1.5',
+        LEASE_SECONDS: '0x10',
+        WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'yes',
+        WEBHOOK_ALLOWED_ADDRESSES: '10.0.0.1,not-an-address',
+        DATABASE_URL: 'mysql://db',
+      }),
+    ).toEqual([
+      '  NODE_ENV: must be one of: development, test, production',
+      '  PORT: must be an integer from 0 to 65535',
+      '  DATABASE_URL: must be postgres://..., sqlite:<path> or a file path',
+      '  RATE_LIMIT_READ: must be an integer from 1 to 10000000',
+      '  LEASE_SECONDS: must be an integer from 5 to 3600',
+      '  WEBHOOK_ALLOW_PRIVATE_ADDRESSES: must be one of: true, false',
+      '  WEBHOOK_ALLOWED_ADDRESSES: must be a comma-separated list of IP addresses or CIDR ranges',
+    ]);
+  });
+
+  it('refuses a number out of its range, and a fraction where an integer is needed', () => {
+    expect(problemsOf({ SSE_PING_SECONDS: '0.01', TRANSCRIPTION_CONCURRENCY: '65', PORT: '-1' })).toEqual([
+      '  PORT: must be an integer from 0 to 65535',
+      '  TRANSCRIPTION_CONCURRENCY: must be an integer from 1 to 64',
+      '  SSE_PING_SECONDS: must be a number from 0.05 to 300',
+    ]);
+  });
+
+  it('never repeats a secret it refuses', () => {
+    const key = 'not-a-key-but-secret-looking-0123456789';
+    const message = problemsOf({ SWITCHBOARD_MASTER_KEY: key, OPENAI_API_KEY: `${key} x`, SWITCHBOARD_BOOTSTRAP_KEY: key }).join('\n');
+    expect(message).toContain('SWITCHBOARD_MASTER_KEY: must be 32 random bytes');
+    expect(message).toContain('OPENAI_API_KEY: must be printable ASCII without spaces');
+    expect(message).toContain('SWITCHBOARD_BOOTSTRAP_KEY: must be sbk_');
+    expect(message).not.toContain(key);
+  });
+
+  it('refuses a value longer than its limit', () => {
+    expect(problemsOf({ OPENAI_API_KEY: 'k'.repeat(4001) })).toEqual(['  OPENAI_API_KEY: must be at most 4000 characters']);
+  });
+});
