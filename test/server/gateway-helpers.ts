@@ -18,6 +18,7 @@ export type UsageRow = {
   request_id: string;
   key_id: string | null;
   run_id: string | null;
+  end_user_id: string | null;
   model_id: string | null;
   alias: string;
   provider_id: string | null;

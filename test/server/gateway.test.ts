@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { aliasName, createAlias, num, startGateway, usageRow, type Gateway } from './gateway-helpers.js';
+import { claim, label, newAgent, newRun, newRunner, runnerConn } from './run-helpers.js';
 
 /**
  * The gateway's OpenAI routes, driven by the official `openai` client pointed at them (baseURL
@@ -225,5 +226,54 @@ describe('errors in OpenAI envelopes', () => {
     const row = await usageRow(gateway, (err as InstanceType<typeof OpenAI.BadRequestError>).headers.get('request-id'));
     expect(row).toMatchObject({ outcome: 'failed', upstream_status: 400, error_code: 'upstream_refused', attempts: 1 });
     expect(num(row.cost_micros)).toBeNull();
+  });
+});
+
+describe('attribution to end-users', () => {
+  const ask = (client: OpenAI, headers?: Record<string, string>) =>
+    client.chat.completions.create({ model: chat, messages: [{ role: 'user', content: 'Hello?' }] }, { headers }).withResponse();
+
+  it("records a key's call for the end-user its Switchboard-User names, the same end-user a run for them gets", async () => {
+    const customer = `customer-${label()}`;
+    gateway.provider.reply({ text: 'Hello.' });
+    const { response } = await ask(openai, { 'Switchboard-User': customer });
+    const row = await usageRow(gateway, response.headers.get('request-id'));
+    expect(row.end_user_id).toMatch(/^eu_/);
+    expect(row.run_id).toBeNull();
+
+    const agent = await newAgent(gateway.conn, { model: chat, labels: [label()] });
+    const run = await newRun(gateway.conn, agent.id, {}, { 'Switchboard-User': customer });
+    expect(run.endUserId).toBe(row.end_user_id);
+
+    gateway.provider.reply({ text: 'Hello again.' });
+    const anonymous = await ask(openai);
+    expect((await usageRow(gateway, anonymous.response.headers.get('request-id'))).end_user_id).toBeNull();
+  });
+
+  it("records a run's call for the run's own end-user, and refuses a run token that names another", async () => {
+    const l = label();
+    const agent = await newAgent(gateway.conn, { model: chat, labels: [l] });
+    const runner = await newRunner(gateway.conn, [l]);
+    const run = await newRun(gateway.conn, agent.id, {}, { 'Switchboard-User': `customer-${l}` });
+    const { runToken } = await claim(runnerConn(gateway.server.url, runner), runner.id);
+    const asRun = new OpenAI({ apiKey: runToken.token, baseURL: gateway.openaiBaseUrl, maxRetries: 0 });
+
+    const sent = gateway.provider.requests.length;
+    const refused = await ask(asRun, { 'Switchboard-User': 'someone-else' }).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((refused as InstanceType<typeof OpenAI.BadRequestError>).message).toContain("attributed to the run's own end-user");
+    expect(gateway.provider.requests).toHaveLength(sent);
+
+    gateway.provider.reply({ text: 'For the run.' });
+    const { response } = await ask(asRun);
+    const row = await usageRow(gateway, response.headers.get('request-id'));
+    expect(row).toMatchObject({ run_id: run.id, end_user_id: run.endUserId, key_id: null });
+  });
+
+  it('refuses a Switchboard-User that is not 1 to 255 printable ASCII characters, in the OpenAI envelope', async () => {
+    for (const value of ['has space', 'x'.repeat(256)]) {
+      const refused = await ask(openai, { 'Switchboard-User': value }).catch((err: unknown) => err);
+      expect(refused, value).toBeInstanceOf(OpenAI.BadRequestError);
+    }
   });
 });

@@ -9451,6 +9451,10 @@ export type CreateChatCompletionData = {
          * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
          */
         'X-App-Id'?: string;
+        /**
+         * The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`.
+         */
+        'Switchboard-User'?: string;
     };
     path?: never;
     query?: never;
@@ -9518,6 +9522,10 @@ export type CreateEmbeddingsData = {
          * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
          */
         'X-App-Id'?: string;
+        /**
+         * The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`.
+         */
+        'Switchboard-User'?: string;
     };
     path?: never;
     query?: never;
@@ -9636,6 +9644,10 @@ export type CreateAnthropicMessageData = {
          * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
          */
         'X-App-Id'?: string;
+        /**
+         * The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`.
+         */
+        'Switchboard-User'?: string;
         /**
          * The Anthropic API version the request is written for, forwarded to the provider; `2023-06-01` is sent when the caller sends none.
          */
@@ -10385,6 +10397,10 @@ export type CreateAudioTranscriptionData = {
          * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
          */
         'X-App-Id'?: string;
+        /**
+         * The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`.
+         */
+        'Switchboard-User'?: string;
     };
     path?: never;
     query?: never;
