@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { aliasName, createAlias, num, startGateway, usageRow, type Gateway } from './gateway-helpers.js';
-import { claim, label, newAgent, newRun, newRunner, runnerConn } from './run-helpers.js';
+import { call, claim, getRun, label, newAgent, newRun, newRunner, runnerConn } from './run-helpers.js';
 
 /**
  * The gateway's OpenAI routes, driven by the official `openai` client pointed at them (baseURL
@@ -275,5 +275,46 @@ describe('attribution to end-users', () => {
       const refused = await ask(openai, { 'Switchboard-User': value }).catch((err: unknown) => err);
       expect(refused, value).toBeInstanceOf(OpenAI.BadRequestError);
     }
+  });
+});
+
+describe("a run's usage", () => {
+  /** A run of an agent on the `chat` alias, claimed by a runner of its own, and an OpenAI client with its run token. */
+  async function runWithToken() {
+    const l = label();
+    const agent = await newAgent(gateway.conn, { model: chat, labels: [l] });
+    const runner = await newRunner(gateway.conn, [l]);
+    const run = await newRun(gateway.conn, agent.id);
+    const { runToken } = await claim(runnerConn(gateway.server.url, runner), runner.id);
+    return { run, client: new OpenAI({ apiKey: runToken.token, baseURL: gateway.openaiBaseUrl, maxRetries: 0 }) };
+  }
+  const cancel = async (runId: string) => expect((await call(gateway.conn, 'POST', `/api/v1/runs/${runId}/cancel`)).status).toBe(200);
+
+  it('counts the gateway calls of a run that ends without its runner (cancelled)', async () => {
+    const { run, client } = await runWithToken();
+    gateway.provider.reply({ text: 'Done.', usage: { input: 1000, output: 100 } });
+    await client.chat.completions.create({ model: chat, messages: [{ role: 'user', content: 'Go.' }] });
+    await cancel(run.id);
+    // 1000 x 0.40 + 100 x 1.60 micro-USD.
+    expect(await getRun(gateway.conn, run.id)).toMatchObject({ status: 'cancelled', usage: { inputTokens: 1000, outputTokens: 100 }, costMicros: 560 });
+  });
+
+  it('adds a call that ends after its run did, once', async () => {
+    const { run, client } = await runWithToken();
+    gateway.provider.reply({ text: 'one two three four five', usage: { input: 2000, output: 5 }, chunkDelayMs: 50 });
+    const { data: stream, response } = await client.chat.completions
+      .create({ model: chat, messages: [{ role: 'user', content: 'Count.' }], stream: true })
+      .withResponse();
+    let cancelled = false;
+    for await (const _chunk of stream) {
+      if (!cancelled) {
+        cancelled = true;
+        await cancel(run.id);
+        expect(await getRun(gateway.conn, run.id)).toMatchObject({ usage: { inputTokens: 0, outputTokens: 0 }, costMicros: 0 });
+      }
+    }
+    await usageRow(gateway, response.headers.get('request-id'), 5_000);
+    // 2000 x 0.40 + 5 x 1.60 micro-USD.
+    expect(await getRun(gateway.conn, run.id)).toMatchObject({ status: 'cancelled', usage: { inputTokens: 2000, outputTokens: 5 }, costMicros: 808 });
   });
 });

@@ -8,7 +8,7 @@ import { ProblemError, type ValidationIssue } from '../../problems/problems.js';
 import { getAgent, getVersion } from '../agents/store.js';
 import { apiOfAlias } from '../models/store.js';
 import { appendEvents, type RunEventBus, type StoredEvent } from '../runs/events.js';
-import { claimNext, completedUsage, extendLease, holdLease, loseRunner } from '../runs/lifecycle.js';
+import { claimNext, extendLease, holdLease, loseRunner } from '../runs/lifecycle.js';
 import { leasedRunRows, toLease, toRun, transitionRun, type RunRow } from '../runs/store.js';
 import * as store from './store.js';
 
@@ -151,7 +151,9 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
         output: body.status === 'succeeded' ? JSON.stringify(body.output ?? {}) : null,
         error_code: body.status === 'failed' ? body.error!.code : null,
         error_message: body.status === 'failed' ? body.error!.message : null,
-        ...(await completedUsage(input.db, row, body)),
+        // What the runner reports for its own model calls (or reported before); its gateway calls are added by the transition.
+        ...(body.usage ? { usage_input_tokens: body.usage.inputTokens, usage_output_tokens: body.usage.outputTokens } : {}),
+        ...(body.costMicros !== undefined ? { cost_micros: body.costMicros } : {}),
       });
       input.afterCommit(() => bus.publish(events));
       return { status: 200, body: toRun(next) };

@@ -5,7 +5,6 @@ import { newId } from '../../util/ids.js';
 import { isoAfter, nowIso } from '../../util/time.js';
 import type { StoredEvent } from './events.js';
 import { LEASED } from './state-machine.js';
-import { runUsageTotals } from '../usage/store.js';
 import { findRunRow, transitionRun, type RunRow } from './store.js';
 
 const leaseLost = (detail: string) => new ProblemError('lease-lost', detail);
@@ -96,21 +95,6 @@ export async function holdLease(db: Executor, runner: RunnerIdentity, leaseId: s
   }
   if (!row.lease_expires_at || row.lease_expires_at <= nowIso()) throw leaseLost(`Lease ${leaseId} expired at ${row.lease_expires_at}.`);
   return row;
-}
-
-/**
- * The usage and cost a run ends with: what its runner reports (for model calls it made itself; what
- * it reported before when it sends nothing), plus its calls through the gateway, each recorded once
- * by the gateway and attributed to the run by its run token, so none is counted twice. A gateway
- * call that could not be priced adds its tokens but no cost (the run's cost is a sum of prices).
- */
-export async function completedUsage(db: Executor, row: RunRow, reported: { usage?: { inputTokens: number; outputTokens: number }; costMicros?: number }) {
-  const gateway = await runUsageTotals(db, row.id);
-  return {
-    usage_input_tokens: Number(reported.usage?.inputTokens ?? row.usage_input_tokens) + gateway.inputTokens,
-    usage_output_tokens: Number(reported.usage?.outputTokens ?? row.usage_output_tokens) + gateway.outputTokens,
-    cost_micros: Number(reported.costMicros ?? row.cost_micros) + gateway.pricedCostMicros,
-  };
 }
 
 export async function extendLease(db: Executor, row: RunRow, leaseSeconds: number): Promise<RunRow> {

@@ -183,6 +183,49 @@ export function listRuns(db: Executor, applicationId: string, filters: RunFilter
   return listPage(query, filters, { createdAt: 'created_at' }, toRun);
 }
 
+/**
+ * A finished run's usage and cost: what its runner reported (for model calls it made itself), plus
+ * its calls through the gateway, each recorded once by the gateway and attributed to the run by
+ * its run token, so none is counted twice. A call that could not be priced adds its tokens but no
+ * cost (the run's cost is a sum of prices). A call that ends after the run is added when it is
+ * recorded (see `recordUsage`).
+ */
+async function withGatewayUsage(db: Executor, run: RunRow): Promise<Pick<RunRow, 'usage_input_tokens' | 'usage_output_tokens' | 'cost_micros'>> {
+  const gateway = await db('usage_events')
+    .where({ run_id: run.id })
+    .first<{ input_tokens: number | string; output_tokens: number | string; cost_micros: number | string }>(
+      db.raw('coalesce(sum(input_tokens), 0) as input_tokens'),
+      db.raw('coalesce(sum(output_tokens), 0) as output_tokens'),
+      db.raw('coalesce(sum(cost_micros), 0) as cost_micros'),
+    );
+  return {
+    usage_input_tokens: Number(run.usage_input_tokens) + Number(gateway.input_tokens),
+    usage_output_tokens: Number(run.usage_output_tokens) + Number(gateway.output_tokens),
+    cost_micros: Number(run.cost_micros) + Number(gateway.cost_micros),
+  };
+}
+
+/** Whether the run has ended, its row locked until the caller's transaction ends (see `recordUsage`). */
+export async function isFinishedRun(trx: Executor, runId: string): Promise<boolean> {
+  const run = await trx('runs').where({ id: runId }).forUpdate().first<{ status: RunStatus } | undefined>('status');
+  return run !== undefined && runMachine.isTerminal(run.status);
+}
+
+/** Adds a call that ended after its run to the run's totals. */
+export async function addToRunUsage(
+  trx: Executor,
+  runId: string,
+  usage: { inputTokens: number | null; outputTokens: number | null; costMicros: number | null },
+) {
+  await trx('runs')
+    .where({ id: runId })
+    .update({
+      usage_input_tokens: trx.raw('usage_input_tokens + ?', [usage.inputTokens ?? 0]),
+      usage_output_tokens: trx.raw('usage_output_tokens + ?', [usage.outputTokens ?? 0]),
+      cost_micros: trx.raw('cost_micros + ?', [usage.costMicros ?? 0]),
+    });
+}
+
 /** Column changes that go with a transition. */
 export type RunChanges = Partial<Omit<RunRow, 'id' | 'application_id' | 'status' | 'last_seq'>>;
 
@@ -201,7 +244,10 @@ export async function transitionRun(
   const now = nowIso();
   const next: RunRow = { ...row, ...changes, status: to, updated_at: now };
   // A finished run keeps its last lease id, so a late runner is told what became of the run.
-  if (runMachine.isTerminal(to)) next.finished_at = now;
+  if (runMachine.isTerminal(to)) {
+    next.finished_at = now;
+    Object.assign(next, await withGatewayUsage(db, next));
+  }
   if (to !== 'waiting') next.required_action = null;
   const { id: _id, application_id: _app, last_seq: _seq, ...columns } = next;
   const updated = await db('runs').where({ id: row.id, status: row.status }).update(columns);

@@ -1,6 +1,7 @@
 import type { Executor } from '../../db/database.js';
 import { newId } from '../../util/ids.js';
 import { nowIso } from '../../util/time.js';
+import { addToRunUsage, isFinishedRun } from '../runs/store.js';
 
 /** Who a priced call is attributed to: an application key, or a run (through its run token). */
 export type Attribution = {
@@ -41,8 +42,22 @@ export type UsageRecord = Attribution & {
 /**
  * Records one call once: the request id is unique, so a repeated write (a retried request, a
  * second settle of the same call) leaves the first row. Returns false when it was already there.
+ * A run's call that ends after the run did (a stream cut by its cancellation) is added to the
+ * run's totals here; one that ends before is counted when the run ends (see `transitionRun`). The
+ * run's row is locked first, so the two never miss a call nor count it twice.
  */
 export async function recordUsage(db: Executor, usage: UsageRecord): Promise<boolean> {
+  if (!usage.runId) return insertUsage(db, usage);
+  const runId = usage.runId;
+  return db.transaction(async (trx) => {
+    const finished = await isFinishedRun(trx, runId);
+    const inserted = await insertUsage(trx, usage);
+    if (inserted && finished) await addToRunUsage(trx, runId, usage);
+    return inserted;
+  });
+}
+
+async function insertUsage(db: Executor, usage: UsageRecord): Promise<boolean> {
   const inserted = (await db('usage_events')
     .insert({
       id: newId('usage'),
@@ -79,33 +94,4 @@ export async function recordUsage(db: Executor, usage: UsageRecord): Promise<boo
     .ignore()
     .returning('id')) as unknown[];
   return inserted.length > 0;
-}
-
-/**
- * What a run's calls through the gateway used: token sums (calls that never reported usage count
- * nothing), and their cost, which is null when any of its calls could not be priced (a partial
- * sum would understate it); `pricedCostMicros` is the sum of the calls that could be, and
- * `unpricedCalls` how many could not.
- */
-export async function runUsageTotals(
-  db: Executor,
-  runId: string,
-): Promise<{ calls: number; inputTokens: number; outputTokens: number; costMicros: number | null; pricedCostMicros: number; unpricedCalls: number }> {
-  const row = await db('usage_events').where({ run_id: runId }).first<{
-    calls: number | string;
-    input_tokens: number | string;
-    output_tokens: number | string;
-    cost_micros: number | string;
-    unpriced: number | string | null;
-  }>(db.raw('count(*) as calls'), db.raw('coalesce(sum(input_tokens), 0) as input_tokens'), db.raw('coalesce(sum(output_tokens), 0) as output_tokens'), db.raw('coalesce(sum(cost_micros), 0) as cost_micros'), db.raw('sum(case when cost_micros is null then 1 else 0 end) as unpriced'));
-  const unpricedCalls = Number(row.unpriced ?? 0);
-  const pricedCostMicros = Number(row.cost_micros);
-  return {
-    calls: Number(row.calls),
-    inputTokens: Number(row.input_tokens),
-    outputTokens: Number(row.output_tokens),
-    costMicros: unpricedCalls > 0 ? null : pricedCostMicros,
-    pricedCostMicros,
-    unpricedCalls,
-  };
 }
