@@ -1,6 +1,7 @@
 import type { components } from '../../generated/openapi.js';
 import { isUniqueViolation, type Executor } from '../../db/database.js';
 import { getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
+import { queryRows } from '../../db/statements.js';
 import { ProblemError } from '../../problems/problems.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
@@ -162,22 +163,50 @@ export type ResolvedModel = { model: ModelRow; provider: ProviderRow };
  * resolves to an empty list. Fallbacks deleted since they were named are skipped.
  */
 export async function resolveAlias(db: Executor, applicationId: string, alias: string): Promise<ResolvedModel[]> {
-  const primary = (await db('models').where({ application_id: applicationId, alias }).first()) as ModelRow | undefined;
+  const [primary] = await withProviders(db, applicationId, [alias]);
   if (!primary) return [];
-  const fallbacks = await modelsByAlias(
-    db,
-    applicationId,
-    fallbacksOf(primary).filter((a) => a !== alias),
+  const named = fallbacksOf(primary.model).filter((a) => a !== alias);
+  if (!named.length) return [primary];
+  const fallbacks = new Map((await withProviders(db, applicationId, named)).map((r) => [r.model.alias, r]));
+  return [primary, ...named.flatMap((a) => fallbacks.get(a) ?? [])];
+}
+
+const PROVIDER_COLUMNS = [
+  'id',
+  'application_id',
+  'name',
+  'kind',
+  'base_url',
+  'credential_sealed',
+  'credential_last4',
+  'headers',
+  'timeout_seconds',
+  'created_at',
+  'updated_at',
+] as const satisfies readonly (keyof ProviderRow)[];
+
+/**
+ * The application's models of these aliases, each with its provider, in one statement: every
+ * gateway call reads them, on SQLite from the read connection's kept statements.
+ */
+async function withProviders(db: Executor, applicationId: string, aliases: string[]): Promise<ResolvedModel[]> {
+  const rows = await queryRows<ModelRow & Record<`p__${(typeof PROVIDER_COLUMNS)[number]}`, unknown>>(
+    db('models')
+      .join('model_providers', 'model_providers.id', 'models.provider_id')
+      .where('models.application_id', applicationId)
+      .where('model_providers.application_id', applicationId)
+      .whereIn('models.alias', aliases)
+      .select('models.*', ...PROVIDER_COLUMNS.map((c) => `model_providers.${c} as p__${c}`)),
   );
-  const chain = [primary, ...fallbacksOf(primary).flatMap((a) => fallbacks.get(a) ?? [])];
-  const providers = await db('model_providers')
-    .where({ application_id: applicationId })
-    .whereIn('id', [...new Set(chain.map((m) => m.provider_id))])
-    .select<ProviderRow[]>('*');
-  const byId = new Map(providers.map((p) => [p.id, p]));
-  return chain.flatMap((model) => {
-    const provider = byId.get(model.provider_id);
-    return provider ? [{ model, provider }] : [];
+  return rows.map((row) => {
+    const model = {} as Record<string, unknown>;
+    const provider = {} as Record<string, unknown>;
+    for (const [column, value] of Object.entries(row)) {
+      // The provider's columns come prefixed, apart from the model's own (both have an id).
+      if (column.startsWith('p__')) provider[column.slice('p__'.length)] = value;
+      else model[column] = value;
+    }
+    return { model: model as ModelRow, provider: provider as ProviderRow };
   });
 }
 
