@@ -60,6 +60,7 @@ function readEnvironment(env: NodeJS.ProcessEnv) {
     UPLOAD_LIMIT_BYTES: read.number('UPLOAD_LIMIT_BYTES', { min: 1024, max: 100 * MEBIBYTE, fallback: 25 * MEBIBYTE }),
     TRANSCRIPTION_CONCURRENCY: read.number('TRANSCRIPTION_CONCURRENCY', { min: 1, max: 64, fallback: 4 }),
     TRANSCRIPTION_INTERVAL_MS: read.number('TRANSCRIPTION_INTERVAL_MS', { min: 100, max: 60_000, fallback: 1000 }),
+    TRANSCRIPTION_CLAIM_SECONDS: read.number('TRANSCRIPTION_CLAIM_SECONDS', { min: 3, max: 3600, fallback: 60 }),
     RESPONSE_VALIDATION: read.oneOf('RESPONSE_VALIDATION', ['strict', 'log', 'off']),
     LEASE_SECONDS: read.number('LEASE_SECONDS', { min: 5, max: 3600, fallback: 30 }),
     REAPER_INTERVAL_MS: read.number('REAPER_INTERVAL_MS', { min: 100, max: 60_000, fallback: 1000 }),
@@ -129,8 +130,12 @@ export type Config = {
    * providers the first start creates from OPENAI_* and ANTHROPIC_API_KEY (see models-from-environment.ts).
    */
   modelProviders: { policy: AddressPolicy; fromEnvironment: EnvironmentProviders };
-  /** Transcription jobs: how many one replica sends to providers at once, and how often it looks for queued ones. */
-  transcriptions: { concurrency: number; intervalMs: number };
+  /**
+   * Transcription jobs: how many one replica sends to providers at once, how often it looks for
+   * queued ones, and how long a job stays claimed without its worker extending the claim (the time
+   * before another replica takes over the job of one that crashed).
+   */
+  transcriptions: { concurrency: number; intervalMs: number; claimMs: number };
   /** Outgoing webhooks: which addresses deliveries may reach, each attempt's timeout, the poll interval, parallel deliveries. */
   webhooks: { policy: AddressPolicy; timeoutMs: number; intervalMs: number; concurrency: number };
 };
@@ -207,7 +212,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       intervalMs: c.WEBHOOK_INTERVAL_MS,
       concurrency: c.WEBHOOK_CONCURRENCY,
     },
-    transcriptions: { concurrency: c.TRANSCRIPTION_CONCURRENCY, intervalMs: c.TRANSCRIPTION_INTERVAL_MS },
+    transcriptions: { concurrency: c.TRANSCRIPTION_CONCURRENCY, intervalMs: c.TRANSCRIPTION_INTERVAL_MS, claimMs: c.TRANSCRIPTION_CLAIM_SECONDS * 1000 },
     modelProviders: {
       policy: addressPolicy(c.MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES, c.MODEL_PROVIDER_ALLOWED_ADDRESSES),
       fromEnvironment: environmentProviders(c),

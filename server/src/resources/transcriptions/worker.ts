@@ -14,9 +14,6 @@ import * as store from './store.js';
 import { transcribeUpstream, type UpstreamOutcome } from './upstream.js';
 import { readVerboseJson } from './verbose-json.js';
 
-/** A claim lasts this long without being extended; a worker extends its claims three times as often. */
-const CLAIM_MS = 60_000;
-
 export type Transcriber = {
   /** Takes every job queued now and waits until none is in flight (tests drive it). */
   drain: () => Promise<void>;
@@ -39,6 +36,8 @@ export function startTranscriber(db: Db, sealer: Sealer, config: Pick<Config, 't
   /** The jobs this worker is sending, to abort one at once when it is cancelled or deleted here. */
   const held = new Map<string, AbortController>();
   const stopping = new AbortController();
+  // A claim lasts this long without being extended; a worker extends its claims three times as often.
+  const claimMs = config.transcriptions.claimMs;
 
   /** Ends the job with `write` if this worker still holds it, in one transaction with its event and usage. */
   async function settle(
@@ -115,11 +114,11 @@ export function startTranscriber(db: Db, sealer: Sealer, config: Pick<Config, 't
     held.set(job.id, lost);
     const signal = AbortSignal.any([lost.signal, stopping.signal]);
     const extend = setInterval(() => {
-      store.extendClaim(db, job, CLAIM_MS).then(
+      store.extendClaim(db, job, claimMs).then(
         (held) => held || lost.abort(new Error('The transcription is no longer held: cancelled, deleted or taken over.')),
         (err: unknown) => logger.warn({ err, transcriptionId: job.id }, 'extending a transcription claim failed'),
       );
-    }, CLAIM_MS / 3);
+    }, claimMs / 3);
     let outcome: UpstreamOutcome;
     try {
       const granularities = row.timestamps === 'word' ? ['segment', 'word'] : ['segment'];
@@ -169,7 +168,7 @@ export function startTranscriber(db: Db, sealer: Sealer, config: Pick<Config, 't
 
   const pool = startClaimPool({
     slots: config.transcriptions.concurrency,
-    claim: (free) => store.claimJobs(db, free, CLAIM_MS),
+    claim: (free) => store.claimJobs(db, free, claimMs),
     work: transcribe,
     intervalMs: config.transcriptions.intervalMs,
     logger,
