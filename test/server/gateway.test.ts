@@ -306,13 +306,17 @@ describe("a run's usage", () => {
       .create({ model: chat, messages: [{ role: 'user', content: 'Count.' }], stream: true })
       .withResponse();
     let cancelled = false;
-    for await (const _chunk of stream) {
+    let text = '';
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
       if (!cancelled) {
         cancelled = true;
         await cancel(run.id);
         expect(await getRun(gateway.conn, run.id)).toMatchObject({ usage: { inputTokens: 0, outputTokens: 0 }, costMicros: 0 });
       }
     }
+    // The stream is the caller's: cancelling the run does not cut it.
+    expect(text).toBe('one two three four five');
     await usageRow(gateway, response.headers.get('request-id'), 5_000);
     // 2000 x 0.40 + 5 x 1.60 micro-USD.
     expect(await getRun(gateway.conn, run.id)).toMatchObject({ status: 'cancelled', usage: { inputTokens: 2000, outputTokens: 5 }, costMicros: 808 });
