@@ -111,5 +111,25 @@ describe('CORS', () => {
     const res = await send('/api/v1/agents?pageSize=1', { key, headers: { Origin: 'http://example.test' } });
     const exposed = (res.headers.get('access-control-expose-headers') ?? '').split(',').map((h) => h.trim().toLowerCase());
     expect(exposed).toEqual(expect.arrayContaining(['request-id', 'ratelimit', 'ratelimit-policy', 'retry-after', 'etag', 'idempotent-replayed', 'location']));
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('vary')).toContain('Origin');
+  });
+
+  it("answers a browser's preflight with the methods and headers it may send", async () => {
+    const res = await fetch(`${serverUrl()}/api/v1/runs`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'http://example.test', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, idempotency-key' },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(res.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('idempotency-key');
+  });
+
+  it('sends no CORS headers to a caller without an Origin, yet says the answer varies by Origin (so no cache gives it to a browser)', async () => {
+    const res = await send('/api/v1/agents?pageSize=1', { key });
+    expect(res.status).toBe(200);
+    expect([...res.headers.keys()].filter((h) => h.startsWith('access-control-'))).toEqual([]);
+    expect(res.headers.get('vary')).toContain('Origin');
   });
 });

@@ -111,7 +111,7 @@ function suffixOf(b: Uint8Array): string {
 
 /**
  * A new TypeID (`run_01jc...`): the prefix, `_`, and a UUIDv7 in base32. Written here rather than
- * taken from `typeid-js`, whose `typeid()` cost some 5 us an id (an object, checks of what it
+ * taken from `typeid-js`, whose `typeid()` cost 2 to 5 us an id (an object, checks of what it
  * just made, an array joined), which every request paid at least once for its request id.
  */
 export const newId = (prefix: IdPrefix): string => `${prefix}_${suffixOf(uuidv7())}`;
