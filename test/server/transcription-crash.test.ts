@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { inspectDatabase } from '../support/inspect-database.js';
+import { until } from '../support/until.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { sineWav, startTestProvider } from '../support/test-provider.js';
 import { call, type Conn } from './run-helpers.js';
@@ -22,16 +23,6 @@ const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
 });
-
-async function until<T>(what: string, deadlineMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`${what}: not within ${deadlineMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function serverOn(db: TestDatabase): Promise<{ server: ServerProcess; conn: Conn }> {
   const server = await startServerProcess(ENV, db);

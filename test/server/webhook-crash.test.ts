@@ -6,6 +6,7 @@ import type { components } from '../../server/src/generated/openapi.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { freePort } from '../support/ports.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { until } from '../support/until.js';
 import { call, newAgent, type Conn } from './run-helpers.js';
 
 type EndpointWithSecret = components['schemas']['WebhookEndpointWithSecret'];
@@ -55,16 +56,6 @@ async function receiver(port = 0) {
         srv.closeAllConnections();
       }),
   };
-}
-
-async function until<T>(what: string, deadlineMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`${what}: not within ${deadlineMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function verify(secret: string, delivery: Received) {
