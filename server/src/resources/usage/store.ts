@@ -1,4 +1,5 @@
 import type { Executor } from '../../db/database.js';
+import { writerRows } from '../../db/statements.js';
 import { newId } from '../../util/ids.js';
 import { nowIso } from '../../util/time.js';
 import { addToRunUsage, isFinishedRun } from '../runs/store.js';
@@ -58,40 +59,43 @@ export async function recordUsage(db: Executor, usage: UsageRecord): Promise<boo
 }
 
 async function insertUsage(db: Executor, usage: UsageRecord): Promise<boolean> {
-  const inserted = (await db('usage_events')
-    .insert({
-      id: newId('usage'),
-      application_id: usage.applicationId,
-      request_id: usage.requestId,
-      source: usage.source,
-      key_id: usage.keyId,
-      run_id: usage.runId,
-      agent_id: usage.agentId,
-      agent_version: usage.agentVersion,
-      end_user_id: usage.endUserId,
-      model_id: usage.modelId,
-      alias: usage.alias,
-      provider_id: usage.providerId,
-      upstream_model: usage.upstreamModel,
-      api: usage.api,
-      outcome: usage.outcome,
-      streamed: usage.streamed,
-      usage_reported: usage.usageReported,
-      input_tokens: usage.inputTokens,
-      output_tokens: usage.outputTokens,
-      cached_input_tokens: usage.cachedInputTokens,
-      audio_seconds: usage.audioSeconds,
-      cost_micros: usage.costMicros,
-      attempts: usage.attempts,
-      fallbacks_used: usage.fallbacksUsed,
-      latency_ms: usage.latencyMs,
-      first_byte_ms: usage.firstByteMs,
-      upstream_status: usage.upstreamStatus,
-      error_code: usage.errorCode,
-      created_at: nowIso(),
-    })
-    .onConflict('request_id')
-    .ignore()
-    .returning('id')) as unknown[];
+  const row: Record<string, unknown> = {
+    id: newId('usage'),
+    application_id: usage.applicationId,
+    request_id: usage.requestId,
+    source: usage.source,
+    key_id: usage.keyId,
+    run_id: usage.runId,
+    agent_id: usage.agentId,
+    agent_version: usage.agentVersion,
+    end_user_id: usage.endUserId,
+    model_id: usage.modelId,
+    alias: usage.alias,
+    provider_id: usage.providerId,
+    upstream_model: usage.upstreamModel,
+    api: usage.api,
+    outcome: usage.outcome,
+    streamed: usage.streamed,
+    usage_reported: usage.usageReported,
+    input_tokens: usage.inputTokens,
+    output_tokens: usage.outputTokens,
+    cached_input_tokens: usage.cachedInputTokens,
+    audio_seconds: usage.audioSeconds,
+    cost_micros: usage.costMicros,
+    attempts: usage.attempts,
+    fallbacks_used: usage.fallbacksUsed,
+    latency_ms: usage.latencyMs,
+    first_byte_ms: usage.firstByteMs,
+    upstream_status: usage.upstreamStatus,
+    error_code: usage.errorCode,
+    created_at: nowIso(),
+  };
+  // Written as SQL (the same text every time): in a SQLite transaction it runs as a kept statement.
+  const columns = Object.keys(row);
+  const inserted = await writerRows<{ id: string }>(
+    db,
+    `insert into usage_events (${columns.join(', ')}) values (${columns.map(() => '?').join(', ')}) on conflict (request_id) do nothing returning id`,
+    Object.values(row),
+  );
   return inserted.length > 0;
 }
