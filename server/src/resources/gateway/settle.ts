@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { Db } from '../../db/database.js';
-import { requestTransactions } from '../../db/group-commit.js';
 import { pricingOf, type ModelApi, type ResolvedModel } from '../models/store.js';
 import { costMicros } from '../usage/pricing.js';
 import { recordUsage, type Attribution, type UsageRecord } from '../usage/store.js';
@@ -59,9 +58,6 @@ export async function settle(db: Db, facts: CallFacts, ending: Ending, logger: L
     upstreamStatus: ending.upstreamStatus,
     errorCode: ending.errorCode,
   };
-  // A group-committed transaction, as a request's: on SQLite it shares a COMMIT with those queued with it.
-  await requestTransactions(db)((trx) => recordUsage(trx, record)).catch((err: unknown) =>
-    logger.error({ err, requestId: facts.requestId }, 'recording the usage of a gateway call failed'),
-  );
+  await recordUsage(db, record).catch((err: unknown) => logger.error({ err, requestId: facts.requestId }, 'recording the usage of a gateway call failed'));
   return cost;
 }
