@@ -171,26 +171,27 @@ export async function resolveAlias(db: Executor, applicationId: string, alias: s
   return [primary, ...named.flatMap((a) => fallbacks.get(a) ?? [])];
 }
 
-const PROVIDER_COLUMNS = [
-  'id',
-  'application_id',
-  'name',
-  'kind',
-  'base_url',
-  'credential_sealed',
-  'credential_last4',
-  'headers',
-  'timeout_seconds',
-  'created_at',
-  'updated_at',
-] as const satisfies readonly (keyof ProviderRow)[];
+/** Every column of a provider's row: one added to `ProviderRow` and not here does not compile. */
+const PROVIDER_COLUMNS = Object.keys({
+  id: true,
+  application_id: true,
+  name: true,
+  kind: true,
+  base_url: true,
+  credential_sealed: true,
+  credential_last4: true,
+  headers: true,
+  timeout_seconds: true,
+  created_at: true,
+  updated_at: true,
+} satisfies Record<keyof ProviderRow, true>);
 
 /**
  * The application's models of these aliases, each with its provider, in one statement: every
  * gateway call reads them, on SQLite from the read connection's kept statements.
  */
 async function withProviders(db: Executor, applicationId: string, aliases: string[]): Promise<ResolvedModel[]> {
-  const rows = await queryRows<ModelRow & Record<`p__${(typeof PROVIDER_COLUMNS)[number]}`, unknown>>(
+  const rows = await queryRows<Record<string, unknown>>(
     db('models')
       .join('model_providers', 'model_providers.id', 'models.provider_id')
       .where('models.application_id', applicationId)
