@@ -16,6 +16,7 @@ import { createKeyCache } from './auth/key-cache.js';
 import { createRunTokens } from './auth/run-token.js';
 import { allHandlers } from './resources/index.js';
 import { eventsByCursor, type RunEventBus, type StoredEvent } from './resources/runs/events.js';
+import { sequencedBus, startEventSequencer } from './resources/runs/event-sequencer.js';
 import { reap } from './resources/runs/lifecycle.js';
 import { fireDueSchedules } from './resources/schedules/engine.js';
 import { startDeliverer } from './resources/webhooks/delivery.js';
@@ -48,6 +49,8 @@ export type RunningServer = {
 const PURGE_INTERVAL_MS = 10 * 60 * 1000;
 /** Expired uploads and audio are deleted within this long of their expiry. */
 const SWEEP_INTERVAL_MS = 60 * 1000;
+/** How often each replica looks for events a writer committed but died before numbering (PostgreSQL). */
+const EVENT_SWEEP_INTERVAL_MS = 1000;
 /** How long an authenticated key is trusted without a lookup; changes to keys end it at once. */
 const KEY_CACHE_TTL_MS = 5_000;
 
@@ -74,11 +77,14 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const runTokens = createRunTokens(masterKey, previous);
   await provisionModelsFromEnvironment(db, sealer, modelPlans, logger);
   // Replicas need a shared bus: Redis when configured, else PostgreSQL's LISTEN/NOTIFY; one process needs none.
-  const bus: RunEventBus = redis
+  const sharedBus: RunEventBus = redis
     ? await redisBus(redis, logger)
     : config.database.client === 'pg'
       ? await postgresBus(config.database.url, logger, (app, cursors) => eventsByCursor(db, app, cursors))
       : inProcessBus();
+  // On PostgreSQL events are numbered after they commit, by the pass that publishes them.
+  const sequencer = config.database.client === 'pg' ? startEventSequencer(db, sharedBus, { intervalMs: EVENT_SWEEP_INTERVAL_MS, logger }) : undefined;
+  const bus = sequencer ? sequencedBus(sharedBus, sequencer) : sharedBus;
 
   const keyCache = createKeyCache(KEY_CACHE_TTL_MS);
   bus.onKeyChanges((keyIds) => keyCache.forget(keyIds));
@@ -171,6 +177,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         for (const end of [...streams]) end();
         server.closeIdleConnections();
       });
+      await sequencer?.stop();
       await bus.close();
       redis?.disconnect();
       await closeDatabase(db);

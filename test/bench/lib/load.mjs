@@ -53,25 +53,23 @@ export async function startLoadClient() {
   };
 }
 
-/**
- * Warm-up, then `rounds` measured runs of `seconds` each against one target. Fails loudly when a
- * run saw errors or non-2xx answers: a bench that measures failures measures nothing.
- */
+/** One measured run of `seconds`; fails loudly on errors or non-2xx answers: a bench that measures failures measures nothing. */
+export async function measureRound(client, seconds, options, serverPid, log = () => {}, label = 'round') {
+  const r = await client.run({ ...options, duration: seconds }, serverPid);
+  if (r.non2xx || r.errors || r.timeouts) {
+    throw new Error(`${label} against ${options.url}: ${r.non2xx} non-2xx (${JSON.stringify(r.statusCodes)}), ${r.errors} errors, ${r.timeouts} timeouts`);
+  }
+  log(
+    `    ${label}: ${Math.round(r.rps)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, server CPU ${(r.serverCpu ?? 0).toFixed(2)}, client CPU ${r.clientCpu.toFixed(2)}`,
+  );
+  return r;
+}
+
+/** Warm-up, then `rounds` measured runs of `seconds` each against one target. */
 export async function measureLoad(client, settings, options, serverPid, log = () => {}) {
   await client.run({ ...options, duration: settings.warmupSeconds }, serverPid);
   const rounds = [];
-  for (let i = 0; i < settings.rounds; i++) {
-    const r = await client.run({ ...options, duration: settings.roundSeconds }, serverPid);
-    if (r.non2xx || r.errors || r.timeouts) {
-      throw new Error(
-        `round ${i + 1} against ${options.url}: ${r.non2xx} non-2xx (${JSON.stringify(r.statusCodes)}), ${r.errors} errors, ${r.timeouts} timeouts`,
-      );
-    }
-    log(
-      `    round ${i + 1}: ${Math.round(r.rps)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, server CPU ${(r.serverCpu ?? 0).toFixed(2)}, client CPU ${r.clientCpu.toFixed(2)}`,
-    );
-    rounds.push(r);
-  }
+  for (let i = 0; i < settings.rounds; i++) rounds.push(await measureRound(client, settings.roundSeconds, options, serverPid, log, `round ${i + 1}`));
   return rounds;
 }
 

@@ -9,6 +9,7 @@ import * as partialIndexes from './0007_partial_indexes.js';
 import * as models from './0008_models.js';
 import * as transcriptions from './0010_transcriptions.js';
 import * as apiKeyAllowedModels from './0011_api_key_allowed_models.js';
+import * as eventSequencer from './0012_event_sequencer.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   '0008_models': models,
   '0010_transcriptions': transcriptions,
   '0011_api_key_allowed_models': apiKeyAllowedModels,
+  '0012_event_sequencer': eventSequencer,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

@@ -126,7 +126,8 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
         row,
         input.body.events.map((e) => ({ type: e.type, data: e.data ?? {}, runnerSeq: e.runnerSeq })),
       );
-      input.afterCommit(() => bus.publish(stored));
+      // A duplicate whose first append committed but was not numbered yet (PostgreSQL) gets its cursor here too.
+      input.afterCommit(() => bus.publish([...stored, ...duplicates.filter((d) => !d.event.cursor)]));
       return {
         status: 200,
         body: {

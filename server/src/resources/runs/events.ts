@@ -1,5 +1,5 @@
 import type { components } from '../../generated/openapi.js';
-import type { Executor } from '../../db/database.js';
+import { isPostgres, type Executor } from '../../db/database.js';
 import { insertRows, writerRows } from '../../db/statements.js';
 import type { EventBus } from '../../realtime/bus.js';
 import { newId } from '../../util/ids.js';
@@ -15,13 +15,14 @@ export type StoredEvent = { applicationId: string; agentId: string; event: RunEv
 /** The bus as runs use it: committed run events, live to every process. */
 export type RunEventBus = EventBus<StoredEvent>;
 
-type EventRow = {
+export type EventRow = {
   id: string;
   application_id: string;
   run_id: string;
   agent_id: string;
   seq: number | string;
-  cursor: number | string;
+  /** Null on PostgreSQL until the event sequencer numbers it, after its transaction commits. */
+  cursor: number | string | null;
   type: string;
   data: string;
   attempt: number;
@@ -40,7 +41,7 @@ export const toRunEvent = (row: EventRow): RunEvent => ({
   createdAt: row.created_at,
 });
 
-const toStored = (row: EventRow): StoredEvent => ({ applicationId: row.application_id, agentId: row.agent_id, event: toRunEvent(row) });
+export const toStored = (row: EventRow): StoredEvent => ({ applicationId: row.application_id, agentId: row.agent_id, event: toRunEvent(row) });
 
 /** Reserves `count` numbers after the application's last cursor; the row stays locked until commit. */
 async function reserveCursors(db: Executor, applicationId: string, count: number): Promise<number> {
@@ -85,9 +86,13 @@ export async function appendEvents(db: Executor, run: RunRef, inputs: EventInput
   return { stored, duplicates };
 }
 
-/** Stores events numbered from `firstSeq` (already reserved on the run) in the caller's transaction. */
+/**
+ * Stores events numbered from `firstSeq` (already reserved on the run) in the caller's transaction.
+ * On SQLite they get their cursors here; on PostgreSQL the event sequencer numbers them after the
+ * commit, when they are published (docs/architecture.md, "The event log").
+ */
 export async function insertEvents(db: Executor, run: RunRef, fresh: EventInput[], firstSeq: number): Promise<StoredEvent[]> {
-  const firstCursor = await reserveCursors(db, run.application_id, fresh.length);
+  const firstCursor = isPostgres(db) ? null : await reserveCursors(db, run.application_id, fresh.length);
   const now = nowIso();
   const rows: EventRow[] = fresh.map((e, i) => ({
     id: newId('evt'),
@@ -95,7 +100,7 @@ export async function insertEvents(db: Executor, run: RunRef, fresh: EventInput[
     run_id: run.id,
     agent_id: run.agent_id,
     seq: firstSeq + i,
-    cursor: firstCursor + i,
+    cursor: firstCursor === null ? null : firstCursor + i,
     type: e.type,
     data: toJsonColumn(e.data),
     attempt: run.attempt,
@@ -106,9 +111,9 @@ export async function insertEvents(db: Executor, run: RunRef, fresh: EventInput[
   return rows.map(toStored);
 }
 
-/** A run's events after `afterSeq` (and up to `upToSeq`), in order. */
+/** A run's numbered events after `afterSeq` (and up to `upToSeq`), in order: always a prefix of the run's. */
 export async function runEventsAfter(db: Executor, runId: string, afterSeq: number, limit: number, upToSeq?: number): Promise<RunEvent[]> {
-  const query = db('run_events').where({ run_id: runId }).where('seq', '>', afterSeq).orderBy('seq').limit(limit);
+  const query = db('run_events').where({ run_id: runId }).where('seq', '>', afterSeq).whereNotNull('cursor').orderBy('seq').limit(limit);
   if (upToSeq !== undefined) query.where('seq', '<=', upToSeq);
   const rows = (await query) as EventRow[];
   return rows.map(toRunEvent);

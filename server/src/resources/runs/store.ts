@@ -156,8 +156,6 @@ export async function insertRun(db: Executor, run: NewRun): Promise<{ run: Run; 
   await insertRows(db, 'runs', [row]);
   const created = toRun(row);
   await recordEvent(db, row.application_id, 'run.queued', created);
-  // Last in here: numbering the event locks the application's cursor row until the commit
-  // (PostgreSQL), and an application's run creations queue on that lock.
   const data = { status: 'queued', previousStatus: null, attempt: 1, ...(run.scheduledFor ? { scheduledFor: run.scheduledFor } : {}) };
   const stored = await insertEvents(db, row, [{ type: 'status', data }], 1);
   return { run: created, events: stored };

@@ -55,9 +55,9 @@ export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number;
             agentId: run.agent_id,
             event,
           })),
-        head: () => store.lastSeq(db, run.id),
+        head: async () => (await store.runProgress(db, run.id)).numberedSeq,
         endsAfter: (e) => e.event.type === 'status' && runMachine.isTerminal(e.event.data.status as RunStatus),
-        finished: async () => runMachine.isTerminal(await store.runStatus(db, run.id)),
+        finished: async () => (await store.runProgress(db, run.id)).done,
       });
     },
 
