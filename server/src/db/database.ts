@@ -4,6 +4,7 @@ import knexFactory, { type Knex } from 'knex';
 import type { Config } from '../config/config.js';
 import { migrationSource } from './migrations/index.js';
 import { dialectOf, replacePrepare, type SqliteConnection } from './knex-internals.js';
+import { prepareStatements, type PgConnection } from './prepared-statements.js';
 import { attachReader, readerOf, statementCache } from './statements.js';
 
 export type Db = Knex;
@@ -39,7 +40,18 @@ export async function openDatabase(config: Config['database']): Promise<Db> {
       },
     });
   } else {
-    db = knexFactory({ client: 'pg', connection: config.url, pool: { min: 0, max: 10 } });
+    db = knexFactory({
+      client: 'pg',
+      connection: config.url,
+      pool: {
+        min: 0,
+        max: 10,
+        afterCreate: (conn: PgConnection, done: (err: Error | null, conn: unknown) => void) => {
+          prepareStatements(conn);
+          done(null, conn);
+        },
+      },
+    });
   }
   await db.migrate.latest({ migrationSource });
   if (config.client === 'sqlite' && config.filename !== ':memory:') await attachReader(db, config.filename);

@@ -7,7 +7,7 @@ import type { Knex } from 'knex';
  * knex, so a knex upgrade that changes one fails there first.
  */
 
-type Client = { config: { client: string }; acquireConnection(): Promise<unknown> };
+type Client = { config: { client: string }; acquireConnection(): Promise<unknown>; releaseConnection(conn: unknown): Promise<unknown> };
 
 /** What knex's better-sqlite3 dialect calls on a connection to run a query: `prepare(sql)`, then `all` or `run`. */
 export type SqliteConnection = { prepare: (sql: string) => SqliteStatement };
@@ -27,6 +27,20 @@ export const isTransaction = (db: Knex | Knex.Transaction): db is Knex.Transacti
 
 /** The driver's connection a transaction holds: its client hands out that one connection, never the pool's. */
 export const heldConnection = (trx: Knex.Transaction): Promise<unknown> => (trx.client as Client).acquireConnection();
+
+/**
+ * Runs `work` with one of the pool's driver connections to itself, returned to the pool after:
+ * for what knex's query path cannot send (several statements in one round trip).
+ */
+export async function withPooledConnection<T>(db: Knex, work: (conn: unknown) => Promise<T>): Promise<T> {
+  const client = db.client as Client;
+  const conn = await client.acquireConnection();
+  try {
+    return await work(conn);
+  } finally {
+    await client.releaseConnection(conn);
+  }
+}
 
 /** The transaction a savepoint was opened in; none for a transaction of its own. */
 export const outerTransaction = (trx: Knex.Transaction): Knex.Transaction | undefined => trx.parentTransaction;

@@ -9,6 +9,12 @@ export type PageQuery = { page?: number; pageSize?: number; sort?: string };
 export type ReadOptions = { forUpdate?: boolean; forShare?: boolean };
 
 /**
+ * A row type's columns, listed in full (a column added to the type and not here does not compile):
+ * reads that name their columns are prepared on PostgreSQL, `select *` is not (db/prepared-statements.ts).
+ */
+export const columnsOf = <Row>(columns: Record<keyof Row, true>): readonly string[] => Object.keys(columns);
+
+/**
  * The row of `table` that `where` names (its id, and the tenant it must belong to), locked as
  * `options` ask; 404 naming `what` when there is none. Outside a transaction on SQLite it is read
  * on the read connection; SQLite has no row locks (its transactions are serialised whole).
@@ -19,10 +25,11 @@ export async function getRow<Row>(
   where: { id: string } & Record<string, string>,
   what: string,
   options: ReadOptions = {},
+  select: readonly string[] = ['*'],
 ): Promise<Row> {
   const lock = !isPostgres(db) ? '' : options.forUpdate ? ' for update' : options.forShare ? ' for share' : '';
   const columns = Object.keys(where);
-  const sql = `select * from ${table} where ${columns.map((c) => `${c} = ?`).join(' and ')}${lock}`;
+  const sql = `select ${select.join(', ')} from ${table} where ${columns.map((c) => `${c} = ?`).join(' and ')}${lock}`;
   const [row] = await selectRows<Row>(db, sql, Object.values(where));
   if (!row) throw notFound(what, where.id);
   return row;

@@ -8,7 +8,7 @@ import { postgresBaseUrl, postgresDatabase } from '../lib/databases.mjs';
 import { RUN_AGENT_BODY } from '../lib/fixtures.mjs';
 import { apiClient } from '../lib/http.mjs';
 import { measureRound, startLoadClient, summarizeRounds } from '../lib/load.mjs';
-import { startSwitchboard } from '../lib/processes.mjs';
+import { cpuSecondsOfCommand, startSwitchboard } from '../lib/processes.mjs';
 import { aggregate } from '../lib/stats.mjs';
 
 export const name = 'create-run';
@@ -37,17 +37,31 @@ export async function run({ settings, log }) {
   try {
     for (const t of targets) await measureRound(client, settings.warmupSeconds, t.options, t.server.pid, () => {}, `${t.label} warm-up`);
     for (let i = 0; i < settings.rounds; i++) {
-      for (const t of targets) t.rounds.push(await measureRound(client, settings.roundSeconds, t.options, t.server.pid, log, `round ${i + 1}, ${t.label}`));
+      for (const t of targets) {
+        // PostgreSQL's own processes' CPU during the round (zero for SQLite, which runs inside the server).
+        const before = cpuSecondsOfCommand('postgres');
+        const r = await measureRound(client, settings.roundSeconds, t.options, t.server.pid, log, `round ${i + 1}, ${t.label}`);
+        r.databaseCpu = (cpuSecondsOfCommand('postgres') - before) / settings.roundSeconds;
+        t.rounds.push(r);
+      }
     }
   } finally {
     await client.stop();
     for (const t of targets) await t.server.stop();
   }
 
-  const [sqlite, postgres] = targets.map((t) => ({ ...summarizeRounds(t.rounds), serverErrors: t.server.errors().length }));
+  // CPU per run, in ms: the server's, and PostgreSQL's processes' (the two share the machine's cores).
+  const perRun = (rounds, cores) => aggregate(rounds.map((r) => (cores(r) * 1000) / r.rps));
+  const [sqlite, postgres] = targets.map((t) => ({
+    ...summarizeRounds(t.rounds),
+    serverCpuPerRun: perRun(t.rounds, (r) => r.serverCpu ?? NaN),
+    databaseCpuPerRun: perRun(t.rounds, (r) => r.databaseCpu),
+    serverErrors: t.server.errors().length,
+  }));
   const rows = [
     { measure: 'SQLite throughput', unit: 'runs/s', ...sqlite.rps, target: '>= 2,000/s', met: sqlite.rps.median >= 2000 },
     { measure: 'SQLite p99 latency', unit: 'ms', ...sqlite.p99 },
+    { measure: 'SQLite server CPU per run', unit: 'ms', ...sqlite.serverCpuPerRun },
   ];
   if (postgres) {
     const ratio = aggregate(targets[1].rounds.map((r, i) => r.rps / targets[0].rounds[i].rps));
@@ -56,6 +70,8 @@ export async function run({ settings, log }) {
     rows.push(
       { measure: `${pgLabel} throughput`, unit: 'runs/s', ...postgres.rps, target: '>= 1,500/s', met: postgres.rps.median >= 1500 },
       { measure: `${pgLabel} p99 latency`, unit: 'ms', ...postgres.p99 },
+      { measure: `${pgLabel} server CPU per run`, unit: 'ms', ...postgres.serverCpuPerRun },
+      { measure: 'PostgreSQL processes CPU per run', unit: 'ms', ...postgres.databaseCpuPerRun },
       { measure: `${pgLabel} / SQLite, same rounds`, unit: 'ratio', ...ratio, target: '>= 0.8', met: ratio.median >= 0.8 },
     );
   } else {

@@ -1,6 +1,6 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
-import { containsPattern, getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
+import { columnsOf, containsPattern, getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
 import { notFound } from '../../problems/problems.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
@@ -32,6 +32,27 @@ type AgentRow = {
   created_at: string;
   updated_at: string;
 };
+
+const AGENT_COLUMNS = columnsOf<AgentRow>({
+  id: true,
+  application_id: true,
+  name: true,
+  description: true,
+  instructions: true,
+  model: true,
+  tools: true,
+  config: true,
+  runtime: true,
+  url: true,
+  labels: true,
+  timeout_seconds: true,
+  max_attempts: true,
+  max_concurrent_runs: true,
+  status: true,
+  version: true,
+  created_at: true,
+  updated_at: true,
+});
 
 type VersionRow = { agent_id: string; version: number; instructions: string; model: string; tools: string; config: string; created_at: string };
 
@@ -119,7 +140,7 @@ export async function insertAgent(db: Executor, applicationId: string, spec: Age
 
 /** `forUpdate` locks the row until the transaction ends, so a read-check-write cannot interleave. */
 export async function getAgent(db: Executor, applicationId: string, id: string, options: ReadOptions = {}): Promise<Agent> {
-  return toAgent(await getRow<AgentRow>(db, 'agents', { id, application_id: applicationId }, 'agent', options));
+  return toAgent(await getRow<AgentRow>(db, 'agents', { id, application_id: applicationId }, 'agent', options, AGENT_COLUMNS));
 }
 
 export type AgentFilters = PageQuery & { status?: AgentStatus; label?: string; q?: string; createdAfter?: string; createdBefore?: string };

@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
+import type pg from 'pg';
 import type { Logger } from 'pino';
+import { withPooledConnection } from '../../db/knex-internals.js';
 import { toStored, type EventRow, type RunEventBus, type StoredEvent } from './events.js';
 
 /** Serialises numbering passes across every replica on the database (any constant unused by others). */
@@ -30,6 +32,8 @@ join bumped b on b.application_id = p.application_id
 where r.id = p.id
 returning r.id, r.application_id, r.run_id, r.agent_id, r.seq, r.cursor, r.type, r.data, r.attempt, r.runner_seq, r.created_at`;
 
+const PASS = `begin; select pg_advisory_xact_lock(${SEQUENCER_LOCK}); ${NUMBER}; commit`;
+
 export type EventSequencer = {
   /**
    * Numbers every event committed before the call, publishes what it numbered, and sets the
@@ -48,12 +52,22 @@ export type EventSequencer = {
 export function startEventSequencer(db: Knex, bus: RunEventBus, options: { intervalMs: number; logger: Logger }): EventSequencer {
   const { intervalMs, logger } = options;
 
-  /** One transaction: everything numbered in it is published once it commits. */
+  /**
+   * One transaction, sent as one round trip: BEGIN, the lock, the numbering (a statement of its
+   * own, so its snapshot is taken after the lock and includes every pass committed before this
+   * one), COMMIT. Everything it numbered is published once it has committed.
+   */
   const numberBatch = async (): Promise<StoredEvent[]> => {
-    const rows = await db.transaction(async (trx) => {
-      await trx.raw('select pg_advisory_xact_lock(?)', [SEQUENCER_LOCK]);
-      // A statement after the lock: its snapshot includes every pass committed before this one.
-      return (await trx.raw<{ rows: EventRow[] }>(NUMBER)).rows;
+    const rows = await withPooledConnection(db, async (connection) => {
+      const conn = connection as pg.ClientBase;
+      try {
+        const results = (await conn.query(PASS)) as unknown as pg.QueryResult<EventRow>[];
+        return results[2]!.rows;
+      } catch (err) {
+        // A failed statement leaves the connection in an aborted transaction: end it before it goes back to the pool.
+        await conn.query('rollback').catch(() => {});
+        throw err;
+      }
     });
     const stored = rows.map(toStored).sort((a, b) => a.event.cursor - b.event.cursor);
     if (stored.length) await bus.publish(stored).catch((err: unknown) => logger.warn({ err }, 'publishing numbered events failed'));

@@ -1,6 +1,6 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
-import { getRow, listPage, type PageQuery } from '../../db/lists.js';
+import { columnsOf, getRow, listPage, type PageQuery } from '../../db/lists.js';
 import { ProblemError } from '../../problems/problems.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
@@ -48,6 +48,41 @@ export type RunRow = {
   updated_at: string;
 };
 
+const RUN_COLUMNS = columnsOf<RunRow>({
+  id: true,
+  application_id: true,
+  agent_id: true,
+  agent_version: true,
+  input: true,
+  output: true,
+  error_code: true,
+  error_message: true,
+  status: true,
+  required_action: true,
+  triggered_by_type: true,
+  triggered_by_id: true,
+  end_user_id: true,
+  attempt: true,
+  usage_input_tokens: true,
+  usage_output_tokens: true,
+  cost_micros: true,
+  metadata: true,
+  queued_at: true,
+  started_at: true,
+  finished_at: true,
+  expires_at: true,
+  deadline_at: true,
+  fencing_token: true,
+  lease_id: true,
+  lease_runner_id: true,
+  lease_expires_at: true,
+  lease_created_at: true,
+  lease_updated_at: true,
+  last_seq: true,
+  created_at: true,
+  updated_at: true,
+});
+
 export const toRun = (row: RunRow): Run => ({
   id: row.id,
   object: 'run',
@@ -86,7 +121,7 @@ export const toLease = (row: RunRow): Lease => ({
 });
 
 export async function findRunRow(db: Executor, where: { id: string; application_id?: string }, forUpdate = false): Promise<RunRow> {
-  return getRow<RunRow>(db, 'runs', where, 'run', { forUpdate });
+  return getRow<RunRow>(db, 'runs', where, 'run', { forUpdate }, RUN_COLUMNS);
 }
 
 /** The runs a runner holds a lease on, locked. */
