@@ -92,9 +92,15 @@ export async function appendEvents(db: Executor, run: RunRef, inputs: EventInput
  * commit, when they are published (docs/architecture.md, "The event log").
  */
 export async function insertEvents(db: Executor, run: RunRef, fresh: EventInput[], firstSeq: number): Promise<StoredEvent[]> {
-  const firstCursor = isPostgres(db) ? null : await reserveCursors(db, run.application_id, fresh.length);
+  const rows = eventRows(run, fresh, firstSeq, isPostgres(db) ? null : await reserveCursors(db, run.application_id, fresh.length));
+  for (let i = 0; i < rows.length; i += 200) await insertRows(db, 'run_events', rows.slice(i, i + 200));
+  return rows.map(toStored);
+}
+
+/** The rows of events numbered from `firstSeq`, with cursors from `firstCursor` (null: numbered after commit). */
+export function eventRows(run: RunRef, fresh: EventInput[], firstSeq: number, firstCursor: number | null): EventRow[] {
   const now = nowIso();
-  const rows: EventRow[] = fresh.map((e, i) => ({
+  return fresh.map((e, i) => ({
     id: newId('evt'),
     application_id: run.application_id,
     run_id: run.id,
@@ -107,8 +113,6 @@ export async function insertEvents(db: Executor, run: RunRef, fresh: EventInput[
     runner_seq: e.runnerSeq ?? null,
     created_at: now,
   }));
-  for (let i = 0; i < rows.length; i += 200) await insertRows(db, 'run_events', rows.slice(i, i + 200));
-  return rows.map(toStored);
 }
 
 /** A run's numbered events after `afterSeq` (and up to `upToSeq`), in order: always a prefix of the run's. */

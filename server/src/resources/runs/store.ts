@@ -1,14 +1,14 @@
 import type { components } from '../../generated/openapi.js';
-import type { Executor } from '../../db/database.js';
+import { isPostgres, type Executor } from '../../db/database.js';
 import { columnsOf, getRow, listPage, type PageQuery } from '../../db/lists.js';
 import { ProblemError } from '../../problems/problems.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { isoAfter, nowIso } from '../../util/time.js';
 import { insertRows } from '../../db/statements.js';
-import { appendEvents, insertEvents, type StoredEvent } from './events.js';
+import { appendEvents, eventRows, insertEvents, toStored, type StoredEvent } from './events.js';
 import { LEASED, runMachine, type RunStatus } from './state-machine.js';
-import { recordEvent } from '../webhooks/outbox.js';
+import { enabledEndpoints, recordEvent, recordEventFor, type EndpointTarget } from '../webhooks/outbox.js';
 
 export type Run = components['schemas']['Run'];
 export type Lease = components['schemas']['Lease'];
@@ -188,12 +188,22 @@ export async function insertRun(db: Executor, run: NewRun): Promise<{ run: Run; 
     created_at: now,
     updated_at: now,
   };
-  await insertRows(db, 'runs', [row]);
   const created = toRun(row);
-  await recordEvent(db, row.application_id, 'run.queued', created);
   const data = { status: 'queued', previousStatus: null, attempt: 1, ...(run.scheduledFor ? { scheduledFor: run.scheduledFor } : {}) };
-  const stored = await insertEvents(db, row, [{ type: 'status', data }], 1);
-  return { run: created, events: stored };
+  const first = [{ type: 'status', data }];
+  if (isPostgres(db)) {
+    // One round trip instead of three: the run, its first event (numbered after commit) and the
+    // application's webhook endpoints, in one statement; then the outbox messages, if any.
+    const events = eventRows(row, first, 1, null);
+    const endpoints = (await enabledEndpoints(db, row.application_id)
+      .with('run', db('runs').insert(row))
+      .with('event', db('run_events').insert(events))) as EndpointTarget[];
+    await recordEventFor(db, endpoints, row.application_id, 'run.queued', created);
+    return { run: created, events: events.map(toStored) };
+  }
+  await insertRows(db, 'runs', [row]);
+  await recordEvent(db, row.application_id, 'run.queued', created);
+  return { run: created, events: await insertEvents(db, row, first, 1) };
 }
 
 export type RunFilters = PageQuery & {

@@ -25,18 +25,39 @@ const wake = () => {
 /** After the transaction commits: until then the messages are invisible to the workers. */
 export const wakeAfterCommit = (db: Executor) => afterCommit(db, wake);
 
+/** The enabled endpoints of an application that an event may go to (`endpointId`: that one alone). */
+export type EndpointTarget = { id: string; event_types: string };
+
+const ENDPOINTS_SQL = 'select id, event_types from webhook_endpoints where application_id = ? and disabled_reason is null';
+
+/** The application's enabled endpoints, as a query to run alone or inside a larger statement (see `insertRun`). */
+export const enabledEndpoints = (db: Executor, applicationId: string) =>
+  db('webhook_endpoints').where({ application_id: applicationId }).whereNull('disabled_reason').select('id', 'event_types');
+
 /**
  * Writes one message per enabled endpoint whose filter takes the event, in the caller's transaction,
  * so the event is delivered if and only if the change it reports commits (the outbox). `endpointId`
  * sends to that endpoint alone, whatever its filter (a test ping).
  */
 export async function recordEvent(db: Executor, applicationId: string, type: WebhookEventType, data: object, endpointId?: string): Promise<MessageRow[]> {
-  const endpoints = await selectRows<{ id: string; event_types: string }>(
+  const endpoints = await selectRows<EndpointTarget>(
     db,
-    `select id, event_types from webhook_endpoints where application_id = ? and disabled_reason is null${endpointId ? ' and id = ?' : ''}`,
+    `${ENDPOINTS_SQL}${endpointId ? ' and id = ?' : ''}`,
     endpointId ? [applicationId, endpointId] : [applicationId],
   );
-  const targets = endpointId ? endpoints : endpoints.filter((e) => filterTakes(fromJsonColumn(e.event_types, []), type));
+  return recordEventFor(db, endpoints, applicationId, type, data, endpointId !== undefined);
+}
+
+/** `recordEvent` with the enabled endpoints already read, in the same transaction. */
+export async function recordEventFor(
+  db: Executor,
+  endpoints: EndpointTarget[],
+  applicationId: string,
+  type: WebhookEventType,
+  data: object,
+  ping = false,
+): Promise<MessageRow[]> {
+  const targets = ping ? endpoints : endpoints.filter((e) => filterTakes(fromJsonColumn(e.event_types, []), type));
   if (targets.length === 0) return [];
   const now = nowIso();
   const eventId = newId('evt');
