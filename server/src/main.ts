@@ -1,8 +1,11 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { hostname } from 'node:os';
+import { pino } from 'pino';
 import { ConfigError, loadConfig } from './config/config.js';
 import { provisionBuiltinRunner } from './resources/runners/store.js';
 import { startServer } from './server.js';
+import { superviseWorkers, workerIndex } from './workers.js';
 
 const USAGE = 'Usage: switchboard-server [--with-runner]';
 
@@ -17,6 +20,10 @@ async function main() {
   let server;
   try {
     config = loadConfig();
+    if (cluster.isPrimary && config.workers > 1) {
+      superviseWorkers(config.workers, pino({ level: config.logLevel }));
+      return;
+    }
     // Some configuration can only be checked once the server starts (a provider URL's address).
     server = await startServer(config);
   } catch (err) {
@@ -42,14 +49,16 @@ async function main() {
 
   // --with-runner: the built-in runner in this process, so a fresh install can run an agent end to end.
   // Loaded only then: the runner and the SDK under it are memory a server without one does not spend.
-  const runner = args.includes('--with-runner')
-    ? (await import('@switchboard/sdk/runner')).startBuiltinRunner({
-        baseUrl: server.url,
-        ...(await provisionBuiltinRunner(server.db, `${hostname()}:${new URL(server.url).port}`)),
-        allowPrivateAddresses: config.runnerAllowPrivateAddresses,
-        onError: (err) => logger.warn({ err: (err as Error).message }, 'built-in runner error'),
-      })
-    : undefined;
+  // With workers, the first one runs it: one built-in runner per server, not per process.
+  const runner =
+    args.includes('--with-runner') && !workerIndex()
+      ? (await import('@switchboard/sdk/runner')).startBuiltinRunner({
+          baseUrl: server.url,
+          ...(await provisionBuiltinRunner(server.db, `${hostname()}:${new URL(server.url).port}`)),
+          allowPrivateAddresses: config.runnerAllowPrivateAddresses,
+          onError: (err) => logger.warn({ err: (err as Error).message }, 'built-in runner error'),
+        })
+      : undefined;
   if (runner) logger.info('built-in runner started');
 
   let stopping = false;

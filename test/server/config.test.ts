@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '@switchboard/server';
 
@@ -19,6 +20,18 @@ describe('configuration from the environment', () => {
     expect(config.rateLimits).toEqual({ read: 600, write: 120, run: 60, costly: 10, llm: 600 });
     expect(config.database).toEqual({ client: 'sqlite', filename: './data/switchboard.db' });
     expect(config.webhooks.policy).toEqual({ allowPrivate: false, allowList: [] });
+  });
+
+  it('WORKERS: one process on SQLite, one per core in production on PostgreSQL, more than one refused on SQLite', () => {
+    const pg = { DATABASE_URL: 'postgres://127.0.0.1/db', SWITCHBOARD_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') };
+    expect(loadConfig({}).workers).toBe(1);
+    expect(loadConfig({ NODE_ENV: 'production' }).workers).toBe(1);
+    expect(loadConfig(pg).workers).toBe(1);
+    expect(loadConfig({ ...pg, NODE_ENV: 'production' }).workers).toBe(availableParallelism());
+    expect(loadConfig({ ...pg, NODE_ENV: 'production', WORKERS: '3' }).workers).toBe(3);
+    expect(loadConfig({ WORKERS: '1' }).workers).toBe(1);
+    expect(problemsOf({ WORKERS: '2' })).toEqual([expect.stringMatching(/^ {2}WORKERS: more than 1 needs PostgreSQL/)]);
+    expect(problemsOf({ ...pg, WORKERS: '0' })).toEqual(['  WORKERS: must be an integer from 1 to 256']);
   });
 
   it('reads numbers written with spaces or an exponent, and fractions where a fraction is allowed', () => {

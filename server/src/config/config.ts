@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import ipaddr from 'ipaddr.js';
 import { EnvironmentReader } from './environment.js';
 import { parseMasterKey } from './master-key.js';
@@ -65,6 +66,8 @@ function readEnvironment(env: NodeJS.ProcessEnv) {
     LEASE_SECONDS: read.number('LEASE_SECONDS', { min: 5, max: 3600, fallback: 30 }),
     REAPER_INTERVAL_MS: read.number('REAPER_INTERVAL_MS', { min: 100, max: 60_000, fallback: 1000 }),
     SSE_PING_SECONDS: read.number('SSE_PING_SECONDS', { min: 0.05, max: 300, fallback: 15, fraction: true }),
+    // 0: unset, worked out from the database and NODE_ENV.
+    WORKERS: read.number('WORKERS', { min: 1, max: 256, fallback: 0 }),
     RUNNER_ALLOW_PRIVATE_ADDRESSES: read.flag('RUNNER_ALLOW_PRIVATE_ADDRESSES'),
     SCHEDULER_INTERVAL_MS: read.number('SCHEDULER_INTERVAL_MS', { min: 100, max: 60_000, fallback: 1000 }),
     SCHEDULE_MISFIRE_SECONDS: read.number('SCHEDULE_MISFIRE_SECONDS', { min: 1, max: 86_400, fallback: 60 }),
@@ -121,6 +124,8 @@ export type Config = {
   /** How often due schedules are fired, and how late a due time may be before it counts as missed. */
   schedules: { intervalMs: number; misfireMs: number };
   ssePingSeconds: number;
+  /** Server processes sharing the port (node:cluster), each a replica: more than one only on PostgreSQL. */
+  workers: number;
   /** Encrypt the secrets the server must read back; previous keys still decrypt (rotation). Without a current key, SQLite keeps one next to its file. */
   masterKeys: { current: Buffer | undefined; previous: Buffer[] };
   /** Whether the built-in runner's http agents may call private, loopback and link-local addresses. */
@@ -184,6 +189,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `Invalid configuration:\n  HTTP_REQUEST_TIMEOUT_MS: must be at least HTTP_HEADERS_TIMEOUT_MS (${c.HTTP_HEADERS_TIMEOUT_MS}): the whole request includes its headers`,
     );
   }
+  // In production on PostgreSQL a process per core, as replicas on one machine would be; SQLite is
+  // served by one process (its writes, group commit and event bus live in it).
+  const workers = c.WORKERS || (c.NODE_ENV === 'production' && database.client === 'pg' ? availableParallelism() : 1);
+  if (workers > 1 && database.client !== 'pg') {
+    throw new ConfigError(
+      'Invalid configuration:\n  WORKERS: more than 1 needs PostgreSQL (DATABASE_URL=postgres://...): worker processes share the database and the event bus, and SQLite is served by one process',
+    );
+  }
   const masterKeys = {
     current: c.SWITCHBOARD_MASTER_KEY ? parseMasterKey(c.SWITCHBOARD_MASTER_KEY) : undefined,
     previous: (c.SWITCHBOARD_PREVIOUS_MASTER_KEYS?.split(',') ?? []).map((k) => parseMasterKey(k)!),
@@ -205,6 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     runs: { leaseSeconds: c.LEASE_SECONDS, reaperIntervalMs: c.REAPER_INTERVAL_MS },
     schedules: { intervalMs: c.SCHEDULER_INTERVAL_MS, misfireMs: c.SCHEDULE_MISFIRE_SECONDS * 1000 },
     ssePingSeconds: c.SSE_PING_SECONDS,
+    workers,
     runnerAllowPrivateAddresses: c.RUNNER_ALLOW_PRIVATE_ADDRESSES,
     webhooks: {
       policy: addressPolicy(c.WEBHOOK_ALLOW_PRIVATE_ADDRESSES, c.WEBHOOK_ALLOWED_ADDRESSES),

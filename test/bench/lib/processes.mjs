@@ -48,18 +48,49 @@ export function assertFileLimit(files) {
   }
 }
 
-/** Resident set size of a process, in bytes (VmRSS of /proc/<pid>/status). */
-export function rssBytes(pid) {
-  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : NaN;
+/** A process and its children (a server with WORKERS runs its workers as children), from /proc. */
+function processTree(pid) {
+  const tree = [pid];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) tree.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return tree;
 }
 
-/** CPU time (user + system) a process has used so far, in seconds (Linux clock ticks of 1/100 s). */
+/** Resident set size of a process and its children, in bytes (VmRSS of /proc/<pid>/status). */
+export function rssBytes(pid) {
+  let total = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) total += Number(m[1]) * 1024;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return total || NaN;
+}
+
+/** CPU time (user + system) a process and its children have used so far, in seconds (Linux clock ticks of 1/100 s). */
 export function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  let total = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return total;
 }
 
 /**

@@ -2,10 +2,12 @@
 // socket each) while a runner appends 100 events a second to a claimed run, each event carrying its
 // production time; delivery latency p50/p99 over every (event, subscriber) pair, and the server's RSS.
 import { fork } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { RUN_AGENT_BODY, registerRunner } from '../lib/fixtures.mjs';
 import { apiClient, newAgent, now, request } from '../lib/http.mjs';
 import { assertFileLimit, cpuSeconds, startSwitchboard } from '../lib/processes.mjs';
+import { postgresBaseUrl, postgresDatabase } from '../lib/databases.mjs';
 import { aggregate, percentileSorted } from '../lib/stats.mjs';
 
 export const name = 'fan-out';
@@ -71,12 +73,30 @@ function subscriberProcess() {
   return { child, ask };
 }
 
-export async function run({ settings, log }) {
+export async function run(ctx) {
   // The server caps neither connections nor streams (it cuts off a stream only when 8 MB are
   // buffered for it), but it needs a file descriptor per subscriber.
-  assertFileLimit(settings.subscribers + 1024);
+  assertFileLimit(ctx.settings.subscribers + 1024);
+  ctx.log('  SQLite (one process):');
+  const sqlite = await fanOut(ctx);
+  if (!postgresBaseUrl()) return sqlite;
+  // The same on PostgreSQL with one worker process per core (WORKERS): the subscribers are spread
+  // over the workers, and each event reaches the others through the shared bus.
+  const redis = process.env.REDIS_URL;
+  const workers = availableParallelism();
+  const label = `PostgreSQL${redis ? ' + Redis' : ''}, WORKERS=${workers}`;
+  ctx.log(`  ${label}:`);
+  const env = { WORKERS: String(workers), ...(redis ? { REDIS_URL: redis } : {}) };
+  const postgres = await fanOut(ctx, await postgresDatabase(), env);
+  return {
+    rows: [...sqlite.rows.map((r) => ({ ...r, measure: `SQLite: ${r.measure}` })), ...postgres.rows.map((r) => ({ ...r, measure: `${label}: ${r.measure}` }))],
+    details: { sqlite: sqlite.details, postgres: { workers, redis: Boolean(redis), ...postgres.details } },
+  };
+}
+
+async function fanOut({ settings, log }, database, env = {}) {
   // The lease outlives a round even when appends queue up behind the fan-out (the default is 30 s).
-  const server = await startSwitchboard({ env: { LEASE_SECONDS: '600' } });
+  const server = await startSwitchboard({ database, env: { LEASE_SECONDS: '600', ...env } });
   const children = [];
   try {
     const api = apiClient(server.url, server.key);
