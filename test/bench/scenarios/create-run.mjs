@@ -32,7 +32,10 @@ export async function run({ settings, log }) {
   const redis = process.env.REDIS_URL;
   const pgLabel = `PostgreSQL${redis ? ' + Redis' : ''}`;
   const targets = [{ label: 'SQLite', ...(await target(settings)) }];
-  if (postgresBaseUrl()) targets.push({ label: pgLabel, ...(await target(settings, await postgresDatabase(), redis ? { REDIS_URL: redis } : {})) });
+  // One server process on each (WORKERS=1; production's default on PostgreSQL is one per core): the
+  // ratio compares the two databases' paths, not process counts.
+  if (postgresBaseUrl())
+    targets.push({ label: pgLabel, ...(await target(settings, await postgresDatabase(), { WORKERS: '1', ...(redis ? { REDIS_URL: redis } : {}) })) });
   const client = await startLoadClient();
   try {
     for (const t of targets) await measureRound(client, settings.warmupSeconds, t.options, t.server.pid, () => {}, `${t.label} warm-up`);
