@@ -142,8 +142,13 @@ describe('webhook endpoints through the SDK', () => {
       // The union narrows on `type`: a run event's data is a Run.
       if (cancelled.type !== 'run.cancelled') throw new Error('unexpected event');
       expect(cancelled.data).toMatchObject({ id: run.id, object: 'run', status: 'cancelled' });
-      const messages = await sb.webhookEndpoints.messages(endpoint.id, { status: 'succeeded' });
-      expect(messages.data.map((m) => m.eventType).sort()).toEqual(['run.cancelled', 'run.queued']);
+      // A delivery is recorded as succeeded once the receiver's answer is back, a moment after the receiver saw it.
+      let succeeded: string[] = [];
+      await until(async () => {
+        succeeded = (await sb.webhookEndpoints.messages(endpoint.id, { status: 'succeeded' })).data.map((m) => m.eventType).sort();
+        return succeeded.length >= 2;
+      }, 'two deliveries recorded');
+      expect(succeeded).toEqual(['run.cancelled', 'run.queued']);
     } finally {
       receiver.close();
     }

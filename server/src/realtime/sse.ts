@@ -125,7 +125,7 @@ export function openEventStream<E extends LiveEvent>(
       const t = source.track(e);
       if (t === undefined || t <= tracked) continue;
       if (t > tracked + 1) {
-        // Whatever was numbered below t committed before t did (numbers are taken under a row lock).
+        // Whatever was numbered below t committed before t did (numbers commit in order: docs/architecture.md, "The event log").
         await catchUp(t - 1);
         tracked = Math.max(tracked, t - 1);
       }
