@@ -33,7 +33,7 @@ function statementName(text: string): string | null {
 /**
  * Makes a PostgreSQL connection prepare its parameterised statements once (named by a hash of
  * their text) and only bind and execute them afterwards: PostgreSQL then skips parsing and
- * planning, which was most of its time for the short statements of a request.
+ * planning, about 40 % of its CPU per created run (1.67 -> 0.97 ms, test/bench/README.md).
  */
 export function prepareStatements(conn: PgConnection): void {
   const query = conn.query.bind(conn);

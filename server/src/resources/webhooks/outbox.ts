@@ -25,7 +25,7 @@ const wake = () => {
 /** After the transaction commits: until then the messages are invisible to the workers. */
 export const wakeAfterCommit = (db: Executor) => afterCommit(db, wake);
 
-/** The enabled endpoints of an application that an event may go to (`endpointId`: that one alone). */
+/** An enabled endpoint an event may be sent to, with its filter. */
 export type EndpointTarget = { id: string; event_types: string };
 
 const ENDPOINTS_SQL = 'select id, event_types from webhook_endpoints where application_id = ? and disabled_reason is null';
@@ -48,7 +48,7 @@ export async function recordEvent(db: Executor, applicationId: string, type: Web
   return recordEventFor(db, endpoints, applicationId, type, data, endpointId !== undefined);
 }
 
-/** `recordEvent` with the enabled endpoints already read, in the same transaction. */
+/** `recordEvent` with the enabled endpoints already read in the same transaction; `ping` sends to each of them whatever its filter. */
 export async function recordEventFor(
   db: Executor,
   endpoints: EndpointTarget[],
