@@ -1,6 +1,6 @@
 import type { components } from '../../generated/openapi.js';
 import { isUniqueViolation, type Executor } from '../../db/database.js';
-import { getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
+import { columnsOf, getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
 import { queryRows } from '../../db/statements.js';
 import { ProblemError } from '../../problems/problems.js';
 import { newId } from '../../util/ids.js';
@@ -172,7 +172,7 @@ export async function resolveAlias(db: Executor, applicationId: string, alias: s
 }
 
 /** Every column of a provider's row: one added to `ProviderRow` and not here does not compile. */
-const PROVIDER_COLUMNS = Object.keys({
+const PROVIDER_COLUMNS = columnsOf<ProviderRow>({
   id: true,
   application_id: true,
   name: true,
@@ -184,7 +184,7 @@ const PROVIDER_COLUMNS = Object.keys({
   timeout_seconds: true,
   created_at: true,
   updated_at: true,
-} satisfies Record<keyof ProviderRow, true>);
+});
 
 /**
  * The application's models of these aliases, each with its provider, in one statement: every
