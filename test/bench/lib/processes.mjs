@@ -48,20 +48,33 @@ export function assertFileLimit(files) {
   }
 }
 
-/** A process and its children (a server with WORKERS runs its workers as children), from /proc. */
-function processTree(pid) {
-  const tree = [pid];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) tree.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
+/**
+ * What /proc/<pid>/stat says of a process: its command name, parent and CPU time (user + system,
+ * in seconds of Linux clock ticks of 1/100 s); undefined once it has exited.
+ */
+function processStat(pid) {
+  let stat;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
   }
-  return tree;
+  // Fields after the command name (which may hold spaces) start at field 3: ppid is 4, utime and stime are 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { command: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), ppid: Number(fields[1]), cpu: (Number(fields[11]) + Number(fields[12])) / 100 };
 }
+
+/** Every process now, with its /proc stat. */
+const allProcesses = () =>
+  readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .flatMap((entry) => {
+      const stat = processStat(Number(entry));
+      return stat ? [{ pid: Number(entry), ...stat }] : [];
+    });
+
+/** A process and its children (a server with WORKERS runs its workers as children). */
+const processTree = (pid) => [pid, ...allProcesses().flatMap((p) => (p.ppid === pid ? [p.pid] : []))];
 
 /** Resident set size of a process and its children, in bytes (VmRSS of /proc/<pid>/status). */
 export function rssBytes(pid) {
@@ -77,41 +90,11 @@ export function rssBytes(pid) {
   return total || NaN;
 }
 
-/** CPU time (user + system) a process and its children have used so far, in seconds (Linux clock ticks of 1/100 s). */
-export function cpuSeconds(pid) {
-  let total = 0;
-  for (const p of processTree(pid)) {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += (Number(fields[11]) + Number(fields[12])) / 100;
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return total;
-}
+/** CPU time a process and its children have used so far, in seconds. */
+export const cpuSeconds = (pid) => processTree(pid).reduce((sum, p) => sum + (processStat(p)?.cpu ?? 0), 0);
 
-/**
- * CPU time used so far by every process whose command name starts with `command` (PostgreSQL runs
- * a process per connection), in seconds; a process that exits meanwhile is skipped.
- */
-export function cpuSecondsOfCommand(command) {
-  let total = 0;
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    let stat;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    if (!stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).startsWith(command)) continue;
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    total += (Number(fields[11]) + Number(fields[12])) / 100;
-  }
-  return total;
-}
+/** CPU time used so far by every process whose command name starts with `command` (PostgreSQL runs a process per connection), in seconds. */
+export const cpuSecondsOfCommand = (command) => allProcesses().reduce((sum, p) => sum + (p.command.startsWith(command) ? p.cpu : 0), 0);
 
 /** One GET on a new connection: 200 or not (connection refused while the server starts). */
 function probe(url) {

@@ -16,7 +16,13 @@ export const description = 'POST /api/v1/runs {"agentId"} with a unique Idempote
 
 async function target(settings, database, env) {
   const server = await startSwitchboard({ database, env });
-  const agent = await apiClient(server.url, server.key).create('/api/v1/agents', RUN_AGENT_BODY);
+  let agent;
+  try {
+    agent = await apiClient(server.url, server.key).create('/api/v1/agents', RUN_AGENT_BODY);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
   const options = {
     url: `${server.url}/api/v1/runs`,
     method: 'POST',
@@ -31,13 +37,15 @@ async function target(settings, database, env) {
 export async function run({ settings, log }) {
   const redis = process.env.REDIS_URL;
   const pgLabel = `PostgreSQL${redis ? ' + Redis' : ''}`;
-  const targets = [{ label: 'SQLite', ...(await target(settings)) }];
-  // One server process on each (WORKERS=1; production's default on PostgreSQL is one per core): the
-  // ratio compares the two databases' paths, not process counts.
-  if (postgresBaseUrl())
-    targets.push({ label: pgLabel, ...(await target(settings, await postgresDatabase(), { WORKERS: '1', ...(redis ? { REDIS_URL: redis } : {}) })) });
-  const client = await startLoadClient();
+  const targets = [];
+  let client;
   try {
+    targets.push({ label: 'SQLite', ...(await target(settings)) });
+    // One server process on each (WORKERS=1; production's default on PostgreSQL is one per core): the
+    // ratio compares the two databases' paths, not process counts.
+    if (postgresBaseUrl())
+      targets.push({ label: pgLabel, ...(await target(settings, await postgresDatabase(), { WORKERS: '1', ...(redis ? { REDIS_URL: redis } : {}) })) });
+    client = await startLoadClient();
     for (const t of targets) await measureRound(client, settings.warmupSeconds, t.options, t.server.pid, () => {}, `${t.label} warm-up`);
     for (let i = 0; i < settings.rounds; i++) {
       for (const t of targets) {
@@ -49,7 +57,7 @@ export async function run({ settings, log }) {
       }
     }
   } finally {
-    await client.stop();
+    await client?.stop();
     for (const t of targets) await t.server.stop();
   }
 
