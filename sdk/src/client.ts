@@ -14,7 +14,10 @@ import { callFetch, type TransportOptions } from './transport.js';
 import { userAgent } from './user-agent.js';
 
 export type SwitchboardOptions = {
-  /** An application key (`sbk_...`), or a runner's token (`sbr_...`); defaults to SWITCHBOARD_API_KEY. */
+  /**
+   * An application key (`sbk_...`), a personal token (`sbp_...`, with `appId` for application
+   * resources), or a runner's token (`sbr_...`); defaults to SWITCHBOARD_API_KEY.
+   */
   apiKey?: string;
   /** Defaults to SWITCHBOARD_BASE_URL, then http://127.0.0.1:3000. */
   baseUrl?: string;
@@ -22,6 +25,14 @@ export type SwitchboardOptions = {
   appId?: string;
   /** Act on behalf of this end-user of your application (sent as Switchboard-User). */
   endUser?: string;
+  /** The organization a signed-in person acts in, when they belong to several (sent as X-Org-Id). */
+  orgId?: string;
+  /**
+   * A signed-in person's session, as `Switchboard.logIn` opens it: sent as the session cookie with
+   * the CSRF token. In a browser on the server's own origin the browser sends the cookie itself;
+   * pass the session only outside one (Node, the CLI).
+   */
+  session?: SessionCredentials;
   /** Pin an API version (YYYY-MM-DD, sent as Switchboard-Version). */
   version?: string;
   /** Retries after a failed attempt: network errors, 408, 409 idempotency-in-flight, 429, 5xx. Default 2. */
@@ -32,6 +43,17 @@ export type SwitchboardOptions = {
 };
 
 export type StreamOptions = { after?: number; signal?: AbortSignal };
+
+/** A cookie session: the `sb_session` cookie's value and the CSRF token its writes send. */
+export type SessionCredentials = { token: string; csrfToken: string };
+
+/** The value of a cookie among a response's Set-Cookie headers. */
+const cookieValue = (headers: Headers, name: string) =>
+  headers
+    .getSetCookie()
+    .map((line) => line.split(';')[0]!)
+    .find((pair) => pair.startsWith(`${name}=`))
+    ?.slice(name.length + 1);
 
 /** Environment variables where there are any (Node, Deno, Bun); browsers have none. */
 const env = (name: string): string | undefined => (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
@@ -60,6 +82,10 @@ export class Switchboard extends generated.Resources {
       ...(apiKey ? { Authorization: `Bearer ${apiKey}` } : {}),
       ...(options.appId ? { 'X-App-Id': options.appId } : {}),
       ...(options.endUser ? { 'Switchboard-User': options.endUser } : {}),
+      ...(options.orgId ? { 'X-Org-Id': options.orgId } : {}),
+      ...(options.session
+        ? { Cookie: `sb_session=${options.session.token}; sb_csrf=${options.session.csrfToken}`, 'X-CSRF-Token': options.session.csrfToken }
+        : {}),
       ...(options.version ? { 'Switchboard-Version': options.version } : {}),
       ...(userAgent ? { 'User-Agent': userAgent } : {}),
     };
@@ -69,6 +95,24 @@ export class Switchboard extends generated.Resources {
       timeout: options.timeout ?? 60_000,
     };
     this.client = createClient(createConfig({ baseUrl: this.baseUrl, headers: this.headers, fetch: this.transport.fetch }));
+  }
+
+  /**
+   * Logs a person in with their email and password and returns a client acting as them through the
+   * new session (see `session`), with the login's user and session. Outside a browser this is how a
+   * script or the CLI gets to the operations only a session may call, such as creating a personal token.
+   */
+  static async logIn(
+    credentials: { email: string; password: string },
+    options: Omit<SwitchboardOptions, 'apiKey' | 'session'> = {},
+  ): Promise<{ client: Switchboard; login: T.LoginResult; session: SessionCredentials }> {
+    const anonymous = new Switchboard({ ...options, apiKey: '' });
+    const login = await anonymous.auth.logIn(credentials);
+    const token = cookieValue(login.lastResponse.headers, 'sb_session');
+    if (!token) throw new Error('The login set no session cookie: is a proxy between this client and the server dropping Set-Cookie?');
+    const session = { token, csrfToken: login.csrfToken };
+    // No apiKey, not even SWITCHBOARD_API_KEY's: a bearer credential would win over the session.
+    return { client: new Switchboard({ ...options, apiKey: '', session }), login, session };
   }
 
   /** Runs one generated operation with this client's transport: its data and response, or a typed error. */

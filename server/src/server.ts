@@ -12,6 +12,7 @@ import { createRateLimiter } from './http/rate-limit.js';
 import { inProcessBus, postgresBus, redisBus } from './realtime/bus.js';
 import type { StreamRegistry } from './realtime/sse.js';
 import { createSealer, localMasterKey } from './security/sealer.js';
+import { createLoginLimiter } from './auth/login-limiter.js';
 import { createKeyCache } from './auth/key-cache.js';
 import { createRunTokens } from './auth/run-token.js';
 import { allHandlers } from './resources/index.js';
@@ -99,7 +100,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     runTokens,
     operations,
     validators,
-    handlers: allHandlers({ spec, db, bus, config, logger, streams, sealer, runTokens }),
+    handlers: allHandlers({ spec, db, bus, config, logger, streams, sealer, runTokens, loginLimiter: createLoginLimiter(config, redis) }),
   });
 
   const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = config.http;

@@ -4,6 +4,7 @@ import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freshAdmin } from '../server/helpers.js';
 import { freePort } from '../support/ports.js';
 import { cli, json, keepSecret, REQUEST_ID, tempHome } from './cli-helpers.js';
+import { PASSWORD, signUp } from '../support/people.js';
 
 let key: string;
 let serverUrl: string;
@@ -26,6 +27,40 @@ afterEach(() => {
 
 let DEAD_URL: string;
 const WRONG_KEY = `sbk_${'w'.repeat(43)}`;
+
+describe('switchboard login --email', () => {
+  it('logs a person in, stores a personal token of theirs for their only application, and ends the session', async () => {
+    const person = await signUp(serverUrl);
+    keepSecret(PASSWORD);
+    const h = home();
+    const login = await cli(['login', '--base-url', serverUrl, '--email', person.email, '--password-stdin'], { env: h.env, input: `${PASSWORD}\n` });
+    expect(login.stderr).toBe('');
+    expect(login.code).toBe(0);
+    expect(login.stdout).toContain(`as ${person.email} (owner)`);
+    const profile = (JSON.parse(readFileSync(h.configFile, 'utf8')) as { profiles: { default: { apiKey: string; appId: string } } }).profiles.default;
+    expect(profile.apiKey).toMatch(/^sbp_/);
+    keepSecret(profile.apiKey);
+    expect(profile.appId).toMatch(/^app_/);
+    expect(login.stdout).toContain(profile.apiKey.slice(0, 12));
+
+    const created = json<{ id: string }>(await cli(['agents', 'create', '--name', 'from a person', '--model', 'echo', '--json'], { env: h.env }));
+    expect(created.id).toMatch(/^agent_/);
+    const tokens = (await (await person.browser.fetch('/api/v1/personal-tokens')).json()) as { data: { scopes: string[]; name: string }[] };
+    expect(tokens.data).toEqual([expect.objectContaining({ scopes: ['admin'], name: expect.stringMatching(/^switchboard CLI on /) })]);
+    // Only the token is kept: the CLI's login session is over.
+    const sessions = (await (await person.browser.fetch('/api/v1/me/sessions')).json()) as { data: unknown[] };
+    expect(sessions.data).toHaveLength(1);
+  });
+
+  it('refuses a wrong password without storing anything', async () => {
+    const person = await signUp(serverUrl);
+    const h = home();
+    const login = await cli(['login', '--base-url', serverUrl, '--email', person.email, '--password-stdin'], { env: h.env, input: 'not the password\n' });
+    expect(login.code).not.toBe(0);
+    expect(login.stderr).toContain('refused the login');
+    expect(existsSync(h.configFile)).toBe(false);
+  });
+});
 
 describe('switchboard login, whoami, logout', () => {
   it('verifies the key, stores the profile in a 0600 file, and later commands need no --api-key', async () => {

@@ -16,6 +16,10 @@ export const SAMPLE = {
   modelId: 'model_01jd4x7p2kf8q6v3b9m5t0s1ab',
   uploadId: 'upl_01jd4x7p2kf8q6v3b9m5t0s1ab',
   transcriptionId: 'trn_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  userId: 'user_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  sessionId: 'sess_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  invitationId: 'inv_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  personalTokenId: 'pat_01jd4x7p2kf8q6v3b9m5t0s1ab',
 };
 
 /** A few bytes of audio, as a File the way a Node or browser client sends one. */
@@ -39,9 +43,10 @@ export const drain = async <T>(events: AsyncIterable<T>): Promise<T[]> => {
 
 /**
  * One SDK call per operationId of the spec. The contract tests assert this table covers every
- * operation, so a new operation without an SDK method fails them.
+ * operation, so a new operation without an SDK method fails them. `person` is a signed-in person's
+ * client (a session), for the operations only a session may call.
  */
-export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, () => Promise<unknown>> {
+export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboard): Record<string, () => Promise<unknown>> {
   const {
     agentId,
     applicationId,
@@ -57,6 +62,10 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, (
     modelId,
     uploadId,
     transcriptionId,
+    userId,
+    sessionId,
+    invitationId,
+    personalTokenId,
   } = SAMPLE;
   const raw = { client: sb.client, throwOnError: true as const };
   return {
@@ -69,6 +78,25 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard): Record<string, (
     getApiDocsAsset: () => generated.getApiDocsAsset({ ...raw, path: { asset: 'swagger-ui.css' } }),
     getProblemType: () => generated.getProblemType({ ...raw, path: { code: 'not-found' } }),
     getOrganization: () => sb.organization.get(),
+    signUp: () => sb.auth.signUp({ email: 'grace@example.com', password: 'correct horse battery staple', name: 'Grace Hopper' }),
+    logIn: () => sb.auth.logIn({ email: 'ada@example.com', password: 'correct horse battery staple' }),
+    logOut: () => person.auth.logOut(),
+    getMe: () => person.me.get(),
+    listSessions: () => person.me.sessions.list({ pageSize: 10 }),
+    revokeSession: () => person.me.sessions.revoke(sessionId),
+    listPersonalTokens: () => person.personalTokens.list({ status: 'active', sort: 'name' }),
+    createPersonalToken: () => person.personalTokens.create({ name: 'Laptop CLI', scopes: ['write'], expiresAt: '2027-02-20T00:00:00.000Z' }),
+    getPersonalToken: () => person.personalTokens.get(personalTokenId),
+    revokePersonalToken: () => person.personalTokens.revoke(personalTokenId),
+    listMembers: () => sb.members.list({ role: 'admin', sort: 'email' }),
+    getMember: () => sb.members.get(userId),
+    updateMember: () => sb.members.update(userId, { role: 'admin' }),
+    removeMember: () => sb.members.remove(userId),
+    listInvitations: () => sb.invitations.list({ status: 'pending' }),
+    createInvitation: () => sb.invitations.create({ email: 'grace@example.com', role: 'member' }),
+    getInvitation: () => sb.invitations.get(invitationId),
+    revokeInvitation: () => sb.invitations.revoke(invitationId),
+    acceptInvitation: () => person.invitations.accept({ token: `sbi_${'a'.repeat(43)}` }),
     listApplications: () => sb.applications.list({ page: 1, pageSize: 10, sort: 'name' }),
     createApplication: () => sb.applications.create({ name: 'Mobile app' }, { idempotencyKey: 'contract-create-app' }),
     getApplication: () => sb.applications.get(applicationId),

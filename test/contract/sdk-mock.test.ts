@@ -9,7 +9,8 @@ const operationIds = extractOperations(loadBundledSpec().document).map((o) => o.
 describe('the SDK against the Prism mock', () => {
   const sb = new Switchboard({ baseUrl: inject('mockUrl'), apiKey: `sbk_${'a'.repeat(43)}` });
   const runner = new Switchboard({ baseUrl: inject('mockUrl'), apiKey: `sbr_${'a'.repeat(43)}` });
-  const calls = sdkCalls(sb, runner);
+  const person = new Switchboard({ baseUrl: inject('mockUrl'), apiKey: '', session: { token: `sbs_${'a'.repeat(43)}`, csrfToken: 'a'.repeat(43) } });
+  const calls = sdkCalls(sb, runner, person);
 
   it('has a call for every operation of the spec', () => {
     expect(Object.keys(calls).sort()).toEqual([...operationIds].sort());

@@ -71,6 +71,61 @@ describe('the SDK against the real server, through the contract-checking proxy',
     await expect(sb.applications.get(app.id)).rejects.toBeInstanceOf(SwitchboardError);
   });
 
+  it('signs people up and in, invites them, manages members and personal tokens, and logs out', async () => {
+    const password = 'correct horse battery staple';
+    const email = (who: string) => `${who}.${randomUUID().slice(0, 8)}@example.com`;
+    const proxied = { baseUrl: inject('proxyUrl'), fetch: contractCheckedFetch };
+    const anonymous = new Switchboard({ ...proxied, apiKey: '' });
+    const ownerEmail = email('owner');
+    const signed = await step('signUp', () => anonymous.auth.signUp({ email: ownerEmail, password, name: 'Contract Owner' }));
+    expect(signed.session.current).toBe(true);
+    const { client: owner } = await step('logIn', () => Switchboard.logIn({ email: ownerEmail, password }, proxied));
+    const me = await step('getMe', () => owner.me.get());
+    expect(me.memberships).toHaveLength(1);
+    const sessions = await step('listSessions', () => owner.me.sessions.list());
+    expect(sessions.data.filter((x) => x.current)).toHaveLength(1);
+
+    const colleagueEmail = email('colleague');
+    await anonymous.auth.signUp({ email: colleagueEmail, password, name: 'Contract Colleague' });
+    const invitation = await step('createInvitation', () =>
+      owner.invitations.create({ email: colleagueEmail, role: 'member' }, { idempotencyKey: randomUUID() }),
+    );
+    expect(invitation.token).toMatch(/^sbi_/);
+    await step('getInvitation', () => owner.invitations.get(invitation.id));
+    const { client: colleague } = await Switchboard.logIn({ email: colleagueEmail, password }, proxied);
+    const joined = await step('acceptInvitation', () => colleague.invitations.accept({ token: invitation.token }));
+    expect(joined.role).toBe('member');
+    const spare = await owner.invitations.create({ email: email('spare'), role: 'viewer' });
+    expect((await step('revokeInvitation', () => owner.invitations.revoke(spare.id))).status).toBe('revoked');
+    const invitations = await step('listInvitations', () => owner.invitations.list({ status: 'accepted' }));
+    expect(invitations.data.map((i) => i.id)).toEqual([invitation.id]);
+
+    const members = await step('listMembers', () => owner.members.list({ sort: 'email' }));
+    expect(members.data).toHaveLength(2);
+    await step('getMember', () => owner.members.get(joined.id));
+    expect((await step('updateMember', () => owner.members.update(joined.id, { role: 'viewer' }))).role).toBe('viewer');
+
+    const token = await step('createPersonalToken', () =>
+      owner.personalTokens.create(
+        { name: 'contract', scopes: ['write'], expiresAt: new Date(Date.now() + 86_400_000).toISOString() },
+        { idempotencyKey: randomUUID() },
+      ),
+    );
+    const app = (await owner.applications.list()).data[0]!;
+    const asToken = new Switchboard({ ...proxied, apiKey: token.secret, appId: app.id });
+    expect((await asToken.agents.list()).data).toEqual([]);
+    await step('getPersonalToken', () => owner.personalTokens.get(token.id));
+    expect((await step('listPersonalTokens', () => owner.personalTokens.list({ status: 'active' }))).data.map((t) => t.id)).toEqual([token.id]);
+    expect((await step('revokePersonalToken', () => owner.personalTokens.revoke(token.id))).status).toBe('revoked');
+
+    const { client: second } = await Switchboard.logIn({ email: ownerEmail, password }, proxied);
+    const secondId = (await second.me.get()).credential.id;
+    await step('revokeSession', () => owner.me.sessions.revoke(secondId));
+    await step('removeMember', () => owner.members.remove(joined.id));
+    await step('logOut', () => owner.auth.logOut());
+    expect(await owner.me.get().catch((e: unknown) => (e as SwitchboardError).status)).toBe(401);
+  });
+
   it('manages agents and their versions', async () => {
     const name = uniqueName('Contract agent');
     const agent = await step('createAgent', () =>

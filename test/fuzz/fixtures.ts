@@ -5,6 +5,10 @@ export type Fixtures = {
   adminKey: string;
   runnerToken: string;
   triggerToken: string;
+  /** The first user's: a session (its Cookie header and CSRF token), one more for logOut to end, and a personal token. */
+  session: { cookie: string; csrfToken: string };
+  logoutSession: { cookie: string; csrfToken: string };
+  personalToken: string;
   /** Every seeded id, by TypeID prefix (`agent`, `run`, ...). */
   ids: Map<string, string[]>;
 };
@@ -99,5 +103,53 @@ export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures>
   add(upload.id);
   add((await api<WithId>('POST', '/api/v1/transcriptions', { uploadId: upload.id, model: 'meeting-notes' })).id);
 
-  return { adminKey, runnerToken: runner.token, triggerToken: trigger.secret, ids };
+  // People: the first user (the bootstrap organization's owner) fuzzes with a session and a
+  // personal token that are never among the seeded ids, so revoking those cannot lock the fuzzer out.
+  const person = { email: 'fuzz.owner@example.com', password: 'fuzz owner password' };
+  await login(baseUrl, '/api/v1/auth/signup', { ...person, name: 'Fuzz Owner' }, 201);
+  const session = await login(baseUrl, '/api/v1/auth/login', person);
+  const logoutSession = await login(baseUrl, '/api/v1/auth/login', person);
+  const target = await login(baseUrl, '/api/v1/auth/login', person);
+  add(target.sessionId);
+  const asPerson = (s: typeof session) => ({ Cookie: s.cookie, 'X-CSRF-Token': s.csrfToken });
+  const expiresAt = new Date(Date.now() + 86_400_000).toISOString();
+  const token = async (name: string) => {
+    const res = await fetch(`${baseUrl}/api/v1/personal-tokens`, {
+      method: 'POST',
+      headers: { ...asPerson(session), 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name, scopes: ['admin'], expiresAt }),
+    });
+    if (res.status !== 201) throw new Error(`seeding a personal token failed: ${res.status} ${await res.text()}`);
+    return (await res.json()) as WithId & { secret: string; organizationId: string };
+  };
+  const personalToken = await token('fuzz token');
+  add((await token('fuzz target token')).id);
+  add(personalToken.organizationId);
+  const colleague = { email: 'fuzz.colleague@example.com', password: 'fuzz colleague password' };
+  const invitation = await api<WithId & { token: string }>('POST', '/api/v1/invitations', { email: colleague.email, role: 'member' });
+  const joined = await login(baseUrl, '/api/v1/auth/signup', { ...colleague, name: 'Fuzz Colleague', invitationToken: invitation.token }, 201);
+  add(joined.userId);
+  add((await api<WithId>('POST', '/api/v1/invitations', { email: 'fuzz.invitee@example.com', role: 'viewer' })).id);
+
+  return {
+    adminKey,
+    runnerToken: runner.token,
+    triggerToken: trigger.secret,
+    session: { cookie: session.cookie, csrfToken: session.csrfToken },
+    logoutSession: { cookie: logoutSession.cookie, csrfToken: logoutSession.csrfToken },
+    personalToken: personalToken.secret,
+    ids,
+  };
+}
+
+/** Signs up or logs in: the session's Cookie header, CSRF token and id, and the user's id. */
+async function login(baseUrl: string, path: string, body: unknown, expected = 200) {
+  const res = await fetch(`${baseUrl}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  if (res.status !== expected) throw new Error(`seeding ${path} failed: ${res.status} ${await res.text()}`);
+  const login = (await res.json()) as { csrfToken: string; session: WithId; user: WithId };
+  const cookie = res.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
+  return { cookie, csrfToken: login.csrfToken, sessionId: login.session.id, userId: login.user.id };
 }

@@ -110,13 +110,26 @@ type Credentials = { headers: [string, string][]; query: [string, string][] };
 /** The credential the operation expects (several ways of sending it for event streams). */
 function validCredentials(op: Operation, fixtures: Fixtures): fc.Arbitrary<Credentials> {
   const bearer = (t: string): Credentials => ({ headers: [['Authorization', `Bearer ${t}`]], query: [] });
+  // The page of this server a person uses: its cookies, its CSRF token, its own Origin. logOut ends its session: it has one of its own.
+  const { cookie, csrfToken } = op.operationId === 'logOut' ? fixtures.logoutSession : fixtures.session;
+  const session: Credentials = {
+    headers: [
+      ['Cookie', cookie],
+      ['X-CSRF-Token', csrfToken],
+    ],
+    query: [],
+  };
   switch (op.credential) {
     case 'runner':
       return fc.constant(bearer(fixtures.runnerToken));
     case 'app':
-      return fc.constantFrom(bearer(fixtures.adminKey), { headers: [['X-API-Token', fixtures.adminKey]], query: [] });
+      return fc.constantFrom(bearer(fixtures.adminKey), { headers: [['X-API-Token', fixtures.adminKey]], query: [] }, bearer(fixtures.personalToken), session);
     case 'stream':
-      return fc.constantFrom(bearer(fixtures.adminKey), { headers: [], query: [['token', fixtures.adminKey]] });
+      return fc.constantFrom(bearer(fixtures.adminKey), { headers: [], query: [['token', fixtures.adminKey]] }, session);
+    case 'user':
+      return fc.constantFrom(session, bearer(fixtures.personalToken));
+    case 'session':
+      return fc.constant(session);
     case 'none':
       // Public operations: nothing, or the trigger token public inbound calls authenticate with.
       return fc.constantFrom({ headers: [], query: [] }, bearer(fixtures.triggerToken));
@@ -129,6 +142,16 @@ function invalidCredentials(fixtures: Fixtures): fc.Arbitrary<Credentials> {
     { headers: [], query: [] },
     bearer(`sbk_${'A'.repeat(43)}`),
     bearer(`sbr_${'b'.repeat(43)}`),
+    bearer(`sbp_${'c'.repeat(43)}`),
+    { headers: [['Cookie', `sb_session=sbs_${'d'.repeat(43)}`]], query: [] },
+    { headers: [['Cookie', fixtures.session.cookie]], query: [] },
+    {
+      headers: [
+        ['Cookie', fixtures.session.cookie],
+        ['X-CSRF-Token', 'e'.repeat(43)],
+      ],
+      query: [],
+    },
     bearer('sbk_short'),
     bearer(''),
     { headers: [['Authorization', `Basic ${Buffer.from('a:b').toString('base64')}`]], query: [] },

@@ -41,8 +41,12 @@ export type Operation = {
   /** Media types of the request body with their schemas; empty when the operation takes none. */
   body: { required: boolean; content: Record<string, Media> };
   statuses: Set<number>;
-  /** `none` (public), `runner` (runner token), `app` (application key), `stream` (application key, also as `?token=`). */
-  credential: 'none' | 'runner' | 'app' | 'stream';
+  /**
+   * `none` (public), `runner` (runner token), `app` (application key, personal token or session
+   * cookie), `stream` (the same, also as `?token=`), `user` (a person: session cookie or personal
+   * token), `session` (a session cookie only).
+   */
+  credential: 'none' | 'runner' | 'app' | 'stream' | 'user' | 'session';
   /** Answers `text/event-stream`: the fuzzer stops reading after the headers. */
   streams: boolean;
   /** How its errors are written (`x-error-format`): RFC 9457 problems, or a provider's envelope (the gateway). */
@@ -68,9 +72,10 @@ export function resolve<T>(node: T): T {
 
 const METHODS = ['get', 'put', 'post', 'patch', 'delete'];
 
-function credentialOf(security: Record<string, string[]>[] | undefined): Operation['credential'] {
+function credentialOf(security: Record<string, string[]>[] | undefined, credential: unknown): Operation['credential'] {
   const schemes = (security ?? spec.security ?? []).flatMap((s) => Object.keys(s));
   if (schemes.length === 0) return 'none';
+  if (credential === 'user' || credential === 'session') return credential;
   if (schemes.includes('runnerToken')) return 'runner';
   return schemes.includes('tokenQuery') ? 'stream' : 'app';
 }
@@ -88,6 +93,7 @@ export function operations(): Operation[] {
             requestBody?: unknown;
             responses: Record<string, unknown>;
             security?: Record<string, string[]>[];
+            'x-credential'?: string;
             'x-error-format'?: 'openai' | 'anthropic';
           }
         | undefined;
@@ -113,7 +119,7 @@ export function operations(): Operation[] {
         parameters,
         body: { required: requestBody?.required ?? false, content },
         statuses: new Set(Object.keys(op.responses).map(Number)),
-        credential: credentialOf(op.security),
+        credential: credentialOf(op.security, op['x-credential']),
         streams: Object.keys(ok?.[1].content ?? {}).includes('text/event-stream'),
         errorFormat: op['x-error-format'] ?? 'problem',
       });

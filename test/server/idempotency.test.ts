@@ -276,18 +276,18 @@ describe('Idempotency-Key records sealed by an earlier release', () => {
       const first = await createWithKey(k, body);
       expect(first.status).toBe(201);
       const firstText = await first.text();
-      const [row] = await keyRecord(db, k).clone().select('application_id', 'response_sealed');
+      const [row] = await keyRecord(db, k).clone().select('scope', 'response_sealed');
       expect(row.response_sealed).toMatch(/^v2:/);
 
       const current = Buffer.from(row.response_sealed.slice(3), 'base64');
-      const currentKey = createHash('sha256').update(`switchboard idempotent response\n${row.application_id}\n${k}`).digest();
+      const currentKey = createHash('sha256').update(`switchboard idempotent response\n${row.scope}\n${k}`).digest();
       const decipher = createDecipheriv('aes-256-gcm', currentKey, current.subarray(0, 12));
       decipher.setAuthTag(current.subarray(12, 28));
       const stored = Buffer.concat([decipher.update(current.subarray(28)), decipher.final()]);
       expect(JSON.parse(stored.toString('utf8')).body).toBe(firstText);
 
       const iv = randomBytes(12);
-      const cipher = createCipheriv('aes-256-gcm', Buffer.from(hkdfSync('sha256', k, row.application_id, 'switchboard idempotent response', 32)), iv);
+      const cipher = createCipheriv('aes-256-gcm', Buffer.from(hkdfSync('sha256', k, row.scope, 'switchboard idempotent response', 32)), iv);
       const sealed = Buffer.concat([cipher.update(stored), cipher.final()]);
       expect(
         await keyRecord(db, k)

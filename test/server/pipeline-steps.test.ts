@@ -72,11 +72,20 @@ describe('authorise step', () => {
   });
 
   it('refuses a key without the scope with 403 naming both; runners and open operations pass', () => {
-    expect(() => authorise(op('createRun'), key(['read']))).toThrow(
+    expect(() => authorise(op('createRun'), { key: key(['read']) })).toThrow(
       expect.objectContaining({ status: 403, message: 'This operation needs the "write" scope; the key has "read".' }),
     );
-    expect(() => authorise(op('createRun'), key(['admin']))).not.toThrow();
-    expect(() => authorise(op('claimRun'), undefined)).not.toThrow();
+    expect(() => authorise(op('createRun'), { key: key(['admin']) })).not.toThrow();
+    expect(() => authorise(op('claimRun'), {})).not.toThrow();
+  });
+
+  it("keeps a person's own account to people, and minting tokens to sessions", () => {
+    const session = { kind: 'session' as const, userId: 'user_1', credentialId: 'sess_1', csrfHash: '' };
+    const token = { kind: 'personal_token' as const, userId: 'user_1', credentialId: 'pat_1' };
+    expect(() => authorise(op('getMe'), { key: key(['admin']) })).toThrow(expect.objectContaining({ status: 403 }));
+    expect(() => authorise(op('getMe'), { user: token })).not.toThrow();
+    expect(() => authorise(op('createPersonalToken'), { user: token })).toThrow(expect.objectContaining({ status: 403 }));
+    expect(() => authorise(op('createPersonalToken'), { user: session })).not.toThrow();
   });
 });
 
@@ -115,15 +124,14 @@ describe('validate step', () => {
 });
 
 describe('idempotency step', () => {
-  const auth = { ...key(['write']), applicationId: 'app_1' };
-  const claim = (ctx: Context, raw?: string) => claimOf(ctx, op('createRun'), auth, raw === undefined ? undefined : Buffer.from(raw));
+  const claim = (ctx: Context, raw?: string) => claimOf(ctx, op('createRun'), 'app_1', raw === undefined ? undefined : Buffer.from(raw));
 
   it('claims the key on an operation that honours one, for a key that sent it', () => {
     const ctx = contextFor('POST', '/api/v1/runs', { 'idempotency-key': 'k1' });
-    expect(claim(ctx, '{}')).toMatchObject({ applicationId: 'app_1', key: 'k1' });
+    expect(claim(ctx, '{}')).toMatchObject({ scope: 'app_1', key: 'k1' });
     expect(claim(contextFor('POST', '/api/v1/runs'), '{}')).toBeUndefined();
     expect(claimOf(ctx, op('createRun'), undefined, Buffer.from('{}'))).toBeUndefined();
-    expect(claimOf(contextFor('DELETE', '/api/v1/agents/a', { 'idempotency-key': 'k1' }), op('deleteAgent'), auth, undefined)).toBeUndefined();
+    expect(claimOf(contextFor('DELETE', '/api/v1/agents/a', { 'idempotency-key': 'k1' }), op('deleteAgent'), 'app_1', undefined)).toBeUndefined();
   });
 
   it('fingerprints the method, path and body bytes', () => {

@@ -14,6 +14,8 @@ declare module 'vitest' {
     databaseKind: 'sqlite' | 'postgres';
     /** The shared server's database, for tests that check what is (not) stored. */
     databaseUrl: string;
+    /** The first user of the shared server: the owner of its bootstrap organization (the admin key's). */
+    operator: { email: string; password: string };
   }
 }
 
@@ -24,7 +26,18 @@ export default async function setup(project: TestProject) {
     WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
     RUNNER_ALLOW_PRIVATE_ADDRESSES: 'true',
     MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES: 'true',
+    // Every suite signs its people up, each into an organization of their own, all from 127.0.0.1.
+    SIGNUP: 'open',
+    RATE_LIMIT_COSTLY: '1000',
   });
+  // Signed up before any suite runs, so the bootstrap organization's owner is known (and no suite's person becomes it by chance).
+  const operator = { email: 'operator@example.com', password: 'operator password 0123' };
+  const signup = await fetch(`${server.url}/api/v1/auth/signup`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ ...operator, name: 'Operator' }),
+  });
+  if (signup.status !== 201) throw new Error(`signing the operator up failed: ${signup.status} ${await signup.text()}`);
   const [proxy, audit, mock] = await Promise.all([
     startPrism({ kind: 'proxy', upstream: server.url, errors: true }),
     startPrism({ kind: 'proxy', upstream: server.url, errors: false }),
@@ -37,6 +50,7 @@ export default async function setup(project: TestProject) {
   project.provide('mockUrl', mock.url);
   project.provide('databaseKind', server.database.kind);
   project.provide('databaseUrl', server.database.url);
+  project.provide('operator', operator);
   return async () => {
     await Promise.all([proxy.stop(), audit.stop(), mock.stop()]);
     await server.stop();

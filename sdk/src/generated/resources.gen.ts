@@ -63,6 +63,223 @@ const organizationMethods = ({ call }: OperationRunner) => ({
 export interface OrganizationResource extends ReturnType<typeof organizationMethods> {}
 export const organization: (operations: OperationRunner) => OrganizationResource = organizationMethods;
 
+const authMethods = ({ call }: OperationRunner) => ({
+  /**
+   * Sign up
+   *
+   * Creates an account and logs it in: the response sets the session cookie and returns the CSRF
+   * token that writes made with it must send. The first user of a fresh install becomes the owner
+   * of its first (bootstrap) organization. Later sign-ups need an `invitationToken` sent to the
+   * same email, and join that organization with the invited role, unless the server allows open
+   * sign-up (`SIGNUP=open`): then a sign-up without an invitation gets a new organization of its
+   * own, with a default application, as its owner. The password is stored only as a scrypt hash and
+   * never logged. A sign-up posted from another site (its `Origin`) is refused with 403
+   * `csrf-failed`.
+   */
+  signUp: (body: T.SignUp, o?: RequestOptions) => call((c) => api.signUp({ ...c, body }), o),
+  /**
+   * Log in
+   *
+   * Opens a new session for the account: the response sets the session cookie (`sb_session`) and
+   * the CSRF cookie (`sb_csrf`), and returns the CSRF token. An unknown email and a wrong password
+   * get the same 401 `invalid-credentials`, in the same time. Failed logins are limited per account
+   * and per address: past the limit every login for them is refused with 429 until the window ends,
+   * even with the right password. A session cookie sent with the request is ended: a login always
+   * starts a new session (no session fixation). A login posted from another site is refused with
+   * 403 `csrf-failed`.
+   */
+  logIn: (body: T.LogIn, o?: RequestOptions) => call((c) => api.logIn({ ...c, body }), o),
+  /**
+   * Log out
+   *
+   * Ends the session of the request's cookie and clears the session cookies. Only the session
+   * cookie logs out (with its `X-CSRF-Token`); a personal token is revoked instead.
+   */
+  logOut: (o?: RequestOptions) => call((c) => api.logOut(c), o),
+});
+/**
+ * Signing up, logging in and out. A login sets the session cookie (`sb_session`, HttpOnly) and the
+ * CSRF cookie (`sb_csrf`), and returns the CSRF token that writes made with the cookie must send as
+ * `X-CSRF-Token`.
+ */
+export interface AuthResource extends ReturnType<typeof authMethods> {}
+export const auth: (operations: OperationRunner) => AuthResource = authMethods;
+
+const meMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * Get the signed-in user
+   *
+   * Returns the signed-in user, the organizations they belong to with their role in each, and the
+   * credential of the request with what it may do. Only a signed-in user may call it: with the
+   * session cookie or a personal token.
+   */
+  get: (o?: RequestOptions) => call((c) => api.getMe(c), o),
+  sessions: {
+    /**
+     * List my sessions
+     *
+     * Lists the signed-in user's live sessions (not ended, not expired), newest first, with the
+     * address and user agent each was opened from; `current` marks the request's own. Only a
+     * signed-in user may call it: with the session cookie or a personal token.
+     */
+    list: (query?: T.ListSessionsData['query'], o?: RequestOptions) =>
+      list<T.Session, T.SessionList>((page, c) => api.listSessions({ ...c, query: { ...query, page } }), query, o),
+    /**
+     * End a session
+     *
+     * Ends one of the signed-in user's sessions at once (for example one opened on a lost laptop);
+     * ending the request's own session logs out. Another user's session, or one already ended, is
+     * 404. Only a signed-in user may call it: with the session cookie or a personal token.
+     */
+    revoke: (sessionId: string, o?: RequestOptions) => call((c) => api.revokeSession({ ...c, path: { sessionId } }), o),
+  },
+});
+/**
+ * The signed-in user: their account, their sessions and their personal tokens (`sbp_...`). Only a
+ * person may call them, with the session cookie or a personal token.
+ */
+export interface MeResource extends ReturnType<typeof meMethods> {}
+export const me: (operations: OperationRunner) => MeResource = meMethods;
+
+const personalTokensMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * List my personal tokens
+   *
+   * Lists the signed-in user's personal tokens in every organization, newest first by default, with
+   * their prefix, last use and the address of that use. Secrets are never returned. Only a
+   * signed-in user may call it: with the session cookie or a personal token.
+   */
+  list: (query?: T.ListPersonalTokensData['query'], o?: RequestOptions) =>
+    list<T.PersonalToken, T.PersonalTokenList>((page, c) => api.listPersonalTokens({ ...c, query: { ...query, page } }), query, o),
+  /**
+   * Create a personal token
+   *
+   * Creates a personal token (`sbp_...`) acting as the signed-in user in the organization of the
+   * request (`X-Org-Id`, or the user's only one). It must expire, at most 366 days from now. Its
+   * scopes cannot exceed what the user's role allows (403), and what it may do stays within the
+   * user's role as it changes: a token dies with its membership. Send it as `Authorization: Bearer
+   * <secret>`, with `X-App-Id` on application-scoped routes. The secret is shown only in this
+   * response. Only a session may create tokens (a token cannot mint another). Send an
+   * `Idempotency-Key` to make retries safe.
+   */
+  create: (body: T.PersonalTokenCreate, o?: WriteOptions) => call((c) => api.createPersonalToken({ ...c, body, headers: idempotent(o) }), o),
+  /**
+   * Get a personal token
+   *
+   * Returns one of the signed-in user's personal tokens, without its secret. Only a signed-in user
+   * may call it: with the session cookie or a personal token.
+   */
+  get: (personalTokenId: string, o?: RequestOptions) => call((c) => api.getPersonalToken({ ...c, path: { personalTokenId } }), o),
+  /**
+   * Revoke a personal token
+   *
+   * Revokes one of the signed-in user's personal tokens at once, on every replica (401 from then
+   * on). Revoking is final; revoking a revoked token is 409 `invalid-transition`. Only a signed-in
+   * user may call it: with the session cookie or a personal token.
+   */
+  revoke: (personalTokenId: string, o?: RequestOptions) => call((c) => api.revokePersonalToken({ ...c, path: { personalTokenId } }), o),
+});
+/**
+ * The signed-in user: their account, their sessions and their personal tokens (`sbp_...`). Only a
+ * person may call them, with the session cookie or a personal token.
+ */
+export interface PersonalTokensResource extends ReturnType<typeof personalTokensMethods> {}
+export const personalTokens: (operations: OperationRunner) => PersonalTokensResource = personalTokensMethods;
+
+const membersMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * List members
+   *
+   * Lists the people of the organization with their role, newest member first by default. Any
+   * credential of the organization may call it (a person names it with `X-Org-Id` when they belong
+   * to several).
+   */
+  list: (query?: T.ListMembersData['query'], o?: RequestOptions) =>
+    list<T.Member, T.MemberList>((page, c) => api.listMembers({ ...c, query: { ...query, page } }), query, o),
+  /**
+   * Get a member
+   *
+   * Returns one member of the organization with their role. Any credential of the organization may
+   * call it (a person names it with `X-Org-Id` when they belong to several).
+   */
+  get: (userId: string, o?: RequestOptions) => call((c) => api.getMember({ ...c, path: { userId } }), o),
+  /**
+   * Change a member's role
+   *
+   * Changes a member's role with a JSON merge patch, sent as `application/merge-patch+json` or
+   * `application/json`. Requires the `admin` scope (the admin or owner role, or an admin key). Only
+   * an owner grants or takes away the owner role (403); the organization's last owner cannot step
+   * down (409). The member's personal tokens follow the new role on their next request. Send
+   * `If-Match` to avoid overwriting a concurrent change.
+   */
+  update: (userId: string, body: T.MemberUpdate, o?: ConditionalOptions) =>
+    call((c) => api.updateMember({ ...c, path: { userId }, body, headers: ifMatch(o) }), o),
+  /**
+   * Remove a member
+   *
+   * Removes a person from the organization; their personal tokens for it stop working at once, on
+   * every replica. Anyone may remove themselves (leave); removing another member requires the
+   * `admin` scope, and removing an owner an owner. The last owner cannot leave (409). Send
+   * `If-Match` to make it conditional.
+   */
+  remove: (userId: string, o?: ConditionalOptions) => call((c) => api.removeMember({ ...c, path: { userId }, headers: ifMatch(o) }), o),
+});
+/**
+ * The people of the organization, their roles (see "Users, members and roles" above) and
+ * invitations to join it.
+ */
+export interface MembersResource extends ReturnType<typeof membersMethods> {}
+export const members: (operations: OperationRunner) => MembersResource = membersMethods;
+
+const invitationsMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * List invitations
+   *
+   * Lists the organization's invitations, newest first, with their status. Tokens are never
+   * returned. Requires the `admin` scope.
+   */
+  list: (query?: T.ListInvitationsData['query'], o?: RequestOptions) =>
+    list<T.Invitation, T.InvitationList>((page, c) => api.listInvitations({ ...c, query: { ...query, page } }), query, o),
+  /**
+   * Invite someone
+   *
+   * Creates an invitation for one email address with a role, usable once until it expires (7 days
+   * by default). The response holds its token, shown only once: send the person a link with it.
+   * They sign up with it (`signUp`, `invitationToken`) or, already a user, accept it
+   * (`acceptInvitation`). Requires the `admin` scope; only an owner invites an owner. An address
+   * that is a member already, or has a pending invitation, is 409. Send an `Idempotency-Key` to
+   * make retries safe.
+   */
+  create: (body: T.InvitationCreate, o?: WriteOptions) => call((c) => api.createInvitation({ ...c, body, headers: idempotent(o) }), o),
+  /**
+   * Accept an invitation
+   *
+   * Adds the signed-in user to the organization of an invitation sent to their email, with its
+   * role. An unknown, used, revoked or expired token is 404; an invitation for another email is
+   * 403; a member already is 409. Only a session may accept (log in or sign up first).
+   */
+  accept: (body: T.InvitationAccept, o?: RequestOptions) => call((c) => api.acceptInvitation({ ...c, body }), o),
+  /**
+   * Get an invitation
+   *
+   * Returns one invitation of the organization, without its token. Requires the `admin` scope.
+   */
+  get: (invitationId: string, o?: RequestOptions) => call((c) => api.getInvitation({ ...c, path: { invitationId } }), o),
+  /**
+   * Revoke an invitation
+   *
+   * Revokes a pending invitation: its token stops working. An invitation that is not pending is 409
+   * `invalid-transition`. Requires the `admin` scope.
+   */
+  revoke: (invitationId: string, o?: RequestOptions) => call((c) => api.revokeInvitation({ ...c, path: { invitationId } }), o),
+});
+/**
+ * The people of the organization, their roles (see "Users, members and roles" above) and
+ * invitations to join it.
+ */
+export interface InvitationsResource extends ReturnType<typeof invitationsMethods> {}
+export const invitations: (operations: OperationRunner) => InvitationsResource = invitationsMethods;
+
 const applicationsMethods = ({ call, list }: OperationRunner) => ({
   /**
    * List applications
@@ -914,6 +1131,32 @@ export abstract class Resources {
   readonly system = system(this.#operations);
   /** The tenant the credential belongs to. */
   readonly organization = organization(this.#operations);
+  /**
+   * Signing up, logging in and out. A login sets the session cookie (`sb_session`, HttpOnly) and
+   * the CSRF cookie (`sb_csrf`), and returns the CSRF token that writes made with the cookie must
+   * send as `X-CSRF-Token`.
+   */
+  readonly auth = auth(this.#operations);
+  /**
+   * The signed-in user: their account, their sessions and their personal tokens (`sbp_...`). Only a
+   * person may call them, with the session cookie or a personal token.
+   */
+  readonly me = me(this.#operations);
+  /**
+   * The signed-in user: their account, their sessions and their personal tokens (`sbp_...`). Only a
+   * person may call them, with the session cookie or a personal token.
+   */
+  readonly personalTokens = personalTokens(this.#operations);
+  /**
+   * The people of the organization, their roles (see "Users, members and roles" above) and
+   * invitations to join it.
+   */
+  readonly members = members(this.#operations);
+  /**
+   * The people of the organization, their roles (see "Users, members and roles" above) and
+   * invitations to join it.
+   */
+  readonly invitations = invitations(this.#operations);
   /** Isolated workspaces of the organization. Requires the `admin` scope. */
   readonly applications = applications(this.#operations);
   /** Application keys (`sbk_...`) of the current application. Requires the `admin` scope. */

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import { type Client, formDataBodySerializer, type Options as Options2, type TDataShape } from './client/index.js';
-import type { AppendRunEventsData, AppendRunEventsErrors, AppendRunEventsResponses, CancelRunData, CancelRunErrors, CancelRunResponses, CancelTranscriptionData, CancelTranscriptionErrors, CancelTranscriptionResponses, ClaimRunData, ClaimRunErrors, ClaimRunResponses, CompleteRunData, CompleteRunErrors, CompleteRunResponses, CountAnthropicTokensData, CountAnthropicTokensErrors, CountAnthropicTokensResponses, CreateAgentData, CreateAgentErrors, CreateAgentResponses, CreateAnthropicMessageData, CreateAnthropicMessageErrors, CreateAnthropicMessageResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateApplicationData, CreateApplicationErrors, CreateApplicationResponses, CreateAudioTranscriptionData, CreateAudioTranscriptionErrors, CreateAudioTranscriptionResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingsData, CreateEmbeddingsErrors, CreateEmbeddingsResponses, CreateModelData, CreateModelErrors, CreateModelProviderData, CreateModelProviderErrors, CreateModelProviderResponses, CreateModelResponses, CreateRunData, CreateRunErrors, CreateRunResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateTranscriptionData, CreateTranscriptionErrors, CreateTranscriptionResponses, CreateTriggerData, CreateTriggerErrors, CreateTriggerResponses, CreateUploadData, CreateUploadErrors, CreateUploadResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DeleteAgentData, DeleteAgentErrors, DeleteAgentResponses, DeleteApplicationData, DeleteApplicationErrors, DeleteApplicationResponses, DeleteModelData, DeleteModelErrors, DeleteModelProviderData, DeleteModelProviderErrors, DeleteModelProviderResponses, DeleteModelResponses, DeleteRunnerData, DeleteRunnerErrors, DeleteRunnerResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, DeleteTranscriptionData, DeleteTranscriptionErrors, DeleteTranscriptionResponses, DeleteTriggerData, DeleteTriggerErrors, DeleteTriggerResponses, DeleteUploadData, DeleteUploadErrors, DeleteUploadResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAgentData, GetAgentErrors, GetAgentResponses, GetAgentVersionData, GetAgentVersionErrors, GetAgentVersionResponses, GetApiDocsAssetData, GetApiDocsAssetErrors, GetApiDocsAssetResponses, GetApiDocsData, GetApiDocsErrors, GetApiDocsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetApplicationData, GetApplicationErrors, GetApplicationResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetModelData, GetModelErrors, GetModelProviderData, GetModelProviderErrors, GetModelProviderResponses, GetModelResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetProblemTypeData, GetProblemTypeErrors, GetProblemTypeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRootData, GetRootErrors, GetRunData, GetRunErrors, GetRunnerData, GetRunnerErrors, GetRunnerResponses, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetTranscriptionContentData, GetTranscriptionContentErrors, GetTranscriptionContentResponses, GetTranscriptionData, GetTranscriptionErrors, GetTranscriptionResponses, GetTriggerData, GetTriggerErrors, GetTriggerResponses, GetUploadData, GetUploadErrors, GetUploadResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, GetWebhookMessageData, GetWebhookMessageErrors, GetWebhookMessageResponses, HeartbeatLeaseData, HeartbeatLeaseErrors, HeartbeatLeaseResponses, InvokeTriggerData, InvokeTriggerErrors, InvokeTriggerResponses, ListAgentsData, ListAgentsErrors, ListAgentsResponses, ListAgentVersionsData, ListAgentVersionsErrors, ListAgentVersionsResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListApplicationsData, ListApplicationsErrors, ListApplicationsResponses, ListGatewayModelsData, ListGatewayModelsErrors, ListGatewayModelsResponses, ListModelProvidersData, ListModelProvidersErrors, ListModelProvidersResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListRunEventsData, ListRunEventsErrors, ListRunEventsResponses, ListRunnersData, ListRunnersErrors, ListRunnersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListTranscriptionsData, ListTranscriptionsErrors, ListTranscriptionsResponses, ListTriggersData, ListTriggersErrors, ListTriggersResponses, ListWebhookAttemptsData, ListWebhookAttemptsErrors, ListWebhookAttemptsResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, ListWebhookMessagesData, ListWebhookMessagesErrors, ListWebhookMessagesResponses, PauseAgentData, PauseAgentErrors, PauseAgentResponses, PauseScheduleData, PauseScheduleErrors, PauseScheduleResponses, PauseTriggerData, PauseTriggerErrors, PauseTriggerResponses, RedeliverWebhookMessageData, RedeliverWebhookMessageErrors, RedeliverWebhookMessageResponses, RegisterRunnerData, RegisterRunnerErrors, RegisterRunnerResponses, ResumeAgentData, ResumeAgentErrors, ResumeAgentResponses, ResumeRunData, ResumeRunErrors, ResumeRunResponses, ResumeScheduleData, ResumeScheduleErrors, ResumeScheduleResponses, ResumeTriggerData, ResumeTriggerErrors, ResumeTriggerResponses, RetireAgentData, RetireAgentErrors, RetireAgentResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, RotateTriggerSecretData, RotateTriggerSecretErrors, RotateTriggerSecretResponses, RotateWebhookEndpointSecretData, RotateWebhookEndpointSecretErrors, RotateWebhookEndpointSecretResponses, StreamAgentRunsData, StreamAgentRunsErrors, StreamAgentRunsResponse, StreamAgentRunsResponses, StreamRunData, StreamRunErrors, StreamRunResponse, StreamRunResponses, StreamRunsData, StreamRunsErrors, StreamRunsResponse, StreamRunsResponses, TestWebhookEndpointData, TestWebhookEndpointErrors, TestWebhookEndpointResponses, UpdateAgentData, UpdateAgentErrors, UpdateAgentResponses, UpdateApiKeyData, UpdateApiKeyErrors, UpdateApiKeyResponses, UpdateApplicationData, UpdateApplicationErrors, UpdateApplicationResponses, UpdateModelData, UpdateModelErrors, UpdateModelProviderData, UpdateModelProviderErrors, UpdateModelProviderResponses, UpdateModelResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateTriggerData, UpdateTriggerErrors, UpdateTriggerResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses, WaitRunData, WaitRunErrors, WaitRunResponses } from './types.gen.js';
+import type { AcceptInvitationData, AcceptInvitationErrors, AcceptInvitationResponses, AppendRunEventsData, AppendRunEventsErrors, AppendRunEventsResponses, CancelRunData, CancelRunErrors, CancelRunResponses, CancelTranscriptionData, CancelTranscriptionErrors, CancelTranscriptionResponses, ClaimRunData, ClaimRunErrors, ClaimRunResponses, CompleteRunData, CompleteRunErrors, CompleteRunResponses, CountAnthropicTokensData, CountAnthropicTokensErrors, CountAnthropicTokensResponses, CreateAgentData, CreateAgentErrors, CreateAgentResponses, CreateAnthropicMessageData, CreateAnthropicMessageErrors, CreateAnthropicMessageResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateApplicationData, CreateApplicationErrors, CreateApplicationResponses, CreateAudioTranscriptionData, CreateAudioTranscriptionErrors, CreateAudioTranscriptionResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingsData, CreateEmbeddingsErrors, CreateEmbeddingsResponses, CreateInvitationData, CreateInvitationErrors, CreateInvitationResponses, CreateModelData, CreateModelErrors, CreateModelProviderData, CreateModelProviderErrors, CreateModelProviderResponses, CreateModelResponses, CreatePersonalTokenData, CreatePersonalTokenErrors, CreatePersonalTokenResponses, CreateRunData, CreateRunErrors, CreateRunResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateTranscriptionData, CreateTranscriptionErrors, CreateTranscriptionResponses, CreateTriggerData, CreateTriggerErrors, CreateTriggerResponses, CreateUploadData, CreateUploadErrors, CreateUploadResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DeleteAgentData, DeleteAgentErrors, DeleteAgentResponses, DeleteApplicationData, DeleteApplicationErrors, DeleteApplicationResponses, DeleteModelData, DeleteModelErrors, DeleteModelProviderData, DeleteModelProviderErrors, DeleteModelProviderResponses, DeleteModelResponses, DeleteRunnerData, DeleteRunnerErrors, DeleteRunnerResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, DeleteTranscriptionData, DeleteTranscriptionErrors, DeleteTranscriptionResponses, DeleteTriggerData, DeleteTriggerErrors, DeleteTriggerResponses, DeleteUploadData, DeleteUploadErrors, DeleteUploadResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAgentData, GetAgentErrors, GetAgentResponses, GetAgentVersionData, GetAgentVersionErrors, GetAgentVersionResponses, GetApiDocsAssetData, GetApiDocsAssetErrors, GetApiDocsAssetResponses, GetApiDocsData, GetApiDocsErrors, GetApiDocsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetApplicationData, GetApplicationErrors, GetApplicationResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetInvitationData, GetInvitationErrors, GetInvitationResponses, GetMeData, GetMeErrors, GetMemberData, GetMemberErrors, GetMemberResponses, GetMeResponses, GetModelData, GetModelErrors, GetModelProviderData, GetModelProviderErrors, GetModelProviderResponses, GetModelResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetPersonalTokenData, GetPersonalTokenErrors, GetPersonalTokenResponses, GetProblemTypeData, GetProblemTypeErrors, GetProblemTypeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRootData, GetRootErrors, GetRunData, GetRunErrors, GetRunnerData, GetRunnerErrors, GetRunnerResponses, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetTranscriptionContentData, GetTranscriptionContentErrors, GetTranscriptionContentResponses, GetTranscriptionData, GetTranscriptionErrors, GetTranscriptionResponses, GetTriggerData, GetTriggerErrors, GetTriggerResponses, GetUploadData, GetUploadErrors, GetUploadResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, GetWebhookMessageData, GetWebhookMessageErrors, GetWebhookMessageResponses, HeartbeatLeaseData, HeartbeatLeaseErrors, HeartbeatLeaseResponses, InvokeTriggerData, InvokeTriggerErrors, InvokeTriggerResponses, ListAgentsData, ListAgentsErrors, ListAgentsResponses, ListAgentVersionsData, ListAgentVersionsErrors, ListAgentVersionsResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListApplicationsData, ListApplicationsErrors, ListApplicationsResponses, ListGatewayModelsData, ListGatewayModelsErrors, ListGatewayModelsResponses, ListInvitationsData, ListInvitationsErrors, ListInvitationsResponses, ListMembersData, ListMembersErrors, ListMembersResponses, ListModelProvidersData, ListModelProvidersErrors, ListModelProvidersResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListPersonalTokensData, ListPersonalTokensErrors, ListPersonalTokensResponses, ListRunEventsData, ListRunEventsErrors, ListRunEventsResponses, ListRunnersData, ListRunnersErrors, ListRunnersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, ListTranscriptionsData, ListTranscriptionsErrors, ListTranscriptionsResponses, ListTriggersData, ListTriggersErrors, ListTriggersResponses, ListWebhookAttemptsData, ListWebhookAttemptsErrors, ListWebhookAttemptsResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, ListWebhookMessagesData, ListWebhookMessagesErrors, ListWebhookMessagesResponses, LogInData, LogInErrors, LogInResponses, LogOutData, LogOutErrors, LogOutResponses, PauseAgentData, PauseAgentErrors, PauseAgentResponses, PauseScheduleData, PauseScheduleErrors, PauseScheduleResponses, PauseTriggerData, PauseTriggerErrors, PauseTriggerResponses, RedeliverWebhookMessageData, RedeliverWebhookMessageErrors, RedeliverWebhookMessageResponses, RegisterRunnerData, RegisterRunnerErrors, RegisterRunnerResponses, RemoveMemberData, RemoveMemberErrors, RemoveMemberResponses, ResumeAgentData, ResumeAgentErrors, ResumeAgentResponses, ResumeRunData, ResumeRunErrors, ResumeRunResponses, ResumeScheduleData, ResumeScheduleErrors, ResumeScheduleResponses, ResumeTriggerData, ResumeTriggerErrors, ResumeTriggerResponses, RetireAgentData, RetireAgentErrors, RetireAgentResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeInvitationData, RevokeInvitationErrors, RevokeInvitationResponses, RevokePersonalTokenData, RevokePersonalTokenErrors, RevokePersonalTokenResponses, RevokeSessionData, RevokeSessionErrors, RevokeSessionResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, RotateTriggerSecretData, RotateTriggerSecretErrors, RotateTriggerSecretResponses, RotateWebhookEndpointSecretData, RotateWebhookEndpointSecretErrors, RotateWebhookEndpointSecretResponses, SignUpData, SignUpErrors, SignUpResponses, StreamAgentRunsData, StreamAgentRunsErrors, StreamAgentRunsResponse, StreamAgentRunsResponses, StreamRunData, StreamRunErrors, StreamRunResponse, StreamRunResponses, StreamRunsData, StreamRunsErrors, StreamRunsResponse, StreamRunsResponses, TestWebhookEndpointData, TestWebhookEndpointErrors, TestWebhookEndpointResponses, UpdateAgentData, UpdateAgentErrors, UpdateAgentResponses, UpdateApiKeyData, UpdateApiKeyErrors, UpdateApiKeyResponses, UpdateApplicationData, UpdateApplicationErrors, UpdateApplicationResponses, UpdateMemberData, UpdateMemberErrors, UpdateMemberResponses, UpdateModelData, UpdateModelErrors, UpdateModelProviderData, UpdateModelProviderErrors, UpdateModelProviderResponses, UpdateModelResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateTriggerData, UpdateTriggerErrors, UpdateTriggerResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses, WaitRunData, WaitRunErrors, WaitRunResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -80,8 +80,413 @@ export const getProblemType = <ThrowOnError extends boolean = false>(options: Op
  * Returns the organization the credential belongs to, including the API version it is pinned to. Any scope may call it.
  */
 export const getOrganization = <ThrowOnError extends boolean = false>(options?: Options<GetOrganizationData, ThrowOnError>) => (options?.client ?? client).get<GetOrganizationResponses, GetOrganizationErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/organization',
+    ...options
+});
+
+/**
+ * Sign up
+ *
+ * Creates an account and logs it in: the response sets the session cookie and returns the CSRF token that writes made with it must send. The first user of a fresh install becomes the owner of its first (bootstrap) organization. Later sign-ups need an `invitationToken` sent to the same email, and join that organization with the invited role, unless the server allows open sign-up (`SIGNUP=open`): then a sign-up without an invitation gets a new organization of its own, with a default application, as its owner. The password is stored only as a scrypt hash and never logged. A sign-up posted from another site (its `Origin`) is refused with 403 `csrf-failed`.
+ */
+export const signUp = <ThrowOnError extends boolean = false>(options: Options<SignUpData, ThrowOnError>) => (options.client ?? client).post<SignUpResponses, SignUpErrors, ThrowOnError>({
+    url: '/api/v1/auth/signup',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Log in
+ *
+ * Opens a new session for the account: the response sets the session cookie (`sb_session`) and the CSRF cookie (`sb_csrf`), and returns the CSRF token. An unknown email and a wrong password get the same 401 `invalid-credentials`, in the same time. Failed logins are limited per account and per address: past the limit every login for them is refused with 429 until the window ends, even with the right password. A session cookie sent with the request is ended: a login always starts a new session (no session fixation). A login posted from another site is refused with 403 `csrf-failed`.
+ */
+export const logIn = <ThrowOnError extends boolean = false>(options: Options<LogInData, ThrowOnError>) => (options.client ?? client).post<LogInResponses, LogInErrors, ThrowOnError>({
+    url: '/api/v1/auth/login',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Log out
+ *
+ * Ends the session of the request's cookie and clears the session cookies. Only the session cookie logs out (with its `X-CSRF-Token`); a personal token is revoked instead.
+ */
+export const logOut = <ThrowOnError extends boolean = false>(options?: Options<LogOutData, ThrowOnError>) => (options?.client ?? client).post<LogOutResponses, LogOutErrors, ThrowOnError>({
+    security: [
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/auth/logout',
+    ...options
+});
+
+/**
+ * Get the signed-in user
+ *
+ * Returns the signed-in user, the organizations they belong to with their role in each, and the credential of the request with what it may do. Only a signed-in user may call it: with the session cookie or a personal token.
+ */
+export const getMe = <ThrowOnError extends boolean = false>(options?: Options<GetMeData, ThrowOnError>) => (options?.client ?? client).get<GetMeResponses, GetMeErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/me',
+    ...options
+});
+
+/**
+ * List my sessions
+ *
+ * Lists the signed-in user's live sessions (not ended, not expired), newest first, with the address and user agent each was opened from; `current` marks the request's own. Only a signed-in user may call it: with the session cookie or a personal token.
+ */
+export const listSessions = <ThrowOnError extends boolean = false>(options?: Options<ListSessionsData, ThrowOnError>) => (options?.client ?? client).get<ListSessionsResponses, ListSessionsErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/me/sessions',
+    ...options
+});
+
+/**
+ * End a session
+ *
+ * Ends one of the signed-in user's sessions at once (for example one opened on a lost laptop); ending the request's own session logs out. Another user's session, or one already ended, is 404. Only a signed-in user may call it: with the session cookie or a personal token.
+ */
+export const revokeSession = <ThrowOnError extends boolean = false>(options: Options<RevokeSessionData, ThrowOnError>) => (options.client ?? client).delete<RevokeSessionResponses, RevokeSessionErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/me/sessions/{sessionId}',
+    ...options
+});
+
+/**
+ * List my personal tokens
+ *
+ * Lists the signed-in user's personal tokens in every organization, newest first by default, with their prefix, last use and the address of that use. Secrets are never returned. Only a signed-in user may call it: with the session cookie or a personal token.
+ */
+export const listPersonalTokens = <ThrowOnError extends boolean = false>(options?: Options<ListPersonalTokensData, ThrowOnError>) => (options?.client ?? client).get<ListPersonalTokensResponses, ListPersonalTokensErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/personal-tokens',
+    ...options
+});
+
+/**
+ * Create a personal token
+ *
+ * Creates a personal token (`sbp_...`) acting as the signed-in user in the organization of the request (`X-Org-Id`, or the user's only one). It must expire, at most 366 days from now. Its scopes cannot exceed what the user's role allows (403), and what it may do stays within the user's role as it changes: a token dies with its membership. Send it as `Authorization: Bearer <secret>`, with `X-App-Id` on application-scoped routes. The secret is shown only in this response. Only a session may create tokens (a token cannot mint another). Send an `Idempotency-Key` to make retries safe.
+ */
+export const createPersonalToken = <ThrowOnError extends boolean = false>(options: Options<CreatePersonalTokenData, ThrowOnError>) => (options.client ?? client).post<CreatePersonalTokenResponses, CreatePersonalTokenErrors, ThrowOnError>({
+    security: [
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/personal-tokens',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Get a personal token
+ *
+ * Returns one of the signed-in user's personal tokens, without its secret. Only a signed-in user may call it: with the session cookie or a personal token.
+ */
+export const getPersonalToken = <ThrowOnError extends boolean = false>(options: Options<GetPersonalTokenData, ThrowOnError>) => (options.client ?? client).get<GetPersonalTokenResponses, GetPersonalTokenErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/personal-tokens/{personalTokenId}',
+    ...options
+});
+
+/**
+ * Revoke a personal token
+ *
+ * Revokes one of the signed-in user's personal tokens at once, on every replica (401 from then on). Revoking is final; revoking a revoked token is 409 `invalid-transition`. Only a signed-in user may call it: with the session cookie or a personal token.
+ */
+export const revokePersonalToken = <ThrowOnError extends boolean = false>(options: Options<RevokePersonalTokenData, ThrowOnError>) => (options.client ?? client).post<RevokePersonalTokenResponses, RevokePersonalTokenErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/personal-tokens/{personalTokenId}/revoke',
+    ...options
+});
+
+/**
+ * List members
+ *
+ * Lists the people of the organization with their role, newest member first by default. Any credential of the organization may call it (a person names it with `X-Org-Id` when they belong to several).
+ */
+export const listMembers = <ThrowOnError extends boolean = false>(options?: Options<ListMembersData, ThrowOnError>) => (options?.client ?? client).get<ListMembersResponses, ListMembersErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/members',
+    ...options
+});
+
+/**
+ * Remove a member
+ *
+ * Removes a person from the organization; their personal tokens for it stop working at once, on every replica. Anyone may remove themselves (leave); removing another member requires the `admin` scope, and removing an owner an owner. The last owner cannot leave (409). Send `If-Match` to make it conditional.
+ */
+export const removeMember = <ThrowOnError extends boolean = false>(options: Options<RemoveMemberData, ThrowOnError>) => (options.client ?? client).delete<RemoveMemberResponses, RemoveMemberErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/members/{userId}',
+    ...options
+});
+
+/**
+ * Get a member
+ *
+ * Returns one member of the organization with their role. Any credential of the organization may call it (a person names it with `X-Org-Id` when they belong to several).
+ */
+export const getMember = <ThrowOnError extends boolean = false>(options: Options<GetMemberData, ThrowOnError>) => (options.client ?? client).get<GetMemberResponses, GetMemberErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/members/{userId}',
+    ...options
+});
+
+/**
+ * Change a member's role
+ *
+ * Changes a member's role with a JSON merge patch, sent as `application/merge-patch+json` or `application/json`. Requires the `admin` scope (the admin or owner role, or an admin key). Only an owner grants or takes away the owner role (403); the organization's last owner cannot step down (409). The member's personal tokens follow the new role on their next request. Send `If-Match` to avoid overwriting a concurrent change.
+ */
+export const updateMember = <ThrowOnError extends boolean = false>(options: Options<UpdateMemberData, ThrowOnError>) => (options.client ?? client).patch<UpdateMemberResponses, UpdateMemberErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/members/{userId}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/merge-patch+json',
+        ...options.headers
+    }
+});
+
+/**
+ * List invitations
+ *
+ * Lists the organization's invitations, newest first, with their status. Tokens are never returned. Requires the `admin` scope.
+ */
+export const listInvitations = <ThrowOnError extends boolean = false>(options?: Options<ListInvitationsData, ThrowOnError>) => (options?.client ?? client).get<ListInvitationsResponses, ListInvitationsErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/invitations',
+    ...options
+});
+
+/**
+ * Invite someone
+ *
+ * Creates an invitation for one email address with a role, usable once until it expires (7 days by default). The response holds its token, shown only once: send the person a link with it. They sign up with it (`signUp`, `invitationToken`) or, already a user, accept it (`acceptInvitation`). Requires the `admin` scope; only an owner invites an owner. An address that is a member already, or has a pending invitation, is 409. Send an `Idempotency-Key` to make retries safe.
+ */
+export const createInvitation = <ThrowOnError extends boolean = false>(options: Options<CreateInvitationData, ThrowOnError>) => (options.client ?? client).post<CreateInvitationResponses, CreateInvitationErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/invitations',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Accept an invitation
+ *
+ * Adds the signed-in user to the organization of an invitation sent to their email, with its role. An unknown, used, revoked or expired token is 404; an invitation for another email is 403; a member already is 409. Only a session may accept (log in or sign up first).
+ */
+export const acceptInvitation = <ThrowOnError extends boolean = false>(options: Options<AcceptInvitationData, ThrowOnError>) => (options.client ?? client).post<AcceptInvitationResponses, AcceptInvitationErrors, ThrowOnError>({
+    security: [
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/invitations/accept',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Get an invitation
+ *
+ * Returns one invitation of the organization, without its token. Requires the `admin` scope.
+ */
+export const getInvitation = <ThrowOnError extends boolean = false>(options: Options<GetInvitationData, ThrowOnError>) => (options.client ?? client).get<GetInvitationResponses, GetInvitationErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/invitations/{invitationId}',
+    ...options
+});
+
+/**
+ * Revoke an invitation
+ *
+ * Revokes a pending invitation: its token stops working. An invitation that is not pending is 409 `invalid-transition`. Requires the `admin` scope.
+ */
+export const revokeInvitation = <ThrowOnError extends boolean = false>(options: Options<RevokeInvitationData, ThrowOnError>) => (options.client ?? client).post<RevokeInvitationResponses, RevokeInvitationErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/invitations/{invitationId}/revoke',
     ...options
 });
 
@@ -91,7 +496,17 @@ export const getOrganization = <ThrowOnError extends boolean = false>(options?: 
  * Lists the applications of the organization, newest first by default. Requires the `admin` scope.
  */
 export const listApplications = <ThrowOnError extends boolean = false>(options?: Options<ListApplicationsData, ThrowOnError>) => (options?.client ?? client).get<ListApplicationsResponses, ListApplicationsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/applications',
     ...options
 });
@@ -102,7 +517,17 @@ export const listApplications = <ThrowOnError extends boolean = false>(options?:
  * Creates an application in the organization. Requires the `admin` scope. Send an `Idempotency-Key` to make retries safe.
  */
 export const createApplication = <ThrowOnError extends boolean = false>(options: Options<CreateApplicationData, ThrowOnError>) => (options.client ?? client).post<CreateApplicationResponses, CreateApplicationErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/applications',
     ...options,
     headers: {
@@ -117,7 +542,17 @@ export const createApplication = <ThrowOnError extends boolean = false>(options:
  * Deletes an application and everything in it (agents, API keys, ...). An API key cannot delete the application it belongs to (409 `conflict`). Send `If-Match` to delete only the version you read. Requires the `admin` scope.
  */
 export const deleteApplication = <ThrowOnError extends boolean = false>(options: Options<DeleteApplicationData, ThrowOnError>) => (options.client ?? client).delete<DeleteApplicationResponses, DeleteApplicationErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/applications/{applicationId}',
     ...options
 });
@@ -128,7 +563,17 @@ export const deleteApplication = <ThrowOnError extends boolean = false>(options:
  * Returns one application of the organization. Requires the `admin` scope.
  */
 export const getApplication = <ThrowOnError extends boolean = false>(options: Options<GetApplicationData, ThrowOnError>) => (options.client ?? client).get<GetApplicationResponses, GetApplicationErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/applications/{applicationId}',
     ...options
 });
@@ -139,7 +584,17 @@ export const getApplication = <ThrowOnError extends boolean = false>(options: Op
  * Changes the name or description of an application with a JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`. Send `If-Match` with the `ETag` you read to avoid overwriting a concurrent change. Requires the `admin` scope.
  */
 export const updateApplication = <ThrowOnError extends boolean = false>(options: Options<UpdateApplicationData, ThrowOnError>) => (options.client ?? client).patch<UpdateApplicationResponses, UpdateApplicationErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/applications/{applicationId}',
     ...options,
     headers: {
@@ -154,7 +609,17 @@ export const updateApplication = <ThrowOnError extends boolean = false>(options:
  * Lists the API keys of the current application (the key's own, or the one named by `X-App-Id`), newest first by default. Secrets are never returned. Requires the `admin` scope.
  */
 export const listApiKeys = <ThrowOnError extends boolean = false>(options?: Options<ListApiKeysData, ThrowOnError>) => (options?.client ?? client).get<ListApiKeysResponses, ListApiKeysErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/api-keys',
     ...options
 });
@@ -165,7 +630,17 @@ export const listApiKeys = <ThrowOnError extends boolean = false>(options?: Opti
  * Creates an application key (`sbk_...`) in the current application. The response contains the secret; it is shown only this once (only its SHA-256 hash is stored). `allowedModels` restricts the model aliases the key may call through the AI gateway (default: every alias). Requires the `admin` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same secret.
  */
 export const createApiKey = <ThrowOnError extends boolean = false>(options: Options<CreateApiKeyData, ThrowOnError>) => (options.client ?? client).post<CreateApiKeyResponses, CreateApiKeyErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/api-keys',
     ...options,
     headers: {
@@ -180,7 +655,17 @@ export const createApiKey = <ThrowOnError extends boolean = false>(options: Opti
  * Returns one API key of the current application, without its secret. Requires the `admin` scope.
  */
 export const getApiKey = <ThrowOnError extends boolean = false>(options: Options<GetApiKeyData, ThrowOnError>) => (options.client ?? client).get<GetApiKeyResponses, GetApiKeyErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/api-keys/{apiKeyId}',
     ...options
 });
@@ -191,7 +676,17 @@ export const getApiKey = <ThrowOnError extends boolean = false>(options: Options
  * Changes the name, scopes or allowed model aliases of an API key with a JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`; a list is replaced as a whole, and `allowedModels: null` allows every alias again. The change applies to the key's next request, on every replica. Send `If-Match` to avoid overwriting a concurrent change. Requires the `admin` scope.
  */
 export const updateApiKey = <ThrowOnError extends boolean = false>(options: Options<UpdateApiKeyData, ThrowOnError>) => (options.client ?? client).patch<UpdateApiKeyResponses, UpdateApiKeyErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/api-keys/{apiKeyId}',
     ...options,
     headers: {
@@ -206,7 +701,17 @@ export const updateApiKey = <ThrowOnError extends boolean = false>(options: Opti
  * Revokes an API key at once: its current and previous secrets stop working (401). Revoking is final; revoking a revoked key is 409 `invalid-transition`. Requires the `admin` scope.
  */
 export const revokeApiKey = <ThrowOnError extends boolean = false>(options: Options<RevokeApiKeyData, ThrowOnError>) => (options.client ?? client).post<RevokeApiKeyResponses, RevokeApiKeyErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/api-keys/{apiKeyId}/revoke',
     ...options
 });
@@ -217,7 +722,17 @@ export const revokeApiKey = <ThrowOnError extends boolean = false>(options: Opti
  * Gives an API key a new secret, returned once in the response; the key keeps its id, name and scopes. The previous secret keeps working for `gracePeriodSeconds` (default 24 hours, see `previousSecretExpiresAt`). A revoked key cannot be rotated (409 `invalid-transition`). Requires the `admin` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same new secret.
  */
 export const rotateApiKey = <ThrowOnError extends boolean = false>(options: Options<RotateApiKeyData, ThrowOnError>) => (options.client ?? client).post<RotateApiKeyResponses, RotateApiKeyErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/api-keys/{apiKeyId}/rotate',
     ...options,
     headers: {
@@ -232,7 +747,17 @@ export const rotateApiKey = <ThrowOnError extends boolean = false>(options: Opti
  * Lists the agents of the current application, newest first by default, with optional filters. Requires the `read` scope.
  */
 export const listAgents = <ThrowOnError extends boolean = false>(options?: Options<ListAgentsData, ThrowOnError>) => (options?.client ?? client).get<ListAgentsResponses, ListAgentsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/agents',
     ...options
 });
@@ -243,7 +768,17 @@ export const listAgents = <ThrowOnError extends boolean = false>(options?: Optio
  * Creates an agent in the current application, `active` and at version 1. Omitted fields take their defaults. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
  */
 export const createAgent = <ThrowOnError extends boolean = false>(options: Options<CreateAgentData, ThrowOnError>) => (options.client ?? client).post<CreateAgentResponses, CreateAgentErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/agents',
     ...options,
     headers: {
@@ -258,7 +793,17 @@ export const createAgent = <ThrowOnError extends boolean = false>(options: Optio
  * Deletes an agent, its versions, schedules and triggers. An agent that has runs cannot be deleted (409 `conflict`): its runs are the record of what it did; retire it instead. Send `If-Match` to delete only the version you read. Requires the `write` scope.
  */
 export const deleteAgent = <ThrowOnError extends boolean = false>(options: Options<DeleteAgentData, ThrowOnError>) => (options.client ?? client).delete<DeleteAgentResponses, DeleteAgentErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/agents/{agentId}',
     ...options
 });
@@ -269,7 +814,17 @@ export const deleteAgent = <ThrowOnError extends boolean = false>(options: Optio
  * Returns one agent of the current application. Requires the `read` scope.
  */
 export const getAgent = <ThrowOnError extends boolean = false>(options: Options<GetAgentData, ThrowOnError>) => (options.client ?? client).get<GetAgentResponses, GetAgentErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/agents/{agentId}',
     ...options
 });
@@ -280,7 +835,17 @@ export const getAgent = <ThrowOnError extends boolean = false>(options: Options<
  * Changes an agent with a JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`. Changing `instructions`, `model`, `tools` or `config` creates a new version; other fields do not. A retired agent cannot be changed (409 `invalid-transition`). Send `If-Match` to avoid overwriting a concurrent change. Requires the `write` scope.
  */
 export const updateAgent = <ThrowOnError extends boolean = false>(options: Options<UpdateAgentData, ThrowOnError>) => (options.client ?? client).patch<UpdateAgentResponses, UpdateAgentErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/agents/{agentId}',
     ...options,
     headers: {
@@ -295,7 +860,17 @@ export const updateAgent = <ThrowOnError extends boolean = false>(options: Optio
  * Pauses an `active` agent: it accepts no new runs until resumed. Any other status is 409 `invalid-transition`. Requires the `write` scope.
  */
 export const pauseAgent = <ThrowOnError extends boolean = false>(options: Options<PauseAgentData, ThrowOnError>) => (options.client ?? client).post<PauseAgentResponses, PauseAgentErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/agents/{agentId}/pause',
     ...options
 });
@@ -306,7 +881,17 @@ export const pauseAgent = <ThrowOnError extends boolean = false>(options: Option
  * Makes a `paused` agent `active` again. Any other status is 409 `invalid-transition`. Requires the `write` scope.
  */
 export const resumeAgent = <ThrowOnError extends boolean = false>(options: Options<ResumeAgentData, ThrowOnError>) => (options.client ?? client).post<ResumeAgentResponses, ResumeAgentErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/agents/{agentId}/resume',
     ...options
 });
@@ -317,7 +902,17 @@ export const resumeAgent = <ThrowOnError extends boolean = false>(options: Optio
  * Retires an `active` or `paused` agent for good: it accepts no new runs and can no longer be changed. Retiring a retired agent is 409 `invalid-transition`. Requires the `write` scope.
  */
 export const retireAgent = <ThrowOnError extends boolean = false>(options: Options<RetireAgentData, ThrowOnError>) => (options.client ?? client).post<RetireAgentResponses, RetireAgentErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/agents/{agentId}/retire',
     ...options
 });
@@ -328,7 +923,17 @@ export const retireAgent = <ThrowOnError extends boolean = false>(options: Optio
  * Lists the immutable versions of an agent, newest version first. Requires the `read` scope.
  */
 export const listAgentVersions = <ThrowOnError extends boolean = false>(options: Options<ListAgentVersionsData, ThrowOnError>) => (options.client ?? client).get<ListAgentVersionsResponses, ListAgentVersionsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/agents/{agentId}/versions',
     ...options
 });
@@ -339,7 +944,17 @@ export const listAgentVersions = <ThrowOnError extends boolean = false>(options:
  * Returns one immutable version of an agent: the instructions, model, tools and config it had. Requires the `read` scope.
  */
 export const getAgentVersion = <ThrowOnError extends boolean = false>(options: Options<GetAgentVersionData, ThrowOnError>) => (options.client ?? client).get<GetAgentVersionResponses, GetAgentVersionErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/agents/{agentId}/versions/{version}',
     ...options
 });
@@ -350,7 +965,17 @@ export const getAgentVersion = <ThrowOnError extends boolean = false>(options: O
  * Lists the runs of the current application, newest first by default, with optional filters. Requires the `read` scope.
  */
 export const listRuns = <ThrowOnError extends boolean = false>(options?: Options<ListRunsData, ThrowOnError>) => (options?.client ?? client).get<ListRunsResponses, ListRunsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/runs',
     ...options
 });
@@ -361,7 +986,17 @@ export const listRuns = <ThrowOnError extends boolean = false>(options?: Options
  * Starts a run of the agent's current version. The run is `queued` until a runner whose labels match claims it (or, for an `http` agent, until the platform sends it to the agent's URL); a run nobody claims within `ttlSeconds` becomes `expired`. The agent must be `active`: a paused or retired agent is 409 `invalid-transition`; an unknown agent is 404. Send `Switchboard-User` to start the run on behalf of one of the application's end-users. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same run and starts no other.
  */
 export const createRun = <ThrowOnError extends boolean = false>(options: Options<CreateRunData, ThrowOnError>) => (options.client ?? client).post<CreateRunResponses, CreateRunErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/runs',
     ...options,
     headers: {
@@ -376,7 +1011,17 @@ export const createRun = <ThrowOnError extends boolean = false>(options: Options
  * Returns one run of the current application, with its status, output or error. Requires the `read` scope.
  */
 export const getRun = <ThrowOnError extends boolean = false>(options: Options<GetRunData, ThrowOnError>) => (options.client ?? client).get<GetRunResponses, GetRunErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/runs/{runId}',
     ...options
 });
@@ -387,7 +1032,17 @@ export const getRun = <ThrowOnError extends boolean = false>(options: Options<Ge
  * Cancels a `queued`, `running` or `waiting` run: it becomes `cancelled` at once, with `error.code` `cancelled`. A runner executing it learns it from its next heartbeat and must stop; its later writes are refused. A run that already ended is 409 `invalid-transition`. Requires the `write` scope.
  */
 export const cancelRun = <ThrowOnError extends boolean = false>(options: Options<CancelRunData, ThrowOnError>) => (options.client ?? client).post<CancelRunResponses, CancelRunErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/runs/{runId}/cancel',
     ...options
 });
@@ -398,7 +1053,17 @@ export const cancelRun = <ThrowOnError extends boolean = false>(options: Options
  * Answers the `requiredAction` of a `waiting` run and puts it back to `running`; its runner learns it from its next heartbeat. Any other status is 409 `invalid-transition`. Requires the `write` scope.
  */
 export const resumeRun = <ThrowOnError extends boolean = false>(options: Options<ResumeRunData, ThrowOnError>) => (options.client ?? client).post<ResumeRunResponses, ResumeRunErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/runs/{runId}/resume',
     ...options,
     headers: {
@@ -413,7 +1078,17 @@ export const resumeRun = <ThrowOnError extends boolean = false>(options: Options
  * Lists the events of a run in ascending `seq` order, after the `seq` given in `after`. Events are immutable, so a complete page never changes. To follow a run, ask again with the `seq` of the last event received as `after`, or use `streamRun` to receive events as they happen. Requires the `read` scope.
  */
 export const listRunEvents = <ThrowOnError extends boolean = false>(options: Options<ListRunEventsData, ThrowOnError>) => (options.client ?? client).get<ListRunEventsResponses, ListRunEventsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/runs/{runId}/events',
     ...options
 });
@@ -424,7 +1099,17 @@ export const listRunEvents = <ThrowOnError extends boolean = false>(options: Opt
  * Lists the runners of the current application, newest first by default. Tokens are never returned. Requires the `read` scope.
  */
 export const listRunners = <ThrowOnError extends boolean = false>(options?: Options<ListRunnersData, ThrowOnError>) => (options?.client ?? client).get<ListRunnersResponses, ListRunnersErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/runners',
     ...options
 });
@@ -435,7 +1120,17 @@ export const listRunners = <ThrowOnError extends boolean = false>(options?: Opti
  * Registers a runner in the current application. The response contains its runner token (`sbr_...`); it is shown only this once (only its SHA-256 hash is stored). The runner sends it as `Authorization: Bearer <token>` on the runner endpoints (claims and leases), and may call nothing else. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same token.
  */
 export const registerRunner = <ThrowOnError extends boolean = false>(options: Options<RegisterRunnerData, ThrowOnError>) => (options.client ?? client).post<RegisterRunnerResponses, RegisterRunnerErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/runners',
     ...options,
     headers: {
@@ -450,7 +1145,17 @@ export const registerRunner = <ThrowOnError extends boolean = false>(options: Op
  * Deletes a runner; its token stops working at once. Its leases are released and their runs re-queued for another runner. Send `If-Match` to delete only the version you read. Requires the `write` scope.
  */
 export const deleteRunner = <ThrowOnError extends boolean = false>(options: Options<DeleteRunnerData, ThrowOnError>) => (options.client ?? client).delete<DeleteRunnerResponses, DeleteRunnerErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/runners/{runnerId}',
     ...options
 });
@@ -461,7 +1166,17 @@ export const deleteRunner = <ThrowOnError extends boolean = false>(options: Opti
  * Returns one runner of the current application, without its token. Requires the `read` scope.
  */
 export const getRunner = <ThrowOnError extends boolean = false>(options: Options<GetRunnerData, ThrowOnError>) => (options.client ?? client).get<GetRunnerResponses, GetRunnerErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/runners/{runnerId}',
     ...options
 });
@@ -550,6 +1265,11 @@ export const streamRuns = <ThrowOnError extends boolean = false>(options?: Optio
             in: 'query',
             name: 'token',
             type: 'apiKey'
+        },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
         }
     ],
     url: '/api/v1/realtime/runs',
@@ -568,6 +1288,11 @@ export const streamRun = <ThrowOnError extends boolean = false>(options: Options
         {
             in: 'query',
             name: 'token',
+            type: 'apiKey'
+        },
+        {
+            in: 'cookie',
+            name: 'sb_session',
             type: 'apiKey'
         }
     ],
@@ -588,6 +1313,11 @@ export const streamAgentRuns = <ThrowOnError extends boolean = false>(options: O
             in: 'query',
             name: 'token',
             type: 'apiKey'
+        },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
         }
     ],
     url: '/api/v1/realtime/agents/{agentId}/runs',
@@ -600,7 +1330,17 @@ export const streamAgentRuns = <ThrowOnError extends boolean = false>(options: O
  * Lists the schedules of the current application, newest first by default, with optional filters. Requires the `read` scope.
  */
 export const listSchedules = <ThrowOnError extends boolean = false>(options?: Options<ListSchedulesData, ThrowOnError>) => (options?.client ?? client).get<ListSchedulesResponses, ListSchedulesErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/schedules',
     ...options
 });
@@ -611,7 +1351,17 @@ export const listSchedules = <ThrowOnError extends boolean = false>(options?: Op
  * Creates a schedule in the current application, `active` unless `status` says `paused`, and computes its `nextRunAt`. The agent must exist (404 otherwise) and not be retired (409 `invalid-transition`). A cron expression croner cannot parse, or a time zone that is not a known IANA name, is 422 `validation-error` with an `errors[].pointer` of `/cron` or `/timezone`. Omitted fields take their defaults. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
  */
 export const createSchedule = <ThrowOnError extends boolean = false>(options: Options<CreateScheduleData, ThrowOnError>) => (options.client ?? client).post<CreateScheduleResponses, CreateScheduleErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/schedules',
     ...options,
     headers: {
@@ -626,7 +1376,17 @@ export const createSchedule = <ThrowOnError extends boolean = false>(options: Op
  * Deletes a schedule: it starts no more runs. Runs it already started are not affected. Send `If-Match` to delete only the version you read. Requires the `write` scope.
  */
 export const deleteSchedule = <ThrowOnError extends boolean = false>(options: Options<DeleteScheduleData, ThrowOnError>) => (options.client ?? client).delete<DeleteScheduleResponses, DeleteScheduleErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/schedules/{scheduleId}',
     ...options
 });
@@ -637,7 +1397,17 @@ export const deleteSchedule = <ThrowOnError extends boolean = false>(options: Op
  * Returns one schedule of the current application. Requires the `read` scope.
  */
 export const getSchedule = <ThrowOnError extends boolean = false>(options: Options<GetScheduleData, ThrowOnError>) => (options.client ?? client).get<GetScheduleResponses, GetScheduleErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/schedules/{scheduleId}',
     ...options
 });
@@ -648,7 +1418,17 @@ export const getSchedule = <ThrowOnError extends boolean = false>(options: Optio
  * Changes a schedule with a JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`. Changing `cron` or `timezone` recomputes `nextRunAt` of an active schedule; the agent cannot be changed. A cron expression croner cannot parse, or a time zone that is not a known IANA name, is 422 `validation-error` with an `errors[].pointer` of `/cron` or `/timezone`. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write` scope.
  */
 export const updateSchedule = <ThrowOnError extends boolean = false>(options: Options<UpdateScheduleData, ThrowOnError>) => (options.client ?? client).patch<UpdateScheduleResponses, UpdateScheduleErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/schedules/{scheduleId}',
     ...options,
     headers: {
@@ -663,7 +1443,17 @@ export const updateSchedule = <ThrowOnError extends boolean = false>(options: Op
  * Pauses an `active` schedule: it starts no runs and has no `nextRunAt` until resumed. Any other status is 409 `invalid-transition`. Requires the `write` scope.
  */
 export const pauseSchedule = <ThrowOnError extends boolean = false>(options: Options<PauseScheduleData, ThrowOnError>) => (options.client ?? client).post<PauseScheduleResponses, PauseScheduleErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/schedules/{scheduleId}/pause',
     ...options
 });
@@ -674,7 +1464,17 @@ export const pauseSchedule = <ThrowOnError extends boolean = false>(options: Opt
  * Makes a `paused` schedule `active` again and computes its `nextRunAt` from now: due times that passed while it was paused are not made up. Any other status is 409 `invalid-transition`. Requires the `write` scope.
  */
 export const resumeSchedule = <ThrowOnError extends boolean = false>(options: Options<ResumeScheduleData, ThrowOnError>) => (options.client ?? client).post<ResumeScheduleResponses, ResumeScheduleErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/schedules/{scheduleId}/resume',
     ...options
 });
@@ -685,7 +1485,17 @@ export const resumeSchedule = <ThrowOnError extends boolean = false>(options: Op
  * Lists the runs a schedule started (those with `triggeredBy` `{ "type": "schedule", "id": <scheduleId> }`), newest first. Requires the `read` scope.
  */
 export const listScheduleRuns = <ThrowOnError extends boolean = false>(options: Options<ListScheduleRunsData, ThrowOnError>) => (options.client ?? client).get<ListScheduleRunsResponses, ListScheduleRunsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/schedules/{scheduleId}/runs',
     ...options
 });
@@ -696,7 +1506,17 @@ export const listScheduleRuns = <ThrowOnError extends boolean = false>(options: 
  * Lists the triggers of the current application, newest first by default, with optional filters. Secrets are never returned. Requires the `read` scope.
  */
 export const listTriggers = <ThrowOnError extends boolean = false>(options?: Options<ListTriggersData, ThrowOnError>) => (options?.client ?? client).get<ListTriggersResponses, ListTriggersErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/triggers',
     ...options
 });
@@ -707,7 +1527,17 @@ export const listTriggers = <ThrowOnError extends boolean = false>(options?: Opt
  * Creates an `active` trigger in the current application and returns it with its secret, shown only this once: a Standard Webhooks signing secret (`whsec_...`) for `signature` authentication (the default), a bearer token (`sbt_...`) for `token` authentication. External systems then call its `url` (`invokeTrigger`). The agent must exist (404 otherwise) and not be retired (409 `invalid-transition`). Omitted fields take their defaults; without `inputMapping` the whole payload is the run's input. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same secret.
  */
 export const createTrigger = <ThrowOnError extends boolean = false>(options: Options<CreateTriggerData, ThrowOnError>) => (options.client ?? client).post<CreateTriggerResponses, CreateTriggerErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/triggers',
     ...options,
     headers: {
@@ -722,7 +1552,17 @@ export const createTrigger = <ThrowOnError extends boolean = false>(options: Opt
  * Deletes a trigger: its URL answers 404 from then on and its secret stops working. Runs it already started are not affected. Send `If-Match` to delete only the version you read. Requires the `write` scope.
  */
 export const deleteTrigger = <ThrowOnError extends boolean = false>(options: Options<DeleteTriggerData, ThrowOnError>) => (options.client ?? client).delete<DeleteTriggerResponses, DeleteTriggerErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/triggers/{triggerId}',
     ...options
 });
@@ -733,7 +1573,17 @@ export const deleteTrigger = <ThrowOnError extends boolean = false>(options: Opt
  * Returns one trigger of the current application, without its secret. Requires the `read` scope.
  */
 export const getTrigger = <ThrowOnError extends boolean = false>(options: Options<GetTriggerData, ThrowOnError>) => (options.client ?? client).get<GetTriggerResponses, GetTriggerErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/triggers/{triggerId}',
     ...options
 });
@@ -744,7 +1594,17 @@ export const getTrigger = <ThrowOnError extends boolean = false>(options: Option
  * Changes a trigger's name or input mapping with a JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`; `inputMapping` is merged field by field (a field set to `null` is removed), and `inputMapping: null` makes the whole payload the input. A merged mapping of more than 50 fields is 422 `validation-error`. The agent and the authentication cannot be changed; the secret changes only through `rotateTriggerSecret`. Calls accepted after the change use the new mapping. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write` scope.
  */
 export const updateTrigger = <ThrowOnError extends boolean = false>(options: Options<UpdateTriggerData, ThrowOnError>) => (options.client ?? client).patch<UpdateTriggerResponses, UpdateTriggerErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/triggers/{triggerId}',
     ...options,
     headers: {
@@ -759,7 +1619,17 @@ export const updateTrigger = <ThrowOnError extends boolean = false>(options: Opt
  * Pauses an `active` trigger: calls of its URL are refused with 409 `invalid-transition` and start no runs until it is resumed (they are not queued for later). Any other status is 409 `invalid-transition`. Requires the `write` scope.
  */
 export const pauseTrigger = <ThrowOnError extends boolean = false>(options: Options<PauseTriggerData, ThrowOnError>) => (options.client ?? client).post<PauseTriggerResponses, PauseTriggerErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/triggers/{triggerId}/pause',
     ...options
 });
@@ -770,7 +1640,17 @@ export const pauseTrigger = <ThrowOnError extends boolean = false>(options: Opti
  * Makes a `paused` trigger `active` again: calls of its URL start runs from now on; calls refused while it was paused are not made up. Any other status is 409 `invalid-transition`. Requires the `write` scope.
  */
 export const resumeTrigger = <ThrowOnError extends boolean = false>(options: Options<ResumeTriggerData, ThrowOnError>) => (options.client ?? client).post<ResumeTriggerResponses, ResumeTriggerErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/triggers/{triggerId}/resume',
     ...options
 });
@@ -781,7 +1661,17 @@ export const resumeTrigger = <ThrowOnError extends boolean = false>(options: Opt
  * Gives a trigger a new secret of the same kind (a `whsec_...` signing secret for `signature` authentication, an `sbt_...` token for `token` authentication), returned once in the response. The old secret stops working at once: there is no grace period, so update the caller right away. The trigger keeps its id, URL, status and mapping. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same new secret.
  */
 export const rotateTriggerSecret = <ThrowOnError extends boolean = false>(options: Options<RotateTriggerSecretData, ThrowOnError>) => (options.client ?? client).post<RotateTriggerSecretResponses, RotateTriggerSecretErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/triggers/{triggerId}/rotate-secret',
     ...options
 });
@@ -828,7 +1718,17 @@ export const invokeTrigger = <ThrowOnError extends boolean = false>(options: Opt
  * Lists the webhook endpoints of the current application, newest first by default, with an optional filter. Secrets are never returned. Requires the `read` scope.
  */
 export const listWebhookEndpoints = <ThrowOnError extends boolean = false>(options?: Options<ListWebhookEndpointsData, ThrowOnError>) => (options?.client ?? client).get<ListWebhookEndpointsResponses, ListWebhookEndpointsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/webhook-endpoints',
     ...options
 });
@@ -839,7 +1739,17 @@ export const listWebhookEndpoints = <ThrowOnError extends boolean = false>(optio
  * Creates a webhook endpoint in the current application and returns it with its Standard Webhooks signing secret (`whsec_...`), shown only this once: keep it to verify the `webhook-signature` of each delivery. From then on every event whose type matches `eventTypes` (exact types such as `run.succeeded` or family wildcards such as `run.*`; an empty list, the default, takes every event type) is POSTed to `url` while the endpoint is enabled. A URL that is not `http` or `https`, or that names a private, loopback or link-local IP address while the server does not allow private addresses, is 422 `validation-error`. Omitted fields take their defaults. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same secret.
  */
 export const createWebhookEndpoint = <ThrowOnError extends boolean = false>(options: Options<CreateWebhookEndpointData, ThrowOnError>) => (options.client ?? client).post<CreateWebhookEndpointResponses, CreateWebhookEndpointErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/webhook-endpoints',
     ...options,
     headers: {
@@ -854,7 +1764,17 @@ export const createWebhookEndpoint = <ThrowOnError extends boolean = false>(opti
  * Deletes a webhook endpoint together with its messages and their attempts (404 from then on): nothing more is sent to it, including the retries its pending messages still had. Send `If-Match` to delete only the version you read. Requires the `write` scope.
  */
 export const deleteWebhookEndpoint = <ThrowOnError extends boolean = false>(options: Options<DeleteWebhookEndpointData, ThrowOnError>) => (options.client ?? client).delete<DeleteWebhookEndpointResponses, DeleteWebhookEndpointErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/webhook-endpoints/{webhookEndpointId}',
     ...options
 });
@@ -865,7 +1785,17 @@ export const deleteWebhookEndpoint = <ThrowOnError extends boolean = false>(opti
  * Returns one webhook endpoint of the current application, without its secret. Requires the `read` scope.
  */
 export const getWebhookEndpoint = <ThrowOnError extends boolean = false>(options: Options<GetWebhookEndpointData, ThrowOnError>) => (options.client ?? client).get<GetWebhookEndpointResponses, GetWebhookEndpointErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/webhook-endpoints/{webhookEndpointId}',
     ...options
 });
@@ -876,7 +1806,17 @@ export const getWebhookEndpoint = <ThrowOnError extends boolean = false>(options
  * Changes a webhook endpoint's URL, description, event filter or enabled flag with a JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`; `eventTypes` is replaced as a whole. `enabled: false` disables the endpoint (`disabledReason` `manual`); `enabled: true` enables it again, whatever disabled it, and clears `disabledReason` and `failingSince`. A new `url` is checked like at creation (422 `validation-error`). The secret changes only through `rotateWebhookEndpointSecret`. Events that happen after the change use the new filter. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write` scope.
  */
 export const updateWebhookEndpoint = <ThrowOnError extends boolean = false>(options: Options<UpdateWebhookEndpointData, ThrowOnError>) => (options.client ?? client).patch<UpdateWebhookEndpointResponses, UpdateWebhookEndpointErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/webhook-endpoints/{webhookEndpointId}',
     ...options,
     headers: {
@@ -891,7 +1831,17 @@ export const updateWebhookEndpoint = <ThrowOnError extends boolean = false>(opti
  * Gives a webhook endpoint a new signing secret (`whsec_...`), returned once in the response. For the grace period (`gracePeriodSeconds`, default 24 hours, until `previousSecretExpiresAt`) every delivery carries two signatures in `webhook-signature`, space-separated `v1,<new> v1,<old>`, so the receiver can switch to the new secret without losing a message; afterwards only the new secret signs. `gracePeriodSeconds: 0` stops using the old secret at once. The endpoint keeps its id, URL, filter and enabled flag. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same new secret.
  */
 export const rotateWebhookEndpointSecret = <ThrowOnError extends boolean = false>(options: Options<RotateWebhookEndpointSecretData, ThrowOnError>) => (options.client ?? client).post<RotateWebhookEndpointSecretResponses, RotateWebhookEndpointSecretErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/webhook-endpoints/{webhookEndpointId}/rotate-secret',
     ...options,
     headers: {
@@ -906,7 +1856,17 @@ export const rotateWebhookEndpointSecret = <ThrowOnError extends boolean = false
  * Queues a `webhook_endpoint.ping` message to this endpoint only, whatever its `eventTypes`, and returns it `pending`, due now; it is signed and retried like any other message, so its attempts (`listWebhookAttempts`) show whether the receiver is reachable and accepts the signature. A disabled endpoint is 409 `invalid-transition`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the same message and sends no second one.
  */
 export const testWebhookEndpoint = <ThrowOnError extends boolean = false>(options: Options<TestWebhookEndpointData, ThrowOnError>) => (options.client ?? client).post<TestWebhookEndpointResponses, TestWebhookEndpointErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/webhook-endpoints/{webhookEndpointId}/test',
     ...options
 });
@@ -917,7 +1877,17 @@ export const testWebhookEndpoint = <ThrowOnError extends boolean = false>(option
  * Lists the messages of one webhook endpoint, newest first by default, with optional filters, each with its delivery status and the event it carries. Requires the `read` scope.
  */
 export const listWebhookMessages = <ThrowOnError extends boolean = false>(options: Options<ListWebhookMessagesData, ThrowOnError>) => (options.client ?? client).get<ListWebhookMessagesResponses, ListWebhookMessagesErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/webhook-endpoints/{webhookEndpointId}/messages',
     ...options
 });
@@ -928,7 +1898,17 @@ export const listWebhookMessages = <ThrowOnError extends boolean = false>(option
  * Returns one webhook message of the current application: its delivery status, the outcome of its latest attempt and the exact event body it carries. Requires the `read` scope.
  */
 export const getWebhookMessage = <ThrowOnError extends boolean = false>(options: Options<GetWebhookMessageData, ThrowOnError>) => (options.client ?? client).get<GetWebhookMessageResponses, GetWebhookMessageErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/webhook-messages/{webhookMessageId}',
     ...options
 });
@@ -939,7 +1919,17 @@ export const getWebhookMessage = <ThrowOnError extends boolean = false>(options:
  * Lists the delivery attempts of one webhook message, newest first by default: the URL each was sent to, the status code, the duration, the error when no usable answer came and the start of the receiver's answer. Requires the `read` scope.
  */
 export const listWebhookAttempts = <ThrowOnError extends boolean = false>(options: Options<ListWebhookAttemptsData, ThrowOnError>) => (options.client ?? client).get<ListWebhookAttemptsResponses, ListWebhookAttemptsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/webhook-messages/{webhookMessageId}/attempts',
     ...options
 });
@@ -950,7 +1940,17 @@ export const listWebhookAttempts = <ThrowOnError extends boolean = false>(option
  * Sends a message again, whatever its status: it goes back to `pending`, due now, with a fresh retry schedule (the full 8 attempts), and its `attempts` count and earlier attempts are kept. It is the same message with the same body, so every delivery carries the same `webhook-id` and receivers that deduplicate on it handle it once. A message whose endpoint is disabled is 409 `invalid-transition` (enable the endpoint first). Requires the `write` scope. Send an `Idempotency-Key` to make retries safe: a replay returns the first answer and schedules nothing more.
  */
 export const redeliverWebhookMessage = <ThrowOnError extends boolean = false>(options: Options<RedeliverWebhookMessageData, ThrowOnError>) => (options.client ?? client).post<RedeliverWebhookMessageResponses, RedeliverWebhookMessageErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/webhook-messages/{webhookMessageId}/redeliver',
     ...options
 });
@@ -961,7 +1961,17 @@ export const redeliverWebhookMessage = <ThrowOnError extends boolean = false>(op
  * Lists the model providers of the current application, newest first by default (`sort=name` orders them by name, case-insensitively). Credentials are never returned. Requires the `read` scope.
  */
 export const listModelProviders = <ThrowOnError extends boolean = false>(options?: Options<ListModelProvidersData, ThrowOnError>) => (options?.client ?? client).get<ListModelProvidersResponses, ListModelProvidersErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/model-providers',
     ...options
 });
@@ -972,7 +1982,17 @@ export const listModelProviders = <ThrowOnError extends boolean = false>(options
  * Creates a model provider in the current application. Its `credential` is sealed with the server's master key and never returned. A `baseUrl` that names or resolves to a private, loopback or link-local address is 422 `validation-error` unless the server allows it (`MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES=true` for a local Ollama or llama.cpp server, or the address in `MODEL_PROVIDER_ALLOWED_ADDRESSES`); so is a `baseUrl` with a user name, password, query or fragment, an `openai-compatible` provider without one, and a header the gateway sets itself (see `ProviderHeaders`). A name already used in the application is 409 `conflict`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
  */
 export const createModelProvider = <ThrowOnError extends boolean = false>(options: Options<CreateModelProviderData, ThrowOnError>) => (options.client ?? client).post<CreateModelProviderResponses, CreateModelProviderErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/model-providers',
     ...options,
     headers: {
@@ -987,7 +2007,17 @@ export const createModelProvider = <ThrowOnError extends boolean = false>(option
  * Deletes a model provider (404 from then on). A provider that model aliases still use is 409 `conflict` naming them: delete or move those aliases first. Send `If-Match` to delete only the version you read. Requires the `write` scope.
  */
 export const deleteModelProvider = <ThrowOnError extends boolean = false>(options: Options<DeleteModelProviderData, ThrowOnError>) => (options.client ?? client).delete<DeleteModelProviderResponses, DeleteModelProviderErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/model-providers/{modelProviderId}',
     ...options
 });
@@ -998,7 +2028,17 @@ export const deleteModelProvider = <ThrowOnError extends boolean = false>(option
  * Returns one model provider of the current application, without its credential. Requires the `read` scope.
  */
 export const getModelProvider = <ThrowOnError extends boolean = false>(options: Options<GetModelProviderData, ThrowOnError>) => (options.client ?? client).get<GetModelProviderResponses, GetModelProviderErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/model-providers/{modelProviderId}',
     ...options
 });
@@ -1009,7 +2049,17 @@ export const getModelProvider = <ThrowOnError extends boolean = false>(options: 
  * Changes a model provider with a JSON merge patch (RFC 7396), sent as `application/merge- patch+json` or `application/json`: its name, base URL (checked like at creation), credential (`null` removes it), headers (replaced as a whole) or timeout. `kind` cannot change. Calls that start after the change use it. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write` scope.
  */
 export const updateModelProvider = <ThrowOnError extends boolean = false>(options: Options<UpdateModelProviderData, ThrowOnError>) => (options.client ?? client).patch<UpdateModelProviderResponses, UpdateModelProviderErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/model-providers/{modelProviderId}',
     ...options,
     headers: {
@@ -1024,7 +2074,17 @@ export const updateModelProvider = <ThrowOnError extends boolean = false>(option
  * Lists the model aliases of the current application, newest first by default (`sort=alias` orders them by alias, case-insensitively), with optional filters. Requires the `read` scope.
  */
 export const listModels = <ThrowOnError extends boolean = false>(options?: Options<ListModelsData, ThrowOnError>) => (options?.client ?? client).get<ListModelsResponses, ListModelsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/models',
     ...options
 });
@@ -1035,7 +2095,17 @@ export const listModels = <ThrowOnError extends boolean = false>(options?: Optio
  * Creates a model alias in the current application: the name agents use as their `model` and gateway callers send as `model`. The provider must belong to the application (404 `not-found` otherwise, as for a provider that does not exist) and serve the `api` (422: `messages` needs an `anthropic` provider, the other APIs an OpenAI or OpenAI-compatible one). Every fallback must be another existing alias of the same `api` (422). An alias already used in the application is 409 `conflict`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
  */
 export const createModel = <ThrowOnError extends boolean = false>(options: Options<CreateModelData, ThrowOnError>) => (options.client ?? client).post<CreateModelResponses, CreateModelErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/models',
     ...options,
     headers: {
@@ -1050,7 +2120,17 @@ export const createModel = <ThrowOnError extends boolean = false>(options: Optio
  * Deletes a model alias (404 from then on). An alias that other aliases name as a fallback is 409 `conflict` naming them. Agents that use it fail their next runs with `model_not_found`. Send `If-Match` to delete only the version you read. Requires the `write` scope.
  */
 export const deleteModel = <ThrowOnError extends boolean = false>(options: Options<DeleteModelData, ThrowOnError>) => (options.client ?? client).delete<DeleteModelResponses, DeleteModelErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/models/{modelId}',
     ...options
 });
@@ -1061,7 +2141,17 @@ export const deleteModel = <ThrowOnError extends boolean = false>(options: Optio
  * Returns one model alias of the current application. Requires the `read` scope.
  */
 export const getModel = <ThrowOnError extends boolean = false>(options: Options<GetModelData, ThrowOnError>) => (options.client ?? client).get<GetModelResponses, GetModelErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/models/{modelId}',
     ...options
 });
@@ -1072,7 +2162,17 @@ export const getModel = <ThrowOnError extends boolean = false>(options: Options<
  * Changes a model alias with a JSON merge patch (RFC 7396), sent as `application/merge- patch+json` or `application/json`; `pricing` and `retry` are merged member by member, `fallbacks` replaced as a whole. The result is checked like at creation. Renaming an alias, or changing its `api`, while other aliases name it as a fallback is 409 `conflict` naming them. Renaming an alias does not change agents that name the old alias: their runs fail with `model_not_found` until they are updated. Send `If-Match` to avoid overwriting a concurrent change. Requires the `write` scope.
  */
 export const updateModel = <ThrowOnError extends boolean = false>(options: Options<UpdateModelData, ThrowOnError>) => (options.client ?? client).patch<UpdateModelResponses, UpdateModelErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/models/{modelId}',
     ...options,
     headers: {
@@ -1184,7 +2284,17 @@ export const countAnthropicTokens = <ThrowOnError extends boolean = false>(optio
  */
 export const createUpload = <ThrowOnError extends boolean = false>(options: Options<CreateUploadData, ThrowOnError>) => (options.client ?? client).post<CreateUploadResponses, CreateUploadErrors, ThrowOnError>({
     ...formDataBodySerializer,
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/uploads',
     ...options,
     headers: {
@@ -1199,7 +2309,17 @@ export const createUpload = <ThrowOnError extends boolean = false>(options: Opti
  * Deletes an upload and its content now (404 from then on). Transcriptions made from it keep their own copy of the audio. Requires the `write` scope.
  */
 export const deleteUpload = <ThrowOnError extends boolean = false>(options: Options<DeleteUploadData, ThrowOnError>) => (options.client ?? client).delete<DeleteUploadResponses, DeleteUploadErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/uploads/{uploadId}',
     ...options
 });
@@ -1210,7 +2330,17 @@ export const deleteUpload = <ThrowOnError extends boolean = false>(options: Opti
  * Returns one upload of the current application (never its content). An upload past its `expiresAt` is 404, as is a deleted one. Requires the `read` scope.
  */
 export const getUpload = <ThrowOnError extends boolean = false>(options: Options<GetUploadData, ThrowOnError>) => (options.client ?? client).get<GetUploadResponses, GetUploadErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/uploads/{uploadId}',
     ...options
 });
@@ -1221,7 +2351,17 @@ export const getUpload = <ThrowOnError extends boolean = false>(options: Options
  * Lists the transcriptions of the current application, newest first by default, with optional filters. Requires the `read` scope.
  */
 export const listTranscriptions = <ThrowOnError extends boolean = false>(options?: Options<ListTranscriptionsData, ThrowOnError>) => (options?.client ?? client).get<ListTranscriptionsResponses, ListTranscriptionsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/transcriptions',
     ...options
 });
@@ -1232,7 +2372,17 @@ export const listTranscriptions = <ThrowOnError extends boolean = false>(options
  * Queues the transcription of an audio file through a model alias whose `api` is `transcription`, and answers at once with the job, `queued`. Send the audio with the job (`multipart/form-data`: `file` and the other fields as parts, the file at most 25 MiB by default, `UPLOAD_LIMIT_BYTES`) or name a previous upload (`application/json` with `uploadId`). A worker sends the audio to the alias's provider (OpenAI's `/audio/transcriptions`, `verbose_json`), retrying and falling back as the alias says, and the job ends `succeeded` (webhook event `transcription.completed`) or `failed` with its `error` (`transcription.failed`); its usage is recorded once. An unknown alias, or one that does not serve `transcription`, is 422 naming it; an upload that is not the application's (or has expired) is 422. The audio is deleted after 24 hours unless `retainAudio`. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
  */
 export const createTranscription = <ThrowOnError extends boolean = false>(options: Options<CreateTranscriptionData, ThrowOnError>) => (options.client ?? client).post<CreateTranscriptionResponses, CreateTranscriptionErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/transcriptions',
     ...options,
     headers: {
@@ -1247,7 +2397,17 @@ export const createTranscription = <ThrowOnError extends boolean = false>(option
  * Deletes a transcription with its audio and its text, whatever its status (404 from then on); a job in progress is abandoned. Its usage records stay. Send `If-Match` to delete only the version you read. Requires the `write` scope.
  */
 export const deleteTranscription = <ThrowOnError extends boolean = false>(options: Options<DeleteTranscriptionData, ThrowOnError>) => (options.client ?? client).delete<DeleteTranscriptionResponses, DeleteTranscriptionErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/transcriptions/{transcriptionId}',
     ...options
 });
@@ -1258,7 +2418,17 @@ export const deleteTranscription = <ThrowOnError extends boolean = false>(option
  * Returns one transcription of the current application: its status and, once it has succeeded, its text, segments (and words) with timestamps, and usage. Poll it, or subscribe a webhook endpoint to `transcription.completed` and `transcription.failed`. Requires the `read` scope.
  */
 export const getTranscription = <ThrowOnError extends boolean = false>(options: Options<GetTranscriptionData, ThrowOnError>) => (options.client ?? client).get<GetTranscriptionResponses, GetTranscriptionErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/transcriptions/{transcriptionId}',
     ...options
 });
@@ -1269,7 +2439,17 @@ export const getTranscription = <ThrowOnError extends boolean = false>(options: 
  * Returns the result of a transcription that succeeded in one format: `txt` (the text, `text/plain`), `srt` (SubRip cues, `HH:MM:SS,mmm`, sent as `text/plain` as OpenAI does), `vtt` (WebVTT cues, `HH:MM:SS.mmm`, `text/vtt`) or `json` (text, language, duration, segments and words). Subtitles need segments: with `timestamps: none` they hold one cue spanning the whole audio. A transcription that has not succeeded is 409 `invalid-transition` naming its status. Requires the `read` scope.
  */
 export const getTranscriptionContent = <ThrowOnError extends boolean = false>(options: Options<GetTranscriptionContentData, ThrowOnError>) => (options.client ?? client).get<GetTranscriptionContentResponses, GetTranscriptionContentErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/transcriptions/{transcriptionId}/content',
     ...options
 });
@@ -1280,7 +2460,17 @@ export const getTranscriptionContent = <ThrowOnError extends boolean = false>(op
  * Cancels a `queued` or `processing` transcription: it becomes `cancelled` at once, and a worker sending it to the provider stops and records nothing. One that already ended is 409 `invalid-transition`. Requires the `write` scope.
  */
 export const cancelTranscription = <ThrowOnError extends boolean = false>(options: Options<CancelTranscriptionData, ThrowOnError>) => (options.client ?? client).post<CancelTranscriptionResponses, CancelTranscriptionErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Token', type: 'apiKey' }],
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
     url: '/api/v1/transcriptions/{transcriptionId}/cancel',
     ...options
 });

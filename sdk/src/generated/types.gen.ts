@@ -131,6 +131,693 @@ export type Organization = {
 };
 
 /**
+ * SignUp
+ *
+ * A new account.
+ */
+export type SignUp = {
+    /**
+     * Email address to log in with; one account per address, whatever its case.
+     */
+    email: string;
+    /**
+     * Password, 10 to 200 characters. It is stored only as a scrypt hash and never logged.
+     */
+    password: string;
+    /**
+     * Display name of the person.
+     */
+    name: string;
+    /**
+     * The `sbi_...` token of an invitation to this email: the new user joins its organization with its role. Required unless this is the first user of the server or the server allows open sign-up.
+     */
+    invitationToken?: string;
+};
+
+/**
+ * User
+ *
+ * A person with an account: they log in with their email and password.
+ */
+export type User = {
+    /**
+     * Identifier of the user.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'user';
+    /**
+     * Email address the user logs in with.
+     */
+    email: string;
+    /**
+     * Display name of the person.
+     */
+    name: string;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * Session
+ *
+ * A cookie session of the signed-in user, opened by a login or a sign-up. The cookie itself is never shown.
+ */
+export type Session = {
+    /**
+     * Identifier of the session.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'session';
+    /**
+     * Whether this is the session of the request.
+     */
+    current: boolean;
+    /**
+     * Address the session was opened from.
+     */
+    ip: string | null;
+    /**
+     * User agent the session was opened with.
+     */
+    userAgent: string | null;
+    /**
+     * Last time the session was used (written at most once a minute).
+     */
+    lastSeenAt: string;
+    /**
+     * When the session ends unless used before: each use moves it on (sliding), up to `absoluteExpiresAt`.
+     */
+    idleExpiresAt: string;
+    /**
+     * When the session ends, however much it is used.
+     */
+    absoluteExpiresAt: string;
+    /**
+     * When the session was ended (logout or revocation); `null` while it is live.
+     */
+    revokedAt: string | null;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * LoginResult
+ *
+ * A new session: the user, the session, and the CSRF token that writes made with its cookie must send.
+ */
+export type LoginResult = {
+    /**
+     * Type of the object.
+     */
+    object: 'login';
+    user: User;
+    session: Session;
+    /**
+     * Send it as `X-CSRF-Token` with every write made with the session cookie; it is also set as the `sb_csrf` cookie, which the server's own pages read.
+     */
+    csrfToken: string;
+};
+
+/**
+ * LogIn
+ *
+ * Credentials of an account.
+ */
+export type LogIn = {
+    /**
+     * Email address of the account.
+     */
+    email: string;
+    /**
+     * Password of the account.
+     */
+    password: string;
+};
+
+/**
+ * Role
+ *
+ * A person's role in an organization. Viewers read; members also change the applications' resources and start runs; admins also manage applications, API keys, invitations and members; owners also grant and take away the owner role.
+ */
+export type Role = 'owner' | 'admin' | 'member' | 'viewer';
+
+/**
+ * Membership
+ *
+ * An organization the user belongs to, and their role in it.
+ */
+export type Membership = {
+    /**
+     * Identifier of the organization.
+     */
+    organizationId: string;
+    /**
+     * Name of the organization.
+     */
+    organizationName: string;
+    /**
+     * The user's role in the organization.
+     */
+    role: Role;
+    /**
+     * When the user joined the organization.
+     */
+    createdAt: string;
+};
+
+/**
+ * ApiKeyScope
+ *
+ * Permission of an API key: `read` allows reading the application's resources, `write` allows changing them, `admin` manages the organization's applications and API keys.
+ */
+export type ApiKeyScope = 'read' | 'write' | 'admin';
+
+/**
+ * MeCredential
+ *
+ * The credential of this request.
+ */
+export type MeCredential = {
+    /**
+     * A session cookie or a personal token.
+     */
+    type: 'session' | 'personal_token';
+    /**
+     * The session's `sess_...` id or the personal token's `pat_...` id.
+     */
+    id: string;
+    /**
+     * The organization the request acts in (a personal token's own; for a session the one `X-Org-Id` names or the user's only one); `null` when it is left open.
+     */
+    organizationId: string | null;
+    /**
+     * What the credential may do in that organization: the role's scope for a session, the token's scopes within the role for a personal token; empty when no organization is named.
+     */
+    scopes: Array<ApiKeyScope>;
+};
+
+/**
+ * Me
+ *
+ * The signed-in user, the organizations they belong to and the credential of this request.
+ */
+export type Me = {
+    /**
+     * Identifier of the user.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'user';
+    /**
+     * Email address the user logs in with.
+     */
+    email: string;
+    /**
+     * Display name of the person.
+     */
+    name: string;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+    /**
+     * The organizations the user belongs to, oldest membership first.
+     */
+    memberships: Array<Membership>;
+    credential: MeCredential;
+};
+
+/**
+ * Pagination
+ *
+ * Position of this page in the whole collection.
+ */
+export type Pagination = {
+    /**
+     * Page number returned.
+     */
+    page: number;
+    /**
+     * Maximum number of items per page.
+     */
+    pageSize: number;
+    /**
+     * Number of items in the collection matching the filters.
+     */
+    total: number;
+    /**
+     * Number of pages, `ceil(total / pageSize)`.
+     */
+    totalPages: number;
+};
+
+/**
+ * SessionList
+ *
+ * One page of sessions.
+ */
+export type SessionList = {
+    /**
+     * Items on this page.
+     */
+    data: Array<Session>;
+    pagination: Pagination;
+};
+
+/**
+ * PersonalToken
+ *
+ * A personal token (`sbp_...`) of the signed-in user: it acts as them in one organization. The secret is never returned after creation.
+ */
+export type PersonalToken = {
+    /**
+     * Identifier of the personal token.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'personal_token';
+    /**
+     * The organization the token acts in.
+     */
+    organizationId: string;
+    /**
+     * Display name.
+     */
+    name: string;
+    /**
+     * Permissions of the token. What it may do is these scopes within its user's current role in the organization (a member's `admin` token writes; a viewer's reads).
+     */
+    scopes: Array<ApiKeyScope>;
+    /**
+     * First 12 characters of the secret, to recognise the token; the rest is never shown again.
+     */
+    prefix: string;
+    /**
+     * `active` tokens authenticate; `expired` ones passed their `expiresAt`; `revoked` ones were revoked (or their user left the organization). Expired and revoked tokens get 401.
+     */
+    status: 'active' | 'expired' | 'revoked';
+    /**
+     * When the token stops working (at most a year after its creation).
+     */
+    expiresAt: string;
+    /**
+     * Last time the token authenticated a request; `null` if never used.
+     */
+    lastUsedAt: string | null;
+    /**
+     * Address of that last request; `null` if never used.
+     */
+    lastUsedIp: string | null;
+    /**
+     * When the token was revoked; `null` unless revoked.
+     */
+    revokedAt: string | null;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * PersonalTokenList
+ *
+ * One page of personal tokens.
+ */
+export type PersonalTokenList = {
+    /**
+     * Items on this page.
+     */
+    data: Array<PersonalToken>;
+    pagination: Pagination;
+};
+
+/**
+ * PersonalTokenCreate
+ *
+ * A personal token to create, for the organization of the request.
+ */
+export type PersonalTokenCreate = {
+    /**
+     * Display name.
+     */
+    name: string;
+    /**
+     * Permissions of the token, within what your role allows.
+     */
+    scopes: Array<ApiKeyScope>;
+    /**
+     * When the token stops working: in the future, and at most 366 days from now.
+     */
+    expiresAt: string;
+};
+
+/**
+ * PersonalTokenWithSecret
+ *
+ * A personal token with its secret, returned once when it is created.
+ */
+export type PersonalTokenWithSecret = {
+    /**
+     * Identifier of the personal token.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'personal_token';
+    /**
+     * The organization the token acts in.
+     */
+    organizationId: string;
+    /**
+     * Display name.
+     */
+    name: string;
+    /**
+     * Permissions of the token. What it may do is these scopes within its user's current role in the organization (a member's `admin` token writes; a viewer's reads).
+     */
+    scopes: Array<ApiKeyScope>;
+    /**
+     * First 12 characters of the secret, to recognise the token; the rest is never shown again.
+     */
+    prefix: string;
+    /**
+     * `active` tokens authenticate; `expired` ones passed their `expiresAt`; `revoked` ones were revoked (or their user left the organization). Expired and revoked tokens get 401.
+     */
+    status: 'active' | 'expired' | 'revoked';
+    /**
+     * When the token stops working (at most a year after its creation).
+     */
+    expiresAt: string;
+    /**
+     * Last time the token authenticated a request; `null` if never used.
+     */
+    lastUsedAt: string | null;
+    /**
+     * Address of that last request; `null` if never used.
+     */
+    lastUsedIp: string | null;
+    /**
+     * When the token was revoked; `null` unless revoked.
+     */
+    revokedAt: string | null;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+    /**
+     * The token, to send as `Authorization: Bearer <secret>` (with `X-App-Id` on application-scoped routes). Shown only in this response: only its SHA-256 hash is stored.
+     */
+    secret: string;
+};
+
+/**
+ * Member
+ *
+ * A person who belongs to the organization, with their role.
+ */
+export type Member = {
+    /**
+     * Identifier of the member: their user id.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'member';
+    /**
+     * Organization of the membership.
+     */
+    organizationId: string;
+    /**
+     * Email address of the member.
+     */
+    email: string;
+    /**
+     * Display name of the member.
+     */
+    name: string;
+    /**
+     * Role of the member in the organization.
+     */
+    role: Role;
+    /**
+     * When the member joined the organization.
+     */
+    createdAt: string;
+    /**
+     * Time of the last change of the membership.
+     */
+    updatedAt: string;
+};
+
+/**
+ * MemberList
+ *
+ * One page of members.
+ */
+export type MemberList = {
+    /**
+     * Items on this page.
+     */
+    data: Array<Member>;
+    pagination: Pagination;
+};
+
+/**
+ * MemberUpdate
+ *
+ * A new role for a member (JSON merge patch).
+ */
+export type MemberUpdate = {
+    /**
+     * The new role. Only an owner grants or takes away `owner`; the last owner keeps it.
+     */
+    role: Role;
+};
+
+/**
+ * Invitation
+ *
+ * An invitation to join the organization with a role, for one email address. Its token is shown only when it is created.
+ */
+export type Invitation = {
+    /**
+     * Identifier of the invitation.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'invitation';
+    /**
+     * Organization the invitation is to.
+     */
+    organizationId: string;
+    /**
+     * Email address invited: only an account with this address can use it.
+     */
+    email: string;
+    /**
+     * Role the invitee gets.
+     */
+    role: Role;
+    /**
+     * `pending` until used, revoked or expired; `accepted` once the invitee joined.
+     */
+    status: 'pending' | 'accepted' | 'revoked' | 'expired';
+    /**
+     * Who created the invitation.
+     */
+    invitedBy: {
+        /**
+         * A person, or an application key with the admin scope.
+         */
+        type: 'user' | 'api_key';
+        /**
+         * The person's `user_...` id or the key's `key_...` id.
+         */
+        id: string;
+    };
+    /**
+     * When the invitation stops working unless used.
+     */
+    expiresAt: string;
+    /**
+     * When it was used; `null` until then.
+     */
+    acceptedAt: string | null;
+    /**
+     * The user who accepted it; `null` until then.
+     */
+    acceptedBy: string | null;
+    /**
+     * When it was revoked; `null` unless revoked.
+     */
+    revokedAt: string | null;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * InvitationList
+ *
+ * One page of invitations.
+ */
+export type InvitationList = {
+    /**
+     * Items on this page.
+     */
+    data: Array<Invitation>;
+    pagination: Pagination;
+};
+
+/**
+ * InvitationCreate
+ *
+ * An invitation to create.
+ */
+export type InvitationCreate = {
+    /**
+     * Email address to invite.
+     */
+    email: string;
+    /**
+     * Role the invitee gets. Only an owner invites an owner.
+     */
+    role: Role;
+    /**
+     * How long the invitation stays usable, from one hour to 30 days (default 7 days).
+     */
+    expiresInSeconds?: number;
+};
+
+/**
+ * InvitationWithToken
+ *
+ * An invitation with its token, returned once when it is created.
+ */
+export type InvitationWithToken = {
+    /**
+     * Identifier of the invitation.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'invitation';
+    /**
+     * Organization the invitation is to.
+     */
+    organizationId: string;
+    /**
+     * Email address invited: only an account with this address can use it.
+     */
+    email: string;
+    /**
+     * Role the invitee gets.
+     */
+    role: Role;
+    /**
+     * `pending` until used, revoked or expired; `accepted` once the invitee joined.
+     */
+    status: 'pending' | 'accepted' | 'revoked' | 'expired';
+    /**
+     * Who created the invitation.
+     */
+    invitedBy: {
+        /**
+         * A person, or an application key with the admin scope.
+         */
+        type: 'user' | 'api_key';
+        /**
+         * The person's `user_...` id or the key's `key_...` id.
+         */
+        id: string;
+    };
+    /**
+     * When the invitation stops working unless used.
+     */
+    expiresAt: string;
+    /**
+     * When it was used; `null` until then.
+     */
+    acceptedAt: string | null;
+    /**
+     * The user who accepted it; `null` until then.
+     */
+    acceptedBy: string | null;
+    /**
+     * When it was revoked; `null` unless revoked.
+     */
+    revokedAt: string | null;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+    /**
+     * The invitation's one-time token. The invitee signs up with it (`signUp`, `invitationToken`) or, already a user, accepts it (`acceptInvitation`). It is shown only in this response: only its SHA-256 hash is stored.
+     */
+    token: string;
+};
+
+/**
+ * InvitationAccept
+ *
+ * The token of an invitation to the signed-in user's email.
+ */
+export type InvitationAccept = {
+    /**
+     * The invitation's `sbi_...` token.
+     */
+    token: string;
+};
+
+/**
  * Application
  *
  * An isolated workspace inside an organization. Agents, API keys and everything else belong to exactly one application.
@@ -160,30 +847,6 @@ export type Application = {
      * Time of the last change (UTC, millisecond precision).
      */
     updatedAt: string;
-};
-
-/**
- * Pagination
- *
- * Position of this page in the whole collection.
- */
-export type Pagination = {
-    /**
-     * Page number returned.
-     */
-    page: number;
-    /**
-     * Maximum number of items per page.
-     */
-    pageSize: number;
-    /**
-     * Number of items in the collection matching the filters.
-     */
-    total: number;
-    /**
-     * Number of pages, `ceil(total / pageSize)`.
-     */
-    totalPages: number;
 };
 
 /**
@@ -230,13 +893,6 @@ export type ApplicationUpdate = {
      */
     description?: string | null;
 };
-
-/**
- * ApiKeyScope
- *
- * Permission of an API key: `read` allows reading the application's resources, `write` allows changing them, `admin` manages the organization's applications and API keys.
- */
-export type ApiKeyScope = 'read' | 'write' | 'admin';
 
 /**
  * ModelAlias
@@ -3687,19 +4343,69 @@ export type Page = number;
 export type PageSize = number;
 
 /**
+ * Identifier of the session (its `sess_...` id, never the cookie).
+ */
+export type SessionId = string;
+
+/**
+ * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
+ */
+export type PersonalTokenSort = 'createdAt' | '-createdAt' | 'name' | '-name';
+
+/**
+ * Only tokens with this status.
+ */
+export type PersonalTokenStatus = 'active' | 'expired' | 'revoked';
+
+/**
  * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
  */
 export type IdempotencyKey = string;
 
 /**
- * Identifier of the application.
+ * Identifier of the personal token (its `pat_...` id, never the secret).
  */
-export type ApplicationId = string;
+export type PersonalTokenId = string;
+
+/**
+ * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
+ */
+export type MemberSort = 'createdAt' | '-createdAt' | 'email' | '-email';
+
+/**
+ * Only members with this role.
+ */
+export type MemberRole = Role;
+
+/**
+ * Identifier of the member (their `user_...` id).
+ */
+export type UserId = string;
 
 /**
  * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
  */
 export type IfMatch = string;
+
+/**
+ * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
+ */
+export type InvitationSort = 'createdAt' | '-createdAt' | 'email' | '-email';
+
+/**
+ * Only invitations with this status.
+ */
+export type InvitationStatus = 'pending' | 'accepted' | 'revoked' | 'expired';
+
+/**
+ * Identifier of the invitation (its `inv_...` id, never the token).
+ */
+export type InvitationId = string;
+
+/**
+ * Identifier of the application.
+ */
+export type ApplicationId = string;
 
 /**
  * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
@@ -4076,6 +4782,10 @@ export type GetOrganizationErrors = {
      */
     403: Problem;
     /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
      * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
      */
     422: Problem;
@@ -4099,6 +4809,1141 @@ export type GetOrganizationResponses = {
 };
 
 export type GetOrganizationResponse = GetOrganizationResponses[keyof GetOrganizationResponses];
+
+export type SignUpData = {
+    body: SignUp;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/signup';
+};
+
+export type SignUpErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type SignUpError = SignUpErrors[keyof SignUpErrors];
+
+export type SignUpResponses = {
+    /**
+     * The account was created and logged in.
+     */
+    201: LoginResult;
+};
+
+export type SignUpResponse = SignUpResponses[keyof SignUpResponses];
+
+export type LogInData = {
+    body: LogIn;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/login';
+};
+
+export type LogInErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type LogInError = LogInErrors[keyof LogInErrors];
+
+export type LogInResponses = {
+    /**
+     * Logged in.
+     */
+    200: LoginResult;
+};
+
+export type LogInResponse = LogInResponses[keyof LogInResponses];
+
+export type LogOutData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/logout';
+};
+
+export type LogOutErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type LogOutError = LogOutErrors[keyof LogOutErrors];
+
+export type LogOutResponses = {
+    /**
+     * Logged out; the cookies are cleared.
+     */
+    204: void;
+};
+
+export type LogOutResponse = LogOutResponses[keyof LogOutResponses];
+
+export type GetMeData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/me';
+};
+
+export type GetMeErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetMeError = GetMeErrors[keyof GetMeErrors];
+
+export type GetMeResponses = {
+    /**
+     * The signed-in user.
+     */
+    200: Me;
+};
+
+export type GetMeResponse = GetMeResponses[keyof GetMeResponses];
+
+export type ListSessionsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+    };
+    url: '/api/v1/me/sessions';
+};
+
+export type ListSessionsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListSessionsError = ListSessionsErrors[keyof ListSessionsErrors];
+
+export type ListSessionsResponses = {
+    /**
+     * One page of sessions.
+     */
+    200: SessionList;
+};
+
+export type ListSessionsResponse = ListSessionsResponses[keyof ListSessionsResponses];
+
+export type RevokeSessionData = {
+    body?: never;
+    path: {
+        /**
+         * Identifier of the session (its `sess_...` id, never the cookie).
+         */
+        sessionId: string;
+    };
+    query?: never;
+    url: '/api/v1/me/sessions/{sessionId}';
+};
+
+export type RevokeSessionErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type RevokeSessionError = RevokeSessionErrors[keyof RevokeSessionErrors];
+
+export type RevokeSessionResponses = {
+    /**
+     * The session was ended.
+     */
+    204: void;
+};
+
+export type RevokeSessionResponse = RevokeSessionResponses[keyof RevokeSessionResponses];
+
+export type ListPersonalTokensData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
+         */
+        sort?: 'createdAt' | '-createdAt' | 'name' | '-name';
+        /**
+         * Only tokens with this status.
+         */
+        status?: 'active' | 'expired' | 'revoked';
+    };
+    url: '/api/v1/personal-tokens';
+};
+
+export type ListPersonalTokensErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListPersonalTokensError = ListPersonalTokensErrors[keyof ListPersonalTokensErrors];
+
+export type ListPersonalTokensResponses = {
+    /**
+     * One page of personal tokens.
+     */
+    200: PersonalTokenList;
+};
+
+export type ListPersonalTokensResponse = ListPersonalTokensResponses[keyof ListPersonalTokensResponses];
+
+export type CreatePersonalTokenData = {
+    body: PersonalTokenCreate;
+    headers?: {
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/personal-tokens';
+};
+
+export type CreatePersonalTokenErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreatePersonalTokenError = CreatePersonalTokenErrors[keyof CreatePersonalTokenErrors];
+
+export type CreatePersonalTokenResponses = {
+    /**
+     * The personal token was created; `secret` is shown only in this response.
+     */
+    201: PersonalTokenWithSecret;
+};
+
+export type CreatePersonalTokenResponse = CreatePersonalTokenResponses[keyof CreatePersonalTokenResponses];
+
+export type GetPersonalTokenData = {
+    body?: never;
+    path: {
+        /**
+         * Identifier of the personal token (its `pat_...` id, never the secret).
+         */
+        personalTokenId: string;
+    };
+    query?: never;
+    url: '/api/v1/personal-tokens/{personalTokenId}';
+};
+
+export type GetPersonalTokenErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetPersonalTokenError = GetPersonalTokenErrors[keyof GetPersonalTokenErrors];
+
+export type GetPersonalTokenResponses = {
+    /**
+     * The personal token.
+     */
+    200: PersonalToken;
+};
+
+export type GetPersonalTokenResponse = GetPersonalTokenResponses[keyof GetPersonalTokenResponses];
+
+export type RevokePersonalTokenData = {
+    body?: never;
+    path: {
+        /**
+         * Identifier of the personal token (its `pat_...` id, never the secret).
+         */
+        personalTokenId: string;
+    };
+    query?: never;
+    url: '/api/v1/personal-tokens/{personalTokenId}/revoke';
+};
+
+export type RevokePersonalTokenErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type RevokePersonalTokenError = RevokePersonalTokenErrors[keyof RevokePersonalTokenErrors];
+
+export type RevokePersonalTokenResponses = {
+    /**
+     * The revoked personal token.
+     */
+    200: PersonalToken;
+};
+
+export type RevokePersonalTokenResponse = RevokePersonalTokenResponses[keyof RevokePersonalTokenResponses];
+
+export type ListMembersData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
+         */
+        sort?: 'createdAt' | '-createdAt' | 'email' | '-email';
+        /**
+         * Only members with this role.
+         */
+        role?: Role;
+    };
+    url: '/api/v1/members';
+};
+
+export type ListMembersErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListMembersError = ListMembersErrors[keyof ListMembersErrors];
+
+export type ListMembersResponses = {
+    /**
+     * One page of members.
+     */
+    200: MemberList;
+};
+
+export type ListMembersResponse = ListMembersResponses[keyof ListMembersResponses];
+
+export type RemoveMemberData = {
+    body?: never;
+    headers?: {
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the member (their `user_...` id).
+         */
+        userId: string;
+    };
+    query?: never;
+    url: '/api/v1/members/{userId}';
+};
+
+export type RemoveMemberErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type RemoveMemberError = RemoveMemberErrors[keyof RemoveMemberErrors];
+
+export type RemoveMemberResponses = {
+    /**
+     * The member was removed.
+     */
+    204: void;
+};
+
+export type RemoveMemberResponse = RemoveMemberResponses[keyof RemoveMemberResponses];
+
+export type GetMemberData = {
+    body?: never;
+    path: {
+        /**
+         * Identifier of the member (their `user_...` id).
+         */
+        userId: string;
+    };
+    query?: never;
+    url: '/api/v1/members/{userId}';
+};
+
+export type GetMemberErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetMemberError = GetMemberErrors[keyof GetMemberErrors];
+
+export type GetMemberResponses = {
+    /**
+     * The member.
+     */
+    200: Member;
+};
+
+export type GetMemberResponse = GetMemberResponses[keyof GetMemberResponses];
+
+export type UpdateMemberData = {
+    body: MemberUpdate;
+    headers?: {
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the member (their `user_...` id).
+         */
+        userId: string;
+    };
+    query?: never;
+    url: '/api/v1/members/{userId}';
+};
+
+export type UpdateMemberErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type UpdateMemberError = UpdateMemberErrors[keyof UpdateMemberErrors];
+
+export type UpdateMemberResponses = {
+    /**
+     * The member with the new role.
+     */
+    200: Member;
+};
+
+export type UpdateMemberResponse = UpdateMemberResponses[keyof UpdateMemberResponses];
+
+export type ListInvitationsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
+         */
+        sort?: 'createdAt' | '-createdAt' | 'email' | '-email';
+        /**
+         * Only invitations with this status.
+         */
+        status?: 'pending' | 'accepted' | 'revoked' | 'expired';
+    };
+    url: '/api/v1/invitations';
+};
+
+export type ListInvitationsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListInvitationsError = ListInvitationsErrors[keyof ListInvitationsErrors];
+
+export type ListInvitationsResponses = {
+    /**
+     * One page of invitations.
+     */
+    200: InvitationList;
+};
+
+export type ListInvitationsResponse = ListInvitationsResponses[keyof ListInvitationsResponses];
+
+export type CreateInvitationData = {
+    body: InvitationCreate;
+    headers?: {
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/invitations';
+};
+
+export type CreateInvitationErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateInvitationError = CreateInvitationErrors[keyof CreateInvitationErrors];
+
+export type CreateInvitationResponses = {
+    /**
+     * The invitation was created; `token` is shown only in this response.
+     */
+    201: InvitationWithToken;
+};
+
+export type CreateInvitationResponse = CreateInvitationResponses[keyof CreateInvitationResponses];
+
+export type AcceptInvitationData = {
+    body: InvitationAccept;
+    path?: never;
+    query?: never;
+    url: '/api/v1/invitations/accept';
+};
+
+export type AcceptInvitationErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type AcceptInvitationError = AcceptInvitationErrors[keyof AcceptInvitationErrors];
+
+export type AcceptInvitationResponses = {
+    /**
+     * The new membership.
+     */
+    200: Member;
+};
+
+export type AcceptInvitationResponse = AcceptInvitationResponses[keyof AcceptInvitationResponses];
+
+export type GetInvitationData = {
+    body?: never;
+    path: {
+        /**
+         * Identifier of the invitation (its `inv_...` id, never the token).
+         */
+        invitationId: string;
+    };
+    query?: never;
+    url: '/api/v1/invitations/{invitationId}';
+};
+
+export type GetInvitationErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetInvitationError = GetInvitationErrors[keyof GetInvitationErrors];
+
+export type GetInvitationResponses = {
+    /**
+     * The invitation.
+     */
+    200: Invitation;
+};
+
+export type GetInvitationResponse = GetInvitationResponses[keyof GetInvitationResponses];
+
+export type RevokeInvitationData = {
+    body?: never;
+    path: {
+        /**
+         * Identifier of the invitation (its `inv_...` id, never the token).
+         */
+        invitationId: string;
+    };
+    query?: never;
+    url: '/api/v1/invitations/{invitationId}/revoke';
+};
+
+export type RevokeInvitationErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type RevokeInvitationError = RevokeInvitationErrors[keyof RevokeInvitationErrors];
+
+export type RevokeInvitationResponses = {
+    /**
+     * The revoked invitation.
+     */
+    200: Invitation;
+};
+
+export type RevokeInvitationResponse = RevokeInvitationResponses[keyof RevokeInvitationResponses];
 
 export type ListApplicationsData = {
     body?: never;
@@ -4137,6 +5982,10 @@ export type ListApplicationsErrors = {
      * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
     /**
      * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
      */
@@ -4188,6 +6037,10 @@ export type CreateApplicationErrors = {
      * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
     /**
      * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
      */

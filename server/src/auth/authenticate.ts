@@ -19,13 +19,6 @@ export function readCredential(ctx: Context, xApiKey = false): string | undefine
   return ctx.get('x-api-token').trim() || (xApiKey ? ctx.get('x-api-key').trim() : '') || undefined;
 }
 
-const SCOPE_RANK: Record<Scope, number> = { read: 1, write: 2, admin: 3 };
-
-/** Scopes nest: admin allows everything write does, write everything read does. */
-export function hasScope(scopes: Scope[], required: Scope): boolean {
-  return scopes.some((s) => SCOPE_RANK[s] >= SCOPE_RANK[required]);
-}
-
 /** The one refusal of a credential that is missing, malformed, forged, unknown, revoked or expired: nothing tells them apart. */
 export const unauthorized = () => new ProblemError('unauthorized', 'The credential is missing, unknown, revoked or expired.');
 

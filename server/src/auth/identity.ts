@@ -1,4 +1,6 @@
+import { ProblemError } from '../problems/problems.js';
 import type { Scope } from '../spec/operations.js';
+import type { Role } from './roles.js';
 
 /** An application key as authenticated, before the application it acts in is resolved. */
 export type KeyIdentity = {
@@ -13,12 +15,44 @@ export type KeyIdentity = {
 };
 
 /**
+ * A person, by a personal token or a session cookie, before the organization they act in is
+ * resolved: a token names its own (with the role its user holds there now), a session takes it
+ * from X-Org-Id or the user's only membership.
+ */
+export type UserIdentity = {
+  kind: 'personal_token' | 'session';
+  userId: string;
+  /** The `pat_` or `sess_` id. */
+  credentialId: string;
+  token?: { organizationId: string; role: Role; scopes: Scope[] };
+  /** A session's CSRF token, hashed: cookie-authenticated writes must present it. */
+  csrfHash?: string;
+};
+
+/** A person acting in an organization (and, on application-scoped operations, in one of its applications). */
+export type UserAuth = {
+  kind: 'personal_token' | 'session';
+  /** A person is no key. */
+  keyId: null;
+  userId: string;
+  credentialId: string;
+  organizationId: string;
+  role: Role;
+  applicationId: string;
+  keyApplicationId: null;
+  /** What the person may do here: a session, what the role allows; a token, its scopes within that. */
+  scopes: Scope[];
+};
+
+/**
  * Who a request is and the application it acts in: an application key (in its own application, or
- * the one an admin key chose with X-App-Id), or on the AI gateway's operations a run token (in its
- * run's application, with what the `write` scope allows; handlers find the run in their `run`).
+ * the one an admin key chose with X-App-Id), a person (in the application X-App-Id names), or on the
+ * AI gateway's operations a run token (in its run's application, with what the `write` scope
+ * allows; handlers find the run in their `run`).
  */
 export type AuthContext =
   | (KeyIdentity & { applicationId: string })
+  | UserAuth
   | {
       kind: 'run_token';
       /** A run token is no key. */
@@ -29,3 +63,27 @@ export type AuthContext =
       keyApplicationId: string;
       scopes: Scope[];
     };
+
+/**
+ * A person on an organization-level operation names no application: reading `applicationId` there
+ * is a handler asking for one the request did not give, answered as the client's omission.
+ */
+export function withoutApplication(auth: Omit<UserAuth, 'applicationId'>): UserAuth {
+  return Object.defineProperty({ ...auth } as UserAuth, 'applicationId', {
+    enumerable: false,
+    get: () => {
+      throw new ProblemError('app-id-required', 'This operation acts in one application: name it with the X-App-Id header.');
+    },
+  });
+}
+
+/** On operations about their own account: the person, and the organization a request names or implies (none when it is open). */
+export type UserContext = {
+  kind: UserIdentity['kind'];
+  userId: string;
+  credentialId: string;
+  organizationId: string | null;
+  role: Role | null;
+  /** A session may do anything to its own account; a token, what its scopes allow within its role. */
+  scopes: Scope[];
+};

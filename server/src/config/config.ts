@@ -85,6 +85,12 @@ function readEnvironment(env: NodeJS.ProcessEnv) {
     WEBHOOK_INTERVAL_MS: read.number('WEBHOOK_INTERVAL_MS', { min: 100, max: 60_000, fallback: 1000 }),
     WEBHOOK_TIMEOUT_MS: read.number('WEBHOOK_TIMEOUT_MS', { min: 100, max: 60_000, fallback: 15_000 }),
     WEBHOOK_CONCURRENCY: read.number('WEBHOOK_CONCURRENCY', { min: 1, max: 256, fallback: 16 }),
+    SIGNUP: read.oneOf('SIGNUP', ['invite', 'open'], 'invite'),
+    SESSION_IDLE_SECONDS: read.number('SESSION_IDLE_SECONDS', { min: 60, max: 90 * 86_400, fallback: 7 * 86_400 }),
+    SESSION_ABSOLUTE_SECONDS: read.number('SESSION_ABSOLUTE_SECONDS', { min: 60, max: 365 * 86_400, fallback: 30 * 86_400 }),
+    LOGIN_FAILURES_PER_ACCOUNT: read.number('LOGIN_FAILURES_PER_ACCOUNT', { min: 1, max: 10_000, fallback: 10 }),
+    LOGIN_FAILURES_PER_ADDRESS: read.number('LOGIN_FAILURES_PER_ADDRESS', { min: 1, max: 100_000, fallback: 100 }),
+    LOGIN_FAILURE_WINDOW_SECONDS: read.number('LOGIN_FAILURE_WINDOW_SECONDS', { min: 1, max: 86_400, fallback: 900 }),
     SWITCHBOARD_MASTER_KEY: read.text('SWITCHBOARD_MASTER_KEY', {
       accepts: (v) => parseMasterKey(v) !== undefined,
       message: 'must be 32 random bytes, base64-encoded (openssl rand -base64 32)',
@@ -126,6 +132,17 @@ export type Config = {
   ssePingSeconds: number;
   /** Server processes sharing the port (node:cluster), each a replica: more than one only on PostgreSQL. */
   workers: number;
+  /**
+   * People: who may sign up after the first user (by invitation only, or anyone, each into a new
+   * organization), how long a cookie session lives (idle, sliding; and at most), and how many failed
+   * logins an account and an address may have per window before logins are refused for its rest.
+   */
+  identity: {
+    signup: 'invite' | 'open';
+    sessionIdleMs: number;
+    sessionAbsoluteMs: number;
+    loginFailures: { perAccount: number; perAddress: number; windowSeconds: number };
+  };
   /** Encrypt the secrets the server must read back; previous keys still decrypt (rotation). Without a current key, SQLite keeps one next to its file. */
   masterKeys: { current: Buffer | undefined; previous: Buffer[] };
   /** Whether the built-in runner's http agents may call private, loopback and link-local addresses. */
@@ -230,6 +247,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     modelProviders: {
       policy: addressPolicy(c.MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES, c.MODEL_PROVIDER_ALLOWED_ADDRESSES),
       fromEnvironment: environmentProviders(c),
+    },
+    identity: {
+      signup: c.SIGNUP,
+      sessionIdleMs: c.SESSION_IDLE_SECONDS * 1000,
+      sessionAbsoluteMs: Math.max(c.SESSION_ABSOLUTE_SECONDS, c.SESSION_IDLE_SECONDS) * 1000,
+      loginFailures: { perAccount: c.LOGIN_FAILURES_PER_ACCOUNT, perAddress: c.LOGIN_FAILURES_PER_ADDRESS, windowSeconds: c.LOGIN_FAILURE_WINDOW_SECONDS },
     },
     masterKeys,
   };

@@ -196,6 +196,358 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/signup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign up
+         * @description Creates an account and logs it in: the response sets the session cookie and returns the CSRF token that writes made with it must send. The first user of a fresh install becomes the owner of its first (bootstrap) organization. Later sign-ups need an `invitationToken` sent to the same email, and join that organization with the invited role, unless the server allows open sign-up (`SIGNUP=open`): then a sign-up without an invitation gets a new organization of its own, with a default application, as its owner. The password is stored only as a scrypt hash and never logged. A sign-up posted from another site (its `Origin`) is refused with 403 `csrf-failed`.
+         */
+        post: operations["signUp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log in
+         * @description Opens a new session for the account: the response sets the session cookie (`sb_session`) and the CSRF cookie (`sb_csrf`), and returns the CSRF token. An unknown email and a wrong password get the same 401 `invalid-credentials`, in the same time. Failed logins are limited per account and per address: past the limit every login for them is refused with 429 until the window ends, even with the right password. A session cookie sent with the request is ended: a login always starts a new session (no session fixation). A login posted from another site is refused with 403 `csrf-failed`.
+         */
+        post: operations["logIn"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log out
+         * @description Ends the session of the request's cookie and clears the session cookies. Only the session cookie logs out (with its `X-CSRF-Token`); a personal token is revoked instead.
+         */
+        post: operations["logOut"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get the signed-in user
+         * @description Returns the signed-in user, the organizations they belong to with their role in each, and the credential of the request with what it may do. Only a signed-in user may call it: with the session cookie or a personal token.
+         */
+        get: operations["getMe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List my sessions
+         * @description Lists the signed-in user's live sessions (not ended, not expired), newest first, with the address and user agent each was opened from; `current` marks the request's own. Only a signed-in user may call it: with the session cookie or a personal token.
+         */
+        get: operations["listSessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/sessions/{sessionId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the session (its `sess_...` id, never the cookie).
+                 * @example sess_01jd4x9d4f7h0k3n6q9s2v5x8z
+                 */
+                sessionId: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End a session
+         * @description Ends one of the signed-in user's sessions at once (for example one opened on a lost laptop); ending the request's own session logs out. Another user's session, or one already ended, is 404. Only a signed-in user may call it: with the session cookie or a personal token.
+         */
+        delete: operations["revokeSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/personal-tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List my personal tokens
+         * @description Lists the signed-in user's personal tokens in every organization, newest first by default, with their prefix, last use and the address of that use. Secrets are never returned. Only a signed-in user may call it: with the session cookie or a personal token.
+         */
+        get: operations["listPersonalTokens"];
+        put?: never;
+        /**
+         * Create a personal token
+         * @description Creates a personal token (`sbp_...`) acting as the signed-in user in the organization of the request (`X-Org-Id`, or the user's only one). It must expire, at most 366 days from now. Its scopes cannot exceed what the user's role allows (403), and what it may do stays within the user's role as it changes: a token dies with its membership. Send it as `Authorization: Bearer <secret>`, with `X-App-Id` on application-scoped routes. The secret is shown only in this response. Only a session may create tokens (a token cannot mint another). Send an `Idempotency-Key` to make retries safe.
+         */
+        post: operations["createPersonalToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/personal-tokens/{personalTokenId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the personal token (its `pat_...` id, never the secret).
+                 * @example pat_01jd4xb6h9k2n5q8s1v4x7z0c3
+                 */
+                personalTokenId: components["parameters"]["PersonalTokenId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a personal token
+         * @description Returns one of the signed-in user's personal tokens, without its secret. Only a signed-in user may call it: with the session cookie or a personal token.
+         */
+        get: operations["getPersonalToken"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/personal-tokens/{personalTokenId}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the personal token (its `pat_...` id, never the secret).
+                 * @example pat_01jd4xb6h9k2n5q8s1v4x7z0c3
+                 */
+                personalTokenId: components["parameters"]["PersonalTokenId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke a personal token
+         * @description Revokes one of the signed-in user's personal tokens at once, on every replica (401 from then on). Revoking is final; revoking a revoked token is 409 `invalid-transition`. Only a signed-in user may call it: with the session cookie or a personal token.
+         */
+        post: operations["revokePersonalToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List members
+         * @description Lists the people of the organization with their role, newest member first by default. Any credential of the organization may call it (a person names it with `X-Org-Id` when they belong to several).
+         */
+        get: operations["listMembers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/members/{userId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the member (their `user_...` id).
+                 * @example user_01jd4x8c3e6g9j2m5p8r1t4w7y
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a member
+         * @description Returns one member of the organization with their role. Any credential of the organization may call it (a person names it with `X-Org-Id` when they belong to several).
+         */
+        get: operations["getMember"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove a member
+         * @description Removes a person from the organization; their personal tokens for it stop working at once, on every replica. Anyone may remove themselves (leave); removing another member requires the `admin` scope, and removing an owner an owner. The last owner cannot leave (409). Send `If-Match` to make it conditional.
+         */
+        delete: operations["removeMember"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a member's role
+         * @description Changes a member's role with a JSON merge patch, sent as `application/merge-patch+json` or `application/json`. Requires the `admin` scope (the admin or owner role, or an admin key). Only an owner grants or takes away the owner role (403); the organization's last owner cannot step down (409). The member's personal tokens follow the new role on their next request. Send `If-Match` to avoid overwriting a concurrent change.
+         */
+        patch: operations["updateMember"];
+        trace?: never;
+    };
+    "/api/v1/invitations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List invitations
+         * @description Lists the organization's invitations, newest first, with their status. Tokens are never returned. Requires the `admin` scope.
+         */
+        get: operations["listInvitations"];
+        put?: never;
+        /**
+         * Invite someone
+         * @description Creates an invitation for one email address with a role, usable once until it expires (7 days by default). The response holds its token, shown only once: send the person a link with it. They sign up with it (`signUp`, `invitationToken`) or, already a user, accept it (`acceptInvitation`). Requires the `admin` scope; only an owner invites an owner. An address that is a member already, or has a pending invitation, is 409. Send an `Idempotency-Key` to make retries safe.
+         */
+        post: operations["createInvitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/invitations/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept an invitation
+         * @description Adds the signed-in user to the organization of an invitation sent to their email, with its role. An unknown, used, revoked or expired token is 404; an invitation for another email is 403; a member already is 409. Only a session may accept (log in or sign up first).
+         */
+        post: operations["acceptInvitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/invitations/{invitationId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the invitation (its `inv_...` id, never the token).
+                 * @example inv_01jd4xa5g8j1m4p7r0t3w6y9b2
+                 */
+                invitationId: components["parameters"]["InvitationId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get an invitation
+         * @description Returns one invitation of the organization, without its token. Requires the `admin` scope.
+         */
+        get: operations["getInvitation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/invitations/{invitationId}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the invitation (its `inv_...` id, never the token).
+                 * @example inv_01jd4xa5g8j1m4p7r0t3w6y9b2
+                 */
+                invitationId: components["parameters"]["InvitationId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke an invitation
+         * @description Revokes a pending invitation: its token stops working. An invitation that is not pending is 409 `invalid-transition`. Requires the `admin` scope.
+         */
+        post: operations["revokeInvitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/applications": {
         parameters: {
             query?: never;
@@ -2714,21 +3066,44 @@ export interface components {
             updatedAt: string;
         };
         /**
-         * Application
-         * @description An isolated workspace inside an organization. Agents, API keys and everything else belong to exactly one application.
+         * SignUp
+         * @description A new account.
          */
-        Application: {
-            /** @description Identifier of the application. */
+        SignUp: {
+            /**
+             * Format: email
+             * @description Email address to log in with; one account per address, whatever its case.
+             */
+            email: string;
+            /**
+             * Format: password
+             * @description Password, 10 to 200 characters. It is stored only as a scrypt hash and never logged.
+             */
+            password: string;
+            /** @description Display name of the person. */
+            name: string;
+            /** @description The `sbi_...` token of an invitation to this email: the new user joins its organization with its role. Required unless this is the first user of the server or the server allows open sign-up. */
+            invitationToken?: string;
+        };
+        /**
+         * User
+         * @description A person with an account: they log in with their email and password.
+         */
+        User: {
+            /** @description Identifier of the user. */
             id: string;
             /**
              * @description Type of the object.
              * @constant
              */
-            object: "application";
-            /** @description Display name. */
+            object: "user";
+            /**
+             * Format: email
+             * @description Email address the user logs in with.
+             */
+            email: string;
+            /** @description Display name of the person. */
             name: string;
-            /** @description Free-text description. */
-            description: string | null;
             /**
              * Format: date-time
              * @description Creation time (UTC, millisecond precision).
@@ -2739,6 +3114,162 @@ export interface components {
              * @description Time of the last change (UTC, millisecond precision).
              */
             updatedAt: string;
+        };
+        /**
+         * Session
+         * @description A cookie session of the signed-in user, opened by a login or a sign-up. The cookie itself is never shown.
+         */
+        Session: {
+            /** @description Identifier of the session. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "session";
+            /** @description Whether this is the session of the request. */
+            current: boolean;
+            /** @description Address the session was opened from. */
+            ip: string | null;
+            /** @description User agent the session was opened with. */
+            userAgent: string | null;
+            /**
+             * Format: date-time
+             * @description Last time the session was used (written at most once a minute).
+             */
+            lastSeenAt: string;
+            /**
+             * Format: date-time
+             * @description When the session ends unless used before: each use moves it on (sliding), up to `absoluteExpiresAt`.
+             */
+            idleExpiresAt: string;
+            /**
+             * Format: date-time
+             * @description When the session ends, however much it is used.
+             */
+            absoluteExpiresAt: string;
+            /**
+             * Format: date-time
+             * @description When the session was ended (logout or revocation); `null` while it is live.
+             */
+            revokedAt: string | null;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * LoginResult
+         * @description A new session: the user, the session, and the CSRF token that writes made with its cookie must send.
+         */
+        LoginResult: {
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "login";
+            user: components["schemas"]["User"];
+            session: components["schemas"]["Session"];
+            /** @description Send it as `X-CSRF-Token` with every write made with the session cookie; it is also set as the `sb_csrf` cookie, which the server's own pages read. */
+            csrfToken: string;
+        };
+        /**
+         * LogIn
+         * @description Credentials of an account.
+         */
+        LogIn: {
+            /** @description Email address of the account. */
+            email: string;
+            /**
+             * Format: password
+             * @description Password of the account.
+             */
+            password: string;
+        };
+        /**
+         * Role
+         * @description A person's role in an organization. Viewers read; members also change the applications' resources and start runs; admins also manage applications, API keys, invitations and members; owners also grant and take away the owner role.
+         * @enum {string}
+         */
+        Role: "owner" | "admin" | "member" | "viewer";
+        /**
+         * Membership
+         * @description An organization the user belongs to, and their role in it.
+         */
+        Membership: {
+            /** @description Identifier of the organization. */
+            organizationId: string;
+            /** @description Name of the organization. */
+            organizationName: string;
+            /** @description The user's role in the organization. */
+            role: components["schemas"]["Role"];
+            /**
+             * Format: date-time
+             * @description When the user joined the organization.
+             */
+            createdAt: string;
+        };
+        /**
+         * ApiKeyScope
+         * @description Permission of an API key: `read` allows reading the application's resources, `write` allows changing them, `admin` manages the organization's applications and API keys.
+         * @enum {string}
+         */
+        ApiKeyScope: "read" | "write" | "admin";
+        /**
+         * MeCredential
+         * @description The credential of this request.
+         */
+        MeCredential: {
+            /**
+             * @description A session cookie or a personal token.
+             * @enum {string}
+             */
+            type: "session" | "personal_token";
+            /** @description The session's `sess_...` id or the personal token's `pat_...` id. */
+            id: string;
+            /** @description The organization the request acts in (a personal token's own; for a session the one `X-Org-Id` names or the user's only one); `null` when it is left open. */
+            organizationId: string | null;
+            /** @description What the credential may do in that organization: the role's scope for a session, the token's scopes within the role for a personal token; empty when no organization is named. */
+            scopes: components["schemas"]["ApiKeyScope"][];
+        };
+        /**
+         * Me
+         * @description The signed-in user, the organizations they belong to and the credential of this request.
+         */
+        Me: {
+            /** @description Identifier of the user. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "user";
+            /**
+             * Format: email
+             * @description Email address the user logs in with.
+             */
+            email: string;
+            /** @description Display name of the person. */
+            name: string;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+            /** @description The organizations the user belongs to, oldest membership first. */
+            memberships: components["schemas"]["Membership"][];
+            credential: components["schemas"]["MeCredential"];
         };
         /**
          * Pagination
@@ -2765,6 +3296,391 @@ export interface components {
              * @description Number of pages, `ceil(total / pageSize)`.
              */
             totalPages: number;
+        };
+        /**
+         * SessionList
+         * @description One page of sessions.
+         */
+        SessionList: {
+            /** @description Items on this page. */
+            data: components["schemas"]["Session"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * PersonalToken
+         * @description A personal token (`sbp_...`) of the signed-in user: it acts as them in one organization. The secret is never returned after creation.
+         */
+        PersonalToken: {
+            /** @description Identifier of the personal token. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "personal_token";
+            /** @description The organization the token acts in. */
+            organizationId: string;
+            /** @description Display name. */
+            name: string;
+            /** @description Permissions of the token. What it may do is these scopes within its user's current role in the organization (a member's `admin` token writes; a viewer's reads). */
+            scopes: components["schemas"]["ApiKeyScope"][];
+            /** @description First 12 characters of the secret, to recognise the token; the rest is never shown again. */
+            prefix: string;
+            /**
+             * @description `active` tokens authenticate; `expired` ones passed their `expiresAt`; `revoked` ones were revoked (or their user left the organization). Expired and revoked tokens get 401.
+             * @enum {string}
+             */
+            status: "active" | "expired" | "revoked";
+            /**
+             * Format: date-time
+             * @description When the token stops working (at most a year after its creation).
+             */
+            expiresAt: string;
+            /**
+             * Format: date-time
+             * @description Last time the token authenticated a request; `null` if never used.
+             */
+            lastUsedAt: string | null;
+            /** @description Address of that last request; `null` if never used. */
+            lastUsedIp: string | null;
+            /**
+             * Format: date-time
+             * @description When the token was revoked; `null` unless revoked.
+             */
+            revokedAt: string | null;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * PersonalTokenList
+         * @description One page of personal tokens.
+         */
+        PersonalTokenList: {
+            /** @description Items on this page. */
+            data: components["schemas"]["PersonalToken"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * PersonalTokenCreate
+         * @description A personal token to create, for the organization of the request.
+         */
+        PersonalTokenCreate: {
+            /** @description Display name. */
+            name: string;
+            /** @description Permissions of the token, within what your role allows. */
+            scopes: components["schemas"]["ApiKeyScope"][];
+            /**
+             * Format: date-time
+             * @description When the token stops working: in the future, and at most 366 days from now.
+             */
+            expiresAt: string;
+        };
+        /**
+         * PersonalTokenWithSecret
+         * @description A personal token with its secret, returned once when it is created.
+         */
+        PersonalTokenWithSecret: {
+            /** @description Identifier of the personal token. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "personal_token";
+            /** @description The organization the token acts in. */
+            organizationId: string;
+            /** @description Display name. */
+            name: string;
+            /** @description Permissions of the token. What it may do is these scopes within its user's current role in the organization (a member's `admin` token writes; a viewer's reads). */
+            scopes: components["schemas"]["ApiKeyScope"][];
+            /** @description First 12 characters of the secret, to recognise the token; the rest is never shown again. */
+            prefix: string;
+            /**
+             * @description `active` tokens authenticate; `expired` ones passed their `expiresAt`; `revoked` ones were revoked (or their user left the organization). Expired and revoked tokens get 401.
+             * @enum {string}
+             */
+            status: "active" | "expired" | "revoked";
+            /**
+             * Format: date-time
+             * @description When the token stops working (at most a year after its creation).
+             */
+            expiresAt: string;
+            /**
+             * Format: date-time
+             * @description Last time the token authenticated a request; `null` if never used.
+             */
+            lastUsedAt: string | null;
+            /** @description Address of that last request; `null` if never used. */
+            lastUsedIp: string | null;
+            /**
+             * Format: date-time
+             * @description When the token was revoked; `null` unless revoked.
+             */
+            revokedAt: string | null;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+            /** @description The token, to send as `Authorization: Bearer <secret>` (with `X-App-Id` on application-scoped routes). Shown only in this response: only its SHA-256 hash is stored. */
+            secret: string;
+        };
+        /**
+         * Member
+         * @description A person who belongs to the organization, with their role.
+         */
+        Member: {
+            /** @description Identifier of the member: their user id. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "member";
+            /** @description Organization of the membership. */
+            organizationId: string;
+            /**
+             * Format: email
+             * @description Email address of the member.
+             */
+            email: string;
+            /** @description Display name of the member. */
+            name: string;
+            /** @description Role of the member in the organization. */
+            role: components["schemas"]["Role"];
+            /**
+             * Format: date-time
+             * @description When the member joined the organization.
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change of the membership.
+             */
+            updatedAt: string;
+        };
+        /**
+         * MemberList
+         * @description One page of members.
+         */
+        MemberList: {
+            /** @description Items on this page. */
+            data: components["schemas"]["Member"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * MemberUpdate
+         * @description A new role for a member (JSON merge patch).
+         */
+        MemberUpdate: {
+            /** @description The new role. Only an owner grants or takes away `owner`; the last owner keeps it. */
+            role: components["schemas"]["Role"];
+        };
+        /**
+         * Invitation
+         * @description An invitation to join the organization with a role, for one email address. Its token is shown only when it is created.
+         */
+        Invitation: {
+            /** @description Identifier of the invitation. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "invitation";
+            /** @description Organization the invitation is to. */
+            organizationId: string;
+            /**
+             * Format: email
+             * @description Email address invited: only an account with this address can use it.
+             */
+            email: string;
+            /** @description Role the invitee gets. */
+            role: components["schemas"]["Role"];
+            /**
+             * @description `pending` until used, revoked or expired; `accepted` once the invitee joined.
+             * @enum {string}
+             */
+            status: "pending" | "accepted" | "revoked" | "expired";
+            /** @description Who created the invitation. */
+            invitedBy: {
+                /**
+                 * @description A person, or an application key with the admin scope.
+                 * @enum {string}
+                 */
+                type: "user" | "api_key";
+                /** @description The person's `user_...` id or the key's `key_...` id. */
+                id: string;
+            };
+            /**
+             * Format: date-time
+             * @description When the invitation stops working unless used.
+             */
+            expiresAt: string;
+            /**
+             * Format: date-time
+             * @description When it was used; `null` until then.
+             */
+            acceptedAt: string | null;
+            /** @description The user who accepted it; `null` until then. */
+            acceptedBy: string | null;
+            /**
+             * Format: date-time
+             * @description When it was revoked; `null` unless revoked.
+             */
+            revokedAt: string | null;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * InvitationList
+         * @description One page of invitations.
+         */
+        InvitationList: {
+            /** @description Items on this page. */
+            data: components["schemas"]["Invitation"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * InvitationCreate
+         * @description An invitation to create.
+         */
+        InvitationCreate: {
+            /**
+             * Format: email
+             * @description Email address to invite.
+             */
+            email: string;
+            /** @description Role the invitee gets. Only an owner invites an owner. */
+            role: components["schemas"]["Role"];
+            /**
+             * Format: int32
+             * @description How long the invitation stays usable, from one hour to 30 days (default 7 days).
+             * @default 604800
+             */
+            expiresInSeconds?: number;
+        };
+        /**
+         * InvitationWithToken
+         * @description An invitation with its token, returned once when it is created.
+         */
+        InvitationWithToken: {
+            /** @description Identifier of the invitation. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "invitation";
+            /** @description Organization the invitation is to. */
+            organizationId: string;
+            /**
+             * Format: email
+             * @description Email address invited: only an account with this address can use it.
+             */
+            email: string;
+            /** @description Role the invitee gets. */
+            role: components["schemas"]["Role"];
+            /**
+             * @description `pending` until used, revoked or expired; `accepted` once the invitee joined.
+             * @enum {string}
+             */
+            status: "pending" | "accepted" | "revoked" | "expired";
+            /** @description Who created the invitation. */
+            invitedBy: {
+                /**
+                 * @description A person, or an application key with the admin scope.
+                 * @enum {string}
+                 */
+                type: "user" | "api_key";
+                /** @description The person's `user_...` id or the key's `key_...` id. */
+                id: string;
+            };
+            /**
+             * Format: date-time
+             * @description When the invitation stops working unless used.
+             */
+            expiresAt: string;
+            /**
+             * Format: date-time
+             * @description When it was used; `null` until then.
+             */
+            acceptedAt: string | null;
+            /** @description The user who accepted it; `null` until then. */
+            acceptedBy: string | null;
+            /**
+             * Format: date-time
+             * @description When it was revoked; `null` unless revoked.
+             */
+            revokedAt: string | null;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+            /** @description The invitation's one-time token. The invitee signs up with it (`signUp`, `invitationToken`) or, already a user, accepts it (`acceptInvitation`). It is shown only in this response: only its SHA-256 hash is stored. */
+            token: string;
+        };
+        /**
+         * InvitationAccept
+         * @description The token of an invitation to the signed-in user's email.
+         */
+        InvitationAccept: {
+            /** @description The invitation's `sbi_...` token. */
+            token: string;
+        };
+        /**
+         * Application
+         * @description An isolated workspace inside an organization. Agents, API keys and everything else belong to exactly one application.
+         */
+        Application: {
+            /** @description Identifier of the application. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "application";
+            /** @description Display name. */
+            name: string;
+            /** @description Free-text description. */
+            description: string | null;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
         };
         /**
          * ApplicationList
@@ -2798,12 +3714,6 @@ export interface components {
             /** @description Free-text description; `null` clears it. */
             description?: string | null;
         };
-        /**
-         * ApiKeyScope
-         * @description Permission of an API key: `read` allows reading the application's resources, `write` allows changing them, `admin` manages the organization's applications and API keys.
-         * @enum {string}
-         */
-        ApiKeyScope: "read" | "write" | "admin";
         /**
          * ModelAlias
          * @description The name agents and gateway callers use for a model (`model: "support-default"`), unique within the application.
@@ -5659,6 +6569,18 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The resource does not exist, or belongs to another tenant. */
+        NotFound: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request. */
         UnprocessableContent: {
             headers: {
@@ -5730,18 +6652,6 @@ export interface components {
         };
         /** @description The request body has a content type this operation does not accept. */
         UnsupportedMediaType: {
-            headers: {
-                "Request-Id": components["headers"]["Request-Id"];
-                RateLimit: components["headers"]["RateLimit"];
-                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
-                [name: string]: unknown;
-            };
-            content: {
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
-        /** @description The resource does not exist, or belongs to another tenant. */
-        NotFound: {
             headers: {
                 "Request-Id": components["headers"]["Request-Id"];
                 RateLimit: components["headers"]["RateLimit"];
@@ -6093,15 +7003,47 @@ export interface components {
          * @example 20
          */
         PageSize: number;
+        /**
+         * @description Identifier of the session (its `sess_...` id, never the cookie).
+         * @example sess_01jd4x9d4f7h0k3n6q9s2v5x8z
+         */
+        SessionId: string;
+        /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. */
+        PersonalTokenSort: "createdAt" | "-createdAt" | "name" | "-name";
+        /** @description Only tokens with this status. */
+        PersonalTokenStatus: "active" | "expired" | "revoked";
         /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
         IdempotencyKey: string;
+        /**
+         * @description Identifier of the personal token (its `pat_...` id, never the secret).
+         * @example pat_01jd4xb6h9k2n5q8s1v4x7z0c3
+         */
+        PersonalTokenId: string;
+        /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. */
+        MemberSort: "createdAt" | "-createdAt" | "email" | "-email";
+        /** @description Only members with this role. */
+        MemberRole: components["schemas"]["Role"];
+        /**
+         * @description Identifier of the member (their `user_...` id).
+         * @example user_01jd4x8c3e6g9j2m5p8r1t4w7y
+         */
+        UserId: string;
+        /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+        IfMatch: string;
+        /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. */
+        InvitationSort: "createdAt" | "-createdAt" | "email" | "-email";
+        /** @description Only invitations with this status. */
+        InvitationStatus: "pending" | "accepted" | "revoked" | "expired";
+        /**
+         * @description Identifier of the invitation (its `inv_...` id, never the token).
+         * @example inv_01jd4xa5g8j1m4p7r0t3w6y9b2
+         */
+        InvitationId: string;
         /**
          * @description Identifier of the application.
          * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
          */
         ApplicationId: string;
-        /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
-        IfMatch: string;
         /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
         AppId: string;
         /**
@@ -6262,6 +7204,11 @@ export interface components {
          * @example 42
          */
         "Retry-After": number;
+        /**
+         * @description The session cookies: `sb_session` (the session, `HttpOnly`) and `sb_csrf` (the CSRF token, readable by the page so it can send it as `X-CSRF-Token`), both `Path=/; SameSite=Lax`, `Secure` unless the server is reached on a loopback address, and living as long as the session may. Logging out clears both (`Max-Age=0`).
+         * @example sb_session=sbs_4f9a2c1b7Qe3Zr9KpL2mVx8TnY5wHd0JsA6uFgC1bE4; Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax; Secure
+         */
+        SetCookie: string;
         /**
          * @description What the call cost in micro-USD (1 USD = 1,000,000), at the prices of the alias that answered. Sent on answers that are not streamed, when the provider reported the usage and every token it counted has a price; a streamed call's cost is recorded when the stream ends.
          * @example 1240
@@ -6553,6 +7500,748 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    signUp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SignUp"];
+            };
+        };
+        responses: {
+            /** @description The account was created and logged in. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Set-Cookie": components["headers"]["SetCookie"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    logIn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LogIn"];
+            };
+        };
+        responses: {
+            /** @description Logged in. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Set-Cookie": components["headers"]["SetCookie"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    logOut: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Logged out; the cookies are cleared. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Set-Cookie": components["headers"]["SetCookie"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The signed-in user. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listSessions: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of sessions. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    revokeSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the session (its `sess_...` id, never the cookie).
+                 * @example sess_01jd4x9d4f7h0k3n6q9s2v5x8z
+                 */
+                sessionId: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session was ended. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listPersonalTokens: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. */
+                sort?: components["parameters"]["PersonalTokenSort"];
+                /** @description Only tokens with this status. */
+                status?: components["parameters"]["PersonalTokenStatus"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of personal tokens. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonalTokenList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createPersonalToken: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PersonalTokenCreate"];
+            };
+        };
+        responses: {
+            /** @description The personal token was created; `secret` is shown only in this response. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonalTokenWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getPersonalToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the personal token (its `pat_...` id, never the secret).
+                 * @example pat_01jd4xb6h9k2n5q8s1v4x7z0c3
+                 */
+                personalTokenId: components["parameters"]["PersonalTokenId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The personal token. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonalToken"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    revokePersonalToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the personal token (its `pat_...` id, never the secret).
+                 * @example pat_01jd4xb6h9k2n5q8s1v4x7z0c3
+                 */
+                personalTokenId: components["parameters"]["PersonalTokenId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The revoked personal token. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PersonalToken"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listMembers: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. */
+                sort?: components["parameters"]["MemberSort"];
+                /** @description Only members with this role. */
+                role?: components["parameters"]["MemberRole"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of members. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the member (their `user_...` id).
+                 * @example user_01jd4x8c3e6g9j2m5p8r1t4w7y
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The member. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    removeMember: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the member (their `user_...` id).
+                 * @example user_01jd4x8c3e6g9j2m5p8r1t4w7y
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The member was removed. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateMember: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the member (their `user_...` id).
+                 * @example user_01jd4x8c3e6g9j2m5p8r1t4w7y
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["MemberUpdate"];
+                "application/json": components["schemas"]["MemberUpdate"];
+            };
+        };
+        responses: {
+            /** @description The member with the new role. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listInvitations: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. */
+                sort?: components["parameters"]["InvitationSort"];
+                /** @description Only invitations with this status. */
+                status?: components["parameters"]["InvitationStatus"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of invitations. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvitationList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createInvitation: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InvitationCreate"];
+            };
+        };
+        responses: {
+            /** @description The invitation was created; `token` is shown only in this response. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvitationWithToken"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    acceptInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InvitationAccept"];
+            };
+        };
+        responses: {
+            /** @description The new membership. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the invitation (its `inv_...` id, never the token).
+                 * @example inv_01jd4xa5g8j1m4p7r0t3w6y9b2
+                 */
+                invitationId: components["parameters"]["InvitationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The invitation. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Invitation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    revokeInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the invitation (its `inv_...` id, never the token).
+                 * @example inv_01jd4xa5g8j1m4p7r0t3w6y9b2
+                 */
+                invitationId: components["parameters"]["InvitationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The revoked invitation. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Invitation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -6597,6 +8286,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -6636,6 +8326,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];

@@ -6,24 +6,25 @@ import { ProblemError } from '../problems/problems.js';
 
 const RETENTION_MS = 24 * 60 * 60 * 1000;
 
-export type StoredResponse = { status: number; headers: Record<string, string>; body: string };
+export type StoredResponse = { status: number; headers: Record<string, string | string[]>; body: string };
 
 /** A key as this request holds it: where its record is, the fingerprint of the request, and the key its response is sealed with. */
-export type IdempotencyClaim = { applicationId: string; key: string; keyHash: string; sealKey: Buffer; fingerprint: string };
+/** `scope`: whose keys these are (an application for its keys and run tokens; a person, per application or organization, for people). */
+export type IdempotencyClaim = { scope: string; key: string; keyHash: string; sealKey: Buffer; fingerprint: string };
 
 /**
  * The header's value, bare or quoted, as the claim on its record. The raw key is never stored: the
  * record is found by its hash and sealed with a key derived from it, so the stored response opens
- * only for a request that presents the key. One SHA-256 with a label and the application derives
+ * only for a request that presents the key. One SHA-256 with a label and the scope derives
  * it: HKDF would add nothing for a key that is its own secret, and cost 5 to 7 % of a create-run.
  */
-export function idempotencyClaim(applicationId: string, header: string, fingerprint: string): IdempotencyClaim {
+export function idempotencyClaim(scope: string, header: string, fingerprint: string): IdempotencyClaim {
   const key = header.replace(/^"(.*)"$/, '$1');
   return {
-    applicationId,
+    scope,
     key,
     keyHash: hash('sha256', key, 'hex'),
-    sealKey: hash('sha256', `switchboard idempotent response\n${applicationId}\n${key}`, 'buffer'),
+    sealKey: hash('sha256', `switchboard idempotent response\n${scope}\n${key}`, 'buffer'),
     fingerprint,
   };
 }
@@ -42,7 +43,7 @@ export const fingerprint = (method: string, path: string, raw: Buffer | undefine
 const SEALED_V2 = 'v2:';
 
 /** The key earlier releases sealed with, for records they wrote. */
-const hkdfSealKey = (claim: IdempotencyClaim) => Buffer.from(hkdfSync('sha256', claim.key, claim.applicationId, 'switchboard idempotent response', 32));
+const hkdfSealKey = (claim: IdempotencyClaim) => Buffer.from(hkdfSync('sha256', claim.key, claim.scope, 'switchboard idempotent response', 32));
 
 // Nonces are drawn from the system's generator in blocks: one call per 256 responses, not one each.
 const NONCE_BYTES = 12;
@@ -75,7 +76,7 @@ function unseal(claim: IdempotencyClaim, text: string): StoredResponse {
 
 type Row = { fingerprint: string; state: 'in_flight' | 'done'; response_sealed: string | null; locked_until: string | null; expires_at: string };
 
-const record = (claim: IdempotencyClaim) => ({ application_id: claim.applicationId, key_hash: claim.keyHash });
+const record = (claim: IdempotencyClaim) => ({ scope: claim.scope, key_hash: claim.keyHash });
 
 /** Thrown inside a request's transaction when another request with its key committed first. */
 export class IdempotencyRace extends Error {}
@@ -87,8 +88,8 @@ export class IdempotencyRace extends Error {}
 export async function storedResponse(db: Executor, claim: IdempotencyClaim): Promise<StoredResponse | undefined> {
   const [row] = await selectRows<Row>(
     db,
-    'select fingerprint, state, response_sealed, locked_until, expires_at from idempotency_keys where application_id = ? and key_hash = ?',
-    [claim.applicationId, claim.keyHash],
+    'select fingerprint, state, response_sealed, locked_until, expires_at from idempotency_keys where scope = ? and key_hash = ?',
+    [claim.scope, claim.keyHash],
   );
   if (!row) return undefined;
   const now = nowIso();
@@ -121,9 +122,9 @@ export async function storedResponse(db: Executor, claim: IdempotencyClaim): Pro
 export async function storeResponse(trx: Executor, claim: IdempotencyClaim, response: StoredResponse): Promise<void> {
   const inserted = await writerRows(
     trx,
-    `insert into idempotency_keys (application_id, key_hash, fingerprint, state, response_status, response_sealed, expires_at, created_at)
-     values (?, ?, ?, 'done', ?, ?, ?, ?) on conflict (application_id, key_hash) do nothing returning key_hash`,
-    [claim.applicationId, claim.keyHash, claim.fingerprint, response.status, seal(claim.sealKey, response), isoAfter(RETENTION_MS), nowIso()],
+    `insert into idempotency_keys (scope, key_hash, fingerprint, state, response_status, response_sealed, expires_at, created_at)
+     values (?, ?, ?, 'done', ?, ?, ?, ?) on conflict (scope, key_hash) do nothing returning key_hash`,
+    [claim.scope, claim.keyHash, claim.fingerprint, response.status, seal(claim.sealKey, response), isoAfter(RETENTION_MS), nowIso()],
   );
   if (inserted.length !== 1) throw new IdempotencyRace();
 }

@@ -5,13 +5,15 @@ import type { CommitTask } from '../db/after-commit.js';
 import type { Db, Executor } from '../db/database.js';
 import type { KeyCache } from '../auth/key-cache.js';
 import type { RunTokens } from '../auth/run-token.js';
+import type { AuthContext, UserContext } from '../auth/identity.js';
 import type { OperationSpec } from '../spec/operations.js';
 import type { OperationValidators } from '../spec/validators.js';
 import type { Handler, OperationId } from '../resources/handler-types.js';
 import { storedResponse } from './idempotency.js';
 import type { RateLimiter } from './rate-limit.js';
 import { authenticate } from './pipeline/authenticate.js';
-import { actingAs, actingAsRun, authorise } from './pipeline/authorise.js';
+import { actingAs, actingAsRun, actingAsSelf, actingAsUser, authorise, isUserOperation } from './pipeline/authorise.js';
+import { checkCsrf } from './pipeline/csrf.js';
 import { claimOf, replayOf, replayRaceWinner, storeResult } from './pipeline/idempotency.js';
 import { rateLimit } from './pipeline/rate-limit.js';
 import { respond, type Reply, type Result } from './pipeline/respond.js';
@@ -29,10 +31,21 @@ export type OperationDeps = {
 
 /**
  * Everything an operation does around its handler, as the steps of http/pipeline/ in order:
- * authenticate, rate-limit, authorise, validate, honour Idempotency-Key, run the handler (writes in
+ * authenticate, rate-limit, check a cookie's CSRF token, authorise, validate, resolve the
+ * organization and application it acts in, honour Idempotency-Key, run the handler (writes in
  * one transaction, then what waits for their commit), and respond once the response is checked
  * against the contract.
  */
+/**
+ * Whose Idempotency-Keys a request's key is among: an application's (its keys and run tokens
+ * share them), or a person's own, per application or organization they act in.
+ */
+function idempotencyScope(op: OperationSpec, auth: AuthContext | undefined, user: UserContext | undefined): string | undefined {
+  if (user) return user.userId;
+  if (auth?.kind === 'personal_token' || auth?.kind === 'session') return `${auth.userId}:${op.appScoped ? auth.applicationId : auth.organizationId}`;
+  return auth?.applicationId;
+}
+
 export function operationMiddleware(op: OperationSpec, validators: OperationValidators, handler: Handler<OperationId>, deps: OperationDeps): Middleware {
   const { config, db, rateLimiter } = deps;
   const transactions = transactionsFor(op, handler, db);
@@ -43,11 +56,17 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     await rateLimit(ctx, op, rateLimiter, caller);
     // Refused only once charged: guessing credentials spends the address's budget.
     if (caller.failure) throw caller.failure;
-    authorise(op, caller.key, caller.run);
+    checkCsrf(ctx, op, caller);
+    authorise(op, caller);
     const bodyBytes = op.bodyLimit === 'gateway' ? config.gateway.bodyLimitBytes : config.bodyLimitBytes;
     const request = await validate(ctx, op, validators, { bodyBytes, uploadBytes: config.uploadLimitBytes });
-    const auth = caller.key ? await actingAs(ctx, op, db, caller.key) : caller.run && actingAsRun(ctx, op, caller.run);
-    const claim = claimOf(ctx, op, auth, request.fingerprint);
+    let auth: AuthContext | undefined;
+    let user: UserContext | undefined;
+    if (caller.key) auth = await actingAs(ctx, op, db, caller.key);
+    else if (caller.run) auth = actingAsRun(ctx, op, caller.run);
+    else if (caller.user && isUserOperation(op)) user = await actingAsSelf(ctx, op, db, caller.user);
+    else if (caller.user) auth = await actingAsUser(ctx, op, db, caller.user);
+    const claim = claimOf(ctx, op, idempotencyScope(op, auth, user), request.fingerprint);
 
     const tasks: CommitTask[] = [];
     // In the request's transaction: the response to an earlier request with the key answers instead;
@@ -55,7 +74,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     const handle = async (executor: Executor): Promise<Reply> => {
       const earlier = claim && (await storedResponse(executor, claim));
       if (earlier) return replayOf(earlier);
-      const result = (await handler(handlerInput(ctx, request, auth, caller, executor, tasks))) as unknown as Result;
+      const result = (await handler(handlerInput(ctx, request, { auth, user }, caller, executor, tasks))) as unknown as Result;
       if (op.method === 'patch') assertMergedResultValid(validators, result);
       return claim ? storeResult(executor, claim, op, result) : { result, json: undefined };
     };

@@ -5,15 +5,43 @@ export const problemTypes = {
   'app-id-required': {
     status: 400,
     title: 'Application id required',
-    description: 'This credential acts for a user or an organization and must name the application with the X-App-Id header.',
+    description:
+      'A person (personal token or session cookie) acts in no application of their own: name the application with the X-App-Id header on application-scoped operations.',
+  },
+  'org-id-required': {
+    status: 400,
+    title: 'Organization id required',
+    description: 'The signed-in user belongs to several organizations: name the one the request acts in with the X-Org-Id header.',
   },
   unauthorized: {
     status: 401,
     title: 'Unauthorized',
     description:
-      "No valid credential was sent. Send an application key as `Authorization: Bearer sbk_...` or `X-API-Token: sbk_...`. Unknown, revoked and expired keys all get this answer. The AI gateway's routes also take a run token (`sbrt_...`); one whose lease has ended gets this answer too, saying so.",
+      "No valid credential was sent. Send an application key as `Authorization: Bearer sbk_...` or `X-API-Token: sbk_...`, a personal token (`sbp_...`) the same way, or the session cookie of a signed-in user. Unknown, revoked and expired credentials all get this answer, and so does a personal token whose user has left its organization. The AI gateway's routes also take a run token (`sbrt_...`); one whose lease has ended gets this answer too, saying so.",
   },
-  forbidden: { status: 403, title: 'Forbidden', description: 'The credential is valid but its scopes or application do not allow this operation.' },
+  'invalid-credentials': {
+    status: 401,
+    title: 'Invalid email or password',
+    description: 'No account has this email and password. An unknown email and a wrong password get the same answer, in the same time.',
+  },
+  forbidden: {
+    status: 403,
+    title: 'Forbidden',
+    description: 'The credential is valid but its scopes, its role in the organization or its application do not allow this operation.',
+  },
+  'csrf-failed': {
+    status: 403,
+    title: 'Cross-site request refused',
+    description:
+      'A write made with the session cookie must come from this server (Origin) and send X-CSRF-Token equal to the sb_csrf cookie (the csrfToken returned at login). Calls with a bearer credential are exempt.',
+  },
+  'signup-closed': {
+    status: 403,
+    title: 'Sign-up closed',
+    description:
+      'This server accepts new users only through an invitation: sign up with the invitation token an administrator of the organization created for your email.',
+  },
+  'email-taken': { status: 409, title: 'Email taken', description: 'An account with this email exists already: log in instead.' },
   'not-found': { status: 404, title: 'Not found', description: 'No such resource exists, or it belongs to another tenant.' },
   'model-not-found': {
     status: 404,

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { operations, webhooks } from '../generated/openapi.js';
 import type { Db, Executor } from '../db/database.js';
-import type { AuthContext } from '../auth/identity.js';
+import type { AuthContext, UserContext } from '../auth/identity.js';
 import type { RunnerIdentity } from '../auth/runner-auth.js';
 import type { RunTokenIdentity } from '../auth/run-token.js';
 
@@ -37,7 +37,8 @@ export type HandlerResult<K extends OperationId> = {
   [S in keyof Responses<K>]: {
     status: S;
     body: ResponseBody<Responses<K>[S]>;
-    headers?: Record<string, string>;
+    /** A list sends the header once per value (Set-Cookie). */
+    headers?: Record<string, string | string[]>;
     /** For non-JSON responses (HTML, YAML, assets, event streams). */
     contentType?: string;
     /** A streamed body (Server-Sent Events); `body` is then empty. */
@@ -51,10 +52,13 @@ export type HandlerInput<K extends OperationId> = {
   headers: Part<K, 'header'>;
   body: RequestBodyOf<K>;
   /**
-   * Present on every operation secured by an application key; on the AI gateway's operations
-   * (`x-credential: gateway`) also for a run token, acting in its run's application.
+   * Present on every operation secured by an application key or a person's credential (acting in
+   * an organization); on the AI gateway's operations (`x-credential: gateway`) also for a run
+   * token, acting in its run's application.
    */
   auth: AuthContext;
+  /** Present on the operations about a person's own account (`x-credential: user` or `session`), instead of `auth`. */
+  user?: UserContext;
   /** Present on the operations a runner calls with its token (`x-credential: runner`). */
   runner?: RunnerIdentity;
   /** Present when a gateway operation was called with a run token: the run its calls are attributed to. */

@@ -24,6 +24,11 @@ import { uploadHandlers } from './uploads/handlers.js';
 import type { Sealer } from '../security/sealer.js';
 import type { RunTokens } from '../auth/run-token.js';
 import { systemHandlers } from './system/handlers.js';
+import { createLoginLimiter, type LoginLimiter } from '../auth/login-limiter.js';
+import { userHandlers } from './users/handlers.js';
+import { memberHandlers } from './members/handlers.js';
+import { invitationHandlers } from './invitations/handlers.js';
+import { personalTokenHandlers } from './personal-tokens/handlers.js';
 
 /** `db`: the pool, for the readiness probe only; handlers get theirs from the request. */
 export type HandlerDeps = {
@@ -35,13 +40,19 @@ export type HandlerDeps = {
   streams: StreamRegistry;
   sealer: Sealer;
   runTokens: RunTokens;
+  /** Failed logins per account and address; a replica-local one unless given (the server shares it through Redis). */
+  loginLimiter?: LoginLimiter;
 };
 
 /** Every operation of the spec, and nothing else: a missing or extra key is a compile error. */
-export function allHandlers({ spec, db, bus, config, logger, streams, sealer, runTokens }: HandlerDeps): Handlers {
+export function allHandlers({ spec, db, bus, config, logger, streams, sealer, runTokens, loginLimiter }: HandlerDeps): Handlers {
   return {
     ...systemHandlers(spec, () => checkConnection(db)),
     ...organizationHandlers,
+    ...userHandlers(config, loginLimiter ?? createLoginLimiter(config, undefined)),
+    ...memberHandlers,
+    ...invitationHandlers,
+    ...personalTokenHandlers,
     ...applicationHandlers(bus),
     ...apiKeyHandlers(bus),
     ...agentHandlers({ allowPrivate: config.runnerAllowPrivateAddresses, allowList: [] }),

@@ -7,8 +7,8 @@ export type RateCategory = 'read' | 'write' | 'run' | 'costly' | 'llm';
 /** How an operation's errors are written: RFC 9457 problems, or (the gateway's routes) a provider's own envelope. */
 export type ErrorFormat = 'problem' | 'openai' | 'anthropic';
 export type Scope = 'read' | 'write' | 'admin';
-export type Credential = 'key' | 'runner' | 'trigger' | 'gateway';
-const CREDENTIALS: readonly Credential[] = ['key', 'runner', 'trigger', 'gateway'];
+export type Credential = 'key' | 'runner' | 'trigger' | 'gateway' | 'user' | 'session';
+const CREDENTIALS: readonly Credential[] = ['key', 'runner', 'trigger', 'gateway', 'user', 'session'];
 
 export type ParameterSpec = {
   name: string;
@@ -57,8 +57,10 @@ export type OperationSpec = {
    */
   ignoresUnknownQuery: boolean;
   /**
-   * Who calls it: an application key, a runner with its token, an external system with a trigger's
-   * own credential, or (the AI gateway) an application key or a run token, also as `x-api-key`.
+   * Who calls it: an application key or a person (`key`), a runner with its token, an external
+   * system with a trigger's own credential, (the AI gateway) an application key, a personal token
+   * or a run token, also as `x-api-key`; or, on a person's own account, a person (`user`: session
+   * cookie or personal token) or only a session (`session`).
    */
   credential: Credential;
   /** Accepts the credential as `?token=` (realtime routes, for EventSource). */

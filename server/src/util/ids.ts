@@ -20,7 +20,11 @@ export type IdPrefix =
   | 'model'
   | 'usage'
   | 'trn'
-  | 'upl';
+  | 'upl'
+  | 'user'
+  | 'sess'
+  | 'pat'
+  | 'inv';
 
 /** TypeID's suffix alphabet: Crockford's base32, lower case. */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';

@@ -10,6 +10,7 @@ import * as models from './0008_models.js';
 import * as transcriptions from './0010_transcriptions.js';
 import * as apiKeyAllowedModels from './0011_api_key_allowed_models.js';
 import * as eventSequencer from './0012_event_sequencer.js';
+import * as identity from './0013_identity.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '0010_transcriptions': transcriptions,
   '0011_api_key_allowed_models': apiKeyAllowedModels,
   '0012_event_sequencer': eventSequencer,
+  '0013_identity': identity,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

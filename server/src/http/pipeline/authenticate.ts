@@ -1,18 +1,28 @@
 import type { Context } from 'koa';
-import { authenticateKey, readCredential } from '../../auth/authenticate.js';
-import type { KeyIdentity } from '../../auth/identity.js';
+import { authenticateKey, readCredential, unauthorized } from '../../auth/authenticate.js';
+import type { KeyIdentity, UserIdentity } from '../../auth/identity.js';
 import type { KeyCache } from '../../auth/key-cache.js';
+import { authenticatePersonalToken, PERSONAL_TOKEN_PREFIX } from '../../auth/personal-tokens.js';
 import { authenticateRunToken, RUN_TOKEN_PREFIX, type RunTokenIdentity, type RunTokens } from '../../auth/run-token.js';
-import { authenticateRunner, type RunnerIdentity } from '../../auth/runner-auth.js';
+import { authenticateRunner, RUNNER_TOKEN_PREFIX, type RunnerIdentity } from '../../auth/runner-auth.js';
+import { authenticateSession, sessionLifetimes, sessionTokenOf } from '../../auth/sessions.js';
+import type { Config } from '../../config/config.js';
 import type { Db } from '../../db/database.js';
 import type { OperationSpec } from '../../spec/operations.js';
 
 /**
- * Who calls: an application key, a runner, or (on the AI gateway's operations) a run token, as the
- * operation's `x-credential` says; nobody on an open operation. `failure` is the credential's
- * refusal, kept to be thrown once its budget is charged (see operation.ts).
+ * Who calls: an application key, a person (personal token or session cookie), a runner, or (on the
+ * AI gateway's operations) a run token, as the operation's `x-credential` allows; nobody on an open
+ * operation. `failure` is the credential's refusal, kept to be thrown once its budget is charged
+ * (see operation.ts).
  */
-export type Caller = { readonly key?: KeyIdentity; readonly runner?: RunnerIdentity; readonly run?: RunTokenIdentity; readonly failure?: Error };
+export type Caller = {
+  readonly key?: KeyIdentity;
+  readonly user?: UserIdentity;
+  readonly runner?: RunnerIdentity;
+  readonly run?: RunTokenIdentity;
+  readonly failure?: Error;
+};
 
 const NOBODY: Caller = Object.freeze({});
 
@@ -23,19 +33,36 @@ const NOBODY: Caller = Object.freeze({});
 export const credentialOf = (ctx: Context, op: OperationSpec): string | undefined =>
   readCredential(ctx, op.tokenInXApiKey) ?? (op.tokenInQuery && typeof ctx.query.token === 'string' ? ctx.query.token : undefined);
 
-export type Authenticators = { db: Db; keyCache: KeyCache; runTokens: RunTokens };
+export type Authenticators = { db: Db; keyCache: KeyCache; runTokens: RunTokens; config: Pick<Config, 'identity'> };
 
-async function identify(op: OperationSpec, credential: string | undefined, { db, keyCache, runTokens }: Authenticators): Promise<Caller> {
+/** The session cookie is a browser's credential: every operation but the runners' and the AI gateway's (called by SDKs) takes it. */
+const takesCookie = (op: OperationSpec) => op.credential !== 'runner' && op.credential !== 'gateway';
+
+/**
+ * One order for every operation: the credential sent as a header (or query) wins over a cookie, and
+ * its prefix says what it is: run token, runner token, application key, personal token. A kind the
+ * operation does not take is as unknown as a made-up key; which kinds reach which operations is
+ * settled in the authorise step.
+ */
+async function identify(ctx: Context, op: OperationSpec, credential: string | undefined, { db, keyCache, runTokens, config }: Authenticators): Promise<Caller> {
   if (op.credential === 'runner') return { runner: await authenticateRunner(db, credential) };
-  if (op.credential === 'gateway' && credential?.startsWith(RUN_TOKEN_PREFIX)) return { run: await authenticateRunToken(db, runTokens, credential) };
-  // Anything else is a key: a run token or a runner token on another operation is as unknown as a made-up key.
+  if (credential === undefined && takesCookie(op)) {
+    const session = sessionTokenOf(ctx);
+    if (session) return { user: await authenticateSession(db, session, sessionLifetimes(config)) };
+  }
+  if (credential?.startsWith(RUN_TOKEN_PREFIX)) {
+    if (op.credential !== 'gateway') throw unauthorized();
+    return { run: await authenticateRunToken(db, runTokens, credential) };
+  }
+  if (credential?.startsWith(RUNNER_TOKEN_PREFIX)) throw unauthorized();
+  if (credential?.startsWith(PERSONAL_TOKEN_PREFIX)) return { user: await authenticatePersonalToken(db, credential, ctx.ip) };
   return { key: await authenticateKey(db, credential, keyCache) };
 }
 
 export async function authenticate(ctx: Context, op: OperationSpec, authenticators: Authenticators): Promise<Caller> {
   if (!op.secured) return NOBODY;
   try {
-    return await identify(op, credentialOf(ctx, op), authenticators);
+    return await identify(ctx, op, credentialOf(ctx, op), authenticators);
   } catch (failure) {
     return { failure: failure instanceof Error ? failure : new Error(String(failure)) };
   }

@@ -1,15 +1,14 @@
 import type { Context } from 'koa';
-import type { AuthContext } from '../../auth/identity.js';
 import type { Db, Executor } from '../../db/database.js';
 import type { OperationSpec } from '../../spec/operations.js';
 import { fingerprint, idempotencyClaim, IdempotencyRace, storedResponse, storeResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency.js';
 import { ProblemError } from '../../problems/problems.js';
 import { isJsonBody, withEtag, type Reply, type Result } from './respond.js';
 
-/** The request's claim on its Idempotency-Key: on an operation that honours one, for a key-authenticated caller who sent it. */
-export function claimOf(ctx: Context, op: OperationSpec, auth: AuthContext | undefined, raw: Buffer | undefined): IdempotencyClaim | undefined {
+/** The request's claim on its Idempotency-Key: on an operation that honours one, for an authenticated caller who sent it, among `scope`'s keys. */
+export function claimOf(ctx: Context, op: OperationSpec, scope: string | undefined, raw: Buffer | undefined): IdempotencyClaim | undefined {
   const header = op.idempotent ? ctx.get('idempotency-key') : '';
-  return header && auth ? idempotencyClaim(auth.applicationId, header, fingerprint(ctx.method, ctx.path, raw)) : undefined;
+  return header && scope ? idempotencyClaim(scope, header, fingerprint(ctx.method, ctx.path, raw)) : undefined;
 }
 
 /** A stored response, sent again as it was the first time. */

@@ -5,11 +5,13 @@ import type { RateLimiter } from '../rate-limit.js';
 import type { Caller } from './authenticate.js';
 
 /**
- * Budgets are per credential (a run token's is its own, per lease); an inbound hook's is its
+ * Budgets are per credential (a run token's is its own, per lease; a session's its own); an inbound hook's is its
  * trigger's; a failed credential shares its address's.
  */
 export function budgetKey(ctx: Context, op: OperationSpec, caller: Caller): string {
   if (caller.key) return `key:${caller.key.keyId}`;
+  // A person's tokens and sessions each have their own budget, like keys.
+  if (caller.user) return `${caller.user.kind}:${caller.user.credentialId}`;
   if (caller.runner) return `runner:${caller.runner.runnerId}`;
   if (caller.run) return `run-token:${caller.run.leaseId}`;
   const triggerId = op.credential === 'trigger' ? (ctx as unknown as { params: { triggerId?: string } }).params.triggerId : undefined;

@@ -7,7 +7,8 @@ import type { OperationValidators } from '../../spec/validators.js';
 import { etagOfJson } from '../../resources/etag.js';
 
 /** What a handler returns (see `HandlerResult`), as the pipeline handles it. */
-export type Result = { status: number; body: unknown; headers?: Record<string, string>; contentType?: string; stream?: NodeJS.ReadableStream };
+/** `headers`: a list sends the header once per value (Set-Cookie). */
+export type Result = { status: number; body: unknown; headers?: Record<string, string | string[]>; contentType?: string; stream?: NodeJS.ReadableStream };
 
 /** A result, and its JSON body already serialised when at hand (a stored response's): it is serialised once. */
 export type Reply = { result: Result; json: string | undefined };
@@ -48,7 +49,7 @@ export function respond(ctx: Context, op: OperationSpec, validators: OperationVa
 }
 
 /** The result's headers, with an ETag when the response declares one: `json` is the body as sent, the ETag hashes those very bytes. */
-export function withEtag(op: OperationSpec, result: Result, json: string | undefined): Record<string, string> {
+export function withEtag(op: OperationSpec, result: Result, json: string | undefined): Record<string, string | string[]> {
   const headers = { ...result.headers };
   if (!headers.ETag && json !== undefined && result.body !== null && op.responses[String(result.status)]?.headers.includes('etag')) {
     headers.ETag = etagOfJson(json);

@@ -7,6 +7,7 @@ import type { OperationSpec } from '../../spec/operations.js';
 import { assertIfMatch } from '../../resources/etag.js';
 import { managesOwnTransaction, type Handler, type HandlerInput, type OperationId } from '../../resources/handler-types.js';
 import { isWrite } from './authorise.js';
+import type { UserContext } from '../../auth/identity.js';
 import type { Caller } from './authenticate.js';
 import type { ValidRequest } from './validate.js';
 
@@ -18,7 +19,7 @@ export const transactionsFor = (op: OperationSpec, handler: Handler<OperationId>
 export function handlerInput(
   ctx: Context,
   request: ValidRequest,
-  auth: AuthContext | undefined,
+  who: { auth: AuthContext | undefined; user: UserContext | undefined },
   caller: Caller,
   executor: Executor,
   tasks: CommitTask[],
@@ -29,7 +30,8 @@ export function handlerInput(
     headers: request.headers,
     body: request.body as never,
     rawBody: request.raw,
-    auth: auth as AuthContext,
+    auth: who.auth as AuthContext,
+    user: who.user,
     runner: caller.runner,
     run: caller.run,
     db: executor,

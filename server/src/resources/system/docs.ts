@@ -18,6 +18,13 @@ const INITIALIZER = `window.onload = function () {
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
     plugins: [SwaggerUIBundle.plugins.DownloadUrl],
     layout: 'StandaloneLayout',
+    // After "Try it out" on logIn, the browser holds the session cookie and sends it along; writes
+    // made with it must echo the CSRF cookie in X-CSRF-Token, which this page does for the user.
+    requestInterceptor: function (request) {
+      var csrf = document.cookie.match(/(?:^|; )sb_csrf=([^;]*)/);
+      if (csrf && csrf[1] && !request.headers['X-CSRF-Token']) request.headers['X-CSRF-Token'] = decodeURIComponent(csrf[1]);
+      return request;
+    },
   });
 };
 `;

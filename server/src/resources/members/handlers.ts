@@ -1,0 +1,54 @@
+import type { AuthContext } from '../../auth/identity.js';
+import { hasScope, type Role } from '../../auth/roles.js';
+import type { Executor } from '../../db/database.js';
+import { ProblemError } from '../../problems/problems.js';
+import { mergePatch } from '../../util/merge-patch.js';
+import { defineHandlers } from '../handler-types.js';
+import * as store from './store.js';
+
+/** Owners alone grant, take away or remove the owner role; keys are no one's owner. */
+function assertMayTouchOwners(auth: AuthContext, ...roles: Role[]): void {
+  if (!roles.includes('owner')) return;
+  if ((auth.kind === 'session' || auth.kind === 'personal_token') && auth.role === 'owner') return;
+  throw new ProblemError('forbidden', 'Only an owner of the organization may grant or take away the owner role, or remove an owner.');
+}
+
+/** The last owner stays: an organization without one could never be administered again by a person. */
+async function assertNotLastOwner(db: Executor, organizationId: string, member: store.Member, change: string): Promise<void> {
+  if (member.role === 'owner' && (await store.ownerCount(db, organizationId)) <= 1) {
+    throw new ProblemError('conflict', `${member.email} is the organization's last owner and cannot ${change}: make another member an owner first.`);
+  }
+}
+
+const isSelf = (auth: AuthContext, userId: string) => (auth.kind === 'session' || auth.kind === 'personal_token') && auth.userId === userId;
+
+export const memberHandlers = defineHandlers({
+  listMembers: async ({ db, auth, query }) => ({ status: 200, body: await store.listMembers(db, auth.organizationId, query) }),
+
+  getMember: async ({ db, auth, path }) => ({ status: 200, body: await store.getMember(db, auth.organizationId, path.userId) }),
+
+  updateMember: async ({ db, auth, path, body, checkIfMatch }) => {
+    const current = await store.getMember(db, auth.organizationId, path.userId);
+    checkIfMatch(current);
+    const { role } = mergePatch({ role: current.role }, body);
+    if (role !== current.role) {
+      assertMayTouchOwners(auth, current.role, role);
+      await assertNotLastOwner(db, auth.organizationId, current, 'stop being one');
+      await store.setRole(db, auth.organizationId, current.id, role);
+    }
+    return { status: 200, body: await store.getMember(db, auth.organizationId, current.id) };
+  },
+
+  // Anyone may leave; removing someone else takes the admin scope (and an owner, for an owner).
+  removeMember: async ({ db, auth, path, checkIfMatch }) => {
+    const current = await store.getMember(db, auth.organizationId, path.userId);
+    checkIfMatch(current);
+    if (!isSelf(auth, current.id)) {
+      if (!hasScope(auth.scopes, 'admin')) throw new ProblemError('forbidden', 'Removing another member needs the "admin" scope.');
+      assertMayTouchOwners(auth, current.role);
+    }
+    await assertNotLastOwner(db, auth.organizationId, current, 'leave');
+    await store.removeMembership(db, auth.organizationId, current.id);
+    return { status: 204, body: undefined };
+  },
+});

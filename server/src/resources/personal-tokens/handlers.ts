@@ -1,0 +1,52 @@
+import { hasScope, roleScopes } from '../../auth/roles.js';
+import type { UserContext } from '../../auth/identity.js';
+import type { Executor } from '../../db/database.js';
+import { ProblemError } from '../../problems/problems.js';
+import { nowIso } from '../../util/time.js';
+import { etagHeaderWithout } from '../etag.js';
+import { defineHandlers } from '../handler-types.js';
+import * as store from './store.js';
+
+/** A token lives a year at most: a forgotten one dies on its own. */
+const MAX_LIFETIME_MS = 366 * 86_400_000;
+
+const invalid = (detail: string) => new ProblemError('validation-error', detail, { errors: [{ pointer: '/expiresAt', in: 'body', detail }] });
+
+/** The organization the token is for: the request's (X-Org-Id, or the user's only one). */
+async function organizationFor(db: Executor, user: UserContext): Promise<{ organizationId: string; role: NonNullable<UserContext['role']> }> {
+  if (user.organizationId && user.role) return { organizationId: user.organizationId, role: user.role };
+  const memberships = await db('memberships').where({ user_id: user.userId }).count<{ n: number | string }[]>({ n: '*' });
+  if (Number(memberships[0]!.n) === 0) throw new ProblemError('forbidden', 'You are not a member of any organization: a personal token acts in one.');
+  throw new ProblemError('org-id-required', 'You belong to several organizations: name the one the token is for with the X-Org-Id header.');
+}
+
+export const personalTokenHandlers = defineHandlers({
+  listPersonalTokens: async ({ db, user, query }) => ({ status: 200, body: await store.listPersonalTokens(db, user!.userId, query) }),
+
+  createPersonalToken: async ({ db, user, body }) => {
+    const { organizationId, role } = await organizationFor(db, user!);
+    const expiresMs = Date.parse(body.expiresAt);
+    const nowMs = Date.parse(nowIso());
+    if (expiresMs <= nowMs) throw invalid('expiresAt must be in the future.');
+    if (expiresMs - nowMs > MAX_LIFETIME_MS) throw invalid('expiresAt must be at most 366 days from now: personal tokens expire within a year.');
+    const allowed = roleScopes(role);
+    const beyond = body.scopes.filter((s) => !hasScope(allowed, s));
+    if (beyond.length) {
+      throw new ProblemError(
+        'forbidden',
+        `Your role (${role}) allows at most the "${allowed[0]}" scope; a token cannot have ${beyond.map((s) => `"${s}"`).join(', ')}.`,
+      );
+    }
+    const token = await store.insertPersonalToken(db, { userId: user!.userId, organizationId }, body);
+    return { status: 201, body: token, headers: { Location: `/api/v1/personal-tokens/${token.id}`, ...etagHeaderWithout(token, 'secret') } };
+  },
+
+  getPersonalToken: async ({ db, user, path }) => ({ status: 200, body: await store.getPersonalToken(db, user!.userId, path.personalTokenId) }),
+
+  revokePersonalToken: async ({ db, user, path }) => {
+    const current = await store.getPersonalToken(db, user!.userId, path.personalTokenId, { forUpdate: true });
+    if (current.status === 'revoked') throw new ProblemError('invalid-transition', 'The personal token is revoked already.');
+    await store.revokePersonalToken(db, current.id);
+    return { status: 200, body: await store.getPersonalToken(db, user!.userId, current.id) };
+  },
+});

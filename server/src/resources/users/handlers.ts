@@ -1,0 +1,169 @@
+import type { Context } from 'koa';
+import type { Config } from '../../config/config.js';
+import { isPostgres, type Executor } from '../../db/database.js';
+import type { LoginLimiter } from '../../auth/login-limiter.js';
+import { hashPassword, needsRehash, verifyPassword } from '../../auth/passwords.js';
+import type { Role } from '../../auth/roles.js';
+import {
+  clearedSessionCookies,
+  insertSession,
+  revokeSessionByToken,
+  sessionCookies,
+  sessionLifetimes,
+  sessionTokenOf,
+  type NewSession,
+} from '../../auth/sessions.js';
+import { ProblemError } from '../../problems/problems.js';
+import { defineHandlers, ownTransaction } from '../handler-types.js';
+import { insertApplication } from '../applications/store.js';
+import { acceptInvitationRow, pendingInvitationByToken } from '../invitations/store.js';
+import { newId } from '../../util/ids.js';
+import { nowIso } from '../../util/time.js';
+import * as store from './store.js';
+
+const invalidCredentials = () => new ProblemError('invalid-credentials', 'The email or password is wrong.');
+
+/** The client as a session records it, for the person's list of their sessions. */
+const clientOf = (ctx: Context) => ({ ip: ctx.ip || null, userAgent: ctx.get('user-agent') || null });
+
+/**
+ * Where a new user belongs: the organization that invited them (with the invited role); the first
+ * (bootstrap) organization, as its owner, for the first user of an install; with open sign-up, a
+ * new organization of their own. Anyone else is refused.
+ */
+async function placeNewUser(
+  trx: Executor,
+  config: Config,
+  input: { email: string; name: string; invitationToken?: string },
+): Promise<{ organizationId: string; role: Role; invitationId?: string }> {
+  if (input.invitationToken) {
+    const invitation = await pendingInvitationByToken(trx, input.invitationToken);
+    if (store.normalizeEmail(invitation.email) !== store.normalizeEmail(input.email)) {
+      throw new ProblemError('forbidden', 'This invitation is for another email address: sign up with the address it was sent to.');
+    }
+    return { organizationId: invitation.organization_id, role: invitation.role, invitationId: invitation.id };
+  }
+  const anyUser = await trx('users').first<{ id: string } | undefined>('id');
+  if (!anyUser) {
+    const bootstrap = await trx('organizations').orderBy('created_at').first<{ id: string } | undefined>('id');
+    if (bootstrap) return { organizationId: bootstrap.id, role: 'owner' };
+  } else if (config.identity.signup !== 'open') {
+    throw new ProblemError('signup-closed', 'This server accepts new users only through an invitation: sign up with its invitation token.');
+  }
+  const now = nowIso();
+  const organizationId = newId('org');
+  const apiVersion = (await trx('organizations').orderBy('created_at', 'desc').first<{ api_version: string } | undefined>('api_version'))?.api_version;
+  await trx('organizations').insert({
+    id: organizationId,
+    name: `${input.name}'s organization`,
+    api_version: apiVersion ?? '2026-11-01',
+    created_at: now,
+    updated_at: now,
+  });
+  await insertApplication(trx, organizationId, { name: 'Default application', description: 'Created with the organization.' });
+  return { organizationId, role: 'owner' };
+}
+
+function loggedIn<S extends 200 | 201>(ctx: Context, config: Config, user: store.UserRow, session: NewSession, status: S) {
+  const now = nowIso();
+  return {
+    status,
+    headers: { 'Set-Cookie': sessionCookies(ctx, session, config.identity.sessionAbsoluteMs) },
+    body: {
+      object: 'login' as const,
+      user: store.toUser(user),
+      session: {
+        id: session.id,
+        object: 'session' as const,
+        current: true,
+        ip: clientOf(ctx).ip,
+        userAgent: clientOf(ctx).userAgent?.slice(0, 500) ?? null,
+        lastSeenAt: now,
+        idleExpiresAt: new Date(Date.parse(now) + config.identity.sessionIdleMs).toISOString(),
+        absoluteExpiresAt: new Date(Date.parse(now) + config.identity.sessionAbsoluteMs).toISOString(),
+        revokedAt: null,
+        createdAt: now,
+        updatedAt: now,
+      },
+      csrfToken: session.csrfToken,
+    },
+  };
+}
+
+/**
+ * Signing up and logging in hash a password (tens of milliseconds): that happens outside any
+ * transaction, so SQLite's one writer is never held for it.
+ */
+export const userHandlers = (config: Config, limiter: LoginLimiter) =>
+  defineHandlers({
+    signUp: ownTransaction<'signUp'>(async ({ db, body, ctx }) => {
+      const passwordHash = await hashPassword(body.password);
+      const lifetimes = sessionLifetimes(config);
+      const { user, session } = await db.transaction(async (trx) => {
+        // Two first sign-ups at once: one owner, not two.
+        if (isPostgres(trx)) await trx.raw('lock table users in share row exclusive mode');
+        const place = await placeNewUser(trx, config, body);
+        const user = await store.insertUser(trx, { email: body.email, name: body.name, passwordHash });
+        await store.addMembership(trx, place.organizationId, user.id, place.role);
+        if (place.invitationId) await acceptInvitationRow(trx, place.invitationId, user.id);
+        return { user, session: await insertSession(trx, user.id, clientOf(ctx), lifetimes) };
+      });
+      await revokeSessionByToken(db, sessionTokenOf(ctx));
+      return loggedIn(ctx, config, user, session, 201);
+    }),
+
+    logIn: ownTransaction<'logIn'>(async ({ db, body, ctx }) => {
+      const account = store.normalizeEmail(body.email);
+      await limiter.assertOpen(account, ctx.ip);
+      const user = await store.findUserByEmail(db, account);
+      const valid = await verifyPassword(body.password, user?.password_hash);
+      if (!user || !valid || user.disabled_at) {
+        await limiter.failed(account, ctx.ip);
+        throw invalidCredentials();
+      }
+      await limiter.succeeded(account);
+      if (needsRehash(user.password_hash)) {
+        await db('users')
+          .where({ id: user.id })
+          .update({ password_hash: await hashPassword(body.password), updated_at: nowIso() });
+      }
+      // A session cookie the client brought is never carried over: the new session has new secrets (session fixation).
+      await revokeSessionByToken(db, sessionTokenOf(ctx));
+      const session = await insertSession(db, user.id, clientOf(ctx), sessionLifetimes(config));
+      return loggedIn(ctx, config, user, session, 200);
+    }),
+
+    logOut: async ({ db, user, ctx }) => {
+      await store.revokeSession(db, user!.userId, user!.credentialId);
+      return { status: 204, body: undefined, headers: { 'Set-Cookie': clearedSessionCookies(ctx) } };
+    },
+
+    getMe: async ({ db, user }) => {
+      const me = user!;
+      const row = await store.getUser(db, me.userId);
+      return {
+        status: 200,
+        body: {
+          ...store.toUser(row),
+          memberships: await store.membershipsOf(db, me.userId),
+          credential: {
+            type: me.kind,
+            id: me.credentialId,
+            organizationId: me.organizationId,
+            scopes: me.organizationId ? me.scopes : [],
+          },
+        },
+      };
+    },
+
+    listSessions: async ({ db, user, query }) => ({
+      status: 200,
+      body: await store.listSessions(db, user!.userId, user!.kind === 'session' ? user!.credentialId : null, query),
+    }),
+
+    revokeSession: async ({ db, user, path }) => {
+      // Another user's session, like one already ended, is not found.
+      if (!(await store.revokeSession(db, user!.userId, path.sessionId))) throw new ProblemError('not-found', `No session with id ${path.sessionId}.`);
+      return { status: 204, body: undefined };
+    },
+  });
