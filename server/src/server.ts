@@ -13,6 +13,7 @@ import { inProcessBus, postgresBus, redisBus } from './realtime/bus.js';
 import type { StreamRegistry } from './realtime/sse.js';
 import { createSealer, localMasterKey } from './security/sealer.js';
 import { createLoginLimiter } from './auth/login-limiter.js';
+import { createEndUserTokens } from './auth/end-user-tokens.js';
 import { createKeyCache } from './auth/key-cache.js';
 import { createRunTokens } from './auth/run-token.js';
 import { allHandlers } from './resources/index.js';
@@ -76,6 +77,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const sealer = createSealer(masterKey, previous);
   // Derived from the same key as the sealer: replicas share it, so a token minted on one verifies on all.
   const runTokens = createRunTokens(masterKey, previous);
+  const endUserTokens = createEndUserTokens(masterKey, previous);
   await provisionModelsFromEnvironment(db, sealer, modelPlans, logger);
   // Replicas need a shared bus: Redis when configured, else PostgreSQL's LISTEN/NOTIFY; one process needs none.
   const sharedBus: RunEventBus = redis
@@ -98,9 +100,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     rateLimiter: createRateLimiter(config.rateLimits, redis),
     keyCache,
     runTokens,
+    endUserTokens,
     operations,
     validators,
-    handlers: allHandlers({ spec, db, bus, config, logger, streams, sealer, runTokens, loginLimiter: createLoginLimiter(config, redis) }),
+    handlers: allHandlers({ spec, db, bus, config, logger, streams, sealer, runTokens, endUserTokens, loginLimiter: createLoginLimiter(config, redis) }),
   });
 
   const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = config.http;

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { extractOperations, loadBundledSpec } from '@switchboard/server';
 import { chromiumAvailable, launchChromium } from '../support/chromium.js';
+import { PASSWORD, signUp, uniqueEmail } from '../support/people.js';
 
 const document = loadBundledSpec().document;
 const operations = extractOperations(document);
@@ -58,6 +59,31 @@ describe.skipIf(!chromiumAvailable)('Swagger UI at /api/docs in Chromium', () =>
     const { status, body } = await tryItOut('#operations-Agents-listAgents');
     expect(status).toBe('200');
     expect(body).toContain('"pagination"');
+  });
+
+  it('logs a person in with "Try it out", then calls the API with the session cookie, writes included', async () => {
+    const person = await signUp(inject('serverUrl'));
+    const signedIn = await browser.newPage();
+    await signedIn.goto(`${inject('serverUrl')}/api/docs`);
+    await signedIn.waitForSelector('.opblock', { timeout: 20_000 });
+    const run = async (selector: string, body?: unknown) => {
+      const op = signedIn.locator(selector);
+      await op.locator('.opblock-summary').click();
+      await op.locator('button.try-out__btn').click();
+      if (body !== undefined) await op.locator('textarea.body-param__text').fill(JSON.stringify(body));
+      await op.locator('button.execute').click();
+      const status = op.locator('.live-responses-table .response .response-col_status');
+      await status.waitFor({ timeout: 10_000 });
+      return { status: (await status.textContent())?.trim(), body: await op.locator('.live-responses-table .response .response-col_description').innerText() };
+    };
+    expect((await run('#operations-Authentication-logIn', { email: person.email, password: PASSWORD })).status).toBe('200');
+    const me = await run('#operations-Me-getMe');
+    expect(me.status).toBe('200');
+    expect(me.body).toContain(person.email);
+    // A write: the page sends the session's CSRF token for the person.
+    const invited = await run('#operations-Members-createInvitation', { email: uniqueEmail('from-swagger'), role: 'viewer' });
+    expect(invited.status).toBe('201');
+    await signedIn.close();
   });
 
   it('filters the operations by tag with the filter box', async () => {

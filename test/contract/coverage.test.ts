@@ -7,6 +7,7 @@ import {
   compileValidators,
   createApp,
   createKeyCache,
+  createEndUserTokens,
   createRunTokens,
   createSealer,
   extractOperations,
@@ -22,7 +23,9 @@ let db: Awaited<ReturnType<typeof openDatabase>>;
 const config = loadConfig({ NODE_ENV: 'test' });
 const logger = pino({ level: 'silent' });
 const runTokens = createRunTokens(randomBytes(32));
-const handlers = () => allHandlers({ spec, db, bus: inProcessBus(), config, logger, streams: new Set(), sealer: createSealer(randomBytes(32)), runTokens });
+const endUserTokens = createEndUserTokens(randomBytes(32));
+const handlers = () =>
+  allHandlers({ spec, db, bus: inProcessBus(), config, logger, streams: new Set(), sealer: createSealer(randomBytes(32)), runTokens, endUserTokens });
 
 beforeAll(async () => {
   db = await openDatabase({ client: 'sqlite', filename: ':memory:' });
@@ -44,6 +47,7 @@ describe('the server implements exactly the spec', () => {
       rateLimiter: { consume: async () => ({ allowed: true, headers: {}, retryAfterSeconds: 0 }) },
       keyCache: createKeyCache(0),
       runTokens,
+      endUserTokens,
       operations,
       validators: compileValidators(spec.document, operations),
       handlers: handlers(),

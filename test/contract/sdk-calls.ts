@@ -20,6 +20,7 @@ export const SAMPLE = {
   sessionId: 'sess_01jd4x7p2kf8q6v3b9m5t0s1ab',
   invitationId: 'inv_01jd4x7p2kf8q6v3b9m5t0s1ab',
   personalTokenId: 'pat_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  endUserId: 'eu_01jd4x7p2kf8q6v3b9m5t0s1ab',
 };
 
 /** A few bytes of audio, as a File the way a Node or browser client sends one. */
@@ -66,6 +67,7 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     sessionId,
     invitationId,
     personalTokenId,
+    endUserId,
   } = SAMPLE;
   const raw = { client: sb.client, throwOnError: true as const };
   return {
@@ -97,6 +99,13 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     getInvitation: () => sb.invitations.get(invitationId),
     revokeInvitation: () => sb.invitations.revoke(invitationId),
     acceptInvitation: () => person.invitations.accept({ token: `sbi_${'a'.repeat(43)}` }),
+    listEndUsers: () => sb.endUsers.list({ q: 'jane', sort: 'externalId' }),
+    createEndUser: () => sb.endUsers.create({ externalId: 'customer-4821', name: 'Jane Customer', metadata: { plan: 'pro' } }),
+    getEndUser: () => sb.endUsers.get(endUserId),
+    updateEndUser: () => sb.endUsers.update(endUserId, { name: null, metadata: { plan: null } }),
+    deleteEndUser: () => sb.endUsers.delete(endUserId),
+    upsertEndUser: () => sb.endUsers.upsert('customer-4821', { email: 'jane@example.org' }),
+    createEndUserToken: () => sb.endUsers.tokens.create(endUserId, { ttlSeconds: 300 }),
     listApplications: () => sb.applications.list({ page: 1, pageSize: 10, sort: 'name' }),
     createApplication: () => sb.applications.create({ name: 'Mobile app' }, { idempotencyKey: 'contract-create-app' }),
     getApplication: () => sb.applications.get(applicationId),

@@ -126,6 +126,33 @@ describe('the SDK against the real server, through the contract-checking proxy',
     expect(await owner.me.get().catch((e: unknown) => (e as SwitchboardError).status)).toBe(401);
   });
 
+  it('manages end-users, acts for one, and lets one start and stream their own runs with a token of theirs', async () => {
+    const externalId = `contract-${randomUUID()}`;
+    const created = await step('createEndUser', () =>
+      sb.endUsers.create({ externalId, name: 'Jane', metadata: { plan: 'pro' } }, { idempotencyKey: randomUUID() }),
+    );
+    expect((await step('getEndUser', () => sb.endUsers.get(created.id))).externalId).toBe(externalId);
+    const renamed = await step('updateEndUser', () => sb.endUsers.update(created.id, { name: 'Jane Q.', metadata: { plan: null, tier: 'gold' } }));
+    expect(renamed.metadata).toEqual({ tier: 'gold' });
+    const replaced = await step('upsertEndUser', () => sb.endUsers.upsert(externalId, { email: 'jane@example.org' }));
+    expect(replaced).toMatchObject({ id: created.id, name: null, email: 'jane@example.org', metadata: {} });
+    expect((await step('listEndUsers', () => sb.endUsers.list({ externalId }))).data.map((u) => u.id)).toEqual([created.id]);
+
+    const agent = await sb.agents.create({ name: uniqueName('end-user agent'), model: 'echo' });
+    const minted = await step('createEndUserToken', () => sb.endUsers.tokens.create(created.id, { ttlSeconds: 120 }));
+    const asEndUser = new Switchboard({ baseUrl: inject('proxyUrl'), apiKey: minted.token, fetch: contractCheckedFetch });
+    const run = await asEndUser.runs.create({ agentId: agent.id, input: { hello: 'world' } });
+    expect(run.endUserId).toBe(created.id);
+    expect((await asEndUser.runs.list()).data.map((r) => r.id)).toEqual([run.id]);
+    const forThem = new Switchboard({ baseUrl: inject('proxyUrl'), apiKey: inject('adminKey'), endUser: created.id, fetch: contractCheckedFetch });
+    expect((await forThem.runs.list()).data.map((r) => r.id)).toEqual([run.id]);
+    // Not left queued for the runner of the next step.
+    await sb.runs.cancel(run.id);
+
+    const gone = await sb.endUsers.create({ externalId: `${externalId}-gone` });
+    await step('deleteEndUser', () => sb.endUsers.delete(gone.id));
+  });
+
   it('manages agents and their versions', async () => {
     const name = uniqueName('Contract agent');
     const agent = await step('createAgent', () =>

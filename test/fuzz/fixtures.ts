@@ -103,6 +103,10 @@ export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures>
   add(upload.id);
   add((await api<WithId>('POST', '/api/v1/transcriptions', { uploadId: upload.id, model: 'meeting-notes' })).id);
 
+  const endUser = await api<WithId>('POST', '/api/v1/end-users', { externalId: 'fuzz-customer', name: 'Fuzz Customer' });
+  add(endUser.id);
+  add((await api<WithId>('POST', '/api/v1/end-users', { externalId: 'fuzz-target-customer' })).id);
+
   // People: the first user (the bootstrap organization's owner) fuzzes with a session and a
   // personal token that are never among the seeded ids, so revoking those cannot lock the fuzzer out.
   const person = { email: 'fuzz.owner@example.com', password: 'fuzz owner password' };

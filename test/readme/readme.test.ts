@@ -47,6 +47,7 @@ const RUN = [
   'Schedules and triggers',
   'Outgoing webhooks',
   'The command line',
+  'People, members and end-users',
   'Models and the AI gateway',
   'The SDK',
 ];
@@ -228,6 +229,17 @@ describe('the README, run as written', () => {
     expect(output).toMatch(/succeeded/);
     expect(output).toMatch(/"pagination": \{/);
     expect(output).not.toContain(key);
+  }, 120_000);
+
+  it('people: the first person signs up, the CLI logs her in and acts as her with a personal token', async () => {
+    const [block] = blocksOf('People, members and end-users');
+    const { code, output } = await runBlock(block!.code, 90_000);
+    expect(code, output).toBe(0);
+    expect(output).toContain('"email": "ada@example.com"');
+    expect(output).toMatch(/as ada@example\.com \(owner\)/);
+    expect(output).toMatch(/Created personal token pat_/);
+    expect(output).toContain('Support bot');
+    expect(output).not.toContain('correct horse battery staple');
   }, 120_000);
 
   it('models: the catalog is listed, and a provider and an alias are created (the key never shown back)', async () => {

@@ -10,6 +10,7 @@ import {
   createApp,
   createKeyCache,
   createRateLimiter,
+  createEndUserTokens,
   createRunTokens,
   createSealer,
   extractOperations,
@@ -84,7 +85,8 @@ async function startGatewayReplica(masterKey: string, env: Record<string, string
   );
   const config = loadConfig({ NODE_ENV: 'test', SWITCHBOARD_MASTER_KEY: masterKey, RATE_LIMIT_READ: '100000', RATE_LIMIT_WRITE: '100000', ...env });
   const runTokens = createRunTokens(key);
-  const handlers = allHandlers({ spec, db, bus: inProcessBus(), config, logger, streams: new Set(), sealer: createSealer(key), runTokens });
+  const endUserTokens = createEndUserTokens(key);
+  const handlers = allHandlers({ spec, db, bus: inProcessBus(), config, logger, streams: new Set(), sealer: createSealer(key), runTokens, endUserTokens });
   const listAgents = handlers.listAgents;
   handlers.listAgents = async (input) => {
     seen.push({ auth: input.auth, run: input.run });
@@ -97,6 +99,7 @@ async function startGatewayReplica(masterKey: string, env: Record<string, string
     rateLimiter: createRateLimiter(config.rateLimits, undefined),
     keyCache: createKeyCache(0),
     runTokens,
+    endUserTokens,
     operations,
     validators: compileValidators(spec.document, operations),
     handlers,

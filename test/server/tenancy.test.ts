@@ -155,6 +155,39 @@ describe('isolation between applications', () => {
   });
 });
 
+describe('end-users between applications', () => {
+  it("another application's end-user is 404 for every operation, cannot be acted for, lists do not show it, and it stays unchanged", async () => {
+    const created = await send('/api/v1/end-users', { method: 'POST', key: admin1, ...json({ externalId: token(), name: 'Only in app 1' }) });
+    expect(created.status).toBe(201);
+    const endUser = (await created.json()) as { id: string; externalId: string };
+    const id = endUser.id;
+    for (const [path, init] of [
+      [`/api/v1/end-users/${id}`, {}],
+      [`/api/v1/end-users/${id}`, { method: 'PATCH', ...json({ name: 'hijacked' }) }],
+      [`/api/v1/end-users/${id}`, { method: 'DELETE' }],
+      [`/api/v1/end-users/${id}/tokens`, { method: 'POST', ...json({}) }],
+    ] as [string, RequestInit][]) {
+      await expectNotFound(await send(path, { ...init, key: admin2.secret }), path);
+    }
+    const impersonated = await send('/api/v1/runs', { key: admin2.secret, headers: { 'Switchboard-User': id } });
+    await expectNotFound(impersonated, '/api/v1/runs');
+    const listed = (await (await send(`/api/v1/end-users?externalId=${encodeURIComponent(endUser.externalId)}`, { key: admin2.secret })).json()) as {
+      data: unknown[];
+    };
+    expect(listed.data).toEqual([]);
+    // The same external id in app 2 is another end-user of app 2's own.
+    const upserted = await send(`/api/v1/end-users/by-external-id/${encodeURIComponent(endUser.externalId)}`, {
+      method: 'PUT',
+      key: admin2.secret,
+      ...json({}),
+    });
+    expect(upserted.status).toBe(201);
+    expect(((await upserted.json()) as { id: string }).id).not.toBe(id);
+    const still = (await (await send(`/api/v1/end-users/${id}`, { key: admin1 })).json()) as { name: string };
+    expect(still.name).toBe('Only in app 1');
+  });
+});
+
 describe('the model catalog between applications', () => {
   it("another application's provider and alias are 404 for every operation, and stay unchanged", async () => {
     const provider = await createProvider(api1, { credential: 'sk-tenant-one-0123456789' });

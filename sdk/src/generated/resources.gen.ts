@@ -280,6 +280,79 @@ const invitationsMethods = ({ call, list }: OperationRunner) => ({
 export interface InvitationsResource extends ReturnType<typeof invitationsMethods> {}
 export const invitations: (operations: OperationRunner) => InvitationsResource = invitationsMethods;
 
+const endUsersMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * List end-users
+   *
+   * Lists the application's end-users, newest first by default, optionally only those with an exact
+   * `externalId` or `email`, or whose name, email or external id contains `q`.
+   */
+  list: (query?: T.ListEndUsersData['query'], o?: RequestOptions) =>
+    list<T.EndUser, T.EndUserList>((page, c) => api.listEndUsers({ ...c, query: { ...query, page } }), query, o),
+  /**
+   * Create an end-user
+   *
+   * Creates an end-user of the application with its `externalId` (your own id for them); another
+   * end-user with that external id is 409. Most applications need not call this: `upsertEndUser`
+   * and `Switchboard-User` create the end-user on first use. Send an `Idempotency-Key` to make
+   * retries safe.
+   */
+  create: (body: T.EndUserCreate, o?: WriteOptions) => call((c) => api.createEndUser({ ...c, body, headers: idempotent(o) }), o),
+  /**
+   * Create or replace an end-user by external id
+   *
+   * Makes the end-user with this external id what the body says: creates it (201) when the
+   * application has none, else replaces its name, email and metadata (200; fields left out are
+   * cleared). Safe to repeat, so an application can call it whenever its user signs in.
+   */
+  upsert: (externalId: string, body: T.EndUserUpsert, o?: RequestOptions) => call((c) => api.upsertEndUser({ ...c, path: { externalId }, body }), o),
+  /**
+   * Get an end-user
+   *
+   * Returns one end-user of the application.
+   */
+  get: (endUserId: string, o?: RequestOptions) => call((c) => api.getEndUser({ ...c, path: { endUserId } }), o),
+  /**
+   * Update an end-user
+   *
+   * Changes an end-user with a JSON merge patch, sent as `application/merge-patch+json` or
+   * `application/json`: `name` and `email` (`null` clears them), `externalId` (409 when another
+   * end-user has it) and `metadata` (keys merged, `null` removes one). Send `If-Match` to avoid
+   * overwriting a concurrent change.
+   */
+  update: (endUserId: string, body: T.EndUserUpdate, o?: ConditionalOptions) =>
+    call((c) => api.updateEndUser({ ...c, path: { endUserId }, body, headers: ifMatch(o) }), o),
+  /**
+   * Delete an end-user
+   *
+   * Deletes an end-user and pseudonymises what was theirs: their runs and usage records stay, for
+   * the application's history and costs, but no longer name anyone (`endUserId` becomes `null`);
+   * their end-user tokens stop working at once. A run's input and output are the application's data
+   * and are not changed: delete such runs' data yourself when they hold personal data. Send
+   * `If-Match` to make it conditional.
+   */
+  delete: (endUserId: string, o?: ConditionalOptions) => call((c) => api.deleteEndUser({ ...c, path: { endUserId }, headers: ifMatch(o) }), o),
+  tokens: {
+    /**
+     * Create an end-user token
+     *
+     * Creates a short-lived token (`sbe_...`, at most one hour) that acts as this end-user alone,
+     * for your application's browser or mobile front end: it may start runs for the end-user and
+     * read, list and stream their runs (`?token=` on the realtime routes), without your application
+     * key. Another end-user's runs are 404 to it. It cannot be revoked alone: it expires, and dies
+     * with the end-user.
+     */
+    create: (endUserId: string, body?: T.EndUserTokenCreate, o?: RequestOptions) => call((c) => api.createEndUserToken({ ...c, path: { endUserId }, body }), o),
+  },
+});
+/**
+ * The users of your applications (your customers): runs made for them (`Switchboard-User`, or their
+ * own end-user token) are theirs, and what an application does on behalf of one of them is filtered
+ * to what is theirs.
+ */
+export interface EndUsersResource extends ReturnType<typeof endUsersMethods> {}
+export const endUsers: (operations: OperationRunner) => EndUsersResource = endUsersMethods;
+
 const applicationsMethods = ({ call, list }: OperationRunner) => ({
   /**
    * List applications
@@ -1157,6 +1230,12 @@ export abstract class Resources {
    * invitations to join it.
    */
   readonly invitations = invitations(this.#operations);
+  /**
+   * The users of your applications (your customers): runs made for them (`Switchboard-User`, or
+   * their own end-user token) are theirs, and what an application does on behalf of one of them is
+   * filtered to what is theirs.
+   */
+  readonly endUsers = endUsers(this.#operations);
   /** Isolated workspaces of the organization. Requires the `admin` scope. */
   readonly applications = applications(this.#operations);
   /** Application keys (`sbk_...`) of the current application. Requires the `admin` scope. */

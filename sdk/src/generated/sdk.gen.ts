@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import { type Client, formDataBodySerializer, type Options as Options2, type TDataShape } from './client/index.js';
-import type { AcceptInvitationData, AcceptInvitationErrors, AcceptInvitationResponses, AppendRunEventsData, AppendRunEventsErrors, AppendRunEventsResponses, CancelRunData, CancelRunErrors, CancelRunResponses, CancelTranscriptionData, CancelTranscriptionErrors, CancelTranscriptionResponses, ClaimRunData, ClaimRunErrors, ClaimRunResponses, CompleteRunData, CompleteRunErrors, CompleteRunResponses, CountAnthropicTokensData, CountAnthropicTokensErrors, CountAnthropicTokensResponses, CreateAgentData, CreateAgentErrors, CreateAgentResponses, CreateAnthropicMessageData, CreateAnthropicMessageErrors, CreateAnthropicMessageResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateApplicationData, CreateApplicationErrors, CreateApplicationResponses, CreateAudioTranscriptionData, CreateAudioTranscriptionErrors, CreateAudioTranscriptionResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingsData, CreateEmbeddingsErrors, CreateEmbeddingsResponses, CreateInvitationData, CreateInvitationErrors, CreateInvitationResponses, CreateModelData, CreateModelErrors, CreateModelProviderData, CreateModelProviderErrors, CreateModelProviderResponses, CreateModelResponses, CreatePersonalTokenData, CreatePersonalTokenErrors, CreatePersonalTokenResponses, CreateRunData, CreateRunErrors, CreateRunResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateTranscriptionData, CreateTranscriptionErrors, CreateTranscriptionResponses, CreateTriggerData, CreateTriggerErrors, CreateTriggerResponses, CreateUploadData, CreateUploadErrors, CreateUploadResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DeleteAgentData, DeleteAgentErrors, DeleteAgentResponses, DeleteApplicationData, DeleteApplicationErrors, DeleteApplicationResponses, DeleteModelData, DeleteModelErrors, DeleteModelProviderData, DeleteModelProviderErrors, DeleteModelProviderResponses, DeleteModelResponses, DeleteRunnerData, DeleteRunnerErrors, DeleteRunnerResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, DeleteTranscriptionData, DeleteTranscriptionErrors, DeleteTranscriptionResponses, DeleteTriggerData, DeleteTriggerErrors, DeleteTriggerResponses, DeleteUploadData, DeleteUploadErrors, DeleteUploadResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAgentData, GetAgentErrors, GetAgentResponses, GetAgentVersionData, GetAgentVersionErrors, GetAgentVersionResponses, GetApiDocsAssetData, GetApiDocsAssetErrors, GetApiDocsAssetResponses, GetApiDocsData, GetApiDocsErrors, GetApiDocsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetApplicationData, GetApplicationErrors, GetApplicationResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetInvitationData, GetInvitationErrors, GetInvitationResponses, GetMeData, GetMeErrors, GetMemberData, GetMemberErrors, GetMemberResponses, GetMeResponses, GetModelData, GetModelErrors, GetModelProviderData, GetModelProviderErrors, GetModelProviderResponses, GetModelResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetPersonalTokenData, GetPersonalTokenErrors, GetPersonalTokenResponses, GetProblemTypeData, GetProblemTypeErrors, GetProblemTypeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRootData, GetRootErrors, GetRunData, GetRunErrors, GetRunnerData, GetRunnerErrors, GetRunnerResponses, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetTranscriptionContentData, GetTranscriptionContentErrors, GetTranscriptionContentResponses, GetTranscriptionData, GetTranscriptionErrors, GetTranscriptionResponses, GetTriggerData, GetTriggerErrors, GetTriggerResponses, GetUploadData, GetUploadErrors, GetUploadResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, GetWebhookMessageData, GetWebhookMessageErrors, GetWebhookMessageResponses, HeartbeatLeaseData, HeartbeatLeaseErrors, HeartbeatLeaseResponses, InvokeTriggerData, InvokeTriggerErrors, InvokeTriggerResponses, ListAgentsData, ListAgentsErrors, ListAgentsResponses, ListAgentVersionsData, ListAgentVersionsErrors, ListAgentVersionsResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListApplicationsData, ListApplicationsErrors, ListApplicationsResponses, ListGatewayModelsData, ListGatewayModelsErrors, ListGatewayModelsResponses, ListInvitationsData, ListInvitationsErrors, ListInvitationsResponses, ListMembersData, ListMembersErrors, ListMembersResponses, ListModelProvidersData, ListModelProvidersErrors, ListModelProvidersResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListPersonalTokensData, ListPersonalTokensErrors, ListPersonalTokensResponses, ListRunEventsData, ListRunEventsErrors, ListRunEventsResponses, ListRunnersData, ListRunnersErrors, ListRunnersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, ListTranscriptionsData, ListTranscriptionsErrors, ListTranscriptionsResponses, ListTriggersData, ListTriggersErrors, ListTriggersResponses, ListWebhookAttemptsData, ListWebhookAttemptsErrors, ListWebhookAttemptsResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, ListWebhookMessagesData, ListWebhookMessagesErrors, ListWebhookMessagesResponses, LogInData, LogInErrors, LogInResponses, LogOutData, LogOutErrors, LogOutResponses, PauseAgentData, PauseAgentErrors, PauseAgentResponses, PauseScheduleData, PauseScheduleErrors, PauseScheduleResponses, PauseTriggerData, PauseTriggerErrors, PauseTriggerResponses, RedeliverWebhookMessageData, RedeliverWebhookMessageErrors, RedeliverWebhookMessageResponses, RegisterRunnerData, RegisterRunnerErrors, RegisterRunnerResponses, RemoveMemberData, RemoveMemberErrors, RemoveMemberResponses, ResumeAgentData, ResumeAgentErrors, ResumeAgentResponses, ResumeRunData, ResumeRunErrors, ResumeRunResponses, ResumeScheduleData, ResumeScheduleErrors, ResumeScheduleResponses, ResumeTriggerData, ResumeTriggerErrors, ResumeTriggerResponses, RetireAgentData, RetireAgentErrors, RetireAgentResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeInvitationData, RevokeInvitationErrors, RevokeInvitationResponses, RevokePersonalTokenData, RevokePersonalTokenErrors, RevokePersonalTokenResponses, RevokeSessionData, RevokeSessionErrors, RevokeSessionResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, RotateTriggerSecretData, RotateTriggerSecretErrors, RotateTriggerSecretResponses, RotateWebhookEndpointSecretData, RotateWebhookEndpointSecretErrors, RotateWebhookEndpointSecretResponses, SignUpData, SignUpErrors, SignUpResponses, StreamAgentRunsData, StreamAgentRunsErrors, StreamAgentRunsResponse, StreamAgentRunsResponses, StreamRunData, StreamRunErrors, StreamRunResponse, StreamRunResponses, StreamRunsData, StreamRunsErrors, StreamRunsResponse, StreamRunsResponses, TestWebhookEndpointData, TestWebhookEndpointErrors, TestWebhookEndpointResponses, UpdateAgentData, UpdateAgentErrors, UpdateAgentResponses, UpdateApiKeyData, UpdateApiKeyErrors, UpdateApiKeyResponses, UpdateApplicationData, UpdateApplicationErrors, UpdateApplicationResponses, UpdateMemberData, UpdateMemberErrors, UpdateMemberResponses, UpdateModelData, UpdateModelErrors, UpdateModelProviderData, UpdateModelProviderErrors, UpdateModelProviderResponses, UpdateModelResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateTriggerData, UpdateTriggerErrors, UpdateTriggerResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses, WaitRunData, WaitRunErrors, WaitRunResponses } from './types.gen.js';
+import type { AcceptInvitationData, AcceptInvitationErrors, AcceptInvitationResponses, AppendRunEventsData, AppendRunEventsErrors, AppendRunEventsResponses, CancelRunData, CancelRunErrors, CancelRunResponses, CancelTranscriptionData, CancelTranscriptionErrors, CancelTranscriptionResponses, ClaimRunData, ClaimRunErrors, ClaimRunResponses, CompleteRunData, CompleteRunErrors, CompleteRunResponses, CountAnthropicTokensData, CountAnthropicTokensErrors, CountAnthropicTokensResponses, CreateAgentData, CreateAgentErrors, CreateAgentResponses, CreateAnthropicMessageData, CreateAnthropicMessageErrors, CreateAnthropicMessageResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateApplicationData, CreateApplicationErrors, CreateApplicationResponses, CreateAudioTranscriptionData, CreateAudioTranscriptionErrors, CreateAudioTranscriptionResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingsData, CreateEmbeddingsErrors, CreateEmbeddingsResponses, CreateEndUserData, CreateEndUserErrors, CreateEndUserResponses, CreateEndUserTokenData, CreateEndUserTokenErrors, CreateEndUserTokenResponses, CreateInvitationData, CreateInvitationErrors, CreateInvitationResponses, CreateModelData, CreateModelErrors, CreateModelProviderData, CreateModelProviderErrors, CreateModelProviderResponses, CreateModelResponses, CreatePersonalTokenData, CreatePersonalTokenErrors, CreatePersonalTokenResponses, CreateRunData, CreateRunErrors, CreateRunResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateTranscriptionData, CreateTranscriptionErrors, CreateTranscriptionResponses, CreateTriggerData, CreateTriggerErrors, CreateTriggerResponses, CreateUploadData, CreateUploadErrors, CreateUploadResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DeleteAgentData, DeleteAgentErrors, DeleteAgentResponses, DeleteApplicationData, DeleteApplicationErrors, DeleteApplicationResponses, DeleteEndUserData, DeleteEndUserErrors, DeleteEndUserResponses, DeleteModelData, DeleteModelErrors, DeleteModelProviderData, DeleteModelProviderErrors, DeleteModelProviderResponses, DeleteModelResponses, DeleteRunnerData, DeleteRunnerErrors, DeleteRunnerResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, DeleteTranscriptionData, DeleteTranscriptionErrors, DeleteTranscriptionResponses, DeleteTriggerData, DeleteTriggerErrors, DeleteTriggerResponses, DeleteUploadData, DeleteUploadErrors, DeleteUploadResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAgentData, GetAgentErrors, GetAgentResponses, GetAgentVersionData, GetAgentVersionErrors, GetAgentVersionResponses, GetApiDocsAssetData, GetApiDocsAssetErrors, GetApiDocsAssetResponses, GetApiDocsData, GetApiDocsErrors, GetApiDocsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetApplicationData, GetApplicationErrors, GetApplicationResponses, GetEndUserData, GetEndUserErrors, GetEndUserResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetInvitationData, GetInvitationErrors, GetInvitationResponses, GetMeData, GetMeErrors, GetMemberData, GetMemberErrors, GetMemberResponses, GetMeResponses, GetModelData, GetModelErrors, GetModelProviderData, GetModelProviderErrors, GetModelProviderResponses, GetModelResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetPersonalTokenData, GetPersonalTokenErrors, GetPersonalTokenResponses, GetProblemTypeData, GetProblemTypeErrors, GetProblemTypeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRootData, GetRootErrors, GetRunData, GetRunErrors, GetRunnerData, GetRunnerErrors, GetRunnerResponses, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetTranscriptionContentData, GetTranscriptionContentErrors, GetTranscriptionContentResponses, GetTranscriptionData, GetTranscriptionErrors, GetTranscriptionResponses, GetTriggerData, GetTriggerErrors, GetTriggerResponses, GetUploadData, GetUploadErrors, GetUploadResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, GetWebhookMessageData, GetWebhookMessageErrors, GetWebhookMessageResponses, HeartbeatLeaseData, HeartbeatLeaseErrors, HeartbeatLeaseResponses, InvokeTriggerData, InvokeTriggerErrors, InvokeTriggerResponses, ListAgentsData, ListAgentsErrors, ListAgentsResponses, ListAgentVersionsData, ListAgentVersionsErrors, ListAgentVersionsResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListApplicationsData, ListApplicationsErrors, ListApplicationsResponses, ListEndUsersData, ListEndUsersErrors, ListEndUsersResponses, ListGatewayModelsData, ListGatewayModelsErrors, ListGatewayModelsResponses, ListInvitationsData, ListInvitationsErrors, ListInvitationsResponses, ListMembersData, ListMembersErrors, ListMembersResponses, ListModelProvidersData, ListModelProvidersErrors, ListModelProvidersResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListPersonalTokensData, ListPersonalTokensErrors, ListPersonalTokensResponses, ListRunEventsData, ListRunEventsErrors, ListRunEventsResponses, ListRunnersData, ListRunnersErrors, ListRunnersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, ListTranscriptionsData, ListTranscriptionsErrors, ListTranscriptionsResponses, ListTriggersData, ListTriggersErrors, ListTriggersResponses, ListWebhookAttemptsData, ListWebhookAttemptsErrors, ListWebhookAttemptsResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, ListWebhookMessagesData, ListWebhookMessagesErrors, ListWebhookMessagesResponses, LogInData, LogInErrors, LogInResponses, LogOutData, LogOutErrors, LogOutResponses, PauseAgentData, PauseAgentErrors, PauseAgentResponses, PauseScheduleData, PauseScheduleErrors, PauseScheduleResponses, PauseTriggerData, PauseTriggerErrors, PauseTriggerResponses, RedeliverWebhookMessageData, RedeliverWebhookMessageErrors, RedeliverWebhookMessageResponses, RegisterRunnerData, RegisterRunnerErrors, RegisterRunnerResponses, RemoveMemberData, RemoveMemberErrors, RemoveMemberResponses, ResumeAgentData, ResumeAgentErrors, ResumeAgentResponses, ResumeRunData, ResumeRunErrors, ResumeRunResponses, ResumeScheduleData, ResumeScheduleErrors, ResumeScheduleResponses, ResumeTriggerData, ResumeTriggerErrors, ResumeTriggerResponses, RetireAgentData, RetireAgentErrors, RetireAgentResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeInvitationData, RevokeInvitationErrors, RevokeInvitationResponses, RevokePersonalTokenData, RevokePersonalTokenErrors, RevokePersonalTokenResponses, RevokeSessionData, RevokeSessionErrors, RevokeSessionResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, RotateTriggerSecretData, RotateTriggerSecretErrors, RotateTriggerSecretResponses, RotateWebhookEndpointSecretData, RotateWebhookEndpointSecretErrors, RotateWebhookEndpointSecretResponses, SignUpData, SignUpErrors, SignUpResponses, StreamAgentRunsData, StreamAgentRunsErrors, StreamAgentRunsResponse, StreamAgentRunsResponses, StreamRunData, StreamRunErrors, StreamRunResponse, StreamRunResponses, StreamRunsData, StreamRunsErrors, StreamRunsResponse, StreamRunsResponses, TestWebhookEndpointData, TestWebhookEndpointErrors, TestWebhookEndpointResponses, UpdateAgentData, UpdateAgentErrors, UpdateAgentResponses, UpdateApiKeyData, UpdateApiKeyErrors, UpdateApiKeyResponses, UpdateApplicationData, UpdateApplicationErrors, UpdateApplicationResponses, UpdateEndUserData, UpdateEndUserErrors, UpdateEndUserResponses, UpdateMemberData, UpdateMemberErrors, UpdateMemberResponses, UpdateModelData, UpdateModelErrors, UpdateModelProviderData, UpdateModelProviderErrors, UpdateModelProviderResponses, UpdateModelResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateTriggerData, UpdateTriggerErrors, UpdateTriggerResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses, UpsertEndUserData, UpsertEndUserErrors, UpsertEndUserResponses, WaitRunData, WaitRunErrors, WaitRunResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -491,6 +491,169 @@ export const revokeInvitation = <ThrowOnError extends boolean = false>(options: 
 });
 
 /**
+ * List end-users
+ *
+ * Lists the application's end-users, newest first by default, optionally only those with an exact `externalId` or `email`, or whose name, email or external id contains `q`.
+ */
+export const listEndUsers = <ThrowOnError extends boolean = false>(options?: Options<ListEndUsersData, ThrowOnError>) => (options?.client ?? client).get<ListEndUsersResponses, ListEndUsersErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/end-users',
+    ...options
+});
+
+/**
+ * Create an end-user
+ *
+ * Creates an end-user of the application with its `externalId` (your own id for them); another end-user with that external id is 409. Most applications need not call this: `upsertEndUser` and `Switchboard-User` create the end-user on first use. Send an `Idempotency-Key` to make retries safe.
+ */
+export const createEndUser = <ThrowOnError extends boolean = false>(options: Options<CreateEndUserData, ThrowOnError>) => (options.client ?? client).post<CreateEndUserResponses, CreateEndUserErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/end-users',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Create or replace an end-user by external id
+ *
+ * Makes the end-user with this external id what the body says: creates it (201) when the application has none, else replaces its name, email and metadata (200; fields left out are cleared). Safe to repeat, so an application can call it whenever its user signs in.
+ */
+export const upsertEndUser = <ThrowOnError extends boolean = false>(options: Options<UpsertEndUserData, ThrowOnError>) => (options.client ?? client).put<UpsertEndUserResponses, UpsertEndUserErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/end-users/by-external-id/{externalId}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete an end-user
+ *
+ * Deletes an end-user and pseudonymises what was theirs: their runs and usage records stay, for the application's history and costs, but no longer name anyone (`endUserId` becomes `null`); their end-user tokens stop working at once. A run's input and output are the application's data and are not changed: delete such runs' data yourself when they hold personal data. Send `If-Match` to make it conditional.
+ */
+export const deleteEndUser = <ThrowOnError extends boolean = false>(options: Options<DeleteEndUserData, ThrowOnError>) => (options.client ?? client).delete<DeleteEndUserResponses, DeleteEndUserErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/end-users/{endUserId}',
+    ...options
+});
+
+/**
+ * Get an end-user
+ *
+ * Returns one end-user of the application.
+ */
+export const getEndUser = <ThrowOnError extends boolean = false>(options: Options<GetEndUserData, ThrowOnError>) => (options.client ?? client).get<GetEndUserResponses, GetEndUserErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/end-users/{endUserId}',
+    ...options
+});
+
+/**
+ * Update an end-user
+ *
+ * Changes an end-user with a JSON merge patch, sent as `application/merge-patch+json` or `application/json`: `name` and `email` (`null` clears them), `externalId` (409 when another end-user has it) and `metadata` (keys merged, `null` removes one). Send `If-Match` to avoid overwriting a concurrent change.
+ */
+export const updateEndUser = <ThrowOnError extends boolean = false>(options: Options<UpdateEndUserData, ThrowOnError>) => (options.client ?? client).patch<UpdateEndUserResponses, UpdateEndUserErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/end-users/{endUserId}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/merge-patch+json',
+        ...options.headers
+    }
+});
+
+/**
+ * Create an end-user token
+ *
+ * Creates a short-lived token (`sbe_...`, at most one hour) that acts as this end-user alone, for your application's browser or mobile front end: it may start runs for the end-user and read, list and stream their runs (`?token=` on the realtime routes), without your application key. Another end-user's runs are 404 to it. It cannot be revoked alone: it expires, and dies with the end-user.
+ */
+export const createEndUserToken = <ThrowOnError extends boolean = false>(options: Options<CreateEndUserTokenData, ThrowOnError>) => (options.client ?? client).post<CreateEndUserTokenResponses, CreateEndUserTokenErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/end-users/{endUserId}/tokens',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
  * List applications
  *
  * Lists the applications of the organization, newest first by default. Requires the `admin` scope.
@@ -974,7 +1137,8 @@ export const listRuns = <ThrowOnError extends boolean = false>(options?: Options
             type: 'apiKey'
         },
         { name: 'X-CSRF-Token', type: 'apiKey' },
-        { name: 'X-Org-Id', type: 'apiKey' }
+        { name: 'X-Org-Id', type: 'apiKey' },
+        { scheme: 'bearer', type: 'http' }
     ],
     url: '/api/v1/runs',
     ...options
@@ -995,7 +1159,8 @@ export const createRun = <ThrowOnError extends boolean = false>(options: Options
             type: 'apiKey'
         },
         { name: 'X-CSRF-Token', type: 'apiKey' },
-        { name: 'X-Org-Id', type: 'apiKey' }
+        { name: 'X-Org-Id', type: 'apiKey' },
+        { scheme: 'bearer', type: 'http' }
     ],
     url: '/api/v1/runs',
     ...options,
@@ -1020,7 +1185,8 @@ export const getRun = <ThrowOnError extends boolean = false>(options: Options<Ge
             type: 'apiKey'
         },
         { name: 'X-CSRF-Token', type: 'apiKey' },
-        { name: 'X-Org-Id', type: 'apiKey' }
+        { name: 'X-Org-Id', type: 'apiKey' },
+        { scheme: 'bearer', type: 'http' }
     ],
     url: '/api/v1/runs/{runId}',
     ...options
@@ -1087,7 +1253,8 @@ export const listRunEvents = <ThrowOnError extends boolean = false>(options: Opt
             type: 'apiKey'
         },
         { name: 'X-CSRF-Token', type: 'apiKey' },
-        { name: 'X-Org-Id', type: 'apiKey' }
+        { name: 'X-Org-Id', type: 'apiKey' },
+        { scheme: 'bearer', type: 'http' }
     ],
     url: '/api/v1/runs/{runId}/events',
     ...options
@@ -1270,7 +1437,8 @@ export const streamRuns = <ThrowOnError extends boolean = false>(options?: Optio
             in: 'cookie',
             name: 'sb_session',
             type: 'apiKey'
-        }
+        },
+        { scheme: 'bearer', type: 'http' }
     ],
     url: '/api/v1/realtime/runs',
     ...options
@@ -1294,7 +1462,8 @@ export const streamRun = <ThrowOnError extends boolean = false>(options: Options
             in: 'cookie',
             name: 'sb_session',
             type: 'apiKey'
-        }
+        },
+        { scheme: 'bearer', type: 'http' }
     ],
     url: '/api/v1/realtime/runs/{runId}',
     ...options
@@ -1318,7 +1487,8 @@ export const streamAgentRuns = <ThrowOnError extends boolean = false>(options: O
             in: 'cookie',
             name: 'sb_session',
             type: 'apiKey'
-        }
+        },
+        { scheme: 'bearer', type: 'http' }
     ],
     url: '/api/v1/realtime/agents/{agentId}/runs',
     ...options

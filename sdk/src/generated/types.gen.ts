@@ -818,6 +818,177 @@ export type InvitationAccept = {
 };
 
 /**
+ * Metadata
+ *
+ * Free-form string labels for the client's own use (up to 50 keys of at most 40 characters from `A-Z a-z 0-9 _ . : -`, values of at most 500 characters). Switchboard stores them and never interprets them.
+ */
+export type Metadata = {
+    [key: string]: string;
+};
+
+/**
+ * EndUser
+ *
+ * A user of one of your applications (a customer of your product): runs made for them are theirs, and they can be given short-lived tokens of their own.
+ */
+export type EndUser = {
+    /**
+     * Identifier of the end-user.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'end_user';
+    /**
+     * Application the end-user belongs to.
+     */
+    applicationId: string;
+    /**
+     * The application's own identifier of the end-user (1 to 255 printable ASCII characters), unique in the application: what `Switchboard-User` and `upsertEndUser` take.
+     */
+    externalId: string;
+    /**
+     * Display name; `null` when not given.
+     */
+    name: string | null;
+    /**
+     * Email address; `null` when not given.
+     */
+    email: string | null;
+    metadata: Metadata;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * EndUserList
+ *
+ * One page of end-users.
+ */
+export type EndUserList = {
+    /**
+     * Items on this page.
+     */
+    data: Array<EndUser>;
+    pagination: Pagination;
+};
+
+/**
+ * EndUserCreate
+ *
+ * An end-user to create.
+ */
+export type EndUserCreate = {
+    /**
+     * The application's own identifier of the end-user (1 to 255 printable ASCII characters), unique in the application: what `Switchboard-User` and `upsertEndUser` take.
+     */
+    externalId: string;
+    /**
+     * Display name; `null` when not given.
+     */
+    name?: string | null;
+    /**
+     * Email address; `null` when not given.
+     */
+    email?: string | null;
+    metadata?: Metadata;
+};
+
+/**
+ * EndUserUpsert
+ *
+ * The end-user as it should be: fields left out are cleared (`metadata` to `{}`).
+ */
+export type EndUserUpsert = {
+    /**
+     * Display name; `null` when not given.
+     */
+    name?: string | null;
+    /**
+     * Email address; `null` when not given.
+     */
+    email?: string | null;
+    metadata?: Metadata;
+};
+
+/**
+ * MetadataPatch
+ *
+ * JSON merge patch (RFC 7396) of `Metadata`: keys sent with a string replace theirs, keys set to `null` are removed, others stay. The result must still fit `Metadata` (at most 50 keys).
+ */
+export type MetadataPatch = {
+    [key: string]: string | null;
+};
+
+/**
+ * EndUserUpdate
+ *
+ * Changes to an end-user (JSON merge patch).
+ */
+export type EndUserUpdate = {
+    /**
+     * The application's own identifier of the end-user (1 to 255 printable ASCII characters), unique in the application: what `Switchboard-User` and `upsertEndUser` take.
+     */
+    externalId?: string;
+    /**
+     * Display name; `null` when not given.
+     */
+    name?: string | null;
+    /**
+     * Email address; `null` when not given.
+     */
+    email?: string | null;
+    metadata?: MetadataPatch;
+};
+
+/**
+ * EndUserTokenCreate
+ *
+ * A token to create for the end-user.
+ */
+export type EndUserTokenCreate = {
+    /**
+     * How long the token lives, from one minute to one hour (default 15 minutes).
+     */
+    ttlSeconds?: number;
+};
+
+/**
+ * EndUserToken
+ *
+ * A short-lived token acting as one end-user, for a browser or mobile app.
+ */
+export type EndUserToken = {
+    /**
+     * Type of the object.
+     */
+    object: 'end_user_token';
+    /**
+     * The end-user the token acts as.
+     */
+    endUserId: string;
+    /**
+     * The application it acts in.
+     */
+    applicationId: string;
+    /**
+     * Send it as `Authorization: Bearer <token>` (or `?token=` on the realtime routes). It may start runs for the end-user and read and stream their runs, nothing else. It cannot be revoked alone: it expires, and dies with its end-user.
+     */
+    token: string;
+    /**
+     * When the token stops working.
+     */
+    expiresAt: string;
+};
+
+/**
  * Application
  *
  * An isolated workspace inside an organization. Agents, API keys and everything else belong to exactly one application.
@@ -1561,15 +1732,6 @@ export type RunUsage = {
      * Tokens produced by the model.
      */
     outputTokens: number;
-};
-
-/**
- * Metadata
- *
- * Free-form string labels for the client's own use (up to 50 keys of at most 40 characters from `A-Z a-z 0-9 _ . : -`, values of at most 500 characters). Switchboard stores them and never interprets them.
- */
-export type Metadata = {
-    [key: string]: string;
 };
 
 /**
@@ -2524,15 +2686,6 @@ export type ScheduleCreate = {
      * Initial status; a schedule created `paused` starts no runs until resumed.
      */
     status?: 'active' | 'paused';
-};
-
-/**
- * MetadataPatch
- *
- * JSON merge patch (RFC 7396) of `Metadata`: keys sent with a string replace theirs, keys set to `null` are removed, others stay. The result must still fit `Metadata` (at most 50 keys).
- */
-export type MetadataPatch = {
-    [key: string]: string | null;
 };
 
 /**
@@ -4403,14 +4556,44 @@ export type InvitationStatus = 'pending' | 'accepted' | 'revoked' | 'expired';
 export type InvitationId = string;
 
 /**
- * Identifier of the application.
- */
-export type ApplicationId = string;
-
-/**
  * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
  */
 export type AppId = string;
+
+/**
+ * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
+ */
+export type EndUserSort = 'createdAt' | '-createdAt' | 'externalId' | '-externalId';
+
+/**
+ * Only the end-user with exactly this external id.
+ */
+export type EndUserExternalIdFilter = string;
+
+/**
+ * Only end-users with this email address (case-insensitive).
+ */
+export type EndUserEmailFilter = string;
+
+/**
+ * Only end-users whose name, email or external id contains this text (case-insensitive).
+ */
+export type EndUserQuery = string;
+
+/**
+ * The application's own identifier of the end-user (1 to 255 printable ASCII characters, URL-encoded).
+ */
+export type ExternalId = string;
+
+/**
+ * Identifier of the end-user (its `eu_...` id).
+ */
+export type EndUserId = string;
+
+/**
+ * Identifier of the application.
+ */
+export type ApplicationId = string;
 
 /**
  * Identifier of the API key (its `key_...` id, never the secret).
@@ -4428,7 +4611,7 @@ export type AgentId = string;
 export type AgentVersionNumber = number;
 
 /**
- * The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`.
+ * The end-user the request acts for: their `eu_...` id (404 when the application has no such end-user), or the application's own identifier for them (1 to 255 printable ASCII characters; the end-user is created on first use). Taken with an application key or a personal token on every operation: lists and streams of runs then hold that end-user's runs only, another end-user's run is 404, and a run started is theirs. Not allowed with a session cookie (400) or a run token (the run's own end-user applies). For example `customer-4821`.
  */
 export type SwitchboardUser = string;
 
@@ -5944,6 +6127,505 @@ export type RevokeInvitationResponses = {
 };
 
 export type RevokeInvitationResponse = RevokeInvitationResponses[keyof RevokeInvitationResponses];
+
+export type ListEndUsersData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
+         */
+        sort?: 'createdAt' | '-createdAt' | 'externalId' | '-externalId';
+        /**
+         * Only the end-user with exactly this external id.
+         */
+        externalId?: string;
+        /**
+         * Only end-users with this email address (case-insensitive).
+         */
+        email?: string;
+        /**
+         * Only end-users whose name, email or external id contains this text (case-insensitive).
+         */
+        q?: string;
+    };
+    url: '/api/v1/end-users';
+};
+
+export type ListEndUsersErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListEndUsersError = ListEndUsersErrors[keyof ListEndUsersErrors];
+
+export type ListEndUsersResponses = {
+    /**
+     * One page of end-users.
+     */
+    200: EndUserList;
+};
+
+export type ListEndUsersResponse = ListEndUsersResponses[keyof ListEndUsersResponses];
+
+export type CreateEndUserData = {
+    body: EndUserCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/end-users';
+};
+
+export type CreateEndUserErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateEndUserError = CreateEndUserErrors[keyof CreateEndUserErrors];
+
+export type CreateEndUserResponses = {
+    /**
+     * The end-user was created.
+     */
+    201: EndUser;
+};
+
+export type CreateEndUserResponse = CreateEndUserResponses[keyof CreateEndUserResponses];
+
+export type UpsertEndUserData = {
+    body: EndUserUpsert;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * The application's own identifier of the end-user (1 to 255 printable ASCII characters, URL-encoded).
+         */
+        externalId: string;
+    };
+    query?: never;
+    url: '/api/v1/end-users/by-external-id/{externalId}';
+};
+
+export type UpsertEndUserErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type UpsertEndUserError = UpsertEndUserErrors[keyof UpsertEndUserErrors];
+
+export type UpsertEndUserResponses = {
+    /**
+     * The end-user was replaced.
+     */
+    200: EndUser;
+    /**
+     * The end-user was created.
+     */
+    201: EndUser;
+};
+
+export type UpsertEndUserResponse = UpsertEndUserResponses[keyof UpsertEndUserResponses];
+
+export type DeleteEndUserData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the end-user (its `eu_...` id).
+         */
+        endUserId: string;
+    };
+    query?: never;
+    url: '/api/v1/end-users/{endUserId}';
+};
+
+export type DeleteEndUserErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type DeleteEndUserError = DeleteEndUserErrors[keyof DeleteEndUserErrors];
+
+export type DeleteEndUserResponses = {
+    /**
+     * The end-user was deleted.
+     */
+    204: void;
+};
+
+export type DeleteEndUserResponse = DeleteEndUserResponses[keyof DeleteEndUserResponses];
+
+export type GetEndUserData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the end-user (its `eu_...` id).
+         */
+        endUserId: string;
+    };
+    query?: never;
+    url: '/api/v1/end-users/{endUserId}';
+};
+
+export type GetEndUserErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetEndUserError = GetEndUserErrors[keyof GetEndUserErrors];
+
+export type GetEndUserResponses = {
+    /**
+     * The end-user.
+     */
+    200: EndUser;
+};
+
+export type GetEndUserResponse = GetEndUserResponses[keyof GetEndUserResponses];
+
+export type UpdateEndUserData = {
+    body: EndUserUpdate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the end-user (its `eu_...` id).
+         */
+        endUserId: string;
+    };
+    query?: never;
+    url: '/api/v1/end-users/{endUserId}';
+};
+
+export type UpdateEndUserErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type UpdateEndUserError = UpdateEndUserErrors[keyof UpdateEndUserErrors];
+
+export type UpdateEndUserResponses = {
+    /**
+     * The updated end-user.
+     */
+    200: EndUser;
+};
+
+export type UpdateEndUserResponse = UpdateEndUserResponses[keyof UpdateEndUserResponses];
+
+export type CreateEndUserTokenData = {
+    body?: EndUserTokenCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the end-user (its `eu_...` id).
+         */
+        endUserId: string;
+    };
+    query?: never;
+    url: '/api/v1/end-users/{endUserId}/tokens';
+};
+
+export type CreateEndUserTokenErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateEndUserTokenError = CreateEndUserTokenErrors[keyof CreateEndUserTokenErrors];
+
+export type CreateEndUserTokenResponses = {
+    /**
+     * The token; it is not stored and cannot be shown again.
+     */
+    201: EndUserToken;
+};
+
+export type CreateEndUserTokenResponse = CreateEndUserTokenResponses[keyof CreateEndUserTokenResponses];
 
 export type ListApplicationsData = {
     body?: never;
@@ -7490,7 +8172,7 @@ export type CreateRunData = {
          */
         'Idempotency-Key'?: string;
         /**
-         * The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`.
+         * The end-user the request acts for: their `eu_...` id (404 when the application has no such end-user), or the application's own identifier for them (1 to 255 printable ASCII characters; the end-user is created on first use). Taken with an application key or a personal token on every operation: lists and streams of runs then hold that end-user's runs only, another end-user's run is 404, and a run started is theirs. Not allowed with a session cookie (400) or a run token (the run's own end-user applies). For example `customer-4821`.
          */
         'Switchboard-User'?: string;
     };
@@ -11305,7 +11987,7 @@ export type CreateChatCompletionData = {
          */
         'X-App-Id'?: string;
         /**
-         * The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`.
+         * The end-user the request acts for: their `eu_...` id (404 when the application has no such end-user), or the application's own identifier for them (1 to 255 printable ASCII characters; the end-user is created on first use). Taken with an application key or a personal token on every operation: lists and streams of runs then hold that end-user's runs only, another end-user's run is 404, and a run started is theirs. Not allowed with a session cookie (400) or a run token (the run's own end-user applies). For example `customer-4821`.
          */
         'Switchboard-User'?: string;
     };
@@ -11376,7 +12058,7 @@ export type CreateEmbeddingsData = {
          */
         'X-App-Id'?: string;
         /**
-         * The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`.
+         * The end-user the request acts for: their `eu_...` id (404 when the application has no such end-user), or the application's own identifier for them (1 to 255 printable ASCII characters; the end-user is created on first use). Taken with an application key or a personal token on every operation: lists and streams of runs then hold that end-user's runs only, another end-user's run is 404, and a run started is theirs. Not allowed with a session cookie (400) or a run token (the run's own end-user applies). For example `customer-4821`.
          */
         'Switchboard-User'?: string;
     };
@@ -11498,7 +12180,7 @@ export type CreateAnthropicMessageData = {
          */
         'X-App-Id'?: string;
         /**
-         * The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`.
+         * The end-user the request acts for: their `eu_...` id (404 when the application has no such end-user), or the application's own identifier for them (1 to 255 printable ASCII characters; the end-user is created on first use). Taken with an application key or a personal token on every operation: lists and streams of runs then hold that end-user's runs only, another end-user's run is 404, and a run started is theirs. Not allowed with a session cookie (400) or a run token (the run's own end-user applies). For example `customer-4821`.
          */
         'Switchboard-User'?: string;
         /**
@@ -12251,7 +12933,7 @@ export type CreateAudioTranscriptionData = {
          */
         'X-App-Id'?: string;
         /**
-         * The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`.
+         * The end-user the request acts for: their `eu_...` id (404 when the application has no such end-user), or the application's own identifier for them (1 to 255 printable ASCII characters; the end-user is created on first use). Taken with an application key or a personal token on every operation: lists and streams of runs then hold that end-user's runs only, another end-user's run is 404, and a run started is theirs. Not allowed with a session cookie (400) or a run token (the run's own end-user applies). For example `customer-4821`.
          */
         'Switchboard-User'?: string;
     };

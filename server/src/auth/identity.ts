@@ -50,7 +50,7 @@ export type UserAuth = {
  * AI gateway's operations a run token (in its run's application, with what the `write` scope
  * allows; handlers find the run in their `run`).
  */
-export type AuthContext =
+export type AuthContext = (
   | (KeyIdentity & { applicationId: string })
   | UserAuth
   | {
@@ -62,7 +62,22 @@ export type AuthContext =
       /** The run's application, the only one a run token acts in. */
       keyApplicationId: string;
       scopes: Scope[];
-    };
+    }
+  | {
+      kind: 'end_user_token';
+      keyId: null;
+      organizationId: string;
+      applicationId: string;
+      keyApplicationId: string;
+      scopes: Scope[];
+    }
+) & {
+  /**
+   * The end-user the request acts for (Switchboard-User, or an end-user token's own): lists and
+   * streams of runs hold theirs only, another's run is not found, and the runs it starts are theirs.
+   */
+  endUserId?: string;
+};
 
 /**
  * A person on an organization-level operation names no application: reading `applicationId` there

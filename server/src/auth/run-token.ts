@@ -1,8 +1,8 @@
-import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../db/database.js';
 import { ProblemError } from '../problems/problems.js';
 import { nowIso, nowMs } from '../util/time.js';
 import { unauthorized } from './authenticate.js';
+import { tokenSigner } from './signed-tokens.js';
 
 export const RUN_TOKEN_PREFIX = 'sbrt_';
 
@@ -37,31 +37,18 @@ const PURPOSE = 'switchboard run token v1';
 const MAX_LIFETIME_MS = 86_400_000;
 const SHAPE = /^sbrt_[A-Za-z0-9_-]{16,200}\.[A-Za-z0-9_-]{43}$/;
 
-const derive = (masterKey: Buffer) => Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), PURPOSE, 32));
-const macOf = (key: Buffer, signed: string) => Buffer.from(createHmac('sha256', key).update(signed).digest('base64url'));
-
-/**
- * Run tokens: `sbrt_` + base64url of `runId.leaseId.fencingToken.expiresAtMs`, then `.` and the
- * base64url HMAC-SHA256 of everything before it. New tokens are signed under the current master
- * key; tokens signed under previous keys still verify, so the master key can be rotated. The MAC is
- * compared as its canonical text, so no other spelling of it verifies.
- */
+/** Run tokens: `sbrt_` + base64url of `runId.leaseId.fencingToken.expiresAtMs`, signed (see signed-tokens.ts). */
 export function createRunTokens(current: Buffer, previous: Buffer[] = []): RunTokens {
-  const signing = derive(current);
-  const verifying = [current, ...previous].map(derive);
+  const signer = tokenSigner(RUN_TOKEN_PREFIX, PURPOSE, SHAPE, current, previous);
   return {
     mint({ runId, leaseId, fencingToken, claimedAt, deadlineAt }) {
       const expiresAtMs = Math.min(Date.parse(deadlineAt), Date.parse(claimedAt) + MAX_LIFETIME_MS);
-      const signed = RUN_TOKEN_PREFIX + Buffer.from(`${runId}.${leaseId}.${fencingToken}.${expiresAtMs}`).toString('base64url');
-      return { token: `${signed}.${macOf(signing, signed).toString()}`, expiresAt: new Date(expiresAtMs).toISOString() };
+      return { token: signer.sign(`${runId}.${leaseId}.${fencingToken}.${expiresAtMs}`), expiresAt: new Date(expiresAtMs).toISOString() };
     },
     read(token) {
-      if (!SHAPE.test(token)) return undefined;
-      const dot = token.lastIndexOf('.');
-      const signed = token.slice(0, dot);
-      const given = Buffer.from(token.slice(dot + 1));
-      if (!verifying.some((key) => timingSafeEqual(macOf(key, signed), given))) return undefined;
-      const [runId, leaseId, fencingToken, expiresAtMs] = Buffer.from(signed.slice(RUN_TOKEN_PREFIX.length), 'base64url').toString().split('.');
+      const content = signer.open(token);
+      if (content === undefined) return undefined;
+      const [runId, leaseId, fencingToken, expiresAtMs] = content.split('.');
       return { runId: runId!, leaseId: leaseId!, fencingToken: Number(fencingToken), expiresAtMs: Number(expiresAtMs) };
     },
   };

@@ -5,6 +5,19 @@ import { notFound } from '../problems/problems.js';
 
 export type PageQuery = { page?: number; pageSize?: number; sort?: string };
 
+/**
+ * Narrows a list of credentials (`revoked_at`, nullable `expires_at`) to one status: `revoked`,
+ * `expired` (not revoked, past its expiry) or `active` (neither).
+ */
+export function whereCredentialStatus(query: Knex.QueryBuilder, status: 'active' | 'expired' | 'revoked' | undefined, now: string): void {
+  if (status === 'revoked') query.whereNotNull('revoked_at');
+  if (status === 'expired') query.whereNull('revoked_at').where('expires_at', '<=', now);
+  if (status === 'active')
+    query.whereNull('revoked_at').where((q) => {
+      q.whereNull('expires_at').orWhere('expires_at', '>', now);
+    });
+}
+
 /** forUpdate: lock against writers and other lockers; forShare: lock against writers only. */
 export type ReadOptions = { forUpdate?: boolean; forShare?: boolean };
 

@@ -548,6 +548,116 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/end-users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List end-users
+         * @description Lists the application's end-users, newest first by default, optionally only those with an exact `externalId` or `email`, or whose name, email or external id contains `q`.
+         */
+        get: operations["listEndUsers"];
+        put?: never;
+        /**
+         * Create an end-user
+         * @description Creates an end-user of the application with its `externalId` (your own id for them); another end-user with that external id is 409. Most applications need not call this: `upsertEndUser` and `Switchboard-User` create the end-user on first use. Send an `Idempotency-Key` to make retries safe.
+         */
+        post: operations["createEndUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/end-users/by-external-id/{externalId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The application's own identifier of the end-user (1 to 255 printable ASCII characters, URL-encoded).
+                 * @example customer-4821
+                 */
+                externalId: components["parameters"]["ExternalId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Create or replace an end-user by external id
+         * @description Makes the end-user with this external id what the body says: creates it (201) when the application has none, else replaces its name, email and metadata (200; fields left out are cleared). Safe to repeat, so an application can call it whenever its user signs in.
+         */
+        put: operations["upsertEndUser"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/end-users/{endUserId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the end-user (its `eu_...` id).
+                 * @example eu_01jd4xg1p4r7t0w3y6a9c2e5h8
+                 */
+                endUserId: components["parameters"]["EndUserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get an end-user
+         * @description Returns one end-user of the application.
+         */
+        get: operations["getEndUser"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete an end-user
+         * @description Deletes an end-user and pseudonymises what was theirs: their runs and usage records stay, for the application's history and costs, but no longer name anyone (`endUserId` becomes `null`); their end-user tokens stop working at once. A run's input and output are the application's data and are not changed: delete such runs' data yourself when they hold personal data. Send `If-Match` to make it conditional.
+         */
+        delete: operations["deleteEndUser"];
+        options?: never;
+        head?: never;
+        /**
+         * Update an end-user
+         * @description Changes an end-user with a JSON merge patch, sent as `application/merge-patch+json` or `application/json`: `name` and `email` (`null` clears them), `externalId` (409 when another end-user has it) and `metadata` (keys merged, `null` removes one). Send `If-Match` to avoid overwriting a concurrent change.
+         */
+        patch: operations["updateEndUser"];
+        trace?: never;
+    };
+    "/api/v1/end-users/{endUserId}/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the end-user (its `eu_...` id).
+                 * @example eu_01jd4xg1p4r7t0w3y6a9c2e5h8
+                 */
+                endUserId: components["parameters"]["EndUserId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create an end-user token
+         * @description Creates a short-lived token (`sbe_...`, at most one hour) that acts as this end-user alone, for your application's browser or mobile front end: it may start runs for the end-user and read, list and stream their runs (`?token=` on the realtime routes), without your application key. Another end-user's runs are 404 to it. It cannot be revoked alone: it expires, and dies with the end-user.
+         */
+        post: operations["createEndUserToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/applications": {
         parameters: {
             query?: never;
@@ -3656,6 +3766,144 @@ export interface components {
             token: string;
         };
         /**
+         * Metadata
+         * @description Free-form string labels for the client's own use (up to 50 keys of at most 40 characters from `A-Z a-z 0-9 _ . : -`, values of at most 500 characters). Switchboard stores them and never interprets them.
+         */
+        Metadata: {
+            [key: string]: string;
+        };
+        /**
+         * EndUser
+         * @description A user of one of your applications (a customer of your product): runs made for them are theirs, and they can be given short-lived tokens of their own.
+         */
+        EndUser: {
+            /** @description Identifier of the end-user. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "end_user";
+            /** @description Application the end-user belongs to. */
+            applicationId: string;
+            /** @description The application's own identifier of the end-user (1 to 255 printable ASCII characters), unique in the application: what `Switchboard-User` and `upsertEndUser` take. */
+            externalId: string;
+            /** @description Display name; `null` when not given. */
+            name: string | null;
+            /**
+             * Format: email
+             * @description Email address; `null` when not given.
+             */
+            email: string | null;
+            metadata: components["schemas"]["Metadata"];
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * EndUserList
+         * @description One page of end-users.
+         */
+        EndUserList: {
+            /** @description Items on this page. */
+            data: components["schemas"]["EndUser"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * EndUserCreate
+         * @description An end-user to create.
+         */
+        EndUserCreate: {
+            /** @description The application's own identifier of the end-user (1 to 255 printable ASCII characters), unique in the application: what `Switchboard-User` and `upsertEndUser` take. */
+            externalId: string;
+            /** @description Display name; `null` when not given. */
+            name?: string | null;
+            /**
+             * Format: email
+             * @description Email address; `null` when not given.
+             */
+            email?: string | null;
+            metadata?: components["schemas"]["Metadata"];
+        };
+        /**
+         * EndUserUpsert
+         * @description The end-user as it should be: fields left out are cleared (`metadata` to `{}`).
+         */
+        EndUserUpsert: {
+            /** @description Display name; `null` when not given. */
+            name?: string | null;
+            /**
+             * Format: email
+             * @description Email address; `null` when not given.
+             */
+            email?: string | null;
+            metadata?: components["schemas"]["Metadata"];
+        };
+        /**
+         * MetadataPatch
+         * @description JSON merge patch (RFC 7396) of `Metadata`: keys sent with a string replace theirs, keys set to `null` are removed, others stay. The result must still fit `Metadata` (at most 50 keys).
+         */
+        MetadataPatch: {
+            [key: string]: string | null;
+        };
+        /**
+         * EndUserUpdate
+         * @description Changes to an end-user (JSON merge patch).
+         */
+        EndUserUpdate: {
+            /** @description The application's own identifier of the end-user (1 to 255 printable ASCII characters), unique in the application: what `Switchboard-User` and `upsertEndUser` take. */
+            externalId?: string;
+            /** @description Display name; `null` when not given. */
+            name?: string | null;
+            /**
+             * Format: email
+             * @description Email address; `null` when not given.
+             */
+            email?: string | null;
+            metadata?: components["schemas"]["MetadataPatch"];
+        };
+        /**
+         * EndUserTokenCreate
+         * @description A token to create for the end-user.
+         */
+        EndUserTokenCreate: {
+            /**
+             * Format: int32
+             * @description How long the token lives, from one minute to one hour (default 15 minutes).
+             * @default 900
+             */
+            ttlSeconds?: number;
+        };
+        /**
+         * EndUserToken
+         * @description A short-lived token acting as one end-user, for a browser or mobile app.
+         */
+        EndUserToken: {
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "end_user_token";
+            /** @description The end-user the token acts as. */
+            endUserId: string;
+            /** @description The application it acts in. */
+            applicationId: string;
+            /** @description Send it as `Authorization: Bearer <token>` (or `?token=` on the realtime routes). It may start runs for the end-user and read and stream their runs, nothing else. It cannot be revoked alone: it expires, and dies with its end-user. */
+            token: string;
+            /**
+             * Format: date-time
+             * @description When the token stops working.
+             */
+            expiresAt: string;
+        };
+        /**
          * Application
          * @description An isolated workspace inside an organization. Agents, API keys and everything else belong to exactly one application.
          */
@@ -4282,13 +4530,6 @@ export interface components {
              * @description Tokens produced by the model.
              */
             outputTokens: number;
-        };
-        /**
-         * Metadata
-         * @description Free-form string labels for the client's own use (up to 50 keys of at most 40 characters from `A-Z a-z 0-9 _ . : -`, values of at most 500 characters). Switchboard stores them and never interprets them.
-         */
-        Metadata: {
-            [key: string]: string;
         };
         /**
          * RunDispatch
@@ -5132,13 +5373,6 @@ export interface components {
              * @enum {string}
              */
             status?: "active" | "paused";
-        };
-        /**
-         * MetadataPatch
-         * @description JSON merge patch (RFC 7396) of `Metadata`: keys sent with a string replace theirs, keys set to `null` are removed, others stay. The result must still fit `Metadata` (at most 50 keys).
-         */
-        MetadataPatch: {
-            [key: string]: string | null;
         };
         /**
          * ScheduleUpdate
@@ -7039,13 +7273,31 @@ export interface components {
          * @example inv_01jd4xa5g8j1m4p7r0t3w6y9b2
          */
         InvitationId: string;
+        /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+        AppId: string;
+        /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. */
+        EndUserSort: "createdAt" | "-createdAt" | "externalId" | "-externalId";
+        /** @description Only the end-user with exactly this external id. */
+        EndUserExternalIdFilter: string;
+        /** @description Only end-users with this email address (case-insensitive). */
+        EndUserEmailFilter: string;
+        /** @description Only end-users whose name, email or external id contains this text (case-insensitive). */
+        EndUserQuery: string;
+        /**
+         * @description The application's own identifier of the end-user (1 to 255 printable ASCII characters, URL-encoded).
+         * @example customer-4821
+         */
+        ExternalId: string;
+        /**
+         * @description Identifier of the end-user (its `eu_...` id).
+         * @example eu_01jd4xg1p4r7t0w3y6a9c2e5h8
+         */
+        EndUserId: string;
         /**
          * @description Identifier of the application.
          * @example app_01jd4x6n1b9s6v3w0d4c8p2r5f
          */
         ApplicationId: string;
-        /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
-        AppId: string;
         /**
          * @description Identifier of the API key (its `key_...` id, never the secret).
          * @example key_01jd4x7a2c5e8g1j4m7p0r3t6w
@@ -7061,7 +7313,7 @@ export interface components {
          * @example 2
          */
         AgentVersionNumber: number;
-        /** @description The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`. */
+        /** @description The end-user the request acts for: their `eu_...` id (404 when the application has no such end-user), or the application's own identifier for them (1 to 255 printable ASCII characters; the end-user is created on first use). Taken with an application key or a personal token on every operation: lists and streams of runs then hold that end-user's runs only, another end-user's run is 404, and a run started is theirs. Not allowed with a session cookie (400) or a run token (the run's own end-user applies). For example `customer-4821`. */
         SwitchboardUser: string;
         /**
          * @description Identifier of the run.
@@ -8247,6 +8499,339 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    listEndUsers: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. */
+                sort?: components["parameters"]["EndUserSort"];
+                /** @description Only the end-user with exactly this external id. */
+                externalId?: components["parameters"]["EndUserExternalIdFilter"];
+                /** @description Only end-users with this email address (case-insensitive). */
+                email?: components["parameters"]["EndUserEmailFilter"];
+                /** @description Only end-users whose name, email or external id contains this text (case-insensitive). */
+                q?: components["parameters"]["EndUserQuery"];
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of end-users. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndUserList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createEndUser: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EndUserCreate"];
+            };
+        };
+        responses: {
+            /** @description The end-user was created. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndUser"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    upsertEndUser: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description The application's own identifier of the end-user (1 to 255 printable ASCII characters, URL-encoded).
+                 * @example customer-4821
+                 */
+                externalId: components["parameters"]["ExternalId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EndUserUpsert"];
+            };
+        };
+        responses: {
+            /** @description The end-user was replaced. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndUser"];
+                };
+            };
+            /** @description The end-user was created. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndUser"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getEndUser: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the end-user (its `eu_...` id).
+                 * @example eu_01jd4xg1p4r7t0w3y6a9c2e5h8
+                 */
+                endUserId: components["parameters"]["EndUserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The end-user. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndUser"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteEndUser: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the end-user (its `eu_...` id).
+                 * @example eu_01jd4xg1p4r7t0w3y6a9c2e5h8
+                 */
+                endUserId: components["parameters"]["EndUserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The end-user was deleted. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateEndUser: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the end-user (its `eu_...` id).
+                 * @example eu_01jd4xg1p4r7t0w3y6a9c2e5h8
+                 */
+                endUserId: components["parameters"]["EndUserId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["EndUserUpdate"];
+                "application/json": components["schemas"]["EndUserUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated end-user. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndUser"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createEndUserToken: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the end-user (its `eu_...` id).
+                 * @example eu_01jd4xg1p4r7t0w3y6a9c2e5h8
+                 */
+                endUserId: components["parameters"]["EndUserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["EndUserTokenCreate"];
+            };
+        };
+        responses: {
+            /** @description The token; it is not stored and cannot be shown again. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndUserToken"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
     listApplications: {
         parameters: {
             query?: {
@@ -9249,7 +9834,7 @@ export interface operations {
                 "X-App-Id"?: components["parameters"]["AppId"];
                 /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                /** @description The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`. */
+                /** @description The end-user the request acts for: their `eu_...` id (404 when the application has no such end-user), or the application's own identifier for them (1 to 255 printable ASCII characters; the end-user is created on first use). Taken with an application key or a personal token on every operation: lists and streams of runs then hold that end-user's runs only, another end-user's run is 404, and a run started is theirs. Not allowed with a session cookie (400) or a run token (the run's own end-user applies). For example `customer-4821`. */
                 "Switchboard-User"?: components["parameters"]["SwitchboardUser"];
             };
             path?: never;
@@ -11754,7 +12339,7 @@ export interface operations {
             header?: {
                 /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /** @description The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`. */
+                /** @description The end-user the request acts for: their `eu_...` id (404 when the application has no such end-user), or the application's own identifier for them (1 to 255 printable ASCII characters; the end-user is created on first use). Taken with an application key or a personal token on every operation: lists and streams of runs then hold that end-user's runs only, another end-user's run is 404, and a run started is theirs. Not allowed with a session cookie (400) or a run token (the run's own end-user applies). For example `customer-4821`. */
                 "Switchboard-User"?: components["parameters"]["SwitchboardUser"];
             };
             path?: never;
@@ -11811,7 +12396,7 @@ export interface operations {
             header?: {
                 /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /** @description The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`. */
+                /** @description The end-user the request acts for: their `eu_...` id (404 when the application has no such end-user), or the application's own identifier for them (1 to 255 printable ASCII characters; the end-user is created on first use). Taken with an application key or a personal token on every operation: lists and streams of runs then hold that end-user's runs only, another end-user's run is 404, and a run started is theirs. Not allowed with a session cookie (400) or a run token (the run's own end-user applies). For example `customer-4821`. */
                 "Switchboard-User"?: components["parameters"]["SwitchboardUser"];
             };
             path?: never;
@@ -11888,7 +12473,7 @@ export interface operations {
             header?: {
                 /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /** @description The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`. */
+                /** @description The end-user the request acts for: their `eu_...` id (404 when the application has no such end-user), or the application's own identifier for them (1 to 255 printable ASCII characters; the end-user is created on first use). Taken with an application key or a personal token on every operation: lists and streams of runs then hold that end-user's runs only, another end-user's run is 404, and a run started is theirs. Not allowed with a session cookie (400) or a run token (the run's own end-user applies). For example `customer-4821`. */
                 "Switchboard-User"?: components["parameters"]["SwitchboardUser"];
                 /** @description The Anthropic API version the request is written for, forwarded to the provider; `2023-06-01` is sent when the caller sends none. */
                 "anthropic-version"?: components["parameters"]["AnthropicVersion"];
@@ -12417,7 +13002,7 @@ export interface operations {
             header?: {
                 /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
                 "X-App-Id"?: components["parameters"]["AppId"];
-                /** @description The application's own identifier of the end-user the request acts for (1 to 255 printable ASCII characters), for an application key acting on behalf of one of its end-users. The run's `endUserId` is the `eu_...` id of that end-user. Recorded in the audit log. Not allowed with a personal token or a session cookie (400). For example `customer-4821`. */
+                /** @description The end-user the request acts for: their `eu_...` id (404 when the application has no such end-user), or the application's own identifier for them (1 to 255 printable ASCII characters; the end-user is created on first use). Taken with an application key or a personal token on every operation: lists and streams of runs then hold that end-user's runs only, another end-user's run is 404, and a run started is theirs. Not allowed with a session cookie (400) or a run token (the run's own end-user applies). For example `customer-4821`. */
                 "Switchboard-User"?: components["parameters"]["SwitchboardUser"];
             };
             path?: never;

@@ -5,6 +5,7 @@ import type { CommitTask } from '../db/after-commit.js';
 import type { Db, Executor } from '../db/database.js';
 import type { KeyCache } from '../auth/key-cache.js';
 import type { RunTokens } from '../auth/run-token.js';
+import type { EndUserTokens } from '../auth/end-user-tokens.js';
 import type { AuthContext, UserContext } from '../auth/identity.js';
 import type { OperationSpec } from '../spec/operations.js';
 import type { OperationValidators } from '../spec/validators.js';
@@ -12,7 +13,7 @@ import type { Handler, OperationId } from '../resources/handler-types.js';
 import { storedResponse } from './idempotency.js';
 import type { RateLimiter } from './rate-limit.js';
 import { authenticate } from './pipeline/authenticate.js';
-import { actingAs, actingAsRun, actingAsSelf, actingAsUser, authorise, isUserOperation } from './pipeline/authorise.js';
+import { actingAs, actingAsEndUser, actingAsRun, actingAsSelf, actingAsUser, authorise, isUserOperation } from './pipeline/authorise.js';
 import { checkCsrf } from './pipeline/csrf.js';
 import { claimOf, replayOf, replayRaceWinner, storeResult } from './pipeline/idempotency.js';
 import { rateLimit } from './pipeline/rate-limit.js';
@@ -27,6 +28,7 @@ export type OperationDeps = {
   logger: Logger;
   keyCache: KeyCache;
   runTokens: RunTokens;
+  endUserTokens: EndUserTokens;
 };
 
 /**
@@ -64,6 +66,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     let user: UserContext | undefined;
     if (caller.key) auth = await actingAs(ctx, op, db, caller.key);
     else if (caller.run) auth = actingAsRun(ctx, op, caller.run);
+    else if (caller.endUser) auth = actingAsEndUser(ctx, op, caller.endUser);
     else if (caller.user && isUserOperation(op)) user = await actingAsSelf(ctx, op, db, caller.user);
     else if (caller.user) auth = await actingAsUser(ctx, op, db, caller.user);
     const claim = claimOf(ctx, op, idempotencyScope(op, auth, user), request.fingerprint);

@@ -29,6 +29,8 @@ import { userHandlers } from './users/handlers.js';
 import { memberHandlers } from './members/handlers.js';
 import { invitationHandlers } from './invitations/handlers.js';
 import { personalTokenHandlers } from './personal-tokens/handlers.js';
+import { endUserHandlers } from './end-users/handlers.js';
+import type { EndUserTokens } from '../auth/end-user-tokens.js';
 
 /** `db`: the pool, for the readiness probe only; handlers get theirs from the request. */
 export type HandlerDeps = {
@@ -40,12 +42,13 @@ export type HandlerDeps = {
   streams: StreamRegistry;
   sealer: Sealer;
   runTokens: RunTokens;
+  endUserTokens: EndUserTokens;
   /** Failed logins per account and address; a replica-local one unless given (the server shares it through Redis). */
   loginLimiter?: LoginLimiter;
 };
 
 /** Every operation of the spec, and nothing else: a missing or extra key is a compile error. */
-export function allHandlers({ spec, db, bus, config, logger, streams, sealer, runTokens, loginLimiter }: HandlerDeps): Handlers {
+export function allHandlers({ spec, db, bus, config, logger, streams, sealer, runTokens, endUserTokens, loginLimiter }: HandlerDeps): Handlers {
   return {
     ...systemHandlers(spec, () => checkConnection(db)),
     ...organizationHandlers,
@@ -53,6 +56,7 @@ export function allHandlers({ spec, db, bus, config, logger, streams, sealer, ru
     ...memberHandlers,
     ...invitationHandlers,
     ...personalTokenHandlers,
+    ...endUserHandlers(endUserTokens),
     ...applicationHandlers(bus),
     ...apiKeyHandlers(bus),
     ...agentHandlers({ allowPrivate: config.runnerAllowPrivateAddresses, allowList: [] }),

@@ -63,6 +63,8 @@ export type OperationSpec = {
    * cookie or personal token) or only a session (`session`).
    */
   credential: Credential;
+  /** Accepts an end-user token (`sbe_...`): the run operations an application's own front end calls. */
+  takesEndUserToken: boolean;
   /** Accepts the credential as `?token=` (realtime routes, for EventSource). */
   tokenInQuery: boolean;
   /** Accepts the credential as `x-api-key` (the gateway's routes, for Anthropic's SDKs and tools). */
@@ -180,6 +182,7 @@ export function extractOperations(doc: OpenApiDocument): OperationSpec[] {
         declaresValidation: Object.hasOwn(responses, errorFormat === 'problem' ? '422' : '400'),
         ignoresUnknownQuery: op['x-unknown-query-parameters'] === 'ignore',
         credential: CREDENTIALS.includes(op['x-credential'] as Credential) ? (op['x-credential'] as Credential) : 'key',
+        takesEndUserToken: security.some((s) => 'endUserToken' in (s as object)),
         tokenInQuery: security.some((s) => 'tokenQuery' in (s as object)),
         tokenInXApiKey: security.some((s) => 'xApiKey' in (s as object)),
         errorFormat,

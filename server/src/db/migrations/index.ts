@@ -11,6 +11,7 @@ import * as transcriptions from './0010_transcriptions.js';
 import * as apiKeyAllowedModels from './0011_api_key_allowed_models.js';
 import * as eventSequencer from './0012_event_sequencer.js';
 import * as identity from './0013_identity.js';
+import * as endUsers from './0014_end_users.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -27,6 +28,7 @@ const migrations: Record<string, Migration> = {
   '0011_api_key_allowed_models': apiKeyAllowedModels,
   '0012_event_sequencer': eventSequencer,
   '0013_identity': identity,
+  '0014_end_users': endUsers,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

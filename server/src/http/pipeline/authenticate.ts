@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import { authenticateKey, readCredential, unauthorized } from '../../auth/authenticate.js';
+import { authenticateEndUserToken, END_USER_TOKEN_PREFIX, type EndUserIdentity, type EndUserTokens } from '../../auth/end-user-tokens.js';
 import type { KeyIdentity, UserIdentity } from '../../auth/identity.js';
 import type { KeyCache } from '../../auth/key-cache.js';
 import { authenticatePersonalToken, PERSONAL_TOKEN_PREFIX } from '../../auth/personal-tokens.js';
@@ -11,8 +12,9 @@ import type { Db } from '../../db/database.js';
 import type { OperationSpec } from '../../spec/operations.js';
 
 /**
- * Who calls: an application key, a person (personal token or session cookie), a runner, or (on the
- * AI gateway's operations) a run token, as the operation's `x-credential` allows; nobody on an open
+ * Who calls: an application key, a person (personal token or session cookie), an end-user (their
+ * token, on the operations that take it), a runner, or (on the AI gateway's operations) a run
+ * token, as the operation's `x-credential` allows; nobody on an open
  * operation. `failure` is the credential's refusal, kept to be thrown once its budget is charged
  * (see operation.ts).
  */
@@ -21,6 +23,7 @@ export type Caller = {
   readonly user?: UserIdentity;
   readonly runner?: RunnerIdentity;
   readonly run?: RunTokenIdentity;
+  readonly endUser?: EndUserIdentity;
   readonly failure?: Error;
 };
 
@@ -33,18 +36,24 @@ const NOBODY: Caller = Object.freeze({});
 export const credentialOf = (ctx: Context, op: OperationSpec): string | undefined =>
   readCredential(ctx, op.tokenInXApiKey) ?? (op.tokenInQuery && typeof ctx.query.token === 'string' ? ctx.query.token : undefined);
 
-export type Authenticators = { db: Db; keyCache: KeyCache; runTokens: RunTokens; config: Pick<Config, 'identity'> };
+export type Authenticators = { db: Db; keyCache: KeyCache; runTokens: RunTokens; endUserTokens: EndUserTokens; config: Pick<Config, 'identity'> };
 
 /** The session cookie is a browser's credential: every operation but the runners' and the AI gateway's (called by SDKs) takes it. */
 const takesCookie = (op: OperationSpec) => op.credential !== 'runner' && op.credential !== 'gateway';
 
 /**
  * One order for every operation: the credential sent as a header (or query) wins over a cookie, and
- * its prefix says what it is: run token, runner token, application key, personal token. A kind the
+ * its prefix says what it is: run token, runner token, application key, personal token, end-user
+ * token. A kind the
  * operation does not take is as unknown as a made-up key; which kinds reach which operations is
  * settled in the authorise step.
  */
-async function identify(ctx: Context, op: OperationSpec, credential: string | undefined, { db, keyCache, runTokens, config }: Authenticators): Promise<Caller> {
+async function identify(
+  ctx: Context,
+  op: OperationSpec,
+  credential: string | undefined,
+  { db, keyCache, runTokens, endUserTokens, config }: Authenticators,
+): Promise<Caller> {
   if (op.credential === 'runner') return { runner: await authenticateRunner(db, credential) };
   if (credential === undefined && takesCookie(op)) {
     const session = sessionTokenOf(ctx);
@@ -56,6 +65,10 @@ async function identify(ctx: Context, op: OperationSpec, credential: string | un
   }
   if (credential?.startsWith(RUNNER_TOKEN_PREFIX)) throw unauthorized();
   if (credential?.startsWith(PERSONAL_TOKEN_PREFIX)) return { user: await authenticatePersonalToken(db, credential, ctx.ip) };
+  if (credential?.startsWith(END_USER_TOKEN_PREFIX)) {
+    if (!op.takesEndUserToken) throw unauthorized();
+    return { endUser: await authenticateEndUserToken(db, endUserTokens, credential) };
+  }
   return { key: await authenticateKey(db, credential, keyCache) };
 }
 

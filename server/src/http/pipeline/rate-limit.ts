@@ -12,6 +12,7 @@ export function budgetKey(ctx: Context, op: OperationSpec, caller: Caller): stri
   if (caller.key) return `key:${caller.key.keyId}`;
   // A person's tokens and sessions each have their own budget, like keys.
   if (caller.user) return `${caller.user.kind}:${caller.user.credentialId}`;
+  if (caller.endUser) return `end-user:${caller.endUser.endUserId}`;
   if (caller.runner) return `runner:${caller.runner.runnerId}`;
   if (caller.run) return `run-token:${caller.run.leaseId}`;
   const triggerId = op.credential === 'trigger' ? (ctx as unknown as { params: { triggerId?: string } }).params.triggerId : undefined;

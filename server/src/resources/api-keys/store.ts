@@ -1,7 +1,7 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
 import { displayPrefix, generateApplicationKey, hashSecret } from '../../auth/keys.js';
-import { getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
+import { getRow, listPage, whereCredentialStatus, type PageQuery, type ReadOptions } from '../../db/lists.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { nowIso } from '../../util/time.js';
@@ -92,13 +92,7 @@ export const getApiKey = async (db: Executor, applicationId: string, id: string,
 
 export function listApiKeys(db: Executor, applicationId: string, params: PageQuery & { status?: ApiKey['status'] }) {
   const query = db('api_keys').where({ application_id: applicationId });
-  const now = nowIso();
-  if (params.status === 'revoked') query.whereNotNull('revoked_at');
-  if (params.status === 'expired') query.whereNull('revoked_at').where('expires_at', '<=', now);
-  if (params.status === 'active')
-    query.whereNull('revoked_at').where((q) => {
-      q.whereNull('expires_at').orWhere('expires_at', '>', now);
-    });
+  whereCredentialStatus(query, params.status, nowIso());
   return listPage(query, params, { createdAt: 'created_at', name: { text: 'name' } }, toApiKey);
 }
 

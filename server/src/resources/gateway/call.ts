@@ -86,7 +86,7 @@ export async function proxyCall(call: GatewayCall, route: GatewayRoute, deps: Ga
     throw new ProblemError('bad-request', detail, { errors: [{ pointer: '/model', in: 'body', detail }] });
   }
   const streamed = route.streams && call.body.stream === true;
-  const facts: CallFacts = { requestId: call.requestId, attribution: await attributionOf(call.db, call), alias, api: route.api, streamed, startedMs };
+  const facts: CallFacts = { requestId: call.requestId, attribution: attributionOf(call), alias, api: route.api, streamed, startedMs };
   const request = { body: call.body, caller: call.caller, protocol: route.protocol, path: route.path, streamed };
   const record = async (ending: Ending) => (route.recorded ? settle(call.db, facts, ending, deps.logger) : null);
 

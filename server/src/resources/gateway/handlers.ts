@@ -32,17 +32,15 @@ export function gatewayHandlers(options: { sealer: Sealer; policy: AddressPolicy
 
   return defineHandlers({
     createChatCompletion: ownTransaction<'createChatCompletion'>(async (input) =>
-      asResult<'createChatCompletion'>(await proxyCall({ ...input, caller: noCallerHeaders, endUser: input.headers['Switchboard-User'] }, CHAT, deps)),
+      asResult<'createChatCompletion'>(await proxyCall({ ...input, caller: noCallerHeaders }, CHAT, deps)),
     ),
 
     createEmbeddings: ownTransaction<'createEmbeddings'>(async (input) =>
-      asResult<'createEmbeddings'>(await proxyCall({ ...input, caller: noCallerHeaders, endUser: input.headers['Switchboard-User'] }, EMBEDDINGS, deps)),
+      asResult<'createEmbeddings'>(await proxyCall({ ...input, caller: noCallerHeaders }, EMBEDDINGS, deps)),
     ),
 
     createAnthropicMessage: ownTransaction<'createAnthropicMessage'>(async (input) =>
-      asResult<'createAnthropicMessage'>(
-        await proxyCall({ ...input, caller: anthropicHeaders(input.headers), endUser: input.headers['Switchboard-User'] }, MESSAGES, deps),
-      ),
+      asResult<'createAnthropicMessage'>(await proxyCall({ ...input, caller: anthropicHeaders(input.headers) }, MESSAGES, deps)),
     ),
 
     countAnthropicTokens: ownTransaction<'countAnthropicTokens'>(async (input) =>

@@ -2,7 +2,7 @@ import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
 import { displayPrefix, generateSecret, hashSecret } from '../../auth/keys.js';
 import { PERSONAL_TOKEN_PREFIX } from '../../auth/personal-tokens.js';
-import { columnsOf, getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
+import { columnsOf, getRow, listPage, whereCredentialStatus, type PageQuery, type ReadOptions } from '../../db/lists.js';
 import type { Scope } from '../../spec/operations.js';
 import { newId } from '../../util/ids.js';
 import { nowIso } from '../../util/time.js';
@@ -88,12 +88,9 @@ export const getPersonalToken = async (db: Executor, userId: string, id: string,
   toPersonalToken(await getRow<TokenRow>(db, 'personal_tokens', { id, user_id: userId }, 'personal token', options, COLUMNS));
 
 export function listPersonalTokens(db: Executor, userId: string, params: PageQuery & { status?: PersonalToken['status']; organizationId?: string }) {
-  const now = nowIso();
   const query = db('personal_tokens').where({ user_id: userId }).select(COLUMNS);
   if (params.organizationId) query.where({ organization_id: params.organizationId });
-  if (params.status === 'revoked') query.whereNotNull('revoked_at');
-  if (params.status === 'expired') query.whereNull('revoked_at').where('expires_at', '<=', now);
-  if (params.status === 'active') query.whereNull('revoked_at').where('expires_at', '>', now);
+  whereCredentialStatus(query, params.status, nowIso());
   return listPage(query, params, { createdAt: 'created_at', name: { text: 'name' } }, toPersonalToken);
 }
 

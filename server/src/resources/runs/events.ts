@@ -10,7 +10,8 @@ export type RunEvent = components['schemas']['RunEvent'];
 export type EventInput = { type: string; data: Record<string, unknown>; runnerSeq?: number };
 
 /** What every published event carries besides itself, so streams can filter without a lookup. */
-export type StoredEvent = { applicationId: string; agentId: string; event: RunEvent };
+/** `endUserId`: the end-user the event's run is for, so streams acting for one pass only theirs. */
+export type StoredEvent = { applicationId: string; agentId: string; endUserId: string | null; event: RunEvent };
 
 /** The bus as runs use it: committed run events, live to every process. */
 export type RunEventBus = EventBus<StoredEvent>;
@@ -20,6 +21,7 @@ export type EventRow = {
   application_id: string;
   run_id: string;
   agent_id: string;
+  end_user_id: string | null;
   seq: number | string;
   /** Null on PostgreSQL until the event sequencer numbers it, after its transaction commits. */
   cursor: number | string | null;
@@ -41,7 +43,12 @@ export const toRunEvent = (row: EventRow): RunEvent => ({
   createdAt: row.created_at,
 });
 
-export const toStored = (row: EventRow): StoredEvent => ({ applicationId: row.application_id, agentId: row.agent_id, event: toRunEvent(row) });
+export const toStored = (row: EventRow): StoredEvent => ({
+  applicationId: row.application_id,
+  agentId: row.agent_id,
+  endUserId: row.end_user_id ?? null,
+  event: toRunEvent(row),
+});
 
 /** Reserves `count` numbers after the application's last cursor; the row stays locked until commit. */
 async function reserveCursors(db: Executor, applicationId: string, count: number): Promise<number> {
@@ -58,7 +65,7 @@ async function reserveSeqs(db: Executor, runId: string, count: number): Promise<
   return Number(row!.last_seq) - count + 1;
 }
 
-export type RunRef = { id: string; application_id: string; agent_id: string; attempt: number };
+export type RunRef = { id: string; application_id: string; agent_id: string; end_user_id: string | null; attempt: number };
 
 /**
  * Appends events to a run in the caller's transaction. Events the runner already sent (same
@@ -105,6 +112,7 @@ export function eventRows(run: RunRef, fresh: EventInput[], firstSeq: number, fi
     application_id: run.application_id,
     run_id: run.id,
     agent_id: run.agent_id,
+    end_user_id: run.end_user_id,
     seq: firstSeq + i,
     cursor: firstCursor === null ? null : firstCursor + i,
     type: e.type,
@@ -123,18 +131,19 @@ export async function runEventsAfter(db: Executor, runId: string, afterSeq: numb
   return rows.map(toRunEvent);
 }
 
-/** An application's events with a cursor in (after, upTo], in order; optionally of one agent. */
+/** An application's events with a cursor in (after, upTo], in order; optionally of one agent's runs, or one end-user's. */
 export async function applicationEventsBetween(
   db: Executor,
   applicationId: string,
   after: number,
   upTo: number | undefined,
   limit: number,
-  agentId?: string,
+  only: { agentId?: string; endUserId?: string } = {},
 ): Promise<StoredEvent[]> {
   const query = db('run_events').where({ application_id: applicationId }).where('cursor', '>', after).orderBy('cursor').limit(limit);
   if (upTo !== undefined) query.where('cursor', '<=', upTo);
-  if (agentId) query.where({ agent_id: agentId });
+  if (only.agentId) query.where({ agent_id: only.agentId });
+  if (only.endUserId) query.where({ end_user_id: only.endUserId });
   return ((await query) as EventRow[]).map(toStored);
 }
 

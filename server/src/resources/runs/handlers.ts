@@ -1,24 +1,26 @@
+import type { AuthContext } from '../../auth/identity.js';
 import type { Executor } from '../../db/database.js';
 import { defineHandlers } from '../handler-types.js';
 import { agentMachine } from '../agents/state-machine.js';
 import { getAgent } from '../agents/store.js';
 import { dispatchForAgent, withDispatch } from './dispatch.js';
-import { endUserIdFor } from './end-users.js';
 import { runEventsAfter, type RunEventBus } from './events.js';
 import { runMachine } from './state-machine.js';
 import { findRunRow, insertRun, listRuns, toRun, transitionRun, type Run } from './store.js';
 
 const DEFAULT_TTL_SECONDS = 3600;
 
+/** The runs a request may see: the application's, and only the end-user's when it acts for one (another's is not found). */
+const runsOf = (auth: AuthContext) => ({ application_id: auth.applicationId, ...(auth.endUserId ? { end_user_id: auth.endUserId } : {}) });
+
 export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
   const withOne = async (db: Executor, applicationId: string, run: Run) => (await withDispatch(db, applicationId, [run], leaseSeconds))[0]!;
 
   return defineHandlers({
-    createRun: async ({ db, auth, body, headers, afterCommit }) => {
+    createRun: async ({ db, auth, body, afterCommit }) => {
       // Shared lock: a concurrent pause, retire or delete waits for this run to be created, or wins first.
       const agent = await getAgent(db, auth.applicationId, body.agentId, { forShare: true });
       agentMachine.assertTransition('startRun', agent.status);
-      const externalUser = headers['Switchboard-User'];
       const dispatch = await dispatchForAgent(db, auth.applicationId, agent.labels, leaseSeconds);
       const { run, events } = await insertRun(db, {
         applicationId: auth.applicationId,
@@ -27,7 +29,7 @@ export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
         input: body.input ?? {},
         metadata: body.metadata ?? {},
         ttlSeconds: body.ttlSeconds ?? DEFAULT_TTL_SECONDS,
-        endUserId: externalUser ? await endUserIdFor(db, auth.applicationId, externalUser) : null,
+        endUserId: auth.endUserId ?? null,
         triggeredBy: { type: 'api', id: null },
       });
       afterCommit(() => bus.publish(events));
@@ -35,17 +37,17 @@ export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
     },
 
     listRuns: async ({ db, auth, query }) => {
-      const page = await listRuns(db, auth.applicationId, query);
+      const page = await listRuns(db, auth.applicationId, query, auth.endUserId);
       return { status: 200, body: { ...page, data: await withDispatch(db, auth.applicationId, page.data, leaseSeconds) } };
     },
 
     getRun: async ({ db, auth, path }) => ({
       status: 200,
-      body: await withOne(db, auth.applicationId, toRun(await findRunRow(db, { id: path.runId, application_id: auth.applicationId }))),
+      body: await withOne(db, auth.applicationId, toRun(await findRunRow(db, { id: path.runId, ...runsOf(auth) }))),
     }),
 
     cancelRun: async ({ db, auth, path, afterCommit }) => {
-      const row = await findRunRow(db, { id: path.runId, application_id: auth.applicationId }, true);
+      const row = await findRunRow(db, { id: path.runId, ...runsOf(auth) }, true);
       const { row: next, events } = await transitionRun(
         db,
         row,
@@ -58,7 +60,7 @@ export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
     },
 
     resumeRun: async ({ db, auth, path, body, afterCommit }) => {
-      const row = await findRunRow(db, { id: path.runId, application_id: auth.applicationId }, true);
+      const row = await findRunRow(db, { id: path.runId, ...runsOf(auth) }, true);
       runMachine.assertTransition('resume', row.status);
       const { row: next, events } = await transitionRun(db, row, 'running', {}, { input: body?.input ?? {} });
       afterCommit(() => bus.publish(events));
@@ -66,7 +68,7 @@ export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
     },
 
     listRunEvents: async ({ db, auth, path, query }) => {
-      const run = await findRunRow(db, { id: path.runId, application_id: auth.applicationId });
+      const run = await findRunRow(db, { id: path.runId, ...runsOf(auth) });
       const limit = query.limit ?? 100;
       const events = await runEventsAfter(db, run.id, query.after ?? 0, limit + 1);
       const page = events.slice(0, limit);

@@ -120,7 +120,7 @@ export const toLease = (row: RunRow): Lease => ({
   updatedAt: row.lease_updated_at!,
 });
 
-export async function findRunRow(db: Executor, where: { id: string; application_id?: string }, forUpdate = false): Promise<RunRow> {
+export async function findRunRow(db: Executor, where: { id: string; application_id?: string; end_user_id?: string }, forUpdate = false): Promise<RunRow> {
   return getRow<RunRow>(db, 'runs', where, 'run', { forUpdate }, RUN_COLUMNS);
 }
 
@@ -215,8 +215,10 @@ export type RunFilters = PageQuery & {
   triggeredBy?: Run['triggeredBy'];
 };
 
-export function listRuns(db: Executor, applicationId: string, filters: RunFilters) {
+/** `actingFor`: the end-user the request acts for, whose runs alone it lists (whatever the filters say). */
+export function listRuns(db: Executor, applicationId: string, filters: RunFilters, actingFor?: string) {
   const query = db('runs').where({ application_id: applicationId });
+  if (actingFor) query.where({ end_user_id: actingFor });
   if (filters.status) query.where({ status: filters.status });
   if (filters.agentId) query.where({ agent_id: filters.agentId });
   if (filters.endUserId) query.where({ end_user_id: filters.endUserId });

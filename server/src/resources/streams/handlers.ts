@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AuthContext } from '../../auth/identity.js';
 import type { Executor } from '../../db/database.js';
 import { defineHandlers, type HandlerInput } from '../handler-types.js';
 import { openEventStream, resumePoint, type StreamRegistry, type StreamSource } from '../../realtime/sse.js';
@@ -20,14 +21,14 @@ export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number;
   const { pingSeconds, logger, registry } = options;
   const pingMs = pingSeconds * 1000;
 
-  /** A stream over the application's cursor, optionally narrowed to one agent's runs. */
-  const applicationSource = (db: Executor, applicationId: string, agentId?: string): Source => ({
-    applicationId,
-    accepts: (e) => !agentId || e.agentId === agentId,
+  /** A stream over the application's cursor, optionally narrowed to one agent's runs, and to one end-user's when it acts for one. */
+  const applicationSource = (db: Executor, auth: AuthContext, agentId?: string): Source => ({
+    applicationId: auth.applicationId,
+    accepts: (e) => (!agentId || e.agentId === agentId) && (!auth.endUserId || e.endUserId === auth.endUserId),
     track: (e) => e.event.cursor,
     position: (e) => e.event.cursor,
-    load: (after, upTo, limit) => applicationEventsBetween(db, applicationId, after, upTo, limit, agentId),
-    head: () => store.lastCursor(db, applicationId),
+    load: (after, upTo, limit) => applicationEventsBetween(db, auth.applicationId, after, upTo, limit, { agentId, endUserId: auth.endUserId }),
+    head: () => store.lastCursor(db, auth.applicationId),
   });
 
   const respond = (input: HandlerInput<'streamRuns' | 'streamAgentRuns' | 'streamRun'>, source: Source) => {
@@ -39,7 +40,12 @@ export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number;
   return defineHandlers({
     streamRun: async (input) => {
       const { db } = input;
-      const run = await findRunRow(db, { id: input.path.runId, application_id: input.auth.applicationId });
+      const { auth } = input;
+      const run = await findRunRow(db, {
+        id: input.path.runId,
+        application_id: auth.applicationId,
+        ...(auth.endUserId ? { end_user_id: auth.endUserId } : {}),
+      });
       // A run's terminal status commits with its last event: a resume point at or past that event
       // has nothing more to get, and 204 is what stops an EventSource from reconnecting.
       const after = resumePoint(input.headers['Last-Event-ID'], input.query.after);
@@ -53,6 +59,7 @@ export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number;
           (await runEventsAfter(db, run.id, after, limit, upTo)).map((event): StoredEvent => ({
             applicationId: run.application_id,
             agentId: run.agent_id,
+            endUserId: run.end_user_id,
             event,
           })),
         head: async () => (await store.runProgress(db, run.id)).numberedSeq,
@@ -63,9 +70,9 @@ export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number;
 
     streamAgentRuns: async (input) => {
       const agent = await getAgent(input.db, input.auth.applicationId, input.path.agentId);
-      return respond(input, applicationSource(input.db, input.auth.applicationId, agent.id));
+      return respond(input, applicationSource(input.db, input.auth, agent.id));
     },
 
-    streamRuns: async (input) => respond(input, applicationSource(input.db, input.auth.applicationId)),
+    streamRuns: async (input) => respond(input, applicationSource(input.db, input.auth)),
   });
 }

@@ -70,7 +70,7 @@ export function audioTranscriptionHandlers(sealer: Sealer, policy: AddressPolicy
   const agents = guardedAgents(policy);
   return defineHandlers({
     // Its own transactions: the provider's answer may take minutes, no transaction (nor SQLite's writer) may wait for it.
-    createAudioTranscription: ownTransaction<'createAudioTranscription'>(async ({ db, auth, run, body, headers, requestId, ctx }) => {
+    createAudioTranscription: ownTransaction<'createAudioTranscription'>(async ({ db, auth, run, body, requestId, ctx }) => {
       if (body.stream === true) {
         return openaiError(
           400,
@@ -88,7 +88,7 @@ export function audioTranscriptionHandlers(sealer: Sealer, policy: AddressPolicy
         const message = `The model '${body.model}' serves the ${chain[0]!.model.api} API, not transcription.`;
         return openaiError(400, message, 'invalid_request_error', 'invalid_model', 'model');
       }
-      const attribution = await attributionOf(db, { auth, run, endUser: headers['Switchboard-User'] });
+      const attribution = attributionOf({ auth, run });
       const file = uploadedFile(body.file);
       const usage = (call: CallRecord): UsageRecord => ({
         ...attribution,

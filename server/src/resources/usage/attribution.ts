@@ -4,33 +4,24 @@ import type { RunTokenIdentity } from '../../auth/run-token.js';
 import type { Executor } from '../../db/database.js';
 import { ProblemError } from '../../problems/problems.js';
 import { getVersion } from '../agents/store.js';
-import { endUserIdFor } from '../runs/end-users.js';
 import type { Attribution } from './store.js';
 
-/**
- * What authenticated a gateway call: a key, or a run token (then `run` names the run); and the
- * end-user a key's call names (its `Switchboard-User` header).
- */
-export type GatewayCaller = { auth: AuthContext; run?: RunTokenIdentity; endUser?: string };
+/** What authenticated a gateway call: a key or a person (acting for `auth.endUserId`, when set), or a run token (then `run` names the run). */
+export type GatewayCaller = { auth: AuthContext; run?: RunTokenIdentity };
 
 /**
- * Who a gateway call is attributed to: the application and key, with the end-user the key's
- * caller names; or the run, with its agent version and its own end-user. A run's attribution comes
- * from its token alone, never from a header: a run token with `Switchboard-User` is refused. The
- * end-user is created on first use, as `createRun` does.
+ * Who a gateway call is attributed to: the application and key, with the end-user the caller acts
+ * for; or the run, with its agent version and its own end-user. A run's attribution comes from its
+ * token alone, never from a header: a run token with `Switchboard-User` is refused (authorise step).
  */
-export async function attributionOf(db: Executor, { auth, run, endUser }: GatewayCaller): Promise<Attribution> {
-  if (run && endUser !== undefined) {
-    const detail = "A run's calls are attributed to the run's own end-user: Switchboard-User is not accepted with a run token.";
-    throw new ProblemError('bad-request', detail, { errors: [{ parameter: 'Switchboard-User', in: 'header', detail }] });
-  }
+export function attributionOf({ auth, run }: GatewayCaller): Attribution {
   return {
     applicationId: auth.applicationId,
     keyId: auth.keyId,
     runId: run?.runId ?? null,
     agentId: run?.agentId ?? null,
     agentVersion: run?.agentVersion ?? null,
-    endUserId: run ? run.endUserId : endUser === undefined ? null : await endUserIdFor(db, auth.applicationId, endUser),
+    endUserId: run ? run.endUserId : (auth.endUserId ?? null),
   };
 }
 
