@@ -34,3 +34,9 @@ export async function bootstrap(db: Db, apiVersion: string, bootstrapKey: string
     return { created: true, organizationId, applicationId: app.id, secret: key.secret };
   });
 }
+
+/** The installation's identity: its first organization's id, which bootstrap made and nothing changes. */
+export async function installationId(db: Db): Promise<string> {
+  const org = await db('organizations').orderBy('created_at').first<{ id: string }>('id');
+  return org.id;
+}

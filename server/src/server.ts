@@ -13,6 +13,7 @@ import { inProcessBus, postgresBus, redisBus } from './realtime/bus.js';
 import type { StreamRegistry } from './realtime/sse.js';
 import { createSealer, localMasterKey } from './security/sealer.js';
 import { createLoginLimiter } from './auth/login-limiter.js';
+import { installationId } from './bootstrap.js';
 import { createEndUserTokens } from './auth/end-user-tokens.js';
 import { createKeyCache } from './auth/key-cache.js';
 import { createRunTokens } from './auth/run-token.js';
@@ -89,6 +90,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const sequencer = config.database.client === 'pg' ? startEventSequencer(db, sharedBus, { intervalMs: EVENT_SWEEP_INTERVAL_MS, logger }) : undefined;
   const bus = sequencer ? sequencedBus(sharedBus, sequencer) : sharedBus;
 
+  const install = await installationId(db);
   const keyCache = createKeyCache(KEY_CACHE_TTL_MS);
   bus.onKeyChanges((keyIds) => keyCache.forget(keyIds));
 
@@ -97,13 +99,24 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     config,
     db,
     logger,
-    rateLimiter: createRateLimiter(config.rateLimits, redis),
+    rateLimiter: createRateLimiter(config.rateLimits, redis, install),
     keyCache,
     runTokens,
     endUserTokens,
     operations,
     validators,
-    handlers: allHandlers({ spec, db, bus, config, logger, streams, sealer, runTokens, endUserTokens, loginLimiter: createLoginLimiter(config, redis) }),
+    handlers: allHandlers({
+      spec,
+      db,
+      bus,
+      config,
+      logger,
+      streams,
+      sealer,
+      runTokens,
+      endUserTokens,
+      loginLimiter: createLoginLimiter(config, redis, install),
+    }),
   });
 
   const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = config.http;

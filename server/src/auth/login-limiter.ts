@@ -16,14 +16,19 @@ export type LoginLimiter = {
   succeeded(account: string): Promise<void>;
 };
 
-export function createLoginLimiter(config: Pick<Config, 'identity'>, redis: Redis | undefined): LoginLimiter {
+/**
+ * `install`: what tells this installation's counts from another's that shares the Redis server
+ * (the first organization's id): an email or an address is counted per installation.
+ */
+export function createLoginLimiter(config: Pick<Config, 'identity'>, redis: Redis | undefined, install = ''): LoginLimiter {
   const { perAccount, perAddress, windowSeconds } = config.identity.loginFailures;
   const limiter = (points: number, keyPrefix: string): RateLimiterAbstract => {
     const options = { points, duration: windowSeconds, keyPrefix };
     return redis ? new RateLimiterRedis({ ...options, storeClient: redis, insuranceLimiter: new RateLimiterMemory(options) }) : new RateLimiterMemory(options);
   };
-  const accounts = limiter(perAccount, 'sb:login:account');
-  const addresses = limiter(perAddress, 'sb:login:address');
+  const scope = install ? `${install}:` : '';
+  const accounts = limiter(perAccount, `sb:login:${scope}account`);
+  const addresses = limiter(perAddress, `sb:login:${scope}address`);
   return {
     async assertOpen(account, address) {
       const counts = await Promise.all([accounts.get(account), addresses.get(address)]);

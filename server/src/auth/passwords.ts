@@ -34,6 +34,9 @@ const parse = (stored: string) => {
 let decoy: Promise<string> | undefined;
 const decoyHash = () => (decoy ??= hashPassword(randomBytes(32).toString('base64url')));
 
+/** Makes the decoy at start, so that not even the first login for an unknown account takes longer than the others. */
+export const prepareDecoyPassword = (): void => void decoyHash();
+
 /** Whether the password matches; without a stored hash (no such account) it spends the same time and says no. */
 export async function verifyPassword(password: string, stored: string | undefined): Promise<boolean> {
   const parsed = parse(stored ?? (await decoyHash()));

@@ -12,10 +12,11 @@ export type RateLimiter = { consume(credentialKey: string, category: RateCategor
  * Per-credential budgets per category, in fixed one-minute windows. With Redis every replica draws
  * on one budget; the memory limiter stands in if Redis fails, so an outage degrades to per-replica limits.
  */
-export function createRateLimiter(budgets: Record<RateCategory, number>, redis: Redis | undefined): RateLimiter {
+export function createRateLimiter(budgets: Record<RateCategory, number>, redis: Redis | undefined, install = ''): RateLimiter {
   const limiters = new Map<RateCategory, RateLimiterAbstract>();
   for (const [category, points] of Object.entries(budgets) as [RateCategory, number][]) {
-    const options = { points, duration: WINDOW_SECONDS, keyPrefix: `sb:rl:${category}` };
+    // Per installation (see createLoginLimiter): another one on the same Redis does not spend an address's budget here.
+    const options = { points, duration: WINDOW_SECONDS, keyPrefix: `sb:rl:${install ? `${install}:` : ''}${category}` };
     limiters.set(
       category,
       redis ? new RateLimiterRedis({ ...options, storeClient: redis, insuranceLimiter: new RateLimiterMemory(options) }) : new RateLimiterMemory(options),

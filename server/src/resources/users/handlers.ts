@@ -2,7 +2,7 @@ import type { Context } from 'koa';
 import type { Config } from '../../config/config.js';
 import { isPostgres, type Executor } from '../../db/database.js';
 import type { LoginLimiter } from '../../auth/login-limiter.js';
-import { hashPassword, needsRehash, verifyPassword } from '../../auth/passwords.js';
+import { hashPassword, needsRehash, prepareDecoyPassword, verifyPassword } from '../../auth/passwords.js';
 import type { Role } from '../../auth/roles.js';
 import {
   clearedSessionCookies,
@@ -94,8 +94,9 @@ function loggedIn<S extends 200 | 201>(ctx: Context, config: Config, user: store
  * Signing up and logging in hash a password (tens of milliseconds): that happens outside any
  * transaction, so SQLite's one writer is never held for it.
  */
-export const userHandlers = (config: Config, limiter: LoginLimiter) =>
-  defineHandlers({
+export function userHandlers(config: Config, limiter: LoginLimiter) {
+  prepareDecoyPassword();
+  return defineHandlers({
     signUp: ownTransaction<'signUp'>(async ({ db, body, ctx }) => {
       const passwordHash = await hashPassword(body.password);
       const lifetimes = sessionLifetimes(config);
@@ -167,3 +168,4 @@ export const userHandlers = (config: Config, limiter: LoginLimiter) =>
       return { status: 204, body: undefined };
     },
   });
+}
