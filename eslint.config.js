@@ -35,7 +35,7 @@ const layerZones = layers.flatMap((row, i) => {
  * A resource uses another resource's store and state machine, never its handlers. A few domain modules are shared on
  * purpose: the event outbox every change records to, the run event log, and the run lease lifecycle runners drive.
  */
-const sharedDomainModules = ['webhooks/outbox', 'runs/events', 'runs/lifecycle', 'runs/end-users', 'usage/pricing', 'usage/attribution'];
+const sharedDomainModules = ['webhooks/outbox', 'runs/events', 'runs/lifecycle', 'usage/pricing', 'usage/attribution'];
 const resourceZones = readdirSync(server('resources'), { withFileTypes: true })
   .filter((entry) => entry.isDirectory())
   .map(({ name }) => ({

@@ -1,9 +1,7 @@
 import { isPostgres, type Db } from './db/database.js';
 import { hashSecret } from './auth/keys.js';
 import { insertApiKey } from './resources/api-keys/store.js';
-import { insertApplication } from './resources/applications/store.js';
-import { newId } from './util/ids.js';
-import { nowIso } from './util/time.js';
+import { insertOrganization } from './resources/organization/store.js';
 
 export type BootstrapResult = { created: false } | { created: true; organizationId: string; applicationId: string; secret: string };
 
@@ -26,12 +24,13 @@ export async function bootstrap(db: Db, apiVersion: string, bootstrapKey: string
       await insertApiKey(trx, { organizationId: org.id, applicationId: app.id }, { name: 'Bootstrap admin key', scopes: ['admin'] }, bootstrapKey);
       return { created: true, organizationId: org.id, applicationId: app.id, secret: bootstrapKey };
     }
-    const now = nowIso();
-    const organizationId = newId('org');
-    await trx('organizations').insert({ id: organizationId, name: 'Default organization', api_version: apiVersion, created_at: now, updated_at: now });
-    const app = await insertApplication(trx, organizationId, { name: 'Default application', description: 'Created on first start.' });
-    const key = await insertApiKey(trx, { organizationId, applicationId: app.id }, { name: 'Bootstrap admin key', scopes: ['admin'] }, bootstrapKey);
-    return { created: true, organizationId, applicationId: app.id, secret: key.secret };
+    const { organizationId, applicationId } = await insertOrganization(trx, {
+      name: 'Default organization',
+      apiVersion,
+      applicationDescription: 'Created on first start.',
+    });
+    const key = await insertApiKey(trx, { organizationId, applicationId }, { name: 'Bootstrap admin key', scopes: ['admin'] }, bootstrapKey);
+    return { created: true, organizationId, applicationId, secret: key.secret };
   });
 }
 

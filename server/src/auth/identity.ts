@@ -79,6 +79,15 @@ export type AuthContext = (
   endUserId?: string;
 };
 
+/** The person behind a request, when a person (session or personal token) makes it. */
+export const personOf = (auth: AuthContext): UserAuth | undefined => (auth.kind === 'session' || auth.kind === 'personal_token' ? auth : undefined);
+
+/** Owners alone grant (or invite to), take away or remove the owner role; keys are no one's owner. */
+export function assertMayTouchOwners(auth: AuthContext, ...roles: Role[]): void {
+  if (!roles.includes('owner') || personOf(auth)?.role === 'owner') return;
+  throw new ProblemError('forbidden', 'Only an owner of the organization may grant or take away the owner role, invite an owner, or remove one.');
+}
+
 /**
  * A person on an organization-level operation names no application: reading `applicationId` there
  * is a handler asking for one the request did not give, answered as the client's omission.

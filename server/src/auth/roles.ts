@@ -23,6 +23,3 @@ export function effectiveScopes(tokenScopes: readonly Scope[], role: Role): Scop
   const rank = Math.min(Math.max(...tokenScopes.map((s) => SCOPE_RANK[s])), ROLE_RANK[role]);
   return [SCOPES_BY_RANK[rank - 1]!];
 }
-
-/** Owners alone grant, take away or remove the owner role. */
-export const touchesOwnership = (...roles: (Role | undefined)[]) => roles.includes('owner');

@@ -129,13 +129,7 @@ export async function actingAsUser(ctx: Context, op: OperationSpec, db: Db, user
   const scopes = scopesOf(user, membership.role);
   assertScope(op, scopes, user.token ? `this personal token, within the ${membership.role} role, has` : `the ${membership.role} role has`);
   if (user.kind === 'session' && ctx.get('switchboard-user')) {
-    throw new ProblemError(
-      'bad-request',
-      'Switchboard-User is not accepted with a session cookie: act for an end-user with an application key or a personal token.',
-      {
-        errors: [{ parameter: 'Switchboard-User', in: 'header', detail: 'not accepted with a session cookie' }],
-      },
-    );
+    throw headerRefused('Switchboard-User is not accepted with a session cookie: act for an end-user with an application key or a personal token.');
   }
   const base = { kind: user.kind, keyId: null, userId: user.userId, credentialId: user.credentialId, ...membership, keyApplicationId: null, scopes };
   if (!op.appScoped) return withoutApplication(base);

@@ -1,4 +1,4 @@
-import type { AuthContext } from '../../auth/identity.js';
+import { assertMayTouchOwners, personOf, type AuthContext } from '../../auth/identity.js';
 import { ProblemError } from '../../problems/problems.js';
 import { etagHeaderWithout } from '../etag.js';
 import { defineHandlers } from '../handler-types.js';
@@ -8,16 +8,16 @@ import * as store from './store.js';
 
 const DEFAULT_EXPIRY_SECONDS = 7 * 86_400;
 
-const inviter = (auth: AuthContext): { type: 'user' | 'api_key'; id: string } =>
-  auth.kind === 'session' || auth.kind === 'personal_token' ? { type: 'user', id: auth.userId } : { type: 'api_key', id: auth.keyId! };
+const inviter = (auth: AuthContext): { type: 'user' | 'api_key'; id: string } => {
+  const person = personOf(auth);
+  return person ? { type: 'user', id: person.userId } : { type: 'api_key', id: auth.keyId! };
+};
 
 export const invitationHandlers = defineHandlers({
   listInvitations: async ({ db, auth, query }) => ({ status: 200, body: await store.listInvitations(db, auth.organizationId, query) }),
 
   createInvitation: async ({ db, auth, body }) => {
-    if (body.role === 'owner' && !((auth.kind === 'session' || auth.kind === 'personal_token') && auth.role === 'owner')) {
-      throw new ProblemError('forbidden', 'Only an owner of the organization may invite an owner.');
-    }
+    assertMayTouchOwners(auth, body.role);
     const existing = await db('users')
       .where({ email_normalized: normalizeEmail(body.email) })
       .first<{ id: string } | undefined>('id');

@@ -1,17 +1,10 @@
-import type { AuthContext } from '../../auth/identity.js';
-import { hasScope, type Role } from '../../auth/roles.js';
+import { assertMayTouchOwners, personOf, type AuthContext } from '../../auth/identity.js';
+import { hasScope } from '../../auth/roles.js';
 import type { Executor } from '../../db/database.js';
 import { ProblemError } from '../../problems/problems.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { defineHandlers } from '../handler-types.js';
 import * as store from './store.js';
-
-/** Owners alone grant, take away or remove the owner role; keys are no one's owner. */
-function assertMayTouchOwners(auth: AuthContext, ...roles: Role[]): void {
-  if (!roles.includes('owner')) return;
-  if ((auth.kind === 'session' || auth.kind === 'personal_token') && auth.role === 'owner') return;
-  throw new ProblemError('forbidden', 'Only an owner of the organization may grant or take away the owner role, or remove an owner.');
-}
 
 /** The last owner stays: an organization without one could never be administered again by a person. */
 async function assertNotLastOwner(db: Executor, organizationId: string, member: store.Member, change: string): Promise<void> {
@@ -20,7 +13,7 @@ async function assertNotLastOwner(db: Executor, organizationId: string, member: 
   }
 }
 
-const isSelf = (auth: AuthContext, userId: string) => (auth.kind === 'session' || auth.kind === 'personal_token') && auth.userId === userId;
+const isSelf = (auth: AuthContext, userId: string) => personOf(auth)?.userId === userId;
 
 export const memberHandlers = defineHandlers({
   listMembers: async ({ db, auth, query }) => ({ status: 200, body: await store.listMembers(db, auth.organizationId, query) }),

@@ -1,6 +1,9 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
 import { notFound } from '../../problems/problems.js';
+import { newId } from '../../util/ids.js';
+import { nowIso } from '../../util/time.js';
+import { insertApplication } from '../applications/store.js';
 
 type Organization = components['schemas']['Organization'];
 type OrganizationRow = { id: string; name: string; api_version: string; created_at: string; updated_at: string };
@@ -18,4 +21,16 @@ export async function findOrganization(db: Executor, id: string): Promise<Organi
   const row = (await db('organizations').where({ id }).first()) as OrganizationRow | undefined;
   if (!row) throw notFound('organization', id);
   return toOrganization(row);
+}
+
+/** A new organization with its default application, pinned to `apiVersion`. */
+export async function insertOrganization(
+  db: Executor,
+  input: { name: string; apiVersion: string; applicationDescription: string },
+): Promise<{ organizationId: string; applicationId: string }> {
+  const now = nowIso();
+  const organizationId = newId('org');
+  await db('organizations').insert({ id: organizationId, name: input.name, api_version: input.apiVersion, created_at: now, updated_at: now });
+  const app = await insertApplication(db, organizationId, { name: 'Default application', description: input.applicationDescription });
+  return { organizationId, applicationId: app.id };
 }

@@ -1,5 +1,6 @@
 import { hasScope, roleScopes } from '../../auth/roles.js';
 import type { UserContext } from '../../auth/identity.js';
+import { membershipOf, type Membership } from '../../auth/memberships.js';
 import type { Executor } from '../../db/database.js';
 import { ProblemError } from '../../problems/problems.js';
 import { nowIso } from '../../util/time.js';
@@ -12,12 +13,13 @@ const MAX_LIFETIME_MS = 366 * 86_400_000;
 
 const invalid = (detail: string) => new ProblemError('validation-error', detail, { errors: [{ pointer: '/expiresAt', in: 'body', detail }] });
 
-/** The organization the token is for: the request's (X-Org-Id, or the user's only one). */
-async function organizationFor(db: Executor, user: UserContext): Promise<{ organizationId: string; role: NonNullable<UserContext['role']> }> {
+/**
+ * The organization the token is for: the request's (X-Org-Id, already checked), else the user's only
+ * one, with the same answers as any request that must name one (403 with none, 400 with several).
+ */
+async function organizationFor(db: Executor, user: UserContext): Promise<Membership> {
   if (user.organizationId && user.role) return { organizationId: user.organizationId, role: user.role };
-  const memberships = await db('memberships').where({ user_id: user.userId }).count<{ n: number | string }[]>({ n: '*' });
-  if (Number(memberships[0]!.n) === 0) throw new ProblemError('forbidden', 'You are not a member of any organization: a personal token acts in one.');
-  throw new ProblemError('org-id-required', 'You belong to several organizations: name the one the token is for with the X-Org-Id header.');
+  return (await membershipOf(db, user, undefined))!;
 }
 
 export const personalTokenHandlers = defineHandlers({

@@ -1,4 +1,3 @@
-import type { AuthContext } from '../../auth/identity.js';
 import type { Executor } from '../../db/database.js';
 import { defineHandlers } from '../handler-types.js';
 import { agentMachine } from '../agents/state-machine.js';
@@ -6,12 +5,9 @@ import { getAgent } from '../agents/store.js';
 import { dispatchForAgent, withDispatch } from './dispatch.js';
 import { runEventsAfter, type RunEventBus } from './events.js';
 import { runMachine } from './state-machine.js';
-import { findRunRow, insertRun, listRuns, toRun, transitionRun, type Run } from './store.js';
+import { findRunRow, insertRun, listRuns, runsOf, toRun, transitionRun, type Run } from './store.js';
 
 const DEFAULT_TTL_SECONDS = 3600;
-
-/** The runs a request may see: the application's, and only the end-user's when it acts for one (another's is not found). */
-const runsOf = (auth: AuthContext) => ({ application_id: auth.applicationId, ...(auth.endUserId ? { end_user_id: auth.endUserId } : {}) });
 
 export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
   const withOne = async (db: Executor, applicationId: string, run: Run) => (await withDispatch(db, applicationId, [run], leaseSeconds))[0]!;

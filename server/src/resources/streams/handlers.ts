@@ -6,7 +6,7 @@ import { openEventStream, resumePoint, type StreamRegistry, type StreamSource } 
 import { getAgent } from '../agents/store.js';
 import { applicationEventsBetween, runEventsAfter, type RunEventBus, type StoredEvent } from '../runs/events.js';
 import { runMachine, type RunStatus } from '../runs/state-machine.js';
-import { findRunRow } from '../runs/store.js';
+import { findRunRow, runsOf } from '../runs/store.js';
 import * as store from './store.js';
 
 const SSE_HEADERS = { 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no', Connection: 'keep-alive' };
@@ -40,12 +40,7 @@ export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number;
   return defineHandlers({
     streamRun: async (input) => {
       const { db } = input;
-      const { auth } = input;
-      const run = await findRunRow(db, {
-        id: input.path.runId,
-        application_id: auth.applicationId,
-        ...(auth.endUserId ? { end_user_id: auth.endUserId } : {}),
-      });
+      const run = await findRunRow(db, { id: input.path.runId, ...runsOf(input.auth) });
       // A run's terminal status commits with its last event: a resume point at or past that event
       // has nothing more to get, and 204 is what stops an EventSource from reconnecting.
       const after = resumePoint(input.headers['Last-Event-ID'], input.query.after);

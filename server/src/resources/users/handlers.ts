@@ -15,9 +15,8 @@ import {
 } from '../../auth/sessions.js';
 import { ProblemError } from '../../problems/problems.js';
 import { defineHandlers, ownTransaction } from '../handler-types.js';
-import { insertApplication } from '../applications/store.js';
+import { insertOrganization } from '../organization/store.js';
 import { acceptInvitationRow, pendingInvitationByToken } from '../invitations/store.js';
-import { newId } from '../../util/ids.js';
 import { nowIso } from '../../util/time.js';
 import * as store from './store.js';
 
@@ -50,17 +49,12 @@ async function placeNewUser(
   } else if (config.identity.signup !== 'open') {
     throw new ProblemError('signup-closed', 'This server accepts new users only through an invitation: sign up with its invitation token.');
   }
-  const now = nowIso();
-  const organizationId = newId('org');
   const apiVersion = (await trx('organizations').orderBy('created_at', 'desc').first<{ api_version: string } | undefined>('api_version'))?.api_version;
-  await trx('organizations').insert({
-    id: organizationId,
+  const { organizationId } = await insertOrganization(trx, {
     name: `${input.name}'s organization`,
-    api_version: apiVersion ?? '2026-11-01',
-    created_at: now,
-    updated_at: now,
+    apiVersion: apiVersion ?? '2026-11-01',
+    applicationDescription: 'Created with the organization.',
   });
-  await insertApplication(trx, organizationId, { name: 'Default application', description: 'Created with the organization.' });
   return { organizationId, role: 'owner' };
 }
 
