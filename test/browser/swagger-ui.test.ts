@@ -84,7 +84,8 @@ describe.skipIf(!chromiumAvailable)('Swagger UI at /api/docs in Chromium', () =>
     const invited = await run('#operations-Members-createInvitation', { email: uniqueEmail('from-swagger'), role: 'viewer' });
     expect(invited.status).toBe('201');
     await signedIn.close();
-  });
+    // It loads a page of its own (as the suite's beforeAll does, whose hook has its own budget): seconds on a busy machine.
+  }, 90_000);
 
   it('filters the operations by tag with the filter box', async () => {
     const tagged = (tag: string) =>
