@@ -33,9 +33,10 @@ const layerZones = layers.flatMap((row, i) => {
 
 /**
  * A resource uses another resource's store and state machine, never its handlers. A few domain modules are shared on
- * purpose: the event outbox every change records to, the run event log, and the run lease lifecycle runners drive.
+ * purpose: the event outbox every change records to, the run event log, the run lease lifecycle runners drive, and the audit
+ * trail a handler describes its change to.
  */
-const sharedDomainModules = ['webhooks/outbox', 'runs/events', 'runs/lifecycle', 'usage/pricing', 'usage/attribution'];
+const sharedDomainModules = ['webhooks/outbox', 'runs/events', 'runs/lifecycle', 'usage/pricing', 'usage/attribution', 'audit/trail'];
 const resourceZones = readdirSync(server('resources'), { withFileTypes: true })
   .filter((entry) => entry.isDirectory())
   .map(({ name }) => ({

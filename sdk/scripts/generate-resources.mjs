@@ -132,6 +132,11 @@ function describeOperation(path, pathItem, op) {
 
   const body = op.requestBody && resolve(op.requestBody);
   const page = query.some((p) => p.name === 'page') ? pageTypes(operationId, op) : undefined;
+  // A file of text lines (NDJSON) is read as the text it is: the client would otherwise make a Blob of any application/* type.
+  const answers = Object.entries(op.responses ?? {})
+    .filter(([status]) => status.startsWith('2'))
+    .flatMap(([, response]) => Object.keys(resolve(response).content ?? {}));
+  const text = answers.length > 0 && answers.every((type) => type.startsWith('text/') || type === 'application/x-ndjson');
 
   return {
     operationId,
@@ -145,6 +150,7 @@ function describeOperation(path, pathItem, op) {
     headers: headers.map((name) => HEADER_OPTIONS[name]),
     optionsType,
     page,
+    text,
   };
 }
 
@@ -183,6 +189,7 @@ function renderMethod(op, indent) {
     ...(op.body ? ['body'] : []),
     ...(op.query ? [op.page ? 'query: { ...query, page }' : 'query'] : []),
     ...(op.headers.length ? [`headers: ${headers}`] : []),
+    ...(op.text ? [`parseAs: 'text' as const`] : []),
   ];
   const args = options.length ? `{ ...c, ${options.join(', ')} }` : 'c';
   const run = op.page

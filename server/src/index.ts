@@ -15,3 +15,6 @@ export { authenticateRunToken, createRunTokens, type RunTokenIdentity, type RunT
 export { createEndUserTokens, type EndUserTokens } from './auth/end-user-tokens.js';
 export { modelAllowedForKey } from './auth/model-allow-list.js';
 export { authenticateKey } from './auth/authenticate.js';
+export { startAuditChainer, type AuditChainer } from './resources/audit/chainer.js';
+export { createRefusalLimiter } from './http/pipeline/audit.js';
+export { hashOf as auditHashOf } from './resources/audit/store.js';

@@ -26,6 +26,11 @@ import { startDeliverer } from './resources/webhooks/delivery.js';
 import { sweepExpired } from './resources/transcriptions/retention.js';
 import { startTranscriber } from './resources/transcriptions/worker.js';
 import { purgeOldMessages } from './resources/webhooks/store.js';
+import { startAuditChainer } from './resources/audit/chainer.js';
+import { pruneAuditEvents } from './resources/audit/retention.js';
+import { startAuditExporter } from './resources/audit/exporter.js';
+import { expireExports } from './resources/audit/exports.js';
+import { createRefusalLimiter } from './http/pipeline/audit.js';
 import { loadBundledSpec } from './spec/load-spec.js';
 import { extractOperations } from './spec/operations.js';
 import { compileValidators } from './spec/validators.js';
@@ -44,8 +49,12 @@ export type RunningServer = {
   deliverWebhooksNow(): Promise<void>;
   /** Takes every queued transcription now, and waits until each has been sent and recorded. */
   transcribeNow(): Promise<void>;
-  /** Drops what has outlived its retention: expired idempotency keys, old webhook messages, expired uploads and transcription audio. */
+  /** Drops what has outlived its retention: expired idempotency keys, old webhook messages, expired uploads and transcription audio, old audit events and expired audit export files. */
   purgeNow(): Promise<void>;
+  /** Chains every audit event committed so far. */
+  chainAuditNow(): Promise<void>;
+  /** Writes every audit export queued now, and waits until they are written. */
+  exportAuditNow(): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -54,6 +63,8 @@ const PURGE_INTERVAL_MS = 10 * 60 * 1000;
 const SWEEP_INTERVAL_MS = 60 * 1000;
 /** How often each replica looks for events a writer committed but died before numbering (PostgreSQL). */
 const EVENT_SWEEP_INTERVAL_MS = 1000;
+/** How often each replica chains audit events nobody chained after their commit (another replica's that stopped, a failed pass). */
+const AUDIT_CHAIN_INTERVAL_MS = 1000;
 /** How long an authenticated key is trusted without a lookup; changes to keys end it at once. */
 const KEY_CACHE_TTL_MS = 5_000;
 
@@ -94,6 +105,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const keyCache = createKeyCache(KEY_CACHE_TTL_MS);
   bus.onKeyChanges((keyIds) => keyCache.forget(keyIds));
 
+  const auditChainer = startAuditChainer(db, { intervalMs: AUDIT_CHAIN_INTERVAL_MS, logger });
+
   const streams: StreamRegistry = new Set();
   const { app } = createApp({
     config,
@@ -103,6 +116,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     keyCache,
     runTokens,
     endUserTokens,
+    auditing: { chainer: auditChainer, refusals: createRefusalLimiter(redis, install) },
     operations,
     validators,
     handlers: allHandlers({
@@ -116,6 +130,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       runTokens,
       endUserTokens,
       loginLimiter: createLoginLimiter(config, redis, install),
+      auditChainer,
     }),
   });
 
@@ -161,12 +176,17 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
 
   const deliverer = startDeliverer(db, sealer, config.webhooks, logger);
   const transcriber = startTranscriber(db, sealer, config, logger);
+  const exporter = startAuditExporter(db, auditChainer, logger);
   const sweeper = periodic('upload sweeper', () => sweepExpired(db).then(() => []), SWEEP_INTERVAL_MS);
 
   const purgeNow = async () => {
     await purgeExpiredIdempotencyKeys(db).catch((err: unknown) => logger.warn({ err }, 'idempotency purge failed'));
     await purgeOldMessages(db).catch((err: unknown) => logger.warn({ err }, 'webhook message purge failed'));
     await sweeper.now().catch((err: unknown) => logger.warn({ err }, 'upload sweep failed'));
+    await pruneAuditEvents(db)
+      .then((deleted) => deleted && auditChainer.nudge())
+      .catch((err: unknown) => logger.warn({ err }, 'audit retention sweep failed'));
+    await expireExports(db).catch((err: unknown) => logger.warn({ err }, 'audit export expiry failed'));
   };
   const purge = setInterval(() => void purgeNow(), PURGE_INTERVAL_MS);
   purge.unref();
@@ -182,18 +202,22 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     deliverWebhooksNow: deliverer.drain,
     transcribeNow: transcriber.drain,
     purgeNow,
+    chainAuditNow: () => auditChainer.catchUp(),
+    exportAuditNow: () => exporter.drain(),
     async close() {
       clearInterval(purge);
       await reaper.stop();
       await scheduler.stop();
       await deliverer.stop();
       await transcriber.stop();
+      await exporter.stop();
       await sweeper.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const end of [...streams]) end();
         server.closeIdleConnections();
       });
+      await auditChainer.stop();
       await sequencer?.stop();
       await bus.close();
       redis?.disconnect();

@@ -9,12 +9,15 @@ import {
   createKeyCache,
   createEndUserTokens,
   createRunTokens,
+  createRefusalLimiter,
   createSealer,
   extractOperations,
   inProcessBus,
   loadBundledSpec,
   loadConfig,
   openDatabase,
+  startAuditChainer,
+  type AuditChainer,
 } from '@switchboard/server';
 
 const spec = loadBundledSpec();
@@ -24,13 +27,27 @@ const config = loadConfig({ NODE_ENV: 'test' });
 const logger = pino({ level: 'silent' });
 const runTokens = createRunTokens(randomBytes(32));
 const endUserTokens = createEndUserTokens(randomBytes(32));
+let auditChainer: AuditChainer;
 const handlers = () =>
-  allHandlers({ spec, db, bus: inProcessBus(), config, logger, streams: new Set(), sealer: createSealer(randomBytes(32)), runTokens, endUserTokens });
+  allHandlers({
+    spec,
+    db,
+    bus: inProcessBus(),
+    config,
+    logger,
+    streams: new Set(),
+    sealer: createSealer(randomBytes(32)),
+    runTokens,
+    endUserTokens,
+    auditChainer,
+  });
 
 beforeAll(async () => {
   db = await openDatabase({ client: 'sqlite', filename: ':memory:' });
+  auditChainer = startAuditChainer(db, { intervalMs: 60_000, logger });
 });
 afterAll(async () => {
+  await auditChainer.stop();
   await db.destroy();
 });
 
@@ -48,6 +65,7 @@ describe('the server implements exactly the spec', () => {
       keyCache: createKeyCache(0),
       runTokens,
       endUserTokens,
+      auditing: { chainer: auditChainer, refusals: createRefusalLimiter(undefined) },
       operations,
       validators: compileValidators(spec.document, operations),
       handlers: handlers(),
@@ -68,6 +86,17 @@ describe('the server implements exactly the spec', () => {
       expect(raw.summary, op.operationId).toBeTruthy();
       expect(raw.description, op.operationId).toBeTruthy();
     }
+  });
+
+  it('names the audit action of every operation that changes anything, from the closed list, and no read has one', () => {
+    const actions = (spec.document.components as { schemas: Record<string, { enum: string[] }> }).schemas.AuditAction!.enum;
+    for (const op of operations) {
+      if (op.method === 'get') expect(op.auditAction, op.operationId).toBeUndefined();
+      else expect(actions, op.operationId).toContain(op.auditAction);
+    }
+    // Every action but the sweeper's own is some operation's.
+    const used = new Set(operations.map((o) => o.auditAction));
+    expect(actions.filter((a) => !used.has(a))).toEqual(['audit.pruned']);
   });
 
   it('declares a rate-limit category on every secured operation', () => {

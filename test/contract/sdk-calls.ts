@@ -21,6 +21,8 @@ export const SAMPLE = {
   invitationId: 'inv_01jd4x7p2kf8q6v3b9m5t0s1ab',
   personalTokenId: 'pat_01jd4x7p2kf8q6v3b9m5t0s1ab',
   endUserId: 'eu_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  auditEventId: 'aud_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  auditExportId: 'audexp_01jd4x7p2kf8q6v3b9m5t0s1ab',
 };
 
 /** A few bytes of audio, as a File the way a Node or browser client sends one. */
@@ -68,6 +70,8 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     invitationId,
     personalTokenId,
     endUserId,
+    auditEventId,
+    auditExportId,
   } = SAMPLE;
   const raw = { client: sb.client, throwOnError: true as const };
   return {
@@ -80,6 +84,13 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     getApiDocsAsset: () => generated.getApiDocsAsset({ ...raw, path: { asset: 'swagger-ui.css' } }),
     getProblemType: () => generated.getProblemType({ ...raw, path: { code: 'not-found' } }),
     getOrganization: () => sb.organization.get(),
+    listAuditEvents: () => sb.auditEvents.list({ action: 'agent.', limit: 10 }),
+    getAuditEvent: () => sb.auditEvents.get(auditEventId),
+    verifyAuditEvents: () => sb.auditEvents.verify({ from: 1 }),
+    listActivity: () => sb.activity.list({ resourceType: 'agent' }),
+    createAuditExport: () => sb.auditEvents.exports.create({ format: 'csv', filters: { action: 'agent.' } }, { idempotencyKey: 'audit-export-1' }),
+    getAuditExport: () => sb.auditEvents.exports.get(auditExportId),
+    getAuditExportContent: () => sb.auditEvents.exports.content(auditExportId),
     signUp: () => sb.auth.signUp({ email: 'grace@example.com', password: 'correct horse battery staple', name: 'Grace Hopper' }),
     logIn: () => sb.auth.logIn({ email: 'ada@example.com', password: 'correct horse battery staple' }),
     logOut: () => person.auth.logOut(),

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, inject, it } from 'vitest';
@@ -8,8 +8,20 @@ import { extractOperations, loadBundledSpec } from '@switchboard/server';
 import { contractCheckedFetch, uniqueName } from '../support/client.js';
 import { audioFile, drain } from './sdk-calls.js';
 import { startTestProvider } from '../support/test-provider.js';
+import { inspectDatabase } from '../support/inspect-database.js';
 
-const operationIds = extractOperations(loadBundledSpec().document).map((o) => o.operationId);
+const operations = extractOperations(loadBundledSpec().document);
+const operationIds = operations.map((o) => o.operationId);
+
+/** The Request-Id of every response to the step running now, by operationId. */
+const requestIds = new Map<string, string[]>();
+let stepRequests: string[] = [];
+const checkedFetch: typeof fetch = async (input, init) => {
+  const res = await contractCheckedFetch(input, init);
+  const id = res.headers.get('request-id');
+  if (id) stepRequests.push(id);
+  return res;
+};
 
 /**
  * The SDK drives the real server through `prism proxy --errors`: a request or response that breaks
@@ -17,10 +29,12 @@ const operationIds = extractOperations(loadBundledSpec().document).map((o) => o.
  */
 describe('the SDK against the real server, through the contract-checking proxy', () => {
   const covered = new Set<string>();
-  const sb = new Switchboard({ baseUrl: inject('proxyUrl'), apiKey: inject('adminKey'), fetch: contractCheckedFetch });
+  const sb = new Switchboard({ baseUrl: inject('proxyUrl'), apiKey: inject('adminKey'), fetch: checkedFetch });
   const step = async <T>(operationId: string, call: () => Promise<T>): Promise<T> => {
+    stepRequests = [];
     const result = await call();
     covered.add(operationId);
+    requestIds.set(operationId, [...(requestIds.get(operationId) ?? []), ...stepRequests]);
     return result;
   };
   const raw = { client: sb.client, throwOnError: true as const };
@@ -74,7 +88,7 @@ describe('the SDK against the real server, through the contract-checking proxy',
   it('signs people up and in, invites them, manages members and personal tokens, and logs out', async () => {
     const password = 'correct horse battery staple';
     const email = (who: string) => `${who}.${randomUUID().slice(0, 8)}@example.com`;
-    const proxied = { baseUrl: inject('proxyUrl'), fetch: contractCheckedFetch };
+    const proxied = { baseUrl: inject('proxyUrl'), fetch: checkedFetch };
     const anonymous = new Switchboard({ ...proxied, apiKey: '' });
     const ownerEmail = email('owner');
     const signed = await step('signUp', () => anonymous.auth.signUp({ email: ownerEmail, password, name: 'Contract Owner' }));
@@ -140,11 +154,11 @@ describe('the SDK against the real server, through the contract-checking proxy',
 
     const agent = await sb.agents.create({ name: uniqueName('end-user agent'), model: 'echo' });
     const minted = await step('createEndUserToken', () => sb.endUsers.tokens.create(created.id, { ttlSeconds: 120 }));
-    const asEndUser = new Switchboard({ baseUrl: inject('proxyUrl'), apiKey: minted.token, fetch: contractCheckedFetch });
+    const asEndUser = new Switchboard({ baseUrl: inject('proxyUrl'), apiKey: minted.token, fetch: checkedFetch });
     const run = await asEndUser.runs.create({ agentId: agent.id, input: { hello: 'world' } });
     expect(run.endUserId).toBe(created.id);
     expect((await asEndUser.runs.list()).data.map((r) => r.id)).toEqual([run.id]);
-    const forThem = new Switchboard({ baseUrl: inject('proxyUrl'), apiKey: inject('adminKey'), endUser: created.id, fetch: contractCheckedFetch });
+    const forThem = new Switchboard({ baseUrl: inject('proxyUrl'), apiKey: inject('adminKey'), endUser: created.id, fetch: checkedFetch });
     expect((await forThem.runs.list()).data.map((r) => r.id)).toEqual([run.id]);
     // Not left queued for the runner of the next step.
     await sb.runs.cancel(run.id);
@@ -184,7 +198,7 @@ describe('the SDK against the real server, through the contract-checking proxy',
     expect(registered.token).toMatch(/^sbr_/);
     await step('getRunner', () => sb.runners.get(registered.id));
     expect((await step('listRunners', () => sb.runners.list({ label: 'contract' }))).data.map((r) => r.id)).toContain(registered.id);
-    const runner = new Switchboard({ baseUrl: inject('proxyUrl'), apiKey: registered.token, fetch: contractCheckedFetch });
+    const runner = new Switchboard({ baseUrl: inject('proxyUrl'), apiKey: registered.token, fetch: checkedFetch });
 
     const run = await step('createRun', () =>
       sb.runs.create({ agentId: agent.id, input: { q: 1 }, metadata: { order: '42' } }, { idempotencyKey: randomUUID(), endUser: 'contract-user' }),
@@ -263,7 +277,7 @@ describe('the SDK against the real server, through the contract-checking proxy',
     expect((await step('pauseTrigger', () => sb.triggers.pause(trigger.id))).status).toBe('paused');
     expect((await step('resumeTrigger', () => sb.triggers.resume(trigger.id))).status).toBe('active');
     const rotated = await step('rotateTriggerSecret', () => sb.triggers.rotateSecret(trigger.id));
-    const external = new Switchboard({ baseUrl: inject('proxyUrl'), fetch: contractCheckedFetch });
+    const external = new Switchboard({ baseUrl: inject('proxyUrl'), fetch: checkedFetch });
     const invocation = await step('invokeTrigger', () => external.triggers.invoke(trigger.id, { order: { id: 42 } }, { secret: rotated.secret }));
     expect((await sb.runs.get(invocation.runId)).input).toEqual({ order: 42 });
     expect((await step('listTriggers', () => sb.triggers.list({ agentId: agent.id }))).data.map((t) => t.id)).toEqual([trigger.id]);
@@ -406,6 +420,31 @@ describe('the SDK against the real server, through the contract-checking proxy',
     }
   });
 
+  it('reads the audit log, verifies its chain and shows it as activity', async () => {
+    const agent = await sb.agents.create({ name: uniqueName('Audited'), model: 'echo' });
+    const page = await step('listAuditEvents', () => sb.auditEvents.list({ resourceId: agent.id, action: 'agent.' }));
+    expect(page.data.map((e) => e.action)).toEqual(['agent.create']);
+    expect((await step('getAuditEvent', () => sb.auditEvents.get(page.data[0]!.id))).hash).toBe(page.data[0]!.hash);
+    const verified = await step('verifyAuditEvents', () => sb.auditEvents.verify({ from: page.data[0]!.position }));
+    expect(verified).toMatchObject({ valid: true, from: page.data[0]!.position, firstBreak: null });
+    const activity = await step('listActivity', () => sb.activity.list({ resourceId: agent.id }));
+    expect(activity.data[0]!.summary).toBe(`${activity.data[0]!.actor.name} created agent ${agent.name}`);
+
+    const job = await step('createAuditExport', () =>
+      sb.auditEvents.exports.create({ format: 'ndjson', filters: { resourceId: agent.id } }, { idempotencyKey: randomUUID() }),
+    );
+    expect(job.status).toBe('queued');
+    let done = job;
+    for (let i = 0; i < 100 && !['succeeded', 'failed'].includes(done.status); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      done = await step('getAuditExport', () => sb.auditEvents.exports.get(job.id));
+    }
+    expect(done).toMatchObject({ status: 'succeeded', rowCount: 1 });
+    const file = await step('getAuditExportContent', () => sb.auditEvents.exports.content(job.id));
+    expect(createHash('sha256').update(String(file)).digest('hex')).toBe(done.sha256);
+    expect(JSON.parse(String(file))).toMatchObject({ id: page.data[0]!.id, action: 'agent.create' });
+  });
+
   it('answers errors as problems that match the spec', async () => {
     const err = await sb.agents.get('agent_01jd4x7p2kf8q6v3b9m5t0s1ab').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SwitchboardError);
@@ -415,5 +454,35 @@ describe('the SDK against the real server, through the contract-checking proxy',
 
   it('used every operation of the spec', () => {
     expect([...covered].sort()).toEqual([...operationIds].sort());
+  });
+
+  it('left an audit event for every change it made, by the request that made it', async () => {
+    const mutating = operations.filter((o) => o.method !== 'get');
+    expect(mutating.filter((o) => !o.auditAction).map((o) => o.operationId)).toEqual([]);
+    const db = inspectDatabase();
+    try {
+      const ids = [...requestIds.values()].flat();
+      const rows: { request_id: string; operation_id: string; action: string; outcome: string }[] = [];
+      for (let i = 0; i < ids.length; i += 500) {
+        rows.push(
+          ...(await db('audit_events')
+            .whereIn('request_id', ids.slice(i, i + 500))
+            .select<typeof rows>('request_id', 'operation_id', 'action', 'outcome')),
+        );
+      }
+      const unaudited = mutating.filter(
+        (op) =>
+          !rows.some(
+            (r) =>
+              r.operation_id === op.operationId &&
+              r.action === op.auditAction &&
+              r.outcome === 'succeeded' &&
+              requestIds.get(op.operationId)?.includes(r.request_id),
+          ),
+      );
+      expect(unaudited.map((op) => op.operationId)).toEqual([]);
+    } finally {
+      await db.destroy();
+    }
   });
 });

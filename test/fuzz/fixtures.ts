@@ -134,6 +134,7 @@ export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures>
   const joined = await login(baseUrl, '/api/v1/auth/signup', { ...colleague, name: 'Fuzz Colleague', invitationToken: invitation.token }, 201);
   add(joined.userId);
   add((await api<WithId>('POST', '/api/v1/invitations', { email: 'fuzz.invitee@example.com', role: 'viewer' })).id);
+  (await api<{ data: WithId[] }>('GET', '/api/v1/audit-events?limit=2')).data.forEach((e) => add(e.id));
 
   return {
     adminKey,

@@ -19,10 +19,10 @@ const sdkPackage = JSON.parse(readFileSync(join(SDK_DIR, 'package.json'), 'utf8'
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, m.split('/')[0]!]));
 const isBuiltin = (specifier: string) => specifier.startsWith('node:') || BUILTINS.has(specifier) || BUILTINS.has(specifier.split('/')[0]!);
 
-/** `import ... from 'x'`, `import 'x'`, `export ... from 'x'` and `import('x')` specifiers of an ES module. */
+/** `import ... from 'x'`, `import 'x'`, `export ... from 'x'` and `import('x')` specifiers of an ES module (not the word in prose: "the export's file"). */
 function esmSpecifiers(source: string): string[] {
   const out: string[] = [];
-  const patterns = [/(?:^|[;\s])(?:import|export)\s*(?:[\w*{}\s,$]*?\s*from\s*)?['"]([^'"]+)['"]/g, /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g];
+  const patterns = [/(?:^|[;\s])(?:import|export)(?=[\s{*])\s*(?:[\w*{}\s,$]*?\s*from\s*)?['"]([^'"]+)['"]/g, /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g];
   for (const pattern of patterns) for (const m of source.matchAll(pattern)) out.push(m[1]!);
   return out;
 }

@@ -10,6 +10,7 @@ import {
   createApp,
   createKeyCache,
   createRateLimiter,
+  createRefusalLimiter,
   createEndUserTokens,
   createRunTokens,
   createSealer,
@@ -17,6 +18,7 @@ import {
   inProcessBus,
   loadBundledSpec,
   loadConfig,
+  startAuditChainer,
   type RunningServer,
   type RunTokenIdentity,
 } from '@switchboard/server';
@@ -86,7 +88,19 @@ async function startGatewayReplica(masterKey: string, env: Record<string, string
   const config = loadConfig({ NODE_ENV: 'test', SWITCHBOARD_MASTER_KEY: masterKey, RATE_LIMIT_READ: '100000', RATE_LIMIT_WRITE: '100000', ...env });
   const runTokens = createRunTokens(key);
   const endUserTokens = createEndUserTokens(key);
-  const handlers = allHandlers({ spec, db, bus: inProcessBus(), config, logger, streams: new Set(), sealer: createSealer(key), runTokens, endUserTokens });
+  const auditChainer = startAuditChainer(db, { intervalMs: 1000, logger });
+  const handlers = allHandlers({
+    spec,
+    db,
+    bus: inProcessBus(),
+    config,
+    logger,
+    streams: new Set(),
+    sealer: createSealer(key),
+    runTokens,
+    endUserTokens,
+    auditChainer,
+  });
   const listAgents = handlers.listAgents;
   handlers.listAgents = async (input) => {
     seen.push({ auth: input.auth, run: input.run });
@@ -100,6 +114,7 @@ async function startGatewayReplica(masterKey: string, env: Record<string, string
     keyCache: createKeyCache(0),
     runTokens,
     endUserTokens,
+    auditing: { chainer: auditChainer, refusals: createRefusalLimiter(undefined) },
     operations,
     validators: compileValidators(spec.document, operations),
     handlers,
@@ -109,7 +124,10 @@ async function startGatewayReplica(masterKey: string, env: Record<string, string
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((resolve) => http.close(() => resolve())),
+    close: async () => {
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await auditChainer.stop();
+    },
   };
 }
 

@@ -16,6 +16,7 @@ import {
   type Application,
 } from './helpers.js';
 import { audioForm, postForm, transcriptionAlias } from './transcription-helpers.js';
+import { personalToken, signUp } from '../support/people.js';
 
 /** App 1 is the default application; app 2 is created here, with its own admin key. */
 let admin1: string;
@@ -330,5 +331,24 @@ describe('X-App-Id', () => {
       }
     }
     expect(statuses).toEqual({ 'admin, not a TypeID': 422, 'admin, an agent id': 422, 'write, not a TypeID': 422 });
+  });
+});
+
+describe('the audit log between organizations', () => {
+  it("another organization's events are not found, never listed, and its activity and chain are its own", async () => {
+    const stranger = await signUp(serverUrl());
+    const theirs = await personalToken(stranger, { scopes: ['admin'] });
+    const ours = (await (await send(`/api/v1/audit-events?resourceId=${agent1.id}`, { key: admin1 })).json()) as { data: { id: string }[] };
+    expect(ours.data.length).toBeGreaterThan(0);
+    for (const { id } of ours.data) await expectNotFound(await send(`/api/v1/audit-events/${id}`, { key: theirs }), `/api/v1/audit-events/${id}`);
+    for (const path of [`/api/v1/audit-events?resourceId=${agent1.id}`, `/api/v1/activity?resourceId=${agent1.id}`]) {
+      expect(((await (await send(path, { key: theirs })).json()) as { data: unknown[] }).data, path).toEqual([]);
+    }
+    const listed = (await (await send('/api/v1/audit-events?limit=200', { key: theirs })).json()) as { data: { organizationId: string }[] };
+    expect(listed.data.length).toBeGreaterThan(0);
+    expect(listed.data.every((e) => e.organizationId === stranger.organizationId)).toBe(true);
+    const verified = (await (await send('/api/v1/audit-events/verify', { key: theirs })).json()) as { organizationId: string; checked: number; valid: boolean };
+    expect(verified).toMatchObject({ organizationId: stranger.organizationId, valid: true });
+    expect(verified.checked).toBe(listed.data.length);
   });
 });

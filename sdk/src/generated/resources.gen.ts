@@ -186,6 +186,88 @@ const personalTokensMethods = ({ call, list }: OperationRunner) => ({
 export interface PersonalTokensResource extends ReturnType<typeof personalTokensMethods> {}
 export const personalTokens: (operations: OperationRunner) => PersonalTokensResource = personalTokensMethods;
 
+const auditEventsMethods = ({ call }: OperationRunner) => ({
+  /**
+   * List audit events
+   *
+   * Lists the organization's audit events, newest first: every change made through the API and
+   * every attempt refused with 401 or 403, filtered by actor, action (or action prefix), resource,
+   * run, end-user, application, outcome and time. Pages follow positions in the chain (`before`),
+   * so events committed while you page never shift a page. Requires the `admin` scope.
+   */
+  list: (query?: T.ListAuditEventsData['query'], o?: RequestOptions) => call((c) => api.listAuditEvents({ ...c, query }), o),
+  exports: {
+    /**
+     * Export audit events
+     *
+     * Starts an export of the organization's audit events that match `filters`, oldest first, as
+     * NDJSON or CSV. It runs in the background: poll `getAuditExport` until it is `succeeded`, then
+     * download the file (for 24 hours) and check its `sha256` and `rowCount`. Send an
+     * `Idempotency-Key` to make retries safe. Requires the `admin` scope.
+     */
+    create: (body: T.AuditExportCreate, o?: WriteOptions) => call((c) => api.createAuditExport({ ...c, body, headers: idempotent(o) }), o),
+    /**
+     * Get an audit export
+     *
+     * Returns an export with its status, and once it succeeded its row count, size and SHA-256.
+     * Requires the `admin` scope.
+     */
+    get: (auditExportId: string, o?: RequestOptions) => call((c) => api.getAuditExport({ ...c, path: { auditExportId } }), o),
+    /**
+     * Download an audit export
+     *
+     * The export's file, streamed: `application/x-ndjson` or `text/csv`. An export that has not
+     * succeeded, or whose file has expired, is 409 `invalid-transition` naming its status. Requires
+     * the `admin` scope.
+     */
+    content: (auditExportId: string, o?: RequestOptions) =>
+      call((c) => api.getAuditExportContent({ ...c, path: { auditExportId }, parseAs: 'text' as const }), o),
+  },
+  /**
+   * Verify the audit chain
+   *
+   * Checks the organization's audit chain from position `from` to `to` (by default the whole chain
+   * still kept): recomputes each event's hash, compares each `prevHash` with the hash of the event
+   * before it, and looks for missing positions. Answers with the first break, if any, and the
+   * chain's head (keep its hash elsewhere to prove later that nothing before it was rewritten).
+   * Requires the `admin` scope.
+   */
+  verify: (query?: T.VerifyAuditEventsData['query'], o?: RequestOptions) => call((c) => api.verifyAuditEvents({ ...c, query }), o),
+  /**
+   * Get an audit event
+   *
+   * Returns one audit event of the organization, with its before and after. Requires the `admin`
+   * scope.
+   */
+  get: (auditEventId: string, o?: RequestOptions) => call((c) => api.getAuditEvent({ ...c, path: { auditEventId } }), o),
+});
+/**
+ * The audit log: every change made through the API, and every refused attempt, recorded in the
+ * transaction of the change, chained per organization so that a changed or removed event is found,
+ * searchable, exportable and readable as an activity feed.
+ */
+export interface AuditEventsResource extends ReturnType<typeof auditEventsMethods> {}
+export const auditEvents: (operations: OperationRunner) => AuditEventsResource = auditEventsMethods;
+
+const activityMethods = ({ call }: OperationRunner) => ({
+  /**
+   * List activity
+   *
+   * The organization's audit events as people read them, newest first: who (by name) did what to
+   * which resource (by title), with the same filters and pages as `listAuditEvents` (refused
+   * attempts only with `outcome=denied`). Any member may read it; the before and after of each
+   * change stay in `getAuditEvent`, for admins.
+   */
+  list: (query?: T.ListActivityData['query'], o?: RequestOptions) => call((c) => api.listActivity({ ...c, query }), o),
+});
+/**
+ * The audit log: every change made through the API, and every refused attempt, recorded in the
+ * transaction of the change, chained per organization so that a changed or removed event is found,
+ * searchable, exportable and readable as an activity feed.
+ */
+export interface ActivityResource extends ReturnType<typeof activityMethods> {}
+export const activity: (operations: OperationRunner) => ActivityResource = activityMethods;
+
 const membersMethods = ({ call, list }: OperationRunner) => ({
   /**
    * List members
@@ -1220,6 +1302,18 @@ export abstract class Resources {
    * person may call them, with the session cookie or a personal token.
    */
   readonly personalTokens = personalTokens(this.#operations);
+  /**
+   * The audit log: every change made through the API, and every refused attempt, recorded in the
+   * transaction of the change, chained per organization so that a changed or removed event is
+   * found, searchable, exportable and readable as an activity feed.
+   */
+  readonly auditEvents = auditEvents(this.#operations);
+  /**
+   * The audit log: every change made through the API, and every refused attempt, recorded in the
+   * transaction of the change, chained per organization so that a changed or removed event is
+   * found, searchable, exportable and readable as an activity feed.
+   */
+  readonly activity = activity(this.#operations);
   /**
    * The people of the organization, their roles (see "Users, members and roles" above) and
    * invitations to join it.

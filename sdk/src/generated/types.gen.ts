@@ -566,6 +566,454 @@ export type PersonalTokenWithSecret = {
 };
 
 /**
+ * AuditActorType
+ *
+ * Who acted: an application key, a person through a personal token or a session, a run (its run token), a runner (its token), an end-user (their token), a trigger's caller (the trigger's secret), Switchboard itself (`system`), or a caller whose credential was missing or refused (`anonymous`).
+ */
+export type AuditActorType = 'api_key' | 'personal_token' | 'session' | 'run' | 'runner' | 'end_user_token' | 'trigger' | 'system' | 'anonymous';
+
+/**
+ * AuditAction
+ *
+ * What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
+ */
+export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'audit_export.create' | 'application.create' | 'application.delete' | 'application.update' | 'audit.pruned' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'personal_token.create' | 'personal_token.revoke' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
+
+/**
+ * AuditEvent
+ *
+ * One change made through the API (or one refused attempt), recorded in the same transaction as the change. Events are chained per organization in the order they were committed: `hash` is the SHA-256 of `prevHash` and the event's other fields, so a changed, removed or inserted event breaks the chain (`verifyAuditEvents` finds where). Credentials and secrets in `before` and `after` are replaced by `"[redacted]"`.
+ */
+export type AuditEvent = {
+    /**
+     * Identifier of the audit event.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'audit_event';
+    /**
+     * Organization whose chain holds the event.
+     */
+    organizationId: string;
+    /**
+     * Application the change was made in; `null` for organization-level changes.
+     */
+    applicationId: string | null;
+    /**
+     * Place of the event in its organization's chain, from 1, in commit order; also the cursor of `listAuditEvents`.
+     */
+    position: number;
+    action: AuditAction;
+    /**
+     * `succeeded` for a change that was made; `denied` for an attempt refused with 401 or 403 (recorded in a transaction of its own, at most 60 per minute per caller address).
+     */
+    outcome: 'succeeded' | 'denied';
+    /**
+     * HTTP status the request was answered with.
+     */
+    status: number;
+    /**
+     * Who made the change.
+     */
+    actor: {
+        type: AuditActorType;
+        /**
+         * The credential or actor's identifier: the key (`key_`), personal token (`pat_`), session (`sess_`), run (`run_`), runner (`runner_`), end-user (`eu_`) or trigger (`trg_`); `null` for `system` and `anonymous`.
+         */
+        id: string | null;
+        /**
+         * The person behind a personal token or a session (or who signed up or logged in); else `null`.
+         */
+        userId: string | null;
+    };
+    /**
+     * End-user the change was made for (`Switchboard-User`, an end-user token, or a run's own end-user); `null` when none.
+     */
+    endUserId: string | null;
+    /**
+     * What was changed.
+     */
+    resource: {
+        /**
+         * Kind of resource, the part of `action` before the dot.
+         */
+        type: string;
+        /**
+         * Identifier of the resource; `null` when the change has none (a model call).
+         */
+        id: string | null;
+    };
+    /**
+     * Run the change concerns (the resource itself, the run a lease or run token belongs to); else `null`.
+     */
+    runId: string | null;
+    /**
+     * The request that made the change.
+     */
+    request: {
+        /**
+         * Its `Request-Id`.
+         */
+        id: string;
+        /**
+         * Operation of the spec it called; `null` for Switchboard's own changes.
+         */
+        operationId: string | null;
+        /**
+         * HTTP method; `null` for Switchboard's own changes.
+         */
+        method: string | null;
+        /**
+         * Path it was sent to, without the query; `null` for Switchboard's own changes.
+         */
+        path: string | null;
+        /**
+         * Its `Idempotency-Key`, when it sent one.
+         */
+        idempotencyKey: string | null;
+        /**
+         * API version it was served at.
+         */
+        apiVersion: string | null;
+        /**
+         * Address of the caller as the server saw it.
+         */
+        ip: string | null;
+        /**
+         * Its `User-Agent`, cut to 512 characters.
+         */
+        userAgent: string | null;
+    };
+    /**
+     * The resource before the change, as the API showed it (`null` for a creation or when not known), with credentials redacted.
+     */
+    before: {
+        [key: string]: unknown;
+    } | null;
+    /**
+     * What the request answered (the resource after the change; `null` for a deletion), with credentials redacted.
+     */
+    after: {
+        [key: string]: unknown;
+    } | null;
+    /**
+     * When the change was made (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Hash of the previous event of the chain (64 zeros for the first).
+     */
+    prevHash: string;
+    /**
+     * SHA-256 (hex) of `prevHash` and the event's canonical JSON (docs/architecture.md, "The audit log").
+     */
+    hash: string;
+};
+
+/**
+ * AuditEventList
+ *
+ * Audit events, newest first, paginated by position: pass `nextBefore` as `before` to get the next (older) page. Events committed meanwhile take higher positions, so no page skips or repeats one.
+ */
+export type AuditEventList = {
+    /**
+     * Events on this page, newest first.
+     */
+    data: Array<AuditEvent>;
+    /**
+     * Whether older events match.
+     */
+    hasMore: boolean;
+    /**
+     * Value to pass as `before` for the next page; `null` when `hasMore` is false.
+     */
+    nextBefore: number | null;
+};
+
+/**
+ * AuditExportFilters
+ *
+ * Which events an export holds; the same filters as `listAuditEvents`, all optional.
+ */
+export type AuditExportFilters = {
+    actorType?: AuditActorType;
+    /**
+     * Only events by this actor (a credential's or actor's id, or a person's `user_` id).
+     */
+    actorId?: string;
+    /**
+     * Only events with this action, or whose action starts with it when it ends with a dot.
+     */
+    action?: string;
+    /**
+     * Only events on this kind of resource.
+     */
+    resourceType?: string;
+    /**
+     * Only events on this resource.
+     */
+    resourceId?: string;
+    /**
+     * Only events concerning this run.
+     */
+    runId?: string;
+    /**
+     * Only events made for this end-user.
+     */
+    endUserId?: string;
+    /**
+     * Only events made in this application.
+     */
+    applicationId?: string;
+    /**
+     * Only changes made, or only refused attempts.
+     */
+    outcome?: 'succeeded' | 'denied';
+    /**
+     * Only events made at or after this time.
+     */
+    since?: string;
+    /**
+     * Only events made before this time.
+     */
+    until?: string;
+};
+
+/**
+ * AuditExportCreate
+ *
+ * An export of the organization's audit events to create.
+ */
+export type AuditExportCreate = {
+    /**
+     * `ndjson`: one `AuditEvent` JSON object per line; `csv`: RFC 4180, a header row and one row per event, `before` and `after` as JSON text. Values are exported as recorded (a spreadsheet may read a cell that starts with `=` as a formula).
+     */
+    format: 'ndjson' | 'csv';
+    filters?: AuditExportFilters;
+};
+
+/**
+ * AuditExport
+ *
+ * An asynchronous export of audit events, oldest first, to a file that stays downloadable for 24 hours after it is written (`getAuditExportContent`), with its row count and SHA-256 to check what you downloaded.
+ */
+export type AuditExport = {
+    /**
+     * Identifier of the export.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'audit_export';
+    /**
+     * Organization whose events it holds.
+     */
+    organizationId: string;
+    /**
+     * `queued`, then `running`, then `succeeded` (the file is ready) or `failed`; `expired` once the file is deleted, 24 hours after it was written.
+     */
+    status: 'queued' | 'running' | 'succeeded' | 'failed' | 'expired';
+    /**
+     * Format of the file.
+     */
+    format: 'ndjson' | 'csv';
+    filters: AuditExportFilters;
+    /**
+     * The chain's head when the export started: it holds the matching events up to this position, and none committed later. `null` until it runs.
+     */
+    throughPosition: number | null;
+    /**
+     * Number of events in the file; `null` until it succeeds.
+     */
+    rowCount: number | null;
+    /**
+     * Size of the file; `null` until it succeeds.
+     */
+    bytes: number | null;
+    /**
+     * SHA-256 (hex) of the file as downloaded; `null` until it succeeds.
+     */
+    sha256: string | null;
+    /**
+     * Why it failed; `null` unless it failed.
+     */
+    error: string | null;
+    /**
+     * When the file will be deleted; `null` until it succeeds.
+     */
+    expiresAt: string | null;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * When it succeeded or failed.
+     */
+    completedAt: string | null;
+};
+
+/**
+ * AuditVerification
+ *
+ * The result of checking a range of the organization's audit chain: each event's hash recomputed, each `prevHash` compared with the event before, no position missing.
+ */
+export type AuditVerification = {
+    /**
+     * Type of the object.
+     */
+    object: 'audit_verification';
+    /**
+     * Organization whose chain was checked.
+     */
+    organizationId: string;
+    /**
+     * First position checked.
+     */
+    from: number;
+    /**
+     * Last position checked (0 when the chain is empty).
+     */
+    to: number;
+    /**
+     * Number of events checked.
+     */
+    checked: number;
+    /**
+     * Whether the range is intact.
+     */
+    valid: boolean;
+    /**
+     * The first place the chain breaks; `null` when `valid`.
+     */
+    firstBreak: null | {
+        /**
+         * Position where the chain breaks.
+         */
+        position: number;
+        /**
+         * The event found there; `null` when it is missing.
+         */
+        auditEventId: string | null;
+        /**
+         * `hash_mismatch`: the event's fields no longer give its hash (it was changed); `prev_hash_mismatch`: it does not follow the event before (one was replaced or inserted); `missing`: no event holds this position (one was deleted) and no pruning record covers it.
+         */
+        reason: 'hash_mismatch' | 'prev_hash_mismatch' | 'missing';
+        /**
+         * What was expected and found.
+         */
+        detail: string;
+    };
+    /**
+     * The newest event of the chain when the check ran: keep its hash somewhere else, and a later check proves the chain up to it was not rewritten.
+     */
+    head: {
+        /**
+         * Its position (0 for an empty chain).
+         */
+        position: number;
+        /**
+         * Its hash (64 zeros for an empty chain).
+         */
+        hash: string;
+    };
+};
+
+/**
+ * ActivityItem
+ *
+ * An audit event as a person reads it: who (with their name), did what, to which resource (with its title), when. The same event as `getAuditEvent` returns, without the before and after.
+ */
+export type ActivityItem = {
+    /**
+     * Identifier of the audit event.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'activity';
+    action: AuditAction;
+    /**
+     * `succeeded`, or `denied` for a refused attempt.
+     */
+    outcome: 'succeeded' | 'denied';
+    /**
+     * Who acted, and how to call them.
+     */
+    actor: {
+        type: AuditActorType;
+        /**
+         * The person (`user_`) behind a session or a personal token; else the key, run, runner, end-user or trigger; `null` for `system` and `anonymous`.
+         */
+        id: string | null;
+        /**
+         * A name to show: the person's name or email, the key's or runner's name, the end-user's name or external id, else the identifier ("Switchboard" for `system`).
+         */
+        name: string;
+    };
+    /**
+     * What was changed.
+     */
+    resource: {
+        /**
+         * Kind of resource.
+         */
+        type: string;
+        /**
+         * Identifier of the resource.
+         */
+        id: string | null;
+        /**
+         * Its name, title or email as it was after the change (before it, for a deletion); `null` when it has none.
+         */
+        title: string | null;
+    };
+    /**
+     * Application the change was made in.
+     */
+    applicationId: string | null;
+    /**
+     * Run the change concerns.
+     */
+    runId: string | null;
+    /**
+     * End-user the change was made for.
+     */
+    endUserId: string | null;
+    /**
+     * One sentence: "Ada Lovelace updated agent Support triage".
+     */
+    summary: string;
+    /**
+     * When (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
+ * ActivityList
+ *
+ * Activity, newest first, paginated like `listAuditEvents`.
+ */
+export type ActivityList = {
+    /**
+     * Items on this page, newest first.
+     */
+    data: Array<ActivityItem>;
+    /**
+     * Whether older items match.
+     */
+    hasMore: boolean;
+    /**
+     * Value to pass as `before` for the next page; `null` when `hasMore` is false.
+     */
+    nextBefore: number | null;
+};
+
+/**
  * Member
  *
  * A person who belongs to the organization, with their role.
@@ -4521,6 +4969,81 @@ export type IdempotencyKey = string;
 export type PersonalTokenId = string;
 
 /**
+ * Only events older than this position (pass the previous page's `nextBefore`).
+ */
+export type AuditBefore = number;
+
+/**
+ * Number of events per page.
+ */
+export type AuditLimit = number;
+
+/**
+ * Only events by this kind of actor.
+ */
+export type AuditActorTypeFilter = AuditActorType;
+
+/**
+ * Only events by this actor: a credential's or actor's id (`key_`, `pat_`, `sess_`, `run_`, `runner_`, `eu_`, `trg_`), or a person (`user_`) whichever credential they used.
+ */
+export type AuditActorIdFilter = string;
+
+/**
+ * Only events with this action (`agent.update`), or whose action starts with it when it ends with a dot (`agent.`).
+ */
+export type AuditActionFilter = string;
+
+/**
+ * Only events on this kind of resource (`agent`, `api_key`, ...).
+ */
+export type AuditResourceTypeFilter = string;
+
+/**
+ * Only events on the resource with this identifier.
+ */
+export type AuditResourceIdFilter = string;
+
+/**
+ * Only events concerning this run.
+ */
+export type AuditRunFilter = string;
+
+/**
+ * Only events made for this end-user.
+ */
+export type AuditEndUserFilter = string;
+
+/**
+ * Only events made in this application.
+ */
+export type AuditApplicationFilter = string;
+
+/**
+ * Only changes made (`succeeded`) or only refused attempts (`denied`).
+ */
+export type AuditOutcomeFilter = 'succeeded' | 'denied';
+
+/**
+ * Only events made at or after this time.
+ */
+export type AuditSince = string;
+
+/**
+ * Only events made before this time.
+ */
+export type AuditUntil = string;
+
+/**
+ * Identifier of the audit export.
+ */
+export type AuditExportId = string;
+
+/**
+ * Identifier of the audit event.
+ */
+export type AuditEventId = string;
+
+/**
  * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction.
  */
 export type MemberSort = 'createdAt' | '-createdAt' | 'email' | '-email';
@@ -5557,6 +6080,501 @@ export type RevokePersonalTokenResponses = {
 };
 
 export type RevokePersonalTokenResponse = RevokePersonalTokenResponses[keyof RevokePersonalTokenResponses];
+
+export type ListAuditEventsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Only events older than this position (pass the previous page's `nextBefore`).
+         */
+        before?: number;
+        /**
+         * Number of events per page.
+         */
+        limit?: number;
+        /**
+         * Only events by this kind of actor.
+         */
+        actorType?: AuditActorType;
+        /**
+         * Only events by this actor: a credential's or actor's id (`key_`, `pat_`, `sess_`, `run_`, `runner_`, `eu_`, `trg_`), or a person (`user_`) whichever credential they used.
+         */
+        actorId?: string;
+        /**
+         * Only events with this action (`agent.update`), or whose action starts with it when it ends with a dot (`agent.`).
+         */
+        action?: string;
+        /**
+         * Only events on this kind of resource (`agent`, `api_key`, ...).
+         */
+        resourceType?: string;
+        /**
+         * Only events on the resource with this identifier.
+         */
+        resourceId?: string;
+        /**
+         * Only events concerning this run.
+         */
+        runId?: string;
+        /**
+         * Only events made for this end-user.
+         */
+        endUserId?: string;
+        /**
+         * Only events made in this application.
+         */
+        applicationId?: string;
+        /**
+         * Only changes made (`succeeded`) or only refused attempts (`denied`).
+         */
+        outcome?: 'succeeded' | 'denied';
+        /**
+         * Only events made at or after this time.
+         */
+        since?: string;
+        /**
+         * Only events made before this time.
+         */
+        until?: string;
+    };
+    url: '/api/v1/audit-events';
+};
+
+export type ListAuditEventsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListAuditEventsError = ListAuditEventsErrors[keyof ListAuditEventsErrors];
+
+export type ListAuditEventsResponses = {
+    /**
+     * One page of audit events.
+     */
+    200: AuditEventList;
+};
+
+export type ListAuditEventsResponse = ListAuditEventsResponses[keyof ListAuditEventsResponses];
+
+export type CreateAuditExportData = {
+    body: AuditExportCreate;
+    headers?: {
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/audit-events/exports';
+};
+
+export type CreateAuditExportErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateAuditExportError = CreateAuditExportErrors[keyof CreateAuditExportErrors];
+
+export type CreateAuditExportResponses = {
+    /**
+     * The export was queued.
+     */
+    202: AuditExport;
+};
+
+export type CreateAuditExportResponse = CreateAuditExportResponses[keyof CreateAuditExportResponses];
+
+export type GetAuditExportData = {
+    body?: never;
+    path: {
+        /**
+         * Identifier of the audit export.
+         */
+        auditExportId: string;
+    };
+    query?: never;
+    url: '/api/v1/audit-events/exports/{auditExportId}';
+};
+
+export type GetAuditExportErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetAuditExportError = GetAuditExportErrors[keyof GetAuditExportErrors];
+
+export type GetAuditExportResponses = {
+    /**
+     * The export.
+     */
+    200: AuditExport;
+};
+
+export type GetAuditExportResponse = GetAuditExportResponses[keyof GetAuditExportResponses];
+
+export type GetAuditExportContentData = {
+    body?: never;
+    path: {
+        /**
+         * Identifier of the audit export.
+         */
+        auditExportId: string;
+    };
+    query?: never;
+    url: '/api/v1/audit-events/exports/{auditExportId}/content';
+};
+
+export type GetAuditExportContentErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetAuditExportContentError = GetAuditExportContentErrors[keyof GetAuditExportContentErrors];
+
+export type GetAuditExportContentResponses = {
+    /**
+     * The file.
+     */
+    200: string;
+};
+
+export type GetAuditExportContentResponse = GetAuditExportContentResponses[keyof GetAuditExportContentResponses];
+
+export type VerifyAuditEventsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * First position to check; by default the oldest kept.
+         */
+        from?: number;
+        /**
+         * Last position to check; by default the head.
+         */
+        to?: number;
+    };
+    url: '/api/v1/audit-events/verify';
+};
+
+export type VerifyAuditEventsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type VerifyAuditEventsError = VerifyAuditEventsErrors[keyof VerifyAuditEventsErrors];
+
+export type VerifyAuditEventsResponses = {
+    /**
+     * The result of the check.
+     */
+    200: AuditVerification;
+};
+
+export type VerifyAuditEventsResponse = VerifyAuditEventsResponses[keyof VerifyAuditEventsResponses];
+
+export type GetAuditEventData = {
+    body?: never;
+    path: {
+        /**
+         * Identifier of the audit event.
+         */
+        auditEventId: string;
+    };
+    query?: never;
+    url: '/api/v1/audit-events/{auditEventId}';
+};
+
+export type GetAuditEventErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetAuditEventError = GetAuditEventErrors[keyof GetAuditEventErrors];
+
+export type GetAuditEventResponses = {
+    /**
+     * The audit event.
+     */
+    200: AuditEvent;
+};
+
+export type GetAuditEventResponse = GetAuditEventResponses[keyof GetAuditEventResponses];
+
+export type ListActivityData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Only events older than this position (pass the previous page's `nextBefore`).
+         */
+        before?: number;
+        /**
+         * Number of events per page.
+         */
+        limit?: number;
+        /**
+         * Only events by this kind of actor.
+         */
+        actorType?: AuditActorType;
+        /**
+         * Only events by this actor: a credential's or actor's id (`key_`, `pat_`, `sess_`, `run_`, `runner_`, `eu_`, `trg_`), or a person (`user_`) whichever credential they used.
+         */
+        actorId?: string;
+        /**
+         * Only events with this action (`agent.update`), or whose action starts with it when it ends with a dot (`agent.`).
+         */
+        action?: string;
+        /**
+         * Only events on this kind of resource (`agent`, `api_key`, ...).
+         */
+        resourceType?: string;
+        /**
+         * Only events on the resource with this identifier.
+         */
+        resourceId?: string;
+        /**
+         * Only events concerning this run.
+         */
+        runId?: string;
+        /**
+         * Only events made for this end-user.
+         */
+        endUserId?: string;
+        /**
+         * Only events made in this application.
+         */
+        applicationId?: string;
+        /**
+         * Only events made at or after this time.
+         */
+        since?: string;
+        /**
+         * Only events made before this time.
+         */
+        until?: string;
+        /**
+         * `denied` to list the refused attempts instead of the changes made.
+         */
+        outcome?: 'succeeded' | 'denied';
+    };
+    url: '/api/v1/activity';
+};
+
+export type ListActivityErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListActivityError = ListActivityErrors[keyof ListActivityErrors];
+
+export type ListActivityResponses = {
+    /**
+     * One page of activity.
+     */
+    200: ActivityList;
+};
+
+export type ListActivityResponse = ListActivityResponses[keyof ListActivityResponses];
 
 export type ListMembersData = {
     body?: never;

@@ -398,6 +398,164 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List audit events
+         * @description Lists the organization's audit events, newest first: every change made through the API and every attempt refused with 401 or 403, filtered by actor, action (or action prefix), resource, run, end-user, application, outcome and time. Pages follow positions in the chain (`before`), so events committed while you page never shift a page. Requires the `admin` scope.
+         */
+        get: operations["listAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit-events/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Export audit events
+         * @description Starts an export of the organization's audit events that match `filters`, oldest first, as NDJSON or CSV. It runs in the background: poll `getAuditExport` until it is `succeeded`, then download the file (for 24 hours) and check its `sha256` and `rowCount`. Send an `Idempotency-Key` to make retries safe. Requires the `admin` scope.
+         */
+        post: operations["createAuditExport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit-events/exports/{auditExportId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the audit export.
+                 * @example audexp_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                auditExportId: components["parameters"]["AuditExportId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get an audit export
+         * @description Returns an export with its status, and once it succeeded its row count, size and SHA-256. Requires the `admin` scope.
+         */
+        get: operations["getAuditExport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit-events/exports/{auditExportId}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the audit export.
+                 * @example audexp_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                auditExportId: components["parameters"]["AuditExportId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Download an audit export
+         * @description The export's file, streamed: `application/x-ndjson` or `text/csv`. An export that has not succeeded, or whose file has expired, is 409 `invalid-transition` naming its status. Requires the `admin` scope.
+         */
+        get: operations["getAuditExportContent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit-events/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Verify the audit chain
+         * @description Checks the organization's audit chain from position `from` to `to` (by default the whole chain still kept): recomputes each event's hash, compares each `prevHash` with the hash of the event before it, and looks for missing positions. Answers with the first break, if any, and the chain's head (keep its hash elsewhere to prove later that nothing before it was rewritten). Requires the `admin` scope.
+         */
+        get: operations["verifyAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit-events/{auditEventId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the audit event.
+                 * @example aud_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                auditEventId: components["parameters"]["AuditEventId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get an audit event
+         * @description Returns one audit event of the organization, with its before and after. Requires the `admin` scope.
+         */
+        get: operations["getAuditEvent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/activity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List activity
+         * @description The organization's audit events as people read them, newest first: who (by name) did what to which resource (by title), with the same filters and pages as `listAuditEvents` (refused attempts only with `outcome=denied`). Any member may read it; the before and after of each change stay in `getAuditEvent`, for admins.
+         */
+        get: operations["listActivity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/members": {
         parameters: {
             query?: never;
@@ -3547,6 +3705,350 @@ export interface components {
             updatedAt: string;
             /** @description The token, to send as `Authorization: Bearer <secret>` (with `X-App-Id` on application-scoped routes). Shown only in this response: only its SHA-256 hash is stored. */
             secret: string;
+        };
+        /**
+         * AuditActorType
+         * @description Who acted: an application key, a person through a personal token or a session, a run (its run token), a runner (its token), an end-user (their token), a trigger's caller (the trigger's secret), Switchboard itself (`system`), or a caller whose credential was missing or refused (`anonymous`).
+         * @enum {string}
+         */
+        AuditActorType: "api_key" | "personal_token" | "session" | "run" | "runner" | "end_user_token" | "trigger" | "system" | "anonymous";
+        /**
+         * AuditAction
+         * @description What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
+         * @enum {string}
+         */
+        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "audit_export.create" | "application.create" | "application.delete" | "application.update" | "audit.pruned" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "personal_token.create" | "personal_token.revoke" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "session.log_in" | "session.log_out" | "session.revoke" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
+        /**
+         * AuditEvent
+         * @description One change made through the API (or one refused attempt), recorded in the same transaction as the change. Events are chained per organization in the order they were committed: `hash` is the SHA-256 of `prevHash` and the event's other fields, so a changed, removed or inserted event breaks the chain (`verifyAuditEvents` finds where). Credentials and secrets in `before` and `after` are replaced by `"[redacted]"`.
+         */
+        AuditEvent: {
+            /** @description Identifier of the audit event. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "audit_event";
+            /** @description Organization whose chain holds the event. */
+            organizationId: string;
+            /** @description Application the change was made in; `null` for organization-level changes. */
+            applicationId: string | null;
+            /**
+             * Format: int64
+             * @description Place of the event in its organization's chain, from 1, in commit order; also the cursor of `listAuditEvents`.
+             */
+            position: number;
+            action: components["schemas"]["AuditAction"];
+            /**
+             * @description `succeeded` for a change that was made; `denied` for an attempt refused with 401 or 403 (recorded in a transaction of its own, at most 60 per minute per caller address).
+             * @enum {string}
+             */
+            outcome: "succeeded" | "denied";
+            /**
+             * Format: int32
+             * @description HTTP status the request was answered with.
+             */
+            status: number;
+            /** @description Who made the change. */
+            actor: {
+                type: components["schemas"]["AuditActorType"];
+                /** @description The credential or actor's identifier: the key (`key_`), personal token (`pat_`), session (`sess_`), run (`run_`), runner (`runner_`), end-user (`eu_`) or trigger (`trg_`); `null` for `system` and `anonymous`. */
+                id: string | null;
+                /** @description The person behind a personal token or a session (or who signed up or logged in); else `null`. */
+                userId: string | null;
+            };
+            /** @description End-user the change was made for (`Switchboard-User`, an end-user token, or a run's own end-user); `null` when none. */
+            endUserId: string | null;
+            /** @description What was changed. */
+            resource: {
+                /** @description Kind of resource, the part of `action` before the dot. */
+                type: string;
+                /** @description Identifier of the resource; `null` when the change has none (a model call). */
+                id: string | null;
+            };
+            /** @description Run the change concerns (the resource itself, the run a lease or run token belongs to); else `null`. */
+            runId: string | null;
+            /** @description The request that made the change. */
+            request: {
+                /** @description Its `Request-Id`. */
+                id: string;
+                /** @description Operation of the spec it called; `null` for Switchboard's own changes. */
+                operationId: string | null;
+                /** @description HTTP method; `null` for Switchboard's own changes. */
+                method: string | null;
+                /** @description Path it was sent to, without the query; `null` for Switchboard's own changes. */
+                path: string | null;
+                /** @description Its `Idempotency-Key`, when it sent one. */
+                idempotencyKey: string | null;
+                /** @description API version it was served at. */
+                apiVersion: string | null;
+                /** @description Address of the caller as the server saw it. */
+                ip: string | null;
+                /** @description Its `User-Agent`, cut to 512 characters. */
+                userAgent: string | null;
+            };
+            /** @description The resource before the change, as the API showed it (`null` for a creation or when not known), with credentials redacted. */
+            before: {
+                [key: string]: unknown;
+            } | null;
+            /** @description What the request answered (the resource after the change; `null` for a deletion), with credentials redacted. */
+            after: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Format: date-time
+             * @description When the change was made (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /** @description Hash of the previous event of the chain (64 zeros for the first). */
+            prevHash: string;
+            /** @description SHA-256 (hex) of `prevHash` and the event's canonical JSON (docs/architecture.md, "The audit log"). */
+            hash: string;
+        };
+        /**
+         * AuditEventList
+         * @description Audit events, newest first, paginated by position: pass `nextBefore` as `before` to get the next (older) page. Events committed meanwhile take higher positions, so no page skips or repeats one.
+         */
+        AuditEventList: {
+            /** @description Events on this page, newest first. */
+            data: components["schemas"]["AuditEvent"][];
+            /** @description Whether older events match. */
+            hasMore: boolean;
+            /**
+             * Format: int64
+             * @description Value to pass as `before` for the next page; `null` when `hasMore` is false.
+             */
+            nextBefore: number | null;
+        };
+        /**
+         * AuditExportFilters
+         * @description Which events an export holds; the same filters as `listAuditEvents`, all optional.
+         */
+        AuditExportFilters: {
+            actorType?: components["schemas"]["AuditActorType"];
+            /** @description Only events by this actor (a credential's or actor's id, or a person's `user_` id). */
+            actorId?: string;
+            /** @description Only events with this action, or whose action starts with it when it ends with a dot. */
+            action?: string;
+            /** @description Only events on this kind of resource. */
+            resourceType?: string;
+            /** @description Only events on this resource. */
+            resourceId?: string;
+            /** @description Only events concerning this run. */
+            runId?: string;
+            /** @description Only events made for this end-user. */
+            endUserId?: string;
+            /** @description Only events made in this application. */
+            applicationId?: string;
+            /**
+             * @description Only changes made, or only refused attempts.
+             * @enum {string}
+             */
+            outcome?: "succeeded" | "denied";
+            /**
+             * Format: date-time
+             * @description Only events made at or after this time.
+             */
+            since?: string;
+            /**
+             * Format: date-time
+             * @description Only events made before this time.
+             */
+            until?: string;
+        };
+        /**
+         * AuditExportCreate
+         * @description An export of the organization's audit events to create.
+         */
+        AuditExportCreate: {
+            /**
+             * @description `ndjson`: one `AuditEvent` JSON object per line; `csv`: RFC 4180, a header row and one row per event, `before` and `after` as JSON text. Values are exported as recorded (a spreadsheet may read a cell that starts with `=` as a formula).
+             * @enum {string}
+             */
+            format: "ndjson" | "csv";
+            filters?: components["schemas"]["AuditExportFilters"];
+        };
+        /**
+         * AuditExport
+         * @description An asynchronous export of audit events, oldest first, to a file that stays downloadable for 24 hours after it is written (`getAuditExportContent`), with its row count and SHA-256 to check what you downloaded.
+         */
+        AuditExport: {
+            /** @description Identifier of the export. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "audit_export";
+            /** @description Organization whose events it holds. */
+            organizationId: string;
+            /**
+             * @description `queued`, then `running`, then `succeeded` (the file is ready) or `failed`; `expired` once the file is deleted, 24 hours after it was written.
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed" | "expired";
+            /**
+             * @description Format of the file.
+             * @enum {string}
+             */
+            format: "ndjson" | "csv";
+            filters: components["schemas"]["AuditExportFilters"];
+            /**
+             * Format: int64
+             * @description The chain's head when the export started: it holds the matching events up to this position, and none committed later. `null` until it runs.
+             */
+            throughPosition: number | null;
+            /**
+             * Format: int64
+             * @description Number of events in the file; `null` until it succeeds.
+             */
+            rowCount: number | null;
+            /**
+             * Format: int64
+             * @description Size of the file; `null` until it succeeds.
+             */
+            bytes: number | null;
+            /** @description SHA-256 (hex) of the file as downloaded; `null` until it succeeds. */
+            sha256: string | null;
+            /** @description Why it failed; `null` unless it failed. */
+            error: string | null;
+            /**
+             * Format: date-time
+             * @description When the file will be deleted; `null` until it succeeds.
+             */
+            expiresAt: string | null;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When it succeeded or failed.
+             */
+            completedAt: string | null;
+        };
+        /**
+         * AuditVerification
+         * @description The result of checking a range of the organization's audit chain: each event's hash recomputed, each `prevHash` compared with the event before, no position missing.
+         */
+        AuditVerification: {
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "audit_verification";
+            /** @description Organization whose chain was checked. */
+            organizationId: string;
+            /**
+             * Format: int64
+             * @description First position checked.
+             */
+            from: number;
+            /**
+             * Format: int64
+             * @description Last position checked (0 when the chain is empty).
+             */
+            to: number;
+            /**
+             * Format: int64
+             * @description Number of events checked.
+             */
+            checked: number;
+            /** @description Whether the range is intact. */
+            valid: boolean;
+            /** @description The first place the chain breaks; `null` when `valid`. */
+            firstBreak: null | {
+                /**
+                 * Format: int64
+                 * @description Position where the chain breaks.
+                 */
+                position: number;
+                /** @description The event found there; `null` when it is missing. */
+                auditEventId: string | null;
+                /**
+                 * @description `hash_mismatch`: the event's fields no longer give its hash (it was changed); `prev_hash_mismatch`: it does not follow the event before (one was replaced or inserted); `missing`: no event holds this position (one was deleted) and no pruning record covers it.
+                 * @enum {string}
+                 */
+                reason: "hash_mismatch" | "prev_hash_mismatch" | "missing";
+                /** @description What was expected and found. */
+                detail: string;
+            };
+            /** @description The newest event of the chain when the check ran: keep its hash somewhere else, and a later check proves the chain up to it was not rewritten. */
+            head: {
+                /**
+                 * Format: int64
+                 * @description Its position (0 for an empty chain).
+                 */
+                position: number;
+                /** @description Its hash (64 zeros for an empty chain). */
+                hash: string;
+            };
+        };
+        /**
+         * ActivityItem
+         * @description An audit event as a person reads it: who (with their name), did what, to which resource (with its title), when. The same event as `getAuditEvent` returns, without the before and after.
+         */
+        ActivityItem: {
+            /** @description Identifier of the audit event. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "activity";
+            action: components["schemas"]["AuditAction"];
+            /**
+             * @description `succeeded`, or `denied` for a refused attempt.
+             * @enum {string}
+             */
+            outcome: "succeeded" | "denied";
+            /** @description Who acted, and how to call them. */
+            actor: {
+                type: components["schemas"]["AuditActorType"];
+                /** @description The person (`user_`) behind a session or a personal token; else the key, run, runner, end-user or trigger; `null` for `system` and `anonymous`. */
+                id: string | null;
+                /** @description A name to show: the person's name or email, the key's or runner's name, the end-user's name or external id, else the identifier ("Switchboard" for `system`). */
+                name: string;
+            };
+            /** @description What was changed. */
+            resource: {
+                /** @description Kind of resource. */
+                type: string;
+                /** @description Identifier of the resource. */
+                id: string | null;
+                /** @description Its name, title or email as it was after the change (before it, for a deletion); `null` when it has none. */
+                title: string | null;
+            };
+            /** @description Application the change was made in. */
+            applicationId: string | null;
+            /** @description Run the change concerns. */
+            runId: string | null;
+            /** @description End-user the change was made for. */
+            endUserId: string | null;
+            /** @description One sentence: "Ada Lovelace updated agent Support triage". */
+            summary: string;
+            /**
+             * Format: date-time
+             * @description When (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
+         * ActivityList
+         * @description Activity, newest first, paginated like `listAuditEvents`.
+         */
+        ActivityList: {
+            /** @description Items on this page, newest first. */
+            data: components["schemas"]["ActivityItem"][];
+            /** @description Whether older items match. */
+            hasMore: boolean;
+            /**
+             * Format: int64
+             * @description Value to pass as `before` for the next page; `null` when `hasMore` is false.
+             */
+            nextBefore: number | null;
         };
         /**
          * Member
@@ -7253,6 +7755,42 @@ export interface components {
          * @example pat_01jd4xb6h9k2n5q8s1v4x7z0c3
          */
         PersonalTokenId: string;
+        /** @description Only events older than this position (pass the previous page's `nextBefore`). */
+        AuditBefore: number;
+        /** @description Number of events per page. */
+        AuditLimit: number;
+        /** @description Only events by this kind of actor. */
+        AuditActorTypeFilter: components["schemas"]["AuditActorType"];
+        /** @description Only events by this actor: a credential's or actor's id (`key_`, `pat_`, `sess_`, `run_`, `runner_`, `eu_`, `trg_`), or a person (`user_`) whichever credential they used. */
+        AuditActorIdFilter: string;
+        /** @description Only events with this action (`agent.update`), or whose action starts with it when it ends with a dot (`agent.`). */
+        AuditActionFilter: string;
+        /** @description Only events on this kind of resource (`agent`, `api_key`, ...). */
+        AuditResourceTypeFilter: string;
+        /** @description Only events on the resource with this identifier. */
+        AuditResourceIdFilter: string;
+        /** @description Only events concerning this run. */
+        AuditRunFilter: string;
+        /** @description Only events made for this end-user. */
+        AuditEndUserFilter: string;
+        /** @description Only events made in this application. */
+        AuditApplicationFilter: string;
+        /** @description Only changes made (`succeeded`) or only refused attempts (`denied`). */
+        AuditOutcomeFilter: "succeeded" | "denied";
+        /** @description Only events made at or after this time. */
+        AuditSince: string;
+        /** @description Only events made before this time. */
+        AuditUntil: string;
+        /**
+         * @description Identifier of the audit export.
+         * @example audexp_01jd5a2b3c4d5e6f7g8h9j0k1m
+         */
+        AuditExportId: string;
+        /**
+         * @description Identifier of the audit event.
+         * @example aud_01jd5a2b3c4d5e6f7g8h9j0k1m
+         */
+        AuditEventId: string;
         /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. */
         MemberSort: "createdAt" | "-createdAt" | "email" | "-email";
         /** @description Only members with this role. */
@@ -8123,6 +8661,310 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                /** @description Only events older than this position (pass the previous page's `nextBefore`). */
+                before?: components["parameters"]["AuditBefore"];
+                /** @description Number of events per page. */
+                limit?: components["parameters"]["AuditLimit"];
+                /** @description Only events by this kind of actor. */
+                actorType?: components["parameters"]["AuditActorTypeFilter"];
+                /** @description Only events by this actor: a credential's or actor's id (`key_`, `pat_`, `sess_`, `run_`, `runner_`, `eu_`, `trg_`), or a person (`user_`) whichever credential they used. */
+                actorId?: components["parameters"]["AuditActorIdFilter"];
+                /** @description Only events with this action (`agent.update`), or whose action starts with it when it ends with a dot (`agent.`). */
+                action?: components["parameters"]["AuditActionFilter"];
+                /** @description Only events on this kind of resource (`agent`, `api_key`, ...). */
+                resourceType?: components["parameters"]["AuditResourceTypeFilter"];
+                /** @description Only events on the resource with this identifier. */
+                resourceId?: components["parameters"]["AuditResourceIdFilter"];
+                /** @description Only events concerning this run. */
+                runId?: components["parameters"]["AuditRunFilter"];
+                /** @description Only events made for this end-user. */
+                endUserId?: components["parameters"]["AuditEndUserFilter"];
+                /** @description Only events made in this application. */
+                applicationId?: components["parameters"]["AuditApplicationFilter"];
+                /** @description Only changes made (`succeeded`) or only refused attempts (`denied`). */
+                outcome?: components["parameters"]["AuditOutcomeFilter"];
+                /** @description Only events made at or after this time. */
+                since?: components["parameters"]["AuditSince"];
+                /** @description Only events made before this time. */
+                until?: components["parameters"]["AuditUntil"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of audit events. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEventList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createAuditExport: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AuditExportCreate"];
+            };
+        };
+        responses: {
+            /** @description The export was queued. */
+            202: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditExport"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getAuditExport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the audit export.
+                 * @example audexp_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                auditExportId: components["parameters"]["AuditExportId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The export. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditExport"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getAuditExportContent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the audit export.
+                 * @example audexp_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                auditExportId: components["parameters"]["AuditExportId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Suggests a file name, `audit-<export id>.ndjson` or `.csv`. */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    verifyAuditEvents: {
+        parameters: {
+            query?: {
+                /** @description First position to check; by default the oldest kept. */
+                from?: number;
+                /** @description Last position to check; by default the head. */
+                to?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The result of the check. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditVerification"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getAuditEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the audit event.
+                 * @example aud_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                auditEventId: components["parameters"]["AuditEventId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The audit event. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEvent"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listActivity: {
+        parameters: {
+            query?: {
+                /** @description Only events older than this position (pass the previous page's `nextBefore`). */
+                before?: components["parameters"]["AuditBefore"];
+                /** @description Number of events per page. */
+                limit?: components["parameters"]["AuditLimit"];
+                /** @description Only events by this kind of actor. */
+                actorType?: components["parameters"]["AuditActorTypeFilter"];
+                /** @description Only events by this actor: a credential's or actor's id (`key_`, `pat_`, `sess_`, `run_`, `runner_`, `eu_`, `trg_`), or a person (`user_`) whichever credential they used. */
+                actorId?: components["parameters"]["AuditActorIdFilter"];
+                /** @description Only events with this action (`agent.update`), or whose action starts with it when it ends with a dot (`agent.`). */
+                action?: components["parameters"]["AuditActionFilter"];
+                /** @description Only events on this kind of resource (`agent`, `api_key`, ...). */
+                resourceType?: components["parameters"]["AuditResourceTypeFilter"];
+                /** @description Only events on the resource with this identifier. */
+                resourceId?: components["parameters"]["AuditResourceIdFilter"];
+                /** @description Only events concerning this run. */
+                runId?: components["parameters"]["AuditRunFilter"];
+                /** @description Only events made for this end-user. */
+                endUserId?: components["parameters"]["AuditEndUserFilter"];
+                /** @description Only events made in this application. */
+                applicationId?: components["parameters"]["AuditApplicationFilter"];
+                /** @description Only events made at or after this time. */
+                since?: components["parameters"]["AuditSince"];
+                /** @description Only events made before this time. */
+                until?: components["parameters"]["AuditUntil"];
+                /** @description `denied` to list the refused attempts instead of the changes made. */
+                outcome?: "succeeded" | "denied";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of activity. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActivityList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];

@@ -12,8 +12,9 @@ import type { OperationValidators } from '../spec/validators.js';
 import type { Handler, OperationId } from '../resources/handler-types.js';
 import { storedResponse } from './idempotency.js';
 import type { RateLimiter } from './rate-limit.js';
-import { authenticate } from './pipeline/authenticate.js';
+import { authenticate, type Caller } from './pipeline/authenticate.js';
 import { actingAs, actingAsEndUser, actingAsRun, actingAsSelf, actingAsUser, authorise, isUserOperation } from './pipeline/authorise.js';
+import { auditTrail, isRefusal, recordRefusal, type Auditing } from './pipeline/audit.js';
 import { checkCsrf } from './pipeline/csrf.js';
 import { claimOf, replayOf, replayRaceWinner, storeResult } from './pipeline/idempotency.js';
 import { rateLimit } from './pipeline/rate-limit.js';
@@ -29,6 +30,7 @@ export type OperationDeps = {
   keyCache: KeyCache;
   runTokens: RunTokens;
   endUserTokens: EndUserTokens;
+  auditing: Auditing;
 };
 
 /**
@@ -54,7 +56,17 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
   const reportTaskFailure = (err: unknown) => deps.logger.error({ err, operationId: op.operationId }, 'after-commit task failed');
 
   return async (ctx: Context) => {
-    const caller = await authenticate(ctx, op, deps);
+    let caller: Caller | undefined;
+    try {
+      caller = await authenticate(ctx, op, deps);
+      await answer(ctx, caller);
+    } catch (err) {
+      if (isRefusal(err)) await recordRefusal(ctx, op, caller, err, deps);
+      throw err;
+    }
+  };
+
+  async function answer(ctx: Context, caller: Caller): Promise<void> {
     await rateLimit(ctx, op, rateLimiter, caller);
     // Refused only once charged: guessing credentials spends the address's budget.
     if (caller.failure) throw caller.failure;
@@ -70,6 +82,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     else if (caller.user && isUserOperation(op)) user = await actingAsSelf(ctx, op, db, caller.user);
     else if (caller.user) auth = await actingAsUser(ctx, op, db, caller.user);
     const claim = claimOf(ctx, op, idempotencyScope(op, auth, user), request.fingerprint);
+    const audit = auditTrail(ctx, op, { auth, user, caller }, deps.auditing.chainer);
 
     const tasks: CommitTask[] = [];
     // In the request's transaction: the response to an earlier request with the key answers instead;
@@ -77,8 +90,9 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     const handle = async (executor: Executor): Promise<Reply> => {
       const earlier = claim && (await storedResponse(executor, claim));
       if (earlier) return replayOf(earlier);
-      const result = (await handler(handlerInput(ctx, request, { auth, user }, caller, executor, tasks))) as unknown as Result;
+      const result = (await handler(handlerInput(ctx, request, { auth, user }, caller, executor, tasks, audit))) as unknown as Result;
       if (op.method === 'patch') assertMergedResultValid(validators, result);
+      if (transactions && result.status < 400) await audit.record(executor, result.body, result.status);
       return claim ? storeResult(executor, claim, op, result) : { result, json: undefined };
     };
     let reply: Reply;
@@ -88,5 +102,5 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
       reply = await replayRaceWinner(err, db, claim);
     }
     respond(ctx, op, validators, deps, reply);
-  };
+  }
 }

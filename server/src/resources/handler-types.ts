@@ -4,6 +4,7 @@ import type { Db, Executor } from '../db/database.js';
 import type { AuthContext, UserContext } from '../auth/identity.js';
 import type { RunnerIdentity } from '../auth/runner-auth.js';
 import type { RunTokenIdentity } from '../auth/run-token.js';
+import type { AuditTrail } from './audit/trail.js';
 
 /** The requests Switchboard sends (the spec's `webhooks`) are operations too, but no route serves them. */
 type WebhookOperation = webhooks[keyof webhooks]['post'];
@@ -72,8 +73,14 @@ export type HandlerInput<K extends OperationId> = {
   db: Executor;
   requestId: string;
   ctx: Context;
-  /** Throws 412 when If-Match was sent and does not match the current representation. */
+  /** Throws 412 when If-Match was sent and does not match the current representation (which the audit log takes as the change's `before`). */
   checkIfMatch: (current: object) => void;
+  /**
+   * The request's audit event: recorded by the pipeline in the request's transaction when the
+   * handler succeeds; a handler marked `ownTransaction` records it itself, in the transaction
+   * that makes its change.
+   */
+  audit: AuditTrail;
   /** Runs after the request's transaction commits (never if it rolls back): live fan-out goes here. */
   afterCommit: (task: () => Promise<void>) => void;
 };

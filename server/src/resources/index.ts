@@ -31,6 +31,8 @@ import { invitationHandlers } from './invitations/handlers.js';
 import { personalTokenHandlers } from './personal-tokens/handlers.js';
 import { endUserHandlers } from './end-users/handlers.js';
 import type { EndUserTokens } from '../auth/end-user-tokens.js';
+import type { AuditChainer } from './audit/chainer.js';
+import { auditHandlers } from './audit/handlers.js';
 
 /** `db`: the pool, for the readiness probe only; handlers get theirs from the request. */
 export type HandlerDeps = {
@@ -45,13 +47,16 @@ export type HandlerDeps = {
   endUserTokens: EndUserTokens;
   /** Failed logins per account and address; a replica-local one unless given (the server shares it through Redis). */
   loginLimiter?: LoginLimiter;
+  /** Chains the audit log; its readers catch it up first. */
+  auditChainer: AuditChainer;
 };
 
 /** Every operation of the spec, and nothing else: a missing or extra key is a compile error. */
-export function allHandlers({ spec, db, bus, config, logger, streams, sealer, runTokens, endUserTokens, loginLimiter }: HandlerDeps): Handlers {
+export function allHandlers({ spec, db, bus, config, logger, streams, sealer, runTokens, endUserTokens, loginLimiter, auditChainer }: HandlerDeps): Handlers {
   return {
     ...systemHandlers(spec, () => checkConnection(db)),
     ...organizationHandlers,
+    ...auditHandlers(auditChainer),
     ...userHandlers(config, loginLimiter ?? createLoginLimiter(config, undefined)),
     ...memberHandlers,
     ...invitationHandlers,

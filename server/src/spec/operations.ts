@@ -71,6 +71,8 @@ export type OperationSpec = {
   tokenInXApiKey: boolean;
   /** `x-error-format`: the envelope its errors are written in. */
   errorFormat: ErrorFormat;
+  /** `x-audit-action`: what its success (or refusal) records in the audit log; every operation that changes anything has one. */
+  auditAction: string | undefined;
   /** `x-body-limit: gateway`: its bodies may be as large as the gateway's limit, not the API's. */
   bodyLimit: 'api' | 'gateway';
 };
@@ -186,6 +188,7 @@ export function extractOperations(doc: OpenApiDocument): OperationSpec[] {
         tokenInQuery: security.some((s) => 'tokenQuery' in (s as object)),
         tokenInXApiKey: security.some((s) => 'xApiKey' in (s as object)),
         errorFormat,
+        auditAction: typeof op['x-audit-action'] === 'string' ? op['x-audit-action'] : undefined,
         bodyLimit: op['x-body-limit'] === 'gateway' ? 'gateway' : 'api',
       });
     }

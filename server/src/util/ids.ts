@@ -24,7 +24,9 @@ export type IdPrefix =
   | 'user'
   | 'sess'
   | 'pat'
-  | 'inv';
+  | 'inv'
+  | 'aud'
+  | 'audexp';
 
 /** TypeID's suffix alphabet: Crockford's base32, lower case. */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';

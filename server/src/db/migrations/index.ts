@@ -12,6 +12,7 @@ import * as apiKeyAllowedModels from './0011_api_key_allowed_models.js';
 import * as eventSequencer from './0012_event_sequencer.js';
 import * as identity from './0013_identity.js';
 import * as endUsers from './0014_end_users.js';
+import * as audit from './0015_audit.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -29,6 +30,7 @@ const migrations: Record<string, Migration> = {
   '0012_event_sequencer': eventSequencer,
   '0013_identity': identity,
   '0014_end_users': endUsers,
+  '0015_audit': audit,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

@@ -10,6 +10,7 @@ import { isWrite } from './authorise.js';
 import type { UserContext } from '../../auth/identity.js';
 import type { Caller } from './authenticate.js';
 import type { ValidRequest } from './validate.js';
+import type { AuditTrail } from '../../resources/audit/trail.js';
 
 /** The request transactions an operation's handler runs in: writes have one, unless the handler opens its own; reads have none. */
 export const transactionsFor = (op: OperationSpec, handler: Handler<OperationId>, db: Db): Transact | undefined =>
@@ -23,6 +24,7 @@ export function handlerInput(
   caller: Caller,
   executor: Executor,
   tasks: CommitTask[],
+  audit: AuditTrail,
 ): HandlerInput<OperationId> {
   return {
     path: request.path as never,
@@ -37,7 +39,11 @@ export function handlerInput(
     db: executor,
     requestId: ctx.state.requestId as string,
     ctx,
-    checkIfMatch: (current) => assertIfMatch(ctx.get('if-match') || undefined, current),
+    checkIfMatch: (current) => {
+      audit.before(current);
+      assertIfMatch(ctx.get('if-match') || undefined, current);
+    },
+    audit,
     afterCommit: (task) => void tasks.push(task),
   };
 }

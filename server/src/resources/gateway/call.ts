@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import type { Db } from '../../db/database.js';
+import type { AuditTrail } from '../audit/trail.js';
 import { ClientClosed, ProblemError } from '../../problems/problems.js';
 import { envelope } from '../../problems/provider-envelopes.js';
 import { resolveAlias, retryOf, type ModelApi, type ResolvedModel } from '../models/store.js';
@@ -17,7 +18,7 @@ import { settle, type CallFacts, type Ending } from './settle.js';
 export type GatewayRoute = { api: ModelApi; path: string; protocol: Protocol; streams: boolean; recorded: boolean };
 
 /** A call as the route's handler received it. `db` is the pool: nothing here runs in a request transaction. */
-export type GatewayCall = GatewayCaller & { db: Db; body: Record<string, unknown>; caller: CallerHeaders; ctx: Context; requestId: string };
+export type GatewayCall = GatewayCaller & { db: Db; body: Record<string, unknown>; caller: CallerHeaders; ctx: Context; requestId: string; audit: AuditTrail };
 
 export type GatewayDeps = AttemptDeps & { logger: Logger };
 
@@ -86,9 +87,14 @@ export async function proxyCall(call: GatewayCall, route: GatewayRoute, deps: Ga
     throw new ProblemError('bad-request', detail, { errors: [{ pointer: '/model', in: 'body', detail }] });
   }
   const streamed = route.streams && call.body.stream === true;
-  const facts: CallFacts = { requestId: call.requestId, attribution: attributionOf(call), alias, api: route.api, streamed, startedMs };
+  const facts: CallFacts = { requestId: call.requestId, attribution: attributionOf(call), alias, api: route.api, streamed, startedMs, audit: call.audit };
   const request = { body: call.body, caller: call.caller, protocol: route.protocol, path: route.path, streamed };
-  const record = async (ending: Ending) => (route.recorded ? settle(call.db, facts, ending, deps.logger) : null);
+  // A call that is not recorded (counting tokens costs nothing) is still audited once answered.
+  const record = async (ending: Ending) => {
+    if (route.recorded) return settle(call.db, facts, ending, deps.logger);
+    if (ending.outcome === 'succeeded') await call.audit.record(call.db, { alias, model: ending.target.model.upstream_model, outcome: ending.outcome }, 200);
+    return null;
+  };
 
   // The caller leaving abandons the call: the provider sees its connection close.
   const gone = new AbortController();

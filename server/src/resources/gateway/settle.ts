@@ -4,9 +4,19 @@ import { pricingOf, type ModelApi, type ResolvedModel } from '../models/store.js
 import { costMicros } from '../usage/pricing.js';
 import { recordUsage, type Attribution, type UsageRecord } from '../usage/store.js';
 import type { Usage } from './protocol.js';
+import type { AuditTrail } from '../audit/trail.js';
 
 /** What is known of a call from its start: who made it, for which alias, when. */
-export type CallFacts = { requestId: string; attribution: Attribution; alias: string; api: ModelApi; streamed: boolean; startedMs: number };
+export type CallFacts = {
+  requestId: string;
+  attribution: Attribution;
+  alias: string;
+  api: ModelApi;
+  streamed: boolean;
+  startedMs: number;
+  /** The request's audit event, recorded with the usage when the call was answered. */
+  audit: AuditTrail;
+};
 
 /** How a call ended, as far as the gateway saw it. */
 export type Ending = {
@@ -26,9 +36,10 @@ export type Ending = {
 export const costOf = (ending: Pick<Ending, 'target' | 'usage'>) => (ending.usage ? costMicros(pricingOf(ending.target.model), ending.usage) : null);
 
 /**
- * Records the call once, on the pool (never in a request transaction: a stream may last minutes),
- * with what is known: counts are null, not zero, when the provider never reported them. A failed
- * write is logged, not thrown: the caller has its answer either way.
+ * Records the call once, in a transaction of its own (never the request's: a stream may last
+ * minutes), with what is known: counts are null, not zero, when the provider never reported them.
+ * A call that was answered (a success, or a stream that began) is audited in the same transaction.
+ * A failed write is logged, not thrown: the caller has its answer either way.
  */
 export async function settle(db: Db, facts: CallFacts, ending: Ending, logger: Logger): Promise<number | null> {
   const { model, provider } = ending.target;
@@ -58,6 +69,14 @@ export async function settle(db: Db, facts: CallFacts, ending: Ending, logger: L
     upstreamStatus: ending.upstreamStatus,
     errorCode: ending.errorCode,
   };
-  await recordUsage(db, record).catch((err: unknown) => logger.error({ err, requestId: facts.requestId }, 'recording the usage of a gateway call failed'));
+  const answered = ending.outcome === 'succeeded' || ending.firstByteMs !== null;
+  await db
+    .transaction(async (trx) => {
+      await recordUsage(trx, record);
+      if (!answered) return;
+      const after = { alias: facts.alias, model: model.upstream_model, outcome: ending.outcome, streamed: facts.streamed, costMicros: cost };
+      await facts.audit.record(trx, { ...after, inputTokens: usage?.inputTokens ?? null, outputTokens: usage?.outputTokens ?? null }, 200);
+    })
+    .catch((err: unknown) => logger.error({ err, requestId: facts.requestId }, 'recording the usage of a gateway call failed'));
   return cost;
 }

@@ -95,7 +95,7 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
       for (;;) {
         // A runner that hung up (a stopping worker aborts its long-polls) must not be handed a run.
         if (input.ctx.req.destroyed) return { status: 204, body: undefined };
-        const result = await claimNext(input.db, runner, leaseSeconds);
+        const result = await claimNext(input.db, runner, leaseSeconds, (trx, row) => input.audit.record(trx, toRun(row), 200));
         if (result) {
           await bus.publish(result.events).catch((err: unknown) => logger.warn({ err }, 'publishing a claim failed'));
           return { status: 200, body: await claimed(input.db, result.row) };

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { isPostgres, type Db, type Executor } from '../../db/database.js';
 import { ProblemError } from '../../problems/problems.js';
 import type { RunnerIdentity } from '../../auth/runner-auth.js';
@@ -42,8 +43,13 @@ async function nextClaimable(trx: Executor, runner: RunnerIdentity): Promise<Run
   return (await query)[0] as RunRow | undefined;
 }
 
-/** Claims one run for the runner, or none; starts its lease. */
-export async function claimNext(db: Db, runner: RunnerIdentity, leaseSeconds: number): Promise<{ row: RunRow; events: StoredEvent[] } | undefined> {
+/** Claims one run for the runner, or none; starts its lease. `claimed` runs in the claim's transaction (its audit event). */
+export async function claimNext(
+  db: Db,
+  runner: RunnerIdentity,
+  leaseSeconds: number,
+  claimed: (trx: Knex.Transaction, row: RunRow) => Promise<void>,
+): Promise<{ row: RunRow; events: StoredEvent[] } | undefined> {
   return db.transaction(async (trx) => {
     const row = await nextClaimable(trx, runner);
     if (!row) return undefined;
@@ -61,7 +67,7 @@ export async function claimNext(db: Db, runner: RunnerIdentity, leaseSeconds: nu
       if (Number(busy) >= agent.max_concurrent_runs) return undefined;
     }
     const now = nowIso();
-    return transitionRun(
+    const result = await transitionRun(
       trx,
       row,
       'running',
@@ -78,6 +84,8 @@ export async function claimNext(db: Db, runner: RunnerIdentity, leaseSeconds: nu
       },
       { runnerId: runner.runnerId },
     );
+    await claimed(trx, result.row);
+    return result;
   });
 }
 

@@ -70,7 +70,7 @@ export function audioTranscriptionHandlers(sealer: Sealer, policy: AddressPolicy
   const agents = guardedAgents(policy);
   return defineHandlers({
     // Its own transactions: the provider's answer may take minutes, no transaction (nor SQLite's writer) may wait for it.
-    createAudioTranscription: ownTransaction<'createAudioTranscription'>(async ({ db, auth, run, body, requestId, ctx }) => {
+    createAudioTranscription: ownTransaction<'createAudioTranscription'>(async ({ db, auth, run, body, requestId, ctx, audit }) => {
       if (body.stream === true) {
         return openaiError(
           400,
@@ -132,16 +132,18 @@ export function audioTranscriptionHandlers(sealer: Sealer, policy: AddressPolicy
         throw err;
       }
       const audioSeconds = outcome.ok ? audioSecondsOf(outcome.answer) : null;
-      await recordUsage(
-        db,
-        usage({
-          ...outcome,
-          outcome: outcome.ok ? 'succeeded' : 'failed',
-          audioSeconds,
-          upstreamStatus: outcome.ok ? outcome.answer.status : outcome.error.status,
-          errorCode: outcome.ok ? null : outcome.error.code,
-        }),
-      );
+      const record = usage({
+        ...outcome,
+        outcome: outcome.ok ? 'succeeded' : 'failed',
+        audioSeconds,
+        upstreamStatus: outcome.ok ? outcome.answer.status : outcome.error.status,
+        errorCode: outcome.ok ? null : outcome.error.code,
+      });
+      await db.transaction(async (trx) => {
+        await recordUsage(trx, record);
+        const after = { alias: body.model, model: record.upstreamModel, audioSeconds, costMicros: record.costMicros };
+        if (outcome.ok) await audit.record(trx, after, 200);
+      });
       return outcome.ok ? passedOn(200, outcome.answer) : failureOf(outcome);
     }),
   });

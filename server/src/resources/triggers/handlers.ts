@@ -133,6 +133,7 @@ export function triggerHandlers(bus: RunEventBus, sealer: Sealer) {
       const trx = input.db;
       const row = await store.getTriggerRow(trx, { id: input.path.triggerId });
       authenticateCall(input, row, sealer);
+      input.audit.describe({ applicationId: row.application_id, actor: { type: 'trigger', id: row.id, userId: null } });
       triggerMachine.assertTransition('invoke', row.status);
       const webhookId = input.ctx.get('webhook-id');
       if (webhookId && !(await store.claimInvocation(trx, row.id, webhookId))) {

@@ -91,7 +91,7 @@ function loggedIn<S extends 200 | 201>(ctx: Context, config: Config, user: store
 export function userHandlers(config: Config, limiter: LoginLimiter) {
   prepareDecoyPassword();
   return defineHandlers({
-    signUp: ownTransaction<'signUp'>(async ({ db, body, ctx }) => {
+    signUp: ownTransaction<'signUp'>(async ({ db, body, ctx, audit }) => {
       const passwordHash = await hashPassword(body.password);
       const lifetimes = sessionLifetimes(config);
       const { user, session } = await db.transaction(async (trx) => {
@@ -101,13 +101,16 @@ export function userHandlers(config: Config, limiter: LoginLimiter) {
         const user = await store.insertUser(trx, { email: body.email, name: body.name, passwordHash });
         await store.addMembership(trx, place.organizationId, user.id, place.role);
         if (place.invitationId) await acceptInvitationRow(trx, place.invitationId, user.id);
-        return { user, session: await insertSession(trx, user.id, clientOf(ctx), lifetimes) };
+        const session = await insertSession(trx, user.id, clientOf(ctx), lifetimes);
+        audit.describe({ organizationId: place.organizationId, actor: { type: 'session', id: session.id, userId: user.id }, resourceId: user.id });
+        await audit.record(trx, { ...store.toUser(user), organizationId: place.organizationId, role: place.role }, 201);
+        return { user, session };
       });
       await revokeSessionByToken(db, sessionTokenOf(ctx));
       return loggedIn(ctx, config, user, session, 201);
     }),
 
-    logIn: ownTransaction<'logIn'>(async ({ db, body, ctx }) => {
+    logIn: ownTransaction<'logIn'>(async ({ db, body, ctx, audit }) => {
       const account = store.normalizeEmail(body.email);
       await limiter.assertOpen(account, ctx.ip);
       const user = await store.findUserByEmail(db, account);
@@ -124,11 +127,18 @@ export function userHandlers(config: Config, limiter: LoginLimiter) {
       }
       // A session cookie the client brought is never carried over: the new session has new secrets (session fixation).
       await revokeSessionByToken(db, sessionTokenOf(ctx));
-      const session = await insertSession(db, user.id, clientOf(ctx), sessionLifetimes(config));
+      const session = await db.transaction(async (trx) => {
+        const created = await insertSession(trx, user.id, clientOf(ctx), sessionLifetimes(config));
+        // A login belongs to the person, not to one of their organizations: the installation's chain.
+        audit.describe({ organizationId: null, actor: { type: 'session', id: created.id, userId: user.id }, resourceId: created.id });
+        await audit.record(trx, { id: created.id, object: 'session', userId: user.id, email: user.email }, 200);
+        return created;
+      });
       return loggedIn(ctx, config, user, session, 200);
     }),
 
-    logOut: async ({ db, user, ctx }) => {
+    logOut: async ({ db, user, ctx, audit }) => {
+      audit.describe({ organizationId: null, resourceId: user!.credentialId });
       await store.revokeSession(db, user!.userId, user!.credentialId);
       return { status: 204, body: undefined, headers: { 'Set-Cookie': clearedSessionCookies(ctx) } };
     },
@@ -156,7 +166,8 @@ export function userHandlers(config: Config, limiter: LoginLimiter) {
       body: await store.listSessions(db, user!.userId, user!.kind === 'session' ? user!.credentialId : null, query),
     }),
 
-    revokeSession: async ({ db, user, path }) => {
+    revokeSession: async ({ db, user, path, audit }) => {
+      audit.describe({ organizationId: null });
       // Another user's session, like one already ended, is not found.
       if (!(await store.revokeSession(db, user!.userId, path.sessionId))) throw new ProblemError('not-found', `No session with id ${path.sessionId}.`);
       return { status: 204, body: undefined };

@@ -1,0 +1,73 @@
+import { afterCommit } from '../../db/after-commit.js';
+import { ProblemError } from '../../problems/problems.js';
+import { defineHandlers } from '../handler-types.js';
+import { activityOf } from './activity.js';
+import type { AuditChainer } from './chainer.js';
+import { exportContent, getExportRow, insertExport, toAuditExport, wakeExporters } from './exports.js';
+import { getAuditRow, pageOfEvents, toAuditEvent } from './store.js';
+import { verifyChain } from './verify.js';
+
+const CONTENT_TYPES = { ndjson: 'application/x-ndjson', csv: 'text/csv; charset=utf-8' } as const;
+
+/** Every read chains what was committed before it first: a caller sees the changes it just made. */
+export function auditHandlers(chainer: AuditChainer) {
+  return defineHandlers({
+    listAuditEvents: async ({ db, auth, query }) => {
+      await chainer.catchUp();
+      const page = await pageOfEvents(db, auth.organizationId, query);
+      return { status: 200, body: { data: page.rows.map(toAuditEvent), hasMore: page.hasMore, nextBefore: page.nextBefore } };
+    },
+
+    getAuditEvent: async ({ db, auth, path }) => {
+      await chainer.catchUp();
+      return { status: 200, body: toAuditEvent(await getAuditRow(db, auth.organizationId, path.auditEventId)) };
+    },
+
+    verifyAuditEvents: async ({ db, auth, query }) => {
+      await chainer.catchUp();
+      const { chain, from, to, checked, firstBreak } = await verifyChain(db, auth.organizationId, query);
+      return {
+        status: 200,
+        body: {
+          object: 'audit_verification' as const,
+          organizationId: auth.organizationId,
+          from,
+          to,
+          checked,
+          valid: firstBreak === null,
+          firstBreak,
+          head: { position: chain.position, hash: chain.hash },
+        },
+      };
+    },
+
+    listActivity: async ({ db, auth, query }) => {
+      await chainer.catchUp();
+      const page = await pageOfEvents(db, auth.organizationId, { ...query, outcome: query.outcome ?? 'succeeded' });
+      return { status: 200, body: { data: await activityOf(db, page.rows), hasMore: page.hasMore, nextBefore: page.nextBefore } };
+    },
+
+    createAuditExport: async ({ db, auth, body }) => {
+      const row = await insertExport(db, auth.organizationId, body.format, body.filters ?? {});
+      afterCommit(db, wakeExporters);
+      return { status: 202, body: toAuditExport(row), headers: { Location: `/api/v1/audit-events/exports/${row.id}` } };
+    },
+
+    getAuditExport: async ({ db, auth, path }) => ({ status: 200, body: toAuditExport(await getExportRow(db, auth.organizationId, path.auditExportId)) }),
+
+    getAuditExportContent: async ({ db, auth, path }) => {
+      const row = await getExportRow(db, auth.organizationId, path.auditExportId);
+      if (row.status !== 'succeeded') {
+        const why = row.status === 'expired' ? `its file was deleted at ${row.expires_at}: export again` : 'its file is not written';
+        throw new ProblemError('invalid-transition', `Audit export ${row.id} is ${row.status}: ${why}.`);
+      }
+      return {
+        status: 200,
+        body: '',
+        contentType: CONTENT_TYPES[row.format],
+        stream: exportContent(db, row.id),
+        headers: { 'Content-Disposition': `attachment; filename="audit-${row.id}.${row.format}"` },
+      };
+    },
+  });
+}
