@@ -84,6 +84,7 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     getApiDocsAsset: () => generated.getApiDocsAsset({ ...raw, path: { asset: 'swagger-ui.css' } }),
     getProblemType: () => generated.getProblemType({ ...raw, path: { code: 'not-found' } }),
     getOrganization: () => sb.organization.get(),
+    updateOrganization: () => sb.organization.update({ auditRetentionDays: 730 }),
     listAuditEvents: () => sb.auditEvents.list({ action: 'agent.', limit: 10 }),
     getAuditEvent: () => sb.auditEvents.get(auditEventId),
     verifyAuditEvents: () => sb.auditEvents.verify({ from: 1 }),

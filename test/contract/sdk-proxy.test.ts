@@ -59,6 +59,8 @@ describe('the SDK against the real server, through the contract-checking proxy',
   it('manages the organization, applications and API keys', async () => {
     const org = await step('getOrganization', () => sb.organization.get());
     expect(org.id).toMatch(/^org_/);
+    const kept = await step('updateOrganization', () => sb.organization.update({ auditRetentionDays: org.auditRetentionDays }));
+    expect(kept).toMatchObject({ id: org.id, name: org.name, auditRetentionDays: org.auditRetentionDays });
 
     const app = await step('createApplication', () => sb.applications.create({ name: uniqueName('Contract app') }, { idempotencyKey: randomUUID() }));
     await step('getApplication', () => sb.applications.get(app.id));

@@ -127,17 +127,18 @@ describe('organization', () => {
     const res = await send('/api/v1/organization', { key });
     expect(res.status).toBe(200);
     expect(res.headers.get('etag')).toBeTruthy();
-    const org = (await res.json()) as Record<string, string>;
+    const org = (await res.json()) as Record<string, string | number>;
     expect(org).toEqual({
       id: expect.stringMatching(/^org_[0-7][0-9a-hjkmnp-tv-z]{25}$/),
       object: 'organization',
       name: expect.any(String),
       apiVersion: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
+      auditRetentionDays: expect.any(Number),
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
     });
-    expect(Number.isNaN(Date.parse(`${org.apiVersion}T00:00:00Z`))).toBe(false);
-    expect(new Date(`${org.apiVersion}T00:00:00Z`).toISOString().slice(0, 10)).toBe(org.apiVersion);
+    expect(Number.isNaN(Date.parse(`${String(org.apiVersion)}T00:00:00Z`))).toBe(false);
+    expect(new Date(`${String(org.apiVersion)}T00:00:00Z`).toISOString().slice(0, 10)).toBe(org.apiVersion);
   });
 
   it('is the same organization for every key and application of it, any scope', async () => {

@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { auditHashOf } from '@switchboard/server';
 import { uniqueName } from '../support/client.js';
 import { inspectDatabase } from '../support/inspect-database.js';
 import { personalToken, signUp, type Person } from '../support/people.js';
 import { createKey } from './helpers.js';
+import { until } from '../support/until.js';
 import { call, expectProblem, isolatedApp, newAgent, type Conn } from './run-helpers.js';
 
 type AuditEvent = {
@@ -182,6 +185,44 @@ describe('the audit log', () => {
   });
 });
 
+describe('streaming the audit log to a webhook endpoint', () => {
+  it('sends each chained event of the application to the endpoints that opted in, and to no other', async () => {
+    const received: { type: string; data: AuditEvent }[] = [];
+    const receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as { type: string; data: AuditEvent });
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/siem`;
+      const streamApp = await isolatedApp('audit stream');
+      const admin = { baseUrl: inject('auditUrl'), key: streamApp.key };
+      const writer = await createKey({ scopes: ['write'], by: streamApp.key });
+      expectProblem(await call({ ...admin, key: writer.secret }, 'POST', '/api/v1/webhook-endpoints', { url, eventTypes: ['audit.*'] }), 403, 'forbidden');
+      const everything = await call(admin, 'POST', '/api/v1/webhook-endpoints', { url: `${url}/all` });
+      expect(everything.status).toBe(201);
+      const siem = await call(admin, 'POST', '/api/v1/webhook-endpoints', { url, eventTypes: ['audit.event'] });
+      expect(siem.status).toBe(201);
+      const agent = await newAgent(admin);
+      const sent = await until('the audit event of the new agent', 10_000, () =>
+        received.find((r) => r.type === 'audit.event' && r.data.resource.id === agent.id),
+      );
+      const [recorded] = (await audited(admin, `resourceId=${agent.id}`)).body.data;
+      expect(sent.data).toEqual(recorded);
+      expect(sent.data.hash).toMatch(/^[0-9a-f]{64}$/);
+      // The endpoint without a filter gets the application's other events, never the audit stream.
+      const messages = await call(admin, 'GET', `/api/v1/webhook-endpoints/${everything.body.id as string}/messages?pageSize=100`);
+      expect((messages.body.data as { eventType: string }[]).map((m) => m.eventType)).not.toContain('audit.event');
+    } finally {
+      receiver.close();
+    }
+  });
+});
+
 describe('an organization of its own', () => {
   let owner: Person;
   let ownerConn: Conn;
@@ -234,6 +275,26 @@ describe('an organization of its own', () => {
       actor: { type: 'personal_token', id: owner.userId, name: 'Ada Lovelace' },
       resource: { type: 'agent', id: agent.id, title: 'Support triage' },
       summary: 'Ada Lovelace created agent Support triage',
+    });
+  });
+
+  it('records a change to the organization, and refuses a retention outside 1 to 3650 days', async () => {
+    const org = await call(ownerConn, 'GET', '/api/v1/organization');
+    expect(org.body.auditRetentionDays).toBe(365);
+    const changed = await call(ownerConn, 'PATCH', '/api/v1/organization', { auditRetentionDays: 30 }, { 'If-Match': org.headers.get('etag')! });
+    expect(changed.status).toBe(200);
+    expect(changed.body).toMatchObject({ name: org.body.name, auditRetentionDays: 30 });
+    expectProblem(
+      await call(ownerConn, 'PATCH', '/api/v1/organization', { auditRetentionDays: 30 }, { 'If-Match': org.headers.get('etag')! }),
+      412,
+      'precondition-failed',
+    );
+    expectProblem(await call(ownerConn, 'PATCH', '/api/v1/organization', { auditRetentionDays: 0 }), 422, 'validation-error');
+    const [event] = (await audited(ownerConn, 'action=organization.update')).body.data;
+    expect(event).toMatchObject({
+      resource: { type: 'organization', id: owner.organizationId },
+      before: { auditRetentionDays: 365 },
+      after: { auditRetentionDays: 30 },
     });
   });
 

@@ -58,6 +58,14 @@ const organizationMethods = ({ call }: OperationRunner) => ({
    * Any scope may call it.
    */
   get: (o?: RequestOptions) => call((c) => api.getOrganization(c), o),
+  /**
+   * Update the organization
+   *
+   * Changes the organization's name or how long its audit events are kept, with a JSON merge patch
+   * (RFC 7396), sent as `application/merge-patch+json` or `application/json`. Send `If-Match` with
+   * the `ETag` you read to avoid overwriting a concurrent change. Requires the `admin` scope.
+   */
+  update: (body: T.OrganizationUpdate, o?: ConditionalOptions) => call((c) => api.updateOrganization({ ...c, body, headers: ifMatch(o) }), o),
 });
 /** The tenant the credential belongs to. */
 export interface OrganizationResource extends ReturnType<typeof organizationMethods> {}

@@ -193,7 +193,11 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update the organization
+         * @description Changes the organization's name or how long its audit events are kept, with a JSON merge patch (RFC 7396), sent as `application/merge-patch+json` or `application/json`. Send `If-Match` with the `ETag` you read to avoid overwriting a concurrent change. Requires the `admin` scope.
+         */
+        patch: operations["updateOrganization"];
         trace?: never;
     };
     "/api/v1/auth/signup": {
@@ -3185,6 +3189,26 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "audit.event": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Audit event
+         * @description Sent for every audit event of the application (a change, or a refused attempt) once it is chained, with its position and hash, so that a receiver can check the chain as it goes. Delivered only to endpoints whose `eventTypes` lists `audit.event` or `audit.*` (an empty filter does not take it), with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["auditEventWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "transcription.completed": {
         parameters: {
             query?: never;
@@ -3323,6 +3347,11 @@ export interface components {
             /** @description API version the organization is pinned to; it applies to requests that send no `Switchboard-Version` header. */
             apiVersion: string;
             /**
+             * Format: int32
+             * @description How long the organization's audit events are kept, in days; older ones are deleted from the start of the chain, and an `audit.pruned` event records it.
+             */
+            auditRetentionDays: number;
+            /**
              * Format: date-time
              * @description Creation time (UTC, millisecond precision).
              */
@@ -3332,6 +3361,19 @@ export interface components {
              * @description Time of the last change (UTC, millisecond precision).
              */
             updatedAt: string;
+        };
+        /**
+         * OrganizationUpdate
+         * @description Changes to the organization, as a JSON merge patch (RFC 7396): the fields sent are set, the others are kept.
+         */
+        OrganizationUpdate: {
+            /** @description Display name. */
+            name?: string;
+            /**
+             * Format: int32
+             * @description How long audit events are kept, in days (1 to 3650). Shortening it deletes the older events at the next retention sweep, recorded by an `audit.pruned` event.
+             */
+            auditRetentionDays?: number;
         };
         /**
          * SignUp
@@ -3717,7 +3759,7 @@ export interface components {
          * @description What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
          * @enum {string}
          */
-        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "audit_export.create" | "application.create" | "application.delete" | "application.update" | "audit.pruned" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "personal_token.create" | "personal_token.revoke" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "session.log_in" | "session.log_out" | "session.revoke" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
+        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "audit_export.create" | "application.create" | "application.delete" | "application.update" | "audit.pruned" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "session.log_in" | "session.log_out" | "session.revoke" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
         /**
          * AuditEvent
          * @description One change made through the API (or one refused attempt), recorded in the same transaction as the change. Events are chained per organization in the order they were committed: `hash` is the SHA-256 of `prevHash` and the event's other fields, so a changed, removed or inserted event breaks the chain (`verifyAuditEvents` finds where). Credentials and secrets in `before` and `after` are replaced by `"[redacted]"`.
@@ -6053,10 +6095,10 @@ export interface components {
         };
         /**
          * WebhookEventType
-         * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes; `transcription.*` types report how transcription jobs end; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested.
+         * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes; `transcription.*` types report how transcription jobs end; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
          * @enum {string}
          */
-        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed";
+        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
         /**
          * WebhookEventTypeFilter
          * @description One entry of a webhook endpoint's event filter: an event type (`run.succeeded`), or a family wildcard (`run.*`) that takes every type of that family, including types added later.
@@ -6136,7 +6178,7 @@ export interface components {
              */
             description?: string | null;
             /**
-             * @description Event types to receive: exact types (`run.succeeded`) or family wildcards (`run.*`). Empty or omitted: every event type.
+             * @description Event types to receive: exact types (`run.succeeded`) or family wildcards (`run.*`). Empty or omitted: every event type but `audit.event`, which is sent only to an endpoint that lists it (or `audit.*`); listing it needs the `admin` scope.
              * @default []
              */
             eventTypes?: components["schemas"]["WebhookEventTypeFilter"][];
@@ -6209,7 +6251,7 @@ export interface components {
             url?: string;
             /** @description What the endpoint is for; `null` removes it. */
             description?: string | null;
-            /** @description The new event filter, replacing the whole list (exact types or family wildcards such as `run.*`); empty: every event type. It applies to events that happen after the change. */
+            /** @description The new event filter, replacing the whole list (exact types or family wildcards such as `run.*`); empty: every event type but `audit.event`, which is sent only to an endpoint that lists it (or `audit.*`; listing it needs the `admin` scope). It applies to events that happen after the change. */
             eventTypes?: components["schemas"]["WebhookEventTypeFilter"][];
             /** @description `false` disables the endpoint (`disabledReason` `manual`); `true` enables it again, whatever the reason it was disabled, and clears `disabledReason` and `failingSince`. */
             enabled?: boolean;
@@ -7226,6 +7268,25 @@ export interface components {
                 param: string | null;
             };
         };
+        /**
+         * AuditWebhookEvent
+         * @description Body of an `audit.event` webhook: one audit event of the application, once it has its place in the chain, for streaming the audit log to a SIEM.
+         */
+        AuditWebhookEvent: {
+            /** @description Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header). */
+            id: string;
+            /**
+             * @description What happened.
+             * @constant
+             */
+            type: "audit.event";
+            /**
+             * Format: date-time
+             * @description Time the event was sent (UTC, millisecond precision).
+             */
+            createdAt: string;
+            data: components["schemas"]["AuditEvent"];
+        };
     };
     responses: {
         /** @description Unexpected server error. */
@@ -7362,8 +7423,8 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost. */
-        Conflict: {
+        /** @description The `If-Match` header does not match the current entity tag of the resource. */
+        PreconditionFailed: {
             headers: {
                 "Request-Id": components["headers"]["Request-Id"];
                 RateLimit: components["headers"]["RateLimit"];
@@ -7398,8 +7459,8 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The `If-Match` header does not match the current entity tag of the resource. */
-        PreconditionFailed: {
+        /** @description The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost. */
+        Conflict: {
             headers: {
                 "Request-Id": components["headers"]["Request-Id"];
                 RateLimit: components["headers"]["RateLimit"];
@@ -7729,6 +7790,8 @@ export interface components {
     parameters: {
         /** @description Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own. */
         IfNoneMatch: string;
+        /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+        IfMatch: string;
         /**
          * @description Page number, starting at 1. A page past the end returns an empty `data` array.
          * @example 1
@@ -7800,8 +7863,6 @@ export interface components {
          * @example user_01jd4x8c3e6g9j2m5p8r1t4w7y
          */
         UserId: string;
-        /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
-        IfMatch: string;
         /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. */
         InvitationSort: "createdAt" | "-createdAt" | "email" | "-email";
         /** @description Only invitations with this status. */
@@ -8291,6 +8352,48 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateOrganization: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["OrganizationUpdate"];
+                "application/json": components["schemas"]["OrganizationUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated organization. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Organization"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -15480,6 +15583,52 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["WebhookEndpointWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    auditEventWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `audit.event` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AuditWebhookEvent"];
             };
         };
         responses: {

@@ -2,7 +2,8 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { isPostgres, type Db } from '../../db/database.js';
 import { nowIso } from '../../util/time.js';
-import { AUDIT_COLUMNS, GENESIS_HASH, hashOf, type AuditRow } from './store.js';
+import { enabledEndpoints, recordEventFor, wakeAfterCommit, type EndpointTarget } from '../webhooks/outbox.js';
+import { AUDIT_COLUMNS, GENESIS_HASH, hashOf, toAuditEvent, type AuditRow } from './store.js';
 
 /** Serialises chaining passes across every replica on PostgreSQL (a constant no other lock uses). */
 const CHAINER_LOCK = 0x5357_4155;
@@ -14,7 +15,9 @@ const SETTLE_MS = 50;
 type Head = { position: number; hash: string };
 
 /** Writes each event's place: on PostgreSQL in one statement, on SQLite (in-process) one prepared update each. */
-async function place(trx: Knex.Transaction, placed: { id: string; position: number; prev_hash: string; hash: string }[]): Promise<void> {
+type Placed = { id: string; position: number; prev_hash: string; hash: string };
+
+async function place(trx: Knex.Transaction, placed: Placed[]): Promise<void> {
   if (isPostgres(trx)) {
     const values = placed.map(() => '(?, ?::bigint, ?, ?)').join(', ');
     await trx.raw(
@@ -25,6 +28,25 @@ async function place(trx: Knex.Transaction, placed: { id: string; position: numb
     return;
   }
   for (const p of placed) await trx('audit_events').where({ id: p.id }).update({ position: p.position, prev_hash: p.prev_hash, hash: p.hash });
+}
+
+/**
+ * Sends each chained event of an application, with its place and hash, to that application's
+ * endpoints that opted in to `audit.event`: in the chaining transaction, so each is sent once.
+ */
+async function streamToEndpoints(trx: Knex.Transaction, rows: AuditRow[], placed: Placed[]): Promise<void> {
+  const endpoints = new Map<string, EndpointTarget[]>();
+  let recorded = false;
+  for (const [i, row] of rows.entries()) {
+    const applicationId = row.application_id;
+    if (!applicationId) continue;
+    if (!endpoints.has(applicationId)) endpoints.set(applicationId, (await enabledEndpoints(trx, applicationId)) as EndpointTarget[]);
+    const targets = endpoints.get(applicationId)!;
+    if (!targets.length) continue;
+    const messages = await recordEventFor(trx, targets, applicationId, 'audit.event', toAuditEvent({ ...row, ...placed[i]! }));
+    recorded ||= messages.length > 0;
+  }
+  if (recorded) wakeAfterCommit(trx);
 }
 
 /**
@@ -63,6 +85,7 @@ export async function chainBatch(db: Db): Promise<number> {
       return { id: row.id, position, prev_hash: head.hash, hash };
     });
     await place(trx, placed);
+    await streamToEndpoints(trx, rows, placed);
     const now = nowIso();
     for (const [organizationId, head] of heads) {
       if (known.has(organizationId))

@@ -5,7 +5,9 @@ import { ProblemError } from '../../problems/problems.js';
 import { assertAllowedUrl, type AddressPolicy } from '../../security/addresses.js';
 import type { Sealer } from '../../security/sealer.js';
 import { mergePatch } from '../../util/merge-patch.js';
-import { recordEvent, wakeAfterCommit } from './outbox.js';
+import { namesOptIn, recordEvent, wakeAfterCommit } from './outbox.js';
+import type { AuthContext } from '../../auth/identity.js';
+import { hasScope } from '../../auth/roles.js';
 import * as store from './store.js';
 
 const DEFAULT_GRACE_SECONDS = 86_400;
@@ -19,6 +21,13 @@ const requireEnabled = (row: store.EndpointRow, action: string) => {
     throw new ProblemError('invalid-transition', `Cannot ${action}: the endpoint is disabled (${row.disabled_reason}); enable it first.`);
 };
 
+/** The audit log is the admins' to read: streaming it to an endpoint takes the same scope. */
+function assertMaySubscribe(auth: AuthContext, eventTypes: string[] | undefined): void {
+  if (eventTypes?.some(namesOptIn) && !hasScope(auth.scopes, 'admin')) {
+    throw new ProblemError('forbidden', 'Receiving audit.event needs the "admin" scope: the audit log is read by admins only.');
+  }
+}
+
 const endpointIn = (db: Executor, applicationId: string, id: string, forUpdate = false) =>
   store.getEndpointRow(db, { id, application_id: applicationId }, { forUpdate });
 
@@ -27,6 +36,7 @@ export function webhookHandlers(sealer: Sealer, policy: AddressPolicy) {
     listWebhookEndpoints: async ({ db, auth, query }) => ({ status: 200, body: await store.listEndpoints(db, auth.applicationId, query) }),
 
     createWebhookEndpoint: async ({ db, auth, body }) => {
+      assertMaySubscribe(auth, body.eventTypes);
       await assertDeliverable(body.url, policy);
       const endpoint = await store.insertEndpoint(db, sealer, auth.applicationId, {
         url: body.url,
@@ -50,6 +60,7 @@ export function webhookHandlers(sealer: Sealer, policy: AddressPolicy) {
       checkIfMatch(current);
       const { url, description, eventTypes, enabled } = current;
       const next = mergePatch({ url, description, eventTypes, enabled }, body);
+      assertMaySubscribe(auth, body.eventTypes);
       if (next.url !== url) await assertDeliverable(next.url, policy);
       await store.updateEndpoint(db, row, { url: next.url, description: next.description ?? null, eventTypes: next.eventTypes, enabled: next.enabled });
       if (enabled && !next.enabled) await store.abandonPending(db, row.id, 'The endpoint was disabled.');

@@ -6,9 +6,15 @@ import { fromJsonColumn } from '../../util/json-column.js';
 import { nowIso } from '../../util/time.js';
 import type { MessageRow, WebhookEventType } from './store.js';
 
-/** Whether an endpoint's filter takes an event type: no filter takes all; `run.*` takes every run event. */
+/** Event types an endpoint receives only when its filter names them (or their family): an empty filter does not take them. */
+const OPT_IN = new Set(['audit.event']);
+
+/** Whether a filter entry names event types an endpoint must opt in to. */
+export const namesOptIn = (filter: string) => [...OPT_IN].some((type) => filter === type || (filter.endsWith('.*') && type.startsWith(filter.slice(0, -1))));
+
+/** Whether an endpoint's filter takes an event type: no filter takes all (but the opt-in ones); `run.*` takes every run event. */
 export const filterTakes = (filters: string[], type: string) =>
-  filters.length === 0 || filters.some((f) => f === type || (f.endsWith('.*') && type.startsWith(f.slice(0, -1))));
+  (filters.length === 0 && !OPT_IN.has(type)) || filters.some((f) => f === type || (f.endsWith('.*') && type.startsWith(f.slice(0, -1))));
 
 const listeners = new Set<() => void>();
 
