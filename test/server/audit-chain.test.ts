@@ -1,17 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditHashOf } from '@switchboard/server';
+import type { components } from '../../server/src/generated/openapi.js';
 import { startInProcessServer, type InProcessServer } from '../support/in-process-server.js';
 import { call, newAgent, type Conn } from './run-helpers.js';
 
-type Verification = {
-  valid: boolean;
-  from: number;
-  to: number;
-  checked: number;
-  firstBreak: { position: number; auditEventId: string | null; reason: string; detail: string } | null;
-  head: { position: number; hash: string };
-};
+type Verification = components['schemas']['AuditVerification'];
 type Row = { id: string; position: number | string; after: string | null; hash: string; prev_hash: string };
 
 const DAY_MS = 86_400_000;
@@ -136,7 +130,7 @@ describe('the audit chain', () => {
   });
 });
 
-type Export = { id: string; status: string; rowCount: number | null; bytes: number | null; sha256: string | null; throughPosition: number | null };
+type Export = components['schemas']['AuditExport'];
 
 /** Queues an export, has the server write it, and downloads it. */
 async function exported(body: Record<string, unknown>): Promise<{ job: Export; text: string; res: Response }> {

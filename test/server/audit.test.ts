@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { auditHashOf } from '@switchboard/server';
+import type { components } from '../../server/src/generated/openapi.js';
 import { uniqueName } from '../support/client.js';
 import { inspectDatabase } from '../support/inspect-database.js';
 import { personalToken, signUp, type Person } from '../support/people.js';
@@ -10,42 +11,9 @@ import { createKey } from './helpers.js';
 import { until } from '../support/until.js';
 import { call, expectProblem, isolatedApp, newAgent, type Conn } from './run-helpers.js';
 
-type AuditEvent = {
-  id: string;
-  organizationId: string;
-  applicationId: string | null;
-  position: number;
-  action: string;
-  outcome: 'succeeded' | 'denied';
-  status: number;
-  actor: { type: string; id: string | null; userId: string | null };
-  endUserId: string | null;
-  resource: { type: string; id: string | null };
-  runId: string | null;
-  request: {
-    id: string;
-    operationId: string | null;
-    method: string | null;
-    path: string | null;
-    idempotencyKey: string | null;
-    ip: string | null;
-    userAgent: string | null;
-  };
-  before: Record<string, unknown> | null;
-  after: Record<string, unknown> | null;
-  createdAt: string;
-  prevHash: string;
-  hash: string;
-};
-type Page = { data: AuditEvent[]; hasMore: boolean; nextBefore: number | null };
-type Verification = {
-  valid: boolean;
-  from: number;
-  to: number;
-  checked: number;
-  firstBreak: { position: number; auditEventId: string | null; reason: string; detail: string } | null;
-  head: { position: number; hash: string };
-};
+type AuditEvent = components['schemas']['AuditEvent'];
+type Page = components['schemas']['AuditEventList'];
+type Verification = components['schemas']['AuditVerification'];
 
 const audited = (conn: Conn, query: string) => call<Page>(conn, 'GET', `/api/v1/audit-events?${query}`);
 

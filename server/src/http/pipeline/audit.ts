@@ -83,9 +83,6 @@ export function auditTrail(
     describe(more) {
       facts = { ...facts, ...more };
     },
-    get recorded() {
-      return recorded;
-    },
     async record(db, after, status = 200) {
       if (recorded || !op.auditAction) return;
       recorded = true;

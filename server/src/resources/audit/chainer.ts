@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { isPostgres, type Db } from '../../db/database.js';
+import { serialPasses } from '../../util/serial-passes.js';
 import { nowIso } from '../../util/time.js';
 import { enabledEndpoints, recordEventFor, wakeAfterCommit, type EndpointTarget } from '../webhooks/outbox.js';
 import { AUDIT_COLUMNS, GENESIS_HASH, hashOf, toAuditEvent, type AuditRow } from './store.js';
@@ -112,29 +113,12 @@ export type AuditChainer = {
  * pass that failed).
  */
 export function startAuditChainer(db: Db, options: { intervalMs: number; logger: Logger }): AuditChainer {
-  let current: Promise<void> | undefined;
-  let queued: Promise<void> | undefined;
   let stopped = false;
 
   const chainAll = async () => {
     while ((await chainBatch(db)) === BATCH && !stopped);
   };
-  /** A pass that starts after this call: one already running may have read before the caller's commit. */
-  const pass = (): Promise<void> => {
-    if (!current) {
-      current = chainAll().finally(() => {
-        current = undefined;
-      });
-      return current;
-    }
-    queued ??= current
-      .catch(() => undefined)
-      .then(() => {
-        queued = undefined;
-        return pass();
-      });
-    return queued;
-  };
+  const { pass, idle } = serialPasses(chainAll);
   const background = () => {
     if (!stopped) pass().catch((err: unknown) => options.logger.warn({ err }, 'chaining audit events failed'));
   };
@@ -154,7 +138,7 @@ export function startAuditChainer(db: Db, options: { intervalMs: number; logger:
       stopped = true;
       clearInterval(timer);
       if (soon) clearTimeout(soon);
-      await Promise.allSettled([current, queued]);
+      await idle();
     },
   };
 }

@@ -1,24 +1,16 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Executor } from '../../db/database.js';
+import type { components } from '../../generated/openapi.js';
 import { columnsOf } from '../../db/lists.js';
 import { notFound } from '../../problems/problems.js';
 import { newId } from '../../util/ids.js';
 import { nowIso } from '../../util/time.js';
 import { redact } from './redact.js';
 
-export type AuditActorType = 'api_key' | 'personal_token' | 'session' | 'run' | 'runner' | 'end_user_token' | 'trigger' | 'system' | 'anonymous';
-export type AuditActor = { type: AuditActorType; id: string | null; userId: string | null };
-export type AuditRequest = {
-  id: string;
-  operationId: string | null;
-  method: string | null;
-  path: string | null;
-  idempotencyKey: string | null;
-  apiVersion: string | null;
-  ip: string | null;
-  userAgent: string | null;
-};
+export type AuditActorType = components['schemas']['AuditActorType'];
+export type AuditActor = components['schemas']['AuditEvent']['actor'];
+export type AuditRequest = components['schemas']['AuditEvent']['request'];
 
 /** One event as recorded, before the chainer gives it a place. */
 export type AuditEntry = {

@@ -19,6 +19,6 @@ export type AuditFacts = {
 export type AuditTrail = {
   before(value: unknown): void;
   describe(facts: AuditFacts): void;
+  /** Writes the event (once: a second call does nothing), on `db`, in its transaction. */
   record(db: Executor, after: unknown, status?: number): Promise<void>;
-  readonly recorded: boolean;
 };

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { withPooledConnection } from '../../db/knex-internals.js';
+import { serialPasses } from '../../util/serial-passes.js';
 import { toStored, type EventRow, type RunEventBus, type StoredEvent } from './events.js';
 
 /** Serialises numbering passes across every replica on the database (any constant unused by others). */
@@ -83,24 +84,7 @@ export function startEventSequencer(db: Knex, bus: RunEventBus, options: { inter
     }
   };
 
-  let current: Promise<Map<string, number>> | undefined;
-  let queued: Promise<Map<string, number>> | undefined;
-  /** A pass that starts after this call (a pass already running may have read before the caller's commit). */
-  const pass = (): Promise<Map<string, number>> => {
-    if (!current) {
-      current = numberAll().finally(() => {
-        current = undefined;
-      });
-      return current;
-    }
-    queued ??= current
-      .catch(() => undefined)
-      .then(() => {
-        queued = undefined;
-        return pass();
-      });
-    return queued;
-  };
+  const { pass, idle } = serialPasses(numberAll);
 
   const sweep = async () => {
     const pending = await db('run_events').whereNull('cursor').first<{ id: string } | undefined>('id');
@@ -140,7 +124,7 @@ export function startEventSequencer(db: Knex, bus: RunEventBus, options: { inter
     },
     stop: async () => {
       clearInterval(timer);
-      await Promise.allSettled([current, queued, sweeping]);
+      await Promise.allSettled([idle(), sweeping]);
     },
   };
 }
