@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { isPostgres, type Db } from '../../db/database.js';
+import { writerRows } from '../../db/statements.js';
 import { serialPasses } from '../../util/serial-passes.js';
 import { nowIso } from '../../util/time.js';
 import { enabledEndpoints, recordEventFor, wakeAfterCommit, type EndpointTarget } from '../webhooks/outbox.js';
@@ -15,7 +16,7 @@ const SETTLE_MS = 50;
 
 type Head = { position: number; hash: string };
 
-/** Writes each event's place: on PostgreSQL in one statement, on SQLite (in-process) one prepared update each. */
+/** Writes each event's place: on PostgreSQL in one statement, on SQLite (in-process) one kept prepared update each. */
 type Placed = { id: string; position: number; prev_hash: string; hash: string };
 
 async function place(trx: Knex.Transaction, placed: Placed[]): Promise<void> {
@@ -28,7 +29,8 @@ async function place(trx: Knex.Transaction, placed: Placed[]): Promise<void> {
     );
     return;
   }
-  for (const p of placed) await trx('audit_events').where({ id: p.id }).update({ position: p.position, prev_hash: p.prev_hash, hash: p.hash });
+  for (const p of placed)
+    await writerRows(trx, 'update audit_events set position = ?, prev_hash = ?, hash = ? where id = ? returning id', [p.position, p.prev_hash, p.hash, p.id]);
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { Executor } from '../../db/database.js';
 import type { components } from '../../generated/openapi.js';
 import { columnsOf } from '../../db/lists.js';
+import { insertRows } from '../../db/statements.js';
 import { notFound } from '../../problems/problems.js';
 import { newId } from '../../util/ids.js';
 import { nowIso } from '../../util/time.js';
@@ -102,32 +103,34 @@ const snapshot = (value: unknown): string | null =>
 /** Appends an event, unchained, on `db`: the transaction of the change it records, or one of its own. */
 export async function insertAuditEvent(db: Executor, entry: AuditEntry): Promise<void> {
   const { request, actor } = entry;
-  await db('audit_events').insert({
-    id: newId('aud'),
-    organization_id: entry.organizationId ?? INSTALLATION_CHAIN,
-    application_id: entry.applicationId,
-    action: entry.action,
-    outcome: entry.outcome,
-    status: entry.status,
-    actor_type: actor.type,
-    actor_id: actor.id,
-    actor_user_id: actor.userId,
-    end_user_id: entry.endUserId,
-    resource_type: entry.resourceType,
-    resource_id: entry.resourceId,
-    run_id: entry.runId,
-    request_id: request.id,
-    operation_id: request.operationId,
-    method: request.method,
-    path: request.path,
-    idempotency_key: request.idempotencyKey,
-    api_version: request.apiVersion,
-    ip: request.ip,
-    user_agent: request.userAgent,
-    before: snapshot(entry.before),
-    after: snapshot(entry.after),
-    created_at: nowIso(),
-  });
+  await insertRows(db, 'audit_events', [
+    {
+      id: newId('aud'),
+      organization_id: entry.organizationId ?? INSTALLATION_CHAIN,
+      application_id: entry.applicationId,
+      action: entry.action,
+      outcome: entry.outcome,
+      status: entry.status,
+      actor_type: actor.type,
+      actor_id: actor.id,
+      actor_user_id: actor.userId,
+      end_user_id: entry.endUserId,
+      resource_type: entry.resourceType,
+      resource_id: entry.resourceId,
+      run_id: entry.runId,
+      request_id: request.id,
+      operation_id: request.operationId,
+      method: request.method,
+      path: request.path,
+      idempotency_key: request.idempotencyKey,
+      api_version: request.apiVersion,
+      ip: request.ip,
+      user_agent: request.userAgent,
+      before: snapshot(entry.before),
+      after: snapshot(entry.after),
+      created_at: nowIso(),
+    },
+  ]);
 }
 
 /**
