@@ -16,9 +16,9 @@ const SETTLE_MS = 50;
 
 type Head = { position: number; hash: string };
 
-/** Writes each event's place: on PostgreSQL in one statement, on SQLite (in-process) one kept prepared update each. */
 type Placed = { id: string; position: number; prev_hash: string; hash: string };
 
+/** Writes each event's place: on PostgreSQL in one statement, on SQLite (in-process) one kept prepared update each. */
 async function place(trx: Knex.Transaction, placed: Placed[]): Promise<void> {
   if (isPostgres(trx)) {
     const values = placed.map(() => '(?, ?::bigint, ?, ?)').join(', ');
