@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Executor } from '../../db/database.js';
-import type { components } from '../../generated/openapi.js';
+import type { components, operations } from '../../generated/openapi.js';
 import { columnsOf } from '../../db/lists.js';
 import { insertRows } from '../../db/statements.js';
 import { notFound } from '../../problems/problems.js';
@@ -203,21 +203,8 @@ export function toAuditEvent(row: AuditRow) {
   };
 }
 
-export type AuditFilters = {
-  before?: number;
-  limit?: number;
-  actorType?: string;
-  actorId?: string;
-  action?: string;
-  resourceType?: string;
-  resourceId?: string;
-  runId?: string;
-  endUserId?: string;
-  applicationId?: string;
-  outcome?: string;
-  since?: string;
-  until?: string;
-};
+/** The filters of `listAuditEvents` (an export's are the same, without the page). */
+export type AuditFilters = NonNullable<operations['listAuditEvents']['parameters']['query']>;
 
 /** The organization's chained events that match, newest first (by position, which only grows as events commit). */
 export function matchingEvents(db: Executor, organizationId: string, f: AuditFilters): Knex.QueryBuilder {
