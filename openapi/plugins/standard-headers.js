@@ -16,7 +16,18 @@ const STANDARD_HEADERS = {
   'RateLimit-Policy': ({ rateLimited, status }) => (rateLimited ? (status === '500' ? 'optional' : 'required') : undefined),
   // Only the rate limiter's refusal says when to come back.
   'Retry-After': ({ status }) => (status === '429' ? 'required' : undefined),
+  // Set first on every versioned operation (see `versioned`); the other three when its version is deprecated.
+  'Switchboard-Version': ({ versioned }) => (versioned ? 'required' : undefined),
+  Deprecation: ({ versioned }) => (versioned ? 'optional' : undefined),
+  Sunset: ({ versioned }) => (versioned ? 'optional' : undefined),
+  Link: ({ versioned }) => (versioned ? 'optional' : undefined),
 };
+
+/**
+ * The operations that speak a dated version of the API: those under /api/v1 but the AI gateway's,
+ * which speak their providers' formats.
+ */
+const versioned = (path) => path.startsWith('/api/v1/') && !path.startsWith('/api/v1/llm/');
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 const RESPONSE_REF = /^#\/components\/responses\/([^/]+)$/;
@@ -24,8 +35,8 @@ const RESPONSE_REF = /^#\/components\/responses\/([^/]+)$/;
 const definition = (name) => yaml.load(readFileSync(new URL(`../components/headers/${name}.yaml`, import.meta.url), 'utf8'));
 
 /** The standard headers one operation's response carries: a reference, or an optional copy of the definition. */
-function headersFor(operation, status, definitions) {
-  const facts = { rateLimited: Boolean(operation['x-rate-limit-category']), status };
+function headersFor(path, operation, status, definitions) {
+  const facts = { rateLimited: Boolean(operation['x-rate-limit-category']), versioned: versioned(path), status };
   const headers = {};
   for (const [name, presence] of Object.entries(STANDARD_HEADERS)) {
     const how = presence(facts);
@@ -54,7 +65,7 @@ function AddStandardHeaders() {
           for (const method of METHODS.filter((m) => item[m])) {
             const operation = item[method];
             for (const [status, response] of Object.entries(operation.responses ?? {})) {
-              const headers = headersFor(operation, status, definitions);
+              const headers = headersFor(path, operation, status, definitions);
               for (const [name, header] of Object.entries(headers)) if (header.$ref) referenced.add(name);
               const ref = typeof response.$ref === 'string' && RESPONSE_REF.exec(response.$ref);
               if (!ref) {

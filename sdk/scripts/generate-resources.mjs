@@ -248,6 +248,9 @@ import { ${optionImports.map((name) => (/^[A-Z]/.test(name) ? `type ${name}` : n
 import type { OperationRunner } from '../operation.js';
 import * as api from './sdk.gen.js';
 import type * as T from './types.gen.js';
+
+/** The API version this SDK was generated for: its requests send it as Switchboard-Version unless told another. */
+export const API_VERSION = '${spec.info.version}';
 ${[...resources.entries()]
   .map(([name, resource]) => {
     const type = `${pascal(name)}Resource`;

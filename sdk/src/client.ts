@@ -33,8 +33,13 @@ export type SwitchboardOptions = {
    * pass the session only outside one (Node, the CLI).
    */
   session?: SessionCredentials;
-  /** Pin an API version (YYYY-MM-DD, sent as Switchboard-Version). */
-  version?: string;
+  /**
+   * The API version to speak (YYYY-MM-DD, sent as Switchboard-Version). By default the version
+   * this SDK was generated for (`API_VERSION`), so its types match what the server answers
+   * whatever the key or organization is pinned to; `null` sends none (the key's or organization's
+   * pin applies).
+   */
+  version?: string | null;
   /** Retries after a failed attempt: network errors, 408, 409 idempotency-in-flight, 429, 5xx. Default 2. */
   maxRetries?: number;
   /** Milliseconds per attempt. Default 60 000. */
@@ -86,7 +91,7 @@ export class Switchboard extends generated.Resources {
       ...(options.session
         ? { Cookie: `sb_session=${options.session.token}; sb_csrf=${options.session.csrfToken}`, 'X-CSRF-Token': options.session.csrfToken }
         : {}),
-      ...(options.version ? { 'Switchboard-Version': options.version } : {}),
+      ...(options.version === null ? {} : { 'Switchboard-Version': options.version ?? generated.API_VERSION }),
       ...(userAgent ? { 'User-Agent': userAgent } : {}),
     };
     this.transport = {

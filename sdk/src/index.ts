@@ -5,6 +5,7 @@ export { APIPromise, type DataAndResponse } from './api-promise.js';
 export * from './errors.js';
 export { PageList, type Page, type Pagination } from './pagination.js';
 export { isTerminalEvent, isTerminalStatus } from './stream.js';
+export { API_VERSION } from './generated/resources.gen.js';
 export type { RunEvent, RunEventPage } from './events.js';
 export { verifyWebhook, WebhookVerificationError } from './webhooks.js';
 export type * from './generated/types.gen.js';

@@ -18,3 +18,6 @@ export { authenticateKey } from './auth/authenticate.js';
 export { startAuditChainer, type AuditChainer } from './resources/audit/chainer.js';
 export { createRefusalLimiter } from './http/pipeline/audit.js';
 export { hashOf as auditHashOf } from './resources/audit/store.js';
+export { API_VERSIONS } from './versions/registry.js';
+export { createVersioning, type Versioning } from './versions/versioning.js';
+export { createOrganizationPins } from './versions/pins.js';

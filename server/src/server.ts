@@ -34,6 +34,10 @@ import { createRefusalLimiter } from './http/pipeline/audit.js';
 import { loadBundledSpec } from './spec/load-spec.js';
 import { extractOperations } from './spec/operations.js';
 import { compileValidators } from './spec/validators.js';
+import { nowMs } from './util/time.js';
+import { API_VERSIONS } from './versions/registry.js';
+import { createOrganizationPins } from './versions/pins.js';
+import { createVersioning } from './versions/versioning.js';
 
 export type RunningServer = {
   url: string;
@@ -73,6 +77,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const spec = loadBundledSpec();
   const operations = extractOperations(spec.document);
   const validators = compileValidators(spec.document, operations);
+  const versioning = createVersioning(API_VERSIONS, spec.document, nowMs);
 
   // Checked before anything opens: a provider base URL the address policy refuses stops the start.
   const modelPlans = await planModelsFromEnvironment(config.modelProviders.fromEnvironment, config.modelProviders.policy);
@@ -83,7 +88,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     ? new (await import('ioredis')).Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: false })
     : undefined;
   redis?.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
-  const bootstrapped = await bootstrap(db, spec.document.info.version, config.bootstrapKey);
+  const bootstrapped = await bootstrap(db, versioning.newest, config.bootstrapKey);
   const { current, previous } = config.masterKeys;
   const masterKey = current ?? localMasterKey((config.database as { filename: string }).filename);
   const sealer = createSealer(masterKey, previous);
@@ -103,7 +108,12 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
 
   const install = await installationId(db);
   const keyCache = createKeyCache(KEY_CACHE_TTL_MS);
-  bus.onKeyChanges((keyIds) => keyCache.forget(keyIds));
+  const pins = createOrganizationPins(KEY_CACHE_TTL_MS);
+  // The same message names changed keys and organizations whose pinned version changed.
+  bus.onKeyChanges((ids) => {
+    keyCache.forget(ids);
+    pins.forget(ids);
+  });
 
   const auditChainer = startAuditChainer(db, { intervalMs: AUDIT_CHAIN_INTERVAL_MS, logger });
 
@@ -117,6 +127,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     runTokens,
     endUserTokens,
     auditing: { chainer: auditChainer, refusals: createRefusalLimiter(redis, install) },
+    versioning,
+    pins,
     operations,
     validators,
     handlers: allHandlers({
@@ -131,6 +143,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       endUserTokens,
       loginLimiter: createLoginLimiter(config, redis, install),
       auditChainer,
+      versioning,
     }),
   });
 
@@ -174,7 +187,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const reaper = periodic('reaper', () => reap(db), config.runs.reaperIntervalMs);
   const scheduler = periodic('scheduler', () => fireDueSchedules(db, config.schedules.misfireMs), config.schedules.intervalMs);
 
-  const deliverer = startDeliverer(db, sealer, config.webhooks, logger);
+  const deliverer = startDeliverer(db, sealer, config.webhooks, logger, versioning);
   const transcriber = startTranscriber(db, sealer, config, logger);
   const exporter = startAuditExporter(db, auditChainer, logger);
   const sweeper = periodic('upload sweeper', () => sweepExpired(db).then(() => []), SWEEP_INTERVAL_MS);

@@ -17,6 +17,9 @@ import {
   loadConfig,
   openDatabase,
   startAuditChainer,
+  API_VERSIONS,
+  createOrganizationPins,
+  createVersioning,
   type AuditChainer,
 } from '@switchboard/server';
 
@@ -25,6 +28,7 @@ const operations = extractOperations(spec.document);
 let db: Awaited<ReturnType<typeof openDatabase>>;
 const config = loadConfig({ NODE_ENV: 'test' });
 const logger = pino({ level: 'silent' });
+const versioning = createVersioning(API_VERSIONS, spec.document, Date.now);
 const runTokens = createRunTokens(randomBytes(32));
 const endUserTokens = createEndUserTokens(randomBytes(32));
 let auditChainer: AuditChainer;
@@ -40,6 +44,7 @@ const handlers = () =>
     runTokens,
     endUserTokens,
     auditChainer,
+    versioning,
   });
 
 beforeAll(async () => {
@@ -66,6 +71,8 @@ describe('the server implements exactly the spec', () => {
       runTokens,
       endUserTokens,
       auditing: { chainer: auditChainer, refusals: createRefusalLimiter(undefined) },
+      versioning,
+      pins: createOrganizationPins(0),
       operations,
       validators: compileValidators(spec.document, operations),
       handlers: handlers(),

@@ -83,6 +83,7 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     getApiDocs: () => generated.getApiDocs(raw),
     getApiDocsAsset: () => generated.getApiDocsAsset({ ...raw, path: { asset: 'swagger-ui.css' } }),
     getProblemType: () => generated.getProblemType({ ...raw, path: { code: 'not-found' } }),
+    listApiVersions: () => sb.versions.list(),
     getOrganization: () => sb.organization.get(),
     updateOrganization: () => sb.organization.update({ auditRetentionDays: 730 }),
     listAuditEvents: () => sb.auditEvents.list({ action: 'agent.', limit: 10 }),

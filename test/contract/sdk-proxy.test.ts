@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, inject, it } from 'vitest';
-import { Switchboard, SwitchboardError } from '@switchboard/sdk';
+import { API_VERSION, Switchboard, SwitchboardError } from '@switchboard/sdk';
 import * as generated from '@switchboard/sdk/generated';
 import { extractOperations, loadBundledSpec } from '@switchboard/server';
 import { contractCheckedFetch, uniqueName } from '../support/client.js';
@@ -47,7 +47,10 @@ describe('the SDK against the real server, through the contract-checking proxy',
     expect(root.data).toContain('swagger-ui');
     expect(await step('getHealth', () => sb.system.health())).toEqual({ status: 'ok' });
     expect(await step('getReadiness', () => sb.system.readiness())).toEqual({ status: 'ok', database: 'ok' });
-    expect(await step('getOpenApiJson', () => sb.system.openApi())).toMatchObject({ openapi: '3.1.0' });
+    expect(await step('getOpenApiJson', () => sb.system.openApi())).toMatchObject({ openapi: '3.1.0', info: { version: API_VERSION } });
+    // The SDK speaks the version it was generated for, the newest: the one listed as current.
+    const versions = await step('listApiVersions', () => sb.versions.list());
+    expect(versions.data.find((v) => v.status === 'current')?.version).toBe(API_VERSION);
     expect((await step('getOpenApiYaml', () => generated.getOpenApiYaml({ ...raw, parseAs: 'text' }))).data).toMatch(/^openapi: 3\.1\.0/m);
     expect((await step('getApiDocs', () => generated.getApiDocs({ ...raw, parseAs: 'text' }))).data).toContain('swagger-ui');
     await step('getApiDocsAsset', () => generated.getApiDocsAsset({ ...raw, path: { asset: 'swagger-ui.css' } }));

@@ -42,6 +42,7 @@ describe('create and read', () => {
       name,
       scopes: ['read', 'write'],
       allowedModels: null,
+      apiVersion: null,
       prefix: created.secret.slice(0, 12),
       status: 'active',
       expiresAt: null,

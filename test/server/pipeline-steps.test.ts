@@ -42,13 +42,16 @@ const key = (scopes: KeyIdentity['scopes']): KeyIdentity => ({
   keyApplicationId: 'app_1',
   scopes,
   allowedModels: null,
+  apiVersion: null,
 });
 
 describe('rate-limit step: whose budget', () => {
   it("is the key's, the runner's, a run token's own (its lease's), an inbound hook's trigger's, else the address's (a failed credential too)", () => {
     const ctx = contextFor('POST', '/api/v1/hooks/trg_1', {}, { triggerId: 'trg_1' });
     expect(budgetKey(ctx, op('createRun'), { key: key(['write']) })).toBe('key:key_1');
-    expect(budgetKey(ctx, op('claimRun'), { runner: { runnerId: 'runner_1', applicationId: 'app_1', labels: [] } })).toBe('runner:runner_1');
+    expect(budgetKey(ctx, op('claimRun'), { runner: { runnerId: 'runner_1', applicationId: 'app_1', organizationId: 'org_1', labels: [] } })).toBe(
+      'runner:runner_1',
+    );
     const run = {
       runId: 'run_1',
       leaseId: 'lease_1',
@@ -150,6 +153,7 @@ describe('respond step', () => {
   const earlierSteps = (ctx: Context, rateLimited = true) => {
     ctx.set('Request-Id', 'req_01jd4z0a3c6e9g2j5m8p1r4t7v');
     if (rateLimited) ctx.set({ RateLimit: '"write";r=119;t=42', 'RateLimit-Policy': '"write";q=120;w=60' });
+    if (ctx.path.startsWith('/api/v1/')) ctx.set('Switchboard-Version', '2026-12-05');
     return ctx;
   };
 

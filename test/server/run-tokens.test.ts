@@ -19,6 +19,9 @@ import {
   loadBundledSpec,
   loadConfig,
   startAuditChainer,
+  API_VERSIONS,
+  createOrganizationPins,
+  createVersioning,
   type RunningServer,
   type RunTokenIdentity,
 } from '@switchboard/server';
@@ -89,6 +92,7 @@ async function startGatewayReplica(masterKey: string, env: Record<string, string
   const runTokens = createRunTokens(key);
   const endUserTokens = createEndUserTokens(key);
   const auditChainer = startAuditChainer(db, { intervalMs: 1000, logger });
+  const versioning = createVersioning(API_VERSIONS, spec.document, Date.now);
   const handlers = allHandlers({
     spec,
     db,
@@ -100,6 +104,7 @@ async function startGatewayReplica(masterKey: string, env: Record<string, string
     runTokens,
     endUserTokens,
     auditChainer,
+    versioning,
   });
   const listAgents = handlers.listAgents;
   handlers.listAgents = async (input) => {
@@ -115,6 +120,8 @@ async function startGatewayReplica(masterKey: string, env: Record<string, string
     runTokens,
     endUserTokens,
     auditing: { chainer: auditChainer, refusals: createRefusalLimiter(undefined) },
+    versioning,
+    pins: createOrganizationPins(0),
     operations,
     validators: compileValidators(spec.document, operations),
     handlers,

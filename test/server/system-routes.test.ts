@@ -16,6 +16,7 @@ const SYSTEM_ROUTES: Record<string, { path: string; status: number }> = {
   getApiDocs: { path: '/api/docs', status: 200 },
   getApiDocsAsset: { path: '/api/docs/swagger-ui.css', status: 200 },
   getProblemType: { path: '/api/problems/not-found', status: 200 },
+  listApiVersions: { path: '/api/v1/versions', status: 200 },
 };
 
 /** Keys of plain objects' prototype: none of them names a documentation asset or a problem type. */

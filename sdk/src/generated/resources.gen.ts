@@ -23,6 +23,9 @@ import type { OperationRunner } from '../operation.js';
 import * as api from './sdk.gen.js';
 import type * as T from './types.gen.js';
 
+/** The API version this SDK was generated for: its requests send it as Switchboard-Version unless told another. */
+export const API_VERSION = '2026-12-05';
+
 const systemMethods = ({ call }: OperationRunner) => ({
   /**
    * Liveness check
@@ -41,14 +44,30 @@ const systemMethods = ({ call }: OperationRunner) => ({
   /**
    * Get the OpenAPI document (JSON)
    *
-   * Returns this API's bundled OpenAPI 3.1 document as JSON. Public and not authenticated. Sent
-   * compressed (gzip or br) when `Accept-Encoding` allows, with an `ETag` for conditional requests.
+   * Returns this API's bundled OpenAPI 3.1 document as JSON, as the version `version` names sees it
+   * (by default the newest). Public and not authenticated. Sent compressed (gzip or br) when
+   * `Accept-Encoding` allows, with an `ETag` for conditional requests.
    */
-  openApi: (o?: RequestOptions) => call((c) => api.getOpenApiJson(c), o),
+  openApi: (query?: T.GetOpenApiJsonData['query'], o?: RequestOptions) => call((c) => api.getOpenApiJson({ ...c, query }), o),
 });
 /** Health checks, the OpenAPI document, the API reference and problem-type pages. Public. */
 export interface SystemResource extends ReturnType<typeof systemMethods> {}
 export const system: (operations: OperationRunner) => SystemResource = systemMethods;
+
+const versionsMethods = ({ call }: OperationRunner) => ({
+  /**
+   * List the API versions
+   *
+   * Lists every dated version of the API, oldest first, with its status, its dates and the breaking
+   * changes it made. A request chooses its version with the `Switchboard-Version` header; without
+   * it, the version its API key is pinned to, else its organization's, else the newest. Public and
+   * not authenticated.
+   */
+  list: (o?: RequestOptions) => call((c) => api.listApiVersions(c), o),
+});
+/** Health checks, the OpenAPI document, the API reference and problem-type pages. Public. */
+export interface VersionsResource extends ReturnType<typeof versionsMethods> {}
+export const versions: (operations: OperationRunner) => VersionsResource = versionsMethods;
 
 const organizationMethods = ({ call }: OperationRunner) => ({
   /**
@@ -1292,6 +1311,8 @@ export abstract class Resources {
   };
   /** Health checks, the OpenAPI document, the API reference and problem-type pages. Public. */
   readonly system = system(this.#operations);
+  /** Health checks, the OpenAPI document, the API reference and problem-type pages. Public. */
+  readonly versions = versions(this.#operations);
   /** The tenant the credential belongs to. */
   readonly organization = organization(this.#operations);
   /**

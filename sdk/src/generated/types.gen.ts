@@ -99,6 +99,82 @@ export type Readiness = {
 };
 
 /**
+ * ApiVersionName
+ *
+ * An API version, named by the date it was released (`YYYY-MM-DD`); `GET /api/v1/versions` lists them.
+ */
+export type ApiVersionName = string;
+
+/**
+ * ApiVersionStatus
+ *
+ * Where a version is in its life: `current` (the newest, what handlers speak), `supported`, `deprecated` (still served, with `Deprecation` and `Sunset` headers on every response) or `sunset` (no longer served: requests for it are 400 `unsupported-api-version`).
+ */
+export type ApiVersionStatus = 'current' | 'supported' | 'deprecated' | 'sunset';
+
+/**
+ * ApiVersionChange
+ *
+ * One breaking change a version made, and what it touched.
+ */
+export type ApiVersionChange = {
+    /**
+     * Identifier of the change, stable across releases.
+     */
+    id: string;
+    /**
+     * What changed, and what a client pinned to an older version sees instead.
+     */
+    summary: string;
+    /**
+     * The operations (by `operationId`) and schemas (by name) the change touches.
+     */
+    affects: Array<string>;
+};
+
+/**
+ * ApiVersion
+ *
+ * A dated version of the API: the changes it made to the one before it, and its life. A version is supported for 12 months after its successor is released, deprecated in the last 6 of them, then sunset.
+ */
+export type ApiVersion = {
+    /**
+     * Type of the object.
+     */
+    object: 'api_version';
+    version: ApiVersionName;
+    status: ApiVersionStatus;
+    /**
+     * Time the version was released (UTC).
+     */
+    releasedAt: string;
+    /**
+     * Time the version is (or was) deprecated; `null` while it has no successor.
+     */
+    deprecatedAt: string | null;
+    /**
+     * Time after which the version is no longer served; `null` while it has no successor.
+     */
+    sunsetAt: string | null;
+    /**
+     * The breaking changes this version made to the one before it (none for the first).
+     */
+    changes: Array<ApiVersionChange>;
+};
+
+/**
+ * ApiVersionList
+ *
+ * Every version of the API, oldest first, the sunset ones included.
+ */
+export type ApiVersionList = {
+    /**
+     * The versions, oldest first.
+     */
+    data: Array<ApiVersion>;
+};
+
+/**
  * Organization
  *
  * The tenant. Applications, and everything in them, belong to one organization.
@@ -144,6 +220,10 @@ export type OrganizationUpdate = {
      * Display name.
      */
     name?: string;
+    /**
+     * Pins the organization's requests that send no `Switchboard-Version` header (and come with no key pinned to one) to this version: one that is served (422 otherwise). `GET /api/v1/versions` lists them with what changed.
+     */
+    apiVersion?: ApiVersionName;
     /**
      * How long audit events are kept, in days (1 to 3650). Shortening it deletes the older events at the next retention sweep, recorded by an `audit.pruned` event.
      */
@@ -1575,6 +1655,10 @@ export type ApiKey = {
     scopes: Array<ApiKeyScope>;
     allowedModels: ApiKeyAllowedModels;
     /**
+     * API version requests with this key are pinned to when they send no `Switchboard-Version` header; `null` follows the organization's.
+     */
+    apiVersion: string | null;
+    /**
      * First 12 characters of the secret, to recognise the key; the rest is never shown again.
      */
     prefix: string;
@@ -1640,6 +1724,10 @@ export type ApiKeyCreate = {
      */
     allowedModels?: ApiKeyAllowedModels;
     /**
+     * Pins the key's requests that send no `Switchboard-Version` header to this version (one that is served: 422 otherwise); `null` follows the organization's.
+     */
+    apiVersion?: string | null;
+    /**
      * Time after which the key stops working (in the future); omit for a key that does not expire.
      */
     expiresAt?: string;
@@ -1672,6 +1760,10 @@ export type ApiKeyWithSecret = {
      */
     scopes: Array<ApiKeyScope>;
     allowedModels: ApiKeyAllowedModels;
+    /**
+     * API version requests with this key are pinned to when they send no `Switchboard-Version` header; `null` follows the organization's.
+     */
+    apiVersion: string | null;
     /**
      * First 12 characters of the secret, to recognise the key; the rest is never shown again.
      */
@@ -1728,6 +1820,10 @@ export type ApiKeyUpdate = {
      * The new list of model aliases the key may call through the AI gateway (replacing the whole list), or `null` to allow every alias.
      */
     allowedModels?: ApiKeyAllowedModels;
+    /**
+     * Pins the key's requests that send no `Switchboard-Version` header to this version (one that is served: 422 otherwise); `null` follows the organization's.
+     */
+    apiVersion?: string | null;
 };
 
 /**
@@ -2623,7 +2719,7 @@ export type RunCustomEventData = {
 /**
  * RunCustomEvent
  *
- * An event of a type its runner defined (any type other than `status`, `log`, `output.delta` and `usage`, e.g. `tool.call` or `approval.requested`), with a free-form `data`.
+ * An event of a type its runner defined (any type other than `status`, `log`, `output.delta` and `usage`, e.g. `tool.call` or `approval.requested`), with a free-form `data`. The server's own types start with `run.`: `run.legacy.log`, `run.legacy.output.delta` and `run.legacy.usage` are events a runner pinned to version 2026-11-01 appended as `log`, `output.delta` or `usage` with a `data` their schema (since 2026-12-05) does not allow, kept as sent; that version reads them under their own type.
  */
 export type RunCustomEvent = {
     /**
@@ -3411,6 +3507,10 @@ export type WebhookEndpoint = {
      */
     eventTypes: Array<WebhookEventTypeFilter>;
     /**
+     * API version the endpoint's payloads are rendered in, whatever version the requests that cause the events use.
+     */
+    apiVersion: ApiVersionName;
+    /**
      * `true` when new events are delivered to the endpoint. A disabled endpoint is sent nothing (see `disabledReason`) until it is enabled again with `updateWebhookEndpoint`.
      */
     enabled: boolean;
@@ -3468,6 +3568,10 @@ export type WebhookEndpointCreate = {
      */
     eventTypes?: Array<WebhookEventTypeFilter>;
     /**
+     * API version to render the endpoint's payloads in (one that is served: 422 otherwise); by default the version of the request that creates the endpoint.
+     */
+    apiVersion?: ApiVersionName;
+    /**
      * Whether events are delivered from the start; `false` creates the endpoint disabled (`disabledReason` `manual`).
      */
     enabled?: boolean;
@@ -3499,6 +3603,10 @@ export type WebhookEndpointWithSecret = {
      * Event types this endpoint receives: exact types (`run.succeeded`) or family wildcards (`run.*`). Empty: every event type.
      */
     eventTypes: Array<WebhookEventTypeFilter>;
+    /**
+     * API version the endpoint's payloads are rendered in, whatever version the requests that cause the events use.
+     */
+    apiVersion: ApiVersionName;
     /**
      * `true` when new events are delivered to the endpoint. A disabled endpoint is sent nothing (see `disabledReason`) until it is enabled again with `updateWebhookEndpoint`.
      */
@@ -3547,6 +3655,10 @@ export type WebhookEndpointUpdate = {
      * The new event filter, replacing the whole list (exact types or family wildcards such as `run.*`); empty: every event type but `audit.event`, which is sent only to an endpoint that lists it (or `audit.*`; listing it needs the `admin` scope). It applies to events that happen after the change.
      */
     eventTypes?: Array<WebhookEventTypeFilter>;
+    /**
+     * API version to render the endpoint's payloads in (one that is served: 422 otherwise); a change applies to the messages sent from then on, retries included.
+     */
+    apiVersion?: ApiVersionName;
     /**
      * `false` disables the endpoint (`disabledReason` `manual`); `true` enables it again, whatever the reason it was disabled, and clears `disabledReason` and `failingSince`.
      */
@@ -4975,6 +5087,11 @@ export type ModelProviderUpdateWritable = {
 export type IfNoneMatch = string;
 
 /**
+ * The API version to describe (`YYYY-MM-DD`, one that is served, e.g. `2026-11-01`): the document as clients pinned to it see the API, made from the newest one by the changes made since. By default the newest. A malformed version is 400 `invalid-api-version`, one that is not served 400 `unsupported-api-version`.
+ */
+export type DocumentVersion = string;
+
+/**
  * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
  */
 export type IfMatch = string;
@@ -5348,11 +5465,20 @@ export type GetOpenApiJsonData = {
         'If-None-Match'?: string;
     };
     path?: never;
-    query?: never;
+    query?: {
+        /**
+         * The API version to describe (`YYYY-MM-DD`, one that is served, e.g. `2026-11-01`): the document as clients pinned to it see the API, made from the newest one by the changes made since. By default the newest. A malformed version is 400 `invalid-api-version`, one that is not served 400 `unsupported-api-version`.
+         */
+        version?: string;
+    };
     url: '/api/openapi.json';
 };
 
 export type GetOpenApiJsonErrors = {
+    /**
+     * The `version` asked for is malformed (`invalid-api-version`), is no version this server serves (`unsupported-api-version`), or is not one printable value (`bad-request`).
+     */
+    400: Problem;
     /**
      * Unexpected server error.
      */
@@ -5381,11 +5507,20 @@ export type GetOpenApiYamlData = {
         'If-None-Match'?: string;
     };
     path?: never;
-    query?: never;
+    query?: {
+        /**
+         * The API version to describe (`YYYY-MM-DD`, one that is served, e.g. `2026-11-01`): the document as clients pinned to it see the API, made from the newest one by the changes made since. By default the newest. A malformed version is 400 `invalid-api-version`, one that is not served 400 `unsupported-api-version`.
+         */
+        version?: string;
+    };
     url: '/api/openapi.yaml';
 };
 
 export type GetOpenApiYamlErrors = {
+    /**
+     * The `version` asked for is malformed (`invalid-api-version`), is no version this server serves (`unsupported-api-version`), or is not one printable value (`bad-request`).
+     */
+    400: Problem;
     /**
      * Unexpected server error.
      */
@@ -5508,6 +5643,39 @@ export type GetProblemTypeResponses = {
 
 export type GetProblemTypeResponse = GetProblemTypeResponses[keyof GetProblemTypeResponses];
 
+export type ListApiVersionsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/versions';
+};
+
+export type ListApiVersionsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListApiVersionsError = ListApiVersionsErrors[keyof ListApiVersionsErrors];
+
+export type ListApiVersionsResponses = {
+    /**
+     * The versions.
+     */
+    200: ApiVersionList;
+};
+
+export type ListApiVersionsResponse = ListApiVersionsResponses[keyof ListApiVersionsResponses];
+
 export type GetOrganizationData = {
     body?: never;
     path?: never;
@@ -5517,7 +5685,7 @@ export type GetOrganizationData = {
 
 export type GetOrganizationErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -5572,7 +5740,7 @@ export type UpdateOrganizationData = {
 
 export type UpdateOrganizationErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -5633,7 +5801,7 @@ export type SignUpData = {
 
 export type SignUpErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -5690,7 +5858,7 @@ export type LogInData = {
 
 export type LogInErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -5743,7 +5911,7 @@ export type LogOutData = {
 
 export type LogOutErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -5792,7 +5960,7 @@ export type GetMeData = {
 
 export type GetMeErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -5850,7 +6018,7 @@ export type ListSessionsData = {
 
 export type ListSessionsErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -5904,7 +6072,7 @@ export type RevokeSessionData = {
 
 export type RevokeSessionErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -5970,7 +6138,7 @@ export type ListPersonalTokensData = {
 
 export type ListPersonalTokensErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -6025,7 +6193,7 @@ export type CreatePersonalTokenData = {
 
 export type CreatePersonalTokenErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -6091,7 +6259,7 @@ export type GetPersonalTokenData = {
 
 export type GetPersonalTokenErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -6145,7 +6313,7 @@ export type RevokePersonalTokenData = {
 
 export type RevokePersonalTokenErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -6251,7 +6419,7 @@ export type ListAuditEventsData = {
 
 export type ListAuditEventsErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -6306,7 +6474,7 @@ export type CreateAuditExportData = {
 
 export type CreateAuditExportErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -6372,7 +6540,7 @@ export type GetAuditExportData = {
 
 export type GetAuditExportErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -6426,7 +6594,7 @@ export type GetAuditExportContentData = {
 
 export type GetAuditExportContentErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -6488,7 +6656,7 @@ export type VerifyAuditEventsData = {
 
 export type VerifyAuditEventsErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -6542,7 +6710,7 @@ export type GetAuditEventData = {
 
 export type GetAuditEventErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -6644,7 +6812,7 @@ export type ListActivityData = {
 
 export type ListActivityErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -6710,7 +6878,7 @@ export type ListMembersData = {
 
 export type ListMembersErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -6770,7 +6938,7 @@ export type RemoveMemberData = {
 
 export type RemoveMemberErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -6832,7 +7000,7 @@ export type GetMemberData = {
 
 export type GetMemberErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -6892,7 +7060,7 @@ export type UpdateMemberData = {
 
 export type UpdateMemberErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -6974,7 +7142,7 @@ export type ListInvitationsData = {
 
 export type ListInvitationsErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -7029,7 +7197,7 @@ export type CreateInvitationData = {
 
 export type CreateInvitationErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -7090,7 +7258,7 @@ export type AcceptInvitationData = {
 
 export type AcceptInvitationErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -7156,7 +7324,7 @@ export type GetInvitationData = {
 
 export type GetInvitationErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -7210,7 +7378,7 @@ export type RevokeInvitationData = {
 
 export type RevokeInvitationErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -7294,7 +7462,7 @@ export type ListEndUsersData = {
 
 export type ListEndUsersErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -7353,7 +7521,7 @@ export type CreateEndUserData = {
 
 export type CreateEndUserErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -7425,7 +7593,7 @@ export type UpsertEndUserData = {
 
 export type UpsertEndUserErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -7501,7 +7669,7 @@ export type DeleteEndUserData = {
 
 export type DeleteEndUserErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -7565,7 +7733,7 @@ export type GetEndUserData = {
 
 export type GetEndUserErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -7629,7 +7797,7 @@ export type UpdateEndUserData = {
 
 export type UpdateEndUserErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -7705,7 +7873,7 @@ export type CreateEndUserTokenData = {
 
 export type CreateEndUserTokenErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -7779,7 +7947,7 @@ export type ListApplicationsData = {
 
 export type ListApplicationsErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -7834,7 +8002,7 @@ export type CreateApplicationData = {
 
 export type CreateApplicationErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -7906,7 +8074,7 @@ export type DeleteApplicationData = {
 
 export type DeleteApplicationErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -7968,7 +8136,7 @@ export type GetApplicationData = {
 
 export type GetApplicationErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -8028,7 +8196,7 @@ export type UpdateApplicationData = {
 
 export type UpdateApplicationErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -8112,7 +8280,7 @@ export type ListApiKeysData = {
 
 export type ListApiKeysErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -8171,7 +8339,7 @@ export type CreateApiKeyData = {
 
 export type CreateApiKeyErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -8243,7 +8411,7 @@ export type GetApiKeyData = {
 
 export type GetApiKeyErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -8307,7 +8475,7 @@ export type UpdateApiKeyData = {
 
 export type UpdateApiKeyErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -8379,7 +8547,7 @@ export type RevokeApiKeyData = {
 
 export type RevokeApiKeyErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -8450,7 +8618,7 @@ export type RotateApiKeyData = {
 
 export type RotateApiKeyErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -8550,7 +8718,7 @@ export type ListAgentsData = {
 
 export type ListAgentsErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -8609,7 +8777,7 @@ export type CreateAgentData = {
 
 export type CreateAgentErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -8685,7 +8853,7 @@ export type DeleteAgentData = {
 
 export type DeleteAgentErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -8753,7 +8921,7 @@ export type GetAgentData = {
 
 export type GetAgentErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -8817,7 +8985,7 @@ export type UpdateAgentData = {
 
 export type UpdateAgentErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -8893,7 +9061,7 @@ export type PauseAgentData = {
 
 export type PauseAgentErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -8957,7 +9125,7 @@ export type ResumeAgentData = {
 
 export type ResumeAgentErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -9021,7 +9189,7 @@ export type RetireAgentData = {
 
 export type RetireAgentErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -9094,7 +9262,7 @@ export type ListAgentVersionsData = {
 
 export type ListAgentVersionsErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -9158,7 +9326,7 @@ export type GetAgentVersionData = {
 
 export type GetAgentVersionErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -9246,7 +9414,7 @@ export type ListRunsData = {
 
 export type ListRunsErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -9309,7 +9477,7 @@ export type CreateRunData = {
 
 export type CreateRunErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -9381,7 +9549,7 @@ export type GetRunData = {
 
 export type GetRunErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -9441,7 +9609,7 @@ export type CancelRunData = {
 
 export type CancelRunErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -9508,7 +9676,7 @@ export type ResumeRunData = {
 
 export type ResumeRunErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -9589,7 +9757,7 @@ export type ListRunEventsData = {
 
 export type ListRunEventsErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -9661,7 +9829,7 @@ export type ListRunnersData = {
 
 export type ListRunnersErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -9720,7 +9888,7 @@ export type RegisterRunnerData = {
 
 export type RegisterRunnerErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -9796,7 +9964,7 @@ export type DeleteRunnerData = {
 
 export type DeleteRunnerErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -9860,7 +10028,7 @@ export type GetRunnerData = {
 
 export type GetRunnerErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -9919,7 +10087,7 @@ export type ClaimRunData = {
 
 export type ClaimRunErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -9977,7 +10145,7 @@ export type HeartbeatLeaseData = {
 
 export type HeartbeatLeaseErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -10043,7 +10211,7 @@ export type AppendRunEventsData = {
 
 export type AppendRunEventsErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -10109,7 +10277,7 @@ export type CompleteRunData = {
 
 export type CompleteRunErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -10175,7 +10343,7 @@ export type WaitRunData = {
 
 export type WaitRunErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -10251,7 +10419,7 @@ export type StreamRunsData = {
 
 export type StreamRunsErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -10320,7 +10488,7 @@ export type StreamRunData = {
 
 export type StreamRunErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -10393,7 +10561,7 @@ export type StreamAgentRunsData = {
 
 export type StreamAgentRunsErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -10469,7 +10637,7 @@ export type ListSchedulesData = {
 
 export type ListSchedulesErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -10528,7 +10696,7 @@ export type CreateScheduleData = {
 
 export type CreateScheduleErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -10604,7 +10772,7 @@ export type DeleteScheduleData = {
 
 export type DeleteScheduleErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -10668,7 +10836,7 @@ export type GetScheduleData = {
 
 export type GetScheduleErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -10732,7 +10900,7 @@ export type UpdateScheduleData = {
 
 export type UpdateScheduleErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -10804,7 +10972,7 @@ export type PauseScheduleData = {
 
 export type PauseScheduleErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -10868,7 +11036,7 @@ export type ResumeScheduleData = {
 
 export type ResumeScheduleErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -10945,7 +11113,7 @@ export type ListScheduleRunsData = {
 
 export type ListScheduleRunsErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -11021,7 +11189,7 @@ export type ListTriggersData = {
 
 export type ListTriggersErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -11080,7 +11248,7 @@ export type CreateTriggerData = {
 
 export type CreateTriggerErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -11156,7 +11324,7 @@ export type DeleteTriggerData = {
 
 export type DeleteTriggerErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -11220,7 +11388,7 @@ export type GetTriggerData = {
 
 export type GetTriggerErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -11284,7 +11452,7 @@ export type UpdateTriggerData = {
 
 export type UpdateTriggerErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -11356,7 +11524,7 @@ export type PauseTriggerData = {
 
 export type PauseTriggerErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -11420,7 +11588,7 @@ export type ResumeTriggerData = {
 
 export type ResumeTriggerErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -11488,7 +11656,7 @@ export type RotateTriggerSecretData = {
 
 export type RotateTriggerSecretErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -11563,7 +11731,7 @@ export type InvokeTriggerData = {
 
 export type InvokeTriggerErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -11643,7 +11811,7 @@ export type ListWebhookEndpointsData = {
 
 export type ListWebhookEndpointsErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -11702,7 +11870,7 @@ export type CreateWebhookEndpointData = {
 
 export type CreateWebhookEndpointErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -11778,7 +11946,7 @@ export type DeleteWebhookEndpointData = {
 
 export type DeleteWebhookEndpointErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -11842,7 +12010,7 @@ export type GetWebhookEndpointData = {
 
 export type GetWebhookEndpointErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -11906,7 +12074,7 @@ export type UpdateWebhookEndpointData = {
 
 export type UpdateWebhookEndpointErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -11985,7 +12153,7 @@ export type RotateWebhookEndpointSecretData = {
 
 export type RotateWebhookEndpointSecretErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -12061,7 +12229,7 @@ export type TestWebhookEndpointData = {
 
 export type TestWebhookEndpointErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -12146,7 +12314,7 @@ export type ListWebhookMessagesData = {
 
 export type ListWebhookMessagesErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -12206,7 +12374,7 @@ export type GetWebhookMessageData = {
 
 export type GetWebhookMessageErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -12279,7 +12447,7 @@ export type ListWebhookAttemptsData = {
 
 export type ListWebhookAttemptsErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -12343,7 +12511,7 @@ export type RedeliverWebhookMessageData = {
 
 export type RedeliverWebhookMessageErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -12419,7 +12587,7 @@ export type ListModelProvidersData = {
 
 export type ListModelProvidersErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -12478,7 +12646,7 @@ export type CreateModelProviderData = {
 
 export type CreateModelProviderErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -12554,7 +12722,7 @@ export type DeleteModelProviderData = {
 
 export type DeleteModelProviderErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -12622,7 +12790,7 @@ export type GetModelProviderData = {
 
 export type GetModelProviderErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -12686,7 +12854,7 @@ export type UpdateModelProviderData = {
 
 export type UpdateModelProviderErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -12782,7 +12950,7 @@ export type ListModelsData = {
 
 export type ListModelsErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -12841,7 +13009,7 @@ export type CreateModelData = {
 
 export type CreateModelErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -12917,7 +13085,7 @@ export type DeleteModelData = {
 
 export type DeleteModelErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -12985,7 +13153,7 @@ export type GetModelData = {
 
 export type GetModelErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -13049,7 +13217,7 @@ export type UpdateModelData = {
 
 export type UpdateModelErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -13471,7 +13639,7 @@ export type CreateUploadData = {
 
 export type CreateUploadErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -13543,7 +13711,7 @@ export type DeleteUploadData = {
 
 export type DeleteUploadErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -13603,7 +13771,7 @@ export type GetUploadData = {
 
 export type GetUploadErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -13679,7 +13847,7 @@ export type ListTranscriptionsData = {
 
 export type ListTranscriptionsErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -13738,7 +13906,7 @@ export type CreateTranscriptionData = {
 
 export type CreateTranscriptionErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -13814,7 +13982,7 @@ export type DeleteTranscriptionData = {
 
 export type DeleteTranscriptionErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -13878,7 +14046,7 @@ export type GetTranscriptionData = {
 
 export type GetTranscriptionErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -13943,7 +14111,7 @@ export type GetTranscriptionContentData = {
 
 export type GetTranscriptionContentErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**
@@ -14007,7 +14175,7 @@ export type CancelTranscriptionData = {
 
 export type CancelTranscriptionErrors = {
     /**
-     * The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required.
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
     400: Problem;
     /**

@@ -31,6 +31,7 @@ type KeyRow = {
   application_id: string;
   scopes: string;
   allowed_models: string | null;
+  api_version: string | null;
   secret_hash: string;
   previous_secret_hash: string | null;
   previous_secret_expires_at: string | null;
@@ -71,6 +72,7 @@ export async function authenticateKey(db: Db, credential: string | undefined, ca
     keyApplicationId: row.application_id,
     scopes,
     allowedModels: fromJsonColumn<string[] | null>(row.allowed_models, null),
+    apiVersion: row.api_version,
   };
   // Cached no longer than the key, or the previous secret it was matched by, stays valid.
   const validUntil = Math.min(row.expires_at ? Date.parse(row.expires_at) : Infinity, current ? Infinity : Date.parse(row.previous_secret_expires_at!));

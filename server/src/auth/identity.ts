@@ -12,6 +12,8 @@ export type KeyIdentity = {
   scopes: Scope[];
   /** The model aliases the key may call through the gateway; null allows every alias (see modelAllowedForKey). */
   allowedModels: string[] | null;
+  /** The API version the key pins its requests to; null follows its organization's. */
+  apiVersion: string | null;
 };
 
 /**

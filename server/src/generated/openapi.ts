@@ -73,7 +73,7 @@ export interface paths {
         };
         /**
          * Get the OpenAPI document (JSON)
-         * @description Returns this API's bundled OpenAPI 3.1 document as JSON. Public and not authenticated. Sent compressed (gzip or br) when `Accept-Encoding` allows, with an `ETag` for conditional requests.
+         * @description Returns this API's bundled OpenAPI 3.1 document as JSON, as the version `version` names sees it (by default the newest). Public and not authenticated. Sent compressed (gzip or br) when `Accept-Encoding` allows, with an `ETag` for conditional requests.
          */
         get: operations["getOpenApiJson"];
         put?: never;
@@ -93,7 +93,7 @@ export interface paths {
         };
         /**
          * Get the OpenAPI document (YAML)
-         * @description Returns this API's bundled OpenAPI 3.1 document as YAML. Public and not authenticated. Sent compressed (gzip or br) when `Accept-Encoding` allows, with an `ETag` for conditional requests.
+         * @description Returns this API's bundled OpenAPI 3.1 document as YAML, as the version `version` names sees it (by default the newest). Public and not authenticated. Sent compressed (gzip or br) when `Accept-Encoding` allows, with an `ETag` for conditional requests.
          */
         get: operations["getOpenApiYaml"];
         put?: never;
@@ -168,6 +168,26 @@ export interface paths {
          * @description Serves a short page describing one problem type: what it means and how to fix the request. The `type` member of every problem body points here. Public and not authenticated.
          */
         get: operations["getProblemType"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the API versions
+         * @description Lists every dated version of the API, oldest first, with its status, its dates and the breaking changes it made. A request chooses its version with the `Switchboard-Version` header; without it, the version its API key is pinned to, else its organization's, else the newest. Public and not authenticated.
+         */
+        get: operations["listApiVersions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3331,6 +3351,68 @@ export interface components {
             database: "ok";
         };
         /**
+         * ApiVersionName
+         * @description An API version, named by the date it was released (`YYYY-MM-DD`); `GET /api/v1/versions` lists them.
+         * @example 2026-12-05
+         */
+        ApiVersionName: string;
+        /**
+         * ApiVersionStatus
+         * @description Where a version is in its life: `current` (the newest, what handlers speak), `supported`, `deprecated` (still served, with `Deprecation` and `Sunset` headers on every response) or `sunset` (no longer served: requests for it are 400 `unsupported-api-version`).
+         * @enum {string}
+         */
+        ApiVersionStatus: "current" | "supported" | "deprecated" | "sunset";
+        /**
+         * ApiVersionChange
+         * @description One breaking change a version made, and what it touched.
+         */
+        ApiVersionChange: {
+            /** @description Identifier of the change, stable across releases. */
+            id: string;
+            /** @description What changed, and what a client pinned to an older version sees instead. */
+            summary: string;
+            /** @description The operations (by `operationId`) and schemas (by name) the change touches. */
+            affects: string[];
+        };
+        /**
+         * ApiVersion
+         * @description A dated version of the API: the changes it made to the one before it, and its life. A version is supported for 12 months after its successor is released, deprecated in the last 6 of them, then sunset.
+         */
+        ApiVersion: {
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "api_version";
+            version: components["schemas"]["ApiVersionName"];
+            status: components["schemas"]["ApiVersionStatus"];
+            /**
+             * Format: date-time
+             * @description Time the version was released (UTC).
+             */
+            releasedAt: string;
+            /**
+             * Format: date-time
+             * @description Time the version is (or was) deprecated; `null` while it has no successor.
+             */
+            deprecatedAt: string | null;
+            /**
+             * Format: date-time
+             * @description Time after which the version is no longer served; `null` while it has no successor.
+             */
+            sunsetAt: string | null;
+            /** @description The breaking changes this version made to the one before it (none for the first). */
+            changes: components["schemas"]["ApiVersionChange"][];
+        };
+        /**
+         * ApiVersionList
+         * @description Every version of the API, oldest first, the sunset ones included.
+         */
+        ApiVersionList: {
+            /** @description The versions, oldest first. */
+            data: components["schemas"]["ApiVersion"][];
+        };
+        /**
          * Organization
          * @description The tenant. Applications, and everything in them, belong to one organization.
          */
@@ -3369,6 +3451,8 @@ export interface components {
         OrganizationUpdate: {
             /** @description Display name. */
             name?: string;
+            /** @description Pins the organization's requests that send no `Switchboard-Version` header (and come with no key pinned to one) to this version: one that is served (422 otherwise). `GET /api/v1/versions` lists them with what changed. */
+            apiVersion?: components["schemas"]["ApiVersionName"];
             /**
              * Format: int32
              * @description How long audit events are kept, in days (1 to 3650). Shortening it deletes the older events at the next retention sweep, recorded by an `audit.pruned` event.
@@ -4535,6 +4619,8 @@ export interface components {
             /** @description Permissions of the key. */
             scopes: components["schemas"]["ApiKeyScope"][];
             allowedModels: components["schemas"]["ApiKeyAllowedModels"];
+            /** @description API version requests with this key are pinned to when they send no `Switchboard-Version` header; `null` follows the organization's. */
+            apiVersion: string | null;
             /** @description First 12 characters of the secret, to recognise the key; the rest is never shown again. */
             prefix: string;
             /**
@@ -4593,6 +4679,8 @@ export interface components {
             scopes: components["schemas"]["ApiKeyScope"][];
             /** @description The model aliases the key may call through the AI gateway; omit it, or send `null`, to allow every alias. */
             allowedModels?: components["schemas"]["ApiKeyAllowedModels"];
+            /** @description Pins the key's requests that send no `Switchboard-Version` header to this version (one that is served: 422 otherwise); `null` follows the organization's. */
+            apiVersion?: string | null;
             /**
              * Format: date-time
              * @description Time after which the key stops working (in the future); omit for a key that does not expire.
@@ -4618,6 +4706,8 @@ export interface components {
             /** @description Permissions of the key. */
             scopes: components["schemas"]["ApiKeyScope"][];
             allowedModels: components["schemas"]["ApiKeyAllowedModels"];
+            /** @description API version requests with this key are pinned to when they send no `Switchboard-Version` header; `null` follows the organization's. */
+            apiVersion: string | null;
             /** @description First 12 characters of the secret, to recognise the key; the rest is never shown again. */
             prefix: string;
             /**
@@ -4669,6 +4759,8 @@ export interface components {
             scopes?: components["schemas"]["ApiKeyScope"][];
             /** @description The new list of model aliases the key may call through the AI gateway (replacing the whole list), or `null` to allow every alias. */
             allowedModels?: components["schemas"]["ApiKeyAllowedModels"];
+            /** @description Pins the key's requests that send no `Switchboard-Version` header to this version (one that is served: 422 otherwise); `null` follows the organization's. */
+            apiVersion?: string | null;
         };
         /**
          * ApiKeyRotate
@@ -5459,7 +5551,7 @@ export interface components {
         };
         /**
          * RunCustomEvent
-         * @description An event of a type its runner defined (any type other than `status`, `log`, `output.delta` and `usage`, e.g. `tool.call` or `approval.requested`), with a free-form `data`.
+         * @description An event of a type its runner defined (any type other than `status`, `log`, `output.delta` and `usage`, e.g. `tool.call` or `approval.requested`), with a free-form `data`. The server's own types start with `run.`: `run.legacy.log`, `run.legacy.output.delta` and `run.legacy.usage` are events a runner pinned to version 2026-11-01 appended as `log`, `output.delta` or `usage` with a `data` their schema (since 2026-12-05) does not allow, kept as sent; that version reads them under their own type.
          */
         RunCustomEvent: {
             /** @description Identifier of the event. */
@@ -6125,6 +6217,8 @@ export interface components {
             description: string | null;
             /** @description Event types this endpoint receives: exact types (`run.succeeded`) or family wildcards (`run.*`). Empty: every event type. */
             eventTypes: components["schemas"]["WebhookEventTypeFilter"][];
+            /** @description API version the endpoint's payloads are rendered in, whatever version the requests that cause the events use. */
+            apiVersion: components["schemas"]["ApiVersionName"];
             /** @description `true` when new events are delivered to the endpoint. A disabled endpoint is sent nothing (see `disabledReason`) until it is enabled again with `updateWebhookEndpoint`. */
             enabled: boolean;
             /**
@@ -6182,6 +6276,8 @@ export interface components {
              * @default []
              */
             eventTypes?: components["schemas"]["WebhookEventTypeFilter"][];
+            /** @description API version to render the endpoint's payloads in (one that is served: 422 otherwise); by default the version of the request that creates the endpoint. */
+            apiVersion?: components["schemas"]["ApiVersionName"];
             /**
              * @description Whether events are delivered from the start; `false` creates the endpoint disabled (`disabledReason` `manual`).
              * @default true
@@ -6209,6 +6305,8 @@ export interface components {
             description: string | null;
             /** @description Event types this endpoint receives: exact types (`run.succeeded`) or family wildcards (`run.*`). Empty: every event type. */
             eventTypes: components["schemas"]["WebhookEventTypeFilter"][];
+            /** @description API version the endpoint's payloads are rendered in, whatever version the requests that cause the events use. */
+            apiVersion: components["schemas"]["ApiVersionName"];
             /** @description `true` when new events are delivered to the endpoint. A disabled endpoint is sent nothing (see `disabledReason`) until it is enabled again with `updateWebhookEndpoint`. */
             enabled: boolean;
             /**
@@ -6253,6 +6351,8 @@ export interface components {
             description?: string | null;
             /** @description The new event filter, replacing the whole list (exact types or family wildcards such as `run.*`); empty: every event type but `audit.event`, which is sent only to an endpoint that lists it (or `audit.*`; listing it needs the `admin` scope). It applies to events that happen after the change. */
             eventTypes?: components["schemas"]["WebhookEventTypeFilter"][];
+            /** @description API version to render the endpoint's payloads in (one that is served: 422 otherwise); a change applies to the messages sent from then on, retries included. */
+            apiVersion?: components["schemas"]["ApiVersionName"];
             /** @description `false` disables the endpoint (`disabledReason` `manual`); `true` enables it again, whatever the reason it was disabled, and clears `disabledReason` and `failingSince`. */
             enabled?: boolean;
         };
@@ -7320,6 +7420,16 @@ export interface components {
             };
             content?: never;
         };
+        /** @description The `version` asked for is malformed (`invalid-api-version`), is no version this server serves (`unsupported-api-version`), or is not one printable value (`bad-request`). */
+        SystemBadRequest: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The path does not exist. */
         SystemNotFound: {
             headers: {
@@ -7330,60 +7440,28 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The request is malformed: invalid JSON, an unknown or malformed parameter, or a missing `X-App-Id` where one is required. */
+        /** @description The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`). */
         BadRequest: {
             headers: {
                 "Request-Id": components["headers"]["Request-Id"];
                 RateLimit: components["headers"]["RateLimit"];
                 "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
-                [name: string]: unknown;
-            };
-            content: {
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
-        /** @description The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale. */
-        Unauthorized: {
-            headers: {
-                "Request-Id": components["headers"]["Request-Id"];
-                RateLimit: components["headers"]["RateLimit"];
-                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
-                [name: string]: unknown;
-            };
-            content: {
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
-        /** @description The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases). */
-        Forbidden: {
-            headers: {
-                "Request-Id": components["headers"]["Request-Id"];
-                RateLimit: components["headers"]["RateLimit"];
-                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
-                [name: string]: unknown;
-            };
-            content: {
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
-        /** @description The resource does not exist, or belongs to another tenant. */
-        NotFound: {
-            headers: {
-                "Request-Id": components["headers"]["Request-Id"];
-                RateLimit: components["headers"]["RateLimit"];
-                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
-                [name: string]: unknown;
-            };
-            content: {
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
-        /** @description The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request. */
-        UnprocessableContent: {
-            headers: {
-                "Request-Id": components["headers"]["Request-Id"];
-                RateLimit: components["headers"]["RateLimit"];
-                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                /**
+                 * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                 * @example @1812153600
+                 */
+                Deprecation?: string;
+                /**
+                 * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                 * @example Sun, 05 Dec 2027 00:00:00 GMT
+                 */
+                Sunset?: string;
+                /**
+                 * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                 * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                 */
+                Link?: string;
                 [name: string]: unknown;
             };
             content: {
@@ -7397,6 +7475,22 @@ export interface components {
                 RateLimit: components["headers"]["RateLimit"];
                 "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                 "Retry-After": components["headers"]["Retry-After"];
+                "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                /**
+                 * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                 * @example @1812153600
+                 */
+                Deprecation?: string;
+                /**
+                 * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                 * @example Sun, 05 Dec 2027 00:00:00 GMT
+                 */
+                Sunset?: string;
+                /**
+                 * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                 * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                 */
+                Link?: string;
                 [name: string]: unknown;
             };
             content: {
@@ -7417,6 +7511,134 @@ export interface components {
                  * @example "write";q=120;w=60
                  */
                 "RateLimit-Policy"?: string;
+                "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                /**
+                 * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                 * @example @1812153600
+                 */
+                Deprecation?: string;
+                /**
+                 * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                 * @example Sun, 05 Dec 2027 00:00:00 GMT
+                 */
+                Sunset?: string;
+                /**
+                 * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                 * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                 */
+                Link?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale. */
+        Unauthorized: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                /**
+                 * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                 * @example @1812153600
+                 */
+                Deprecation?: string;
+                /**
+                 * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                 * @example Sun, 05 Dec 2027 00:00:00 GMT
+                 */
+                Sunset?: string;
+                /**
+                 * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                 * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                 */
+                Link?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases). */
+        Forbidden: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                /**
+                 * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                 * @example @1812153600
+                 */
+                Deprecation?: string;
+                /**
+                 * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                 * @example Sun, 05 Dec 2027 00:00:00 GMT
+                 */
+                Sunset?: string;
+                /**
+                 * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                 * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                 */
+                Link?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The resource does not exist, or belongs to another tenant. */
+        NotFound: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                /**
+                 * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                 * @example @1812153600
+                 */
+                Deprecation?: string;
+                /**
+                 * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                 * @example Sun, 05 Dec 2027 00:00:00 GMT
+                 */
+                Sunset?: string;
+                /**
+                 * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                 * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                 */
+                Link?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request. */
+        UnprocessableContent: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                /**
+                 * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                 * @example @1812153600
+                 */
+                Deprecation?: string;
+                /**
+                 * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                 * @example Sun, 05 Dec 2027 00:00:00 GMT
+                 */
+                Sunset?: string;
+                /**
+                 * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                 * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                 */
+                Link?: string;
                 [name: string]: unknown;
             };
             content: {
@@ -7429,6 +7651,22 @@ export interface components {
                 "Request-Id": components["headers"]["Request-Id"];
                 RateLimit: components["headers"]["RateLimit"];
                 "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                /**
+                 * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                 * @example @1812153600
+                 */
+                Deprecation?: string;
+                /**
+                 * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                 * @example Sun, 05 Dec 2027 00:00:00 GMT
+                 */
+                Sunset?: string;
+                /**
+                 * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                 * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                 */
+                Link?: string;
                 [name: string]: unknown;
             };
             content: {
@@ -7441,6 +7679,22 @@ export interface components {
                 "Request-Id": components["headers"]["Request-Id"];
                 RateLimit: components["headers"]["RateLimit"];
                 "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                /**
+                 * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                 * @example @1812153600
+                 */
+                Deprecation?: string;
+                /**
+                 * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                 * @example Sun, 05 Dec 2027 00:00:00 GMT
+                 */
+                Sunset?: string;
+                /**
+                 * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                 * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                 */
+                Link?: string;
                 [name: string]: unknown;
             };
             content: {
@@ -7453,6 +7707,22 @@ export interface components {
                 "Request-Id": components["headers"]["Request-Id"];
                 RateLimit: components["headers"]["RateLimit"];
                 "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                /**
+                 * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                 * @example @1812153600
+                 */
+                Deprecation?: string;
+                /**
+                 * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                 * @example Sun, 05 Dec 2027 00:00:00 GMT
+                 */
+                Sunset?: string;
+                /**
+                 * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                 * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                 */
+                Link?: string;
                 [name: string]: unknown;
             };
             content: {
@@ -7465,6 +7735,22 @@ export interface components {
                 "Request-Id": components["headers"]["Request-Id"];
                 RateLimit: components["headers"]["RateLimit"];
                 "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                /**
+                 * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                 * @example @1812153600
+                 */
+                Deprecation?: string;
+                /**
+                 * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                 * @example Sun, 05 Dec 2027 00:00:00 GMT
+                 */
+                Sunset?: string;
+                /**
+                 * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                 * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                 */
+                Link?: string;
                 [name: string]: unknown;
             };
             content: {
@@ -7735,6 +8021,22 @@ export interface components {
                 "Request-Id": components["headers"]["Request-Id"];
                 RateLimit: components["headers"]["RateLimit"];
                 "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                /**
+                 * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                 * @example @1812153600
+                 */
+                Deprecation?: string;
+                /**
+                 * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                 * @example Sun, 05 Dec 2027 00:00:00 GMT
+                 */
+                Sunset?: string;
+                /**
+                 * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                 * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                 */
+                Link?: string;
                 [name: string]: unknown;
             };
             content: {
@@ -7790,6 +8092,8 @@ export interface components {
     parameters: {
         /** @description Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own. */
         IfNoneMatch: string;
+        /** @description The API version to describe (`YYYY-MM-DD`, one that is served, e.g. `2026-11-01`): the document as clients pinned to it see the API, made from the newest one by the changes made since. By default the newest. A malformed version is 400 `invalid-api-version`, one that is not served 400 `unsupported-api-version`. */
+        DocumentVersion: string;
         /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
         IfMatch: string;
         /**
@@ -8076,6 +8380,11 @@ export interface components {
          */
         "Switchboard-Model": string;
         /**
+         * @description The API version the request was answered in: its `Switchboard-Version` header, else its API key's pinned version, else its organization's, else the newest.
+         * @example 2026-12-05
+         */
+        "Switchboard-Version": string;
+        /**
          * @description Names `Accept-Encoding` (after `Origin`, for CORS): the body is compressed (gzip or br) when the request's `Accept-Encoding` allows it and it is worth it, so caches must keep one copy per encoding.
          * @example Origin, Accept-Encoding
          */
@@ -8162,7 +8471,10 @@ export interface operations {
     };
     getOpenApiJson: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The API version to describe (`YYYY-MM-DD`, one that is served, e.g. `2026-11-01`): the document as clients pinned to it see the API, made from the newest one by the changes made since. By default the newest. A malformed version is 400 `invalid-api-version`, one that is not served 400 `unsupported-api-version`. */
+                version?: components["parameters"]["DocumentVersion"];
+            };
             header?: {
                 /** @description Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own. */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
@@ -8188,12 +8500,16 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
+            400: components["responses"]["SystemBadRequest"];
             500: components["responses"]["SystemInternalError"];
         };
     };
     getOpenApiYaml: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The API version to describe (`YYYY-MM-DD`, one that is served, e.g. `2026-11-01`): the document as clients pinned to it see the API, made from the newest one by the changes made since. By default the newest. A malformed version is 400 `invalid-api-version`, one that is not served 400 `unsupported-api-version`. */
+                version?: components["parameters"]["DocumentVersion"];
+            };
             header?: {
                 /** @description Entity tags of a copy the client has (from an earlier `ETag`), or `*`: when one matches the current document (weak comparison), the answer is 304 Not Modified with no body. Browsers send it on their own. */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
@@ -8217,12 +8533,13 @@ export interface operations {
                      * @example openapi: 3.1.0
                      *     info:
                      *       title: Switchboard API
-                     *       version: '2026-11-01'
+                     *       version: '2026-12-05'
                      */
                     "application/yaml": string;
                 };
             };
             304: components["responses"]["NotModified"];
+            400: components["responses"]["SystemBadRequest"];
             500: components["responses"]["SystemInternalError"];
         };
     };
@@ -8326,6 +8643,48 @@ export interface operations {
             500: components["responses"]["SystemInternalError"];
         };
     };
+    listApiVersions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The versions. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiVersionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
     getOrganization: {
         parameters: {
             query?: never;
@@ -8341,6 +8700,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -8380,6 +8755,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -8418,6 +8809,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     "Set-Cookie": components["headers"]["SetCookie"];
                     [name: string]: unknown;
                 };
@@ -8455,6 +8862,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     "Set-Cookie": components["headers"]["SetCookie"];
                     [name: string]: unknown;
                 };
@@ -8487,6 +8910,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     "Set-Cookie": components["headers"]["SetCookie"];
                     [name: string]: unknown;
                 };
@@ -8516,6 +8955,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8557,6 +9012,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8593,6 +9064,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -8636,6 +9123,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8673,6 +9176,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8715,6 +9234,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -8752,6 +9287,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -8811,6 +9362,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8848,6 +9415,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
@@ -8889,6 +9472,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8925,6 +9524,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     /** @description Suggests a file name, `audit-<export id>.ndjson` or `.csv`. */
                     "Content-Disposition"?: string;
                     [name: string]: unknown;
@@ -8964,6 +9579,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9000,6 +9631,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -9058,6 +9705,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9103,6 +9766,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9139,6 +9818,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -9179,6 +9874,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -9223,6 +9934,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -9273,6 +10000,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9310,6 +10053,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9350,6 +10109,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -9390,6 +10165,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -9427,6 +10218,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -9481,6 +10288,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9520,6 +10343,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9569,6 +10408,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -9582,6 +10437,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     Location: components["headers"]["Location"];
                     [name: string]: unknown;
@@ -9625,6 +10496,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -9667,6 +10554,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -9712,6 +10615,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -9760,6 +10679,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9807,6 +10742,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9844,6 +10795,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9886,6 +10853,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -9926,6 +10909,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -9970,6 +10969,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -10022,6 +11037,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10061,6 +11092,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -10106,6 +11153,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -10153,6 +11216,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -10196,6 +11275,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -10244,6 +11339,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
@@ -10305,6 +11416,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10344,6 +11471,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -10389,6 +11532,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -10431,6 +11590,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -10477,6 +11652,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -10521,6 +11712,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -10562,6 +11769,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -10603,6 +11826,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -10655,6 +11894,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10699,6 +11954,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -10756,6 +12027,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10797,6 +12084,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -10842,6 +12145,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -10882,6 +12201,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -10928,6 +12263,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -10979,6 +12330,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11027,6 +12394,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11066,6 +12449,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11111,6 +12510,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -11153,6 +12568,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -11191,6 +12622,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11203,6 +12650,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -11241,6 +12704,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11284,6 +12763,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11327,6 +12822,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11370,6 +12881,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11411,6 +12938,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     "Cache-Control": components["headers"]["EventStream-Cache-Control"];
                     "X-Accel-Buffering": components["headers"]["X-Accel-Buffering"];
                     [name: string]: unknown;
@@ -11466,6 +13009,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     "Cache-Control": components["headers"]["EventStream-Cache-Control"];
                     "X-Accel-Buffering": components["headers"]["X-Accel-Buffering"];
                     [name: string]: unknown;
@@ -11489,6 +13048,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -11531,6 +13106,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     "Cache-Control": components["headers"]["EventStream-Cache-Control"];
                     "X-Accel-Buffering": components["headers"]["X-Accel-Buffering"];
                     [name: string]: unknown;
@@ -11592,6 +13183,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11631,6 +13238,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11676,6 +13299,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -11718,6 +13357,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -11763,6 +13418,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -11806,6 +13477,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -11847,6 +13534,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -11901,6 +13604,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11951,6 +13670,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11990,6 +13725,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12035,6 +13786,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -12077,6 +13844,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -12122,6 +13905,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -12165,6 +13964,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -12206,6 +14021,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -12249,6 +14080,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
@@ -12300,6 +14147,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12350,6 +14213,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12389,6 +14268,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12434,6 +14329,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -12476,6 +14387,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -12521,6 +14448,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -12571,6 +14514,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
@@ -12617,6 +14576,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
@@ -12675,6 +14650,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12714,6 +14705,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12766,6 +14773,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12807,6 +14830,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
@@ -12857,6 +14896,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -12896,6 +14951,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12941,6 +15012,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -12983,6 +15070,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -13029,6 +15132,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -13086,6 +15205,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13125,6 +15260,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -13170,6 +15321,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -13212,6 +15379,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -13258,6 +15441,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -13553,6 +15752,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
@@ -13597,6 +15812,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13636,6 +15867,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -13684,6 +15931,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13724,6 +15987,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
@@ -13768,6 +16047,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -13810,6 +16105,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -13851,6 +16162,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13924,6 +16251,22 @@ export interface operations {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };

@@ -25,6 +25,10 @@ const EXPOSED_HEADERS = [
   'Switchboard-Model',
   'Switchboard-Fallbacks',
   'Switchboard-Cost-Micros',
+  'Switchboard-Version',
+  'Deprecation',
+  'Sunset',
+  'Link',
 ];
 
 export type AppDeps = OperationDeps & {

@@ -21,6 +21,9 @@ import { rateLimit } from './pipeline/rate-limit.js';
 import { respond, type Reply, type Result } from './pipeline/respond.js';
 import { handlerInput, transact, transactionsFor } from './pipeline/transact.js';
 import { assertMergedResultValid, validate } from './pipeline/validate.js';
+import { askedVersion, echoVersion, resolveVersion, type AskedVersion } from './pipeline/version.js';
+import type { OrganizationPins } from '../versions/pins.js';
+import type { Versioning } from '../versions/versioning.js';
 
 export type OperationDeps = {
   config: Config;
@@ -31,14 +34,17 @@ export type OperationDeps = {
   runTokens: RunTokens;
   endUserTokens: EndUserTokens;
   auditing: Auditing;
+  versioning: Versioning;
+  pins: OrganizationPins;
 };
 
 /**
  * Everything an operation does around its handler, as the steps of http/pipeline/ in order:
- * authenticate, rate-limit, check a cookie's CSRF token, authorise, validate, resolve the
+ * authenticate, rate-limit, check a cookie's CSRF token, authorise, resolve the API version it
+ * speaks, validate (a body in an older version lifted to the newest first), resolve the
  * organization and application it acts in, honour Idempotency-Key, run the handler (writes in
  * one transaction, then what waits for their commit), and respond once the response is checked
- * against the contract.
+ * against the contract (lowered to the request's version after).
  */
 /**
  * Whose Idempotency-Keys a request's key is among: an application's (its keys and run tokens
@@ -55,25 +61,37 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
   const transactions = transactionsFor(op, handler, db);
   const reportTaskFailure = (err: unknown) => deps.logger.error({ err, operationId: op.operationId }, 'after-commit task failed');
 
+  const { versioning } = deps;
   return async (ctx: Context) => {
+    const asked = askedVersion(ctx, op, versioning);
+    // Every answer says its version: until the request's is resolved, the one asked for, else the newest.
+    if (op.versioned) ctx.set('Switchboard-Version', asked.version ?? versioning.newest);
     let caller: Caller | undefined;
     try {
       caller = await authenticate(ctx, op, deps);
-      await answer(ctx, caller);
+      await answer(ctx, caller, asked);
     } catch (err) {
       if (isRefusal(err)) await recordRefusal(ctx, op, caller, err, deps);
       throw err;
     }
   };
 
-  async function answer(ctx: Context, caller: Caller): Promise<void> {
+  async function answer(ctx: Context, caller: Caller, asked: AskedVersion): Promise<void> {
     await rateLimit(ctx, op, rateLimiter, caller);
     // Refused only once charged: guessing credentials spends the address's budget.
     if (caller.failure) throw caller.failure;
+    if (asked.refusal) throw asked.refusal;
     checkCsrf(ctx, op, caller);
     authorise(op, caller);
+    const version = await resolveVersion(ctx, op, caller, asked.version, deps);
+    const older = versioning.isOlder(version);
+    if (op.versioned) {
+      ctx.state.apiVersion = version;
+      echoVersion(ctx, versioning, version);
+    }
     const bodyBytes = op.bodyLimit === 'gateway' ? config.gateway.bodyLimitBytes : config.bodyLimitBytes;
-    const request = await validate(ctx, op, validators, { bodyBytes, uploadBytes: config.uploadLimitBytes });
+    const lift = older ? (body: unknown) => versioning.liftRequest(op.operationId, version, body) : undefined;
+    const request = await validate(ctx, op, validators, { bodyBytes, uploadBytes: config.uploadLimitBytes }, lift);
     let auth: AuthContext | undefined;
     let user: UserContext | undefined;
     if (caller.key) auth = await actingAs(ctx, op, db, caller.key);
@@ -90,7 +108,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     const handle = async (executor: Executor): Promise<Reply> => {
       const earlier = claim && (await storedResponse(executor, claim));
       if (earlier) return replayOf(earlier);
-      const result = (await handler(handlerInput(ctx, request, { auth, user }, caller, executor, tasks, audit))) as unknown as Result;
+      const result = (await handler(handlerInput(ctx, request, { auth, user }, caller, executor, tasks, audit, version))) as unknown as Result;
       if (op.method === 'patch') assertMergedResultValid(validators, result);
       if (transactions && result.status < 400) await audit.record(executor, result.body, result.status);
       return claim ? storeResult(executor, claim, op, result) : { result, json: undefined };
@@ -101,6 +119,6 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     } catch (err) {
       reply = await replayRaceWinner(err, db, claim);
     }
-    respond(ctx, op, validators, deps, reply);
+    respond(ctx, op, validators, deps, reply, older ? (result) => versioning.lowerResponse(op.operationId, version, result) : undefined);
   }
 }

@@ -1,6 +1,16 @@
 /** Every problem type the API can answer with; `/api/problems/{code}` serves these descriptions. */
 export const problemTypes = {
   'bad-request': { status: 400, title: 'Bad request', description: 'The request could not be understood as sent.' },
+  'invalid-api-version': {
+    status: 400,
+    title: 'Invalid API version',
+    description: 'Switchboard-Version (or `version`) is not a date in the form YYYY-MM-DD. Nothing was changed.',
+  },
+  'unsupported-api-version': {
+    status: 400,
+    title: 'Unsupported API version',
+    description: 'No version of the API has that date, or it is sunset: GET /api/v1/versions lists the ones served. Nothing was changed.',
+  },
   'invalid-json': { status: 400, title: 'Malformed JSON', description: 'The request body is not valid JSON. Nothing was changed.' },
   'app-id-required': {
     status: 400,

@@ -21,7 +21,10 @@ export type EventBus<E extends LiveEvent = LiveEvent> = {
   publish(events: E[]): Promise<void>;
   /** Listens to one application's events; returns the unsubscribe function. */
   subscribe(applicationId: string, listener: BusListener<E>): () => void;
-  /** Tells every process (this one included) that these API keys changed, so none keeps trusting a cached copy. */
+  /**
+   * Tells every process (this one included) that these API keys, or these organizations' pinned
+   * versions, changed, so none keeps trusting a cached copy.
+   */
   publishKeyChanges(keyIds: string[]): Promise<void>;
   onKeyChanges(listener: (keyIds: string[]) => void): void;
   close(): Promise<void>;

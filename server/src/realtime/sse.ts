@@ -43,8 +43,18 @@ function frameOf(e: LiveEvent, position: number): Buffer {
   return frame;
 }
 
+function renderedFrame(type: string, event: object, position: number): Buffer {
+  return Buffer.from(`id: ${position}\nevent: ${(event as { type?: string }).type ?? type}\ndata: ${JSON.stringify(event)}\n\n`);
+}
+
 /** The open streams, so a shutdown can end them instead of waiting for clients to leave. */
 export type StreamRegistry = Set<() => void>;
+
+/** What an event stream's response says besides its body: never cached or transformed, never buffered by a proxy. */
+export const EVENT_STREAM = {
+  contentType: 'text/event-stream; charset=utf-8',
+  headers: { 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no', Connection: 'keep-alive' },
+};
 
 /** Opens an SSE response: history after `after` from the database, then live from the bus, with no gap and no duplicate. */
 export function openEventStream<E extends LiveEvent>(
@@ -52,9 +62,9 @@ export function openEventStream<E extends LiveEvent>(
   bus: EventBus<E>,
   source: StreamSource<E>,
   after: number,
-  options: { pingMs: number; logger: Logger; registry: StreamRegistry },
+  options: { pingMs: number; logger: Logger; registry: StreamRegistry; render?: (event: E['event']) => object },
 ): PassThrough {
-  const { pingMs, logger, registry } = options;
+  const { pingMs, logger, registry, render } = options;
   const out = new PassThrough();
   let tracked = after;
   let sent = after;
@@ -78,7 +88,8 @@ export function openEventStream<E extends LiveEvent>(
     if (closed) return;
     const position = source.position(e);
     if (source.accepts(e) && position > sent) {
-      outgoing.push(frameOf(e, position));
+      // An event rendered for an older API version is this stream's own: its frame is not shared.
+      outgoing.push(render ? renderedFrame(e.event.type, render(e.event), position) : frameOf(e, position));
       sent = position;
       if (source.endsAfter?.(e)) close();
     }

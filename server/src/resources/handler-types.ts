@@ -72,6 +72,8 @@ export type HandlerInput<K extends OperationId> = {
    */
   db: Executor;
   requestId: string;
+  /** The API version the request speaks (see http/pipeline/version.ts); the handler answers in the newest, which the pipeline lowers to it. */
+  apiVersion: string;
   ctx: Context;
   /** Throws 412 when If-Match was sent and does not match the current representation (which the audit log takes as the change's `before`). */
   checkIfMatch: (current: object) => void;

@@ -24,6 +24,7 @@ import { uploadHandlers } from './uploads/handlers.js';
 import type { Sealer } from '../security/sealer.js';
 import type { RunTokens } from '../auth/run-token.js';
 import { systemHandlers } from './system/handlers.js';
+import { versionHandlers } from './versions/handlers.js';
 import { createLoginLimiter, type LoginLimiter } from '../auth/login-limiter.js';
 import { userHandlers } from './users/handlers.js';
 import { memberHandlers } from './members/handlers.js';
@@ -33,6 +34,7 @@ import { endUserHandlers } from './end-users/handlers.js';
 import type { EndUserTokens } from '../auth/end-user-tokens.js';
 import type { AuditChainer } from './audit/chainer.js';
 import { auditHandlers } from './audit/handlers.js';
+import type { Versioning } from '../versions/versioning.js';
 
 /** `db`: the pool, for the readiness probe only; handlers get theirs from the request. */
 export type HandlerDeps = {
@@ -49,26 +51,29 @@ export type HandlerDeps = {
   loginLimiter?: LoginLimiter;
   /** Chains the audit log; its readers catch it up first. */
   auditChainer: AuditChainer;
+  versioning: Versioning;
 };
 
 /** Every operation of the spec, and nothing else: a missing or extra key is a compile error. */
-export function allHandlers({ spec, db, bus, config, logger, streams, sealer, runTokens, endUserTokens, loginLimiter, auditChainer }: HandlerDeps): Handlers {
+export function allHandlers(deps: HandlerDeps): Handlers {
+  const { spec, db, bus, config, logger, streams, sealer, runTokens, endUserTokens, loginLimiter, auditChainer, versioning } = deps;
   return {
-    ...systemHandlers(spec, () => checkConnection(db)),
-    ...organizationHandlers,
+    ...systemHandlers(spec, versioning, () => checkConnection(db)),
+    ...versionHandlers(versioning),
+    ...organizationHandlers(bus, versioning),
     ...auditHandlers(auditChainer),
-    ...userHandlers(config, loginLimiter ?? createLoginLimiter(config, undefined)),
+    ...userHandlers(config, loginLimiter ?? createLoginLimiter(config, undefined), versioning.newest),
     ...memberHandlers,
     ...invitationHandlers,
     ...personalTokenHandlers,
     ...endUserHandlers(endUserTokens),
     ...applicationHandlers(bus),
-    ...apiKeyHandlers(bus),
+    ...apiKeyHandlers(bus, versioning),
     ...agentHandlers({ allowPrivate: config.runnerAllowPrivateAddresses, allowList: [] }),
     ...runHandlers(bus, config.runs.leaseSeconds),
     ...scheduleHandlers,
     ...triggerHandlers(bus, sealer),
-    ...webhookHandlers(sealer, config.webhooks.policy),
+    ...webhookHandlers(sealer, config.webhooks.policy, versioning),
     ...modelProviderHandlers(sealer, config.modelProviders.policy),
     ...modelHandlers,
     ...gatewayHandlers({ sealer, policy: config.modelProviders.policy, logger }),
@@ -76,6 +81,6 @@ export function allHandlers({ spec, db, bus, config, logger, streams, sealer, ru
     ...transcriptionHandlers,
     ...audioTranscriptionHandlers(sealer, config.modelProviders.policy),
     ...runnerHandlers(bus, config.runs.leaseSeconds, logger, runTokens),
-    ...streamHandlers(bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams }),
+    ...streamHandlers(bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams, versioning }),
   } satisfies Handlers;
 }

@@ -75,6 +75,12 @@ export type OperationSpec = {
   auditAction: string | undefined;
   /** `x-body-limit: gateway`: its bodies may be as large as the gateway's limit, not the API's. */
   bodyLimit: 'api' | 'gateway';
+  /**
+   * Speaks a dated version of the API (Switchboard-Version): every operation under /api/v1 but the
+   * AI gateway's, which speak their providers' formats. The OpenAPI bundle declares the version
+   * headers on the same ones (openapi/plugins/standard-headers.js).
+   */
+  versioned: boolean;
 };
 
 /** Follows a `#/...` reference inside the document; returns the target and its pointer. */
@@ -181,6 +187,7 @@ export function extractOperations(doc: OpenApiDocument): OperationSpec[] {
         requiredScope: op['x-required-scope'] as Scope | undefined,
         idempotent: parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key'),
         appScoped: parameters.some((p) => p.in === 'header' && p.name.toLowerCase() === 'x-app-id'),
+        versioned: path.startsWith('/api/v1/') && !path.startsWith('/api/v1/llm/'),
         declaresValidation: Object.hasOwn(responses, errorFormat === 'problem' ? '422' : '400'),
         ignoresUnknownQuery: op['x-unknown-query-parameters'] === 'ignore',
         credential: CREDENTIALS.includes(op['x-credential'] as Credential) ? (op['x-credential'] as Credential) : 'key',

@@ -13,6 +13,7 @@ import * as eventSequencer from './0012_event_sequencer.js';
 import * as identity from './0013_identity.js';
 import * as endUsers from './0014_end_users.js';
 import * as audit from './0015_audit.js';
+import * as apiVersions from './0016_api_versions.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -31,6 +32,7 @@ const migrations: Record<string, Migration> = {
   '0013_identity': identity,
   '0014_end_users': endUsers,
   '0015_audit': audit,
+  '0016_api_versions': apiVersions,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

@@ -53,7 +53,13 @@ function actorOf(caller: Caller | undefined, person?: { kind: 'personal_token' |
 
 /** The organization a caller belongs to, when their credential alone says. */
 function organizationOf(caller: Caller | undefined): string | undefined {
-  return caller?.key?.organizationId ?? caller?.run?.organizationId ?? caller?.endUser?.organizationId ?? caller?.user?.token?.organizationId;
+  return (
+    caller?.key?.organizationId ??
+    caller?.run?.organizationId ??
+    caller?.endUser?.organizationId ??
+    caller?.runner?.organizationId ??
+    caller?.user?.token?.organizationId
+  );
 }
 
 async function organizationOfApplication(db: Executor, applicationId: string): Promise<string | null> {
@@ -154,7 +160,7 @@ export async function recordRefusal(
 ): Promise<void> {
   if (!op.auditAction) return;
   try {
-    const organizationId = organizationOf(caller) ?? (caller?.runner ? await organizationOfApplication(deps.db, caller.runner.applicationId) : null);
+    const organizationId = organizationOf(caller) ?? null;
     const allowed = await deps.auditing.refusals.consume(`${organizationId ?? 'installation'}:${ctx.ip}`).then(
       () => true,
       () => false,

@@ -20,15 +20,29 @@ export class ContractViolation extends Error {}
 
 export const isJsonBody = (body: unknown) => body !== undefined && !(typeof body === 'string') && !(body instanceof Uint8Array);
 
-/** Sends the reply once it is checked against the contract: status, headers (an ETag where declared), body or stream. */
-export function respond(ctx: Context, op: OperationSpec, validators: OperationValidators, deps: RespondDeps, { result, json: serialized }: Reply): void {
-  const json = isJsonBody(result.body) ? (serialized ?? JSON.stringify(result.body)) : undefined;
-  const headers = withEtag(op, result, json);
+/**
+ * Sends the reply once it is checked against the contract: status, headers (an ETag where declared),
+ * body or stream. `lower` turns the checked result (newest version) into the one the request speaks;
+ * its ETag stays the newest representation's, so If-Match works whatever version a client reads in.
+ */
+export function respond(
+  ctx: Context,
+  op: OperationSpec,
+  validators: OperationValidators,
+  deps: RespondDeps,
+  { result: checked, json: serialized }: Reply,
+  lower?: (result: Result) => Result,
+): void {
+  const newestJson = isJsonBody(checked.body) ? (serialized ?? JSON.stringify(checked.body)) : undefined;
+  const etagged = withEtag(op, checked, newestJson);
   if (deps.config.responseValidation === 'strict') {
     // Checked with the headers as they will go out (those set earlier, such as Request-Id, included), before any is set.
-    const outgoing = { ...ctx.response.headers, ...Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value])) };
-    checkResponse(op, validators, deps, result, outgoing);
-  } else checkResponse(op, validators, deps, result);
+    const outgoing = { ...ctx.response.headers, ...Object.fromEntries(Object.entries(etagged).map(([name, value]) => [name.toLowerCase(), value])) };
+    checkResponse(op, validators, deps, checked, outgoing);
+  } else checkResponse(op, validators, deps, checked);
+  const result = lower ? lower(checked) : checked;
+  const json = result === checked ? newestJson : isJsonBody(result.body) ? JSON.stringify(result.body) : undefined;
+  const headers = result === checked ? etagged : { ...etagged, ...result.headers };
   ctx.status = result.status;
   ctx.set(headers);
   if ((result.body === undefined && !result.stream) || result.status === 204) {

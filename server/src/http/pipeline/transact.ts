@@ -25,6 +25,7 @@ export function handlerInput(
   executor: Executor,
   tasks: CommitTask[],
   audit: AuditTrail,
+  apiVersion: string,
 ): HandlerInput<OperationId> {
   return {
     path: request.path as never,
@@ -38,6 +39,7 @@ export function handlerInput(
     run: caller.run,
     db: executor,
     requestId: ctx.state.requestId as string,
+    apiVersion,
     ctx,
     checkIfMatch: (current) => {
       audit.before(current);

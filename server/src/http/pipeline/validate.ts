@@ -26,9 +26,16 @@ export type BodyLimits = { bodyBytes: number; uploadBytes: number };
  * Validates path, header and query parameters and the body against the spec, and answers one 422
  * naming every invalid value. A path segment that cannot be an id names no resource: without a
  * declared 422 that is a 404. Validation coerces copies to the spec's types (a path `version`
- * becomes a number); handlers get the copies.
+ * becomes a number); handlers get the copies. `lift` turns a JSON body sent in an older API
+ * version into the newest's (versions/versioning.ts) before it is checked.
  */
-export async function validate(ctx: Context, op: OperationSpec, validators: OperationValidators, limits: BodyLimits): Promise<ValidRequest> {
+export async function validate(
+  ctx: Context,
+  op: OperationSpec,
+  validators: OperationValidators,
+  limits: BodyLimits,
+  lift?: (body: unknown) => unknown,
+): Promise<ValidRequest> {
   const path: Record<string, unknown> = { ...(ctx as unknown as { params: Record<string, string> }).params };
   const pathIssues = validators.parameters('path', path);
   if (pathIssues.length && !op.declaresValidation) throw new ProblemError('not-found', `No resource at ${ctx.path}.`);
@@ -54,7 +61,8 @@ export async function validate(ctx: Context, op: OperationSpec, validators: Oper
     const read = await readJsonBody(ctx, op.requestBody.contentTypes, limits.bodyBytes);
     raw = read?.raw;
     fingerprint = raw;
-    body = read?.value;
+    // A body in an older API version is checked as the newest version takes it.
+    body = read && lift ? lift(read.value) : read?.value;
     if (read === undefined) {
       if (op.requestBody.required) issues.push({ pointer: '', in: 'body', detail: 'A request body is required.' });
     } else {
@@ -62,7 +70,9 @@ export async function validate(ctx: Context, op: OperationSpec, validators: Oper
     }
   }
   if (issues.length) {
-    throw new ProblemError('validation-error', `The request has ${issues.length} invalid value${issues.length > 1 ? 's' : ''}.`, { errors: issues });
+    const detail = `The request has ${issues.length} invalid value${issues.length > 1 ? 's' : ''}.`;
+    // The public documents declare no 422: a parameter they cannot take is a malformed request.
+    throw new ProblemError(op.declaresValidation || !op.responses['400'] ? 'validation-error' : 'bad-request', detail, { errors: issues });
   }
 
   const headers = Object.fromEntries(op.parameters.filter((p) => p.in === 'header').map((p) => [p.name, ctx.get(p.name) || undefined]));

@@ -7,11 +7,13 @@ import type { EventBus } from '../../realtime/bus.js';
 import { recordEvent } from '../webhooks/outbox.js';
 import { apiKeyMachine } from './state-machine.js';
 import * as store from './store.js';
+import { assertPinnable } from '../../versions/pin.js';
+import type { Versioning } from '../../versions/versioning.js';
 
 const DEFAULT_GRACE_SECONDS = 86_400;
 
 /** Every replica drops its cached copy of a changed key once the change is committed. */
-export const apiKeyHandlers = (bus: EventBus) => {
+export const apiKeyHandlers = (bus: EventBus, versioning: Versioning) => {
   const changed = (keyId: string) => () => bus.publishKeyChanges([keyId]);
   return defineHandlers({
     listApiKeys: async ({ db, auth, query }) => ({ status: 200, body: await store.listApiKeys(db, auth.applicationId, query) }),
@@ -22,6 +24,7 @@ export const apiKeyHandlers = (bus: EventBus) => {
           errors: [{ pointer: '/expiresAt', in: 'body', detail: 'expiresAt must be in the future.' }],
         });
       }
+      assertPinnable(versioning, body.apiVersion, '/apiVersion');
       const key = await store.insertApiKey(db, { organizationId: auth.organizationId, applicationId: auth.applicationId }, body);
       await recordEvent(db, auth.applicationId, 'api_key.created', await store.getApiKey(db, auth.applicationId, key.id));
       return { status: 201, body: key, headers: { Location: `/api/v1/api-keys/${key.id}`, ...etagHeaderWithout(key, 'secret') } };
@@ -32,8 +35,12 @@ export const apiKeyHandlers = (bus: EventBus) => {
     updateApiKey: async ({ db, auth, path, body, checkIfMatch, afterCommit }) => {
       const current = await store.getApiKey(db, auth.applicationId, path.apiKeyId, { forUpdate: true });
       checkIfMatch(current);
-      const { name, scopes, allowedModels } = mergePatch({ name: current.name, scopes: current.scopes, allowedModels: current.allowedModels }, body);
-      await store.updateApiKey(db, current.id, { name, scopes, allowedModels: allowedModels ?? null });
+      assertPinnable(versioning, body.apiVersion, '/apiVersion');
+      const { name, scopes, allowedModels, apiVersion } = mergePatch(
+        { name: current.name, scopes: current.scopes, allowedModels: current.allowedModels, apiVersion: current.apiVersion },
+        body,
+      );
+      await store.updateApiKey(db, current.id, { name, scopes, allowedModels: allowedModels ?? null, apiVersion: apiVersion ?? null });
       afterCommit(changed(current.id));
       const key = await store.getApiKey(db, auth.applicationId, current.id);
       await recordEvent(db, auth.applicationId, 'api_key.updated', key);

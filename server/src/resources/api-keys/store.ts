@@ -17,6 +17,7 @@ type ApiKeyRow = {
   name: string;
   scopes: string;
   allowed_models: string | null;
+  api_version: string | null;
   prefix: string;
   secret_hash: string;
   previous_secret_hash: string | null;
@@ -39,6 +40,7 @@ function toApiKey(row: ApiKeyRow): ApiKey {
     name: row.name,
     scopes: JSON.parse(row.scopes) as Scope[],
     allowedModels: fromJsonColumn<string[] | null>(row.allowed_models, null),
+    apiVersion: row.api_version,
     prefix: row.prefix,
     status,
     expiresAt: row.expires_at,
@@ -62,7 +64,7 @@ async function findRow(db: Executor, applicationId: string, id: string, options:
 export async function insertApiKey(
   db: Executor,
   owner: { organizationId: string; applicationId: string },
-  input: { name: string; scopes: Scope[]; allowedModels?: string[] | null; expiresAt?: string | null },
+  input: { name: string; scopes: Scope[]; allowedModels?: string[] | null; apiVersion?: string | null; expiresAt?: string | null },
   secret = generateApplicationKey(),
 ): Promise<ApiKeyWithSecret> {
   const now = nowIso();
@@ -73,6 +75,7 @@ export async function insertApiKey(
     name: input.name,
     scopes: JSON.stringify([...new Set(input.scopes)]),
     allowed_models: allowedModelsColumn(input.allowedModels ?? null),
+    api_version: input.apiVersion ?? null,
     prefix: displayPrefix(secret),
     secret_hash: hashSecret(secret),
     previous_secret_hash: null,
@@ -101,13 +104,18 @@ export async function apiKeyIdsOf(db: Executor, applicationId: string): Promise<
   return (await db('api_keys').where({ application_id: applicationId }).select<{ id: string }[]>('id')).map((k) => k.id);
 }
 
-export async function updateApiKey(db: Executor, id: string, changes: { name: string; scopes: Scope[]; allowedModels: string[] | null }): Promise<void> {
+export async function updateApiKey(
+  db: Executor,
+  id: string,
+  changes: { name: string; scopes: Scope[]; allowedModels: string[] | null; apiVersion: string | null },
+): Promise<void> {
   await db('api_keys')
     .where({ id })
     .update({
       name: changes.name,
       scopes: JSON.stringify([...new Set(changes.scopes)]),
       allowed_models: allowedModelsColumn(changes.allowedModels),
+      api_version: changes.apiVersion,
       updated_at: nowIso(),
     });
 }

@@ -38,6 +38,8 @@ export async function insertOrganization(
   return { organizationId, applicationId: app.id };
 }
 
-export async function updateOrganization(db: Executor, id: string, changes: { name: string; auditRetentionDays: number }): Promise<void> {
-  await db('organizations').where({ id }).update({ name: changes.name, audit_retention_days: changes.auditRetentionDays, updated_at: nowIso() });
+export async function updateOrganization(db: Executor, id: string, changes: { name: string; apiVersion: string; auditRetentionDays: number }): Promise<void> {
+  await db('organizations')
+    .where({ id })
+    .update({ name: changes.name, api_version: changes.apiVersion, audit_retention_days: changes.auditRetentionDays, updated_at: nowIso() });
 }

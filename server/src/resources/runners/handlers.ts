@@ -11,6 +11,7 @@ import { appendEvents, type RunEventBus, type StoredEvent } from '../runs/events
 import { claimNext, extendLease, holdLease, loseRunner } from '../runs/lifecycle.js';
 import { leasedRunRows, toLease, toRun, transitionRun, type RunRow } from '../runs/store.js';
 import * as store from './store.js';
+import { isLiftedLegacyEvent } from '../../versions/changes/typed-run-events.js';
 
 /** Event types only the server writes: a run's status is changed by operations, not by events. */
 const RESERVED_TYPE = /^(status|run\..*)$/;
@@ -117,7 +118,9 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
     appendRunEvents: async (input) => {
       const runner = runnerOf(input);
       const issues: ValidationIssue[] = input.body.events.flatMap((e, i) =>
-        RESERVED_TYPE.test(e.type) ? [{ pointer: `/events/${i}/type`, in: 'body' as const, detail: `Event type "${e.type}" is reserved to the server.` }] : [],
+        RESERVED_TYPE.test(e.type) && !isLiftedLegacyEvent(e)
+          ? [{ pointer: `/events/${i}/type`, in: 'body' as const, detail: `Event type "${e.type}" is reserved to the server.` }]
+          : [],
       );
       if (issues.length) throw new ProblemError('validation-error', 'Some events use reserved types.', { errors: issues });
       const row = await holdLease(input.db, runner, input.path.leaseId, input.body.fencingToken);

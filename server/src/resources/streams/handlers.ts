@@ -2,14 +2,13 @@ import type { Logger } from 'pino';
 import type { AuthContext } from '../../auth/identity.js';
 import type { Executor } from '../../db/database.js';
 import { defineHandlers, type HandlerInput } from '../handler-types.js';
-import { openEventStream, resumePoint, type StreamRegistry, type StreamSource } from '../../realtime/sse.js';
+import { EVENT_STREAM, openEventStream, resumePoint, type StreamRegistry, type StreamSource } from '../../realtime/sse.js';
 import { getAgent } from '../agents/store.js';
-import { applicationEventsBetween, runEventsAfter, type RunEventBus, type StoredEvent } from '../runs/events.js';
+import { applicationEventsBetween, runEventsAfter, type RunEvent, type RunEventBus, type StoredEvent } from '../runs/events.js';
+import type { Versioning } from '../../versions/versioning.js';
 import { runMachine, type RunStatus } from '../runs/state-machine.js';
 import { findRunRow, runsOf } from '../runs/store.js';
 import * as store from './store.js';
-
-const SSE_HEADERS = { 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no', Connection: 'keep-alive' };
 
 type Source = StreamSource<StoredEvent>;
 
@@ -17,8 +16,8 @@ type Source = StreamSource<StoredEvent>;
  * Server-Sent Events of runs, history then live. A stream is a read: its `db` is the pool, which
  * it reads through for as long as it is open.
  */
-export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number; logger: Logger; registry: StreamRegistry }) {
-  const { pingSeconds, logger, registry } = options;
+export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number; logger: Logger; registry: StreamRegistry; versioning: Versioning }) {
+  const { pingSeconds, logger, registry, versioning } = options;
   const pingMs = pingSeconds * 1000;
 
   /** A stream over the application's cursor, optionally narrowed to one agent's runs, and to one end-user's when it acts for one. */
@@ -33,8 +32,10 @@ export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number;
 
   const respond = (input: HandlerInput<'streamRuns' | 'streamAgentRuns' | 'streamRun'>, source: Source) => {
     const after = resumePoint(input.headers['Last-Event-ID'], input.query.after);
-    const stream = openEventStream(input.ctx, bus, source, after, { pingMs, logger, registry });
-    return { status: 200 as const, body: '', stream, contentType: 'text/event-stream; charset=utf-8', headers: SSE_HEADERS };
+    // A stream renders its events in the version of the request that opened it.
+    const render = versioning.lowersRunEvents(input.apiVersion) ? (event: RunEvent) => versioning.lowerRunEvent(input.apiVersion, event) : undefined;
+    const stream = openEventStream(input.ctx, bus, source, after, { pingMs, logger, registry, render });
+    return { status: 200 as const, body: '', stream, contentType: EVENT_STREAM.contentType, headers: EVENT_STREAM.headers };
   };
 
   return defineHandlers({

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Context } from 'koa';
-import type { BundledSpec } from '../../spec/load-spec.js';
+import { stringify } from 'yaml';
+import type { BundledSpec, OpenApiDocument } from '../../spec/load-spec.js';
+import type { Versioning } from '../../versions/versioning.js';
 import { defineHandlers } from '../handler-types.js';
 import { ProblemError, problemTypes, type ProblemCode } from '../../problems/problems.js';
 import { notModified, weakEtagOf } from './conditional.js';
@@ -33,7 +35,14 @@ async function cached<T>(ctx: Context, etag: string, cacheControl: string, body:
   return { status: 200 as const, body: await body(), headers };
 }
 
-export function systemHandlers(spec: BundledSpec, checkDatabase: () => Promise<void>) {
+/** The published document as one version sees it (the newest as it was bundled). */
+async function publishedDocument(spec: BundledSpec, versioning: Versioning, version: string): Promise<OpenApiDocument> {
+  const newest = JSON.parse(await readFile(spec.files.json, 'utf8')) as OpenApiDocument;
+  return versioning.documentAt(version, newest);
+}
+
+export function systemHandlers(spec: BundledSpec, versioning: Versioning, checkDatabase: () => Promise<void>) {
+  const versionAsked = (version: string | undefined) => (version === undefined ? versioning.newest : versioning.check(version, 'version'));
   // The published files do not change while the server runs: hashed once, read again only to be sent.
   const yamlEtag = weakEtagOf(readFileSync(spec.files.yaml));
   // The JSON document served is the bundled one with this server's URL in `servers`: its tag is
@@ -57,18 +66,23 @@ export function systemHandlers(spec: BundledSpec, checkDatabase: () => Promise<v
     },
 
     // Served with this server as the first entry of `servers`, so "Try it out" calls the server it came from.
-    getOpenApiJson: async ({ ctx }) => {
+    getOpenApiJson: async ({ ctx, query }) => {
       const url = `${ctx.protocol}://${ctx.host}`;
-      return cached(ctx, weakEtagOf(`${bundledJsonEtag} ${url}`), REVALIDATE, async () => {
-        const published = JSON.parse(await readFile(spec.files.json, 'utf8')) as Record<string, unknown>;
+      const version = versionAsked(query.version);
+      return cached(ctx, weakEtagOf(`${bundledJsonEtag} ${version} ${url}`), REVALIDATE, async () => {
+        const published = await publishedDocument(spec, versioning, version);
         return { ...published, servers: [{ url, description: 'This server' }] } as never;
       });
     },
 
-    getOpenApiYaml: async ({ ctx }) => ({
-      ...(await cached(ctx, yamlEtag, REVALIDATE, () => readFile(spec.files.yaml, 'utf8'))),
-      contentType: 'application/yaml; charset=utf-8',
-    }),
+    getOpenApiYaml: async ({ ctx, query }) => {
+      const version = versionAsked(query.version);
+      const yaml =
+        version === versioning.newest
+          ? await cached(ctx, yamlEtag, REVALIDATE, () => readFile(spec.files.yaml, 'utf8'))
+          : await cached(ctx, weakEtagOf(`${yamlEtag} ${version}`), REVALIDATE, async () => stringify(await publishedDocument(spec, versioning, version)));
+      return { ...yaml, contentType: 'application/yaml; charset=utf-8' };
+    },
 
     getApiDocs: async ({ ctx }) => ({ ...(await cached(ctx, pageEtag, REVALIDATE, () => DOCS_PAGE)), contentType: 'text/html; charset=utf-8' }),
 

@@ -28,11 +28,12 @@ const clientOf = (ctx: Context) => ({ ip: ctx.ip || null, userAgent: ctx.get('us
 /**
  * Where a new user belongs: the organization that invited them (with the invited role); the first
  * (bootstrap) organization, as its owner, for the first user of an install; with open sign-up, a
- * new organization of their own. Anyone else is refused.
+ * new organization of their own, pinned to the newest API version. Anyone else is refused.
  */
 async function placeNewUser(
   trx: Executor,
   config: Config,
+  newestVersion: string,
   input: { email: string; name: string; invitationToken?: string },
 ): Promise<{ organizationId: string; role: Role; invitationId?: string }> {
   if (input.invitationToken) {
@@ -49,10 +50,9 @@ async function placeNewUser(
   } else if (config.identity.signup !== 'open') {
     throw new ProblemError('signup-closed', 'This server accepts new users only through an invitation: sign up with its invitation token.');
   }
-  const apiVersion = (await trx('organizations').orderBy('created_at', 'desc').first<{ api_version: string } | undefined>('api_version'))?.api_version;
   const { organizationId } = await insertOrganization(trx, {
     name: `${input.name}'s organization`,
-    apiVersion: apiVersion ?? '2026-11-01',
+    apiVersion: newestVersion,
     applicationDescription: 'Created with the organization.',
   });
   return { organizationId, role: 'owner' };
@@ -88,7 +88,7 @@ function loggedIn<S extends 200 | 201>(ctx: Context, config: Config, user: store
  * Signing up and logging in hash a password (tens of milliseconds): that happens outside any
  * transaction, so SQLite's one writer is never held for it.
  */
-export function userHandlers(config: Config, limiter: LoginLimiter) {
+export function userHandlers(config: Config, limiter: LoginLimiter, newestVersion: string) {
   prepareDecoyPassword();
   return defineHandlers({
     signUp: ownTransaction<'signUp'>(async ({ db, body, ctx, audit }) => {
@@ -97,7 +97,7 @@ export function userHandlers(config: Config, limiter: LoginLimiter) {
       const { user, session } = await db.transaction(async (trx) => {
         // Two first sign-ups at once: one owner, not two.
         if (isPostgres(trx)) await trx.raw('lock table users in share row exclusive mode');
-        const place = await placeNewUser(trx, config, body);
+        const place = await placeNewUser(trx, config, newestVersion, body);
         const user = await store.insertUser(trx, { email: body.email, name: body.name, passwordHash });
         await store.addMembership(trx, place.organizationId, user.id, place.role);
         if (place.invitationId) await acceptInvitationRow(trx, place.invitationId, user.id);

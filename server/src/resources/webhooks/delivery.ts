@@ -10,6 +10,7 @@ import { isoAfter, nowIso, nowMs } from '../../util/time.js';
 import { onOutboxWrite, recordEvent } from './outbox.js';
 import { send, type Outcome } from './send.js';
 import * as store from './store.js';
+import type { Versioning } from '../../versions/versioning.js';
 
 /** After each failure, how long until the next attempt (DOMAIN.md): 8 attempts, then the message has failed. */
 export const RETRY_DELAYS_MS = [0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
@@ -31,7 +32,7 @@ export type Deliverer = {
  * gives up. A message stays in the database until an attempt is recorded, so a crash between the
  * change and its delivery only delays it (at least once, same webhook-id).
  */
-export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'], logger: Logger): Deliverer {
+export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'], logger: Logger, versioning: Versioning): Deliverer {
   const agents = guardedAgents(config.policy);
   // Stopping cuts deliveries short without recording them: their claims run out and they are sent again.
   const stopping = new AbortController();
@@ -69,13 +70,15 @@ export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'
     }
     const at = nowMs();
     const timestamp = new Date(at);
+    // Stored in the newest version; sent in the endpoint's (the signature covers what is sent).
+    const payload = versioning.renderWebhook(endpoint.api_version, message.payload);
     const signature = store
       .signingSecrets(sealer, endpoint)
-      .map((secret) => new Webhook(secret).sign(message.id, timestamp, message.payload))
+      .map((secret) => new Webhook(secret).sign(message.id, timestamp, payload))
       .join(' ');
     const outcome = await send(
       endpoint.url,
-      message.payload,
+      payload,
       {
         'content-type': 'application/json',
         'user-agent': 'Switchboard-Webhooks/1',

@@ -9,6 +9,8 @@ import { namesOptIn, recordEvent, wakeAfterCommit } from './outbox.js';
 import type { AuthContext } from '../../auth/identity.js';
 import { hasScope } from '../../auth/roles.js';
 import * as store from './store.js';
+import { assertPinnable } from '../../versions/pin.js';
+import type { Versioning } from '../../versions/versioning.js';
 
 const DEFAULT_GRACE_SECONDS = 86_400;
 
@@ -31,17 +33,19 @@ function assertMaySubscribe(auth: AuthContext, eventTypes: string[] | undefined)
 const endpointIn = (db: Executor, applicationId: string, id: string, forUpdate = false) =>
   store.getEndpointRow(db, { id, application_id: applicationId }, { forUpdate });
 
-export function webhookHandlers(sealer: Sealer, policy: AddressPolicy) {
+export function webhookHandlers(sealer: Sealer, policy: AddressPolicy, versioning: Versioning) {
   return defineHandlers({
     listWebhookEndpoints: async ({ db, auth, query }) => ({ status: 200, body: await store.listEndpoints(db, auth.applicationId, query) }),
 
-    createWebhookEndpoint: async ({ db, auth, body }) => {
+    createWebhookEndpoint: async ({ db, auth, body, apiVersion }) => {
       assertMaySubscribe(auth, body.eventTypes);
+      assertPinnable(versioning, body.apiVersion, '/apiVersion');
       await assertDeliverable(body.url, policy);
       const endpoint = await store.insertEndpoint(db, sealer, auth.applicationId, {
         url: body.url,
         description: body.description ?? null,
         eventTypes: body.eventTypes ?? [],
+        apiVersion: body.apiVersion ?? apiVersion,
         enabled: body.enabled ?? true,
       });
       const { secret: _secret, ...created } = endpoint;
@@ -58,11 +62,18 @@ export function webhookHandlers(sealer: Sealer, policy: AddressPolicy) {
       const row = await endpointIn(db, auth.applicationId, path.webhookEndpointId, true);
       const current = store.toWebhookEndpoint(row);
       checkIfMatch(current);
-      const { url, description, eventTypes, enabled } = current;
-      const next = mergePatch({ url, description, eventTypes, enabled }, body);
+      const { url, description, eventTypes, apiVersion, enabled } = current;
+      const next = mergePatch({ url, description, eventTypes, apiVersion, enabled }, body);
       assertMaySubscribe(auth, body.eventTypes);
+      assertPinnable(versioning, body.apiVersion, '/apiVersion');
       if (next.url !== url) await assertDeliverable(next.url, policy);
-      await store.updateEndpoint(db, row, { url: next.url, description: next.description ?? null, eventTypes: next.eventTypes, enabled: next.enabled });
+      await store.updateEndpoint(db, row, {
+        url: next.url,
+        description: next.description ?? null,
+        eventTypes: next.eventTypes,
+        apiVersion: next.apiVersion,
+        enabled: next.enabled,
+      });
       if (enabled && !next.enabled) await store.abandonPending(db, row.id, 'The endpoint was disabled.');
       const endpoint = store.toWebhookEndpoint(await endpointIn(db, auth.applicationId, row.id));
       // webhook_endpoint.disabled is for the server's own decisions (410, failing); this change is the user's.

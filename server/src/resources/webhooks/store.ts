@@ -20,6 +20,7 @@ export type EndpointRow = {
   url: string;
   description: string | null;
   event_types: string;
+  api_version: string;
   disabled_reason: DisabledReason | null;
   secret_sealed: string;
   previous_secret_sealed: string | null;
@@ -71,6 +72,7 @@ export const toWebhookEndpoint = (row: EndpointRow): WebhookEndpoint => ({
   url: row.url,
   description: row.description,
   eventTypes: fromJsonColumn(row.event_types, []),
+  apiVersion: row.api_version,
   enabled: row.disabled_reason === null,
   disabledReason: row.disabled_reason,
   failingSince: row.failing_since,
@@ -117,7 +119,7 @@ export function signingSecrets(sealer: Sealer, row: EndpointRow): string[] {
   return secrets;
 }
 
-export type EndpointInput = { url: string; description: string | null; eventTypes: string[]; enabled: boolean };
+export type EndpointInput = { url: string; description: string | null; eventTypes: string[]; apiVersion: string; enabled: boolean };
 
 export async function insertEndpoint(db: Executor, sealer: Sealer, applicationId: string, input: EndpointInput): Promise<WebhookEndpointWithSecret> {
   const now = nowIso();
@@ -128,6 +130,7 @@ export async function insertEndpoint(db: Executor, sealer: Sealer, applicationId
     url: input.url,
     description: input.description,
     event_types: toJsonColumn(input.eventTypes),
+    api_version: input.apiVersion,
     disabled_reason: input.enabled ? null : 'manual',
     secret_sealed: sealer.seal(secret, applicationId),
     previous_secret_sealed: null,
@@ -160,6 +163,7 @@ export async function updateEndpoint(db: Executor, row: EndpointRow, input: Endp
       url: input.url,
       description: input.description,
       event_types: toJsonColumn(input.eventTypes),
+      api_version: input.apiVersion,
       disabled_reason: disabledReason,
       failing_since: disabledReason === null && row.disabled_reason !== null ? null : row.failing_since,
       updated_at: nowIso(),
