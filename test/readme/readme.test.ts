@@ -48,6 +48,7 @@ const RUN = [
   'Outgoing webhooks',
   'The command line',
   'People, members and end-users',
+  'API versions',
   'Models and the AI gateway',
   'The SDK',
 ];
@@ -241,6 +242,15 @@ describe('the README, run as written', () => {
     expect(output).toContain('Support bot');
     expect(output).not.toContain('correct horse battery staple');
   }, 120_000);
+
+  it("versions: the list, the organization pinned to the newest, and the first version's document", async () => {
+    const [block] = blocksOf('API versions');
+    const { code, output } = await runBlock(block!.code);
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/"version": "2026-11-01",\s+"status": "supported"/);
+    expect(output).toMatch(/"version": "2026-12-05",\s+"status": "current",\s+"changes": \[\s+"typed-run-events",\s+"finished-stream-no-content"/);
+    expect(output).toMatch(/^"2026-12-05"\n"2026-11-01"$/m);
+  }, 60_000);
 
   it('models: the catalog is listed, and a provider and an alias are created (the key never shown back)', async () => {
     const [block] = blocksOf('Models and the AI gateway');
