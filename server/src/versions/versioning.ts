@@ -73,7 +73,7 @@ export function createVersioning(entries: readonly ApiVersionEntry[], newestDocu
     return value;
   }
 
-  /** Applies each change's step for `key`, in order; a change without one passes the value on. */
+  /** Passes `value` through each change's `step`, in order; a change without that step passes it on. */
   const through = <T>(changes: VersionChange[], step: (change: VersionChange) => ((value: T) => T) | undefined, value: T) =>
     changes.reduce((v, change) => step(change)?.(v) ?? v, value);
 
