@@ -48,6 +48,7 @@ const RUN = [
   'Outgoing webhooks',
   'The command line',
   'People, members and end-users',
+  'The audit log',
   'API versions',
   'Models and the AI gateway',
   'The SDK',
@@ -242,6 +243,15 @@ describe('the README, run as written', () => {
     expect(output).toContain('Support bot');
     expect(output).not.toContain('correct horse battery staple');
   }, 120_000);
+
+  it('the audit log: the agents changed above, a chain that verifies, an export downloaded', async () => {
+    const [block] = blocksOf('The audit log');
+    const { code, output } = await runBlock(block!.code, 60_000);
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/^\{"action":"agent\.[a-z_]+","actor":"(api_key|personal_token)","resource":"agent_/m);
+    expect(output).toMatch(/^\{"valid":true,"checked":[1-9]\d*\}$/m);
+    expect(Number(output.trim().split('\n').at(-1))).toBeGreaterThan(0);
+  }, 90_000);
 
   it("versions: the list, the organization pinned to the newest, and the first version's document", async () => {
     const [block] = blocksOf('API versions');
