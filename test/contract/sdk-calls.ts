@@ -23,6 +23,7 @@ export const SAMPLE = {
   endUserId: 'eu_01jd4x7p2kf8q6v3b9m5t0s1ab',
   auditEventId: 'aud_01jd4x7p2kf8q6v3b9m5t0s1ab',
   auditExportId: 'audexp_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  threadId: 'thread_01jd4x7p2kf8q6v3b9m5t0s1ab',
 };
 
 /** A few bytes of audio, as a File the way a Node or browser client sends one. */
@@ -72,6 +73,7 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     endUserId,
     auditEventId,
     auditExportId,
+    threadId,
   } = SAMPLE;
   const raw = { client: sb.client, throwOnError: true as const };
   return {
@@ -112,6 +114,20 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     getInvitation: () => sb.invitations.get(invitationId),
     revokeInvitation: () => sb.invitations.revoke(invitationId),
     acceptInvitation: () => person.invitations.accept({ token: `sbi_${'a'.repeat(43)}` }),
+    listThreads: () => sb.threads.list({ agentId, sort: '-updatedAt' }),
+    createThread: () =>
+      sb.threads.create({
+        agentId,
+        title: 'Order 4821',
+        state: { orderId: '4821' },
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'Where is my order?' }] }],
+      }),
+    getThread: () => sb.threads.get(threadId),
+    updateThread: () => sb.threads.update(threadId, { state: { orderId: '4821', refund: 'requested' } }),
+    deleteThread: () => sb.threads.delete(threadId),
+    listThreadMessages: () => sb.threads.messages.list(threadId, { after: 0, limit: 50 }),
+    appendThreadMessages: () => sb.threads.messages.append(threadId, { messages: [{ role: 'user', content: [{ type: 'text', text: 'Thanks!' }] }] }),
+    copyThread: () => sb.threads.copy(threadId, { upToSeq: 1 }),
     listEndUsers: () => sb.endUsers.list({ q: 'jane', sort: 'externalId' }),
     createEndUser: () => sb.endUsers.create({ externalId: 'customer-4821', name: 'Jane Customer', metadata: { plan: 'pro' } }),
     getEndUser: () => sb.endUsers.get(endUserId),

@@ -172,6 +172,36 @@ describe('the SDK against the real server, through the contract-checking proxy',
     await step('deleteEndUser', () => sb.endUsers.delete(gone.id));
   });
 
+  it('keeps a thread: its messages in order, its state, a copy', async () => {
+    const agent = await sb.agents.create({ name: uniqueName('thread agent'), model: 'echo' });
+    const thread = await step('createThread', () =>
+      sb.threads.create(
+        { agentId: agent.id, title: 'Order 4821', state: { orderId: '4821' }, messages: [{ role: 'user', content: [{ type: 'text', text: 'Where is it?' }] }] },
+        { idempotencyKey: randomUUID() },
+      ),
+    );
+    expect(thread.messageCount).toBe(1);
+    const added = await step('appendThreadMessages', () =>
+      sb.threads.messages.append(thread.id, {
+        messages: [
+          { role: 'assistant', content: [{ type: 'tool_call', id: 'call_1', name: 'lookup_order', arguments: { orderId: '4821' } }] },
+          { role: 'tool', content: [{ type: 'tool_result', toolCallId: 'call_1', content: '{"shipped":true}' }] },
+        ],
+      }),
+    );
+    expect(added.data.map((m) => m.seq)).toEqual([2, 3]);
+    const page = await step('listThreadMessages', () => sb.threads.messages.list(thread.id, { after: 1 }));
+    expect(page.data.map((m) => m.role)).toEqual(['assistant', 'tool']);
+    const updated = await step('updateThread', () => sb.threads.update(thread.id, { state: { orderId: '4821', shipped: true } }));
+    expect(updated.stateVersion).toBe(1);
+    expect((await step('getThread', () => sb.threads.get(thread.id))).state).toEqual({ orderId: '4821', shipped: true });
+    const copy = await step('copyThread', () => sb.threads.copy(thread.id, { upToSeq: 2 }));
+    expect(copy.messageCount).toBe(2);
+    expect((await step('listThreads', () => sb.threads.list({ agentId: agent.id }))).data.map((t) => t.id).sort()).toEqual([thread.id, copy.id].sort());
+    await step('deleteThread', () => sb.threads.delete(copy.id));
+    await sb.threads.delete(thread.id);
+  });
+
   it('manages agents and their versions', async () => {
     const name = uniqueName('Contract agent');
     const agent = await step('createAgent', () =>

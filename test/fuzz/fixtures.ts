@@ -57,6 +57,10 @@ export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures>
     add(claim.lease.id);
   }
 
+  for (let i = 0; i < 2; i++) {
+    const messages = [{ role: 'user', content: [{ type: 'text', text: `fuzz thread ${i}` }] }];
+    add((await api<WithId>('POST', '/api/v1/threads', { agentId: agent.id, title: `fuzz thread ${i}`, messages })).id);
+  }
   add((await api<WithId>('POST', '/api/v1/schedules', { name: 'fuzz schedule', agentId: agent.id, cron: '0 9 * * 1-5', timezone: 'UTC' })).id);
   const trigger = await api<WithId & { secret: string }>('POST', '/api/v1/triggers', { name: 'fuzz trigger', agentId: agent.id, authentication: 'token' });
   add(trigger.id);

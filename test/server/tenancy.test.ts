@@ -189,6 +189,34 @@ describe('end-users between applications', () => {
   });
 });
 
+describe('threads between applications', () => {
+  it("another application's thread is 404 for every operation, lists do not show it, and it stays unchanged", async () => {
+    const created = await send('/api/v1/threads', {
+      method: 'POST',
+      key: admin1,
+      ...json({ title: 'Only in app 1', agentId: agent1.id, messages: [{ role: 'user', content: [{ type: 'text', text: 'hello' }] }] }),
+    });
+    expect(created.status).toBe(201);
+    const id = ((await created.json()) as { id: string }).id;
+    for (const [path, init] of [
+      [`/api/v1/threads/${id}`, {}],
+      [`/api/v1/threads/${id}`, { method: 'PATCH', ...json({ title: 'hijacked', state: { taken: true } }) }],
+      [`/api/v1/threads/${id}`, { method: 'DELETE' }],
+      [`/api/v1/threads/${id}/messages`, {}],
+      [`/api/v1/threads/${id}/messages`, { method: 'POST', ...json({ messages: [{ role: 'user', content: [{ type: 'text', text: 'injected' }] }] }) }],
+      [`/api/v1/threads/${id}/copy`, { method: 'POST', ...json({}) }],
+    ] as [string, RequestInit][]) {
+      await expectNotFound(await send(path, { ...init, key: admin2.secret }), path);
+    }
+    // App 1's agent cannot be named by a thread of app 2.
+    await expectNotFound(await send('/api/v1/threads', { method: 'POST', key: admin2.secret, ...json({ agentId: agent1.id }) }), '/api/v1/threads');
+    const listed = (await (await send('/api/v1/threads?pageSize=100', { key: admin2.secret })).json()) as { data: { id: string }[] };
+    expect(listed.data.map((t) => t.id)).not.toContain(id);
+    const still = (await (await send(`/api/v1/threads/${id}`, { key: admin1 })).json()) as { title: string; messageCount: number; state: object };
+    expect(still).toMatchObject({ title: 'Only in app 1', messageCount: 1, state: {} });
+  });
+});
+
 describe('the model catalog between applications', () => {
   it("another application's provider and alias are 404 for every operation, and stay unchanged", async () => {
     const provider = await createProvider(api1, { credential: 'sk-tenant-one-0123456789' });

@@ -647,6 +647,83 @@ const agentsMethods = ({ call, list }: OperationRunner) => ({
 export interface AgentsResource extends ReturnType<typeof agentsMethods> {}
 export const agents: (operations: OperationRunner) => AgentsResource = agentsMethods;
 
+const threadsMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * List threads
+   *
+   * Lists the application's threads, newest first by default, optionally only those with one agent.
+   * A request acting for an end-user (`Switchboard-User`) lists that end-user's threads only.
+   */
+  list: (query?: T.ListThreadsData['query'], o?: RequestOptions) =>
+    list<T.Thread, T.ThreadList>((page, c) => api.listThreads({ ...c, query: { ...query, page } }), query, o),
+  /**
+   * Create a thread
+   *
+   * Creates a thread, optionally with an agent, a state and its first messages (numbered 1, 2, ...
+   * in the order sent). Created for the end-user `Switchboard-User` names, when it names one. An
+   * agent of another application is 404. Send an `Idempotency-Key` to make retries safe.
+   */
+  create: (body: T.ThreadCreate, o?: RunCreateOptions) => call((c) => api.createThread({ ...c, body, headers: { ...endUser(o), ...idempotent(o) } }), o),
+  /**
+   * Get a thread
+   *
+   * Returns one thread of the application, with its state. Another end-user's thread, for a request
+   * acting for an end-user, is 404.
+   */
+  get: (threadId: string, o?: RequestOptions) => call((c) => api.getThread({ ...c, path: { threadId } }), o),
+  /**
+   * Update a thread
+   *
+   * Changes a thread with a JSON merge patch, sent as `application/merge-patch+json` or
+   * `application/json`: `title` and `agentId` (`null` clears them), `metadata` (keys merged, `null`
+   * removes one), and `state`, which replaces the whole state and grows `stateVersion` by one. Send
+   * `If-Match` with the thread's `ETag` so a state change never overwrites one made meanwhile
+   * (412).
+   */
+  update: (threadId: string, body: T.ThreadUpdate, o?: ConditionalOptions) =>
+    call((c) => api.updateThread({ ...c, path: { threadId }, body, headers: ifMatch(o) }), o),
+  /**
+   * Delete a thread
+   *
+   * Deletes a thread and its messages. Send `If-Match` to make it conditional.
+   */
+  delete: (threadId: string, o?: ConditionalOptions) => call((c) => api.deleteThread({ ...c, path: { threadId }, headers: ifMatch(o) }), o),
+  messages: {
+    /**
+     * List the messages of a thread
+     *
+     * Lists a thread's messages in ascending `seq` order, after the `seq` given in `after`: pass
+     * each page's `nextAfter` to get the next. Messages are numbered without gaps, so a client that
+     * kept the last `seq` it saw reads exactly what was added since.
+     */
+    list: (threadId: string, query?: T.ListThreadMessagesData['query'], o?: RequestOptions) =>
+      call((c) => api.listThreadMessages({ ...c, path: { threadId }, query }), o),
+    /**
+     * Add messages to a thread
+     *
+     * Adds messages to the end of a thread, numbered after its last one in the order sent, all or
+     * none; appends made at the same time are numbered one after the other, without gaps. Adding
+     * messages runs nothing. Send an `Idempotency-Key` to make retries safe.
+     */
+    append: (threadId: string, body: T.ThreadMessagesAppend, o?: WriteOptions) =>
+      call((c) => api.appendThreadMessages({ ...c, path: { threadId }, body, headers: idempotent(o) }), o),
+  },
+  /**
+   * Copy a thread
+   *
+   * Makes a new thread with the same agent, end-user, metadata and state as this one, and its
+   * messages (up to `upToSeq`, to branch from an earlier point), numbered as they were. The copy's
+   * state starts at version 0. Send an `Idempotency-Key` to make retries safe.
+   */
+  copy: (threadId: string, body?: T.ThreadCopy, o?: WriteOptions) => call((c) => api.copyThread({ ...c, path: { threadId }, body, headers: idempotent(o) }), o),
+});
+/**
+ * Conversations: messages numbered without gaps (with roles and content parts) and a state that
+ * runs and the application read and replace, copied to branch from any point.
+ */
+export interface ThreadsResource extends ReturnType<typeof threadsMethods> {}
+export const threads: (operations: OperationRunner) => ThreadsResource = threadsMethods;
+
 const runsMethods = ({ call, list }: OperationRunner) => ({
   /**
    * List runs
@@ -1365,6 +1442,11 @@ export abstract class Resources {
   readonly apiKeys = apiKeys(this.#operations);
   /** AI agents, their lifecycle (active, paused, retired) and their immutable versions. */
   readonly agents = agents(this.#operations);
+  /**
+   * Conversations: messages numbered without gaps (with roles and content parts) and a state that
+   * runs and the application read and replace, copied to branch from any point.
+   */
+  readonly threads = threads(this.#operations);
   /**
    * Executions of an agent version on an input: start, list, cancel and resume them, and read their
    * events.

@@ -677,7 +677,7 @@ export type AuditActorType = 'api_key' | 'personal_token' | 'session' | 'run' | 
  *
  * What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
  */
-export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'audit_export.create' | 'application.create' | 'application.delete' | 'application.update' | 'audit.pruned' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
+export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'audit.pruned' | 'audit_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'thread_message.create' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
 
 /**
  * AuditEvent
@@ -2212,6 +2212,323 @@ export type AgentVersionList = {
      */
     data: Array<AgentVersion>;
     pagination: Pagination;
+};
+
+/**
+ * Thread
+ *
+ * A conversation: its messages, numbered without gaps, and a state (a JSON object) that its runs and the application read and replace, with a version that grows on each change.
+ */
+export type Thread = {
+    /**
+     * Identifier of the thread.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'thread';
+    /**
+     * Application the thread belongs to.
+     */
+    applicationId: string;
+    /**
+     * The agent the thread is with, when it names one.
+     */
+    agentId: string | null;
+    /**
+     * End-user the thread is with (the `Switchboard-User` of the request that created it); `null` when it is not on behalf of an end-user. Requests acting for an end-user see their threads only.
+     */
+    endUserId: string | null;
+    /**
+     * Display title; `null` when not set.
+     */
+    title: string | null;
+    metadata: Metadata;
+    /**
+     * The thread's state (free-form), replaced as a whole by `updateThread`.
+     */
+    state: JsonObject;
+    /**
+     * Grows by one each time `state` is replaced (0 for the state the thread was created with).
+     */
+    stateVersion: number;
+    /**
+     * Number of messages, which is also the `seq` of the last one.
+     */
+    messageCount: number;
+    /**
+     * Time the last message was added; `null` for a thread without messages.
+     */
+    lastMessageAt: string | null;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change, a new message included (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * ThreadList
+ *
+ * One page of threads.
+ */
+export type ThreadList = {
+    /**
+     * Threads on this page.
+     */
+    data: Array<Thread>;
+    pagination: Pagination;
+};
+
+/**
+ * ThreadMessageRole
+ *
+ * Who a message is from: `user` (the person the thread is with), `assistant` (the agent), `system` (instructions for the agent) or `tool` (the result of a tool call).
+ */
+export type ThreadMessageRole = 'user' | 'assistant' | 'system' | 'tool';
+
+/**
+ * ThreadTextPart
+ *
+ * A piece of text.
+ */
+export type ThreadTextPart = {
+    /**
+     * Type of the part.
+     */
+    type: 'text';
+    /**
+     * The text.
+     */
+    text: string;
+};
+
+/**
+ * ThreadDataPart
+ *
+ * Structured data (a form's answers, a card to render), as a JSON object.
+ */
+export type ThreadDataPart = {
+    /**
+     * Type of the part.
+     */
+    type: 'data';
+    data: JsonObject;
+};
+
+/**
+ * ThreadToolCallPart
+ *
+ * A call of a tool the assistant made, with its arguments.
+ */
+export type ThreadToolCallPart = {
+    /**
+     * Type of the part.
+     */
+    type: 'tool_call';
+    /**
+     * Identifier of the call, which the `tool_result` part answering it names.
+     */
+    id: string;
+    /**
+     * Name of the tool.
+     */
+    name: string;
+    arguments: JsonObject;
+};
+
+/**
+ * ThreadToolResultPart
+ *
+ * What a tool call gave back.
+ */
+export type ThreadToolResultPart = {
+    /**
+     * Type of the part.
+     */
+    type: 'tool_result';
+    /**
+     * The `id` of the `tool_call` part this answers.
+     */
+    toolCallId: string;
+    /**
+     * The tool's result, as text (JSON text for structured results).
+     */
+    content: string;
+    /**
+     * Whether the tool failed (the content then says why).
+     */
+    isError?: boolean;
+};
+
+/**
+ * ThreadMessagePart
+ *
+ * One part of a message's content, told apart by `type`.
+ */
+export type ThreadMessagePart = ThreadTextPart | ThreadDataPart | ThreadToolCallPart | ThreadToolResultPart;
+
+/**
+ * ThreadMessageContent
+ *
+ * The parts of a message, in order (at least one).
+ */
+export type ThreadMessageContent = Array<ThreadMessagePart>;
+
+/**
+ * ThreadMessageCreate
+ *
+ * A message to add to a thread.
+ */
+export type ThreadMessageCreate = {
+    role: ThreadMessageRole;
+    content: ThreadMessageContent;
+    metadata?: Metadata;
+};
+
+/**
+ * ThreadCreate
+ *
+ * A new thread, optionally with its first messages and state.
+ */
+export type ThreadCreate = {
+    /**
+     * The agent the thread is with (one of the application's).
+     */
+    agentId?: string;
+    /**
+     * Display title.
+     */
+    title?: string;
+    metadata?: Metadata;
+    /**
+     * The thread's first state (`{}` when omitted).
+     */
+    state?: JsonObject;
+    /**
+     * The thread's first messages, in order.
+     */
+    messages?: Array<ThreadMessageCreate>;
+};
+
+/**
+ * ThreadUpdate
+ *
+ * Changes to a thread, as a JSON merge patch (RFC 7396) of its title, agent and metadata; `state` replaces the whole state (and grows `stateVersion`). Messages are added with `appendThreadMessages`.
+ */
+export type ThreadUpdate = {
+    /**
+     * Display title; `null` clears it.
+     */
+    title?: string | null;
+    /**
+     * The agent the thread is with; `null` names none.
+     */
+    agentId?: string | null;
+    metadata?: MetadataPatch;
+    /**
+     * The new state, replacing the whole of the old one.
+     */
+    state?: JsonObject;
+};
+
+/**
+ * ThreadMessage
+ *
+ * One message of a thread. Messages are numbered 1, 2, 3, ... in the order they were added, without gaps, and never change.
+ */
+export type ThreadMessage = {
+    /**
+     * Identifier of the message.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'thread_message';
+    /**
+     * Thread the message belongs to.
+     */
+    threadId: string;
+    /**
+     * Number of the message in its thread (1, 2, 3, ... without gaps).
+     */
+    seq: number;
+    role: ThreadMessageRole;
+    content: ThreadMessageContent;
+    /**
+     * Run that added the message; `null` for a message added through the API.
+     */
+    runId: string | null;
+    metadata: Metadata;
+    /**
+     * Time the message was added (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
+ * ThreadMessageList
+ *
+ * Messages of a thread in `seq` order, paginated by cursor: pass `nextAfter` as `after` to get the next page.
+ */
+export type ThreadMessageList = {
+    /**
+     * Messages on this page, in ascending `seq` order.
+     */
+    data: Array<ThreadMessage>;
+    /**
+     * Whether more messages follow this page.
+     */
+    hasMore: boolean;
+    /**
+     * Value to pass as `after` to get the next page (the `seq` of the last message on this page); `null` when there is no next page (`hasMore` is false).
+     */
+    nextAfter: number | null;
+};
+
+/**
+ * ThreadMessagesAppend
+ *
+ * Messages to add to the end of a thread, in order.
+ */
+export type ThreadMessagesAppend = {
+    /**
+     * The messages, numbered after the thread's last one in this order.
+     */
+    messages: Array<ThreadMessageCreate>;
+};
+
+/**
+ * ThreadMessagesAppended
+ *
+ * The messages added, as stored, in `seq` order.
+ */
+export type ThreadMessagesAppended = {
+    /**
+     * The messages added.
+     */
+    data: Array<ThreadMessage>;
+};
+
+/**
+ * ThreadCopy
+ *
+ * A copy of a thread to make.
+ */
+export type ThreadCopy = {
+    /**
+     * Title of the copy (the original's by default).
+     */
+    title?: string;
+    /**
+     * Copy the messages up to this `seq` only (a branch from that point); all of them by default. Beyond the last message is 422.
+     */
+    upToSeq?: number;
 };
 
 /**
@@ -5292,9 +5609,24 @@ export type AgentId = string;
 export type AgentVersionNumber = number;
 
 /**
+ * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. `updatedAt` changes with each new message.
+ */
+export type ThreadSort = 'createdAt' | '-createdAt' | 'updatedAt' | '-updatedAt';
+
+/**
+ * Only the threads with this agent.
+ */
+export type ThreadAgentFilter = string;
+
+/**
  * The end-user the request acts for: their `eu_...` id (404 when the application has no such end-user), or the application's own identifier for them (1 to 255 printable ASCII characters; the end-user is created on first use). Taken with an application key or a personal token on every operation: lists and streams of runs then hold that end-user's runs only, another end-user's run is 404, and a run started is theirs. Not allowed with a session cookie (400) or a run token (the run's own end-user applies). For example `customer-4821`.
  */
 export type SwitchboardUser = string;
+
+/**
+ * Identifier of the thread (its `thread_...` id).
+ */
+export type ThreadId = string;
 
 /**
  * Identifier of the run.
@@ -9365,6 +9697,578 @@ export type GetAgentVersionResponses = {
 };
 
 export type GetAgentVersionResponse = GetAgentVersionResponses[keyof GetAgentVersionResponses];
+
+export type ListThreadsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. `updatedAt` changes with each new message.
+         */
+        sort?: 'createdAt' | '-createdAt' | 'updatedAt' | '-updatedAt';
+        /**
+         * Only the threads with this agent.
+         */
+        agentId?: string;
+    };
+    url: '/api/v1/threads';
+};
+
+export type ListThreadsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListThreadsError = ListThreadsErrors[keyof ListThreadsErrors];
+
+export type ListThreadsResponses = {
+    /**
+     * One page of threads.
+     */
+    200: ThreadList;
+};
+
+export type ListThreadsResponse = ListThreadsResponses[keyof ListThreadsResponses];
+
+export type CreateThreadData = {
+    body: ThreadCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * The end-user the request acts for: their `eu_...` id (404 when the application has no such end-user), or the application's own identifier for them (1 to 255 printable ASCII characters; the end-user is created on first use). Taken with an application key or a personal token on every operation: lists and streams of runs then hold that end-user's runs only, another end-user's run is 404, and a run started is theirs. Not allowed with a session cookie (400) or a run token (the run's own end-user applies). For example `customer-4821`.
+         */
+        'Switchboard-User'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/threads';
+};
+
+export type CreateThreadErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateThreadError = CreateThreadErrors[keyof CreateThreadErrors];
+
+export type CreateThreadResponses = {
+    /**
+     * The thread was created.
+     */
+    201: Thread;
+};
+
+export type CreateThreadResponse = CreateThreadResponses[keyof CreateThreadResponses];
+
+export type DeleteThreadData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the thread (its `thread_...` id).
+         */
+        threadId: string;
+    };
+    query?: never;
+    url: '/api/v1/threads/{threadId}';
+};
+
+export type DeleteThreadErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type DeleteThreadError = DeleteThreadErrors[keyof DeleteThreadErrors];
+
+export type DeleteThreadResponses = {
+    /**
+     * The thread was deleted.
+     */
+    204: void;
+};
+
+export type DeleteThreadResponse = DeleteThreadResponses[keyof DeleteThreadResponses];
+
+export type GetThreadData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the thread (its `thread_...` id).
+         */
+        threadId: string;
+    };
+    query?: never;
+    url: '/api/v1/threads/{threadId}';
+};
+
+export type GetThreadErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetThreadError = GetThreadErrors[keyof GetThreadErrors];
+
+export type GetThreadResponses = {
+    /**
+     * The thread.
+     */
+    200: Thread;
+};
+
+export type GetThreadResponse = GetThreadResponses[keyof GetThreadResponses];
+
+export type UpdateThreadData = {
+    body: ThreadUpdate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the thread (its `thread_...` id).
+         */
+        threadId: string;
+    };
+    query?: never;
+    url: '/api/v1/threads/{threadId}';
+};
+
+export type UpdateThreadErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type UpdateThreadError = UpdateThreadErrors[keyof UpdateThreadErrors];
+
+export type UpdateThreadResponses = {
+    /**
+     * The updated thread.
+     */
+    200: Thread;
+};
+
+export type UpdateThreadResponse = UpdateThreadResponses[keyof UpdateThreadResponses];
+
+export type ListThreadMessagesData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the thread (its `thread_...` id).
+         */
+        threadId: string;
+    };
+    query?: {
+        /**
+         * Only messages whose `seq` is greater than this; pass the previous page's `nextAfter` to get the next page.
+         */
+        after?: number;
+        /**
+         * Maximum number of messages to return.
+         */
+        limit?: number;
+    };
+    url: '/api/v1/threads/{threadId}/messages';
+};
+
+export type ListThreadMessagesErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListThreadMessagesError = ListThreadMessagesErrors[keyof ListThreadMessagesErrors];
+
+export type ListThreadMessagesResponses = {
+    /**
+     * One page of messages.
+     */
+    200: ThreadMessageList;
+};
+
+export type ListThreadMessagesResponse = ListThreadMessagesResponses[keyof ListThreadMessagesResponses];
+
+export type AppendThreadMessagesData = {
+    body: ThreadMessagesAppend;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the thread (its `thread_...` id).
+         */
+        threadId: string;
+    };
+    query?: never;
+    url: '/api/v1/threads/{threadId}/messages';
+};
+
+export type AppendThreadMessagesErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type AppendThreadMessagesError = AppendThreadMessagesErrors[keyof AppendThreadMessagesErrors];
+
+export type AppendThreadMessagesResponses = {
+    /**
+     * The messages were added.
+     */
+    201: ThreadMessagesAppended;
+};
+
+export type AppendThreadMessagesResponse = AppendThreadMessagesResponses[keyof AppendThreadMessagesResponses];
+
+export type CopyThreadData = {
+    body?: ThreadCopy;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the thread (its `thread_...` id).
+         */
+        threadId: string;
+    };
+    query?: never;
+    url: '/api/v1/threads/{threadId}/copy';
+};
+
+export type CopyThreadErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CopyThreadError = CopyThreadErrors[keyof CopyThreadErrors];
+
+export type CopyThreadResponses = {
+    /**
+     * The copy was made.
+     */
+    201: Thread;
+};
+
+export type CopyThreadResponse = CopyThreadResponses[keyof CopyThreadResponses];
 
 export type ListRunsData = {
     body?: never;

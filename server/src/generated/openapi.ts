@@ -1197,6 +1197,120 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/threads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List threads
+         * @description Lists the application's threads, newest first by default, optionally only those with one agent. A request acting for an end-user (`Switchboard-User`) lists that end-user's threads only.
+         */
+        get: operations["listThreads"];
+        put?: never;
+        /**
+         * Create a thread
+         * @description Creates a thread, optionally with an agent, a state and its first messages (numbered 1, 2, ... in the order sent). Created for the end-user `Switchboard-User` names, when it names one. An agent of another application is 404. Send an `Idempotency-Key` to make retries safe.
+         */
+        post: operations["createThread"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/threads/{threadId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the thread (its `thread_...` id).
+                 * @example thread_01jd5f2a7c3e6g9j2m5p8r1t4v
+                 */
+                threadId: components["parameters"]["ThreadId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a thread
+         * @description Returns one thread of the application, with its state. Another end-user's thread, for a request acting for an end-user, is 404.
+         */
+        get: operations["getThread"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a thread
+         * @description Deletes a thread and its messages. Send `If-Match` to make it conditional.
+         */
+        delete: operations["deleteThread"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a thread
+         * @description Changes a thread with a JSON merge patch, sent as `application/merge-patch+json` or `application/json`: `title` and `agentId` (`null` clears them), `metadata` (keys merged, `null` removes one), and `state`, which replaces the whole state and grows `stateVersion` by one. Send `If-Match` with the thread's `ETag` so a state change never overwrites one made meanwhile (412).
+         */
+        patch: operations["updateThread"];
+        trace?: never;
+    };
+    "/api/v1/threads/{threadId}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the thread (its `thread_...` id).
+                 * @example thread_01jd5f2a7c3e6g9j2m5p8r1t4v
+                 */
+                threadId: components["parameters"]["ThreadId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List the messages of a thread
+         * @description Lists a thread's messages in ascending `seq` order, after the `seq` given in `after`: pass each page's `nextAfter` to get the next. Messages are numbered without gaps, so a client that kept the last `seq` it saw reads exactly what was added since.
+         */
+        get: operations["listThreadMessages"];
+        put?: never;
+        /**
+         * Add messages to a thread
+         * @description Adds messages to the end of a thread, numbered after its last one in the order sent, all or none; appends made at the same time are numbered one after the other, without gaps. Adding messages runs nothing. Send an `Idempotency-Key` to make retries safe.
+         */
+        post: operations["appendThreadMessages"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/threads/{threadId}/copy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the thread (its `thread_...` id).
+                 * @example thread_01jd5f2a7c3e6g9j2m5p8r1t4v
+                 */
+                threadId: components["parameters"]["ThreadId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Copy a thread
+         * @description Makes a new thread with the same agent, end-user, metadata and state as this one, and its messages (up to `upToSeq`, to branch from an earlier point), numbered as they were. The copy's state starts at version 0. Send an `Idempotency-Key` to make retries safe.
+         */
+        post: operations["copyThread"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs": {
         parameters: {
             query?: never;
@@ -3843,7 +3957,7 @@ export interface components {
          * @description What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
          * @enum {string}
          */
-        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "audit_export.create" | "application.create" | "application.delete" | "application.update" | "audit.pruned" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "session.log_in" | "session.log_out" | "session.revoke" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
+        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "audit.pruned" | "audit_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "session.log_in" | "session.log_out" | "session.revoke" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "thread_message.create" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
         /**
          * AuditEvent
          * @description One change made through the API (or one refused attempt), recorded in the same transaction as the change. Events are chained per organization in the order they were committed: `hash` is the SHA-256 of `prevHash` and the event's other fields, so a changed, removed or inserted event breaks the chain (`verifyAuditEvents` finds where). Credentials and secrets in `before` and `after` are replaced by `"[redacted]"`.
@@ -5096,6 +5210,252 @@ export interface components {
             /** @description Versions on this page. */
             data: components["schemas"]["AgentVersion"][];
             pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * Thread
+         * @description A conversation: its messages, numbered without gaps, and a state (a JSON object) that its runs and the application read and replace, with a version that grows on each change.
+         */
+        Thread: {
+            /** @description Identifier of the thread. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "thread";
+            /** @description Application the thread belongs to. */
+            applicationId: string;
+            /** @description The agent the thread is with, when it names one. */
+            agentId: string | null;
+            /** @description End-user the thread is with (the `Switchboard-User` of the request that created it); `null` when it is not on behalf of an end-user. Requests acting for an end-user see their threads only. */
+            endUserId: string | null;
+            /** @description Display title; `null` when not set. */
+            title: string | null;
+            metadata: components["schemas"]["Metadata"];
+            /** @description The thread's state (free-form), replaced as a whole by `updateThread`. */
+            state: components["schemas"]["JsonObject"];
+            /**
+             * Format: int64
+             * @description Grows by one each time `state` is replaced (0 for the state the thread was created with).
+             */
+            stateVersion: number;
+            /**
+             * Format: int64
+             * @description Number of messages, which is also the `seq` of the last one.
+             */
+            messageCount: number;
+            /**
+             * Format: date-time
+             * @description Time the last message was added; `null` for a thread without messages.
+             */
+            lastMessageAt: string | null;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change, a new message included (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * ThreadList
+         * @description One page of threads.
+         */
+        ThreadList: {
+            /** @description Threads on this page. */
+            data: components["schemas"]["Thread"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * ThreadMessageRole
+         * @description Who a message is from: `user` (the person the thread is with), `assistant` (the agent), `system` (instructions for the agent) or `tool` (the result of a tool call).
+         * @enum {string}
+         */
+        ThreadMessageRole: "user" | "assistant" | "system" | "tool";
+        /**
+         * ThreadTextPart
+         * @description A piece of text.
+         */
+        ThreadTextPart: {
+            /**
+             * @description Type of the part.
+             * @constant
+             */
+            type: "text";
+            /** @description The text. */
+            text: string;
+        };
+        /**
+         * ThreadDataPart
+         * @description Structured data (a form's answers, a card to render), as a JSON object.
+         */
+        ThreadDataPart: {
+            /**
+             * @description Type of the part.
+             * @constant
+             */
+            type: "data";
+            data: components["schemas"]["JsonObject"];
+        };
+        /**
+         * ThreadToolCallPart
+         * @description A call of a tool the assistant made, with its arguments.
+         */
+        ThreadToolCallPart: {
+            /**
+             * @description Type of the part.
+             * @constant
+             */
+            type: "tool_call";
+            /** @description Identifier of the call, which the `tool_result` part answering it names. */
+            id: string;
+            /** @description Name of the tool. */
+            name: string;
+            arguments: components["schemas"]["JsonObject"];
+        };
+        /**
+         * ThreadToolResultPart
+         * @description What a tool call gave back.
+         */
+        ThreadToolResultPart: {
+            /**
+             * @description Type of the part.
+             * @constant
+             */
+            type: "tool_result";
+            /** @description The `id` of the `tool_call` part this answers. */
+            toolCallId: string;
+            /** @description The tool's result, as text (JSON text for structured results). */
+            content: string;
+            /**
+             * @description Whether the tool failed (the content then says why).
+             * @default false
+             */
+            isError?: boolean;
+        };
+        /**
+         * ThreadMessagePart
+         * @description One part of a message's content, told apart by `type`.
+         */
+        ThreadMessagePart: components["schemas"]["ThreadTextPart"] | components["schemas"]["ThreadDataPart"] | components["schemas"]["ThreadToolCallPart"] | components["schemas"]["ThreadToolResultPart"];
+        /**
+         * ThreadMessageContent
+         * @description The parts of a message, in order (at least one).
+         */
+        ThreadMessageContent: components["schemas"]["ThreadMessagePart"][];
+        /**
+         * ThreadMessageCreate
+         * @description A message to add to a thread.
+         */
+        ThreadMessageCreate: {
+            role: components["schemas"]["ThreadMessageRole"];
+            content: components["schemas"]["ThreadMessageContent"];
+            metadata?: components["schemas"]["Metadata"];
+        };
+        /**
+         * ThreadCreate
+         * @description A new thread, optionally with its first messages and state.
+         */
+        ThreadCreate: {
+            /** @description The agent the thread is with (one of the application's). */
+            agentId?: string;
+            /** @description Display title. */
+            title?: string;
+            metadata?: components["schemas"]["Metadata"];
+            /** @description The thread's first state (`{}` when omitted). */
+            state?: components["schemas"]["JsonObject"];
+            /** @description The thread's first messages, in order. */
+            messages?: components["schemas"]["ThreadMessageCreate"][];
+        };
+        /**
+         * ThreadUpdate
+         * @description Changes to a thread, as a JSON merge patch (RFC 7396) of its title, agent and metadata; `state` replaces the whole state (and grows `stateVersion`). Messages are added with `appendThreadMessages`.
+         */
+        ThreadUpdate: {
+            /** @description Display title; `null` clears it. */
+            title?: string | null;
+            /** @description The agent the thread is with; `null` names none. */
+            agentId?: string | null;
+            metadata?: components["schemas"]["MetadataPatch"];
+            /** @description The new state, replacing the whole of the old one. */
+            state?: components["schemas"]["JsonObject"];
+        };
+        /**
+         * ThreadMessage
+         * @description One message of a thread. Messages are numbered 1, 2, 3, ... in the order they were added, without gaps, and never change.
+         */
+        ThreadMessage: {
+            /** @description Identifier of the message. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "thread_message";
+            /** @description Thread the message belongs to. */
+            threadId: string;
+            /**
+             * Format: int64
+             * @description Number of the message in its thread (1, 2, 3, ... without gaps).
+             */
+            seq: number;
+            role: components["schemas"]["ThreadMessageRole"];
+            content: components["schemas"]["ThreadMessageContent"];
+            /** @description Run that added the message; `null` for a message added through the API. */
+            runId: string | null;
+            metadata: components["schemas"]["Metadata"];
+            /**
+             * Format: date-time
+             * @description Time the message was added (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
+         * ThreadMessageList
+         * @description Messages of a thread in `seq` order, paginated by cursor: pass `nextAfter` as `after` to get the next page.
+         */
+        ThreadMessageList: {
+            /** @description Messages on this page, in ascending `seq` order. */
+            data: components["schemas"]["ThreadMessage"][];
+            /** @description Whether more messages follow this page. */
+            hasMore: boolean;
+            /**
+             * Format: int64
+             * @description Value to pass as `after` to get the next page (the `seq` of the last message on this page); `null` when there is no next page (`hasMore` is false).
+             */
+            nextAfter: number | null;
+        };
+        /**
+         * ThreadMessagesAppend
+         * @description Messages to add to the end of a thread, in order.
+         */
+        ThreadMessagesAppend: {
+            /** @description The messages, numbered after the thread's last one in this order. */
+            messages: components["schemas"]["ThreadMessageCreate"][];
+        };
+        /**
+         * ThreadMessagesAppended
+         * @description The messages added, as stored, in `seq` order.
+         */
+        ThreadMessagesAppended: {
+            /** @description The messages added. */
+            data: components["schemas"]["ThreadMessage"][];
+        };
+        /**
+         * ThreadCopy
+         * @description A copy of a thread to make.
+         */
+        ThreadCopy: {
+            /** @description Title of the copy (the original's by default). */
+            title?: string;
+            /**
+             * Format: int64
+             * @description Copy the messages up to this `seq` only (a branch from that point); all of them by default. Beyond the last message is 422.
+             */
+            upToSeq?: number;
         };
         /**
          * RunStatus
@@ -8216,8 +8576,17 @@ export interface components {
          * @example 2
          */
         AgentVersionNumber: number;
+        /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. `updatedAt` changes with each new message. */
+        ThreadSort: "createdAt" | "-createdAt" | "updatedAt" | "-updatedAt";
+        /** @description Only the threads with this agent. */
+        ThreadAgentFilter: string;
         /** @description The end-user the request acts for: their `eu_...` id (404 when the application has no such end-user), or the application's own identifier for them (1 to 255 printable ASCII characters; the end-user is created on first use). Taken with an application key or a personal token on every operation: lists and streams of runs then hold that end-user's runs only, another end-user's run is 404, and a run started is theirs. Not allowed with a session cookie (400) or a run token (the run's own end-user applies). For example `customer-4821`. */
         SwitchboardUser: string;
+        /**
+         * @description Identifier of the thread (its `thread_...` id).
+         * @example thread_01jd5f2a7c3e6g9j2m5p8r1t4v
+         */
+        ThreadId: string;
         /**
          * @description Identifier of the run.
          * @example run_01jd5a2b3c4d5e6f7g8h9j0k1m
@@ -11981,6 +12350,506 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listThreads: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. `updatedAt` changes with each new message. */
+                sort?: components["parameters"]["ThreadSort"];
+                /** @description Only the threads with this agent. */
+                agentId?: components["parameters"]["ThreadAgentFilter"];
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of threads. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ThreadList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createThread: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description The end-user the request acts for: their `eu_...` id (404 when the application has no such end-user), or the application's own identifier for them (1 to 255 printable ASCII characters; the end-user is created on first use). Taken with an application key or a personal token on every operation: lists and streams of runs then hold that end-user's runs only, another end-user's run is 404, and a run started is theirs. Not allowed with a session cookie (400) or a run token (the run's own end-user applies). For example `customer-4821`. */
+                "Switchboard-User"?: components["parameters"]["SwitchboardUser"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ThreadCreate"];
+            };
+        };
+        responses: {
+            /** @description The thread was created. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Thread"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getThread: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the thread (its `thread_...` id).
+                 * @example thread_01jd5f2a7c3e6g9j2m5p8r1t4v
+                 */
+                threadId: components["parameters"]["ThreadId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The thread. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Thread"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteThread: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the thread (its `thread_...` id).
+                 * @example thread_01jd5f2a7c3e6g9j2m5p8r1t4v
+                 */
+                threadId: components["parameters"]["ThreadId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The thread was deleted. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateThread: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the thread (its `thread_...` id).
+                 * @example thread_01jd5f2a7c3e6g9j2m5p8r1t4v
+                 */
+                threadId: components["parameters"]["ThreadId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["ThreadUpdate"];
+                "application/json": components["schemas"]["ThreadUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated thread. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Thread"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listThreadMessages: {
+        parameters: {
+            query?: {
+                /** @description Only messages whose `seq` is greater than this; pass the previous page's `nextAfter` to get the next page. */
+                after?: number;
+                /**
+                 * @description Maximum number of messages to return.
+                 * @example 100
+                 */
+                limit?: number;
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the thread (its `thread_...` id).
+                 * @example thread_01jd5f2a7c3e6g9j2m5p8r1t4v
+                 */
+                threadId: components["parameters"]["ThreadId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of messages. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ThreadMessageList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    appendThreadMessages: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the thread (its `thread_...` id).
+                 * @example thread_01jd5f2a7c3e6g9j2m5p8r1t4v
+                 */
+                threadId: components["parameters"]["ThreadId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ThreadMessagesAppend"];
+            };
+        };
+        responses: {
+            /** @description The messages were added. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ThreadMessagesAppended"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    copyThread: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the thread (its `thread_...` id).
+                 * @example thread_01jd5f2a7c3e6g9j2m5p8r1t4v
+                 */
+                threadId: components["parameters"]["ThreadId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ThreadCopy"];
+            };
+        };
+        responses: {
+            /** @description The copy was made. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Thread"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];

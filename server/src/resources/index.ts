@@ -25,6 +25,7 @@ import type { Sealer } from '../security/sealer.js';
 import type { RunTokens } from '../auth/run-token.js';
 import { systemHandlers } from './system/handlers.js';
 import { versionHandlers } from './versions/handlers.js';
+import { threadHandlers } from './threads/handlers.js';
 import { createLoginLimiter, type LoginLimiter } from '../auth/login-limiter.js';
 import { userHandlers } from './users/handlers.js';
 import { memberHandlers } from './members/handlers.js';
@@ -60,6 +61,7 @@ export function allHandlers(deps: HandlerDeps): Handlers {
   return {
     ...systemHandlers(spec, versioning, () => checkConnection(db)),
     ...versionHandlers(versioning),
+    ...threadHandlers,
     ...organizationHandlers(bus, versioning),
     ...auditHandlers(auditChainer),
     ...userHandlers(config, loginLimiter ?? createLoginLimiter(config, undefined), versioning.newest),

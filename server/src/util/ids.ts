@@ -26,7 +26,9 @@ export type IdPrefix =
   | 'pat'
   | 'inv'
   | 'aud'
-  | 'audexp';
+  | 'audexp'
+  | 'thread'
+  | 'msg';
 
 /** TypeID's suffix alphabet: Crockford's base32, lower case. */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';

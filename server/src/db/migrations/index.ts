@@ -14,6 +14,7 @@ import * as identity from './0013_identity.js';
 import * as endUsers from './0014_end_users.js';
 import * as audit from './0015_audit.js';
 import * as apiVersions from './0016_api_versions.js';
+import * as threads from './0017_threads.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -33,6 +34,7 @@ const migrations: Record<string, Migration> = {
   '0014_end_users': endUsers,
   '0015_audit': audit,
   '0016_api_versions': apiVersions,
+  '0017_threads': threads,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

@@ -1,0 +1,191 @@
+import type { components } from '../../generated/openapi.js';
+import type { Executor } from '../../db/database.js';
+import { columnsOf, getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
+import { insertRows } from '../../db/statements.js';
+import { newId } from '../../util/ids.js';
+import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
+import { nowIso } from '../../util/time.js';
+
+export type Thread = components['schemas']['Thread'];
+export type ThreadMessage = components['schemas']['ThreadMessage'];
+export type MessageInput = components['schemas']['ThreadMessageCreate'];
+type Metadata = Record<string, string>;
+type JsonObject = Thread['state'];
+
+type ThreadRow = {
+  id: string;
+  application_id: string;
+  agent_id: string | null;
+  end_user_id: string | null;
+  title: string | null;
+  metadata: string;
+  state: string;
+  state_version: number | string;
+  message_count: number | string;
+  last_message_at: string | null;
+  created_at: string;
+  updated_at: string;
+};
+const COLUMNS = columnsOf<ThreadRow>({
+  id: true,
+  application_id: true,
+  agent_id: true,
+  end_user_id: true,
+  title: true,
+  metadata: true,
+  state: true,
+  state_version: true,
+  message_count: true,
+  last_message_at: true,
+  created_at: true,
+  updated_at: true,
+});
+
+type MessageRow = {
+  id: string;
+  thread_id: string;
+  seq: number | string;
+  role: ThreadMessage['role'];
+  content: string;
+  run_id: string | null;
+  metadata: string;
+  created_at: string;
+};
+
+const toThread = (row: ThreadRow): Thread => ({
+  id: row.id,
+  object: 'thread',
+  applicationId: row.application_id,
+  agentId: row.agent_id,
+  endUserId: row.end_user_id,
+  title: row.title,
+  metadata: fromJsonColumn<Metadata>(row.metadata, {}),
+  state: fromJsonColumn<JsonObject>(row.state, {}),
+  stateVersion: Number(row.state_version),
+  messageCount: Number(row.message_count),
+  lastMessageAt: row.last_message_at,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+const toMessage = (row: MessageRow): ThreadMessage => ({
+  id: row.id,
+  object: 'thread_message',
+  threadId: row.thread_id,
+  seq: Number(row.seq),
+  role: row.role,
+  content: fromJsonColumn<ThreadMessage['content']>(row.content, []),
+  runId: row.run_id,
+  metadata: fromJsonColumn<Metadata>(row.metadata, {}),
+  createdAt: row.created_at,
+});
+
+/** Whose threads a request sees: its application's, and only its end-user's when it acts for one. */
+export type ThreadScope = { applicationId: string; endUserId?: string };
+
+const scoped = (scope: ThreadScope): Record<string, string> =>
+  scope.endUserId ? { application_id: scope.applicationId, end_user_id: scope.endUserId } : { application_id: scope.applicationId };
+
+export const getThread = async (db: Executor, scope: ThreadScope, id: string, options: ReadOptions = {}) =>
+  toThread(await getRow<ThreadRow>(db, 'threads', { id, ...scoped(scope) }, 'thread', options, COLUMNS));
+
+export function listThreads(db: Executor, scope: ThreadScope, params: PageQuery & { agentId?: string }) {
+  const query = db('threads').where(scoped(scope)).select(COLUMNS);
+  if (params.agentId) query.where({ agent_id: params.agentId });
+  return listPage(query, params, { createdAt: 'created_at', updatedAt: 'updated_at' }, toThread);
+}
+
+export type ThreadFields = { agentId: string | null; title: string | null; metadata: Metadata; state: JsonObject };
+
+export async function insertThread(db: Executor, scope: ThreadScope, fields: ThreadFields): Promise<string> {
+  const now = nowIso();
+  const id = newId('thread');
+  await db('threads').insert({
+    id,
+    application_id: scope.applicationId,
+    agent_id: fields.agentId,
+    end_user_id: scope.endUserId ?? null,
+    title: fields.title,
+    metadata: toJsonColumn(fields.metadata),
+    state: toJsonColumn(fields.state),
+    state_version: 0,
+    message_count: 0,
+    last_message_at: null,
+    created_at: now,
+    updated_at: now,
+  });
+  return id;
+}
+
+/** Writes the fields; a replaced state grows its version. */
+export async function updateThread(db: Executor, id: string, fields: ThreadFields, stateReplaced: boolean): Promise<void> {
+  await db('threads')
+    .where({ id })
+    .update({
+      agent_id: fields.agentId,
+      title: fields.title,
+      metadata: toJsonColumn(fields.metadata),
+      state: toJsonColumn(fields.state),
+      state_version: db.raw('state_version + ?', [stateReplaced ? 1 : 0]),
+      updated_at: nowIso(),
+    });
+}
+
+export async function deleteThread(db: Executor, id: string): Promise<void> {
+  await db('thread_messages').where({ thread_id: id }).delete();
+  await db('threads').where({ id }).delete();
+}
+
+/**
+ * Appends messages after the thread's last one: incrementing its count reserves their numbers
+ * under the row's lock, so appends at the same time are numbered one after the other, without gaps.
+ */
+export async function appendMessages(db: Executor, threadId: string, messages: MessageInput[], runId: string | null = null): Promise<ThreadMessage[]> {
+  if (!messages.length) return [];
+  const now = nowIso();
+  const [reserved] = await db('threads')
+    .where({ id: threadId })
+    .update({ message_count: db.raw('message_count + ?', [messages.length]), last_message_at: now, updated_at: now })
+    .returning<{ message_count: number | string }[]>('message_count');
+  const first = Number(reserved!.message_count) - messages.length + 1;
+  const rows: MessageRow[] = messages.map((m, i) => ({
+    id: newId('msg'),
+    thread_id: threadId,
+    seq: first + i,
+    role: m.role,
+    content: toJsonColumn(m.content),
+    run_id: runId,
+    metadata: toJsonColumn(m.metadata ?? {}),
+    created_at: now,
+  }));
+  await insertRows(db, 'thread_messages', rows);
+  return rows.map(toMessage);
+}
+
+export async function messagesAfter(db: Executor, threadId: string, after: number, limit: number) {
+  const rows = await db('thread_messages')
+    .where({ thread_id: threadId })
+    .where('seq', '>', after)
+    .orderBy('seq')
+    .limit(limit + 1)
+    .select<MessageRow[]>('id', 'thread_id', 'seq', 'role', 'content', 'run_id', 'metadata', 'created_at');
+  const hasMore = rows.length > limit;
+  const data = rows.slice(0, limit).map(toMessage);
+  return { data, hasMore, nextAfter: hasMore ? data.at(-1)!.seq : null };
+}
+
+/** The thread's messages up to `upToSeq`, copied into `targetId` with the same numbers. */
+export async function copyMessages(db: Executor, sourceId: string, targetId: string, upToSeq: number): Promise<void> {
+  const now = nowIso();
+  const rows = await db('thread_messages')
+    .where({ thread_id: sourceId })
+    .where('seq', '<=', upToSeq)
+    .orderBy('seq')
+    .select<MessageRow[]>('seq', 'role', 'content', 'run_id', 'metadata', 'created_at');
+  const copies = rows.map((row) => ({ ...row, id: newId('msg'), thread_id: targetId }));
+  for (let i = 0; i < copies.length; i += 500) await insertRows(db, 'thread_messages', copies.slice(i, i + 500));
+  const last = rows.at(-1);
+  await db('threads')
+    .where({ id: targetId })
+    .update({ message_count: rows.length, last_message_at: last?.created_at ?? null, updated_at: now });
+}
