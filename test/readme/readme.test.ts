@@ -48,6 +48,7 @@ const RUN = [
   'Outgoing webhooks',
   'The command line',
   'People, members and end-users',
+  'Threads',
   'The audit log',
   'API versions',
   'Models and the AI gateway',
@@ -243,6 +244,15 @@ describe('the README, run as written', () => {
     expect(output).toContain('Support bot');
     expect(output).not.toContain('correct horse battery staple');
   }, 120_000);
+
+  it('threads: a conversation numbered without gaps, read back, and copied up to its first message', async () => {
+    const [block] = blocksOf('Threads');
+    const { code, output } = await runBlock(block!.code);
+    expect(code, output).toBe(0);
+    expect(output).toContain('[2]');
+    expect(output).toContain('[{"seq":1,"role":"user","text":"Where is my order?"},{"seq":2,"role":"assistant","text":"It ships today."}]');
+    expect(output).toContain('{"messageCount":1,"state":{"orderId":"4821"}}');
+  }, 60_000);
 
   it('the audit log: the agents changed above, a chain that verifies, an export downloaded', async () => {
     const [block] = blocksOf('The audit log');

@@ -175,6 +175,24 @@ describe('copying a thread', () => {
   });
 });
 
+describe('the audit log', () => {
+  it("records each change to a thread under the thread's id, message appends included", async () => {
+    const thread = (await newThread({ title: 'Audited' })).body;
+    await call(conn, 'POST', `/api/v1/threads/${thread.id}/messages`, { messages: [text('user', 'hello')] });
+    await call(conn, 'PATCH', `/api/v1/threads/${thread.id}`, { state: { seen: true } });
+    const events = await call<{ data: { action: string; resource: { type: string; id: string } }[] }>(
+      conn,
+      'GET',
+      `/api/v1/audit-events?resourceId=${thread.id}`,
+    );
+    expect(events.body.data.map((e) => [e.action, e.resource.type, e.resource.id])).toEqual([
+      ['thread.update', 'thread', thread.id],
+      ['thread.append_messages', 'thread', thread.id],
+      ['thread.create', 'thread', thread.id],
+    ]);
+  });
+});
+
 describe('deleting a thread', () => {
   it('removes it and its messages; a second delete is 404', async () => {
     const thread = (await newThread({ messages: [text('user', 'bye')] })).body;
