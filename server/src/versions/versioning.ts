@@ -119,15 +119,15 @@ export function createVersioning(entries: readonly ApiVersionEntry[], newestDocu
     },
 
     /**
-     * The OpenAPI document as `version` sees it, made from the newest one as published (with its
-     * prose) by each change's `documentDown`; kept once made, as the newest does not change while
-     * the server runs.
+     * The OpenAPI document as `version` sees it, made from the newest one as `load` reads it (with
+     * its prose) by each change's `documentDown`; an older one is kept once made, as the newest
+     * does not change while the server runs.
      */
-    documentAt(version: string, published: OpenApiDocument): OpenApiDocument {
-      if (version === newest) return published;
+    async documentAt(version: string, load: () => Promise<OpenApiDocument>): Promise<OpenApiDocument> {
+      if (version === newest) return load();
       let document = documents.get(version);
       if (!document) {
-        document = published;
+        document = await load();
         for (const change of newestFirst.get(version)!) change.documentDown(document);
         document.info.version = version;
         documents.set(version, document);

@@ -36,10 +36,8 @@ async function cached<T>(ctx: Context, etag: string, cacheControl: string, body:
 }
 
 /** The published document as one version sees it (the newest as it was bundled). */
-async function publishedDocument(spec: BundledSpec, versioning: Versioning, version: string): Promise<OpenApiDocument> {
-  const newest = JSON.parse(await readFile(spec.files.json, 'utf8')) as OpenApiDocument;
-  return versioning.documentAt(version, newest);
-}
+const publishedDocument = (spec: BundledSpec, versioning: Versioning, version: string): Promise<OpenApiDocument> =>
+  versioning.documentAt(version, async () => JSON.parse(await readFile(spec.files.json, 'utf8')) as OpenApiDocument);
 
 export function systemHandlers(spec: BundledSpec, versioning: Versioning, checkDatabase: () => Promise<void>) {
   const versionAsked = (version: string | undefined) => (version === undefined ? versioning.newest : versioning.check(version, 'version'));
