@@ -81,6 +81,15 @@ export type AuthContext = (
   endUserId?: string;
 };
 
+/**
+ * The rows a request sees of a table with `application_id` and `end_user_id` (runs, threads): its
+ * application's, and only its end-user's when it acts for one.
+ */
+export const rowsSeenBy = (auth: AuthContext): { application_id: string; end_user_id?: string } => ({
+  application_id: auth.applicationId,
+  ...(auth.endUserId ? { end_user_id: auth.endUserId } : {}),
+});
+
 /** The person behind a request, when a person (session or personal token) makes it. */
 export const personOf = (auth: AuthContext): UserAuth | undefined => (auth.kind === 'session' || auth.kind === 'personal_token' ? auth : undefined);
 

@@ -5,7 +5,8 @@ import { getAgent } from '../agents/store.js';
 import { dispatchForAgent, withDispatch } from './dispatch.js';
 import { runEventsAfter, type RunEventBus } from './events.js';
 import { runMachine } from './state-machine.js';
-import { findRunRow, insertRun, listRuns, runsOf, toRun, transitionRun, type Run } from './store.js';
+import { findRunRow, insertRun, listRuns, toRun, transitionRun, type Run } from './store.js';
+import { rowsSeenBy } from '../../auth/identity.js';
 
 const DEFAULT_TTL_SECONDS = 3600;
 
@@ -39,11 +40,11 @@ export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
 
     getRun: async ({ db, auth, path }) => ({
       status: 200,
-      body: await withOne(db, auth.applicationId, toRun(await findRunRow(db, { id: path.runId, ...runsOf(auth) }))),
+      body: await withOne(db, auth.applicationId, toRun(await findRunRow(db, { id: path.runId, ...rowsSeenBy(auth) }))),
     }),
 
     cancelRun: async ({ db, auth, path, afterCommit }) => {
-      const row = await findRunRow(db, { id: path.runId, ...runsOf(auth) }, true);
+      const row = await findRunRow(db, { id: path.runId, ...rowsSeenBy(auth) }, true);
       const { row: next, events } = await transitionRun(
         db,
         row,
@@ -56,7 +57,7 @@ export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
     },
 
     resumeRun: async ({ db, auth, path, body, afterCommit }) => {
-      const row = await findRunRow(db, { id: path.runId, ...runsOf(auth) }, true);
+      const row = await findRunRow(db, { id: path.runId, ...rowsSeenBy(auth) }, true);
       runMachine.assertTransition('resume', row.status);
       const { row: next, events } = await transitionRun(db, row, 'running', {}, { input: body?.input ?? {} });
       afterCommit(() => bus.publish(events));
@@ -64,7 +65,7 @@ export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
     },
 
     listRunEvents: async ({ db, auth, path, query }) => {
-      const run = await findRunRow(db, { id: path.runId, ...runsOf(auth) });
+      const run = await findRunRow(db, { id: path.runId, ...rowsSeenBy(auth) });
       const limit = query.limit ?? 100;
       const events = await runEventsAfter(db, run.id, query.after ?? 0, limit + 1);
       const page = events.slice(0, limit);

@@ -1,4 +1,3 @@
-import type { AuthContext } from '../../auth/identity.js';
 import type { components } from '../../generated/openapi.js';
 import { isPostgres, type Executor } from '../../db/database.js';
 import { columnsOf, getRow, listPage, type PageQuery } from '../../db/lists.js';
@@ -122,8 +121,6 @@ export const toLease = (row: RunRow): Lease => ({
 });
 
 /** The runs a request may see: the application's, and only the end-user's when it acts for one (another's is not found). */
-export const runsOf = (auth: AuthContext) => ({ application_id: auth.applicationId, ...(auth.endUserId ? { end_user_id: auth.endUserId } : {}) });
-
 export async function findRunRow(db: Executor, where: { id: string; application_id?: string; end_user_id?: string }, forUpdate = false): Promise<RunRow> {
   return getRow<RunRow>(db, 'runs', where, 'run', { forUpdate }, RUN_COLUMNS);
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AuthContext } from '../../auth/identity.js';
+import { rowsSeenBy, type AuthContext } from '../../auth/identity.js';
 import type { Executor } from '../../db/database.js';
 import { defineHandlers, type HandlerInput } from '../handler-types.js';
 import { EVENT_STREAM, openEventStream, resumePoint, type StreamRegistry, type StreamSource } from '../../realtime/sse.js';
@@ -7,7 +7,7 @@ import { getAgent } from '../agents/store.js';
 import { applicationEventsBetween, runEventsAfter, type RunEvent, type RunEventBus, type StoredEvent } from '../runs/events.js';
 import type { Versioning } from '../../versions/versioning.js';
 import { runMachine, type RunStatus } from '../runs/state-machine.js';
-import { findRunRow, runsOf } from '../runs/store.js';
+import { findRunRow } from '../runs/store.js';
 import * as store from './store.js';
 
 type Source = StreamSource<StoredEvent>;
@@ -41,7 +41,7 @@ export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number;
   return defineHandlers({
     streamRun: async (input) => {
       const { db } = input;
-      const run = await findRunRow(db, { id: input.path.runId, ...runsOf(input.auth) });
+      const run = await findRunRow(db, { id: input.path.runId, ...rowsSeenBy(input.auth) });
       // A run's terminal status commits with its last event: a resume point at or past that event
       // has nothing more to get, and 204 is what stops an EventSource from reconnecting.
       const after = resumePoint(input.headers['Last-Event-ID'], input.query.after);

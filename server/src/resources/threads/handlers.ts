@@ -1,12 +1,10 @@
-import type { AuthContext } from '../../auth/identity.js';
+import { rowsSeenBy } from '../../auth/identity.js';
 import type { Executor } from '../../db/database.js';
 import { ProblemError } from '../../problems/problems.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { getAgent } from '../agents/store.js';
 import { defineHandlers } from '../handler-types.js';
 import * as store from './store.js';
-
-const scopeOf = (auth: AuthContext): store.ThreadScope => ({ applicationId: auth.applicationId, endUserId: auth.endUserId });
 
 /** An agent a thread names must be one of the application's (404 otherwise, like any other tenant's resource). */
 async function assertAgent(db: Executor, applicationId: string, agentId: string | null | undefined): Promise<void> {
@@ -16,26 +14,29 @@ async function assertAgent(db: Executor, applicationId: string, agentId: string 
 const created = (thread: store.Thread) => ({ status: 201 as const, body: thread, headers: { Location: `/api/v1/threads/${thread.id}` } });
 
 export const threadHandlers = defineHandlers({
-  listThreads: async ({ db, auth, query }) => ({ status: 200, body: await store.listThreads(db, scopeOf(auth), query) }),
+  listThreads: async ({ db, auth, query }) => ({ status: 200, body: await store.listThreads(db, rowsSeenBy(auth), query) }),
 
   createThread: async ({ db, auth, body }) => {
     await assertAgent(db, auth.applicationId, body.agentId);
-    const scope = scopeOf(auth);
-    const id = await store.insertThread(db, scope, {
-      agentId: body.agentId ?? null,
-      title: body.title ?? null,
-      metadata: body.metadata ?? {},
-      state: body.state ?? {},
-    });
+    const id = await store.insertThread(
+      db,
+      { applicationId: auth.applicationId, endUserId: auth.endUserId ?? null },
+      {
+        agentId: body.agentId ?? null,
+        title: body.title ?? null,
+        metadata: body.metadata ?? {},
+        state: body.state ?? {},
+      },
+    );
     await store.appendMessages(db, id, body.messages ?? []);
-    return created(await store.getThread(db, scope, id));
+    return created(await store.getThread(db, rowsSeenBy(auth), id));
   },
 
-  getThread: async ({ db, auth, path }) => ({ status: 200, body: await store.getThread(db, scopeOf(auth), path.threadId) }),
+  getThread: async ({ db, auth, path }) => ({ status: 200, body: await store.getThread(db, rowsSeenBy(auth), path.threadId) }),
 
   updateThread: async ({ db, auth, path, body, checkIfMatch }) => {
-    const scope = scopeOf(auth);
-    const current = await store.getThread(db, scope, path.threadId, { forUpdate: true });
+    const seen = rowsSeenBy(auth);
+    const current = await store.getThread(db, seen, path.threadId, { forUpdate: true });
     checkIfMatch(current);
     await assertAgent(db, auth.applicationId, body.agentId);
     // `state` is replaced as a whole, not merged: a patch of the state is the client's to make.
@@ -47,29 +48,29 @@ export const threadHandlers = defineHandlers({
       { agentId: next.agentId ?? null, title: next.title ?? null, metadata: next.metadata, state: state ?? current.state },
       state !== undefined,
     );
-    return { status: 200, body: await store.getThread(db, scope, current.id) };
+    return { status: 200, body: await store.getThread(db, seen, current.id) };
   },
 
   deleteThread: async ({ db, auth, path, checkIfMatch }) => {
-    const current = await store.getThread(db, scopeOf(auth), path.threadId, { forUpdate: true });
+    const current = await store.getThread(db, rowsSeenBy(auth), path.threadId, { forUpdate: true });
     checkIfMatch(current);
     await store.deleteThread(db, current.id);
     return { status: 204, body: undefined };
   },
 
   listThreadMessages: async ({ db, auth, path, query }) => {
-    const thread = await store.getThread(db, scopeOf(auth), path.threadId);
+    const thread = await store.getThread(db, rowsSeenBy(auth), path.threadId);
     return { status: 200, body: await store.messagesAfter(db, thread.id, query.after ?? 0, query.limit ?? 100) };
   },
 
   appendThreadMessages: async ({ db, auth, path, body }) => {
-    const thread = await store.getThread(db, scopeOf(auth), path.threadId);
+    const thread = await store.getThread(db, rowsSeenBy(auth), path.threadId);
     return { status: 201, body: { data: await store.appendMessages(db, thread.id, body.messages) } };
   },
 
   copyThread: async ({ db, auth, path, body }) => {
-    const scope = scopeOf(auth);
-    const source = await store.getThread(db, scope, path.threadId, { forShare: true });
+    const seen = rowsSeenBy(auth);
+    const source = await store.getThread(db, seen, path.threadId, { forShare: true });
     const upToSeq = body?.upToSeq ?? source.messageCount;
     if (upToSeq > source.messageCount) {
       const detail = `The thread has ${source.messageCount} messages: upToSeq can be at most that.`;
@@ -77,10 +78,10 @@ export const threadHandlers = defineHandlers({
     }
     const id = await store.insertThread(
       db,
-      { applicationId: scope.applicationId, endUserId: source.endUserId ?? undefined },
+      { applicationId: source.applicationId, endUserId: source.endUserId },
       { agentId: source.agentId, title: body?.title ?? source.title, metadata: source.metadata, state: source.state },
     );
     await store.copyMessages(db, source.id, id, upToSeq);
-    return created(await store.getThread(db, scope, id));
+    return created(await store.getThread(db, seen, id));
   },
 });

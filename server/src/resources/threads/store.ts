@@ -80,31 +80,29 @@ const toMessage = (row: MessageRow): ThreadMessage => ({
   createdAt: row.created_at,
 });
 
-/** Whose threads a request sees: its application's, and only its end-user's when it acts for one. */
-export type ThreadScope = { applicationId: string; endUserId?: string };
+/** The threads a request sees (`rowsSeenBy`): its application's, and its end-user's only when it acts for one. */
+type Seen = { application_id: string; end_user_id?: string };
 
-const scoped = (scope: ThreadScope): Record<string, string> =>
-  scope.endUserId ? { application_id: scope.applicationId, end_user_id: scope.endUserId } : { application_id: scope.applicationId };
+export const getThread = async (db: Executor, seen: Seen, id: string, options: ReadOptions = {}) =>
+  toThread(await getRow<ThreadRow>(db, 'threads', { id, ...seen }, 'thread', options, COLUMNS));
 
-export const getThread = async (db: Executor, scope: ThreadScope, id: string, options: ReadOptions = {}) =>
-  toThread(await getRow<ThreadRow>(db, 'threads', { id, ...scoped(scope) }, 'thread', options, COLUMNS));
-
-export function listThreads(db: Executor, scope: ThreadScope, params: PageQuery & { agentId?: string }) {
-  const query = db('threads').where(scoped(scope)).select(COLUMNS);
+export function listThreads(db: Executor, seen: Seen, params: PageQuery & { agentId?: string }) {
+  const query = db('threads').where(seen).select(COLUMNS);
   if (params.agentId) query.where({ agent_id: params.agentId });
   return listPage(query, params, { createdAt: 'created_at', updatedAt: 'updated_at' }, toThread);
 }
 
 export type ThreadFields = { agentId: string | null; title: string | null; metadata: Metadata; state: JsonObject };
 
-export async function insertThread(db: Executor, scope: ThreadScope, fields: ThreadFields): Promise<string> {
+/** A new thread of the application, for the end-user when one is named. */
+export async function insertThread(db: Executor, owner: { applicationId: string; endUserId: string | null }, fields: ThreadFields): Promise<string> {
   const now = nowIso();
   const id = newId('thread');
   await db('threads').insert({
     id,
-    application_id: scope.applicationId,
+    application_id: owner.applicationId,
     agent_id: fields.agentId,
-    end_user_id: scope.endUserId ?? null,
+    end_user_id: owner.endUserId,
     title: fields.title,
     metadata: toJsonColumn(fields.metadata),
     state: toJsonColumn(fields.state),
