@@ -33,10 +33,19 @@ const layerZones = layers.flatMap((row, i) => {
 
 /**
  * A resource uses another resource's store and state machine, never its handlers. A few domain modules are shared on
- * purpose: the event outbox every change records to, the run event log, the run lease lifecycle runners drive, and the audit
- * trail a handler describes its change to.
+ * purpose: the event outbox every change records to, the run event log, the run lease lifecycle runners drive, whether a
+ * runner can take a new run, the rules of runs on threads, and the audit trail a handler describes its change to.
  */
-const sharedDomainModules = ['webhooks/outbox', 'runs/events', 'runs/lifecycle', 'usage/pricing', 'usage/attribution', 'audit/trail'];
+const sharedDomainModules = [
+  'webhooks/outbox',
+  'runs/events',
+  'runs/lifecycle',
+  'runs/dispatch',
+  'threads/runs',
+  'usage/pricing',
+  'usage/attribution',
+  'audit/trail',
+];
 const resourceZones = readdirSync(server('resources'), { withFileTypes: true })
   .filter((entry) => entry.isDirectory())
   .map(({ name }) => ({

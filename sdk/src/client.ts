@@ -189,6 +189,16 @@ export class Switchboard extends generated.Resources {
     },
   });
 
+  override readonly threads = Object.assign(generated.threads(this.operations), {
+    /**
+     * The events of the thread's runs, one run after another (their status changes, output,
+     * tool calls, and `thread.message` for each message they add), history then live, until you
+     * stop iterating or abort. A dropped connection is resumed from the last event received.
+     */
+    stream: <Custom extends T.RunCustomEvent = never>(threadId: string, o: StreamOptions = {}) =>
+      runEventStream<Custom>((last, signal) => this.openStream(`/api/v1/realtime/threads/${encodeURIComponent(threadId)}`, last, signal), o),
+  });
+
   override readonly triggers = Object.assign(generated.triggers(this.operations), {
     /**
      * Calls a trigger as an external system would: signed with its `whsec_` secret (Standard

@@ -1,4 +1,12 @@
-import type { RunCustomEvent, RunEventList, RunLogEvent, RunOutputDeltaEvent, RunStatusEvent, RunUsageEvent } from './generated/types.gen.js';
+import type {
+  RunCustomEvent,
+  RunEventList,
+  RunLogEvent,
+  RunOutputDeltaEvent,
+  RunStatusEvent,
+  RunThreadMessageEvent,
+  RunUsageEvent,
+} from './generated/types.gen.js';
 
 /**
  * A run event, as a union discriminated by `type` over the event schemas of the spec:
@@ -10,7 +18,8 @@ import type { RunCustomEvent, RunEventList, RunLogEvent, RunOutputDeltaEvent, Ru
  * `RunEvent<RunCustomEvent & { type: 'tool.call'; data: { name: string } }>`, or pass
  * `RunCustomEvent` to take them all untyped.
  */
-export type RunEvent<Custom extends RunCustomEvent = never> = RunStatusEvent | RunLogEvent | RunOutputDeltaEvent | RunUsageEvent | Custom;
+export type RunEvent<Custom extends RunCustomEvent = never> =
+  RunStatusEvent | RunLogEvent | RunOutputDeltaEvent | RunUsageEvent | RunThreadMessageEvent | Custom;
 
 /** A page of `listRunEvents`, its events typed as `RunEvent`. */
 export type RunEventPage<Custom extends RunCustomEvent = never> = Omit<RunEventList, 'data'> & { data: RunEvent<Custom>[] };

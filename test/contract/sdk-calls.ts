@@ -128,6 +128,11 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     listThreadMessages: () => sb.threads.messages.list(threadId, { after: 0, limit: 50 }),
     appendThreadMessages: () => sb.threads.messages.append(threadId, { messages: [{ role: 'user', content: [{ type: 'text', text: 'Thanks!' }] }] }),
     copyThread: () => sb.threads.copy(threadId, { upToSeq: 1 }),
+    createThreadRun: () =>
+      sb.threads.runs.create(threadId, {
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'And when will it arrive?' }] }],
+        multitaskStrategy: 'reject',
+      }),
     listEndUsers: () => sb.endUsers.list({ q: 'jane', sort: 'externalId' }),
     createEndUser: () => sb.endUsers.create({ externalId: 'customer-4821', name: 'Jane Customer', metadata: { plan: 'pro' } }),
     getEndUser: () => sb.endUsers.get(endUserId),
@@ -165,6 +170,7 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     streamRun: () => first(sb.runs.stream(runId)),
     streamAgentRuns: () => first(sb.runs.streamAll({ agentId })),
     streamRuns: () => first(sb.runs.streamAll()),
+    streamThread: () => first(sb.threads.stream(threadId)),
     registerRunner: () => sb.runners.register({ name: 'worker', labels: ['eu'] }),
     listRunners: () => sb.runners.list({ label: 'eu' }),
     getRunner: () => sb.runners.get(runnerId),

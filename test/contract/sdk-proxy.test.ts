@@ -198,6 +198,18 @@ describe('the SDK against the real server, through the contract-checking proxy',
     const copy = await step('copyThread', () => sb.threads.copy(thread.id, { upToSeq: 2 }));
     expect(copy.messageCount).toBe(2);
     expect((await step('listThreads', () => sb.threads.list({ agentId: agent.id }))).data.map((t) => t.id).sort()).toEqual([thread.id, copy.id].sort());
+    const run = await step('createThreadRun', () =>
+      sb.threads.runs.create(thread.id, { messages: [{ role: 'user', content: [{ type: 'text', text: 'And when?' }] }] }, { idempotencyKey: randomUUID() }),
+    );
+    expect(run).toMatchObject({ threadId: thread.id, status: 'queued' });
+    // The open-ended stream is read from the server itself (Prism's proxy forwards a response once it ends).
+    const ac = new AbortController();
+    const direct = new Switchboard({ baseUrl: inject('serverUrl'), apiKey: inject('adminKey') });
+    const firstOfThread = await step('streamThread', async () => (await direct.threads.stream(thread.id, { signal: ac.signal }).next()).value);
+    ac.abort();
+    expect(firstOfThread).toMatchObject({ runId: run.id, type: 'status' });
+    expect((await sb.threads.get(thread.id)).status).toBe('busy');
+    await sb.runs.cancel(run.id);
     await step('deleteThread', () => sb.threads.delete(copy.id));
     await sb.threads.delete(thread.id);
   });

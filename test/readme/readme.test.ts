@@ -252,6 +252,8 @@ describe('the README, run as written', () => {
     expect(output).toContain('[2]');
     expect(output).toContain('[{"seq":1,"role":"user","text":"Where is my order?"},{"seq":2,"role":"assistant","text":"It ships today."}]');
     expect(output).toContain('{"messageCount":1,"state":{"orderId":"4821"}}');
+    // The echo agent's run added its message, and answered nothing to the thread.
+    expect(output).toContain('{"status":"idle","messageCount":3}');
   }, 60_000);
 
   it('the audit log: the agents changed above, a chain that verifies, an export downloaded', async () => {

@@ -312,6 +312,61 @@ describe('OpenAI chat completions (the default)', () => {
   });
 });
 
+describe('a run on a thread', () => {
+  const message = (seq: number, role: string, content: unknown[]) =>
+    ({ id: `msg_${seq}`, object: 'thread_message', threadId: 'thread_1', seq, role, content, runId: null, metadata: {}, createdAt: '' }) as never;
+  const thread = (messages: unknown[]) => ({ id: 'thread_1', state: {}, stateVersion: 0, messages, hasEarlier: true }) as never;
+
+  it('sends the thread from its first user message (system ones join the instructions), and returns its turns as messages', async () => {
+    provider.reply({ toolCalls: [{ id: 'call_now', name: 'get_weather', arguments: { city: 'Oslo' } }] }, { text: 'Oslo has rain.' });
+    const { ctx } = context({}, { ignored: true });
+    ctx.thread = thread([
+      // A claim carries the latest messages: these answer a call it no longer holds.
+      message(7, 'tool', [{ type: 'tool_result', toolCallId: 'call_old', content: '{}' }]),
+      message(8, 'system', [{ type: 'text', text: 'Use Celsius.' }]),
+      message(9, 'user', [
+        { type: 'text', text: 'Hi, ' },
+        { type: 'data', data: { city: 'Paris' } },
+      ]),
+      message(10, 'assistant', [
+        { type: 'text', text: 'Looking.' },
+        { type: 'tool_call', id: 'call_p', name: 'get_weather', arguments: { city: 'Paris' } },
+      ]),
+      message(11, 'tool', [{ type: 'tool_result', toolCallId: 'call_p', content: '{"forecast":"sunny"}', isError: false }]),
+      message(12, 'user', [{ type: 'text', text: 'And Oslo?' }]),
+    ]);
+    const outcome = await runtime()(ctx);
+    expect(provider.requests[0]!.body!.messages).toEqual([
+      { role: 'system', content: 'Answer with the forecast.\n\nUse Celsius.' },
+      { role: 'user', content: 'Hi, {"city":"Paris"}' },
+      {
+        role: 'assistant',
+        content: 'Looking.',
+        tool_calls: [{ id: 'call_p', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }],
+      },
+      { role: 'tool', tool_call_id: 'call_p', content: '{"forecast":"sunny"}' },
+      { role: 'user', content: 'And Oslo?' },
+    ]);
+    expect(outcome.messages).toEqual([
+      { role: 'assistant', content: [{ type: 'tool_call', id: 'call_now', name: 'get_weather', arguments: { city: 'Oslo' } }] },
+      { role: 'tool', content: [{ type: 'tool_result', toolCallId: 'call_now', content: '{"city":"Oslo","forecast":"rain"}', isError: false }] },
+      { role: 'assistant', content: [{ type: 'text', text: 'Oslo has rain.' }] },
+    ]);
+  });
+
+  it('a thread without a user message gives the model the run input', async () => {
+    provider.reply({ text: 'ok' });
+    const { ctx } = context({}, { prompt: 'From the input.' });
+    ctx.thread = thread([message(1, 'system', [{ type: 'text', text: 'Be kind.' }])]);
+    const outcome = await runtime()(ctx);
+    expect(provider.requests[0]!.body!.messages).toEqual([
+      { role: 'system', content: 'Answer with the forecast.\n\nBe kind.' },
+      { role: 'user', content: 'From the input.' },
+    ]);
+    expect(outcome.messages).toEqual([{ role: 'assistant', content: [{ type: 'text', text: 'ok' }] }]);
+  });
+});
+
 describe('Anthropic messages (models whose API is messages)', () => {
   it('speaks messages with the same tool loop: system, max_tokens, tool_use and tool_result blocks', async () => {
     provider.reply(...twoToolCallsThenAnswer(['toolu_paris', 'toolu_lyon']));

@@ -32,6 +32,10 @@ export function describeEvent(event: RunEvent): string {
       const tokens: number | undefined = event.data.inputTokens;
       return String(tokens);
     }
+    case 'thread.message': {
+      const seq: number = event.data.seq;
+      return `message ${String(seq)}`;
+    }
     default: {
       // Every type of the union is handled above.
       const none: never = event;

@@ -144,7 +144,8 @@ describe('runs.stream', () => {
     await following;
 
     expect(seqs(seen)).toEqual(range(1, 8));
-    expect(seen.at(-1)?.data.status).toBe('succeeded');
+    const last = seen.at(-1);
+    expect(last?.type === 'status' && last.data.status).toBe('succeeded');
   });
 
   describe('on a finished run', () => {

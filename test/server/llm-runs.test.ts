@@ -135,4 +135,63 @@ describe('an agent on the llm runtime, run by the built-in runner through the ga
     expect(await call.settled).toBe('aborted');
     expect((await finished(sb, run.id)).status).toBe('cancelled');
   });
+
+  it('holds a conversation on a thread: each run sends the history and adds its turns, runs queued in order', async () => {
+    const agent = await sb.agents.create({
+      name: 'thread-talker',
+      model: 'assistant',
+      instructions: 'You are brief.',
+      tools: [{ name: 'weather', description: 'Weather in a city', inputSchema: { type: 'object' }, kind: 'http', url: `${tools.url}/weather` }],
+    });
+    const thread = await sb.threads.create({ agentId: agent.id, messages: [{ role: 'system', content: [{ type: 'text', text: 'The user is in France.' }] }] });
+    provider.reply(
+      { toolCalls: [{ id: 'call_w', name: 'weather', arguments: { city: 'Lyon' } }] },
+      { text: 'It is 14 degrees in Lyon.' },
+      { text: 'You asked about Lyon.' },
+    );
+    // A client follows the thread with the SDK: the messages as they are added, until the second run ends.
+    const followed: string[] = [];
+    const controller = new AbortController();
+    let ended = 0;
+    const following = (async () => {
+      for await (const event of sb.threads.stream(thread.id, { signal: controller.signal })) {
+        if (event.type === 'thread.message') followed.push(`${event.data.seq}:${event.data.role}`);
+        if (event.type === 'status' && event.data.status === 'succeeded' && ++ended === 2) break;
+      }
+    })();
+    const ask = (text: string) => sb.threads.runs.create(thread.id, { messages: [{ role: 'user', content: [{ type: 'text', text }] }] });
+    // Both asked at once: the second waits for the first, and sees its answer.
+    const first = await ask('Weather in Lyon?');
+    const second = await ask('Which city did I ask about?');
+    expect((await finished(sb, first.id)).status).toBe('succeeded');
+    expect((await finished(sb, second.id)).status).toBe('succeeded');
+
+    const calls = provider.requests.filter((r) => r.path === '/v1/chat/completions').slice(-3);
+    const sent = (calls[2]!.body as { messages: { role: string; content?: unknown; tool_call_id?: string }[] }).messages;
+    expect(sent.map((m) => [m.role, m.tool_call_id ?? m.content])).toEqual([
+      ['system', 'You are brief.\n\nThe user is in France.'],
+      ['user', 'Weather in Lyon?'],
+      ['assistant', null],
+      ['tool', 'call_w'],
+      ['assistant', 'It is 14 degrees in Lyon.'],
+      ['user', 'Which city did I ask about?'],
+    ]);
+    const messages = (await sb.threads.messages.list(thread.id)).data;
+    expect(messages.map((m) => [m.seq, m.role, m.runId])).toEqual([
+      [1, 'system', null],
+      [2, 'user', first.id],
+      [3, 'assistant', first.id],
+      [4, 'tool', first.id],
+      [5, 'assistant', first.id],
+      [6, 'user', second.id],
+      [7, 'assistant', second.id],
+    ]);
+    expect(messages[2]!.content).toEqual([{ type: 'tool_call', id: 'call_w', name: 'weather', arguments: { city: 'Lyon' } }]);
+    expect(messages[3]!.content).toEqual([{ type: 'tool_result', toolCallId: 'call_w', content: '{"temperatureC":14}', isError: false }]);
+    expect(messages[6]!.content).toEqual([{ type: 'text', text: 'You asked about Lyon.' }]);
+    expect(await sb.threads.get(thread.id)).toMatchObject({ status: 'idle', lastRunId: second.id, messageCount: 7 });
+    await following;
+    controller.abort();
+    expect(followed).toEqual(['2:user', '3:assistant', '4:tool', '5:assistant', '6:user', '7:assistant']);
+  });
 });

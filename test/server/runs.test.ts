@@ -69,6 +69,7 @@ describe('createRun', () => {
       requiredAction: null,
       triggeredBy: { type: 'api', id: null },
       endUserId: null,
+      threadId: null,
       attempt: 1,
       usage: { inputTokens: 0, outputTokens: 0 },
       costMicros: 0,

@@ -205,15 +205,22 @@ describe('threads between applications', () => {
       [`/api/v1/threads/${id}/messages`, {}],
       [`/api/v1/threads/${id}/messages`, { method: 'POST', ...json({ messages: [{ role: 'user', content: [{ type: 'text', text: 'injected' }] }] }) }],
       [`/api/v1/threads/${id}/copy`, { method: 'POST', ...json({}) }],
+      [`/api/v1/threads/${id}/runs`, { method: 'POST', ...json({ multitaskStrategy: 'interrupt' }) }],
     ] as [string, RequestInit][]) {
       await expectNotFound(await send(path, { ...init, key: admin2.secret }), path);
     }
     // App 1's agent cannot be named by a thread of app 2.
     await expectNotFound(await send('/api/v1/threads', { method: 'POST', key: admin2.secret, ...json({ agentId: agent1.id }) }), '/api/v1/threads');
+    // Nor can a run on app 2's thread.
+    const own = (await (await send('/api/v1/threads', { method: 'POST', key: admin2.secret, ...json({}) })).json()) as { id: string };
+    const runPath = `/api/v1/threads/${own.id}/runs`;
+    await expectNotFound(await send(runPath, { method: 'POST', key: admin2.secret, ...json({ agentId: agent1.id }) }), runPath);
     const listed = (await (await send('/api/v1/threads?pageSize=100', { key: admin2.secret })).json()) as { data: { id: string }[] };
     expect(listed.data.map((t) => t.id)).not.toContain(id);
+    const runs = (await (await send(`/api/v1/runs?threadId=${id}`, { key: admin2.secret })).json()) as { data: unknown[] };
+    expect(runs.data).toEqual([]);
     const still = (await (await send(`/api/v1/threads/${id}`, { key: admin1 })).json()) as { title: string; messageCount: number; state: object };
-    expect(still).toMatchObject({ title: 'Only in app 1', messageCount: 1, state: {} });
+    expect(still).toMatchObject({ title: 'Only in app 1', messageCount: 1, state: {}, status: 'idle', lastRunId: null });
   });
 });
 

@@ -233,5 +233,11 @@ describe('end-users', () => {
     expect(copy.body.endUserId).toBe(hers.body.endUserId);
     // The application itself (no Switchboard-User) sees every thread.
     expect((await call(conn, 'GET', `/api/v1/threads/${hers.body.id}`)).status).toBe(200);
+    // A run on her thread is hers, whoever starts it; bob cannot start one.
+    expectProblem(await call(conn, 'POST', `/api/v1/threads/${hers.body.id}/runs`, { agentId }, bob), 404, 'not-found');
+    const run = await call<{ id: string; endUserId: string }>(conn, 'POST', `/api/v1/threads/${hers.body.id}/runs`, { agentId });
+    expect(run.body.endUserId).toBe(hers.body.endUserId);
+    expect((await call(conn, 'GET', `/api/v1/runs/${run.body.id}`, undefined, alice)).status).toBe(200);
+    await call(conn, 'POST', `/api/v1/runs/${run.body.id}/cancel`);
   });
 });

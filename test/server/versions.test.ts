@@ -260,7 +260,7 @@ describe('the OpenAPI document of a version', () => {
     const first = await document(`?version=${FIRST}`);
     expect(newest.info.version).toBe(NEWEST);
     expect(first.info.version).toBe(FIRST);
-    expect(newest.components.schemas.RunEvent.oneOf).toHaveLength(5);
+    expect(newest.components.schemas.RunEvent.oneOf).toHaveLength(6);
     expect(first.components.schemas.RunEvent.oneOf).toBeUndefined();
     expect(first.components.schemas.RunEvent.properties.data.type).toBe('object');
     expect(first.components.schemas.RunLogEvent).toBeUndefined();

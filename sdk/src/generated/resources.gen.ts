@@ -8,6 +8,7 @@
 //   listRunEvents: hand-written in client.ts as runs.events, typed with the caller's custom events
 //   claimRun: hand-written in client.ts as runners.claim, a long poll that gives undefined when no run is queued
 //   streamRuns: hand-written in client.ts as runs.streamAll, a resumed event stream
+//   streamThread: hand-written in client.ts as threads.stream, a resumed event stream
 //   streamRun: hand-written in client.ts as runs.stream, a resumed event stream
 //   streamAgentRuns: hand-written in client.ts as runs.streamAll({ agentId }), a resumed event stream
 //   invokeTrigger: hand-written in client.ts as triggers.invoke, signed with the trigger's secret
@@ -651,8 +652,9 @@ const threadsMethods = ({ call, list }: OperationRunner) => ({
   /**
    * List threads
    *
-   * Lists the application's threads, newest first by default, optionally only those with one agent.
-   * A request acting for an end-user (`Switchboard-User`) lists that end-user's threads only.
+   * Lists the application's threads, newest first by default, optionally only those with one agent
+   * or one status. A request acting for an end-user (`Switchboard-User`) lists that end-user's
+   * threads only.
    */
   list: (query?: T.ListThreadsData['query'], o?: RequestOptions) =>
     list<T.Thread, T.ThreadList>((page, c) => api.listThreads({ ...c, query: { ...query, page } }), query, o),
@@ -685,7 +687,9 @@ const threadsMethods = ({ call, list }: OperationRunner) => ({
   /**
    * Delete a thread
    *
-   * Deletes a thread and its messages. Send `If-Match` to make it conditional.
+   * Deletes a thread and its messages; its runs stay, on no thread. A thread with a run that is
+   * queued, running or waiting is not deleted (409 `thread-busy`, naming it in `activeRunId`):
+   * cancel it first. Send `If-Match` to make it conditional.
    */
   delete: (threadId: string, o?: ConditionalOptions) => call((c) => api.deleteThread({ ...c, path: { threadId }, headers: ifMatch(o) }), o),
   messages: {
@@ -716,6 +720,22 @@ const threadsMethods = ({ call, list }: OperationRunner) => ({
    * state starts at version 0. Send an `Idempotency-Key` to make retries safe.
    */
   copy: (threadId: string, body?: T.ThreadCopy, o?: WriteOptions) => call((c) => api.copyThread({ ...c, path: { threadId }, body, headers: idempotent(o) }), o),
+  runs: {
+    /**
+     * Start a run on a thread
+     *
+     * Starts a run of an agent (the thread's, unless `agentId` names another) on the thread: when a
+     * runner claims it, its `messages` join the thread, the runner gets the thread's messages with
+     * the claim, and the run adds its answer to the thread when it completes. A thread runs one run
+     * at a time; `multitaskStrategy` says what happens when it is busy: `enqueue` (the default)
+     * runs this one after the others, in the order they were requested; `reject` answers 409
+     * `thread-busy`; `interrupt` cancels the others and starts this one. A thread acting for an
+     * end-user starts the run for that end-user. Send an `Idempotency-Key` to make retries safe: a
+     * replay returns the same run and starts no other.
+     */
+    create: (threadId: string, body?: T.ThreadRunCreate, o?: WriteOptions) =>
+      call((c) => api.createThreadRun({ ...c, path: { threadId }, body, headers: idempotent(o) }), o),
+  },
 });
 /**
  * Conversations: messages numbered without gaps (with roles and content parts) and a state that

@@ -68,6 +68,10 @@ export type Problem = {
      * Validation issues, present on `validation-error` problems.
      */
     errors?: Array<ValidationIssue>;
+    /**
+     * On `thread-busy` problems, the thread's run that is queued, running or waiting.
+     */
+    activeRunId?: string;
 };
 
 /**
@@ -2215,6 +2219,13 @@ export type AgentVersionList = {
 };
 
 /**
+ * ThreadStatus
+ *
+ * What the thread's runs are doing, worked out from them (never set): `busy` while a run of the thread is queued or running, `waiting` while its active run waits for a person, `error` when its last run failed, timed out or expired, `idle` otherwise.
+ */
+export type ThreadStatus = 'idle' | 'busy' | 'waiting' | 'error';
+
+/**
  * Thread
  *
  * A conversation: its messages, numbered without gaps, and a state (a JSON object) that its runs and the application read and replace, with a version that grows on each change.
@@ -2253,6 +2264,11 @@ export type Thread = {
      * Grows by one each time `state` is replaced (0 for the state the thread was created with).
      */
     stateVersion: number;
+    status: ThreadStatus;
+    /**
+     * The run last started on the thread; `null` before the first.
+     */
+    lastRunId: string | null;
     /**
      * Number of messages, which is also the `seq` of the last one.
      */
@@ -2532,19 +2548,41 @@ export type ThreadCopy = {
 };
 
 /**
- * RunStatus
- *
- * Status of a run. `queued` runs wait to be claimed by a runner (or sent to the agent's URL); `running` runs are being executed; `waiting` runs are paused until a human answers their `requiredAction` (see `resumeRun`). `succeeded`, `failed`, `cancelled`, `timed_out` and `expired` (a queued run nobody claimed before its `expiresAt`) are terminal and never change.
- */
-export type RunStatus = 'queued' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled' | 'timed_out' | 'expired';
-
-/**
  * JsonPayload
  *
  * A free-form JSON document (a run's input or output, an inbound payload): any JSON object of at most 1,000 members whose names have at most 256 characters, nested at most 8 levels deep (counting this object), with arrays of at most 1,000 items and strings of at most 100,000 characters.
  */
 export type JsonPayload = {
     [key: string]: JsonValue7;
+};
+
+/**
+ * ThreadRunCreate
+ *
+ * A run to start on a thread. Its `messages` join the thread when the run starts (when a runner claims it), so runs queued one after the other add their messages in turn, each after the answer of the run before it.
+ */
+export type ThreadRunCreate = {
+    /**
+     * Agent to run; the thread's `agentId` when left out (422 when the thread names none). It must be `active` (409 `invalid-transition` otherwise).
+     */
+    agentId?: string;
+    /**
+     * Messages the run adds to the thread when it starts (usually the user's new message).
+     */
+    messages?: Array<ThreadMessageCreate>;
+    /**
+     * Input of the run (free-form), passed to the runner with the thread's messages.
+     */
+    input?: JsonPayload;
+    metadata?: Metadata;
+    /**
+     * How long the run may wait in the queue (behind the thread's earlier runs too), in seconds: a run no runner has claimed by then becomes `expired`.
+     */
+    ttlSeconds?: number;
+    /**
+     * What to do when the thread already has a run that is queued, running or waiting: `enqueue` starts this one after them, in the order the requests were made; `reject` refuses it (409 `thread-busy`, naming the active run in `activeRunId`); `interrupt` cancels them (error code `superseded`; the messages they added stay) and starts this one.
+     */
+    multitaskStrategy?: 'enqueue' | 'reject' | 'interrupt';
 };
 
 /**
@@ -2562,6 +2600,13 @@ export type RunError = {
      */
     message: string;
 };
+
+/**
+ * RunStatus
+ *
+ * Status of a run. `queued` runs wait to be claimed by a runner (or sent to the agent's URL); `running` runs are being executed; `waiting` runs are paused until a human answers their `requiredAction` (see `resumeRun`). `succeeded`, `failed`, `cancelled`, `timed_out` and `expired` (a queued run nobody claimed before its `expiresAt`) are terminal and never change.
+ */
+export type RunStatus = 'queued' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled' | 'timed_out' | 'expired';
 
 /**
  * RequiredAction
@@ -2696,6 +2741,10 @@ export type Run = {
      */
     endUserId: string | null;
     /**
+     * Thread the run belongs to (started with `createThreadRun`): it reads the thread's messages and adds its answer to them. `null` for a run on its own.
+     */
+    threadId: string | null;
+    /**
      * Current attempt, from 1. A run whose runner is lost is re-queued with `attempt` + 1 until the agent's `maxAttempts`, then fails with `error.code` `runner_lost`.
      */
     attempt: number;
@@ -2816,6 +2865,10 @@ export type RunStatusEventData = {
      * On `cancelled` by a request, `api`.
      */
     by?: 'api';
+    /**
+     * On `cancelled` by a newer run on the thread (`multitaskStrategy` `interrupt`), that run.
+     */
+    supersededBy?: string;
     input?: RunResumeInput;
     requiredAction?: RequiredAction;
     error?: RunError;
@@ -3025,6 +3078,43 @@ export type RunUsageEvent = {
 };
 
 /**
+ * RunThreadMessageEvent
+ *
+ * A message a run added to its thread (`type` `thread.message`, written by the server): the run's new messages as it starts, and its answer as it completes.
+ */
+export type RunThreadMessageEvent = {
+    /**
+     * Identifier of the event.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'run_event';
+    /**
+     * Run the event belongs to.
+     */
+    runId: string;
+    /**
+     * Number of the event within its run (1, 2, 3, ... without gaps).
+     */
+    seq: number;
+    /**
+     * Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+     */
+    cursor: number;
+    /**
+     * Type of the event.
+     */
+    type: 'thread.message';
+    data: ThreadMessage;
+    /**
+     * Time the event was stored (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
  * RunCustomEventData
  *
  * The `data` of an event of a runner-defined type (free-form, up to 50 fields).
@@ -3036,7 +3126,7 @@ export type RunCustomEventData = {
 /**
  * RunCustomEvent
  *
- * An event of a type its runner defined (any type other than `status`, `log`, `output.delta` and `usage`, e.g. `tool.call` or `approval.requested`), with a free-form `data`. The server's own types start with `run.`: `run.legacy.log`, `run.legacy.output.delta` and `run.legacy.usage` are events a runner pinned to version 2026-11-01 appended as `log`, `output.delta` or `usage` with a `data` their schema (since 2026-12-05) does not allow, kept as sent; that version reads them under their own type.
+ * An event of a type its runner defined (any type other than `status`, `log`, `output.delta`, `usage` and `thread.message`, e.g. `tool.call` or `approval.requested`), with a free-form `data`. The server's own types start with `run.`: `run.legacy.log`, `run.legacy.output.delta` and `run.legacy.usage` are events a runner pinned to version 2026-11-01 appended as `log`, `output.delta` or `usage` with a `data` their schema (since 2026-12-05) does not allow, kept as sent; that version reads them under their own type.
  */
 export type RunCustomEvent = {
     /**
@@ -3060,7 +3150,7 @@ export type RunCustomEvent = {
      */
     cursor: number;
     /**
-     * Event type, lower-case dotted words; none of the types described by their own schemas (`status`, `log`, `output.delta`, `usage`).
+     * Event type, lower-case dotted words; none of the types described by their own schemas (`status`, `log`, `output.delta`, `usage`, `thread.message`).
      */
     type: string;
     data: RunCustomEventData;
@@ -3073,9 +3163,9 @@ export type RunCustomEvent = {
 /**
  * RunEvent
  *
- * Something that happened in a run, told apart by `type`: a status change (`status`, written by the server), a log line (`log`), a piece of output (`output.delta`), token usage (`usage`), or an event of a type its runner defined (`RunCustomEvent`, free-form `data`). Each type has its own schema with a typed `data`. Run events are append-only and immutable, so they have no `updatedAt`. This is what the realtime streams send and what `listRunEvents` replays.
+ * Something that happened in a run, told apart by `type`: a status change (`status`, written by the server), a log line (`log`), a piece of output (`output.delta`), token usage (`usage`), a message the run added to its thread (`thread.message`, written by the server), or an event of a type its runner defined (`RunCustomEvent`, free-form `data`). Each type has its own schema with a typed `data`. Run events are append-only and immutable, so they have no `updatedAt`. This is what the realtime streams send and what `listRunEvents` replays.
  */
-export type RunEvent = RunStatusEvent | RunLogEvent | RunOutputDeltaEvent | RunUsageEvent | RunCustomEvent;
+export type RunEvent = RunStatusEvent | RunLogEvent | RunOutputDeltaEvent | RunUsageEvent | RunThreadMessageEvent | RunCustomEvent;
 
 /**
  * RunEventList
@@ -3308,6 +3398,34 @@ export type RunToken = {
 };
 
 /**
+ * ClaimedThread
+ *
+ * The thread of a claimed run, as the run starts: its state and its latest messages, the run's own new messages last.
+ */
+export type ClaimedThread = {
+    /**
+     * Identifier of the thread.
+     */
+    id: string;
+    /**
+     * The thread's state.
+     */
+    state: JsonObject;
+    /**
+     * Version of the state.
+     */
+    stateVersion: number;
+    /**
+     * The thread's last messages (up to 200), in ascending `seq` order.
+     */
+    messages: Array<ThreadMessage>;
+    /**
+     * Whether the thread has older messages than these (read them with `listThreadMessages`).
+     */
+    hasEarlier: boolean;
+};
+
+/**
  * Claim
  *
  * A run a runner has just claimed: the run (now `running`), the agent version to execute, the lease to heartbeat and the run token the agent calls the AI gateway with. Every later write of the runner goes to the lease and carries its `fencingToken`.
@@ -3321,6 +3439,10 @@ export type Claim = {
     agent: ClaimedAgent;
     lease: Lease;
     runToken: RunToken;
+    /**
+     * The thread of a run started on one, with its latest messages; `null` for a run on its own.
+     */
+    thread: ClaimedThread | null;
 };
 
 /**
@@ -3425,6 +3547,10 @@ export type RunComplete = {
     output?: JsonPayload;
     error?: RunError;
     /**
+     * For a run on a thread, messages the run adds to the thread (its answer, and the tool calls it made), numbered after the thread's last, with the run's id; in the same change as the outcome, so a run that lost its lease adds none. 422 for a run without a thread.
+     */
+    messages?: Array<ThreadMessageCreate>;
+    /**
      * Model tokens of the calls the runner made itself. The run's calls through the gateway are recorded by the gateway and added by the server: do not report them again.
      */
     usage?: RunUsage;
@@ -3450,7 +3576,7 @@ export type RunWait = {
 /**
  * RunStreamEvent
  *
- * The `data:` of one message of a realtime (Server-Sent Events) stream: one run event as a single JSON object on one line. The message's `event:` is the event's `type`; its `id:` is the event's `seq` on the single-run stream (`streamRun`) and its `cursor` on the multi-run streams (`streamAgentRuns`, `streamRuns`).
+ * The `data:` of one message of a realtime (Server-Sent Events) stream: one run event as a single JSON object on one line. The message's `event:` is the event's `type`; its `id:` is the event's `seq` on the single-run stream (`streamRun`) and its `cursor` on the multi-run streams (`streamAgentRuns`, `streamRuns`, `streamThread`).
  */
 export type RunStreamEvent = RunEvent;
 
@@ -6145,7 +6271,7 @@ export type SignUpErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -6541,7 +6667,7 @@ export type CreatePersonalTokenErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -6661,7 +6787,7 @@ export type RevokePersonalTokenErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -6822,7 +6948,7 @@ export type CreateAuditExportErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -6942,7 +7068,7 @@ export type GetAuditExportContentErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -7286,7 +7412,7 @@ export type RemoveMemberErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -7408,7 +7534,7 @@ export type UpdateMemberErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -7545,7 +7671,7 @@ export type CreateInvitationErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -7606,7 +7732,7 @@ export type AcceptInvitationErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -7726,7 +7852,7 @@ export type RevokeInvitationErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -7869,7 +7995,7 @@ export type CreateEndUserErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -8145,7 +8271,7 @@ export type UpdateEndUserErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -8350,7 +8476,7 @@ export type CreateApplicationErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -8422,7 +8548,7 @@ export type DeleteApplicationErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -8687,7 +8813,7 @@ export type CreateApiKeyErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -8895,7 +9021,7 @@ export type RevokeApiKeyErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -8966,7 +9092,7 @@ export type RotateApiKeyErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -9125,7 +9251,7 @@ export type CreateAgentErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -9201,7 +9327,7 @@ export type DeleteAgentErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -9333,7 +9459,7 @@ export type UpdateAgentErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -9409,7 +9535,7 @@ export type PauseAgentErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -9473,7 +9599,7 @@ export type ResumeAgentErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -9537,7 +9663,7 @@ export type RetireAgentErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -9724,6 +9850,10 @@ export type ListThreadsData = {
          * Only the threads with this agent.
          */
         agentId?: string;
+        /**
+         * Only the threads with this status.
+         */
+        status?: ThreadStatus;
     };
     url: '/api/v1/threads';
 };
@@ -9809,7 +9939,7 @@ export type CreateThreadErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -9884,6 +10014,10 @@ export type DeleteThreadErrors = {
      * The resource does not exist, or belongs to another tenant.
      */
     404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
     /**
      * The `If-Match` header does not match the current entity tag of the resource.
      */
@@ -10012,6 +10146,10 @@ export type UpdateThreadErrors = {
      * The resource does not exist, or belongs to another tenant.
      */
     404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
     /**
      * The `If-Match` header does not match the current entity tag of the resource.
      */
@@ -10158,7 +10296,7 @@ export type AppendThreadMessagesErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -10234,7 +10372,7 @@ export type CopyThreadErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -10270,6 +10408,82 @@ export type CopyThreadResponses = {
 
 export type CopyThreadResponse = CopyThreadResponses[keyof CopyThreadResponses];
 
+export type CreateThreadRunData = {
+    body?: ThreadRunCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the thread (its `thread_...` id).
+         */
+        threadId: string;
+    };
+    query?: never;
+    url: '/api/v1/threads/{threadId}/runs';
+};
+
+export type CreateThreadRunErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateThreadRunError = CreateThreadRunErrors[keyof CreateThreadRunErrors];
+
+export type CreateThreadRunResponses = {
+    /**
+     * The run was created and queued on the thread.
+     */
+    201: Run;
+};
+
+export type CreateThreadRunResponse = CreateThreadRunResponses[keyof CreateThreadRunResponses];
+
 export type ListRunsData = {
     body?: never;
     headers?: {
@@ -10300,6 +10514,10 @@ export type ListRunsData = {
          * Only runs of this agent.
          */
         agentId?: string;
+        /**
+         * Only runs of this thread.
+         */
+        threadId?: string;
         /**
          * Only runs for this end-user.
          */
@@ -10397,7 +10615,7 @@ export type CreateRunErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -10529,7 +10747,7 @@ export type CancelRunErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -10596,7 +10814,7 @@ export type ResumeRunErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -10808,7 +11026,7 @@ export type RegisterRunnerErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -11065,7 +11283,7 @@ export type HeartbeatLeaseErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -11131,7 +11349,7 @@ export type AppendRunEventsErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -11197,7 +11415,7 @@ export type CompleteRunErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -11263,7 +11481,7 @@ export type WaitRunErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -11362,6 +11580,75 @@ export type StreamRunsResponses = {
 };
 
 export type StreamRunsResponse = StreamRunsResponses[keyof StreamRunsResponses];
+
+export type StreamThreadData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate (e.g. `42`). Takes precedence over `after`.
+         */
+        'Last-Event-ID'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the thread (its `thread_...` id).
+         */
+        threadId: string;
+    };
+    query?: {
+        /**
+         * Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
+         */
+        after?: number;
+    };
+    url: '/api/v1/realtime/threads/{threadId}';
+};
+
+export type StreamThreadErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type StreamThreadError = StreamThreadErrors[keyof StreamThreadErrors];
+
+export type StreamThreadResponses = {
+    /**
+     * A stream of Server-Sent Events, UTF-8. Each message is an `id:` line (the event's `cursor`), an `event:` line (the event's `type`) and one `data:` line (the event, a `RunStreamEvent`, as one JSON object; `contentSchema` describes it), followed by a blank line. A `: ping` comment line is sent every 15 seconds (configurable) to keep the connection open.
+     */
+    200: string;
+};
+
+export type StreamThreadResponse = StreamThreadResponses[keyof StreamThreadResponses];
 
 export type StreamRunData = {
     body?: never;
@@ -11616,7 +11903,7 @@ export type CreateScheduleErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -11892,7 +12179,7 @@ export type PauseScheduleErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -11956,7 +12243,7 @@ export type ResumeScheduleErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -12168,7 +12455,7 @@ export type CreateTriggerErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -12444,7 +12731,7 @@ export type PauseTriggerErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -12508,7 +12795,7 @@ export type ResumeTriggerErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -12576,7 +12863,7 @@ export type RotateTriggerSecretErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -12647,7 +12934,7 @@ export type InvokeTriggerErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -12790,7 +13077,7 @@ export type CreateWebhookEndpointErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -13073,7 +13360,7 @@ export type RotateWebhookEndpointSecretErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -13149,7 +13436,7 @@ export type TestWebhookEndpointErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -13431,7 +13718,7 @@ export type RedeliverWebhookMessageErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -13566,7 +13853,7 @@ export type CreateModelProviderErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -13642,7 +13929,7 @@ export type DeleteModelProviderErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -13774,7 +14061,7 @@ export type UpdateModelProviderErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -13929,7 +14216,7 @@ export type CreateModelErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -14005,7 +14292,7 @@ export type DeleteModelErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -14137,7 +14424,7 @@ export type UpdateModelErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -14559,7 +14846,7 @@ export type CreateUploadErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -14826,7 +15113,7 @@ export type CreateTranscriptionErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -15031,7 +15318,7 @@ export type GetTranscriptionContentErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**
@@ -15095,7 +15382,7 @@ export type CancelTranscriptionErrors = {
      */
     404: Problem;
     /**
-     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost.
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
      */
     409: Problem;
     /**

@@ -1,3 +1,5 @@
+import type * as T from '../generated/types.gen.js';
+import { parseArguments } from './llm-tools.js';
 import { RunFailure } from './run-handler.js';
 
 /** A tool call the model made; `arguments` is the JSON text it sent (not always valid JSON). */
@@ -59,4 +61,71 @@ export function conversationFromRun(instructions: string, input: Record<string, 
     turns.push({ role: 'user', text: JSON.stringify(input) });
   }
   return { system: system.join('\n\n'), turns };
+}
+
+type ThreadMessage = T.ThreadMessage;
+
+const partText = (part: T.ThreadMessagePart): string => (part.type === 'text' ? part.text : part.type === 'data' ? JSON.stringify(part.data) : '');
+
+/** One thread message as turns: tool results become tool turns (named after the call they answer). */
+function turnsOf(message: ThreadMessage, toolNames: Map<string, string>): Turn[] {
+  const text = message.content.map(partText).join('');
+  if (message.role === 'user') return [{ role: 'user', text }];
+  if (message.role === 'assistant') {
+    const toolCalls = message.content.flatMap((part) =>
+      part.type === 'tool_call' ? [{ id: part.id, name: part.name, arguments: JSON.stringify(part.arguments) }] : [],
+    );
+    for (const call of toolCalls) toolNames.set(call.id, call.name);
+    return [{ role: 'assistant', text, toolCalls }];
+  }
+  return message.content.flatMap((part) =>
+    part.type === 'tool_result'
+      ? [
+          {
+            role: 'tool' as const,
+            callId: part.toolCallId,
+            name: toolNames.get(part.toolCallId) ?? 'tool',
+            content: part.content,
+            isError: part.isError ?? false,
+          },
+        ]
+      : [],
+  );
+}
+
+/**
+ * The conversation of a run on a thread: the instructions and the thread's `system` messages as
+ * the system prompt, its other messages as turns from its first user message on (a claim carries
+ * the latest messages, which may start in the middle of a tool exchange). A thread without a user
+ * message gives the model the run's input instead, as `conversationFromRun` does (with the
+ * thread's system messages).
+ */
+export function conversationFromThread(instructions: string, thread: T.ClaimedThread, input: Record<string, unknown>): Conversation {
+  const systems = thread.messages.filter((m) => m.role === 'system').map((m) => m.content.map(partText).join(''));
+  const first = thread.messages.findIndex((m) => m.role === 'user');
+  if (first < 0) {
+    const fromInput = conversationFromRun(instructions, input);
+    return { system: [fromInput.system, ...systems].filter(Boolean).join('\n\n'), turns: fromInput.turns };
+  }
+  const toolNames = new Map<string, string>();
+  const turns = thread.messages.slice(first).flatMap((m) => (m.role === 'system' ? [] : turnsOf(m, toolNames)));
+  return { system: [instructions, ...systems].filter(Boolean).join('\n\n'), turns };
+}
+
+/** A tool call's arguments as the JSON object a thread stores; text that is not one is kept under `raw`. */
+function argumentsOf(call: ToolCall): T.JsonObject {
+  const args = parseArguments(call);
+  return (args.ok ? args.value : { raw: call.arguments }) as T.JsonObject;
+}
+
+/** The turns a run added to its conversation, as the thread messages it adds: assistant turns with their tool calls, and the tool results. */
+export function messagesOfTurns(turns: Turn[]): T.ThreadMessageCreate[] {
+  return turns.flatMap((turn): T.ThreadMessageCreate[] => {
+    if (turn.role === 'user') return [{ role: 'user', content: [{ type: 'text', text: turn.text }] }];
+    if (turn.role === 'tool')
+      return [{ role: 'tool', content: [{ type: 'tool_result', toolCallId: turn.callId, content: turn.content, isError: turn.isError }] }];
+    const calls = turn.toolCalls.map((call): T.ThreadMessagePart => ({ type: 'tool_call', id: call.id, name: call.name, arguments: argumentsOf(call) }));
+    const content: T.ThreadMessagePart[] = [...(turn.text ? [{ type: 'text' as const, text: turn.text }] : []), ...calls];
+    return content.length ? [{ role: 'assistant', content }] : [];
+  });
 }

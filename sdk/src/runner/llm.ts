@@ -1,7 +1,7 @@
 import type * as T from '../generated/types.gen.js';
 import { anthropicMessages } from './llm-anthropic.js';
 import { callModel } from './llm-call.js';
-import { conversationFromRun, type ToolCall } from './llm-conversation.js';
+import { conversationFromRun, conversationFromThread, messagesOfTurns, type ToolCall } from './llm-conversation.js';
 import { deltaBatcher, eventValue } from './llm-events.js';
 import { openaiChat } from './llm-openai.js';
 import { executeTool, parseArguments, type ToolOptions } from './llm-tools.js';
@@ -38,7 +38,8 @@ function maxStepsOf(config: T.JsonObject): number {
  * `output.delta` events. Tool calls are recorded (`tool.call`), executed, recorded
  * (`tool.result`) and their results given back to the model, until it answers without tools or
  * `config.maxSteps` (default 8) model calls were made (then `max_steps`). Output:
- * `{ text, finishReason, steps }`. Usage is not reported here: the gateway records every call.
+ * `{ text, finishReason, steps }`. On a thread, the conversation is the thread's messages, and the
+ * run adds its turns (tool calls, their results, the answer) to the thread as it completes. Usage is not reported here: the gateway records every call.
  */
 export function llmRuntime(options: LlmOptions) {
   const gateway = `${options.baseUrl.replace(/\/$/, '')}/api/v1/llm`;
@@ -56,7 +57,12 @@ export function llmRuntime(options: LlmOptions) {
     const baseUrl = anthropic ? (options.anthropicBaseUrl ?? `${gateway}/anthropic`) : (options.openaiBaseUrl ?? `${gateway}/openai/v1`);
     const maxSteps = maxStepsOf(agent.config);
     const idleTimeoutMs = Math.min(options.modelIdleTimeoutMs ?? 120_000, agent.limits.timeoutSeconds * 1000);
-    const conversation = conversationFromRun(agent.instructions, ctx.run.input);
+    const conversation = ctx.thread
+      ? conversationFromThread(agent.instructions, ctx.thread, ctx.run.input)
+      : conversationFromRun(agent.instructions, ctx.run.input);
+    const before = conversation.turns.length;
+    // A thread run adds what it said, and the tools it called, to its thread.
+    const added = (): Pick<RunOutcome, 'messages'> => (ctx.thread ? { messages: messagesOfTurns(conversation.turns.slice(before)) } : {});
     const deltas = deltaBatcher((type, data) => ctx.emit(type, data), options.deltaIntervalMs, options.deltaMaxChars);
 
     try {
@@ -71,9 +77,9 @@ export function llmRuntime(options: LlmOptions) {
           onText: (text) => deltas.push(text),
         });
         await deltas.flush();
-        if (answer.toolCalls.length === 0) return { output: { text: answer.text, finishReason: answer.finishReason, steps: step } };
-        if (step >= maxSteps) throw new RunFailure('max_steps', `The model still called tools after ${String(maxSteps)} steps (config.maxSteps).`);
         conversation.turns.push({ role: 'assistant', text: answer.text, toolCalls: answer.toolCalls });
+        if (answer.toolCalls.length === 0) return { output: { text: answer.text, finishReason: answer.finishReason, steps: step }, ...added() };
+        if (step >= maxSteps) throw new RunFailure('max_steps', `The model still called tools after ${String(maxSteps)} steps (config.maxSteps).`);
         for (const call of answer.toolCalls) conversation.turns.push(await runTool(ctx, call, options));
       }
     } finally {

@@ -9,13 +9,21 @@ export type RunContext = {
   signal: AbortSignal;
   /** The claim's run token (`sbrt_`): the run's credential for the model gateway; it dies with the lease. */
   runToken?: string;
+  /** For a run on a thread, the thread as the run starts: its state and latest messages (the run's own new ones last). */
+  thread?: T.ClaimedThread | null;
   /** Appends a `log` event to the run. */
   log(message: string, level?: 'debug' | 'info' | 'warn' | 'error', data?: Record<string, unknown>): Promise<void>;
   /** Appends an event of another type (not `status` or `run.*`, which the server owns). */
   emit(type: string, data?: Record<string, unknown>): Promise<void>;
 };
 
-export type RunOutcome = { output?: Record<string, unknown>; usage?: T.RunUsage; costMicros?: number };
+export type RunOutcome = {
+  output?: Record<string, unknown>;
+  usage?: T.RunUsage;
+  costMicros?: number;
+  /** For a run on a thread, the messages it adds to the thread (its answer), with the outcome. */
+  messages?: T.ThreadMessageCreate[];
+};
 
 export type RunHandler = (ctx: RunContext) => Promise<RunOutcome>;
 

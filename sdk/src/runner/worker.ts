@@ -89,6 +89,7 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
         lease,
         signal: lost.signal,
         runToken: claim.runToken.token,
+        thread: claim.thread,
         log: (message, level = 'info', data = {}) => append('log', { level, message, ...data }),
         emit: (type, data = {}) => append(type, data),
       });
@@ -99,6 +100,7 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
         output: (outcome.output ?? {}) as T.JsonPayload,
         usage: outcome.usage,
         costMicros: outcome.costMicros,
+        ...(outcome.messages?.length ? { messages: outcome.messages } : {}),
       });
     } catch (err) {
       if (lost.signal.aborted || isLeaseLost(err)) return;

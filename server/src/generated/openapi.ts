@@ -1206,7 +1206,7 @@ export interface paths {
         };
         /**
          * List threads
-         * @description Lists the application's threads, newest first by default, optionally only those with one agent. A request acting for an end-user (`Switchboard-User`) lists that end-user's threads only.
+         * @description Lists the application's threads, newest first by default, optionally only those with one agent or one status. A request acting for an end-user (`Switchboard-User`) lists that end-user's threads only.
          */
         get: operations["listThreads"];
         put?: never;
@@ -1243,7 +1243,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a thread
-         * @description Deletes a thread and its messages. Send `If-Match` to make it conditional.
+         * @description Deletes a thread and its messages; its runs stay, on no thread. A thread with a run that is queued, running or waiting is not deleted (409 `thread-busy`, naming it in `activeRunId`): cancel it first. Send `If-Match` to make it conditional.
          */
         delete: operations["deleteThread"];
         options?: never;
@@ -1305,6 +1305,32 @@ export interface paths {
          * @description Makes a new thread with the same agent, end-user, metadata and state as this one, and its messages (up to `upToSeq`, to branch from an earlier point), numbered as they were. The copy's state starts at version 0. Send an `Idempotency-Key` to make retries safe.
          */
         post: operations["copyThread"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/threads/{threadId}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the thread (its `thread_...` id).
+                 * @example thread_01jd5f2a7c3e6g9j2m5p8r1t4v
+                 */
+                threadId: components["parameters"]["ThreadId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a run on a thread
+         * @description Starts a run of an agent (the thread's, unless `agentId` names another) on the thread: when a runner claims it, its `messages` join the thread, the runner gets the thread's messages with the claim, and the run adds its answer to the thread when it completes. A thread runs one run at a time; `multitaskStrategy` says what happens when it is busy: `enqueue` (the default) runs this one after the others, in the order they were requested; `reject` answers 409 `thread-busy`; `interrupt` cancels the others and starts this one. A thread acting for an end-user starts the run for that end-user. Send an `Idempotency-Key` to make retries safe: a replay returns the same run and starts no other.
+         */
+        post: operations["createThreadRun"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1635,6 +1661,32 @@ export interface paths {
          * @description Streams the events of all runs of the current application, as Server-Sent Events. Each message's `id:` is the event's `cursor` (its position in the application's event log), its `event:` the event's `type` and its `data:` the event (`RunStreamEvent`). It first replays the stored events after `Last-Event-ID` (or `after`; from the start of the application's event log when neither is sent, so pass a recent cursor to skip old history), then goes live, with no gap and no duplicate. The stream does not end on its own; reconnect with `Last-Event-ID` (as `EventSource` does) to resume it. Browsers' `EventSource` cannot send headers: it may pass the credential as `?token=` instead, which only the realtime routes accept (an application key needs no `X-App-Id`). Requires the `read` scope.
          */
         get: operations["streamRuns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/realtime/threads/{threadId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the thread (its `thread_...` id).
+                 * @example thread_01jd5f2a7c3e6g9j2m5p8r1t4v
+                 */
+                threadId: components["parameters"]["ThreadId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Stream a thread
+         * @description Streams the events of the thread's runs, one run after the other, as Server-Sent Events: their status changes, output, tool calls, and a `thread.message` event (`RunThreadMessageEvent`) for each message a run adds to the thread (its new messages as it starts, its answer as it ends). Messages added with `appendThreadMessages` are not run events: read them with `listThreadMessages`. Each message's `id:` is the event's `cursor` (its position in the application's event log), its `event:` the event's `type` and its `data:` the event (`RunStreamEvent`). It first replays the stored events after `Last-Event-ID` (or `after`; from the thread's first run when neither is sent), then goes live, with no gap and no duplicate. The stream does not end on its own; reconnect with `Last-Event-ID` (as `EventSource` does) to resume it. Browsers' `EventSource` cannot send headers: it may pass the credential as `?token=` instead, which only the realtime routes accept. Requires the `read` scope.
+         */
+        get: operations["streamThread"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3436,6 +3488,8 @@ export interface components {
             requestId: string;
             /** @description Validation issues, present on `validation-error` problems. */
             errors?: components["schemas"]["ValidationIssue"][];
+            /** @description On `thread-busy` problems, the thread's run that is queued, running or waiting. */
+            activeRunId?: string;
         };
         /**
          * Health
@@ -5212,6 +5266,12 @@ export interface components {
             pagination: components["schemas"]["Pagination"];
         };
         /**
+         * ThreadStatus
+         * @description What the thread's runs are doing, worked out from them (never set): `busy` while a run of the thread is queued or running, `waiting` while its active run waits for a person, `error` when its last run failed, timed out or expired, `idle` otherwise.
+         * @enum {string}
+         */
+        ThreadStatus: "idle" | "busy" | "waiting" | "error";
+        /**
          * Thread
          * @description A conversation: its messages, numbered without gaps, and a state (a JSON object) that its runs and the application read and replace, with a version that grows on each change.
          */
@@ -5239,6 +5299,9 @@ export interface components {
              * @description Grows by one each time `state` is replaced (0 for the state the thread was created with).
              */
             stateVersion: number;
+            status: components["schemas"]["ThreadStatus"];
+            /** @description The run last started on the thread; `null` before the first. */
+            lastRunId: string | null;
             /**
              * Format: int64
              * @description Number of messages, which is also the `seq` of the last one.
@@ -5458,12 +5521,6 @@ export interface components {
             upToSeq?: number;
         };
         /**
-         * RunStatus
-         * @description Status of a run. `queued` runs wait to be claimed by a runner (or sent to the agent's URL); `running` runs are being executed; `waiting` runs are paused until a human answers their `requiredAction` (see `resumeRun`). `succeeded`, `failed`, `cancelled`, `timed_out` and `expired` (a queued run nobody claimed before its `expiresAt`) are terminal and never change.
-         * @enum {string}
-         */
-        RunStatus: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "timed_out" | "expired";
-        /**
          * JsonPayload
          * @description A free-form JSON document (a run's input or output, an inbound payload): any JSON object of at most 1,000 members whose names have at most 256 characters, nested at most 8 levels deep (counting this object), with arrays of at most 1,000 items and strings of at most 100,000 characters.
          * @example {
@@ -5472,6 +5529,34 @@ export interface components {
          */
         JsonPayload: {
             [key: string]: components["schemas"]["JsonValue7"];
+        };
+        /**
+         * ThreadRunCreate
+         * @description A run to start on a thread. Its `messages` join the thread when the run starts (when a runner claims it), so runs queued one after the other add their messages in turn, each after the answer of the run before it.
+         */
+        ThreadRunCreate: {
+            /** @description Agent to run; the thread's `agentId` when left out (422 when the thread names none). It must be `active` (409 `invalid-transition` otherwise). */
+            agentId?: string;
+            /** @description Messages the run adds to the thread when it starts (usually the user's new message). */
+            messages?: components["schemas"]["ThreadMessageCreate"][];
+            /**
+             * @description Input of the run (free-form), passed to the runner with the thread's messages.
+             * @default {}
+             */
+            input?: components["schemas"]["JsonPayload"];
+            metadata?: components["schemas"]["Metadata"];
+            /**
+             * Format: int32
+             * @description How long the run may wait in the queue (behind the thread's earlier runs too), in seconds: a run no runner has claimed by then becomes `expired`.
+             * @default 3600
+             */
+            ttlSeconds?: number;
+            /**
+             * @description What to do when the thread already has a run that is queued, running or waiting: `enqueue` starts this one after them, in the order the requests were made; `reject` refuses it (409 `thread-busy`, naming the active run in `activeRunId`); `interrupt` cancels them (error code `superseded`; the messages they added stay) and starts this one.
+             * @default enqueue
+             * @enum {string}
+             */
+            multitaskStrategy?: "enqueue" | "reject" | "interrupt";
         };
         /**
          * RunError
@@ -5483,6 +5568,12 @@ export interface components {
             /** @description Human-readable explanation. */
             message: string;
         };
+        /**
+         * RunStatus
+         * @description Status of a run. `queued` runs wait to be claimed by a runner (or sent to the agent's URL); `running` runs are being executed; `waiting` runs are paused until a human answers their `requiredAction` (see `resumeRun`). `succeeded`, `failed`, `cancelled`, `timed_out` and `expired` (a queued run nobody claimed before its `expiresAt`) are terminal and never change.
+         * @enum {string}
+         */
+        RunStatus: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "timed_out" | "expired";
         /**
          * RequiredAction
          * @description What a `waiting` run needs from a human before it can continue: an `approval` (of the action described in `message` and `data`) or some `input`. Answer it with `resumeRun`.
@@ -5587,6 +5678,8 @@ export interface components {
             triggeredBy: components["schemas"]["RunTrigger"];
             /** @description End-user the run is for (from the `Switchboard-User` header of `createRun`); `null` when the run is not on behalf of an end-user. */
             endUserId: string | null;
+            /** @description Thread the run belongs to (started with `createThreadRun`): it reads the thread's messages and adds its answer to them. `null` for a run on its own. */
+            threadId: string | null;
             /**
              * Format: int32
              * @description Current attempt, from 1. A run whose runner is lost is re-queued with `attempt` + 1 until the agent's `maxAttempts`, then fails with `error.code` `runner_lost`.
@@ -5700,6 +5793,8 @@ export interface components {
              * @enum {string}
              */
             by?: "api";
+            /** @description On `cancelled` by a newer run on the thread (`multitaskStrategy` `interrupt`), that run. */
+            supersededBy?: string;
             input?: components["schemas"]["RunResumeInput"];
             requiredAction?: components["schemas"]["RequiredAction"];
             error?: components["schemas"]["RunError"];
@@ -5899,6 +5994,42 @@ export interface components {
             createdAt: string;
         };
         /**
+         * RunThreadMessageEvent
+         * @description A message a run added to its thread (`type` `thread.message`, written by the server): the run's new messages as it starts, and its answer as it completes.
+         */
+        RunThreadMessageEvent: {
+            /** @description Identifier of the event. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "run_event";
+            /** @description Run the event belongs to. */
+            runId: string;
+            /**
+             * Format: int64
+             * @description Number of the event within its run (1, 2, 3, ... without gaps).
+             */
+            seq: number;
+            /**
+             * Format: int64
+             * @description Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+             */
+            cursor: number;
+            /**
+             * @description Type of the event.
+             * @constant
+             */
+            type: "thread.message";
+            data: components["schemas"]["ThreadMessage"];
+            /**
+             * Format: date-time
+             * @description Time the event was stored (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
          * RunCustomEventData
          * @description The `data` of an event of a runner-defined type (free-form, up to 50 fields).
          * @example {
@@ -5911,7 +6042,7 @@ export interface components {
         };
         /**
          * RunCustomEvent
-         * @description An event of a type its runner defined (any type other than `status`, `log`, `output.delta` and `usage`, e.g. `tool.call` or `approval.requested`), with a free-form `data`. The server's own types start with `run.`: `run.legacy.log`, `run.legacy.output.delta` and `run.legacy.usage` are events a runner pinned to version 2026-11-01 appended as `log`, `output.delta` or `usage` with a `data` their schema (since 2026-12-05) does not allow, kept as sent; that version reads them under their own type.
+         * @description An event of a type its runner defined (any type other than `status`, `log`, `output.delta`, `usage` and `thread.message`, e.g. `tool.call` or `approval.requested`), with a free-form `data`. The server's own types start with `run.`: `run.legacy.log`, `run.legacy.output.delta` and `run.legacy.usage` are events a runner pinned to version 2026-11-01 appended as `log`, `output.delta` or `usage` with a `data` their schema (since 2026-12-05) does not allow, kept as sent; that version reads them under their own type.
          */
         RunCustomEvent: {
             /** @description Identifier of the event. */
@@ -5933,7 +6064,7 @@ export interface components {
              * @description Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
              */
             cursor: number;
-            /** @description Event type, lower-case dotted words; none of the types described by their own schemas (`status`, `log`, `output.delta`, `usage`). */
+            /** @description Event type, lower-case dotted words; none of the types described by their own schemas (`status`, `log`, `output.delta`, `usage`, `thread.message`). */
             type: string;
             data: components["schemas"]["RunCustomEventData"];
             /**
@@ -5944,9 +6075,9 @@ export interface components {
         };
         /**
          * RunEvent
-         * @description Something that happened in a run, told apart by `type`: a status change (`status`, written by the server), a log line (`log`), a piece of output (`output.delta`), token usage (`usage`), or an event of a type its runner defined (`RunCustomEvent`, free-form `data`). Each type has its own schema with a typed `data`. Run events are append-only and immutable, so they have no `updatedAt`. This is what the realtime streams send and what `listRunEvents` replays.
+         * @description Something that happened in a run, told apart by `type`: a status change (`status`, written by the server), a log line (`log`), a piece of output (`output.delta`), token usage (`usage`), a message the run added to its thread (`thread.message`, written by the server), or an event of a type its runner defined (`RunCustomEvent`, free-form `data`). Each type has its own schema with a typed `data`. Run events are append-only and immutable, so they have no `updatedAt`. This is what the realtime streams send and what `listRunEvents` replays.
          */
-        RunEvent: components["schemas"]["RunStatusEvent"] | components["schemas"]["RunLogEvent"] | components["schemas"]["RunOutputDeltaEvent"] | components["schemas"]["RunUsageEvent"] | components["schemas"]["RunCustomEvent"];
+        RunEvent: components["schemas"]["RunStatusEvent"] | components["schemas"]["RunLogEvent"] | components["schemas"]["RunOutputDeltaEvent"] | components["schemas"]["RunUsageEvent"] | components["schemas"]["RunThreadMessageEvent"] | components["schemas"]["RunCustomEvent"];
         /**
          * RunEventList
          * @description Events of a run in `seq` order, paginated by cursor: pass `nextAfter` as `after` to get the next page.
@@ -6140,6 +6271,25 @@ export interface components {
             expiresAt: string;
         };
         /**
+         * ClaimedThread
+         * @description The thread of a claimed run, as the run starts: its state and its latest messages, the run's own new messages last.
+         */
+        ClaimedThread: {
+            /** @description Identifier of the thread. */
+            id: string;
+            /** @description The thread's state. */
+            state: components["schemas"]["JsonObject"];
+            /**
+             * Format: int64
+             * @description Version of the state.
+             */
+            stateVersion: number;
+            /** @description The thread's last messages (up to 200), in ascending `seq` order. */
+            messages: components["schemas"]["ThreadMessage"][];
+            /** @description Whether the thread has older messages than these (read them with `listThreadMessages`). */
+            hasEarlier: boolean;
+        };
+        /**
          * Claim
          * @description A run a runner has just claimed: the run (now `running`), the agent version to execute, the lease to heartbeat and the run token the agent calls the AI gateway with. Every later write of the runner goes to the lease and carries its `fencingToken`.
          */
@@ -6153,6 +6303,8 @@ export interface components {
             agent: components["schemas"]["ClaimedAgent"];
             lease: components["schemas"]["Lease"];
             runToken: components["schemas"]["RunToken"];
+            /** @description The thread of a run started on one, with its latest messages; `null` for a run on its own. */
+            thread: components["schemas"]["ClaimedThread"] | null;
         };
         /**
          * HeartbeatRequest
@@ -6245,6 +6397,8 @@ export interface components {
             /** @description Output of the run (free-form), for `succeeded`. */
             output?: components["schemas"]["JsonPayload"];
             error?: components["schemas"]["RunError"];
+            /** @description For a run on a thread, messages the run adds to the thread (its answer, and the tool calls it made), numbered after the thread's last, with the run's id; in the same change as the outcome, so a run that lost its lease adds none. 422 for a run without a thread. */
+            messages?: components["schemas"]["ThreadMessageCreate"][];
             /** @description Model tokens of the calls the runner made itself. The run's calls through the gateway are recorded by the gateway and added by the server: do not report them again. */
             usage?: components["schemas"]["RunUsage"];
             /**
@@ -6267,7 +6421,7 @@ export interface components {
         };
         /**
          * RunStreamEvent
-         * @description The `data:` of one message of a realtime (Server-Sent Events) stream: one run event as a single JSON object on one line. The message's `event:` is the event's `type`; its `id:` is the event's `seq` on the single-run stream (`streamRun`) and its `cursor` on the multi-run streams (`streamAgentRuns`, `streamRuns`).
+         * @description The `data:` of one message of a realtime (Server-Sent Events) stream: one run event as a single JSON object on one line. The message's `event:` is the event's `type`; its `id:` is the event's `seq` on the single-run stream (`streamRun`) and its `cursor` on the multi-run streams (`streamAgentRuns`, `streamRuns`, `streamThread`).
          */
         RunStreamEvent: components["schemas"]["RunEvent"];
         /**
@@ -8089,7 +8243,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, or (on the runner endpoints) the lease is lost. */
+        /** @description The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy. */
         Conflict: {
             headers: {
                 "Request-Id": components["headers"]["Request-Id"];
@@ -12372,6 +12526,8 @@ export interface operations {
                 sort?: components["parameters"]["ThreadSort"];
                 /** @description Only the threads with this agent. */
                 agentId?: components["parameters"]["ThreadAgentFilter"];
+                /** @description Only the threads with this status. */
+                status?: components["schemas"]["ThreadStatus"];
             };
             header?: {
                 /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
@@ -12588,6 +12744,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
@@ -12652,6 +12809,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -12855,6 +13013,73 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    createThreadRun: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the thread (its `thread_...` id).
+                 * @example thread_01jd5f2a7c3e6g9j2m5p8r1t4v
+                 */
+                threadId: components["parameters"]["ThreadId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ThreadRunCreate"];
+            };
+        };
+        responses: {
+            /** @description The run was created and queued on the thread. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
     listRuns: {
         parameters: {
             query?: {
@@ -12874,6 +13099,8 @@ export interface operations {
                 status?: components["schemas"]["RunStatus"];
                 /** @description Only runs of this agent. */
                 agentId?: string;
+                /** @description Only runs of this thread. */
+                threadId?: string;
                 /** @description Only runs for this end-user. */
                 endUserId?: string;
                 /** @description Only runs created at or after this time. */
@@ -13836,6 +14063,77 @@ export interface operations {
                      *     id: 1052
                      *     event: log
                      *     data: {"id":"evt_01jd5b0c2e4g6j8m0p2r4t6w8y","object":"run_event","runId":"run_01jd59x8w7v6t5s4r3q2p1n0m9","seq":7,"cursor":1052,"type":"log","data":{"level":"info","message":"Refund approved; issuing refund."},"createdAt":"2026-11-22T06:12:31.000Z"}
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    streamThread: {
+        parameters: {
+            query?: {
+                /** @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent. */
+                after?: components["parameters"]["StreamAfter"];
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate (e.g. `42`). Takes precedence over `after`. */
+                "Last-Event-ID"?: components["parameters"]["LastEventId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the thread (its `thread_...` id).
+                 * @example thread_01jd5f2a7c3e6g9j2m5p8r1t4v
+                 */
+                threadId: components["parameters"]["ThreadId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event stream; it starts at once and sends each event as it is appended. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    "Cache-Control": components["headers"]["EventStream-Cache-Control"];
+                    "X-Accel-Buffering": components["headers"]["X-Accel-Buffering"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example id: 2210
+                     *     event: thread.message
+                     *     data: {"id":"evt_01jd5f3d8g1j4m7q0s3v6y9b2e","object":"run_event","runId":"run_01jd5f3c6e9g2j5m8p1r4t7w0y","seq":3,"cursor":2210,"type":"thread.message","data":{"id":"msg_01jd5f3e2h5k8n1q4t7w0z3c6f","object":"thread_message","threadId":"thread_01jd5f2a7c3e6g9j2m5p8r1t4v","seq":3,"role":"user","content":[{"type":"text","text":"And when will it arrive?"}],"runId":"run_01jd5f3c6e9g2j5m8p1r4t7w0y","metadata":{},"createdAt":"2026-12-05T09:02:01.000Z"},"createdAt":"2026-12-05T09:02:01.000Z"}
+                     *
+                     *     id: 2217
+                     *     event: thread.message
+                     *     data: {"id":"evt_01jd5f3k9n2q5t8w1z4c7f0h3j","object":"run_event","runId":"run_01jd5f3c6e9g2j5m8p1r4t7w0y","seq":6,"cursor":2217,"type":"thread.message","data":{"id":"msg_01jd5f3m4p7s0v3y6b9e2h5k8n","object":"thread_message","threadId":"thread_01jd5f2a7c3e6g9j2m5p8r1t4v","seq":4,"role":"assistant","content":[{"type":"text","text":"It should arrive on Monday."}],"runId":"run_01jd5f3c6e9g2j5m8p1r4t7w0y","metadata":{},"createdAt":"2026-12-05T09:02:04.000Z"},"createdAt":"2026-12-05T09:02:04.000Z"}
                      */
                     "text/event-stream": string;
                 };

@@ -86,6 +86,12 @@ export const problemTypes = {
     description:
       'The runner no longer holds this run: its lease expired and the run was re-queued, or the run was cancelled or finished, or the fencing token is older than the current one. Stop working on the run.',
   },
+  'thread-busy': {
+    status: 409,
+    title: 'Thread busy',
+    description:
+      'The thread has a run that is queued, running or waiting (named in activeRunId). A run started with multitaskStrategy reject is not started, and the thread is not deleted: wait for that run to end (or cancel it), or start the run with enqueue or interrupt.',
+  },
   'precondition-failed': {
     status: 412,
     title: 'Precondition failed',
@@ -148,7 +154,7 @@ export class ProblemError extends Error {
   constructor(
     readonly code: ProblemCode,
     readonly detail: string,
-    readonly extra: { errors?: ValidationIssue[]; headers?: Record<string, string> } = {},
+    readonly extra: { errors?: ValidationIssue[]; headers?: Record<string, string>; activeRunId?: string } = {},
   ) {
     super(detail);
     this.status = problemTypes[code].status;
@@ -165,6 +171,7 @@ export function problemBody(err: ProblemError, instance: string, requestId: stri
     code: err.code,
     requestId,
     ...(err.extra.errors ? { errors: err.extra.errors } : {}),
+    ...(err.extra.activeRunId ? { activeRunId: err.extra.activeRunId } : {}),
   };
 }
 

@@ -61,7 +61,7 @@ export function allHandlers(deps: HandlerDeps): Handlers {
   return {
     ...systemHandlers(spec, versioning, () => checkConnection(db)),
     ...versionHandlers(versioning),
-    ...threadHandlers,
+    ...threadHandlers(bus, config.runs.leaseSeconds),
     ...organizationHandlers(bus, versioning),
     ...auditHandlers(auditChainer),
     ...userHandlers(config, loginLimiter ?? createLoginLimiter(config, undefined), versioning.newest),

@@ -15,6 +15,7 @@ import * as endUsers from './0014_end_users.js';
 import * as audit from './0015_audit.js';
 import * as apiVersions from './0016_api_versions.js';
 import * as threads from './0017_threads.js';
+import * as threadRuns from './0018_thread_runs.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -35,6 +36,7 @@ const migrations: Record<string, Migration> = {
   '0015_audit': audit,
   '0016_api_versions': apiVersions,
   '0017_threads': threads,
+  '0018_thread_runs': threadRuns,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

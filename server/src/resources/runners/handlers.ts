@@ -12,9 +12,10 @@ import { claimNext, extendLease, holdLease, loseRunner } from '../runs/lifecycle
 import { leasedRunRows, toLease, toRun, transitionRun, type RunRow } from '../runs/store.js';
 import * as store from './store.js';
 import { isLiftedLegacyEvent } from '../../versions/changes/typed-run-events.js';
+import { addRunMessages, claimedThread, lockThreadOfLease } from '../threads/runs.js';
 
-/** Event types only the server writes: a run's status is changed by operations, not by events. */
-const RESERVED_TYPE = /^(status|run\..*)$/;
+/** Event types only the server writes: a run's status is changed by operations, and its thread's messages by their own. */
+const RESERVED_TYPE = /^(status|run\..*|thread\.message)$/;
 
 const runnerOf = (input: { runner?: RunnerIdentity }): RunnerIdentity => {
   if (!input.runner) throw new ProblemError('unauthorized', 'This operation needs a runner token.');
@@ -64,6 +65,7 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
         claimedAt: row.lease_created_at!,
         deadlineAt: row.deadline_at!,
       }),
+      thread: row.thread_id ? await claimedThread(db, row.thread_id) : null,
     };
   }
 
@@ -150,7 +152,9 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
           errors: [{ pointer: '/error', in: 'body', detail: 'Required when status is "failed".' }],
         });
       }
+      if (body.messages?.length) await lockThreadOfLease(input.db, input.path.leaseId, runner.applicationId);
       const row = await holdLease(input.db, runner, input.path.leaseId, body.fencingToken);
+      const added = await addRunMessages(input.db, row, body.messages ?? []);
       const { row: next, events } = await transitionRun(input.db, row, body.status, {
         output: body.status === 'succeeded' ? JSON.stringify(body.output ?? {}) : null,
         error_code: body.status === 'failed' ? body.error!.code : null,
@@ -159,7 +163,7 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
         ...(body.usage ? { usage_input_tokens: body.usage.inputTokens, usage_output_tokens: body.usage.outputTokens } : {}),
         ...(body.costMicros !== undefined ? { cost_micros: body.costMicros } : {}),
       });
-      input.afterCommit(() => bus.publish(events));
+      input.afterCommit(() => bus.publish([...added, ...events]));
       return { status: 200, body: toRun(next) };
     },
 

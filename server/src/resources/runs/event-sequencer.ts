@@ -31,7 +31,7 @@ from pending p
 join counts c on c.application_id = p.application_id
 join bumped b on b.application_id = p.application_id
 where r.id = p.id
-returning r.id, r.application_id, r.run_id, r.agent_id, r.end_user_id, r.seq, r.cursor, r.type, r.data, r.attempt, r.runner_seq, r.created_at`;
+returning r.id, r.application_id, r.run_id, r.agent_id, r.end_user_id, r.thread_id, r.seq, r.cursor, r.type, r.data, r.attempt, r.runner_seq, r.created_at`;
 
 const PASS = `begin; select pg_advisory_xact_lock(${SEQUENCER_LOCK}); ${NUMBER}; commit`;
 

@@ -9,9 +9,12 @@ import { nowIso } from '../../util/time.js';
 export type RunEvent = components['schemas']['RunEvent'];
 export type EventInput = { type: string; data: Record<string, unknown>; runnerSeq?: number };
 
-/** What every published event carries besides itself, so streams can filter without a lookup. */
-/** `endUserId`: the end-user the event's run is for, so streams acting for one pass only theirs. */
-export type StoredEvent = { applicationId: string; agentId: string; endUserId: string | null; event: RunEvent };
+/**
+ * What every published event carries besides itself, so streams can filter without a lookup:
+ * `endUserId`, the end-user the event's run is for (streams acting for one pass only theirs), and
+ * `threadId`, the thread of the run (a thread's stream passes its runs' events).
+ */
+export type StoredEvent = { applicationId: string; agentId: string; endUserId: string | null; threadId: string | null; event: RunEvent };
 
 /** The bus as runs use it: committed run events, live to every process. */
 export type RunEventBus = EventBus<StoredEvent>;
@@ -22,6 +25,7 @@ export type EventRow = {
   run_id: string;
   agent_id: string;
   end_user_id: string | null;
+  thread_id: string | null;
   seq: number | string;
   /** Null on PostgreSQL until the event sequencer numbers it, after its transaction commits. */
   cursor: number | string | null;
@@ -47,6 +51,7 @@ export const toStored = (row: EventRow): StoredEvent => ({
   applicationId: row.application_id,
   agentId: row.agent_id,
   endUserId: row.end_user_id ?? null,
+  threadId: row.thread_id ?? null,
   event: toRunEvent(row),
 });
 
@@ -65,7 +70,7 @@ async function reserveSeqs(db: Executor, runId: string, count: number): Promise<
   return Number(row!.last_seq) - count + 1;
 }
 
-export type RunRef = { id: string; application_id: string; agent_id: string; end_user_id: string | null; attempt: number };
+export type RunRef = { id: string; application_id: string; agent_id: string; end_user_id: string | null; thread_id: string | null; attempt: number };
 
 /**
  * Appends events to a run in the caller's transaction. Events the runner already sent (same
@@ -113,6 +118,7 @@ export function eventRows(run: RunRef, fresh: EventInput[], firstSeq: number, fi
     run_id: run.id,
     agent_id: run.agent_id,
     end_user_id: run.end_user_id,
+    thread_id: run.thread_id,
     seq: firstSeq + i,
     cursor: firstCursor === null ? null : firstCursor + i,
     type: e.type,
@@ -131,19 +137,20 @@ export async function runEventsAfter(db: Executor, runId: string, afterSeq: numb
   return rows.map(toRunEvent);
 }
 
-/** An application's events with a cursor in (after, upTo], in order; optionally of one agent's runs, or one end-user's. */
+/** An application's events with a cursor in (after, upTo], in order; optionally of one agent's runs, one end-user's, or one thread's. */
 export async function applicationEventsBetween(
   db: Executor,
   applicationId: string,
   after: number,
   upTo: number | undefined,
   limit: number,
-  only: { agentId?: string; endUserId?: string } = {},
+  only: { agentId?: string; endUserId?: string; threadId?: string } = {},
 ): Promise<StoredEvent[]> {
   const query = db('run_events').where({ application_id: applicationId }).where('cursor', '>', after).orderBy('cursor').limit(limit);
   if (upTo !== undefined) query.where('cursor', '<=', upTo);
   if (only.agentId) query.where({ agent_id: only.agentId });
   if (only.endUserId) query.where({ end_user_id: only.endUserId });
+  if (only.threadId) query.where({ thread_id: only.threadId });
   return ((await query) as EventRow[]).map(toStored);
 }
 

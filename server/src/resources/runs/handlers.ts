@@ -1,36 +1,31 @@
 import type { Executor } from '../../db/database.js';
 import { defineHandlers } from '../handler-types.js';
-import { agentMachine } from '../agents/state-machine.js';
-import { getAgent } from '../agents/store.js';
-import { dispatchForAgent, withDispatch } from './dispatch.js';
+import { withDispatch } from './dispatch.js';
+import { queueRun } from './lifecycle.js';
 import { runEventsAfter, type RunEventBus } from './events.js';
 import { runMachine } from './state-machine.js';
-import { findRunRow, insertRun, listRuns, toRun, transitionRun, type Run } from './store.js';
+import { findRunRow, listRuns, toRun, transitionRun, type Run } from './store.js';
 import { rowsSeenBy } from '../../auth/identity.js';
-
-const DEFAULT_TTL_SECONDS = 3600;
 
 export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
   const withOne = async (db: Executor, applicationId: string, run: Run) => (await withDispatch(db, applicationId, [run], leaseSeconds))[0]!;
 
   return defineHandlers({
     createRun: async ({ db, auth, body, afterCommit }) => {
-      // Shared lock: a concurrent pause, retire or delete waits for this run to be created, or wins first.
-      const agent = await getAgent(db, auth.applicationId, body.agentId, { forShare: true });
-      agentMachine.assertTransition('startRun', agent.status);
-      const dispatch = await dispatchForAgent(db, auth.applicationId, agent.labels, leaseSeconds);
-      const { run, events } = await insertRun(db, {
-        applicationId: auth.applicationId,
-        agentId: agent.id,
-        agentVersion: agent.version,
-        input: body.input ?? {},
-        metadata: body.metadata ?? {},
-        ttlSeconds: body.ttlSeconds ?? DEFAULT_TTL_SECONDS,
-        endUserId: auth.endUserId ?? null,
-        triggeredBy: { type: 'api', id: null },
-      });
+      const { run, events } = await queueRun(
+        db,
+        {
+          applicationId: auth.applicationId,
+          agentId: body.agentId,
+          input: body.input ?? {},
+          metadata: body.metadata ?? {},
+          ttlSeconds: body.ttlSeconds,
+          endUserId: auth.endUserId ?? null,
+        },
+        leaseSeconds,
+      );
       afterCommit(() => bus.publish(events));
-      return { status: 201, body: { ...run, dispatch }, headers: { Location: `/api/v1/runs/${run.id}` } };
+      return { status: 201, body: run, headers: { Location: `/api/v1/runs/${run.id}` } };
     },
 
     listRuns: async ({ db, auth, query }) => {

@@ -6,13 +6,42 @@ import { newId } from '../../util/ids.js';
 import { isoAfter, nowIso } from '../../util/time.js';
 import type { StoredEvent } from './events.js';
 import { LEASED } from './state-machine.js';
-import { findRunRow, transitionRun, type RunRow } from './store.js';
+import { findRunRow, insertRun, transitionRun, type NewRun, type Run, type RunRow } from './store.js';
+import { getAgent } from '../agents/store.js';
+import { agentMachine } from '../agents/state-machine.js';
+import { dispatchForAgent } from './dispatch.js';
+import { addRunMessages, messagesToStart, THREAD_ACTIVE } from '../threads/runs.js';
 
 const leaseLost = (detail: string) => new ProblemError('lease-lost', detail);
 
+const DEFAULT_TTL_SECONDS = 3600;
+
+/**
+ * Queues a run of an agent's current version (the API's: `createRun`, `createThreadRun`), with
+ * whether an online runner can take it. The agent is read under a shared lock: a concurrent
+ * pause, retire or delete waits for the run to be created, or wins first (409 then).
+ */
+export async function queueRun(
+  db: Executor,
+  run: Omit<NewRun, 'agentVersion' | 'ttlSeconds' | 'triggeredBy'> & { ttlSeconds: number | undefined },
+  leaseSeconds: number,
+): Promise<{ run: Run; events: StoredEvent[] }> {
+  const agent = await getAgent(db, run.applicationId, run.agentId, { forShare: true });
+  agentMachine.assertTransition('startRun', agent.status);
+  const dispatch = await dispatchForAgent(db, run.applicationId, agent.labels, leaseSeconds);
+  const created = await insertRun(db, {
+    ...run,
+    agentVersion: agent.version,
+    ttlSeconds: run.ttlSeconds ?? DEFAULT_TTL_SECONDS,
+    triggeredBy: { type: 'api', id: null },
+  });
+  return { run: { ...created.run, dispatch }, events: created.events };
+}
+
 /**
  * The oldest queued run this runner may take: its agent's labels are all among the runner's, the
- * agent is under its concurrency limit, and (on PostgreSQL) no other claim holds it.
+ * agent is under its concurrency limit, a thread's run is the thread's next (none of its runs is
+ * active, none queued before it), and (on PostgreSQL) no other claim holds it.
  */
 async function nextClaimable(trx: Executor, runner: RunnerIdentity): Promise<RunRow | undefined> {
   const now = nowIso();
@@ -35,6 +64,28 @@ async function nextClaimable(trx: Executor, runner: RunnerIdentity): Promise<Run
           .whereRaw('busy.agent_id = runs.agent_id')
           .whereIn('busy.status', [...LEASED]),
       );
+    })
+    .where((q) => {
+      q.whereNull('runs.thread_id').orWhere((onThread) => {
+        onThread
+          .whereNotExists((active) => {
+            active
+              .select(trx.raw('1'))
+              .from('runs as active')
+              .whereRaw('active.thread_id = runs.thread_id')
+              .whereIn('active.status', [...THREAD_ACTIVE]);
+          })
+          // By creation, not queued_at: a re-queued run keeps its place on its thread.
+          .whereNotExists((earlier) => {
+            earlier
+              .select(trx.raw('1'))
+              .from('runs as earlier')
+              .whereRaw('earlier.thread_id = runs.thread_id')
+              .where('earlier.status', 'queued')
+              .where('earlier.expires_at', '>', now)
+              .whereRaw('(earlier.created_at < runs.created_at or (earlier.created_at = runs.created_at and earlier.id < runs.id))');
+          });
+      });
     })
     .orderBy([{ column: 'runs.queued_at' }, { column: 'runs.id' }])
     .limit(1);
@@ -66,6 +117,8 @@ export async function claimNext(
         .count({ busy: '*' })) as [{ busy: number | string }];
       if (Number(busy) >= agent.max_concurrent_runs) return undefined;
     }
+    const starting = await messagesToStart(trx, row);
+    if (!starting) return undefined;
     const now = nowIso();
     const result = await transitionRun(
       trx,
@@ -81,9 +134,11 @@ export async function claimNext(
         started_at: row.started_at ?? now,
         // timeoutSeconds bounds each attempt, so every claim sets a new deadline.
         deadline_at: isoAfter(agent.timeout_seconds * 1000),
+        thread_messages: null,
       },
       { runnerId: runner.runnerId },
     );
+    result.events.push(...(await addRunMessages(trx, result.row, starting)));
     await claimed(trx, result.row);
     return result;
   });

@@ -27,6 +27,9 @@ export type RunRow = {
   triggered_by_type: Run['triggeredBy']['type'];
   triggered_by_id: string | null;
   end_user_id: string | null;
+  thread_id: string | null;
+  /** A thread run's messages (JSON), until it starts and adds them to the thread. */
+  thread_messages: string | null;
   attempt: number;
   usage_input_tokens: number | string;
   usage_output_tokens: number | string;
@@ -62,6 +65,8 @@ const RUN_COLUMNS = columnsOf<RunRow>({
   triggered_by_type: true,
   triggered_by_id: true,
   end_user_id: true,
+  thread_id: true,
+  thread_messages: true,
   attempt: true,
   usage_input_tokens: true,
   usage_output_tokens: true,
@@ -95,6 +100,7 @@ export const toRun = (row: RunRow): Run => ({
   requiredAction: row.required_action ? fromJsonColumn(row.required_action, null) : null,
   triggeredBy: { type: row.triggered_by_type, id: row.triggered_by_id },
   endUserId: row.end_user_id,
+  threadId: row.thread_id,
   attempt: row.attempt,
   usage: { inputTokens: Number(row.usage_input_tokens), outputTokens: Number(row.usage_output_tokens) },
   costMicros: Number(row.cost_micros),
@@ -149,6 +155,8 @@ export type NewRun = {
   triggeredBy: Run['triggeredBy'];
   /** For a scheduled run, the due time it fired for (recorded in its first event). */
   scheduledFor?: string;
+  /** For a run on a thread, the thread and the messages the run adds to it when it starts. */
+  thread?: { id: string; messages: unknown[] };
 };
 
 /** Inserts a queued run and its first status event. */
@@ -168,6 +176,8 @@ export async function insertRun(db: Executor, run: NewRun): Promise<{ run: Run; 
     triggered_by_type: run.triggeredBy.type,
     triggered_by_id: run.triggeredBy.id,
     end_user_id: run.endUserId,
+    thread_id: run.thread?.id ?? null,
+    thread_messages: run.thread?.messages.length ? toJsonColumn(run.thread.messages) : null,
     attempt: 1,
     usage_input_tokens: 0,
     usage_output_tokens: 0,
@@ -211,6 +221,7 @@ export type RunFilters = PageQuery & {
   status?: RunStatus;
   agentId?: string;
   endUserId?: string;
+  threadId?: string;
   createdAfter?: string;
   createdBefore?: string;
   triggeredBy?: Run['triggeredBy'];
@@ -223,6 +234,7 @@ export function listRuns(db: Executor, applicationId: string, filters: RunFilter
   if (filters.status) query.where({ status: filters.status });
   if (filters.agentId) query.where({ agent_id: filters.agentId });
   if (filters.endUserId) query.where({ end_user_id: filters.endUserId });
+  if (filters.threadId) query.where({ thread_id: filters.threadId });
   if (filters.createdAfter) query.where('created_at', '>=', new Date(filters.createdAfter).toISOString());
   if (filters.createdBefore) query.where('created_at', '<', new Date(filters.createdBefore).toISOString());
   if (filters.triggeredBy) query.where({ triggered_by_type: filters.triggeredBy.type, triggered_by_id: filters.triggeredBy.id });

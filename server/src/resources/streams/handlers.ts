@@ -8,6 +8,7 @@ import { applicationEventsBetween, runEventsAfter, type RunEvent, type RunEventB
 import type { Versioning } from '../../versions/versioning.js';
 import { runMachine, type RunStatus } from '../runs/state-machine.js';
 import { findRunRow } from '../runs/store.js';
+import { getThread } from '../threads/store.js';
 import * as store from './store.js';
 
 type Source = StreamSource<StoredEvent>;
@@ -20,17 +21,21 @@ export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number;
   const { pingSeconds, logger, registry, versioning } = options;
   const pingMs = pingSeconds * 1000;
 
-  /** A stream over the application's cursor, optionally narrowed to one agent's runs, and to one end-user's when it acts for one. */
-  const applicationSource = (db: Executor, auth: AuthContext, agentId?: string): Source => ({
+  /**
+   * A stream over the application's cursor, optionally narrowed to one agent's runs or one
+   * thread's, and to one end-user's when it acts for one.
+   */
+  const applicationSource = (db: Executor, auth: AuthContext, only: { agentId?: string; threadId?: string } = {}): Source => ({
     applicationId: auth.applicationId,
-    accepts: (e) => (!agentId || e.agentId === agentId) && (!auth.endUserId || e.endUserId === auth.endUserId),
+    accepts: (e) =>
+      (!only.agentId || e.agentId === only.agentId) && (!only.threadId || e.threadId === only.threadId) && (!auth.endUserId || e.endUserId === auth.endUserId),
     track: (e) => e.event.cursor,
     position: (e) => e.event.cursor,
-    load: (after, upTo, limit) => applicationEventsBetween(db, auth.applicationId, after, upTo, limit, { agentId, endUserId: auth.endUserId }),
+    load: (after, upTo, limit) => applicationEventsBetween(db, auth.applicationId, after, upTo, limit, { ...only, endUserId: auth.endUserId }),
     head: () => store.lastCursor(db, auth.applicationId),
   });
 
-  const respond = (input: HandlerInput<'streamRuns' | 'streamAgentRuns' | 'streamRun'>, source: Source) => {
+  const respond = (input: HandlerInput<'streamRuns' | 'streamAgentRuns' | 'streamRun' | 'streamThread'>, source: Source) => {
     const after = resumePoint(input.headers['Last-Event-ID'], input.query.after);
     // A stream renders its events in the version of the request that opened it.
     const render = versioning.lowersRunEvents(input.apiVersion) ? (event: RunEvent) => versioning.lowerRunEvent(input.apiVersion, event) : undefined;
@@ -56,6 +61,7 @@ export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number;
             applicationId: run.application_id,
             agentId: run.agent_id,
             endUserId: run.end_user_id,
+            threadId: run.thread_id,
             event,
           })),
         head: async () => (await store.runProgress(db, run.id)).numberedSeq,
@@ -66,7 +72,12 @@ export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number;
 
     streamAgentRuns: async (input) => {
       const agent = await getAgent(input.db, input.auth.applicationId, input.path.agentId);
-      return respond(input, applicationSource(input.db, input.auth, agent.id));
+      return respond(input, applicationSource(input.db, input.auth, { agentId: agent.id }));
+    },
+
+    streamThread: async (input) => {
+      const thread = await getThread(input.db, rowsSeenBy(input.auth), input.path.threadId);
+      return respond(input, applicationSource(input.db, input.auth, { threadId: thread.id }));
     },
 
     streamRuns: async (input) => respond(input, applicationSource(input.db, input.auth)),

@@ -4,6 +4,9 @@ import { ProblemError } from '../../problems/problems.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { getAgent } from '../agents/store.js';
 import { defineHandlers } from '../handler-types.js';
+import type { RunEventBus } from '../runs/events.js';
+import { queueRun } from '../runs/lifecycle.js';
+import { assertThreadIdle, makeRoom } from './runs.js';
 import * as store from './store.js';
 
 /** An agent a thread names must be one of the application's (404 otherwise, like any other tenant's resource). */
@@ -13,75 +16,105 @@ async function assertAgent(db: Executor, applicationId: string, agentId: string 
 
 const created = (thread: store.Thread) => ({ status: 201 as const, body: thread, headers: { Location: `/api/v1/threads/${thread.id}` } });
 
-export const threadHandlers = defineHandlers({
-  listThreads: async ({ db, auth, query }) => ({ status: 200, body: await store.listThreads(db, rowsSeenBy(auth), query) }),
+export const threadHandlers = (bus: RunEventBus, leaseSeconds: number) =>
+  defineHandlers({
+    listThreads: async ({ db, auth, query }) => ({ status: 200, body: await store.listThreads(db, rowsSeenBy(auth), query) }),
 
-  createThread: async ({ db, auth, body }) => {
-    await assertAgent(db, auth.applicationId, body.agentId);
-    const id = await store.insertThread(
-      db,
-      { applicationId: auth.applicationId, endUserId: auth.endUserId ?? null },
-      {
-        agentId: body.agentId ?? null,
-        title: body.title ?? null,
-        metadata: body.metadata ?? {},
-        state: body.state ?? {},
-      },
-    );
-    await store.appendMessages(db, id, body.messages ?? []);
-    return created(await store.getThread(db, rowsSeenBy(auth), id));
-  },
+    createThread: async ({ db, auth, body }) => {
+      await assertAgent(db, auth.applicationId, body.agentId);
+      const id = await store.insertThread(
+        db,
+        { applicationId: auth.applicationId, endUserId: auth.endUserId ?? null },
+        {
+          agentId: body.agentId ?? null,
+          title: body.title ?? null,
+          metadata: body.metadata ?? {},
+          state: body.state ?? {},
+        },
+      );
+      await store.appendMessages(db, id, body.messages ?? []);
+      return created(await store.getThread(db, rowsSeenBy(auth), id));
+    },
 
-  getThread: async ({ db, auth, path }) => ({ status: 200, body: await store.getThread(db, rowsSeenBy(auth), path.threadId) }),
+    getThread: async ({ db, auth, path }) => ({ status: 200, body: await store.getThread(db, rowsSeenBy(auth), path.threadId) }),
 
-  updateThread: async ({ db, auth, path, body, checkIfMatch }) => {
-    const seen = rowsSeenBy(auth);
-    const current = await store.getThread(db, seen, path.threadId, { forUpdate: true });
-    checkIfMatch(current);
-    await assertAgent(db, auth.applicationId, body.agentId);
-    // `state` is replaced as a whole, not merged: a patch of the state is the client's to make.
-    const { state, ...rest } = body;
-    const next = mergePatch({ agentId: current.agentId, title: current.title, metadata: current.metadata }, rest);
-    await store.updateThread(
-      db,
-      current.id,
-      { agentId: next.agentId ?? null, title: next.title ?? null, metadata: next.metadata, state: state ?? current.state },
-      state !== undefined,
-    );
-    return { status: 200, body: await store.getThread(db, seen, current.id) };
-  },
+    updateThread: async ({ db, auth, path, body, checkIfMatch }) => {
+      const seen = rowsSeenBy(auth);
+      const current = await store.getThread(db, seen, path.threadId, { forUpdate: true });
+      checkIfMatch(current);
+      await assertAgent(db, auth.applicationId, body.agentId);
+      // `state` is replaced as a whole, not merged: a patch of the state is the client's to make.
+      const { state, ...rest } = body;
+      const next = mergePatch({ agentId: current.agentId, title: current.title, metadata: current.metadata }, rest);
+      await store.updateThread(
+        db,
+        current.id,
+        { agentId: next.agentId ?? null, title: next.title ?? null, metadata: next.metadata, state: state ?? current.state },
+        state !== undefined,
+      );
+      return { status: 200, body: await store.getThread(db, seen, current.id) };
+    },
 
-  deleteThread: async ({ db, auth, path, checkIfMatch }) => {
-    const current = await store.getThread(db, rowsSeenBy(auth), path.threadId, { forUpdate: true });
-    checkIfMatch(current);
-    await store.deleteThread(db, current.id);
-    return { status: 204, body: undefined };
-  },
+    deleteThread: async ({ db, auth, path, checkIfMatch }) => {
+      const current = await store.getThread(db, rowsSeenBy(auth), path.threadId, { forUpdate: true });
+      checkIfMatch(current);
+      await assertThreadIdle(db, current.id);
+      await store.deleteThread(db, current.id);
+      return { status: 204, body: undefined };
+    },
 
-  listThreadMessages: async ({ db, auth, path, query }) => {
-    const thread = await store.getThread(db, rowsSeenBy(auth), path.threadId);
-    return { status: 200, body: await store.messagesAfter(db, thread.id, query.after ?? 0, query.limit ?? 100) };
-  },
+    listThreadMessages: async ({ db, auth, path, query }) => {
+      const thread = await store.getThread(db, rowsSeenBy(auth), path.threadId);
+      return { status: 200, body: await store.messagesAfter(db, thread.id, query.after ?? 0, query.limit ?? 100) };
+    },
 
-  appendThreadMessages: async ({ db, auth, path, body }) => {
-    const thread = await store.getThread(db, rowsSeenBy(auth), path.threadId);
-    return { status: 201, body: { data: await store.appendMessages(db, thread.id, body.messages) } };
-  },
+    appendThreadMessages: async ({ db, auth, path, body }) => {
+      const thread = await store.getThread(db, rowsSeenBy(auth), path.threadId);
+      return { status: 201, body: { data: await store.appendMessages(db, thread.id, body.messages) } };
+    },
 
-  copyThread: async ({ db, auth, path, body }) => {
-    const seen = rowsSeenBy(auth);
-    const source = await store.getThread(db, seen, path.threadId, { forShare: true });
-    const upToSeq = body?.upToSeq ?? source.messageCount;
-    if (upToSeq > source.messageCount) {
-      const detail = `The thread has ${source.messageCount} messages: upToSeq can be at most that.`;
-      throw new ProblemError('validation-error', detail, { errors: [{ pointer: '/upToSeq', in: 'body', detail }] });
-    }
-    const id = await store.insertThread(
-      db,
-      { applicationId: source.applicationId, endUserId: source.endUserId },
-      { agentId: source.agentId, title: body?.title ?? source.title, metadata: source.metadata, state: source.state },
-    );
-    await store.copyMessages(db, source.id, id, upToSeq);
-    return created(await store.getThread(db, seen, id));
-  },
-});
+    copyThread: async ({ db, auth, path, body }) => {
+      const seen = rowsSeenBy(auth);
+      const source = await store.getThread(db, seen, path.threadId, { forShare: true });
+      const upToSeq = body?.upToSeq ?? source.messageCount;
+      if (upToSeq > source.messageCount) {
+        const detail = `The thread has ${source.messageCount} messages: upToSeq can be at most that.`;
+        throw new ProblemError('validation-error', detail, { errors: [{ pointer: '/upToSeq', in: 'body', detail }] });
+      }
+      const id = await store.insertThread(
+        db,
+        { applicationId: source.applicationId, endUserId: source.endUserId },
+        { agentId: source.agentId, title: body?.title ?? source.title, metadata: source.metadata, state: source.state },
+      );
+      await store.copyMessages(db, source.id, id, upToSeq);
+      return created(await store.getThread(db, seen, id));
+    },
+
+    createThreadRun: async ({ db, auth, path, body, afterCommit }) => {
+      const seen = rowsSeenBy(auth);
+      // The thread first, then its runs: the order every change to both takes (threads/runs.ts).
+      const thread = await store.getThread(db, seen, path.threadId, { forUpdate: true });
+      const agentId = body?.agentId ?? thread.agentId;
+      if (!agentId) {
+        const detail = 'The thread names no agent: give agentId.';
+        throw new ProblemError('validation-error', detail, { errors: [{ pointer: '/agentId', in: 'body', detail }] });
+      }
+      const { run, events } = await queueRun(
+        db,
+        {
+          applicationId: auth.applicationId,
+          agentId,
+          input: body?.input ?? {},
+          metadata: body?.metadata ?? {},
+          ttlSeconds: body?.ttlSeconds,
+          endUserId: thread.endUserId,
+          thread: { id: thread.id, messages: body?.messages ?? [] },
+        },
+        leaseSeconds,
+      );
+      const cancelled = await makeRoom(db, thread.id, body?.multitaskStrategy ?? 'enqueue', run.id);
+      await store.setLastRun(db, thread.id, run.id);
+      afterCommit(() => bus.publish([...cancelled, ...events]));
+      return { status: 201, body: run, headers: { Location: `/api/v1/runs/${run.id}` } };
+    },
+  });

@@ -23,10 +23,11 @@ type ThreadRow = {
   state_version: number | string;
   message_count: number | string;
   last_message_at: string | null;
+  last_run_id: string | null;
   created_at: string;
   updated_at: string;
 };
-const COLUMNS = columnsOf<ThreadRow>({
+const STORED = columnsOf<ThreadRow>({
   id: true,
   application_id: true,
   agent_id: true,
@@ -37,9 +38,21 @@ const COLUMNS = columnsOf<ThreadRow>({
   state_version: true,
   message_count: true,
   last_message_at: true,
+  last_run_id: true,
   created_at: true,
   updated_at: true,
 });
+
+/**
+ * A thread's status, from its runs (never stored, so never stale): the active run waits, or a run
+ * is queued or running, or the last run ended in error. Indexed by runs (thread_id, created_at).
+ */
+const STATUS = `(case
+  when exists (select 1 from runs r where r.thread_id = threads.id and r.status = 'waiting') then 'waiting'
+  when exists (select 1 from runs r where r.thread_id = threads.id and r.status in ('queued', 'running')) then 'busy'
+  when (select r.status from runs r where r.id = threads.last_run_id) in ('failed', 'timed_out', 'expired') then 'error'
+  else 'idle' end)`;
+const COLUMNS = [...STORED, `${STATUS} as status`];
 
 type MessageRow = {
   id: string;
@@ -52,7 +65,18 @@ type MessageRow = {
   created_at: string;
 };
 
-const toThread = (row: ThreadRow): Thread => ({
+const MESSAGE_COLUMNS = columnsOf<MessageRow>({
+  id: true,
+  thread_id: true,
+  seq: true,
+  role: true,
+  content: true,
+  run_id: true,
+  metadata: true,
+  created_at: true,
+});
+
+const toThread = (row: ThreadRow & { status: Thread['status'] }): Thread => ({
   id: row.id,
   object: 'thread',
   applicationId: row.application_id,
@@ -62,6 +86,8 @@ const toThread = (row: ThreadRow): Thread => ({
   metadata: fromJsonColumn<Metadata>(row.metadata, {}),
   state: fromJsonColumn<JsonObject>(row.state, {}),
   stateVersion: Number(row.state_version),
+  status: row.status,
+  lastRunId: row.last_run_id,
   messageCount: Number(row.message_count),
   lastMessageAt: row.last_message_at,
   createdAt: row.created_at,
@@ -84,11 +110,14 @@ const toMessage = (row: MessageRow): ThreadMessage => ({
 type Seen = { application_id: string; end_user_id?: string };
 
 export const getThread = async (db: Executor, seen: Seen, id: string, options: ReadOptions = {}) =>
-  toThread(await getRow<ThreadRow>(db, 'threads', { id, ...seen }, 'thread', options, COLUMNS));
+  toThread(await getRow<ThreadRow & { status: Thread['status'] }>(db, 'threads', { id, ...seen }, 'thread', options, COLUMNS));
 
-export function listThreads(db: Executor, seen: Seen, params: PageQuery & { agentId?: string }) {
-  const query = db('threads').where(seen).select(COLUMNS);
+export function listThreads(db: Executor, seen: Seen, params: PageQuery & { agentId?: string; status?: Thread['status'] }) {
+  const query = db('threads')
+    .where(seen)
+    .select([...STORED, db.raw(`${STATUS} as status`)]);
   if (params.agentId) query.where({ agent_id: params.agentId });
+  if (params.status) query.whereRaw(`${STATUS} = ?`, [params.status]);
   return listPage(query, params, { createdAt: 'created_at', updatedAt: 'updated_at' }, toThread);
 }
 
@@ -109,6 +138,7 @@ export async function insertThread(db: Executor, owner: { applicationId: string;
     state_version: 0,
     message_count: 0,
     last_message_at: null,
+    last_run_id: null,
     created_at: now,
     updated_at: now,
   });
@@ -166,7 +196,7 @@ export async function messagesAfter(db: Executor, threadId: string, after: numbe
     .where('seq', '>', after)
     .orderBy('seq')
     .limit(limit + 1)
-    .select<MessageRow[]>('id', 'thread_id', 'seq', 'role', 'content', 'run_id', 'metadata', 'created_at');
+    .select<MessageRow[]>(MESSAGE_COLUMNS);
   const hasMore = rows.length > limit;
   const data = rows.slice(0, limit).map(toMessage);
   return { data, hasMore, nextAfter: hasMore ? data.at(-1)!.seq : null };
@@ -186,4 +216,18 @@ export async function copyMessages(db: Executor, sourceId: string, targetId: str
   await db('threads')
     .where({ id: targetId })
     .update({ message_count: rows.length, last_message_at: last?.created_at ?? null, updated_at: now });
+}
+
+/** The thread's last `limit` messages, in ascending order, and whether it has earlier ones. */
+export async function lastMessages(db: Executor, threadId: string, limit: number): Promise<{ messages: ThreadMessage[]; hasEarlier: boolean }> {
+  const rows = await db('thread_messages')
+    .where({ thread_id: threadId })
+    .orderBy('seq', 'desc')
+    .limit(limit + 1)
+    .select<MessageRow[]>(MESSAGE_COLUMNS);
+  return { messages: rows.slice(0, limit).reverse().map(toMessage), hasEarlier: rows.length > limit };
+}
+
+export async function setLastRun(db: Executor, threadId: string, runId: string): Promise<void> {
+  await db('threads').where({ id: threadId }).update({ last_run_id: runId, updated_at: nowIso() });
 }
