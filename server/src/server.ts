@@ -28,6 +28,7 @@ import { startTranscriber } from './resources/transcriptions/worker.js';
 import { purgeOldMessages } from './resources/webhooks/store.js';
 import { startAuditChainer } from './resources/audit/chainer.js';
 import { pruneAuditEvents } from './resources/audit/retention.js';
+import { expireThreads } from './resources/threads/expiry.js';
 import { startAuditExporter } from './resources/audit/exporter.js';
 import { expireExports } from './resources/audit/exports.js';
 import { createRefusalLimiter } from './http/pipeline/audit.js';
@@ -49,6 +50,8 @@ export type RunningServer = {
   reapNow(): Promise<void>;
   /** One scheduler pass now. */
   fireSchedulesNow(): Promise<void>;
+  /** One pass of the thread sweeper now: threads past their time to live are deleted. */
+  expireThreadsNow(): Promise<void>;
   /** Delivers every webhook message due now, and waits for the attempts to be recorded. */
   deliverWebhooksNow(): Promise<void>;
   /** Takes every queued transcription now, and waits until each has been sent and recorded. */
@@ -190,6 +193,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const deliverer = startDeliverer(db, sealer, config.webhooks, logger, versioning);
   const transcriber = startTranscriber(db, sealer, config, logger);
   const exporter = startAuditExporter(db, auditChainer, logger);
+  const threadSweeper = periodic('thread expiry', () => expireThreads(db).then(() => []), config.runs.reaperIntervalMs);
   const sweeper = periodic('upload sweeper', () => sweepExpired(db).then(() => []), SWEEP_INTERVAL_MS);
 
   const purgeNow = async () => {
@@ -212,6 +216,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     bus,
     reapNow: reaper.now,
     fireSchedulesNow: scheduler.now,
+    expireThreadsNow: threadSweeper.now,
     deliverWebhooksNow: deliverer.drain,
     transcribeNow: transcriber.drain,
     purgeNow,
@@ -225,6 +230,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       await transcriber.stop();
       await exporter.stop();
       await sweeper.stop();
+      await threadSweeper.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const end of [...streams]) end();

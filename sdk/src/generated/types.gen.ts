@@ -4,7 +4,7 @@ export type ClientOptions = {
     baseUrl: 'http://127.0.0.1:3000' | (string & {});
 };
 
-export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | AuditEventWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
+export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ThreadCreatedWebhookWebhookRequest | ThreadUpdatedWebhookWebhookRequest | ThreadDeletedWebhookWebhookRequest | ThreadExpiredWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | AuditEventWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
 
 /**
  * ValidationIssue
@@ -2278,6 +2278,14 @@ export type Thread = {
      */
     lastMessageAt: string | null;
     /**
+     * Time to live, in seconds: the thread expires this long after its last activity (a change, a message, a run started on it), and is then deleted with its messages (`thread.expired`); `null` keeps it until it is deleted.
+     */
+    ttlSeconds: number | null;
+    /**
+     * When the thread expires, unless something happens on it first; `null` without a time to live. An expired thread is not found, even before it is deleted.
+     */
+    expiresAt: string | null;
+    /**
      * Creation time (UTC, millisecond precision).
      */
     createdAt: string;
@@ -2426,6 +2434,10 @@ export type ThreadCreate = {
      */
     state?: JsonObject;
     /**
+     * Time to live, in seconds: the thread expires this long after its last activity (a change, a message, a run started on it), and is then deleted with its messages (`thread.expired`); left out, it is kept until it is deleted.
+     */
+    ttlSeconds?: number;
+    /**
      * The thread's first messages, in order.
      */
     messages?: Array<ThreadMessageCreate>;
@@ -2445,6 +2457,10 @@ export type ThreadUpdate = {
      * The agent the thread is with; `null` names none.
      */
     agentId?: string | null;
+    /**
+     * Time to live, in seconds: the thread expires this long after its last activity (a change, a message, a run started on it), and is then deleted with its messages (`thread.expired`); `null` keeps it until it is deleted. Setting it counts from now.
+     */
+    ttlSeconds?: number | null;
     metadata?: MetadataPatch;
     /**
      * The new state, replacing the whole of the old one.
@@ -3914,7 +3930,7 @@ export type TriggerInvocation = {
  *
  * Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes; `transcription.*` types report how transcription jobs end; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
  */
-export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed' | 'audit.event';
+export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'thread.created' | 'thread.updated' | 'thread.deleted' | 'thread.expired' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed' | 'audit.event';
 
 /**
  * WebhookEventTypeFilter
@@ -4166,6 +4182,30 @@ export type RunWebhookEvent = {
      * The run after the status change the event reports.
      */
     data: Run;
+};
+
+/**
+ * ThreadWebhookEvent
+ *
+ * Body of a webhook about a thread (`thread.*` event types), as POSTed to webhook endpoints.
+ */
+export type ThreadWebhookEvent = {
+    /**
+     * Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header).
+     */
+    id: string;
+    /**
+     * What happened.
+     */
+    type: 'thread.created' | 'thread.updated' | 'thread.deleted' | 'thread.expired';
+    /**
+     * Time the event happened (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * The thread after the change (for `thread.deleted` and `thread.expired`, as it was just before it was deleted).
+     */
+    data: Thread;
 };
 
 /**
@@ -4485,7 +4525,7 @@ export type TranscriptionWebhookEvent = {
  *
  * Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
  */
-export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent;
+export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ThreadWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent;
 
 /**
  * WebhookMessage
@@ -15653,6 +15693,54 @@ export type RunExpiredWebhookWebhookPayload = RunWebhookEvent;
 export type RunExpiredWebhookWebhookRequest = {
     body: RunExpiredWebhookWebhookPayload;
     key: 'run.expired';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `thread.created` event, signed as described in `webhook-signature`.
+ */
+export type ThreadCreatedWebhookWebhookPayload = ThreadWebhookEvent;
+
+export type ThreadCreatedWebhookWebhookRequest = {
+    body: ThreadCreatedWebhookWebhookPayload;
+    key: 'thread.created';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `thread.updated` event, signed as described in `webhook-signature`.
+ */
+export type ThreadUpdatedWebhookWebhookPayload = ThreadWebhookEvent;
+
+export type ThreadUpdatedWebhookWebhookRequest = {
+    body: ThreadUpdatedWebhookWebhookPayload;
+    key: 'thread.updated';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `thread.deleted` event, signed as described in `webhook-signature`.
+ */
+export type ThreadDeletedWebhookWebhookPayload = ThreadWebhookEvent;
+
+export type ThreadDeletedWebhookWebhookRequest = {
+    body: ThreadDeletedWebhookWebhookPayload;
+    key: 'thread.deleted';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `thread.expired` event, signed as described in `webhook-signature`.
+ */
+export type ThreadExpiredWebhookWebhookPayload = ThreadWebhookEvent;
+
+export type ThreadExpiredWebhookWebhookRequest = {
+    body: ThreadExpiredWebhookWebhookPayload;
+    key: 'thread.expired';
     path?: never;
     query?: never;
 };

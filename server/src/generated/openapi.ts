@@ -2955,6 +2955,86 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "thread.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Thread created
+         * @description Sent when a thread is created (`createThread`, `copyThread`); `data` is the thread. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `thread.created` or `thread.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["threadCreatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "thread.updated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Thread updated
+         * @description Sent when a thread's title, agent, metadata, state or time to live change (`updateThread`); `data` is the thread after the change. New messages and runs do not send it: follow them on the thread's stream. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `thread.updated` or `thread.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["threadUpdatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "thread.deleted": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Thread deleted
+         * @description Sent when a thread is deleted (`deleteThread`); `data` is the thread as it was just before the deletion. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `thread.deleted` or `thread.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["threadDeletedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "thread.expired": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Thread expired
+         * @description Sent when a thread reached the end of its time to live and was deleted with its messages; `data` is the thread as it was just before. A thread with a run in progress is deleted once the run ends. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `thread.expired` or `thread.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["threadExpiredWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "schedule.created": {
         parameters: {
             query?: never;
@@ -5313,6 +5393,16 @@ export interface components {
              */
             lastMessageAt: string | null;
             /**
+             * Format: int32
+             * @description Time to live, in seconds: the thread expires this long after its last activity (a change, a message, a run started on it), and is then deleted with its messages (`thread.expired`); `null` keeps it until it is deleted.
+             */
+            ttlSeconds: number | null;
+            /**
+             * Format: date-time
+             * @description When the thread expires, unless something happens on it first; `null` without a time to live. An expired thread is not found, even before it is deleted.
+             */
+            expiresAt: string | null;
+            /**
              * Format: date-time
              * @description Creation time (UTC, millisecond precision).
              */
@@ -5430,6 +5520,11 @@ export interface components {
             metadata?: components["schemas"]["Metadata"];
             /** @description The thread's first state (`{}` when omitted). */
             state?: components["schemas"]["JsonObject"];
+            /**
+             * Format: int32
+             * @description Time to live, in seconds: the thread expires this long after its last activity (a change, a message, a run started on it), and is then deleted with its messages (`thread.expired`); left out, it is kept until it is deleted.
+             */
+            ttlSeconds?: number;
             /** @description The thread's first messages, in order. */
             messages?: components["schemas"]["ThreadMessageCreate"][];
         };
@@ -5442,6 +5537,11 @@ export interface components {
             title?: string | null;
             /** @description The agent the thread is with; `null` names none. */
             agentId?: string | null;
+            /**
+             * Format: int32
+             * @description Time to live, in seconds: the thread expires this long after its last activity (a change, a message, a run started on it), and is then deleted with its messages (`thread.expired`); `null` keeps it until it is deleted. Setting it counts from now.
+             */
+            ttlSeconds?: number | null;
             metadata?: components["schemas"]["MetadataPatch"];
             /** @description The new state, replacing the whole of the old one. */
             state?: components["schemas"]["JsonObject"];
@@ -6704,7 +6804,7 @@ export interface components {
          * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes; `transcription.*` types report how transcription jobs end; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
          * @enum {string}
          */
-        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
+        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
         /**
          * WebhookEventTypeFilter
          * @description One entry of a webhook endpoint's event filter: an event type (`run.succeeded`), or a family wildcard (`run.*`) that takes every type of that family, including types added later.
@@ -6921,6 +7021,26 @@ export interface components {
             createdAt: string;
             /** @description The run after the status change the event reports. */
             data: components["schemas"]["Run"];
+        };
+        /**
+         * ThreadWebhookEvent
+         * @description Body of a webhook about a thread (`thread.*` event types), as POSTed to webhook endpoints.
+         */
+        ThreadWebhookEvent: {
+            /** @description Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header). */
+            id: string;
+            /**
+             * @description What happened.
+             * @enum {string}
+             */
+            type: "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired";
+            /**
+             * Format: date-time
+             * @description Time the event happened (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /** @description The thread after the change (for `thread.deleted` and `thread.expired`, as it was just before it was deleted). */
+            data: components["schemas"]["Thread"];
         };
         /**
          * ScheduleWebhookEvent
@@ -7170,7 +7290,7 @@ export interface components {
          * WebhookEvent
          * @description Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
          */
-        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"];
+        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ThreadWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"];
         /**
          * WebhookMessage
          * @description One event to deliver to one webhook endpoint, written in the same transaction as the change it reports. Its id is the `webhook-id` header of every attempt, so receivers can drop duplicates. Delivery schedule: the first attempt is made immediately, then, after each failure, the next one 5 seconds, 5 minutes, 30 minutes, 2 hours, 5 hours, 10 hours and 10 hours later (8 attempts in all); after the 8th failure the message is `failed`. A `Retry-After` sent with a 429 or 503 answer delays the next attempt to at least that long. Any 2xx answer is a success; anything else is a failure, including a 3xx (redirects are not followed), no answer within 15 seconds, or an address that is not allowed. An answer of 410 Gone also disables the endpoint. Each attempt is recorded (`listWebhookAttempts`); `redeliverWebhookMessage` sends the message again.
@@ -18127,6 +18247,190 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["RunWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    threadCreatedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `thread.created` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ThreadWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    threadUpdatedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `thread.updated` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ThreadWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    threadDeletedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `thread.deleted` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ThreadWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    threadExpiredWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `thread.expired` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ThreadWebhookEvent"];
             };
         };
         responses: {

@@ -16,6 +16,7 @@ import * as audit from './0015_audit.js';
 import * as apiVersions from './0016_api_versions.js';
 import * as threads from './0017_threads.js';
 import * as threadRuns from './0018_thread_runs.js';
+import * as threadTtl from './0019_thread_ttl.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -37,6 +38,7 @@ const migrations: Record<string, Migration> = {
   '0016_api_versions': apiVersions,
   '0017_threads': threads,
   '0018_thread_runs': threadRuns,
+  '0019_thread_ttl': threadTtl,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

@@ -8,13 +8,17 @@ import type { RunEventBus } from '../runs/events.js';
 import { queueRun } from '../runs/lifecycle.js';
 import { assertThreadIdle, makeRoom } from './runs.js';
 import * as store from './store.js';
+import { recordEvent } from '../webhooks/outbox.js';
 
 /** An agent a thread names must be one of the application's (404 otherwise, like any other tenant's resource). */
 async function assertAgent(db: Executor, applicationId: string, agentId: string | null | undefined): Promise<void> {
   if (agentId) await getAgent(db, applicationId, agentId);
 }
 
-const created = (thread: store.Thread) => ({ status: 201 as const, body: thread, headers: { Location: `/api/v1/threads/${thread.id}` } });
+const created = async (db: Executor, thread: store.Thread) => {
+  await recordEvent(db, thread.applicationId, 'thread.created', thread);
+  return { status: 201 as const, body: thread, headers: { Location: `/api/v1/threads/${thread.id}` } };
+};
 
 export const threadHandlers = (bus: RunEventBus, leaseSeconds: number) =>
   defineHandlers({
@@ -30,10 +34,11 @@ export const threadHandlers = (bus: RunEventBus, leaseSeconds: number) =>
           title: body.title ?? null,
           metadata: body.metadata ?? {},
           state: body.state ?? {},
+          ttlSeconds: body.ttlSeconds ?? null,
         },
       );
       await store.appendMessages(db, id, body.messages ?? []);
-      return created(await store.getThread(db, rowsSeenBy(auth), id));
+      return created(db, await store.getThread(db, rowsSeenBy(auth), id));
     },
 
     getThread: async ({ db, auth, path }) => ({ status: 200, body: await store.getThread(db, rowsSeenBy(auth), path.threadId) }),
@@ -45,14 +50,22 @@ export const threadHandlers = (bus: RunEventBus, leaseSeconds: number) =>
       await assertAgent(db, auth.applicationId, body.agentId);
       // `state` is replaced as a whole, not merged: a patch of the state is the client's to make.
       const { state, ...rest } = body;
-      const next = mergePatch({ agentId: current.agentId, title: current.title, metadata: current.metadata }, rest);
+      const next = mergePatch({ agentId: current.agentId, title: current.title, metadata: current.metadata, ttlSeconds: current.ttlSeconds }, rest);
       await store.updateThread(
         db,
         current.id,
-        { agentId: next.agentId ?? null, title: next.title ?? null, metadata: next.metadata, state: state ?? current.state },
+        {
+          agentId: next.agentId ?? null,
+          title: next.title ?? null,
+          metadata: next.metadata,
+          state: state ?? current.state,
+          ttlSeconds: next.ttlSeconds ?? null,
+        },
         state !== undefined,
       );
-      return { status: 200, body: await store.getThread(db, seen, current.id) };
+      const updated = await store.getThread(db, seen, current.id);
+      await recordEvent(db, updated.applicationId, 'thread.updated', updated);
+      return { status: 200, body: updated };
     },
 
     deleteThread: async ({ db, auth, path, checkIfMatch }) => {
@@ -60,6 +73,7 @@ export const threadHandlers = (bus: RunEventBus, leaseSeconds: number) =>
       checkIfMatch(current);
       await assertThreadIdle(db, current.id);
       await store.deleteThread(db, current.id);
+      await recordEvent(db, current.applicationId, 'thread.deleted', current);
       return { status: 204, body: undefined };
     },
 
@@ -84,10 +98,10 @@ export const threadHandlers = (bus: RunEventBus, leaseSeconds: number) =>
       const id = await store.insertThread(
         db,
         { applicationId: source.applicationId, endUserId: source.endUserId },
-        { agentId: source.agentId, title: body?.title ?? source.title, metadata: source.metadata, state: source.state },
+        { agentId: source.agentId, title: body?.title ?? source.title, metadata: source.metadata, state: source.state, ttlSeconds: source.ttlSeconds },
       );
       await store.copyMessages(db, source.id, id, upToSeq);
-      return created(await store.getThread(db, seen, id));
+      return created(db, await store.getThread(db, seen, id));
     },
 
     createThreadRun: async ({ db, auth, path, body, afterCommit }) => {
@@ -113,7 +127,7 @@ export const threadHandlers = (bus: RunEventBus, leaseSeconds: number) =>
         leaseSeconds,
       );
       const cancelled = await makeRoom(db, thread.id, body?.multitaskStrategy ?? 'enqueue', run.id);
-      await store.setLastRun(db, thread.id, run.id);
+      await store.setLastRun(db, thread, run.id);
       afterCommit(() => bus.publish([...cancelled, ...events]));
       return { status: 201, body: run, headers: { Location: `/api/v1/runs/${run.id}` } };
     },

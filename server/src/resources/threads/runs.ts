@@ -53,13 +53,19 @@ export async function makeRoom(trx: Executor, threadId: string, strategy: Multit
   return events;
 }
 
-/** 409 thread-busy while the thread has a run it has not finished with (deleting it is refused). */
-export async function assertThreadIdle(trx: Executor, threadId: string): Promise<void> {
-  const row = await trx('runs')
+/** The thread's oldest run it has not finished with, if any. */
+const firstUnfinished = (trx: Executor, threadId: string) =>
+  trx('runs')
     .where({ thread_id: threadId })
     .whereIn('status', [...UNFINISHED])
     .orderBy([{ column: 'created_at' }, { column: 'id' }])
     .first<{ id: string; status: string } | undefined>('id', 'status');
+
+export const hasUnfinishedRuns = async (trx: Executor, threadId: string) => (await firstUnfinished(trx, threadId)) !== undefined;
+
+/** 409 thread-busy while the thread has a run it has not finished with (deleting it is refused). */
+export async function assertThreadIdle(trx: Executor, threadId: string): Promise<void> {
+  const row = await firstUnfinished(trx, threadId);
   if (row) throw new ProblemError('thread-busy', `Thread ${threadId} has run ${row.id} ${row.status}: cancel it or let it end first.`, { activeRunId: row.id });
 }
 

@@ -1,10 +1,11 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
 import { columnsOf, getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
+import { notFound } from '../../problems/problems.js';
 import { insertRows } from '../../db/statements.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
-import { nowIso } from '../../util/time.js';
+import { isoAfter, nowIso } from '../../util/time.js';
 
 export type Thread = components['schemas']['Thread'];
 export type ThreadMessage = components['schemas']['ThreadMessage'];
@@ -24,6 +25,8 @@ type ThreadRow = {
   message_count: number | string;
   last_message_at: string | null;
   last_run_id: string | null;
+  ttl_seconds: number | null;
+  expires_at: string | null;
   created_at: string;
   updated_at: string;
 };
@@ -39,6 +42,8 @@ const STORED = columnsOf<ThreadRow>({
   message_count: true,
   last_message_at: true,
   last_run_id: true,
+  ttl_seconds: true,
+  expires_at: true,
   created_at: true,
   updated_at: true,
 });
@@ -90,6 +95,8 @@ const toThread = (row: ThreadRow & { status: Thread['status'] }): Thread => ({
   lastRunId: row.last_run_id,
   messageCount: Number(row.message_count),
   lastMessageAt: row.last_message_at,
+  ttlSeconds: row.ttl_seconds,
+  expiresAt: row.expires_at,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
@@ -109,19 +116,29 @@ const toMessage = (row: MessageRow): ThreadMessage => ({
 /** The threads a request sees (`rowsSeenBy`): its application's, and its end-user's only when it acts for one. */
 type Seen = { application_id: string; end_user_id?: string };
 
-export const getThread = async (db: Executor, seen: Seen, id: string, options: ReadOptions = {}) =>
-  toThread(await getRow<ThreadRow & { status: Thread['status'] }>(db, 'threads', { id, ...seen }, 'thread', options, COLUMNS));
+/** An expired thread is not found, even before the sweeper deleted it. */
+export async function getThread(db: Executor, seen: Seen, id: string, options: ReadOptions = {}): Promise<Thread> {
+  const row = await getRow<ThreadRow & { status: Thread['status'] }>(db, 'threads', { id, ...seen }, 'thread', options, COLUMNS);
+  if (row.expires_at !== null && row.expires_at <= nowIso()) throw notFound('thread', id);
+  return toThread(row);
+}
 
 export function listThreads(db: Executor, seen: Seen, params: PageQuery & { agentId?: string; status?: Thread['status'] }) {
   const query = db('threads')
     .where(seen)
+    .where((q) => {
+      q.whereNull('expires_at').orWhere('expires_at', '>', nowIso());
+    })
     .select([...STORED, db.raw(`${STATUS} as status`)]);
   if (params.agentId) query.where({ agent_id: params.agentId });
   if (params.status) query.whereRaw(`${STATUS} = ?`, [params.status]);
   return listPage(query, params, { createdAt: 'created_at', updatedAt: 'updated_at' }, toThread);
 }
 
-export type ThreadFields = { agentId: string | null; title: string | null; metadata: Metadata; state: JsonObject };
+export type ThreadFields = { agentId: string | null; title: string | null; metadata: Metadata; state: JsonObject; ttlSeconds: number | null };
+
+/** When a thread with this time to live expires if nothing else happens on it. */
+const expiryOf = (ttlSeconds: number | null) => (ttlSeconds === null ? null : isoAfter(ttlSeconds * 1000));
 
 /** A new thread of the application, for the end-user when one is named. */
 export async function insertThread(db: Executor, owner: { applicationId: string; endUserId: string | null }, fields: ThreadFields): Promise<string> {
@@ -139,6 +156,8 @@ export async function insertThread(db: Executor, owner: { applicationId: string;
     message_count: 0,
     last_message_at: null,
     last_run_id: null,
+    ttl_seconds: fields.ttlSeconds,
+    expires_at: expiryOf(fields.ttlSeconds),
     created_at: now,
     updated_at: now,
   });
@@ -155,6 +174,8 @@ export async function updateThread(db: Executor, id: string, fields: ThreadField
       metadata: toJsonColumn(fields.metadata),
       state: toJsonColumn(fields.state),
       state_version: db.raw('state_version + ?', [stateReplaced ? 1 : 0]),
+      ttl_seconds: fields.ttlSeconds,
+      expires_at: expiryOf(fields.ttlSeconds),
       updated_at: nowIso(),
     });
 }
@@ -174,7 +195,8 @@ export async function appendMessages(db: Executor, threadId: string, messages: M
   const [reserved] = await db('threads')
     .where({ id: threadId })
     .update({ message_count: db.raw('message_count + ?', [messages.length]), last_message_at: now, updated_at: now })
-    .returning<{ message_count: number | string }[]>('message_count');
+    .returning<{ message_count: number | string; ttl_seconds: number | null }[]>(['message_count', 'ttl_seconds']);
+  await refreshExpiry(db, threadId, reserved!.ttl_seconds);
   const first = Number(reserved!.message_count) - messages.length + 1;
   const rows: MessageRow[] = messages.map((m, i) => ({
     id: newId('msg'),
@@ -228,6 +250,34 @@ export async function lastMessages(db: Executor, threadId: string, limit: number
   return { messages: rows.slice(0, limit).reverse().map(toMessage), hasEarlier: rows.length > limit };
 }
 
-export async function setLastRun(db: Executor, threadId: string, runId: string): Promise<void> {
-  await db('threads').where({ id: threadId }).update({ last_run_id: runId, updated_at: nowIso() });
+/** A run started on the thread: activity, which moves its expiry on. */
+export async function setLastRun(db: Executor, thread: Thread, runId: string): Promise<void> {
+  await db('threads')
+    .where({ id: thread.id })
+    .update({ last_run_id: runId, expires_at: expiryOf(thread.ttlSeconds), updated_at: nowIso() });
+}
+
+/** Activity on a thread with a time to live moves its expiry on. */
+async function refreshExpiry(db: Executor, threadId: string, ttlSeconds: number | null): Promise<void> {
+  if (ttlSeconds !== null)
+    await db('threads')
+      .where({ id: threadId })
+      .update({ expires_at: expiryOf(ttlSeconds) });
+}
+
+/** Threads past their expiry, oldest first. */
+export async function expiredThreadIds(db: Executor, limit: number): Promise<string[]> {
+  const rows = await db('threads')
+    .whereNotNull('expires_at')
+    .where('expires_at', '<=', nowIso())
+    .orderBy('expires_at')
+    .limit(limit)
+    .select<{ id: string }[]>('id');
+  return rows.map((r) => r.id);
+}
+
+/** A thread as stored, expired or not, locked: for the sweeper, which decides. */
+export async function lockedThread(db: Executor, id: string): Promise<Thread | undefined> {
+  const row = await getRow<ThreadRow & { status: Thread['status'] }>(db, 'threads', { id }, 'thread', { forUpdate: true }, COLUMNS).catch(() => undefined);
+  return row && toThread(row);
 }
