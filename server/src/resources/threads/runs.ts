@@ -119,7 +119,7 @@ export async function claimedThread(db: Executor, threadId: string): Promise<Cla
 export async function lockThreadOfLease(trx: Executor, leaseId: string, applicationId: string): Promise<void> {
   const run = await trx('runs').where({ lease_id: leaseId, application_id: applicationId }).first<{ thread_id: string | null } | undefined>('thread_id');
   // An unknown lease is the lease check's to refuse.
-  if (!run) return undefined;
+  if (!run) return;
   if (!run.thread_id) {
     const detail = 'The run is not on a thread: only a run started with createThreadRun adds messages.';
     throw new ProblemError('validation-error', detail, { errors: [{ pointer: '/messages', in: 'body', detail }] });
