@@ -354,6 +354,32 @@ describe('a run on a thread', () => {
     ]);
   });
 
+  it('adds what fits a thread: long text cut and marked, NUL replaced, arguments too deep kept as text, at most 100 messages', async () => {
+    const long = 'x'.repeat(150_000);
+    const deep = Array.from({ length: 12 }).reduce<unknown>((inner) => ({ inner }), 'bottom') as Record<string, unknown>;
+    provider.reply({ toolCalls: [{ id: 'c1', name: 'unknown_tool', arguments: deep }] }, { text: `${long}\u0000end` });
+    const { ctx } = context({}, {});
+    ctx.thread = thread([message(1, 'user', [{ type: 'text', text: 'Go.' }])]);
+    const added = (await runtime()(ctx)).messages!;
+    const call = added[0]!.content[0] as unknown as { type: 'tool_call'; arguments: { raw: string } };
+    expect(call.type).toBe('tool_call');
+    expect(JSON.parse(call.arguments.raw)).toEqual(deep);
+    const answer = (added[2]!.content[0] as { text: string }).text;
+    expect(answer).toHaveLength(100_000);
+    expect(answer.endsWith(`[cut: 150004 characters in all]`)).toBe(true);
+    expect(answer).not.toContain('\u0000');
+
+    // 60 tool steps make 120 messages: the thread keeps what the assistant said.
+    const steps = Array.from({ length: 60 }, (_, i) => ({ text: `step ${i}`, toolCalls: [{ id: `s${i}`, name: 'unknown_tool', arguments: {} }] }));
+    provider.reply(...steps, { text: 'done' });
+    const busy = context({ config: { maxSteps: 61 } }, {});
+    busy.ctx.thread = thread([message(1, 'user', [{ type: 'text', text: 'Go.' }])]);
+    const folded = (await runtime()(busy.ctx)).messages!;
+    expect(folded).toHaveLength(61);
+    expect(folded.every((m) => m.role === 'assistant' && m.content.every((part) => part.type === 'text'))).toBe(true);
+    expect(folded.at(-1)).toEqual({ role: 'assistant', content: [{ type: 'text', text: 'done' }] });
+  });
+
   it('a thread without a user message gives the model the run input', async () => {
     provider.reply({ text: 'ok' });
     const { ctx } = context({}, { prompt: 'From the input.' });

@@ -1,4 +1,5 @@
 import type * as T from '../generated/types.gen.js';
+import { fitsJsonObject, partText } from './llm-events.js';
 import { parseArguments } from './llm-tools.js';
 import { RunFailure } from './run-handler.js';
 
@@ -65,11 +66,11 @@ export function conversationFromRun(instructions: string, input: Record<string, 
 
 type ThreadMessage = T.ThreadMessage;
 
-const partText = (part: T.ThreadMessagePart): string => (part.type === 'text' ? part.text : part.type === 'data' ? JSON.stringify(part.data) : '');
+const textOfPart = (part: T.ThreadMessagePart): string => (part.type === 'text' ? part.text : part.type === 'data' ? JSON.stringify(part.data) : '');
 
 /** One thread message as turns: tool results become tool turns (named after the call they answer). */
 function turnsOf(message: ThreadMessage, toolNames: Map<string, string>): Turn[] {
-  const text = message.content.map(partText).join('');
+  const text = message.content.map(textOfPart).join('');
   if (message.role === 'user') return [{ role: 'user', text }];
   if (message.role === 'assistant') {
     const toolCalls = message.content.flatMap((part) =>
@@ -101,7 +102,7 @@ function turnsOf(message: ThreadMessage, toolNames: Map<string, string>): Turn[]
  * thread's system messages).
  */
 export function conversationFromThread(instructions: string, thread: T.ClaimedThread, input: Record<string, unknown>): Conversation {
-  const systems = thread.messages.filter((m) => m.role === 'system').map((m) => m.content.map(partText).join(''));
+  const systems = thread.messages.filter((m) => m.role === 'system').map((m) => m.content.map(textOfPart).join(''));
   const first = thread.messages.findIndex((m) => m.role === 'user');
   if (first < 0) {
     const fromInput = conversationFromRun(instructions, input);
@@ -112,20 +113,32 @@ export function conversationFromThread(instructions: string, thread: T.ClaimedTh
   return { system: [instructions, ...systems].filter(Boolean).join('\n\n'), turns };
 }
 
-/** A tool call's arguments as the JSON object a thread stores; text that is not one is kept under `raw`. */
+/** A tool call's arguments as the JSON object a thread stores; text that is not one, or too large for one, is kept under `raw`. */
 function argumentsOf(call: ToolCall): T.JsonObject {
   const args = parseArguments(call);
-  return (args.ok ? args.value : { raw: call.arguments }) as T.JsonObject;
+  return (args.ok && fitsJsonObject(args.value) ? args.value : { raw: partText(call.arguments) }) as T.JsonObject;
 }
+
+/** At most this many messages go with a completion (the spec's limit). */
+const MAX_MESSAGES = 100;
 
 /** The turns a run added to its conversation, as the thread messages it adds: assistant turns with their tool calls, and the tool results. */
 export function messagesOfTurns(turns: Turn[]): T.ThreadMessageCreate[] {
-  return turns.flatMap((turn): T.ThreadMessageCreate[] => {
-    if (turn.role === 'user') return [{ role: 'user', content: [{ type: 'text', text: turn.text }] }];
+  const messages = turns.flatMap((turn): T.ThreadMessageCreate[] => {
+    if (turn.role === 'user') return [{ role: 'user', content: [{ type: 'text', text: partText(turn.text) }] }];
     if (turn.role === 'tool')
-      return [{ role: 'tool', content: [{ type: 'tool_result', toolCallId: turn.callId, content: turn.content, isError: turn.isError }] }];
+      return [{ role: 'tool', content: [{ type: 'tool_result', toolCallId: turn.callId, content: partText(turn.content), isError: turn.isError }] }];
     const calls = turn.toolCalls.map((call): T.ThreadMessagePart => ({ type: 'tool_call', id: call.id, name: call.name, arguments: argumentsOf(call) }));
-    const content: T.ThreadMessagePart[] = [...(turn.text ? [{ type: 'text' as const, text: turn.text }] : []), ...calls];
+    const content: T.ThreadMessagePart[] = [...(turn.text ? [{ type: 'text' as const, text: partText(turn.text) }] : []), ...calls];
     return content.length ? [{ role: 'assistant', content }] : [];
   });
+  if (messages.length <= MAX_MESSAGES) return messages;
+  // Too many tool exchanges for one completion: the thread keeps what the assistant said, without
+  // the calls (a call kept without its result would be refused by the model on the next run).
+  const said = messages.flatMap((m): T.ThreadMessageCreate[] => {
+    if (m.role !== 'assistant') return [];
+    const text = m.content.filter((part) => part.type === 'text');
+    return text.length ? [{ role: 'assistant', content: text }] : [];
+  });
+  return said.slice(-MAX_MESSAGES);
 }

@@ -55,6 +55,20 @@ function fits(value: unknown, levels: number): boolean {
   return entries.length <= MAX_ITEMS && entries.every(([name, v]) => name.length <= MAX_NAME && fits(v, levels - 1));
 }
 
+/** Whether a value fits the spec's JsonObject (a thread's tool call arguments): 100 members, each a JsonValue7. */
+export function fitsJsonObject(value: Record<string, unknown>): boolean {
+  const entries = Object.entries(value);
+  return entries.length <= 100 && entries.every(([name, v]) => name.length <= MAX_NAME && fits(v, 7));
+}
+
+/** Text a thread message part may hold: no NUL, at most 100,000 characters (longer text is cut, and says so). */
+export function partText(text: string): string {
+  const clean = text.replaceAll('\u0000', '\uFFFD');
+  if (clean.length <= MAX_STRING) return clean;
+  const marker = `\n[cut: ${String(clean.length)} characters in all]`;
+  return clean.slice(0, MAX_STRING - marker.length) + marker;
+}
+
 /**
  * A value for an event's data: itself when the server will store it, else its JSON cut to the
  * longest string an event may carry, marked `truncated` (the model still gets all of it).
