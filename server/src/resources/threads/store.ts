@@ -1,7 +1,7 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
 import { columnsOf, getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
-import { notFound } from '../../problems/problems.js';
+import { notFound, ProblemError } from '../../problems/problems.js';
 import { insertRows } from '../../db/statements.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
@@ -278,6 +278,10 @@ export async function expiredThreadIds(db: Executor, limit: number): Promise<str
 
 /** A thread as stored, expired or not, locked: for the sweeper, which decides. */
 export async function lockedThread(db: Executor, id: string): Promise<Thread | undefined> {
-  const row = await getRow<ThreadRow & { status: Thread['status'] }>(db, 'threads', { id }, 'thread', { forUpdate: true }, COLUMNS).catch(() => undefined);
+  // Gone already (another replica swept it): nothing to do. Any other failure is the pass's.
+  const row = await getRow<ThreadRow & { status: Thread['status'] }>(db, 'threads', { id }, 'thread', { forUpdate: true }, COLUMNS).catch((err: unknown) => {
+    if (err instanceof ProblemError && err.code === 'not-found') return undefined;
+    throw err;
+  });
   return row && toThread(row);
 }
