@@ -20,4 +20,5 @@ export { createRefusalLimiter } from './http/pipeline/audit.js';
 export { hashOf as auditHashOf } from './resources/audit/store.js';
 export { API_VERSIONS } from './versions/registry.js';
 export { createVersioning, type Versioning } from './versions/versioning.js';
+export { retiredOperations } from './versions/retired.js';
 export { createOrganizationPins } from './versions/pins.js';

@@ -29,6 +29,7 @@ import { purgeOldMessages } from './resources/webhooks/store.js';
 import { startAuditChainer } from './resources/audit/chainer.js';
 import { pruneAuditEvents } from './resources/audit/retention.js';
 import { expireThreads } from './resources/threads/expiry.js';
+import { expireApprovals } from './resources/approvals/waits.js';
 import { startAuditExporter } from './resources/audit/exporter.js';
 import { expireExports } from './resources/audit/exports.js';
 import { createRefusalLimiter } from './http/pipeline/audit.js';
@@ -39,6 +40,7 @@ import { nowMs } from './util/time.js';
 import { API_VERSIONS } from './versions/registry.js';
 import { createOrganizationPins } from './versions/pins.js';
 import { createVersioning } from './versions/versioning.js';
+import { retiredOperations } from './versions/retired.js';
 
 export type RunningServer = {
   url: string;
@@ -52,6 +54,8 @@ export type RunningServer = {
   fireSchedulesNow(): Promise<void>;
   /** One pass of the thread sweeper now: threads past their time to live are deleted. */
   expireThreadsNow(): Promise<void>;
+  /** One pass of the approval expiry sweeper, now. */
+  expireApprovalsNow(): Promise<void>;
   /** Delivers every webhook message due now, and waits for the attempts to be recorded. */
   deliverWebhooksNow(): Promise<void>;
   /** Takes every queued transcription now, and waits until each has been sent and recorded. */
@@ -78,8 +82,10 @@ const KEY_CACHE_TTL_MS = 5_000;
 /** Opens the database, compiles the contract, and listens. */
 export async function startServer(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
   const spec = loadBundledSpec();
-  const operations = extractOperations(spec.document);
-  const validators = compileValidators(spec.document, operations);
+  const retired = retiredOperations(API_VERSIONS, spec.document);
+  const published = extractOperations(spec.document);
+  const operations = [...published, ...retired.operations];
+  const validators = new Map([...compileValidators(spec.document, published), ...retired.validators]);
   const versioning = createVersioning(API_VERSIONS, spec.document, nowMs);
 
   // Checked before anything opens: a provider base URL the address policy refuses stops the start.
@@ -194,6 +200,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const transcriber = startTranscriber(db, sealer, config, logger);
   const exporter = startAuditExporter(db, auditChainer, logger);
   const threadSweeper = periodic('thread expiry', () => expireThreads(db).then(() => []), config.runs.reaperIntervalMs);
+  const approvalSweeper = periodic('approval expiry', () => expireApprovals(db), config.runs.reaperIntervalMs);
   const sweeper = periodic('upload sweeper', () => sweepExpired(db).then(() => []), SWEEP_INTERVAL_MS);
 
   const purgeNow = async () => {
@@ -217,6 +224,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     reapNow: reaper.now,
     fireSchedulesNow: scheduler.now,
     expireThreadsNow: threadSweeper.now,
+    expireApprovalsNow: approvalSweeper.now,
     deliverWebhooksNow: deliverer.drain,
     transcribeNow: transcriber.drain,
     purgeNow,
@@ -231,6 +239,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       await exporter.stop();
       await sweeper.stop();
       await threadSweeper.stop();
+      await approvalSweeper.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const end of [...streams]) end();

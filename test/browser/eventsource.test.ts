@@ -63,7 +63,7 @@ describe.skipIf(!chromiumAvailable)('EventSource in Chromium', () => {
           w.seen.push({ id: e.lastEventId, type: e.type, seq: data.seq, status: data.data.status, previousStatus: data.data.previousStatus });
           if (e.type === 'status' && ['succeeded', 'failed', 'cancelled', 'timed_out', 'expired'].includes(data.data.status)) source.close();
         };
-        for (const type of ['status', 'log', 'output.delta']) source.addEventListener(type, record as EventListener);
+        for (const type of ['status', 'log', 'output.delta', 'approval.requested', 'approval.decided']) source.addEventListener(type, record as EventListener);
       },
       { url: `/api/v1/realtime/runs/${run.id}?token=${encodeURIComponent(app.key)}` },
     );
@@ -91,7 +91,18 @@ describe.skipIf(!chromiumAvailable)('EventSource in Chromium', () => {
     const stored = await runEvents(app, run.id);
     expect(seen.map((e) => e.seq)).toEqual(stored.map((e) => e.seq));
     expect(seen.map((e) => e.id)).toEqual(stored.map((e) => String(e.seq)));
-    expect(seen.map((e) => e.type)).toEqual(['status', 'status', 'log', 'output.delta', 'status', 'status', 'output.delta', 'status']);
+    expect(seen.map((e) => e.type)).toEqual([
+      'status',
+      'status',
+      'log',
+      'output.delta',
+      'approval.requested',
+      'status',
+      'approval.decided',
+      'status',
+      'output.delta',
+      'status',
+    ]);
     expect(seen.filter((e) => e.type === 'status').map((e) => [e.previousStatus, e.status])).toEqual([
       [null, 'queued'],
       ['queued', 'running'],

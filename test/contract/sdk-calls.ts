@@ -24,6 +24,7 @@ export const SAMPLE = {
   auditEventId: 'aud_01jd4x7p2kf8q6v3b9m5t0s1ab',
   auditExportId: 'audexp_01jd4x7p2kf8q6v3b9m5t0s1ab',
   threadId: 'thread_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  approvalId: 'appr_01jd4x7p2kf8q6v3b9m5t0s1ab',
 };
 
 /** A few bytes of audio, as a File the way a Node or browser client sends one. */
@@ -74,6 +75,7 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     auditEventId,
     auditExportId,
     threadId,
+    approvalId,
   } = SAMPLE;
   const raw = { client: sb.client, throwOnError: true as const };
   return {
@@ -165,7 +167,6 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     listRuns: () => sb.runs.list({ status: 'queued', agentId }),
     getRun: () => sb.runs.get(runId),
     cancelRun: () => sb.runs.cancel(runId),
-    resumeRun: () => sb.runs.resume(runId, { input: { approved: true } }),
     listRunEvents: () => sb.runs.events(runId, { after: 0, limit: 10 }),
     streamRun: () => first(sb.runs.stream(runId)),
     streamAgentRuns: () => first(sb.runs.streamAll({ agentId })),
@@ -243,6 +244,12 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
       generated.createAnthropicMessage({ ...raw, body: { model: 'claude-sonnet', max_tokens: 64, messages: [{ role: 'user', content: 'Say hello.' }] } }),
     countAnthropicTokens: () =>
       generated.countAnthropicTokens({ ...raw, body: { model: 'claude-sonnet', messages: [{ role: 'user', content: 'Say hello.' }] } }),
-    waitRun: () => runner.runners.wait(leaseId, { fencingToken: 1, requiredAction: { type: 'approval', message: 'Approve?', data: {} } }),
+    createRunApproval: () => runner.approvals.request(runId, { title: 'Refund 49 EUR?', payload: { amountMinor: 4900 }, expiresInSeconds: 3600 }),
+    listApprovals: () => sb.approvals.list({ status: 'pending', kind: 'approval', runId }),
+    getApproval: () => sb.approvals.get(approvalId),
+    decideApproval: () => sb.approvals.decide(approvalId, { outcome: 'reject', note: 'Too old.' }),
+    listApprovalComments: () => sb.approvals.comments.list(approvalId),
+    createApprovalComment: () => sb.approvals.comments.create(approvalId, { body: 'Check the claim first.', wake: true }),
+    listInbox: () => sb.inbox.list({ kind: 'input', agentId }),
   };
 }

@@ -254,18 +254,37 @@ describe('the SDK against the real server, through the contract-checking proxy',
     expect(run.endUserId).toMatch(/^eu_/);
     const claim = await step('claimRun', () => runner.runners.claim(registered.id, { wait: 5 }));
     expect(claim?.run.id).toBe(run.id);
-    const lease = claim!.lease;
-    const beat = await step('heartbeatLease', () => runner.runners.heartbeat(lease.id, { fencingToken: lease.fencingToken }));
+    const first = claim!.lease;
+    const beat = await step('heartbeatLease', () => runner.runners.heartbeat(first.id, { fencingToken: first.fencingToken }));
     expect(beat.run.status).toBe('running');
     const batch = await step('appendRunEvents', () =>
-      runner.runners.appendEvents(lease.id, { fencingToken: lease.fencingToken, events: [{ runnerSeq: 1, type: 'log', data: { message: 'hello' } }] }),
+      runner.runners.appendEvents(first.id, { fencingToken: first.fencingToken, events: [{ runnerSeq: 1, type: 'log', data: { message: 'hello' } }] }),
     );
     expect(batch.accepted).toBe(1);
-    const waiting = await step('waitRun', () =>
-      runner.runners.wait(lease.id, { fencingToken: lease.fencingToken, requiredAction: { type: 'approval', message: 'Ship it?', data: {} } }),
+    // The run asks a person with its run token, and waits holding no lease; a person decides; the
+    // next claim resumes it with a new lease and the outcome.
+    const agentClient = new Switchboard({ baseUrl: inject('proxyUrl'), apiKey: claim!.runToken.token, fetch: checkedFetch });
+    const asked = await step('createRunApproval', () =>
+      agentClient.approvals.request(
+        run.id,
+        { title: 'Ship it?', payload: { version: '1.2.0' }, payloadSchema: { type: 'object' } },
+        { idempotencyKey: randomUUID() },
+      ),
     );
-    expect(waiting.status).toBe('waiting');
-    expect((await step('resumeRun', () => sb.runs.resume(run.id, { input: { approved: true } }))).status).toBe('running');
+    expect(asked.status).toBe('pending');
+    expect((await sb.runs.get(run.id)).waitingFor).toMatchObject({ kind: 'approval', approvalId: asked.id });
+    expect((await step('getApproval', () => sb.approvals.get(asked.id))).title).toBe('Ship it?');
+    expect((await step('listApprovals', () => sb.approvals.list({ runId: run.id }))).data.map((a) => a.id)).toEqual([asked.id]);
+    expect((await step('listInbox', () => sb.inbox.list({ agentId: agent.id }))).data.map((a) => a.id)).toEqual([asked.id]);
+    await step('createApprovalComment', () => sb.approvals.comments.create(asked.id, { body: 'Looks good.' }, { idempotencyKey: randomUUID() }));
+    expect((await step('listApprovalComments', () => sb.approvals.comments.list(asked.id))).data.map((c) => c.body)).toEqual(['Looks good.']);
+    const decided = await step('decideApproval', () =>
+      sb.approvals.decide(asked.id, { outcome: 'approve', editedPayload: { version: '1.2.1' } }, { idempotencyKey: randomUUID() }),
+    );
+    expect(decided.status).toBe('approved');
+    const resumed = await runner.runners.claim(registered.id, { wait: 5 });
+    expect(resumed?.resume).toMatchObject({ approvalId: asked.id, status: 'approved', payload: { version: '1.2.1' } });
+    const lease = resumed!.lease;
     const done = await step('completeRun', () =>
       runner.runners.complete(lease.id, {
         fencingToken: lease.fencingToken,
@@ -278,7 +297,17 @@ describe('the SDK against the real server, through the contract-checking proxy',
     expect(done).toMatchObject({ status: 'succeeded', output: { answer: 42 }, costMicros: 120 });
     expect((await step('getRun', () => sb.runs.get(run.id))).status).toBe('succeeded');
     const events = await step('listRunEvents', () => sb.runs.events(run.id, { limit: 100 }));
-    expect(events.data.map((e) => e.type)).toEqual(['status', 'status', 'log', 'status', 'status', 'status']);
+    expect(events.data.map((e) => e.type)).toEqual([
+      'status',
+      'status',
+      'log',
+      'approval.requested',
+      'status',
+      'approval.decided',
+      'status',
+      'status',
+      'status',
+    ]);
     const streamed = await step('streamRun', () => drain(sb.runs.stream(run.id)));
     expect(streamed.map((e) => e.seq)).toEqual(events.data.map((e) => e.seq));
 

@@ -4,6 +4,8 @@ import { randomUUID } from 'node:crypto';
 export type Fixtures = {
   adminKey: string;
   runnerToken: string;
+  /** The run token of a claimed run, which the fuzzer's valid asks for approvals use. */
+  runToken: string;
   triggerToken: string;
   /** The first user's: a session (its Cookie header and CSRF token), one more for logOut to end, and a personal token. */
   session: { cookie: string; csrfToken: string };
@@ -56,6 +58,14 @@ export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures>
     const claim = await call<{ lease: WithId }>(baseUrl, runner.token, 'POST', `/api/v1/runners/${runner.id}/claims?wait=0`);
     add(claim.lease.id);
   }
+  // Two more claimed: one has asked a person (its approval is pending), the other's token asks for the fuzzer.
+  const asking: { lease: WithId; run: WithId; runToken: { token: string } }[] = [];
+  for (let i = 0; i < 2; i++) {
+    add((await api<WithId>('POST', '/api/v1/runs', { agentId: agent.id, input: { asks: i } })).id);
+    asking.push(await call(baseUrl, runner.token, 'POST', `/api/v1/runners/${runner.id}/claims?wait=0`));
+  }
+  const [asked, runToken] = [asking[0]!, asking[1]!.runToken.token];
+  add((await call<WithId>(baseUrl, asked.runToken.token, 'POST', `/api/v1/runs/${asked.run.id}/approvals`, { title: 'Fuzz approval?', payload: { n: 1 } })).id);
 
   for (let i = 0; i < 2; i++) {
     const messages = [{ role: 'user', content: [{ type: 'text', text: `fuzz thread ${i}` }] }];
@@ -143,6 +153,7 @@ export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures>
   return {
     adminKey,
     runnerToken: runner.token,
+    runToken,
     triggerToken: trigger.secret,
     session: { cookie: session.cookie, csrfToken: session.csrfToken },
     logoutSession: { cookie: logoutSession.cookie, csrfToken: logoutSession.csrfToken },

@@ -122,6 +122,8 @@ function validCredentials(op: Operation, fixtures: Fixtures): fc.Arbitrary<Crede
   switch (op.credential) {
     case 'runner':
       return fc.constant(bearer(fixtures.runnerToken));
+    case 'run':
+      return fc.constant(bearer(fixtures.runToken));
     case 'app':
       return fc.constantFrom(bearer(fixtures.adminKey), { headers: [['X-API-Token', fixtures.adminKey]], query: [] }, bearer(fixtures.personalToken), session);
     case 'stream':

@@ -46,7 +46,7 @@ export type Operation = {
    * cookie), `stream` (the same, also as `?token=`), `user` (a person: session cookie or personal
    * token), `session` (a session cookie only).
    */
-  credential: 'none' | 'runner' | 'app' | 'stream' | 'user' | 'session';
+  credential: 'none' | 'runner' | 'run' | 'app' | 'stream' | 'user' | 'session';
   /** Answers `text/event-stream`: the fuzzer stops reading after the headers. */
   streams: boolean;
   /** How its errors are written (`x-error-format`): RFC 9457 problems, or a provider's envelope (the gateway). */
@@ -75,7 +75,7 @@ const METHODS = ['get', 'put', 'post', 'patch', 'delete'];
 function credentialOf(security: Record<string, string[]>[] | undefined, credential: unknown): Operation['credential'] {
   const schemes = (security ?? spec.security ?? []).flatMap((s) => Object.keys(s));
   if (schemes.length === 0) return 'none';
-  if (credential === 'user' || credential === 'session') return credential;
+  if (credential === 'user' || credential === 'session' || credential === 'run') return credential;
   if (schemes.includes('runnerToken')) return 'runner';
   return schemes.includes('tokenQuery') ? 'stream' : 'app';
 }

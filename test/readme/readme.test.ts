@@ -270,8 +270,9 @@ describe('the README, run as written', () => {
     const { code, output } = await runBlock(block!.code);
     expect(code, output).toBe(0);
     expect(output).toMatch(/"version": "2026-11-01",\s+"status": "supported"/);
-    expect(output).toMatch(/"version": "2026-12-05",\s+"status": "current",\s+"changes": \[\s+"typed-run-events",\s+"finished-stream-no-content"/);
-    expect(output).toMatch(/^"2026-12-05"\n"2026-11-01"$/m);
+    expect(output).toMatch(/"version": "2026-12-05",\s+"status": "supported",\s+"changes": \[\s+"typed-run-events",\s+"finished-stream-no-content"/);
+    expect(output).toMatch(/"version": "2026-12-06",\s+"status": "current",\s+"changes": \[\s+"waits-release-leases"/);
+    expect(output).toMatch(/^"2026-12-06"\n"2026-11-01"$/m);
   }, 60_000);
 
   it('models: the catalog is listed, and a provider and an alias are created (the key never shown back)', async () => {

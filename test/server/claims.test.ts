@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { sleep } from './helpers.js';
 import {
+  BEFORE_APPROVALS,
   call,
   cancelRun,
   claim,
@@ -186,14 +187,20 @@ describe('order and waiting', () => {
     expect((await claimReq(rc(r2), r2.id)).status).toBe(204);
     expect((await claimReq(rc(r1), r1.id)).status).toBe(204);
     expect((await getRun(app, second.id)).status).toBe('queued');
-    // Waiting for a human still counts as running.
-    const w = await call(rc(r1), 'POST', `/api/v1/leases/${c1.lease.id}/wait`, {
-      fencingToken: 1,
-      requiredAction: { type: 'input', message: 'More?', data: {} },
-    });
+    // Waiting for a human with the lease kept (a 2026-12-05 runner's waitRun) still counts as running.
+    const w = await call(
+      rc(r1),
+      'POST',
+      `/api/v1/leases/${c1.lease.id}/wait`,
+      {
+        fencingToken: 1,
+        requiredAction: { type: 'input', message: 'More?', data: {} },
+      },
+      BEFORE_APPROVALS,
+    );
     expect(w.status).toBe(200);
     expect((await claimReq(rc(r2), r2.id)).status).toBe(204);
-    expect((await call(app, 'POST', `/api/v1/runs/${first.id}/resume`, { input: {} })).status).toBe(200);
+    expect((await call(app, 'POST', `/api/v1/runs/${first.id}/resume`, { input: {} }, BEFORE_APPROVALS)).status).toBe(200);
     expect((await done(c1, r1)).status).toBe(200);
     const c2 = await claim(rc(r2), r2.id);
     expect(c2.run.id).toBe(second.id);

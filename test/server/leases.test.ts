@@ -30,7 +30,7 @@ import {
  * The clock is process-global, so these tests run one after the other.
  */
 const LEASE_MS = 30_000;
-let fakeNow = Date.parse('2031-03-01T12:00:00.000Z');
+let fakeNow = Date.parse('2027-03-01T12:00:00.000Z');
 const advance = (ms: number) => {
   fakeNow += ms;
 };
@@ -56,7 +56,8 @@ async function scenario(limits: Record<string, number> = {}) {
   return { agent, r1, r2, c1: runnerConn(server.url, r1), c2: runnerConn(server.url, r2) };
 }
 
-const lastEvent = async (runId: string) => (await runEvents(app, runId)).pop()!;
+/** The run's last status event (a wait that ends also tells of its approval). */
+const lastEvent = async (runId: string) => (await runEvents(app, runId)).filter((e) => e.type === 'status').pop()!;
 
 describe('lease expiry and re-queue', () => {
   it('a runner that stops heartbeating loses the run: re-queued (attempt 2), claimed by another runner with a higher fencing token', async () => {
@@ -187,6 +188,9 @@ describe('lease expiry and re-queue', () => {
     await server.reapNow();
     expect(await getRun(app, run.id)).toMatchObject({ status: 'queued', attempt: 2, requiredAction: null });
     expect((await lastEvent(run.id)).data).toMatchObject({ status: 'queued', previousStatus: 'waiting' });
+    // Nobody is left to decide what it asked: its approval is cancelled.
+    const asked = await call<{ data: { status: string }[] }>(app, 'GET', `/api/v1/approvals?runId=${run.id}`);
+    expect(asked.body.data.map((a) => a.status)).toEqual(['cancelled']);
     expectInvalidTransition(await resumeRun(app, run.id), 'queued');
     await cancelRun(app, run.id);
   });

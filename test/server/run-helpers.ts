@@ -104,8 +104,11 @@ export const getRun = async (conn: Conn, runId: string) => {
 };
 
 export const cancelRun = (conn: Conn, runId: string) => call<Run>(conn, 'POST', `/api/v1/runs/${runId}/cancel`);
+/** The version that last had `waitRun` and `resumeRun` (waits-release-leases removed them): what their clients send. */
+export const BEFORE_APPROVALS = { 'Switchboard-Version': '2026-12-05' };
+
 export const resumeRun = (conn: Conn, runId: string, input?: Record<string, unknown>) =>
-  call<Run>(conn, 'POST', `/api/v1/runs/${runId}/resume`, input === undefined ? undefined : { input });
+  call<Run>(conn, 'POST', `/api/v1/runs/${runId}/resume`, input === undefined ? undefined : { input }, BEFORE_APPROVALS);
 
 /** Every event of a run, through listRunEvents pages. */
 export async function runEvents(conn: Conn, runId: string): Promise<RunEvent[]> {
@@ -152,7 +155,7 @@ export const waitRun = (
   leaseId: string,
   fencingToken: number,
   requiredAction: Record<string, unknown> = { type: 'approval', message: 'May I?', data: { amount: 1 } },
-) => call<Run>(conn, 'POST', `/api/v1/leases/${leaseId}/wait`, { fencingToken, requiredAction });
+) => call<Run>(conn, 'POST', `/api/v1/leases/${leaseId}/wait`, { fencingToken, requiredAction }, BEFORE_APPROVALS);
 
 export const logs = (from: number, count: number): EventIn[] =>
   Array.from({ length: count }, (_, i) => ({ runnerSeq: from + i, type: 'log', data: { level: 'info', message: `line ${from + i}` } }));

@@ -48,16 +48,20 @@ async function scenario() {
 
 type Scenario = Awaited<ReturnType<typeof scenario>>;
 
-/** The run's status events so far must end with exactly the one move `previous -> status`. */
+/**
+ * The run's events so far must end with exactly one more status event, the move `previous -> status`
+ * (a wait, its end and a cancelled wait also add their approval's event); returns the status events.
+ */
 async function expectOneMoreStatusEvent(runId: string, before: RunEvent[], status: string, previousStatus: string | null) {
   const after = await runEvents(app, runId);
-  expect(after.length).toBe(before.length + 1);
   expect(after.slice(0, before.length)).toEqual(before);
-  const last = after[after.length - 1]!;
-  expect(last.type).toBe('status');
-  expect(last.seq).toBe(before.length + 1);
-  expect(last.data).toMatchObject({ status, previousStatus });
-  return after;
+  const added = after.slice(before.length);
+  expect(added.map((e) => e.seq)).toEqual(added.map((_, i) => before.length + 1 + i));
+  expect(added.filter((e) => e.type !== 'status').every((e) => e.type.startsWith('approval.'))).toBe(true);
+  const statuses = added.filter((e) => e.type === 'status');
+  expect(statuses).toHaveLength(1);
+  expect(statuses[0]!.data).toMatchObject({ status, previousStatus });
+  return after.filter((e) => e.type === 'status');
 }
 
 async function queued(s: Scenario): Promise<{ run: Run; events: RunEvent[] }> {
@@ -208,8 +212,16 @@ describe('allowed transitions, each with exactly one status event', () => {
       expect((await resumeRun(app, r.run.id)).status).toBe(200);
     }
     expect((await complete(s.rc, lease.id, { fencingToken: lease.fencingToken, status: 'succeeded', output: {} })).status).toBe(200);
-    const events = await runEvents(app, r.run.id);
-    expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    const all = await runEvents(app, r.run.id);
+    expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1));
+    // Each wait asked through an approval, and each resume decided it.
+    expect(all.filter((e) => e.type !== 'status').map((e) => e.type)).toEqual([
+      'approval.requested',
+      'approval.decided',
+      'approval.requested',
+      'approval.decided',
+    ]);
+    const events = all.filter((e) => e.type === 'status');
     expect(events.map((e) => [e.data.previousStatus, e.data.status])).toEqual([
       [null, 'queued'],
       ['queued', 'running'],

@@ -52,7 +52,7 @@ import {
  * declared `x-credential: gateway`: the real pipeline, handlers and database, over HTTP.
  */
 const LEASE_MS = 30_000;
-let fakeNow = Date.parse('2031-04-01T12:00:00.000Z');
+let fakeNow = Date.parse('2027-04-01T12:00:00.000Z');
 const advance = (ms: number) => {
   fakeNow += ms;
 };

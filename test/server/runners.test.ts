@@ -266,7 +266,7 @@ describe('events from runners', () => {
       { runnerSeq: 3, type: 'output.delta', data: { delta: { answer: [1, { deep: true }] } } },
       { runnerSeq: 4, type: 'usage', data: { inputTokens: 10, outputTokens: 2, costMicros: 7, model: 'echo' } },
       { runnerSeq: 5, type: 'tool.call', data: { name: 'search', arguments: { q: 'x' } } },
-      { runnerSeq: 6, type: 'approval.requested' },
+      { runnerSeq: 6, type: 'review.requested' },
     ];
     const ok = await appendEvents(rc, lease.id, lease.fencingToken, good);
     expect(ok.status).toBe(200);

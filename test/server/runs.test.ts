@@ -67,6 +67,7 @@ describe('createRun', () => {
       error: null,
       status: 'queued',
       requiredAction: null,
+      waitingFor: null,
       triggeredBy: { type: 'api', id: null },
       endUserId: null,
       threadId: null,

@@ -51,7 +51,6 @@ describe('the resources machines', () => {
   it('runs: the terminal statuses, and the refusals naming the status and the target', () => {
     expect(runMachine.statuses.filter((s) => runMachine.isTerminal(s))).toEqual(['succeeded', 'failed', 'cancelled', 'timed_out', 'expired']);
     expect(refusalOf(() => runMachine.assertTransition('cancelled', 'succeeded')).detail).toBe('The run is succeeded; it cannot become cancelled.');
-    expect(refusalOf(() => runMachine.assertTransition('resume', 'queued')).detail).toBe('The run is queued; only a waiting run can be resumed.');
   });
 
   it('agents: pausing a retired agent, updating it, running a paused one', () => {

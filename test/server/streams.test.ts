@@ -202,16 +202,18 @@ describe('history, then live, with no gap', () => {
     await s.untilCount(3);
     expect(s.messages[2]!).toMatchObject({ event: 'output.delta', json: { type: 'output.delta', data: { text: 'Hel' } } });
     expect((await waitRun(rc, c.lease.id, 1)).status).toBe(200);
-    await s.untilCount(4);
-    expect(s.messages[3]!.json.data).toMatchObject({ status: 'waiting' });
-    expect((await resumeRun(app, run.id, { approved: true })).status).toBe(200);
     await s.untilCount(5);
-    expect(s.messages[4]!.json.data).toMatchObject({ status: 'running', previousStatus: 'waiting' });
+    expect(s.messages[3]!).toMatchObject({ event: 'approval.requested', json: { data: { status: 'pending', runId: run.id } } });
+    expect(s.messages[4]!.json.data).toMatchObject({ status: 'waiting' });
+    expect((await resumeRun(app, run.id, { approved: true })).status).toBe(200);
+    await s.untilCount(7);
+    expect(s.messages[5]!).toMatchObject({ event: 'approval.decided', json: { data: { status: 'approved' } } });
+    expect(s.messages[6]!.json.data).toMatchObject({ status: 'running', previousStatus: 'waiting' });
     expect(s.ended).toBe(false);
     expect((await cancelRun(app, run.id)).status).toBe(200);
     await s.untilEnd();
-    expectRunMessages(s.messages, run.id, 1, 6);
-    expect(s.messages[5]!.json.data).toMatchObject({ status: 'cancelled', previousStatus: 'running' });
+    expectRunMessages(s.messages, run.id, 1, 8);
+    expect(s.messages[7]!.json.data).toMatchObject({ status: 'cancelled', previousStatus: 'running' });
     expect(s.messages.map((m) => m.json)).toEqual(await runEvents(app, run.id));
   });
 

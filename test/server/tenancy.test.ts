@@ -224,6 +224,44 @@ describe('threads between applications', () => {
   });
 });
 
+describe('approvals between applications', () => {
+  it("another application's approval is 404 for every operation, lists and inboxes do not show it, and it stays pending", async () => {
+    const label = `tenancy-${token()}`;
+    const agent = await createAgent(api2, { name: uniqueName('asking agent'), labels: [label] });
+    const runner = (await (
+      await send('/api/v1/runners', { method: 'POST', key: admin2.secret, ...json({ name: uniqueName('r'), labels: [label] }) })
+    ).json()) as {
+      id: string;
+      token: string;
+    };
+    const run = (await (await send('/api/v1/runs', { method: 'POST', key: admin2.secret, ...json({ agentId: agent.id }) })).json()) as { id: string };
+    const claim = (await (await send(`/api/v1/runners/${runner.id}/claims`, { method: 'POST', key: runner.token })).json()) as { runToken: { token: string } };
+    const asked = await send(`/api/v1/runs/${run.id}/approvals`, { method: 'POST', key: claim.runToken.token, ...json({ title: 'Only app 2 decides' }) });
+    expect(asked.status).toBe(201);
+    const id = ((await asked.json()) as { id: string }).id;
+    for (const [path, init] of [
+      [`/api/v1/approvals/${id}`, {}],
+      [`/api/v1/approvals/${id}/decisions`, { method: 'POST', ...json({ outcome: 'approve' }) }],
+      [`/api/v1/approvals/${id}/comments`, {}],
+      [`/api/v1/approvals/${id}/comments`, { method: 'POST', ...json({ body: 'hijacked', wake: true }) }],
+    ] as [string, RequestInit][]) {
+      await expectNotFound(await send(path, { ...init, key: admin1 }), path);
+    }
+    for (const path of ['/api/v1/approvals?pageSize=100', '/api/v1/inbox?pageSize=100', `/api/v1/approvals?runId=${run.id}`]) {
+      const listed = (await (await send(path, { key: admin1 })).json()) as { data: { id: string }[] };
+      expect(
+        listed.data.map((a) => a.id),
+        path,
+      ).not.toContain(id);
+    }
+    // An application key of app 1 is no run token: it cannot ask for app 2's run either.
+    expect((await send(`/api/v1/runs/${run.id}/approvals`, { method: 'POST', key: admin1, ...json({ title: 'x' }) })).status).toBe(401);
+    const still = (await (await send(`/api/v1/approvals/${id}`, { key: admin2.secret })).json()) as { status: string; decision: unknown };
+    expect(still).toMatchObject({ status: 'pending', decision: null });
+    expect((await send(`/api/v1/runs/${run.id}/cancel`, { method: 'POST', key: admin2.secret })).status).toBe(200);
+  });
+});
+
 describe('the model catalog between applications', () => {
   it("another application's provider and alias are 404 for every operation, and stay unchanged", async () => {
     const provider = await createProvider(api1, { credential: 'sk-tenant-one-0123456789' });

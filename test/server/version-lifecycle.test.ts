@@ -7,7 +7,8 @@ import { call, expectProblem, type Conn } from './run-helpers.js';
 type ApiVersionList = components['schemas']['ApiVersionList'];
 
 const FIRST = '2026-11-01';
-const NEWEST = '2026-12-05';
+const SECOND = '2026-12-05';
+const NEWEST = '2026-12-06';
 const at = (iso: string) => Date.parse(iso);
 
 let now = at('2026-12-06T00:00:00Z');
@@ -32,6 +33,7 @@ describe("a version's life, on the server's clock", () => {
     now = at('2027-06-04T23:59:59Z');
     expect(await statuses()).toEqual([
       [FIRST, 'supported'],
+      [SECOND, 'supported'],
       [NEWEST, 'current'],
     ]);
     const reply = await call(admin, 'GET', '/api/v1/agents');
@@ -43,6 +45,7 @@ describe("a version's life, on the server's clock", () => {
     now = at('2027-06-05T00:00:00Z');
     expect(await statuses()).toEqual([
       [FIRST, 'deprecated'],
+      [SECOND, 'supported'],
       [NEWEST, 'current'],
     ]);
     for (const reply of [await call(admin, 'GET', '/api/v1/agents'), await call(admin, 'GET', '/api/v1/agents/agent_01jd4x7p2kf8q6v3b9m5t0s1ab')]) {
@@ -59,6 +62,7 @@ describe("a version's life, on the server's clock", () => {
     now = at('2027-12-05T00:00:00Z');
     expect(await statuses()).toEqual([
       [FIRST, 'sunset'],
+      [SECOND, 'deprecated'],
       [NEWEST, 'current'],
     ]);
     expectProblem(await call(admin, 'GET', '/api/v1/agents', undefined, { 'Switchboard-Version': FIRST }), 400, 'unsupported-api-version', NEWEST);
@@ -94,6 +98,7 @@ describe('webhook payloads', () => {
         },
       ],
     },
+    API_VERSIONS[2]!,
   ];
   const versioning = createVersioning(entries, spec.document, Date.now);
   const payload = JSON.stringify({ id: 'evt_1', type: 'agent.created', createdAt: '2026-12-05T00:00:00.000Z', data: { name: 'a' } });

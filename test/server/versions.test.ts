@@ -21,7 +21,8 @@ import {
 type ApiVersionList = components['schemas']['ApiVersionList'];
 
 const FIRST = '2026-11-01';
-const NEWEST = '2026-12-05';
+const PREVIOUS = '2026-12-05';
+const NEWEST = '2026-12-06';
 
 const serverUrl = () => inject('serverUrl');
 const at = (version: string) => ({ 'Switchboard-Version': version });
@@ -59,6 +60,7 @@ describe('GET /api/v1/versions', () => {
     const { data } = (await res.json()) as ApiVersionList;
     expect(data.map((v) => [v.version, v.status])).toEqual([
       [FIRST, 'supported'],
+      [PREVIOUS, 'supported'],
       [NEWEST, 'current'],
     ]);
     expect(data[0]).toMatchObject({
@@ -67,9 +69,11 @@ describe('GET /api/v1/versions', () => {
       sunsetAt: '2027-12-05T00:00:00.000Z',
       changes: [],
     });
-    expect(data[1]).toMatchObject({ deprecatedAt: null, sunsetAt: null });
+    expect(data[1]).toMatchObject({ deprecatedAt: '2027-06-06T00:00:00.000Z', sunsetAt: '2027-12-06T00:00:00.000Z' });
     expect(data[1]!.changes.map((c) => c.id)).toEqual(['typed-run-events', 'finished-stream-no-content']);
     expect(data[1]!.changes[0]!.affects).toContain('appendRunEvents');
+    expect(data[2]).toMatchObject({ deprecatedAt: null, sunsetAt: null });
+    expect(data[2]!.changes.map((c) => c.id)).toEqual(['waits-release-leases']);
     expect(res.headers.get('switchboard-version')).toBe(NEWEST);
   });
 });
@@ -97,7 +101,7 @@ describe('choosing the version', () => {
       ['2026-12-04', 'unsupported-api-version'],
     ] as const) {
       const p = expectProblem(await call(conn, 'POST', '/api/v1/agents', { name, model: 'gpt-4.1' }, at(value)), 400, code, value);
-      if (code === 'unsupported-api-version') expect(p.detail).toContain(`${FIRST}, ${NEWEST}`);
+      if (code === 'unsupported-api-version') expect(p.detail).toContain(`${FIRST}, ${PREVIOUS}, ${NEWEST}`);
     }
     const listed = await call<{ data: unknown[] }>(conn, 'GET', `/api/v1/agents?q=${name}`);
     expect(listed.body.data).toEqual([]);
@@ -260,7 +264,7 @@ describe('the OpenAPI document of a version', () => {
     const first = await document(`?version=${FIRST}`);
     expect(newest.info.version).toBe(NEWEST);
     expect(first.info.version).toBe(FIRST);
-    expect(newest.components.schemas.RunEvent.oneOf).toHaveLength(6);
+    expect(newest.components.schemas.RunEvent.oneOf).toHaveLength(7);
     expect(first.components.schemas.RunEvent.oneOf).toBeUndefined();
     expect(first.components.schemas.RunEvent.properties.data.type).toBe('object');
     expect(first.components.schemas.RunLogEvent).toBeUndefined();

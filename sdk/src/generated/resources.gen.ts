@@ -25,7 +25,7 @@ import * as api from './sdk.gen.js';
 import type * as T from './types.gen.js';
 
 /** The API version this SDK was generated for: its requests send it as Switchboard-Version unless told another. */
-export const API_VERSION = '2026-12-05';
+export const API_VERSION = '2026-12-06';
 
 const systemMethods = ({ call }: OperationRunner) => ({
   /**
@@ -781,21 +781,85 @@ const runsMethods = ({ call, list }: OperationRunner) => ({
    * Requires the `write` scope.
    */
   cancel: (runId: string, o?: RequestOptions) => call((c) => api.cancelRun({ ...c, path: { runId } }), o),
-  /**
-   * Resume a waiting run
-   *
-   * Answers the `requiredAction` of a `waiting` run and puts it back to `running`; its runner
-   * learns it from its next heartbeat. Any other status is 409 `invalid-transition`. Requires the
-   * `write` scope.
-   */
-  resume: (runId: string, body?: T.RunResume, o?: RequestOptions) => call((c) => api.resumeRun({ ...c, path: { runId }, body }), o),
 });
-/**
- * Executions of an agent version on an input: start, list, cancel and resume them, and read their
- * events.
- */
+/** Executions of an agent version on an input: start, list and cancel them, and read their events. */
 export interface RunsResource extends ReturnType<typeof runsMethods> {}
 export const runs: (operations: OperationRunner) => RunsResource = runsMethods;
+
+const approvalsMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * Ask a person (from a run)
+   *
+   * Called by the run itself, with its run token: asks a person for an approval or an answer, and
+   * puts the run in `waiting` in the same transaction. The run gives up its lease (the runner is
+   * free to claim other runs; the run token stops working) and its timeout stops until it resumes:
+   * when the approval is decided or expires, the run is queued again, and the claim that takes it
+   * (with a new fencing token) carries the outcome in `resume`. A runner should save what it needs
+   * to go on (in the thread's state, say) before asking. Only the run's own token may ask for it
+   * (403 otherwise); a run that is not `running` under this token's lease is 409 `lease-lost`. An
+   * `Idempotency-Key` makes retries safe.
+   */
+  request: (runId: string, body: T.ApprovalCreate, o?: WriteOptions) =>
+    call((c) => api.createRunApproval({ ...c, path: { runId }, body, headers: idempotent(o) }), o),
+  /**
+   * List approvals
+   *
+   * Lists the application's approvals, newest first, optionally only those with one status, kind,
+   * run, thread or agent. A request acting for an end-user lists the approvals of their runs only.
+   * To list what the caller may decide, use `listInbox`. Requires the `read` scope.
+   */
+  list: (query?: T.ListApprovalsData['query'], o?: RequestOptions) =>
+    list<T.Approval, T.ApprovalList>((page, c) => api.listApprovals({ ...c, query: { ...query, page } }), query, o),
+  /**
+   * Get an approval
+   *
+   * Returns one approval, with its decision once decided. An end-user sees the approvals of their
+   * own runs only. Requires the `read` scope.
+   */
+  get: (approvalId: string, o?: RequestOptions) => call((c) => api.getApproval({ ...c, path: { approvalId } }), o),
+  /**
+   * Decide an approval
+   *
+   * Decides a pending approval: `approve` (with an `editedPayload` that must satisfy its
+   * `payloadSchema`, when it has one), `reject` (a `note` is required), `request_changes` (a `note`
+   * is required) for an `approval`; `answer` (a `response`, checked against its `responseSchema`)
+   * or `reject` for an `input`. The first decision wins: a later one, or one on an approval that
+   * expired or was cancelled, is 409 `approval-resolved`. The run waiting on it is queued again at
+   * once and resumes with the decision. Only people and application keys decide: the organization's
+   * owners and admins, the application's keys (`write` scope), and the approval's assignees (a
+   * member named or holding the role, the run's end-user); a run token is 403, whatever run it is
+   * for.
+   */
+  decide: (approvalId: string, body: T.ApprovalDecisionCreate, o?: WriteOptions) =>
+    call((c) => api.decideApproval({ ...c, path: { approvalId }, body, headers: idempotent(o) }), o),
+  comments: {
+    /**
+     * List an approval's comments
+     *
+     * The comments on an approval, oldest first. Requires the `read` scope.
+     */
+    list: (approvalId: string, query?: T.ListApprovalCommentsData['query'], o?: RequestOptions) =>
+      list<T.ApprovalComment, T.ApprovalCommentList>((page, c) => api.listApprovalComments({ ...c, path: { approvalId }, query: { ...query, page } }), query, o),
+    /**
+     * Comment on an approval
+     *
+     * Adds a comment. With `wake: true` (only on a pending `approval`, by someone who may decide
+     * it) the comment also requests changes with its text as the note, so the waiting run resumes
+     * to read it; otherwise the run is not disturbed. Comments stay after the approval is resolved.
+     * Requires the `write` scope.
+     */
+    create: (approvalId: string, body: T.ApprovalCommentCreate, o?: WriteOptions) =>
+      call((c) => api.createApprovalComment({ ...c, path: { approvalId }, body, headers: idempotent(o) }), o),
+  },
+});
+/**
+ * A run asking a person: may it do something (an approval), or what is the answer to a question (an
+ * input request). The run waits holding no lease and no runner capacity, until a person decides
+ * (the first decision wins), the request expires (its policy applies) or the run ends; then it
+ * resumes through a new claim with the outcome. The inbox lists what the caller may decide.
+ */
+export interface ApprovalsResource extends ReturnType<typeof approvalsMethods> {}
+export const approvals: (operations: OperationRunner) => ApprovalsResource = approvalsMethods;
 
 const runnersMethods = ({ call, list }: OperationRunner) => ({
   /**
@@ -863,24 +927,35 @@ const runnersMethods = ({ call, list }: OperationRunner) => ({
    * as well. Requires the runner token of the lease's runner.
    */
   complete: (leaseId: string, body: T.RunComplete, o?: RequestOptions) => call((c) => api.completeRun({ ...c, path: { leaseId }, body }), o),
-  /**
-   * Wait for a human
-   *
-   * Puts the `running` run of the lease into `waiting` with the `requiredAction` a human must
-   * answer (see `resumeRun`). The runner keeps the lease and keeps heartbeating: the heartbeat's
-   * run is `running` again once resumed, or `cancelled`. A run that is not `running` is 409
-   * `invalid-transition`; a stale `fencingToken` or a lost lease is 409 `lease-lost`. Requires the
-   * runner token of the lease's runner.
-   */
-  wait: (leaseId: string, body: T.RunWait, o?: RequestOptions) => call((c) => api.waitRun({ ...c, path: { leaseId }, body }), o),
 });
 /**
  * Executors that claim queued runs. Registering, listing and deleting runners uses application
- * keys; claiming runs and working on leases (heartbeat, events, completion, waiting) uses the
- * runner's own token (`sbr_...`).
+ * keys; claiming runs and working on leases (heartbeat, events, completion) uses the runner's own
+ * token (`sbr_...`).
  */
 export interface RunnersResource extends ReturnType<typeof runnersMethods> {}
 export const runners: (operations: OperationRunner) => RunnersResource = runnersMethods;
+
+const inboxMethods = ({ list }: OperationRunner) => ({
+  /**
+   * List what waits on me
+   *
+   * The pending approvals and input requests the caller may decide, the soonest to expire first:
+   * for an owner, an admin or an application key, every pending one of the application; for a
+   * member, those assigned to them or to a role they hold, and those assigned to nobody; for an
+   * end-user, those of their runs assigned to the end-user. Requires the `read` scope.
+   */
+  list: (query?: T.ListInboxData['query'], o?: RequestOptions) =>
+    list<T.Approval, T.ApprovalList>((page, c) => api.listInbox({ ...c, query: { ...query, page } }), query, o),
+});
+/**
+ * A run asking a person: may it do something (an approval), or what is the answer to a question (an
+ * input request). The run waits holding no lease and no runner capacity, until a person decides
+ * (the first decision wins), the request expires (its policy applies) or the run ends; then it
+ * resumes through a new claim with the outcome. The inbox lists what the caller may decide.
+ */
+export interface InboxResource extends ReturnType<typeof inboxMethods> {}
+export const inbox: (operations: OperationRunner) => InboxResource = inboxMethods;
 
 const schedulesMethods = ({ call, list }: OperationRunner) => ({
   /**
@@ -1467,17 +1542,30 @@ export abstract class Resources {
    * runs and the application read and replace, copied to branch from any point.
    */
   readonly threads = threads(this.#operations);
-  /**
-   * Executions of an agent version on an input: start, list, cancel and resume them, and read their
-   * events.
-   */
+  /** Executions of an agent version on an input: start, list and cancel them, and read their events. */
   readonly runs = runs(this.#operations);
   /**
+   * A run asking a person: may it do something (an approval), or what is the answer to a question
+   * (an input request). The run waits holding no lease and no runner capacity, until a person
+   * decides (the first decision wins), the request expires (its policy applies) or the run ends;
+   * then it resumes through a new claim with the outcome. The inbox lists what the caller may
+   * decide.
+   */
+  readonly approvals = approvals(this.#operations);
+  /**
    * Executors that claim queued runs. Registering, listing and deleting runners uses application
-   * keys; claiming runs and working on leases (heartbeat, events, completion, waiting) uses the
-   * runner's own token (`sbr_...`).
+   * keys; claiming runs and working on leases (heartbeat, events, completion) uses the runner's own
+   * token (`sbr_...`).
    */
   readonly runners = runners(this.#operations);
+  /**
+   * A run asking a person: may it do something (an approval), or what is the answer to a question
+   * (an input request). The run waits holding no lease and no runner capacity, until a person
+   * decides (the first decision wins), the request expires (its policy applies) or the run ends;
+   * then it resumes through a new claim with the outcome. The inbox lists what the caller may
+   * decide.
+   */
+  readonly inbox = inbox(this.#operations);
   /**
    * Cron schedules that start runs of an agent on a fixed input, in an IANA time zone: create,
    * change, pause and resume them, and list the runs they started.

@@ -4,7 +4,7 @@ export type ClientOptions = {
     baseUrl: 'http://127.0.0.1:3000' | (string & {});
 };
 
-export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ThreadCreatedWebhookWebhookRequest | ThreadUpdatedWebhookWebhookRequest | ThreadDeletedWebhookWebhookRequest | ThreadExpiredWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | AuditEventWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
+export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunResumedWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ThreadCreatedWebhookWebhookRequest | ThreadUpdatedWebhookWebhookRequest | ThreadDeletedWebhookWebhookRequest | ThreadExpiredWebhookWebhookRequest | ApprovalRequestedWebhookWebhookRequest | ApprovalDecidedWebhookWebhookRequest | ApprovalExpiredWebhookWebhookRequest | ApprovalCancelledWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | AuditEventWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
 
 /**
  * ValidationIssue
@@ -681,7 +681,7 @@ export type AuditActorType = 'api_key' | 'personal_token' | 'session' | 'run' | 
  *
  * What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
  */
-export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'audit.pruned' | 'audit_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'thread.append_messages' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
+export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'approval.comment' | 'approval.create' | 'approval.decide' | 'audit.pruned' | 'audit_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'thread.append_messages' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
 
 /**
  * AuditEvent
@@ -2620,14 +2620,14 @@ export type RunError = {
 /**
  * RunStatus
  *
- * Status of a run. `queued` runs wait to be claimed by a runner (or sent to the agent's URL); `running` runs are being executed; `waiting` runs are paused until a human answers their `requiredAction` (see `resumeRun`). `succeeded`, `failed`, `cancelled`, `timed_out` and `expired` (a queued run nobody claimed before its `expiresAt`) are terminal and never change.
+ * Status of a run. `queued` runs wait to be claimed by a runner (or sent to the agent's URL); `running` runs are being executed; `waiting` runs are paused until a person decides what they asked (`waitingFor`), holding no lease. `succeeded`, `failed`, `cancelled`, `timed_out` and `expired` (a queued run nobody claimed before its `expiresAt`) are terminal and never change.
  */
 export type RunStatus = 'queued' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled' | 'timed_out' | 'expired';
 
 /**
  * RequiredAction
  *
- * What a `waiting` run needs from a human before it can continue: an `approval` (of the action described in `message` and `data`) or some `input`. Answer it with `resumeRun`.
+ * What a `waiting` run needs from a human before it can continue: an `approval` (of the action described in `message` and `data`) or some `input`. Decide it with `decideApproval` (the approval is the run's `waitingFor`).
  */
 export type RequiredAction = {
     /**
@@ -2642,6 +2642,38 @@ export type RequiredAction = {
      * Free-form details of the request (e.g. the proposed action, a form description).
      */
     data: JsonObject;
+};
+
+/**
+ * ApprovalKind
+ *
+ * What an approval asks of a person: `approval` (may the run do what `payload` describes: approve, reject or request changes) or `input` (an answer to a question, shaped by `responseSchema` when it has one).
+ */
+export type ApprovalKind = 'approval' | 'input';
+
+/**
+ * ApprovalExpiryPolicy
+ *
+ * What happens to the run when nobody decides before `expiresAt`: `reject` resumes it as rejected (its resume says `expired`, never a person's decision), `cancel_run` cancels it and `fail_run` fails it (error code `approval_expired`).
+ */
+export type ApprovalExpiryPolicy = 'reject' | 'cancel_run' | 'fail_run';
+
+/**
+ * RunWaitingFor
+ *
+ * What a `waiting` run waits for: a person's decision on an approval (`kind` `approval` or `input`), until `expiresAt`, when `onExpire` applies. A run waiting this way holds no lease: deciding queues it again, and the claim that takes it carries the outcome (`resume`).
+ */
+export type RunWaitingFor = {
+    kind: ApprovalKind;
+    /**
+     * The approval to decide.
+     */
+    approvalId: string;
+    /**
+     * When the wait expires (UTC).
+     */
+    expiresAt: string;
+    onExpire: ApprovalExpiryPolicy;
 };
 
 /**
@@ -2715,7 +2747,7 @@ export type RunDispatch = {
 /**
  * Run
  *
- * One execution of an agent version on an input. A run starts `queued`, is claimed by a runner (or sent to the agent's URL) and becomes `running`, may wait for a human (`waiting`, with a `requiredAction`) and ends `succeeded`, `failed`, `cancelled`, `timed_out` or `expired`. Terminal runs never change. Every status change appends a `status` run event. A queued run says in `dispatch` whether a runner can take it.
+ * One execution of an agent version on an input. A run starts `queued`, is claimed by a runner (or sent to the agent's URL) and becomes `running`, may wait for a person (`waiting`, on the approval named in `waitingFor`, holding no lease; it is queued again once decided) and ends `succeeded`, `failed`, `cancelled`, `timed_out` or `expired`. Terminal runs never change. Every status change appends a `status` run event. A queued run says in `dispatch` whether a runner can take it.
  */
 export type Run = {
     /**
@@ -2748,9 +2780,13 @@ export type Run = {
     error: RunError | null;
     status: RunStatus;
     /**
-     * What the run is waiting for; `null` unless `status` is `waiting`.
+     * What the run is waiting for, as version 2026-12-05 told it (the approval's kind, title and payload); `null` unless `status` is `waiting`. `waitingFor` says more.
      */
     requiredAction: RequiredAction | null;
+    /**
+     * What the `waiting` run waits for (an approval or an answer), until when, and what happens then; `null` unless `status` is `waiting`.
+     */
+    waitingFor: RunWaitingFor | null;
     triggeredBy: RunTrigger;
     /**
      * End-user the run is for (from the `Switchboard-User` header of `createRun`); `null` when the run is not on behalf of an end-user.
@@ -2835,20 +2871,247 @@ export type RunCreate = {
 };
 
 /**
+ * ApprovalUserAssignee
+ *
+ * A member of the organization, by id.
+ */
+export type ApprovalUserAssignee = {
+    /**
+     * Kind of assignee.
+     */
+    type: 'user';
+    /**
+     * The user.
+     */
+    userId: string;
+};
+
+/**
+ * ApprovalRoleAssignee
+ *
+ * Every member of the organization with this role or a higher one (`member` < `admin` < `owner`).
+ */
+export type ApprovalRoleAssignee = {
+    /**
+     * Kind of assignee.
+     */
+    type: 'role';
+    /**
+     * The lowest role that may decide.
+     */
+    role: 'owner' | 'admin' | 'member';
+};
+
+/**
+ * ApprovalEndUserAssignee
+ *
+ * The end-user the run is for (its `endUserId`), deciding with their end-user token (or the application acting for them with `Switchboard-User`). Only a run for an end-user may name it.
+ */
+export type ApprovalEndUserAssignee = {
+    /**
+     * Kind of assignee.
+     */
+    type: 'end_user';
+};
+
+/**
+ * ApprovalAssignee
+ *
+ * Who may decide an approval, besides the organization's owners and admins and the application's keys.
+ */
+export type ApprovalAssignee = ({
+    type: 'user';
+} & ApprovalUserAssignee) | ({
+    type: 'role';
+} & ApprovalRoleAssignee) | ({
+    type: 'end_user';
+} & ApprovalEndUserAssignee);
+
+/**
+ * ApprovalCreate
+ *
+ * What a run asks a person.
+ */
+export type ApprovalCreate = {
+    kind?: ApprovalKind;
+    /**
+     * What is asked, in one line.
+     */
+    title: string;
+    /**
+     * More about it, in Markdown.
+     */
+    summary?: string;
+    /**
+     * What the run will do if approved, or the question's details; `{}` when left out.
+     */
+    payload?: JsonObject;
+    /**
+     * JSON Schema (2020-12) an edited payload must satisfy; when given, a person may approve with an edited payload, and `payload` itself must satisfy it. Leave it out for a payload nobody edits.
+     */
+    payloadSchema?: JsonObject;
+    /**
+     * On `input`, JSON Schema (2020-12) the answer must satisfy; leave it out for a free answer.
+     */
+    responseSchema?: JsonObject;
+    /**
+     * Who may decide besides the organization's owners and admins and the application's keys.
+     */
+    assignees?: Array<ApprovalAssignee>;
+    /**
+     * How long the approval waits for a decision, from now.
+     */
+    expiresInSeconds?: number;
+    onExpire?: ApprovalExpiryPolicy;
+    metadata?: Metadata;
+};
+
+/**
+ * ApprovalStatus
+ *
+ * `pending` until it is decided, expires or is cancelled: `approved`, `rejected`, `changes_requested` and `answered` are a person's decisions; `expired` means nobody decided in time (never a person's decision; the approval's `onExpire` was applied to the run); `cancelled` means its run ended (cancelled, timed out) before anyone decided. Only `pending` ever changes.
+ */
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'changes_requested' | 'answered' | 'expired' | 'cancelled';
+
+/**
+ * ApprovalOutcome
+ *
+ * A decision: `approve` (an `approval`, optionally with an edited payload), `reject` (a note is required), `request_changes` (an `approval`; a note is required: the run learns what to change) or `answer` (an `input`, with its `response`).
+ */
+export type ApprovalOutcome = 'approve' | 'reject' | 'request_changes' | 'answer';
+
+/**
+ * ApprovalActor
+ *
+ * Who decided or commented: a user, an application key or an end-user.
+ */
+export type ApprovalActor = {
+    /**
+     * Kind of principal.
+     */
+    type: 'user' | 'api_key' | 'end_user';
+    /**
+     * Its identifier (`user_...`, `key_...` or `eu_...`).
+     */
+    id: string;
+};
+
+/**
+ * ApprovalDecision
+ *
+ * A person's decision on an approval. An approval that expired or was cancelled has none.
+ */
+export type ApprovalDecision = {
+    outcome: ApprovalOutcome;
+    /**
+     * Why, for the run and for the record; required to reject or request changes.
+     */
+    note: string | null;
+    /**
+     * On `approve`, the payload as the person changed it (valid against `payloadSchema`); `null` when approved as asked.
+     */
+    editedPayload: JsonObject | null;
+    /**
+     * On `answer`, the answer, any JSON value (valid against `responseSchema` when the approval has one); `null` otherwise.
+     */
+    response: JsonValue7;
+    decidedBy: ApprovalActor;
+    /**
+     * Time of the decision (UTC, millisecond precision).
+     */
+    decidedAt: string;
+};
+
+/**
+ * Approval
+ *
+ * A run asking a person before it goes on: may it do what `payload` describes (`kind` `approval`), or what is the answer to a question (`input`). The run waits, holding no lease and no runner capacity, until the first decision, the expiry (`onExpire` applies) or its own end; then it is queued again and the next claim gives it the outcome in `resume`.
+ */
+export type Approval = {
+    /**
+     * Identifier of the approval.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'approval';
+    /**
+     * Application the approval belongs to.
+     */
+    applicationId: string;
+    /**
+     * The run that asked.
+     */
+    runId: string;
+    /**
+     * The run's thread, when it runs on one.
+     */
+    threadId: string | null;
+    /**
+     * The run's agent.
+     */
+    agentId: string;
+    /**
+     * The run's end-user, when it runs for one.
+     */
+    endUserId: string | null;
+    kind: ApprovalKind;
+    /**
+     * What is asked, in one line.
+     */
+    title: string;
+    /**
+     * More about it, in Markdown.
+     */
+    summary: string | null;
+    /**
+     * What the run will do if approved (or the question's details), as the run sent it.
+     */
+    payload: JsonObject;
+    /**
+     * JSON Schema an edited payload must satisfy; `null` when the payload cannot be edited.
+     */
+    payloadSchema: JsonObject | null;
+    /**
+     * On `input`, JSON Schema the answer must satisfy; `null` for a free answer.
+     */
+    responseSchema: JsonObject | null;
+    /**
+     * Who may decide besides the organization's owners and admins and the application's keys; empty for every member who may write in the application.
+     */
+    assignees: Array<ApprovalAssignee>;
+    status: ApprovalStatus;
+    /**
+     * The decision; `null` while pending, and for an approval that expired or was cancelled.
+     */
+    decision: ApprovalDecision | null;
+    /**
+     * When a pending approval expires (UTC).
+     */
+    expiresAt: string;
+    onExpire: ApprovalExpiryPolicy;
+    /**
+     * When it stopped being pending; `null` while pending.
+     */
+    resolvedAt: string | null;
+    metadata: Metadata;
+    /**
+     * Time of creation (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
  * RunResumeInput
  *
  * What the human provided to resume a waiting run (free-form), e.g. `{"approved": true}` for an approval or the requested data. The `running` status event after a resume carries it too.
  */
 export type RunResumeInput = JsonPayload;
-
-/**
- * RunResume
- *
- * The human's answer to a waiting run's `requiredAction`.
- */
-export type RunResume = {
-    input?: RunResumeInput;
-};
 
 /**
  * RunStatusEventData
@@ -2874,7 +3137,7 @@ export type RunStatusEventData = {
      */
     runnerId?: string;
     /**
-     * On a run re-queued or failed because its runner was lost, why: `lease_expired` (no heartbeat in time) or `runner_deleted`.
+     * On a run re-queued or failed because its runner was lost, why: `lease_expired` (no heartbeat in time) or `runner_deleted`; on a run resumed, cancelled or failed by its approval, `approval_decided` or `approval_expired`.
      */
     reason?: string;
     /**
@@ -2886,6 +3149,10 @@ export type RunStatusEventData = {
      */
     supersededBy?: string;
     input?: RunResumeInput;
+    /**
+     * The approval the run waits on (`waiting`), whose decision or expiry queued it again (`queued`), or whose expiry cancelled or failed it.
+     */
+    approvalId?: string;
     requiredAction?: RequiredAction;
     error?: RunError;
 };
@@ -3131,6 +3398,43 @@ export type RunThreadMessageEvent = {
 };
 
 /**
+ * RunApprovalEvent
+ *
+ * An approval of the run (written by the server): asked (`approval.requested`), decided (`approval.decided`), expired (`approval.expired`) or cancelled because the run ended (`approval.cancelled`); `data` is the approval after the change.
+ */
+export type RunApprovalEvent = {
+    /**
+     * Identifier of the event.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'run_event';
+    /**
+     * Run the event belongs to.
+     */
+    runId: string;
+    /**
+     * Number of the event within its run (1, 2, 3, ... without gaps).
+     */
+    seq: number;
+    /**
+     * Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+     */
+    cursor: number;
+    /**
+     * Type of the event.
+     */
+    type: 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.cancelled';
+    data: Approval;
+    /**
+     * Time the event was stored (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
  * RunCustomEventData
  *
  * The `data` of an event of a runner-defined type (free-form, up to 50 fields).
@@ -3166,7 +3470,7 @@ export type RunCustomEvent = {
      */
     cursor: number;
     /**
-     * Event type, lower-case dotted words; none of the types described by their own schemas (`status`, `log`, `output.delta`, `usage`, `thread.message`).
+     * Event type, lower-case dotted words; none of the types described by their own schemas (`status`, `log`, `output.delta`, `usage`, `thread.message`, `approval.*`).
      */
     type: string;
     data: RunCustomEventData;
@@ -3179,9 +3483,9 @@ export type RunCustomEvent = {
 /**
  * RunEvent
  *
- * Something that happened in a run, told apart by `type`: a status change (`status`, written by the server), a log line (`log`), a piece of output (`output.delta`), token usage (`usage`), a message the run added to its thread (`thread.message`, written by the server), or an event of a type its runner defined (`RunCustomEvent`, free-form `data`). Each type has its own schema with a typed `data`. Run events are append-only and immutable, so they have no `updatedAt`. This is what the realtime streams send and what `listRunEvents` replays.
+ * Something that happened in a run, told apart by `type`: a status change (`status`, written by the server), a log line (`log`), a piece of output (`output.delta`), token usage (`usage`), a message the run added to its thread (`thread.message`, written by the server), an approval asked, decided, expired or cancelled (`approval.*`, written by the server), or an event of a type its runner defined (`RunCustomEvent`, free-form `data`). Each type has its own schema with a typed `data`. Run events are append-only and immutable, so they have no `updatedAt`. This is what the realtime streams send and what `listRunEvents` replays.
  */
-export type RunEvent = RunStatusEvent | RunLogEvent | RunOutputDeltaEvent | RunUsageEvent | RunThreadMessageEvent | RunCustomEvent;
+export type RunEvent = RunStatusEvent | RunLogEvent | RunOutputDeltaEvent | RunUsageEvent | RunThreadMessageEvent | RunApprovalEvent | RunCustomEvent;
 
 /**
  * RunEventList
@@ -3442,6 +3746,31 @@ export type ClaimedThread = {
 };
 
 /**
+ * RunResumption
+ *
+ * How the wait of a run ended, given with every claim of it until it waits again or ends: the approval, its final status, the person's decision (`null` when it expired: an expiry is never a person's decision) and the payload to act on (the edited one when it was edited).
+ */
+export type RunResumption = {
+    /**
+     * The approval the run waited on.
+     */
+    approvalId: string;
+    kind: ApprovalKind;
+    /**
+     * The approval's final status.
+     */
+    status: 'approved' | 'rejected' | 'changes_requested' | 'answered' | 'expired';
+    /**
+     * The decision; `null` when the approval expired.
+     */
+    decision: ApprovalDecision | null;
+    /**
+     * What to do now that it is approved (`editedPayload` when there is one, else the payload asked about).
+     */
+    payload: JsonObject;
+};
+
+/**
  * Claim
  *
  * A run a runner has just claimed: the run (now `running`), the agent version to execute, the lease to heartbeat and the run token the agent calls the AI gateway with. Every later write of the runner goes to the lease and carries its `fencingToken`.
@@ -3459,6 +3788,10 @@ export type Claim = {
      * The thread of a run started on one, with its latest messages; `null` for a run on its own.
      */
     thread: ClaimedThread | null;
+    /**
+     * For a run that waited on a person, how the wait ended (the decision, or the expiry), to go on from where it asked; `null` for a run that never waited, or that waits again.
+     */
+    resume: RunResumption | null;
 };
 
 /**
@@ -3577,16 +3910,99 @@ export type RunComplete = {
 };
 
 /**
- * RunWait
+ * ApprovalList
  *
- * Puts a `running` run into `waiting` until a human answers `requiredAction`. The lease is kept; keep heartbeating to learn when the run is resumed.
+ * One page of approvals.
  */
-export type RunWait = {
+export type ApprovalList = {
     /**
-     * Fencing token of the lease, as received in the claim.
+     * Approvals on this page.
      */
-    fencingToken: number;
-    requiredAction: RequiredAction;
+    data: Array<Approval>;
+    pagination: Pagination;
+};
+
+/**
+ * ApprovalDecisionCreate
+ *
+ * A decision. `approve`, `reject` and `request_changes` decide an `approval`; `answer` and `reject` decide an `input`.
+ */
+export type ApprovalDecisionCreate = {
+    outcome: ApprovalOutcome;
+    /**
+     * Why; required to reject or request changes.
+     */
+    note?: string;
+    /**
+     * On `approve`, the payload to do instead; it must satisfy the approval's `payloadSchema`.
+     */
+    editedPayload?: JsonObject;
+    /**
+     * On `answer`, the answer, any JSON value; it must satisfy the approval's `responseSchema` when it has one.
+     */
+    response?: JsonValue7;
+};
+
+/**
+ * ApprovalComment
+ *
+ * A comment on an approval. One with `wake` woke the waiting run (see `createApprovalComment`).
+ */
+export type ApprovalComment = {
+    /**
+     * Identifier of the comment.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'approval_comment';
+    /**
+     * The approval.
+     */
+    approvalId: string;
+    /**
+     * The comment, in Markdown.
+     */
+    body: string;
+    author: ApprovalActor;
+    /**
+     * Whether the comment woke the run (it requested changes with the comment as the note).
+     */
+    wake: boolean;
+    /**
+     * Time of creation (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
+ * ApprovalCommentList
+ *
+ * One page of an approval's comments, oldest first.
+ */
+export type ApprovalCommentList = {
+    /**
+     * Comments on this page.
+     */
+    data: Array<ApprovalComment>;
+    pagination: Pagination;
+};
+
+/**
+ * ApprovalCommentCreate
+ *
+ * A comment on an approval.
+ */
+export type ApprovalCommentCreate = {
+    /**
+     * The comment, in Markdown.
+     */
+    body: string;
+    /**
+     * Wake the waiting run with it: on a pending `approval`, the comment requests changes (it is the decision's note), so the run resumes to read it. Only someone who may decide can wake the run.
+     */
+    wake?: boolean;
 };
 
 /**
@@ -3928,9 +4344,9 @@ export type TriggerInvocation = {
 /**
  * WebhookEventType
  *
- * Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes; `transcription.*` types report how transcription jobs end; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
+ * Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
  */
-export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'thread.created' | 'thread.updated' | 'thread.deleted' | 'thread.expired' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed' | 'audit.event';
+export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.resumed' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'thread.created' | 'thread.updated' | 'thread.deleted' | 'thread.expired' | 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.cancelled' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed' | 'audit.event';
 
 /**
  * WebhookEventTypeFilter
@@ -4173,7 +4589,7 @@ export type RunWebhookEvent = {
     /**
      * What happened.
      */
-    type: 'run.queued' | 'run.running' | 'run.waiting' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired';
+    type: 'run.queued' | 'run.running' | 'run.waiting' | 'run.resumed' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired';
     /**
      * Time the event happened (UTC, millisecond precision).
      */
@@ -4206,6 +4622,30 @@ export type ThreadWebhookEvent = {
      * The thread after the change (for `thread.deleted` and `thread.expired`, as it was just before it was deleted).
      */
     data: Thread;
+};
+
+/**
+ * ApprovalWebhookEvent
+ *
+ * Body of a webhook about an approval (`approval.*` event types), as POSTed to webhook endpoints.
+ */
+export type ApprovalWebhookEvent = {
+    /**
+     * Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header).
+     */
+    id: string;
+    /**
+     * What happened.
+     */
+    type: 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.cancelled';
+    /**
+     * Time the event happened (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * The approval after the change.
+     */
+    data: Approval;
 };
 
 /**
@@ -4525,7 +4965,7 @@ export type TranscriptionWebhookEvent = {
  *
  * Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
  */
-export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ThreadWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent;
+export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ThreadWebhookEvent | ApprovalWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent;
 
 /**
  * WebhookMessage
@@ -5808,6 +6248,31 @@ export type RunnerId = string;
  * Identifier of the lease, from the claim.
  */
 export type LeaseId = string;
+
+/**
+ * Only the approvals with this status.
+ */
+export type ApprovalStatusFilter = ApprovalStatus;
+
+/**
+ * Only the approvals of this kind.
+ */
+export type ApprovalKindFilter = ApprovalKind;
+
+/**
+ * Only the approvals of runs on this thread.
+ */
+export type ApprovalThreadFilter = string;
+
+/**
+ * Only the approvals of this agent's runs.
+ */
+export type ApprovalAgentFilter = string;
+
+/**
+ * Identifier of the approval (its `appr_...` id).
+ */
+export type ApprovalId = string;
 
 /**
  * The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate (e.g. `42`). Takes precedence over `after`.
@@ -10815,16 +11280,13 @@ export type CancelRunResponses = {
 
 export type CancelRunResponse = CancelRunResponses[keyof CancelRunResponses];
 
-export type ResumeRunData = {
-    /**
-     * The human's answer; the body may be omitted.
-     */
-    body?: RunResume;
+export type CreateRunApprovalData = {
+    body: ApprovalCreate;
     headers?: {
         /**
-         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
          */
-        'X-App-Id'?: string;
+        'Idempotency-Key'?: string;
     };
     path: {
         /**
@@ -10833,10 +11295,10 @@ export type ResumeRunData = {
         runId: string;
     };
     query?: never;
-    url: '/api/v1/runs/{runId}/resume';
+    url: '/api/v1/runs/{runId}/approvals';
 };
 
-export type ResumeRunErrors = {
+export type CreateRunApprovalErrors = {
     /**
      * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
@@ -10879,16 +11341,16 @@ export type ResumeRunErrors = {
     500: Problem;
 };
 
-export type ResumeRunError = ResumeRunErrors[keyof ResumeRunErrors];
+export type CreateRunApprovalError = CreateRunApprovalErrors[keyof CreateRunApprovalErrors];
 
-export type ResumeRunResponses = {
+export type CreateRunApprovalResponses = {
     /**
-     * The resumed run.
+     * The approval; the run is `waiting` on it.
      */
-    200: Run;
+    201: Approval;
 };
 
-export type ResumeRunResponse = ResumeRunResponses[keyof ResumeRunResponses];
+export type CreateRunApprovalResponse = CreateRunApprovalResponses[keyof CreateRunApprovalResponses];
 
 export type ListRunEventsData = {
     body?: never;
@@ -11491,19 +11953,173 @@ export type CompleteRunResponses = {
 
 export type CompleteRunResponse = CompleteRunResponses[keyof CompleteRunResponses];
 
-export type WaitRunData = {
-    body: RunWait;
-    path: {
+export type ListApprovalsData = {
+    body?: never;
+    headers?: {
         /**
-         * Identifier of the lease, from the claim.
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
          */
-        leaseId: string;
+        'X-App-Id'?: string;
     };
-    query?: never;
-    url: '/api/v1/leases/{leaseId}/wait';
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Only the approvals with this status.
+         */
+        status?: ApprovalStatus;
+        /**
+         * Only the approvals of this kind.
+         */
+        kind?: ApprovalKind;
+        /**
+         * Only the approvals of this run.
+         */
+        runId?: string;
+        /**
+         * Only the approvals of runs on this thread.
+         */
+        threadId?: string;
+        /**
+         * Only the approvals of this agent's runs.
+         */
+        agentId?: string;
+    };
+    url: '/api/v1/approvals';
 };
 
-export type WaitRunErrors = {
+export type ListApprovalsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListApprovalsError = ListApprovalsErrors[keyof ListApprovalsErrors];
+
+export type ListApprovalsResponses = {
+    /**
+     * One page of approvals.
+     */
+    200: ApprovalList;
+};
+
+export type ListApprovalsResponse = ListApprovalsResponses[keyof ListApprovalsResponses];
+
+export type GetApprovalData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the approval (its `appr_...` id).
+         */
+        approvalId: string;
+    };
+    query?: never;
+    url: '/api/v1/approvals/{approvalId}';
+};
+
+export type GetApprovalErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetApprovalError = GetApprovalErrors[keyof GetApprovalErrors];
+
+export type GetApprovalResponses = {
+    /**
+     * The approval.
+     */
+    200: Approval;
+};
+
+export type GetApprovalResponse = GetApprovalResponses[keyof GetApprovalResponses];
+
+export type DecideApprovalData = {
+    body: ApprovalDecisionCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the approval (its `appr_...` id).
+         */
+        approvalId: string;
+    };
+    query?: never;
+    url: '/api/v1/approvals/{approvalId}/decisions';
+};
+
+export type DecideApprovalErrors = {
     /**
      * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
      */
@@ -11546,16 +12162,237 @@ export type WaitRunErrors = {
     500: Problem;
 };
 
-export type WaitRunError = WaitRunErrors[keyof WaitRunErrors];
+export type DecideApprovalError = DecideApprovalErrors[keyof DecideApprovalErrors];
 
-export type WaitRunResponses = {
+export type DecideApprovalResponses = {
     /**
-     * The waiting run.
+     * The decided approval.
      */
-    200: Run;
+    200: Approval;
 };
 
-export type WaitRunResponse = WaitRunResponses[keyof WaitRunResponses];
+export type DecideApprovalResponse = DecideApprovalResponses[keyof DecideApprovalResponses];
+
+export type ListApprovalCommentsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the approval (its `appr_...` id).
+         */
+        approvalId: string;
+    };
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+    };
+    url: '/api/v1/approvals/{approvalId}/comments';
+};
+
+export type ListApprovalCommentsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListApprovalCommentsError = ListApprovalCommentsErrors[keyof ListApprovalCommentsErrors];
+
+export type ListApprovalCommentsResponses = {
+    /**
+     * One page of comments.
+     */
+    200: ApprovalCommentList;
+};
+
+export type ListApprovalCommentsResponse = ListApprovalCommentsResponses[keyof ListApprovalCommentsResponses];
+
+export type CreateApprovalCommentData = {
+    body: ApprovalCommentCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the approval (its `appr_...` id).
+         */
+        approvalId: string;
+    };
+    query?: never;
+    url: '/api/v1/approvals/{approvalId}/comments';
+};
+
+export type CreateApprovalCommentErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateApprovalCommentError = CreateApprovalCommentErrors[keyof CreateApprovalCommentErrors];
+
+export type CreateApprovalCommentResponses = {
+    /**
+     * The comment.
+     */
+    201: ApprovalComment;
+};
+
+export type CreateApprovalCommentResponse = CreateApprovalCommentResponses[keyof CreateApprovalCommentResponses];
+
+export type ListInboxData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Only the approvals of this kind.
+         */
+        kind?: ApprovalKind;
+        /**
+         * Only the approvals of runs on this thread.
+         */
+        threadId?: string;
+        /**
+         * Only the approvals of this agent's runs.
+         */
+        agentId?: string;
+    };
+    url: '/api/v1/inbox';
+};
+
+export type ListInboxErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListInboxError = ListInboxErrors[keyof ListInboxErrors];
+
+export type ListInboxResponses = {
+    /**
+     * One page of what waits on the caller.
+     */
+    200: ApprovalList;
+};
+
+export type ListInboxResponse = ListInboxResponses[keyof ListInboxResponses];
 
 export type StreamRunsData = {
     body?: never;
@@ -15638,6 +16475,18 @@ export type RunWaitingWebhookWebhookRequest = {
 };
 
 /**
+ * The `run.resumed` event, signed as described in `webhook-signature`.
+ */
+export type RunResumedWebhookWebhookPayload = RunWebhookEvent;
+
+export type RunResumedWebhookWebhookRequest = {
+    body: RunResumedWebhookWebhookPayload;
+    key: 'run.resumed';
+    path?: never;
+    query?: never;
+};
+
+/**
  * The `run.succeeded` event, signed as described in `webhook-signature`.
  */
 export type RunSucceededWebhookWebhookPayload = RunWebhookEvent;
@@ -15741,6 +16590,54 @@ export type ThreadExpiredWebhookWebhookPayload = ThreadWebhookEvent;
 export type ThreadExpiredWebhookWebhookRequest = {
     body: ThreadExpiredWebhookWebhookPayload;
     key: 'thread.expired';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `approval.requested` event, signed as described in `webhook-signature`.
+ */
+export type ApprovalRequestedWebhookWebhookPayload = ApprovalWebhookEvent;
+
+export type ApprovalRequestedWebhookWebhookRequest = {
+    body: ApprovalRequestedWebhookWebhookPayload;
+    key: 'approval.requested';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `approval.decided` event, signed as described in `webhook-signature`.
+ */
+export type ApprovalDecidedWebhookWebhookPayload = ApprovalWebhookEvent;
+
+export type ApprovalDecidedWebhookWebhookRequest = {
+    body: ApprovalDecidedWebhookWebhookPayload;
+    key: 'approval.decided';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `approval.expired` event, signed as described in `webhook-signature`.
+ */
+export type ApprovalExpiredWebhookWebhookPayload = ApprovalWebhookEvent;
+
+export type ApprovalExpiredWebhookWebhookRequest = {
+    body: ApprovalExpiredWebhookWebhookPayload;
+    key: 'approval.expired';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `approval.cancelled` event, signed as described in `webhook-signature`.
+ */
+export type ApprovalCancelledWebhookWebhookPayload = ApprovalWebhookEvent;
+
+export type ApprovalCancelledWebhookWebhookRequest = {
+    body: ApprovalCancelledWebhookWebhookPayload;
+    key: 'approval.cancelled';
     path?: never;
     query?: never;
 };

@@ -79,7 +79,13 @@ type RunLeaseRow = {
  * that is past its own expiry) is refused saying the lease has ended. The run row is read on every
  * call: the token dies with its lease, at once, on every replica.
  */
-export async function authenticateRunToken(db: Db, tokens: RunTokens, credential: string | undefined): Promise<RunTokenIdentity> {
+export async function authenticateRunToken(
+  db: Db,
+  tokens: RunTokens,
+  credential: string | undefined,
+  /** Also a run that began, under this very lease, to wait on a person: its own request may be retried (and replayed). */
+  options: { waiting?: boolean } = {},
+): Promise<RunTokenIdentity> {
   const claims = credential ? tokens.read(credential) : undefined;
   if (!claims) throw unauthorized();
   if (claims.expiresAtMs <= nowMs()) throw leaseEnded();
@@ -98,12 +104,11 @@ export async function authenticateRunToken(db: Db, tokens: RunTokens, credential
       'runs.lease_expires_at',
       'runs.fencing_token',
     );
+  const same = row !== undefined && row.lease_id === claims.leaseId && Number(row.fencing_token) === claims.fencingToken;
   const held =
-    row?.status === 'running' &&
-    row.lease_id === claims.leaseId &&
-    Number(row.fencing_token) === claims.fencingToken &&
-    row.lease_expires_at !== null &&
-    row.lease_expires_at > nowIso();
+    same &&
+    ((row.status === 'running' && row.lease_expires_at !== null && row.lease_expires_at > nowIso()) ||
+      (options.waiting === true && row.status === 'waiting' && row.lease_expires_at === null));
   if (!held) throw leaseEnded();
   return {
     runId: claims.runId,

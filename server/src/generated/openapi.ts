@@ -1413,7 +1413,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/runs/{runId}/resume": {
+    "/api/v1/runs/{runId}/approvals": {
         parameters: {
             query?: never;
             header?: never;
@@ -1429,10 +1429,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Resume a waiting run
-         * @description Answers the `requiredAction` of a `waiting` run and puts it back to `running`; its runner learns it from its next heartbeat. Any other status is 409 `invalid-transition`. Requires the `write` scope.
+         * Ask a person (from a run)
+         * @description Called by the run itself, with its run token: asks a person for an approval or an answer, and puts the run in `waiting` in the same transaction. The run gives up its lease (the runner is free to claim other runs; the run token stops working) and its timeout stops until it resumes: when the approval is decided or expires, the run is queued again, and the claim that takes it (with a new fencing token) carries the outcome in `resume`. A runner should save what it needs to go on (in the thread's state, say) before asking. Only the run's own token may ask for it (403 otherwise); a run that is not `running` under this token's lease is 409 `lease-lost`. An `Idempotency-Key` makes retries safe.
          */
-        post: operations["resumeRun"];
+        post: operations["createRunApproval"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1623,26 +1623,122 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/leases/{leaseId}/wait": {
+    "/api/v1/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List approvals
+         * @description Lists the application's approvals, newest first, optionally only those with one status, kind, run, thread or agent. A request acting for an end-user lists the approvals of their runs only. To list what the caller may decide, use `listInbox`. Requires the `read` scope.
+         */
+        get: operations["listApprovals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals/{approvalId}": {
         parameters: {
             query?: never;
             header?: never;
             path: {
                 /**
-                 * @description Identifier of the lease, from the claim.
-                 * @example lease_01jd5a2f3g4h5j6k7m8n9p0q1r
+                 * @description Identifier of the approval (its `appr_...` id).
+                 * @example appr_01jd5h3a6c9e2g5j8m1p4r7t0v
                  */
-                leaseId: components["parameters"]["LeaseId"];
+                approvalId: components["parameters"]["ApprovalId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get an approval
+         * @description Returns one approval, with its decision once decided. An end-user sees the approvals of their own runs only. Requires the `read` scope.
+         */
+        get: operations["getApproval"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals/{approvalId}/decisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the approval (its `appr_...` id).
+                 * @example appr_01jd5h3a6c9e2g5j8m1p4r7t0v
+                 */
+                approvalId: components["parameters"]["ApprovalId"];
             };
             cookie?: never;
         };
         get?: never;
         put?: never;
         /**
-         * Wait for a human
-         * @description Puts the `running` run of the lease into `waiting` with the `requiredAction` a human must answer (see `resumeRun`). The runner keeps the lease and keeps heartbeating: the heartbeat's run is `running` again once resumed, or `cancelled`. A run that is not `running` is 409 `invalid-transition`; a stale `fencingToken` or a lost lease is 409 `lease-lost`. Requires the runner token of the lease's runner.
+         * Decide an approval
+         * @description Decides a pending approval: `approve` (with an `editedPayload` that must satisfy its `payloadSchema`, when it has one), `reject` (a `note` is required), `request_changes` (a `note` is required) for an `approval`; `answer` (a `response`, checked against its `responseSchema`) or `reject` for an `input`. The first decision wins: a later one, or one on an approval that expired or was cancelled, is 409 `approval-resolved`. The run waiting on it is queued again at once and resumes with the decision. Only people and application keys decide: the organization's owners and admins, the application's keys (`write` scope), and the approval's assignees (a member named or holding the role, the run's end-user); a run token is 403, whatever run it is for.
          */
-        post: operations["waitRun"];
+        post: operations["decideApproval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals/{approvalId}/comments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the approval (its `appr_...` id).
+                 * @example appr_01jd5h3a6c9e2g5j8m1p4r7t0v
+                 */
+                approvalId: components["parameters"]["ApprovalId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List an approval's comments
+         * @description The comments on an approval, oldest first. Requires the `read` scope.
+         */
+        get: operations["listApprovalComments"];
+        put?: never;
+        /**
+         * Comment on an approval
+         * @description Adds a comment. With `wake: true` (only on a pending `approval`, by someone who may decide it) the comment also requests changes with its text as the note, so the waiting run resumes to read it; otherwise the run is not disturbed. Comments stay after the approval is resolved. Requires the `write` scope.
+         */
+        post: operations["createApprovalComment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/inbox": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List what waits on me
+         * @description The pending approvals and input requests the caller may decide, the soonest to expire first: for an owner, an admin or an application key, every pending one of the application; for a member, those assigned to them or to a role they hold, and those assigned to nobody; for an end-user, those of their runs assigned to the end-user. Requires the `read` scope.
+         */
+        get: operations["listInbox"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2846,9 +2942,29 @@ export interface webhooks {
         put?: never;
         /**
          * Run waiting
-         * @description Sent when a running run starts waiting for a human; `data.requiredAction` says what it needs (answer it with `resumeRun`). Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `run.waiting` or `run.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         * @description Sent when a running run starts waiting for a person; `data.waitingFor` names the approval to decide (`decideApproval`). Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `run.waiting` or `run.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
          */
         post: operations["runWaitingWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "run.resumed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run resumed
+         * @description Sent when the wait of a `waiting` run ended (its approval was decided, or expired under the `reject` policy): the run is queued again, and resumes with the outcome at its next claim. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `run.resumed` or `run.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["runResumedWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3029,6 +3145,86 @@ export interface webhooks {
          * @description Sent when a thread reached the end of its time to live and was deleted with its messages; `data` is the thread as it was just before. A thread with a run in progress is deleted once the run ends. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `thread.expired` or `thread.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
          */
         post: operations["threadExpiredWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "approval.requested": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approval requested
+         * @description Sent when a run asked a person for an approval or an answer (the run is now `waiting` on it). Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `approval.requested` or `approval.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["approvalRequestedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "approval.decided": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approval decided
+         * @description Sent when a person decided an approval (`decision` says how and who); the run waiting on it is queued again. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `approval.decided` or `approval.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["approvalDecidedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "approval.expired": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approval expired
+         * @description Sent when nobody decided an approval before `expiresAt`: no person decided it, and its `onExpire` was applied to the run. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `approval.expired` or `approval.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["approvalExpiredWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "approval.cancelled": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approval cancelled
+         * @description Sent when the run of a pending approval ended (cancelled, timed out) before anyone decided it. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `approval.cancelled` or `approval.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["approvalCancelledWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -4091,7 +4287,7 @@ export interface components {
          * @description What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
          * @enum {string}
          */
-        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "audit.pruned" | "audit_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "session.log_in" | "session.log_out" | "session.revoke" | "thread.append_messages" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
+        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "session.log_in" | "session.log_out" | "session.revoke" | "thread.append_messages" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
         /**
          * AuditEvent
          * @description One change made through the API (or one refused attempt), recorded in the same transaction as the change. Events are chained per organization in the order they were committed: `hash` is the SHA-256 of `prevHash` and the event's other fields, so a changed, removed or inserted event breaks the chain (`verifyAuditEvents` finds where). Credentials and secrets in `before` and `after` are replaced by `"[redacted]"`.
@@ -5670,13 +5866,13 @@ export interface components {
         };
         /**
          * RunStatus
-         * @description Status of a run. `queued` runs wait to be claimed by a runner (or sent to the agent's URL); `running` runs are being executed; `waiting` runs are paused until a human answers their `requiredAction` (see `resumeRun`). `succeeded`, `failed`, `cancelled`, `timed_out` and `expired` (a queued run nobody claimed before its `expiresAt`) are terminal and never change.
+         * @description Status of a run. `queued` runs wait to be claimed by a runner (or sent to the agent's URL); `running` runs are being executed; `waiting` runs are paused until a person decides what they asked (`waitingFor`), holding no lease. `succeeded`, `failed`, `cancelled`, `timed_out` and `expired` (a queued run nobody claimed before its `expiresAt`) are terminal and never change.
          * @enum {string}
          */
         RunStatus: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "timed_out" | "expired";
         /**
          * RequiredAction
-         * @description What a `waiting` run needs from a human before it can continue: an `approval` (of the action described in `message` and `data`) or some `input`. Answer it with `resumeRun`.
+         * @description What a `waiting` run needs from a human before it can continue: an `approval` (of the action described in `message` and `data`) or some `input`. Decide it with `decideApproval` (the approval is the run's `waitingFor`).
          */
         RequiredAction: {
             /**
@@ -5688,6 +5884,33 @@ export interface components {
             message: string;
             /** @description Free-form details of the request (e.g. the proposed action, a form description). */
             data: components["schemas"]["JsonObject"];
+        };
+        /**
+         * ApprovalKind
+         * @description What an approval asks of a person: `approval` (may the run do what `payload` describes: approve, reject or request changes) or `input` (an answer to a question, shaped by `responseSchema` when it has one).
+         * @enum {string}
+         */
+        ApprovalKind: "approval" | "input";
+        /**
+         * ApprovalExpiryPolicy
+         * @description What happens to the run when nobody decides before `expiresAt`: `reject` resumes it as rejected (its resume says `expired`, never a person's decision), `cancel_run` cancels it and `fail_run` fails it (error code `approval_expired`).
+         * @enum {string}
+         */
+        ApprovalExpiryPolicy: "reject" | "cancel_run" | "fail_run";
+        /**
+         * RunWaitingFor
+         * @description What a `waiting` run waits for: a person's decision on an approval (`kind` `approval` or `input`), until `expiresAt`, when `onExpire` applies. A run waiting this way holds no lease: deciding queues it again, and the claim that takes it carries the outcome (`resume`).
+         */
+        RunWaitingFor: {
+            kind: components["schemas"]["ApprovalKind"];
+            /** @description The approval to decide. */
+            approvalId: string;
+            /**
+             * Format: date-time
+             * @description When the wait expires (UTC).
+             */
+            expiresAt: string;
+            onExpire: components["schemas"]["ApprovalExpiryPolicy"];
         };
         /**
          * RunTrigger
@@ -5749,7 +5972,7 @@ export interface components {
         };
         /**
          * Run
-         * @description One execution of an agent version on an input. A run starts `queued`, is claimed by a runner (or sent to the agent's URL) and becomes `running`, may wait for a human (`waiting`, with a `requiredAction`) and ends `succeeded`, `failed`, `cancelled`, `timed_out` or `expired`. Terminal runs never change. Every status change appends a `status` run event. A queued run says in `dispatch` whether a runner can take it.
+         * @description One execution of an agent version on an input. A run starts `queued`, is claimed by a runner (or sent to the agent's URL) and becomes `running`, may wait for a person (`waiting`, on the approval named in `waitingFor`, holding no lease; it is queued again once decided) and ends `succeeded`, `failed`, `cancelled`, `timed_out` or `expired`. Terminal runs never change. Every status change appends a `status` run event. A queued run says in `dispatch` whether a runner can take it.
          */
         Run: {
             /** @description Identifier of the run. */
@@ -5773,8 +5996,10 @@ export interface components {
             /** @description Why the run did not succeed; `null` unless it failed, timed out, was cancelled or expired. */
             error: components["schemas"]["RunError"] | null;
             status: components["schemas"]["RunStatus"];
-            /** @description What the run is waiting for; `null` unless `status` is `waiting`. */
+            /** @description What the run is waiting for, as version 2026-12-05 told it (the approval's kind, title and payload); `null` unless `status` is `waiting`. `waitingFor` says more. */
             requiredAction: components["schemas"]["RequiredAction"] | null;
+            /** @description What the `waiting` run waits for (an approval or an answer), until when, and what happens then; `null` unless `status` is `waiting`. */
+            waitingFor: components["schemas"]["RunWaitingFor"] | null;
             triggeredBy: components["schemas"]["RunTrigger"];
             /** @description End-user the run is for (from the `Switchboard-User` header of `createRun`); `null` when the run is not on behalf of an end-user. */
             endUserId: string | null;
@@ -5855,17 +6080,189 @@ export interface components {
             ttlSeconds?: number;
         };
         /**
+         * ApprovalUserAssignee
+         * @description A member of the organization, by id.
+         */
+        ApprovalUserAssignee: {
+            /**
+             * @description Kind of assignee. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "user";
+            /** @description The user. */
+            userId: string;
+        };
+        /**
+         * ApprovalRoleAssignee
+         * @description Every member of the organization with this role or a higher one (`member` < `admin` < `owner`).
+         */
+        ApprovalRoleAssignee: {
+            /**
+             * @description Kind of assignee. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "role";
+            /**
+             * @description The lowest role that may decide.
+             * @enum {string}
+             */
+            role: "owner" | "admin" | "member";
+        };
+        /**
+         * ApprovalEndUserAssignee
+         * @description The end-user the run is for (its `endUserId`), deciding with their end-user token (or the application acting for them with `Switchboard-User`). Only a run for an end-user may name it.
+         */
+        ApprovalEndUserAssignee: {
+            /**
+             * @description Kind of assignee. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "end_user";
+        };
+        /**
+         * ApprovalAssignee
+         * @description Who may decide an approval, besides the organization's owners and admins and the application's keys.
+         */
+        ApprovalAssignee: components["schemas"]["ApprovalUserAssignee"] | components["schemas"]["ApprovalRoleAssignee"] | components["schemas"]["ApprovalEndUserAssignee"];
+        /**
+         * ApprovalCreate
+         * @description What a run asks a person.
+         */
+        ApprovalCreate: {
+            /** @default approval */
+            kind?: components["schemas"]["ApprovalKind"];
+            /** @description What is asked, in one line. */
+            title: string;
+            /** @description More about it, in Markdown. */
+            summary?: string;
+            /** @description What the run will do if approved, or the question's details; `{}` when left out. */
+            payload?: components["schemas"]["JsonObject"];
+            /** @description JSON Schema (2020-12) an edited payload must satisfy; when given, a person may approve with an edited payload, and `payload` itself must satisfy it. Leave it out for a payload nobody edits. */
+            payloadSchema?: components["schemas"]["JsonObject"];
+            /** @description On `input`, JSON Schema (2020-12) the answer must satisfy; leave it out for a free answer. */
+            responseSchema?: components["schemas"]["JsonObject"];
+            /** @description Who may decide besides the organization's owners and admins and the application's keys. */
+            assignees?: components["schemas"]["ApprovalAssignee"][];
+            /**
+             * Format: int32
+             * @description How long the approval waits for a decision, from now.
+             * @default 86400
+             */
+            expiresInSeconds?: number;
+            /** @default reject */
+            onExpire?: components["schemas"]["ApprovalExpiryPolicy"];
+            metadata?: components["schemas"]["Metadata"];
+        };
+        /**
+         * ApprovalStatus
+         * @description `pending` until it is decided, expires or is cancelled: `approved`, `rejected`, `changes_requested` and `answered` are a person's decisions; `expired` means nobody decided in time (never a person's decision; the approval's `onExpire` was applied to the run); `cancelled` means its run ended (cancelled, timed out) before anyone decided. Only `pending` ever changes.
+         * @enum {string}
+         */
+        ApprovalStatus: "pending" | "approved" | "rejected" | "changes_requested" | "answered" | "expired" | "cancelled";
+        /**
+         * ApprovalOutcome
+         * @description A decision: `approve` (an `approval`, optionally with an edited payload), `reject` (a note is required), `request_changes` (an `approval`; a note is required: the run learns what to change) or `answer` (an `input`, with its `response`).
+         * @enum {string}
+         */
+        ApprovalOutcome: "approve" | "reject" | "request_changes" | "answer";
+        /**
+         * ApprovalActor
+         * @description Who decided or commented: a user, an application key or an end-user.
+         */
+        ApprovalActor: {
+            /**
+             * @description Kind of principal.
+             * @enum {string}
+             */
+            type: "user" | "api_key" | "end_user";
+            /** @description Its identifier (`user_...`, `key_...` or `eu_...`). */
+            id: string;
+        };
+        /**
+         * ApprovalDecision
+         * @description A person's decision on an approval. An approval that expired or was cancelled has none.
+         */
+        ApprovalDecision: {
+            outcome: components["schemas"]["ApprovalOutcome"];
+            /** @description Why, for the run and for the record; required to reject or request changes. */
+            note: string | null;
+            /** @description On `approve`, the payload as the person changed it (valid against `payloadSchema`); `null` when approved as asked. */
+            editedPayload: components["schemas"]["JsonObject"] | null;
+            /** @description On `answer`, the answer, any JSON value (valid against `responseSchema` when the approval has one); `null` otherwise. */
+            response: components["schemas"]["JsonValue7"];
+            decidedBy: components["schemas"]["ApprovalActor"];
+            /**
+             * Format: date-time
+             * @description Time of the decision (UTC, millisecond precision).
+             */
+            decidedAt: string;
+        };
+        /**
+         * Approval
+         * @description A run asking a person before it goes on: may it do what `payload` describes (`kind` `approval`), or what is the answer to a question (`input`). The run waits, holding no lease and no runner capacity, until the first decision, the expiry (`onExpire` applies) or its own end; then it is queued again and the next claim gives it the outcome in `resume`.
+         */
+        Approval: {
+            /** @description Identifier of the approval. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "approval";
+            /** @description Application the approval belongs to. */
+            applicationId: string;
+            /** @description The run that asked. */
+            runId: string;
+            /** @description The run's thread, when it runs on one. */
+            threadId: string | null;
+            /** @description The run's agent. */
+            agentId: string;
+            /** @description The run's end-user, when it runs for one. */
+            endUserId: string | null;
+            kind: components["schemas"]["ApprovalKind"];
+            /** @description What is asked, in one line. */
+            title: string;
+            /** @description More about it, in Markdown. */
+            summary: string | null;
+            /** @description What the run will do if approved (or the question's details), as the run sent it. */
+            payload: components["schemas"]["JsonObject"];
+            /** @description JSON Schema an edited payload must satisfy; `null` when the payload cannot be edited. */
+            payloadSchema: components["schemas"]["JsonObject"] | null;
+            /** @description On `input`, JSON Schema the answer must satisfy; `null` for a free answer. */
+            responseSchema: components["schemas"]["JsonObject"] | null;
+            /** @description Who may decide besides the organization's owners and admins and the application's keys; empty for every member who may write in the application. */
+            assignees: components["schemas"]["ApprovalAssignee"][];
+            status: components["schemas"]["ApprovalStatus"];
+            /** @description The decision; `null` while pending, and for an approval that expired or was cancelled. */
+            decision: components["schemas"]["ApprovalDecision"] | null;
+            /**
+             * Format: date-time
+             * @description When a pending approval expires (UTC).
+             */
+            expiresAt: string;
+            onExpire: components["schemas"]["ApprovalExpiryPolicy"];
+            /**
+             * Format: date-time
+             * @description When it stopped being pending; `null` while pending.
+             */
+            resolvedAt: string | null;
+            metadata: components["schemas"]["Metadata"];
+            /**
+             * Format: date-time
+             * @description Time of creation (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
          * RunResumeInput
          * @description What the human provided to resume a waiting run (free-form), e.g. `{"approved": true}` for an approval or the requested data. The `running` status event after a resume carries it too.
          */
         RunResumeInput: components["schemas"]["JsonPayload"];
-        /**
-         * RunResume
-         * @description The human's answer to a waiting run's `requiredAction`.
-         */
-        RunResume: {
-            input?: components["schemas"]["RunResumeInput"];
-        };
         /**
          * RunStatusEventData
          * @description The `data` of a `status` event: the new status, the one before and the attempt, and what caused the change where it says more (the claiming runner, a lost runner's reason, the resume input, the required action, the error).
@@ -5886,7 +6283,7 @@ export interface components {
             scheduledFor?: string;
             /** @description On `running` after a claim, the runner that claimed the run. */
             runnerId?: string;
-            /** @description On a run re-queued or failed because its runner was lost, why: `lease_expired` (no heartbeat in time) or `runner_deleted`. */
+            /** @description On a run re-queued or failed because its runner was lost, why: `lease_expired` (no heartbeat in time) or `runner_deleted`; on a run resumed, cancelled or failed by its approval, `approval_decided` or `approval_expired`. */
             reason?: string;
             /**
              * @description On `cancelled` by a request, `api`.
@@ -5896,6 +6293,8 @@ export interface components {
             /** @description On `cancelled` by a newer run on the thread (`multitaskStrategy` `interrupt`), that run. */
             supersededBy?: string;
             input?: components["schemas"]["RunResumeInput"];
+            /** @description The approval the run waits on (`waiting`), whose decision or expiry queued it again (`queued`), or whose expiry cancelled or failed it. */
+            approvalId?: string;
             requiredAction?: components["schemas"]["RequiredAction"];
             error?: components["schemas"]["RunError"];
         };
@@ -6130,6 +6529,42 @@ export interface components {
             createdAt: string;
         };
         /**
+         * RunApprovalEvent
+         * @description An approval of the run (written by the server): asked (`approval.requested`), decided (`approval.decided`), expired (`approval.expired`) or cancelled because the run ended (`approval.cancelled`); `data` is the approval after the change.
+         */
+        RunApprovalEvent: {
+            /** @description Identifier of the event. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "run_event";
+            /** @description Run the event belongs to. */
+            runId: string;
+            /**
+             * Format: int64
+             * @description Number of the event within its run (1, 2, 3, ... without gaps).
+             */
+            seq: number;
+            /**
+             * Format: int64
+             * @description Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
+             */
+            cursor: number;
+            /**
+             * @description Type of the event.
+             * @enum {string}
+             */
+            type: "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled";
+            data: components["schemas"]["Approval"];
+            /**
+             * Format: date-time
+             * @description Time the event was stored (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
          * RunCustomEventData
          * @description The `data` of an event of a runner-defined type (free-form, up to 50 fields).
          * @example {
@@ -6164,7 +6599,7 @@ export interface components {
              * @description Position of the event in the application's event log; it grows across all runs and is the `id:` of the multi-run realtime streams.
              */
             cursor: number;
-            /** @description Event type, lower-case dotted words; none of the types described by their own schemas (`status`, `log`, `output.delta`, `usage`, `thread.message`). */
+            /** @description Event type, lower-case dotted words; none of the types described by their own schemas (`status`, `log`, `output.delta`, `usage`, `thread.message`, `approval.*`). */
             type: string;
             data: components["schemas"]["RunCustomEventData"];
             /**
@@ -6175,9 +6610,9 @@ export interface components {
         };
         /**
          * RunEvent
-         * @description Something that happened in a run, told apart by `type`: a status change (`status`, written by the server), a log line (`log`), a piece of output (`output.delta`), token usage (`usage`), a message the run added to its thread (`thread.message`, written by the server), or an event of a type its runner defined (`RunCustomEvent`, free-form `data`). Each type has its own schema with a typed `data`. Run events are append-only and immutable, so they have no `updatedAt`. This is what the realtime streams send and what `listRunEvents` replays.
+         * @description Something that happened in a run, told apart by `type`: a status change (`status`, written by the server), a log line (`log`), a piece of output (`output.delta`), token usage (`usage`), a message the run added to its thread (`thread.message`, written by the server), an approval asked, decided, expired or cancelled (`approval.*`, written by the server), or an event of a type its runner defined (`RunCustomEvent`, free-form `data`). Each type has its own schema with a typed `data`. Run events are append-only and immutable, so they have no `updatedAt`. This is what the realtime streams send and what `listRunEvents` replays.
          */
-        RunEvent: components["schemas"]["RunStatusEvent"] | components["schemas"]["RunLogEvent"] | components["schemas"]["RunOutputDeltaEvent"] | components["schemas"]["RunUsageEvent"] | components["schemas"]["RunThreadMessageEvent"] | components["schemas"]["RunCustomEvent"];
+        RunEvent: components["schemas"]["RunStatusEvent"] | components["schemas"]["RunLogEvent"] | components["schemas"]["RunOutputDeltaEvent"] | components["schemas"]["RunUsageEvent"] | components["schemas"]["RunThreadMessageEvent"] | components["schemas"]["RunApprovalEvent"] | components["schemas"]["RunCustomEvent"];
         /**
          * RunEventList
          * @description Events of a run in `seq` order, paginated by cursor: pass `nextAfter` as `after` to get the next page.
@@ -6390,6 +6825,24 @@ export interface components {
             hasEarlier: boolean;
         };
         /**
+         * RunResumption
+         * @description How the wait of a run ended, given with every claim of it until it waits again or ends: the approval, its final status, the person's decision (`null` when it expired: an expiry is never a person's decision) and the payload to act on (the edited one when it was edited).
+         */
+        RunResumption: {
+            /** @description The approval the run waited on. */
+            approvalId: string;
+            kind: components["schemas"]["ApprovalKind"];
+            /**
+             * @description The approval's final status.
+             * @enum {string}
+             */
+            status: "approved" | "rejected" | "changes_requested" | "answered" | "expired";
+            /** @description The decision; `null` when the approval expired. */
+            decision: components["schemas"]["ApprovalDecision"] | null;
+            /** @description What to do now that it is approved (`editedPayload` when there is one, else the payload asked about). */
+            payload: components["schemas"]["JsonObject"];
+        };
+        /**
          * Claim
          * @description A run a runner has just claimed: the run (now `running`), the agent version to execute, the lease to heartbeat and the run token the agent calls the AI gateway with. Every later write of the runner goes to the lease and carries its `fencingToken`.
          */
@@ -6405,6 +6858,8 @@ export interface components {
             runToken: components["schemas"]["RunToken"];
             /** @description The thread of a run started on one, with its latest messages; `null` for a run on its own. */
             thread: components["schemas"]["ClaimedThread"] | null;
+            /** @description For a run that waited on a person, how the wait ended (the decision, or the expiry), to go on from where it asked; `null` for a run that never waited, or that waits again. */
+            resume: components["schemas"]["RunResumption"] | null;
         };
         /**
          * HeartbeatRequest
@@ -6508,16 +6963,73 @@ export interface components {
             costMicros?: number;
         };
         /**
-         * RunWait
-         * @description Puts a `running` run into `waiting` until a human answers `requiredAction`. The lease is kept; keep heartbeating to learn when the run is resumed.
+         * ApprovalList
+         * @description One page of approvals.
          */
-        RunWait: {
+        ApprovalList: {
+            /** @description Approvals on this page. */
+            data: components["schemas"]["Approval"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * ApprovalDecisionCreate
+         * @description A decision. `approve`, `reject` and `request_changes` decide an `approval`; `answer` and `reject` decide an `input`.
+         */
+        ApprovalDecisionCreate: {
+            outcome: components["schemas"]["ApprovalOutcome"];
+            /** @description Why; required to reject or request changes. */
+            note?: string;
+            /** @description On `approve`, the payload to do instead; it must satisfy the approval's `payloadSchema`. */
+            editedPayload?: components["schemas"]["JsonObject"];
+            /** @description On `answer`, the answer, any JSON value; it must satisfy the approval's `responseSchema` when it has one. */
+            response?: components["schemas"]["JsonValue7"];
+        };
+        /**
+         * ApprovalComment
+         * @description A comment on an approval. One with `wake` woke the waiting run (see `createApprovalComment`).
+         */
+        ApprovalComment: {
+            /** @description Identifier of the comment. */
+            id: string;
             /**
-             * Format: int64
-             * @description Fencing token of the lease, as received in the claim.
+             * @description Type of the object.
+             * @constant
              */
-            fencingToken: number;
-            requiredAction: components["schemas"]["RequiredAction"];
+            object: "approval_comment";
+            /** @description The approval. */
+            approvalId: string;
+            /** @description The comment, in Markdown. */
+            body: string;
+            author: components["schemas"]["ApprovalActor"];
+            /** @description Whether the comment woke the run (it requested changes with the comment as the note). */
+            wake: boolean;
+            /**
+             * Format: date-time
+             * @description Time of creation (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
+         * ApprovalCommentList
+         * @description One page of an approval's comments, oldest first.
+         */
+        ApprovalCommentList: {
+            /** @description Comments on this page. */
+            data: components["schemas"]["ApprovalComment"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * ApprovalCommentCreate
+         * @description A comment on an approval.
+         */
+        ApprovalCommentCreate: {
+            /** @description The comment, in Markdown. */
+            body: string;
+            /**
+             * @description Wake the waiting run with it: on a pending `approval`, the comment requests changes (it is the decision's note), so the run resumes to read it. Only someone who may decide can wake the run.
+             * @default false
+             */
+            wake?: boolean;
         };
         /**
          * RunStreamEvent
@@ -6801,10 +7313,10 @@ export interface components {
         };
         /**
          * WebhookEventType
-         * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes; `transcription.*` types report how transcription jobs end; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
+         * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
          * @enum {string}
          */
-        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
+        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.resumed" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
         /**
          * WebhookEventTypeFilter
          * @description One entry of a webhook endpoint's event filter: an event type (`run.succeeded`), or a family wildcard (`run.*`) that takes every type of that family, including types added later.
@@ -7013,7 +7525,7 @@ export interface components {
              * @description What happened.
              * @enum {string}
              */
-            type: "run.queued" | "run.running" | "run.waiting" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired";
+            type: "run.queued" | "run.running" | "run.waiting" | "run.resumed" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired";
             /**
              * Format: date-time
              * @description Time the event happened (UTC, millisecond precision).
@@ -7041,6 +7553,26 @@ export interface components {
             createdAt: string;
             /** @description The thread after the change (for `thread.deleted` and `thread.expired`, as it was just before it was deleted). */
             data: components["schemas"]["Thread"];
+        };
+        /**
+         * ApprovalWebhookEvent
+         * @description Body of a webhook about an approval (`approval.*` event types), as POSTed to webhook endpoints.
+         */
+        ApprovalWebhookEvent: {
+            /** @description Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header). */
+            id: string;
+            /**
+             * @description What happened.
+             * @enum {string}
+             */
+            type: "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled";
+            /**
+             * Format: date-time
+             * @description Time the event happened (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /** @description The approval after the change. */
+            data: components["schemas"]["Approval"];
         };
         /**
          * ScheduleWebhookEvent
@@ -7290,7 +7822,7 @@ export interface components {
          * WebhookEvent
          * @description Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
          */
-        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ThreadWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"];
+        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ThreadWebhookEvent"] | components["schemas"]["ApprovalWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"];
         /**
          * WebhookMessage
          * @description One event to deliver to one webhook endpoint, written in the same transaction as the change it reports. Its id is the `webhook-id` header of every attempt, so receivers can drop duplicates. Delivery schedule: the first attempt is made immediately, then, after each failure, the next one 5 seconds, 5 minutes, 30 minutes, 2 hours, 5 hours, 10 hours and 10 hours later (8 attempts in all); after the 8th failure the message is `failed`. A `Retry-After` sent with a 429 or 503 answer delays the next attempt to at least that long. Any 2xx answer is a success; anything else is a failure, including a 3xx (redirects are not followed), no answer within 15 seconds, or an address that is not allowed. An answer of 410 Gone also disables the endpoint. Each attempt is recorded (`listWebhookAttempts`); `redeliverWebhookMessage` sends the message again.
@@ -8876,6 +9408,19 @@ export interface components {
          * @example lease_01jd5a2f3g4h5j6k7m8n9p0q1r
          */
         LeaseId: string;
+        /** @description Only the approvals with this status. */
+        ApprovalStatusFilter: components["schemas"]["ApprovalStatus"];
+        /** @description Only the approvals of this kind. */
+        ApprovalKindFilter: components["schemas"]["ApprovalKind"];
+        /** @description Only the approvals of runs on this thread. */
+        ApprovalThreadFilter: string;
+        /** @description Only the approvals of this agent's runs. */
+        ApprovalAgentFilter: string;
+        /**
+         * @description Identifier of the approval (its `appr_...` id).
+         * @example appr_01jd5h3a6c9e2g5j8m1p4r7t0v
+         */
+        ApprovalId: string;
         /** @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate (e.g. `42`). Takes precedence over `after`. */
         LastEventId: string;
         /** @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent. */
@@ -13450,12 +13995,12 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
-    resumeRun: {
+    createRunApproval: {
         parameters: {
             query?: never;
             header?: {
-                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
-                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /**
@@ -13466,15 +14011,14 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description The human's answer; the body may be omitted. */
-        requestBody?: {
+        requestBody: {
             content: {
-                "application/json": components["schemas"]["RunResume"];
+                "application/json": components["schemas"]["ApprovalCreate"];
             };
         };
         responses: {
-            /** @description The resumed run. */
-            200: {
+            /** @description The approval; the run is `waiting` on it. */
+            201: {
                 headers: {
                     "Request-Id": components["headers"]["Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
@@ -13495,11 +14039,12 @@ export interface operations {
                      * @example </api/v1/versions>; rel="deprecation"; type="application/json"
                      */
                     Link?: string;
-                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Run"];
+                    "application/json": components["schemas"]["Approval"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -14072,26 +14617,40 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
-    waitRun: {
+    listApprovals: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /**
-                 * @description Identifier of the lease, from the claim.
-                 * @example lease_01jd5a2f3g4h5j6k7m8n9p0q1r
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
                  */
-                leaseId: components["parameters"]["LeaseId"];
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Only the approvals with this status. */
+                status?: components["parameters"]["ApprovalStatusFilter"];
+                /** @description Only the approvals of this kind. */
+                kind?: components["parameters"]["ApprovalKindFilter"];
+                /** @description Only the approvals of this run. */
+                runId?: string;
+                /** @description Only the approvals of runs on this thread. */
+                threadId?: components["parameters"]["ApprovalThreadFilter"];
+                /** @description Only the approvals of this agent's runs. */
+                agentId?: components["parameters"]["ApprovalAgentFilter"];
             };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
             cookie?: never;
         };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["RunWait"];
-            };
-        };
+        requestBody?: never;
         responses: {
-            /** @description The waiting run. */
+            /** @description One page of approvals. */
             200: {
                 headers: {
                     "Request-Id": components["headers"]["Request-Id"];
@@ -14116,7 +14675,126 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Run"];
+                    "application/json": components["schemas"]["ApprovalList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getApproval: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the approval (its `appr_...` id).
+                 * @example appr_01jd5h3a6c9e2g5j8m1p4r7t0v
+                 */
+                approvalId: components["parameters"]["ApprovalId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The approval. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approval"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    decideApproval: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the approval (its `appr_...` id).
+                 * @example appr_01jd5h3a6c9e2g5j8m1p4r7t0v
+                 */
+                approvalId: components["parameters"]["ApprovalId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalDecisionCreate"];
+            };
+        };
+        responses: {
+            /** @description The decided approval. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approval"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -14126,6 +14804,203 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listApprovalComments: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the approval (its `appr_...` id).
+                 * @example appr_01jd5h3a6c9e2g5j8m1p4r7t0v
+                 */
+                approvalId: components["parameters"]["ApprovalId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of comments. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalCommentList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createApprovalComment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the approval (its `appr_...` id).
+                 * @example appr_01jd5h3a6c9e2g5j8m1p4r7t0v
+                 */
+                approvalId: components["parameters"]["ApprovalId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalCommentCreate"];
+            };
+        };
+        responses: {
+            /** @description The comment. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalComment"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listInbox: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Only the approvals of this kind. */
+                kind?: components["parameters"]["ApprovalKindFilter"];
+                /** @description Only the approvals of runs on this thread. */
+                threadId?: components["parameters"]["ApprovalThreadFilter"];
+                /** @description Only the approvals of this agent's runs. */
+                agentId?: components["parameters"]["ApprovalAgentFilter"];
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of what waits on the caller. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -18036,6 +18911,52 @@ export interface operations {
             };
         };
     };
+    runResumedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `run.resumed` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     runSucceededWebhook: {
         parameters: {
             query?: never;
@@ -18431,6 +19352,190 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["ThreadWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    approvalRequestedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `approval.requested` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    approvalDecidedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `approval.decided` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    approvalExpiredWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `approval.expired` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    approvalCancelledWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `approval.cancelled` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalWebhookEvent"];
             };
         };
         responses: {

@@ -24,6 +24,7 @@ import { assertMergedResultValid, validate } from './pipeline/validate.js';
 import { askedVersion, echoVersion, resolveVersion, type AskedVersion } from './pipeline/version.js';
 import type { OrganizationPins } from '../versions/pins.js';
 import type { Versioning } from '../versions/versioning.js';
+import { ProblemError } from '../problems/problems.js';
 
 export type OperationDeps = {
   config: Config;
@@ -84,6 +85,12 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     checkCsrf(ctx, op, caller);
     authorise(op, caller);
     const version = await resolveVersion(ctx, op, caller, asked.version, deps);
+    if (op.retiredIn && version >= op.retiredIn) {
+      throw new ProblemError(
+        'not-found',
+        `No route ${ctx.method} ${ctx.path} in version ${version}: ${op.operationId} was removed in version ${op.retiredIn} (see GET /api/v1/versions).`,
+      );
+    }
     const older = versioning.isOlder(version);
     if (op.versioned) {
       ctx.state.apiVersion = version;

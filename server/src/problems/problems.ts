@@ -86,6 +86,12 @@ export const problemTypes = {
     description:
       'The runner no longer holds this run: its lease expired and the run was re-queued, or the run was cancelled or finished, or the fencing token is older than the current one. Stop working on the run.',
   },
+  'approval-resolved': {
+    status: 409,
+    title: 'Approval resolved',
+    description:
+      'The approval is no longer pending: someone decided it first, it expired, or its run ended. The first decision wins; read the approval to see how it ended.',
+  },
   'thread-busy': {
     status: 409,
     title: 'Thread busy',

@@ -26,6 +26,8 @@ import type { RunTokens } from '../auth/run-token.js';
 import { systemHandlers } from './system/handlers.js';
 import { versionHandlers } from './versions/handlers.js';
 import { threadHandlers } from './threads/handlers.js';
+import { approvalHandlers } from './approvals/handlers.js';
+import { retiredWaitHandlers } from './approvals/retired.js';
 import { createLoginLimiter, type LoginLimiter } from '../auth/login-limiter.js';
 import { userHandlers } from './users/handlers.js';
 import { memberHandlers } from './members/handlers.js';
@@ -55,10 +57,13 @@ export type HandlerDeps = {
   versioning: Versioning;
 };
 
-/** Every operation of the spec, and nothing else: a missing or extra key is a compile error. */
+/**
+ * Every operation of the spec, and nothing else: a missing or extra key is a compile error; and
+ * the operations a version removed, for the versions before it (versions/retired.ts).
+ */
 export function allHandlers(deps: HandlerDeps): Handlers {
   const { spec, db, bus, config, logger, streams, sealer, runTokens, endUserTokens, loginLimiter, auditChainer, versioning } = deps;
-  return {
+  const current = {
     ...systemHandlers(spec, versioning, () => checkConnection(db)),
     ...versionHandlers(versioning),
     ...threadHandlers(bus, config.runs.leaseSeconds),
@@ -73,6 +78,7 @@ export function allHandlers(deps: HandlerDeps): Handlers {
     ...apiKeyHandlers(bus, versioning),
     ...agentHandlers({ allowPrivate: config.runnerAllowPrivateAddresses, allowList: [] }),
     ...runHandlers(bus, config.runs.leaseSeconds),
+    ...approvalHandlers(bus),
     ...scheduleHandlers,
     ...triggerHandlers(bus, sealer),
     ...webhookHandlers(sealer, config.webhooks.policy, versioning),
@@ -85,4 +91,5 @@ export function allHandlers(deps: HandlerDeps): Handlers {
     ...runnerHandlers(bus, config.runs.leaseSeconds, logger, runTokens),
     ...streamHandlers(bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams, versioning }),
   } satisfies Handlers;
+  return Object.assign(current, retiredWaitHandlers(bus));
 }

@@ -7,8 +7,8 @@ export type RateCategory = 'read' | 'write' | 'run' | 'costly' | 'llm';
 /** How an operation's errors are written: RFC 9457 problems, or (the gateway's routes) a provider's own envelope. */
 export type ErrorFormat = 'problem' | 'openai' | 'anthropic';
 export type Scope = 'read' | 'write' | 'admin';
-export type Credential = 'key' | 'runner' | 'trigger' | 'gateway' | 'user' | 'session';
-const CREDENTIALS: readonly Credential[] = ['key', 'runner', 'trigger', 'gateway', 'user', 'session'];
+export type Credential = 'key' | 'runner' | 'trigger' | 'gateway' | 'run' | 'user' | 'session';
+const CREDENTIALS: readonly Credential[] = ['key', 'runner', 'trigger', 'gateway', 'run', 'user', 'session'];
 
 export type ParameterSpec = {
   name: string;
@@ -34,6 +34,8 @@ export type MultipartSpec = { files: Map<string, string[]>; jsonFields: Set<stri
 
 export type OperationSpec = {
   operationId: string;
+  /** For an operation a version removed (versions/retired.ts): that version; it is served to older ones only. */
+  retiredIn?: string;
   method: (typeof HTTP_METHODS)[number];
   path: string;
   /** The path in @koa/router's syntax: `/api/v1/agents/:agentId`. */
@@ -63,6 +65,8 @@ export type OperationSpec = {
    * cookie or personal token) or only a session (`session`).
    */
   credential: Credential;
+  /** `x-refuses-runs`: a genuine run token is refused with this reason (403), not as an unknown credential (401). */
+  refusesRuns?: string;
   /** Accepts an end-user token (`sbe_...`): the run operations an application's own front end calls. */
   takesEndUserToken: boolean;
   /** Accepts the credential as `?token=` (realtime routes, for EventSource). */
@@ -191,6 +195,7 @@ export function extractOperations(doc: OpenApiDocument): OperationSpec[] {
         declaresValidation: Object.hasOwn(responses, errorFormat === 'problem' ? '422' : '400'),
         ignoresUnknownQuery: op['x-unknown-query-parameters'] === 'ignore',
         credential: CREDENTIALS.includes(op['x-credential'] as Credential) ? (op['x-credential'] as Credential) : 'key',
+        ...(typeof op['x-refuses-runs'] === 'string' ? { refusesRuns: op['x-refuses-runs'] } : {}),
         takesEndUserToken: security.some((s) => 'endUserToken' in (s as object)),
         tokenInQuery: security.some((s) => 'tokenQuery' in (s as object)),
         tokenInXApiKey: security.some((s) => 'xApiKey' in (s as object)),

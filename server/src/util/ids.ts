@@ -28,7 +28,9 @@ export type IdPrefix =
   | 'aud'
   | 'audexp'
   | 'thread'
-  | 'msg';
+  | 'msg'
+  | 'appr'
+  | 'apcm';
 
 /** TypeID's suffix alphabet: Crockford's base32, lower case. */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';

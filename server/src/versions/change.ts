@@ -39,6 +39,12 @@ export type VersionChange = {
   runEventDown?: (event: RunEventJson) => RunEventJson;
   /** A webhook payload, as the version before this change sent it. */
   webhookDown?: (payload: WebhookPayload) => WebhookPayload;
+  /**
+   * Operations this change removed (by operationId): `documentDown` puts them back, and the server
+   * still routes them for the versions before this change, to the handlers of `retiredHandlers`
+   * (404 in this version and later).
+   */
+  retires?: string[];
   /** Turns (a copy of) this change's version's OpenAPI document into the one before it. */
   documentDown: (document: OpenApiDocument) => void;
 };

@@ -17,6 +17,7 @@ import * as apiVersions from './0016_api_versions.js';
 import * as threads from './0017_threads.js';
 import * as threadRuns from './0018_thread_runs.js';
 import * as threadTtl from './0019_thread_ttl.js';
+import * as approvals from './0020_approvals.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -39,6 +40,7 @@ const migrations: Record<string, Migration> = {
   '0017_threads': threads,
   '0018_thread_runs': threadRuns,
   '0019_thread_ttl': threadTtl,
+  '0020_approvals': approvals,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { ProblemError } from '../../problems/problems.js';
 import { authenticateKey, readCredential, unauthorized } from '../../auth/authenticate.js';
 import { authenticateEndUserToken, END_USER_TOKEN_PREFIX, type EndUserIdentity, type EndUserTokens } from '../../auth/end-user-tokens.js';
 import type { KeyIdentity, UserIdentity } from '../../auth/identity.js';
@@ -39,7 +40,7 @@ export const credentialOf = (ctx: Context, op: OperationSpec): string | undefine
 export type Authenticators = { db: Db; keyCache: KeyCache; runTokens: RunTokens; endUserTokens: EndUserTokens; config: Pick<Config, 'identity'> };
 
 /** The session cookie is a browser's credential: every operation but the runners' and the AI gateway's (called by SDKs) takes it. */
-const takesCookie = (op: OperationSpec) => op.credential !== 'runner' && op.credential !== 'gateway';
+const takesCookie = (op: OperationSpec) => op.credential !== 'runner' && op.credential !== 'gateway' && op.credential !== 'run';
 
 /**
  * One order for every operation: the credential sent as a header (or query) wins over a cookie, and
@@ -59,9 +60,15 @@ async function identify(
     const session = sessionTokenOf(ctx);
     if (session) return { user: await authenticateSession(db, session, sessionLifetimes(config)) };
   }
+  if (op.credential === 'run') return { run: await authenticateRunToken(db, runTokens, credential, { waiting: true }) };
   if (credential?.startsWith(RUN_TOKEN_PREFIX)) {
-    if (op.credential !== 'gateway') throw unauthorized();
-    return { run: await authenticateRunToken(db, runTokens, credential) };
+    if (op.credential === 'gateway') return { run: await authenticateRunToken(db, runTokens, credential) };
+    if (op.refusesRuns) {
+      // A genuine token is told why; anything else is as unknown as everywhere.
+      await authenticateRunToken(db, runTokens, credential);
+      throw new ProblemError('forbidden', op.refusesRuns);
+    }
+    throw unauthorized();
   }
   if (credential?.startsWith(RUNNER_TOKEN_PREFIX)) throw unauthorized();
   if (credential?.startsWith(PERSONAL_TOKEN_PREFIX)) return { user: await authenticatePersonalToken(db, credential, ctx.ip) };

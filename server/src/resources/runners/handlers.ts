@@ -13,9 +13,11 @@ import { leasedRunRows, toLease, toRun, transitionRun, type RunRow } from '../ru
 import * as store from './store.js';
 import { isLiftedLegacyEvent } from '../../versions/changes/typed-run-events.js';
 import { addRunMessages, claimedThread, lockThreadOfLease } from '../threads/runs.js';
+import { fromJsonColumn } from '../../util/json-column.js';
+import type { RunResumption } from '../approvals/store.js';
 
 /** Event types only the server writes: a run's status is changed by operations, and its thread's messages by their own. */
-const RESERVED_TYPE = /^(status|run\..*|thread\.message)$/;
+const RESERVED_TYPE = /^(status|run\..*|thread\.message|approval\..*)$/;
 
 const runnerOf = (input: { runner?: RunnerIdentity }): RunnerIdentity => {
   if (!input.runner) throw new ProblemError('unauthorized', 'This operation needs a runner token.');
@@ -66,6 +68,7 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
         deadlineAt: row.deadline_at!,
       }),
       thread: row.thread_id ? await claimedThread(db, row.thread_id) : null,
+      resume: fromJsonColumn<RunResumption | null>(row.resume, null),
     };
   }
 
@@ -164,20 +167,6 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
         ...(body.costMicros !== undefined ? { cost_micros: body.costMicros } : {}),
       });
       input.afterCommit(() => bus.publish([...added, ...events]));
-      return { status: 200, body: toRun(next) };
-    },
-
-    waitRun: async (input) => {
-      const runner = runnerOf(input);
-      const row = await holdLease(input.db, runner, input.path.leaseId, input.body.fencingToken);
-      const { row: next, events } = await transitionRun(
-        input.db,
-        row,
-        'waiting',
-        { required_action: JSON.stringify(input.body.requiredAction) },
-        { requiredAction: input.body.requiredAction },
-      );
-      input.afterCommit(() => bus.publish(events));
       return { status: 200, body: toRun(next) };
     },
   });

@@ -3,7 +3,6 @@ import { defineHandlers } from '../handler-types.js';
 import { withDispatch } from './dispatch.js';
 import { queueRun } from './lifecycle.js';
 import { runEventsAfter, type RunEventBus } from './events.js';
-import { runMachine } from './state-machine.js';
 import { findRunRow, listRuns, toRun, transitionRun, type Run } from './store.js';
 import { rowsSeenBy } from '../../auth/identity.js';
 
@@ -47,14 +46,6 @@ export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
         { error_code: 'cancelled', error_message: 'Cancelled by request.' },
         { by: 'api' },
       );
-      afterCommit(() => bus.publish(events));
-      return { status: 200, body: toRun(next) };
-    },
-
-    resumeRun: async ({ db, auth, path, body, afterCommit }) => {
-      const row = await findRunRow(db, { id: path.runId, ...rowsSeenBy(auth) }, true);
-      runMachine.assertTransition('resume', row.status);
-      const { row: next, events } = await transitionRun(db, row, 'running', {}, { input: body?.input ?? {} });
       afterCommit(() => bus.publish(events));
       return { status: 200, body: toRun(next) };
     },

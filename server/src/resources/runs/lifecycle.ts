@@ -62,7 +62,10 @@ async function nextClaimable(trx: Executor, runner: RunnerIdentity): Promise<Run
         trx('runs as busy')
           .count('*')
           .whereRaw('busy.agent_id = runs.agent_id')
-          .whereIn('busy.status', [...LEASED]),
+          .whereIn('busy.status', [...LEASED])
+          // A run waiting on a person holds no lease (null lease_expires_at) and takes no capacity;
+          // the index runs (agent_id, status, lease_expires_at) reads only the runs that do.
+          .whereNotNull('busy.lease_expires_at'),
       );
     })
     .where((q) => {
@@ -114,6 +117,7 @@ export async function claimNext(
       const [{ busy }] = (await trx('runs')
         .where({ agent_id: row.agent_id })
         .whereIn('status', [...LEASED])
+        .whereNotNull('lease_expires_at')
         .count({ busy: '*' })) as [{ busy: number | string }];
       if (Number(busy) >= agent.max_concurrent_runs) return undefined;
     }
@@ -132,8 +136,10 @@ export async function claimNext(
         lease_created_at: now,
         lease_updated_at: now,
         started_at: row.started_at ?? now,
-        // timeoutSeconds bounds each attempt, so every claim sets a new deadline.
-        deadline_at: isoAfter(agent.timeout_seconds * 1000),
+        // timeoutSeconds bounds each attempt, so every claim sets a new deadline; a run resumed
+        // after waiting on a person goes on with what was left of its attempt's.
+        deadline_at: isoAfter(row.timeout_left_ms === null ? agent.timeout_seconds * 1000 : Number(row.timeout_left_ms)),
+        timeout_left_ms: null,
         thread_messages: null,
       },
       { runnerId: runner.runnerId },
@@ -153,6 +159,9 @@ export async function holdLease(db: Executor, runner: RunnerIdentity, leaseId: s
   if (!row) throw leaseLost(`Lease ${leaseId} is no longer held: its run was re-queued and claimed by a newer lease.`);
   if (row.lease_runner_id !== runner.runnerId) throw new ProblemError('forbidden', `Lease ${leaseId} belongs to another runner.`);
   if (!LEASED.includes(row.status)) throw leaseLost(`Lease ${leaseId} is no longer held: the run is ${row.status}.`);
+  if (row.status === 'waiting' && !row.lease_expires_at) {
+    throw leaseLost(`Lease ${leaseId} ended when the run began to wait on a person; the run resumes through a new claim once decided.`);
+  }
   if (Number(row.fencing_token) !== fencingToken) {
     throw leaseLost(`Fencing token ${fencingToken} is stale; the run's current token is ${row.fencing_token}.`);
   }
@@ -179,7 +188,7 @@ export async function loseRunner(trx: Executor, row: RunRow, reason: string): Pr
       row,
       'queued',
       // The old lease id stays until the next claim replaces it, so its runner learns the run was re-queued.
-      { attempt: row.attempt + 1, queued_at: nowIso(), expires_at: isoAfter(Math.max(ttlMs, 1000)), required_action: null },
+      { attempt: row.attempt + 1, queued_at: nowIso(), expires_at: isoAfter(Math.max(ttlMs, 1000)), timeout_left_ms: null },
       { reason },
     );
   }

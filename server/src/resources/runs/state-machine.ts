@@ -20,10 +20,8 @@ export const runMachine = defineStateMachine({
     cancelled: { from: ['queued', 'running', 'waiting'], to: 'cancelled', event: 'run.cancelled' },
     timed_out: { from: ['running', 'waiting'], to: 'timed_out', event: 'run.timed_out' },
     expired: { from: ['queued'], to: 'expired', event: 'run.expired' },
-    /** The API's resume: queued -> running is a claim, so only a waiting run can be resumed. */
-    resume: { from: ['waiting'], to: 'running', refusal: (current) => `The run is ${current}; only a waiting run can be resumed.` },
   },
 });
 
-/** Statuses in which a run holds a lease. */
+/** Statuses in which a run may hold a lease; one waiting on a person holds none (its lease_expires_at is null). */
 export const LEASED: readonly RunStatus[] = ['running', 'waiting'];

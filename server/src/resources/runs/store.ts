@@ -9,6 +9,7 @@ import { insertRows } from '../../db/statements.js';
 import { appendEvents, eventRows, insertEvents, toStored, type StoredEvent } from './events.js';
 import { LEASED, runMachine, type RunStatus } from './state-machine.js';
 import { enabledEndpoints, recordEvent, recordEventFor, type EndpointTarget } from '../webhooks/outbox.js';
+import { pendingApprovalOf, resolveApproval, toApproval } from '../approvals/store.js';
 
 export type Run = components['schemas']['Run'];
 export type Lease = components['schemas']['Lease'];
@@ -24,6 +25,12 @@ export type RunRow = {
   error_message: string | null;
   status: RunStatus;
   required_action: string | null;
+  /** What a waiting run waits for (RunWaitingFor, JSON). */
+  waiting_for: string | null;
+  /** How its last wait ended (RunResumption, JSON), for every claim until it waits again. */
+  resume: string | null;
+  /** What was left of the attempt's timeout when the run began to wait; the claim that resumes it starts from there. */
+  timeout_left_ms: number | string | null;
   triggered_by_type: Run['triggeredBy']['type'];
   triggered_by_id: string | null;
   end_user_id: string | null;
@@ -62,6 +69,9 @@ const RUN_COLUMNS = columnsOf<RunRow>({
   error_message: true,
   status: true,
   required_action: true,
+  waiting_for: true,
+  resume: true,
+  timeout_left_ms: true,
   triggered_by_type: true,
   triggered_by_id: true,
   end_user_id: true,
@@ -98,6 +108,7 @@ export const toRun = (row: RunRow): Run => ({
   error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null,
   status: row.status,
   requiredAction: row.required_action ? fromJsonColumn(row.required_action, null) : null,
+  waitingFor: row.status === 'waiting' ? fromJsonColumn(row.waiting_for, null) : null,
   triggeredBy: { type: row.triggered_by_type, id: row.triggered_by_id },
   endUserId: row.end_user_id,
   threadId: row.thread_id,
@@ -133,10 +144,14 @@ export async function findRunRow(db: Executor, where: { id: string; application_
 
 /** The runs a runner holds a lease on, locked. */
 export async function leasedRunRows(db: Executor, runnerId: string): Promise<RunRow[]> {
-  return (await db('runs')
-    .where({ lease_runner_id: runnerId })
-    .whereIn('status', [...LEASED])
-    .forUpdate()) as RunRow[];
+  return (
+    (await db('runs')
+      .where({ lease_runner_id: runnerId })
+      .whereIn('status', [...LEASED])
+      // A run waiting on a person holds no lease (its lease_expires_at is null): losing the runner is nothing to it.
+      .whereNotNull('lease_expires_at')
+      .forUpdate()) as RunRow[]
+  );
 }
 
 /** Whether an agent has any run, which keeps it from being deleted. */
@@ -173,6 +188,9 @@ export async function insertRun(db: Executor, run: NewRun): Promise<{ run: Run; 
     error_message: null,
     status: 'queued',
     required_action: null,
+    waiting_for: null,
+    resume: null,
+    timeout_left_ms: null,
     triggered_by_type: run.triggeredBy.type,
     triggered_by_id: run.triggeredBy.id,
     end_user_id: run.endUserId,
@@ -306,7 +324,10 @@ export async function transitionRun(
     next.finished_at = now;
     Object.assign(next, await withGatewayUsage(db, next));
   }
-  if (to !== 'waiting') next.required_action = null;
+  if (to !== 'waiting') {
+    next.required_action = null;
+    next.waiting_for = null;
+  }
   const { id: _id, application_id: _app, last_seq: _seq, ...columns } = next;
   const updated = await db('runs').where({ id: row.id, status: row.status }).update(columns);
   if (updated !== 1) throw new ProblemError('invalid-transition', `The run changed while this request was handled; it is no longer ${row.status}.`);
@@ -314,5 +335,21 @@ export async function transitionRun(
   if (next.error_code && runMachine.isTerminal(to)) data.error = { code: next.error_code, message: next.error_message ?? '' };
   const { stored } = await appendEvents(db, next, [{ type: 'status', data }]);
   await recordEvent(db, row.application_id, event, toRun(next));
+  // A run that leaves its wait otherwise than by its resolution (cancelled, timed out, re-queued
+  // by a lost runner) leaves nobody anything to decide; a resolution has already ended it.
+  if (row.status === 'waiting') {
+    const cancelled = await cancelPendingApproval(db, next);
+    stored.push(...cancelled);
+  }
   return { row: next, events: stored };
+}
+
+/** Cancels the pending approval of a run that ended while it waited, with its `approval.cancelled` event. */
+async function cancelPendingApproval(db: Executor, run: RunRow): Promise<StoredEvent[]> {
+  const pending = await pendingApprovalOf(db, run.id);
+  const cancelled = pending && (await resolveApproval(db, pending, 'cancelled', null));
+  if (!cancelled) return [];
+  const approval = toApproval(cancelled);
+  await recordEvent(db, run.application_id, 'approval.cancelled', approval);
+  return (await appendEvents(db, run, [{ type: 'approval.cancelled', data: approval }])).stored;
 }

@@ -16,16 +16,26 @@ const LEGACY = 'run.legacy.';
 const lifted = new WeakSet<object>();
 export const isLiftedLegacyEvent = (event: object) => lifted.has(event);
 
+/** Re-types an event a runner of an older version sent as `run.legacy.<type>`, which only a lift can write. */
+export function liftToLegacy(event: { type: string }): void {
+  event.type = `${LEGACY}${event.type}`;
+  lifted.add(event);
+}
+
 /** A `run.legacy.*` event under the type it was sent as; every other event as it is. */
 const asSent = (event: RunEventJson): RunEventJson => (event.type.startsWith(LEGACY) ? { ...event, type: event.type.slice(LEGACY.length) } : event);
 
-const eventsDown =
-  (key: 'data' | 'events') =>
-  (response: VersionedResponse): VersionedResponse => {
-    const body = response.body as Record<string, RunEventJson[]> | undefined;
-    if (response.status !== 200 || !Array.isArray(body?.[key])) return response;
-    return { ...response, body: { ...body, [key]: body[key].map(asSent) } };
-  };
+/** The `responseDown` of the operations that answer with run events, each event lowered by `down`. */
+export const runEventListsDown = (down: (event: RunEventJson) => RunEventJson): Record<string, (response: VersionedResponse) => VersionedResponse> => {
+  const listDown =
+    (key: 'data' | 'events') =>
+    (response: VersionedResponse): VersionedResponse => {
+      const body = response.body as Record<string, RunEventJson[]> | undefined;
+      if (response.status !== 200 || !Array.isArray(body?.[key])) return response;
+      return { ...response, body: { ...body, [key]: body[key].map(down) } };
+    };
+  return { listRunEvents: listDown('data'), appendRunEvents: listDown('events') };
+};
 
 type Schemas = Record<string, Record<string, unknown>>;
 
@@ -51,13 +61,12 @@ export const typedRunEvents: VersionChange = {
         const { type, data } = event as { type?: unknown; data?: unknown };
         const schema = typeof type === 'string' ? TYPED.get(type) : undefined;
         if (!schema || conforms(schema, data ?? {})) continue;
-        (event as { type: string }).type = `${LEGACY}${type as string}`;
-        lifted.add(event);
+        liftToLegacy(event as { type: string });
       }
       return body;
     },
   },
-  responseDown: { listRunEvents: eventsDown('data'), appendRunEvents: eventsDown('events') },
+  responseDown: runEventListsDown(asSent),
   runEventDown: asSent,
   documentDown(document: OpenApiDocument) {
     const schemas = document.components!.schemas as Schemas;
