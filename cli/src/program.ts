@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { registerAgents } from './commands/agents.js';
+import { registerApprovals } from './commands/approvals.js';
 import { registerApi } from './commands/api.js';
 import { registerApiKeys } from './commands/api-keys.js';
 import { registerChat } from './commands/chat.js';
@@ -51,6 +52,7 @@ Settings come from the flags, then the environment, then the profile saved by "s
   registerAuth(program, ctx);
   registerAgents(program, ctx);
   registerRuns(program, ctx);
+  registerApprovals(program, ctx);
   registerSchedules(program, ctx);
   registerTriggers(program, ctx);
   registerWebhooks(program, ctx);

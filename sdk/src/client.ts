@@ -79,7 +79,7 @@ export class Switchboard extends generated.Resources {
     list: (fetchPage, query, o) => this.list(fetchPage, query, o),
   };
 
-  constructor(options: SwitchboardOptions = {}) {
+  constructor(private readonly options: SwitchboardOptions = {}) {
     super();
     const apiKey = options.apiKey ?? env('SWITCHBOARD_API_KEY');
     this.baseUrl = (options.baseUrl ?? env('SWITCHBOARD_BASE_URL') ?? 'http://127.0.0.1:3000').replace(/\/+$/, '');
@@ -118,6 +118,16 @@ export class Switchboard extends generated.Resources {
     const session = { token, csrfToken: login.csrfToken };
     // No apiKey, not even SWITCHBOARD_API_KEY's: a bearer credential would win over the session.
     return { client: new Switchboard({ ...options, apiKey: '', session }), login, session };
+  }
+
+  /**
+   * A client of the same server, transport and version acting with another credential: a claim's
+   * run token (what a run asks people with), an end-user's token. Nothing else of this client's
+   * identity (application, end-user, session) carries over.
+   */
+  withApiKey(apiKey: string): Switchboard {
+    const { appId: _appId, endUser: _endUser, orgId: _orgId, session: _session, ...transport } = this.options;
+    return new Switchboard({ ...transport, baseUrl: this.baseUrl, apiKey });
   }
 
   /** Runs one generated operation with this client's transport: its data and response, or a typed error. */

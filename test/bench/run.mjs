@@ -24,8 +24,9 @@ import * as startup from './scenarios/startup.mjs';
 import * as sdkOverhead from './scenarios/sdk-overhead.mjs';
 import * as mockDynamic from './scenarios/mock-dynamic.mjs';
 import * as gateway from './scenarios/gateway.mjs';
+import * as approvalResume from './scenarios/approval-resume.mjs';
 
-const SCENARIOS = [baseline, getAgent, listAgents, createRun, dispatch, fanOut, validationCost, startup, sdkOverhead, mockDynamic, gateway];
+const SCENARIOS = [baseline, getAgent, listAgents, createRun, dispatch, approvalResume, fanOut, validationCost, startup, sdkOverhead, mockDynamic, gateway];
 
 const FULL = {
   rounds: 3,

@@ -26,6 +26,8 @@ describe('switchboard --help', () => {
       'whoami',
       'agents',
       'runs',
+      'inbox',
+      'approvals',
       'schedules',
       'triggers',
       'webhooks',
@@ -41,6 +43,7 @@ describe('switchboard --help', () => {
     expect(commandsOf(await help(['runs']))).toEqual(['create', 'get', 'list', 'cancel', 'events', 'follow']);
     expect(commandsOf(await help(['api-keys']))).toEqual(['list', 'create', 'get', 'revoke', 'rotate']);
     expect(commandsOf(await help(['runners']))).toEqual(['list', 'register', 'get', 'delete']);
+    expect(commandsOf(await help(['approvals']))).toEqual(['list', 'get', 'approve', 'reject', 'request-changes', 'answer', 'comment']);
   });
 
   it('has an Examples section and the global options on every command', { timeout: 120_000 }, async () => {

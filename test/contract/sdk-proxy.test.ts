@@ -237,7 +237,8 @@ describe('the SDK against the real server, through the contract-checking proxy',
     await step('deleteAgent', () => sb.agents.delete(agent.id));
   });
 
-  it('runs an agent with a runner from queue to success, and cancels another run', async () => {
+  // Some 30 calls through the proxy, and a run that waits on a person and resumes: a minute when the machine is busy.
+  it('runs an agent with a runner from queue to success, and cancels another run', { timeout: 60_000 }, async () => {
     const agent = await sb.agents.create({ name: uniqueName('Runs contract'), model: 'echo', labels: ['contract'] });
     const registered = await step('registerRunner', () =>
       sb.runners.register({ name: 'contract runner', labels: ['contract', 'eu'] }, { idempotencyKey: randomUUID() }),

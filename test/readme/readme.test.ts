@@ -49,6 +49,7 @@ const RUN = [
   'The command line',
   'People, members and end-users',
   'Threads',
+  'Waiting on people',
   'The audit log',
   'API versions',
   'Models and the AI gateway',
@@ -254,6 +255,16 @@ describe('the README, run as written', () => {
     expect(output).toContain('{"messageCount":1,"state":{"orderId":"4821"}}');
     // The echo agent's run added its message, and answered nothing to the thread.
     expect(output).toContain('{"status":"idle","messageCount":3}');
+  }, 60_000);
+
+  it('waiting on people: a run asks with its run token, waits without a lease, is approved with an edit and resumes', async () => {
+    const [block] = blocksOf('Waiting on people');
+    const { code, output } = await runBlock(block!.code);
+    expect(code, output).toBe(0);
+    expect(output).toContain('{"status":"waiting","waitingFor":"approval"}');
+    expect(output).toMatch(/^Refund 49\.00 EUR\?$/m);
+    expect(output).toMatch(/^approved$/m);
+    expect(output).toContain('{"fencingToken":2,"resume":{"amountMinor":2500}}');
   }, 60_000);
 
   it('the audit log: the agents changed above, a chain that verifies, an export downloaded', async () => {

@@ -107,6 +107,8 @@ function context(agent: AgentOverrides = {}, input: Record<string, unknown> = { 
       events.push({ type, data });
       return Promise.resolve();
     },
+    resume: null,
+    requestApproval: () => Promise.reject(new Error('this runtime asks nobody')),
   };
   return { ctx, events };
 }

@@ -98,6 +98,38 @@ describe('runners.work from the Node entry', () => {
     expect(run.error).toEqual({ code: 'runner_error', message: 'kaboom' });
   });
 
+  it('ctx.requestApproval: the run waits while the worker takes other runs; once approved with an edit it runs again with ctx.resume', async () => {
+    const label = newLabel();
+    const executions: { runId: string; resume: unknown }[] = [];
+    const errors: unknown[] = [];
+    await work({ labels: [label], onError: (e) => errors.push(e) }, async (run, ctx) => {
+      executions.push({ runId: run.id, resume: ctx.resume });
+      if ((run.input as { quick?: boolean }).quick) return { quick: true };
+      if (!ctx.resume) {
+        await ctx.requestApproval({
+          title: 'Refund 49.00 EUR?',
+          payload: { amountMinor: 4900 },
+          payloadSchema: { type: 'object', properties: { amountMinor: { type: 'integer', maximum: 4900 } } },
+        });
+      }
+      return { approved: ctx.resume!.status === 'approved', refunded: ctx.resume!.payload.amountMinor };
+    });
+    const agent = await sb.agents.create({ name: uniqueName('asker'), model: 'gpt-4.1', labels: [label] });
+    const run = await sb.runs.create({ agentId: agent.id });
+    await until(async () => (await sb.runs.get(run.id)).status === 'waiting', 'the run waits');
+    // The worker is free: another run of the agent is executed meanwhile.
+    const quick = await sb.runs.createAndWait({ agentId: agent.id, input: { quick: true } });
+    expect(quick).toMatchObject({ status: 'succeeded', output: { quick: true } });
+    const [pending] = (await sb.inbox.list({ agentId: agent.id })).data;
+    expect(pending).toMatchObject({ runId: run.id, title: 'Refund 49.00 EUR?', status: 'pending' });
+    await sb.approvals.decide(pending!.id, { outcome: 'approve', editedPayload: { amountMinor: 2500 } });
+    await until(async () => (await sb.runs.get(run.id)).status === 'succeeded', 'the run resumes and succeeds');
+    expect((await sb.runs.get(run.id)).output).toEqual({ approved: true, refunded: 2500 });
+    const ofRun = executions.filter((e) => e.runId === run.id);
+    expect(ofRun.map((e) => (e.resume as { status?: string } | null)?.status ?? null)).toEqual([null, 'approved']);
+    expect(errors).toEqual([]);
+  });
+
   it('executes an http agent itself (POST to its url) when allowed to call private addresses; the handler is not called', async () => {
     const label = newLabel();
     const target = await receiver();

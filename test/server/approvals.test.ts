@@ -470,6 +470,20 @@ describe('clients of version 2026-12-05', () => {
       'not-found',
       'removed in version 2026-12-06',
     );
+    // An answer that is no object reaches such a runner as one, as resumeRun's input always was.
+    const t2 = await claimedRun();
+    const w2 = await call<Run>(
+      t2.rc,
+      'POST',
+      `/api/v1/leases/${t2.claim.lease.id}/wait`,
+      { fencingToken: 1, requiredAction: { type: 'input', message: 'Which?', data: {} } },
+      BEFORE_APPROVALS,
+    );
+    expect((await decide(app, w2.body.waitingFor!.approvalId, { outcome: 'answer', response: 'business' })).status).toBe(200);
+    expect((await runEvents(app, t2.run.id)).filter((e) => e.type === 'status').at(-1)!.data).toMatchObject({
+      status: 'running',
+      input: { answer: 'business' },
+    });
   });
 
   it('an approval.* event a runner of that version appends is kept as run.legacy.approval.*, read back as sent there', async () => {

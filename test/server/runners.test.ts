@@ -376,8 +376,10 @@ describe('deleting a runner', () => {
         matchingRunners: 0,
       },
     });
-    const last = (await runEvents(app, run.id)).pop()!;
-    expect(last.data).toMatchObject({ status: 'queued', previousStatus: 'waiting' });
+    // Re-queued, and what it asked is cancelled: nobody decides for a run that lost its runner.
+    const [status, cancelled] = (await runEvents(app, run.id)).slice(-2);
+    expect(status!.data).toMatchObject({ status: 'queued', previousStatus: 'waiting' });
+    expect(cancelled).toMatchObject({ type: 'approval.cancelled', data: { status: 'cancelled' } });
     for (const r of [run, other]) await cancelRun(app, r.id);
   });
 });

@@ -13,9 +13,31 @@ export type RunContext = {
   thread?: T.ClaimedThread | null;
   /** Appends a `log` event to the run. */
   log(message: string, level?: 'debug' | 'info' | 'warn' | 'error', data?: Record<string, unknown>): Promise<void>;
-  /** Appends an event of another type (not `status` or `run.*`, which the server owns). */
+  /** Appends an event of another type (not `status`, `run.*`, `thread.message` or `approval.*`, which the server owns). */
   emit(type: string, data?: Record<string, unknown>): Promise<void>;
+  /**
+   * For a run that waited on a person, how the wait ended: the decision (approved with the payload
+   * to act on, rejected with a note, an answer...) or the expiry; `null` otherwise.
+   */
+  resume: T.RunResumption | null;
+  /**
+   * Asks a person (an approval, or an answer with `kind: 'input'`) and ends this execution: the run
+   * waits holding no lease, and this runner goes on with other runs. Once a person decides (or the
+   * request expires under the `reject` policy) the run is claimed again and the handler runs again
+   * from its start, with `resume` saying how the wait ended: keep what the run needs to go on in
+   * its thread's state or its input, and ask only when `resume` does not answer already. It never
+   * returns: it throws `RunWaiting`, which a handler that catches errors must let through.
+   */
+  requestApproval(request: T.ApprovalCreate): Promise<never>;
 };
+
+/** Thrown by `requestApproval` once the run waits: the worker completes nothing, as the run is no longer its own. */
+export class RunWaiting extends Error {
+  constructor(readonly approval: T.Approval) {
+    super(`The run waits on approval ${approval.id}.`);
+    this.name = 'RunWaiting';
+  }
+}
 
 export type RunOutcome = {
   output?: Record<string, unknown>;

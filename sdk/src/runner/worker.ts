@@ -2,7 +2,7 @@ import type { Switchboard } from '../client.js';
 import { SwitchboardError } from '../errors.js';
 import type * as T from '../generated/types.gen.js';
 import { httpExecutor, type HttpExecutorOptions } from './executors.js';
-import { RunFailure, type RunHandler } from './run-handler.js';
+import { RunFailure, RunWaiting, type RunHandler } from './run-handler.js';
 
 export type WorkOptions = {
   runnerId: string;
@@ -90,8 +90,14 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
         signal: lost.signal,
         runToken: claim.runToken.token,
         thread: claim.thread,
+        resume: claim.resume,
         log: (message, level = 'info', data = {}) => append('log', { level, message, ...data }),
         emit: (type, data = {}) => append(type, data),
+        requestApproval: async (request) => {
+          // Asked with the run's own token; one key per lease, so a retried request asks once.
+          const approval = await client.withApiKey(claim.runToken.token).approvals.request(run.id, request, { idempotencyKey: `${lease.id}-approval` });
+          throw new RunWaiting(approval);
+        },
       });
       if (lost.signal.aborted) return;
       await client.runners.complete(lease.id, {
@@ -103,7 +109,7 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
         ...(outcome.messages?.length ? { messages: outcome.messages } : {}),
       });
     } catch (err) {
-      if (lost.signal.aborted || isLeaseLost(err)) return;
+      if (err instanceof RunWaiting || lost.signal.aborted || isLeaseLost(err)) return;
       const error =
         err instanceof RunFailure
           ? { code: err.code, message: err.message }

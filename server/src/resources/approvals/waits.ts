@@ -126,6 +126,17 @@ export async function askPerson(
   return { approval, events: [...requested.stored, ...moved.events] };
 }
 
+/**
+ * What a runner that kept its lease (version 2026-12-05) reads in the `running` status event, an
+ * object as `resumeRun`'s input always was: an answer that is one, else the answer or the outcome
+ * under a name.
+ */
+function legacyInputOf(approval: Approval): Record<string, unknown> {
+  const answer = approval.decision?.response;
+  if (answer !== null && answer !== undefined) return typeof answer === 'object' && !Array.isArray(answer) ? answer : { answer };
+  return { approved: approval.status === 'approved', outcome: approval.decision?.outcome ?? 'expired' };
+}
+
 /** The payload to act on once decided: the edited one, else the one asked about. */
 const payloadAfter = (approval: Approval) => approval.decision?.editedPayload ?? approval.payload;
 
@@ -148,7 +159,7 @@ async function endWait(trx: Executor, run: RunRow, approval: Approval, reason: s
   const data = { approvalId: approval.id, reason };
   let moved: { row: RunRow; events: StoredEvent[] };
   if (run.lease_expires_at) {
-    const input = legacyInput ?? approval.decision?.response ?? { approved: approval.status === 'approved', outcome: approval.decision?.outcome ?? 'expired' };
+    const input = legacyInput ?? legacyInputOf(approval);
     moved = await transitionRun(trx, run, 'running', { resume: toJsonColumn(resume), waiting_for: null }, { ...data, input });
   } else {
     const ttlMs = Date.parse(run.expires_at) - Date.parse(run.queued_at);
