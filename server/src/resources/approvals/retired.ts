@@ -5,13 +5,12 @@ import type { Executor } from '../../db/database.js';
 import { ProblemError } from '../../problems/problems.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { isoAfter } from '../../util/time.js';
-import { appendEvents, type RunEventBus, type StoredEvent } from '../runs/events.js';
+import type { RunEventBus } from '../runs/events.js';
 import { holdLease } from '../runs/lifecycle.js';
-import { findRunRow, toRun, transitionRun } from '../runs/store.js';
-import { recordEvent } from '../webhooks/outbox.js';
-import { insertApproval, pendingApprovalOf, toApproval, type RunWaitingFor } from './store.js';
+import { findRunRow, toRun } from '../runs/store.js';
+import { pendingApprovalOf, type RunWaitingFor } from './store.js';
 import { actorOf } from './deciders.js';
-import { decide } from './waits.js';
+import { decide, enterWait } from './waits.js';
 
 type Run = components['schemas']['Run'];
 type RequiredAction = components['schemas']['RequiredAction'];
@@ -44,35 +43,31 @@ export function retiredWaitHandlers(bus: RunEventBus) {
       const row = await holdLease(input.db, input.runner, input.path.leaseId!, input.body.fencingToken);
       if (row.status !== 'running') throw new ProblemError('invalid-transition', `The run is ${row.status}; it cannot become waiting.`);
       const { requiredAction } = input.body;
-      const approvalRow = await insertApproval(input.db, {
-        applicationId: row.application_id,
-        runId: row.id,
-        threadId: row.thread_id,
-        agentId: row.agent_id,
-        endUserId: row.end_user_id,
-        kind: requiredAction.type,
-        title: requiredAction.message.replace(/\s+/g, ' ').trim().slice(0, 200) || 'The run needs a person',
-        summary: requiredAction.message.length > 200 ? requiredAction.message : null,
-        payload: requiredAction.data,
-        payloadSchema: null,
-        responseSchema: null,
-        assignees: [],
-        expiresAt: row.deadline_at ?? isoAfter(LEGACY_WAIT_FALLBACK_MS),
-        onExpire: 'fail_run',
-        metadata: {},
-      });
-      const approval = toApproval(approvalRow);
-      const wait: RunWaitingFor = { kind: approval.kind, approvalId: approval.id, expiresAt: approval.expiresAt, onExpire: approval.onExpire };
-      const requested = await appendEvents(input.db, row, [{ type: 'approval.requested', data: approval }]);
-      const moved = await transitionRun(
+      const moved = await enterWait(
         input.db,
         row,
-        'waiting',
-        { required_action: toJsonColumn(requiredAction), waiting_for: toJsonColumn(wait), resume: null },
-        { requiredAction, approvalId: approval.id },
+        {
+          applicationId: row.application_id,
+          runId: row.id,
+          threadId: row.thread_id,
+          agentId: row.agent_id,
+          endUserId: row.end_user_id,
+          kind: requiredAction.type,
+          title: requiredAction.message.replace(/\s+/g, ' ').trim().slice(0, 200) || 'The run needs a person',
+          summary: requiredAction.message.length > 200 ? requiredAction.message : null,
+          payload: requiredAction.data,
+          payloadSchema: null,
+          responseSchema: null,
+          assignees: [],
+          expiresAt: row.deadline_at ?? isoAfter(LEGACY_WAIT_FALLBACK_MS),
+          onExpire: 'fail_run',
+          metadata: {},
+        },
+        // The lease and the deadline stay, as these runners expect.
+        { required_action: toJsonColumn(requiredAction) },
+        { requiredAction },
       );
-      await recordEvent(input.db, row.application_id, 'approval.requested', approval);
-      const events: StoredEvent[] = [...requested.stored, ...moved.events];
+      const { events } = moved;
       input.afterCommit(() => bus.publish(events));
       return { status: 200, body: toRun(moved.row) };
     },

@@ -4,7 +4,7 @@ import { ProblemError, type ValidationIssue } from '../../problems/problems.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { isoAfter, nowIso, nowMs } from '../../util/time.js';
 import { appendEvents, type StoredEvent } from '../runs/events.js';
-import { findRunRow, toRun, transitionRun, type RunRow } from '../runs/store.js';
+import { findRunRow, toRun, transitionRun, type RunChanges, type RunRow } from '../runs/store.js';
 import { recordEvent } from '../webhooks/outbox.js';
 import { compileUserSchema, schemaIssues } from './user-schemas.js';
 import {
@@ -17,6 +17,7 @@ import {
   type ApprovalDecision,
   type ApprovalRow,
   type ApprovalStatus,
+  type NewApproval,
   type RunResumption,
   type RunWaitingFor,
 } from './store.js';
@@ -88,42 +89,60 @@ export async function askPerson(
   }
   await checkRequest(trx, row, token.organizationId, body);
   const kind = body.kind ?? 'approval';
-  const approvalRow = await insertApproval(trx, {
-    applicationId: row.application_id,
-    runId: row.id,
-    threadId: row.thread_id,
-    agentId: row.agent_id,
-    endUserId: row.end_user_id,
-    kind,
-    title: body.title,
-    summary: body.summary ?? null,
-    payload: body.payload ?? {},
-    payloadSchema: body.payloadSchema ?? null,
-    responseSchema: body.responseSchema ?? null,
-    assignees: (body.assignees ?? []).map(canonical),
-    expiresAt: isoAfter((body.expiresInSeconds ?? DEFAULT_EXPIRY_SECONDS) * 1000),
-    onExpire: body.onExpire ?? 'reject',
-    metadata: body.metadata ?? {},
-  });
-  const approval = toApproval(approvalRow);
-  const wait: RunWaitingFor = { kind, approvalId: approval.id, expiresAt: approval.expiresAt, onExpire: approval.onExpire };
+  const payload = body.payload ?? {};
+  const { approval, events } = await enterWait(
+    trx,
+    row,
+    {
+      applicationId: row.application_id,
+      runId: row.id,
+      threadId: row.thread_id,
+      agentId: row.agent_id,
+      endUserId: row.end_user_id,
+      kind,
+      title: body.title,
+      summary: body.summary ?? null,
+      payload,
+      payloadSchema: body.payloadSchema ?? null,
+      responseSchema: body.responseSchema ?? null,
+      assignees: (body.assignees ?? []).map(canonical),
+      expiresAt: isoAfter((body.expiresInSeconds ?? DEFAULT_EXPIRY_SECONDS) * 1000),
+      onExpire: body.onExpire ?? 'reject',
+      metadata: body.metadata ?? {},
+    },
+    {
+      required_action: toJsonColumn({ type: kind, message: body.title, data: payload }),
+      lease_expires_at: null,
+      deadline_at: null,
+      timeout_left_ms: row.deadline_at ? Math.max(0, Date.parse(row.deadline_at) - nowMs()) : null,
+    },
+  );
+  return { approval, events };
+}
+
+/**
+ * The approval a run waits on, and the run in `waiting` on it (with `changes`: what else moves
+ * with it, a lease given up or kept), its `approval.requested` event first and its webhook.
+ */
+export async function enterWait(
+  trx: Executor,
+  row: RunRow,
+  fields: NewApproval,
+  changes: RunChanges,
+  eventData: Record<string, unknown> = {},
+): Promise<{ approval: Approval; row: RunRow; events: StoredEvent[] }> {
+  const approval = toApproval(await insertApproval(trx, fields));
+  const wait: RunWaitingFor = { kind: approval.kind, approvalId: approval.id, expiresAt: approval.expiresAt, onExpire: approval.onExpire };
   const requested = await appendEvents(trx, row, [{ type: 'approval.requested', data: approval }]);
   const moved = await transitionRun(
     trx,
     row,
     'waiting',
-    {
-      waiting_for: toJsonColumn(wait),
-      required_action: toJsonColumn({ type: kind, message: approval.title, data: approval.payload }),
-      resume: null,
-      lease_expires_at: null,
-      deadline_at: null,
-      timeout_left_ms: row.deadline_at ? Math.max(0, Date.parse(row.deadline_at) - nowMs()) : null,
-    },
-    { approvalId: approval.id },
+    { waiting_for: toJsonColumn(wait), resume: null, ...changes },
+    { ...eventData, approvalId: approval.id },
   );
   await recordEvent(trx, row.application_id, 'approval.requested', approval);
-  return { approval, events: [...requested.stored, ...moved.events] };
+  return { approval, row: moved.row, events: [...requested.stored, ...moved.events] };
 }
 
 /**
