@@ -34,7 +34,8 @@ const layerZones = layers.flatMap((row, i) => {
 /**
  * A resource uses another resource's store and state machine, never its handlers. A few domain modules are shared on
  * purpose: the event outbox every change records to, the run event log, the run lease lifecycle runners drive, whether a
- * runner can take a new run, the rules of runs on threads, and the audit trail a handler describes its change to.
+ * runner can take a new run, the rules of runs on threads, the audit trail a handler describes its change to, and who
+ * may decide an approval (the inbox stream filters by it).
  */
 const sharedDomainModules = [
   'webhooks/outbox',
@@ -45,6 +46,7 @@ const sharedDomainModules = [
   'usage/pricing',
   'usage/attribution',
   'audit/trail',
+  'approvals/deciders',
 ];
 const resourceZones = readdirSync(server('resources'), { withFileTypes: true })
   .filter((entry) => entry.isDirectory())

@@ -209,6 +209,24 @@ export class Switchboard extends generated.Resources {
       runEventStream<Custom>((last, signal) => this.openStream(`/api/v1/realtime/threads/${encodeURIComponent(threadId)}`, last, signal), o),
   });
 
+  override readonly inbox = Object.assign(generated.inbox(this.operations), {
+    /**
+     * What waits on you, as it changes: the approval events of the approvals you may decide
+     * (`approval.requested` adds one to your inbox, `decided`, `expired` and `cancelled` take it
+     * out), history then live, until you stop iterating or abort. A dropped connection is resumed
+     * from the last event received.
+     */
+    stream: (o: StreamOptions & Pick<NonNullable<T.StreamInboxData['query']>, 'kind' | 'threadId' | 'agentId'> = {}) => {
+      const { after, signal, ...filters } = o;
+      const query = new URLSearchParams(Object.entries(filters).filter((entry): entry is [string, string] => typeof entry[1] === 'string')).toString();
+      return runEventStream((last, s) => this.openStream(`/api/v1/realtime/inbox${query ? `?${query}` : ''}`, last, s), { after, signal }) as AsyncGenerator<
+        T.RunApprovalEvent,
+        void,
+        undefined
+      >;
+    },
+  });
+
   override readonly triggers = Object.assign(generated.triggers(this.operations), {
     /**
      * Calls a trigger as an external system would: signed with its `whsec_` secret (Standard

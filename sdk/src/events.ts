@@ -1,4 +1,5 @@
 import type {
+  RunApprovalEvent,
   RunCustomEvent,
   RunEventList,
   RunLogEvent,
@@ -19,7 +20,7 @@ import type {
  * `RunCustomEvent` to take them all untyped.
  */
 export type RunEvent<Custom extends RunCustomEvent = never> =
-  RunStatusEvent | RunLogEvent | RunOutputDeltaEvent | RunUsageEvent | RunThreadMessageEvent | Custom;
+  RunStatusEvent | RunLogEvent | RunOutputDeltaEvent | RunUsageEvent | RunThreadMessageEvent | RunApprovalEvent | Custom;
 
 /** A page of `listRunEvents`, its events typed as `RunEvent`. */
 export type RunEventPage<Custom extends RunCustomEvent = never> = Omit<RunEventList, 'data'> & { data: RunEvent<Custom>[] };

@@ -251,5 +251,6 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     listApprovalComments: () => sb.approvals.comments.list(approvalId),
     createApprovalComment: () => sb.approvals.comments.create(approvalId, { body: 'Check the claim first.', wake: true }),
     listInbox: () => sb.inbox.list({ kind: 'input', agentId }),
+    streamInbox: () => first(sb.inbox.stream({ kind: 'approval', agentId })),
   };
 }

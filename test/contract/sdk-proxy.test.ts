@@ -277,6 +277,15 @@ describe('the SDK against the real server, through the contract-checking proxy',
     expect((await step('getApproval', () => sb.approvals.get(asked.id))).title).toBe('Ship it?');
     expect((await step('listApprovals', () => sb.approvals.list({ runId: run.id }))).data.map((a) => a.id)).toEqual([asked.id]);
     expect((await step('listInbox', () => sb.inbox.list({ agentId: agent.id }))).data.map((a) => a.id)).toEqual([asked.id]);
+    // The open-ended stream is read from the server itself (Prism's proxy forwards a response once it ends).
+    const inboxAbort = new AbortController();
+    const inboxStream = new Switchboard({ baseUrl: inject('serverUrl'), apiKey: inject('adminKey') }).inbox.stream({
+      agentId: agent.id,
+      signal: inboxAbort.signal,
+    });
+    const requested = await step('streamInbox', async () => (await inboxStream.next()).value);
+    inboxAbort.abort();
+    expect(requested).toMatchObject({ type: 'approval.requested', runId: run.id, data: { id: asked.id } });
     await step('createApprovalComment', () => sb.approvals.comments.create(asked.id, { body: 'Looks good.' }, { idempotencyKey: randomUUID() }));
     expect((await step('listApprovalComments', () => sb.approvals.comments.list(asked.id))).data.map((c) => c.body)).toEqual(['Looks good.']);
     const decided = await step('decideApproval', () =>

@@ -36,6 +36,13 @@ export function describeEvent(event: RunEvent): string {
       const seq: number = event.data.seq;
       return `message ${String(seq)}`;
     }
+    case 'approval.requested':
+    case 'approval.decided':
+    case 'approval.expired':
+    case 'approval.cancelled': {
+      const title: string = event.data.title;
+      return `${event.type} ${title}`;
+    }
     default: {
       // Every type of the union is handled above.
       const none: never = event;

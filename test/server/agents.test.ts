@@ -157,6 +157,33 @@ describe('create and read', () => {
     expect((await problemOf(notHttp)).errors!.map((e) => e.pointer)).toEqual(['/tools/0/url']);
   });
 
+  it('takes the built-in request_approval with its approval settings, and names what a built-in or an http tool may not carry', async () => {
+    const approval = {
+      assignees: [{ type: 'role' as const, role: 'admin' as const }],
+      expiresInSeconds: 600,
+      onExpire: 'fail_run' as const,
+      payloadSchema: { type: 'object' },
+    };
+    const agent = await createAgent(api, { tools: [{ kind: 'builtin', name: 'request_approval', approval }, tool('refund')] });
+    expect(agent.tools).toEqual([{ kind: 'builtin', name: 'request_approval', approval }, tool('refund')]);
+    const res = await send('/api/v1/agents', {
+      key,
+      method: 'POST',
+      body: JSON.stringify({
+        name: uniqueName('bad builtins'),
+        model: 'gpt-4.1',
+        tools: [
+          { kind: 'builtin', name: 'send_email' },
+          { kind: 'builtin', name: 'request_approval', url: 'https://tools.example.com/a', inputSchema: { type: 'object' } },
+          { ...tool('b'), approval: { expiresInSeconds: 600 } },
+        ],
+      }),
+      headers: { 'Content-Type': 'application/json' },
+    });
+    expect(res.status).toBe(422);
+    expect((await problemOf(res)).errors!.map((e) => e.pointer)).toEqual(['/tools/0/name', '/tools/1/url', '/tools/1/inputSchema', '/tools/2/approval']);
+  });
+
   it('does not allow a url with runtime runner (422)', async () => {
     const name = uniqueName('runner with url');
     const res = await send('/api/v1/agents', {

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Switchboard } from '@switchboard/sdk';
 import type { components } from '../../server/src/generated/openapi.js';
 import { startInProcessServer, type InProcessServer } from '../support/in-process-server.js';
 import { personalToken, signUp, uniqueEmail, type Person } from '../support/people.js';
 import {
+  appendEvents,
   BEFORE_APPROVALS,
   call,
   claim,
@@ -23,6 +25,7 @@ import {
 } from './run-helpers.js';
 
 type Approval = components['schemas']['Approval'];
+type RunApprovalEvent = components['schemas']['RunApprovalEvent'];
 type ApprovalList = components['schemas']['ApprovalList'];
 
 /** Approvals on a server whose clock the test moves (expiry), acted on by people of one organization. */
@@ -200,7 +203,9 @@ describe('deciding', () => {
       status: 'approved',
       decision: decided.body.decision,
       payload: { orderId: '10-2291', amountMinor: 2500 },
+      checkpoint: null,
     });
+    expect(resumed.lastRunnerSeq).toBe(0);
     // The old lease's fencing token is stale for good.
     expectLeaseLost(await complete(s.rc, s.claim.lease.id, { fencingToken: s.claim.lease.fencingToken, status: 'succeeded', output: {} }));
     const done = await complete(s.rc, resumed.lease.id, {
@@ -211,6 +216,31 @@ describe('deciding', () => {
     expect(done.body).toMatchObject({ status: 'succeeded', output: { refunded: 2500 } });
     const statuses = (await runEvents(app, s.run.id)).map((e) => (e.type === 'status' ? (e.data.status as string) : e.type));
     expect(statuses).toEqual(['queued', 'running', 'approval.requested', 'waiting', 'approval.decided', 'queued', 'running', 'succeeded']);
+  });
+
+  it('the checkpoint a run asks with comes back with every claim that resumes it, never with the approval; its events are numbered on', async () => {
+    const s = await claimedRun();
+    const mine = await appendEvents(s.rc, s.claim.lease.id, s.claim.lease.fencingToken, [
+      { runnerSeq: 1, type: 'log', data: { message: 'looked the order up' } },
+      { runnerSeq: 2, type: 'log', data: { message: 'about to ask' } },
+    ]);
+    expect(mine.status).toBe(200);
+    const checkpoint = { step: 3, notes: ['order 10-2291', { amountMinor: 4900 }] };
+    const r = await ask(s.asRun, s.run.id, { title: 'Refund?', checkpoint });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    expect(r.body).not.toHaveProperty('checkpoint');
+    expect((await call<Approval>(app, 'GET', `/api/v1/approvals/${r.body.id}`)).body).not.toHaveProperty('checkpoint');
+    await decide(app, r.body.id, { outcome: 'request_changes', note: 'Ask the customer first.' });
+    const resumed = await claim(s.rc, s.runner.id);
+    expect(resumed.resume).toMatchObject({ status: 'changes_requested', checkpoint });
+    expect(resumed.lastRunnerSeq).toBe(2);
+    // Numbered after the earlier lease's events, the resumed run's are stored, not taken for retries.
+    const after = await appendEvents(s.rc, resumed.lease.id, resumed.lease.fencingToken, [
+      { runnerSeq: 3, type: 'log', data: { message: 'asked the customer' } },
+    ]);
+    expect(after.status).toBe(200);
+    const logs = (await runEvents(app, s.run.id)).filter((e) => e.type === 'log').map((e) => e.data.message);
+    expect(logs).toEqual(['looked the order up', 'about to ask', 'asked the customer']);
   });
 
   it('reject needs a note; the run resumes rejected; a second decision is 409 approval-resolved', async () => {
@@ -327,6 +357,50 @@ describe('deciding', () => {
   });
 });
 
+describe('the inbox stream', () => {
+  it('streams the approval events of what the caller may decide, resumes without a gap or a duplicate, and filters by kind', async () => {
+    const appId = asMember.headers!['X-App-Id']!;
+    const asSdk = (c: Conn) => new Switchboard({ baseUrl: running.baseUrl, apiKey: c.key, appId });
+    const tag = label();
+    /** The events of this test's approvals (their titles start with its tag) a stream sends, as `type title`, once `count` came. */
+    const follow = async (stream: AsyncGenerator<RunApprovalEvent, void, undefined>, count: number) => {
+      const seen: { cursor: number; what: string }[] = [];
+      for await (const event of stream) {
+        if (event.data.title.startsWith(tag)) seen.push({ cursor: event.cursor, what: `${event.type} ${event.data.title.slice(tag.length + 1)}` });
+        if (seen.length === count) break;
+      }
+      return seen;
+    };
+    const abort = new AbortController();
+    const member = follow(asSdk(asMember).inbox.stream({ signal: abort.signal }), 4);
+    const everything = follow(asSdk(app).inbox.stream({ signal: abort.signal }), 5);
+
+    const open = await asked({ title: `${tag} open` });
+    await asked({ title: `${tag} others`, assignees: [{ type: 'user', userId: other.userId }] });
+    const members = await asked({ title: `${tag} members`, assignees: [{ type: 'role', role: 'member' }] });
+    expect((await decide(app, open.approval.id, { outcome: 'approve' })).status).toBe(200);
+    expect((await decide(asMember, members.approval.id, { outcome: 'reject', note: 'No.' })).status).toBe(200);
+
+    const seen = await member;
+    expect(seen.map((e) => e.what)).toEqual(['approval.requested open', 'approval.requested members', 'approval.decided open', 'approval.decided members']);
+    expect((await everything).map((e) => e.what)).toEqual([
+      'approval.requested open',
+      'approval.requested others',
+      'approval.requested members',
+      'approval.decided open',
+      'approval.decided members',
+    ]);
+    // Resumed after its first event, the member's stream goes on from there.
+    const resumed = await follow(asSdk(asMember).inbox.stream({ after: seen[0]!.cursor, signal: abort.signal }), 3);
+    expect(resumed).toEqual(seen.slice(1));
+    // Only input requests: none of the approvals above, then the new question as it is asked.
+    const inputs = follow(asSdk(asMember).inbox.stream({ kind: 'input', after: seen[0]!.cursor, signal: abort.signal }), 1);
+    await asked({ kind: 'input', title: `${tag} question` });
+    expect((await inputs).map((e) => e.what)).toEqual(['approval.requested question']);
+    abort.abort();
+  });
+});
+
 describe('expiry', () => {
   it('under each policy: reject resumes it as expired (no decision), cancel_run cancels, fail_run fails; never a person', async () => {
     const byPolicy = Object.fromEntries(
@@ -348,6 +422,7 @@ describe('expiry', () => {
       status: 'expired',
       decision: null,
       payload: rejected.approval.payload,
+      checkpoint: null,
     });
     expect(await getRun(app, byPolicy.cancel_run!.run.id)).toMatchObject({ status: 'cancelled' });
     expect(await getRun(app, byPolicy.fail_run!.run.id)).toMatchObject({ status: 'failed', error: { code: 'approval_expired' } });

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { Switchboard } from '@switchboard/sdk';
 import { problemOf, rawClient, send, uniqueName, type ApiClient } from '../support/client.js';
 import { sineWav, startTestProvider } from '../support/test-provider.js';
 import {
@@ -254,6 +255,30 @@ describe('approvals between applications', () => {
         path,
       ).not.toContain(id);
     }
+    // Another application's inbox stream (in an application of its own, where no other test's run
+    // is claimed first): its own approval comes, app 2's never did, in history or live.
+    const app3 = await createApplication(admin1, uniqueName('tenant three'));
+    const admin3 = (await createKey({ scopes: ['admin'], by: admin1, appId: app3.id })).secret;
+    const agent3 = await createAgent(rawClient({ key: admin3 }), { name: uniqueName('asking agent') });
+    const runner3 = (await (await send('/api/v1/runners', { method: 'POST', key: admin3, ...json({ name: uniqueName('r') }) })).json()) as {
+      id: string;
+      token: string;
+    };
+    const stream = new Switchboard({ baseUrl: serverUrl(), apiKey: admin3 }).inbox.stream();
+    const run3 = (await (await send('/api/v1/runs', { method: 'POST', key: admin3, ...json({ agentId: agent3.id }) })).json()) as { id: string };
+    const claim3 = (await (await send(`/api/v1/runners/${runner3.id}/claims`, { method: 'POST', key: runner3.token })).json()) as {
+      runToken: { token: string };
+    };
+    const own = await send(`/api/v1/runs/${run3.id}/approvals`, { method: 'POST', key: claim3.runToken.token, ...json({ title: 'App 3 decides' }) });
+    expect(own.status, await own.clone().text()).toBe(201);
+    const ownId = ((await own.json()) as { id: string }).id;
+    const streamed: string[] = [];
+    for await (const event of stream) {
+      streamed.push(event.data.id);
+      if (event.data.id === ownId) break;
+    }
+    expect(streamed).not.toContain(id);
+    expect(streamed).toContain(ownId);
     // An application key of app 1 is no run token: it cannot ask for app 2's run either.
     expect((await send(`/api/v1/runs/${run.id}/approvals`, { method: 'POST', key: admin1, ...json({ title: 'x' }) })).status).toBe(401);
     const still = (await (await send(`/api/v1/approvals/${id}`, { key: admin2.secret })).json()) as { status: string; decision: unknown };

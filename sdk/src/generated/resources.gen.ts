@@ -8,6 +8,7 @@
 //   listRunEvents: hand-written in client.ts as runs.events, typed with the caller's custom events
 //   claimRun: hand-written in client.ts as runners.claim, a long poll that gives undefined when no run is queued
 //   streamRuns: hand-written in client.ts as runs.streamAll, a resumed event stream
+//   streamInbox: hand-written in client.ts as inbox.stream, a resumed event stream
 //   streamThread: hand-written in client.ts as threads.stream, a resumed event stream
 //   streamRun: hand-written in client.ts as runs.stream, a resumed event stream
 //   streamAgentRuns: hand-written in client.ts as runs.streamAll({ agentId }), a resumed event stream

@@ -1922,9 +1922,94 @@ export type JsonObject = {
 };
 
 /**
+ * ApprovalUserAssignee
+ *
+ * A member of the organization, by id.
+ */
+export type ApprovalUserAssignee = {
+    /**
+     * Kind of assignee.
+     */
+    type: 'user';
+    /**
+     * The user.
+     */
+    userId: string;
+};
+
+/**
+ * ApprovalRoleAssignee
+ *
+ * Every member of the organization with this role or a higher one (`member` < `admin` < `owner`).
+ */
+export type ApprovalRoleAssignee = {
+    /**
+     * Kind of assignee.
+     */
+    type: 'role';
+    /**
+     * The lowest role that may decide.
+     */
+    role: 'owner' | 'admin' | 'member';
+};
+
+/**
+ * ApprovalEndUserAssignee
+ *
+ * The end-user the run is for (its `endUserId`), deciding with their end-user token (or the application acting for them with `Switchboard-User`). Only a run for an end-user may name it.
+ */
+export type ApprovalEndUserAssignee = {
+    /**
+     * Kind of assignee.
+     */
+    type: 'end_user';
+};
+
+/**
+ * ApprovalAssignee
+ *
+ * Who may decide an approval, besides the organization's owners and admins and the application's keys.
+ */
+export type ApprovalAssignee = ({
+    type: 'user';
+} & ApprovalUserAssignee) | ({
+    type: 'role';
+} & ApprovalRoleAssignee) | ({
+    type: 'end_user';
+} & ApprovalEndUserAssignee);
+
+/**
+ * ApprovalExpiryPolicy
+ *
+ * What happens to the run when nobody decides before `expiresAt`: `reject` resumes it as rejected (its resume says `expired`, never a person's decision), `cancel_run` cancels it and `fail_run` fails it (error code `approval_expired`).
+ */
+export type ApprovalExpiryPolicy = 'reject' | 'cancel_run' | 'fail_run';
+
+/**
+ * ApprovalToolSettings
+ *
+ * How the `llm` runtime's built-in `request_approval` asks: who may decide, how long the approval waits, what its expiry does and what shape the payload has. The model writes what is asked (title, summary, payload, kind); these stay the agent's. Only on the tool `request_approval`.
+ */
+export type ApprovalToolSettings = {
+    /**
+     * Who may decide besides the organization's owners and admins and the application's keys; anyone in the organization when empty.
+     */
+    assignees?: Array<ApprovalAssignee>;
+    /**
+     * How long each approval the model asks for waits for a decision.
+     */
+    expiresInSeconds?: number;
+    onExpire?: ApprovalExpiryPolicy;
+    /**
+     * JSON Schema (2020-12) the payload of an approval the model asks for must satisfy (the model is told why when it does not) and a person's edit of it too; `{"type": "object"}` when left out, so a person may always edit what the model proposed.
+     */
+    payloadSchema?: JsonObject;
+};
+
+/**
  * AgentTool
  *
- * A tool the agent's model may call. An `http` tool (the only kind for now) is executed by the runner: it POSTs the call's arguments as a JSON object to `url` and gives the model the JSON answer. The URL is held to the runner's address rule (no private, loopback or link-local addresses unless the server allows them), when it is set and again when the runner connects.
+ * A tool the agent's model may call. An `http` tool is executed by the runner: it POSTs the call's arguments as a JSON object to `url` and gives the model the JSON answer. The URL is held to the runner's address rule (no private, loopback or link-local addresses unless the server allows them), when it is set and again when the runner connects. A `builtin` tool is one the `llm` runtime provides, named by `name` (its description and arguments are the runtime's): `request_approval` asks a person through an approval and waits, holding no lease, until they decide (who may decide and for how long: `approval`); the model then reads the decision.
  */
 export type AgentTool = {
     /**
@@ -1942,15 +2027,16 @@ export type AgentTool = {
     /**
      * How the tool is executed; `http` when absent.
      */
-    kind?: 'http';
+    kind?: 'http' | 'builtin';
     /**
-     * Where an `http` tool's arguments are POSTed as JSON; required when `kind` is `http`.
+     * Where an `http` tool's arguments are POSTed as JSON; required when `kind` is `http`, not allowed for a `builtin` one.
      */
     url?: string;
     /**
      * Upper bound of one call of the tool, in seconds (the run's own timeout applies when shorter); 30 when absent.
      */
     timeoutSeconds?: number;
+    approval?: ApprovalToolSettings;
 };
 
 /**
@@ -2652,13 +2738,6 @@ export type RequiredAction = {
 export type ApprovalKind = 'approval' | 'input';
 
 /**
- * ApprovalExpiryPolicy
- *
- * What happens to the run when nobody decides before `expiresAt`: `reject` resumes it as rejected (its resume says `expired`, never a person's decision), `cancel_run` cancels it and `fail_run` fails it (error code `approval_expired`).
- */
-export type ApprovalExpiryPolicy = 'reject' | 'cancel_run' | 'fail_run';
-
-/**
  * RunWaitingFor
  *
  * What a `waiting` run waits for: a person's decision on an approval (`kind` `approval` or `input`), until `expiresAt`, when `onExpire` applies. A run waiting this way holds no lease: deciding queues it again, and the claim that takes it carries the outcome (`resume`).
@@ -2871,63 +2950,6 @@ export type RunCreate = {
 };
 
 /**
- * ApprovalUserAssignee
- *
- * A member of the organization, by id.
- */
-export type ApprovalUserAssignee = {
-    /**
-     * Kind of assignee.
-     */
-    type: 'user';
-    /**
-     * The user.
-     */
-    userId: string;
-};
-
-/**
- * ApprovalRoleAssignee
- *
- * Every member of the organization with this role or a higher one (`member` < `admin` < `owner`).
- */
-export type ApprovalRoleAssignee = {
-    /**
-     * Kind of assignee.
-     */
-    type: 'role';
-    /**
-     * The lowest role that may decide.
-     */
-    role: 'owner' | 'admin' | 'member';
-};
-
-/**
- * ApprovalEndUserAssignee
- *
- * The end-user the run is for (its `endUserId`), deciding with their end-user token (or the application acting for them with `Switchboard-User`). Only a run for an end-user may name it.
- */
-export type ApprovalEndUserAssignee = {
-    /**
-     * Kind of assignee.
-     */
-    type: 'end_user';
-};
-
-/**
- * ApprovalAssignee
- *
- * Who may decide an approval, besides the organization's owners and admins and the application's keys.
- */
-export type ApprovalAssignee = ({
-    type: 'user';
-} & ApprovalUserAssignee) | ({
-    type: 'role';
-} & ApprovalRoleAssignee) | ({
-    type: 'end_user';
-} & ApprovalEndUserAssignee);
-
-/**
  * ApprovalCreate
  *
  * What a run asks a person.
@@ -2964,6 +2986,10 @@ export type ApprovalCreate = {
     expiresInSeconds?: number;
     onExpire?: ApprovalExpiryPolicy;
     metadata?: Metadata;
+    /**
+     * What the run keeps for when it resumes (the `llm` runtime keeps its conversation here): given back as `resume.checkpoint` by the claims that resume it, never shown with the approval.
+     */
+    checkpoint?: JsonObject;
 };
 
 /**
@@ -3768,6 +3794,10 @@ export type RunResumption = {
      * What to do now that it is approved (`editedPayload` when there is one, else the payload asked about).
      */
     payload: JsonObject;
+    /**
+     * The `checkpoint` the run asked with; `null` when it gave none.
+     */
+    checkpoint: JsonObject | null;
 };
 
 /**
@@ -3792,6 +3822,10 @@ export type Claim = {
      * For a run that waited on a person, how the wait ended (the decision, or the expiry), to go on from where it asked; `null` for a run that never waited, or that waits again.
      */
     resume: RunResumption | null;
+    /**
+     * The highest `runnerSeq` among the events of this attempt so far, 0 when there is none: a run resumed after a wait has events from its earlier lease, so its new events are numbered after this one (a `runnerSeq` already stored is skipped as a retry).
+     */
+    lastRunnerSeq: number;
 };
 
 /**
@@ -3823,7 +3857,7 @@ export type HeartbeatResult = {
  */
 export type RunEventInput = unknown & {
     /**
-     * The runner's own number for the event, unique within the run (e.g. 1, 2, 3, ...). An event whose `runnerSeq` is already stored is skipped, so a retried batch is not stored twice.
+     * The runner's own number for the event, unique within the run's attempt (e.g. 1, 2, 3, ...; after the claim's `lastRunnerSeq` for a run resumed after a wait). An event whose `runnerSeq` is already stored is skipped, so a retried batch is not stored twice.
      */
     runnerSeq: number;
     /**
@@ -12457,6 +12491,82 @@ export type StreamRunsResponses = {
 };
 
 export type StreamRunsResponse = StreamRunsResponses[keyof StreamRunsResponses];
+
+export type StreamInboxData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate (e.g. `42`). Takes precedence over `after`.
+         */
+        'Last-Event-ID'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent.
+         */
+        after?: number;
+        /**
+         * Only the approvals of this kind.
+         */
+        kind?: ApprovalKind;
+        /**
+         * Only the approvals of runs on this thread.
+         */
+        threadId?: string;
+        /**
+         * Only the approvals of this agent's runs.
+         */
+        agentId?: string;
+    };
+    url: '/api/v1/realtime/inbox';
+};
+
+export type StreamInboxErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type StreamInboxError = StreamInboxErrors[keyof StreamInboxErrors];
+
+export type StreamInboxResponses = {
+    /**
+     * A stream of Server-Sent Events, UTF-8. Each message is an `id:` line (the event's `cursor`), an `event:` line (the event's `type`) and one `data:` line (the event, a `RunApprovalEvent`, as one JSON object; `contentSchema` describes it), followed by a blank line. A `: ping` comment line is sent every 15 seconds (configurable) to keep the connection open.
+     */
+    200: string;
+};
+
+export type StreamInboxResponse = StreamInboxResponses[keyof StreamInboxResponses];
 
 export type StreamThreadData = {
     body?: never;

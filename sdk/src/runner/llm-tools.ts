@@ -36,6 +36,7 @@ export function parseArguments(call: ToolCall): { ok: true; value: Record<string
 export async function executeTool(ctx: RunContext, call: ToolCall, options: ToolOptions): Promise<ToolOutcome> {
   const tool = ctx.agent.tools.find((t: T.AgentTool) => t.name === call.name);
   if (!tool) return { ok: false, error: `There is no tool named "${call.name}".` };
+  if (tool.kind === 'builtin') return { ok: false, error: `The built-in tool "${tool.name}" is not one this runtime provides.` };
   const args = parseArguments(call);
   if (!args.ok) return args;
   if (!tool.url) throw new RunFailure('tool_error', `The http tool "${tool.name}" has no url.`);

@@ -4,7 +4,8 @@ import { callModel } from './llm-call.js';
 import { conversationFromRun, conversationFromThread, messagesOfTurns, type ToolCall } from './llm-conversation.js';
 import { deltaBatcher, eventValue } from './llm-events.js';
 import { openaiChat } from './llm-openai.js';
-import { executeTool, parseArguments, type ToolOptions } from './llm-tools.js';
+import { askPerson, checkpointOf, decisionForModel, isRequestApproval, toolsForModel } from './llm-approval.js';
+import { executeTool, parseArguments, type ToolOptions, type ToolOutcome } from './llm-tools.js';
 import { RunFailure, type RunContext, type RunOutcome } from './run-handler.js';
 
 export type LlmOptions = ToolOptions & {
@@ -37,7 +38,10 @@ function maxStepsOf(config: T.JsonObject): number {
  * completions, or Anthropic messages when the model's API is `messages`), sending the text as
  * `output.delta` events. Tool calls are recorded (`tool.call`), executed, recorded
  * (`tool.result`) and their results given back to the model, until it answers without tools or
- * `config.maxSteps` (default 8) model calls were made (then `max_steps`). Output:
+ * `config.maxSteps` (default 8) model calls were made (then `max_steps`). The built-in tool
+ * `request_approval` asks a person and ends the execution with the conversation kept beside the
+ * approval; the claim that resumes the run gives it back, and the loop goes on from the decision,
+ * as the asking call's result. Output:
  * `{ text, finishReason, steps }`. On a thread, the conversation is the thread's messages, and the
  * run adds its turns (tool calls, their results, the answer) to the thread as it completes. Usage is not reported here: the gateway records every call.
  */
@@ -64,13 +68,44 @@ export function llmRuntime(options: LlmOptions) {
     // A thread run adds what it said, and the tools it called, to its thread.
     const added = (): Pick<RunOutcome, 'messages'> => (ctx.thread ? { messages: messagesOfTurns(conversation.turns.slice(before)) } : {});
     const deltas = deltaBatcher((type, data) => ctx.emit(type, data), options.deltaIntervalMs, options.deltaMaxChars);
+    const tools = toolsForModel(agent.tools);
+    let step = 0;
+
+    const execute = async (call: ToolCall): Promise<ToolOutcome> => {
+      const tool = agent.tools.find((t) => t.name === call.name);
+      if (!isRequestApproval(tool)) return executeTool(ctx, call, options);
+      const args = parseArguments(call);
+      if (!args.ok) return args;
+      return askPerson(ctx, tool, call, args.value, { steps: step, turns: conversation.turns.slice(before) });
+    };
+    const runCalls = async (calls: ToolCall[]) => {
+      for (const call of calls) {
+        await announce(ctx, call);
+        conversation.turns.push(await settle(ctx, call, () => execute(call)));
+      }
+    };
 
     try {
-      for (let step = 1; ; step++) {
+      const checkpoint = checkpointOf(ctx.resume);
+      if (checkpoint && ctx.resume) {
+        // Resumed after asking a person: the conversation as it was, the decision as the asking call's result, then the calls after it.
+        conversation.turns.push(...checkpoint.turns);
+        step = checkpoint.steps;
+        const asked = conversation.turns.findLast((turn) => turn.role === 'assistant');
+        const calls = asked?.role === 'assistant' ? asked.toolCalls : [];
+        const at = calls.findIndex((call) => call.id === checkpoint.callId);
+        const resume = ctx.resume;
+        if (at >= 0) {
+          conversation.turns.push(await settle(ctx, calls[at]!, async () => decisionForModel(resume)));
+          await runCalls(calls.slice(at + 1));
+        }
+      }
+      for (;;) {
+        step++;
         const answer = await callModel(wire, {
           baseUrl,
           runToken: ctx.runToken,
-          body: wire.body(agent.model, conversation, agent.tools, agent.config),
+          body: wire.body(agent.model, conversation, tools, agent.config),
           fetch: doFetch,
           signal: ctx.signal,
           idleTimeoutMs,
@@ -80,7 +115,7 @@ export function llmRuntime(options: LlmOptions) {
         conversation.turns.push({ role: 'assistant', text: answer.text, toolCalls: answer.toolCalls });
         if (answer.toolCalls.length === 0) return { output: { text: answer.text, finishReason: answer.finishReason, steps: step }, ...added() };
         if (step >= maxSteps) throw new RunFailure('max_steps', `The model still called tools after ${String(maxSteps)} steps (config.maxSteps).`);
-        for (const call of answer.toolCalls) conversation.turns.push(await runTool(ctx, call, options));
+        await runCalls(answer.toolCalls);
       }
     } finally {
       // Text that came before a failure is kept too; a run that is already lost cannot take it.
@@ -89,13 +124,17 @@ export function llmRuntime(options: LlmOptions) {
   };
 }
 
-/** One tool call: recorded, executed, its outcome recorded and returned as the conversation's tool turn. */
-async function runTool(ctx: RunContext, call: ToolCall, options: ToolOptions) {
+/** A tool call, recorded as the model made it. */
+async function announce(ctx: RunContext, call: ToolCall) {
   const args = parseArguments(call);
   await ctx.emit('tool.call', { id: call.id, name: call.name, ...eventValue('arguments', args.ok ? args.value : call.arguments) });
+}
+
+/** A tool call's outcome (`execute`), recorded and returned as the conversation's tool turn. */
+async function settle(ctx: RunContext, call: ToolCall, execute: () => Promise<ToolOutcome>) {
   let outcome;
   try {
-    outcome = await executeTool(ctx, call, options);
+    outcome = await execute();
   } catch (err) {
     if (err instanceof RunFailure) await ctx.emit('tool.result', { id: call.id, name: call.name, ok: false, error: err.message });
     throw err;

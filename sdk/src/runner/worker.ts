@@ -51,7 +51,8 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
     let lease = claim.lease;
     const lost = new AbortController();
     hardStop.signal.addEventListener('abort', () => lost.abort(), { once: true });
-    let runnerSeq = 0;
+    // A resumed run has events from its earlier lease: its own are numbered after them.
+    let runnerSeq = claim.lastRunnerSeq;
     const append = async (type: string, data: Record<string, unknown>) => {
       const event = { runnerSeq: ++runnerSeq, type, data: data as T.JsonObject };
       // A retried batch carries the same runnerSeq, so the server stores it once.

@@ -1765,6 +1765,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/realtime/inbox": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream what waits on me
+         * @description Streams the approval events (`approval.requested`, `approval.decided`, `approval.expired`, `approval.cancelled`; `RunApprovalEvent`) of the approvals the caller may decide, as Server-Sent Events: the same approvals as `listInbox` (every one for an owner, an admin or an application key; for a member, those assigned to them, to a role they hold or to nobody; for an end-user, those of their runs assigned to the end-user). An `approval.requested` event adds an approval to the inbox; the others take it out. Each message's `id:` is the event's `cursor` (its position in the application's event log), its `event:` the event's `type` and its `data:` the event, whose `data` is the approval after the change. It first replays the stored events after `Last-Event-ID` (or `after`; from the start of the application's event log when neither is sent, which rebuilds the inbox), then goes live, with no gap and no duplicate. The stream does not end on its own; reconnect with `Last-Event-ID` (as `EventSource` does) to resume it. Browsers' `EventSource` cannot send headers: it may pass the credential as `?token=` instead, which only the realtime routes accept (an application key needs no `X-App-Id`). Requires the `read` scope.
+         */
+        get: operations["streamInbox"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/realtime/threads/{threadId}": {
         parameters: {
             query?: never;
@@ -5283,8 +5303,77 @@ export interface components {
             [key: string]: components["schemas"]["JsonValue7"];
         };
         /**
+         * ApprovalUserAssignee
+         * @description A member of the organization, by id.
+         */
+        ApprovalUserAssignee: {
+            /**
+             * @description Kind of assignee. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "user";
+            /** @description The user. */
+            userId: string;
+        };
+        /**
+         * ApprovalRoleAssignee
+         * @description Every member of the organization with this role or a higher one (`member` < `admin` < `owner`).
+         */
+        ApprovalRoleAssignee: {
+            /**
+             * @description Kind of assignee. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "role";
+            /**
+             * @description The lowest role that may decide.
+             * @enum {string}
+             */
+            role: "owner" | "admin" | "member";
+        };
+        /**
+         * ApprovalEndUserAssignee
+         * @description The end-user the run is for (its `endUserId`), deciding with their end-user token (or the application acting for them with `Switchboard-User`). Only a run for an end-user may name it.
+         */
+        ApprovalEndUserAssignee: {
+            /**
+             * @description Kind of assignee. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "end_user";
+        };
+        /**
+         * ApprovalAssignee
+         * @description Who may decide an approval, besides the organization's owners and admins and the application's keys.
+         */
+        ApprovalAssignee: components["schemas"]["ApprovalUserAssignee"] | components["schemas"]["ApprovalRoleAssignee"] | components["schemas"]["ApprovalEndUserAssignee"];
+        /**
+         * ApprovalExpiryPolicy
+         * @description What happens to the run when nobody decides before `expiresAt`: `reject` resumes it as rejected (its resume says `expired`, never a person's decision), `cancel_run` cancels it and `fail_run` fails it (error code `approval_expired`).
+         * @enum {string}
+         */
+        ApprovalExpiryPolicy: "reject" | "cancel_run" | "fail_run";
+        /**
+         * ApprovalToolSettings
+         * @description How the `llm` runtime's built-in `request_approval` asks: who may decide, how long the approval waits, what its expiry does and what shape the payload has. The model writes what is asked (title, summary, payload, kind); these stay the agent's. Only on the tool `request_approval`.
+         */
+        ApprovalToolSettings: {
+            /** @description Who may decide besides the organization's owners and admins and the application's keys; anyone in the organization when empty. */
+            assignees?: components["schemas"]["ApprovalAssignee"][];
+            /**
+             * Format: int32
+             * @description How long each approval the model asks for waits for a decision.
+             * @default 86400
+             */
+            expiresInSeconds?: number;
+            /** @default reject */
+            onExpire?: components["schemas"]["ApprovalExpiryPolicy"];
+            /** @description JSON Schema (2020-12) the payload of an approval the model asks for must satisfy (the model is told why when it does not) and a person's edit of it too; `{"type": "object"}` when left out, so a person may always edit what the model proposed. */
+            payloadSchema?: components["schemas"]["JsonObject"];
+        };
+        /**
          * AgentTool
-         * @description A tool the agent's model may call. An `http` tool (the only kind for now) is executed by the runner: it POSTs the call's arguments as a JSON object to `url` and gives the model the JSON answer. The URL is held to the runner's address rule (no private, loopback or link-local addresses unless the server allows them), when it is set and again when the runner connects.
+         * @description A tool the agent's model may call. An `http` tool is executed by the runner: it POSTs the call's arguments as a JSON object to `url` and gives the model the JSON answer. The URL is held to the runner's address rule (no private, loopback or link-local addresses unless the server allows them), when it is set and again when the runner connects. A `builtin` tool is one the `llm` runtime provides, named by `name` (its description and arguments are the runtime's): `request_approval` asks a person through an approval and waits, holding no lease, until they decide (who may decide and for how long: `approval`); the model then reads the decision.
          */
         AgentTool: {
             /** @description Name of the tool, unique within the agent. */
@@ -5298,10 +5387,10 @@ export interface components {
              * @default http
              * @enum {string}
              */
-            kind?: "http";
+            kind?: "http" | "builtin";
             /**
              * Format: uri
-             * @description Where an `http` tool's arguments are POSTed as JSON; required when `kind` is `http`.
+             * @description Where an `http` tool's arguments are POSTed as JSON; required when `kind` is `http`, not allowed for a `builtin` one.
              */
             url?: string;
             /**
@@ -5309,6 +5398,7 @@ export interface components {
              * @description Upper bound of one call of the tool, in seconds (the run's own timeout applies when shorter); 30 when absent.
              */
             timeoutSeconds?: number;
+            approval?: components["schemas"]["ApprovalToolSettings"];
         };
         /**
          * AgentLimits
@@ -5892,12 +5982,6 @@ export interface components {
          */
         ApprovalKind: "approval" | "input";
         /**
-         * ApprovalExpiryPolicy
-         * @description What happens to the run when nobody decides before `expiresAt`: `reject` resumes it as rejected (its resume says `expired`, never a person's decision), `cancel_run` cancels it and `fail_run` fails it (error code `approval_expired`).
-         * @enum {string}
-         */
-        ApprovalExpiryPolicy: "reject" | "cancel_run" | "fail_run";
-        /**
          * RunWaitingFor
          * @description What a `waiting` run waits for: a person's decision on an approval (`kind` `approval` or `input`), until `expiresAt`, when `onExpire` applies. A run waiting this way holds no lease: deciding queues it again, and the claim that takes it carries the outcome (`resume`).
          */
@@ -6080,51 +6164,6 @@ export interface components {
             ttlSeconds?: number;
         };
         /**
-         * ApprovalUserAssignee
-         * @description A member of the organization, by id.
-         */
-        ApprovalUserAssignee: {
-            /**
-             * @description Kind of assignee. (enum property replaced by openapi-typescript)
-             * @enum {string}
-             */
-            type: "user";
-            /** @description The user. */
-            userId: string;
-        };
-        /**
-         * ApprovalRoleAssignee
-         * @description Every member of the organization with this role or a higher one (`member` < `admin` < `owner`).
-         */
-        ApprovalRoleAssignee: {
-            /**
-             * @description Kind of assignee. (enum property replaced by openapi-typescript)
-             * @enum {string}
-             */
-            type: "role";
-            /**
-             * @description The lowest role that may decide.
-             * @enum {string}
-             */
-            role: "owner" | "admin" | "member";
-        };
-        /**
-         * ApprovalEndUserAssignee
-         * @description The end-user the run is for (its `endUserId`), deciding with their end-user token (or the application acting for them with `Switchboard-User`). Only a run for an end-user may name it.
-         */
-        ApprovalEndUserAssignee: {
-            /**
-             * @description Kind of assignee. (enum property replaced by openapi-typescript)
-             * @enum {string}
-             */
-            type: "end_user";
-        };
-        /**
-         * ApprovalAssignee
-         * @description Who may decide an approval, besides the organization's owners and admins and the application's keys.
-         */
-        ApprovalAssignee: components["schemas"]["ApprovalUserAssignee"] | components["schemas"]["ApprovalRoleAssignee"] | components["schemas"]["ApprovalEndUserAssignee"];
-        /**
          * ApprovalCreate
          * @description What a run asks a person.
          */
@@ -6152,6 +6191,8 @@ export interface components {
             /** @default reject */
             onExpire?: components["schemas"]["ApprovalExpiryPolicy"];
             metadata?: components["schemas"]["Metadata"];
+            /** @description What the run keeps for when it resumes (the `llm` runtime keeps its conversation here): given back as `resume.checkpoint` by the claims that resume it, never shown with the approval. */
+            checkpoint?: components["schemas"]["JsonObject"];
         };
         /**
          * ApprovalStatus
@@ -6841,6 +6882,8 @@ export interface components {
             decision: components["schemas"]["ApprovalDecision"] | null;
             /** @description What to do now that it is approved (`editedPayload` when there is one, else the payload asked about). */
             payload: components["schemas"]["JsonObject"];
+            /** @description The `checkpoint` the run asked with; `null` when it gave none. */
+            checkpoint: components["schemas"]["JsonObject"] | null;
         };
         /**
          * Claim
@@ -6860,6 +6903,11 @@ export interface components {
             thread: components["schemas"]["ClaimedThread"] | null;
             /** @description For a run that waited on a person, how the wait ended (the decision, or the expiry), to go on from where it asked; `null` for a run that never waited, or that waits again. */
             resume: components["schemas"]["RunResumption"] | null;
+            /**
+             * Format: int64
+             * @description The highest `runnerSeq` among the events of this attempt so far, 0 when there is none: a run resumed after a wait has events from its earlier lease, so its new events are numbered after this one (a `runnerSeq` already stored is skipped as a retry).
+             */
+            lastRunnerSeq: number;
         };
         /**
          * HeartbeatRequest
@@ -6887,7 +6935,7 @@ export interface components {
         RunEventInput: {
             /**
              * Format: int64
-             * @description The runner's own number for the event, unique within the run (e.g. 1, 2, 3, ...). An event whose `runnerSeq` is already stored is skipped, so a retried batch is not stored twice.
+             * @description The runner's own number for the event, unique within the run's attempt (e.g. 1, 2, 3, ...; after the claim's `lastRunnerSeq` for a run resumed after a wait). An event whose `runnerSeq` is already stored is skipped, so a retried batch is not stored twice.
              */
             runnerSeq: number;
             /** @description Event type, lower-case dotted words, e.g. `log`, `output.delta`, `usage`, `tool.call`. `status` and `run.*` are reserved to the server. */
@@ -15058,6 +15106,77 @@ export interface operations {
                      *     id: 1052
                      *     event: log
                      *     data: {"id":"evt_01jd5b0c2e4g6j8m0p2r4t6w8y","object":"run_event","runId":"run_01jd59x8w7v6t5s4r3q2p1n0m9","seq":7,"cursor":1052,"type":"log","data":{"level":"info","message":"Refund approved; issuing refund."},"createdAt":"2026-11-22T06:12:31.000Z"}
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    streamInbox: {
+        parameters: {
+            query?: {
+                /** @description Same as `Last-Event-ID`, for clients that cannot send headers: the stream starts with the events after this `id:` (an event `seq` on the single-run stream, an event `cursor` on the multi-run streams); `0`, the default, starts at the beginning. Ignored when `Last-Event-ID` is sent. */
+                after?: components["parameters"]["StreamAfter"];
+                /** @description Only the approvals of this kind. */
+                kind?: components["parameters"]["ApprovalKindFilter"];
+                /** @description Only the approvals of runs on this thread. */
+                threadId?: components["parameters"]["ApprovalThreadFilter"];
+                /** @description Only the approvals of this agent's runs. */
+                agentId?: components["parameters"]["ApprovalAgentFilter"];
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description The `id:` of the last message received, sent by `EventSource` when it reconnects: the stream resumes with the events after it, with no gap and no duplicate (e.g. `42`). Takes precedence over `after`. */
+                "Last-Event-ID"?: components["parameters"]["LastEventId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event stream; it starts at once and sends each event as it is appended. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    "Cache-Control": components["headers"]["EventStream-Cache-Control"];
+                    "X-Accel-Buffering": components["headers"]["X-Accel-Buffering"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example id: 3120
+                     *     event: approval.requested
+                     *     data: {"id":"evt_01jd5h3b1d4f7h0k3n6q9s2u5w","object":"run_event","runId":"run_01jd59x8w7v6t5s4r3q2p1n0m9","seq":9,"cursor":3120,"type":"approval.requested","data":{"id":"appr_01jd5h3a6c9e2g5j8m1p4r7t0v","object":"approval","applicationId":"app_01jd4x6n1b9s6v3w0d4c8p2r5f","runId":"run_01jd59x8w7v6t5s4r3q2p1n0m9","threadId":null,"agentId":"agent_01jd4x7p2kf8q6v3b9m5t0s1ab","endUserId":null,"kind":"approval","title":"Refund 49.00 EUR for order 10-2291 to the customer?","summary":"The parcel arrived damaged; photos are attached to the ticket.","payload":{"action":"refund","orderId":"10-2291","amountMinor":4900,"currency":"EUR"},"payloadSchema":{"type":"object","required":["orderId","amountMinor"],"properties":{"orderId":{"type":"string","maxLength":32,"pattern":"^[0-9-]+$"},"amountMinor":{"type":"integer","format":"int64","minimum":1,"maximum":4900}}},"responseSchema":null,"assignees":[{"type":"role","role":"admin"}],"status":"pending","decision":null,"expiresAt":"2026-11-22T07:00:04.200Z","onExpire":"reject","resolvedAt":null,"metadata":{"ticket":"T-4817"},"createdAt":"2026-11-22T06:00:04.200Z","updatedAt":"2026-11-22T06:00:04.200Z"},"createdAt":"2026-11-22T06:12:30.000Z"}
+                     *
+                     *     id: 3184
+                     *     event: approval.decided
+                     *     data: {"id":"evt_01jd5h9k2m5p8s1v4x7z0b3d6f","object":"run_event","runId":"run_01jd59x8w7v6t5s4r3q2p1n0m9","seq":11,"cursor":3184,"type":"approval.decided","data":{"id":"appr_01jd5h3a6c9e2g5j8m1p4r7t0v","object":"approval","applicationId":"app_01jd4x6n1b9s6v3w0d4c8p2r5f","runId":"run_01jd59x8w7v6t5s4r3q2p1n0m9","threadId":null,"agentId":"agent_01jd4x7p2kf8q6v3b9m5t0s1ab","endUserId":null,"kind":"approval","title":"Refund 49.00 EUR for order 10-2291 to the customer?","summary":"The parcel arrived damaged; photos are attached to the ticket.","payload":{"action":"refund","orderId":"10-2291","amountMinor":4900,"currency":"EUR"},"payloadSchema":{"type":"object","required":["orderId","amountMinor"],"properties":{"orderId":{"type":"string","maxLength":32,"pattern":"^[0-9-]+$"},"amountMinor":{"type":"integer","format":"int64","minimum":1,"maximum":4900}}},"responseSchema":null,"assignees":[{"type":"role","role":"admin"}],"status":"approved","decision":{"outcome":"approve","note":"Half, as the policy says for a first claim.","editedPayload":{"action":"refund","orderId":"10-2291","amountMinor":2500,"currency":"EUR"},"response":null,"decidedBy":{"type":"user","id":"user_01jd4x8c3e6g9j2m5p8r1t4w7y"},"decidedAt":"2026-11-22T06:12:30.000Z"},"expiresAt":"2026-11-22T07:00:04.200Z","onExpire":"reject","resolvedAt":"2026-11-22T06:12:30.000Z","metadata":{"ticket":"T-4817"},"createdAt":"2026-11-22T06:00:04.200Z","updatedAt":"2026-11-22T06:12:30.000Z"},"createdAt":"2026-11-22T06:20:04.000Z"}
                      */
                     "text/event-stream": string;
                 };

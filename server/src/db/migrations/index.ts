@@ -18,6 +18,7 @@ import * as threads from './0017_threads.js';
 import * as threadRuns from './0018_thread_runs.js';
 import * as threadTtl from './0019_thread_ttl.js';
 import * as approvals from './0020_approvals.js';
+import * as approvalCheckpoints from './0021_approval_checkpoints.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -41,6 +42,7 @@ const migrations: Record<string, Migration> = {
   '0018_thread_runs': threadRuns,
   '0019_thread_ttl': threadTtl,
   '0020_approvals': approvals,
+  '0021_approval_checkpoints': approvalCheckpoints,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

@@ -10,16 +10,32 @@ import * as store from './store.js';
 
 const DEFAULT_LIMITS = { timeoutSeconds: 600, maxAttempts: 3, maxConcurrentRuns: null };
 
+/** The tools the `llm` runtime provides (AgentTool `kind: builtin`). */
+const BUILTIN_TOOLS = ['request_approval'];
+
+/** An http tool is called at its url; a built-in one is the runtime's, named by its name, and only `request_approval` takes `approval` settings. */
+function toolIssues(tool: store.AgentSpec['tools'][number], at: string): ValidationIssue[] {
+  const issue = (field: string, detail: string): ValidationIssue => ({ pointer: `${at}/${field}`, in: 'body', detail });
+  if (tool.kind !== 'builtin') {
+    return [
+      ...(tool.url ? [] : [issue('url', `The http tool "${tool.name}" needs a url.`)]),
+      ...(tool.approval ? [issue('approval', `The http tool "${tool.name}" takes no approval settings: they are for the built-in request_approval.`)] : []),
+    ];
+  }
+  if (!BUILTIN_TOOLS.includes(tool.name))
+    return [issue('name', `There is no built-in tool "${tool.name}"; the built-in tools are ${BUILTIN_TOOLS.join(', ')}.`)];
+  return [
+    ...(tool.url ? [issue('url', `The built-in tool "${tool.name}" takes no url.`)] : []),
+    ...(tool.inputSchema ? [issue('inputSchema', `The built-in tool "${tool.name}" takes no inputSchema: its arguments are the runtime's.`)] : []),
+  ];
+}
+
 /** Rules that span fields, which the schema cannot state. */
 function assertConsistent(spec: store.AgentSpec) {
   const errors: ValidationIssue[] = [];
   if (spec.runtime === 'http' && !spec.url) errors.push({ pointer: '/url', in: 'body', detail: 'An agent with runtime "http" needs a url.' });
   if (spec.runtime !== 'http' && spec.url) errors.push({ pointer: '/url', in: 'body', detail: `An agent with runtime "${spec.runtime}" takes no url.` });
-  spec.tools.forEach((tool, i) => {
-    const pointer = `/tools/${String(i)}/url`;
-    // `http`, the only kind so far (and the default), is called at its url.
-    if (!tool.url) errors.push({ pointer, in: 'body', detail: `The http tool "${tool.name}" needs a url.` });
-  });
+  spec.tools.forEach((tool, i) => errors.push(...toolIssues(tool, `/tools/${String(i)}`)));
   if (errors.length) throw new ProblemError('validation-error', errors.map((e) => e.detail).join(' '), { errors });
 }
 

@@ -19,13 +19,18 @@ export function deciderMatch(auth: AuthContext): DeciderMatch {
   return { everything: false, userId: person.userId, roles: person.role === 'member' ? ['member'] : [], endUser: false };
 }
 
-export function assertMayDecide(auth: AuthContext, approval: Approval): void {
+/** Whether the caller may decide the approval (its inbox holds it): the rule the inbox's query states in SQL (store.ts, listDecidable). */
+export function mayDecide(auth: AuthContext, approval: Pick<Approval, 'assignees'>): boolean {
   const match = deciderMatch(auth);
-  if (match.everything) return;
+  if (match.everything) return true;
   const named = approval.assignees.some(
     (a) => (a.type === 'user' && a.userId === match.userId) || (a.type === 'role' && match.roles.includes(a.role)) || (a.type === 'end_user' && match.endUser),
   );
-  if (named || (!approval.assignees.length && !match.endUser)) return;
+  return named || (!approval.assignees.length && !match.endUser);
+}
+
+export function assertMayDecide(auth: AuthContext, approval: Approval): void {
+  if (mayDecide(auth, approval)) return;
   throw new ProblemError(
     'forbidden',
     `Approval ${approval.id} is assigned to others: ${approval.assignees.map((a) => (a.type === 'user' ? a.userId : a.type === 'role' ? `role ${a.role}` : 'the end-user')).join(', ')}.`,

@@ -13,6 +13,9 @@ export type ApprovalActor = components['schemas']['ApprovalActor'];
 export type ApprovalComment = components['schemas']['ApprovalComment'];
 export type RunWaitingFor = components['schemas']['RunWaitingFor'];
 export type RunResumption = components['schemas']['RunResumption'];
+type JsonObject = components['schemas']['JsonObject'];
+/** A resumption as `runs.resume` keeps it: the checkpoint stays with the approval (approvalCheckpoint). */
+export type StoredResumption = Omit<RunResumption, 'checkpoint'>;
 
 export type ApprovalRow = {
   id: string;
@@ -87,7 +90,10 @@ export const toApproval = (row: ApprovalRow): Approval => ({
   updatedAt: row.updated_at,
 });
 
-export type NewApproval = Omit<Approval, 'id' | 'object' | 'status' | 'decision' | 'resolvedAt' | 'createdAt' | 'updatedAt'>;
+export type NewApproval = Omit<Approval, 'id' | 'object' | 'status' | 'decision' | 'resolvedAt' | 'createdAt' | 'updatedAt'> & {
+  /** What the run keeps for when it resumes; stored beside the approval, never shown with it. */
+  checkpoint?: JsonObject | null;
+};
 
 export async function insertApproval(db: Executor, approval: NewApproval): Promise<ApprovalRow> {
   const now = nowIso();
@@ -114,8 +120,14 @@ export async function insertApproval(db: Executor, approval: NewApproval): Promi
     created_at: now,
     updated_at: now,
   };
-  await insertRows(db, 'approvals', [row]);
+  await insertRows(db, 'approvals', [{ ...row, checkpoint: approval.checkpoint ? toJsonColumn(approval.checkpoint) : null }]);
   return row;
+}
+
+/** The checkpoint a run asked with (the claim that resumes it gives it back); null when it gave none. */
+export async function approvalCheckpoint(db: Executor, id: string): Promise<JsonObject | null> {
+  const found = (await db('approvals').select('checkpoint').where({ id }).first()) as { checkpoint: string | null } | undefined;
+  return fromJsonColumn(found?.checkpoint ?? null, null);
 }
 
 /** The approvals a request sees: its application's, and only its end-user's runs' when it acts for one. */

@@ -18,7 +18,7 @@ import {
   type ApprovalRow,
   type ApprovalStatus,
   type NewApproval,
-  type RunResumption,
+  type StoredResumption,
   type RunWaitingFor,
 } from './store.js';
 
@@ -109,6 +109,7 @@ export async function askPerson(
       expiresAt: isoAfter((body.expiresInSeconds ?? DEFAULT_EXPIRY_SECONDS) * 1000),
       onExpire: body.onExpire ?? 'reject',
       metadata: body.metadata ?? {},
+      checkpoint: body.checkpoint ?? null,
     },
     {
       required_action: toJsonColumn({ type: kind, message: body.title, data: payload }),
@@ -168,10 +169,10 @@ const payloadAfter = (approval: Approval) => approval.decision?.editedPayload ??
 async function endWait(trx: Executor, run: RunRow, approval: Approval, reason: string, legacyInput?: unknown): Promise<StoredEvent[]> {
   const waitingFor = fromJsonColumn<RunWaitingFor | null>(run.waiting_for, null);
   if (run.status !== 'waiting' || waitingFor?.approvalId !== approval.id) return [];
-  const resume: RunResumption = {
+  const resume: StoredResumption = {
     approvalId: approval.id,
     kind: approval.kind,
-    status: approval.status as RunResumption['status'],
+    status: approval.status as StoredResumption['status'],
     decision: approval.decision,
     payload: payloadAfter(approval),
   };

@@ -14,7 +14,7 @@ import * as store from './store.js';
 import { isLiftedLegacyEvent } from '../../versions/changes/typed-run-events.js';
 import { addRunMessages, claimedThread, lockThreadOfLease } from '../threads/runs.js';
 import { fromJsonColumn } from '../../util/json-column.js';
-import type { RunResumption } from '../approvals/store.js';
+import { approvalCheckpoint, type StoredResumption } from '../approvals/store.js';
 
 /** Event types only the server writes: a run's status is changed by operations, and its thread's messages by their own. */
 const RESERVED_TYPE = /^(status|run\..*|thread\.message|approval\..*)$/;
@@ -38,6 +38,19 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
         resolve();
       }
     });
+
+  /** How the run's last wait ended, with the checkpoint it asked with (kept beside its approval). */
+  async function resumptionOf(db: Executor, row: RunRow) {
+    const stored = fromJsonColumn<StoredResumption | null>(row.resume, null);
+    return stored ? { ...stored, checkpoint: await approvalCheckpoint(db, stored.approvalId) } : null;
+  }
+
+  /** Only a resumed run has events of this attempt from an earlier lease: its runner numbers its own after them. */
+  async function lastRunnerSeq(db: Executor, row: RunRow) {
+    const found = (await db('run_events').where({ run_id: row.id, attempt: row.attempt }).max({ seq: 'runner_seq' }).first()) as
+      { seq: number | string | null } | undefined;
+    return Number(found?.seq ?? 0);
+  }
 
   async function claimed(db: Executor, row: RunRow) {
     const agent = await getAgent(db, row.application_id, row.agent_id);
@@ -68,7 +81,8 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
         deadlineAt: row.deadline_at!,
       }),
       thread: row.thread_id ? await claimedThread(db, row.thread_id) : null,
-      resume: fromJsonColumn<RunResumption | null>(row.resume, null),
+      resume: await resumptionOf(db, row),
+      lastRunnerSeq: row.resume ? await lastRunnerSeq(db, row) : 0,
     };
   }
 

@@ -144,10 +144,11 @@ export async function applicationEventsBetween(
   after: number,
   upTo: number | undefined,
   limit: number,
-  only: { agentId?: string; endUserId?: string; threadId?: string } = {},
+  only: { agentId?: string; endUserId?: string; threadId?: string; typePrefix?: string } = {},
 ): Promise<StoredEvent[]> {
   const query = db('run_events').where({ application_id: applicationId }).where('cursor', '>', after).orderBy('cursor').limit(limit);
   if (upTo !== undefined) query.where('cursor', '<=', upTo);
+  if (only.typePrefix) query.where('type', 'like', `${only.typePrefix}%`);
   if (only.agentId) query.where({ agent_id: only.agentId });
   if (only.endUserId) query.where({ end_user_id: only.endUserId });
   if (only.threadId) query.where({ thread_id: only.threadId });

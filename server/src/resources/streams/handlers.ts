@@ -4,6 +4,8 @@ import type { Executor } from '../../db/database.js';
 import { defineHandlers, type HandlerInput } from '../handler-types.js';
 import { EVENT_STREAM, openEventStream, resumePoint, type StreamRegistry, type StreamSource } from '../../realtime/sse.js';
 import { getAgent } from '../agents/store.js';
+import { mayDecide } from '../approvals/deciders.js';
+import type { Approval } from '../approvals/store.js';
 import { applicationEventsBetween, runEventsAfter, type RunEvent, type RunEventBus, type StoredEvent } from '../runs/events.js';
 import type { Versioning } from '../../versions/versioning.js';
 import { runMachine, type RunStatus } from '../runs/state-machine.js';
@@ -23,19 +25,22 @@ export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number;
 
   /**
    * A stream over the application's cursor, optionally narrowed to one agent's runs or one
-   * thread's, and to one end-user's when it acts for one.
+   * thread's, to events of some types, and to one end-user's when it acts for one.
    */
-  const applicationSource = (db: Executor, auth: AuthContext, only: { agentId?: string; threadId?: string } = {}): Source => ({
+  const applicationSource = (db: Executor, auth: AuthContext, only: { agentId?: string; threadId?: string; typePrefix?: string } = {}): Source => ({
     applicationId: auth.applicationId,
     accepts: (e) =>
-      (!only.agentId || e.agentId === only.agentId) && (!only.threadId || e.threadId === only.threadId) && (!auth.endUserId || e.endUserId === auth.endUserId),
+      (!only.agentId || e.agentId === only.agentId) &&
+      (!only.threadId || e.threadId === only.threadId) &&
+      (!only.typePrefix || e.event.type.startsWith(only.typePrefix)) &&
+      (!auth.endUserId || e.endUserId === auth.endUserId),
     track: (e) => e.event.cursor,
     position: (e) => e.event.cursor,
     load: (after, upTo, limit) => applicationEventsBetween(db, auth.applicationId, after, upTo, limit, { ...only, endUserId: auth.endUserId }),
     head: () => store.lastCursor(db, auth.applicationId),
   });
 
-  const respond = (input: HandlerInput<'streamRuns' | 'streamAgentRuns' | 'streamRun' | 'streamThread'>, source: Source) => {
+  const respond = (input: HandlerInput<'streamRuns' | 'streamAgentRuns' | 'streamRun' | 'streamThread' | 'streamInbox'>, source: Source) => {
     const after = resumePoint(input.headers['Last-Event-ID'], input.query.after);
     // A stream renders its events in the version of the request that opened it.
     const render = versioning.lowersRunEvents(input.apiVersion) ? (event: RunEvent) => versioning.lowerRunEvent(input.apiVersion, event) : undefined;
@@ -81,5 +86,16 @@ export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number;
     },
 
     streamRuns: async (input) => respond(input, applicationSource(input.db, input.auth)),
+
+    // What listInbox lists, as it changes: the approval events of what the caller may decide.
+    streamInbox: async (input) => {
+      const { kind, agentId, threadId } = input.query;
+      const source = applicationSource(input.db, input.auth, { agentId, threadId, typePrefix: 'approval.' });
+      const approvalOf = (e: StoredEvent) => e.event.data as unknown as Approval;
+      return respond(input, {
+        ...source,
+        accepts: (e) => source.accepts(e) && (!kind || approvalOf(e).kind === kind) && mayDecide(input.auth, approvalOf(e)),
+      });
+    },
   });
 }
