@@ -36,3 +36,25 @@ export function summarize(samples) {
 
 /** Median, spread and the per-round values of one measure. */
 export const aggregate = (rounds) => ({ median: median(rounds), spread: spread(rounds), rounds });
+
+/**
+ * Rounds of `count` sequential samples of `once()` (which gives `{ fromAnswer, fromSend }`, in ms),
+ * each round summarised and logged; `note(fromAnswer)` may add to a round's line and record.
+ */
+export async function latencyRounds({ rounds, count, once, log, note = () => ({}) }) {
+  const results = [];
+  for (let r = 0; r < rounds; r++) {
+    const fromAnswer = [];
+    const fromSend = [];
+    for (let i = 0; i < count; i++) {
+      const d = await once();
+      fromAnswer.push(d.fromAnswer);
+      fromSend.push(d.fromSend);
+    }
+    const s = summarize(fromAnswer);
+    const { line = '', ...extra } = note(fromAnswer);
+    results.push({ ...s, fromSend: summarize(fromSend), ...extra });
+    log(`    round ${r + 1}: p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(1)} ms${line}`);
+  }
+  return { rounds: results, p50: aggregate(results.map((r) => r.p50)), p99: aggregate(results.map((r) => r.p99)) };
+}

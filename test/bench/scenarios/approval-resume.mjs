@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { registerRunner } from '../lib/fixtures.mjs';
 import { apiClient, newAgent, now, request } from '../lib/http.mjs';
 import { startSwitchboard } from '../lib/processes.mjs';
-import { aggregate, summarize } from '../lib/stats.mjs';
+import { latencyRounds } from '../lib/stats.mjs';
 
 export const name = 'approval-resume';
 export const description = "a waiting run's approval decided -> a waiting runner's long-poll claim (wait=30) resumes it; 1,000 runs in sequence";
@@ -60,21 +60,7 @@ export async function run({ settings, log }) {
     };
 
     for (let i = 0; i < settings.dispatchWarmup; i++) await once();
-    const rounds = [];
-    for (let r = 0; r < settings.rounds; r++) {
-      const fromAnswer = [];
-      const fromSend = [];
-      for (let i = 0; i < settings.dispatches; i++) {
-        const d = await once();
-        fromAnswer.push(d.fromAnswer);
-        fromSend.push(d.fromSend);
-      }
-      const s = summarize(fromAnswer);
-      rounds.push({ ...s, fromSend: summarize(fromSend) });
-      log(`    round ${r + 1}: p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(1)} ms`);
-    }
-    const p50 = aggregate(rounds.map((r) => r.p50));
-    const p99 = aggregate(rounds.map((r) => r.p99));
+    const { rounds, p50, p99 } = await latencyRounds({ rounds: settings.rounds, count: settings.dispatches, once, log });
     return {
       rows: [
         { measure: 'p50 decision-answered -> resumed claim', unit: 'ms', ...p50, target: '< 10 ms', met: p50.median < 10 },

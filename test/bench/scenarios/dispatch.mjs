@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { RUN_AGENT_BODY, registerRunner } from '../lib/fixtures.mjs';
 import { apiClient, newAgent, now, request } from '../lib/http.mjs';
 import { startSwitchboard } from '../lib/processes.mjs';
-import { aggregate, summarize } from '../lib/stats.mjs';
+import { latencyRounds } from '../lib/stats.mjs';
 
 export const name = 'dispatch';
 export const description = "POST /api/v1/runs answered -> a waiting runner's long-poll claim (wait=30) returns it; 1,000 runs in sequence, each completed";
@@ -54,24 +54,16 @@ export async function run({ settings, log }) {
     };
 
     for (let i = 0; i < settings.dispatchWarmup; i++) await once();
-    const rounds = [];
-    for (let r = 0; r < settings.rounds; r++) {
-      const fromAnswer = [];
-      const fromSend = [];
-      for (let i = 0; i < settings.dispatches; i++) {
-        const d = await once();
-        fromAnswer.push(d.fromAnswer);
-        fromSend.push(d.fromSend);
-      }
-      const s = summarize(fromAnswer);
-      const early = fromAnswer.filter((x) => x < 0).length;
-      rounds.push({ ...s, fromSend: summarize(fromSend), claimBeforeAnswer: early });
-      log(
-        `    round ${r + 1}: p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(1)} ms (${early} claims returned before the create answered)`,
-      );
-    }
-    const p50 = aggregate(rounds.map((r) => r.p50));
-    const p99 = aggregate(rounds.map((r) => r.p99));
+    const { rounds, p50, p99 } = await latencyRounds({
+      rounds: settings.rounds,
+      count: settings.dispatches,
+      once,
+      log,
+      note: (fromAnswer) => {
+        const early = fromAnswer.filter((x) => x < 0).length;
+        return { claimBeforeAnswer: early, line: ` (${early} claims returned before the create answered)` };
+      },
+    });
     return {
       rows: [
         { measure: 'p50 create-answered -> claim', unit: 'ms', ...p50, target: '< 10 ms', met: p50.median < 10 },
