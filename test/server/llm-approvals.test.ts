@@ -45,6 +45,13 @@ beforeAll(async () => {
   sb = new Switchboard({ baseUrl: running.baseUrl, apiKey: running.adminKey });
   const created = await sb.modelProviders.create({ name: 'Test provider', kind: 'openai-compatible', baseUrl: provider.openaiBaseUrl });
   await sb.models.create({ alias: 'assistant', providerId: created.id, upstreamModel: 'test-large' });
+  const anthropic = await sb.modelProviders.create({
+    name: 'Test provider, Anthropic',
+    kind: 'anthropic',
+    baseUrl: `${provider.url}/v1`,
+    credential: 'sk-ant-test',
+  });
+  await sb.models.create({ alias: 'claude', providerId: anthropic.id, upstreamModel: 'claude-test', api: 'messages' });
   tag = `llm-approvals-${String(process.pid)}`;
   const registered = await sb.runners.register({ name: 'one-slot', labels: [tag] });
   // One slot: a run that waits must give it up for the runner to do anything else.
@@ -73,10 +80,10 @@ const resultOf = (request: RecordedRequest, callId: string) => {
   return message ? (JSON.parse(message.content as string) as Record<string, unknown>) : undefined;
 };
 
-async function refundAgent(name: string, approval: Record<string, unknown> = {}) {
+async function refundAgent(name: string, approval: Record<string, unknown> = {}, model = 'assistant') {
   return sb.agents.create({
     name,
-    model: 'assistant',
+    model,
     instructions: 'You refund orders, with approval.',
     labels: [tag],
     tools: [
@@ -199,6 +206,26 @@ describe('request_approval in the llm runtime', () => {
       ['assistant', 'text'],
     ]);
     expect(JSON.parse((messages[2]!.content[0] as { content: string }).content)).toEqual({ status: 'rejected', note: 'Refunds over 30 EUR need a manager.' });
+  });
+
+  it('over the Anthropic messages protocol: the tool_use asked, the decision comes back as its tool_result after the wait', async () => {
+    const agent = await refundAgent('claude-refunder', {}, 'claude');
+    provider.reply(ask('toolu_ask', { orderId: '3-3', amountMinor: 1200 }));
+    const run = await sb.runs.create({ agentId: agent.id, input: { prompt: 'Refund order 3-3.' } });
+    const asked = await waiting(run.id);
+    provider.reply({ text: 'Approved, refunding 12.00 EUR.' });
+    await sb.approvals.decide(asked.waitingFor!.approvalId, { outcome: 'approve' });
+    expect(await settled(run.id)).toBe('succeeded');
+    const resumed = provider.requests.filter((r) => r.path === '/v1/messages').at(-1)!;
+    const messages = (resumed.body as { messages: { role: string; content: { type: string; id?: string; tool_use_id?: string; content?: unknown }[] }[] })
+      .messages;
+    expect(messages.map((m) => [m.role, m.content.map((c) => c.type).join(',')])).toEqual([
+      ['user', 'text'],
+      ['assistant', 'tool_use'],
+      ['user', 'tool_result'],
+    ]);
+    expect(messages[2]!.content[0]).toMatchObject({ tool_use_id: 'toolu_ask' });
+    expect((await sb.runs.get(run.id)).output).toMatchObject({ text: 'Approved, refunding 12.00 EUR.' });
   });
 
   it('expiry under each policy: reject tells the model it expired, cancel_run cancels, fail_run fails; never a decision', async () => {
