@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Switchboard, type Run } from '@switchboard/sdk';
 import { startBuiltinRunner, type Worker } from '@switchboard/sdk/runner';
 import { startInProcessServer, type InProcessServer } from '../support/in-process-server.js';
+import { until } from '../sdk/helpers.js';
 import { startTestProvider, type RecordedRequest, type Reply, type TestProvider } from '../support/test-provider.js';
 
 /**
@@ -100,11 +101,8 @@ const ask = (id: string, payload: Record<string, unknown>): Reply => ({
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'timed_out', 'expired'];
 /** The run once its status is one of `statuses` (polled for up to 15 s). */
 async function reaches(runId: string, statuses: string[]): Promise<Run> {
-  for (let i = 0; ; i++) {
-    const run = await sb.runs.get(runId);
-    if (statuses.includes(run.status) || i >= 300) return run;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await until(async () => statuses.includes((await sb.runs.get(runId)).status), `run ${runId} to be ${statuses.join(' or ')}`, 300, 50);
+  return sb.runs.get(runId);
 }
 const settled = async (runId: string) => (await reaches(runId, TERMINAL)).status;
 const waiting = (runId: string) => reaches(runId, ['waiting']);
