@@ -25,6 +25,7 @@ export const SAMPLE = {
   auditExportId: 'audexp_01jd4x7p2kf8q6v3b9m5t0s1ab',
   threadId: 'thread_01jd4x7p2kf8q6v3b9m5t0s1ab',
   approvalId: 'appr_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  taskId: 'task_01jd4x7p2kf8q6v3b9m5t0s1ab',
 };
 
 /** A few bytes of audio, as a File the way a Node or browser client sends one. */
@@ -76,6 +77,7 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     auditExportId,
     threadId,
     approvalId,
+    taskId,
   } = SAMPLE;
   const raw = { client: sb.client, throwOnError: true as const };
   return {
@@ -245,6 +247,13 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     countAnthropicTokens: () =>
       generated.countAnthropicTokens({ ...raw, body: { model: 'claude-sonnet', messages: [{ role: 'user', content: 'Say hello.' }] } }),
     createRunApproval: () => runner.approvals.request(runId, { title: 'Refund 49 EUR?', payload: { amountMinor: 4900 }, expiresInSeconds: 3600 }),
+    listTasks: () => sb.tasks.list({ status: 'todo,in_progress', assignee: agentId, q: 'refund', sort: 'priority' }),
+    createTask: () =>
+      sb.tasks.create({ title: 'Refund order 10-2291', status: 'todo', priority: 'high', labels: ['refunds'], assignee: { type: 'agent', id: agentId } }),
+    getTask: () => sb.tasks.get(taskId),
+    updateTask: () => sb.tasks.update(taskId, { priority: 'urgent', labels: ['refunds', 'escalated'] }),
+    deleteTask: () => sb.tasks.delete(taskId),
+    transitionTask: () => sb.tasks.move(taskId, { to: 'in_review' }),
     listApprovals: () => sb.approvals.list({ status: 'pending', kind: 'approval', runId }),
     getApproval: () => sb.approvals.get(approvalId),
     decideApproval: () => sb.approvals.decide(approvalId, { outcome: 'reject', note: 'Too old.' }),

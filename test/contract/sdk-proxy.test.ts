@@ -214,6 +214,30 @@ describe('the SDK against the real server, through the contract-checking proxy',
     await sb.threads.delete(thread.id);
   });
 
+  it('tracks work as tasks: filed, blocked, moved along, found and deleted', async () => {
+    const agent = await sb.agents.create({ name: uniqueName('task agent'), model: 'echo' });
+    const photos = await step('createTask', () => sb.tasks.create({ title: 'Get the photos', status: 'todo' }, { idempotencyKey: randomUUID() }));
+    const refund = await sb.tasks.create({
+      title: 'Refund order 10-2291',
+      status: 'todo',
+      priority: 'high',
+      labels: ['refunds'],
+      assignee: { type: 'agent', id: agent.id },
+      blockedBy: [photos.id],
+    });
+    await step('transitionTask', () => sb.tasks.move(photos.id, { to: 'in_progress' }));
+    await sb.tasks.move(photos.id, { to: 'done' });
+    const started = await sb.tasks.move(refund.id, { to: 'in_progress' });
+    expect(started.startedAt).not.toBeNull();
+    const updated = await step('updateTask', () => sb.tasks.update(refund.id, { priority: 'urgent', labels: ['refunds', 'escalated'] }));
+    expect(updated.labels).toEqual(['refunds', 'escalated']);
+    expect((await step('getTask', () => sb.tasks.get(refund.id))).status).toBe('in_progress');
+    const found = await step('listTasks', () => sb.tasks.list({ assignee: agent.id, status: 'in_progress', q: 'refund 2291' }));
+    expect(found.data.map((t) => t.id)).toEqual([refund.id]);
+    await step('deleteTask', () => sb.tasks.delete(refund.id));
+    await sb.tasks.delete(photos.id);
+  });
+
   it('manages agents and their versions', async () => {
     const name = uniqueName('Contract agent');
     const agent = await step('createAgent', () =>

@@ -71,6 +71,11 @@ export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures>
     const messages = [{ role: 'user', content: [{ type: 'text', text: `fuzz thread ${i}` }] }];
     add((await api<WithId>('POST', '/api/v1/threads', { agentId: agent.id, title: `fuzz thread ${i}`, messages })).id);
   }
+  const blocker = await api<WithId>('POST', '/api/v1/tasks', { title: 'fuzz blocker', status: 'todo' });
+  add(blocker.id);
+  add(
+    (await api<WithId>('POST', '/api/v1/tasks', { title: 'fuzz task', status: 'todo', blockedBy: [blocker.id], assignee: { type: 'agent', id: agent.id } })).id,
+  );
   add((await api<WithId>('POST', '/api/v1/schedules', { name: 'fuzz schedule', agentId: agent.id, cron: '0 9 * * 1-5', timezone: 'UTC' })).id);
   const trigger = await api<WithId & { secret: string }>('POST', '/api/v1/triggers', { name: 'fuzz trigger', agentId: agent.id, authentication: 'token' });
   add(trigger.id);

@@ -287,6 +287,32 @@ describe('approvals between applications', () => {
   });
 });
 
+describe('tasks between applications', () => {
+  it("another application's task is 404 for every operation, cannot be named, is not listed or found, and stays unchanged", async () => {
+    const created = await send('/api/v1/tasks', { method: 'POST', key: admin1, ...json({ title: 'Only in app 1 secret-plan', status: 'todo' }) });
+    expect(created.status).toBe(201);
+    const id = ((await created.json()) as { id: string }).id;
+    for (const [path, init] of [
+      [`/api/v1/tasks/${id}`, {}],
+      [`/api/v1/tasks/${id}`, { method: 'PATCH', ...json({ title: 'hijacked' }) }],
+      [`/api/v1/tasks/${id}`, { method: 'DELETE' }],
+      [`/api/v1/tasks/${id}/transitions`, { method: 'POST', ...json({ to: 'in_progress' }) }],
+    ] as [string, RequestInit][]) {
+      await expectNotFound(await send(path, { ...init, key: admin2.secret }), path);
+    }
+    // App 2 cannot make app 1's task its parent or blocker, nor assign app 1's agent.
+    for (const body of [{ parentId: id }, { blockedBy: [id] }, { assignee: { type: 'agent', id: agent1.id } }]) {
+      await expectNotFound(await send('/api/v1/tasks', { method: 'POST', key: admin2.secret, ...json({ title: 'x', ...body }) }), '/api/v1/tasks');
+    }
+    for (const query of ['pageSize=100', 'q=secret', `blockedBy=${id}`, `parentId=${id}`]) {
+      const listed = (await (await send(`/api/v1/tasks?${query}`, { key: admin2.secret })).json()) as { data: { id: string }[] };
+      expect(listed.data.map((t) => t.id)).not.toContain(id);
+    }
+    const still = (await (await send(`/api/v1/tasks/${id}`, { key: admin1 })).json()) as { title: string; status: string };
+    expect(still).toMatchObject({ title: 'Only in app 1 secret-plan', status: 'todo' });
+  });
+});
+
 describe('the model catalog between applications', () => {
   it("another application's provider and alias are 404 for every operation, and stay unchanged", async () => {
     const provider = await createProvider(api1, { credential: 'sk-tenant-one-0123456789' });

@@ -745,6 +745,72 @@ const threadsMethods = ({ call, list }: OperationRunner) => ({
 export interface ThreadsResource extends ReturnType<typeof threadsMethods> {}
 export const threads: (operations: OperationRunner) => ThreadsResource = threadsMethods;
 
+const tasksMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * List tasks
+   *
+   * Lists the application's tasks, newest first by default, narrowed by any of the filters (all of
+   * them must hold): statuses, priority, assignee, label, parent task, a blocker, a due date, and
+   * `q`, which finds the tasks whose title or description has every word of it (words are matched
+   * by their beginning, case-insensitively).
+   */
+  list: (query?: T.ListTasksData['query'], o?: RequestOptions) =>
+    list<T.Task, T.TaskList>((page, c) => api.listTasks({ ...c, query: { ...query, page } }), query, o),
+  /**
+   * Create a task
+   *
+   * Creates a task, in `backlog` (or `todo`), numbered after the application's last one. Its
+   * assignee, parent and blockers must be the application's (an agent, task or user of another
+   * tenant is 404); a blocker list that would make a task block itself is 422. Send an
+   * `Idempotency-Key` to make retries safe.
+   */
+  create: (body: T.TaskCreate, o?: WriteOptions) => call((c) => api.createTask({ ...c, body, headers: idempotent(o) }), o),
+  /**
+   * Get a task
+   *
+   * Returns one task of the application, with its assignee, labels and blockers.
+   */
+  get: (taskId: string, o?: RequestOptions) => call((c) => api.getTask({ ...c, path: { taskId } }), o),
+  /**
+   * Update a task
+   *
+   * Changes a task with a JSON merge patch, sent as `application/merge-patch+json` or
+   * `application/json`: title, description, priority, assignee, parent, due date (`null` clears the
+   * ones that may be empty), `labels` and `blockedBy` (each replaced as a whole) and `metadata`
+   * (keys merged, `null` removes one). The status changes with `transitionTask`. A parent or a
+   * blocker list that would make a cycle is 422. Send `If-Match` with the task's `ETag` so a change
+   * never overwrites one made meanwhile (412).
+   */
+  update: (taskId: string, body: T.TaskUpdate, o?: ConditionalOptions) => call((c) => api.updateTask({ ...c, path: { taskId }, body, headers: ifMatch(o) }), o),
+  /**
+   * Delete a task
+   *
+   * Deletes a task: its sub-tasks become top-level tasks and the tasks it blocked no longer wait on
+   * it. Send `If-Match` to make it conditional.
+   */
+  delete: (taskId: string, o?: ConditionalOptions) => call((c) => api.deleteTask({ ...c, path: { taskId }, headers: ifMatch(o) }), o),
+  /**
+   * Move a task to another status
+   *
+   * Moves a task to the status `to`, if the transition table of `TaskStatus` allows it from the one
+   * it is in (409 `invalid-transition`, naming it, otherwise). A task cannot move to `in_progress`
+   * while one of its blockers is neither `done` nor `cancelled` (409 `task-blocked`, listing them
+   * in `blockedBy`). Moving to `in_progress` sets `startedAt` the first time, to `done` sets
+   * `completedAt`, to `cancelled` sets `cancelledAt`; reopening and restoring clear them. When a
+   * task is done or cancelled, each `blocked` task it was the last open blocker of moves to `todo`
+   * (`task.unblocked`). Send `If-Match` with the task's `ETag` to move it only if it has not
+   * changed meanwhile (412).
+   */
+  move: (taskId: string, body: T.TaskTransition, o?: ConditionalOptions) =>
+    call((c) => api.transitionTask({ ...c, path: { taskId }, body, headers: ifMatch(o) }), o),
+});
+/**
+ * Work for agents and people: tasks with a status that moves along one transition table,
+ * priorities, labels, assignees, sub-tasks and blockers, found by filters and full-text search.
+ */
+export interface TasksResource extends ReturnType<typeof tasksMethods> {}
+export const tasks: (operations: OperationRunner) => TasksResource = tasksMethods;
+
 const runsMethods = ({ call, list }: OperationRunner) => ({
   /**
    * List runs
@@ -1543,6 +1609,11 @@ export abstract class Resources {
    * runs and the application read and replace, copied to branch from any point.
    */
   readonly threads = threads(this.#operations);
+  /**
+   * Work for agents and people: tasks with a status that moves along one transition table,
+   * priorities, labels, assignees, sub-tasks and blockers, found by filters and full-text search.
+   */
+  readonly tasks = tasks(this.#operations);
   /** Executions of an agent version on an input: start, list and cancel them, and read their events. */
   readonly runs = runs(this.#operations);
   /**

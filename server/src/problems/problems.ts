@@ -98,6 +98,12 @@ export const problemTypes = {
     description:
       'The thread has a run that is queued, running or waiting (named in activeRunId). A run started with multitaskStrategy reject is not started, and the thread is not deleted: wait for that run to end (or cancel it), or start the run with enqueue or interrupt.',
   },
+  'task-blocked': {
+    status: 409,
+    title: 'Task blocked',
+    description:
+      'The task waits on blockers that are neither done nor cancelled (listed in blockedBy): it cannot move to in_progress until they are, or until they are taken out of its blockedBy.',
+  },
   'precondition-failed': {
     status: 412,
     title: 'Precondition failed',
@@ -160,7 +166,7 @@ export class ProblemError extends Error {
   constructor(
     readonly code: ProblemCode,
     readonly detail: string,
-    readonly extra: { errors?: ValidationIssue[]; headers?: Record<string, string>; activeRunId?: string } = {},
+    readonly extra: { errors?: ValidationIssue[]; headers?: Record<string, string>; activeRunId?: string; blockedBy?: string[] } = {},
   ) {
     super(detail);
     this.status = problemTypes[code].status;
@@ -178,6 +184,7 @@ export function problemBody(err: ProblemError, instance: string, requestId: stri
     requestId,
     ...(err.extra.errors ? { errors: err.extra.errors } : {}),
     ...(err.extra.activeRunId ? { activeRunId: err.extra.activeRunId } : {}),
+    ...(err.extra.blockedBy ? { blockedBy: err.extra.blockedBy } : {}),
   };
 }
 

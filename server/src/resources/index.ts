@@ -27,6 +27,7 @@ import { systemHandlers } from './system/handlers.js';
 import { versionHandlers } from './versions/handlers.js';
 import { threadHandlers } from './threads/handlers.js';
 import { approvalHandlers } from './approvals/handlers.js';
+import { taskHandlers } from './tasks/handlers.js';
 import { retiredWaitHandlers } from './approvals/retired.js';
 import { createLoginLimiter, type LoginLimiter } from '../auth/login-limiter.js';
 import { userHandlers } from './users/handlers.js';
@@ -79,6 +80,7 @@ export function allHandlers(deps: HandlerDeps): Handlers {
     ...agentHandlers({ allowPrivate: config.runnerAllowPrivateAddresses, allowList: [] }),
     ...runHandlers(bus, config.runs.leaseSeconds),
     ...approvalHandlers(bus),
+    ...taskHandlers,
     ...scheduleHandlers,
     ...triggerHandlers(bus, sealer),
     ...webhookHandlers(sealer, config.webhooks.policy, versioning),

@@ -30,7 +30,8 @@ export type IdPrefix =
   | 'thread'
   | 'msg'
   | 'appr'
-  | 'apcm';
+  | 'apcm'
+  | 'task';
 
 /** TypeID's suffix alphabet: Crockford's base32, lower case. */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';

@@ -19,6 +19,7 @@ import * as threadRuns from './0018_thread_runs.js';
 import * as threadTtl from './0019_thread_ttl.js';
 import * as approvals from './0020_approvals.js';
 import * as approvalCheckpoints from './0021_approval_checkpoints.js';
+import * as tasks from './0022_tasks.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -43,6 +44,7 @@ const migrations: Record<string, Migration> = {
   '0019_thread_ttl': threadTtl,
   '0020_approvals': approvals,
   '0021_approval_checkpoints': approvalCheckpoints,
+  '0022_tasks': tasks,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

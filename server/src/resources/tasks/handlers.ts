@@ -1,0 +1,96 @@
+import type { Executor } from '../../db/database.js';
+import { ProblemError } from '../../problems/problems.js';
+import { mergePatch } from '../../util/merge-patch.js';
+import { actorOf } from '../approvals/deciders.js';
+import { defineHandlers } from '../handler-types.js';
+import { recordEvent } from '../webhooks/outbox.js';
+import { assertLinks } from './links.js';
+import { taskMachine } from './state-machine.js';
+import * as store from './store.js';
+
+/**
+ * Moves each task the closed (done, cancelled or deleted) task was the last open blocker of from
+ * `blocked` to `todo`, with `task.unblocked`.
+ */
+async function unblock(db: Executor, applicationId: string, freed: string[]): Promise<void> {
+  for (const id of freed) {
+    const task = await store.getTask(db, applicationId, id, { forUpdate: true });
+    if (task.status !== 'blocked') continue;
+    await store.setStatus(db, task, 'todo');
+    await recordEvent(db, applicationId, 'task.unblocked', await store.getTask(db, applicationId, id));
+  }
+}
+
+export const taskHandlers = defineHandlers({
+  listTasks: async ({ db, auth, query }) => ({ status: 200, body: await store.listTasks(db, auth.applicationId, query) }),
+
+  createTask: async ({ db, auth, body }) => {
+    const fields = {
+      title: body.title,
+      description: body.description ?? null,
+      status: body.status ?? 'backlog',
+      priority: body.priority ?? 'medium',
+      labels: body.labels ?? [],
+      assignee: body.assignee ?? null,
+      parentId: body.parentId ?? null,
+      blockedBy: body.blockedBy ?? [],
+      dueAt: body.dueAt ?? null,
+      metadata: body.metadata ?? {},
+    };
+    await assertLinks(db, auth, null, fields);
+    const id = await store.insertTask(db, auth.applicationId, fields, actorOf(auth));
+    const task = await store.getTask(db, auth.applicationId, id);
+    await recordEvent(db, auth.applicationId, 'task.created', task);
+    return { status: 201, body: task, headers: { Location: `/api/v1/tasks/${task.id}` } };
+  },
+
+  getTask: async ({ db, auth, path }) => ({ status: 200, body: await store.getTask(db, auth.applicationId, path.taskId) }),
+
+  updateTask: async ({ db, auth, path, body, checkIfMatch }) => {
+    const current = await store.getTask(db, auth.applicationId, path.taskId, { forUpdate: true });
+    checkIfMatch(current);
+    const { title, description, priority, labels, assignee, parentId, blockedBy, dueAt, metadata } = current;
+    const patched = mergePatch({ title, description, priority, labels, assignee, parentId, blockedBy, dueAt, metadata }, body);
+    // A merge patch's null removes the key: what may be empty is empty again.
+    const next = {
+      ...patched,
+      description: patched.description ?? null,
+      assignee: patched.assignee ?? null,
+      parentId: patched.parentId ?? null,
+      dueAt: patched.dueAt ?? null,
+    };
+    await assertLinks(db, auth, current, next);
+    await store.updateTask(db, current, next, next.blockedBy);
+    const task = await store.getTask(db, auth.applicationId, current.id);
+    await recordEvent(db, auth.applicationId, 'task.updated', task);
+    return { status: 200, body: task };
+  },
+
+  transitionTask: async ({ db, auth, path, body, checkIfMatch }) => {
+    const current = await store.getTask(db, auth.applicationId, path.taskId, { forUpdate: true });
+    checkIfMatch(current);
+    taskMachine.assertTransition(body.to, current.status);
+    if (body.to === 'in_progress') {
+      const open = await store.openBlockersOf(db, current.id);
+      if (open.length)
+        throw new ProblemError('task-blocked', `Task ${current.id} waits on ${open.join(', ')}: it can start once they are done or cancelled.`, {
+          blockedBy: open,
+        });
+    }
+    await store.setStatus(db, current, body.to);
+    const task = await store.getTask(db, auth.applicationId, current.id);
+    await recordEvent(db, auth.applicationId, 'task.status_changed', task);
+    if (body.to === 'done' || body.to === 'cancelled') await unblock(db, auth.applicationId, await store.freedBy(db, current.id));
+    return { status: 200, body: task };
+  },
+
+  deleteTask: async ({ db, auth, path, checkIfMatch }) => {
+    const current = await store.getTask(db, auth.applicationId, path.taskId, { forUpdate: true });
+    checkIfMatch(current);
+    const freed = current.status === 'done' || current.status === 'cancelled' ? [] : await store.freedBy(db, current.id);
+    await store.deleteTask(db, current.id);
+    await recordEvent(db, auth.applicationId, 'task.deleted', current);
+    await unblock(db, auth.applicationId, freed);
+    return { status: 204, body: undefined };
+  },
+});
