@@ -34,8 +34,8 @@ const layerZones = layers.flatMap((row, i) => {
 /**
  * A resource uses another resource's store and state machine, never its handlers. A few domain modules are shared on
  * purpose: the event outbox every change records to, the run event log, the run lease lifecycle runners drive, whether a
- * runner can take a new run, the rules of runs on threads, the audit trail a handler describes its change to, and who
- * may decide an approval (the inbox stream filters by it).
+ * runner can take a new run, the rules of runs on threads, the audit trail a handler describes its change to, who
+ * may decide an approval (the inbox stream filters by it), and the tasks runs check out (a run's end releases them).
  */
 const sharedDomainModules = [
   'webhooks/outbox',
@@ -47,6 +47,7 @@ const sharedDomainModules = [
   'usage/attribution',
   'audit/trail',
   'approvals/deciders',
+  'tasks/checkouts',
 ];
 const resourceZones = readdirSync(server('resources'), { withFileTypes: true })
   .filter((entry) => entry.isDirectory())

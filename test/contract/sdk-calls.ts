@@ -254,6 +254,8 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     updateTask: () => sb.tasks.update(taskId, { priority: 'urgent', labels: ['refunds', 'escalated'] }),
     deleteTask: () => sb.tasks.delete(taskId),
     transitionTask: () => sb.tasks.move(taskId, { to: 'in_review' }),
+    checkoutTask: () => runner.tasks.checkout(taskId),
+    releaseTask: () => sb.tasks.release(taskId),
     listApprovals: () => sb.approvals.list({ status: 'pending', kind: 'approval', runId }),
     getApproval: () => sb.approvals.get(approvalId),
     decideApproval: () => sb.approvals.decide(approvalId, { outcome: 'reject', note: 'Too old.' }),

@@ -289,6 +289,10 @@ describe('the SDK against the real server, through the contract-checking proxy',
     // The run asks a person with its run token, and waits holding no lease; a person decides; the
     // next claim resumes it with a new lease and the outcome.
     const agentClient = new Switchboard({ baseUrl: inject('proxyUrl'), apiKey: claim!.runToken.token, fetch: checkedFetch });
+    // With the same token the run takes a task to work on and gives it up.
+    const work = await sb.tasks.create({ title: 'Ship 1.2.0', status: 'todo' });
+    expect((await step('checkoutTask', () => agentClient.tasks.checkout(work.id))).checkout?.runId).toBe(run.id);
+    expect((await step('releaseTask', () => agentClient.tasks.release(work.id))).status).toBe('todo');
     const asked = await step('createRunApproval', () =>
       agentClient.approvals.request(
         run.id,

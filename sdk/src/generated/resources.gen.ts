@@ -752,7 +752,7 @@ const tasksMethods = ({ call, list }: OperationRunner) => ({
    * Lists the application's tasks, newest first by default, narrowed by any of the filters (all of
    * them must hold): statuses, priority, assignee, label, parent task, a blocker, a due date, and
    * `q`, which finds the tasks whose title or description has every word of it (words are matched
-   * by their beginning, case-insensitively).
+   * by their beginning, case-insensitively). A run may list them with its run token.
    */
   list: (query?: T.ListTasksData['query'], o?: RequestOptions) =>
     list<T.Task, T.TaskList>((page, c) => api.listTasks({ ...c, query: { ...query, page } }), query, o),
@@ -762,13 +762,15 @@ const tasksMethods = ({ call, list }: OperationRunner) => ({
    * Creates a task, in `backlog` (or `todo`), numbered after the application's last one. Its
    * assignee, parent and blockers must be the application's (an agent, task or user of another
    * tenant is 404); a blocker list that would make a task block itself is 422. Send an
-   * `Idempotency-Key` to make retries safe.
+   * `Idempotency-Key` to make retries safe. A run may create one with its run token (`createdBy` is
+   * then the run).
    */
   create: (body: T.TaskCreate, o?: WriteOptions) => call((c) => api.createTask({ ...c, body, headers: idempotent(o) }), o),
   /**
    * Get a task
    *
-   * Returns one task of the application, with its assignee, labels and blockers.
+   * Returns one task of the application, with its assignee, labels and blockers. A run may read it
+   * with its run token.
    */
   get: (taskId: string, o?: RequestOptions) => call((c) => api.getTask({ ...c, path: { taskId } }), o),
   /**
@@ -779,7 +781,8 @@ const tasksMethods = ({ call, list }: OperationRunner) => ({
    * ones that may be empty), `labels` and `blockedBy` (each replaced as a whole) and `metadata`
    * (keys merged, `null` removes one). The status changes with `transitionTask`. A parent or a
    * blocker list that would make a cycle is 422. Send `If-Match` with the task's `ETag` so a change
-   * never overwrites one made meanwhile (412).
+   * never overwrites one made meanwhile (412). A run may change it with its run token, unless
+   * another run has it checked out (409 `task-checked-out`).
    */
   update: (taskId: string, body: T.TaskUpdate, o?: ConditionalOptions) => call((c) => api.updateTask({ ...c, path: { taskId }, body, headers: ifMatch(o) }), o),
   /**
@@ -799,10 +802,36 @@ const tasksMethods = ({ call, list }: OperationRunner) => ({
    * `completedAt`, to `cancelled` sets `cancelledAt`; reopening and restoring clear them. When a
    * task is done or cancelled, each `blocked` task it was the last open blocker of moves to `todo`
    * (`task.unblocked`). Send `If-Match` with the task's `ETag` to move it only if it has not
-   * changed meanwhile (412).
+   * changed meanwhile (412). With a run token, moving to `in_progress` checks the task out for the
+   * run, as `checkoutTask` does; a run cannot move a task another run has checked out (409
+   * `task-checked-out`). Moving out of `in_progress` ends the checkout.
    */
   move: (taskId: string, body: T.TaskTransition, o?: ConditionalOptions) =>
     call((c) => api.transitionTask({ ...c, path: { taskId }, body, headers: ifMatch(o) }), o),
+  /**
+   * Check a task out (from a run)
+   *
+   * Called by a run with its run token: takes the task to work on it, moving it to `in_progress`
+   * (from `todo`, `in_review` or `blocked`) with the run as its `checkout`, in one atomic step: of
+   * runs checking the same task out at once, one wins and the others get 409 `task-checked-out`
+   * naming it in `checkoutRunId` (do not retry: take another task). Checking out a task the run
+   * already holds changes nothing. An `in_progress` task whose run lost its lease, or that no run
+   * holds, is taken over. A task with an open blocker is 409 `task-blocked`; a task in `backlog`,
+   * `done` or `cancelled` is 409 `invalid-transition`. The checkout lasts while the run holds its
+   * lease (or waits on a person), until the task leaves `in_progress`; the run's end moves a task
+   * it still holds back to `todo` (`task.released`). A run that is not `running` under this token's
+   * lease is 409 `lease-lost`.
+   */
+  checkout: (taskId: string, o?: ConditionalOptions) => call((c) => api.checkoutTask({ ...c, path: { taskId }, headers: ifMatch(o) }), o),
+  /**
+   * Give a checked-out task up
+   *
+   * Gives up an `in_progress` task: it moves back to `todo` without a checkout (`task.released`),
+   * for another run or person to take. A run may release only a task it holds (409
+   * `task-checked-out` naming the run that does); people and application keys may release any, to
+   * take a task away from a run. A task that is not `in_progress` is 409 `invalid-transition`.
+   */
+  release: (taskId: string, o?: ConditionalOptions) => call((c) => api.releaseTask({ ...c, path: { taskId }, headers: ifMatch(o) }), o),
 });
 /**
  * Work for agents and people: tasks with a status that moves along one transition table,

@@ -1346,13 +1346,13 @@ export interface paths {
         };
         /**
          * List tasks
-         * @description Lists the application's tasks, newest first by default, narrowed by any of the filters (all of them must hold): statuses, priority, assignee, label, parent task, a blocker, a due date, and `q`, which finds the tasks whose title or description has every word of it (words are matched by their beginning, case-insensitively).
+         * @description Lists the application's tasks, newest first by default, narrowed by any of the filters (all of them must hold): statuses, priority, assignee, label, parent task, a blocker, a due date, and `q`, which finds the tasks whose title or description has every word of it (words are matched by their beginning, case-insensitively). A run may list them with its run token.
          */
         get: operations["listTasks"];
         put?: never;
         /**
          * Create a task
-         * @description Creates a task, in `backlog` (or `todo`), numbered after the application's last one. Its assignee, parent and blockers must be the application's (an agent, task or user of another tenant is 404); a blocker list that would make a task block itself is 422. Send an `Idempotency-Key` to make retries safe.
+         * @description Creates a task, in `backlog` (or `todo`), numbered after the application's last one. Its assignee, parent and blockers must be the application's (an agent, task or user of another tenant is 404); a blocker list that would make a task block itself is 422. Send an `Idempotency-Key` to make retries safe. A run may create one with its run token (`createdBy` is then the run).
          */
         post: operations["createTask"];
         delete?: never;
@@ -1376,7 +1376,7 @@ export interface paths {
         };
         /**
          * Get a task
-         * @description Returns one task of the application, with its assignee, labels and blockers.
+         * @description Returns one task of the application, with its assignee, labels and blockers. A run may read it with its run token.
          */
         get: operations["getTask"];
         put?: never;
@@ -1390,7 +1390,7 @@ export interface paths {
         head?: never;
         /**
          * Update a task
-         * @description Changes a task with a JSON merge patch, sent as `application/merge-patch+json` or `application/json`: title, description, priority, assignee, parent, due date (`null` clears the ones that may be empty), `labels` and `blockedBy` (each replaced as a whole) and `metadata` (keys merged, `null` removes one). The status changes with `transitionTask`. A parent or a blocker list that would make a cycle is 422. Send `If-Match` with the task's `ETag` so a change never overwrites one made meanwhile (412).
+         * @description Changes a task with a JSON merge patch, sent as `application/merge-patch+json` or `application/json`: title, description, priority, assignee, parent, due date (`null` clears the ones that may be empty), `labels` and `blockedBy` (each replaced as a whole) and `metadata` (keys merged, `null` removes one). The status changes with `transitionTask`. A parent or a blocker list that would make a cycle is 422. Send `If-Match` with the task's `ETag` so a change never overwrites one made meanwhile (412). A run may change it with its run token, unless another run has it checked out (409 `task-checked-out`).
          */
         patch: operations["updateTask"];
         trace?: never;
@@ -1412,9 +1412,61 @@ export interface paths {
         put?: never;
         /**
          * Move a task to another status
-         * @description Moves a task to the status `to`, if the transition table of `TaskStatus` allows it from the one it is in (409 `invalid-transition`, naming it, otherwise). A task cannot move to `in_progress` while one of its blockers is neither `done` nor `cancelled` (409 `task-blocked`, listing them in `blockedBy`). Moving to `in_progress` sets `startedAt` the first time, to `done` sets `completedAt`, to `cancelled` sets `cancelledAt`; reopening and restoring clear them. When a task is done or cancelled, each `blocked` task it was the last open blocker of moves to `todo` (`task.unblocked`). Send `If-Match` with the task's `ETag` to move it only if it has not changed meanwhile (412).
+         * @description Moves a task to the status `to`, if the transition table of `TaskStatus` allows it from the one it is in (409 `invalid-transition`, naming it, otherwise). A task cannot move to `in_progress` while one of its blockers is neither `done` nor `cancelled` (409 `task-blocked`, listing them in `blockedBy`). Moving to `in_progress` sets `startedAt` the first time, to `done` sets `completedAt`, to `cancelled` sets `cancelledAt`; reopening and restoring clear them. When a task is done or cancelled, each `blocked` task it was the last open blocker of moves to `todo` (`task.unblocked`). Send `If-Match` with the task's `ETag` to move it only if it has not changed meanwhile (412). With a run token, moving to `in_progress` checks the task out for the run, as `checkoutTask` does; a run cannot move a task another run has checked out (409 `task-checked-out`). Moving out of `in_progress` ends the checkout.
          */
         post: operations["transitionTask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{taskId}/checkout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the task (its `task_...` id).
+                 * @example task_01jd6a2b3c4d5e6f7g8h9j0k1m
+                 */
+                taskId: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check a task out (from a run)
+         * @description Called by a run with its run token: takes the task to work on it, moving it to `in_progress` (from `todo`, `in_review` or `blocked`) with the run as its `checkout`, in one atomic step: of runs checking the same task out at once, one wins and the others get 409 `task-checked-out` naming it in `checkoutRunId` (do not retry: take another task). Checking out a task the run already holds changes nothing. An `in_progress` task whose run lost its lease, or that no run holds, is taken over. A task with an open blocker is 409 `task-blocked`; a task in `backlog`, `done` or `cancelled` is 409 `invalid-transition`. The checkout lasts while the run holds its lease (or waits on a person), until the task leaves `in_progress`; the run's end moves a task it still holds back to `todo` (`task.released`). A run that is not `running` under this token's lease is 409 `lease-lost`.
+         */
+        post: operations["checkoutTask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{taskId}/release": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the task (its `task_...` id).
+                 * @example task_01jd6a2b3c4d5e6f7g8h9j0k1m
+                 */
+                taskId: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Give a checked-out task up
+         * @description Gives up an `in_progress` task: it moves back to `todo` without a checkout (`task.released`), for another run or person to take. A run may release only a task it holds (409 `task-checked-out` naming the run that does); people and application keys may release any, to take a task away from a run. A task that is not `in_progress` is 409 `invalid-transition`.
+         */
+        post: operations["releaseTask"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3355,6 +3407,46 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "task.checked_out": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Task checked out
+         * @description Sent when a run checks a task out (`checkoutTask`, or `transitionTask` to `in_progress` with a run token); `data` is the task, with its `checkout`. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `task.checked_out` or `task.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["taskCheckedOutWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "task.released": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Task released
+         * @description Sent when a checked-out task goes back to `todo`: given up (`releaseTask`), or its run ended while holding it; `data` is the task, in `todo`. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `task.released` or `task.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["taskReleasedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "approval.requested": {
         parameters: {
             query?: never;
@@ -3972,6 +4064,8 @@ export interface components {
             activeRunId?: string;
             /** @description On `task-blocked` problems, the task's blockers that are neither `done` nor `cancelled`. */
             blockedBy?: string[];
+            /** @description On `task-checked-out` problems, the run holding the task. */
+            checkoutRunId?: string;
         };
         /**
          * Health
@@ -4493,7 +4587,7 @@ export interface components {
          * @description What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
          * @enum {string}
          */
-        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "session.log_in" | "session.log_out" | "session.revoke" | "thread.append_messages" | "task.create" | "task.delete" | "task.transition" | "task.update" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
+        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "session.log_in" | "session.log_out" | "session.revoke" | "thread.append_messages" | "task.checkout" | "task.create" | "task.delete" | "task.release" | "task.transition" | "task.update" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
         /**
          * AuditEvent
          * @description One change made through the API (or one refused attempt), recorded in the same transaction as the change. Events are chained per organization in the order they were committed: `hash` is the SHA-256 of `prevHash` and the event's other fields, so a changed, removed or inserted event breaks the chain (`verifyAuditEvents` finds where). Credentials and secrets in `before` and `after` are replaced by `"[redacted]"`.
@@ -6356,6 +6450,24 @@ export interface components {
          */
         TaskBlockers: string[];
         /**
+         * TaskCheckout
+         * @description The run working on a task in `in_progress`, which checked it out with its run token. It holds the task while it runs under the lease it checked out with (or waits on a person and resumes): no other run can check the task out or change it meanwhile (409 `task-checked-out`). Its lease lost, it no longer writes to the task, and another run may check the task out; its end releases the task.
+         */
+        TaskCheckout: {
+            /** @description The run holding the task. */
+            runId: string;
+            /**
+             * Format: int64
+             * @description The fencing token of the run's lease when it checked the task out (moved on when the run resumes after a wait).
+             */
+            fencingToken: number;
+            /**
+             * Format: date-time
+             * @description When the run checked the task out.
+             */
+            checkedOutAt: string;
+        };
+        /**
          * TaskActor
          * @description Who made a change to a task: a user, an application key, an end-user or a run (with its run token).
          */
@@ -6399,6 +6511,8 @@ export interface components {
             /** @description The task this one is a sub-task of; `null` for a top-level task. */
             parentId: string | null;
             blockedBy: components["schemas"]["TaskBlockers"];
+            /** @description The run working on the task, which checked it out; `null` when no run holds it. */
+            checkout: components["schemas"]["TaskCheckout"] | null;
             /**
              * Format: date-time
              * @description When the task is due (UTC); `null` when it has no due date.
@@ -7730,7 +7844,7 @@ export interface components {
          * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
          * @enum {string}
          */
-        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.resumed" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "task.created" | "task.updated" | "task.status_changed" | "task.unblocked" | "task.deleted" | "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
+        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.resumed" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "task.created" | "task.updated" | "task.status_changed" | "task.unblocked" | "task.deleted" | "task.checked_out" | "task.released" | "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
         /**
          * WebhookEventTypeFilter
          * @description One entry of a webhook endpoint's event filter: an event type (`run.succeeded`), or a family wildcard (`run.*`) that takes every type of that family, including types added later.
@@ -7979,7 +8093,7 @@ export interface components {
              * @description What happened.
              * @enum {string}
              */
-            type: "task.created" | "task.updated" | "task.status_changed" | "task.unblocked" | "task.deleted";
+            type: "task.created" | "task.updated" | "task.status_changed" | "task.unblocked" | "task.deleted" | "task.checked_out" | "task.released";
             /**
              * Format: date-time
              * @description Time the event happened (UTC, millisecond precision).
@@ -14571,6 +14685,124 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    checkoutTask: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the task (its `task_...` id).
+                 * @example task_01jd6a2b3c4d5e6f7g8h9j0k1m
+                 */
+                taskId: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The task, checked out by the run. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    releaseTask: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the task (its `task_...` id).
+                 * @example task_01jd6a2b3c4d5e6f7g8h9j0k1m
+                 */
+                taskId: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The task, back in `todo`. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
     listRuns: {
         parameters: {
             query?: {
@@ -20476,6 +20708,98 @@ export interface operations {
             cookie?: never;
         };
         /** @description The `task.deleted` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    taskCheckedOutWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `task.checked_out` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    taskReleasedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `task.released` event, signed as described in `webhook-signature`. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["TaskWebhookEvent"];

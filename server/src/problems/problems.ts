@@ -104,6 +104,12 @@ export const problemTypes = {
     description:
       'The task waits on blockers that are neither done nor cancelled (listed in blockedBy): it cannot move to in_progress until they are, or until they are taken out of its blockedBy.',
   },
+  'task-checked-out': {
+    status: 409,
+    title: 'Task checked out',
+    description:
+      'Another run is working on the task (named in checkoutRunId): it checked the task out and still holds its lease. Do not retry: take another task, or wait until the task is released.',
+  },
   'precondition-failed': {
     status: 412,
     title: 'Precondition failed',
@@ -166,7 +172,7 @@ export class ProblemError extends Error {
   constructor(
     readonly code: ProblemCode,
     readonly detail: string,
-    readonly extra: { errors?: ValidationIssue[]; headers?: Record<string, string>; activeRunId?: string; blockedBy?: string[] } = {},
+    readonly extra: { errors?: ValidationIssue[]; headers?: Record<string, string>; activeRunId?: string; blockedBy?: string[]; checkoutRunId?: string } = {},
   ) {
     super(detail);
     this.status = problemTypes[code].status;
@@ -185,6 +191,7 @@ export function problemBody(err: ProblemError, instance: string, requestId: stri
     ...(err.extra.errors ? { errors: err.extra.errors } : {}),
     ...(err.extra.activeRunId ? { activeRunId: err.extra.activeRunId } : {}),
     ...(err.extra.blockedBy ? { blockedBy: err.extra.blockedBy } : {}),
+    ...(err.extra.checkoutRunId ? { checkoutRunId: err.extra.checkoutRunId } : {}),
   };
 }
 

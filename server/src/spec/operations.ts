@@ -7,8 +7,8 @@ export type RateCategory = 'read' | 'write' | 'run' | 'costly' | 'llm';
 /** How an operation's errors are written: RFC 9457 problems, or (the gateway's routes) a provider's own envelope. */
 export type ErrorFormat = 'problem' | 'openai' | 'anthropic';
 export type Scope = 'read' | 'write' | 'admin';
-export type Credential = 'key' | 'runner' | 'trigger' | 'gateway' | 'run' | 'user' | 'session';
-const CREDENTIALS: readonly Credential[] = ['key', 'runner', 'trigger', 'gateway', 'run', 'user', 'session'];
+export type Credential = 'key' | 'key-or-run' | 'runner' | 'trigger' | 'gateway' | 'run' | 'user' | 'session';
+const CREDENTIALS: readonly Credential[] = ['key', 'key-or-run', 'runner', 'trigger', 'gateway', 'run', 'user', 'session'];
 
 export type ParameterSpec = {
   name: string;
@@ -59,7 +59,8 @@ export type OperationSpec = {
    */
   ignoresUnknownQuery: boolean;
   /**
-   * Who calls it: an application key or a person (`key`), a runner with its token, an external
+   * Who calls it: an application key or a person (`key`), also a run token (`key-or-run`: the
+   * tasks' routes, which agents work on), a runner with its token, an external
    * system with a trigger's own credential, (the AI gateway) an application key, a personal token
    * or a run token, also as `x-api-key`; or, on a person's own account, a person (`user`: session
    * cookie or personal token) or only a session (`session`).

@@ -20,6 +20,7 @@ import * as threadTtl from './0019_thread_ttl.js';
 import * as approvals from './0020_approvals.js';
 import * as approvalCheckpoints from './0021_approval_checkpoints.js';
 import * as tasks from './0022_tasks.js';
+import * as taskCheckouts from './0023_task_checkouts.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -45,6 +46,7 @@ const migrations: Record<string, Migration> = {
   '0020_approvals': approvals,
   '0021_approval_checkpoints': approvalCheckpoints,
   '0022_tasks': tasks,
+  '0023_task_checkouts': taskCheckouts,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

@@ -14,8 +14,8 @@ import type { OperationSpec } from '../../spec/operations.js';
 
 /**
  * Who calls: an application key, a person (personal token or session cookie), an end-user (their
- * token, on the operations that take it), a runner, or (on the AI gateway's operations) a run
- * token, as the operation's `x-credential` allows; nobody on an open
+ * token, on the operations that take it), a runner, or (on the AI gateway's and the tasks'
+ * operations) a run token, as the operation's `x-credential` allows; nobody on an open
  * operation. `failure` is the credential's refusal, kept to be thrown once its budget is charged
  * (see operation.ts).
  */
@@ -62,7 +62,7 @@ async function identify(
   }
   if (op.credential === 'run') return { run: await authenticateRunToken(db, runTokens, credential, { waiting: true }) };
   if (credential?.startsWith(RUN_TOKEN_PREFIX)) {
-    if (op.credential === 'gateway') return { run: await authenticateRunToken(db, runTokens, credential) };
+    if (op.credential === 'gateway' || op.credential === 'key-or-run') return { run: await authenticateRunToken(db, runTokens, credential) };
     if (op.refusesRuns) {
       // A genuine token is told why; anything else is as unknown as everywhere.
       await authenticateRunToken(db, runTokens, credential);

@@ -10,6 +10,7 @@ import { appendEvents, eventRows, insertEvents, toStored, type StoredEvent } fro
 import { LEASED, runMachine, type RunStatus } from './state-machine.js';
 import { enabledEndpoints, recordEvent, recordEventFor, type EndpointTarget } from '../webhooks/outbox.js';
 import { pendingApprovalOf, resolveApproval, toApproval } from '../approvals/store.js';
+import { followRun } from '../tasks/checkouts.js';
 
 export type Run = components['schemas']['Run'];
 export type Lease = components['schemas']['Lease'];
@@ -341,6 +342,7 @@ export async function transitionRun(
     const cancelled = await cancelPendingApproval(db, next);
     stored.push(...cancelled);
   }
+  await followRun(db, row, next);
   return { row: next, events: stored };
 }
 

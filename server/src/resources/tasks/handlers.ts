@@ -4,6 +4,9 @@ import { mergePatch } from '../../util/merge-patch.js';
 import { actorOf } from '../approvals/deciders.js';
 import { defineHandlers } from '../handler-types.js';
 import { recordEvent } from '../webhooks/outbox.js';
+import type { RunTokenIdentity } from '../../auth/run-token.js';
+import type { AuthContext } from '../../auth/identity.js';
+import { assertRunHoldsLease, assertRunMayWrite, assertUnblocked, checkOut, release } from './checkouts.js';
 import { assertLinks } from './links.js';
 import { taskMachine } from './state-machine.js';
 import * as store from './store.js';
@@ -21,10 +24,14 @@ async function unblock(db: Executor, applicationId: string, freed: string[]): Pr
   }
 }
 
+/** Who a change is recorded under: the run, when its token makes it. */
+const actor = (auth: AuthContext, run: RunTokenIdentity | undefined): store.TaskActor => (run ? { type: 'run', id: run.runId } : actorOf(auth));
+
 export const taskHandlers = defineHandlers({
   listTasks: async ({ db, auth, query }) => ({ status: 200, body: await store.listTasks(db, auth.applicationId, query) }),
 
-  createTask: async ({ db, auth, body }) => {
+  createTask: async ({ db, auth, run, body }) => {
+    if (run) await assertRunHoldsLease(db, run);
     const fields = {
       title: body.title,
       description: body.description ?? null,
@@ -38,7 +45,7 @@ export const taskHandlers = defineHandlers({
       metadata: body.metadata ?? {},
     };
     await assertLinks(db, auth, null, fields);
-    const id = await store.insertTask(db, auth.applicationId, fields, actorOf(auth));
+    const id = await store.insertTask(db, auth.applicationId, fields, actor(auth, run));
     const task = await store.getTask(db, auth.applicationId, id);
     await recordEvent(db, auth.applicationId, 'task.created', task);
     return { status: 201, body: task, headers: { Location: `/api/v1/tasks/${task.id}` } };
@@ -46,9 +53,10 @@ export const taskHandlers = defineHandlers({
 
   getTask: async ({ db, auth, path }) => ({ status: 200, body: await store.getTask(db, auth.applicationId, path.taskId) }),
 
-  updateTask: async ({ db, auth, path, body, checkIfMatch }) => {
+  updateTask: async ({ db, auth, run, path, body, checkIfMatch }) => {
     const current = await store.getTask(db, auth.applicationId, path.taskId, { forUpdate: true });
     checkIfMatch(current);
+    await assertRunMayWrite(db, current, run);
     const { title, description, priority, labels, assignee, parentId, blockedBy, dueAt, metadata } = current;
     const patched = mergePatch({ title, description, priority, labels, assignee, parentId, blockedBy, dueAt, metadata }, body);
     // A merge patch's null removes the key: what may be empty is empty again.
@@ -66,22 +74,32 @@ export const taskHandlers = defineHandlers({
     return { status: 200, body: task };
   },
 
-  transitionTask: async ({ db, auth, path, body, checkIfMatch }) => {
+  transitionTask: async ({ db, auth, run, path, body, checkIfMatch }) => {
     const current = await store.getTask(db, auth.applicationId, path.taskId, { forUpdate: true });
     checkIfMatch(current);
+    if (run && body.to === 'in_progress') return { status: 200, body: await checkOut(db, current, run) };
+    await assertRunMayWrite(db, current, run);
     taskMachine.assertTransition(body.to, current.status);
-    if (body.to === 'in_progress') {
-      const open = await store.openBlockersOf(db, current.id);
-      if (open.length)
-        throw new ProblemError('task-blocked', `Task ${current.id} waits on ${open.join(', ')}: it can start once they are done or cancelled.`, {
-          blockedBy: open,
-        });
-    }
+    if (body.to === 'in_progress') await assertUnblocked(db, current);
     await store.setStatus(db, current, body.to);
     const task = await store.getTask(db, auth.applicationId, current.id);
     await recordEvent(db, auth.applicationId, 'task.status_changed', task);
     if (body.to === 'done' || body.to === 'cancelled') await unblock(db, auth.applicationId, await store.freedBy(db, current.id));
     return { status: 200, body: task };
+  },
+
+  checkoutTask: async ({ db, auth, run, path, checkIfMatch }) => {
+    const current = await store.getTask(db, auth.applicationId, path.taskId, { forUpdate: true });
+    checkIfMatch(current);
+    if (!run) throw new ProblemError('forbidden', 'Only a run checks a task out, with its run token.');
+    return { status: 200, body: await checkOut(db, current, run) };
+  },
+
+  releaseTask: async ({ db, auth, run, path, checkIfMatch }) => {
+    const current = await store.getTask(db, auth.applicationId, path.taskId, { forUpdate: true });
+    checkIfMatch(current);
+    await assertRunMayWrite(db, current, run);
+    return { status: 200, body: await release(db, current) };
   },
 
   deleteTask: async ({ db, auth, path, checkIfMatch }) => {

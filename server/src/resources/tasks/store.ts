@@ -31,6 +31,9 @@ type TaskRow = {
   started_at: string | null;
   completed_at: string | null;
   cancelled_at: string | null;
+  checkout_run_id: string | null;
+  checkout_fencing: number | string | null;
+  checked_out_at: string | null;
   created_at: string;
   updated_at: string;
 };
@@ -53,6 +56,9 @@ const COLUMNS = columnsOf<TaskRow>({
   started_at: true,
   completed_at: true,
   cancelled_at: true,
+  checkout_run_id: true,
+  checkout_fencing: true,
+  checked_out_at: true,
   created_at: true,
   updated_at: true,
 });
@@ -73,6 +79,7 @@ const toTask = (row: TaskRow, blockedBy: string[]): Task => ({
   assignee: row.assignee_type && row.assignee_id ? { type: row.assignee_type, id: row.assignee_id } : null,
   parentId: row.parent_id,
   blockedBy,
+  checkout: row.checkout_run_id === null ? null : { runId: row.checkout_run_id, fencingToken: Number(row.checkout_fencing), checkedOutAt: row.checked_out_at! },
   dueAt: row.due_at,
   metadata: fromJsonColumn<Metadata>(row.metadata, {}),
   createdBy: { type: row.created_by_type, id: row.created_by_id },
@@ -196,6 +203,9 @@ export async function insertTask(
     ...fieldColumns(fields),
     created_by_type: createdBy.type,
     created_by_id: createdBy.id,
+    checkout_run_id: null,
+    checkout_fencing: null,
+    checked_out_at: null,
     started_at: null,
     completed_at: null,
     cancelled_at: null,
@@ -235,8 +245,14 @@ async function setBlockers(db: Executor, taskId: string, blockerIds: string[]): 
     );
 }
 
-/** Moves the task to `to`, stamping when it first started, was done or was cancelled (a move out of done or cancelled clears that stamp). */
-export async function setStatus(db: Executor, task: Task, to: TaskStatus): Promise<void> {
+export type Checkout = { runId: string; fencingToken: number };
+
+/**
+ * Moves the task to `to`, stamping when it first started, was done or was cancelled (a move out
+ * of done or cancelled clears that stamp). `checkout` is the run that takes it into
+ * `in_progress`; any other move leaves the task without one.
+ */
+export async function setStatus(db: Executor, task: Task, to: TaskStatus, checkout: Checkout | null = null): Promise<void> {
   const now = nowIso();
   await db('tasks')
     .where({ id: task.id })
@@ -245,6 +261,9 @@ export async function setStatus(db: Executor, task: Task, to: TaskStatus): Promi
       started_at: to === 'in_progress' ? (task.startedAt ?? now) : task.startedAt,
       completed_at: to === 'done' ? now : null,
       cancelled_at: to === 'cancelled' ? now : null,
+      checkout_run_id: checkout?.runId ?? null,
+      checkout_fencing: checkout?.fencingToken ?? null,
+      checked_out_at: checkout ? now : null,
       updated_at: now,
     });
 }
