@@ -256,6 +256,8 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     transitionTask: () => sb.tasks.move(taskId, { to: 'in_review' }),
     checkoutTask: () => runner.tasks.checkout(taskId),
     releaseTask: () => sb.tasks.release(taskId),
+    listTaskComments: () => sb.tasks.comments.list(taskId),
+    createTaskComment: () => runner.tasks.comments.create(taskId, { body: `@${agentId} please check the carrier's claim first.` }),
     listApprovals: () => sb.approvals.list({ status: 'pending', kind: 'approval', runId }),
     getApproval: () => sb.approvals.get(approvalId),
     decideApproval: () => sb.approvals.decide(approvalId, { outcome: 'reject', note: 'Too old.' }),

@@ -293,6 +293,9 @@ describe('the SDK against the real server, through the contract-checking proxy',
     const work = await sb.tasks.create({ title: 'Ship 1.2.0', status: 'todo' });
     expect((await step('checkoutTask', () => agentClient.tasks.checkout(work.id))).checkout?.runId).toBe(run.id);
     expect((await step('releaseTask', () => agentClient.tasks.release(work.id))).status).toBe('todo');
+    const note = await step('createTaskComment', () => agentClient.tasks.comments.create(work.id, { body: 'Released: waiting on a person first.' }));
+    expect(note.author).toEqual({ type: 'run', id: run.id });
+    expect((await step('listTaskComments', () => sb.tasks.comments.list(work.id))).data.map((c) => c.id)).toEqual([note.id]);
     const asked = await step('createRunApproval', () =>
       agentClient.approvals.request(
         run.id,

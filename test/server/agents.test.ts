@@ -57,6 +57,7 @@ describe('create and read', () => {
       url: null,
       labels: [],
       limits: { timeoutSeconds: 600, maxAttempts: 3, maxConcurrentRuns: null },
+      autoStart: { assigned: false, mentioned: false },
       status: 'active',
       version: 1,
       createdAt: expect.stringMatching(ISO_MS),

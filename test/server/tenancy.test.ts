@@ -297,6 +297,9 @@ describe('tasks between applications', () => {
       [`/api/v1/tasks/${id}`, { method: 'PATCH', ...json({ title: 'hijacked' }) }],
       [`/api/v1/tasks/${id}`, { method: 'DELETE' }],
       [`/api/v1/tasks/${id}/transitions`, { method: 'POST', ...json({ to: 'in_progress' }) }],
+      [`/api/v1/tasks/${id}/release`, { method: 'POST' }],
+      [`/api/v1/tasks/${id}/comments`, {}],
+      [`/api/v1/tasks/${id}/comments`, { method: 'POST', ...json({ body: 'injected' }) }],
     ] as [string, RequestInit][]) {
       await expectNotFound(await send(path, { ...init, key: admin2.secret }), path);
     }

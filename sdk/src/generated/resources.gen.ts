@@ -832,6 +832,28 @@ const tasksMethods = ({ call, list }: OperationRunner) => ({
    * take a task away from a run. A task that is not `in_progress` is 409 `invalid-transition`.
    */
   release: (taskId: string, o?: ConditionalOptions) => call((c) => api.releaseTask({ ...c, path: { taskId }, headers: ifMatch(o) }), o),
+  comments: {
+    /**
+     * List a task's comments
+     *
+     * The comments on a task, oldest first. A run may read them with its run token. Requires the
+     * `read` scope.
+     */
+    list: (taskId: string, query?: T.ListTaskCommentsData['query'], o?: RequestOptions) =>
+      list<T.TaskComment, T.TaskCommentList>((page, c) => api.listTaskComments({ ...c, path: { taskId }, query: { ...query, page } }), query, o),
+    /**
+     * Comment on a task
+     *
+     * Adds a comment to a task, by a person, an application key or a run (with its run token; a run
+     * that lost its lease cannot). Each agent of the application the body mentions as `@agent_...`
+     * is listed in `mentions`; those whose `autoStart.mentioned` is on start a run on the task,
+     * listed in `startedRunIds` (not the commenting run's own agent, and no deeper than 5 runs
+     * started by runs' comments). Records `task.commented`. Send an `Idempotency-Key` to make
+     * retries safe. Requires the `write` scope.
+     */
+    create: (taskId: string, body: T.TaskCommentCreate, o?: WriteOptions) =>
+      call((c) => api.createTaskComment({ ...c, path: { taskId }, body, headers: idempotent(o) }), o),
+  },
 });
 /**
  * Work for agents and people: tasks with a status that moves along one transition table,

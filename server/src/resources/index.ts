@@ -80,7 +80,7 @@ export function allHandlers(deps: HandlerDeps): Handlers {
     ...agentHandlers({ allowPrivate: config.runnerAllowPrivateAddresses, allowList: [] }),
     ...runHandlers(bus, config.runs.leaseSeconds),
     ...approvalHandlers(bus),
-    ...taskHandlers,
+    ...taskHandlers(bus, config.runs.leaseSeconds),
     ...scheduleHandlers,
     ...triggerHandlers(bus, sealer),
     ...webhookHandlers(sealer, config.webhooks.policy, versioning),

@@ -31,7 +31,8 @@ export type IdPrefix =
   | 'msg'
   | 'appr'
   | 'apcm'
-  | 'task';
+  | 'task'
+  | 'tcmt';
 
 /** TypeID's suffix alphabet: Crockford's base32, lower case. */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';

@@ -21,6 +21,7 @@ import * as approvals from './0020_approvals.js';
 import * as approvalCheckpoints from './0021_approval_checkpoints.js';
 import * as tasks from './0022_tasks.js';
 import * as taskCheckouts from './0023_task_checkouts.js';
+import * as taskComments from './0024_task_comments.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -47,6 +48,7 @@ const migrations: Record<string, Migration> = {
   '0021_approval_checkpoints': approvalCheckpoints,
   '0022_tasks': tasks,
   '0023_task_checkouts': taskCheckouts,
+  '0024_task_comments': taskComments,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

@@ -86,6 +86,7 @@ export const agentHandlers = (policy: AddressPolicy) =>
         url: body.url ?? null,
         labels: body.labels ?? [],
         limits: { ...DEFAULT_LIMITS, ...body.limits },
+        autoStart: body.autoStart ?? store.NO_AUTO_START,
       };
       assertConsistent(spec);
       await assertCallable(spec.url, policy);
@@ -101,8 +102,8 @@ export const agentHandlers = (policy: AddressPolicy) =>
       const current = await store.getAgent(db, auth.applicationId, path.agentId, { forUpdate: true });
       checkIfMatch(current);
       agentMachine.assertTransition('update', current.status);
-      const { name, description, instructions, model, tools, config, runtime, url, labels, limits } = current;
-      const merged = mergePatch({ name, description, instructions, model, tools, config, runtime, url, labels, limits }, body);
+      const { name, description, instructions, model, tools, config, runtime, url, labels, limits, autoStart } = current;
+      const merged = mergePatch({ name, description, instructions, model, tools, config, runtime, url, labels, limits, autoStart }, body);
       // A merge patch removes what it sets to null; for nullable fields that means null.
       const next: store.AgentSpec = {
         ...merged,

@@ -10,7 +10,13 @@ export type Agent = components['schemas']['Agent'];
 export type AgentVersion = components['schemas']['AgentVersion'];
 export type AgentStatus = Agent['status'];
 /** The fields a client sets; everything else the server owns. */
-export type AgentSpec = Pick<Agent, 'name' | 'description' | 'instructions' | 'model' | 'tools' | 'config' | 'runtime' | 'url' | 'labels' | 'limits'>;
+export type AgentSpec = Pick<
+  Agent,
+  'name' | 'description' | 'instructions' | 'model' | 'tools' | 'config' | 'runtime' | 'url' | 'labels' | 'limits' | 'autoStart'
+>;
+
+/** Tasks start no run of an agent unless it says so. */
+export const NO_AUTO_START: Agent['autoStart'] = { assigned: false, mentioned: false };
 
 type AgentRow = {
   id: string;
@@ -27,6 +33,7 @@ type AgentRow = {
   timeout_seconds: number;
   max_attempts: number;
   max_concurrent_runs: number | null;
+  auto_start: string;
   status: AgentStatus;
   version: number;
   created_at: string;
@@ -48,6 +55,7 @@ const AGENT_COLUMNS = columnsOf<AgentRow>({
   timeout_seconds: true,
   max_attempts: true,
   max_concurrent_runs: true,
+  auto_start: true,
   status: true,
   version: true,
   created_at: true,
@@ -83,6 +91,7 @@ const toAgent = (row: AgentRow): Agent => ({
   url: row.url,
   labels: fromJsonColumn(row.labels, []),
   limits: { timeoutSeconds: row.timeout_seconds, maxAttempts: row.max_attempts, maxConcurrentRuns: row.max_concurrent_runs },
+  autoStart: fromJsonColumn(row.auto_start, NO_AUTO_START),
   status: row.status,
   version: row.version,
   createdAt: row.created_at,
@@ -107,6 +116,7 @@ const specColumns = (spec: AgentSpec) => ({
   timeout_seconds: spec.limits.timeoutSeconds,
   max_attempts: spec.limits.maxAttempts,
   max_concurrent_runs: spec.limits.maxConcurrentRuns,
+  auto_start: toJsonColumn(spec.autoStart),
 });
 
 /** A change to any versioned field makes a new version. */

@@ -23,7 +23,7 @@ const DEFAULT_TTL_SECONDS = 3600;
  */
 export async function queueRun(
   db: Executor,
-  run: Omit<NewRun, 'agentVersion' | 'ttlSeconds' | 'triggeredBy'> & { ttlSeconds: number | undefined },
+  run: Omit<NewRun, 'agentVersion' | 'ttlSeconds' | 'triggeredBy'> & { ttlSeconds: number | undefined; triggeredBy?: NewRun['triggeredBy'] },
   leaseSeconds: number,
 ): Promise<{ run: Run; events: StoredEvent[] }> {
   const agent = await getAgent(db, run.applicationId, run.agentId, { forShare: true });
@@ -33,7 +33,7 @@ export async function queueRun(
     ...run,
     agentVersion: agent.version,
     ttlSeconds: run.ttlSeconds ?? DEFAULT_TTL_SECONDS,
-    triggeredBy: { type: 'api', id: null },
+    triggeredBy: run.triggeredBy ?? { type: 'api', id: null },
   });
   return { run: { ...created.run, dispatch }, events: created.events };
 }

@@ -1,0 +1,50 @@
+import type { RunTokenIdentity } from '../../auth/run-token.js';
+import type { Executor } from '../../db/database.js';
+import { selectRows } from '../../db/statements.js';
+import { fromJsonColumn } from '../../util/json-column.js';
+import { getAgent } from '../agents/store.js';
+import type { StoredEvent } from '../runs/events.js';
+import { queueRun } from '../runs/lifecycle.js';
+import type { TaskComment } from './comments.js';
+import type { Task } from './store.js';
+
+/** How deep runs started by runs' comments may go: an agent mentioning another that mentions it back stops there. */
+export const MAX_MENTION_DEPTH = 5;
+
+type Start = { task: Task; agentId: string; reason: 'assigned' | 'mentioned'; comment?: TaskComment; depth: number };
+
+/**
+ * Starts a run of the agent on the task when the agent asks for it (`autoStart`) and can run
+ * (an agent that is paused or retired starts nothing, and the change that would have started it
+ * still happens). The run's input is the task (and the comment that mentioned the agent), and the
+ * task is what triggered it.
+ */
+export async function startRunFor(db: Executor, start: Start, leaseSeconds: number): Promise<{ runId: string; events: StoredEvent[] } | undefined> {
+  const agent = await getAgent(db, start.task.applicationId, start.agentId);
+  if (agent.status !== 'active' || !agent.autoStart[start.reason]) return undefined;
+  if (start.task.status === 'done' || start.task.status === 'cancelled') return undefined;
+  const input = { task: start.task, reason: start.reason, ...(start.comment ? { comment: start.comment } : {}), depth: start.depth };
+  const { run, events } = await queueRun(
+    db,
+    {
+      applicationId: start.task.applicationId,
+      agentId: agent.id,
+      input,
+      metadata: { taskId: start.task.id },
+      ttlSeconds: undefined,
+      endUserId: null,
+      triggeredBy: { type: 'task', id: start.task.id },
+    },
+    leaseSeconds,
+  );
+  return { runId: run.id, events };
+}
+
+/** How deep a run is among runs started by runs' comments: the `depth` its task input carries (0 for any other run). */
+export async function depthOf(db: Executor, run: RunTokenIdentity | undefined): Promise<number> {
+  if (!run) return 0;
+  const [row] = await selectRows<{ input: string; triggered_by_type: string }>(db, 'select input, triggered_by_type from runs where id = ?', [run.runId]);
+  if (row?.triggered_by_type !== 'task') return 0;
+  const depth = fromJsonColumn<{ depth?: unknown }>(row.input, {}).depth;
+  return typeof depth === 'number' ? depth : 0;
+}
