@@ -45,6 +45,13 @@ export const collect = (value: string, previous: string[] = []) => [
     .filter(Boolean),
 ];
 
+/** Commander parser for repeatable `key=value` options (`--metadata ticket=T-42`), into an object. */
+export const metadataPair = (value: string, previous: Record<string, string> = {}) => {
+  const at = value.indexOf('=');
+  if (at < 1) throw new InvalidArgumentError('must be key=value');
+  return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
+};
+
 export const integer =
   (min: number, max: number) =>
   (value: string): number => {

@@ -4,9 +4,9 @@ export type Column<T> = { header: string; value: (item: T) => unknown; status?: 
 
 type Stream = { write(chunk: string): unknown; isTTY?: boolean };
 
-const GOOD = new Set(['active', 'succeeded', 'ok']);
-const BAD = new Set(['failed', 'cancelled', 'timed_out', 'expired', 'revoked', 'retired', 'error']);
-const PENDING = new Set(['queued', 'running', 'waiting', 'paused', 'warn']);
+const GOOD = new Set(['active', 'succeeded', 'ok', 'done']);
+const BAD = new Set(['failed', 'cancelled', 'timed_out', 'expired', 'revoked', 'retired', 'error', 'blocked']);
+const PENDING = new Set(['queued', 'running', 'waiting', 'paused', 'warn', 'in_progress', 'in_review']);
 
 /** `2025-01-31T12:00:00.000Z` as `2025-01-31 12:00:00` (UTC); anything else unchanged. */
 export const shortTime = (value: unknown): string => {

@@ -11,6 +11,7 @@ import { registerModels } from './commands/models.js';
 import { registerRunners } from './commands/runners.js';
 import { registerRuns } from './commands/runs.js';
 import { registerSchedules } from './commands/schedules.js';
+import { registerTasks } from './commands/tasks.js';
 import { registerTriggers } from './commands/triggers.js';
 import { registerWebhooks } from './commands/webhooks.js';
 import { configPath } from './config.js';
@@ -53,6 +54,7 @@ Settings come from the flags, then the environment, then the profile saved by "s
   registerAgents(program, ctx);
   registerRuns(program, ctx);
   registerApprovals(program, ctx);
+  registerTasks(program, ctx);
   registerSchedules(program, ctx);
   registerTriggers(program, ctx);
   registerWebhooks(program, ctx);

@@ -1,9 +1,9 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { Run, RunCreate, RunEvent, RunStatus } from '@switchboard/sdk';
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { eventLine, followRun } from '../follow.js';
-import { integer, oneOf, readJsonObject } from '../input.js';
+import { integer, metadataPair, oneOf, readJsonObject } from '../input.js';
 import { examples, listOptions, pageQuery, printList, printObject, type ListOptions } from '../lists.js';
 import { shortTime, type Column } from '../output.js';
 
@@ -17,13 +17,6 @@ const COLUMNS: Column<Run>[] = [
   { header: 'CREATED', value: (r) => shortTime(r.createdAt) },
   { header: 'FINISHED', value: (r) => shortTime(r.finishedAt) },
 ];
-
-/** `key=value` pairs into an object. */
-const metadataPair = (value: string, previous: Record<string, string> = {}) => {
-  const at = value.indexOf('=');
-  if (at < 1) throw new InvalidArgumentError('must be key=value');
-  return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
-};
 
 type CreateFlags = {
   agent?: string;
