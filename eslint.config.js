@@ -35,7 +35,8 @@ const layerZones = layers.flatMap((row, i) => {
  * A resource uses another resource's store and state machine, never its handlers. A few domain modules are shared on
  * purpose: the event outbox every change records to, the run event log, the run lease lifecycle runners drive, whether a
  * runner can take a new run, the rules of runs on threads, the audit trail a handler describes its change to, who
- * may decide an approval (the inbox stream filters by it), and the tasks runs check out (a run's end releases them).
+ * may decide an approval (the inbox stream filters by it), the tasks runs check out (a run's end releases them), the
+ * roll-up of tasks under goals and projects, and who work can be given to.
  */
 const sharedDomainModules = [
   'webhooks/outbox',
@@ -48,6 +49,8 @@ const sharedDomainModules = [
   'audit/trail',
   'approvals/deciders',
   'tasks/checkouts',
+  'tasks/progress',
+  'tasks/assignees',
 ];
 const resourceZones = readdirSync(server('resources'), { withFileTypes: true })
   .filter((entry) => entry.isDirectory())

@@ -26,6 +26,8 @@ export const SAMPLE = {
   threadId: 'thread_01jd4x7p2kf8q6v3b9m5t0s1ab',
   approvalId: 'appr_01jd4x7p2kf8q6v3b9m5t0s1ab',
   taskId: 'task_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  goalId: 'goal_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  projectId: 'proj_01jd4x7p2kf8q6v3b9m5t0s1ab',
 };
 
 /** A few bytes of audio, as a File the way a Node or browser client sends one. */
@@ -78,6 +80,8 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     threadId,
     approvalId,
     taskId,
+    goalId,
+    projectId,
   } = SAMPLE;
   const raw = { client: sb.client, throwOnError: true as const };
   return {
@@ -247,6 +251,16 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     countAnthropicTokens: () =>
       generated.countAnthropicTokens({ ...raw, body: { model: 'claude-sonnet', messages: [{ role: 'user', content: 'Say hello.' }] } }),
     createRunApproval: () => runner.approvals.request(runId, { title: 'Refund 49 EUR?', payload: { amountMinor: 4900 }, expiresInSeconds: 3600 }),
+    listGoals: () => sb.goals.list({ status: 'active', parentId: 'none', sort: 'targetDate' }),
+    createGoal: () => sb.goals.create({ title: 'Refunds within a day', status: 'active', targetDate: '2026-12-31' }),
+    getGoal: () => sb.goals.get(goalId),
+    updateGoal: () => sb.goals.update(goalId, { status: 'achieved' }),
+    deleteGoal: () => sb.goals.delete(goalId),
+    listProjects: () => sb.projects.list({ goalId, status: 'active' }),
+    createProject: () => sb.projects.create({ name: 'Damaged parcels', goalId, lead: { type: 'agent', id: agentId } }),
+    getProject: () => sb.projects.get(projectId),
+    updateProject: () => sb.projects.update(projectId, { status: 'completed' }),
+    deleteProject: () => sb.projects.delete(projectId),
     listTasks: () => sb.tasks.list({ status: 'todo,in_progress', assignee: agentId, q: 'refund', sort: 'priority' }),
     createTask: () =>
       sb.tasks.create({ title: 'Refund order 10-2291', status: 'todo', priority: 'high', labels: ['refunds'], assignee: { type: 'agent', id: agentId } }),
@@ -254,6 +268,13 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     updateTask: () => sb.tasks.update(taskId, { priority: 'urgent', labels: ['refunds', 'escalated'] }),
     deleteTask: () => sb.tasks.delete(taskId),
     transitionTask: () => sb.tasks.move(taskId, { to: 'in_review' }),
+    bulkUpdateTasks: () =>
+      sb.tasks.bulkUpdate({
+        changes: [
+          { taskId, priority: 'urgent', addLabels: ['escalated'] },
+          { taskId, status: 'cancelled' },
+        ],
+      }),
     checkoutTask: () => runner.tasks.checkout(taskId),
     releaseTask: () => sb.tasks.release(taskId),
     listTaskComments: () => sb.tasks.comments.list(taskId),

@@ -229,6 +229,15 @@ describe('the SDK against the real server, through the contract-checking proxy',
     await sb.tasks.move(photos.id, { to: 'done' });
     const started = await sb.tasks.move(refund.id, { to: 'in_progress' });
     expect(started.startedAt).not.toBeNull();
+    const bulk = await step('bulkUpdateTasks', () =>
+      sb.tasks.bulkUpdate({
+        changes: [
+          { taskId: photos.id, addLabels: ['photos'] },
+          { taskId: refund.id, addLabels: ['checked'] },
+        ],
+      }),
+    );
+    expect(bulk.data.map((t) => t.labels)).toEqual([['photos'], ['refunds', 'checked']]);
     const updated = await step('updateTask', () => sb.tasks.update(refund.id, { priority: 'urgent', labels: ['refunds', 'escalated'] }));
     expect(updated.labels).toEqual(['refunds', 'escalated']);
     expect((await step('getTask', () => sb.tasks.get(refund.id))).status).toBe('in_progress');
@@ -236,6 +245,25 @@ describe('the SDK against the real server, through the contract-checking proxy',
     expect(found.data.map((t) => t.id)).toEqual([refund.id]);
     await step('deleteTask', () => sb.tasks.delete(refund.id));
     await sb.tasks.delete(photos.id);
+  });
+
+  it('plans work in goals and projects, whose progress rolls up their tasks', async () => {
+    const goal = await step('createGoal', () =>
+      sb.goals.create({ title: uniqueName('Refunds within a day'), status: 'active' }, { idempotencyKey: randomUUID() }),
+    );
+    const project = await step('createProject', () => sb.projects.create({ name: uniqueName('Damaged parcels'), goalId: goal.id }));
+    const task = await sb.tasks.create({ title: 'Refund 10-2291', status: 'todo', projectId: project.id });
+    await sb.tasks.move(task.id, { to: 'in_progress' });
+    await sb.tasks.move(task.id, { to: 'done' });
+    expect((await step('getGoal', () => sb.goals.get(goal.id))).progress).toMatchObject({ total: 1, percentDone: 100 });
+    expect((await step('listProjects', () => sb.projects.list({ goalId: goal.id }))).data.map((p) => p.progress.percentDone)).toEqual([100]);
+    expect((await step('updateProject', () => sb.projects.update(project.id, { status: 'active' }))).status).toBe('active');
+    expect((await step('getProject', () => sb.projects.get(project.id))).goalId).toBe(goal.id);
+    expect((await step('updateGoal', () => sb.goals.update(goal.id, { status: 'achieved' }))).status).toBe('achieved');
+    expect((await step('listGoals', () => sb.goals.list({ status: 'achieved' }))).data.map((g) => g.id)).toContain(goal.id);
+    await sb.tasks.delete(task.id);
+    await step('deleteProject', () => sb.projects.delete(project.id));
+    await step('deleteGoal', () => sb.goals.delete(goal.id));
   });
 
   it('manages agents and their versions', async () => {

@@ -71,7 +71,11 @@ export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures>
     const messages = [{ role: 'user', content: [{ type: 'text', text: `fuzz thread ${i}` }] }];
     add((await api<WithId>('POST', '/api/v1/threads', { agentId: agent.id, title: `fuzz thread ${i}`, messages })).id);
   }
-  const blocker = await api<WithId>('POST', '/api/v1/tasks', { title: 'fuzz blocker', status: 'todo' });
+  const goal = await api<WithId>('POST', '/api/v1/goals', { title: 'fuzz goal', status: 'active' });
+  add(goal.id);
+  const project = await api<WithId>('POST', '/api/v1/projects', { name: 'fuzz project', goalId: goal.id });
+  add(project.id);
+  const blocker = await api<WithId>('POST', '/api/v1/tasks', { title: 'fuzz blocker', status: 'todo', projectId: project.id });
   add(blocker.id);
   add(
     (await api<WithId>('POST', '/api/v1/tasks', { title: 'fuzz task', status: 'todo', blockedBy: [blocker.id], assignee: { type: 'agent', id: agent.id } })).id,

@@ -50,6 +50,7 @@ const RUN = [
   'People, members and end-users',
   'Threads',
   'Waiting on people',
+  'Tasks, goals and projects',
   'The audit log',
   'API versions',
   'Models and the AI gateway',
@@ -265,6 +266,19 @@ describe('the README, run as written', () => {
     expect(output).toMatch(/^Refund 49\.00 EUR\?$/m);
     expect(output).toMatch(/^approved$/m);
     expect(output).toContain('{"fencingToken":2,"resume":{"amountMinor":2500}}');
+  }, 60_000);
+
+  it('tasks: an assigned agent starts, its run checks the task out, comments, hands it to review, and the goal rolls it up', async () => {
+    const [block] = blocksOf('Tasks, goals and projects');
+    const { code, output } = await runBlock(block!.code);
+    expect(code, output).toBe(0);
+    expect(output).toContain('{"reason":"assigned","title":"Refund order 10-2291"}');
+    expect(output).toContain('{"status":"in_progress","checkedOut":true}');
+    expect(output).toMatch(/^run$/m);
+    expect(output).toMatch(/^in_review$/m);
+    expect(output).toMatch(/in_review\s+medium\s+Refund order 10-2291/);
+    expect(output).toMatch(/^done$/m);
+    expect(output).toContain('{"total":1,"percentDone":100}');
   }, 60_000);
 
   it('the audit log: the agents changed above, a chain that verifies, an export downloaded', async () => {

@@ -363,3 +363,45 @@ describe('finding tasks', () => {
     expect(await found('2291')).toEqual([]);
   });
 });
+
+describe('bulk changes', () => {
+  const bulk = (changes: Record<string, unknown>[]) => call<{ data: Task[] }>(conn, 'POST', '/api/v1/tasks/bulk', { changes });
+
+  it('apply 100 changes in one transaction, or none: 3 invalid ones are reported and nothing is applied', async () => {
+    const tasks: Task[] = [];
+    for (let i = 0; i < 50; i++) tasks.push(await newTask({ title: `bulk ${i}`, status: 'todo', labels: ['old'] }));
+    await freshKey();
+    const changes: Record<string, unknown>[] = tasks.flatMap((t) => [
+      { taskId: t.id, priority: 'high', assignee: { type: 'agent', id: agentId }, addLabels: ['triaged'], removeLabels: ['old'] },
+      { taskId: t.id, status: 'in_progress' },
+    ]);
+    changes[7] = { taskId: tasks[3]!.id, status: 'todo', labels: ['x'] }; // fine: a task already in todo stays there
+    changes[11] = { taskId: tasks[5]!.id, status: 'in_review' }; // todo -> in_review is not a move
+    changes[42] = { taskId: absentTask, priority: 'low' };
+    changes[99] = { taskId: tasks[49]!.id, assignee: { type: 'agent', id: 'agent_01jd4x7p2kf8q6v3b9m5t0s1ab' } };
+    const before = (await call(conn, 'GET', `/api/v1/webhook-endpoints/${endpointId}/messages?pageSize=1`)).body as { pagination: { total: number } };
+
+    const refused = expectProblem(await bulk(changes), 422, 'bulk-failed', '3 of the 100 changes');
+    expect(refused.errors!.map((e) => [e.pointer, (e as { code?: string }).code])).toEqual([
+      ['/changes/11', 'invalid-transition'],
+      ['/changes/42', 'not-found'],
+      ['/changes/99', 'not-found'],
+    ]);
+    for (const t of [tasks[0]!, tasks[5]!, tasks[49]!])
+      expect(await getTask(t.id)).toMatchObject({ status: 'todo', priority: 'medium', labels: ['old'], assignee: null });
+    const after = (await call(conn, 'GET', `/api/v1/webhook-endpoints/${endpointId}/messages?pageSize=1`)).body as { pagination: { total: number } };
+    expect(after.pagination.total).toBe(before.pagination.total);
+
+    // Without the three, all 97 apply, in order.
+    const applied = await bulk(changes.filter((_, i) => ![11, 42, 99].includes(i)));
+    expect(applied.status, JSON.stringify(applied.body)).toBe(200);
+    expect(applied.body.data).toHaveLength(97);
+    expect(await getTask(tasks[0]!.id)).toMatchObject({
+      status: 'in_progress',
+      priority: 'high',
+      labels: ['triaged'],
+      assignee: { type: 'agent', id: agentId },
+    });
+    expect(await getTask(tasks[3]!.id)).toMatchObject({ status: 'todo', labels: ['x'], priority: 'high' });
+  });
+});

@@ -316,6 +316,40 @@ describe('tasks between applications', () => {
   });
 });
 
+describe('goals and projects between applications', () => {
+  it("another application's goal and project are 404 for every operation, cannot be linked to, and are not listed", async () => {
+    const post = async (path: string, body: object) => {
+      const r = await send(path, { method: 'POST', key: admin1, ...json(body) });
+      expect(r.status).toBe(201);
+      return ((await r.json()) as { id: string }).id;
+    };
+    const goal = await post('/api/v1/goals', { title: 'Only in app 1' });
+    const project = await post('/api/v1/projects', { name: 'Only in app 1', goalId: goal });
+    for (const [path, init] of [
+      [`/api/v1/goals/${goal}`, {}],
+      [`/api/v1/goals/${goal}`, { method: 'PATCH', ...json({ title: 'hijacked' }) }],
+      [`/api/v1/goals/${goal}`, { method: 'DELETE' }],
+      [`/api/v1/projects/${project}`, {}],
+      [`/api/v1/projects/${project}`, { method: 'PATCH', ...json({ name: 'hijacked' }) }],
+      [`/api/v1/projects/${project}`, { method: 'DELETE' }],
+    ] as [string, RequestInit][]) {
+      await expectNotFound(await send(path, { ...init, key: admin2.secret }), path);
+    }
+    for (const [path, body] of [
+      ['/api/v1/goals', { title: 'x', parentId: goal }],
+      ['/api/v1/projects', { name: 'x', goalId: goal }],
+      ['/api/v1/tasks', { title: 'x', projectId: project }],
+      ['/api/v1/tasks', { title: 'x', goalId: goal }],
+    ] as [string, object][]) {
+      await expectNotFound(await send(path, { method: 'POST', key: admin2.secret, ...json(body) }), path);
+    }
+    for (const path of ['/api/v1/goals?pageSize=100', '/api/v1/projects?pageSize=100']) {
+      const listed = (await (await send(path, { key: admin2.secret })).json()) as { data: { id: string }[] };
+      expect(listed.data.map((x) => x.id)).not.toContain(path.includes('goals') ? goal : project);
+    }
+  });
+});
+
 describe('the model catalog between applications', () => {
   it("another application's provider and alias are 404 for every operation, and stay unchanged", async () => {
     const provider = await createProvider(api1, { credential: 'sk-tenant-one-0123456789' });

@@ -745,14 +745,109 @@ const threadsMethods = ({ call, list }: OperationRunner) => ({
 export interface ThreadsResource extends ReturnType<typeof threadsMethods> {}
 export const threads: (operations: OperationRunner) => ThreadsResource = threadsMethods;
 
+const goalsMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * List goals
+   *
+   * Lists the application's goals with their progress (the roll-up of their tasks), newest first by
+   * default, narrowed by any of the filters. A run may list them with its run token.
+   */
+  list: (query?: T.ListGoalsData['query'], o?: RequestOptions) =>
+    list<T.Goal, T.GoalList>((page, c) => api.listGoals({ ...c, query: { ...query, page } }), query, o),
+  /**
+   * Create a goal
+   *
+   * Creates a goal. Its owner and its parent goal must be the application's (an agent, a goal or a
+   * user of another tenant is 404). Send an `Idempotency-Key` to make retries safe.
+   */
+  create: (body: T.GoalCreate, o?: WriteOptions) => call((c) => api.createGoal({ ...c, body, headers: idempotent(o) }), o),
+  /**
+   * Get a goal
+   *
+   * Returns one goal of the application, with its progress (the roll-up of its tasks, computed
+   * now). A run may read it with its run token.
+   */
+  get: (goalId: string, o?: RequestOptions) => call((c) => api.getGoal({ ...c, path: { goalId } }), o),
+  /**
+   * Update a goal
+   *
+   * Changes a goal with a JSON merge patch, sent as `application/merge-patch+json` or
+   * `application/json` (`null` clears what may be empty; `metadata` keys are merged). `status`
+   * moves along the table of `GoalStatus` (409 `invalid-transition` otherwise), and a parent that
+   * would make a cycle is 422. Send `If-Match` with the goal's `ETag` so a change never overwrites
+   * one made meanwhile (412).
+   */
+  update: (goalId: string, body: T.GoalUpdate, o?: ConditionalOptions) => call((c) => api.updateGoal({ ...c, path: { goalId }, body, headers: ifMatch(o) }), o),
+  /**
+   * Delete a goal
+   *
+   * Deletes a goal: its sub-goals become top-level goals, and its projects and tasks are linked to
+   * no goal. Send `If-Match` to make it conditional.
+   */
+  delete: (goalId: string, o?: ConditionalOptions) => call((c) => api.deleteGoal({ ...c, path: { goalId }, headers: ifMatch(o) }), o),
+});
+/**
+ * What the work is for: goals with an owner, a target date and sub-goals, whose progress rolls up
+ * the tasks under them, their projects and their sub-goals.
+ */
+export interface GoalsResource extends ReturnType<typeof goalsMethods> {}
+export const goals: (operations: OperationRunner) => GoalsResource = goalsMethods;
+
+const projectsMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * List projects
+   *
+   * Lists the application's projects with their progress (the roll-up of their tasks), newest first
+   * by default, narrowed by any of the filters. A run may list them with its run token.
+   */
+  list: (query?: T.ListProjectsData['query'], o?: RequestOptions) =>
+    list<T.Project, T.ProjectList>((page, c) => api.listProjects({ ...c, query: { ...query, page } }), query, o),
+  /**
+   * Create a project
+   *
+   * Creates a project. Its lead and its goal must be the application's (an agent, a goal or a user
+   * of another tenant is 404). Send an `Idempotency-Key` to make retries safe.
+   */
+  create: (body: T.ProjectCreate, o?: WriteOptions) => call((c) => api.createProject({ ...c, body, headers: idempotent(o) }), o),
+  /**
+   * Get a project
+   *
+   * Returns one project of the application, with its progress (the roll-up of its tasks, computed
+   * now). A run may read it with its run token.
+   */
+  get: (projectId: string, o?: RequestOptions) => call((c) => api.getProject({ ...c, path: { projectId } }), o),
+  /**
+   * Update a project
+   *
+   * Changes a project with a JSON merge patch, sent as `application/merge-patch+json` or
+   * `application/json` (`null` clears what may be empty; `metadata` keys are merged). `status`
+   * moves along the table of `ProjectStatus` (409 `invalid-transition` otherwise). Send `If-Match`
+   * with the project's `ETag` so a change never overwrites one made meanwhile (412).
+   */
+  update: (projectId: string, body: T.ProjectUpdate, o?: ConditionalOptions) =>
+    call((c) => api.updateProject({ ...c, path: { projectId }, body, headers: ifMatch(o) }), o),
+  /**
+   * Delete a project
+   *
+   * Deletes a project: its tasks belong to no project. Send `If-Match` to make it conditional.
+   */
+  delete: (projectId: string, o?: ConditionalOptions) => call((c) => api.deleteProject({ ...c, path: { projectId }, headers: ifMatch(o) }), o),
+});
+/**
+ * Bodies of work towards a goal, with a lead and a target date, whose progress rolls up their
+ * tasks.
+ */
+export interface ProjectsResource extends ReturnType<typeof projectsMethods> {}
+export const projects: (operations: OperationRunner) => ProjectsResource = projectsMethods;
+
 const tasksMethods = ({ call, list }: OperationRunner) => ({
   /**
    * List tasks
    *
    * Lists the application's tasks, newest first by default, narrowed by any of the filters (all of
-   * them must hold): statuses, priority, assignee, label, parent task, a blocker, a due date, and
-   * `q`, which finds the tasks whose title or description has every word of it (words are matched
-   * by their beginning, case-insensitively). A run may list them with its run token.
+   * them must hold): statuses, priority, assignee, label, parent task, project, goal, a blocker, a
+   * due date, and `q`, which finds the tasks whose title or description has every word of it (words
+   * are matched by their beginning, case-insensitively). A run may list them with its run token.
    */
   list: (query?: T.ListTasksData['query'], o?: RequestOptions) =>
     list<T.Task, T.TaskList>((page, c) => api.listTasks({ ...c, query: { ...query, page } }), query, o),
@@ -766,6 +861,19 @@ const tasksMethods = ({ call, list }: OperationRunner) => ({
    * then the run).
    */
   create: (body: T.TaskCreate, o?: WriteOptions) => call((c) => api.createTask({ ...c, body, headers: idempotent(o) }), o),
+  /**
+   * Change many tasks at once
+   *
+   * Applies up to 100 changes (status, assignee, priority, project, goal, labels) in one
+   * transaction, in order, all or nothing: every change is tried, and if any would fail none is
+   * applied, and the answer is 422 `bulk-failed` listing each failed change in `errors` (its
+   * `pointer`, e.g. `/changes/3`, the reason in `detail`, and in `code` the problem it alone would
+   * have got, like `invalid-transition` or `not-found`). Each change records the events a single
+   * update and move would (`task.updated`, `task.status_changed`, ...), and starts the runs they
+   * would. A run may send it with its run token (moving a task to `in_progress` checks it out for
+   * the run). Send an `Idempotency-Key` to make retries safe.
+   */
+  bulkUpdate: (body: T.TaskBulk, o?: WriteOptions) => call((c) => api.bulkUpdateTasks({ ...c, body, headers: idempotent(o) }), o),
   /**
    * Get a task
    *
@@ -1660,6 +1768,16 @@ export abstract class Resources {
    * runs and the application read and replace, copied to branch from any point.
    */
   readonly threads = threads(this.#operations);
+  /**
+   * What the work is for: goals with an owner, a target date and sub-goals, whose progress rolls up
+   * the tasks under them, their projects and their sub-goals.
+   */
+  readonly goals = goals(this.#operations);
+  /**
+   * Bodies of work towards a goal, with a lead and a target date, whose progress rolls up their
+   * tasks.
+   */
+  readonly projects = projects(this.#operations);
   /**
    * Work for agents and people: tasks with a status that moves along one transition table,
    * priorities, labels, assignees, sub-tasks and blockers, found by filters and full-text search.

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import { type Client, formDataBodySerializer, type Options as Options2, type TDataShape } from './client/index.js';
-import type { AcceptInvitationData, AcceptInvitationErrors, AcceptInvitationResponses, AppendRunEventsData, AppendRunEventsErrors, AppendRunEventsResponses, AppendThreadMessagesData, AppendThreadMessagesErrors, AppendThreadMessagesResponses, CancelRunData, CancelRunErrors, CancelRunResponses, CancelTranscriptionData, CancelTranscriptionErrors, CancelTranscriptionResponses, CheckoutTaskData, CheckoutTaskErrors, CheckoutTaskResponses, ClaimRunData, ClaimRunErrors, ClaimRunResponses, CompleteRunData, CompleteRunErrors, CompleteRunResponses, CopyThreadData, CopyThreadErrors, CopyThreadResponses, CountAnthropicTokensData, CountAnthropicTokensErrors, CountAnthropicTokensResponses, CreateAgentData, CreateAgentErrors, CreateAgentResponses, CreateAnthropicMessageData, CreateAnthropicMessageErrors, CreateAnthropicMessageResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateApplicationData, CreateApplicationErrors, CreateApplicationResponses, CreateApprovalCommentData, CreateApprovalCommentErrors, CreateApprovalCommentResponses, CreateAudioTranscriptionData, CreateAudioTranscriptionErrors, CreateAudioTranscriptionResponses, CreateAuditExportData, CreateAuditExportErrors, CreateAuditExportResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingsData, CreateEmbeddingsErrors, CreateEmbeddingsResponses, CreateEndUserData, CreateEndUserErrors, CreateEndUserResponses, CreateEndUserTokenData, CreateEndUserTokenErrors, CreateEndUserTokenResponses, CreateInvitationData, CreateInvitationErrors, CreateInvitationResponses, CreateModelData, CreateModelErrors, CreateModelProviderData, CreateModelProviderErrors, CreateModelProviderResponses, CreateModelResponses, CreatePersonalTokenData, CreatePersonalTokenErrors, CreatePersonalTokenResponses, CreateRunApprovalData, CreateRunApprovalErrors, CreateRunApprovalResponses, CreateRunData, CreateRunErrors, CreateRunResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateTaskCommentData, CreateTaskCommentErrors, CreateTaskCommentResponses, CreateTaskData, CreateTaskErrors, CreateTaskResponses, CreateThreadData, CreateThreadErrors, CreateThreadResponses, CreateThreadRunData, CreateThreadRunErrors, CreateThreadRunResponses, CreateTranscriptionData, CreateTranscriptionErrors, CreateTranscriptionResponses, CreateTriggerData, CreateTriggerErrors, CreateTriggerResponses, CreateUploadData, CreateUploadErrors, CreateUploadResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DecideApprovalData, DecideApprovalErrors, DecideApprovalResponses, DeleteAgentData, DeleteAgentErrors, DeleteAgentResponses, DeleteApplicationData, DeleteApplicationErrors, DeleteApplicationResponses, DeleteEndUserData, DeleteEndUserErrors, DeleteEndUserResponses, DeleteModelData, DeleteModelErrors, DeleteModelProviderData, DeleteModelProviderErrors, DeleteModelProviderResponses, DeleteModelResponses, DeleteRunnerData, DeleteRunnerErrors, DeleteRunnerResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, DeleteTaskData, DeleteTaskErrors, DeleteTaskResponses, DeleteThreadData, DeleteThreadErrors, DeleteThreadResponses, DeleteTranscriptionData, DeleteTranscriptionErrors, DeleteTranscriptionResponses, DeleteTriggerData, DeleteTriggerErrors, DeleteTriggerResponses, DeleteUploadData, DeleteUploadErrors, DeleteUploadResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAgentData, GetAgentErrors, GetAgentResponses, GetAgentVersionData, GetAgentVersionErrors, GetAgentVersionResponses, GetApiDocsAssetData, GetApiDocsAssetErrors, GetApiDocsAssetResponses, GetApiDocsData, GetApiDocsErrors, GetApiDocsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetApplicationData, GetApplicationErrors, GetApplicationResponses, GetApprovalData, GetApprovalErrors, GetApprovalResponses, GetAuditEventData, GetAuditEventErrors, GetAuditEventResponses, GetAuditExportContentData, GetAuditExportContentErrors, GetAuditExportContentResponses, GetAuditExportData, GetAuditExportErrors, GetAuditExportResponses, GetEndUserData, GetEndUserErrors, GetEndUserResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetInvitationData, GetInvitationErrors, GetInvitationResponses, GetMeData, GetMeErrors, GetMemberData, GetMemberErrors, GetMemberResponses, GetMeResponses, GetModelData, GetModelErrors, GetModelProviderData, GetModelProviderErrors, GetModelProviderResponses, GetModelResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetPersonalTokenData, GetPersonalTokenErrors, GetPersonalTokenResponses, GetProblemTypeData, GetProblemTypeErrors, GetProblemTypeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRootData, GetRootErrors, GetRunData, GetRunErrors, GetRunnerData, GetRunnerErrors, GetRunnerResponses, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetTaskData, GetTaskErrors, GetTaskResponses, GetThreadData, GetThreadErrors, GetThreadResponses, GetTranscriptionContentData, GetTranscriptionContentErrors, GetTranscriptionContentResponses, GetTranscriptionData, GetTranscriptionErrors, GetTranscriptionResponses, GetTriggerData, GetTriggerErrors, GetTriggerResponses, GetUploadData, GetUploadErrors, GetUploadResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, GetWebhookMessageData, GetWebhookMessageErrors, GetWebhookMessageResponses, HeartbeatLeaseData, HeartbeatLeaseErrors, HeartbeatLeaseResponses, InvokeTriggerData, InvokeTriggerErrors, InvokeTriggerResponses, ListActivityData, ListActivityErrors, ListActivityResponses, ListAgentsData, ListAgentsErrors, ListAgentsResponses, ListAgentVersionsData, ListAgentVersionsErrors, ListAgentVersionsResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListApiVersionsData, ListApiVersionsErrors, ListApiVersionsResponses, ListApplicationsData, ListApplicationsErrors, ListApplicationsResponses, ListApprovalCommentsData, ListApprovalCommentsErrors, ListApprovalCommentsResponses, ListApprovalsData, ListApprovalsErrors, ListApprovalsResponses, ListAuditEventsData, ListAuditEventsErrors, ListAuditEventsResponses, ListEndUsersData, ListEndUsersErrors, ListEndUsersResponses, ListGatewayModelsData, ListGatewayModelsErrors, ListGatewayModelsResponses, ListInboxData, ListInboxErrors, ListInboxResponses, ListInvitationsData, ListInvitationsErrors, ListInvitationsResponses, ListMembersData, ListMembersErrors, ListMembersResponses, ListModelProvidersData, ListModelProvidersErrors, ListModelProvidersResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListPersonalTokensData, ListPersonalTokensErrors, ListPersonalTokensResponses, ListRunEventsData, ListRunEventsErrors, ListRunEventsResponses, ListRunnersData, ListRunnersErrors, ListRunnersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, ListTaskCommentsData, ListTaskCommentsErrors, ListTaskCommentsResponses, ListTasksData, ListTasksErrors, ListTasksResponses, ListThreadMessagesData, ListThreadMessagesErrors, ListThreadMessagesResponses, ListThreadsData, ListThreadsErrors, ListThreadsResponses, ListTranscriptionsData, ListTranscriptionsErrors, ListTranscriptionsResponses, ListTriggersData, ListTriggersErrors, ListTriggersResponses, ListWebhookAttemptsData, ListWebhookAttemptsErrors, ListWebhookAttemptsResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, ListWebhookMessagesData, ListWebhookMessagesErrors, ListWebhookMessagesResponses, LogInData, LogInErrors, LogInResponses, LogOutData, LogOutErrors, LogOutResponses, PauseAgentData, PauseAgentErrors, PauseAgentResponses, PauseScheduleData, PauseScheduleErrors, PauseScheduleResponses, PauseTriggerData, PauseTriggerErrors, PauseTriggerResponses, RedeliverWebhookMessageData, RedeliverWebhookMessageErrors, RedeliverWebhookMessageResponses, RegisterRunnerData, RegisterRunnerErrors, RegisterRunnerResponses, ReleaseTaskData, ReleaseTaskErrors, ReleaseTaskResponses, RemoveMemberData, RemoveMemberErrors, RemoveMemberResponses, ResumeAgentData, ResumeAgentErrors, ResumeAgentResponses, ResumeScheduleData, ResumeScheduleErrors, ResumeScheduleResponses, ResumeTriggerData, ResumeTriggerErrors, ResumeTriggerResponses, RetireAgentData, RetireAgentErrors, RetireAgentResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeInvitationData, RevokeInvitationErrors, RevokeInvitationResponses, RevokePersonalTokenData, RevokePersonalTokenErrors, RevokePersonalTokenResponses, RevokeSessionData, RevokeSessionErrors, RevokeSessionResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, RotateTriggerSecretData, RotateTriggerSecretErrors, RotateTriggerSecretResponses, RotateWebhookEndpointSecretData, RotateWebhookEndpointSecretErrors, RotateWebhookEndpointSecretResponses, SignUpData, SignUpErrors, SignUpResponses, StreamAgentRunsData, StreamAgentRunsErrors, StreamAgentRunsResponse, StreamAgentRunsResponses, StreamInboxData, StreamInboxErrors, StreamInboxResponse, StreamInboxResponses, StreamRunData, StreamRunErrors, StreamRunResponse, StreamRunResponses, StreamRunsData, StreamRunsErrors, StreamRunsResponse, StreamRunsResponses, StreamThreadData, StreamThreadErrors, StreamThreadResponse, StreamThreadResponses, TestWebhookEndpointData, TestWebhookEndpointErrors, TestWebhookEndpointResponses, TransitionTaskData, TransitionTaskErrors, TransitionTaskResponses, UpdateAgentData, UpdateAgentErrors, UpdateAgentResponses, UpdateApiKeyData, UpdateApiKeyErrors, UpdateApiKeyResponses, UpdateApplicationData, UpdateApplicationErrors, UpdateApplicationResponses, UpdateEndUserData, UpdateEndUserErrors, UpdateEndUserResponses, UpdateMemberData, UpdateMemberErrors, UpdateMemberResponses, UpdateModelData, UpdateModelErrors, UpdateModelProviderData, UpdateModelProviderErrors, UpdateModelProviderResponses, UpdateModelResponses, UpdateOrganizationData, UpdateOrganizationErrors, UpdateOrganizationResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateTaskData, UpdateTaskErrors, UpdateTaskResponses, UpdateThreadData, UpdateThreadErrors, UpdateThreadResponses, UpdateTriggerData, UpdateTriggerErrors, UpdateTriggerResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses, UpsertEndUserData, UpsertEndUserErrors, UpsertEndUserResponses, VerifyAuditEventsData, VerifyAuditEventsErrors, VerifyAuditEventsResponses } from './types.gen.js';
+import type { AcceptInvitationData, AcceptInvitationErrors, AcceptInvitationResponses, AppendRunEventsData, AppendRunEventsErrors, AppendRunEventsResponses, AppendThreadMessagesData, AppendThreadMessagesErrors, AppendThreadMessagesResponses, BulkUpdateTasksData, BulkUpdateTasksErrors, BulkUpdateTasksResponses, CancelRunData, CancelRunErrors, CancelRunResponses, CancelTranscriptionData, CancelTranscriptionErrors, CancelTranscriptionResponses, CheckoutTaskData, CheckoutTaskErrors, CheckoutTaskResponses, ClaimRunData, ClaimRunErrors, ClaimRunResponses, CompleteRunData, CompleteRunErrors, CompleteRunResponses, CopyThreadData, CopyThreadErrors, CopyThreadResponses, CountAnthropicTokensData, CountAnthropicTokensErrors, CountAnthropicTokensResponses, CreateAgentData, CreateAgentErrors, CreateAgentResponses, CreateAnthropicMessageData, CreateAnthropicMessageErrors, CreateAnthropicMessageResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateApplicationData, CreateApplicationErrors, CreateApplicationResponses, CreateApprovalCommentData, CreateApprovalCommentErrors, CreateApprovalCommentResponses, CreateAudioTranscriptionData, CreateAudioTranscriptionErrors, CreateAudioTranscriptionResponses, CreateAuditExportData, CreateAuditExportErrors, CreateAuditExportResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateEmbeddingsData, CreateEmbeddingsErrors, CreateEmbeddingsResponses, CreateEndUserData, CreateEndUserErrors, CreateEndUserResponses, CreateEndUserTokenData, CreateEndUserTokenErrors, CreateEndUserTokenResponses, CreateGoalData, CreateGoalErrors, CreateGoalResponses, CreateInvitationData, CreateInvitationErrors, CreateInvitationResponses, CreateModelData, CreateModelErrors, CreateModelProviderData, CreateModelProviderErrors, CreateModelProviderResponses, CreateModelResponses, CreatePersonalTokenData, CreatePersonalTokenErrors, CreatePersonalTokenResponses, CreateProjectData, CreateProjectErrors, CreateProjectResponses, CreateRunApprovalData, CreateRunApprovalErrors, CreateRunApprovalResponses, CreateRunData, CreateRunErrors, CreateRunResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateTaskCommentData, CreateTaskCommentErrors, CreateTaskCommentResponses, CreateTaskData, CreateTaskErrors, CreateTaskResponses, CreateThreadData, CreateThreadErrors, CreateThreadResponses, CreateThreadRunData, CreateThreadRunErrors, CreateThreadRunResponses, CreateTranscriptionData, CreateTranscriptionErrors, CreateTranscriptionResponses, CreateTriggerData, CreateTriggerErrors, CreateTriggerResponses, CreateUploadData, CreateUploadErrors, CreateUploadResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DecideApprovalData, DecideApprovalErrors, DecideApprovalResponses, DeleteAgentData, DeleteAgentErrors, DeleteAgentResponses, DeleteApplicationData, DeleteApplicationErrors, DeleteApplicationResponses, DeleteEndUserData, DeleteEndUserErrors, DeleteEndUserResponses, DeleteGoalData, DeleteGoalErrors, DeleteGoalResponses, DeleteModelData, DeleteModelErrors, DeleteModelProviderData, DeleteModelProviderErrors, DeleteModelProviderResponses, DeleteModelResponses, DeleteProjectData, DeleteProjectErrors, DeleteProjectResponses, DeleteRunnerData, DeleteRunnerErrors, DeleteRunnerResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, DeleteTaskData, DeleteTaskErrors, DeleteTaskResponses, DeleteThreadData, DeleteThreadErrors, DeleteThreadResponses, DeleteTranscriptionData, DeleteTranscriptionErrors, DeleteTranscriptionResponses, DeleteTriggerData, DeleteTriggerErrors, DeleteTriggerResponses, DeleteUploadData, DeleteUploadErrors, DeleteUploadResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAgentData, GetAgentErrors, GetAgentResponses, GetAgentVersionData, GetAgentVersionErrors, GetAgentVersionResponses, GetApiDocsAssetData, GetApiDocsAssetErrors, GetApiDocsAssetResponses, GetApiDocsData, GetApiDocsErrors, GetApiDocsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetApplicationData, GetApplicationErrors, GetApplicationResponses, GetApprovalData, GetApprovalErrors, GetApprovalResponses, GetAuditEventData, GetAuditEventErrors, GetAuditEventResponses, GetAuditExportContentData, GetAuditExportContentErrors, GetAuditExportContentResponses, GetAuditExportData, GetAuditExportErrors, GetAuditExportResponses, GetEndUserData, GetEndUserErrors, GetEndUserResponses, GetGoalData, GetGoalErrors, GetGoalResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetInvitationData, GetInvitationErrors, GetInvitationResponses, GetMeData, GetMeErrors, GetMemberData, GetMemberErrors, GetMemberResponses, GetMeResponses, GetModelData, GetModelErrors, GetModelProviderData, GetModelProviderErrors, GetModelProviderResponses, GetModelResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetPersonalTokenData, GetPersonalTokenErrors, GetPersonalTokenResponses, GetProblemTypeData, GetProblemTypeErrors, GetProblemTypeResponses, GetProjectData, GetProjectErrors, GetProjectResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRootData, GetRootErrors, GetRunData, GetRunErrors, GetRunnerData, GetRunnerErrors, GetRunnerResponses, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetTaskData, GetTaskErrors, GetTaskResponses, GetThreadData, GetThreadErrors, GetThreadResponses, GetTranscriptionContentData, GetTranscriptionContentErrors, GetTranscriptionContentResponses, GetTranscriptionData, GetTranscriptionErrors, GetTranscriptionResponses, GetTriggerData, GetTriggerErrors, GetTriggerResponses, GetUploadData, GetUploadErrors, GetUploadResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, GetWebhookMessageData, GetWebhookMessageErrors, GetWebhookMessageResponses, HeartbeatLeaseData, HeartbeatLeaseErrors, HeartbeatLeaseResponses, InvokeTriggerData, InvokeTriggerErrors, InvokeTriggerResponses, ListActivityData, ListActivityErrors, ListActivityResponses, ListAgentsData, ListAgentsErrors, ListAgentsResponses, ListAgentVersionsData, ListAgentVersionsErrors, ListAgentVersionsResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListApiVersionsData, ListApiVersionsErrors, ListApiVersionsResponses, ListApplicationsData, ListApplicationsErrors, ListApplicationsResponses, ListApprovalCommentsData, ListApprovalCommentsErrors, ListApprovalCommentsResponses, ListApprovalsData, ListApprovalsErrors, ListApprovalsResponses, ListAuditEventsData, ListAuditEventsErrors, ListAuditEventsResponses, ListEndUsersData, ListEndUsersErrors, ListEndUsersResponses, ListGatewayModelsData, ListGatewayModelsErrors, ListGatewayModelsResponses, ListGoalsData, ListGoalsErrors, ListGoalsResponses, ListInboxData, ListInboxErrors, ListInboxResponses, ListInvitationsData, ListInvitationsErrors, ListInvitationsResponses, ListMembersData, ListMembersErrors, ListMembersResponses, ListModelProvidersData, ListModelProvidersErrors, ListModelProvidersResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListPersonalTokensData, ListPersonalTokensErrors, ListPersonalTokensResponses, ListProjectsData, ListProjectsErrors, ListProjectsResponses, ListRunEventsData, ListRunEventsErrors, ListRunEventsResponses, ListRunnersData, ListRunnersErrors, ListRunnersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, ListTaskCommentsData, ListTaskCommentsErrors, ListTaskCommentsResponses, ListTasksData, ListTasksErrors, ListTasksResponses, ListThreadMessagesData, ListThreadMessagesErrors, ListThreadMessagesResponses, ListThreadsData, ListThreadsErrors, ListThreadsResponses, ListTranscriptionsData, ListTranscriptionsErrors, ListTranscriptionsResponses, ListTriggersData, ListTriggersErrors, ListTriggersResponses, ListWebhookAttemptsData, ListWebhookAttemptsErrors, ListWebhookAttemptsResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, ListWebhookMessagesData, ListWebhookMessagesErrors, ListWebhookMessagesResponses, LogInData, LogInErrors, LogInResponses, LogOutData, LogOutErrors, LogOutResponses, PauseAgentData, PauseAgentErrors, PauseAgentResponses, PauseScheduleData, PauseScheduleErrors, PauseScheduleResponses, PauseTriggerData, PauseTriggerErrors, PauseTriggerResponses, RedeliverWebhookMessageData, RedeliverWebhookMessageErrors, RedeliverWebhookMessageResponses, RegisterRunnerData, RegisterRunnerErrors, RegisterRunnerResponses, ReleaseTaskData, ReleaseTaskErrors, ReleaseTaskResponses, RemoveMemberData, RemoveMemberErrors, RemoveMemberResponses, ResumeAgentData, ResumeAgentErrors, ResumeAgentResponses, ResumeScheduleData, ResumeScheduleErrors, ResumeScheduleResponses, ResumeTriggerData, ResumeTriggerErrors, ResumeTriggerResponses, RetireAgentData, RetireAgentErrors, RetireAgentResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeInvitationData, RevokeInvitationErrors, RevokeInvitationResponses, RevokePersonalTokenData, RevokePersonalTokenErrors, RevokePersonalTokenResponses, RevokeSessionData, RevokeSessionErrors, RevokeSessionResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, RotateTriggerSecretData, RotateTriggerSecretErrors, RotateTriggerSecretResponses, RotateWebhookEndpointSecretData, RotateWebhookEndpointSecretErrors, RotateWebhookEndpointSecretResponses, SignUpData, SignUpErrors, SignUpResponses, StreamAgentRunsData, StreamAgentRunsErrors, StreamAgentRunsResponse, StreamAgentRunsResponses, StreamInboxData, StreamInboxErrors, StreamInboxResponse, StreamInboxResponses, StreamRunData, StreamRunErrors, StreamRunResponse, StreamRunResponses, StreamRunsData, StreamRunsErrors, StreamRunsResponse, StreamRunsResponses, StreamThreadData, StreamThreadErrors, StreamThreadResponse, StreamThreadResponses, TestWebhookEndpointData, TestWebhookEndpointErrors, TestWebhookEndpointResponses, TransitionTaskData, TransitionTaskErrors, TransitionTaskResponses, UpdateAgentData, UpdateAgentErrors, UpdateAgentResponses, UpdateApiKeyData, UpdateApiKeyErrors, UpdateApiKeyResponses, UpdateApplicationData, UpdateApplicationErrors, UpdateApplicationResponses, UpdateEndUserData, UpdateEndUserErrors, UpdateEndUserResponses, UpdateGoalData, UpdateGoalErrors, UpdateGoalResponses, UpdateMemberData, UpdateMemberErrors, UpdateMemberResponses, UpdateModelData, UpdateModelErrors, UpdateModelProviderData, UpdateModelProviderErrors, UpdateModelProviderResponses, UpdateModelResponses, UpdateOrganizationData, UpdateOrganizationErrors, UpdateOrganizationResponses, UpdateProjectData, UpdateProjectErrors, UpdateProjectResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateTaskData, UpdateTaskErrors, UpdateTaskResponses, UpdateThreadData, UpdateThreadErrors, UpdateThreadResponses, UpdateTriggerData, UpdateTriggerErrors, UpdateTriggerResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses, UpsertEndUserData, UpsertEndUserErrors, UpsertEndUserResponses, VerifyAuditEventsData, VerifyAuditEventsErrors, VerifyAuditEventsResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -1515,9 +1515,239 @@ export const createThreadRun = <ThrowOnError extends boolean = false>(options: O
 });
 
 /**
+ * List goals
+ *
+ * Lists the application's goals with their progress (the roll-up of their tasks), newest first by default, narrowed by any of the filters. A run may list them with its run token.
+ */
+export const listGoals = <ThrowOnError extends boolean = false>(options?: Options<ListGoalsData, ThrowOnError>) => (options?.client ?? client).get<ListGoalsResponses, ListGoalsErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' },
+        { scheme: 'bearer', type: 'http' }
+    ],
+    url: '/api/v1/goals',
+    ...options
+});
+
+/**
+ * Create a goal
+ *
+ * Creates a goal. Its owner and its parent goal must be the application's (an agent, a goal or a user of another tenant is 404). Send an `Idempotency-Key` to make retries safe.
+ */
+export const createGoal = <ThrowOnError extends boolean = false>(options: Options<CreateGoalData, ThrowOnError>) => (options.client ?? client).post<CreateGoalResponses, CreateGoalErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/goals',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete a goal
+ *
+ * Deletes a goal: its sub-goals become top-level goals, and its projects and tasks are linked to no goal. Send `If-Match` to make it conditional.
+ */
+export const deleteGoal = <ThrowOnError extends boolean = false>(options: Options<DeleteGoalData, ThrowOnError>) => (options.client ?? client).delete<DeleteGoalResponses, DeleteGoalErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/goals/{goalId}',
+    ...options
+});
+
+/**
+ * Get a goal
+ *
+ * Returns one goal of the application, with its progress (the roll-up of its tasks, computed now). A run may read it with its run token.
+ */
+export const getGoal = <ThrowOnError extends boolean = false>(options: Options<GetGoalData, ThrowOnError>) => (options.client ?? client).get<GetGoalResponses, GetGoalErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' },
+        { scheme: 'bearer', type: 'http' }
+    ],
+    url: '/api/v1/goals/{goalId}',
+    ...options
+});
+
+/**
+ * Update a goal
+ *
+ * Changes a goal with a JSON merge patch, sent as `application/merge-patch+json` or `application/json` (`null` clears what may be empty; `metadata` keys are merged). `status` moves along the table of `GoalStatus` (409 `invalid-transition` otherwise), and a parent that would make a cycle is 422. Send `If-Match` with the goal's `ETag` so a change never overwrites one made meanwhile (412).
+ */
+export const updateGoal = <ThrowOnError extends boolean = false>(options: Options<UpdateGoalData, ThrowOnError>) => (options.client ?? client).patch<UpdateGoalResponses, UpdateGoalErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/goals/{goalId}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/merge-patch+json',
+        ...options.headers
+    }
+});
+
+/**
+ * List projects
+ *
+ * Lists the application's projects with their progress (the roll-up of their tasks), newest first by default, narrowed by any of the filters. A run may list them with its run token.
+ */
+export const listProjects = <ThrowOnError extends boolean = false>(options?: Options<ListProjectsData, ThrowOnError>) => (options?.client ?? client).get<ListProjectsResponses, ListProjectsErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' },
+        { scheme: 'bearer', type: 'http' }
+    ],
+    url: '/api/v1/projects',
+    ...options
+});
+
+/**
+ * Create a project
+ *
+ * Creates a project. Its lead and its goal must be the application's (an agent, a goal or a user of another tenant is 404). Send an `Idempotency-Key` to make retries safe.
+ */
+export const createProject = <ThrowOnError extends boolean = false>(options: Options<CreateProjectData, ThrowOnError>) => (options.client ?? client).post<CreateProjectResponses, CreateProjectErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/projects',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete a project
+ *
+ * Deletes a project: its tasks belong to no project. Send `If-Match` to make it conditional.
+ */
+export const deleteProject = <ThrowOnError extends boolean = false>(options: Options<DeleteProjectData, ThrowOnError>) => (options.client ?? client).delete<DeleteProjectResponses, DeleteProjectErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/projects/{projectId}',
+    ...options
+});
+
+/**
+ * Get a project
+ *
+ * Returns one project of the application, with its progress (the roll-up of its tasks, computed now). A run may read it with its run token.
+ */
+export const getProject = <ThrowOnError extends boolean = false>(options: Options<GetProjectData, ThrowOnError>) => (options.client ?? client).get<GetProjectResponses, GetProjectErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' },
+        { scheme: 'bearer', type: 'http' }
+    ],
+    url: '/api/v1/projects/{projectId}',
+    ...options
+});
+
+/**
+ * Update a project
+ *
+ * Changes a project with a JSON merge patch, sent as `application/merge-patch+json` or `application/json` (`null` clears what may be empty; `metadata` keys are merged). `status` moves along the table of `ProjectStatus` (409 `invalid-transition` otherwise). Send `If-Match` with the project's `ETag` so a change never overwrites one made meanwhile (412).
+ */
+export const updateProject = <ThrowOnError extends boolean = false>(options: Options<UpdateProjectData, ThrowOnError>) => (options.client ?? client).patch<UpdateProjectResponses, UpdateProjectErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/projects/{projectId}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/merge-patch+json',
+        ...options.headers
+    }
+});
+
+/**
  * List tasks
  *
- * Lists the application's tasks, newest first by default, narrowed by any of the filters (all of them must hold): statuses, priority, assignee, label, parent task, a blocker, a due date, and `q`, which finds the tasks whose title or description has every word of it (words are matched by their beginning, case-insensitively). A run may list them with its run token.
+ * Lists the application's tasks, newest first by default, narrowed by any of the filters (all of them must hold): statuses, priority, assignee, label, parent task, project, goal, a blocker, a due date, and `q`, which finds the tasks whose title or description has every word of it (words are matched by their beginning, case-insensitively). A run may list them with its run token.
  */
 export const listTasks = <ThrowOnError extends boolean = false>(options?: Options<ListTasksData, ThrowOnError>) => (options?.client ?? client).get<ListTasksResponses, ListTasksErrors, ThrowOnError>({
     security: [
@@ -1555,6 +1785,32 @@ export const createTask = <ThrowOnError extends boolean = false>(options: Option
         { scheme: 'bearer', type: 'http' }
     ],
     url: '/api/v1/tasks',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Change many tasks at once
+ *
+ * Applies up to 100 changes (status, assignee, priority, project, goal, labels) in one transaction, in order, all or nothing: every change is tried, and if any would fail none is applied, and the answer is 422 `bulk-failed` listing each failed change in `errors` (its `pointer`, e.g. `/changes/3`, the reason in `detail`, and in `code` the problem it alone would have got, like `invalid-transition` or `not-found`). Each change records the events a single update and move would (`task.updated`, `task.status_changed`, ...), and starts the runs they would. A run may send it with its run token (moving a task to `in_progress` checks it out for the run). Send an `Idempotency-Key` to make retries safe.
+ */
+export const bulkUpdateTasks = <ThrowOnError extends boolean = false>(options: Options<BulkUpdateTasksData, ThrowOnError>) => (options.client ?? client).post<BulkUpdateTasksResponses, BulkUpdateTasksErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' },
+        { scheme: 'bearer', type: 'http' }
+    ],
+    url: '/api/v1/tasks/bulk',
     ...options,
     headers: {
         'Content-Type': 'application/json',

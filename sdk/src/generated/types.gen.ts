@@ -4,7 +4,7 @@ export type ClientOptions = {
     baseUrl: 'http://127.0.0.1:3000' | (string & {});
 };
 
-export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunResumedWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ThreadCreatedWebhookWebhookRequest | ThreadUpdatedWebhookWebhookRequest | ThreadDeletedWebhookWebhookRequest | ThreadExpiredWebhookWebhookRequest | TaskCreatedWebhookWebhookRequest | TaskUpdatedWebhookWebhookRequest | TaskStatusChangedWebhookWebhookRequest | TaskUnblockedWebhookWebhookRequest | TaskDeletedWebhookWebhookRequest | TaskCheckedOutWebhookWebhookRequest | TaskReleasedWebhookWebhookRequest | TaskCommentedWebhookWebhookRequest | ApprovalRequestedWebhookWebhookRequest | ApprovalDecidedWebhookWebhookRequest | ApprovalExpiredWebhookWebhookRequest | ApprovalCancelledWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | AuditEventWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
+export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunResumedWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ThreadCreatedWebhookWebhookRequest | ThreadUpdatedWebhookWebhookRequest | ThreadDeletedWebhookWebhookRequest | ThreadExpiredWebhookWebhookRequest | TaskCreatedWebhookWebhookRequest | TaskUpdatedWebhookWebhookRequest | TaskStatusChangedWebhookWebhookRequest | TaskUnblockedWebhookWebhookRequest | TaskDeletedWebhookWebhookRequest | TaskCheckedOutWebhookWebhookRequest | TaskReleasedWebhookWebhookRequest | TaskCommentedWebhookWebhookRequest | GoalCreatedWebhookWebhookRequest | GoalUpdatedWebhookWebhookRequest | GoalDeletedWebhookWebhookRequest | ProjectCreatedWebhookWebhookRequest | ProjectUpdatedWebhookWebhookRequest | ProjectDeletedWebhookWebhookRequest | ApprovalRequestedWebhookWebhookRequest | ApprovalDecidedWebhookWebhookRequest | ApprovalExpiredWebhookWebhookRequest | ApprovalCancelledWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | AuditEventWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
 
 /**
  * ValidationIssue
@@ -28,6 +28,10 @@ export type ValidationIssue = {
      * Where the offending value was sent.
      */
     in?: 'body' | 'query' | 'path' | 'header';
+    /**
+     * On `bulk-failed` problems, the code of the problem the change alone would have got (e.g. `invalid-transition`, `not-found`, `task-blocked`).
+     */
+    code?: string;
 };
 
 /**
@@ -689,7 +693,7 @@ export type AuditActorType = 'api_key' | 'personal_token' | 'session' | 'run' | 
  *
  * What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
  */
-export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'approval.comment' | 'approval.create' | 'approval.decide' | 'audit.pruned' | 'audit_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'thread.append_messages' | 'task.checkout' | 'task.comment' | 'task.create' | 'task.delete' | 'task.release' | 'task.transition' | 'task.update' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
+export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'approval.comment' | 'approval.create' | 'approval.decide' | 'audit.pruned' | 'audit_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'goal.create' | 'goal.delete' | 'goal.update' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'project.create' | 'project.delete' | 'project.update' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'task.bulk_update' | 'task.checkout' | 'task.comment' | 'task.create' | 'task.delete' | 'task.release' | 'task.transition' | 'task.update' | 'thread.append_messages' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
 
 /**
  * AuditEvent
@@ -2017,7 +2021,7 @@ export type ApprovalToolSettings = {
 /**
  * AgentTool
  *
- * A tool the agent's model may call. An `http` tool is executed by the runner: it POSTs the call's arguments as a JSON object to `url` and gives the model the JSON answer. The URL is held to the runner's address rule (no private, loopback or link-local addresses unless the server allows them), when it is set and again when the runner connects. A `builtin` tool is one the `llm` runtime provides, named by `name` (its description and arguments are the runtime's): `request_approval` asks a person through an approval and waits, holding no lease, until they decide (who may decide and for how long: `approval`); the model then reads the decision.
+ * A tool the agent's model may call. An `http` tool is executed by the runner: it POSTs the call's arguments as a JSON object to `url` and gives the model the JSON answer. The URL is held to the runner's address rule (no private, loopback or link-local addresses unless the server allows them), when it is set and again when the runner connects. A `builtin` tool is one the `llm` runtime provides, named by `name` (its description and arguments are the runtime's): `request_approval` asks a person through an approval and waits, holding no lease, until they decide (who may decide and for how long: `approval`); the model then reads the decision. `list_tasks`, `create_task`, `update_task` and `comment_on_task` work on the application's tasks with the run token, so each change is the run's: list them by status, assignee (`me` is the agent), label or words, create one, change one and move it (a move to `in_progress` checks it out for the run), comment on one. A refusal (a task another run holds, a blocked task, a move the transition table does not allow, an unknown id, invalid fields) is told to the model as the tool's result. Only `request_approval` takes `approval`; no built-in tool takes `url` or `inputSchema`.
  */
 export type AgentTool = {
     /**
@@ -2946,6 +2950,347 @@ export type Run = {
 };
 
 /**
+ * GoalStatus
+ *
+ * Where a goal is: `planned`, `active` (being worked towards), `achieved` or `cancelled`. It changes with `updateGoal`, along this table: `planned -> active | cancelled`; `active -> achieved | cancelled | planned`; `achieved -> active`; `cancelled -> planned`.
+ */
+export type GoalStatus = 'planned' | 'active' | 'achieved' | 'cancelled';
+
+/**
+ * TaskAssignee
+ *
+ * Who a task is assigned to: one of the application's agents (`agent_...`), or a member of the organization (`user_...`). `type` must match the prefix of `id`.
+ */
+export type TaskAssignee = {
+    /**
+     * An agent or a person.
+     */
+    type: 'agent' | 'user';
+    /**
+     * The agent's or the user's identifier.
+     */
+    id: string;
+};
+
+/**
+ * WorkProgress
+ *
+ * The roll-up of the tasks under a goal or a project, computed when it is read: how many are in each status, the share done, how many are blocked, and when one last changed.
+ */
+export type WorkProgress = {
+    /**
+     * Number of tasks in each status.
+     */
+    tasks: {
+        /**
+         * Tasks in `backlog`.
+         */
+        backlog: number;
+        /**
+         * Tasks in `todo`.
+         */
+        todo: number;
+        /**
+         * Tasks in `in_progress`.
+         */
+        in_progress: number;
+        /**
+         * Tasks in `in_review`.
+         */
+        in_review: number;
+        /**
+         * Tasks in `done`.
+         */
+        done: number;
+        /**
+         * Tasks in `blocked`.
+         */
+        blocked: number;
+        /**
+         * Tasks in `cancelled`.
+         */
+        cancelled: number;
+    };
+    /**
+     * Number of tasks, whatever their status.
+     */
+    total: number;
+    /**
+     * Tasks done, in percent (rounded down) of the tasks not cancelled; `null` when there is none.
+     */
+    percentDone: number | null;
+    /**
+     * Tasks neither done nor cancelled that cannot start: in `blocked`, or waiting on a blocker that is neither done nor cancelled.
+     */
+    blocked: number;
+    /**
+     * When one of the tasks last changed; `null` when there is none.
+     */
+    lastActivityAt: string | null;
+};
+
+/**
+ * Goal
+ *
+ * A goal the work rolls up to: a title, an owner, a target date and a parent goal. Its `progress` counts the tasks linked to it, to one of its projects, or to one of its sub-goals (and their projects), at any depth.
+ */
+export type Goal = {
+    /**
+     * Identifier of the goal.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'goal';
+    /**
+     * Application the goal belongs to.
+     */
+    applicationId: string;
+    /**
+     * What the goal is, in one line.
+     */
+    title: string;
+    /**
+     * The details, in Markdown; `null` when there are none.
+     */
+    description: string | null;
+    status: GoalStatus;
+    /**
+     * Who owns the goal (an agent of the application or a member of the organization); `null` for nobody.
+     */
+    owner: TaskAssignee | null;
+    /**
+     * The goal this one is part of; `null` for none.
+     */
+    parentId: string | null;
+    /**
+     * The day it is meant to be reached (a calendar date); `null` when there is none.
+     */
+    targetDate: string | null;
+    metadata: Metadata;
+    progress: WorkProgress;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * GoalList
+ *
+ * One page of goals.
+ */
+export type GoalList = {
+    /**
+     * The goals on this page.
+     */
+    data: Array<Goal>;
+    pagination: Pagination;
+};
+
+/**
+ * GoalCreate
+ *
+ * A new goal. It starts `planned` unless `status` says `active`.
+ */
+export type GoalCreate = {
+    /**
+     * What the goal is, in one line.
+     */
+    title: string;
+    /**
+     * The details, in Markdown.
+     */
+    description?: string;
+    /**
+     * The first status (default `planned`).
+     */
+    status?: 'planned' | 'active';
+    /**
+     * Who owns the goal (an agent of the application or a member of the organization).
+     */
+    owner?: TaskAssignee;
+    /**
+     * The goal this one is part of (one of the application's).
+     */
+    parentId?: string;
+    /**
+     * The day it is meant to be reached (a calendar date).
+     */
+    targetDate?: string;
+    metadata?: Metadata;
+};
+
+/**
+ * GoalUpdate
+ *
+ * Changes to a goal, as a JSON merge patch (RFC 7396): `null` clears a field that may be empty; `status` moves along the table of `GoalStatus` (409 `invalid-transition` otherwise).
+ */
+export type GoalUpdate = {
+    /**
+     * What the goal is, in one line.
+     */
+    title?: string;
+    /**
+     * The details, in Markdown; `null` when there are none.
+     */
+    description?: string | null;
+    status?: GoalStatus;
+    /**
+     * Who owns the goal (an agent of the application or a member of the organization); `null` for nobody.
+     */
+    owner?: TaskAssignee | null;
+    /**
+     * The goal this one is part of; `null` for none.
+     */
+    parentId?: string | null;
+    /**
+     * The day it is meant to be reached (a calendar date); `null` when there is none.
+     */
+    targetDate?: string | null;
+    metadata?: MetadataPatch;
+};
+
+/**
+ * ProjectStatus
+ *
+ * Where a project is: `planned`, `active`, `paused`, `completed` or `cancelled`. It changes with `updateProject`, along this table: `planned -> active | cancelled`; `active -> paused | completed | cancelled`; `paused -> active | cancelled`; `completed -> active`; `cancelled -> planned`.
+ */
+export type ProjectStatus = 'planned' | 'active' | 'paused' | 'completed' | 'cancelled';
+
+/**
+ * Project
+ *
+ * A body of work: a name, a lead, a target date and the goal it works towards. Tasks belong to it through their `projectId`; its `progress` counts them.
+ */
+export type Project = {
+    /**
+     * Identifier of the project.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'project';
+    /**
+     * Application the project belongs to.
+     */
+    applicationId: string;
+    /**
+     * Name of the project.
+     */
+    name: string;
+    /**
+     * The details, in Markdown; `null` when there are none.
+     */
+    description: string | null;
+    status: ProjectStatus;
+    /**
+     * Who leads the project (an agent of the application or a member of the organization); `null` for nobody.
+     */
+    lead: TaskAssignee | null;
+    /**
+     * The goal the project works towards; `null` for none.
+     */
+    goalId: string | null;
+    /**
+     * The day it is meant to be reached (a calendar date); `null` when there is none.
+     */
+    targetDate: string | null;
+    metadata: Metadata;
+    progress: WorkProgress;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * ProjectList
+ *
+ * One page of projects.
+ */
+export type ProjectList = {
+    /**
+     * The projects on this page.
+     */
+    data: Array<Project>;
+    pagination: Pagination;
+};
+
+/**
+ * ProjectCreate
+ *
+ * A new project. It starts `planned` unless `status` says `active`.
+ */
+export type ProjectCreate = {
+    /**
+     * Name of the project.
+     */
+    name: string;
+    /**
+     * The details, in Markdown.
+     */
+    description?: string;
+    /**
+     * The first status (default `planned`).
+     */
+    status?: 'planned' | 'active';
+    /**
+     * Who leads the project (an agent of the application or a member of the organization).
+     */
+    lead?: TaskAssignee;
+    /**
+     * The goal the project works towards (one of the application's).
+     */
+    goalId?: string;
+    /**
+     * The day it is meant to be reached (a calendar date).
+     */
+    targetDate?: string;
+    metadata?: Metadata;
+};
+
+/**
+ * ProjectUpdate
+ *
+ * Changes to a project, as a JSON merge patch (RFC 7396): `null` clears a field that may be empty; `status` moves along the table of `ProjectStatus` (409 `invalid-transition` otherwise).
+ */
+export type ProjectUpdate = {
+    /**
+     * Name of the project.
+     */
+    name?: string;
+    /**
+     * The details, in Markdown; `null` when there are none.
+     */
+    description?: string | null;
+    status?: ProjectStatus;
+    /**
+     * Who leads the project (an agent of the application or a member of the organization); `null` for nobody.
+     */
+    lead?: TaskAssignee | null;
+    /**
+     * The goal the project works towards; `null` for none.
+     */
+    goalId?: string | null;
+    /**
+     * The day it is meant to be reached (a calendar date); `null` when there is none.
+     */
+    targetDate?: string | null;
+    metadata?: MetadataPatch;
+};
+
+/**
  * TaskPriority
  *
  * How urgent a task is, from `urgent` to `low`; `sort=priority` lists the most urgent first.
@@ -2965,22 +3310,6 @@ export type TaskStatus = 'backlog' | 'todo' | 'in_progress' | 'in_review' | 'don
  * Labels of a task (at most 20, each listed once): 1 to 50 characters without commas or control characters, not starting or ending with a space. Compared exactly (`Bug` is not `bug`).
  */
 export type TaskLabels = Array<string>;
-
-/**
- * TaskAssignee
- *
- * Who a task is assigned to: one of the application's agents (`agent_...`), or a member of the organization (`user_...`). `type` must match the prefix of `id`.
- */
-export type TaskAssignee = {
-    /**
-     * An agent or a person.
-     */
-    type: 'agent' | 'user';
-    /**
-     * The agent's or the user's identifier.
-     */
-    id: string;
-};
 
 /**
  * TaskBlockers
@@ -3066,6 +3395,14 @@ export type Task = {
      * The task this one is a sub-task of; `null` for a top-level task.
      */
     parentId: string | null;
+    /**
+     * The project the task belongs to; `null` for none.
+     */
+    projectId: string | null;
+    /**
+     * The goal the task works towards; `null` for none.
+     */
+    goalId: string | null;
     blockedBy: TaskBlockers;
     /**
      * The run working on the task, which checked it out; `null` when no run holds it.
@@ -3137,12 +3474,79 @@ export type TaskCreate = {
      * The task this one is a sub-task of (one of the application's).
      */
     parentId?: string;
+    /**
+     * The project the task belongs to (one of the application's).
+     */
+    projectId?: string;
+    /**
+     * The goal the task works towards (one of the application's).
+     */
+    goalId?: string;
     blockedBy?: TaskBlockers;
     /**
      * When the task is due.
      */
     dueAt?: string;
     metadata?: Metadata;
+};
+
+/**
+ * TaskBulkChange
+ *
+ * A change to one task in a bulk request: any of its status (moved along the transition table; a task already in it is left there), assignee, priority, project, goal and labels (`labels` replaces them; `addLabels` and `removeLabels` change the task's, after `labels` when both are sent).
+ */
+export type TaskBulkChange = {
+    /**
+     * The task to change.
+     */
+    taskId: string;
+    status?: TaskStatus;
+    /**
+     * Who does the task; `null` unassigns it.
+     */
+    assignee?: TaskAssignee | null;
+    priority?: TaskPriority;
+    /**
+     * The project the task belongs to; `null` for none.
+     */
+    projectId?: string | null;
+    /**
+     * The goal the task works towards; `null` for none.
+     */
+    goalId?: string | null;
+    labels?: TaskLabels;
+    /**
+     * Labels to add to the task's (those it has already are kept once).
+     */
+    addLabels?: TaskLabels;
+    /**
+     * Labels to take from the task's.
+     */
+    removeLabels?: TaskLabels;
+};
+
+/**
+ * TaskBulk
+ *
+ * Up to 100 changes to tasks, applied in order, all or nothing.
+ */
+export type TaskBulk = {
+    /**
+     * The changes, in the order they are applied (one task may be changed more than once).
+     */
+    changes: Array<TaskBulkChange>;
+};
+
+/**
+ * TaskBulkResult
+ *
+ * The tasks after a bulk change, one per change, in the order of the changes.
+ */
+export type TaskBulkResult = {
+    /**
+     * Each change's task, as it was once that change was applied.
+     */
+    data: Array<Task>;
 };
 
 /**
@@ -3169,6 +3573,14 @@ export type TaskUpdate = {
      * The task this one is a sub-task of; `null` makes it a top-level task.
      */
     parentId?: string | null;
+    /**
+     * The project the task belongs to; `null` for none.
+     */
+    projectId?: string | null;
+    /**
+     * The goal the task works towards; `null` for none.
+     */
+    goalId?: string | null;
     blockedBy?: TaskBlockers;
     /**
      * When the task is due; `null` clears it.
@@ -4713,7 +5125,7 @@ export type TriggerInvocation = {
  *
  * Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
  */
-export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.resumed' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'thread.created' | 'thread.updated' | 'thread.deleted' | 'thread.expired' | 'task.created' | 'task.updated' | 'task.status_changed' | 'task.unblocked' | 'task.deleted' | 'task.checked_out' | 'task.released' | 'task.commented' | 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.cancelled' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed' | 'audit.event';
+export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.resumed' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'thread.created' | 'thread.updated' | 'thread.deleted' | 'thread.expired' | 'task.created' | 'task.updated' | 'task.status_changed' | 'task.unblocked' | 'task.deleted' | 'task.checked_out' | 'task.released' | 'task.commented' | 'goal.created' | 'goal.updated' | 'goal.deleted' | 'project.created' | 'project.updated' | 'project.deleted' | 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.cancelled' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed' | 'audit.event';
 
 /**
  * WebhookEventTypeFilter
@@ -5037,6 +5449,54 @@ export type TaskCommentWebhookEvent = {
      * The new comment.
      */
     data: TaskComment;
+};
+
+/**
+ * GoalWebhookEvent
+ *
+ * Body of a webhook about a goal (`goal.*` event types), as POSTed to webhook endpoints.
+ */
+export type GoalWebhookEvent = {
+    /**
+     * Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header).
+     */
+    id: string;
+    /**
+     * What happened.
+     */
+    type: 'goal.created' | 'goal.updated' | 'goal.deleted';
+    /**
+     * Time the event happened (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * The goal after the change (for `goal.deleted`, as it was just before it was deleted).
+     */
+    data: Goal;
+};
+
+/**
+ * ProjectWebhookEvent
+ *
+ * Body of a webhook about a project (`project.*` event types), as POSTed to webhook endpoints.
+ */
+export type ProjectWebhookEvent = {
+    /**
+     * Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header).
+     */
+    id: string;
+    /**
+     * What happened.
+     */
+    type: 'project.created' | 'project.updated' | 'project.deleted';
+    /**
+     * Time the event happened (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * The project after the change (for `project.deleted`, as it was just before it was deleted).
+     */
+    data: Project;
 };
 
 /**
@@ -5380,7 +5840,7 @@ export type TranscriptionWebhookEvent = {
  *
  * Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
  */
-export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ThreadWebhookEvent | TaskWebhookEvent | TaskCommentWebhookEvent | ApprovalWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent;
+export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ThreadWebhookEvent | TaskWebhookEvent | TaskCommentWebhookEvent | GoalWebhookEvent | ProjectWebhookEvent | ApprovalWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent;
 
 /**
  * WebhookMessage
@@ -6648,6 +7108,26 @@ export type SwitchboardUser = string;
  * Identifier of the thread (its `thread_...` id).
  */
 export type ThreadId = string;
+
+/**
+ * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. `targetDate` lists those without one last, in both directions.
+ */
+export type GoalSort = 'createdAt' | '-createdAt' | 'updatedAt' | '-updatedAt' | 'title' | '-title' | 'targetDate' | '-targetDate';
+
+/**
+ * Identifier of the goal (its `goal_...` id).
+ */
+export type GoalId = string;
+
+/**
+ * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. `targetDate` lists those without one last, in both directions.
+ */
+export type ProjectSort = 'createdAt' | '-createdAt' | 'updatedAt' | '-updatedAt' | 'name' | '-name' | 'targetDate' | '-targetDate';
+
+/**
+ * Identifier of the project (its `proj_...` id).
+ */
+export type ProjectId = string;
 
 /**
  * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. `priority` lists the most urgent first; `dueAt` lists tasks without a due date last, in both directions.
@@ -11414,6 +11894,732 @@ export type CreateThreadRunResponses = {
 
 export type CreateThreadRunResponse = CreateThreadRunResponses[keyof CreateThreadRunResponses];
 
+export type ListGoalsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. `targetDate` lists those without one last, in both directions.
+         */
+        sort?: 'createdAt' | '-createdAt' | 'updatedAt' | '-updatedAt' | 'title' | '-title' | 'targetDate' | '-targetDate';
+        /**
+         * Only the goals with this status.
+         */
+        status?: GoalStatus;
+        /**
+         * Only the sub-goals of this goal; `none` for the top-level goals.
+         */
+        parentId?: string;
+        /**
+         * Only the goals this agent (`agent_...`) or person (`user_...`) owns.
+         */
+        owner?: string;
+    };
+    url: '/api/v1/goals';
+};
+
+export type ListGoalsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListGoalsError = ListGoalsErrors[keyof ListGoalsErrors];
+
+export type ListGoalsResponses = {
+    /**
+     * One page of goals.
+     */
+    200: GoalList;
+};
+
+export type ListGoalsResponse = ListGoalsResponses[keyof ListGoalsResponses];
+
+export type CreateGoalData = {
+    body: GoalCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/goals';
+};
+
+export type CreateGoalErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateGoalError = CreateGoalErrors[keyof CreateGoalErrors];
+
+export type CreateGoalResponses = {
+    /**
+     * The goal was created.
+     */
+    201: Goal;
+};
+
+export type CreateGoalResponse = CreateGoalResponses[keyof CreateGoalResponses];
+
+export type DeleteGoalData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the goal (its `goal_...` id).
+         */
+        goalId: string;
+    };
+    query?: never;
+    url: '/api/v1/goals/{goalId}';
+};
+
+export type DeleteGoalErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type DeleteGoalError = DeleteGoalErrors[keyof DeleteGoalErrors];
+
+export type DeleteGoalResponses = {
+    /**
+     * The goal was deleted.
+     */
+    204: void;
+};
+
+export type DeleteGoalResponse = DeleteGoalResponses[keyof DeleteGoalResponses];
+
+export type GetGoalData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the goal (its `goal_...` id).
+         */
+        goalId: string;
+    };
+    query?: never;
+    url: '/api/v1/goals/{goalId}';
+};
+
+export type GetGoalErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetGoalError = GetGoalErrors[keyof GetGoalErrors];
+
+export type GetGoalResponses = {
+    /**
+     * The goal.
+     */
+    200: Goal;
+};
+
+export type GetGoalResponse = GetGoalResponses[keyof GetGoalResponses];
+
+export type UpdateGoalData = {
+    body: GoalUpdate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the goal (its `goal_...` id).
+         */
+        goalId: string;
+    };
+    query?: never;
+    url: '/api/v1/goals/{goalId}';
+};
+
+export type UpdateGoalErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type UpdateGoalError = UpdateGoalErrors[keyof UpdateGoalErrors];
+
+export type UpdateGoalResponses = {
+    /**
+     * The updated goal.
+     */
+    200: Goal;
+};
+
+export type UpdateGoalResponse = UpdateGoalResponses[keyof UpdateGoalResponses];
+
+export type ListProjectsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. `targetDate` lists those without one last, in both directions.
+         */
+        sort?: 'createdAt' | '-createdAt' | 'updatedAt' | '-updatedAt' | 'name' | '-name' | 'targetDate' | '-targetDate';
+        /**
+         * Only the projects with this status.
+         */
+        status?: ProjectStatus;
+        /**
+         * Only the projects that work towards this goal.
+         */
+        goalId?: string;
+        /**
+         * Only the projects this agent (`agent_...`) or person (`user_...`) leads.
+         */
+        lead?: string;
+    };
+    url: '/api/v1/projects';
+};
+
+export type ListProjectsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListProjectsError = ListProjectsErrors[keyof ListProjectsErrors];
+
+export type ListProjectsResponses = {
+    /**
+     * One page of projects.
+     */
+    200: ProjectList;
+};
+
+export type ListProjectsResponse = ListProjectsResponses[keyof ListProjectsResponses];
+
+export type CreateProjectData = {
+    body: ProjectCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/projects';
+};
+
+export type CreateProjectErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateProjectError = CreateProjectErrors[keyof CreateProjectErrors];
+
+export type CreateProjectResponses = {
+    /**
+     * The project was created.
+     */
+    201: Project;
+};
+
+export type CreateProjectResponse = CreateProjectResponses[keyof CreateProjectResponses];
+
+export type DeleteProjectData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the project (its `proj_...` id).
+         */
+        projectId: string;
+    };
+    query?: never;
+    url: '/api/v1/projects/{projectId}';
+};
+
+export type DeleteProjectErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type DeleteProjectError = DeleteProjectErrors[keyof DeleteProjectErrors];
+
+export type DeleteProjectResponses = {
+    /**
+     * The project was deleted.
+     */
+    204: void;
+};
+
+export type DeleteProjectResponse = DeleteProjectResponses[keyof DeleteProjectResponses];
+
+export type GetProjectData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the project (its `proj_...` id).
+         */
+        projectId: string;
+    };
+    query?: never;
+    url: '/api/v1/projects/{projectId}';
+};
+
+export type GetProjectErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetProjectError = GetProjectErrors[keyof GetProjectErrors];
+
+export type GetProjectResponses = {
+    /**
+     * The project.
+     */
+    200: Project;
+};
+
+export type GetProjectResponse = GetProjectResponses[keyof GetProjectResponses];
+
+export type UpdateProjectData = {
+    body: ProjectUpdate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the project (its `proj_...` id).
+         */
+        projectId: string;
+    };
+    query?: never;
+    url: '/api/v1/projects/{projectId}';
+};
+
+export type UpdateProjectErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type UpdateProjectError = UpdateProjectErrors[keyof UpdateProjectErrors];
+
+export type UpdateProjectResponses = {
+    /**
+     * The updated project.
+     */
+    200: Project;
+};
+
+export type UpdateProjectResponse = UpdateProjectResponses[keyof UpdateProjectResponses];
+
 export type ListTasksData = {
     body?: never;
     headers?: {
@@ -11456,6 +12662,14 @@ export type ListTasksData = {
          * Only the sub-tasks of this task; `none` for the top-level tasks.
          */
         parentId?: string;
+        /**
+         * Only the tasks of this project; `none` for those of no project.
+         */
+        projectId?: string;
+        /**
+         * Only the tasks linked to this goal (directly, not through a project); `none` for those linked to none.
+         */
+        goalId?: string;
         /**
          * Only the tasks this task blocks.
          */
@@ -11584,6 +12798,77 @@ export type CreateTaskResponses = {
 };
 
 export type CreateTaskResponse = CreateTaskResponses[keyof CreateTaskResponses];
+
+export type BulkUpdateTasksData = {
+    body: TaskBulk;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/tasks/bulk';
+};
+
+export type BulkUpdateTasksErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type BulkUpdateTasksError = BulkUpdateTasksErrors[keyof BulkUpdateTasksErrors];
+
+export type BulkUpdateTasksResponses = {
+    /**
+     * Every change was applied.
+     */
+    200: TaskBulkResult;
+};
+
+export type BulkUpdateTasksResponse = BulkUpdateTasksResponses[keyof BulkUpdateTasksResponses];
 
 export type DeleteTaskData = {
     body?: never;
@@ -17935,6 +19220,78 @@ export type TaskCommentedWebhookWebhookPayload = TaskCommentWebhookEvent;
 export type TaskCommentedWebhookWebhookRequest = {
     body: TaskCommentedWebhookWebhookPayload;
     key: 'task.commented';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `goal.created` event, signed as described in `webhook-signature`.
+ */
+export type GoalCreatedWebhookWebhookPayload = GoalWebhookEvent;
+
+export type GoalCreatedWebhookWebhookRequest = {
+    body: GoalCreatedWebhookWebhookPayload;
+    key: 'goal.created';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `goal.updated` event, signed as described in `webhook-signature`.
+ */
+export type GoalUpdatedWebhookWebhookPayload = GoalWebhookEvent;
+
+export type GoalUpdatedWebhookWebhookRequest = {
+    body: GoalUpdatedWebhookWebhookPayload;
+    key: 'goal.updated';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `goal.deleted` event, signed as described in `webhook-signature`.
+ */
+export type GoalDeletedWebhookWebhookPayload = GoalWebhookEvent;
+
+export type GoalDeletedWebhookWebhookRequest = {
+    body: GoalDeletedWebhookWebhookPayload;
+    key: 'goal.deleted';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `project.created` event, signed as described in `webhook-signature`.
+ */
+export type ProjectCreatedWebhookWebhookPayload = ProjectWebhookEvent;
+
+export type ProjectCreatedWebhookWebhookRequest = {
+    body: ProjectCreatedWebhookWebhookPayload;
+    key: 'project.created';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `project.updated` event, signed as described in `webhook-signature`.
+ */
+export type ProjectUpdatedWebhookWebhookPayload = ProjectWebhookEvent;
+
+export type ProjectUpdatedWebhookWebhookRequest = {
+    body: ProjectUpdatedWebhookWebhookPayload;
+    key: 'project.updated';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `project.deleted` event, signed as described in `webhook-signature`.
+ */
+export type ProjectDeletedWebhookWebhookPayload = ProjectWebhookEvent;
+
+export type ProjectDeletedWebhookWebhookRequest = {
+    body: ProjectDeletedWebhookWebhookPayload;
+    key: 'project.deleted';
     path?: never;
     query?: never;
 };

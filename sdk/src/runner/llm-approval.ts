@@ -2,6 +2,7 @@ import { SwitchboardError } from '../errors.js';
 import type * as T from '../generated/types.gen.js';
 import { partText } from './llm-events.js';
 import type { ToolCall, Turn } from './llm-conversation.js';
+import { isTaskTool, taskToolForModel } from './llm-tasks.js';
 import type { ToolOutcome } from './llm-tools.js';
 import type { RunContext } from './run-handler.js';
 
@@ -27,7 +28,13 @@ const PARAMETERS: T.JsonObject = {
 
 /** The agent's tools as the model is offered them: a built-in one with the runtime's description (unless the agent gave one) and arguments. */
 export const toolsForModel = (tools: T.AgentTool[]): T.AgentTool[] =>
-  tools.map((tool) => (isRequestApproval(tool) ? { ...tool, description: tool.description ?? DESCRIPTION, inputSchema: PARAMETERS } : tool));
+  tools.map((tool) =>
+    isRequestApproval(tool)
+      ? { ...tool, description: tool.description ?? DESCRIPTION, inputSchema: PARAMETERS }
+      : isTaskTool(tool)
+        ? taskToolForModel(tool)
+        : tool,
+  );
 
 export const isRequestApproval = (tool: T.AgentTool | undefined): tool is T.AgentTool => tool?.kind === 'builtin' && tool.name === REQUEST_APPROVAL;
 

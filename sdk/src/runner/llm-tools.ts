@@ -10,10 +10,17 @@ export type ToolOptions = {
   timeoutMs?: number;
 };
 
-/** What a tool call gave: its result, or why it failed (told to the model, which may try otherwise). */
-export type ToolOutcome = { ok: true; result: unknown } | { ok: false; error: string };
+/**
+ * What a tool call gave: its result, or why it failed (told to the model, which may try
+ * otherwise), with `details` the model can act on (given to it beside `error`).
+ */
+export type ToolOutcome = { ok: true; result: unknown } | { ok: false; error: string; details?: Record<string, unknown> };
 
 const DEFAULT_TOOL_TIMEOUT_SECONDS = 30;
+
+/** Upper bound of one call of the tool: its own `timeoutSeconds` (default 30), or the runner's when shorter. */
+export const toolTimeoutMs = (tool: T.AgentTool, options: ToolOptions) =>
+  Math.min(options.timeoutMs ?? Infinity, (tool.timeoutSeconds ?? DEFAULT_TOOL_TIMEOUT_SECONDS) * 1000);
 
 /** The call's arguments as the JSON object a tool is POSTed, or why they are not one. */
 export function parseArguments(call: ToolCall): { ok: true; value: Record<string, unknown> } | { ok: false; error: string } {
@@ -40,7 +47,7 @@ export async function executeTool(ctx: RunContext, call: ToolCall, options: Tool
   const args = parseArguments(call);
   if (!args.ok) return args;
   if (!tool.url) throw new RunFailure('tool_error', `The http tool "${tool.name}" has no url.`);
-  const timeoutMs = Math.min(options.timeoutMs ?? Infinity, (tool.timeoutSeconds ?? DEFAULT_TOOL_TIMEOUT_SECONDS) * 1000);
+  const timeoutMs = toolTimeoutMs(tool, options);
   let answer: { status: number; body: string };
   try {
     answer = await guardedPost(tool.url, args.value, {

@@ -1,3 +1,4 @@
+import { Switchboard } from '../client.js';
 import type * as T from '../generated/types.gen.js';
 import { anthropicMessages } from './llm-anthropic.js';
 import { callModel } from './llm-call.js';
@@ -5,7 +6,8 @@ import { conversationFromRun, conversationFromThread, messagesOfTurns, type Tool
 import { deltaBatcher, eventValue } from './llm-events.js';
 import { openaiChat } from './llm-openai.js';
 import { askPerson, checkpointOf, decisionForModel, isRequestApproval, toolsForModel } from './llm-approval.js';
-import { executeTool, parseArguments, type ToolOptions, type ToolOutcome } from './llm-tools.js';
+import { isTaskTool, runTaskTool } from './llm-tasks.js';
+import { executeTool, parseArguments, toolTimeoutMs, type ToolOptions, type ToolOutcome } from './llm-tools.js';
 import { RunFailure, type RunContext, type RunOutcome } from './run-handler.js';
 
 export type LlmOptions = ToolOptions & {
@@ -41,7 +43,8 @@ function maxStepsOf(config: T.JsonObject): number {
  * `config.maxSteps` (default 8) model calls were made (then `max_steps`). The built-in tool
  * `request_approval` asks a person and ends the execution with the conversation kept beside the
  * approval; the claim that resumes the run gives it back, and the loop goes on from the decision,
- * as the asking call's result. Output:
+ * as the asking call's result. The built-in task tools (`list_tasks`, `create_task`, `update_task`,
+ * `comment_on_task`) call the tasks API with the run token, so their changes are the run's. Output:
  * `{ text, finishReason, steps }`. On a thread, the conversation is the thread's messages, and the
  * run adds its turns (tool calls, their results, the answer) to the thread as it completes. Usage is not reported here: the gateway records every call.
  */
@@ -70,12 +73,17 @@ export function llmRuntime(options: LlmOptions) {
     const deltas = deltaBatcher((type, data) => ctx.emit(type, data), options.deltaIntervalMs, options.deltaMaxChars);
     const tools = toolsForModel(agent.tools);
     let step = 0;
+    // The task tools act as the run: a client with its token, made when the model first calls one.
+    const runToken = ctx.runToken;
+    let asRun: Switchboard | undefined;
+    const runClient = () => (asRun ??= new Switchboard({ baseUrl: options.baseUrl, apiKey: runToken, fetch: options.fetch }));
 
     const execute = async (call: ToolCall): Promise<ToolOutcome> => {
       const tool = agent.tools.find((t) => t.name === call.name);
-      if (!isRequestApproval(tool)) return executeTool(ctx, call, options);
+      if (!isRequestApproval(tool) && !isTaskTool(tool)) return executeTool(ctx, call, options);
       const args = parseArguments(call);
       if (!args.ok) return args;
+      if (isTaskTool(tool)) return runTaskTool(ctx, runClient().tasks, tool.name, args.value, toolTimeoutMs(tool, options));
       return askPerson(ctx, tool, call, args.value, { steps: step, turns: conversation.turns.slice(before) });
     };
     const runCalls = async (calls: ToolCall[]) => {
@@ -143,13 +151,13 @@ async function settle(ctx: RunContext, call: ToolCall, execute: () => Promise<To
     id: call.id,
     name: call.name,
     ok: outcome.ok,
-    ...(outcome.ok ? eventValue('result', outcome.result) : { error: outcome.error }),
+    ...(outcome.ok ? eventValue('result', outcome.result) : { error: outcome.error, ...(outcome.details ? eventValue('details', outcome.details) : {}) }),
   });
   return {
     role: 'tool' as const,
     callId: call.id,
     name: call.name,
-    content: outcome.ok ? JSON.stringify(outcome.result) : JSON.stringify({ error: outcome.error }),
+    content: outcome.ok ? JSON.stringify(outcome.result) : JSON.stringify({ error: outcome.error, ...outcome.details }),
     isError: !outcome.ok,
   };
 }

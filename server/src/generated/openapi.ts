@@ -1337,6 +1337,122 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/goals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List goals
+         * @description Lists the application's goals with their progress (the roll-up of their tasks), newest first by default, narrowed by any of the filters. A run may list them with its run token.
+         */
+        get: operations["listGoals"];
+        put?: never;
+        /**
+         * Create a goal
+         * @description Creates a goal. Its owner and its parent goal must be the application's (an agent, a goal or a user of another tenant is 404). Send an `Idempotency-Key` to make retries safe.
+         */
+        post: operations["createGoal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/goals/{goalId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the goal (its `goal_...` id).
+                 * @example goal_01jd6b1c2d3e4f5g6h7j8k9m0n
+                 */
+                goalId: components["parameters"]["GoalId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a goal
+         * @description Returns one goal of the application, with its progress (the roll-up of its tasks, computed now). A run may read it with its run token.
+         */
+        get: operations["getGoal"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a goal
+         * @description Deletes a goal: its sub-goals become top-level goals, and its projects and tasks are linked to no goal. Send `If-Match` to make it conditional.
+         */
+        delete: operations["deleteGoal"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a goal
+         * @description Changes a goal with a JSON merge patch, sent as `application/merge-patch+json` or `application/json` (`null` clears what may be empty; `metadata` keys are merged). `status` moves along the table of `GoalStatus` (409 `invalid-transition` otherwise), and a parent that would make a cycle is 422. Send `If-Match` with the goal's `ETag` so a change never overwrites one made meanwhile (412).
+         */
+        patch: operations["updateGoal"];
+        trace?: never;
+    };
+    "/api/v1/projects": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List projects
+         * @description Lists the application's projects with their progress (the roll-up of their tasks), newest first by default, narrowed by any of the filters. A run may list them with its run token.
+         */
+        get: operations["listProjects"];
+        put?: never;
+        /**
+         * Create a project
+         * @description Creates a project. Its lead and its goal must be the application's (an agent, a goal or a user of another tenant is 404). Send an `Idempotency-Key` to make retries safe.
+         */
+        post: operations["createProject"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{projectId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the project (its `proj_...` id).
+                 * @example proj_01jd6b1c2d3e4f5g6h7j8k9m0n
+                 */
+                projectId: components["parameters"]["ProjectId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a project
+         * @description Returns one project of the application, with its progress (the roll-up of its tasks, computed now). A run may read it with its run token.
+         */
+        get: operations["getProject"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a project
+         * @description Deletes a project: its tasks belong to no project. Send `If-Match` to make it conditional.
+         */
+        delete: operations["deleteProject"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a project
+         * @description Changes a project with a JSON merge patch, sent as `application/merge-patch+json` or `application/json` (`null` clears what may be empty; `metadata` keys are merged). `status` moves along the table of `ProjectStatus` (409 `invalid-transition` otherwise). Send `If-Match` with the project's `ETag` so a change never overwrites one made meanwhile (412).
+         */
+        patch: operations["updateProject"];
+        trace?: never;
+    };
     "/api/v1/tasks": {
         parameters: {
             query?: never;
@@ -1346,7 +1462,7 @@ export interface paths {
         };
         /**
          * List tasks
-         * @description Lists the application's tasks, newest first by default, narrowed by any of the filters (all of them must hold): statuses, priority, assignee, label, parent task, a blocker, a due date, and `q`, which finds the tasks whose title or description has every word of it (words are matched by their beginning, case-insensitively). A run may list them with its run token.
+         * @description Lists the application's tasks, newest first by default, narrowed by any of the filters (all of them must hold): statuses, priority, assignee, label, parent task, project, goal, a blocker, a due date, and `q`, which finds the tasks whose title or description has every word of it (words are matched by their beginning, case-insensitively). A run may list them with its run token.
          */
         get: operations["listTasks"];
         put?: never;
@@ -1355,6 +1471,26 @@ export interface paths {
          * @description Creates a task, in `backlog` (or `todo`), numbered after the application's last one. Its assignee, parent and blockers must be the application's (an agent, task or user of another tenant is 404); a blocker list that would make a task block itself is 422. Send an `Idempotency-Key` to make retries safe. A run may create one with its run token (`createdBy` is then the run).
          */
         post: operations["createTask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change many tasks at once
+         * @description Applies up to 100 changes (status, assignee, priority, project, goal, labels) in one transaction, in order, all or nothing: every change is tried, and if any would fail none is applied, and the answer is 422 `bulk-failed` listing each failed change in `errors` (its `pointer`, e.g. `/changes/3`, the reason in `detail`, and in `code` the problem it alone would have got, like `invalid-transition` or `not-found`). Each change records the events a single update and move would (`task.updated`, `task.status_changed`, ...), and starts the runs they would. A run may send it with its run token (moving a task to `in_progress` checks it out for the run). Send an `Idempotency-Key` to make retries safe.
+         */
+        post: operations["bulkUpdateTasks"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3497,6 +3633,126 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "goal.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Goal created
+         * @description Sent when a goal is created (`createGoal`); `data` is the goal. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `goal.created` or `goal.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["goalCreatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "goal.updated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Goal updated
+         * @description Sent when a goal changes (`updateGoal`), its status included; `data` is the goal after the change. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `goal.updated` or `goal.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["goalUpdatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "goal.deleted": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Goal deleted
+         * @description Sent when a goal is deleted (`deleteGoal`); `data` is the goal as it was just before. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `goal.deleted` or `goal.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["goalDeletedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "project.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Project created
+         * @description Sent when a project is created (`createProject`); `data` is the project. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `project.created` or `project.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["projectCreatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "project.updated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Project updated
+         * @description Sent when a project changes (`updateProject`), its status included; `data` is the project after the change. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `project.updated` or `project.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["projectUpdatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "project.deleted": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Project deleted
+         * @description Sent when a project is deleted (`deleteProject`); `data` is the project as it was just before. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `project.deleted` or `project.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["projectDeletedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "approval.requested": {
         parameters: {
             query?: never;
@@ -4079,6 +4335,8 @@ export interface components {
              * @enum {string}
              */
             in?: "body" | "query" | "path" | "header";
+            /** @description On `bulk-failed` problems, the code of the problem the change alone would have got (e.g. `invalid-transition`, `not-found`, `task-blocked`). */
+            code?: string;
         };
         /**
          * Problem
@@ -4637,7 +4895,7 @@ export interface components {
          * @description What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
          * @enum {string}
          */
-        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "session.log_in" | "session.log_out" | "session.revoke" | "thread.append_messages" | "task.checkout" | "task.comment" | "task.create" | "task.delete" | "task.release" | "task.transition" | "task.update" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
+        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "goal.create" | "goal.delete" | "goal.update" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "project.create" | "project.delete" | "project.update" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "session.log_in" | "session.log_out" | "session.revoke" | "task.bulk_update" | "task.checkout" | "task.comment" | "task.create" | "task.delete" | "task.release" | "task.transition" | "task.update" | "thread.append_messages" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
         /**
          * AuditEvent
          * @description One change made through the API (or one refused attempt), recorded in the same transaction as the change. Events are chained per organization in the order they were committed: `hash` is the SHA-256 of `prevHash` and the event's other fields, so a changed, removed or inserted event breaks the chain (`verifyAuditEvents` finds where). Credentials and secrets in `before` and `after` are replaced by `"[redacted]"`.
@@ -5703,7 +5961,7 @@ export interface components {
         };
         /**
          * AgentTool
-         * @description A tool the agent's model may call. An `http` tool is executed by the runner: it POSTs the call's arguments as a JSON object to `url` and gives the model the JSON answer. The URL is held to the runner's address rule (no private, loopback or link-local addresses unless the server allows them), when it is set and again when the runner connects. A `builtin` tool is one the `llm` runtime provides, named by `name` (its description and arguments are the runtime's): `request_approval` asks a person through an approval and waits, holding no lease, until they decide (who may decide and for how long: `approval`); the model then reads the decision.
+         * @description A tool the agent's model may call. An `http` tool is executed by the runner: it POSTs the call's arguments as a JSON object to `url` and gives the model the JSON answer. The URL is held to the runner's address rule (no private, loopback or link-local addresses unless the server allows them), when it is set and again when the runner connects. A `builtin` tool is one the `llm` runtime provides, named by `name` (its description and arguments are the runtime's): `request_approval` asks a person through an approval and waits, holding no lease, until they decide (who may decide and for how long: `approval`); the model then reads the decision. `list_tasks`, `create_task`, `update_task` and `comment_on_task` work on the application's tasks with the run token, so each change is the run's: list them by status, assignee (`me` is the agent), label or words, create one, change one and move it (a move to `in_progress` checks it out for the run), comment on one. A refusal (a task another run holds, a blocked task, a move the transition table does not allow, an unknown id, invalid fields) is told to the model as the tool's result. Only `request_approval` takes `approval`; no built-in tool takes `url` or `inputSchema`.
          */
         AgentTool: {
             /** @description Name of the tool, unique within the agent. */
@@ -6479,6 +6737,289 @@ export interface components {
             updatedAt: string;
         };
         /**
+         * GoalStatus
+         * @description Where a goal is: `planned`, `active` (being worked towards), `achieved` or `cancelled`. It changes with `updateGoal`, along this table: `planned -> active | cancelled`; `active -> achieved | cancelled | planned`; `achieved -> active`; `cancelled -> planned`.
+         * @enum {string}
+         */
+        GoalStatus: "planned" | "active" | "achieved" | "cancelled";
+        /**
+         * TaskAssignee
+         * @description Who a task is assigned to: one of the application's agents (`agent_...`), or a member of the organization (`user_...`). `type` must match the prefix of `id`.
+         */
+        TaskAssignee: {
+            /**
+             * @description An agent or a person.
+             * @enum {string}
+             */
+            type: "agent" | "user";
+            /** @description The agent's or the user's identifier. */
+            id: string;
+        };
+        /**
+         * WorkProgress
+         * @description The roll-up of the tasks under a goal or a project, computed when it is read: how many are in each status, the share done, how many are blocked, and when one last changed.
+         */
+        WorkProgress: {
+            /** @description Number of tasks in each status. */
+            tasks: {
+                /**
+                 * Format: int64
+                 * @description Tasks in `backlog`.
+                 */
+                backlog: number;
+                /**
+                 * Format: int64
+                 * @description Tasks in `todo`.
+                 */
+                todo: number;
+                /**
+                 * Format: int64
+                 * @description Tasks in `in_progress`.
+                 */
+                in_progress: number;
+                /**
+                 * Format: int64
+                 * @description Tasks in `in_review`.
+                 */
+                in_review: number;
+                /**
+                 * Format: int64
+                 * @description Tasks in `done`.
+                 */
+                done: number;
+                /**
+                 * Format: int64
+                 * @description Tasks in `blocked`.
+                 */
+                blocked: number;
+                /**
+                 * Format: int64
+                 * @description Tasks in `cancelled`.
+                 */
+                cancelled: number;
+            };
+            /**
+             * Format: int64
+             * @description Number of tasks, whatever their status.
+             */
+            total: number;
+            /**
+             * Format: int32
+             * @description Tasks done, in percent (rounded down) of the tasks not cancelled; `null` when there is none.
+             */
+            percentDone: number | null;
+            /**
+             * Format: int64
+             * @description Tasks neither done nor cancelled that cannot start: in `blocked`, or waiting on a blocker that is neither done nor cancelled.
+             */
+            blocked: number;
+            /**
+             * Format: date-time
+             * @description When one of the tasks last changed; `null` when there is none.
+             */
+            lastActivityAt: string | null;
+        };
+        /**
+         * Goal
+         * @description A goal the work rolls up to: a title, an owner, a target date and a parent goal. Its `progress` counts the tasks linked to it, to one of its projects, or to one of its sub-goals (and their projects), at any depth.
+         */
+        Goal: {
+            /** @description Identifier of the goal. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "goal";
+            /** @description Application the goal belongs to. */
+            applicationId: string;
+            /** @description What the goal is, in one line. */
+            title: string;
+            /** @description The details, in Markdown; `null` when there are none. */
+            description: string | null;
+            status: components["schemas"]["GoalStatus"];
+            /** @description Who owns the goal (an agent of the application or a member of the organization); `null` for nobody. */
+            owner: components["schemas"]["TaskAssignee"] | null;
+            /** @description The goal this one is part of; `null` for none. */
+            parentId: string | null;
+            /**
+             * Format: date
+             * @description The day it is meant to be reached (a calendar date); `null` when there is none.
+             */
+            targetDate: string | null;
+            metadata: components["schemas"]["Metadata"];
+            progress: components["schemas"]["WorkProgress"];
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * GoalList
+         * @description One page of goals.
+         */
+        GoalList: {
+            /** @description The goals on this page. */
+            data: components["schemas"]["Goal"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * GoalCreate
+         * @description A new goal. It starts `planned` unless `status` says `active`.
+         */
+        GoalCreate: {
+            /** @description What the goal is, in one line. */
+            title: string;
+            /** @description The details, in Markdown. */
+            description?: string;
+            /**
+             * @description The first status (default `planned`).
+             * @default planned
+             * @enum {string}
+             */
+            status?: "planned" | "active";
+            /** @description Who owns the goal (an agent of the application or a member of the organization). */
+            owner?: components["schemas"]["TaskAssignee"];
+            /** @description The goal this one is part of (one of the application's). */
+            parentId?: string;
+            /**
+             * Format: date
+             * @description The day it is meant to be reached (a calendar date).
+             */
+            targetDate?: string;
+            metadata?: components["schemas"]["Metadata"];
+        };
+        /**
+         * GoalUpdate
+         * @description Changes to a goal, as a JSON merge patch (RFC 7396): `null` clears a field that may be empty; `status` moves along the table of `GoalStatus` (409 `invalid-transition` otherwise).
+         */
+        GoalUpdate: {
+            /** @description What the goal is, in one line. */
+            title?: string;
+            /** @description The details, in Markdown; `null` when there are none. */
+            description?: string | null;
+            status?: components["schemas"]["GoalStatus"];
+            /** @description Who owns the goal (an agent of the application or a member of the organization); `null` for nobody. */
+            owner?: components["schemas"]["TaskAssignee"] | null;
+            /** @description The goal this one is part of; `null` for none. */
+            parentId?: string | null;
+            /**
+             * Format: date
+             * @description The day it is meant to be reached (a calendar date); `null` when there is none.
+             */
+            targetDate?: string | null;
+            metadata?: components["schemas"]["MetadataPatch"];
+        };
+        /**
+         * ProjectStatus
+         * @description Where a project is: `planned`, `active`, `paused`, `completed` or `cancelled`. It changes with `updateProject`, along this table: `planned -> active | cancelled`; `active -> paused | completed | cancelled`; `paused -> active | cancelled`; `completed -> active`; `cancelled -> planned`.
+         * @enum {string}
+         */
+        ProjectStatus: "planned" | "active" | "paused" | "completed" | "cancelled";
+        /**
+         * Project
+         * @description A body of work: a name, a lead, a target date and the goal it works towards. Tasks belong to it through their `projectId`; its `progress` counts them.
+         */
+        Project: {
+            /** @description Identifier of the project. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "project";
+            /** @description Application the project belongs to. */
+            applicationId: string;
+            /** @description Name of the project. */
+            name: string;
+            /** @description The details, in Markdown; `null` when there are none. */
+            description: string | null;
+            status: components["schemas"]["ProjectStatus"];
+            /** @description Who leads the project (an agent of the application or a member of the organization); `null` for nobody. */
+            lead: components["schemas"]["TaskAssignee"] | null;
+            /** @description The goal the project works towards; `null` for none. */
+            goalId: string | null;
+            /**
+             * Format: date
+             * @description The day it is meant to be reached (a calendar date); `null` when there is none.
+             */
+            targetDate: string | null;
+            metadata: components["schemas"]["Metadata"];
+            progress: components["schemas"]["WorkProgress"];
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * ProjectList
+         * @description One page of projects.
+         */
+        ProjectList: {
+            /** @description The projects on this page. */
+            data: components["schemas"]["Project"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * ProjectCreate
+         * @description A new project. It starts `planned` unless `status` says `active`.
+         */
+        ProjectCreate: {
+            /** @description Name of the project. */
+            name: string;
+            /** @description The details, in Markdown. */
+            description?: string;
+            /**
+             * @description The first status (default `planned`).
+             * @default planned
+             * @enum {string}
+             */
+            status?: "planned" | "active";
+            /** @description Who leads the project (an agent of the application or a member of the organization). */
+            lead?: components["schemas"]["TaskAssignee"];
+            /** @description The goal the project works towards (one of the application's). */
+            goalId?: string;
+            /**
+             * Format: date
+             * @description The day it is meant to be reached (a calendar date).
+             */
+            targetDate?: string;
+            metadata?: components["schemas"]["Metadata"];
+        };
+        /**
+         * ProjectUpdate
+         * @description Changes to a project, as a JSON merge patch (RFC 7396): `null` clears a field that may be empty; `status` moves along the table of `ProjectStatus` (409 `invalid-transition` otherwise).
+         */
+        ProjectUpdate: {
+            /** @description Name of the project. */
+            name?: string;
+            /** @description The details, in Markdown; `null` when there are none. */
+            description?: string | null;
+            status?: components["schemas"]["ProjectStatus"];
+            /** @description Who leads the project (an agent of the application or a member of the organization); `null` for nobody. */
+            lead?: components["schemas"]["TaskAssignee"] | null;
+            /** @description The goal the project works towards; `null` for none. */
+            goalId?: string | null;
+            /**
+             * Format: date
+             * @description The day it is meant to be reached (a calendar date); `null` when there is none.
+             */
+            targetDate?: string | null;
+            metadata?: components["schemas"]["MetadataPatch"];
+        };
+        /**
          * TaskPriority
          * @description How urgent a task is, from `urgent` to `low`; `sort=priority` lists the most urgent first.
          * @enum {string}
@@ -6495,19 +7036,6 @@ export interface components {
          * @description Labels of a task (at most 20, each listed once): 1 to 50 characters without commas or control characters, not starting or ending with a space. Compared exactly (`Bug` is not `bug`).
          */
         TaskLabels: string[];
-        /**
-         * TaskAssignee
-         * @description Who a task is assigned to: one of the application's agents (`agent_...`), or a member of the organization (`user_...`). `type` must match the prefix of `id`.
-         */
-        TaskAssignee: {
-            /**
-             * @description An agent or a person.
-             * @enum {string}
-             */
-            type: "agent" | "user";
-            /** @description The agent's or the user's identifier. */
-            id: string;
-        };
         /**
          * TaskBlockers
          * @description The tasks that block this one (at most 50, each listed once, none of them the task itself or a task it blocks, directly or not): while one of them is neither `done` nor `cancelled`, the task cannot move to `in_progress` (409 `task-blocked`).
@@ -6574,6 +7102,10 @@ export interface components {
             assignee: components["schemas"]["TaskAssignee"] | null;
             /** @description The task this one is a sub-task of; `null` for a top-level task. */
             parentId: string | null;
+            /** @description The project the task belongs to; `null` for none. */
+            projectId: string | null;
+            /** @description The goal the task works towards; `null` for none. */
+            goalId: string | null;
             blockedBy: components["schemas"]["TaskBlockers"];
             /** @description The run working on the task, which checked it out; `null` when no run holds it. */
             checkout: components["schemas"]["TaskCheckout"] | null;
@@ -6640,6 +7172,10 @@ export interface components {
             assignee?: components["schemas"]["TaskAssignee"];
             /** @description The task this one is a sub-task of (one of the application's). */
             parentId?: string;
+            /** @description The project the task belongs to (one of the application's). */
+            projectId?: string;
+            /** @description The goal the task works towards (one of the application's). */
+            goalId?: string;
             blockedBy?: components["schemas"]["TaskBlockers"];
             /**
              * Format: date-time
@@ -6647,6 +7183,43 @@ export interface components {
              */
             dueAt?: string;
             metadata?: components["schemas"]["Metadata"];
+        };
+        /**
+         * TaskBulkChange
+         * @description A change to one task in a bulk request: any of its status (moved along the transition table; a task already in it is left there), assignee, priority, project, goal and labels (`labels` replaces them; `addLabels` and `removeLabels` change the task's, after `labels` when both are sent).
+         */
+        TaskBulkChange: {
+            /** @description The task to change. */
+            taskId: string;
+            status?: components["schemas"]["TaskStatus"];
+            /** @description Who does the task; `null` unassigns it. */
+            assignee?: components["schemas"]["TaskAssignee"] | null;
+            priority?: components["schemas"]["TaskPriority"];
+            /** @description The project the task belongs to; `null` for none. */
+            projectId?: string | null;
+            /** @description The goal the task works towards; `null` for none. */
+            goalId?: string | null;
+            labels?: components["schemas"]["TaskLabels"];
+            /** @description Labels to add to the task's (those it has already are kept once). */
+            addLabels?: components["schemas"]["TaskLabels"];
+            /** @description Labels to take from the task's. */
+            removeLabels?: components["schemas"]["TaskLabels"];
+        };
+        /**
+         * TaskBulk
+         * @description Up to 100 changes to tasks, applied in order, all or nothing.
+         */
+        TaskBulk: {
+            /** @description The changes, in the order they are applied (one task may be changed more than once). */
+            changes: components["schemas"]["TaskBulkChange"][];
+        };
+        /**
+         * TaskBulkResult
+         * @description The tasks after a bulk change, one per change, in the order of the changes.
+         */
+        TaskBulkResult: {
+            /** @description Each change's task, as it was once that change was applied. */
+            data: components["schemas"]["Task"][];
         };
         /**
          * TaskUpdate
@@ -6663,6 +7236,10 @@ export interface components {
             assignee?: components["schemas"]["TaskAssignee"] | null;
             /** @description The task this one is a sub-task of; `null` makes it a top-level task. */
             parentId?: string | null;
+            /** @description The project the task belongs to; `null` for none. */
+            projectId?: string | null;
+            /** @description The goal the task works towards; `null` for none. */
+            goalId?: string | null;
             blockedBy?: components["schemas"]["TaskBlockers"];
             /**
              * Format: date-time
@@ -7952,7 +8529,7 @@ export interface components {
          * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
          * @enum {string}
          */
-        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.resumed" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "task.created" | "task.updated" | "task.status_changed" | "task.unblocked" | "task.deleted" | "task.checked_out" | "task.released" | "task.commented" | "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
+        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.resumed" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "task.created" | "task.updated" | "task.status_changed" | "task.unblocked" | "task.deleted" | "task.checked_out" | "task.released" | "task.commented" | "goal.created" | "goal.updated" | "goal.deleted" | "project.created" | "project.updated" | "project.deleted" | "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
         /**
          * WebhookEventTypeFilter
          * @description One entry of a webhook endpoint's event filter: an event type (`run.succeeded`), or a family wildcard (`run.*`) that takes every type of that family, including types added later.
@@ -8231,6 +8808,46 @@ export interface components {
             data: components["schemas"]["TaskComment"];
         };
         /**
+         * GoalWebhookEvent
+         * @description Body of a webhook about a goal (`goal.*` event types), as POSTed to webhook endpoints.
+         */
+        GoalWebhookEvent: {
+            /** @description Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header). */
+            id: string;
+            /**
+             * @description What happened.
+             * @enum {string}
+             */
+            type: "goal.created" | "goal.updated" | "goal.deleted";
+            /**
+             * Format: date-time
+             * @description Time the event happened (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /** @description The goal after the change (for `goal.deleted`, as it was just before it was deleted). */
+            data: components["schemas"]["Goal"];
+        };
+        /**
+         * ProjectWebhookEvent
+         * @description Body of a webhook about a project (`project.*` event types), as POSTed to webhook endpoints.
+         */
+        ProjectWebhookEvent: {
+            /** @description Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header). */
+            id: string;
+            /**
+             * @description What happened.
+             * @enum {string}
+             */
+            type: "project.created" | "project.updated" | "project.deleted";
+            /**
+             * Format: date-time
+             * @description Time the event happened (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /** @description The project after the change (for `project.deleted`, as it was just before it was deleted). */
+            data: components["schemas"]["Project"];
+        };
+        /**
          * ApprovalWebhookEvent
          * @description Body of a webhook about an approval (`approval.*` event types), as POSTed to webhook endpoints.
          */
@@ -8498,7 +9115,7 @@ export interface components {
          * WebhookEvent
          * @description Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
          */
-        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ThreadWebhookEvent"] | components["schemas"]["TaskWebhookEvent"] | components["schemas"]["TaskCommentWebhookEvent"] | components["schemas"]["ApprovalWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"];
+        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ThreadWebhookEvent"] | components["schemas"]["TaskWebhookEvent"] | components["schemas"]["TaskCommentWebhookEvent"] | components["schemas"]["GoalWebhookEvent"] | components["schemas"]["ProjectWebhookEvent"] | components["schemas"]["ApprovalWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"];
         /**
          * WebhookMessage
          * @description One event to deliver to one webhook endpoint, written in the same transaction as the change it reports. Its id is the `webhook-id` header of every attempt, so receivers can drop duplicates. Delivery schedule: the first attempt is made immediately, then, after each failure, the next one 5 seconds, 5 minutes, 30 minutes, 2 hours, 5 hours, 10 hours and 10 hours later (8 attempts in all); after the 8th failure the message is `failed`. A `Retry-After` sent with a 429 or 503 answer delays the next attempt to at least that long. Any 2xx answer is a success; anything else is a failure, including a 3xx (redirects are not followed), no answer within 15 seconds, or an address that is not allowed. An answer of 410 Gone also disables the endpoint. Each attempt is recorded (`listWebhookAttempts`); `redeliverWebhookMessage` sends the message again.
@@ -10069,6 +10686,20 @@ export interface components {
          * @example thread_01jd5f2a7c3e6g9j2m5p8r1t4v
          */
         ThreadId: string;
+        /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. `targetDate` lists those without one last, in both directions. */
+        GoalSort: "createdAt" | "-createdAt" | "updatedAt" | "-updatedAt" | "title" | "-title" | "targetDate" | "-targetDate";
+        /**
+         * @description Identifier of the goal (its `goal_...` id).
+         * @example goal_01jd6b1c2d3e4f5g6h7j8k9m0n
+         */
+        GoalId: string;
+        /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. `targetDate` lists those without one last, in both directions. */
+        ProjectSort: "createdAt" | "-createdAt" | "updatedAt" | "-updatedAt" | "name" | "-name" | "targetDate" | "-targetDate";
+        /**
+         * @description Identifier of the project (its `proj_...` id).
+         * @example proj_01jd6b1c2d3e4f5g6h7j8k9m0n
+         */
+        ProjectId: string;
         /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. `priority` lists the most urgent first; `dueAt` lists tasks without a due date last, in both directions. */
         TaskSort: "createdAt" | "-createdAt" | "updatedAt" | "-updatedAt" | "number" | "-number" | "priority" | "-priority" | "dueAt" | "-dueAt";
         /**
@@ -14428,6 +15059,624 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    listGoals: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. `targetDate` lists those without one last, in both directions. */
+                sort?: components["parameters"]["GoalSort"];
+                /** @description Only the goals with this status. */
+                status?: components["schemas"]["GoalStatus"];
+                /** @description Only the sub-goals of this goal; `none` for the top-level goals. */
+                parentId?: string;
+                /** @description Only the goals this agent (`agent_...`) or person (`user_...`) owns. */
+                owner?: string;
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of goals. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoalList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createGoal: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GoalCreate"];
+            };
+        };
+        responses: {
+            /** @description The goal was created. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Goal"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getGoal: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the goal (its `goal_...` id).
+                 * @example goal_01jd6b1c2d3e4f5g6h7j8k9m0n
+                 */
+                goalId: components["parameters"]["GoalId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The goal. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Goal"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteGoal: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the goal (its `goal_...` id).
+                 * @example goal_01jd6b1c2d3e4f5g6h7j8k9m0n
+                 */
+                goalId: components["parameters"]["GoalId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The goal was deleted. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateGoal: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the goal (its `goal_...` id).
+                 * @example goal_01jd6b1c2d3e4f5g6h7j8k9m0n
+                 */
+                goalId: components["parameters"]["GoalId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["GoalUpdate"];
+                "application/json": components["schemas"]["GoalUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated goal. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Goal"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listProjects: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Sort order: a field name, ascending, or the same name prefixed with `-`, descending. Ties are broken by `id` in the same direction. `targetDate` lists those without one last, in both directions. */
+                sort?: components["parameters"]["ProjectSort"];
+                /** @description Only the projects with this status. */
+                status?: components["schemas"]["ProjectStatus"];
+                /** @description Only the projects that work towards this goal. */
+                goalId?: string;
+                /** @description Only the projects this agent (`agent_...`) or person (`user_...`) leads. */
+                lead?: string;
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of projects. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createProject: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProjectCreate"];
+            };
+        };
+        responses: {
+            /** @description The project was created. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Project"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getProject: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the project (its `proj_...` id).
+                 * @example proj_01jd6b1c2d3e4f5g6h7j8k9m0n
+                 */
+                projectId: components["parameters"]["ProjectId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The project. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Project"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteProject: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the project (its `proj_...` id).
+                 * @example proj_01jd6b1c2d3e4f5g6h7j8k9m0n
+                 */
+                projectId: components["parameters"]["ProjectId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The project was deleted. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateProject: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the project (its `proj_...` id).
+                 * @example proj_01jd6b1c2d3e4f5g6h7j8k9m0n
+                 */
+                projectId: components["parameters"]["ProjectId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["ProjectUpdate"];
+                "application/json": components["schemas"]["ProjectUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated project. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Project"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
     listTasks: {
         parameters: {
             query?: {
@@ -14453,6 +15702,10 @@ export interface operations {
                 label?: string;
                 /** @description Only the sub-tasks of this task; `none` for the top-level tasks. */
                 parentId?: string;
+                /** @description Only the tasks of this project; `none` for those of no project. */
+                projectId?: string;
+                /** @description Only the tasks linked to this goal (directly, not through a project); `none` for those linked to none. */
+                goalId?: string;
                 /** @description Only the tasks this task blocks. */
                 blockedBy?: string;
                 /** @description Only the tasks due before this time. */
@@ -14553,6 +15806,65 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Task"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    bulkUpdateTasks: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskBulk"];
+            };
+        };
+        responses: {
+            /** @description Every change was applied. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskBulkResult"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -21108,6 +22420,282 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["TaskCommentWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    goalCreatedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `goal.created` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GoalWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    goalUpdatedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `goal.updated` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GoalWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    goalDeletedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `goal.deleted` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GoalWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    projectCreatedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `project.created` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProjectWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    projectUpdatedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `project.updated` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProjectWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    projectDeletedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `project.deleted` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProjectWebhookEvent"];
             };
         };
         responses: {

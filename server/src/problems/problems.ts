@@ -137,6 +137,12 @@ export const problemTypes = {
     title: 'Validation error',
     description: 'The request is well-formed but some values are invalid. `errors` lists each with a JSON Pointer (body) or a parameter name.',
   },
+  'bulk-failed': {
+    status: 422,
+    title: 'Bulk change failed',
+    description:
+      'At least one change of the batch would fail, so none was applied. errors lists each failed change (its pointer, why, and the code of the problem it alone would have got); fix or drop those and send the batch again.',
+  },
   'idempotency-key-reused': {
     status: 422,
     title: 'Idempotency key reused',
@@ -164,7 +170,7 @@ export const problemTypes = {
 
 export type ProblemCode = keyof typeof problemTypes;
 
-export type ValidationIssue = { detail: string; pointer?: string; parameter?: string; in?: 'body' | 'query' | 'path' | 'header' };
+export type ValidationIssue = { detail: string; pointer?: string; parameter?: string; in?: 'body' | 'query' | 'path' | 'header'; code?: ProblemCode };
 
 /** A failure the client is told about as application/problem+json. Throw it from anywhere. */
 export class ProblemError extends Error {

@@ -28,6 +28,8 @@ import { versionHandlers } from './versions/handlers.js';
 import { threadHandlers } from './threads/handlers.js';
 import { approvalHandlers } from './approvals/handlers.js';
 import { taskHandlers } from './tasks/handlers.js';
+import { goalHandlers } from './goals/handlers.js';
+import { projectHandlers } from './projects/handlers.js';
 import { retiredWaitHandlers } from './approvals/retired.js';
 import { createLoginLimiter, type LoginLimiter } from '../auth/login-limiter.js';
 import { userHandlers } from './users/handlers.js';
@@ -81,6 +83,8 @@ export function allHandlers(deps: HandlerDeps): Handlers {
     ...runHandlers(bus, config.runs.leaseSeconds),
     ...approvalHandlers(bus),
     ...taskHandlers(bus, config.runs.leaseSeconds),
+    ...goalHandlers,
+    ...projectHandlers,
     ...scheduleHandlers,
     ...triggerHandlers(bus, sealer),
     ...webhookHandlers(sealer, config.webhooks.policy, versioning),

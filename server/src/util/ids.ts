@@ -32,7 +32,9 @@ export type IdPrefix =
   | 'appr'
   | 'apcm'
   | 'task'
-  | 'tcmt';
+  | 'tcmt'
+  | 'goal'
+  | 'proj';
 
 /** TypeID's suffix alphabet: Crockford's base32, lower case. */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';

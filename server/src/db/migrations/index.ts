@@ -22,6 +22,7 @@ import * as approvalCheckpoints from './0021_approval_checkpoints.js';
 import * as tasks from './0022_tasks.js';
 import * as taskCheckouts from './0023_task_checkouts.js';
 import * as taskComments from './0024_task_comments.js';
+import * as goalsProjects from './0025_goals_projects.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -49,6 +50,7 @@ const migrations: Record<string, Migration> = {
   '0022_tasks': tasks,
   '0023_task_checkouts': taskCheckouts,
   '0024_task_comments': taskComments,
+  '0025_goals_projects': goalsProjects,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

@@ -10,8 +10,8 @@ import * as store from './store.js';
 
 const DEFAULT_LIMITS = { timeoutSeconds: 600, maxAttempts: 3, maxConcurrentRuns: null };
 
-/** The tools the `llm` runtime provides (AgentTool `kind: builtin`). */
-const BUILTIN_TOOLS = ['request_approval'];
+/** The tools the `llm` runtime provides (AgentTool `kind: builtin`): asking a person, and working on the application's tasks as the run. */
+const BUILTIN_TOOLS = ['request_approval', 'list_tasks', 'create_task', 'update_task', 'comment_on_task'];
 
 /** An http tool is called at its url; a built-in one is the runtime's, named by its name, and only `request_approval` takes `approval` settings. */
 function toolIssues(tool: store.AgentSpec['tools'][number], at: string): ValidationIssue[] {
@@ -27,6 +27,9 @@ function toolIssues(tool: store.AgentSpec['tools'][number], at: string): Validat
   return [
     ...(tool.url ? [issue('url', `The built-in tool "${tool.name}" takes no url.`)] : []),
     ...(tool.inputSchema ? [issue('inputSchema', `The built-in tool "${tool.name}" takes no inputSchema: its arguments are the runtime's.`)] : []),
+    ...(tool.approval && tool.name !== 'request_approval'
+      ? [issue('approval', `The built-in tool "${tool.name}" takes no approval settings: they are for request_approval.`)]
+      : []),
   ];
 }
 

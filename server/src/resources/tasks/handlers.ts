@@ -1,53 +1,15 @@
-import type { Executor } from '../../db/database.js';
 import { ProblemError } from '../../problems/problems.js';
-import { mergePatch } from '../../util/merge-patch.js';
-import { actorOf } from '../approvals/deciders.js';
 import { defineHandlers } from '../handler-types.js';
 import { recordEvent } from '../webhooks/outbox.js';
-import type { RunTokenIdentity } from '../../auth/run-token.js';
-import type { AuthContext } from '../../auth/identity.js';
-import { assertRunHoldsLease, assertRunMayWrite, assertUnblocked, checkOut, release } from './checkouts.js';
+import { assertRunHoldsLease, assertRunMayWrite, checkOut, release } from './checkouts.js';
 import { assertLinks } from './links.js';
 import { depthOf, MAX_MENTION_DEPTH, startRunFor } from './auto-start.js';
+import { actor, moveTask, patchTask, startOnAssign, unblock } from './changes.js';
+import { applyBulk } from './bulk.js';
 import * as comments from './comments.js';
 import type { RunEventBus } from '../runs/events.js';
 import type { StoredEvent } from '../runs/events.js';
-import { taskMachine } from './state-machine.js';
 import * as store from './store.js';
-
-/**
- * Moves each task the closed (done, cancelled or deleted) task was the last open blocker of from
- * `blocked` to `todo`, with `task.unblocked`.
- */
-async function unblock(db: Executor, applicationId: string, freed: string[]): Promise<void> {
-  for (const id of freed) {
-    const task = await store.getTask(db, applicationId, id, { forUpdate: true });
-    if (task.status !== 'blocked') continue;
-    await store.setStatus(db, task, 'todo');
-    await recordEvent(db, applicationId, 'task.unblocked', await store.getTask(db, applicationId, id));
-  }
-}
-
-/** Who a change is recorded under: the run, when its token makes it. */
-const actor = (auth: AuthContext, run: RunTokenIdentity | undefined): store.TaskActor => (run ? { type: 'run', id: run.runId } : actorOf(auth));
-
-/**
- * Starts a run of the agent a task was just assigned to, when the agent asks for it (`autoStart.assigned`).
- * A run that assigns goes one level deeper, as for mentions.
- */
-async function startOnAssign(
-  db: Executor,
-  before: store.Task | null,
-  task: store.Task,
-  run: RunTokenIdentity | undefined,
-  leaseSeconds: number,
-): Promise<StoredEvent[]> {
-  if (task.assignee?.type !== 'agent' || (before?.assignee?.type === 'agent' && before.assignee.id === task.assignee.id)) return [];
-  if (run && run.agentId === task.assignee.id) return [];
-  const depth = run ? (await depthOf(db, run)) + 1 : 0;
-  if (depth > MAX_MENTION_DEPTH) return [];
-  return (await startRunFor(db, { task, agentId: task.assignee.id, reason: 'assigned', depth }, leaseSeconds))?.events ?? [];
-}
 
 export const taskHandlers = (bus: RunEventBus, leaseSeconds: number) =>
   defineHandlers({
@@ -63,15 +25,18 @@ export const taskHandlers = (bus: RunEventBus, leaseSeconds: number) =>
         labels: body.labels ?? [],
         assignee: body.assignee ?? null,
         parentId: body.parentId ?? null,
+        projectId: body.projectId ?? null,
+        goalId: body.goalId ?? null,
         blockedBy: body.blockedBy ?? [],
         dueAt: body.dueAt ?? null,
         metadata: body.metadata ?? {},
       };
       await assertLinks(db, auth, null, fields);
-      const id = await store.insertTask(db, auth.applicationId, fields, actor(auth, run));
+      const changer = { auth, run, leaseSeconds };
+      const id = await store.insertTask(db, auth.applicationId, fields, actor(changer));
       const task = await store.getTask(db, auth.applicationId, id);
       await recordEvent(db, auth.applicationId, 'task.created', task);
-      const events = await startOnAssign(db, null, task, run, leaseSeconds);
+      const events = await startOnAssign(db, changer, null, task);
       afterCommit(() => bus.publish(events));
       return { status: 201, body: task, headers: { Location: `/api/v1/tasks/${task.id}` } };
     },
@@ -81,22 +46,7 @@ export const taskHandlers = (bus: RunEventBus, leaseSeconds: number) =>
     updateTask: async ({ db, auth, run, path, body, checkIfMatch, afterCommit }) => {
       const current = await store.getTask(db, auth.applicationId, path.taskId, { forUpdate: true });
       checkIfMatch(current);
-      await assertRunMayWrite(db, current, run);
-      const { title, description, priority, labels, assignee, parentId, blockedBy, dueAt, metadata } = current;
-      const patched = mergePatch({ title, description, priority, labels, assignee, parentId, blockedBy, dueAt, metadata }, body);
-      // A merge patch's null removes the key: what may be empty is empty again.
-      const next = {
-        ...patched,
-        description: patched.description ?? null,
-        assignee: patched.assignee ?? null,
-        parentId: patched.parentId ?? null,
-        dueAt: patched.dueAt ?? null,
-      };
-      await assertLinks(db, auth, current, next);
-      await store.updateTask(db, current, next, next.blockedBy);
-      const task = await store.getTask(db, auth.applicationId, current.id);
-      await recordEvent(db, auth.applicationId, 'task.updated', task);
-      const events = await startOnAssign(db, current, task, run, leaseSeconds);
+      const { task, events } = await patchTask(db, { auth, run, leaseSeconds }, current, body);
       afterCommit(() => bus.publish(events));
       return { status: 200, body: task };
     },
@@ -104,15 +54,13 @@ export const taskHandlers = (bus: RunEventBus, leaseSeconds: number) =>
     transitionTask: async ({ db, auth, run, path, body, checkIfMatch }) => {
       const current = await store.getTask(db, auth.applicationId, path.taskId, { forUpdate: true });
       checkIfMatch(current);
-      if (run && body.to === 'in_progress') return { status: 200, body: await checkOut(db, current, run) };
-      await assertRunMayWrite(db, current, run);
-      taskMachine.assertTransition(body.to, current.status);
-      if (body.to === 'in_progress') await assertUnblocked(db, current);
-      await store.setStatus(db, current, body.to);
-      const task = await store.getTask(db, auth.applicationId, current.id);
-      await recordEvent(db, auth.applicationId, 'task.status_changed', task);
-      if (body.to === 'done' || body.to === 'cancelled') await unblock(db, auth.applicationId, await store.freedBy(db, current.id));
-      return { status: 200, body: task };
+      return { status: 200, body: await moveTask(db, { auth, run, leaseSeconds }, current, body.to) };
+    },
+
+    bulkUpdateTasks: async ({ db, auth, run, body, afterCommit }) => {
+      const { tasks, events } = await applyBulk(db, { auth, run, leaseSeconds }, body.changes);
+      afterCommit(() => bus.publish(events));
+      return { status: 200, body: { data: tasks } };
     },
 
     checkoutTask: async ({ db, auth, run, path, checkIfMatch }) => {
@@ -148,7 +96,7 @@ export const taskHandlers = (bus: RunEventBus, leaseSeconds: number) =>
       const task = await store.getTask(db, auth.applicationId, path.taskId, { forShare: true });
       if (run) await assertRunHoldsLease(db, run);
       const mentions = await comments.agentsAmong(db, auth.applicationId, comments.mentionedIds(body.body));
-      const author = actor(auth, run);
+      const author = actor({ auth, run, leaseSeconds });
       const depth = run ? (await depthOf(db, run)) + 1 : 0;
       const started: { runId: string; events: StoredEvent[] }[] = [];
       // The comment is written first so the runs it starts carry it whole; their ids are added after.

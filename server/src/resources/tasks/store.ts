@@ -24,6 +24,8 @@ type TaskRow = {
   assignee_type: 'agent' | 'user' | null;
   assignee_id: string | null;
   parent_id: string | null;
+  project_id: string | null;
+  goal_id: string | null;
   due_at: string | null;
   metadata: string;
   created_by_type: TaskActor['type'];
@@ -49,6 +51,8 @@ const COLUMNS = columnsOf<TaskRow>({
   assignee_type: true,
   assignee_id: true,
   parent_id: true,
+  project_id: true,
+  goal_id: true,
   due_at: true,
   metadata: true,
   created_by_type: true,
@@ -78,6 +82,8 @@ const toTask = (row: TaskRow, blockedBy: string[]): Task => ({
   labels: fromJsonColumn<string[]>(row.labels, []),
   assignee: row.assignee_type && row.assignee_id ? { type: row.assignee_type, id: row.assignee_id } : null,
   parentId: row.parent_id,
+  projectId: row.project_id,
+  goalId: row.goal_id,
   blockedBy,
   checkout: row.checkout_run_id === null ? null : { runId: row.checkout_run_id, fencingToken: Number(row.checkout_fencing), checkedOutAt: row.checked_out_at! },
   dueAt: row.due_at,
@@ -114,6 +120,8 @@ export type TaskFilters = PageQuery & {
   assignee?: string;
   label?: string;
   parentId?: string;
+  projectId?: string;
+  goalId?: string;
   blockedBy?: string;
   dueBefore?: string;
   q?: string;
@@ -129,6 +137,10 @@ export async function listTasks(db: Executor, applicationId: string, filters: Ta
   else if (filters.assignee) query.where('tasks.assignee_id', filters.assignee);
   if (filters.parentId === 'none') query.whereNull('tasks.parent_id');
   else if (filters.parentId) query.where('tasks.parent_id', filters.parentId);
+  if (filters.projectId === 'none') query.whereNull('tasks.project_id');
+  else if (filters.projectId) query.where('tasks.project_id', filters.projectId);
+  if (filters.goalId === 'none') query.whereNull('tasks.goal_id');
+  else if (filters.goalId) query.where('tasks.goal_id', filters.goalId);
   if (filters.label) query.whereRaw('exists (select 1 from task_labels l where l.task_id = tasks.id and l.label = ?)', [filters.label]);
   if (filters.blockedBy) query.whereRaw('exists (select 1 from task_blockers b where b.task_id = tasks.id and b.blocker_id = ?)', [filters.blockedBy]);
   if (filters.dueBefore) query.where('tasks.due_at', '<', new Date(filters.dueBefore).toISOString());
@@ -154,7 +166,7 @@ export async function listTasks(db: Executor, applicationId: string, filters: Ta
 }
 
 /** The fields a client writes (the status moves by transitions; the number and the author are the server's). */
-export type TaskFields = Pick<Task, 'title' | 'description' | 'priority' | 'labels' | 'assignee' | 'parentId' | 'dueAt' | 'metadata'>;
+export type TaskFields = Pick<Task, 'title' | 'description' | 'priority' | 'labels' | 'assignee' | 'parentId' | 'projectId' | 'goalId' | 'dueAt' | 'metadata'>;
 
 const fieldColumns = (fields: TaskFields) => ({
   title: fields.title,
@@ -165,6 +177,8 @@ const fieldColumns = (fields: TaskFields) => ({
   assignee_type: fields.assignee?.type ?? null,
   assignee_id: fields.assignee?.id ?? null,
   parent_id: fields.parentId,
+  project_id: fields.projectId,
+  goal_id: fields.goalId,
   due_at: fields.dueAt === null ? null : new Date(fields.dueAt).toISOString(),
   metadata: toJsonColumn(fields.metadata),
 });
@@ -305,19 +319,6 @@ export async function freedBy(db: Executor, blockerId: string): Promise<string[]
     [blockerId, blockerId],
   );
   return rows.map((r) => r.id);
-}
-
-/** Whether `taskId` is `ancestorId` or one of its ancestors: then making it the parent of `ancestorId` would close a cycle. */
-export async function isAncestorOrSelf(db: Executor, taskId: string, of: string): Promise<boolean> {
-  const rows = await selectRows<{ id: string }>(
-    db,
-    `with recursive up (id, parent_id) as (
-       select id, parent_id from tasks where id = ?
-       union select t.id, t.parent_id from tasks t join up on t.id = up.parent_id)
-     select id from up where id = ?`,
-    [of, taskId],
-  );
-  return rows.length > 0;
 }
 
 /** Whether `taskId` blocks one of `blockerIds`, directly or not (or is one): then they cannot block it. */
