@@ -25,8 +25,23 @@ import * as sdkOverhead from './scenarios/sdk-overhead.mjs';
 import * as mockDynamic from './scenarios/mock-dynamic.mjs';
 import * as gateway from './scenarios/gateway.mjs';
 import * as approvalResume from './scenarios/approval-resume.mjs';
+import * as tasks from './scenarios/tasks.mjs';
 
-const SCENARIOS = [baseline, getAgent, listAgents, createRun, dispatch, approvalResume, fanOut, validationCost, startup, sdkOverhead, mockDynamic, gateway];
+const SCENARIOS = [
+  baseline,
+  getAgent,
+  listAgents,
+  createRun,
+  dispatch,
+  approvalResume,
+  tasks,
+  fanOut,
+  validationCost,
+  startup,
+  sdkOverhead,
+  mockDynamic,
+  gateway,
+];
 
 const FULL = {
   rounds: 3,
@@ -46,6 +61,9 @@ const FULL = {
   idleSettleMs: 1000,
   sdkCalls: 10_000,
   sdkWarmup: 1_000,
+  tasks: 10_000,
+  taskSamples: 500,
+  races: 100,
 };
 
 /** About 2 s of load per scenario, one round, tiny counts: proves the suite works, not its numbers. */
@@ -65,6 +83,9 @@ const SMOKE = {
   idleSettleMs: 200,
   sdkCalls: 200,
   sdkWarmup: 20,
+  tasks: 200,
+  taskSamples: 10,
+  races: 3,
 };
 
 function parseArgs(argv) {

@@ -16,6 +16,13 @@ describe('validation messages', () => {
     expect(detailsOf(reply)).toEqual(['"/runtime" must be one of: runner, http.']);
   });
 
+  it("names the first values of a long enum and counts the others, within an issue's 1,000 characters", async () => {
+    const reply = await call(app, 'POST', '/api/v1/webhook-endpoints', { url: 'https://hooks.example.com/x', eventTypes: ['nope.created'] });
+    const long = detailsOf(reply).find((d) => d.startsWith('"/eventTypes/0" must be one of: agent.created, agent.updated'));
+    expect(long).toMatch(/, and \d+ more \(see the spec\)\.$/);
+    expect(long!.length).toBeLessThanOrEqual(1000);
+  });
+
   it('names the allowed values of an enum in the query', async () => {
     const reply = await call(app, 'GET', '/api/v1/agents?status=archived');
     expect(detailsOf(reply)).toEqual(['The query parameter "status" must be one of: active, paused, retired.']);

@@ -34,13 +34,25 @@ const quoted = (value: unknown) => {
   return JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}...` : text);
 };
 
+/** Within an issue's 1,000 characters, an enum's values are listed up to this many, then counted. */
+const ALLOWED_LIST_CHARS = 700;
+
+/** An enum's values, comma-separated; a long enum (the webhook event types) names the first ones and how many more. */
+function allowedList(values: unknown[]): string {
+  const texts = values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v)));
+  let shown = 0;
+  let length = 0;
+  while (shown < texts.length && length + texts[shown]!.length + 2 <= ALLOWED_LIST_CHARS) length += texts[shown++]!.length + 2;
+  const listed = texts.slice(0, shown).join(', ');
+  return shown === texts.length ? listed : `${listed}, and ${String(texts.length - shown)} more (see the spec)`;
+}
+
 /**
  * Ajv's message, made to say what would have been accepted: the allowed values of an enum, the value
  * a pattern refused, unless that value is write-only (a credential): it is not repeated back.
  */
 function messageOf(e: ErrorObject): string {
-  if (e.keyword === 'enum')
-    return `must be one of: ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}`;
+  if (e.keyword === 'enum') return `must be one of: ${allowedList((e.params as { allowedValues: unknown[] }).allowedValues)}`;
   if (e.keyword === 'const') return `must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`;
   if (e.keyword === 'pattern' && (e.parentSchema as { writeOnly?: boolean } | undefined)?.writeOnly)
     return `must match the pattern ${(e.params as { pattern: string }).pattern} (the value is write-only and not repeated here)`;

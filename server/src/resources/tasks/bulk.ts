@@ -19,13 +19,17 @@ function patchOf(change: BulkChange, current: store.Task): components['schemas']
   return { ...fields, labels: next };
 }
 
-/** One change: its patch, then its move (none when the task is in that status already). */
+/**
+ * One change: its patch, then its move (none when the task is in that status already, except for
+ * a run asking for `in_progress`: that is a checkout, which says whether the task is the run's).
+ */
 async function applyChange(db: Executor, changer: Changer, change: BulkChange): Promise<{ task: store.Task; events: StoredEvent[] }> {
   let task = await store.getTask(db, changer.auth.applicationId, change.taskId, { forUpdate: true });
   const patch = patchOf(change, task);
   let events: StoredEvent[] = [];
   if (Object.keys(patch).length) ({ task, events } = await patchTask(db, changer, task, patch));
-  if (change.status !== undefined && change.status !== task.status) task = await moveTask(db, changer, task, change.status);
+  const checkout = changer.run !== undefined && change.status === 'in_progress';
+  if (change.status !== undefined && (change.status !== task.status || checkout)) task = await moveTask(db, changer, task, change.status);
   return { task, events };
 }
 

@@ -7,8 +7,7 @@ import { depthOf, MAX_MENTION_DEPTH, startRunFor } from './auto-start.js';
 import { actor, moveTask, patchTask, startOnAssign, unblock } from './changes.js';
 import { applyBulk } from './bulk.js';
 import * as comments from './comments.js';
-import type { RunEventBus } from '../runs/events.js';
-import type { StoredEvent } from '../runs/events.js';
+import type { RunEventBus, StoredEvent } from '../runs/events.js';
 import * as store from './store.js';
 
 export const taskHandlers = (bus: RunEventBus, leaseSeconds: number) =>
