@@ -89,6 +89,17 @@ describe('goals and projects', () => {
     expect((await read<Task>(`/api/v1/tasks/${paid.id}`)).projectId).toBeNull();
   });
 
+  it('lose a deleted agent as owner, lead or assignee', async () => {
+    const temp = await newAgent(conn);
+    const goal = await newGoal({ title: 'Owned', owner: { type: 'agent', id: temp.id } });
+    const project = await newProject({ name: 'Led', lead: { type: 'agent', id: temp.id } });
+    const task = await newTask({ assignee: { type: 'agent', id: temp.id } });
+    expect((await call(conn, 'DELETE', `/api/v1/agents/${temp.id}`)).status).toBe(204);
+    expect((await read<Goal>(`/api/v1/goals/${goal.id}`)).owner).toBeNull();
+    expect((await read<Project>(`/api/v1/projects/${project.id}`)).lead).toBeNull();
+    expect((await read<Task>(`/api/v1/tasks/${task.id}`)).assignee).toBeNull();
+  });
+
   it('move along their status tables, never make a cycle, and name only what the application has', async () => {
     const goal = await newGoal({ title: 'Faster refunds' });
     expectInvalidTransition(await call(conn, 'PATCH', `/api/v1/goals/${goal.id}`, { status: 'achieved' }), 'planned');

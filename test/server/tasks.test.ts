@@ -1,6 +1,6 @@
 import { beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { components } from '../../server/src/generated/openapi.js';
-import { signUp, personalToken } from '../support/people.js';
+import { signUp, personalToken, uniqueEmail } from '../support/people.js';
 import { createKey } from './helpers.js';
 import { call, expectInvalidTransition, expectProblem, isolatedApp, newAgent, type Conn } from './run-helpers.js';
 
@@ -166,6 +166,16 @@ describe('a task', () => {
       'not-found',
       stranger.userId,
     );
+
+    // A member who leaves the organization is taken off the tasks they were given.
+    const invitation = await owner.browser.fetch('/api/v1/invitations', { json: { email: uniqueEmail('leaver'), role: 'member' } });
+    expect(invitation.status).toBe(201);
+    const { token, email } = (await invitation.json()) as { token: string; email: string };
+    const leaver = await signUp(inject('serverUrl'), { email, invitationToken: token });
+    const theirs = await call<Task>(asOwner, 'POST', '/api/v1/tasks', { title: 'Theirs', assignee: { type: 'user', id: leaver.userId } });
+    expect(theirs.status, JSON.stringify(theirs.body)).toBe(201);
+    expect((await owner.browser.fetch(`/api/v1/members/${leaver.userId}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await call<Task>(asOwner, 'GET', `/api/v1/tasks/${theirs.body.id}`)).body.assignee).toBeNull();
   });
 });
 

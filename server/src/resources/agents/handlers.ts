@@ -4,6 +4,7 @@ import { ProblemError, type ValidationIssue } from '../../problems/problems.js';
 import { assertAllowedUrl, type AddressPolicy } from '../../security/addresses.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { agentHasRuns } from '../runs/store.js';
+import { unassignEverywhere } from '../tasks/assignees.js';
 import { recordEvent } from '../webhooks/outbox.js';
 import { agentMachine } from './state-machine.js';
 import * as store from './store.js';
@@ -129,6 +130,7 @@ export const agentHandlers = (policy: AddressPolicy) =>
       if (await agentHasRuns(db, current.id)) {
         throw new ProblemError('conflict', 'The agent has runs, which are the record of what it did; retire it instead of deleting it.');
       }
+      await unassignEverywhere(db, { applicationId: auth.applicationId }, { type: 'agent', id: current.id });
       await store.deleteAgent(db, current.id);
       await recordEvent(db, auth.applicationId, 'agent.deleted', current);
       return { status: 204, body: undefined };

@@ -5,6 +5,7 @@ import { ProblemError } from '../../problems/problems.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { defineHandlers } from '../handler-types.js';
 import * as store from './store.js';
+import { unassignEverywhere } from '../tasks/assignees.js';
 
 /** The last owner stays: an organization without one could never be administered again by a person. */
 async function assertNotLastOwner(db: Executor, organizationId: string, member: store.Member, change: string): Promise<void> {
@@ -41,6 +42,7 @@ export const memberHandlers = defineHandlers({
       assertMayTouchOwners(auth, current.role);
     }
     await assertNotLastOwner(db, auth.organizationId, current, 'leave');
+    await unassignEverywhere(db, { organizationId: auth.organizationId }, { type: 'user', id: current.id });
     await store.removeMembership(db, auth.organizationId, current.id);
     return { status: 204, body: undefined };
   },

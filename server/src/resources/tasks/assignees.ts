@@ -3,7 +3,12 @@ import type { Executor } from '../../db/database.js';
 import { notFound, ProblemError } from '../../problems/problems.js';
 import { getAgent } from '../agents/store.js';
 import { isMember } from '../members/store.js';
-import type { Task } from './store.js';
+import { getGoal } from '../goals/store.js';
+import { getProject } from '../projects/store.js';
+import { recordEvent } from '../webhooks/outbox.js';
+import { selectRows } from '../../db/statements.js';
+import { nowIso } from '../../util/time.js';
+import { getTask, type Task } from './store.js';
 
 export type Assignee = NonNullable<Task['assignee']>;
 
@@ -24,3 +29,35 @@ export async function assertAssignable(db: Executor, auth: AuthContext, who: Ass
 /** Whether `next` names someone else than `previous`: only a change is checked again. */
 export const isNewAssignee = (next: Assignee | null, previous: Assignee | null | undefined): next is Assignee =>
   next !== null && (next.type !== previous?.type || next.id !== previous.id);
+
+/** The tables that give work to someone, and the columns that name them. */
+const HOLDERS = [
+  { table: 'tasks', type: 'assignee_type', id: 'assignee_id', event: 'task.updated', read: getTask },
+  { table: 'goals', type: 'owner_type', id: 'owner_id', event: 'goal.updated', read: getGoal },
+  { table: 'projects', type: 'lead_type', id: 'lead_id', event: 'project.updated', read: getProject },
+] as const;
+
+/**
+ * Someone who can no longer be given work (a deleted agent, a person who left the organization)
+ * is taken off the tasks, goals and projects of these applications that name them, each change
+ * recorded like an update (`task.updated`, `goal.updated`, `project.updated`).
+ */
+export async function unassignEverywhere(db: Executor, scope: { applicationId: string } | { organizationId: string }, who: Assignee): Promise<void> {
+  const [where, value] =
+    'applicationId' in scope
+      ? ['application_id = ?', scope.applicationId]
+      : ['application_id in (select id from applications where organization_id = ?)', scope.organizationId];
+  for (const holder of HOLDERS) {
+    const rows = await selectRows<{ id: string; application_id: string }>(
+      db,
+      `select id, application_id from ${holder.table} where ${where} and ${holder.type} = ? and ${holder.id} = ? order by id`,
+      [value, who.type, who.id],
+    );
+    for (const row of rows) {
+      await db(holder.table)
+        .where({ id: row.id })
+        .update({ [holder.type]: null, [holder.id]: null, updated_at: nowIso() });
+      await recordEvent(db, row.application_id, holder.event, await holder.read(db, row.application_id, row.id));
+    }
+  }
+}
