@@ -45,7 +45,7 @@ describe('switchboard --help', () => {
     expect(commandsOf(await help(['api-keys']))).toEqual(['list', 'create', 'get', 'revoke', 'rotate']);
     expect(commandsOf(await help(['runners']))).toEqual(['list', 'register', 'get', 'delete']);
     expect(commandsOf(await help(['approvals']))).toEqual(['list', 'get', 'approve', 'reject', 'request-changes', 'answer', 'comment']);
-    expect(commandsOf(await help(['tasks']))).toEqual(['list', 'create', 'get', 'move', 'assign']);
+    expect(commandsOf(await help(['tasks']))).toEqual(['list', 'create', 'get', 'move', 'assign', 'comment', 'comments']);
   });
 
   it('has an Examples section and the global options on every command', { timeout: 120_000 }, async () => {

@@ -172,4 +172,19 @@ describe('switchboard tasks', () => {
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('must be an agent (agent_...), a person (user_...) or none');
   });
+
+  it('comments on a task (mentions listed) and lists its comments, oldest first', async () => {
+    const task = await newTask({ title: 'Comment on me', status: 'todo' });
+    const first = json<{ id: string; mentions: string[]; author: { type: string } }>(
+      await run(['tasks', 'comment', task.id, `@${agentId} can you check the carrier claim?`, '--json']),
+    );
+    expect(first.mentions).toEqual([agentId]);
+    expect(first.author.type).toBe('user');
+    await run(['tasks', 'comment', task.id, '-'], 'Second, from stdin.');
+    const table = await run(['tasks', 'comments', task.id]);
+    expect(table.code, table.stderr).toBe(0);
+    const lines = table.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^CREATED\s+AUTHOR\s+COMMENT/);
+    expect(lines.slice(1).map((l) => (l.includes('carrier claim') ? 'first' : l.includes('Second, from stdin.') ? 'second' : l))).toEqual(['first', 'second']);
+  });
 });

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import type { ListTasksData, Task, TaskAssignee, TaskCreate, TaskPriority, TaskStatus } from '@switchboard/sdk';
+import type { ListTasksData, Task, TaskAssignee, TaskComment, TaskCreate, TaskPriority, TaskStatus } from '@switchboard/sdk';
 import type { Context } from '../context.js';
 import { collect, metadataPair, oneOf, readArgument, readJsonObject } from '../input.js';
 import { examples, listOptions, pageQuery, printList, printObject, type ListOptions } from '../lists.js';
@@ -31,6 +31,13 @@ const COLUMNS: Column<Task>[] = [
   { header: 'PRIORITY', value: (t) => t.priority },
   { header: 'TITLE', value: (t) => shortened(t.title) },
   { header: 'ASSIGNEE', value: (t) => t.assignee?.id },
+];
+
+const COMMENT_COLUMNS: Column<TaskComment>[] = [
+  { header: 'CREATED', value: (c) => c.createdAt },
+  { header: 'AUTHOR', value: (c) => c.author.id },
+  { header: 'COMMENT', value: (c) => shortened(c.body.replace(/\s+/g, ' '), 80) },
+  { header: 'STARTED RUNS', value: (c) => c.startedRunIds.join(' ') },
 ];
 
 /** `agent_...`, `user_...` or `none` as an assignee: its type follows the id's prefix; `none` is nobody (null). */
@@ -192,4 +199,29 @@ export function registerTasks(program: Command, ctx: Context) {
   ).action(async (taskId: string, assignee: TaskAssignee | null, o: { ifMatch?: string }) =>
     printObject(ctx, await ctx.client().tasks.update(taskId, { assignee }, { ifMatch: o.ifMatch })),
   );
+
+  examples(
+    tasks
+      .command('comment')
+      .description('Comment on a task; @agent_... mentions start a run of each mentioned agent whose autoStart.mentioned is on')
+      .argument('<taskId>')
+      .argument('<text>', 'the comment, in Markdown, or - for stdin (a leading @ is text here: comments mention agents as @agent_...)')
+      .option('--idempotency-key <key>', 'makes retrying this exact request safe (one is generated otherwise)'),
+    [
+      'switchboard tasks comment task_01jd4... "Refunded; please check."',
+      'switchboard tasks comment task_01jd4... "@agent_01jd4... can you take this?" --json',
+    ],
+  ).action(async (taskId: string, text: string, o: { idempotencyKey?: string }) =>
+    printObject(
+      ctx,
+      await ctx
+        .client()
+        .tasks.comments.create(taskId, { body: text === '-' ? await readArgument(text, 'the comment') : text }, { idempotencyKey: o.idempotencyKey }),
+    ),
+  );
+
+  examples(listOptions(tasks.command('comments').description("List a task's comments, oldest first").argument('<taskId>')), [
+    'switchboard tasks comments task_01jd4...',
+    'switchboard tasks comments task_01jd4... --all --json | jq -r ".[].body"',
+  ]).action(async (taskId: string, o: ListOptions) => printList(ctx, ctx.client().tasks.comments.list(taskId, pageQuery(o)), COMMENT_COLUMNS, o, 'comments'));
 }
