@@ -93,6 +93,19 @@ export async function listPage<Row, Item>(
   };
 }
 
+/**
+ * Which of `ids` are rows of `table` (one of ours, never a client's string) in the application, in
+ * one query: the others are another tenant's, or nothing.
+ */
+export async function idsInApplication(db: Executor, table: 'tasks' | 'agents', applicationId: string, ids: string[]): Promise<Set<string>> {
+  if (!ids.length) return new Set();
+  const rows = await selectRows<{ id: string }>(db, `select id from ${table} where application_id = ? and id in (${ids.map(() => '?').join(', ')})`, [
+    applicationId,
+    ...ids,
+  ]);
+  return new Set(rows.map((r) => r.id));
+}
+
 /** Text matched literally by LIKE ... ESCAPE '\\'. */
 export const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 

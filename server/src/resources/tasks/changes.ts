@@ -6,7 +6,7 @@ import { mergePatch } from '../../util/merge-patch.js';
 import { actorOf } from '../approvals/deciders.js';
 import type { StoredEvent } from '../runs/events.js';
 import { recordEvent } from '../webhooks/outbox.js';
-import { depthOf, MAX_MENTION_DEPTH, startRunFor } from './auto-start.js';
+import { childDepth, startRunFor } from './auto-start.js';
 import { assertRunMayWrite, assertUnblocked, checkOut } from './checkouts.js';
 import { assertLinks } from './links.js';
 import { taskMachine, type TaskStatus } from './state-machine.js';
@@ -26,10 +26,8 @@ export const actor = ({ auth, run }: Changer): store.TaskActor => (run ? { type:
 export async function startOnAssign(db: Executor, changer: Changer, before: store.Task | null, task: store.Task): Promise<StoredEvent[]> {
   if (task.assignee?.type !== 'agent' || (before?.assignee?.type === 'agent' && before.assignee.id === task.assignee.id)) return [];
   const { run } = changer;
-  if (run && run.agentId === task.assignee.id) return [];
-  const depth = run ? (await depthOf(db, run)) + 1 : 0;
-  if (depth > MAX_MENTION_DEPTH) return [];
-  return (await startRunFor(db, { task, agentId: task.assignee.id, reason: 'assigned', depth }, changer.leaseSeconds))?.events ?? [];
+  const start = { task, agentId: task.assignee.id, reason: 'assigned' as const, depth: await childDepth(db, run), by: run };
+  return (await startRunFor(db, start, changer.leaseSeconds))?.events ?? [];
 }
 
 /** Applies a merge patch of the task's fields (`task.updated`), and starts a run of a new assignee that asks for it. */

@@ -91,7 +91,7 @@ export async function release(db: Executor, current: store.Task): Promise<store.
   return task;
 }
 
-type RunMove = { id: string; application_id: string; status: RunStatus; fencing_token: number | string };
+type RunMove = { id: string; application_id: string; status: RunStatus; fencing_token: number | string; resume: string | null };
 
 /**
  * Keeps the checkouts in step with their run as it changes status (runs/store.ts transitionRun):
@@ -106,7 +106,8 @@ export async function followRun(db: Executor, before: { status: RunStatus }, aft
       const task = await store.getTask(db, after.application_id, id, { forUpdate: true });
       if (task.status === 'in_progress') await release(db, task);
     }
-  } else if (after.status === 'running' && before.status === 'queued') {
+  } else if (after.status === 'running' && before.status === 'queued' && after.resume !== null) {
+    // Only a run that waited (its claim carries `resume`) comes back to checkouts: other claims write nothing.
     await db('tasks').where({ checkout_run_id: after.id }).update({ checkout_fencing: after.fencing_token });
   }
 }

@@ -1,7 +1,6 @@
 import type { components } from '../../generated/openapi.js';
 import type { Executor } from '../../db/database.js';
 import { listPage, type PageQuery } from '../../db/lists.js';
-import { selectRows } from '../../db/statements.js';
 import { newId } from '../../util/ids.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { nowIso } from '../../util/time.js';
@@ -38,17 +37,6 @@ const MAX_MENTIONS = 20;
 export function mentionedIds(body: string): string[] {
   const ids = [...body.matchAll(/@(agent_[0-7][0-9a-hjkmnp-tv-z]{25})(?![0-9a-z])/g)].map((m) => m[1]!);
   return [...new Set(ids)].slice(0, MAX_MENTIONS);
-}
-
-/** Which of the ids are agents of the application, in the order given. */
-export async function agentsAmong(db: Executor, applicationId: string, ids: string[]): Promise<string[]> {
-  if (!ids.length) return [];
-  const rows = await selectRows<{ id: string }>(db, `select id from agents where application_id = ? and id in (${ids.map(() => '?').join(', ')})`, [
-    applicationId,
-    ...ids,
-  ]);
-  const found = new Set(rows.map((r) => r.id));
-  return ids.filter((id) => found.has(id));
 }
 
 export async function insertComment(

@@ -1,9 +1,10 @@
+import { idsInApplication } from '../../db/lists.js';
 import { ProblemError } from '../../problems/problems.js';
 import { defineHandlers } from '../handler-types.js';
 import { recordEvent } from '../webhooks/outbox.js';
 import { assertRunHoldsLease, assertRunMayWrite, checkOut, release } from './checkouts.js';
 import { assertLinks } from './links.js';
-import { depthOf, MAX_MENTION_DEPTH, startRunFor } from './auto-start.js';
+import { childDepth, startRunFor } from './auto-start.js';
 import { actor, moveTask, patchTask, startOnAssign, unblock } from './changes.js';
 import { applyBulk } from './bulk.js';
 import * as comments from './comments.js';
@@ -94,15 +95,16 @@ export const taskHandlers = (bus: RunEventBus, leaseSeconds: number) =>
     createTaskComment: async ({ db, auth, run, path, body, afterCommit }) => {
       const task = await store.getTask(db, auth.applicationId, path.taskId, { forShare: true });
       if (run) await assertRunHoldsLease(db, run);
-      const mentions = await comments.agentsAmong(db, auth.applicationId, comments.mentionedIds(body.body));
+      const mentioned = comments.mentionedIds(body.body);
+      const agents = await idsInApplication(db, 'agents', auth.applicationId, mentioned);
+      const mentions = mentioned.filter((id) => agents.has(id));
       const author = actor({ auth, run, leaseSeconds });
-      const depth = run ? (await depthOf(db, run)) + 1 : 0;
+      const depth = await childDepth(db, run);
       const started: { runId: string; events: StoredEvent[] }[] = [];
       // The comment is written first so the runs it starts carry it whole; their ids are added after.
       const comment = await comments.insertComment(db, task.id, { body: body.body, author, mentions, startedRunIds: [] });
       for (const agentId of mentions) {
-        if (depth > MAX_MENTION_DEPTH || run?.agentId === agentId) continue;
-        const start = await startRunFor(db, { task, agentId, reason: 'mentioned', comment, depth }, leaseSeconds);
+        const start = await startRunFor(db, { task, agentId, reason: 'mentioned', comment, depth, by: run }, leaseSeconds);
         if (start) started.push(start);
       }
       const saved = started.length

@@ -4,6 +4,7 @@ import { notFound, ProblemError } from '../../problems/problems.js';
 import { assertGoalExists } from '../goals/store.js';
 import { assertProjectExists } from '../projects/store.js';
 import { assertAssignable, isNewAssignee } from './assignees.js';
+import { idsInApplication } from '../../db/lists.js';
 import { isAncestorOrSelf } from '../../db/trees.js';
 import * as store from './store.js';
 
@@ -25,7 +26,7 @@ export async function assertLinks(db: Executor, auth: AuthContext, current: stor
   const parentChanged = parentId !== null && parentId !== current?.parentId;
   const added = blockedBy.filter((id) => !current?.blockedBy.includes(id));
   const named = [...(parentChanged ? [parentId] : []), ...added];
-  const existing = await store.existingTaskIds(db, auth.applicationId, named);
+  const existing = await idsInApplication(db, 'tasks', auth.applicationId, named);
   const missing = named.find((id) => !existing.has(id));
   if (missing) throw notFound('task', missing);
   if (!current || (!parentChanged && !added.length)) return;

@@ -286,16 +286,6 @@ export async function deleteTask(db: Executor, id: string): Promise<void> {
   await db('tasks').where({ id }).delete();
 }
 
-/** Which of these ids are tasks of the application (the others are another tenant's, or none). */
-export async function existingTaskIds(db: Executor, applicationId: string, ids: string[]): Promise<Set<string>> {
-  if (!ids.length) return new Set();
-  const rows = await selectRows<{ id: string }>(db, `select id from tasks where application_id = ? and id in (${ids.map(() => '?').join(', ')})`, [
-    applicationId,
-    ...ids,
-  ]);
-  return new Set(rows.map((r) => r.id));
-}
-
 /** The task's blockers that are neither done nor cancelled. */
 export async function openBlockersOf(db: Executor, taskId: string): Promise<string[]> {
   const rows = await selectRows<{ id: string; status: TaskStatus }>(
