@@ -30,8 +30,10 @@ import { startAuditChainer } from './resources/audit/chainer.js';
 import { pruneAuditEvents } from './resources/audit/retention.js';
 import { expireThreads } from './resources/threads/expiry.js';
 import { expireApprovals } from './resources/approvals/waits.js';
-import { startAuditExporter } from './resources/audit/exporter.js';
-import { expireExports } from './resources/audit/exports.js';
+import { startExporter } from './exports/exporter.js';
+import { expireExports } from './exports/files.js';
+import { auditExportSource } from './resources/audit/exports.js';
+import { costExportSource } from './resources/costs/exports.js';
 import { createRefusalLimiter } from './http/pipeline/audit.js';
 import { loadBundledSpec } from './spec/load-spec.js';
 import { extractOperations } from './spec/operations.js';
@@ -198,7 +200,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
 
   const deliverer = startDeliverer(db, sealer, config.webhooks, logger, versioning);
   const transcriber = startTranscriber(db, sealer, config, logger);
-  const exporter = startAuditExporter(db, auditChainer, logger);
+  const exporter = startExporter(db, { audit: auditExportSource(db, auditChainer), costs: costExportSource(db) }, logger);
   const threadSweeper = periodic('thread expiry', () => expireThreads(db).then(() => []), config.runs.reaperIntervalMs);
   const approvalSweeper = periodic('approval expiry', () => expireApprovals(db), config.runs.reaperIntervalMs);
   const sweeper = periodic('upload sweeper', () => sweepExpired(db).then(() => []), SWEEP_INTERVAL_MS);
@@ -210,7 +212,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     await pruneAuditEvents(db)
       .then((deleted) => deleted && auditChainer.nudge())
       .catch((err: unknown) => logger.warn({ err }, 'audit retention sweep failed'));
-    await expireExports(db).catch((err: unknown) => logger.warn({ err }, 'audit export expiry failed'));
+    await expireExports(db).catch((err: unknown) => logger.warn({ err }, 'file export expiry failed'));
   };
   const purge = setInterval(() => void purgeNow(), PURGE_INTERVAL_MS);
   purge.unref();

@@ -324,6 +324,13 @@ describe('the SDK against the real server, through the contract-checking proxy',
     const note = await step('createTaskComment', () => agentClient.tasks.comments.create(work.id, { body: 'Released: waiting on a person first.' }));
     expect(note.author).toEqual({ type: 'run', id: run.id });
     expect((await step('listTaskComments', () => sb.tasks.comments.list(work.id))).data.map((c) => c.id)).toEqual([note.id]);
+    // It reports a call it made itself, and the cost report counts it.
+    const own = await step('reportRunUsage', () =>
+      agentClient.runs.reportUsage(run.id, { requestId: 'chatcmpl-contract', model: 'gpt-4o-mini', inputTokens: 12, outputTokens: 3, costMicros: 9 }),
+    );
+    expect(own).toMatchObject({ runId: run.id, costMicros: 9, pricingStatus: 'priced' });
+    const report = await step('getCosts', () => sb.costs.get({ agentId: agent.id, groupBy: 'source' }));
+    expect(report.groups).toEqual([expect.objectContaining({ key: 'runner_report', costMicros: 9, requests: 1 })]);
     const asked = await step('createRunApproval', () =>
       agentClient.approvals.request(
         run.id,
@@ -363,7 +370,8 @@ describe('the SDK against the real server, through the contract-checking proxy',
         costMicros: 120,
       }),
     );
-    expect(done).toMatchObject({ status: 'succeeded', output: { answer: 42 }, costMicros: 120 });
+    // The completion's usage and the call the run reported before, once each.
+    expect(done).toMatchObject({ status: 'succeeded', output: { answer: 42 }, costMicros: 120 + 9, usage: { inputTokens: 3 + 12, outputTokens: 5 + 3 } });
     expect((await step('getRun', () => sb.runs.get(run.id))).status).toBe('succeeded');
     const events = await step('listRunEvents', () => sb.runs.events(run.id, { limit: 100 }));
     expect(events.data.map((e) => e.type)).toEqual([
@@ -588,6 +596,19 @@ describe('the SDK against the real server, through the contract-checking proxy',
     const file = await step('getAuditExportContent', () => sb.auditEvents.exports.content(job.id));
     expect(createHash('sha256').update(String(file)).digest('hex')).toBe(done.sha256);
     expect(JSON.parse(String(file))).toMatchObject({ id: page.data[0]!.id, action: 'agent.create' });
+
+    const costJob = await step('createCostExport', () =>
+      sb.costs.exports.create({ from: new Date(Date.now() - 3_600_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString(), groupBy: 'agent' }),
+    );
+    let costsDone = costJob;
+    for (let i = 0; i < 100 && !['succeeded', 'failed'].includes(costsDone.status); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      costsDone = await step('getCostExport', () => sb.costs.exports.get(costJob.id));
+    }
+    expect(costsDone.status).toBe('succeeded');
+    const costsFile = String(await step('getCostExportContent', () => sb.costs.exports.content(costJob.id)));
+    expect(costsFile.split('\r\n')[0]).toBe('key,costMicros,requests,unpricedRequests,inputTokens,outputTokens');
+    expect(createHash('sha256').update(costsFile).digest('hex')).toBe(costsDone.sha256);
   });
 
   it('answers errors as problems that match the spec', async () => {

@@ -66,6 +66,7 @@ export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures>
   }
   const [asked, runToken] = [asking[0]!, asking[1]!.runToken.token];
   add((await call<WithId>(baseUrl, asked.runToken.token, 'POST', `/api/v1/runs/${asked.run.id}/approvals`, { title: 'Fuzz approval?', payload: { n: 1 } })).id);
+  await call(baseUrl, runToken, 'POST', `/api/v1/runs/${asking[1]!.run.id}/usage`, { requestId: 'fuzz-call', model: 'echo', inputTokens: 10, outputTokens: 2 });
 
   for (let i = 0; i < 2; i++) {
     const messages = [{ role: 'user', content: [{ type: 'text', text: `fuzz thread ${i}` }] }];
@@ -125,6 +126,9 @@ export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures>
   const upload = (await uploaded.json()) as WithId;
   add(upload.id);
   add((await api<WithId>('POST', '/api/v1/transcriptions', { uploadId: upload.id, model: 'meeting-notes' })).id);
+
+  const month = { from: new Date(Date.now() - 30 * 86_400_000).toISOString(), to: new Date(Date.now() + 86_400_000).toISOString() };
+  add((await api<WithId>('POST', '/api/v1/costs/exports', month)).id);
 
   const endUser = await api<WithId>('POST', '/api/v1/end-users', { externalId: 'fuzz-customer', name: 'Fuzz Customer' });
   add(endUser.id);

@@ -196,7 +196,7 @@ describe('audit exports', () => {
     // One another replica is writing (its claim runs for another hour).
     const busy = { id: 'audexp_01jd4x7p2kf8q6v3b9m5t0s1ab', organization_id: organizationId, status: 'running', format: 'csv', filters: '{}' };
     await running.server
-      .db('audit_exports')
+      .db('file_exports')
       .insert({ ...busy, claim_expires_at: new Date(now + 3_600_000).toISOString(), created_at: new Date(now).toISOString() });
     const early = await call(admin, 'GET', `/api/v1/audit-events/exports/${busy.id}/content`);
     expect(early.status).toBe(409);
@@ -214,6 +214,6 @@ describe('audit exports', () => {
     const late = await call(admin, 'GET', `/api/v1/audit-events/exports/${created.body.id}/content`);
     expect(late.status).toBe(409);
     expect(late.body.detail).toContain('expired');
-    expect(await running.server.db('audit_export_parts').where({ export_id: created.body.id }).pluck('part')).toEqual([]);
+    expect(await running.server.db('file_export_parts').where({ export_id: created.body.id }).pluck('part')).toEqual([]);
   });
 });

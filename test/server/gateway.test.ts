@@ -267,7 +267,10 @@ describe('attribution to end-users', () => {
     gateway.provider.reply({ text: 'For the run.' });
     const { response } = await ask(asRun);
     const row = await usageRow(gateway, response.headers.get('request-id'));
-    expect(row).toMatchObject({ run_id: run.id, end_user_id: run.endUserId, key_id: null });
+    // Attributed to the key that started the run, too.
+    const { created_by_key_id: starter } = (await gateway.db('runs').where({ id: run.id }).first()) as { created_by_key_id: string };
+    expect(starter).toMatch(/^key_/);
+    expect(row).toMatchObject({ run_id: run.id, end_user_id: run.endUserId, key_id: starter });
   });
 
   it('refuses a Switchboard-User that is not 1 to 255 printable ASCII characters, in the OpenAI envelope', async () => {

@@ -316,6 +316,21 @@ describe('tasks between applications', () => {
   });
 });
 
+describe('costs between applications', () => {
+  it("another application's cost export is 404, and a cost report holds only the caller's application's usage", async () => {
+    const range = { from: new Date(Date.now() - 86_400_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString() };
+    const created = await send('/api/v1/costs/exports', { method: 'POST', key: admin1, ...json(range) });
+    expect(created.status).toBe(202);
+    const id = ((await created.json()) as { id: string }).id;
+    for (const path of [`/api/v1/costs/exports/${id}`, `/api/v1/costs/exports/${id}/content`]) {
+      await expectNotFound(await send(path, { key: admin2.secret }), path);
+    }
+    const own = await send(`/api/v1/costs?agentId=${agent1.id}&groupBy=agent`, { key: admin2.secret });
+    expect(own.status).toBe(200);
+    expect(((await own.json()) as { totals: { requests: number }; groups: unknown[] }).groups).toEqual([]);
+  });
+});
+
 describe('goals and projects between applications', () => {
   it("another application's goal and project are 404 for every operation, cannot be linked to, and are not listed", async () => {
     const post = async (path: string, body: object) => {

@@ -1007,6 +1007,19 @@ const runsMethods = ({ call, list }: OperationRunner) => ({
    * Requires the `write` scope.
    */
   cancel: (runId: string, o?: RequestOptions) => call((c) => api.cancelRun({ ...c, path: { runId } }), o),
+  /**
+   * Report a run's own usage
+   *
+   * Called by the run itself, with its run token: records the usage of a model call the run made
+   * outside the gateway (its gateway calls are recorded by the gateway, so they are never counted
+   * twice) as one entry of the usage ledger, attributed like the run's gateway calls, and added to
+   * the run's `usage` and `costMicros` when it ends. Priced from `costMicros`, or at the prices of
+   * the model alias `model` names; otherwise recorded `unpriced` (and `usage.unpriced` is sent). A
+   * `requestId` the run already reported answers 200 with the first entry and records nothing. Only
+   * the run's own token, under its live lease, may report (403 for another run's token, 409
+   * `lease-lost` for a run that lost it).
+   */
+  reportUsage: (runId: string, body: T.RunUsageReport, o?: RequestOptions) => call((c) => api.reportRunUsage({ ...c, path: { runId }, body }), o),
 });
 /** Executions of an agent version on an input: start, list and cancel them, and read their events. */
 export interface RunsResource extends ReturnType<typeof runsMethods> {}
@@ -1086,6 +1099,53 @@ const approvalsMethods = ({ call, list }: OperationRunner) => ({
  */
 export interface ApprovalsResource extends ReturnType<typeof approvalsMethods> {}
 export const approvals: (operations: OperationRunner) => ApprovalsResource = approvalsMethods;
+
+const costsMethods = ({ call }: OperationRunner) => ({
+  /**
+   * Report costs
+   *
+   * What the application's usage cost between `from` and `to` (the current UTC month until now when
+   * both are absent), read from the usage ledger: totals, and with `groupBy` the sums per agent,
+   * model, day, end-user, API key, person, project, goal or source. `agentId` and `endUserId`
+   * narrow it. Events without a price are counted in `unpricedRequests`, never as free. A range
+   * longer than 366 days is 422. Requires the `read` scope.
+   */
+  get: (query?: T.GetCostsData['query'], o?: RequestOptions) => call((c) => api.getCosts({ ...c, query }), o),
+  exports: {
+    /**
+     * Export costs
+     *
+     * Starts an export of the application's usage between `from` and `to`: every usage event, or
+     * with `groupBy` every group, as CSV or NDJSON. It runs in the background: poll `getCostExport`
+     * until it is `succeeded`, then download the file (for 24 hours) and check its `sha256` and
+     * `rowCount`. Send an `Idempotency-Key` to make retries safe. Requires the `read` scope.
+     */
+    create: (body: T.CostExportCreate, o?: WriteOptions) => call((c) => api.createCostExport({ ...c, body, headers: idempotent(o) }), o),
+    /**
+     * Get a cost export
+     *
+     * Returns an export with its status, and once it succeeded its row count, size and SHA-256.
+     * Requires the `read` scope.
+     */
+    get: (costExportId: string, o?: RequestOptions) => call((c) => api.getCostExport({ ...c, path: { costExportId } }), o),
+    /**
+     * Download a cost export
+     *
+     * The export's file, streamed: `application/x-ndjson` or `text/csv`. An export that has not
+     * succeeded, or whose file has expired, is 409 `invalid-transition` naming its status. Requires
+     * the `read` scope.
+     */
+    content: (costExportId: string, o?: RequestOptions) => call((c) => api.getCostExportContent({ ...c, path: { costExportId }, parseAs: 'text' as const }), o),
+  },
+});
+/**
+ * The usage ledger and what it cost: every model call through the gateway, every transcription and
+ * the usage runs report for calls they make themselves, once each, in integer micro-USD and
+ * attributed to the agent, run, thread, task, end-user, key or person; cost reports grouped as you
+ * need and CSV exports. Usage without a price is flagged (`usage.unpriced`), never counted as free.
+ */
+export interface CostsResource extends ReturnType<typeof costsMethods> {}
+export const costs: (operations: OperationRunner) => CostsResource = costsMethods;
 
 const runnersMethods = ({ call, list }: OperationRunner) => ({
   /**
@@ -1793,6 +1853,14 @@ export abstract class Resources {
    * decide.
    */
   readonly approvals = approvals(this.#operations);
+  /**
+   * The usage ledger and what it cost: every model call through the gateway, every transcription
+   * and the usage runs report for calls they make themselves, once each, in integer micro-USD and
+   * attributed to the agent, run, thread, task, end-user, key or person; cost reports grouped as
+   * you need and CSV exports. Usage without a price is flagged (`usage.unpriced`), never counted as
+   * free.
+   */
+  readonly costs = costs(this.#operations);
   /**
    * Executors that claim queued runs. Registering, listing and deleting runners uses application
    * keys; claiming runs and working on leases (heartbeat, events, completion) uses the runner's own

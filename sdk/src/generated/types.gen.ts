@@ -4,7 +4,7 @@ export type ClientOptions = {
     baseUrl: 'http://127.0.0.1:3000' | (string & {});
 };
 
-export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunResumedWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ThreadCreatedWebhookWebhookRequest | ThreadUpdatedWebhookWebhookRequest | ThreadDeletedWebhookWebhookRequest | ThreadExpiredWebhookWebhookRequest | TaskCreatedWebhookWebhookRequest | TaskUpdatedWebhookWebhookRequest | TaskStatusChangedWebhookWebhookRequest | TaskUnblockedWebhookWebhookRequest | TaskDeletedWebhookWebhookRequest | TaskCheckedOutWebhookWebhookRequest | TaskReleasedWebhookWebhookRequest | TaskCommentedWebhookWebhookRequest | GoalCreatedWebhookWebhookRequest | GoalUpdatedWebhookWebhookRequest | GoalDeletedWebhookWebhookRequest | ProjectCreatedWebhookWebhookRequest | ProjectUpdatedWebhookWebhookRequest | ProjectDeletedWebhookWebhookRequest | ApprovalRequestedWebhookWebhookRequest | ApprovalDecidedWebhookWebhookRequest | ApprovalExpiredWebhookWebhookRequest | ApprovalCancelledWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | AuditEventWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
+export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunResumedWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ThreadCreatedWebhookWebhookRequest | ThreadUpdatedWebhookWebhookRequest | ThreadDeletedWebhookWebhookRequest | ThreadExpiredWebhookWebhookRequest | UsageUnpricedWebhookWebhookRequest | TaskCreatedWebhookWebhookRequest | TaskUpdatedWebhookWebhookRequest | TaskStatusChangedWebhookWebhookRequest | TaskUnblockedWebhookWebhookRequest | TaskDeletedWebhookWebhookRequest | TaskCheckedOutWebhookWebhookRequest | TaskReleasedWebhookWebhookRequest | TaskCommentedWebhookWebhookRequest | GoalCreatedWebhookWebhookRequest | GoalUpdatedWebhookWebhookRequest | GoalDeletedWebhookWebhookRequest | ProjectCreatedWebhookWebhookRequest | ProjectUpdatedWebhookWebhookRequest | ProjectDeletedWebhookWebhookRequest | ApprovalRequestedWebhookWebhookRequest | ApprovalDecidedWebhookWebhookRequest | ApprovalExpiredWebhookWebhookRequest | ApprovalCancelledWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | AuditEventWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
 
 /**
  * ValidationIssue
@@ -693,7 +693,7 @@ export type AuditActorType = 'api_key' | 'personal_token' | 'session' | 'run' | 
  *
  * What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
  */
-export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'approval.comment' | 'approval.create' | 'approval.decide' | 'audit.pruned' | 'audit_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'goal.create' | 'goal.delete' | 'goal.update' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'project.create' | 'project.delete' | 'project.update' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'task.bulk_update' | 'task.checkout' | 'task.comment' | 'task.create' | 'task.delete' | 'task.release' | 'task.transition' | 'task.update' | 'thread.append_messages' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
+export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'approval.comment' | 'approval.create' | 'approval.decide' | 'audit.pruned' | 'audit_export.create' | 'cost_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'goal.create' | 'goal.delete' | 'goal.update' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'project.create' | 'project.delete' | 'project.update' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'task.bulk_update' | 'task.checkout' | 'task.comment' | 'task.create' | 'task.delete' | 'task.release' | 'task.transition' | 'task.update' | 'thread.append_messages' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'usage.report' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
 
 /**
  * AuditEvent
@@ -3878,6 +3878,339 @@ export type Approval = {
 };
 
 /**
+ * RunUsageReport
+ *
+ * Usage of a model call a run made itself, outside the gateway (its gateway calls are recorded by the gateway: do not report them). Each report is one entry of the usage ledger; a report with a `requestId` the run already reported is not recorded again.
+ */
+export type RunUsageReport = {
+    /**
+     * The run's own identifier of the call (e.g. the provider's response id), unique within the run.
+     */
+    requestId: string;
+    /**
+     * The model called: a model alias of the application (then the server prices the call at the alias's prices when `costMicros` is absent), or the provider's own model name.
+     */
+    model: string;
+    /**
+     * Who served the call (free text, e.g. `openai`).
+     */
+    provider?: string;
+    /**
+     * Input tokens, cached ones included.
+     */
+    inputTokens?: number;
+    /**
+     * Output tokens.
+     */
+    outputTokens?: number;
+    /**
+     * Input tokens read from the provider's cache (at most `inputTokens`).
+     */
+    cachedInputTokens?: number;
+    /**
+     * What the call cost, in micro-USD, when the runner knows it. Absent: the server prices it from the model alias named by `model`; a model it cannot price is recorded `unpriced` (never as free).
+     */
+    costMicros?: number;
+};
+
+/**
+ * UsagePricingStatus
+ *
+ * Whether a usage event has a cost. `priced`: `costMicros` is exact. `unpriced`: what was used is known but something in it has no price (the model alias has none, or a runner reported a model the application does not price); the event raises `usage.unpriced`. `unreported`: the provider never said what was used (an error, or a stream cut before its usage arrived); an answered call (a stream that began) raises `usage.unpriced` too. An event without a price is never counted as free: its `costMicros` is `null`, and the cost reports count it in `unpricedRequests`.
+ */
+export type UsagePricingStatus = 'priced' | 'unpriced' | 'unreported';
+
+/**
+ * UsageEvent
+ *
+ * One entry of the usage ledger: a model call through the gateway, a transcription, or usage a run reported for calls it made itself. Written once (its `requestId` is unique), never changed; attributed to the application, and to the run, its agent and version, thread, task (and the task's project and goal), end-user, and the key or person that made the call or started the run.
+ */
+export type UsageEvent = {
+    /**
+     * Identifier of the usage event.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'usage_event';
+    /**
+     * Application the usage is attributed to.
+     */
+    applicationId: string;
+    /**
+     * What makes the event unique: the gateway's request id, or for a run's own report the run's id and the report's `requestId`.
+     */
+    requestId: string;
+    /**
+     * `gateway`: a call through the AI gateway; `transcription`: an audio transcription; `runner_report`: usage a run reported for model calls it made itself (`reportRunUsage`, or the `usage` of `completeRun`).
+     */
+    source: 'gateway' | 'transcription' | 'runner_report';
+    /**
+     * Run the usage belongs to; `null` for a call made with an API key or by a person.
+     */
+    runId: string | null;
+    /**
+     * Agent of the run.
+     */
+    agentId: string | null;
+    /**
+     * Version of the agent the run used.
+     */
+    agentVersion: number | null;
+    /**
+     * Thread of the run.
+     */
+    threadId: string | null;
+    /**
+     * Task that started the run.
+     */
+    taskId: string | null;
+    /**
+     * Project of that task, when it was recorded.
+     */
+    projectId: string | null;
+    /**
+     * Goal of that task, when it was recorded.
+     */
+    goalId: string | null;
+    /**
+     * End-user the call or run was made for; `null` once that end-user is deleted.
+     */
+    endUserId: string | null;
+    /**
+     * API key that made the call, or that started the run.
+     */
+    apiKeyId: string | null;
+    /**
+     * Person who made the call, or who started the run.
+     */
+    userId: string | null;
+    /**
+     * The model alias called (gateway, transcription), or the model a run reported.
+     */
+    model: string;
+    /**
+     * Provider that served it, when known (a `prov_` id for the gateway, or what a run reported).
+     */
+    provider: string | null;
+    /**
+     * Input tokens (cached ones included); `null` when not reported.
+     */
+    inputTokens: number | null;
+    /**
+     * Output tokens; `null` when not reported.
+     */
+    outputTokens: number | null;
+    /**
+     * Input tokens read from the provider's cache; `null` when not reported.
+     */
+    cachedInputTokens: number | null;
+    /**
+     * Seconds of audio transcribed; `null` for other calls.
+     */
+    audioSeconds: number | null;
+    /**
+     * Cost in micro-USD (1 USD = 1,000,000); `null` unless `pricingStatus` is `priced`.
+     */
+    costMicros: number | null;
+    pricingStatus: UsagePricingStatus;
+    /**
+     * When the usage was recorded (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
+ * CostGroupBy
+ *
+ * How a cost report groups the usage: by `agent`, `model` (alias, or the model a run reported), `day` (UTC, `YYYY-MM-DD`), `endUser`, `apiKey` (the key that made the call or started the run), `user` (the person who did), `project` or `goal` (of the task that started the run), or `source`.
+ */
+export type CostGroupBy = 'agent' | 'model' | 'day' | 'endUser' | 'apiKey' | 'user' | 'project' | 'goal' | 'source';
+
+/**
+ * CostTotals
+ *
+ * Sums over usage events. `costMicros` adds the priced events only: `unpricedRequests` counts the others, whose cost is unknown (never counted as free).
+ */
+export type CostTotals = {
+    /**
+     * Cost of the priced events, in micro-USD (1 USD = 1,000,000).
+     */
+    costMicros: number;
+    /**
+     * Number of usage events.
+     */
+    requests: number;
+    /**
+     * Number of events without a cost (`pricingStatus` `unpriced` or `unreported`).
+     */
+    unpricedRequests: number;
+    /**
+     * Input tokens reported.
+     */
+    inputTokens: number;
+    /**
+     * Output tokens reported.
+     */
+    outputTokens: number;
+};
+
+/**
+ * CostGroup
+ *
+ * The sums of one group of a cost report.
+ */
+export type CostGroup = {
+    /**
+     * What the group shares: an id (agent, end-user, key, user, project, goal), a model, a day (`YYYY-MM-DD`) or a source; `null` for the usage that has none (e.g. calls made outside any run, grouped by agent).
+     */
+    key: string | null;
+    /**
+     * Cost of the priced events, in micro-USD (1 USD = 1,000,000).
+     */
+    costMicros: number;
+    /**
+     * Number of usage events.
+     */
+    requests: number;
+    /**
+     * Number of events without a cost (`pricingStatus` `unpriced` or `unreported`).
+     */
+    unpricedRequests: number;
+    /**
+     * Input tokens reported.
+     */
+    inputTokens: number;
+    /**
+     * Output tokens reported.
+     */
+    outputTokens: number;
+};
+
+/**
+ * CostReport
+ *
+ * What the application's usage cost over a time range, in total and, with `groupBy`, per group: the costliest groups first (by day: oldest first), at most `limit` of them.
+ */
+export type CostReport = {
+    /**
+     * Type of the object.
+     */
+    object: 'cost_report';
+    /**
+     * Start of the range (included).
+     */
+    from: string;
+    /**
+     * End of the range (excluded).
+     */
+    to: string;
+    /**
+     * How `groups` is grouped; `null` when the report has totals only.
+     */
+    groupBy: CostGroupBy | null;
+    totals: CostTotals;
+    /**
+     * The groups; empty without `groupBy`.
+     */
+    groups: Array<CostGroup>;
+    /**
+     * Whether more groups exist than `groups` holds (raise `limit`, or export them).
+     */
+    hasMore: boolean;
+};
+
+/**
+ * CostExportCreate
+ *
+ * An export of the application's usage over a time range: every usage event (oldest first), or with `groupBy` every group of the cost report (all of them, not only the first `limit`).
+ */
+export type CostExportCreate = {
+    /**
+     * `csv` (the default): RFC 4180, a header row then one row per event or group; a value a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) is prefixed with `'`. `ndjson`: one `UsageEvent` or `CostGroup` JSON object per line.
+     */
+    format?: 'csv' | 'ndjson';
+    /**
+     * Start of the range (included).
+     */
+    from: string;
+    /**
+     * End of the range (excluded); at most 366 days after `from`.
+     */
+    to: string;
+    groupBy?: CostGroupBy;
+};
+
+/**
+ * CostExport
+ *
+ * An asynchronous export of usage to a file that stays downloadable for 24 hours after it is written (`getCostExportContent`), with its row count and SHA-256 to check what you downloaded. It holds the usage recorded before the export was asked for.
+ */
+export type CostExport = {
+    /**
+     * Identifier of the export.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'cost_export';
+    /**
+     * Application whose usage it holds.
+     */
+    applicationId: string;
+    /**
+     * `queued`, then `running`, then `succeeded` (the file is ready) or `failed`; `expired` once the file is deleted, 24 hours after it was written.
+     */
+    status: 'queued' | 'running' | 'succeeded' | 'failed' | 'expired';
+    /**
+     * Format of the file.
+     */
+    format: 'csv' | 'ndjson';
+    /**
+     * Start of the range (included).
+     */
+    from: string;
+    /**
+     * End of the range (excluded).
+     */
+    to: string;
+    /**
+     * How the rows are grouped; `null` for one row per usage event.
+     */
+    groupBy: CostGroupBy | null;
+    /**
+     * Number of rows in the file (the header aside); `null` until it succeeds.
+     */
+    rowCount: number | null;
+    /**
+     * Size of the file; `null` until it succeeds.
+     */
+    bytes: number | null;
+    /**
+     * SHA-256 (hex) of the file as downloaded; `null` until it succeeds.
+     */
+    sha256: string | null;
+    /**
+     * Why it failed; `null` unless it failed.
+     */
+    error: string | null;
+    /**
+     * When the file will be deleted; `null` until it succeeds.
+     */
+    expiresAt: string | null;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * When it succeeded or failed.
+     */
+    completedAt: string | null;
+};
+
+/**
  * RunResumeInput
  *
  * What the human provided to resume a waiting run (free-form), e.g. `{"approved": true}` for an approval or the requested data. The `running` status event after a resume carries it too.
@@ -4679,11 +5012,11 @@ export type RunComplete = {
      */
     messages?: Array<ThreadMessageCreate>;
     /**
-     * Model tokens of the calls the runner made itself. The run's calls through the gateway are recorded by the gateway and added by the server: do not report them again.
+     * Model tokens of the calls the runner made itself and did not report with `reportRunUsage`: recorded as one more entry of the usage ledger, under the agent's model (priced at its alias's prices unless `costMicros` is given). The run's calls through the gateway are recorded by the gateway: do not report them again.
      */
     usage?: RunUsage;
     /**
-     * Cost of the calls the runner made itself, in micro-USD. The server adds the run's priced calls through the gateway: do not report them again.
+     * Cost of the calls `usage` counts, in micro-USD. The run's `costMicros` is the sum of its entries in the usage ledger (its gateway calls, its reports and this one), each counted once.
      */
     costMicros?: number;
 };
@@ -5123,9 +5456,9 @@ export type TriggerInvocation = {
 /**
  * WebhookEventType
  *
- * Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
+ * Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `usage.unpriced` flags usage recorded without a cost; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
  */
-export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.resumed' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'thread.created' | 'thread.updated' | 'thread.deleted' | 'thread.expired' | 'task.created' | 'task.updated' | 'task.status_changed' | 'task.unblocked' | 'task.deleted' | 'task.checked_out' | 'task.released' | 'task.commented' | 'goal.created' | 'goal.updated' | 'goal.deleted' | 'project.created' | 'project.updated' | 'project.deleted' | 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.cancelled' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed' | 'audit.event';
+export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.resumed' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'thread.created' | 'thread.updated' | 'thread.deleted' | 'thread.expired' | 'usage.unpriced' | 'task.created' | 'task.updated' | 'task.status_changed' | 'task.unblocked' | 'task.deleted' | 'task.checked_out' | 'task.released' | 'task.commented' | 'goal.created' | 'goal.updated' | 'goal.deleted' | 'project.created' | 'project.updated' | 'project.deleted' | 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.cancelled' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed' | 'audit.event';
 
 /**
  * WebhookEventTypeFilter
@@ -5836,11 +6169,35 @@ export type TranscriptionWebhookEvent = {
 };
 
 /**
+ * UsageWebhookEvent
+ *
+ * Body of a webhook about usage (`usage.*` event types), as POSTed to webhook endpoints.
+ */
+export type UsageWebhookEvent = {
+    /**
+     * Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header).
+     */
+    id: string;
+    /**
+     * What happened.
+     */
+    type: 'usage.unpriced';
+    /**
+     * Time the event happened (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * The usage event that has no cost.
+     */
+    data: UsageEvent;
+};
+
+/**
  * WebhookEvent
  *
  * Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
  */
-export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ThreadWebhookEvent | TaskWebhookEvent | TaskCommentWebhookEvent | GoalWebhookEvent | ProjectWebhookEvent | ApprovalWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent;
+export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ThreadWebhookEvent | TaskWebhookEvent | TaskCommentWebhookEvent | GoalWebhookEvent | ProjectWebhookEvent | ApprovalWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent | UsageWebhookEvent;
 
 /**
  * WebhookMessage
@@ -7143,6 +7500,11 @@ export type TaskId = string;
  * Identifier of the run.
  */
 export type RunId = string;
+
+/**
+ * Identifier of the cost export.
+ */
+export type CostExportId = string;
 
 /**
  * Identifier of the runner.
@@ -13810,6 +14172,351 @@ export type CreateRunApprovalResponses = {
 
 export type CreateRunApprovalResponse = CreateRunApprovalResponses[keyof CreateRunApprovalResponses];
 
+export type ReportRunUsageData = {
+    body: RunUsageReport;
+    path: {
+        /**
+         * Identifier of the run.
+         */
+        runId: string;
+    };
+    query?: never;
+    url: '/api/v1/runs/{runId}/usage';
+};
+
+export type ReportRunUsageErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ReportRunUsageError = ReportRunUsageErrors[keyof ReportRunUsageErrors];
+
+export type ReportRunUsageResponses = {
+    /**
+     * The run already reported this `requestId`; the entry recorded then.
+     */
+    200: UsageEvent;
+    /**
+     * The usage was recorded.
+     */
+    201: UsageEvent;
+};
+
+export type ReportRunUsageResponse = ReportRunUsageResponses[keyof ReportRunUsageResponses];
+
+export type GetCostsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * How to group the usage; totals only when absent.
+         */
+        groupBy?: CostGroupBy;
+        /**
+         * Start of the range (included); the start of the current UTC month when absent.
+         */
+        from?: string;
+        /**
+         * End of the range (excluded); now when absent.
+         */
+        to?: string;
+        /**
+         * Only the usage of this agent's runs.
+         */
+        agentId?: string;
+        /**
+         * Only the usage made for this end-user.
+         */
+        endUserId?: string;
+        /**
+         * Most groups to return (1 to 1000); 100 when absent.
+         */
+        limit?: number;
+    };
+    url: '/api/v1/costs';
+};
+
+export type GetCostsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetCostsError = GetCostsErrors[keyof GetCostsErrors];
+
+export type GetCostsResponses = {
+    /**
+     * The report.
+     */
+    200: CostReport;
+};
+
+export type GetCostsResponse = GetCostsResponses[keyof GetCostsResponses];
+
+export type CreateCostExportData = {
+    body: CostExportCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/costs/exports';
+};
+
+export type CreateCostExportErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateCostExportError = CreateCostExportErrors[keyof CreateCostExportErrors];
+
+export type CreateCostExportResponses = {
+    /**
+     * The export was queued.
+     */
+    202: CostExport;
+};
+
+export type CreateCostExportResponse = CreateCostExportResponses[keyof CreateCostExportResponses];
+
+export type GetCostExportData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the cost export.
+         */
+        costExportId: string;
+    };
+    query?: never;
+    url: '/api/v1/costs/exports/{costExportId}';
+};
+
+export type GetCostExportErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetCostExportError = GetCostExportErrors[keyof GetCostExportErrors];
+
+export type GetCostExportResponses = {
+    /**
+     * The export.
+     */
+    200: CostExport;
+};
+
+export type GetCostExportResponse = GetCostExportResponses[keyof GetCostExportResponses];
+
+export type GetCostExportContentData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the cost export.
+         */
+        costExportId: string;
+    };
+    query?: never;
+    url: '/api/v1/costs/exports/{costExportId}/content';
+};
+
+export type GetCostExportContentErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetCostExportContentError = GetCostExportContentErrors[keyof GetCostExportContentErrors];
+
+export type GetCostExportContentResponses = {
+    /**
+     * The file.
+     */
+    200: string;
+};
+
+export type GetCostExportContentResponse = GetCostExportContentResponses[keyof GetCostExportContentResponses];
+
 export type ListRunEventsData = {
     body?: never;
     headers?: {
@@ -19124,6 +19831,18 @@ export type ThreadExpiredWebhookWebhookPayload = ThreadWebhookEvent;
 export type ThreadExpiredWebhookWebhookRequest = {
     body: ThreadExpiredWebhookWebhookPayload;
     key: 'thread.expired';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `usage.unpriced` event, signed as described in `webhook-signature`.
+ */
+export type UsageUnpricedWebhookWebhookPayload = UsageWebhookEvent;
+
+export type UsageUnpricedWebhookWebhookRequest = {
+    body: UsageUnpricedWebhookWebhookPayload;
+    key: 'usage.unpriced';
     path?: never;
     query?: never;
 };

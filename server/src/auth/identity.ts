@@ -93,6 +93,10 @@ export const rowsSeenBy = (auth: AuthContext): { application_id: string; end_use
 /** The person behind a request, when a person (session or personal token) makes it. */
 export const personOf = (auth: AuthContext): UserAuth | undefined => (auth.kind === 'session' || auth.kind === 'personal_token' ? auth : undefined);
 
+/** The key or person behind a request: usage and runs are attributed to them. */
+export type Caller = { keyId: string | null; userId: string | null };
+export const callerOf = (auth: AuthContext): Caller => ({ keyId: auth.keyId, userId: personOf(auth)?.userId ?? null });
+
 /** Owners alone grant (or invite to), take away or remove the owner role; keys are no one's owner. */
 export function assertMayTouchOwners(auth: AuthContext, ...roles: Role[]): void {
   if (!roles.includes('owner') || personOf(auth)?.role === 'owner') return;

@@ -1741,6 +1741,124 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs/{runId}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the run.
+                 * @example run_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report a run's own usage
+         * @description Called by the run itself, with its run token: records the usage of a model call the run made outside the gateway (its gateway calls are recorded by the gateway, so they are never counted twice) as one entry of the usage ledger, attributed like the run's gateway calls, and added to the run's `usage` and `costMicros` when it ends. Priced from `costMicros`, or at the prices of the model alias `model` names; otherwise recorded `unpriced` (and `usage.unpriced` is sent). A `requestId` the run already reported answers 200 with the first entry and records nothing. Only the run's own token, under its live lease, may report (403 for another run's token, 409 `lease-lost` for a run that lost it).
+         */
+        post: operations["reportRunUsage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/costs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Report costs
+         * @description What the application's usage cost between `from` and `to` (the current UTC month until now when both are absent), read from the usage ledger: totals, and with `groupBy` the sums per agent, model, day, end-user, API key, person, project, goal or source. `agentId` and `endUserId` narrow it. Events without a price are counted in `unpricedRequests`, never as free. A range longer than 366 days is 422. Requires the `read` scope.
+         */
+        get: operations["getCosts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/costs/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Export costs
+         * @description Starts an export of the application's usage between `from` and `to`: every usage event, or with `groupBy` every group, as CSV or NDJSON. It runs in the background: poll `getCostExport` until it is `succeeded`, then download the file (for 24 hours) and check its `sha256` and `rowCount`. Send an `Idempotency-Key` to make retries safe. Requires the `read` scope.
+         */
+        post: operations["createCostExport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/costs/exports/{costExportId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the cost export.
+                 * @example costexp_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                costExportId: components["parameters"]["CostExportId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a cost export
+         * @description Returns an export with its status, and once it succeeded its row count, size and SHA-256. Requires the `read` scope.
+         */
+        get: operations["getCostExport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/costs/exports/{costExportId}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the cost export.
+                 * @example costexp_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                costExportId: components["parameters"]["CostExportId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Download a cost export
+         * @description The export's file, streamed: `application/x-ndjson` or `text/csv`. An export that has not succeeded, or whose file has expired, is 409 `invalid-transition` naming its status. Requires the `read` scope.
+         */
+        get: operations["getCostExportContent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs/{runId}/events": {
         parameters: {
             query?: never;
@@ -3473,6 +3591,26 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "usage.unpriced": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Usage without a price
+         * @description Sent when usage is recorded without a cost: a model alias without a price for what was used, a run reporting a model the application does not price, or an answered call whose provider never said what it used. `data` is the usage event; its cost is not counted until you price it (set the alias's `pricing`), so budgets cannot see it. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `usage.unpriced` or `usage.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["usageUnpricedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "task.created": {
         parameters: {
             query?: never;
@@ -4895,7 +5033,7 @@ export interface components {
          * @description What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
          * @enum {string}
          */
-        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "goal.create" | "goal.delete" | "goal.update" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "project.create" | "project.delete" | "project.update" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "session.log_in" | "session.log_out" | "session.revoke" | "task.bulk_update" | "task.checkout" | "task.comment" | "task.create" | "task.delete" | "task.release" | "task.transition" | "task.update" | "thread.append_messages" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
+        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "cost_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "goal.create" | "goal.delete" | "goal.update" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "project.create" | "project.delete" | "project.update" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "session.log_in" | "session.log_out" | "session.revoke" | "task.bulk_update" | "task.checkout" | "task.comment" | "task.create" | "task.delete" | "task.release" | "task.transition" | "task.update" | "thread.append_messages" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "usage.report" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
         /**
          * AuditEvent
          * @description One change made through the API (or one refused attempt), recorded in the same transaction as the change. Events are chained per organization in the order they were committed: `hash` is the SHA-256 of `prevHash` and the event's other fields, so a changed, removed or inserted event breaks the chain (`verifyAuditEvents` finds where). Credentials and secrets in `before` and `after` are replaced by `"[redacted]"`.
@@ -7465,6 +7603,308 @@ export interface components {
             updatedAt: string;
         };
         /**
+         * RunUsageReport
+         * @description Usage of a model call a run made itself, outside the gateway (its gateway calls are recorded by the gateway: do not report them). Each report is one entry of the usage ledger; a report with a `requestId` the run already reported is not recorded again.
+         */
+        RunUsageReport: {
+            /** @description The run's own identifier of the call (e.g. the provider's response id), unique within the run. */
+            requestId: string;
+            /** @description The model called: a model alias of the application (then the server prices the call at the alias's prices when `costMicros` is absent), or the provider's own model name. */
+            model: string;
+            /** @description Who served the call (free text, e.g. `openai`). */
+            provider?: string;
+            /**
+             * Format: int64
+             * @description Input tokens, cached ones included.
+             */
+            inputTokens?: number;
+            /**
+             * Format: int64
+             * @description Output tokens.
+             */
+            outputTokens?: number;
+            /**
+             * Format: int64
+             * @description Input tokens read from the provider's cache (at most `inputTokens`).
+             */
+            cachedInputTokens?: number;
+            /**
+             * Format: int64
+             * @description What the call cost, in micro-USD, when the runner knows it. Absent: the server prices it from the model alias named by `model`; a model it cannot price is recorded `unpriced` (never as free).
+             */
+            costMicros?: number;
+        };
+        /**
+         * UsagePricingStatus
+         * @description Whether a usage event has a cost. `priced`: `costMicros` is exact. `unpriced`: what was used is known but something in it has no price (the model alias has none, or a runner reported a model the application does not price); the event raises `usage.unpriced`. `unreported`: the provider never said what was used (an error, or a stream cut before its usage arrived); an answered call (a stream that began) raises `usage.unpriced` too. An event without a price is never counted as free: its `costMicros` is `null`, and the cost reports count it in `unpricedRequests`.
+         * @enum {string}
+         */
+        UsagePricingStatus: "priced" | "unpriced" | "unreported";
+        /**
+         * UsageEvent
+         * @description One entry of the usage ledger: a model call through the gateway, a transcription, or usage a run reported for calls it made itself. Written once (its `requestId` is unique), never changed; attributed to the application, and to the run, its agent and version, thread, task (and the task's project and goal), end-user, and the key or person that made the call or started the run.
+         */
+        UsageEvent: {
+            /** @description Identifier of the usage event. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "usage_event";
+            /** @description Application the usage is attributed to. */
+            applicationId: string;
+            /** @description What makes the event unique: the gateway's request id, or for a run's own report the run's id and the report's `requestId`. */
+            requestId: string;
+            /**
+             * @description `gateway`: a call through the AI gateway; `transcription`: an audio transcription; `runner_report`: usage a run reported for model calls it made itself (`reportRunUsage`, or the `usage` of `completeRun`).
+             * @enum {string}
+             */
+            source: "gateway" | "transcription" | "runner_report";
+            /** @description Run the usage belongs to; `null` for a call made with an API key or by a person. */
+            runId: string | null;
+            /** @description Agent of the run. */
+            agentId: string | null;
+            /**
+             * Format: int32
+             * @description Version of the agent the run used.
+             */
+            agentVersion: number | null;
+            /** @description Thread of the run. */
+            threadId: string | null;
+            /** @description Task that started the run. */
+            taskId: string | null;
+            /** @description Project of that task, when it was recorded. */
+            projectId: string | null;
+            /** @description Goal of that task, when it was recorded. */
+            goalId: string | null;
+            /** @description End-user the call or run was made for; `null` once that end-user is deleted. */
+            endUserId: string | null;
+            /** @description API key that made the call, or that started the run. */
+            apiKeyId: string | null;
+            /** @description Person who made the call, or who started the run. */
+            userId: string | null;
+            /** @description The model alias called (gateway, transcription), or the model a run reported. */
+            model: string;
+            /** @description Provider that served it, when known (a `prov_` id for the gateway, or what a run reported). */
+            provider: string | null;
+            /**
+             * Format: int64
+             * @description Input tokens (cached ones included); `null` when not reported.
+             */
+            inputTokens: number | null;
+            /**
+             * Format: int64
+             * @description Output tokens; `null` when not reported.
+             */
+            outputTokens: number | null;
+            /**
+             * Format: int64
+             * @description Input tokens read from the provider's cache; `null` when not reported.
+             */
+            cachedInputTokens: number | null;
+            /** @description Seconds of audio transcribed; `null` for other calls. */
+            audioSeconds: number | null;
+            /**
+             * Format: int64
+             * @description Cost in micro-USD (1 USD = 1,000,000); `null` unless `pricingStatus` is `priced`.
+             */
+            costMicros: number | null;
+            pricingStatus: components["schemas"]["UsagePricingStatus"];
+            /**
+             * Format: date-time
+             * @description When the usage was recorded (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
+         * CostGroupBy
+         * @description How a cost report groups the usage: by `agent`, `model` (alias, or the model a run reported), `day` (UTC, `YYYY-MM-DD`), `endUser`, `apiKey` (the key that made the call or started the run), `user` (the person who did), `project` or `goal` (of the task that started the run), or `source`.
+         * @enum {string}
+         */
+        CostGroupBy: "agent" | "model" | "day" | "endUser" | "apiKey" | "user" | "project" | "goal" | "source";
+        /**
+         * CostTotals
+         * @description Sums over usage events. `costMicros` adds the priced events only: `unpricedRequests` counts the others, whose cost is unknown (never counted as free).
+         */
+        CostTotals: {
+            /**
+             * Format: int64
+             * @description Cost of the priced events, in micro-USD (1 USD = 1,000,000).
+             */
+            costMicros: number;
+            /**
+             * Format: int64
+             * @description Number of usage events.
+             */
+            requests: number;
+            /**
+             * Format: int64
+             * @description Number of events without a cost (`pricingStatus` `unpriced` or `unreported`).
+             */
+            unpricedRequests: number;
+            /**
+             * Format: int64
+             * @description Input tokens reported.
+             */
+            inputTokens: number;
+            /**
+             * Format: int64
+             * @description Output tokens reported.
+             */
+            outputTokens: number;
+        };
+        /**
+         * CostGroup
+         * @description The sums of one group of a cost report.
+         */
+        CostGroup: {
+            /** @description What the group shares: an id (agent, end-user, key, user, project, goal), a model, a day (`YYYY-MM-DD`) or a source; `null` for the usage that has none (e.g. calls made outside any run, grouped by agent). */
+            key: string | null;
+            /**
+             * Format: int64
+             * @description Cost of the priced events, in micro-USD (1 USD = 1,000,000).
+             */
+            costMicros: number;
+            /**
+             * Format: int64
+             * @description Number of usage events.
+             */
+            requests: number;
+            /**
+             * Format: int64
+             * @description Number of events without a cost (`pricingStatus` `unpriced` or `unreported`).
+             */
+            unpricedRequests: number;
+            /**
+             * Format: int64
+             * @description Input tokens reported.
+             */
+            inputTokens: number;
+            /**
+             * Format: int64
+             * @description Output tokens reported.
+             */
+            outputTokens: number;
+        };
+        /**
+         * CostReport
+         * @description What the application's usage cost over a time range, in total and, with `groupBy`, per group: the costliest groups first (by day: oldest first), at most `limit` of them.
+         */
+        CostReport: {
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "cost_report";
+            /**
+             * Format: date-time
+             * @description Start of the range (included).
+             */
+            from: string;
+            /**
+             * Format: date-time
+             * @description End of the range (excluded).
+             */
+            to: string;
+            /** @description How `groups` is grouped; `null` when the report has totals only. */
+            groupBy: components["schemas"]["CostGroupBy"] | null;
+            totals: components["schemas"]["CostTotals"];
+            /** @description The groups; empty without `groupBy`. */
+            groups: components["schemas"]["CostGroup"][];
+            /** @description Whether more groups exist than `groups` holds (raise `limit`, or export them). */
+            hasMore: boolean;
+        };
+        /**
+         * CostExportCreate
+         * @description An export of the application's usage over a time range: every usage event (oldest first), or with `groupBy` every group of the cost report (all of them, not only the first `limit`).
+         */
+        CostExportCreate: {
+            /**
+             * @description `csv` (the default): RFC 4180, a header row then one row per event or group; a value a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) is prefixed with `'`. `ndjson`: one `UsageEvent` or `CostGroup` JSON object per line.
+             * @default csv
+             * @enum {string}
+             */
+            format?: "csv" | "ndjson";
+            /**
+             * Format: date-time
+             * @description Start of the range (included).
+             */
+            from: string;
+            /**
+             * Format: date-time
+             * @description End of the range (excluded); at most 366 days after `from`.
+             */
+            to: string;
+            groupBy?: components["schemas"]["CostGroupBy"];
+        };
+        /**
+         * CostExport
+         * @description An asynchronous export of usage to a file that stays downloadable for 24 hours after it is written (`getCostExportContent`), with its row count and SHA-256 to check what you downloaded. It holds the usage recorded before the export was asked for.
+         */
+        CostExport: {
+            /** @description Identifier of the export. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "cost_export";
+            /** @description Application whose usage it holds. */
+            applicationId: string;
+            /**
+             * @description `queued`, then `running`, then `succeeded` (the file is ready) or `failed`; `expired` once the file is deleted, 24 hours after it was written.
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed" | "expired";
+            /**
+             * @description Format of the file.
+             * @enum {string}
+             */
+            format: "csv" | "ndjson";
+            /**
+             * Format: date-time
+             * @description Start of the range (included).
+             */
+            from: string;
+            /**
+             * Format: date-time
+             * @description End of the range (excluded).
+             */
+            to: string;
+            /** @description How the rows are grouped; `null` for one row per usage event. */
+            groupBy: components["schemas"]["CostGroupBy"] | null;
+            /**
+             * Format: int64
+             * @description Number of rows in the file (the header aside); `null` until it succeeds.
+             */
+            rowCount: number | null;
+            /**
+             * Format: int64
+             * @description Size of the file; `null` until it succeeds.
+             */
+            bytes: number | null;
+            /** @description SHA-256 (hex) of the file as downloaded; `null` until it succeeds. */
+            sha256: string | null;
+            /** @description Why it failed; `null` unless it failed. */
+            error: string | null;
+            /**
+             * Format: date-time
+             * @description When the file will be deleted; `null` until it succeeds.
+             */
+            expiresAt: string | null;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When it succeeded or failed.
+             */
+            completedAt: string | null;
+        };
+        /**
          * RunResumeInput
          * @description What the human provided to resume a waiting run (free-form), e.g. `{"approved": true}` for an approval or the requested data. The `running` status event after a resume carries it too.
          */
@@ -8167,11 +8607,11 @@ export interface components {
             error?: components["schemas"]["RunError"];
             /** @description For a run on a thread, messages the run adds to the thread (its answer, and the tool calls it made), numbered after the thread's last, with the run's id; in the same change as the outcome, so a run that lost its lease adds none. 422 for a run without a thread. */
             messages?: components["schemas"]["ThreadMessageCreate"][];
-            /** @description Model tokens of the calls the runner made itself. The run's calls through the gateway are recorded by the gateway and added by the server: do not report them again. */
+            /** @description Model tokens of the calls the runner made itself and did not report with `reportRunUsage`: recorded as one more entry of the usage ledger, under the agent's model (priced at its alias's prices unless `costMicros` is given). The run's calls through the gateway are recorded by the gateway: do not report them again. */
             usage?: components["schemas"]["RunUsage"];
             /**
              * Format: int64
-             * @description Cost of the calls the runner made itself, in micro-USD. The server adds the run's priced calls through the gateway: do not report them again.
+             * @description Cost of the calls `usage` counts, in micro-USD. The run's `costMicros` is the sum of its entries in the usage ledger (its gateway calls, its reports and this one), each counted once.
              */
             costMicros?: number;
         };
@@ -8526,10 +8966,10 @@ export interface components {
         };
         /**
          * WebhookEventType
-         * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
+         * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `usage.unpriced` flags usage recorded without a cost; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
          * @enum {string}
          */
-        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.resumed" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "task.created" | "task.updated" | "task.status_changed" | "task.unblocked" | "task.deleted" | "task.checked_out" | "task.released" | "task.commented" | "goal.created" | "goal.updated" | "goal.deleted" | "project.created" | "project.updated" | "project.deleted" | "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
+        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.resumed" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "usage.unpriced" | "task.created" | "task.updated" | "task.status_changed" | "task.unblocked" | "task.deleted" | "task.checked_out" | "task.released" | "task.commented" | "goal.created" | "goal.updated" | "goal.deleted" | "project.created" | "project.updated" | "project.deleted" | "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
         /**
          * WebhookEventTypeFilter
          * @description One entry of a webhook endpoint's event filter: an event type (`run.succeeded`), or a family wildcard (`run.*`) that takes every type of that family, including types added later.
@@ -9112,10 +9552,30 @@ export interface components {
             data: components["schemas"]["Transcription"];
         };
         /**
+         * UsageWebhookEvent
+         * @description Body of a webhook about usage (`usage.*` event types), as POSTed to webhook endpoints.
+         */
+        UsageWebhookEvent: {
+            /** @description Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header). */
+            id: string;
+            /**
+             * @description What happened.
+             * @enum {string}
+             */
+            type: "usage.unpriced";
+            /**
+             * Format: date-time
+             * @description Time the event happened (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /** @description The usage event that has no cost. */
+            data: components["schemas"]["UsageEvent"];
+        };
+        /**
          * WebhookEvent
          * @description Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
          */
-        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ThreadWebhookEvent"] | components["schemas"]["TaskWebhookEvent"] | components["schemas"]["TaskCommentWebhookEvent"] | components["schemas"]["GoalWebhookEvent"] | components["schemas"]["ProjectWebhookEvent"] | components["schemas"]["ApprovalWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"];
+        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ThreadWebhookEvent"] | components["schemas"]["TaskWebhookEvent"] | components["schemas"]["TaskCommentWebhookEvent"] | components["schemas"]["GoalWebhookEvent"] | components["schemas"]["ProjectWebhookEvent"] | components["schemas"]["ApprovalWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"] | components["schemas"]["UsageWebhookEvent"];
         /**
          * WebhookMessage
          * @description One event to deliver to one webhook endpoint, written in the same transaction as the change it reports. Its id is the `webhook-id` header of every attempt, so receivers can drop duplicates. Delivery schedule: the first attempt is made immediately, then, after each failure, the next one 5 seconds, 5 minutes, 30 minutes, 2 hours, 5 hours, 10 hours and 10 hours later (8 attempts in all); after the 8th failure the message is `failed`. A `Retry-After` sent with a 429 or 503 answer delays the next attempt to at least that long. Any 2xx answer is a success; anything else is a failure, including a 3xx (redirects are not followed), no answer within 15 seconds, or an address that is not allowed. An answer of 410 Gone also disables the endpoint. Each attempt is recorded (`listWebhookAttempts`); `redeliverWebhookMessage` sends the message again.
@@ -10712,6 +11172,11 @@ export interface components {
          * @example run_01jd5a2b3c4d5e6f7g8h9j0k1m
          */
         RunId: string;
+        /**
+         * @description Identifier of the cost export.
+         * @example costexp_01jd5a2b3c4d5e6f7g8h9j0k1m
+         */
+        CostExportId: string;
         /**
          * @description Identifier of the runner.
          * @example runner_01jd4y9q7w3e5r1t8y2p6s4d0f
@@ -16688,6 +17153,329 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    reportRunUsage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the run.
+                 * @example run_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunUsageReport"];
+            };
+        };
+        responses: {
+            /** @description The run already reported this `requestId`; the entry recorded then. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageEvent"];
+                };
+            };
+            /** @description The usage was recorded. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageEvent"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getCosts: {
+        parameters: {
+            query?: {
+                /** @description How to group the usage; totals only when absent. */
+                groupBy?: components["schemas"]["CostGroupBy"];
+                /** @description Start of the range (included); the start of the current UTC month when absent. */
+                from?: string;
+                /** @description End of the range (excluded); now when absent. */
+                to?: string;
+                /** @description Only the usage of this agent's runs. */
+                agentId?: string;
+                /** @description Only the usage made for this end-user. */
+                endUserId?: string;
+                /** @description Most groups to return (1 to 1000); 100 when absent. */
+                limit?: number;
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CostReport"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createCostExport: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CostExportCreate"];
+            };
+        };
+        responses: {
+            /** @description The export was queued. */
+            202: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CostExport"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getCostExport: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the cost export.
+                 * @example costexp_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                costExportId: components["parameters"]["CostExportId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The export. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CostExport"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getCostExportContent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the cost export.
+                 * @example costexp_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                costExportId: components["parameters"]["CostExportId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    /** @description Suggests a file name, `costs-<export id>.csv` or `.ndjson`. */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
     listRunEvents: {
         parameters: {
             query?: {
@@ -22052,6 +22840,52 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["ThreadWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    usageUnpricedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `usage.unpriced` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UsageWebhookEvent"];
             };
         };
         responses: {

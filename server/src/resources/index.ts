@@ -40,6 +40,8 @@ import { endUserHandlers } from './end-users/handlers.js';
 import type { EndUserTokens } from '../auth/end-user-tokens.js';
 import type { AuditChainer } from './audit/chainer.js';
 import { auditHandlers } from './audit/handlers.js';
+import { costHandlers } from './costs/handlers.js';
+import { usageHandlers } from './usage/handlers.js';
 import type { Versioning } from '../versions/versioning.js';
 
 /** `db`: the pool, for the readiness probe only; handlers get theirs from the request. */
@@ -72,6 +74,8 @@ export function allHandlers(deps: HandlerDeps): Handlers {
     ...threadHandlers(bus, config.runs.leaseSeconds),
     ...organizationHandlers(bus, versioning),
     ...auditHandlers(auditChainer),
+    ...costHandlers,
+    ...usageHandlers,
     ...userHandlers(config, loginLimiter ?? createLoginLimiter(config, undefined), versioning.newest),
     ...memberHandlers,
     ...invitationHandlers,

@@ -27,6 +27,7 @@ export type IdPrefix =
   | 'inv'
   | 'aud'
   | 'audexp'
+  | 'costexp'
   | 'thread'
   | 'msg'
   | 'appr'

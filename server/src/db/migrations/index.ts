@@ -23,6 +23,7 @@ import * as tasks from './0022_tasks.js';
 import * as taskCheckouts from './0023_task_checkouts.js';
 import * as taskComments from './0024_task_comments.js';
 import * as goalsProjects from './0025_goals_projects.js';
+import * as usageLedger from './0026_usage_ledger.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -51,6 +52,7 @@ const migrations: Record<string, Migration> = {
   '0023_task_checkouts': taskCheckouts,
   '0024_task_comments': taskComments,
   '0025_goals_projects': goalsProjects,
+  '0026_usage_ledger': usageLedger,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

@@ -1,13 +1,11 @@
 import { afterCommit } from '../../db/after-commit.js';
-import { ProblemError } from '../../problems/problems.js';
 import { defineHandlers } from '../handler-types.js';
 import { activityOf } from './activity.js';
 import type { AuditChainer } from './chainer.js';
-import { exportContent, getExportRow, insertExport, toAuditExport, wakeExporters } from './exports.js';
+import { getExportRow, insertAuditExport, toAuditExport } from './exports.js';
+import { assertDownloadable, CONTENT_TYPES, exportContent, wakeExporters } from '../../exports/files.js';
 import { getAuditRow, pageOfEvents, toAuditEvent } from './store.js';
 import { verifyChain } from './verify.js';
-
-const CONTENT_TYPES = { ndjson: 'application/x-ndjson', csv: 'text/csv; charset=utf-8' } as const;
 
 /** Every read chains what was committed before it first: a caller sees the changes it just made. */
 export function auditHandlers(chainer: AuditChainer) {
@@ -48,7 +46,7 @@ export function auditHandlers(chainer: AuditChainer) {
     },
 
     createAuditExport: async ({ db, auth, body }) => {
-      const row = await insertExport(db, auth.organizationId, body.format, body.filters ?? {});
+      const row = await insertAuditExport(db, auth.organizationId, body.format, body.filters ?? {});
       afterCommit(db, wakeExporters);
       return { status: 202, body: toAuditExport(row), headers: { Location: `/api/v1/audit-events/exports/${row.id}` } };
     },
@@ -57,10 +55,7 @@ export function auditHandlers(chainer: AuditChainer) {
 
     getAuditExportContent: async ({ db, auth, path }) => {
       const row = await getExportRow(db, auth.organizationId, path.auditExportId);
-      if (row.status !== 'succeeded') {
-        const why = row.status === 'expired' ? `its file was deleted at ${row.expires_at}: export again` : 'its file is not written';
-        throw new ProblemError('invalid-transition', `Audit export ${row.id} is ${row.status}: ${why}.`);
-      }
+      assertDownloadable(row, 'Audit export');
       return {
         status: 200,
         body: '',

@@ -87,7 +87,15 @@ export async function proxyCall(call: GatewayCall, route: GatewayRoute, deps: Ga
     throw new ProblemError('bad-request', detail, { errors: [{ pointer: '/model', in: 'body', detail }] });
   }
   const streamed = route.streams && call.body.stream === true;
-  const facts: CallFacts = { requestId: call.requestId, attribution: attributionOf(call), alias, api: route.api, streamed, startedMs, audit: call.audit };
+  const facts: CallFacts = {
+    requestId: call.requestId,
+    attribution: await attributionOf(call.db, call),
+    alias,
+    api: route.api,
+    streamed,
+    startedMs,
+    audit: call.audit,
+  };
   const request = { body: call.body, caller: call.caller, protocol: route.protocol, path: route.path, streamed };
   // A call that is not recorded (counting tokens costs nothing) is still audited once answered.
   const record = async (ending: Ending) => {

@@ -15,6 +15,7 @@ import { isLiftedLegacyEvent } from '../../versions/changes/typed-run-events.js'
 import { addRunMessages, claimedThread, lockThreadOfLease } from '../threads/runs.js';
 import { fromJsonColumn } from '../../util/json-column.js';
 import { approvalCheckpoint, type StoredResumption } from '../approvals/store.js';
+import { reportOnCompletion } from '../usage/reports.js';
 
 /** Event types only the server writes: a run's status is changed by operations, and its thread's messages by their own. */
 const RESERVED_TYPE = /^(status|run\..*|thread\.message|approval\..*)$/;
@@ -172,13 +173,11 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
       if (body.messages?.length) await lockThreadOfLease(input.db, input.path.leaseId, runner.applicationId);
       const row = await holdLease(input.db, runner, input.path.leaseId, body.fencingToken);
       const added = await addRunMessages(input.db, row, body.messages ?? []);
+      if (body.usage || body.costMicros !== undefined) await reportOnCompletion(input.db, row, body);
       const { row: next, events } = await transitionRun(input.db, row, body.status, {
         output: body.status === 'succeeded' ? JSON.stringify(body.output ?? {}) : null,
         error_code: body.status === 'failed' ? body.error!.code : null,
         error_message: body.status === 'failed' ? body.error!.message : null,
-        // What the runner reports for its own model calls (or reported before); its gateway calls are added by the transition.
-        ...(body.usage ? { usage_input_tokens: body.usage.inputTokens, usage_output_tokens: body.usage.outputTokens } : {}),
-        ...(body.costMicros !== undefined ? { cost_micros: body.costMicros } : {}),
       });
       input.afterCommit(() => bus.publish([...added, ...events]));
       return { status: 200, body: toRun(next) };

@@ -4,7 +4,7 @@ import { withDispatch } from './dispatch.js';
 import { queueRun } from './lifecycle.js';
 import { runEventsAfter, type RunEventBus } from './events.js';
 import { findRunRow, listRuns, toRun, transitionRun, type Run } from './store.js';
-import { rowsSeenBy } from '../../auth/identity.js';
+import { callerOf, rowsSeenBy } from '../../auth/identity.js';
 
 export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
   const withOne = async (db: Executor, applicationId: string, run: Run) => (await withDispatch(db, applicationId, [run], leaseSeconds))[0]!;
@@ -20,6 +20,7 @@ export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
           metadata: body.metadata ?? {},
           ttlSeconds: body.ttlSeconds,
           endUserId: auth.endUserId ?? null,
+          createdBy: callerOf(auth),
         },
         leaseSeconds,
       );

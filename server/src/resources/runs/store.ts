@@ -11,6 +11,7 @@ import { LEASED, runMachine, type RunStatus } from './state-machine.js';
 import { enabledEndpoints, recordEvent, recordEventFor, type EndpointTarget } from '../webhooks/outbox.js';
 import { pendingApprovalOf, resolveApproval, toApproval } from '../approvals/store.js';
 import { followRun } from '../tasks/checkouts.js';
+import type { Caller } from '../../auth/identity.js';
 
 export type Run = components['schemas']['Run'];
 export type Lease = components['schemas']['Lease'];
@@ -38,6 +39,9 @@ export type RunRow = {
   thread_id: string | null;
   /** A thread run's messages (JSON), until it starts and adds them to the thread. */
   thread_messages: string | null;
+  /** The key or person that started the run, whom its usage is attributed to. */
+  created_by_key_id: string | null;
+  created_by_user_id: string | null;
   attempt: number;
   usage_input_tokens: number | string;
   usage_output_tokens: number | string;
@@ -78,6 +82,8 @@ const RUN_COLUMNS = columnsOf<RunRow>({
   end_user_id: true,
   thread_id: true,
   thread_messages: true,
+  created_by_key_id: true,
+  created_by_user_id: true,
   attempt: true,
   usage_input_tokens: true,
   usage_output_tokens: true,
@@ -173,6 +179,8 @@ export type NewRun = {
   scheduledFor?: string;
   /** For a run on a thread, the thread and the messages the run adds to it when it starts. */
   thread?: { id: string; messages: unknown[] };
+  /** The key or person that started it (none for schedules, triggers and runs' own changes). */
+  createdBy?: Caller;
 };
 
 /** Inserts a queued run and its first status event. */
@@ -197,6 +205,8 @@ export async function insertRun(db: Executor, run: NewRun): Promise<{ run: Run; 
     end_user_id: run.endUserId,
     thread_id: run.thread?.id ?? null,
     thread_messages: run.thread?.messages.length ? toJsonColumn(run.thread.messages) : null,
+    created_by_key_id: run.createdBy?.keyId ?? null,
+    created_by_user_id: run.createdBy?.userId ?? null,
     attempt: 1,
     usage_input_tokens: 0,
     usage_output_tokens: 0,
@@ -261,14 +271,15 @@ export function listRuns(db: Executor, applicationId: string, filters: RunFilter
 }
 
 /**
- * A finished run's usage and cost: what its runner reported (for model calls it made itself), plus
- * its calls through the gateway, each recorded once by the gateway and attributed to the run by
- * its run token, so none is counted twice. A call that could not be priced adds its tokens but no
- * cost (the run's cost is a sum of prices). A call that ends after the run is added when it is
+ * A finished run's usage and cost: the sum of its entries in the usage ledger (its calls through
+ * the gateway, attributed to it by its run token, and the reports of the calls its runner made
+ * itself), each recorded once, so none is counted twice; and what runs finished before the ledger
+ * held reports kept in their own columns. An entry without a price adds its tokens but no cost
+ * (the run's cost is a sum of prices). Usage recorded after the run ended is added when it is
  * recorded (see `recordUsage`).
  */
-async function withGatewayUsage(db: Executor, run: RunRow): Promise<Pick<RunRow, 'usage_input_tokens' | 'usage_output_tokens' | 'cost_micros'>> {
-  const gateway = await db('usage_events')
+async function withLedgerUsage(db: Executor, run: RunRow): Promise<Pick<RunRow, 'usage_input_tokens' | 'usage_output_tokens' | 'cost_micros'>> {
+  const ledger = await db('usage_events')
     .where({ run_id: run.id })
     .first<{ input_tokens: number | string; output_tokens: number | string; cost_micros: number | string }>(
       db.raw('coalesce(sum(input_tokens), 0) as input_tokens'),
@@ -276,9 +287,9 @@ async function withGatewayUsage(db: Executor, run: RunRow): Promise<Pick<RunRow,
       db.raw('coalesce(sum(cost_micros), 0) as cost_micros'),
     );
   return {
-    usage_input_tokens: Number(run.usage_input_tokens) + Number(gateway.input_tokens),
-    usage_output_tokens: Number(run.usage_output_tokens) + Number(gateway.output_tokens),
-    cost_micros: Number(run.cost_micros) + Number(gateway.cost_micros),
+    usage_input_tokens: Number(run.usage_input_tokens) + Number(ledger.input_tokens),
+    usage_output_tokens: Number(run.usage_output_tokens) + Number(ledger.output_tokens),
+    cost_micros: Number(run.cost_micros) + Number(ledger.cost_micros),
   };
 }
 
@@ -323,7 +334,7 @@ export async function transitionRun(
   // A finished run keeps its last lease id, so a late runner is told what became of the run.
   if (runMachine.isTerminal(to)) {
     next.finished_at = now;
-    Object.assign(next, await withGatewayUsage(db, next));
+    Object.assign(next, await withLedgerUsage(db, next));
   }
   if (to !== 'waiting') {
     next.required_action = null;

@@ -1,10 +1,11 @@
 import type { RunTokenIdentity } from '../../auth/run-token.js';
-import { isPostgres, type Executor } from '../../db/database.js';
+import type { Executor } from '../../db/database.js';
 import { selectRows } from '../../db/statements.js';
 import { ProblemError } from '../../problems/problems.js';
 import { nowIso } from '../../util/time.js';
 import { runMachine, type RunStatus } from '../runs/state-machine.js';
 import { recordEvent } from '../webhooks/outbox.js';
+import { assertRunHoldsLease } from '../runs/leases.js';
 import { taskMachine } from './state-machine.js';
 import * as store from './store.js';
 
@@ -22,26 +23,6 @@ export async function holderOf(db: Executor, task: store.Task): Promise<string |
     [task.checkout.runId, task.checkout.fencingToken, nowIso()],
   );
   return rows.length ? task.checkout.runId : null;
-}
-
-/**
- * Within the writing transaction, the run still runs under the token's lease: its row is locked
- * against the change that would end the lease (PostgreSQL) or the transaction runs alone
- * (SQLite), so a run whose lease is lost meanwhile never writes to a task after it.
- */
-export async function assertRunHoldsLease(db: Executor, run: RunTokenIdentity): Promise<void> {
-  const [row] = await selectRows<{ status: string; lease_id: string | null; fencing_token: number | string; lease_expires_at: string | null }>(
-    db,
-    `select status, lease_id, fencing_token, lease_expires_at from runs where id = ?${isPostgres(db) ? ' for share' : ''}`,
-    [run.runId],
-  );
-  const held =
-    row?.status === 'running' &&
-    row.lease_id === run.leaseId &&
-    Number(row.fencing_token) === run.fencingToken &&
-    row.lease_expires_at !== null &&
-    row.lease_expires_at > nowIso();
-  if (!held) throw new ProblemError('lease-lost', `Run ${run.runId} no longer runs under this token's lease: it cannot change tasks.`);
 }
 
 const checkedOut = (task: store.Task, holder: string) =>

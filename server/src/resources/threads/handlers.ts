@@ -1,4 +1,4 @@
-import { rowsSeenBy } from '../../auth/identity.js';
+import { callerOf, rowsSeenBy } from '../../auth/identity.js';
 import type { Executor } from '../../db/database.js';
 import { ProblemError } from '../../problems/problems.js';
 import { mergePatch } from '../../util/merge-patch.js';
@@ -123,6 +123,7 @@ export const threadHandlers = (bus: RunEventBus, leaseSeconds: number) =>
           ttlSeconds: body?.ttlSeconds,
           endUserId: thread.endUserId,
           thread: { id: thread.id, messages: body?.messages ?? [] },
+          createdBy: callerOf(auth),
         },
         leaseSeconds,
       );

@@ -88,7 +88,7 @@ export function audioTranscriptionHandlers(sealer: Sealer, policy: AddressPolicy
         const message = `The model '${body.model}' serves the ${chain[0]!.model.api} API, not transcription.`;
         return openaiError(400, message, 'invalid_request_error', 'invalid_model', 'model');
       }
-      const attribution = attributionOf({ auth, run });
+      const attribution = await attributionOf(db, { auth, run });
       const file = uploadedFile(body.file);
       const usage = (call: CallRecord): UsageRecord => ({
         ...attribution,

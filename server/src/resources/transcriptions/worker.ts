@@ -7,6 +7,7 @@ import { startClaimPool } from '../../util/claim-pool.js';
 import { pricingOf, resolveAlias } from '../models/store.js';
 import { costMicros } from '../usage/pricing.js';
 import { recordUsage, type UsageRecord } from '../usage/store.js';
+import { outsideRuns } from '../usage/attribution.js';
 import { recordEvent } from '../webhooks/outbox.js';
 import { onTranscriptionLetGo, onTranscriptionQueued } from './queue.js';
 import { transcriptionMachine } from './state-machine.js';
@@ -65,12 +66,7 @@ export function startTranscriber(db: Db, sealer: Sealer, config: Pick<Config, 't
     const { target } = outcome;
     const failedWith = errorCode ?? (outcome.ok ? null : outcome.error.code);
     return {
-      applicationId: row.application_id,
-      keyId: row.key_id,
-      runId: null,
-      agentId: null,
-      agentVersion: null,
-      endUserId: null,
+      ...outsideRuns(row.application_id, { keyId: row.key_id, userId: null, endUserId: null }),
       requestId: row.id,
       source: 'transcription',
       modelId: target.model.id,
