@@ -48,6 +48,7 @@ const sharedDomainModules = [
   'usage/pricing',
   'usage/attribution',
   'usage/reports',
+  'budgets/enforcement',
   'audit/trail',
   'approvals/deciders',
   'tasks/checkouts',

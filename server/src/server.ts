@@ -32,6 +32,7 @@ import { expireThreads } from './resources/threads/expiry.js';
 import { expireApprovals } from './resources/approvals/waits.js';
 import { startExporter } from './exports/exporter.js';
 import { expireExports } from './exports/files.js';
+import { expireReservations } from './resources/budgets/enforcement.js';
 import { auditExportSource } from './resources/audit/exports.js';
 import { costExportSource } from './resources/costs/exports.js';
 import { createRefusalLimiter } from './http/pipeline/audit.js';
@@ -213,6 +214,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       .then((deleted) => deleted && auditChainer.nudge())
       .catch((err: unknown) => logger.warn({ err }, 'audit retention sweep failed'));
     await expireExports(db).catch((err: unknown) => logger.warn({ err }, 'file export expiry failed'));
+    await expireReservations(db).catch((err: unknown) => logger.warn({ err }, 'budget reservation expiry failed'));
   };
   const purge = setInterval(() => void purgeNow(), PURGE_INTERVAL_MS);
   purge.unref();

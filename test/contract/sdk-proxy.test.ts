@@ -329,6 +329,14 @@ describe('the SDK against the real server, through the contract-checking proxy',
       agentClient.runs.reportUsage(run.id, { requestId: 'chatcmpl-contract', model: 'gpt-4o-mini', inputTokens: 12, outputTokens: 3, costMicros: 9 }),
     );
     expect(own).toMatchObject({ runId: run.id, costMicros: 9, pricingStatus: 'priced' });
+    const budget = await step('createBudget', () =>
+      sb.budgets.create({ name: 'Contract agent', scope: { type: 'agent', id: agent.id }, window: 'day', amountMicros: 1_000_000, thresholds: [50] }),
+    );
+    expect(budget.status).toMatchObject({ spentMicros: 9, reservedMicros: 0, remainingMicros: 1_000_000 - 9 });
+    expect((await step('listBudgets', () => sb.budgets.list({ scopeId: agent.id }))).data.map((b) => b.id)).toEqual([budget.id]);
+    expect((await step('updateBudget', () => sb.budgets.update(budget.id, { amountMicros: 2_000_000 }))).amountMicros).toBe(2_000_000);
+    expect((await step('getBudget', () => sb.budgets.get(budget.id))).status.remainingMicros).toBe(2_000_000 - 9);
+    await step('deleteBudget', () => sb.budgets.delete(budget.id));
     const report = await step('getCosts', () => sb.costs.get({ agentId: agent.id, groupBy: 'source' }));
     expect(report.groups).toEqual([expect.objectContaining({ key: 'runner_report', costMicros: 9, requests: 1 })]);
     const asked = await step('createRunApproval', () =>

@@ -129,6 +129,10 @@ export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures>
 
   const month = { from: new Date(Date.now() - 30 * 86_400_000).toISOString(), to: new Date(Date.now() + 86_400_000).toISOString() };
   add((await api<WithId>('POST', '/api/v1/costs/exports', month)).id);
+  add(
+    (await api<WithId>('POST', '/api/v1/budgets', { name: 'fuzz budget', scope: { type: 'agent', id: agent.id }, window: 'month', amountMicros: 5_000_000 }))
+      .id,
+  );
 
   const endUser = await api<WithId>('POST', '/api/v1/end-users', { externalId: 'fuzz-customer', name: 'Fuzz Customer' });
   add(endUser.id);

@@ -331,6 +331,28 @@ describe('costs between applications', () => {
   });
 });
 
+describe('budgets between applications', () => {
+  it("another application's budget is 404 for every operation, is not listed, and cannot cap another application's agent", async () => {
+    const body = { name: 'Only in app 1', scope: { type: 'agent', id: agent1.id }, window: 'month', amountMicros: 1_000_000 };
+    const created = await send('/api/v1/budgets', { method: 'POST', key: admin1, ...json(body) });
+    expect(created.status).toBe(201);
+    const id = ((await created.json()) as { id: string }).id;
+    for (const [path, init] of [
+      [`/api/v1/budgets/${id}`, {}],
+      [`/api/v1/budgets/${id}`, { method: 'PATCH', ...json({ amountMicros: 1 }) }],
+      [`/api/v1/budgets/${id}`, { method: 'DELETE' }],
+    ] as [string, RequestInit][]) {
+      await expectNotFound(await send(path, { ...init, key: admin2.secret }), path);
+    }
+    await expectNotFound(await send('/api/v1/budgets', { method: 'POST', key: admin2.secret, ...json(body) }), '/api/v1/budgets');
+    const listed = (await (await send('/api/v1/budgets?pageSize=100', { key: admin2.secret })).json()) as { data: { id: string }[] };
+    expect(listed.data.map((b) => b.id)).not.toContain(id);
+    const still = (await (await send(`/api/v1/budgets/${id}`, { key: admin1 })).json()) as { amountMicros: number };
+    expect(still.amountMicros).toBe(1_000_000);
+    expect((await send(`/api/v1/budgets/${id}`, { method: 'DELETE', key: admin1 })).status).toBe(204);
+  });
+});
+
 describe('goals and projects between applications', () => {
   it("another application's goal and project are 404 for every operation, cannot be linked to, and are not listed", async () => {
     const post = async (path: string, body: object) => {

@@ -1143,9 +1143,66 @@ const costsMethods = ({ call }: OperationRunner) => ({
  * the usage runs report for calls they make themselves, once each, in integer micro-USD and
  * attributed to the agent, run, thread, task, end-user, key or person; cost reports grouped as you
  * need and CSV exports. Usage without a price is flagged (`usage.unpriced`), never counted as free.
+ * Budgets cap what the application, an agent, an end-user, a key or a person spends, and hold under
+ * concurrency: calls and runs reserve before they start.
  */
 export interface CostsResource extends ReturnType<typeof costsMethods> {}
 export const costs: (operations: OperationRunner) => CostsResource = costsMethods;
+
+const budgetsMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * List budgets
+   *
+   * Lists the application's budgets with where each stands in its current window, newest first,
+   * narrowed by what they cap. Requires the `read` scope.
+   */
+  list: (query?: T.ListBudgetsData['query'], o?: RequestOptions) =>
+    list<T.Budget, T.BudgetList>((page, c) => api.listBudgets({ ...c, query: { ...query, page } }), query, o),
+  /**
+   * Create a budget
+   *
+   * Creates a budget. It applies at once, counting what its scope already spent in the current
+   * window. Its agent, end-user, key or person must be the application's (404 otherwise). Send an
+   * `Idempotency-Key` to make retries safe. Requires the `admin` scope: a key that may only write
+   * cannot raise the cap on itself.
+   */
+  create: (body: T.BudgetCreate, o?: WriteOptions) => call((c) => api.createBudget({ ...c, body, headers: idempotent(o) }), o),
+  /**
+   * Get a budget
+   *
+   * Returns one budget of the application, with where it stands in its current window. Requires the
+   * `read` scope.
+   */
+  get: (budgetId: string, o?: RequestOptions) => call((c) => api.getBudget({ ...c, path: { budgetId } }), o),
+  /**
+   * Update a budget
+   *
+   * Changes a budget's name, amount, thresholds or run reservation with a JSON merge patch, sent as
+   * `application/merge-patch+json` or `application/json`; a new amount applies at once to the
+   * current window (raising it lets refused calls through again). Send `If-Match` with the budget's
+   * `ETag` so a change never overwrites one made meanwhile (412). Requires the `admin` scope.
+   */
+  update: (budgetId: string, body: T.BudgetUpdate, o?: ConditionalOptions) =>
+    call((c) => api.updateBudget({ ...c, path: { budgetId }, body, headers: ifMatch(o) }), o),
+  /**
+   * Delete a budget
+   *
+   * Deletes a budget: what it capped is no longer capped by it, and what it had reserved is let go.
+   * The usage it counted stays in the ledger. Send `If-Match` to make it conditional. Requires the
+   * `admin` scope.
+   */
+  delete: (budgetId: string, o?: ConditionalOptions) => call((c) => api.deleteBudget({ ...c, path: { budgetId }, headers: ifMatch(o) }), o),
+});
+/**
+ * The usage ledger and what it cost: every model call through the gateway, every transcription and
+ * the usage runs report for calls they make themselves, once each, in integer micro-USD and
+ * attributed to the agent, run, thread, task, end-user, key or person; cost reports grouped as you
+ * need and CSV exports. Usage without a price is flagged (`usage.unpriced`), never counted as free.
+ * Budgets cap what the application, an agent, an end-user, a key or a person spends, and hold under
+ * concurrency: calls and runs reserve before they start.
+ */
+export interface BudgetsResource extends ReturnType<typeof budgetsMethods> {}
+export const budgets: (operations: OperationRunner) => BudgetsResource = budgetsMethods;
 
 const runnersMethods = ({ call, list }: OperationRunner) => ({
   /**
@@ -1858,9 +1915,19 @@ export abstract class Resources {
    * and the usage runs report for calls they make themselves, once each, in integer micro-USD and
    * attributed to the agent, run, thread, task, end-user, key or person; cost reports grouped as
    * you need and CSV exports. Usage without a price is flagged (`usage.unpriced`), never counted as
-   * free.
+   * free. Budgets cap what the application, an agent, an end-user, a key or a person spends, and
+   * hold under concurrency: calls and runs reserve before they start.
    */
   readonly costs = costs(this.#operations);
+  /**
+   * The usage ledger and what it cost: every model call through the gateway, every transcription
+   * and the usage runs report for calls they make themselves, once each, in integer micro-USD and
+   * attributed to the agent, run, thread, task, end-user, key or person; cost reports grouped as
+   * you need and CSV exports. Usage without a price is flagged (`usage.unpriced`), never counted as
+   * free. Budgets cap what the application, an agent, an end-user, a key or a person spends, and
+   * hold under concurrency: calls and runs reserve before they start.
+   */
+  readonly budgets = budgets(this.#operations);
   /**
    * Executors that claim queued runs. Registering, listing and deleting runners uses application
    * keys; claiming runs and working on leases (heartbeat, events, completion) uses the runner's own

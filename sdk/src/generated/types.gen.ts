@@ -4,7 +4,7 @@ export type ClientOptions = {
     baseUrl: 'http://127.0.0.1:3000' | (string & {});
 };
 
-export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunResumedWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ThreadCreatedWebhookWebhookRequest | ThreadUpdatedWebhookWebhookRequest | ThreadDeletedWebhookWebhookRequest | ThreadExpiredWebhookWebhookRequest | UsageUnpricedWebhookWebhookRequest | TaskCreatedWebhookWebhookRequest | TaskUpdatedWebhookWebhookRequest | TaskStatusChangedWebhookWebhookRequest | TaskUnblockedWebhookWebhookRequest | TaskDeletedWebhookWebhookRequest | TaskCheckedOutWebhookWebhookRequest | TaskReleasedWebhookWebhookRequest | TaskCommentedWebhookWebhookRequest | GoalCreatedWebhookWebhookRequest | GoalUpdatedWebhookWebhookRequest | GoalDeletedWebhookWebhookRequest | ProjectCreatedWebhookWebhookRequest | ProjectUpdatedWebhookWebhookRequest | ProjectDeletedWebhookWebhookRequest | ApprovalRequestedWebhookWebhookRequest | ApprovalDecidedWebhookWebhookRequest | ApprovalExpiredWebhookWebhookRequest | ApprovalCancelledWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | AuditEventWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
+export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunResumedWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ThreadCreatedWebhookWebhookRequest | ThreadUpdatedWebhookWebhookRequest | ThreadDeletedWebhookWebhookRequest | ThreadExpiredWebhookWebhookRequest | UsageUnpricedWebhookWebhookRequest | BudgetThresholdWebhookWebhookRequest | BudgetExhaustedWebhookWebhookRequest | TaskCreatedWebhookWebhookRequest | TaskUpdatedWebhookWebhookRequest | TaskStatusChangedWebhookWebhookRequest | TaskUnblockedWebhookWebhookRequest | TaskDeletedWebhookWebhookRequest | TaskCheckedOutWebhookWebhookRequest | TaskReleasedWebhookWebhookRequest | TaskCommentedWebhookWebhookRequest | GoalCreatedWebhookWebhookRequest | GoalUpdatedWebhookWebhookRequest | GoalDeletedWebhookWebhookRequest | ProjectCreatedWebhookWebhookRequest | ProjectUpdatedWebhookWebhookRequest | ProjectDeletedWebhookWebhookRequest | ApprovalRequestedWebhookWebhookRequest | ApprovalDecidedWebhookWebhookRequest | ApprovalExpiredWebhookWebhookRequest | ApprovalCancelledWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | AuditEventWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
 
 /**
  * ValidationIssue
@@ -80,6 +80,10 @@ export type Problem = {
      * On `task-blocked` problems, the task's blockers that are neither `done` nor `cancelled`.
      */
     blockedBy?: Array<string>;
+    /**
+     * On `budget-exceeded` problems, the budget without room.
+     */
+    budgetId?: string;
     /**
      * On `task-checked-out` problems, the run holding the task.
      */
@@ -693,7 +697,7 @@ export type AuditActorType = 'api_key' | 'personal_token' | 'session' | 'run' | 
  *
  * What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
  */
-export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'approval.comment' | 'approval.create' | 'approval.decide' | 'audit.pruned' | 'audit_export.create' | 'cost_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'goal.create' | 'goal.delete' | 'goal.update' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'project.create' | 'project.delete' | 'project.update' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'task.bulk_update' | 'task.checkout' | 'task.comment' | 'task.create' | 'task.delete' | 'task.release' | 'task.transition' | 'task.update' | 'thread.append_messages' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'usage.report' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
+export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'approval.comment' | 'approval.create' | 'approval.decide' | 'audit.pruned' | 'audit_export.create' | 'budget.create' | 'budget.delete' | 'budget.update' | 'cost_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'goal.create' | 'goal.delete' | 'goal.update' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'project.create' | 'project.delete' | 'project.update' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'task.bulk_update' | 'task.checkout' | 'task.comment' | 'task.create' | 'task.delete' | 'task.release' | 'task.transition' | 'task.update' | 'thread.append_messages' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'usage.report' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
 
 /**
  * AuditEvent
@@ -4211,6 +4215,172 @@ export type CostExport = {
 };
 
 /**
+ * BudgetScope
+ *
+ * What a budget caps: the whole `application`, one `agent` (its runs), one `end_user` (what is done for them), one `api_key` (the calls it makes and the runs it starts) or one `user` (a person's). `id` names the agent, end-user, key or person; `null` for the application.
+ */
+export type BudgetScope = {
+    /**
+     * Kind of what is capped.
+     */
+    type: 'application' | 'agent' | 'end_user' | 'api_key' | 'user';
+    /**
+     * The agent (`agent_`), end-user (`eu_`), key (`key_`) or person (`user_`); `null` for the application.
+     */
+    id: string | null;
+};
+
+/**
+ * BudgetWindow
+ *
+ * How long a budget's amount lasts before it resets (a UTC `day`, a UTC calendar `month`), or `total` (it never resets).
+ */
+export type BudgetWindow = 'day' | 'month' | 'total';
+
+/**
+ * BudgetThresholds
+ *
+ * Percentages of the amount at which `budget.threshold` is sent, once per window each (a raised amount does not send it again in the same window).
+ */
+export type BudgetThresholds = Array<number>;
+
+/**
+ * BudgetStatus
+ *
+ * Where the budget stands in its current window: what was spent (priced usage recorded in the window, including usage recorded before the budget existed), what is reserved by calls in flight and runs under way, and what is left for new ones.
+ */
+export type BudgetStatus = {
+    /**
+     * Start of the current window (UTC); `null` for a `total` budget.
+     */
+    windowStart: string | null;
+    /**
+     * End of the current window, when it resets; `null` for a `total` budget.
+     */
+    windowEnd: string | null;
+    /**
+     * Spent in the window, in micro-USD.
+     */
+    spentMicros: number;
+    /**
+     * Held by calls in flight and runs under way, in micro-USD.
+     */
+    reservedMicros: number;
+    /**
+     * What new calls and runs may still reserve (never below 0).
+     */
+    remainingMicros: number;
+    /**
+     * `ok`; `warning` once spending passed the budget's lowest threshold; `exhausted` once nothing is left to reserve.
+     */
+    state: 'ok' | 'warning' | 'exhausted';
+};
+
+/**
+ * Budget
+ *
+ * A cap on what the application, an agent, an end-user, a key or a person spends per UTC day, per UTC month or in total. It holds under concurrency: a gateway call reserves an upper bound of its cost before it goes out (input priced at one token per byte of the request, output at its `max_tokens`, or the model's `maxOutputTokens`, or 4,096 tokens) and settles to the exact cost after; a run reserves `runReservationMicros` when it is created, and its calls spend from that first. A call or run whose reservation does not fit is refused with 402 `budget-exceeded` (a provider-shaped 402 on the gateway's routes), never 429. Usage reported by runs for their own calls is spent when reported: it cannot be refused. Thresholds send `budget.threshold` once per window each; `budget.exhausted` is sent once per window when nothing is left.
+ */
+export type Budget = {
+    /**
+     * Identifier of the budget.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'budget';
+    /**
+     * Application it belongs to.
+     */
+    applicationId: string;
+    /**
+     * Name, for people.
+     */
+    name: string;
+    scope: BudgetScope;
+    window: BudgetWindow;
+    /**
+     * The cap, in micro-USD (1 USD = 1,000,000), per window.
+     */
+    amountMicros: number;
+    thresholds: BudgetThresholds;
+    /**
+     * Reserved for each run of the scope when it is created, and released when it ends; its calls spend from it first. 0: runs are admitted while anything is left, and each call reserves its own estimate.
+     */
+    runReservationMicros: number;
+    status: BudgetStatus;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * BudgetList
+ *
+ * One page of budgets.
+ */
+export type BudgetList = {
+    /**
+     * The budgets on this page.
+     */
+    data: Array<Budget>;
+    pagination: Pagination;
+};
+
+/**
+ * BudgetCreate
+ *
+ * A new budget. Its scope must be the application's (an agent, end-user, key or person of another tenant is 404).
+ */
+export type BudgetCreate = {
+    /**
+     * Name, for people.
+     */
+    name: string;
+    scope: BudgetScope;
+    window: BudgetWindow;
+    /**
+     * The cap, in micro-USD, per window.
+     */
+    amountMicros: number;
+    /**
+     * Percentages that send `budget.threshold`; `[80]` when absent.
+     */
+    thresholds?: BudgetThresholds;
+    /**
+     * Reserved for each run of the scope while it runs; 0 when absent.
+     */
+    runReservationMicros?: number;
+};
+
+/**
+ * BudgetUpdate
+ *
+ * Changes to a budget (its scope and window stay); a new amount applies at once to the current window.
+ */
+export type BudgetUpdate = {
+    /**
+     * Name, for people.
+     */
+    name?: string;
+    /**
+     * The cap, in micro-USD, per window.
+     */
+    amountMicros?: number;
+    thresholds?: BudgetThresholds;
+    /**
+     * Reserved for each run created from now on.
+     */
+    runReservationMicros?: number;
+};
+
+/**
  * RunResumeInput
  *
  * What the human provided to resume a waiting run (free-form), e.g. `{"approved": true}` for an approval or the requested data. The `running` status event after a resume carries it too.
@@ -5456,9 +5626,9 @@ export type TriggerInvocation = {
 /**
  * WebhookEventType
  *
- * Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `usage.unpriced` flags usage recorded without a cost; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
+ * Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `usage.unpriced` flags usage recorded without a cost; `budget.*` types report budgets that pass a threshold or run out; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
  */
-export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.resumed' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'thread.created' | 'thread.updated' | 'thread.deleted' | 'thread.expired' | 'usage.unpriced' | 'task.created' | 'task.updated' | 'task.status_changed' | 'task.unblocked' | 'task.deleted' | 'task.checked_out' | 'task.released' | 'task.commented' | 'goal.created' | 'goal.updated' | 'goal.deleted' | 'project.created' | 'project.updated' | 'project.deleted' | 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.cancelled' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed' | 'audit.event';
+export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.resumed' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'thread.created' | 'thread.updated' | 'thread.deleted' | 'thread.expired' | 'usage.unpriced' | 'budget.threshold' | 'budget.exhausted' | 'task.created' | 'task.updated' | 'task.status_changed' | 'task.unblocked' | 'task.deleted' | 'task.checked_out' | 'task.released' | 'task.commented' | 'goal.created' | 'goal.updated' | 'goal.deleted' | 'project.created' | 'project.updated' | 'project.deleted' | 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.cancelled' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed' | 'audit.event';
 
 /**
  * WebhookEventTypeFilter
@@ -6193,11 +6363,52 @@ export type UsageWebhookEvent = {
 };
 
 /**
+ * BudgetAlert
+ *
+ * A budget that crossed a threshold or ran out, with the percentage reached.
+ */
+export type BudgetAlert = {
+    /**
+     * Type of the object.
+     */
+    object: 'budget_alert';
+    /**
+     * The threshold crossed (`budget.threshold`), or 100 (`budget.exhausted`).
+     */
+    percent: number;
+    budget: Budget;
+};
+
+/**
+ * BudgetWebhookEvent
+ *
+ * Body of a webhook about a budget (`budget.*` event types), as POSTed to webhook endpoints.
+ */
+export type BudgetWebhookEvent = {
+    /**
+     * Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header).
+     */
+    id: string;
+    /**
+     * What happened.
+     */
+    type: 'budget.threshold' | 'budget.exhausted';
+    /**
+     * Time the event happened (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * The budget and the percentage it reached.
+     */
+    data: BudgetAlert;
+};
+
+/**
  * WebhookEvent
  *
  * Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
  */
-export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ThreadWebhookEvent | TaskWebhookEvent | TaskCommentWebhookEvent | GoalWebhookEvent | ProjectWebhookEvent | ApprovalWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent | UsageWebhookEvent;
+export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ThreadWebhookEvent | TaskWebhookEvent | TaskCommentWebhookEvent | GoalWebhookEvent | ProjectWebhookEvent | ApprovalWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent | UsageWebhookEvent | BudgetWebhookEvent;
 
 /**
  * WebhookMessage
@@ -7505,6 +7716,11 @@ export type RunId = string;
  * Identifier of the cost export.
  */
 export type CostExportId = string;
+
+/**
+ * Identifier of the budget.
+ */
+export type BudgetId = string;
 
 /**
  * Identifier of the runner.
@@ -12212,6 +12428,10 @@ export type CreateThreadRunErrors = {
      */
     401: Problem;
     /**
+     * A budget has no room for this (`budget-exceeded`, naming it in `budgetId`): raise it or wait for its window to reset. Retrying at once changes nothing.
+     */
+    402: Problem;
+    /**
      * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
@@ -13932,6 +14152,10 @@ export type CreateRunErrors = {
      */
     401: Problem;
     /**
+     * A budget has no room for this (`budget-exceeded`, naming it in `budgetId`): raise it or wait for its window to reset. Retrying at once changes nothing.
+     */
+    402: Problem;
+    /**
      * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
@@ -14516,6 +14740,361 @@ export type GetCostExportContentResponses = {
 };
 
 export type GetCostExportContentResponse = GetCostExportContentResponses[keyof GetCostExportContentResponses];
+
+export type ListBudgetsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Only the budgets on this kind of scope.
+         */
+        scopeType?: 'application' | 'agent' | 'end_user' | 'api_key' | 'user';
+        /**
+         * Only the budgets on this agent, end-user, key or person.
+         */
+        scopeId?: string;
+    };
+    url: '/api/v1/budgets';
+};
+
+export type ListBudgetsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListBudgetsError = ListBudgetsErrors[keyof ListBudgetsErrors];
+
+export type ListBudgetsResponses = {
+    /**
+     * One page of budgets.
+     */
+    200: BudgetList;
+};
+
+export type ListBudgetsResponse = ListBudgetsResponses[keyof ListBudgetsResponses];
+
+export type CreateBudgetData = {
+    body: BudgetCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/budgets';
+};
+
+export type CreateBudgetErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateBudgetError = CreateBudgetErrors[keyof CreateBudgetErrors];
+
+export type CreateBudgetResponses = {
+    /**
+     * The budget was created.
+     */
+    201: Budget;
+};
+
+export type CreateBudgetResponse = CreateBudgetResponses[keyof CreateBudgetResponses];
+
+export type DeleteBudgetData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the budget.
+         */
+        budgetId: string;
+    };
+    query?: never;
+    url: '/api/v1/budgets/{budgetId}';
+};
+
+export type DeleteBudgetErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type DeleteBudgetError = DeleteBudgetErrors[keyof DeleteBudgetErrors];
+
+export type DeleteBudgetResponses = {
+    /**
+     * The budget was deleted.
+     */
+    204: void;
+};
+
+export type DeleteBudgetResponse = DeleteBudgetResponses[keyof DeleteBudgetResponses];
+
+export type GetBudgetData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the budget.
+         */
+        budgetId: string;
+    };
+    query?: never;
+    url: '/api/v1/budgets/{budgetId}';
+};
+
+export type GetBudgetErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetBudgetError = GetBudgetErrors[keyof GetBudgetErrors];
+
+export type GetBudgetResponses = {
+    /**
+     * The budget.
+     */
+    200: Budget;
+};
+
+export type GetBudgetResponse = GetBudgetResponses[keyof GetBudgetResponses];
+
+export type UpdateBudgetData = {
+    body: BudgetUpdate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the budget.
+         */
+        budgetId: string;
+    };
+    query?: never;
+    url: '/api/v1/budgets/{budgetId}';
+};
+
+export type UpdateBudgetErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type UpdateBudgetError = UpdateBudgetErrors[keyof UpdateBudgetErrors];
+
+export type UpdateBudgetResponses = {
+    /**
+     * The updated budget.
+     */
+    200: Budget;
+};
+
+export type UpdateBudgetResponse = UpdateBudgetResponses[keyof UpdateBudgetResponses];
 
 export type ListRunEventsData = {
     body?: never;
@@ -18609,6 +19188,10 @@ export type CreateChatCompletionErrors = {
      */
     401: OpenAiError;
     /**
+     * A budget has no room for this call's estimated cost (raise it, wait for its window to reset, or lower `max_tokens`). In OpenAI's error envelope; a 402, so SDKs do not retry it.
+     */
+    402: OpenAiError;
+    /**
      * The key lacks the scope this route needs, or `X-App-Id` names an application the key may not act in. In OpenAI's error envelope.
      */
     403: OpenAiError;
@@ -18679,6 +19262,10 @@ export type CreateEmbeddingsErrors = {
      * The credential is missing, unknown, revoked or expired (all answered alike). In OpenAI's error envelope.
      */
     401: OpenAiError;
+    /**
+     * A budget has no room for this call's estimated cost (raise it, wait for its window to reset, or lower `max_tokens`). In OpenAI's error envelope; a 402, so SDKs do not retry it.
+     */
+    402: OpenAiError;
     /**
      * The key lacks the scope this route needs, or `X-App-Id` names an application the key may not act in. In OpenAI's error envelope.
      */
@@ -18809,6 +19396,10 @@ export type CreateAnthropicMessageErrors = {
      * The credential is missing, unknown, revoked or expired (all answered alike). In Anthropic's error envelope.
      */
     401: AnthropicError;
+    /**
+     * A budget has no room for this call's estimated cost (raise it, wait for its window to reset, or lower `max_tokens`). In Anthropic's error envelope; a 402, so SDKs do not retry it.
+     */
+    402: AnthropicError;
     /**
      * The key lacks the scope this route needs, or `X-App-Id` names an application the key may not act in. In Anthropic's error envelope.
      */
@@ -19843,6 +20434,30 @@ export type UsageUnpricedWebhookWebhookPayload = UsageWebhookEvent;
 export type UsageUnpricedWebhookWebhookRequest = {
     body: UsageUnpricedWebhookWebhookPayload;
     key: 'usage.unpriced';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `budget.threshold` event, signed as described in `webhook-signature`.
+ */
+export type BudgetThresholdWebhookWebhookPayload = BudgetWebhookEvent;
+
+export type BudgetThresholdWebhookWebhookRequest = {
+    body: BudgetThresholdWebhookWebhookPayload;
+    key: 'budget.threshold';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `budget.exhausted` event, signed as described in `webhook-signature`.
+ */
+export type BudgetExhaustedWebhookWebhookPayload = BudgetWebhookEvent;
+
+export type BudgetExhaustedWebhookWebhookRequest = {
+    body: BudgetExhaustedWebhookWebhookPayload;
+    key: 'budget.exhausted';
     path?: never;
     query?: never;
 };

@@ -1859,6 +1859,64 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/budgets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List budgets
+         * @description Lists the application's budgets with where each stands in its current window, newest first, narrowed by what they cap. Requires the `read` scope.
+         */
+        get: operations["listBudgets"];
+        put?: never;
+        /**
+         * Create a budget
+         * @description Creates a budget. It applies at once, counting what its scope already spent in the current window. Its agent, end-user, key or person must be the application's (404 otherwise). Send an `Idempotency-Key` to make retries safe. Requires the `admin` scope: a key that may only write cannot raise the cap on itself.
+         */
+        post: operations["createBudget"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/budgets/{budgetId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the budget.
+                 * @example bdg_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                budgetId: components["parameters"]["BudgetId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a budget
+         * @description Returns one budget of the application, with where it stands in its current window. Requires the `read` scope.
+         */
+        get: operations["getBudget"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a budget
+         * @description Deletes a budget: what it capped is no longer capped by it, and what it had reserved is let go. The usage it counted stays in the ledger. Send `If-Match` to make it conditional. Requires the `admin` scope.
+         */
+        delete: operations["deleteBudget"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a budget
+         * @description Changes a budget's name, amount, thresholds or run reservation with a JSON merge patch, sent as `application/merge-patch+json` or `application/json`; a new amount applies at once to the current window (raising it lets refused calls through again). Send `If-Match` with the budget's `ETag` so a change never overwrites one made meanwhile (412). Requires the `admin` scope.
+         */
+        patch: operations["updateBudget"];
+        trace?: never;
+    };
     "/api/v1/runs/{runId}/events": {
         parameters: {
             query?: never;
@@ -3611,6 +3669,46 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "budget.threshold": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Budget threshold
+         * @description Sent when a budget's spending in its window passes one of its `thresholds` (once per threshold and window); `data` is the budget and the percentage. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `budget.threshold` or `budget.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["budgetThresholdWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "budget.exhausted": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Budget exhausted
+         * @description Sent once per window when a budget has nothing left: its spending reached the amount, or a gateway call was refused for lack of room; `data` is the budget and 100. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `budget.exhausted` or `budget.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["budgetExhaustedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "task.created": {
         parameters: {
             query?: never;
@@ -4510,6 +4608,8 @@ export interface components {
             activeRunId?: string;
             /** @description On `task-blocked` problems, the task's blockers that are neither `done` nor `cancelled`. */
             blockedBy?: string[];
+            /** @description On `budget-exceeded` problems, the budget without room. */
+            budgetId?: string;
             /** @description On `task-checked-out` problems, the run holding the task. */
             checkoutRunId?: string;
         };
@@ -5033,7 +5133,7 @@ export interface components {
          * @description What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
          * @enum {string}
          */
-        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "cost_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "goal.create" | "goal.delete" | "goal.update" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "project.create" | "project.delete" | "project.update" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "session.log_in" | "session.log_out" | "session.revoke" | "task.bulk_update" | "task.checkout" | "task.comment" | "task.create" | "task.delete" | "task.release" | "task.transition" | "task.update" | "thread.append_messages" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "usage.report" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
+        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "budget.create" | "budget.delete" | "budget.update" | "cost_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "goal.create" | "goal.delete" | "goal.update" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "project.create" | "project.delete" | "project.update" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "session.log_in" | "session.log_out" | "session.revoke" | "task.bulk_update" | "task.checkout" | "task.comment" | "task.create" | "task.delete" | "task.release" | "task.transition" | "task.update" | "thread.append_messages" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "usage.report" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
         /**
          * AuditEvent
          * @description One change made through the API (or one refused attempt), recorded in the same transaction as the change. Events are chained per organization in the order they were committed: `hash` is the SHA-256 of `prevHash` and the event's other fields, so a changed, removed or inserted event breaks the chain (`verifyAuditEvents` finds where). Credentials and secrets in `before` and `after` are replaced by `"[redacted]"`.
@@ -7905,6 +8005,157 @@ export interface components {
             completedAt: string | null;
         };
         /**
+         * BudgetScope
+         * @description What a budget caps: the whole `application`, one `agent` (its runs), one `end_user` (what is done for them), one `api_key` (the calls it makes and the runs it starts) or one `user` (a person's). `id` names the agent, end-user, key or person; `null` for the application.
+         */
+        BudgetScope: {
+            /**
+             * @description Kind of what is capped.
+             * @enum {string}
+             */
+            type: "application" | "agent" | "end_user" | "api_key" | "user";
+            /** @description The agent (`agent_`), end-user (`eu_`), key (`key_`) or person (`user_`); `null` for the application. */
+            id: string | null;
+        };
+        /**
+         * BudgetWindow
+         * @description How long a budget's amount lasts before it resets (a UTC `day`, a UTC calendar `month`), or `total` (it never resets).
+         * @enum {string}
+         */
+        BudgetWindow: "day" | "month" | "total";
+        /**
+         * BudgetThresholds
+         * @description Percentages of the amount at which `budget.threshold` is sent, once per window each (a raised amount does not send it again in the same window).
+         */
+        BudgetThresholds: number[];
+        /**
+         * BudgetStatus
+         * @description Where the budget stands in its current window: what was spent (priced usage recorded in the window, including usage recorded before the budget existed), what is reserved by calls in flight and runs under way, and what is left for new ones.
+         */
+        BudgetStatus: {
+            /**
+             * Format: date-time
+             * @description Start of the current window (UTC); `null` for a `total` budget.
+             */
+            windowStart: string | null;
+            /**
+             * Format: date-time
+             * @description End of the current window, when it resets; `null` for a `total` budget.
+             */
+            windowEnd: string | null;
+            /**
+             * Format: int64
+             * @description Spent in the window, in micro-USD.
+             */
+            spentMicros: number;
+            /**
+             * Format: int64
+             * @description Held by calls in flight and runs under way, in micro-USD.
+             */
+            reservedMicros: number;
+            /**
+             * Format: int64
+             * @description What new calls and runs may still reserve (never below 0).
+             */
+            remainingMicros: number;
+            /**
+             * @description `ok`; `warning` once spending passed the budget's lowest threshold; `exhausted` once nothing is left to reserve.
+             * @enum {string}
+             */
+            state: "ok" | "warning" | "exhausted";
+        };
+        /**
+         * Budget
+         * @description A cap on what the application, an agent, an end-user, a key or a person spends per UTC day, per UTC month or in total. It holds under concurrency: a gateway call reserves an upper bound of its cost before it goes out (input priced at one token per byte of the request, output at its `max_tokens`, or the model's `maxOutputTokens`, or 4,096 tokens) and settles to the exact cost after; a run reserves `runReservationMicros` when it is created, and its calls spend from that first. A call or run whose reservation does not fit is refused with 402 `budget-exceeded` (a provider-shaped 402 on the gateway's routes), never 429. Usage reported by runs for their own calls is spent when reported: it cannot be refused. Thresholds send `budget.threshold` once per window each; `budget.exhausted` is sent once per window when nothing is left.
+         */
+        Budget: {
+            /** @description Identifier of the budget. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "budget";
+            /** @description Application it belongs to. */
+            applicationId: string;
+            /** @description Name, for people. */
+            name: string;
+            scope: components["schemas"]["BudgetScope"];
+            window: components["schemas"]["BudgetWindow"];
+            /**
+             * Format: int64
+             * @description The cap, in micro-USD (1 USD = 1,000,000), per window.
+             */
+            amountMicros: number;
+            thresholds: components["schemas"]["BudgetThresholds"];
+            /**
+             * Format: int64
+             * @description Reserved for each run of the scope when it is created, and released when it ends; its calls spend from it first. 0: runs are admitted while anything is left, and each call reserves its own estimate.
+             */
+            runReservationMicros: number;
+            status: components["schemas"]["BudgetStatus"];
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * BudgetList
+         * @description One page of budgets.
+         */
+        BudgetList: {
+            /** @description The budgets on this page. */
+            data: components["schemas"]["Budget"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * BudgetCreate
+         * @description A new budget. Its scope must be the application's (an agent, end-user, key or person of another tenant is 404).
+         */
+        BudgetCreate: {
+            /** @description Name, for people. */
+            name: string;
+            scope: components["schemas"]["BudgetScope"];
+            window: components["schemas"]["BudgetWindow"];
+            /**
+             * Format: int64
+             * @description The cap, in micro-USD, per window.
+             */
+            amountMicros: number;
+            /** @description Percentages that send `budget.threshold`; `[80]` when absent. */
+            thresholds?: components["schemas"]["BudgetThresholds"];
+            /**
+             * Format: int64
+             * @description Reserved for each run of the scope while it runs; 0 when absent.
+             */
+            runReservationMicros?: number;
+        };
+        /**
+         * BudgetUpdate
+         * @description Changes to a budget (its scope and window stay); a new amount applies at once to the current window.
+         */
+        BudgetUpdate: {
+            /** @description Name, for people. */
+            name?: string;
+            /**
+             * Format: int64
+             * @description The cap, in micro-USD, per window.
+             */
+            amountMicros?: number;
+            thresholds?: components["schemas"]["BudgetThresholds"];
+            /**
+             * Format: int64
+             * @description Reserved for each run created from now on.
+             */
+            runReservationMicros?: number;
+        };
+        /**
          * RunResumeInput
          * @description What the human provided to resume a waiting run (free-form), e.g. `{"approved": true}` for an approval or the requested data. The `running` status event after a resume carries it too.
          */
@@ -8966,10 +9217,10 @@ export interface components {
         };
         /**
          * WebhookEventType
-         * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `usage.unpriced` flags usage recorded without a cost; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
+         * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `usage.unpriced` flags usage recorded without a cost; `budget.*` types report budgets that pass a threshold or run out; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
          * @enum {string}
          */
-        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.resumed" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "usage.unpriced" | "task.created" | "task.updated" | "task.status_changed" | "task.unblocked" | "task.deleted" | "task.checked_out" | "task.released" | "task.commented" | "goal.created" | "goal.updated" | "goal.deleted" | "project.created" | "project.updated" | "project.deleted" | "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
+        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.resumed" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "usage.unpriced" | "budget.threshold" | "budget.exhausted" | "task.created" | "task.updated" | "task.status_changed" | "task.unblocked" | "task.deleted" | "task.checked_out" | "task.released" | "task.commented" | "goal.created" | "goal.updated" | "goal.deleted" | "project.created" | "project.updated" | "project.deleted" | "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
         /**
          * WebhookEventTypeFilter
          * @description One entry of a webhook endpoint's event filter: an event type (`run.succeeded`), or a family wildcard (`run.*`) that takes every type of that family, including types added later.
@@ -9572,10 +9823,47 @@ export interface components {
             data: components["schemas"]["UsageEvent"];
         };
         /**
+         * BudgetAlert
+         * @description A budget that crossed a threshold or ran out, with the percentage reached.
+         */
+        BudgetAlert: {
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "budget_alert";
+            /**
+             * Format: int32
+             * @description The threshold crossed (`budget.threshold`), or 100 (`budget.exhausted`).
+             */
+            percent: number;
+            budget: components["schemas"]["Budget"];
+        };
+        /**
+         * BudgetWebhookEvent
+         * @description Body of a webhook about a budget (`budget.*` event types), as POSTed to webhook endpoints.
+         */
+        BudgetWebhookEvent: {
+            /** @description Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header). */
+            id: string;
+            /**
+             * @description What happened.
+             * @enum {string}
+             */
+            type: "budget.threshold" | "budget.exhausted";
+            /**
+             * Format: date-time
+             * @description Time the event happened (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /** @description The budget and the percentage it reached. */
+            data: components["schemas"]["BudgetAlert"];
+        };
+        /**
          * WebhookEvent
          * @description Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
          */
-        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ThreadWebhookEvent"] | components["schemas"]["TaskWebhookEvent"] | components["schemas"]["TaskCommentWebhookEvent"] | components["schemas"]["GoalWebhookEvent"] | components["schemas"]["ProjectWebhookEvent"] | components["schemas"]["ApprovalWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"] | components["schemas"]["UsageWebhookEvent"];
+        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ThreadWebhookEvent"] | components["schemas"]["TaskWebhookEvent"] | components["schemas"]["TaskCommentWebhookEvent"] | components["schemas"]["GoalWebhookEvent"] | components["schemas"]["ProjectWebhookEvent"] | components["schemas"]["ApprovalWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"] | components["schemas"]["UsageWebhookEvent"] | components["schemas"]["BudgetWebhookEvent"];
         /**
          * WebhookMessage
          * @description One event to deliver to one webhook endpoint, written in the same transaction as the change it reports. Its id is the `webhook-id` header of every attempt, so receivers can drop duplicates. Delivery schedule: the first attempt is made immediately, then, after each failure, the next one 5 seconds, 5 minutes, 30 minutes, 2 hours, 5 hours, 10 hours and 10 hours later (8 attempts in all); after the 8th failure the message is `failed`. A `Retry-After` sent with a 429 or 503 answer delays the next attempt to at least that long. Any 2xx answer is a success; anything else is a failure, including a 3xx (redirects are not followed), no answer within 15 seconds, or an address that is not allowed. An answer of 410 Gone also disables the endpoint. Each attempt is recorded (`listWebhookAttempts`); `redeliverWebhookMessage` sends the message again.
@@ -10676,6 +10964,34 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description A budget has no room for this (`budget-exceeded`, naming it in `budgetId`): raise it or wait for its window to reset. Retrying at once changes nothing. */
+        PaymentRequired: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                /**
+                 * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                 * @example @1812153600
+                 */
+                Deprecation?: string;
+                /**
+                 * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                 * @example Sun, 05 Dec 2027 00:00:00 GMT
+                 */
+                Sunset?: string;
+                /**
+                 * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                 * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                 */
+                Link?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The request is malformed or invalid: a body that is not JSON, a missing or mistyped `model` or `messages`, an unknown query parameter, a model alias that serves another API than this route, or a refusal of the provider itself (passed on with its message). In OpenAI's error envelope. */
         OpenAIBadRequest: {
             headers: {
@@ -10690,6 +11006,18 @@ export interface components {
         };
         /** @description The credential is missing, unknown, revoked or expired (all answered alike). In OpenAI's error envelope. */
         OpenAIUnauthorized: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OpenAIError"];
+            };
+        };
+        /** @description A budget has no room for this call's estimated cost (raise it, wait for its window to reset, or lower `max_tokens`). In OpenAI's error envelope; a 402, so SDKs do not retry it. */
+        OpenAIPaymentRequired: {
             headers: {
                 "Request-Id": components["headers"]["Request-Id"];
                 RateLimit: components["headers"]["RateLimit"];
@@ -10819,6 +11147,18 @@ export interface components {
         };
         /** @description The credential is missing, unknown, revoked or expired (all answered alike). In Anthropic's error envelope. */
         AnthropicUnauthorized: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["AnthropicError"];
+            };
+        };
+        /** @description A budget has no room for this call's estimated cost (raise it, wait for its window to reset, or lower `max_tokens`). In Anthropic's error envelope; a 402, so SDKs do not retry it. */
+        AnthropicPaymentRequired: {
             headers: {
                 "Request-Id": components["headers"]["Request-Id"];
                 RateLimit: components["headers"]["RateLimit"];
@@ -11177,6 +11517,11 @@ export interface components {
          * @example costexp_01jd5a2b3c4d5e6f7g8h9j0k1m
          */
         CostExportId: string;
+        /**
+         * @description Identifier of the budget.
+         * @example bdg_01jd5a2b3c4d5e6f7g8h9j0k1m
+         */
+        BudgetId: string;
         /**
          * @description Identifier of the runner.
          * @example runner_01jd4y9q7w3e5r1t8y2p6s4d0f
@@ -15514,6 +15859,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            402: components["responses"]["PaymentRequired"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
@@ -16966,6 +17312,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            402: components["responses"]["PaymentRequired"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
@@ -17471,6 +17818,311 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listBudgets: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Only the budgets on this kind of scope. */
+                scopeType?: "application" | "agent" | "end_user" | "api_key" | "user";
+                /** @description Only the budgets on this agent, end-user, key or person. */
+                scopeId?: string;
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of budgets. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createBudget: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BudgetCreate"];
+            };
+        };
+        responses: {
+            /** @description The budget was created. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Budget"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getBudget: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the budget.
+                 * @example bdg_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                budgetId: components["parameters"]["BudgetId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The budget. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Budget"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteBudget: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the budget.
+                 * @example bdg_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                budgetId: components["parameters"]["BudgetId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The budget was deleted. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateBudget: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the budget.
+                 * @example bdg_01jd5a2b3c4d5e6f7g8h9j0k1m
+                 */
+                budgetId: components["parameters"]["BudgetId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["BudgetUpdate"];
+                "application/json": components["schemas"]["BudgetUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated budget. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Budget"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -21174,6 +21826,7 @@ export interface operations {
             };
             400: components["responses"]["OpenAIBadRequest"];
             401: components["responses"]["OpenAIUnauthorized"];
+            402: components["responses"]["OpenAIPaymentRequired"];
             403: components["responses"]["OpenAIForbidden"];
             404: components["responses"]["OpenAINotFound"];
             413: components["responses"]["OpenAIPayloadTooLarge"];
@@ -21219,6 +21872,7 @@ export interface operations {
             };
             400: components["responses"]["OpenAIBadRequest"];
             401: components["responses"]["OpenAIUnauthorized"];
+            402: components["responses"]["OpenAIPaymentRequired"];
             403: components["responses"]["OpenAIForbidden"];
             404: components["responses"]["OpenAINotFound"];
             413: components["responses"]["OpenAIPayloadTooLarge"];
@@ -21322,6 +21976,7 @@ export interface operations {
             };
             400: components["responses"]["AnthropicBadRequest"];
             401: components["responses"]["AnthropicUnauthorized"];
+            402: components["responses"]["AnthropicPaymentRequired"];
             403: components["responses"]["AnthropicForbidden"];
             404: components["responses"]["AnthropicNotFound"];
             413: components["responses"]["AnthropicPayloadTooLarge"];
@@ -22886,6 +23541,98 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["UsageWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    budgetThresholdWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `budget.threshold` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BudgetWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    budgetExhaustedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `budget.exhausted` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BudgetWebhookEvent"];
             };
         };
         responses: {

@@ -98,6 +98,12 @@ export const problemTypes = {
     description:
       'The thread has a run that is queued, running or waiting (named in activeRunId). A run started with multitaskStrategy reject is not started, and the thread is not deleted: wait for that run to end (or cancel it), or start the run with enqueue or interrupt.',
   },
+  'budget-exceeded': {
+    status: 402,
+    title: 'Budget exceeded',
+    description:
+      "A budget (named in budgetId) has no room for this: what it reserves for a call's estimated cost, or for a new run, would take its spending past its amount in the current window. Nothing was started. Raise the budget (updateBudget), wait for its window to reset, or make a smaller call (a lower max_tokens reserves less). Not a 429: retrying changes nothing until one of those happens.",
+  },
   'task-blocked': {
     status: 409,
     title: 'Task blocked',
@@ -178,7 +184,14 @@ export class ProblemError extends Error {
   constructor(
     readonly code: ProblemCode,
     readonly detail: string,
-    readonly extra: { errors?: ValidationIssue[]; headers?: Record<string, string>; activeRunId?: string; blockedBy?: string[]; checkoutRunId?: string } = {},
+    readonly extra: {
+      errors?: ValidationIssue[];
+      headers?: Record<string, string>;
+      activeRunId?: string;
+      blockedBy?: string[];
+      checkoutRunId?: string;
+      budgetId?: string;
+    } = {},
   ) {
     super(detail);
     this.status = problemTypes[code].status;
@@ -198,6 +211,7 @@ export function problemBody(err: ProblemError, instance: string, requestId: stri
     ...(err.extra.activeRunId ? { activeRunId: err.extra.activeRunId } : {}),
     ...(err.extra.blockedBy ? { blockedBy: err.extra.blockedBy } : {}),
     ...(err.extra.checkoutRunId ? { checkoutRunId: err.extra.checkoutRunId } : {}),
+    ...(err.extra.budgetId ? { budgetId: err.extra.budgetId } : {}),
   };
 }
 

@@ -65,6 +65,8 @@ const MAPPINGS: Partial<Record<ProblemCode, Mapping>> = {
   'model-not-found': { openai: { type: 'invalid_request_error', code: 'model_not_found' }, anthropic: 'not_found_error' },
   'payload-too-large': { openai: { type: 'invalid_request_error', code: 'request_too_large' }, anthropic: 'request_too_large' },
   'unsupported-media-type': { openai: { type: 'invalid_request_error', code: 'unsupported_media_type' }, anthropic: 'invalid_request_error' },
+  // OpenAI answers a spent quota with 429 insufficient_quota; a 402 keeps SDKs from retrying it.
+  'budget-exceeded': { openai: { type: 'insufficient_quota', code: 'budget_exceeded' }, anthropic: 'billing_error' },
   'rate-limited': { openai: { type: 'requests', code: 'rate_limit_exceeded' }, anthropic: 'rate_limit_error' },
   'upstream-error': { openai: { type: 'server_error', code: 'upstream_error' }, anthropic: 'api_error' },
   'upstream-timeout': { openai: { type: 'server_error', code: 'upstream_timeout' }, anthropic: 'timeout_error' },

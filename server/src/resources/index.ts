@@ -41,6 +41,7 @@ import type { EndUserTokens } from '../auth/end-user-tokens.js';
 import type { AuditChainer } from './audit/chainer.js';
 import { auditHandlers } from './audit/handlers.js';
 import { costHandlers } from './costs/handlers.js';
+import { budgetHandlers } from './budgets/handlers.js';
 import { usageHandlers } from './usage/handlers.js';
 import type { Versioning } from '../versions/versioning.js';
 
@@ -75,6 +76,7 @@ export function allHandlers(deps: HandlerDeps): Handlers {
     ...organizationHandlers(bus, versioning),
     ...auditHandlers(auditChainer),
     ...costHandlers,
+    ...budgetHandlers,
     ...usageHandlers,
     ...userHandlers(config, loginLimiter ?? createLoginLimiter(config, undefined), versioning.newest),
     ...memberHandlers,

@@ -28,6 +28,7 @@ export type IdPrefix =
   | 'aud'
   | 'audexp'
   | 'costexp'
+  | 'bdg'
   | 'thread'
   | 'msg'
   | 'appr'

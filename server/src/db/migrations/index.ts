@@ -24,6 +24,7 @@ import * as taskCheckouts from './0023_task_checkouts.js';
 import * as taskComments from './0024_task_comments.js';
 import * as goalsProjects from './0025_goals_projects.js';
 import * as usageLedger from './0026_usage_ledger.js';
+import * as budgets from './0027_budgets.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -53,6 +54,7 @@ const migrations: Record<string, Migration> = {
   '0024_task_comments': taskComments,
   '0025_goals_projects': goalsProjects,
   '0026_usage_ledger': usageLedger,
+  '0027_budgets': budgets,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

@@ -7,6 +7,8 @@ import { envelope } from '../../problems/provider-envelopes.js';
 import { resolveAlias, retryOf, type ModelApi, type ResolvedModel } from '../models/store.js';
 import { attempt, type AttemptDeps, type Outcome } from './attempt.js';
 import { assertModelAllowed, attributionOf, type GatewayCaller } from '../usage/attribution.js';
+import { reserveCall } from '../budgets/enforcement.js';
+import { estimateMicros } from './estimate.js';
 import type { CallerHeaders, Protocol } from './protocol.js';
 import { failsOver, pause, retryable, retryDelay, type Failure } from './retries.js';
 import { settle, type CallFacts, type Ending } from './settle.js';
@@ -96,6 +98,8 @@ export async function proxyCall(call: GatewayCall, route: GatewayRoute, deps: Ga
     startedMs,
     audit: call.audit,
   };
+  // Before anything goes out, the budgets that cover the call hold an upper bound of its cost (402 when one has no room).
+  if (route.recorded) await reserveCall(call.db, facts.attribution, call.requestId, estimateMicros(route.api, call.body, chain));
   const request = { body: call.body, caller: call.caller, protocol: route.protocol, path: route.path, streamed };
   // A call that is not recorded (counting tokens costs nothing) is still audited once answered.
   const record = async (ending: Ending) => {

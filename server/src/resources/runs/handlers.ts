@@ -5,6 +5,7 @@ import { queueRun } from './lifecycle.js';
 import { runEventsAfter, type RunEventBus } from './events.js';
 import { findRunRow, listRuns, toRun, transitionRun, type Run } from './store.js';
 import { callerOf, rowsSeenBy } from '../../auth/identity.js';
+import { admitRun } from '../budgets/enforcement.js';
 
 export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
   const withOne = async (db: Executor, applicationId: string, run: Run) => (await withDispatch(db, applicationId, [run], leaseSeconds))[0]!;
@@ -24,6 +25,7 @@ export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
         },
         leaseSeconds,
       );
+      await admitRun(db, { ...callerOf(auth), applicationId: auth.applicationId, agentId: body.agentId, endUserId: auth.endUserId ?? null }, run.id);
       afterCommit(() => bus.publish(events));
       return { status: 201, body: run, headers: { Location: `/api/v1/runs/${run.id}` } };
     },

@@ -11,6 +11,7 @@ import { LEASED, runMachine, type RunStatus } from './state-machine.js';
 import { enabledEndpoints, recordEvent, recordEventFor, type EndpointTarget } from '../webhooks/outbox.js';
 import { pendingApprovalOf, resolveApproval, toApproval } from '../approvals/store.js';
 import { followRun } from '../tasks/checkouts.js';
+import { releaseRun } from '../budgets/enforcement.js';
 import type { Caller } from '../../auth/identity.js';
 
 export type Run = components['schemas']['Run'];
@@ -354,6 +355,8 @@ export async function transitionRun(
     stored.push(...cancelled);
   }
   await followRun(db, row, next);
+  // What the run reserved in budgets is let go once it has ended; its usage stays spent.
+  if (runMachine.isTerminal(to)) await releaseRun(db, row.id);
   return { row: next, events: stored };
 }
 

@@ -1,4 +1,5 @@
 import { callerOf, rowsSeenBy } from '../../auth/identity.js';
+import { admitRun } from '../budgets/enforcement.js';
 import type { Executor } from '../../db/database.js';
 import { ProblemError } from '../../problems/problems.js';
 import { mergePatch } from '../../util/merge-patch.js';
@@ -127,6 +128,7 @@ export const threadHandlers = (bus: RunEventBus, leaseSeconds: number) =>
         },
         leaseSeconds,
       );
+      await admitRun(db, { ...callerOf(auth), applicationId: auth.applicationId, agentId, endUserId: thread.endUserId }, run.id);
       const cancelled = await makeRoom(db, thread.id, body?.multitaskStrategy ?? 'enqueue', run.id);
       await store.setLastRun(db, thread, run.id);
       afterCommit(() => bus.publish([...cancelled, ...events]));

@@ -5,6 +5,7 @@ import { newId } from '../../util/ids.js';
 import { nowIso } from '../../util/time.js';
 import { addToRunUsage, isFinishedRun } from '../runs/store.js';
 import { recordEvent } from '../webhooks/outbox.js';
+import { lockBudgetsOf, settleUsage } from '../budgets/enforcement.js';
 
 export type UsageEvent = components['schemas']['UsageEvent'];
 export type PricingStatus = components['schemas']['UsagePricingStatus'];
@@ -122,14 +123,16 @@ const flagged = (usage: UsageRecord, status: PricingStatus) => status === 'unpri
  * Records usage once: the request id is unique, so a repeated write (a retried request, a second
  * settle of the same call) leaves the first row; returns the new row, or undefined when it was
  * already there. Usage without a cost that was billed raises `usage.unpriced` in the same
- * transaction. A run's usage recorded after the run ended (a stream cut by its cancellation) is
+ * transaction, and the budgets that cover it count it (and let go of what the call reserved). A run's usage recorded after the run ended (a stream cut by its cancellation) is
  * added to the run's totals here; one recorded before is counted when the run ends (see
  * `transitionRun`). The run's row is locked first, so the two never miss a call nor count it twice.
  */
 export async function recordUsage(db: Executor, usage: UsageRecord): Promise<UsageRow | undefined> {
   return db.transaction(async (trx) => {
     const finished = usage.runId ? await isFinishedRun(trx, usage.runId) : false;
+    const budgets = await lockBudgetsOf(trx, usage);
     const row = await insertUsage(trx, usage);
+    await settleUsage(trx, budgets, usage, row !== undefined);
     if (!row) return undefined;
     if (finished) await addToRunUsage(trx, usage.runId!, usage);
     if (flagged(usage, row.pricing_status)) await recordEvent(trx, usage.applicationId, 'usage.unpriced', toUsageEvent(row));
