@@ -5,8 +5,8 @@ export type Column<T> = { header: string; value: (item: T) => unknown; status?: 
 type Stream = { write(chunk: string): unknown; isTTY?: boolean };
 
 const GOOD = new Set(['active', 'succeeded', 'ok', 'done']);
-const BAD = new Set(['failed', 'cancelled', 'timed_out', 'expired', 'revoked', 'retired', 'error', 'blocked']);
-const PENDING = new Set(['queued', 'running', 'waiting', 'paused', 'warn', 'in_progress', 'in_review']);
+const BAD = new Set(['failed', 'cancelled', 'timed_out', 'expired', 'revoked', 'retired', 'error', 'blocked', 'exhausted']);
+const PENDING = new Set(['queued', 'running', 'waiting', 'paused', 'warn', 'warning', 'in_progress', 'in_review']);
 
 /** `2025-01-31T12:00:00.000Z` as `2025-01-31 12:00:00` (UTC); anything else unchanged. */
 export const shortTime = (value: unknown): string => {

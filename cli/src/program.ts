@@ -6,6 +6,8 @@ import { registerApi } from './commands/api.js';
 import { registerApiKeys } from './commands/api-keys.js';
 import { registerChat } from './commands/chat.js';
 import { registerAuth } from './commands/auth.js';
+import { registerBudgets } from './commands/budgets.js';
+import { registerCosts } from './commands/costs.js';
 import { registerRunner } from './commands/runner.js';
 import { registerModels } from './commands/models.js';
 import { registerRunners } from './commands/runners.js';
@@ -60,6 +62,8 @@ Settings come from the flags, then the environment, then the profile saved by "s
   registerWebhooks(program, ctx);
   registerModels(program, ctx);
   registerChat(program, ctx);
+  registerCosts(program, ctx);
+  registerBudgets(program, ctx);
   registerApiKeys(program, ctx);
   registerRunners(program, ctx);
   registerRunner(program, ctx);

@@ -35,6 +35,8 @@ describe('switchboard --help', () => {
       'models',
       'providers',
       'chat',
+      'costs',
+      'budgets',
       'api-keys',
       'runners',
       'runner',
@@ -46,6 +48,8 @@ describe('switchboard --help', () => {
     expect(commandsOf(await help(['runners']))).toEqual(['list', 'register', 'get', 'delete']);
     expect(commandsOf(await help(['approvals']))).toEqual(['list', 'get', 'approve', 'reject', 'request-changes', 'answer', 'comment']);
     expect(commandsOf(await help(['tasks']))).toEqual(['list', 'create', 'get', 'move', 'assign', 'comment', 'comments']);
+    expect(commandsOf(await help(['costs']))).toEqual(['report', 'export']);
+    expect(commandsOf(await help(['budgets']))).toEqual(['list', 'create', 'get', 'update', 'delete']);
   });
 
   it('has an Examples section and the global options on every command', { timeout: 120_000 }, async () => {
