@@ -124,6 +124,7 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     getBudget: () => sb.budgets.get(budgetId),
     updateBudget: () => sb.budgets.update(budgetId, { amountMicros: 80_000_000 }),
     deleteBudget: () => sb.budgets.delete(budgetId),
+    getDashboard: () => sb.dashboard.get(),
     reportRunUsage: () =>
       runner.runs.reportUsage(runId, { requestId: 'chatcmpl-1', model: 'gpt-4o-mini', inputTokens: 1200, outputTokens: 310, costMicros: 366 }),
     signUp: () => sb.auth.signUp({ email: 'grace@example.com', password: 'correct horse battery staple', name: 'Grace Hopper' }),

@@ -337,6 +337,8 @@ describe('the SDK against the real server, through the contract-checking proxy',
     expect((await step('updateBudget', () => sb.budgets.update(budget.id, { amountMicros: 2_000_000 }))).amountMicros).toBe(2_000_000);
     expect((await step('getBudget', () => sb.budgets.get(budget.id))).status.remainingMicros).toBe(2_000_000 - 9);
     await step('deleteBudget', () => sb.budgets.delete(budget.id));
+    const board = await step('getDashboard', () => sb.dashboard.get());
+    expect(board.runs.now.running).toBeGreaterThan(0);
     const report = await step('getCosts', () => sb.costs.get({ agentId: agent.id, groupBy: 'source' }));
     expect(report.groups).toEqual([expect.objectContaining({ key: 'runner_report', costMicros: 9, requests: 1 })]);
     const asked = await step('createRunApproval', () =>

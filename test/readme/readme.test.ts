@@ -52,6 +52,7 @@ const RUN = [
   'Waiting on people',
   'Tasks, goals and projects',
   'The audit log',
+  'Costs and budgets',
   'API versions',
   'Models and the AI gateway',
   'The SDK',
@@ -288,6 +289,15 @@ describe('the README, run as written', () => {
     expect(output).toMatch(/^\{"action":"agent\.[a-z_]+","actor":"(api_key|personal_token)","resource":"agent_/m);
     expect(output).toMatch(/^\{"valid":true,"checked":[1-9]\d*\}$/m);
     expect(Number(output.trim().split('\n').at(-1))).toBeGreaterThan(0);
+  }, 90_000);
+
+  it('costs and budgets: a report grouped by agent, a budget on the whole application, the dashboard counting it', async () => {
+    const [block] = blocksOf('Costs and budgets');
+    const { code, output } = await runBlock(block!.code, 60_000);
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/^\{"groupBy":"agent","requests":\d+\}$/m);
+    expect(output).toMatch(/^\{"amount":50000000,"state":"(ok|warning)"\}$/m);
+    expect(output).toMatch(/^\{"budgets":1,"runners":[1-9]\d*\}$/m);
   }, 90_000);
 
   it("versions: the list, the organization pinned to the newest, and the first version's document", async () => {

@@ -177,3 +177,57 @@ describe('budgets', () => {
     expect((await ask({ model: chat, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 100 }, key.secret)).status).toBe(200);
   });
 });
+
+describe('the dashboard', () => {
+  it('equals the sums computed from the raw tables, in one call', async () => {
+    const r = await call<components['schemas']['Dashboard']>(app, 'GET', '/api/v1/dashboard');
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const d = r.body;
+    const db = gateway.db;
+    const n = async (q: Promise<{ n: number | string } | undefined>) => Number((await q)?.n ?? 0);
+    const countOf = (table: string, where: Record<string, unknown> | ((q: import('knex').Knex.QueryBuilder) => void)) =>
+      n(db(table).where(where).first<{ n: number | string } | undefined>(db.raw('count(*) as n')));
+    const since = new Date(Date.parse(d.generatedAt) - 86_400_000).toISOString();
+    for (const status of ['queued', 'running', 'waiting'] as const) expect(d.runs.now[status], status).toBe(await countOf('runs', { status }));
+    expect(d.runs.last24Hours.created).toBe(
+      await countOf('runs', (q) => {
+        q.where('created_at', '>=', since);
+      }),
+    );
+    for (const status of ['succeeded', 'failed', 'cancelled', 'timed_out', 'expired'] as const) {
+      expect(d.runs.last24Hours[status], status).toBe(
+        await countOf('runs', (q) => {
+          q.where({ status }).where('finished_at', '>=', since);
+        }),
+      );
+    }
+    expect(d.runs.now.queued + d.runs.now.running).toBeGreaterThan(0);
+    const ledger = await db('usage_events').select<{ cost_micros: number | string | null; pricing_status: string }[]>('cost_micros', 'pricing_status');
+    expect(d.costs.monthToDate).toMatchObject({
+      costMicros: ledger.reduce((t, row) => t + Number(row.cost_micros ?? 0), 0),
+      requests: ledger.length,
+      unpricedRequests: ledger.filter((row) => row.pricing_status !== 'priced').length,
+    });
+    expect(d.costs.budgets.map((b) => b.id).sort()).toEqual((await db('budgets').pluck<string[]>('id')).sort());
+    for (const budget of d.costs.budgets) {
+      const windows = await db('budget_windows')
+        .where({ budget_id: budget.id })
+        .select<{ spent_micros: number | string; reserved_micros: number | string }[]>('*');
+      expect(budget.status.spentMicros + budget.status.reservedMicros).toBe(
+        windows.reduce((t, w) => t + Number(w.spent_micros) + Number(w.reserved_micros), 0),
+      );
+    }
+    expect(d.approvals.pending).toBe(await countOf('approvals', { status: 'pending' }));
+    expect(d.tasks.todo).toBe(await countOf('tasks', { status: 'todo' }));
+    expect(d.webhooks.failing).toBe(
+      await countOf('webhook_endpoints', (q) => {
+        q.whereNull('disabled_reason').whereNotNull('failing_since');
+      }),
+    );
+    expect(d.runners.total).toBe(await countOf('runners', {}));
+    expect(d.runners.online).toBeGreaterThan(0);
+    expect(d.runners.online).toBeLessThanOrEqual(d.runners.total);
+    const forOne = await call(app, 'GET', '/api/v1/dashboard', undefined, { 'Switchboard-User': 'customer-1' });
+    expectProblem(forOne, 403, 'forbidden', 'whole application');
+  });
+});

@@ -1204,6 +1204,28 @@ const budgetsMethods = ({ call, list }: OperationRunner) => ({
 export interface BudgetsResource extends ReturnType<typeof budgetsMethods> {}
 export const budgets: (operations: OperationRunner) => BudgetsResource = budgetsMethods;
 
+const dashboardMethods = ({ call }: OperationRunner) => ({
+  /**
+   * Get the dashboard
+   *
+   * The application's front-page numbers in one call, cheap enough to poll every few seconds: runs
+   * by status now and over the last 24 hours, this month's cost against its budgets, pending
+   * approvals, tasks by status, failing webhook endpoints and runners online. Requires the `read`
+   * scope.
+   */
+  get: (o?: RequestOptions) => call((c) => api.getDashboard(c), o),
+});
+/**
+ * The usage ledger and what it cost: every model call through the gateway, every transcription and
+ * the usage runs report for calls they make themselves, once each, in integer micro-USD and
+ * attributed to the agent, run, thread, task, end-user, key or person; cost reports grouped as you
+ * need and CSV exports. Usage without a price is flagged (`usage.unpriced`), never counted as free.
+ * Budgets cap what the application, an agent, an end-user, a key or a person spends, and hold under
+ * concurrency: calls and runs reserve before they start.
+ */
+export interface DashboardResource extends ReturnType<typeof dashboardMethods> {}
+export const dashboard: (operations: OperationRunner) => DashboardResource = dashboardMethods;
+
 const runnersMethods = ({ call, list }: OperationRunner) => ({
   /**
    * List runners
@@ -1928,6 +1950,15 @@ export abstract class Resources {
    * hold under concurrency: calls and runs reserve before they start.
    */
   readonly budgets = budgets(this.#operations);
+  /**
+   * The usage ledger and what it cost: every model call through the gateway, every transcription
+   * and the usage runs report for calls they make themselves, once each, in integer micro-USD and
+   * attributed to the agent, run, thread, task, end-user, key or person; cost reports grouped as
+   * you need and CSV exports. Usage without a price is flagged (`usage.unpriced`), never counted as
+   * free. Budgets cap what the application, an agent, an end-user, a key or a person spends, and
+   * hold under concurrency: calls and runs reserve before they start.
+   */
+  readonly dashboard = dashboard(this.#operations);
   /**
    * Executors that claim queued runs. Registering, listing and deleting runners uses application
    * keys; claiming runs and working on leases (heartbeat, events, completion) uses the runner's own

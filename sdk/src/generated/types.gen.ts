@@ -4360,6 +4360,167 @@ export type BudgetCreate = {
 };
 
 /**
+ * DashboardRunsNow
+ *
+ * Runs not finished, by status, now.
+ */
+export type DashboardRunsNow = {
+    /**
+     * Runs `queued` now.
+     */
+    queued: number;
+    /**
+     * Runs `running` now.
+     */
+    running: number;
+    /**
+     * Runs `waiting` now.
+     */
+    waiting: number;
+};
+
+/**
+ * DashboardRunsDay
+ *
+ * Runs created in the last 24 hours (`created`), and those that finished in them, by how.
+ */
+export type DashboardRunsDay = {
+    /**
+     * Runs created in the last 24 hours.
+     */
+    created: number;
+    /**
+     * Runs that ended `succeeded` in the last 24 hours.
+     */
+    succeeded: number;
+    /**
+     * Runs that ended `failed` in the last 24 hours.
+     */
+    failed: number;
+    /**
+     * Runs that ended `cancelled` in the last 24 hours.
+     */
+    cancelled: number;
+    /**
+     * Runs that ended `timed_out` in the last 24 hours.
+     */
+    timed_out: number;
+    /**
+     * Runs that ended `expired` in the last 24 hours.
+     */
+    expired: number;
+};
+
+/**
+ * DashboardTasks
+ *
+ * The application's tasks, by status.
+ */
+export type DashboardTasks = {
+    /**
+     * Tasks `backlog`.
+     */
+    backlog: number;
+    /**
+     * Tasks `todo`.
+     */
+    todo: number;
+    /**
+     * Tasks `in_progress`.
+     */
+    in_progress: number;
+    /**
+     * Tasks `in_review`.
+     */
+    in_review: number;
+    /**
+     * Tasks `done`.
+     */
+    done: number;
+    /**
+     * Tasks `blocked`.
+     */
+    blocked: number;
+    /**
+     * Tasks `cancelled`.
+     */
+    cancelled: number;
+};
+
+/**
+ * Dashboard
+ *
+ * The numbers a front page shows, for the application, read in one call from the tables the list operations read (so each number equals what its list counts): runs now and over the last 24 hours, this month's cost against the budgets, approvals waiting on people, tasks by status, webhook endpoints that fail, and runners online.
+ */
+export type Dashboard = {
+    /**
+     * Type of the object.
+     */
+    object: 'dashboard';
+    /**
+     * When the numbers were read.
+     */
+    generatedAt: string;
+    /**
+     * Runs now, and over the last 24 hours.
+     */
+    runs: {
+        now: DashboardRunsNow;
+        last24Hours: DashboardRunsDay;
+    };
+    /**
+     * This UTC month's usage (as `getCosts` reports it) and the budgets, most used first.
+     */
+    costs: {
+        monthToDate: CostTotals;
+        /**
+         * Up to 20 budgets, the most used (spent and reserved, against their amount) first.
+         */
+        budgets: Array<Budget>;
+    };
+    /**
+     * Approvals and questions waiting on a person.
+     */
+    approvals: {
+        /**
+         * Pending approvals.
+         */
+        pending: number;
+        /**
+         * When the oldest pending one was asked; `null` when none is pending.
+         */
+        oldestPendingAt: string | null;
+    };
+    tasks: DashboardTasks;
+    /**
+     * Webhook endpoints whose deliveries fail, or that were disabled.
+     */
+    webhooks: {
+        /**
+         * Enabled endpoints whose deliveries have been failing (`failingSince` set).
+         */
+        failing: number;
+        /**
+         * Endpoints disabled (by hand, gone, or failing for 5 days).
+         */
+        disabled: number;
+    };
+    /**
+     * The application's runners.
+     */
+    runners: {
+        /**
+         * Runners that called the API recently enough to claim runs (as `dispatch` counts them).
+         */
+        online: number;
+        /**
+         * Registered runners.
+         */
+        total: number;
+    };
+};
+
+/**
  * BudgetUpdate
  *
  * Changes to a budget (its scope and window stay); a new amount applies at once to the current window.
@@ -14883,6 +15044,61 @@ export type CreateBudgetResponses = {
 };
 
 export type CreateBudgetResponse = CreateBudgetResponses[keyof CreateBudgetResponses];
+
+export type GetDashboardData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/dashboard';
+};
+
+export type GetDashboardErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetDashboardError = GetDashboardErrors[keyof GetDashboardErrors];
+
+export type GetDashboardResponses = {
+    /**
+     * The dashboard.
+     */
+    200: Dashboard;
+};
+
+export type GetDashboardResponse = GetDashboardResponses[keyof GetDashboardResponses];
 
 export type DeleteBudgetData = {
     body?: never;

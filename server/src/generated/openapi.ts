@@ -1883,6 +1883,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get the dashboard
+         * @description The application's front-page numbers in one call, cheap enough to poll every few seconds: runs by status now and over the last 24 hours, this month's cost against its budgets, pending approvals, tasks by status, failing webhook endpoints and runners online. Requires the `read` scope.
+         */
+        get: operations["getDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/budgets/{budgetId}": {
         parameters: {
             query?: never;
@@ -8135,6 +8155,171 @@ export interface components {
              * @description Reserved for each run of the scope while it runs; 0 when absent.
              */
             runReservationMicros?: number;
+        };
+        /**
+         * DashboardRunsNow
+         * @description Runs not finished, by status, now.
+         */
+        DashboardRunsNow: {
+            /**
+             * Format: int64
+             * @description Runs `queued` now.
+             */
+            queued: number;
+            /**
+             * Format: int64
+             * @description Runs `running` now.
+             */
+            running: number;
+            /**
+             * Format: int64
+             * @description Runs `waiting` now.
+             */
+            waiting: number;
+        };
+        /**
+         * DashboardRunsDay
+         * @description Runs created in the last 24 hours (`created`), and those that finished in them, by how.
+         */
+        DashboardRunsDay: {
+            /**
+             * Format: int64
+             * @description Runs created in the last 24 hours.
+             */
+            created: number;
+            /**
+             * Format: int64
+             * @description Runs that ended `succeeded` in the last 24 hours.
+             */
+            succeeded: number;
+            /**
+             * Format: int64
+             * @description Runs that ended `failed` in the last 24 hours.
+             */
+            failed: number;
+            /**
+             * Format: int64
+             * @description Runs that ended `cancelled` in the last 24 hours.
+             */
+            cancelled: number;
+            /**
+             * Format: int64
+             * @description Runs that ended `timed_out` in the last 24 hours.
+             */
+            timed_out: number;
+            /**
+             * Format: int64
+             * @description Runs that ended `expired` in the last 24 hours.
+             */
+            expired: number;
+        };
+        /**
+         * DashboardTasks
+         * @description The application's tasks, by status.
+         */
+        DashboardTasks: {
+            /**
+             * Format: int64
+             * @description Tasks `backlog`.
+             */
+            backlog: number;
+            /**
+             * Format: int64
+             * @description Tasks `todo`.
+             */
+            todo: number;
+            /**
+             * Format: int64
+             * @description Tasks `in_progress`.
+             */
+            in_progress: number;
+            /**
+             * Format: int64
+             * @description Tasks `in_review`.
+             */
+            in_review: number;
+            /**
+             * Format: int64
+             * @description Tasks `done`.
+             */
+            done: number;
+            /**
+             * Format: int64
+             * @description Tasks `blocked`.
+             */
+            blocked: number;
+            /**
+             * Format: int64
+             * @description Tasks `cancelled`.
+             */
+            cancelled: number;
+        };
+        /**
+         * Dashboard
+         * @description The numbers a front page shows, for the application, read in one call from the tables the list operations read (so each number equals what its list counts): runs now and over the last 24 hours, this month's cost against the budgets, approvals waiting on people, tasks by status, webhook endpoints that fail, and runners online.
+         */
+        Dashboard: {
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "dashboard";
+            /**
+             * Format: date-time
+             * @description When the numbers were read.
+             */
+            generatedAt: string;
+            /** @description Runs now, and over the last 24 hours. */
+            runs: {
+                now: components["schemas"]["DashboardRunsNow"];
+                last24Hours: components["schemas"]["DashboardRunsDay"];
+            };
+            /** @description This UTC month's usage (as `getCosts` reports it) and the budgets, most used first. */
+            costs: {
+                monthToDate: components["schemas"]["CostTotals"];
+                /** @description Up to 20 budgets, the most used (spent and reserved, against their amount) first. */
+                budgets: components["schemas"]["Budget"][];
+            };
+            /** @description Approvals and questions waiting on a person. */
+            approvals: {
+                /**
+                 * Format: int64
+                 * @description Pending approvals.
+                 */
+                pending: number;
+                /**
+                 * Format: date-time
+                 * @description When the oldest pending one was asked; `null` when none is pending.
+                 */
+                oldestPendingAt: string | null;
+            };
+            tasks: components["schemas"]["DashboardTasks"];
+            /** @description Webhook endpoints whose deliveries fail, or that were disabled. */
+            webhooks: {
+                /**
+                 * Format: int64
+                 * @description Enabled endpoints whose deliveries have been failing (`failingSince` set).
+                 */
+                failing: number;
+                /**
+                 * Format: int64
+                 * @description Endpoints disabled (by hand, gone, or failing for 5 days).
+                 */
+                disabled: number;
+            };
+            /** @description The application's runners. */
+            runners: {
+                /**
+                 * Format: int64
+                 * @description Runners that called the API recently enough to claim runs (as `dispatch` counts them).
+                 */
+                online: number;
+                /**
+                 * Format: int64
+                 * @description Registered runners.
+                 */
+                total: number;
+            };
         };
         /**
          * BudgetUpdate
@@ -17943,6 +18128,55 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getDashboard: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The dashboard. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dashboard"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];

@@ -42,6 +42,7 @@ import type { AuditChainer } from './audit/chainer.js';
 import { auditHandlers } from './audit/handlers.js';
 import { costHandlers } from './costs/handlers.js';
 import { budgetHandlers } from './budgets/handlers.js';
+import { dashboardHandlers } from './dashboard/handlers.js';
 import { usageHandlers } from './usage/handlers.js';
 import type { Versioning } from '../versions/versioning.js';
 
@@ -77,6 +78,7 @@ export function allHandlers(deps: HandlerDeps): Handlers {
     ...auditHandlers(auditChainer),
     ...costHandlers,
     ...budgetHandlers,
+    ...dashboardHandlers(config.runs.leaseSeconds),
     ...usageHandlers,
     ...userHandlers(config, loginLimiter ?? createLoginLimiter(config, undefined), versioning.newest),
     ...memberHandlers,

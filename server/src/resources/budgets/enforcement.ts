@@ -64,7 +64,8 @@ const addTo = (db: Executor, row: Pick<WindowRow, 'budget_id' | 'window_key'>, c
       reserved_micros: db.raw(`case when reserved_micros + ? < 0 then 0 else reserved_micros + ? end`, [change.reserved ?? 0, change.reserved ?? 0]),
     });
 
-const usd = (micros: number) => `${(micros / 1_000_000).toFixed(2)} USD`;
+/** Micro-USD as USD, to the micro-dollar (cheap calls must not read as 0.00), with at least cents. */
+const usd = (micros: number) => `${(micros / 1_000_000).toFixed(6).replace(/(\.\d\d\d*?)0+$/, '$1')} USD`;
 
 const exceeded = (budget: BudgetRow, left: number, need: number, what: string) =>
   new ProblemError(
