@@ -72,11 +72,22 @@ export const findExport = (db: Executor, kind: ExportKind, id: string, where: { 
     .where({ id, kind, ...where })
     .first<ExportRow | undefined>();
 
-/** 409 unless the export's file can be downloaded. */
-export function assertDownloadable(row: ExportRow, what: string): void {
-  if (row.status === 'succeeded') return;
-  const why = row.status === 'expired' ? `its file was deleted at ${row.expires_at}: export again` : 'its file is not written';
-  throw new ProblemError('invalid-transition', `${what} ${row.id} is ${row.status}: ${why}.`);
+/**
+ * The answer of a download: the export's file, streamed, named `<name>-<id>.<format>`; 409 unless
+ * it succeeded and its file is still kept.
+ */
+export function downloadOf(db: Db, row: ExportRow, what: string, name: string) {
+  if (row.status !== 'succeeded') {
+    const why = row.status === 'expired' ? `its file was deleted at ${row.expires_at}: export again` : 'its file is not written';
+    throw new ProblemError('invalid-transition', `${what} ${row.id} is ${row.status}: ${why}.`);
+  }
+  return {
+    status: 200 as const,
+    body: '',
+    contentType: CONTENT_TYPES[row.format],
+    stream: exportContent(db, row.id),
+    headers: { 'Content-Disposition': `attachment; filename="${name}-${row.id}.${row.format}"` },
+  };
 }
 
 /**

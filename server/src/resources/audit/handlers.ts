@@ -3,7 +3,7 @@ import { defineHandlers } from '../handler-types.js';
 import { activityOf } from './activity.js';
 import type { AuditChainer } from './chainer.js';
 import { getExportRow, insertAuditExport, toAuditExport } from './exports.js';
-import { assertDownloadable, CONTENT_TYPES, exportContent, wakeExporters } from '../../exports/files.js';
+import { downloadOf, wakeExporters } from '../../exports/files.js';
 import { getAuditRow, pageOfEvents, toAuditEvent } from './store.js';
 import { verifyChain } from './verify.js';
 
@@ -53,16 +53,7 @@ export function auditHandlers(chainer: AuditChainer) {
 
     getAuditExport: async ({ db, auth, path }) => ({ status: 200, body: toAuditExport(await getExportRow(db, auth.organizationId, path.auditExportId)) }),
 
-    getAuditExportContent: async ({ db, auth, path }) => {
-      const row = await getExportRow(db, auth.organizationId, path.auditExportId);
-      assertDownloadable(row, 'Audit export');
-      return {
-        status: 200,
-        body: '',
-        contentType: CONTENT_TYPES[row.format],
-        stream: exportContent(db, row.id),
-        headers: { 'Content-Disposition': `attachment; filename="audit-${row.id}.${row.format}"` },
-      };
-    },
+    getAuditExportContent: async ({ db, auth, path }) =>
+      downloadOf(db, await getExportRow(db, auth.organizationId, path.auditExportId), 'Audit export', 'audit'),
   });
 }

@@ -41,15 +41,18 @@ export async function budgetsFor(db: Executor, spender: Spender): Promise<Budget
  * from the ledger's sum the first time (before the caller records anything, so nothing is counted
  * twice).
  */
-async function lockWindow(db: Executor, budget: BudgetRow, key: string, now: Date): Promise<WindowRow> {
+async function lockWindow(db: Executor, budget: BudgetRow, now: Date): Promise<WindowRow> {
+  const span = windowAt(budget.window, now);
   const read = () =>
-    selectRows<WindowRow>(db, `select * from budget_windows where budget_id = ? and window_key = ?${isPostgres(db) ? ' for update' : ''}`, [budget.id, key]);
+    selectRows<WindowRow>(db, `select * from budget_windows where budget_id = ? and window_key = ?${isPostgres(db) ? ' for update' : ''}`, [
+      budget.id,
+      span.key,
+    ]);
   const [found] = await read();
   if (found) return found;
-  const span = windowAt(budget.window, now);
-  const spent = key === span.key ? await spentInLedger(db, budget, span) : 0;
+  const spent = await spentInLedger(db, budget, span);
   await db('budget_windows')
-    .insert({ budget_id: budget.id, window_key: key, spent_micros: spent, reserved_micros: 0, threshold_percent: 0, exhausted: false })
+    .insert({ budget_id: budget.id, window_key: span.key, spent_micros: spent, reserved_micros: 0, threshold_percent: 0, exhausted: false })
     .onConflict(['budget_id', 'window_key'])
     .ignore();
   return (await read())[0]!;
@@ -83,8 +86,7 @@ const exceeded = (budget: BudgetRow, left: number, need: number, what: string) =
 async function reserve(db: Executor, budgets: BudgetRow[], holder: string, need: (b: BudgetRow) => number, what: string, expiresMs: number, runId?: string) {
   const now = new Date();
   for (const budget of budgets) {
-    const key = windowAt(budget.window, now).key;
-    const counters = await lockWindow(db, budget, key, now);
+    const counters = await lockWindow(db, budget, now);
     const own = runId
       ? await db('budget_reservations')
           .where({ budget_id: budget.id, holder: runHolder(runId) })
@@ -94,7 +96,13 @@ async function reserve(db: Executor, budgets: BudgetRow[], holder: string, need:
     const amount = need(budget);
     if (room <= 0 || amount > room) throw exceeded(budget, room, amount, what);
     if (amount === 0) continue;
-    await db('budget_reservations').insert({ budget_id: budget.id, holder, window_key: key, amount_micros: amount, expires_at: isoAfter(expiresMs) });
+    await db('budget_reservations').insert({
+      budget_id: budget.id,
+      holder,
+      window_key: counters.window_key,
+      amount_micros: amount,
+      expires_at: isoAfter(expiresMs),
+    });
     await addTo(db, counters, { reserved: amount });
   }
 }
@@ -106,8 +114,7 @@ export async function noteRefusal(db: Db, err: unknown): Promise<void> {
   await db.transaction(async (trx) => {
     const budget = await trx('budgets').where({ id: budgetId }).first<BudgetRow | undefined>();
     if (!budget) return;
-    const now = new Date();
-    const counters = await lockWindow(trx, budget, windowAt(budget.window, now).key, now);
+    const counters = await lockWindow(trx, budget, new Date());
     await alert(trx, budget, counters, { exhausted: true });
   });
 }
@@ -142,7 +149,7 @@ export async function lockBudgetsOf(db: Executor, spender: Spender): Promise<Loc
   const budgets = await budgetsFor(db, spender);
   const now = new Date();
   const locked: LockedBudgets = [];
-  for (const budget of budgets) locked.push({ budget, counters: await lockWindow(db, budget, windowAt(budget.window, now).key, now) });
+  for (const budget of budgets) locked.push({ budget, counters: await lockWindow(db, budget, now) });
   return locked;
 }
 

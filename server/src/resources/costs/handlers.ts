@@ -1,5 +1,5 @@
 import { afterCommit } from '../../db/after-commit.js';
-import { assertDownloadable, CONTENT_TYPES, exportContent, wakeExporters } from '../../exports/files.js';
+import { downloadOf, wakeExporters } from '../../exports/files.js';
 import { defineHandlers } from '../handler-types.js';
 import { getCostExportRow, insertCostExport, toCostExport } from './exports.js';
 import { costReport, rangeOf } from './report.js';
@@ -16,15 +16,5 @@ export const costHandlers = defineHandlers({
 
   getCostExport: async ({ db, auth, path }) => ({ status: 200, body: toCostExport(await getCostExportRow(db, auth.applicationId, path.costExportId)) }),
 
-  getCostExportContent: async ({ db, auth, path }) => {
-    const row = await getCostExportRow(db, auth.applicationId, path.costExportId);
-    assertDownloadable(row, 'Cost export');
-    return {
-      status: 200,
-      body: '',
-      contentType: CONTENT_TYPES[row.format],
-      stream: exportContent(db, row.id),
-      headers: { 'Content-Disposition': `attachment; filename="costs-${row.id}.${row.format}"` },
-    };
-  },
+  getCostExportContent: async ({ db, auth, path }) => downloadOf(db, await getCostExportRow(db, auth.applicationId, path.costExportId), 'Cost export', 'costs'),
 });
