@@ -33,6 +33,7 @@ import { expireApprovals } from './resources/approvals/waits.js';
 import { startExporter } from './exports/exporter.js';
 import { expireExports } from './exports/files.js';
 import { expireReservations } from './resources/budgets/enforcement.js';
+import { admitWaitingRuns } from './resources/budgets/admission.js';
 import { auditExportSource } from './resources/audit/exports.js';
 import { costExportSource } from './resources/costs/exports.js';
 import { createRefusalLimiter } from './http/pipeline/audit.js';
@@ -203,7 +204,12 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const transcriber = startTranscriber(db, sealer, config, logger);
   const exporter = startExporter(db, { audit: auditExportSource(db, auditChainer), costs: costExportSource(db) }, logger);
   const threadSweeper = periodic('thread expiry', () => expireThreads(db).then(() => []), config.runs.reaperIntervalMs);
-  const approvalSweeper = periodic('approval expiry', () => expireApprovals(db), config.runs.reaperIntervalMs);
+  // Waits end by expiry, and budget waits also when their budgets have room again.
+  const approvalSweeper = periodic(
+    'approval expiry',
+    async () => [...(await expireApprovals(db)), ...(await admitWaitingRuns(db))],
+    config.runs.reaperIntervalMs,
+  );
   const sweeper = periodic('upload sweeper', () => sweepExpired(db).then(() => []), SWEEP_INTERVAL_MS);
 
   const purgeNow = async () => {

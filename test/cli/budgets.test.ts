@@ -115,6 +115,7 @@ describe('switchboard budgets', () => {
       expect.stringMatching(/^state:\s+warning$/),
       expect.stringMatching(/^thresholds:\s+50%$/),
       expect.stringMatching(/^run reservation:\s+none \(each call reserves its own estimate\)$/),
+      expect.stringMatching(/^when exhausted:\s+new runs are refused \(402\)$/),
       expect.stringMatching(/^created:\s+\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/),
       expect.stringMatching(/^updated:\s+\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/),
     ]);
@@ -156,12 +157,15 @@ describe('switchboard budgets', () => {
     expect(raised.stdout).toMatch(/^name:\s+Changed$/m);
     expect(raised.stdout).toMatch(/^amount:\s+\$12\.25$/m);
     expect(raised.stdout).toMatch(/^state:\s+ok$/m);
-    const quiet = json<Budget>(await run(['budgets', 'update', budget.id, '--threshold', 'none', '--run-reservation', '0.000366', '--json']));
-    expect(quiet).toMatchObject({ id: budget.id, name: 'Changed', amountMicros: 12_250_000, thresholds: [], runReservationMicros: 366 });
+    const quiet = json<Budget>(
+      await run(['budgets', 'update', budget.id, '--threshold', 'none', '--run-reservation', '0.000366', '--on-exhausted', 'wait', '--json']),
+    );
+    expect(quiet).toMatchObject({ id: budget.id, name: 'Changed', amountMicros: 12_250_000, thresholds: [], runReservationMicros: 366, onExhausted: 'wait' });
+    expect((await run(['budgets', 'get', budget.id])).stdout).toMatch(/^when exhausted:\s+new runs wait for an admin \(switchboard inbox --kind budget\)$/m);
 
     const nothing = await run(['budgets', 'update', budget.id]);
     expect(nothing.code).toBe(2);
-    expect(nothing.stderr).toBe('switchboard: Nothing to change: give --name, --amount, --threshold or --run-reservation.\n');
+    expect(nothing.stderr).toBe('switchboard: Nothing to change: give --name, --amount, --threshold, --run-reservation or --on-exhausted.\n');
 
     const deleted = await run(['budgets', 'delete', budget.id]);
     expect(deleted.code, deleted.stderr).toBe(0);

@@ -18,7 +18,7 @@ let chat: string;
 const PRICING = { inputMicrosPerMillionTokens: 400_000, outputMicrosPerMillionTokens: 1_600_000 };
 
 beforeAll(async () => {
-  gateway = await startGateway({ WEBHOOK_ALLOWED_ADDRESSES: '127.0.0.1' });
+  gateway = await startGateway({ WEBHOOK_ALLOWED_ADDRESSES: '127.0.0.1', RATE_LIMIT_RUN: '100000' });
   app = gateway.conn;
   chat = (await createAlias(gateway, { alias: aliasName('chat'), upstreamModel: 'gpt-4.1-mini', api: 'chat', pricing: PRICING })).alias;
   expect((await call(app, 'POST', '/api/v1/webhook-endpoints', { url: 'http://127.0.0.1:9/hooks', eventTypes: ['budget.*'] })).status).toBe(201);
@@ -175,6 +175,107 @@ describe('budgets', () => {
     expect((await ask({ model: chat, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 10_000 }, key.secret)).status).toBe(402);
     gateway.provider.reply({ text: 'Short.', usage: { input: 8, output: 2 } });
     expect((await ask({ model: chat, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 100 }, key.secret)).status).toBe(200);
+  });
+});
+
+type Approval = components['schemas']['Approval'];
+
+describe('budgets that say wait', () => {
+  const runOf = async (id: string) => (await call<Run>(app, 'GET', `/api/v1/runs/${id}`)).body;
+  const approvalOf = async (run: Run) => (await call<Approval>(app, 'GET', `/api/v1/approvals/${run.waitingFor!.approvalId}`)).body;
+  const decide = (as: Conn, run: Run, body: Record<string, unknown>) =>
+    call<Approval>(as, 'POST', `/api/v1/approvals/${run.waitingFor!.approvalId}/decisions`, body);
+
+  it('park the runs that do not fit on an approval for the admins, and admit them oldest first as room comes back', async () => {
+    const agent = await newAgent(app, { model: chat, labels: [label()] });
+    const budget = await createBudget({
+      scope: { type: 'agent', id: agent.id },
+      amountMicros: 10 * 250_000 + 100_000,
+      runReservationMicros: 250_000,
+      onExhausted: 'wait',
+    });
+    expect(budget.onExhausted).toBe('wait');
+    const replies = await Promise.all(Array.from({ length: 50 }, () => call<Run>(app, 'POST', '/api/v1/runs', { agentId: agent.id })));
+    for (const r of replies) expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const queued = replies.filter((r) => r.body.status === 'queued').map((r) => r.body);
+    const waiting = replies
+      .filter((r) => r.body.status === 'waiting')
+      .map((r) => r.body)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+    expect(queued).toHaveLength(10);
+    expect(waiting).toHaveLength(40);
+    // Waiting runs reserve nothing: the budget holds exactly the ten admitted.
+    expect((await getBudget(budget.id)).status).toMatchObject({ spentMicros: 0, reservedMicros: 2_500_000, remainingMicros: 100_000 });
+    const first = waiting[0]!;
+    expect(first).toMatchObject({ waitingFor: { kind: 'budget', onExpire: 'cancel_run' }, requiredAction: null });
+    expect(await approvalOf(first)).toMatchObject({
+      kind: 'budget',
+      status: 'pending',
+      assignees: [{ type: 'role', role: 'admin' }],
+      payload: { budgetId: budget.id, amountMicros: 2_600_000, runReservationMicros: 250_000 },
+    });
+    const pending = await call<{ data: Approval[] }>(app, 'GET', `/api/v1/approvals?kind=budget&status=pending&agentId=${agent.id}&pageSize=100`);
+    expect(pending.body.data).toHaveLength(40);
+
+    // A run that ends lets go of its reservation: the oldest waiting run takes it, and only that one.
+    expect((await cancelRun(app, queued[0]!.id)).status).toBe(200);
+    await expect.poll(async () => (await runOf(first.id)).status, { timeout: 10_000 }).toBe('queued');
+    expect((await approvalOf(first)).status).toBe('cancelled');
+    expect((await runOf(waiting[1]!.id)).status).toBe('waiting');
+    expect((await getBudget(budget.id)).status).toMatchObject({ reservedMicros: 2_500_000, remainingMicros: 100_000 });
+
+    // Raising the budget admits as many more as now fit, in order.
+    expect((await call(app, 'PATCH', `/api/v1/budgets/${budget.id}`, { amountMicros: 13 * 250_000 + 100_000 })).status).toBe(200);
+    await expect.poll(async () => (await runOf(waiting[3]!.id)).status, { timeout: 10_000 }).toBe('queued');
+    for (const run of waiting.slice(1, 4)) expect((await runOf(run.id)).status).toBe('queued');
+    for (const run of waiting.slice(4)) expect((await runOf(run.id)).status).toBe('waiting');
+    expect((await getBudget(budget.id)).status).toMatchObject({ reservedMicros: 3_250_000, remainingMicros: 100_000 });
+    expect(Number(((await gateway.db('runs').where({ agent_id: agent.id }).count('* as n').first()) as { n: number | string }).n)).toBe(50);
+  });
+
+  it('let an admin run a parked run over the budget (its calls pass and are counted) or cancel it; a writer cannot decide', async () => {
+    const tag = label();
+    const agent = await newAgent(app, { model: chat, labels: [tag] });
+    // Every run reserves more than the budget holds: each one waits.
+    const budget = await createBudget({ scope: { type: 'agent', id: agent.id }, amountMicros: 1_000, runReservationMicros: 5_000, onExhausted: 'wait' });
+    const over = (await call<Run>(app, 'POST', '/api/v1/runs', { agentId: agent.id })).body;
+    const refused = (await call<Run>(app, 'POST', '/api/v1/runs', { agentId: agent.id })).body;
+    expect([over.status, refused.status]).toEqual(['waiting', 'waiting']);
+
+    const writer = await createKey({ scopes: ['read', 'write'], by: app.key, baseUrl: app.baseUrl });
+    expectProblem(await decide({ baseUrl: app.baseUrl, key: writer.secret }, over, { outcome: 'approve' }), 403, 'forbidden', 'admin');
+    expectProblem(await decide(app, over, { outcome: 'request_changes', note: 'smaller' }), 422, 'validation-error');
+    expect((await decide(app, over, { outcome: 'approve', note: 'Quarter end.' })).body.status).toBe('approved');
+    expect(await runOf(over.id)).toMatchObject({ status: 'queued', waitingFor: null, requiredAction: null });
+    expect((await decide(app, refused, { outcome: 'reject', note: 'Not this month.' })).body.status).toBe('rejected');
+    expect(await runOf(refused.id)).toMatchObject({ status: 'cancelled', error: { code: 'budget_exceeded' } });
+
+    // The approved run's calls go through the exhausted budget, and what they cost is spent in it.
+    const runner = await newRunner(app, [tag]);
+    const claimed = await claim(runnerConn(app.baseUrl, runner), runner.id);
+    expect(claimed.run.id).toBe(over.id);
+    gateway.provider.reply({ text: 'Over budget, approved.', usage: { input: 1_000, output: 500 } });
+    const answer = await ask({ model: chat, messages: [{ role: 'user', content: 'Go on.' }], max_tokens: 600 }, claimed.runToken.token);
+    expect(answer.status, await answer.clone().text()).toBe(200);
+    // 1,000 x 0.40 + 500 x 1.60 = 1,200 micro-USD: over the 1,000 the budget holds, as approved.
+    await expect.poll(async () => (await getBudget(budget.id)).status.spentMicros).toBe(1_200);
+    expect((await getBudget(budget.id)).status).toMatchObject({ reservedMicros: 0, state: 'exhausted' });
+  });
+
+  it('record a run a task starts as cancelled when a budget that rejects has no room (schedules and triggers take the same path)', async () => {
+    const agent = await newAgent(app, { model: chat, labels: [label()], autoStart: { assigned: true, mentioned: false } });
+    await createBudget({ scope: { type: 'agent', id: agent.id }, amountMicros: 1_000, runReservationMicros: 5_000 });
+    expectProblem(await call(app, 'POST', '/api/v1/runs', { agentId: agent.id }), 402, 'budget-exceeded');
+    const task = await call<{ id: string }>(app, 'POST', '/api/v1/tasks', {
+      title: 'Refund order 10-2291',
+      status: 'todo',
+      assignee: { type: 'agent', id: agent.id },
+    });
+    expect(task.status).toBe(201);
+    const runs = (await call<{ data: Run[] }>(app, 'GET', `/api/v1/runs?agentId=${agent.id}`)).body.data;
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ status: 'cancelled', triggeredBy: { type: 'task', id: task.body.id }, error: { code: 'budget_exceeded' } });
+    expect(runs[0]!.error!.message).toContain('a new run reserves 0.005 USD');
   });
 });
 

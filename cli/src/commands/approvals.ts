@@ -24,7 +24,7 @@ const filtersOf = (o: Filters) => ({
 const withFilters = (command: Command) =>
   listOptions(
     command
-      .option('--kind <kind>', 'approval or input', oneOf('approval', 'input'))
+      .option('--kind <kind>', 'approval, input or budget (a run a budget had no room for)', oneOf('approval', 'input', 'budget'))
       .option('--agent <agentId>', "only this agent's runs")
       .option('--thread <threadId>', 'only runs on this thread'),
   );

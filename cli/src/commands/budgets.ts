@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import type { Budget, BudgetScope, BudgetUpdate, BudgetWindow } from '@switchboard/sdk';
+import type { Budget, BudgetExhaustedPolicy, BudgetScope, BudgetUpdate, BudgetWindow } from '@switchboard/sdk';
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { collect, oneOf } from '../input.js';
@@ -96,6 +96,7 @@ function printBudget(ctx: Context, b: Budget) {
       state: s.state,
       thresholds: b.thresholds.length ? b.thresholds.map((t) => `${t}%`) : 'none',
       'run reservation': b.runReservationMicros ? `${usd(b.runReservationMicros)} per run` : 'none (each call reserves its own estimate)',
+      'when exhausted': b.onExhausted === 'wait' ? 'new runs wait for an admin (switchboard inbox --kind budget)' : 'new runs are refused (402)',
       created: shortTime(b.createdAt),
       updated: shortTime(b.updatedAt),
     },
@@ -111,9 +112,12 @@ type CreateFlags = {
   amount: number;
   threshold?: number[];
   runReservation?: number;
+  onExhausted?: BudgetExhaustedPolicy;
   idempotencyKey?: string;
 };
-type UpdateFlags = { name?: string; amount?: number; threshold?: number[]; runReservation?: number; ifMatch?: string };
+type UpdateFlags = { name?: string; amount?: number; threshold?: number[]; runReservation?: number; onExhausted?: BudgetExhaustedPolicy; ifMatch?: string };
+
+const ON_EXHAUSTED = 'what becomes of a new run the budget has no room for: reject (402) or wait (parked until an admin lets it run or room comes back)';
 
 const MONEY = `
 Amounts are in USD, as decimals of up to 6 places (the API counts micro-USD, 1 USD = 1,000,000):
@@ -153,6 +157,7 @@ export function registerBudgets(program: Command, ctx: Context) {
       .requiredOption('--amount <usd>', 'the cap per window, in USD, e.g. 50 or 0.5', positiveUsd)
       .option('--threshold <percent>', 'send budget.threshold when spending reaches this percentage (repeatable; default 80; none for none)', thresholds)
       .option('--run-reservation <usd>', 'reserved for each run of the scope while it runs, in USD (default 0: each call reserves its own estimate)', parseUsd)
+      .option('--on-exhausted <policy>', `${ON_EXHAUSTED}; default reject`, oneOf('reject', 'wait'))
       .option('--idempotency-key <key>', 'makes retrying this exact request safe (one is generated otherwise)')
       .addHelpText('after', MONEY),
     [
@@ -168,6 +173,7 @@ export function registerBudgets(program: Command, ctx: Context) {
       amountMicros: o.amount,
       ...(o.threshold !== undefined ? { thresholds: [...new Set(o.threshold)] } : {}),
       ...(o.runReservation !== undefined ? { runReservationMicros: o.runReservation } : {}),
+      ...(o.onExhausted !== undefined ? { onExhausted: o.onExhausted } : {}),
     };
     printBudget(ctx, await ctx.client().budgets.create(body, { idempotencyKey: o.idempotencyKey }));
   });
@@ -186,11 +192,13 @@ export function registerBudgets(program: Command, ctx: Context) {
       .option('--amount <usd>', 'a new cap per window, in USD', positiveUsd)
       .option('--threshold <percent>', 'the percentages that send budget.threshold, replacing the current ones (repeatable; none for none)', thresholds)
       .option('--run-reservation <usd>', 'reserved for each run created from now on, in USD (0 for none)', parseUsd)
+      .option('--on-exhausted <policy>', ON_EXHAUSTED, oneOf('reject', 'wait'))
       .option('--if-match <etag>', 'only if the budget still has this ETag')
       .addHelpText('after', MONEY),
     [
       'switchboard budgets update bdg_01jd4... --amount 80',
       'switchboard budgets update bdg_01jd4... --threshold 50 --threshold 90 --run-reservation 0.25',
+      'switchboard budgets update bdg_01jd4... --on-exhausted wait',
       'switchboard budgets update bdg_01jd4... --threshold none --json',
     ],
   ).action(async (id: string, o: UpdateFlags) => {
@@ -199,8 +207,9 @@ export function registerBudgets(program: Command, ctx: Context) {
       ...(o.amount !== undefined ? { amountMicros: o.amount } : {}),
       ...(o.threshold !== undefined ? { thresholds: [...new Set(o.threshold)] } : {}),
       ...(o.runReservation !== undefined ? { runReservationMicros: o.runReservation } : {}),
+      ...(o.onExhausted !== undefined ? { onExhausted: o.onExhausted } : {}),
     };
-    if (!Object.keys(body).length) throw new UsageError('Nothing to change: give --name, --amount, --threshold or --run-reservation.');
+    if (!Object.keys(body).length) throw new UsageError('Nothing to change: give --name, --amount, --threshold, --run-reservation or --on-exhausted.');
     printBudget(ctx, await ctx.client().budgets.update(id, body, { ifMatch: o.ifMatch }));
   });
 

@@ -2744,7 +2744,7 @@ export type RunError = {
 /**
  * RunStatus
  *
- * Status of a run. `queued` runs wait to be claimed by a runner (or sent to the agent's URL); `running` runs are being executed; `waiting` runs are paused until a person decides what they asked (`waitingFor`), holding no lease. `succeeded`, `failed`, `cancelled`, `timed_out` and `expired` (a queued run nobody claimed before its `expiresAt`) are terminal and never change.
+ * Status of a run. `queued` runs wait to be claimed by a runner (or sent to the agent's URL); `running` runs are being executed; `waiting` runs are paused until a person decides what they asked (`waitingFor`), holding no lease, or, never started, until a budget has room for them or a person lets them run over it. `succeeded`, `failed`, `cancelled`, `timed_out` and `expired` (a queued run nobody claimed before its `expiresAt`) are terminal and never change.
  */
 export type RunStatus = 'queued' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled' | 'timed_out' | 'expired';
 
@@ -2771,14 +2771,14 @@ export type RequiredAction = {
 /**
  * ApprovalKind
  *
- * What an approval asks of a person: `approval` (may the run do what `payload` describes: approve, reject or request changes) or `input` (an answer to a question, shaped by `responseSchema` when it has one).
+ * What an approval asks of a person: `approval` (may the run do what `payload` describes: approve, reject or request changes), `input` (an answer to a question, shaped by `responseSchema` when it has one), or `budget` (may a run that a budget has no room for run anyway: approve or reject; asked by Switchboard, never by a run, of the organization's admins, and decided only with the `admin` scope; its `payload` names the budget and where it stood: `budgetId`, `budgetName`, `window`, `amountMicros`, `spentMicros`, `reservedMicros`, `runReservationMicros`).
  */
-export type ApprovalKind = 'approval' | 'input';
+export type ApprovalKind = 'approval' | 'input' | 'budget';
 
 /**
  * RunWaitingFor
  *
- * What a `waiting` run waits for: a person's decision on an approval (`kind` `approval` or `input`), until `expiresAt`, when `onExpire` applies. A run waiting this way holds no lease: deciding queues it again, and the claim that takes it carries the outcome (`resume`).
+ * What a `waiting` run waits for: a person's decision on an approval (`kind` `approval` or `input`), until `expiresAt`, when `onExpire` applies. A run waiting this way holds no lease: deciding queues it again, and the claim that takes it carries the outcome (`resume`). A run of `kind` `budget` never started: a budget had no room for it; approving queues it to start afresh (no `resume`), rejecting or the expiry cancels it, and room made in the budget admits it.
  */
 export type RunWaitingFor = {
     kind: ApprovalKind;
@@ -2897,7 +2897,7 @@ export type Run = {
     error: RunError | null;
     status: RunStatus;
     /**
-     * What the run is waiting for, as version 2026-12-05 told it (the approval's kind, title and payload); `null` unless `status` is `waiting`. `waitingFor` says more.
+     * What the run is waiting for, as version 2026-12-05 told it (the approval's kind, title and payload); `null` unless `status` is `waiting` on an approval or an input (a wait for a budget has none). `waitingFor` says more.
      */
     requiredAction: RequiredAction | null;
     /**
@@ -3699,12 +3699,19 @@ export type RunCreate = {
 };
 
 /**
+ * ApprovalRequestKind
+ *
+ * What a run may ask of a person: `approval` (may the run do what `payload` describes: approve, reject or request changes) or `input` (an answer to a question, shaped by `responseSchema` when it has one).
+ */
+export type ApprovalRequestKind = 'approval' | 'input';
+
+/**
  * ApprovalCreate
  *
  * What a run asks a person.
  */
 export type ApprovalCreate = {
-    kind?: ApprovalKind;
+    kind?: ApprovalRequestKind;
     /**
      * What is asked, in one line.
      */
@@ -3744,14 +3751,14 @@ export type ApprovalCreate = {
 /**
  * ApprovalStatus
  *
- * `pending` until it is decided, expires or is cancelled: `approved`, `rejected`, `changes_requested` and `answered` are a person's decisions; `expired` means nobody decided in time (never a person's decision; the approval's `onExpire` was applied to the run); `cancelled` means its run ended (cancelled, timed out) before anyone decided. Only `pending` ever changes.
+ * `pending` until it is decided, expires or is cancelled: `approved`, `rejected`, `changes_requested` and `answered` are a person's decisions; `expired` means nobody decided in time (never a person's decision; the approval's `onExpire` was applied to the run); `cancelled` means its run ended (cancelled, timed out) before anyone decided, or (kind `budget`) the budget made room for the run first. Only `pending` ever changes.
  */
 export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'changes_requested' | 'answered' | 'expired' | 'cancelled';
 
 /**
  * ApprovalOutcome
  *
- * A decision: `approve` (an `approval`, optionally with an edited payload), `reject` (a note is required), `request_changes` (an `approval`; a note is required: the run learns what to change) or `answer` (an `input`, with its `response`).
+ * A decision: `approve` (an `approval`, optionally with an edited payload, or a `budget` wait: the run runs over the budget), `reject` (a note is required; a `budget` wait's run is cancelled), `request_changes` (an `approval`; a note is required: the run learns what to change) or `answer` (an `input`, with its `response`).
  */
 export type ApprovalOutcome = 'approve' | 'reject' | 'request_changes' | 'answer';
 
@@ -3800,7 +3807,7 @@ export type ApprovalDecision = {
 /**
  * Approval
  *
- * A run asking a person before it goes on: may it do what `payload` describes (`kind` `approval`), or what is the answer to a question (`input`). The run waits, holding no lease and no runner capacity, until the first decision, the expiry (`onExpire` applies) or its own end; then it is queued again and the next claim gives it the outcome in `resume`.
+ * A run asking a person before it goes on: may it do what `payload` describes (`kind` `approval`), or what is the answer to a question (`input`). The run waits, holding no lease and no runner capacity, until the first decision, the expiry (`onExpire` applies) or its own end; then it is queued again and the next claim gives it the outcome in `resume`. Switchboard itself asks (`kind` `budget`) when a budget with `onExhausted` `wait` has no room for a new run.
  */
 export type Approval = {
     /**
@@ -4245,6 +4252,13 @@ export type BudgetWindow = 'day' | 'month' | 'total';
 export type BudgetThresholds = Array<number>;
 
 /**
+ * BudgetExhaustedPolicy
+ *
+ * What becomes of a new run that the budget has no room for. `reject`: its creation is refused with 402 `budget-exceeded` (a run a schedule, a trigger or a task starts is recorded `cancelled` with error code `budget_exceeded` instead, so the refusal is seen). `wait`: the run is created `waiting` on an approval of kind `budget` in the inbox of the organization's admins; approving it runs it over the budget (its calls are no longer refused by it, and still counted), rejecting it cancels it, and raising the budget (or a new window) admits waiting runs in the order they were created while there is room. Gateway calls made outside runs are refused either way.
+ */
+export type BudgetExhaustedPolicy = 'reject' | 'wait';
+
+/**
  * BudgetStatus
  *
  * Where the budget stands in its current window: what was spent (priced usage recorded in the window, including usage recorded before the budget existed), what is reserved by calls in flight and runs under way, and what is left for new ones.
@@ -4279,7 +4293,7 @@ export type BudgetStatus = {
 /**
  * Budget
  *
- * A cap on what the application, an agent, an end-user, a key or a person spends per UTC day, per UTC month or in total. It holds under concurrency: a gateway call reserves an upper bound of its cost before it goes out (input priced at one token per byte of the request, output at its `max_tokens`, or the model's `maxOutputTokens`, or 4,096 tokens) and settles to the exact cost after; a run reserves `runReservationMicros` when it is created, and its calls spend from that first. A call or run whose reservation does not fit is refused with 402 `budget-exceeded` (a provider-shaped 402 on the gateway's routes), never 429. Usage reported by runs for their own calls is spent when reported: it cannot be refused. Thresholds send `budget.threshold` once per window each; `budget.exhausted` is sent once per window when nothing is left.
+ * A cap on what the application, an agent, an end-user, a key or a person spends per UTC day, per UTC month or in total. It holds under concurrency: a gateway call reserves an upper bound of its cost before it goes out (input priced at one token per byte of the request, output at its `max_tokens`, or the model's `maxOutputTokens`, or 4,096 tokens) and settles to the exact cost after; a run reserves `runReservationMicros` when it is created, and its calls spend from that first. A call or run whose reservation does not fit is refused with 402 `budget-exceeded` (a provider-shaped 402 on the gateway's routes), never 429, or the run waits for a person (`onExhausted`). Usage reported by runs for their own calls is spent when reported: it cannot be refused. Thresholds send `budget.threshold` once per window each; `budget.exhausted` is sent once per window when nothing is left.
  */
 export type Budget = {
     /**
@@ -4309,6 +4323,7 @@ export type Budget = {
      * Reserved for each run of the scope when it is created, and released when it ends; its calls spend from it first. 0: runs are admitted while anything is left, and each call reserves its own estimate.
      */
     runReservationMicros: number;
+    onExhausted: BudgetExhaustedPolicy;
     status: BudgetStatus;
     /**
      * Creation time (UTC, millisecond precision).
@@ -4353,6 +4368,10 @@ export type BudgetCreate = {
      * Percentages that send `budget.threshold`; `[80]` when absent.
      */
     thresholds?: BudgetThresholds;
+    /**
+     * What becomes of a run the budget has no room for; `reject` when absent.
+     */
+    onExhausted?: BudgetExhaustedPolicy;
     /**
      * Reserved for each run of the scope while it runs; 0 when absent.
      */
@@ -4523,7 +4542,7 @@ export type Dashboard = {
 /**
  * BudgetUpdate
  *
- * Changes to a budget (its scope and window stay); a new amount applies at once to the current window.
+ * Changes to a budget (its scope and window stay); a new amount applies at once to the current window, and runs waiting on the budget are admitted while it has room.
  */
 export type BudgetUpdate = {
     /**
@@ -4535,6 +4554,7 @@ export type BudgetUpdate = {
      */
     amountMicros?: number;
     thresholds?: BudgetThresholds;
+    onExhausted?: BudgetExhaustedPolicy;
     /**
      * Reserved for each run created from now on.
      */
@@ -5190,7 +5210,7 @@ export type RunResumption = {
      * The approval the run waited on.
      */
     approvalId: string;
-    kind: ApprovalKind;
+    kind: ApprovalRequestKind;
     /**
      * The approval's final status.
      */

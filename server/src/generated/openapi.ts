@@ -6816,7 +6816,7 @@ export interface components {
         };
         /**
          * RunStatus
-         * @description Status of a run. `queued` runs wait to be claimed by a runner (or sent to the agent's URL); `running` runs are being executed; `waiting` runs are paused until a person decides what they asked (`waitingFor`), holding no lease. `succeeded`, `failed`, `cancelled`, `timed_out` and `expired` (a queued run nobody claimed before its `expiresAt`) are terminal and never change.
+         * @description Status of a run. `queued` runs wait to be claimed by a runner (or sent to the agent's URL); `running` runs are being executed; `waiting` runs are paused until a person decides what they asked (`waitingFor`), holding no lease, or, never started, until a budget has room for them or a person lets them run over it. `succeeded`, `failed`, `cancelled`, `timed_out` and `expired` (a queued run nobody claimed before its `expiresAt`) are terminal and never change.
          * @enum {string}
          */
         RunStatus: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "timed_out" | "expired";
@@ -6837,13 +6837,13 @@ export interface components {
         };
         /**
          * ApprovalKind
-         * @description What an approval asks of a person: `approval` (may the run do what `payload` describes: approve, reject or request changes) or `input` (an answer to a question, shaped by `responseSchema` when it has one).
+         * @description What an approval asks of a person: `approval` (may the run do what `payload` describes: approve, reject or request changes), `input` (an answer to a question, shaped by `responseSchema` when it has one), or `budget` (may a run that a budget has no room for run anyway: approve or reject; asked by Switchboard, never by a run, of the organization's admins, and decided only with the `admin` scope; its `payload` names the budget and where it stood: `budgetId`, `budgetName`, `window`, `amountMicros`, `spentMicros`, `reservedMicros`, `runReservationMicros`).
          * @enum {string}
          */
-        ApprovalKind: "approval" | "input";
+        ApprovalKind: "approval" | "input" | "budget";
         /**
          * RunWaitingFor
-         * @description What a `waiting` run waits for: a person's decision on an approval (`kind` `approval` or `input`), until `expiresAt`, when `onExpire` applies. A run waiting this way holds no lease: deciding queues it again, and the claim that takes it carries the outcome (`resume`).
+         * @description What a `waiting` run waits for: a person's decision on an approval (`kind` `approval` or `input`), until `expiresAt`, when `onExpire` applies. A run waiting this way holds no lease: deciding queues it again, and the claim that takes it carries the outcome (`resume`). A run of `kind` `budget` never started: a budget had no room for it; approving queues it to start afresh (no `resume`), rejecting or the expiry cancels it, and room made in the budget admits it.
          */
         RunWaitingFor: {
             kind: components["schemas"]["ApprovalKind"];
@@ -6940,7 +6940,7 @@ export interface components {
             /** @description Why the run did not succeed; `null` unless it failed, timed out, was cancelled or expired. */
             error: components["schemas"]["RunError"] | null;
             status: components["schemas"]["RunStatus"];
-            /** @description What the run is waiting for, as version 2026-12-05 told it (the approval's kind, title and payload); `null` unless `status` is `waiting`. `waitingFor` says more. */
+            /** @description What the run is waiting for, as version 2026-12-05 told it (the approval's kind, title and payload); `null` unless `status` is `waiting` on an approval or an input (a wait for a budget has none). `waitingFor` says more. */
             requiredAction: components["schemas"]["RequiredAction"] | null;
             /** @description What the `waiting` run waits for (an approval or an answer), until when, and what happens then; `null` unless `status` is `waiting`. */
             waitingFor: components["schemas"]["RunWaitingFor"] | null;
@@ -7587,12 +7587,18 @@ export interface components {
             ttlSeconds?: number;
         };
         /**
+         * ApprovalRequestKind
+         * @description What a run may ask of a person: `approval` (may the run do what `payload` describes: approve, reject or request changes) or `input` (an answer to a question, shaped by `responseSchema` when it has one).
+         * @enum {string}
+         */
+        ApprovalRequestKind: "approval" | "input";
+        /**
          * ApprovalCreate
          * @description What a run asks a person.
          */
         ApprovalCreate: {
             /** @default approval */
-            kind?: components["schemas"]["ApprovalKind"];
+            kind?: components["schemas"]["ApprovalRequestKind"];
             /** @description What is asked, in one line. */
             title: string;
             /** @description More about it, in Markdown. */
@@ -7619,13 +7625,13 @@ export interface components {
         };
         /**
          * ApprovalStatus
-         * @description `pending` until it is decided, expires or is cancelled: `approved`, `rejected`, `changes_requested` and `answered` are a person's decisions; `expired` means nobody decided in time (never a person's decision; the approval's `onExpire` was applied to the run); `cancelled` means its run ended (cancelled, timed out) before anyone decided. Only `pending` ever changes.
+         * @description `pending` until it is decided, expires or is cancelled: `approved`, `rejected`, `changes_requested` and `answered` are a person's decisions; `expired` means nobody decided in time (never a person's decision; the approval's `onExpire` was applied to the run); `cancelled` means its run ended (cancelled, timed out) before anyone decided, or (kind `budget`) the budget made room for the run first. Only `pending` ever changes.
          * @enum {string}
          */
         ApprovalStatus: "pending" | "approved" | "rejected" | "changes_requested" | "answered" | "expired" | "cancelled";
         /**
          * ApprovalOutcome
-         * @description A decision: `approve` (an `approval`, optionally with an edited payload), `reject` (a note is required), `request_changes` (an `approval`; a note is required: the run learns what to change) or `answer` (an `input`, with its `response`).
+         * @description A decision: `approve` (an `approval`, optionally with an edited payload, or a `budget` wait: the run runs over the budget), `reject` (a note is required; a `budget` wait's run is cancelled), `request_changes` (an `approval`; a note is required: the run learns what to change) or `answer` (an `input`, with its `response`).
          * @enum {string}
          */
         ApprovalOutcome: "approve" | "reject" | "request_changes" | "answer";
@@ -7663,7 +7669,7 @@ export interface components {
         };
         /**
          * Approval
-         * @description A run asking a person before it goes on: may it do what `payload` describes (`kind` `approval`), or what is the answer to a question (`input`). The run waits, holding no lease and no runner capacity, until the first decision, the expiry (`onExpire` applies) or its own end; then it is queued again and the next claim gives it the outcome in `resume`.
+         * @description A run asking a person before it goes on: may it do what `payload` describes (`kind` `approval`), or what is the answer to a question (`input`). The run waits, holding no lease and no runner capacity, until the first decision, the expiry (`onExpire` applies) or its own end; then it is queued again and the next claim gives it the outcome in `resume`. Switchboard itself asks (`kind` `budget`) when a budget with `onExhausted` `wait` has no room for a new run.
          */
         Approval: {
             /** @description Identifier of the approval. */
@@ -8049,6 +8055,12 @@ export interface components {
          */
         BudgetThresholds: number[];
         /**
+         * BudgetExhaustedPolicy
+         * @description What becomes of a new run that the budget has no room for. `reject`: its creation is refused with 402 `budget-exceeded` (a run a schedule, a trigger or a task starts is recorded `cancelled` with error code `budget_exceeded` instead, so the refusal is seen). `wait`: the run is created `waiting` on an approval of kind `budget` in the inbox of the organization's admins; approving it runs it over the budget (its calls are no longer refused by it, and still counted), rejecting it cancels it, and raising the budget (or a new window) admits waiting runs in the order they were created while there is room. Gateway calls made outside runs are refused either way.
+         * @enum {string}
+         */
+        BudgetExhaustedPolicy: "reject" | "wait";
+        /**
          * BudgetStatus
          * @description Where the budget stands in its current window: what was spent (priced usage recorded in the window, including usage recorded before the budget existed), what is reserved by calls in flight and runs under way, and what is left for new ones.
          */
@@ -8086,7 +8098,7 @@ export interface components {
         };
         /**
          * Budget
-         * @description A cap on what the application, an agent, an end-user, a key or a person spends per UTC day, per UTC month or in total. It holds under concurrency: a gateway call reserves an upper bound of its cost before it goes out (input priced at one token per byte of the request, output at its `max_tokens`, or the model's `maxOutputTokens`, or 4,096 tokens) and settles to the exact cost after; a run reserves `runReservationMicros` when it is created, and its calls spend from that first. A call or run whose reservation does not fit is refused with 402 `budget-exceeded` (a provider-shaped 402 on the gateway's routes), never 429. Usage reported by runs for their own calls is spent when reported: it cannot be refused. Thresholds send `budget.threshold` once per window each; `budget.exhausted` is sent once per window when nothing is left.
+         * @description A cap on what the application, an agent, an end-user, a key or a person spends per UTC day, per UTC month or in total. It holds under concurrency: a gateway call reserves an upper bound of its cost before it goes out (input priced at one token per byte of the request, output at its `max_tokens`, or the model's `maxOutputTokens`, or 4,096 tokens) and settles to the exact cost after; a run reserves `runReservationMicros` when it is created, and its calls spend from that first. A call or run whose reservation does not fit is refused with 402 `budget-exceeded` (a provider-shaped 402 on the gateway's routes), never 429, or the run waits for a person (`onExhausted`). Usage reported by runs for their own calls is spent when reported: it cannot be refused. Thresholds send `budget.threshold` once per window each; `budget.exhausted` is sent once per window when nothing is left.
          */
         Budget: {
             /** @description Identifier of the budget. */
@@ -8113,6 +8125,7 @@ export interface components {
              * @description Reserved for each run of the scope when it is created, and released when it ends; its calls spend from it first. 0: runs are admitted while anything is left, and each call reserves its own estimate.
              */
             runReservationMicros: number;
+            onExhausted: components["schemas"]["BudgetExhaustedPolicy"];
             status: components["schemas"]["BudgetStatus"];
             /**
              * Format: date-time
@@ -8150,6 +8163,8 @@ export interface components {
             amountMicros: number;
             /** @description Percentages that send `budget.threshold`; `[80]` when absent. */
             thresholds?: components["schemas"]["BudgetThresholds"];
+            /** @description What becomes of a run the budget has no room for; `reject` when absent. */
+            onExhausted?: components["schemas"]["BudgetExhaustedPolicy"];
             /**
              * Format: int64
              * @description Reserved for each run of the scope while it runs; 0 when absent.
@@ -8323,7 +8338,7 @@ export interface components {
         };
         /**
          * BudgetUpdate
-         * @description Changes to a budget (its scope and window stay); a new amount applies at once to the current window.
+         * @description Changes to a budget (its scope and window stay); a new amount applies at once to the current window, and runs waiting on the budget are admitted while it has room.
          */
         BudgetUpdate: {
             /** @description Name, for people. */
@@ -8334,6 +8349,7 @@ export interface components {
              */
             amountMicros?: number;
             thresholds?: components["schemas"]["BudgetThresholds"];
+            onExhausted?: components["schemas"]["BudgetExhaustedPolicy"];
             /**
              * Format: int64
              * @description Reserved for each run created from now on.
@@ -8913,7 +8929,7 @@ export interface components {
         RunResumption: {
             /** @description The approval the run waited on. */
             approvalId: string;
-            kind: components["schemas"]["ApprovalKind"];
+            kind: components["schemas"]["ApprovalRequestKind"];
             /**
              * @description The approval's final status.
              * @enum {string}

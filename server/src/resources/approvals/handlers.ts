@@ -1,4 +1,5 @@
 import { rowsSeenBy } from '../../auth/identity.js';
+import { hasScope } from '../../auth/roles.js';
 import { ProblemError } from '../../problems/problems.js';
 import { defineHandlers } from '../handler-types.js';
 import type { RunEventBus } from '../runs/events.js';
@@ -24,6 +25,9 @@ export const approvalHandlers = (bus: RunEventBus) =>
     decideApproval: async ({ db, auth, path, body, afterCommit }) => {
       const row = await store.getApprovalRow(db, rowsSeenBy(auth), path.approvalId);
       assertMayDecide(auth, store.toApproval(row));
+      // Letting a run past a budget is changing the budget: what budget writes need.
+      if (row.kind === 'budget' && !hasScope(auth.scopes, 'admin'))
+        throw new ProblemError('forbidden', `Approval ${row.id} lets a run past a budget: deciding it needs the "admin" scope, as changing budgets does.`);
       const { approval, events } = await decide(db, row, body, actorOf(auth));
       afterCommit(() => bus.publish(events));
       return { status: 200, body: approval };

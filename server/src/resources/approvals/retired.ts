@@ -10,7 +10,7 @@ import { holdLease } from '../runs/lifecycle.js';
 import { findRunRow, toRun } from '../runs/store.js';
 import { pendingApprovalOf, type RunWaitingFor } from './store.js';
 import { actorOf } from './deciders.js';
-import { decide, enterWait } from './waits.js';
+import { askedBy, decide, enterWait } from './waits.js';
 
 type Run = components['schemas']['Run'];
 type RequiredAction = components['schemas']['RequiredAction'];
@@ -47,11 +47,7 @@ export function retiredWaitHandlers(bus: RunEventBus) {
         input.db,
         row,
         {
-          applicationId: row.application_id,
-          runId: row.id,
-          threadId: row.thread_id,
-          agentId: row.agent_id,
-          endUserId: row.end_user_id,
+          ...askedBy(row),
           kind: requiredAction.type,
           title: requiredAction.message.replace(/\s+/g, ' ').trim().slice(0, 200) || 'The run needs a person',
           summary: requiredAction.message.length > 200 ? requiredAction.message : null,

@@ -4,8 +4,9 @@ import { ProblemError, type ValidationIssue } from '../../problems/problems.js';
 import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { isoAfter, nowIso, nowMs } from '../../util/time.js';
 import { appendEvents, type StoredEvent } from '../runs/events.js';
-import { findRunRow, toRun, transitionRun, type RunChanges, type RunRow } from '../runs/store.js';
+import { findRunRow, queuedAgain, toRun, transitionRun, type RunChanges, type RunRow } from '../runs/store.js';
 import { recordEvent } from '../webhooks/outbox.js';
+import { admitRun, budgetsFor, spenderOfRun } from '../budgets/enforcement.js';
 import { compileUserSchema, schemaIssues } from './user-schemas.js';
 import {
   expiredApprovalIds,
@@ -94,11 +95,7 @@ export async function askPerson(
     trx,
     row,
     {
-      applicationId: row.application_id,
-      runId: row.id,
-      threadId: row.thread_id,
-      agentId: row.agent_id,
-      endUserId: row.end_user_id,
+      ...askedBy(row),
       kind,
       title: body.title,
       summary: body.summary ?? null,
@@ -120,6 +117,15 @@ export async function askPerson(
   );
   return { approval, events };
 }
+
+/** What an approval names of the run that waits on it. */
+export const askedBy = (row: RunRow) => ({
+  applicationId: row.application_id,
+  runId: row.id,
+  threadId: row.thread_id,
+  agentId: row.agent_id,
+  endUserId: row.end_user_id,
+});
 
 /**
  * The approval a run waits on, and the run in `waiting` on it (with `changes`: what else moves
@@ -169,6 +175,7 @@ const payloadAfter = (approval: Approval) => approval.decision?.editedPayload ??
 async function endWait(trx: Executor, run: RunRow, approval: Approval, reason: string, legacyInput?: unknown): Promise<StoredEvent[]> {
   const waitingFor = fromJsonColumn<RunWaitingFor | null>(run.waiting_for, null);
   if (run.status !== 'waiting' || waitingFor?.approvalId !== approval.id) return [];
+  if (approval.kind === 'budget') return endBudgetWait(trx, run, approval, reason);
   const resume: StoredResumption = {
     approvalId: approval.id,
     kind: approval.kind,
@@ -182,17 +189,25 @@ async function endWait(trx: Executor, run: RunRow, approval: Approval, reason: s
     const input = legacyInput ?? legacyInputOf(approval);
     moved = await transitionRun(trx, run, 'running', { resume: toJsonColumn(resume), waiting_for: null }, { ...data, input });
   } else {
-    const ttlMs = Date.parse(run.expires_at) - Date.parse(run.queued_at);
-    moved = await transitionRun(
-      trx,
-      run,
-      'queued',
-      { resume: toJsonColumn(resume), waiting_for: null, queued_at: nowIso(), expires_at: isoAfter(Math.max(ttlMs, 1000)) },
-      data,
-    );
+    moved = await transitionRun(trx, run, 'queued', { resume: toJsonColumn(resume), waiting_for: null, ...queuedAgain(run) }, data);
   }
   await recordEvent(trx, run.application_id, 'run.resumed', toRun(moved.row));
   return moved.events;
+}
+
+/**
+ * The end of a wait for a budget's room, decided by a person: approved, the run is let past every
+ * budget without room for it and queued to start (it never ran: nothing to resume); rejected, it
+ * is cancelled.
+ */
+async function endBudgetWait(trx: Executor, run: RunRow, approval: Approval, reason: string): Promise<StoredEvent[]> {
+  const data = { approvalId: approval.id, reason };
+  if (approval.status !== 'approved') {
+    const message = `Approval ${approval.id} to run over budget was rejected: ${approval.decision?.note ?? 'no note'}`;
+    return (await transitionRun(trx, run, 'cancelled', { error_code: 'budget_exceeded', error_message: message }, data)).events;
+  }
+  await admitRun(trx, await budgetsFor(trx, spenderOfRun(run)), run.id, true);
+  return (await transitionRun(trx, run, 'queued', { resume: null, ...queuedAgain(run) }, data)).events;
 }
 
 /**
@@ -228,6 +243,7 @@ const STATUS_OF: Record<ApprovalDecision['outcome'], ApprovalStatus> = {
 const OUTCOMES: Record<Approval['kind'], ApprovalDecision['outcome'][]> = {
   approval: ['approve', 'reject', 'request_changes'],
   input: ['answer', 'reject'],
+  budget: ['approve', 'reject'],
 };
 
 type DecisionInput = components['schemas']['ApprovalDecisionCreate'];

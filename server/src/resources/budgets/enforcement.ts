@@ -77,33 +77,40 @@ const exceeded = (budget: BudgetRow, left: number, need: number, what: string) =
     { budgetId: budget.id },
   );
 
+type Reservation = { holder: string; need: (b: BudgetRow) => number; what: string; expiresMs: number; runId?: string; override?: boolean };
+
 /**
  * Reserves `need(budget)` in each budget's current window, or throws 402 naming the first without
  * room (the transaction then rolls every reservation back). Room is the amount less what was
  * spent and reserved; a run's call may also use what its run reserved. Nothing fits a budget with
- * nothing left, not even a call that cannot be priced.
+ * nothing left, not even a call that cannot be priced. A run a person let past a budget (its
+ * reservation marked `override`) is never refused by it; `override` grants that to a new run where
+ * it has no room.
  */
-async function reserve(db: Executor, budgets: BudgetRow[], holder: string, need: (b: BudgetRow) => number, what: string, expiresMs: number, runId?: string) {
+async function reserve(db: Executor, budgets: BudgetRow[], r: Reservation) {
   const now = new Date();
   for (const budget of budgets) {
     const counters = await lockWindow(db, budget, now);
-    const own = runId
+    const own = r.runId
       ? await db('budget_reservations')
-          .where({ budget_id: budget.id, holder: runHolder(runId) })
-          .first<{ amount_micros: number | string } | undefined>()
+          .where({ budget_id: budget.id, holder: runHolder(r.runId) })
+          .first<{ amount_micros: number | string; override: boolean | number } | undefined>()
       : undefined;
     const room = Number(budget.amount_micros) - Number(counters.spent_micros) - Number(counters.reserved_micros) + Number(own?.amount_micros ?? 0);
-    const amount = need(budget);
-    if (room <= 0 || amount > room) throw exceeded(budget, room, amount, what);
-    if (amount === 0) continue;
+    const amount = r.need(budget);
+    const fits = Boolean(own?.override) || (room > 0 && amount <= room);
+    if (!fits && !r.override) throw exceeded(budget, room, amount, r.what);
+    const reserved = fits ? amount : 0;
+    if (reserved === 0 && fits) continue;
     await db('budget_reservations').insert({
       budget_id: budget.id,
-      holder,
+      holder: r.holder,
       window_key: counters.window_key,
-      amount_micros: amount,
-      expires_at: isoAfter(expiresMs),
+      amount_micros: reserved,
+      expires_at: isoAfter(r.expiresMs),
+      override: !fits,
     });
-    await addTo(db, counters, { reserved: amount });
+    if (reserved) await addTo(db, counters, { reserved });
   }
 }
 
@@ -128,7 +135,13 @@ export async function reserveCall(db: Db, spender: Spender & { runId: string | n
     await db.transaction(async (trx) => {
       const budgets = await budgetsFor(trx, spender);
       if (budgets.length)
-        await reserve(trx, budgets, callHolder(requestId), () => estimateMicros, 'this call reserves up to', CALL_RESERVATION_MS, spender.runId ?? undefined);
+        await reserve(trx, budgets, {
+          holder: callHolder(requestId),
+          need: () => estimateMicros,
+          what: 'this call reserves up to',
+          expiresMs: CALL_RESERVATION_MS,
+          runId: spender.runId ?? undefined,
+        });
     });
   } catch (err) {
     await noteRefusal(db, err).catch(() => {});
@@ -136,11 +149,35 @@ export async function reserveCall(db: Db, spender: Spender & { runId: string | n
   }
 }
 
-/** Admits a new run: each budget that covers it must have room for its run reservation (or any room, without one), which is reserved. */
-export async function admitRun(db: Executor, spender: Spender, runId: string): Promise<void> {
-  const budgets = await budgetsFor(db, spender);
-  if (budgets.length) await reserve(db, budgets, runHolder(runId), (b) => Number(b.run_reservation_micros), 'a new run reserves', RUN_RESERVATION_MS);
+/**
+ * Admits a new run: each budget that covers it must have room for its run reservation (or any
+ * room, without one), which is reserved; with `override` (a person approved it), a budget without
+ * room lets it past instead.
+ */
+export async function admitRun(db: Executor, budgets: BudgetRow[], runId: string, override = false): Promise<void> {
+  await reserve(db, budgets, {
+    holder: runHolder(runId),
+    need: (b) => Number(b.run_reservation_micros),
+    what: 'a new run reserves',
+    expiresMs: RUN_RESERVATION_MS,
+    override,
+  });
 }
+
+/** Who spends for a run: its agent and end-user, and the key or person that started it. */
+export const spenderOfRun = (row: {
+  application_id: string;
+  agent_id: string;
+  end_user_id: string | null;
+  created_by_key_id: string | null;
+  created_by_user_id: string | null;
+}): Spender => ({
+  applicationId: row.application_id,
+  agentId: row.agent_id,
+  endUserId: row.end_user_id,
+  keyId: row.created_by_key_id,
+  userId: row.created_by_user_id,
+});
 
 /** The windows of the budgets usage will be counted in, locked before the usage is recorded (see `settleUsage`). */
 export type LockedBudgets = { budget: BudgetRow; counters: WindowRow }[];

@@ -36,6 +36,7 @@ export const budgetHandlers = defineHandlers({
       amountMicros: body.amountMicros,
       thresholds: body.thresholds ?? store.DEFAULT_THRESHOLDS,
       runReservationMicros: body.runReservationMicros ?? 0,
+      onExhausted: body.onExhausted ?? 'reject',
     });
     const budget = await store.withStatus(db, row);
     return { status: 201, body: budget, headers: { Location: `/api/v1/budgets/${budget.id}` } };

@@ -9,6 +9,7 @@ import { windowAt, type BudgetWindow, type WindowSpan } from './windows.js';
 
 export type Budget = components['schemas']['Budget'];
 export type BudgetScope = components['schemas']['BudgetScope'];
+export type BudgetExhaustedPolicy = components['schemas']['BudgetExhaustedPolicy'];
 
 export type BudgetRow = {
   id: string;
@@ -20,6 +21,7 @@ export type BudgetRow = {
   amount_micros: number | string;
   thresholds: string;
   run_reservation_micros: number | string;
+  on_exhausted: BudgetExhaustedPolicy;
   created_at: string;
   updated_at: string;
 };
@@ -79,6 +81,7 @@ export function toBudget(row: BudgetRow, counters: { spent: number; reserved: nu
     amountMicros: amount,
     thresholds,
     runReservationMicros: Number(row.run_reservation_micros),
+    onExhausted: row.on_exhausted,
     status: { windowStart: span.start, windowEnd: span.end, spentMicros: counters.spent, reservedMicros: counters.reserved, remainingMicros: remaining, state },
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -105,7 +108,15 @@ export async function listBudgets(db: Executor, applicationId: string, query: Pa
   return { ...page, data: await Promise.all(page.data.map((row) => withStatus(db, row, now))) };
 }
 
-export type BudgetFields = { name: string; scope: BudgetScope; window: BudgetWindow; amountMicros: number; thresholds: number[]; runReservationMicros: number };
+export type BudgetFields = {
+  name: string;
+  scope: BudgetScope;
+  window: BudgetWindow;
+  amountMicros: number;
+  thresholds: number[];
+  runReservationMicros: number;
+  onExhausted: BudgetExhaustedPolicy;
+};
 
 export async function insertBudget(db: Executor, applicationId: string, fields: BudgetFields): Promise<BudgetRow> {
   const now = nowIso();
@@ -119,6 +130,7 @@ export async function insertBudget(db: Executor, applicationId: string, fields: 
     amount_micros: fields.amountMicros,
     thresholds: toJsonColumn([...fields.thresholds].sort((a, b) => a - b)),
     run_reservation_micros: fields.runReservationMicros,
+    on_exhausted: fields.onExhausted,
     created_at: now,
     updated_at: now,
   };
@@ -129,7 +141,7 @@ export async function insertBudget(db: Executor, applicationId: string, fields: 
 export async function updateBudget(
   db: Executor,
   row: BudgetRow,
-  changes: Partial<Pick<BudgetFields, 'name' | 'amountMicros' | 'thresholds' | 'runReservationMicros'>>,
+  changes: Partial<Pick<BudgetFields, 'name' | 'amountMicros' | 'thresholds' | 'runReservationMicros' | 'onExhausted'>>,
 ) {
   const next: BudgetRow = {
     ...row,
@@ -137,6 +149,7 @@ export async function updateBudget(
     ...(changes.amountMicros !== undefined ? { amount_micros: changes.amountMicros } : {}),
     ...(changes.thresholds !== undefined ? { thresholds: toJsonColumn([...changes.thresholds].sort((a, b) => a - b)) } : {}),
     ...(changes.runReservationMicros !== undefined ? { run_reservation_micros: changes.runReservationMicros } : {}),
+    ...(changes.onExhausted !== undefined ? { on_exhausted: changes.onExhausted } : {}),
     updated_at: nowIso(),
   };
   await db('budgets').where({ id: row.id }).update(next);

@@ -5,7 +5,7 @@ import { queueRun } from './lifecycle.js';
 import { runEventsAfter, type RunEventBus } from './events.js';
 import { findRunRow, listRuns, toRun, transitionRun, type Run } from './store.js';
 import { callerOf, rowsSeenBy } from '../../auth/identity.js';
-import { admitRun } from '../budgets/enforcement.js';
+import { admitNewRun } from '../budgets/admission.js';
 
 export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
   const withOne = async (db: Executor, applicationId: string, run: Run) => (await withDispatch(db, applicationId, [run], leaseSeconds))[0]!;
@@ -25,9 +25,9 @@ export function runHandlers(bus: RunEventBus, leaseSeconds: number) {
         },
         leaseSeconds,
       );
-      await admitRun(db, { ...callerOf(auth), applicationId: auth.applicationId, agentId: body.agentId, endUserId: auth.endUserId ?? null }, run.id);
-      afterCommit(() => bus.publish(events));
-      return { status: 201, body: run, headers: { Location: `/api/v1/runs/${run.id}` } };
+      const over = await admitNewRun(db, run.id, 'refuse');
+      afterCommit(() => bus.publish([...events, ...(over?.events ?? [])]));
+      return { status: 201, body: over ? toRun(over.row) : run, headers: { Location: `/api/v1/runs/${run.id}` } };
     },
 
     listRuns: async ({ db, auth, query }) => {

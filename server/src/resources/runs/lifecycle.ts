@@ -6,7 +6,7 @@ import { newId } from '../../util/ids.js';
 import { isoAfter, nowIso } from '../../util/time.js';
 import type { StoredEvent } from './events.js';
 import { LEASED } from './state-machine.js';
-import { findRunRow, insertRun, transitionRun, type NewRun, type Run, type RunRow } from './store.js';
+import { findRunRow, insertRun, queuedAgain, transitionRun, type NewRun, type Run, type RunRow } from './store.js';
 import { getAgent } from '../agents/store.js';
 import { agentMachine } from '../agents/state-machine.js';
 import { dispatchForAgent } from './dispatch.js';
@@ -182,13 +182,12 @@ export async function extendLease(db: Executor, row: RunRow, leaseSeconds: numbe
 export async function loseRunner(trx: Executor, row: RunRow, reason: string): Promise<{ row: RunRow; events: StoredEvent[] }> {
   const agent = await trx('agents').where({ id: row.agent_id }).first<{ max_attempts: number } | undefined>('max_attempts');
   if (row.attempt < (agent?.max_attempts ?? 1)) {
-    const ttlMs = Date.parse(row.expires_at) - Date.parse(row.queued_at);
     return transitionRun(
       trx,
       row,
       'queued',
       // The old lease id stays until the next claim replaces it, so its runner learns the run was re-queued.
-      { attempt: row.attempt + 1, queued_at: nowIso(), expires_at: isoAfter(Math.max(ttlMs, 1000)), timeout_left_ms: null },
+      { attempt: row.attempt + 1, ...queuedAgain(row), timeout_left_ms: null },
       { reason },
     );
   }

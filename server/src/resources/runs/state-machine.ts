@@ -14,7 +14,8 @@ export const runMachine = defineStateMachine({
   transitions: {
     queued: { from: ['running', 'waiting'], to: 'queued', event: 'run.queued' },
     running: { from: ['queued', 'waiting'], to: 'running', event: 'run.running' },
-    waiting: { from: ['running'], to: 'waiting', event: 'run.waiting' },
+    // A queued run waits only when a budget has no room for it (it has never run).
+    waiting: { from: ['running', 'queued'], to: 'waiting', event: 'run.waiting' },
     succeeded: { from: ['running'], to: 'succeeded', event: 'run.succeeded' },
     failed: { from: ['running', 'waiting'], to: 'failed', event: 'run.failed' },
     cancelled: { from: ['queued', 'running', 'waiting'], to: 'cancelled', event: 'run.cancelled' },

@@ -318,6 +318,12 @@ export async function addToRunUsage(
 /** Column changes that go with a transition. */
 export type RunChanges = Partial<Omit<RunRow, 'id' | 'application_id' | 'status' | 'last_seq'>>;
 
+/** A run going back to the queue gets a fresh time to be claimed in: as long as its first, from now. */
+export const queuedAgain = (row: Pick<RunRow, 'expires_at' | 'queued_at'>) => ({
+  queued_at: nowIso(),
+  expires_at: isoAfter(Math.max(Date.parse(row.expires_at) - Date.parse(row.queued_at), 1000)),
+});
+
 /**
  * Moves a locked run to `to`, with its column changes and a status event, in the caller's
  * transaction; 409 invalid-transition, naming the current status, when the machine forbids it.

@@ -5,6 +5,7 @@ import { agentMachine } from '../agents/state-machine.js';
 import type { AgentStatus } from '../agents/store.js';
 import type { StoredEvent } from '../runs/events.js';
 import { insertRun } from '../runs/store.js';
+import { admitNewRun } from '../budgets/admission.js';
 import { nextDue } from './cron.js';
 import type { ScheduleRow } from './store.js';
 
@@ -47,7 +48,7 @@ export async function fireDueSchedules(db: Db, misfireMs: number): Promise<Store
           scheduledFor,
         });
         lastRunId = run.id;
-        stored.push(...events);
+        stored.push(...events, ...((await admitNewRun(trx, run.id, 'record'))?.events ?? []));
       };
       if (Date.parse(now) - Date.parse(next) > misfireMs) {
         if (row.missed_run_policy === 'runOnce') await startRun(next);

@@ -5,6 +5,7 @@ import { fromJsonColumn } from '../../util/json-column.js';
 import { getAgent } from '../agents/store.js';
 import type { StoredEvent } from '../runs/events.js';
 import { queueRun } from '../runs/lifecycle.js';
+import { admitNewRun } from '../budgets/admission.js';
 import type { TaskComment } from './comments.js';
 import type { Task } from './store.js';
 
@@ -40,7 +41,8 @@ export async function startRunFor(db: Executor, start: Start, leaseSeconds: numb
     },
     leaseSeconds,
   );
-  return { runId: run.id, events };
+  const over = await admitNewRun(db, run.id, 'record');
+  return { runId: run.id, events: [...events, ...(over?.events ?? [])] };
 }
 
 /**

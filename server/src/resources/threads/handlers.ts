@@ -1,5 +1,5 @@
 import { callerOf, rowsSeenBy } from '../../auth/identity.js';
-import { admitRun } from '../budgets/enforcement.js';
+import { admitNewRun } from '../budgets/admission.js';
 import type { Executor } from '../../db/database.js';
 import { ProblemError } from '../../problems/problems.js';
 import { mergePatch } from '../../util/merge-patch.js';
@@ -7,6 +7,7 @@ import { getAgent } from '../agents/store.js';
 import { defineHandlers } from '../handler-types.js';
 import type { RunEventBus } from '../runs/events.js';
 import { queueRun } from '../runs/lifecycle.js';
+import { toRun } from '../runs/store.js';
 import { assertThreadIdle, makeRoom } from './runs.js';
 import * as store from './store.js';
 import { recordEvent } from '../webhooks/outbox.js';
@@ -128,10 +129,10 @@ export const threadHandlers = (bus: RunEventBus, leaseSeconds: number) =>
         },
         leaseSeconds,
       );
-      await admitRun(db, { ...callerOf(auth), applicationId: auth.applicationId, agentId, endUserId: thread.endUserId }, run.id);
+      const over = await admitNewRun(db, run.id, 'refuse');
       const cancelled = await makeRoom(db, thread.id, body?.multitaskStrategy ?? 'enqueue', run.id);
       await store.setLastRun(db, thread, run.id);
-      afterCommit(() => bus.publish([...cancelled, ...events]));
-      return { status: 201, body: run, headers: { Location: `/api/v1/runs/${run.id}` } };
+      afterCommit(() => bus.publish([...cancelled, ...events, ...(over?.events ?? [])]));
+      return { status: 201, body: over ? toRun(over.row) : run, headers: { Location: `/api/v1/runs/${run.id}` } };
     },
   });

@@ -13,6 +13,7 @@ import { getAgent } from '../agents/store.js';
 import type { RunEventBus } from '../runs/events.js';
 import { insertRun } from '../runs/store.js';
 import { recordEvent } from '../webhooks/outbox.js';
+import { admitNewRun } from '../budgets/admission.js';
 import { triggerMachine } from './state-machine.js';
 import * as store from './store.js';
 
@@ -155,7 +156,8 @@ export function triggerHandlers(bus: RunEventBus, sealer: Sealer) {
         triggeredBy: { type: 'trigger', id: row.id },
       });
       if (webhookId) await store.setInvocationRun(trx, row.id, webhookId, run.id);
-      input.afterCommit(() => bus.publish(events));
+      const over = await admitNewRun(trx, run.id, 'record');
+      input.afterCommit(() => bus.publish([...events, ...(over?.events ?? [])]));
       return { status: 202, body: { object: 'trigger_invocation', triggerId: row.id, runId: run.id, duplicate: false } };
     },
   });
