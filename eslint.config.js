@@ -36,7 +36,7 @@ const layerZones = layers.flatMap((row, i) => {
  * purpose: the event outbox every change records to, the run event log, the run lease lifecycle runners drive, whether a
  * runner can take a new run, the rules of runs on threads, the audit trail a handler describes its change to, who
  * may decide an approval (the inbox stream filters by it), the tasks runs check out (a run's end releases them), the
- * roll-up of tasks under goals and projects, who work can be given to, how budgets admit new runs, and how a run waits
+ * roll-up of tasks under goals and projects, who work can be given to, how budgets admit new runs and estimate calls, and how a run waits
  * on a person.
  */
 const sharedDomainModules = [
@@ -51,6 +51,7 @@ const sharedDomainModules = [
   'usage/reports',
   'budgets/enforcement',
   'budgets/admission',
+  'gateway/estimate',
   'approvals/waits',
   'costs/report',
   'audit/trail',

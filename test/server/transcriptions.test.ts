@@ -5,9 +5,11 @@ import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import type { RunningServer } from '@switchboard/server';
+import type { components } from '../../server/src/generated/openapi.js';
 import { startInProcessServer, type InProcessServer } from '../support/in-process-server.js';
 import { sineWav, startTestProvider, type RecordedRequest, type TestProvider } from '../support/test-provider.js';
 import { call, expectInvalidTransition, expectProblem, type Conn } from './run-helpers.js';
+import { createKey } from './helpers.js';
 import { audioForm, postForm, transcriptionAlias, TRN_ID, UPL_ID, type Transcription, type Upload } from './transcription-helpers.js';
 
 /**
@@ -18,6 +20,7 @@ import { audioForm, postForm, transcriptionAlias, TRN_ID, UPL_ID, type Transcrip
  */
 let fakeNow = Date.parse('2033-03-01T10:00:00.000Z');
 const HOUR = 3600 * 1000;
+type Budget = components['schemas']['Budget'];
 const UPLOAD_LIMIT = 25 * 1024 * 1024;
 
 let running: InProcessServer | undefined;
@@ -757,6 +760,42 @@ describe('the OpenAI passthrough, POST /api/v1/llm/openai/v1/audio/transcription
       error: { message: expect.any(String), type: 'invalid_request_error', code: 'unsupported_value', param: 'stream' },
     });
     expect(audioRequests(provider)).toHaveLength(2);
+    provider.requests.length = 0;
+  });
+
+  it('holds the longest the audio could last in the budgets before it goes out: 402 in the envelope without room, the exact cost with it', async () => {
+    const model = await transcriptionAlias(app, provider, { microsPerAudioMinute: 6000 });
+    const key = await createKey({ scopes: ['read', 'write'], by: app.key, baseUrl: app.baseUrl });
+    const asKey: Conn = { baseUrl: app.baseUrl, key: key.secret };
+    // One second per 1,000 bytes of audio (8 kbit/s, the least speech is sent in), at 100 micro-USD a second.
+    const estimate = Math.ceil(wav.length / 1000) * 100;
+    const created = await call<Budget>(app, 'POST', '/api/v1/budgets', {
+      name: 'Audio, daily',
+      scope: { type: 'api_key', id: key.id },
+      window: 'day',
+      amountMicros: estimate - 1,
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const budget = created.body;
+    const budgetNow = async () => (await call<Budget>(app, 'GET', `/api/v1/budgets/${budget.id}`)).body.status;
+    const client = new OpenAI({ apiKey: key.secret, baseURL: `${app.baseUrl}/api/v1/llm/openai/v1`, maxRetries: 0 });
+    const sent = audioRequests(provider).length;
+    await expect(client.audio.transcriptions.create({ file: await file(), model: model.alias })).rejects.toMatchObject({
+      status: 402,
+      code: 'budget_exceeded',
+      type: 'insufficient_quota',
+    });
+    const queued = await postForm(asKey, '/api/v1/transcriptions', audioForm(wav, { model: model.alias }));
+    expect(expectProblem(queued, 402, 'budget-exceeded').budgetId).toBe(budget.id);
+    expect(audioRequests(provider)).toHaveLength(sent);
+    expect(await budgetNow()).toMatchObject({ spentMicros: 0, reservedMicros: 0 });
+
+    expect((await call(app, 'PATCH', `/api/v1/budgets/${budget.id}`, { amountMicros: 2 * estimate })).status).toBe(200);
+    provider.reply({ text: 'Within budget.', transcript: { segments: [{ start: 0, end: 1.5, text: ' Within budget.' }] } });
+    const answered = await client.audio.transcriptions.create({ file: await file(), model: model.alias, response_format: 'verbose_json' });
+    expect(answered.text).toBe('Within budget.');
+    // 1.5 seconds at 100 micro-USD a second, the reservation let go.
+    expect(await budgetNow()).toMatchObject({ spentMicros: 150, reservedMicros: 0 });
     provider.requests.length = 0;
   });
 });

@@ -20050,6 +20050,10 @@ export type CreateTranscriptionErrors = {
      */
     401: Problem;
     /**
+     * A budget has no room for this (`budget-exceeded`, naming it in `budgetId`): raise it or wait for its window to reset. Retrying at once changes nothing.
+     */
+    402: Problem;
+    /**
      * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
      */
     403: Problem;
@@ -20381,6 +20385,10 @@ export type CreateAudioTranscriptionErrors = {
      * An error in OpenAI's envelope: the request, the credential, the model alias or the provider failed.
      */
     401: OpenAiErrorEnvelope;
+    /**
+     * A budget has no room for this call's estimated cost (raise it, wait for its window to reset, or lower `max_tokens`). In OpenAI's error envelope; a 402, so SDKs do not retry it.
+     */
+    402: OpenAiError;
     /**
      * An error in OpenAI's envelope: the request, the credential, the model alias or the provider failed.
      */

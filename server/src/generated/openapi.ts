@@ -22568,6 +22568,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            402: components["responses"]["PaymentRequired"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
@@ -22878,6 +22879,7 @@ export interface operations {
             };
             400: components["responses"]["OpenAIError"];
             401: components["responses"]["OpenAIError"];
+            402: components["responses"]["OpenAIPaymentRequired"];
             403: components["responses"]["OpenAIError"];
             404: components["responses"]["OpenAIError"];
             413: components["responses"]["OpenAIError"];

@@ -5,7 +5,9 @@
 //   median total latency through the gateway minus the direct one, after 1,000 warm-up pairs (target < 2 ms);
 // - time to first token: a provider whose first byte comes after 200 ms, as a fast hosted model's
 //   does, 10 pairs in flight; the median time to the first content chunk through the gateway over
-//   the direct one (target < +5 %).
+//   the direct one (target < +5 %);
+// - budget reservation: the same gateway call by a key a budget covers (reserve before, settle
+//   after) against one no budget covers, sequential pairs; the median difference (target < 1 ms).
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -95,13 +97,18 @@ export async function run({ settings, smoke, log }) {
         JSON.stringify({ model: 'bench-model', messages, stream: true }),
         agent,
       );
-    const viaGateway = (alias) => () =>
-      streamCall(
-        `${server.url}/api/v1/llm/openai/v1/chat/completions`,
-        { Authorization: `Bearer ${server.key}` },
-        JSON.stringify({ model: alias, messages, stream: true }),
-        agent,
-      );
+    const viaGateway =
+      (alias, key = server.key) =>
+      () =>
+        streamCall(
+          `${server.url}/api/v1/llm/openai/v1/chat/completions`,
+          { Authorization: `Bearer ${key}` },
+          JSON.stringify({ model: alias, messages, stream: true }),
+          agent,
+        );
+    // A key under a budget that never runs out: every call reserves its estimate, then settles it.
+    const budgeted = await api.create('/api/v1/api-keys', { name: 'bench-budgeted', scopes: ['read', 'write'] });
+    await api.create('/api/v1/budgets', { name: 'bench', scope: { type: 'api_key', id: budgeted.id }, window: 'month', amountMicros: 9_000_000_000_000 });
     /** `count` pairs from each of `lanes` concurrent loops; each side's samples. */
     const pairs = async (count, lanes, a, b) => {
       const sides = { a: [], b: [] };
@@ -131,7 +138,9 @@ export async function run({ settings, smoke, log }) {
       const slowSides = await pairs(ttftPairs, 10, direct(slow), viaGateway('bench-slow'));
       const directTtft = median(slowSides.a.map((s) => s.firstToken));
       const gatewayTtft = median(slowSides.b.map((s) => s.firstToken));
+      const budgetSides = await pairs(overheadPairs, 1, viaGateway('bench-fast'), viaGateway('bench-fast', budgeted.secret));
       const round = {
+        budgetAddedMs: median(budgetSides.b.map((s) => s.total)) - median(budgetSides.a.map((s) => s.total)),
         directTotalMs: median(quick.a.map((s) => s.total)),
         gatewayTotalMs: median(quick.b.map((s) => s.total)),
         addedMs,
@@ -142,16 +151,19 @@ export async function run({ settings, smoke, log }) {
       rounds.push(round);
       log(
         `    round ${r + 1}: 64-token stream direct ${round.directTotalMs.toFixed(2)} ms, via gateway ${round.gatewayTotalMs.toFixed(2)} ms (+${addedMs.toFixed(2)} ms); ` +
-          `first token direct ${directTtft.toFixed(1)} ms, via gateway ${gatewayTtft.toFixed(1)} ms (+${(round.ttftIncrease * 100).toFixed(2)} %)`,
+          `first token direct ${directTtft.toFixed(1)} ms, via gateway ${gatewayTtft.toFixed(1)} ms (+${(round.ttftIncrease * 100).toFixed(2)} %); ` +
+          `under a budget +${round.budgetAddedMs.toFixed(2)} ms`,
       );
     }
     const added = aggregate(rounds.map((r) => r.addedMs));
     const ttft = aggregate(rounds.map((r) => r.ttftIncrease));
+    const budget = aggregate(rounds.map((r) => r.budgetAddedMs));
     return {
       rows: [
         { measure: 'direct streamed call, median', unit: 'ms', ...aggregate(rounds.map((r) => r.directTotalMs)) },
         { measure: 'gateway streamed call, median', unit: 'ms', ...aggregate(rounds.map((r) => r.gatewayTotalMs)) },
         { measure: 'gateway added latency (p50)', unit: 'ms', ...added, target: '< 2 ms', met: added.median < 2 },
+        { measure: 'budget reservation added per call (p50)', unit: 'ms', ...budget, target: '< 1 ms', met: budget.median < 1 },
         {
           measure: `time to first token added (${FIRST_BYTE_MS} ms provider)`,
           unit: '%',

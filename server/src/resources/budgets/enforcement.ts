@@ -115,7 +115,7 @@ async function reserve(db: Executor, budgets: BudgetRow[], r: Reservation) {
 }
 
 /** Sends `budget.exhausted` for the budget a refusal named, once per window, in a transaction of its own (the refused one rolled back). */
-export async function noteRefusal(db: Db, err: unknown): Promise<void> {
+export async function noteRefusal(db: Executor, err: unknown): Promise<void> {
   if (!(err instanceof ProblemError) || err.code !== 'budget-exceeded' || !err.extra.budgetId) return;
   const budgetId = err.extra.budgetId;
   await db.transaction(async (trx) => {
@@ -128,9 +128,10 @@ export async function noteRefusal(db: Db, err: unknown): Promise<void> {
 
 /**
  * Reserves a gateway call's estimated cost (an upper bound) in every budget that covers it, in a
- * transaction of its own that commits before the call goes out; 402 when one has no room.
+ * transaction of its own that commits before the call goes out (given the request's transaction,
+ * a queued job's: a savepoint that commits with the job); 402 when one has no room.
  */
-export async function reserveCall(db: Db, spender: Spender & { runId: string | null }, requestId: string, estimateMicros: number): Promise<void> {
+export async function reserveCall(db: Executor, spender: Spender & { runId: string | null }, requestId: string, estimateMicros: number): Promise<void> {
   try {
     await db.transaction(async (trx) => {
       const budgets = await budgetsFor(trx, spender);
@@ -234,14 +235,16 @@ export async function settleUsage(
   }
 }
 
-/** A run that ended lets go of what it reserved. */
-export async function releaseRun(db: Executor, runId: string): Promise<void> {
-  const held = await db('budget_reservations')
-    .where({ holder: runHolder(runId) })
-    .orderBy('budget_id')
-    .pluck<string[]>('budget_id');
-  for (const budgetId of held) await letGo(db, budgetId, runHolder(runId));
+async function release(db: Executor, holder: string): Promise<void> {
+  const held = await db('budget_reservations').where({ holder }).orderBy('budget_id').pluck<string[]>('budget_id');
+  for (const budgetId of held) await letGo(db, budgetId, holder);
 }
+
+/** A call that will not be made (a transcription cancelled before it ran) lets go of what it reserved. */
+export const releaseCall = (db: Executor, requestId: string) => release(db, callHolder(requestId));
+
+/** A run that ended lets go of what it reserved. */
+export const releaseRun = (db: Executor, runId: string) => release(db, runHolder(runId));
 
 /** Lets go of the reservations whose holder never came back (a replica that died mid-call); returns how many. */
 export async function expireReservations(db: Db): Promise<number> {

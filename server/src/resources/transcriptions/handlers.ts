@@ -2,7 +2,10 @@ import type { Executor } from '../../db/database.js';
 import { defineHandlers, type HandlerResult } from '../handler-types.js';
 import { ProblemError } from '../../problems/problems.js';
 import { uploadedFile } from '../../util/uploaded-file.js';
-import { modelsByAlias } from '../models/store.js';
+import { modelsByAlias, resolveAlias } from '../models/store.js';
+import { releaseCall, reserveCall } from '../budgets/enforcement.js';
+import { estimateAudioMicros } from '../gateway/estimate.js';
+import { outsideRuns } from '../usage/attribution.js';
 import { getUploadRow } from '../uploads/store.js';
 import { renderContent } from './formats.js';
 import { letGoOfTranscription, wakeTranscribers } from './queue.js';
@@ -36,6 +39,7 @@ export const transcriptionHandlers = defineHandlers({
       metadata: body.metadata ?? {},
     };
     let row: store.TranscriptionRow;
+    let bytes: number;
     if ('uploadId' in body) {
       const upload = await getUploadRow(db, auth.applicationId, body.uploadId).catch((err: unknown) => {
         if (err instanceof ProblemError && err.code === 'not-found')
@@ -44,6 +48,7 @@ export const transcriptionHandlers = defineHandlers({
       });
       const source = { uploadId: upload.id, filename: upload.filename, contentType: upload.content_type };
       row = await store.insertTranscription(db, auth.applicationId, { ...common, ...source }, { uploadId: upload.id });
+      bytes = Number(upload.bytes);
     } else {
       const file = uploadedFile(body.file);
       row = await store.insertTranscription(
@@ -52,7 +57,11 @@ export const transcriptionHandlers = defineHandlers({
         { ...common, uploadId: null, filename: file.filename, contentType: file.contentType },
         file.data,
       );
+      bytes = file.data.length;
     }
+    // The job holds its reservation under its id, the request id its usage is recorded with.
+    const chain = (await resolveAlias(db, auth.applicationId, body.model)).filter((t) => t.model.api === 'transcription');
+    await reserveCall(db, outsideRuns(auth.applicationId, { keyId: auth.keyId, userId: null, endUserId: null }), row.id, estimateAudioMicros(bytes, chain));
     afterCommit(async () => wakeTranscribers());
     const transcription = store.toTranscription(row);
     return { status: 202, body: transcription, headers: { Location: `/api/v1/transcriptions/${transcription.id}` } };
@@ -75,6 +84,7 @@ export const transcriptionHandlers = defineHandlers({
     const row = await transcriptionIn(db, auth.applicationId, path.transcriptionId, true);
     transcriptionMachine.assertTransition('cancel', row.status);
     await store.endUnfinished(db, row.id, 'cancelled');
+    await releaseCall(db, row.id);
     afterCommit(async () => letGoOfTranscription(row.id));
     return { status: 200, body: store.toTranscription(await store.getTranscriptionRow(db, { id: row.id })) };
   },
@@ -83,6 +93,7 @@ export const transcriptionHandlers = defineHandlers({
     const row = await transcriptionIn(db, auth.applicationId, path.transcriptionId, true);
     checkIfMatch(store.toTranscription(row));
     await store.deleteTranscription(db, row.id);
+    await releaseCall(db, row.id);
     afterCommit(async () => letGoOfTranscription(row.id));
     return { status: 204, body: undefined };
   },

@@ -7,6 +7,8 @@ import { pricingOf, resolveAlias } from '../models/store.js';
 import { assertModelAllowed, attributionOf } from '../usage/attribution.js';
 import { costMicros } from '../usage/pricing.js';
 import { recordUsage, type UsageRecord } from '../usage/store.js';
+import { reserveCall } from '../budgets/enforcement.js';
+import { estimateAudioMicros } from '../gateway/estimate.js';
 import { transcribeUpstream, UpstreamAborted, type UpstreamAnswer, type UpstreamOutcome } from './upstream.js';
 
 type Result = HandlerResult<'createAudioTranscription'>;
@@ -114,13 +116,15 @@ export function audioTranscriptionHandlers(sealer: Sealer, policy: AddressPolicy
         upstreamStatus: call.upstreamStatus,
         errorCode: call.errorCode,
       });
+      const targets = chain.filter((t) => t.model.api === 'transcription');
+      // The budgets that cover the call hold the longest the audio could last, priced, before it goes out.
+      await reserveCall(db, attribution, requestId, estimateAudioMicros(file.data.length, targets));
       const fields = Object.entries(body).flatMap(([name, value]): [string, string][] =>
         name === 'file' || name === 'model' ? [] : [value].flat().map((v) => [name, String(v)]),
       );
       // The caller going away aborts the call upstream.
       const gone = new AbortController();
       ctx.res.once('close', () => ctx.res.writableFinished || gone.abort(new Error('The client went away.')));
-      const targets = chain.filter((t) => t.model.api === 'transcription');
       const form = { fields, audio: { filename: file.filename, contentType: file.contentType, data: file.data } };
       let outcome: UpstreamOutcome;
       try {
