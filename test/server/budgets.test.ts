@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../../server/src/generated/openapi.js';
-import { aliasName, createAlias, startGateway, type Gateway } from './gateway-helpers.js';
+import { startPricedGateway, type Gateway } from './gateway-helpers.js';
 import { createKey } from './helpers.js';
 import { call, cancelRun, claim, expectProblem, label, newAgent, newRunner, runnerConn, type Conn, type Run } from './run-helpers.js';
 
@@ -14,14 +14,10 @@ type Budget = components['schemas']['Budget'];
 let gateway: Gateway;
 let app: Conn;
 let chat: string;
-/** 0.40 USD per million input tokens, 1.60 per million output tokens. */
-const PRICING = { inputMicrosPerMillionTokens: 400_000, outputMicrosPerMillionTokens: 1_600_000 };
 
 beforeAll(async () => {
-  gateway = await startGateway({ WEBHOOK_ALLOWED_ADDRESSES: '127.0.0.1', RATE_LIMIT_RUN: '100000' });
+  ({ gateway, chat } = await startPricedGateway(['budget.*'], { RATE_LIMIT_RUN: '100000' }));
   app = gateway.conn;
-  chat = (await createAlias(gateway, { alias: aliasName('chat'), upstreamModel: 'gpt-4.1-mini', api: 'chat', pricing: PRICING })).alias;
-  expect((await call(app, 'POST', '/api/v1/webhook-endpoints', { url: 'http://127.0.0.1:9/hooks', eventTypes: ['budget.*'] })).status).toBe(201);
 });
 afterAll(() => gateway?.stop());
 

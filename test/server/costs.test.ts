@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { components } from '../../server/src/generated/openapi.js';
-import { aliasName, createAlias, startGateway, type Gateway } from './gateway-helpers.js';
+import { startPricedGateway, type Gateway } from './gateway-helpers.js';
 import { call, claim, expectProblem, getRun, label, newAgent, newRun, newRunner, runnerConn, type Claim, type Conn } from './run-helpers.js';
 import { until } from '../support/until.js';
 
@@ -17,15 +17,10 @@ type CostExport = components['schemas']['CostExport'];
 let gateway: Gateway;
 let app: Conn;
 let chat: string;
-/** 0.40 USD per million input tokens, 1.60 per million output tokens. */
-const PRICING = { inputMicrosPerMillionTokens: 400_000, outputMicrosPerMillionTokens: 1_600_000 };
 
 beforeAll(async () => {
-  gateway = await startGateway({ WEBHOOK_ALLOWED_ADDRESSES: '127.0.0.1' });
+  ({ gateway, chat } = await startPricedGateway(['usage.*']));
   app = gateway.conn;
-  chat = (await createAlias(gateway, { alias: aliasName('chat'), upstreamModel: 'gpt-4.1-mini', api: 'chat', pricing: PRICING })).alias;
-  const endpoint = await call(app, 'POST', '/api/v1/webhook-endpoints', { url: 'http://127.0.0.1:9/hooks', eventTypes: ['usage.*'] });
-  expect(endpoint.status, JSON.stringify(endpoint.body)).toBe(201);
 });
 afterAll(() => gateway?.stop());
 

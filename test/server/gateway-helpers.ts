@@ -143,3 +143,19 @@ export async function usageRow(gateway: Gateway, requestId: string | null, waitM
 
 /** Counts as numbers (PostgreSQL returns bigint columns as strings), null kept. */
 export const num = (value: number | string | null) => (value === null ? null : Number(value));
+
+/** 0.40 USD per million input tokens, 1.60 per million output tokens. */
+export const PRICING = { inputMicrosPerMillionTokens: 400_000, outputMicrosPerMillionTokens: 1_600_000 };
+
+/**
+ * A gateway server of the test's own (its ledger and budgets hold only what the test made) with a
+ * chat alias at PRICING, and the webhook messages of `eventTypes` kept in `webhook_messages` (sent
+ * to an endpoint nobody listens at) for the test to read.
+ */
+export async function startPricedGateway(eventTypes: string[], env: Record<string, string> = {}): Promise<{ gateway: Gateway; chat: string }> {
+  const gateway = await startGateway({ WEBHOOK_ALLOWED_ADDRESSES: '127.0.0.1', ...env });
+  const chat = (await createAlias(gateway, { alias: aliasName('chat'), upstreamModel: 'gpt-4.1-mini', api: 'chat', pricing: PRICING })).alias;
+  const endpoint = await call(gateway.conn, 'POST', '/api/v1/webhook-endpoints', { url: 'http://127.0.0.1:9/hooks', eventTypes });
+  expect(endpoint.status, JSON.stringify(endpoint.body)).toBe(201);
+  return { gateway, chat };
+}
