@@ -49,6 +49,7 @@ const sharedDomainModules = [
   'usage/attribution',
   'usage/reports',
   'budgets/enforcement',
+  'secrets/delivery',
   'costs/report',
   'audit/trail',
   'approvals/deciders',

@@ -90,6 +90,7 @@ function context(agent: AgentOverrides = {}, input: Record<string, unknown> = { 
       model: 'support-default',
       modelApi: 'chat',
       tools: [weather()],
+      secrets: [],
       config: {},
       runtime: 'runner',
       url: null,
@@ -99,6 +100,7 @@ function context(agent: AgentOverrides = {}, input: Record<string, unknown> = { 
     lease: {} as RunContext['lease'],
     signal,
     runToken: RUN_TOKEN,
+    secrets: {},
     log: (message, level = 'info', data = {}) => {
       events.push({ type: 'log', data: { level, message, ...data } });
       return Promise.resolve();

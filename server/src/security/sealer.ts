@@ -9,7 +9,16 @@ import { parseMasterKey } from '../config/master-key.js';
  * to another application's row does not open. New values use the current master key; values
  * sealed under previous keys still open, so keys can be rotated.
  */
-export type Sealer = { seal(plaintext: string, applicationId: string): string; open(sealed: string, applicationId: string): string };
+export type Sealer = {
+  seal(plaintext: string, applicationId: string): string;
+  open(sealed: string, applicationId: string): string;
+  /** The key new values are sealed with, and the previous ones that still open values, by id. */
+  readonly currentKeyId: string;
+  readonly previousKeyIds: readonly string[];
+};
+
+/** The id of the master key a sealed value was sealed with. */
+export const sealedKeyId = (sealed: string): string | undefined => sealed.split(':')[1];
 
 const keyId = (key: Buffer) => createHash('sha256').update(key).digest('hex').slice(0, 8);
 
@@ -17,6 +26,8 @@ export function createSealer(current: Buffer, previous: Buffer[] = []): Sealer {
   const keys = new Map([current, ...previous].map((k) => [keyId(k), k]));
   const currentId = keyId(current);
   return {
+    currentKeyId: currentId,
+    previousKeyIds: [...new Set(previous.map(keyId))].filter((id) => id !== currentId),
     seal(plaintext, applicationId) {
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', current, iv);

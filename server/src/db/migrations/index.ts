@@ -25,6 +25,7 @@ import * as taskComments from './0024_task_comments.js';
 import * as goalsProjects from './0025_goals_projects.js';
 import * as usageLedger from './0026_usage_ledger.js';
 import * as budgets from './0027_budgets.js';
+import * as secrets from './0028_secrets.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -55,6 +56,7 @@ const migrations: Record<string, Migration> = {
   '0025_goals_projects': goalsProjects,
   '0026_usage_ledger': usageLedger,
   '0027_budgets': budgets,
+  '0028_secrets': secrets,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */
