@@ -256,6 +256,19 @@ describe('OpenAI chat completions (the default)', () => {
     expect(provider.requests[0]!.body!.tools).toBeUndefined();
   });
 
+  it("sends an http tool's headers with the claim's secrets filled in, and fails on one the claim did not deliver", async () => {
+    provider.reply({ toolCalls: [{ id: 's1', name: 'get_weather', arguments: { city: 'Oslo' } }] }, { text: 'Cold.' });
+    const tool = { ...weather(), headers: { Authorization: 'Bearer {{secrets.WEATHER_KEY}}', 'X-Plain': 'as is' } };
+    const { ctx } = context({ tools: [tool], secrets: ['WEATHER_KEY'] });
+    await runtime()({ ...ctx, secrets: { WEATHER_KEY: 'wk-0123456789' } });
+    expect(tools.requests[0]!.headers).toMatchObject({ authorization: 'Bearer wk-0123456789', 'x-plain': 'as is', 'switchboard-tool-call-id': 's1' });
+
+    provider.reply({ toolCalls: [{ id: 's2', name: 'get_weather', arguments: { city: 'Oslo' } }] });
+    const failure = await failureOf(runtime()(context({ tools: [tool] }).ctx));
+    expect(failure.code).toBe('secret_missing');
+    expect(failure.message).toContain('WEATHER_KEY');
+  });
+
   it('replaces control characters an output delta may not carry', async () => {
     provider.reply({ text: 'bell\u0007 tab\t line\n' });
     const { ctx, events } = context({ tools: [] });

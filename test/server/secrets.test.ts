@@ -204,6 +204,13 @@ describe('what a run writes back', () => {
       { runnerSeq: 2, type: 'output.delta', data: { delta: forms } },
     ]);
     expect(appended.status).toBe(200);
+    // With its run token the run comments on a task: the comment is stored redacted too.
+    const task = await call(app, 'POST', '/api/v1/tasks', { title: 'Rotate the key', status: 'todo' });
+    const comment = await call({ baseUrl: server.url, key: got.runToken.token }, 'POST', `/api/v1/tasks/${task.body.id}/comments`, {
+      body: `Used ${echoed} to check.`,
+    });
+    expect(comment.status, JSON.stringify(comment.body)).toBe(201);
+    expect(comment.body.body).toBe(`Used ${mark} to check.`);
     const done = await complete(conn, got.lease.id, { fencingToken: got.lease.fencingToken, status: 'succeeded', output: { echo: echoed, forms } });
     expect(done.status, JSON.stringify(done.body)).toBe(200);
 
