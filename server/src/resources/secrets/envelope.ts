@@ -1,5 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import type { Sealer } from '../../security/sealer.js';
+import { randomBytes } from 'node:crypto';
+import { gcmDecrypt, gcmEncrypt, type Sealer } from '../../security/sealer.js';
 
 /** Where a value belongs: bound into its ciphertext, so a value copied to another secret, version or application does not open. */
 export type ValuePlace = { applicationId: string; secretId: string; version: number };
@@ -7,18 +7,14 @@ export type ValuePlace = { applicationId: string; secretId: string; version: num
 /** A value as stored: its ciphertext, and its data key sealed by the master key (re-wrapping touches only the latter). */
 export type EncryptedValue = { dataKeySealed: string; valueEncrypted: string };
 
-const aad = (place: ValuePlace) => Buffer.from(`${place.applicationId}\n${place.secretId}\n${String(place.version)}`);
+const aad = (place: ValuePlace) => `${place.applicationId}\n${place.secretId}\n${String(place.version)}`;
 
 /** Encrypts a value with a fresh 32-byte data key (AES-256-GCM), which the master key then seals. */
 export function encryptValue(sealer: Sealer, place: ValuePlace, value: string): EncryptedValue {
   const dataKey = randomBytes(32);
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', dataKey, iv);
-  cipher.setAAD(aad(place));
-  const data = Buffer.concat([cipher.update(value, 'utf8'), cipher.final()]);
   const sealed = {
     dataKeySealed: sealer.seal(dataKey.toString('base64'), place.applicationId),
-    valueEncrypted: `v1:${Buffer.concat([iv, cipher.getAuthTag(), data]).toString('base64')}`,
+    valueEncrypted: `v1:${gcmEncrypt(dataKey, aad(place), value)}`,
   };
   dataKey.fill(0);
   return sealed;
@@ -28,11 +24,7 @@ export function decryptValue(sealer: Sealer, place: ValuePlace, stored: Encrypte
   const [version, payload] = stored.valueEncrypted.split(':');
   if (version !== 'v1' || !payload) throw new Error(`Cannot decrypt version ${String(place.version)} of secret ${place.secretId}: unknown format.`);
   const dataKey = Buffer.from(sealer.open(stored.dataKeySealed, place.applicationId), 'base64');
-  const raw = Buffer.from(payload, 'base64');
-  const decipher = createDecipheriv('aes-256-gcm', dataKey, raw.subarray(0, 12));
-  decipher.setAAD(aad(place));
-  decipher.setAuthTag(raw.subarray(12, 28));
-  const value = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+  const value = gcmDecrypt(dataKey, aad(place), payload);
   dataKey.fill(0);
   return value;
 }
