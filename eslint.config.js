@@ -49,13 +49,14 @@ const sharedDomainModules = [
   'usage/attribution',
   'usage/reports',
   'budgets/enforcement',
-  'secrets/delivery',
   'costs/report',
   'audit/trail',
   'approvals/deciders',
   'tasks/checkouts',
   'tasks/progress',
   'tasks/assignees',
+  // The secrets a claim hands the runner that takes the lease.
+  'secrets/delivery',
 ];
 const resourceZones = readdirSync(server('resources'), { withFileTypes: true })
   .filter((entry) => entry.isDirectory())
