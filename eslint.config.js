@@ -59,6 +59,8 @@ const sharedDomainModules = [
   'tasks/checkouts',
   'tasks/progress',
   'tasks/assignees',
+  // The secrets a claim hands the runner that takes the lease.
+  'secrets/delivery',
 ];
 const resourceZones = readdirSync(server('resources'), { withFileTypes: true })
   .filter((entry) => entry.isDirectory())

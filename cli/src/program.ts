@@ -13,6 +13,7 @@ import { registerModels } from './commands/models.js';
 import { registerRunners } from './commands/runners.js';
 import { registerRuns } from './commands/runs.js';
 import { registerSchedules } from './commands/schedules.js';
+import { registerSecrets } from './commands/secrets.js';
 import { registerTasks } from './commands/tasks.js';
 import { registerTriggers } from './commands/triggers.js';
 import { registerWebhooks } from './commands/webhooks.js';
@@ -64,6 +65,7 @@ Settings come from the flags, then the environment, then the profile saved by "s
   registerChat(program, ctx);
   registerCosts(program, ctx);
   registerBudgets(program, ctx);
+  registerSecrets(program, ctx);
   registerApiKeys(program, ctx);
   registerRunners(program, ctx);
   registerRunner(program, ctx);

@@ -11,6 +11,7 @@ export { createKeyCache } from './auth/key-cache.js';
 export { createRateLimiter } from './http/rate-limit.js';
 export { setClock, systemClock, type Clock } from './util/time.js';
 export { createSealer, type Sealer } from './security/sealer.js';
+export { createRunRedaction } from './resources/secrets/redaction.js';
 export { authenticateRunToken, createRunTokens, type RunTokenIdentity, type RunTokens } from './auth/run-token.js';
 export { createEndUserTokens, type EndUserTokens } from './auth/end-user-tokens.js';
 export { modelAllowedForKey } from './auth/model-allow-list.js';

@@ -12,6 +12,8 @@ import { createRateLimiter } from './http/rate-limit.js';
 import { inProcessBus, postgresBus, redisBus } from './realtime/bus.js';
 import type { StreamRegistry } from './realtime/sse.js';
 import { createSealer, localMasterKey } from './security/sealer.js';
+import { startRewrapper } from './security/rewrap.js';
+import { createRunRedaction } from './resources/secrets/redaction.js';
 import { createLoginLimiter } from './auth/login-limiter.js';
 import { installationId } from './bootstrap.js';
 import { createEndUserTokens } from './auth/end-user-tokens.js';
@@ -68,6 +70,8 @@ export type RunningServer = {
   purgeNow(): Promise<void>;
   /** Chains every audit event committed so far. */
   chainAuditNow(): Promise<void>;
+  /** One master key re-wrapping pass now. */
+  rewrapNow(): Promise<void>;
   /** Writes every audit export queued now, and waits until they are written. */
   exportAuditNow(): Promise<void>;
   close(): Promise<void>;
@@ -80,6 +84,8 @@ const SWEEP_INTERVAL_MS = 60 * 1000;
 const EVENT_SWEEP_INTERVAL_MS = 1000;
 /** How often each replica chains audit events nobody chained after their commit (another replica's that stopped, a failed pass). */
 const AUDIT_CHAIN_INTERVAL_MS = 1000;
+/** Values still sealed under a previous master key are re-wrapped this often (and at start). */
+const REWRAP_INTERVAL_MS = 10 * 60 * 1000;
 /** How long an authenticated key is trusted without a lookup; changes to keys end it at once. */
 const KEY_CACHE_TTL_MS = 5_000;
 
@@ -129,6 +135,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   });
 
   const auditChainer = startAuditChainer(db, { intervalMs: AUDIT_CHAIN_INTERVAL_MS, logger });
+  const rewrapper = startRewrapper(db, sealer, logger, REWRAP_INTERVAL_MS);
 
   const streams: StreamRegistry = new Set();
   const { app } = createApp({
@@ -142,6 +149,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     auditing: { chainer: auditChainer, refusals: createRefusalLimiter(redis, install) },
     versioning,
     pins,
+    redaction: createRunRedaction(db, sealer),
     operations,
     validators,
     handlers: allHandlers({
@@ -157,6 +165,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       loginLimiter: createLoginLimiter(config, redis, install),
       auditChainer,
       versioning,
+      masterKeys: rewrapper.status,
     }),
   });
 
@@ -200,6 +209,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const reaper = periodic('reaper', () => reap(db), config.runs.reaperIntervalMs);
   const scheduler = periodic('scheduler', () => fireDueSchedules(db, config.schedules.misfireMs), config.schedules.intervalMs);
 
+  rewrapper.start();
   const deliverer = startDeliverer(db, sealer, config.webhooks, logger, versioning);
   const transcriber = startTranscriber(db, sealer, config, logger);
   const exporter = startExporter(db, { audit: auditExportSource(db, auditChainer), costs: costExportSource(db) }, logger);
@@ -239,6 +249,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     transcribeNow: transcriber.drain,
     purgeNow,
     chainAuditNow: () => auditChainer.catchUp(),
+    rewrapNow: rewrapper.now,
     exportAuditNow: () => exporter.drain(),
     async close() {
       clearInterval(purge);
@@ -250,6 +261,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       await sweeper.stop();
       await threadSweeper.stop();
       await approvalSweeper.stop();
+      await rewrapper.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const end of [...streams]) end();

@@ -26,6 +26,7 @@ import * as mockDynamic from './scenarios/mock-dynamic.mjs';
 import * as gateway from './scenarios/gateway.mjs';
 import * as approvalResume from './scenarios/approval-resume.mjs';
 import * as tasks from './scenarios/tasks.mjs';
+import * as secrets from './scenarios/secrets.mjs';
 
 const SCENARIOS = [
   baseline,
@@ -35,6 +36,7 @@ const SCENARIOS = [
   dispatch,
   approvalResume,
   tasks,
+  secrets,
   fanOut,
   validationCost,
   startup,

@@ -37,6 +37,7 @@ describe('switchboard --help', () => {
       'chat',
       'costs',
       'budgets',
+      'secrets',
       'api-keys',
       'runners',
       'runner',
@@ -50,6 +51,7 @@ describe('switchboard --help', () => {
     expect(commandsOf(await help(['tasks']))).toEqual(['list', 'create', 'get', 'move', 'assign', 'comment', 'comments']);
     expect(commandsOf(await help(['costs']))).toEqual(['report', 'export']);
     expect(commandsOf(await help(['budgets']))).toEqual(['list', 'create', 'get', 'update', 'delete']);
+    expect(commandsOf(await help(['secrets']))).toEqual(['set', 'list', 'get', 'versions', 'accesses', 'delete']);
   });
 
   it('has an Examples section and the global options on every command', { timeout: 120_000 }, async () => {

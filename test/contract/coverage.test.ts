@@ -11,6 +11,7 @@ import {
   createRunTokens,
   createRefusalLimiter,
   createSealer,
+  createRunRedaction,
   extractOperations,
   inProcessBus,
   loadBundledSpec,
@@ -48,6 +49,7 @@ const handlers = () =>
     endUserTokens,
     auditChainer,
     versioning,
+    masterKeys: () => undefined,
   });
 
 beforeAll(async () => {
@@ -71,6 +73,7 @@ describe('the server implements exactly the spec', () => {
       logger,
       rateLimiter: { consume: async () => ({ allowed: true, headers: {}, retryAfterSeconds: 0 }) },
       keyCache: createKeyCache(0),
+      redaction: createRunRedaction(db, createSealer(randomBytes(32))),
       runTokens,
       endUserTokens,
       auditing: { chainer: auditChainer, refusals: createRefusalLimiter(undefined) },

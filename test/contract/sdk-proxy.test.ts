@@ -291,7 +291,16 @@ describe('the SDK against the real server, through the contract-checking proxy',
 
   // Some 30 calls through the proxy, and a run that waits on a person and resumes: a minute when the machine is busy.
   it('runs an agent with a runner from queue to success, and cancels another run', { timeout: 60_000 }, async () => {
-    const agent = await sb.agents.create({ name: uniqueName('Runs contract'), model: 'echo', labels: ['contract'] });
+    const secretName = `CONTRACT_${randomUUID().replace(/-/g, '').slice(0, 12).toUpperCase()}`;
+    const secret = await step('createSecret', () =>
+      sb.secrets.create({ name: secretName, value: 'contract-secret-v1', description: 'contract' }, { idempotencyKey: randomUUID() }),
+    );
+    expect(secret).toMatchObject({ name: secretName, currentVersion: 1 });
+    expect((await step('createSecretVersion', () => sb.secrets.versions.create(secret.id, { value: 'contract-secret-v2' }))).version).toBe(2);
+    expect((await step('listSecretVersions', () => sb.secrets.versions.list(secret.id))).data.map((v) => v.version)).toEqual([2, 1]);
+    expect((await step('updateSecret', () => sb.secrets.update(secret.id, { description: 'contract runs' }))).description).toBe('contract runs');
+    expect((await step('listSecrets', () => sb.secrets.list({ name: secretName }))).data.map((x) => x.id)).toEqual([secret.id]);
+    const agent = await sb.agents.create({ name: uniqueName('Runs contract'), model: 'echo', labels: ['contract'], secrets: [secretName] });
     const registered = await step('registerRunner', () =>
       sb.runners.register({ name: 'contract runner', labels: ['contract', 'eu'] }, { idempotencyKey: randomUUID() }),
     );
@@ -307,6 +316,10 @@ describe('the SDK against the real server, through the contract-checking proxy',
     expect(run.endUserId).toMatch(/^eu_/);
     const claim = await step('claimRun', () => runner.runners.claim(registered.id, { wait: 5 }));
     expect(claim?.run.id).toBe(run.id);
+    expect(claim?.secrets).toEqual({ [secretName]: 'contract-secret-v2' });
+    const accesses = await step('listSecretAccesses', () => sb.secrets.accesses.list(secret.id));
+    expect(accesses.data.map((a) => [a.runId, a.runnerId, a.version])).toEqual([[run.id, registered.id, 2]]);
+    expect((await step('getSecret', () => sb.secrets.get(secret.id))).lastAccessedAt).toBe(accesses.data[0]!.createdAt);
     const first = claim!.lease;
     const beat = await step('heartbeatLease', () => runner.runners.heartbeat(first.id, { fencingToken: first.fencingToken }));
     expect(beat.run.status).toBe('running');
@@ -414,6 +427,7 @@ describe('the SDK against the real server, through the contract-checking proxy',
     ac.abort();
 
     await step('deleteRunner', () => sb.runners.delete(registered.id));
+    await step('deleteSecret', () => sb.secrets.delete(secret.id));
   });
 
   it('manages schedules', async () => {

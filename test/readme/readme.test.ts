@@ -53,6 +53,7 @@ const RUN = [
   'Tasks, goals and projects',
   'The audit log',
   'Costs and budgets',
+  'Secrets',
   'API versions',
   'Models and the AI gateway',
   'The SDK',
@@ -299,6 +300,16 @@ describe('the README, run as written', () => {
     expect(output).toMatch(/^\{"amount":50000000,"state":"(ok|warning)"\}$/m);
     expect(output).toMatch(/^\{"budgets":1,"runners":[1-9]\d*\}$/m);
   }, 90_000);
+
+  it('secrets: set from standard input twice (two versions), delivered to the run of an agent that references it, never shown', async () => {
+    const [block] = blocksOf('Secrets');
+    const { code, output } = await runBlock(block!.code, 90_000);
+    expect(code, output).toBe(0);
+    expect(output).toContain('{"name":"CRM_TOKEN","currentVersion":1}');
+    expect(output).toContain('{"name":"CRM_TOKEN","currentVersion":2}');
+    expect(output).toContain('{"version":2,"purpose":"claim"}');
+    expect(output).not.toContain('crm-token-');
+  }, 120_000);
 
   it("versions: the list, the organization pinned to the newest, and the first version's document", async () => {
     const [block] = blocksOf('API versions');

@@ -90,6 +90,7 @@ function context(agent: AgentOverrides = {}, input: Record<string, unknown> = { 
       model: 'support-default',
       modelApi: 'chat',
       tools: [weather()],
+      secrets: [],
       config: {},
       runtime: 'runner',
       url: null,
@@ -99,6 +100,7 @@ function context(agent: AgentOverrides = {}, input: Record<string, unknown> = { 
     lease: {} as RunContext['lease'],
     signal,
     runToken: RUN_TOKEN,
+    secrets: {},
     log: (message, level = 'info', data = {}) => {
       events.push({ type: 'log', data: { level, message, ...data } });
       return Promise.resolve();
@@ -252,6 +254,19 @@ describe('OpenAI chat completions (the default)', () => {
     expect(deltas.length).toBeLessThan(words.length / 5);
     for (const delta of deltas.slice(0, -1)) expect(delta.length).toBeGreaterThanOrEqual(100);
     expect(provider.requests[0]!.body!.tools).toBeUndefined();
+  });
+
+  it("sends an http tool's headers with the claim's secrets filled in, and fails on one the claim did not deliver", async () => {
+    provider.reply({ toolCalls: [{ id: 's1', name: 'get_weather', arguments: { city: 'Oslo' } }] }, { text: 'Cold.' });
+    const tool = { ...weather(), headers: { Authorization: 'Bearer {{secrets.WEATHER_KEY}}', 'X-Plain': 'as is' } };
+    const { ctx } = context({ tools: [tool], secrets: ['WEATHER_KEY'] });
+    await runtime()({ ...ctx, secrets: { WEATHER_KEY: 'wk-0123456789' } });
+    expect(tools.requests[0]!.headers).toMatchObject({ authorization: 'Bearer wk-0123456789', 'x-plain': 'as is', 'switchboard-tool-call-id': 's1' });
+
+    provider.reply({ toolCalls: [{ id: 's2', name: 'get_weather', arguments: { city: 'Oslo' } }] });
+    const failure = await failureOf(runtime()(context({ tools: [tool] }).ctx));
+    expect(failure.code).toBe('secret_missing');
+    expect(failure.message).toContain('WEATHER_KEY');
   });
 
   it('replaces control characters an output delta may not carry', async () => {

@@ -52,6 +52,7 @@ describe('create and read', () => {
       instructions: '',
       model: 'gpt-4.1',
       tools: [],
+      secrets: [],
       config: {},
       runtime: 'runner',
       url: null,
@@ -309,6 +310,7 @@ describe('versions', () => {
       instructions: 'v1',
       model: 'gpt-4.1',
       tools: [],
+      secrets: [],
       config: {},
       createdAt: agent.createdAt,
     });

@@ -14,6 +14,7 @@ import {
   createEndUserTokens,
   createRunTokens,
   createSealer,
+  createRunRedaction,
   extractOperations,
   inProcessBus,
   loadBundledSpec,
@@ -105,6 +106,7 @@ async function startGatewayReplica(masterKey: string, env: Record<string, string
     endUserTokens,
     auditChainer,
     versioning,
+    masterKeys: () => undefined,
   });
   const listAgents = handlers.listAgents;
   handlers.listAgents = async (input) => {
@@ -117,6 +119,7 @@ async function startGatewayReplica(masterKey: string, env: Record<string, string
     logger,
     rateLimiter: createRateLimiter(config.rateLimits, undefined),
     keyCache: createKeyCache(0),
+    redaction: createRunRedaction(db, createSealer(key)),
     runTokens,
     endUserTokens,
     auditing: { chainer: auditChainer, refusals: createRefusalLimiter(undefined) },

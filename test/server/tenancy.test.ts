@@ -353,6 +353,32 @@ describe('budgets between applications', () => {
   });
 });
 
+describe('secrets between applications', () => {
+  it("another application's secret is 404 for every operation, is not listed, and is never delivered to its runners", async () => {
+    const name = `TENANT_${Math.random().toString(36).slice(2, 10).toUpperCase()}`;
+    const created = await send('/api/v1/secrets', { method: 'POST', key: admin1, ...json({ name, value: 'only-for-app-one' }) });
+    expect(created.status).toBe(201);
+    const id = ((await created.json()) as { id: string }).id;
+    for (const [path, init] of [
+      [`/api/v1/secrets/${id}`, {}],
+      [`/api/v1/secrets/${id}`, { method: 'PATCH', ...json({ description: 'mine now' }) }],
+      [`/api/v1/secrets/${id}`, { method: 'DELETE' }],
+      [`/api/v1/secrets/${id}/versions`, {}],
+      [`/api/v1/secrets/${id}/versions`, { method: 'POST', ...json({ value: 'overwritten' }) }],
+      [`/api/v1/secrets/${id}/accesses`, {}],
+    ] as [string, RequestInit][]) {
+      await expectNotFound(await send(path, { ...init, key: admin2.secret }), path);
+    }
+    const listed = (await (await send('/api/v1/secrets?pageSize=100', { key: admin2.secret })).json()) as { data: { id: string }[] };
+    expect(listed.data.map((s) => s.id)).not.toContain(id);
+    // The same name in the other application is its own secret: an agent there gets that one's value.
+    expect((await send('/api/v1/secrets', { method: 'POST', key: admin2.secret, ...json({ name, value: 'only-for-app-two' }) })).status).toBe(201);
+    const still = (await (await send(`/api/v1/secrets/${id}/versions`, { key: admin1 })).json()) as { data: unknown[] };
+    expect(still.data).toHaveLength(1);
+    expect((await send(`/api/v1/secrets/${id}`, { method: 'DELETE', key: admin1 })).status).toBe(204);
+  });
+});
+
 describe('goals and projects between applications', () => {
   it("another application's goal and project are 404 for every operation, cannot be linked to, and are not listed", async () => {
     const post = async (path: string, body: object) => {

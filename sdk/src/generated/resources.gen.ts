@@ -1226,6 +1226,89 @@ const dashboardMethods = ({ call }: OperationRunner) => ({
 export interface DashboardResource extends ReturnType<typeof dashboardMethods> {}
 export const dashboard: (operations: OperationRunner) => DashboardResource = dashboardMethods;
 
+const secretsMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * List secrets
+   *
+   * Lists the application's secrets, newest first, as metadata: never a value. Requires the `read`
+   * scope.
+   */
+  list: (query?: T.ListSecretsData['query'], o?: RequestOptions) =>
+    list<T.Secret, T.SecretList>((page, c) => api.listSecrets({ ...c, query: { ...query, page } }), query, o),
+  /**
+   * Create a secret
+   *
+   * Creates a secret with its first value (version 1), encrypted at once; the answer is its
+   * metadata, never the value. Names are unique in the application (409 `conflict`). Send an
+   * `Idempotency-Key` to make retries safe (the key's record holds a keyed fingerprint of the
+   * request, never the value). Sends `secret.created`. Requires the `write` scope.
+   */
+  create: (body: T.SecretCreateWritable, o?: WriteOptions) => call((c) => api.createSecret({ ...c, body, headers: idempotent(o) }), o),
+  /**
+   * Get a secret
+   *
+   * Returns one secret of the application as metadata, never its value. Requires the `read` scope.
+   */
+  get: (secretId: string, o?: RequestOptions) => call((c) => api.getSecret({ ...c, path: { secretId } }), o),
+  /**
+   * Update a secret
+   *
+   * Changes a secret's description with a JSON merge patch, sent as `application/merge-patch+json`
+   * or `application/json`; a new value is a new version (`createSecretVersion`). Send `If-Match`
+   * with the secret's `ETag` so a change never overwrites one made meanwhile (412). Sends
+   * `secret.updated`. Requires the `write` scope.
+   */
+  update: (secretId: string, body: T.SecretUpdate, o?: ConditionalOptions) =>
+    call((c) => api.updateSecret({ ...c, path: { secretId }, body, headers: ifMatch(o) }), o),
+  /**
+   * Delete a secret
+   *
+   * Deletes a secret with all its versions and accesses. A run claimed afterwards whose agent still
+   * references the name fails at once with error code `secret_missing`, naming it. Send `If-Match`
+   * to make it conditional. Sends `secret.deleted`. Requires the `write` scope.
+   */
+  delete: (secretId: string, o?: ConditionalOptions) => call((c) => api.deleteSecret({ ...c, path: { secretId }, headers: ifMatch(o) }), o),
+  versions: {
+    /**
+     * List a secret's versions
+     *
+     * Lists the versions of a secret, newest first, as metadata (never a value). Requires the
+     * `read` scope.
+     */
+    list: (secretId: string, query?: T.ListSecretVersionsData['query'], o?: RequestOptions) =>
+      list<T.SecretVersion, T.SecretVersionList>((page, c) => api.listSecretVersions({ ...c, path: { secretId }, query: { ...query, page } }), query, o),
+    /**
+     * Set a new value
+     *
+     * Sets a new value for a secret: a new version, which claims deliver from now on (runs already
+     * claimed keep the value they got). The answer is the version's metadata, never the value. Send
+     * an `Idempotency-Key` to make retries safe. Sends `secret.updated`. Requires the `write`
+     * scope.
+     */
+    create: (secretId: string, body: T.SecretVersionCreateWritable, o?: WriteOptions) =>
+      call((c) => api.createSecretVersion({ ...c, path: { secretId }, body, headers: idempotent(o) }), o),
+  },
+  accesses: {
+    /**
+     * List a secret's accesses
+     *
+     * Lists the deliveries of a secret, newest first: which version went to which runner for which
+     * run, and when. Requires the `read` scope.
+     */
+    list: (secretId: string, query?: T.ListSecretAccessesData['query'], o?: RequestOptions) =>
+      list<T.SecretAccess, T.SecretAccessList>((page, c) => api.listSecretAccesses({ ...c, path: { secretId }, query: { ...query, page } }), query, o),
+  },
+});
+/**
+ * Named values of the application (API keys, passwords), write-only: the API returns their
+ * metadata, never a value. Each value is a version encrypted with its own data key, wrapped by the
+ * master key (rotating it re-wraps the data keys alone). Agents reference secrets by name, the
+ * claim of a run hands them to the runner holding its lease, and every delivery is logged. A value
+ * a run writes back (in events, output, messages or comments) is stored as `[secret:NAME]`.
+ */
+export interface SecretsResource extends ReturnType<typeof secretsMethods> {}
+export const secrets: (operations: OperationRunner) => SecretsResource = secretsMethods;
+
 const runnersMethods = ({ call, list }: OperationRunner) => ({
   /**
    * List runners
@@ -1959,6 +2042,14 @@ export abstract class Resources {
    * hold under concurrency: calls and runs reserve before they start.
    */
   readonly dashboard = dashboard(this.#operations);
+  /**
+   * Named values of the application (API keys, passwords), write-only: the API returns their
+   * metadata, never a value. Each value is a version encrypted with its own data key, wrapped by
+   * the master key (rotating it re-wraps the data keys alone). Agents reference secrets by name,
+   * the claim of a run hands them to the runner holding its lease, and every delivery is logged. A
+   * value a run writes back (in events, output, messages or comments) is stored as `[secret:NAME]`.
+   */
+  readonly secrets = secrets(this.#operations);
   /**
    * Executors that claim queued runs. Registering, listing and deleting runners uses application
    * keys; claiming runs and working on leases (heartbeat, events, completion) uses the runner's own

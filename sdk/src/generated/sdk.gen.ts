@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import { type Client, formDataBodySerializer, type Options as Options2, type TDataShape } from './client/index.js';
-import type { AcceptInvitationData, AcceptInvitationErrors, AcceptInvitationResponses, AppendRunEventsData, AppendRunEventsErrors, AppendRunEventsResponses, AppendThreadMessagesData, AppendThreadMessagesErrors, AppendThreadMessagesResponses, BulkUpdateTasksData, BulkUpdateTasksErrors, BulkUpdateTasksResponses, CancelRunData, CancelRunErrors, CancelRunResponses, CancelTranscriptionData, CancelTranscriptionErrors, CancelTranscriptionResponses, CheckoutTaskData, CheckoutTaskErrors, CheckoutTaskResponses, ClaimRunData, ClaimRunErrors, ClaimRunResponses, CompleteRunData, CompleteRunErrors, CompleteRunResponses, CopyThreadData, CopyThreadErrors, CopyThreadResponses, CountAnthropicTokensData, CountAnthropicTokensErrors, CountAnthropicTokensResponses, CreateAgentData, CreateAgentErrors, CreateAgentResponses, CreateAnthropicMessageData, CreateAnthropicMessageErrors, CreateAnthropicMessageResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateApplicationData, CreateApplicationErrors, CreateApplicationResponses, CreateApprovalCommentData, CreateApprovalCommentErrors, CreateApprovalCommentResponses, CreateAudioTranscriptionData, CreateAudioTranscriptionErrors, CreateAudioTranscriptionResponses, CreateAuditExportData, CreateAuditExportErrors, CreateAuditExportResponses, CreateBudgetData, CreateBudgetErrors, CreateBudgetResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateCostExportData, CreateCostExportErrors, CreateCostExportResponses, CreateEmbeddingsData, CreateEmbeddingsErrors, CreateEmbeddingsResponses, CreateEndUserData, CreateEndUserErrors, CreateEndUserResponses, CreateEndUserTokenData, CreateEndUserTokenErrors, CreateEndUserTokenResponses, CreateGoalData, CreateGoalErrors, CreateGoalResponses, CreateInvitationData, CreateInvitationErrors, CreateInvitationResponses, CreateModelData, CreateModelErrors, CreateModelProviderData, CreateModelProviderErrors, CreateModelProviderResponses, CreateModelResponses, CreatePersonalTokenData, CreatePersonalTokenErrors, CreatePersonalTokenResponses, CreateProjectData, CreateProjectErrors, CreateProjectResponses, CreateRunApprovalData, CreateRunApprovalErrors, CreateRunApprovalResponses, CreateRunData, CreateRunErrors, CreateRunResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateTaskCommentData, CreateTaskCommentErrors, CreateTaskCommentResponses, CreateTaskData, CreateTaskErrors, CreateTaskResponses, CreateThreadData, CreateThreadErrors, CreateThreadResponses, CreateThreadRunData, CreateThreadRunErrors, CreateThreadRunResponses, CreateTranscriptionData, CreateTranscriptionErrors, CreateTranscriptionResponses, CreateTriggerData, CreateTriggerErrors, CreateTriggerResponses, CreateUploadData, CreateUploadErrors, CreateUploadResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DecideApprovalData, DecideApprovalErrors, DecideApprovalResponses, DeleteAgentData, DeleteAgentErrors, DeleteAgentResponses, DeleteApplicationData, DeleteApplicationErrors, DeleteApplicationResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, DeleteEndUserData, DeleteEndUserErrors, DeleteEndUserResponses, DeleteGoalData, DeleteGoalErrors, DeleteGoalResponses, DeleteModelData, DeleteModelErrors, DeleteModelProviderData, DeleteModelProviderErrors, DeleteModelProviderResponses, DeleteModelResponses, DeleteProjectData, DeleteProjectErrors, DeleteProjectResponses, DeleteRunnerData, DeleteRunnerErrors, DeleteRunnerResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, DeleteTaskData, DeleteTaskErrors, DeleteTaskResponses, DeleteThreadData, DeleteThreadErrors, DeleteThreadResponses, DeleteTranscriptionData, DeleteTranscriptionErrors, DeleteTranscriptionResponses, DeleteTriggerData, DeleteTriggerErrors, DeleteTriggerResponses, DeleteUploadData, DeleteUploadErrors, DeleteUploadResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAgentData, GetAgentErrors, GetAgentResponses, GetAgentVersionData, GetAgentVersionErrors, GetAgentVersionResponses, GetApiDocsAssetData, GetApiDocsAssetErrors, GetApiDocsAssetResponses, GetApiDocsData, GetApiDocsErrors, GetApiDocsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetApplicationData, GetApplicationErrors, GetApplicationResponses, GetApprovalData, GetApprovalErrors, GetApprovalResponses, GetAuditEventData, GetAuditEventErrors, GetAuditEventResponses, GetAuditExportContentData, GetAuditExportContentErrors, GetAuditExportContentResponses, GetAuditExportData, GetAuditExportErrors, GetAuditExportResponses, GetBudgetData, GetBudgetErrors, GetBudgetResponses, GetCostExportContentData, GetCostExportContentErrors, GetCostExportContentResponses, GetCostExportData, GetCostExportErrors, GetCostExportResponses, GetCostsData, GetCostsErrors, GetCostsResponses, GetDashboardData, GetDashboardErrors, GetDashboardResponses, GetEndUserData, GetEndUserErrors, GetEndUserResponses, GetGoalData, GetGoalErrors, GetGoalResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetInvitationData, GetInvitationErrors, GetInvitationResponses, GetMeData, GetMeErrors, GetMemberData, GetMemberErrors, GetMemberResponses, GetMeResponses, GetModelData, GetModelErrors, GetModelProviderData, GetModelProviderErrors, GetModelProviderResponses, GetModelResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetPersonalTokenData, GetPersonalTokenErrors, GetPersonalTokenResponses, GetProblemTypeData, GetProblemTypeErrors, GetProblemTypeResponses, GetProjectData, GetProjectErrors, GetProjectResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRootData, GetRootErrors, GetRunData, GetRunErrors, GetRunnerData, GetRunnerErrors, GetRunnerResponses, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetTaskData, GetTaskErrors, GetTaskResponses, GetThreadData, GetThreadErrors, GetThreadResponses, GetTranscriptionContentData, GetTranscriptionContentErrors, GetTranscriptionContentResponses, GetTranscriptionData, GetTranscriptionErrors, GetTranscriptionResponses, GetTriggerData, GetTriggerErrors, GetTriggerResponses, GetUploadData, GetUploadErrors, GetUploadResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, GetWebhookMessageData, GetWebhookMessageErrors, GetWebhookMessageResponses, HeartbeatLeaseData, HeartbeatLeaseErrors, HeartbeatLeaseResponses, InvokeTriggerData, InvokeTriggerErrors, InvokeTriggerResponses, ListActivityData, ListActivityErrors, ListActivityResponses, ListAgentsData, ListAgentsErrors, ListAgentsResponses, ListAgentVersionsData, ListAgentVersionsErrors, ListAgentVersionsResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListApiVersionsData, ListApiVersionsErrors, ListApiVersionsResponses, ListApplicationsData, ListApplicationsErrors, ListApplicationsResponses, ListApprovalCommentsData, ListApprovalCommentsErrors, ListApprovalCommentsResponses, ListApprovalsData, ListApprovalsErrors, ListApprovalsResponses, ListAuditEventsData, ListAuditEventsErrors, ListAuditEventsResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListEndUsersData, ListEndUsersErrors, ListEndUsersResponses, ListGatewayModelsData, ListGatewayModelsErrors, ListGatewayModelsResponses, ListGoalsData, ListGoalsErrors, ListGoalsResponses, ListInboxData, ListInboxErrors, ListInboxResponses, ListInvitationsData, ListInvitationsErrors, ListInvitationsResponses, ListMembersData, ListMembersErrors, ListMembersResponses, ListModelProvidersData, ListModelProvidersErrors, ListModelProvidersResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListPersonalTokensData, ListPersonalTokensErrors, ListPersonalTokensResponses, ListProjectsData, ListProjectsErrors, ListProjectsResponses, ListRunEventsData, ListRunEventsErrors, ListRunEventsResponses, ListRunnersData, ListRunnersErrors, ListRunnersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, ListTaskCommentsData, ListTaskCommentsErrors, ListTaskCommentsResponses, ListTasksData, ListTasksErrors, ListTasksResponses, ListThreadMessagesData, ListThreadMessagesErrors, ListThreadMessagesResponses, ListThreadsData, ListThreadsErrors, ListThreadsResponses, ListTranscriptionsData, ListTranscriptionsErrors, ListTranscriptionsResponses, ListTriggersData, ListTriggersErrors, ListTriggersResponses, ListWebhookAttemptsData, ListWebhookAttemptsErrors, ListWebhookAttemptsResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, ListWebhookMessagesData, ListWebhookMessagesErrors, ListWebhookMessagesResponses, LogInData, LogInErrors, LogInResponses, LogOutData, LogOutErrors, LogOutResponses, PauseAgentData, PauseAgentErrors, PauseAgentResponses, PauseScheduleData, PauseScheduleErrors, PauseScheduleResponses, PauseTriggerData, PauseTriggerErrors, PauseTriggerResponses, RedeliverWebhookMessageData, RedeliverWebhookMessageErrors, RedeliverWebhookMessageResponses, RegisterRunnerData, RegisterRunnerErrors, RegisterRunnerResponses, ReleaseTaskData, ReleaseTaskErrors, ReleaseTaskResponses, RemoveMemberData, RemoveMemberErrors, RemoveMemberResponses, ReportRunUsageData, ReportRunUsageErrors, ReportRunUsageResponses, ResumeAgentData, ResumeAgentErrors, ResumeAgentResponses, ResumeScheduleData, ResumeScheduleErrors, ResumeScheduleResponses, ResumeTriggerData, ResumeTriggerErrors, ResumeTriggerResponses, RetireAgentData, RetireAgentErrors, RetireAgentResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeInvitationData, RevokeInvitationErrors, RevokeInvitationResponses, RevokePersonalTokenData, RevokePersonalTokenErrors, RevokePersonalTokenResponses, RevokeSessionData, RevokeSessionErrors, RevokeSessionResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, RotateTriggerSecretData, RotateTriggerSecretErrors, RotateTriggerSecretResponses, RotateWebhookEndpointSecretData, RotateWebhookEndpointSecretErrors, RotateWebhookEndpointSecretResponses, SignUpData, SignUpErrors, SignUpResponses, StreamAgentRunsData, StreamAgentRunsErrors, StreamAgentRunsResponse, StreamAgentRunsResponses, StreamInboxData, StreamInboxErrors, StreamInboxResponse, StreamInboxResponses, StreamRunData, StreamRunErrors, StreamRunResponse, StreamRunResponses, StreamRunsData, StreamRunsErrors, StreamRunsResponse, StreamRunsResponses, StreamThreadData, StreamThreadErrors, StreamThreadResponse, StreamThreadResponses, TestWebhookEndpointData, TestWebhookEndpointErrors, TestWebhookEndpointResponses, TransitionTaskData, TransitionTaskErrors, TransitionTaskResponses, UpdateAgentData, UpdateAgentErrors, UpdateAgentResponses, UpdateApiKeyData, UpdateApiKeyErrors, UpdateApiKeyResponses, UpdateApplicationData, UpdateApplicationErrors, UpdateApplicationResponses, UpdateBudgetData, UpdateBudgetErrors, UpdateBudgetResponses, UpdateEndUserData, UpdateEndUserErrors, UpdateEndUserResponses, UpdateGoalData, UpdateGoalErrors, UpdateGoalResponses, UpdateMemberData, UpdateMemberErrors, UpdateMemberResponses, UpdateModelData, UpdateModelErrors, UpdateModelProviderData, UpdateModelProviderErrors, UpdateModelProviderResponses, UpdateModelResponses, UpdateOrganizationData, UpdateOrganizationErrors, UpdateOrganizationResponses, UpdateProjectData, UpdateProjectErrors, UpdateProjectResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateTaskData, UpdateTaskErrors, UpdateTaskResponses, UpdateThreadData, UpdateThreadErrors, UpdateThreadResponses, UpdateTriggerData, UpdateTriggerErrors, UpdateTriggerResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses, UpsertEndUserData, UpsertEndUserErrors, UpsertEndUserResponses, VerifyAuditEventsData, VerifyAuditEventsErrors, VerifyAuditEventsResponses } from './types.gen.js';
+import type { AcceptInvitationData, AcceptInvitationErrors, AcceptInvitationResponses, AppendRunEventsData, AppendRunEventsErrors, AppendRunEventsResponses, AppendThreadMessagesData, AppendThreadMessagesErrors, AppendThreadMessagesResponses, BulkUpdateTasksData, BulkUpdateTasksErrors, BulkUpdateTasksResponses, CancelRunData, CancelRunErrors, CancelRunResponses, CancelTranscriptionData, CancelTranscriptionErrors, CancelTranscriptionResponses, CheckoutTaskData, CheckoutTaskErrors, CheckoutTaskResponses, ClaimRunData, ClaimRunErrors, ClaimRunResponses, CompleteRunData, CompleteRunErrors, CompleteRunResponses, CopyThreadData, CopyThreadErrors, CopyThreadResponses, CountAnthropicTokensData, CountAnthropicTokensErrors, CountAnthropicTokensResponses, CreateAgentData, CreateAgentErrors, CreateAgentResponses, CreateAnthropicMessageData, CreateAnthropicMessageErrors, CreateAnthropicMessageResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateApplicationData, CreateApplicationErrors, CreateApplicationResponses, CreateApprovalCommentData, CreateApprovalCommentErrors, CreateApprovalCommentResponses, CreateAudioTranscriptionData, CreateAudioTranscriptionErrors, CreateAudioTranscriptionResponses, CreateAuditExportData, CreateAuditExportErrors, CreateAuditExportResponses, CreateBudgetData, CreateBudgetErrors, CreateBudgetResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateCostExportData, CreateCostExportErrors, CreateCostExportResponses, CreateEmbeddingsData, CreateEmbeddingsErrors, CreateEmbeddingsResponses, CreateEndUserData, CreateEndUserErrors, CreateEndUserResponses, CreateEndUserTokenData, CreateEndUserTokenErrors, CreateEndUserTokenResponses, CreateGoalData, CreateGoalErrors, CreateGoalResponses, CreateInvitationData, CreateInvitationErrors, CreateInvitationResponses, CreateModelData, CreateModelErrors, CreateModelProviderData, CreateModelProviderErrors, CreateModelProviderResponses, CreateModelResponses, CreatePersonalTokenData, CreatePersonalTokenErrors, CreatePersonalTokenResponses, CreateProjectData, CreateProjectErrors, CreateProjectResponses, CreateRunApprovalData, CreateRunApprovalErrors, CreateRunApprovalResponses, CreateRunData, CreateRunErrors, CreateRunResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateSecretData, CreateSecretErrors, CreateSecretResponses, CreateSecretVersionData, CreateSecretVersionErrors, CreateSecretVersionResponses, CreateTaskCommentData, CreateTaskCommentErrors, CreateTaskCommentResponses, CreateTaskData, CreateTaskErrors, CreateTaskResponses, CreateThreadData, CreateThreadErrors, CreateThreadResponses, CreateThreadRunData, CreateThreadRunErrors, CreateThreadRunResponses, CreateTranscriptionData, CreateTranscriptionErrors, CreateTranscriptionResponses, CreateTriggerData, CreateTriggerErrors, CreateTriggerResponses, CreateUploadData, CreateUploadErrors, CreateUploadResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DecideApprovalData, DecideApprovalErrors, DecideApprovalResponses, DeleteAgentData, DeleteAgentErrors, DeleteAgentResponses, DeleteApplicationData, DeleteApplicationErrors, DeleteApplicationResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, DeleteEndUserData, DeleteEndUserErrors, DeleteEndUserResponses, DeleteGoalData, DeleteGoalErrors, DeleteGoalResponses, DeleteModelData, DeleteModelErrors, DeleteModelProviderData, DeleteModelProviderErrors, DeleteModelProviderResponses, DeleteModelResponses, DeleteProjectData, DeleteProjectErrors, DeleteProjectResponses, DeleteRunnerData, DeleteRunnerErrors, DeleteRunnerResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, DeleteSecretData, DeleteSecretErrors, DeleteSecretResponses, DeleteTaskData, DeleteTaskErrors, DeleteTaskResponses, DeleteThreadData, DeleteThreadErrors, DeleteThreadResponses, DeleteTranscriptionData, DeleteTranscriptionErrors, DeleteTranscriptionResponses, DeleteTriggerData, DeleteTriggerErrors, DeleteTriggerResponses, DeleteUploadData, DeleteUploadErrors, DeleteUploadResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAgentData, GetAgentErrors, GetAgentResponses, GetAgentVersionData, GetAgentVersionErrors, GetAgentVersionResponses, GetApiDocsAssetData, GetApiDocsAssetErrors, GetApiDocsAssetResponses, GetApiDocsData, GetApiDocsErrors, GetApiDocsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetApplicationData, GetApplicationErrors, GetApplicationResponses, GetApprovalData, GetApprovalErrors, GetApprovalResponses, GetAuditEventData, GetAuditEventErrors, GetAuditEventResponses, GetAuditExportContentData, GetAuditExportContentErrors, GetAuditExportContentResponses, GetAuditExportData, GetAuditExportErrors, GetAuditExportResponses, GetBudgetData, GetBudgetErrors, GetBudgetResponses, GetCostExportContentData, GetCostExportContentErrors, GetCostExportContentResponses, GetCostExportData, GetCostExportErrors, GetCostExportResponses, GetCostsData, GetCostsErrors, GetCostsResponses, GetDashboardData, GetDashboardErrors, GetDashboardResponses, GetEndUserData, GetEndUserErrors, GetEndUserResponses, GetGoalData, GetGoalErrors, GetGoalResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetInvitationData, GetInvitationErrors, GetInvitationResponses, GetMeData, GetMeErrors, GetMemberData, GetMemberErrors, GetMemberResponses, GetMeResponses, GetModelData, GetModelErrors, GetModelProviderData, GetModelProviderErrors, GetModelProviderResponses, GetModelResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetPersonalTokenData, GetPersonalTokenErrors, GetPersonalTokenResponses, GetProblemTypeData, GetProblemTypeErrors, GetProblemTypeResponses, GetProjectData, GetProjectErrors, GetProjectResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRootData, GetRootErrors, GetRunData, GetRunErrors, GetRunnerData, GetRunnerErrors, GetRunnerResponses, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetSecretData, GetSecretErrors, GetSecretResponses, GetTaskData, GetTaskErrors, GetTaskResponses, GetThreadData, GetThreadErrors, GetThreadResponses, GetTranscriptionContentData, GetTranscriptionContentErrors, GetTranscriptionContentResponses, GetTranscriptionData, GetTranscriptionErrors, GetTranscriptionResponses, GetTriggerData, GetTriggerErrors, GetTriggerResponses, GetUploadData, GetUploadErrors, GetUploadResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, GetWebhookMessageData, GetWebhookMessageErrors, GetWebhookMessageResponses, HeartbeatLeaseData, HeartbeatLeaseErrors, HeartbeatLeaseResponses, InvokeTriggerData, InvokeTriggerErrors, InvokeTriggerResponses, ListActivityData, ListActivityErrors, ListActivityResponses, ListAgentsData, ListAgentsErrors, ListAgentsResponses, ListAgentVersionsData, ListAgentVersionsErrors, ListAgentVersionsResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListApiVersionsData, ListApiVersionsErrors, ListApiVersionsResponses, ListApplicationsData, ListApplicationsErrors, ListApplicationsResponses, ListApprovalCommentsData, ListApprovalCommentsErrors, ListApprovalCommentsResponses, ListApprovalsData, ListApprovalsErrors, ListApprovalsResponses, ListAuditEventsData, ListAuditEventsErrors, ListAuditEventsResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListEndUsersData, ListEndUsersErrors, ListEndUsersResponses, ListGatewayModelsData, ListGatewayModelsErrors, ListGatewayModelsResponses, ListGoalsData, ListGoalsErrors, ListGoalsResponses, ListInboxData, ListInboxErrors, ListInboxResponses, ListInvitationsData, ListInvitationsErrors, ListInvitationsResponses, ListMembersData, ListMembersErrors, ListMembersResponses, ListModelProvidersData, ListModelProvidersErrors, ListModelProvidersResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListPersonalTokensData, ListPersonalTokensErrors, ListPersonalTokensResponses, ListProjectsData, ListProjectsErrors, ListProjectsResponses, ListRunEventsData, ListRunEventsErrors, ListRunEventsResponses, ListRunnersData, ListRunnersErrors, ListRunnersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListSecretAccessesData, ListSecretAccessesErrors, ListSecretAccessesResponses, ListSecretsData, ListSecretsErrors, ListSecretsResponses, ListSecretVersionsData, ListSecretVersionsErrors, ListSecretVersionsResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, ListTaskCommentsData, ListTaskCommentsErrors, ListTaskCommentsResponses, ListTasksData, ListTasksErrors, ListTasksResponses, ListThreadMessagesData, ListThreadMessagesErrors, ListThreadMessagesResponses, ListThreadsData, ListThreadsErrors, ListThreadsResponses, ListTranscriptionsData, ListTranscriptionsErrors, ListTranscriptionsResponses, ListTriggersData, ListTriggersErrors, ListTriggersResponses, ListWebhookAttemptsData, ListWebhookAttemptsErrors, ListWebhookAttemptsResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, ListWebhookMessagesData, ListWebhookMessagesErrors, ListWebhookMessagesResponses, LogInData, LogInErrors, LogInResponses, LogOutData, LogOutErrors, LogOutResponses, PauseAgentData, PauseAgentErrors, PauseAgentResponses, PauseScheduleData, PauseScheduleErrors, PauseScheduleResponses, PauseTriggerData, PauseTriggerErrors, PauseTriggerResponses, RedeliverWebhookMessageData, RedeliverWebhookMessageErrors, RedeliverWebhookMessageResponses, RegisterRunnerData, RegisterRunnerErrors, RegisterRunnerResponses, ReleaseTaskData, ReleaseTaskErrors, ReleaseTaskResponses, RemoveMemberData, RemoveMemberErrors, RemoveMemberResponses, ReportRunUsageData, ReportRunUsageErrors, ReportRunUsageResponses, ResumeAgentData, ResumeAgentErrors, ResumeAgentResponses, ResumeScheduleData, ResumeScheduleErrors, ResumeScheduleResponses, ResumeTriggerData, ResumeTriggerErrors, ResumeTriggerResponses, RetireAgentData, RetireAgentErrors, RetireAgentResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeInvitationData, RevokeInvitationErrors, RevokeInvitationResponses, RevokePersonalTokenData, RevokePersonalTokenErrors, RevokePersonalTokenResponses, RevokeSessionData, RevokeSessionErrors, RevokeSessionResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, RotateTriggerSecretData, RotateTriggerSecretErrors, RotateTriggerSecretResponses, RotateWebhookEndpointSecretData, RotateWebhookEndpointSecretErrors, RotateWebhookEndpointSecretResponses, SignUpData, SignUpErrors, SignUpResponses, StreamAgentRunsData, StreamAgentRunsErrors, StreamAgentRunsResponse, StreamAgentRunsResponses, StreamInboxData, StreamInboxErrors, StreamInboxResponse, StreamInboxResponses, StreamRunData, StreamRunErrors, StreamRunResponse, StreamRunResponses, StreamRunsData, StreamRunsErrors, StreamRunsResponse, StreamRunsResponses, StreamThreadData, StreamThreadErrors, StreamThreadResponse, StreamThreadResponses, TestWebhookEndpointData, TestWebhookEndpointErrors, TestWebhookEndpointResponses, TransitionTaskData, TransitionTaskErrors, TransitionTaskResponses, UpdateAgentData, UpdateAgentErrors, UpdateAgentResponses, UpdateApiKeyData, UpdateApiKeyErrors, UpdateApiKeyResponses, UpdateApplicationData, UpdateApplicationErrors, UpdateApplicationResponses, UpdateBudgetData, UpdateBudgetErrors, UpdateBudgetResponses, UpdateEndUserData, UpdateEndUserErrors, UpdateEndUserResponses, UpdateGoalData, UpdateGoalErrors, UpdateGoalResponses, UpdateMemberData, UpdateMemberErrors, UpdateMemberResponses, UpdateModelData, UpdateModelErrors, UpdateModelProviderData, UpdateModelProviderErrors, UpdateModelProviderResponses, UpdateModelResponses, UpdateOrganizationData, UpdateOrganizationErrors, UpdateOrganizationResponses, UpdateProjectData, UpdateProjectErrors, UpdateProjectResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateSecretData, UpdateSecretErrors, UpdateSecretResponses, UpdateTaskData, UpdateTaskErrors, UpdateTaskResponses, UpdateThreadData, UpdateThreadErrors, UpdateThreadResponses, UpdateTriggerData, UpdateTriggerErrors, UpdateTriggerResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses, UpsertEndUserData, UpsertEndUserErrors, UpsertEndUserResponses, VerifyAuditEventsData, VerifyAuditEventsErrors, VerifyAuditEventsResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -2335,6 +2335,186 @@ export const updateBudget = <ThrowOnError extends boolean = false>(options: Opti
         'Content-Type': 'application/merge-patch+json',
         ...options.headers
     }
+});
+
+/**
+ * List secrets
+ *
+ * Lists the application's secrets, newest first, as metadata: never a value. Requires the `read` scope.
+ */
+export const listSecrets = <ThrowOnError extends boolean = false>(options?: Options<ListSecretsData, ThrowOnError>) => (options?.client ?? client).get<ListSecretsResponses, ListSecretsErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/secrets',
+    ...options
+});
+
+/**
+ * Create a secret
+ *
+ * Creates a secret with its first value (version 1), encrypted at once; the answer is its metadata, never the value. Names are unique in the application (409 `conflict`). Send an `Idempotency-Key` to make retries safe (the key's record holds a keyed fingerprint of the request, never the value). Sends `secret.created`. Requires the `write` scope.
+ */
+export const createSecret = <ThrowOnError extends boolean = false>(options: Options<CreateSecretData, ThrowOnError>) => (options.client ?? client).post<CreateSecretResponses, CreateSecretErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/secrets',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete a secret
+ *
+ * Deletes a secret with all its versions and accesses. A run claimed afterwards whose agent still references the name fails at once with error code `secret_missing`, naming it. Send `If-Match` to make it conditional. Sends `secret.deleted`. Requires the `write` scope.
+ */
+export const deleteSecret = <ThrowOnError extends boolean = false>(options: Options<DeleteSecretData, ThrowOnError>) => (options.client ?? client).delete<DeleteSecretResponses, DeleteSecretErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/secrets/{secretId}',
+    ...options
+});
+
+/**
+ * Get a secret
+ *
+ * Returns one secret of the application as metadata, never its value. Requires the `read` scope.
+ */
+export const getSecret = <ThrowOnError extends boolean = false>(options: Options<GetSecretData, ThrowOnError>) => (options.client ?? client).get<GetSecretResponses, GetSecretErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/secrets/{secretId}',
+    ...options
+});
+
+/**
+ * Update a secret
+ *
+ * Changes a secret's description with a JSON merge patch, sent as `application/merge-patch+json` or `application/json`; a new value is a new version (`createSecretVersion`). Send `If-Match` with the secret's `ETag` so a change never overwrites one made meanwhile (412). Sends `secret.updated`. Requires the `write` scope.
+ */
+export const updateSecret = <ThrowOnError extends boolean = false>(options: Options<UpdateSecretData, ThrowOnError>) => (options.client ?? client).patch<UpdateSecretResponses, UpdateSecretErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/secrets/{secretId}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/merge-patch+json',
+        ...options.headers
+    }
+});
+
+/**
+ * List a secret's versions
+ *
+ * Lists the versions of a secret, newest first, as metadata (never a value). Requires the `read` scope.
+ */
+export const listSecretVersions = <ThrowOnError extends boolean = false>(options: Options<ListSecretVersionsData, ThrowOnError>) => (options.client ?? client).get<ListSecretVersionsResponses, ListSecretVersionsErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/secrets/{secretId}/versions',
+    ...options
+});
+
+/**
+ * Set a new value
+ *
+ * Sets a new value for a secret: a new version, which claims deliver from now on (runs already claimed keep the value they got). The answer is the version's metadata, never the value. Send an `Idempotency-Key` to make retries safe. Sends `secret.updated`. Requires the `write` scope.
+ */
+export const createSecretVersion = <ThrowOnError extends boolean = false>(options: Options<CreateSecretVersionData, ThrowOnError>) => (options.client ?? client).post<CreateSecretVersionResponses, CreateSecretVersionErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/secrets/{secretId}/versions',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List a secret's accesses
+ *
+ * Lists the deliveries of a secret, newest first: which version went to which runner for which run, and when. Requires the `read` scope.
+ */
+export const listSecretAccesses = <ThrowOnError extends boolean = false>(options: Options<ListSecretAccessesData, ThrowOnError>) => (options.client ?? client).get<ListSecretAccessesResponses, ListSecretAccessesErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/secrets/{secretId}/accesses',
+    ...options
 });
 
 /**

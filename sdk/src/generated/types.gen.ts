@@ -4,7 +4,7 @@ export type ClientOptions = {
     baseUrl: 'http://127.0.0.1:3000' | (string & {});
 };
 
-export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunResumedWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ThreadCreatedWebhookWebhookRequest | ThreadUpdatedWebhookWebhookRequest | ThreadDeletedWebhookWebhookRequest | ThreadExpiredWebhookWebhookRequest | UsageUnpricedWebhookWebhookRequest | BudgetThresholdWebhookWebhookRequest | BudgetExhaustedWebhookWebhookRequest | TaskCreatedWebhookWebhookRequest | TaskUpdatedWebhookWebhookRequest | TaskStatusChangedWebhookWebhookRequest | TaskUnblockedWebhookWebhookRequest | TaskDeletedWebhookWebhookRequest | TaskCheckedOutWebhookWebhookRequest | TaskReleasedWebhookWebhookRequest | TaskCommentedWebhookWebhookRequest | GoalCreatedWebhookWebhookRequest | GoalUpdatedWebhookWebhookRequest | GoalDeletedWebhookWebhookRequest | ProjectCreatedWebhookWebhookRequest | ProjectUpdatedWebhookWebhookRequest | ProjectDeletedWebhookWebhookRequest | ApprovalRequestedWebhookWebhookRequest | ApprovalDecidedWebhookWebhookRequest | ApprovalExpiredWebhookWebhookRequest | ApprovalCancelledWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | AuditEventWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
+export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunResumedWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ThreadCreatedWebhookWebhookRequest | ThreadUpdatedWebhookWebhookRequest | ThreadDeletedWebhookWebhookRequest | ThreadExpiredWebhookWebhookRequest | UsageUnpricedWebhookWebhookRequest | BudgetThresholdWebhookWebhookRequest | BudgetExhaustedWebhookWebhookRequest | TaskCreatedWebhookWebhookRequest | TaskUpdatedWebhookWebhookRequest | TaskStatusChangedWebhookWebhookRequest | TaskUnblockedWebhookWebhookRequest | TaskDeletedWebhookWebhookRequest | TaskCheckedOutWebhookWebhookRequest | TaskReleasedWebhookWebhookRequest | TaskCommentedWebhookWebhookRequest | GoalCreatedWebhookWebhookRequest | GoalUpdatedWebhookWebhookRequest | GoalDeletedWebhookWebhookRequest | SecretCreatedWebhookWebhookRequest | SecretUpdatedWebhookWebhookRequest | SecretDeletedWebhookWebhookRequest | ProjectCreatedWebhookWebhookRequest | ProjectUpdatedWebhookWebhookRequest | ProjectDeletedWebhookWebhookRequest | ApprovalRequestedWebhookWebhookRequest | ApprovalDecidedWebhookWebhookRequest | ApprovalExpiredWebhookWebhookRequest | ApprovalCancelledWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | AuditEventWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
 
 /**
  * ValidationIssue
@@ -116,6 +116,28 @@ export type Readiness = {
      * The database is reachable.
      */
     database: 'ok';
+    /**
+     * Which master key new values are sealed with, and how many stored values (secrets' data keys, webhook, trigger and provider credentials) each previous key still opens. A background pass re-wraps them under the current key at start and every 10 minutes; a previous key whose count is 0 can be retired.
+     */
+    masterKeys?: {
+        /**
+         * Identifier of the current master key (the first 8 hex digits of its SHA-256).
+         */
+        current: string;
+        /**
+         * The previous keys configured, with the values each still opens.
+         */
+        previous: Array<{
+            /**
+             * Identifier of the previous key.
+             */
+            id: string;
+            /**
+             * Stored values still sealed under it.
+             */
+            sealedValues: number;
+        }>;
+    };
 };
 
 /**
@@ -697,7 +719,7 @@ export type AuditActorType = 'api_key' | 'personal_token' | 'session' | 'run' | 
  *
  * What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
  */
-export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'approval.comment' | 'approval.create' | 'approval.decide' | 'audit.pruned' | 'audit_export.create' | 'budget.create' | 'budget.delete' | 'budget.update' | 'cost_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'goal.create' | 'goal.delete' | 'goal.update' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'project.create' | 'project.delete' | 'project.update' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'task.bulk_update' | 'task.checkout' | 'task.comment' | 'task.create' | 'task.delete' | 'task.release' | 'task.transition' | 'task.update' | 'thread.append_messages' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'usage.report' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
+export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'approval.comment' | 'approval.create' | 'approval.decide' | 'audit.pruned' | 'audit_export.create' | 'budget.create' | 'budget.delete' | 'budget.update' | 'cost_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'goal.create' | 'goal.delete' | 'goal.update' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'project.create' | 'project.delete' | 'project.update' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'secret.create' | 'secret.create_version' | 'secret.delete' | 'secret.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'task.bulk_update' | 'task.checkout' | 'task.comment' | 'task.create' | 'task.delete' | 'task.release' | 'task.transition' | 'task.update' | 'thread.append_messages' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'usage.report' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
 
 /**
  * AuditEvent
@@ -2049,11 +2071,31 @@ export type AgentTool = {
      */
     url?: string;
     /**
+     * Headers an `http` tool's calls send, such as its credential; `{{secrets.NAME}}` in a value is replaced by the runner with the value of that secret, which the agent must reference (`secrets`). Not allowed for a `builtin` tool.
+     */
+    headers?: {
+        [key: string]: string;
+    };
+    /**
      * Upper bound of one call of the tool, in seconds (the run's own timeout applies when shorter); 30 when absent.
      */
     timeoutSeconds?: number;
     approval?: ApprovalToolSettings;
 };
+
+/**
+ * SecretName
+ *
+ * Name of a secret, unique in its application: an upper-case letter, then upper-case letters, digits and underscores, as an environment variable's (`STRIPE_API_KEY`).
+ */
+export type SecretName = string;
+
+/**
+ * AgentSecrets
+ *
+ * Names of the application's secrets the agent uses. The claim of a run delivers the current value of each (and only these) to the runner holding its lease, where handlers read them and `http` tools put them in headers (`{{secrets.NAME}}`). Names are not checked when the agent is saved, so an agent may name a secret before it exists; a run claimed while a name has no secret fails at once with error code `secret_missing`, naming it.
+ */
+export type AgentSecrets = Array<SecretName>;
 
 /**
  * AgentAutoStart
@@ -2125,6 +2167,7 @@ export type Agent = {
      * Tools the model may call.
      */
     tools: Array<AgentTool>;
+    secrets: AgentSecrets;
     /**
      * Free-form configuration passed to the runner (e.g. sampling parameters).
      */
@@ -2220,6 +2263,7 @@ export type AgentCreate = {
      * Tools the model may call; names must be unique.
      */
     tools?: Array<AgentTool>;
+    secrets?: AgentSecrets;
     /**
      * Free-form configuration passed to the runner.
      */
@@ -2269,6 +2313,7 @@ export type AgentUpdate = {
      * Tools the model may call (replaces the whole list).
      */
     tools?: Array<AgentTool>;
+    secrets?: AgentSecrets;
     /**
      * Free-form configuration, merged as a JSON merge patch (RFC 7396): members sent replace theirs, members set to null are removed, others stay.
      */
@@ -2319,6 +2364,7 @@ export type AgentVersion = {
      * Tools of this version.
      */
     tools: Array<AgentTool>;
+    secrets: AgentSecrets;
     /**
      * Configuration of this version (free-form).
      */
@@ -4562,6 +4608,191 @@ export type BudgetUpdate = {
 };
 
 /**
+ * Secret
+ *
+ * A named value of the application, such as an API key its agents call a service with. The API holds its metadata only: the value is write-only. Each value is a version, encrypted with its own data key (AES-256-GCM), which the master key wraps; rotating the master key re-wraps the data keys without touching the values. Agents reference secrets by name (`secrets`), and the claim of a run delivers the current version of each to the runner holding its lease, which is logged as an access.
+ */
+export type Secret = {
+    /**
+     * Identifier of the secret.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'secret';
+    /**
+     * Application it belongs to.
+     */
+    applicationId: string;
+    name: SecretName;
+    /**
+     * What the secret is for, for people.
+     */
+    description: string | null;
+    /**
+     * The version claims deliver (the newest); versions count from 1.
+     */
+    currentVersion: number;
+    /**
+     * When a claim last delivered the secret; `null` if none has.
+     */
+    lastAccessedAt: string | null;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change, a new version included (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * SecretList
+ *
+ * One page of secrets.
+ */
+export type SecretList = {
+    /**
+     * The items on this page.
+     */
+    data: Array<Secret>;
+    pagination: Pagination;
+};
+
+/**
+ * SecretValue
+ *
+ * The value of a secret, write-only: it is encrypted at rest and never returned by the API; only the runner holding the lease of a run whose agent references the secret receives it, in the claim. Values of 8 characters or more are redacted from what runs write.
+ */
+export type SecretValue = string;
+
+/**
+ * SecretCreate
+ *
+ * A new secret, at version 1.
+ */
+export type SecretCreate = {
+    name: SecretName;
+    /**
+     * What the secret is for, for people.
+     */
+    description?: string | null;
+};
+
+/**
+ * SecretUpdate
+ *
+ * Changes to a secret's metadata; its name stays, and a new value is a new version (`createSecretVersion`).
+ */
+export type SecretUpdate = {
+    /**
+     * What the secret is for, for people; `null` removes it.
+     */
+    description?: string | null;
+};
+
+/**
+ * SecretVersion
+ *
+ * One value of a secret, as metadata (never the value).
+ */
+export type SecretVersion = {
+    /**
+     * Type of the object.
+     */
+    object: 'secret_version';
+    /**
+     * The secret it is a version of.
+     */
+    secretId: string;
+    /**
+     * Number of the version, from 1.
+     */
+    version: number;
+    /**
+     * When the value was set (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
+ * SecretVersionList
+ *
+ * One page of the versions of a secret, newest first.
+ */
+export type SecretVersionList = {
+    /**
+     * The items on this page.
+     */
+    data: Array<SecretVersion>;
+    pagination: Pagination;
+};
+
+/**
+ * SecretVersionCreate
+ *
+ * A new value for a secret; it becomes the current version.
+ */
+export type SecretVersionCreate = {
+    [key: string]: never;
+};
+
+/**
+ * SecretAccess
+ *
+ * One delivery of a secret: which version went to which runner, for which run, and when; the lineage that answers who could have seen a version.
+ */
+export type SecretAccess = {
+    /**
+     * Identifier of the access.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'secret_access';
+    /**
+     * The secret delivered.
+     */
+    secretId: string;
+    /**
+     * The version delivered.
+     */
+    version: number;
+    /**
+     * The run whose claim delivered it.
+     */
+    runId: string;
+    /**
+     * The runner that claimed the run and received the value.
+     */
+    runnerId: string;
+    /**
+     * How it was delivered; `claim` (in the claim of the run) is the only way.
+     */
+    purpose: 'claim';
+    /**
+     * When it was delivered (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
+ * SecretAccessList
+ *
+ * One page of the deliveries of a secret, newest first.
+ */
+export type SecretAccessList = {
+    /**
+     * The items on this page.
+     */
+    data: Array<SecretAccess>;
+    pagination: Pagination;
+};
+
+/**
  * RunResumeInput
  *
  * What the human provided to resume a waiting run (free-form), e.g. `{"approved": true}` for an approval or the requested data. The `running` status event after a resume carries it too.
@@ -5101,6 +5332,7 @@ export type ClaimedAgent = {
      * Tools of that version.
      */
     tools: Array<AgentTool>;
+    secrets: AgentSecrets;
     /**
      * Configuration of that version (free-form).
      */
@@ -5255,6 +5487,12 @@ export type Claim = {
      * The highest `runnerSeq` among the events of this attempt so far, 0 when there is none: a run resumed after a wait has events from its earlier lease, so its new events are numbered after this one (a `runnerSeq` already stored is skipped as a retry).
      */
     lastRunnerSeq: number;
+    /**
+     * The current value of each secret the agent version references (`agent.secrets`), by name, for this lease only: only the runner holding the lease gets them, each delivery is logged as an access, and a value the run writes back is stored as `[secret:NAME]`. Keep them in memory; never log them.
+     */
+    secrets: {
+        [key in SecretName]?: string;
+    };
 };
 
 /**
@@ -5809,7 +6047,7 @@ export type TriggerInvocation = {
  *
  * Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `usage.unpriced` flags usage recorded without a cost; `budget.*` types report budgets that pass a threshold or run out; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
  */
-export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.resumed' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'thread.created' | 'thread.updated' | 'thread.deleted' | 'thread.expired' | 'usage.unpriced' | 'budget.threshold' | 'budget.exhausted' | 'task.created' | 'task.updated' | 'task.status_changed' | 'task.unblocked' | 'task.deleted' | 'task.checked_out' | 'task.released' | 'task.commented' | 'goal.created' | 'goal.updated' | 'goal.deleted' | 'project.created' | 'project.updated' | 'project.deleted' | 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.cancelled' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed' | 'audit.event';
+export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.resumed' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'thread.created' | 'thread.updated' | 'thread.deleted' | 'thread.expired' | 'usage.unpriced' | 'budget.threshold' | 'budget.exhausted' | 'task.created' | 'task.updated' | 'task.status_changed' | 'task.unblocked' | 'task.deleted' | 'task.checked_out' | 'task.released' | 'task.commented' | 'goal.created' | 'goal.updated' | 'goal.deleted' | 'secret.created' | 'secret.updated' | 'secret.deleted' | 'project.created' | 'project.updated' | 'project.deleted' | 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.cancelled' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed' | 'audit.event';
 
 /**
  * WebhookEventTypeFilter
@@ -6157,6 +6395,30 @@ export type GoalWebhookEvent = {
      * The goal after the change (for `goal.deleted`, as it was just before it was deleted).
      */
     data: Goal;
+};
+
+/**
+ * SecretWebhookEvent
+ *
+ * Body of a webhook about a secret (`secret.*` event types), as POSTed to webhook endpoints.
+ */
+export type SecretWebhookEvent = {
+    /**
+     * Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header).
+     */
+    id: string;
+    /**
+     * What happened.
+     */
+    type: 'secret.created' | 'secret.updated' | 'secret.deleted';
+    /**
+     * Time the event happened (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * The secret's metadata after the change, never its value (for `secret.deleted`, as it was just before it was deleted).
+     */
+    data: Secret;
 };
 
 /**
@@ -6589,7 +6851,7 @@ export type BudgetWebhookEvent = {
  *
  * Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
  */
-export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ThreadWebhookEvent | TaskWebhookEvent | TaskCommentWebhookEvent | GoalWebhookEvent | ProjectWebhookEvent | ApprovalWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent | UsageWebhookEvent | BudgetWebhookEvent;
+export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ThreadWebhookEvent | TaskWebhookEvent | TaskCommentWebhookEvent | GoalWebhookEvent | SecretWebhookEvent | ProjectWebhookEvent | ApprovalWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent | UsageWebhookEvent | BudgetWebhookEvent;
 
 /**
  * WebhookMessage
@@ -7543,12 +7805,42 @@ export type JsonObjectWritable = {
 };
 
 /**
+ * AgentSecrets
+ *
+ * Names of the application's secrets the agent uses. The claim of a run delivers the current value of each (and only these) to the runner holding its lease, where handlers read them and `http` tools put them in headers (`{{secrets.NAME}}`). Names are not checked when the agent is saved, so an agent may name a secret before it exists; a run claimed while a name has no secret fails at once with error code `secret_missing`, naming it.
+ */
+export type AgentSecretsWritable = Array<SecretName>;
+
+/**
  * JsonPayload
  *
  * A free-form JSON document (a run's input or output, an inbound payload): any JSON object of at most 1,000 members whose names have at most 256 characters, nested at most 8 levels deep (counting this object), with arrays of at most 1,000 items and strings of at most 100,000 characters.
  */
 export type JsonPayloadWritable = {
     [key: string]: JsonValue7Writable;
+};
+
+/**
+ * SecretCreate
+ *
+ * A new secret, at version 1.
+ */
+export type SecretCreateWritable = {
+    name: SecretName;
+    value: SecretValue;
+    /**
+     * What the secret is for, for people.
+     */
+    description?: string | null;
+};
+
+/**
+ * SecretVersionCreate
+ *
+ * A new value for a secret; it becomes the current version.
+ */
+export type SecretVersionCreateWritable = {
+    value: SecretValue;
 };
 
 /**
@@ -7902,6 +8194,11 @@ export type CostExportId = string;
  * Identifier of the budget.
  */
 export type BudgetId = string;
+
+/**
+ * Identifier of the secret.
+ */
+export type SecretId = string;
 
 /**
  * Identifier of the runner.
@@ -15332,6 +15629,575 @@ export type UpdateBudgetResponses = {
 
 export type UpdateBudgetResponse = UpdateBudgetResponses[keyof UpdateBudgetResponses];
 
+export type ListSecretsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Only the secret with this name.
+         */
+        name?: SecretName;
+    };
+    url: '/api/v1/secrets';
+};
+
+export type ListSecretsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListSecretsError = ListSecretsErrors[keyof ListSecretsErrors];
+
+export type ListSecretsResponses = {
+    /**
+     * One page of secrets.
+     */
+    200: SecretList;
+};
+
+export type ListSecretsResponse = ListSecretsResponses[keyof ListSecretsResponses];
+
+export type CreateSecretData = {
+    body: SecretCreateWritable;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/secrets';
+};
+
+export type CreateSecretErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateSecretError = CreateSecretErrors[keyof CreateSecretErrors];
+
+export type CreateSecretResponses = {
+    /**
+     * The secret was created.
+     */
+    201: Secret;
+};
+
+export type CreateSecretResponse = CreateSecretResponses[keyof CreateSecretResponses];
+
+export type DeleteSecretData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the secret.
+         */
+        secretId: string;
+    };
+    query?: never;
+    url: '/api/v1/secrets/{secretId}';
+};
+
+export type DeleteSecretErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type DeleteSecretError = DeleteSecretErrors[keyof DeleteSecretErrors];
+
+export type DeleteSecretResponses = {
+    /**
+     * The secret was deleted.
+     */
+    204: void;
+};
+
+export type DeleteSecretResponse = DeleteSecretResponses[keyof DeleteSecretResponses];
+
+export type GetSecretData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the secret.
+         */
+        secretId: string;
+    };
+    query?: never;
+    url: '/api/v1/secrets/{secretId}';
+};
+
+export type GetSecretErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetSecretError = GetSecretErrors[keyof GetSecretErrors];
+
+export type GetSecretResponses = {
+    /**
+     * The secret.
+     */
+    200: Secret;
+};
+
+export type GetSecretResponse = GetSecretResponses[keyof GetSecretResponses];
+
+export type UpdateSecretData = {
+    body: SecretUpdate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the secret.
+         */
+        secretId: string;
+    };
+    query?: never;
+    url: '/api/v1/secrets/{secretId}';
+};
+
+export type UpdateSecretErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type UpdateSecretError = UpdateSecretErrors[keyof UpdateSecretErrors];
+
+export type UpdateSecretResponses = {
+    /**
+     * The updated secret.
+     */
+    200: Secret;
+};
+
+export type UpdateSecretResponse = UpdateSecretResponses[keyof UpdateSecretResponses];
+
+export type ListSecretVersionsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the secret.
+         */
+        secretId: string;
+    };
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+    };
+    url: '/api/v1/secrets/{secretId}/versions';
+};
+
+export type ListSecretVersionsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListSecretVersionsError = ListSecretVersionsErrors[keyof ListSecretVersionsErrors];
+
+export type ListSecretVersionsResponses = {
+    /**
+     * One page of versions.
+     */
+    200: SecretVersionList;
+};
+
+export type ListSecretVersionsResponse = ListSecretVersionsResponses[keyof ListSecretVersionsResponses];
+
+export type CreateSecretVersionData = {
+    body: SecretVersionCreateWritable;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the secret.
+         */
+        secretId: string;
+    };
+    query?: never;
+    url: '/api/v1/secrets/{secretId}/versions';
+};
+
+export type CreateSecretVersionErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateSecretVersionError = CreateSecretVersionErrors[keyof CreateSecretVersionErrors];
+
+export type CreateSecretVersionResponses = {
+    /**
+     * The new version.
+     */
+    201: SecretVersion;
+};
+
+export type CreateSecretVersionResponse = CreateSecretVersionResponses[keyof CreateSecretVersionResponses];
+
+export type ListSecretAccessesData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the secret.
+         */
+        secretId: string;
+    };
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Only the deliveries of this version.
+         */
+        version?: number;
+    };
+    url: '/api/v1/secrets/{secretId}/accesses';
+};
+
+export type ListSecretAccessesErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListSecretAccessesError = ListSecretAccessesErrors[keyof ListSecretAccessesErrors];
+
+export type ListSecretAccessesResponses = {
+    /**
+     * One page of accesses.
+     */
+    200: SecretAccessList;
+};
+
+export type ListSecretAccessesResponse = ListSecretAccessesResponses[keyof ListSecretAccessesResponses];
+
 export type ListRunEventsData = {
     body?: never;
     headers?: {
@@ -20834,6 +21700,42 @@ export type GoalDeletedWebhookWebhookPayload = GoalWebhookEvent;
 export type GoalDeletedWebhookWebhookRequest = {
     body: GoalDeletedWebhookWebhookPayload;
     key: 'goal.deleted';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `secret.created` event, signed as described in `webhook-signature`.
+ */
+export type SecretCreatedWebhookWebhookPayload = SecretWebhookEvent;
+
+export type SecretCreatedWebhookWebhookRequest = {
+    body: SecretCreatedWebhookWebhookPayload;
+    key: 'secret.created';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `secret.updated` event, signed as described in `webhook-signature`.
+ */
+export type SecretUpdatedWebhookWebhookPayload = SecretWebhookEvent;
+
+export type SecretUpdatedWebhookWebhookRequest = {
+    body: SecretUpdatedWebhookWebhookPayload;
+    key: 'secret.updated';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `secret.deleted` event, signed as described in `webhook-signature`.
+ */
+export type SecretDeletedWebhookWebhookPayload = SecretWebhookEvent;
+
+export type SecretDeletedWebhookWebhookRequest = {
+    body: SecretDeletedWebhookWebhookPayload;
+    key: 'secret.deleted';
     path?: never;
     query?: never;
 };

@@ -1,4 +1,5 @@
 import { CallError, guardedPost } from './guarded-post.js';
+import { withSecrets } from './secret-headers.js';
 import { RunFailure, type RunContext, type RunOutcome } from './run-handler.js';
 
 /** Returns the run's input as its output, with a few log events: for demos and tests. */
@@ -16,8 +17,16 @@ export type HttpExecutorOptions = {
   timeoutMs?: number;
 };
 
+/** An http agent's `config.headers`: the string-valued ones, which may name secrets (`{{secrets.NAME}}`). */
+const headersOf = (config: Record<string, unknown>): Record<string, string> => {
+  const headers = config.headers;
+  if (!headers || typeof headers !== 'object') return {};
+  return Object.fromEntries(Object.entries(headers).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+};
+
 /**
- * POSTs the run's input as JSON to the agent's URL and records the JSON response as the output,
+ * POSTs the run's input as JSON to the agent's URL (with the headers of its `config.headers`,
+ * secrets filled in) and records the JSON response as the output,
  * through the connect-time address guard, without following redirects.
  */
 export function httpExecutor(options: HttpExecutorOptions = {}) {
@@ -30,7 +39,7 @@ export function httpExecutor(options: HttpExecutorOptions = {}) {
       allowPrivateAddresses: options.allowPrivateAddresses,
       timeoutMs,
       signal: ctx.signal,
-      headers: { 'Switchboard-Run-Id': ctx.run.id, 'Switchboard-Attempt': String(ctx.run.attempt) },
+      headers: { ...withSecrets(headersOf(ctx.agent.config), ctx.secrets), 'Switchboard-Run-Id': ctx.run.id, 'Switchboard-Attempt': String(ctx.run.attempt) },
       failure: 'http_error',
     }).catch((err: unknown) => {
       throw err instanceof CallError ? new RunFailure('http_error', err.message) : err;

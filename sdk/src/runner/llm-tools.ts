@@ -1,5 +1,6 @@
 import type * as T from '../generated/types.gen.js';
 import { CallError, guardedPost } from './guarded-post.js';
+import { withSecrets } from './secret-headers.js';
 import type { ToolCall } from './llm-conversation.js';
 import { RunFailure, type RunContext } from './run-handler.js';
 
@@ -35,7 +36,7 @@ export function parseArguments(call: ToolCall): { ok: true; value: Record<string
 
 /**
  * Executes one tool call of the model: an `http` tool gets the arguments POSTed as JSON to its
- * URL through the connect-time address guard (no redirects, 1 MiB answer cap, timeout) and its
+ * URL, with its headers (secrets filled in), through the connect-time address guard (no redirects, 1 MiB answer cap, timeout) and its
  * JSON answer is the result. An unknown tool, bad arguments, an error status, a timeout or a
  * connection failure are results the model is told about; a refused address or a tool without a
  * URL are the agent's configuration, and fail the run with `tool_error`.
@@ -54,7 +55,12 @@ export async function executeTool(ctx: RunContext, call: ToolCall, options: Tool
       allowPrivateAddresses: options.allowPrivateAddresses,
       timeoutMs,
       signal: ctx.signal,
-      headers: { 'Switchboard-Run-Id': ctx.run.id, 'Switchboard-Attempt': String(ctx.run.attempt), 'Switchboard-Tool-Call-Id': call.id },
+      headers: {
+        ...withSecrets(tool.headers, ctx.secrets),
+        'Switchboard-Run-Id': ctx.run.id,
+        'Switchboard-Attempt': String(ctx.run.attempt),
+        'Switchboard-Tool-Call-Id': call.id,
+      },
       failure: 'tool_error',
     });
   } catch (err) {

@@ -9,6 +9,12 @@ export type RunContext = {
   signal: AbortSignal;
   /** The claim's run token (`sbrt_`): the run's credential for the model gateway; it dies with the lease. */
   runToken?: string;
+  /**
+   * The values of the secrets the agent references (`agent.secrets`), by name, delivered with this
+   * claim to this runner alone. Keep them in memory and out of logs: a value the run writes back
+   * (events, output, messages, comments) is stored as `[secret:NAME]`.
+   */
+  secrets: Readonly<Record<string, string>>;
   /** For a run on a thread, the thread as the run starts: its state and latest messages (the run's own new ones last). */
   thread?: T.ClaimedThread | null;
   /** Appends a `log` event to the run. */

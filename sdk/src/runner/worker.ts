@@ -90,6 +90,7 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
         lease,
         signal: lost.signal,
         runToken: claim.runToken.token,
+        secrets: claim.secrets as Record<string, string>,
         thread: claim.thread,
         resume: claim.resume,
         log: (message, level = 'info', data = {}) => append('log', { level, message, ...data }),

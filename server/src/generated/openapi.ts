@@ -1937,6 +1937,120 @@ export interface paths {
         patch: operations["updateBudget"];
         trace?: never;
     };
+    "/api/v1/secrets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List secrets
+         * @description Lists the application's secrets, newest first, as metadata: never a value. Requires the `read` scope.
+         */
+        get: operations["listSecrets"];
+        put?: never;
+        /**
+         * Create a secret
+         * @description Creates a secret with its first value (version 1), encrypted at once; the answer is its metadata, never the value. Names are unique in the application (409 `conflict`). Send an `Idempotency-Key` to make retries safe (the key's record holds a keyed fingerprint of the request, never the value). Sends `secret.created`. Requires the `write` scope.
+         */
+        post: operations["createSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/secrets/{secretId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the secret.
+                 * @example sec_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                secretId: components["parameters"]["SecretId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a secret
+         * @description Returns one secret of the application as metadata, never its value. Requires the `read` scope.
+         */
+        get: operations["getSecret"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a secret
+         * @description Deletes a secret with all its versions and accesses. A run claimed afterwards whose agent still references the name fails at once with error code `secret_missing`, naming it. Send `If-Match` to make it conditional. Sends `secret.deleted`. Requires the `write` scope.
+         */
+        delete: operations["deleteSecret"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a secret
+         * @description Changes a secret's description with a JSON merge patch, sent as `application/merge-patch+json` or `application/json`; a new value is a new version (`createSecretVersion`). Send `If-Match` with the secret's `ETag` so a change never overwrites one made meanwhile (412). Sends `secret.updated`. Requires the `write` scope.
+         */
+        patch: operations["updateSecret"];
+        trace?: never;
+    };
+    "/api/v1/secrets/{secretId}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the secret.
+                 * @example sec_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                secretId: components["parameters"]["SecretId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a secret's versions
+         * @description Lists the versions of a secret, newest first, as metadata (never a value). Requires the `read` scope.
+         */
+        get: operations["listSecretVersions"];
+        put?: never;
+        /**
+         * Set a new value
+         * @description Sets a new value for a secret: a new version, which claims deliver from now on (runs already claimed keep the value they got). The answer is the version's metadata, never the value. Send an `Idempotency-Key` to make retries safe. Sends `secret.updated`. Requires the `write` scope.
+         */
+        post: operations["createSecretVersion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/secrets/{secretId}/accesses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the secret.
+                 * @example sec_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                secretId: components["parameters"]["SecretId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a secret's accesses
+         * @description Lists the deliveries of a secret, newest first: which version went to which runner for which run, and when. Requires the `read` scope.
+         */
+        get: operations["listSecretAccesses"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs/{runId}/events": {
         parameters: {
             query?: never;
@@ -3949,6 +4063,66 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "secret.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Secret created
+         * @description Sent when a secret is created (`createSecret`); `data` is its metadata, never the value. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `secret.created` or `secret.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["secretCreatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "secret.updated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Secret updated
+         * @description Sent when a secret's description changes (`updateSecret`) or it gets a new value (`createSecretVersion`); `data` is its metadata, never the value. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `secret.updated` or `secret.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["secretUpdatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "secret.deleted": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Secret deleted
+         * @description Sent when a secret is deleted (`deleteSecret`); `data` is its metadata as it was just before. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `secret.deleted` or `secret.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["secretDeletedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "project.created": {
         parameters: {
             query?: never;
@@ -4659,6 +4833,21 @@ export interface components {
              * @constant
              */
             database: "ok";
+            /** @description Which master key new values are sealed with, and how many stored values (secrets' data keys, webhook, trigger and provider credentials) each previous key still opens. A background pass re-wraps them under the current key at start and every 10 minutes; a previous key whose count is 0 can be retired. */
+            masterKeys?: {
+                /** @description Identifier of the current master key (the first 8 hex digits of its SHA-256). */
+                current: string;
+                /** @description The previous keys configured, with the values each still opens. */
+                previous: {
+                    /** @description Identifier of the previous key. */
+                    id: string;
+                    /**
+                     * Format: int64
+                     * @description Stored values still sealed under it.
+                     */
+                    sealedValues: number;
+                }[];
+            };
         };
         /**
          * ApiVersionName
@@ -5153,7 +5342,7 @@ export interface components {
          * @description What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
          * @enum {string}
          */
-        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "budget.create" | "budget.delete" | "budget.update" | "cost_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "goal.create" | "goal.delete" | "goal.update" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "project.create" | "project.delete" | "project.update" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "session.log_in" | "session.log_out" | "session.revoke" | "task.bulk_update" | "task.checkout" | "task.comment" | "task.create" | "task.delete" | "task.release" | "task.transition" | "task.update" | "thread.append_messages" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "usage.report" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
+        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "budget.create" | "budget.delete" | "budget.update" | "cost_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "goal.create" | "goal.delete" | "goal.update" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "project.create" | "project.delete" | "project.update" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "secret.create" | "secret.create_version" | "secret.delete" | "secret.update" | "session.log_in" | "session.log_out" | "session.revoke" | "task.bulk_update" | "task.checkout" | "task.comment" | "task.create" | "task.delete" | "task.release" | "task.transition" | "task.update" | "thread.append_messages" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "usage.report" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
         /**
          * AuditEvent
          * @description One change made through the API (or one refused attempt), recorded in the same transaction as the change. Events are chained per organization in the order they were committed: `hash` is the SHA-256 of `prevHash` and the event's other fields, so a changed, removed or inserted event breaks the chain (`verifyAuditEvents` finds where). Credentials and secrets in `before` and `after` are replaced by `"[redacted]"`.
@@ -6239,6 +6428,10 @@ export interface components {
              * @description Where an `http` tool's arguments are POSTed as JSON; required when `kind` is `http`, not allowed for a `builtin` one.
              */
             url?: string;
+            /** @description Headers an `http` tool's calls send, such as its credential; `{{secrets.NAME}}` in a value is replaced by the runner with the value of that secret, which the agent must reference (`secrets`). Not allowed for a `builtin` tool. */
+            headers?: {
+                [key: string]: string;
+            };
             /**
              * Format: int32
              * @description Upper bound of one call of the tool, in seconds (the run's own timeout applies when shorter); 30 when absent.
@@ -6246,6 +6439,16 @@ export interface components {
             timeoutSeconds?: number;
             approval?: components["schemas"]["ApprovalToolSettings"];
         };
+        /**
+         * SecretName
+         * @description Name of a secret, unique in its application: an upper-case letter, then upper-case letters, digits and underscores, as an environment variable's (`STRIPE_API_KEY`).
+         */
+        SecretName: string;
+        /**
+         * AgentSecrets
+         * @description Names of the application's secrets the agent uses. The claim of a run delivers the current value of each (and only these) to the runner holding its lease, where handlers read them and `http` tools put them in headers (`{{secrets.NAME}}`). Names are not checked when the agent is saved, so an agent may name a secret before it exists; a run claimed while a name has no secret fails at once with error code `secret_missing`, naming it.
+         */
+        AgentSecrets: components["schemas"]["SecretName"][];
         /**
          * AgentAutoStart
          * @description When tasks start runs of the agent on their own, each with the task as its input (`{"task": {...}, "reason": "assigned" | "mentioned", "comment"?: {...}}`) and the task as its `triggeredBy`: when a task that is neither done nor cancelled is assigned to the agent, and when a comment on a task mentions it (`@agent_...`). A run's comment never starts a run of its own agent, and runs started by runs' comments go at most 5 deep.
@@ -6299,6 +6502,7 @@ export interface components {
             model: string;
             /** @description Tools the model may call. */
             tools: components["schemas"]["AgentTool"][];
+            secrets: components["schemas"]["AgentSecrets"];
             /** @description Free-form configuration passed to the runner (e.g. sampling parameters). */
             config: components["schemas"]["JsonObject"];
             /**
@@ -6393,6 +6597,8 @@ export interface components {
              * @default []
              */
             tools?: components["schemas"]["AgentTool"][];
+            /** @default [] */
+            secrets?: components["schemas"]["AgentSecrets"];
             /**
              * @description Free-form configuration passed to the runner.
              * @default {}
@@ -6434,6 +6640,7 @@ export interface components {
             model?: string;
             /** @description Tools the model may call (replaces the whole list). */
             tools?: components["schemas"]["AgentTool"][];
+            secrets?: components["schemas"]["AgentSecrets"];
             /** @description Free-form configuration, merged as a JSON merge patch (RFC 7396): members sent replace theirs, members set to null are removed, others stay. */
             config?: components["schemas"]["JsonObject"];
             /**
@@ -6474,6 +6681,7 @@ export interface components {
             model: string;
             /** @description Tools of this version. */
             tools: components["schemas"]["AgentTool"][];
+            secrets: components["schemas"]["AgentSecrets"];
             /** @description Configuration of this version (free-form). */
             config: components["schemas"]["JsonObject"];
             /**
@@ -8357,6 +8565,161 @@ export interface components {
             runReservationMicros?: number;
         };
         /**
+         * Secret
+         * @description A named value of the application, such as an API key its agents call a service with. The API holds its metadata only: the value is write-only. Each value is a version, encrypted with its own data key (AES-256-GCM), which the master key wraps; rotating the master key re-wraps the data keys without touching the values. Agents reference secrets by name (`secrets`), and the claim of a run delivers the current version of each to the runner holding its lease, which is logged as an access.
+         */
+        Secret: {
+            /** @description Identifier of the secret. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "secret";
+            /** @description Application it belongs to. */
+            applicationId: string;
+            name: components["schemas"]["SecretName"];
+            /** @description What the secret is for, for people. */
+            description: string | null;
+            /**
+             * Format: int32
+             * @description The version claims deliver (the newest); versions count from 1.
+             */
+            currentVersion: number;
+            /**
+             * Format: date-time
+             * @description When a claim last delivered the secret; `null` if none has.
+             */
+            lastAccessedAt: string | null;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change, a new version included (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * SecretList
+         * @description One page of secrets.
+         */
+        SecretList: {
+            /** @description The items on this page. */
+            data: components["schemas"]["Secret"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * SecretValue
+         * @description The value of a secret, write-only: it is encrypted at rest and never returned by the API; only the runner holding the lease of a run whose agent references the secret receives it, in the claim. Values of 8 characters or more are redacted from what runs write.
+         */
+        SecretValue: string;
+        /**
+         * SecretCreate
+         * @description A new secret, at version 1.
+         */
+        SecretCreate: {
+            name: components["schemas"]["SecretName"];
+            value: components["schemas"]["SecretValue"];
+            /**
+             * @description What the secret is for, for people.
+             * @default null
+             */
+            description?: string | null;
+        };
+        /**
+         * SecretUpdate
+         * @description Changes to a secret's metadata; its name stays, and a new value is a new version (`createSecretVersion`).
+         */
+        SecretUpdate: {
+            /** @description What the secret is for, for people; `null` removes it. */
+            description?: string | null;
+        };
+        /**
+         * SecretVersion
+         * @description One value of a secret, as metadata (never the value).
+         */
+        SecretVersion: {
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "secret_version";
+            /** @description The secret it is a version of. */
+            secretId: string;
+            /**
+             * Format: int32
+             * @description Number of the version, from 1.
+             */
+            version: number;
+            /**
+             * Format: date-time
+             * @description When the value was set (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
+         * SecretVersionList
+         * @description One page of the versions of a secret, newest first.
+         */
+        SecretVersionList: {
+            /** @description The items on this page. */
+            data: components["schemas"]["SecretVersion"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * SecretVersionCreate
+         * @description A new value for a secret; it becomes the current version.
+         */
+        SecretVersionCreate: {
+            value: components["schemas"]["SecretValue"];
+        };
+        /**
+         * SecretAccess
+         * @description One delivery of a secret: which version went to which runner, for which run, and when; the lineage that answers who could have seen a version.
+         */
+        SecretAccess: {
+            /** @description Identifier of the access. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "secret_access";
+            /** @description The secret delivered. */
+            secretId: string;
+            /**
+             * Format: int32
+             * @description The version delivered.
+             */
+            version: number;
+            /** @description The run whose claim delivered it. */
+            runId: string;
+            /** @description The runner that claimed the run and received the value. */
+            runnerId: string;
+            /**
+             * @description How it was delivered; `claim` (in the claim of the run) is the only way.
+             * @enum {string}
+             */
+            purpose: "claim";
+            /**
+             * Format: date-time
+             * @description When it was delivered (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
+         * SecretAccessList
+         * @description One page of the deliveries of a secret, newest first.
+         */
+        SecretAccessList: {
+            /** @description The items on this page. */
+            data: components["schemas"]["SecretAccess"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
          * RunResumeInput
          * @description What the human provided to resume a waiting run (free-form), e.g. `{"approved": true}` for an approval or the requested data. The `running` status event after a resume carries it too.
          */
@@ -8839,6 +9202,7 @@ export interface components {
             modelApi: "chat" | "messages" | "embeddings" | "transcription" | null;
             /** @description Tools of that version. */
             tools: components["schemas"]["AgentTool"][];
+            secrets: components["schemas"]["AgentSecrets"];
             /** @description Configuration of that version (free-form). */
             config: components["schemas"]["JsonObject"];
             /**
@@ -8965,6 +9329,10 @@ export interface components {
              * @description The highest `runnerSeq` among the events of this attempt so far, 0 when there is none: a run resumed after a wait has events from its earlier lease, so its new events are numbered after this one (a `runnerSeq` already stored is skipped as a retry).
              */
             lastRunnerSeq: number;
+            /** @description The current value of each secret the agent version references (`agent.secrets`), by name, for this lease only: only the runner holding the lease gets them, each delivery is logged as an access, and a value the run writes back is stored as `[secret:NAME]`. Keep them in memory; never log them. */
+            secrets: {
+                [key: string]: string;
+            };
         };
         /**
          * HeartbeatRequest
@@ -9421,7 +9789,7 @@ export interface components {
          * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `usage.unpriced` flags usage recorded without a cost; `budget.*` types report budgets that pass a threshold or run out; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
          * @enum {string}
          */
-        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.resumed" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "usage.unpriced" | "budget.threshold" | "budget.exhausted" | "task.created" | "task.updated" | "task.status_changed" | "task.unblocked" | "task.deleted" | "task.checked_out" | "task.released" | "task.commented" | "goal.created" | "goal.updated" | "goal.deleted" | "project.created" | "project.updated" | "project.deleted" | "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
+        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.resumed" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "usage.unpriced" | "budget.threshold" | "budget.exhausted" | "task.created" | "task.updated" | "task.status_changed" | "task.unblocked" | "task.deleted" | "task.checked_out" | "task.released" | "task.commented" | "goal.created" | "goal.updated" | "goal.deleted" | "secret.created" | "secret.updated" | "secret.deleted" | "project.created" | "project.updated" | "project.deleted" | "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
         /**
          * WebhookEventTypeFilter
          * @description One entry of a webhook endpoint's event filter: an event type (`run.succeeded`), or a family wildcard (`run.*`) that takes every type of that family, including types added later.
@@ -9718,6 +10086,26 @@ export interface components {
             createdAt: string;
             /** @description The goal after the change (for `goal.deleted`, as it was just before it was deleted). */
             data: components["schemas"]["Goal"];
+        };
+        /**
+         * SecretWebhookEvent
+         * @description Body of a webhook about a secret (`secret.*` event types), as POSTed to webhook endpoints.
+         */
+        SecretWebhookEvent: {
+            /** @description Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header). */
+            id: string;
+            /**
+             * @description What happened.
+             * @enum {string}
+             */
+            type: "secret.created" | "secret.updated" | "secret.deleted";
+            /**
+             * Format: date-time
+             * @description Time the event happened (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /** @description The secret's metadata after the change, never its value (for `secret.deleted`, as it was just before it was deleted). */
+            data: components["schemas"]["Secret"];
         };
         /**
          * ProjectWebhookEvent
@@ -10064,7 +10452,7 @@ export interface components {
          * WebhookEvent
          * @description Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
          */
-        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ThreadWebhookEvent"] | components["schemas"]["TaskWebhookEvent"] | components["schemas"]["TaskCommentWebhookEvent"] | components["schemas"]["GoalWebhookEvent"] | components["schemas"]["ProjectWebhookEvent"] | components["schemas"]["ApprovalWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"] | components["schemas"]["UsageWebhookEvent"] | components["schemas"]["BudgetWebhookEvent"];
+        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ThreadWebhookEvent"] | components["schemas"]["TaskWebhookEvent"] | components["schemas"]["TaskCommentWebhookEvent"] | components["schemas"]["GoalWebhookEvent"] | components["schemas"]["SecretWebhookEvent"] | components["schemas"]["ProjectWebhookEvent"] | components["schemas"]["ApprovalWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"] | components["schemas"]["UsageWebhookEvent"] | components["schemas"]["BudgetWebhookEvent"];
         /**
          * WebhookMessage
          * @description One event to deliver to one webhook endpoint, written in the same transaction as the change it reports. Its id is the `webhook-id` header of every attempt, so receivers can drop duplicates. Delivery schedule: the first attempt is made immediately, then, after each failure, the next one 5 seconds, 5 minutes, 30 minutes, 2 hours, 5 hours, 10 hours and 10 hours later (8 attempts in all); after the 8th failure the message is `failed`. A `Retry-After` sent with a 429 or 503 answer delays the next attempt to at least that long. Any 2xx answer is a success; anything else is a failure, including a 3xx (redirects are not followed), no answer within 15 seconds, or an address that is not allowed. An answer of 410 Gone also disables the endpoint. Each attempt is recorded (`listWebhookAttempts`); `redeliverWebhookMessage` sends the message again.
@@ -11723,6 +12111,11 @@ export interface components {
          * @example bdg_01jd5a2b3c4d5e6f7g8h9j0k1m
          */
         BudgetId: string;
+        /**
+         * @description Identifier of the secret.
+         * @example sec_01jd6e1f2g3h4j5k6m7n8p9q0r
+         */
+        SecretId: string;
         /**
          * @description Identifier of the runner.
          * @example runner_01jd4y9q7w3e5r1t8y2p6s4d0f
@@ -18378,6 +18771,508 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    listSecrets: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Only the secret with this name. */
+                name?: components["schemas"]["SecretName"];
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of secrets. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createSecret: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecretCreate"];
+            };
+        };
+        responses: {
+            /** @description The secret was created. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Secret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getSecret: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the secret.
+                 * @example sec_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                secretId: components["parameters"]["SecretId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The secret. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Secret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteSecret: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the secret.
+                 * @example sec_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                secretId: components["parameters"]["SecretId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The secret was deleted. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateSecret: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the secret.
+                 * @example sec_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                secretId: components["parameters"]["SecretId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["SecretUpdate"];
+                "application/json": components["schemas"]["SecretUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated secret. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Secret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listSecretVersions: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the secret.
+                 * @example sec_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                secretId: components["parameters"]["SecretId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of versions. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretVersionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createSecretVersion: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the secret.
+                 * @example sec_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                secretId: components["parameters"]["SecretId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecretVersionCreate"];
+            };
+        };
+        responses: {
+            /** @description The new version. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretVersion"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listSecretAccesses: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Only the deliveries of this version. */
+                version?: number;
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the secret.
+                 * @example sec_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                secretId: components["parameters"]["SecretId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of accesses. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretAccessList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
     listRunEvents: {
         parameters: {
             query?: {
@@ -24391,6 +25286,144 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["GoalWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    secretCreatedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `secret.created` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecretWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    secretUpdatedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `secret.updated` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecretWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    secretDeletedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `secret.deleted` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecretWebhookEvent"];
             };
         };
         responses: {

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, hash, hkdfSync, randomFillSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hash, hkdfSync, randomFillSync } from 'node:crypto';
 import type { Db, Executor } from '../db/database.js';
 import { writerRows, selectRows } from '../db/statements.js';
 import { isoAfter, nowIso } from '../util/time.js';
@@ -20,12 +20,15 @@ export type IdempotencyClaim = { scope: string; key: string; keyHash: string; se
  */
 export function idempotencyClaim(scope: string, header: string, fingerprint: string): IdempotencyClaim {
   const key = header.replace(/^"(.*)"$/, '$1');
+  const sealKey = hash('sha256', `switchboard idempotent response\n${scope}\n${key}`, 'buffer');
   return {
     scope,
     key,
     keyHash: hash('sha256', key, 'hex'),
-    sealKey: hash('sha256', `switchboard idempotent response\n${scope}\n${key}`, 'buffer'),
-    fingerprint,
+    sealKey,
+    // Keyed by the key the record is sealed with: a body that holds a secret's value cannot be
+    // guessed back from its stored fingerprint by whoever reads the table.
+    fingerprint: createHmac('sha256', sealKey).update(fingerprint).digest('hex'),
   };
 }
 

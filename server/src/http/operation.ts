@@ -2,6 +2,7 @@ import type { Context, Middleware } from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { CommitTask } from '../db/after-commit.js';
+import type { RunRedaction } from '../resources/secrets/redaction.js';
 import type { Db, Executor } from '../db/database.js';
 import type { KeyCache } from '../auth/key-cache.js';
 import type { RunTokens } from '../auth/run-token.js';
@@ -18,6 +19,7 @@ import { auditTrail, isRefusal, recordRefusal, type Auditing } from './pipeline/
 import { checkCsrf } from './pipeline/csrf.js';
 import { claimOf, replayOf, replayRaceWinner, storeResult } from './pipeline/idempotency.js';
 import { rateLimit } from './pipeline/rate-limit.js';
+import { redactRunWrite } from './pipeline/redact.js';
 import { respond, type Reply, type Result } from './pipeline/respond.js';
 import { handlerInput, transact, transactionsFor } from './pipeline/transact.js';
 import { assertMergedResultValid, validate } from './pipeline/validate.js';
@@ -37,12 +39,13 @@ export type OperationDeps = {
   auditing: Auditing;
   versioning: Versioning;
   pins: OrganizationPins;
+  redaction: RunRedaction;
 };
 
 /**
  * Everything an operation does around its handler, as the steps of http/pipeline/ in order:
  * authenticate, rate-limit, check a cookie's CSRF token, authorise, resolve the API version it
- * speaks, validate (a body in an older version lifted to the newest first), resolve the
+ * speaks, validate (a body in an older version lifted to the newest first), redact a run's writes, resolve the
  * organization and application it acts in, honour Idempotency-Key, run the handler (writes in
  * one transaction, then what waits for their commit), and respond once the response is checked
  * against the contract (lowered to the request's version after).
@@ -99,6 +102,7 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     const bodyBytes = op.bodyLimit === 'gateway' ? config.gateway.bodyLimitBytes : config.bodyLimitBytes;
     const lift = older ? (body: unknown) => versioning.liftRequest(op.operationId, version, body) : undefined;
     const request = await validate(ctx, op, validators, { bodyBytes, uploadBytes: config.uploadLimitBytes }, lift);
+    await redactRunWrite(op, caller, request, deps.redaction);
     let auth: AuthContext | undefined;
     let user: UserContext | undefined;
     if (caller.key) auth = await actingAs(ctx, op, db, caller.key);

@@ -22,6 +22,7 @@ import { audioTranscriptionHandlers } from './transcriptions/passthrough.js';
 import { transcriptionHandlers } from './transcriptions/handlers.js';
 import { uploadHandlers } from './uploads/handlers.js';
 import type { Sealer } from '../security/sealer.js';
+import type { MasterKeys } from '../security/rewrap.js';
 import type { RunTokens } from '../auth/run-token.js';
 import { systemHandlers } from './system/handlers.js';
 import { versionHandlers } from './versions/handlers.js';
@@ -42,6 +43,7 @@ import type { AuditChainer } from './audit/chainer.js';
 import { auditHandlers } from './audit/handlers.js';
 import { costHandlers } from './costs/handlers.js';
 import { budgetHandlers } from './budgets/handlers.js';
+import { secretHandlers } from './secrets/handlers.js';
 import { dashboardHandlers } from './dashboard/handlers.js';
 import { usageHandlers } from './usage/handlers.js';
 import type { Versioning } from '../versions/versioning.js';
@@ -62,6 +64,8 @@ export type HandlerDeps = {
   /** Chains the audit log; its readers catch it up first. */
   auditChainer: AuditChainer;
   versioning: Versioning;
+  /** What the master key re-wrapping pass last found, for the readiness probe. */
+  masterKeys: () => MasterKeys | undefined;
 };
 
 /**
@@ -69,15 +73,16 @@ export type HandlerDeps = {
  * the operations a version removed, for the versions before it (versions/retired.ts).
  */
 export function allHandlers(deps: HandlerDeps): Handlers {
-  const { spec, db, bus, config, logger, streams, sealer, runTokens, endUserTokens, loginLimiter, auditChainer, versioning } = deps;
+  const { spec, db, bus, config, logger, streams, sealer, runTokens, endUserTokens, loginLimiter, auditChainer, versioning, masterKeys } = deps;
   const current = {
-    ...systemHandlers(spec, versioning, () => checkConnection(db)),
+    ...systemHandlers(spec, versioning, () => checkConnection(db), masterKeys),
     ...versionHandlers(versioning),
     ...threadHandlers(bus, config.runs.leaseSeconds),
     ...organizationHandlers(bus, versioning),
     ...auditHandlers(auditChainer),
     ...costHandlers,
     ...budgetHandlers,
+    ...secretHandlers(sealer),
     ...dashboardHandlers(config.runs.leaseSeconds),
     ...usageHandlers,
     ...userHandlers(config, loginLimiter ?? createLoginLimiter(config, undefined), versioning.newest),
@@ -102,7 +107,7 @@ export function allHandlers(deps: HandlerDeps): Handlers {
     ...uploadHandlers,
     ...transcriptionHandlers,
     ...audioTranscriptionHandlers(sealer, config.modelProviders.policy),
-    ...runnerHandlers(bus, config.runs.leaseSeconds, logger, runTokens),
+    ...runnerHandlers(bus, config.runs.leaseSeconds, logger, runTokens, sealer),
     ...streamHandlers(bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams, versioning }),
   } satisfies Handlers;
   return Object.assign(current, retiredWaitHandlers(bus));

@@ -36,7 +36,9 @@ export type IdPrefix =
   | 'task'
   | 'tcmt'
   | 'goal'
-  | 'proj';
+  | 'proj'
+  | 'sec'
+  | 'sacc';
 
 /** TypeID's suffix alphabet: Crockford's base32, lower case. */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';

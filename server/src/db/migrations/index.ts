@@ -25,6 +25,7 @@ import * as taskComments from './0024_task_comments.js';
 import * as goalsProjects from './0025_goals_projects.js';
 import * as usageLedger from './0026_usage_ledger.js';
 import * as budgets from './0027_budgets.js';
+import * as secrets from './0028_secrets.js';
 import * as budgetWaits from './0029_budget_waits.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
@@ -56,6 +57,7 @@ const migrations: Record<string, Migration> = {
   '0025_goals_projects': goalsProjects,
   '0026_usage_ledger': usageLedger,
   '0027_budgets': budgets,
+  '0028_secrets': secrets,
   '0029_budget_waits': budgetWaits,
 };
 

@@ -14,12 +14,20 @@ const DEFAULT_LIMITS = { timeoutSeconds: 600, maxAttempts: 3, maxConcurrentRuns:
 /** The tools the `llm` runtime provides (AgentTool `kind: builtin`): asking a person, and working on the application's tasks as the run. */
 const BUILTIN_TOOLS = ['request_approval', 'list_tasks', 'create_task', 'update_task', 'comment_on_task'];
 
+/** `{{secrets.NAME}}` in an http tool's header, which the runner fills in from the claim's secrets. */
+const SECRET_TEMPLATE = /\{\{\s*secrets\.([A-Z][A-Z0-9_]{0,63})\s*\}\}/g;
+
 /** An http tool is called at its url; a built-in one is the runtime's, named by its name, and only `request_approval` takes `approval` settings. */
-function toolIssues(tool: store.AgentSpec['tools'][number], at: string): ValidationIssue[] {
+function toolIssues(tool: store.AgentSpec['tools'][number], at: string, secrets: string[]): ValidationIssue[] {
   const issue = (field: string, detail: string): ValidationIssue => ({ pointer: `${at}/${field}`, in: 'body', detail });
   if (tool.kind !== 'builtin') {
     return [
       ...(tool.url ? [] : [issue('url', `The http tool "${tool.name}" needs a url.`)]),
+      ...Object.entries(tool.headers ?? {}).flatMap(([header, value]) =>
+        [...value.matchAll(SECRET_TEMPLATE)]
+          .filter((m) => !secrets.includes(m[1]!))
+          .map((m) => issue(`headers/${header}`, `The header ${header} uses secret ${m[1]!}, which the agent does not reference: add it to secrets.`)),
+      ),
       ...(tool.approval ? [issue('approval', `The http tool "${tool.name}" takes no approval settings: they are for the built-in request_approval.`)] : []),
     ];
   }
@@ -27,6 +35,7 @@ function toolIssues(tool: store.AgentSpec['tools'][number], at: string): Validat
     return [issue('name', `There is no built-in tool "${tool.name}"; the built-in tools are ${BUILTIN_TOOLS.join(', ')}.`)];
   return [
     ...(tool.url ? [issue('url', `The built-in tool "${tool.name}" takes no url.`)] : []),
+    ...(tool.headers ? [issue('headers', `The built-in tool "${tool.name}" takes no headers.`)] : []),
     ...(tool.inputSchema ? [issue('inputSchema', `The built-in tool "${tool.name}" takes no inputSchema: its arguments are the runtime's.`)] : []),
     ...(tool.approval && tool.name !== 'request_approval'
       ? [issue('approval', `The built-in tool "${tool.name}" takes no approval settings: they are for request_approval.`)]
@@ -39,7 +48,7 @@ function assertConsistent(spec: store.AgentSpec) {
   const errors: ValidationIssue[] = [];
   if (spec.runtime === 'http' && !spec.url) errors.push({ pointer: '/url', in: 'body', detail: 'An agent with runtime "http" needs a url.' });
   if (spec.runtime !== 'http' && spec.url) errors.push({ pointer: '/url', in: 'body', detail: `An agent with runtime "${spec.runtime}" takes no url.` });
-  spec.tools.forEach((tool, i) => errors.push(...toolIssues(tool, `/tools/${String(i)}`)));
+  spec.tools.forEach((tool, i) => errors.push(...toolIssues(tool, `/tools/${String(i)}`, spec.secrets)));
   if (errors.length) throw new ProblemError('validation-error', errors.map((e) => e.detail).join(' '), { errors });
 }
 
@@ -85,6 +94,7 @@ export const agentHandlers = (policy: AddressPolicy) =>
         instructions: body.instructions ?? '',
         model: body.model,
         tools: body.tools ?? [],
+        secrets: body.secrets ?? [],
         config: body.config ?? {},
         runtime: body.runtime ?? 'runner',
         url: body.url ?? null,
@@ -106,8 +116,8 @@ export const agentHandlers = (policy: AddressPolicy) =>
       const current = await store.getAgent(db, auth.applicationId, path.agentId, { forUpdate: true });
       checkIfMatch(current);
       agentMachine.assertTransition('update', current.status);
-      const { name, description, instructions, model, tools, config, runtime, url, labels, limits, autoStart } = current;
-      const merged = mergePatch({ name, description, instructions, model, tools, config, runtime, url, labels, limits, autoStart }, body);
+      const { name, description, instructions, model, tools, secrets, config, runtime, url, labels, limits, autoStart } = current;
+      const merged = mergePatch({ name, description, instructions, model, tools, secrets, config, runtime, url, labels, limits, autoStart }, body);
       // A merge patch removes what it sets to null; for nullable fields that means null.
       const next: store.AgentSpec = {
         ...merged,

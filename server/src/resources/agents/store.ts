@@ -12,7 +12,7 @@ export type AgentStatus = Agent['status'];
 /** The fields a client sets; everything else the server owns. */
 export type AgentSpec = Pick<
   Agent,
-  'name' | 'description' | 'instructions' | 'model' | 'tools' | 'config' | 'runtime' | 'url' | 'labels' | 'limits' | 'autoStart'
+  'name' | 'description' | 'instructions' | 'model' | 'tools' | 'secrets' | 'config' | 'runtime' | 'url' | 'labels' | 'limits' | 'autoStart'
 >;
 
 /** Tasks start no run of an agent unless it says so. */
@@ -26,6 +26,7 @@ type AgentRow = {
   instructions: string;
   model: string;
   tools: string;
+  secrets: string;
   config: string;
   runtime: Agent['runtime'];
   url: string | null;
@@ -48,6 +49,7 @@ const AGENT_COLUMNS = columnsOf<AgentRow>({
   instructions: true,
   model: true,
   tools: true,
+  secrets: true,
   config: true,
   runtime: true,
   url: true,
@@ -62,22 +64,33 @@ const AGENT_COLUMNS = columnsOf<AgentRow>({
   updated_at: true,
 });
 
-type VersionRow = { agent_id: string; version: number; instructions: string; model: string; tools: string; config: string; created_at: string };
+type VersionRow = {
+  agent_id: string;
+  version: number;
+  instructions: string;
+  model: string;
+  tools: string;
+  secrets: string;
+  config: string;
+  created_at: string;
+};
 
-type VersionedColumns = Pick<VersionRow, 'instructions' | 'model' | 'tools' | 'config'>;
-type VersionedFields = Pick<AgentSpec, 'instructions' | 'model' | 'tools' | 'config'>;
+type VersionedColumns = Pick<VersionRow, 'instructions' | 'model' | 'tools' | 'secrets' | 'config'>;
+type VersionedFields = Pick<AgentSpec, 'instructions' | 'model' | 'tools' | 'secrets' | 'config'>;
 
 /** The content a version captures, between its columns and its API fields. */
 const versionedFields = (row: VersionedColumns): VersionedFields => ({
   instructions: row.instructions,
   model: row.model,
   tools: fromJsonColumn(row.tools, []),
+  secrets: fromJsonColumn(row.secrets, []),
   config: fromJsonColumn(row.config, {}),
 });
 const versionedColumns = (spec: VersionedFields): VersionedColumns => ({
   instructions: spec.instructions,
   model: spec.model,
   tools: toJsonColumn(spec.tools),
+  secrets: toJsonColumn(spec.secrets),
   config: toJsonColumn(spec.config),
 });
 

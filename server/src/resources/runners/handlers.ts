@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
-import type { Executor } from '../../db/database.js';
+import type { Db, Executor } from '../../db/database.js';
+import type { Sealer } from '../../security/sealer.js';
+import { NOTHING_RELEASED, releaseSecrets, type Released } from '../secrets/delivery.js';
 import type { RunnerIdentity } from '../../auth/runner-auth.js';
 import type { RunTokens } from '../../auth/run-token.js';
 import { etagHeaderWithout } from '../etag.js';
@@ -25,7 +27,7 @@ const runnerOf = (input: { runner?: RunnerIdentity }): RunnerIdentity => {
   return input.runner;
 };
 
-export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: Logger, runTokens: RunTokens) {
+export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: Logger, runTokens: RunTokens, sealer: Sealer) {
   /** Waits until a run may be claimable (a run was queued in the application) or the time is up. */
   const queuedSignal = (applicationId: string, ms: number) =>
     new Promise<void>((resolve) => {
@@ -53,7 +55,7 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
     return Number(found?.seq ?? 0);
   }
 
-  async function claimed(db: Executor, row: RunRow) {
+  async function claimed(db: Executor, row: RunRow, released: Released) {
     const agent = await getAgent(db, row.application_id, row.agent_id);
     const version = await getVersion(db, agent.id, row.agent_version);
     return {
@@ -67,6 +69,7 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
         model: version.model,
         modelApi: await apiOfAlias(db, row.application_id, version.model),
         tools: version.tools,
+        secrets: version.secrets,
         config: version.config,
         runtime: agent.runtime,
         url: agent.url,
@@ -84,7 +87,21 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
       thread: row.thread_id ? await claimedThread(db, row.thread_id) : null,
       resume: await resumptionOf(db, row),
       lastRunnerSeq: row.resume ? await lastRunnerSeq(db, row) : 0,
+      secrets: released.values,
     };
+  }
+
+  /**
+   * A run whose agent names a secret the application does not have cannot run as written: it fails
+   * at once, saying which, instead of reaching a runner that would fail later, less clearly.
+   */
+  async function failForMissingSecrets(db: Db, runner: RunnerIdentity, claimedRow: RunRow, missing: string[]) {
+    const events = await db.transaction(async (trx) => {
+      const row = await holdLease(trx, runner, claimedRow.lease_id!, Number(claimedRow.fencing_token));
+      const message = `The agent references secret${missing.length > 1 ? 's' : ''} ${missing.join(', ')}, which the application does not have: create ${missing.length > 1 ? 'them' : 'it'} (createSecret) or take ${missing.length > 1 ? 'them' : 'it'} off the agent.`;
+      return (await transitionRun(trx, row, 'failed', { output: null, error_code: 'secret_missing', error_message: message })).events;
+    });
+    await bus.publish(events).catch((err: unknown) => logger.warn({ err }, 'publishing a failed claim failed'));
   }
 
   return defineHandlers({
@@ -116,10 +133,16 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
       for (;;) {
         // A runner that hung up (a stopping worker aborts its long-polls) must not be handed a run.
         if (input.ctx.req.destroyed) return { status: 204, body: undefined };
-        const result = await claimNext(input.db, runner, leaseSeconds, (trx, row) => input.audit.record(trx, toRun(row), 200));
+        let released = NOTHING_RELEASED;
+        const result = await claimNext(input.db, runner, leaseSeconds, async (trx, row) => {
+          await input.audit.record(trx, toRun(row), 200);
+          released = await releaseSecrets(trx, sealer, row, runner.runnerId);
+        });
         if (result) {
           await bus.publish(result.events).catch((err: unknown) => logger.warn({ err }, 'publishing a claim failed'));
-          return { status: 200, body: await claimed(input.db, result.row) };
+          if (!released.missing.length) return { status: 200, body: await claimed(input.db, result.row, released) };
+          await failForMissingSecrets(input.db, runner, result.row, released.missing);
+          continue;
         }
         const left = deadline - Date.now();
         if (left <= 0) return { status: 204, body: undefined };

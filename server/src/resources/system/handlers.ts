@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { MasterKeys } from '../../security/rewrap.js';
 import { readFile } from 'node:fs/promises';
 import type { Context } from 'koa';
 import { stringify } from 'yaml';
@@ -39,7 +40,8 @@ async function cached<T>(ctx: Context, etag: string, cacheControl: string, body:
 const publishedDocument = (spec: BundledSpec, versioning: Versioning, version: string): Promise<OpenApiDocument> =>
   versioning.documentAt(version, async () => JSON.parse(await readFile(spec.files.json, 'utf8')) as OpenApiDocument);
 
-export function systemHandlers(spec: BundledSpec, versioning: Versioning, checkDatabase: () => Promise<void>) {
+/** `masterKeys`: what the re-wrapping pass last found, when previous master keys are configured. */
+export function systemHandlers(spec: BundledSpec, versioning: Versioning, checkDatabase: () => Promise<void>, masterKeys: () => MasterKeys | undefined) {
   const versionAsked = (version: string | undefined) => (version === undefined ? versioning.newest : versioning.check(version, 'version'));
   // The published files do not change while the server runs: hashed once, read again only to be sent.
   const yamlEtag = weakEtagOf(readFileSync(spec.files.yaml));
@@ -60,7 +62,8 @@ export function systemHandlers(spec: BundledSpec, versioning: Versioning, checkD
       } catch {
         throw new ProblemError('not-ready', 'The database is not reachable.');
       }
-      return { status: 200, body: { status: 'ok', database: 'ok' } };
+      const keys = masterKeys();
+      return { status: 200, body: { status: 'ok', database: 'ok', ...(keys ? { masterKeys: keys } : {}) } };
     },
 
     // Served with this server as the first entry of `servers`, so "Try it out" calls the server it came from.
