@@ -25,6 +25,7 @@ export const SAMPLE = {
   auditExportId: 'audexp_01jd4x7p2kf8q6v3b9m5t0s1ab',
   costExportId: 'costexp_01jd4x7p2kf8q6v3b9m5t0s1ab',
   budgetId: 'bdg_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  kbId: 'kb_01jd4x7p2kf8q6v3b9m5t0s1ab',
   secretId: 'sec_01jd4x7p2kf8q6v3b9m5t0s1ab',
   threadId: 'thread_01jd4x7p2kf8q6v3b9m5t0s1ab',
   approvalId: 'appr_01jd4x7p2kf8q6v3b9m5t0s1ab',
@@ -82,6 +83,7 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     auditExportId,
     costExportId,
     budgetId,
+    kbId,
     secretId,
     threadId,
     approvalId,
@@ -126,6 +128,15 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     getBudget: () => sb.budgets.get(budgetId),
     updateBudget: () => sb.budgets.update(budgetId, { amountMicros: 80_000_000 }),
     deleteBudget: () => sb.budgets.delete(budgetId),
+    listKnowledgeBases: () => sb.knowledgeBases.list({ pageSize: 10 }),
+    createKnowledgeBase: () =>
+      sb.knowledgeBases.create(
+        { name: 'Product handbook', chunking: { maxTokens: 256, overlapTokens: 32 }, metadata: { team: 'support' } },
+        { idempotencyKey: 'kb-1' },
+      ),
+    getKnowledgeBase: () => sb.knowledgeBases.get(kbId),
+    updateKnowledgeBase: () => sb.knowledgeBases.update(kbId, { name: 'Support handbook' }),
+    deleteKnowledgeBase: () => sb.knowledgeBases.delete(kbId),
     listSecrets: () => sb.secrets.list({ name: 'STRIPE_API_KEY' }),
     createSecret: () =>
       sb.secrets.create({ name: 'STRIPE_API_KEY', value: 'sk_test_51Hx2example0000000000', description: 'Refunds' }, { idempotencyKey: 'secret-1' }),

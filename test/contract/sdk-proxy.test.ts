@@ -350,6 +350,15 @@ describe('the SDK against the real server, through the contract-checking proxy',
     expect((await step('updateBudget', () => sb.budgets.update(budget.id, { amountMicros: 2_000_000 }))).amountMicros).toBe(2_000_000);
     expect((await step('getBudget', () => sb.budgets.get(budget.id))).status.remainingMicros).toBe(2_000_000 - 9);
     await step('deleteBudget', () => sb.budgets.delete(budget.id));
+    const kb = await step('createKnowledgeBase', () => sb.knowledgeBases.create({ name: 'Contract handbook', metadata: { team: 'support' } }));
+    expect(kb.chunking).toEqual({ maxTokens: 512, overlapTokens: 64 });
+    expect((await step('listKnowledgeBases', () => sb.knowledgeBases.list())).data.map((b) => b.id)).toContain(kb.id);
+    expect((await step('updateKnowledgeBase', () => sb.knowledgeBases.update(kb.id, { chunking: { maxTokens: 256 } }))).chunking).toEqual({
+      maxTokens: 256,
+      overlapTokens: 64,
+    });
+    expect((await step('getKnowledgeBase', () => sb.knowledgeBases.get(kb.id))).name).toBe('Contract handbook');
+    await step('deleteKnowledgeBase', () => sb.knowledgeBases.delete(kb.id));
     const board = await step('getDashboard', () => sb.dashboard.get());
     expect(board.runs.now.running).toBeGreaterThan(0);
     const report = await step('getCosts', () => sb.costs.get({ agentId: agent.id, groupBy: 'source' }));

@@ -134,6 +134,8 @@ export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures>
       .id,
   );
 
+  add((await api<WithId>('POST', '/api/v1/knowledge-bases', { name: 'fuzz knowledge', description: 'fuzz', metadata: { team: 'fuzz' } })).id);
+
   add((await api<WithId>('POST', '/api/v1/secrets', { name: 'FUZZ_SECRET', value: 'fuzz-secret-value', description: 'fuzz' })).id);
 
   const endUser = await api<WithId>('POST', '/api/v1/end-users', { externalId: 'fuzz-customer', name: 'Fuzz Customer' });

@@ -331,6 +331,25 @@ describe('costs between applications', () => {
   });
 });
 
+describe('knowledge bases between applications', () => {
+  it("another application's knowledge base is 404 for every operation and is not listed", async () => {
+    const created = await send('/api/v1/knowledge-bases', { method: 'POST', key: admin1, ...json({ name: 'Only in app 1' }) });
+    expect(created.status).toBe(201);
+    const id = ((await created.json()) as { id: string }).id;
+    for (const [path, init] of [
+      [`/api/v1/knowledge-bases/${id}`, {}],
+      [`/api/v1/knowledge-bases/${id}`, { method: 'PATCH', ...json({ name: 'taken' }) }],
+      [`/api/v1/knowledge-bases/${id}`, { method: 'DELETE' }],
+    ] as [string, RequestInit][]) {
+      await expectNotFound(await send(path, { ...init, key: admin2.secret }), path);
+    }
+    const listed = (await (await send('/api/v1/knowledge-bases?pageSize=100', { key: admin2.secret })).json()) as { data: { id: string }[] };
+    expect(listed.data.map((b) => b.id)).not.toContain(id);
+    const still = (await (await send(`/api/v1/knowledge-bases/${id}`, { key: admin1 })).json()) as { name: string };
+    expect(still.name).toBe('Only in app 1');
+  });
+});
+
 describe('budgets between applications', () => {
   it("another application's budget is 404 for every operation, is not listed, and cannot cap another application's agent", async () => {
     const body = { name: 'Only in app 1', scope: { type: 'agent', id: agent1.id }, window: 'month', amountMicros: 1_000_000 };

@@ -1226,6 +1226,52 @@ const dashboardMethods = ({ call }: OperationRunner) => ({
 export interface DashboardResource extends ReturnType<typeof dashboardMethods> {}
 export const dashboard: (operations: OperationRunner) => DashboardResource = dashboardMethods;
 
+const knowledgeBasesMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * List knowledge bases
+   *
+   * Lists the application's knowledge bases, newest first. Requires the `read` scope.
+   */
+  list: (query?: T.ListKnowledgeBasesData['query'], o?: RequestOptions) =>
+    list<T.KnowledgeBase, T.KnowledgeBaseList>((page, c) => api.listKnowledgeBases({ ...c, query: { ...query, page } }), query, o),
+  /**
+   * Create a knowledge base
+   *
+   * Creates an empty knowledge base; import documents into it, then query it. Send an
+   * `Idempotency-Key` to make retries safe. Requires the `write` scope.
+   */
+  create: (body: T.KnowledgeBaseCreate, o?: WriteOptions) => call((c) => api.createKnowledgeBase({ ...c, body, headers: idempotent(o) }), o),
+  /**
+   * Get a knowledge base
+   *
+   * Returns one knowledge base of the application. Requires the `read` scope.
+   */
+  get: (kbId: string, o?: RequestOptions) => call((c) => api.getKnowledgeBase({ ...c, path: { kbId } }), o),
+  /**
+   * Update a knowledge base
+   *
+   * Changes a knowledge base's name, description, chunking or metadata with a JSON merge patch,
+   * sent as `application/merge-patch+json` or `application/json`. A new chunking applies to the
+   * documents indexed from then on. Send `If-Match` with the base's `ETag` so a change never
+   * overwrites one made meanwhile (412). Requires the `write` scope.
+   */
+  update: (kbId: string, body: T.KnowledgeBaseUpdate, o?: ConditionalOptions) =>
+    call((c) => api.updateKnowledgeBase({ ...c, path: { kbId }, body, headers: ifMatch(o) }), o),
+  /**
+   * Delete a knowledge base
+   *
+   * Deletes a knowledge base with its documents and their chunks; queries no longer find them. Send
+   * `If-Match` to make it conditional. Requires the `write` scope.
+   */
+  delete: (kbId: string, o?: ConditionalOptions) => call((c) => api.deleteKnowledgeBase({ ...c, path: { kbId }, headers: ifMatch(o) }), o),
+});
+/**
+ * Knowledge bases of documents that agents can cite: documents are cut into chunks along their
+ * Markdown structure, each with its character range in the document.
+ */
+export interface KnowledgeBasesResource extends ReturnType<typeof knowledgeBasesMethods> {}
+export const knowledgeBases: (operations: OperationRunner) => KnowledgeBasesResource = knowledgeBasesMethods;
+
 const secretsMethods = ({ call, list }: OperationRunner) => ({
   /**
    * List secrets
@@ -2042,6 +2088,11 @@ export abstract class Resources {
    * hold under concurrency: calls and runs reserve before they start.
    */
   readonly dashboard = dashboard(this.#operations);
+  /**
+   * Knowledge bases of documents that agents can cite: documents are cut into chunks along their
+   * Markdown structure, each with its character range in the document.
+   */
+  readonly knowledgeBases = knowledgeBases(this.#operations);
   /**
    * Named values of the application (API keys, passwords), write-only: the API returns their
    * metadata, never a value. Each value is a version encrypted with its own data key, wrapped by

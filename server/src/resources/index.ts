@@ -31,6 +31,7 @@ import { approvalHandlers } from './approvals/handlers.js';
 import { taskHandlers } from './tasks/handlers.js';
 import { goalHandlers } from './goals/handlers.js';
 import { projectHandlers } from './projects/handlers.js';
+import { knowledgeHandlers } from './knowledge/handlers.js';
 import { retiredWaitHandlers } from './approvals/retired.js';
 import { createLoginLimiter, type LoginLimiter } from '../auth/login-limiter.js';
 import { userHandlers } from './users/handlers.js';
@@ -98,6 +99,7 @@ export function allHandlers(deps: HandlerDeps): Handlers {
     ...taskHandlers(bus, config.runs.leaseSeconds),
     ...goalHandlers,
     ...projectHandlers,
+    ...knowledgeHandlers,
     ...scheduleHandlers,
     ...triggerHandlers(bus, sealer),
     ...webhookHandlers(sealer, config.webhooks.policy, versioning),

@@ -38,7 +38,8 @@ export type IdPrefix =
   | 'goal'
   | 'proj'
   | 'sec'
-  | 'sacc';
+  | 'sacc'
+  | 'kb';
 
 /** TypeID's suffix alphabet: Crockford's base32, lower case. */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';

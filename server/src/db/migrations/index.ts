@@ -27,6 +27,7 @@ import * as usageLedger from './0026_usage_ledger.js';
 import * as budgets from './0027_budgets.js';
 import * as secrets from './0028_secrets.js';
 import * as budgetWaits from './0029_budget_waits.js';
+import * as knowledgeBases from './0030_knowledge_bases.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -59,6 +60,7 @@ const migrations: Record<string, Migration> = {
   '0027_budgets': budgets,
   '0028_secrets': secrets,
   '0029_budget_waits': budgetWaits,
+  '0030_knowledge_bases': knowledgeBases,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */
