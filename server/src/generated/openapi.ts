@@ -6486,7 +6486,12 @@ export interface components {
              * @description Where an `http` tool's arguments are POSTed as JSON; required when `kind` is `http`, not allowed for a `builtin` one.
              */
             url?: string;
-            /** @description Headers an `http` tool's calls send, such as its credential; `{{secrets.NAME}}` in a value is replaced by the runner with the value of that secret, which the agent must reference (`secrets`). Not allowed for a `builtin` tool. */
+            /**
+             * @description Headers an `http` tool's calls send, such as its credential; `{{secrets.NAME}}` in a value is replaced by the runner with the value of that secret, which the agent must reference (`secrets`). Not allowed for a `builtin` tool.
+             * @example {
+             *       "Authorization": "Bearer {{secrets.TOOL_TOKEN}}"
+             *     }
+             */
             headers?: {
                 [key: string]: string;
             };
