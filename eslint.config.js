@@ -61,6 +61,10 @@ const sharedDomainModules = [
   'tasks/assignees',
   // The secrets a claim hands the runner that takes the lease.
   'secrets/delivery',
+  // A knowledge base embeds its chunks and queries with the gateway's own calls, retries and fallbacks.
+  'gateway/attempt',
+  'gateway/openai',
+  'gateway/retries',
 ];
 const resourceZones = readdirSync(server('resources'), { withFileTypes: true })
   .filter((entry) => entry.isDirectory())

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { HASH_EMBED_PREFIX, hashEmbedDimensions, hashingEmbedding } from './hashing-embedder.js';
 import { argumentsJson, estimateTokens, outputTokens, randomId, splitArguments, tokenise, type Reply, type SseEvent } from './test-provider-script.js';
 
 /** OpenAI's wire formats: chat completions (whole and streamed), embeddings, models, errors. */
@@ -122,12 +123,15 @@ function vector(text: string, dimensions: number): number[] {
 /** The embeddings response; `encoding_format: base64` (what the official SDK asks for) sends little-endian float32 in base64. */
 export function embeddings(reply: Reply, body: Record<string, unknown>) {
   const inputs = (Array.isArray(body.input) ? body.input : [body.input]).map((input) => (typeof input === 'string' ? input : JSON.stringify(input)));
-  const dimensions = typeof body.dimensions === 'number' ? body.dimensions : 8;
+  // `hash-embed*` models embed by shared words, for tests that rank by similarity; others by a hash of the whole text.
+  const model = typeof body.model === 'string' ? body.model : '';
+  const byFeatures = model.startsWith(HASH_EMBED_PREFIX);
+  const dimensions = byFeatures ? hashEmbedDimensions(model, body.dimensions) : typeof body.dimensions === 'number' ? body.dimensions : 8;
   const tokens = reply.usage ? reply.usage.input : inputs.reduce((n, input) => n + estimateTokens(input), 0);
   return {
     object: 'list',
     data: inputs.map((input, index) => {
-      const values = vector(input, dimensions);
+      const values = byFeatures ? hashingEmbedding(input, dimensions) : vector(input, dimensions);
       const embedding = body.encoding_format === 'base64' ? Buffer.from(new Float32Array(values).buffer).toString('base64') : values;
       return { object: 'embedding', index, embedding };
     }),
