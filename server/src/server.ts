@@ -27,6 +27,7 @@ import { fireDueSchedules } from './resources/schedules/engine.js';
 import { startDeliverer } from './resources/webhooks/delivery.js';
 import { sweepExpired } from './resources/transcriptions/retention.js';
 import { startTranscriber } from './resources/transcriptions/worker.js';
+import { startIndexer } from './resources/knowledge/worker.js';
 import { purgeOldMessages } from './resources/webhooks/store.js';
 import { startAuditChainer } from './resources/audit/chainer.js';
 import { pruneAuditEvents } from './resources/audit/retention.js';
@@ -66,6 +67,8 @@ export type RunningServer = {
   deliverWebhooksNow(): Promise<void>;
   /** Takes every queued transcription now, and waits until each has been sent and recorded. */
   transcribeNow(): Promise<void>;
+  /** Indexes every queued knowledge document now, and waits until each is indexed or failed. */
+  indexDocumentsNow(): Promise<void>;
   /** Drops what has outlived its retention: expired idempotency keys, old webhook messages, expired uploads and transcription audio, old audit events and expired audit export files. */
   purgeNow(): Promise<void>;
   /** Chains every audit event committed so far. */
@@ -212,6 +215,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   rewrapper.start();
   const deliverer = startDeliverer(db, sealer, config.webhooks, logger, versioning);
   const transcriber = startTranscriber(db, sealer, config, logger);
+  const indexer = startIndexer(db, sealer, config, logger);
   const exporter = startExporter(db, { audit: auditExportSource(db, auditChainer), costs: costExportSource(db) }, logger);
   const threadSweeper = periodic('thread expiry', () => expireThreads(db).then(() => []), config.runs.reaperIntervalMs);
   // Waits end by expiry, and budget waits also when their budgets have room again.
@@ -247,6 +251,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     expireApprovalsNow: approvalSweeper.now,
     deliverWebhooksNow: deliverer.drain,
     transcribeNow: transcriber.drain,
+    indexDocumentsNow: indexer.drain,
     purgeNow,
     chainAuditNow: () => auditChainer.catchUp(),
     rewrapNow: rewrapper.now,
@@ -257,6 +262,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       await scheduler.stop();
       await deliverer.stop();
       await transcriber.stop();
+      await indexer.stop();
       await exporter.stop();
       await sweeper.stop();
       await threadSweeper.stop();

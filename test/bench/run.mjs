@@ -27,6 +27,7 @@ import * as gateway from './scenarios/gateway.mjs';
 import * as approvalResume from './scenarios/approval-resume.mjs';
 import * as tasks from './scenarios/tasks.mjs';
 import * as secrets from './scenarios/secrets.mjs';
+import * as knowledge from './scenarios/knowledge.mjs';
 
 const SCENARIOS = [
   baseline,
@@ -43,6 +44,7 @@ const SCENARIOS = [
   sdkOverhead,
   mockDynamic,
   gateway,
+  knowledge,
 ];
 
 const FULL = {
@@ -66,6 +68,8 @@ const FULL = {
   tasks: 10_000,
   taskSamples: 500,
   races: 100,
+  knowledgeDocuments: 1250,
+  knowledgeQueries: 300,
 };
 
 /** About 2 s of load per scenario, one round, tiny counts: proves the suite works, not its numbers. */
@@ -88,6 +92,8 @@ const SMOKE = {
   tasks: 200,
   taskSamples: 10,
   races: 3,
+  knowledgeDocuments: 40,
+  knowledgeQueries: 10,
 };
 
 function parseArgs(argv) {

@@ -26,6 +26,7 @@ export const SAMPLE = {
   costExportId: 'costexp_01jd4x7p2kf8q6v3b9m5t0s1ab',
   budgetId: 'bdg_01jd4x7p2kf8q6v3b9m5t0s1ab',
   kbId: 'kb_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  docId: 'doc_01jd4x7p2kf8q6v3b9m5t0s1ab',
   secretId: 'sec_01jd4x7p2kf8q6v3b9m5t0s1ab',
   threadId: 'thread_01jd4x7p2kf8q6v3b9m5t0s1ab',
   approvalId: 'appr_01jd4x7p2kf8q6v3b9m5t0s1ab',
@@ -84,6 +85,7 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     costExportId,
     budgetId,
     kbId,
+    docId,
     secretId,
     threadId,
     approvalId,
@@ -137,6 +139,21 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     getKnowledgeBase: () => sb.knowledgeBases.get(kbId),
     updateKnowledgeBase: () => sb.knowledgeBases.update(kbId, { name: 'Support handbook' }),
     deleteKnowledgeBase: () => sb.knowledgeBases.delete(kbId),
+    listKnowledgeDocuments: () => sb.knowledgeDocuments.list(kbId, { status: 'indexed', metadata: ['lang:en'] }),
+    createKnowledgeDocument: () =>
+      sb.knowledgeDocuments.create(
+        kbId,
+        { name: 'Refunds', markdown: '# Refunds\n\nA refund takes five business days.', metadata: { lang: 'en', year: 2026 } },
+        { idempotencyKey: 'doc-1' },
+      ),
+    getKnowledgeDocument: () => sb.knowledgeDocuments.get(kbId, docId),
+    replaceKnowledgeDocument: () =>
+      sb.knowledgeDocuments.replace(kbId, docId, { name: 'Refunds', markdown: '# Refunds\n\nA refund takes three business days.' }),
+    deleteKnowledgeDocument: () => sb.knowledgeDocuments.delete(kbId, docId),
+    getKnowledgeDocumentContent: () => sb.knowledgeDocuments.content(kbId, docId),
+    listKnowledgeChunks: () => sb.knowledgeDocuments.chunks(kbId, docId),
+    queryKnowledgeBase: () => sb.knowledgeBases.query(kbId, { query: 'how long does a refund take', topK: 3, filter: { lang: 'en', year: { gte: 2025 } } }),
+    queryKnowledge: () => sb.knowledgeBases.queryMany({ knowledgeBaseIds: [kbId], query: 'refund', mode: 'fulltext' }),
     listSecrets: () => sb.secrets.list({ name: 'STRIPE_API_KEY' }),
     createSecret: () =>
       sb.secrets.create({ name: 'STRIPE_API_KEY', value: 'sk_test_51Hx2example0000000000', description: 'Refunds' }, { idempotencyKey: 'secret-1' }),

@@ -358,6 +358,27 @@ describe('the SDK against the real server, through the contract-checking proxy',
       overlapTokens: 64,
     });
     expect((await step('getKnowledgeBase', () => sb.knowledgeBases.get(kb.id))).name).toBe('Contract handbook');
+    const doc = await step('createKnowledgeDocument', () =>
+      sb.knowledgeDocuments.create(kb.id, { name: 'Refunds', markdown: '# Refunds\n\nA refund takes five business days.', metadata: { lang: 'en' } }),
+    );
+    expect(doc.status).toBe('queued');
+    let indexed = doc;
+    for (let i = 0; i < 200 && indexed.status !== 'indexed'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      indexed = await step('getKnowledgeDocument', () => sb.knowledgeDocuments.get(kb.id, doc.id));
+    }
+    expect(indexed).toMatchObject({ status: 'indexed', version: 1 });
+    expect((await step('listKnowledgeDocuments', () => sb.knowledgeDocuments.list(kb.id, { metadata: ['lang:en'] }))).data.map((d) => d.id)).toEqual([doc.id]);
+    expect(await step('getKnowledgeDocumentContent', () => sb.knowledgeDocuments.content(kb.id, doc.id))).toContain('five business days');
+    expect((await step('listKnowledgeChunks', () => sb.knowledgeDocuments.chunks(kb.id, doc.id))).data[0]!.headingPath).toEqual(['Refunds']);
+    const hits = await step('queryKnowledgeBase', () => sb.knowledgeBases.query(kb.id, { query: 'refund days', filter: { lang: 'en' } }));
+    expect(hits.data[0]).toMatchObject({ documentId: doc.id, rank: 1 });
+    expect((await step('queryKnowledge', () => sb.knowledgeBases.queryMany({ knowledgeBaseIds: [kb.id], query: 'refund' }))).data).toHaveLength(1);
+    expect(
+      (await step('replaceKnowledgeDocument', () => sb.knowledgeDocuments.replace(kb.id, doc.id, { name: 'Refunds', markdown: '# Refunds\n\nThree days.' })))
+        .status,
+    ).toBe('queued');
+    await step('deleteKnowledgeDocument', () => sb.knowledgeDocuments.delete(kb.id, doc.id));
     await step('deleteKnowledgeBase', () => sb.knowledgeBases.delete(kb.id));
     const board = await step('getDashboard', () => sb.dashboard.get());
     expect(board.runs.now.running).toBeGreaterThan(0);

@@ -134,7 +134,17 @@ export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures>
       .id,
   );
 
-  add((await api<WithId>('POST', '/api/v1/knowledge-bases', { name: 'fuzz knowledge', description: 'fuzz', metadata: { team: 'fuzz' } })).id);
+  const kb = await api<WithId>('POST', '/api/v1/knowledge-bases', { name: 'fuzz knowledge', description: 'fuzz', metadata: { team: 'fuzz' } });
+  add(kb.id);
+  add(
+    (
+      await api<WithId>('POST', `/api/v1/knowledge-bases/${kb.id}/documents`, {
+        name: 'fuzz document',
+        markdown: '# Fuzz\n\nFuzzing text.',
+        metadata: { lang: 'en' },
+      })
+    ).id,
+  );
 
   add((await api<WithId>('POST', '/api/v1/secrets', { name: 'FUZZ_SECRET', value: 'fuzz-secret-value', description: 'fuzz' })).id);
 

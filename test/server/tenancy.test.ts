@@ -348,6 +348,43 @@ describe('knowledge bases between applications', () => {
     const still = (await (await send(`/api/v1/knowledge-bases/${id}`, { key: admin1 })).json()) as { name: string };
     expect(still.name).toBe('Only in app 1');
   });
+
+  it("another application's documents, chunks and queries are 404 for every operation", async () => {
+    const base = (await (await send('/api/v1/knowledge-bases', { method: 'POST', key: admin1, ...json({ name: 'Private handbook' }) })).json()) as {
+      id: string;
+    };
+    const imported = await send(`/api/v1/knowledge-bases/${base.id}/documents`, {
+      method: 'POST',
+      key: admin1,
+      ...json({ name: 'Secret plan', markdown: 'The launch codeword is marmalade.' }),
+    });
+    expect(imported.status).toBe(202);
+    const doc = ((await imported.json()) as { id: string }).id;
+    const other = (await (await send('/api/v1/knowledge-bases', { method: 'POST', key: admin2.secret, ...json({ name: 'Own handbook' }) })).json()) as {
+      id: string;
+    };
+    for (const [path, init] of [
+      [`/api/v1/knowledge-bases/${base.id}/documents`, {}],
+      [`/api/v1/knowledge-bases/${base.id}/documents`, { method: 'POST', ...json({ name: 'x', text: 'planted' }) }],
+      [`/api/v1/knowledge-bases/${base.id}/documents/${doc}`, {}],
+      [`/api/v1/knowledge-bases/${base.id}/documents/${doc}`, { method: 'PUT', ...json({ name: 'x', text: 'overwritten' }) }],
+      [`/api/v1/knowledge-bases/${base.id}/documents/${doc}`, { method: 'DELETE' }],
+      [`/api/v1/knowledge-bases/${base.id}/documents/${doc}/content`, {}],
+      [`/api/v1/knowledge-bases/${base.id}/documents/${doc}/chunks`, {}],
+      // The document through the other application's own base: still not found.
+      [`/api/v1/knowledge-bases/${other.id}/documents/${doc}`, {}],
+      [`/api/v1/knowledge-bases/${base.id}/query`, { method: 'POST', ...json({ query: 'marmalade' }) }],
+      ['/api/v1/knowledge/query', { method: 'POST', ...json({ knowledgeBaseIds: [other.id, base.id], query: 'marmalade' }) }],
+    ] as [string, RequestInit][]) {
+      await expectNotFound(await send(path, { ...init, key: admin2.secret }), path);
+    }
+    const own = (await (
+      await send(`/api/v1/knowledge-bases/${other.id}/query`, { method: 'POST', key: admin2.secret, ...json({ query: 'marmalade' }) })
+    ).json()) as {
+      data: unknown[];
+    };
+    expect(own.data).toEqual([]);
+  });
 });
 
 describe('budgets between applications', () => {

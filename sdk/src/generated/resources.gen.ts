@@ -1264,6 +1264,30 @@ const knowledgeBasesMethods = ({ call, list }: OperationRunner) => ({
    * `If-Match` to make it conditional. Requires the `write` scope.
    */
   delete: (kbId: string, o?: ConditionalOptions) => call((c) => api.deleteKnowledgeBase({ ...c, path: { kbId }, headers: ifMatch(o) }), o),
+  /**
+   * Query a knowledge base
+   *
+   * Finds the chunks of a knowledge base that best answer a query: by their words (`fulltext`, with
+   * no model at all), by embeddings (`vector`) or both (`hybrid`, see `KnowledgeQueryMode`). Hits
+   * give their score and its parts, the ranges of the query's words, a snippet, and their document
+   * and range (`citation`), so an answer can cite `[doc_...:1200-1450]` and a person can check it
+   * (`getKnowledgeDocumentContent`). Only indexed documents are searched; a replaced one by its
+   * previous version until the new one is indexed. `filter` narrows the documents by their
+   * metadata. Requires the `read` scope; a run may query with its run token.
+   */
+  query: (kbId: string, body: T.KnowledgeBaseQuery, o?: RequestOptions) => call((c) => api.queryKnowledgeBase({ ...c, path: { kbId }, body }), o),
+  /**
+   * Query several knowledge bases
+   *
+   * Like `queryKnowledgeBase`, across up to 20 knowledge bases of the application at once, ranked
+   * together; a base that is not the application's is 404. Hits give their score and its parts, the
+   * ranges of the query's words, a snippet, and their document and range (`citation`), so an answer
+   * can cite `[doc_...:1200-1450]` and a person can check it (`getKnowledgeDocumentContent`). Only
+   * indexed documents are searched; a replaced one by its previous version until the new one is
+   * indexed. `filter` narrows the documents by their metadata. Requires the `read` scope; a run may
+   * query with its run token.
+   */
+  queryMany: (body: T.KnowledgeQuery, o?: RequestOptions) => call((c) => api.queryKnowledge({ ...c, body }), o),
 });
 /**
  * Knowledge bases of documents that agents can cite: documents are cut into chunks along their
@@ -1271,6 +1295,86 @@ const knowledgeBasesMethods = ({ call, list }: OperationRunner) => ({
  */
 export interface KnowledgeBasesResource extends ReturnType<typeof knowledgeBasesMethods> {}
 export const knowledgeBases: (operations: OperationRunner) => KnowledgeBasesResource = knowledgeBasesMethods;
+
+const knowledgeDocumentsMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * List documents
+   *
+   * Lists the documents of a knowledge base, newest first, narrowed by status and by metadata
+   * (`metadata=lang:en`, repeated for several fields, all of which must match; a number or boolean
+   * field matches its written form). Requires the `read` scope.
+   */
+  list: (kbId: string, query?: T.ListKnowledgeDocumentsData['query'], o?: RequestOptions) =>
+    list<T.KnowledgeDocument, T.KnowledgeDocumentList>((page, c) => api.listKnowledgeDocuments({ ...c, path: { kbId }, query: { ...query, page } }), query, o),
+  /**
+   * Import a document
+   *
+   * Imports a document into a knowledge base, as JSON (`text` or `markdown`) or as a
+   * `multipart/form-data` upload (plain text, Markdown, HTML, PDF or Word `.docx`, at most 20 MiB
+   * by default; the format is found from the content before the declared type, and any other is
+   * 415). The answer is 202 with the document `queued`: a worker parses, chunks (Markdown-aware, by
+   * the base's `chunking`) and, when the base has an `embeddingModel`, embeds it, then the document
+   * is `indexed` (webhook event `knowledge_document.indexed`) or `failed` with its `error`
+   * (`knowledge_document.failed`). Content already in the base (the same SHA-256) is not imported
+   * twice: the answer is 200 with the document that holds it. Requires the `write` scope. Send an
+   * `Idempotency-Key` to make retries safe.
+   */
+  create: (kbId: string, body: T.KnowledgeDocumentCreate, o?: WriteOptions) =>
+    call((c) => api.createKnowledgeDocument({ ...c, path: { kbId }, body, headers: idempotent(o) }), o),
+  /**
+   * Get a document
+   *
+   * Returns one document of a knowledge base with where its indexing stands. Requires the `read`
+   * scope; a run may read it with its run token.
+   */
+  get: (kbId: string, docId: string, o?: RequestOptions) => call((c) => api.getKnowledgeDocument({ ...c, path: { kbId, docId } }), o),
+  /**
+   * Replace a document's content
+   *
+   * Replaces a document's content (and its name and metadata when given), as JSON or as an upload,
+   * like `createKnowledgeDocument`. The answer is 202 with the document `queued`; until the new
+   * content is indexed, queries keep finding the chunks of the version before, and the new chunks
+   * replace them in one step (`version` + 1). Content the base already holds in another document is
+   * 409 `conflict`; the same content as now changes only the name and metadata (200). Send
+   * `If-Match` with the document's `ETag` so a change never overwrites one made meanwhile (412).
+   * Requires the `write` scope.
+   */
+  replace: (kbId: string, docId: string, body: T.KnowledgeDocumentCreate, o?: ConditionalOptions) =>
+    call((c) => api.replaceKnowledgeDocument({ ...c, path: { kbId, docId }, body, headers: ifMatch(o) }), o),
+  /**
+   * Delete a document
+   *
+   * Deletes a document and its chunks; queries stop finding them at once. Send `If-Match` with the
+   * document's `ETag` to delete only the version you have seen (412 otherwise). Requires the
+   * `write` scope.
+   */
+  delete: (kbId: string, docId: string, o?: ConditionalOptions) =>
+    call((c) => api.deleteKnowledgeDocument({ ...c, path: { kbId, docId }, headers: ifMatch(o) }), o),
+  /**
+   * Get a document's text
+   *
+   * Returns the text the version serving queries was indexed from (an upload's text as extracted,
+   * in Markdown), `text/markdown` or `text/plain` as it was imported: the text every chunk's and
+   * hit's `charStart`-`charEnd` point into. A document not indexed yet is 409 `invalid-transition`
+   * naming its status. Requires the `read` scope; a run may read it with its run token.
+   */
+  content: (kbId: string, docId: string, o?: RequestOptions) =>
+    call((c) => api.getKnowledgeDocumentContent({ ...c, path: { kbId, docId }, parseAs: 'text' as const }), o),
+  /**
+   * List a document's chunks
+   *
+   * Lists the chunks of the version of a document that serves queries, in their order in the
+   * document. Requires the `read` scope; a run may read them with its run token.
+   */
+  chunks: (kbId: string, docId: string, query?: T.ListKnowledgeChunksData['query'], o?: RequestOptions) =>
+    list<T.KnowledgeChunk, T.KnowledgeChunkList>((page, c) => api.listKnowledgeChunks({ ...c, path: { kbId, docId }, query: { ...query, page } }), query, o),
+});
+/**
+ * Knowledge bases of documents that agents can cite: documents are cut into chunks along their
+ * Markdown structure, each with its character range in the document.
+ */
+export interface KnowledgeDocumentsResource extends ReturnType<typeof knowledgeDocumentsMethods> {}
+export const knowledgeDocuments: (operations: OperationRunner) => KnowledgeDocumentsResource = knowledgeDocumentsMethods;
 
 const secretsMethods = ({ call, list }: OperationRunner) => ({
   /**
@@ -2093,6 +2197,11 @@ export abstract class Resources {
    * Markdown structure, each with its character range in the document.
    */
   readonly knowledgeBases = knowledgeBases(this.#operations);
+  /**
+   * Knowledge bases of documents that agents can cite: documents are cut into chunks along their
+   * Markdown structure, each with its character range in the document.
+   */
+  readonly knowledgeDocuments = knowledgeDocuments(this.#operations);
   /**
    * Named values of the application (API keys, passwords), write-only: the API returns their
    * metadata, never a value. Each value is a version encrypted with its own data key, wrapped by

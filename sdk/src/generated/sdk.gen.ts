@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import { type Client, formDataBodySerializer, type Options as Options2, type TDataShape } from './client/index.js';
-import type { AcceptInvitationData, AcceptInvitationErrors, AcceptInvitationResponses, AppendRunEventsData, AppendRunEventsErrors, AppendRunEventsResponses, AppendThreadMessagesData, AppendThreadMessagesErrors, AppendThreadMessagesResponses, BulkUpdateTasksData, BulkUpdateTasksErrors, BulkUpdateTasksResponses, CancelRunData, CancelRunErrors, CancelRunResponses, CancelTranscriptionData, CancelTranscriptionErrors, CancelTranscriptionResponses, CheckoutTaskData, CheckoutTaskErrors, CheckoutTaskResponses, ClaimRunData, ClaimRunErrors, ClaimRunResponses, CompleteRunData, CompleteRunErrors, CompleteRunResponses, CopyThreadData, CopyThreadErrors, CopyThreadResponses, CountAnthropicTokensData, CountAnthropicTokensErrors, CountAnthropicTokensResponses, CreateAgentData, CreateAgentErrors, CreateAgentResponses, CreateAnthropicMessageData, CreateAnthropicMessageErrors, CreateAnthropicMessageResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateApplicationData, CreateApplicationErrors, CreateApplicationResponses, CreateApprovalCommentData, CreateApprovalCommentErrors, CreateApprovalCommentResponses, CreateAudioTranscriptionData, CreateAudioTranscriptionErrors, CreateAudioTranscriptionResponses, CreateAuditExportData, CreateAuditExportErrors, CreateAuditExportResponses, CreateBudgetData, CreateBudgetErrors, CreateBudgetResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateCostExportData, CreateCostExportErrors, CreateCostExportResponses, CreateEmbeddingsData, CreateEmbeddingsErrors, CreateEmbeddingsResponses, CreateEndUserData, CreateEndUserErrors, CreateEndUserResponses, CreateEndUserTokenData, CreateEndUserTokenErrors, CreateEndUserTokenResponses, CreateGoalData, CreateGoalErrors, CreateGoalResponses, CreateInvitationData, CreateInvitationErrors, CreateInvitationResponses, CreateKnowledgeBaseData, CreateKnowledgeBaseErrors, CreateKnowledgeBaseResponses, CreateModelData, CreateModelErrors, CreateModelProviderData, CreateModelProviderErrors, CreateModelProviderResponses, CreateModelResponses, CreatePersonalTokenData, CreatePersonalTokenErrors, CreatePersonalTokenResponses, CreateProjectData, CreateProjectErrors, CreateProjectResponses, CreateRunApprovalData, CreateRunApprovalErrors, CreateRunApprovalResponses, CreateRunData, CreateRunErrors, CreateRunResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateSecretData, CreateSecretErrors, CreateSecretResponses, CreateSecretVersionData, CreateSecretVersionErrors, CreateSecretVersionResponses, CreateTaskCommentData, CreateTaskCommentErrors, CreateTaskCommentResponses, CreateTaskData, CreateTaskErrors, CreateTaskResponses, CreateThreadData, CreateThreadErrors, CreateThreadResponses, CreateThreadRunData, CreateThreadRunErrors, CreateThreadRunResponses, CreateTranscriptionData, CreateTranscriptionErrors, CreateTranscriptionResponses, CreateTriggerData, CreateTriggerErrors, CreateTriggerResponses, CreateUploadData, CreateUploadErrors, CreateUploadResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DecideApprovalData, DecideApprovalErrors, DecideApprovalResponses, DeleteAgentData, DeleteAgentErrors, DeleteAgentResponses, DeleteApplicationData, DeleteApplicationErrors, DeleteApplicationResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, DeleteEndUserData, DeleteEndUserErrors, DeleteEndUserResponses, DeleteGoalData, DeleteGoalErrors, DeleteGoalResponses, DeleteKnowledgeBaseData, DeleteKnowledgeBaseErrors, DeleteKnowledgeBaseResponses, DeleteModelData, DeleteModelErrors, DeleteModelProviderData, DeleteModelProviderErrors, DeleteModelProviderResponses, DeleteModelResponses, DeleteProjectData, DeleteProjectErrors, DeleteProjectResponses, DeleteRunnerData, DeleteRunnerErrors, DeleteRunnerResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, DeleteSecretData, DeleteSecretErrors, DeleteSecretResponses, DeleteTaskData, DeleteTaskErrors, DeleteTaskResponses, DeleteThreadData, DeleteThreadErrors, DeleteThreadResponses, DeleteTranscriptionData, DeleteTranscriptionErrors, DeleteTranscriptionResponses, DeleteTriggerData, DeleteTriggerErrors, DeleteTriggerResponses, DeleteUploadData, DeleteUploadErrors, DeleteUploadResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAgentData, GetAgentErrors, GetAgentResponses, GetAgentVersionData, GetAgentVersionErrors, GetAgentVersionResponses, GetApiDocsAssetData, GetApiDocsAssetErrors, GetApiDocsAssetResponses, GetApiDocsData, GetApiDocsErrors, GetApiDocsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetApplicationData, GetApplicationErrors, GetApplicationResponses, GetApprovalData, GetApprovalErrors, GetApprovalResponses, GetAuditEventData, GetAuditEventErrors, GetAuditEventResponses, GetAuditExportContentData, GetAuditExportContentErrors, GetAuditExportContentResponses, GetAuditExportData, GetAuditExportErrors, GetAuditExportResponses, GetBudgetData, GetBudgetErrors, GetBudgetResponses, GetCostExportContentData, GetCostExportContentErrors, GetCostExportContentResponses, GetCostExportData, GetCostExportErrors, GetCostExportResponses, GetCostsData, GetCostsErrors, GetCostsResponses, GetDashboardData, GetDashboardErrors, GetDashboardResponses, GetEndUserData, GetEndUserErrors, GetEndUserResponses, GetGoalData, GetGoalErrors, GetGoalResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetInvitationData, GetInvitationErrors, GetInvitationResponses, GetKnowledgeBaseData, GetKnowledgeBaseErrors, GetKnowledgeBaseResponses, GetMeData, GetMeErrors, GetMemberData, GetMemberErrors, GetMemberResponses, GetMeResponses, GetModelData, GetModelErrors, GetModelProviderData, GetModelProviderErrors, GetModelProviderResponses, GetModelResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetPersonalTokenData, GetPersonalTokenErrors, GetPersonalTokenResponses, GetProblemTypeData, GetProblemTypeErrors, GetProblemTypeResponses, GetProjectData, GetProjectErrors, GetProjectResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRootData, GetRootErrors, GetRunData, GetRunErrors, GetRunnerData, GetRunnerErrors, GetRunnerResponses, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetSecretData, GetSecretErrors, GetSecretResponses, GetTaskData, GetTaskErrors, GetTaskResponses, GetThreadData, GetThreadErrors, GetThreadResponses, GetTranscriptionContentData, GetTranscriptionContentErrors, GetTranscriptionContentResponses, GetTranscriptionData, GetTranscriptionErrors, GetTranscriptionResponses, GetTriggerData, GetTriggerErrors, GetTriggerResponses, GetUploadData, GetUploadErrors, GetUploadResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, GetWebhookMessageData, GetWebhookMessageErrors, GetWebhookMessageResponses, HeartbeatLeaseData, HeartbeatLeaseErrors, HeartbeatLeaseResponses, InvokeTriggerData, InvokeTriggerErrors, InvokeTriggerResponses, ListActivityData, ListActivityErrors, ListActivityResponses, ListAgentsData, ListAgentsErrors, ListAgentsResponses, ListAgentVersionsData, ListAgentVersionsErrors, ListAgentVersionsResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListApiVersionsData, ListApiVersionsErrors, ListApiVersionsResponses, ListApplicationsData, ListApplicationsErrors, ListApplicationsResponses, ListApprovalCommentsData, ListApprovalCommentsErrors, ListApprovalCommentsResponses, ListApprovalsData, ListApprovalsErrors, ListApprovalsResponses, ListAuditEventsData, ListAuditEventsErrors, ListAuditEventsResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListEndUsersData, ListEndUsersErrors, ListEndUsersResponses, ListGatewayModelsData, ListGatewayModelsErrors, ListGatewayModelsResponses, ListGoalsData, ListGoalsErrors, ListGoalsResponses, ListInboxData, ListInboxErrors, ListInboxResponses, ListInvitationsData, ListInvitationsErrors, ListInvitationsResponses, ListKnowledgeBasesData, ListKnowledgeBasesErrors, ListKnowledgeBasesResponses, ListMembersData, ListMembersErrors, ListMembersResponses, ListModelProvidersData, ListModelProvidersErrors, ListModelProvidersResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListPersonalTokensData, ListPersonalTokensErrors, ListPersonalTokensResponses, ListProjectsData, ListProjectsErrors, ListProjectsResponses, ListRunEventsData, ListRunEventsErrors, ListRunEventsResponses, ListRunnersData, ListRunnersErrors, ListRunnersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListSecretAccessesData, ListSecretAccessesErrors, ListSecretAccessesResponses, ListSecretsData, ListSecretsErrors, ListSecretsResponses, ListSecretVersionsData, ListSecretVersionsErrors, ListSecretVersionsResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, ListTaskCommentsData, ListTaskCommentsErrors, ListTaskCommentsResponses, ListTasksData, ListTasksErrors, ListTasksResponses, ListThreadMessagesData, ListThreadMessagesErrors, ListThreadMessagesResponses, ListThreadsData, ListThreadsErrors, ListThreadsResponses, ListTranscriptionsData, ListTranscriptionsErrors, ListTranscriptionsResponses, ListTriggersData, ListTriggersErrors, ListTriggersResponses, ListWebhookAttemptsData, ListWebhookAttemptsErrors, ListWebhookAttemptsResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, ListWebhookMessagesData, ListWebhookMessagesErrors, ListWebhookMessagesResponses, LogInData, LogInErrors, LogInResponses, LogOutData, LogOutErrors, LogOutResponses, PauseAgentData, PauseAgentErrors, PauseAgentResponses, PauseScheduleData, PauseScheduleErrors, PauseScheduleResponses, PauseTriggerData, PauseTriggerErrors, PauseTriggerResponses, RedeliverWebhookMessageData, RedeliverWebhookMessageErrors, RedeliverWebhookMessageResponses, RegisterRunnerData, RegisterRunnerErrors, RegisterRunnerResponses, ReleaseTaskData, ReleaseTaskErrors, ReleaseTaskResponses, RemoveMemberData, RemoveMemberErrors, RemoveMemberResponses, ReportRunUsageData, ReportRunUsageErrors, ReportRunUsageResponses, ResumeAgentData, ResumeAgentErrors, ResumeAgentResponses, ResumeScheduleData, ResumeScheduleErrors, ResumeScheduleResponses, ResumeTriggerData, ResumeTriggerErrors, ResumeTriggerResponses, RetireAgentData, RetireAgentErrors, RetireAgentResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeInvitationData, RevokeInvitationErrors, RevokeInvitationResponses, RevokePersonalTokenData, RevokePersonalTokenErrors, RevokePersonalTokenResponses, RevokeSessionData, RevokeSessionErrors, RevokeSessionResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, RotateTriggerSecretData, RotateTriggerSecretErrors, RotateTriggerSecretResponses, RotateWebhookEndpointSecretData, RotateWebhookEndpointSecretErrors, RotateWebhookEndpointSecretResponses, SignUpData, SignUpErrors, SignUpResponses, StreamAgentRunsData, StreamAgentRunsErrors, StreamAgentRunsResponse, StreamAgentRunsResponses, StreamInboxData, StreamInboxErrors, StreamInboxResponse, StreamInboxResponses, StreamRunData, StreamRunErrors, StreamRunResponse, StreamRunResponses, StreamRunsData, StreamRunsErrors, StreamRunsResponse, StreamRunsResponses, StreamThreadData, StreamThreadErrors, StreamThreadResponse, StreamThreadResponses, TestWebhookEndpointData, TestWebhookEndpointErrors, TestWebhookEndpointResponses, TransitionTaskData, TransitionTaskErrors, TransitionTaskResponses, UpdateAgentData, UpdateAgentErrors, UpdateAgentResponses, UpdateApiKeyData, UpdateApiKeyErrors, UpdateApiKeyResponses, UpdateApplicationData, UpdateApplicationErrors, UpdateApplicationResponses, UpdateBudgetData, UpdateBudgetErrors, UpdateBudgetResponses, UpdateEndUserData, UpdateEndUserErrors, UpdateEndUserResponses, UpdateGoalData, UpdateGoalErrors, UpdateGoalResponses, UpdateKnowledgeBaseData, UpdateKnowledgeBaseErrors, UpdateKnowledgeBaseResponses, UpdateMemberData, UpdateMemberErrors, UpdateMemberResponses, UpdateModelData, UpdateModelErrors, UpdateModelProviderData, UpdateModelProviderErrors, UpdateModelProviderResponses, UpdateModelResponses, UpdateOrganizationData, UpdateOrganizationErrors, UpdateOrganizationResponses, UpdateProjectData, UpdateProjectErrors, UpdateProjectResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateSecretData, UpdateSecretErrors, UpdateSecretResponses, UpdateTaskData, UpdateTaskErrors, UpdateTaskResponses, UpdateThreadData, UpdateThreadErrors, UpdateThreadResponses, UpdateTriggerData, UpdateTriggerErrors, UpdateTriggerResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses, UpsertEndUserData, UpsertEndUserErrors, UpsertEndUserResponses, VerifyAuditEventsData, VerifyAuditEventsErrors, VerifyAuditEventsResponses } from './types.gen.js';
+import type { AcceptInvitationData, AcceptInvitationErrors, AcceptInvitationResponses, AppendRunEventsData, AppendRunEventsErrors, AppendRunEventsResponses, AppendThreadMessagesData, AppendThreadMessagesErrors, AppendThreadMessagesResponses, BulkUpdateTasksData, BulkUpdateTasksErrors, BulkUpdateTasksResponses, CancelRunData, CancelRunErrors, CancelRunResponses, CancelTranscriptionData, CancelTranscriptionErrors, CancelTranscriptionResponses, CheckoutTaskData, CheckoutTaskErrors, CheckoutTaskResponses, ClaimRunData, ClaimRunErrors, ClaimRunResponses, CompleteRunData, CompleteRunErrors, CompleteRunResponses, CopyThreadData, CopyThreadErrors, CopyThreadResponses, CountAnthropicTokensData, CountAnthropicTokensErrors, CountAnthropicTokensResponses, CreateAgentData, CreateAgentErrors, CreateAgentResponses, CreateAnthropicMessageData, CreateAnthropicMessageErrors, CreateAnthropicMessageResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateApplicationData, CreateApplicationErrors, CreateApplicationResponses, CreateApprovalCommentData, CreateApprovalCommentErrors, CreateApprovalCommentResponses, CreateAudioTranscriptionData, CreateAudioTranscriptionErrors, CreateAudioTranscriptionResponses, CreateAuditExportData, CreateAuditExportErrors, CreateAuditExportResponses, CreateBudgetData, CreateBudgetErrors, CreateBudgetResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateCostExportData, CreateCostExportErrors, CreateCostExportResponses, CreateEmbeddingsData, CreateEmbeddingsErrors, CreateEmbeddingsResponses, CreateEndUserData, CreateEndUserErrors, CreateEndUserResponses, CreateEndUserTokenData, CreateEndUserTokenErrors, CreateEndUserTokenResponses, CreateGoalData, CreateGoalErrors, CreateGoalResponses, CreateInvitationData, CreateInvitationErrors, CreateInvitationResponses, CreateKnowledgeBaseData, CreateKnowledgeBaseErrors, CreateKnowledgeBaseResponses, CreateKnowledgeDocumentData, CreateKnowledgeDocumentErrors, CreateKnowledgeDocumentResponses, CreateModelData, CreateModelErrors, CreateModelProviderData, CreateModelProviderErrors, CreateModelProviderResponses, CreateModelResponses, CreatePersonalTokenData, CreatePersonalTokenErrors, CreatePersonalTokenResponses, CreateProjectData, CreateProjectErrors, CreateProjectResponses, CreateRunApprovalData, CreateRunApprovalErrors, CreateRunApprovalResponses, CreateRunData, CreateRunErrors, CreateRunResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateSecretData, CreateSecretErrors, CreateSecretResponses, CreateSecretVersionData, CreateSecretVersionErrors, CreateSecretVersionResponses, CreateTaskCommentData, CreateTaskCommentErrors, CreateTaskCommentResponses, CreateTaskData, CreateTaskErrors, CreateTaskResponses, CreateThreadData, CreateThreadErrors, CreateThreadResponses, CreateThreadRunData, CreateThreadRunErrors, CreateThreadRunResponses, CreateTranscriptionData, CreateTranscriptionErrors, CreateTranscriptionResponses, CreateTriggerData, CreateTriggerErrors, CreateTriggerResponses, CreateUploadData, CreateUploadErrors, CreateUploadResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DecideApprovalData, DecideApprovalErrors, DecideApprovalResponses, DeleteAgentData, DeleteAgentErrors, DeleteAgentResponses, DeleteApplicationData, DeleteApplicationErrors, DeleteApplicationResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, DeleteEndUserData, DeleteEndUserErrors, DeleteEndUserResponses, DeleteGoalData, DeleteGoalErrors, DeleteGoalResponses, DeleteKnowledgeBaseData, DeleteKnowledgeBaseErrors, DeleteKnowledgeBaseResponses, DeleteKnowledgeDocumentData, DeleteKnowledgeDocumentErrors, DeleteKnowledgeDocumentResponses, DeleteModelData, DeleteModelErrors, DeleteModelProviderData, DeleteModelProviderErrors, DeleteModelProviderResponses, DeleteModelResponses, DeleteProjectData, DeleteProjectErrors, DeleteProjectResponses, DeleteRunnerData, DeleteRunnerErrors, DeleteRunnerResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, DeleteSecretData, DeleteSecretErrors, DeleteSecretResponses, DeleteTaskData, DeleteTaskErrors, DeleteTaskResponses, DeleteThreadData, DeleteThreadErrors, DeleteThreadResponses, DeleteTranscriptionData, DeleteTranscriptionErrors, DeleteTranscriptionResponses, DeleteTriggerData, DeleteTriggerErrors, DeleteTriggerResponses, DeleteUploadData, DeleteUploadErrors, DeleteUploadResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAgentData, GetAgentErrors, GetAgentResponses, GetAgentVersionData, GetAgentVersionErrors, GetAgentVersionResponses, GetApiDocsAssetData, GetApiDocsAssetErrors, GetApiDocsAssetResponses, GetApiDocsData, GetApiDocsErrors, GetApiDocsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetApplicationData, GetApplicationErrors, GetApplicationResponses, GetApprovalData, GetApprovalErrors, GetApprovalResponses, GetAuditEventData, GetAuditEventErrors, GetAuditEventResponses, GetAuditExportContentData, GetAuditExportContentErrors, GetAuditExportContentResponses, GetAuditExportData, GetAuditExportErrors, GetAuditExportResponses, GetBudgetData, GetBudgetErrors, GetBudgetResponses, GetCostExportContentData, GetCostExportContentErrors, GetCostExportContentResponses, GetCostExportData, GetCostExportErrors, GetCostExportResponses, GetCostsData, GetCostsErrors, GetCostsResponses, GetDashboardData, GetDashboardErrors, GetDashboardResponses, GetEndUserData, GetEndUserErrors, GetEndUserResponses, GetGoalData, GetGoalErrors, GetGoalResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetInvitationData, GetInvitationErrors, GetInvitationResponses, GetKnowledgeBaseData, GetKnowledgeBaseErrors, GetKnowledgeBaseResponses, GetKnowledgeDocumentContentData, GetKnowledgeDocumentContentErrors, GetKnowledgeDocumentContentResponses, GetKnowledgeDocumentData, GetKnowledgeDocumentErrors, GetKnowledgeDocumentResponses, GetMeData, GetMeErrors, GetMemberData, GetMemberErrors, GetMemberResponses, GetMeResponses, GetModelData, GetModelErrors, GetModelProviderData, GetModelProviderErrors, GetModelProviderResponses, GetModelResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetPersonalTokenData, GetPersonalTokenErrors, GetPersonalTokenResponses, GetProblemTypeData, GetProblemTypeErrors, GetProblemTypeResponses, GetProjectData, GetProjectErrors, GetProjectResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRootData, GetRootErrors, GetRunData, GetRunErrors, GetRunnerData, GetRunnerErrors, GetRunnerResponses, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetSecretData, GetSecretErrors, GetSecretResponses, GetTaskData, GetTaskErrors, GetTaskResponses, GetThreadData, GetThreadErrors, GetThreadResponses, GetTranscriptionContentData, GetTranscriptionContentErrors, GetTranscriptionContentResponses, GetTranscriptionData, GetTranscriptionErrors, GetTranscriptionResponses, GetTriggerData, GetTriggerErrors, GetTriggerResponses, GetUploadData, GetUploadErrors, GetUploadResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, GetWebhookMessageData, GetWebhookMessageErrors, GetWebhookMessageResponses, HeartbeatLeaseData, HeartbeatLeaseErrors, HeartbeatLeaseResponses, InvokeTriggerData, InvokeTriggerErrors, InvokeTriggerResponses, ListActivityData, ListActivityErrors, ListActivityResponses, ListAgentsData, ListAgentsErrors, ListAgentsResponses, ListAgentVersionsData, ListAgentVersionsErrors, ListAgentVersionsResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListApiVersionsData, ListApiVersionsErrors, ListApiVersionsResponses, ListApplicationsData, ListApplicationsErrors, ListApplicationsResponses, ListApprovalCommentsData, ListApprovalCommentsErrors, ListApprovalCommentsResponses, ListApprovalsData, ListApprovalsErrors, ListApprovalsResponses, ListAuditEventsData, ListAuditEventsErrors, ListAuditEventsResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListEndUsersData, ListEndUsersErrors, ListEndUsersResponses, ListGatewayModelsData, ListGatewayModelsErrors, ListGatewayModelsResponses, ListGoalsData, ListGoalsErrors, ListGoalsResponses, ListInboxData, ListInboxErrors, ListInboxResponses, ListInvitationsData, ListInvitationsErrors, ListInvitationsResponses, ListKnowledgeBasesData, ListKnowledgeBasesErrors, ListKnowledgeBasesResponses, ListKnowledgeChunksData, ListKnowledgeChunksErrors, ListKnowledgeChunksResponses, ListKnowledgeDocumentsData, ListKnowledgeDocumentsErrors, ListKnowledgeDocumentsResponses, ListMembersData, ListMembersErrors, ListMembersResponses, ListModelProvidersData, ListModelProvidersErrors, ListModelProvidersResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListPersonalTokensData, ListPersonalTokensErrors, ListPersonalTokensResponses, ListProjectsData, ListProjectsErrors, ListProjectsResponses, ListRunEventsData, ListRunEventsErrors, ListRunEventsResponses, ListRunnersData, ListRunnersErrors, ListRunnersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListSecretAccessesData, ListSecretAccessesErrors, ListSecretAccessesResponses, ListSecretsData, ListSecretsErrors, ListSecretsResponses, ListSecretVersionsData, ListSecretVersionsErrors, ListSecretVersionsResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, ListTaskCommentsData, ListTaskCommentsErrors, ListTaskCommentsResponses, ListTasksData, ListTasksErrors, ListTasksResponses, ListThreadMessagesData, ListThreadMessagesErrors, ListThreadMessagesResponses, ListThreadsData, ListThreadsErrors, ListThreadsResponses, ListTranscriptionsData, ListTranscriptionsErrors, ListTranscriptionsResponses, ListTriggersData, ListTriggersErrors, ListTriggersResponses, ListWebhookAttemptsData, ListWebhookAttemptsErrors, ListWebhookAttemptsResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, ListWebhookMessagesData, ListWebhookMessagesErrors, ListWebhookMessagesResponses, LogInData, LogInErrors, LogInResponses, LogOutData, LogOutErrors, LogOutResponses, PauseAgentData, PauseAgentErrors, PauseAgentResponses, PauseScheduleData, PauseScheduleErrors, PauseScheduleResponses, PauseTriggerData, PauseTriggerErrors, PauseTriggerResponses, QueryKnowledgeBaseData, QueryKnowledgeBaseErrors, QueryKnowledgeBaseResponses, QueryKnowledgeData, QueryKnowledgeErrors, QueryKnowledgeResponses, RedeliverWebhookMessageData, RedeliverWebhookMessageErrors, RedeliverWebhookMessageResponses, RegisterRunnerData, RegisterRunnerErrors, RegisterRunnerResponses, ReleaseTaskData, ReleaseTaskErrors, ReleaseTaskResponses, RemoveMemberData, RemoveMemberErrors, RemoveMemberResponses, ReplaceKnowledgeDocumentData, ReplaceKnowledgeDocumentErrors, ReplaceKnowledgeDocumentResponses, ReportRunUsageData, ReportRunUsageErrors, ReportRunUsageResponses, ResumeAgentData, ResumeAgentErrors, ResumeAgentResponses, ResumeScheduleData, ResumeScheduleErrors, ResumeScheduleResponses, ResumeTriggerData, ResumeTriggerErrors, ResumeTriggerResponses, RetireAgentData, RetireAgentErrors, RetireAgentResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeInvitationData, RevokeInvitationErrors, RevokeInvitationResponses, RevokePersonalTokenData, RevokePersonalTokenErrors, RevokePersonalTokenResponses, RevokeSessionData, RevokeSessionErrors, RevokeSessionResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, RotateTriggerSecretData, RotateTriggerSecretErrors, RotateTriggerSecretResponses, RotateWebhookEndpointSecretData, RotateWebhookEndpointSecretErrors, RotateWebhookEndpointSecretResponses, SignUpData, SignUpErrors, SignUpResponses, StreamAgentRunsData, StreamAgentRunsErrors, StreamAgentRunsResponse, StreamAgentRunsResponses, StreamInboxData, StreamInboxErrors, StreamInboxResponse, StreamInboxResponses, StreamRunData, StreamRunErrors, StreamRunResponse, StreamRunResponses, StreamRunsData, StreamRunsErrors, StreamRunsResponse, StreamRunsResponses, StreamThreadData, StreamThreadErrors, StreamThreadResponse, StreamThreadResponses, TestWebhookEndpointData, TestWebhookEndpointErrors, TestWebhookEndpointResponses, TransitionTaskData, TransitionTaskErrors, TransitionTaskResponses, UpdateAgentData, UpdateAgentErrors, UpdateAgentResponses, UpdateApiKeyData, UpdateApiKeyErrors, UpdateApiKeyResponses, UpdateApplicationData, UpdateApplicationErrors, UpdateApplicationResponses, UpdateBudgetData, UpdateBudgetErrors, UpdateBudgetResponses, UpdateEndUserData, UpdateEndUserErrors, UpdateEndUserResponses, UpdateGoalData, UpdateGoalErrors, UpdateGoalResponses, UpdateKnowledgeBaseData, UpdateKnowledgeBaseErrors, UpdateKnowledgeBaseResponses, UpdateMemberData, UpdateMemberErrors, UpdateMemberResponses, UpdateModelData, UpdateModelErrors, UpdateModelProviderData, UpdateModelProviderErrors, UpdateModelProviderResponses, UpdateModelResponses, UpdateOrganizationData, UpdateOrganizationErrors, UpdateOrganizationResponses, UpdateProjectData, UpdateProjectErrors, UpdateProjectResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateSecretData, UpdateSecretErrors, UpdateSecretResponses, UpdateTaskData, UpdateTaskErrors, UpdateTaskResponses, UpdateThreadData, UpdateThreadErrors, UpdateThreadResponses, UpdateTriggerData, UpdateTriggerErrors, UpdateTriggerResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses, UpsertEndUserData, UpsertEndUserErrors, UpsertEndUserResponses, VerifyAuditEventsData, VerifyAuditEventsErrors, VerifyAuditEventsResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -2446,6 +2446,216 @@ export const updateKnowledgeBase = <ThrowOnError extends boolean = false>(option
     ...options,
     headers: {
         'Content-Type': 'application/merge-patch+json',
+        ...options.headers
+    }
+});
+
+/**
+ * List documents
+ *
+ * Lists the documents of a knowledge base, newest first, narrowed by status and by metadata (`metadata=lang:en`, repeated for several fields, all of which must match; a number or boolean field matches its written form). Requires the `read` scope.
+ */
+export const listKnowledgeDocuments = <ThrowOnError extends boolean = false>(options: Options<ListKnowledgeDocumentsData, ThrowOnError>) => (options.client ?? client).get<ListKnowledgeDocumentsResponses, ListKnowledgeDocumentsErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/knowledge-bases/{kbId}/documents',
+    ...options
+});
+
+/**
+ * Import a document
+ *
+ * Imports a document into a knowledge base, as JSON (`text` or `markdown`) or as a `multipart/form-data` upload (plain text, Markdown, HTML, PDF or Word `.docx`, at most 20 MiB by default; the format is found from the content before the declared type, and any other is 415). The answer is 202 with the document `queued`: a worker parses, chunks (Markdown-aware, by the base's `chunking`) and, when the base has an `embeddingModel`, embeds it, then the document is `indexed` (webhook event `knowledge_document.indexed`) or `failed` with its `error` (`knowledge_document.failed`). Content already in the base (the same SHA-256) is not imported twice: the answer is 200 with the document that holds it. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
+ */
+export const createKnowledgeDocument = <ThrowOnError extends boolean = false>(options: Options<CreateKnowledgeDocumentData, ThrowOnError>) => (options.client ?? client).post<CreateKnowledgeDocumentResponses, CreateKnowledgeDocumentErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/knowledge-bases/{kbId}/documents',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete a document
+ *
+ * Deletes a document and its chunks; queries stop finding them at once. Send `If-Match` with the document's `ETag` to delete only the version you have seen (412 otherwise). Requires the `write` scope.
+ */
+export const deleteKnowledgeDocument = <ThrowOnError extends boolean = false>(options: Options<DeleteKnowledgeDocumentData, ThrowOnError>) => (options.client ?? client).delete<DeleteKnowledgeDocumentResponses, DeleteKnowledgeDocumentErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/knowledge-bases/{kbId}/documents/{docId}',
+    ...options
+});
+
+/**
+ * Get a document
+ *
+ * Returns one document of a knowledge base with where its indexing stands. Requires the `read` scope; a run may read it with its run token.
+ */
+export const getKnowledgeDocument = <ThrowOnError extends boolean = false>(options: Options<GetKnowledgeDocumentData, ThrowOnError>) => (options.client ?? client).get<GetKnowledgeDocumentResponses, GetKnowledgeDocumentErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' },
+        { scheme: 'bearer', type: 'http' }
+    ],
+    url: '/api/v1/knowledge-bases/{kbId}/documents/{docId}',
+    ...options
+});
+
+/**
+ * Replace a document's content
+ *
+ * Replaces a document's content (and its name and metadata when given), as JSON or as an upload, like `createKnowledgeDocument`. The answer is 202 with the document `queued`; until the new content is indexed, queries keep finding the chunks of the version before, and the new chunks replace them in one step (`version` + 1). Content the base already holds in another document is 409 `conflict`; the same content as now changes only the name and metadata (200). Send `If-Match` with the document's `ETag` so a change never overwrites one made meanwhile (412). Requires the `write` scope.
+ */
+export const replaceKnowledgeDocument = <ThrowOnError extends boolean = false>(options: Options<ReplaceKnowledgeDocumentData, ThrowOnError>) => (options.client ?? client).put<ReplaceKnowledgeDocumentResponses, ReplaceKnowledgeDocumentErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/knowledge-bases/{kbId}/documents/{docId}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Get a document's text
+ *
+ * Returns the text the version serving queries was indexed from (an upload's text as extracted, in Markdown), `text/markdown` or `text/plain` as it was imported: the text every chunk's and hit's `charStart`-`charEnd` point into. A document not indexed yet is 409 `invalid-transition` naming its status. Requires the `read` scope; a run may read it with its run token.
+ */
+export const getKnowledgeDocumentContent = <ThrowOnError extends boolean = false>(options: Options<GetKnowledgeDocumentContentData, ThrowOnError>) => (options.client ?? client).get<GetKnowledgeDocumentContentResponses, GetKnowledgeDocumentContentErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' },
+        { scheme: 'bearer', type: 'http' }
+    ],
+    url: '/api/v1/knowledge-bases/{kbId}/documents/{docId}/content',
+    ...options
+});
+
+/**
+ * List a document's chunks
+ *
+ * Lists the chunks of the version of a document that serves queries, in their order in the document. Requires the `read` scope; a run may read them with its run token.
+ */
+export const listKnowledgeChunks = <ThrowOnError extends boolean = false>(options: Options<ListKnowledgeChunksData, ThrowOnError>) => (options.client ?? client).get<ListKnowledgeChunksResponses, ListKnowledgeChunksErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' },
+        { scheme: 'bearer', type: 'http' }
+    ],
+    url: '/api/v1/knowledge-bases/{kbId}/documents/{docId}/chunks',
+    ...options
+});
+
+/**
+ * Query a knowledge base
+ *
+ * Finds the chunks of a knowledge base that best answer a query: by their words (`fulltext`, with no model at all), by embeddings (`vector`) or both (`hybrid`, see `KnowledgeQueryMode`). Hits give their score and its parts, the ranges of the query's words, a snippet, and their document and range (`citation`), so an answer can cite `[doc_...:1200-1450]` and a person can check it (`getKnowledgeDocumentContent`). Only indexed documents are searched; a replaced one by its previous version until the new one is indexed. `filter` narrows the documents by their metadata. Requires the `read` scope; a run may query with its run token.
+ */
+export const queryKnowledgeBase = <ThrowOnError extends boolean = false>(options: Options<QueryKnowledgeBaseData, ThrowOnError>) => (options.client ?? client).post<QueryKnowledgeBaseResponses, QueryKnowledgeBaseErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' },
+        { scheme: 'bearer', type: 'http' }
+    ],
+    url: '/api/v1/knowledge-bases/{kbId}/query',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Query several knowledge bases
+ *
+ * Like `queryKnowledgeBase`, across up to 20 knowledge bases of the application at once, ranked together; a base that is not the application's is 404. Hits give their score and its parts, the ranges of the query's words, a snippet, and their document and range (`citation`), so an answer can cite `[doc_...:1200-1450]` and a person can check it (`getKnowledgeDocumentContent`). Only indexed documents are searched; a replaced one by its previous version until the new one is indexed. `filter` narrows the documents by their metadata. Requires the `read` scope; a run may query with its run token.
+ */
+export const queryKnowledge = <ThrowOnError extends boolean = false>(options: Options<QueryKnowledgeData, ThrowOnError>) => (options.client ?? client).post<QueryKnowledgeResponses, QueryKnowledgeErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' },
+        { scheme: 'bearer', type: 'http' }
+    ],
+    url: '/api/v1/knowledge/query',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
         ...options.headers
     }
 });

@@ -4,7 +4,7 @@ export type ClientOptions = {
     baseUrl: 'http://127.0.0.1:3000' | (string & {});
 };
 
-export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunResumedWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ThreadCreatedWebhookWebhookRequest | ThreadUpdatedWebhookWebhookRequest | ThreadDeletedWebhookWebhookRequest | ThreadExpiredWebhookWebhookRequest | UsageUnpricedWebhookWebhookRequest | BudgetThresholdWebhookWebhookRequest | BudgetExhaustedWebhookWebhookRequest | TaskCreatedWebhookWebhookRequest | TaskUpdatedWebhookWebhookRequest | TaskStatusChangedWebhookWebhookRequest | TaskUnblockedWebhookWebhookRequest | TaskDeletedWebhookWebhookRequest | TaskCheckedOutWebhookWebhookRequest | TaskReleasedWebhookWebhookRequest | TaskCommentedWebhookWebhookRequest | GoalCreatedWebhookWebhookRequest | GoalUpdatedWebhookWebhookRequest | GoalDeletedWebhookWebhookRequest | SecretCreatedWebhookWebhookRequest | SecretUpdatedWebhookWebhookRequest | SecretDeletedWebhookWebhookRequest | ProjectCreatedWebhookWebhookRequest | ProjectUpdatedWebhookWebhookRequest | ProjectDeletedWebhookWebhookRequest | ApprovalRequestedWebhookWebhookRequest | ApprovalDecidedWebhookWebhookRequest | ApprovalExpiredWebhookWebhookRequest | ApprovalCancelledWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | AuditEventWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
+export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunResumedWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ThreadCreatedWebhookWebhookRequest | ThreadUpdatedWebhookWebhookRequest | ThreadDeletedWebhookWebhookRequest | ThreadExpiredWebhookWebhookRequest | UsageUnpricedWebhookWebhookRequest | BudgetThresholdWebhookWebhookRequest | BudgetExhaustedWebhookWebhookRequest | TaskCreatedWebhookWebhookRequest | TaskUpdatedWebhookWebhookRequest | TaskStatusChangedWebhookWebhookRequest | TaskUnblockedWebhookWebhookRequest | TaskDeletedWebhookWebhookRequest | TaskCheckedOutWebhookWebhookRequest | TaskReleasedWebhookWebhookRequest | TaskCommentedWebhookWebhookRequest | GoalCreatedWebhookWebhookRequest | GoalUpdatedWebhookWebhookRequest | GoalDeletedWebhookWebhookRequest | KnowledgeDocumentIndexedWebhookWebhookRequest | KnowledgeDocumentFailedWebhookWebhookRequest | SecretCreatedWebhookWebhookRequest | SecretUpdatedWebhookWebhookRequest | SecretDeletedWebhookWebhookRequest | ProjectCreatedWebhookWebhookRequest | ProjectUpdatedWebhookWebhookRequest | ProjectDeletedWebhookWebhookRequest | ApprovalRequestedWebhookWebhookRequest | ApprovalDecidedWebhookWebhookRequest | ApprovalExpiredWebhookWebhookRequest | ApprovalCancelledWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | AuditEventWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
 
 /**
  * ValidationIssue
@@ -719,7 +719,7 @@ export type AuditActorType = 'api_key' | 'personal_token' | 'session' | 'run' | 
  *
  * What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
  */
-export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'approval.comment' | 'approval.create' | 'approval.decide' | 'audit.pruned' | 'audit_export.create' | 'budget.create' | 'budget.delete' | 'budget.update' | 'cost_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'goal.create' | 'goal.delete' | 'goal.update' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'knowledge_base.create' | 'knowledge_base.delete' | 'knowledge_base.update' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'project.create' | 'project.delete' | 'project.update' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'secret.create' | 'secret.create_version' | 'secret.delete' | 'secret.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'task.bulk_update' | 'task.checkout' | 'task.comment' | 'task.create' | 'task.delete' | 'task.release' | 'task.transition' | 'task.update' | 'thread.append_messages' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'usage.report' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
+export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'approval.comment' | 'approval.create' | 'approval.decide' | 'audit.pruned' | 'audit_export.create' | 'budget.create' | 'budget.delete' | 'budget.update' | 'cost_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'goal.create' | 'goal.delete' | 'goal.update' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'knowledge.query' | 'knowledge_base.create' | 'knowledge_base.delete' | 'knowledge_base.update' | 'knowledge_document.create' | 'knowledge_document.delete' | 'knowledge_document.replace' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'project.create' | 'project.delete' | 'project.update' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'secret.create' | 'secret.create_version' | 'secret.delete' | 'secret.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'task.bulk_update' | 'task.checkout' | 'task.comment' | 'task.create' | 'task.delete' | 'task.release' | 'task.transition' | 'task.update' | 'thread.append_messages' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'usage.report' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
 
 /**
  * AuditEvent
@@ -4000,9 +4000,9 @@ export type UsageEvent = {
      */
     requestId: string;
     /**
-     * `gateway`: a call through the AI gateway; `transcription`: an audio transcription; `runner_report`: usage a run reported for model calls it made itself (`reportRunUsage`, or the `usage` of `completeRun`).
+     * `gateway`: a call through the AI gateway; `transcription`: an audio transcription; `runner_report`: usage a run reported for model calls it made itself (`reportRunUsage`, or the `usage` of `completeRun`); `knowledge`: the embeddings of a knowledge base's chunks as they are indexed, or of a query.
      */
-    source: 'gateway' | 'transcription' | 'runner_report';
+    source: 'gateway' | 'transcription' | 'runner_report' | 'knowledge';
     /**
      * Run the usage belongs to; `null` for a call made with an API key or by a person.
      */
@@ -4646,6 +4646,10 @@ export type KnowledgeBase = {
          */
         overlapTokens: number;
     };
+    /**
+     * A model alias of the application whose `api` is `embeddings`: the chunks are embedded through the gateway as they are indexed, so `vector` and `hybrid` queries work; `null` for full-text search alone (no model at all).
+     */
+    embeddingModel: string | null;
     metadata: Metadata;
     /**
      * Creation time (UTC, millisecond precision).
@@ -4701,6 +4705,10 @@ export type KnowledgeBaseCreate = {
      */
     description?: string;
     chunking?: KnowledgeChunking;
+    /**
+     * A model alias of the application whose `api` is `embeddings` (422 otherwise), to embed the chunks for `vector` and `hybrid` queries; leave it out for full-text search alone.
+     */
+    embeddingModel?: string;
     metadata?: Metadata;
 };
 
@@ -4719,7 +4727,510 @@ export type KnowledgeBaseUpdate = {
      */
     description?: string | null;
     chunking?: KnowledgeChunking;
+    /**
+     * A model alias whose `api` is `embeddings`, or `null` for full-text search alone. Changing it queues every document of the base to be indexed again (queries keep the chunks they have meanwhile).
+     */
+    embeddingModel?: string | null;
     metadata?: MetadataPatch;
+};
+
+/**
+ * KnowledgeDocumentStatus
+ *
+ * Where a document's indexing stands: `queued` (waiting for the indexing worker), `parsing` (an uploaded file is being turned into text), `chunking` (the text is being cut into chunks), `embedding` (the chunks are being embedded by the base's `embeddingModel`), `indexed` (its chunks are searchable) or `failed` (see `error`). A replaced document goes through them again while the chunks of its previous version keep serving queries.
+ */
+export type KnowledgeDocumentStatus = 'queued' | 'parsing' | 'chunking' | 'embedding' | 'indexed' | 'failed';
+
+/**
+ * KnowledgeDocumentSource
+ *
+ * What the document was imported from.
+ */
+export type KnowledgeDocumentSource = {
+    /**
+     * `text` or `markdown` (imported as JSON), or `file` (uploaded as `multipart/form-data`).
+     */
+    type: 'text' | 'markdown' | 'file';
+    /**
+     * The uploaded file's name; `null` for a JSON import.
+     */
+    filename: string | null;
+    /**
+     * The format the file was read as (`text/plain`, `text/markdown`, `text/html`, `application/pdf` or the Word `.docx` type), found from its content before its declared type; `null` for a JSON import.
+     */
+    mediaType: string | null;
+};
+
+/**
+ * KnowledgeDocumentMetadata
+ *
+ * The document's own fields (up to 50 keys of at most 40 characters from `A-Z a-z 0-9 _ . : -`), each a string of at most 500 characters, a number or a boolean. Queries and document lists filter on them (`KnowledgeFilter`); every hit carries its document's metadata.
+ */
+export type KnowledgeDocumentMetadata = {
+    [key: string]: string | number | boolean;
+};
+
+/**
+ * KnowledgeDocumentError
+ *
+ * Why the latest indexing of a document failed.
+ */
+export type KnowledgeDocumentError = {
+    /**
+     * `unparseable` (the file is corrupt, encrypted, empty or too big once extracted), `empty_document` (no text to index), `embedding_failed` (the embedding model did not answer) or `internal_error`.
+     */
+    code: 'unparseable' | 'empty_document' | 'embedding_failed' | 'internal_error';
+    /**
+     * What went wrong, in words safe to show to the person who imported the document.
+     */
+    message: string;
+};
+
+/**
+ * KnowledgeDocument
+ *
+ * A document of a knowledge base: its source, the hash of its content, its metadata and where its indexing stands. Its chunks are slices of the text it was indexed from (`getKnowledgeDocumentContent`), so every hit's `charStart`-`charEnd` can be checked there.
+ */
+export type KnowledgeDocument = {
+    /**
+     * Unique identifier (a TypeID with the `doc_` prefix).
+     */
+    id: string;
+    /**
+     * The type of the object, always `knowledge_document`.
+     */
+    object: 'knowledge_document';
+    /**
+     * The knowledge base the document belongs to.
+     */
+    knowledgeBaseId: string;
+    /**
+     * Name of the document (an upload's file name unless another was given).
+     */
+    name: string;
+    source: KnowledgeDocumentSource;
+    /**
+     * SHA-256 of the imported content (the file's bytes, or the UTF-8 text), in hex; importing the same content into the base again returns this document.
+     */
+    contentHash: string;
+    /**
+     * Size of the imported content in bytes.
+     */
+    bytes: number;
+    metadata: KnowledgeDocumentMetadata;
+    status: KnowledgeDocumentStatus;
+    /**
+     * Why the latest indexing failed; `null` unless `status` is `failed`.
+     */
+    error: KnowledgeDocumentError | null;
+    /**
+     * The version whose chunks serve queries: 0 until the first indexing ends, then 1, and one more each time a replacement is indexed.
+     */
+    version: number;
+    /**
+     * Number of chunks of the version serving queries.
+     */
+    chunkCount: number;
+    /**
+     * Estimated tokens of those chunks (words × 1.3, rounded up per chunk).
+     */
+    tokenCount: number;
+    /**
+     * When the version serving queries was indexed; `null` before the first indexing ends.
+     */
+    indexedAt: string | null;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * KnowledgeDocumentList
+ *
+ * One page of documents.
+ */
+export type KnowledgeDocumentList = {
+    /**
+     * The items on this page.
+     */
+    data: Array<KnowledgeDocument>;
+    pagination: Pagination;
+};
+
+/**
+ * KnowledgeDocumentCreate
+ *
+ * A document imported as JSON: its `name` and exactly one of `text` (plain text) or `markdown` (Markdown, chunked along its headings), at most 5 MiB of UTF-8.
+ */
+export type KnowledgeDocumentCreate = {
+    /**
+     * Name of the document.
+     */
+    name: string;
+    /**
+     * The document as plain text.
+     */
+    text?: string;
+    /**
+     * The document as Markdown.
+     */
+    markdown?: string;
+    metadata?: KnowledgeDocumentMetadata;
+};
+
+/**
+ * KnowledgeDocumentUpload
+ *
+ * A document uploaded as `multipart/form-data`: the `file` part (plain text, Markdown, HTML, PDF or Word `.docx`, at most 20 MiB by default, `KNOWLEDGE_UPLOAD_LIMIT_BYTES`), an optional `name` (the file's name otherwise) and `metadata` as a JSON object in its part.
+ */
+export type KnowledgeDocumentUpload = {
+    /**
+     * The document, with its file name in the part's `Content-Disposition`.
+     */
+    file: Blob | File;
+    /**
+     * Name of the document; the file's name when absent.
+     */
+    name?: string;
+    metadata?: KnowledgeDocumentMetadata;
+};
+
+/**
+ * KnowledgeHeadingPath
+ *
+ * The Markdown headings above the chunk, outermost first (empty before the first heading).
+ */
+export type KnowledgeHeadingPath = Array<string>;
+
+/**
+ * KnowledgeChunk
+ *
+ * A slice of a document's text, as indexed: `text` is exactly the document's characters from `charStart` (inclusive) to `charEnd` (exclusive), counted in UTF-16 code units as JavaScript strings count them.
+ */
+export type KnowledgeChunk = {
+    /**
+     * Unique identifier (a TypeID with the `chk_` prefix).
+     */
+    id: string;
+    /**
+     * The type of the object, always `knowledge_chunk`.
+     */
+    object: 'knowledge_chunk';
+    /**
+     * The document the chunk is part of.
+     */
+    documentId: string;
+    /**
+     * The document's knowledge base.
+     */
+    knowledgeBaseId: string;
+    /**
+     * The document version the chunk belongs to.
+     */
+    documentVersion: number;
+    /**
+     * Order of the chunk in the document, from 0.
+     */
+    position: number;
+    /**
+     * The chunk's text.
+     */
+    text: string;
+    headingPath: KnowledgeHeadingPath;
+    /**
+     * Offset of the chunk's first character in the document's text.
+     */
+    charStart: number;
+    /**
+     * Offset just past the chunk's last character.
+     */
+    charEnd: number;
+    /**
+     * Estimated tokens of the chunk (words × 1.3, rounded up).
+     */
+    tokenCount: number;
+};
+
+/**
+ * KnowledgeChunkList
+ *
+ * One page of a document's chunks, in their order in the document.
+ */
+export type KnowledgeChunkList = {
+    /**
+     * The items on this page.
+     */
+    data: Array<KnowledgeChunk>;
+    pagination: Pagination;
+};
+
+/**
+ * KnowledgeQueryMode
+ *
+ * How chunks are matched: `fulltext` (words, ranked by BM25 on SQLite and `ts_rank_cd` on PostgreSQL, stemmed English), `vector` (cosine similarity of embeddings by the base's `embeddingModel`) or `hybrid` (both, fused by reciprocal rank fusion with k = 60).
+ */
+export type KnowledgeQueryMode = 'fulltext' | 'vector' | 'hybrid';
+
+/**
+ * KnowledgeFilterValue
+ *
+ * A metadata value to compare with.
+ */
+export type KnowledgeFilterValue = string | number | boolean;
+
+/**
+ * KnowledgeFilterBound
+ *
+ * A bound of a range, a number or a string (an ISO date, a version...).
+ */
+export type KnowledgeFilterBound = string | number;
+
+/**
+ * KnowledgeFilterCondition
+ *
+ * A condition on one metadata field: a bare value means `eq`; an object combines operators, all of which must hold. `eq`/`ne` compare a string, number or boolean exactly; `in`/`nin` take up to 100 of them; `gt`, `gte`, `lt`, `lte` compare numbers with numbers and strings with strings (ISO dates compare as dates); `exists` says whether the document has the field at all. A document without the field fails every operator but `ne`, `nin` and `exists: false`.
+ */
+export type KnowledgeFilterCondition = string | number | boolean | {
+    eq?: KnowledgeFilterValue;
+    ne?: KnowledgeFilterValue;
+    /**
+     * Values of which the field must equal one.
+     */
+    in?: Array<KnowledgeFilterValue>;
+    /**
+     * Values the field must equal none of.
+     */
+    nin?: Array<KnowledgeFilterValue>;
+    gt?: KnowledgeFilterBound;
+    gte?: KnowledgeFilterBound;
+    lt?: KnowledgeFilterBound;
+    lte?: KnowledgeFilterBound;
+    /**
+     * `true`: the document has the field; `false`: it does not.
+     */
+    exists?: boolean;
+};
+
+/**
+ * KnowledgeFilter
+ *
+ * Conditions on the documents' metadata, all of which must hold (`KnowledgeFilterCondition`), by field name: `{"lang": "en", "year": {"gte": 2024}, "team": {"in": ["support", "sales"]}}`.
+ */
+export type KnowledgeFilter = {
+    [key: string]: KnowledgeFilterCondition;
+};
+
+/**
+ * KnowledgeBaseQuery
+ *
+ * A query of one knowledge base.
+ */
+export type KnowledgeBaseQuery = {
+    /**
+     * What to look for, in words.
+     */
+    query: string;
+    /**
+     * The most hits to return.
+     */
+    topK?: number;
+    /**
+     * How to match; `hybrid` when every base queried has an `embeddingModel`, else `fulltext`. A `vector` query of a base without one is 422 `embedding-not-configured`; a `hybrid` one falls back to `fulltext` and says so in `mode`.
+     */
+    mode?: KnowledgeQueryMode;
+    /**
+     * Hits scoring less (0 to 1) are left out.
+     */
+    minScore?: number;
+    filter?: KnowledgeFilter;
+};
+
+/**
+ * KnowledgeRange
+ *
+ * A range of a document's text, from `start` (inclusive) to `end` (exclusive).
+ */
+export type KnowledgeRange = {
+    /**
+     * Offset of the first character in the document's text.
+     */
+    start: number;
+    /**
+     * Offset just past the last character.
+     */
+    end: number;
+};
+
+/**
+ * KnowledgeHit
+ *
+ * One chunk that matched, with what it takes to cite it and check it: its document and range (`citation` is `doc_...:charStart-charEnd`), the ranges of the query's words in it, a snippet around the best of them, and its score with the parts it was made of.
+ */
+export type KnowledgeHit = {
+    /**
+     * Position of the hit in the results, from 1.
+     */
+    rank: number;
+    /**
+     * The hit's score from 0 to 1 (1 for the best hit of a `fulltext` query, the cosine similarity for `vector`, the fused score over its best possible value for `hybrid`).
+     */
+    score: number;
+    /**
+     * The parts of the score.
+     */
+    scoreDetail: {
+        /**
+         * The full-text match; `null` when the chunk was not found by its words.
+         */
+        fulltext: {
+            /**
+             * Position among the full-text matches, from 1.
+             */
+            rank: number;
+            /**
+             * The database's own relevance (BM25 on SQLite, `ts_rank_cd` on PostgreSQL), higher is better.
+             */
+            raw: number;
+            /**
+             * `raw` over the best `raw` of the query, 0 to 1.
+             */
+            normalized: number;
+        } | null;
+        /**
+         * The embedding match; `null` when the query used no embeddings or the chunk was not among the nearest.
+         */
+        vector: {
+            /**
+             * Position among the nearest chunks, from 1.
+             */
+            rank: number;
+            /**
+             * Cosine similarity of the query's and the chunk's embeddings, -1 to 1.
+             */
+            similarity: number;
+        } | null;
+        /**
+         * The reciprocal rank fusion score (sum of 1 / (60 + rank)); `null` unless the query was `hybrid`.
+         */
+        fused: number | null;
+    };
+    /**
+     * The chunk.
+     */
+    chunkId: string;
+    /**
+     * The chunk's document.
+     */
+    documentId: string;
+    /**
+     * Name of the document.
+     */
+    documentName: string;
+    /**
+     * The document version the chunk belongs to.
+     */
+    documentVersion: number;
+    /**
+     * The document's knowledge base.
+     */
+    knowledgeBaseId: string;
+    /**
+     * The chunk's text.
+     */
+    text: string;
+    headingPath: KnowledgeHeadingPath;
+    /**
+     * Offset of the chunk's first character in the document's text.
+     */
+    charStart: number;
+    /**
+     * Offset just past the chunk's last character.
+     */
+    charEnd: number;
+    /**
+     * The chunk as a citation: `doc_...:charStart-charEnd`.
+     */
+    citation: string;
+    /**
+     * The ranges of the document's text, within the chunk, that matched the query's words (as the database's stemming matched them), in order; empty for a chunk found by its embedding alone.
+     */
+    highlights: Array<KnowledgeRange>;
+    /**
+     * A short excerpt of the chunk around its first highlight (its start when it has none), at most about 240 characters.
+     */
+    snippet: {
+        /**
+         * The excerpt, exactly the document's text from `charStart` to `charEnd`.
+         */
+        text: string;
+        /**
+         * Offset of the excerpt's first character in the document's text.
+         */
+        charStart: number;
+        /**
+         * Offset just past the excerpt's last character.
+         */
+        charEnd: number;
+    };
+    metadata: KnowledgeDocumentMetadata;
+};
+
+/**
+ * KnowledgeQueryResult
+ *
+ * The hits of a query, best first.
+ */
+export type KnowledgeQueryResult = {
+    /**
+     * The type of the object, always `knowledge_query_result`.
+     */
+    object: 'knowledge_query_result';
+    /**
+     * How the chunks were matched (`fulltext` when a `hybrid` query fell back for want of an embedding model).
+     */
+    mode: KnowledgeQueryMode;
+    /**
+     * How long the query took on the server, in milliseconds.
+     */
+    tookMs: number;
+    /**
+     * The hits, best first.
+     */
+    data: Array<KnowledgeHit>;
+};
+
+/**
+ * KnowledgeQuery
+ *
+ * A query of several knowledge bases at once, ranked together.
+ */
+export type KnowledgeQuery = {
+    /**
+     * The knowledge bases to search (each of the application, else 404).
+     */
+    knowledgeBaseIds: Array<string>;
+    /**
+     * What to look for, in words.
+     */
+    query: string;
+    /**
+     * The most hits to return.
+     */
+    topK?: number;
+    /**
+     * How to match; `hybrid` when every base queried has an `embeddingModel`, else `fulltext`. A `vector` query of a base without one is 422 `embedding-not-configured`; a `hybrid` one falls back to `fulltext` and says so in `mode`.
+     */
+    mode?: KnowledgeQueryMode;
+    /**
+     * Hits scoring less (0 to 1) are left out.
+     */
+    minScore?: number;
+    filter?: KnowledgeFilter;
 };
 
 /**
@@ -6162,7 +6673,7 @@ export type TriggerInvocation = {
  *
  * Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `usage.unpriced` flags usage recorded without a cost; `budget.*` types report budgets that pass a threshold or run out; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
  */
-export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.resumed' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'thread.created' | 'thread.updated' | 'thread.deleted' | 'thread.expired' | 'usage.unpriced' | 'budget.threshold' | 'budget.exhausted' | 'task.created' | 'task.updated' | 'task.status_changed' | 'task.unblocked' | 'task.deleted' | 'task.checked_out' | 'task.released' | 'task.commented' | 'goal.created' | 'goal.updated' | 'goal.deleted' | 'secret.created' | 'secret.updated' | 'secret.deleted' | 'project.created' | 'project.updated' | 'project.deleted' | 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.cancelled' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed' | 'audit.event';
+export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.resumed' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'thread.created' | 'thread.updated' | 'thread.deleted' | 'thread.expired' | 'usage.unpriced' | 'budget.threshold' | 'budget.exhausted' | 'task.created' | 'task.updated' | 'task.status_changed' | 'task.unblocked' | 'task.deleted' | 'task.checked_out' | 'task.released' | 'task.commented' | 'goal.created' | 'goal.updated' | 'goal.deleted' | 'knowledge_document.indexed' | 'knowledge_document.failed' | 'secret.created' | 'secret.updated' | 'secret.deleted' | 'project.created' | 'project.updated' | 'project.deleted' | 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.cancelled' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed' | 'audit.event';
 
 /**
  * WebhookEventTypeFilter
@@ -6534,6 +7045,30 @@ export type SecretWebhookEvent = {
      * The secret's metadata after the change, never its value (for `secret.deleted`, as it was just before it was deleted).
      */
     data: Secret;
+};
+
+/**
+ * KnowledgeDocumentWebhookEvent
+ *
+ * Body of a webhook about a knowledge document (`knowledge_document.*` event types), as POSTed to webhook endpoints.
+ */
+export type KnowledgeDocumentWebhookEvent = {
+    /**
+     * Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header).
+     */
+    id: string;
+    /**
+     * What happened.
+     */
+    type: 'knowledge_document.indexed' | 'knowledge_document.failed';
+    /**
+     * Time the event happened (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * The document as its indexing left it.
+     */
+    data: KnowledgeDocument;
 };
 
 /**
@@ -6966,7 +7501,7 @@ export type BudgetWebhookEvent = {
  *
  * Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
  */
-export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ThreadWebhookEvent | TaskWebhookEvent | TaskCommentWebhookEvent | GoalWebhookEvent | SecretWebhookEvent | ProjectWebhookEvent | ApprovalWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent | UsageWebhookEvent | BudgetWebhookEvent;
+export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ThreadWebhookEvent | TaskWebhookEvent | TaskCommentWebhookEvent | GoalWebhookEvent | SecretWebhookEvent | KnowledgeDocumentWebhookEvent | ProjectWebhookEvent | ApprovalWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent | UsageWebhookEvent | BudgetWebhookEvent;
 
 /**
  * WebhookMessage
@@ -8314,6 +8849,11 @@ export type BudgetId = string;
  * Identifier of the knowledge base (its `kb_...` id).
  */
 export type KnowledgeBaseId = string;
+
+/**
+ * Identifier of the document (its `doc_...` id).
+ */
+export type KnowledgeDocumentId = string;
 
 /**
  * Identifier of the secret.
@@ -16096,6 +16636,667 @@ export type UpdateKnowledgeBaseResponses = {
 
 export type UpdateKnowledgeBaseResponse = UpdateKnowledgeBaseResponses[keyof UpdateKnowledgeBaseResponses];
 
+export type ListKnowledgeDocumentsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the knowledge base (its `kb_...` id).
+         */
+        kbId: string;
+    };
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Only the documents with this status.
+         */
+        status?: KnowledgeDocumentStatus;
+        /**
+         * Only the documents whose metadata field has this value, as `field:value`; repeat it for several fields.
+         */
+        metadata?: Array<string>;
+    };
+    url: '/api/v1/knowledge-bases/{kbId}/documents';
+};
+
+export type ListKnowledgeDocumentsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListKnowledgeDocumentsError = ListKnowledgeDocumentsErrors[keyof ListKnowledgeDocumentsErrors];
+
+export type ListKnowledgeDocumentsResponses = {
+    /**
+     * One page of documents.
+     */
+    200: KnowledgeDocumentList;
+};
+
+export type ListKnowledgeDocumentsResponse = ListKnowledgeDocumentsResponses[keyof ListKnowledgeDocumentsResponses];
+
+export type CreateKnowledgeDocumentData = {
+    body: KnowledgeDocumentCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the knowledge base (its `kb_...` id).
+         */
+        kbId: string;
+    };
+    query?: never;
+    url: '/api/v1/knowledge-bases/{kbId}/documents';
+};
+
+export type CreateKnowledgeDocumentErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateKnowledgeDocumentError = CreateKnowledgeDocumentErrors[keyof CreateKnowledgeDocumentErrors];
+
+export type CreateKnowledgeDocumentResponses = {
+    /**
+     * The base already holds this content; the document that holds it.
+     */
+    200: KnowledgeDocument;
+    /**
+     * The document was queued for indexing.
+     */
+    202: KnowledgeDocument;
+};
+
+export type CreateKnowledgeDocumentResponse = CreateKnowledgeDocumentResponses[keyof CreateKnowledgeDocumentResponses];
+
+export type DeleteKnowledgeDocumentData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the knowledge base (its `kb_...` id).
+         */
+        kbId: string;
+        /**
+         * Identifier of the document (its `doc_...` id).
+         */
+        docId: string;
+    };
+    query?: never;
+    url: '/api/v1/knowledge-bases/{kbId}/documents/{docId}';
+};
+
+export type DeleteKnowledgeDocumentErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type DeleteKnowledgeDocumentError = DeleteKnowledgeDocumentErrors[keyof DeleteKnowledgeDocumentErrors];
+
+export type DeleteKnowledgeDocumentResponses = {
+    /**
+     * The document was deleted.
+     */
+    204: void;
+};
+
+export type DeleteKnowledgeDocumentResponse = DeleteKnowledgeDocumentResponses[keyof DeleteKnowledgeDocumentResponses];
+
+export type GetKnowledgeDocumentData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the knowledge base (its `kb_...` id).
+         */
+        kbId: string;
+        /**
+         * Identifier of the document (its `doc_...` id).
+         */
+        docId: string;
+    };
+    query?: never;
+    url: '/api/v1/knowledge-bases/{kbId}/documents/{docId}';
+};
+
+export type GetKnowledgeDocumentErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetKnowledgeDocumentError = GetKnowledgeDocumentErrors[keyof GetKnowledgeDocumentErrors];
+
+export type GetKnowledgeDocumentResponses = {
+    /**
+     * The document.
+     */
+    200: KnowledgeDocument;
+};
+
+export type GetKnowledgeDocumentResponse = GetKnowledgeDocumentResponses[keyof GetKnowledgeDocumentResponses];
+
+export type ReplaceKnowledgeDocumentData = {
+    body: KnowledgeDocumentCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the knowledge base (its `kb_...` id).
+         */
+        kbId: string;
+        /**
+         * Identifier of the document (its `doc_...` id).
+         */
+        docId: string;
+    };
+    query?: never;
+    url: '/api/v1/knowledge-bases/{kbId}/documents/{docId}';
+};
+
+export type ReplaceKnowledgeDocumentErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ReplaceKnowledgeDocumentError = ReplaceKnowledgeDocumentErrors[keyof ReplaceKnowledgeDocumentErrors];
+
+export type ReplaceKnowledgeDocumentResponses = {
+    /**
+     * The content is unchanged; the document with its new name and metadata.
+     */
+    200: KnowledgeDocument;
+    /**
+     * The new content was queued for indexing.
+     */
+    202: KnowledgeDocument;
+};
+
+export type ReplaceKnowledgeDocumentResponse = ReplaceKnowledgeDocumentResponses[keyof ReplaceKnowledgeDocumentResponses];
+
+export type GetKnowledgeDocumentContentData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the knowledge base (its `kb_...` id).
+         */
+        kbId: string;
+        /**
+         * Identifier of the document (its `doc_...` id).
+         */
+        docId: string;
+    };
+    query?: never;
+    url: '/api/v1/knowledge-bases/{kbId}/documents/{docId}/content';
+};
+
+export type GetKnowledgeDocumentContentErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetKnowledgeDocumentContentError = GetKnowledgeDocumentContentErrors[keyof GetKnowledgeDocumentContentErrors];
+
+export type GetKnowledgeDocumentContentResponses = {
+    /**
+     * The document's text.
+     */
+    200: string;
+};
+
+export type GetKnowledgeDocumentContentResponse = GetKnowledgeDocumentContentResponses[keyof GetKnowledgeDocumentContentResponses];
+
+export type ListKnowledgeChunksData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the knowledge base (its `kb_...` id).
+         */
+        kbId: string;
+        /**
+         * Identifier of the document (its `doc_...` id).
+         */
+        docId: string;
+    };
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+    };
+    url: '/api/v1/knowledge-bases/{kbId}/documents/{docId}/chunks';
+};
+
+export type ListKnowledgeChunksErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListKnowledgeChunksError = ListKnowledgeChunksErrors[keyof ListKnowledgeChunksErrors];
+
+export type ListKnowledgeChunksResponses = {
+    /**
+     * One page of chunks.
+     */
+    200: KnowledgeChunkList;
+};
+
+export type ListKnowledgeChunksResponse = ListKnowledgeChunksResponses[keyof ListKnowledgeChunksResponses];
+
+export type QueryKnowledgeBaseData = {
+    body: KnowledgeBaseQuery;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the knowledge base (its `kb_...` id).
+         */
+        kbId: string;
+    };
+    query?: never;
+    url: '/api/v1/knowledge-bases/{kbId}/query';
+};
+
+export type QueryKnowledgeBaseErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+    /**
+     * A model provider the request needed failed (`upstream-error`): an error status after the model alias's retries and fallbacks, a malformed answer or a connection that failed.
+     */
+    502: Problem;
+};
+
+export type QueryKnowledgeBaseError = QueryKnowledgeBaseErrors[keyof QueryKnowledgeBaseErrors];
+
+export type QueryKnowledgeBaseResponses = {
+    /**
+     * The hits, best first.
+     */
+    200: KnowledgeQueryResult;
+};
+
+export type QueryKnowledgeBaseResponse = QueryKnowledgeBaseResponses[keyof QueryKnowledgeBaseResponses];
+
+export type QueryKnowledgeData = {
+    body: KnowledgeQuery;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/knowledge/query';
+};
+
+export type QueryKnowledgeErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+    /**
+     * A model provider the request needed failed (`upstream-error`): an error status after the model alias's retries and fallbacks, a malformed answer or a connection that failed.
+     */
+    502: Problem;
+};
+
+export type QueryKnowledgeError = QueryKnowledgeErrors[keyof QueryKnowledgeErrors];
+
+export type QueryKnowledgeResponses = {
+    /**
+     * The hits, best first.
+     */
+    200: KnowledgeQueryResult;
+};
+
+export type QueryKnowledgeResponse = QueryKnowledgeResponses[keyof QueryKnowledgeResponses];
+
 export type ListSecretsData = {
     body?: never;
     headers?: {
@@ -22167,6 +23368,30 @@ export type GoalDeletedWebhookWebhookPayload = GoalWebhookEvent;
 export type GoalDeletedWebhookWebhookRequest = {
     body: GoalDeletedWebhookWebhookPayload;
     key: 'goal.deleted';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `knowledge_document.indexed` event, signed as described in `webhook-signature`.
+ */
+export type KnowledgeDocumentIndexedWebhookWebhookPayload = KnowledgeDocumentWebhookEvent;
+
+export type KnowledgeDocumentIndexedWebhookWebhookRequest = {
+    body: KnowledgeDocumentIndexedWebhookWebhookPayload;
+    key: 'knowledge_document.indexed';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `knowledge_document.failed` event, signed as described in `webhook-signature`.
+ */
+export type KnowledgeDocumentFailedWebhookWebhookPayload = KnowledgeDocumentWebhookEvent;
+
+export type KnowledgeDocumentFailedWebhookWebhookRequest = {
+    body: KnowledgeDocumentFailedWebhookWebhookPayload;
+    key: 'knowledge_document.failed';
     path?: never;
     query?: never;
 };

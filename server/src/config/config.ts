@@ -62,6 +62,10 @@ function readEnvironment(env: NodeJS.ProcessEnv) {
     TRANSCRIPTION_CONCURRENCY: read.number('TRANSCRIPTION_CONCURRENCY', { min: 1, max: 64, fallback: 4 }),
     TRANSCRIPTION_INTERVAL_MS: read.number('TRANSCRIPTION_INTERVAL_MS', { min: 100, max: 60_000, fallback: 1000 }),
     TRANSCRIPTION_CLAIM_SECONDS: read.number('TRANSCRIPTION_CLAIM_SECONDS', { min: 3, max: 3600, fallback: 60 }),
+    KNOWLEDGE_CONCURRENCY: read.number('KNOWLEDGE_CONCURRENCY', { min: 1, max: 64, fallback: 2 }),
+    KNOWLEDGE_INTERVAL_MS: read.number('KNOWLEDGE_INTERVAL_MS', { min: 100, max: 60_000, fallback: 1000 }),
+    KNOWLEDGE_CLAIM_SECONDS: read.number('KNOWLEDGE_CLAIM_SECONDS', { min: 3, max: 3600, fallback: 120 }),
+    KNOWLEDGE_UPLOAD_LIMIT_BYTES: read.number('KNOWLEDGE_UPLOAD_LIMIT_BYTES', { min: 1024, max: 100 * MEBIBYTE, fallback: 20 * MEBIBYTE }),
     RESPONSE_VALIDATION: read.oneOf('RESPONSE_VALIDATION', ['strict', 'log', 'off']),
     LEASE_SECONDS: read.number('LEASE_SECONDS', { min: 5, max: 3600, fallback: 30 }),
     REAPER_INTERVAL_MS: read.number('REAPER_INTERVAL_MS', { min: 100, max: 60_000, fallback: 1000 }),
@@ -158,6 +162,8 @@ export type Config = {
    * before another replica takes over the job of one that crashed).
    */
   transcriptions: { concurrency: number; intervalMs: number; claimMs: number };
+  /** Document indexing: parallel documents per replica, the poll interval, how long a claim lasts, the largest file an upload may bring. */
+  knowledge: { concurrency: number; intervalMs: number; claimMs: number; uploadLimitBytes: number };
   /** Outgoing webhooks: which addresses deliveries may reach, each attempt's timeout, the poll interval, parallel deliveries. */
   webhooks: { policy: AddressPolicy; timeoutMs: number; intervalMs: number; concurrency: number };
 };
@@ -244,6 +250,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       concurrency: c.WEBHOOK_CONCURRENCY,
     },
     transcriptions: { concurrency: c.TRANSCRIPTION_CONCURRENCY, intervalMs: c.TRANSCRIPTION_INTERVAL_MS, claimMs: c.TRANSCRIPTION_CLAIM_SECONDS * 1000 },
+    knowledge: {
+      concurrency: c.KNOWLEDGE_CONCURRENCY,
+      intervalMs: c.KNOWLEDGE_INTERVAL_MS,
+      claimMs: c.KNOWLEDGE_CLAIM_SECONDS * 1000,
+      uploadLimitBytes: c.KNOWLEDGE_UPLOAD_LIMIT_BYTES,
+    },
     modelProviders: {
       policy: addressPolicy(c.MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES, c.MODEL_PROVIDER_ALLOWED_ADDRESSES),
       fromEnvironment: environmentProviders(c),

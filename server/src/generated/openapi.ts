@@ -1995,6 +1995,183 @@ export interface paths {
         patch: operations["updateKnowledgeBase"];
         trace?: never;
     };
+    "/api/v1/knowledge-bases/{kbId}/documents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the knowledge base (its `kb_...` id).
+                 * @example kb_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                kbId: components["parameters"]["KnowledgeBaseId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List documents
+         * @description Lists the documents of a knowledge base, newest first, narrowed by status and by metadata (`metadata=lang:en`, repeated for several fields, all of which must match; a number or boolean field matches its written form). Requires the `read` scope.
+         */
+        get: operations["listKnowledgeDocuments"];
+        put?: never;
+        /**
+         * Import a document
+         * @description Imports a document into a knowledge base, as JSON (`text` or `markdown`) or as a `multipart/form-data` upload (plain text, Markdown, HTML, PDF or Word `.docx`, at most 20 MiB by default; the format is found from the content before the declared type, and any other is 415). The answer is 202 with the document `queued`: a worker parses, chunks (Markdown-aware, by the base's `chunking`) and, when the base has an `embeddingModel`, embeds it, then the document is `indexed` (webhook event `knowledge_document.indexed`) or `failed` with its `error` (`knowledge_document.failed`). Content already in the base (the same SHA-256) is not imported twice: the answer is 200 with the document that holds it. Requires the `write` scope. Send an `Idempotency-Key` to make retries safe.
+         */
+        post: operations["createKnowledgeDocument"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/knowledge-bases/{kbId}/documents/{docId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the knowledge base (its `kb_...` id).
+                 * @example kb_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                kbId: components["parameters"]["KnowledgeBaseId"];
+                /**
+                 * @description Identifier of the document (its `doc_...` id).
+                 * @example doc_01jd6f2a3b4c5d6e7f8g9h0j1k
+                 */
+                docId: components["parameters"]["KnowledgeDocumentId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a document
+         * @description Returns one document of a knowledge base with where its indexing stands. Requires the `read` scope; a run may read it with its run token.
+         */
+        get: operations["getKnowledgeDocument"];
+        /**
+         * Replace a document's content
+         * @description Replaces a document's content (and its name and metadata when given), as JSON or as an upload, like `createKnowledgeDocument`. The answer is 202 with the document `queued`; until the new content is indexed, queries keep finding the chunks of the version before, and the new chunks replace them in one step (`version` + 1). Content the base already holds in another document is 409 `conflict`; the same content as now changes only the name and metadata (200). Send `If-Match` with the document's `ETag` so a change never overwrites one made meanwhile (412). Requires the `write` scope.
+         */
+        put: operations["replaceKnowledgeDocument"];
+        post?: never;
+        /**
+         * Delete a document
+         * @description Deletes a document and its chunks; queries stop finding them at once. Send `If-Match` with the document's `ETag` to delete only the version you have seen (412 otherwise). Requires the `write` scope.
+         */
+        delete: operations["deleteKnowledgeDocument"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/knowledge-bases/{kbId}/documents/{docId}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the knowledge base (its `kb_...` id).
+                 * @example kb_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                kbId: components["parameters"]["KnowledgeBaseId"];
+                /**
+                 * @description Identifier of the document (its `doc_...` id).
+                 * @example doc_01jd6f2a3b4c5d6e7f8g9h0j1k
+                 */
+                docId: components["parameters"]["KnowledgeDocumentId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a document's text
+         * @description Returns the text the version serving queries was indexed from (an upload's text as extracted, in Markdown), `text/markdown` or `text/plain` as it was imported: the text every chunk's and hit's `charStart`-`charEnd` point into. A document not indexed yet is 409 `invalid-transition` naming its status. Requires the `read` scope; a run may read it with its run token.
+         */
+        get: operations["getKnowledgeDocumentContent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/knowledge-bases/{kbId}/documents/{docId}/chunks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the knowledge base (its `kb_...` id).
+                 * @example kb_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                kbId: components["parameters"]["KnowledgeBaseId"];
+                /**
+                 * @description Identifier of the document (its `doc_...` id).
+                 * @example doc_01jd6f2a3b4c5d6e7f8g9h0j1k
+                 */
+                docId: components["parameters"]["KnowledgeDocumentId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a document's chunks
+         * @description Lists the chunks of the version of a document that serves queries, in their order in the document. Requires the `read` scope; a run may read them with its run token.
+         */
+        get: operations["listKnowledgeChunks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/knowledge-bases/{kbId}/query": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the knowledge base (its `kb_...` id).
+                 * @example kb_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                kbId: components["parameters"]["KnowledgeBaseId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Query a knowledge base
+         * @description Finds the chunks of a knowledge base that best answer a query: by their words (`fulltext`, with no model at all), by embeddings (`vector`) or both (`hybrid`, see `KnowledgeQueryMode`). Hits give their score and its parts, the ranges of the query's words, a snippet, and their document and range (`citation`), so an answer can cite `[doc_...:1200-1450]` and a person can check it (`getKnowledgeDocumentContent`). Only indexed documents are searched; a replaced one by its previous version until the new one is indexed. `filter` narrows the documents by their metadata. Requires the `read` scope; a run may query with its run token.
+         */
+        post: operations["queryKnowledgeBase"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/knowledge/query": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Query several knowledge bases
+         * @description Like `queryKnowledgeBase`, across up to 20 knowledge bases of the application at once, ranked together; a base that is not the application's is 404. Hits give their score and its parts, the ranges of the query's words, a snippet, and their document and range (`citation`), so an answer can cite `[doc_...:1200-1450]` and a person can check it (`getKnowledgeDocumentContent`). Only indexed documents are searched; a replaced one by its previous version until the new one is indexed. `filter` narrows the documents by their metadata. Requires the `read` scope; a run may query with its run token.
+         */
+        post: operations["queryKnowledge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/secrets": {
         parameters: {
             query?: never;
@@ -4121,6 +4298,46 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "knowledge_document.indexed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Knowledge document indexed
+         * @description Sent when a document of a knowledge base has been indexed (its first content or a replacement); `data` is the document, `indexed`. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `knowledge_document.indexed` or `knowledge_document.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["knowledgeDocumentIndexedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "knowledge_document.failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Knowledge document failed
+         * @description Sent when the indexing of a document failed; `data` is the document, `failed`, with its `error`. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `knowledge_document.failed` or `knowledge_document.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["knowledgeDocumentFailedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "secret.created": {
         parameters: {
             query?: never;
@@ -5400,7 +5617,7 @@ export interface components {
          * @description What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
          * @enum {string}
          */
-        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "budget.create" | "budget.delete" | "budget.update" | "cost_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "goal.create" | "goal.delete" | "goal.update" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "knowledge_base.create" | "knowledge_base.delete" | "knowledge_base.update" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "project.create" | "project.delete" | "project.update" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "secret.create" | "secret.create_version" | "secret.delete" | "secret.update" | "session.log_in" | "session.log_out" | "session.revoke" | "task.bulk_update" | "task.checkout" | "task.comment" | "task.create" | "task.delete" | "task.release" | "task.transition" | "task.update" | "thread.append_messages" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "usage.report" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
+        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "budget.create" | "budget.delete" | "budget.update" | "cost_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "goal.create" | "goal.delete" | "goal.update" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "knowledge.query" | "knowledge_base.create" | "knowledge_base.delete" | "knowledge_base.update" | "knowledge_document.create" | "knowledge_document.delete" | "knowledge_document.replace" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "project.create" | "project.delete" | "project.update" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "secret.create" | "secret.create_version" | "secret.delete" | "secret.update" | "session.log_in" | "session.log_out" | "session.revoke" | "task.bulk_update" | "task.checkout" | "task.comment" | "task.create" | "task.delete" | "task.release" | "task.transition" | "task.update" | "thread.append_messages" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "usage.report" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
         /**
          * AuditEvent
          * @description One change made through the API (or one refused attempt), recorded in the same transaction as the change. Events are chained per organization in the order they were committed: `hash` is the SHA-256 of `prevHash` and the event's other fields, so a changed, removed or inserted event breaks the chain (`verifyAuditEvents` finds where). Credentials and secrets in `before` and `after` are replaced by `"[redacted]"`.
@@ -8054,10 +8271,10 @@ export interface components {
             /** @description What makes the event unique: the gateway's request id, or for a run's own report the run's id and the report's `requestId`. */
             requestId: string;
             /**
-             * @description `gateway`: a call through the AI gateway; `transcription`: an audio transcription; `runner_report`: usage a run reported for model calls it made itself (`reportRunUsage`, or the `usage` of `completeRun`).
+             * @description `gateway`: a call through the AI gateway; `transcription`: an audio transcription; `runner_report`: usage a run reported for model calls it made itself (`reportRunUsage`, or the `usage` of `completeRun`); `knowledge`: the embeddings of a knowledge base's chunks as they are indexed, or of a query.
              * @enum {string}
              */
-            source: "gateway" | "transcription" | "runner_report";
+            source: "gateway" | "transcription" | "runner_report" | "knowledge";
             /** @description Run the usage belongs to; `null` for a call made with an API key or by a person. */
             runId: string | null;
             /** @description Agent of the run. */
@@ -8658,6 +8875,8 @@ export interface components {
                  */
                 overlapTokens: number;
             };
+            /** @description A model alias of the application whose `api` is `embeddings`: the chunks are embedded through the gateway as they are indexed, so `vector` and `hybrid` queries work; `null` for full-text search alone (no model at all). */
+            embeddingModel: string | null;
             metadata: components["schemas"]["Metadata"];
             /**
              * Format: date-time
@@ -8707,6 +8926,8 @@ export interface components {
             /** @description What the knowledge base holds. */
             description?: string;
             chunking?: components["schemas"]["KnowledgeChunking"];
+            /** @description A model alias of the application whose `api` is `embeddings` (422 otherwise), to embed the chunks for `vector` and `hybrid` queries; leave it out for full-text search alone. */
+            embeddingModel?: string;
             metadata?: components["schemas"]["Metadata"];
         };
         /**
@@ -8719,7 +8940,414 @@ export interface components {
             /** @description What the knowledge base holds; `null` to clear it. */
             description?: string | null;
             chunking?: components["schemas"]["KnowledgeChunking"];
+            /** @description A model alias whose `api` is `embeddings`, or `null` for full-text search alone. Changing it queues every document of the base to be indexed again (queries keep the chunks they have meanwhile). */
+            embeddingModel?: string | null;
             metadata?: components["schemas"]["MetadataPatch"];
+        };
+        /**
+         * KnowledgeDocumentStatus
+         * @description Where a document's indexing stands: `queued` (waiting for the indexing worker), `parsing` (an uploaded file is being turned into text), `chunking` (the text is being cut into chunks), `embedding` (the chunks are being embedded by the base's `embeddingModel`), `indexed` (its chunks are searchable) or `failed` (see `error`). A replaced document goes through them again while the chunks of its previous version keep serving queries.
+         * @enum {string}
+         */
+        KnowledgeDocumentStatus: "queued" | "parsing" | "chunking" | "embedding" | "indexed" | "failed";
+        /**
+         * KnowledgeDocumentSource
+         * @description What the document was imported from.
+         */
+        KnowledgeDocumentSource: {
+            /**
+             * @description `text` or `markdown` (imported as JSON), or `file` (uploaded as `multipart/form-data`).
+             * @enum {string}
+             */
+            type: "text" | "markdown" | "file";
+            /** @description The uploaded file's name; `null` for a JSON import. */
+            filename: string | null;
+            /** @description The format the file was read as (`text/plain`, `text/markdown`, `text/html`, `application/pdf` or the Word `.docx` type), found from its content before its declared type; `null` for a JSON import. */
+            mediaType: string | null;
+        };
+        /**
+         * KnowledgeDocumentMetadata
+         * @description The document's own fields (up to 50 keys of at most 40 characters from `A-Z a-z 0-9 _ . : -`), each a string of at most 500 characters, a number or a boolean. Queries and document lists filter on them (`KnowledgeFilter`); every hit carries its document's metadata.
+         * @example {
+         *       "lang": "en",
+         *       "year": 2026
+         *     }
+         */
+        KnowledgeDocumentMetadata: {
+            [key: string]: string | number | boolean;
+        };
+        /**
+         * KnowledgeDocumentError
+         * @description Why the latest indexing of a document failed.
+         */
+        KnowledgeDocumentError: {
+            /**
+             * @description `unparseable` (the file is corrupt, encrypted, empty or too big once extracted), `empty_document` (no text to index), `embedding_failed` (the embedding model did not answer) or `internal_error`.
+             * @enum {string}
+             */
+            code: "unparseable" | "empty_document" | "embedding_failed" | "internal_error";
+            /** @description What went wrong, in words safe to show to the person who imported the document. */
+            message: string;
+        };
+        /**
+         * KnowledgeDocument
+         * @description A document of a knowledge base: its source, the hash of its content, its metadata and where its indexing stands. Its chunks are slices of the text it was indexed from (`getKnowledgeDocumentContent`), so every hit's `charStart`-`charEnd` can be checked there.
+         */
+        KnowledgeDocument: {
+            /** @description Unique identifier (a TypeID with the `doc_` prefix). */
+            id: string;
+            /**
+             * @description The type of the object, always `knowledge_document`.
+             * @enum {string}
+             */
+            object: "knowledge_document";
+            /** @description The knowledge base the document belongs to. */
+            knowledgeBaseId: string;
+            /** @description Name of the document (an upload's file name unless another was given). */
+            name: string;
+            source: components["schemas"]["KnowledgeDocumentSource"];
+            /** @description SHA-256 of the imported content (the file's bytes, or the UTF-8 text), in hex; importing the same content into the base again returns this document. */
+            contentHash: string;
+            /**
+             * Format: int64
+             * @description Size of the imported content in bytes.
+             */
+            bytes: number;
+            metadata: components["schemas"]["KnowledgeDocumentMetadata"];
+            status: components["schemas"]["KnowledgeDocumentStatus"];
+            /** @description Why the latest indexing failed; `null` unless `status` is `failed`. */
+            error: components["schemas"]["KnowledgeDocumentError"] | null;
+            /**
+             * Format: int32
+             * @description The version whose chunks serve queries: 0 until the first indexing ends, then 1, and one more each time a replacement is indexed.
+             */
+            version: number;
+            /**
+             * Format: int32
+             * @description Number of chunks of the version serving queries.
+             */
+            chunkCount: number;
+            /**
+             * Format: int64
+             * @description Estimated tokens of those chunks (words × 1.3, rounded up per chunk).
+             */
+            tokenCount: number;
+            /**
+             * Format: date-time
+             * @description When the version serving queries was indexed; `null` before the first indexing ends.
+             */
+            indexedAt: string | null;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * KnowledgeDocumentList
+         * @description One page of documents.
+         */
+        KnowledgeDocumentList: {
+            /** @description The items on this page. */
+            data: components["schemas"]["KnowledgeDocument"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * KnowledgeDocumentCreate
+         * @description A document imported as JSON: its `name` and exactly one of `text` (plain text) or `markdown` (Markdown, chunked along its headings), at most 5 MiB of UTF-8.
+         */
+        KnowledgeDocumentCreate: {
+            /** @description Name of the document. */
+            name: string;
+            /** @description The document as plain text. */
+            text?: string;
+            /** @description The document as Markdown. */
+            markdown?: string;
+            metadata?: components["schemas"]["KnowledgeDocumentMetadata"];
+        };
+        /**
+         * KnowledgeDocumentUpload
+         * @description A document uploaded as `multipart/form-data`: the `file` part (plain text, Markdown, HTML, PDF or Word `.docx`, at most 20 MiB by default, `KNOWLEDGE_UPLOAD_LIMIT_BYTES`), an optional `name` (the file's name otherwise) and `metadata` as a JSON object in its part.
+         */
+        KnowledgeDocumentUpload: {
+            /**
+             * Format: binary
+             * @description The document, with its file name in the part's `Content-Disposition`.
+             */
+            file: string;
+            /** @description Name of the document; the file's name when absent. */
+            name?: string;
+            metadata?: components["schemas"]["KnowledgeDocumentMetadata"];
+        };
+        /**
+         * KnowledgeHeadingPath
+         * @description The Markdown headings above the chunk, outermost first (empty before the first heading).
+         */
+        KnowledgeHeadingPath: string[];
+        /**
+         * KnowledgeChunk
+         * @description A slice of a document's text, as indexed: `text` is exactly the document's characters from `charStart` (inclusive) to `charEnd` (exclusive), counted in UTF-16 code units as JavaScript strings count them.
+         */
+        KnowledgeChunk: {
+            /** @description Unique identifier (a TypeID with the `chk_` prefix). */
+            id: string;
+            /**
+             * @description The type of the object, always `knowledge_chunk`.
+             * @enum {string}
+             */
+            object: "knowledge_chunk";
+            /** @description The document the chunk is part of. */
+            documentId: string;
+            /** @description The document's knowledge base. */
+            knowledgeBaseId: string;
+            /**
+             * Format: int32
+             * @description The document version the chunk belongs to.
+             */
+            documentVersion: number;
+            /**
+             * Format: int32
+             * @description Order of the chunk in the document, from 0.
+             */
+            position: number;
+            /** @description The chunk's text. */
+            text: string;
+            headingPath: components["schemas"]["KnowledgeHeadingPath"];
+            /**
+             * Format: int32
+             * @description Offset of the chunk's first character in the document's text.
+             */
+            charStart: number;
+            /**
+             * Format: int32
+             * @description Offset just past the chunk's last character.
+             */
+            charEnd: number;
+            /**
+             * Format: int32
+             * @description Estimated tokens of the chunk (words × 1.3, rounded up).
+             */
+            tokenCount: number;
+        };
+        /**
+         * KnowledgeChunkList
+         * @description One page of a document's chunks, in their order in the document.
+         */
+        KnowledgeChunkList: {
+            /** @description The items on this page. */
+            data: components["schemas"]["KnowledgeChunk"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * KnowledgeQueryMode
+         * @description How chunks are matched: `fulltext` (words, ranked by BM25 on SQLite and `ts_rank_cd` on PostgreSQL, stemmed English), `vector` (cosine similarity of embeddings by the base's `embeddingModel`) or `hybrid` (both, fused by reciprocal rank fusion with k = 60).
+         * @enum {string}
+         */
+        KnowledgeQueryMode: "fulltext" | "vector" | "hybrid";
+        /**
+         * KnowledgeFilterValue
+         * @description A metadata value to compare with.
+         */
+        KnowledgeFilterValue: string | number | boolean;
+        /**
+         * KnowledgeFilterBound
+         * @description A bound of a range, a number or a string (an ISO date, a version...).
+         */
+        KnowledgeFilterBound: string | number;
+        /**
+         * KnowledgeFilterCondition
+         * @description A condition on one metadata field: a bare value means `eq`; an object combines operators, all of which must hold. `eq`/`ne` compare a string, number or boolean exactly; `in`/`nin` take up to 100 of them; `gt`, `gte`, `lt`, `lte` compare numbers with numbers and strings with strings (ISO dates compare as dates); `exists` says whether the document has the field at all. A document without the field fails every operator but `ne`, `nin` and `exists: false`.
+         */
+        KnowledgeFilterCondition: string | number | boolean | {
+            eq?: components["schemas"]["KnowledgeFilterValue"];
+            ne?: components["schemas"]["KnowledgeFilterValue"];
+            /** @description Values of which the field must equal one. */
+            in?: components["schemas"]["KnowledgeFilterValue"][];
+            /** @description Values the field must equal none of. */
+            nin?: components["schemas"]["KnowledgeFilterValue"][];
+            gt?: components["schemas"]["KnowledgeFilterBound"];
+            gte?: components["schemas"]["KnowledgeFilterBound"];
+            lt?: components["schemas"]["KnowledgeFilterBound"];
+            lte?: components["schemas"]["KnowledgeFilterBound"];
+            /** @description `true`: the document has the field; `false`: it does not. */
+            exists?: boolean;
+        };
+        /**
+         * KnowledgeFilter
+         * @description Conditions on the documents' metadata, all of which must hold (`KnowledgeFilterCondition`), by field name: `{"lang": "en", "year": {"gte": 2024}, "team": {"in": ["support", "sales"]}}`.
+         * @example {
+         *       "lang": "en"
+         *     }
+         */
+        KnowledgeFilter: {
+            [key: string]: components["schemas"]["KnowledgeFilterCondition"];
+        };
+        /**
+         * KnowledgeBaseQuery
+         * @description A query of one knowledge base.
+         */
+        KnowledgeBaseQuery: {
+            /** @description What to look for, in words. */
+            query: string;
+            /**
+             * Format: int32
+             * @description The most hits to return.
+             * @default 5
+             */
+            topK?: number;
+            /** @description How to match; `hybrid` when every base queried has an `embeddingModel`, else `fulltext`. A `vector` query of a base without one is 422 `embedding-not-configured`; a `hybrid` one falls back to `fulltext` and says so in `mode`. */
+            mode?: components["schemas"]["KnowledgeQueryMode"];
+            /** @description Hits scoring less (0 to 1) are left out. */
+            minScore?: number;
+            filter?: components["schemas"]["KnowledgeFilter"];
+        };
+        /**
+         * KnowledgeRange
+         * @description A range of a document's text, from `start` (inclusive) to `end` (exclusive).
+         */
+        KnowledgeRange: {
+            /**
+             * Format: int32
+             * @description Offset of the first character in the document's text.
+             */
+            start: number;
+            /**
+             * Format: int32
+             * @description Offset just past the last character.
+             */
+            end: number;
+        };
+        /**
+         * KnowledgeHit
+         * @description One chunk that matched, with what it takes to cite it and check it: its document and range (`citation` is `doc_...:charStart-charEnd`), the ranges of the query's words in it, a snippet around the best of them, and its score with the parts it was made of.
+         */
+        KnowledgeHit: {
+            /**
+             * Format: int32
+             * @description Position of the hit in the results, from 1.
+             */
+            rank: number;
+            /** @description The hit's score from 0 to 1 (1 for the best hit of a `fulltext` query, the cosine similarity for `vector`, the fused score over its best possible value for `hybrid`). */
+            score: number;
+            /** @description The parts of the score. */
+            scoreDetail: {
+                /** @description The full-text match; `null` when the chunk was not found by its words. */
+                fulltext: {
+                    /**
+                     * Format: int32
+                     * @description Position among the full-text matches, from 1.
+                     */
+                    rank: number;
+                    /** @description The database's own relevance (BM25 on SQLite, `ts_rank_cd` on PostgreSQL), higher is better. */
+                    raw: number;
+                    /** @description `raw` over the best `raw` of the query, 0 to 1. */
+                    normalized: number;
+                } | null;
+                /** @description The embedding match; `null` when the query used no embeddings or the chunk was not among the nearest. */
+                vector: {
+                    /**
+                     * Format: int32
+                     * @description Position among the nearest chunks, from 1.
+                     */
+                    rank: number;
+                    /** @description Cosine similarity of the query's and the chunk's embeddings, -1 to 1. */
+                    similarity: number;
+                } | null;
+                /** @description The reciprocal rank fusion score (sum of 1 / (60 + rank)); `null` unless the query was `hybrid`. */
+                fused: number | null;
+            };
+            /** @description The chunk. */
+            chunkId: string;
+            /** @description The chunk's document. */
+            documentId: string;
+            /** @description Name of the document. */
+            documentName: string;
+            /**
+             * Format: int32
+             * @description The document version the chunk belongs to.
+             */
+            documentVersion: number;
+            /** @description The document's knowledge base. */
+            knowledgeBaseId: string;
+            /** @description The chunk's text. */
+            text: string;
+            headingPath: components["schemas"]["KnowledgeHeadingPath"];
+            /**
+             * Format: int32
+             * @description Offset of the chunk's first character in the document's text.
+             */
+            charStart: number;
+            /**
+             * Format: int32
+             * @description Offset just past the chunk's last character.
+             */
+            charEnd: number;
+            /** @description The chunk as a citation: `doc_...:charStart-charEnd`. */
+            citation: string;
+            /** @description The ranges of the document's text, within the chunk, that matched the query's words (as the database's stemming matched them), in order; empty for a chunk found by its embedding alone. */
+            highlights: components["schemas"]["KnowledgeRange"][];
+            /** @description A short excerpt of the chunk around its first highlight (its start when it has none), at most about 240 characters. */
+            snippet: {
+                /** @description The excerpt, exactly the document's text from `charStart` to `charEnd`. */
+                text: string;
+                /**
+                 * Format: int32
+                 * @description Offset of the excerpt's first character in the document's text.
+                 */
+                charStart: number;
+                /**
+                 * Format: int32
+                 * @description Offset just past the excerpt's last character.
+                 */
+                charEnd: number;
+            };
+            metadata: components["schemas"]["KnowledgeDocumentMetadata"];
+        };
+        /**
+         * KnowledgeQueryResult
+         * @description The hits of a query, best first.
+         */
+        KnowledgeQueryResult: {
+            /**
+             * @description The type of the object, always `knowledge_query_result`.
+             * @enum {string}
+             */
+            object: "knowledge_query_result";
+            /** @description How the chunks were matched (`fulltext` when a `hybrid` query fell back for want of an embedding model). */
+            mode: components["schemas"]["KnowledgeQueryMode"];
+            /**
+             * Format: int32
+             * @description How long the query took on the server, in milliseconds.
+             */
+            tookMs: number;
+            /** @description The hits, best first. */
+            data: components["schemas"]["KnowledgeHit"][];
+        };
+        /**
+         * KnowledgeQuery
+         * @description A query of several knowledge bases at once, ranked together.
+         */
+        KnowledgeQuery: {
+            /** @description The knowledge bases to search (each of the application, else 404). */
+            knowledgeBaseIds: string[];
+            /** @description What to look for, in words. */
+            query: string;
+            /**
+             * Format: int32
+             * @description The most hits to return.
+             * @default 5
+             */
+            topK?: number;
+            /** @description How to match; `hybrid` when every base queried has an `embeddingModel`, else `fulltext`. A `vector` query of a base without one is 422 `embedding-not-configured`; a `hybrid` one falls back to `fulltext` and says so in `mode`. */
+            mode?: components["schemas"]["KnowledgeQueryMode"];
+            /** @description Hits scoring less (0 to 1) are left out. */
+            minScore?: number;
+            filter?: components["schemas"]["KnowledgeFilter"];
         };
         /**
          * Secret
@@ -9946,7 +10574,7 @@ export interface components {
          * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `usage.unpriced` flags usage recorded without a cost; `budget.*` types report budgets that pass a threshold or run out; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
          * @enum {string}
          */
-        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.resumed" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "usage.unpriced" | "budget.threshold" | "budget.exhausted" | "task.created" | "task.updated" | "task.status_changed" | "task.unblocked" | "task.deleted" | "task.checked_out" | "task.released" | "task.commented" | "goal.created" | "goal.updated" | "goal.deleted" | "secret.created" | "secret.updated" | "secret.deleted" | "project.created" | "project.updated" | "project.deleted" | "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
+        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.resumed" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "usage.unpriced" | "budget.threshold" | "budget.exhausted" | "task.created" | "task.updated" | "task.status_changed" | "task.unblocked" | "task.deleted" | "task.checked_out" | "task.released" | "task.commented" | "goal.created" | "goal.updated" | "goal.deleted" | "knowledge_document.indexed" | "knowledge_document.failed" | "secret.created" | "secret.updated" | "secret.deleted" | "project.created" | "project.updated" | "project.deleted" | "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
         /**
          * WebhookEventTypeFilter
          * @description One entry of a webhook endpoint's event filter: an event type (`run.succeeded`), or a family wildcard (`run.*`) that takes every type of that family, including types added later.
@@ -10263,6 +10891,26 @@ export interface components {
             createdAt: string;
             /** @description The secret's metadata after the change, never its value (for `secret.deleted`, as it was just before it was deleted). */
             data: components["schemas"]["Secret"];
+        };
+        /**
+         * KnowledgeDocumentWebhookEvent
+         * @description Body of a webhook about a knowledge document (`knowledge_document.*` event types), as POSTed to webhook endpoints.
+         */
+        KnowledgeDocumentWebhookEvent: {
+            /** @description Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header). */
+            id: string;
+            /**
+             * @description What happened.
+             * @enum {string}
+             */
+            type: "knowledge_document.indexed" | "knowledge_document.failed";
+            /**
+             * Format: date-time
+             * @description Time the event happened (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /** @description The document as its indexing left it. */
+            data: components["schemas"]["KnowledgeDocument"];
         };
         /**
          * ProjectWebhookEvent
@@ -10609,7 +11257,7 @@ export interface components {
          * WebhookEvent
          * @description Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
          */
-        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ThreadWebhookEvent"] | components["schemas"]["TaskWebhookEvent"] | components["schemas"]["TaskCommentWebhookEvent"] | components["schemas"]["GoalWebhookEvent"] | components["schemas"]["SecretWebhookEvent"] | components["schemas"]["ProjectWebhookEvent"] | components["schemas"]["ApprovalWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"] | components["schemas"]["UsageWebhookEvent"] | components["schemas"]["BudgetWebhookEvent"];
+        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ThreadWebhookEvent"] | components["schemas"]["TaskWebhookEvent"] | components["schemas"]["TaskCommentWebhookEvent"] | components["schemas"]["GoalWebhookEvent"] | components["schemas"]["SecretWebhookEvent"] | components["schemas"]["KnowledgeDocumentWebhookEvent"] | components["schemas"]["ProjectWebhookEvent"] | components["schemas"]["ApprovalWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"] | components["schemas"]["UsageWebhookEvent"] | components["schemas"]["BudgetWebhookEvent"];
         /**
          * WebhookMessage
          * @description One event to deliver to one webhook endpoint, written in the same transaction as the change it reports. Its id is the `webhook-id` header of every attempt, so receivers can drop duplicates. Delivery schedule: the first attempt is made immediately, then, after each failure, the next one 5 seconds, 5 minutes, 30 minutes, 2 hours, 5 hours, 10 hours and 10 hours later (8 attempts in all); after the 8th failure the message is `failed`. A `Retry-After` sent with a 429 or 503 answer delays the next attempt to at least that long. Any 2xx answer is a success; anything else is a failure, including a 3xx (redirects are not followed), no answer within 15 seconds, or an address that is not allowed. An answer of 410 Gone also disables the endpoint. Each attempt is recorded (`listWebhookAttempts`); `redeliverWebhookMessage` sends the message again.
@@ -11738,6 +12386,34 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description A model provider the request needed failed (`upstream-error`): an error status after the model alias's retries and fallbacks, a malformed answer or a connection that failed. */
+        UpstreamError: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                /**
+                 * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                 * @example @1812153600
+                 */
+                Deprecation?: string;
+                /**
+                 * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                 * @example Sun, 05 Dec 2027 00:00:00 GMT
+                 */
+                Sunset?: string;
+                /**
+                 * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                 * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                 */
+                Link?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The request is malformed or invalid: a body that is not JSON, a missing or mistyped `model` or `messages`, an unknown query parameter, a model alias that serves another API than this route, or a refusal of the provider itself (passed on with its message). In OpenAI's error envelope. */
         OpenAIBadRequest: {
             headers: {
@@ -12273,6 +12949,11 @@ export interface components {
          * @example kb_01jd6e1f2g3h4j5k6m7n8p9q0r
          */
         KnowledgeBaseId: string;
+        /**
+         * @description Identifier of the document (its `doc_...` id).
+         * @example doc_01jd6f2a3b4c5d6e7f8g9h0j1k
+         */
+        KnowledgeDocumentId: string;
         /**
          * @description Identifier of the secret.
          * @example sec_01jd6e1f2g3h4j5k6m7n8p9q0r
@@ -19234,6 +19915,655 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    listKnowledgeDocuments: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Only the documents with this status. */
+                status?: components["schemas"]["KnowledgeDocumentStatus"];
+                /** @description Only the documents whose metadata field has this value, as `field:value`; repeat it for several fields. */
+                metadata?: string[];
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the knowledge base (its `kb_...` id).
+                 * @example kb_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                kbId: components["parameters"]["KnowledgeBaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of documents. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KnowledgeDocumentList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createKnowledgeDocument: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the knowledge base (its `kb_...` id).
+                 * @example kb_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                kbId: components["parameters"]["KnowledgeBaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KnowledgeDocumentCreate"];
+                "multipart/form-data": components["schemas"]["KnowledgeDocumentUpload"];
+            };
+        };
+        responses: {
+            /** @description The base already holds this content; the document that holds it. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KnowledgeDocument"];
+                };
+            };
+            /** @description The document was queued for indexing. */
+            202: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KnowledgeDocument"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getKnowledgeDocument: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the knowledge base (its `kb_...` id).
+                 * @example kb_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                kbId: components["parameters"]["KnowledgeBaseId"];
+                /**
+                 * @description Identifier of the document (its `doc_...` id).
+                 * @example doc_01jd6f2a3b4c5d6e7f8g9h0j1k
+                 */
+                docId: components["parameters"]["KnowledgeDocumentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The document. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KnowledgeDocument"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    replaceKnowledgeDocument: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the knowledge base (its `kb_...` id).
+                 * @example kb_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                kbId: components["parameters"]["KnowledgeBaseId"];
+                /**
+                 * @description Identifier of the document (its `doc_...` id).
+                 * @example doc_01jd6f2a3b4c5d6e7f8g9h0j1k
+                 */
+                docId: components["parameters"]["KnowledgeDocumentId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KnowledgeDocumentCreate"];
+                "multipart/form-data": components["schemas"]["KnowledgeDocumentUpload"];
+            };
+        };
+        responses: {
+            /** @description The content is unchanged; the document with its new name and metadata. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KnowledgeDocument"];
+                };
+            };
+            /** @description The new content was queued for indexing. */
+            202: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KnowledgeDocument"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteKnowledgeDocument: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the knowledge base (its `kb_...` id).
+                 * @example kb_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                kbId: components["parameters"]["KnowledgeBaseId"];
+                /**
+                 * @description Identifier of the document (its `doc_...` id).
+                 * @example doc_01jd6f2a3b4c5d6e7f8g9h0j1k
+                 */
+                docId: components["parameters"]["KnowledgeDocumentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The document was deleted. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getKnowledgeDocumentContent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the knowledge base (its `kb_...` id).
+                 * @example kb_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                kbId: components["parameters"]["KnowledgeBaseId"];
+                /**
+                 * @description Identifier of the document (its `doc_...` id).
+                 * @example doc_01jd6f2a3b4c5d6e7f8g9h0j1k
+                 */
+                docId: components["parameters"]["KnowledgeDocumentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The document's text. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example # Refunds
+                     *
+                     *     A refund is paid back to the original card within 5 business days.
+                     */
+                    "text/markdown": string;
+                    /** @example A refund is paid back to the original card within 5 business days. */
+                    "text/plain": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listKnowledgeChunks: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the knowledge base (its `kb_...` id).
+                 * @example kb_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                kbId: components["parameters"]["KnowledgeBaseId"];
+                /**
+                 * @description Identifier of the document (its `doc_...` id).
+                 * @example doc_01jd6f2a3b4c5d6e7f8g9h0j1k
+                 */
+                docId: components["parameters"]["KnowledgeDocumentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of chunks. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KnowledgeChunkList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    queryKnowledgeBase: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the knowledge base (its `kb_...` id).
+                 * @example kb_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                kbId: components["parameters"]["KnowledgeBaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KnowledgeBaseQuery"];
+            };
+        };
+        responses: {
+            /** @description The hits, best first. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KnowledgeQueryResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["UpstreamError"];
+        };
+    };
+    queryKnowledge: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KnowledgeQuery"];
+            };
+        };
+        responses: {
+            /** @description The hits, best first. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KnowledgeQueryResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["UpstreamError"];
+        };
+    };
     listSecrets: {
         parameters: {
             query?: {
@@ -25749,6 +27079,98 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["GoalWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    knowledgeDocumentIndexedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `knowledge_document.indexed` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KnowledgeDocumentWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    knowledgeDocumentFailedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `knowledge_document.failed` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KnowledgeDocumentWebhookEvent"];
             };
         };
         responses: {

@@ -104,6 +104,12 @@ export const problemTypes = {
     description:
       "A budget (named in budgetId) has no room for this: what it reserves for a call's estimated cost, or for a new run, would take its spending past its amount in the current window. Nothing was started. Raise the budget (updateBudget), wait for its window to reset, or make a smaller call (a lower max_tokens reserves less). Not a 429: retrying changes nothing until one of those happens.",
   },
+  'embedding-not-configured': {
+    status: 422,
+    title: 'Embedding not configured',
+    description:
+      'A vector query needs embeddings, and a knowledge base queried has no embeddingModel. Set one on the base (updateKnowledgeBase; its documents are indexed again), or query it in fulltext mode.',
+  },
   'task-blocked': {
     status: 409,
     title: 'Task blocked',

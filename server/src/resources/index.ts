@@ -99,7 +99,7 @@ export function allHandlers(deps: HandlerDeps): Handlers {
     ...taskHandlers(bus, config.runs.leaseSeconds),
     ...goalHandlers,
     ...projectHandlers,
-    ...knowledgeHandlers,
+    ...knowledgeHandlers({ sealer, config, logger }),
     ...scheduleHandlers,
     ...triggerHandlers(bus, sealer),
     ...webhookHandlers(sealer, config.webhooks.policy, versioning),

@@ -39,7 +39,9 @@ export type IdPrefix =
   | 'proj'
   | 'sec'
   | 'sacc'
-  | 'kb';
+  | 'kb'
+  | 'doc'
+  | 'chk';
 
 /** TypeID's suffix alphabet: Crockford's base32, lower case. */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';

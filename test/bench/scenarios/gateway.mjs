@@ -8,40 +8,16 @@
 //   the direct one (target < +5 %);
 // - budget reservation: the same gateway call by a key a budget covers (reserve before, settle
 //   after) against one no budget covers, sequential pairs; the median difference (target < 1 ms).
-import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { apiClient, newAgent } from '../lib/http.mjs';
 import { startSwitchboard } from '../lib/processes.mjs';
+import { startProvider } from '../lib/provider.mjs';
 import { aggregate, median } from '../lib/stats.mjs';
 
 export const name = 'gateway';
 export const description = 'streamed chat completions via the gateway vs straight to the provider, paired; added latency and time to first token';
 
-const PROVIDER_MAIN = fileURLToPath(new URL('../../support/test-provider-main.ts', import.meta.url));
 const FIRST_BYTE_MS = 200;
-
-/** The test provider as its own process (run with tsx), answering every chat request with `tokens` streamed words. */
-async function startProvider(args) {
-  const child = spawn(process.execPath, ['--import', 'tsx', PROVIDER_MAIN, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve(out.trim());
-    });
-    child.once('exit', (code) => reject(new Error(`the test provider exited with ${code}`)));
-  });
-  return {
-    url,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', resolve);
-        child.kill('SIGTERM');
-      }),
-  };
-}
 
 /** One streamed call; the time to the first chunk carrying text and to the end of the stream, in ms. */
 function streamCall(url, headers, body, agent) {

@@ -6,7 +6,7 @@ import { fromJsonColumn, toJsonColumn } from '../../util/json-column.js';
 import { nowIso } from '../../util/time.js';
 
 export type KnowledgeBase = components['schemas']['KnowledgeBase'];
-export type KnowledgeBaseFields = Pick<KnowledgeBase, 'name' | 'description' | 'chunking' | 'metadata'>;
+export type KnowledgeBaseFields = Pick<KnowledgeBase, 'name' | 'description' | 'chunking' | 'embeddingModel' | 'metadata'>;
 
 export const DEFAULT_CHUNKING: KnowledgeBase['chunking'] = { maxTokens: 512, overlapTokens: 64 };
 
@@ -17,6 +17,7 @@ type KnowledgeBaseRow = {
   description: string | null;
   max_tokens: number;
   overlap_tokens: number;
+  embedding_model: string | null;
   metadata: string;
   created_at: string;
   updated_at: string;
@@ -28,6 +29,7 @@ const COLUMNS = columnsOf<KnowledgeBaseRow>({
   description: true,
   max_tokens: true,
   overlap_tokens: true,
+  embedding_model: true,
   metadata: true,
   created_at: true,
   updated_at: true,
@@ -40,6 +42,7 @@ const toKnowledgeBase = (row: KnowledgeBaseRow): KnowledgeBase => ({
   name: row.name,
   description: row.description,
   chunking: { maxTokens: row.max_tokens, overlapTokens: row.overlap_tokens },
+  embeddingModel: row.embedding_model,
   metadata: fromJsonColumn<Record<string, string>>(row.metadata, {}),
   createdAt: row.created_at,
   updatedAt: row.updated_at,
@@ -59,6 +62,7 @@ const fieldColumns = (fields: KnowledgeBaseFields) => ({
   description: fields.description,
   max_tokens: fields.chunking.maxTokens,
   overlap_tokens: fields.chunking.overlapTokens,
+  embedding_model: fields.embeddingModel,
   metadata: toJsonColumn(fields.metadata),
 });
 
