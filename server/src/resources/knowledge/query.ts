@@ -163,7 +163,12 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
       )
     : [];
   const bySeq = new Map(rows.map((r) => [r.seq, r]));
-  const highlights = await highlightRanges(db, terms, seqs);
+  // Only a chunk its words found has words to show; one found by its embedding alone has none.
+  const highlights = await highlightRanges(
+    db,
+    terms,
+    ranked.filter((r) => r.fulltext).map((r) => r.candidate.seq),
+  );
   const data: Hit[] = [];
   for (const r of ranked) {
     const row = bySeq.get(r.candidate.seq);
