@@ -11,6 +11,8 @@ export function formatValue(value, unit) {
   switch (unit) {
     case 'req/s':
     case 'runs/s':
+    case 'docs/s':
+    case 'chunks/s':
       return `${Math.round(value).toLocaleString('en-US')} ${unit}`;
     case 'ms':
       return `${value < 10 ? value.toFixed(2) : value.toFixed(1)} ms`;

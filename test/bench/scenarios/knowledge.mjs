@@ -21,7 +21,7 @@ async function importAll(api, kbId, docs) {
     Array.from({ length: 8 }, async () => {
       while (next < docs.length) {
         const doc = docs[next++];
-        await api.create(`/api/v1/knowledge-bases/${kbId}/documents`, { name: doc.name, markdown: doc.markdown, metadata: doc.metadata });
+        await api.call('POST', `/api/v1/knowledge-bases/${kbId}/documents`, { name: doc.name, markdown: doc.markdown, metadata: doc.metadata }, {}, [202]);
       }
     }),
   );
