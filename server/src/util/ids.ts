@@ -39,7 +39,10 @@ export type IdPrefix =
   | 'proj'
   | 'sec'
   | 'sacc'
-  | 'kb';
+  | 'kb'
+  | 'int'
+  | 'con'
+  | 'cses';
 
 /** TypeID's suffix alphabet: Crockford's base32, lower case. */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
