@@ -36,8 +36,8 @@ const layerZones = layers.flatMap((row, i) => {
  * purpose: the event outbox every change records to, the run event log, the run lease lifecycle runners drive, whether a
  * runner can take a new run, the rules of runs on threads, the audit trail a handler describes its change to, who
  * may decide an approval (the inbox stream filters by it), the tasks runs check out (a run's end releases them), the
- * roll-up of tasks under goals and projects, who work can be given to, how budgets admit new runs and estimate calls, and how a run waits
- * on a person.
+ * roll-up of tasks under goals and projects, who work can be given to, how budgets admit new runs and estimate calls, how a run waits
+ * on a person, the envelope encryption of secrets, and how a run waits for a connection.
  */
 const sharedDomainModules = [
   'webhooks/outbox',
@@ -65,6 +65,10 @@ const sharedDomainModules = [
   'gateway/attempt',
   'gateway/openai',
   'gateway/retries',
+  // The data-key encryption of secrets, which connections' credentials and OAuth client secrets use too.
+  'secrets/envelope',
+  // How a run that needs a connection waits for it (the admission of new runs parks it).
+  'connections/waits',
 ];
 const resourceZones = readdirSync(server('resources'), { withFileTypes: true })
   .filter((entry) => entry.isDirectory())

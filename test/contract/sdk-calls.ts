@@ -27,6 +27,9 @@ export const SAMPLE = {
   budgetId: 'bdg_01jd4x7p2kf8q6v3b9m5t0s1ab',
   kbId: 'kb_01jd4x7p2kf8q6v3b9m5t0s1ab',
   docId: 'doc_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  integrationId: 'int_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  connectionId: 'con_01jd4x7p2kf8q6v3b9m5t0s1ab',
+  connectToken: `sbc_${'q'.repeat(43)}`,
   secretId: 'sec_01jd4x7p2kf8q6v3b9m5t0s1ab',
   threadId: 'thread_01jd4x7p2kf8q6v3b9m5t0s1ab',
   approvalId: 'appr_01jd4x7p2kf8q6v3b9m5t0s1ab',
@@ -59,6 +62,12 @@ export const drain = async <T>(events: AsyncIterable<T>): Promise<T[]> => {
  * operation, so a new operation without an SDK method fails them. `person` is a signed-in person's
  * client (a session), for the operations only a session may call.
  */
+/** A redirect answered as a 200 whose body is its Location, so a call stops at the redirect. */
+export const redirectAsAnswer: typeof fetch = async (input, init) => {
+  const res = await fetch(input, { ...init, redirect: 'manual' });
+  return res.status === 302 ? new Response(res.headers.get('location'), { status: 200 }) : res;
+};
+
 export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboard): Record<string, () => Promise<unknown>> {
   const {
     agentId,
@@ -86,6 +95,9 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     budgetId,
     kbId,
     docId,
+    integrationId,
+    connectionId,
+    connectToken,
     secretId,
     threadId,
     approvalId,
@@ -154,6 +166,25 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     listKnowledgeChunks: () => sb.knowledgeDocuments.chunks(kbId, docId),
     queryKnowledgeBase: () => sb.knowledgeBases.query(kbId, { query: 'how long does a refund take', topK: 3, filter: { lang: 'en', year: { gte: 2025 } } }),
     queryKnowledge: () => sb.knowledgeBases.queryMany({ knowledgeBaseIds: [kbId], query: 'refund', mode: 'fulltext' }),
+    listConnectionProviders: () => sb.connectionProviders.list(),
+    listIntegrations: () => sb.integrations.list({ pageSize: 10 }),
+    createIntegration: () =>
+      sb.integrations.create(
+        { providerId: 'github', oauthClient: { clientId: 'Iv1.8a61f9b3a7aba766', clientSecret: 'shh-0123456789' } },
+        { idempotencyKey: 'int-1' },
+      ),
+    getIntegration: () => sb.integrations.get(integrationId),
+    deleteIntegration: () => sb.integrations.delete(integrationId),
+    listConnections: () => sb.connections.list({ integrationId, status: 'active' }),
+    createConnection: () => sb.connections.create({ integrationId, label: 'Support desk', credentials: { apiKey: 'sk_live_51Hx2example0000000000' } }),
+    getConnection: () => sb.connections.get(connectionId),
+    deleteConnection: () => sb.connections.delete(connectionId),
+    refreshConnection: () => sb.connections.refresh(connectionId),
+    proxyConnection: () => sb.connections.proxy(connectionId, { method: 'GET', url: '/user/repos?per_page=5' }),
+    createConnectSession: () => sb.connectSessions.create({ integrationId, redirectUrl: 'https://app.example.com/settings/integrations' }),
+    // A browser's routes: their redirect is the answer, never followed (it leads off this machine).
+    openConnectLink: () => generated.openConnectLink({ ...raw, path: { connectToken }, fetch: redirectAsAnswer }),
+    completeOAuthConnection: () => generated.completeOAuthConnection({ ...raw, query: { state: 'q'.repeat(43), code: 'abc' }, fetch: redirectAsAnswer }),
     listSecrets: () => sb.secrets.list({ name: 'STRIPE_API_KEY' }),
     createSecret: () =>
       sb.secrets.create({ name: 'STRIPE_API_KEY', value: 'sk_test_51Hx2example0000000000', description: 'Refunds' }, { idempotencyKey: 'secret-1' }),

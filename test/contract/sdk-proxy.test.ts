@@ -6,7 +6,7 @@ import { API_VERSION, Switchboard, SwitchboardError } from '@switchboard/sdk';
 import * as generated from '@switchboard/sdk/generated';
 import { extractOperations, loadBundledSpec } from '@switchboard/server';
 import { contractCheckedFetch, uniqueName } from '../support/client.js';
-import { audioFile, drain } from './sdk-calls.js';
+import { audioFile, drain, redirectAsAnswer } from './sdk-calls.js';
 import { startTestProvider } from '../support/test-provider.js';
 import { inspectDatabase } from '../support/inspect-database.js';
 
@@ -625,6 +625,52 @@ describe('the SDK against the real server, through the contract-checking proxy',
     } finally {
       await provider.close();
     }
+  });
+
+  it('connects a provider through a connect link, calls it through the proxy, refreshes and revokes', async () => {
+    const providers = await step('listConnectionProviders', () => sb.connectionProviders.list());
+    expect(providers.data.map((p) => p.id)).toEqual(['testkey', 'testoauth']);
+    const client = inject('oauthClient');
+    const integration = await step('createIntegration', () =>
+      sb.integrations.create({ providerId: 'testoauth', oauthClient: client }, { idempotencyKey: randomUUID() }),
+    );
+    expect(integration.oauthClient).toEqual({ clientId: client.clientId, hasClientSecret: true });
+    expect((await step('listIntegrations', () => sb.integrations.list())).data.map((i) => i.id)).toContain(integration.id);
+    expect((await step('getIntegration', () => sb.integrations.get(integration.id))).providerId).toBe('testoauth');
+    const session = await step('createConnectSession', () => sb.connectSessions.create({ integrationId: integration.id }));
+    // A browser's routes, straight to the server: the proxy would follow the redirects to the authorization server.
+    const serverUrl = inject('serverUrl');
+    const authorize = await step('openConnectLink', () =>
+      generated.openConnectLink({
+        ...raw,
+        baseUrl: serverUrl,
+        path: { connectToken: session.connectUrl.split('/').pop()! },
+        fetch: redirectAsAnswer,
+        parseAs: 'text',
+      }),
+    );
+    const callback = new URL((await fetch(String(authorize.data), { redirect: 'manual' })).headers.get('location')!);
+    const done = await step('completeOAuthConnection', () =>
+      generated.completeOAuthConnection({
+        ...raw,
+        baseUrl: serverUrl,
+        query: { state: callback.searchParams.get('state')!, code: callback.searchParams.get('code')! },
+        parseAs: 'text',
+      }),
+    );
+    expect(done.data).toContain('Connected');
+    const [connection] = (await step('listConnections', () => sb.connections.list({ integrationId: integration.id }))).data;
+    expect(connection).toMatchObject({ status: 'active', authType: 'oauth2' });
+    expect((await step('getConnection', () => sb.connections.get(connection!.id))).owner).toEqual({ type: 'application', id: null });
+    const answer = await step('proxyConnection', () => sb.connections.proxy(connection!.id, { method: 'GET', url: '/me' }));
+    expect(answer).toMatchObject({ status: 200, bodyEncoding: 'utf8' });
+    expect((await step('refreshConnection', () => sb.connections.refresh(connection!.id))).lastRefreshedAt).not.toBeNull();
+    await step('deleteConnection', () => sb.connections.delete(connection!.id));
+    const keyed = await sb.integrations.create({ providerId: 'testkey' });
+    const made = await step('createConnection', () => sb.connections.create({ integrationId: keyed.id, credentials: { apiKey: 'contract-key-0123' } }));
+    expect(made).toMatchObject({ status: 'active', authType: 'api_key' });
+    await step('deleteIntegration', () => sb.integrations.delete(keyed.id));
+    await sb.integrations.delete(integration.id);
   });
 
   it('reads the audit log, verifies its chain and shows it as activity', async () => {

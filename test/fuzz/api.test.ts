@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testProvidersFile } from '../support/oauth-server.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { seed, type Fixtures } from './fixtures.js';
 import { requestsFor } from './requests.js';
@@ -56,6 +57,9 @@ beforeAll(async () => {
     // The seeded webhook endpoint and model provider point at a closed port on loopback.
     WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
     MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES: 'true',
+    // Seeded connection providers are at a closed port on loopback.
+    SWITCHBOARD_CONNECTION_PROVIDERS_FILE: testProvidersFile({ url: 'http://127.0.0.1:9', host: '127.0.0.1:9' }),
+    CONNECTION_ALLOW_PRIVATE_ADDRESSES: 'true',
     // Seeded leases stay live for the whole run.
     LEASE_SECONDS: '3600',
     LOG_LEVEL: 'error',

@@ -146,6 +146,13 @@ export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures>
     ).id,
   );
 
+  add(
+    (await api<WithId>('POST', '/api/v1/integrations', { providerId: 'testoauth', oauthClient: { clientId: 'fuzz-client', clientSecret: 'fuzz-secret' } })).id,
+  );
+  const keyed = await api<WithId>('POST', '/api/v1/integrations', { providerId: 'testkey' });
+  add(keyed.id);
+  add((await api<WithId>('POST', '/api/v1/connections', { integrationId: keyed.id, credentials: { apiKey: 'fuzz-key' } })).id);
+
   add((await api<WithId>('POST', '/api/v1/secrets', { name: 'FUZZ_SECRET', value: 'fuzz-secret-value', description: 'fuzz' })).id);
 
   const endUser = await api<WithId>('POST', '/api/v1/end-users', { externalId: 'fuzz-customer', name: 'Fuzz Customer' });

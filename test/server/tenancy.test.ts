@@ -435,6 +435,36 @@ describe('secrets between applications', () => {
   });
 });
 
+describe('connections between applications', () => {
+  // Made in the second application: the first is the shared server's default, where the contract suite enables these providers.
+  it("another application's integration and connection are 404 for every operation and are not listed", async () => {
+    const post = async (path: string, body: object) => {
+      const r = await send(path, { method: 'POST', key: admin2.secret, ...json(body) });
+      expect(r.status).toBe(201);
+      return ((await r.json()) as { id: string }).id;
+    };
+    const integration = await post('/api/v1/integrations', { providerId: 'testkey' });
+    const connection = await post('/api/v1/connections', { integrationId: integration, credentials: { apiKey: 'only-for-app-two' } });
+    for (const [path, init] of [
+      [`/api/v1/integrations/${integration}`, {}],
+      [`/api/v1/integrations/${integration}`, { method: 'DELETE' }],
+      [`/api/v1/connections/${connection}`, {}],
+      [`/api/v1/connections/${connection}`, { method: 'DELETE' }],
+      [`/api/v1/connections/${connection}/refresh`, { method: 'POST' }],
+      [`/api/v1/connections/${connection}/proxy`, { method: 'POST', ...json({ method: 'GET', url: '/me' }) }],
+      ['/api/v1/connections', { method: 'POST', ...json({ integrationId: integration, credentials: { apiKey: 'mine-now' } }) }],
+      ['/api/v1/connect-sessions', { method: 'POST', ...json({ integrationId: integration }) }],
+    ] as [string, RequestInit][]) {
+      await expectNotFound(await send(path, { ...init, key: admin1 }), path);
+    }
+    const listed = (await (await send('/api/v1/connections?pageSize=100', { key: admin1 })).json()) as { data: { id: string }[] };
+    expect(listed.data.map((c) => c.id)).not.toContain(connection);
+    const integrations = (await (await send('/api/v1/integrations?pageSize=100', { key: admin1 })).json()) as { data: { id: string }[] };
+    expect(integrations.data.map((i) => i.id)).not.toContain(integration);
+    expect((await send(`/api/v1/integrations/${integration}`, { method: 'DELETE', key: admin2.secret })).status).toBe(204);
+  });
+});
+
 describe('goals and projects between applications', () => {
   it("another application's goal and project are 404 for every operation, cannot be linked to, and are not listed", async () => {
     const post = async (path: string, body: object) => {

@@ -1,4 +1,5 @@
 import type { TestProject } from 'vitest/node';
+import { startOAuthServer, testProvidersFile } from './oauth-server.js';
 import { startPrism } from './prism.js';
 import { startServerProcess } from './server-process.js';
 
@@ -16,13 +17,18 @@ declare module 'vitest' {
     databaseUrl: string;
     /** The first user of the shared server: the owner of its bootstrap organization (the admin key's). */
     operator: { email: string; password: string };
+    /** The OAuth client of the loopback authorization server behind the shared server's `testoauth` provider (`testkey` is an API-key provider on it). */
+    oauthClient: { clientId: string; clientSecret: string };
   }
 }
 
 /** One server for the suites that share it, with Prism proxying it and Prism mocking the spec. */
 export default async function setup(project: TestProject) {
   // The suites' webhook receivers, http agents and test model providers listen on loopback, which a server refuses by default.
+  const oauth = await startOAuthServer();
   const server = await startServerProcess({
+    SWITCHBOARD_CONNECTION_PROVIDERS_FILE: testProvidersFile(oauth),
+    CONNECTION_ALLOW_PRIVATE_ADDRESSES: 'true',
     WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
     RUNNER_ALLOW_PRIVATE_ADDRESSES: 'true',
     MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES: 'true',
@@ -51,8 +57,10 @@ export default async function setup(project: TestProject) {
   project.provide('databaseKind', server.database.kind);
   project.provide('databaseUrl', server.database.url);
   project.provide('operator', operator);
+  project.provide('oauthClient', { clientId: oauth.clientId, clientSecret: oauth.clientSecret });
   return async () => {
     await Promise.all([proxy.stop(), audit.stop(), mock.stop()]);
     await server.stop();
+    await oauth.close();
   };
 }

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import { type Client, formDataBodySerializer, type Options as Options2, type TDataShape } from './client/index.js';
-import type { AcceptInvitationData, AcceptInvitationErrors, AcceptInvitationResponses, AppendRunEventsData, AppendRunEventsErrors, AppendRunEventsResponses, AppendThreadMessagesData, AppendThreadMessagesErrors, AppendThreadMessagesResponses, BulkUpdateTasksData, BulkUpdateTasksErrors, BulkUpdateTasksResponses, CancelRunData, CancelRunErrors, CancelRunResponses, CancelTranscriptionData, CancelTranscriptionErrors, CancelTranscriptionResponses, CheckoutTaskData, CheckoutTaskErrors, CheckoutTaskResponses, ClaimRunData, ClaimRunErrors, ClaimRunResponses, CompleteRunData, CompleteRunErrors, CompleteRunResponses, CopyThreadData, CopyThreadErrors, CopyThreadResponses, CountAnthropicTokensData, CountAnthropicTokensErrors, CountAnthropicTokensResponses, CreateAgentData, CreateAgentErrors, CreateAgentResponses, CreateAnthropicMessageData, CreateAnthropicMessageErrors, CreateAnthropicMessageResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateApplicationData, CreateApplicationErrors, CreateApplicationResponses, CreateApprovalCommentData, CreateApprovalCommentErrors, CreateApprovalCommentResponses, CreateAudioTranscriptionData, CreateAudioTranscriptionErrors, CreateAudioTranscriptionResponses, CreateAuditExportData, CreateAuditExportErrors, CreateAuditExportResponses, CreateBudgetData, CreateBudgetErrors, CreateBudgetResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateCostExportData, CreateCostExportErrors, CreateCostExportResponses, CreateEmbeddingsData, CreateEmbeddingsErrors, CreateEmbeddingsResponses, CreateEndUserData, CreateEndUserErrors, CreateEndUserResponses, CreateEndUserTokenData, CreateEndUserTokenErrors, CreateEndUserTokenResponses, CreateGoalData, CreateGoalErrors, CreateGoalResponses, CreateInvitationData, CreateInvitationErrors, CreateInvitationResponses, CreateKnowledgeBaseData, CreateKnowledgeBaseErrors, CreateKnowledgeBaseResponses, CreateKnowledgeDocumentData, CreateKnowledgeDocumentErrors, CreateKnowledgeDocumentResponses, CreateModelData, CreateModelErrors, CreateModelProviderData, CreateModelProviderErrors, CreateModelProviderResponses, CreateModelResponses, CreatePersonalTokenData, CreatePersonalTokenErrors, CreatePersonalTokenResponses, CreateProjectData, CreateProjectErrors, CreateProjectResponses, CreateRunApprovalData, CreateRunApprovalErrors, CreateRunApprovalResponses, CreateRunData, CreateRunErrors, CreateRunResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateSecretData, CreateSecretErrors, CreateSecretResponses, CreateSecretVersionData, CreateSecretVersionErrors, CreateSecretVersionResponses, CreateTaskCommentData, CreateTaskCommentErrors, CreateTaskCommentResponses, CreateTaskData, CreateTaskErrors, CreateTaskResponses, CreateThreadData, CreateThreadErrors, CreateThreadResponses, CreateThreadRunData, CreateThreadRunErrors, CreateThreadRunResponses, CreateTranscriptionData, CreateTranscriptionErrors, CreateTranscriptionResponses, CreateTriggerData, CreateTriggerErrors, CreateTriggerResponses, CreateUploadData, CreateUploadErrors, CreateUploadResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DecideApprovalData, DecideApprovalErrors, DecideApprovalResponses, DeleteAgentData, DeleteAgentErrors, DeleteAgentResponses, DeleteApplicationData, DeleteApplicationErrors, DeleteApplicationResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, DeleteEndUserData, DeleteEndUserErrors, DeleteEndUserResponses, DeleteGoalData, DeleteGoalErrors, DeleteGoalResponses, DeleteKnowledgeBaseData, DeleteKnowledgeBaseErrors, DeleteKnowledgeBaseResponses, DeleteKnowledgeDocumentData, DeleteKnowledgeDocumentErrors, DeleteKnowledgeDocumentResponses, DeleteModelData, DeleteModelErrors, DeleteModelProviderData, DeleteModelProviderErrors, DeleteModelProviderResponses, DeleteModelResponses, DeleteProjectData, DeleteProjectErrors, DeleteProjectResponses, DeleteRunnerData, DeleteRunnerErrors, DeleteRunnerResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, DeleteSecretData, DeleteSecretErrors, DeleteSecretResponses, DeleteTaskData, DeleteTaskErrors, DeleteTaskResponses, DeleteThreadData, DeleteThreadErrors, DeleteThreadResponses, DeleteTranscriptionData, DeleteTranscriptionErrors, DeleteTranscriptionResponses, DeleteTriggerData, DeleteTriggerErrors, DeleteTriggerResponses, DeleteUploadData, DeleteUploadErrors, DeleteUploadResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAgentData, GetAgentErrors, GetAgentResponses, GetAgentVersionData, GetAgentVersionErrors, GetAgentVersionResponses, GetApiDocsAssetData, GetApiDocsAssetErrors, GetApiDocsAssetResponses, GetApiDocsData, GetApiDocsErrors, GetApiDocsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetApplicationData, GetApplicationErrors, GetApplicationResponses, GetApprovalData, GetApprovalErrors, GetApprovalResponses, GetAuditEventData, GetAuditEventErrors, GetAuditEventResponses, GetAuditExportContentData, GetAuditExportContentErrors, GetAuditExportContentResponses, GetAuditExportData, GetAuditExportErrors, GetAuditExportResponses, GetBudgetData, GetBudgetErrors, GetBudgetResponses, GetCostExportContentData, GetCostExportContentErrors, GetCostExportContentResponses, GetCostExportData, GetCostExportErrors, GetCostExportResponses, GetCostsData, GetCostsErrors, GetCostsResponses, GetDashboardData, GetDashboardErrors, GetDashboardResponses, GetEndUserData, GetEndUserErrors, GetEndUserResponses, GetGoalData, GetGoalErrors, GetGoalResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetInvitationData, GetInvitationErrors, GetInvitationResponses, GetKnowledgeBaseData, GetKnowledgeBaseErrors, GetKnowledgeBaseResponses, GetKnowledgeDocumentContentData, GetKnowledgeDocumentContentErrors, GetKnowledgeDocumentContentResponses, GetKnowledgeDocumentData, GetKnowledgeDocumentErrors, GetKnowledgeDocumentResponses, GetMeData, GetMeErrors, GetMemberData, GetMemberErrors, GetMemberResponses, GetMeResponses, GetModelData, GetModelErrors, GetModelProviderData, GetModelProviderErrors, GetModelProviderResponses, GetModelResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetPersonalTokenData, GetPersonalTokenErrors, GetPersonalTokenResponses, GetProblemTypeData, GetProblemTypeErrors, GetProblemTypeResponses, GetProjectData, GetProjectErrors, GetProjectResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRootData, GetRootErrors, GetRunData, GetRunErrors, GetRunnerData, GetRunnerErrors, GetRunnerResponses, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetSecretData, GetSecretErrors, GetSecretResponses, GetTaskData, GetTaskErrors, GetTaskResponses, GetThreadData, GetThreadErrors, GetThreadResponses, GetTranscriptionContentData, GetTranscriptionContentErrors, GetTranscriptionContentResponses, GetTranscriptionData, GetTranscriptionErrors, GetTranscriptionResponses, GetTriggerData, GetTriggerErrors, GetTriggerResponses, GetUploadData, GetUploadErrors, GetUploadResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, GetWebhookMessageData, GetWebhookMessageErrors, GetWebhookMessageResponses, HeartbeatLeaseData, HeartbeatLeaseErrors, HeartbeatLeaseResponses, InvokeTriggerData, InvokeTriggerErrors, InvokeTriggerResponses, ListActivityData, ListActivityErrors, ListActivityResponses, ListAgentsData, ListAgentsErrors, ListAgentsResponses, ListAgentVersionsData, ListAgentVersionsErrors, ListAgentVersionsResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListApiVersionsData, ListApiVersionsErrors, ListApiVersionsResponses, ListApplicationsData, ListApplicationsErrors, ListApplicationsResponses, ListApprovalCommentsData, ListApprovalCommentsErrors, ListApprovalCommentsResponses, ListApprovalsData, ListApprovalsErrors, ListApprovalsResponses, ListAuditEventsData, ListAuditEventsErrors, ListAuditEventsResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListEndUsersData, ListEndUsersErrors, ListEndUsersResponses, ListGatewayModelsData, ListGatewayModelsErrors, ListGatewayModelsResponses, ListGoalsData, ListGoalsErrors, ListGoalsResponses, ListInboxData, ListInboxErrors, ListInboxResponses, ListInvitationsData, ListInvitationsErrors, ListInvitationsResponses, ListKnowledgeBasesData, ListKnowledgeBasesErrors, ListKnowledgeBasesResponses, ListKnowledgeChunksData, ListKnowledgeChunksErrors, ListKnowledgeChunksResponses, ListKnowledgeDocumentsData, ListKnowledgeDocumentsErrors, ListKnowledgeDocumentsResponses, ListMembersData, ListMembersErrors, ListMembersResponses, ListModelProvidersData, ListModelProvidersErrors, ListModelProvidersResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListPersonalTokensData, ListPersonalTokensErrors, ListPersonalTokensResponses, ListProjectsData, ListProjectsErrors, ListProjectsResponses, ListRunEventsData, ListRunEventsErrors, ListRunEventsResponses, ListRunnersData, ListRunnersErrors, ListRunnersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListSecretAccessesData, ListSecretAccessesErrors, ListSecretAccessesResponses, ListSecretsData, ListSecretsErrors, ListSecretsResponses, ListSecretVersionsData, ListSecretVersionsErrors, ListSecretVersionsResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, ListTaskCommentsData, ListTaskCommentsErrors, ListTaskCommentsResponses, ListTasksData, ListTasksErrors, ListTasksResponses, ListThreadMessagesData, ListThreadMessagesErrors, ListThreadMessagesResponses, ListThreadsData, ListThreadsErrors, ListThreadsResponses, ListTranscriptionsData, ListTranscriptionsErrors, ListTranscriptionsResponses, ListTriggersData, ListTriggersErrors, ListTriggersResponses, ListWebhookAttemptsData, ListWebhookAttemptsErrors, ListWebhookAttemptsResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, ListWebhookMessagesData, ListWebhookMessagesErrors, ListWebhookMessagesResponses, LogInData, LogInErrors, LogInResponses, LogOutData, LogOutErrors, LogOutResponses, PauseAgentData, PauseAgentErrors, PauseAgentResponses, PauseScheduleData, PauseScheduleErrors, PauseScheduleResponses, PauseTriggerData, PauseTriggerErrors, PauseTriggerResponses, QueryKnowledgeBaseData, QueryKnowledgeBaseErrors, QueryKnowledgeBaseResponses, QueryKnowledgeData, QueryKnowledgeErrors, QueryKnowledgeResponses, RedeliverWebhookMessageData, RedeliverWebhookMessageErrors, RedeliverWebhookMessageResponses, RegisterRunnerData, RegisterRunnerErrors, RegisterRunnerResponses, ReleaseTaskData, ReleaseTaskErrors, ReleaseTaskResponses, RemoveMemberData, RemoveMemberErrors, RemoveMemberResponses, ReplaceKnowledgeDocumentData, ReplaceKnowledgeDocumentErrors, ReplaceKnowledgeDocumentResponses, ReportRunUsageData, ReportRunUsageErrors, ReportRunUsageResponses, ResumeAgentData, ResumeAgentErrors, ResumeAgentResponses, ResumeScheduleData, ResumeScheduleErrors, ResumeScheduleResponses, ResumeTriggerData, ResumeTriggerErrors, ResumeTriggerResponses, RetireAgentData, RetireAgentErrors, RetireAgentResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeInvitationData, RevokeInvitationErrors, RevokeInvitationResponses, RevokePersonalTokenData, RevokePersonalTokenErrors, RevokePersonalTokenResponses, RevokeSessionData, RevokeSessionErrors, RevokeSessionResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, RotateTriggerSecretData, RotateTriggerSecretErrors, RotateTriggerSecretResponses, RotateWebhookEndpointSecretData, RotateWebhookEndpointSecretErrors, RotateWebhookEndpointSecretResponses, SignUpData, SignUpErrors, SignUpResponses, StreamAgentRunsData, StreamAgentRunsErrors, StreamAgentRunsResponse, StreamAgentRunsResponses, StreamInboxData, StreamInboxErrors, StreamInboxResponse, StreamInboxResponses, StreamRunData, StreamRunErrors, StreamRunResponse, StreamRunResponses, StreamRunsData, StreamRunsErrors, StreamRunsResponse, StreamRunsResponses, StreamThreadData, StreamThreadErrors, StreamThreadResponse, StreamThreadResponses, TestWebhookEndpointData, TestWebhookEndpointErrors, TestWebhookEndpointResponses, TransitionTaskData, TransitionTaskErrors, TransitionTaskResponses, UpdateAgentData, UpdateAgentErrors, UpdateAgentResponses, UpdateApiKeyData, UpdateApiKeyErrors, UpdateApiKeyResponses, UpdateApplicationData, UpdateApplicationErrors, UpdateApplicationResponses, UpdateBudgetData, UpdateBudgetErrors, UpdateBudgetResponses, UpdateEndUserData, UpdateEndUserErrors, UpdateEndUserResponses, UpdateGoalData, UpdateGoalErrors, UpdateGoalResponses, UpdateKnowledgeBaseData, UpdateKnowledgeBaseErrors, UpdateKnowledgeBaseResponses, UpdateMemberData, UpdateMemberErrors, UpdateMemberResponses, UpdateModelData, UpdateModelErrors, UpdateModelProviderData, UpdateModelProviderErrors, UpdateModelProviderResponses, UpdateModelResponses, UpdateOrganizationData, UpdateOrganizationErrors, UpdateOrganizationResponses, UpdateProjectData, UpdateProjectErrors, UpdateProjectResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateSecretData, UpdateSecretErrors, UpdateSecretResponses, UpdateTaskData, UpdateTaskErrors, UpdateTaskResponses, UpdateThreadData, UpdateThreadErrors, UpdateThreadResponses, UpdateTriggerData, UpdateTriggerErrors, UpdateTriggerResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses, UpsertEndUserData, UpsertEndUserErrors, UpsertEndUserResponses, VerifyAuditEventsData, VerifyAuditEventsErrors, VerifyAuditEventsResponses } from './types.gen.js';
+import type { AcceptInvitationData, AcceptInvitationErrors, AcceptInvitationResponses, AppendRunEventsData, AppendRunEventsErrors, AppendRunEventsResponses, AppendThreadMessagesData, AppendThreadMessagesErrors, AppendThreadMessagesResponses, BulkUpdateTasksData, BulkUpdateTasksErrors, BulkUpdateTasksResponses, CancelRunData, CancelRunErrors, CancelRunResponses, CancelTranscriptionData, CancelTranscriptionErrors, CancelTranscriptionResponses, CheckoutTaskData, CheckoutTaskErrors, CheckoutTaskResponses, ClaimRunData, ClaimRunErrors, ClaimRunResponses, CompleteOAuthConnectionData, CompleteOAuthConnectionErrors, CompleteOAuthConnectionResponses, CompleteRunData, CompleteRunErrors, CompleteRunResponses, CopyThreadData, CopyThreadErrors, CopyThreadResponses, CountAnthropicTokensData, CountAnthropicTokensErrors, CountAnthropicTokensResponses, CreateAgentData, CreateAgentErrors, CreateAgentResponses, CreateAnthropicMessageData, CreateAnthropicMessageErrors, CreateAnthropicMessageResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateApplicationData, CreateApplicationErrors, CreateApplicationResponses, CreateApprovalCommentData, CreateApprovalCommentErrors, CreateApprovalCommentResponses, CreateAudioTranscriptionData, CreateAudioTranscriptionErrors, CreateAudioTranscriptionResponses, CreateAuditExportData, CreateAuditExportErrors, CreateAuditExportResponses, CreateBudgetData, CreateBudgetErrors, CreateBudgetResponses, CreateChatCompletionData, CreateChatCompletionErrors, CreateChatCompletionResponses, CreateConnectionData, CreateConnectionErrors, CreateConnectionResponses, CreateConnectSessionData, CreateConnectSessionErrors, CreateConnectSessionResponses, CreateCostExportData, CreateCostExportErrors, CreateCostExportResponses, CreateEmbeddingsData, CreateEmbeddingsErrors, CreateEmbeddingsResponses, CreateEndUserData, CreateEndUserErrors, CreateEndUserResponses, CreateEndUserTokenData, CreateEndUserTokenErrors, CreateEndUserTokenResponses, CreateGoalData, CreateGoalErrors, CreateGoalResponses, CreateIntegrationData, CreateIntegrationErrors, CreateIntegrationResponses, CreateInvitationData, CreateInvitationErrors, CreateInvitationResponses, CreateKnowledgeBaseData, CreateKnowledgeBaseErrors, CreateKnowledgeBaseResponses, CreateKnowledgeDocumentData, CreateKnowledgeDocumentErrors, CreateKnowledgeDocumentResponses, CreateModelData, CreateModelErrors, CreateModelProviderData, CreateModelProviderErrors, CreateModelProviderResponses, CreateModelResponses, CreatePersonalTokenData, CreatePersonalTokenErrors, CreatePersonalTokenResponses, CreateProjectData, CreateProjectErrors, CreateProjectResponses, CreateRunApprovalData, CreateRunApprovalErrors, CreateRunApprovalResponses, CreateRunData, CreateRunErrors, CreateRunResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateSecretData, CreateSecretErrors, CreateSecretResponses, CreateSecretVersionData, CreateSecretVersionErrors, CreateSecretVersionResponses, CreateTaskCommentData, CreateTaskCommentErrors, CreateTaskCommentResponses, CreateTaskData, CreateTaskErrors, CreateTaskResponses, CreateThreadData, CreateThreadErrors, CreateThreadResponses, CreateThreadRunData, CreateThreadRunErrors, CreateThreadRunResponses, CreateTranscriptionData, CreateTranscriptionErrors, CreateTranscriptionResponses, CreateTriggerData, CreateTriggerErrors, CreateTriggerResponses, CreateUploadData, CreateUploadErrors, CreateUploadResponses, CreateWebhookEndpointData, CreateWebhookEndpointErrors, CreateWebhookEndpointResponses, DecideApprovalData, DecideApprovalErrors, DecideApprovalResponses, DeleteAgentData, DeleteAgentErrors, DeleteAgentResponses, DeleteApplicationData, DeleteApplicationErrors, DeleteApplicationResponses, DeleteBudgetData, DeleteBudgetErrors, DeleteBudgetResponses, DeleteConnectionData, DeleteConnectionErrors, DeleteConnectionResponses, DeleteEndUserData, DeleteEndUserErrors, DeleteEndUserResponses, DeleteGoalData, DeleteGoalErrors, DeleteGoalResponses, DeleteIntegrationData, DeleteIntegrationErrors, DeleteIntegrationResponses, DeleteKnowledgeBaseData, DeleteKnowledgeBaseErrors, DeleteKnowledgeBaseResponses, DeleteKnowledgeDocumentData, DeleteKnowledgeDocumentErrors, DeleteKnowledgeDocumentResponses, DeleteModelData, DeleteModelErrors, DeleteModelProviderData, DeleteModelProviderErrors, DeleteModelProviderResponses, DeleteModelResponses, DeleteProjectData, DeleteProjectErrors, DeleteProjectResponses, DeleteRunnerData, DeleteRunnerErrors, DeleteRunnerResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, DeleteSecretData, DeleteSecretErrors, DeleteSecretResponses, DeleteTaskData, DeleteTaskErrors, DeleteTaskResponses, DeleteThreadData, DeleteThreadErrors, DeleteThreadResponses, DeleteTranscriptionData, DeleteTranscriptionErrors, DeleteTranscriptionResponses, DeleteTriggerData, DeleteTriggerErrors, DeleteTriggerResponses, DeleteUploadData, DeleteUploadErrors, DeleteUploadResponses, DeleteWebhookEndpointData, DeleteWebhookEndpointErrors, DeleteWebhookEndpointResponses, GetAgentData, GetAgentErrors, GetAgentResponses, GetAgentVersionData, GetAgentVersionErrors, GetAgentVersionResponses, GetApiDocsAssetData, GetApiDocsAssetErrors, GetApiDocsAssetResponses, GetApiDocsData, GetApiDocsErrors, GetApiDocsResponses, GetApiKeyData, GetApiKeyErrors, GetApiKeyResponses, GetApplicationData, GetApplicationErrors, GetApplicationResponses, GetApprovalData, GetApprovalErrors, GetApprovalResponses, GetAuditEventData, GetAuditEventErrors, GetAuditEventResponses, GetAuditExportContentData, GetAuditExportContentErrors, GetAuditExportContentResponses, GetAuditExportData, GetAuditExportErrors, GetAuditExportResponses, GetBudgetData, GetBudgetErrors, GetBudgetResponses, GetConnectionData, GetConnectionErrors, GetConnectionResponses, GetCostExportContentData, GetCostExportContentErrors, GetCostExportContentResponses, GetCostExportData, GetCostExportErrors, GetCostExportResponses, GetCostsData, GetCostsErrors, GetCostsResponses, GetDashboardData, GetDashboardErrors, GetDashboardResponses, GetEndUserData, GetEndUserErrors, GetEndUserResponses, GetGoalData, GetGoalErrors, GetGoalResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetIntegrationData, GetIntegrationErrors, GetIntegrationResponses, GetInvitationData, GetInvitationErrors, GetInvitationResponses, GetKnowledgeBaseData, GetKnowledgeBaseErrors, GetKnowledgeBaseResponses, GetKnowledgeDocumentContentData, GetKnowledgeDocumentContentErrors, GetKnowledgeDocumentContentResponses, GetKnowledgeDocumentData, GetKnowledgeDocumentErrors, GetKnowledgeDocumentResponses, GetMeData, GetMeErrors, GetMemberData, GetMemberErrors, GetMemberResponses, GetMeResponses, GetModelData, GetModelErrors, GetModelProviderData, GetModelProviderErrors, GetModelProviderResponses, GetModelResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetOrganizationData, GetOrganizationErrors, GetOrganizationResponses, GetPersonalTokenData, GetPersonalTokenErrors, GetPersonalTokenResponses, GetProblemTypeData, GetProblemTypeErrors, GetProblemTypeResponses, GetProjectData, GetProjectErrors, GetProjectResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRootData, GetRootErrors, GetRunData, GetRunErrors, GetRunnerData, GetRunnerErrors, GetRunnerResponses, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetSecretData, GetSecretErrors, GetSecretResponses, GetTaskData, GetTaskErrors, GetTaskResponses, GetThreadData, GetThreadErrors, GetThreadResponses, GetTranscriptionContentData, GetTranscriptionContentErrors, GetTranscriptionContentResponses, GetTranscriptionData, GetTranscriptionErrors, GetTranscriptionResponses, GetTriggerData, GetTriggerErrors, GetTriggerResponses, GetUploadData, GetUploadErrors, GetUploadResponses, GetWebhookEndpointData, GetWebhookEndpointErrors, GetWebhookEndpointResponses, GetWebhookMessageData, GetWebhookMessageErrors, GetWebhookMessageResponses, HeartbeatLeaseData, HeartbeatLeaseErrors, HeartbeatLeaseResponses, InvokeTriggerData, InvokeTriggerErrors, InvokeTriggerResponses, ListActivityData, ListActivityErrors, ListActivityResponses, ListAgentsData, ListAgentsErrors, ListAgentsResponses, ListAgentVersionsData, ListAgentVersionsErrors, ListAgentVersionsResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListApiVersionsData, ListApiVersionsErrors, ListApiVersionsResponses, ListApplicationsData, ListApplicationsErrors, ListApplicationsResponses, ListApprovalCommentsData, ListApprovalCommentsErrors, ListApprovalCommentsResponses, ListApprovalsData, ListApprovalsErrors, ListApprovalsResponses, ListAuditEventsData, ListAuditEventsErrors, ListAuditEventsResponses, ListBudgetsData, ListBudgetsErrors, ListBudgetsResponses, ListConnectionProvidersData, ListConnectionProvidersErrors, ListConnectionProvidersResponses, ListConnectionsData, ListConnectionsErrors, ListConnectionsResponses, ListEndUsersData, ListEndUsersErrors, ListEndUsersResponses, ListGatewayModelsData, ListGatewayModelsErrors, ListGatewayModelsResponses, ListGoalsData, ListGoalsErrors, ListGoalsResponses, ListInboxData, ListInboxErrors, ListInboxResponses, ListIntegrationsData, ListIntegrationsErrors, ListIntegrationsResponses, ListInvitationsData, ListInvitationsErrors, ListInvitationsResponses, ListKnowledgeBasesData, ListKnowledgeBasesErrors, ListKnowledgeBasesResponses, ListKnowledgeChunksData, ListKnowledgeChunksErrors, ListKnowledgeChunksResponses, ListKnowledgeDocumentsData, ListKnowledgeDocumentsErrors, ListKnowledgeDocumentsResponses, ListMembersData, ListMembersErrors, ListMembersResponses, ListModelProvidersData, ListModelProvidersErrors, ListModelProvidersResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListPersonalTokensData, ListPersonalTokensErrors, ListPersonalTokensResponses, ListProjectsData, ListProjectsErrors, ListProjectsResponses, ListRunEventsData, ListRunEventsErrors, ListRunEventsResponses, ListRunnersData, ListRunnersErrors, ListRunnersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListSecretAccessesData, ListSecretAccessesErrors, ListSecretAccessesResponses, ListSecretsData, ListSecretsErrors, ListSecretsResponses, ListSecretVersionsData, ListSecretVersionsErrors, ListSecretVersionsResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, ListTaskCommentsData, ListTaskCommentsErrors, ListTaskCommentsResponses, ListTasksData, ListTasksErrors, ListTasksResponses, ListThreadMessagesData, ListThreadMessagesErrors, ListThreadMessagesResponses, ListThreadsData, ListThreadsErrors, ListThreadsResponses, ListTranscriptionsData, ListTranscriptionsErrors, ListTranscriptionsResponses, ListTriggersData, ListTriggersErrors, ListTriggersResponses, ListWebhookAttemptsData, ListWebhookAttemptsErrors, ListWebhookAttemptsResponses, ListWebhookEndpointsData, ListWebhookEndpointsErrors, ListWebhookEndpointsResponses, ListWebhookMessagesData, ListWebhookMessagesErrors, ListWebhookMessagesResponses, LogInData, LogInErrors, LogInResponses, LogOutData, LogOutErrors, LogOutResponses, OpenConnectLinkData, OpenConnectLinkErrors, PauseAgentData, PauseAgentErrors, PauseAgentResponses, PauseScheduleData, PauseScheduleErrors, PauseScheduleResponses, PauseTriggerData, PauseTriggerErrors, PauseTriggerResponses, ProxyConnectionData, ProxyConnectionErrors, ProxyConnectionResponses, QueryKnowledgeBaseData, QueryKnowledgeBaseErrors, QueryKnowledgeBaseResponses, QueryKnowledgeData, QueryKnowledgeErrors, QueryKnowledgeResponses, RedeliverWebhookMessageData, RedeliverWebhookMessageErrors, RedeliverWebhookMessageResponses, RefreshConnectionData, RefreshConnectionErrors, RefreshConnectionResponses, RegisterRunnerData, RegisterRunnerErrors, RegisterRunnerResponses, ReleaseTaskData, ReleaseTaskErrors, ReleaseTaskResponses, RemoveMemberData, RemoveMemberErrors, RemoveMemberResponses, ReplaceKnowledgeDocumentData, ReplaceKnowledgeDocumentErrors, ReplaceKnowledgeDocumentResponses, ReportRunUsageData, ReportRunUsageErrors, ReportRunUsageResponses, ResumeAgentData, ResumeAgentErrors, ResumeAgentResponses, ResumeScheduleData, ResumeScheduleErrors, ResumeScheduleResponses, ResumeTriggerData, ResumeTriggerErrors, ResumeTriggerResponses, RetireAgentData, RetireAgentErrors, RetireAgentResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeInvitationData, RevokeInvitationErrors, RevokeInvitationResponses, RevokePersonalTokenData, RevokePersonalTokenErrors, RevokePersonalTokenResponses, RevokeSessionData, RevokeSessionErrors, RevokeSessionResponses, RotateApiKeyData, RotateApiKeyErrors, RotateApiKeyResponses, RotateTriggerSecretData, RotateTriggerSecretErrors, RotateTriggerSecretResponses, RotateWebhookEndpointSecretData, RotateWebhookEndpointSecretErrors, RotateWebhookEndpointSecretResponses, SignUpData, SignUpErrors, SignUpResponses, StreamAgentRunsData, StreamAgentRunsErrors, StreamAgentRunsResponse, StreamAgentRunsResponses, StreamInboxData, StreamInboxErrors, StreamInboxResponse, StreamInboxResponses, StreamRunData, StreamRunErrors, StreamRunResponse, StreamRunResponses, StreamRunsData, StreamRunsErrors, StreamRunsResponse, StreamRunsResponses, StreamThreadData, StreamThreadErrors, StreamThreadResponse, StreamThreadResponses, TestWebhookEndpointData, TestWebhookEndpointErrors, TestWebhookEndpointResponses, TransitionTaskData, TransitionTaskErrors, TransitionTaskResponses, UpdateAgentData, UpdateAgentErrors, UpdateAgentResponses, UpdateApiKeyData, UpdateApiKeyErrors, UpdateApiKeyResponses, UpdateApplicationData, UpdateApplicationErrors, UpdateApplicationResponses, UpdateBudgetData, UpdateBudgetErrors, UpdateBudgetResponses, UpdateEndUserData, UpdateEndUserErrors, UpdateEndUserResponses, UpdateGoalData, UpdateGoalErrors, UpdateGoalResponses, UpdateKnowledgeBaseData, UpdateKnowledgeBaseErrors, UpdateKnowledgeBaseResponses, UpdateMemberData, UpdateMemberErrors, UpdateMemberResponses, UpdateModelData, UpdateModelErrors, UpdateModelProviderData, UpdateModelProviderErrors, UpdateModelProviderResponses, UpdateModelResponses, UpdateOrganizationData, UpdateOrganizationErrors, UpdateOrganizationResponses, UpdateProjectData, UpdateProjectErrors, UpdateProjectResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateSecretData, UpdateSecretErrors, UpdateSecretResponses, UpdateTaskData, UpdateTaskErrors, UpdateTaskResponses, UpdateThreadData, UpdateThreadErrors, UpdateThreadResponses, UpdateTriggerData, UpdateTriggerErrors, UpdateTriggerResponses, UpdateWebhookEndpointData, UpdateWebhookEndpointErrors, UpdateWebhookEndpointResponses, UpsertEndUserData, UpsertEndUserErrors, UpsertEndUserResponses, VerifyAuditEventsData, VerifyAuditEventsErrors, VerifyAuditEventsResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -2659,6 +2659,289 @@ export const queryKnowledge = <ThrowOnError extends boolean = false>(options: Op
         ...options.headers
     }
 });
+
+/**
+ * List connection providers
+ *
+ * Lists the providers of the catalogue the operator configured (`SWITCHBOARD_CONNECTION_PROVIDERS_FILE`), by id: how each authenticates and the hosts the credential proxy may call. Requires the `read` scope.
+ */
+export const listConnectionProviders = <ThrowOnError extends boolean = false>(options?: Options<ListConnectionProvidersData, ThrowOnError>) => (options?.client ?? client).get<ListConnectionProvidersResponses, ListConnectionProvidersErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/connection-providers',
+    ...options
+});
+
+/**
+ * List integrations
+ *
+ * Lists the providers enabled in the application, newest first. Requires the `read` scope.
+ */
+export const listIntegrations = <ThrowOnError extends boolean = false>(options?: Options<ListIntegrationsData, ThrowOnError>) => (options?.client ?? client).get<ListIntegrationsResponses, ListIntegrationsErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/integrations',
+    ...options
+});
+
+/**
+ * Enable a provider
+ *
+ * Enables a provider of the catalogue in the application, with the OAuth client its `oauth2` connections are made with (the client secret is encrypted and never returned). A provider is enabled once per application (409). Send an `Idempotency-Key` to make retries safe. Requires the `admin` scope.
+ */
+export const createIntegration = <ThrowOnError extends boolean = false>(options: Options<CreateIntegrationData, ThrowOnError>) => (options.client ?? client).post<CreateIntegrationResponses, CreateIntegrationErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/integrations',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete an integration
+ *
+ * Disables the provider in the application: deletes the integration with its connections and their credentials (revoke them first to tell the provider). Send `If-Match` to make it conditional. Requires the `admin` scope.
+ */
+export const deleteIntegration = <ThrowOnError extends boolean = false>(options: Options<DeleteIntegrationData, ThrowOnError>) => (options.client ?? client).delete<DeleteIntegrationResponses, DeleteIntegrationErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/integrations/{integrationId}',
+    ...options
+});
+
+/**
+ * Get an integration
+ *
+ * Returns one integration of the application, never its client secret. Requires the `read` scope.
+ */
+export const getIntegration = <ThrowOnError extends boolean = false>(options: Options<GetIntegrationData, ThrowOnError>) => (options.client ?? client).get<GetIntegrationResponses, GetIntegrationErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/integrations/{integrationId}',
+    ...options
+});
+
+/**
+ * List connections
+ *
+ * Lists the application's connections, newest first, revoked ones included; filter by integration, owner or status. Credentials are never returned. Requires the `read` scope.
+ */
+export const listConnections = <ThrowOnError extends boolean = false>(options?: Options<ListConnectionsData, ThrowOnError>) => (options?.client ?? client).get<ListConnectionsResponses, ListConnectionsErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/connections',
+    ...options
+});
+
+/**
+ * Create a connection
+ *
+ * Stores an API key, or a user name and password, for an `api_key` or `basic` integration (`oauth2` connections are made through a connect link). The credentials are encrypted and never returned. An owner has one live connection per integration: storing one for an owner who has one replaces its credentials and makes it `active`. Runs waiting for it resume. Send an `Idempotency-Key` to make retries safe. Requires the `write` scope.
+ */
+export const createConnection = <ThrowOnError extends boolean = false>(options: Options<CreateConnectionData, ThrowOnError>) => (options.client ?? client).post<CreateConnectionResponses, CreateConnectionErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/connections',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Revoke a connection
+ *
+ * Revokes a connection: the provider's revocation endpoint is called with its tokens when the provider has one (a failure there does not stop the revocation), the credentials are erased and the connection stays listed as `revoked`. Revoking a revoked connection is 409 `invalid-transition`. Send `If-Match` to make it conditional. Requires the `write` scope.
+ */
+export const deleteConnection = <ThrowOnError extends boolean = false>(options: Options<DeleteConnectionData, ThrowOnError>) => (options.client ?? client).delete<DeleteConnectionResponses, DeleteConnectionErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/connections/{connectionId}',
+    ...options
+});
+
+/**
+ * Get a connection
+ *
+ * Returns one connection of the application, never its credentials. Requires the `read` scope.
+ */
+export const getConnection = <ThrowOnError extends boolean = false>(options: Options<GetConnectionData, ThrowOnError>) => (options.client ?? client).get<GetConnectionResponses, GetConnectionErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/connections/{connectionId}',
+    ...options
+});
+
+/**
+ * Refresh a connection's tokens
+ *
+ * Exchanges an `oauth2` connection's refresh token for new tokens now (the proxy also does so before they expire). A provider answering `invalid_grant` moves the connection to `needs_reauth` (returned as such: its owner must connect again); a provider that cannot be reached is 502 `upstream-error` and changes nothing. Only an `oauth2` connection that is not revoked can be refreshed (409 `invalid-transition`). Requires the `write` scope.
+ */
+export const refreshConnection = <ThrowOnError extends boolean = false>(options: Options<RefreshConnectionData, ThrowOnError>) => (options.client ?? client).post<RefreshConnectionResponses, RefreshConnectionErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/connections/{connectionId}/refresh',
+    ...options
+});
+
+/**
+ * Call the provider with a connection
+ *
+ * The credential proxy: sends the request to the provider with the connection's credentials added (a bearer token, refreshed first when it expires within a minute; the API key in the provider's header; or HTTP Basic), and returns the provider's answer. Only the provider's `allowedHosts` are called (422 otherwise), and only at addresses the server's policy allows (`CONNECTION_ALLOW_PRIVATE_ADDRESSES`, `CONNECTION_ALLOWED_ADDRESSES`); redirects are returned, not followed; an answer over 1 MiB is 502 `upstream-error`, no answer within 30 seconds 504 `upstream-timeout`. A connection that is not `active` is 409 `invalid-transition`. A run calls it with its run token, for connections of the application and of its own end-user. Each call is in the audit log with its method, host, path and status, never a header or a body. Requires the `write` scope.
+ */
+export const proxyConnection = <ThrowOnError extends boolean = false>(options: Options<ProxyConnectionData, ThrowOnError>) => (options.client ?? client).post<ProxyConnectionResponses, ProxyConnectionErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' },
+        { scheme: 'bearer', type: 'http' }
+    ],
+    url: '/api/v1/connections/{connectionId}/proxy',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Create a connect link
+ *
+ * Makes a hosted connect link for an `oauth2` integration and an owner (the application by default, or the end-user of `Switchboard-User`), safe to send to that person: it opens once, expires, and leads to the provider's consent page. Once they consent, the connection is made (or renewed, when the owner's needed re-authorisation), runs waiting for it resume, and the browser goes to `redirectUrl`. The link is on the server's public URL (`SWITCHBOARD_PUBLIC_URL`). Requires the `write` scope.
+ */
+export const createConnectSession = <ThrowOnError extends boolean = false>(options: Options<CreateConnectSessionData, ThrowOnError>) => (options.client ?? client).post<CreateConnectSessionResponses, CreateConnectSessionErrors, ThrowOnError>({
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-API-Token', type: 'apiKey' },
+        {
+            in: 'cookie',
+            name: 'sb_session',
+            type: 'apiKey'
+        },
+        { name: 'X-CSRF-Token', type: 'apiKey' },
+        { name: 'X-Org-Id', type: 'apiKey' }
+    ],
+    url: '/api/v1/connect-sessions',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Open a connect link
+ *
+ * The hosted connect link: redirects the browser to the provider's authorization page, asking for the integration's scopes with PKCE (S256) and a single-use `state`. A link opens once; an unknown, used or expired link is 404. Public: the link is its own credential.
+ */
+export const openConnectLink = <ThrowOnError extends boolean = false>(options: Options<OpenConnectLinkData, ThrowOnError>) => (options.client ?? client).get<unknown, OpenConnectLinkErrors, ThrowOnError>({ url: '/api/v1/connect/{connectToken}', ...options });
+
+/**
+ * OAuth 2 callback
+ *
+ * Where the provider sends the browser back (the `redirect_uri` of every authorization request, to register with the provider's OAuth app). The code is exchanged with the PKCE verifier; the tokens are stored encrypted in a new connection, or in the owner's existing one (which becomes `active`); runs waiting for it resume. The browser then goes to the connect link's `redirectUrl` with `connectionId` and `status=connected` (or `status=error` and `error` when the person refused or the exchange failed), or sees a short page without one. An unknown or used `state` is 404. Public: the single-use `state` is its credential.
+ */
+export const completeOAuthConnection = <ThrowOnError extends boolean = false>(options: Options<CompleteOAuthConnectionData, ThrowOnError>) => (options.client ?? client).get<CompleteOAuthConnectionResponses, CompleteOAuthConnectionErrors, ThrowOnError>({ url: '/api/v1/oauth/callback', ...options });
 
 /**
  * List secrets

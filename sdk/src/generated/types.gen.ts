@@ -4,7 +4,7 @@ export type ClientOptions = {
     baseUrl: 'http://127.0.0.1:3000' | (string & {});
 };
 
-export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunResumedWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ThreadCreatedWebhookWebhookRequest | ThreadUpdatedWebhookWebhookRequest | ThreadDeletedWebhookWebhookRequest | ThreadExpiredWebhookWebhookRequest | UsageUnpricedWebhookWebhookRequest | BudgetThresholdWebhookWebhookRequest | BudgetExhaustedWebhookWebhookRequest | TaskCreatedWebhookWebhookRequest | TaskUpdatedWebhookWebhookRequest | TaskStatusChangedWebhookWebhookRequest | TaskUnblockedWebhookWebhookRequest | TaskDeletedWebhookWebhookRequest | TaskCheckedOutWebhookWebhookRequest | TaskReleasedWebhookWebhookRequest | TaskCommentedWebhookWebhookRequest | GoalCreatedWebhookWebhookRequest | GoalUpdatedWebhookWebhookRequest | GoalDeletedWebhookWebhookRequest | KnowledgeDocumentIndexedWebhookWebhookRequest | KnowledgeDocumentFailedWebhookWebhookRequest | SecretCreatedWebhookWebhookRequest | SecretUpdatedWebhookWebhookRequest | SecretDeletedWebhookWebhookRequest | ProjectCreatedWebhookWebhookRequest | ProjectUpdatedWebhookWebhookRequest | ProjectDeletedWebhookWebhookRequest | ApprovalRequestedWebhookWebhookRequest | ApprovalDecidedWebhookWebhookRequest | ApprovalExpiredWebhookWebhookRequest | ApprovalCancelledWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | AuditEventWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
+export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunResumedWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ThreadCreatedWebhookWebhookRequest | ThreadUpdatedWebhookWebhookRequest | ThreadDeletedWebhookWebhookRequest | ThreadExpiredWebhookWebhookRequest | UsageUnpricedWebhookWebhookRequest | BudgetThresholdWebhookWebhookRequest | BudgetExhaustedWebhookWebhookRequest | TaskCreatedWebhookWebhookRequest | TaskUpdatedWebhookWebhookRequest | TaskStatusChangedWebhookWebhookRequest | TaskUnblockedWebhookWebhookRequest | TaskDeletedWebhookWebhookRequest | TaskCheckedOutWebhookWebhookRequest | TaskReleasedWebhookWebhookRequest | TaskCommentedWebhookWebhookRequest | GoalCreatedWebhookWebhookRequest | GoalUpdatedWebhookWebhookRequest | GoalDeletedWebhookWebhookRequest | KnowledgeDocumentIndexedWebhookWebhookRequest | KnowledgeDocumentFailedWebhookWebhookRequest | SecretCreatedWebhookWebhookRequest | SecretUpdatedWebhookWebhookRequest | SecretDeletedWebhookWebhookRequest | ConnectionCreatedWebhookWebhookRequest | ConnectionRefreshedWebhookWebhookRequest | ConnectionNeedsReauthWebhookWebhookRequest | ConnectionRevokedWebhookWebhookRequest | ProjectCreatedWebhookWebhookRequest | ProjectUpdatedWebhookWebhookRequest | ProjectDeletedWebhookWebhookRequest | ApprovalRequestedWebhookWebhookRequest | ApprovalDecidedWebhookWebhookRequest | ApprovalExpiredWebhookWebhookRequest | ApprovalCancelledWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | AuditEventWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
 
 /**
  * ValidationIssue
@@ -719,7 +719,7 @@ export type AuditActorType = 'api_key' | 'personal_token' | 'session' | 'run' | 
  *
  * What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
  */
-export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'approval.comment' | 'approval.create' | 'approval.decide' | 'audit.pruned' | 'audit_export.create' | 'budget.create' | 'budget.delete' | 'budget.update' | 'cost_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'goal.create' | 'goal.delete' | 'goal.update' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'knowledge.query' | 'knowledge_base.create' | 'knowledge_base.delete' | 'knowledge_base.update' | 'knowledge_document.create' | 'knowledge_document.delete' | 'knowledge_document.replace' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'project.create' | 'project.delete' | 'project.update' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'secret.create' | 'secret.create_version' | 'secret.delete' | 'secret.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'task.bulk_update' | 'task.checkout' | 'task.comment' | 'task.create' | 'task.delete' | 'task.release' | 'task.transition' | 'task.update' | 'thread.append_messages' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'usage.report' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
+export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'approval.comment' | 'approval.create' | 'approval.decide' | 'audit.pruned' | 'audit_export.create' | 'budget.create' | 'budget.delete' | 'budget.update' | 'connect_session.create' | 'connect_session.open' | 'connection.connect' | 'connection.create' | 'connection.delete' | 'connection.proxy' | 'connection.refresh' | 'cost_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'goal.create' | 'goal.delete' | 'goal.update' | 'integration.create' | 'integration.delete' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'knowledge.query' | 'knowledge_base.create' | 'knowledge_base.delete' | 'knowledge_base.update' | 'knowledge_document.create' | 'knowledge_document.delete' | 'knowledge_document.replace' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'project.create' | 'project.delete' | 'project.update' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'secret.create' | 'secret.create_version' | 'secret.delete' | 'secret.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'task.bulk_update' | 'task.checkout' | 'task.comment' | 'task.create' | 'task.delete' | 'task.release' | 'task.transition' | 'task.update' | 'thread.append_messages' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'usage.report' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
 
 /**
  * AuditEvent
@@ -2098,6 +2098,13 @@ export type SecretName = string;
 export type AgentSecrets = Array<SecretName>;
 
 /**
+ * AgentConnections
+ *
+ * The connection providers (ids of the catalogue) the agent needs. A run of it starts only once each has an `active` connection, its end-user's or the application's: until then it waits (`waitingFor.kind` `connection`, with the connect link for its end-user, else the application) and the connection being made queues it. A provider the application has not enabled refuses the run (422), or cancels one started by a schedule, trigger or task (`connection_unavailable`).
+ */
+export type AgentConnections = Array<string>;
+
+/**
  * AgentAutoStart
  *
  * When tasks start runs of the agent on their own, each with the task as its input (`{"task": {...}, "reason": "assigned" | "mentioned", "comment"?: {...}}`) and the task as its `triggeredBy`: when a task that is neither done nor cancelled is assigned to the agent, and when a comment on a task mentions it (`@agent_...`). A run's comment never starts a run of its own agent, and runs started by runs' comments go at most 5 deep.
@@ -2168,6 +2175,7 @@ export type Agent = {
      */
     tools: Array<AgentTool>;
     secrets: AgentSecrets;
+    connections: AgentConnections;
     /**
      * Free-form configuration passed to the runner (e.g. sampling parameters).
      */
@@ -2264,6 +2272,7 @@ export type AgentCreate = {
      */
     tools?: Array<AgentTool>;
     secrets?: AgentSecrets;
+    connections?: AgentConnections;
     /**
      * Free-form configuration passed to the runner.
      */
@@ -2314,6 +2323,7 @@ export type AgentUpdate = {
      */
     tools?: Array<AgentTool>;
     secrets?: AgentSecrets;
+    connections?: AgentConnections;
     /**
      * Free-form configuration, merged as a JSON merge patch (RFC 7396): members sent replace theirs, members set to null are removed, others stay.
      */
@@ -2365,6 +2375,7 @@ export type AgentVersion = {
      */
     tools: Array<AgentTool>;
     secrets: AgentSecrets;
+    connections: AgentConnections;
     /**
      * Configuration of this version (free-form).
      */
@@ -2817,14 +2828,14 @@ export type RequiredAction = {
 /**
  * ApprovalKind
  *
- * What an approval asks of a person: `approval` (may the run do what `payload` describes: approve, reject or request changes), `input` (an answer to a question, shaped by `responseSchema` when it has one), or `budget` (may a run that a budget has no room for run anyway: approve or reject; asked by Switchboard, never by a run, of the organization's admins, and decided only with the `admin` scope; its `payload` names the budget and where it stood: `budgetId`, `budgetName`, `window`, `amountMicros`, `spentMicros`, `reservedMicros`, `runReservationMicros`).
+ * What an approval asks of a person: `approval` (may the run do what `payload` describes: approve, reject or request changes), `input` (an answer to a question, shaped by `responseSchema` when it has one), or `budget` (may a run that a budget has no room for run anyway: approve or reject; asked by Switchboard, never by a run, of the organization's admins, and decided only with the `admin` scope; its `payload` names the budget and where it stood: `budgetId`, `budgetName`, `window`, `amountMicros`, `spentMicros`, `reservedMicros`, `runReservationMicros`), or `connection` (a run needs a connection its owner has not made, or must renew: asked by Switchboard, resolved when the person connects through the link in its `payload` (`providerId`, `integrationId`, `owner`, `connectUrl`); rejecting it cancels the run).
  */
-export type ApprovalKind = 'approval' | 'input' | 'budget';
+export type ApprovalKind = 'approval' | 'input' | 'budget' | 'connection';
 
 /**
  * RunWaitingFor
  *
- * What a `waiting` run waits for: a person's decision on an approval (`kind` `approval` or `input`), until `expiresAt`, when `onExpire` applies. A run waiting this way holds no lease: deciding queues it again, and the claim that takes it carries the outcome (`resume`). A run of `kind` `budget` never started: a budget had no room for it; approving queues it to start afresh (no `resume`), rejecting or the expiry cancels it, and room made in the budget admits it.
+ * What a `waiting` run waits for: a person's decision on an approval (`kind` `approval` or `input`), until `expiresAt`, when `onExpire` applies. A run waiting this way holds no lease: deciding queues it again, and the claim that takes it carries the outcome (`resume`). A run of `kind` `budget` never started: a budget had no room for it; approving queues it to start afresh (no `resume`), rejecting or the expiry cancels it, and room made in the budget admits it. A run of `kind` `connection` never started either: it needs a connection that is missing or needs re-authorisation; `connectUrl` is the link to send its owner, and connecting queues the run.
  */
 export type RunWaitingFor = {
     kind: ApprovalKind;
@@ -2837,6 +2848,10 @@ export type RunWaitingFor = {
      */
     expiresAt: string;
     onExpire: ApprovalExpiryPolicy;
+    /**
+     * The connect link that ends the wait (`kind` `connection` only).
+     */
+    connectUrl?: string;
 };
 
 /**
@@ -5234,6 +5249,433 @@ export type KnowledgeQuery = {
 };
 
 /**
+ * ConnectionAuthType
+ *
+ * How a provider is authenticated: `oauth2` (authorization code with PKCE S256; tokens refreshed by Switchboard), `api_key` (a key sent in a header) or `basic` (user name and password, HTTP Basic).
+ */
+export type ConnectionAuthType = 'oauth2' | 'api_key' | 'basic';
+
+/**
+ * ConnectionProvider
+ *
+ * An external service connections are made to, from the catalogue the operator configures (`SWITCHBOARD_CONNECTION_PROVIDERS_FILE`, read at start): how it authenticates, where its API is, and the only hosts the credential proxy calls with its credentials.
+ */
+export type ConnectionProvider = {
+    /**
+     * The provider's name in the catalogue, e.g. `github`.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'connection_provider';
+    /**
+     * Display name.
+     */
+    name: string;
+    authType: ConnectionAuthType;
+    /**
+     * Base URL the proxy resolves a relative `url` against.
+     */
+    apiBaseUrl: string;
+    /**
+     * Host names (with `:port` when not the scheme's default) the credential proxy may call; any other is refused.
+     */
+    allowedHosts: Array<string>;
+    /**
+     * The OAuth 2 endpoints and default scopes (`authType` `oauth2` only).
+     */
+    oauth2: {
+        /**
+         * The authorization endpoint.
+         */
+        authorizeUrl: string;
+        /**
+         * The token endpoint (code exchange and refresh).
+         */
+        tokenUrl: string;
+        /**
+         * The revocation endpoint (RFC 7009), called when a connection is revoked; `null` when it has none.
+         */
+        revokeUrl: string | null;
+        /**
+         * Scopes asked for when the integration names none.
+         */
+        scopes: Array<string>;
+    } | null;
+    /**
+     * Where an API key goes (`authType` `api_key` only).
+     */
+    apiKey: {
+        /**
+         * The request header the key is sent in.
+         */
+        header: string;
+        /**
+         * Text put before the key, e.g. `Bearer `.
+         */
+        prefix: string;
+    } | null;
+};
+
+/**
+ * ConnectionProviderList
+ *
+ * One page of connection providers.
+ */
+export type ConnectionProviderList = {
+    /**
+     * The providers, by id.
+     */
+    data: Array<ConnectionProvider>;
+    pagination: Pagination;
+};
+
+/**
+ * Integration
+ *
+ * A provider enabled in the application, with the OAuth client its connections are made with (`oauth2` providers). The client secret is write-only: it is encrypted at rest and never returned.
+ */
+export type Integration = {
+    /**
+     * Identifier of the integration.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'integration';
+    /**
+     * Application it belongs to.
+     */
+    applicationId: string;
+    /**
+     * The provider of the catalogue.
+     */
+    providerId: string;
+    authType: ConnectionAuthType;
+    /**
+     * The OAuth client (`oauth2` providers), without its secret.
+     */
+    oauthClient: {
+        /**
+         * The client id registered with the provider.
+         */
+        clientId: string;
+        /**
+         * Whether a client secret is stored (a public client has none and relies on PKCE).
+         */
+        hasClientSecret: boolean;
+    } | null;
+    /**
+     * Scopes asked for when connecting (the provider's defaults when empty).
+     */
+    scopes: Array<string>;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * IntegrationList
+ *
+ * One page of integrations.
+ */
+export type IntegrationList = {
+    /**
+     * The integrations on this page.
+     */
+    data: Array<Integration>;
+    pagination: Pagination;
+};
+
+/**
+ * IntegrationCreate
+ *
+ * A provider to enable in the application (once per provider).
+ */
+export type IntegrationCreate = {
+    /**
+     * The provider of the catalogue (`listConnectionProviders`).
+     */
+    providerId: string;
+    /**
+     * The OAuth client registered with the provider; required for `oauth2` providers, refused for the others.
+     */
+    oauthClient?: {
+        /**
+         * The client id.
+         */
+        clientId: string;
+        /**
+         * The client secret, write-only; leave it out for a public client (PKCE only).
+         */
+        clientSecret?: string;
+    };
+    /**
+     * Scopes to ask for when connecting (the provider's defaults when left out).
+     */
+    scopes?: Array<string>;
+};
+
+/**
+ * ConnectionOwner
+ *
+ * Whose credentials a connection holds: the application's own (`id` `null`), a person's (`user`, a `user_...` id) or an end-user's (`end_user`, an `eu_...` id).
+ */
+export type ConnectionOwner = {
+    /**
+     * The kind of owner.
+     */
+    type: 'application' | 'user' | 'end_user';
+    /**
+     * The user or end-user; `null` for the application.
+     */
+    id: string | null;
+};
+
+/**
+ * Connection
+ *
+ * Credentials for a provider, held for the application, a person or an end-user. They are encrypted at rest (a data key per connection, sealed by the master key) and never returned: runs use them through the credential proxy (`proxyConnection`). `status` is `active`, `needs_reauth` (the provider refused the refresh token, or it expired: the owner must connect again, and the same connection becomes active) or `revoked` (for good; its credentials are erased).
+ */
+export type Connection = {
+    /**
+     * Identifier of the connection.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'connection';
+    /**
+     * Application it belongs to.
+     */
+    applicationId: string;
+    /**
+     * The integration it was made through.
+     */
+    integrationId: string;
+    /**
+     * The provider.
+     */
+    providerId: string;
+    authType: ConnectionAuthType;
+    owner: ConnectionOwner;
+    /**
+     * A name for people.
+     */
+    label: string | null;
+    /**
+     * Whether it can be used.
+     */
+    status: 'active' | 'needs_reauth' | 'revoked';
+    /**
+     * Why it is not active (e.g. the provider's `invalid_grant`), never a credential.
+     */
+    statusReason: string | null;
+    /**
+     * The scopes granted (OAuth 2).
+     */
+    scopes: Array<string>;
+    /**
+     * When the access token expires (OAuth 2; refreshed before then when used); `null` when it does not.
+     */
+    expiresAt: string | null;
+    /**
+     * When the tokens were last refreshed.
+     */
+    lastRefreshedAt: string | null;
+    /**
+     * When the proxy last used it.
+     */
+    lastUsedAt: string | null;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * ConnectionList
+ *
+ * One page of connections.
+ */
+export type ConnectionList = {
+    /**
+     * The connections on this page.
+     */
+    data: Array<Connection>;
+    pagination: Pagination;
+};
+
+/**
+ * ConnectionOwnerInput
+ *
+ * Whose connection it is: the application (the default, or the end-user named by `Switchboard-User`), a member of the organization, or an end-user of the application.
+ */
+export type ConnectionOwnerInput = {
+    /**
+     * The kind of owner.
+     */
+    type: 'application' | 'user' | 'end_user';
+    /**
+     * The user (`user_...`) or end-user (`eu_...`); left out for the application.
+     */
+    id?: string;
+};
+
+/**
+ * ConnectionCreate
+ *
+ * A connection made directly with its credentials, for an `api_key` or `basic` integration (`oauth2` connections are made through a connect link). The credentials are write-only.
+ */
+export type ConnectionCreate = {
+    /**
+     * The integration.
+     */
+    integrationId: string;
+    owner?: ConnectionOwnerInput;
+    /**
+     * A name for people.
+     */
+    label?: string;
+    /**
+     * `apiKey` for an `api_key` integration; `username` and `password` for a `basic` one.
+     */
+    credentials: {
+        /**
+         * The key.
+         */
+        apiKey: string;
+    } | {
+        /**
+         * The user name (no colon).
+         */
+        username: string;
+        /**
+         * The password.
+         */
+        password: string;
+    };
+};
+
+/**
+ * ConnectionProxyRequest
+ *
+ * A call to the provider's API with the connection's credentials, which the server adds (the caller never sees them). Only the provider's `allowedHosts` are called, redirects are not followed, and the answer is returned as it came.
+ */
+export type ConnectionProxyRequest = {
+    /**
+     * The HTTP method.
+     */
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+    /**
+     * An absolute `http(s)` URL on one of the provider's hosts, or a path (starting with `/`) under its `apiBaseUrl`.
+     */
+    url: string;
+    /**
+     * Request headers to send; `Authorization`, `Cookie`, `Host` and the provider's key header are the server's to set and are refused.
+     */
+    headers?: {
+        [key: string]: string;
+    };
+    /**
+     * The request body, as text (JSON, form, ...); set its `Content-Type` in `headers`.
+     */
+    body?: string;
+};
+
+/**
+ * ConnectionProxyResponse
+ *
+ * The provider's answer, whatever its status.
+ */
+export type ConnectionProxyResponse = {
+    /**
+     * The provider's status code (a redirect is returned, not followed).
+     */
+    status: number;
+    /**
+     * The provider's response headers, except those that set cookies or describe the connection.
+     */
+    headers: {
+        [key: string]: string;
+    };
+    /**
+     * The body, as text when `bodyEncoding` is `utf8`, else base64.
+     */
+    body: string;
+    /**
+     * How `body` is written.
+     */
+    bodyEncoding: 'utf8' | 'base64';
+};
+
+/**
+ * ConnectSessionCreate
+ *
+ * A connect link to make (or renew) a connection of an integration for an owner.
+ */
+export type ConnectSessionCreate = {
+    /**
+     * The integration (an `oauth2` one).
+     */
+    integrationId: string;
+    owner?: ConnectionOwnerInput;
+    /**
+     * Where the browser is sent once connected (with `connectionId` and `status` `connected`, or `error`, in the query); without it, a page says the connection is made.
+     */
+    redirectUrl?: string;
+    /**
+     * How long the link may be opened (default 3,600 s).
+     */
+    expiresInSeconds?: number;
+};
+
+/**
+ * ConnectSession
+ *
+ * A hosted connect link, safe to send to the person who owns the connection: it names nothing secret, opens once (a second opening is refused) and expires. Opening it sends the browser to the provider's authorization page (PKCE S256 and a single-use `state`); the provider's answer comes back to `GET /api/v1/oauth/callback`, which stores the tokens encrypted.
+ */
+export type ConnectSession = {
+    /**
+     * Type of the object.
+     */
+    object: 'connect_session';
+    /**
+     * The integration.
+     */
+    integrationId: string;
+    owner: ConnectionOwner;
+    /**
+     * The link to open in a browser (on the server's public URL).
+     */
+    connectUrl: string;
+    /**
+     * Where the browser goes once connected.
+     */
+    redirectUrl: string | null;
+    /**
+     * Until when the link may be opened (UTC).
+     */
+    expiresAt: string;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+};
+
+/**
  * Secret
  *
  * A named value of the application, such as an API key its agents call a service with. The API holds its metadata only: the value is write-only. Each value is a version, encrypted with its own data key (AES-256-GCM), which the master key wraps; rotating the master key re-wraps the data keys without touching the values. Agents reference secrets by name (`secrets`), and the claim of a run delivers the current version of each to the runner holding its lease, which is logged as an access.
@@ -6671,9 +7113,9 @@ export type TriggerInvocation = {
 /**
  * WebhookEventType
  *
- * Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `usage.unpriced` flags usage recorded without a cost; `budget.*` types report budgets that pass a threshold or run out; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
+ * Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `usage.unpriced` flags usage recorded without a cost; `budget.*` types report budgets that pass a threshold or run out; `connection.*` types report connections made, refreshed, needing re-authorisation or revoked; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
  */
-export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.resumed' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'thread.created' | 'thread.updated' | 'thread.deleted' | 'thread.expired' | 'usage.unpriced' | 'budget.threshold' | 'budget.exhausted' | 'task.created' | 'task.updated' | 'task.status_changed' | 'task.unblocked' | 'task.deleted' | 'task.checked_out' | 'task.released' | 'task.commented' | 'goal.created' | 'goal.updated' | 'goal.deleted' | 'knowledge_document.indexed' | 'knowledge_document.failed' | 'secret.created' | 'secret.updated' | 'secret.deleted' | 'project.created' | 'project.updated' | 'project.deleted' | 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.cancelled' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed' | 'audit.event';
+export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.resumed' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'thread.created' | 'thread.updated' | 'thread.deleted' | 'thread.expired' | 'usage.unpriced' | 'budget.threshold' | 'budget.exhausted' | 'task.created' | 'task.updated' | 'task.status_changed' | 'task.unblocked' | 'task.deleted' | 'task.checked_out' | 'task.released' | 'task.commented' | 'goal.created' | 'goal.updated' | 'goal.deleted' | 'knowledge_document.indexed' | 'knowledge_document.failed' | 'secret.created' | 'secret.updated' | 'secret.deleted' | 'connection.created' | 'connection.refreshed' | 'connection.needs_reauth' | 'connection.revoked' | 'project.created' | 'project.updated' | 'project.deleted' | 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.cancelled' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed' | 'audit.event';
 
 /**
  * WebhookEventTypeFilter
@@ -7069,6 +7511,30 @@ export type KnowledgeDocumentWebhookEvent = {
      * The document as its indexing left it.
      */
     data: KnowledgeDocument;
+};
+
+/**
+ * ConnectionWebhookEvent
+ *
+ * Body of a webhook about a connection (`connection.*` event types), as POSTed to webhook endpoints.
+ */
+export type ConnectionWebhookEvent = {
+    /**
+     * Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header).
+     */
+    id: string;
+    /**
+     * What happened.
+     */
+    type: 'connection.created' | 'connection.refreshed' | 'connection.needs_reauth' | 'connection.revoked';
+    /**
+     * Time the event happened (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * The connection after the change, never its credentials.
+     */
+    data: Connection;
 };
 
 /**
@@ -7501,7 +7967,7 @@ export type BudgetWebhookEvent = {
  *
  * Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
  */
-export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ThreadWebhookEvent | TaskWebhookEvent | TaskCommentWebhookEvent | GoalWebhookEvent | SecretWebhookEvent | KnowledgeDocumentWebhookEvent | ProjectWebhookEvent | ApprovalWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent | UsageWebhookEvent | BudgetWebhookEvent;
+export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ThreadWebhookEvent | TaskWebhookEvent | TaskCommentWebhookEvent | GoalWebhookEvent | SecretWebhookEvent | KnowledgeDocumentWebhookEvent | ConnectionWebhookEvent | ProjectWebhookEvent | ApprovalWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent | UsageWebhookEvent | BudgetWebhookEvent;
 
 /**
  * WebhookMessage
@@ -8854,6 +9320,21 @@ export type KnowledgeBaseId = string;
  * Identifier of the document (its `doc_...` id).
  */
 export type KnowledgeDocumentId = string;
+
+/**
+ * Identifier of the integration (its `int_...` id).
+ */
+export type IntegrationId = string;
+
+/**
+ * Identifier of the connection (its `con_...` id).
+ */
+export type ConnectionId = string;
+
+/**
+ * The token of a connect link (`sbc_...`), as `createConnectSession` made it.
+ */
+export type ConnectToken = string;
 
 /**
  * Identifier of the secret.
@@ -17297,6 +17778,926 @@ export type QueryKnowledgeResponses = {
 
 export type QueryKnowledgeResponse = QueryKnowledgeResponses[keyof QueryKnowledgeResponses];
 
+export type ListConnectionProvidersData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+    };
+    url: '/api/v1/connection-providers';
+};
+
+export type ListConnectionProvidersErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListConnectionProvidersError = ListConnectionProvidersErrors[keyof ListConnectionProvidersErrors];
+
+export type ListConnectionProvidersResponses = {
+    /**
+     * One page of providers.
+     */
+    200: ConnectionProviderList;
+};
+
+export type ListConnectionProvidersResponse = ListConnectionProvidersResponses[keyof ListConnectionProvidersResponses];
+
+export type ListIntegrationsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+    };
+    url: '/api/v1/integrations';
+};
+
+export type ListIntegrationsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListIntegrationsError = ListIntegrationsErrors[keyof ListIntegrationsErrors];
+
+export type ListIntegrationsResponses = {
+    /**
+     * One page of integrations.
+     */
+    200: IntegrationList;
+};
+
+export type ListIntegrationsResponse = ListIntegrationsResponses[keyof ListIntegrationsResponses];
+
+export type CreateIntegrationData = {
+    body: IntegrationCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/integrations';
+};
+
+export type CreateIntegrationErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateIntegrationError = CreateIntegrationErrors[keyof CreateIntegrationErrors];
+
+export type CreateIntegrationResponses = {
+    /**
+     * The integration was created.
+     */
+    201: Integration;
+};
+
+export type CreateIntegrationResponse = CreateIntegrationResponses[keyof CreateIntegrationResponses];
+
+export type DeleteIntegrationData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the integration (its `int_...` id).
+         */
+        integrationId: string;
+    };
+    query?: never;
+    url: '/api/v1/integrations/{integrationId}';
+};
+
+export type DeleteIntegrationErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type DeleteIntegrationError = DeleteIntegrationErrors[keyof DeleteIntegrationErrors];
+
+export type DeleteIntegrationResponses = {
+    /**
+     * The integration was deleted.
+     */
+    204: void;
+};
+
+export type DeleteIntegrationResponse = DeleteIntegrationResponses[keyof DeleteIntegrationResponses];
+
+export type GetIntegrationData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the integration (its `int_...` id).
+         */
+        integrationId: string;
+    };
+    query?: never;
+    url: '/api/v1/integrations/{integrationId}';
+};
+
+export type GetIntegrationErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetIntegrationError = GetIntegrationErrors[keyof GetIntegrationErrors];
+
+export type GetIntegrationResponses = {
+    /**
+     * The integration.
+     */
+    200: Integration;
+};
+
+export type GetIntegrationResponse = GetIntegrationResponses[keyof GetIntegrationResponses];
+
+export type ListConnectionsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+        /**
+         * Only the connections of this integration.
+         */
+        integrationId?: string;
+        /**
+         * Only the connections of this user (`user_...`) or end-user (`eu_...`).
+         */
+        ownerId?: string;
+        /**
+         * Only the connections in this status.
+         */
+        status?: 'active' | 'needs_reauth' | 'revoked';
+    };
+    url: '/api/v1/connections';
+};
+
+export type ListConnectionsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListConnectionsError = ListConnectionsErrors[keyof ListConnectionsErrors];
+
+export type ListConnectionsResponses = {
+    /**
+     * One page of connections.
+     */
+    200: ConnectionList;
+};
+
+export type ListConnectionsResponse = ListConnectionsResponses[keyof ListConnectionsResponses];
+
+export type CreateConnectionData = {
+    body: ConnectionCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/connections';
+};
+
+export type CreateConnectionErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateConnectionError = CreateConnectionErrors[keyof CreateConnectionErrors];
+
+export type CreateConnectionResponses = {
+    /**
+     * The connection was created (or renewed).
+     */
+    201: Connection;
+};
+
+export type CreateConnectionResponse = CreateConnectionResponses[keyof CreateConnectionResponses];
+
+export type DeleteConnectionData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the connection (its `con_...` id).
+         */
+        connectionId: string;
+    };
+    query?: never;
+    url: '/api/v1/connections/{connectionId}';
+};
+
+export type DeleteConnectionErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type DeleteConnectionError = DeleteConnectionErrors[keyof DeleteConnectionErrors];
+
+export type DeleteConnectionResponses = {
+    /**
+     * The connection was revoked.
+     */
+    204: void;
+};
+
+export type DeleteConnectionResponse = DeleteConnectionResponses[keyof DeleteConnectionResponses];
+
+export type GetConnectionData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the connection (its `con_...` id).
+         */
+        connectionId: string;
+    };
+    query?: never;
+    url: '/api/v1/connections/{connectionId}';
+};
+
+export type GetConnectionErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetConnectionError = GetConnectionErrors[keyof GetConnectionErrors];
+
+export type GetConnectionResponses = {
+    /**
+     * The connection.
+     */
+    200: Connection;
+};
+
+export type GetConnectionResponse = GetConnectionResponses[keyof GetConnectionResponses];
+
+export type RefreshConnectionData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the connection (its `con_...` id).
+         */
+        connectionId: string;
+    };
+    query?: never;
+    url: '/api/v1/connections/{connectionId}/refresh';
+};
+
+export type RefreshConnectionErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+    /**
+     * The external service failed: it could not be reached, its address was refused by the server's policy, or its answer could not be used.
+     */
+    502: Problem;
+};
+
+export type RefreshConnectionError = RefreshConnectionErrors[keyof RefreshConnectionErrors];
+
+export type RefreshConnectionResponses = {
+    /**
+     * The connection after the refresh.
+     */
+    200: Connection;
+};
+
+export type RefreshConnectionResponse = RefreshConnectionResponses[keyof RefreshConnectionResponses];
+
+export type ProxyConnectionData = {
+    body: ConnectionProxyRequest;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the connection (its `con_...` id).
+         */
+        connectionId: string;
+    };
+    query?: never;
+    url: '/api/v1/connections/{connectionId}/proxy';
+};
+
+export type ProxyConnectionErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+    /**
+     * The external service failed: it could not be reached, its address was refused by the server's policy, or its answer could not be used.
+     */
+    502: Problem;
+    /**
+     * The external service sent no answer in time.
+     */
+    504: Problem;
+};
+
+export type ProxyConnectionError = ProxyConnectionErrors[keyof ProxyConnectionErrors];
+
+export type ProxyConnectionResponses = {
+    /**
+     * The provider's answer (whatever its status).
+     */
+    200: ConnectionProxyResponse;
+};
+
+export type ProxyConnectionResponse = ProxyConnectionResponses[keyof ProxyConnectionResponses];
+
+export type CreateConnectSessionData = {
+    body: ConnectSessionCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/connect-sessions';
+};
+
+export type CreateConnectSessionErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateConnectSessionError = CreateConnectSessionErrors[keyof CreateConnectSessionErrors];
+
+export type CreateConnectSessionResponses = {
+    /**
+     * The connect link.
+     */
+    201: ConnectSession;
+};
+
+export type CreateConnectSessionResponse = CreateConnectSessionResponses[keyof CreateConnectSessionResponses];
+
+export type OpenConnectLinkData = {
+    body?: never;
+    path: {
+        /**
+         * The token of a connect link (`sbc_...`), as `createConnectSession` made it.
+         */
+        connectToken: string;
+    };
+    query?: never;
+    url: '/api/v1/connect/{connectToken}';
+};
+
+export type OpenConnectLinkErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type OpenConnectLinkError = OpenConnectLinkErrors[keyof OpenConnectLinkErrors];
+
+export type CompleteOAuthConnectionData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * The `state` sent to the provider.
+         */
+        state: string;
+        /**
+         * The authorization code.
+         */
+        code?: string;
+        /**
+         * The provider's error code, when the person refused or it failed.
+         */
+        error?: string;
+    };
+    url: '/api/v1/oauth/callback';
+};
+
+export type CompleteOAuthConnectionErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CompleteOAuthConnectionError = CompleteOAuthConnectionErrors[keyof CompleteOAuthConnectionErrors];
+
+export type CompleteOAuthConnectionResponses = {
+    /**
+     * An HTML page.
+     */
+    200: string;
+};
+
+export type CompleteOAuthConnectionResponse = CompleteOAuthConnectionResponses[keyof CompleteOAuthConnectionResponses];
+
 export type ListSecretsData = {
     body?: never;
     headers?: {
@@ -23428,6 +24829,54 @@ export type SecretDeletedWebhookWebhookPayload = SecretWebhookEvent;
 export type SecretDeletedWebhookWebhookRequest = {
     body: SecretDeletedWebhookWebhookPayload;
     key: 'secret.deleted';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `connection.created` event, signed as described in `webhook-signature`.
+ */
+export type ConnectionCreatedWebhookWebhookPayload = ConnectionWebhookEvent;
+
+export type ConnectionCreatedWebhookWebhookRequest = {
+    body: ConnectionCreatedWebhookWebhookPayload;
+    key: 'connection.created';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `connection.refreshed` event, signed as described in `webhook-signature`.
+ */
+export type ConnectionRefreshedWebhookWebhookPayload = ConnectionWebhookEvent;
+
+export type ConnectionRefreshedWebhookWebhookRequest = {
+    body: ConnectionRefreshedWebhookWebhookPayload;
+    key: 'connection.refreshed';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `connection.needs_reauth` event, signed as described in `webhook-signature`.
+ */
+export type ConnectionNeedsReauthWebhookWebhookPayload = ConnectionWebhookEvent;
+
+export type ConnectionNeedsReauthWebhookWebhookRequest = {
+    body: ConnectionNeedsReauthWebhookWebhookPayload;
+    key: 'connection.needs_reauth';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `connection.revoked` event, signed as described in `webhook-signature`.
+ */
+export type ConnectionRevokedWebhookWebhookPayload = ConnectionWebhookEvent;
+
+export type ConnectionRevokedWebhookWebhookRequest = {
+    body: ConnectionRevokedWebhookWebhookPayload;
+    key: 'connection.revoked';
     path?: never;
     query?: never;
 };

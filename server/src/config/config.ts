@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import ipaddr from 'ipaddr.js';
 import { EnvironmentReader } from './environment.js';
 import { parseMasterKey } from './master-key.js';
+import { readConnectionProviders, type ConnectionProvider } from './connection-providers.js';
 
 /** Which addresses the server may connect to on a user's behalf (webhook deliveries, http agents). */
 export type AddressPolicy = {
@@ -79,6 +80,14 @@ function readEnvironment(env: NodeJS.ProcessEnv) {
     WEBHOOK_ALLOWED_ADDRESSES: read.text('WEBHOOK_ALLOWED_ADDRESSES', addressList),
     MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES: read.flag('MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES'),
     MODEL_PROVIDER_ALLOWED_ADDRESSES: read.text('MODEL_PROVIDER_ALLOWED_ADDRESSES', addressList),
+    SWITCHBOARD_PUBLIC_URL: read.text('SWITCHBOARD_PUBLIC_URL', providerUrl),
+    SWITCHBOARD_CONNECTION_PROVIDERS_FILE: read.text('SWITCHBOARD_CONNECTION_PROVIDERS_FILE', {
+      max: 4000,
+      accepts: (v) => v.trim() !== '',
+      message: 'must be a file path',
+    }),
+    CONNECTION_ALLOW_PRIVATE_ADDRESSES: read.flag('CONNECTION_ALLOW_PRIVATE_ADDRESSES'),
+    CONNECTION_ALLOWED_ADDRESSES: read.text('CONNECTION_ALLOWED_ADDRESSES', addressList),
     OPENAI_API_KEY: read.text('OPENAI_API_KEY', providerKey),
     OPENAI_BASE_URL: read.text('OPENAI_BASE_URL', providerUrl),
     ANTHROPIC_API_KEY: read.text('ANTHROPIC_API_KEY', providerKey),
@@ -164,6 +173,12 @@ export type Config = {
   transcriptions: { concurrency: number; intervalMs: number; claimMs: number };
   /** Document indexing: parallel documents per replica, the poll interval, how long a claim lasts, the largest file an upload may bring. */
   knowledge: { concurrency: number; intervalMs: number; claimMs: number; uploadLimitBytes: number };
+  /**
+   * Connections: the providers' catalogue (SWITCHBOARD_CONNECTION_PROVIDERS_FILE), which addresses
+   * the credential proxy and the token calls may reach, and the address people's browsers reach the
+   * server at (connect links and the OAuth redirect URI are on it).
+   */
+  connections: { providers: ConnectionProvider[]; policy: AddressPolicy; publicUrl: string };
   /** Outgoing webhooks: which addresses deliveries may reach, each attempt's timeout, the poll interval, parallel deliveries. */
   webhooks: { policy: AddressPolicy; timeoutMs: number; intervalMs: number; concurrency: number };
 };
@@ -220,6 +235,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'Invalid configuration:\n  WORKERS: more than 1 needs PostgreSQL (DATABASE_URL=postgres://...): worker processes share the database and the event bus, and SQLite is served by one process',
     );
   }
+  const catalogue = readConnectionProviders(c.SWITCHBOARD_CONNECTION_PROVIDERS_FILE);
+  if (catalogue.problems.length) throw new ConfigError(`Invalid configuration:\n${catalogue.problems.map((p) => `  ${p}`).join('\n')}`);
   const masterKeys = {
     current: c.SWITCHBOARD_MASTER_KEY ? parseMasterKey(c.SWITCHBOARD_MASTER_KEY) : undefined,
     previous: (c.SWITCHBOARD_PREVIOUS_MASTER_KEYS?.split(',') ?? []).map((k) => parseMasterKey(k)!),
@@ -248,6 +265,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       timeoutMs: c.WEBHOOK_TIMEOUT_MS,
       intervalMs: c.WEBHOOK_INTERVAL_MS,
       concurrency: c.WEBHOOK_CONCURRENCY,
+    },
+    connections: {
+      providers: catalogue.providers,
+      policy: addressPolicy(c.CONNECTION_ALLOW_PRIVATE_ADDRESSES, c.CONNECTION_ALLOWED_ADDRESSES),
+      // Without one, the address the server listens on: right for a single machine, not behind a proxy.
+      publicUrl: (c.SWITCHBOARD_PUBLIC_URL ?? `http://${c.HOST.includes(':') ? `[${c.HOST}]` : c.HOST}:${c.PORT}`).replace(/\/+$/, ''),
     },
     transcriptions: { concurrency: c.TRANSCRIPTION_CONCURRENCY, intervalMs: c.TRANSCRIPTION_INTERVAL_MS, claimMs: c.TRANSCRIPTION_CLAIM_SECONDS * 1000 },
     knowledge: {

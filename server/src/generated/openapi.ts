@@ -2172,6 +2172,252 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/connection-providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List connection providers
+         * @description Lists the providers of the catalogue the operator configured (`SWITCHBOARD_CONNECTION_PROVIDERS_FILE`), by id: how each authenticates and the hosts the credential proxy may call. Requires the `read` scope.
+         */
+        get: operations["listConnectionProviders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List integrations
+         * @description Lists the providers enabled in the application, newest first. Requires the `read` scope.
+         */
+        get: operations["listIntegrations"];
+        put?: never;
+        /**
+         * Enable a provider
+         * @description Enables a provider of the catalogue in the application, with the OAuth client its `oauth2` connections are made with (the client secret is encrypted and never returned). A provider is enabled once per application (409). Send an `Idempotency-Key` to make retries safe. Requires the `admin` scope.
+         */
+        post: operations["createIntegration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations/{integrationId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the integration (its `int_...` id).
+                 * @example int_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                integrationId: components["parameters"]["IntegrationId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get an integration
+         * @description Returns one integration of the application, never its client secret. Requires the `read` scope.
+         */
+        get: operations["getIntegration"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete an integration
+         * @description Disables the provider in the application: deletes the integration with its connections and their credentials (revoke them first to tell the provider). Send `If-Match` to make it conditional. Requires the `admin` scope.
+         */
+        delete: operations["deleteIntegration"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List connections
+         * @description Lists the application's connections, newest first, revoked ones included; filter by integration, owner or status. Credentials are never returned. Requires the `read` scope.
+         */
+        get: operations["listConnections"];
+        put?: never;
+        /**
+         * Create a connection
+         * @description Stores an API key, or a user name and password, for an `api_key` or `basic` integration (`oauth2` connections are made through a connect link). The credentials are encrypted and never returned. An owner has one live connection per integration: storing one for an owner who has one replaces its credentials and makes it `active`. Runs waiting for it resume. Send an `Idempotency-Key` to make retries safe. Requires the `write` scope.
+         */
+        post: operations["createConnection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connectionId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the connection (its `con_...` id).
+                 * @example con_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                connectionId: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a connection
+         * @description Returns one connection of the application, never its credentials. Requires the `read` scope.
+         */
+        get: operations["getConnection"];
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a connection
+         * @description Revokes a connection: the provider's revocation endpoint is called with its tokens when the provider has one (a failure there does not stop the revocation), the credentials are erased and the connection stays listed as `revoked`. Revoking a revoked connection is 409 `invalid-transition`. Send `If-Match` to make it conditional. Requires the `write` scope.
+         */
+        delete: operations["deleteConnection"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connectionId}/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the connection (its `con_...` id).
+                 * @example con_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                connectionId: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refresh a connection's tokens
+         * @description Exchanges an `oauth2` connection's refresh token for new tokens now (the proxy also does so before they expire). A provider answering `invalid_grant` moves the connection to `needs_reauth` (returned as such: its owner must connect again); a provider that cannot be reached is 502 `upstream-error` and changes nothing. Only an `oauth2` connection that is not revoked can be refreshed (409 `invalid-transition`). Requires the `write` scope.
+         */
+        post: operations["refreshConnection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connectionId}/proxy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the connection (its `con_...` id).
+                 * @example con_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                connectionId: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Call the provider with a connection
+         * @description The credential proxy: sends the request to the provider with the connection's credentials added (a bearer token, refreshed first when it expires within a minute; the API key in the provider's header; or HTTP Basic), and returns the provider's answer. Only the provider's `allowedHosts` are called (422 otherwise), and only at addresses the server's policy allows (`CONNECTION_ALLOW_PRIVATE_ADDRESSES`, `CONNECTION_ALLOWED_ADDRESSES`); redirects are returned, not followed; an answer over 1 MiB is 502 `upstream-error`, no answer within 30 seconds 504 `upstream-timeout`. A connection that is not `active` is 409 `invalid-transition`. A run calls it with its run token, for connections of the application and of its own end-user. Each call is in the audit log with its method, host, path and status, never a header or a body. Requires the `write` scope.
+         */
+        post: operations["proxyConnection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connect-sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a connect link
+         * @description Makes a hosted connect link for an `oauth2` integration and an owner (the application by default, or the end-user of `Switchboard-User`), safe to send to that person: it opens once, expires, and leads to the provider's consent page. Once they consent, the connection is made (or renewed, when the owner's needed re-authorisation), runs waiting for it resume, and the browser goes to `redirectUrl`. The link is on the server's public URL (`SWITCHBOARD_PUBLIC_URL`). Requires the `write` scope.
+         */
+        post: operations["createConnectSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connect/{connectToken}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The token of a connect link (`sbc_...`), as `createConnectSession` made it.
+                 * @example sbc_q3Xv7bN2mK9pL4sR8tW1yZ5aC0dF6gH2jK7mN3pQ9rS
+                 */
+                connectToken: components["parameters"]["ConnectToken"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Open a connect link
+         * @description The hosted connect link: redirects the browser to the provider's authorization page, asking for the integration's scopes with PKCE (S256) and a single-use `state`. A link opens once; an unknown, used or expired link is 404. Public: the link is its own credential.
+         */
+        get: operations["openConnectLink"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/oauth/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * OAuth 2 callback
+         * @description Where the provider sends the browser back (the `redirect_uri` of every authorization request, to register with the provider's OAuth app). The code is exchanged with the PKCE verifier; the tokens are stored encrypted in a new connection, or in the owner's existing one (which becomes `active`); runs waiting for it resume. The browser then goes to the connect link's `redirectUrl` with `connectionId` and `status=connected` (or `status=error` and `error` when the person refused or the exchange failed), or sees a short page without one. An unknown or used `state` is 404. Public: the single-use `state` is its credential.
+         */
+        get: operations["completeOAuthConnection"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/secrets": {
         parameters: {
             query?: never;
@@ -4398,6 +4644,86 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "connection.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Connection created
+         * @description Sent when a connection is made: stored with its credentials (`createConnection`) or connected through a connect link for the first time. `data` is the connection, never its credentials. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `connection.created` or `connection.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["connectionCreatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "connection.refreshed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Connection refreshed
+         * @description Sent when a connection's tokens are refreshed (`refreshConnection`, or the proxy before they expire), or its owner connects again through a link and it is `active` once more. `data` is the connection, never its credentials. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `connection.refreshed` or `connection.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["connectionRefreshedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "connection.needs_reauth": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Connection needs re-authorisation
+         * @description Sent when a provider refuses a connection's refresh token (`invalid_grant`): the connection is `needs_reauth` until its owner connects again through a connect link. `data` is the connection. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `connection.needs_reauth` or `connection.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["connectionNeedsReauthWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "connection.revoked": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Connection revoked
+         * @description Sent when a connection is revoked (`deleteConnection`); its credentials are erased. `data` is the connection, now `revoked`. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `connection.revoked` or `connection.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["connectionRevokedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "project.created": {
         parameters: {
             query?: never;
@@ -5617,7 +5943,7 @@ export interface components {
          * @description What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
          * @enum {string}
          */
-        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "budget.create" | "budget.delete" | "budget.update" | "cost_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "goal.create" | "goal.delete" | "goal.update" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "knowledge.query" | "knowledge_base.create" | "knowledge_base.delete" | "knowledge_base.update" | "knowledge_document.create" | "knowledge_document.delete" | "knowledge_document.replace" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "project.create" | "project.delete" | "project.update" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "secret.create" | "secret.create_version" | "secret.delete" | "secret.update" | "session.log_in" | "session.log_out" | "session.revoke" | "task.bulk_update" | "task.checkout" | "task.comment" | "task.create" | "task.delete" | "task.release" | "task.transition" | "task.update" | "thread.append_messages" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "usage.report" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
+        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "budget.create" | "budget.delete" | "budget.update" | "connect_session.create" | "connect_session.open" | "connection.connect" | "connection.create" | "connection.delete" | "connection.proxy" | "connection.refresh" | "cost_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "goal.create" | "goal.delete" | "goal.update" | "integration.create" | "integration.delete" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "knowledge.query" | "knowledge_base.create" | "knowledge_base.delete" | "knowledge_base.update" | "knowledge_document.create" | "knowledge_document.delete" | "knowledge_document.replace" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "project.create" | "project.delete" | "project.update" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "secret.create" | "secret.create_version" | "secret.delete" | "secret.update" | "session.log_in" | "session.log_out" | "session.revoke" | "task.bulk_update" | "task.checkout" | "task.comment" | "task.create" | "task.delete" | "task.release" | "task.transition" | "task.update" | "thread.append_messages" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "usage.report" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
         /**
          * AuditEvent
          * @description One change made through the API (or one refused attempt), recorded in the same transaction as the change. Events are chained per organization in the order they were committed: `hash` is the SHA-256 of `prevHash` and the event's other fields, so a changed, removed or inserted event breaks the chain (`verifyAuditEvents` finds where). Credentials and secrets in `before` and `after` are replaced by `"[redacted]"`.
@@ -6730,6 +7056,11 @@ export interface components {
          */
         AgentSecrets: components["schemas"]["SecretName"][];
         /**
+         * AgentConnections
+         * @description The connection providers (ids of the catalogue) the agent needs. A run of it starts only once each has an `active` connection, its end-user's or the application's: until then it waits (`waitingFor.kind` `connection`, with the connect link for its end-user, else the application) and the connection being made queues it. A provider the application has not enabled refuses the run (422), or cancels one started by a schedule, trigger or task (`connection_unavailable`).
+         */
+        AgentConnections: string[];
+        /**
          * AgentAutoStart
          * @description When tasks start runs of the agent on their own, each with the task as its input (`{"task": {...}, "reason": "assigned" | "mentioned", "comment"?: {...}}`) and the task as its `triggeredBy`: when a task that is neither done nor cancelled is assigned to the agent, and when a comment on a task mentions it (`@agent_...`). A run's comment never starts a run of its own agent, and runs started by runs' comments go at most 5 deep.
          */
@@ -6783,6 +7114,7 @@ export interface components {
             /** @description Tools the model may call. */
             tools: components["schemas"]["AgentTool"][];
             secrets: components["schemas"]["AgentSecrets"];
+            connections: components["schemas"]["AgentConnections"];
             /** @description Free-form configuration passed to the runner (e.g. sampling parameters). */
             config: components["schemas"]["JsonObject"];
             /**
@@ -6879,6 +7211,8 @@ export interface components {
             tools?: components["schemas"]["AgentTool"][];
             /** @default [] */
             secrets?: components["schemas"]["AgentSecrets"];
+            /** @default [] */
+            connections?: components["schemas"]["AgentConnections"];
             /**
              * @description Free-form configuration passed to the runner.
              * @default {}
@@ -6921,6 +7255,7 @@ export interface components {
             /** @description Tools the model may call (replaces the whole list). */
             tools?: components["schemas"]["AgentTool"][];
             secrets?: components["schemas"]["AgentSecrets"];
+            connections?: components["schemas"]["AgentConnections"];
             /** @description Free-form configuration, merged as a JSON merge patch (RFC 7396): members sent replace theirs, members set to null are removed, others stay. */
             config?: components["schemas"]["JsonObject"];
             /**
@@ -6962,6 +7297,7 @@ export interface components {
             /** @description Tools of this version. */
             tools: components["schemas"]["AgentTool"][];
             secrets: components["schemas"]["AgentSecrets"];
+            connections: components["schemas"]["AgentConnections"];
             /** @description Configuration of this version (free-form). */
             config: components["schemas"]["JsonObject"];
             /**
@@ -7325,13 +7661,13 @@ export interface components {
         };
         /**
          * ApprovalKind
-         * @description What an approval asks of a person: `approval` (may the run do what `payload` describes: approve, reject or request changes), `input` (an answer to a question, shaped by `responseSchema` when it has one), or `budget` (may a run that a budget has no room for run anyway: approve or reject; asked by Switchboard, never by a run, of the organization's admins, and decided only with the `admin` scope; its `payload` names the budget and where it stood: `budgetId`, `budgetName`, `window`, `amountMicros`, `spentMicros`, `reservedMicros`, `runReservationMicros`).
+         * @description What an approval asks of a person: `approval` (may the run do what `payload` describes: approve, reject or request changes), `input` (an answer to a question, shaped by `responseSchema` when it has one), or `budget` (may a run that a budget has no room for run anyway: approve or reject; asked by Switchboard, never by a run, of the organization's admins, and decided only with the `admin` scope; its `payload` names the budget and where it stood: `budgetId`, `budgetName`, `window`, `amountMicros`, `spentMicros`, `reservedMicros`, `runReservationMicros`), or `connection` (a run needs a connection its owner has not made, or must renew: asked by Switchboard, resolved when the person connects through the link in its `payload` (`providerId`, `integrationId`, `owner`, `connectUrl`); rejecting it cancels the run).
          * @enum {string}
          */
-        ApprovalKind: "approval" | "input" | "budget";
+        ApprovalKind: "approval" | "input" | "budget" | "connection";
         /**
          * RunWaitingFor
-         * @description What a `waiting` run waits for: a person's decision on an approval (`kind` `approval` or `input`), until `expiresAt`, when `onExpire` applies. A run waiting this way holds no lease: deciding queues it again, and the claim that takes it carries the outcome (`resume`). A run of `kind` `budget` never started: a budget had no room for it; approving queues it to start afresh (no `resume`), rejecting or the expiry cancels it, and room made in the budget admits it.
+         * @description What a `waiting` run waits for: a person's decision on an approval (`kind` `approval` or `input`), until `expiresAt`, when `onExpire` applies. A run waiting this way holds no lease: deciding queues it again, and the claim that takes it carries the outcome (`resume`). A run of `kind` `budget` never started: a budget had no room for it; approving queues it to start afresh (no `resume`), rejecting or the expiry cancels it, and room made in the budget admits it. A run of `kind` `connection` never started either: it needs a connection that is missing or needs re-authorisation; `connectUrl` is the link to send its owner, and connecting queues the run.
          */
         RunWaitingFor: {
             kind: components["schemas"]["ApprovalKind"];
@@ -7343,6 +7679,11 @@ export interface components {
              */
             expiresAt: string;
             onExpire: components["schemas"]["ApprovalExpiryPolicy"];
+            /**
+             * Format: uri
+             * @description The connect link that ends the wait (`kind` `connection` only).
+             */
+            connectUrl?: string;
         };
         /**
          * RunTrigger
@@ -9350,6 +9691,342 @@ export interface components {
             filter?: components["schemas"]["KnowledgeFilter"];
         };
         /**
+         * ConnectionAuthType
+         * @description How a provider is authenticated: `oauth2` (authorization code with PKCE S256; tokens refreshed by Switchboard), `api_key` (a key sent in a header) or `basic` (user name and password, HTTP Basic).
+         * @enum {string}
+         */
+        ConnectionAuthType: "oauth2" | "api_key" | "basic";
+        /**
+         * ConnectionProvider
+         * @description An external service connections are made to, from the catalogue the operator configures (`SWITCHBOARD_CONNECTION_PROVIDERS_FILE`, read at start): how it authenticates, where its API is, and the only hosts the credential proxy calls with its credentials.
+         */
+        ConnectionProvider: {
+            /** @description The provider's name in the catalogue, e.g. `github`. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "connection_provider";
+            /** @description Display name. */
+            name: string;
+            authType: components["schemas"]["ConnectionAuthType"];
+            /**
+             * Format: uri
+             * @description Base URL the proxy resolves a relative `url` against.
+             */
+            apiBaseUrl: string;
+            /** @description Host names (with `:port` when not the scheme's default) the credential proxy may call; any other is refused. */
+            allowedHosts: string[];
+            /** @description The OAuth 2 endpoints and default scopes (`authType` `oauth2` only). */
+            oauth2: {
+                /**
+                 * Format: uri
+                 * @description The authorization endpoint.
+                 */
+                authorizeUrl: string;
+                /**
+                 * Format: uri
+                 * @description The token endpoint (code exchange and refresh).
+                 */
+                tokenUrl: string;
+                /**
+                 * Format: uri
+                 * @description The revocation endpoint (RFC 7009), called when a connection is revoked; `null` when it has none.
+                 */
+                revokeUrl: string | null;
+                /** @description Scopes asked for when the integration names none. */
+                scopes: string[];
+            } | null;
+            /** @description Where an API key goes (`authType` `api_key` only). */
+            apiKey: {
+                /** @description The request header the key is sent in. */
+                header: string;
+                /** @description Text put before the key, e.g. `Bearer `. */
+                prefix: string;
+            } | null;
+        };
+        /**
+         * ConnectionProviderList
+         * @description One page of connection providers.
+         */
+        ConnectionProviderList: {
+            /** @description The providers, by id. */
+            data: components["schemas"]["ConnectionProvider"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * Integration
+         * @description A provider enabled in the application, with the OAuth client its connections are made with (`oauth2` providers). The client secret is write-only: it is encrypted at rest and never returned.
+         */
+        Integration: {
+            /** @description Identifier of the integration. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "integration";
+            /** @description Application it belongs to. */
+            applicationId: string;
+            /** @description The provider of the catalogue. */
+            providerId: string;
+            authType: components["schemas"]["ConnectionAuthType"];
+            /** @description The OAuth client (`oauth2` providers), without its secret. */
+            oauthClient: {
+                /** @description The client id registered with the provider. */
+                clientId: string;
+                /** @description Whether a client secret is stored (a public client has none and relies on PKCE). */
+                hasClientSecret: boolean;
+            } | null;
+            /** @description Scopes asked for when connecting (the provider's defaults when empty). */
+            scopes: string[];
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * IntegrationList
+         * @description One page of integrations.
+         */
+        IntegrationList: {
+            /** @description The integrations on this page. */
+            data: components["schemas"]["Integration"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * IntegrationCreate
+         * @description A provider to enable in the application (once per provider).
+         */
+        IntegrationCreate: {
+            /** @description The provider of the catalogue (`listConnectionProviders`). */
+            providerId: string;
+            /** @description The OAuth client registered with the provider; required for `oauth2` providers, refused for the others. */
+            oauthClient?: {
+                /** @description The client id. */
+                clientId: string;
+                /** @description The client secret, write-only; leave it out for a public client (PKCE only). */
+                clientSecret?: string;
+            };
+            /** @description Scopes to ask for when connecting (the provider's defaults when left out). */
+            scopes?: string[];
+        };
+        /**
+         * ConnectionOwner
+         * @description Whose credentials a connection holds: the application's own (`id` `null`), a person's (`user`, a `user_...` id) or an end-user's (`end_user`, an `eu_...` id).
+         */
+        ConnectionOwner: {
+            /**
+             * @description The kind of owner.
+             * @enum {string}
+             */
+            type: "application" | "user" | "end_user";
+            /** @description The user or end-user; `null` for the application. */
+            id: string | null;
+        };
+        /**
+         * Connection
+         * @description Credentials for a provider, held for the application, a person or an end-user. They are encrypted at rest (a data key per connection, sealed by the master key) and never returned: runs use them through the credential proxy (`proxyConnection`). `status` is `active`, `needs_reauth` (the provider refused the refresh token, or it expired: the owner must connect again, and the same connection becomes active) or `revoked` (for good; its credentials are erased).
+         */
+        Connection: {
+            /** @description Identifier of the connection. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "connection";
+            /** @description Application it belongs to. */
+            applicationId: string;
+            /** @description The integration it was made through. */
+            integrationId: string;
+            /** @description The provider. */
+            providerId: string;
+            authType: components["schemas"]["ConnectionAuthType"];
+            owner: components["schemas"]["ConnectionOwner"];
+            /** @description A name for people. */
+            label: string | null;
+            /**
+             * @description Whether it can be used.
+             * @enum {string}
+             */
+            status: "active" | "needs_reauth" | "revoked";
+            /** @description Why it is not active (e.g. the provider's `invalid_grant`), never a credential. */
+            statusReason: string | null;
+            /** @description The scopes granted (OAuth 2). */
+            scopes: string[];
+            /**
+             * Format: date-time
+             * @description When the access token expires (OAuth 2; refreshed before then when used); `null` when it does not.
+             */
+            expiresAt: string | null;
+            /**
+             * Format: date-time
+             * @description When the tokens were last refreshed.
+             */
+            lastRefreshedAt: string | null;
+            /**
+             * Format: date-time
+             * @description When the proxy last used it.
+             */
+            lastUsedAt: string | null;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * ConnectionList
+         * @description One page of connections.
+         */
+        ConnectionList: {
+            /** @description The connections on this page. */
+            data: components["schemas"]["Connection"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * ConnectionOwnerInput
+         * @description Whose connection it is: the application (the default, or the end-user named by `Switchboard-User`), a member of the organization, or an end-user of the application.
+         */
+        ConnectionOwnerInput: {
+            /**
+             * @description The kind of owner.
+             * @enum {string}
+             */
+            type: "application" | "user" | "end_user";
+            /** @description The user (`user_...`) or end-user (`eu_...`); left out for the application. */
+            id?: string;
+        };
+        /**
+         * ConnectionCreate
+         * @description A connection made directly with its credentials, for an `api_key` or `basic` integration (`oauth2` connections are made through a connect link). The credentials are write-only.
+         */
+        ConnectionCreate: {
+            /** @description The integration. */
+            integrationId: string;
+            owner?: components["schemas"]["ConnectionOwnerInput"];
+            /** @description A name for people. */
+            label?: string;
+            /** @description `apiKey` for an `api_key` integration; `username` and `password` for a `basic` one. */
+            credentials: {
+                /** @description The key. */
+                apiKey: string;
+            } | {
+                /** @description The user name (no colon). */
+                username: string;
+                /** @description The password. */
+                password: string;
+            };
+        };
+        /**
+         * ConnectionProxyRequest
+         * @description A call to the provider's API with the connection's credentials, which the server adds (the caller never sees them). Only the provider's `allowedHosts` are called, redirects are not followed, and the answer is returned as it came.
+         */
+        ConnectionProxyRequest: {
+            /**
+             * @description The HTTP method.
+             * @enum {string}
+             */
+            method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+            /** @description An absolute `http(s)` URL on one of the provider's hosts, or a path (starting with `/`) under its `apiBaseUrl`. */
+            url: string;
+            /** @description Request headers to send; `Authorization`, `Cookie`, `Host` and the provider's key header are the server's to set and are refused. */
+            headers?: {
+                [key: string]: string;
+            };
+            /** @description The request body, as text (JSON, form, ...); set its `Content-Type` in `headers`. */
+            body?: string;
+        };
+        /**
+         * ConnectionProxyResponse
+         * @description The provider's answer, whatever its status.
+         */
+        ConnectionProxyResponse: {
+            /**
+             * Format: int32
+             * @description The provider's status code (a redirect is returned, not followed).
+             */
+            status: number;
+            /** @description The provider's response headers, except those that set cookies or describe the connection. */
+            headers: {
+                [key: string]: string;
+            };
+            /** @description The body, as text when `bodyEncoding` is `utf8`, else base64. */
+            body: string;
+            /**
+             * @description How `body` is written.
+             * @enum {string}
+             */
+            bodyEncoding: "utf8" | "base64";
+        };
+        /**
+         * ConnectSessionCreate
+         * @description A connect link to make (or renew) a connection of an integration for an owner.
+         */
+        ConnectSessionCreate: {
+            /** @description The integration (an `oauth2` one). */
+            integrationId: string;
+            owner?: components["schemas"]["ConnectionOwnerInput"];
+            /**
+             * Format: uri
+             * @description Where the browser is sent once connected (with `connectionId` and `status` `connected`, or `error`, in the query); without it, a page says the connection is made.
+             */
+            redirectUrl?: string;
+            /**
+             * Format: int32
+             * @description How long the link may be opened (default 3,600 s).
+             * @default 3600
+             */
+            expiresInSeconds?: number;
+        };
+        /**
+         * ConnectSession
+         * @description A hosted connect link, safe to send to the person who owns the connection: it names nothing secret, opens once (a second opening is refused) and expires. Opening it sends the browser to the provider's authorization page (PKCE S256 and a single-use `state`); the provider's answer comes back to `GET /api/v1/oauth/callback`, which stores the tokens encrypted.
+         */
+        ConnectSession: {
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "connect_session";
+            /** @description The integration. */
+            integrationId: string;
+            owner: components["schemas"]["ConnectionOwner"];
+            /**
+             * Format: uri
+             * @description The link to open in a browser (on the server's public URL).
+             */
+            connectUrl: string;
+            /**
+             * Format: uri
+             * @description Where the browser goes once connected.
+             */
+            redirectUrl: string | null;
+            /**
+             * Format: date-time
+             * @description Until when the link may be opened (UTC).
+             */
+            expiresAt: string;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+        };
+        /**
          * Secret
          * @description A named value of the application, such as an API key its agents call a service with. The API holds its metadata only: the value is write-only. Each value is a version, encrypted with its own data key (AES-256-GCM), which the master key wraps; rotating the master key re-wraps the data keys without touching the values. Agents reference secrets by name (`secrets`), and the claim of a run delivers the current version of each to the runner holding its lease, which is logged as an access.
          */
@@ -10571,10 +11248,10 @@ export interface components {
         };
         /**
          * WebhookEventType
-         * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `usage.unpriced` flags usage recorded without a cost; `budget.*` types report budgets that pass a threshold or run out; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
+         * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `usage.unpriced` flags usage recorded without a cost; `budget.*` types report budgets that pass a threshold or run out; `connection.*` types report connections made, refreshed, needing re-authorisation or revoked; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
          * @enum {string}
          */
-        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.resumed" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "usage.unpriced" | "budget.threshold" | "budget.exhausted" | "task.created" | "task.updated" | "task.status_changed" | "task.unblocked" | "task.deleted" | "task.checked_out" | "task.released" | "task.commented" | "goal.created" | "goal.updated" | "goal.deleted" | "knowledge_document.indexed" | "knowledge_document.failed" | "secret.created" | "secret.updated" | "secret.deleted" | "project.created" | "project.updated" | "project.deleted" | "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
+        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.resumed" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "usage.unpriced" | "budget.threshold" | "budget.exhausted" | "task.created" | "task.updated" | "task.status_changed" | "task.unblocked" | "task.deleted" | "task.checked_out" | "task.released" | "task.commented" | "goal.created" | "goal.updated" | "goal.deleted" | "knowledge_document.indexed" | "knowledge_document.failed" | "secret.created" | "secret.updated" | "secret.deleted" | "connection.created" | "connection.refreshed" | "connection.needs_reauth" | "connection.revoked" | "project.created" | "project.updated" | "project.deleted" | "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
         /**
          * WebhookEventTypeFilter
          * @description One entry of a webhook endpoint's event filter: an event type (`run.succeeded`), or a family wildcard (`run.*`) that takes every type of that family, including types added later.
@@ -10911,6 +11588,26 @@ export interface components {
             createdAt: string;
             /** @description The document as its indexing left it. */
             data: components["schemas"]["KnowledgeDocument"];
+        };
+        /**
+         * ConnectionWebhookEvent
+         * @description Body of a webhook about a connection (`connection.*` event types), as POSTed to webhook endpoints.
+         */
+        ConnectionWebhookEvent: {
+            /** @description Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header). */
+            id: string;
+            /**
+             * @description What happened.
+             * @enum {string}
+             */
+            type: "connection.created" | "connection.refreshed" | "connection.needs_reauth" | "connection.revoked";
+            /**
+             * Format: date-time
+             * @description Time the event happened (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /** @description The connection after the change, never its credentials. */
+            data: components["schemas"]["Connection"];
         };
         /**
          * ProjectWebhookEvent
@@ -11257,7 +11954,7 @@ export interface components {
          * WebhookEvent
          * @description Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
          */
-        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ThreadWebhookEvent"] | components["schemas"]["TaskWebhookEvent"] | components["schemas"]["TaskCommentWebhookEvent"] | components["schemas"]["GoalWebhookEvent"] | components["schemas"]["SecretWebhookEvent"] | components["schemas"]["KnowledgeDocumentWebhookEvent"] | components["schemas"]["ProjectWebhookEvent"] | components["schemas"]["ApprovalWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"] | components["schemas"]["UsageWebhookEvent"] | components["schemas"]["BudgetWebhookEvent"];
+        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ThreadWebhookEvent"] | components["schemas"]["TaskWebhookEvent"] | components["schemas"]["TaskCommentWebhookEvent"] | components["schemas"]["GoalWebhookEvent"] | components["schemas"]["SecretWebhookEvent"] | components["schemas"]["KnowledgeDocumentWebhookEvent"] | components["schemas"]["ConnectionWebhookEvent"] | components["schemas"]["ProjectWebhookEvent"] | components["schemas"]["ApprovalWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"] | components["schemas"]["UsageWebhookEvent"] | components["schemas"]["BudgetWebhookEvent"];
         /**
          * WebhookMessage
          * @description One event to deliver to one webhook endpoint, written in the same transaction as the change it reports. Its id is the `webhook-id` header of every attempt, so receivers can drop duplicates. Delivery schedule: the first attempt is made immediately, then, after each failure, the next one 5 seconds, 5 minutes, 30 minutes, 2 hours, 5 hours, 10 hours and 10 hours later (8 attempts in all); after the 8th failure the message is `failed`. A `Retry-After` sent with a 429 or 503 answer delays the next attempt to at least that long. Any 2xx answer is a success; anything else is a failure, including a 3xx (redirects are not followed), no answer within 15 seconds, or an address that is not allowed. An answer of 410 Gone also disables the endpoint. Each attempt is recorded (`listWebhookAttempts`); `redeliverWebhookMessage` sends the message again.
@@ -12414,6 +13111,62 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The external service failed: it could not be reached, its address was refused by the server's policy, or its answer could not be used. */
+        BadGateway: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                /**
+                 * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                 * @example @1812153600
+                 */
+                Deprecation?: string;
+                /**
+                 * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                 * @example Sun, 05 Dec 2027 00:00:00 GMT
+                 */
+                Sunset?: string;
+                /**
+                 * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                 * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                 */
+                Link?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The external service sent no answer in time. */
+        GatewayTimeout: {
+            headers: {
+                "Request-Id": components["headers"]["Request-Id"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                /**
+                 * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                 * @example @1812153600
+                 */
+                Deprecation?: string;
+                /**
+                 * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                 * @example Sun, 05 Dec 2027 00:00:00 GMT
+                 */
+                Sunset?: string;
+                /**
+                 * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                 * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                 */
+                Link?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The request is malformed or invalid: a body that is not JSON, a missing or mistyped `model` or `messages`, an unknown query parameter, a model alias that serves another API than this route, or a refusal of the provider itself (passed on with its message). In OpenAI's error envelope. */
         OpenAIBadRequest: {
             headers: {
@@ -12954,6 +13707,21 @@ export interface components {
          * @example doc_01jd6f2a3b4c5d6e7f8g9h0j1k
          */
         KnowledgeDocumentId: string;
+        /**
+         * @description Identifier of the integration (its `int_...` id).
+         * @example int_01jd6e1f2g3h4j5k6m7n8p9q0r
+         */
+        IntegrationId: string;
+        /**
+         * @description Identifier of the connection (its `con_...` id).
+         * @example con_01jd6e1f2g3h4j5k6m7n8p9q0r
+         */
+        ConnectionId: string;
+        /**
+         * @description The token of a connect link (`sbc_...`), as `createConnectSession` made it.
+         * @example sbc_q3Xv7bN2mK9pL4sR8tW1yZ5aC0dF6gH2jK7mN3pQ9rS
+         */
+        ConnectToken: string;
         /**
          * @description Identifier of the secret.
          * @example sec_01jd6e1f2g3h4j5k6m7n8p9q0r
@@ -20564,6 +21332,860 @@ export interface operations {
             502: components["responses"]["UpstreamError"];
         };
     };
+    listConnectionProviders: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of providers. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionProviderList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listIntegrations: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of integrations. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IntegrationList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createIntegration: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IntegrationCreate"];
+            };
+        };
+        responses: {
+            /** @description The integration was created. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Integration"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getIntegration: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the integration (its `int_...` id).
+                 * @example int_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                integrationId: components["parameters"]["IntegrationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The integration. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Integration"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteIntegration: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the integration (its `int_...` id).
+                 * @example int_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                integrationId: components["parameters"]["IntegrationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The integration was deleted. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listConnections: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description Only the connections of this integration. */
+                integrationId?: string;
+                /** @description Only the connections of this user (`user_...`) or end-user (`eu_...`). */
+                ownerId?: string;
+                /** @description Only the connections in this status. */
+                status?: "active" | "needs_reauth" | "revoked";
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of connections. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createConnection: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionCreate"];
+            };
+        };
+        responses: {
+            /** @description The connection was created (or renewed). */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getConnection: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the connection (its `con_...` id).
+                 * @example con_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                connectionId: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The connection. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteConnection: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the connection (its `con_...` id).
+                 * @example con_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                connectionId: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The connection was revoked. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    refreshConnection: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the connection (its `con_...` id).
+                 * @example con_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                connectionId: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The connection after the refresh. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["BadGateway"];
+        };
+    };
+    proxyConnection: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the connection (its `con_...` id).
+                 * @example con_01jd6e1f2g3h4j5k6m7n8p9q0r
+                 */
+                connectionId: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionProxyRequest"];
+            };
+        };
+        responses: {
+            /** @description The provider's answer (whatever its status). */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionProxyResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["BadGateway"];
+            504: components["responses"]["GatewayTimeout"];
+        };
+    };
+    createConnectSession: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectSessionCreate"];
+            };
+        };
+        responses: {
+            /** @description The connect link. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectSession"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    openConnectLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The token of a connect link (`sbc_...`), as `createConnectSession` made it.
+                 * @example sbc_q3Xv7bN2mK9pL4sR8tW1yZ5aC0dF6gH2jK7mN3pQ9rS
+                 */
+                connectToken: components["parameters"]["ConnectToken"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Found; the provider's authorization page is at `Location`. */
+            302: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    /**
+                     * @description The provider's authorization URL.
+                     * @example https://github.com/login/oauth/authorize?response_type=code&client_id=Iv1.8a61f9b3a7aba766
+                     */
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    completeOAuthConnection: {
+        parameters: {
+            query: {
+                /**
+                 * @description The `state` sent to the provider.
+                 * @example q3Xv7bN2mK9pL4sR8tW1yZ5aC0dF6gH2jK7mN3pQ9rS
+                 */
+                state: string;
+                /** @description The authorization code. */
+                code?: string;
+                /** @description The provider's error code, when the person refused or it failed. */
+                error?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page saying the outcome (no `redirectUrl`). */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example <!doctype html><html lang="en"><head><title>Connected</title></head><body><p>Connected. You may close this window.</p></body></html> */
+                    "text/html": string;
+                };
+            };
+            /** @description Found; the connect link's `redirectUrl`, with the outcome in its query. */
+            302: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    /**
+                     * @description The redirect URL with `connectionId` and `status`.
+                     * @example https://app.example.com/settings/integrations?status=connected&connectionId=con_01jd6e1f2g3h4j5k6m7n8p9q0r
+                     */
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
     listSecrets: {
         parameters: {
             query?: {
@@ -27309,6 +28931,190 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["SecretWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    connectionCreatedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `connection.created` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    connectionRefreshedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `connection.refreshed` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    connectionNeedsReauthWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `connection.needs_reauth` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    connectionRevokedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `connection.revoked` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionWebhookEvent"];
             };
         };
         responses: {

@@ -32,6 +32,8 @@ import { taskHandlers } from './tasks/handlers.js';
 import { goalHandlers } from './goals/handlers.js';
 import { projectHandlers } from './projects/handlers.js';
 import { knowledgeHandlers } from './knowledge/handlers.js';
+import { connectionHandlers } from './connections/handlers.js';
+import { useConnectionSettings } from './connections/settings.js';
 import { retiredWaitHandlers } from './approvals/retired.js';
 import { createLoginLimiter, type LoginLimiter } from '../auth/login-limiter.js';
 import { userHandlers } from './users/handlers.js';
@@ -75,6 +77,7 @@ export type HandlerDeps = {
  */
 export function allHandlers(deps: HandlerDeps): Handlers {
   const { spec, db, bus, config, logger, streams, sealer, runTokens, endUserTokens, loginLimiter, auditChainer, versioning, masterKeys } = deps;
+  useConnectionSettings(config.connections);
   const current = {
     ...systemHandlers(spec, versioning, () => checkConnection(db), masterKeys),
     ...versionHandlers(versioning),
@@ -100,6 +103,7 @@ export function allHandlers(deps: HandlerDeps): Handlers {
     ...goalHandlers,
     ...projectHandlers,
     ...knowledgeHandlers({ sealer, config, logger }),
+    ...connectionHandlers(bus, sealer),
     ...scheduleHandlers,
     ...triggerHandlers(bus, sealer),
     ...webhookHandlers(sealer, config.webhooks.policy, versioning),

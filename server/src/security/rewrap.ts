@@ -11,6 +11,9 @@ const SEALED_COLUMNS = [
   { table: 'webhook_endpoints', column: 'previous_secret_sealed' },
   { table: 'triggers', column: 'secret_sealed' },
   { table: 'model_providers', column: 'credential_sealed' },
+  { table: 'integrations', column: 'client_secret_key_sealed' },
+  { table: 'connections', column: 'data_key_sealed' },
+  { table: 'connect_sessions', column: 'verifier_sealed' },
 ] as const;
 
 const BATCH = 200;

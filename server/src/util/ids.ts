@@ -41,7 +41,10 @@ export type IdPrefix =
   | 'sacc'
   | 'kb'
   | 'doc'
-  | 'chk';
+  | 'chk'
+  | 'int'
+  | 'con'
+  | 'cses';
 
 /** TypeID's suffix alphabet: Crockford's base32, lower case. */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';

@@ -29,6 +29,7 @@ import * as secrets from './0028_secrets.js';
 import * as budgetWaits from './0029_budget_waits.js';
 import * as knowledgeBases from './0030_knowledge_bases.js';
 import * as knowledgeDocuments from './0031_knowledge_documents.js';
+import * as connections from './0032_connections.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -63,6 +64,7 @@ const migrations: Record<string, Migration> = {
   '0029_budget_waits': budgetWaits,
   '0030_knowledge_bases': knowledgeBases,
   '0031_knowledge_documents': knowledgeDocuments,
+  '0032_connections': connections,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

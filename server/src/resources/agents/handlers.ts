@@ -95,6 +95,7 @@ export const agentHandlers = (policy: AddressPolicy) =>
         model: body.model,
         tools: body.tools ?? [],
         secrets: body.secrets ?? [],
+        connections: body.connections ?? [],
         config: body.config ?? {},
         runtime: body.runtime ?? 'runner',
         url: body.url ?? null,
@@ -116,8 +117,8 @@ export const agentHandlers = (policy: AddressPolicy) =>
       const current = await store.getAgent(db, auth.applicationId, path.agentId, { forUpdate: true });
       checkIfMatch(current);
       agentMachine.assertTransition('update', current.status);
-      const { name, description, instructions, model, tools, secrets, config, runtime, url, labels, limits, autoStart } = current;
-      const merged = mergePatch({ name, description, instructions, model, tools, secrets, config, runtime, url, labels, limits, autoStart }, body);
+      const { name, description, instructions, model, tools, secrets, connections, config, runtime, url, labels, limits, autoStart } = current;
+      const merged = mergePatch({ name, description, instructions, model, tools, secrets, connections, config, runtime, url, labels, limits, autoStart }, body);
       // A merge patch removes what it sets to null; for nullable fields that means null.
       const next: store.AgentSpec = {
         ...merged,

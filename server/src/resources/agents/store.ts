@@ -12,7 +12,7 @@ export type AgentStatus = Agent['status'];
 /** The fields a client sets; everything else the server owns. */
 export type AgentSpec = Pick<
   Agent,
-  'name' | 'description' | 'instructions' | 'model' | 'tools' | 'secrets' | 'config' | 'runtime' | 'url' | 'labels' | 'limits' | 'autoStart'
+  'name' | 'description' | 'instructions' | 'model' | 'tools' | 'secrets' | 'connections' | 'config' | 'runtime' | 'url' | 'labels' | 'limits' | 'autoStart'
 >;
 
 /** Tasks start no run of an agent unless it says so. */
@@ -27,6 +27,7 @@ type AgentRow = {
   model: string;
   tools: string;
   secrets: string;
+  connections: string;
   config: string;
   runtime: Agent['runtime'];
   url: string | null;
@@ -50,6 +51,7 @@ const AGENT_COLUMNS = columnsOf<AgentRow>({
   model: true,
   tools: true,
   secrets: true,
+  connections: true,
   config: true,
   runtime: true,
   url: true,
@@ -71,12 +73,13 @@ type VersionRow = {
   model: string;
   tools: string;
   secrets: string;
+  connections: string;
   config: string;
   created_at: string;
 };
 
-type VersionedColumns = Pick<VersionRow, 'instructions' | 'model' | 'tools' | 'secrets' | 'config'>;
-type VersionedFields = Pick<AgentSpec, 'instructions' | 'model' | 'tools' | 'secrets' | 'config'>;
+type VersionedColumns = Pick<VersionRow, 'instructions' | 'model' | 'tools' | 'secrets' | 'connections' | 'config'>;
+type VersionedFields = Pick<AgentSpec, 'instructions' | 'model' | 'tools' | 'secrets' | 'connections' | 'config'>;
 
 /** The content a version captures, between its columns and its API fields. */
 const versionedFields = (row: VersionedColumns): VersionedFields => ({
@@ -84,6 +87,7 @@ const versionedFields = (row: VersionedColumns): VersionedFields => ({
   model: row.model,
   tools: fromJsonColumn(row.tools, []),
   secrets: fromJsonColumn(row.secrets, []),
+  connections: fromJsonColumn(row.connections, []),
   config: fromJsonColumn(row.config, {}),
 });
 const versionedColumns = (spec: VersionedFields): VersionedColumns => ({
@@ -91,6 +95,7 @@ const versionedColumns = (spec: VersionedFields): VersionedColumns => ({
   model: spec.model,
   tools: toJsonColumn(spec.tools),
   secrets: toJsonColumn(spec.secrets),
+  connections: toJsonColumn(spec.connections),
   config: toJsonColumn(spec.config),
 });
 

@@ -139,7 +139,14 @@ export async function enterWait(
   eventData: Record<string, unknown> = {},
 ): Promise<{ approval: Approval; row: RunRow; events: StoredEvent[] }> {
   const approval = toApproval(await insertApproval(trx, fields));
-  const wait: RunWaitingFor = { kind: approval.kind, approvalId: approval.id, expiresAt: approval.expiresAt, onExpire: approval.onExpire };
+  const connectUrl = approval.kind === 'connection' ? (approval.payload as { connectUrl?: string }).connectUrl : undefined;
+  const wait: RunWaitingFor = {
+    kind: approval.kind,
+    approvalId: approval.id,
+    expiresAt: approval.expiresAt,
+    onExpire: approval.onExpire,
+    ...(connectUrl ? { connectUrl } : {}),
+  };
   const requested = await appendEvents(trx, row, [{ type: 'approval.requested', data: approval }]);
   const moved = await transitionRun(
     trx,
@@ -176,6 +183,12 @@ async function endWait(trx: Executor, run: RunRow, approval: Approval, reason: s
   const waitingFor = fromJsonColumn<RunWaitingFor | null>(run.waiting_for, null);
   if (run.status !== 'waiting' || waitingFor?.approvalId !== approval.id) return [];
   if (approval.kind === 'budget') return endBudgetWait(trx, run, approval, reason);
+  if (approval.kind === 'connection') {
+    // Connecting ends the wait without a decision (connections/waits.ts); a decision only refuses.
+    const message = `Approval ${approval.id} for a missing connection was rejected: ${approval.decision?.note ?? 'no note'}`;
+    return (await transitionRun(trx, run, 'cancelled', { error_code: 'connection_missing', error_message: message }, { approvalId: approval.id, reason }))
+      .events;
+  }
   const resume: StoredResumption = {
     approvalId: approval.id,
     kind: approval.kind,
@@ -244,6 +257,7 @@ const OUTCOMES: Record<Approval['kind'], ApprovalDecision['outcome'][]> = {
   approval: ['approve', 'reject', 'request_changes'],
   input: ['answer', 'reject'],
   budget: ['approve', 'reject'],
+  connection: ['reject'],
 };
 
 type DecisionInput = components['schemas']['ApprovalDecisionCreate'];

@@ -4,6 +4,7 @@ import { fromJsonColumn } from '../../util/json-column.js';
 import { isoAfter } from '../../util/time.js';
 import type { RunWaitingFor } from '../approvals/store.js';
 import { askedBy, enterWait } from '../approvals/waits.js';
+import { parkForConnection, waitsForConnection } from '../connections/waits.js';
 import type { StoredEvent } from '../runs/events.js';
 import { findRunRow, queuedAgain, transitionRun, type RunRow } from '../runs/store.js';
 import { admitRun, budgetsFor, spenderOfRun } from './enforcement.js';
@@ -76,6 +77,8 @@ async function park(db: Executor, row: RunRow, budget: BudgetRow, refusal: Probl
  */
 export async function admitNewRun(db: Executor, runId: string, otherwise: 'refuse' | 'record'): Promise<{ row: RunRow; events: StoredEvent[] } | undefined> {
   const row = await findRunRow(db, { id: runId });
+  const parked = await parkForConnection(db, row, otherwise);
+  if (parked) return parked;
   const budgets = await budgetsFor(db, spenderOfRun(row));
   if (!budgets.length) return undefined;
   const refusal = await tryAdmit(db, budgets, runId);
@@ -90,6 +93,19 @@ export async function admitNewRun(db: Executor, runId: string, otherwise: 'refus
     { error_code: 'budget_exceeded', error_message: refusal.detail },
     { reason: 'budget_exceeded', budgetId: budget.id },
   );
+}
+
+/**
+ * A run waiting for a connection that was just made: queued again (its approval cancelled as it
+ * leaves the wait) and admitted afresh, so a second missing connection or a budget without room
+ * parks it again. Nothing when it no longer waits for one.
+ */
+export async function readmitAfterConnection(trx: Executor, runId: string): Promise<StoredEvent[]> {
+  const run = await findRunRow(trx, { id: runId }, true);
+  if (!waitsForConnection(run)) return [];
+  const queued = await transitionRun(trx, run, 'queued', { resume: null, ...queuedAgain(run) }, { reason: 'connection_made' });
+  const admitted = await admitNewRun(trx, runId, 'record');
+  return [...queued.events, ...(admitted?.events ?? [])];
 }
 
 /**
