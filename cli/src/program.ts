@@ -9,6 +9,7 @@ import { registerAuth } from './commands/auth.js';
 import { registerBudgets } from './commands/budgets.js';
 import { registerCosts } from './commands/costs.js';
 import { registerRunner } from './commands/runner.js';
+import { registerKnowledge } from './commands/knowledge.js';
 import { registerModels } from './commands/models.js';
 import { registerRunners } from './commands/runners.js';
 import { registerRuns } from './commands/runs.js';
@@ -66,6 +67,7 @@ Settings come from the flags, then the environment, then the profile saved by "s
   registerCosts(program, ctx);
   registerBudgets(program, ctx);
   registerSecrets(program, ctx);
+  registerKnowledge(program, ctx);
   registerApiKeys(program, ctx);
   registerRunners(program, ctx);
   registerRunner(program, ctx);

@@ -4,7 +4,7 @@ import * as generated from './generated/resources.gen.js';
 import type * as T from './generated/types.gen.js';
 import { Webhook } from 'standardwebhooks';
 import { APIPromise, type DataAndResponse } from './api-promise.js';
-import { newIdempotencyKey, type RequestOptions, type RunCreateOptions } from './call-options.js';
+import { idempotent, newIdempotencyKey, type RequestOptions, type RunCreateOptions, type WriteOptions } from './call-options.js';
 import { responseError } from './errors.js';
 import type { RunEventPage } from './events.js';
 import type { Operation, OperationRunner, PageOperation, ResponseInfo, WithResponse } from './operation.js';
@@ -48,6 +48,15 @@ export type SwitchboardOptions = {
 };
 
 export type StreamOptions = { after?: number; signal?: AbortSignal };
+
+/** A file to import into a knowledge base: its bytes, the filename it is known by, and optionally a name and metadata. */
+export type KnowledgeDocumentUpload = {
+  file: Blob | Uint8Array;
+  filename: string;
+  /** Defaults to the filename. */
+  name?: string;
+  metadata?: Record<string, unknown>;
+};
 
 /** A cookie session: the `sb_session` cookie's value and the CSRF token its writes send. */
 export type SessionCredentials = { token: string; csrfToken: string };
@@ -248,6 +257,27 @@ export class Switchboard extends generated.Resources {
         Object.assign(headers, { Authorization: `Bearer ${credential.secret}`, ...(credential.webhookId ? { 'webhook-id': credential.webhookId } : {}) });
       }
       return this.call((c) => api.invokeTrigger({ ...c, path: { triggerId }, body: payload as T.JsonPayload, bodySerializer: () => body, headers }), o);
+    },
+  });
+
+  override readonly knowledgeDocuments = Object.assign(generated.knowledgeDocuments(this.operations), {
+    /**
+     * Imports a file (text, Markdown, HTML, PDF or .docx; the server finds the format from its
+     * content) as a `multipart/form-data` upload: 202 with the document `queued`, or 200 with the
+     * document that already holds the same content. `create` sends JSON text or Markdown.
+     */
+    upload: (kbId: string, upload: KnowledgeDocumentUpload, o?: WriteOptions) => {
+      const form = new FormData();
+      if (upload.name !== undefined) form.append('name', upload.name);
+      if (upload.metadata !== undefined) form.append('metadata', JSON.stringify(upload.metadata));
+      // A copy: Blob takes bytes over an ArrayBuffer only, and a Uint8Array may sit on a SharedArrayBuffer.
+      form.append('file', upload.file instanceof Blob ? upload.file : new Blob([new Uint8Array(upload.file)]), upload.filename);
+      // No Content-Type of our own: fetch sets multipart/form-data with the form's boundary.
+      const headers = { ...idempotent(o), 'Content-Type': null };
+      return this.call(
+        (c) => api.createKnowledgeDocument({ ...c, path: { kbId }, body: form as unknown as T.KnowledgeDocumentCreate, bodySerializer: null, headers }),
+        o,
+      );
     },
   });
 

@@ -1,4 +1,4 @@
-export { Switchboard, type SwitchboardOptions, type StreamOptions, type SessionCredentials } from './client.js';
+export { Switchboard, type SwitchboardOptions, type StreamOptions, type SessionCredentials, type KnowledgeDocumentUpload } from './client.js';
 export type { RequestOptions, WriteOptions, ConditionalOptions, RunCreateOptions } from './call-options.js';
 export type { ResponseInfo, WithResponse } from './operation.js';
 export { APIPromise, type DataAndResponse } from './api-promise.js';

@@ -38,6 +38,7 @@ describe('switchboard --help', () => {
       'costs',
       'budgets',
       'secrets',
+      'kb',
       'api-keys',
       'runners',
       'runner',
@@ -47,6 +48,7 @@ describe('switchboard --help', () => {
     expect(commandsOf(await help(['runs']))).toEqual(['create', 'get', 'list', 'cancel', 'events', 'follow']);
     expect(commandsOf(await help(['api-keys']))).toEqual(['list', 'create', 'get', 'revoke', 'rotate']);
     expect(commandsOf(await help(['runners']))).toEqual(['list', 'register', 'get', 'delete']);
+    expect(commandsOf(await help(['kb']))).toEqual(['list', 'create', 'get', 'delete', 'import', 'docs', 'query']);
     expect(commandsOf(await help(['approvals']))).toEqual(['list', 'get', 'approve', 'reject', 'request-changes', 'answer', 'comment']);
     expect(commandsOf(await help(['tasks']))).toEqual(['list', 'create', 'get', 'move', 'assign', 'comment', 'comments']);
     expect(commandsOf(await help(['costs']))).toEqual(['report', 'export']);

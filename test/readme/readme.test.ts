@@ -54,6 +54,7 @@ const RUN = [
   'The audit log',
   'Costs and budgets',
   'Secrets',
+  'Knowledge bases',
   'API versions',
   'Models and the AI gateway',
   'The SDK',
@@ -309,6 +310,19 @@ describe('the README, run as written', () => {
     expect(output).toContain('{"name":"CRM_TOKEN","currentVersion":2}');
     expect(output).toContain('{"version":2,"purpose":"claim"}');
     expect(output).not.toContain('crm-token-');
+  }, 120_000);
+
+  it('knowledge bases: a Markdown document imported with curl and an HTML file with the CLI, found by their words and cited by a range of the text', async () => {
+    const [block] = blocksOf('Knowledge bases');
+    const { code, output } = await runBlock(block!.code, 90_000);
+    expect(code, output).toBe(0);
+    expect(output).toContain('{"name":"refunds.md","status":"queued"}');
+    expect(output).toMatch(/^doc_\w+\s+warranty\.html\s+indexed\s+1\s+1\s+-$/m);
+    const hit = /^1\. \d+\.\d{4} {2}(doc_\w+:\d+-\d+) {2}refunds\.md {2}Refunds > Exceptions\n {3}(.*)$/m.exec(output);
+    expect(hit, output).not.toBeNull();
+    expect(hit![2]).toMatch(/gift/i);
+    // What the citation's range of the document's content says: the passage the hit came from.
+    expect(output).toMatch(/Gift cards are never refunded\.\n$/);
   }, 120_000);
 
   it("versions: the list, the organization pinned to the newest, and the first version's document", async () => {

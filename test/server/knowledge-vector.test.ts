@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashingEmbedding } from '../support/hashing-embedder.js';
+import { cosine, hashingEmbedding } from '../support/hashing-embedder.js';
 import { createAlias, startGateway, type Gateway, type UsageRow } from './gateway-helpers.js';
 import { allSettled, contentOf, createBase, expectCitable, importMarkdown, query, settled, type KnowledgeBase } from './knowledge-helpers.js';
 import { call, expectProblem } from './run-helpers.js';
@@ -18,8 +18,6 @@ beforeAll(async () => {
   await createAlias(gateway, { alias: 'hash-embed', api: 'embeddings', upstreamModel: 'hash-embed-384', pricing: { inputMicrosPerMillionTokens: 20_000 } });
 });
 afterAll(async () => gateway.stop());
-
-const cosine = (a: number[], b: number[]) => a.reduce((sum, x, i) => sum + x * b[i]!, 0);
 
 describe('vector and hybrid knowledge queries', () => {
   it('embed chunks as they are indexed, rank by cosine similarity, and fuse with full text', async () => {

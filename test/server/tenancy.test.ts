@@ -385,6 +385,26 @@ describe('knowledge bases between applications', () => {
     };
     expect(own.data).toEqual([]);
   });
+
+  it("an agent cannot bind another application's knowledge base to search_knowledge (422, named at its pointer), on create or update", async () => {
+    const base = (await (await send('/api/v1/knowledge-bases', { method: 'POST', key: admin1, ...json({ name: 'Not for app 2' }) })).json()) as { id: string };
+    const own = (await (await send('/api/v1/knowledge-bases', { method: 'POST', key: admin2.secret, ...json({ name: 'App 2 handbook' }) })).json()) as {
+      id: string;
+    };
+    const tool = (ids: string[]) => ({ tools: [{ kind: 'builtin' as const, name: 'search_knowledge', knowledgeBaseIds: ids }] });
+    const refused = await send('/api/v1/agents', {
+      method: 'POST',
+      key: admin2.secret,
+      ...json({ name: uniqueName('searcher'), model: 'gpt-4.1', ...tool([own.id, base.id]) }),
+    });
+    expect(refused.status).toBe(422);
+    expect((await problemOf(refused)).errors).toEqual([
+      expect.objectContaining({ pointer: '/tools/0/knowledgeBaseIds/1', detail: expect.stringContaining(base.id) }),
+    ]);
+    const agent = await createAgent(api2, { name: uniqueName('searcher'), ...tool([own.id]) });
+    const patched = await send(`/api/v1/agents/${agent.id}`, { method: 'PATCH', key: admin2.secret, ...json(tool([own.id, base.id])) });
+    expect(patched.status).toBe(422);
+  });
 });
 
 describe('budgets between applications', () => {

@@ -33,3 +33,16 @@ export function hashingEmbedding(text: string, dimensions: number): number[] {
   const norm = Math.sqrt(values.reduce((sum, v) => sum + v * v, 0));
   return norm > 0 ? values.map((v) => v / norm) : values;
 }
+
+/** The cosine similarity of two vectors (the dot product of unit vectors). */
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+}

@@ -2047,7 +2047,7 @@ export type ApprovalToolSettings = {
 /**
  * AgentTool
  *
- * A tool the agent's model may call. An `http` tool is executed by the runner: it POSTs the call's arguments as a JSON object to `url` and gives the model the JSON answer. The URL is held to the runner's address rule (no private, loopback or link-local addresses unless the server allows them), when it is set and again when the runner connects. A `builtin` tool is one the `llm` runtime provides, named by `name` (its description and arguments are the runtime's): `request_approval` asks a person through an approval and waits, holding no lease, until they decide (who may decide and for how long: `approval`); the model then reads the decision. `list_tasks`, `create_task`, `update_task` and `comment_on_task` work on the application's tasks with the run token, so each change is the run's: list them by status, assignee (`me` is the agent), label or words, create one, change one and move it (a move to `in_progress` checks it out for the run), comment on one. A refusal (a task another run holds, a blocked task, a move the transition table does not allow, an unknown id, invalid fields) is told to the model as the tool's result. Only `request_approval` takes `approval`; no built-in tool takes `url` or `inputSchema`.
+ * A tool the agent's model may call. An `http` tool is executed by the runner: it POSTs the call's arguments as a JSON object to `url` and gives the model the JSON answer. The URL is held to the runner's address rule (no private, loopback or link-local addresses unless the server allows them), when it is set and again when the runner connects. A `builtin` tool is one the `llm` runtime provides, named by `name` (its description and arguments are the runtime's): `request_approval` asks a person through an approval and waits, holding no lease, until they decide (who may decide and for how long: `approval`); the model then reads the decision. `list_tasks`, `create_task`, `update_task` and `comment_on_task` work on the application's tasks with the run token, so each change is the run's: list them by status, assignee (`me` is the agent), label or words, create one, change one and move it (a move to `in_progress` checks it out for the run), comment on one. A refusal (a task another run holds, a blocked task, a move the transition table does not allow, an unknown id, invalid fields) is told to the model as the tool's result. `search_knowledge` searches the knowledge bases named by `knowledgeBaseIds` (bases of the agent's application; the model cannot search others) with the run token: the model gives words, at most how many hits (1 to 10, 5 by default) and metadata conditions, and gets the hits best first, each with its citation, document name, heading path, score and text, to quote as `[doc_...:start-end]`; a refusal (a base deleted since) is the tool's result. Only `request_approval` takes `approval` and only `search_knowledge` takes `knowledgeBaseIds` (it requires them); no built-in tool takes `url` or `inputSchema`.
  */
 export type AgentTool = {
     /**
@@ -2081,6 +2081,10 @@ export type AgentTool = {
      */
     timeoutSeconds?: number;
     approval?: ApprovalToolSettings;
+    /**
+     * The knowledge bases the built-in `search_knowledge` searches, of the agent's application; required there, not allowed on any other tool.
+     */
+    knowledgeBaseIds?: Array<string>;
 };
 
 /**

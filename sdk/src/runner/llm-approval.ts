@@ -2,6 +2,7 @@ import { SwitchboardError } from '../errors.js';
 import type * as T from '../generated/types.gen.js';
 import { partText } from './llm-events.js';
 import type { ToolCall, Turn } from './llm-conversation.js';
+import { isSearchKnowledge, searchKnowledgeForModel } from './llm-knowledge.js';
 import { isTaskTool, taskToolForModel } from './llm-tasks.js';
 import type { ToolOutcome } from './llm-tools.js';
 import type { RunContext } from './run-handler.js';
@@ -33,7 +34,9 @@ export const toolsForModel = (tools: T.AgentTool[]): T.AgentTool[] =>
       ? { ...tool, description: tool.description ?? DESCRIPTION, inputSchema: PARAMETERS }
       : isTaskTool(tool)
         ? taskToolForModel(tool)
-        : tool,
+        : isSearchKnowledge(tool)
+          ? searchKnowledgeForModel(tool)
+          : tool,
   );
 
 export const isRequestApproval = (tool: T.AgentTool | undefined): tool is T.AgentTool => tool?.kind === 'builtin' && tool.name === REQUEST_APPROVAL;

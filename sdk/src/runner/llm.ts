@@ -6,6 +6,7 @@ import { conversationFromRun, conversationFromThread, messagesOfTurns, type Tool
 import { deltaBatcher, eventValue } from './llm-events.js';
 import { openaiChat } from './llm-openai.js';
 import { askPerson, checkpointOf, decisionForModel, isRequestApproval, toolsForModel } from './llm-approval.js';
+import { isSearchKnowledge, searchKnowledge } from './llm-knowledge.js';
 import { isTaskTool, runTaskTool } from './llm-tasks.js';
 import { executeTool, parseArguments, toolTimeoutMs, type ToolOptions, type ToolOutcome } from './llm-tools.js';
 import { RunFailure, type RunContext, type RunOutcome } from './run-handler.js';
@@ -44,7 +45,8 @@ function maxStepsOf(config: T.JsonObject): number {
  * `request_approval` asks a person and ends the execution with the conversation kept beside the
  * approval; the claim that resumes the run gives it back, and the loop goes on from the decision,
  * as the asking call's result. The built-in task tools (`list_tasks`, `create_task`, `update_task`,
- * `comment_on_task`) call the tasks API with the run token, so their changes are the run's. Output:
+ * `comment_on_task`) call the tasks API with the run token, so their changes are the run's;
+ * `search_knowledge` queries the knowledge bases bound to it, with the run token too. Output:
  * `{ text, finishReason, steps }`. On a thread, the conversation is the thread's messages, and the
  * run adds its turns (tool calls, their results, the answer) to the thread as it completes. Usage is not reported here: the gateway records every call.
  */
@@ -73,17 +75,18 @@ export function llmRuntime(options: LlmOptions) {
     const deltas = deltaBatcher((type, data) => ctx.emit(type, data), options.deltaIntervalMs, options.deltaMaxChars);
     const tools = toolsForModel(agent.tools);
     let step = 0;
-    // The task tools act as the run: a client with its token, made when the model first calls one.
+    // The task and knowledge tools act as the run: a client with its token, made when the model first calls one.
     const runToken = ctx.runToken;
     let asRun: Switchboard | undefined;
     const runClient = () => (asRun ??= new Switchboard({ baseUrl: options.baseUrl, apiKey: runToken, fetch: options.fetch }));
 
     const execute = async (call: ToolCall): Promise<ToolOutcome> => {
       const tool = agent.tools.find((t) => t.name === call.name);
-      if (!isRequestApproval(tool) && !isTaskTool(tool)) return executeTool(ctx, call, options);
+      if (!isRequestApproval(tool) && !isTaskTool(tool) && !isSearchKnowledge(tool)) return executeTool(ctx, call, options);
       const args = parseArguments(call);
       if (!args.ok) return args;
       if (isTaskTool(tool)) return runTaskTool(ctx, runClient().tasks, tool.name, args.value, toolTimeoutMs(tool, options));
+      if (isSearchKnowledge(tool)) return searchKnowledge(ctx, runClient().knowledgeBases, tool, args.value, toolTimeoutMs(tool, options));
       return askPerson(ctx, tool, call, args.value, { steps: step, turns: conversation.turns.slice(before) });
     };
     const runCalls = async (calls: ToolCall[]) => {

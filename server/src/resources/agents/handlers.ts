@@ -3,6 +3,7 @@ import { defineHandlers } from '../handler-types.js';
 import { ProblemError, type ValidationIssue } from '../../problems/problems.js';
 import { assertAllowedUrl, type AddressPolicy } from '../../security/addresses.js';
 import { mergePatch } from '../../util/merge-patch.js';
+import { existingKnowledgeBaseIds } from '../knowledge/store.js';
 import { agentHasRuns } from '../runs/store.js';
 import { unassignEverywhere } from '../tasks/assignees.js';
 import { recordEvent } from '../webhooks/outbox.js';
@@ -11,13 +12,16 @@ import * as store from './store.js';
 
 const DEFAULT_LIMITS = { timeoutSeconds: 600, maxAttempts: 3, maxConcurrentRuns: null };
 
-/** The tools the `llm` runtime provides (AgentTool `kind: builtin`): asking a person, and working on the application's tasks as the run. */
-const BUILTIN_TOOLS = ['request_approval', 'list_tasks', 'create_task', 'update_task', 'comment_on_task'];
+/** The tools the `llm` runtime provides (AgentTool `kind: builtin`): asking a person, working on the application's tasks as the run, searching knowledge bases. */
+const BUILTIN_TOOLS = ['request_approval', 'list_tasks', 'create_task', 'update_task', 'comment_on_task', 'search_knowledge'];
 
 /** `{{secrets.NAME}}` in an http tool's header, which the runner fills in from the claim's secrets. */
 const SECRET_TEMPLATE = /\{\{\s*secrets\.([A-Z][A-Z0-9_]{0,63})\s*\}\}/g;
 
-/** An http tool is called at its url; a built-in one is the runtime's, named by its name, and only `request_approval` takes `approval` settings. */
+/**
+ * An http tool is called at its url; a built-in one is the runtime's, named by its name. Only
+ * `request_approval` takes `approval` settings, only `search_knowledge` the bases it searches (and needs them).
+ */
 function toolIssues(tool: store.AgentSpec['tools'][number], at: string, secrets: string[]): ValidationIssue[] {
   const issue = (field: string, detail: string): ValidationIssue => ({ pointer: `${at}/${field}`, in: 'body', detail });
   if (tool.kind !== 'builtin') {
@@ -29,6 +33,9 @@ function toolIssues(tool: store.AgentSpec['tools'][number], at: string, secrets:
           .map((m) => issue(`headers/${header}`, `The header ${header} uses secret ${m[1]!}, which the agent does not reference: add it to secrets.`)),
       ),
       ...(tool.approval ? [issue('approval', `The http tool "${tool.name}" takes no approval settings: they are for the built-in request_approval.`)] : []),
+      ...(tool.knowledgeBaseIds
+        ? [issue('knowledgeBaseIds', `The http tool "${tool.name}" takes no knowledgeBaseIds: they are for the built-in search_knowledge.`)]
+        : []),
     ];
   }
   if (!BUILTIN_TOOLS.includes(tool.name))
@@ -39,6 +46,12 @@ function toolIssues(tool: store.AgentSpec['tools'][number], at: string, secrets:
     ...(tool.inputSchema ? [issue('inputSchema', `The built-in tool "${tool.name}" takes no inputSchema: its arguments are the runtime's.`)] : []),
     ...(tool.approval && tool.name !== 'request_approval'
       ? [issue('approval', `The built-in tool "${tool.name}" takes no approval settings: they are for request_approval.`)]
+      : []),
+    ...(tool.knowledgeBaseIds && tool.name !== 'search_knowledge'
+      ? [issue('knowledgeBaseIds', `The built-in tool "${tool.name}" takes no knowledgeBaseIds: they are for search_knowledge.`)]
+      : []),
+    ...(!tool.knowledgeBaseIds && tool.name === 'search_knowledge'
+      ? [issue('knowledgeBaseIds', 'The built-in tool search_knowledge needs knowledgeBaseIds: the knowledge bases it searches.')]
       : []),
   ];
 }
@@ -71,6 +84,23 @@ async function assertToolsCallable(tools: store.AgentSpec['tools'], policy: Addr
   if (refusals.some((err) => !(err instanceof ProblemError))) throw refusals[0];
   const errors = (refusals as ProblemError[]).flatMap((err) => err.extra.errors ?? []);
   throw new ProblemError('validation-error', errors.map((e) => e.detail).join(' '), { errors });
+}
+
+/**
+ * The knowledge bases a `search_knowledge` tool is bound to are the application's: each id not
+ * among `previous` (the tools before an update) is looked up, and each unknown one named at its pointer.
+ */
+async function assertKnowledgeBound(db: Executor, applicationId: string, tools: store.AgentSpec['tools'], previous: store.AgentSpec['tools'] = []) {
+  const known = new Set(previous.flatMap((tool) => tool.knowledgeBaseIds ?? []));
+  const bound = tools.flatMap((tool, i) =>
+    (tool.knowledgeBaseIds ?? []).map((id, j) => ({ id, pointer: `/tools/${String(i)}/knowledgeBaseIds/${String(j)}` })),
+  );
+  const checked = bound.filter((b) => !known.has(b.id));
+  const found = await existingKnowledgeBaseIds(db, applicationId, [...new Set(checked.map((b) => b.id))]);
+  const errors: ValidationIssue[] = checked
+    .filter((b) => !found.has(b.id))
+    .map((b) => ({ pointer: b.pointer, in: 'body', detail: `There is no knowledge base ${b.id} in this application.` }));
+  if (errors.length) throw new ProblemError('validation-error', errors.map((e) => e.detail).join(' '), { errors });
 }
 
 async function transition(db: Executor, applicationId: string, agentId: string, action: 'pause' | 'resume' | 'retire') {
@@ -106,6 +136,7 @@ export const agentHandlers = (policy: AddressPolicy) =>
       assertConsistent(spec);
       await assertCallable(spec.url, policy);
       await assertToolsCallable(spec.tools, policy);
+      await assertKnowledgeBound(db, auth.applicationId, spec.tools);
       const agent = await store.insertAgent(db, auth.applicationId, spec);
       await recordEvent(db, auth.applicationId, 'agent.created', agent);
       return { status: 201, body: agent, headers: { Location: `/api/v1/agents/${agent.id}` } };
@@ -129,6 +160,7 @@ export const agentHandlers = (policy: AddressPolicy) =>
       assertConsistent(next);
       if (next.url !== current.url) await assertCallable(next.url, policy);
       await assertToolsCallable(next.tools, policy, current.tools);
+      await assertKnowledgeBound(db, auth.applicationId, next.tools, current.tools);
       await store.updateAgent(db, current, next);
       const agent = await store.getAgent(db, auth.applicationId, current.id);
       await recordEvent(db, auth.applicationId, 'agent.updated', agent);

@@ -6,7 +6,7 @@ import { guardedAgents } from '../../security/addresses.js';
 import type { Sealer } from '../../security/sealer.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { uploadedFile } from '../../util/uploaded-file.js';
-import { defineHandlers } from '../handler-types.js';
+import { defineHandlers, ownTransaction } from '../handler-types.js';
 import { modelsByAlias } from '../models/store.js';
 import { listChunks } from './chunks.js';
 import * as documents from './documents.js';
@@ -176,14 +176,18 @@ export function knowledgeHandlers(options: { sealer: Sealer; config: Pick<Config
       return { status: 200, body: await listChunks(db, current.id, query) };
     },
 
-    queryKnowledgeBase: async ({ db, auth, path, body, requestId }) => ({
-      status: 200,
-      body: await runQuery(queryDeps(db), { ...body, applicationId: auth.applicationId, knowledgeBaseIds: [path.kbId], requestId }),
+    // Queries only read (and record their embedding calls' usage): outside a write transaction, which
+    // on SQLite would hold the one writer through the provider's answer.
+    queryKnowledgeBase: ownTransaction<'queryKnowledgeBase'>(async ({ db, auth, path, body, requestId, audit }) => {
+      const result = await runQuery(queryDeps(db), { ...body, applicationId: auth.applicationId, knowledgeBaseIds: [path.kbId], requestId });
+      await audit.record(db, { knowledgeBaseIds: [path.kbId], mode: result.mode, hits: result.data.length }, 200);
+      return { status: 200, body: result };
     }),
 
-    queryKnowledge: async ({ db, auth, body, requestId }) => ({
-      status: 200,
-      body: await runQuery(queryDeps(db), { ...body, applicationId: auth.applicationId, requestId }),
+    queryKnowledge: ownTransaction<'queryKnowledge'>(async ({ db, auth, body, requestId, audit }) => {
+      const result = await runQuery(queryDeps(db), { ...body, applicationId: auth.applicationId, requestId });
+      await audit.record(db, { knowledgeBaseIds: body.knowledgeBaseIds, mode: result.mode, hits: result.data.length }, 200);
+      return { status: 200, body: result };
     }),
   });
 }

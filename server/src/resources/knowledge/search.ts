@@ -1,8 +1,7 @@
 import { isPostgres, type Executor } from '../../db/database.js';
 import { queryRows } from '../../db/statements.js';
-import { unpackVector } from './chunks.js';
 import { whereMetadata, type KnowledgeFilter } from './filter.js';
-import { cosine } from './ranking.js';
+import { baseVectors } from './vector-cache.js';
 
 /** A query's words beyond these add little and cost a scan each. */
 const MAX_TERMS = 32;
@@ -34,6 +33,8 @@ export type Candidate = { seq: number; id: string; score: number };
 /** BM25's usual constants: how fast a word's repeats stop counting, and how much a long chunk is discounted. */
 const K1 = 1.2;
 const B = 0.75;
+/** A word in more than this share of the chunks searched does not by itself make a chunk a candidate on PostgreSQL. */
+const COMMON_SHARE = 0.1;
 
 /**
  * The chunks with any of the terms, best first, by BM25 on both databases: SQLite's FTS5 `bm25()`
@@ -60,17 +61,22 @@ export async function fulltextCandidates(db: Executor, terms: string[], scope: S
       .first()) as Record<string, number | string>;
     const n = Number(stats.n);
     const words = terms
-      .map((_, i) => ({ lexeme: String(stats[`lexeme${i}`]), df: Number(stats[`df${i}`]) }))
+      .map((term, i) => ({ term, lexeme: String(stats[`lexeme${i}`]), df: Number(stats[`df${i}`]) }))
       .filter((w) => w.lexeme && !w.lexeme.includes(' '));
     if (!words.length) return [];
     const idf = words.map((w) => Math.log(1 + (n - w.df + 0.5) / (w.df + 0.5)));
+    // Scoring reads each matching chunk's tsvector: chunks are matched by the query's rarer words
+    // when it has any, so a word in most chunks does not make every chunk a candidate (it still
+    // counts in the score of those matched).
+    const rare = words.filter((w) => w.df <= n * COMMON_SHARE);
+    const matched = (rare.length ? rare : words).map((w) => w.term);
     query = db('knowledge_chunks as c')
       .joinRaw(
         'cross join lateral (select u.lexeme, cardinality(u.positions) + cardinality(array_positions(u.weights, ?)) as tf from unnest(c.search) u) as t',
         ['A'],
       )
       .joinRaw('join unnest(?::text[], ?::float8[]) as w(lexeme, idf) on w.lexeme = t.lexeme', [words.map((w) => w.lexeme), idf])
-      .whereRaw("c.search @@ to_tsquery('english', ?)", [terms.join(' | ')])
+      .whereRaw("c.search @@ to_tsquery('english', ?)", [matched.join(' | ')])
       .groupBy('c.seq', 'c.id')
       .select(
         'c.seq',
@@ -93,21 +99,29 @@ export async function fulltextCandidates(db: Executor, terms: string[], scope: S
 
 /**
  * The chunks nearest to the query's embedding (one per embedding model, as each base embeds with
- * its own), by cosine similarity computed here: PostgreSQL without pgvector and SQLite alike.
+ * its own), by cosine similarity computed here over the bases' embeddings held in memory
+ * (`baseVectors`): PostgreSQL without pgvector and SQLite alike. Both sides are unit vectors, so
+ * the cosine is their dot product. A metadata filter narrows the chunks first, in SQL.
  */
 export async function vectorCandidates(db: Executor, queries: Map<string, Float32Array>, scope: Scope, limit: number): Promise<Candidate[]> {
   const scored: Candidate[] = [];
   for (const [model, vector] of queries) {
-    const query = db('knowledge_chunks as c')
-      .whereIn('c.knowledge_base_id', scope.knowledgeBaseIds)
-      .where('c.embedding_model', model)
-      .whereNotNull('c.embedding')
-      .select('c.seq', 'c.id', 'c.embedding');
-    whereMetadata(query, db, 'c.document_id', scope.filter);
-    const rows = (await query) as { seq: number; id: string; embedding: Buffer }[];
-    for (const row of rows) {
-      const embedding = unpackVector(row.embedding);
-      if (embedding.length === vector.length) scored.push({ seq: row.seq, id: row.id, score: cosine(vector, embedding) });
+    let allowed: Set<number> | undefined;
+    if (scope.filter) {
+      const query = db('knowledge_chunks as c').whereIn('c.knowledge_base_id', scope.knowledgeBaseIds).where('c.embedding_model', model).select('c.seq');
+      whereMetadata(query, db, 'c.document_id', scope.filter);
+      allowed = new Set((await queryRows<{ seq: number }>(query)).map((r) => r.seq));
+    }
+    for (const knowledgeBaseId of scope.knowledgeBaseIds) {
+      const base = await baseVectors(db, knowledgeBaseId, model);
+      const { dimensions, vectors, seqs, ids } = base;
+      if (dimensions !== vector.length) continue;
+      for (let i = 0; i < seqs.length; i++) {
+        if (allowed && !allowed.has(seqs[i]!)) continue;
+        let dot = 0;
+        for (let d = 0, at = i * dimensions; d < dimensions; d++, at++) dot += vector[d]! * vectors[at]!;
+        scored.push({ seq: seqs[i]!, id: ids[i]!, score: dot });
+      }
     }
   }
   return scored.sort((a, b) => b.score - a.score || a.seq - b.seq).slice(0, limit);

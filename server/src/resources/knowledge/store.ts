@@ -82,3 +82,10 @@ export async function updateKnowledgeBase(db: Executor, id: string, fields: Know
 export async function deleteKnowledgeBase(db: Executor, id: string): Promise<void> {
   await db('knowledge_bases').where({ id }).delete();
 }
+
+/** Which of `ids` are knowledge bases of the application. */
+export async function existingKnowledgeBaseIds(db: Executor, applicationId: string, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db('knowledge_bases').where({ application_id: applicationId }).whereIn('id', ids).select<{ id: string }[]>('id');
+  return new Set(rows.map((row) => row.id));
+}
