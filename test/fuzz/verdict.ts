@@ -5,8 +5,8 @@ import type { Operation } from './spec.js';
 /** What is wrong with a response, by the API's rules; empty when nothing is. */
 export function violations(op: Operation, req: FuzzRequest, res: FuzzResponse): string[] {
   const out: string[] = [];
-  // A gateway route's 502, 503 and 504 report its provider's failure (the seeded one listens nowhere), not the server's.
-  const upstreamFailure = op.errorFormat !== 'problem' && [502, 503, 504].includes(res.status);
+  // A gateway route's 502, 503 and 504, and those a connection's routes declare, report the provider's failure (the seeded ones listen nowhere), not the server's.
+  const upstreamFailure = [502, 503, 504].includes(res.status) && (op.errorFormat !== 'problem' || op.statuses.has(res.status));
   if (res.status >= 500 && !upstreamFailure) out.push(`server error ${res.status}`);
   // The router answers 404/405 itself when an odd path segment no longer matches the template, and
   // the HTTP parser 400 to a malformed message: no operation is reached to declare them.

@@ -53,6 +53,7 @@ describe('create and read', () => {
       model: 'gpt-4.1',
       tools: [],
       secrets: [],
+      connections: [],
       config: {},
       runtime: 'runner',
       url: null,
@@ -311,6 +312,7 @@ describe('versions', () => {
       model: 'gpt-4.1',
       tools: [],
       secrets: [],
+      connections: [],
       config: {},
       createdAt: agent.createdAt,
     });

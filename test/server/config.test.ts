@@ -1,4 +1,6 @@
-import { availableParallelism } from 'node:os';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '@switchboard/server';
 
@@ -83,5 +85,38 @@ describe('configuration from the environment', () => {
 
   it('refuses a value longer than its limit', () => {
     expect(problemsOf({ OPENAI_API_KEY: 'k'.repeat(4001) })).toEqual(['  OPENAI_API_KEY: must be at most 4000 characters']);
+  });
+
+  it('reads the connection providers file, and refuses a bad one naming each problem', () => {
+    const file = (content: string) => {
+      const path = join(mkdtempSync(join(tmpdir(), 'sb-config-')), 'providers.json');
+      writeFileSync(path, content);
+      return path;
+    };
+    const good = file(JSON.stringify([{ id: 'crm', authType: 'api_key', apiBaseUrl: 'https://crm.example.com/api', allowedHosts: ['crm.example.com'] }]));
+    const { connections } = loadConfig({ SWITCHBOARD_CONNECTION_PROVIDERS_FILE: good, SWITCHBOARD_PUBLIC_URL: 'https://sb.example.com/' });
+    expect(connections.providers).toEqual([
+      {
+        id: 'crm',
+        object: 'connection_provider',
+        name: 'crm',
+        authType: 'api_key',
+        apiBaseUrl: 'https://crm.example.com/api',
+        allowedHosts: ['crm.example.com'],
+        oauth2: null,
+        apiKey: { header: 'Authorization', prefix: 'Bearer ' },
+      },
+    ]);
+    expect(connections.publicUrl).toBe('https://sb.example.com');
+    const bad = file(JSON.stringify([{ id: 'Bad Id', authType: 'oauth2', apiBaseUrl: 'ftp://x', allowedHosts: [] }]));
+    expect(problemsOf({ SWITCHBOARD_CONNECTION_PROVIDERS_FILE: bad })).toEqual([
+      '  SWITCHBOARD_CONNECTION_PROVIDERS_FILE [0].id: must match /^[a-z][a-z0-9_-]{0,63}$/',
+      '  SWITCHBOARD_CONNECTION_PROVIDERS_FILE [0].apiBaseUrl: must be an http:// or https:// URL without user name, password or fragment',
+      '  SWITCHBOARD_CONNECTION_PROVIDERS_FILE [0].allowedHosts: must name at least one host the proxy may call',
+      '  SWITCHBOARD_CONNECTION_PROVIDERS_FILE [0].oauth2: required for authType oauth2',
+      '  SWITCHBOARD_CONNECTION_PROVIDERS_FILE [0].oauth2.authorizeUrl: must be an http:// or https:// URL without user name, password or fragment',
+      '  SWITCHBOARD_CONNECTION_PROVIDERS_FILE [0].oauth2.tokenUrl: must be an http:// or https:// URL without user name, password or fragment',
+    ]);
+    expect(problemsOf({ SWITCHBOARD_CONNECTION_PROVIDERS_FILE: file('not json') })[0]).toMatch(/cannot read .* as JSON/);
   });
 });

@@ -120,6 +120,8 @@ describe('an OAuth 2 connection against a loopback authorization server', () => 
     const outside = await proxy(connection.id, { method: 'GET', url: `http://localhost:${oauth.host.split(':')[1]!}/api/me` });
     expectProblem(outside, 422, 'validation-error', 'not among the hosts');
     expectProblem(await proxy(connection.id, { method: 'GET', url: '/me', headers: { Authorization: 'Bearer mine' } }), 422, 'validation-error');
+    const latin1 = await proxy(connection.id, { method: 'GET', url: '/latin1' });
+    expect(latin1.body).toMatchObject({ status: 200, bodyEncoding: 'base64', body: Buffer.from([0x63, 0x61, 0x66, 0xe9]).toString('base64') });
     const redirect = await proxy(connection.id, { method: 'GET', url: '/redirect' });
     expect(redirect.body.status).toBe(302);
     const audit = await call(conn, 'GET', `/api/v1/audit-events?action=connection.proxy&resourceId=${connection.id}`);

@@ -130,6 +130,10 @@ export async function startOAuthServer(): Promise<OAuthServer> {
         if (!until || until < Date.now()) return json(res, 401, { error: 'invalid_token' });
         return json(res, 200, { user: 'ada', accept: req.headers.accept ?? null });
       }
+      if (req.method === 'GET' && url.pathname === '/api/latin1') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        return res.end(Buffer.from([0x63, 0x61, 0x66, 0xe9]));
+      }
       if (req.method === 'GET' && url.pathname === '/api/redirect') {
         res.writeHead(302, { location: 'http://127.0.0.1:9/elsewhere' });
         return res.end();

@@ -170,12 +170,13 @@ export const problemTypes = {
     status: 502,
     title: 'Bad gateway',
     description:
-      "The model provider failed: an error status after the model alias's retries and fallbacks, a malformed or truncated answer, a connection that failed or was refused by the address policy, or a refusal of the gateway's own credential.",
+      "The provider failed. A model provider: an error status after the model alias's retries and fallbacks, a malformed or truncated answer, a connection that failed or was refused by the address policy, or a refusal of the gateway's own credential. A connection's provider: its token endpoint refused or could not be reached, or its API could not be reached (or was refused by the address policy) or answered more than the proxy takes.",
   },
   'upstream-timeout': {
     status: 504,
     title: 'Gateway timeout',
-    description: "The model provider sent nothing within its timeout on every attempt the model alias's retries and fallbacks allowed.",
+    description:
+      "The provider sent nothing in time: a model provider within its timeout on every attempt the model alias's retries and fallbacks allowed, or a connection's provider within 30 seconds.",
   },
   'not-ready': { status: 503, title: 'Not ready', description: 'The server cannot reach its database.' },
 } as const satisfies Record<string, { status: number; title: string; description: string }>;

@@ -145,6 +145,15 @@ const DROPPED_ANSWER_HEADERS = new Set([
 
 const TEXTUAL = /^(text\/|application\/([\w.+-]*\+)?(json|xml|javascript|x-www-form-urlencoded))/i;
 
+/** The body as text when it is valid UTF-8; undefined otherwise (it is then sent in base64). */
+function utf8(body: Buffer): string | undefined {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    return undefined;
+  }
+}
+
 function answerHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
@@ -322,7 +331,7 @@ export const connectionHandlers = (bus: RunEventBus, sealer: Sealer) =>
         return upstreamProblem(err);
       }
       const contentType = answer.headers['content-type'] ?? '';
-      const text = TEXTUAL.test(contentType) ? new TextDecoder('utf-8', { fatal: true }).decode(answer.body, { stream: false }) : undefined;
+      const text = TEXTUAL.test(contentType) ? utf8(answer.body) : undefined;
       await db.transaction(async (trx) => {
         await store.markUsed(trx, row.id);
         // What was called and how it went; never a header, a query or a body, which may carry data or credentials.
