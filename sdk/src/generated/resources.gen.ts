@@ -5,6 +5,8 @@
 //   getApiDocs: an HTML page, for browsers
 //   getApiDocsAsset: a static asset of the API reference page
 //   getProblemType: an HTML page, for people reading a problem's type
+//   openConnectLink: a link for a person's browser
+//   completeOAuthConnection: the provider's redirect, for a person's browser
 //   listRunEvents: hand-written in client.ts as runs.events, typed with the caller's custom events
 //   claimRun: hand-written in client.ts as runners.claim, a long poll that gives undefined when no run is queued
 //   streamRuns: hand-written in client.ts as runs.streamAll, a resumed event stream
@@ -1376,6 +1378,171 @@ const knowledgeDocumentsMethods = ({ call, list }: OperationRunner) => ({
 export interface KnowledgeDocumentsResource extends ReturnType<typeof knowledgeDocumentsMethods> {}
 export const knowledgeDocuments: (operations: OperationRunner) => KnowledgeDocumentsResource = knowledgeDocumentsMethods;
 
+const connectionProvidersMethods = ({ list }: OperationRunner) => ({
+  /**
+   * List connection providers
+   *
+   * Lists the providers of the catalogue the operator configured
+   * (`SWITCHBOARD_CONNECTION_PROVIDERS_FILE`), by id: how each authenticates and the hosts the
+   * credential proxy may call. Requires the `read` scope.
+   */
+  list: (query?: T.ListConnectionProvidersData['query'], o?: RequestOptions) =>
+    list<T.ConnectionProvider, T.ConnectionProviderList>((page, c) => api.listConnectionProviders({ ...c, query: { ...query, page } }), query, o),
+});
+/**
+ * Credentials for external services, held for the application, a person or an end-user: providers
+ * from the operator's catalogue (OAuth 2 with PKCE, API key or basic), enabled per application as
+ * integrations with their OAuth client, and connections made directly or through a hosted connect
+ * link safe to send to the person. Credentials are encrypted and never returned; runs use them
+ * through the credential proxy, which adds them, calls only the provider's hosts and audits each
+ * call. A run whose agent needs a connection that is missing or needs re-authorisation waits for it
+ * (`waitingFor.kind` `connection`, with the connect link) and resumes once the person connects.
+ */
+export interface ConnectionProvidersResource extends ReturnType<typeof connectionProvidersMethods> {}
+export const connectionProviders: (operations: OperationRunner) => ConnectionProvidersResource = connectionProvidersMethods;
+
+const integrationsMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * List integrations
+   *
+   * Lists the providers enabled in the application, newest first. Requires the `read` scope.
+   */
+  list: (query?: T.ListIntegrationsData['query'], o?: RequestOptions) =>
+    list<T.Integration, T.IntegrationList>((page, c) => api.listIntegrations({ ...c, query: { ...query, page } }), query, o),
+  /**
+   * Enable a provider
+   *
+   * Enables a provider of the catalogue in the application, with the OAuth client its `oauth2`
+   * connections are made with (the client secret is encrypted and never returned). A provider is
+   * enabled once per application (409). Send an `Idempotency-Key` to make retries safe. Requires
+   * the `admin` scope.
+   */
+  create: (body: T.IntegrationCreate, o?: WriteOptions) => call((c) => api.createIntegration({ ...c, body, headers: idempotent(o) }), o),
+  /**
+   * Get an integration
+   *
+   * Returns one integration of the application, never its client secret. Requires the `read` scope.
+   */
+  get: (integrationId: string, o?: RequestOptions) => call((c) => api.getIntegration({ ...c, path: { integrationId } }), o),
+  /**
+   * Delete an integration
+   *
+   * Disables the provider in the application: deletes the integration with its connections and
+   * their credentials (revoke them first to tell the provider). Send `If-Match` to make it
+   * conditional. Requires the `admin` scope.
+   */
+  delete: (integrationId: string, o?: ConditionalOptions) => call((c) => api.deleteIntegration({ ...c, path: { integrationId }, headers: ifMatch(o) }), o),
+});
+/**
+ * Credentials for external services, held for the application, a person or an end-user: providers
+ * from the operator's catalogue (OAuth 2 with PKCE, API key or basic), enabled per application as
+ * integrations with their OAuth client, and connections made directly or through a hosted connect
+ * link safe to send to the person. Credentials are encrypted and never returned; runs use them
+ * through the credential proxy, which adds them, calls only the provider's hosts and audits each
+ * call. A run whose agent needs a connection that is missing or needs re-authorisation waits for it
+ * (`waitingFor.kind` `connection`, with the connect link) and resumes once the person connects.
+ */
+export interface IntegrationsResource extends ReturnType<typeof integrationsMethods> {}
+export const integrations: (operations: OperationRunner) => IntegrationsResource = integrationsMethods;
+
+const connectionsMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * List connections
+   *
+   * Lists the application's connections, newest first, revoked ones included; filter by
+   * integration, owner or status. Credentials are never returned. Requires the `read` scope.
+   */
+  list: (query?: T.ListConnectionsData['query'], o?: RequestOptions) =>
+    list<T.Connection, T.ConnectionList>((page, c) => api.listConnections({ ...c, query: { ...query, page } }), query, o),
+  /**
+   * Create a connection
+   *
+   * Stores an API key, or a user name and password, for an `api_key` or `basic` integration
+   * (`oauth2` connections are made through a connect link). The credentials are encrypted and never
+   * returned. An owner has one live connection per integration: storing one for an owner who has
+   * one replaces its credentials and makes it `active`. Runs waiting for it resume. Send an
+   * `Idempotency-Key` to make retries safe. Requires the `write` scope.
+   */
+  create: (body: T.ConnectionCreate, o?: WriteOptions) => call((c) => api.createConnection({ ...c, body, headers: idempotent(o) }), o),
+  /**
+   * Get a connection
+   *
+   * Returns one connection of the application, never its credentials. Requires the `read` scope.
+   */
+  get: (connectionId: string, o?: RequestOptions) => call((c) => api.getConnection({ ...c, path: { connectionId } }), o),
+  /**
+   * Revoke a connection
+   *
+   * Revokes a connection: the provider's revocation endpoint is called with its tokens when the
+   * provider has one (a failure there does not stop the revocation), the credentials are erased and
+   * the connection stays listed as `revoked`. Revoking a revoked connection is 409
+   * `invalid-transition`. Send `If-Match` to make it conditional. Requires the `write` scope.
+   */
+  delete: (connectionId: string, o?: ConditionalOptions) => call((c) => api.deleteConnection({ ...c, path: { connectionId }, headers: ifMatch(o) }), o),
+  /**
+   * Refresh a connection's tokens
+   *
+   * Exchanges an `oauth2` connection's refresh token for new tokens now (the proxy also does so
+   * before they expire). A provider answering `invalid_grant` moves the connection to
+   * `needs_reauth` (returned as such: its owner must connect again); a provider that cannot be
+   * reached is 502 `upstream-error` and changes nothing. Only an `oauth2` connection that is not
+   * revoked can be refreshed (409 `invalid-transition`). Requires the `write` scope.
+   */
+  refresh: (connectionId: string, o?: RequestOptions) => call((c) => api.refreshConnection({ ...c, path: { connectionId } }), o),
+  /**
+   * Call the provider with a connection
+   *
+   * The credential proxy: sends the request to the provider with the connection's credentials added
+   * (a bearer token, refreshed first when it expires within a minute; the API key in the provider's
+   * header; or HTTP Basic), and returns the provider's answer. Only the provider's `allowedHosts`
+   * are called (422 otherwise), and only at addresses the server's policy allows
+   * (`CONNECTION_ALLOW_PRIVATE_ADDRESSES`, `CONNECTION_ALLOWED_ADDRESSES`); redirects are returned,
+   * not followed; an answer over 1 MiB is 502 `upstream-error`, no answer within 30 seconds 504
+   * `upstream-timeout`. A connection that is not `active` is 409 `invalid-transition`. A run calls
+   * it with its run token, for connections of the application and of its own end-user. Each call is
+   * in the audit log with its method, host, path and status, never a header or a body. Requires the
+   * `write` scope.
+   */
+  proxy: (connectionId: string, body: T.ConnectionProxyRequest, o?: RequestOptions) =>
+    call((c) => api.proxyConnection({ ...c, path: { connectionId }, body }), o),
+});
+/**
+ * Credentials for external services, held for the application, a person or an end-user: providers
+ * from the operator's catalogue (OAuth 2 with PKCE, API key or basic), enabled per application as
+ * integrations with their OAuth client, and connections made directly or through a hosted connect
+ * link safe to send to the person. Credentials are encrypted and never returned; runs use them
+ * through the credential proxy, which adds them, calls only the provider's hosts and audits each
+ * call. A run whose agent needs a connection that is missing or needs re-authorisation waits for it
+ * (`waitingFor.kind` `connection`, with the connect link) and resumes once the person connects.
+ */
+export interface ConnectionsResource extends ReturnType<typeof connectionsMethods> {}
+export const connections: (operations: OperationRunner) => ConnectionsResource = connectionsMethods;
+
+const connectSessionsMethods = ({ call }: OperationRunner) => ({
+  /**
+   * Create a connect link
+   *
+   * Makes a hosted connect link for an `oauth2` integration and an owner (the application by
+   * default, or the end-user of `Switchboard-User`), safe to send to that person: it opens once,
+   * expires, and leads to the provider's consent page. Once they consent, the connection is made
+   * (or renewed, when the owner's needed re-authorisation), runs waiting for it resume, and the
+   * browser goes to `redirectUrl`. The link is on the server's public URL
+   * (`SWITCHBOARD_PUBLIC_URL`). Requires the `write` scope.
+   */
+  create: (body: T.ConnectSessionCreate, o?: WriteOptions) => call((c) => api.createConnectSession({ ...c, body, headers: idempotent(o) }), o),
+});
+/**
+ * Credentials for external services, held for the application, a person or an end-user: providers
+ * from the operator's catalogue (OAuth 2 with PKCE, API key or basic), enabled per application as
+ * integrations with their OAuth client, and connections made directly or through a hosted connect
+ * link safe to send to the person. Credentials are encrypted and never returned; runs use them
+ * through the credential proxy, which adds them, calls only the provider's hosts and audits each
+ * call. A run whose agent needs a connection that is missing or needs re-authorisation waits for it
+ * (`waitingFor.kind` `connection`, with the connect link) and resumes once the person connects.
+ */
+export interface ConnectSessionsResource extends ReturnType<typeof connectSessionsMethods> {}
+export const connectSessions: (operations: OperationRunner) => ConnectSessionsResource = connectSessionsMethods;
+
 const secretsMethods = ({ call, list }: OperationRunner) => ({
   /**
    * List secrets
@@ -2202,6 +2369,50 @@ export abstract class Resources {
    * Markdown structure, each with its character range in the document.
    */
   readonly knowledgeDocuments = knowledgeDocuments(this.#operations);
+  /**
+   * Credentials for external services, held for the application, a person or an end-user: providers
+   * from the operator's catalogue (OAuth 2 with PKCE, API key or basic), enabled per application as
+   * integrations with their OAuth client, and connections made directly or through a hosted connect
+   * link safe to send to the person. Credentials are encrypted and never returned; runs use them
+   * through the credential proxy, which adds them, calls only the provider's hosts and audits each
+   * call. A run whose agent needs a connection that is missing or needs re-authorisation waits for
+   * it (`waitingFor.kind` `connection`, with the connect link) and resumes once the person
+   * connects.
+   */
+  readonly connectionProviders = connectionProviders(this.#operations);
+  /**
+   * Credentials for external services, held for the application, a person or an end-user: providers
+   * from the operator's catalogue (OAuth 2 with PKCE, API key or basic), enabled per application as
+   * integrations with their OAuth client, and connections made directly or through a hosted connect
+   * link safe to send to the person. Credentials are encrypted and never returned; runs use them
+   * through the credential proxy, which adds them, calls only the provider's hosts and audits each
+   * call. A run whose agent needs a connection that is missing or needs re-authorisation waits for
+   * it (`waitingFor.kind` `connection`, with the connect link) and resumes once the person
+   * connects.
+   */
+  readonly integrations = integrations(this.#operations);
+  /**
+   * Credentials for external services, held for the application, a person or an end-user: providers
+   * from the operator's catalogue (OAuth 2 with PKCE, API key or basic), enabled per application as
+   * integrations with their OAuth client, and connections made directly or through a hosted connect
+   * link safe to send to the person. Credentials are encrypted and never returned; runs use them
+   * through the credential proxy, which adds them, calls only the provider's hosts and audits each
+   * call. A run whose agent needs a connection that is missing or needs re-authorisation waits for
+   * it (`waitingFor.kind` `connection`, with the connect link) and resumes once the person
+   * connects.
+   */
+  readonly connections = connections(this.#operations);
+  /**
+   * Credentials for external services, held for the application, a person or an end-user: providers
+   * from the operator's catalogue (OAuth 2 with PKCE, API key or basic), enabled per application as
+   * integrations with their OAuth client, and connections made directly or through a hosted connect
+   * link safe to send to the person. Credentials are encrypted and never returned; runs use them
+   * through the credential proxy, which adds them, calls only the provider's hosts and audits each
+   * call. A run whose agent needs a connection that is missing or needs re-authorisation waits for
+   * it (`waitingFor.kind` `connection`, with the connect link) and resumes once the person
+   * connects.
+   */
+  readonly connectSessions = connectSessions(this.#operations);
   /**
    * Named values of the application (API keys, passwords), write-only: the API returns their
    * metadata, never a value. Each value is a version encrypted with its own data key, wrapped by
