@@ -24,7 +24,12 @@ export const token = () =>
 /** A well-formed TypeID that names nothing. */
 export const absentId = (prefix: 'agent' | 'app' | 'key' | 'prov' | 'model') => `${prefix}_01jd4x7p2kf8q6v3b9m5t0s1ab`;
 
-/** The bootstrap key's budget (120 writes a minute) is shared by every file: spend it only on keys. */
+/** A key factory picked at random: each has 120 writes a minute, shared by every file, so spend them only on keys. */
+const keyFactory = () => {
+  const factories = inject('keyFactories');
+  return factories[Math.floor(Math.random() * factories.length)]!;
+};
+
 export async function createKey(options: {
   scopes: Scope[];
   by?: string;
@@ -33,7 +38,11 @@ export async function createKey(options: {
   name?: string;
   baseUrl?: string;
 }): Promise<ApiKeyWithSecret> {
-  const api = rawClient({ key: options.by, baseUrl: options.baseUrl, headers: options.appId ? { 'X-App-Id': options.appId } : {} });
+  const api = rawClient({
+    key: options.by ?? (options.baseUrl ? undefined : keyFactory()),
+    baseUrl: options.baseUrl,
+    headers: options.appId ? { 'X-App-Id': options.appId } : {},
+  });
   const { data, error, response } = await api.POST('/api/v1/api-keys', {
     body: { name: options.name ?? uniqueName('key'), scopes: options.scopes, ...(options.expiresAt ? { expiresAt: options.expiresAt } : {}) } as never,
   });

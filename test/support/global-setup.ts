@@ -15,11 +15,33 @@ declare module 'vitest' {
     databaseKind: 'sqlite' | 'postgres';
     /** The shared server's database, for tests that check what is (not) stored. */
     databaseUrl: string;
+    /**
+     * Admin keys of the bootstrap application that create the suites' keys (`createKey`), so the
+     * files starting at once share several write budgets instead of the bootstrap key's one.
+     */
+    keyFactories: string[];
     /** The first user of the shared server: the owner of its bootstrap organization (the admin key's). */
     operator: { email: string; password: string };
     /** The OAuth client of the loopback authorization server behind the shared server's `testoauth` provider (`testkey` is an API-key provider on it). */
     oauthClient: { clientId: string; clientSecret: string };
   }
+}
+
+/** How many write budgets the suites' key creation is spread over. */
+const KEY_FACTORIES = 6;
+
+async function keyFactories(url: string, adminKey: string): Promise<string[]> {
+  const keys: string[] = [];
+  for (let i = 0; i < KEY_FACTORIES; i++) {
+    const res = await fetch(`${url}/api/v1/api-keys`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${adminKey}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: `key factory ${String(i + 1)}`, scopes: ['admin'] }),
+    });
+    if (res.status !== 201) throw new Error(`creating a key factory failed: ${res.status} ${await res.text()}`);
+    keys.push(((await res.json()) as { secret: string }).secret);
+  }
+  return keys;
 }
 
 /** One server for the suites that share it, with Prism proxying it and Prism mocking the spec. */
@@ -51,6 +73,7 @@ export default async function setup(project: TestProject) {
   ]);
   project.provide('serverUrl', server.url);
   project.provide('adminKey', server.adminKey);
+  project.provide('keyFactories', await keyFactories(server.url, server.adminKey));
   project.provide('proxyUrl', proxy.url);
   project.provide('auditUrl', audit.url);
   project.provide('mockUrl', mock.url);
