@@ -29,7 +29,9 @@ export function getOperations() {
     if (!op) continue;
     const parameters = [...(item.parameters ?? []), ...(op.parameters ?? [])].map((p) => resolveRef(doc, p));
     const path = template.replace(/\{([^}]+)\}/g, (_, name) => encodeURIComponent(String(parameters.find((p) => p.in === 'path' && p.name === name).example)));
-    out.push({ operationId: op.operationId, path });
+    // Required query parameters (the OAuth callback's state and code) take their examples.
+    const query = new URLSearchParams(parameters.filter((p) => p.in === 'query' && p.required).map((p) => [p.name, String(p.example)]));
+    out.push({ operationId: op.operationId, path: query.size ? `${path}?${query.toString()}` : path });
   }
   return out;
 }

@@ -11,10 +11,15 @@ const TIMEOUT_MS = 120_000;
 
 async function timedCall(url) {
   const started = performance.now();
-  const res = await fetch(url, { headers: { Authorization: `Bearer ${MOCK_KEY}`, Prefer: 'dynamic=true' }, signal: AbortSignal.timeout(TIMEOUT_MS) });
+  // A browser route's answer is a redirect (the connect link's, to a provider): it is the answer, never followed off this machine.
+  const res = await fetch(url, {
+    headers: { Authorization: `Bearer ${MOCK_KEY}`, Prefer: 'dynamic=true' },
+    redirect: 'manual',
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  });
   await res.arrayBuffer();
   const ms = performance.now() - started;
-  if (!res.ok) throw new Error(`${url}: ${res.status}`);
+  if (!res.ok && !(res.status >= 300 && res.status < 400)) throw new Error(`${url}: ${res.status}`);
   return ms;
 }
 
