@@ -65,6 +65,14 @@ const sharedDomainModules = [
   'gateway/attempt',
   'gateway/openai',
   'gateway/retries',
+  // How a run's input is resolved (schema defaults, an installation's defaults and locks), wherever a run starts.
+  'agents/inputs',
+  // An agent's validation rules, which installed agents are held to as well.
+  'agents/validation',
+  // Installed agents follow their source's channels when it changes.
+  'installations/sync',
+  // The JSON Schemas users send (approvals' payloads, agents' inputs), compiled safely.
+  'approvals/user-schemas',
   // The data-key encryption of secrets, which connections' credentials and OAuth client secrets use too.
   'secrets/envelope',
   // How a run that needs a connection waits for it (the admission of new runs parks it).

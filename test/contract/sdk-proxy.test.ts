@@ -281,6 +281,16 @@ describe('the SDK against the real server, through the contract-checking proxy',
     expect(updated.version).toBe(2);
     expect((await step('listAgentVersions', () => sb.agents.versions.list(agent.id))).data.map((v) => v.version)).toEqual([2, 1]);
     expect((await step('getAgentVersion', () => sb.agents.versions.get(agent.id, 1))).instructions).toBe('');
+    const pkg = await step('exportAgentPackage', () => sb.agents.versions.export(agent.id, 2));
+    expect(pkg).toMatchObject({ format: 'switchboard.agent/1', instructions: 'Be brief.', source: { agentId: agent.id, version: 2 } });
+    const installation = await step('createInstallation', () =>
+      sb.installations.create({ package: pkg, name: `${name} installed`, inputDefaults: { region: 'eu' }, lockedInputs: ['region'] }),
+    );
+    expect(installation).toMatchObject({ sourceVersion: 2, packageDigest: pkg.digest, lockedInputs: ['region'] });
+    expect((await step('listInstallations', () => sb.installations.list())).data.map((i) => i.id)).toContain(installation.id);
+    expect((await step('getInstallation', () => sb.installations.get(installation.id))).agentId).toBe(installation.agentId);
+    expect((await step('updateInstallation', () => sb.installations.update(installation.id, { model: 'gpt-4.1-mini' }))).model).toBe('gpt-4.1-mini');
+    await step('deleteInstallation', () => sb.installations.delete(installation.id));
     expect((await step('pauseAgent', () => sb.agents.pause(agent.id))).status).toBe('paused');
     expect((await step('resumeAgent', () => sb.agents.resume(agent.id))).status).toBe('active');
     expect((await step('retireAgent', () => sb.agents.retire(agent.id))).status).toBe('retired');

@@ -146,6 +146,14 @@ export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures>
     ).id,
   );
 
+  const installed = await api<WithId & { agentId: string }>('POST', '/api/v1/installations', {
+    source: { agentId: agent.id },
+    inputDefaults: { region: 'eu' },
+    lockedInputs: ['region'],
+  });
+  add(installed.id);
+  add(installed.agentId);
+
   add(
     (await api<WithId>('POST', '/api/v1/integrations', { providerId: 'testoauth', oauthClient: { clientId: 'fuzz-client', clientSecret: 'fuzz-secret' } })).id,
   );

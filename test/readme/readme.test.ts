@@ -55,6 +55,7 @@ const RUN = [
   'Costs and budgets',
   'Secrets',
   'Knowledge bases',
+  'Installing agents',
   'API versions',
   'Models and the AI gateway',
   'The SDK',
@@ -323,6 +324,16 @@ describe('the README, run as written', () => {
     expect(hit![2]).toMatch(/gift/i);
     // What the citation's range of the document's content says: the passage the hit came from.
     expect(output).toMatch(/Gift cards are never refunded\.\n$/);
+  }, 120_000);
+
+  it('installing agents: a package exported, an agent installed in another application following its latest version, a locked input refused', async () => {
+    const [block] = blocksOf('Installing agents');
+    const { code, output } = await runBlock(block!.code, 90_000);
+    expect(code, output).toBe(0);
+    expect(output).toContain('{"format":"switchboard.agent/1","name":"triage","signed":true}');
+    expect(output).toContain('{"language":"fr","ticket":"My kettle leaks"}');
+    expect(output).toContain('{"status":400,"code":"locked-input-field"}');
+    expect(output).toContain('{"version":2,"instructions":"Sort the ticket, then draft a reply."}');
   }, 120_000);
 
   it("versions: the list, the organization pinned to the newest, and the first version's document", async () => {

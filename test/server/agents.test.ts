@@ -55,6 +55,7 @@ describe('create and read', () => {
       secrets: [],
       connections: [],
       config: {},
+      inputSchema: null,
       runtime: 'runner',
       url: null,
       labels: [],
@@ -62,6 +63,8 @@ describe('create and read', () => {
       autoStart: { assigned: false, mentioned: false },
       status: 'active',
       version: 1,
+      stableVersion: null,
+      installationId: null,
       createdAt: expect.stringMatching(ISO_MS),
       updatedAt: expect.stringMatching(ISO_MS),
     });
@@ -314,6 +317,7 @@ describe('versions', () => {
       secrets: [],
       connections: [],
       config: {},
+      inputSchema: null,
       createdAt: agent.createdAt,
     });
     const v2 = await api.GET('/api/v1/agents/{agentId}/versions/{version}', { params: { path: { agentId: agent.id, version: 2 } } });

@@ -153,4 +153,39 @@ describe('schedules', () => {
     expect((await call(app, 'DELETE', `/api/v1/schedules/${s.id}`)).status).toBe(204);
     expectProblem(await call(app, 'GET', `/api/v1/schedules/${s.id}`), 404, 'not-found');
   });
+
+  it("gives an installed agent's runs its locked values and layered defaults, and cancels a run whose input the schema no longer takes", async () => {
+    setNow('2031-05-01T10:00:30.000Z');
+    const schema = {
+      type: 'object',
+      properties: { report: { type: 'string' }, language: { type: 'string', default: 'en' }, format: { type: 'string', default: 'pdf' } },
+      required: ['report'],
+    };
+    const source = await newAgent(app, { inputSchema: schema });
+    const installed = (
+      await call<{ id: string; agentId: string }>(app, 'POST', '/api/v1/installations', {
+        source: { agentId: source.id, channel: 'latest' },
+        inputDefaults: { language: 'fr', format: 'html' },
+        lockedInputs: ['language'],
+      })
+    ).body;
+    const s = await newSchedule({ agentId: installed.agentId, cron: '* * * * *', input: { report: 'daily', format: 'csv' } });
+    setNow('2031-05-01T10:01:05.000Z');
+    await server.fireSchedulesNow();
+    expect((await scheduleRuns(s.id))[0]!.input).toEqual({ report: 'daily', language: 'fr', format: 'csv' });
+
+    // The editor changes the locked value after the schedule was made: its runs take the new one.
+    await call(app, 'PATCH', `/api/v1/installations/${installed.id}`, { inputDefaults: { language: 'de' } });
+    setNow('2031-05-01T10:02:05.000Z');
+    await server.fireSchedulesNow();
+    expect((await scheduleRuns(s.id))[0]!.input).toEqual({ report: 'daily', language: 'de', format: 'csv' });
+
+    // The author now asks for a field the schedule does not give: the run is cancelled, saying why.
+    await call(app, 'PATCH', `/api/v1/agents/${source.id}`, { inputSchema: { ...schema, required: ['report', 'recipient'] } });
+    setNow('2031-05-01T10:03:05.000Z');
+    await server.fireSchedulesNow();
+    const [cancelled] = await scheduleRuns(s.id);
+    expect(cancelled).toMatchObject({ status: 'cancelled', error: { code: 'invalid_input' } });
+    expect(cancelled!.error!.message).toContain('recipient');
+  });
 });

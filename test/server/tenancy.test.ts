@@ -331,6 +331,36 @@ describe('costs between applications', () => {
   });
 });
 
+describe('installations between applications and organizations', () => {
+  it("another application's installation is 404 for every operation and not listed; another organization's agent cannot be installed", async () => {
+    const created = await send('/api/v1/installations', { method: 'POST', key: admin1, ...json({ source: { agentId: agent1.id } }) });
+    expect(created.status).toBe(201);
+    const installation = (await created.json()) as { id: string; agentId: string };
+    for (const [path, init] of [
+      [`/api/v1/installations/${installation.id}`, {}],
+      [`/api/v1/installations/${installation.id}`, { method: 'PATCH', ...json({ model: 'gpt-4.1-mini' }) }],
+      [`/api/v1/installations/${installation.id}`, { method: 'DELETE' }],
+      [`/api/v1/agents/${agent1.id}/versions/1/package`, {}],
+    ] as [string, RequestInit][]) {
+      await expectNotFound(await send(path, { ...init, key: admin2.secret }), path);
+    }
+    const listed = (await (await send('/api/v1/installations?pageSize=100', { key: admin2.secret })).json()) as { data: { id: string }[] };
+    expect(listed.data.map((i) => i.id)).not.toContain(installation.id);
+
+    const stranger = await signUp(serverUrl());
+    const theirs = await personalToken(stranger, { scopes: ['admin'] });
+    const apps = (await (await send('/api/v1/applications', { key: theirs })).json()) as { data: { id: string }[] };
+    const foreign = await send('/api/v1/installations', {
+      method: 'POST',
+      key: theirs,
+      body: JSON.stringify({ source: { agentId: agent1.id } }),
+      headers: { 'Content-Type': 'application/json', 'X-App-Id': apps.data[0]!.id },
+    });
+    await expectNotFound(foreign, '/api/v1/installations');
+    expect((await send(`/api/v1/installations/${installation.id}`, { method: 'DELETE', key: admin1 })).status).toBe(204);
+  });
+});
+
 describe('knowledge bases between applications', () => {
   it("another application's knowledge base is 404 for every operation and is not listed", async () => {
     const created = await send('/api/v1/knowledge-bases', { method: 'POST', key: admin1, ...json({ name: 'Only in app 1' }) });

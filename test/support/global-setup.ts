@@ -1,6 +1,6 @@
 import type { TestProject } from 'vitest/node';
 import { startOAuthServer, testProvidersFile } from './oauth-server.js';
-import { startPrism } from './prism.js';
+import { startPrism, type PrismProcess } from './prism.js';
 import { startServerProcess } from './server-process.js';
 
 declare module 'vitest' {
@@ -66,11 +66,20 @@ export default async function setup(project: TestProject) {
     body: JSON.stringify({ ...operator, name: 'Operator' }),
   });
   if (signup.status !== 201) throw new Error(`signing the operator up failed: ${signup.status} ${await signup.text()}`);
-  const [proxy, audit, mock] = await Promise.all([
+  const prisms = await Promise.allSettled([
     startPrism({ kind: 'proxy', upstream: server.url, errors: true }),
     startPrism({ kind: 'proxy', upstream: server.url, errors: false }),
     startPrism({ kind: 'mock' }),
   ]);
+  const failed = prisms.find((p) => p.status === 'rejected');
+  if (failed) {
+    // Nothing runs without them: stop what started, so a failed setup leaves no server behind.
+    await Promise.all(prisms.flatMap((p) => (p.status === 'fulfilled' ? [p.value.stop()] : [])));
+    await server.stop();
+    await oauth.close();
+    throw failed.reason;
+  }
+  const [proxy, audit, mock] = prisms.map((p) => (p as PromiseFulfilledResult<PrismProcess>).value) as [PrismProcess, PrismProcess, PrismProcess];
   project.provide('serverUrl', server.url);
   project.provide('adminKey', server.adminKey);
   project.provide('keyFactories', await keyFactories(server.url, server.adminKey));

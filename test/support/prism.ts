@@ -20,7 +20,8 @@ export async function startPrism(mode: { kind: 'mock' } | { kind: 'proxy'; upstr
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(`${url}/healthz`, 60_000, (r) => r.status === 200).catch((err: unknown) => {
+  // Prism reads the whole spec before it listens: a minute or more on a busy two-core machine.
+  await waitFor(`${url}/healthz`, 180_000, (r) => r.status === 200).catch((err: unknown) => {
     child.kill('SIGKILL');
     throw new Error(`${(err as Error).message}\n${output}`);
   });

@@ -645,6 +645,15 @@ const agentsMethods = ({ call, list }: OperationRunner) => ({
      * Requires the `read` scope.
      */
     get: (agentId: string, version: number, o?: RequestOptions) => call((c) => api.getAgentVersion({ ...c, path: { agentId, version } }), o),
+    /**
+     * Export a version of an agent as a package
+     *
+     * Returns the version as a package another application or organization can install
+     * (`createInstallation` with `package`): its instructions, model alias, tools, input schema and
+     * config, with the secrets and connections it needs and the knowledge bases its
+     * `search_knowledge` tool searches by name, and a digest of it all. Requires the `read` scope.
+     */
+    export: (agentId: string, version: number, o?: RequestOptions) => call((c) => api.exportAgentPackage({ ...c, path: { agentId, version } }), o),
   },
 });
 /** AI agents, their lifecycle (active, paused, retired) and their immutable versions. */
@@ -1377,6 +1386,63 @@ const knowledgeDocumentsMethods = ({ call, list }: OperationRunner) => ({
  */
 export interface KnowledgeDocumentsResource extends ReturnType<typeof knowledgeDocumentsMethods> {}
 export const knowledgeDocuments: (operations: OperationRunner) => KnowledgeDocumentsResource = knowledgeDocumentsMethods;
+
+const installationsMethods = ({ call, list }: OperationRunner) => ({
+  /**
+   * List installations
+   *
+   * Lists the application's installations, newest first. Requires the `read` scope.
+   */
+  list: (query?: T.ListInstallationsData['query'], o?: RequestOptions) =>
+    list<T.Installation, T.InstallationList>((page, c) => api.listInstallations({ ...c, query: { ...query, page } }), query, o),
+  /**
+   * Install an agent
+   *
+   * Installs an agent into this application, from an agent of the organization (`source`, pinned to
+   * a version or following the `latest` or `stable` channel) or from an exported package
+   * (`package`, from any organization): an agent of this application is made with the package's
+   * content and managed by the installation. The knowledge bases the package names must exist here
+   * (422 naming those that do not). Send an `Idempotency-Key` to make retries safe. Requires the
+   * `write` scope.
+   */
+  create: (body: T.InstallationCreate, o?: WriteOptions) => call((c) => api.createInstallation({ ...c, body, headers: idempotent(o) }), o),
+  /**
+   * Get an installation
+   *
+   * Returns one installation of the application. Requires the `read` scope.
+   */
+  get: (installationId: string, o?: RequestOptions) => call((c) => api.getInstallation({ ...c, path: { installationId } }), o),
+  /**
+   * Update an installation
+   *
+   * Changes an installation with a JSON merge patch, sent as `application/merge-patch+json` or
+   * `application/json`: pin another version or follow a channel, install a newer package, change
+   * the model alias, the input defaults or the locked fields. The installed agent gets a new
+   * version when its content changes. Send `If-Match` with the installation's `ETag` so a change
+   * never overwrites one made meanwhile (412). Requires the `write` scope.
+   */
+  update: (installationId: string, body: T.InstallationUpdate, o?: ConditionalOptions) =>
+    call((c) => api.updateInstallation({ ...c, path: { installationId }, body, headers: ifMatch(o) }), o),
+  /**
+   * Uninstall an agent
+   *
+   * Uninstalls: deletes the installation and its agent, or retires the agent when it has runs (they
+   * are the record of what it did). Refused (409) while a schedule or a trigger starts runs of the
+   * agent: delete them first. Send `If-Match` to make it conditional. Requires the `write` scope.
+   */
+  delete: (installationId: string, o?: ConditionalOptions) => call((c) => api.deleteInstallation({ ...c, path: { installationId }, headers: ifMatch(o) }), o),
+});
+/**
+ * Agents as packages: export a version (its instructions, model alias, tools, input schema and
+ * config, naming the secrets, connections and knowledge bases it needs) and install it into another
+ * application, from an agent of the organization (pinned to a version or following its `latest` or
+ * `stable` channel) or from a package (from any organization). An installation holds the editor's
+ * input defaults and locked fields: a run's input is the schema's defaults, under the editor's,
+ * under a schedule's, under the run's own, and a locked field cannot be set (400
+ * `locked-input-field`).
+ */
+export interface InstallationsResource extends ReturnType<typeof installationsMethods> {}
+export const installations: (operations: OperationRunner) => InstallationsResource = installationsMethods;
 
 const connectionProvidersMethods = ({ list }: OperationRunner) => ({
   /**
@@ -2369,6 +2435,16 @@ export abstract class Resources {
    * Markdown structure, each with its character range in the document.
    */
   readonly knowledgeDocuments = knowledgeDocuments(this.#operations);
+  /**
+   * Agents as packages: export a version (its instructions, model alias, tools, input schema and
+   * config, naming the secrets, connections and knowledge bases it needs) and install it into
+   * another application, from an agent of the organization (pinned to a version or following its
+   * `latest` or `stable` channel) or from a package (from any organization). An installation holds
+   * the editor's input defaults and locked fields: a run's input is the schema's defaults, under
+   * the editor's, under a schedule's, under the run's own, and a locked field cannot be set (400
+   * `locked-input-field`).
+   */
+  readonly installations = installations(this.#operations);
   /**
    * Credentials for external services, held for the application, a person or an end-user: providers
    * from the operator's catalogue (OAuth 2 with PKCE, API key or basic), enabled per application as

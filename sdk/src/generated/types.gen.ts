@@ -4,7 +4,7 @@ export type ClientOptions = {
     baseUrl: 'http://127.0.0.1:3000' | (string & {});
 };
 
-export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunResumedWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ThreadCreatedWebhookWebhookRequest | ThreadUpdatedWebhookWebhookRequest | ThreadDeletedWebhookWebhookRequest | ThreadExpiredWebhookWebhookRequest | UsageUnpricedWebhookWebhookRequest | BudgetThresholdWebhookWebhookRequest | BudgetExhaustedWebhookWebhookRequest | TaskCreatedWebhookWebhookRequest | TaskUpdatedWebhookWebhookRequest | TaskStatusChangedWebhookWebhookRequest | TaskUnblockedWebhookWebhookRequest | TaskDeletedWebhookWebhookRequest | TaskCheckedOutWebhookWebhookRequest | TaskReleasedWebhookWebhookRequest | TaskCommentedWebhookWebhookRequest | GoalCreatedWebhookWebhookRequest | GoalUpdatedWebhookWebhookRequest | GoalDeletedWebhookWebhookRequest | KnowledgeDocumentIndexedWebhookWebhookRequest | KnowledgeDocumentFailedWebhookWebhookRequest | SecretCreatedWebhookWebhookRequest | SecretUpdatedWebhookWebhookRequest | SecretDeletedWebhookWebhookRequest | ConnectionCreatedWebhookWebhookRequest | ConnectionRefreshedWebhookWebhookRequest | ConnectionNeedsReauthWebhookWebhookRequest | ConnectionRevokedWebhookWebhookRequest | ProjectCreatedWebhookWebhookRequest | ProjectUpdatedWebhookWebhookRequest | ProjectDeletedWebhookWebhookRequest | ApprovalRequestedWebhookWebhookRequest | ApprovalDecidedWebhookWebhookRequest | ApprovalExpiredWebhookWebhookRequest | ApprovalCancelledWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | AuditEventWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
+export type Webhooks = AgentCreatedWebhookWebhookRequest | AgentUpdatedWebhookWebhookRequest | AgentPausedWebhookWebhookRequest | AgentResumedWebhookWebhookRequest | AgentRetiredWebhookWebhookRequest | AgentDeletedWebhookWebhookRequest | RunQueuedWebhookWebhookRequest | RunRunningWebhookWebhookRequest | RunWaitingWebhookWebhookRequest | RunResumedWebhookWebhookRequest | RunSucceededWebhookWebhookRequest | RunFailedWebhookWebhookRequest | RunCancelledWebhookWebhookRequest | RunTimedOutWebhookWebhookRequest | RunExpiredWebhookWebhookRequest | ThreadCreatedWebhookWebhookRequest | ThreadUpdatedWebhookWebhookRequest | ThreadDeletedWebhookWebhookRequest | ThreadExpiredWebhookWebhookRequest | UsageUnpricedWebhookWebhookRequest | BudgetThresholdWebhookWebhookRequest | BudgetExhaustedWebhookWebhookRequest | TaskCreatedWebhookWebhookRequest | TaskUpdatedWebhookWebhookRequest | TaskStatusChangedWebhookWebhookRequest | TaskUnblockedWebhookWebhookRequest | TaskDeletedWebhookWebhookRequest | TaskCheckedOutWebhookWebhookRequest | TaskReleasedWebhookWebhookRequest | TaskCommentedWebhookWebhookRequest | GoalCreatedWebhookWebhookRequest | GoalUpdatedWebhookWebhookRequest | GoalDeletedWebhookWebhookRequest | KnowledgeDocumentIndexedWebhookWebhookRequest | KnowledgeDocumentFailedWebhookWebhookRequest | SecretCreatedWebhookWebhookRequest | SecretUpdatedWebhookWebhookRequest | SecretDeletedWebhookWebhookRequest | ConnectionCreatedWebhookWebhookRequest | ConnectionRefreshedWebhookWebhookRequest | ConnectionNeedsReauthWebhookWebhookRequest | ConnectionRevokedWebhookWebhookRequest | InstallationCreatedWebhookWebhookRequest | InstallationUpdatedWebhookWebhookRequest | InstallationDeletedWebhookWebhookRequest | ProjectCreatedWebhookWebhookRequest | ProjectUpdatedWebhookWebhookRequest | ProjectDeletedWebhookWebhookRequest | ApprovalRequestedWebhookWebhookRequest | ApprovalDecidedWebhookWebhookRequest | ApprovalExpiredWebhookWebhookRequest | ApprovalCancelledWebhookWebhookRequest | ScheduleCreatedWebhookWebhookRequest | ScheduleUpdatedWebhookWebhookRequest | SchedulePausedWebhookWebhookRequest | ScheduleResumedWebhookWebhookRequest | ScheduleDeletedWebhookWebhookRequest | TriggerCreatedWebhookWebhookRequest | TriggerUpdatedWebhookWebhookRequest | TriggerPausedWebhookWebhookRequest | TriggerResumedWebhookWebhookRequest | TriggerDeletedWebhookWebhookRequest | TriggerSecretRotatedWebhookWebhookRequest | ApiKeyCreatedWebhookWebhookRequest | ApiKeyUpdatedWebhookWebhookRequest | ApiKeyRevokedWebhookWebhookRequest | ApiKeyRotatedWebhookWebhookRequest | WebhookEndpointCreatedWebhookWebhookRequest | WebhookEndpointUpdatedWebhookWebhookRequest | WebhookEndpointDeletedWebhookWebhookRequest | WebhookEndpointDisabledWebhookWebhookRequest | WebhookEndpointSecretRotatedWebhookWebhookRequest | WebhookEndpointPingWebhookWebhookRequest | AuditEventWebhookWebhookRequest | TranscriptionCompletedWebhookWebhookRequest | TranscriptionFailedWebhookWebhookRequest;
 
 /**
  * ValidationIssue
@@ -719,7 +719,7 @@ export type AuditActorType = 'api_key' | 'personal_token' | 'session' | 'run' | 
  *
  * What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
  */
-export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'approval.comment' | 'approval.create' | 'approval.decide' | 'audit.pruned' | 'audit_export.create' | 'budget.create' | 'budget.delete' | 'budget.update' | 'connect_session.create' | 'connect_session.open' | 'connection.connect' | 'connection.create' | 'connection.delete' | 'connection.proxy' | 'connection.refresh' | 'cost_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'goal.create' | 'goal.delete' | 'goal.update' | 'integration.create' | 'integration.delete' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'knowledge.query' | 'knowledge_base.create' | 'knowledge_base.delete' | 'knowledge_base.update' | 'knowledge_document.create' | 'knowledge_document.delete' | 'knowledge_document.replace' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'project.create' | 'project.delete' | 'project.update' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'secret.create' | 'secret.create_version' | 'secret.delete' | 'secret.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'task.bulk_update' | 'task.checkout' | 'task.comment' | 'task.create' | 'task.delete' | 'task.release' | 'task.transition' | 'task.update' | 'thread.append_messages' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'usage.report' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
+export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'approval.comment' | 'approval.create' | 'approval.decide' | 'audit.pruned' | 'audit_export.create' | 'budget.create' | 'budget.delete' | 'budget.update' | 'connect_session.create' | 'connect_session.open' | 'connection.connect' | 'connection.create' | 'connection.delete' | 'connection.proxy' | 'connection.refresh' | 'cost_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'goal.create' | 'goal.delete' | 'goal.update' | 'installation.create' | 'installation.delete' | 'installation.update' | 'integration.create' | 'integration.delete' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'knowledge.query' | 'knowledge_base.create' | 'knowledge_base.delete' | 'knowledge_base.update' | 'knowledge_document.create' | 'knowledge_document.delete' | 'knowledge_document.replace' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'project.create' | 'project.delete' | 'project.update' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'secret.create' | 'secret.create_version' | 'secret.delete' | 'secret.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'task.bulk_update' | 'task.checkout' | 'task.comment' | 'task.create' | 'task.delete' | 'task.release' | 'task.transition' | 'task.update' | 'thread.append_messages' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'usage.report' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
 
 /**
  * AuditEvent
@@ -2185,6 +2185,10 @@ export type Agent = {
      */
     config: JsonObject;
     /**
+     * JSON Schema (2020-12) of the input of the agent's runs, `null` for any object. A run's input is resolved in four layers, each over the one before: the `default` of each top-level property here (the author's), an installation's `inputDefaults` (the editor's), a schedule's `input`, and the run's own `input`; the result must be valid against this schema (422 otherwise). A `$ref` can point only inside the schema.
+     */
+    inputSchema: JsonObject | null;
+    /**
      * How runs are executed, always by a runner whose labels match: `runner` (the runner's own code executes the run) or `http` (the runner POSTs the run's input to `url` and records the JSON answer as its output; the built-in runner and every runner built on the SDK do this).
      */
     runtime: 'runner' | 'http';
@@ -2206,6 +2210,14 @@ export type Agent = {
      * Current version number (1, 2, ...).
      */
     version: number;
+    /**
+     * The version installations following the `stable` channel run (`null`: none yet; they stay on what they have). Moving it updates them; it never creates a version.
+     */
+    stableVersion: number | null;
+    /**
+     * The installation that made this agent and manages its instructions, model, tools, secrets, connections, config, input schema, runtime and url (changed through the installation, 409 here); `null` for an agent made here.
+     */
+    installationId: string | null;
     /**
      * Creation time (UTC, millisecond precision).
      */
@@ -2282,6 +2294,10 @@ export type AgentCreate = {
      */
     config?: JsonObject;
     /**
+     * JSON Schema (2020-12) of the input of the agent's runs; the `default` of each top-level property fills what a run leaves out. `null` (the default) takes any object.
+     */
+    inputSchema?: JsonObject | null;
+    /**
      * How runs are executed.
      */
     runtime?: 'runner' | 'http';
@@ -2303,7 +2319,7 @@ export type AgentCreate = {
 /**
  * AgentUpdate
  *
- * JSON merge patch (RFC 7396) of an agent: members that are present replace the stored value, `null` clears `description`, `url` or `limits.maxConcurrentRuns`. Changing `instructions`, `model`, `tools` or `config` creates a new version; the other fields do not.
+ * JSON merge patch (RFC 7396) of an agent: members that are present replace the stored value, `null` clears `description`, `url` or `limits.maxConcurrentRuns`. Changing `instructions`, `model`, `tools`, `secrets`, `connections`, `config` or `inputSchema` creates a new version; the other fields do not.
  */
 export type AgentUpdate = {
     /**
@@ -2332,6 +2348,14 @@ export type AgentUpdate = {
      * Free-form configuration, merged as a JSON merge patch (RFC 7396): members sent replace theirs, members set to null are removed, others stay.
      */
     config?: JsonObject;
+    /**
+     * The JSON Schema of run inputs (replaces the whole schema; creates a new version); `null` takes any object.
+     */
+    inputSchema?: JsonObject | null;
+    /**
+     * The version installations following the `stable` channel run, one the agent has (422 otherwise); `null` clears it. Creates no version.
+     */
+    stableVersion?: number | null;
     /**
      * How runs are executed.
      */
@@ -2385,6 +2409,10 @@ export type AgentVersion = {
      */
     config: JsonObject;
     /**
+     * JSON Schema of the input of this version's runs, `null` for any object.
+     */
+    inputSchema: JsonObject | null;
+    /**
      * Time this version was created (UTC, millisecond precision).
      */
     createdAt: string;
@@ -2401,6 +2429,89 @@ export type AgentVersionList = {
      */
     data: Array<AgentVersion>;
     pagination: Pagination;
+};
+
+/**
+ * AgentPackageSource
+ *
+ * Where a package was exported from (informative; installing does not need it).
+ */
+export type AgentPackageSource = {
+    /**
+     * The agent exported.
+     */
+    agentId: string;
+    /**
+     * Its version exported.
+     */
+    version: number;
+    /**
+     * Time of the export (UTC, millisecond precision).
+     */
+    exportedAt: string;
+};
+
+/**
+ * AgentPackage
+ *
+ * An agent version as a portable package: what another application or organization needs to install it. Secrets, connections and knowledge bases are named, never carried: installing binds the knowledge bases by name to the installing application's, and its runs use that application's secrets and connections. `digest` covers every field but `source` and `digest`; an installed package whose digest does not match its content is refused (422), so a package edited by hand must leave `digest` out.
+ */
+export type AgentPackage = {
+    /**
+     * Type of the object.
+     */
+    object: 'agent_package';
+    /**
+     * The package format; this server reads `switchboard.agent/1`.
+     */
+    format: 'switchboard.agent/1';
+    /**
+     * Name of the agent packaged (the installed agent's name unless the installation gives one).
+     */
+    name: string;
+    /**
+     * Description of the agent packaged.
+     */
+    description: string | null;
+    /**
+     * How its runs are executed.
+     */
+    runtime: 'runner' | 'http';
+    /**
+     * For the `http` runtime, the URL runs are POSTed to.
+     */
+    url: string | null;
+    /**
+     * System instructions.
+     */
+    instructions: string;
+    /**
+     * Model alias (an installation may give another).
+     */
+    model: string;
+    /**
+     * Tools, as the agent has them, except that `search_knowledge` carries no `knowledgeBaseIds`: it searches the bases named in `knowledgeBases`.
+     */
+    tools: Array<AgentTool>;
+    secrets: AgentSecrets;
+    connections: AgentConnections;
+    /**
+     * Names of the knowledge bases `search_knowledge` searches; the installing application must have exactly one base of each name (422 naming those it lacks).
+     */
+    knowledgeBases: Array<string>;
+    /**
+     * Free-form configuration.
+     */
+    config: JsonObject;
+    /**
+     * JSON Schema of run inputs (its top-level `default`s are the author's defaults), `null` for any object.
+     */
+    inputSchema: JsonObject | null;
+    source?: AgentPackageSource;
+    /**
+     * SHA-256 of the package's content, as `sha256:` and 64 hex digits.
+     */
+    digest?: string;
 };
 
 /**
@@ -5253,6 +5364,165 @@ export type KnowledgeQuery = {
 };
 
 /**
+ * InstallationChannel
+ *
+ * A channel an installation follows: `latest`, the source agent's newest version; `stable`, the version its `stableVersion` names.
+ */
+export type InstallationChannel = 'latest' | 'stable';
+
+/**
+ * InstallationLockedInputs
+ *
+ * Top-level input fields runs of the installed agent cannot set: each takes the installation's `inputDefaults` value, else the schema's `default` (one of them must give it a value, 422 otherwise). A run, schedule or trigger that sets one to another value is refused with 400 `locked-input-field`.
+ */
+export type InstallationLockedInputs = Array<string>;
+
+/**
+ * Installation
+ *
+ * An agent installed from a package or from an agent of another application of the organization: the installed agent (`agentId`) is an agent of this application whose content the installation manages, pinned to a version or following a channel of its source, with the editor's input defaults and locked fields.
+ */
+export type Installation = {
+    /**
+     * Identifier of the installation.
+     */
+    id: string;
+    /**
+     * Type of the object.
+     */
+    object: 'installation';
+    /**
+     * The installed agent, an agent of this application that runs, schedules and triggers use as any other.
+     */
+    agentId: string;
+    /**
+     * Name of the package installed.
+     */
+    packageName: string;
+    /**
+     * Digest of the package the installed agent holds now.
+     */
+    packageDigest: string;
+    /**
+     * The agent installed from, for an installation from an agent; `null` for one from a package.
+     */
+    sourceAgentId: string | null;
+    /**
+     * The application of the source agent; `null` for an installation from a package.
+     */
+    sourceApplicationId: string | null;
+    /**
+     * The source agent's version installed now (a package's exported version, `null` when it names none).
+     */
+    sourceVersion: number | null;
+    /**
+     * The channel followed, `null` when pinned.
+     */
+    channel: InstallationChannel | null;
+    /**
+     * The source version pinned, `null` when following a channel or installed from a package.
+     */
+    pinnedVersion: number | null;
+    /**
+     * The model alias the installed agent uses instead of the package's, `null` for the package's.
+     */
+    model: string | null;
+    /**
+     * The editor's input defaults, over the schema's `default`s and under a schedule's or a run's input.
+     */
+    inputDefaults: JsonObject;
+    lockedInputs: InstallationLockedInputs;
+    /**
+     * Why following the channel could not install the source's newest version (for instance a knowledge base it names is missing here); the agent stays on the version it has. `null` when in step.
+     */
+    syncError: string | null;
+    /**
+     * Creation time (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * Time of the last change (UTC, millisecond precision).
+     */
+    updatedAt: string;
+};
+
+/**
+ * InstallationList
+ *
+ * One page of installations.
+ */
+export type InstallationList = {
+    /**
+     * The installations on this page.
+     */
+    data: Array<Installation>;
+    pagination: Pagination;
+};
+
+/**
+ * InstallationSource
+ *
+ * An agent of an application of this organization to install from (the caller must be able to act in that application: its own, or any with an `admin` key or as a member), pinned to `version` or following `channel`; neither pins its current version.
+ */
+export type InstallationSource = {
+    /**
+     * The agent to install.
+     */
+    agentId: string;
+    /**
+     * The version to pin.
+     */
+    version?: number;
+    channel?: InstallationChannel;
+};
+
+/**
+ * InstallationCreate
+ *
+ * What to install, `source` (an agent of this organization) or `package` (an exported package, from anywhere), exactly one; and how.
+ */
+export type InstallationCreate = {
+    source?: InstallationSource;
+    package?: AgentPackage;
+    /**
+     * Name of the installed agent (the package's by default).
+     */
+    name?: string;
+    /**
+     * A model alias to use instead of the package's.
+     */
+    model?: string | null;
+    /**
+     * The editor's input defaults (valid against the package's input schema, its `required` aside).
+     */
+    inputDefaults?: JsonObject;
+    lockedInputs?: InstallationLockedInputs;
+};
+
+/**
+ * InstallationUpdate
+ *
+ * JSON merge patch (RFC 7396) of an installation. `version` pins a version of the source agent and `channel` follows one (not both); `package` installs a new package over one installed from a package. `inputDefaults` is merged as a merge patch; `lockedInputs` replaces the list; `model` `null` goes back to the package's. The installed agent gets a new version when its content changes.
+ */
+export type InstallationUpdate = {
+    /**
+     * Pin this version of the source agent.
+     */
+    version?: number;
+    channel?: InstallationChannel;
+    package?: AgentPackage;
+    /**
+     * A model alias to use instead of the package's; `null` for the package's.
+     */
+    model?: string | null;
+    /**
+     * Merged as a JSON merge patch: members sent replace theirs, members set to null are removed.
+     */
+    inputDefaults?: JsonObject;
+    lockedInputs?: InstallationLockedInputs;
+};
+
+/**
  * ConnectionAuthType
  *
  * How a provider is authenticated: `oauth2` (authorization code with PKCE S256; tokens refreshed by Switchboard), `api_key` (a key sent in a header) or `basic` (user name and password, HTTP Basic).
@@ -7117,9 +7387,9 @@ export type TriggerInvocation = {
 /**
  * WebhookEventType
  *
- * Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `usage.unpriced` flags usage recorded without a cost; `budget.*` types report budgets that pass a threshold or run out; `connection.*` types report connections made, refreshed, needing re-authorisation or revoked; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
+ * Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `usage.unpriced` flags usage recorded without a cost; `budget.*` types report budgets that pass a threshold or run out; `connection.*` types report connections made, refreshed, needing re-authorisation or revoked; `installation.*` types report agents installed, updated (a new version, pin or input settings) or uninstalled; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
  */
-export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.resumed' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'thread.created' | 'thread.updated' | 'thread.deleted' | 'thread.expired' | 'usage.unpriced' | 'budget.threshold' | 'budget.exhausted' | 'task.created' | 'task.updated' | 'task.status_changed' | 'task.unblocked' | 'task.deleted' | 'task.checked_out' | 'task.released' | 'task.commented' | 'goal.created' | 'goal.updated' | 'goal.deleted' | 'knowledge_document.indexed' | 'knowledge_document.failed' | 'secret.created' | 'secret.updated' | 'secret.deleted' | 'connection.created' | 'connection.refreshed' | 'connection.needs_reauth' | 'connection.revoked' | 'project.created' | 'project.updated' | 'project.deleted' | 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.cancelled' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed' | 'audit.event';
+export type WebhookEventType = 'agent.created' | 'agent.updated' | 'agent.paused' | 'agent.resumed' | 'agent.retired' | 'agent.deleted' | 'run.queued' | 'run.running' | 'run.waiting' | 'run.resumed' | 'run.succeeded' | 'run.failed' | 'run.cancelled' | 'run.timed_out' | 'run.expired' | 'thread.created' | 'thread.updated' | 'thread.deleted' | 'thread.expired' | 'usage.unpriced' | 'budget.threshold' | 'budget.exhausted' | 'task.created' | 'task.updated' | 'task.status_changed' | 'task.unblocked' | 'task.deleted' | 'task.checked_out' | 'task.released' | 'task.commented' | 'goal.created' | 'goal.updated' | 'goal.deleted' | 'knowledge_document.indexed' | 'knowledge_document.failed' | 'secret.created' | 'secret.updated' | 'secret.deleted' | 'connection.created' | 'connection.refreshed' | 'connection.needs_reauth' | 'connection.revoked' | 'installation.created' | 'installation.updated' | 'installation.deleted' | 'project.created' | 'project.updated' | 'project.deleted' | 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.cancelled' | 'schedule.created' | 'schedule.updated' | 'schedule.paused' | 'schedule.resumed' | 'schedule.deleted' | 'trigger.created' | 'trigger.updated' | 'trigger.paused' | 'trigger.resumed' | 'trigger.deleted' | 'trigger.secret_rotated' | 'api_key.created' | 'api_key.updated' | 'api_key.revoked' | 'api_key.rotated' | 'webhook_endpoint.created' | 'webhook_endpoint.updated' | 'webhook_endpoint.deleted' | 'webhook_endpoint.disabled' | 'webhook_endpoint.secret_rotated' | 'webhook_endpoint.ping' | 'transcription.completed' | 'transcription.failed' | 'audit.event';
 
 /**
  * WebhookEventTypeFilter
@@ -7539,6 +7809,30 @@ export type ConnectionWebhookEvent = {
      * The connection after the change, never its credentials.
      */
     data: Connection;
+};
+
+/**
+ * InstallationWebhookEvent
+ *
+ * Body of a webhook about an installation (`installation.*` event types), as POSTed to webhook endpoints.
+ */
+export type InstallationWebhookEvent = {
+    /**
+     * Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header).
+     */
+    id: string;
+    /**
+     * What happened.
+     */
+    type: 'installation.created' | 'installation.updated' | 'installation.deleted';
+    /**
+     * Time the event happened (UTC, millisecond precision).
+     */
+    createdAt: string;
+    /**
+     * The installation after the change (before it, for `installation.deleted`).
+     */
+    data: Installation;
 };
 
 /**
@@ -7971,7 +8265,7 @@ export type BudgetWebhookEvent = {
  *
  * Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
  */
-export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ThreadWebhookEvent | TaskWebhookEvent | TaskCommentWebhookEvent | GoalWebhookEvent | SecretWebhookEvent | KnowledgeDocumentWebhookEvent | ConnectionWebhookEvent | ProjectWebhookEvent | ApprovalWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent | UsageWebhookEvent | BudgetWebhookEvent;
+export type WebhookEvent = AgentWebhookEvent | RunWebhookEvent | ThreadWebhookEvent | TaskWebhookEvent | TaskCommentWebhookEvent | GoalWebhookEvent | SecretWebhookEvent | KnowledgeDocumentWebhookEvent | ConnectionWebhookEvent | InstallationWebhookEvent | ProjectWebhookEvent | ApprovalWebhookEvent | ScheduleWebhookEvent | TriggerWebhookEvent | ApiKeyWebhookEvent | WebhookEndpointWebhookEvent | TranscriptionWebhookEvent | UsageWebhookEvent | BudgetWebhookEvent;
 
 /**
  * WebhookMessage
@@ -9324,6 +9618,11 @@ export type KnowledgeBaseId = string;
  * Identifier of the document (its `doc_...` id).
  */
 export type KnowledgeDocumentId = string;
+
+/**
+ * Identifier of the installation (its `inst_...` id).
+ */
+export type InstallationId = string;
 
 /**
  * Identifier of the integration (its `int_...` id).
@@ -13434,6 +13733,70 @@ export type GetAgentVersionResponses = {
 };
 
 export type GetAgentVersionResponse = GetAgentVersionResponses[keyof GetAgentVersionResponses];
+
+export type ExportAgentPackageData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the agent.
+         */
+        agentId: string;
+        /**
+         * Version number of the agent (1, 2, ...).
+         */
+        version: number;
+    };
+    query?: never;
+    url: '/api/v1/agents/{agentId}/versions/{version}/package';
+};
+
+export type ExportAgentPackageErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ExportAgentPackageError = ExportAgentPackageErrors[keyof ExportAgentPackageErrors];
+
+export type ExportAgentPackageResponses = {
+    /**
+     * The package.
+     */
+    200: AgentPackage;
+};
+
+export type ExportAgentPackageResponse = ExportAgentPackageResponses[keyof ExportAgentPackageResponses];
 
 export type ListThreadsData = {
     body?: never;
@@ -17781,6 +18144,353 @@ export type QueryKnowledgeResponses = {
 };
 
 export type QueryKnowledgeResponse = QueryKnowledgeResponses[keyof QueryKnowledgeResponses];
+
+export type ListInstallationsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page number, starting at 1. A page past the end returns an empty `data` array.
+         */
+        page?: number;
+        /**
+         * Number of items per page.
+         */
+        pageSize?: number;
+    };
+    url: '/api/v1/installations';
+};
+
+export type ListInstallationsErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type ListInstallationsError = ListInstallationsErrors[keyof ListInstallationsErrors];
+
+export type ListInstallationsResponses = {
+    /**
+     * One page of installations.
+     */
+    200: InstallationList;
+};
+
+export type ListInstallationsResponse = ListInstallationsResponses[keyof ListInstallationsResponses];
+
+export type CreateInstallationData = {
+    body: InstallationCreate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`.
+         */
+        'Idempotency-Key'?: string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/installations';
+};
+
+export type CreateInstallationErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type CreateInstallationError = CreateInstallationErrors[keyof CreateInstallationErrors];
+
+export type CreateInstallationResponses = {
+    /**
+     * The agent was installed.
+     */
+    201: Installation;
+};
+
+export type CreateInstallationResponse = CreateInstallationResponses[keyof CreateInstallationResponses];
+
+export type DeleteInstallationData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the installation (its `inst_...` id).
+         */
+        installationId: string;
+    };
+    query?: never;
+    url: '/api/v1/installations/{installationId}';
+};
+
+export type DeleteInstallationErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type DeleteInstallationError = DeleteInstallationErrors[keyof DeleteInstallationErrors];
+
+export type DeleteInstallationResponses = {
+    /**
+     * The agent was uninstalled.
+     */
+    204: void;
+};
+
+export type DeleteInstallationResponse = DeleteInstallationResponses[keyof DeleteInstallationResponses];
+
+export type GetInstallationData = {
+    body?: never;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the installation (its `inst_...` id).
+         */
+        installationId: string;
+    };
+    query?: never;
+    url: '/api/v1/installations/{installationId}';
+};
+
+export type GetInstallationErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type GetInstallationError = GetInstallationErrors[keyof GetInstallationErrors];
+
+export type GetInstallationResponses = {
+    /**
+     * The installation.
+     */
+    200: Installation;
+};
+
+export type GetInstallationResponse = GetInstallationResponses[keyof GetInstallationResponses];
+
+export type UpdateInstallationData = {
+    body: InstallationUpdate;
+    headers?: {
+        /**
+         * Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`.
+         */
+        'X-App-Id'?: string;
+        /**
+         * Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included.
+         */
+        'If-Match'?: string;
+    };
+    path: {
+        /**
+         * Identifier of the installation (its `inst_...` id).
+         */
+        installationId: string;
+    };
+    query?: never;
+    url: '/api/v1/installations/{installationId}';
+};
+
+export type UpdateInstallationErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The credential is missing, unknown, revoked or expired (all answered alike); on a trigger's URL, the signature or token is missing or wrong, or the timestamp is stale.
+     */
+    401: Problem;
+    /**
+     * The credential is valid but not allowed to do this (missing scope, `X-App-Id` naming another application, or a runner token used for another runner or its leases).
+     */
+    403: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request conflicts with the current state of the resource, a request with the same `Idempotency-Key` is still being processed, (on the runner endpoints) the lease is lost, or a thread is busy.
+     */
+    409: Problem;
+    /**
+     * The `If-Match` header does not match the current entity tag of the resource.
+     */
+    412: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type UpdateInstallationError = UpdateInstallationErrors[keyof UpdateInstallationErrors];
+
+export type UpdateInstallationResponses = {
+    /**
+     * The updated installation.
+     */
+    200: Installation;
+};
+
+export type UpdateInstallationResponse = UpdateInstallationResponses[keyof UpdateInstallationResponses];
 
 export type ListConnectionProvidersData = {
     body?: never;
@@ -24881,6 +25591,42 @@ export type ConnectionRevokedWebhookWebhookPayload = ConnectionWebhookEvent;
 export type ConnectionRevokedWebhookWebhookRequest = {
     body: ConnectionRevokedWebhookWebhookPayload;
     key: 'connection.revoked';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `installation.created` event, signed as described in `webhook-signature`.
+ */
+export type InstallationCreatedWebhookWebhookPayload = InstallationWebhookEvent;
+
+export type InstallationCreatedWebhookWebhookRequest = {
+    body: InstallationCreatedWebhookWebhookPayload;
+    key: 'installation.created';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `installation.updated` event, signed as described in `webhook-signature`.
+ */
+export type InstallationUpdatedWebhookWebhookPayload = InstallationWebhookEvent;
+
+export type InstallationUpdatedWebhookWebhookRequest = {
+    body: InstallationUpdatedWebhookWebhookPayload;
+    key: 'installation.updated';
+    path?: never;
+    query?: never;
+};
+
+/**
+ * The `installation.deleted` event, signed as described in `webhook-signature`.
+ */
+export type InstallationDeletedWebhookWebhookPayload = InstallationWebhookEvent;
+
+export type InstallationDeletedWebhookWebhookRequest = {
+    body: InstallationDeletedWebhookWebhookPayload;
+    key: 'installation.deleted';
     path?: never;
     query?: never;
 };

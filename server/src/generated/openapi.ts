@@ -1197,6 +1197,37 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/agents/{agentId}/versions/{version}/package": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the agent.
+                 * @example agent_01jd4x7p2kf8q6v3b9m5t0s1ab
+                 */
+                agentId: components["parameters"]["AgentId"];
+                /**
+                 * @description Version number of the agent (1, 2, ...).
+                 * @example 2
+                 */
+                version: components["parameters"]["AgentVersionNumber"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Export a version of an agent as a package
+         * @description Returns the version as a package another application or organization can install (`createInstallation` with `package`): its instructions, model alias, tools, input schema and config, with the secrets and connections it needs and the knowledge bases its `search_knowledge` tool searches by name, and a digest of it all. Requires the `read` scope.
+         */
+        get: operations["exportAgentPackage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/threads": {
         parameters: {
             query?: never;
@@ -2170,6 +2201,64 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/installations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List installations
+         * @description Lists the application's installations, newest first. Requires the `read` scope.
+         */
+        get: operations["listInstallations"];
+        put?: never;
+        /**
+         * Install an agent
+         * @description Installs an agent into this application, from an agent of the organization (`source`, pinned to a version or following the `latest` or `stable` channel) or from an exported package (`package`, from any organization): an agent of this application is made with the package's content and managed by the installation. The knowledge bases the package names must exist here (422 naming those that do not). Send an `Idempotency-Key` to make retries safe. Requires the `write` scope.
+         */
+        post: operations["createInstallation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/installations/{installationId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Identifier of the installation (its `inst_...` id).
+                 * @example inst_01jd7a2b3c4d5e6f7g8h9j0k1m
+                 */
+                installationId: components["parameters"]["InstallationId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get an installation
+         * @description Returns one installation of the application. Requires the `read` scope.
+         */
+        get: operations["getInstallation"];
+        put?: never;
+        post?: never;
+        /**
+         * Uninstall an agent
+         * @description Uninstalls: deletes the installation and its agent, or retires the agent when it has runs (they are the record of what it did). Refused (409) while a schedule or a trigger starts runs of the agent: delete them first. Send `If-Match` to make it conditional. Requires the `write` scope.
+         */
+        delete: operations["deleteInstallation"];
+        options?: never;
+        head?: never;
+        /**
+         * Update an installation
+         * @description Changes an installation with a JSON merge patch, sent as `application/merge-patch+json` or `application/json`: pin another version or follow a channel, install a newer package, change the model alias, the input defaults or the locked fields. The installed agent gets a new version when its content changes. Send `If-Match` with the installation's `ETag` so a change never overwrites one made meanwhile (412). Requires the `write` scope.
+         */
+        patch: operations["updateInstallation"];
         trace?: never;
     };
     "/api/v1/connection-providers": {
@@ -4724,6 +4813,66 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "installation.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Installation created
+         * @description Sent when an agent is installed (`createInstallation`). `data` is the installation. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `installation.created` or `installation.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["installationCreatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "installation.updated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Installation updated
+         * @description Sent when an installation changes: a new pin, channel, package, model or input settings, or a new version of its source installed by following a channel (or a `syncError` when it could not be). `data` is the installation after the change. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `installation.updated` or `installation.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["installationUpdatedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "installation.deleted": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Installation deleted
+         * @description Sent when an installation is uninstalled (`deleteInstallation`). `data` is the installation as it was. Delivered to every enabled webhook endpoint whose `eventTypes` is empty or lists `installation.deleted` or `installation.*`, with the usual retries. Respond with any 2xx status quickly (within 15 seconds) and do the work afterwards.
+         */
+        post: operations["installationDeletedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "project.created": {
         parameters: {
             query?: never;
@@ -5943,7 +6092,7 @@ export interface components {
          * @description What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
          * @enum {string}
          */
-        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "budget.create" | "budget.delete" | "budget.update" | "connect_session.create" | "connect_session.open" | "connection.connect" | "connection.create" | "connection.delete" | "connection.proxy" | "connection.refresh" | "cost_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "goal.create" | "goal.delete" | "goal.update" | "integration.create" | "integration.delete" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "knowledge.query" | "knowledge_base.create" | "knowledge_base.delete" | "knowledge_base.update" | "knowledge_document.create" | "knowledge_document.delete" | "knowledge_document.replace" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "project.create" | "project.delete" | "project.update" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "secret.create" | "secret.create_version" | "secret.delete" | "secret.update" | "session.log_in" | "session.log_out" | "session.revoke" | "task.bulk_update" | "task.checkout" | "task.comment" | "task.create" | "task.delete" | "task.release" | "task.transition" | "task.update" | "thread.append_messages" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "usage.report" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
+        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "budget.create" | "budget.delete" | "budget.update" | "connect_session.create" | "connect_session.open" | "connection.connect" | "connection.create" | "connection.delete" | "connection.proxy" | "connection.refresh" | "cost_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "goal.create" | "goal.delete" | "goal.update" | "installation.create" | "installation.delete" | "installation.update" | "integration.create" | "integration.delete" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "knowledge.query" | "knowledge_base.create" | "knowledge_base.delete" | "knowledge_base.update" | "knowledge_document.create" | "knowledge_document.delete" | "knowledge_document.replace" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "project.create" | "project.delete" | "project.update" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "secret.create" | "secret.create_version" | "secret.delete" | "secret.update" | "session.log_in" | "session.log_out" | "session.revoke" | "task.bulk_update" | "task.checkout" | "task.comment" | "task.create" | "task.delete" | "task.release" | "task.transition" | "task.update" | "thread.append_messages" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "usage.report" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
         /**
          * AuditEvent
          * @description One change made through the API (or one refused attempt), recorded in the same transaction as the change. Events are chained per organization in the order they were committed: `hash` is the SHA-256 of `prevHash` and the event's other fields, so a changed, removed or inserted event breaks the chain (`verifyAuditEvents` finds where). Credentials and secrets in `before` and `after` are replaced by `"[redacted]"`.
@@ -7119,6 +7268,8 @@ export interface components {
             connections: components["schemas"]["AgentConnections"];
             /** @description Free-form configuration passed to the runner (e.g. sampling parameters). */
             config: components["schemas"]["JsonObject"];
+            /** @description JSON Schema (2020-12) of the input of the agent's runs, `null` for any object. A run's input is resolved in four layers, each over the one before: the `default` of each top-level property here (the author's), an installation's `inputDefaults` (the editor's), a schedule's `input`, and the run's own `input`; the result must be valid against this schema (422 otherwise). A `$ref` can point only inside the schema. */
+            inputSchema: components["schemas"]["JsonObject"] | null;
             /**
              * @description How runs are executed, always by a runner whose labels match: `runner` (the runner's own code executes the run) or `http` (the runner POSTs the run's input to `url` and records the JSON answer as its output; the built-in runner and every runner built on the SDK do this).
              * @enum {string}
@@ -7143,6 +7294,13 @@ export interface components {
              * @description Current version number (1, 2, ...).
              */
             version: number;
+            /**
+             * Format: int32
+             * @description The version installations following the `stable` channel run (`null`: none yet; they stay on what they have). Moving it updates them; it never creates a version.
+             */
+            stableVersion: number | null;
+            /** @description The installation that made this agent and manages its instructions, model, tools, secrets, connections, config, input schema, runtime and url (changed through the installation, 409 here); `null` for an agent made here. */
+            installationId: string | null;
             /**
              * Format: date-time
              * @description Creation time (UTC, millisecond precision).
@@ -7221,6 +7379,11 @@ export interface components {
              */
             config?: components["schemas"]["JsonObject"];
             /**
+             * @description JSON Schema (2020-12) of the input of the agent's runs; the `default` of each top-level property fills what a run leaves out. `null` (the default) takes any object.
+             * @default null
+             */
+            inputSchema?: components["schemas"]["JsonObject"] | null;
+            /**
              * @description How runs are executed.
              * @default runner
              * @enum {string}
@@ -7243,7 +7406,7 @@ export interface components {
         };
         /**
          * AgentUpdate
-         * @description JSON merge patch (RFC 7396) of an agent: members that are present replace the stored value, `null` clears `description`, `url` or `limits.maxConcurrentRuns`. Changing `instructions`, `model`, `tools` or `config` creates a new version; the other fields do not.
+         * @description JSON merge patch (RFC 7396) of an agent: members that are present replace the stored value, `null` clears `description`, `url` or `limits.maxConcurrentRuns`. Changing `instructions`, `model`, `tools`, `secrets`, `connections`, `config` or `inputSchema` creates a new version; the other fields do not.
          */
         AgentUpdate: {
             /** @description Display name. */
@@ -7260,6 +7423,13 @@ export interface components {
             connections?: components["schemas"]["AgentConnections"];
             /** @description Free-form configuration, merged as a JSON merge patch (RFC 7396): members sent replace theirs, members set to null are removed, others stay. */
             config?: components["schemas"]["JsonObject"];
+            /** @description The JSON Schema of run inputs (replaces the whole schema; creates a new version); `null` takes any object. */
+            inputSchema?: components["schemas"]["JsonObject"] | null;
+            /**
+             * Format: int32
+             * @description The version installations following the `stable` channel run, one the agent has (422 otherwise); `null` clears it. Creates no version.
+             */
+            stableVersion?: number | null;
             /**
              * @description How runs are executed.
              * @enum {string}
@@ -7302,6 +7472,8 @@ export interface components {
             connections: components["schemas"]["AgentConnections"];
             /** @description Configuration of this version (free-form). */
             config: components["schemas"]["JsonObject"];
+            /** @description JSON Schema of the input of this version's runs, `null` for any object. */
+            inputSchema: components["schemas"]["JsonObject"] | null;
             /**
              * Format: date-time
              * @description Time this version was created (UTC, millisecond precision).
@@ -7316,6 +7488,71 @@ export interface components {
             /** @description Versions on this page. */
             data: components["schemas"]["AgentVersion"][];
             pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * AgentPackageSource
+         * @description Where a package was exported from (informative; installing does not need it).
+         */
+        AgentPackageSource: {
+            /** @description The agent exported. */
+            agentId: string;
+            /**
+             * Format: int32
+             * @description Its version exported.
+             */
+            version: number;
+            /**
+             * Format: date-time
+             * @description Time of the export (UTC, millisecond precision).
+             */
+            exportedAt: string;
+        };
+        /**
+         * AgentPackage
+         * @description An agent version as a portable package: what another application or organization needs to install it. Secrets, connections and knowledge bases are named, never carried: installing binds the knowledge bases by name to the installing application's, and its runs use that application's secrets and connections. `digest` covers every field but `source` and `digest`; an installed package whose digest does not match its content is refused (422), so a package edited by hand must leave `digest` out.
+         */
+        AgentPackage: {
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "agent_package";
+            /**
+             * @description The package format; this server reads `switchboard.agent/1`.
+             * @constant
+             */
+            format: "switchboard.agent/1";
+            /** @description Name of the agent packaged (the installed agent's name unless the installation gives one). */
+            name: string;
+            /** @description Description of the agent packaged. */
+            description: string | null;
+            /**
+             * @description How its runs are executed.
+             * @enum {string}
+             */
+            runtime: "runner" | "http";
+            /**
+             * Format: uri
+             * @description For the `http` runtime, the URL runs are POSTed to.
+             */
+            url: string | null;
+            /** @description System instructions. */
+            instructions: string;
+            /** @description Model alias (an installation may give another). */
+            model: string;
+            /** @description Tools, as the agent has them, except that `search_knowledge` carries no `knowledgeBaseIds`: it searches the bases named in `knowledgeBases`. */
+            tools: components["schemas"]["AgentTool"][];
+            secrets: components["schemas"]["AgentSecrets"];
+            connections: components["schemas"]["AgentConnections"];
+            /** @description Names of the knowledge bases `search_knowledge` searches; the installing application must have exactly one base of each name (422 naming those it lacks). */
+            knowledgeBases: string[];
+            /** @description Free-form configuration. */
+            config: components["schemas"]["JsonObject"];
+            /** @description JSON Schema of run inputs (its top-level `default`s are the author's defaults), `null` for any object. */
+            inputSchema: components["schemas"]["JsonObject"] | null;
+            source?: components["schemas"]["AgentPackageSource"];
+            /** @description SHA-256 of the package's content, as `sha256:` and 64 hex digits. */
+            digest?: string;
         };
         /**
          * ThreadStatus
@@ -9693,6 +9930,125 @@ export interface components {
             filter?: components["schemas"]["KnowledgeFilter"];
         };
         /**
+         * InstallationChannel
+         * @description A channel an installation follows: `latest`, the source agent's newest version; `stable`, the version its `stableVersion` names.
+         * @enum {string}
+         */
+        InstallationChannel: "latest" | "stable";
+        /**
+         * InstallationLockedInputs
+         * @description Top-level input fields runs of the installed agent cannot set: each takes the installation's `inputDefaults` value, else the schema's `default` (one of them must give it a value, 422 otherwise). A run, schedule or trigger that sets one to another value is refused with 400 `locked-input-field`.
+         */
+        InstallationLockedInputs: string[];
+        /**
+         * Installation
+         * @description An agent installed from a package or from an agent of another application of the organization: the installed agent (`agentId`) is an agent of this application whose content the installation manages, pinned to a version or following a channel of its source, with the editor's input defaults and locked fields.
+         */
+        Installation: {
+            /** @description Identifier of the installation. */
+            id: string;
+            /**
+             * @description Type of the object.
+             * @constant
+             */
+            object: "installation";
+            /** @description The installed agent, an agent of this application that runs, schedules and triggers use as any other. */
+            agentId: string;
+            /** @description Name of the package installed. */
+            packageName: string;
+            /** @description Digest of the package the installed agent holds now. */
+            packageDigest: string;
+            /** @description The agent installed from, for an installation from an agent; `null` for one from a package. */
+            sourceAgentId: string | null;
+            /** @description The application of the source agent; `null` for an installation from a package. */
+            sourceApplicationId: string | null;
+            /**
+             * Format: int32
+             * @description The source agent's version installed now (a package's exported version, `null` when it names none).
+             */
+            sourceVersion: number | null;
+            /** @description The channel followed, `null` when pinned. */
+            channel: components["schemas"]["InstallationChannel"] | null;
+            /**
+             * Format: int32
+             * @description The source version pinned, `null` when following a channel or installed from a package.
+             */
+            pinnedVersion: number | null;
+            /** @description The model alias the installed agent uses instead of the package's, `null` for the package's. */
+            model: string | null;
+            /** @description The editor's input defaults, over the schema's `default`s and under a schedule's or a run's input. */
+            inputDefaults: components["schemas"]["JsonObject"];
+            lockedInputs: components["schemas"]["InstallationLockedInputs"];
+            /** @description Why following the channel could not install the source's newest version (for instance a knowledge base it names is missing here); the agent stays on the version it has. `null` when in step. */
+            syncError: string | null;
+            /**
+             * Format: date-time
+             * @description Creation time (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Time of the last change (UTC, millisecond precision).
+             */
+            updatedAt: string;
+        };
+        /**
+         * InstallationList
+         * @description One page of installations.
+         */
+        InstallationList: {
+            /** @description The installations on this page. */
+            data: components["schemas"]["Installation"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /**
+         * InstallationSource
+         * @description An agent of an application of this organization to install from (the caller must be able to act in that application: its own, or any with an `admin` key or as a member), pinned to `version` or following `channel`; neither pins its current version.
+         */
+        InstallationSource: {
+            /** @description The agent to install. */
+            agentId: string;
+            /**
+             * Format: int32
+             * @description The version to pin.
+             */
+            version?: number;
+            channel?: components["schemas"]["InstallationChannel"];
+        };
+        /**
+         * InstallationCreate
+         * @description What to install, `source` (an agent of this organization) or `package` (an exported package, from anywhere), exactly one; and how.
+         */
+        InstallationCreate: {
+            source?: components["schemas"]["InstallationSource"];
+            package?: components["schemas"]["AgentPackage"];
+            /** @description Name of the installed agent (the package's by default). */
+            name?: string;
+            /** @description A model alias to use instead of the package's. */
+            model?: string | null;
+            /** @description The editor's input defaults (valid against the package's input schema, its `required` aside). */
+            inputDefaults?: components["schemas"]["JsonObject"];
+            lockedInputs?: components["schemas"]["InstallationLockedInputs"];
+        };
+        /**
+         * InstallationUpdate
+         * @description JSON merge patch (RFC 7396) of an installation. `version` pins a version of the source agent and `channel` follows one (not both); `package` installs a new package over one installed from a package. `inputDefaults` is merged as a merge patch; `lockedInputs` replaces the list; `model` `null` goes back to the package's. The installed agent gets a new version when its content changes.
+         */
+        InstallationUpdate: {
+            /**
+             * Format: int32
+             * @description Pin this version of the source agent.
+             */
+            version?: number;
+            channel?: components["schemas"]["InstallationChannel"];
+            package?: components["schemas"]["AgentPackage"];
+            /** @description A model alias to use instead of the package's; `null` for the package's. */
+            model?: string | null;
+            /** @description Merged as a JSON merge patch: members sent replace theirs, members set to null are removed. */
+            inputDefaults?: components["schemas"]["JsonObject"];
+            lockedInputs?: components["schemas"]["InstallationLockedInputs"];
+        };
+        /**
          * ConnectionAuthType
          * @description How a provider is authenticated: `oauth2` (authorization code with PKCE S256; tokens refreshed by Switchboard), `api_key` (a key sent in a header) or `basic` (user name and password, HTTP Basic).
          * @enum {string}
@@ -11250,10 +11606,10 @@ export interface components {
         };
         /**
          * WebhookEventType
-         * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `usage.unpriced` flags usage recorded without a cost; `budget.*` types report budgets that pass a threshold or run out; `connection.*` types report connections made, refreshed, needing re-authorisation or revoked; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
+         * @description Type of an event sent to webhook endpoints: the resource family and what happened to it, dotted (`run.succeeded`, `agent.updated`). `run.*` types follow the run's status changes (and `run.resumed` the end of its wait); `transcription.*` types report how transcription jobs end; `usage.unpriced` flags usage recorded without a cost; `budget.*` types report budgets that pass a threshold or run out; `connection.*` types report connections made, refreshed, needing re-authorisation or revoked; `installation.*` types report agents installed, updated (a new version, pin or input settings) or uninstalled; `webhook_endpoint.ping` is sent only by `testWebhookEndpoint`, to the endpoint tested; `audit.event` carries each audit event of the application, only to endpoints that list it (or `audit.*`) themselves.
          * @enum {string}
          */
-        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.resumed" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "usage.unpriced" | "budget.threshold" | "budget.exhausted" | "task.created" | "task.updated" | "task.status_changed" | "task.unblocked" | "task.deleted" | "task.checked_out" | "task.released" | "task.commented" | "goal.created" | "goal.updated" | "goal.deleted" | "knowledge_document.indexed" | "knowledge_document.failed" | "secret.created" | "secret.updated" | "secret.deleted" | "connection.created" | "connection.refreshed" | "connection.needs_reauth" | "connection.revoked" | "project.created" | "project.updated" | "project.deleted" | "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
+        WebhookEventType: "agent.created" | "agent.updated" | "agent.paused" | "agent.resumed" | "agent.retired" | "agent.deleted" | "run.queued" | "run.running" | "run.waiting" | "run.resumed" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.timed_out" | "run.expired" | "thread.created" | "thread.updated" | "thread.deleted" | "thread.expired" | "usage.unpriced" | "budget.threshold" | "budget.exhausted" | "task.created" | "task.updated" | "task.status_changed" | "task.unblocked" | "task.deleted" | "task.checked_out" | "task.released" | "task.commented" | "goal.created" | "goal.updated" | "goal.deleted" | "knowledge_document.indexed" | "knowledge_document.failed" | "secret.created" | "secret.updated" | "secret.deleted" | "connection.created" | "connection.refreshed" | "connection.needs_reauth" | "connection.revoked" | "installation.created" | "installation.updated" | "installation.deleted" | "project.created" | "project.updated" | "project.deleted" | "approval.requested" | "approval.decided" | "approval.expired" | "approval.cancelled" | "schedule.created" | "schedule.updated" | "schedule.paused" | "schedule.resumed" | "schedule.deleted" | "trigger.created" | "trigger.updated" | "trigger.paused" | "trigger.resumed" | "trigger.deleted" | "trigger.secret_rotated" | "api_key.created" | "api_key.updated" | "api_key.revoked" | "api_key.rotated" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.disabled" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.ping" | "transcription.completed" | "transcription.failed" | "audit.event";
         /**
          * WebhookEventTypeFilter
          * @description One entry of a webhook endpoint's event filter: an event type (`run.succeeded`), or a family wildcard (`run.*`) that takes every type of that family, including types added later.
@@ -11612,6 +11968,26 @@ export interface components {
             data: components["schemas"]["Connection"];
         };
         /**
+         * InstallationWebhookEvent
+         * @description Body of a webhook about an installation (`installation.*` event types), as POSTed to webhook endpoints.
+         */
+        InstallationWebhookEvent: {
+            /** @description Identifier of the event; the same for every endpoint it is sent to (each endpoint gets its own message, whose id is the `webhook-id` header). */
+            id: string;
+            /**
+             * @description What happened.
+             * @enum {string}
+             */
+            type: "installation.created" | "installation.updated" | "installation.deleted";
+            /**
+             * Format: date-time
+             * @description Time the event happened (UTC, millisecond precision).
+             */
+            createdAt: string;
+            /** @description The installation after the change (before it, for `installation.deleted`). */
+            data: components["schemas"]["Installation"];
+        };
+        /**
          * ProjectWebhookEvent
          * @description Body of a webhook about a project (`project.*` event types), as POSTed to webhook endpoints.
          */
@@ -11956,7 +12332,7 @@ export interface components {
          * WebhookEvent
          * @description Body of every webhook delivery, `{ "id", "type", "createdAt", "data" }`: `type` is the event type and `data` the resource it is about, in the same representation the API returns (secrets never included). For `*.deleted` events `data` is the resource as it was just before it was deleted. The schema that applies follows from the family of `type`.
          */
-        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ThreadWebhookEvent"] | components["schemas"]["TaskWebhookEvent"] | components["schemas"]["TaskCommentWebhookEvent"] | components["schemas"]["GoalWebhookEvent"] | components["schemas"]["SecretWebhookEvent"] | components["schemas"]["KnowledgeDocumentWebhookEvent"] | components["schemas"]["ConnectionWebhookEvent"] | components["schemas"]["ProjectWebhookEvent"] | components["schemas"]["ApprovalWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"] | components["schemas"]["UsageWebhookEvent"] | components["schemas"]["BudgetWebhookEvent"];
+        WebhookEvent: components["schemas"]["AgentWebhookEvent"] | components["schemas"]["RunWebhookEvent"] | components["schemas"]["ThreadWebhookEvent"] | components["schemas"]["TaskWebhookEvent"] | components["schemas"]["TaskCommentWebhookEvent"] | components["schemas"]["GoalWebhookEvent"] | components["schemas"]["SecretWebhookEvent"] | components["schemas"]["KnowledgeDocumentWebhookEvent"] | components["schemas"]["ConnectionWebhookEvent"] | components["schemas"]["InstallationWebhookEvent"] | components["schemas"]["ProjectWebhookEvent"] | components["schemas"]["ApprovalWebhookEvent"] | components["schemas"]["ScheduleWebhookEvent"] | components["schemas"]["TriggerWebhookEvent"] | components["schemas"]["ApiKeyWebhookEvent"] | components["schemas"]["WebhookEndpointWebhookEvent"] | components["schemas"]["TranscriptionWebhookEvent"] | components["schemas"]["UsageWebhookEvent"] | components["schemas"]["BudgetWebhookEvent"];
         /**
          * WebhookMessage
          * @description One event to deliver to one webhook endpoint, written in the same transaction as the change it reports. Its id is the `webhook-id` header of every attempt, so receivers can drop duplicates. Delivery schedule: the first attempt is made immediately, then, after each failure, the next one 5 seconds, 5 minutes, 30 minutes, 2 hours, 5 hours, 10 hours and 10 hours later (8 attempts in all); after the 8th failure the message is `failed`. A `Retry-After` sent with a 429 or 503 answer delays the next attempt to at least that long. Any 2xx answer is a success; anything else is a failure, including a 3xx (redirects are not followed), no answer within 15 seconds, or an address that is not allowed. An answer of 410 Gone also disables the endpoint. Each attempt is recorded (`listWebhookAttempts`); `redeliverWebhookMessage` sends the message again.
@@ -13709,6 +14085,11 @@ export interface components {
          * @example doc_01jd6f2a3b4c5d6e7f8g9h0j1k
          */
         KnowledgeDocumentId: string;
+        /**
+         * @description Identifier of the installation (its `inst_...` id).
+         * @example inst_01jd7a2b3c4d5e6f7g8h9j0k1m
+         */
+        InstallationId: string;
         /**
          * @description Identifier of the integration (its `int_...` id).
          * @example int_01jd6e1f2g3h4j5k6m7n8p9q0r
@@ -17494,6 +17875,66 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AgentVersion"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    exportAgentPackage: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the agent.
+                 * @example agent_01jd4x7p2kf8q6v3b9m5t0s1ab
+                 */
+                agentId: components["parameters"]["AgentId"];
+                /**
+                 * @description Version number of the agent (1, 2, ...).
+                 * @example 2
+                 */
+                version: components["parameters"]["AgentVersionNumber"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The package. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentPackage"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -21332,6 +21773,307 @@ export interface operations {
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["UpstreamError"];
+        };
+    };
+    listInstallations: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Page number, starting at 1. A page past the end returns an empty `data` array.
+                 * @example 1
+                 */
+                page?: components["parameters"]["Page"];
+                /**
+                 * @description Number of items per page.
+                 * @example 20
+                 */
+                pageSize?: components["parameters"]["PageSize"];
+            };
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of installations. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstallationList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createInstallation: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Client-chosen key (1 to 255 printable ASCII characters, bare or in double quotes) that makes this request safe to retry. The first response is stored per application for 24 hours together with a SHA-256 fingerprint of the method, path and body: a retry with the same key and body returns the stored status and body byte for byte, with `Idempotent-Replayed: true`; the same key with a different request is 422 `idempotency-key-reused`; while the first request is still being processed, a retry is 409 `idempotency-in-flight`. Validation failures are not stored, so the request can be fixed and retried with the same key. A fresh UUID per logical request is a good key, e.g. `7f1c2e9a-5b3d-4c8e-9a1f-2d6b8e0c4a57`. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InstallationCreate"];
+            };
+        };
+        responses: {
+            /** @description The agent was installed. */
+            201: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Installation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getInstallation: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the installation (its `inst_...` id).
+                 * @example inst_01jd7a2b3c4d5e6f7g8h9j0k1m
+                 */
+                installationId: components["parameters"]["InstallationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The installation. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Installation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteInstallation: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the installation (its `inst_...` id).
+                 * @example inst_01jd7a2b3c4d5e6f7g8h9j0k1m
+                 */
+                installationId: components["parameters"]["InstallationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The agent was uninstalled. */
+            204: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateInstallation: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Application the request acts in. With an application key (`sbk_...`) it is optional and, when sent, must be the key's own application (403 `forbidden` otherwise), except that a key with the `admin` scope may select any other application of its organization. A personal token (`sbp_...`) must send it on application-scoped routes (400 `app-id-required` when missing). An application of another organization is answered with 404. Its value looks like `app_01jd4x6n1b9s6v3w0d4c8p2r5f`. */
+                "X-App-Id"?: components["parameters"]["AppId"];
+                /** @description Entity tag from an earlier `ETag` response header (or `*`). The write is only applied if the resource still has this entity tag; otherwise the response is 412 `precondition-failed`. It looks like `"9c2f4e1a7b3d5c8e"`, quotes included. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description Identifier of the installation (its `inst_...` id).
+                 * @example inst_01jd7a2b3c4d5e6f7g8h9j0k1m
+                 */
+                installationId: components["parameters"]["InstallationId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["InstallationUpdate"];
+                "application/json": components["schemas"]["InstallationUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated installation. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Installation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     listConnectionProviders: {
@@ -29117,6 +29859,144 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["ConnectionWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    installationCreatedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `installation.created` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InstallationWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    installationUpdatedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `installation.updated` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InstallationWebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx status acknowledges the delivery; the body is ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Gone: the endpoint is disabled (`disabledReason` `gone`) and is sent nothing more. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    installationDeletedWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Standard Webhooks message id: the id of the webhook message (`whmsg_...`), the same on every attempt and redelivery of the message, so a receiver can drop a message it has already handled. It is part of the signed content.
+                 * @example whmsg_01jd5e2j6m9p2s5v8y1b4d7g0k
+                 */
+                "webhook-id": components["parameters"]["WebhookIdHeader"];
+                /**
+                 * @description Standard Webhooks timestamp: Unix time in seconds when this attempt was signed (it changes from one attempt to the next). It is part of the signed content; refuse timestamps far from your own clock (the `standardwebhooks` libraries allow 5 minutes) to defeat replays.
+                 * @example 1763791821
+                 */
+                "webhook-timestamp": components["parameters"]["WebhookTimestampHeader"];
+                /**
+                 * @description Standard Webhooks signatures, space-separated `v1,<base64>`: each is the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64-decoded part of the endpoint's `whsec_...` secret after its prefix. There is one signature, or two during a secret rotation's grace period (`v1,<new> v1,<old>`); accept the delivery when any of them matches.
+                 * @example v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+                 */
+                "webhook-signature": components["parameters"]["WebhookSignatureHeader"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `installation.deleted` event, signed as described in `webhook-signature`. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InstallationWebhookEvent"];
             };
         };
         responses: {

@@ -12,6 +12,12 @@ export const problemTypes = {
     description: 'No version of the API has that date, or it is sunset: GET /api/v1/versions lists the ones served. Nothing was changed.',
   },
   'invalid-json': { status: 400, title: 'Malformed JSON', description: 'The request body is not valid JSON. Nothing was changed.' },
+  'locked-input-field': {
+    status: 400,
+    title: 'Locked input field',
+    description:
+      "The run's input (or a schedule's, or a trigger's payload) sets a field the agent's installation locks (named in `errors`): locked fields always take the installation's value. Leave them out. Nothing was started.",
+  },
   'app-id-required': {
     status: 400,
     title: 'Application id required',

@@ -33,6 +33,7 @@ import { goalHandlers } from './goals/handlers.js';
 import { projectHandlers } from './projects/handlers.js';
 import { knowledgeHandlers } from './knowledge/handlers.js';
 import { connectionHandlers } from './connections/handlers.js';
+import { installationHandlers } from './installations/handlers.js';
 import { useConnectionSettings } from './connections/settings.js';
 import { retiredWaitHandlers } from './approvals/retired.js';
 import { createLoginLimiter, type LoginLimiter } from '../auth/login-limiter.js';
@@ -97,6 +98,7 @@ export function allHandlers(deps: HandlerDeps): Handlers {
     ...applicationHandlers(bus),
     ...apiKeyHandlers(bus, versioning),
     ...agentHandlers({ allowPrivate: config.runnerAllowPrivateAddresses, allowList: [] }),
+    ...installationHandlers({ allowPrivate: config.runnerAllowPrivateAddresses, allowList: [] }),
     ...runHandlers(bus, config.runs.leaseSeconds),
     ...approvalHandlers(bus),
     ...taskHandlers(bus, config.runs.leaseSeconds),

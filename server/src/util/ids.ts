@@ -44,7 +44,8 @@ export type IdPrefix =
   | 'chk'
   | 'int'
   | 'con'
-  | 'cses';
+  | 'cses'
+  | 'inst';
 
 /** TypeID's suffix alphabet: Crockford's base32, lower case. */
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';

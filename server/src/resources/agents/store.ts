@@ -12,8 +12,23 @@ export type AgentStatus = Agent['status'];
 /** The fields a client sets; everything else the server owns. */
 export type AgentSpec = Pick<
   Agent,
-  'name' | 'description' | 'instructions' | 'model' | 'tools' | 'secrets' | 'connections' | 'config' | 'runtime' | 'url' | 'labels' | 'limits' | 'autoStart'
+  | 'name'
+  | 'description'
+  | 'instructions'
+  | 'model'
+  | 'tools'
+  | 'secrets'
+  | 'connections'
+  | 'config'
+  | 'inputSchema'
+  | 'runtime'
+  | 'url'
+  | 'labels'
+  | 'limits'
+  | 'autoStart'
 >;
+
+export const DEFAULT_LIMITS: Agent['limits'] = { timeoutSeconds: 600, maxAttempts: 3, maxConcurrentRuns: null };
 
 /** Tasks start no run of an agent unless it says so. */
 export const NO_AUTO_START: Agent['autoStart'] = { assigned: false, mentioned: false };
@@ -29,6 +44,7 @@ type AgentRow = {
   secrets: string;
   connections: string;
   config: string;
+  input_schema: string | null;
   runtime: Agent['runtime'];
   url: string | null;
   labels: string;
@@ -38,6 +54,8 @@ type AgentRow = {
   auto_start: string;
   status: AgentStatus;
   version: number;
+  stable_version: number | null;
+  installation_id: string | null;
   created_at: string;
   updated_at: string;
 };
@@ -53,6 +71,7 @@ const AGENT_COLUMNS = columnsOf<AgentRow>({
   secrets: true,
   connections: true,
   config: true,
+  input_schema: true,
   runtime: true,
   url: true,
   labels: true,
@@ -62,6 +81,8 @@ const AGENT_COLUMNS = columnsOf<AgentRow>({
   auto_start: true,
   status: true,
   version: true,
+  stable_version: true,
+  installation_id: true,
   created_at: true,
   updated_at: true,
 });
@@ -75,11 +96,12 @@ type VersionRow = {
   secrets: string;
   connections: string;
   config: string;
+  input_schema: string | null;
   created_at: string;
 };
 
-type VersionedColumns = Pick<VersionRow, 'instructions' | 'model' | 'tools' | 'secrets' | 'connections' | 'config'>;
-type VersionedFields = Pick<AgentSpec, 'instructions' | 'model' | 'tools' | 'secrets' | 'connections' | 'config'>;
+type VersionedColumns = Pick<VersionRow, 'instructions' | 'model' | 'tools' | 'secrets' | 'connections' | 'config' | 'input_schema'>;
+export type VersionedFields = Pick<AgentSpec, 'instructions' | 'model' | 'tools' | 'secrets' | 'connections' | 'config' | 'inputSchema'>;
 
 /** The content a version captures, between its columns and its API fields. */
 const versionedFields = (row: VersionedColumns): VersionedFields => ({
@@ -89,6 +111,7 @@ const versionedFields = (row: VersionedColumns): VersionedFields => ({
   secrets: fromJsonColumn(row.secrets, []),
   connections: fromJsonColumn(row.connections, []),
   config: fromJsonColumn(row.config, {}),
+  inputSchema: fromJsonColumn(row.input_schema, null),
 });
 const versionedColumns = (spec: VersionedFields): VersionedColumns => ({
   instructions: spec.instructions,
@@ -97,6 +120,7 @@ const versionedColumns = (spec: VersionedFields): VersionedColumns => ({
   secrets: toJsonColumn(spec.secrets),
   connections: toJsonColumn(spec.connections),
   config: toJsonColumn(spec.config),
+  input_schema: spec.inputSchema ? toJsonColumn(spec.inputSchema) : null,
 });
 
 const toAgent = (row: AgentRow): Agent => ({
@@ -112,6 +136,8 @@ const toAgent = (row: AgentRow): Agent => ({
   autoStart: fromJsonColumn(row.auto_start, NO_AUTO_START),
   status: row.status,
   version: row.version,
+  stableVersion: row.stable_version,
+  installationId: row.installation_id,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
@@ -149,7 +175,8 @@ async function replaceLabels(db: Executor, agentId: string, labels: string[]) {
   if (labels.length) await db('agent_labels').insert([...new Set(labels)].map((label) => ({ agent_id: agentId, label })));
 }
 
-export async function insertAgent(db: Executor, applicationId: string, spec: AgentSpec): Promise<Agent> {
+/** `installationId`: the installation that makes the agent and manages its content. */
+export async function insertAgent(db: Executor, applicationId: string, spec: AgentSpec, installationId: string | null = null): Promise<Agent> {
   const now = nowIso();
   const row: AgentRow = {
     id: newId('agent'),
@@ -157,6 +184,8 @@ export async function insertAgent(db: Executor, applicationId: string, spec: Age
     ...specColumns(spec),
     status: 'active',
     version: 1,
+    stable_version: null,
+    installation_id: installationId,
     created_at: now,
     updated_at: now,
   };
@@ -199,6 +228,11 @@ export async function updateAgent(db: Executor, current: Agent, next: AgentSpec)
   if (changed) await insertVersion(db, current.id, version, next, now);
   if (JSON.stringify(current.labels) !== JSON.stringify(next.labels)) await replaceLabels(db, current.id, next.labels);
   return version;
+}
+
+/** Points the `stable` channel at one of the agent's versions (or none); no new version. */
+export async function setStableVersion(db: Executor, id: string, version: number | null): Promise<void> {
+  await db('agents').where({ id }).update({ stable_version: version, updated_at: nowIso() });
 }
 
 /** Moves the agent to `to` only if it is still in one of `from`; false when another request got there first. */

@@ -6,8 +6,9 @@ import { newId } from '../../util/ids.js';
 import { isoAfter, nowIso } from '../../util/time.js';
 import type { StoredEvent } from './events.js';
 import { LEASED } from './state-machine.js';
-import { findRunRow, insertRun, queuedAgain, transitionRun, type NewRun, type Run, type RunRow } from './store.js';
+import { findRunRow, insertRun, queuedAgain, toRun, transitionRun, type NewRun, type Run, type RunRow } from './store.js';
 import { getAgent } from '../agents/store.js';
+import { inputRulesOf, resolveInput, type InputRules } from '../agents/inputs.js';
 import { agentMachine } from '../agents/state-machine.js';
 import { dispatchForAgent } from './dispatch.js';
 import { addRunMessages, messagesToStart, THREAD_ACTIVE } from '../threads/runs.js';
@@ -17,25 +18,59 @@ const leaseLost = (detail: string) => new ProblemError('lease-lost', detail);
 const DEFAULT_TTL_SECONDS = 3600;
 
 /**
- * Queues a run of an agent's current version (the API's: `createRun`, `createThreadRun`), with
- * whether an online runner can take it. The agent is read under a shared lock: a concurrent
- * pause, retire or delete waits for the run to be created, or wins first (409 then).
+ * Inserts a queued run, its input resolved from the agent's layers (agents/inputs.ts). `refuse`:
+ * input that breaks the rules is the caller's error (400, 422). `override`, for runs nobody waits
+ * on (a schedule's, a task's): locked fields take their values, and an input the schema refuses
+ * makes a run cancelled at once (`invalid_input`, saying why), so its owner sees it; `cancelled`
+ * says so.
+ */
+export async function insertResolvedRun(
+  db: Executor,
+  run: NewRun,
+  rules: InputRules,
+  mode: 'refuse' | 'override',
+): Promise<{ run: Run; events: StoredEvent[]; cancelled: boolean }> {
+  let input = run.input;
+  let invalid: string | null = null;
+  try {
+    input = resolveInput(rules, run.input, '/input', mode);
+  } catch (err) {
+    if (mode === 'refuse' || !(err instanceof ProblemError)) throw err;
+    invalid = err.detail;
+  }
+  const created = await insertRun(db, { ...run, input });
+  if (!invalid) return { ...created, cancelled: false };
+  const row = await findRunRow(db, { id: created.run.id }, true);
+  const cancelled = await transitionRun(db, row, 'cancelled', { error_code: 'invalid_input', error_message: invalid.slice(0, 2000) });
+  return { run: toRun(cancelled.row), events: [...created.events, ...cancelled.events], cancelled: true };
+}
+
+/**
+ * Queues a run of an agent's current version (the API's: `createRun`, `createThreadRun`; a task's,
+ * in `override` mode), with whether an online runner can take it. The agent is read under a shared
+ * lock: a concurrent pause, retire or delete waits for the run to be created, or wins first (409 then).
  */
 export async function queueRun(
   db: Executor,
   run: Omit<NewRun, 'agentVersion' | 'ttlSeconds' | 'triggeredBy'> & { ttlSeconds: number | undefined; triggeredBy?: NewRun['triggeredBy'] },
   leaseSeconds: number,
-): Promise<{ run: Run; events: StoredEvent[] }> {
+  inputMode: 'refuse' | 'override' = 'refuse',
+): Promise<{ run: Run; events: StoredEvent[]; cancelled: boolean }> {
   const agent = await getAgent(db, run.applicationId, run.agentId, { forShare: true });
   agentMachine.assertTransition('startRun', agent.status);
   const dispatch = await dispatchForAgent(db, run.applicationId, agent.labels, leaseSeconds);
-  const created = await insertRun(db, {
-    ...run,
-    agentVersion: agent.version,
-    ttlSeconds: run.ttlSeconds ?? DEFAULT_TTL_SECONDS,
-    triggeredBy: run.triggeredBy ?? { type: 'api', id: null },
-  });
-  return { run: { ...created.run, dispatch }, events: created.events };
+  const created = await insertResolvedRun(
+    db,
+    {
+      ...run,
+      agentVersion: agent.version,
+      ttlSeconds: run.ttlSeconds ?? DEFAULT_TTL_SECONDS,
+      triggeredBy: run.triggeredBy ?? { type: 'api', id: null },
+    },
+    await inputRulesOf(db, agent),
+    inputMode,
+  );
+  return { ...created, run: created.cancelled ? created.run : { ...created.run, dispatch } };
 }
 
 /**

@@ -4,7 +4,8 @@ import { fromJsonColumn } from '../../util/json-column.js';
 import { agentMachine } from '../agents/state-machine.js';
 import type { AgentStatus } from '../agents/store.js';
 import type { StoredEvent } from '../runs/events.js';
-import { insertRun } from '../runs/store.js';
+import { insertResolvedRun } from '../runs/lifecycle.js';
+import { inputRulesOf } from '../agents/inputs.js';
 import { admitNewRun } from '../budgets/admission.js';
 import { nextDue } from './cron.js';
 import type { ScheduleRow } from './store.js';
@@ -29,26 +30,49 @@ export async function fireDueSchedules(db: Db, misfireMs: number): Promise<Store
       const query = trx('schedules').where({ id, status: 'active' }).where('next_run_at', '<=', now).first().forUpdate();
       const row = (await (isPostgres(trx) ? query.skipLocked() : query)) as ScheduleRow | undefined;
       if (!row?.next_run_at) return [];
-      const agent = await trx('agents').where({ id: row.agent_id }).first<{ status: AgentStatus; version: number } | undefined>('status', 'version');
+      const agent = await trx('agents')
+        .where({ id: row.agent_id })
+        .first<{ id: string; status: AgentStatus; version: number; input_schema: string | null; installation_id: string | null } | undefined>(
+          'id',
+          'status',
+          'version',
+          'input_schema',
+          'installation_id',
+        );
+      const rules =
+        agent &&
+        // The rules of the version the runs start on, read once for every due time this pass fires.
+        (await inputRulesOf(trx, {
+          id: agent.id,
+          version: agent.version,
+          inputSchema: fromJsonColumn(agent.input_schema, null),
+          installationId: agent.installation_id,
+        }));
       const stored: StoredEvent[] = [];
       let lastRunId = row.last_run_id;
       let next: string | null = row.next_run_at;
       const startRun = async (scheduledFor: string) => {
         // A paused or retired agent takes no runs; its due times pass without one.
-        if (!agent || !agentMachine.canTransition('startRun', agent.status)) return;
-        const { run, events } = await insertRun(trx, {
-          applicationId: row.application_id,
-          agentId: row.agent_id,
-          agentVersion: agent.version,
-          input: fromJsonColumn(row.input, {}),
-          metadata: fromJsonColumn(row.metadata, {}),
-          ttlSeconds: SCHEDULED_RUN_TTL_SECONDS,
-          endUserId: null,
-          triggeredBy: { type: 'schedule', id: row.id },
-          scheduledFor,
-        });
+        if (!agent || !rules || !agentMachine.canTransition('startRun', agent.status)) return;
+        // Locked fields take the installation's values; an input the schema no longer takes starts a cancelled run.
+        const { run, events, cancelled } = await insertResolvedRun(
+          trx,
+          {
+            applicationId: row.application_id,
+            agentId: row.agent_id,
+            agentVersion: agent.version,
+            input: fromJsonColumn(row.input, {}),
+            metadata: fromJsonColumn(row.metadata, {}),
+            ttlSeconds: SCHEDULED_RUN_TTL_SECONDS,
+            endUserId: null,
+            triggeredBy: { type: 'schedule', id: row.id },
+            scheduledFor,
+          },
+          rules,
+          'override',
+        );
         lastRunId = run.id;
-        stored.push(...events, ...((await admitNewRun(trx, run.id, 'record'))?.events ?? []));
+        stored.push(...events, ...(cancelled ? [] : ((await admitNewRun(trx, run.id, 'record'))?.events ?? [])));
       };
       if (Date.parse(now) - Date.parse(next) > misfireMs) {
         if (row.missed_run_policy === 'runOnce') await startRun(next);

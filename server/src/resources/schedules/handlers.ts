@@ -3,6 +3,7 @@ import { defineHandlers } from '../handler-types.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { agentMachine } from '../agents/state-machine.js';
 import { getAgent } from '../agents/store.js';
+import { inputRulesOf, resolveInput } from '../agents/inputs.js';
 import { listRuns } from '../runs/store.js';
 import { recordEvent } from '../webhooks/outbox.js';
 import { cronFor } from './cron.js';
@@ -33,6 +34,8 @@ export const scheduleHandlers = defineHandlers({
       missedRunPolicy: body.missedRunPolicy ?? 'skip',
     };
     cronFor(spec.cron, spec.timezone);
+    // Its runs' input is checked now, not first when it fires with nobody to tell.
+    resolveInput(await inputRulesOf(db, agent), spec.input, '/input');
     const schedule = await store.insertSchedule(db, auth.applicationId, agent.id, spec, body.status ?? 'active');
     await recordEvent(db, auth.applicationId, 'schedule.created', schedule);
     return { status: 201, body: schedule, headers: { Location: `/api/v1/schedules/${schedule.id}` } };
@@ -47,6 +50,7 @@ export const scheduleHandlers = defineHandlers({
     const { name, cron, timezone, input, metadata, missedRunPolicy } = current;
     const next = mergePatch({ name, cron, timezone, input, metadata, missedRunPolicy }, body);
     cronFor(next.cron, next.timezone);
+    if (body.input !== undefined) resolveInput(await inputRulesOf(db, await getAgent(db, auth.applicationId, row.agent_id)), next.input, '/input');
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- mergePatch types its result as its target, but a patch's null removes metadata
     await store.updateSchedule(db, row, { ...next, metadata: next.metadata ?? {} });
     const schedule = store.toSchedule(await store.getScheduleRow(db, auth.applicationId, row.id));

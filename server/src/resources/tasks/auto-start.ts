@@ -28,7 +28,8 @@ export async function startRunFor(db: Executor, start: Start, leaseSeconds: numb
   if (agent.status !== 'active' || !agent.autoStart[start.reason]) return undefined;
   if (start.task.status === 'done' || start.task.status === 'cancelled') return undefined;
   const input = { task: start.task, reason: start.reason, ...(start.comment ? { comment: start.comment } : {}), depth: start.depth };
-  const { run, events } = await queueRun(
+  // The input is the task, whatever the agent's schema asks of callers: a run that breaks it is cancelled, the task change stands.
+  const { run, events, cancelled } = await queueRun(
     db,
     {
       applicationId: start.task.applicationId,
@@ -40,7 +41,9 @@ export async function startRunFor(db: Executor, start: Start, leaseSeconds: numb
       triggeredBy: { type: 'task', id: start.task.id },
     },
     leaseSeconds,
+    'override',
   );
+  if (cancelled) return { runId: run.id, events };
   const over = await admitNewRun(db, run.id, 'record');
   return { runId: run.id, events: [...events, ...(over?.events ?? [])] };
 }

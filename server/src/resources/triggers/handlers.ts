@@ -10,6 +10,7 @@ import { resolvePointer } from '../../util/json-pointer.js';
 import { mergePatch } from '../../util/merge-patch.js';
 import { agentMachine } from '../agents/state-machine.js';
 import { getAgent } from '../agents/store.js';
+import { assertUnlocked, inputRulesOf, resolveInput } from '../agents/inputs.js';
 import type { RunEventBus } from '../runs/events.js';
 import { insertRun } from '../runs/store.js';
 import { recordEvent } from '../webhooks/outbox.js';
@@ -70,6 +71,7 @@ export function triggerHandlers(bus: RunEventBus, sealer: Sealer) {
     createTrigger: async ({ db: trx, auth, body }) => {
       const agent = await getAgent(trx, auth.applicationId, body.agentId);
       agentMachine.assertTransition('planRuns', agent.status);
+      if (body.inputMapping) assertUnlocked(await inputRulesOf(trx, agent), Object.keys(body.inputMapping), '/inputMapping');
       const trigger = await store.insertTrigger(
         trx,
         sealer,
@@ -102,6 +104,10 @@ export function triggerHandlers(bus: RunEventBus, sealer: Sealer) {
         throw new ProblemError('validation-error', `The merged inputMapping has more than ${MAX_MAPPED_FIELDS} fields.`, {
           errors: [{ pointer: '/inputMapping', in: 'body', detail: `At most ${MAX_MAPPED_FIELDS} fields.` }],
         });
+      }
+      if (body.inputMapping) {
+        const rules = await inputRulesOf(trx, await getAgent(trx, auth.applicationId, row.agent_id));
+        assertUnlocked(rules, Object.keys(body.inputMapping), '/inputMapping');
       }
       await store.updateTrigger(trx, row.id, { name: body.name ?? current.name, inputMapping });
       const trigger = store.toTrigger(await store.getTriggerRow(trx, { id: row.id }));
@@ -149,7 +155,12 @@ export function triggerHandlers(bus: RunEventBus, sealer: Sealer) {
         applicationId: row.application_id,
         agentId: agent.id,
         agentVersion: agent.version,
-        input: mapInput(input.body, row.input_mapping === null ? null : (JSON.parse(row.input_mapping) as Record<string, string>)),
+        // The payload is the run's input: its pointers are the payload's own.
+        input: resolveInput(
+          await inputRulesOf(trx, agent),
+          mapInput(input.body, row.input_mapping === null ? null : (JSON.parse(row.input_mapping) as Record<string, string>)),
+          '',
+        ),
         metadata: {},
         ttlSeconds: TRIGGERED_RUN_TTL_SECONDS,
         endUserId: null,
