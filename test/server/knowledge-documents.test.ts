@@ -1,3 +1,4 @@
+import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type Gateway } from './gateway-helpers.js';
 import {
@@ -193,7 +194,7 @@ describe('knowledge documents', () => {
     expect(await gateway.db('knowledge_chunks').where({ document_id: doc.id }).select('id')).toEqual([]);
   });
 
-  it('uploads files: HTML is indexed as Markdown, an unknown binary is 415, a corrupt PDF fails with a clear error', async () => {
+  it('uploads files: HTML is indexed as Markdown, a PDF as its text, an unknown binary is 415, a corrupt PDF fails with a clear error', async () => {
     const base = await createBase(conn);
     const html = '<html><head><script>alert(1)</script></head><body><h1>Warranty</h1><p>Two years on every kettle.</p></body></html>';
     const form = new FormData();
@@ -215,6 +216,17 @@ describe('knowledge documents', () => {
     expect(hit.headingPath).toEqual(['Warranty']);
     expectCitable(hit, content);
 
+    // The built server reads a PDF in a worker thread started from its compiled file.
+    const care = await PDFDocument.create();
+    care.addPage().drawText('Descale the kettle every month.', { x: 50, y: 700, font: await care.embedFont(StandardFonts.Helvetica), size: 12 });
+    const pdfForm = new FormData();
+    pdfForm.append('file', new Blob([new Uint8Array(await care.save())], { type: 'application/pdf' }), 'care.pdf');
+    const pdfUpload = await postForm<KnowledgeDocument>(conn, `/api/v1/knowledge-bases/${base.id}/documents`, pdfForm);
+    expect(pdfUpload.status, JSON.stringify(pdfUpload.body)).toBe(202);
+    const pdfDoc = await settled(conn, pdfUpload.body);
+    expect(pdfDoc).toMatchObject({ status: 'indexed', error: null });
+    expect(await contentOf(conn, pdfDoc)).toBe('Descale the kettle every month.');
+
     const binary = new FormData();
     binary.append('file', new Blob([new Uint8Array([0, 1, 2, 3, 0, 255, 254, 0])], { type: 'application/octet-stream' }), 'blob.bin');
     expectProblem(await postForm(conn, `/api/v1/knowledge-bases/${base.id}/documents`, binary), 415, 'unsupported-media-type');
@@ -224,7 +236,11 @@ describe('knowledge documents', () => {
     const broken = await postForm<KnowledgeDocument>(conn, `/api/v1/knowledge-bases/${base.id}/documents`, pdf);
     expect(broken.status, JSON.stringify(broken.body)).toBe(202);
     const failed = await settled(conn, broken.body);
-    expect(failed).toMatchObject({ status: 'failed', version: 0, error: { code: 'unparseable' } });
+    expect(failed).toMatchObject({
+      status: 'failed',
+      version: 0,
+      error: { code: 'unparseable', message: 'The PDF could not be read: the file is damaged or incomplete.' },
+    });
     expect(failed.error!.message).not.toMatch(/\/work|node_modules|at .*\(/);
     expect(await events(failed.id)).toEqual(['knowledge_document.failed']);
     expectProblem(await call(conn, 'GET', `/api/v1/knowledge-bases/${base.id}/documents/${failed.id}/content`), 409, 'invalid-transition');

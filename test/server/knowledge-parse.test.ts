@@ -2,7 +2,9 @@ import { Document, HeadingLevel, Packer, Paragraph } from 'docx';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { describe, expect, it } from 'vitest';
 import { chunkMarkdown } from '../../server/src/resources/knowledge/chunker.js';
-import { DocumentParseError, parseDocument } from '../../server/src/resources/knowledge/parse.js';
+// The built parser: PDFs are read in a worker thread, started from its compiled file in server/dist.
+import { DocumentParseError, parseDocument } from '../../server/dist/resources/knowledge/parse.js';
+import { pdfToMarkdown } from '../../server/dist/resources/knowledge/parse/pdf.js';
 
 const DOCX = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
 
@@ -81,6 +83,41 @@ describe('knowledge document parser', () => {
     expect(markdown).toContain('First page text');
     expect(markdown).toContain('second line');
     expect(markdown).toMatch(/second line\n\nSecond page text/);
+  });
+
+  it('reads a PDF in a worker thread: the parse goes on while this thread is blocked', async () => {
+    const bytes = await pdf(Array.from({ length: 200 }, (_, i) => [`Page ${i + 1}`]));
+    // Blocked longer each time, for a loaded machine's sake: only a parse on another thread can end while this one is blocked.
+    for (let blockMs = 1_000; ; blockMs *= 2) {
+      const parsed = parseDocument({ bytes, mediaType: 'application/pdf' });
+      const first = await new Promise<string>((resolve) => {
+        const answered = () => resolve('parsed');
+        parsed.then(answered, answered);
+        // Blocked in a timer: on waking the event loop polls (delivering the worker's answer) before it runs setImmediate's callback.
+        setTimeout(() => {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, blockMs);
+          setImmediate(() => resolve('woke'));
+        }, 0);
+      });
+      expect((await parsed).markdown).toMatch(/^Page 1\n\nPage 2\n\n/);
+      if (first === 'parsed') return;
+      if (blockMs >= 8_000) throw new Error('the PDF parse never ended while the event loop was blocked: it is not running in a worker thread');
+    }
+  }, 60_000);
+
+  it('refuses a PDF that takes longer than the time allowed to read as unparseable', async () => {
+    const bytes = await pdf([['Slow to read']]);
+    const error = await pdfToMarkdown(bytes, 1_000, 1).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(DocumentParseError);
+    expect(error).toMatchObject({
+      code: 'unparseable',
+      message: expect.stringMatching(/^The PDF took longer than .+ seconds to read: split it into smaller files\.$/),
+    });
+    // The next PDF gets a worker of its own.
+    expect(await pdfToMarkdown(bytes, 1_000)).toBe('Slow to read');
   });
 
   it('detects a PDF by its magic bytes even when it is declared as text', async () => {

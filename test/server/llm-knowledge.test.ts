@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Switchboard, SwitchboardError, type Run } from '@switchboard/sdk';
-import { startBuiltinRunner, type Worker } from '@switchboard/sdk/runner';
-import { startInProcessServer, type InProcessServer } from '../support/in-process-server.js';
+import { Switchboard, SwitchboardError } from '@switchboard/sdk';
+import type { InProcessServer } from '../support/in-process-server.js';
 import { until } from '../sdk/helpers.js';
-import { startTestProvider, type RecordedRequest, type TestProvider } from '../support/test-provider.js';
+import type { TestProvider } from '../support/test-provider.js';
+import { lastChatRequest, resultOf, settledRun, startLlmRuntime, type LlmRuntime } from './llm-helpers.js';
 
 /**
  * The `llm` runtime's built-in `search_knowledge`, end to end: an agent against the test provider
@@ -11,41 +11,17 @@ import { startTestProvider, type RecordedRequest, type TestProvider } from '../s
  * with the run token and gets the hits with their citations; a base of the application it is not
  * bound to is never searched, and binding a base that is not the application's is refused.
  */
+let llm: LlmRuntime;
 let running: InProcessServer;
 let provider: TestProvider;
 let sb: Switchboard;
-let runner: Worker;
 let tag: string;
 
 beforeAll(async () => {
-  running = await startInProcessServer({ now: () => Date.now() }, { MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES: 'true', KNOWLEDGE_INTERVAL_MS: '100' });
-  provider = await startTestProvider();
-  sb = new Switchboard({ baseUrl: running.baseUrl, apiKey: running.adminKey });
-  const created = await sb.modelProviders.create({ name: 'Test provider', kind: 'openai-compatible', baseUrl: provider.openaiBaseUrl });
-  await sb.models.create({ alias: 'assistant', providerId: created.id, upstreamModel: 'test-large' });
-  tag = `llm-knowledge-${String(process.pid)}`;
-  const registered = await sb.runners.register({ name: 'knowledge-worker', labels: [tag] });
-  runner = startBuiltinRunner({ baseUrl: running.baseUrl, runnerId: registered.id, token: registered.token, onError: () => undefined });
+  llm = await startLlmRuntime('knowledge-worker', { KNOWLEDGE_INTERVAL_MS: '100' });
+  ({ running, provider, sb, tag } = llm);
 });
-afterAll(async () => {
-  await runner?.stop(2000);
-  await running?.stop();
-  await provider?.close();
-});
-
-type Message = { role: string; content?: unknown; tool_call_id?: string };
-/** The result the model was given for a tool call, parsed. */
-const resultOf = (request: RecordedRequest, callId: string) => {
-  const message = (request.body as { messages: Message[] }).messages.find((m) => m.role === 'tool' && m.tool_call_id === callId);
-  return message ? (JSON.parse(message.content as string) as Record<string, any>) : undefined;
-};
-const lastRequest = () => provider.requests.filter((r) => r.path === '/v1/chat/completions').at(-1)!;
-
-async function settled(runId: string): Promise<Run> {
-  const terminal = ['succeeded', 'failed', 'cancelled', 'timed_out', 'expired'];
-  await until(async () => terminal.includes((await sb.runs.get(runId)).status), `run ${runId} to end`, 300, 50);
-  return sb.runs.get(runId);
-}
+afterAll(async () => llm?.stop());
 
 /** A base with one Markdown document, once the document is indexed. */
 async function baseWith(name: string, docName: string, markdown: string) {
@@ -88,7 +64,7 @@ describe('search_knowledge in the llm runtime', () => {
     );
     const first = provider.requests.length;
     const run = await sb.runs.create({ agentId: agent.id, input: { prompt: 'Can I refund a gift card?' } });
-    expect(await settled(run.id)).toMatchObject({ status: 'succeeded', output: { text: 'Gift cards are never refunded.' } });
+    expect(await settledRun(sb, run.id)).toMatchObject({ status: 'succeeded', output: { text: 'Gift cards are never refunded.' } });
 
     // The model was offered the tool with the runtime's description and arguments, not the bases.
     const offered = (provider.requests[first]!.body as { tools: { function: { name: string; description: string; parameters: any } }[] }).tools;
@@ -97,7 +73,7 @@ describe('search_knowledge in the llm runtime', () => {
     expect(offered[0]!.function.parameters).toMatchObject({ required: ['query'], properties: { topK: { maximum: 10 } } });
     expect(JSON.stringify(offered)).not.toContain(base.id);
 
-    const told = lastRequest();
+    const told = lastChatRequest(provider);
     const found = resultOf(told, 'call_search')!;
     // Every hit is of the bound base's document, the gift-card passage best.
     for (const hit of found.hits) expect(hit.citation).toMatch(new RegExp(`^${doc.id}:`));
@@ -143,8 +119,8 @@ describe('search_knowledge in the llm runtime', () => {
     await sb.knowledgeBases.delete(base.id);
     provider.reply({ toolCalls: [{ id: 'call_gone', name: 'search_knowledge', arguments: { query: 'parcels' } }] }, { text: 'I cannot find it.' });
     const run = await sb.runs.create({ agentId: agent.id, input: { prompt: 'When do parcels ship?' } });
-    expect((await settled(run.id)).status).toBe('succeeded');
-    expect(resultOf(lastRequest(), 'call_gone')).toMatchObject({ code: 'not-found', error: expect.stringContaining(base.id) });
+    expect((await settledRun(sb, run.id)).status).toBe('succeeded');
+    expect(resultOf(lastChatRequest(provider), 'call_gone')).toMatchObject({ code: 'not-found', error: expect.stringContaining(base.id) });
   });
 
   it('agent validation: search_knowledge needs knowledge bases of the application; knowledgeBaseIds on another tool is 422', async () => {

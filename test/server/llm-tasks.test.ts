@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Switchboard, SwitchboardError, type Run, type Task } from '@switchboard/sdk';
-import { llmRuntime, startBuiltinRunner, type RunContext, type Worker } from '@switchboard/sdk/runner';
-import { startInProcessServer, type InProcessServer } from '../support/in-process-server.js';
-import { until } from '../sdk/helpers.js';
-import { startTestProvider, type RecordedRequest, type TestProvider } from '../support/test-provider.js';
+import { Switchboard, SwitchboardError, type Task } from '@switchboard/sdk';
+import { llmRuntime, type RunContext } from '@switchboard/sdk/runner';
+import type { InProcessServer } from '../support/in-process-server.js';
+import type { TestProvider } from '../support/test-provider.js';
+import { lastChatRequest, resultOf, settledRun, startLlmRuntime, type LlmRuntime } from './llm-helpers.js';
 
 /**
  * The `llm` runtime's built-in task tools, end to end: an agent against the test provider (behind
@@ -11,37 +11,19 @@ import { startTestProvider, type RecordedRequest, type TestProvider } from '../s
  * hands it over for review, comments and creates a follow-up, all as the run; what the server
  * refuses is told to the model, and the run goes on.
  */
+let llm: LlmRuntime;
 let running: InProcessServer;
 let provider: TestProvider;
 let sb: Switchboard;
-let runner: Worker;
 let tag: string;
 
 const TASK_TOOLS = ['list_tasks', 'create_task', 'update_task', 'comment_on_task'];
 
 beforeAll(async () => {
-  running = await startInProcessServer({ now: () => Date.now() }, { MODEL_PROVIDER_ALLOW_PRIVATE_ADDRESSES: 'true' });
-  provider = await startTestProvider();
-  sb = new Switchboard({ baseUrl: running.baseUrl, apiKey: running.adminKey });
-  const created = await sb.modelProviders.create({ name: 'Test provider', kind: 'openai-compatible', baseUrl: provider.openaiBaseUrl });
-  await sb.models.create({ alias: 'assistant', providerId: created.id, upstreamModel: 'test-large' });
-  tag = `llm-tasks-${String(process.pid)}`;
-  const registered = await sb.runners.register({ name: 'task-worker', labels: [tag] });
-  runner = startBuiltinRunner({ baseUrl: running.baseUrl, runnerId: registered.id, token: registered.token, onError: () => undefined });
+  llm = await startLlmRuntime('task-worker');
+  ({ running, provider, sb, tag } = llm);
 });
-afterAll(async () => {
-  await runner?.stop(2000);
-  await running?.stop();
-  await provider?.close();
-});
-
-type Message = { role: string; content?: unknown; tool_call_id?: string };
-/** The result the model was given for a tool call, parsed. */
-const resultOf = (request: RecordedRequest, callId: string) => {
-  const message = (request.body as { messages: Message[] }).messages.find((m) => m.role === 'tool' && m.tool_call_id === callId);
-  return message ? (JSON.parse(message.content as string) as Record<string, any>) : undefined;
-};
-const lastRequest = () => provider.requests.filter((r) => r.path === '/v1/chat/completions').at(-1)!;
+afterAll(async () => llm?.stop());
 
 const taskAgent = (name: string) =>
   sb.agents.create({
@@ -51,12 +33,6 @@ const taskAgent = (name: string) =>
     labels: [tag],
     tools: TASK_TOOLS.map((n) => ({ kind: 'builtin', name: n })),
   });
-
-async function settled(runId: string): Promise<Run> {
-  const terminal = ['succeeded', 'failed', 'cancelled', 'timed_out', 'expired'];
-  await until(async () => terminal.includes((await sb.runs.get(runId)).status), `run ${runId} to end`, 300, 50);
-  return sb.runs.get(runId);
-}
 
 describe('task tools in the llm runtime', () => {
   it('lists its tasks, takes one (checked out by its run), hands it over for review, comments and creates a follow-up, all as the run', async () => {
@@ -93,7 +69,7 @@ describe('task tools in the llm runtime', () => {
     );
     const first = provider.requests.length;
     const run = await sb.runs.create({ agentId: agent.id, input: { prompt: 'Work on your tasks.' } });
-    expect((await settled(run.id)).status).toBe('succeeded');
+    expect((await settledRun(sb, run.id)).status).toBe('succeeded');
 
     // The model was offered the four tools with their arguments.
     const offered = (provider.requests[first]!.body as { tools: { function: { name: string; parameters: { properties: Record<string, any> } } }[] }).tools;
@@ -125,7 +101,7 @@ describe('task tools in the llm runtime', () => {
     expect(started).toMatchObject({ applied: ['status'], task: { status: 'in_progress', checkedOutBy: 'me' } });
     expect(whileWorking).toMatchObject({ status: 'in_progress', checkout: { runId: run.id } });
 
-    const done = lastRequest();
+    const done = lastChatRequest(provider);
     expect(resultOf(done, 'call_review')).toMatchObject({ applied: ['labels', 'status'], task: { status: 'in_review', labels: ['refunds'] } });
     expect(resultOf(done, 'call_comment')).toMatchObject({ commented: { taskId: urgent.id } });
     const followUp = resultOf(done, 'call_create')!.created as { id: string };
@@ -170,9 +146,9 @@ describe('task tools in the llm runtime', () => {
       { text: 'Those are taken or waiting; nothing to do.' },
     );
     const run = await sb.runs.create({ agentId: agent.id, input: { prompt: 'Take a task.' } });
-    expect(await settled(run.id)).toMatchObject({ status: 'succeeded', output: { text: 'Those are taken or waiting; nothing to do.' } });
+    expect(await settledRun(sb, run.id)).toMatchObject({ status: 'succeeded', output: { text: 'Those are taken or waiting; nothing to do.' } });
 
-    const told = lastRequest();
+    const told = lastChatRequest(provider);
     expect(resultOf(told, 'call_held')).toMatchObject({ code: 'task-checked-out', checkoutRunId: otherRun.id, hint: expect.stringMatching(/another task/) });
     expect(resultOf(told, 'call_held')!.error).toMatch(/checked out by run/);
     expect(resultOf(told, 'call_blocked')).toMatchObject({ code: 'task-blocked', blockedBy: [blocker.id] });

@@ -139,9 +139,10 @@ export function knowledgeHandlers(options: { sealer: Sealer; config: Pick<Config
 
     replaceKnowledgeDocument: async ({ db, auth, path, body, checkIfMatch, afterCommit }) => {
       const current = await documentIn(db, auth.applicationId, path.kbId, path.docId, true);
-      checkIfMatch(documents.toDocument(current));
+      const before = documents.toDocument(current);
+      checkIfMatch(before);
       const { source, name } = importedSource(body, uploadLimitBytes);
-      const fields = { name: name ?? current.name, metadata: body.metadata ?? documents.toDocument(current).metadata };
+      const fields = { name: name ?? current.name, metadata: body.metadata ?? before.metadata };
       const hash = documents.contentHash(source.bytes);
       const unchanged = hash === current.content_hash;
       if (!unchanged) {

@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { claimRows, type Claimed } from '../../db/claims.js';
 import { isPostgres, type Executor } from '../../db/database.js';
 import { writerRows } from '../../db/statements.js';
 import { isoAfter, nowIso } from '../../util/time.js';
 import type { DocumentError, DocumentRow, DocumentStatus } from './documents.js';
 
-/** A document this worker took: its id and the token that says it still holds it. */
-export type Claimed = { id: string; token: string };
+export type { Claimed };
 
 /** The document's pending work as the worker reads it. */
 export type PendingWork = {
@@ -23,30 +22,21 @@ const WORKING: DocumentStatus[] = ['parsing', 'chunking', 'embedding'];
  * Takes up to `limit` documents to index: queued ones, and those whose worker's claim ran out.
  * Each replica takes its own (SKIP LOCKED on PostgreSQL; SQLite has one writer).
  */
-export async function claimDocuments(db: Executor, limit: number, lockMs: number): Promise<Claimed[]> {
-  return db.transaction(async (trx) => {
-    const now = nowIso();
-    const query = trx('knowledge_documents')
-      .where({ status: 'queued' })
-      .orWhere((q) => {
-        q.whereIn('status', WORKING).where('locked_until', '<=', now);
-      })
-      .orderBy('updated_at')
-      .limit(limit)
-      .select('id')
-      .forUpdate();
-    const ids = ((await (isPostgres(trx) ? query.skipLocked() : query)) as { id: string }[]).map((r) => r.id);
-    const claimed: Claimed[] = [];
-    for (const id of ids) {
-      const token = randomUUID();
-      await trx('knowledge_documents')
-        .where({ id })
-        .update({ status: 'parsing', lock_token: token, locked_until: isoAfter(lockMs), updated_at: now });
-      claimed.push({ id, token });
-    }
-    return claimed;
-  });
-}
+export const claimDocuments = (db: Executor, limit: number, lockMs: number): Promise<Claimed[]> =>
+  claimRows(
+    db,
+    {
+      table: 'knowledge_documents',
+      claimable: (query, now) => {
+        query.where({ status: 'queued' }).orWhere((q) => {
+          q.whereIn('status', WORKING).where('locked_until', '<=', now);
+        });
+      },
+      orderBy: 'updated_at',
+      set: (token, now) => ({ status: 'parsing', lock_token: token, locked_until: isoAfter(lockMs), updated_at: now }),
+    },
+    limit,
+  );
 
 export async function pendingWork(db: Executor, job: Claimed): Promise<PendingWork | undefined> {
   const row = (await db('knowledge_documents').where({ id: job.id, lock_token: job.token }).first()) as

@@ -4,9 +4,9 @@
  */
 import { detectFormat, hasPdfMagic, type DocumentFormat } from './parse/detect.js';
 import { docxToMarkdown } from './parse/docx.js';
-import { DocumentParseError } from './parse/errors.js';
+import { DocumentParseError, tooLarge } from './parse/errors.js';
 import { htmlToMarkdown } from './parse/html.js';
-import { pdfToMarkdown, tooLarge } from './parse/pdf.js';
+import { pdfToMarkdown } from './parse/pdf.js';
 import { decodeText } from './parse/text.js';
 
 export { DocumentParseError, type DocumentParseErrorCode } from './parse/errors.js';

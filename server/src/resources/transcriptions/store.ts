@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { components } from '../../generated/openapi.js';
-import { isPostgres, type Executor } from '../../db/database.js';
+import { claimRows, type Claimed } from '../../db/claims.js';
+import type { Executor } from '../../db/database.js';
 import { getRow, listPage, type PageQuery, type ReadOptions } from '../../db/lists.js';
 import { selectRows } from '../../db/statements.js';
 import { newId } from '../../util/ids.js';
@@ -177,7 +177,7 @@ export async function audioOf(db: Executor, id: string): Promise<Buffer | undefi
   return row?.content;
 }
 
-export type Claimed = { id: string; token: string };
+export type { Claimed };
 
 /**
  * Takes up to `limit` jobs for one worker: queued ones, and processing ones whose worker's lock ran
@@ -185,37 +185,28 @@ export type Claimed = { id: string; token: string };
  * cancelled, deleted or taken over meanwhile refuses them. On PostgreSQL the rows another replica
  * is claiming are skipped, not waited for.
  */
-export async function claimJobs(db: Executor, limit: number, lockMs: number): Promise<Claimed[]> {
-  return db.transaction(async (trx) => {
-    const now = nowIso();
-    // The statuses `start` leaves from: queued, and processing under a lock that ran out.
-    const query = trx('transcriptions')
-      .where({ status: 'queued' })
-      .orWhere((q) => {
-        q.where({ status: 'processing' }).where('locked_until', '<=', now);
-      })
-      .orderBy('created_at')
-      .limit(limit)
-      .select('id')
-      .forUpdate();
-    const ids = ((await (isPostgres(trx) ? query.skipLocked() : query)) as { id: string }[]).map((r) => r.id);
-    const claimed: Claimed[] = [];
-    for (const id of ids) {
-      const token = randomUUID();
-      await trx('transcriptions')
-        .where({ id })
-        .update({
-          status: 'processing',
-          lock_token: token,
-          locked_until: isoAfter(lockMs),
-          started_at: trx.raw('coalesce(started_at, ?)', [now]),
-          updated_at: now,
+export const claimJobs = (db: Executor, limit: number, lockMs: number): Promise<Claimed[]> =>
+  claimRows(
+    db,
+    {
+      table: 'transcriptions',
+      // The statuses `start` leaves from: queued, and processing under a lock that ran out.
+      claimable: (query, now) => {
+        query.where({ status: 'queued' }).orWhere((q) => {
+          q.where({ status: 'processing' }).where('locked_until', '<=', now);
         });
-      claimed.push({ id, token });
-    }
-    return claimed;
-  });
-}
+      },
+      orderBy: 'created_at',
+      set: (token, now, trx) => ({
+        status: 'processing',
+        lock_token: token,
+        locked_until: isoAfter(lockMs),
+        started_at: trx.raw('coalesce(started_at, ?)', [now]),
+        updated_at: now,
+      }),
+    },
+    limit,
+  );
 
 /** Extends the claim; false when the job is no longer this worker's (cancelled, deleted, taken over). */
 export async function extendClaim(db: Executor, job: Claimed, lockMs: number): Promise<boolean> {

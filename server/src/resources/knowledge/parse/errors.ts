@@ -16,3 +16,7 @@ export class DocumentParseError extends Error {
     super(message, options);
   }
 }
+
+export function tooLarge(): DocumentParseError {
+  return new DocumentParseError('unparseable', 'The document is too large once extracted (over 10 MB of text).');
+}
