@@ -84,10 +84,10 @@ export class Context {
     return settings as Settings & { apiKey: string };
   }
 
-  /** A client with the resolved base URL, key and application. */
-  client(): Switchboard {
+  /** A client with the resolved base URL, key and application; acting for `endUser` when given (Switchboard-User). */
+  client(endUser?: string): Switchboard {
     const { baseUrl, apiKey, appId } = this.authenticated();
-    return new Switchboard({ baseUrl, apiKey, appId });
+    return new Switchboard({ baseUrl, apiKey, appId, endUser });
   }
 }
 

@@ -6,7 +6,7 @@ type Stream = { write(chunk: string): unknown; isTTY?: boolean };
 
 const GOOD = new Set(['active', 'succeeded', 'ok', 'done']);
 const BAD = new Set(['failed', 'cancelled', 'timed_out', 'expired', 'revoked', 'retired', 'error', 'blocked', 'exhausted']);
-const PENDING = new Set(['queued', 'running', 'waiting', 'paused', 'warn', 'warning', 'in_progress', 'in_review']);
+const PENDING = new Set(['queued', 'running', 'waiting', 'paused', 'warn', 'warning', 'in_progress', 'in_review', 'needs_reauth']);
 
 /** `2025-01-31T12:00:00.000Z` as `2025-01-31 12:00:00` (UTC); anything else unchanged. */
 export const shortTime = (value: unknown): string => {

@@ -7,6 +7,7 @@ import { registerApiKeys } from './commands/api-keys.js';
 import { registerChat } from './commands/chat.js';
 import { registerAuth } from './commands/auth.js';
 import { registerBudgets } from './commands/budgets.js';
+import { registerConnections } from './commands/connections.js';
 import { registerCosts } from './commands/costs.js';
 import { registerRunner } from './commands/runner.js';
 import { registerKnowledge } from './commands/knowledge.js';
@@ -67,6 +68,7 @@ Settings come from the flags, then the environment, then the profile saved by "s
   registerCosts(program, ctx);
   registerBudgets(program, ctx);
   registerSecrets(program, ctx);
+  registerConnections(program, ctx);
   registerKnowledge(program, ctx);
   registerApiKeys(program, ctx);
   registerRunners(program, ctx);

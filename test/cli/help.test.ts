@@ -38,6 +38,8 @@ describe('switchboard --help', () => {
       'costs',
       'budgets',
       'secrets',
+      'integrations',
+      'connections',
       'kb',
       'api-keys',
       'runners',
@@ -54,6 +56,8 @@ describe('switchboard --help', () => {
     expect(commandsOf(await help(['costs']))).toEqual(['report', 'export']);
     expect(commandsOf(await help(['budgets']))).toEqual(['list', 'create', 'get', 'update', 'delete']);
     expect(commandsOf(await help(['secrets']))).toEqual(['set', 'list', 'get', 'versions', 'accesses', 'delete']);
+    expect(commandsOf(await help(['integrations']))).toEqual(['list', 'enable', 'get', 'disable']);
+    expect(commandsOf(await help(['connections']))).toEqual(['providers', 'list', 'get', 'create', 'connect', 'refresh', 'delete']);
   });
 
   it('has an Examples section and the global options on every command', { timeout: 120_000 }, async () => {
