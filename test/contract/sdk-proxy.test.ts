@@ -266,7 +266,8 @@ describe('the SDK against the real server, through the contract-checking proxy',
     await step('deleteGoal', () => sb.goals.delete(goal.id));
   });
 
-  it('manages agents and their versions', async () => {
+  // Some 20 calls through the proxy, the installation's among them: a minute when the machine is busy.
+  it('manages agents, their versions and their installations', { timeout: 60_000 }, async () => {
     const name = uniqueName('Contract agent');
     const agent = await step('createAgent', () =>
       sb.agents.create({

@@ -13,6 +13,9 @@ export type InputRules = { agentId: string; version: number; schema: JsonObject 
 /** The agent fields the rules come from (an Agent, or the columns a background job reads). */
 export type InputSource = { id: string; version: number; inputSchema: JsonObject | null; installationId: string | null };
 
+/** A run's input (JsonPayload) has at most this many members, defaults included. */
+const MAX_INPUT_MEMBERS = 1000;
+
 const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The author's defaults: the `default` of each top-level property of the schema. */
@@ -88,6 +91,10 @@ export function resolveInput(rules: InputRules, given: JsonObject, at: string, m
     if (errors.length) throw new ProblemError('locked-input-field', errors.map((e) => e.detail).join(' '), { errors });
   }
   const resolved = { ...schemaDefaults(rules.schema), ...rules.defaults, ...given, ...locked };
+  if (Object.keys(resolved).length > MAX_INPUT_MEMBERS) {
+    const detail = `With its defaults the input would have ${String(Object.keys(resolved).length)} fields; a run's input has at most ${String(MAX_INPUT_MEMBERS)}.`;
+    throw new ProblemError('validation-error', detail, { errors: [{ pointer: at, in: 'body', detail }] });
+  }
   const validate = validatorOf(rules);
   if (validate) {
     const errors: ValidationIssue[] = schemaIssues(validate, resolved, at, 'input').map((issue) => ({ ...issue, in: 'body' }));
