@@ -24,6 +24,8 @@ beforeAll(async () => {
   server = await startServerProcess({
     SWITCHBOARD_CONNECTION_PROVIDERS_FILE: testProvidersFile(oauth),
     CONNECTION_ALLOW_PRIVATE_ADDRESSES: 'true',
+    // No background refresh: the tests count the provider's refreshes (connections-refresh.test.ts tests the sweeper).
+    CONNECTIONS_SWEEP_INTERVAL_MS: '3600000',
     // The webhook endpoint listens nowhere (a closed port on loopback): only the messages recorded for it are read.
     WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
   });

@@ -30,6 +30,7 @@ import * as budgetWaits from './0029_budget_waits.js';
 import * as knowledgeBases from './0030_knowledge_bases.js';
 import * as knowledgeDocuments from './0031_knowledge_documents.js';
 import * as connections from './0032_connections.js';
+import * as connectionRefreshClaims from './0033_connection_refresh_claims.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -65,6 +66,7 @@ const migrations: Record<string, Migration> = {
   '0030_knowledge_bases': knowledgeBases,
   '0031_knowledge_documents': knowledgeDocuments,
   '0032_connections': connections,
+  '0033_connection_refresh_claims': connectionRefreshClaims,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */
