@@ -74,6 +74,35 @@ async function connectSession(owner?: Record<string, unknown>): Promise<ConnectS
 const proxy = (connectionId: string, body: Record<string, unknown>, key = conn.key) =>
   call(conn.baseUrl === server.url ? { ...conn, key } : conn, 'POST', `/api/v1/connections/${connectionId}/proxy`, body);
 
+/** The provider's integration in the application, made now or found (another test may have enabled it). */
+async function integrationOf(providerId: string): Promise<Integration> {
+  const made = await call<Integration>(conn, 'POST', '/api/v1/integrations', { providerId });
+  if (made.status === 201) return made.body;
+  expectProblem(made, 409, 'conflict');
+  const listed = await call<{ data: Integration[] }>(conn, 'GET', '/api/v1/integrations?pageSize=100');
+  return listed.body.data.find((i) => i.providerId === providerId)!;
+}
+
+/** Posts a connect link's form as a browser on its page does: urlencoded, and (the page sends no referrer) from origin `null`. */
+const submit = (connectUrl: string, form: string, headers: Record<string, string> = {}) =>
+  fetch(connectUrl, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: 'null', ...headers },
+    body: form,
+  });
+
+const problemOfPage = async (res: Response) => ({ status: res.status, headers: res.headers, body: JSON.parse(await res.text()) as unknown, res });
+
+function expectPageHeaders(res: Response) {
+  const csp = res.headers.get('content-security-policy')!;
+  expect(csp).toMatch(/^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'; form-action 'self'; frame-ancestors 'none'/);
+  expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+  expect(res.headers.get('cache-control')).toBe('no-store');
+  expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+}
+
 describe('connection providers and integrations', () => {
   it('lists the catalogue from the file, and keeps the OAuth client secret out of every answer', async () => {
     const providers = await call(conn, 'GET', '/api/v1/connection-providers');
@@ -179,6 +208,36 @@ describe('an OAuth 2 connection against a loopback authorization server', () => 
 });
 
 describe('runs that need a connection', () => {
+  it('a run whose connection was revoked after it was queued waits again at claim, and is claimed once connected again', async () => {
+    // An application of its own, where the run's only connection is the one revoked.
+    const app = await call(conn, 'POST', '/api/v1/applications', { name: `claims ${label()}` });
+    expect(app.status, JSON.stringify(app.body)).toBe(201);
+    const inApp: Conn = { ...conn, headers: { 'X-App-Id': app.body.id } };
+    const integration = await call<Integration>(inApp, 'POST', '/api/v1/integrations', { providerId: 'testkey' });
+    const made = await call<Connection>(inApp, 'POST', '/api/v1/connections', { integrationId: integration.body.id, credentials: { apiKey: 'sk-claim-1' } });
+    expect(made.status, JSON.stringify(made.body)).toBe(201);
+    const lbl = label();
+    const agent = await newAgent(inApp, { labels: [lbl], connections: ['testkey'] });
+    const run = await newRun(inApp, agent.id);
+    expect(run.status).toBe('queued');
+    expect((await call(inApp, 'DELETE', `/api/v1/connections/${made.body.id}`)).status).toBe(204);
+
+    const runner = await newRunner(inApp, [lbl]);
+    const runnerCalls = runnerConn(server.url, runner);
+    expect((await call(runnerCalls, 'POST', `/api/v1/runners/${runner.id}/claims?wait=0`)).status).toBe(204);
+    const waiting = (await call(inApp, 'GET', `/api/v1/runs/${run.id}`)).body;
+    expect(waiting).toMatchObject({ status: 'waiting', waitingFor: { kind: 'connection' } });
+    expect(waiting.waitingFor.connectUrl).toContain('/api/v1/connect/sbc_');
+    const approvals = await call(inApp, 'GET', `/api/v1/approvals?runId=${run.id}&status=pending`);
+    expect(approvals.body.data).toMatchObject([{ kind: 'connection', payload: { providerId: 'testkey' } }]);
+
+    const connected = await submit(waiting.waitingFor.connectUrl, 'apiKey=sk-claim-2');
+    expect(connected.status, await connected.clone().text()).toBe(200);
+    expect((await call(inApp, 'GET', `/api/v1/runs/${run.id}`)).body.status).toBe('queued');
+    const claimed = await claim(runnerCalls, runner.id);
+    expect(claimed.run.id).toBe(run.id);
+  });
+
   it('a run whose agent needs a missing connection waits with the connect link, and resumes once the person connects', async () => {
     const lbl = label();
     const agent = await newAgent(conn, { labels: [lbl], connections: ['testoauth'] });
@@ -221,35 +280,6 @@ describe('runs that need a connection', () => {
     expect((await call(conn, 'GET', `/api/v1/runs/${run.id}`)).body.status).toBe('queued');
   });
 });
-
-/** The provider's integration in the application, made now or found (another test may have enabled it). */
-async function integrationOf(providerId: string): Promise<Integration> {
-  const made = await call<Integration>(conn, 'POST', '/api/v1/integrations', { providerId });
-  if (made.status === 201) return made.body;
-  expectProblem(made, 409, 'conflict');
-  const listed = await call<{ data: Integration[] }>(conn, 'GET', '/api/v1/integrations?pageSize=100');
-  return listed.body.data.find((i) => i.providerId === providerId)!;
-}
-
-/** Posts a connect link's form as a browser on its page does: urlencoded, and (the page sends no referrer) from origin `null`. */
-const submit = (connectUrl: string, form: string, headers: Record<string, string> = {}) =>
-  fetch(connectUrl, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: 'null', ...headers },
-    body: form,
-  });
-
-const problemOfPage = async (res: Response) => ({ status: res.status, headers: res.headers, body: JSON.parse(await res.text()) as unknown, res });
-
-function expectPageHeaders(res: Response) {
-  const csp = res.headers.get('content-security-policy')!;
-  expect(csp).toMatch(/^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'; form-action 'self'; frame-ancestors 'none'/);
-  expect(res.headers.get('x-content-type-options')).toBe('nosniff');
-  expect(res.headers.get('referrer-policy')).toBe('no-referrer');
-  expect(res.headers.get('cache-control')).toBe('no-store');
-  expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
-}
 
 describe('the hosted form of api_key and basic connect links', () => {
   it('asks for a user name and password on a self-contained page, refuses bad forms, stores them once, and says so', async () => {
