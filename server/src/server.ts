@@ -28,6 +28,7 @@ import { startDeliverer } from './resources/webhooks/delivery.js';
 import { sweepExpired } from './resources/transcriptions/retention.js';
 import { startTranscriber } from './resources/transcriptions/worker.js';
 import { startIndexer } from './resources/knowledge/worker.js';
+import { startConnectionSweeper } from './resources/connections/sweeper.js';
 import { purgeOldMessages } from './resources/webhooks/store.js';
 import { startAuditChainer } from './resources/audit/chainer.js';
 import { pruneAuditEvents } from './resources/audit/retention.js';
@@ -69,6 +70,8 @@ export type RunningServer = {
   transcribeNow(): Promise<void>;
   /** Indexes every queued knowledge document now, and waits until each is indexed or failed. */
   indexDocumentsNow(): Promise<void>;
+  /** Refreshes every OAuth connection whose token expires within the refresh window now, and waits until each is stored. */
+  refreshConnectionsNow(): Promise<void>;
   /** Drops what has outlived its retention: expired idempotency keys, old webhook messages, expired uploads and transcription audio, old audit events and expired audit export files. */
   purgeNow(): Promise<void>;
   /** Chains every audit event committed so far. */
@@ -216,6 +219,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const deliverer = startDeliverer(db, sealer, config.webhooks, logger, versioning);
   const transcriber = startTranscriber(db, sealer, config, logger);
   const indexer = startIndexer(db, sealer, config, logger);
+  const connectionSweeper = startConnectionSweeper(db, sealer, config.connections, logger);
   const exporter = startExporter(db, { audit: auditExportSource(db, auditChainer), costs: costExportSource(db) }, logger);
   const threadSweeper = periodic('thread expiry', () => expireThreads(db).then(() => []), config.runs.reaperIntervalMs);
   // Waits end by expiry, and budget waits also when their budgets have room again.
@@ -252,6 +256,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     deliverWebhooksNow: deliverer.drain,
     transcribeNow: transcriber.drain,
     indexDocumentsNow: indexer.drain,
+    refreshConnectionsNow: connectionSweeper.drain,
     purgeNow,
     chainAuditNow: () => auditChainer.catchUp(),
     rewrapNow: rewrapper.now,
@@ -263,6 +268,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       await deliverer.stop();
       await transcriber.stop();
       await indexer.stop();
+      await connectionSweeper.stop();
       await exporter.stop();
       await sweeper.stop();
       await threadSweeper.stop();

@@ -186,6 +186,8 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     createConnectSession: () => sb.connectSessions.create({ integrationId, redirectUrl: 'https://app.example.com/settings/integrations' }),
     // A browser's routes: their redirect is the answer, never followed (it leads off this machine).
     openConnectLink: () => generated.openConnectLink({ ...raw, path: { connectToken }, fetch: redirectAsAnswer }),
+    submitConnectForm: () =>
+      generated.submitConnectForm({ ...raw, path: { connectToken }, body: { apiKey: 'sk_live_51Hx2example0000000000' }, parseAs: 'text' }),
     completeOAuthConnection: () => generated.completeOAuthConnection({ ...raw, query: { state: 'q'.repeat(43), code: 'abc' }, fetch: redirectAsAnswer }),
     listSecrets: () => sb.secrets.list({ name: 'STRIPE_API_KEY' }),
     createSecret: () =>

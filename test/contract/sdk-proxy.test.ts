@@ -640,7 +640,7 @@ describe('the SDK against the real server, through the contract-checking proxy',
 
   it('connects a provider through a connect link, calls it through the proxy, refreshes and revokes', async () => {
     const providers = await step('listConnectionProviders', () => sb.connectionProviders.list());
-    expect(providers.data.map((p) => p.id)).toEqual(['testkey', 'testoauth']);
+    expect(providers.data.map((p) => p.id)).toEqual(['testbasic', 'testkey', 'testoauth']);
     const client = inject('oauthClient');
     const integration = await step('createIntegration', () =>
       sb.integrations.create({ providerId: 'testoauth', oauthClient: client }, { idempotencyKey: randomUUID() }),
@@ -660,7 +660,7 @@ describe('the SDK against the real server, through the contract-checking proxy',
         parseAs: 'text',
       }),
     );
-    const callback = new URL((await fetch(String(authorize.data), { redirect: 'manual' })).headers.get('location')!);
+    const callback = new URL((await fetch(authorize.data, { redirect: 'manual' })).headers.get('location')!);
     const done = await step('completeOAuthConnection', () =>
       generated.completeOAuthConnection({
         ...raw,
@@ -678,6 +678,16 @@ describe('the SDK against the real server, through the contract-checking proxy',
     expect((await step('refreshConnection', () => sb.connections.refresh(connection!.id))).lastRefreshedAt).not.toBeNull();
     await step('deleteConnection', () => sb.connections.delete(connection!.id));
     const keyed = await sb.integrations.create({ providerId: 'testkey' });
+    const link = await sb.connectSessions.create({ integrationId: keyed.id });
+    const page = await step('submitConnectForm', () =>
+      generated.submitConnectForm({
+        ...raw,
+        path: { connectToken: link.connectUrl.split('/').pop()! },
+        body: { apiKey: 'contract-form-key-0123' },
+        parseAs: 'text',
+      }),
+    );
+    expect(page.data).toContain('Connected');
     const made = await step('createConnection', () => sb.connections.create({ integrationId: keyed.id, credentials: { apiKey: 'contract-key-0123' } }));
     expect(made).toMatchObject({ status: 'active', authType: 'api_key' });
     await step('deleteIntegration', () => sb.integrations.delete(keyed.id));

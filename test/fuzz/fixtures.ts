@@ -154,12 +154,20 @@ export async function seed(baseUrl: string, adminKey: string): Promise<Fixtures>
   add(installed.id);
   add(installed.agentId);
 
-  add(
-    (await api<WithId>('POST', '/api/v1/integrations', { providerId: 'testoauth', oauthClient: { clientId: 'fuzz-client', clientSecret: 'fuzz-secret' } })).id,
-  );
+  const oauth = await api<WithId>('POST', '/api/v1/integrations', {
+    providerId: 'testoauth',
+    oauthClient: { clientId: 'fuzz-client', clientSecret: 'fuzz-secret' },
+  });
+  add(oauth.id);
   const keyed = await api<WithId>('POST', '/api/v1/integrations', { providerId: 'testkey' });
   add(keyed.id);
   add((await api<WithId>('POST', '/api/v1/connections', { integrationId: keyed.id, credentials: { apiKey: 'fuzz-key' } })).id);
+  // Live connect links (an API key's form, used up by the first valid post; an OAuth one, by the first opening), under their token's prefix.
+  const links: string[] = [];
+  for (const integrationId of [keyed.id, keyed.id, keyed.id, oauth.id]) {
+    links.push((await api<{ connectUrl: string }>('POST', '/api/v1/connect-sessions', { integrationId })).connectUrl.split('/').pop()!);
+  }
+  ids.set('sbc', links);
 
   add((await api<WithId>('POST', '/api/v1/secrets', { name: 'FUZZ_SECRET', value: 'fuzz-secret-value', description: 'fuzz' })).id);
 

@@ -24,6 +24,8 @@ beforeAll(async () => {
   server = await startServerProcess({
     SWITCHBOARD_CONNECTION_PROVIDERS_FILE: testProvidersFile(oauth),
     CONNECTION_ALLOW_PRIVATE_ADDRESSES: 'true',
+    // No background refresh: the tests count the provider's refreshes (connections-refresh.test.ts tests the sweeper).
+    CONNECTIONS_SWEEP_INTERVAL_MS: '3600000',
     // The webhook endpoint listens nowhere (a closed port on loopback): only the messages recorded for it are read.
     WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
   });
@@ -72,11 +74,40 @@ async function connectSession(owner?: Record<string, unknown>): Promise<ConnectS
 const proxy = (connectionId: string, body: Record<string, unknown>, key = conn.key) =>
   call(conn.baseUrl === server.url ? { ...conn, key } : conn, 'POST', `/api/v1/connections/${connectionId}/proxy`, body);
 
+/** The provider's integration in the application, made now or found (another test may have enabled it). */
+async function integrationOf(providerId: string): Promise<Integration> {
+  const made = await call<Integration>(conn, 'POST', '/api/v1/integrations', { providerId });
+  if (made.status === 201) return made.body;
+  expectProblem(made, 409, 'conflict');
+  const listed = await call<{ data: Integration[] }>(conn, 'GET', '/api/v1/integrations?pageSize=100');
+  return listed.body.data.find((i) => i.providerId === providerId)!;
+}
+
+/** Posts a connect link's form as a browser on its page does: urlencoded, and (the page sends no referrer) from origin `null`. */
+const submit = (connectUrl: string, form: string, headers: Record<string, string> = {}) =>
+  fetch(connectUrl, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: 'null', ...headers },
+    body: form,
+  });
+
+const problemOfPage = async (res: Response) => ({ status: res.status, headers: res.headers, body: JSON.parse(await res.text()) as unknown, res });
+
+function expectPageHeaders(res: Response) {
+  const csp = res.headers.get('content-security-policy')!;
+  expect(csp).toMatch(/^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'; form-action 'self'; frame-ancestors 'none'/);
+  expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+  expect(res.headers.get('cache-control')).toBe('no-store');
+  expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+}
+
 describe('connection providers and integrations', () => {
   it('lists the catalogue from the file, and keeps the OAuth client secret out of every answer', async () => {
     const providers = await call(conn, 'GET', '/api/v1/connection-providers');
     expect(providers.status).toBe(200);
-    expect(providers.body.data.map((p: { id: string }) => p.id)).toEqual(['testkey', 'testoauth']);
+    expect(providers.body.data.map((p: { id: string }) => p.id)).toEqual(['testbasic', 'testkey', 'testoauth']);
     expect(oauthIntegration.oauthClient).toEqual({ clientId: oauth.clientId, hasClientSecret: true });
     const got = await call(conn, 'GET', `/api/v1/integrations/${oauthIntegration.id}`);
     expect(JSON.stringify(got.body)).not.toContain(oauth.clientSecret);
@@ -177,6 +208,36 @@ describe('an OAuth 2 connection against a loopback authorization server', () => 
 });
 
 describe('runs that need a connection', () => {
+  it('a run whose connection was revoked after it was queued waits again at claim, and is claimed once connected again', async () => {
+    // An application of its own, where the run's only connection is the one revoked.
+    const app = await call(conn, 'POST', '/api/v1/applications', { name: `claims ${label()}` });
+    expect(app.status, JSON.stringify(app.body)).toBe(201);
+    const inApp: Conn = { ...conn, headers: { 'X-App-Id': app.body.id } };
+    const integration = await call<Integration>(inApp, 'POST', '/api/v1/integrations', { providerId: 'testkey' });
+    const made = await call<Connection>(inApp, 'POST', '/api/v1/connections', { integrationId: integration.body.id, credentials: { apiKey: 'sk-claim-1' } });
+    expect(made.status, JSON.stringify(made.body)).toBe(201);
+    const lbl = label();
+    const agent = await newAgent(inApp, { labels: [lbl], connections: ['testkey'] });
+    const run = await newRun(inApp, agent.id);
+    expect(run.status).toBe('queued');
+    expect((await call(inApp, 'DELETE', `/api/v1/connections/${made.body.id}`)).status).toBe(204);
+
+    const runner = await newRunner(inApp, [lbl]);
+    const runnerCalls = runnerConn(server.url, runner);
+    expect((await call(runnerCalls, 'POST', `/api/v1/runners/${runner.id}/claims?wait=0`)).status).toBe(204);
+    const waiting = (await call(inApp, 'GET', `/api/v1/runs/${run.id}`)).body;
+    expect(waiting).toMatchObject({ status: 'waiting', waitingFor: { kind: 'connection' } });
+    expect(waiting.waitingFor.connectUrl).toContain('/api/v1/connect/sbc_');
+    const approvals = await call(inApp, 'GET', `/api/v1/approvals?runId=${run.id}&status=pending`);
+    expect(approvals.body.data).toMatchObject([{ kind: 'connection', payload: { providerId: 'testkey' } }]);
+
+    const connected = await submit(waiting.waitingFor.connectUrl, 'apiKey=sk-claim-2');
+    expect(connected.status, await connected.clone().text()).toBe(200);
+    expect((await call(inApp, 'GET', `/api/v1/runs/${run.id}`)).body.status).toBe('queued');
+    const claimed = await claim(runnerCalls, runner.id);
+    expect(claimed.run.id).toBe(run.id);
+  });
+
   it('a run whose agent needs a missing connection waits with the connect link, and resumes once the person connects', async () => {
     const lbl = label();
     const agent = await newAgent(conn, { labels: [lbl], connections: ['testoauth'] });
@@ -217,5 +278,105 @@ describe('runs that need a connection', () => {
     expect(made.status, JSON.stringify(made.body)).toBe(201);
     expect(JSON.stringify(made.body)).not.toContain('sk-test-123456');
     expect((await call(conn, 'GET', `/api/v1/runs/${run.id}`)).body.status).toBe('queued');
+  });
+});
+
+describe('the hosted form of api_key and basic connect links', () => {
+  it('asks for a user name and password on a self-contained page, refuses bad forms, stores them once, and says so', async () => {
+    const integration = await integrationOf('testbasic');
+    const made = await call<ConnectSession>(conn, 'POST', '/api/v1/connect-sessions', { integrationId: integration.id });
+    expect(made.status, JSON.stringify(made.body)).toBe(201);
+    const { connectUrl } = made.body;
+
+    const page = await fetch(connectUrl);
+    expect(page.status).toBe(200);
+    expectPageHeaders(page);
+    const html = await page.text();
+    // The provider's name is escaped; nothing is loaded from anywhere; the form posts back to the link.
+    expect(html).toContain('Connect Test &lt;Basic&gt; &amp; &quot;Co&quot;');
+    expect(html).not.toContain('<Basic>');
+    expect(html).toMatch(/<form method="post">/);
+    expect(html).toContain('name="username"');
+    expect(html).toContain('name="password" type="password"');
+    expect(html).not.toMatch(/src=|href=|<script/);
+    // Showing the form does not use the link.
+    expect((await fetch(connectUrl)).status).toBe(200);
+
+    const refused = async (res: Response, status: number, code: string) => expectProblem(await problemOfPage(res), status, code);
+    await refused(await submit(connectUrl, 'apiKey=sk-123'), 422, 'validation-error');
+    await refused(await submit(connectUrl, 'username=ada'), 422, 'validation-error');
+    await refused(await submit(connectUrl, 'username=ada&password='), 422, 'validation-error');
+    await refused(await submit(connectUrl, 'username=ada&username=bob&password=x'), 422, 'validation-error');
+    await refused(await submit(connectUrl, 'username=ada&password=x&extra=1'), 422, 'validation-error');
+    await refused(await submit(connectUrl, 'username=a%3Ab&password=x'), 422, 'validation-error');
+    await refused(await submit(connectUrl, 'username=ada&password=%E2%28'), 400, 'bad-request');
+    await refused(await submit(connectUrl, 'username=ada&password=%zz'), 400, 'bad-request');
+    await refused(await submit(connectUrl, `username=ada&password=${'x'.repeat(1024 * 1024)}`), 413, 'payload-too-large');
+    await refused(await submit(connectUrl, '{"username":"ada","password":"x"}', { 'Content-Type': 'application/json' }), 415, 'unsupported-media-type');
+    await refused(
+      await submit(connectUrl, 'username=ada&password=x', { 'Content-Type': 'application/x-www-form-urlencoded; charset=latin1' }),
+      415,
+      'unsupported-media-type',
+    );
+
+    const password = `pw ${Date.now()} +&=`;
+    const done = await submit(connectUrl, new URLSearchParams({ username: 'ada', password }).toString());
+    expect(done.status).toBe(200);
+    expectPageHeaders(done);
+    expect(await done.text()).toContain('Connected to Test &lt;Basic&gt; &amp; &quot;Co&quot;.');
+    const listed = (await call<{ data: Connection[] }>(conn, 'GET', `/api/v1/connections?integrationId=${integration.id}`)).body.data;
+    expect(listed).toHaveLength(1);
+    expect(listed[0]).toMatchObject({ status: 'active', authType: 'basic', providerId: 'testbasic', owner: { type: 'application', id: null } });
+    expect(await rowsHolding(db, password)).toEqual([]);
+    const audit = await call(conn, 'GET', `/api/v1/audit-events?action=connection.connect_form&resourceId=${listed[0]!.id}`);
+    expect(audit.body.data).toHaveLength(1);
+    expect(JSON.stringify(audit.body)).not.toContain(password);
+
+    // Used once: the page and the form are gone alike.
+    expectProblem(await problemOfPage(await fetch(connectUrl)), 404, 'not-found');
+    expectProblem(await problemOfPage(await submit(connectUrl, 'username=eve&password=x')), 404, 'not-found');
+  });
+
+  it('resumes the run that waited on the link, and redirects (303) to the redirect URL', async () => {
+    // An application of its own, where the provider has no connection yet.
+    const app = await call(conn, 'POST', '/api/v1/applications', { name: `forms ${label()}` });
+    expect(app.status, JSON.stringify(app.body)).toBe(201);
+    const inApp: Conn = { ...conn, headers: { 'X-App-Id': app.body.id } };
+    const made = await call<Integration>(inApp, 'POST', '/api/v1/integrations', { providerId: 'testkey' });
+    expect(made.status, JSON.stringify(made.body)).toBe(201);
+    const integration = made.body;
+    const agent = await newAgent(inApp, { labels: [label()], connections: ['testkey'] });
+    const endUser = await call(inApp, 'POST', '/api/v1/end-users', { externalId: `eu-form-${label()}` });
+    const run = await newRun(inApp, agent.id, {}, { 'Switchboard-User': endUser.body.id });
+    expect(run.waitingFor?.kind).toBe('connection');
+    const page = await fetch(run.waitingFor!.connectUrl!);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('name="apiKey" type="password"');
+    const done = await submit(run.waitingFor!.connectUrl!, 'apiKey=sk-form-123456');
+    expect(done.status, await done.clone().text()).toBe(200);
+    expect((await call(inApp, 'GET', `/api/v1/runs/${run.id}`)).body.status).toBe('queued');
+    const mine = (await call<{ data: Connection[] }>(inApp, 'GET', `/api/v1/connections?ownerId=${endUser.body.id as string}`)).body.data;
+    expect(mine).toMatchObject([{ status: 'active', authType: 'api_key', integrationId: integration.id }]);
+
+    const other = await call(inApp, 'POST', '/api/v1/end-users', { externalId: `eu-form2-${label()}` });
+    const session = await call<ConnectSession>(inApp, 'POST', '/api/v1/connect-sessions', {
+      integrationId: integration.id,
+      owner: { type: 'end_user', id: other.body.id },
+      redirectUrl: REDIRECT,
+    });
+    const back = await submit(session.body.connectUrl, 'apiKey=sk-form-654321');
+    expect(back.status).toBe(303);
+    expect(back.headers.get('referrer-policy')).toBe('no-referrer');
+    const location = new URL(back.headers.get('location')!);
+    expect(location.origin + location.pathname).toBe(REDIRECT);
+    expect(location.searchParams.get('status')).toBe('connected');
+    const connection = await call<Connection>(inApp, 'GET', `/api/v1/connections/${location.searchParams.get('connectionId')!}`);
+    expect(connection.body).toMatchObject({ owner: { type: 'end_user', id: other.body.id }, status: 'active' });
+  });
+
+  it('keeps the OAuth 2 link a redirect, which takes no form', async () => {
+    const session = await connectSession();
+    expectProblem(await problemOfPage(await submit(session.connectUrl, 'apiKey=sk-123')), 404, 'not-found');
+    expect((await fetch(session.connectUrl, { redirect: 'manual' })).status).toBe(302);
   });
 });

@@ -157,7 +157,10 @@ export async function startOAuthServer(): Promise<OAuthServer> {
   };
 }
 
-/** A catalogue of two providers on the loopback authorization server: `testoauth` (OAuth 2) and `testkey` (an API key in X-Api-Key). */
+/**
+ * A catalogue of three providers on the loopback authorization server: `testoauth` (OAuth 2),
+ * `testkey` (an API key in X-Api-Key) and `testbasic` (HTTP Basic, with a name a page must escape).
+ */
 export function testProvidersFile(oauth: { url: string; host: string }): string {
   const file = join(mkdtempSync(join(tmpdir(), 'sb-providers-')), 'providers.json');
   const providers = [
@@ -170,6 +173,7 @@ export function testProvidersFile(oauth: { url: string; host: string }): string 
       oauth2: { authorizeUrl: `${oauth.url}/authorize`, tokenUrl: `${oauth.url}/token`, revokeUrl: `${oauth.url}/revoke`, scopes: ['read'] },
     },
     { id: 'testkey', authType: 'api_key', apiBaseUrl: `${oauth.url}/api`, allowedHosts: [oauth.host], apiKey: { header: 'X-Api-Key', prefix: '' } },
+    { id: 'testbasic', name: 'Test <Basic> & "Co"', authType: 'basic', apiBaseUrl: `${oauth.url}/api`, allowedHosts: [oauth.host] },
   ];
   writeFileSync(file, JSON.stringify({ providers }));
   return file;

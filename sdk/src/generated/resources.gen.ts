@@ -6,6 +6,7 @@
 //   getApiDocsAsset: a static asset of the API reference page
 //   getProblemType: an HTML page, for people reading a problem's type
 //   openConnectLink: a link for a person's browser
+//   submitConnectForm: a form for a person's browser
 //   completeOAuthConnection: the provider's redirect, for a person's browser
 //   listRunEvents: hand-written in client.ts as runs.events, typed with the caller's custom events
 //   claimRun: hand-written in client.ts as runners.claim, a long poll that gives undefined when no run is queued
@@ -1588,11 +1589,12 @@ const connectSessionsMethods = ({ call }: OperationRunner) => ({
   /**
    * Create a connect link
    *
-   * Makes a hosted connect link for an `oauth2` integration and an owner (the application by
-   * default, or the end-user of `Switchboard-User`), safe to send to that person: it opens once,
-   * expires, and leads to the provider's consent page. Once they consent, the connection is made
-   * (or renewed, when the owner's needed re-authorisation), runs waiting for it resume, and the
-   * browser goes to `redirectUrl`. The link is on the server's public URL
+   * Makes a hosted connect link for an integration and an owner (the application by default, or the
+   * end-user of `Switchboard-User`), safe to send to that person: it is used once and expires. For
+   * an `oauth2` integration it leads to the provider's consent page; for an `api_key` or `basic`
+   * one, to a page asking for the credentials. Once they consent (or submit), the connection is
+   * made (or renewed, when the owner's needed re-authorisation), runs waiting for it resume, and
+   * the browser goes to `redirectUrl`. The link is on the server's public URL
    * (`SWITCHBOARD_PUBLIC_URL`). Requires the `write` scope.
    */
   create: (body: T.ConnectSessionCreate, o?: WriteOptions) => call((c) => api.createConnectSession({ ...c, body, headers: idempotent(o) }), o),

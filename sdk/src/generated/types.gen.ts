@@ -719,7 +719,7 @@ export type AuditActorType = 'api_key' | 'personal_token' | 'session' | 'run' | 
  *
  * What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
  */
-export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'approval.comment' | 'approval.create' | 'approval.decide' | 'audit.pruned' | 'audit_export.create' | 'budget.create' | 'budget.delete' | 'budget.update' | 'connect_session.create' | 'connect_session.open' | 'connection.connect' | 'connection.create' | 'connection.delete' | 'connection.proxy' | 'connection.refresh' | 'cost_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'goal.create' | 'goal.delete' | 'goal.update' | 'installation.create' | 'installation.delete' | 'installation.update' | 'integration.create' | 'integration.delete' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'knowledge.query' | 'knowledge_base.create' | 'knowledge_base.delete' | 'knowledge_base.update' | 'knowledge_document.create' | 'knowledge_document.delete' | 'knowledge_document.replace' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'project.create' | 'project.delete' | 'project.update' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'secret.create' | 'secret.create_version' | 'secret.delete' | 'secret.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'task.bulk_update' | 'task.checkout' | 'task.comment' | 'task.create' | 'task.delete' | 'task.release' | 'task.transition' | 'task.update' | 'thread.append_messages' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'usage.report' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
+export type AuditAction = 'agent.create' | 'agent.delete' | 'agent.pause' | 'agent.resume' | 'agent.retire' | 'agent.update' | 'api_key.create' | 'api_key.revoke' | 'api_key.rotate' | 'api_key.update' | 'application.create' | 'application.delete' | 'application.update' | 'approval.comment' | 'approval.create' | 'approval.decide' | 'audit.pruned' | 'audit_export.create' | 'budget.create' | 'budget.delete' | 'budget.update' | 'connect_session.create' | 'connect_session.open' | 'connection.connect' | 'connection.connect_form' | 'connection.create' | 'connection.delete' | 'connection.proxy' | 'connection.refresh' | 'cost_export.create' | 'end_user.create' | 'end_user.create_token' | 'end_user.delete' | 'end_user.update' | 'end_user.upsert' | 'goal.create' | 'goal.delete' | 'goal.update' | 'installation.create' | 'installation.delete' | 'installation.update' | 'integration.create' | 'integration.delete' | 'invitation.accept' | 'invitation.create' | 'invitation.revoke' | 'knowledge.query' | 'knowledge_base.create' | 'knowledge_base.delete' | 'knowledge_base.update' | 'knowledge_document.create' | 'knowledge_document.delete' | 'knowledge_document.replace' | 'lease.append_events' | 'lease.complete' | 'lease.heartbeat' | 'lease.wait' | 'llm.audio_transcription' | 'llm.chat_completion' | 'llm.count_tokens' | 'llm.embeddings' | 'llm.message' | 'member.remove' | 'member.update' | 'model.create' | 'model.delete' | 'model.update' | 'model_provider.create' | 'model_provider.delete' | 'model_provider.update' | 'organization.update' | 'personal_token.create' | 'personal_token.revoke' | 'project.create' | 'project.delete' | 'project.update' | 'run.cancel' | 'run.claim' | 'run.create' | 'run.resume' | 'runner.delete' | 'runner.register' | 'schedule.create' | 'schedule.delete' | 'schedule.pause' | 'schedule.resume' | 'schedule.update' | 'secret.create' | 'secret.create_version' | 'secret.delete' | 'secret.update' | 'session.log_in' | 'session.log_out' | 'session.revoke' | 'task.bulk_update' | 'task.checkout' | 'task.comment' | 'task.create' | 'task.delete' | 'task.release' | 'task.transition' | 'task.update' | 'thread.append_messages' | 'thread.copy' | 'thread.create' | 'thread.delete' | 'thread.update' | 'transcription.cancel' | 'transcription.create' | 'transcription.delete' | 'trigger.create' | 'trigger.delete' | 'trigger.invoke' | 'trigger.pause' | 'trigger.resume' | 'trigger.rotate_secret' | 'trigger.update' | 'upload.create' | 'upload.delete' | 'usage.report' | 'user.sign_up' | 'webhook_endpoint.create' | 'webhook_endpoint.delete' | 'webhook_endpoint.rotate_secret' | 'webhook_endpoint.test' | 'webhook_endpoint.update' | 'webhook_message.redeliver';
 
 /**
  * AuditEvent
@@ -5919,7 +5919,7 @@ export type ConnectSessionCreate = {
 /**
  * ConnectSession
  *
- * A hosted connect link, safe to send to the person who owns the connection: it names nothing secret, opens once (a second opening is refused) and expires. Opening it sends the browser to the provider's authorization page (PKCE S256 and a single-use `state`); the provider's answer comes back to `GET /api/v1/oauth/callback`, which stores the tokens encrypted.
+ * A hosted connect link, safe to send to the person who owns the connection: it names nothing secret, is used once and expires. For an `oauth2` integration, opening it sends the browser to the provider's authorization page (PKCE S256 and a single-use `state`); the provider's answer comes back to `GET /api/v1/oauth/callback`, which stores the tokens encrypted. For an `api_key` or `basic` integration it is a page asking for the credentials, posted back to the link.
  */
 export type ConnectSession = {
     /**
@@ -5947,6 +5947,26 @@ export type ConnectSession = {
      * Creation time (UTC, millisecond precision).
      */
     createdAt: string;
+};
+
+/**
+ * ConnectForm
+ *
+ * A connect link's form, as a browser posts it: `apiKey` for an `api_key` integration, `username` and `password` for a `basic` one.
+ */
+export type ConnectForm = {
+    /**
+     * The API key.
+     */
+    apiKey?: string;
+    /**
+     * The user name (no colon).
+     */
+    username?: string;
+    /**
+     * The password.
+     */
+    password?: string;
 };
 
 /**
@@ -19357,6 +19377,69 @@ export type OpenConnectLinkErrors = {
 };
 
 export type OpenConnectLinkError = OpenConnectLinkErrors[keyof OpenConnectLinkErrors];
+
+export type OpenConnectLinkResponses = {
+    /**
+     * An HTML page.
+     */
+    200: string;
+};
+
+export type OpenConnectLinkResponse = OpenConnectLinkResponses[keyof OpenConnectLinkResponses];
+
+export type SubmitConnectFormData = {
+    body: ConnectForm;
+    path: {
+        /**
+         * The token of a connect link (`sbc_...`), as `createConnectSession` made it.
+         */
+        connectToken: string;
+    };
+    query?: never;
+    url: '/api/v1/connect/{connectToken}';
+};
+
+export type SubmitConnectFormErrors = {
+    /**
+     * The request is malformed: invalid JSON, an unknown or malformed parameter, a missing `X-App-Id` where one is required, or a `Switchboard-Version` that is malformed (`invalid-api-version`) or not served (`unsupported-api-version`).
+     */
+    400: Problem;
+    /**
+     * The resource does not exist, or belongs to another tenant.
+     */
+    404: Problem;
+    /**
+     * The request body is larger than the limit (1 MiB by default).
+     */
+    413: Problem;
+    /**
+     * The request body has a content type this operation does not accept.
+     */
+    415: Problem;
+    /**
+     * The request is well-formed but invalid (see `errors`), or its `Idempotency-Key` was already used for a different request.
+     */
+    422: Problem;
+    /**
+     * Too many requests for this credential and rate-limit category; retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+};
+
+export type SubmitConnectFormError = SubmitConnectFormErrors[keyof SubmitConnectFormErrors];
+
+export type SubmitConnectFormResponses = {
+    /**
+     * An HTML page.
+     */
+    200: string;
+};
+
+export type SubmitConnectFormResponse = SubmitConnectFormResponses[keyof SubmitConnectFormResponses];
 
 export type CompleteOAuthConnectionData = {
     body?: never;

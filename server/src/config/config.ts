@@ -88,6 +88,8 @@ function readEnvironment(env: NodeJS.ProcessEnv) {
     }),
     CONNECTION_ALLOW_PRIVATE_ADDRESSES: read.flag('CONNECTION_ALLOW_PRIVATE_ADDRESSES'),
     CONNECTION_ALLOWED_ADDRESSES: read.text('CONNECTION_ALLOWED_ADDRESSES', addressList),
+    CONNECTIONS_REFRESH_AHEAD_SECONDS: read.number('CONNECTIONS_REFRESH_AHEAD_SECONDS', { min: 60, max: 86_400, fallback: 600 }),
+    CONNECTIONS_SWEEP_INTERVAL_MS: read.number('CONNECTIONS_SWEEP_INTERVAL_MS', { min: 100, max: 3_600_000, fallback: 60_000 }),
     OPENAI_API_KEY: read.text('OPENAI_API_KEY', providerKey),
     OPENAI_BASE_URL: read.text('OPENAI_BASE_URL', providerUrl),
     ANTHROPIC_API_KEY: read.text('ANTHROPIC_API_KEY', providerKey),
@@ -176,9 +178,10 @@ export type Config = {
   /**
    * Connections: the providers' catalogue (SWITCHBOARD_CONNECTION_PROVIDERS_FILE), which addresses
    * the credential proxy and the token calls may reach, and the address people's browsers reach the
-   * server at (connect links and the OAuth redirect URI are on it).
+   * server at (connect links and the OAuth redirect URI are on it); how long before their expiry
+   * idle OAuth tokens are refreshed, and how often the sweeper that does it looks.
    */
-  connections: { providers: ConnectionProvider[]; policy: AddressPolicy; publicUrl: string };
+  connections: { providers: ConnectionProvider[]; policy: AddressPolicy; publicUrl: string; refreshAheadMs: number; sweepIntervalMs: number };
   /** Outgoing webhooks: which addresses deliveries may reach, each attempt's timeout, the poll interval, parallel deliveries. */
   webhooks: { policy: AddressPolicy; timeoutMs: number; intervalMs: number; concurrency: number };
 };
@@ -271,6 +274,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       policy: addressPolicy(c.CONNECTION_ALLOW_PRIVATE_ADDRESSES, c.CONNECTION_ALLOWED_ADDRESSES),
       // Without one, the address the server listens on: right for a single machine, not behind a proxy.
       publicUrl: (c.SWITCHBOARD_PUBLIC_URL ?? `http://${c.HOST.includes(':') ? `[${c.HOST}]` : c.HOST}:${c.PORT}`).replace(/\/+$/, ''),
+      refreshAheadMs: c.CONNECTIONS_REFRESH_AHEAD_SECONDS * 1000,
+      sweepIntervalMs: c.CONNECTIONS_SWEEP_INTERVAL_MS,
     },
     transcriptions: { concurrency: c.TRANSCRIPTION_CONCURRENCY, intervalMs: c.TRANSCRIPTION_INTERVAL_MS, claimMs: c.TRANSCRIPTION_CLAIM_SECONDS * 1000 },
     knowledge: {

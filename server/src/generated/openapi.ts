@@ -2452,7 +2452,7 @@ export interface paths {
         put?: never;
         /**
          * Create a connect link
-         * @description Makes a hosted connect link for an `oauth2` integration and an owner (the application by default, or the end-user of `Switchboard-User`), safe to send to that person: it opens once, expires, and leads to the provider's consent page. Once they consent, the connection is made (or renewed, when the owner's needed re-authorisation), runs waiting for it resume, and the browser goes to `redirectUrl`. The link is on the server's public URL (`SWITCHBOARD_PUBLIC_URL`). Requires the `write` scope.
+         * @description Makes a hosted connect link for an integration and an owner (the application by default, or the end-user of `Switchboard-User`), safe to send to that person: it is used once and expires. For an `oauth2` integration it leads to the provider's consent page; for an `api_key` or `basic` one, to a page asking for the credentials. Once they consent (or submit), the connection is made (or renewed, when the owner's needed re-authorisation), runs waiting for it resume, and the browser goes to `redirectUrl`. The link is on the server's public URL (`SWITCHBOARD_PUBLIC_URL`). Requires the `write` scope.
          */
         post: operations["createConnectSession"];
         delete?: never;
@@ -2476,11 +2476,15 @@ export interface paths {
         };
         /**
          * Open a connect link
-         * @description The hosted connect link: redirects the browser to the provider's authorization page, asking for the integration's scopes with PKCE (S256) and a single-use `state`. A link opens once; an unknown, used or expired link is 404. Public: the link is its own credential.
+         * @description The hosted connect link. For an `oauth2` integration it redirects the browser to the provider's authorization page, asking for the integration's scopes with PKCE (S256) and a single-use `state`; such a link opens once. For an `api_key` or `basic` integration it answers a self-contained page naming the provider and asking for the API key (or user name and password), posted back to the same URL (`submitConnectForm`), which uses the link up. An unknown, used or expired link is 404. Public: the link is its own credential.
          */
         get: operations["openConnectLink"];
         put?: never;
-        post?: never;
+        /**
+         * Submit a connect link's form
+         * @description What the page of an `api_key` or `basic` connect link posts: `apiKey`, or `username` and `password`. The credentials are stored encrypted, as `createConnection` stores them, in a new connection of the link's owner or in their existing one (which becomes `active`); runs waiting for it resume, and the link is used up. The browser then goes to the link's `redirectUrl` (303, with `connectionId` and `status=connected` in its query), or sees a short page without one. Credentials that are not the ones the provider takes are 422, and the link stays usable; an unknown, used or expired link is 404. Public: the link is its own credential.
+         */
+        post: operations["submitConnectForm"];
         delete?: never;
         options?: never;
         head?: never;
@@ -6092,7 +6096,7 @@ export interface components {
          * @description What an audit event records, as `resource.verb`: the closed list of actions. Each operation that changes something names its action in `x-audit-action`; `audit.pruned` is the retention sweeper's record of what it deleted. New actions may be added: treat an unknown one as opaque.
          * @enum {string}
          */
-        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "budget.create" | "budget.delete" | "budget.update" | "connect_session.create" | "connect_session.open" | "connection.connect" | "connection.create" | "connection.delete" | "connection.proxy" | "connection.refresh" | "cost_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "goal.create" | "goal.delete" | "goal.update" | "installation.create" | "installation.delete" | "installation.update" | "integration.create" | "integration.delete" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "knowledge.query" | "knowledge_base.create" | "knowledge_base.delete" | "knowledge_base.update" | "knowledge_document.create" | "knowledge_document.delete" | "knowledge_document.replace" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "project.create" | "project.delete" | "project.update" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "secret.create" | "secret.create_version" | "secret.delete" | "secret.update" | "session.log_in" | "session.log_out" | "session.revoke" | "task.bulk_update" | "task.checkout" | "task.comment" | "task.create" | "task.delete" | "task.release" | "task.transition" | "task.update" | "thread.append_messages" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "usage.report" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
+        AuditAction: "agent.create" | "agent.delete" | "agent.pause" | "agent.resume" | "agent.retire" | "agent.update" | "api_key.create" | "api_key.revoke" | "api_key.rotate" | "api_key.update" | "application.create" | "application.delete" | "application.update" | "approval.comment" | "approval.create" | "approval.decide" | "audit.pruned" | "audit_export.create" | "budget.create" | "budget.delete" | "budget.update" | "connect_session.create" | "connect_session.open" | "connection.connect" | "connection.connect_form" | "connection.create" | "connection.delete" | "connection.proxy" | "connection.refresh" | "cost_export.create" | "end_user.create" | "end_user.create_token" | "end_user.delete" | "end_user.update" | "end_user.upsert" | "goal.create" | "goal.delete" | "goal.update" | "installation.create" | "installation.delete" | "installation.update" | "integration.create" | "integration.delete" | "invitation.accept" | "invitation.create" | "invitation.revoke" | "knowledge.query" | "knowledge_base.create" | "knowledge_base.delete" | "knowledge_base.update" | "knowledge_document.create" | "knowledge_document.delete" | "knowledge_document.replace" | "lease.append_events" | "lease.complete" | "lease.heartbeat" | "lease.wait" | "llm.audio_transcription" | "llm.chat_completion" | "llm.count_tokens" | "llm.embeddings" | "llm.message" | "member.remove" | "member.update" | "model.create" | "model.delete" | "model.update" | "model_provider.create" | "model_provider.delete" | "model_provider.update" | "organization.update" | "personal_token.create" | "personal_token.revoke" | "project.create" | "project.delete" | "project.update" | "run.cancel" | "run.claim" | "run.create" | "run.resume" | "runner.delete" | "runner.register" | "schedule.create" | "schedule.delete" | "schedule.pause" | "schedule.resume" | "schedule.update" | "secret.create" | "secret.create_version" | "secret.delete" | "secret.update" | "session.log_in" | "session.log_out" | "session.revoke" | "task.bulk_update" | "task.checkout" | "task.comment" | "task.create" | "task.delete" | "task.release" | "task.transition" | "task.update" | "thread.append_messages" | "thread.copy" | "thread.create" | "thread.delete" | "thread.update" | "transcription.cancel" | "transcription.create" | "transcription.delete" | "trigger.create" | "trigger.delete" | "trigger.invoke" | "trigger.pause" | "trigger.resume" | "trigger.rotate_secret" | "trigger.update" | "upload.create" | "upload.delete" | "usage.report" | "user.sign_up" | "webhook_endpoint.create" | "webhook_endpoint.delete" | "webhook_endpoint.rotate_secret" | "webhook_endpoint.test" | "webhook_endpoint.update" | "webhook_message.redeliver";
         /**
          * AuditEvent
          * @description One change made through the API (or one refused attempt), recorded in the same transaction as the change. Events are chained per organization in the order they were committed: `hash` is the SHA-256 of `prevHash` and the event's other fields, so a changed, removed or inserted event breaks the chain (`verifyAuditEvents` finds where). Credentials and secrets in `before` and `after` are replaced by `"[redacted]"`.
@@ -10352,7 +10356,7 @@ export interface components {
         };
         /**
          * ConnectSession
-         * @description A hosted connect link, safe to send to the person who owns the connection: it names nothing secret, opens once (a second opening is refused) and expires. Opening it sends the browser to the provider's authorization page (PKCE S256 and a single-use `state`); the provider's answer comes back to `GET /api/v1/oauth/callback`, which stores the tokens encrypted.
+         * @description A hosted connect link, safe to send to the person who owns the connection: it names nothing secret, is used once and expires. For an `oauth2` integration, opening it sends the browser to the provider's authorization page (PKCE S256 and a single-use `state`); the provider's answer comes back to `GET /api/v1/oauth/callback`, which stores the tokens encrypted. For an `api_key` or `basic` integration it is a page asking for the credentials, posted back to the link.
          */
         ConnectSession: {
             /**
@@ -10383,6 +10387,18 @@ export interface components {
              * @description Creation time (UTC, millisecond precision).
              */
             createdAt: string;
+        };
+        /**
+         * ConnectForm
+         * @description A connect link's form, as a browser posts it: `apiKey` for an `api_key` integration, `username` and `password` for a `basic` one.
+         */
+        ConnectForm: {
+            /** @description The API key. */
+            apiKey?: string;
+            /** @description The user name (no colon). */
+            username?: string;
+            /** @description The password. */
+            password?: string;
         };
         /**
          * Secret
@@ -14239,6 +14255,26 @@ export interface components {
          * @example /api/v1/agents/agent_01jd4x7p2kf8q6v3b9m5t0s1ab
          */
         Location: string;
+        /**
+         * @description A page about a person's credentials is never stored.
+         * @example no-store
+         */
+        "Page-Cache-Control": "no-store";
+        /**
+         * @description The hosted page loads nothing and runs no script: only its own inline style (by hash), a form posting to this server, and no framing.
+         * @example default-src 'none'; style-src 'sha256-7Lq3t3qEM0Rs6bhSgEZGJQwkqEsTQyHZYc8L1rbx4fo='; form-action 'self'; frame-ancestors 'none'; base-uri 'none'
+         */
+        "Page-Content-Security-Policy": string;
+        /**
+         * @description The link's URL (its token) is never sent on as a referrer.
+         * @example no-referrer
+         */
+        "Page-Referrer-Policy": "no-referrer";
+        /**
+         * @description The page is HTML and nothing else.
+         * @example nosniff
+         */
+        "Page-X-Content-Type-Options": "nosniff";
         /**
          * @description Remaining quota of the rate-limit policy this request counted against (IETF draft-ietf-httpapi-ratelimit-headers-11): `r` is the number of requests left in the current window and `t` the number of seconds until the window resets. Limits are counted per credential and category (`read`, `write`, `run`, `costly`, `llm`).
          * @example "write";r=119;t=42
@@ -22806,7 +22842,40 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Found; the provider's authorization page is at `Location`. */
+            /** @description The form asking for an `api_key` or `basic` integration's credentials. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    "Content-Security-Policy": components["headers"]["Page-Content-Security-Policy"];
+                    "X-Content-Type-Options": components["headers"]["Page-X-Content-Type-Options"];
+                    "Referrer-Policy": components["headers"]["Page-Referrer-Policy"];
+                    "Cache-Control": components["headers"]["Page-Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Connect Zendesk</title></head><body><main><h1>Connect Zendesk</h1><form method="post"><label>API key <input name="apiKey" type="password" required></label><button>Connect</button></form></main></body></html> */
+                    "text/html": string;
+                };
+            };
+            /** @description Found; the provider's authorization page is at `Location` (an `oauth2` integration). */
             302: {
                 headers: {
                     "Request-Id": components["headers"]["Request-Id"];
@@ -22839,6 +22908,100 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    submitConnectForm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The token of a connect link (`sbc_...`), as `createConnectSession` made it.
+                 * @example sbc_q3Xv7bN2mK9pL4sR8tW1yZ5aC0dF6gH2jK7mN3pQ9rS
+                 */
+                connectToken: components["parameters"]["ConnectToken"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["ConnectForm"];
+            };
+        };
+        responses: {
+            /** @description A page saying the connection is made (the link has no `redirectUrl`). */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    "Content-Security-Policy": components["headers"]["Page-Content-Security-Policy"];
+                    "X-Content-Type-Options": components["headers"]["Page-X-Content-Type-Options"];
+                    "Referrer-Policy": components["headers"]["Page-Referrer-Policy"];
+                    "Cache-Control": components["headers"]["Page-Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Connected</title></head><body><main><p>Connected to Zendesk. You may close this window.</p></main></body></html> */
+                    "text/html": string;
+                };
+            };
+            /** @description See Other; the link's `redirectUrl`, with the outcome in its query. */
+            303: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Switchboard-Version": components["headers"]["Switchboard-Version"];
+                    /**
+                     * @description Sent when the version the request was answered in is deprecated (RFC 9745): the time it was deprecated, as `@` and Unix seconds.
+                     * @example @1812153600
+                     */
+                    Deprecation?: string;
+                    /**
+                     * @description Sent with `Deprecation`: the time after which the version is no longer served (RFC 8594), as an HTTP date.
+                     * @example Sun, 05 Dec 2027 00:00:00 GMT
+                     */
+                    Sunset?: string;
+                    /**
+                     * @description Sent with `Deprecation`: where the versions and their changes are listed, as `</api/v1/versions>; rel="deprecation"; type="application/json"`.
+                     * @example </api/v1/versions>; rel="deprecation"; type="application/json"
+                     */
+                    Link?: string;
+                    /**
+                     * @description The redirect URL with `connectionId` and `status=connected`.
+                     * @example https://app.example.com/settings/integrations?status=connected&connectionId=con_01jd6e1f2g3h4j5k6m7n8p9q0r
+                     */
+                    Location: string;
+                    "Referrer-Policy": components["headers"]["Page-Referrer-Policy"];
+                    "Cache-Control": components["headers"]["Page-Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];

@@ -7,8 +7,8 @@ export type RateCategory = 'read' | 'write' | 'run' | 'costly' | 'llm';
 /** How an operation's errors are written: RFC 9457 problems, or (the gateway's routes) a provider's own envelope. */
 export type ErrorFormat = 'problem' | 'openai' | 'anthropic';
 export type Scope = 'read' | 'write' | 'admin';
-export type Credential = 'key' | 'key-or-run' | 'runner' | 'trigger' | 'gateway' | 'run' | 'user' | 'session';
-const CREDENTIALS: readonly Credential[] = ['key', 'key-or-run', 'runner', 'trigger', 'gateway', 'run', 'user', 'session'];
+export type Credential = 'key' | 'key-or-run' | 'runner' | 'trigger' | 'gateway' | 'run' | 'user' | 'session' | 'link';
+const CREDENTIALS: readonly Credential[] = ['key', 'key-or-run', 'runner', 'trigger', 'gateway', 'run', 'user', 'session', 'link'];
 
 export type ParameterSpec = {
   name: string;
@@ -63,7 +63,8 @@ export type OperationSpec = {
    * tasks' routes, which agents work on), a runner with its token, an external
    * system with a trigger's own credential, (the AI gateway) an application key, a personal token
    * or a run token, also as `x-api-key`; or, on a person's own account, a person (`user`: session
-   * cookie or personal token) or only a session (`session`).
+   * cookie or personal token) or only a session (`session`); or, on a public route, the link in
+   * its path (`link`: a connect link's form, which a person's browser posts).
    */
   credential: Credential;
   /** `x-refuses-runs`: a genuine run token is refused with this reason (403), not as an unknown credential (401). */
@@ -108,12 +109,14 @@ export function resolveRef(doc: OpenApiDocument, value: unknown, pointer: string
 }
 
 export const MULTIPART = 'multipart/form-data';
+/** A browser form's encoding (the hosted connect page's), read into an object of strings. */
+export const FORM = 'application/x-www-form-urlencoded';
 
 function contentSchemas(content: Record<string, unknown> | undefined, pointer: string) {
   const schemaPointers: Record<string, string> = {};
   for (const [type, media] of Object.entries(content ?? {})) {
     const m = media as { schema?: unknown };
-    if (m.schema && (/json/.test(type) || type === MULTIPART)) schemaPointers[type] = `${pointer}/content/${escapeToken(type)}/schema`;
+    if (m.schema && (/json/.test(type) || type === MULTIPART || type === FORM)) schemaPointers[type] = `${pointer}/content/${escapeToken(type)}/schema`;
   }
   return { contentTypes: Object.keys(content ?? {}), schemaPointers };
 }

@@ -31,6 +31,7 @@ import * as knowledgeBases from './0030_knowledge_bases.js';
 import * as knowledgeDocuments from './0031_knowledge_documents.js';
 import * as connections from './0032_connections.js';
 import * as installations from './0033_installations.js';
+import * as connectionRefreshClaims from './0034_connection_refresh_claims.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -67,6 +68,7 @@ const migrations: Record<string, Migration> = {
   '0031_knowledge_documents': knowledgeDocuments,
   '0032_connections': connections,
   '0033_installations': installations,
+  '0034_connection_refresh_claims': connectionRefreshClaims,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

@@ -23,5 +23,6 @@ export function checkCsrf(ctx: Context, op: OperationSpec, caller: Caller): void
     }
     return;
   }
-  if (!op.secured && op.credential !== 'trigger' && !sameOrigin(ctx)) throw refused('This request comes from another origin.');
+  // A trigger's caller and a link's page (which sends no referrer, hence `Origin: null`) hold their credential in the request itself.
+  if (!op.secured && op.credential !== 'trigger' && op.credential !== 'link' && !sameOrigin(ctx)) throw refused('This request comes from another origin.');
 }

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AuthContext } from '../../auth/identity.js';
 import type { RunTokenIdentity } from '../../auth/run-token.js';
-import type { Db, Executor } from '../../db/database.js';
+import type { Executor } from '../../db/database.js';
 import { ProblemError } from '../../problems/problems.js';
 import type { Sealer } from '../../security/sealer.js';
 import { nowMs } from '../../util/time.js';
@@ -10,9 +10,11 @@ import { defineHandlers, ownTransaction } from '../handler-types.js';
 import { isMember } from '../members/store.js';
 import type { RunEventBus, StoredEvent } from '../runs/events.js';
 import { recordEvent } from '../webhooks/outbox.js';
-import { GrantRefused, exchangeCode, refreshTokens, revokeToken, upstreamProblem, type OAuthClient } from './oauth.js';
+import { GrantRefused, exchangeCode, revokeToken, upstreamProblem } from './oauth.js';
 import { OutboundFailure } from './outbound.js';
-import { createSession, openSession, takeSession } from './sessions.js';
+import { connectedPage, formPage, PAGE_HEADERS } from './page.js';
+import { clientOf, refreshConnectionTokens } from './refresh.js';
+import { completeFormSession, createSession, openSession, pendingSession, takeSession } from './sessions.js';
 import { authTypeOf, callbackUrl, connectionSettings, providerOf } from './settings.js';
 import * as store from './store.js';
 import { ownersOfRun, runsWaitingFor } from './waits.js';
@@ -49,11 +51,6 @@ async function ownerOf(db: Executor, auth: AuthContext, input: OwnerInput | unde
   return owner;
 }
 
-const clientOf = (sealer: Sealer, integration: store.IntegrationRow): OAuthClient => ({
-  clientId: integration.client_id ?? '',
-  clientSecret: store.clientSecretOf(sealer, integration),
-});
-
 /** Queues again the runs that waited for this owner's connection (each admitted afresh). */
 async function wakeWaitingRuns(trx: Executor, row: store.ConnectionRow): Promise<StoredEvent[]> {
   const events: StoredEvent[] = [];
@@ -61,6 +58,38 @@ async function wakeWaitingRuns(trx: Executor, row: store.ConnectionRow): Promise
     events.push(...(await readmitAfterConnection(trx, runId)));
   }
   return events;
+}
+
+/**
+ * Stores an owner's credentials however they came (the API, a link's form, an OAuth callback):
+ * the connection's event, and the runs that waited for it queued again (their events to publish).
+ */
+async function connect(
+  trx: Executor,
+  sealer: Sealer,
+  integration: store.IntegrationRow,
+  authType: store.AuthType,
+  owner: store.ConnectionOwner,
+  label: string | null,
+  fresh: store.NewCredentials,
+): Promise<{ row: store.ConnectionRow; events: StoredEvent[] }> {
+  const { row, created } = await store.storeConnection(trx, sealer, integration, authType, owner, label, fresh);
+  await recordEvent(trx, row.application_id, created ? 'connection.created' : 'connection.refreshed', store.toConnection(row));
+  return { row, events: await wakeWaitingRuns(trx, row) };
+}
+
+type GivenCredentials = { apiKey?: string; username?: string; password?: string };
+
+/** The credentials an `api_key` or `basic` provider takes, from what was given; 422 at `pointer` when they are not those. */
+function credentialsFor(provider: ReturnType<typeof providerOf>, given: GivenCredentials, pointer: string): store.Credentials {
+  const { apiKey, username, password } = given;
+  if (provider.authType === 'api_key' && apiKey !== undefined && username === undefined && password === undefined) return { kind: 'api_key', apiKey };
+  if (provider.authType === 'basic' && username !== undefined && password !== undefined && apiKey === undefined) return { kind: 'basic', username, password };
+  const needs =
+    provider.authType === 'oauth2'
+      ? 'is made through a connect link (createConnectSession)'
+      : `takes ${provider.authType === 'api_key' ? 'apiKey' : 'username and password'}`;
+  throw invalid(pointer, `A connection of provider ${provider.id} (${provider.authType}) ${needs}.`);
 }
 
 /** Who may use a connection: a run, or a key acting for an end-user, only their own end-user's and the application's. */
@@ -78,43 +107,6 @@ function assertUsableBy(row: store.ConnectionRow, auth: AuthContext, run: RunTok
 
 /** Tokens that expire within this are refreshed before the proxy uses them. */
 const REFRESH_AHEAD_MS = 60_000;
-
-/**
- * Refreshes an `oauth2` connection's tokens outside any transaction (the provider may be slow),
- * then stores the outcome if nothing changed meanwhile: a concurrent refresh that won is kept,
- * and its rotation of the refresh token does not read as `invalid_grant`.
- */
-async function refreshConnectionTokens(db: Db, sealer: Sealer, row: store.ConnectionRow): Promise<store.ConnectionRow> {
-  if (row.auth_type !== 'oauth2' || row.status === 'revoked') {
-    throw new ProblemError(
-      'invalid-transition',
-      `Connection ${row.id} is a ${row.status} ${row.auth_type} connection: only oauth2 connections that are not revoked refresh.`,
-    );
-  }
-  const credentials = store.credentialsOf(sealer, row);
-  const provider = providerOf(row.provider_id);
-  const integration = (await db('integrations').where({ id: row.integration_id }).first()) as store.IntegrationRow;
-  let outcome: { fresh: store.NewCredentials } | { refused: string };
-  if (credentials.kind !== 'oauth2' || !credentials.refreshToken) outcome = { refused: 'The provider gave no refresh token: connect again.' };
-  else {
-    try {
-      outcome = { fresh: await refreshTokens(provider, clientOf(sealer, integration), credentials.refreshToken) };
-    } catch (err) {
-      if (!(err instanceof GrantRefused)) throw err;
-      outcome = { refused: 'The provider refused the refresh token (invalid_grant): connect again.' };
-    }
-  }
-  return db.transaction(async (trx) => {
-    const current = await store.getConnectionRow(trx, row.application_id, row.id, { forUpdate: true });
-    if (current.credentials_version !== row.credentials_version || current.status === 'revoked') return current;
-    const next =
-      'fresh' in outcome
-        ? await store.storeRefreshed(trx, sealer, current, outcome.fresh)
-        : await store.setStatus(trx, current, 'needs_reauth', outcome.refused);
-    await recordEvent(trx, next.application_id, 'fresh' in outcome ? 'connection.refreshed' : 'connection.needs_reauth', store.toConnection(next));
-    return next;
-  });
-}
 
 /** Headers the server sets on a proxied call, which a caller may not send. */
 const RESERVED_HEADERS = new Set([
@@ -234,28 +226,13 @@ export const connectionHandlers = (bus: RunEventBus, sealer: Sealer) =>
     createConnection: async ({ db, auth, body, afterCommit }) => {
       const integration = await store.getIntegrationRow(db, auth.applicationId, body.integrationId);
       const provider = providerOf(integration.provider_id);
-      const given = body.credentials;
-      const credentials: store.Credentials | undefined =
-        provider.authType === 'api_key' && 'apiKey' in given
-          ? { kind: 'api_key', apiKey: given.apiKey }
-          : provider.authType === 'basic' && 'username' in given
-            ? { kind: 'basic', username: given.username, password: given.password }
-            : undefined;
-      if (!credentials) {
-        const needs =
-          provider.authType === 'oauth2'
-            ? 'is made through a connect link (createConnectSession)'
-            : `takes ${provider.authType === 'api_key' ? 'apiKey' : 'username and password'}`;
-        throw invalid('/credentials', `A connection of provider ${provider.id} (${provider.authType}) ${needs}.`);
-      }
+      const credentials = credentialsFor(provider, body.credentials, '/credentials');
       const owner = await ownerOf(db, auth, body.owner);
-      const { row, created } = await store.storeConnection(db, sealer, integration, provider.authType, owner, body.label ?? null, {
+      const { row, events } = await connect(db, sealer, integration, provider.authType, owner, body.label ?? null, {
         credentials,
         scopes: [],
         expiresAt: null,
       });
-      await recordEvent(db, row.application_id, created ? 'connection.created' : 'connection.refreshed', store.toConnection(row));
-      const events = await wakeWaitingRuns(db, row);
       afterCommit(() => bus.publish(events));
       return { status: 201, body: store.toConnection(row), headers: { Location: `/api/v1/connections/${row.id}` } };
     },
@@ -354,25 +331,51 @@ export const connectionHandlers = (bus: RunEventBus, sealer: Sealer) =>
 
     createConnectSession: async ({ db, auth, body }) => {
       const integration = await store.getIntegrationRow(db, auth.applicationId, body.integrationId);
-      if (providerOf(integration.provider_id).authType !== 'oauth2') {
-        throw invalid(
-          '/integrationId',
-          `Connect links are for OAuth 2 providers; create a ${integration.provider_id} connection with its credentials (createConnection).`,
-        );
-      }
+      // A provider the operator removed since has no link to offer: 404.
+      providerOf(integration.provider_id);
       const owner = await ownerOf(db, auth, body.owner);
       const session = await createSession(db, integration, owner, body.redirectUrl ?? null, (body.expiresInSeconds ?? 3600) * 1000);
       return { status: 201, body: session };
     },
 
-    openConnectLink: ownTransaction<'openConnectLink'>(async ({ db, path, audit }) => {
-      const location = await db.transaction(async (trx) => {
-        const opened = await openSession(trx, sealer, path.connectToken);
-        audit.describe({ applicationId: opened.applicationId, resourceId: opened.sessionId });
-        await audit.record(trx, { sessionId: opened.sessionId }, 302);
-        return opened.location;
+    openConnectLink: ownTransaction<'openConnectLink'>(async ({ db, path, audit }) =>
+      db.transaction(async (trx) => {
+        const pending = await pendingSession(trx, path.connectToken);
+        audit.describe({ applicationId: pending.row.application_id, resourceId: pending.row.id });
+        // A form is only shown: the link is used up when it is submitted.
+        if (pending.provider.authType !== 'oauth2') {
+          await audit.record(trx, { sessionId: pending.row.id }, 200);
+          return { status: 200, body: formPage(pending.provider), contentType: 'text/html; charset=utf-8', headers: PAGE_HEADERS };
+        }
+        const location = await openSession(trx, sealer, pending);
+        await audit.record(trx, { sessionId: pending.row.id }, 302);
+        return { status: 302, body: undefined, headers: { Location: location } };
+      }),
+    ),
+
+    submitConnectForm: ownTransaction<'submitConnectForm'>(async ({ db, path, body, audit }) => {
+      const { session, provider, row, events } = await db.transaction(async (trx) => {
+        const pending = await pendingSession(trx, path.connectToken);
+        if (pending.provider.authType === 'oauth2')
+          throw new ProblemError('not-found', 'This connect link takes no form: open it, and it leads to the provider.');
+        const credentials = credentialsFor(pending.provider, body, '');
+        const taken = await completeFormSession(trx, pending);
+        const integration = await store.getIntegrationRow(trx, taken.applicationId, taken.integrationId, { forUpdate: true });
+        const made = await connect(trx, sealer, integration, pending.provider.authType, taken.owner, null, { credentials, scopes: [], expiresAt: null });
+        audit.describe({ applicationId: taken.applicationId, resourceId: made.row.id });
+        await audit.record(trx, store.toConnection(made.row), taken.redirectUrl ? 303 : 200);
+        return { session: taken, provider: pending.provider, ...made };
       });
-      return { status: 302, body: undefined, headers: { Location: location } };
+      await bus.publish(events);
+      if (!session.redirectUrl) return { status: 200, body: connectedPage(provider), contentType: 'text/html; charset=utf-8', headers: PAGE_HEADERS };
+      const back = new URL(session.redirectUrl);
+      back.searchParams.set('status', 'connected');
+      back.searchParams.set('connectionId', row.id);
+      return {
+        status: 303,
+        body: undefined,
+        headers: { Location: back.toString(), 'Referrer-Policy': PAGE_HEADERS['Referrer-Policy'], 'Cache-Control': PAGE_HEADERS['Cache-Control'] },
+      };
     }),
 
     completeOAuthConnection: ownTransaction<'completeOAuthConnection'>(async ({ db, query, audit }) => {
@@ -404,12 +407,10 @@ export const connectionHandlers = (bus: RunEventBus, sealer: Sealer) =>
       }
       const { row, events } = await db.transaction(async (trx) => {
         const locked = await store.getIntegrationRow(trx, session.applicationId, integration.id, { forUpdate: true });
-        const stored = await store.storeConnection(trx, sealer, locked, 'oauth2', session.owner, null, fresh);
-        await recordEvent(trx, stored.row.application_id, stored.created ? 'connection.created' : 'connection.refreshed', store.toConnection(stored.row));
-        const woken = await wakeWaitingRuns(trx, stored.row);
-        audit.describe({ applicationId: session.applicationId, resourceId: stored.row.id });
-        await audit.record(trx, store.toConnection(stored.row), 302);
-        return { row: stored.row, events: woken };
+        const made = await connect(trx, sealer, locked, 'oauth2', session.owner, null, fresh);
+        audit.describe({ applicationId: session.applicationId, resourceId: made.row.id });
+        await audit.record(trx, store.toConnection(made.row), 302);
+        return made;
       });
       await bus.publish(events);
       return finish({ status: 'connected', connectionId: row.id });

@@ -6,14 +6,16 @@ import { ProblemError } from '../../problems/problems.js';
 import type { Sealer } from '../../security/sealer.js';
 import { newId } from '../../util/ids.js';
 import { isoAfter, nowIso } from '../../util/time.js';
-import { callbackUrl, connectionSettings, providerOf } from './settings.js';
+import type { ConnectionProvider } from '../../config/connection-providers.js';
+import { callbackUrl, connectionSettings } from './settings.js';
 import type { ConnectionOwner, IntegrationRow } from './store.js';
 
 export type ConnectSession = components['schemas']['ConnectSession'];
 
 /**
- * A connect link goes `pending` → `opened` (the browser went to the provider with its state and
- * PKCE challenge) → `completed` (the callback took its code); each step happens once.
+ * An `oauth2` connect link goes `pending` → `opened` (the browser went to the provider with its
+ * state and PKCE challenge) → `completed` (the callback took its code); an `api_key` or `basic`
+ * one goes `pending` → `completed` when its form is submitted. Each step happens once.
  */
 type SessionRow = {
   id: string;
@@ -34,7 +36,7 @@ export const CONNECT_TOKEN_PREFIX = 'sbc_';
 
 const gone = () => new ProblemError('not-found', 'This connect link is unknown, used or expired: ask for a new one.');
 
-/** A connect link for an owner of an `oauth2` integration; only the token's hash is stored. */
+/** A connect link for an owner of an integration; only the token's hash is stored. */
 export async function createSession(
   db: Executor,
   integration: IntegrationRow,
@@ -71,19 +73,26 @@ export async function createSession(
 
 const base64url = (bytes: Buffer) => bytes.toString('base64url');
 
-/**
- * Opens a link, once: a fresh `state` and PKCE verifier (RFC 7636, S256), the verifier sealed
- * until the callback; the provider's authorization URL to send the browser to.
- */
-export async function openSession(db: Executor, sealer: Sealer, token: string): Promise<{ location: string; applicationId: string; sessionId: string }> {
+export type PendingSession = { row: SessionRow; integration: IntegrationRow; provider: ConnectionProvider };
+
+/** The link a token names while it may still be used, with its integration and provider; 404 otherwise. */
+export async function pendingSession(db: Executor, token: string): Promise<PendingSession> {
   const row = (await db('connect_sessions')
     .where({ token_hash: hashSecret(token) })
     .first()) as SessionRow | undefined;
   if (!row || row.status !== 'pending' || row.expires_at <= nowIso()) throw gone();
   const integration = (await db('integrations').where({ id: row.integration_id }).first()) as IntegrationRow | undefined;
-  if (!integration?.client_id) throw gone();
-  const provider = providerOf(integration.provider_id);
-  if (!provider.oauth2) throw gone();
+  const provider = integration && connectionSettings().providers.find((p) => p.id === integration.provider_id);
+  if (!integration || !provider) throw gone();
+  return { row, integration, provider };
+}
+
+/**
+ * Opens an `oauth2` link, once: a fresh `state` and PKCE verifier (RFC 7636, S256), the verifier
+ * sealed until the callback; the provider's authorization URL to send the browser to.
+ */
+export async function openSession(db: Executor, sealer: Sealer, { row, integration, provider }: PendingSession): Promise<string> {
+  if (!integration.client_id || !provider.oauth2) throw gone();
   const state = base64url(randomBytes(32));
   const verifier = base64url(randomBytes(32));
   const opened = await db('connect_sessions')
@@ -100,10 +109,23 @@ export async function openSession(db: Executor, sealer: Sealer, token: string): 
   url.searchParams.set('state', state);
   url.searchParams.set('code_challenge', base64url(createHash('sha256').update(verifier).digest()));
   url.searchParams.set('code_challenge_method', 'S256');
-  return { location: url.toString(), applicationId: row.application_id, sessionId: row.id };
+  return url.toString();
 }
 
 export type OpenedSession = { id: string; applicationId: string; integrationId: string; owner: ConnectionOwner; redirectUrl: string | null; verifier: string };
+
+/** Uses up a pending `api_key` or `basic` link whose form was submitted (a second submission finds nothing). */
+export async function completeFormSession(db: Executor, { row }: PendingSession): Promise<Omit<OpenedSession, 'verifier'>> {
+  const taken = await db('connect_sessions').where({ id: row.id, status: 'pending' }).where('expires_at', '>', nowIso()).update({ status: 'completed' });
+  if (taken !== 1) throw gone();
+  return {
+    id: row.id,
+    applicationId: row.application_id,
+    integrationId: row.integration_id,
+    owner: { type: row.owner_type, id: row.owner_id },
+    redirectUrl: row.redirect_url,
+  };
+}
 
 /** Takes the opened link a callback's `state` names, once (a replayed callback finds nothing). */
 export async function takeSession(db: Executor, sealer: Sealer, state: string): Promise<OpenedSession> {

@@ -140,6 +140,8 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
         });
         if (result) {
           await bus.publish(result.events).catch((err: unknown) => logger.warn({ err }, 'publishing a claim failed'));
+          // It waits for a connection now: the next queued run may be this runner's.
+          if (result.parked) continue;
           if (!released.missing.length) return { status: 200, body: await claimed(input.db, result.row, released) };
           await failForMissingSecrets(input.db, runner, result.row, released.missing);
           continue;

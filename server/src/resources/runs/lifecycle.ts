@@ -12,6 +12,7 @@ import { inputRulesOf, resolveInput, type InputRules } from '../agents/inputs.js
 import { agentMachine } from '../agents/state-machine.js';
 import { dispatchForAgent } from './dispatch.js';
 import { addRunMessages, messagesToStart, THREAD_ACTIVE } from '../threads/runs.js';
+import { parkForConnection } from '../connections/waits.js';
 
 const leaseLost = (detail: string) => new ProblemError('lease-lost', detail);
 
@@ -132,16 +133,24 @@ async function nextClaimable(trx: Executor, runner: RunnerIdentity): Promise<Run
   return (await query)[0] as RunRow | undefined;
 }
 
-/** Claims one run for the runner, or none; starts its lease. `claimed` runs in the claim's transaction (its audit event). */
+/**
+ * Claims one run for the runner, or none; starts its lease. `claimed` runs in the claim's
+ * transaction (its audit event). A run that lacks a connection by now is `parked` instead: it
+ * waits for it, and nothing is claimed.
+ */
 export async function claimNext(
   db: Db,
   runner: RunnerIdentity,
   leaseSeconds: number,
   claimed: (trx: Knex.Transaction, row: RunRow) => Promise<void>,
-): Promise<{ row: RunRow; events: StoredEvent[] } | undefined> {
+): Promise<{ row: RunRow; events: StoredEvent[]; parked?: true } | undefined> {
   return db.transaction(async (trx) => {
     const row = await nextClaimable(trx, runner);
     if (!row) return undefined;
+    // A connection its agent needs may have been revoked, or come to need re-authorisation, since
+    // it was queued: it is not handed out but waits for it again, as it would have at creation.
+    const parked = await parkForConnection(trx, row, 'record');
+    if (parked) return { ...parked, parked: true };
     const agent = await trx('agents').where({ id: row.agent_id }).first<{
       timeout_seconds: number;
       max_concurrent_runs: number | null;
