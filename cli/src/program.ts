@@ -8,6 +8,7 @@ import { registerChat } from './commands/chat.js';
 import { registerAuth } from './commands/auth.js';
 import { registerBudgets } from './commands/budgets.js';
 import { registerConnections } from './commands/connections.js';
+import { registerInstallations } from './commands/installations.js';
 import { registerCosts } from './commands/costs.js';
 import { registerRunner } from './commands/runner.js';
 import { registerKnowledge } from './commands/knowledge.js';
@@ -57,6 +58,7 @@ Settings come from the flags, then the environment, then the profile saved by "s
   const ctx = new Context(program);
   registerAuth(program, ctx);
   registerAgents(program, ctx);
+  registerInstallations(program, ctx);
   registerRuns(program, ctx);
   registerApprovals(program, ctx);
   registerTasks(program, ctx);
@@ -74,5 +76,32 @@ Settings come from the flags, then the environment, then the profile saved by "s
   registerRunners(program, ctx);
   registerRunner(program, ctx);
   registerApi(program, ctx);
+  versionOfCommand(program);
   return program;
+}
+
+/**
+ * Leaves `--version` to a command that has its own (`agents export --version 2`): commander reads the
+ * root's options anywhere on the line, so `-V, --version` would print the CLI's version instead.
+ */
+function versionOfCommand(program: Command) {
+  const parseOptions = program.parseOptions.bind(program);
+  program.parseOptions = (args) => {
+    let command = program;
+    let at = -1;
+    const end = args.includes('--') ? args.indexOf('--') : args.length;
+    for (let i = 0; i < end; i++) {
+      const sub = command.commands.find((c) => c.name() === args[i]);
+      if (sub) [command, at] = [sub, i];
+    }
+    if (at < 0 || !command.options.some((o) => o.long === '--version')) return parseOptions(args);
+    // Marked with NUL (no argument can hold one) so the root takes it for an operand, then handed on as the unknown option it is.
+    const MARK = '\0';
+    const marked = args.map((arg, i) => (i > at && i < end && (arg === '--version' || arg.startsWith('--version=')) ? MARK + arg : arg));
+    const { operands, unknown } = parseOptions(marked);
+    const first = operands.findIndex((arg) => arg.startsWith(MARK));
+    if (first >= 0) unknown.unshift(...operands.splice(first));
+    const unmark = (arg: string) => (arg.startsWith(MARK) ? arg.slice(MARK.length) : arg);
+    return { operands: operands.map(unmark), unknown: unknown.map(unmark) };
+  };
 }

@@ -25,6 +25,7 @@ describe('switchboard --help', () => {
       'logout',
       'whoami',
       'agents',
+      'installations',
       'runs',
       'inbox',
       'approvals',
@@ -46,7 +47,8 @@ describe('switchboard --help', () => {
       'runner',
       'api',
     ]);
-    expect(commandsOf(await help(['agents']))).toEqual(['list', 'get', 'create', 'update', 'delete', 'pause', 'resume', 'retire', 'versions']);
+    expect(commandsOf(await help(['agents']))).toEqual(['list', 'get', 'create', 'update', 'delete', 'pause', 'resume', 'retire', 'versions', 'export']);
+    expect(commandsOf(await help(['installations']))).toEqual(['list', 'get', 'install', 'update', 'uninstall']);
     expect(commandsOf(await help(['runs']))).toEqual(['create', 'get', 'list', 'cancel', 'events', 'follow']);
     expect(commandsOf(await help(['api-keys']))).toEqual(['list', 'create', 'get', 'revoke', 'rotate']);
     expect(commandsOf(await help(['runners']))).toEqual(['list', 'register', 'get', 'delete']);

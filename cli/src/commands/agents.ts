@@ -1,6 +1,8 @@
+import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Agent, AgentCreate, AgentUpdate, AgentVersion } from '@switchboard/sdk';
 import type { Context } from '../context.js';
+import { CliError } from '../errors.js';
 import { collect, integer, oneOf, readArgument, readJsonObject } from '../input.js';
 import { deleteCommand, examples, listOptions, pageQuery, printList, printObject, transitionCommands, type ListOptions } from '../lists.js';
 import { shortTime, type Column } from '../output.js';
@@ -196,5 +198,40 @@ export function registerAgents(program: Command, ctx: Context) {
     const sb = ctx.client();
     if (version !== undefined) return printObject(ctx, await sb.agents.versions.get(agentId, version));
     await printList(ctx, sb.agents.versions.list(agentId, pageQuery(o)), VERSION_COLUMNS, o, 'versions');
+  });
+
+  examples(
+    agents
+      .command('export')
+      .description('Print a version of an agent as a package another application or organization can install (switchboard installations install)')
+      .argument('<agentId>')
+      .option('--version <n>', 'the version to export (default: the current one)', integer(1, 1_000_000))
+      .option('-o, --output <file>', 'write the package to this file instead of stdout')
+      .addHelpText(
+        'after',
+        `
+Secrets, connections and knowledge bases are named in the package, never carried. Its digest covers
+its content: a package edited by hand must leave "digest" out to be installed.`,
+      ),
+    [
+      'switchboard agents export agent_01jd4... > triage.json',
+      'switchboard agents export agent_01jd4... --version 2 --output triage-v2.json',
+      'switchboard agents export agent_01jd4... | switchboard --app-id app_01jd9... installations install -',
+    ],
+  ).action(async (agentId: string, o: { version?: number; output?: string }) => {
+    const sb = ctx.client();
+    const version = o.version ?? (await sb.agents.get(agentId)).version;
+    const pkg = await sb.agents.versions.export(agentId, version);
+    const out = ctx.out;
+    if (o.output === undefined || o.output === '-') {
+      out.data(pkg);
+      return;
+    }
+    try {
+      writeFileSync(o.output, `${JSON.stringify(pkg, null, 2)}\n`);
+    } catch (err) {
+      throw new CliError(`Cannot write the package to ${o.output}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    if (!out.json) out.note(`Exported version ${version} of ${agentId} to ${o.output} (${pkg.digest ?? 'no digest'}).`);
   });
 }
