@@ -37,6 +37,7 @@ describe('switchboard connections and integrations', () => {
     expect(table.stdout).toMatch(/^testoauth\s+Test OAuth\s+oauth2\s+http:\/\/127\.0\.0\.1:\d+\/api\s+127\.0\.0\.1:\d+$/m);
     const listed = json<Page<{ id: string; authType: string }>>(await run(['connections', 'providers', '--json']));
     expect(listed.data.map((p) => [p.id, p.authType])).toEqual([
+      ['testbasic', 'basic'],
       ['testkey', 'api_key'],
       ['testoauth', 'oauth2'],
     ]);
