@@ -22,7 +22,7 @@ const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !==
 export function schemaDefaults(schema: JsonObject | null): JsonObject {
   const properties = schema?.properties;
   if (!isObject(properties)) return {};
-  return Object.fromEntries(Object.entries(properties).flatMap(([name, sub]) => (isObject(sub) && 'default' in sub ? [[name, sub.default]] : [])));
+  return Object.fromEntries(Object.entries(properties).flatMap(([name, sub]) => (isObject(sub) && Object.hasOwn(sub, 'default') ? [[name, sub.default]] : [])));
 }
 
 /**
@@ -71,7 +71,9 @@ export async function inputRulesOf(db: Executor, agent: InputSource): Promise<In
 function lockedValues(rules: InputRules): JsonObject {
   const author = schemaDefaults(rules.schema);
   return Object.fromEntries(
-    rules.locked.flatMap((name) => (name in rules.defaults ? [[name, rules.defaults[name]]] : name in author ? [[name, author[name]]] : [])),
+    rules.locked.flatMap((name) =>
+      Object.hasOwn(rules.defaults, name) ? [[name, rules.defaults[name]]] : Object.hasOwn(author, name) ? [[name, author[name]]] : [],
+    ),
   );
 }
 

@@ -57,7 +57,7 @@ function assertInputSettings(pkg: store.AgentPackage, defaults: Record<string, u
   const errors = [
     ...defaultsIssues(pkg.inputSchema, defaults, '/inputDefaults'),
     ...locked.flatMap((name, i): ValidationIssue[] =>
-      name in defaults || name in author
+      Object.hasOwn(defaults, name) || Object.hasOwn(author, name)
         ? []
         : [{ pointer: `/lockedInputs/${String(i)}`, in: 'body', detail: `The locked field "${name}" has no value: give it one in inputDefaults.` }],
     ),
