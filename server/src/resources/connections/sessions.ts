@@ -114,17 +114,20 @@ export async function openSession(db: Executor, sealer: Sealer, { row, integrati
 
 export type OpenedSession = { id: string; applicationId: string; integrationId: string; owner: ConnectionOwner; redirectUrl: string | null; verifier: string };
 
+/** What a used-up link says of the connection it makes, however it was completed. */
+const takenSession = (row: SessionRow): Omit<OpenedSession, 'verifier'> => ({
+  id: row.id,
+  applicationId: row.application_id,
+  integrationId: row.integration_id,
+  owner: { type: row.owner_type, id: row.owner_id },
+  redirectUrl: row.redirect_url,
+});
+
 /** Uses up a pending `api_key` or `basic` link whose form was submitted (a second submission finds nothing). */
 export async function completeFormSession(db: Executor, { row }: PendingSession): Promise<Omit<OpenedSession, 'verifier'>> {
   const taken = await db('connect_sessions').where({ id: row.id, status: 'pending' }).where('expires_at', '>', nowIso()).update({ status: 'completed' });
   if (taken !== 1) throw gone();
-  return {
-    id: row.id,
-    applicationId: row.application_id,
-    integrationId: row.integration_id,
-    owner: { type: row.owner_type, id: row.owner_id },
-    redirectUrl: row.redirect_url,
-  };
+  return takenSession(row);
 }
 
 /** Takes the opened link a callback's `state` names, once (a replayed callback finds nothing). */
@@ -135,12 +138,5 @@ export async function takeSession(db: Executor, sealer: Sealer, state: string): 
   if (!row || row.status !== 'opened' || !row.verifier_sealed) throw gone();
   const taken = await db('connect_sessions').where({ id: row.id, status: 'opened' }).update({ status: 'completed', verifier_sealed: null });
   if (taken !== 1) throw gone();
-  return {
-    id: row.id,
-    applicationId: row.application_id,
-    integrationId: row.integration_id,
-    owner: { type: row.owner_type, id: row.owner_id },
-    redirectUrl: row.redirect_url,
-    verifier: sealer.open(row.verifier_sealed, row.application_id),
-  };
+  return { ...takenSession(row), verifier: sealer.open(row.verifier_sealed, row.application_id) };
 }
