@@ -145,6 +145,8 @@ export function createTracer(env: NodeJS.ProcessEnv): Tracer {
       };
     },
 
+    detached: (work) => context.with(ROOT_CONTEXT, work),
+
     shutdown: () => provider.shutdown(),
   };
 }

@@ -30,6 +30,8 @@ export type Tracer = {
   run(runContext: string | null, startedAtMs: number, endedAtMs: number, attributes: SpanAttributes): void;
   /** A CLIENT span for a call to another server, a child of the current span (or a root when there is none). */
   client(name: string, attributes: SpanAttributes): ClientSpan;
+  /** Runs `work` outside any trace: background work a request only woke up is not part of it. */
+  detached<T>(work: () => T): T;
   /** Sends what is still buffered, and stops. */
   shutdown(): Promise<void>;
 };
@@ -38,6 +40,9 @@ let active: Tracer | undefined;
 
 /** The tracer when tracing is on, else undefined: each hook pays one check for it. */
 export const tracer = (): Tracer | undefined => active;
+
+/** Runs background work outside the trace of whatever woke it up (a request's commit, say). */
+export const untraced = <T>(work: () => T): T => (active ? active.detached(work) : work());
 
 /** Tracing is on only where an OTLP endpoint is configured (the standard variables the exporter reads). */
 export const tracingConfigured = (env: NodeJS.ProcessEnv) => Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
