@@ -6,11 +6,16 @@ import { ConfigError, loadConfig } from './config/config.js';
 import { provisionBuiltinRunner } from './resources/runners/store.js';
 import { startServer } from './server.js';
 import { superviseWorkers, workerIndex } from './workers.js';
+import { serverVersion } from './util/server-version.js';
 
-const USAGE = 'Usage: switchboard-server [--with-runner]';
+const USAGE = 'Usage: switchboard-server [--with-runner] [--version]';
 
 async function main() {
   const args = process.argv.slice(2);
+  if (args.includes('--version')) {
+    process.stdout.write(`${serverVersion}\n`);
+    return;
+  }
   const unknown = args.filter((a) => a !== '--with-runner');
   if (unknown.length) {
     process.stderr.write(`Unknown argument ${unknown.join(' ')}\n${USAGE}\n`);
@@ -34,7 +39,7 @@ async function main() {
     throw err;
   }
   const { logger } = server;
-  logger.info({ url: server.url, database: config.database.client, redis: Boolean(config.redisUrl) }, 'Switchboard listening');
+  logger.info({ url: server.url, version: serverVersion, database: config.database.client, redis: Boolean(config.redisUrl) }, 'Switchboard listening');
   // A configured bootstrap key is the operator's already; only a generated one is shown, once.
   if (server.bootstrap.created && !config.bootstrapKey) {
     // Printed once, to the terminal only: the key is not stored in a recoverable form.

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { pino, type Logger } from 'pino';
 import type { Config } from './config/config.js';
-import { closeDatabase, openDatabase, type Db } from './db/database.js';
+import { closeDatabase, newerMigrations, openDatabase, type Db } from './db/database.js';
 import { bootstrap, type BootstrapResult } from './bootstrap.js';
 import { planModelsFromEnvironment, provisionModelsFromEnvironment } from './models-from-environment.js';
 import { createApp } from './http/app.js';
@@ -108,6 +108,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const modelPlans = await planModelsFromEnvironment(config.modelProviders.fromEnvironment, config.modelProviders.policy);
 
   const db = await openDatabase(config.database);
+  const ahead = await newerMigrations(db);
+  if (ahead.length) logger.warn({ migrations: ahead }, 'the database was migrated by a newer release: run this one only while a rolling upgrade lasts');
   // Loaded only when configured: the client alone weighs some 20 MB of memory.
   const redis = config.redisUrl
     ? new (await import('ioredis')).Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: false })
