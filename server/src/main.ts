@@ -26,7 +26,7 @@ async function main() {
   try {
     config = loadConfig();
     if (cluster.isPrimary && config.workers > 1) {
-      superviseWorkers(config.workers, pino({ level: config.logLevel }));
+      superviseWorkers(config.workers, pino({ level: config.logLevel }), config.shutdownGraceSeconds * 1000);
       return;
     }
     // Some configuration can only be checked once the server starts (a provider URL's address).
@@ -71,9 +71,16 @@ async function main() {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 10_000);
+    const graceMs = config.shutdownGraceSeconds * 1000;
+    const force = setTimeout(() => process.exit(1), graceMs + 10_000);
     force.unref();
+    const started = Date.now();
+    // Readiness fails at once; the built-in runner still reaches this server while it stops.
+    server.startDraining();
     await runner?.stop(5_000);
+    const { forcedConnections } = await server.drain(graceMs);
+    logger.info({ ms: Date.now() - started, forcedConnections }, 'drained');
+    // Background workers stop once no request needs them.
     await server.close();
     process.exit(0);
   };

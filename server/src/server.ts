@@ -7,6 +7,8 @@ import { bootstrap, type BootstrapResult } from './bootstrap.js';
 import { planModelsFromEnvironment, provisionModelsFromEnvironment } from './models-from-environment.js';
 import { createApp } from './http/app.js';
 import { clientErrorHandler } from './http/client-error.js';
+import { drainConnections } from './http/drain.js';
+import { createDrain } from './util/drain.js';
 import { purgeExpiredIdempotencyKeys } from './http/idempotency.js';
 import { createRateLimiter } from './http/rate-limit.js';
 import { inProcessBus, postgresBus, redisBus } from './realtime/bus.js';
@@ -80,6 +82,10 @@ export type RunningServer = {
   rewrapNow(): Promise<void>;
   /** Writes every audit export queued now, and waits until they are written. */
   exportAuditNow(): Promise<void>;
+  /** Readiness fails, long-polls and event streams end, and responses close their connections; the server still serves. */
+  startDraining(): void;
+  /** Starts draining, stops accepting, and waits up to `graceMs` for open connections to end (then closes them). */
+  drain(graceMs: number): Promise<{ forcedConnections: number }>;
   close(): Promise<void>;
 };
 
@@ -146,6 +152,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const rewrapper = startRewrapper(db, sealer, logger, REWRAP_INTERVAL_MS);
 
   const streams: StreamRegistry = new Set();
+  const drain = createDrain();
   const { app } = createApp({
     config,
     db,
@@ -160,6 +167,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     redaction: createRunRedaction(db, sealer),
     operations,
     validators,
+    drain,
     handlers: allHandlers({
       spec,
       db,
@@ -174,6 +182,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       auditChainer,
       versioning,
       masterKeys: rewrapper.status,
+      drain,
     }),
   });
 
@@ -263,6 +272,11 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     chainAuditNow: () => auditChainer.catchUp(),
     rewrapNow: rewrapper.now,
     exportAuditNow: () => exporter.drain(),
+    startDraining: drain.begin,
+    drain(graceMs) {
+      drain.begin();
+      return drainConnections(server, graceMs);
+    },
     async close() {
       clearInterval(purge);
       await reaper.stop();

@@ -10,6 +10,8 @@ import { operationMiddleware, type OperationDeps } from './operation.js';
 import { checkProblemStatus, ContractViolation, reportBreach } from './pipeline/respond.js';
 import { ClientClosed, ProblemError, problemBody } from '../problems/problems.js';
 import { problemEnvelope } from '../problems/provider-envelopes.js';
+import type { Drain } from '../util/drain.js';
+import { closeConnectionsWhileDraining } from './drain.js';
 
 const SANE_CORRELATION_ID = /^[A-Za-z0-9._:@/-]{1,128}$/;
 
@@ -35,6 +37,8 @@ export type AppDeps = OperationDeps & {
   operations: OperationSpec[];
   validators: Map<string, OperationValidators>;
   handlers: Handlers;
+  /** A replica's stop (server.ts); without it the app never drains. */
+  drain?: Drain;
 };
 
 export type RouteEntry = { operationId: string; method: string; path: string };
@@ -43,9 +47,16 @@ export type RouteEntry = { operationId: string; method: string; path: string };
 export function createApp(deps: AppDeps): { app: Koa; routes: RouteEntry[] } {
   const app = new Koa();
   app.silent = true;
+  // Behind a balancer the client's address, scheme and host are the ones it forwards; only the
+  // entries its trusted hops appended count (a client can send any X-Forwarded-For of its own).
+  if (deps.config.trustProxyHops) {
+    app.proxy = true;
+    app.maxIpsCount = deps.config.trustProxyHops;
+  }
   const router = new Router();
   const operationOf = new WeakMap<Context, OperationSpec>();
 
+  if (deps.drain) app.use(closeConnectionsWhileDraining(deps.drain));
   app.use(requestContext(deps, operationOf));
   const corsHeaders: (ctx: Context, next: Next) => Promise<void> = cors({
     origin: '*',
