@@ -1,5 +1,5 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, masterKeyFor, type TestDatabase } from '../support/databases.js';
 import { onPostgres, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { call, type Conn } from '../server/run-helpers.js';
-import { cli, CLI, keepSecret, type CliResult } from './cli-helpers.js';
+import { cli, CLI, json, keepSecret, type CliResult } from './cli-helpers.js';
 
 const require = createRequire(import.meta.url);
 const ROOT = join(dirname(require.resolve('@switchboard/cli/package.json')), '..');
@@ -47,12 +47,6 @@ function expectRefusal(result: CliResult, message: string | RegExp) {
   expect(result.stderr).toMatch(message);
   expect(result.stderr).not.toMatch(/\n\s+at /);
 }
-
-const jsonOf = <T = any>(result: CliResult): T => {
-  expect(result.stderr).toBe('');
-  expect(result.code).toBe(0);
-  return JSON.parse(result.stdout) as T;
-};
 
 const integrityOf = (file: string) => {
   const db = new Database(file, { readonly: true });
@@ -103,7 +97,7 @@ describe('switchboard admin backup and restore (SQLite)', () => {
     const load = writeLoad(conn, 4, 2000);
     while (load.acked.length < 50) await new Promise((r) => setTimeout(r, 10));
     const backupStarted = Date.now();
-    const backup = jsonOf(await admin(['backup', '--database', source.url, '--output', backups, '--json']));
+    const backup = json(await admin(['backup', '--database', source.url, '--output', backups, '--json']));
     const backupEnded = Date.now();
     // The load goes on a little after the backup, then stops (bounded by its count as well).
     await new Promise((r) => setTimeout(r, 100));
@@ -119,7 +113,7 @@ describe('switchboard admin backup and restore (SQLite)', () => {
 
     await server.stop();
     const target = sqliteDatabase();
-    const restored = jsonOf(await admin(['restore', backup.path, '--database', target.url, '--json']));
+    const restored = json(await admin(['restore', backup.path, '--database', target.url, '--json']));
     expect(restored).toMatchObject({ database: target.url, backup: backup.path, sha256: backup.sha256, bytes: backup.bytes, previous: null, masterKey: null });
     expect(integrityOf(target.url)).toBe('ok');
 
@@ -159,7 +153,7 @@ describe('switchboard admin backup and restore (SQLite)', () => {
     const dir = tempDir();
     const database = sqliteDatabase(dir);
     const server = await startServer(database);
-    const backup = jsonOf(await admin(['backup', '--database', database.url, '--output', join(dir, 'backup.db'), '--json']));
+    const backup = json(await admin(['backup', '--database', database.url, '--output', join(dir, 'backup.db'), '--json']));
     expect(backup.path).toBe(join(dir, 'backup.db'));
 
     expectRefusal(await admin(['restore', backup.path, '--database', database.url]), `${database.url} is in use`);
@@ -190,7 +184,7 @@ describe('switchboard admin backup and restore (SQLite)', () => {
 
     // Stopped, the server's database is replaced; the previous one is kept beside it, whole.
     await server.stop();
-    const restored = jsonOf(await admin(['restore', backup.path, '--database', database.url, '--json']));
+    const restored = json(await admin(['restore', backup.path, '--database', database.url, '--json']));
     expect(restored.previous).toMatch(new RegExp(`^${database.url}\\.before-restore-\\d{8}T\\d{6}Z$`));
     // The server had SWITCHBOARD_MASTER_KEY, and this command does not: no master key to be found for it.
     expect(restored.masterKey).toBe(null);
@@ -271,7 +265,7 @@ describe(`switchboard admin create-key (${onPostgres ? 'PostgreSQL' : 'SQLite'})
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       child.once('close', (code) => resolve({ code, stdout, stderr }));
     });
-    const created = jsonOf(typed);
+    const created = json(typed);
     keepSecret(created.secret);
     expect(created).toMatchObject({ name: 'recovered by switchboard admin create-key', scopes: ['admin'], status: 'active', object: 'api_key' });
     expect(created.secret).toMatch(/^sbk_[A-Za-z0-9_-]{43}$/);
@@ -307,7 +301,7 @@ describe(`switchboard admin create-key (${onPostgres ? 'PostgreSQL' : 'SQLite'})
     // Another application: --application picks it (its organization follows); a name and scopes of one's own.
     const app = await call(bootstrap, 'POST', '/api/v1/applications', { name: 'second' });
     expect(app.status).toBe(201);
-    const second = jsonOf(
+    const second = json(
       await admin(['create-key', '--database', database, '--application', app.body.id, '--name', 'second admin', '--scope', 'read,write', '--json']),
     );
     keepSecret(second.secret);
@@ -330,7 +324,7 @@ describe(`switchboard admin create-key (${onPostgres ? 'PostgreSQL' : 'SQLite'})
       expectRefusal(await admin(['create-key', '--database', join(tempDir(), 'none.db')]), /The database .*none\.db does not exist\./);
     }
 
-    if (onPostgres && existsSync('/usr/bin/pg_dump')) await pgDumpRoundTrip(server, created.secret);
+    if (onPostgres && spawnSync('which', ['pg_dump']).status === 0) await pgDumpRoundTrip(server, created.secret);
   }, 180_000);
 });
 
@@ -356,6 +350,9 @@ async function pgDumpRoundTrip(server: ServerProcess, recoveredKey: string) {
       const rconn = { baseUrl: restored.url, key: recoveredKey };
       expect((await call(rconn, 'GET', `/api/v1/agents/${agent.body.id}`)).status).toBe(200);
       expect((await call(rconn, 'POST', '/api/v1/runs', { agentId: agent.body.id })).status).toBe(201);
+      console.log(
+        `pg_dump round trip: ${statSync(dump).size} bytes dumped, restored into a scratch database, a server on it read the data and took the recovered key`,
+      );
     } finally {
       await restored.stop();
     }

@@ -17,9 +17,8 @@ const ALL_PAGES = 0x7fffffff;
 
 function outputPath(option: string | undefined, stamp: string): string {
   const name = `switchboard-${stamp}.db`;
-  if (option === undefined) return resolve(name);
-  const path = resolve(option);
-  if (isDirectory(path)) return join(path, name);
+  let path = resolve(option ?? name);
+  if (isDirectory(path)) path = join(path, name);
   if (existsSync(path)) throw new AdminError(`${path} already exists: name a new file, or a directory to write a dated backup in.`);
   if (!isDirectory(dirname(path))) throw new AdminError(`The directory ${dirname(path)} does not exist.`);
   return path;
