@@ -217,15 +217,18 @@ function environmentProviders(c: EnvironmentValues): EnvironmentProviders {
   };
 }
 
+/** The database DATABASE_URL names (the admin commands read it too): PostgreSQL, or a SQLite file (./data/switchboard.db unset). */
+export function databaseOf(url: string | undefined): Config['database'] {
+  return url && /^postgres(ql)?:\/\//.test(url)
+    ? { client: 'pg', url }
+    : { client: 'sqlite', filename: url ? url.replace(/^(sqlite|file):/, '') : './data/switchboard.db' };
+}
+
 /** Reads and validates configuration; throws ConfigError with one line per bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const { values: c, problems } = readEnvironment(env);
   if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
-  const url = c.DATABASE_URL;
-  const database: Config['database'] =
-    url && /^postgres(ql)?:\/\//.test(url)
-      ? { client: 'pg', url }
-      : { client: 'sqlite', filename: url ? url.replace(/^(sqlite|file):/, '') : './data/switchboard.db' };
+  const database = databaseOf(c.DATABASE_URL);
   if (!c.SWITCHBOARD_MASTER_KEY && database.client === 'pg') {
     throw new ConfigError(
       'Invalid configuration:\n  SWITCHBOARD_MASTER_KEY: required with PostgreSQL, and the same on every replica (openssl rand -base64 32)',
