@@ -11,6 +11,7 @@ export default defineConfig({
       'cli/**/*.test.ts',
       'browser/**/*.test.ts',
       'fuzz/**/*.test.ts',
+      'release/**/*.test.ts',
     ],
     testTimeout: 30_000,
     hookTimeout: 60_000,

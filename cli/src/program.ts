@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Command } from 'commander';
+import { registerAdmin } from './commands/admin.js';
 import { registerAgents } from './commands/agents.js';
 import { registerApprovals } from './commands/approvals.js';
 import { registerApi } from './commands/api.js';
@@ -76,6 +77,7 @@ Settings come from the flags, then the environment, then the profile saved by "s
   registerRunners(program, ctx);
   registerRunner(program, ctx);
   registerApi(program, ctx);
+  registerAdmin(program, ctx);
   versionOfCommand(program);
   return program;
 }

@@ -6,11 +6,16 @@ import { ConfigError, loadConfig } from './config/config.js';
 import { provisionBuiltinRunner } from './resources/runners/store.js';
 import { startServer } from './server.js';
 import { superviseWorkers, workerIndex } from './workers.js';
+import { serverVersion } from './util/server-version.js';
 
-const USAGE = 'Usage: switchboard-server [--with-runner]';
+const USAGE = 'Usage: switchboard-server [--with-runner] [--version]';
 
 async function main() {
   const args = process.argv.slice(2);
+  if (args.includes('--version')) {
+    process.stdout.write(`${serverVersion}\n`);
+    return;
+  }
   const unknown = args.filter((a) => a !== '--with-runner');
   if (unknown.length) {
     process.stderr.write(`Unknown argument ${unknown.join(' ')}\n${USAGE}\n`);
@@ -21,7 +26,7 @@ async function main() {
   try {
     config = loadConfig();
     if (cluster.isPrimary && config.workers > 1) {
-      superviseWorkers(config.workers, pino({ level: config.logLevel }));
+      superviseWorkers(config.workers, pino({ level: config.logLevel }), config.shutdownGraceSeconds * 1000);
       return;
     }
     // Some configuration can only be checked once the server starts (a provider URL's address).
@@ -34,7 +39,7 @@ async function main() {
     throw err;
   }
   const { logger } = server;
-  logger.info({ url: server.url, database: config.database.client, redis: Boolean(config.redisUrl) }, 'Switchboard listening');
+  logger.info({ url: server.url, version: serverVersion, database: config.database.client, redis: Boolean(config.redisUrl) }, 'Switchboard listening');
   // A configured bootstrap key is the operator's already; only a generated one is shown, once.
   if (server.bootstrap.created && !config.bootstrapKey) {
     // Printed once, to the terminal only: the key is not stored in a recoverable form.
@@ -66,9 +71,16 @@ async function main() {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 10_000);
+    const graceMs = config.shutdownGraceSeconds * 1000;
+    const force = setTimeout(() => process.exit(1), graceMs + 10_000);
     force.unref();
+    const started = Date.now();
+    // Readiness fails at once; the built-in runner still reaches this server while it stops.
+    server.startDraining();
     await runner?.stop(5_000);
+    const { forcedConnections } = await server.drain(graceMs);
+    logger.info({ ms: Date.now() - started, forcedConnections }, 'drained');
+    // Background workers stop once no request needs them.
     await server.close();
     process.exit(0);
   };

@@ -2,11 +2,13 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { pino, type Logger } from 'pino';
 import type { Config } from './config/config.js';
-import { closeDatabase, openDatabase, type Db } from './db/database.js';
+import { closeDatabase, newerMigrations, openDatabase, type Db } from './db/database.js';
 import { bootstrap, type BootstrapResult } from './bootstrap.js';
 import { planModelsFromEnvironment, provisionModelsFromEnvironment } from './models-from-environment.js';
 import { createApp } from './http/app.js';
 import { clientErrorHandler } from './http/client-error.js';
+import { drainConnections } from './http/drain.js';
+import { createDrain } from './util/drain.js';
 import { purgeExpiredIdempotencyKeys } from './http/idempotency.js';
 import { createRateLimiter } from './http/rate-limit.js';
 import { inProcessBus, postgresBus, redisBus } from './realtime/bus.js';
@@ -81,6 +83,10 @@ export type RunningServer = {
   rewrapNow(): Promise<void>;
   /** Writes every audit export queued now, and waits until they are written. */
   exportAuditNow(): Promise<void>;
+  /** Readiness fails, long-polls and event streams end, and responses close their connections; the server still serves. */
+  startDraining(): void;
+  /** Starts draining, stops accepting, and waits up to `graceMs` for open connections to end (then closes them). */
+  drain(graceMs: number): Promise<{ forcedConnections: number }>;
   close(): Promise<void>;
 };
 
@@ -112,6 +118,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const tracing = await startTracing();
   const db = await openDatabase(config.database);
   tracing?.instrumentDatabase(db, config.database.client === 'sqlite' ? 'sqlite' : 'postgresql');
+  const ahead = await newerMigrations(db);
+  if (ahead.length) logger.warn({ migrations: ahead }, 'the database was migrated by a newer release: run this one only while a rolling upgrade lasts');
   // Loaded only when configured: the client alone weighs some 20 MB of memory.
   const redis = config.redisUrl
     ? new (await import('ioredis')).Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: false })
@@ -148,6 +156,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const rewrapper = startRewrapper(db, sealer, logger, REWRAP_INTERVAL_MS);
 
   const streams: StreamRegistry = new Set();
+  const drain = createDrain();
   const { app } = createApp({
     config,
     db,
@@ -162,6 +171,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     redaction: createRunRedaction(db, sealer),
     operations,
     validators,
+    drain,
     handlers: allHandlers({
       spec,
       db,
@@ -176,6 +186,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       auditChainer,
       versioning,
       masterKeys: rewrapper.status,
+      drain,
     }),
   });
 
@@ -265,6 +276,11 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     chainAuditNow: () => auditChainer.catchUp(),
     rewrapNow: rewrapper.now,
     exportAuditNow: () => exporter.drain(),
+    startDraining: drain.begin,
+    drain(graceMs) {
+      drain.begin();
+      return drainConnections(server, graceMs);
+    },
     async close() {
       clearInterval(purge);
       await reaper.stop();

@@ -3,8 +3,8 @@ import type { Logger } from 'pino';
 
 /** A worker that stops for good with this code was refused its configuration: starting another would not help. */
 const CONFIG_EXIT = 78;
-/** How long a stopping worker may take before it is killed (each gives itself 10 s, see main.ts). */
-const STOP_GRACE_MS = 15_000;
+/** How long a stopping worker may take past its grace period before it is killed (each gives itself 10 s, see main.ts). */
+const STOP_MARGIN_MS = 15_000;
 /** A worker that dies is replaced after this long, so one that dies at once does not spin. */
 const REPLACE_AFTER_MS = 1000;
 
@@ -18,7 +18,7 @@ export const workerIndex = (): number | undefined => (cluster.isWorker ? Number(
  * migrates the database and creates the bootstrap key), the others once it listens. A worker that
  * dies after the start is replaced; SIGTERM or SIGINT stops them all gracefully.
  */
-export function superviseWorkers(count: number, logger: Logger): void {
+export function superviseWorkers(count: number, logger: Logger, shutdownGraceMs: number): void {
   const live = new Set<Worker>();
   let started = false;
   let stopping = false;
@@ -33,7 +33,7 @@ export function superviseWorkers(count: number, logger: Logger): void {
     setTimeout(() => {
       for (const worker of live) worker.process.kill('SIGKILL');
       process.exit(1);
-    }, STOP_GRACE_MS).unref();
+    }, shutdownGraceMs + STOP_MARGIN_MS).unref();
   };
 
   const fork = (index: number): Worker => {

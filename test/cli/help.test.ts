@@ -46,6 +46,7 @@ describe('switchboard --help', () => {
       'runners',
       'runner',
       'api',
+      'admin',
     ]);
     expect(commandsOf(await help(['agents']))).toEqual(['list', 'get', 'create', 'update', 'delete', 'pause', 'resume', 'retire', 'versions', 'export']);
     expect(commandsOf(await help(['installations']))).toEqual(['list', 'get', 'install', 'update', 'uninstall']);
@@ -59,6 +60,7 @@ describe('switchboard --help', () => {
     expect(commandsOf(await help(['budgets']))).toEqual(['list', 'create', 'get', 'update', 'delete']);
     expect(commandsOf(await help(['secrets']))).toEqual(['set', 'list', 'get', 'versions', 'accesses', 'delete']);
     expect(commandsOf(await help(['integrations']))).toEqual(['list', 'enable', 'get', 'disable']);
+    expect(commandsOf(await help(['admin']))).toEqual(['backup', 'restore', 'create-key']);
     expect(commandsOf(await help(['connections']))).toEqual(['providers', 'list', 'get', 'create', 'connect', 'refresh', 'delete']);
   });
 

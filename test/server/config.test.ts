@@ -66,6 +66,15 @@ describe('configuration from the environment', () => {
     ]);
   });
 
+  it('SHUTDOWN_GRACE_SECONDS and TRUST_PROXY_HOPS: 30 s and no proxy by default, refused out of range', () => {
+    expect(loadConfig({})).toMatchObject({ shutdownGraceSeconds: 30, trustProxyHops: 0 });
+    expect(loadConfig({ SHUTDOWN_GRACE_SECONDS: '90', TRUST_PROXY_HOPS: '1' })).toMatchObject({ shutdownGraceSeconds: 90, trustProxyHops: 1 });
+    expect(problemsOf({ SHUTDOWN_GRACE_SECONDS: '0', TRUST_PROXY_HOPS: '1.5' })).toEqual([
+      '  SHUTDOWN_GRACE_SECONDS: must be an integer from 1 to 3600',
+      '  TRUST_PROXY_HOPS: must be an integer from 0 to 10',
+    ]);
+  });
+
   it('refuses a number out of its range, and a fraction where an integer is needed', () => {
     expect(problemsOf({ SSE_PING_SECONDS: '0.01', TRANSCRIPTION_CONCURRENCY: '65', PORT: '-1' })).toEqual([
       '  PORT: must be an integer from 0 to 65535',

@@ -11,13 +11,18 @@ export type ServerProcess = { url: string; adminKey: string; database: TestDatab
 
 export const newBootstrapKey = () => `sbk_${randomBytes(32).toString('base64url')}`;
 
-/** Starts the built server as its own process on loopback, with a fresh database. */
-export async function startServerProcess(env: Record<string, string> = {}, database?: TestDatabase, args: string[] = []): Promise<ServerProcess> {
+/** Starts the built server (or another build of it: `entry`) as its own process on loopback, with a fresh database. */
+export async function startServerProcess(
+  env: Record<string, string> = {},
+  database?: TestDatabase,
+  args: string[] = [],
+  entry = SERVER_ENTRY,
+): Promise<ServerProcess> {
   const db = database ?? (await createTestDatabase());
   const port = await freePort();
   const adminKey = newBootstrapKey();
   let output = '';
-  const child = spawn(process.execPath, [SERVER_ENTRY, ...args], {
+  const child = spawn(process.execPath, [entry, ...args], {
     env: {
       PATH: process.env.PATH,
       NODE_ENV: 'test',

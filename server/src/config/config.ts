@@ -57,6 +57,8 @@ function readEnvironment(env: NodeJS.ProcessEnv) {
     HTTP_HEADERS_TIMEOUT_MS: read.number('HTTP_HEADERS_TIMEOUT_MS', { min: 100, max: 300_000, fallback: 10_000 }),
     HTTP_REQUEST_TIMEOUT_MS: read.number('HTTP_REQUEST_TIMEOUT_MS', { min: 100, max: 3_600_000, fallback: 60_000 }),
     HTTP_KEEP_ALIVE_TIMEOUT_MS: read.number('HTTP_KEEP_ALIVE_TIMEOUT_MS', { min: 100, max: 600_000, fallback: 65_000 }),
+    SHUTDOWN_GRACE_SECONDS: read.number('SHUTDOWN_GRACE_SECONDS', { min: 1, max: 3600, fallback: 30 }),
+    TRUST_PROXY_HOPS: read.number('TRUST_PROXY_HOPS', { min: 0, max: 10, fallback: 0 }),
     BODY_LIMIT_BYTES: read.number('BODY_LIMIT_BYTES', { min: 1024, max: 100 * MEBIBYTE, fallback: MEBIBYTE }),
     GATEWAY_BODY_LIMIT_BYTES: read.number('GATEWAY_BODY_LIMIT_BYTES', { min: 1024, max: 100 * MEBIBYTE, fallback: 10 * MEBIBYTE }),
     UPLOAD_LIMIT_BYTES: read.number('UPLOAD_LIMIT_BYTES', { min: 1024, max: 100 * MEBIBYTE, fallback: 25 * MEBIBYTE }),
@@ -139,6 +141,10 @@ export type Config = {
    * request within `requestTimeoutMs`; an idle kept-alive connection is closed after `keepAliveTimeoutMs`.
    */
   http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
+  /** How long a stopping server waits for its requests and connections to end before it closes them (deploy/README.md). */
+  shutdownGraceSeconds: number;
+  /** How many proxies in front of the server append to X-Forwarded-For (0: the header is ignored, the peer's address is the client's). */
+  trustProxyHops: number;
   /** strict: a response that breaks the contract becomes a 500; log: it is logged and sent. */
   responseValidation: 'strict' | 'log' | 'off';
   runs: { leaseSeconds: number; reaperIntervalMs: number };
@@ -211,15 +217,18 @@ function environmentProviders(c: EnvironmentValues): EnvironmentProviders {
   };
 }
 
+/** The database DATABASE_URL names (the admin commands read it too): PostgreSQL, or a SQLite file (./data/switchboard.db unset). */
+export function databaseOf(url: string | undefined): Config['database'] {
+  return url && /^postgres(ql)?:\/\//.test(url)
+    ? { client: 'pg', url }
+    : { client: 'sqlite', filename: url ? url.replace(/^(sqlite|file):/, '') : './data/switchboard.db' };
+}
+
 /** Reads and validates configuration; throws ConfigError with one line per bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const { values: c, problems } = readEnvironment(env);
   if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
-  const url = c.DATABASE_URL;
-  const database: Config['database'] =
-    url && /^postgres(ql)?:\/\//.test(url)
-      ? { client: 'pg', url }
-      : { client: 'sqlite', filename: url ? url.replace(/^(sqlite|file):/, '') : './data/switchboard.db' };
+  const database = databaseOf(c.DATABASE_URL);
   if (!c.SWITCHBOARD_MASTER_KEY && database.client === 'pg') {
     throw new ConfigError(
       'Invalid configuration:\n  SWITCHBOARD_MASTER_KEY: required with PostgreSQL, and the same on every replica (openssl rand -base64 32)',
@@ -257,6 +266,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     gateway: { bodyLimitBytes: c.GATEWAY_BODY_LIMIT_BYTES },
     uploadLimitBytes: c.UPLOAD_LIMIT_BYTES,
     http: { headersTimeoutMs: c.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: c.HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: c.HTTP_KEEP_ALIVE_TIMEOUT_MS },
+    shutdownGraceSeconds: c.SHUTDOWN_GRACE_SECONDS,
+    trustProxyHops: c.TRUST_PROXY_HOPS,
     responseValidation: c.RESPONSE_VALIDATION ?? (c.NODE_ENV === 'production' ? 'log' : 'strict'),
     runs: { leaseSeconds: c.LEASE_SECONDS, reaperIntervalMs: c.REAPER_INTERVAL_MS },
     schedules: { intervalMs: c.SCHEDULER_INTERVAL_MS, misfireMs: c.SCHEDULE_MISFIRE_SECONDS * 1000 },

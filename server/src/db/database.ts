@@ -53,9 +53,19 @@ export async function openDatabase(config: Config['database']): Promise<Db> {
       },
     });
   }
-  await db.migrate.latest({ migrationSource });
+  // During a rolling upgrade a replica of the previous release restarts on a database the new one has
+  // migrated further: knex would refuse the migrations it does not know; the rules in deploy/UPGRADING.md
+  // keep them harmless to it, and `newerMigrations` tells the operator.
+  await db.migrate.latest({ migrationSource, disableMigrationsListValidation: true });
   if (config.client === 'sqlite' && config.filename !== ':memory:') await attachReader(db, config.filename);
   return db;
+}
+
+/** Migrations the database has that this server does not know: a newer release has migrated it. */
+export async function newerMigrations(db: Db): Promise<string[]> {
+  const known = new Set(await migrationSource.getMigrations([]));
+  const applied = await db('knex_migrations').pluck<string[]>('name');
+  return applied.filter((name) => !known.has(name)).sort();
 }
 
 /** Closes what `openDatabase` opened. */

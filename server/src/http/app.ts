@@ -11,6 +11,8 @@ import { checkProblemStatus, ContractViolation, reportBreach } from './pipeline/
 import { ClientClosed, ProblemError, problemBody } from '../problems/problems.js';
 import { problemEnvelope } from '../problems/provider-envelopes.js';
 import { tracer } from '../observability/tracing.js';
+import type { Drain } from '../util/drain.js';
+import { closeConnectionsWhileDraining } from './drain.js';
 
 const SANE_CORRELATION_ID = /^[A-Za-z0-9._:@/-]{1,128}$/;
 
@@ -36,6 +38,8 @@ export type AppDeps = OperationDeps & {
   operations: OperationSpec[];
   validators: Map<string, OperationValidators>;
   handlers: Handlers;
+  /** A replica's stop (server.ts); without it the app never drains. */
+  drain?: Drain;
 };
 
 export type RouteEntry = { operationId: string; method: string; path: string };
@@ -44,11 +48,18 @@ export type RouteEntry = { operationId: string; method: string; path: string };
 export function createApp(deps: AppDeps): { app: Koa; routes: RouteEntry[] } {
   const app = new Koa();
   app.silent = true;
+  // Behind a balancer the client's address, scheme and host are the ones it forwards; only the
+  // entries its trusted hops appended count (a client can send any X-Forwarded-For of its own).
+  if (deps.config.trustProxyHops) {
+    app.proxy = true;
+    app.maxIpsCount = deps.config.trustProxyHops;
+  }
   const router = new Router();
   const operationOf = new WeakMap<Context, OperationSpec>();
 
   const tracing = tracer();
   if (tracing) app.use(tracing.requests((ctx) => routeOf(operationOf.get(ctx))));
+  if (deps.drain) app.use(closeConnectionsWhileDraining(deps.drain));
   app.use(requestContext(deps, operationOf));
   const corsHeaders: (ctx: Context, next: Next) => Promise<void> = cors({
     origin: '*',

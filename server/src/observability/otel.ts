@@ -26,6 +26,13 @@ const traceparentOf = (ctx: Context): string | undefined => {
 /** The context a stored `traceparent` stands for (the root, for none or a malformed one). */
 const contextOf = (traceparent: string | null): Context => (traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent }) : ROOT_CONTEXT);
 
+/**
+ * Statements become spans only inside a span still in progress: the periodic sweeps would otherwise
+ * each start a trace, and work a request set off after it answered (a timer, a nudge) would land
+ * in a span that has ended.
+ */
+const inRecordedSpan = () => trace.getSpan(context.active())?.isRecording() === true;
+
 const operationOf = (sql: string) => /^\s*(\w+)/.exec(sql)?.[1]?.toLowerCase() ?? 'query';
 
 /**
@@ -85,8 +92,7 @@ export function createTracer(env: NodeJS.ProcessEnv): Tracer {
         span.end();
       };
       db.on('query', (query: KnexQuery) => {
-        // Only statements of something traced: the periodic sweeps would otherwise each start a trace.
-        if (!trace.getSpan(context.active())) return;
+        if (!inRecordedSpan()) return;
         const operation = operationOf(query.sql);
         spans.set(
           query.__knexQueryUid,
@@ -101,7 +107,7 @@ export function createTracer(env: NodeJS.ProcessEnv): Tracer {
     },
 
     statement(sql, run) {
-      if (!trace.getSpan(context.active())) return run();
+      if (!inRecordedSpan()) return run();
       const operation = operationOf(sql);
       const span = tracer.startSpan(operation, {
         kind: SpanKind.CLIENT,

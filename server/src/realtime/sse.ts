@@ -47,6 +47,13 @@ function renderedFrame(type: string, event: object, position: number): Buffer {
   return Buffer.from(`id: ${position}\nevent: ${(event as { type?: string }).type ?? type}\ndata: ${JSON.stringify(event)}\n\n`);
 }
 
+/**
+ * What a stream sends last when its server stops: reconnect soon (the `retry:` field, in ms, for
+ * EventSource clients) from the last id, through the balancer to another replica. A comment, not an
+ * event, so no client mistakes it for a run event.
+ */
+const RECONNECT = 'retry: 500\n: server stopping, reconnect with Last-Event-ID\n\n';
+
 /** The open streams, so a shutdown can end them instead of waiting for clients to leave. */
 export type StreamRegistry = Set<() => void>;
 
@@ -62,9 +69,9 @@ export function openEventStream<E extends LiveEvent>(
   bus: EventBus<E>,
   source: StreamSource<E>,
   after: number,
-  options: { pingMs: number; logger: Logger; registry: StreamRegistry; render?: (event: E['event']) => object },
+  options: { pingMs: number; logger: Logger; registry: StreamRegistry; render?: (event: E['event']) => object; stopping?: AbortSignal },
 ): PassThrough {
-  const { pingMs, logger, registry, render } = options;
+  const { pingMs, logger, registry, render, stopping } = options;
   const out = new PassThrough();
   let tracked = after;
   let sent = after;
@@ -172,7 +179,16 @@ export function openEventStream<E extends LiveEvent>(
     clearInterval(ping);
     unsubscribe();
     registry.delete(close);
+    stopping?.removeEventListener('abort', reconnect);
     out.end();
+  }
+  /** Ends the stream after what is already queued for it has been sent. */
+  function reconnect() {
+    schedule(async () => {
+      if (closed) return;
+      outgoing.push(Buffer.from(RECONNECT));
+      close();
+    });
   }
   registry.add(close);
   ctx.req.on('close', close);
@@ -180,6 +196,9 @@ export function openEventStream<E extends LiveEvent>(
   out.write('retry: 2000\n\n');
   // The first check replays history; a client resuming after the last event of a finished run gets nothing more and the stream ends.
   schedule(recheck);
+  // A stream opened on a stopping server still replays what the client missed, then sends it on.
+  if (stopping?.aborted) reconnect();
+  else stopping?.addEventListener('abort', reconnect, { once: true });
   return out;
 }
 

@@ -3,6 +3,7 @@ import type { Config } from '../config/config.js';
 import { checkConnection, type Db } from '../db/database.js';
 import type { Handlers } from './handler-types.js';
 import type { StreamRegistry } from '../realtime/sse.js';
+import type { Drain } from '../util/drain.js';
 import type { BundledSpec } from '../spec/load-spec.js';
 import { agentHandlers } from './agents/handlers.js';
 import { modelProviderHandlers } from './model-providers/handlers.js';
@@ -70,6 +71,8 @@ export type HandlerDeps = {
   versioning: Versioning;
   /** What the master key re-wrapping pass last found, for the readiness probe. */
   masterKeys: () => MasterKeys | undefined;
+  /** A replica's stop: readiness fails, long-polls and streams end early. */
+  drain?: Drain;
 };
 
 /**
@@ -77,10 +80,16 @@ export type HandlerDeps = {
  * the operations a version removed, for the versions before it (versions/retired.ts).
  */
 export function allHandlers(deps: HandlerDeps): Handlers {
-  const { spec, db, bus, config, logger, streams, sealer, runTokens, endUserTokens, loginLimiter, auditChainer, versioning, masterKeys } = deps;
+  const { spec, db, bus, config, logger, streams, sealer, runTokens, endUserTokens, loginLimiter, auditChainer, versioning, masterKeys, drain } = deps;
   useConnectionSettings(config.connections);
   const current = {
-    ...systemHandlers(spec, versioning, () => checkConnection(db), masterKeys),
+    ...systemHandlers(
+      spec,
+      versioning,
+      () => checkConnection(db),
+      masterKeys,
+      () => drain?.draining ?? false,
+    ),
     ...versionHandlers(versioning),
     ...threadHandlers(bus, config.runs.leaseSeconds),
     ...organizationHandlers(bus, versioning),
@@ -115,8 +124,8 @@ export function allHandlers(deps: HandlerDeps): Handlers {
     ...uploadHandlers,
     ...transcriptionHandlers,
     ...audioTranscriptionHandlers(sealer, config.modelProviders.policy),
-    ...runnerHandlers(bus, config.runs.leaseSeconds, logger, runTokens, sealer),
-    ...streamHandlers(bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams, versioning }),
+    ...runnerHandlers(bus, config.runs.leaseSeconds, logger, runTokens, sealer, drain?.signal),
+    ...streamHandlers(bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams, versioning, stopping: drain?.signal }),
   } satisfies Handlers;
   return Object.assign(current, retiredWaitHandlers(bus));
 }

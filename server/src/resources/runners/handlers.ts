@@ -39,17 +39,20 @@ function traceOfClaim(row: RunRow, runner: RunnerIdentity): { traceparent?: stri
   return traceparent ? { traceparent } : {};
 }
 
-export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: Logger, runTokens: RunTokens, sealer: Sealer) {
-  /** Waits until a run may be claimable (a run was queued in the application) or the time is up. */
+/** `stopping`: aborted when this replica drains; a long-poll then answers "nothing yet" at once, and the runner polls another. */
+export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: Logger, runTokens: RunTokens, sealer: Sealer, stopping?: AbortSignal) {
+  /** Waits until a run may be claimable (a run was queued in the application), the time is up, or the server is stopping. */
   const queuedSignal = (applicationId: string, ms: number) =>
     new Promise<void>((resolve) => {
       const timer = setTimeout(done, ms);
       const unsubscribe = bus.subscribe(applicationId, (events) => {
         if (events.some((e) => e.event.type === 'status' && e.event.data.status === 'queued')) done();
       });
+      stopping?.addEventListener('abort', done, { once: true });
       function done() {
         clearTimeout(timer);
         unsubscribe();
+        stopping?.removeEventListener('abort', done);
         resolve();
       }
     });
@@ -160,7 +163,7 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
           continue;
         }
         const left = deadline - Date.now();
-        if (left <= 0) return { status: 204, body: undefined };
+        if (left <= 0 || stopping?.aborted) return { status: 204, body: undefined };
         // A missed signal costs at most a second: the loop looks again anyway.
         await queuedSignal(runner.applicationId, Math.min(left, 1000));
       }

@@ -19,8 +19,11 @@ type Source = StreamSource<StoredEvent>;
  * Server-Sent Events of runs, history then live. A stream is a read: its `db` is the pool, which
  * it reads through for as long as it is open.
  */
-export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number; logger: Logger; registry: StreamRegistry; versioning: Versioning }) {
-  const { pingSeconds, logger, registry, versioning } = options;
+export function streamHandlers(
+  bus: RunEventBus,
+  options: { pingSeconds: number; logger: Logger; registry: StreamRegistry; versioning: Versioning; stopping?: AbortSignal },
+) {
+  const { pingSeconds, logger, registry, versioning, stopping } = options;
   const pingMs = pingSeconds * 1000;
 
   /**
@@ -44,7 +47,7 @@ export function streamHandlers(bus: RunEventBus, options: { pingSeconds: number;
     const after = resumePoint(input.headers['Last-Event-ID'], input.query.after);
     // A stream renders its events in the version of the request that opened it.
     const render = versioning.lowersRunEvents(input.apiVersion) ? (event: RunEvent) => versioning.lowerRunEvent(input.apiVersion, event) : undefined;
-    const stream = openEventStream(input.ctx, bus, source, after, { pingMs, logger, registry, render });
+    const stream = openEventStream(input.ctx, bus, source, after, { pingMs, logger, registry, render, stopping });
     return { status: 200 as const, body: '', stream, contentType: EVENT_STREAM.contentType, headers: EVENT_STREAM.headers };
   };
 

@@ -40,8 +40,17 @@ async function cached<T>(ctx: Context, etag: string, cacheControl: string, body:
 const publishedDocument = (spec: BundledSpec, versioning: Versioning, version: string): Promise<OpenApiDocument> =>
   versioning.documentAt(version, async () => JSON.parse(await readFile(spec.files.json, 'utf8')) as OpenApiDocument);
 
-/** `masterKeys`: what the re-wrapping pass last found, when previous master keys are configured. */
-export function systemHandlers(spec: BundledSpec, versioning: Versioning, checkDatabase: () => Promise<void>, masterKeys: () => MasterKeys | undefined) {
+/**
+ * `masterKeys`: what the re-wrapping pass last found, when previous master keys are configured;
+ * `draining`: whether this replica is stopping (its readiness fails first, so balancers move on).
+ */
+export function systemHandlers(
+  spec: BundledSpec,
+  versioning: Versioning,
+  checkDatabase: () => Promise<void>,
+  masterKeys: () => MasterKeys | undefined,
+  draining: () => boolean = () => false,
+) {
   const versionAsked = (version: string | undefined) => (version === undefined ? versioning.newest : versioning.check(version, 'version'));
   // The published files do not change while the server runs: hashed once, read again only to be sent.
   const yamlEtag = weakEtagOf(readFileSync(spec.files.yaml));
@@ -57,6 +66,7 @@ export function systemHandlers(spec: BundledSpec, versioning: Versioning, checkD
     getHealth: async () => ({ status: 200, body: { status: 'ok' } }),
 
     getReadiness: async () => {
+      if (draining()) throw new ProblemError('not-ready', 'This server is shutting down: it finishes what it has and takes nothing new.');
       try {
         await checkDatabase();
       } catch {
