@@ -45,6 +45,8 @@ export type SwitchboardOptions = {
   /** Milliseconds per attempt. Default 60 000. */
   timeout?: number;
   fetch?: typeof fetch;
+  /** Sent on every request as well, after the others: a W3C `traceparent`, for one. */
+  headers?: Record<string, string>;
 };
 
 export type StreamOptions = { after?: number; signal?: AbortSignal };
@@ -102,6 +104,7 @@ export class Switchboard extends generated.Resources {
         : {}),
       ...(options.version === null ? {} : { 'Switchboard-Version': options.version ?? generated.API_VERSION }),
       ...(userAgent ? { 'User-Agent': userAgent } : {}),
+      ...options.headers,
     };
     this.transport = {
       fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
@@ -137,6 +140,11 @@ export class Switchboard extends generated.Resources {
   withApiKey(apiKey: string): Switchboard {
     const { appId: _appId, endUser: _endUser, orgId: _orgId, session: _session, ...transport } = this.options;
     return new Switchboard({ ...transport, baseUrl: this.baseUrl, apiKey });
+  }
+
+  /** The same client (credential, identity, transport) sending these headers too: a runner's calls for a run carry its `traceparent`. */
+  withHeaders(headers: Record<string, string>): Switchboard {
+    return new Switchboard({ ...this.options, baseUrl: this.baseUrl, headers: { ...this.options.headers, ...headers } });
   }
 
   /** Runs one generated operation with this client's transport: its data and response, or a typed error. */

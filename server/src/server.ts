@@ -51,6 +51,7 @@ import { API_VERSIONS } from './versions/registry.js';
 import { createOrganizationPins } from './versions/pins.js';
 import { createVersioning } from './versions/versioning.js';
 import { retiredOperations } from './versions/retired.js';
+import { startTracing, stopTracing } from './observability/tracing.js';
 
 export type RunningServer = {
   url: string;
@@ -113,7 +114,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   // Checked before anything opens: a provider base URL the address policy refuses stops the start.
   const modelPlans = await planModelsFromEnvironment(config.modelProviders.fromEnvironment, config.modelProviders.policy);
 
+  // Before the app is built: its request spans and the database's statement spans hook in where tracing is configured.
+  const tracing = await startTracing();
   const db = await openDatabase(config.database);
+  tracing?.instrumentDatabase(db, config.database.client === 'sqlite' ? 'sqlite' : 'postgresql');
   const ahead = await newerMigrations(db);
   if (ahead.length) logger.warn({ migrations: ahead }, 'the database was migrated by a newer release: run this one only while a rolling upgrade lasts');
   // Loaded only when configured: the client alone weighs some 20 MB of memory.
@@ -300,6 +304,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       await bus.close();
       redis?.disconnect();
       await closeDatabase(db);
+      await stopTracing();
     },
   };
 }

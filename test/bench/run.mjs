@@ -28,6 +28,7 @@ import * as approvalResume from './scenarios/approval-resume.mjs';
 import * as tasks from './scenarios/tasks.mjs';
 import * as secrets from './scenarios/secrets.mjs';
 import * as knowledge from './scenarios/knowledge.mjs';
+import * as tracingCost from './scenarios/tracing-cost.mjs';
 
 const SCENARIOS = [
   baseline,
@@ -45,6 +46,7 @@ const SCENARIOS = [
   mockDynamic,
   gateway,
   knowledge,
+  tracingCost,
 ];
 
 const FULL = {

@@ -6855,6 +6855,10 @@ export type Claim = {
     secrets: {
         [key in SecretName]?: string;
     };
+    /**
+     * Present when the server records traces: the run's trace as a W3C `traceparent`. A runner sends it as the `traceparent` header on its calls for this run (events, heartbeats, completion), so they join the trace of the request that created the run.
+     */
+    traceparent?: string;
 };
 
 /**

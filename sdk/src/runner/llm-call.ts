@@ -7,6 +7,8 @@ export type ModelCall = {
   /** The gateway's base URL for the protocol; the wire format's path is appended. */
   baseUrl: string;
   runToken: string;
+  /** Sent as well: the run's `traceparent`, when it has one. */
+  headers?: Record<string, string>;
   body: Record<string, unknown>;
   fetch: typeof fetch;
   /** The run's signal: aborting it aborts the call. */
@@ -62,7 +64,13 @@ export async function callModel(wire: WireFormat, call: ModelCall): Promise<Mode
     try {
       res = await call.fetch(`${call.baseUrl}${wire.path}`, {
         method: 'POST',
-        headers: { Authorization: `Bearer ${call.runToken}`, 'Content-Type': 'application/json', Accept: 'text/event-stream', ...wire.headers },
+        headers: {
+          Authorization: `Bearer ${call.runToken}`,
+          'Content-Type': 'application/json',
+          Accept: 'text/event-stream',
+          ...wire.headers,
+          ...call.headers,
+        },
         body: JSON.stringify(call.body),
         signal,
       });

@@ -78,7 +78,8 @@ export function llmRuntime(options: LlmOptions) {
     // The task and knowledge tools act as the run: a client with its token, made when the model first calls one.
     const runToken = ctx.runToken;
     let asRun: Switchboard | undefined;
-    const runClient = () => (asRun ??= new Switchboard({ baseUrl: options.baseUrl, apiKey: runToken, fetch: options.fetch }));
+    const traced = ctx.traceparent ? { traceparent: ctx.traceparent } : undefined;
+    const runClient = () => (asRun ??= new Switchboard({ baseUrl: options.baseUrl, apiKey: runToken, fetch: options.fetch, headers: traced }));
 
     const execute = async (call: ToolCall): Promise<ToolOutcome> => {
       const tool = agent.tools.find((t) => t.name === call.name);
@@ -116,6 +117,7 @@ export function llmRuntime(options: LlmOptions) {
         const answer = await callModel(wire, {
           baseUrl,
           runToken: ctx.runToken,
+          headers: traced,
           body: wire.body(agent.model, conversation, tools, agent.config),
           fetch: doFetch,
           signal: ctx.signal,

@@ -9,6 +9,8 @@ export type RunContext = {
   signal: AbortSignal;
   /** The claim's run token (`sbrt_`): the run's credential for the model gateway; it dies with the lease. */
   runToken?: string;
+  /** When the server records traces, the run's trace (W3C): calls made for the run send it as the `traceparent` header. */
+  traceparent?: string;
   /**
    * The values of the secrets the agent references (`agent.secrets`), by name, delivered with this
    * claim to this runner alone. Keep them in memory and out of logs: a value the run writes back

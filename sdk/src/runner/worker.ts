@@ -40,7 +40,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
  * `http` by calling their URL, the others with `handler`), heartbeats their leases, and completes
  * or fails them; stops gracefully.
  */
-export function startWorker(client: Switchboard, options: WorkOptions, handler: RunHandler): Worker {
+export function startWorker(runnerClient: Switchboard, options: WorkOptions, handler: RunHandler): Worker {
   const http = httpExecutor(options.http);
   const stopping = new AbortController();
   const hardStop = new AbortController();
@@ -48,6 +48,8 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
 
   async function execute(claim: T.Claim) {
     const { run, agent } = claim;
+    // The run's calls join its trace when the server records traces.
+    const client = claim.traceparent ? runnerClient.withHeaders({ traceparent: claim.traceparent }) : runnerClient;
     let lease = claim.lease;
     const lost = new AbortController();
     hardStop.signal.addEventListener('abort', () => lost.abort(), { once: true });
@@ -90,6 +92,7 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
         lease,
         signal: lost.signal,
         runToken: claim.runToken.token,
+        traceparent: claim.traceparent,
         secrets: claim.secrets as Record<string, string>,
         thread: claim.thread,
         resume: claim.resume,
@@ -127,7 +130,7 @@ export function startWorker(client: Switchboard, options: WorkOptions, handler: 
   async function slot() {
     while (!stopping.signal.aborted) {
       try {
-        const claim = await client.runners.claim(options.runnerId, { wait: Math.min(30, options.waitSeconds ?? 30) }, { signal: stopping.signal });
+        const claim = await runnerClient.runners.claim(options.runnerId, { wait: Math.min(30, options.waitSeconds ?? 30) }, { signal: stopping.signal });
         if (claim) await execute(claim);
       } catch (err) {
         // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() aborts it while the claim awaited

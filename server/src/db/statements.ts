@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { tracer } from '../observability/tracing.js';
 import type { Executor } from './database.js';
 import { clientOf, dialectOf, heldConnection, isTransaction, sqliteValue, type SqliteConnection } from './knex-internals.js';
 
@@ -49,7 +50,7 @@ export async function attachReader(db: Knex, filename: string): Promise<void> {
   readers.set(clientOf(db), {
     all: <T>(sql: string, bindings: readonly unknown[]) => {
       const { statement, names } = prepare(sql);
-      const rows = statement.all(bindings.map(sqliteValue)) as unknown[][];
+      const rows = traced(sql, () => statement.all(bindings.map(sqliteValue)) as unknown[][]);
       return rows.map((values) => {
         const row: Record<string, unknown> = {};
         for (let i = 0; i < names.length; i++) row[names[i]!] = values[i];
@@ -59,6 +60,12 @@ export async function attachReader(db: Knex, filename: string): Promise<void> {
     close: () => connection.close(),
   });
 }
+
+/** A statement run here rather than through knex: traced like knex's own (observability/tracing.ts). */
+const traced = <T>(sql: string, run: () => T): T => {
+  const tracing = tracer();
+  return tracing ? tracing.statement(sql, run) : run();
+};
 
 export const readerOf = (db: Knex) => readers.get(clientOf(db));
 
@@ -87,7 +94,7 @@ export async function selectRows<T>(db: Executor, sql: string, bindings: readonl
 /** Rows of a statement on the writing connection (in the SQLite transaction directly, else through knex): a write with RETURNING never goes to the read connection. */
 export async function writerRows<T>(db: Executor, sql: string, bindings: readonly unknown[]): Promise<T[]> {
   const connection = await sqliteTransaction(db);
-  if (connection) return connection.prepare(sql).all(bindings.map(sqliteValue)) as T[];
+  if (connection) return traced(sql, () => connection.prepare(sql).all(bindings.map(sqliteValue)) as T[]);
   const result = (await db.raw(sql, bindings as Knex.RawBinding[])) as T[] | { rows: T[] };
   return Array.isArray(result) ? result : result.rows;
 }
@@ -100,8 +107,11 @@ export async function insertRows(db: Executor, table: string, rows: readonly Rec
     return;
   }
   const columns = Object.keys(rows[0]!);
-  const statement = connection.prepare(`insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values (${columns.map(() => '?').join(', ')})`);
-  for (const row of rows) statement.run(columns.map((c) => sqliteValue(row[c] ?? null)));
+  const sql = `insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values (${columns.map(() => '?').join(', ')})`;
+  const statement = connection.prepare(sql);
+  traced(sql, () => {
+    for (const row of rows) statement.run(columns.map((c) => sqliteValue(row[c] ?? null)));
+  });
 }
 
 /** The rows of a query built with knex, run like `selectRows`. */
@@ -115,6 +125,6 @@ export async function queryRows<T>(query: Knex.QueryBuilder): Promise<T[]> {
 /** A statement without results (SAVEPOINT and the like), directly on a SQLite transaction's connection. */
 export async function execute(db: Executor, sql: string): Promise<void> {
   const connection = await sqliteTransaction(db);
-  if (connection) connection.prepare(sql).run([]);
+  if (connection) traced(sql, () => connection.prepare(sql).run([]));
   else await db.raw(sql);
 }

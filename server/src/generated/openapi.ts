@@ -11169,6 +11169,11 @@ export interface components {
             secrets: {
                 [key: string]: string;
             };
+            /**
+             * @description Present when the server records traces: the run's trace as a W3C `traceparent`. A runner sends it as the `traceparent` header on its calls for this run (events, heartbeats, completion), so they join the trace of the request that created the run.
+             * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+             */
+            traceparent?: string;
         };
         /**
          * HeartbeatRequest

@@ -10,6 +10,7 @@ import { operationMiddleware, type OperationDeps } from './operation.js';
 import { checkProblemStatus, ContractViolation, reportBreach } from './pipeline/respond.js';
 import { ClientClosed, ProblemError, problemBody } from '../problems/problems.js';
 import { problemEnvelope } from '../problems/provider-envelopes.js';
+import { tracer } from '../observability/tracing.js';
 import type { Drain } from '../util/drain.js';
 import { closeConnectionsWhileDraining } from './drain.js';
 
@@ -56,6 +57,8 @@ export function createApp(deps: AppDeps): { app: Koa; routes: RouteEntry[] } {
   const router = new Router();
   const operationOf = new WeakMap<Context, OperationSpec>();
 
+  const tracing = tracer();
+  if (tracing) app.use(tracing.requests((ctx) => routeOf(operationOf.get(ctx))));
   if (deps.drain) app.use(closeConnectionsWhileDraining(deps.drain));
   app.use(requestContext(deps, operationOf));
   const corsHeaders: (ctx: Context, next: Next) => Promise<void> = cors({
@@ -72,6 +75,8 @@ export function createApp(deps: AppDeps): { app: Koa; routes: RouteEntry[] } {
       'X-Request-Id',
       'Switchboard-User',
       'Switchboard-Version',
+      'traceparent',
+      'tracestate',
       'x-api-key',
       'anthropic-version',
       'anthropic-beta',
@@ -130,6 +135,8 @@ export function createApp(deps: AppDeps): { app: Koa; routes: RouteEntry[] } {
   );
   return { app, routes };
 }
+
+const routeOf = (op: OperationSpec | undefined) => op && { operationId: op.operationId, route: op.path };
 
 function requestContext(deps: AppDeps, operationOf: WeakMap<Context, OperationSpec>) {
   return async (ctx: Context, next: Next) => {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { untraced } from '../observability/tracing.js';
 
 export type ClaimPool = {
   /** Claims into the free slots now (a wake-up: a new job, a timer); returns when this round of claiming ends. */
@@ -49,7 +50,8 @@ export function startClaimPool<T>(options: {
       again = true;
       return filling;
     }
-    filling = (async () => {
+    // A wake-up comes from a request's commit: the work it claims is not part of that request's trace.
+    filling = untraced(async () => {
       do {
         again = false;
         const free = slots - inFlight.size;
@@ -59,7 +61,7 @@ export function startClaimPool<T>(options: {
         if (items.length === free) again = true;
         // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() sets it while this loop awaits
       } while (again && !stopped);
-    })()
+    })
       .catch((err: unknown) => logger.warn({ err }, `${what} claim failed`))
       .finally(() => {
         filling = undefined;

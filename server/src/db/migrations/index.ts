@@ -32,6 +32,7 @@ import * as knowledgeDocuments from './0031_knowledge_documents.js';
 import * as connections from './0032_connections.js';
 import * as installations from './0033_installations.js';
 import * as connectionRefreshClaims from './0034_connection_refresh_claims.js';
+import * as runTraceContext from './0035_run_trace_context.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -69,6 +70,7 @@ const migrations: Record<string, Migration> = {
   '0032_connections': connections,
   '0033_installations': installations,
   '0034_connection_refresh_claims': connectionRefreshClaims,
+  '0035_run_trace_context': runTraceContext,
 };
 
 /** Migrations are listed in code so the compiled server needs no directory scan. */

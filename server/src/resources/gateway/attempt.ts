@@ -16,7 +16,8 @@ const MAX_ANSWER_BYTES = 128 * 1024 * 1024;
 const MAX_ERROR_BYTES = 64 * 1024;
 
 /** The provider answered: a JSON body (with the usage it reports), or a stream that has begun. */
-export type Answer = { kind: 'answer'; status: number; json: Buffer; usage: Usage | undefined } | { kind: 'stream'; out: NodeJS.ReadableStream };
+export type Answer =
+  { kind: 'answer'; status: number; json: Buffer; usage: Usage | undefined; model: string | undefined } | { kind: 'stream'; out: NodeJS.ReadableStream };
 /** The provider refused or failed with an error status. */
 export type Refusal = { kind: 'refusal'; status: number; fields: ErrorFields; retryAfterMs: number | null };
 /** No usable answer came: a timeout, a failed or cut connection, a malformed answer, or the caller went away. */
@@ -102,7 +103,8 @@ export async function attempt(
     } catch {
       return { kind: 'broken', failure: new UpstreamFailure('malformed', 'the provider answered with a body that is not JSON') };
     }
-    return { kind: 'answer', status, json, usage: protocol.usageOf(answer) };
+    const model = (answer as { model?: unknown } | null)?.model;
+    return { kind: 'answer', status, json, usage: protocol.usageOf(answer), model: typeof model === 'string' ? model : undefined };
   } catch (err) {
     if (err instanceof UpstreamFailure) return { kind: 'broken', failure: err };
     throw err;

@@ -12,6 +12,7 @@ import { estimateMicros } from './estimate.js';
 import type { CallerHeaders, Protocol } from './protocol.js';
 import { failsOver, pause, retryable, retryDelay, type Failure } from './retries.js';
 import { settle, type CallFacts, type Ending } from './settle.js';
+import { traceAttempt } from './trace.js';
 
 /**
  * One gateway route: the API its aliases must serve, the provider's path for it, its wire format,
@@ -137,10 +138,14 @@ export async function proxyCall(call: GatewayCall, route: GatewayRoute, deps: Ga
       if (gone.signal.aborted) return abandon(target, fallbacks);
       attempts++;
       const tried = attempts;
-      const outcome: Outcome = await attempt(target, request, deps, gone.signal, async ({ outcome: ended, usage, errorCode, firstEventAt, upstreamStatus }) => {
+      const span = traceAttempt(target, route.api, tried, fallbacks);
+      const outcome: Outcome = await attempt(target, request, deps, gone.signal, async (end) => {
+        span?.streamEnded(end);
+        const { outcome: ended, usage, errorCode, firstEventAt, upstreamStatus } = end;
         const firstByteMs = Math.round(firstEventAt - startedMs);
         await record({ outcome: ended, target, usage, attempts: tried, fallbacksUsed: fallbacks, firstByteMs, upstreamStatus, errorCode });
       });
+      span?.answered(outcome);
       if (outcome.kind === 'stream') {
         const headers = { ...answerHeaders(target, fallbacks), 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' };
         return { status: 200, body: '', stream: outcome.out, contentType: 'text/event-stream; charset=utf-8', headers };

@@ -18,6 +18,7 @@ import { addRunMessages, claimedThread, lockThreadOfLease } from '../threads/run
 import { fromJsonColumn } from '../../util/json-column.js';
 import { approvalCheckpoint, type StoredResumption } from '../approvals/store.js';
 import { reportOnCompletion } from '../usage/reports.js';
+import { tracer } from '../../observability/tracing.js';
 
 /** Event types only the server writes: a run's status is changed by operations, and its thread's messages by their own. */
 const RESERVED_TYPE = /^(status|run\..*|thread\.message|approval\..*)$/;
@@ -26,6 +27,17 @@ const runnerOf = (input: { runner?: RunnerIdentity }): RunnerIdentity => {
   if (!input.runner) throw new ProblemError('unauthorized', 'This operation needs a runner token.');
   return input.runner;
 };
+
+/** The claim recorded in the run's trace, and the `traceparent` its runner continues that trace with (when tracing is on). */
+function traceOfClaim(row: RunRow, runner: RunnerIdentity): { traceparent?: string } {
+  const traceparent = tracer()?.claim(row.trace_context, {
+    'switchboard.run_id': row.id,
+    'switchboard.application_id': row.application_id,
+    'switchboard.runner_id': runner.runnerId,
+    'switchboard.run.attempt': row.attempt,
+  });
+  return traceparent ? { traceparent } : {};
+}
 
 /** `stopping`: aborted when this replica drains; a long-poll then answers "nothing yet" at once, and the runner polls another. */
 export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: Logger, runTokens: RunTokens, sealer: Sealer, stopping?: AbortSignal) {
@@ -145,7 +157,8 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
           await bus.publish(result.events).catch((err: unknown) => logger.warn({ err }, 'publishing a claim failed'));
           // It waits for a connection now: the next queued run may be this runner's.
           if (result.parked) continue;
-          if (!released.missing.length) return { status: 200, body: await claimed(input.db, result.row, released) };
+          if (!released.missing.length)
+            return { status: 200, body: { ...(await claimed(input.db, result.row, released)), ...traceOfClaim(result.row, runner) } };
           await failForMissingSecrets(input.db, runner, result.row, released.missing);
           continue;
         }

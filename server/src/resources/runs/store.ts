@@ -13,6 +13,7 @@ import { pendingApprovalOf, resolveApproval, toApproval } from '../approvals/sto
 import { followRun } from '../tasks/checkouts.js';
 import { releaseRun } from '../budgets/enforcement.js';
 import type { Caller } from '../../auth/identity.js';
+import { tracer } from '../../observability/tracing.js';
 
 export type Run = components['schemas']['Run'];
 export type Lease = components['schemas']['Lease'];
@@ -60,6 +61,8 @@ export type RunRow = {
   lease_created_at: string | null;
   lease_updated_at: string | null;
   last_seq: number | string;
+  /** The trace it belongs to (a W3C traceparent), when tracing was on at its creation. */
+  trace_context: string | null;
   created_at: string;
   updated_at: string;
 };
@@ -80,6 +83,7 @@ const RUN_COLUMNS = columnsOf<RunRow>({
   timeout_left_ms: true,
   triggered_by_type: true,
   triggered_by_id: true,
+  trace_context: true,
   end_user_id: true,
   thread_id: true,
   thread_messages: true,
@@ -187,8 +191,9 @@ export type NewRun = {
 /** Inserts a queued run and its first status event. */
 export async function insertRun(db: Executor, run: NewRun): Promise<{ run: Run; events: StoredEvent[] }> {
   const now = nowIso();
+  const id = newId('run');
   const row: RunRow = {
-    id: newId('run'),
+    id,
     application_id: run.applicationId,
     agent_id: run.agentId,
     agent_version: run.agentVersion,
@@ -226,6 +231,7 @@ export async function insertRun(db: Executor, run: NewRun): Promise<{ run: Run; 
     lease_updated_at: null,
     // Its first event, the status one below, is numbered with the row.
     last_seq: 1,
+    trace_context: tracer()?.runContext(run.triggeredBy.type, id) ?? null,
     created_at: now,
     updated_at: now,
   };
@@ -362,8 +368,23 @@ export async function transitionRun(
   }
   await followRun(db, row, next);
   // What the run reserved in budgets is let go once it has ended; its usage stays spent.
-  if (runMachine.isTerminal(to)) await releaseRun(db, row.id);
+  if (runMachine.isTerminal(to)) {
+    await releaseRun(db, row.id);
+    traceRun(next);
+  }
   return { row: next, events: stored };
+}
+
+/** The `run` span of a run that has ended: from its creation to now, in the trace it was created in. */
+function traceRun(run: RunRow) {
+  tracer()?.run(run.trace_context, Date.parse(run.created_at), Date.parse(run.finished_at!), {
+    'switchboard.run_id': run.id,
+    'switchboard.application_id': run.application_id,
+    'switchboard.agent_id': run.agent_id,
+    'switchboard.run.status': run.status,
+    'switchboard.run.attempt': run.attempt,
+    'switchboard.run.error_code': run.error_code ?? undefined,
+  });
 }
 
 /** Cancels the pending approval of a run that ended while it waited, with its `approval.cancelled` event. */

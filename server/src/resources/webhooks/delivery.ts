@@ -9,6 +9,7 @@ import { newId } from '../../util/ids.js';
 import { isoAfter, nowIso, nowMs } from '../../util/time.js';
 import { onOutboxWrite, recordEvent } from './outbox.js';
 import { send, type Outcome } from './send.js';
+import { tracer, type ClientSpan } from '../../observability/tracing.js';
 import * as store from './store.js';
 import type { Versioning } from '../../versions/versioning.js';
 
@@ -76,6 +77,13 @@ export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'
       .signingSecrets(sealer, endpoint)
       .map((secret) => new Webhook(secret).sign(message.id, timestamp, payload))
       .join(' ');
+    const span = tracer()?.client('webhook delivery', {
+      'switchboard.webhook.message_id': message.id,
+      'switchboard.webhook.endpoint_id': endpoint.id,
+      'switchboard.webhook.attempt': message.attempts + 1,
+      'switchboard.application_id': endpoint.application_id,
+      'http.request.method': 'POST',
+    });
     const outcome = await send(
       endpoint.url,
       payload,
@@ -85,14 +93,23 @@ export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'
         'webhook-id': message.id,
         'webhook-timestamp': String(Math.floor(at / 1000)),
         'webhook-signature': signature,
+        ...(span ? { traceparent: span.traceparent } : {}),
       },
       agents,
       config.timeoutMs,
       at,
       stopping.signal,
     );
+    if (span) endSpan(span, outcome);
     if (stopping.signal.aborted) return;
     await record(id, endpoint.url, new Date(at).toISOString(), outcome);
+  }
+
+  /** The attempt's span says how it went: the receiver's status, or why none came. */
+  function endSpan(span: ClientSpan, outcome: Outcome) {
+    const succeeded = outcome.statusCode !== null && outcome.statusCode >= 200 && outcome.statusCode < 300;
+    span.set({ 'switchboard.webhook.outcome': succeeded ? 'succeeded' : 'failed', 'http.response.status_code': outcome.statusCode ?? undefined });
+    span.end(succeeded ? undefined : (outcome.error ?? `the receiver answered ${outcome.statusCode}`));
   }
 
   /** The attempt, and what it means for the message and its endpoint, in one transaction. */
