@@ -19,7 +19,7 @@ const server = (p) => path.join(root, 'server/src', p);
  * the second anyone may import.
  */
 // config is a leaf: the address policy's type and the master key's format live in config/, and security imports them.
-const layers = [['http'], ['resources'], ['realtime'], ['auth', 'security', 'spec'], ['db'], ['problems'], ['util', 'config']];
+const layers = [['http'], ['resources'], ['realtime'], ['auth', 'security', 'spec'], ['db'], ['problems'], ['util', 'config', 'observability']];
 
 const layerZones = layers.flatMap((row, i) => {
   const above = layers.slice(0, i).flat();

@@ -49,6 +49,7 @@ import { API_VERSIONS } from './versions/registry.js';
 import { createOrganizationPins } from './versions/pins.js';
 import { createVersioning } from './versions/versioning.js';
 import { retiredOperations } from './versions/retired.js';
+import { startServerMetrics } from './server-metrics.js';
 
 export type RunningServer = {
   url: string;
@@ -144,6 +145,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const rewrapper = startRewrapper(db, sealer, logger, REWRAP_INTERVAL_MS);
 
   const streams: StreamRegistry = new Set();
+  const metrics = await startServerMetrics(config, db, streams, logger);
   const { app } = createApp({
     config,
     db,
@@ -158,6 +160,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     redaction: createRunRedaction(db, sealer),
     operations,
     validators,
+    metrics: metrics?.recorders.http,
     handlers: allHandlers({
       spec,
       db,
@@ -172,6 +175,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       auditChainer,
       versioning,
       masterKeys: rewrapper.status,
+      metrics,
     }),
   });
 
@@ -216,7 +220,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const scheduler = periodic('scheduler', () => fireDueSchedules(db, config.schedules.misfireMs), config.schedules.intervalMs);
 
   rewrapper.start();
-  const deliverer = startDeliverer(db, sealer, config.webhooks, logger, versioning);
+  const deliverer = startDeliverer(db, sealer, config.webhooks, logger, versioning, metrics?.recorders.webhooks);
   const transcriber = startTranscriber(db, sealer, config, logger);
   const indexer = startIndexer(db, sealer, config, logger);
   const connectionSweeper = startConnectionSweeper(db, sealer, config.connections, logger);
@@ -279,6 +283,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         for (const end of [...streams]) end();
         server.closeIdleConnections();
       });
+      await metrics?.close();
       await auditChainer.stop();
       await sequencer?.stop();
       await bus.close();

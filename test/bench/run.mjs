@@ -20,6 +20,7 @@ import * as createRun from './scenarios/create-run.mjs';
 import * as dispatch from './scenarios/dispatch.mjs';
 import * as fanOut from './scenarios/fan-out.mjs';
 import * as validationCost from './scenarios/validation-cost.mjs';
+import * as metricsCost from './scenarios/metrics-cost.mjs';
 import * as startup from './scenarios/startup.mjs';
 import * as sdkOverhead from './scenarios/sdk-overhead.mjs';
 import * as mockDynamic from './scenarios/mock-dynamic.mjs';
@@ -45,6 +46,7 @@ const SCENARIOS = [
   mockDynamic,
   gateway,
   knowledge,
+  metricsCost,
 ];
 
 const FULL = {
@@ -70,6 +72,7 @@ const FULL = {
   races: 100,
   knowledgeDocuments: 1250,
   knowledgeQueries: 300,
+  metricsCalls: 1_000_000,
 };
 
 /** About 2 s of load per scenario, one round, tiny counts: proves the suite works, not its numbers. */
@@ -94,6 +97,7 @@ const SMOKE = {
   races: 3,
   knowledgeDocuments: 40,
   knowledgeQueries: 10,
+  metricsCalls: 10_000,
 };
 
 function parseArgs(argv) {

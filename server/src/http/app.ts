@@ -10,6 +10,7 @@ import { operationMiddleware, type OperationDeps } from './operation.js';
 import { checkProblemStatus, ContractViolation, reportBreach } from './pipeline/respond.js';
 import { ClientClosed, ProblemError, problemBody } from '../problems/problems.js';
 import { problemEnvelope } from '../problems/provider-envelopes.js';
+import type { HttpMetrics } from '../observability/metrics.js';
 
 const SANE_CORRELATION_ID = /^[A-Za-z0-9._:@/-]{1,128}$/;
 
@@ -35,6 +36,8 @@ export type AppDeps = OperationDeps & {
   operations: OperationSpec[];
   validators: Map<string, OperationValidators>;
   handlers: Handlers;
+  /** Counts and times every request, when metrics are on. */
+  metrics?: HttpMetrics;
 };
 
 export type RouteEntry = { operationId: string; method: string; path: string };
@@ -131,6 +134,7 @@ function requestContext(deps: AppDeps, operationOf: WeakMap<Context, OperationSp
     } catch (err) {
       renderError(ctx, err, deps, operationOf.get(ctx), requestId);
     } finally {
+      deps.metrics?.request(operationOf.get(ctx)?.operationId, ctx.method, ctx.status, Number(process.hrtime.bigint() - started) / 1e9);
       // The request's log line is built only when it is written (production runs at info, a load test at warn).
       if (deps.logger.isLevelEnabled('info')) {
         const inbound = ctx.get('x-request-id');
@@ -189,6 +193,7 @@ function renderError(ctx: Context, err: unknown, deps: AppDeps, op: OperationSpe
         : ((err as Error | null | undefined)?.message ?? String(err));
     problem = new ProblemError('internal-error', detail);
   }
+  deps.metrics?.problem(problem.code);
   // Headers set before the failure (rate limits, Request-Id) stay; anything describing a success goes.
   for (const header of ['ETag', 'Location', 'Idempotent-Replayed']) ctx.remove(header);
   ctx.set(problem.extra.headers ?? {});

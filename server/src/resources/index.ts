@@ -38,6 +38,9 @@ import { useConnectionSettings } from './connections/settings.js';
 import { retiredWaitHandlers } from './approvals/retired.js';
 import { createLoginLimiter, type LoginLimiter } from '../auth/login-limiter.js';
 import { userHandlers } from './users/handlers.js';
+import { metricsHandlers } from './system/metrics.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { MetricsExposition } from '../observability/exposition.js';
 import { memberHandlers } from './members/handlers.js';
 import { invitationHandlers } from './invitations/handlers.js';
 import { personalTokenHandlers } from './personal-tokens/handlers.js';
@@ -70,6 +73,8 @@ export type HandlerDeps = {
   versioning: Versioning;
   /** What the master key re-wrapping pass last found, for the readiness probe. */
   masterKeys: () => MasterKeys | undefined;
+  /** Recorders of the claim and gateway metrics, and `GET /metrics` on the API's port; absent when metrics are off. */
+  metrics?: { recorders: Metrics; exposition: MetricsExposition };
 };
 
 /**
@@ -77,10 +82,11 @@ export type HandlerDeps = {
  * the operations a version removed, for the versions before it (versions/retired.ts).
  */
 export function allHandlers(deps: HandlerDeps): Handlers {
-  const { spec, db, bus, config, logger, streams, sealer, runTokens, endUserTokens, loginLimiter, auditChainer, versioning, masterKeys } = deps;
+  const { spec, db, bus, config, logger, streams, sealer, runTokens, endUserTokens, loginLimiter, auditChainer, versioning, masterKeys, metrics } = deps;
   useConnectionSettings(config.connections);
   const current = {
     ...systemHandlers(spec, versioning, () => checkConnection(db), masterKeys),
+    ...metricsHandlers(metrics?.exposition),
     ...versionHandlers(versioning),
     ...threadHandlers(bus, config.runs.leaseSeconds),
     ...organizationHandlers(bus, versioning),
@@ -111,11 +117,11 @@ export function allHandlers(deps: HandlerDeps): Handlers {
     ...webhookHandlers(sealer, config.webhooks.policy, versioning),
     ...modelProviderHandlers(sealer, config.modelProviders.policy),
     ...modelHandlers,
-    ...gatewayHandlers({ sealer, policy: config.modelProviders.policy, logger }),
+    ...gatewayHandlers({ sealer, policy: config.modelProviders.policy, logger, metrics: metrics?.recorders.gateway }),
     ...uploadHandlers,
     ...transcriptionHandlers,
     ...audioTranscriptionHandlers(sealer, config.modelProviders.policy),
-    ...runnerHandlers(bus, config.runs.leaseSeconds, logger, runTokens, sealer),
+    ...runnerHandlers(bus, config.runs.leaseSeconds, logger, runTokens, sealer, metrics?.recorders.runs),
     ...streamHandlers(bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams, versioning }),
   } satisfies Handlers;
   return Object.assign(current, retiredWaitHandlers(bus));

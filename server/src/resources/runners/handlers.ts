@@ -18,6 +18,7 @@ import { addRunMessages, claimedThread, lockThreadOfLease } from '../threads/run
 import { fromJsonColumn } from '../../util/json-column.js';
 import { approvalCheckpoint, type StoredResumption } from '../approvals/store.js';
 import { reportOnCompletion } from '../usage/reports.js';
+import type { RunMetrics } from '../../observability/metrics.js';
 
 /** Event types only the server writes: a run's status is changed by operations, and its thread's messages by their own. */
 const RESERVED_TYPE = /^(status|run\..*|thread\.message|approval\..*)$/;
@@ -27,7 +28,7 @@ const runnerOf = (input: { runner?: RunnerIdentity }): RunnerIdentity => {
   return input.runner;
 };
 
-export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: Logger, runTokens: RunTokens, sealer: Sealer) {
+export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: Logger, runTokens: RunTokens, sealer: Sealer, metrics?: RunMetrics) {
   /** Waits until a run may be claimable (a run was queued in the application) or the time is up. */
   const queuedSignal = (applicationId: string, ms: number) =>
     new Promise<void>((resolve) => {
@@ -134,10 +135,13 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
         // A runner that hung up (a stopping worker aborts its long-polls) must not be handed a run.
         if (input.ctx.req.destroyed) return { status: 204, body: undefined };
         let released = NOTHING_RELEASED;
+        const started = performance.now();
         const result = await claimNext(input.db, runner, leaseSeconds, async (trx, row) => {
           await input.audit.record(trx, toRun(row), 200);
           released = await releaseSecrets(trx, sealer, row, runner.runnerId);
         });
+        metrics?.claimAttempt((performance.now() - started) / 1000, result !== undefined && !result.parked);
+        if (result && !result.parked) metrics?.claimed((Date.parse(result.row.lease_created_at!) - Date.parse(result.row.queued_at)) / 1000);
         if (result) {
           await bus.publish(result.events).catch((err: unknown) => logger.warn({ err }, 'publishing a claim failed'));
           // It waits for a connection now: the next queued run may be this runner's.
