@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { ConfigError, loadConfig } from './config/config.js';
 import { provisionBuiltinRunner } from './resources/runners/store.js';
 import { startServer } from './server.js';
+import { servePrimaryMetrics } from './server-metrics.js';
 import { superviseWorkers, workerIndex } from './workers.js';
 import { serverVersion } from './util/server-version.js';
 
@@ -26,7 +27,10 @@ async function main() {
   try {
     config = loadConfig();
     if (cluster.isPrimary && config.workers > 1) {
-      superviseWorkers(config.workers, pino({ level: config.logLevel }), config.shutdownGraceSeconds * 1000);
+      const logger = pino({ level: config.logLevel });
+      // Before the workers start: a metrics port that cannot be opened stops the start.
+      await servePrimaryMetrics(config.metrics, logger);
+      superviseWorkers(config.workers, logger, config.shutdownGraceSeconds * 1000);
       return;
     }
     // Some configuration can only be checked once the server starts (a provider URL's address).

@@ -52,6 +52,7 @@ import { createOrganizationPins } from './versions/pins.js';
 import { createVersioning } from './versions/versioning.js';
 import { retiredOperations } from './versions/retired.js';
 import { startTracing, stopTracing } from './observability/tracing.js';
+import { startServerMetrics } from './server-metrics.js';
 
 export type RunningServer = {
   url: string;
@@ -157,6 +158,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
 
   const streams: StreamRegistry = new Set();
   const drain = createDrain();
+  const metrics = await startServerMetrics(config, db, streams, logger);
   const { app } = createApp({
     config,
     db,
@@ -172,6 +174,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     operations,
     validators,
     drain,
+    metrics: metrics?.recorders.http,
     handlers: allHandlers({
       spec,
       db,
@@ -187,6 +190,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       versioning,
       masterKeys: rewrapper.status,
       drain,
+      metrics,
     }),
   });
 
@@ -231,7 +235,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const scheduler = periodic('scheduler', () => fireDueSchedules(db, config.schedules.misfireMs), config.schedules.intervalMs);
 
   rewrapper.start();
-  const deliverer = startDeliverer(db, sealer, config.webhooks, logger, versioning);
+  const deliverer = startDeliverer(db, sealer, config.webhooks, logger, versioning, metrics?.recorders.webhooks);
   const transcriber = startTranscriber(db, sealer, config, logger);
   const indexer = startIndexer(db, sealer, config, logger);
   const connectionSweeper = startConnectionSweeper(db, sealer, config.connections, logger);
@@ -299,6 +303,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         for (const end of [...streams]) end();
         server.closeIdleConnections();
       });
+      await metrics?.close();
       await auditChainer.stop();
       await sequencer?.stop();
       await bus.close();

@@ -20,6 +20,7 @@ import * as createRun from './scenarios/create-run.mjs';
 import * as dispatch from './scenarios/dispatch.mjs';
 import * as fanOut from './scenarios/fan-out.mjs';
 import * as validationCost from './scenarios/validation-cost.mjs';
+import * as metricsCost from './scenarios/metrics-cost.mjs';
 import * as startup from './scenarios/startup.mjs';
 import * as sdkOverhead from './scenarios/sdk-overhead.mjs';
 import * as mockDynamic from './scenarios/mock-dynamic.mjs';
@@ -47,6 +48,7 @@ const SCENARIOS = [
   gateway,
   knowledge,
   tracingCost,
+  metricsCost,
 ];
 
 const FULL = {
@@ -72,6 +74,7 @@ const FULL = {
   races: 100,
   knowledgeDocuments: 1250,
   knowledgeQueries: 300,
+  metricsCalls: 1_000_000,
 };
 
 /** About 2 s of load per scenario, one round, tiny counts: proves the suite works, not its numbers. */
@@ -96,6 +99,7 @@ const SMOKE = {
   races: 3,
   knowledgeDocuments: 40,
   knowledgeQueries: 10,
+  metricsCalls: 10_000,
 };
 
 function parseArgs(argv) {

@@ -112,6 +112,7 @@ export function sdkCalls(sb: Switchboard, runner: Switchboard, person: Switchboa
     getRoot: () => generated.getRoot({ ...raw, parseAs: 'text' }),
     getHealth: () => sb.system.health(),
     getReadiness: () => sb.system.readiness(),
+    getMetrics: () => generated.getMetrics({ ...raw, parseAs: 'text' }),
     getOpenApiJson: () => sb.system.openApi(),
     getOpenApiYaml: () => generated.getOpenApiYaml(raw),
     getApiDocs: () => generated.getApiDocs(raw),

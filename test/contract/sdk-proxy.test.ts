@@ -47,6 +47,9 @@ describe('the SDK against the real server, through the contract-checking proxy',
     expect(root.data).toContain('swagger-ui');
     expect(await step('getHealth', () => sb.system.health())).toEqual({ status: 'ok' });
     expect(await step('getReadiness', () => sb.system.readiness())).toEqual({ status: 'ok', database: 'ok' });
+    // The shared server has no METRICS_TOKEN: not served (test/server/metrics.test.ts covers a server that serves them).
+    const metrics = await step('getMetrics', () => generated.getMetrics({ client: sb.client, parseAs: 'text' }));
+    expect(metrics.response.status).toBe(404);
     expect(await step('getOpenApiJson', () => sb.system.openApi())).toMatchObject({ openapi: '3.1.0', info: { version: API_VERSION } });
     // The SDK speaks the version it was generated for, the newest: the one listed as current.
     const versions = await step('listApiVersions', () => sb.versions.list());

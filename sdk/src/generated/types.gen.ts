@@ -9848,6 +9848,43 @@ export type GetReadinessResponses = {
 
 export type GetReadinessResponse = GetReadinessResponses[keyof GetReadinessResponses];
 
+export type GetMetricsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/metrics';
+};
+
+export type GetMetricsErrors = {
+    /**
+     * The metrics token is missing or wrong.
+     */
+    401: Problem;
+    /**
+     * Metrics are not served on this port (`METRICS_TOKEN` is not set).
+     */
+    404: Problem;
+    /**
+     * Unexpected server error.
+     */
+    500: Problem;
+    /**
+     * The metrics could not be collected (with several workers: the workers did not all answer in time).
+     */
+    503: Problem;
+};
+
+export type GetMetricsError = GetMetricsErrors[keyof GetMetricsErrors];
+
+export type GetMetricsResponses = {
+    /**
+     * Metrics in the Prometheus text exposition format.
+     */
+    200: string;
+};
+
+export type GetMetricsResponse = GetMetricsResponses[keyof GetMetricsResponses];
+
 export type GetOpenApiJsonData = {
     body?: never;
     headers?: {

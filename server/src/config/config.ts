@@ -112,6 +112,12 @@ function readEnvironment(env: NodeJS.ProcessEnv) {
       accepts: (v) => parseMasterKey(v) !== undefined,
       message: 'must be 32 random bytes, base64-encoded (openssl rand -base64 32)',
     }),
+    METRICS_TOKEN: read.text('METRICS_TOKEN', {
+      max: 512,
+      ...matching(/^[\x21-\x7e]{32,}$/, 'must be at least 32 printable ASCII characters without spaces (openssl rand -hex 32)'),
+    }),
+    METRICS_PORT: read.number('METRICS_PORT', { min: 1, max: 65535, fallback: 0 }),
+    METRICS_HOST: read.text('METRICS_HOST', { max: 253, ...matching(/^[0-9A-Za-z.:-]+$/, 'must be an IP address or a host name') }),
     SWITCHBOARD_PREVIOUS_MASTER_KEYS: read.text('SWITCHBOARD_PREVIOUS_MASTER_KEYS', {
       accepts: (v) => v.split(',').every((k) => parseMasterKey(k) !== undefined),
       message: 'must be a comma-separated list of base64-encoded 32-byte keys',
@@ -190,6 +196,11 @@ export type Config = {
   connections: { providers: ConnectionProvider[]; policy: AddressPolicy; publicUrl: string; refreshAheadMs: number; sweepIntervalMs: number };
   /** Outgoing webhooks: which addresses deliveries may reach, each attempt's timeout, the poll interval, parallel deliveries. */
   webhooks: { policy: AddressPolicy; timeoutMs: number; intervalMs: number; concurrency: number };
+  /**
+   * Prometheus metrics: `GET /metrics` on the API's port for a bearer `token`, and/or on a listener of
+   * its own (`listen`, no token: keep it on a private address). Neither: no metrics are collected or served.
+   */
+  metrics: { token: string | undefined; listen: { port: number; host: string } | undefined };
 };
 
 /** Provider keys (and OpenAI's base URL) found in the environment, and the upstream model `default` names. */
@@ -246,6 +257,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(
       'Invalid configuration:\n  WORKERS: more than 1 needs PostgreSQL (DATABASE_URL=postgres://...): worker processes share the database and the event bus, and SQLite is served by one process',
     );
+  }
+  if (c.METRICS_PORT && c.METRICS_PORT === c.PORT) {
+    throw new ConfigError('Invalid configuration:\n  METRICS_PORT: must differ from PORT (the metrics listener is a server of its own)');
+  }
+  if (c.METRICS_HOST !== undefined && !c.METRICS_PORT) {
+    throw new ConfigError('Invalid configuration:\n  METRICS_HOST: only used with METRICS_PORT');
   }
   const catalogue = readConnectionProviders(c.SWITCHBOARD_CONNECTION_PROVIDERS_FILE);
   if (catalogue.problems.length) throw new ConfigError(`Invalid configuration:\n${catalogue.problems.map((p) => `  ${p}`).join('\n')}`);
@@ -306,5 +323,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       loginFailures: { perAccount: c.LOGIN_FAILURES_PER_ACCOUNT, perAddress: c.LOGIN_FAILURES_PER_ADDRESS, windowSeconds: c.LOGIN_FAILURE_WINDOW_SECONDS },
     },
     masterKeys,
+    metrics: {
+      token: c.METRICS_TOKEN,
+      listen: c.METRICS_PORT ? { port: c.METRICS_PORT, host: c.METRICS_HOST ?? '127.0.0.1' } : undefined,
+    },
   };
 }

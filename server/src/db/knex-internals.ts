@@ -61,3 +61,17 @@ export function replacePrepare(connection: SqliteConnection, prepare: (sql: stri
 
 /** A value bound as knex's better-sqlite3 dialect binds it (Dates as epoch milliseconds, booleans as 0 and 1). */
 export const sqliteValue = (v: unknown) => (v instanceof Date ? v.valueOf() : typeof v === 'boolean' ? Number(v) : v);
+
+type TarnPool = { numUsed(): number; numFree(): number; numPendingAcquires(): number; numPendingCreates(): number; max: number };
+
+/** The connection pool's counts (knex's pool is tarn's; it exists once knex has been used). */
+export function poolStats(db: Knex): { used: number; free: number; pendingAcquires: number; pendingCreates: number; max: number } {
+  const pool = (db.client as { pool?: TarnPool }).pool;
+  return {
+    used: pool?.numUsed() ?? 0,
+    free: pool?.numFree() ?? 0,
+    pendingAcquires: pool?.numPendingAcquires() ?? 0,
+    pendingCreates: pool?.numPendingCreates() ?? 0,
+    max: pool?.max ?? 0,
+  };
+}

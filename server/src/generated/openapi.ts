@@ -64,6 +64,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics
+         * @description The server's metrics in the Prometheus text format (version 0.0.4): HTTP requests by operation, runs by status and the queue, claims, webhook deliveries, open event streams, the AI gateway's tokens and cost, the database pool and the process. Served here only when the server is started with `METRICS_TOKEN`, and only to a request that sends it as `Authorization: Bearer <token>` (compared in constant time; API keys and other credentials are not accepted, hence `security: []`): 401 `unauthorized` otherwise. Without `METRICS_TOKEN` it is 404 `not-found` (with `METRICS_PORT` the metrics are served on a listener of their own instead, without a token). With several worker processes (`WORKERS`), the answer covers all of them, whichever one the request reaches. Not rate limited and never audited. See deploy/metrics.md.
+         */
+        get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/openapi.json": {
         parameters: {
             query?: never;
@@ -14408,6 +14428,63 @@ export interface operations {
             };
             500: components["responses"]["SystemInternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics. */
+            200: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example # HELP switchboard_runs Runs not finished, by status (queued, running, waiting), read from the database.
+                     *     # TYPE switchboard_runs gauge
+                     *     switchboard_runs{status="queued"} 3
+                     */
+                    "text/plain; version=0.0.4": string;
+                };
+            };
+            /** @description The metrics token is missing or wrong. */
+            401: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Metrics are not served on this port (`METRICS_TOKEN` is not set). */
+            404: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            500: components["responses"]["SystemInternalError"];
+            /** @description The metrics could not be collected (with several workers: the workers did not all answer in time). */
+            503: {
+                headers: {
+                    "Request-Id": components["headers"]["Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getOpenApiJson: {

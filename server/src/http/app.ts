@@ -13,6 +13,7 @@ import { problemEnvelope } from '../problems/provider-envelopes.js';
 import { tracer } from '../observability/tracing.js';
 import type { Drain } from '../util/drain.js';
 import { closeConnectionsWhileDraining } from './drain.js';
+import type { HttpMetrics } from '../observability/metrics.js';
 
 const SANE_CORRELATION_ID = /^[A-Za-z0-9._:@/-]{1,128}$/;
 
@@ -40,6 +41,8 @@ export type AppDeps = OperationDeps & {
   handlers: Handlers;
   /** A replica's stop (server.ts); without it the app never drains. */
   drain?: Drain;
+  /** Counts and times every request, when metrics are on. */
+  metrics?: HttpMetrics;
 };
 
 export type RouteEntry = { operationId: string; method: string; path: string };
@@ -149,6 +152,7 @@ function requestContext(deps: AppDeps, operationOf: WeakMap<Context, OperationSp
     } catch (err) {
       renderError(ctx, err, deps, operationOf.get(ctx), requestId);
     } finally {
+      deps.metrics?.request(operationOf.get(ctx)?.operationId, ctx.method, ctx.status, Number(process.hrtime.bigint() - started) / 1e9);
       // The request's log line is built only when it is written (production runs at info, a load test at warn).
       if (deps.logger.isLevelEnabled('info')) {
         const inbound = ctx.get('x-request-id');
@@ -207,6 +211,7 @@ function renderError(ctx: Context, err: unknown, deps: AppDeps, op: OperationSpe
         : ((err as Error | null | undefined)?.message ?? String(err));
     problem = new ProblemError('internal-error', detail);
   }
+  deps.metrics?.problem(problem.code);
   // Headers set before the failure (rate limits, Request-Id) stay; anything describing a success goes.
   for (const header of ['ETag', 'Location', 'Idempotent-Replayed']) ctx.remove(header);
   ctx.set(problem.extra.headers ?? {});

@@ -39,6 +39,9 @@ import { useConnectionSettings } from './connections/settings.js';
 import { retiredWaitHandlers } from './approvals/retired.js';
 import { createLoginLimiter, type LoginLimiter } from '../auth/login-limiter.js';
 import { userHandlers } from './users/handlers.js';
+import { metricsHandlers } from './system/metrics.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { MetricsExposition } from '../observability/exposition.js';
 import { memberHandlers } from './members/handlers.js';
 import { invitationHandlers } from './invitations/handlers.js';
 import { personalTokenHandlers } from './personal-tokens/handlers.js';
@@ -73,6 +76,8 @@ export type HandlerDeps = {
   masterKeys: () => MasterKeys | undefined;
   /** A replica's stop: readiness fails, long-polls and streams end early. */
   drain?: Drain;
+  /** Recorders of the claim and gateway metrics, and `GET /metrics` on the API's port; absent when metrics are off. */
+  metrics?: { recorders: Metrics; exposition: MetricsExposition };
 };
 
 /**
@@ -80,7 +85,7 @@ export type HandlerDeps = {
  * the operations a version removed, for the versions before it (versions/retired.ts).
  */
 export function allHandlers(deps: HandlerDeps): Handlers {
-  const { spec, db, bus, config, logger, streams, sealer, runTokens, endUserTokens, loginLimiter, auditChainer, versioning, masterKeys, drain } = deps;
+  const { spec, db, bus, config, logger, streams, sealer, runTokens, endUserTokens, loginLimiter, auditChainer, versioning, masterKeys, drain, metrics } = deps;
   useConnectionSettings(config.connections);
   const current = {
     ...systemHandlers(
@@ -90,6 +95,7 @@ export function allHandlers(deps: HandlerDeps): Handlers {
       masterKeys,
       () => drain?.draining ?? false,
     ),
+    ...metricsHandlers(metrics?.exposition),
     ...versionHandlers(versioning),
     ...threadHandlers(bus, config.runs.leaseSeconds),
     ...organizationHandlers(bus, versioning),
@@ -120,11 +126,11 @@ export function allHandlers(deps: HandlerDeps): Handlers {
     ...webhookHandlers(sealer, config.webhooks.policy, versioning),
     ...modelProviderHandlers(sealer, config.modelProviders.policy),
     ...modelHandlers,
-    ...gatewayHandlers({ sealer, policy: config.modelProviders.policy, logger }),
+    ...gatewayHandlers({ sealer, policy: config.modelProviders.policy, logger, metrics: metrics?.recorders.gateway }),
     ...uploadHandlers,
     ...transcriptionHandlers,
     ...audioTranscriptionHandlers(sealer, config.modelProviders.policy),
-    ...runnerHandlers(bus, config.runs.leaseSeconds, logger, runTokens, sealer, drain?.signal),
+    ...runnerHandlers(bus, config.runs.leaseSeconds, logger, runTokens, sealer, drain?.signal, metrics?.recorders.runs),
     ...streamHandlers(bus, { pingSeconds: config.ssePingSeconds, logger, registry: streams, versioning, stopping: drain?.signal }),
   } satisfies Handlers;
   return Object.assign(current, retiredWaitHandlers(bus));

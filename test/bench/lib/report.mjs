@@ -13,6 +13,7 @@ export function formatValue(value, unit) {
     case 'runs/s':
     case 'docs/s':
     case 'chunks/s':
+    case 'ns':
       return `${Math.round(value).toLocaleString('en-US')} ${unit}`;
     case 'ms':
       return `${value < 10 ? value.toFixed(2) : value.toFixed(1)} ms`;

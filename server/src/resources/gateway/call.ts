@@ -13,6 +13,7 @@ import type { CallerHeaders, Protocol } from './protocol.js';
 import { failsOver, pause, retryable, retryDelay, type Failure } from './retries.js';
 import { settle, type CallFacts, type Ending } from './settle.js';
 import { traceAttempt } from './trace.js';
+import type { GatewayMetrics } from '../../observability/metrics.js';
 
 /**
  * One gateway route: the API its aliases must serve, the provider's path for it, its wire format,
@@ -23,7 +24,8 @@ export type GatewayRoute = { api: ModelApi; path: string; protocol: Protocol; st
 /** A call as the route's handler received it. `db` is the pool: nothing here runs in a request transaction. */
 export type GatewayCall = GatewayCaller & { db: Db; body: Record<string, unknown>; caller: CallerHeaders; ctx: Context; requestId: string; audit: AuditTrail };
 
-export type GatewayDeps = AttemptDeps & { logger: Logger };
+/** `metrics`: the gateway's counters, when metrics are on. */
+export type GatewayDeps = AttemptDeps & { logger: Logger; metrics?: GatewayMetrics };
 
 /** What the route answers: the provider's answer (JSON bytes or a stream), or its refusal in the route's envelope. */
 export type GatewayReply = { status: number; body: unknown; headers: Record<string, string>; contentType?: string; stream?: NodeJS.ReadableStream };
@@ -104,7 +106,7 @@ export async function proxyCall(call: GatewayCall, route: GatewayRoute, deps: Ga
   const request = { body: call.body, caller: call.caller, protocol: route.protocol, path: route.path, streamed };
   // A call that is not recorded (counting tokens costs nothing) is still audited once answered.
   const record = async (ending: Ending) => {
-    if (route.recorded) return settle(call.db, facts, ending, deps.logger);
+    if (route.recorded) return settle(call.db, facts, ending, deps.logger, deps.metrics);
     if (ending.outcome === 'succeeded') await call.audit.record(call.db, { alias, model: ending.target.model.upstream_model, outcome: ending.outcome }, 200);
     return null;
   };

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { GatewayMetrics } from '../../observability/metrics.js';
 import { guardedAgents, type AddressPolicy } from '../../security/addresses.js';
 import type { Sealer } from '../../security/sealer.js';
 import { defineHandlers, ownTransaction, type HandlerResult, type OperationId } from '../handler-types.js';
@@ -26,8 +27,8 @@ const asResult = <K extends OperationId>(reply: GatewayReply) => reply as unknow
  * answer may last minutes, and the usage is recorded when it ends. Upstream connections are kept
  * alive between calls, behind the connect-time address guard of the providers' policy.
  */
-export function gatewayHandlers(options: { sealer: Sealer; policy: AddressPolicy; logger: Logger }) {
-  const deps: GatewayDeps = { sealer: options.sealer, agents: guardedAgents(options.policy, true), logger: options.logger };
+export function gatewayHandlers(options: { sealer: Sealer; policy: AddressPolicy; logger: Logger; metrics?: GatewayMetrics | undefined }) {
+  const deps: GatewayDeps = { sealer: options.sealer, agents: guardedAgents(options.policy, true), logger: options.logger, metrics: options.metrics };
   const noCallerHeaders = { anthropicVersion: undefined, anthropicBeta: undefined };
 
   return defineHandlers({

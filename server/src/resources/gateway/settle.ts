@@ -5,6 +5,7 @@ import { costMicros } from '../usage/pricing.js';
 import { recordUsage, type Attribution, type UsageRecord } from '../usage/store.js';
 import type { Usage } from './protocol.js';
 import type { AuditTrail } from '../audit/trail.js';
+import type { GatewayMetrics } from '../../observability/metrics.js';
 
 /** What is known of a call from its start: who made it, for which alias, when. */
 export type CallFacts = {
@@ -41,7 +42,7 @@ export const costOf = (ending: Pick<Ending, 'target' | 'usage'>) => (ending.usag
  * A call that was answered (a success, or a stream that began) is audited in the same transaction.
  * A failed write is logged, not thrown: the caller has its answer either way.
  */
-export async function settle(db: Db, facts: CallFacts, ending: Ending, logger: Logger): Promise<number | null> {
+export async function settle(db: Db, facts: CallFacts, ending: Ending, logger: Logger, metrics?: GatewayMetrics): Promise<number | null> {
   const { model, provider } = ending.target;
   const cost = costOf(ending);
   const usage = ending.usage;
@@ -78,5 +79,13 @@ export async function settle(db: Db, facts: CallFacts, ending: Ending, logger: L
       await facts.audit.record(trx, { ...after, inputTokens: usage?.inputTokens ?? null, outputTokens: usage?.outputTokens ?? null }, 200);
     })
     .catch((err: unknown) => logger.error({ err, requestId: facts.requestId }, 'recording the usage of a gateway call failed'));
+  metrics?.call({
+    provider: provider.kind,
+    alias: facts.alias,
+    outcome: ending.outcome,
+    inputTokens: record.inputTokens,
+    outputTokens: record.outputTokens,
+    costMicros: cost,
+  });
   return cost;
 }

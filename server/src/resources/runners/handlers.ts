@@ -19,6 +19,7 @@ import { fromJsonColumn } from '../../util/json-column.js';
 import { approvalCheckpoint, type StoredResumption } from '../approvals/store.js';
 import { reportOnCompletion } from '../usage/reports.js';
 import { tracer } from '../../observability/tracing.js';
+import type { RunMetrics } from '../../observability/metrics.js';
 
 /** Event types only the server writes: a run's status is changed by operations, and its thread's messages by their own. */
 const RESERVED_TYPE = /^(status|run\..*|thread\.message|approval\..*)$/;
@@ -40,7 +41,7 @@ function traceOfClaim(row: RunRow, runner: RunnerIdentity): { traceparent?: stri
 }
 
 /** `stopping`: aborted when this replica drains; a long-poll then answers "nothing yet" at once, and the runner polls another. */
-export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: Logger, runTokens: RunTokens, sealer: Sealer, stopping?: AbortSignal) {
+export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: Logger, runTokens: RunTokens, sealer: Sealer, stopping?: AbortSignal, metrics?: RunMetrics) {
   /** Waits until a run may be claimable (a run was queued in the application), the time is up, or the server is stopping. */
   const queuedSignal = (applicationId: string, ms: number) =>
     new Promise<void>((resolve) => {
@@ -149,10 +150,13 @@ export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: L
         // A runner that hung up (a stopping worker aborts its long-polls) must not be handed a run.
         if (input.ctx.req.destroyed) return { status: 204, body: undefined };
         let released = NOTHING_RELEASED;
+        const started = performance.now();
         const result = await claimNext(input.db, runner, leaseSeconds, async (trx, row) => {
           await input.audit.record(trx, toRun(row), 200);
           released = await releaseSecrets(trx, sealer, row, runner.runnerId);
         });
+        metrics?.claimAttempt((performance.now() - started) / 1000, result !== undefined && !result.parked);
+        if (result && !result.parked) metrics?.claimed((Date.parse(result.row.lease_created_at!) - Date.parse(result.row.queued_at)) / 1000);
         if (result) {
           await bus.publish(result.events).catch((err: unknown) => logger.warn({ err }, 'publishing a claim failed'));
           // It waits for a connection now: the next queued run may be this runner's.

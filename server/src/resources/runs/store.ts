@@ -171,6 +171,21 @@ export async function agentHasRuns(db: Executor, agentId: string): Promise<boole
   return Boolean(await db('runs').where({ agent_id: agentId }).first<{ id: string } | undefined>('id'));
 }
 
+/**
+ * The runs not finished, across every application, by status, and when the oldest queued one was
+ * queued: ranges of the (status, queued_at) index, never the finished runs, however many there are.
+ */
+export async function activeRunCounts(db: Executor): Promise<{ queued: number; running: number; waiting: number; oldestQueuedAt: string | null }> {
+  const counts = await db('runs')
+    .whereIn('status', ['queued', 'running', 'waiting'])
+    .groupBy('status')
+    .select('status')
+    .count<{ status: RunStatus; n: number | string }[]>({ n: '*' });
+  const oldest = (await db('runs').where({ status: 'queued' }).min({ at: 'queued_at' }).first()) as { at: string | null } | undefined;
+  const of = (status: RunStatus) => Number(counts.find((c) => c.status === status)?.n ?? 0);
+  return { queued: of('queued'), running: of('running'), waiting: of('waiting'), oldestQueuedAt: oldest?.at ?? null };
+}
+
 export type NewRun = {
   applicationId: string;
   agentId: string;

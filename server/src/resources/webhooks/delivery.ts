@@ -12,6 +12,7 @@ import { send, type Outcome } from './send.js';
 import { tracer, type ClientSpan } from '../../observability/tracing.js';
 import * as store from './store.js';
 import type { Versioning } from '../../versions/versioning.js';
+import type { WebhookMetrics, WebhookOutcome } from '../../observability/metrics.js';
 
 /** After each failure, how long until the next attempt (DOMAIN.md): 8 attempts, then the message has failed. */
 export const RETRY_DELAYS_MS = [0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
@@ -33,7 +34,14 @@ export type Deliverer = {
  * gives up. A message stays in the database until an attempt is recorded, so a crash between the
  * change and its delivery only delays it (at least once, same webhook-id).
  */
-export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'], logger: Logger, versioning: Versioning): Deliverer {
+export function startDeliverer(
+  db: Db,
+  sealer: Sealer,
+  config: Config['webhooks'],
+  logger: Logger,
+  versioning: Versioning,
+  metrics?: WebhookMetrics,
+): Deliverer {
   const agents = guardedAgents(config.policy);
   // Stopping cuts deliveries short without recording them: their claims run out and they are sent again.
   const stopping = new AbortController();
@@ -102,7 +110,8 @@ export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'
     );
     if (span) endSpan(span, outcome);
     if (stopping.signal.aborted) return;
-    await record(id, endpoint.url, new Date(at).toISOString(), outcome);
+    const recorded = await record(id, endpoint.url, new Date(at).toISOString(), outcome);
+    if (recorded) metrics?.attempt(recorded, outcome.statusCode !== null, outcome.durationMs / 1000);
   }
 
   /** The attempt's span says how it went: the receiver's status, or why none came. */
@@ -112,15 +121,18 @@ export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'
     span.end(succeeded ? undefined : (outcome.error ?? `the receiver answered ${outcome.statusCode}`));
   }
 
-  /** The attempt, and what it means for the message and its endpoint, in one transaction. */
-  async function record(id: string, url: string, startedAt: string, outcome: Outcome): Promise<void> {
-    await db.transaction(async (trx) => {
+  /**
+   * The attempt, and what it means for the message and its endpoint, in one transaction; what became
+   * of the message (undefined: it was deleted meanwhile, and nothing was recorded).
+   */
+  async function record(id: string, url: string, startedAt: string, outcome: Outcome): Promise<WebhookOutcome | undefined> {
+    return db.transaction(async (trx): Promise<WebhookOutcome | undefined> => {
       // The endpoint's lock first, then the message's: the order the endpoint's handlers take them in
       // (they lock the endpoint, then update its messages). The other order deadlocks with them on PostgreSQL.
       const owner = await trx('webhook_messages').where({ id }).first<{ endpoint_id: string } | undefined>('endpoint_id');
       const endpoint = owner && ((await trx('webhook_endpoints').where({ id: owner.endpoint_id }).first().forUpdate()) as store.EndpointRow | undefined);
       const message = endpoint && ((await trx('webhook_messages').where({ id }).first().forUpdate()) as store.MessageRow | undefined);
-      if (!message) return;
+      if (!message) return undefined;
       const now = nowIso();
       const attempt = message.attempts + 1;
       await trx('webhook_attempts').insert({
@@ -149,14 +161,14 @@ export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'
         await trx('webhook_messages')
           .where({ id })
           .update(succeeded ? { ...last, status: 'succeeded', next_attempt_at: null } : last);
-        return;
+        return succeeded ? 'success' : 'failed';
       }
       if (succeeded) {
         await trx('webhook_messages')
           .where({ id })
           .update({ ...last, status: 'succeeded', next_attempt_at: null });
         if (endpoint.failing_since) await trx('webhook_endpoints').where({ id: endpoint.id }).update({ failing_since: null });
-        return;
+        return 'success';
       }
       const failingSince = endpoint.failing_since ?? now;
       const step = message.schedule_step + 1;
@@ -170,19 +182,20 @@ export function startDeliverer(db: Db, sealer: Sealer, config: Config['webhooks'
         const disabled = await store.getEndpointRow(trx, { id: endpoint.id });
         await recordEvent(trx, endpoint.application_id, 'webhook_endpoint.disabled', store.toWebhookEndpoint(disabled));
         logger.warn({ endpointId: endpoint.id, reason: disable }, 'webhook endpoint disabled');
-        return;
+        return 'failed';
       }
       if (!endpoint.failing_since) await trx('webhook_endpoints').where({ id: endpoint.id }).update({ failing_since: failingSince });
       if (step >= RETRY_DELAYS_MS.length) {
         await trx('webhook_messages')
           .where({ id })
           .update({ ...last, status: 'failed', next_attempt_at: null });
-        return;
+        return 'failed';
       }
       const delay = Math.max(RETRY_DELAYS_MS[step]!, Math.min(outcome.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
       await trx('webhook_messages')
         .where({ id })
         .update({ ...last, schedule_step: step, next_attempt_at: isoAfter(delay) });
+      return 'retry';
     });
   }
 
