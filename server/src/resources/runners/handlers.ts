@@ -41,7 +41,15 @@ function traceOfClaim(row: RunRow, runner: RunnerIdentity): { traceparent?: stri
 }
 
 /** `stopping`: aborted when this replica drains; a long-poll then answers "nothing yet" at once, and the runner polls another. */
-export function runnerHandlers(bus: RunEventBus, leaseSeconds: number, logger: Logger, runTokens: RunTokens, sealer: Sealer, stopping?: AbortSignal, metrics?: RunMetrics) {
+export function runnerHandlers(
+  bus: RunEventBus,
+  leaseSeconds: number,
+  logger: Logger,
+  runTokens: RunTokens,
+  sealer: Sealer,
+  stopping?: AbortSignal,
+  metrics?: RunMetrics,
+) {
   /** Waits until a run may be claimable (a run was queued in the application), the time is up, or the server is stopping. */
   const queuedSignal = (applicationId: string, ms: number) =>
     new Promise<void>((resolve) => {
