@@ -2,17 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '@switchboard/server';
-
-const problemsOf = (env: Record<string, string>) => {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message.split('\n').slice(1);
-  }
-  throw new Error('the configuration was accepted');
-};
+import { loadConfig } from '@switchboard/server';
+import { configProblems } from '../support/config-problems.js';
 
 describe('configuration from the environment', () => {
   it('starts on the defaults when nothing is set, and takes an empty variable as not set', () => {
@@ -32,8 +23,8 @@ describe('configuration from the environment', () => {
     expect(loadConfig({ ...pg, NODE_ENV: 'production' }).workers).toBe(availableParallelism());
     expect(loadConfig({ ...pg, NODE_ENV: 'production', WORKERS: '3' }).workers).toBe(3);
     expect(loadConfig({ WORKERS: '1' }).workers).toBe(1);
-    expect(problemsOf({ WORKERS: '2' })).toEqual([expect.stringMatching(/^ {2}WORKERS: more than 1 needs PostgreSQL/)]);
-    expect(problemsOf({ ...pg, WORKERS: '0' })).toEqual(['  WORKERS: must be an integer from 1 to 256']);
+    expect(configProblems({ WORKERS: '2' })).toEqual([expect.stringMatching(/^ {2}WORKERS: more than 1 needs PostgreSQL/)]);
+    expect(configProblems({ ...pg, WORKERS: '0' })).toEqual(['  WORKERS: must be an integer from 1 to 256']);
   });
 
   it('reads numbers written with spaces or an exponent, and fractions where a fraction is allowed', () => {
@@ -46,7 +37,7 @@ describe('configuration from the environment', () => {
 
   it('names every bad variable at once, each with what it must be', () => {
     expect(
-      problemsOf({
+      configProblems({
         NODE_ENV: 'prod',
         PORT: '80abc',
         RATE_LIMIT_READ: '1.5',
@@ -69,14 +60,14 @@ describe('configuration from the environment', () => {
   it('SHUTDOWN_GRACE_SECONDS and TRUST_PROXY_HOPS: 30 s and no proxy by default, refused out of range', () => {
     expect(loadConfig({})).toMatchObject({ shutdownGraceSeconds: 30, trustProxyHops: 0 });
     expect(loadConfig({ SHUTDOWN_GRACE_SECONDS: '90', TRUST_PROXY_HOPS: '1' })).toMatchObject({ shutdownGraceSeconds: 90, trustProxyHops: 1 });
-    expect(problemsOf({ SHUTDOWN_GRACE_SECONDS: '0', TRUST_PROXY_HOPS: '1.5' })).toEqual([
+    expect(configProblems({ SHUTDOWN_GRACE_SECONDS: '0', TRUST_PROXY_HOPS: '1.5' })).toEqual([
       '  SHUTDOWN_GRACE_SECONDS: must be an integer from 1 to 3600',
       '  TRUST_PROXY_HOPS: must be an integer from 0 to 10',
     ]);
   });
 
   it('refuses a number out of its range, and a fraction where an integer is needed', () => {
-    expect(problemsOf({ SSE_PING_SECONDS: '0.01', TRANSCRIPTION_CONCURRENCY: '65', PORT: '-1' })).toEqual([
+    expect(configProblems({ SSE_PING_SECONDS: '0.01', TRANSCRIPTION_CONCURRENCY: '65', PORT: '-1' })).toEqual([
       '  PORT: must be an integer from 0 to 65535',
       '  TRANSCRIPTION_CONCURRENCY: must be an integer from 1 to 64',
       '  SSE_PING_SECONDS: must be a number from 0.05 to 300',
@@ -85,7 +76,7 @@ describe('configuration from the environment', () => {
 
   it('never repeats a secret it refuses', () => {
     const key = 'not-a-key-but-secret-looking-0123456789';
-    const message = problemsOf({ SWITCHBOARD_MASTER_KEY: key, OPENAI_API_KEY: `${key} x`, SWITCHBOARD_BOOTSTRAP_KEY: key }).join('\n');
+    const message = configProblems({ SWITCHBOARD_MASTER_KEY: key, OPENAI_API_KEY: `${key} x`, SWITCHBOARD_BOOTSTRAP_KEY: key }).join('\n');
     expect(message).toContain('SWITCHBOARD_MASTER_KEY: must be 32 random bytes');
     expect(message).toContain('OPENAI_API_KEY: must be printable ASCII without spaces');
     expect(message).toContain('SWITCHBOARD_BOOTSTRAP_KEY: must be sbk_');
@@ -93,7 +84,7 @@ describe('configuration from the environment', () => {
   });
 
   it('refuses a value longer than its limit', () => {
-    expect(problemsOf({ OPENAI_API_KEY: 'k'.repeat(4001) })).toEqual(['  OPENAI_API_KEY: must be at most 4000 characters']);
+    expect(configProblems({ OPENAI_API_KEY: 'k'.repeat(4001) })).toEqual(['  OPENAI_API_KEY: must be at most 4000 characters']);
   });
 
   it('reads the connection providers file, and refuses a bad one naming each problem', () => {
@@ -118,7 +109,7 @@ describe('configuration from the environment', () => {
     ]);
     expect(connections.publicUrl).toBe('https://sb.example.com');
     const bad = file(JSON.stringify([{ id: 'Bad Id', authType: 'oauth2', apiBaseUrl: 'ftp://x', allowedHosts: [] }]));
-    expect(problemsOf({ SWITCHBOARD_CONNECTION_PROVIDERS_FILE: bad })).toEqual([
+    expect(configProblems({ SWITCHBOARD_CONNECTION_PROVIDERS_FILE: bad })).toEqual([
       '  SWITCHBOARD_CONNECTION_PROVIDERS_FILE [0].id: must match /^[a-z][a-z0-9_-]{0,63}$/',
       '  SWITCHBOARD_CONNECTION_PROVIDERS_FILE [0].apiBaseUrl: must be an http:// or https:// URL without user name, password or fragment',
       '  SWITCHBOARD_CONNECTION_PROVIDERS_FILE [0].allowedHosts: must name at least one host the proxy may call',
@@ -126,6 +117,6 @@ describe('configuration from the environment', () => {
       '  SWITCHBOARD_CONNECTION_PROVIDERS_FILE [0].oauth2.authorizeUrl: must be an http:// or https:// URL without user name, password or fragment',
       '  SWITCHBOARD_CONNECTION_PROVIDERS_FILE [0].oauth2.tokenUrl: must be an http:// or https:// URL without user name, password or fragment',
     ]);
-    expect(problemsOf({ SWITCHBOARD_CONNECTION_PROVIDERS_FILE: file('not json') })[0]).toMatch(/cannot read .* as JSON/);
+    expect(configProblems({ SWITCHBOARD_CONNECTION_PROVIDERS_FILE: file('not json') })[0]).toMatch(/cannot read .* as JSON/);
   });
 });

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { createServer, get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ConfigError, loadConfig } from '@switchboard/server';
+import { loadConfig } from '@switchboard/server';
+import { configProblems } from '../support/config-problems.js';
 import { freePort } from '../support/ports.js';
 import { onPostgres, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { until } from '../support/until.js';
@@ -23,16 +24,6 @@ const problemOf = async (res: Response) => {
 };
 
 describe('METRICS_TOKEN, METRICS_PORT and METRICS_HOST', () => {
-  const problemsOf = (env: Record<string, string>) => {
-    try {
-      loadConfig(env);
-    } catch (err) {
-      expect(err).toBeInstanceOf(ConfigError);
-      return (err as Error).message.split('\n').slice(1);
-    }
-    throw new Error('the configuration was accepted');
-  };
-
   it('are off by default, and read as set', () => {
     expect(loadConfig({}).metrics).toEqual({ token: undefined, listen: undefined });
     expect(loadConfig({ METRICS_TOKEN: TOKEN, METRICS_PORT: '9469' }).metrics).toEqual({ token: TOKEN, listen: { port: 9469, host: '127.0.0.1' } });
@@ -41,19 +32,21 @@ describe('METRICS_TOKEN, METRICS_PORT and METRICS_HOST', () => {
 
   it('refuse a short or spaced token (without repeating it), a bad port or host, the API port, and a host without a port', () => {
     const short = 'short-secret-token';
-    const message = problemsOf({ METRICS_TOKEN: short, METRICS_PORT: '70000', METRICS_HOST: 'bad host' });
+    const message = configProblems({ METRICS_TOKEN: short, METRICS_PORT: '70000', METRICS_HOST: 'bad host' });
     expect(message).toEqual([
       '  METRICS_TOKEN: must be at least 32 printable ASCII characters without spaces (openssl rand -hex 32)',
       '  METRICS_PORT: must be an integer from 1 to 65535',
       '  METRICS_HOST: must be an IP address or a host name',
     ]);
     expect(message.join('\n')).not.toContain(short);
-    expect(problemsOf({ METRICS_TOKEN: `${'a'.repeat(20)} ${'b'.repeat(20)}` })).toEqual([
+    expect(configProblems({ METRICS_TOKEN: `${'a'.repeat(20)} ${'b'.repeat(20)}` })).toEqual([
       '  METRICS_TOKEN: must be at least 32 printable ASCII characters without spaces (openssl rand -hex 32)',
     ]);
-    expect(problemsOf({ METRICS_PORT: '0' })).toEqual(['  METRICS_PORT: must be an integer from 1 to 65535']);
-    expect(problemsOf({ PORT: '9469', METRICS_PORT: '9469' })).toEqual(['  METRICS_PORT: must differ from PORT (the metrics listener is a server of its own)']);
-    expect(problemsOf({ METRICS_HOST: '0.0.0.0' })).toEqual(['  METRICS_HOST: only used with METRICS_PORT']);
+    expect(configProblems({ METRICS_PORT: '0' })).toEqual(['  METRICS_PORT: must be an integer from 1 to 65535']);
+    expect(configProblems({ PORT: '9469', METRICS_PORT: '9469' })).toEqual([
+      '  METRICS_PORT: must differ from PORT (the metrics listener is a server of its own)',
+    ]);
+    expect(configProblems({ METRICS_HOST: '0.0.0.0' })).toEqual(['  METRICS_HOST: only used with METRICS_PORT']);
   });
 });
 

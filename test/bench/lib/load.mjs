@@ -2,6 +2,8 @@
 // process and the server under test are not sharing an event loop with the load generator.
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { AGENT_BODY } from './fixtures.mjs';
+import { apiClient } from './http.mjs';
 import { cpuSeconds } from './processes.mjs';
 import { aggregate } from './stats.mjs';
 
@@ -84,3 +86,37 @@ export function summarizeRounds(rounds) {
     clientCpu: pick((r) => r.clientCpu),
   };
 }
+
+/**
+ * get-agent on two servers side by side (`servers.on`, `servers.off`: a feature on and off), rounds
+ * alternating which goes first so drift on the machine falls on both alike. The summaries of each
+ * side and the cost per round pair (the share of throughput the feature takes away).
+ */
+export async function alternatingGetAgent({ servers, client, settings, log, feature }) {
+  const targets = {};
+  for (const [mode, server] of Object.entries(servers)) {
+    const agent = await apiClient(server.url, server.key).create('/api/v1/agents', AGENT_BODY);
+    targets[mode] = { url: `${server.url}/api/v1/agents/${agent.id}`, connections: settings.connections, headers: { Authorization: `Bearer ${server.key}` } };
+    await client.run({ ...targets[mode], duration: settings.warmupSeconds }, server.pid);
+  }
+  const rounds = { on: [], off: [] };
+  for (let i = 0; i < settings.rounds; i++) {
+    for (const mode of i % 2 ? ['on', 'off'] : ['off', 'on']) {
+      const r = await client.run({ ...targets[mode], duration: settings.roundSeconds }, servers[mode].pid);
+      if (r.non2xx || r.errors || r.timeouts) throw new Error(`${feature} ${mode}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
+      log(`    round ${i + 1}, ${feature} ${mode}: ${Math.round(r.rps)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms`);
+      rounds[mode].push(r);
+    }
+  }
+  const cost = aggregate(rounds.on.map((r, i) => 1 - r.rps / rounds.off[i].rps));
+  return { on: summarizeRounds(rounds.on), off: summarizeRounds(rounds.off), cost };
+}
+
+/** The report row of `alternatingGetAgent`'s cost, with its spread over round pairs and an optional target (a fraction). */
+export const costRow = (cost, target) => ({
+  measure: 'cost (alternating rounds)',
+  unit: '%',
+  median: cost.median,
+  spreadText: `${(Math.min(...cost.rounds) * 100).toFixed(1)}..${(Math.max(...cost.rounds) * 100).toFixed(1)} %`,
+  ...(target === undefined ? {} : { target: `<= ${target * 100} %`, met: cost.median <= target }),
+});

@@ -4,11 +4,8 @@
 // bench's process that reads and discards each export. Both servers run side by side and their
 // rounds alternate, so drift on the machine falls on both alike.
 import { createServer } from 'node:http';
-import { AGENT_BODY } from '../lib/fixtures.mjs';
-import { apiClient } from '../lib/http.mjs';
-import { startLoadClient, summarizeRounds } from '../lib/load.mjs';
+import { alternatingGetAgent, costRow, startLoadClient } from '../lib/load.mjs';
 import { startSwitchboard } from '../lib/processes.mjs';
-import { aggregate } from '../lib/stats.mjs';
 
 export const name = 'tracing-cost';
 export const description = 'get-agent with OpenTelemetry tracing on (OTLP/HTTP to a local sink) vs off, alternating rounds';
@@ -32,36 +29,14 @@ export async function run({ settings, log }) {
   const servers = { off: await startSwitchboard(), on: await startSwitchboard({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } }) };
   const client = await startLoadClient();
   try {
-    const targets = {};
-    for (const [mode, server] of Object.entries(servers)) {
-      const agent = await apiClient(server.url, server.key).create('/api/v1/agents', AGENT_BODY);
-      targets[mode] = { url: `${server.url}/api/v1/agents/${agent.id}`, connections: settings.connections, headers: { Authorization: `Bearer ${server.key}` } };
-      await client.run({ ...targets[mode], duration: settings.warmupSeconds }, server.pid);
-    }
-    const rounds = { on: [], off: [] };
-    for (let i = 0; i < settings.rounds; i++) {
-      for (const mode of i % 2 ? ['on', 'off'] : ['off', 'on']) {
-        const r = await client.run({ ...targets[mode], duration: settings.roundSeconds }, servers[mode].pid);
-        if (r.non2xx || r.errors || r.timeouts) throw new Error(`tracing ${mode}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
-        log(`    round ${i + 1}, tracing ${mode}: ${Math.round(r.rps)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms`);
-        rounds[mode].push(r);
-      }
-    }
-    const on = summarizeRounds(rounds.on);
-    const off = summarizeRounds(rounds.off);
-    const cost = aggregate(rounds.on.map((r, i) => 1 - r.rps / rounds.off[i].rps));
+    const { on, off, cost } = await alternatingGetAgent({ servers, client, settings, log, feature: 'tracing' });
     return {
       rows: [
         { measure: 'throughput, tracing off', unit: 'req/s', ...off.rps },
         { measure: 'throughput, tracing on', unit: 'req/s', ...on.rps },
         { measure: 'p99 latency, tracing off', unit: 'ms', ...off.p99 },
         { measure: 'p99 latency, tracing on', unit: 'ms', ...on.p99 },
-        {
-          measure: 'cost (alternating rounds)',
-          unit: '%',
-          median: cost.median,
-          spreadText: `${(Math.min(...cost.rounds) * 100).toFixed(1)}..${(Math.max(...cost.rounds) * 100).toFixed(1)} %`,
-        },
+        costRow(cost),
         { measure: 'OTLP exports received', unit: 'count', median: sink.seen.exports },
       ],
       details: { on, off, cost, sink: sink.seen, serverErrors: servers.on.errors().length + servers.off.errors().length },
