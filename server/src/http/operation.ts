@@ -110,8 +110,10 @@ export function operationMiddleware(op: OperationSpec, validators: OperationVali
     else if (caller.endUser) auth = actingAsEndUser(ctx, op, caller.endUser);
     else if (caller.user && isUserOperation(op)) user = await actingAsSelf(ctx, op, db, caller.user);
     else if (caller.user) auth = await actingAsUser(ctx, op, db, caller.user);
-    // For the request's trace span (observability/otel.ts).
-    if (auth) ctx.state.applicationId = auth.applicationId;
+    // For the request's trace span (observability/otel.ts). Not read through the property: on an
+    // organization-level operation a person's `applicationId` is a getter that refuses (withoutApplication).
+    const applicationId: unknown = auth && Object.getOwnPropertyDescriptor(auth, 'applicationId')?.value;
+    if (typeof applicationId === 'string') ctx.state.applicationId = applicationId;
     const claim = claimOf(ctx, op, idempotencyScope(op, auth, user), request.fingerprint);
     const audit = auditTrail(ctx, op, { auth, user, caller }, deps.auditing.chainer);
 
