@@ -17,6 +17,8 @@ const SYSTEM_ROUTES: Record<string, { path: string; status: number }> = {
   getApiDocsAsset: { path: '/api/docs/swagger-ui.css', status: 200 },
   getProblemType: { path: '/api/problems/not-found', status: 200 },
   listApiVersions: { path: '/api/v1/versions', status: 200 },
+  // The shared server serves no metrics (no METRICS_TOKEN): its answer is the 404 problem, whatever the query.
+  getMetrics: { path: '/metrics', status: 404 },
 };
 
 /**

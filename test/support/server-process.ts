@@ -32,6 +32,8 @@ export async function startServerProcess(
       SWITCHBOARD_BOOTSTRAP_KEY: adminKey,
       SWITCHBOARD_MASTER_KEY: masterKeyFor(db),
       LOG_LEVEL: 'warn',
+      // A test's own idle keep-alive connections would hold each stop for seconds (the drain's test sets its own).
+      SHUTDOWN_GRACE_SECONDS: '2',
       ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
       ...env,
     },
