@@ -27,6 +27,7 @@ async function restart(current: string, previous: string[] = []) {
 }
 
 describe('master key rotation', () => {
+  // Three starts of a server: on PostgreSQL, beside other suites, more than the default 30 s.
   it('re-wraps every data key under the new key without touching a value, after which the old key can be retired', async () => {
     database = await createTestDatabase();
     const [oldKey, newKey] = [randomBytes(32).toString('base64'), randomBytes(32).toString('base64')];
@@ -77,5 +78,5 @@ describe('master key rotation', () => {
     } finally {
       await db.destroy();
     }
-  });
+  }, 90_000);
 });
